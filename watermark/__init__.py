@@ -1,0 +1,13 @@
+"""Filigrane: invisible, keyed, robust image watermarks with honest detection statistics."""
+
+from .errors import (AttackParameterError, ImageTooSmallError, InvalidImageError, KeyFileError,
+                     PayloadTooLargeError, UnknownNameError, WatermarkError)
+
+__all__ = ["WatermarkError", "InvalidImageError", "ImageTooSmallError", "KeyFileError",
+           "PayloadTooLargeError", "AttackParameterError", "UnknownNameError"]
+
+from .api import detect, detect_file, embed, embed_file
+from .detection import Detection
+from .keys import Key
+
+__all__ += ["embed", "detect", "embed_file", "detect_file", "Detection", "Key"]

@@ -1,0 +1,110 @@
+"""embed and detect: the edges done once (convert, split alpha, luminance, add, clip, restore)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import color, imageio, schemes
+from .coding import payload_to_int
+from .detection import Detection
+from .errors import ImageTooSmallError, InvalidImageError
+from .image import ImageLike, from_float, to_float
+from .keys import Key
+
+__all__ = ["embed", "detect", "embed_file", "detect_file"]
+
+
+def _luminance_of(image: ImageLike, scheme: schemes.Scheme, name: str) -> tuple[np.ndarray, np.ndarray, object]:
+    pixels, fmt = to_float(image, name=name)
+    height, width = pixels.shape[:2]
+    if min(height, width) < scheme.min_size:
+        raise ImageTooSmallError(
+            f"{name}: {width}x{height} px is below the {scheme.name} scheme's "
+            f"{scheme.min_size}x{scheme.min_size} minimum")
+    colour = pixels[:, :, :3] if pixels.ndim == 3 else pixels
+    return pixels, color.luminance(colour), fmt
+
+
+def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float = 1.0,
+          scheme: str = schemes.DEFAULT_SCHEME) -> ImageLike:
+    """Hide ``payload`` in ``image`` under ``key``; returns the same kind, shape, dtype and mode.
+
+    The mark changes luminance only (the same amount is added to R, G and B); alpha is untouched.
+
+    Parameters
+    ----------
+    image : numpy.ndarray or PIL.Image.Image
+        ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``, uint8, uint16 or float in [0, 1], RGB order.
+    payload : int or bytes
+        An int in [0, 2**64) or at most 8 bytes.
+    strength : float
+        Multiplies the mark's amplitude: higher is more robust and more visible.
+
+    Raises
+    ------
+    InvalidImageError, ImageTooSmallError, PayloadTooLargeError
+
+    Examples
+    --------
+    >>> import numpy as np, watermark as wm
+    >>> photo = np.random.default_rng(0).integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    >>> key = wm.Key.from_passphrase("example")
+    >>> marked = wm.embed(photo, payload=0xC0FFEE, key=key)
+    >>> marked.shape, marked.dtype
+    ((512, 512, 3), dtype('uint8'))
+    >>> wm.detect(marked, key=key).payload == 0xC0FFEE
+    True
+    """
+    if not strength > 0:
+        raise InvalidImageError(f"strength must be > 0, got {strength}")
+    value = payload_to_int(payload)
+    chosen = schemes.get(scheme)
+    pixels, luma, fmt = _luminance_of(image, chosen, "image")
+    residual = chosen.residual(luma, value, key, strength=strength)
+    marked = pixels.copy()
+    if marked.ndim == 2:
+        marked += residual
+    else:
+        marked[:, :, :3] += residual[:, :, None]
+    return from_float(marked, fmt)
+
+
+def detect(image: ImageLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
+           false_alarm: float = schemes.DEFAULT_FALSE_ALARM) -> Detection:
+    """Look for ``key``'s mark in ``image``; "no mark" is an answer, never an exception.
+
+    ``found`` is ``p_value <= false_alarm``: the chance that an unmarked image is reported found.
+    An image below the scheme's minimum size gives ``found=False`` with ``p_value=1``.
+    """
+    chosen = schemes.get(scheme)
+    try:
+        _, luma, _ = _luminance_of(image, chosen, "image")
+    except ImageTooSmallError:
+        return Detection(found=False, payload=None, p_value=1.0, score=0.0, bits=np.zeros(0), scheme=chosen.name)
+    return chosen.detect(luma, key, false_alarm=false_alarm)
+
+
+def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | bytes, key: Key, *,
+               strength: float = 1.0, scheme: str = schemes.DEFAULT_SCHEME, quality: int = 95,
+               overwrite: bool = False, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS) -> None:
+    """Mark the image file ``src`` into ``dst``, keeping format, bit depth, alpha, ICC and EXIF.
+
+    ``dst`` is written atomically; it is never ``src`` unless ``overwrite`` is true, and an existing
+    ``dst`` is replaced only when ``overwrite`` is true. JPEG output uses ``quality`` (default 95).
+    """
+    loaded = imageio.load_image(src, max_pixels=max_pixels, animated="error")
+    try:
+        marked = embed(loaded.image, payload, key, strength=strength, scheme=scheme)
+    except InvalidImageError as exc:
+        raise type(exc)(str(exc).replace("image:", f"{src}:", 1)) from None
+    imageio.save_image(marked, dst, like=loaded, quality=quality, overwrite=overwrite)
+
+
+def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
+                false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
+                max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS) -> Detection:
+    """Detect in an image file; an animated file is read at its first frame."""
+    loaded = imageio.load_image(path, max_pixels=max_pixels, animated="first")
+    return detect(loaded.image, key, scheme=scheme, false_alarm=false_alarm)

@@ -1,0 +1,175 @@
+"""Pixels at the boundary: any supported image in, float32 in [0, 1] inside, the same kind out.
+
+Supported inputs are numpy arrays ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` of uint8, uint16 or
+float in [0, 1] (RGB order), and PIL images in modes L, LA, RGB, RGBA, I;16, I, CMYK and P.
+Palette and CMYK images are worked on as RGB and returned in their own mode.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+import numpy as np
+from PIL import Image
+
+from .errors import InvalidImageError
+
+__all__ = ["PixelFormat", "to_float", "from_float", "image_op", "ImageLike"]
+
+ImageLike = Any  # numpy.ndarray or PIL.Image.Image
+F = TypeVar("F", bound=Callable[..., Any])
+
+_MAXIMUM = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+_PIL_WORKING_MODE = {"P": "RGB", "PA": "RGBA", "CMYK": "RGB", "1": "L", "I": "I", "I;16": "I;16",
+                     "I;16B": "I;16", "I;16L": "I;16", "L": "L", "LA": "LA", "RGB": "RGB",
+                     "RGBA": "RGBA", "RGBX": "RGB", "YCbCr": "RGB", "F": "F"}
+
+
+@dataclass(frozen=True)
+class PixelFormat:
+    """What an input image was, so that a result can be handed back in the same kind."""
+
+    dtype: np.dtype            # dtype of the caller's array (uint8, uint16 or a float type)
+    channels: int              # 1, 3 or 4 as the caller gave them
+    pil_mode: str | None       # the PIL mode when the input was a PIL image
+    pil_info: dict | None      # PIL ``info`` (ICC profile, EXIF, ...) to carry over
+
+    @property
+    def maximum(self) -> float:
+        return _MAXIMUM.get(self.dtype, 1.0)
+
+
+def _pil_to_array(image: Image.Image) -> tuple[np.ndarray, str]:
+    mode = image.mode
+    working = _PIL_WORKING_MODE.get(mode)
+    if working is None:
+        raise InvalidImageError(f"PIL mode {mode!r} is not supported")
+    if mode == "P" and "transparency" in image.info:
+        working = "RGBA"
+    if working == "I":
+        array = np.asarray(image)
+        if array.size and (array.min() < 0 or array.max() > 65535):
+            raise InvalidImageError("32-bit integer image with values outside 0..65535")
+        return array.astype(np.uint16), mode
+    if working == "F":
+        return np.asarray(image, dtype=np.float32), mode
+    if working != mode:
+        image = image.convert(working)
+    array = np.asarray(image)
+    if working == "I;16":
+        array = array.astype(np.uint16)
+    return array, mode
+
+
+def to_float(image: ImageLike, *, name: str = "image") -> tuple[np.ndarray, PixelFormat]:
+    """Convert ``image`` to float32 in [0, 1], shape ``(H, W)`` or ``(H, W, C)``, C in {3, 4}.
+
+    Raises
+    ------
+    InvalidImageError
+        Unsupported type, dtype, shape, or float values outside [0, 1].
+    """
+    pil_mode = pil_info = None
+    if isinstance(image, Image.Image):
+        pil_info = dict(image.info)
+        array, pil_mode = _pil_to_array(image)
+    elif isinstance(image, np.ndarray):
+        array = image
+    else:
+        raise InvalidImageError(f"{name}: expected a numpy array or PIL image, got {type(image).__name__}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 3 and array.shape[2] == 2:  # grey + alpha: work on it as RGBA
+        array = np.concatenate([np.repeat(array[:, :, :1], 3, axis=2), array[:, :, 1:]], axis=2)
+        channels = 2
+    elif array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4)):
+        channels = 1 if array.ndim == 2 else array.shape[2]
+    else:
+        raise InvalidImageError(f"{name}: expected shape (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise InvalidImageError(f"{name}: image has no pixels ({array.shape[1]}x{array.shape[0]})")
+    dtype = array.dtype
+    if dtype in _MAXIMUM:
+        result = array.astype(np.float32) * np.float32(1.0 / _MAXIMUM[dtype])
+    elif np.issubdtype(dtype, np.floating):
+        result = array.astype(np.float32)  # always a copy: never write into the caller's array
+        if not np.isfinite(result).all():
+            raise InvalidImageError(f"{name}: float image contains NaN or infinity")
+        low, high = float(result.min()), float(result.max())
+        if low < 0.0 or high > 1.0:
+            raise InvalidImageError(
+                f"{name}: float images must lie in [0, 1], got values in [{low:.3g}, {high:.3g}]; "
+                "divide by 255 (or 65535) first")
+    else:
+        raise InvalidImageError(f"{name}: dtype {dtype} is not supported (use uint8, uint16 or float in [0, 1])")
+    return result, PixelFormat(dtype=np.dtype(dtype), channels=channels, pil_mode=pil_mode, pil_info=pil_info)
+
+
+def from_float(pixels: np.ndarray, fmt: PixelFormat) -> ImageLike:
+    """Hand ``pixels`` (float in [0, 1]) back in the kind, dtype and mode that ``fmt`` describes.
+
+    Values are clipped to [0, 1] and rounded (never truncated) for integer types.
+    """
+    pixels = np.clip(pixels, 0.0, 1.0)
+    if fmt.channels == 1 and pixels.ndim == 3:
+        pixels = pixels[:, :, 0] if pixels.shape[2] == 1 else _luma(pixels[:, :, :3])
+    elif fmt.channels == 2:
+        pixels = np.stack([_luma(pixels[:, :, :3]), pixels[:, :, 3]], axis=2)
+    elif fmt.channels in (3, 4) and pixels.ndim == 2:
+        pixels = np.repeat(pixels[:, :, None], 3, axis=2)
+    if fmt.dtype in _MAXIMUM:
+        array = np.rint(pixels * np.float32(fmt.maximum)).astype(fmt.dtype)
+    else:
+        array = pixels.astype(fmt.dtype)
+    if fmt.pil_mode is None:
+        return array
+    return _array_to_pil(array, fmt)
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def _array_to_pil(array: np.ndarray, fmt: PixelFormat) -> Image.Image:
+    mode = fmt.pil_mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        image = Image.fromarray(array.astype(np.uint16 if mode != "I" else np.int32))
+        if mode != "I" and image.mode != "I;16":
+            image = image.convert("I;16")
+    elif mode == "F":
+        image = Image.fromarray(array.astype(np.float32), mode="F")
+    else:
+        image = Image.fromarray(array)
+        if mode == "P":
+            image = image.quantize(256) if image.mode == "RGB" else image.convert("RGB").quantize(256)
+        elif mode != image.mode:
+            image = image.convert(mode)
+    image.info.update(fmt.pil_info or {})
+    return image
+
+
+def image_op(func: F | None = None, *, geometric: bool = False) -> F:
+    """Decorate ``func(pixels, ...)`` so that it sees float32 in [0, 1] and returns the caller's kind.
+
+    With ``geometric=False`` the function gets ``(H, W)`` or ``(H, W, 3)`` and alpha is kept aside and
+    put back untouched; with ``geometric=True`` it gets alpha as a fourth channel, so that crops,
+    rotations and resizes move alpha along with the colours. Either way the caller's image is never
+    written to.
+    """
+    def decorate(inner: F) -> F:
+        @functools.wraps(inner)
+        def wrapper(image: ImageLike, *args: Any, **kwargs: Any) -> ImageLike:
+            pixels, fmt = to_float(image)
+            alpha = None
+            if pixels.ndim == 3 and pixels.shape[2] == 4 and not geometric:
+                pixels, alpha = pixels[:, :, :3], pixels[:, :, 3]
+            result = np.asarray(inner(pixels, *args, **kwargs), dtype=np.float32)
+            if alpha is not None:
+                if result.ndim == 2:
+                    result = np.repeat(result[:, :, None], 3, axis=2)
+                result = np.concatenate([result, alpha[:, :, None]], axis=2)
+            return from_float(result, fmt)
+        return wrapper  # type: ignore[return-value]
+    return decorate(func) if func is not None else decorate  # type: ignore[return-value]

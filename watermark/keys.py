@@ -1,0 +1,134 @@
+"""Secret keys and the keyed pseudo-random streams every carrier is drawn from.
+
+A detector must regenerate carriers bit for bit, years later, on another machine. NumPy promises
+that only for a bit generator's raw stream, so a keyed BLAKE2b hash seeds PCG64 and our own code maps
+the raw words (a +-1 chip is a word's top bit, a permutation is a stable argsort of words).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+import numpy as np
+
+from .errors import KeyFileError
+
+__all__ = ["Key", "words", "chips", "permutation"]
+
+_HEADER = "filigrane-key v1"
+_SECRET_BYTES = 32
+_PASSPHRASE_SALT = b"filigrane/passphrase/v1"
+
+
+class Key:
+    """A 256-bit secret that seeds every carrier. Its material never appears in ``repr`` or ``str``.
+
+    Examples
+    --------
+    >>> key = Key.from_passphrase("correct horse battery staple")
+    >>> key
+    Key(fingerprint='...')
+    """
+
+    __slots__ = ("_secret",)
+
+    def __init__(self, secret: bytes) -> None:
+        if not isinstance(secret, bytes) or len(secret) != _SECRET_BYTES:
+            raise KeyFileError(f"a key is {_SECRET_BYTES} bytes of secret material")
+        self._secret = secret
+
+    @classmethod
+    def generate(cls) -> "Key":
+        """A fresh random key from the operating system's CSPRNG."""
+        return cls(secrets.token_bytes(_SECRET_BYTES))
+
+    @classmethod
+    def from_passphrase(cls, passphrase: str) -> "Key":
+        """Derive a key from a passphrase with scrypt (slow on purpose, to resist guessing)."""
+        if not passphrase:
+            raise KeyFileError("the passphrase is empty")
+        secret = hashlib.scrypt(passphrase.encode("utf-8"), salt=_PASSPHRASE_SALT,
+                                n=2**14, r=8, p=1, dklen=_SECRET_BYTES)
+        return cls(secret)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Key":
+        """Read a key file written by :meth:`save`.
+
+        Raises
+        ------
+        KeyFileError
+            Missing, unreadable or corrupt file.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="ascii")
+        except FileNotFoundError:
+            raise KeyFileError(f"{path}: key file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KeyFileError(f"{path}: cannot read key file ({exc.__class__.__name__})") from None
+        lines = text.split()
+        if len(lines) != 3 or " ".join(lines[:2]) != _HEADER:
+            raise KeyFileError(f"{path}: not a Filigrane key file (expected a '{_HEADER}' header)")
+        try:
+            secret = bytes.fromhex(lines[2])
+        except ValueError:
+            secret = b""
+        if len(secret) != _SECRET_BYTES:
+            raise KeyFileError(f"{path}: corrupt key file (the secret is not {2 * _SECRET_BYTES} hex digits)")
+        return cls(secret)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the key to a new file readable by its owner only (mode 0600); never overwrites."""
+        path = Path(path)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise KeyFileError(f"{path}: already exists; refusing to overwrite a key") from None
+        except OSError as exc:
+            raise KeyFileError(f"{path}: cannot create key file ({exc.strerror})") from None
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(f"{_HEADER}\n{self._secret.hex()}\n")
+
+    @property
+    def fingerprint(self) -> str:
+        """A short public identifier of the key (a one-way hash), safe to print and log."""
+        return hashlib.blake2b(self._secret, digest_size=4, person=b"fingerprint").hexdigest()
+
+    def digest(self, purpose: str) -> bytes:
+        """32 bytes that depend only on the key and ``purpose``."""
+        return hashlib.blake2b(purpose.encode("utf-8"), key=self._secret, digest_size=32).digest()
+
+    def __repr__(self) -> str:
+        return f"Key(fingerprint={self.fingerprint!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Key) and secrets.compare_digest(self._secret, other._secret)
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint)
+
+    def __reduce__(self):  # let worker processes receive keys; pickles stay in memory
+        return (Key, (self._secret,))
+
+
+def words(key: Key, purpose: str, n: int) -> np.ndarray:
+    """``n`` uint64 words that depend only on ``key`` and ``purpose`` (e.g. "lattice/pilot/v1")."""
+    seed = np.frombuffer(key.digest(purpose), dtype="<u4")
+    return np.random.PCG64(seed).random_raw(n)
+
+
+def chips(key: Key, purpose: str, n: int) -> np.ndarray:
+    """``n`` float32 values of +-1, each a word's top bit."""
+    top = (words(key, purpose, n) >> np.uint64(63)).astype(np.float32)
+    return 2.0 * top - 1.0
+
+
+def permutation(key: Key, purpose: str, n: int) -> np.ndarray:
+    """A keyed permutation of ``range(n)``."""
+    return np.argsort(words(key, purpose, n), kind="stable")

@@ -1,0 +1,67 @@
+"""Perceptual mask and detector whitening: texture hides a pattern, flat areas show it.
+
+Both are computed on working-resolution luminance from the same local-activity map, so the
+embedder can predict exactly what the detector will see.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .color import resize
+
+__all__ = ["highpass", "local_activity", "perceptual_mask", "whiten", "whiten_linear"]
+
+_DETAIL_SIGMA = 2.0      # px at working scale: texture (for activity) is finer than this blur
+_BAND_SIGMA = 8.0        # px: the detector keeps everything finer than this (the mark's band)
+_ACTIVITY_SIGMA = 4.0    # px: the neighbourhood over which activity is averaged
+_FLOOR = 2.0 / 255.0     # activity floor: flat areas are treated as this busy (sensor noise level)
+_FLAT_AMPLITUDE = 1.2 / 255.0   # mark amplitude where the image is flat
+_TEXTURE_GAIN = 0.17            # extra amplitude per unit of local activity (RMS detail)
+_DARK_KNEE, _DARK_OFFSET, _DARK_FLOOR = 48 / 255, 8 / 255, 0.2   # luminance masking below the knee
+
+
+def _blur(plane: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(plane, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+
+def highpass(plane: np.ndarray, sigma: float = _DETAIL_SIGMA) -> np.ndarray:
+    """``plane`` minus its Gaussian-weighted local mean over ``sigma`` px."""
+    return plane - _blur(plane, sigma)
+
+
+def local_activity(detail: np.ndarray) -> np.ndarray:
+    """Local RMS of a high-passed plane, floored at a sensor-noise level (same units as the plane)."""
+    return np.sqrt(_blur(detail * detail, _ACTIVITY_SIGMA) + _FLOOR**2)
+
+
+def perceptual_mask(luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Per-pixel amplitude, in luminance units, that the mark may take at strength 1, at ``shape``.
+
+    ``sqrt(FLAT**2 + (TEXTURE * activity)**2)``: a small floor where the image is flat, growing with
+    local texture (contrast masking), reduced in dark areas where a given change is relatively larger
+    (luminance masking). Texture is measured at the image's own resolution (full-resolution ``luma``),
+    where a viewer and SSIM see it, then averaged down to ``shape``.
+    """
+    detail = highpass(luma)
+    energy = resize(detail * detail, shape)
+    activity = np.sqrt(_blur(energy, _ACTIVITY_SIGMA) + _FLOOR**2)
+    amplitude = np.sqrt(_FLAT_AMPLITUDE**2 + (_TEXTURE_GAIN * activity) ** 2)
+    brightness = _blur(resize(luma, shape), _ACTIVITY_SIGMA)
+    amplitude *= np.clip((brightness + _DARK_OFFSET) / (_DARK_KNEE + _DARK_OFFSET), _DARK_FLOOR, 1.0)
+    return amplitude
+
+
+def whiten(luma: np.ndarray) -> np.ndarray:
+    """The detector's view: high-passed luminance divided by its local activity.
+
+    Dividing by activity gives each region the weight its signal-to-noise ratio deserves (the mask
+    puts more mark where the host is busier) and keeps strong edges from dominating a correlation.
+    """
+    return highpass(luma, _BAND_SIGMA) / local_activity(highpass(luma))
+
+
+def whiten_linear(mark: np.ndarray, activity: np.ndarray) -> np.ndarray:
+    """How :func:`whiten` sees a small ``mark`` added to an image of the given local ``activity``."""
+    return highpass(mark, _BAND_SIGMA) / activity

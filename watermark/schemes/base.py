@@ -1,0 +1,33 @@
+"""The interface every scheme implements: float32 luminance in, a residual or a Detection out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+
+from ..detection import Detection
+from ..keys import Key
+
+__all__ = ["Scheme", "DEFAULT_FALSE_ALARM"]
+
+DEFAULT_FALSE_ALARM = 1e-9   # per image; `found` means p_value <= this
+
+
+class Scheme(ABC):
+    """A watermarking scheme. It sees luminance only; `watermark.embed` does the edges once.
+
+    ``luma`` is float32 in [0, 1], shape ``(H, W)``, at the image's full resolution.
+    """
+
+    name: ClassVar[str]
+    min_size: ClassVar[int]          # smallest short side, in pixels, that can hold a mark
+
+    @abstractmethod
+    def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0) -> np.ndarray:
+        """The luminance change, shape of ``luma``, that marks ``luma`` with ``payload`` (< 2**64)."""
+
+    @abstractmethod
+    def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM) -> Detection:
+        """Look for this key's mark in ``luma``; never raises for an unmarked or attacked image."""

@@ -1,0 +1,179 @@
+"""The flagship scheme: a keyed periodic tile in DWT detail bands, masked, with a pilot.
+
+Embedding (at a working resolution whose short side is 512 px):
+
+* a 128 x 128 tile is synthesised from its DWT coefficients (``db4``, periodised): the detail bands of
+  levels 2 and 3 (mid frequencies) hold +-1 keyed chips; a fifth of them form the *pilot*, a known
+  pattern; the rest carry the 258 bits of the coded payload (64 bits + CRC-16, rate-1/3
+  convolutional code), about a dozen chips per bit per tile, interleaved by a keyed permutation;
+* the embedder knows the host, so it measures how the host already correlates with each bit's
+  carrier and with the pilot, as the detector will, and spends more amplitude on bits the host
+  works against and less on bits it helps (improved spread spectrum, Malvar & Florencio 2003);
+* the tile is repeated over the image, scaled by a perceptual mask, and the residual is resized to
+  full resolution.
+
+Detection: luminance at working resolution -> whitening (high-pass / local activity) -> fold all
+tiles into one -> circular cross-correlation with the pilot finds the tile's offset and gives the
+statistic and p-value -> the pilot also measures each band's signal-to-noise ratio, which weights the
+payload chips -> soft bits -> Viterbi -> CRC.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pywt
+
+from .. import coding, color, masking, stats, sync
+from ..detection import Detection
+from ..keys import Key, chips, permutation
+from .base import DEFAULT_FALSE_ALARM, Scheme
+
+__all__ = ["LatticeScheme", "Layout", "tile_from_slots", "slots_from_tile"]
+
+TILE = 128
+WAVELET = "db4"
+LEVELS = (3, 2)                # DWT levels whose detail bands carry chips, coarsest first
+_LEVEL_ENERGY = (0.45, 0.55)              # share of the mark's energy per level: coarse levels
+                                         # survive blur and small sizes, level 2 carries most
+_PILOT_SHARE = 0.2
+_PILOT_WEIGHTINGS = np.array([[0.45, 0.9], [1.0, 0.0]])   # per level: all bands; no level 2
+_PILOT_WEIGHTINGS /= np.linalg.norm(_PILOT_WEIGHTINGS, axis=1, keepdims=True)
+_ISS_GAIN = 1.0                          # fraction of the host's interference the embedder cancels
+_AMPLITUDE_RANGE = (0.3, 3.0)            # per-bit amplitude limits, relative to the base amplitude
+
+
+def _band_size(level: int) -> int:
+    return TILE >> level
+
+
+_LEVEL_OF_SLOT = np.concatenate([np.full(3 * _band_size(level) ** 2, i) for i, level in enumerate(LEVELS)])
+_SLOTS = _LEVEL_OF_SLOT.size
+_SLOTS_PER_LEVEL = np.bincount(_LEVEL_OF_SLOT)
+_LEVEL_AMPLITUDE = np.sqrt(np.array(_LEVEL_ENERGY) / _SLOTS_PER_LEVEL).astype(np.float32)
+_LEVEL_AMPLITUDE /= _LEVEL_AMPLITUDE[-1]
+
+
+def tile_from_slots(values: np.ndarray) -> np.ndarray:
+    """The spatial ``TILE`` x ``TILE`` pattern whose chip-carrying detail coefficients are ``values``."""
+    deepest = max(LEVELS)
+    coeffs: list = [np.zeros((_band_size(deepest),) * 2)]
+    start = 0
+    for level in range(deepest, 0, -1):
+        size = _band_size(level)
+        if level in LEVELS:
+            bands = values[start:start + 3 * size * size].reshape(3, size, size)
+            start += 3 * size * size
+        else:
+            bands = np.zeros((3, size, size))
+        coeffs.append(tuple(bands))
+    return pywt.waverec2(coeffs, WAVELET, mode="periodization").astype(np.float32)
+
+
+def slots_from_tile(tile: np.ndarray) -> np.ndarray:
+    """The chip-carrying detail coefficients of a ``TILE`` x ``TILE`` plane, in slot order."""
+    coeffs = pywt.wavedec2(tile, WAVELET, mode="periodization", level=max(LEVELS))
+    chosen = [coeffs[1 + max(LEVELS) - level] for level in LEVELS]
+    return np.concatenate([band.ravel() for bands in chosen for band in bands]).astype(np.float32)
+
+
+class Layout:
+    """Which slot holds what, for one key: pilot slots, payload slots and their bits, and chips."""
+
+    def __init__(self, key: Key) -> None:
+        order = permutation(key, "lattice/slots/v1", _SLOTS)
+        is_pilot = np.zeros(_SLOTS, dtype=bool)
+        for level in range(len(LEVELS)):      # the same pilot share in every level
+            in_level = order[_LEVEL_OF_SLOT[order] == level]
+            is_pilot[in_level[: int(round(_PILOT_SHARE * in_level.size))]] = True
+        self.is_pilot = is_pilot
+        self.payload = order[~is_pilot[order]]
+        self.bit_of_slot = np.arange(self.payload.size) % coding.CODEWORD_BITS
+        self.chips = chips(key, "lattice/chips/v1", _SLOTS) * _LEVEL_AMPLITUDE[_LEVEL_OF_SLOT]
+        self.pilot_spectra = [np.conj(np.fft.rfft2(tile_from_slots(
+            np.where(is_pilot & (_LEVEL_OF_SLOT == level), self.chips, 0.0)))) for level in range(len(LEVELS))]
+        # group index of each payload slot: (bit, level) pairs, for per-level sums per bit
+        self.group = self.bit_of_slot * len(LEVELS) + _LEVEL_OF_SLOT[self.payload]
+
+    def group_sums(self, per_slot: np.ndarray) -> np.ndarray:
+        """Sums of ``per_slot[payload]`` per (bit, level), shape ``(CODEWORD_BITS, len(LEVELS))``."""
+        sums = np.bincount(self.group, weights=per_slot[self.payload],
+                           minlength=coding.CODEWORD_BITS * len(LEVELS))
+        return sums.reshape(coding.CODEWORD_BITS, len(LEVELS))
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(key: Key) -> Layout:
+    return Layout(key)
+
+
+def _working_view(luma: np.ndarray) -> np.ndarray:
+    return color.resize(luma, color.working_shape(luma.shape))
+
+
+class LatticeScheme(Scheme):
+    """Keyed periodic DWT-domain tile with pilot, informed embedding and a soft-decoded code."""
+
+    name = "lattice"
+    min_size = 128
+
+    def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0) -> np.ndarray:
+        layout = _layout(key)
+        working = _working_view(luma)
+        mask = masking.perceptual_mask(luma, working.shape)
+        codeword = 2.0 * coding.encode(payload).astype(np.float32) - 1.0
+        signs = layout.chips.copy()
+        signs[layout.payload] *= codeword[layout.bit_of_slot]
+
+        # Informed embedding: how the host, and the mark at unit amplitudes, look to the detector.
+        scale = strength / np.sqrt(np.mean(tile_from_slots(signs) ** 2))
+        activity = masking.local_activity(masking.highpass(working))
+        host = slots_from_tile(sync.fold(masking.whiten(working), TILE)) * layout.chips
+        unit_mark = scale * mask * sync.tile_pattern(tile_from_slots(signs), working.shape)
+        gain = slots_from_tile(sync.fold(masking.whiten_linear(unit_mark, activity), TILE)) * signs
+        amplitudes = self._amplitudes(layout, codeword, host, gain)
+
+        mark = scale * mask * sync.tile_pattern(tile_from_slots(signs * amplitudes), working.shape)
+        return color.resize(mark.astype(np.float32), luma.shape)
+
+    @staticmethod
+    def _amplitudes(layout: Layout, codeword: np.ndarray, host: np.ndarray, gain: np.ndarray) -> np.ndarray:
+        """Per-slot amplitude (relative to 1): each bit and the pilot get, in every level, what they
+        need against the host (improved spread spectrum, clipped to a range)."""
+        low, high = _AMPLITUDE_RANGE
+        amplitudes = np.ones(_SLOTS, dtype=np.float32)
+        helped = layout.group_sums(host) * codeword[:, None]        # > 0: the host helps this bit
+        per_group = np.clip(1.0 - _ISS_GAIN * helped / np.maximum(layout.group_sums(gain), 1e-9), low, high)
+        amplitudes[layout.payload] = per_group.ravel()[layout.group]
+        for level in range(len(LEVELS)):
+            pilot = layout.is_pilot & (_LEVEL_OF_SLOT == level)
+            ratio = host[pilot].sum() / max(gain[pilot].sum(), 1e-9)
+            amplitudes[pilot] = np.clip(1.0 - _ISS_GAIN * ratio, low, high)
+        return amplitudes
+
+    def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM) -> Detection:
+        layout = _layout(key)
+        folded = sync.fold(masking.whiten(_working_view(luma)), TILE)
+        match = sync.match_pilot(folded, layout.pilot_spectra, _PILOT_WEIGHTINGS)
+        aligned = np.roll(folded, (-match.offset[0], -match.offset[1]), axis=(0, 1))
+        values = slots_from_tile(aligned) * layout.chips
+        soft = layout.group_sums(values * self._band_weights(layout, values)).sum(axis=1)
+        soft /= max(stats.robust_std(soft), 1e-12)
+        decoded = coding.decode_soft(soft)
+        p_pilot = stats.max_of_normals_p_value(match.z, match.hypotheses)
+        p_value = stats.with_checksum(p_pilot, decoded.payload is not None, coding.CRC_BITS)
+        found = p_value <= false_alarm
+        return Detection(found=found, payload=decoded.payload if found else None, p_value=p_value,
+                         score=match.z, bits=soft, scheme=self.name)
+
+    @staticmethod
+    def _band_weights(layout: Layout, values: np.ndarray) -> np.ndarray:
+        """Per-slot weight signal / noise^2 for each level, the signal measured on the pilot."""
+        weights = np.zeros(_SLOTS, dtype=np.float32)
+        for level in range(len(LEVELS)):
+            band = _LEVEL_OF_SLOT == level
+            signal = float(np.mean(values[band & layout.is_pilot]))
+            noise = float(np.var(values[band & ~layout.is_pilot]))
+            weights[band] = max(signal, 0.0) / max(noise, 1e-12)
+        return weights
