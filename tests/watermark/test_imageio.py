@@ -1,0 +1,321 @@
+"""watermark/imageio.py: round trips, metadata, orientation, bad files, atomic writes, batches."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageCms, JpegImagePlugin
+
+from watermark import imageio
+from watermark.errors import InvalidImageError, UnknownNameError, WatermarkError
+from watermark.errors import ImageFileError, OutputExistsError
+from watermark.imageio import load_image, save_image
+
+BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
+RNG = np.random.default_rng(1234)
+RGB = RNG.integers(0, 256, (24, 36, 3), dtype=np.uint8)
+
+
+def _file(tmp_path: Path, name: str, image: Image.Image, **options) -> Path:
+    path = tmp_path / name
+    image.save(path, **options)
+    return path
+
+
+def _roundtrip(tmp_path: Path, image: Image.Image, src: str, dst: str, **options) -> Image.Image:
+    loaded = load_image(_file(tmp_path, src, image, **options))
+    save_image(loaded.image, tmp_path / dst, like=loaded)
+    return load_image(tmp_path / dst).image
+
+
+@pytest.mark.parametrize("mode, ext", [
+    ("RGB", "png"), ("RGBA", "png"), ("LA", "png"), ("L", "png"), ("1", "png"), ("P", "png"),
+    ("I;16", "png"), ("I;16", "tif"), ("RGB", "tif"), ("RGBA", "tif"), ("CMYK", "tif"), ("RGB", "bmp"),
+    ("P", "gif"), ("RGBA", "webp"),
+])
+def test_lossless_round_trip_keeps_mode_and_pixels(tmp_path, mode, ext):
+    if mode == "I;16":
+        image = Image.fromarray(RNG.integers(0, 65536, (24, 36), dtype=np.uint16))
+    elif mode == "P":
+        image = Image.fromarray(RGB).quantize(16)
+    elif mode == "CMYK":
+        image = Image.fromarray(np.concatenate([RGB, RGB[:, :, :1]], axis=2), mode="CMYK")
+    else:
+        image = Image.fromarray(np.concatenate([RGB, RGB[:, :, :1]], axis=2), mode="RGBA").convert(mode)
+    options = {"lossless": True, "exact": True} if ext == "webp" else {}
+    back = _roundtrip(tmp_path, image, f"in.{ext}", f"out.{ext}", **options)
+    assert back.mode == image.mode
+    if mode == "P":
+        back, image = back.convert("RGB"), image.convert("RGB")
+    np.testing.assert_array_equal(np.asarray(back), np.asarray(image))
+
+
+@pytest.mark.parametrize("mode, src, dst", [("CMYK", "jpg", "jpg"), ("CMYK", "jpg", "tif"),
+                                            ("RGB", "jpg", "jpg"), ("RGB", "webp", "webp"), ("L", "jpg", "png")])
+def test_lossy_round_trip_keeps_mode_and_looks_alike(tmp_path, mode, src, dst):
+    smooth = cv2.GaussianBlur(RGB, (7, 7), 2)
+    image = Image.fromarray(smooth).convert(mode)
+    back = _roundtrip(tmp_path, image, f"in.{src}", f"out.{dst}", quality=95)
+    assert back.mode == mode and back.size == image.size
+    error = np.abs(np.asarray(back, dtype=float) - np.asarray(image, dtype=float))
+    assert error.mean() < 3
+
+
+def _icc() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+@pytest.mark.parametrize("dst", ["jpg", "png", "webp", "tif"])
+def test_icc_exif_dpi_and_xmp_are_kept(tmp_path, dst):
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x8298] = "Camera Co", "Model 7", "(c) Someone"
+    exif.get_ifd(0x8769)[0x9003] = "2024:01:02 03:04:05"  # DateTimeOriginal
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+    src = _file(tmp_path, "in.jpg", Image.fromarray(RGB), icc_profile=_icc(), exif=exif, dpi=(300, 300), xmp=xmp)
+    loaded = load_image(src)
+    save_image(loaded.image, tmp_path / f"out.{dst}", like=loaded)
+    with Image.open(tmp_path / f"out.{dst}") as out:
+        assert out.info["icc_profile"] == _icc()
+        assert dst == "webp" or round(out.info["dpi"][0]) == 300   # WebP has no DPI
+        kept = out.getexif()
+        assert kept[0x010F] == "Camera Co" and kept[0x8298] == "(c) Someone"
+        assert kept.get_ifd(0x8769)[0x9003] == "2024:01:02 03:04:05"
+        if dst != "tif":
+            assert b"adobe:ns:meta" in (out.info["xmp"].encode() if isinstance(out.info["xmp"], str)
+                                        else out.info["xmp"])
+
+
+def test_exif_orientation_is_applied_and_reset(tmp_path):
+    stored = np.zeros((20, 40, 3), dtype=np.uint8)      # as stored: 40 wide, left red, right blue
+    stored[:, :20] = (255, 0, 0)
+    stored[:, 20:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6                                     # display rotated 90 degrees clockwise
+    exif[0x010F] = "Camera Co"
+    loaded = load_image(_file(tmp_path, "in.jpg", Image.fromarray(stored), exif=exif, quality=95))
+    assert loaded.image.size == (20, 40) and loaded.original_size == (20, 40)
+    pixels = np.asarray(loaded.image).astype(int)
+    assert pixels[5, 10, 0] > 200 and pixels[5, 10, 2] < 50     # red on top after turning clockwise
+    assert pixels[35, 10, 2] > 200 and pixels[35, 10, 0] < 50   # blue below
+    save_image(loaded.image, tmp_path / "out.png", like=loaded)
+    with Image.open(tmp_path / "out.png") as out:
+        assert out.size == (20, 40)
+        assert out.getexif()[0x0112] == 1 and out.getexif()[0x010F] == "Camera Co"
+    assert load_image(tmp_path / "out.png").image.size == (20, 40)
+
+
+def test_jpeg_subsampling_of_the_source_is_kept(tmp_path):
+    loaded = load_image(_file(tmp_path, "in.jpg", Image.fromarray(RGB), subsampling=0))
+    assert loaded.jpeg_subsampling == 0
+    save_image(loaded.image, tmp_path / "out.jpg", like=loaded, quality=80)
+    with Image.open(tmp_path / "out.jpg") as out:
+        assert JpegImagePlugin.get_sampling(out) == 0
+
+
+def test_reduce_to_decodes_jpeg_at_a_smaller_scale(tmp_path):
+    photo = Image.fromarray(cv2.resize(RGB, (400, 300)))
+    loaded = load_image(_file(tmp_path, "big.jpg", photo), reduce_to=70)
+    assert loaded.image.size == (100, 75) and loaded.scale == 0.25 and loaded.original_size == (400, 300)
+    loaded = load_image(_file(tmp_path, "big.png", photo), reduce_to=70)
+    assert loaded.image.size == (100, 75) and loaded.scale == 0.25
+    assert load_image(tmp_path / "big.png", reduce_to=1000).scale == 1.0
+
+
+BAD_FILES = [
+    ("empty.png", "empty file (0 bytes)"),
+    ("not_an_image.png", "not an image file"),
+    ("truncated.png", "truncated file"),
+    ("truncated.jpg", "truncated file"),
+    ("bomb.png", "exceeds the limit of 178,956,970 pixels"),
+    ("bomb_mild.png", "225,000,000 pixels exceeds the limit of 178,956,970 pixels"),
+    ("animated.gif", "animated image with 3 frames; marking would drop frames, extract one first"),
+]
+
+
+@pytest.mark.parametrize("name, problem", BAD_FILES)
+def test_each_bad_file_gives_one_line_naming_the_file(name, problem):
+    with pytest.raises(InvalidImageError) as caught:
+        load_image(BAD / name)
+    message = str(caught.value)
+    assert message.startswith(f"{BAD / name}: ") and problem in message and "\n" not in message
+    if name.startswith("bomb"):
+        assert "--max-pixels" in message and "FILIGRANE_MAX_PIXELS" in message
+
+
+def test_pixel_limit_is_checked_before_decoding_and_can_be_raised(tmp_path):
+    path = _file(tmp_path, "in.png", Image.fromarray(RGB))
+    with pytest.raises(InvalidImageError, match="864 pixels exceeds the limit of 100 pixels"):
+        load_image(path, max_pixels=100)
+    assert load_image(path, max_pixels=1000).image.size == (36, 24)
+    with pytest.raises(InvalidImageError, match="truncated"):   # past the size check: decoding fails
+        load_image(BAD / "bomb_mild.png", max_pixels=300_000_000)
+    assert Image.MAX_IMAGE_PIXELS == 1024 * 1024 * 1024 // 4 // 3   # Pillow's setting restored
+
+
+def test_pixel_limit_from_text_and_environment(monkeypatch):
+    assert imageio.parse_max_pixels("250_000_000") == 250_000_000
+    assert imageio.parse_max_pixels("none") is None and imageio.parse_max_pixels("0") is None
+    with pytest.raises(ValueError):
+        imageio.parse_max_pixels("lots")
+    monkeypatch.setenv("FILIGRANE_MAX_PIXELS", "1234")
+    assert imageio._default_max_pixels() == 1234
+    monkeypatch.setenv("FILIGRANE_MAX_PIXELS", "lots")
+    with pytest.warns(RuntimeWarning, match="FILIGRANE_MAX_PIXELS"):
+        assert imageio._default_max_pixels() == 2 * Image.MAX_IMAGE_PIXELS
+
+
+def test_animated_first_reads_frame_zero():
+    loaded = load_image(BAD / "animated.gif", animated="first")
+    assert loaded.n_frames == 3 and loaded.image.size == (16, 16)
+    assert loaded.image.convert("RGB").getpixel((0, 0)) == (255, 0, 0)
+    with pytest.raises(UnknownNameError, match="'error' or 'first'"):
+        load_image(BAD / "animated.gif", animated="all")
+
+
+def test_multipage_tiff_is_refused_for_marking(tmp_path):
+    path = tmp_path / "pages.tif"
+    Image.fromarray(RGB).save(path, save_all=True, append_images=[Image.fromarray(RGB[::-1])])
+    with pytest.raises(InvalidImageError, match="multi-page image with 2 pages"):
+        load_image(path)
+    assert load_image(path, animated="first").n_frames == 2
+
+
+def test_missing_and_directory_inputs_are_file_errors(tmp_path):
+    with pytest.raises(ImageFileError, match=f"^{tmp_path / 'nope.png'}: no such file$"):
+        load_image(tmp_path / "nope.png")
+    with pytest.raises(ImageFileError, match="is a directory") as caught:
+        load_image(tmp_path)
+    assert isinstance(caught.value, OSError) and isinstance(caught.value, WatermarkError)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_input_is_a_file_error(tmp_path):
+    path = _file(tmp_path, "in.png", Image.fromarray(RGB))
+    path.chmod(0)
+    with pytest.raises(ImageFileError, match="permission denied"):
+        load_image(path)
+
+
+def test_sixteen_bit_colour_warns_that_it_is_read_as_eight(tmp_path):
+    path = tmp_path / "deep.png"
+    cv2.imwrite(str(path), RNG.integers(0, 65536, (8, 8, 3), dtype=np.uint16))
+    with pytest.warns(UserWarning, match="16-bit colour is read as 8 bits"):
+        assert load_image(path).image.mode == "RGB"
+
+
+@pytest.mark.parametrize("mode, ext, problem", [
+    ("RGBA", "jpg", "cannot store transparency"), ("LA", "gif", "cannot store transparency"), ("RGBA", "bmp", "cannot store transparency"),
+    ("I;16", "jpg", "holds 8 bits per channel"), ("I;16", "webp", "holds 8 bits per channel"),
+    ("CMYK", "png", "cannot hold CMYK"), ("RGB", "gif", "at most 256 colours"),
+])
+def test_lossy_mode_changes_are_refused(tmp_path, mode, ext, problem):
+    if mode == "I;16":
+        image = Image.fromarray(np.full((8, 8), 40000, dtype=np.uint16))
+    else:
+        image = Image.fromarray(np.concatenate([RGB, RGB[:, :, :1]], axis=2), mode="RGBA").convert(mode)
+    with pytest.raises(InvalidImageError, match=problem):
+        save_image(image, tmp_path / f"out.{ext}")
+    assert os.listdir(tmp_path) == []
+
+
+def test_lossless_mode_changes_are_made(tmp_path):
+    opaque = Image.fromarray(RGB).convert("RGBA")
+    save_image(opaque, tmp_path / "opaque.jpg")
+    assert load_image(tmp_path / "opaque.jpg").image.mode == "RGB"
+    save_image(Image.fromarray(RGB).quantize(8), tmp_path / "palette.jpg")
+    save_image(Image.fromarray(RGB[:, :, 0]).convert("1"), tmp_path / "bits.jpg")
+    assert load_image(tmp_path / "bits.jpg").image.mode == "L"
+    save_image(RGB, tmp_path / "array.png")          # arrays are accepted too
+    np.testing.assert_array_equal(np.asarray(load_image(tmp_path / "array.png").image), RGB)
+
+
+def test_grey_icc_profile_is_not_attached_to_colour_output(tmp_path):
+    grey_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()[:16] + b"GRAY" + b"\0" * 8
+    grey = Image.fromarray(RGB[:, :, 0])
+    grey.info["icc_profile"] = grey_icc
+    save_image(grey, tmp_path / "grey.webp")           # WebP stores RGB: the grey profile would lie
+    with Image.open(tmp_path / "grey.webp") as out:
+        assert not out.info.get("icc_profile")
+
+
+def test_bad_extension_and_quality_are_refused(tmp_path):
+    with pytest.raises(InvalidImageError, match=r"unknown image extension '\.xyz'; use one of .*\.png"):
+        save_image(Image.fromarray(RGB), tmp_path / "out.xyz")
+    with pytest.raises(InvalidImageError, match="quality must be an integer from 1 to 100"):
+        save_image(Image.fromarray(RGB), tmp_path / "out.jpg", quality=0)
+
+
+def test_existing_output_and_the_input_itself_are_never_clobbered(tmp_path):
+    src = _file(tmp_path, "in.png", Image.fromarray(RGB))
+    loaded = load_image(src)
+    before = src.read_bytes()
+    with pytest.raises(OutputExistsError, match="in.png: is the input image; .*--overwrite"):
+        save_image(Image.new("RGB", (36, 24)), src, like=loaded)
+    (tmp_path / "out.png").write_bytes(b"keep me")
+    with pytest.raises(OutputExistsError, match="out.png: already exists; pass overwrite=True") as caught:
+        save_image(loaded.image, tmp_path / "out.png", like=loaded)
+    assert isinstance(caught.value, FileExistsError)
+    assert src.read_bytes() == before and (tmp_path / "out.png").read_bytes() == b"keep me"
+    assert sorted(os.listdir(tmp_path)) == ["in.png", "out.png"]
+
+
+def test_overwrite_replaces_atomically_and_keeps_permissions(tmp_path):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"old")
+    out.chmod(0o640)
+    save_image(Image.fromarray(RGB), out, overwrite=True)
+    np.testing.assert_array_equal(np.asarray(load_image(out).image), RGB)
+    assert out.stat().st_mode & 0o777 == 0o640
+    assert os.listdir(tmp_path) == ["out.png"]
+
+
+def test_new_output_gets_umask_permissions(tmp_path):
+    save_image(Image.fromarray(RGB), tmp_path / "new.png")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "new.png").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_failed_write_leaves_no_temp_file_and_the_old_output(tmp_path, monkeypatch):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"old")
+
+    def broken_save(self, fp, format=None, **options):
+        fp.write(b"half an image")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(ImageFileError, match="out.png: cannot write \\(No space left on device\\)"):
+        save_image(Image.fromarray(RGB), out, overwrite=True)
+    assert out.read_bytes() == b"old" and os.listdir(tmp_path) == ["out.png"]
+
+
+def test_missing_output_directory_is_a_file_error(tmp_path):
+    with pytest.raises(ImageFileError, match="does not exist"):
+        save_image(Image.fromarray(RGB), tmp_path / "no" / "out.png")
+
+
+def test_iter_image_files_expands_nested_directories(tmp_path):
+    for name in ["b.PNG", "a.jpg", "notes.txt", ".hidden.png", "._a.jpg", "sub/z.webp", "sub/deeper/c.tif",
+                 ".git/x.png"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    found = [p.relative_to(tmp_path).as_posix() for p in imageio.iter_image_files(tmp_path)]
+    assert found == ["a.jpg", "b.PNG", "sub/z.webp", "sub/deeper/c.tif"]
+    flat = [p.name for p in imageio.iter_image_files([tmp_path], recursive=False)]
+    assert flat == ["a.jpg", "b.PNG"]
+    named = list(imageio.iter_image_files([tmp_path / "notes.txt", tmp_path / "missing.png", tmp_path / "a.jpg",
+                                           tmp_path]))
+    assert [p.name for p in named] == ["notes.txt", "missing.png", "a.jpg", "b.PNG", "z.webp", "c.tif"]
+
+
+def test_loaded_image_is_detached_from_the_file(tmp_path):
+    path = _file(tmp_path, "in.gif", Image.fromarray(RGB).quantize(8))
+    loaded = load_image(path)
+    path.unlink()
+    assert loaded.image.copy().size == (36, 24) and isinstance(io.BytesIO(), io.BytesIO)

@@ -1,0 +1,497 @@
+"""Image files in and out, safely: one clear error per bad file, atomic writes, metadata kept.
+
+`load_image` reads JPEG (and MPO), PNG (and APNG), WebP, TIFF, GIF, BMP and AVIF, fully decoded, in
+the file's own mode (1, L, LA, P, PA, RGB, RGBA, CMYK, I;16, I, F), turned upright by the EXIF
+Orientation tag; `LoadedImage.info` holds the metadata for an output as ``save()`` keywords
+(``icc_profile``, ``exif`` with Orientation reset to 1, ``dpi``, ``xmp``). A bad file raises one
+error whose one-line message names the file, the problem and the fix: `InvalidImageError` for its
+content (empty, not an image, truncated, corrupt, more than ``max_pixels`` by its header, checked
+before decoding; animated; unsupported mode), `ImageFileError`, an `OSError`, for what the file
+system refused (missing, a directory, permission denied, disk full). Animated GIF, APNG and WebP
+and multi-page TIFF: ``animated="error"`` (marking) refuses them, as an output would keep one frame;
+``animated="first"`` (detection) reads the first frame. An MPO is read at its primary picture.
+Pillow's own bomb check is process-wide: opening takes a lock and sets it to ``max_pixels``.
+
+`save_image` picks the format from the extension, writes a temporary file beside the output, fsyncs
+it and moves it into place: readers see the old file or the new one, never half. An existing file,
+above all the input, is replaced only with ``overwrite=True`` (else `OutputExistsError`). A mode the
+format cannot hold is converted only when nothing is lost (1 -> L, P -> RGB, LA -> RGBA, fully
+opaque alpha dropped); otherwise the save is refused, naming formats that work: transparency into
+JPEG, BMP or GIF, 16-bit or float into JPEG, WebP, GIF or BMP, CMYK outside JPEG and TIFF, colour
+into GIF. JPEG uses ``quality`` and a JPEG source's chroma subsampling (else Pillow's 4:2:0); WebP is
+lossless when the source WebP was; TIFF keeps a source TIFF's lossless compression.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import secrets
+import stat
+import struct
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, PngImagePlugin
+
+from .errors import ImageFileError, InvalidImageError, OutputExistsError, UnknownNameError, WatermarkError
+
+__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "LoadedImage", "load_image", "save_image",
+           "iter_image_files", "parse_max_pixels"]
+
+PathLike = str | os.PathLike
+
+
+def parse_max_pixels(text: str) -> int | None:
+    """Parse a pixel limit: a positive integer (``_`` allowed), ``none`` or ``0`` for no limit.
+
+    Raises `InvalidImageError`, a `ValueError` (so that an ``argparse`` type reports it), otherwise.
+    """
+    cleaned = text.strip().lower().replace("_", "")
+    if cleaned in ("none", "0"):
+        return None
+    if cleaned.isdigit():
+        return int(cleaned)
+    raise InvalidImageError(f"pixel limit must be a positive integer or 'none', got {text!r}")
+
+
+def _default_max_pixels() -> int | None:
+    pillow = None if Image.MAX_IMAGE_PIXELS is None else 2 * Image.MAX_IMAGE_PIXELS
+    text = os.environ.get("FILIGRANE_MAX_PIXELS", "").strip()
+    if not text:
+        return pillow
+    try:
+        return parse_max_pixels(text)
+    except InvalidImageError:
+        warnings.warn(f"FILIGRANE_MAX_PIXELS={text!r} is not a positive integer or 'none'; "
+                      f"using Pillow's limit of {pillow} pixels", RuntimeWarning, stacklevel=2)
+        return pillow
+
+
+# Pillow's hard limit (it only warns from half of it on): about 179 Mpx. Read once, at import.
+DEFAULT_MAX_PIXELS: int | None = _default_max_pixels()
+
+_READ_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "GIF", "BMP", "AVIF")
+_WRITE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".png": "PNG", ".webp": "WEBP",
+                  ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".gif": "GIF"}
+IMAGE_EXTENSIONS = frozenset(_WRITE_FORMATS) | {".jfif", ".apng", ".avif", ".mpo"}
+_MODES = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr",
+          "I;16", "I;16B", "I;16L", "I", "F"}
+_DEEP = {"I;16", "I;16B", "I;16L", "I", "F"}
+_NATIVE = {"JPEG": {"L", "RGB", "CMYK"},
+           "PNG": {"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I"},
+           "WEBP": {"RGB", "RGBA"},
+           "TIFF": {"1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F"},
+           "BMP": {"1", "L", "P", "RGB"},  # Pillow reads 32-bit BMP back as RGB
+           "GIF": {"1", "L", "P"}}
+_SUGGEST = {"alpha": ".png, .webp or .tiff", "deep": ".png or .tiff", "CMYK": ".jpg or .tiff",
+            "colour": ".png, .webp or .jpg"}
+_REDUCIBLE = {"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"}
+_LOSSLESS_TIFF = {"tiff_lzw", "tiff_adobe_deflate", "tiff_deflate", "packbits"}
+_TIFF_KEPT_TAGS = (270, 271, 272, 305, 306, 315, 33432)  # description, make, model, software, date...
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError,
+                  TypeError, MemoryError, NotImplementedError, OverflowError)
+_ORIENTATION = ExifTags.Base.Orientation
+_PILLOW_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedImage:
+    """An image file as read by `load_image`: upright pixels plus what a faithful output needs."""
+
+    path: Path
+    image: Image.Image               # fully loaded, upright, first frame, in the file's mode
+    format: str                      # Pillow's name for the file's format: "JPEG", "PNG", "WEBP", ...
+    info: dict                       # save() keywords to carry: icc_profile, exif, dpi, xmp
+    n_frames: int = 1                # frames (or pages) in the file; only the first is in ``image``
+    original_size: tuple[int, int] = (0, 0)   # (width, height) at full resolution, upright
+    scale: float = 1.0               # image width / original width; < 1 after ``reduce_to``
+    jpeg_subsampling: int | None = None       # 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0 for a colour JPEG
+    tiff_compression: str | None = None       # the source TIFF's compression, e.g. "tiff_lzw"
+    webp_lossless: bool = False      # the source WebP was lossless (VP8L); a WebP output is too
+
+
+def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, animated: str = "error",
+               reduce_to: int | None = None) -> LoadedImage:
+    """Read an image file completely, upright, with the metadata an output should keep.
+
+    Parameters
+    ----------
+    max_pixels : int or None
+        Refuse images whose header declares more pixels (width x height), before decoding them.
+        Defaults to Pillow's limit (about 179 Mpx) or the ``FILIGRANE_MAX_PIXELS`` variable; None
+        means no limit.
+    animated : {"error", "first"}
+        What to do with an animated or multi-page file: refuse it, or read its first frame.
+    reduce_to : int, optional
+        The caller needs only this many pixels on the short side: JPEGs are then decoded at 1/2, 1/4
+        or 1/8 scale (DCT scaling), other images reduced by an integer factor after decoding, never
+        below ``reduce_to``. `LoadedImage.scale` tells how much.
+
+    Raises
+    ------
+    InvalidImageError, ImageFileError
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> Image.new("RGB", (64, 48), "teal").save(folder / "in.png")
+    >>> loaded = load_image(folder / "in.png")
+    >>> loaded.format, loaded.image.mode, loaded.image.size
+    ('PNG', 'RGB', (64, 48))
+    >>> save_image(loaded.image, folder / "out.jpg", like=loaded)
+    """
+    if animated not in ("error", "first"):
+        raise UnknownNameError(f"animated must be 'error' or 'first', got {animated!r}")
+    if reduce_to is not None and reduce_to < 1:
+        raise InvalidImageError(f"reduce_to must be a positive number of pixels, got {reduce_to}")
+    path = Path(path)
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            kind = "is a directory, not an image file" if path.is_dir() else "not a regular file"
+            raise ImageFileError(f"{path}: {kind}")
+        fp = open(path, "rb")
+    except FileNotFoundError:
+        raise ImageFileError(f"{path}: no such file") from None
+    except PermissionError:
+        raise ImageFileError(f"{path}: permission denied; check the file's permissions") from None
+    except ImageFileError:
+        raise
+    except OSError as exc:
+        raise ImageFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with fp:
+        if os.fstat(fp.fileno()).st_size == 0:
+            raise InvalidImageError(f"{path}: empty file (0 bytes)")
+        try:
+            return _decode(path, fp, max_pixels, animated, reduce_to)
+        except WatermarkError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            size = f"{int(found.group(1)):,} pixels" if found else "the image size"
+            raise InvalidImageError(_bomb_message(path, size, max_pixels)) from None
+        except Image.UnidentifiedImageError:
+            raise InvalidImageError(f"{path}: not an image file, or not a format Filigrane reads "
+                                    "(JPEG, PNG, WebP, TIFF, GIF, BMP, AVIF)") from None
+        except _DECODE_ERRORS as exc:
+            raise _decode_error(path, exc) from None
+
+
+def _decode_error(path: Path, exc: BaseException) -> WatermarkError:
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return ImageFileError(f"{path}: cannot read ({exc.strerror or exc})")
+    if isinstance(exc, EOFError) or "truncated" in str(exc).lower():
+        return InvalidImageError(f"{path}: truncated file, the image data ends early ({exc}); "
+                                 "copy or export it again")
+    return InvalidImageError(f"{path}: corrupt image data ({type(exc).__name__}: {exc})")
+
+
+def _bomb_message(path: Path, size: str, max_pixels: int | None) -> str:
+    return (f"{path}: {size} exceeds the limit of {max_pixels or Image.MAX_IMAGE_PIXELS:,} pixels "
+            "(a possible decompression bomb); if you trust the file, raise the limit with "
+            "--max-pixels N or FILIGRANE_MAX_PIXELS=N ('none' for no limit)")
+
+
+@contextlib.contextmanager
+def _pillow_limit(max_pixels: int | None) -> Iterator[int | None]:
+    """Make Pillow's process-wide bomb check warn (we raise) above ``max_pixels``; yield its own value."""
+    with _PILLOW_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            yield saved
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _decode(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str,
+            reduce_to: int | None) -> LoadedImage:
+    Image.init()
+    with _pillow_limit(max_pixels) as pillow_limit:
+        im = Image.open(fp, formats=[name for name in _READ_FORMATS if name in Image.OPEN])
+        width, height = im.size
+        if max_pixels is not None and width * height > max_pixels:
+            raise InvalidImageError(_bomb_message(path, f"{width}x{height} px = {width * height:,} pixels",
+                                                  max_pixels))
+        if im.mode not in _MODES:
+            raise InvalidImageError(f"{path}: unsupported pixel mode {im.mode!r} in this {im.format} file; "
+                                    "convert it to RGB, RGBA, L or 16-bit greyscale first")
+        n_frames = getattr(im, "n_frames", 1)
+        if n_frames > 1 and animated == "error" and im.format != "MPO":
+            what = ("multi-page image with {} pages; marking would drop pages, extract one first"
+                    if im.format == "TIFF" else
+                    "animated image with {} frames; marking would drop frames, extract one first")
+            raise InvalidImageError(f"{path}: {what.format(n_frames)}")
+        if pillow_limit is not None and width * height > pillow_limit:
+            return _finish(path, im, fp, n_frames, reduce_to)  # Pillow checks again while decoding TIFF
+    return _finish(path, im, fp, n_frames, reduce_to)
+
+
+def _finish(path: Path, im: Image.Image, fp: IO[bytes], n_frames: int, reduce_to: int | None) -> LoadedImage:
+    source_format = im.format or ""
+    full_width, full_height = im.size
+    subsampling = JpegImagePlugin.get_sampling(im) if source_format in ("JPEG", "MPO") else -1
+    if reduce_to and source_format in ("JPEG", "MPO") and min(im.size) > reduce_to:
+        ratio = reduce_to / min(im.size)
+        im.draft(None, (math.ceil(full_width * ratio), math.ceil(full_height * ratio)))
+    if im.mode in ("RGB", "RGBA", "LA") and any(";16" in str(tile.args) for tile in im.tile):
+        warnings.warn(f"{path}: 16-bit colour is read as 8 bits per channel (Pillow keeps 16 bits "
+                      "only for greyscale)", UserWarning, stacklevel=4)
+    im.load()
+    orientation = im.getexif().get(_ORIENTATION, 1)
+    ImageOps.exif_transpose(im, in_place=True)
+    info = _carried_info(im, source_format, upright=orientation in range(2, 9))
+    compression = im.info.get("compression") if source_format == "TIFF" else None
+    scale = im.width / (full_height if orientation in range(5, 9) else full_width)
+    if reduce_to and min(im.size) >= 2 * reduce_to and im.mode in _REDUCIBLE:
+        factor = min(im.size) // reduce_to
+        im = im.reduce(factor)
+        scale /= factor
+    original = (full_height, full_width) if orientation in range(5, 9) else (full_width, full_height)
+    return LoadedImage(path=path, image=im, format=source_format, info=info, n_frames=n_frames,
+                       original_size=original, scale=scale,
+                       jpeg_subsampling=subsampling if subsampling >= 0 else None,
+                       tiff_compression=compression if compression in _LOSSLESS_TIFF else None,
+                       webp_lossless=source_format == "WEBP" and _webp_codec(fp) == b"VP8L")
+
+
+def _webp_codec(fp: IO[bytes]) -> bytes:
+    """The fourcc of a WebP file's image chunk: b"VP8 " (lossy) or b"VP8L" (lossless)."""
+    fp.seek(12)
+    while len(header := fp.read(8)) == 8 and header[:4] not in (b"VP8 ", b"VP8L"):
+        fp.seek(int.from_bytes(header[4:], "little") + 1 & ~1, os.SEEK_CUR)
+    return header[:4]
+
+
+def _carried_info(im: Image.Image, source_format: str, *, upright: bool) -> dict:
+    """ICC, EXIF (Orientation 1 when the pixels were turned), DPI and XMP as save() keywords."""
+    info: dict[str, Any] = {}
+    for key in ("icc_profile", "dpi", "xmp"):
+        if im.info.get(key):
+            info[key] = im.info[key]
+    exif = im.getexif()
+    if source_format == "TIFF":  # the tags are the file's own IFD: keep only the descriptive ones
+        kept = Image.Exif()
+        kept.update({tag: exif[tag] for tag in _TIFF_KEPT_TAGS if tag in exif})
+        kept.update({ifd: exif.get_ifd(ifd) for ifd in (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo)
+                     if exif.get_ifd(ifd)})
+        exif, upright = kept, upright or len(kept) > 0
+    elif not im.info.get("exif"):
+        return info
+    if upright:
+        exif[_ORIENTATION] = 1
+        info["exif"] = exif.tobytes()
+    elif im.info.get("exif"):
+        info["exif"] = im.info["exif"]  # untouched bytes: maker notes and thumbnail survive as they were
+    return info
+
+
+def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedImage | None = None,
+               quality: int = 95, overwrite: bool = False) -> None:
+    """Write ``image`` to ``path`` atomically, in the format its extension names.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image or numpy.ndarray
+        An array is uint8 ``(H, W[, 2|3|4])`` or uint16 ``(H, W)``.
+    path : str or os.PathLike
+        ``.jpg``/``.jpeg``, ``.png``, ``.webp``, ``.tif``/``.tiff``, ``.bmp`` or ``.gif``.
+    like : LoadedImage, optional
+        The source, whose metadata and encoding choices are kept and whose path is never written
+        unless ``overwrite``. Without it, the metadata of ``image.info`` is kept.
+    quality : int
+        JPEG and WebP quality, 1 to 100.
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` exists, or is the source, and ``overwrite`` is false.
+    InvalidImageError
+        Unknown extension, bad ``quality``, or a mode the format cannot hold without loss.
+    ImageFileError
+        Missing or read-only directory, full disk, ...
+    """
+    path = Path(path)
+    fmt = _WRITE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InvalidImageError(f"{path}: unknown image extension {path.suffix!r}; use one of "
+                                f"{', '.join(sorted(_WRITE_FORMATS))}")
+    if not (isinstance(quality, (int, np.integer)) and 1 <= quality <= 100):
+        raise InvalidImageError(f"{path}: quality must be an integer from 1 to 100, got {quality!r}")
+    if os.path.isdir(path):
+        raise ImageFileError(f"{path}: is a directory; give a file name for the output")
+    if not overwrite:
+        if like is not None and _same_file(path, like.path):
+            raise OutputExistsError(f"{path}: is the input image; write elsewhere, or pass "
+                                    "overwrite=True (--overwrite) to replace it")
+        if os.path.lexists(path):
+            raise OutputExistsError(_exists_message(path))
+    picture = _fit_mode(_as_pil(image, path), fmt, path)
+    options = _save_options(picture, fmt, like, quality)
+    _write_atomic(path, lambda fp: picture.save(fp, format=fmt, **options), fmt, overwrite)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _as_pil(image: Image.Image | np.ndarray, path: Path) -> Image.Image:
+    if isinstance(image, Image.Image):
+        return image
+    shape, dtype = getattr(image, "shape", ()), getattr(image, "dtype", None)
+    if (dtype == np.uint8 and (len(shape) == 2 or (len(shape) == 3 and shape[2] in (2, 3, 4)))
+            or (dtype == np.uint16 and len(shape) == 2)):
+        return Image.fromarray(image)
+    raise InvalidImageError(f"{path}: cannot save {type(image).__name__} {dtype} {shape}; give a PIL image, "
+                            "a uint8 array (H, W[, 2|3|4]) or a uint16 array (H, W)")
+
+
+def _fit_mode(image: Image.Image, fmt: str, path: Path) -> Image.Image:
+    """Convert ``image`` to a mode ``fmt`` holds, only when no information is lost; else refuse."""
+    mode, native = image.mode, _NATIVE[fmt]
+    if mode in native and not (fmt in ("JPEG", "BMP") and image.has_transparency_data):
+        return image
+    if mode in _DEEP:
+        raise InvalidImageError(f"{path}: {fmt} holds 8 bits per channel and this {mode} image has more; "
+                                f"save as {_SUGGEST['deep']}, or convert to 8-bit first")
+    if mode == "CMYK":
+        raise InvalidImageError(f"{path}: {fmt} cannot hold CMYK; save as {_SUGGEST['CMYK']}")
+    grey = mode in ("1", "L", "LA")
+    if image.has_transparency_data:
+        for target in (("LA", "RGBA") if grey else ("RGBA",)):
+            if target in native:
+                return image.convert(target)
+        if image.convert("RGBA").getchannel("A").getextrema()[0] < 255:
+            raise InvalidImageError(f"{path}: {fmt} cannot store transparency and this image has some; "
+                                    f"save as {_SUGGEST['alpha']}, or flatten it first")
+    for target in (("L", "RGB") if grey else ("RGB",)):
+        if target in native:
+            return image.convert(target)
+    raise InvalidImageError(f"{path}: {fmt} holds at most 256 colours; this {mode} image would be "
+                            f"quantised; save as {_SUGGEST['colour']}")
+
+
+def _icc_fits(icc: bytes, mode: str) -> bool:
+    """Whether the profile's colour space (header bytes 16-19) is the image's: no grey profile on RGB."""
+    grey = mode in ("1", "L", "LA") or mode in _DEEP
+    return icc[16:20] == (b"CMYK" if mode == "CMYK" else b"GRAY" if grey else b"RGB ")
+
+
+def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, quality: int) -> dict:
+    meta = like.info if like is not None else _carried_info(image, image.format or "", upright=False)
+    icc = meta.get("icc_profile")
+    options: dict[str, Any] = {"icc_profile": icc if icc and _icc_fits(icc, image.mode) else None}
+    exif, xmp = meta.get("exif") or b"", meta.get("xmp")
+    if exif or fmt != "TIFF":
+        options["exif"] = exif  # b"" too: it stops Pillow falling back to image.info
+    if meta.get("dpi"):
+        options["dpi"] = meta["dpi"]
+    if fmt in ("JPEG", "WEBP"):
+        options["quality"] = quality
+        if xmp:
+            options["xmp"] = xmp
+    if fmt == "PNG" and xmp:
+        text = PngImagePlugin.PngInfo()
+        text.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", "replace") if isinstance(xmp, bytes) else xmp)
+        options["pnginfo"] = text
+    if fmt == "JPEG" and like is not None and like.jpeg_subsampling is not None and image.mode == "RGB":
+        options["subsampling"] = like.jpeg_subsampling
+    if fmt == "WEBP" and like is not None and like.webp_lossless:
+        options.update(lossless=True, exact=True)  # exact: keep colours under transparent pixels
+    if fmt == "TIFF" and like is not None and like.tiff_compression:
+        options["compression"] = like.tiff_compression
+    return options
+
+
+def _write_atomic(path: Path, write: Callable[[IO[bytes]], None], fmt: str, overwrite: bool) -> None:
+    directory = path.parent
+    temp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        # os.open applies the umask to 0o666, so the output gets the usual permissions
+        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except FileNotFoundError:
+        raise ImageFileError(f"{path}: directory {str(directory)!r} does not exist") from None
+    except OSError as exc:
+        raise ImageFileError(f"{path}: cannot write in {str(directory)!r} ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(descriptor, "wb") as fp:
+            try:
+                write(fp)
+            except _DECODE_ERRORS as exc:
+                if isinstance(exc, OSError) and exc.errno is not None:
+                    raise
+                raise InvalidImageError(f"{path}: cannot encode as {fmt} ({type(exc).__name__}: {exc})") from None
+            fp.flush()
+            os.fsync(fp.fileno())
+        if overwrite:
+            with contextlib.suppress(OSError):
+                os.chmod(temp, stat.S_IMODE(os.stat(path).st_mode))  # keep a replaced file's permissions
+            os.replace(temp, path)
+        else:
+            _move_no_clobber(temp, path)
+    except OSError as exc:
+        if isinstance(exc, WatermarkError):
+            raise
+        raise ImageFileError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+    with contextlib.suppress(OSError):  # make the rename durable, where a directory can be synced
+        folder = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+def _move_no_clobber(temp: Path, path: Path) -> None:
+    """Move ``temp`` to ``path`` unless ``path`` exists; a hard link tests and moves in one step."""
+    try:
+        os.link(temp, path)
+    except OSError as exc:
+        if isinstance(exc, FileExistsError) or os.path.lexists(path):
+            raise OutputExistsError(_exists_message(path)) from None
+        os.replace(temp, path)  # no hard links on this file system: checked, then renamed
+
+
+def _exists_message(path: Path) -> str:
+    return f"{path}: already exists; pass overwrite=True (--overwrite) to replace it"
+
+
+def iter_image_files(paths: PathLike | Iterable[PathLike], *, recursive: bool = True) -> Iterator[Path]:
+    """Expand files and directories into image files, for batch commands; each file once.
+
+    A file named explicitly is yielded whatever its extension (a missing one too, so that the batch
+    reports it); a directory gives its files with an image extension (any case), hidden names
+    (``.git``, macOS ``._photo.jpg``) skipped, sorted by name, files before sub-directories, which are
+    entered when ``recursive`` (symbolic links to directories are not followed).
+    """
+    seen: set[str] = set()
+    for item in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
+        root = Path(item)
+        for candidate in _walk(root, recursive) if root.is_dir() else [root]:
+            key = os.path.realpath(candidate)
+            if key not in seen:
+                seen.add(key)
+                yield candidate
+
+
+def _walk(root: Path, recursive: bool) -> Iterator[Path]:
+    for folder, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
+        for name in sorted(filenames):
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                yield Path(folder, name)
