@@ -1,10 +1,10 @@
 """Filigrane: invisible, keyed, robust image watermarks with honest detection statistics."""
 
-from .errors import (AttackParameterError, ImageTooSmallError, InvalidImageError, KeyFileError,
-                     PayloadTooLargeError, UnknownNameError, WatermarkError)
+from .errors import (AttackParameterError, ImageFileError, ImageTooSmallError, InvalidImageError,
+                     KeyFileError, OutputExistsError, PayloadTooLargeError, UnknownNameError, WatermarkError)
 
-__all__ = ["WatermarkError", "InvalidImageError", "ImageTooSmallError", "KeyFileError",
-           "PayloadTooLargeError", "AttackParameterError", "UnknownNameError"]
+__all__ = ["WatermarkError", "InvalidImageError", "ImageTooSmallError", "ImageFileError", "OutputExistsError",
+           "KeyFileError", "PayloadTooLargeError", "AttackParameterError", "UnknownNameError"]
 
 from .api import detect, detect_file, embed, embed_file
 from .detection import Detection

@@ -9,7 +9,7 @@ import numpy as np
 from . import color, imageio, schemes
 from .coding import payload_to_int
 from .detection import Detection
-from .errors import ImageTooSmallError, InvalidImageError
+from .errors import ImageTooSmallError, InvalidImageError, OutputExistsError
 from .image import ImageLike, from_float, to_float
 from .keys import Key
 
@@ -63,12 +63,11 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
     chosen = schemes.get(scheme)
     pixels, luma, fmt = _luminance_of(image, chosen, "image")
     residual = chosen.residual(luma, value, key, strength=strength)
-    marked = pixels.copy()
-    if marked.ndim == 2:
-        marked += residual
+    if pixels.ndim == 2:
+        pixels += residual
     else:
-        marked[:, :, :3] += residual[:, :, None]
-    return from_float(marked, fmt)
+        pixels[:, :, :3] += residual[:, :, None]   # to_float made a copy: ours to change
+    return from_float(pixels, fmt)
 
 
 def detect(image: ImageLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
@@ -94,6 +93,8 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
     ``dst`` is written atomically; it is never ``src`` unless ``overwrite`` is true, and an existing
     ``dst`` is replaced only when ``overwrite`` is true. JPEG output uses ``quality`` (default 95).
     """
+    if not overwrite and os.path.lexists(dst):   # fail before the work, not after
+        raise OutputExistsError(f"{dst}: already exists; pass overwrite=True (--overwrite) to replace it")
     loaded = imageio.load_image(src, max_pixels=max_pixels, animated="error")
     try:
         marked = embed(loaded.image, payload, key, strength=strength, scheme=scheme)
@@ -105,6 +106,10 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
 def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
                 false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
                 max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS) -> Detection:
-    """Detect in an image file; an animated file is read at its first frame."""
-    loaded = imageio.load_image(path, max_pixels=max_pixels, animated="first")
+    """Detect in an image file; an animated file is read at its first frame.
+
+    Large JPEGs are decoded straight at reduced size (the detector works at a 512 px short side).
+    """
+    loaded = imageio.load_image(path, max_pixels=max_pixels, animated="first",
+                                reduce_to=color.WORKING_SHORT_SIDE)
     return detect(loaded.image, key, scheme=scheme, false_alarm=false_alarm)

@@ -6,6 +6,8 @@ __all__ = [
     "WatermarkError",
     "InvalidImageError",
     "ImageTooSmallError",
+    "ImageFileError",
+    "OutputExistsError",
     "KeyFileError",
     "PayloadTooLargeError",
     "AttackParameterError",
@@ -23,6 +25,14 @@ class InvalidImageError(WatermarkError, ValueError):
 
 class ImageTooSmallError(InvalidImageError):
     """The image is below the scheme's minimum size."""
+
+
+class ImageFileError(WatermarkError, OSError):
+    """The file system refused: a missing or unreadable input, an output that cannot be written."""
+
+
+class OutputExistsError(ImageFileError, FileExistsError):
+    """The output exists (or is the input) and overwriting was not asked for."""
 
 
 class KeyFileError(WatermarkError, OSError):

@@ -11,6 +11,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -92,7 +93,7 @@ def to_float(image: ImageLike, *, name: str = "image") -> tuple[np.ndarray, Pixe
         raise InvalidImageError(f"{name}: image has no pixels ({array.shape[1]}x{array.shape[0]})")
     dtype = array.dtype
     if dtype in _MAXIMUM:
-        result = array.astype(np.float32) * np.float32(1.0 / _MAXIMUM[dtype])
+        result = np.multiply(array, np.float32(1.0 / _MAXIMUM[dtype]), dtype=np.float32)
     elif np.issubdtype(dtype, np.floating):
         result = array.astype(np.float32)  # always a copy: never write into the caller's array
         if not np.isfinite(result).all():
@@ -112,20 +113,26 @@ def from_float(pixels: np.ndarray, fmt: PixelFormat) -> ImageLike:
 
     Values are clipped to [0, 1] and rounded (never truncated) for integer types.
     """
-    pixels = np.clip(pixels, 0.0, 1.0)
     if fmt.channels == 1 and pixels.ndim == 3:
         pixels = pixels[:, :, 0] if pixels.shape[2] == 1 else _luma(pixels[:, :, :3])
     elif fmt.channels == 2:
         pixels = np.stack([_luma(pixels[:, :, :3]), pixels[:, :, 3]], axis=2)
     elif fmt.channels in (3, 4) and pixels.ndim == 2:
         pixels = np.repeat(pixels[:, :, None], 3, axis=2)
-    if fmt.dtype in _MAXIMUM:
-        array = np.rint(pixels * np.float32(fmt.maximum)).astype(fmt.dtype)
-    else:
-        array = pixels.astype(fmt.dtype)
+    array = _quantise(pixels, fmt.dtype)
     if fmt.pil_mode is None:
         return array
     return _array_to_pil(array, fmt)
+
+
+def _quantise(pixels: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Clip to [0, 1] and convert to ``dtype``, rounding to the nearest level for integer types."""
+    if dtype == np.uint8:  # the common case, in one pass: OpenCV rounds and saturates at 255
+        return cv2.convertScaleAbs(np.maximum(pixels, 0.0), alpha=255.0)
+    if dtype in _MAXIMUM:
+        scaled = np.clip(pixels, 0.0, 1.0) * np.float32(_MAXIMUM[dtype])
+        return np.rint(scaled, out=scaled).astype(dtype)
+    return np.clip(pixels, 0.0, 1.0).astype(dtype)
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
@@ -139,14 +146,20 @@ def _array_to_pil(array: np.ndarray, fmt: PixelFormat) -> Image.Image:
         if mode != "I" and image.mode != "I;16":
             image = image.convert("I;16")
     elif mode == "F":
-        image = Image.fromarray(array.astype(np.float32), mode="F")
+        image = Image.fromarray(array.astype(np.float32))
     else:
         image = Image.fromarray(array)
-        if mode == "P":
-            image = image.quantize(256) if image.mode == "RGB" else image.convert("RGB").quantize(256)
+        if mode == "P":   # a new palette: the old one's transparency index would point anywhere
+            method = Image.Quantize.FASTOCTREE if image.mode == "RGBA" else Image.Quantize.MEDIANCUT
+            image = image.quantize(256, method=method)
+        elif mode == "1":
+            image = image.convert("1", dither=Image.Dither.NONE)
         elif mode != image.mode:
             image = image.convert(mode)
-    image.info.update(fmt.pil_info or {})
+    info = dict(fmt.pil_info or {})
+    if mode == "P":
+        info.pop("transparency", None)
+    image.info.update(info)
     return image
 
 

@@ -17,6 +17,8 @@ _DETAIL_SIGMA = 2.0      # px at working scale: texture (for activity) is finer 
 _BAND_SIGMA = 8.0        # px: the detector keeps everything finer than this (the mark's band)
 _ACTIVITY_SIGMA = 4.0    # px: the neighbourhood over which activity is averaged
 _FLOOR = 2.0 / 255.0     # activity floor: flat areas are treated as this busy (sensor noise level)
+_FLAT_ENERGY = (0.25 / 255.0) ** 2   # below this local detail energy an area is blank (filled)
+_FLAT_MARGIN = 6                     # px zeroed around blank areas
 _FLAT_AMPLITUDE = 1.2 / 255.0   # mark amplitude where the image is flat
 _TEXTURE_GAIN = 0.17            # extra amplitude per unit of local activity (RMS detail)
 _DARK_KNEE, _DARK_OFFSET, _DARK_FLOOR = 48 / 255, 8 / 255, 0.2   # luminance masking below the knee
@@ -44,7 +46,7 @@ def perceptual_mask(luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     (luminance masking). Texture is measured at the image's own resolution (full-resolution ``luma``),
     where a viewer and SSIM see it, then averaged down to ``shape``.
     """
-    detail = highpass(luma)
+    detail = luma - cv2.blur(luma, (5, 5), borderType=cv2.BORDER_REFLECT)   # what a 7x7 SSIM window sees
     energy = resize(detail * detail, shape)
     activity = np.sqrt(_blur(energy, _ACTIVITY_SIGMA) + _FLOOR**2)
     amplitude = np.sqrt(_FLAT_AMPLITUDE**2 + (_TEXTURE_GAIN * activity) ** 2)
@@ -58,8 +60,17 @@ def whiten(luma: np.ndarray) -> np.ndarray:
 
     Dividing by activity gives each region the weight its signal-to-noise ratio deserves (the mask
     puts more mark where the host is busier) and keeps strong edges from dominating a correlation.
+    Perfectly flat areas, such as the corners a rotation fills in, carry no mark and are zeroed with
+    a margin, so that their edges do not look like structure.
     """
-    return highpass(luma, _BAND_SIGMA) / local_activity(highpass(luma))
+    detail = highpass(luma)
+    energy = _blur(detail * detail, _ACTIVITY_SIGMA)
+    whitened = highpass(luma, _BAND_SIGMA) / np.sqrt(energy + _FLOOR**2)
+    flat = (energy < _FLAT_ENERGY).astype(np.uint8)
+    if flat.any():
+        margin = cv2.dilate(flat, np.ones((2 * _FLAT_MARGIN + 1,) * 2, np.uint8))
+        whitened[margin > 0] = 0.0
+    return whitened
 
 
 def whiten_linear(mark: np.ndarray, activity: np.ndarray) -> np.ndarray:

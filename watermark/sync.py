@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 
-__all__ = ["fold", "tile_pattern", "PilotMatch", "match_pilot"]
+__all__ = ["fold", "tile_pattern", "PilotMatch", "match_pilot", "DIHEDRAL", "dihedral", "canonical_view"]
 
 
 def fold(plane: np.ndarray, tile: int) -> np.ndarray:
@@ -24,6 +25,38 @@ def fold(plane: np.ndarray, tile: int) -> np.ndarray:
     return padded.reshape(rows, tile, cols, tile).sum(axis=(0, 2))
 
 
+DIHEDRAL = tuple((turns, flip) for flip in (False, True) for turns in range(4))   # the square's 8 symmetries
+
+
+def dihedral(tile: np.ndarray, index: int) -> np.ndarray:
+    """The ``index``-th symmetry of a square array: ``turns`` quarter turns, after a transpose if ``flip``."""
+    turns, flip = DIHEDRAL[index]
+    return np.rot90(tile.T if flip else tile, turns)
+
+
+def canonical_view(plane: np.ndarray, basis: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resample ``plane`` so that the lattice with ``basis`` (columns v1, v2 as (row, col) vectors in
+    ``plane``'s pixels) becomes the square lattice of ``period``.
+
+    Returns the view and the 2x3 matrix taking view (row, col, 1) to ``plane`` (row, col).
+    """
+    linear = basis / period
+    inverse = np.linalg.inv(linear)
+    height, width = plane.shape
+    corners = np.array([[0, 0], [0, width], [height, 0], [height, width]], dtype=np.float64)
+    canonical = corners @ inverse.T
+    low, high = canonical.min(axis=0), canonical.max(axis=0)
+    to_plane = np.column_stack([linear, linear @ low])
+    if np.allclose(linear, np.eye(2)):
+        return plane, np.column_stack([np.eye(2), np.zeros(2)])
+    size = np.ceil(high - low).astype(int)
+    swap = np.array([[0.0, 1.0], [1.0, 0.0]])      # OpenCV speaks (x, y), we speak (row, col)
+    matrix = np.column_stack([swap @ linear @ swap, swap @ to_plane[:, 2]])
+    view = cv2.warpAffine(plane, matrix, (int(size[1]), int(size[0])),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
+    return view, to_plane
+
+
 def tile_pattern(pattern: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Repeat a square ``pattern`` to cover ``shape``, anchored at the top-left pixel."""
     tile = pattern.shape[0]
@@ -33,37 +66,30 @@ def tile_pattern(pattern: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PilotMatch:
-    """Where the pilot correlates best in a folded tile, and how far that stands above the rest."""
+    """Where the pilot correlates best among candidate folded tiles, and how far above the rest."""
 
-    offset: tuple[int, int]      # (dy, dx): the tile starts this far into the folded plane
-    z: float                     # combined peak, in robust standard deviations of its surface
-    hypotheses: int              # offsets x band weightings searched
-    level_z: tuple[float, ...]   # each band's own normalised correlation at the chosen offset
+    index: int                   # which candidate tile
+    offset: tuple[int, int]      # (dy, dx): the tile starts this far into that candidate
+    z: float                     # combined peak, in standard deviations of its surface
+    level_z: tuple[float, ...]   # each band's own normalised correlation there
 
 
-def match_pilot(folded: np.ndarray, pilot_spectra: list[np.ndarray],
-                weightings: np.ndarray) -> PilotMatch:
-    """Circular cross-correlation of ``folded`` with a pilot split into bands.
+def match_pilot(tiles: np.ndarray, pilot_spectra: np.ndarray, weightings: np.ndarray) -> PilotMatch:
+    """Circular cross-correlation of each folded tile in ``tiles`` (k, T, T) with a pilot split into
+    bands.
 
-    ``pilot_spectra`` holds the conjugate FFT of each band's pilot pattern. Each band's correlation
-    surface (zero-mean, as the pilot has no DC) is normalised by its own RMS, which a true peak can
-    only inflate (conservative); the bands are then combined with each row of ``weightings`` (unit
-    norm), and the best offset over all weightings wins.
+    ``pilot_spectra`` (bands, T, T//2+1) holds the conjugate FFT of each band's pilot pattern. The
+    tiles are whitened to phase only (a white host, a sharp peak). Each band's correlation surface
+    (zero-mean, as the pilot has no DC) is normalised by its RMS, which a true peak can only inflate
+    (conservative); bands are combined with each row of ``weightings`` (unit norm), and the best
+    tile, weighting and offset win.
     """
-    spectrum = np.fft.rfft2(folded)
-    spectrum /= np.maximum(np.abs(spectrum), 1e-12)     # phase only: a white host, a sharp peak
-    surfaces = []
-    for pilot in pilot_spectra:
-        surface = np.fft.irfft2(spectrum * pilot, s=folded.shape)
-        spread = float(np.sqrt(np.mean(surface * surface)))
-        surfaces.append(surface / spread if spread > 0 else np.zeros_like(surface))
-    stack = np.stack(surfaces)
-    best_z, best_flat = -np.inf, 0
-    for weights in weightings:
-        combined = np.tensordot(weights, stack, axes=1)
-        flat = int(np.argmax(combined))
-        if combined.flat[flat] > best_z:
-            best_z, best_flat = float(combined.flat[flat]), flat
-    dy, dx = divmod(best_flat, folded.shape[1])
-    return PilotMatch(offset=(dy, dx), z=best_z, hypotheses=folded.size * len(weightings),
-                      level_z=tuple(float(s[dy, dx]) for s in surfaces))
+    size = tiles.shape[1:]
+    spectra = np.fft.rfft2(tiles)
+    spectra /= np.maximum(np.abs(spectra), 1e-12)
+    surfaces = np.fft.irfft2(spectra[:, None] * pilot_spectra[None], s=size)      # (k, bands, T, T)
+    surfaces /= np.maximum(np.sqrt(np.mean(surfaces**2, axis=(2, 3), keepdims=True)), 1e-12)
+    combined = np.einsum("wb,kbij->kwij", weightings, surfaces)
+    index, _, dy, dx = np.unravel_index(int(np.argmax(combined)), combined.shape)
+    return PilotMatch(index=int(index), offset=(int(dy), int(dx)), z=float(combined.max()),
+                      level_z=tuple(float(value) for value in surfaces[index, :, dy, dx]))

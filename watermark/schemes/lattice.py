@@ -21,11 +21,12 @@ payload chips -> soft bits -> Viterbi -> CRC.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import pywt
 
-from .. import coding, color, masking, stats, sync
+from .. import coding, color, masking, periodicity, stats, sync
 from ..detection import Detection
 from ..keys import Key, chips, permutation
 from .base import DEFAULT_FALSE_ALARM, Scheme
@@ -40,6 +41,10 @@ _LEVEL_ENERGY = (0.45, 0.55)              # share of the mark's energy per level
 _PILOT_SHARE = 0.2
 _PILOT_WEIGHTINGS = np.array([[0.45, 0.9], [1.0, 0.0]])   # per level: all bands; no level 2
 _PILOT_WEIGHTINGS /= np.linalg.norm(_PILOT_WEIGHTINGS, axis=1, keepdims=True)
+_SEARCH_CANDIDATES = 4                   # lattice hypotheses tried after the identity fails
+# Every hypothesis the detector may try, for the p-value's union bound: lattices x symmetries x
+# band weightings x offsets.
+_HYPOTHESES = (1 + _SEARCH_CANDIDATES) * 8 * len(_PILOT_WEIGHTINGS) * TILE * TILE
 _ISS_GAIN = 1.0                          # fraction of the host's interference the embedder cancels
 _AMPLITUDE_RANGE = (0.3, 3.0)            # per-bit amplitude limits, relative to the base amplitude
 
@@ -91,8 +96,8 @@ class Layout:
         self.payload = order[~is_pilot[order]]
         self.bit_of_slot = np.arange(self.payload.size) % coding.CODEWORD_BITS
         self.chips = chips(key, "lattice/chips/v1", _SLOTS) * _LEVEL_AMPLITUDE[_LEVEL_OF_SLOT]
-        self.pilot_spectra = [np.conj(np.fft.rfft2(tile_from_slots(
-            np.where(is_pilot & (_LEVEL_OF_SLOT == level), self.chips, 0.0)))) for level in range(len(LEVELS))]
+        self.pilot_spectra = np.stack([np.conj(np.fft.rfft2(tile_from_slots(
+            np.where(is_pilot & (_LEVEL_OF_SLOT == level), self.chips, 0.0)))) for level in range(len(LEVELS))])
         # group index of each payload slot: (bit, level) pairs, for per-level sums per bit
         self.group = self.bit_of_slot * len(LEVELS) + _LEVEL_OF_SLOT[self.payload]
 
@@ -106,6 +111,36 @@ class Layout:
 @functools.lru_cache(maxsize=8)
 def _layout(key: Key) -> Layout:
     return Layout(key)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What one lattice hypothesis gave."""
+
+    p_value: float
+    z: float
+    soft: np.ndarray
+    payload: int | None
+    to_tile: np.ndarray       # 3x3: working (row, col, 1) -> marked tile (row, col, 1), mod TILE
+
+
+def _tile_coordinates(index: int, offset: tuple[int, int]) -> np.ndarray:
+    """3x3 map from folded-view (row, col) to tile (row, col): symmetry ``index``, then ``offset``."""
+    turns, flip = sync.DIHEDRAL[index]
+    matrix = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]) if flip else np.eye(3)
+    quarter = np.array([[0.0, -1.0, TILE - 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])   # numpy's rot90
+    for _ in range(turns):
+        matrix = quarter @ matrix
+    shift = np.array([[1.0, 0.0, -offset[0]], [0.0, 1.0, -offset[1]], [0.0, 0.0, 1.0]])
+    return shift @ matrix
+
+
+def _to_xy(matrix: np.ndarray) -> np.ndarray:
+    """A 3x3 (row, col) map as the 2x3 (x, y) affine OpenCV and most users expect, translation mod TILE."""
+    swap = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    result = (swap @ matrix @ swap)[:2]
+    result[:, 2] %= TILE
+    return result
 
 
 def _working_view(luma: np.ndarray) -> np.ndarray:
@@ -154,18 +189,41 @@ class LatticeScheme(Scheme):
 
     def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM) -> Detection:
         layout = _layout(key)
-        folded = sync.fold(masking.whiten(_working_view(luma)), TILE)
-        match = sync.match_pilot(folded, layout.pilot_spectra, _PILOT_WEIGHTINGS)
-        aligned = np.roll(folded, (-match.offset[0], -match.offset[1]), axis=(0, 1))
+        working = _working_view(luma)
+        plane = masking.whiten(working)
+        best = self._read(plane, layout, np.eye(2) * TILE)
+        if best.p_value > false_alarm:     # not where it was put: find the lattice the geometry left
+            block = 8.0 * working.shape[0] / luma.shape[0]     # a JPEG grid, seen at working scale
+            for lattice in periodicity.find_lattices(plane, count=_SEARCH_CANDIDATES, block_period=block):
+                candidate = self._read(plane, layout, lattice.basis)
+                if candidate.p_value < best.p_value:
+                    best = candidate
+                if best.p_value <= false_alarm:
+                    break
+        found = best.p_value <= false_alarm
+        scale = np.diag([working.shape[0] / luma.shape[0], working.shape[1] / luma.shape[1], 1.0])
+        return Detection(found=found, payload=best.payload if found else None, p_value=best.p_value,
+                         score=best.z, bits=best.soft, scheme=self.name,
+                         transform=_to_xy(best.to_tile @ scale) if found else None)
+
+    @classmethod
+    def _read(cls, plane: np.ndarray, layout: Layout, basis: np.ndarray) -> "_Reading":
+        """Resample ``plane`` for the lattice ``basis``, fold, find the pilot over the 8 symmetries,
+        and decode the payload there."""
+        view, to_plane = sync.canonical_view(plane, basis, TILE)
+        folded = sync.fold(view, TILE)
+        candidates = np.stack([sync.dihedral(folded, index) for index in range(len(sync.DIHEDRAL))])
+        match = sync.match_pilot(candidates, layout.pilot_spectra, _PILOT_WEIGHTINGS)
+        index = match.index
+        aligned = np.roll(candidates[index], (-match.offset[0], -match.offset[1]), axis=(0, 1))
         values = slots_from_tile(aligned) * layout.chips
-        soft = layout.group_sums(values * self._band_weights(layout, values)).sum(axis=1)
+        soft = layout.group_sums(values * cls._band_weights(layout, values)).sum(axis=1)
         soft /= max(stats.robust_std(soft), 1e-12)
         decoded = coding.decode_soft(soft)
-        p_pilot = stats.max_of_normals_p_value(match.z, match.hypotheses)
+        p_pilot = stats.max_of_normals_p_value(match.z, _HYPOTHESES)
         p_value = stats.with_checksum(p_pilot, decoded.payload is not None, coding.CRC_BITS)
-        found = p_value <= false_alarm
-        return Detection(found=found, payload=decoded.payload if found else None, p_value=p_value,
-                         score=match.z, bits=soft, scheme=self.name)
+        to_tile = _tile_coordinates(index, match.offset) @ np.linalg.inv(np.vstack([to_plane, [0, 0, 1]]))
+        return _Reading(p_value=p_value, z=match.z, soft=soft, payload=decoded.payload, to_tile=to_tile)
 
     @staticmethod
     def _band_weights(layout: Layout, values: np.ndarray) -> np.ndarray:

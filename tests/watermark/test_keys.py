@@ -1,0 +1,73 @@
+import os
+import stat
+
+import numpy as np
+import pytest
+
+import watermark as wm
+from watermark import keys
+
+GOLDEN_KEY = wm.Key(bytes(range(32)))
+GOLDEN_WORDS = [244059679557628792, 18088916763177497807, 5071552091148220202]
+GOLDEN_PERMUTATION = [0, 3, 4, 2, 5, 1]
+
+
+def test_key_streams_never_change():
+    # If this fails, every mark made so far becomes unreadable: bump the purpose's version instead.
+    assert keys.words(GOLDEN_KEY, "golden/v1", 3).tolist() == GOLDEN_WORDS
+    assert keys.chips(GOLDEN_KEY, "golden/v1", 4).tolist() == [-1.0, 1.0, -1.0, -1.0]
+    assert keys.permutation(GOLDEN_KEY, "golden/v1", 6).tolist() == GOLDEN_PERMUTATION
+
+
+def test_streams_depend_on_key_and_purpose():
+    other = wm.Key(bytes(range(1, 33)))
+    assert not np.array_equal(keys.words(GOLDEN_KEY, "a/v1", 8), keys.words(other, "a/v1", 8))
+    assert not np.array_equal(keys.words(GOLDEN_KEY, "a/v1", 8), keys.words(GOLDEN_KEY, "b/v1", 8))
+
+
+def test_passphrase_is_deterministic_and_distinct():
+    assert wm.Key.from_passphrase("alpha") == wm.Key.from_passphrase("alpha")
+    assert wm.Key.from_passphrase("alpha") != wm.Key.from_passphrase("beta")
+    with pytest.raises(wm.KeyFileError):
+        wm.Key.from_passphrase("")
+
+
+def test_save_load_round_trip_with_owner_only_mode(tmp_path):
+    key = wm.Key.generate()
+    path = tmp_path / "k.key"
+    key.save(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert wm.Key.load(path) == key
+
+
+def test_save_refuses_to_overwrite(tmp_path):
+    path = tmp_path / "k.key"
+    wm.Key.generate().save(path)
+    with pytest.raises(wm.KeyFileError, match="refusing to overwrite"):
+        wm.Key.generate().save(path)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "not a Filigrane key file"),
+    (b"hello world\n", "not a Filigrane key file"),
+    (b"filigrane-key v1\nzz\n", "corrupt key file"),
+    (b"filigrane-key v1\n" + b"ab" * 31 + b"\n", "corrupt key file"),
+    (b"\xff\xfe binary", "cannot read key file"),
+])
+def test_bad_key_files_give_one_line_errors(tmp_path, content, message):
+    path = tmp_path / "bad.key"
+    path.write_bytes(content)
+    with pytest.raises(wm.KeyFileError, match=message) as info:
+        wm.Key.load(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_key_file(tmp_path):
+    with pytest.raises(wm.KeyFileError, match="not found"):
+        wm.Key.load(tmp_path / "absent.key")
+
+
+def test_secret_never_in_repr():
+    key = wm.Key(bytes(range(32)))
+    assert bytes(range(32)).hex() not in repr(key) + str(key)
+    assert key.fingerprint in repr(key)

@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+
+from watermark import stats
+
+
+def test_max_of_normals_matches_simulation():
+    rng = np.random.default_rng(3)
+    maxima = rng.standard_normal((20000, 50)).max(axis=1)
+    for z in (2.0, 2.5, 3.0):
+        assert stats.max_of_normals_p_value(z, 50) == pytest.approx(np.mean(maxima >= z), abs=0.01)
+
+
+def test_tail_is_accurate_far_out():
+    assert stats.normal_tail(10.0) == pytest.approx(7.6198530241605e-24, rel=1e-6)
+    assert stats.max_of_normals_p_value(10.0, 10**6) == pytest.approx(7.6198530241605e-18, rel=1e-5)
+
+
+def test_checksum_p_value_is_a_valid_p_value():
+    # Under the null, U ~ uniform and the checksum holds with probability q independently.
+    rng = np.random.default_rng(4)
+    bits = 4                                    # q = 1/16 so that the simulation sees it hold
+    u = rng.random(200000)
+    holds = rng.random(200000) < 2.0**-bits
+    p = np.array([stats.with_checksum(a, b, bits) for a, b in zip(u, holds)])
+    for level in (0.001, 0.01, 0.1, 0.5):
+        assert np.mean(p <= level) == pytest.approx(level, rel=0.15, abs=2e-4)
+
+
+def test_checksum_sharpens_only_when_it_holds():
+    assert stats.with_checksum(1e-6, True, 16) < 1e-10
+    assert stats.with_checksum(1e-6, False, 16) >= 1e-6
