@@ -1,0 +1,162 @@
+"""``watermark bench``: the benchmark on the command line (registered through an entry point).
+
+::
+
+    watermark bench [--schemes dwtdct,spread,peer:imwatermark-dwtDct] [--suite quick] [--images DIR]
+                    [--out bench-out] [--jobs N] [--limit-images N] [--unmarked N] [--seed N] [--json]
+
+writes ``OUT/results.csv`` (one row per scheme, image and attack), ``OUT/report.html``
+(self-contained), ``OUT/summary.md``, the plots as PNG files (for a README) and the cache ``OUT/cache/cells.jsonl`` (a rerun skips finished
+cells). stdout gets the survival table (or, with ``--json``, one JSON object per row); stderr gets
+messages and the progress bar. Exit status: 0 done, 2 error (unknown scheme or suite, no images,
+nothing to run). A peer whose library is missing is skipped with a message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+from pathlib import Path
+
+__all__ = ["register", "DEFAULT_SCHEMES"]
+
+OK, ERROR = 0, 2
+DEFAULT_SCHEMES = "lattice,dwtdct,dwtdctsvd,spread"
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``bench`` subcommand to the ``watermark`` command's subparsers."""
+    parser = subparsers.add_parser(
+        "bench", help="benchmark schemes against an attack suite (CSV + HTML report)",
+        description="Mark images with each scheme, attack them, detect, and report robustness, quality and speed.")
+    parser.add_argument("--schemes", default=DEFAULT_SCHEMES,
+                        help=f"comma-separated scheme names and peers such as peer:imwatermark-dwtDct, "
+                             f"peer:imwatermark-dwtDctSvd, peer:blind-watermark, or 'peers' for every "
+                             f"installed peer (default: {DEFAULT_SCHEMES})")
+    parser.add_argument("--suite", default="quick", help="attack suite (default: quick)")
+    parser.add_argument("--images", metavar="DIR", action="append",
+                        help="image files or folders (repeatable; default: scikit-image's photographs)")
+    parser.add_argument("--out", metavar="DIR", default="bench-out",
+                        help="output folder for results.csv, report.html, summary.md and the cache "
+                             "(default: bench-out)")
+    parser.add_argument("--jobs", type=_positive, default=1, help="worker processes (default: 1)")
+    parser.add_argument("--limit-images", type=_positive, metavar="N", help="use only the first N images")
+    parser.add_argument("--unmarked", type=_non_negative, default=100, metavar="N",
+                        help="unmarked images read per scheme, for false alarms and p-values (default: 100)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the key, payloads and attacks (default: 0)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per result row")
+    parser.add_argument("--no-report", action="store_true", help="write the CSV only")
+    parser.set_defaults(run=_run)
+
+
+def _schemes(text: str) -> list[str]:
+    """Resolve the --schemes list; missing peers are skipped with a message."""
+    from . import contenders, peers
+
+    chosen = []
+    for name in (part.strip() for part in text.split(",")):
+        if not name:
+            continue
+        if name == "peers":
+            installed = peers.available()
+            if not installed:
+                print("watermark bench: no peer library installed; pip install 'filigrane[peers]'", file=sys.stderr)
+            chosen += installed
+            continue
+        try:
+            contenders.get(name)
+        except peers.PeerUnavailableError as exc:
+            print(f"watermark bench: skipping {name}: {exc}", file=sys.stderr)
+            continue
+        chosen.append(name)
+    return list(dict.fromkeys(chosen))
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The ``watermark bench`` command line that reproduces this run (non-default options only)."""
+    words = ["watermark", "bench"]
+    if args.schemes != DEFAULT_SCHEMES:
+        words += ["--schemes", args.schemes]
+    if args.suite != "quick":
+        words += ["--suite", args.suite]
+    for folder in args.images or []:
+        words += ["--images", folder]
+    for option, default in (("limit_images", None), ("unmarked", 100), ("seed", 0)):
+        value = getattr(args, option)
+        if value != default:
+            words += [f"--{option.replace('_', '-')}", str(value)]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def _json_row(row) -> str:
+    values = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.to_dict().items()}
+    return json.dumps(values, allow_nan=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        import attacks
+    except ImportError as exc:
+        print(f"watermark bench: the attacks package is missing ({exc})", file=sys.stderr)
+        return ERROR
+    from watermark import WatermarkError
+
+    from . import images, report, runner, tables
+
+    try:
+        schemes = _schemes(args.schemes)
+        suite = attacks.suite(args.suite)
+        specs = images.images_from(args.images) if args.images else images.default_images()
+    except (WatermarkError, FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"watermark bench: {str(exc).strip(chr(34) + chr(39))}", file=sys.stderr)
+        return ERROR
+    except ImportError as exc:      # scikit-image for the default images
+        print(f"watermark bench: {exc}", file=sys.stderr)
+        return ERROR
+    if not schemes:
+        print("watermark bench: no scheme to run", file=sys.stderr)
+        return ERROR
+    if args.limit_images:
+        specs = specs[:args.limit_images]
+    out = Path(args.out)
+    rows = runner.run(schemes, specs, suite, unmarked=args.unmarked, jobs=args.jobs,
+                      cache_dir=str(out / "cache"), seed=args.seed)
+    command = _command(args)
+    report.write_csv(rows, out / "results.csv")
+    if not args.no_report:
+        try:
+            report.write_markdown(rows, out / "summary.md", command=command)
+            first = specs[0]
+            pictures = report.pictures_for(schemes, first.load(), suite, seed=args.seed, name=first.name)
+            report.write_html(rows, out / "report.html", command=command, pictures=pictures)
+            report.write_plots(rows, out)
+        except ImportError as exc:      # matplotlib
+            print(f"watermark bench: no report ({exc}); pip install 'filigrane[bench]'", file=sys.stderr)
+    if args.json:
+        for row in rows:
+            print(_json_row(row))
+    else:
+        print(tables.survival(rows).to_markdown())
+        where = "results.csv" if args.no_report else "results.csv, report.html"
+        print(f"\n{len(rows)} rows; {where} in {out}/", file=sys.stderr)
+    errors = sum(bool(row.error) for row in rows)
+    if errors:
+        print(f"watermark bench: {errors} cells had errors (see the error column)", file=sys.stderr)
+    return OK

@@ -1,0 +1,185 @@
+"""Images to benchmark on: scikit-image's colour photographs by default, or the user's own files.
+
+Test images (marked, then attacked) are :data:`DEFAULT_IMAGES`; the null set (images *without* the
+mark, for the p-value distribution and the false-positive-rate threshold) is built from other
+photographs that ship with scikit-image (:data:`NULL_PHOTOS`), the test images themselves
+unmarked, and crops and rescales of them, so that a few photographs give many distinct null images.
+
+Every image is an :class:`ImageSpec`: a name and a way to load it. Loading gives uint8 RGB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = ["ImageSpec", "DEFAULT_IMAGES", "NULL_PHOTOS", "default_images", "images_from", "null_images",
+           "digest"]
+
+# name -> the scikit-image loader (all ship inside the wheel; nothing is downloaded)
+DEFAULT_IMAGES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "hubble_deep_field",
+                  "retina", "immunohistochemistry")
+NULL_PHOTOS = ("camera", "moon", "coins", "brick", "grass", "gravel", "page", "motorcycle_right",
+               "clock", "text", "cell", "microaneurysms")
+
+
+def _skimage(name: str) -> np.ndarray:
+    try:
+        from skimage import data
+    except ImportError:
+        raise ImportError("the default images come with scikit-image: pip install 'filigrane[bench]', "
+                          "or pass --images DIR") from None
+    if name == "motorcycle_left":
+        return data.stereo_motorcycle()[0]
+    if name == "motorcycle_right":
+        return data.stereo_motorcycle()[1]
+    if name == "clock":
+        return data.clock()
+    return getattr(data, name)()
+
+
+def _to_rgb8(array: np.ndarray) -> np.ndarray:
+    """uint8 RGB ``(H, W, 3)`` from grey, grey+alpha, RGB or RGBA of uint8, uint16, bool or float [0, 1]."""
+    array = np.asarray(array)
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    elif array.dtype == np.uint16:
+        array = ((array.astype(np.float64) + 128.5) / 257.0).astype(np.uint8)
+    elif np.issubdtype(array.dtype, np.floating):
+        array = np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
+    elif array.dtype != np.uint8:
+        raise ValueError(f"unsupported image dtype {array.dtype}")
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    elif array.shape[2] == 2:
+        array = np.repeat(array[:, :, :1], 3, axis=2)
+    array = array[:, :, :3]
+    return np.ascontiguousarray(array)
+
+
+def _from_file(path: str) -> np.ndarray:
+    from watermark import imageio
+
+    image = imageio.load_image(path).image
+    if image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    return _to_rgb8(np.asarray(image))
+
+
+def _at_least(array: np.ndarray, min_side: int) -> np.ndarray:
+    """``array`` scaled up (bicubic) so that its short side is at least ``min_side``."""
+    height, width = array.shape[:2]
+    if min(height, width) >= min_side:
+        return array
+    scale = min_side / min(height, width)
+    size = (max(min_side, round(width * scale)), max(min_side, round(height * scale)))
+    return np.ascontiguousarray(cv2.resize(array, size, interpolation=cv2.INTER_CUBIC))
+
+
+def _variant(array: np.ndarray, variant: int) -> np.ndarray:
+    """A deterministic crop and rescale of ``array`` (variant 0 is ``array`` itself)."""
+    if variant == 0:
+        return array
+    rng = np.random.default_rng(variant)
+    height, width = array.shape[:2]
+    share = rng.uniform(0.6, 0.95)
+    h, w = max(8, int(height * share)), max(8, int(width * share))
+    top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+    crop = array[top:top + h, left:left + w]
+    scale = rng.uniform(0.8, 1.6)
+    size = (max(8, round(w * scale)), max(8, round(h * scale)))
+    method = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    return np.ascontiguousarray(cv2.resize(crop, size, interpolation=method))
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One benchmark image: ``name`` (the CSV's ``image`` column) and where its pixels come from.
+
+    ``source`` is ``"skimage:NAME"`` or a file path; ``variant`` > 0 takes a deterministic crop and
+    rescale of it, and ``min_side`` scales it up until its short side is at least that (null images).
+    """
+
+    name: str
+    source: str
+    variant: int = 0
+    min_side: int = 0
+    _cache: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
+
+    def load(self) -> np.ndarray:
+        """The image as uint8 RGB ``(H, W, 3)`` (cached per instance)."""
+        if "pixels" not in self._cache:
+            if self.source.startswith("skimage:"):
+                array = _to_rgb8(_skimage(self.source.split(":", 1)[1]))
+            else:
+                array = _from_file(self.source)
+            self._cache["pixels"] = _at_least(_variant(array, self.variant), self.min_side)
+        return self._cache["pixels"]
+
+    def __getstate__(self) -> dict:     # send the recipe to worker processes, not the pixels
+        return {"name": self.name, "source": self.source, "variant": self.variant, "min_side": self.min_side}
+
+    def __setstate__(self, state: dict) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_cache", {})
+
+
+def digest(pixels: np.ndarray) -> str:
+    """A short content hash of ``pixels`` (shape and bytes), used in cache keys."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(repr(pixels.shape).encode())
+    h.update(np.ascontiguousarray(pixels).tobytes())
+    return h.hexdigest()
+
+
+def default_images() -> list[ImageSpec]:
+    """The colour photographs of :data:`DEFAULT_IMAGES`, from scikit-image's wheel."""
+    return [ImageSpec(name, f"skimage:{name}") for name in DEFAULT_IMAGES]
+
+
+def images_from(paths: str | os.PathLike | list) -> list[ImageSpec]:
+    """Image files found in ``paths`` (files or directories, searched recursively), sorted.
+
+    Names are paths relative to the directory given (the file name for a file), so they are unique.
+
+    Raises
+    ------
+    FileNotFoundError
+        A path does not exist, or no image file was found.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    from watermark import imageio
+
+    specs: list[ImageSpec] = []
+    for root in map(Path, paths):
+        if not root.exists():
+            raise FileNotFoundError(f"{root}: no such file or directory")
+        base = root if root.is_dir() else root.parent
+        for path in imageio.iter_image_files([root]):
+            path = Path(path)
+            specs.append(ImageSpec(path.relative_to(base).as_posix(), str(path)))
+    if not specs:
+        raise FileNotFoundError(f"no image files in {', '.join(map(str, paths))}")
+    return sorted(specs, key=lambda spec: spec.name)
+
+
+def null_images(n: int, *, extra: list[ImageSpec] | tuple = (), min_side: int = 0) -> list[ImageSpec]:
+    """``n`` distinct unmarked images: :data:`NULL_PHOTOS` and ``extra``, then crops and rescales of them.
+
+    Images whose short side is below ``min_side`` px are scaled up to it, so every scheme can read them.
+    """
+    bases = [ImageSpec(name, f"skimage:{name}") for name in NULL_PHOTOS] + list(extra)
+    out = []
+    for i in range(max(0, n)):
+        base = bases[i % len(bases)]
+        variant = i // len(bases)
+        name = base.name if variant == 0 else f"{base.name}~{variant}"
+        out.append(ImageSpec(name, base.source, variant, min_side))
+    return out

@@ -1,0 +1,125 @@
+"""Figures for the report, as PNG bytes (matplotlib's object API: no pyplot, no global state).
+
+* :func:`strength_curves`: exact-payload rate or bit accuracy against attack strength, one panel per
+  attack (its primary parameter on the x axis), one line per scheme.
+* :func:`pvalue_histogram`: p-values of unmarked images per scheme, against the uniform law.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections import defaultdict
+from typing import Any, Iterable
+
+import numpy as np
+
+from .tables import as_dicts
+
+__all__ = ["strength_curves", "pvalue_histogram", "attack_series"]
+
+_PARAM = re.compile(r"(\w+)=([^,()]+)")
+
+
+def _figure(n_panels: int, *, width: float = 3.4, height: float = 2.6, columns: int = 4):
+    from matplotlib.figure import Figure
+
+    columns = max(1, min(columns, n_panels))
+    rows = math.ceil(n_panels / columns)
+    figure = Figure(figsize=(width * columns, height * rows + 0.5), dpi=90, layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for extra in axes[n_panels:]:
+        extra.set_visible(False)
+    return figure, axes[:n_panels]
+
+
+def _png(figure) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def attack_series(attack: str, strength: float) -> tuple[str, str]:
+    """Split an attack string into a series label and the name of its strength parameter.
+
+    ``"rotate(degrees=5, crop=True)"`` with strength 5 gives ``("rotate(crop=True)", "degrees")``.
+    """
+    name = attack.split("(", 1)[0]
+    others, parameter = [], "strength"
+    for key, value in _PARAM.findall(attack):
+        try:
+            matches = math.isclose(float(value), strength, rel_tol=1e-9, abs_tol=1e-12)
+        except ValueError:
+            matches = False
+        if matches and parameter == "strength":
+            parameter = key
+        else:
+            others.append(f"{key}={value.strip()}")
+    return (f"{name}({', '.join(others)})" if others else name), parameter
+
+
+def _series(rows: list[dict], metric: str) -> dict[str, dict[str, dict[float, list[float]]]]:
+    """``series[label][scheme][strength]`` -> values, for attacks with at least two strengths."""
+    found: dict[str, dict[str, dict[float, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for r in rows:
+        if not r["marked"] or r["error"] or r["attack"] == "none" or math.isnan(r["strength"]):
+            continue
+        label, parameter = attack_series(r["attack"], r["strength"])
+        value = float(r["exact"]) if metric == "exact" else r["bit_accuracy"]
+        found[f"{label}|{parameter}"][r["scheme"]][r["strength"]].append(value)
+    return {label: schemes for label, schemes in found.items()
+            if len({s for values in schemes.values() for s in values}) >= 2}
+
+
+def strength_curves(rows: Iterable[Any], metric: str = "exact") -> bytes | None:
+    """``metric`` ("exact" or "bit_accuracy") against attack strength; None when no attack varies."""
+    if metric not in ("exact", "bit_accuracy"):
+        raise ValueError(f"metric must be 'exact' or 'bit_accuracy', got {metric!r}")
+    rows = as_dicts(rows)
+    series = _series(rows, metric)
+    if not series:
+        return None
+    schemes = list(dict.fromkeys(r["scheme"] for r in rows))
+    colours = {scheme: f"C{i % 10}" for i, scheme in enumerate(schemes)}
+    figure, axes = _figure(len(series))
+    for ax, (label, by_scheme) in zip(axes, series.items()):
+        title, parameter = label.split("|")
+        for scheme in schemes:
+            if scheme not in by_scheme:
+                continue
+            points = sorted(by_scheme[scheme].items())
+            x = [p for p, _ in points]
+            y = [100 * float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for _, v in points]
+            ax.plot(x, y, marker="o", markersize=3, color=colours[scheme], label=scheme)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(parameter, fontsize=8)
+        ax.set_ylim((-3, 103) if metric == "exact" else (40, 101))
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("exact payload %" if metric == "exact" else "bit accuracy %", fontsize=8)
+    axes[0].legend(fontsize=7)
+    return _png(figure)
+
+
+def pvalue_histogram(rows: Iterable[Any], *, bins: int = 20) -> bytes | None:
+    """Histogram of unmarked images' p-values per scheme with the uniform expectation; None without null rows."""
+    rows = [r for r in as_dicts(rows) if not r["marked"] and not r["error"] and np.isfinite(r["p_value"])]
+    schemes = list(dict.fromkeys(r["scheme"] for r in rows))
+    if not schemes:
+        return None
+    figure, axes = _figure(len(schemes), width=3.0, height=2.3)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    for ax, scheme in zip(axes, schemes):
+        values = np.array([r["p_value"] for r in rows if r["scheme"] == scheme])
+        ax.hist(values, bins=edges, color="C0", alpha=0.8)
+        ax.axhline(values.size / bins, color="k", linestyle="--", linewidth=1, label="uniform")
+        ax.set_title(f"{scheme} (n={values.size})", fontsize=9)
+        ax.set_xlabel("p-value", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("unmarked images", fontsize=8)
+    axes[0].legend(fontsize=7)
+    return _png(figure)

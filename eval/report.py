@@ -1,0 +1,221 @@
+"""Write the results: a tidy CSV, a Markdown summary, and one self-contained HTML report.
+
+The HTML needs nothing but itself: styles inline, every figure and thumbnail a base64 PNG
+``data:`` URI, no script, no font or stylesheet from elsewhere, so it opens offline and can be
+mailed or archived as one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import math
+import os
+import platform
+from datetime import datetime, timezone
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from . import contenders, plots, tables
+from .cache import atomic_write_text
+from .runner import COLUMNS, NO_ATTACK
+
+__all__ = ["write_csv", "read_csv", "write_markdown", "write_html", "examples", "difference_image",
+           "pictures_for", "write_plots"]
+
+_STYLE = """
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;max-width:1200px;
+color:#1b1b1b;padding:0 1em}
+h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}caption{text-align:left;font-weight:600;padding:.3em 0}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th:first-child,td:first-child{text-align:left}
+thead{background:#f2f2f2}.note,.meta{color:#555;font-size:12px}
+figure{margin:1em 0}img.plot{max-width:100%;height:auto}
+.thumbs{display:flex;flex-wrap:wrap;gap:.8em}.thumbs figure{margin:0;width:210px}
+.thumbs img{width:100%;height:auto;image-rendering:auto;border:1px solid #ccc}
+figcaption{font-size:12px;color:#333;word-break:break-word}code{background:#f5f5f5;padding:0 .2em}
+"""
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value)
+    return str(value)
+
+
+def write_csv(rows: Iterable[Any], path: str | os.PathLike) -> None:
+    """Write the rows as CSV with the columns of :data:`eval.runner.COLUMNS` (atomically)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in tables.as_dicts(rows):
+        writer.writerow([_format(row[name]) for name in COLUMNS])
+    atomic_write_text(path, buffer.getvalue())
+
+
+def read_csv(path: str | os.PathLike) -> list[dict]:
+    """Rows of a CSV written by :func:`write_csv`, typed as dicts (floats NaN where empty)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return tables.as_dicts(csv.DictReader(handle))
+
+
+def _summary_tables(rows: list[dict]) -> list[tables.Table]:
+    return [tables.survival(rows), tables.quality(rows), tables.speed(rows), tables.null_calibration(rows)]
+
+
+def write_markdown(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "") -> None:
+    """A Markdown summary (survival, quality, speed, null) ready to paste into a README."""
+    rows = tables.as_dicts(rows)
+    parts = [f"Reproduce with `{command}`." if command else ""]
+    parts += [table.to_markdown() for table in _summary_tables(rows) if table.rows]
+    atomic_write_text(path, "\n\n".join(p for p in parts if p) + "\n")
+
+
+def write_plots(rows: Iterable[Any], directory: str | os.PathLike) -> list[str]:
+    """Write the report's plots as PNG files (``exact_vs_strength.png``, ``bit_accuracy_vs_strength.png``,
+    ``null_p_values.png``) into ``directory``; returns the names written."""
+    from pathlib import Path
+
+    from .cache import atomic_write_bytes
+
+    rows = tables.as_dicts(rows)
+    figures = {"exact_vs_strength.png": plots.strength_curves(rows, "exact"),
+               "bit_accuracy_vs_strength.png": plots.strength_curves(rows, "bit_accuracy"),
+               "null_p_values.png": plots.pvalue_histogram(rows)}
+    written = []
+    for name, png in figures.items():
+        if png is not None:
+            atomic_write_bytes(Path(directory) / name, png)
+            written.append(name)
+    return written
+
+
+def _png_uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _thumbnail(image: np.ndarray, size: int = 210) -> bytes:
+    from PIL import Image
+
+    picture = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    picture.thumbnail((size, size), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def difference_image(original: np.ndarray, marked: np.ndarray, *, gain: float = 10.0) -> np.ndarray:
+    """``|marked - original| * gain`` clipped to uint8, for seeing where a mark lives."""
+    if original.shape != marked.shape:
+        raise ValueError(f"shapes differ: {original.shape} and {marked.shape}")
+    diff = np.abs(marked.astype(np.float64) - original.astype(np.float64)) * gain
+    return np.clip(np.round(diff), 0, 255).astype(np.uint8)
+
+
+def examples(scheme: str, image: np.ndarray, attacks: Sequence[Any], *, seed: int = 0,
+             name: str = "example") -> list[tuple[str, np.ndarray]]:
+    """Captioned pictures for one scheme: original, marked, amplified difference, attacked versions."""
+    contender = contenders.get(scheme)
+    payload = contenders.payload_for(name, seed, contender.payload_bits)
+    marked = contender.embed(image, payload, contenders.bench_key(seed))
+    out = [("original", image), (f"marked by {scheme}", marked),
+           ("|marked − original| × 10", difference_image(image, marked))]
+    for attack in attacks:
+        attacked = np.asarray(attack(marked, seed=seed))
+        reading = contender.read(attacked, contenders.bench_key(seed), payload)
+        verdict = "payload read" if reading.payload == payload and reading.found else (
+            "found" if reading.found else "not found")
+        out.append((f"{attack} — {verdict}", attacked))
+    return out
+
+
+def _pick_attacks(attacks: Sequence[Any], n: int = 3) -> list[Any]:
+    """Up to ``n`` attacks from different families, mid-strength where a family has several."""
+    by_family: dict[str, list[Any]] = {}
+    for attack in attacks:
+        by_family.setdefault(str(getattr(attack, "family", "")), []).append(attack)
+    return [members[len(members) // 2] for members in list(by_family.values())[:n]]
+
+
+def _section(title: str, body: str) -> str:
+    return f"<section><h2>{html.escape(title)}</h2>{body}</section>"
+
+
+def _figure_html(png: bytes | None, caption: str) -> str:
+    if png is None:
+        return f'<p class="note">No data for: {html.escape(caption)}.</p>'
+    return (f'<figure><img class="plot" src="{_png_uri(png)}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def write_html(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "",
+               pictures: dict[str, list[tuple[str, np.ndarray]]] | None = None,
+               title: str = "Filigrane benchmark") -> None:
+    """Write the self-contained HTML report (atomically).
+
+    Parameters
+    ----------
+    rows : iterable of Result or dict
+        The results of :func:`eval.runner.run` (or :func:`read_csv`).
+    command : str
+        The command line that reproduces the run, shown at the top.
+    pictures : dict, optional
+        Scheme -> captioned uint8 RGB images (see :func:`examples`) shown as thumbnails.
+    """
+    rows = tables.as_dicts(rows)
+    marked = [r for r in rows if r["marked"]]
+    meta = (f"{len({r['image'] for r in marked})} images × {len({r['attack'] for r in marked})} attacks "
+            f"(with “{NO_ATTACK}”) × {len({r['scheme'] for r in rows})} schemes; "
+            f"{sum(not r['marked'] for r in rows)} unmarked reads; {sum(bool(r['error']) for r in rows)} errors. "
+            f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
+            f"{html.escape(', '.join(sorted({contenders.get(s).version for s in {r['scheme'] for r in rows}})))}.")
+    head = f"<h1>{html.escape(title)}</h1>"
+    if command:
+        head += f"<p>Reproduce with <code>{html.escape(command)}</code></p>"
+    head += f'<p class="meta">{meta}</p>'
+    parts = [head, _section("Survival per attack family", tables.survival(rows).to_html())]
+    parts.append(_section("Robustness against attack strength",
+                          _figure_html(plots.strength_curves(rows, "exact"), "exact-payload rate vs strength")
+                          + _figure_html(plots.strength_curves(rows, "bit_accuracy"), "bit accuracy vs strength")))
+    parts.append(_section("Quality", tables.quality(rows).to_html()))
+    parts.append(_section("Speed", tables.speed(rows).to_html()))
+    parts.append(_section("Unmarked images: false alarms and p-values",
+                          tables.null_calibration(rows).to_html()
+                          + _figure_html(plots.pvalue_histogram(rows), "p-values of unmarked images")))
+    if pictures:
+        blocks = []
+        for scheme, captioned in pictures.items():
+            figures = "".join(f'<figure><img src="{_png_uri(_thumbnail(picture))}" alt="{html.escape(caption)}">'
+                              f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                              for caption, picture in captioned)
+            blocks.append(f"<h3>{html.escape(scheme)}</h3><div class=\"thumbs\">{figures}</div>")
+        parts.append(_section("Examples", "".join(blocks)))
+    parts.append(_section("Every attack", f"<details><summary>table</summary>{tables.per_attack(rows).to_html()}"
+                                          "</details>"))
+    errors = [r for r in rows if r["error"]]
+    if errors:
+        items = "".join(f"<li>{html.escape(r['scheme'])} / {html.escape(r['image'])} / {html.escape(r['attack'])}: "
+                        f"{html.escape(r['error'])}</li>" for r in errors[:200])
+        parts.append(_section(f"Errors ({len(errors)})", f"<ul>{items}</ul>"))
+    document = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
+                + "".join(parts) + "</body></html>\n")
+    atomic_write_text(path, document)
+
+
+def pictures_for(schemes: Sequence[str], image: np.ndarray, attacks: Sequence[Any], *, seed: int = 0,
+                 name: str = "example") -> dict[str, list[tuple[str, np.ndarray]]]:
+    """:func:`examples` for each scheme on one image and a few attacks of different families."""
+    chosen = _pick_attacks(attacks)
+    out = {}
+    for scheme in schemes:
+        try:
+            out[scheme] = examples(scheme, image, chosen, seed=seed, name=name)
+        except Exception as exc:   # e.g. image too small for this scheme: the report says so, no crash
+            out[scheme] = [(f"no example: {type(exc).__name__}: {exc}", image)]
+    return out
+

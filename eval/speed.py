@@ -1,0 +1,143 @@
+"""Speed benchmark: embed and detect milliseconds per image, and batch detection throughput.
+
+``python -m eval.speed`` measures, single-threaded and excluding file I/O, the median time of
+``watermark.embed`` and ``watermark.detect`` on a photograph at 512x512, 1920x1080 and 4000x3000,
+with invisible-watermark's dwtDct (the fastest public Python scheme) side by side when it is installed
+(``pip install torch==2.13.0 && pip install .[peers]``), so that the ratio survives a noisy machine.
+It then times ``watermark detect --jobs N`` over a folder of 1080p JPEGs (files per second).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+from PIL import Image
+
+import watermark as wm
+
+__all__ = ["time_call", "main"]
+
+SIZES = ((512, 512), (1920, 1080), (4000, 3000))
+_PAYLOAD = 0x5EED_CAFE_F00D_D00D
+
+
+def time_call(function: Callable[[], object], repeat: int) -> float:
+    """Median wall time of ``function()`` in milliseconds, after one warm-up call."""
+    function()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return 1000.0 * statistics.median(times)
+
+
+def _photo(width: int, height: int) -> np.ndarray:
+    from skimage import data
+
+    return cv2.resize(data.astronaut(), (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def _peer_timers(image: np.ndarray) -> tuple[Callable[[], object], Callable[[], object]] | None:
+    """Embed and extract calls of invisible-watermark's dwtDct, or None when it is not installed."""
+    try:
+        from imwatermark import WatermarkDecoder, WatermarkEncoder
+    except ImportError:
+        return None
+    bgr = np.ascontiguousarray(image[:, :, ::-1])
+    encoder = WatermarkEncoder()
+    encoder.set_watermark("bytes", b"fili")
+    marked = encoder.encode(bgr, "dwtDct")
+    decoder = WatermarkDecoder("bytes", 32)
+    return (lambda: encoder.encode(bgr, "dwtDct")), (lambda: decoder.decode(marked, "dwtDct"))
+
+
+def per_image(repeat: int) -> list[dict]:
+    """Rows of embed/detect milliseconds per size, with the peer's when available."""
+    key = wm.Key.from_passphrase("speed benchmark")
+    rows = []
+    for width, height in SIZES:
+        image = _photo(width, height)
+        marked = wm.embed(image, _PAYLOAD, key)
+        row = {"size": f"{width}x{height}",
+               "embed_ms": time_call(lambda: wm.embed(image, _PAYLOAD, key), repeat),
+               "detect_ms": time_call(lambda: wm.detect(marked, key), repeat)}
+        peer = _peer_timers(image)
+        if peer is not None:
+            row["dwtDct_embed_ms"] = time_call(peer[0], repeat)
+            row["dwtDct_detect_ms"] = time_call(peer[1], repeat)
+        rows.append(row)
+    return rows
+
+
+def folder_throughput(files: int, jobs: int) -> float:
+    """Files per second of ``watermark detect --jobs`` over ``files`` 1080p JPEGs (half marked)."""
+    key = wm.Key.from_passphrase("speed benchmark")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "photos"
+        folder.mkdir()
+        base = _photo(1920, 1080)
+        for index in range(files):
+            image = np.roll(base, 37 * index, axis=1)
+            if index % 2 == 0:
+                image = wm.embed(image, _PAYLOAD + index, key)
+            buffer = io.BytesIO()
+            Image.fromarray(image).save(buffer, "JPEG", quality=90)
+            (folder / f"{index:04d}.jpg").write_bytes(buffer.getvalue())
+        key_path = Path(tmp) / "bench.key"
+        key.save(key_path)
+        command = [sys.executable, "-m", "watermark", "detect", str(folder), "--key", str(key_path),
+                   "--jobs", str(jobs), "--json"]
+        start = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        if result.returncode not in (0, 1):
+            raise RuntimeError(f"watermark detect failed: {result.stderr.strip()}")
+        found = sum(json.loads(line)["found"] for line in result.stdout.splitlines())
+        if found != (files + 1) // 2:
+            raise RuntimeError(f"expected {(files + 1) // 2} marked files, detect found {found}")
+    return files / elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval.speed", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7, help="timed calls per measurement (median)")
+    parser.add_argument("--files", type=int, default=40, help="JPEGs in the batch-detection folder")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    args = parser.parse_args(argv)
+    cv2.setNumThreads(1)   # single-threaded figures, as the issue asks
+    rows = per_image(args.repeat)
+    throughput = {f"jobs{jobs}": folder_throughput(args.files, jobs) for jobs in (1, 2)}
+    if args.json:
+        print(json.dumps({"per_image": rows, "files_per_second": throughput}))
+        return 0
+    peer = "dwtDct_embed_ms" in rows[0]
+    print("| size | embed ms | detect ms |" + (" dwtDct embed ms | dwtDct extract ms | embed ratio | detect ratio |"
+                                               if peer else ""))
+    print("|---|---|---|" + ("---|---|---|---|" if peer else ""))
+    for row in rows:
+        line = f"| {row['size']} | {row['embed_ms']:.1f} | {row['detect_ms']:.1f} |"
+        if peer:
+            line += (f" {row['dwtDct_embed_ms']:.1f} | {row['dwtDct_detect_ms']:.1f} |"
+                     f" {row['dwtDct_embed_ms'] / row['embed_ms']:.1f}x faster |"
+                     f" {row['dwtDct_detect_ms'] / row['detect_ms']:.1f}x faster |")
+        print(line)
+    print()
+    print(f"watermark detect over {args.files} 1080p JPEGs: "
+          + ", ".join(f"--jobs {name[4:]}: {rate:.1f} files/s" for name, rate in throughput.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Summary tables from result rows: survival per attack family, per attack, quality, speed, null calibration.
+
+Every function takes the rows of :func:`eval.runner.run` (``Result`` objects or their dicts) and
+returns a :class:`Table`, which prints as Markdown (for the README) and renders as HTML (report).
+Rows with an ``error`` are left out of rates and counted in an ``errors`` column where it matters.
+
+"Survived" is StirMark's notion: the whole payload came back (``exact``).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+
+from . import metrics
+
+__all__ = ["Table", "as_dicts", "survival", "per_attack", "quality", "speed", "null_calibration", "FPR"]
+
+FPR = 1e-3   # WAVES reports the true-positive rate at 0.1 % false positives
+
+
+@dataclass(frozen=True)
+class Table:
+    """A small table: a title, column names and rows of already-formatted cells."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    note: str = ""
+
+    def to_markdown(self) -> str:
+        """GitHub-flavoured Markdown (title as a bold line, note as a last line)."""
+        lines = [f"**{self.title}**", "", "| " + " | ".join(self.columns) + " |",
+                 "|" + "|".join(["---"] + ["---:"] * (len(self.columns) - 1)) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        if self.note:
+            lines += ["", self.note]
+        return "\n".join(lines)
+
+    def to_html(self) -> str:
+        """An HTML ``<table>`` with a caption (cells escaped)."""
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self.rows)
+        note = f'<p class="note">{html.escape(self.note)}</p>' if self.note else ""
+        return (f"<table><caption>{html.escape(self.title)}</caption><thead><tr>{head}</tr></thead>"
+                f"<tbody>{body}</tbody></table>{note}")
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+
+def as_dicts(rows: Iterable[Any]) -> list[dict]:
+    """Rows as dicts (accepts ``Result`` objects, dicts, or CSV-read dicts of strings)."""
+    out = []
+    for row in rows:
+        row = row.to_dict() if hasattr(row, "to_dict") else dict(row)
+        for name in ("marked", "exact", "found"):
+            if isinstance(row.get(name), str):
+                row[name] = row[name] == "True"
+        for name in ("strength", "bit_accuracy", "p_value", "score", "psnr", "ssim", "embed_ms", "detect_ms"):
+            value = row.get(name)
+            row[name] = math.nan if value in (None, "") else float(value)
+        for name in ("width", "height", "payload_bits", "seed"):
+            if isinstance(row.get(name), str):
+                row[name] = int(row[name]) if row[name] else 0
+        row["error"] = row.get("error") or ""
+        out.append(row)
+    return out
+
+
+def _pct(value: float) -> str:
+    return "–" if value is None or math.isnan(value) else f"{100 * value:.0f} %"
+
+
+def _num(value: float, digits: int = 1) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _schemes(rows: list[dict]) -> list[str]:
+    return list(dict.fromkeys(r["scheme"] for r in rows))
+
+
+def _null_scores(rows: list[dict]) -> dict[str, np.ndarray]:
+    scores: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        if not r["marked"] and not r["error"]:
+            scores[r["scheme"]].append(r["score"])
+    return {scheme: np.array(values) for scheme, values in scores.items()}
+
+
+def survival(rows: Iterable[Any]) -> Table:
+    """Share of attacked images whose payload survived, per attack family (rows) and scheme (columns)."""
+    rows = [r for r in as_dicts(rows) if r["marked"] and not r["error"]]
+    schemes = _schemes(rows)
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    families = [f for f in families if f != "none"] + (["none"] if "none" in families else [])
+    cells: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    for r in rows:
+        cells[(r["family"], r["scheme"])].append(r["exact"])
+        if r["family"] != "none":
+            cells[("all attacks", r["scheme"])].append(r["exact"])
+    table_rows = []
+    for family in families + ["all attacks"]:
+        label = "no attack" if family == "none" else family
+        table_rows.append((label, *(_pct(metrics.exact_payload_rate(cells[(family, s)])) if cells[(family, s)]
+                                    else "–" for s in schemes)))
+    return Table("Share of tests survived (exact payload) per attack family", ("family", *schemes),
+                 tuple(table_rows), note="StirMark-style score: a test survives when the whole payload is read back.")
+
+
+def per_attack(rows: Iterable[Any], *, fpr: float = FPR) -> Table:
+    """Per scheme and attack: exact-payload rate, mean bit accuracy, detection rate at ``fpr`` and at p <= 1e-9."""
+    rows = as_dicts(rows)
+    nulls = _null_scores(rows)
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["marked"]:
+            groups[(r["scheme"], r["attack"])].append(r)
+    table_rows = []
+    for (scheme, attack), members in groups.items():
+        ok = [r for r in members if not r["error"]]
+        null = nulls.get(scheme, np.array([]))
+        at_fpr = metrics.detection_rate_at_fpr([r["score"] for r in ok], null, fpr) if null.size else math.nan
+        table_rows.append((scheme, attack, members[0]["family"], str(len(ok)),
+                           _pct(metrics.exact_payload_rate([r["exact"] for r in ok])),
+                           _num(100 * np.nanmean([r["bit_accuracy"] for r in ok]) if ok else math.nan, 1),
+                           _pct(metrics.detection_rate_at_p([r["p_value"] for r in ok], 1e-9)),
+                           _pct(at_fpr), str(len(members) - len(ok))))
+    return Table("Per attack", ("scheme", "attack", "family", "images", "exact payload", "bit accuracy %",
+                                "found (p ≤ 1e-9)", f"TPR @ {fpr:g} FPR", "errors"), tuple(table_rows),
+                 note=f"TPR @ FPR: score above the {1 - fpr:g} quantile of the scheme's scores on unmarked images.")
+
+
+def quality(rows: Iterable[Any]) -> Table:
+    """Per scheme: PSNR and SSIM of the marked images (mean and worst)."""
+    rows = [r for r in as_dicts(rows) if r["marked"] and r["attack"] == "none" and not r["error"]]
+    table_rows = []
+    for scheme in _schemes(rows):
+        mine = [r for r in rows if r["scheme"] == scheme]
+        psnr = np.array([r["psnr"] for r in mine])
+        ssim = np.array([r["ssim"] for r in mine])
+        table_rows.append((scheme, str(len(mine)), _num(float(np.mean(psnr))), _num(float(np.min(psnr))),
+                           _num(float(np.mean(ssim)), 4), _num(float(np.min(ssim)), 4)))
+    return Table("Image quality of the marked images", ("scheme", "images", "PSNR dB (mean)", "PSNR dB (min)",
+                                                         "SSIM (mean)", "SSIM (min)"), tuple(table_rows))
+
+
+def speed(rows: Iterable[Any]) -> Table:
+    """Per scheme: median embedding and detection time, in ms and ms per megapixel."""
+    rows = [r for r in as_dicts(rows) if not r["error"]]
+    table_rows = []
+    for scheme in _schemes(rows):
+        mine = [r for r in rows if r["scheme"] == scheme]
+        embeds = [r for r in mine if r["marked"] and r["attack"] == "none"]
+        mpix = lambda r: max(r["width"] * r["height"], 1) / 1e6   # noqa: E731
+        embed_ms = [r["embed_ms"] for r in embeds]
+        detect_ms = [r["detect_ms"] for r in mine]
+        table_rows.append((scheme, _num(float(np.median(embed_ms)) if embed_ms else math.nan, 0),
+                           _num(float(np.median([r["embed_ms"] / mpix(r) for r in embeds])) if embeds else math.nan, 0),
+                           _num(float(np.median(detect_ms)) if detect_ms else math.nan, 0),
+                           _num(float(np.median([r["detect_ms"] / mpix(r) for r in mine])) if mine else math.nan, 0)))
+    return Table("Speed (median wall time, one core)", ("scheme", "embed ms", "embed ms/MP", "detect ms",
+                                                        "detect ms/MP"), tuple(table_rows))
+
+
+def null_calibration(rows: Iterable[Any], *, fpr: float = FPR) -> Table:
+    """Per scheme, on unmarked images: false alarms, p-value calibration and the score threshold at ``fpr``."""
+    rows = [r for r in as_dicts(rows) if not r["marked"] and not r["error"]]
+    table_rows = []
+    for scheme in _schemes(rows):
+        mine = [r for r in rows if r["scheme"] == scheme]
+        cal = metrics.calibration([r["p_value"] for r in mine])
+        threshold = metrics.threshold_at_fpr([r["score"] for r in mine], fpr)
+        table_rows.append((scheme, str(cal.n), str(sum(r["found"] for r in mine)), _num(cal.ks, 3),
+                           f"{cal.ks_p_value:.2g}", _pct(cal.below_001), f"{cal.min_p:.2g}", _num(threshold, 2)))
+    resolved = min((int(row[1]) for row in table_rows), default=0) >= 1 / fpr
+    note = "" if resolved else (f"Fewer than {1 / fpr:g} unmarked images: the threshold at {fpr:g} FPR is the "
+                                "largest unmarked score, and the true false-positive rate is not resolved.")
+    return Table("Unmarked images (null): false alarms and p-value calibration",
+                 ("scheme", "images", "found (false alarms)", "KS distance", "KS p", "p < 0.01",
+                  "min p", f"score threshold @ {fpr:g}"), tuple(table_rows), note=note)

@@ -1,0 +1,81 @@
+"""``watermark bench`` through eval.cli.register, as the watermark command wires it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+import attacks
+from eval import cli, runner
+
+
+@pytest.fixture
+def bench(monkeypatch, tiny_suite):
+    """``bench(*argv)`` -> exit status, running eval.cli as the watermark command would (tiny suite)."""
+    def suite(name):
+        if name != "tiny":
+            raise KeyError(f"unknown suite {name!r}; known suites: tiny")
+        return tiny_suite
+
+    monkeypatch.setattr(attacks, "suite", suite, raising=False)
+    parser = argparse.ArgumentParser(prog="watermark")
+    cli.register(parser.add_subparsers(dest="command", required=True))
+
+    def call(*argv: str) -> int:
+        args = parser.parse_args(["bench", *argv])
+        return args.run(args)
+    return call
+
+
+def test_bench_writes_csv_report_and_summary(bench, photo_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    status = bench("--schemes", "dwtdct", "--suite", "tiny", "--images", str(photo_dir), "--out", str(out),
+                   "--unmarked", "3", "--limit-images", "1")
+    assert status == 0
+    assert {p.name for p in out.iterdir()} >= {"results.csv", "report.html", "summary.md", "cache",
+                                               "exact_vs_strength.png", "null_p_values.png"}
+    captured = capsys.readouterr()
+    assert "| family | dwtdct |" in captured.out
+    assert "--suite tiny" in (out / "summary.md").read_text()
+    assert len((out / "results.csv").read_text().splitlines()) == 1 + 4 + 3
+
+
+def test_bench_json_prints_one_object_per_row(bench, photo_dir, tmp_path, capsys):
+    status = bench("--schemes", "dwtdct", "--suite", "tiny", "--images", str(photo_dir), "--out", str(tmp_path),
+                   "--unmarked", "0", "--json", "--no-report")
+    assert status == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert len(rows) == 2 * 4 and tuple(rows[0]) == runner.COLUMNS and rows[0]["strength"] is None
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("--schemes", "nope", "--suite", "tiny"), "unknown scheme 'nope'"),
+    (("--schemes", "dwtdct", "--suite", "nope"), "unknown suite 'nope'"),
+    (("--schemes", "", "--suite", "tiny"), "no scheme to run"),
+])
+def test_bench_errors_exit_2_with_one_line(bench, photo_dir, tmp_path, capsys, argv, message):
+    assert bench(*argv, "--images", str(photo_dir), "--out", str(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_bench_skips_a_missing_peer_with_a_message(bench, photo_dir, tmp_path, capsys, monkeypatch):
+    from eval import contenders, peers
+
+    def missing(name):
+        raise peers.PeerUnavailableError(f"{name} needs blind-watermark: pip install 'filigrane[peers]'")
+
+    monkeypatch.setattr(peers, "get", missing)
+    contenders.get.cache_clear()
+    try:
+        status = bench("--schemes", "dwtdct,peer:blind-watermark", "--suite", "tiny", "--images", str(photo_dir),
+                       "--out", str(tmp_path), "--unmarked", "0", "--no-report", "--limit-images", "1")
+    finally:
+        contenders.get.cache_clear()
+    assert status == 0
+    captured = capsys.readouterr()
+    assert "skipping peer:blind-watermark" in captured.err and "filigrane[peers]" in captured.err
+    assert "| family | dwtdct |" in captured.out and "blind" not in captured.out

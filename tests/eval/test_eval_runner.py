@@ -1,0 +1,124 @@
+"""eval.runner end to end: rows with the documented columns, resumability, parallel = serial."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+
+import watermark
+from eval import images, runner
+
+
+def _count_detections(monkeypatch):
+    calls = []
+    real = watermark.detect
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("scheme"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(watermark, "detect", counting)
+    return calls
+
+
+def _strip_timing(row, *, timing=False):
+    """The row as a tuple, NaN as None (so that rows compare), timings zeroed unless ``timing``."""
+    if not timing:
+        row = dataclasses.replace(row, embed_ms=0.0, detect_ms=0.0)
+    return tuple(None if isinstance(v, float) and math.isnan(v) else v for v in dataclasses.astuple(row))
+
+
+def test_run_measures_every_cell_with_the_documented_columns(photo_dir, tiny_suite, tmp_path):
+    specs = images.images_from(photo_dir)
+    rows = runner.run(["dwtdct"], specs, tiny_suite, unmarked=3, cache_dir=tmp_path / "cache", progress=False)
+    assert runner.COLUMNS == ("scheme", "image", "attack", "family", "strength", "marked", "seed", "payload_bits",
+                              "bit_accuracy", "exact", "found", "p_value", "score", "psnr", "ssim", "embed_ms",
+                              "detect_ms", "width", "height", "error")
+    marked = [r for r in rows if r.marked]
+    assert [(r.image, r.attack) for r in marked] == [
+        (image, attack) for image in ("astronaut.png", "coffee.png")
+        for attack in ("none", "jpeg(quality=75)", "jpeg(quality=40)", "gaussian_noise(sigma=0.02)")]
+    assert all(not r.error for r in rows)
+    for r in marked:
+        assert r.scheme == "dwtdct" and r.payload_bits == 64 and (r.width, r.height) == (320, 320)
+        assert 0.0 <= r.bit_accuracy <= 1.0 and 0.0 <= r.p_value <= 1.0
+        assert r.psnr > 30 and 0.8 < r.ssim <= 1.0 and r.embed_ms > 0 and r.detect_ms > 0
+    unattacked = [r for r in marked if r.attack == "none"]
+    assert all(r.exact and r.found and r.bit_accuracy == 1.0 and math.isnan(r.strength) for r in unattacked)
+    assert {r.family for r in marked} == {"none", "codec", "noise"}
+    assert [r.strength for r in marked[1:4]] == [75.0, 40.0, 0.02]
+    null = [r for r in rows if not r.marked]
+    assert len(null) == 3 and all(r.attack == "none" and not r.exact and math.isnan(r.psnr) for r in null)
+    assert len({r.image for r in null}) == 3
+
+
+def test_a_rerun_computes_nothing_and_returns_the_same_rows(photo_dir, tiny_suite, tmp_path, monkeypatch):
+    specs = images.images_from(photo_dir)
+    first = runner.run(["dwtdct"], specs, tiny_suite, unmarked=2, cache_dir=tmp_path, progress=False)
+    calls = _count_detections(monkeypatch)
+    second = runner.run(["dwtdct"], specs, tiny_suite, unmarked=2, cache_dir=tmp_path, progress=False)
+    assert calls == []
+    assert [_strip_timing(r, timing=True) for r in second] == [_strip_timing(r, timing=True) for r in first]
+
+
+def test_an_interrupted_run_recomputes_only_the_missing_cells(photo_dir, tiny_suite, tmp_path, monkeypatch):
+    specs = images.images_from(photo_dir)
+    first = runner.run(["dwtdct"], specs, tiny_suite, cache_dir=tmp_path, progress=False)
+    cache = tmp_path / "cells.jsonl"
+    lines = cache.read_text().splitlines()
+    cache.write_text("\n".join(lines[:-2]) + "\n" + lines[-2][:40])    # one lost, one torn mid-line
+    calls = _count_detections(monkeypatch)
+    second = runner.run(["dwtdct"], specs, tiny_suite, cache_dir=tmp_path, progress=False)
+    assert len(calls) == 2
+    assert [_strip_timing(r) for r in second] == [_strip_timing(r) for r in first]
+    entries = [json.loads(line) for line in cache.read_text().splitlines()[-2:]]
+    assert {e["row"]["attack"] for e in entries} == {r.attack for r in first[-2:]}
+
+
+def test_more_attacks_later_compute_only_the_new_cells(photo_dir, tiny_suite, tmp_path, monkeypatch):
+    specs = images.images_from(photo_dir)
+    runner.run(["dwtdct"], specs, tiny_suite[:1], cache_dir=tmp_path, progress=False)
+    calls = _count_detections(monkeypatch)
+    rows = runner.run(["dwtdct"], specs, tiny_suite, cache_dir=tmp_path, progress=False)
+    assert len(calls) == 2 * 2 and len(rows) == 2 * 4
+
+
+def test_parallel_workers_give_the_serial_results(photo_dir, tiny_suite):
+    specs = images.images_from(photo_dir)
+    serial = runner.run(["dwtdct", "spread"], specs, tiny_suite, progress=False)
+    parallel = runner.run(["dwtdct", "spread"], specs, tiny_suite, jobs=2, progress=False)
+    assert [_strip_timing(r) for r in parallel] == [_strip_timing(r) for r in serial]
+
+
+def test_a_failing_cell_is_recorded_and_the_run_goes_on(photo_dir, tiny_suite, tmp_path):
+    class Broken:
+        name, family, strength = "broken", "filter", None
+
+        def __str__(self):
+            return "broken()"
+
+        def __call__(self, image, seed=0):
+            raise RuntimeError("attack exploded")
+
+    specs = images.images_from(photo_dir)[:1]
+    rows = runner.run(["dwtdct"], specs, (Broken(), *tiny_suite[:1]), cache_dir=tmp_path, progress=False)
+    broken = [r for r in rows if r.attack == "broken()"]
+    assert broken[0].error == "RuntimeError: attack exploded" and math.isnan(broken[0].bit_accuracy)
+    assert [r.error for r in rows if r.attack != "broken()"] == ["", ""]
+    assert "broken()" not in (tmp_path / "cells.jsonl").read_text()     # a crash is not cached
+
+
+def test_an_image_too_small_for_a_scheme_is_an_error_row(tmp_path, small_photo, tiny_suite):
+    from PIL import Image
+
+    Image.fromarray(small_photo("astronaut")[:200, :200]).save(tmp_path / "tiny.png")
+    rows = runner.run(["dwtdct"], images.images_from(tmp_path), tiny_suite[:1], progress=False)
+    assert all(r.error.startswith("ImageTooSmallError") for r in rows) and len(rows) == 2
+
+
+def test_unknown_scheme_fails_before_any_work(photo_dir, tiny_suite):
+    with pytest.raises(watermark.UnknownNameError, match="known"):
+        runner.run(["nope"], images.images_from(photo_dir), tiny_suite)
