@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
+import cv2
 import numpy as np
+from PIL import Image
 
 from . import color, imageio, schemes
 from .coding import payload_to_int
@@ -25,6 +27,19 @@ def _luminance_of(image: ImageLike, scheme: schemes.Scheme, name: str) -> tuple[
             f"{scheme.min_size}x{scheme.min_size} minimum")
     colour = pixels[:, :, :3] if pixels.ndim == 3 else pixels
     return pixels, color.luminance(colour), fmt
+
+
+def _reduced_for(scheme: schemes.Scheme, image: ImageLike) -> ImageLike:
+    """``image`` scaled down to what ``scheme``'s detector analyses, when that is smaller: large
+    8- and 16-bit images are averaged down before any conversion, which is most of the work."""
+    if isinstance(image, Image.Image) and image.mode in ("L", "RGB", "RGBA"):
+        image = np.asarray(image)
+    if not (isinstance(image, np.ndarray) and image.dtype in (np.uint8, np.uint16) and image.ndim in (2, 3)):
+        return image
+    target = scheme.analysis_shape(image.shape)
+    if target is None:
+        return image
+    return cv2.resize(image, (target[1], target[0]), interpolation=cv2.INTER_AREA)
 
 
 def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float = 1.0,
@@ -79,7 +94,7 @@ def detect(image: ImageLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
     """
     chosen = schemes.get(scheme)
     try:
-        _, luma, _ = _luminance_of(image, chosen, "image")
+        _, luma, _ = _luminance_of(_reduced_for(chosen, image), chosen, "image")
     except ImageTooSmallError:
         return Detection(found=False, payload=None, p_value=1.0, score=0.0, bits=np.zeros(0), scheme=chosen.name)
     return chosen.detect(luma, key, false_alarm=false_alarm)

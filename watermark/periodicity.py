@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy import ndimage
+from scipy import fft, ndimage
 
 __all__ = ["Lattice", "autocorrelation", "find_lattices"]
 
@@ -44,13 +44,13 @@ def autocorrelation(plane: np.ndarray, block_period: float | None = None) -> np.
     ``block_period`` (px of ``plane``) is that of a JPEG-like block grid whose spectral lines are
     removed first, so that the codec's own periodicity is not taken for the mark's.
     """
-    spectrum = np.fft.rfft2(plane)
+    spectrum = fft.rfft2(plane)
     power = spectrum.real**2 + spectrum.imag**2
     local = ndimage.uniform_filter(power, _SPECTRUM_SMOOTHING, mode=("wrap", "nearest"))
-    whitened = power / np.maximum(local, 1e-20)
+    whitened = np.maximum(power / np.maximum(local, 1e-20) - 1.0, 0.0)   # excess over the local level
     height, width = plane.shape
-    fy = np.fft.fftfreq(height)[:, None]
-    fx = np.fft.rfftfreq(width)[None, :]
+    fy = fft.fftfreq(height)[:, None]
+    fx = fft.rfftfreq(width)[None, :]
     radius = np.hypot(fy, fx)
     whitened[(radius < _BAND[0]) | (radius > _BAND[1])] = 0.0
     if block_period is not None:
@@ -62,7 +62,7 @@ def autocorrelation(plane: np.ndarray, block_period: float | None = None) -> np.
                 whitened[lines, :] = 0.0
             else:
                 whitened[:, lines] = 0.0
-    correlation = np.fft.irfft2(whitened, s=plane.shape)
+    correlation = fft.irfft2(whitened, s=plane.shape)
     correlation -= ndimage.uniform_filter(correlation, 9, mode="wrap")    # peaks, not humps
     correlation[0, 0] = 0.0
     spread = np.std(correlation)

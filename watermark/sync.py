@@ -7,13 +7,12 @@ circular cross-correlation, which finds the crop offset and gives the detection 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
+from scipy import fft
 
 
-__all__ = ["fold", "tile_pattern", "PilotMatch", "match_pilot", "DIHEDRAL", "dihedral", "canonical_view"]
+__all__ = ["fold", "tile_pattern", "phase_only", "pilot_peaks", "DIHEDRAL", "dihedral", "canonical_view"]
 
 
 def fold(plane: np.ndarray, tile: int) -> np.ndarray:
@@ -64,32 +63,25 @@ def tile_pattern(pattern: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.tile(pattern, reps)[: shape[0], : shape[1]]
 
 
-@dataclass(frozen=True)
-class PilotMatch:
-    """Where the pilot correlates best among candidate folded tiles, and how far above the rest."""
-
-    index: int                   # which candidate tile
-    offset: tuple[int, int]      # (dy, dx): the tile starts this far into that candidate
-    z: float                     # combined peak, in standard deviations of its surface
-    level_z: tuple[float, ...]   # each band's own normalised correlation there
-
-
-def match_pilot(tiles: np.ndarray, pilot_spectra: np.ndarray, weightings: np.ndarray) -> PilotMatch:
-    """Circular cross-correlation of each folded tile in ``tiles`` (k, T, T) with a pilot split into
-    bands.
-
-    ``pilot_spectra`` (bands, T, T//2+1) holds the conjugate FFT of each band's pilot pattern. The
-    tiles are whitened to phase only (a white host, a sharp peak). Each band's correlation surface
-    (zero-mean, as the pilot has no DC) is normalised by its RMS, which a true peak can only inflate
-    (conservative); bands are combined with each row of ``weightings`` (unit norm), and the best
-    tile, weighting and offset win.
-    """
-    size = tiles.shape[1:]
-    spectra = np.fft.rfft2(tiles)
+def phase_only(tiles: np.ndarray) -> np.ndarray:
+    """Each tile with every Fourier coefficient set to unit magnitude: a white host, sharp peaks."""
+    spectra = fft.rfft2(tiles)
     spectra /= np.maximum(np.abs(spectra), 1e-12)
-    surfaces = np.fft.irfft2(spectra[:, None] * pilot_spectra[None], s=size)      # (k, bands, T, T)
+    return fft.irfft2(spectra, s=tiles.shape[-2:])
+
+
+def pilot_peaks(tiles: np.ndarray, pilot_spectra: np.ndarray, weightings: np.ndarray,
+                count: int) -> list[tuple[int, int, int]]:
+    """The ``count`` best (tile, dy, dx) for the pilot among ``tiles`` (k, T, T), by circular
+    cross-correlation with a pilot split into bands (``pilot_spectra``: the conjugate FFT of each
+    band's pattern, (bands, T, T//2+1)).
+
+    Each band's surface is divided by its RMS and the bands are combined with each row of
+    ``weightings`` (unit norm). This only shortlists offsets: the statistic is recomputed exactly at
+    each of them by the caller.
+    """
+    surfaces = fft.irfft2(fft.rfft2(tiles)[:, None] * pilot_spectra[None], s=tiles.shape[1:])
     surfaces /= np.maximum(np.sqrt(np.mean(surfaces**2, axis=(2, 3), keepdims=True)), 1e-12)
-    combined = np.einsum("wb,kbij->kwij", weightings, surfaces)
-    index, _, dy, dx = np.unravel_index(int(np.argmax(combined)), combined.shape)
-    return PilotMatch(index=int(index), offset=(int(dy), int(dx)), z=float(combined.max()),
-                      level_z=tuple(float(value) for value in surfaces[index, :, dy, dx]))
+    combined = np.einsum("wb,kbij->kwij", weightings, surfaces).max(axis=1)
+    best = np.argpartition(combined.ravel(), -count)[-count:]
+    return [tuple(int(v) for v in np.unravel_index(int(flat), combined.shape)) for flat in best]

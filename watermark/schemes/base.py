@@ -24,6 +24,11 @@ class Scheme(ABC):
     name: ClassVar[str]
     min_size: ClassVar[int]          # smallest short side, in pixels, that can hold a mark
 
+    def analysis_shape(self, shape: tuple[int, ...]) -> tuple[int, int] | None:
+        """The (height, width) the detector scales an image of ``shape`` to, if smaller; the caller
+        may hand over luminance already reduced to it (cheaper for large images). None: full size."""
+        return None
+
     @abstractmethod
     def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0) -> np.ndarray:
         """The luminance change, shape of ``luma``, that marks ``luma`` with ``payload`` (< 2**64)."""

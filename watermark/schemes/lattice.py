@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pywt
+from scipy import fft
 
 from .. import coding, color, masking, periodicity, stats, sync
 from ..detection import Detection
@@ -41,6 +42,7 @@ _LEVEL_ENERGY = (0.45, 0.55)              # share of the mark's energy per level
 _PILOT_SHARE = 0.2
 _PILOT_WEIGHTINGS = np.array([[0.45, 0.9], [1.0, 0.0]])   # per level: all bands; no level 2
 _PILOT_WEIGHTINGS /= np.linalg.norm(_PILOT_WEIGHTINGS, axis=1, keepdims=True)
+_SHORTLIST = 8                           # offsets per lattice whose statistic is computed exactly
 _SEARCH_CANDIDATES = 4                   # lattice hypotheses tried after the identity fails
 # Every hypothesis the detector may try, for the p-value's union bound: lattices x symmetries x
 # band weightings x offsets.
@@ -96,10 +98,24 @@ class Layout:
         self.payload = order[~is_pilot[order]]
         self.bit_of_slot = np.arange(self.payload.size) % coding.CODEWORD_BITS
         self.chips = chips(key, "lattice/chips/v1", _SLOTS) * _LEVEL_AMPLITUDE[_LEVEL_OF_SLOT]
-        self.pilot_spectra = np.stack([np.conj(np.fft.rfft2(tile_from_slots(
+        self.pilot_spectra = np.stack([np.conj(fft.rfft2(tile_from_slots(
             np.where(is_pilot & (_LEVEL_OF_SLOT == level), self.chips, 0.0)))) for level in range(len(LEVELS))])
+        self.pilot_bands = [is_pilot & (_LEVEL_OF_SLOT == level) for level in range(len(LEVELS))]
         # group index of each payload slot: (bit, level) pairs, for per-level sums per bit
         self.group = self.bit_of_slot * len(LEVELS) + _LEVEL_OF_SLOT[self.payload]
+
+    def pilot_z(self, tile: np.ndarray) -> float:
+        """The pilot's normalised correlation with ``tile`` at offset 0, best over the band weightings.
+
+        Each band's correlation ``sum(chip * coefficient)`` over its pilot slots is divided by its
+        exact standard deviation over keys, ``sqrt(sum(chip**2 * coefficient**2))``: for an image
+        without this key's pilot it is a sum of independent signed terms with unit variance, whatever
+        the image holds (another key's mark included).
+        """
+        products = slots_from_tile(tile) * self.chips
+        z = np.array([products[band].sum() / max(np.sqrt(np.sum(products[band] ** 2)), 1e-30)
+                      for band in self.pilot_bands])
+        return float(np.max(_PILOT_WEIGHTINGS @ z))
 
     def group_sums(self, per_slot: np.ndarray) -> np.ndarray:
         """Sums of ``per_slot[payload]`` per (bit, level), shape ``(CODEWORD_BITS, len(LEVELS))``."""
@@ -152,6 +168,10 @@ class LatticeScheme(Scheme):
 
     name = "lattice"
     min_size = 128
+
+    def analysis_shape(self, shape: tuple[int, ...]) -> tuple[int, int] | None:
+        working = color.working_shape(shape)
+        return working if working[0] < shape[0] else None
 
     def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0) -> np.ndarray:
         layout = _layout(key)
@@ -213,17 +233,19 @@ class LatticeScheme(Scheme):
         view, to_plane = sync.canonical_view(plane, basis, TILE)
         folded = sync.fold(view, TILE)
         candidates = np.stack([sync.dihedral(folded, index) for index in range(len(sync.DIHEDRAL))])
-        match = sync.match_pilot(candidates, layout.pilot_spectra, _PILOT_WEIGHTINGS)
-        index = match.index
-        aligned = np.roll(candidates[index], (-match.offset[0], -match.offset[1]), axis=(0, 1))
+        whitened = sync.phase_only(candidates)
+        shortlist = sync.pilot_peaks(whitened, layout.pilot_spectra, _PILOT_WEIGHTINGS, _SHORTLIST)
+        z, (index, dy, dx) = max((layout.pilot_z(np.roll(whitened[i], (-y, -x), axis=(0, 1))), (i, y, x))
+                                 for i, y, x in shortlist)
+        aligned = np.roll(candidates[index], (-dy, -dx), axis=(0, 1))
         values = slots_from_tile(aligned) * layout.chips
         soft = layout.group_sums(values * cls._band_weights(layout, values)).sum(axis=1)
         soft /= max(stats.robust_std(soft), 1e-12)
         decoded = coding.decode_soft(soft)
-        p_pilot = stats.max_of_normals_p_value(match.z, _HYPOTHESES)
+        p_pilot = stats.max_of_normals_p_value(z, _HYPOTHESES)
         p_value = stats.with_checksum(p_pilot, decoded.payload is not None, coding.CRC_BITS)
-        to_tile = _tile_coordinates(index, match.offset) @ np.linalg.inv(np.vstack([to_plane, [0, 0, 1]]))
-        return _Reading(p_value=p_value, z=match.z, soft=soft, payload=decoded.payload, to_tile=to_tile)
+        to_tile = _tile_coordinates(index, (dy, dx)) @ np.linalg.inv(np.vstack([to_plane, [0, 0, 1]]))
+        return _Reading(p_value=p_value, z=z, soft=soft, payload=decoded.payload, to_tile=to_tile)
 
     @staticmethod
     def _band_weights(layout: Layout, values: np.ndarray) -> np.ndarray:

@@ -1,0 +1,125 @@
+"""The public API: kinds in and out, errors, payload forms, files."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import watermark as wm
+from conftest import photo
+
+PAYLOAD = 0x5EED_CAFE_F00D_D00D
+
+
+@pytest.fixture(scope="module")
+def coffee():
+    return photo("coffee")
+
+
+def test_round_trip_returns_same_kind_and_leaves_input_alone(coffee, key):
+    original = coffee.copy()
+    marked = wm.embed(coffee, PAYLOAD, key)
+    assert marked.shape == coffee.shape and marked.dtype == coffee.dtype
+    np.testing.assert_array_equal(coffee, original)
+    result = wm.detect(marked, key)
+    assert result.found and result.payload == PAYLOAD and result.p_value < 1e-20
+
+
+@pytest.mark.parametrize("convert", [
+    lambda a: a.astype(np.uint16) * 257,
+    lambda a: a.astype(np.float32) / 255,
+    lambda a: a.mean(axis=2).astype(np.uint8),
+    lambda a: np.dstack([a, np.full(a.shape[:2], 200, np.uint8)]),
+], ids=["uint16", "float", "gray", "rgba"])
+def test_array_kinds(coffee, key, convert):
+    image = convert(coffee)
+    marked = wm.embed(image, PAYLOAD, key)
+    assert marked.shape == image.shape and marked.dtype == image.dtype
+    if image.ndim == 3 and image.shape[2] == 4:
+        np.testing.assert_array_equal(marked[:, :, 3], image[:, :, 3])     # alpha untouched
+    assert wm.detect(marked, key).payload == PAYLOAD
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "I;16", "CMYK", "P"])
+def test_pil_modes(coffee, key, mode):
+    image = Image.fromarray(coffee).convert(mode) if mode != "I;16" else \
+        Image.fromarray((coffee.mean(axis=2) * 257).astype(np.uint16))
+    marked = wm.embed(image, PAYLOAD, key)
+    assert isinstance(marked, Image.Image) and marked.mode == image.mode and marked.size == image.size
+    if mode != "P":           # a palette cannot hold the mark's fine steps
+        assert wm.detect(marked, key).payload == PAYLOAD
+
+
+def test_bytes_payload(coffee, key):
+    marked = wm.embed(coffee, b"licence7", key)
+    assert wm.detect(marked, key).payload == int.from_bytes(b"licence7", "big")
+
+
+@pytest.mark.parametrize("payload", [2**64, -1, b"123456789"])
+def test_payload_too_large(coffee, key, payload):
+    with pytest.raises(wm.PayloadTooLargeError):
+        wm.embed(coffee, payload, key)
+
+
+def test_float_outside_unit_range_is_an_error(coffee, key):
+    with pytest.raises(wm.InvalidImageError, match="must lie in \\[0, 1\\]"):
+        wm.embed(coffee.astype(np.float32), PAYLOAD, key)
+
+
+def test_too_small(key):
+    tiny = np.zeros((100, 120, 3), np.uint8)
+    with pytest.raises(wm.ImageTooSmallError, match="120x100 px is below the lattice scheme's 128x128 minimum"):
+        wm.embed(tiny, PAYLOAD, key)
+    result = wm.detect(tiny, key)
+    assert not result.found and result.p_value == 1.0
+
+
+def test_wrong_key_finds_nothing(coffee, key):
+    marked = wm.embed(coffee, PAYLOAD, key)
+    assert not wm.detect(marked, wm.Key.from_passphrase("someone else")).found
+
+
+def test_strength_trades_quality_for_robustness(coffee, key):
+    psnrs, scores = [], []
+    for strength in (0.5, 1.0, 2.0):
+        marked = wm.embed(coffee, PAYLOAD, key, strength=strength)
+        psnrs.append(10 * np.log10(255**2 / np.mean((marked.astype(float) - coffee) ** 2)))
+        buffer = io.BytesIO()
+        Image.fromarray(marked).save(buffer, "JPEG", quality=40)
+        scores.append(wm.detect(np.asarray(Image.open(buffer)), key).score)
+    assert psnrs[0] > psnrs[1] > psnrs[2]
+    assert scores[0] < scores[1] < scores[2]
+
+
+def test_detection_is_a_small_frozen_value(coffee, key):
+    result = wm.detect(wm.embed(coffee, PAYLOAD, key), key)
+    assert str(result).startswith("payload 0x5eedcafef00dd00d (p=")
+    assert set(result.to_dict()) >= {"found", "payload", "p_value", "score", "scheme"}
+    with pytest.raises(ValueError):
+        result.bits[0] = 1.0
+    with pytest.raises(AttributeError):
+        result.found = False
+
+
+@pytest.mark.parametrize("size", [(256, 256), (6000, 8000)])
+def test_extreme_sizes(key, size):
+    import cv2
+    image = cv2.resize(photo("astronaut"), size[::-1], interpolation=cv2.INTER_AREA if size[0] < 512 else cv2.INTER_LINEAR)
+    assert wm.detect(wm.embed(image, PAYLOAD, key), key).payload == PAYLOAD
+
+
+def test_files_keep_format_and_metadata(tmp_path, coffee, key):
+    src, dst = tmp_path / "in.jpg", tmp_path / "out.jpg"
+    exif = Image.Exif()
+    exif[0x010F] = "Filigrane test camera"
+    Image.fromarray(coffee).save(src, "JPEG", quality=92, exif=exif, icc_profile=b"")
+    wm.embed_file(src, dst, PAYLOAD, key)
+    with Image.open(dst) as out:
+        assert out.format == "JPEG" and out.size == (coffee.shape[1], coffee.shape[0])
+        assert out.getexif()[0x010F] == "Filigrane test camera"
+    assert wm.detect_file(dst, key).payload == PAYLOAD
+    with pytest.raises(wm.OutputExistsError):
+        wm.embed_file(src, dst, PAYLOAD, key)
+    with pytest.raises(wm.OutputExistsError):
+        wm.embed_file(src, src, PAYLOAD, key)
