@@ -102,13 +102,15 @@ class ImageSpec:
     """One benchmark image: ``name`` (the CSV's ``image`` column) and where its pixels come from.
 
     ``source`` is ``"skimage:NAME"`` or a file path; ``variant`` > 0 takes a deterministic crop and
-    rescale of it, and ``min_side`` scales it up until its short side is at least that (null images).
+    rescale of it, ``min_side`` scales it up until its short side is at least that (null images), and
+    ``size`` resamples it to exactly (width, height) (larger versions of small photographs).
     """
 
     name: str
     source: str
     variant: int = 0
     min_side: int = 0
+    size: tuple[int, int] | None = None
     _cache: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     def load(self) -> np.ndarray:
@@ -118,11 +120,16 @@ class ImageSpec:
                 array = _to_rgb8(_skimage(self.source.split(":", 1)[1]))
             else:
                 array = _from_file(self.source)
-            self._cache["pixels"] = _at_least(_variant(array, self.variant), self.min_side)
+            array = _at_least(_variant(array, self.variant), self.min_side)
+            if self.size is not None:
+                shrink = self.size[0] * self.size[1] < array.shape[0] * array.shape[1]
+                array = cv2.resize(array, tuple(self.size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+            self._cache["pixels"] = array
         return self._cache["pixels"]
 
     def __getstate__(self) -> dict:     # send the recipe to worker processes, not the pixels
-        return {"name": self.name, "source": self.source, "variant": self.variant, "min_side": self.min_side}
+        return {"name": self.name, "source": self.source, "variant": self.variant, "min_side": self.min_side,
+                "size": self.size}
 
     def __setstate__(self, state: dict) -> None:
         for name, value in state.items():

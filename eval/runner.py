@@ -269,7 +269,7 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
         for attack, attack_seed in entries:
             keys[(name, spec.name, marked, str(attack) if attack else NO_ATTACK)] = cell_key(
                 scheme=name, version=contenders.get(name).version, code=fingerprint, image=spec.name,
-                source=spec.source, variant=spec.variant, min_side=spec.min_side, marked=marked,
+                source=spec.source, variant=spec.variant, min_side=spec.min_side, size=spec.size, marked=marked,
                 attack=str(attack) if attack else NO_ATTACK, seed=attack_seed, run_seed=seed)
 
     results: dict[str, Result] = {}

@@ -1,7 +1,7 @@
 """Perceptual mask and detector whitening: texture hides a pattern, flat areas show it.
 
-Both are computed on working-resolution luminance from the same local-activity map, so the
-embedder can predict exactly what the detector will see.
+The detector's whitening divides by local activity (the RMS of fine detail); the embedder gets that
+activity too, so that it can predict exactly what the detector will see of its mark.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 
 from .color import resize
 
-__all__ = ["highpass", "local_activity", "perceptual_mask", "whiten", "whiten_linear"]
+__all__ = ["highpass", "perceptual_mask", "whiten", "whiten_linear"]
 
 _DETAIL_SIGMA = 2.0      # px at working scale: texture (for activity) is finer than this blur
 _BAND_SIGMA = 8.0        # px: the detector keeps everything finer than this (the mark's band)
@@ -25,17 +25,13 @@ _DARK_KNEE, _DARK_OFFSET, _DARK_FLOOR = 48 / 255, 8 / 255, 0.2   # luminance mas
 
 
 def _blur(plane: np.ndarray, sigma: float) -> np.ndarray:
-    return cv2.GaussianBlur(plane, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    size = 2 * int(np.ceil(3.0 * sigma)) + 1      # +-3 sigma holds 99.7 % of the weight
+    return cv2.GaussianBlur(plane, (size, size), sigma, borderType=cv2.BORDER_REFLECT)
 
 
 def highpass(plane: np.ndarray, sigma: float = _DETAIL_SIGMA) -> np.ndarray:
     """``plane`` minus its Gaussian-weighted local mean over ``sigma`` px."""
     return plane - _blur(plane, sigma)
-
-
-def local_activity(detail: np.ndarray) -> np.ndarray:
-    """Local RMS of a high-passed plane, floored at a sensor-noise level (same units as the plane)."""
-    return np.sqrt(_blur(detail * detail, _ACTIVITY_SIGMA) + _FLOOR**2)
 
 
 def perceptual_mask(luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -55,8 +51,8 @@ def perceptual_mask(luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return amplitude
 
 
-def whiten(luma: np.ndarray) -> np.ndarray:
-    """The detector's view: high-passed luminance divided by its local activity.
+def whiten(luma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The detector's view: high-passed luminance divided by its local activity; and that activity.
 
     Dividing by activity gives each region the weight its signal-to-noise ratio deserves (the mask
     puts more mark where the host is busier) and keeps strong edges from dominating a correlation.
@@ -65,12 +61,13 @@ def whiten(luma: np.ndarray) -> np.ndarray:
     """
     detail = highpass(luma)
     energy = _blur(detail * detail, _ACTIVITY_SIGMA)
-    whitened = highpass(luma, _BAND_SIGMA) / np.sqrt(energy + _FLOOR**2)
+    activity = np.sqrt(energy + _FLOOR**2)
+    whitened = highpass(luma, _BAND_SIGMA) / activity
     flat = (energy < _FLAT_ENERGY).astype(np.uint8)
     if flat.any():
         margin = cv2.dilate(flat, np.ones((2 * _FLAT_MARGIN + 1,) * 2, np.uint8))
         whitened[margin > 0] = 0.0
-    return whitened
+    return whitened, activity
 
 
 def whiten_linear(mark: np.ndarray, activity: np.ndarray) -> np.ndarray:

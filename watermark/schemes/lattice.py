@@ -183,8 +183,8 @@ class LatticeScheme(Scheme):
 
         # Informed embedding: how the host, and the mark at unit amplitudes, look to the detector.
         scale = strength / np.sqrt(np.mean(tile_from_slots(signs) ** 2))
-        activity = masking.local_activity(masking.highpass(working))
-        host = slots_from_tile(sync.fold(masking.whiten(working), TILE)) * layout.chips
+        whitened, activity = masking.whiten(working)
+        host = slots_from_tile(sync.fold(whitened, TILE)) * layout.chips
         unit_mark = scale * mask * sync.tile_pattern(tile_from_slots(signs), working.shape)
         gain = slots_from_tile(sync.fold(masking.whiten_linear(unit_mark, activity), TILE)) * signs
         amplitudes = self._amplitudes(layout, codeword, host, gain)
@@ -210,7 +210,7 @@ class LatticeScheme(Scheme):
     def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM) -> Detection:
         layout = _layout(key)
         working = _working_view(luma)
-        plane = masking.whiten(working)
+        plane, _ = masking.whiten(working)
         best = self._read(plane, layout, np.eye(2) * TILE)
         if best.p_value > false_alarm:     # not where it was put: find the lattice the geometry left
             block = 8.0 * working.shape[0] / luma.shape[0]     # a JPEG grid, seen at working scale

@@ -1,0 +1,119 @@
+"""The flagship's acceptance bars, measured: quality, robustness per attack class, honest statistics.
+
+``python -m eval.acceptance`` marks scikit-image's eight colour photographs at their own size and
+at 1920x1080 and 4000x3000, applies every attack class named in the core and geometry issues, and
+prints, per class, the share of images whose exact 64-bit payload came back, against its bar. It
+also reads unmarked images (the null) and prints how many were found and how their p-values fall.
+Cells are cached under ``--out`` (a rerun computes only what is missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+
+import numpy as np
+
+import attacks
+from eval import images as images_mod
+from eval import runner
+
+__all__ = ["CLASSES", "test_images", "main"]
+
+_SIZES = (None, (1920, 1080), (4000, 3000))
+
+# (class, bar, attacks): the payload must come back on at least `bar` of the images after *each*
+# attack of the class.
+CLASSES = (
+    ("JPEG 50-100", 0.95, [attacks.attack("jpeg", quality=q) for q in (50, 60, 70, 80, 90, 100)]),
+    ("WebP >= 50", 0.95, [attacks.attack("webp", quality=q) for q in (50, 75, 90)]),
+    ("noise sigma <= 5", 0.95, [attacks.attack("gaussian_noise", sigma=s / 255) for s in (2, 5)]),
+    ("median 3x3", 0.95, [attacks.attack("median", size=3)]),
+    ("blur sigma <= 1", 0.95, [attacks.attack("gaussian_blur", sigma=s) for s in (0.5, 1.0)]),
+    ("unsharp mask", 0.95, [attacks.attack("sharpen")]),
+    ("brightness x0.7-1.3", 0.95, [attacks.attack("brightness", factor=f) for f in (0.7, 1.3)]),
+    ("contrast x0.7-1.5", 0.95, [attacks.attack("contrast", factor=f) for f in (0.7, 1.5)]),
+    ("gamma 0.7-1.4", 0.95, [attacks.attack("gamma", gamma=g) for g in (0.7, 1.4)]),
+    ("grayscale", 0.95, [attacks.attack("grayscale")]),
+    ("resize 0.5-2.0", 0.95, [attacks.attack("rescale", factor=f) for f in (0.5, 0.75, 1.5, 2.0)]),
+    ("social (1080 px + JPEG 80)", 0.95, [attacks.chain(attacks.attack("downscale", max_side=1080),
+                                                        attacks.attack("jpeg", quality=80))]),
+    ("JPEG 30", 0.80, [attacks.attack("jpeg", quality=30)]),
+    ("noise sigma 10", 0.80, [attacks.attack("gaussian_noise", sigma=10 / 255)]),
+    ("median 5x5", 0.80, [attacks.attack("median", size=5)]),
+    ("blur sigma 2", 0.80, [attacks.attack("gaussian_blur", sigma=2.0)]),
+    # geometry (the synchronisation issue)
+    ("rotation, canvas kept", 0.90, [attacks.attack("rotate", degrees=d) for d in (-135, -30, 1, 10, 45)]),
+    ("rotation, cropped", 0.90, [attacks.attack("rotate", degrees=d, crop=True) for d in (-30, -5, 2, 15)]),
+    ("quarter turns and flips", 0.90, [attacks.attack("rot90", k=k) for k in (1, 2, 3)]
+     + [attacks.attack("flip", axis=a) for a in ("horizontal", "vertical")]),
+    ("crop to 25-75 % area", 0.90, [attacks.attack("crop", percent=p, position=w)
+                                    for p, w in ((50, "center"), (50, "top-left"), (60, "bottom-right"),
+                                                 (87, "top-right"))]),
+    ("scale + crop", 0.90, [attacks.chain(attacks.attack("rescale", factor=f), attacks.attack("crop", percent=70))
+                            for f in (0.5, 1.5, 2.0)]),
+    ("aspect 0.75-1.33, shear 10 %", 0.90, [attacks.attack("aspect", x=1.0, y=0.75), attacks.attack("aspect", x=1.33, y=1.0),
+                                           attacks.attack("shear", x=0.1, y=0.0)]),
+    ("rotate 5 + crop 75 % + JPEG 50", 0.90, [attacks.chain(attacks.attack("rotate", degrees=5, crop=True),
+                                                            attacks.attack("crop", percent=87),
+                                                            attacks.attack("jpeg", quality=50))]),
+    ("resize 0.75 + crop 50 % + JPEG 75", 0.90, [attacks.chain(attacks.attack("rescale", factor=0.75),
+                                                               attacks.attack("crop", percent=71),
+                                                               attacks.attack("jpeg", quality=75))]),
+    ("StirMark random bending", 0.80, [attacks.attack("random_bending")]),
+)
+
+
+def test_images(sizes=_SIZES) -> list[images_mod.ImageSpec]:
+    """The eight photographs at each of ``sizes`` (None: their own)."""
+    specs = []
+    for size in sizes:
+        for spec in images_mod.default_images():
+            name = spec.name if size is None else f"{spec.name}@{size[0]}x{size[1]}"
+            specs.append(images_mod.ImageSpec(name, spec.source, size=size))
+    return specs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval.acceptance", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="acceptance-out", help="cache directory (default: %(default)s)")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--unmarked", type=int, default=1000, help="unmarked images for the null")
+    parser.add_argument("--classes", default="", help="only the classes whose name contains this text")
+    parser.add_argument("--sizes", default="all", choices=("all", "own", "large"))
+    args = parser.parse_args(argv)
+    sizes = {"all": _SIZES, "own": (None,), "large": _SIZES[1:]}[args.sizes]
+    chosen = [entry for entry in CLASSES if args.classes.lower() in entry[0].lower()]
+    every = [attack for _, _, group in chosen for attack in group]
+    rows = runner.run(["lattice"], test_images(sizes), every, unmarked=args.unmarked, jobs=args.jobs,
+                      cache_dir=args.out)
+    marked = [row for row in rows if row.marked]
+    by_attack = defaultdict(list)
+    for row in marked:
+        by_attack[row.attack].append(row.exact)
+    errors = [row for row in rows if row.error]
+    plain = [row for row in marked if row.attack == runner.NO_ATTACK]
+    print(f"{len(plain)} images; mean PSNR {np.mean([r.psnr for r in plain]):.2f} dB, "
+          f"min SSIM {np.min([r.ssim for r in plain]):.4f}, "
+          f"payload without attack {np.mean([r.exact for r in plain]):.0%}")
+    print()
+    print("| attack class | bar | worst attack | exact payload | met |")
+    print("|---|---|---|---|---|")
+    for name, bar, group in chosen:
+        rates = {str(a): float(np.mean(by_attack[str(a)])) for a in group}
+        worst = min(rates, key=rates.get)
+        print(f"| {name} | {bar:.0%} | {worst} | {rates[worst]:.0%} | {'yes' if rates[worst] >= bar else 'NO'} |")
+    null = np.array([row.p_value for row in rows if not row.marked])
+    if null.size:
+        print()
+        print(f"unmarked: {null.size} images, {int(np.sum([row.found for row in rows if not row.marked]))} found; "
+              f"p <= 0.01: {np.mean(null <= 0.01):.1%}, p <= 0.1: {np.mean(null <= 0.1):.1%}, "
+              f"p <= 0.5: {np.mean(null <= 0.5):.1%}")
+    for row in errors[:10]:
+        print(f"error: {row.image} {row.attack}: {row.error}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
