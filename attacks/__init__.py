@@ -1,0 +1,48 @@
+"""Attacks on watermarked images: pure ``image -> image`` functions, named attacks and suites.
+
+Every attack takes a numpy array (``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``; uint8, uint16 or
+float in [0, 1]) or a PIL image, returns the same kind, dtype and mode, and never changes its input.
+Random attacks take ``seed`` (an int or a numpy Generator): the same seed gives the same output.
+
+>>> import attacks
+>>> a = attacks.attack("rotate", degrees=5, crop=True)
+>>> str(a)
+'rotate(degrees=5, crop=True)'
+>>> str(attacks.chain(attacks.attack("rescale", factor=0.75), attacks.attack("jpeg", quality=75)))
+'rescale(factor=0.75) + jpeg(quality=75)'
+>>> len(attacks.suite("stirmark"))
+113
+"""
+
+from __future__ import annotations
+
+from .bending import latest_small_random_distortions, print_scan, random_bending, small_random_distortions
+from .codec import jpeg, screenshot, strip_metadata, webp
+from .colour import brightness, colour_jitter, contrast, exposure, gamma, grayscale, hue, palette, saturation
+from .filters import convolution, gaussian_blur, median, self_similarities, sharpen
+from .geometry import (affine, aspect, crop, downscale, flip, perspective, remove_lines, rescale, rot90, rotate,
+                       shear, translate)
+from .noise import add_noise, gaussian_noise, psnr, salt_pepper
+from .overlay import logo, text
+from ._spec import recording
+from .registry import Attack, attack, chain, describe, names, parse
+from .suites import suite, suites
+
+__all__ = [
+    "Attack", "attack", "chain", "parse", "names", "describe", "suite", "suites", "recording",
+    # codec
+    "jpeg", "webp", "strip_metadata", "screenshot",
+    # noise
+    "gaussian_noise", "psnr", "add_noise", "salt_pepper",
+    # filter
+    "median", "convolution", "gaussian_blur", "sharpen", "self_similarities",
+    # geometry
+    "rotate", "rot90", "flip", "crop", "rescale", "aspect", "downscale", "affine", "shear", "translate",
+    "remove_lines", "perspective",
+    # bending and print-scan
+    "random_bending", "small_random_distortions", "latest_small_random_distortions", "print_scan",
+    # colour
+    "brightness", "exposure", "contrast", "gamma", "saturation", "hue", "grayscale", "colour_jitter", "palette",
+    # overlay
+    "text", "logo",
+]

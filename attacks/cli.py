@@ -1,0 +1,169 @@
+"""``watermark attack``: attack image files from the command line (registered through an entry point).
+
+::
+
+    watermark attack IN -o OUT --attack "rotate:degrees=5,crop=true" [--attack ...]   # one chain
+    watermark attack --suite stirmark IN [IN ...] -o DIR      # one file per attack (and input)
+    watermark attack --list                                   # attacks, parameters, defaults; suites
+
+Several ``--attack`` options form one chain, applied in order. With ``--suite``, or several inputs,
+``-o`` is a folder (created if missing) and files are named by attack and parameters, such as
+``rotate_degrees=5_crop=True.png`` (in a subfolder per input when there are several). Outputs are
+PNG unless ``--format`` says otherwise, written atomically; an existing file is replaced only with
+``--overwrite``, and an input never. stdout gets one line per output (``--json``: one JSON object
+with ``input``, ``attack``, ``output``, ``error``). Exit status: 0 done, 2 on any error (a bad
+attack specification stops before any work; a bad file is reported and the others go on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+OK, ERROR = 0, 2
+_FORMATS = ("png", "tif", "tiff", "webp", "bmp", "jpg", "jpeg", "gif")   # what watermark.imageio writes
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``attack`` subcommand to the ``watermark`` command's subparsers."""
+    parser = subparsers.add_parser(
+        "attack", help="apply attacks (StirMark and others) to image files",
+        description="Apply named attacks or a whole suite to images, for robustness tests.",
+        epilog="Attack syntax: name:key=value,key=value, e.g. 'jpeg:quality=50' or "
+               "'affine:matrix=(1,0,0.01,1)'. 'watermark attack --list' shows every attack.")
+    parser.add_argument("inputs", nargs="*", metavar="IN", help="image files")
+    parser.add_argument("-o", "--output", metavar="OUT",
+                        help="output file (one input, --attack) or folder (--suite or several inputs)")
+    parser.add_argument("--attack", "-a", action="append", metavar="SPEC", dest="attacks",
+                        help="an attack such as 'rotate:degrees=5,crop=true' (repeat to chain)")
+    parser.add_argument("--suite", metavar="NAME", help="apply every attack of a suite: stirmark, "
+                        "stirmark-as-shipped, social, modern, quick")
+    parser.add_argument("--list", action="store_true", help="list attacks with parameters and defaults, and suites")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random attacks (default: 0)")
+    parser.add_argument("--format", default="png", choices=_FORMATS, metavar="EXT",
+                        help=f"extension of outputs written into a folder: {', '.join(_FORMATS)} (default: png)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per output on stdout")
+    parser.set_defaults(run=_run)
+
+
+def _fail(message: str) -> int:
+    print(f"watermark attack: {message}", file=sys.stderr)
+    return ERROR
+
+
+def _list(as_json: bool) -> int:
+    import attacks
+    from attacks._spec import SPECS
+
+    for name in attacks.names():
+        spec = SPECS[name]
+        if as_json:
+            print(json.dumps({"attack": name, "family": spec.family, "random": spec.random,
+                              "defaults": {k: list(v) if isinstance(v, tuple) else v for k, v in spec.defaults.items()},
+                              "summary": spec.summary}))
+        else:
+            print(attacks.describe(name))
+    for name in attacks.suites():
+        size = len(attacks.suite(name))
+        print(json.dumps({"suite": name, "size": size}) if as_json else f"suite {name}: {size} attacks")
+    return OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.list:
+        return _list(args.json)
+    import attacks
+    from watermark.errors import WatermarkError
+
+    if not args.inputs:
+        return _fail("give at least one input image (or --list)")
+    if bool(args.attacks) == bool(args.suite):
+        return _fail("give either --attack SPEC (repeatable) or --suite NAME")
+    if not args.output:
+        return _fail("give -o OUT: an output file, or a folder for --suite")
+    try:
+        if args.suite:
+            chosen = list(attacks.suite(args.suite))
+        else:
+            chosen = [attacks.chain(*(attacks.parse(text) for text in args.attacks))]
+    except WatermarkError as exc:
+        return _fail(str(exc))
+    output = Path(args.output)
+    extension = "." + args.format.lstrip(".").lower()
+    into_folder = (bool(args.suite) or len(args.inputs) > 1 or output.is_dir() or not output.suffix
+                   or args.output.endswith(os.sep))
+    folders = _folders(output, args.inputs)
+    status = OK
+    for source in args.inputs:
+        targets = [(attack, folders[source] / (attack.filename + extension) if into_folder else output)
+                   for attack in chosen]
+        status = max(status, _attack_file(source, targets, args))
+    return status
+
+
+def _folders(output: Path, inputs: list[str]) -> dict[str, Path]:
+    """Where each input's outputs go: OUT itself for one input, else OUT/<stem> (OUT/<name> on clashes)."""
+    if len(inputs) == 1:
+        return {inputs[0]: output}
+    stems = [Path(source).stem for source in inputs]
+    return {source: output / (stem if stems.count(stem) == 1 else Path(source).name.replace(".", "_"))
+            for source, stem in zip(inputs, stems)}
+
+
+def _report(args: argparse.Namespace, source: str, attack: Any, target: Path | None, error: str | None) -> None:
+    if args.json:
+        print(json.dumps({"input": source, "attack": str(attack), "output": str(target) if target else None,
+                          "error": error}), flush=True)
+    elif error:
+        print(f"watermark attack: {error}", file=sys.stderr)
+    else:
+        print(f"{source} -> {target}  [{attack}]", flush=True)
+
+
+def _attack_file(source: str, targets: list[tuple[Any, Path]], args: argparse.Namespace) -> int:
+    """Apply each attack to one input; every failure is reported and the others go on."""
+    from watermark.errors import WatermarkError
+    from watermark.imageio import load_image, save_image
+
+    try:
+        loaded = load_image(source, animated="first")
+    except WatermarkError as exc:
+        for attack, _ in targets:
+            _report(args, source, attack, None, str(exc))
+        return ERROR
+    status = OK
+    for attack, target in targets:
+        try:
+            if _same_file(Path(source), target):
+                raise _refusal(f"{target}: is the input image; attack outputs never replace inputs")
+            result = attack(loaded.image, seed=args.seed)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            stripped = "strip_metadata" in {part.name for part in (attack.parts or (attack,))}
+            save_image(result, target, like=None if stripped else loaded, overwrite=args.overwrite)
+        except (WatermarkError, OSError) as exc:
+            _report(args, source, attack, target, str(exc) if isinstance(exc, WatermarkError)
+                    else f"{target}: cannot write ({exc.strerror or exc})")
+            status = ERROR
+            continue
+        _report(args, source, attack, target, None)
+    return status
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def _refusal(message: str) -> Exception:
+    from watermark.errors import OutputExistsError
+
+    return OutputExistsError(message)

@@ -1,0 +1,150 @@
+"""Lossy codecs and what platforms do to files: JPEG, WebP, metadata stripping, screenshots.
+
+Codecs go through Pillow, on RGB (or L) at 8 bits: a 16-bit image is rounded to 8 bits for the
+codec and handed back as 16 bits (its values are then multiples of 257), since neither JPEG nor
+WebP as platforms use them carries more. Alpha is kept aside and put back untouched.
+"""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from watermark.image import image_op, to_float
+
+from ._spec import Param, registered
+
+__all__ = ["jpeg", "jpeg_bytes", "webp", "strip_metadata", "screenshot"]
+
+_SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
+
+
+def _to_pil8(pixels: np.ndarray) -> Image.Image:
+    array = cv2.convertScaleAbs(np.maximum(pixels, 0.0), alpha=255.0)   # rounds and saturates
+    return Image.fromarray(array)
+
+
+def _from_pil8(image: Image.Image) -> np.ndarray:
+    return np.asarray(image, dtype=np.float32) * np.float32(1.0 / 255.0)
+
+
+def _encode(pixels: np.ndarray, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    _to_pil8(pixels).save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def _roundtrip(pixels: np.ndarray, fmt: str, **options: object) -> np.ndarray:
+    with Image.open(io.BytesIO(_encode(pixels, fmt, **options))) as decoded:
+        decoded.load()
+        mode = "L" if pixels.ndim == 2 else "RGB"
+        return _from_pil8(decoded.convert(mode) if decoded.mode != mode else decoded)
+
+
+@registered(family="codec", primary="quality",
+            quality=Param(int, 1, 100, doc="libjpeg quality factor, as StirMark's JPEG test"),
+            subsampling=Param(str, choices=tuple(_SUBSAMPLING), doc="chroma subsampling of colour images"))
+@image_op
+def jpeg(image: np.ndarray, *, quality: int = 75, subsampling: str = "4:2:0") -> np.ndarray:
+    """Compress to JPEG with Pillow (libjpeg) and decode again.
+
+    Parameters
+    ----------
+    quality : int
+        1 to 100, the libjpeg (IJG) quality factor: the quantisation tables a decoder reads back
+        are the IJG tables scaled for this quality. StirMark Benchmark 4.0's JPEG test uses
+        {15, 20, 25, 30, 35, 40, 50, 60, 70, 80, 90, 100}.
+    subsampling : {"4:2:0", "4:2:2", "4:4:4"}
+        Chroma subsampling of colour images (platforms use 4:2:0); ignored for grayscale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> jpeg(np.full((16, 16, 3), 128, np.uint8), quality=50).dtype
+    dtype('uint8')
+    """
+    return _roundtrip(image, "JPEG", **_jpeg_options(image, quality, subsampling))
+
+
+def _jpeg_options(pixels: np.ndarray, quality: int, subsampling: str) -> dict[str, object]:
+    options: dict[str, object] = {"quality": quality, "optimize": False}
+    if pixels.ndim == 3:
+        options["subsampling"] = _SUBSAMPLING[subsampling]
+    return options
+
+
+def jpeg_bytes(image: object, *, quality: int = 75, subsampling: str = "4:2:0") -> bytes:
+    """The JPEG file that :func:`jpeg` decodes, for a look at its size or its tables (alpha dropped).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> jpeg_bytes(np.zeros((8, 8), np.uint8), quality=90)[:2]
+    b'\\xff\\xd8'
+    """
+    jpeg.spec.check({"quality": quality, "subsampling": subsampling})  # type: ignore[attr-defined]
+    pixels, _ = to_float(image)
+    if pixels.ndim == 3:
+        pixels = pixels[:, :, :3]
+    return _encode(pixels, "JPEG", **_jpeg_options(pixels, quality, subsampling))
+
+
+@registered(family="codec", primary="quality",
+            quality=Param(int, 1, 100, doc="libwebp quality"),
+            lossless=Param(bool, doc="lossless WebP (only 8-bit rounding then)"))
+@image_op
+def webp(image: np.ndarray, *, quality: int = 80, lossless: bool = False) -> np.ndarray:
+    """Compress to WebP with Pillow (libwebp) and decode again.
+
+    Parameters
+    ----------
+    quality : int
+        1 to 100, libwebp's quality (lossy WebP always subsamples chroma 4:2:0).
+    lossless : bool
+        Lossless WebP: only the rounding to 8 bits remains.
+    """
+    return _roundtrip(image, "WEBP", quality=quality, lossless=lossless, method=4)
+
+
+@registered(family="codec")
+def strip_metadata(image: object) -> object:
+    """Drop the metadata a platform drops (EXIF, ICC profile, XMP, comments); pixels untouched.
+
+    A PIL image comes back as a new image with empty ``info``; an array (which has no metadata)
+    comes back as a copy.
+    """
+    if isinstance(image, Image.Image):
+        result = image.copy()
+        result.info.clear()
+        return result
+    to_float(image)   # refuses what every other attack refuses
+    return np.array(image, copy=True)
+
+
+@registered(family="codec", primary="scale",
+            scale=Param(float, 0.1, 4.0, doc="display scale of the screen"),
+            sharpen=Param(float, 0.0, 3.0, doc="unsharp-mask amount of the display pipeline"))
+@image_op(geometric=True)
+def screenshot(image: np.ndarray, *, scale: float = 0.8, sharpen: float = 0.5) -> np.ndarray:
+    """What a screenshot of a displayed image keeps: resampled, sharpened, 8-bit RGB (PNG).
+
+    Parameters
+    ----------
+    scale : float
+        The size on screen relative to the file (0.8: shown at 80 %); the screenshot has that size.
+    sharpen : float
+        Amount of the unsharp mask (radius 1 px) that viewers and browsers apply when resampling.
+    """
+    height, width = image.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    shown = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    if sharpen > 0:   # on the colours; alpha (a fourth channel here) is only resampled
+        colour = shown[:, :, :3] if shown.ndim == 3 else shown
+        blurred = cv2.GaussianBlur(colour, (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
+        colour = colour + np.float32(sharpen) * (colour - blurred)
+        shown = np.concatenate([colour, shown[:, :, 3:]], axis=2) if shown.ndim == 3 else colour
+    # PNG of an 8-bit screen capture: the values are rounded to 8 bits.
+    return np.rint(np.clip(shown, 0.0, 1.0) * 255.0) / np.float32(255.0)

@@ -1,0 +1,335 @@
+"""Geometric attacks: rotation, cropping, rescaling, affine maps, line removal, perspective.
+
+Conventions: positive angles turn counter-clockwise as the image is shown (as StirMark and
+``np.rot90``); areas uncovered by a transform are black (and transparent where there is alpha);
+resampling is bicubic, or area-averaging when shrinking. Alpha moves with the pixels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from watermark.errors import AttackParameterError
+from watermark.image import image_op
+
+from ._spec import Param, RngLike, make_rng, record, registered
+
+__all__ = ["rotate", "rot90", "flip", "crop", "rescale", "aspect", "downscale", "affine", "shear",
+           "translate", "remove_lines", "perspective", "POSITIONS"]
+
+POSITIONS = ("center", "top-left", "top", "top-right", "left", "right", "bottom-left", "bottom",
+             "bottom-right", "random")
+_EPSILON = 1e-9
+
+
+def _warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` moved by the forward 2x3 ``matrix`` (pixel-centre coordinates) onto ``size`` (w, h)."""
+    return cv2.warpAffine(image, matrix.astype(np.float64), size, flags=cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    shrinking = size[0] * size[1] < image.shape[0] * image.shape[1]
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+
+
+def _centre_fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` centred on a black canvas of ``size`` (w, h), cropped where it does not fit."""
+    width, height = size
+    out = np.zeros((height, width) + image.shape[2:], np.float32)
+    h, w = image.shape[:2]
+    sy, dy = max(0, (h - height) // 2), max(0, (height - h) // 2)
+    sx, dx = max(0, (w - width) // 2), max(0, (width - w) // 2)
+    ch, cw = min(h, height), min(w, width)
+    out[dy:dy + ch, dx:dx + cw] = image[sy:sy + ch, sx:sx + cw]
+    return out
+
+
+def _inner_scale(width: int, height: int, radians: float) -> float:
+    """Largest k such that a centred (k W) x (k H) rectangle fits inside the rotated image."""
+    c, s = abs(math.cos(radians)), abs(math.sin(radians))
+    return min(width / (width * c + height * s), height / (width * s + height * c))
+
+
+@registered(family="geometry", primary="degrees",
+            degrees=Param(float, -360.0, 360.0, doc="counter-clockwise"),
+            crop=Param(bool, doc="crop to the largest inner rectangle of the same aspect"),
+            expand=Param(bool, doc="grow the canvas to hold the whole rotated image"),
+            scale=Param(bool, doc="crop as crop=True, then rescale to the original size"))
+@image_op(geometric=True)
+def rotate(image: np.ndarray, *, degrees: float = 5, crop: bool = False, expand: bool = False,
+           scale: bool = False) -> np.ndarray:
+    """Rotate about the centre by ``degrees``, counter-clockwise.
+
+    StirMark Benchmark 4.0 (SMBsettings.ini) rotates by {-2, -1, -0.75, -0.5, -0.25, 0.25, 0.5,
+    0.75, 1, 2, 5, 10, 15, 30, 45, 90} degrees (``Test_Rotation``, whole image kept: ``expand``)
+    and by the ten small angles with cropping (``Test_RotationCrop``: ``crop``) and with cropping
+    and rescaling to the original size (``Test_RotationScale``: ``scale``), the angles of
+    StirMark 3.1's ``ROTATION_ANGLES`` (bench.h).
+
+    Parameters
+    ----------
+    degrees : float
+        Counter-clockwise angle; multiples of 90 are exact (``np.rot90``).
+    crop : bool
+        Keep only the largest centred rectangle with the image's aspect ratio that holds no
+        corner: the output is smaller than the input (StirMark's scale factor; StirMark rounds
+        the size up, we round it down so that no black corner pixel remains).
+    expand : bool
+        Grow the canvas to hold the whole rotated image (black corners).
+    scale : bool
+        Crop as ``crop`` does, then rescale to the input's size (StirMark's rotation-scale).
+
+    With none of them the canvas keeps its size and the corners turn black.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> square = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    >>> bool((rotate(square, degrees=90) == np.rot90(square)).all())
+    True
+    """
+    if expand and (crop or scale):
+        raise AttackParameterError("rotate: expand=True cannot be combined with crop or scale; choose one")
+    height, width = image.shape[:2]
+    radians = math.radians(degrees)
+    k = _inner_scale(width, height, radians)
+    inner = (max(1, int(width * k + _EPSILON)), max(1, int(height * k + _EPSILON)))
+    if float(degrees).is_integer() and int(degrees) % 90 == 0:
+        turned = np.ascontiguousarray(np.rot90(image, (int(degrees) // 90) % 4))
+        if expand:
+            return turned
+        if scale:
+            return _resize(_centre_fit(turned, inner), (width, height))
+        return _centre_fit(turned, inner if crop else (width, height))
+    c, s = abs(math.cos(radians)), abs(math.sin(radians))
+    zoom = 1.0
+    if expand:
+        size = (math.ceil(width * c + height * s - _EPSILON), math.ceil(width * s + height * c - _EPSILON))
+    elif scale:
+        size, zoom = (width, height), 1.0 / k
+    elif crop:
+        size = inner
+    else:
+        size = (width, height)
+    matrix = cv2.getRotationMatrix2D(((width - 1) / 2.0, (height - 1) / 2.0), degrees, zoom)
+    matrix[:, 2] += [(size[0] - width) / 2.0, (size[1] - height) / 2.0]
+    return _warp(image, matrix, size)
+
+
+@registered(family="geometry", primary=None, k=Param(int, -3, 3, doc="quarter turns, counter-clockwise"))
+@image_op(geometric=True)
+def rot90(image: np.ndarray, *, k: int = 1) -> np.ndarray:
+    """Rotate by ``k`` quarter turns counter-clockwise, exactly (``np.rot90``)."""
+    return np.ascontiguousarray(np.rot90(image, k % 4))
+
+
+@registered(family="geometry", primary=None,
+            axis=Param(str, choices=("horizontal", "vertical", "both"), doc="mirror left-right, top-bottom, or both"))
+@image_op(geometric=True)
+def flip(image: np.ndarray, *, axis: str = "horizontal") -> np.ndarray:
+    """Mirror the image: ``horizontal`` swaps left and right (StirMark 3.1's Flip test)."""
+    if axis == "horizontal":
+        return np.ascontiguousarray(image[:, ::-1])
+    return np.ascontiguousarray(image[::-1] if axis == "vertical" else image[::-1, ::-1])
+
+
+@registered(family="geometry", primary="percent", random=True,
+            percent=Param(float, 0.1, 100.0, doc="percent of each side kept"),
+            position=Param(str, choices=POSITIONS, doc="which part is kept"))
+@image_op(geometric=True)
+def crop(image: np.ndarray, *, percent: float = 75, position: str = "center",
+         seed: RngLike = None) -> np.ndarray:
+    """Keep ``percent`` % of each side: the output is ``int(W p / 100)`` x ``int(H p / 100)``.
+
+    This is StirMark's meaning: the kept width and height are p % of the original's (so 50 keeps
+    a quarter of the area). StirMark Benchmark 4.0's Cropping test (SMBsettings.ini,
+    ``Test_Cropping``) keeps the centred {1, 2, 5, 10, 15, 20, 25, 50, 75} % (StirMark 3.1's
+    ``CROP_FACTORS``, bench.h).
+
+    Parameters
+    ----------
+    percent : float
+        Percentage of each side kept, 0.1 to 100 (at least one pixel is kept).
+    position : str
+        Which part is kept: ``center``, a side (``top``, ``left``...), a corner (``top-left``...),
+        or ``random`` (uniform over all positions, drawn from ``seed``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> crop(np.zeros((100, 200), np.uint8), percent=50).shape
+    (50, 100)
+    """
+    height, width = image.shape[:2]
+    w, h = max(1, int(width * percent / 100 + _EPSILON)), max(1, int(height * percent / 100 + _EPSILON))
+    if position == "random":
+        rng = make_rng(seed)
+        x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+        record("crop", x=x, y=y)
+    else:
+        x = 0 if "left" in position else width - w if "right" in position else (width - w) // 2
+        y = 0 if "top" in position else height - h if "bottom" in position else (height - h) // 2
+    return np.ascontiguousarray(image[y:y + h, x:x + w])
+
+
+@registered(family="geometry", primary="factor", factor=Param(float, 0.01, 16.0, doc="size ratio"))
+@image_op(geometric=True)
+def rescale(image: np.ndarray, *, factor: float = 0.75) -> np.ndarray:
+    """Resize both sides by ``factor`` (output sides rounded up, as StirMark does).
+
+    StirMark Benchmark 4.0's Rescale test (SMBsettings.ini, ``Test_Rescale``) uses
+    {50, 75, 90, 110, 150, 200} %, StirMark 3.1's ``SCALE_FACTORS`` (bench.h).
+    Shrinking averages areas; enlarging is bicubic.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rescale(np.zeros((100, 200, 3), np.uint8), factor=0.75).shape
+    (75, 150, 3)
+    """
+    height, width = image.shape[:2]
+    return _resize(image, (max(1, math.ceil(width * factor - _EPSILON)),
+                           max(1, math.ceil(height * factor - _EPSILON))))
+
+
+@registered(family="geometry", primary=None,
+            x=Param(float, 0.01, 16.0, doc="width ratio"), y=Param(float, 0.01, 16.0, doc="height ratio"))
+@image_op(geometric=True)
+def aspect(image: np.ndarray, *, x: float = 1.0, y: float = 0.9) -> np.ndarray:
+    """Change the aspect ratio: width times ``x``, height times ``y``.
+
+    StirMark 3.1's aspect-ratio test (bench.h, ``ASPECT_RATIOS``) uses (x, y) in {(1, 0.8),
+    (1, 0.9), (1, 1.1), (1, 1.2), (0.8, 1), (0.9, 1), (1.1, 1), (1.2, 1)}.
+    """
+    height, width = image.shape[:2]
+    return _resize(image, (max(1, math.ceil(width * x - _EPSILON)), max(1, math.ceil(height * y - _EPSILON))))
+
+
+@registered(family="geometry", primary="max_side", max_side=Param(int, 16, 100_000, doc="pixels"))
+@image_op(geometric=True)
+def downscale(image: np.ndarray, *, max_side: int = 1080) -> np.ndarray:
+    """Shrink so that the longer side is at most ``max_side`` pixels, as platforms do on upload.
+
+    Smaller images are left as they are (platforms do not enlarge).
+    """
+    height, width = image.shape[:2]
+    if max(height, width) <= max_side:
+        return image
+    factor = max_side / max(height, width)
+    return _resize(image, (max(1, round(width * factor)), max(1, round(height * factor))))
+
+
+def _linear(image: np.ndarray, linear: np.ndarray, shift: np.ndarray, expand: bool) -> np.ndarray:
+    """Apply ``x -> linear @ x + shift`` (y down), on the bounding-box canvas or the same canvas."""
+    height, width = image.shape[:2]
+    if abs(np.linalg.det(linear)) < 1e-9:
+        raise AttackParameterError("affine: the matrix is singular (determinant 0); use an invertible matrix")
+    if expand:
+        corners = linear @ np.array([[0, width, 0, width], [0, 0, height, height]], np.float64)
+        low, high = corners.min(axis=1), corners.max(axis=1)
+        size = (max(1, math.ceil(high[0] - low[0] - 1e-6)), max(1, math.ceil(high[1] - low[1] - 1e-6)))
+        offset = -low + linear @ np.array([0.5, 0.5]) - 0.5
+    else:
+        size = (width, height)
+        centre = np.array([(width - 1) / 2.0, (height - 1) / 2.0])
+        offset = centre - linear @ centre + shift
+    return _warp(image, np.hstack([linear, offset[:, None]]), size)
+
+
+@registered(family="geometry", primary=None,
+            matrix=Param(tuple, length=(4, 6), doc="(a, b, c, d) or (a, b, tx, c, d, ty)"),
+            expand=Param(bool, doc="canvas = bounding box of the result"))
+@image_op(geometric=True)
+def affine(image: np.ndarray, *, matrix: tuple = (1, 0, 0, 1), expand: bool = True) -> np.ndarray:
+    """General linear (affine) map ``x' = a x + b y, y' = c x + d y``, as StirMark's.
+
+    Coordinates are StirMark's (``traLinear``, transformations.c): x to the right, y *up*, so a
+    positive ``b`` leans the top of the image to the right. With six numbers,
+    ``(a, b, tx, c, d, ty)`` adds a translation in pixels (with ``expand=False`` only).
+    StirMark 3.1's general linear test (bench.h, ``LINEAR_TRANSFORMATIONS``) uses
+    [[1.010, 0.013], [0.009, 1.011]], [[1.007, 0.010], [0.010, 1.012]] and
+    [[1.013, 0.008], [0.011, 1.008]]; StirMark Benchmark 4.0's Affine test adds shears
+    (see ``attacks.suites.STIRMARK_AFFINE``).
+
+    Parameters
+    ----------
+    expand : bool
+        The canvas is the bounding box of the transformed image (StirMark's choice); otherwise the
+        canvas keeps its size and the map is applied about the image centre.
+    """
+    values = np.asarray(matrix, np.float64)
+    a, b, tx, c, d, ty = values if values.size == 6 else (values[0], values[1], 0.0, values[2], values[3], 0.0)
+    if expand and (tx or ty):
+        raise AttackParameterError("affine: a translation (tx, ty) needs expand=False; the expanded canvas "
+                                   "always holds the whole image")
+    flip_y = np.diag([1.0, -1.0])   # StirMark's y axis points up; ours points down
+    linear = flip_y @ np.array([[a, b], [c, d]]) @ flip_y
+    return _linear(image, linear, np.array([tx, -ty]), expand)
+
+
+@registered(family="geometry", primary=None,
+            x=Param(float, -100.0, 100.0, doc="horizontal shift of the bottom row, % of width"),
+            y=Param(float, -100.0, 100.0, doc="vertical shift of the right column, % of height"))
+@image_op(geometric=True)
+def shear(image: np.ndarray, *, x: float = 1.0, y: float = 0.0) -> np.ndarray:
+    """Shear by shifting the last row ``x`` % of the width (and the last column ``y`` % of the height).
+
+    StirMark 3.1's shearing test (bench.h, ``SHIFTS``) uses (x, y) in {(0, 1), (0, 5), (1, 0),
+    (5, 0), (1, 1), (5, 5)} %. The canvas keeps its size (StirMark cropped the slanted borders).
+    """
+    height, width = image.shape[:2]
+    linear = np.array([[1.0, x / 100.0 * width / height], [y / 100.0 * height / width, 1.0]])
+    return _linear(image, linear, np.zeros(2), expand=False)
+
+
+@registered(family="geometry", primary=None,
+            dx=Param(int, -100_000, 100_000, doc="pixels to the right"),
+            dy=Param(int, -100_000, 100_000, doc="pixels down"))
+@image_op(geometric=True)
+def translate(image: np.ndarray, *, dx: int = 16, dy: int = 16) -> np.ndarray:
+    """Shift the content by whole pixels on the same canvas; uncovered borders turn black."""
+    out = np.zeros_like(image)
+    height, width = image.shape[:2]
+    if abs(dx) < width and abs(dy) < height:
+        out[max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
+            image[max(-dy, 0):height - max(dy, 0), max(-dx, 0):width - max(dx, 0)]
+    return out
+
+
+@registered(family="geometry", primary="every", every=Param(int, 2, 100_000, doc="period in lines"))
+@image_op(geometric=True)
+def remove_lines(image: np.ndarray, *, every: int = 10) -> np.ndarray:
+    """Delete one row in every ``every`` rows and one column in every ``every`` columns.
+
+    As StirMark Benchmark 4.0 does it (``SMBST_RemoveLines``): rows and columns 0, every,
+    2 every, ... go, so the output is smaller by ``(H - 1) // every + 1`` rows and
+    ``(W - 1) // every + 1`` columns; nothing is resampled. Its RemoveLines test (SMBsettings.ini,
+    ``Test_RemoveLines``) uses ``every`` in {10, 20, ..., 100}.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> remove_lines(np.zeros((512, 512), np.uint8), every=10).shape
+    (460, 460)
+    """
+    height, width = image.shape[:2]
+    return np.delete(np.delete(image, np.arange(0, height, every), axis=0), np.arange(0, width, every), axis=1)
+
+
+@registered(family="geometry", primary="strength", random=True,
+            strength=Param(float, 0.0, 0.25, doc="largest corner move, fraction of the side"))
+@image_op(geometric=True)
+def perspective(image: np.ndarray, *, strength: float = 0.03, seed: RngLike = None) -> np.ndarray:
+    """A small random perspective warp: each corner moves up to ``strength`` of the side, same canvas."""
+    height, width = image.shape[:2]
+    source = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], np.float32)
+    moves = make_rng(seed).uniform(-strength, strength, (4, 2)) * [width, height]
+    record("perspective", corner_moves=moves)
+    target = (source + moves).astype(np.float32)
+    matrix = cv2.getPerspectiveTransform(source, target)
+    return cv2.warpPerspective(image, matrix, (width, height), flags=cv2.INTER_CUBIC,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)

@@ -1,0 +1,145 @@
+"""``watermark attack`` through its own argparse subparser (as ``watermark.cli`` mounts it)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import attacks
+from attack_images import grey8, rgb8
+from attacks import cli
+
+
+def opened(path):
+    """The file's pixels, mode and EXIF, the file closed again."""
+    with Image.open(path) as image:
+        return np.asarray(image), image.mode, dict(image.getexif())
+
+
+def run(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="watermark")
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(["attack", *argv])
+    return args.run(args)
+
+
+@pytest.fixture
+def photo_file(tmp_path):
+    path = tmp_path / "photo.png"
+    Image.fromarray(rgb8()).save(path)
+    return path
+
+
+def test_one_attack_chain_into_one_file(photo_file, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    assert run(str(photo_file), "-o", str(out), "--attack", "rotate:degrees=5,crop=true",
+               "--attack", "jpeg:quality=50") == 0
+    expected = attacks.parse("rotate:degrees=5,crop=true + jpeg:quality=50")(rgb8(), seed=0)
+    assert np.array_equal(opened(out)[0], expected)
+    assert "rotate(degrees=5, crop=True) + jpeg(quality=50)" in capsys.readouterr().out
+
+
+def test_suite_writes_one_file_per_attack_named_by_its_parameters(photo_file, tmp_path, capsys):
+    folder = tmp_path / "quick"
+    assert run("--suite", "quick", str(photo_file), "-o", str(folder), "--json", "--seed", "3") == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    suite = attacks.suite("quick")
+    assert [line["attack"] for line in lines] == [str(a) for a in suite]
+    assert all(line["error"] is None and line["input"] == str(photo_file) for line in lines)
+    assert (folder / "rotate_degrees=5_crop=True.png").is_file()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(a.filename + ".png" for a in suite)
+    bending = opened(folder / "random_bending.png")[0]
+    assert np.array_equal(bending, attacks.attack("random_bending")(rgb8(), seed=3))
+
+
+def test_several_inputs_get_a_subfolder_each(photo_file, tmp_path):
+    grey = tmp_path / "grey.jpg"
+    Image.fromarray(grey8()).save(grey, quality=95)
+    assert run(str(photo_file), str(grey), "-o", str(tmp_path / "out"), "-a", "median:size=5") == 0
+    assert (tmp_path / "out" / "photo" / "median_size=5.png").is_file()
+    assert opened(tmp_path / "out" / "grey" / "median_size=5.png")[1] == "L"
+
+
+def test_inputs_with_the_same_stem_do_not_collide(photo_file, tmp_path):
+    other = tmp_path / "photo.jpg"
+    Image.fromarray(rgb8()).save(other, quality=90)
+    assert run(str(photo_file), str(other), "-o", str(tmp_path / "out"), "-a", "flip") == 0
+    assert (tmp_path / "out" / "photo_png" / "flip.png").is_file()
+    assert (tmp_path / "out" / "photo_jpg" / "flip.png").is_file()
+
+
+def test_an_output_without_extension_is_a_folder(photo_file, tmp_path):
+    assert run(str(photo_file), "-o", str(tmp_path / "results"), "-a", "rotate:degrees=5,crop=true") == 0
+    assert (tmp_path / "results" / "rotate_degrees=5_crop=True.png").is_file()
+
+
+def test_bad_attack_spec_is_one_line_and_exit_2(photo_file, tmp_path, capsys):
+    for spec, words in (("rotate:degree=5", "unknown parameter 'degree'"), ("jpg:quality=5", "did you mean 'jpeg'"),
+                        ("jpeg:quality=500", "quality must be in [1, 100]")):
+        assert run(str(photo_file), "-o", str(tmp_path / "x.png"), "--attack", spec) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.count("\n") == 1
+        assert captured.err.startswith("watermark attack: ") and words in captured.err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_inputs_are_never_overwritten_and_outputs_only_when_asked(photo_file, tmp_path, capsys):
+    before = photo_file.read_bytes()
+    assert run(str(photo_file), "-o", str(photo_file), "-a", "grayscale", "--overwrite") == 2
+    assert photo_file.read_bytes() == before and "is the input image" in capsys.readouterr().err
+    out = tmp_path / "out.png"
+    assert run(str(photo_file), "-o", str(out), "-a", "grayscale") == 0
+    assert run(str(photo_file), "-o", str(out), "-a", "flip") == 2
+    assert "already exists" in capsys.readouterr().err
+    assert run(str(photo_file), "-o", str(out), "-a", "flip", "--overwrite") == 0
+
+
+def test_a_bad_file_is_reported_and_the_others_go_on(photo_file, tmp_path, capsys):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    assert run(str(broken), str(photo_file), "-o", str(tmp_path / "out"), "-a", "flip", "--json") == 2
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["input"] == str(broken) and lines[0]["error"] and lines[0]["output"] is None
+    assert lines[1]["error"] is None and (tmp_path / "out" / "photo" / "flip.png").is_file()
+
+
+def test_usage_errors(photo_file, tmp_path, capsys):
+    assert run(str(photo_file), "-o", str(tmp_path / "x.png")) == 2
+    assert run(str(photo_file), "-o", str(tmp_path), "-a", "flip", "--suite", "quick") == 2
+    assert run(str(photo_file), "-a", "flip") == 2
+    assert run("-o", str(tmp_path), "-a", "flip") == 2
+    assert run(str(photo_file), "-o", str(tmp_path / "d"), "--suite", "nope") == 2
+    assert "known suites: stirmark" in capsys.readouterr().err
+
+
+def test_list_shows_names_parameters_defaults_and_suites(capsys):
+    assert run("--list") == 0
+    out = capsys.readouterr().out
+    assert "rotate (geometry): degrees=5 [float in [-360, 360]], crop=False" in out
+    assert "suite stirmark: 113 attacks" in out
+    assert run("--list", "--json") == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {row["attack"] for row in rows if "attack" in row} == set(attacks.names())
+    assert {row["suite"]: row["size"] for row in rows if "suite" in row}["quick"] == 12
+
+
+def test_strip_metadata_drops_exif_and_other_attacks_keep_it(tmp_path):
+    source = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif[0x010F] = "Filigrane camera"     # Make
+    Image.fromarray(rgb8()).save(source, exif=exif, quality=95)
+    assert run(str(source), "-o", str(tmp_path / "kept.png"), "-a", "flip") == 0
+    assert run(str(source), "-o", str(tmp_path / "gone.png"), "-a", "jpeg:quality=80 + strip_metadata") == 0
+    assert opened(tmp_path / "kept.png")[2].get(0x010F) == "Filigrane camera"
+    assert 0x010F not in opened(tmp_path / "gone.png")[2]
+
+
+def test_entry_point_is_declared():
+    from importlib.metadata import entry_points
+
+    found = [e for e in entry_points(group="watermark.commands") if e.name == "attack"]
+    assert found and found[0].value == "attacks.cli:register"

@@ -1,0 +1,136 @@
+"""Attack records: printing, parsing, checking, chaining, seeding."""
+
+from __future__ import annotations
+
+import dataclasses
+import doctest
+import importlib
+
+import numpy as np
+import pytest
+
+import attacks
+from attack_images import rgb8
+from watermark.errors import AttackParameterError, UnknownNameError, WatermarkError
+
+
+def test_attack_prints_its_explicit_parameters_in_a_stable_order():
+    a = attacks.attack("rotate", crop=True, degrees=5)
+    assert str(a) == "rotate(degrees=5, crop=True)"
+    assert a.name == "rotate" and a.params == (("degrees", 5), ("crop", True))
+    assert a.family == "geometry" and a.strength == 5.0 and not a.random
+    assert str(attacks.attack("jpeg")) == "jpeg()" and attacks.attack("jpeg").strength == 75.0
+    assert attacks.attack("grayscale").strength is None
+    assert str(attacks.attack("text", text="hello world")) == "text(text='hello world')"
+
+
+def test_attacks_are_frozen_hashable_values():
+    a = attacks.attack("jpeg", quality=50)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.name = "webp"  # type: ignore[misc]
+    assert a == attacks.parse("jpeg:quality=50") and len({a, attacks.attack("jpeg", quality=50)}) == 1
+    assert isinstance(a.params, tuple)
+
+
+@pytest.mark.parametrize("text, printed", [
+    ("rotate:degrees=5,crop=true", "rotate(degrees=5, crop=True)"),
+    ("rotate(degrees=-0.25, scale=True)", "rotate(degrees=-0.25, scale=True)"),
+    ("rotate : degrees = +5", "rotate(degrees=5)"),
+    ("affine:matrix=(1,0,0.01,1)", "affine(matrix=(1, 0, 0.01, 1))"),
+    ("affine:matrix=[1;0;0.05;1],expand=false", "affine(matrix=(1, 0, 0.05, 1), expand=False)"),
+    ("text:text='a, b',position=top-left", "text(text='a, b', position=top-left)"),
+    ("jpeg:quality=50,subsampling=4:4:4", "jpeg(quality=50, subsampling=4:4:4)"),
+    ("grayscale", "grayscale()"),
+    ("rescale:factor=0.5 + jpeg:quality=50", "rescale(factor=0.5) + jpeg(quality=50)"),
+    ("rescale(factor=0.5) + jpeg(quality=50) + strip_metadata()",
+     "rescale(factor=0.5) + jpeg(quality=50) + strip_metadata()"),
+])
+def test_parse_reads_the_cli_syntax_and_the_printed_form(text, printed):
+    assert str(attacks.parse(text)) == printed
+    assert attacks.parse(printed) == attacks.parse(text)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: attacks.attack("rotat"), "did you mean 'rotate'"),
+    (lambda: attacks.parse("nosuch:x=1"), "known attacks: add_noise, affine"),
+])
+def test_unknown_names_list_the_known_ones(call, message):
+    with pytest.raises(UnknownNameError, match=message) as caught:
+        call()
+    assert isinstance(caught.value, KeyError) and isinstance(caught.value, WatermarkError)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: attacks.attack("jpeg", quality=0), r"jpeg: quality must be in \[1, 100\], got 0"),
+    (lambda: attacks.attack("jpeg", quality=50.5), "whole number"),
+    (lambda: attacks.attack("rotate", angle=5), "unknown parameter 'angle'; rotate takes degrees, crop"),
+    (lambda: attacks.attack("rotate", crop="maybe"), "crop must be true or false"),
+    (lambda: attacks.attack("jpeg", subsampling="4:1:1"), "must be one of 4:4:4, 4:2:2, 4:2:0"),
+    (lambda: attacks.attack("affine", matrix=(1, 0, 1)), "must have 4 or 6 numbers"),
+    (lambda: attacks.attack("rotate", degrees=float("nan")), "finite"),
+    (lambda: attacks.parse("rotate:degrees"), "write key=value"),
+    (lambda: attacks.parse("  "), "empty attack"),
+    (lambda: attacks.parse("rotate:degrees=five"), "degrees must be a number"),
+    (lambda: attacks.jpeg(rgb8(), quality=101), "quality must be in"),
+    (lambda: attacks.median(rgb8(), size=4), "size must be odd"),
+    (lambda: attacks.rotate(rgb8(), degrees=3, expand=True, crop=True), "cannot be combined"),
+    (lambda: attacks.affine(rgb8(), matrix=(1, 1, 1, 1)), "singular"),
+    (lambda: attacks.affine(rgb8(), matrix=(1, 0, 5, 0, 1, 0)), "needs expand=False"),
+    (lambda: attacks.gaussian_noise(rgb8(), seed="abc"), "seed must be an integer"),
+    (lambda: attacks.attack("gaussian_noise")(rgb8(), seed=-1), "seed must be an integer >= 0"),
+    (lambda: attacks.parse("gaussian_noise + flip")(rgb8(), seed=1.5), "seed must be an integer >= 0"),
+    (lambda: attacks.chain(), "at least one attack"),
+])
+def test_bad_parameters_say_what_and_how_to_fix(call, message):
+    with pytest.raises(AttackParameterError, match=message) as caught:
+        call()
+    assert isinstance(caught.value, ValueError) and "\n" not in str(caught.value)
+
+
+def test_chain_prints_applies_in_order_and_seeds_reproducibly():
+    c = attacks.chain(attacks.attack("rescale", factor=0.75), attacks.attack("jpeg", quality=75))
+    assert str(c) == "rescale(factor=0.75) + jpeg(quality=75)"
+    assert c.family == "chain" and c.strength is None and not c.random
+    image = rgb8()
+    assert np.array_equal(c(image, seed=1), attacks.jpeg(attacks.rescale(image, factor=0.75), quality=75))
+    noisy = attacks.chain("gaussian_noise:sigma=0.05", "crop:percent=50,position=random")
+    assert noisy.random and np.array_equal(noisy(image, seed=1), noisy(image, seed=1))
+    assert not np.array_equal(noisy(image, seed=1), noisy(image, seed=2))
+    assert str(attacks.chain(c, "grayscale")) == str(c) + " + grayscale()"      # flattened
+    assert attacks.chain(attacks.attack("jpeg")) == attacks.attack("jpeg")
+
+
+def test_filenames_are_safe():
+    assert attacks.attack("rotate", degrees=5, crop=True).filename == "rotate_degrees=5_crop=True"
+    assert attacks.parse("text:text='a/b c'").filename == "text_text=a-b-c"
+    assert attacks.parse("rescale:factor=0.5 + jpeg:quality=50").filename == "rescale_factor=0.5+jpeg_quality=50"
+
+
+def test_describe_and_names():
+    assert "rotate" in attacks.names() and attacks.names() == sorted(attacks.names())
+    line = attacks.describe("rotate")
+    assert line.startswith("rotate (geometry): degrees=5 [float in [-360, 360]], crop=False [bool]")
+    assert "random" in attacks.describe("random_bending")
+    assert set(attacks.__all__) >= set(attacks.names())
+
+
+@pytest.mark.parametrize("module", ["attacks", "attacks.registry", "attacks.suites", "attacks.codec", "attacks.noise",
+                                    "attacks.geometry", "attacks.bending", "attacks._spec"])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+
+
+def test_recording_tells_what_random_attacks_drew():
+    image = rgb8()
+    with attacks.recording() as drawn:
+        out = attacks.crop(image, percent=50, position="random", seed=9)
+        attacks.random_bending(image, seed=9)
+        attacks.jpeg(image)
+    assert [name for name, _ in drawn] == ["crop", "corners", "random_bending"]
+    x, y = drawn[0][1]["x"], drawn[0][1]["y"]
+    assert np.array_equal(out, image[y:y + 48, x:x + 64])
+    assert len(drawn[1][1]["inward_moves"]) == 8
+    with attacks.recording() as again:
+        attacks.random_bending(image, seed=9)
+    assert again == drawn[1:]
