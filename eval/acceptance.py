@@ -28,11 +28,11 @@ _SIZES = (None, (1920, 1080), (4000, 3000))
 CLASSES = (
     ("JPEG 50-100", 0.95, [attacks.attack("jpeg", quality=q) for q in (50, 60, 70, 80, 90, 100)]),
     ("WebP >= 50", 0.95, [attacks.attack("webp", quality=q) for q in (50, 75, 90)]),
-    ("noise sigma <= 5", 0.95, [attacks.attack("gaussian_noise", sigma=s / 255) for s in (2, 5)]),
+    ("noise sigma <= 5", 0.95, [attacks.attack("gaussian_noise", sigma=round(s / 255, 4)) for s in (2, 5)]),
     ("median 3x3", 0.95, [attacks.attack("median", size=3)]),
     ("blur sigma <= 1", 0.95, [attacks.attack("gaussian_blur", sigma=s) for s in (0.5, 1.0)]),
     ("unsharp mask", 0.95, [attacks.attack("sharpen")]),
-    ("brightness x0.7-1.3", 0.95, [attacks.attack("brightness", factor=f) for f in (0.7, 1.3)]),
+    ("brightness x0.7-1.3", 0.95, [attacks.attack("exposure", factor=f) for f in (0.7, 1.3)]),
     ("contrast x0.7-1.5", 0.95, [attacks.attack("contrast", factor=f) for f in (0.7, 1.5)]),
     ("gamma 0.7-1.4", 0.95, [attacks.attack("gamma", gamma=g) for g in (0.7, 1.4)]),
     ("grayscale", 0.95, [attacks.attack("grayscale")]),
@@ -40,7 +40,7 @@ CLASSES = (
     ("social (1080 px + JPEG 80)", 0.95, [attacks.chain(attacks.attack("downscale", max_side=1080),
                                                         attacks.attack("jpeg", quality=80))]),
     ("JPEG 30", 0.80, [attacks.attack("jpeg", quality=30)]),
-    ("noise sigma 10", 0.80, [attacks.attack("gaussian_noise", sigma=10 / 255)]),
+    ("noise sigma 10", 0.80, [attacks.attack("gaussian_noise", sigma=round(10 / 255, 4))]),
     ("median 5x5", 0.80, [attacks.attack("median", size=5)]),
     ("blur sigma 2", 0.80, [attacks.attack("gaussian_blur", sigma=2.0)]),
     # geometry (the synchronisation issue)
@@ -54,7 +54,7 @@ CLASSES = (
     ("scale + crop", 0.90, [attacks.chain(attacks.attack("rescale", factor=f), attacks.attack("crop", percent=70))
                             for f in (0.5, 1.5, 2.0)]),
     ("aspect 0.75-1.33, shear 10 %", 0.90, [attacks.attack("aspect", x=1.0, y=0.75), attacks.attack("aspect", x=1.33, y=1.0),
-                                           attacks.attack("shear", x=0.1, y=0.0)]),
+                                           attacks.attack("shear", x=10.0, y=0.0)]),
     ("rotate 5 + crop 75 % + JPEG 50", 0.90, [attacks.chain(attacks.attack("rotate", degrees=5, crop=True),
                                                             attacks.attack("crop", percent=87),
                                                             attacks.attack("jpeg", quality=50))]),

@@ -9,7 +9,7 @@ rm -f "$out/demo.key"
 watermark keygen "$out/demo.key"
 watermark embed "$here"/*.jpg -o "$out" --key "$out/demo.key" --payload 0xC0FFEE --overwrite --diff
 watermark attack "$out/coffee.jpg" -o "$out/coffee-attacked.jpg" --overwrite \
-    --attack "rotate:degrees=3,crop=true" --attack "jpeg:quality=60"
-echo "--- scanning $out (the originals in $here carry no mark):"
-watermark detect "$out" "$here" --key "$out/demo.key" || true
+    --attack "rotate:degrees=3,crop=true" --attack "jpeg:quality=80"
+echo "--- scanning the marked, the attacked and the original (unmarked) photographs:"
+watermark detect "$out"/*.jpg "$here" --key "$out/demo.key" || true
 echo "--- amplified differences (marked - original, x20): $out/*.diff.png"

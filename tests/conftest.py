@@ -1,24 +1,6 @@
-"""Shared fixtures: real photographs from scikit-image's wheel and a fixed test key."""
+"""Shared fixtures: a fixed test key (photographs are in photos.py)."""
 
-from __future__ import annotations
-
-import functools
-
-import numpy as np
 import pytest
-
-PHOTO_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "hubble_deep_field",
-               "retina", "immunohistochemistry")
-
-
-@functools.lru_cache(maxsize=None)
-def photo(name: str) -> np.ndarray:
-    """A colour photograph that ships with scikit-image, read-only."""
-    from skimage import data
-
-    image = data.stereo_motorcycle()[0] if name == "motorcycle_left" else getattr(data, name)()
-    image.setflags(write=False)
-    return image
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 import watermark as wm
-from conftest import photo
+from photos import photo
 
 PAYLOAD = 0x5EED_CAFE_F00D_D00D
 

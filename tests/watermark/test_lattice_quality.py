@@ -6,7 +6,7 @@ import pytest
 from skimage.metrics import structural_similarity
 
 import watermark as wm
-from conftest import PHOTO_NAMES, photo
+from photos import PHOTO_NAMES, photo
 
 
 def _psnr(a, b):

@@ -9,7 +9,7 @@ from PIL import Image
 from scipy import stats as scipy_stats
 
 import watermark as wm
-from conftest import PHOTO_NAMES, photo
+from photos import PHOTO_NAMES, photo
 
 NULL_SOURCES = ("camera", "moon", "coins", "brick", "grass", "gravel", "page", "clock", "text", "cell",
                 "microaneurysms", "motorcycle_right")

@@ -42,7 +42,8 @@ _LEVEL_ENERGY = (0.45, 0.55)              # share of the mark's energy per level
 _PILOT_SHARE = 0.2
 _PILOT_WEIGHTINGS = np.array([[0.45, 0.9], [1.0, 0.0]])   # per level: all bands; no level 2
 _PILOT_WEIGHTINGS /= np.linalg.norm(_PILOT_WEIGHTINGS, axis=1, keepdims=True)
-_SHORTLIST = 8                           # offsets per lattice whose statistic is computed exactly
+_SHORTLIST = 4                           # offsets per lattice whose statistic is computed exactly
+_DECODE_BELOW = 1e-3                     # pilot p-value under which the payload is decoded
 _SEARCH_CANDIDATES = 4                   # lattice hypotheses tried after the identity fails
 # Every hypothesis the detector may try, for the p-value's union bound: lattices x symmetries x
 # band weightings x offsets.
@@ -241,11 +242,11 @@ class LatticeScheme(Scheme):
         values = slots_from_tile(aligned) * layout.chips
         soft = layout.group_sums(values * cls._band_weights(layout, values)).sum(axis=1)
         soft /= max(stats.robust_std(soft), 1e-12)
-        decoded = coding.decode_soft(soft)
         p_pilot = stats.max_of_normals_p_value(z, _HYPOTHESES)
-        p_value = stats.with_checksum(p_pilot, decoded.payload is not None, coding.CRC_BITS)
+        payload = coding.decode_soft(soft).payload if p_pilot <= _DECODE_BELOW else None
+        p_value = stats.with_checksum(p_pilot, payload is not None, coding.CRC_BITS)
         to_tile = _tile_coordinates(index, (dy, dx)) @ np.linalg.inv(np.vstack([to_plane, [0, 0, 1]]))
-        return _Reading(p_value=p_value, z=z, soft=soft, payload=decoded.payload, to_tile=to_tile)
+        return _Reading(p_value=p_value, z=z, soft=soft, payload=payload, to_tile=to_tile)
 
     @staticmethod
     def _band_weights(layout: Layout, values: np.ndarray) -> np.ndarray:

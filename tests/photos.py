@@ -1,0 +1,20 @@
+"""Real photographs from scikit-image's wheel, shared by the tests (cached, read-only)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+PHOTO_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "hubble_deep_field",
+               "retina", "immunohistochemistry")
+
+
+@functools.lru_cache(maxsize=None)
+def photo(name: str) -> np.ndarray:
+    """A colour photograph that ships with scikit-image, read-only."""
+    from skimage import data
+
+    image = data.stereo_motorcycle()[0] if name == "motorcycle_left" else getattr(data, name)()
+    image.setflags(write=False)
+    return image

@@ -1,0 +1,126 @@
+"""The watermark command, in-process: keys, embed, detect, exit codes, batches, bad input."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import watermark as wm
+from watermark.cli import ERROR, FOUND, NOT_FOUND, main
+from photos import photo
+
+
+@pytest.fixture()
+def keyfile(tmp_path):
+    path = tmp_path / "k.key"
+    assert main(["keygen", str(path)]) == FOUND
+    return path
+
+
+@pytest.fixture()
+def coffee_png(tmp_path):
+    path = tmp_path / "coffee.png"
+    Image.fromarray(photo("coffee")).save(path)
+    return path
+
+
+def test_keygen_is_private_and_prints_no_secret(tmp_path, capsys):
+    path = tmp_path / "new.key"
+    assert main(["keygen", str(path)]) == FOUND
+    out = capsys.readouterr().out
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert path.read_text().split()[2] not in out and wm.Key.load(path).fingerprint in out
+    assert main(["keygen", str(path)]) == ERROR
+    assert "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_embed_then_detect_json(tmp_path, keyfile, coffee_png, capsys):
+    out = tmp_path / "marked.jpg"
+    assert main(["embed", str(coffee_png), "-o", str(out), "--key", str(keyfile), "--payload", "0xc0ffee"]) == FOUND
+    capsys.readouterr()
+    assert main(["detect", str(out), str(coffee_png), "--key", str(keyfile), "--json"]) == FOUND
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    by_path = {line["path"]: line for line in lines}
+    assert by_path[str(out)]["found"] and by_path[str(out)]["payload"] == "0x0000000000c0ffee"
+    assert not by_path[str(coffee_png)]["found"] and by_path[str(coffee_png)]["error"] is None
+    assert set(lines[0]) >= {"path", "found", "payload", "p_value", "error"}
+
+
+def test_nothing_found_exits_1(keyfile, coffee_png):
+    assert main(["detect", str(coffee_png), "--key", str(keyfile)]) == NOT_FOUND
+
+
+def test_batch_goes_on_past_bad_files(tmp_path, keyfile, coffee_png, capsys):
+    folder = tmp_path / "batch"
+    (folder / "sub").mkdir(parents=True)
+    assert main(["embed", str(coffee_png), "-o", str(folder / "sub" / "good.png"), "--key", str(keyfile),
+                 "--payload", "7"]) == FOUND
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "notes.png").write_text("not an image")
+    capsys.readouterr()
+    assert main(["detect", str(folder), "--key", str(keyfile), "--json", "--jobs", "2"]) == ERROR
+    captured = capsys.readouterr()
+    lines = {Path_name(line["path"]): line for line in map(json.loads, captured.out.splitlines())}
+    assert lines["good.png"]["payload"] == "0x0000000000000007"
+    assert "empty file" in lines["empty.png"]["error"] and lines["notes.png"]["error"]
+    assert all(len(line.split("\n")) == 1 for line in captured.err.strip().splitlines())
+    assert "Traceback" not in captured.err
+
+
+def Path_name(path):
+    return os.path.basename(path)
+
+
+def test_passphrase_from_environment(tmp_path, coffee_png, monkeypatch):
+    monkeypatch.setenv("FILIGRANE_TEST_PASS", "correct horse")
+    out = tmp_path / "m.png"
+    assert main(["embed", str(coffee_png), "-o", str(out), "--passphrase-env", "FILIGRANE_TEST_PASS",
+                 "--payload-text", "lic-42"]) == FOUND
+    assert wm.detect_file(out, wm.Key.from_passphrase("correct horse")).payload == int.from_bytes(b"lic-42", "big")
+    monkeypatch.delenv("FILIGRANE_TEST_PASS")
+    assert main(["detect", str(out), "--passphrase-env", "FILIGRANE_TEST_PASS"]) == ERROR
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage\n", b"filigrane-key v1\n1234\n"])
+def test_bad_key_file_is_one_line(tmp_path, coffee_png, content, capsys):
+    bad = tmp_path / "bad.key"
+    bad.write_bytes(content)
+    assert main(["detect", str(coffee_png), "--key", str(bad)]) == ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(bad) in err
+
+
+def test_payload_too_large(tmp_path, keyfile, coffee_png, capsys):
+    assert main(["embed", str(coffee_png), "-o", str(tmp_path / "x.png"), "--key", str(keyfile),
+                 "--payload", hex(2**64)]) == ERROR
+    assert "capacity is 64 bits" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_inputs_are_never_overwritten_unless_in_place(tmp_path, keyfile, coffee_png, capsys):
+    before = coffee_png.read_bytes()
+    assert main(["embed", str(coffee_png), "-o", str(coffee_png), "--key", str(keyfile), "--payload", "1"]) == ERROR
+    assert coffee_png.read_bytes() == before
+    assert main(["embed", str(coffee_png), "--in-place", "--key", str(keyfile), "--payload", "1"]) == FOUND
+    assert wm.detect_file(coffee_png, wm.Key.load(keyfile)).payload == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["coffee.png", "k.key"]     # no temp files left
+
+
+def test_diff_image_next_to_output(tmp_path, keyfile, coffee_png):
+    out = tmp_path / "out" / "coffee.png"
+    assert main(["embed", str(coffee_png), "-o", str(tmp_path / "out"), "--key", str(keyfile),
+                 "--payload", "1", "--diff"]) == FOUND
+    diff = np.asarray(Image.open(out.with_name("coffee.diff.png")))
+    assert diff.shape == photo("coffee").shape[:2] and diff.std() > 5
+
+
+def test_python_dash_m_and_plugins():
+    result = subprocess.run([sys.executable, "-m", "watermark", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for command in ("keygen", "embed", "detect", "attack", "bench"):
+        assert command in result.stdout
