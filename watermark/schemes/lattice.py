@@ -47,7 +47,7 @@ _DECODE_BELOW = 1e-3                     # pilot p-value under which the payload
 _SEARCH_CANDIDATES = 4                   # lattice hypotheses tried after the identity fails
 # Every hypothesis the detector may try, for the p-value's union bound: lattices x symmetries x
 # band weightings x offsets.
-_HYPOTHESES = (1 + _SEARCH_CANDIDATES) * 8 * len(_PILOT_WEIGHTINGS) * TILE * TILE
+_HYPOTHESES = (1 + _SEARCH_CANDIDATES) * len(sync.DIHEDRAL) * len(_PILOT_WEIGHTINGS) * TILE * TILE
 _ISS_GAIN = 1.0                          # fraction of the host's interference the embedder cancels
 _AMPLITUDE_RANGE = (0.3, 3.0)            # per-bit amplitude limits, relative to the base amplitude
 
