@@ -50,7 +50,7 @@ def test_suite_writes_one_file_per_attack_named_by_its_parameters(photo_file, tm
     suite = attacks.suite("quick")
     assert [line["attack"] for line in lines] == [str(a) for a in suite]
     assert all(line["error"] is None and line["input"] == str(photo_file) for line in lines)
-    assert (folder / "rotate_degrees=5_crop=True.png").is_file()
+    assert (folder / "rotate_degrees=10_crop=True.png").is_file()
     assert sorted(p.name for p in folder.iterdir()) == sorted(a.filename + ".png" for a in suite)
     bending = opened(folder / "random_bending.png")[0]
     assert np.array_equal(bending, attacks.attack("random_bending")(rgb8(), seed=3))
@@ -124,7 +124,7 @@ def test_list_shows_names_parameters_defaults_and_suites(capsys):
     assert run("--list", "--json") == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {row["attack"] for row in rows if "attack" in row} == set(attacks.names())
-    assert {row["suite"]: row["size"] for row in rows if "suite" in row}["quick"] == 12
+    assert {row["suite"]: row["size"] for row in rows if "suite" in row}["quick"] == 14
 
 
 def test_strip_metadata_drops_exif_and_other_attacks_keep_it(tmp_path):
