@@ -1,14 +1,14 @@
-"""Fixtures for eval's tests: two small real photographs, tiny deterministic attacks, a fast scheme."""
+"""Fixtures for eval's tests: two small real photographs and three quick real attacks."""
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
+
+import attacks
 
 
 def pytest_configure(config):
@@ -26,37 +26,9 @@ def _small_photo(name: str) -> np.ndarray:
     return image
 
 
-@dataclass(frozen=True)
-class TinyAttack:
-    """A stand-in with the shape of ``attacks.Attack`` (name, params, family, strength, call with seed)."""
-
-    name: str
-    value: float
-    family: str
-
-    @property
-    def params(self) -> dict:
-        return {"quality" if self.name == "jpeg" else "sigma": self.value}
-
-    @property
-    def strength(self) -> float:
-        return float(self.value)
-
-    def __str__(self) -> str:
-        key, value = next(iter(self.params.items()))
-        return f"{self.name}({key}={value:g})"
-
-    def __call__(self, image: np.ndarray, seed: int = 0) -> np.ndarray:
-        if self.name == "jpeg":
-            ok, buffer = cv2.imencode(".jpg", np.ascontiguousarray(image[:, :, ::-1]),
-                                      [cv2.IMWRITE_JPEG_QUALITY, int(self.value)])
-            return np.ascontiguousarray(cv2.imdecode(buffer, cv2.IMREAD_COLOR)[:, :, ::-1])
-        noise = np.random.default_rng(seed).normal(0.0, 255.0 * self.value, image.shape)
-        return np.clip(np.round(image + noise), 0, 255).astype(np.uint8)
-
-
-TINY_SUITE = (TinyAttack("jpeg", 75, "codec"), TinyAttack("jpeg", 40, "codec"),
-              TinyAttack("gaussian_noise", 0.02, "noise"))
+# Real attacks (importable by spawned workers, unlike anything defined in a conftest).
+TINY_SUITE = (attacks.attack("jpeg", quality=75), attacks.attack("jpeg", quality=40),
+              attacks.attack("gaussian_noise", sigma=0.02))
 
 
 @pytest.fixture
