@@ -7,7 +7,7 @@ __all__ = ["WatermarkError", "InvalidImageError", "ImageTooSmallError", "ImageFi
            "KeyFileError", "PayloadTooLargeError", "AttackParameterError", "UnknownNameError"]
 
 from .api import detect, detect_file, embed, embed_file
-from .detection import Detection
+from .detection import Detection, Geometry
 from .keys import Key
 
-__all__ += ["embed", "detect", "embed_file", "detect_file", "Detection", "Key"]
+__all__ += ["embed", "detect", "embed_file", "detect_file", "Detection", "Geometry", "Key"]

@@ -92,12 +92,20 @@ def detect(image: ImageLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
     ``found`` is ``p_value <= false_alarm``: the chance that an unmarked image is reported found.
     An image below the scheme's minimum size gives ``found=False`` with ``p_value=1``.
     """
+    return _detect(image, key, scheme, false_alarm, source_shape=None)
+
+
+def _detect(image: ImageLike, key: Key, scheme: str, false_alarm: float,
+            source_shape: tuple[int, int] | None) -> Detection:
+    """`detect`, told the (height, width) the image was encoded at when it was decoded smaller."""
     chosen = schemes.get(scheme)
+    if source_shape is None:
+        source_shape = (image.height, image.width) if isinstance(image, Image.Image) else np.shape(image)[:2]
     try:
         _, luma, _ = _luminance_of(_reduced_for(chosen, image), chosen, "image")
     except ImageTooSmallError:
         return Detection(found=False, payload=None, p_value=1.0, score=0.0, bits=np.zeros(0), scheme=chosen.name)
-    return chosen.detect(luma, key, false_alarm=false_alarm)
+    return chosen.detect(luma, key, false_alarm=false_alarm, source_shape=tuple(source_shape))
 
 
 def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | bytes, key: Key, *,
@@ -127,4 +135,5 @@ def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFA
     """
     loaded = imageio.load_image(path, max_pixels=max_pixels, animated="first",
                                 reduce_to=color.WORKING_SHORT_SIDE)
-    return detect(loaded.image, key, scheme=scheme, false_alarm=false_alarm)
+    width, height = loaded.original_size
+    return _detect(loaded.image, key, scheme, false_alarm, source_shape=(height, width))

@@ -7,7 +7,53 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Detection"]
+__all__ = ["Detection", "Geometry"]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The distortion a detection undid, read from its ``transform``.
+
+    The suspect is the mark's frame (the marked image scaled to the working resolution, short side
+    512 px) after, in this order: a horizontal ``flipped`` mirror, a ``shear`` (x += shear * y), a
+    scaling by ``scale`` (x, y), and a counter-clockwise rotation by ``degrees`` as displayed.
+
+    Attributes
+    ----------
+    degrees : float
+        Counter-clockwise rotation, in (-180, 180]; a vertical flip reads as ``flipped`` and 180.
+    scale : tuple of float
+        Suspect pixels per pixel of the mark's frame, along x and y. Times ``512 / short side`` of
+        the original, it is the scale relative to the original.
+    shear : float
+        Horizontal shear of the mark's frame before scaling.
+    flipped : bool
+        The suspect is mirrored.
+    offset : tuple of float
+        Where the suspect's top-left pixel lies in the mark's frame, modulo the 128-px tile.
+    """
+
+    degrees: float
+    scale: tuple[float, float]
+    shear: float
+    flipped: bool
+    offset: tuple[float, float]
+
+    @classmethod
+    def from_transform(cls, transform: np.ndarray) -> "Geometry":
+        """Decompose a 2x3 suspect (x, y) -> mark-frame affine map (``Detection.transform``)."""
+        forward = np.linalg.inv(np.asarray(transform, dtype=np.float64)[:, :2])   # frame -> suspect
+        flipped = bool(np.linalg.det(forward) < 0)
+        if flipped:
+            forward = forward @ np.diag([-1.0, 1.0])
+        # forward = R(degrees) @ [[sx, sx * shear], [0, sy]], R counter-clockwise with y pointing down
+        radians = np.arctan2(-forward[1, 0], forward[0, 0])
+        c, s = np.cos(radians), np.sin(radians)
+        upper = np.array([[c, -s], [s, c]]) @ forward
+        degrees = float(np.degrees(radians))
+        return cls(degrees=degrees + 360.0 if degrees <= -180.0 else degrees, scale=(float(upper[0, 0]), float(upper[1, 1])),
+                   shear=float(upper[0, 1] / upper[0, 0]), flipped=flipped,
+                   offset=(float(transform[0][2]), float(transform[1][2])))
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: == on array fields is ambiguous
@@ -30,7 +76,9 @@ class Detection:
     scheme : str
         Name of the scheme that answered.
     transform : numpy.ndarray or None
-        The 2x3 affine map (suspect pixels -> marked-image pixels) that synchronisation undid.
+        The 2x3 affine map from the suspect's pixels (x, y) to the mark's frame (the marked image at
+        the working resolution), translation modulo the tile; None when nothing was found.
+        :attr:`geometry` reads it as rotation, scale, shear, flip and offset.
     """
 
     found: bool
@@ -45,6 +93,11 @@ class Detection:
         bits = np.array(self.bits, dtype=np.float32)
         bits.setflags(write=False)
         object.__setattr__(self, "bits", bits)
+
+    @property
+    def geometry(self) -> Geometry | None:
+        """The distortion that was undone, or None when nothing was found."""
+        return None if self.transform is None else Geometry.from_transform(self.transform)
 
     def __str__(self) -> str:
         if self.payload is not None:
@@ -64,4 +117,11 @@ class Detection:
             "score": round(self.score, 4),
             "scheme": self.scheme,
             "transform": None if self.transform is None else np.round(self.transform, 5).tolist(),
+            "geometry": None if self.geometry is None else _rounded(self.geometry),
         }
+
+
+def _rounded(geometry: Geometry) -> dict[str, Any]:
+    return {"degrees": round(geometry.degrees, 3), "scale": [round(v, 5) for v in geometry.scale],
+            "shear": round(geometry.shear, 5), "flipped": geometry.flipped,
+            "offset": [round(v, 2) for v in geometry.offset]}

@@ -4,12 +4,22 @@ A mark that repeats with period ``T`` makes the autocorrelation of the image pea
 vector ``n1 v1 + n2 v2``; any affine distortion of the image (rotation, scale, aspect, shear, flip)
 maps the lattice to another lattice, so finding ``(v1, v2)`` undoes the distortion's linear part.
 
-The autocorrelation is computed from a spectrally whitened power spectrum (each frequency divided by
-its neighbourhood's mean power), which turns the repetition into sharp peaks. Candidate bases come
-from pairs of strong peaks, and from single peaks completed by a right angle (the square lattice of a
-similarity, for crops too narrow to show two periods in both directions). Each candidate is scored
-by the autocorrelation at *all* its lattice points within reach, refined by least squares on the
-peaks it predicts, and the best few are returned for the pilot to verify.
+The autocorrelation is the *linear* one (the spectrum is zero-padded to twice the size), computed
+from a spectrally whitened power spectrum (each frequency's excess over its neighbourhood's mean),
+so that the repetition shows as sharp peaks at every lag the image can hold. A hypothesis is scored
+by the sum of the autocorrelation at *all* its lattice points, interpolated, over the square root of
+their number: a z-score when no lattice is there, and one that grows with every period the image
+holds when one is. No single peak has to stand out.
+
+Hypotheses come from exhaustive searches over families of lattices, on a map that tolerates the
+grids' steps (each lag's best value within a pixel), and from pairs of strong peaks:
+
+* upright squares, one parameter (crops and rescales: the commonest distortions);
+* rotated, scaled squares (rotations, with or without a crop);
+* axis-aligned rectangles (aspect-ratio changes) and sheared squares (shears along either axis);
+* pairs of the strongest autocorrelation peaks (general affine maps of a strong mark).
+
+The best few are refined by a local search of the basis on the sharp map.
 """
 
 from __future__ import annotations
@@ -17,97 +27,294 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import dataclass
+from typing import Iterator
 
 import cv2
 import numpy as np
 from scipy import fft, ndimage
 
-__all__ = ["Lattice", "autocorrelation", "find_lattices"]
+__all__ = ["Lattice", "LagMap", "candidate_lattices"]
 
-_PEAKS = 16                 # strongest autocorrelation peaks used to propose bases
-_MIN_LAG = 60.0             # px: shorter lags are the host's own texture (the tile is >= 64 px)
-_BAND = (0.03, 0.36)        # cycles/px: where the mark's spectral lines can be after scaling
-_SPECTRUM_SMOOTHING = 9     # bins: neighbourhood for spectral whitening
+_BAND = (0.03, 0.36)          # cycles/px: where the mark's spectral lines can be after scaling
+_SPECTRUM_SMOOTHING = 17      # bins of the padded spectrum: neighbourhood for spectral whitening
+_PERIODS = (60.0, 330.0)      # px: the tile's period in the working plane, from expansion to a crop
+_AXIS_BAND = 2                # px: lags this close to an axis also carry the host's straight edges
+_AXIS_DETREND = 15            # px: window of the running median that removes those ridges
+_COARSE_DEGREES = 0.5         # grid step of the square-lattice search
+_COARSE_STEP = 0.01           # relative period step of the square and rectangle searches
+_UPRIGHT_STEP = 0.0025        # relative period step of the upright-square search (one parameter)
+_COARSE_REACH = 0.5           # coarse grids use lags within this share of the plane's sides
+_REACH = 0.9                  # lags beyond this share of a side overlap too little to count
+_PEAKS = 12                   # strongest peaks used to propose general bases
+_SQUARES = 5                  # rotated squares refined
+_OTHERS = 2                   # rectangles, sheared squares (each way) and peak pairs refined
+_SHEARS = np.concatenate([np.arange(-0.25, -0.0074, 0.0075), np.arange(0.0075, 0.2501, 0.0075)])   # sheared squares
 
 
 @dataclass(frozen=True)
 class Lattice:
-    """A lattice hypothesis: ``basis`` columns are v1 and v2 in pixels, ``score`` its evidence."""
+    """A lattice hypothesis: ``basis`` columns are v1 and v2 as (row, col) in pixels, ``score`` its evidence."""
 
     basis: np.ndarray
     score: float
 
 
-def autocorrelation(plane: np.ndarray, block_period: float | None = None) -> np.ndarray:
-    """Autocorrelation of ``plane`` after spectral whitening, zero lag at [0, 0], unit spread.
+class LagMap:
+    """The linear autocorrelation of a whitened plane, in units of its noise, at every lag.
 
     ``block_period`` (px of ``plane``) is that of a JPEG-like block grid whose spectral lines are
     removed first, so that the codec's own periodicity is not taken for the mark's.
     """
-    spectrum = fft.rfft2(plane)
-    power = spectrum.real**2 + spectrum.imag**2
-    local = ndimage.uniform_filter(power, _SPECTRUM_SMOOTHING, mode=("wrap", "nearest"))
-    whitened = np.maximum(power / np.maximum(local, 1e-20) - 1.0, 0.0)   # excess over the local level
-    height, width = plane.shape
-    fy = fft.fftfreq(height)[:, None]
-    fx = fft.rfftfreq(width)[None, :]
-    radius = np.hypot(fy, fx)
-    whitened[(radius < _BAND[0]) | (radius > _BAND[1])] = 0.0
-    if block_period is not None:
-        for frequencies, axis, size in ((np.abs(fy[:, 0]), 0, height), (fx[0], 1, width)):
-            grid = frequencies * block_period
-            lines = np.abs(grid - np.rint(grid)) * size / block_period < 1.5
-            lines &= np.rint(grid) > 0
-            if axis == 0:
-                whitened[lines, :] = 0.0
-            else:
-                whitened[:, lines] = 0.0
-    correlation = fft.irfft2(whitened, s=plane.shape)
-    correlation -= ndimage.uniform_filter(correlation, 9, mode="wrap")    # peaks, not humps
-    correlation[0, 0] = 0.0
-    spread = np.std(correlation)
-    return correlation / spread if spread > 0 else correlation
+
+    def __init__(self, plane: np.ndarray, block_period: float | None = None) -> None:
+        height, width = plane.shape
+        size = (fft.next_fast_len(2 * height, real=True), fft.next_fast_len(2 * width, real=True))
+        spectrum = fft.rfft2(plane.astype(np.float32), s=size)
+        power = spectrum.real**2 + spectrum.imag**2
+        excess = power / np.maximum(ndimage.uniform_filter(power, _SPECTRUM_SMOOTHING, mode=("wrap", "nearest")),
+                                    1e-20)
+        excess -= 1.0
+        fy = fft.fftfreq(size[0]).astype(np.float32)
+        fx = fft.rfftfreq(size[1]).astype(np.float32)
+        radius2 = fy[:, None] ** 2 + fx[None, :] ** 2
+        excess[(radius2 < _BAND[0] ** 2) | (radius2 > _BAND[1] ** 2)] = 0.0
+        if block_period is not None:
+            _remove_grid_lines(excess, np.abs(fy), fx, block_period, size)
+        correlation = fft.fftshift(fft.irfft2(excess, s=size))
+        row, col = size[0] // 2, size[1] // 2
+        correlation[row - 8:row + 9, col - 8:col + 9] = 0.0       # the zero lag and the host's own grain
+        central = (slice(row - height // 2, row + height // 2), slice(col - width // 2, col + width // 2))
+        correlation /= max(float(correlation[central].std()), 1e-20)
+        _detrend_axes(correlation, row, col)
+        self.values = correlation
+        # Each lag's best value within a pixel, as a z-score: the coarse grids step by more than the
+        # peaks are wide, and read this map at the nearest pixel.
+        dilated = cv2.dilate(correlation, np.ones((3, 3), np.uint8))
+        self.dilated = (dilated - dilated[central].mean()) / max(float(dilated[central].std()), 1e-20)
+        self.origin = (row, col)
+        self.shape = (height, width)
+
+    def transposed(self) -> "LagMap":
+        """The same map with rows and columns swapped (views, no copy)."""
+        other = object.__new__(LagMap)
+        other.values, other.dilated = self.values.T, self.dilated.T
+        other.origin, other.shape = self.origin[::-1], self.shape[::-1]
+        return other
+
+    def lattice_sums(self, points: np.ndarray, *, coarse: bool = False, reach: float = _REACH) -> np.ndarray:
+        """Scores of lattices given by their ``points`` (..., m, 2) as (row, col) lags: the map summed over
+        the points within ``reach`` of the sides, over the root of their number.
+
+        ``coarse`` reads the dilated map at the nearest pixel; otherwise the map is interpolated.
+        """
+        height, width = self.shape
+        usable = (np.abs(points[..., 0]) < reach * height) & (np.abs(points[..., 1]) < reach * width)
+        rows = points[..., 0] * usable + self.origin[0]          # unusable points read the origin
+        cols = points[..., 1] * usable + self.origin[1]
+        if coarse:
+            flat = np.rint(rows).astype(np.intp) * self.dilated.shape[1] + np.rint(cols).astype(np.intp)
+            values = self.dilated.ravel()[flat]
+        else:
+            top, left = rows.astype(np.intp), cols.astype(np.intp)       # positive: floor
+            dy, dx = rows - top, cols - left
+            v = self.values
+            values = ((1 - dy) * ((1 - dx) * v[top, left] + dx * v[top, left + 1])
+                      + dy * ((1 - dx) * v[top + 1, left] + dx * v[top + 1, left + 1]))
+        return _normalised_sums(values * usable, usable.sum(axis=-1))
+
+    def score(self, basis: np.ndarray, *, coarse: bool = False) -> float:
+        """Evidence for the lattice of ``basis`` (z-score-like; about N(0, 1) where no lattice is)."""
+        return float(self.lattice_sums(self.points(basis), coarse=coarse))
+
+    def points(self, basis: np.ndarray, reach: float = _REACH) -> np.ndarray:
+        """The lattice points of ``basis`` in one half-plane whose lags the plane can hold, (m, 2)."""
+        height, width = self.shape
+        n = _half_plane(int(np.ceil(reach * np.hypot(height, width) / _shortest(basis) * _skew(basis))) + 1)
+        points = n @ basis.T
+        inside = (np.abs(points[:, 0]) < reach * height) & (np.abs(points[:, 1]) < reach * width)
+        return points[inside]
 
 
-def _lag(index: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Signed lags of flat-array positions (circular indexing)."""
-    lags = np.array(index, dtype=np.float64)
-    for axis, size in enumerate(shape):
-        lags[..., axis] = np.where(lags[..., axis] > size // 2, lags[..., axis] - size, lags[..., axis])
-    return lags
+def _normalised_sums(values: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Sums over the last axis of ``values`` (zero where unused) over the root of ``count``; -inf below 2."""
+    return np.where(count >= 2, values.sum(axis=-1) / np.sqrt(np.maximum(count, 1)), -np.inf)
 
 
-def _peaks(correlation: np.ndarray, max_lag: float) -> np.ndarray:
-    """Lags (dy, dx) of the strongest local maxima in one half-plane, strongest first."""
-    local_max = cv2.dilate(correlation, np.ones((5, 5), np.uint8)) == correlation
-    candidates = np.argwhere(local_max & (correlation > 2.0))
-    lags = _lag(candidates, correlation.shape)
-    radius = np.hypot(lags[:, 0], lags[:, 1])
-    upper = (lags[:, 0] > 0) | ((lags[:, 0] == 0) & (lags[:, 1] > 0))
-    keep = upper & (radius >= _MIN_LAG) & (radius <= max_lag)
-    lags, candidates = lags[keep], candidates[keep]
-    strength = correlation[candidates[:, 0], candidates[:, 1]]
-    order = np.argsort(-strength)[:_PEAKS]
-    return np.array([_refine(correlation, *candidates[i]) for i in order]).reshape(-1, 2)
+def _skew(basis: np.ndarray) -> float:
+    """How much longer than the shortest vector a combination may need to be to reach a lag (>= 1)."""
+    lengths = np.hypot(basis[0], basis[1])
+    return float(lengths.prod() / max(abs(np.linalg.det(basis)), 1e-9))
 
 
-def _refine(correlation: np.ndarray, row: int, col: int) -> np.ndarray:
-    """Sub-pixel position of a peak by a parabola through its neighbours on each axis."""
-    height, width = correlation.shape
-    centre = correlation[row, col]
-    offsets = []
-    for before, after in ((correlation[(row - 1) % height, col], correlation[(row + 1) % height, col]),
-                          (correlation[row, (col - 1) % width], correlation[row, (col + 1) % width])):
-        curvature = before - 2.0 * centre + after
-        offsets.append(0.5 * (before - after) / curvature if curvature < 0 else 0.0)
-    return _lag(np.array([row + offsets[0], col + offsets[1]]), correlation.shape)
+def _detrend_axes(correlation: np.ndarray, row: int, col: int) -> None:
+    """Make the lags along the axes usable: straight edges in the host raise whole ridges there,
+    which a running median removes; each line is then rescaled to unit (robust) spread."""
+    lines = [correlation[row + d, :] for d in range(-_AXIS_BAND, _AXIS_BAND + 1)]
+    lines += [correlation[:, col + d] for d in range(-_AXIS_BAND, _AXIS_BAND + 1)]
+    for line in lines:                      # views: detrended in place
+        line -= ndimage.median_filter(line, _AXIS_DETREND, mode="nearest")
+        line /= max(1.4826 * float(np.median(np.abs(line))), 1e-20)
 
 
-def _local_max(correlation: np.ndarray, row: int, col: int) -> tuple[int, int]:
-    """The highest pixel in the 3x3 neighbourhood of (row, col), circularly."""
-    height, width = correlation.shape
-    candidates = [((row + dy) % height, (col + dx) % width) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-    return max(candidates, key=lambda rc: correlation[rc])
+def _remove_grid_lines(excess: np.ndarray, fy: np.ndarray, fx: np.ndarray, period: float,
+                       size: tuple[int, int]) -> None:
+    """Zero the spectral lines of a grid of ``period`` px (its harmonics along both axes)."""
+    for frequencies, axis, length in ((fy, 0, size[0]), (fx, 1, size[1])):
+        grid = frequencies * period
+        lines = (np.abs(grid - np.rint(grid)) * length / period < 3.0) & (np.rint(grid) > 0)
+        if axis == 0:
+            excess[lines, :] = 0.0
+        else:
+            excess[:, lines] = 0.0
+
+
+@functools.lru_cache(maxsize=64)
+def _half_plane(reach: int) -> np.ndarray:
+    """Integer lattice coordinates (n1, n2) with |n| <= reach in one half-plane (no origin), by length."""
+    grid = np.array([(a, b) for a, b in itertools.product(range(0, reach + 1), range(-reach, reach + 1))
+                     if (a > 0 or b > 0) and a * a + b * b <= reach * reach], dtype=np.float64).reshape(-1, 2)
+    grid = grid[np.argsort(np.hypot(grid[:, 0], grid[:, 1]), kind="stable")]
+    grid.setflags(write=False)
+    return grid
+
+
+def _periods(step: float = _COARSE_STEP) -> np.ndarray:
+    """Periods from ``_PERIODS[0]`` to ``_PERIODS[1]`` in relative steps of ``step``."""
+    low, high = _PERIODS
+    return low * (1.0 + step) ** np.arange(int(np.log(high / low) / np.log1p(step)) + 1)
+
+
+def _coarse_reach(period: float | np.ndarray, shape: tuple[int, int]) -> float | np.ndarray:
+    """Share of the sides the coarse grids read: enough to hold a lattice point past the first."""
+    return np.minimum(_REACH, np.maximum(_COARSE_REACH, 1.6 * np.asarray(period) / min(shape)))
+
+
+def _grid_maxima(scores: np.ndarray, count: int, wrap_first: bool) -> list[tuple[int, int]]:
+    """Indices of the ``count`` highest local maxima of a 2-D score grid."""
+    mode = ("wrap" if wrap_first else "nearest", "nearest")
+    peaks = (ndimage.maximum_filter(scores, size=5, mode=mode) == scores) & np.isfinite(scores)
+    order = np.argsort(-np.where(peaks, scores, -np.inf), axis=None)[:count]
+    return [tuple(int(v) for v in np.unravel_index(i, scores.shape)) for i in order if peaks.flat[i]]
+
+
+def _upright_squares(lags: LagMap, count: int) -> list[np.ndarray]:
+    """The best upright square lattices: one parameter, so fine steps and every lag the plane holds."""
+    periods = _periods(_UPRIGHT_STEP)
+    n = _half_plane(int(_REACH * np.hypot(*lags.shape) / periods[0]) + 1)
+    scores = lags.lattice_sums(periods[:, None, None] * n[None], coarse=True)
+    peaks = np.flatnonzero((ndimage.maximum_filter1d(scores, 9, mode="nearest") == scores) & np.isfinite(scores))
+    return [periods[i] * np.eye(2) for i in peaks[np.argsort(-scores[peaks])][:count]]
+
+
+def _rotated_squares(lags: LagMap, count: int) -> list[np.ndarray]:
+    """The best rotated, scaled square lattices on a grid of angles in [0, 90) degrees and periods."""
+    angles = np.radians(np.arange(0.0, 90.0, _COARSE_DEGREES))
+    cos, sin = np.cos(angles)[:, None], np.sin(angles)[:, None]
+    periods = _periods()
+    reaches = _coarse_reach(periods, lags.shape)
+    diagonal = np.hypot(*lags.shape)
+    n = _half_plane(int(reaches.max() * diagonal / periods[0]) + 1)
+    lengths = np.hypot(n[:, 0], n[:, 1])
+    turned = np.stack([cos * n[:, 0] - sin * n[:, 1], sin * n[:, 0] + cos * n[:, 1]], axis=-1)   # (angle, m, 2)
+    scores = np.full((angles.size, periods.size), -np.inf)
+    for j, (period, reach) in enumerate(zip(periods, reaches)):
+        within = int(np.searchsorted(lengths, reach * diagonal / period, side="right"))
+        scores[:, j] = lags.lattice_sums(period * turned[:, :within], coarse=True, reach=reach)
+    return [periods[j] * np.array([[cos[i, 0], -sin[i, 0]], [sin[i, 0], cos[i, 0]]])
+            for i, j in _grid_maxima(scores, count, wrap_first=True)]
+
+
+def _column_lattices(lags: LagMap, count: int, *, sheared: bool) -> list[np.ndarray]:
+    """The best lattices with points ``(a Py, b Px + a s Py)``, read from the dilated map by strips.
+
+    Not ``sheared``: axis-aligned rectangles (``s = 0``, any ``Py`` and ``Px``: aspect changes).
+    ``sheared``: sheared squares (``Px = Py``, ``s`` in ``_SHEARS``: shears along the columns).
+    Points are those of one half-plane: ``a > 0``, or ``a = 0`` and ``b > 0``.
+    """
+    periods = _periods()
+    height, width = lags.shape
+    row0, col0 = lags.origin
+    reaches = _coarse_reach(periods, lags.shape)
+    a = np.arange(0, int((reaches * height / periods).max()) + 1)
+    b = np.arange(-int((reaches * width / periods).max()) - 1, int((reaches * width / periods).max()) + 2)
+    rows_ok = a[None, :] * periods[:, None] < reaches[:, None] * height                  # (P, a)
+    rows = row0 + np.rint(np.where(rows_ok, a[None, :] * periods[:, None], 0.0)).astype(np.intp)
+    strips = lags.dilated[rows]                                                           # (P, a, columns)
+    half = (a[:, None] > 0) | (b[None, :] > 0)                                            # (a, b)
+    if sheared:
+        slant = _SHEARS[None, :, None, None] * a[None, None, :, None]                      # (1, s, a, 1)
+        lags_x = periods[:, None, None, None] * (b[None, None, None, :] + slant)           # (P, s, a, b)
+        ok = rows_ok[:, None, :, None] & half[None, None] & (np.abs(lags_x) < (reaches * width)[:, None, None, None])
+        cols = col0 + np.rint(np.where(ok, lags_x, 0.0)).astype(np.intp)
+        values = strips[np.arange(periods.size)[:, None, None, None], np.arange(a.size)[None, None, :, None], cols]
+        scores = _normalised_sums((values * ok).reshape(*ok.shape[:2], -1), ok.sum(axis=(2, 3)))
+        return [periods[i] * np.array([[1.0, 0.0], [_SHEARS[j], 1.0]])
+                for i, j in _grid_maxima(scores, count, wrap_first=False)]
+    # Rectangles are separable: sum each row period's strips over a >= 1 first, then read the
+    # columns of every column period; the row a = 0 (the row axis, b > 0) is the same for all.
+    lags_x = periods[:, None] * b[None, :]                                               # (Px, b)
+    cols_ok = np.abs(lags_x) < (reaches * width)[:, None]
+    cols = col0 + np.rint(np.where(cols_ok, lags_x, 0.0)).astype(np.intp)
+    below = (strips[:, 1:] * rows_ok[:, 1:, None]).sum(axis=1)                            # (Py, columns)
+    totals = (below[:, cols] * cols_ok[None]).sum(axis=-1)                                # (Py, Px)
+    on_axis = cols_ok & (b[None, :] > 0)
+    totals += (lags.dilated[row0][cols] * on_axis).sum(axis=-1)[None, :]
+    used = rows_ok[:, 1:].sum(axis=1)[:, None] * cols_ok.sum(axis=1)[None, :] + on_axis.sum(axis=1)[None, :]
+    scores = np.where(used >= 2, totals / np.sqrt(np.maximum(used, 1)), -np.inf)
+    return [np.diag([periods[i], periods[j]]) for i, j in _grid_maxima(scores, count, wrap_first=False)]
+
+
+def _peak_pairs(lags: LagMap, count: int) -> list[np.ndarray]:
+    """Distinct bases from pairs of the strongest peaks (and their half sums: diagonals of a cell)."""
+    values = lags.dilated
+    local_max = cv2.dilate(values, np.ones((5, 5), np.uint8)) == values
+    candidates = np.argwhere(local_max & (values > 2.0)) - lags.origin
+    height, width = lags.shape
+    radius = np.hypot(candidates[:, 0], candidates[:, 1])
+    upper = (candidates[:, 0] > 0) | ((candidates[:, 0] == 0) & (candidates[:, 1] > 0))
+    keep = (upper & (radius >= _PERIODS[0]) & (np.abs(candidates[:, 0]) < 0.6 * height)
+            & (np.abs(candidates[:, 1]) < 0.6 * width))
+    candidates = candidates[keep]
+    strength = values[tuple((candidates + lags.origin).astype(int).T)]
+    peaks = candidates[np.argsort(-strength)[:_PEAKS]]
+    proposals = [np.column_stack([p, [-p[1], p[0]]]) for p in peaks]           # square completion
+    for p, q in itertools.combinations(peaks, 2):
+        if abs(p[0] * q[1] - p[1] * q[0]) > 0.2 * np.hypot(*p) * np.hypot(*q):
+            proposals += [np.column_stack([p, q]), np.column_stack([(p + q) / 2, (p - q) / 2])]
+    bases = [b for b in map(_reduce, proposals) if _PERIODS[0] <= _shortest(b) and _longest(b) <= _PERIODS[1] * 1.5]
+    bases.sort(key=lambda basis: -lags.score(basis, coarse=True))
+    distinct: list[np.ndarray] = []
+    for basis in bases:                  # near-copies (a pixel apart) would all be refined to one
+        if all(np.abs(basis - kept).max() > 4.0 for kept in distinct):
+            distinct.append(basis)
+    return distinct[:count]
+
+
+def _shortest(basis: np.ndarray) -> float:
+    return float(min(np.hypot(*basis[:, 0]), np.hypot(*basis[:, 1])))
+
+
+def _longest(basis: np.ndarray) -> float:
+    return float(max(np.hypot(*basis[:, 0]), np.hypot(*basis[:, 1])))
+
+
+def _refine(lags: LagMap, basis: np.ndarray) -> tuple[np.ndarray, float]:
+    """``basis`` moved, a coordinate at a time, to a local maximum of the score: first on the dilated
+    map in pixel steps, then on the sharp one down to a sixteenth of a pixel."""
+    n = _half_plane(int(np.ceil(_REACH * np.hypot(*lags.shape) / _shortest(basis) * _skew(basis))) + 2)
+    moves = np.concatenate([np.eye(4), -np.eye(4)]).reshape(8, 2, 2)
+    best = -np.inf
+    for coarse, steps in ((True, (2.0, 1.0)), (False, (0.5, 0.25, 0.125, 0.0625))):
+        best = float(lags.lattice_sums(n @ basis.T, coarse=coarse))
+        for step in steps:
+            while True:
+                trials = basis + step * moves
+                scores = lags.lattice_sums(np.matmul(n[None], trials.transpose(0, 2, 1)), coarse=coarse)
+                top = int(np.argmax(scores))
+                if scores[top] <= best + 1e-6:
+                    break
+                basis, best = trials[top], float(scores[top])
+    return basis, best
 
 
 def _reduce(basis: np.ndarray) -> np.ndarray:
@@ -123,106 +330,6 @@ def _reduce(basis: np.ndarray) -> np.ndarray:
     return np.column_stack([v1, v2])
 
 
-def _peak_map(correlation: np.ndarray) -> np.ndarray:
-    """Each lag's best value in its 3x3 neighbourhood (tolerates a basis off by a pixel), as a
-    z-score against the same statistic at random lags, so that lattices with many points gain
-    nothing from noise."""
-    best = cv2.dilate(correlation, np.ones((3, 3), np.uint8))
-    return (best - best.mean()) / max(best.std(), 1e-12)
-
-
-@functools.lru_cache(maxsize=32)
-def _coefficients(reach: int) -> np.ndarray:
-    """Integer lattice coordinates (n1, n2) with |n| <= reach, without the origin."""
-    grid = np.array([(a, b) for a, b in itertools.product(range(-reach, reach + 1), repeat=2)
-                     if (a, b) != (0, 0)], dtype=np.float64)
-    grid.setflags(write=False)
-    return grid
-
-
-def _points(basis: np.ndarray, max_lag: float) -> tuple[np.ndarray, np.ndarray]:
-    """Lattice coordinates and positions of the lattice points within ``max_lag`` of the origin."""
-    shortest = min(np.hypot(*basis[:, 0]), np.hypot(*basis[:, 1]))
-    n = _coefficients(int(np.ceil(max_lag / max(shortest, 1.0))) + 1)
-    points = n @ basis.T
-    inside = np.hypot(points[:, 0], points[:, 1]) <= max_lag
-    return n[inside], points[inside]
-
-
-def _score(peak_map: np.ndarray, basis: np.ndarray, max_lag: float) -> float:
-    """Evidence for ``basis``: the peak map summed over its lattice points within ``max_lag``, over
-    the square root of their number (a z-score when no lattice is there)."""
-    _, points = _points(basis, max_lag)
-    if len(points) < 2:
-        return -np.inf
-    height, width = peak_map.shape
-    values = peak_map[np.rint(points[:, 0]).astype(int) % height, np.rint(points[:, 1]).astype(int) % width]
-    return float(values.sum() / np.sqrt(values.size))
-
-
-def _refit(correlation: np.ndarray, peak_map: np.ndarray, basis: np.ndarray, max_lag: float) -> np.ndarray:
-    """``basis`` refit by least squares to the sub-pixel positions of the strong peaks it predicts."""
-    n, points = _points(basis, max_lag)
-    height, width = correlation.shape
-    rows = np.rint(points[:, 0]).astype(int) % height
-    cols = np.rint(points[:, 1]).astype(int) % width
-    strong = peak_map[rows, cols] > 3.0
-    if strong.sum() < 3:
-        return basis
-    found = np.array([_refine(correlation, *_local_max(correlation, r, c))
-                      for r, c in zip(rows[strong], cols[strong])])
-    size = np.array([height, width])
-    found = points[strong] + ((found - points[strong] + 0.5 * size) % size - 0.5 * size)
-    fit, *_ = np.linalg.lstsq(n[strong], found, rcond=None)
-    return fit.T if np.linalg.matrix_rank(fit) == 2 else basis
-
-
-def find_lattices(plane: np.ndarray, *, count: int = 4, block_period: float | None = None) -> list[Lattice]:
-    """The ``count`` best lattice hypotheses for the periodic content of a whitened ``plane``.
-
-    Lags along the axes also carry what the pixel grid itself repeats (codec blocks, resampling,
-    straight edges), so general lattices are proposed and scored without them, by their off-axis
-    points; the best axis-aligned square lattice (a crop or a rescale) is scored with them and
-    always gets a place.
-    """
-    correlation = autocorrelation(plane, block_period)
-    max_lag = 0.55 * max(plane.shape)
-    off_axis = correlation.copy()
-    off_axis[[-1, 0, 1], :] = 0.0
-    off_axis[:, [-1, 0, 1]] = 0.0
-    peaks = _peaks(off_axis, max_lag)
-    off_axis_map = _peak_map(off_axis)
-    proposals = [np.column_stack([p, [-p[1], p[0]]]) for p in peaks]          # square completion
-    proposals += [np.column_stack([p, q]) for p, q in itertools.combinations(peaks, 2)
-                  if abs(p[0] * q[1] - p[1] * q[0]) > 0.2 * np.hypot(*p) * np.hypot(*q)]
-    bases = [basis for basis in map(_reduce, proposals)
-             if min(np.hypot(*basis[:, 0]), np.hypot(*basis[:, 1])) >= _MIN_LAG]
-    bases.sort(key=lambda basis: -_score(off_axis_map, basis, max_lag))
-    distinct = [_axis_aligned(correlation, max_lag)]
-    for basis in bases:
-        if len(distinct) == count:
-            break
-        refined = _reduce(_refit(off_axis, off_axis_map, basis, max_lag))
-        if all(not _same_lattice(refined, kept.basis) for kept in distinct):
-            distinct.append(Lattice(basis=refined, score=_score(off_axis_map, refined, max_lag)))
-    return distinct
-
-
-def _axis_aligned(correlation: np.ndarray, max_lag: float) -> Lattice:
-    """The best square, axis-aligned lattice over all periods, refined."""
-    peak_map = _peak_map(correlation)
-    height, width = correlation.shape
-    periods = np.arange(_MIN_LAG, 0.5 * min(correlation.shape) + 1.0, 0.5)
-    n = _coefficients(int(np.ceil(max_lag / _MIN_LAG)) + 1)
-    points = periods[:, None, None] * n[None, :, :]                      # (period, point, 2)
-    inside = np.hypot(points[..., 0], points[..., 1]) <= max_lag
-    values = peak_map[np.rint(points[..., 0]).astype(int) % height, np.rint(points[..., 1]).astype(int) % width]
-    scores = (values * inside).sum(axis=1) / np.sqrt(np.maximum(inside.sum(axis=1), 1))
-    best = float(periods[int(np.argmax(scores))]) * np.eye(2)
-    refined = _reduce(_refit(correlation, peak_map, best, max_lag))
-    return Lattice(basis=refined, score=_score(peak_map, refined, max_lag))
-
-
 def _same_lattice(a: np.ndarray, b: np.ndarray) -> bool:
     """True when ``b``'s vectors are integer combinations of ``a``'s and vice versa, so closely that
     the lattices differ by less than a pixel over a few periods."""
@@ -231,3 +338,43 @@ def _same_lattice(a: np.ndarray, b: np.ndarray) -> bool:
         if np.abs(coefficients - np.rint(coefficients)).max() > 0.005:
             return False
     return True
+
+
+def candidate_lattices(plane: np.ndarray, *, block_period: float | None = None) -> Iterator[Lattice]:
+    """Lattice hypotheses for the periodic content of a whitened ``plane``, distinct, likeliest and
+    cheapest first: the best upright square (crops and rescales, the commonest distortions, whose
+    lattice may hold too few periods to win on score), the best rotated square, then the best of
+    every family by score. Later hypotheses are only computed when asked for.
+    """
+    lags = LagMap(plane, block_period)
+    kept: list[Lattice] = []
+
+    def fresh(lattice: Lattice) -> bool:
+        if abs(np.linalg.det(lattice.basis)) <= 1.0 or any(_same_lattice(lattice.basis, k.basis) for k in kept):
+            return False
+        kept.append(lattice)
+        return True
+
+    for lattice in sorted((_refined(lags, basis) for basis in _upright_squares(lags, 2)), key=lambda l: -l.score):
+        if fresh(lattice):
+            yield lattice
+    squares = _rotated_squares(lags, _SQUARES)
+    for lattice in sorted((_refined(lags, basis) for basis in squares[:2]), key=lambda lattice: -lattice.score):
+        if fresh(lattice):
+            yield lattice
+            break
+    # Each family's best few, refined, then ranked together on the sharp map (the families' own
+    # scores are maxima over grids of different sizes, and peak pairs are biased by their peaks).
+    swap = np.array([[0.0, 1.0], [1.0, 0.0]])
+    proposals = (squares + _column_lattices(lags, _OTHERS, sheared=False)
+                 + _column_lattices(lags, _OTHERS, sheared=True)
+                 + [swap @ basis for basis in _column_lattices(lags.transposed(), _OTHERS, sheared=True)]
+                 + _peak_pairs(lags, _OTHERS))
+    for lattice in sorted((_refined(lags, basis) for basis in proposals), key=lambda lattice: -lattice.score):
+        if fresh(lattice):
+            yield lattice
+
+
+def _refined(lags: LagMap, basis: np.ndarray) -> Lattice:
+    basis, score = _refine(lags, _reduce(basis))
+    return Lattice(basis=_reduce(basis), score=score)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy import special
 
-__all__ = ["normal_tail", "max_of_normals_p_value", "robust_std", "with_checksum"]
+__all__ = ["normal_tail", "max_of_normals_p_value", "refined_search_p_value", "robust_std", "with_checksum"]
 
 
 def normal_tail(z: float) -> float:
@@ -26,6 +26,19 @@ def max_of_normals_p_value(z: float, hypotheses: int) -> float:
     hypotheses and an upper bound (by the union bound) for dependent ones."""
     tail = normal_tail(z)
     return float(-math.expm1(hypotheses * math.log1p(-tail))) if tail < 1.0 else 1.0
+
+
+def refined_search_p_value(z: float, hypotheses: int, *, refine_from: float, refinements: int) -> float:
+    """P(best >= z) for a search over ``hypotheses`` standard normals whose best, when it reaches
+    ``refine_from``, is refined by looking at up to ``refinements`` more.
+
+    Below ``refine_from`` no refinement can have happened, so the search's own bound holds; above,
+    the refined looks add at most ``min(P(search >= refine_from), refinements Q(z))`` (union bound).
+    """
+    p_value = max_of_normals_p_value(z, hypotheses)
+    if z >= refine_from:
+        p_value += min(max_of_normals_p_value(refine_from, hypotheses), refinements * normal_tail(z))
+    return min(1.0, p_value)
 
 
 def robust_std(values: np.ndarray) -> float:

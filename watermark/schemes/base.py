@@ -34,5 +34,10 @@ class Scheme(ABC):
         """The luminance change, shape of ``luma``, that marks ``luma`` with ``payload`` (< 2**64)."""
 
     @abstractmethod
-    def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM) -> Detection:
-        """Look for this key's mark in ``luma``; never raises for an unmarked or attacked image."""
+    def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM,
+               source_shape: tuple[int, int] | None = None) -> Detection:
+        """Look for this key's mark in ``luma``; never raises for an unmarked or attacked image.
+
+        ``source_shape`` is the (height, width) of the image as it was encoded, before any reduction
+        (a codec's 8-pixel blocks live on that grid); None: the shape of ``luma``.
+        """

@@ -142,7 +142,8 @@ class DwtDctScheme(Scheme):
         """Lattice points the carrier can take (all of them for a DCT coefficient)."""
         return target
 
-    def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM) -> Detection:
+    def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM,
+               source_shape: tuple[int, int] | None = None) -> Detection:
         """Soft-read every block, sum per bit, and test against the chi-square null (module doc)."""
         dct, _ = self._analyse(luma)
         flat = dct.reshape(-1, _BLOCK, _BLOCK)

@@ -21,6 +21,7 @@ payload chips -> soft bits -> Viterbi -> CRC.
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,10 +45,15 @@ _PILOT_WEIGHTINGS = np.array([[0.45, 0.9], [1.0, 0.0]])   # per level: all bands
 _PILOT_WEIGHTINGS /= np.linalg.norm(_PILOT_WEIGHTINGS, axis=1, keepdims=True)
 _SHORTLIST = 4                           # offsets per lattice whose statistic is computed exactly
 _DECODE_BELOW = 1e-3                     # pilot p-value under which the payload is decoded
-_SEARCH_CANDIDATES = 4                   # lattice hypotheses tried after the identity fails
-# Every hypothesis the detector may try, for the p-value's union bound: lattices x symmetries x
-# band weightings x offsets.
+_SEARCH_CANDIDATES = 8                   # lattice hypotheses tried after the identity fails
+_POLISH_ABOVE = 5.5                      # pilot z from which a lattice is polished on the pilot itself
+_POLISH_STEPS = (0.004, 0.002, 0.001)    # polishing steps, relative to the period
+_POLISH_LOOKS = 64                       # bases one polish may read (each with one symmetry)
+_POLISHED = 2                            # lattices that may be polished per image
+# Every hypothesis the search tries, for the p-value's union bound: lattices x symmetries x band
+# weightings x offsets; and the looks that polishing may add once a hypothesis reaches _POLISH_ABOVE.
 _HYPOTHESES = (1 + _SEARCH_CANDIDATES) * len(sync.DIHEDRAL) * len(_PILOT_WEIGHTINGS) * TILE * TILE
+_POLISH_HYPOTHESES = _POLISHED * _POLISH_LOOKS * len(_PILOT_WEIGHTINGS) * TILE * TILE
 _ISS_GAIN = 1.0                          # fraction of the host's interference the embedder cancels
 _AMPLITUDE_RANGE = (0.3, 3.0)            # per-bit amplitude limits, relative to the base amplitude
 
@@ -139,6 +145,7 @@ class _Reading:
     soft: np.ndarray
     payload: int | None
     to_tile: np.ndarray       # 3x3: working (row, col, 1) -> marked tile (row, col, 1), mod TILE
+    symmetry: int             # index into sync.DIHEDRAL
 
 
 def _tile_coordinates(index: int, offset: tuple[int, int]) -> np.ndarray:
@@ -208,45 +215,73 @@ class LatticeScheme(Scheme):
             amplitudes[pilot] = np.clip(1.0 - _ISS_GAIN * ratio, low, high)
         return amplitudes
 
-    def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM) -> Detection:
+    def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM,
+               source_shape: tuple[int, int] | None = None) -> Detection:
         layout = _layout(key)
         working = _working_view(luma)
+        shape = source_shape or luma.shape        # the suspect's pixel grid, which the transform speaks of
         plane, _ = masking.whiten(working)
         best = self._read(plane, layout, np.eye(2) * TILE)
         if best.p_value > false_alarm:     # not where it was put: find the lattice the geometry left
-            block = 8.0 * working.shape[0] / luma.shape[0]     # a JPEG grid, seen at working scale
-            for lattice in periodicity.find_lattices(plane, count=_SEARCH_CANDIDATES, block_period=block):
+            block = 8.0 * working.shape[0] / shape[0]      # a JPEG grid, at working scale
+            polished = 0
+            lattices = periodicity.candidate_lattices(plane, block_period=block)
+            for lattice in itertools.islice(lattices, _SEARCH_CANDIDATES):
                 candidate = self._read(plane, layout, lattice.basis)
+                if candidate.p_value > false_alarm and candidate.z >= _POLISH_ABOVE and polished < _POLISHED:
+                    candidate = self._polish(plane, layout, lattice.basis, candidate)
+                    polished += 1
                 if candidate.p_value < best.p_value:
                     best = candidate
                 if best.p_value <= false_alarm:
                     break
         found = best.p_value <= false_alarm
-        scale = np.diag([working.shape[0] / luma.shape[0], working.shape[1] / luma.shape[1], 1.0])
+        scale = np.diag([working.shape[0] / shape[0], working.shape[1] / shape[1], 1.0])
         return Detection(found=found, payload=best.payload if found else None, p_value=best.p_value,
                          score=best.z, bits=best.soft, scheme=self.name,
                          transform=_to_xy(best.to_tile @ scale) if found else None)
 
     @classmethod
-    def _read(cls, plane: np.ndarray, layout: Layout, basis: np.ndarray) -> "_Reading":
-        """Resample ``plane`` for the lattice ``basis``, fold, find the pilot over the 8 symmetries,
-        and decode the payload there."""
+    def _polish(cls, plane: np.ndarray, layout: Layout, basis: np.ndarray, reading: "_Reading") -> "_Reading":
+        """``reading`` improved by moving ``basis`` a coordinate at a time while the pilot's z grows: the
+        autocorrelation places a lattice to a fraction of a pixel per period, the pilot does better."""
+        period = float(np.sqrt(abs(np.linalg.det(basis))))
+        moves = np.concatenate([np.eye(4), -np.eye(4)]).reshape(8, 2, 2)
+        looks = 0
+        for step in _POLISH_STEPS:
+            while looks + len(moves) <= _POLISH_LOOKS:
+                trials = [basis + step * period * move for move in moves]
+                readings = [cls._read(plane, layout, trial, symmetries=(reading.symmetry,)) for trial in trials]
+                looks += len(moves)
+                top = max(range(len(readings)), key=lambda i: readings[i].z)
+                if readings[top].z <= reading.z:
+                    break
+                basis, reading = trials[top], readings[top]
+        return reading
+
+    @classmethod
+    def _read(cls, plane: np.ndarray, layout: Layout, basis: np.ndarray,
+              symmetries: tuple[int, ...] = tuple(range(len(sync.DIHEDRAL)))) -> "_Reading":
+        """Resample ``plane`` for the lattice ``basis``, fold, find the pilot over the ``symmetries``
+        (all 8 by default), and decode the payload there."""
         view, to_plane = sync.canonical_view(plane, basis, TILE)
         folded = sync.fold(view, TILE)
-        candidates = np.stack([sync.dihedral(folded, index) for index in range(len(sync.DIHEDRAL))])
+        candidates = np.stack([sync.dihedral(folded, index) for index in symmetries])
         whitened = sync.phase_only(candidates)
         shortlist = sync.pilot_peaks(whitened, layout.pilot_spectra, _PILOT_WEIGHTINGS, _SHORTLIST)
-        z, (index, dy, dx) = max((layout.pilot_z(np.roll(whitened[i], (-y, -x), axis=(0, 1))), (i, y, x))
-                                 for i, y, x in shortlist)
-        aligned = np.roll(candidates[index], (-dy, -dx), axis=(0, 1))
+        z, (slot, dy, dx) = max((layout.pilot_z(np.roll(whitened[i], (-y, -x), axis=(0, 1))), (i, y, x))
+                                for i, y, x in shortlist)
+        index = symmetries[slot]
+        aligned = np.roll(candidates[slot], (-dy, -dx), axis=(0, 1))
         values = slots_from_tile(aligned) * layout.chips
         soft = layout.group_sums(values * cls._band_weights(layout, values)).sum(axis=1)
         soft /= max(stats.robust_std(soft), 1e-12)
-        p_pilot = stats.max_of_normals_p_value(z, _HYPOTHESES)
+        p_pilot = stats.refined_search_p_value(z, _HYPOTHESES, refine_from=_POLISH_ABOVE,
+                                               refinements=_POLISH_HYPOTHESES)
         payload = coding.decode_soft(soft).payload if p_pilot <= _DECODE_BELOW else None
         p_value = stats.with_checksum(p_pilot, payload is not None, coding.CRC_BITS)
         to_tile = _tile_coordinates(index, (dy, dx)) @ np.linalg.inv(np.vstack([to_plane, [0, 0, 1]]))
-        return _Reading(p_value=p_value, z=z, soft=soft, payload=payload, to_tile=to_tile)
+        return _Reading(p_value=p_value, z=z, soft=soft, payload=payload, to_tile=to_tile, symmetry=index)
 
     @staticmethod
     def _band_weights(layout: Layout, values: np.ndarray) -> np.ndarray:

@@ -1,0 +1,100 @@
+"""Blind synchronisation: the exact payload after geometric attacks, and the transform that was undone.
+
+``python -m eval.acceptance`` measures the rates over 24 images; these tests pin the behaviour on
+real photographs and check ``Detection.geometry`` against the attacks' known parameters.
+"""
+
+import numpy as np
+import pytest
+
+import attacks
+import watermark as wm
+from photos import photo
+
+PAYLOAD = 0xFEED_FACE_0BAD_CAFE
+
+GEOMETRIC = [
+    attacks.attack("rotate", degrees=-30), attacks.attack("rotate", degrees=45),
+    attacks.attack("rotate", degrees=170), attacks.attack("rotate", degrees=15, crop=True),
+    attacks.attack("rotate", degrees=-2, scale=True), attacks.attack("rot90", k=1), attacks.attack("rot90", k=2),
+    attacks.attack("flip", axis="horizontal"), attacks.attack("flip", axis="vertical"),
+    attacks.attack("crop", percent=50, position="top-left"), attacks.attack("crop", percent=50, position="bottom-right"),
+    attacks.attack("crop", percent=70, position="random"),
+    attacks.chain(attacks.attack("rescale", factor=1.5), attacks.attack("crop", percent=70)),
+    attacks.chain(attacks.attack("rescale", factor=0.6), attacks.attack("crop", percent=80)),
+    attacks.attack("aspect", x=1.0, y=0.75), attacks.attack("aspect", x=1.33, y=1.0),
+    attacks.attack("shear", x=10.0, y=0.0), attacks.attack("shear", x=0.0, y=5.0),
+    attacks.attack("affine", matrix=(1.013, 0.008, 0.011, 1.008)), attacks.attack("affine", matrix=(1, 0.05, 0, 1)),
+    attacks.attack("translate", dx=37, dy=-21), attacks.attack("remove_lines", every=100),
+    attacks.chain(attacks.attack("rotate", degrees=5, crop=True), attacks.attack("crop", percent=87),
+                  attacks.attack("jpeg", quality=50)),
+    attacks.chain(attacks.attack("rescale", factor=0.75), attacks.attack("crop", percent=71),
+                  attacks.attack("jpeg", quality=75)),
+]
+
+
+@pytest.fixture(scope="module")
+def marked(key):
+    return {name: wm.embed(photo(name), PAYLOAD, key) for name in ("rocket", "retina")}
+
+
+@pytest.mark.parametrize("attack", GEOMETRIC, ids=str)
+@pytest.mark.parametrize("name", ["rocket", "retina"])
+def test_geometric_attacks_keep_the_exact_payload(marked, key, name, attack):
+    result = wm.detect(attack(marked[name], seed=4), key)
+    assert result.found and result.payload == PAYLOAD, result
+
+
+@pytest.mark.parametrize("degrees", [-150.0, -30.0, 1.0, 10.0, 90.0, 135.0])
+def test_geometry_reports_the_rotation(marked, key, degrees):
+    geometry = wm.detect(attacks.rotate(marked["rocket"], degrees=degrees), key).geometry
+    assert abs((geometry.degrees - degrees + 180) % 360 - 180) < 0.3
+    assert not geometry.flipped and abs(geometry.shear) < 0.01
+
+
+@pytest.mark.parametrize("axis, degrees", [("horizontal", 0.0), ("vertical", 180.0)])
+def test_geometry_reports_a_flip(marked, key, axis, degrees):
+    geometry = wm.detect(attacks.flip(marked["rocket"], axis=axis), key).geometry
+    assert geometry.flipped and abs((geometry.degrees - degrees + 180) % 360 - 180) < 0.3
+
+
+@pytest.mark.parametrize("factor", [0.6, 1.7])
+def test_geometry_reports_the_scale(marked, key, factor):
+    image = marked["rocket"]
+    plain = wm.detect(image, key).geometry
+    scaled = wm.detect(attacks.chain(attacks.attack("rescale", factor=factor),
+                                     attacks.attack("crop", percent=80))(image), key).geometry
+    for axis in range(2):
+        assert scaled.scale[axis] / plain.scale[axis] == pytest.approx(factor, rel=0.01)
+
+
+def test_geometry_reports_aspect_and_shear(marked, key):
+    image = marked["rocket"]
+    squeezed = wm.detect(attacks.aspect(image, x=1.0, y=0.8), key).geometry
+    assert squeezed.scale[1] / squeezed.scale[0] == pytest.approx(0.8, rel=0.01)
+    height, width = image.shape[:2]
+    sheared = wm.detect(attacks.shear(image, x=10.0, y=0.0), key).geometry
+    assert sheared.shear == pytest.approx(0.10 * width / height, abs=0.01)
+
+
+@pytest.mark.parametrize("dx, dy", [(37, -21), (-5, 60)])
+def test_geometry_reports_the_offset(marked, key, dx, dy):
+    image = marked["retina"]                      # 1411 px: the mark's frame is 512 / 1411 of it
+    scale = 512 / image.shape[0]
+    geometry = wm.detect(attacks.translate(image, dx=dx, dy=dy), key).geometry
+    expected = np.mod([-dx * scale, -dy * scale], 128)
+    assert np.abs((np.array(geometry.offset) - expected + 64) % 128 - 64).max() < 1.0
+
+
+def test_transform_maps_the_suspect_onto_the_marks_frame(marked, key):
+    image = marked["rocket"]
+    plain = wm.detect(image, key)
+    assert np.allclose(plain.transform[:, :2], np.eye(2) * 512 / min(image.shape[:2]), atol=1e-3)
+    assert np.allclose(plain.transform[:, 2], 0, atol=0.5)
+    assert wm.detect(attacks.jpeg(image, quality=95), key).geometry.degrees == pytest.approx(0, abs=0.05)
+
+
+@pytest.mark.parametrize("percent", [20, 30])
+def test_a_crop_too_small_for_the_mark_is_not_found_and_not_an_error(marked, key, percent):
+    result = wm.detect(attacks.crop(marked["rocket"], percent=percent), key)
+    assert not result.found and result.p_value > 1e-3 and result.geometry is None
