@@ -20,8 +20,8 @@ from .bending import latest_small_random_distortions, print_scan, random_bending
 from .codec import jpeg, screenshot, strip_metadata, webp
 from .colour import brightness, colour_jitter, contrast, exposure, gamma, grayscale, hue, palette, saturation
 from .filters import convolution, gaussian_blur, median, self_similarities, sharpen
-from .geometry import (affine, aspect, crop, downscale, flip, perspective, remove_lines, rescale, rot90, rotate,
-                       shear, translate)
+from .geometry import (affine, aspect, crop, delete_lines, downscale, flip, perspective, remove_lines, rescale,
+                       rot90, rotate, shear, translate)
 from .noise import add_noise, gaussian_noise, psnr, salt_pepper
 from .overlay import logo, text
 from ._spec import recording
@@ -38,7 +38,7 @@ __all__ = [
     "median", "convolution", "gaussian_blur", "sharpen", "self_similarities",
     # geometry
     "rotate", "rot90", "flip", "crop", "rescale", "aspect", "downscale", "affine", "shear", "translate",
-    "remove_lines", "perspective",
+    "remove_lines", "delete_lines", "perspective",
     # bending and print-scan
     "random_bending", "small_random_distortions", "latest_small_random_distortions", "print_scan",
     # colour

@@ -99,6 +99,9 @@ def _run(args: argparse.Namespace) -> int:
     extension = "." + args.format.lstrip(".").lower()
     into_folder = (bool(args.suite) or len(args.inputs) > 1 or output.is_dir() or not output.suffix
                    or args.output.endswith(os.sep))
+    if into_folder and output.suffix.lower().lstrip(".") in _FORMATS and not output.is_dir():
+        return _fail(f"-o {args.output}: with --suite or several inputs, -o is a folder that gets one file "
+                     "per attack; give a folder name without an image extension")
     folders = _folders(output, args.inputs)
     status = OK
     for source in args.inputs:

@@ -1,4 +1,4 @@
-"""Geometric attacks: rotation, cropping, rescaling, affine maps, line removal, perspective.
+"""Geometric attacks: rotation, cropping, rescaling, affine maps, line deletion, perspective.
 
 Conventions: positive angles turn counter-clockwise as the image is shown (as StirMark and
 ``np.rot90``); areas uncovered by a transform are black (and transparent where there is alpha);
@@ -18,7 +18,7 @@ from watermark.image import image_op
 from ._spec import Param, RngLike, make_rng, record, registered
 
 __all__ = ["rotate", "rot90", "flip", "crop", "rescale", "aspect", "downscale", "affine", "shear",
-           "translate", "remove_lines", "perspective", "POSITIONS"]
+           "translate", "remove_lines", "delete_lines", "perspective", "POSITIONS"]
 
 POSITIONS = ("center", "top-left", "top", "top-right", "left", "right", "bottom-left", "bottom",
              "bottom-right", "random")
@@ -318,6 +318,48 @@ def remove_lines(image: np.ndarray, *, every: int = 10) -> np.ndarray:
     """
     height, width = image.shape[:2]
     return np.delete(np.delete(image, np.arange(0, height, every), axis=0), np.arange(0, width, every), axis=1)
+
+
+@registered(family="geometry", primary="count", random=True,
+            count=Param(int, 1, 100_000, doc="rows deleted, and as many columns"))
+@image_op(geometric=True)
+def delete_lines(image: np.ndarray, *, count: int = 5, seed: RngLike = None) -> np.ndarray:
+    """Delete ``count`` rows and ``count`` columns at random places: the output is smaller by ``count``.
+
+    The random counterpart of :func:`remove_lines`: where StirMark Benchmark 4.0 deletes lines at a
+    fixed period and StirMark 3.1's row and column removal test (bench.h,
+    ``NUMBER_ROW_COL_REMOVED``: 1 to 17 rows and columns) spreads a given number at regular
+    intervals, this attack places them anywhere, so a detector cannot rely on their spacing. The
+    indices deleted (distinct, drawn uniformly from ``seed``) are recorded as ``rows`` and
+    ``columns``; nothing is resampled.
+
+    Parameters
+    ----------
+    count : int
+        Rows deleted, and as many columns; less than the image's shorter side.
+    seed : int or numpy.random.Generator, optional
+        Where the rows and columns are drawn from; the same value gives the same output.
+
+    Raises
+    ------
+    AttackParameterError
+        ``count`` leaves no row or no column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> delete_lines(np.zeros((96, 128), np.uint8), count=5, seed=1).shape
+    (91, 123)
+    """
+    height, width = image.shape[:2]
+    if count >= min(height, width):
+        raise AttackParameterError(f"delete_lines: count={count} would leave nothing of a {width}x{height} image; "
+                                   f"use count < {min(height, width)}")
+    rng = make_rng(seed)
+    rows = np.sort(rng.choice(height, count, replace=False))
+    columns = np.sort(rng.choice(width, count, replace=False))
+    record("delete_lines", rows=rows, columns=columns)
+    return np.delete(np.delete(image, rows, axis=0), columns, axis=1)
 
 
 @registered(family="geometry", primary="strength", random=True,

@@ -98,6 +98,21 @@ def test_flip_translate_remove_lines_are_exact():
         assert out.shape[:2] == (96 - (95 // every + 1), 128 - (127 // every + 1))     # SMB 4.0's sizes
 
 
+def test_delete_lines_drops_count_random_rows_and_columns():
+    image = rgb8()
+    with attacks.recording() as drawn:
+        out = attacks.delete_lines(image, count=5, seed=3)
+    [(name, where)] = drawn
+    assert name == "delete_lines" and out.shape == (96 - 5, 128 - 5, 3)
+    assert len(set(where["rows"])) == 5 and len(set(where["columns"])) == 5
+    assert np.array_equal(out, np.delete(np.delete(image, where["rows"], axis=0), where["columns"], axis=1))
+    assert np.array_equal(out, attacks.delete_lines(image, count=5, seed=3))
+    with attacks.recording() as again:
+        attacks.delete_lines(image, count=5, seed=4)
+    assert again[0][1] != where
+    assert attacks.delete_lines(grey8(), count=1, seed=0).shape == (95, 127)
+
+
 def test_affine_identity_and_shear_geometry():
     image = rgb8()
     assert np.abs(attacks.affine(image, matrix=(1, 0, 0, 1)).astype(int) - image).max() <= 1

@@ -114,6 +114,10 @@ def test_usage_errors(photo_file, tmp_path, capsys):
     assert run("-o", str(tmp_path), "-a", "flip") == 2
     assert run(str(photo_file), "-o", str(tmp_path / "d"), "--suite", "nope") == 2
     assert "known suites: stirmark" in capsys.readouterr().err
+    assert run(str(photo_file), "-o", str(tmp_path / "all.png"), "--suite", "quick") == 2
+    assert run(str(photo_file), str(photo_file), "-o", str(tmp_path / "both.jpg"), "-a", "flip") == 2
+    assert capsys.readouterr().err.count("-o is a folder") == 2
+    assert not (tmp_path / "all.png").exists() and not (tmp_path / "both.jpg").exists()
 
 
 def test_list_shows_names_parameters_defaults_and_suites(capsys):
