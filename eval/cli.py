@@ -6,10 +6,12 @@
                     [--out bench-out] [--jobs N] [--limit-images N] [--unmarked N] [--seed N] [--json]
 
 writes ``OUT/results.csv`` (one row per scheme, image and attack), ``OUT/report.html``
-(self-contained), ``OUT/summary.md``, the plots as PNG files (for a README) and the cache ``OUT/cache/cells.jsonl`` (a rerun skips finished
-cells). stdout gets the survival table (or, with ``--json``, one JSON object per row); stderr gets
-messages and the progress bar. Exit status: 0 done, 2 error (unknown scheme or suite, no images,
-nothing to run). A peer whose library is missing is skipped with a message.
+(self-contained), ``OUT/summary.md`` (the report's tables in Markdown), the plots as PNG files for a
+README (``exact_vs_strength.png``, ``bit_accuracy_vs_strength.png``, ``null_p_values.png``) and the
+cache ``OUT/cache/cells.jsonl`` (a rerun skips finished cells). stdout gets the survival table (or,
+with ``--json``, one JSON object per row); stderr gets messages and the progress bar. Exit status:
+0 done, 2 error (unknown scheme or suite, no images, nothing to run). A peer whose library is
+missing is skipped with a message.
 """
 
 from __future__ import annotations
@@ -105,6 +107,16 @@ def _command(args: argparse.Namespace) -> str:
     return " ".join(shlex.quote(word) for word in words)
 
 
+def _example_image(specs: list) -> tuple | None:
+    """The first image that loads, as (spec, pixels), for the report's thumbnails; None if none does."""
+    for spec in specs:
+        try:
+            return spec, spec.load()
+        except (OSError, ValueError):     # an unreadable file is already an error row of the run
+            continue
+    return None
+
+
 def _json_row(row) -> str:
     values = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.to_dict().items()}
     return json.dumps(values, allow_nan=True)
@@ -143,8 +155,9 @@ def _run(args: argparse.Namespace) -> int:
     if not args.no_report:
         try:
             report.write_markdown(rows, out / "summary.md", command=command)
-            first = specs[0]
-            pictures = report.pictures_for(schemes, first.load(), suite, seed=args.seed, name=first.name)
+            example = _example_image(specs)
+            pictures = None if example is None else report.pictures_for(
+                schemes, example[1], suite, seed=args.seed, name=example[0].name)
             report.write_html(rows, out / "report.html", command=command, pictures=pictures)
             report.write_plots(rows, out)
         except ImportError as exc:      # matplotlib

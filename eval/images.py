@@ -137,12 +137,19 @@ class ImageSpec:
         object.__setattr__(self, "_cache", {})
 
 
-def digest(pixels: np.ndarray) -> str:
-    """A short content hash of ``pixels`` (shape and bytes), used in cache keys."""
-    h = hashlib.blake2b(digest_size=8)
-    h.update(repr(pixels.shape).encode())
-    h.update(np.ascontiguousarray(pixels).tobytes())
-    return h.hexdigest()
+def digest(source: str) -> str:
+    """A short hash of the bytes of the image file ``source``, used in cache keys.
+
+    A scikit-image source is its own digest (its pixels ship with the wheel); an unreadable file
+    gives "" (loading it then records the error).
+    """
+    if source.startswith("skimage:"):
+        return source
+    try:
+        with open(source, "rb") as handle:
+            return hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=8)).hexdigest()
+    except OSError:
+        return ""
 
 
 def default_images() -> list[ImageSpec]:

@@ -63,11 +63,12 @@ def read_csv(path: str | os.PathLike) -> list[dict]:
 
 
 def _summary_tables(rows: list[dict]) -> list[tables.Table]:
-    return [tables.survival(rows), tables.quality(rows), tables.speed(rows), tables.null_calibration(rows)]
+    return [tables.survival(rows), tables.detection(rows), tables.quality(rows), tables.speed(rows),
+            tables.null_calibration(rows)]
 
 
 def write_markdown(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "") -> None:
-    """A Markdown summary (survival, quality, speed, null) ready to paste into a README."""
+    """A Markdown summary (survival, detection at 0.1 % FPR, quality, speed, null) ready to paste into a README."""
     rows = tables.as_dicts(rows)
     parts = [f"Reproduce with `{command}`." if command else ""]
     parts += [table.to_markdown() for table in _summary_tables(rows) if table.rows]
@@ -176,7 +177,8 @@ def write_html(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "
     if command:
         head += f"<p>Reproduce with <code>{html.escape(command)}</code></p>"
     head += f'<p class="meta">{meta}</p>'
-    parts = [head, _section("Survival per attack family", tables.survival(rows).to_html())]
+    parts = [head, _section("Survival per attack family", tables.survival(rows).to_html()),
+             _section(f"Detection at {100 * tables.FPR:g} % false positives", tables.detection(rows).to_html())]
     parts.append(_section("Robustness against attack strength",
                           _figure_html(plots.strength_curves(rows, "exact"), "exact-payload rate vs strength")
                           + _figure_html(plots.strength_curves(rows, "bit_accuracy"), "bit accuracy vs strength")))

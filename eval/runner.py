@@ -5,6 +5,9 @@ image and a few attacks: the image is marked once per task (embedding is determi
 that is split or rerun marks it identically), then each attack is applied with its own seed and the
 contender reads the result. Every finished cell is appended to the cache as it arrives, so an
 interrupted run loses at most the tasks in flight and a rerun computes only what is missing.
+A cell that fails becomes a row with an ``error`` and the run goes on; a worker that dies (killed,
+out of memory) breaks the pool, so every task not yet finished gets such rows, and a rerun computes
+them (only errors about the input, such as an image too small for a scheme, are cached).
 
 Besides the marked cells, ``unmarked`` images without any mark are read with the same key: their
 p-values and scores are the null distribution (``marked`` is False in those rows, ``attack`` is
@@ -163,10 +166,10 @@ def _do_task(task: _Task) -> list[Result]:
             start = time.perf_counter()
             image = contender.embed(original, payload, key)
             quality["embed_ms"] = 1e3 * (time.perf_counter() - start)
+            quality["psnr"] = metrics.psnr(original, image)
+            quality["ssim"] = metrics.ssim(original, image)
         except Exception as exc:    # too small for this scheme, or a peer's failure: every cell says so
             return [_failed(task, a, s, contender, original.shape, _error_text(exc)) for a, s in task.attacks]
-        quality["psnr"] = metrics.psnr(original, image)
-        quality["ssim"] = metrics.ssim(original, image)
     rows = []
     for attack, seed in task.attacks:
         try:
@@ -174,6 +177,7 @@ def _do_task(task: _Task) -> list[Result]:
             start = time.perf_counter()
             reading = contender.read(attacked, key, payload)
             detect_ms = 1e3 * (time.perf_counter() - start)
+            bit_accuracy = metrics.bit_accuracy(reading.bits, truth)
         except Exception as exc:
             rows.append(_failed(task, attack, seed, contender, original.shape, _error_text(exc)))
             continue
@@ -181,7 +185,7 @@ def _do_task(task: _Task) -> list[Result]:
         rows.append(Result(
             scheme=task.contender, image=task.image.name, attack=name, family=family, strength=strength,
             marked=task.marked, seed=seed, payload_bits=contender.payload_bits,
-            bit_accuracy=metrics.bit_accuracy(reading.bits, truth),
+            bit_accuracy=bit_accuracy,
             exact=bool(task.marked and reading.payload == payload and reading.found),
             found=bool(reading.found), p_value=float(reading.p_value), score=float(reading.score),
             psnr=quality["psnr"], ssim=quality["ssim"], embed_ms=quality["embed_ms"], detect_ms=detect_ms,
@@ -264,13 +268,15 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
         for spec in null_specs:
             plan.append((contender.name, spec, False, [(None, seed)]))
 
+    content = {spec.source: images_mod.digest(spec.source) for spec in [*images, *null_specs]}
     keys: dict[tuple, str] = {}
     for name, spec, marked, entries in plan:
         for attack, attack_seed in entries:
             keys[(name, spec.name, marked, str(attack) if attack else NO_ATTACK)] = cell_key(
                 scheme=name, version=contenders.get(name).version, code=fingerprint, image=spec.name,
-                source=spec.source, variant=spec.variant, min_side=spec.min_side, size=spec.size, marked=marked,
-                attack=str(attack) if attack else NO_ATTACK, seed=attack_seed, run_seed=seed)
+                source=spec.source, content=content[spec.source], variant=spec.variant, min_side=spec.min_side,
+                size=spec.size, marked=marked, attack=str(attack) if attack else NO_ATTACK, seed=attack_seed,
+                run_seed=seed)
 
     results: dict[str, Result] = {}
     with Cache(cache_dir) as cache:
@@ -303,8 +309,14 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
             else:
                 context = multiprocessing.get_context("spawn")   # safe with threads, PyTorch, OpenCV
                 with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-                    for future in concurrent.futures.as_completed([pool.submit(_do_task, t) for t in tasks]):
-                        collect(future.result())
+                    futures = {pool.submit(_do_task, task): task for task in tasks}
+                    for future in concurrent.futures.as_completed(futures):
+                        try:
+                            rows = future.result()
+                        except Exception as exc:   # the pool broke (a worker died): error rows, not cached
+                            task = futures[future]
+                            rows = [_failed(task, a, s, None, (), _error_text(exc)) for a, s in task.attacks]
+                        collect(rows)
         finally:
             if bar is not None:
                 bar.close()

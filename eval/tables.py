@@ -19,7 +19,8 @@ import numpy as np
 
 from . import metrics
 
-__all__ = ["Table", "as_dicts", "survival", "per_attack", "quality", "speed", "null_calibration", "FPR"]
+__all__ = ["Table", "as_dicts", "survival", "detection", "per_attack", "quality", "speed", "null_calibration",
+           "FPR"]
 
 FPR = 1e-3   # WAVES reports the true-positive rate at 0.1 % false positives
 
@@ -81,8 +82,20 @@ def _num(value: float, digits: int = 1) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
+def _mean(values: Iterable[float]) -> float:
+    """Mean of the finite ``values``; NaN when there is none."""
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
 def _schemes(rows: list[dict]) -> list[str]:
     return list(dict.fromkeys(r["scheme"] for r in rows))
+
+
+def _families(rows: list[dict]) -> list[str]:
+    """Attack families in order of appearance, "none" (the unattacked image) last."""
+    families = list(dict.fromkeys(r["family"] for r in rows))
+    return [f for f in families if f != "none"] + (["none"] if "none" in families else [])
 
 
 def _null_scores(rows: list[dict]) -> dict[str, np.ndarray]:
@@ -97,8 +110,7 @@ def survival(rows: Iterable[Any]) -> Table:
     """Share of attacked images whose payload survived, per attack family (rows) and scheme (columns)."""
     rows = [r for r in as_dicts(rows) if r["marked"] and not r["error"]]
     schemes = _schemes(rows)
-    families = list(dict.fromkeys(r["family"] for r in rows))
-    families = [f for f in families if f != "none"] + (["none"] if "none" in families else [])
+    families = _families(rows)
     cells: dict[tuple[str, str], list[bool]] = defaultdict(list)
     for r in rows:
         cells[(r["family"], r["scheme"])].append(r["exact"])
@@ -111,6 +123,38 @@ def survival(rows: Iterable[Any]) -> Table:
                                     else "–" for s in schemes)))
     return Table("Share of tests survived (exact payload) per attack family", ("family", *schemes),
                  tuple(table_rows), note="StirMark-style score: a test survives when the whole payload is read back.")
+
+
+def detection(rows: Iterable[Any], *, fpr: float = FPR) -> Table:
+    """Detection rate at ``fpr`` false positives (WAVES style), per attack family (rows) and scheme (columns).
+
+    A marked image counts as detected when its score exceeds the scheme's threshold at ``fpr``, the
+    ``1 - fpr`` quantile of its scores on the unmarked images of the same run; "–" without them.
+    """
+    rows = as_dicts(rows)
+    nulls = _null_scores(rows)
+    marked = [r for r in rows if r["marked"] and not r["error"]]
+    schemes = _schemes(marked)
+    families = _families(marked)
+    scores: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in marked:
+        scores[(r["family"], r["scheme"])].append(r["score"])
+        if r["family"] != "none":
+            scores[("all attacks", r["scheme"])].append(r["score"])
+    table_rows = []
+    for family in families + ["all attacks"]:
+        cells = []
+        for scheme in schemes:
+            null = nulls.get(scheme, np.array([]))
+            found = scores[(family, scheme)]
+            cells.append(_pct(metrics.detection_rate_at_fpr(found, null, fpr)) if found and null.size else "–")
+        table_rows.append(("no attack" if family == "none" else family, *cells))
+    unmarked = min((nulls[s].size if s in nulls else 0 for s in schemes), default=0)
+    note = (f"Detected: score above the {1 - fpr:g} quantile of the scheme's scores on its unmarked images "
+            f"({unmarked} or more)." + ("" if unmarked >= 1 / fpr else f" With fewer than {1 / fpr:g}, the "
+                                        "threshold is the largest unmarked score: the rate is not resolved."))
+    return Table(f"Detection rate at {100 * fpr:g} % false positives per attack family", ("family", *schemes),
+                 tuple(table_rows), note=note)
 
 
 def per_attack(rows: Iterable[Any], *, fpr: float = FPR) -> Table:
@@ -128,7 +172,7 @@ def per_attack(rows: Iterable[Any], *, fpr: float = FPR) -> Table:
         at_fpr = metrics.detection_rate_at_fpr([r["score"] for r in ok], null, fpr) if null.size else math.nan
         table_rows.append((scheme, attack, members[0]["family"], str(len(ok)),
                            _pct(metrics.exact_payload_rate([r["exact"] for r in ok])),
-                           _num(100 * np.nanmean([r["bit_accuracy"] for r in ok]) if ok else math.nan, 1),
+                           _num(100 * _mean(r["bit_accuracy"] for r in ok), 1),
                            _pct(metrics.detection_rate_at_p([r["p_value"] for r in ok], 1e-9)),
                            _pct(at_fpr), str(len(members) - len(ok))))
     return Table("Per attack", ("scheme", "attack", "family", "images", "exact payload", "bit accuracy %",
@@ -151,21 +195,29 @@ def quality(rows: Iterable[Any]) -> Table:
 
 
 def speed(rows: Iterable[Any]) -> Table:
-    """Per scheme: median embedding and detection time, in ms and ms per megapixel."""
-    rows = [r for r in as_dicts(rows) if not r["error"]]
+    """Per scheme: median embedding and detection time, in ms and ms per megapixel.
+
+    Detection is timed on the unattacked marked images, and apart on the unmarked ones (where a
+    detector with a geometric search runs all of it); attacked images, resized or refused as too
+    small, would blur the comparison.
+    """
+    rows = [r for r in as_dicts(rows) if not r["error"] and r["attack"] == "none"]
     table_rows = []
     for scheme in _schemes(rows):
-        mine = [r for r in rows if r["scheme"] == scheme]
-        embeds = [r for r in mine if r["marked"] and r["attack"] == "none"]
-        mpix = lambda r: max(r["width"] * r["height"], 1) / 1e6   # noqa: E731
-        embed_ms = [r["embed_ms"] for r in embeds]
-        detect_ms = [r["detect_ms"] for r in mine]
-        table_rows.append((scheme, _num(float(np.median(embed_ms)) if embed_ms else math.nan, 0),
-                           _num(float(np.median([r["embed_ms"] / mpix(r) for r in embeds])) if embeds else math.nan, 0),
-                           _num(float(np.median(detect_ms)) if detect_ms else math.nan, 0),
-                           _num(float(np.median([r["detect_ms"] / mpix(r) for r in mine])) if mine else math.nan, 0)))
+        marked = [r for r in rows if r["scheme"] == scheme and r["marked"]]
+        unmarked = [r for r in rows if r["scheme"] == scheme and not r["marked"]]
+        table_rows.append((scheme, _median_ms(marked, "embed_ms"), _median_ms(marked, "embed_ms", per_mp=True),
+                           _median_ms(marked, "detect_ms"), _median_ms(marked, "detect_ms", per_mp=True),
+                           _median_ms(unmarked, "detect_ms")))
     return Table("Speed (median wall time, one core)", ("scheme", "embed ms", "embed ms/MP", "detect ms",
-                                                        "detect ms/MP"), tuple(table_rows))
+                                                        "detect ms/MP", "detect ms, unmarked"), tuple(table_rows),
+                 note="Detection on the unattacked marked images, and on the unmarked images.")
+
+
+def _median_ms(rows: list[dict], column: str, *, per_mp: bool = False) -> str:
+    """The median of ``column`` over ``rows``, per megapixel of the image if ``per_mp``, formatted."""
+    values = [r[column] / (max(r["width"] * r["height"], 1) / 1e6 if per_mp else 1.0) for r in rows]
+    return _num(float(np.median(values)) if values else math.nan, 0)
 
 
 def null_calibration(rows: Iterable[Any], *, fpr: float = FPR) -> Table:

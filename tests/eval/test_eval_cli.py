@@ -8,7 +8,7 @@ import json
 import pytest
 
 import attacks
-from eval import cli, runner
+from eval import cli, report, runner
 
 
 @pytest.fixture
@@ -40,6 +40,18 @@ def test_bench_writes_csv_report_and_summary(bench, photo_dir, tmp_path, capsys)
     assert "| family | dwtdct |" in captured.out
     assert "--suite tiny" in (out / "summary.md").read_text()
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 4 + 3
+
+
+def test_an_unreadable_image_is_an_error_row_and_the_report_is_written(bench, photo_dir, tmp_path, capsys):
+    (photo_dir / "0-broken.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    status = bench("--schemes", "dwtdct", "--suite", "tiny", "--images", str(photo_dir), "--out", str(out),
+                   "--unmarked", "0", "--limit-images", "2")
+    assert status == 0 and (out / "report.html").exists()
+    rows = report.read_csv(out / "results.csv")
+    assert [r["error"].split(":")[0] for r in rows] == ["InvalidImageError"] * 4 + [""] * 4
+    assert "4 cells had errors" in capsys.readouterr().err
+    assert "marked by dwtdct" in (out / "report.html").read_text()
 
 
 def test_bench_json_prints_one_object_per_row(bench, photo_dir, tmp_path, capsys):

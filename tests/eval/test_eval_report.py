@@ -42,17 +42,44 @@ def test_markdown_summary_tables(bench):
     assert "`watermark bench --suite quick`" in text
     assert "| family | dwtdct | spread |" in text and "| no attack | 100 % | 100 % |" in text
     assert "Image quality" in text and "Speed" in text and "calibration" in text
+    assert "**Detection rate at 0.1 % false positives per attack family**" in text
+
+
+def _row(**fields):
+    row = dict(scheme="s", image="i", attack="none", family="none", strength=1.0, marked=True, seed=0,
+               payload_bits=64, bit_accuracy=1.0, exact=True, found=True, p_value=0.0, score=1.0, psnr=40.0,
+               ssim=0.99, embed_ms=1.0, detect_ms=1.0, width=1000, height=1000, error="")
+    return {**row, **fields}
 
 
 def test_survival_counts_exact_payloads_per_family():
-    rows = [dict(scheme="s", image=str(i), attack=a, family=f, strength=1.0, marked=True, seed=0, payload_bits=64,
-                 bit_accuracy=1.0, exact=e, found=e, p_value=0.0, score=1.0, psnr=40.0, ssim=0.99, embed_ms=1.0,
-                 detect_ms=1.0, width=8, height=8, error="")
+    rows = [_row(image=str(i), attack=a, family=f, exact=e, found=e)
             for i, (a, f, e) in enumerate([("none", "none", True), ("j", "codec", True), ("j", "codec", False),
                                            ("r", "geometry", False)])]
     table = tables.survival(rows)
     assert table.columns == ("family", "s")
     assert dict(table.rows) == {"codec": "50 %", "geometry": "0 %", "no attack": "100 %", "all attacks": "33 %"}
+
+
+def test_detection_counts_scores_above_the_unmarked_threshold_per_family():
+    null = [_row(image=f"n{i}", marked=False, exact=False, found=False, score=float(i)) for i in range(10)]
+    marked = [_row(score=20.0), _row(attack="j", family="codec", score=9.5),
+              _row(attack="j", family="codec", score=8.0), _row(attack="r", family="geometry", score=0.0)]
+    table = tables.detection(marked + null + [_row(scheme="t")])
+    assert table.columns == ("family", "s", "t")
+    assert dict((r[0], r[1]) for r in table.rows) == {"codec": "50 %", "geometry": "0 %", "no attack": "100 %",
+                                                      "all attacks": "33 %"}
+    assert {r[2] for r in table.rows} == {"–"}           # no unmarked images: no threshold
+    assert "not resolved" in table.note
+
+
+def test_per_attack_and_speed_tables_without_readable_bits_or_full_size_reads():
+    rows = [_row(embed_ms=30.0, detect_ms=20.0), _row(attack="r", family="geometry", detect_ms=0.1),
+            _row(attack="r", family="geometry", bit_accuracy=float("nan"), exact=False),
+            _row(image="n", marked=False, detect_ms=60.0, width=500, height=500)]
+    per_attack = dict(((r[0], r[1]), r[5]) for r in tables.per_attack([*rows[:1], rows[2]]).rows)
+    assert per_attack == {("s", "none"): "100.0", ("s", "r"): "–"}
+    assert tables.speed(rows).rows == (("s", "30", "30", "20", "20", "60"),)
 
 
 def test_html_is_self_contained(bench):
@@ -62,7 +89,8 @@ def test_html_is_self_contained(bench):
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
     assert "<script" not in text and "http://" not in text and "https://" not in text and "@import" not in text
     assert text.count("<img") == 3 + 2 * (3 + 2)    # 3 plots; per scheme: original, marked, diff, 2 attacks
-    for heading in ("Survival per attack family", "Robustness against attack strength", "Quality", "Speed",
+    for heading in ("Survival per attack family", "Detection at 0.1 % false positives",
+                    "Robustness against attack strength", "Quality", "Speed",
                     "Unmarked images", "Examples", "Every attack"):
         assert heading in text
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 
 import pytest
 
@@ -109,6 +110,45 @@ def test_a_failing_cell_is_recorded_and_the_run_goes_on(photo_dir, tiny_suite, t
     assert broken[0].error == "RuntimeError: attack exploded" and math.isnan(broken[0].bit_accuracy)
     assert [r.error for r in rows if r.attack != "broken()"] == ["", ""]
     assert "broken()" not in (tmp_path / "cells.jsonl").read_text()     # a crash is not cached
+
+
+class _KillsItsWorker:
+    """An attack that ends the process it runs in, as a worker killed for lack of memory would end."""
+
+    name, family, strength = "kill", "filter", None
+
+    def __str__(self):
+        return "kill()"
+
+    def __call__(self, image, seed=0):
+        os._exit(1)
+
+
+def test_a_dying_worker_gives_error_rows_and_the_run_goes_on(photo_dir, tiny_suite, tmp_path):
+    specs = images.images_from(photo_dir)[:1]
+    runner.run(["dwtdct", "spread"], specs, tiny_suite[:1], cache_dir=tmp_path, progress=False)
+    rows = runner.run(["dwtdct", "spread"], specs, (*tiny_suite[:1], _KillsItsWorker()), jobs=2,
+                      cache_dir=tmp_path, progress=False)
+    assert [(r.scheme, r.attack) for r in rows] == [(scheme, attack) for scheme in ("dwtdct", "spread")
+                                                    for attack in ("none", "jpeg(quality=75)", "kill()")]
+    assert [r.error for r in rows if r.attack != "kill()"] == [""] * 4
+    assert all(r.error.startswith("BrokenProcessPool") for r in rows if r.attack == "kill()")
+    assert "kill()" not in (tmp_path / "cells.jsonl").read_text()     # computed again by the next run
+
+
+def test_a_changed_image_file_is_computed_again(tmp_path, small_photo, tiny_suite, monkeypatch):
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(small_photo("astronaut")).save(folder / "photo.png")
+    first = runner.run(["dwtdct"], images.images_from(folder), tiny_suite[:1], cache_dir=tmp_path, progress=False)
+    Image.fromarray(small_photo("coffee")[:300, :290]).save(folder / "photo.png")
+    calls = _count_detections(monkeypatch)
+    second = runner.run(["dwtdct"], images.images_from(folder), tiny_suite[:1], cache_dir=tmp_path, progress=False)
+    assert len(calls) == 2
+    assert [(r.width, r.height) for r in first] == [(320, 320)] * 2
+    assert [(r.width, r.height) for r in second] == [(290, 300)] * 2
 
 
 def test_an_image_too_small_for_a_scheme_is_an_error_row(tmp_path, small_photo, tiny_suite):
