@@ -16,6 +16,7 @@ from collections import defaultdict
 import numpy as np
 
 import attacks
+from attacks.suites import STIRMARK_AFFINE
 from eval import images as images_mod
 from eval import runner
 
@@ -44,17 +45,24 @@ CLASSES = (
     ("median 5x5", 0.80, [attacks.attack("median", size=5)]),
     ("blur sigma 2", 0.80, [attacks.attack("gaussian_blur", sigma=2.0)]),
     # geometry (the synchronisation issue)
-    ("rotation, canvas kept", 0.90, [attacks.attack("rotate", degrees=d) for d in (-135, -30, 1, 10, 45)]),
-    ("rotation, cropped", 0.90, [attacks.attack("rotate", degrees=d, crop=True) for d in (-30, -5, 2, 15)]),
+    ("rotation, canvas kept", 0.90, [attacks.attack("rotate", degrees=d)
+                                     for d in (-170, -135, -30, -1, 1, 10, 45, 100)]),
+    ("rotation, cropped", 0.90, [attacks.attack("rotate", degrees=d, crop=True) for d in (-150, -30, -5, 2, 15, 60)]),
     ("quarter turns and flips", 0.90, [attacks.attack("rot90", k=k) for k in (1, 2, 3)]
      + [attacks.attack("flip", axis=a) for a in ("horizontal", "vertical")]),
     ("crop to 25-75 % area", 0.90, [attacks.attack("crop", percent=p, position=w)
-                                    for p, w in ((50, "center"), (50, "top-left"), (60, "bottom-right"),
-                                                 (87, "top-right"))]),
-    ("scale + crop", 0.90, [attacks.chain(attacks.attack("rescale", factor=f), attacks.attack("crop", percent=70))
-                            for f in (0.5, 1.5, 2.0)]),
-    ("aspect 0.75-1.33, shear 10 %", 0.90, [attacks.attack("aspect", x=1.0, y=0.75), attacks.attack("aspect", x=1.33, y=1.0),
-                                           attacks.attack("shear", x=10.0, y=0.0)]),
+                                    for p, w in ((50, "center"), (50, "top-left"), (50, "bottom-right"),
+                                                 (60, "bottom-left"), (70, "random"), (87, "top-right"))]),
+    ("scale + crop", 0.90, [attacks.chain(attacks.attack("rescale", factor=f), attacks.attack("crop", percent=p))
+                            for f, p in ((0.5, 70), (0.75, 60), (1.5, 70), (2.0, 70))]),
+    ("aspect 0.75-1.33, shear 10 %", 0.90, [attacks.attack("aspect", x=x, y=y) for x, y in ((1.0, 0.75), (1.33, 1.0),
+                                                                                            (0.75, 1.0))]
+     + [attacks.attack("shear", x=x, y=y) for x, y in ((10.0, 0.0), (0.0, 10.0))]),
+    ("StirMark affine matrices", 0.90, [attacks.attack("affine", matrix=m) for m in STIRMARK_AFFINE]),
+    ("translation, 5 rows and columns removed", 0.90, [attacks.attack("translate", dx=37, dy=-21),
+                                                       attacks.attack("translate", dx=-64, dy=90),
+                                                       attacks.attack("delete_lines", count=5),
+                                                       attacks.attack("remove_lines", every=100)]),
     ("rotate 5 + crop 75 % + JPEG 50", 0.90, [attacks.chain(attacks.attack("rotate", degrees=5, crop=True),
                                                             attacks.attack("crop", percent=87),
                                                             attacks.attack("jpeg", quality=50))]),

@@ -51,7 +51,8 @@ class Geometry:
         c, s = np.cos(radians), np.sin(radians)
         upper = np.array([[c, -s], [s, c]]) @ forward
         degrees = float(np.degrees(radians))
-        return cls(degrees=degrees + 360.0 if degrees <= -180.0 else degrees, scale=(float(upper[0, 0]), float(upper[1, 1])),
+        return cls(degrees=degrees + 360.0 if degrees <= -180.0 else degrees,
+                   scale=(float(upper[0, 0]), float(upper[1, 1])),
                    shear=float(upper[0, 1] / upper[0, 0]), flipped=flipped,
                    offset=(float(transform[0][2]), float(transform[1][2])))
 

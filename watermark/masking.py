@@ -11,7 +11,7 @@ import numpy as np
 
 from .color import resize
 
-__all__ = ["highpass", "perceptual_mask", "whiten", "whiten_linear"]
+__all__ = ["highpass", "perceptual_mask", "whiten", "whiten_linear", "denoised_residual"]
 
 _DETAIL_SIGMA = 2.0      # px at working scale: texture (for activity) is finer than this blur
 _BAND_SIGMA = 8.0        # px: the detector keeps everything finer than this (the mark's band)
@@ -22,6 +22,7 @@ _FLAT_MARGIN = 6                     # px zeroed around blank areas
 _FLAT_AMPLITUDE = 1.2 / 255.0   # mark amplitude where the image is flat
 _TEXTURE_GAIN = 0.17            # extra amplitude per unit of local activity (RMS detail)
 _DARK_KNEE, _DARK_OFFSET, _DARK_FLOOR = 48 / 255, 8 / 255, 0.2   # luminance masking below the knee
+_WIENER_SIZE = 5                # px: window of the local Wiener filter behind denoised_residual
 
 
 def _blur(plane: np.ndarray, sigma: float) -> np.ndarray:
@@ -73,3 +74,20 @@ def whiten(luma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def whiten_linear(mark: np.ndarray, activity: np.ndarray) -> np.ndarray:
     """How :func:`whiten` sees a small ``mark`` added to an image of the given local ``activity``."""
     return highpass(mark, _BAND_SIGMA) / activity
+
+
+def denoised_residual(luma: np.ndarray, activity: np.ndarray) -> np.ndarray:
+    """What a local Wiener (Lee) filter removes from ``luma``, high-passed and divided by ``activity``.
+
+    The filter keeps each pixel where its neighbourhood's variance dwarfs the image's typical
+    (median) one, and replaces it by the local mean where the neighbourhood is as quiet as that: the
+    residual is the full fine detail of quiet areas and little of busy ones. A periodic mark stands
+    out far better in it than the host (the lattice search's view; the pilot keeps :func:`whiten`'s,
+    which the embedder models).
+    """
+    window = (_WIENER_SIZE, _WIENER_SIZE)
+    mean = cv2.blur(luma, window, borderType=cv2.BORDER_REFLECT)
+    variance = np.maximum(cv2.blur(luma * luma, window, borderType=cv2.BORDER_REFLECT) - mean * mean, 0.0)
+    noise = float(np.median(variance))
+    kept = np.maximum(variance - noise, 0.0) / np.maximum(variance, 1e-12)
+    return highpass((1.0 - kept) * (luma - mean), _BAND_SIGMA) / activity

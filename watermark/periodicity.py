@@ -41,12 +41,14 @@ _PERIODS = (60.0, 330.0)      # px: the tile's period in the working plane, from
 _AXIS_BAND = 2                # px: lags this close to an axis also carry the host's straight edges
 _AXIS_DETREND = 15            # px: window of the running median that removes those ridges
 _COARSE_DEGREES = 0.5         # grid step of the square-lattice search
+_UPRIGHT_DEGREES = 1.0        # the rotated-square search starts this far from upright
 _COARSE_STEP = 0.01           # relative period step of the square and rectangle searches
 _UPRIGHT_STEP = 0.0025        # relative period step of the upright-square search (one parameter)
 _COARSE_REACH = 0.5           # coarse grids use lags within this share of the plane's sides
 _REACH = 0.9                  # lags beyond this share of a side overlap too little to count
 _PEAKS = 12                   # strongest peaks used to propose general bases
 _SQUARES = 5                  # rotated squares refined
+_RESCORED = 4                 # coarse maxima per refined square rescored on a finer grid
 _OTHERS = 2                   # rectangles, sheared squares (each way) and peak pairs refined
 _SHEARS = np.concatenate([np.arange(-0.25, -0.0074, 0.0075), np.arange(0.0075, 0.2501, 0.0075)])   # sheared squares
 
@@ -71,15 +73,12 @@ class LagMap:
         size = (fft.next_fast_len(2 * height, real=True), fft.next_fast_len(2 * width, real=True))
         spectrum = fft.rfft2(plane.astype(np.float32), s=size)
         power = spectrum.real**2 + spectrum.imag**2
-        excess = power / np.maximum(ndimage.uniform_filter(power, _SPECTRUM_SMOOTHING, mode=("wrap", "nearest")),
-                                    1e-20)
+        local = cv2.blur(power, (_SPECTRUM_SMOOTHING, _SPECTRUM_SMOOTHING), borderType=cv2.BORDER_REFLECT)
+        excess = np.divide(power, np.maximum(local, 1e-20), out=local)
         excess -= 1.0
-        fy = fft.fftfreq(size[0]).astype(np.float32)
-        fx = fft.rfftfreq(size[1]).astype(np.float32)
-        radius2 = fy[:, None] ** 2 + fx[None, :] ** 2
-        excess[(radius2 < _BAND[0] ** 2) | (radius2 > _BAND[1] ** 2)] = 0.0
+        excess *= _band(size)
         if block_period is not None:
-            _remove_grid_lines(excess, np.abs(fy), fx, block_period, size)
+            _remove_grid_lines(excess, np.abs(fft.fftfreq(size[0])), fft.rfftfreq(size[1]), block_period, size)
         correlation = fft.fftshift(fft.irfft2(excess, s=size))
         row, col = size[0] // 2, size[1] // 2
         correlation[row - 8:row + 9, col - 8:col + 9] = 0.0       # the zero lag and the host's own grain
@@ -168,6 +167,17 @@ def _remove_grid_lines(excess: np.ndarray, fy: np.ndarray, fx: np.ndarray, perio
             excess[:, lines] = 0.0
 
 
+@functools.lru_cache(maxsize=16)
+def _band(size: tuple[int, int]) -> np.ndarray:
+    """1 where a real FFT of ``size`` holds frequencies the mark's lines may take (``_BAND``), else 0."""
+    fy = fft.fftfreq(size[0])[:, None]
+    fx = fft.rfftfreq(size[1])[None, :]
+    radius = np.hypot(fy, fx)
+    band = ((radius >= _BAND[0]) & (radius <= _BAND[1])).astype(np.float32)
+    band.setflags(write=False)
+    return band
+
+
 @functools.lru_cache(maxsize=64)
 def _half_plane(reach: int) -> np.ndarray:
     """Integer lattice coordinates (n1, n2) with |n| <= reach in one half-plane (no origin), by length."""
@@ -207,8 +217,12 @@ def _upright_squares(lags: LagMap, count: int) -> list[np.ndarray]:
 
 
 def _rotated_squares(lags: LagMap, count: int) -> list[np.ndarray]:
-    """The best rotated, scaled square lattices on a grid of angles in [0, 90) degrees and periods."""
-    angles = np.radians(np.arange(0.0, 90.0, _COARSE_DEGREES))
+    """The best rotated, scaled square lattices on a grid of angles and periods.
+
+    Angles within ``_UPRIGHT_DEGREES`` of upright are left to :func:`_upright_squares` (and to
+    refinement): the pixel grid's own structure crowds the grid's maxima there.
+    """
+    angles = np.radians(np.arange(_UPRIGHT_DEGREES, 90.0 - _UPRIGHT_DEGREES + 1e-9, _COARSE_DEGREES))
     cos, sin = np.cos(angles)[:, None], np.sin(angles)[:, None]
     periods = _periods()
     reaches = _coarse_reach(periods, lags.shape)
@@ -220,8 +234,31 @@ def _rotated_squares(lags: LagMap, count: int) -> list[np.ndarray]:
     for j, (period, reach) in enumerate(zip(periods, reaches)):
         within = int(np.searchsorted(lengths, reach * diagonal / period, side="right"))
         scores[:, j] = lags.lattice_sums(period * turned[:, :within], coarse=True, reach=reach)
-    return [periods[j] * np.array([[cos[i, 0], -sin[i, 0]], [sin[i, 0], cos[i, 0]]])
-            for i, j in _grid_maxima(scores, count, wrap_first=True)]
+    coarse = [(angles[i], periods[j]) for i, j in _grid_maxima(scores, _RESCORED * count, wrap_first=False)]
+    return _rescored_squares(lags, coarse, count)
+
+
+def _rescored_squares(lags: LagMap, coarse: list[tuple[float, float]], count: int) -> list[np.ndarray]:
+    """The ``count`` best squares near the ``coarse`` (angle, period) maxima, on a grid a quarter as
+    fine, scored with every lag the plane holds: the coarse grid sees only near lags, which rank
+    weak lattices poorly."""
+    steps = np.arange(-2, 3) / 4.0
+    best = []
+    for angle, period in coarse:
+        radians = angle + np.radians(_COARSE_DEGREES) * steps[:, None]
+        sizes = period * (1.0 + _COARSE_STEP * steps[None, :])
+        bases = sizes[..., None, None] * _rotation(np.broadcast_to(radians, (steps.size, steps.size)))
+        n = _half_plane(int(_REACH * np.hypot(*lags.shape) / sizes.min()) + 1)
+        scores = lags.lattice_sums(np.einsum("abij,mj->abmi", bases, n), coarse=True)
+        i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
+        best.append((float(scores[i, j]), bases[i, j]))
+    return [basis for _, basis in sorted(best, key=lambda pair: -pair[0])[:count]]
+
+
+def _rotation(radians: np.ndarray) -> np.ndarray:
+    """Counter-clockwise-in-(row, col) rotation matrices, shape ``radians.shape + (2, 2)``."""
+    c, s = np.cos(radians), np.sin(radians)
+    return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
 
 
 def _column_lattices(lags: LagMap, count: int, *, sheared: bool) -> list[np.ndarray]:
@@ -236,22 +273,17 @@ def _column_lattices(lags: LagMap, count: int, *, sheared: bool) -> list[np.ndar
     row0, col0 = lags.origin
     reaches = _coarse_reach(periods, lags.shape)
     a = np.arange(0, int((reaches * height / periods).max()) + 1)
-    b = np.arange(-int((reaches * width / periods).max()) - 1, int((reaches * width / periods).max()) + 2)
     rows_ok = a[None, :] * periods[:, None] < reaches[:, None] * height                  # (P, a)
     rows = row0 + np.rint(np.where(rows_ok, a[None, :] * periods[:, None], 0.0)).astype(np.intp)
     strips = lags.dilated[rows]                                                           # (P, a, columns)
-    half = (a[:, None] > 0) | (b[None, :] > 0)                                            # (a, b)
     if sheared:
-        slant = _SHEARS[None, :, None, None] * a[None, None, :, None]                      # (1, s, a, 1)
-        lags_x = periods[:, None, None, None] * (b[None, None, None, :] + slant)           # (P, s, a, b)
-        ok = rows_ok[:, None, :, None] & half[None, None] & (np.abs(lags_x) < (reaches * width)[:, None, None, None])
-        cols = col0 + np.rint(np.where(ok, lags_x, 0.0)).astype(np.intp)
-        values = strips[np.arange(periods.size)[:, None, None, None], np.arange(a.size)[None, None, :, None], cols]
-        scores = _normalised_sums((values * ok).reshape(*ok.shape[:2], -1), ok.sum(axis=(2, 3)))
+        scores = np.concatenate([_sheared_scores(strips[group], rows_ok[group], periods[group], reaches[group],
+                                                 a, width, col0) for group in _octaves(periods)])
         return [periods[i] * np.array([[1.0, 0.0], [_SHEARS[j], 1.0]])
                 for i, j in _grid_maxima(scores, count, wrap_first=False)]
     # Rectangles are separable: sum each row period's strips over a >= 1 first, then read the
     # columns of every column period; the row a = 0 (the row axis, b > 0) is the same for all.
+    b = np.arange(-int((reaches * width / periods).max()) - 1, int((reaches * width / periods).max()) + 2)
     lags_x = periods[:, None] * b[None, :]                                               # (Px, b)
     cols_ok = np.abs(lags_x) < (reaches * width)[:, None]
     cols = col0 + np.rint(np.where(cols_ok, lags_x, 0.0)).astype(np.intp)
@@ -262,6 +294,28 @@ def _column_lattices(lags: LagMap, count: int, *, sheared: bool) -> list[np.ndar
     used = rows_ok[:, 1:].sum(axis=1)[:, None] * cols_ok.sum(axis=1)[None, :] + on_axis.sum(axis=1)[None, :]
     scores = np.where(used >= 2, totals / np.sqrt(np.maximum(used, 1)), -np.inf)
     return [np.diag([periods[i], periods[j]]) for i, j in _grid_maxima(scores, count, wrap_first=False)]
+
+
+def _octaves(periods: np.ndarray) -> list[slice]:
+    """``periods`` (increasing) cut where they double: a group reads as many multiples as its shortest."""
+    edges = [0] + [int(np.searchsorted(periods, periods[0] * 2.0**k)) for k in range(1, 8)] + [periods.size]
+    return [slice(lo, hi) for lo, hi in zip(edges, edges[1:]) if hi > lo]
+
+
+def _sheared_scores(strips: np.ndarray, rows_ok: np.ndarray, periods: np.ndarray, reaches: np.ndarray,
+                    a: np.ndarray, width: int, col0: int) -> np.ndarray:
+    """Scores (period, shear) of sheared squares, from each period's strips (period, a, columns)."""
+    span = int((reaches * width / periods).max()) + 1
+    b = np.arange(-span, span + 1)
+    slant = _SHEARS[None, :, None, None] * a[None, None, :, None]                          # (1, s, a, 1)
+    lags_x = periods[:, None, None, None] * (b[None, None, None, :] + slant)               # (P, s, a, b)
+    ok = (rows_ok[:, None, :, None] & ((a[:, None] > 0) | (b[None, :] > 0))[None, None]
+          & (np.abs(lags_x) < (reaches * width)[:, None, None, None]))                   # (P, s, a, b)
+    columns = strips.shape[-1]
+    flat = ((np.arange(periods.size)[:, None, None, None] * a.size + a[None, None, :, None]) * columns
+            + col0 + np.rint(lags_x * ok).astype(np.intp))
+    values = strips.ravel()[flat] * ok
+    return _normalised_sums(values.reshape(*ok.shape[:2], -1), ok.sum(axis=(2, 3)))
 
 
 def _peak_pairs(lags: LagMap, count: int) -> list[np.ndarray]:
@@ -358,19 +412,19 @@ def candidate_lattices(plane: np.ndarray, *, block_period: float | None = None) 
     for lattice in sorted((_refined(lags, basis) for basis in _upright_squares(lags, 2)), key=lambda l: -l.score):
         if fresh(lattice):
             yield lattice
-    squares = _rotated_squares(lags, _SQUARES)
-    for lattice in sorted((_refined(lags, basis) for basis in squares[:2]), key=lambda lattice: -lattice.score):
+    squares = [_refined(lags, basis) for basis in _rotated_squares(lags, _SQUARES)]
+    for lattice in sorted(squares[:2], key=lambda lattice: -lattice.score):
         if fresh(lattice):
             yield lattice
             break
     # Each family's best few, refined, then ranked together on the sharp map (the families' own
     # scores are maxima over grids of different sizes, and peak pairs are biased by their peaks).
     swap = np.array([[0.0, 1.0], [1.0, 0.0]])
-    proposals = (squares + _column_lattices(lags, _OTHERS, sheared=False)
-                 + _column_lattices(lags, _OTHERS, sheared=True)
+    proposals = (_column_lattices(lags, _OTHERS, sheared=False) + _column_lattices(lags, _OTHERS, sheared=True)
                  + [swap @ basis for basis in _column_lattices(lags.transposed(), _OTHERS, sheared=True)]
                  + _peak_pairs(lags, _OTHERS))
-    for lattice in sorted((_refined(lags, basis) for basis in proposals), key=lambda lattice: -lattice.score):
+    refined = squares + [_refined(lags, basis) for basis in proposals]
+    for lattice in sorted(refined, key=lambda lattice: -lattice.score):
         if fresh(lattice):
             yield lattice
 

@@ -220,12 +220,13 @@ class LatticeScheme(Scheme):
         layout = _layout(key)
         working = _working_view(luma)
         shape = source_shape or luma.shape        # the suspect's pixel grid, which the transform speaks of
-        plane, _ = masking.whiten(working)
+        plane, activity = masking.whiten(working)
         best = self._read(plane, layout, np.eye(2) * TILE)
         if best.p_value > false_alarm:     # not where it was put: find the lattice the geometry left
             block = 8.0 * working.shape[0] / shape[0]      # a JPEG grid, at working scale
             polished = 0
-            lattices = periodicity.candidate_lattices(plane, block_period=block)
+            view = masking.denoised_residual(working, activity)
+            lattices = periodicity.candidate_lattices(view, block_period=block)
             for lattice in itertools.islice(lattices, _SEARCH_CANDIDATES):
                 candidate = self._read(plane, layout, lattice.basis)
                 if candidate.p_value > false_alarm and candidate.z >= _POLISH_ABOVE and polished < _POLISHED:
