@@ -30,8 +30,8 @@ def _luminance_of(image: ImageLike, scheme: schemes.Scheme, name: str) -> tuple[
 
 
 def _reduced_for(scheme: schemes.Scheme, image: ImageLike) -> ImageLike:
-    """``image`` scaled down to what ``scheme``'s detector analyses, when that is smaller: large
-    8- and 16-bit images are averaged down before any conversion, which is most of the work."""
+    """``image``'s luminance scaled down to what ``scheme``'s detector analyses, when that is smaller:
+    large 8- and 16-bit images are averaged down before any conversion, which is most of the work."""
     if isinstance(image, Image.Image) and image.mode in ("L", "RGB", "RGBA"):
         image = np.asarray(image)
     if not (isinstance(image, np.ndarray) and image.dtype in (np.uint8, np.uint16) and image.ndim in (2, 3)):
@@ -39,6 +39,8 @@ def _reduced_for(scheme: schemes.Scheme, image: ImageLike) -> ImageLike:
     target = scheme.analysis_shape(image.shape)
     if target is None:
         return image
+    if image.ndim == 3:      # schemes see luminance only: one channel to average down, not three
+        image = cv2.cvtColor(image, cv2.COLOR_RGBA2GRAY if image.shape[2] == 4 else cv2.COLOR_RGB2GRAY)
     return cv2.resize(image, (target[1], target[0]), interpolation=cv2.INTER_AREA)
 
 

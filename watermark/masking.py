@@ -77,7 +77,7 @@ def whiten_linear(mark: np.ndarray, activity: np.ndarray) -> np.ndarray:
 
 
 def denoised_residual(luma: np.ndarray, activity: np.ndarray) -> np.ndarray:
-    """What a local Wiener (Lee) filter removes from ``luma``, high-passed and divided by ``activity``.
+    """What a local Wiener (Lee) filter removes from ``luma``, divided by ``activity``.
 
     The filter keeps each pixel where its neighbourhood's variance dwarfs the image's typical
     (median) one, and replaces it by the local mean where the neighbourhood is as quiet as that: the
@@ -88,6 +88,6 @@ def denoised_residual(luma: np.ndarray, activity: np.ndarray) -> np.ndarray:
     window = (_WIENER_SIZE, _WIENER_SIZE)
     mean = cv2.blur(luma, window, borderType=cv2.BORDER_REFLECT)
     variance = np.maximum(cv2.blur(luma * luma, window, borderType=cv2.BORDER_REFLECT) - mean * mean, 0.0)
-    noise = float(np.median(variance))
+    noise = float(np.median(variance[::4, ::4]))
     kept = np.maximum(variance - noise, 0.0) / np.maximum(variance, 1e-12)
-    return highpass((1.0 - kept) * (luma - mean), _BAND_SIGMA) / activity
+    return (1.0 - kept) * (luma - mean) / activity

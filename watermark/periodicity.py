@@ -89,16 +89,16 @@ class LagMap:
         # Each lag's best value within a pixel, as a z-score: the coarse grids step by more than the
         # peaks are wide, and read this map at the nearest pixel.
         dilated = cv2.dilate(correlation, np.ones((3, 3), np.uint8))
-        self.dilated = (dilated - dilated[central].mean()) / max(float(dilated[central].std()), 1e-20)
+        flat = np.zeros(dilated.size + 1, np.float32)         # one more cell, 0: where unusable lags read
+        self.dilated = flat[:-1].reshape(dilated.shape)
+        self.dilated[...] = (dilated - dilated[central].mean()) / max(float(dilated[central].std()), 1e-20)
+        self.flat_dilated = flat
         self.origin = (row, col)
         self.shape = (height, width)
 
-    def transposed(self) -> "LagMap":
-        """The same map with rows and columns swapped (views, no copy)."""
-        other = object.__new__(LagMap)
-        other.values, other.dilated = self.values.T, self.dilated.T
-        other.origin, other.shape = self.origin[::-1], self.shape[::-1]
-        return other
+    def grid_scores(self, grid: "_Grid") -> np.ndarray:
+        """Scores of a precomputed grid of lattices (see :func:`_grid`), read from the dilated map."""
+        return _normalised_sums(self.flat_dilated[grid.index], grid.count)
 
     def lattice_sums(self, points: np.ndarray, *, coarse: bool = False, reach: float = _REACH) -> np.ndarray:
         """Scores of lattices given by their ``points`` (..., m, 2) as (row, col) lags: the map summed over
@@ -207,11 +207,41 @@ def _grid_maxima(scores: np.ndarray, count: int, wrap_first: bool) -> list[tuple
     return [tuple(int(v) for v in np.unravel_index(i, scores.shape)) for i in order if peaks.flat[i]]
 
 
+@dataclass(frozen=True)
+class _Grid:
+    """A grid of lattice hypotheses as flat indices into a lag map's dilated values: ``index`` (...,
+    points), pointing past the map's end where a point is unusable, and ``count`` usable points."""
+
+    index: np.ndarray
+    count: np.ndarray
+
+
+def _grid(points: np.ndarray, reach: float | np.ndarray, shape: tuple[int, int], size: tuple[int, int],
+          transposed: bool = False) -> _Grid:
+    """``points`` (..., m, 2) as (row, col) lags, usable within ``reach`` (a share of the sides, or
+    shares broadcasting against ``points[..., 0]``), as indices into a flattened map of ``size``
+    whose origin is its centre. ``transposed``: the points are (col, row) lags."""
+    if transposed:
+        points, shape = points[..., ::-1], shape[::-1]
+    usable = (np.abs(points[..., 0]) < reach * shape[0]) & (np.abs(points[..., 1]) < reach * shape[1])
+    flat = (size[0] // 2 + np.rint(points[..., 0]).astype(np.int64)) * size[1] + size[1] // 2 \
+        + np.rint(points[..., 1]).astype(np.int64)
+    index = np.where(usable, flat, size[0] * size[1]).astype(np.int32)
+    index.setflags(write=False)
+    return _Grid(index=index, count=usable.sum(axis=-1))
+
+
+@functools.lru_cache(maxsize=8)
+def _upright_grid(shape: tuple[int, int], size: tuple[int, int]) -> tuple[np.ndarray, _Grid]:
+    periods = _periods(_UPRIGHT_STEP)
+    n = _half_plane(int(_REACH * np.hypot(*shape) / periods[0]) + 1)
+    return periods, _grid(periods[:, None, None] * n[None], _REACH, shape, size)
+
+
 def _upright_squares(lags: LagMap, count: int) -> list[np.ndarray]:
     """The best upright square lattices: one parameter, so fine steps and every lag the plane holds."""
-    periods = _periods(_UPRIGHT_STEP)
-    n = _half_plane(int(_REACH * np.hypot(*lags.shape) / periods[0]) + 1)
-    scores = lags.lattice_sums(periods[:, None, None] * n[None], coarse=True)
+    periods, grid = _upright_grid(lags.shape, lags.dilated.shape)
+    scores = lags.grid_scores(grid)
     peaks = np.flatnonzero((ndimage.maximum_filter1d(scores, 9, mode="nearest") == scores) & np.isfinite(scores))
     return [periods[i] * np.eye(2) for i in peaks[np.argsort(-scores[peaks])][:count]]
 
@@ -222,20 +252,28 @@ def _rotated_squares(lags: LagMap, count: int) -> list[np.ndarray]:
     Angles within ``_UPRIGHT_DEGREES`` of upright are left to :func:`_upright_squares` (and to
     refinement): the pixel grid's own structure crowds the grid's maxima there.
     """
+    angles, periods, grids = _square_grids(lags.shape, lags.dilated.shape)
+    scores = np.stack([lags.grid_scores(grid) for grid in grids], axis=1)               # (angle, period)
+    coarse = [(angles[i], periods[j]) for i, j in _grid_maxima(scores, _RESCORED * count, wrap_first=False)]
+    return _rescored_squares(lags, coarse, count)
+
+
+@functools.lru_cache(maxsize=8)
+def _square_grids(shape: tuple[int, int], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, list[_Grid]]:
+    """Angles, periods and, per period, the grid over angles of the rotated squares' points."""
     angles = np.radians(np.arange(_UPRIGHT_DEGREES, 90.0 - _UPRIGHT_DEGREES + 1e-9, _COARSE_DEGREES))
     cos, sin = np.cos(angles)[:, None], np.sin(angles)[:, None]
     periods = _periods()
-    reaches = _coarse_reach(periods, lags.shape)
-    diagonal = np.hypot(*lags.shape)
+    reaches = _coarse_reach(periods, shape)
+    diagonal = np.hypot(*shape)
     n = _half_plane(int(reaches.max() * diagonal / periods[0]) + 1)
     lengths = np.hypot(n[:, 0], n[:, 1])
     turned = np.stack([cos * n[:, 0] - sin * n[:, 1], sin * n[:, 0] + cos * n[:, 1]], axis=-1)   # (angle, m, 2)
-    scores = np.full((angles.size, periods.size), -np.inf)
-    for j, (period, reach) in enumerate(zip(periods, reaches)):
+    grids = []
+    for period, reach in zip(periods, reaches):
         within = int(np.searchsorted(lengths, reach * diagonal / period, side="right"))
-        scores[:, j] = lags.lattice_sums(period * turned[:, :within], coarse=True, reach=reach)
-    coarse = [(angles[i], periods[j]) for i, j in _grid_maxima(scores, _RESCORED * count, wrap_first=False)]
-    return _rescored_squares(lags, coarse, count)
+        grids.append(_grid(period * turned[:, :within], reach, shape, size))
+    return angles, periods, grids
 
 
 def _rescored_squares(lags: LagMap, coarse: list[tuple[float, float]], count: int) -> list[np.ndarray]:
@@ -261,61 +299,68 @@ def _rotation(radians: np.ndarray) -> np.ndarray:
     return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
 
 
-def _column_lattices(lags: LagMap, count: int, *, sheared: bool) -> list[np.ndarray]:
-    """The best lattices with points ``(a Py, b Px + a s Py)``, read from the dilated map by strips.
+def _rectangles(lags: LagMap, count: int) -> list[np.ndarray]:
+    """The best axis-aligned rectangular lattices (aspect changes): points ``(a Py, b Px)``.
 
-    Not ``sheared``: axis-aligned rectangles (``s = 0``, any ``Py`` and ``Px``: aspect changes).
-    ``sheared``: sheared squares (``Px = Py``, ``s`` in ``_SHEARS``: shears along the columns).
-    Points are those of one half-plane: ``a > 0``, or ``a = 0`` and ``b > 0``.
+    The lattice is separable: the dilated map's rows ``a Py`` (a >= 1) are summed first, then read
+    at the columns ``b Px`` of every column period; the row axis (a = 0, b > 0) is the same for all.
     """
     periods = _periods()
     height, width = lags.shape
     row0, col0 = lags.origin
     reaches = _coarse_reach(periods, lags.shape)
-    a = np.arange(0, int((reaches * height / periods).max()) + 1)
-    rows_ok = a[None, :] * periods[:, None] < reaches[:, None] * height                  # (P, a)
+    a = np.arange(1, int((reaches * height / periods).max()) + 1)
+    rows_ok = a[None, :] * periods[:, None] < reaches[:, None] * height                  # (Py, a)
     rows = row0 + np.rint(np.where(rows_ok, a[None, :] * periods[:, None], 0.0)).astype(np.intp)
-    strips = lags.dilated[rows]                                                           # (P, a, columns)
-    if sheared:
-        scores = np.concatenate([_sheared_scores(strips[group], rows_ok[group], periods[group], reaches[group],
-                                                 a, width, col0) for group in _octaves(periods)])
-        return [periods[i] * np.array([[1.0, 0.0], [_SHEARS[j], 1.0]])
-                for i, j in _grid_maxima(scores, count, wrap_first=False)]
-    # Rectangles are separable: sum each row period's strips over a >= 1 first, then read the
-    # columns of every column period; the row a = 0 (the row axis, b > 0) is the same for all.
+    below = (lags.dilated[rows] * rows_ok[..., None]).sum(axis=1)                          # (Py, columns)
     b = np.arange(-int((reaches * width / periods).max()) - 1, int((reaches * width / periods).max()) + 2)
     lags_x = periods[:, None] * b[None, :]                                               # (Px, b)
     cols_ok = np.abs(lags_x) < (reaches * width)[:, None]
     cols = col0 + np.rint(np.where(cols_ok, lags_x, 0.0)).astype(np.intp)
-    below = (strips[:, 1:] * rows_ok[:, 1:, None]).sum(axis=1)                            # (Py, columns)
     totals = (below[:, cols] * cols_ok[None]).sum(axis=-1)                                # (Py, Px)
     on_axis = cols_ok & (b[None, :] > 0)
     totals += (lags.dilated[row0][cols] * on_axis).sum(axis=-1)[None, :]
-    used = rows_ok[:, 1:].sum(axis=1)[:, None] * cols_ok.sum(axis=1)[None, :] + on_axis.sum(axis=1)[None, :]
+    used = rows_ok.sum(axis=1)[:, None] * cols_ok.sum(axis=1)[None, :] + on_axis.sum(axis=1)[None, :]
     scores = np.where(used >= 2, totals / np.sqrt(np.maximum(used, 1)), -np.inf)
     return [np.diag([periods[i], periods[j]]) for i, j in _grid_maxima(scores, count, wrap_first=False)]
+
+
+def _sheared_squares(lags: LagMap, count: int, *, transposed: bool) -> list[np.ndarray]:
+    """The best sheared squares: points ``(a P, b P + a s P)`` for ``s`` in ``_SHEARS`` (shears along
+    the columns), or with rows and columns swapped when ``transposed``."""
+    shape = lags.shape[::-1] if transposed else lags.shape
+    periods, grids = _shear_grids(shape, lags.dilated.shape, transposed)
+    scores = np.concatenate([lags.grid_scores(grid) for grid in grids])                  # (P, s)
+    swap = np.array([[0.0, 1.0], [1.0, 0.0]]) if transposed else np.eye(2)
+    return [swap @ (periods[i] * np.array([[1.0, 0.0], [_SHEARS[j], 1.0]]))
+            for i, j in _grid_maxima(scores, count, wrap_first=False)]
+
+
+@functools.lru_cache(maxsize=8)
+def _shear_grids(shape: tuple[int, int], size: tuple[int, int], transposed: bool) -> tuple[np.ndarray, list[_Grid]]:
+    """Periods and, per octave of periods, the grid (period, shear) of the sheared squares' points,
+    in the frame of ``shape`` (rows and columns swapped when ``transposed``)."""
+    periods = _periods()
+    height, width = shape
+    reaches = _coarse_reach(periods, shape)
+    grids = []
+    for group in _octaves(periods):
+        p, reach = periods[group], reaches[group]
+        a = np.arange(0, int((reach * height / p).max()) + 1)
+        span = int((reach * width / p).max()) + 1
+        b = np.arange(-span, span + 1)
+        lag_y = np.broadcast_to(p[:, None, None, None] * a[None, None, :, None], (p.size, _SHEARS.size, a.size, b.size))
+        lag_x = p[:, None, None, None] * (b[None, None, None, :] + _SHEARS[None, :, None, None] * a[None, None, :, None])
+        half = (a[:, None] > 0) | (b[None, :] > 0)
+        points = np.stack([np.where(half, lag_y, 1e9), lag_x], axis=-1).reshape(p.size, _SHEARS.size, -1, 2)
+        grids.append(_grid(points, reach[:, None, None], shape, size, transposed))
+    return periods, grids
 
 
 def _octaves(periods: np.ndarray) -> list[slice]:
     """``periods`` (increasing) cut where they double: a group reads as many multiples as its shortest."""
     edges = [0] + [int(np.searchsorted(periods, periods[0] * 2.0**k)) for k in range(1, 8)] + [periods.size]
     return [slice(lo, hi) for lo, hi in zip(edges, edges[1:]) if hi > lo]
-
-
-def _sheared_scores(strips: np.ndarray, rows_ok: np.ndarray, periods: np.ndarray, reaches: np.ndarray,
-                    a: np.ndarray, width: int, col0: int) -> np.ndarray:
-    """Scores (period, shear) of sheared squares, from each period's strips (period, a, columns)."""
-    span = int((reaches * width / periods).max()) + 1
-    b = np.arange(-span, span + 1)
-    slant = _SHEARS[None, :, None, None] * a[None, None, :, None]                          # (1, s, a, 1)
-    lags_x = periods[:, None, None, None] * (b[None, None, None, :] + slant)               # (P, s, a, b)
-    ok = (rows_ok[:, None, :, None] & ((a[:, None] > 0) | (b[None, :] > 0))[None, None]
-          & (np.abs(lags_x) < (reaches * width)[:, None, None, None]))                   # (P, s, a, b)
-    columns = strips.shape[-1]
-    flat = ((np.arange(periods.size)[:, None, None, None] * a.size + a[None, None, :, None]) * columns
-            + col0 + np.rint(lags_x * ok).astype(np.intp))
-    values = strips.ravel()[flat] * ok
-    return _normalised_sums(values.reshape(*ok.shape[:2], -1), ok.sum(axis=(2, 3)))
 
 
 def _peak_pairs(lags: LagMap, count: int) -> list[np.ndarray]:
@@ -397,7 +442,7 @@ def _same_lattice(a: np.ndarray, b: np.ndarray) -> bool:
 def candidate_lattices(plane: np.ndarray, *, block_period: float | None = None) -> Iterator[Lattice]:
     """Lattice hypotheses for the periodic content of a whitened ``plane``, distinct, likeliest and
     cheapest first: the best upright square (crops and rescales, the commonest distortions, whose
-    lattice may hold too few periods to win on score), the best rotated square, then the best of
+    lattice may hold too few periods to win on score), the best other square, then the best of
     every family by score. Later hypotheses are only computed when asked for.
     """
     lags = LagMap(plane, block_period)
@@ -409,21 +454,18 @@ def candidate_lattices(plane: np.ndarray, *, block_period: float | None = None) 
         kept.append(lattice)
         return True
 
-    for lattice in sorted((_refined(lags, basis) for basis in _upright_squares(lags, 2)), key=lambda l: -l.score):
-        if fresh(lattice):
-            yield lattice
+    upright = sorted((_refined(lags, basis) for basis in _upright_squares(lags, 2)), key=lambda l: -l.score)
+    if upright and fresh(upright[0]):
+        yield upright[0]
     squares = [_refined(lags, basis) for basis in _rotated_squares(lags, _SQUARES)]
-    for lattice in sorted(squares[:2], key=lambda lattice: -lattice.score):
+    for lattice in sorted(upright[1:] + squares, key=lambda lattice: -lattice.score)[:1]:
         if fresh(lattice):
             yield lattice
-            break
     # Each family's best few, refined, then ranked together on the sharp map (the families' own
     # scores are maxima over grids of different sizes, and peak pairs are biased by their peaks).
-    swap = np.array([[0.0, 1.0], [1.0, 0.0]])
-    proposals = (_column_lattices(lags, _OTHERS, sheared=False) + _column_lattices(lags, _OTHERS, sheared=True)
-                 + [swap @ basis for basis in _column_lattices(lags.transposed(), _OTHERS, sheared=True)]
-                 + _peak_pairs(lags, _OTHERS))
-    refined = squares + [_refined(lags, basis) for basis in proposals]
+    proposals = (_rectangles(lags, _OTHERS) + _sheared_squares(lags, _OTHERS, transposed=False)
+                 + _sheared_squares(lags, _OTHERS, transposed=True) + _peak_pairs(lags, _OTHERS))
+    refined = upright[1:] + squares + [_refined(lags, basis) for basis in proposals]
     for lattice in sorted(refined, key=lambda lattice: -lattice.score):
         if fresh(lattice):
             yield lattice

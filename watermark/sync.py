@@ -64,24 +64,25 @@ def tile_pattern(pattern: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def phase_only(tiles: np.ndarray) -> np.ndarray:
-    """Each tile with every Fourier coefficient set to unit magnitude: a white host, sharp peaks."""
+    """The real FFT of each tile with every coefficient set to unit magnitude: a white host, sharp
+    peaks. ``numpy.fft.irfft2`` (or scipy's) of it is the whitened tile."""
     spectra = fft.rfft2(tiles)
     spectra /= np.maximum(np.abs(spectra), 1e-12)
-    return fft.irfft2(spectra, s=tiles.shape[-2:])
+    return spectra
 
 
-def pilot_peaks(tiles: np.ndarray, pilot_spectra: np.ndarray, weightings: np.ndarray,
-                count: int) -> list[tuple[int, int, int]]:
-    """The ``count`` best (tile, dy, dx) for the pilot among ``tiles`` (k, T, T), by circular
-    cross-correlation with a pilot split into bands (``pilot_spectra``: the conjugate FFT of each
-    band's pattern, (bands, T, T//2+1)).
+def pilot_peaks(spectra: np.ndarray, pilot_spectra: np.ndarray, weightings: np.ndarray, count: int,
+                size: int) -> list[tuple[int, int, int]]:
+    """The ``count`` best (tile, dy, dx) for the pilot among tiles given by their real FFTs ``spectra``
+    (k, size, size//2+1), by circular cross-correlation with a pilot split into bands
+    (``pilot_spectra``: the conjugate FFT of each band's pattern, (bands, size, size//2+1)).
 
     Each band's surface is divided by its RMS and the bands are combined with each row of
     ``weightings`` (unit norm). This only shortlists offsets: the statistic is recomputed exactly at
     each of them by the caller.
     """
-    surfaces = fft.irfft2(fft.rfft2(tiles)[:, None] * pilot_spectra[None], s=tiles.shape[1:])
+    surfaces = fft.irfft2(spectra[:, None] * pilot_spectra[None], s=(size, size))
     surfaces /= np.maximum(np.sqrt(np.mean(surfaces**2, axis=(2, 3), keepdims=True)), 1e-12)
-    combined = np.einsum("wb,kbij->kwij", weightings, surfaces).max(axis=1)
+    combined = np.einsum("wb,kbij->kwij", weightings.astype(np.float32), surfaces).max(axis=1)
     best = np.argpartition(combined.ravel(), -count)[-count:]
     return [tuple(int(v) for v in np.unravel_index(int(flat), combined.shape)) for flat in best]

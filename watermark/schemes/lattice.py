@@ -268,8 +268,9 @@ class LatticeScheme(Scheme):
         view, to_plane = sync.canonical_view(plane, basis, TILE)
         folded = sync.fold(view, TILE)
         candidates = np.stack([sync.dihedral(folded, index) for index in symmetries])
-        whitened = sync.phase_only(candidates)
-        shortlist = sync.pilot_peaks(whitened, layout.pilot_spectra, _PILOT_WEIGHTINGS, _SHORTLIST)
+        spectra = sync.phase_only(candidates)
+        shortlist = sync.pilot_peaks(spectra, layout.pilot_spectra, _PILOT_WEIGHTINGS, _SHORTLIST, TILE)
+        whitened = {i: fft.irfft2(spectra[i], s=(TILE, TILE)) for i, _, _ in shortlist}
         z, (slot, dy, dx) = max((layout.pilot_z(np.roll(whitened[i], (-y, -x), axis=(0, 1))), (i, y, x))
                                 for i, y, x in shortlist)
         index = symmetries[slot]
