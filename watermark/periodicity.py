@@ -47,6 +47,8 @@ _UPRIGHT_STEP = 0.0025        # relative period step of the upright-square searc
 _COARSE_REACH = 0.5           # coarse grids use lags within this share of the plane's sides
 _REACH = 0.9                  # lags beyond this share of a side overlap too little to count
 _PEAKS = 12                   # strongest peaks used to propose general bases
+# Refinement: (dilated map?, reach, steps in px), in order.
+_REFINE_STAGES = ((True, 0.45, (4.0, 2.0)), (True, 0.9, (2.0, 1.0)), (False, 0.9, (0.5, 0.25, 0.125, 0.0625)))
 _SQUARES = 5                  # rotated squares refined
 _RESCORED = 4                 # coarse maxima per refined square rescored on a finer grid
 _OTHERS = 2                   # rectangles, sheared squares (each way) and peak pairs refined
@@ -398,17 +400,19 @@ def _longest(basis: np.ndarray) -> float:
 
 
 def _refine(lags: LagMap, basis: np.ndarray) -> tuple[np.ndarray, float]:
-    """``basis`` moved, a coordinate at a time, to a local maximum of the score: first on the dilated
-    map in pixel steps, then on the sharp one down to a sixteenth of a pixel."""
+    """``basis`` moved, a coordinate at a time, to a local maximum of the score: on the dilated map,
+    first with the near lags only in steps of a few pixels (a wide basin: a lattice a few percent
+    off still meets its near points), then with every lag; then on the sharp map down to a
+    sixteenth of a pixel."""
     n = _half_plane(int(np.ceil(_REACH * np.hypot(*lags.shape) / _shortest(basis) * _skew(basis))) + 2)
     moves = np.concatenate([np.eye(4), -np.eye(4)]).reshape(8, 2, 2)
     best = -np.inf
-    for coarse, steps in ((True, (2.0, 1.0)), (False, (0.5, 0.25, 0.125, 0.0625))):
-        best = float(lags.lattice_sums(n @ basis.T, coarse=coarse))
+    for coarse, reach, steps in _REFINE_STAGES:
+        best = float(lags.lattice_sums(n @ basis.T, coarse=coarse, reach=reach))
         for step in steps:
             while True:
                 trials = basis + step * moves
-                scores = lags.lattice_sums(np.matmul(n[None], trials.transpose(0, 2, 1)), coarse=coarse)
+                scores = lags.lattice_sums(np.matmul(n[None], trials.transpose(0, 2, 1)), coarse=coarse, reach=reach)
                 top = int(np.argmax(scores))
                 if scores[top] <= best + 1e-6:
                     break
