@@ -28,8 +28,6 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-import watermark
-
 from . import contenders, images as images_mod, metrics
 from .cache import Cache, cell_key, code_fingerprint
 
@@ -257,7 +255,6 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
     images = list(images_mod.default_images() if images is None else images)
     chosen = [contenders.get(name) for name in schemes]        # fail early on unknown / missing
     fingerprint = code_fingerprint()
-    cells: list[tuple[str, _Task, Any, int]] = []               # (key, task template, attack, seed)
     plan: list[tuple[str, images_mod.ImageSpec, bool, list]] = []
     null_specs = images_mod.null_images(unmarked, extra=images, min_side=max(
         [c.min_size for c in chosen], default=0)) if unmarked > 0 else []

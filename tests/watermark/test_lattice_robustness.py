@@ -5,7 +5,6 @@ few real photographs, so that a change that breaks a class fails here first.
 """
 
 import cv2
-import numpy as np
 import pytest
 
 import attacks

@@ -28,7 +28,7 @@ import numpy as np
 import pywt
 from scipy import fft
 
-from .. import coding, color, masking, periodicity, stats, sync
+from .. import coding, color, lattice_search, masking, stats, sync
 from ..detection import Detection
 from ..keys import Key, chips, permutation
 from .base import DEFAULT_FALSE_ALARM, Scheme
@@ -226,7 +226,7 @@ class LatticeScheme(Scheme):
             block = 8.0 * working.shape[0] / shape[0]      # a JPEG grid, at working scale
             polished = 0
             view = masking.denoised_residual(working, activity)
-            lattices = periodicity.candidate_lattices(view, block_period=block)
+            lattices = lattice_search.candidate_lattices(view, block_period=block)
             for lattice in itertools.islice(lattices, _SEARCH_CANDIDATES):
                 candidate = self._read(plane, layout, lattice.basis)
                 if candidate.p_value > false_alarm and candidate.z >= _POLISH_ABOVE and polished < _POLISHED:
