@@ -35,7 +35,7 @@ _UPRIGHT_STEP = 0.0025        # relative period step of the upright-square searc
 _COARSE_REACH = 0.5           # coarse grids use lags within this share of the plane's sides
 _PEAKS = 12                   # strongest peaks used to propose general bases
 _SQUARES = 5                  # rotated squares refined
-_RESCORED = 4                 # coarse maxima per refined square rescored on a finer grid
+_RESCORED = 8                 # coarse maxima per refined square rescored on a finer grid
 _OTHERS = 2                   # rectangles, sheared squares (each way) and peak pairs refined
 _SHEARS = np.concatenate([np.arange(-0.25, -0.0074, 0.0075), np.arange(0.0075, 0.2501, 0.0075)])   # sheared squares
 
@@ -141,16 +141,22 @@ def _rescored_squares(lags: LagMap, coarse: list[tuple[float, float]], count: in
     fine, scored with every lag the plane holds: the coarse grid sees only near lags, which rank
     weak lattices poorly."""
     steps = np.arange(-2, 3) / 4.0
-    best = []
-    for angle, period in coarse:
-        radians = angle + np.radians(_COARSE_DEGREES) * steps[:, None]
-        sizes = period * (1.0 + _COARSE_STEP * steps[None, :])
-        bases = sizes[..., None, None] * _rotation(np.broadcast_to(radians, (steps.size, steps.size)))
-        n = half_plane(int(REACH * np.hypot(*lags.shape) / sizes.min()) + 1)
-        scores = lags.lattice_sums(np.einsum("abij,mj->abmi", bases, n), coarse=True)
-        i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
-        best.append((float(scores[i, j]), bases[i, j]))
-    return [basis for _, basis in sorted(best, key=lambda pair: -pair[0])[:count]]
+    angles = np.array([angle for angle, _ in coarse])[:, None, None] + np.radians(_COARSE_DEGREES) * steps[:, None]
+    periods = np.array([period for _, period in coarse])
+    sizes = periods[:, None, None] * (1.0 + _COARSE_STEP * steps[None, :])               # (maximum, 1, step)
+    bases = sizes[..., None, None] * _rotation(np.broadcast_to(angles, (len(coarse), steps.size, steps.size)))
+    best = np.full(len(coarse), -np.inf)
+    chosen = bases[:, 0, 0].copy()
+    order = np.argsort(periods)
+    for group in _octaves(periods[order]):           # maxima of similar periods share their points
+        members = order[group]
+        n = half_plane(int(REACH * np.hypot(*lags.shape) / sizes[members].min()) + 1)
+        scores = lags.lattice_sums(np.swapaxes(bases[members] @ n.T, -1, -2), coarse=True)
+        flat = scores.reshape(len(members), -1)
+        top = flat.argmax(axis=1)
+        best[members] = flat[np.arange(len(members)), top]
+        chosen[members] = bases[members].reshape(len(members), -1, 2, 2)[np.arange(len(members)), top]
+    return [chosen[i] for i in np.argsort(-best)[:count]]
 
 
 def _rotation(radians: np.ndarray) -> np.ndarray:
