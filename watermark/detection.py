@@ -39,6 +39,11 @@ class Geometry:
     flipped: bool
     offset: tuple[float, float]
 
+    def __str__(self) -> str:
+        mirror = "mirrored, " if self.flipped else ""
+        return (f"{mirror}rotated {self.degrees:.2f} deg, scaled {self.scale[0]:.4g} x {self.scale[1]:.4g}, "
+                f"shear {self.shear:.3g}, offset ({self.offset[0]:.1f}, {self.offset[1]:.1f})")
+
     @classmethod
     def from_transform(cls, transform: np.ndarray) -> "Geometry":
         """Decompose a 2x3 suspect (x, y) -> mark-frame affine map (``Detection.transform``)."""

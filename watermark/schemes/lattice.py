@@ -163,7 +163,7 @@ def _to_xy(matrix: np.ndarray) -> np.ndarray:
     """A 3x3 (row, col) map as the 2x3 (x, y) affine OpenCV and most users expect, translation mod TILE."""
     swap = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     result = (swap @ matrix @ swap)[:2]
-    result[:, 2] %= TILE
+    result[:, 2] = np.mod(np.round(result[:, 2], 6), TILE)     # 127.9999999 is 0, not 128
     return result
 
 
