@@ -15,7 +15,10 @@ Embedding (at a working resolution whose short side is 512 px):
 Detection: luminance at working resolution -> whitening (high-pass / local activity) -> fold all
 tiles into one -> circular cross-correlation with the pilot finds the tile's offset and gives the
 statistic and p-value -> the pilot also measures each band's signal-to-noise ratio, which weights the
-payload chips -> soft bits -> Viterbi -> CRC.
+payload chips -> soft bits -> Viterbi -> CRC. When the tile is not where it was put, the lattice the
+geometry left is searched for (:mod:`watermark.lattice_search`), each hypothesis is resampled to the
+square tile and read the same way, and a promising one is polished on the pilot; the p-value pays
+for every hypothesis tried.
 """
 
 from __future__ import annotations
