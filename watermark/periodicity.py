@@ -88,19 +88,17 @@ class LagMap:
 
         ``coarse`` reads the dilated map at the nearest pixel; otherwise the map is interpolated.
         """
+        if coarse:
+            return self.grid_scores(grid(points, reach, self.shape, self.dilated.shape))
         height, width = self.shape
         usable = (np.abs(points[..., 0]) < reach * height) & (np.abs(points[..., 1]) < reach * width)
         rows = points[..., 0] * usable + self.origin[0]          # unusable points read the origin
         cols = points[..., 1] * usable + self.origin[1]
-        if coarse:
-            flat = np.rint(rows).astype(np.intp) * self.dilated.shape[1] + np.rint(cols).astype(np.intp)
-            values = self.dilated.ravel()[flat]
-        else:
-            top, left = rows.astype(np.intp), cols.astype(np.intp)       # positive: floor
-            dy, dx = rows - top, cols - left
-            v = self.values
-            values = ((1 - dy) * ((1 - dx) * v[top, left] + dx * v[top, left + 1])
-                      + dy * ((1 - dx) * v[top + 1, left] + dx * v[top + 1, left + 1]))
+        top, left = rows.astype(np.intp), cols.astype(np.intp)       # positive: floor
+        dy, dx = rows - top, cols - left
+        v = self.values
+        values = ((1 - dy) * ((1 - dx) * v[top, left] + dx * v[top, left + 1])
+                  + dy * ((1 - dx) * v[top + 1, left] + dx * v[top + 1, left + 1]))
         return normalised_sums(values * usable, usable.sum(axis=-1))
 
     def score(self, basis: np.ndarray, *, coarse: bool = False) -> float:
@@ -110,8 +108,7 @@ class LagMap:
     def points(self, basis: np.ndarray, reach: float = REACH) -> np.ndarray:
         """The lattice points of ``basis`` in one half-plane whose lags the plane can hold, (m, 2)."""
         height, width = self.shape
-        n = half_plane(int(np.ceil(reach * np.hypot(height, width) / shortest(basis) * _skew(basis))) + 1)
-        points = n @ basis.T
+        points = _coefficients(self.shape, basis, reach) @ basis.T
         inside = (np.abs(points[:, 0]) < reach * height) & (np.abs(points[:, 1]) < reach * width)
         return points[inside]
 
@@ -145,10 +142,13 @@ def normalised_sums(values: np.ndarray, count: np.ndarray) -> np.ndarray:
     return np.where(count >= 2, values.sum(axis=-1) / np.sqrt(np.maximum(count, 1)), -np.inf)
 
 
-def _skew(basis: np.ndarray) -> float:
-    """How much longer than the shortest vector a combination may need to be to reach a lag (>= 1)."""
+def _coefficients(shape: tuple[int, int], basis: np.ndarray, reach: float, margin: int = 1) -> np.ndarray:
+    """Integer coefficients (one half-plane) enough for ``basis`` to reach every lag within ``reach``
+    of a plane of ``shape``: the reach over the shortest vector, times how much longer than it a
+    combination may need to be (the basis's skew), plus ``margin``."""
     lengths = np.hypot(basis[0], basis[1])
-    return float(lengths.prod() / max(abs(np.linalg.det(basis)), 1e-9))
+    skew = float(lengths.prod() / max(abs(np.linalg.det(basis)), 1e-9))
+    return half_plane(int(np.ceil(reach * np.hypot(*shape) / shortest(basis) * skew)) + margin)
 
 
 def _detrend_axes(correlation: np.ndarray, row: int, col: int) -> None:
@@ -207,7 +207,7 @@ def _refine(lags: LagMap, basis: np.ndarray) -> tuple[np.ndarray, float]:
     first with the near lags only in steps of a few pixels (a wide basin: a lattice a few percent
     off still meets its near points), then with every lag; then on the sharp map down to a
     sixteenth of a pixel."""
-    n = half_plane(int(np.ceil(REACH * np.hypot(*lags.shape) / shortest(basis) * _skew(basis))) + 2)
+    n = _coefficients(lags.shape, basis, REACH, margin=2)      # refinement may lengthen it a little
     moves = np.concatenate([np.eye(4), -np.eye(4)]).reshape(8, 2, 2)
     best = -np.inf
     for coarse, reach, steps in _REFINE_STAGES:
@@ -215,7 +215,8 @@ def _refine(lags: LagMap, basis: np.ndarray) -> tuple[np.ndarray, float]:
         for step in steps:
             while True:
                 trials = basis + step * moves
-                scores = lags.lattice_sums(np.matmul(n[None], trials.transpose(0, 2, 1)), coarse=coarse, reach=reach)
+                points = np.matmul(n[None], trials.transpose(0, 2, 1))
+                scores = lags.lattice_sums(points, coarse=coarse, reach=reach)
                 top = int(np.argmax(scores))
                 if scores[top] <= best + 1e-6:
                     break
