@@ -98,8 +98,11 @@ def main(argv: list[str] | None = None) -> int:
                       cache_dir=args.out)
     marked = [row for row in rows if row.marked]
     by_attack = defaultdict(list)
+    lost = defaultdict(list)                 # attack -> images whose payload did not come back
     for row in marked:
         by_attack[row.attack].append(row.exact)
+        if not row.exact:
+            lost[row.attack].append(row.image)
     errors = [row for row in rows if row.error]
     plain = [row for row in marked if row.attack == runner.NO_ATTACK]
     print(f"{len(plain)} images; mean PSNR {np.mean([r.psnr for r in plain]):.2f} dB, "
@@ -108,10 +111,18 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("| attack class | bar | worst attack | exact payload | met |")
     print("|---|---|---|---|---|")
+    losses = []
     for name, bar, group in chosen:
         rates = {str(a): float(np.mean(by_attack[str(a)])) for a in group}
         worst = min(rates, key=rates.get)
         print(f"| {name} | {bar:.0%} | {worst} | {rates[worst]:.0%} | {'yes' if rates[worst] >= bar else 'NO'} |")
+        if lost[worst]:
+            losses.append(f"{name}, {worst}: {', '.join(sorted(lost[worst]))}")
+    if losses:
+        print()
+        print("lost at the worst attack of each class:")
+        for line in losses:
+            print(f"  {line}")
     null = np.array([row.p_value for row in rows if not row.marked])
     if null.size:
         print()
