@@ -6,6 +6,8 @@ and cropped, which the detector must find by its geometric search; and on the un
 makes it run the whole search) at 512x512, 1920x1080 and 4000x3000,
 with invisible-watermark's dwtDct (the fastest public Python scheme) side by side when it is installed
 (``pip install torch==2.13.0 && pip install .[peers]``), so that the ratio survives a noisy machine.
+The core issue's detector (git revision :data:`CORE_REVISION`) is timed in the same run on the
+marked photograph, and the rotated and unmarked times are given as multiples of it.
 It then times ``watermark detect --jobs N`` over a folder of 1080p JPEGs (files per second).
 """
 
@@ -14,9 +16,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -29,27 +31,12 @@ from PIL import Image
 import attacks
 import watermark as wm
 
-__all__ = ["time_call", "main"]
+from .timing import PAYLOAD as _PAYLOAD
+from .timing import SIZES, photo as _photo, time_call
 
-SIZES = ((512, 512), (1920, 1080), (4000, 3000))
-_PAYLOAD = 0x5EED_CAFE_F00D_D00D
+__all__ = ["CORE_REVISION", "core_detect_ms", "main"]
 
-
-def time_call(function: Callable[[], object], repeat: int) -> float:
-    """Median wall time of ``function()`` in milliseconds, after one warm-up call."""
-    function()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return 1000.0 * statistics.median(times)
-
-
-def _photo(width: int, height: int) -> np.ndarray:
-    from skimage import data
-
-    return cv2.resize(data.astronaut(), (width, height), interpolation=cv2.INTER_CUBIC)
+CORE_REVISION = "3991bc6"     # the core issue's detector, as it stood before the geometric search
 
 
 def _peer_timers(image: np.ndarray) -> tuple[Callable[[], object], Callable[[], object]] | None:
@@ -89,6 +76,23 @@ def per_image(repeat: int) -> list[dict]:
     return rows
 
 
+def core_detect_ms(repeat: int, revision: str = CORE_REVISION) -> dict[str, float] | None:
+    """Detect milliseconds on the marked photograph per size by the detector of git ``revision``,
+    timed now in a subprocess (the same machine load as today's figures); None outside a checkout."""
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "-C", str(root), "archive", revision, "watermark"], capture_output=True)
+    if archive.returncode != 0:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(tmp, filter="data")
+        result = subprocess.run([sys.executable, "-m", "eval.timing", tmp, str(repeat)], cwd=root,
+                                capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"timing revision {revision} failed: {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
 def folder_throughput(files: int, jobs: int) -> float:
     """Files per second of ``watermark detect --jobs`` over ``files`` 1080p JPEGs (half marked)."""
     key = wm.Key.from_passphrase("speed benchmark")
@@ -123,21 +127,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=7, help="timed calls per measurement (median)")
     parser.add_argument("--files", type=int, default=40, help="JPEGs in the batch-detection folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.add_argument("--core", default=CORE_REVISION, metavar="REV",
+                        help="git revision whose detector is timed alongside as the baseline of the ratios"
+                             " (default: %(default)s, the core issue's; '' for none)")
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)   # single-threaded figures, as the issue asks
+    core = core_detect_ms(args.repeat, args.core) if args.core else None
     rows = per_image(args.repeat)
+    for row in rows:
+        if core is not None:
+            row["core_detect_ms"] = core[row["size"]]
     throughput = {f"jobs{jobs}": folder_throughput(args.files, jobs) for jobs in (1, 2)}
     if args.json:
-        print(json.dumps({"per_image": rows, "files_per_second": throughput}))
+        print(json.dumps({"per_image": rows, "files_per_second": throughput, "core_revision": args.core}))
         return 0
     peer = "dwtDct_embed_ms" in rows[0]
+    if core is None:
+        print(f"(no core-issue baseline: git revision {args.core!r} is not available here)")
     print("| size | embed ms | detect ms (marked) | detect ms (rotated 10 deg + cropped) |"
           " detect ms (unmarked: full search) |"
+          + (f" core issue's detect ms ({args.core}) |" if core else "")
           + (" dwtDct embed ms | dwtDct extract ms | embed ratio | detect ratio |" if peer else ""))
-    print("|---|---|---|---|---|" + ("---|---|---|---|" if peer else ""))
+    print("|---|---|---|---|---|" + ("---|" if core else "") + ("---|---|---|---|" if peer else ""))
     for row in rows:
+        base = row.get("core_detect_ms", row["detect_ms"])     # ratios to the core issue's detector
         line = (f"| {row['size']} | {row['embed_ms']:.1f} | {row['detect_ms']:.1f} | {row['detect_rotated_ms']:.1f}"
-                f" ({row['detect_rotated_ms'] / row['detect_ms']:.1f}x) | {row['detect_unmarked_ms']:.1f} |")
+                f" ({row['detect_rotated_ms'] / base:.1f}x) | {row['detect_unmarked_ms']:.1f}"
+                f" ({row['detect_unmarked_ms'] / base:.1f}x) |")
+        if core:
+            line += f" {base:.1f} |"
         if peer:
             line += (f" {row['dwtDct_embed_ms']:.1f} | {row['dwtDct_detect_ms']:.1f} |"
                      f" {row['dwtDct_embed_ms'] / row['embed_ms']:.1f}x faster |"

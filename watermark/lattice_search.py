@@ -37,14 +37,16 @@ _PEAKS = 12                   # strongest peaks used to propose general bases
 _SQUARES = 5                  # rotated squares refined
 _RESCORED = 8                 # coarse maxima per refined square rescored on a finer grid
 _OTHERS = 2                   # rectangles, sheared squares (each way) and peak pairs refined
+_CONVINCING = 8.0             # an upright square scoring this is read before any other hypothesis
 _SHEARS = np.concatenate([np.arange(-0.25, -0.0074, 0.0075), np.arange(0.0075, 0.2501, 0.0075)])   # sheared squares
 
 
 def candidate_lattices(plane: np.ndarray, *, block_period: float | None = None) -> Iterator[Lattice]:
     """Lattice hypotheses for the periodic content of a whitened ``plane``, distinct, likeliest and
     cheapest first: the best upright square (crops and rescales, the commonest distortions, whose
-    lattice may hold too few periods to win on score), the best other square, then the best of
-    every family by score. Later hypotheses are only computed when asked for.
+    lattice may hold too few periods to win on score) unless it is weak and the best rotated square
+    beats it, then the best other square, then the best of every family by score. Later hypotheses
+    are only computed when asked for.
     """
     lags = LagMap(plane, block_period)
     kept: list[Lattice] = []
@@ -56,17 +58,18 @@ def candidate_lattices(plane: np.ndarray, *, block_period: float | None = None) 
         return True
 
     upright = sorted((refined(lags, basis) for basis in _upright_squares(lags, 2)), key=lambda l: -l.score)
-    if upright and fresh(upright[0]):
+    if upright and upright[0].score >= _CONVINCING and fresh(upright[0]):
         yield upright[0]
-    squares = [refined(lags, basis) for basis in _rotated_squares(lags, _SQUARES)]
-    for lattice in sorted(upright[1:] + squares, key=lambda lattice: -lattice.score)[:1]:
+    coarse_squares = _rotated_squares(lags, _SQUARES)         # best first: refine the rest only if asked
+    squares = [refined(lags, basis) for basis in coarse_squares[:1]]
+    for lattice in sorted(upright + squares, key=lambda lattice: -lattice.score)[:2]:
         if fresh(lattice):
             yield lattice
     # Each family's best few, refined, then ranked together on the sharp map (the families' own
     # scores are maxima over grids of different sizes, and peak pairs are biased by their peaks).
-    proposals = (_rectangles(lags, _OTHERS) + _sheared_squares(lags, _OTHERS, transposed=False)
+    proposals = (coarse_squares[1:] + _rectangles(lags, _OTHERS) + _sheared_squares(lags, _OTHERS, transposed=False)
                  + _sheared_squares(lags, _OTHERS, transposed=True) + _peak_pairs(lags, _OTHERS))
-    ranked = upright[1:] + squares + [refined(lags, basis) for basis in proposals]
+    ranked = upright + squares + [refined(lags, basis) for basis in proposals]
     for lattice in sorted(ranked, key=lambda lattice: -lattice.score):
         if fresh(lattice):
             yield lattice

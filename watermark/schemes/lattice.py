@@ -31,7 +31,7 @@ import numpy as np
 import pywt
 from scipy import fft
 
-from .. import coding, color, lattice_search, masking, stats, sync
+from .. import coding, color, dewarp, lattice_search, masking, stats, sync
 from ..detection import Detection
 from ..keys import Key, chips, permutation
 from .base import DEFAULT_FALSE_ALARM, Scheme
@@ -48,14 +48,15 @@ _PILOT_WEIGHTINGS = np.array([[0.45, 0.9], [1.0, 0.0]])   # per level: all bands
 _PILOT_WEIGHTINGS /= np.linalg.norm(_PILOT_WEIGHTINGS, axis=1, keepdims=True)
 _SHORTLIST = 4                           # offsets per lattice whose statistic is computed exactly
 _DECODE_BELOW = 1e-3                     # pilot p-value under which the payload is decoded
-_SEARCH_CANDIDATES = 8                   # lattice hypotheses tried after the identity fails
+_SEARCH_CANDIDATES = 4                   # lattice hypotheses tried after the identity fails
 _POLISH_ABOVE = 5.5                      # pilot z from which a lattice is polished on the pilot itself
 _POLISH_STEPS = (0.004, 0.002, 0.001)    # polishing steps, relative to the period
 _POLISH_LOOKS = 64                       # bases one polish may read (each with one symmetry)
 _POLISHED = 2                            # lattices that may be polished per image
+_DEWARPS = 1                             # key-independent dewarped views read (StirMark's bending)
 # Every hypothesis the search tries, for the p-value's union bound: lattices x symmetries x band
 # weightings x offsets; and the looks that polishing may add once a hypothesis reaches _POLISH_ABOVE.
-_HYPOTHESES = (1 + _SEARCH_CANDIDATES) * len(sync.DIHEDRAL) * len(_PILOT_WEIGHTINGS) * TILE * TILE
+_HYPOTHESES = (1 + _SEARCH_CANDIDATES + _DEWARPS) * len(sync.DIHEDRAL) * len(_PILOT_WEIGHTINGS) * TILE * TILE
 _POLISH_HYPOTHESES = _POLISHED * _POLISH_LOOKS * len(_PILOT_WEIGHTINGS) * TILE * TILE
 _ISS_GAIN = 1.0                          # fraction of the host's interference the embedder cancels
 _AMPLITUDE_RANGE = (0.3, 3.0)            # per-bit amplitude limits, relative to the base amplitude
@@ -225,12 +226,14 @@ class LatticeScheme(Scheme):
         shape = source_shape or luma.shape        # the suspect's pixel grid, which the transform speaks of
         plane, activity = masking.whiten(working)
         best = self._read(plane, layout, np.eye(2) * TILE)
+        if best.payload is not None and best.p_value <= false_alarm:
+            return self._detection(best, working.shape, shape, false_alarm)
+        block = 8.0 * working.shape[0] / shape[0]      # a JPEG grid, at working scale
+        view = masking.denoised_residual(working, activity)
         if best.p_value > false_alarm:     # not where it was put: find the lattice the geometry left
-            block = 8.0 * working.shape[0] / shape[0]      # a JPEG grid, at working scale
             polished = 0
-            view = masking.denoised_residual(working, activity)
-            lattices = lattice_search.candidate_lattices(view, block_period=block)
-            for lattice in itertools.islice(lattices, _SEARCH_CANDIDATES):
+            for lattice in itertools.islice(lattice_search.candidate_lattices(view, block_period=block),
+                                            _SEARCH_CANDIDATES):
                 candidate = self._read(plane, layout, lattice.basis)
                 if candidate.p_value > false_alarm and candidate.z >= _POLISH_ABOVE and polished < _POLISHED:
                     candidate = self._polish(plane, layout, lattice.basis, candidate)
@@ -239,11 +242,30 @@ class LatticeScheme(Scheme):
                     best = candidate
                 if best.p_value <= false_alarm:
                     break
+        if best.payload is None:       # perhaps a smooth warp (StirMark's bending) dephases the fold
+            candidate = self._read_dewarped(plane, view, layout, block)
+            if candidate.p_value < best.p_value:
+                best = candidate
+        return self._detection(best, working.shape, shape, false_alarm)
+
+    def _detection(self, best: "_Reading", working: tuple[int, int], shape: tuple[int, int],
+                   false_alarm: float) -> Detection:
+        """The detection a reading gives; its transform maps the suspect's (x, y) to the marked tile's."""
         found = best.p_value <= false_alarm
-        scale = np.diag([working.shape[0] / shape[0], working.shape[1] / shape[1], 1.0])
+        scale = np.diag([working[0] / shape[0], working[1] / shape[1], 1.0])
         return Detection(found=found, payload=best.payload if found else None, p_value=best.p_value,
                          score=best.z, bits=best.soft, scheme=self.name,
                          transform=_to_xy(best.to_tile @ scale) if found else None)
+
+    @classmethod
+    def _read_dewarped(cls, plane: np.ndarray, residual: np.ndarray, layout: Layout, block: float) -> "_Reading":
+        """The reading of ``plane`` on the tile grid as embedded once a smooth warp, estimated without
+        the key on ``residual``, is undone; its transform is the warp's affine part."""
+        view, to_plane = dewarp.dewarped(plane, residual, block_period=block)
+        reading = cls._read(view, layout, np.eye(2) * TILE)
+        to_tile = reading.to_tile @ np.linalg.inv(np.vstack([to_plane, [0.0, 0.0, 1.0]]))
+        return _Reading(p_value=reading.p_value, z=reading.z, soft=reading.soft, payload=reading.payload,
+                        to_tile=to_tile, symmetry=reading.symmetry)
 
     @classmethod
     def _polish(cls, plane: np.ndarray, layout: Layout, basis: np.ndarray, reading: "_Reading") -> "_Reading":

@@ -1,0 +1,187 @@
+"""Undo a smooth non-affine warp (StirMark's random bending) from the periodic mark's self-similarity.
+
+The plane is cut into small cells, each folded on the tile grid. A smooth displacement field
+``s(x, y)`` (a quadratic polynomial per coordinate, translation left to
+the pilot) shifts every cell's fold before they are summed;
+the field that makes the summed fold most coherent (largest energy in the mark's band) is found by
+gradient ascent, coarse band first. Cells are shifted in the Fourier domain, so an evaluation costs
+no resampling. Nothing here uses a key: the dewarped view is one more key-independent hypothesis.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy import fft, optimize
+
+__all__ = ["dewarped", "estimate_field"]
+
+TILE = 128
+_CELL = 64                        # px: cells over which the displacement is taken as constant
+_STAGES = ((4.0, 14.0), (6.0, 24.0))      # tile-FFT bins (Chebyshev radius) used, coarse to fine
+
+
+def _basis(y: np.ndarray, x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Terms of the field at (y, x): u, v, uv, u^2, v^2 with u, v in [-1/2, 1/2] across the plane."""
+    u, v = x / shape[1] - 0.5, y / shape[0] - 0.5
+    return np.stack([u, v, u * v, u * u, v * v], axis=-1)
+
+
+def _cells(view: np.ndarray, cell: int = _CELL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Spectra of each cell's fold (placed at its tile-grid position), cell centres (y, x), kept cells."""
+    h, w = view.shape
+    rows, cols = -(-h // cell), -(-w // cell)
+    pad = np.zeros((rows * cell, cols * cell), np.float32)
+    pad[:h, :w] = view
+    blocks = pad.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3)        # (R, C, CELL, CELL)
+    folds = np.zeros((rows, cols, TILE, TILE), np.float32)
+    per = TILE // cell
+    for a in range(per):
+        for b in range(per):
+            folds[a::per, b::per, a * cell:(a + 1) * cell, b * cell:(b + 1) * cell] = blocks[a::per, b::per]
+    cy = (np.arange(rows) + 0.5) * cell
+    cx = (np.arange(cols) + 0.5) * cell
+    yy, xx = np.meshgrid(np.minimum(cy, h - 1), np.minimum(cx, w - 1), indexing="ij")
+    area = np.minimum(np.arange(1, rows + 1) * cell, h)[:, None] - np.arange(rows)[:, None] * cell
+    area = area * (np.minimum(np.arange(1, cols + 1) * cell, w) - np.arange(cols) * cell)[None, :]
+    keep = (area >= 0.25 * cell * cell).ravel()
+    spectra = fft.rfft2(folds.reshape(-1, TILE, TILE))[keep]
+    return spectra, np.stack([yy.ravel()[keep], xx.ravel()[keep]], axis=1), keep
+
+
+def _frequencies(band: tuple[float, float], block_period: float | None):
+    k = np.fft.fftfreq(TILE, 1.0 / TILE)[:, None] * np.ones((1, TILE // 2 + 1))
+    l = np.fft.rfftfreq(TILE, 1.0 / TILE)[None, :] * np.ones((TILE, 1))
+    radius = np.maximum(np.abs(k), np.abs(l))
+    keep = (radius >= band[0]) & (radius <= band[1])
+    if block_period:
+        step = TILE / block_period          # a JPEG grid that folds coherently: drop its lines
+        if abs(step - round(step)) < 0.05 and round(step) >= 1:
+            s = round(step)
+            keep &= (np.abs(k) % s != 0) & (np.abs(l) % s != 0)
+    return keep, k[keep], l[keep]
+
+
+def _rotor(phase: np.ndarray) -> np.ndarray:
+    out = np.empty(phase.shape, np.complex64)
+    out.real, out.imag = np.cos(phase), np.sin(phase)
+    return out
+
+
+class _Coherence:
+    """Energy of the summed fold in a band when each cell is shifted by the field of coefficients."""
+
+    def __init__(self, spectra: np.ndarray, phi: np.ndarray, band, block_period):
+        keep, ky, kx = _frequencies(band, block_period)
+        cells = spectra[:, keep]
+        # whiten by the average power per frequency: every frequency counts alike
+        cells = cells / np.sqrt(np.maximum(np.mean(np.abs(cells) ** 2, axis=0), 1e-30))
+        self.cells = cells.astype(np.complex64)
+        self.norm = 1.0 / cells.size
+        self.phi = phi.astype(np.float32)
+        self.ky = (2.0 * np.pi * ky / TILE).astype(np.float32)
+        self.kx = (2.0 * np.pi * kx / TILE).astype(np.float32)
+
+    def best_on_grid(self, theta: np.ndarray, axes: list[tuple[tuple[int, ...], np.ndarray]]) -> np.ndarray:
+        """``theta`` with, for each ``(indices, values)`` of ``axes`` (two or three), the coefficients
+        ``indices`` set to one of ``values``: the best point of the product grid. The field is linear
+        in its coefficients, so each axis shifts every cell by a factor of its own, and the sum over
+        cells of the product of the factors is a batched matrix product."""
+        base = theta.astype(np.float32).copy()
+        for indices, _ in axes:
+            base[list(indices)] = 0.0
+        cells = self.cells * _rotor(self._phase(base))                                  # (n, K)
+        factors = []
+        for indices, values in axes:
+            unit = np.zeros(10, np.float32)
+            unit[list(indices)] = 1.0
+            factors.append(_rotor(values.astype(np.float32)[:, None, None] * self._phase(unit)[None]))  # (v, n, K)
+        first = factors[0][:, None] * factors[1][None] if len(axes) == 3 else factors[0]
+        first = first.reshape(-1, *cells.shape) * cells                                 # (v1 [v2], n, K)
+        total = np.matmul(first.transpose(2, 0, 1), factors[-1].transpose(2, 1, 0))    # (K, v1 [v2], v_last)
+        energy = np.sum(total.real ** 2 + total.imag ** 2, axis=0).ravel()
+        best = np.unravel_index(int(np.argmax(energy)), [len(values) for _, values in axes])
+        result = theta.copy()
+        for (indices, values), i in zip(axes, best):
+            result[list(indices)] = values[i]
+        return result
+
+    def _phase(self, theta: np.ndarray) -> np.ndarray:
+        """Each cell's phase shift at each frequency (n, K) under the field of coefficients ``theta``."""
+        return (self.phi @ theta[:5])[:, None] * self.ky + (self.phi @ theta[5:])[:, None] * self.kx
+
+    def negative(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Minus the energy at ``theta`` and its gradient."""
+        t = theta.astype(np.float32)
+        sy, sx = self.phi @ t[:5], self.phi @ t[5:]
+        shifted = self.cells * _rotor(sy[:, None] * self.ky + sx[:, None] * self.kx)
+        total = shifted.sum(axis=0)
+        cross = (np.conj(total)[None, :] * shifted).imag          # d|total|^2/ds = -2 Im(cross) k
+        gy, gx = -2.0 * (cross @ self.ky), -2.0 * (cross @ self.kx)
+        energy = float(np.sum(total.real ** 2 + total.imag ** 2))
+        grad = np.concatenate([self.phi.T @ gy, self.phi.T @ gx]).astype(np.float64)
+        return -self.norm * energy, -self.norm * grad
+
+    def polish(self, theta: np.ndarray, reach: float, iterations: int) -> np.ndarray:
+        """Local ascent from ``theta``, each coefficient within ``reach``."""
+        found = optimize.minimize(self.negative, theta, jac=True, method="BFGS",
+                                  options={"maxiter": iterations, "gtol": 1e-6}).x
+        return np.clip(found, theta - reach, theta + reach)
+
+
+# Coarse grids: first jointly over both scales and a common bow, then per coordinate over its
+# own scale term and its bow (indices into the 10 coefficients).
+_SCALE = np.arange(-24.0, 24.1, 6.0)
+_BOW = np.arange(-40.0, 40.1, 8.0)
+_FINE_SCALE = np.arange(-6.0, 6.1, 2.0)
+_FINE_BOW = np.arange(-12.0, 12.1, 4.0)
+_GRIDS = ((1, 3), (5, 9))            # dy: v and u^2; dx: u and v^2
+_JOINT_BAND = (3.0, 10.0)
+_ITERATIONS = (15, 10)                 # local ascent steps: coarse band, fine band
+
+
+def estimate_field(view: np.ndarray, *, block_period: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Field coefficients (5 per coordinate: dy, dx) that make ``view``'s tiles most coherent."""
+    big, big_centres, _ = _cells(view, TILE)
+    joint = _Coherence(big, _basis(big_centres[:, 0], big_centres[:, 1], view.shape), _JOINT_BAND, block_period)
+    theta = joint.best_on_grid(np.zeros(10), [((1,), _SCALE), ((5,), _SCALE), ((3, 9), _BOW)])
+    spectra, centres, _ = _cells(view)
+    phi = _basis(centres[:, 0], centres[:, 1], view.shape)              # (n, 5)
+    coarse = _Coherence(spectra, phi, _STAGES[0], block_period)
+    for first, second in _GRIDS:
+        theta = coarse.best_on_grid(theta, [((first,), theta[first] + _FINE_SCALE),
+                                            ((second,), theta[second] + _FINE_BOW)])
+    theta = coarse.polish(theta, 6.0, _ITERATIONS[0])
+    for band in _STAGES[1:]:
+        theta = _Coherence(spectra, phi, band, block_period).polish(theta, 3.0, _ITERATIONS[1])
+    return theta[:5], theta[5:]
+
+
+def _maps(coefficients: tuple[np.ndarray, np.ndarray], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The remap maps (rows, cols) of the field: view(q) = plane(q + s(q))."""
+    rows = np.arange(shape[0], dtype=np.float32)[:, None]
+    cols = np.arange(shape[1], dtype=np.float32)[None, :]
+    u, v = cols / shape[1] - 0.5, rows / shape[0] - 0.5
+    c_r, c_c = (c.astype(np.float32) for c in coefficients)      # terms u, v, uv, u^2, v^2 (see _basis)
+    map_r = rows + (c_r[1] * v + c_r[4] * v * v) + (c_r[0] + c_r[2] * v) * u + c_r[3] * u * u
+    map_c = cols + (c_c[1] * v + c_c[4] * v * v) + (c_c[0] + c_c[2] * v) * u + c_c[3] * u * u
+    return map_r.astype(np.float32), map_c.astype(np.float32)
+
+
+def dewarped(plane: np.ndarray, residual: np.ndarray, *, block_period: float | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """``plane`` with the smooth warp that ``residual`` (the same pixels, the view the warp is
+    estimated on) shows undone, on the tile grid as embedded.
+
+    Returns the view and the 2x3 affine map closest to its (row, col) -> ``plane`` (row, col) map
+    (the warp itself is not affine).
+    """
+    coefficients = estimate_field(residual, block_period=block_period)
+    map_r, map_c = _maps(coefficients, plane.shape)
+    view = cv2.remap(plane, map_c, map_r, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    # the field's affine part: s = c0 u + c1 v (+ curvature, dropped), u = x / w - 1/2, v = y / h - 1/2
+    h, w = plane.shape
+    linear = np.array([[1.0 + coefficients[0][1] / h, coefficients[0][0] / w],
+                       [coefficients[1][1] / h, 1.0 + coefficients[1][0] / w]])
+    offset = -0.5 * np.array([coefficients[0][0] + coefficients[0][1], coefficients[1][0] + coefficients[1][1]])
+    return view, np.column_stack([linear, offset])
