@@ -1,11 +1,11 @@
 """Undo a smooth non-affine warp (StirMark's random bending) from the periodic mark's self-similarity.
 
 The plane is cut into small cells, each folded on the tile grid. A smooth displacement field
-``s(x, y)`` (a quadratic polynomial per coordinate, translation left to
-the pilot) shifts every cell's fold before they are summed;
-the field that makes the summed fold most coherent (largest energy in the mark's band) is found by
-gradient ascent, coarse band first. Cells are shifted in the Fourier domain, so an evaluation costs
-no resampling. Nothing here uses a key: the dewarped view is one more key-independent hypothesis.
+``s(x, y)`` (a quadratic polynomial per coordinate; translation is left to the pilot) shifts every
+cell's fold before they are summed; the field that makes the summed fold most coherent (largest
+energy in the mark's band) is found on coarse grids, then by gradient ascent, coarse band first.
+Cells are shifted in the Fourier domain, so an evaluation costs no resampling. Nothing here uses a
+key: the dewarped view is one more key-independent hypothesis.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ def _basis(y: np.ndarray, x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.stack([u, v, u * v, u * u, v * v], axis=-1)
 
 
-def _cells(view: np.ndarray, cell: int = _CELL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Spectra of each cell's fold (placed at its tile-grid position), cell centres (y, x), kept cells."""
+def _cells(view: np.ndarray, cell: int = _CELL) -> tuple[np.ndarray, np.ndarray]:
+    """Spectra of each cell's fold (placed at its tile-grid position) and the cells' centres (y, x);
+    cells less than a quarter inside the view are left out."""
     h, w = view.shape
     rows, cols = -(-h // cell), -(-w // cell)
     pad = np.zeros((rows * cell, cols * cell), np.float32)
@@ -46,23 +47,26 @@ def _cells(view: np.ndarray, cell: int = _CELL) -> tuple[np.ndarray, np.ndarray,
     area = area * (np.minimum(np.arange(1, cols + 1) * cell, w) - np.arange(cols) * cell)[None, :]
     keep = (area >= 0.25 * cell * cell).ravel()
     spectra = fft.rfft2(folds.reshape(-1, TILE, TILE))[keep]
-    return spectra, np.stack([yy.ravel()[keep], xx.ravel()[keep]], axis=1), keep
+    return spectra, np.stack([yy.ravel()[keep], xx.ravel()[keep]], axis=1)
 
 
-def _frequencies(band: tuple[float, float], block_period: float | None):
-    k = np.fft.fftfreq(TILE, 1.0 / TILE)[:, None] * np.ones((1, TILE // 2 + 1))
-    l = np.fft.rfftfreq(TILE, 1.0 / TILE)[None, :] * np.ones((TILE, 1))
-    radius = np.maximum(np.abs(k), np.abs(l))
+def _frequencies(band: tuple[float, float], block_period: float | None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which bins of a tile's real FFT are in ``band`` (Chebyshev radius in bins), and their (ky, kx)."""
+    ky = np.fft.fftfreq(TILE, 1.0 / TILE)[:, None] * np.ones((1, TILE // 2 + 1))
+    kx = np.fft.rfftfreq(TILE, 1.0 / TILE)[None, :] * np.ones((TILE, 1))
+    radius = np.maximum(np.abs(ky), np.abs(kx))
     keep = (radius >= band[0]) & (radius <= band[1])
     if block_period:
         step = TILE / block_period          # a JPEG grid that folds coherently: drop its lines
         if abs(step - round(step)) < 0.05 and round(step) >= 1:
-            s = round(step)
-            keep &= (np.abs(k) % s != 0) & (np.abs(l) % s != 0)
-    return keep, k[keep], l[keep]
+            lines = round(step)
+            keep &= (np.abs(ky) % lines != 0) & (np.abs(kx) % lines != 0)
+    return keep, ky[keep], kx[keep]
 
 
 def _rotor(phase: np.ndarray) -> np.ndarray:
+    """``exp(i phase)`` in single precision."""
     out = np.empty(phase.shape, np.complex64)
     out.real, out.imag = np.cos(phase), np.sin(phase)
     return out
@@ -112,9 +116,7 @@ class _Coherence:
 
     def negative(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Minus the energy at ``theta`` and its gradient."""
-        t = theta.astype(np.float32)
-        sy, sx = self.phi @ t[:5], self.phi @ t[5:]
-        shifted = self.cells * _rotor(sy[:, None] * self.ky + sx[:, None] * self.kx)
+        shifted = self.cells * _rotor(self._phase(theta.astype(np.float32)))
         total = shifted.sum(axis=0)
         cross = (np.conj(total)[None, :] * shifted).imag          # d|total|^2/ds = -2 Im(cross) k
         gy, gx = -2.0 * (cross @ self.ky), -2.0 * (cross @ self.kx)
@@ -136,21 +138,21 @@ _BOW = np.arange(-40.0, 40.1, 8.0)
 _FINE_SCALE = np.arange(-6.0, 6.1, 2.0)
 _FINE_BOW = np.arange(-12.0, 12.1, 4.0)
 _GRIDS = ((1, 3), (5, 9))            # dy: v and u^2; dx: u and v^2
-_JOINT_BAND = (3.0, 10.0)
-_ITERATIONS = (15, 10)                 # local ascent steps: coarse band, fine band
+_JOINT_BAND = (4.0, 14.0)
+_ITERATIONS = (8, 8)                   # local ascent steps: coarse band, fine band
 
 
 def estimate_field(view: np.ndarray, *, block_period: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Field coefficients (5 per coordinate: dy, dx) that make ``view``'s tiles most coherent."""
-    big, big_centres, _ = _cells(view, TILE)
+    big, big_centres = _cells(view, TILE)
     joint = _Coherence(big, _basis(big_centres[:, 0], big_centres[:, 1], view.shape), _JOINT_BAND, block_period)
     theta = joint.best_on_grid(np.zeros(10), [((1,), _SCALE), ((5,), _SCALE), ((3, 9), _BOW)])
-    spectra, centres, _ = _cells(view)
+    spectra, centres = _cells(view)
     phi = _basis(centres[:, 0], centres[:, 1], view.shape)              # (n, 5)
     coarse = _Coherence(spectra, phi, _STAGES[0], block_period)
-    for first, second in _GRIDS:
-        theta = coarse.best_on_grid(theta, [((first,), theta[first] + _FINE_SCALE),
-                                            ((second,), theta[second] + _FINE_BOW)])
+    for bows in (lambda _: _BOW, lambda bow: bow + _FINE_BOW):     # each bow on its own: wide, then near
+        for scale, bow in _GRIDS:
+            theta = coarse.best_on_grid(theta, [((scale,), theta[scale] + _FINE_SCALE), ((bow,), bows(theta[bow]))])
     theta = coarse.polish(theta, 6.0, _ITERATIONS[0])
     for band in _STAGES[1:]:
         theta = _Coherence(spectra, phi, band, block_period).polish(theta, 3.0, _ITERATIONS[1])

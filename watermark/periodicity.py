@@ -4,13 +4,13 @@ A mark that repeats with period ``T`` makes the autocorrelation of the image pea
 vector ``n1 v1 + n2 v2``; any affine distortion of the image (rotation, scale, aspect, shear, flip)
 maps the lattice to another lattice, so finding ``(v1, v2)`` undoes the distortion's linear part.
 
-The autocorrelation is the *linear* one (the spectrum is zero-padded to twice the size), computed
-from a spectrally whitened power spectrum (each frequency's excess over its neighbourhood's mean),
-so that the repetition shows as sharp peaks at every lag the image can hold. A hypothesis is scored
-by the sum of the autocorrelation at *all* its lattice points, interpolated, over the square root of
-their number: a z-score when no lattice is there, and one that grows with every period the image
-holds when one is. No single peak has to stand out. :mod:`watermark.lattice_search` proposes the
-hypotheses.
+The autocorrelation is the *linear* one (the plane is zero-padded so that no lag it holds wraps
+around), computed from a spectrally whitened power spectrum (each frequency's excess over its
+neighbourhood's mean), so that the repetition shows as sharp peaks at every lag the image can
+hold. A hypothesis is scored by the sum of the autocorrelation at *all* its lattice points,
+interpolated, over the square root of their number: a z-score when no lattice is there, and one
+that grows with every period the image holds when one is. No single peak has to stand out.
+:mod:`watermark.lattice_search` proposes the hypotheses.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ class LagMap:
 
     def __init__(self, plane: np.ndarray, block_period: float | None = None) -> None:
         height, width = plane.shape
-        size = (fft.next_fast_len(2 * height, real=True), fft.next_fast_len(2 * width, real=True))
+        # Padded just enough that no lag within REACH wraps around.
+        size = tuple(fft.next_fast_len(int(np.ceil((1.0 + REACH) * n)) + 2, real=True) for n in (height, width))
         spectrum = fft.rfft2(plane.astype(np.float32), s=size)
         power = spectrum.real**2 + spectrum.imag**2
         local = cv2.blur(power, (_SPECTRUM_SMOOTHING, _SPECTRUM_SMOOTHING), borderType=cv2.BORDER_REFLECT)

@@ -151,6 +151,10 @@ class _Reading:
     to_tile: np.ndarray       # 3x3: working (row, col, 1) -> marked tile (row, col, 1), mod TILE
     symmetry: int             # index into sync.DIHEDRAL
 
+    def conclusive(self, false_alarm: float) -> bool:
+        """Found, and its payload decoded: nothing left to look for."""
+        return self.payload is not None and self.p_value <= false_alarm
+
 
 def _tile_coordinates(index: int, offset: tuple[int, int]) -> np.ndarray:
     """3x3 map from folded-view (row, col) to tile (row, col): symmetry ``index``, then ``offset``."""
@@ -226,7 +230,7 @@ class LatticeScheme(Scheme):
         shape = source_shape or luma.shape        # the suspect's pixel grid, which the transform speaks of
         plane, activity = masking.whiten(working)
         best = self._read(plane, layout, np.eye(2) * TILE)
-        if best.payload is not None and best.p_value <= false_alarm:
+        if best.conclusive(false_alarm):
             return self._detection(best, working.shape, shape, false_alarm)
         block = 8.0 * working.shape[0] / shape[0]      # a JPEG grid, at working scale
         view = masking.denoised_residual(working, activity)
@@ -242,7 +246,7 @@ class LatticeScheme(Scheme):
                     best = candidate
                 if best.p_value <= false_alarm:
                     break
-        if best.payload is None:       # perhaps a smooth warp (StirMark's bending) dephases the fold
+        if not best.conclusive(false_alarm):   # perhaps a smooth warp (StirMark's bending) dephases the fold
             candidate = self._read_dewarped(plane, view, layout, block)
             if candidate.p_value < best.p_value:
                 best = candidate

@@ -1,0 +1,52 @@
+"""StirMark's random bending: the smooth warp is estimated without the key and undone.
+
+``python -m eval.acceptance --classes bending`` measures the rate over 24 images; these tests pin the
+payload on photographs that only the dewarp recovers, and the estimated field against a known one.
+"""
+
+import cv2
+import numpy as np
+import pytest
+
+import attacks
+import watermark as wm
+from watermark import color, dewarp, masking
+from watermark.schemes import lattice
+
+from photos import photo
+
+PAYLOAD = 0xFEED_FACE_0BAD_CAFE
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("name", ["coffee", "motorcycle_left", "hubble_deep_field"])
+def test_random_bending_keeps_the_exact_payload(key, name, seed):
+    marked = wm.embed(photo(name), PAYLOAD, key)
+    result = wm.detect(attacks.random_bending(marked, seed=seed), key)
+    assert result.found and result.payload == PAYLOAD, result
+
+
+def _bowed(image: np.ndarray, amplitude: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``image`` read at ``x + amplitude sin(pi y / h)`` (StirMark's bow), and that displacement (rows, cols)."""
+    height, width = image.shape[:2]
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
+    shift = (amplitude * np.sin(np.pi * rows / height)).astype(np.float32)
+    bowed = cv2.remap(image, cols + shift, rows, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+    return bowed, np.zeros_like(shift), shift
+
+
+def test_the_estimated_field_undoes_a_known_bow(key):
+    marked = wm.embed(photo("coffee"), PAYLOAD, key)
+    bowed, _, shift = _bowed(marked, amplitude=6.0)
+    working = lattice._working_view(color.luminance(bowed.astype(np.float32) / 255.0))
+    _, activity = masking.whiten(working)
+    rows_field, cols_field = dewarp.estimate_field(masking.denoised_residual(working, activity))
+    map_r, map_c = dewarp._maps((rows_field, cols_field), working.shape)
+    grid_r, grid_c = np.mgrid[0:working.shape[0], 0:working.shape[1]]
+    # The view reads the attacked image at q + s(q); undoing the bow needs s = -bow, up to a
+    # translation (left to the pilot).
+    truth = -cv2.resize(shift, working.shape[::-1]) * working.shape[1] / marked.shape[1]
+    error_c = (map_c - grid_c) - truth
+    error_r = map_r - grid_r
+    assert np.sqrt(np.mean((error_c - error_c.mean()) ** 2)) < 0.5
+    assert np.sqrt(np.mean((error_r - error_r.mean()) ** 2)) < 0.5
