@@ -18,9 +18,9 @@ import io
 import json
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -80,12 +80,13 @@ def core_detect_ms(repeat: int, revision: str = CORE_REVISION) -> dict[str, floa
     """Detect milliseconds on the marked photograph per size by the detector of git ``revision``,
     timed now in a subprocess (the same machine load as today's figures); None outside a checkout."""
     root = Path(__file__).resolve().parent.parent
-    archive = subprocess.run(["git", "-C", str(root), "archive", revision, "watermark"], capture_output=True)
+    archive = subprocess.run(["git", "-C", str(root), "archive", "--format=zip", revision, "watermark"],
+                             capture_output=True)
     if archive.returncode != 0:
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(tmp, filter="data")
+        with zipfile.ZipFile(io.BytesIO(archive.stdout)) as files:
+            files.extractall(tmp)
         result = subprocess.run([sys.executable, "-m", "eval.timing", tmp, str(repeat)], cwd=root,
                                 capture_output=True, text=True)
     if result.returncode != 0:

@@ -17,8 +17,9 @@ tiles into one -> circular cross-correlation with the pilot finds the tile's off
 statistic and p-value -> the pilot also measures each band's signal-to-noise ratio, which weights the
 payload chips -> soft bits -> Viterbi -> CRC. When the tile is not where it was put, the lattice the
 geometry left is searched for (:mod:`watermark.lattice_search`), each hypothesis is resampled to the
-square tile and read the same way, and a promising one is polished on the pilot; the p-value pays
-for every hypothesis tried.
+square tile and read the same way, and a promising one is polished on the pilot. When still no
+payload comes out, a smooth warp (StirMark's bending) estimated without the key is undone
+(:mod:`watermark.dewarp`) and the tile read once more. The p-value pays for every hypothesis tried.
 """
 
 from __future__ import annotations
