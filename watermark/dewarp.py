@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 from scipy import fft, optimize
 
+from .sync import central
+
 __all__ = ["dewarped", "estimate_field"]
 
 TILE = 128
@@ -173,11 +175,14 @@ def _maps(coefficients: tuple[np.ndarray, np.ndarray], shape: tuple[int, int]) -
 def dewarped(plane: np.ndarray, residual: np.ndarray, *, block_period: float | None = None
              ) -> tuple[np.ndarray, np.ndarray]:
     """``plane`` with the smooth warp that ``residual`` (the same pixels, the view the warp is
-    estimated on) shows undone, on the tile grid as embedded.
+    estimated on) shows undone, on the tile grid as embedded; a long plane on its central part
+    (:func:`~watermark.sync.central`).
 
     Returns the view and the 2x3 affine map closest to its (row, col) -> ``plane`` (row, col) map
     (the warp itself is not affine).
     """
+    plane, (top, left) = central(plane)
+    residual, _ = central(residual)
     coefficients = estimate_field(residual, block_period=block_period)
     map_r, map_c = _maps(coefficients, plane.shape)
     view = cv2.remap(plane, map_c, map_r, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
@@ -186,4 +191,4 @@ def dewarped(plane: np.ndarray, residual: np.ndarray, *, block_period: float | N
     linear = np.array([[1.0 + coefficients[0][1] / h, coefficients[0][0] / w],
                        [coefficients[1][1] / h, 1.0 + coefficients[1][0] / w]])
     offset = -0.5 * np.array([coefficients[0][0] + coefficients[0][1], coefficients[1][0] + coefficients[1][1]])
-    return view, np.column_stack([linear, offset])
+    return view, np.column_stack([linear, offset + [top, left]])

@@ -24,6 +24,7 @@ from scipy import ndimage
 
 from .periodicity import (REACH, Grid, LagMap, Lattice, grid, half_plane, longest, refined,
                           reduce_basis, same_lattice, shortest)
+from .sync import central
 
 __all__ = ["candidate_lattices"]
 
@@ -46,9 +47,10 @@ def candidate_lattices(plane: np.ndarray, *, block_period: float | None = None) 
     cheapest first: the best upright square (crops and rescales, the commonest distortions, whose
     lattice may hold too few periods to win on score) unless it is weak and the best rotated square
     beats it, then the best other square, then the best of every family by score. Later hypotheses
-    are only computed when asked for.
+    are only computed when asked for. A long plane is searched on its central part
+    (:func:`~watermark.sync.central`).
     """
-    lags = LagMap(plane, block_period)
+    lags = LagMap(central(plane)[0], block_period)
     kept: list[Lattice] = []
 
     def fresh(lattice: Lattice) -> bool:

@@ -12,7 +12,10 @@ import numpy as np
 from scipy import fft
 
 
-__all__ = ["fold", "tile_pattern", "phase_only", "pilot_peaks", "DIHEDRAL", "dihedral", "canonical_view"]
+__all__ = ["fold", "tile_pattern", "phase_only", "pilot_peaks", "DIHEDRAL", "dihedral", "canonical_view",
+           "central", "MAX_ASPECT"]
+
+MAX_ASPECT = 3.0     # longest side the geometric searches look at, relative to the short side
 
 
 def fold(plane: np.ndarray, tile: int) -> np.ndarray:
@@ -54,6 +57,16 @@ def canonical_view(plane: np.ndarray, basis: np.ndarray, period: int) -> tuple[n
     view = cv2.warpAffine(plane, matrix, (int(size[1]), int(size[0])),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
     return view, to_plane
+
+
+def central(plane: np.ndarray, aspect: float = MAX_ASPECT) -> tuple[np.ndarray, tuple[int, int]]:
+    """The central part of ``plane`` whose long side is at most ``aspect`` times its short side, and
+    its (row, col) offset in ``plane``. A periodic mark is the same everywhere; the cost of a search
+    grows with the sides."""
+    short = min(plane.shape)
+    kept = [min(side, int(aspect * short)) for side in plane.shape]
+    top, left = ((side - keep) // 2 for side, keep in zip(plane.shape, kept))
+    return plane[top:top + kept[0], left:left + kept[1]], (top, left)
 
 
 def tile_pattern(pattern: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -4,6 +4,8 @@
 real photographs and check ``Detection.geometry`` against the attacks' known parameters.
 """
 
+import time
+
 import numpy as np
 import pytest
 
@@ -104,3 +106,17 @@ def test_a_crop_too_small_for_the_mark_is_not_found_and_not_an_error(marked, key
 def test_a_crop_of_a_few_tiles_is_still_read(marked, key):
     result = wm.detect(attacks.crop(marked["rocket"], percent=30), key)          # 128 x 192 px: 1.5 tiles
     assert result.found and result.payload == PAYLOAD
+
+
+def test_a_panorama_is_searched_on_its_central_part(key):
+    panorama = wm.embed(np.ascontiguousarray(np.tile(photo("rocket"), (1, 3, 1))), PAYLOAD, key)   # 427 x 1920 px
+    result = wm.detect(attacks.rotate(panorama, degrees=5, crop=True), key)
+    assert result.found and result.payload == PAYLOAD
+    assert abs(result.geometry.degrees - 5.0) < 0.3
+
+
+def test_a_thin_strip_without_the_mark_is_read_quickly_and_not_found(key):
+    strip = np.ascontiguousarray(np.tile(photo("rocket"), (1, 10, 1))[:128])          # 128 x 6400 px
+    start = time.perf_counter()
+    result = wm.detect(strip, key)
+    assert not result.found and time.perf_counter() - start < 10.0
