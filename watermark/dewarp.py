@@ -1,9 +1,10 @@
 """Undo a smooth non-affine warp (StirMark's random bending) from the periodic mark's self-similarity.
 
-The plane is cut into small cells, each folded on the tile grid. A smooth displacement field
-``s(x, y)`` (a quadratic polynomial per coordinate; translation is left to the pilot) shifts every
-cell's fold before they are summed; the field that makes the summed fold most coherent (largest
-energy in the mark's band) is found on coarse grids, then by gradient ascent, coarse band first.
+The plane is cut into cells, each folded on the tile grid. A smooth displacement field ``s(x, y)``
+(a quadratic polynomial per coordinate; translation is left to the pilot) shifts every cell's fold
+before they are summed; the field that makes the summed fold most coherent (largest energy in the
+mark's band) is found on grids and by gradient ascent over tile-sized cells in a coarse band, then
+by gradient ascent over 64 px cells in a finer one.
 Cells are shifted in the Fourier domain, so an evaluation costs no resampling. Nothing here uses a
 key: the dewarped view is one more key-independent hypothesis.
 """
@@ -19,8 +20,9 @@ from .sync import central
 __all__ = ["dewarped", "estimate_field"]
 
 TILE = 128
-_CELL = 64                        # px: cells over which the displacement is taken as constant
-_STAGES = ((4.0, 14.0), (6.0, 24.0))      # tile-FFT bins (Chebyshev radius) used, coarse to fine
+_CELL = 64                    # px: the fine stage's cells, over which the displacement is taken as constant
+_COARSE_BAND = (4.0, 14.0)    # tile-FFT bins (Chebyshev radius) the coarse stage uses
+_FINE_BAND = (6.0, 24.0)      # and the fine stage
 
 
 def _basis(y: np.ndarray, x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -29,27 +31,28 @@ def _basis(y: np.ndarray, x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.stack([u, v, u * v, u * u, v * v], axis=-1)
 
 
-def _cells(view: np.ndarray, cell: int = _CELL) -> tuple[np.ndarray, np.ndarray]:
-    """Spectra of each cell's fold (placed at its tile-grid position) and the cells' centres (y, x);
-    cells less than a quarter inside the view are left out."""
+def _cells(view: np.ndarray, cell: int) -> tuple[np.ndarray, np.ndarray]:
+    """Spectra of each cell's fold (the cell alone, at its place in the tile; ``cell`` divides
+    ``TILE``) and the cells' centres (y, x); cells less than a quarter inside the view are left out."""
     h, w = view.shape
     rows, cols = -(-h // cell), -(-w // cell)
     pad = np.zeros((rows * cell, cols * cell), np.float32)
     pad[:h, :w] = view
-    blocks = pad.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3)        # (R, C, CELL, CELL)
-    folds = np.zeros((rows, cols, TILE, TILE), np.float32)
+    blocks = pad.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3)        # (R, C, cell, cell)
+    spectra = fft.fft(fft.rfft(blocks, n=TILE, axis=-1), n=TILE, axis=-2)        # zero-padded to the tile
+    # each cell sits (r % per, c % per) cells into its tile: a shift by whole cells, a phase
     per = TILE // cell
-    for a in range(per):
-        for b in range(per):
-            folds[a::per, b::per, a * cell:(a + 1) * cell, b * cell:(b + 1) * cell] = blocks[a::per, b::per]
+    ky, kx = np.fft.fftfreq(TILE, 1.0 / TILE), np.fft.rfftfreq(TILE, 1.0 / TILE)
+    row_phase = np.exp(-2j * np.pi * np.outer(np.arange(rows) % per, ky) * cell / TILE)   # (R, ky)
+    col_phase = np.exp(-2j * np.pi * np.outer(np.arange(cols) % per, kx) * cell / TILE)   # (C, kx)
+    spectra *= (row_phase[:, None, :, None] * col_phase[None, :, None, :]).astype(np.complex64)
     cy = (np.arange(rows) + 0.5) * cell
     cx = (np.arange(cols) + 0.5) * cell
     yy, xx = np.meshgrid(np.minimum(cy, h - 1), np.minimum(cx, w - 1), indexing="ij")
     area = np.minimum(np.arange(1, rows + 1) * cell, h)[:, None] - np.arange(rows)[:, None] * cell
     area = area * (np.minimum(np.arange(1, cols + 1) * cell, w) - np.arange(cols) * cell)[None, :]
     keep = (area >= 0.25 * cell * cell).ravel()
-    spectra = fft.rfft2(folds.reshape(-1, TILE, TILE))[keep]
-    return spectra, np.stack([yy.ravel()[keep], xx.ravel()[keep]], axis=1)
+    return spectra.reshape(-1, TILE, TILE // 2 + 1)[keep], np.stack([yy.ravel()[keep], xx.ravel()[keep]], axis=1)
 
 
 def _frequencies(band: tuple[float, float], block_period: float | None
@@ -134,30 +137,30 @@ class _Coherence:
 
 
 # Coarse grids: first jointly over both scales and a common bow, then per coordinate over its
-# own scale term and its bow (indices into the 10 coefficients).
+# own scale term and its bow, the bow first over its whole range, then near (indices into the 10
+# coefficients).
 _SCALE = np.arange(-24.0, 24.1, 6.0)
 _BOW = np.arange(-40.0, 40.1, 8.0)
 _FINE_SCALE = np.arange(-6.0, 6.1, 2.0)
 _FINE_BOW = np.arange(-12.0, 12.1, 4.0)
 _GRIDS = ((1, 3), (5, 9))            # dy: v and u^2; dx: u and v^2
-_JOINT_BAND = (4.0, 14.0)
 _ITERATIONS = (8, 8)                   # local ascent steps: coarse band, fine band
 
 
 def estimate_field(view: np.ndarray, *, block_period: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Field coefficients (5 per coordinate: dy, dx) that make ``view``'s tiles most coherent."""
-    big, big_centres = _cells(view, TILE)
-    joint = _Coherence(big, _basis(big_centres[:, 0], big_centres[:, 1], view.shape), _JOINT_BAND, block_period)
-    theta = joint.best_on_grid(np.zeros(10), [((1,), _SCALE), ((5,), _SCALE), ((3, 9), _BOW)])
-    spectra, centres = _cells(view)
-    phi = _basis(centres[:, 0], centres[:, 1], view.shape)              # (n, 5)
-    coarse = _Coherence(spectra, phi, _STAGES[0], block_period)
+    """Field coefficients (5 per coordinate: dy, dx) that make ``view``'s tiles most coherent: grids
+    and a first ascent on tile-sized cells in the coarse band, then an ascent on small cells in the
+    fine band."""
+    cells, centres = _cells(view, TILE)
+    coarse = _Coherence(cells, _basis(centres[:, 0], centres[:, 1], view.shape), _COARSE_BAND, block_period)
+    theta = coarse.best_on_grid(np.zeros(10), [((1,), _SCALE), ((5,), _SCALE), ((3, 9), _BOW)])
     for bows in (lambda _: _BOW, lambda bow: bow + _FINE_BOW):     # each bow on its own: wide, then near
         for scale, bow in _GRIDS:
             theta = coarse.best_on_grid(theta, [((scale,), theta[scale] + _FINE_SCALE), ((bow,), bows(theta[bow]))])
     theta = coarse.polish(theta, 6.0, _ITERATIONS[0])
-    for band in _STAGES[1:]:
-        theta = _Coherence(spectra, phi, band, block_period).polish(theta, 3.0, _ITERATIONS[1])
+    cells, centres = _cells(view, _CELL)
+    fine = _Coherence(cells, _basis(centres[:, 0], centres[:, 1], view.shape), _FINE_BAND, block_period)
+    theta = fine.polish(theta, 3.0, _ITERATIONS[1])
     return theta[:5], theta[5:]
 
 
