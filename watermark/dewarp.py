@@ -19,7 +19,7 @@ from .sync import central
 
 __all__ = ["dewarped", "estimate_field"]
 
-TILE = 128
+TILE = 128                    # px: the lattice scheme's tile period (it imports this module)
 _CELL = 64                    # px: the fine stage's cells, over which the displacement is taken as constant
 _COARSE_BAND = (4.0, 14.0)    # tile-FFT bins (Chebyshev radius) the coarse stage uses
 _FINE_BAND = (6.0, 24.0)      # and the fine stage
