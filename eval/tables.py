@@ -98,6 +98,16 @@ def _families(rows: list[dict]) -> list[str]:
     return [f for f in families if f != "none"] + (["none"] if "none" in families else [])
 
 
+def _by_family(rows: list[dict], column: str) -> dict[tuple[str, str], list]:
+    """``column``'s values per (family, scheme), and per ("all attacks", scheme) over every attacked row."""
+    values: dict[tuple[str, str], list] = defaultdict(list)
+    for r in rows:
+        values[(r["family"], r["scheme"])].append(r[column])
+        if r["family"] != "none":
+            values[("all attacks", r["scheme"])].append(r[column])
+    return values
+
+
 def _null_scores(rows: list[dict]) -> dict[str, np.ndarray]:
     scores: dict[str, list[float]] = defaultdict(list)
     for r in rows:
@@ -111,11 +121,7 @@ def survival(rows: Iterable[Any]) -> Table:
     rows = [r for r in as_dicts(rows) if r["marked"] and not r["error"]]
     schemes = _schemes(rows)
     families = _families(rows)
-    cells: dict[tuple[str, str], list[bool]] = defaultdict(list)
-    for r in rows:
-        cells[(r["family"], r["scheme"])].append(r["exact"])
-        if r["family"] != "none":
-            cells[("all attacks", r["scheme"])].append(r["exact"])
+    cells = _by_family(rows, "exact")
     table_rows = []
     for family in families + ["all attacks"]:
         label = "no attack" if family == "none" else family
@@ -136,11 +142,7 @@ def detection(rows: Iterable[Any], *, fpr: float = FPR) -> Table:
     marked = [r for r in rows if r["marked"] and not r["error"]]
     schemes = _schemes(marked)
     families = _families(marked)
-    scores: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for r in marked:
-        scores[(r["family"], r["scheme"])].append(r["score"])
-        if r["family"] != "none":
-            scores[("all attacks", r["scheme"])].append(r["score"])
+    scores = _by_family(marked, "score")
     table_rows = []
     for family in families + ["all attacks"]:
         cells = []
