@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pywt
@@ -268,9 +268,7 @@ class LatticeScheme(Scheme):
         the key on ``residual``, is undone; its transform is the warp's affine part."""
         view, to_plane = dewarp.dewarped(plane, residual, block_period=block)
         reading = cls._read(view, layout, np.eye(2) * TILE)
-        to_tile = reading.to_tile @ np.linalg.inv(np.vstack([to_plane, [0.0, 0.0, 1.0]]))
-        return _Reading(p_value=reading.p_value, z=reading.z, soft=reading.soft, payload=reading.payload,
-                        to_tile=to_tile, symmetry=reading.symmetry)
+        return replace(reading, to_tile=reading.to_tile @ np.linalg.inv(np.vstack([to_plane, [0, 0, 1]])))
 
     @classmethod
     def _polish(cls, plane: np.ndarray, layout: Layout, basis: np.ndarray, reading: "_Reading") -> "_Reading":
