@@ -10,8 +10,8 @@ import pytest
 
 import attacks
 import watermark as wm
-from watermark import color, dewarp, masking
-from watermark.schemes import lattice
+from watermark import color
+from watermark.schemes.lattice import dewarp, masking, scheme
 
 from photos import photo
 
@@ -38,7 +38,7 @@ def _bowed(image: np.ndarray, amplitude: float) -> tuple[np.ndarray, np.ndarray,
 def test_the_estimated_field_undoes_a_known_bow(key):
     marked = wm.embed(photo("coffee"), PAYLOAD, key)
     bowed, _, shift = _bowed(marked, amplitude=6.0)
-    working = lattice._working_view(color.luminance(bowed.astype(np.float32) / 255.0))
+    working = scheme._working_view(color.luminance(bowed.astype(np.float32) / 255.0))
     _, activity = masking.whiten(working)
     rows_field, cols_field = dewarp.estimate_field(masking.denoised_residual(working, activity))
     map_r, map_c = dewarp._maps((rows_field, cols_field), working.shape)

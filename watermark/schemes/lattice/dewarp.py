@@ -15,11 +15,10 @@ import cv2
 import numpy as np
 from scipy import fft, optimize
 
-from .sync import central
+from .sync import TILE, central
 
 __all__ = ["dewarped", "estimate_field"]
 
-TILE = 128                    # px: the lattice scheme's tile period (it imports this module)
 _CELL = 64                    # px: the fine stage's cells, over which the displacement is taken as constant
 _COARSE_BAND = (4.0, 14.0)    # tile-FFT bins (Chebyshev radius) the coarse stage uses
 _FINE_BAND = (6.0, 24.0)      # and the fine stage
@@ -179,7 +178,7 @@ def dewarped(plane: np.ndarray, residual: np.ndarray, *, block_period: float | N
              ) -> tuple[np.ndarray, np.ndarray]:
     """``plane`` with the smooth warp that ``residual`` (the same pixels, the view the warp is
     estimated on) shows undone, on the tile grid as embedded; a long plane on its central part
-    (:func:`~watermark.sync.central`).
+    (:func:`~watermark.schemes.lattice.sync.central`).
 
     Returns the view and the 2x3 affine map closest to its (row, col) -> ``plane`` (row, col) map
     (the warp itself is not affine).

@@ -10,7 +10,7 @@ neighbourhood's mean), so that the repetition shows as sharp peaks at every lag 
 hold. A hypothesis is scored by the sum of the autocorrelation at *all* its lattice points,
 interpolated, over the square root of their number: a z-score when no lattice is there, and one
 that grows with every period the image holds when one is. No single peak has to stand out.
-:mod:`watermark.lattice_search` proposes the hypotheses.
+:mod:`~watermark.schemes.lattice.search` proposes the hypotheses.
 """
 
 from __future__ import annotations

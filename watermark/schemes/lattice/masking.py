@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .color import resize
+from ...color import resize
 
 __all__ = ["highpass", "perceptual_mask", "whiten", "whiten_linear", "denoised_residual"]
 

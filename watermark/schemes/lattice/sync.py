@@ -12,9 +12,10 @@ import numpy as np
 from scipy import fft
 
 
-__all__ = ["fold", "tile_pattern", "phase_only", "pilot_peaks", "DIHEDRAL", "dihedral", "canonical_view",
+__all__ = ["TILE", "fold", "tile_pattern", "phase_only", "pilot_peaks", "DIHEDRAL", "dihedral", "canonical_view",
            "central", "MAX_ASPECT"]
 
+TILE = 128           # px at working resolution: the lattice scheme's tile, the mark's period
 MAX_ASPECT = 3.0     # longest side the geometric searches look at, relative to the short side
 
 

@@ -1,7 +1,7 @@
 """Lattice hypotheses for a periodic mark: exhaustive searches over families of lattices.
 
 Each family is searched on a grid, on a map that tolerates the grid's steps (each lag's best value
-within a pixel, :class:`~watermark.periodicity.LagMap`), and its best few are refined on the sharp
+within a pixel, :class:`~watermark.schemes.lattice.periodicity.LagMap`), and its best few are refined on the sharp
 map; pairs of strong peaks add general affine maps of a strong mark:
 
 * upright squares, one parameter (crops and rescales: the commonest distortions);
@@ -48,7 +48,7 @@ def candidate_lattices(plane: np.ndarray, *, block_period: float | None = None) 
     lattice may hold too few periods to win on score) unless it is weak and the best rotated square
     beats it, then the best other square, then the best of every family by score. Later hypotheses
     are only computed when asked for. A long plane is searched on its central part
-    (:func:`~watermark.sync.central`).
+    (:func:`~watermark.schemes.lattice.sync.central`).
     """
     lags = LagMap(central(plane)[0], block_period)
     kept: list[Lattice] = []

@@ -16,37 +16,30 @@ Detection: luminance at working resolution -> whitening (high-pass / local activ
 tiles into one -> circular cross-correlation with the pilot finds the tile's offset and gives the
 statistic and p-value -> the pilot also measures each band's signal-to-noise ratio, which weights the
 payload chips -> soft bits -> Viterbi -> CRC. When the tile is not where it was put, the lattice the
-geometry left is searched for (:mod:`watermark.lattice_search`), each hypothesis is resampled to the
+geometry left is searched for (:mod:`~watermark.schemes.lattice.search`), each hypothesis is resampled to the
 square tile and read the same way, and a promising one is polished on the pilot. When still no
 payload comes out, a smooth warp (StirMark's bending) estimated without the key is undone
-(:mod:`watermark.dewarp`) and the tile read once more. The p-value pays for every hypothesis tried.
+(:mod:`~watermark.schemes.lattice.dewarp`) and the tile read once more. The p-value pays for every hypothesis tried.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pywt
 from scipy import fft
 
-from .. import coding, color, dewarp, lattice_search, masking, stats, sync
-from ..detection import Detection
-from ..keys import Key, chips, permutation
-from .base import DEFAULT_FALSE_ALARM, Scheme
+from ... import coding, color, stats
+from ...detection import Detection
+from ...keys import Key
+from ..base import DEFAULT_FALSE_ALARM, Scheme
+from . import dewarp, masking, search, sync
+from .layout import LEVEL_OF_SLOT, LEVELS, PILOT_WEIGHTINGS, SLOTS, Layout, layout_for, slots_from_tile, tile_from_slots
+from .sync import TILE
 
-__all__ = ["LatticeScheme", "Layout", "tile_from_slots", "slots_from_tile"]
+__all__ = ["LatticeScheme"]
 
-TILE = 128
-WAVELET = "db4"
-LEVELS = (3, 2)                # DWT levels whose detail bands carry chips, coarsest first
-_LEVEL_ENERGY = (0.45, 0.55)              # share of the mark's energy per level: coarse levels
-                                         # survive blur and small sizes, level 2 carries most
-_PILOT_SHARE = 0.2
-_PILOT_WEIGHTINGS = np.array([[0.45, 0.9], [1.0, 0.0]])   # per level: all bands; no level 2
-_PILOT_WEIGHTINGS /= np.linalg.norm(_PILOT_WEIGHTINGS, axis=1, keepdims=True)
 _SHORTLIST = 4                           # offsets per lattice whose statistic is computed exactly
 _DECODE_BELOW = 1e-3                     # pilot p-value under which the payload is decoded
 _SEARCH_CANDIDATES = 4                   # lattice hypotheses tried after the identity fails
@@ -57,88 +50,10 @@ _POLISHED = 2                            # lattices that may be polished per ima
 _DEWARPS = 1                             # key-independent dewarped views read (StirMark's bending)
 # Every hypothesis the search tries, for the p-value's union bound: lattices x symmetries x band
 # weightings x offsets; and the looks that polishing may add once a hypothesis reaches _POLISH_ABOVE.
-_HYPOTHESES = (1 + _SEARCH_CANDIDATES + _DEWARPS) * len(sync.DIHEDRAL) * len(_PILOT_WEIGHTINGS) * TILE * TILE
-_POLISH_HYPOTHESES = _POLISHED * _POLISH_LOOKS * len(_PILOT_WEIGHTINGS) * TILE * TILE
+_HYPOTHESES = (1 + _SEARCH_CANDIDATES + _DEWARPS) * len(sync.DIHEDRAL) * len(PILOT_WEIGHTINGS) * TILE * TILE
+_POLISH_HYPOTHESES = _POLISHED * _POLISH_LOOKS * len(PILOT_WEIGHTINGS) * TILE * TILE
 _ISS_GAIN = 1.0                          # fraction of the host's interference the embedder cancels
 _AMPLITUDE_RANGE = (0.3, 3.0)            # per-bit amplitude limits, relative to the base amplitude
-
-
-def _band_size(level: int) -> int:
-    return TILE >> level
-
-
-_LEVEL_OF_SLOT = np.concatenate([np.full(3 * _band_size(level) ** 2, i) for i, level in enumerate(LEVELS)])
-_SLOTS = _LEVEL_OF_SLOT.size
-_SLOTS_PER_LEVEL = np.bincount(_LEVEL_OF_SLOT)
-_LEVEL_AMPLITUDE = np.sqrt(np.array(_LEVEL_ENERGY) / _SLOTS_PER_LEVEL).astype(np.float32)
-_LEVEL_AMPLITUDE /= _LEVEL_AMPLITUDE[-1]
-
-
-def tile_from_slots(values: np.ndarray) -> np.ndarray:
-    """The spatial ``TILE`` x ``TILE`` pattern whose chip-carrying detail coefficients are ``values``."""
-    deepest = max(LEVELS)
-    coeffs: list = [np.zeros((_band_size(deepest),) * 2)]
-    start = 0
-    for level in range(deepest, 0, -1):
-        size = _band_size(level)
-        if level in LEVELS:
-            bands = values[start:start + 3 * size * size].reshape(3, size, size)
-            start += 3 * size * size
-        else:
-            bands = np.zeros((3, size, size))
-        coeffs.append(tuple(bands))
-    return pywt.waverec2(coeffs, WAVELET, mode="periodization").astype(np.float32)
-
-
-def slots_from_tile(tile: np.ndarray) -> np.ndarray:
-    """The chip-carrying detail coefficients of a ``TILE`` x ``TILE`` plane, in slot order."""
-    coeffs = pywt.wavedec2(tile, WAVELET, mode="periodization", level=max(LEVELS))
-    chosen = [coeffs[1 + max(LEVELS) - level] for level in LEVELS]
-    return np.concatenate([band.ravel() for bands in chosen for band in bands]).astype(np.float32)
-
-
-class Layout:
-    """Which slot holds what, for one key: pilot slots, payload slots and their bits, and chips."""
-
-    def __init__(self, key: Key) -> None:
-        order = permutation(key, "lattice/slots/v1", _SLOTS)
-        is_pilot = np.zeros(_SLOTS, dtype=bool)
-        for level in range(len(LEVELS)):      # the same pilot share in every level
-            in_level = order[_LEVEL_OF_SLOT[order] == level]
-            is_pilot[in_level[: int(round(_PILOT_SHARE * in_level.size))]] = True
-        self.is_pilot = is_pilot
-        self.payload = order[~is_pilot[order]]
-        self.bit_of_slot = np.arange(self.payload.size) % coding.CODEWORD_BITS
-        self.chips = chips(key, "lattice/chips/v1", _SLOTS) * _LEVEL_AMPLITUDE[_LEVEL_OF_SLOT]
-        self.pilot_spectra = np.stack([np.conj(fft.rfft2(tile_from_slots(
-            np.where(is_pilot & (_LEVEL_OF_SLOT == level), self.chips, 0.0)))) for level in range(len(LEVELS))])
-        self.pilot_bands = [is_pilot & (_LEVEL_OF_SLOT == level) for level in range(len(LEVELS))]
-        # group index of each payload slot: (bit, level) pairs, for per-level sums per bit
-        self.group = self.bit_of_slot * len(LEVELS) + _LEVEL_OF_SLOT[self.payload]
-
-    def pilot_z(self, tile: np.ndarray) -> float:
-        """The pilot's normalised correlation with ``tile`` at offset 0, best over the band weightings.
-
-        Each band's correlation ``sum(chip * coefficient)`` over its pilot slots is divided by its
-        exact standard deviation over keys, ``sqrt(sum(chip**2 * coefficient**2))``: for an image
-        without this key's pilot it is a sum of independent signed terms with unit variance, whatever
-        the image holds (another key's mark included).
-        """
-        products = slots_from_tile(tile) * self.chips
-        z = np.array([products[band].sum() / max(np.sqrt(np.sum(products[band] ** 2)), 1e-30)
-                      for band in self.pilot_bands])
-        return float(np.max(_PILOT_WEIGHTINGS @ z))
-
-    def group_sums(self, per_slot: np.ndarray) -> np.ndarray:
-        """Sums of ``per_slot[payload]`` per (bit, level), shape ``(CODEWORD_BITS, len(LEVELS))``."""
-        sums = np.bincount(self.group, weights=per_slot[self.payload],
-                           minlength=coding.CODEWORD_BITS * len(LEVELS))
-        return sums.reshape(coding.CODEWORD_BITS, len(LEVELS))
-
-
-@functools.lru_cache(maxsize=8)
-def _layout(key: Key) -> Layout:
-    return Layout(key)
 
 
 @dataclass(frozen=True)
@@ -191,7 +106,7 @@ class LatticeScheme(Scheme):
         return working if working[0] < shape[0] else None
 
     def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0) -> np.ndarray:
-        layout = _layout(key)
+        layout = layout_for(key)
         working = _working_view(luma)
         mask = masking.perceptual_mask(luma, working.shape)
         codeword = 2.0 * coding.encode(payload).astype(np.float32) - 1.0
@@ -214,19 +129,19 @@ class LatticeScheme(Scheme):
         """Per-slot amplitude (relative to 1): each bit and the pilot get, in every level, what they
         need against the host (improved spread spectrum, clipped to a range)."""
         low, high = _AMPLITUDE_RANGE
-        amplitudes = np.ones(_SLOTS, dtype=np.float32)
+        amplitudes = np.ones(SLOTS, dtype=np.float32)
         helped = layout.group_sums(host) * codeword[:, None]        # > 0: the host helps this bit
         per_group = np.clip(1.0 - _ISS_GAIN * helped / np.maximum(layout.group_sums(gain), 1e-9), low, high)
         amplitudes[layout.payload] = per_group.ravel()[layout.group]
         for level in range(len(LEVELS)):
-            pilot = layout.is_pilot & (_LEVEL_OF_SLOT == level)
+            pilot = layout.is_pilot & (LEVEL_OF_SLOT == level)
             ratio = host[pilot].sum() / max(gain[pilot].sum(), 1e-9)
             amplitudes[pilot] = np.clip(1.0 - _ISS_GAIN * ratio, low, high)
         return amplitudes
 
     def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM,
                source_shape: tuple[int, int] | None = None) -> Detection:
-        layout = _layout(key)
+        layout = layout_for(key)
         working = _working_view(luma)
         shape = source_shape or luma.shape        # the suspect's pixel grid, which the transform speaks of
         plane, activity = masking.whiten(working)
@@ -237,7 +152,7 @@ class LatticeScheme(Scheme):
         view = masking.denoised_residual(working, activity)
         if best.p_value > false_alarm:     # not where it was put: find the lattice the geometry left
             polished = 0
-            for lattice in itertools.islice(lattice_search.candidate_lattices(view, block_period=block),
+            for lattice in itertools.islice(search.candidate_lattices(view, block_period=block),
                                             _SEARCH_CANDIDATES):
                 candidate = self._read(plane, layout, lattice.basis)
                 if candidate.p_value > false_alarm and candidate.z >= _POLISH_ABOVE and polished < _POLISHED:
@@ -297,7 +212,7 @@ class LatticeScheme(Scheme):
         folded = sync.fold(view, TILE)
         candidates = np.stack([sync.dihedral(folded, index) for index in symmetries])
         spectra = sync.phase_only(candidates)
-        shortlist = sync.pilot_peaks(spectra, layout.pilot_spectra, _PILOT_WEIGHTINGS, _SHORTLIST, TILE)
+        shortlist = sync.pilot_peaks(spectra, layout.pilot_spectra, PILOT_WEIGHTINGS, _SHORTLIST, TILE)
         whitened = {i: fft.irfft2(spectra[i], s=(TILE, TILE)) for i, _, _ in shortlist}
         z, (slot, dy, dx) = max((layout.pilot_z(np.roll(whitened[i], (-y, -x), axis=(0, 1))), (i, y, x))
                                 for i, y, x in shortlist)
@@ -316,9 +231,9 @@ class LatticeScheme(Scheme):
     @staticmethod
     def _band_weights(layout: Layout, values: np.ndarray) -> np.ndarray:
         """Per-slot weight signal / noise^2 for each level, the signal measured on the pilot."""
-        weights = np.zeros(_SLOTS, dtype=np.float32)
+        weights = np.zeros(SLOTS, dtype=np.float32)
         for level in range(len(LEVELS)):
-            band = _LEVEL_OF_SLOT == level
+            band = LEVEL_OF_SLOT == level
             signal = float(np.mean(values[band & layout.is_pilot]))
             noise = float(np.var(values[band & ~layout.is_pilot]))
             weights[band] = max(signal, 0.0) / max(noise, 1e-12)

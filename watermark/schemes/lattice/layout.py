@@ -1,0 +1,109 @@
+"""The lattice scheme's tile: which DWT coefficients of the 128 x 128 tile carry what, for a key.
+
+A tile is synthesised from the detail bands of levels 2 and 3 of a periodised ``db4`` transform
+(mid frequencies). Each coefficient is a *slot*; a keyed permutation makes a fifth of the slots in
+every level the *pilot* (a known keyed pattern) and spreads the coded payload's bits over the rest;
+every slot has a keyed +-1 chip, scaled so that each level carries its share of the energy.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pywt
+from scipy import fft
+
+from ... import coding
+from ...keys import Key, chips, permutation
+from .sync import TILE
+
+__all__ = ["WAVELET", "LEVELS", "LEVEL_OF_SLOT", "SLOTS", "PILOT_WEIGHTINGS", "tile_from_slots",
+           "slots_from_tile", "Layout", "layout_for"]
+
+WAVELET = "db4"
+LEVELS = (3, 2)                # DWT levels whose detail bands carry chips, coarsest first
+_LEVEL_ENERGY = (0.45, 0.55)              # share of the mark's energy per level: coarse levels
+                                         # survive blur and small sizes, level 2 carries most
+_PILOT_SHARE = 0.2
+PILOT_WEIGHTINGS = np.array([[0.45, 0.9], [1.0, 0.0]])   # per level: all bands; no level 2
+PILOT_WEIGHTINGS /= np.linalg.norm(PILOT_WEIGHTINGS, axis=1, keepdims=True)
+
+
+def _band_size(level: int) -> int:
+    return TILE >> level
+
+
+LEVEL_OF_SLOT = np.concatenate([np.full(3 * _band_size(level) ** 2, i) for i, level in enumerate(LEVELS)])
+SLOTS = LEVEL_OF_SLOT.size
+SLOTS_PER_LEVEL_TMP = np.bincount(LEVEL_OF_SLOT)
+_LEVEL_AMPLITUDE = np.sqrt(np.array(_LEVEL_ENERGY) / SLOTS_PER_LEVEL_TMP).astype(np.float32)
+_LEVEL_AMPLITUDE /= _LEVEL_AMPLITUDE[-1]
+
+
+def tile_from_slots(values: np.ndarray) -> np.ndarray:
+    """The spatial ``TILE`` x ``TILE`` pattern whose chip-carrying detail coefficients are ``values``."""
+    deepest = max(LEVELS)
+    coeffs: list = [np.zeros((_band_size(deepest),) * 2)]
+    start = 0
+    for level in range(deepest, 0, -1):
+        size = _band_size(level)
+        if level in LEVELS:
+            bands = values[start:start + 3 * size * size].reshape(3, size, size)
+            start += 3 * size * size
+        else:
+            bands = np.zeros((3, size, size))
+        coeffs.append(tuple(bands))
+    return pywt.waverec2(coeffs, WAVELET, mode="periodization").astype(np.float32)
+
+
+def slots_from_tile(tile: np.ndarray) -> np.ndarray:
+    """The chip-carrying detail coefficients of a ``TILE`` x ``TILE`` plane, in slot order."""
+    coeffs = pywt.wavedec2(tile, WAVELET, mode="periodization", level=max(LEVELS))
+    chosen = [coeffs[1 + max(LEVELS) - level] for level in LEVELS]
+    return np.concatenate([band.ravel() for bands in chosen for band in bands]).astype(np.float32)
+
+
+class Layout:
+    """Which slot holds what, for one key: pilot slots, payload slots and their bits, and chips."""
+
+    def __init__(self, key: Key) -> None:
+        order = permutation(key, "lattice/slots/v1", SLOTS)
+        is_pilot = np.zeros(SLOTS, dtype=bool)
+        for level in range(len(LEVELS)):      # the same pilot share in every level
+            in_level = order[LEVEL_OF_SLOT[order] == level]
+            is_pilot[in_level[: int(round(_PILOT_SHARE * in_level.size))]] = True
+        self.is_pilot = is_pilot
+        self.payload = order[~is_pilot[order]]
+        self.bit_of_slot = np.arange(self.payload.size) % coding.CODEWORD_BITS
+        self.chips = chips(key, "lattice/chips/v1", SLOTS) * _LEVEL_AMPLITUDE[LEVEL_OF_SLOT]
+        self.pilot_spectra = np.stack([np.conj(fft.rfft2(tile_from_slots(
+            np.where(is_pilot & (LEVEL_OF_SLOT == level), self.chips, 0.0)))) for level in range(len(LEVELS))])
+        self.pilot_bands = [is_pilot & (LEVEL_OF_SLOT == level) for level in range(len(LEVELS))]
+        # group index of each payload slot: (bit, level) pairs, for per-level sums per bit
+        self.group = self.bit_of_slot * len(LEVELS) + LEVEL_OF_SLOT[self.payload]
+
+    def pilot_z(self, tile: np.ndarray) -> float:
+        """The pilot's normalised correlation with ``tile`` at offset 0, best over the band weightings.
+
+        Each band's correlation ``sum(chip * coefficient)`` over its pilot slots is divided by its
+        exact standard deviation over keys, ``sqrt(sum(chip**2 * coefficient**2))``: for an image
+        without this key's pilot it is a sum of independent signed terms with unit variance, whatever
+        the image holds (another key's mark included).
+        """
+        products = slots_from_tile(tile) * self.chips
+        z = np.array([products[band].sum() / max(np.sqrt(np.sum(products[band] ** 2)), 1e-30)
+                      for band in self.pilot_bands])
+        return float(np.max(PILOT_WEIGHTINGS @ z))
+
+    def group_sums(self, per_slot: np.ndarray) -> np.ndarray:
+        """Sums of ``per_slot[payload]`` per (bit, level), shape ``(CODEWORD_BITS, len(LEVELS))``."""
+        sums = np.bincount(self.group, weights=per_slot[self.payload],
+                           minlength=coding.CODEWORD_BITS * len(LEVELS))
+        return sums.reshape(coding.CODEWORD_BITS, len(LEVELS))
+
+
+@functools.lru_cache(maxsize=8)
+def layout_for(key: Key) -> Layout:
+    """The (cached) layout of ``key``."""
+    return Layout(key)
