@@ -12,8 +12,10 @@ import math
 
 import numpy as np
 from scipy import special
+from scipy import stats as distributions
 
-__all__ = ["normal_tail", "max_of_normals_p_value", "refined_search_p_value", "robust_std", "with_checksum"]
+__all__ = ["normal_tail", "max_of_normals_p_value", "refined_search_p_value", "sum_of_squares_p_value", "robust_std",
+           "with_checksum"]
 
 
 def normal_tail(z: float) -> float:
@@ -39,6 +41,13 @@ def refined_search_p_value(z: float, hypotheses: int, *, refine_from: float, ref
     if z >= refine_from:
         p_value += min(max_of_normals_p_value(refine_from, hypotheses), refinements * normal_tail(z))
     return min(1.0, p_value)
+
+
+def sum_of_squares_p_value(z: np.ndarray) -> float:
+    """P(Q >= sum(z**2)) for Q chi-square with ``len(z)`` degrees of freedom: the null of ``len(z)``
+    independent standard (sub-)normal scores, such as per-bit correlations without a mark."""
+    z = np.asarray(z, dtype=np.float64)
+    return float(distributions.chi2.sf(float(np.sum(z * z)), z.size))
 
 
 def robust_std(values: np.ndarray) -> float:

@@ -34,45 +34,16 @@ import math
 from typing import ClassVar
 
 import numpy as np
-from scipy import stats
 
-from .. import coding, keys, transforms
+from .. import keys, transforms
 from ..detection import Detection
 from ..keys import Key
 from .base import DEFAULT_FALSE_ALARM, Scheme
+from .repetition import MESSAGE_BITS, bit_detection, message_bits
 
-__all__ = ["DwtDctScheme", "MESSAGE_BITS", "message_bits", "bit_detection"]
+__all__ = ["DwtDctScheme"]
 
-MESSAGE_BITS = coding.PAYLOAD_BITS + coding.CRC_BITS   # 80: payload and CRC, no other coding
 _BLOCK = 4                                             # block side in the LL band (8 px)
-_PIXELS_PER_BLOCK = (2 * _BLOCK) ** 2
-
-
-def message_bits(payload: int) -> np.ndarray:
-    """The 80 transmitted bits: the payload's 64 bits, most significant first, then its CRC-16."""
-    info = coding.payload_bits(coding.payload_to_int(payload))
-    return np.concatenate([info, coding.crc16(info)])
-
-
-def bit_detection(z: np.ndarray, scheme: str, false_alarm: float) -> Detection:
-    """The Detection for per-bit scores ``z`` that are i.i.d. standard (sub-)normal without a mark.
-
-    ``p_value`` is the chi-square tail of ``sum(z**2)`` with ``len(z)`` degrees of freedom; the payload
-    is read from the signs of ``z`` when the mark is found and the CRC holds.
-    """
-    z = np.nan_to_num(np.asarray(z, dtype=np.float64))
-    dof = z.size
-    q = float(np.sum(z * z))
-    p_value = float(stats.chi2.sf(q, dof))
-    found = p_value <= false_alarm
-    payload = None
-    if found:
-        bits = (z > 0).astype(np.uint8)
-        info, crc = bits[:coding.PAYLOAD_BITS], bits[coding.PAYLOAD_BITS:]
-        if np.array_equal(coding.crc16(info), crc):
-            payload = int("".join(map(str, info)), 2)
-    return Detection(found=found, payload=payload, p_value=p_value, score=(q - dof) / math.sqrt(2 * dof),
-                     bits=z.astype(np.float32), scheme=scheme)
 
 
 def _bit_of_block(key: Key, purpose: str, n: int) -> np.ndarray:

@@ -41,7 +41,7 @@ from .. import keys, transforms
 from ..detection import Detection
 from ..keys import Key
 from .base import DEFAULT_FALSE_ALARM, Scheme
-from .dwtdct import MESSAGE_BITS, bit_detection, message_bits
+from .repetition import MESSAGE_BITS, bit_detection, message_bits
 
 __all__ = ["SpreadSpectrumScheme"]
 
