@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
@@ -30,86 +28,19 @@ import watermark
 from watermark import coding, schemes
 
 from . import peers
+from .reading import Contender, Reading
 
 __all__ = ["Reading", "Contender", "FiligraneScheme", "get", "names", "bench_key", "payload_for",
-           "int_to_bits", "read_payload_bits"]
-
-
-@dataclass(frozen=True)
-class Reading:
-    """What a contender read in one image.
-
-    Attributes
-    ----------
-    bits : numpy.ndarray or None
-        Hard payload bits (0/1, most significant first), None when nothing could be read.
-    found : bool
-        The contender's own decision that its mark is present.
-    payload : int or None
-        The payload it reports (CRC-checked for Filigrane; the raw bits for peers).
-    p_value, score : float
-        Its detection statistic and p-value (NaN when it has none).
-    """
-
-    bits: np.ndarray | None
-    found: bool
-    payload: int | None
-    p_value: float
-    score: float
-
-
-class Contender(Protocol):
-    """What the runner needs from a scheme or a peer."""
-
-    name: str            # the CSV's ``scheme`` column
-    payload_bits: int    # natural payload size, in bits
-    min_size: int        # smallest short side, px
-    version: str         # enters the cache key
-
-    def embed(self, image: np.ndarray, payload: int, key: watermark.Key) -> np.ndarray:
-        """Mark uint8 RGB ``image`` with ``payload`` (< 2**payload_bits); same shape and dtype."""
-
-    def read(self, image: np.ndarray, key: watermark.Key, payload: int) -> Reading:
-        """Read ``image``; ``payload`` is what the tester looks for (peers' known-message test)."""
-
-
-def int_to_bits(value: int, n: int) -> np.ndarray:
-    """``n`` bits of ``value``, most significant first, uint8."""
-    return np.array([(value >> (n - 1 - i)) & 1 for i in range(n)], dtype=np.uint8)
-
-
-@functools.lru_cache(maxsize=1)
-def _code_matrix() -> np.ndarray:
-    """``G`` with ``encode(p)[:3*64] = G @ bits(p) mod 2``: the causal, linear head of the codeword."""
-    head = 3 * coding.PAYLOAD_BITS
-    columns = [coding.encode(1 << (coding.PAYLOAD_BITS - 1 - i))[:head].astype(np.int64)
-               for i in range(coding.PAYLOAD_BITS)]
-    zero = coding.encode(0)[:head].astype(np.int64)
-    matrix = (np.stack(columns, axis=1) - zero[:, None]) % 2
-    rate = head // coding.PAYLOAD_BITS
-    if not all(matrix[rate * t, t] == 1 and not matrix[rate * t, t + 1:].any() for t in range(coding.PAYLOAD_BITS)):
-        raise RuntimeError("watermark.coding's code is not causal with a rate-1/3 head; update eval.contenders")
-    return matrix
-
-
-def _information_bits(codeword: np.ndarray) -> np.ndarray:
-    """The 64 payload bits that a (convolutional) codeword encodes, by forward substitution."""
-    matrix = _code_matrix()
-    rate = matrix.shape[0] // coding.PAYLOAD_BITS
-    info = np.zeros(coding.PAYLOAD_BITS, dtype=np.int64)
-    for t in range(coding.PAYLOAD_BITS):
-        row = matrix[rate * t]
-        info[t] = (int(codeword[rate * t]) + int(row[:t] @ info[:t])) % 2
-    return info.astype(np.uint8)
+           "read_payload_bits"]
 
 
 def read_payload_bits(detection: watermark.Detection) -> np.ndarray | None:
     """The 64 payload bits a Filigrane detection reads (rules in the module docstring), or None."""
     if detection.payload is not None:
-        return int_to_bits(detection.payload, coding.PAYLOAD_BITS)
+        return coding.payload_bits(detection.payload)
     soft = np.asarray(detection.bits, dtype=np.float32)
     if soft.size == coding.CODEWORD_BITS:
-        return _information_bits(coding.decode_soft(soft).codeword)
+        return coding.decode_soft(soft).bits
     if soft.size >= coding.PAYLOAD_BITS:
         return (soft[:coding.PAYLOAD_BITS] > 0).astype(np.uint8)
     return None

@@ -41,6 +41,9 @@ import numpy as np
 from scipy import stats
 
 import watermark
+from watermark import coding
+
+from .reading import Reading
 
 __all__ = ["PREFIX", "PeerUnavailableError", "names", "get", "available", "known_message_reading"]
 
@@ -54,15 +57,13 @@ class PeerUnavailableError(ImportError):
 
 
 def known_message_reading(read_bits: np.ndarray | None, payload: int, n: int):
-    """A :class:`eval.contenders.Reading` for decoded bits tested against the ``n``-bit ``payload``."""
-    from .contenders import Reading, int_to_bits
-
+    """A :class:`~eval.reading.Reading` for decoded bits tested against the ``n``-bit ``payload``."""
     if read_bits is None or len(read_bits) != n:
         return Reading(bits=None, found=False, payload=None, p_value=1.0, score=math.nan)
     read_bits = np.asarray(read_bits).astype(np.uint8)
-    matches = int(np.sum(read_bits == int_to_bits(payload, n)))
+    matches = int(np.sum(read_bits == coding.int_to_bits(payload, n)))
     p_value = float(stats.binom.sf(matches - 1, n, 0.5))
-    value = int("".join(map(str, read_bits)), 2)
+    value = coding.bits_to_int(read_bits)
     return Reading(bits=read_bits, found=p_value <= FALSE_ALARM, payload=value, p_value=p_value,
                    score=(2 * matches - n) / math.sqrt(n))
 
@@ -97,10 +98,8 @@ class ImWatermarkPeer:
     def embed(self, image: np.ndarray, payload: int, key: watermark.Key) -> np.ndarray:
         from imwatermark import WatermarkEncoder
 
-        from .contenders import int_to_bits
-
         encoder = WatermarkEncoder()
-        encoder.set_watermark("bits", [int(b) for b in int_to_bits(payload, self.payload_bits)])
+        encoder.set_watermark("bits", [int(b) for b in coding.int_to_bits(payload, self.payload_bits)])
         bgr = encoder.encode(np.ascontiguousarray(image[:, :, ::-1]), self.method)
         return np.ascontiguousarray(_to_uint8(bgr)[:, :, ::-1])
 
@@ -154,11 +153,9 @@ class BlindWatermarkPeer:
             return _blind_watermark().WaterMark(mode="common", **self._passwords(key))
 
     def embed(self, image: np.ndarray, payload: int, key: watermark.Key) -> np.ndarray:
-        from .contenders import int_to_bits
-
         mark = self._instance(key)
         mark.read_img(img=np.ascontiguousarray(image[:, :, ::-1]))
-        mark.read_wm([bool(b) for b in int_to_bits(payload, self.payload_bits)], mode="bit")
+        mark.read_wm([bool(b) for b in coding.int_to_bits(payload, self.payload_bits)], mode="bit")
         with contextlib.redirect_stdout(io.StringIO()):
             bgr = mark.embed()
         return np.ascontiguousarray(_to_uint8(bgr)[:, :, ::-1])

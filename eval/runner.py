@@ -28,6 +28,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from watermark import coding
+
 from . import contenders, images as images_mod, metrics
 from .cache import Cache, cell_key, code_fingerprint
 
@@ -156,7 +158,7 @@ def _do_task(task: _Task) -> list[Result]:
         return [_failed(task, a, s, None, (), _error_text(exc)) for a, s in task.attacks]
     key = contenders.bench_key(task.seed)
     payload = contenders.payload_for(task.image.name, task.seed, contender.payload_bits)
-    truth = contenders.int_to_bits(payload, contender.payload_bits)
+    truth = coding.int_to_bits(payload, contender.payload_bits)
     quality = {"psnr": math.nan, "ssim": math.nan, "embed_ms": math.nan}
     image = original
     if task.marked:

@@ -13,8 +13,8 @@ import numpy as np
 
 from .errors import PayloadTooLargeError
 
-__all__ = ["PAYLOAD_BITS", "CRC_BITS", "CODEWORD_BITS", "Decoded", "payload_to_int",
-           "payload_bits", "crc16", "encode", "decode_soft"]
+__all__ = ["PAYLOAD_BITS", "CRC_BITS", "CODEWORD_BITS", "Decoded", "payload_to_int", "int_to_bits",
+           "bits_to_int", "payload_bits", "crc16", "encode", "decode_soft"]
 
 PAYLOAD_BITS = 64
 CRC_BITS = 16
@@ -46,13 +46,19 @@ def payload_to_int(payload: int | bytes) -> int:
     return payload
 
 
+def int_to_bits(value: int, n: int) -> np.ndarray:
+    """The ``n`` low bits of ``value``, most significant first, as uint8 0/1."""
+    return np.array([(value >> (n - 1 - i)) & 1 for i in range(n)], dtype=np.uint8)
+
+
+def bits_to_int(bits: np.ndarray) -> int:
+    """The integer whose bits, most significant first, are ``bits`` (0/1 or bool)."""
+    return int("".join("1" if b else "0" for b in bits) or "0", 2)
+
+
 def payload_bits(payload: int) -> np.ndarray:
     """The 64 bits of ``payload``, most significant first, as uint8 0/1."""
-    return np.array([(payload >> (PAYLOAD_BITS - 1 - i)) & 1 for i in range(PAYLOAD_BITS)], dtype=np.uint8)
-
-
-def _bits_to_int(bits: np.ndarray) -> int:
-    return int("".join("1" if b else "0" for b in bits), 2)
+    return int_to_bits(payload, PAYLOAD_BITS)
 
 
 def crc16(bits: np.ndarray) -> np.ndarray:
@@ -98,10 +104,10 @@ def encode(payload: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Decoded:
-    """The decoder's answer: the payload if the CRC holds, else None."""
+    """The decoder's answer: the information bits of the best path, and the payload if its CRC holds."""
 
     payload: int | None
-    codeword: np.ndarray     # re-encoded best path, uint8 0/1
+    bits: np.ndarray         # the 64 decoded payload bits, uint8 0/1, CRC or not
 
 
 def decode_soft(soft: np.ndarray) -> Decoded:
@@ -125,5 +131,5 @@ def decode_soft(soft: np.ndarray) -> Decoded:
         message[step] = _INPUT[state]
         state = _PRED[state, choices[step, state]]
     info, crc = message[:PAYLOAD_BITS], message[PAYLOAD_BITS:PAYLOAD_BITS + CRC_BITS]
-    payload = _bits_to_int(info) if np.array_equal(crc16(info), crc) else None
-    return Decoded(payload=payload, codeword=encode(_bits_to_int(info)))
+    payload = bits_to_int(info) if np.array_equal(crc16(info), crc) else None
+    return Decoded(payload=payload, bits=info)

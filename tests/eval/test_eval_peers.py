@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from eval import contenders, images, metrics, peers, runner
+from watermark import coding
 
 pytestmark = pytest.mark.peers
 
@@ -36,7 +37,7 @@ def test_peer_round_trip_and_null(name, small_photo):
     marked = peer.embed(image, payload, key)
     assert marked.shape == image.shape and marked.dtype == np.uint8 and metrics.psnr(image, marked) > 30
     reading = peer.read(marked, key, payload)
-    truth = contenders.int_to_bits(payload, peer.payload_bits)
+    truth = coding.int_to_bits(payload, peer.payload_bits)
     assert metrics.bit_accuracy(reading.bits, truth) >= 0.9
     unmarked = peer.read(image, key, payload)
     assert not unmarked.found and 0.0 < unmarked.p_value <= 1.0 and math.isfinite(unmarked.score)
@@ -61,8 +62,8 @@ def test_peers_run_beside_filigrane_in_worker_processes(photo_dir, tiny_suite):
 
 
 def test_known_message_p_value_is_the_binomial_tail():
-    assert peers.known_message_reading(contenders.int_to_bits(0xABCD, 32), 0xABCD, 32).found   # p = 2**-32
-    bits = contenders.int_to_bits(0xABCD, 16)
+    assert peers.known_message_reading(coding.int_to_bits(0xABCD, 32), 0xABCD, 32).found   # p = 2**-32
+    bits = coding.int_to_bits(0xABCD, 16)
     reading = peers.known_message_reading(bits, 0xABCD, 16)
     assert reading.p_value == pytest.approx(2.0 ** -16) and reading.payload == 0xABCD
     assert not reading.found                 # 16 bits can never reach p <= 1e-9

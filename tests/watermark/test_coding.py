@@ -45,3 +45,20 @@ def test_crc16_known_value():
     # CRC-16/CCITT-FALSE of ASCII "123456789" is 0x29B1.
     bits = np.unpackbits(np.frombuffer(b"123456789", dtype=np.uint8))
     assert int("".join(map(str, coding.crc16(bits))), 2) == 0x29B1
+
+
+@settings(max_examples=25, deadline=None)
+@given(payload=st.integers(0, 2**64 - 1))
+def test_decoded_bits_are_the_payload_bits_crc_or_not(payload):
+    soft = 2.0 * coding.encode(payload) - 1.0
+    soft[3 * coding.PAYLOAD_BITS:] = 0.0          # the CRC's part of the codeword erased: no CRC check
+    decoded = coding.decode_soft(soft)
+    assert np.array_equal(decoded.bits, coding.payload_bits(payload))
+    assert coding.bits_to_int(decoded.bits) == payload
+
+
+@settings(max_examples=25, deadline=None)
+@given(value=st.integers(0, 2**64 - 1), extra=st.integers(0, 8))
+def test_int_and_bits_round_trip(value, extra):
+    n = value.bit_length() + extra
+    assert coding.bits_to_int(coding.int_to_bits(value, n)) == value
