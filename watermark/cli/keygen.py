@@ -1,0 +1,23 @@
+"""``watermark keygen``: a new random key file."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..keys import Key
+from .common import FOUND
+
+__all__ = ["register"]
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    keygen = commands.add_parser("keygen", help="write a new random key file (mode 0600)")
+    keygen.add_argument("keyfile", metavar="KEYFILE")
+    keygen.set_defaults(run=_run_keygen)
+
+
+def _run_keygen(args: argparse.Namespace) -> int:
+    key = Key.generate()
+    key.save(args.keyfile)
+    print(f"{args.keyfile}: new key, fingerprint {key.fingerprint}")
+    return FOUND
