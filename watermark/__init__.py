@@ -1,9 +1,10 @@
 """Filigrane: invisible, keyed, robust image watermarks with honest detection statistics."""
 
 from .errors import (AttackParameterError, ImageFileError, ImageTooSmallError, InvalidImageError,
-                     KeyFileError, OutputExistsError, PayloadTooLargeError, UnknownNameError, WatermarkError)
+                     KeyFileError, OutputExistsError, ParameterError, PayloadTooLargeError, UnknownNameError,
+                     WatermarkError)
 
-__all__ = ["WatermarkError", "InvalidImageError", "ImageTooSmallError", "ImageFileError", "OutputExistsError",
+__all__ = ["WatermarkError", "ParameterError", "InvalidImageError", "ImageTooSmallError", "ImageFileError", "OutputExistsError",
            "KeyFileError", "PayloadTooLargeError", "AttackParameterError", "UnknownNameError"]
 
 from .api import detect, detect_file, embed, embed_file

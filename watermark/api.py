@@ -11,7 +11,7 @@ from PIL import Image
 from . import color, imageio, schemes
 from .coding import payload_to_int
 from .detection import Detection
-from .errors import ImageTooSmallError, InvalidImageError, OutputExistsError
+from .errors import ImageTooSmallError, InvalidImageError, OutputExistsError, ParameterError
 from .image import ImageLike, from_float, to_float
 from .keys import Key
 
@@ -61,7 +61,7 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
 
     Raises
     ------
-    InvalidImageError, ImageTooSmallError, PayloadTooLargeError
+    InvalidImageError, ImageTooSmallError, PayloadTooLargeError, ParameterError
 
     Examples
     --------
@@ -75,7 +75,7 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
     True
     """
     if not strength > 0:
-        raise InvalidImageError(f"strength must be > 0, got {strength}")
+        raise ParameterError(f"strength must be > 0, got {strength}")
     value = payload_to_int(payload)
     chosen = schemes.get(scheme)
     pixels, luma, fmt = _luminance_of(image, chosen, "image")
@@ -93,6 +93,11 @@ def detect(image: ImageLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
 
     ``found`` is ``p_value <= false_alarm``: the chance that an unmarked image is reported found.
     An image below the scheme's minimum size gives ``found=False`` with ``p_value=1``.
+
+    Raises
+    ------
+    ParameterError
+        ``false_alarm`` is not in (0, 1).
     """
     return _detect(image, key, scheme, false_alarm, source_shape=None)
 
@@ -101,6 +106,8 @@ def _detect(image: ImageLike, key: Key, scheme: str, false_alarm: float,
             source_shape: tuple[int, int] | None) -> Detection:
     """`detect`, told the (height, width) the image was encoded at when it was decoded smaller."""
     chosen = schemes.get(scheme)
+    if not 0.0 < false_alarm < 1.0:
+        raise ParameterError(f"false-alarm rate must lie in (0, 1), got {false_alarm}")
     if source_shape is None:
         source_shape = (image.height, image.width) if isinstance(image, Image.Image) else np.shape(image)[:2]
     try:

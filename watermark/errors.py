@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "WatermarkError",
+    "ParameterError",
     "InvalidImageError",
     "ImageTooSmallError",
     "ImageFileError",
@@ -17,6 +18,11 @@ __all__ = [
 
 class WatermarkError(Exception):
     """Base of every error Filigrane raises on purpose."""
+
+
+class ParameterError(WatermarkError, ValueError):
+    """An argument that is not an image is out of range or malformed: strength, quality, payload text,
+    pixel limit, false-alarm rate."""
 
 
 class InvalidImageError(WatermarkError, ValueError):

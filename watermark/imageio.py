@@ -41,7 +41,8 @@ from typing import IO, Any
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, PngImagePlugin
 
-from .errors import ImageFileError, InvalidImageError, OutputExistsError, UnknownNameError, WatermarkError
+from .errors import (ImageFileError, InvalidImageError, OutputExistsError, ParameterError, UnknownNameError,
+                     WatermarkError)
 
 __all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "LoadedImage", "load_image", "save_image",
            "iter_image_files", "parse_max_pixels"]
@@ -52,14 +53,14 @@ PathLike = str | os.PathLike
 def parse_max_pixels(text: str) -> int | None:
     """Parse a pixel limit: a positive integer (``_`` allowed), ``none`` or ``0`` for no limit.
 
-    Raises `InvalidImageError`, a `ValueError` (so that an ``argparse`` type reports it), otherwise.
+    Raises `ParameterError`, a `ValueError`, otherwise.
     """
     cleaned = text.strip().lower().replace("_", "")
     if cleaned in ("none", "0"):
         return None
     if cleaned.isdigit():
         return int(cleaned)
-    raise InvalidImageError(f"pixel limit must be a positive integer or 'none', got {text!r}")
+    raise ParameterError(f"pixel limit must be a positive integer or 'none', got {text!r}")
 
 
 def _default_max_pixels() -> int | None:
@@ -69,7 +70,7 @@ def _default_max_pixels() -> int | None:
         return pillow
     try:
         return parse_max_pixels(text)
-    except InvalidImageError:
+    except ParameterError:
         warnings.warn(f"FILIGRANE_MAX_PIXELS={text!r} is not a positive integer or 'none'; "
                       f"using Pillow's limit of {pillow} pixels", RuntimeWarning, stacklevel=2)
         return pillow
@@ -137,7 +138,7 @@ def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, a
 
     Raises
     ------
-    InvalidImageError, ImageFileError
+    InvalidImageError, ImageFileError, ParameterError
 
     Examples
     --------
@@ -153,7 +154,7 @@ def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, a
     if animated not in ("error", "first"):
         raise UnknownNameError(f"animated must be 'error' or 'first', got {animated!r}")
     if reduce_to is not None and reduce_to < 1:
-        raise InvalidImageError(f"reduce_to must be a positive number of pixels, got {reduce_to}")
+        raise ParameterError(f"reduce_to must be a positive number of pixels, got {reduce_to}")
     path = Path(path)
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
@@ -316,18 +317,20 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
     ------
     OutputExistsError
         ``path`` exists, or is the source, and ``overwrite`` is false.
+    ParameterError
+        Unknown extension or bad ``quality``.
     InvalidImageError
-        Unknown extension, bad ``quality``, or a mode the format cannot hold without loss.
+        A mode the format cannot hold without loss.
     ImageFileError
         Missing or read-only directory, full disk, ...
     """
     path = Path(path)
     fmt = _WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise InvalidImageError(f"{path}: unknown image extension {path.suffix!r}; use one of "
-                                f"{', '.join(sorted(_WRITE_FORMATS))}")
+        raise ParameterError(f"{path}: unknown image extension {path.suffix!r}; use one of "
+                             f"{', '.join(sorted(_WRITE_FORMATS))}")
     if not (isinstance(quality, (int, np.integer)) and 1 <= quality <= 100):
-        raise InvalidImageError(f"{path}: quality must be an integer from 1 to 100, got {quality!r}")
+        raise ParameterError(f"{path}: quality must be an integer from 1 to 100, got {quality!r}")
     if os.path.isdir(path):
         raise ImageFileError(f"{path}: is a directory; give a file name for the output")
     if not overwrite:

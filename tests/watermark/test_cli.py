@@ -102,6 +102,12 @@ def test_payload_too_large(tmp_path, keyfile, coffee_png, capsys):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_payload_that_is_not_a_number_is_one_line(tmp_path, keyfile, coffee_png, capsys):
+    assert main(["embed", str(coffee_png), "-o", str(tmp_path / "x.png"), "--key", str(keyfile),
+                 "--payload", "twelve"]) == ERROR
+    assert capsys.readouterr().err == "watermark: payload 'twelve' is not a number (use 0x... hex or decimal)\n"
+
+
 def test_inputs_are_never_overwritten_unless_in_place(tmp_path, keyfile, coffee_png, capsys):
     before = coffee_png.read_bytes()
     assert main(["embed", str(coffee_png), "-o", str(coffee_png), "--key", str(keyfile), "--payload", "1"]) == ERROR

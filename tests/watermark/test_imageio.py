@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageCms, JpegImagePlugin
 
 from watermark import imageio
-from watermark.errors import InvalidImageError, UnknownNameError, WatermarkError
+from watermark.errors import InvalidImageError, ParameterError, UnknownNameError, WatermarkError
 from watermark.errors import ImageFileError, OutputExistsError
 from watermark.imageio import load_image, save_image
 
@@ -160,7 +160,7 @@ def test_pixel_limit_is_checked_before_decoding_and_can_be_raised(tmp_path):
 def test_pixel_limit_from_text_and_environment(monkeypatch):
     assert imageio.parse_max_pixels("250_000_000") == 250_000_000
     assert imageio.parse_max_pixels("none") is None and imageio.parse_max_pixels("0") is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ParameterError):
         imageio.parse_max_pixels("lots")
     monkeypatch.setenv("FILIGRANE_MAX_PIXELS", "1234")
     assert imageio._default_max_pixels() == 1234
@@ -243,11 +243,14 @@ def test_grey_icc_profile_is_not_attached_to_colour_output(tmp_path):
         assert not out.info.get("icc_profile")
 
 
-def test_bad_extension_and_quality_are_refused(tmp_path):
-    with pytest.raises(InvalidImageError, match=r"unknown image extension '\.xyz'; use one of .*\.png"):
+def test_bad_extension_and_quality_are_parameter_errors(tmp_path):
+    with pytest.raises(ParameterError, match=r"unknown image extension '\.xyz'; use one of .*\.png"):
         save_image(Image.fromarray(RGB), tmp_path / "out.xyz")
-    with pytest.raises(InvalidImageError, match="quality must be an integer from 1 to 100"):
+    with pytest.raises(ParameterError, match="quality must be an integer from 1 to 100") as caught:
         save_image(Image.fromarray(RGB), tmp_path / "out.jpg", quality=0)
+    assert not isinstance(caught.value, InvalidImageError)
+    with pytest.raises(ParameterError, match="reduce_to"):
+        load_image(tmp_path / "whatever.png", reduce_to=0)
 
 
 def test_existing_output_and_the_input_itself_are_never_clobbered(tmp_path):

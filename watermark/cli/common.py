@@ -11,7 +11,7 @@ from importlib import metadata
 from typing import Any, Callable, Iterable, Iterator
 
 from .. import imageio, schemes
-from ..errors import InvalidImageError, KeyFileError, WatermarkError
+from ..errors import KeyFileError, ParameterError, WatermarkError
 from ..keys import Key
 
 __all__ = ["FOUND", "NOT_FOUND", "ERROR", "version", "key_options", "load_key", "payload", "common_options",
@@ -50,7 +50,7 @@ def payload(args: argparse.Namespace) -> int | bytes:
     try:
         return int(args.payload, 0)
     except ValueError:
-        raise InvalidImageError(f"payload {args.payload!r} is not a number (use 0x... hex or decimal)") from None
+        raise ParameterError(f"payload {args.payload!r} is not a number (use 0x... hex or decimal)") from None
 
 
 def _progress(total: int, label: str) -> Any:
