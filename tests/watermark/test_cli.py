@@ -130,3 +130,12 @@ def test_python_dash_m_and_plugins():
     assert result.returncode == 0
     for command in ("keygen", "embed", "detect", "attack", "bench"):
         assert command in result.stdout
+
+
+def test_one_version_everywhere(capsys):
+    from importlib import metadata
+
+    assert wm.__version__ == metadata.version("filigrane")
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0 and capsys.readouterr().out == f"watermark {wm.__version__}\n"

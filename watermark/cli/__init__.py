@@ -16,7 +16,8 @@ from typing import Callable
 
 from ..errors import WatermarkError
 from . import detect, embed, keygen
-from .common import ERROR, FOUND, NOT_FOUND, version
+from .. import __version__
+from .common import ERROR, FOUND, NOT_FOUND
 
 __all__ = ["main", "build_parser", "FOUND", "NOT_FOUND", "ERROR"]
 
@@ -26,7 +27,7 @@ _PLUGIN_GROUP = "watermark.commands"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="watermark", description=__doc__.splitlines()[0],
                                      epilog="Exit status: 0 found (or done), 1 nothing found, 2 error.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for command in (keygen, embed, detect):

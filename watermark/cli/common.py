@@ -7,25 +7,16 @@ import concurrent.futures
 import multiprocessing
 import os
 import sys
-from importlib import metadata
 from typing import Any, Callable, Iterable, Iterator
 
 from .. import imageio, schemes
 from ..errors import KeyFileError, ParameterError, WatermarkError
 from ..keys import Key
 
-__all__ = ["FOUND", "NOT_FOUND", "ERROR", "version", "key_options", "load_key", "payload", "common_options",
+__all__ = ["FOUND", "NOT_FOUND", "ERROR", "key_options", "load_key", "payload", "common_options",
            "parallel", "Job"]
 
 FOUND, NOT_FOUND, ERROR = 0, 1, 2
-
-
-def version() -> str:
-    """The installed package's version."""
-    try:
-        return metadata.version("filigrane")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def key_options(parser: argparse.ArgumentParser) -> None:
