@@ -140,9 +140,10 @@ def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFA
                 max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS) -> Detection:
     """Detect in an image file; an animated file is read at its first frame.
 
-    Large JPEGs are decoded straight at reduced size (the detector works at a 512 px short side).
+    A scheme that analyses a smaller image than the file's (``lattice``: a 512 px short side) gets it
+    decoded straight at reduced size (JPEG's DCT scaling); the others read the file at full size.
     """
     loaded = imageio.load_image(path, max_pixels=max_pixels, animated="first",
-                                reduce_to=color.WORKING_SHORT_SIDE)
+                                reduce_to=schemes.get(scheme).analysis_short_side)
     width, height = loaded.original_size
     return _detect(loaded.image, key, scheme, false_alarm, source_shape=(height, width))

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .. import color
 from ..detection import Detection
 from ..keys import Key
 
@@ -23,11 +24,15 @@ class Scheme(ABC):
 
     name: ClassVar[str]
     min_size: ClassVar[int]          # smallest short side, in pixels, that can hold a mark
+    analysis_short_side: ClassVar[int | None] = None   # short side the detector works at; None: full size
 
     def analysis_shape(self, shape: tuple[int, ...]) -> tuple[int, int] | None:
         """The (height, width) the detector scales an image of ``shape`` to, if smaller; the caller
         may hand over luminance already reduced to it (cheaper for large images). None: full size."""
-        return None
+        if self.analysis_short_side is None:
+            return None
+        working = color.working_shape(shape, self.analysis_short_side)
+        return working if working[0] < shape[0] else None
 
     @abstractmethod
     def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0) -> np.ndarray:

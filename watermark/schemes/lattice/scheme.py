@@ -100,10 +100,7 @@ class LatticeScheme(Scheme):
 
     name = "lattice"
     min_size = 128
-
-    def analysis_shape(self, shape: tuple[int, ...]) -> tuple[int, int] | None:
-        working = color.working_shape(shape)
-        return working if working[0] < shape[0] else None
+    analysis_short_side = color.WORKING_SHORT_SIDE
 
     def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0) -> np.ndarray:
         layout = layout_for(key)
