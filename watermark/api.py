@@ -88,22 +88,30 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
 
 
 def detect(image: ImageLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
-           false_alarm: float = schemes.DEFAULT_FALSE_ALARM) -> Detection:
+           false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
+           marked_shape: tuple[int, int] | None = None) -> Detection:
     """Look for ``key``'s mark in ``image``; "no mark" is an answer, never an exception.
 
     ``found`` is ``p_value <= false_alarm``: the chance that an unmarked image is reported found.
     An image below the scheme's minimum size gives ``found=False`` with ``p_value=1``.
+
+    Parameters
+    ----------
+    marked_shape : (int, int), optional
+        (height, width) of the marked image, when known: `Detection.geometry` then reads a resized
+        copy's true scale. Without it the marked image is taken at ``image``'s own size (a mark made
+        at a fixed working resolution cannot tell a resized copy from an original of that size).
 
     Raises
     ------
     ParameterError
         ``false_alarm`` is not in (0, 1).
     """
-    return _detect(image, key, scheme, false_alarm, source_shape=None)
+    return _detect(image, key, scheme, false_alarm, source_shape=None, marked_shape=marked_shape)
 
 
 def _detect(image: ImageLike, key: Key, scheme: str, false_alarm: float,
-            source_shape: tuple[int, int] | None) -> Detection:
+            source_shape: tuple[int, int] | None, marked_shape: tuple[int, int] | None) -> Detection:
     """`detect`, told the (height, width) the image was encoded at when it was decoded smaller."""
     chosen = schemes.get(scheme)
     if not 0.0 < false_alarm < 1.0:
@@ -114,7 +122,8 @@ def _detect(image: ImageLike, key: Key, scheme: str, false_alarm: float,
         _, luma, _ = _luminance_of(_reduced_for(chosen, image), chosen, "image")
     except ImageTooSmallError:
         return Detection(found=False, payload=None, p_value=1.0, score=0.0, bits=np.zeros(0), scheme=chosen.name)
-    return chosen.detect(luma, key, false_alarm=false_alarm, source_shape=tuple(source_shape))
+    return chosen.detect(luma, key, false_alarm=false_alarm, source_shape=tuple(source_shape),
+                         marked_shape=None if marked_shape is None else tuple(marked_shape))
 
 
 def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | bytes, key: Key, *,
@@ -137,8 +146,9 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
 
 def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
                 false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
-                max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS) -> Detection:
-    """Detect in an image file; an animated file is read at its first frame.
+                max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
+                marked_shape: tuple[int, int] | None = None) -> Detection:
+    """Detect in an image file (as `detect` does); an animated file is read at its first frame.
 
     A scheme that analyses a smaller image than the file's (``lattice``: a 512 px short side) gets it
     decoded straight at reduced size (JPEG's DCT scaling); the others read the file at full size.
@@ -146,4 +156,4 @@ def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFA
     loaded = imageio.load_image(path, max_pixels=max_pixels, animated="first",
                                 reduce_to=schemes.get(scheme).analysis_short_side)
     width, height = loaded.original_size
-    return _detect(loaded.image, key, scheme, false_alarm, source_shape=(height, width))
+    return _detect(loaded.image, key, scheme, false_alarm, source_shape=(height, width), marked_shape=marked_shape)

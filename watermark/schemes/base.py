@@ -40,9 +40,13 @@ class Scheme(ABC):
 
     @abstractmethod
     def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM,
-               source_shape: tuple[int, int] | None = None) -> Detection:
+               source_shape: tuple[int, int] | None = None,
+               marked_shape: tuple[int, int] | None = None) -> Detection:
         """Look for this key's mark in ``luma``; never raises for an unmarked or attacked image.
 
         ``source_shape`` is the (height, width) of the image as it was encoded, before any reduction
-        (a codec's 8-pixel blocks live on that grid); None: the shape of ``luma``.
+        (a codec's 8-pixel blocks live on that grid); None: the shape of ``luma``. ``marked_shape`` is
+        the (height, width) of the marked image, when the caller knows it: a detection's ``transform``
+        maps the suspect's pixels to that image's (None: the marked image is taken at the suspect's
+        own size, see `Detection.transform`).
         """
