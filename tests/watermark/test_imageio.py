@@ -66,8 +66,14 @@ def test_lossy_round_trip_keeps_mode_and_looks_alike(tmp_path, mode, src, dst):
     assert error.mean() < 3
 
 
-def _icc() -> bytes:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+def _srgb_profile() -> bytes:
+    """An sRGB ICC profile, the same bytes on every call: LittleCMS stamps the creation time into the
+    header (bytes 24-35), so that field is fixed."""
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return profile[:24] + bytes([7, 232, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5]) + profile[36:]   # 2024-01-02 03:04:05
+
+
+ICC = _srgb_profile()
 
 
 @pytest.mark.parametrize("dst", ["jpg", "png", "webp", "tif"])
@@ -76,11 +82,11 @@ def test_icc_exif_dpi_and_xmp_are_kept(tmp_path, dst):
     exif[0x010F], exif[0x0110], exif[0x8298] = "Camera Co", "Model 7", "(c) Someone"
     exif.get_ifd(0x8769)[0x9003] = "2024:01:02 03:04:05"  # DateTimeOriginal
     xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
-    src = _file(tmp_path, "in.jpg", Image.fromarray(RGB), icc_profile=_icc(), exif=exif, dpi=(300, 300), xmp=xmp)
+    src = _file(tmp_path, "in.jpg", Image.fromarray(RGB), icc_profile=ICC, exif=exif, dpi=(300, 300), xmp=xmp)
     loaded = load_image(src)
     save_image(loaded.image, tmp_path / f"out.{dst}", like=loaded)
     with Image.open(tmp_path / f"out.{dst}") as out:
-        assert out.info["icc_profile"] == _icc()
+        assert out.info["icc_profile"] == ICC
         assert dst == "webp" or round(out.info["dpi"][0]) == 300   # WebP has no DPI
         kept = out.getexif()
         assert kept[0x010F] == "Camera Co" and kept[0x8298] == "(c) Someone"
