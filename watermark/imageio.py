@@ -30,7 +30,6 @@ import os
 import re
 import secrets
 import stat
-import struct
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import PIL
 from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, PngImagePlugin
 
 from .errors import (ImageFileError, InvalidImageError, OutputExistsError, ParameterError, UnknownNameError,
@@ -97,8 +97,7 @@ _SUGGEST = {"alpha": ".png, .webp or .tiff", "deep": ".png or .tiff", "CMYK": ".
 _REDUCIBLE = {"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"}
 _LOSSLESS_TIFF = {"tiff_lzw", "tiff_adobe_deflate", "tiff_deflate", "packbits"}
 _TIFF_KEPT_TAGS = (270, 271, 272, 305, 306, 315, 33432)  # description, make, model, software, date...
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError,
-                  TypeError, MemoryError, NotImplementedError, OverflowError)
+_PILLOW_DIR = Path(PIL.__file__).resolve().parent
 _ORIENTATION = ExifTags.Base.Orientation
 _PILLOW_LOCK = threading.Lock()
 
@@ -183,12 +182,29 @@ def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, a
         except Image.UnidentifiedImageError:
             raise InvalidImageError(f"{path}: not an image file, or not a format Filigrane reads "
                                     "(JPEG, PNG, WebP, TIFF, GIF, BMP, AVIF)") from None
-        except _DECODE_ERRORS as exc:
+        except Exception as exc:
+            if not (_os_error(exc) or _raised_by_pillow(exc)):
+                raise   # a bug of ours keeps its traceback rather than reading as "corrupt image"
             raise _decode_error(path, exc) from None
 
 
+def _os_error(exc: BaseException) -> bool:
+    """The file system refused (the exception carries an errno)."""
+    return isinstance(exc, OSError) and exc.errno is not None
+
+
+def _raised_by_pillow(exc: BaseException) -> bool:
+    """Whether Pillow's own code raised ``exc`` (its innermost Python frame is in Pillow): on a file,
+    that is bad data, truncated, corrupt or unsupported, whatever the type (Pillow's TIFF reader
+    raises TypeError on a missing size)."""
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame is not None and Path(frame.tb_frame.f_code.co_filename).resolve().is_relative_to(_PILLOW_DIR)
+
+
 def _decode_error(path: Path, exc: BaseException) -> WatermarkError:
-    if isinstance(exc, OSError) and exc.errno is not None:
+    if _os_error(exc):
         return ImageFileError(f"{path}: cannot read ({exc.strerror or exc})")
     if isinstance(exc, EOFError) or "truncated" in str(exc).lower():
         return InvalidImageError(f"{path}: truncated file, the image data ends early ({exc}); "
@@ -433,8 +449,8 @@ def _write_atomic(path: Path, write: Callable[[IO[bytes]], None], fmt: str, over
         with os.fdopen(descriptor, "wb") as fp:
             try:
                 write(fp)
-            except _DECODE_ERRORS as exc:
-                if isinstance(exc, OSError) and exc.errno is not None:
+            except Exception as exc:
+                if _os_error(exc) or not _raised_by_pillow(exc):
                     raise
                 raise InvalidImageError(f"{path}: cannot encode as {fmt} ({type(exc).__name__}: {exc})") from None
             fp.flush()

@@ -328,3 +328,28 @@ def test_loaded_image_is_detached_from_the_file(tmp_path):
     loaded = load_image(path)
     path.unlink()
     assert loaded.image.copy().size == (36, 24) and isinstance(io.BytesIO(), io.BytesIO)
+
+
+def test_a_tiff_whose_strip_offsets_are_fractions_is_a_corrupt_image(tmp_path):
+    data = bytearray(_file(tmp_path, "in.tif", Image.fromarray(RGB)).read_bytes())
+    entry = data.index(bytes.fromhex("1101040001000000"))      # tag 273 StripOffsets, LONG, count 1
+    data[entry + 2] = 10                                        # now SRATIONAL
+    (tmp_path / "in.tif").write_bytes(data)
+    with pytest.raises(InvalidImageError, match="in.tif: corrupt image data \\(TypeError"):   # raised by Pillow
+        load_image(tmp_path / "in.tif")
+
+
+@pytest.mark.parametrize("bug", [TypeError, KeyError, IndexError])
+def test_a_bug_of_ours_is_not_reported_as_a_corrupt_image(tmp_path, monkeypatch, bug):
+    path = _file(tmp_path, "in.jpg", Image.fromarray(RGB))
+
+    def broken(*args, **kwargs):
+        raise bug("a bug in our code")
+
+    monkeypatch.setattr(imageio, "_carried_info", broken)
+    with pytest.raises(bug):
+        load_image(path)
+    monkeypatch.setattr(Image.Image, "save", broken)
+    with pytest.raises(bug):
+        save_image(Image.fromarray(RGB), tmp_path / "out.jpg")
+    assert sorted(os.listdir(tmp_path)) == ["in.jpg"]
