@@ -2,7 +2,8 @@
 
 Results go to stdout (text, or ``--json``: one object per input per line); messages and the progress
 bar (drawn only on a terminal) go to stderr. Exit codes follow grep: 0 when a mark was found (or the
-command succeeded), 1 when none was found, 2 on any error, which wins over the others in a batch.
+command succeeded), 1 when none was found, 2 on any error, which wins over the others in a batch, and
+130 (128 + SIGINT, as shells report it) when interrupted by Ctrl-C.
 Keys never appear in output; a passphrase comes from an environment variable, never the command line.
 """
 
@@ -17,9 +18,9 @@ from typing import Callable
 from ..errors import WatermarkError
 from . import detect, embed, keygen
 from .. import __version__
-from .common import ERROR, FOUND, NOT_FOUND
+from .common import ERROR, FOUND, INTERRUPTED, NOT_FOUND
 
-__all__ = ["main", "build_parser", "FOUND", "NOT_FOUND", "ERROR"]
+__all__ = ["main", "build_parser", "FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED"]
 
 _PLUGIN_GROUP = "watermark.commands"
 
@@ -50,15 +51,15 @@ def _unavailable(name: str, exc: Exception) -> Callable[[argparse.Namespace], in
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)        # argparse exits 2 on a usage error
     try:
+        args = build_parser().parse_args(argv)    # argparse exits 2 on a usage error
         return args.run(args)
     except WatermarkError as exc:                 # the user's problem: one line, no traceback
         print(f"watermark: {exc}", file=sys.stderr)
         return ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:                     # Ctrl-C: workers stopped, temporary files removed
         print("watermark: interrupted", file=sys.stderr)
-        return ERROR
+        return INTERRUPTED
     except Exception:                             # our bug: keep the traceback, never exit 1
         traceback.print_exc()
         return ERROR

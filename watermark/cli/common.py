@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
-import multiprocessing
 import os
 import sys
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
 from .. import imageio, schemes
 from ..errors import KeyFileError, ParameterError, WatermarkError
 from ..keys import Key
+from . import workers
 
-__all__ = ["FOUND", "NOT_FOUND", "ERROR", "key_options", "load_key", "payload", "common_options",
+__all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "key_options", "load_key", "payload", "common_options",
            "parallel", "Job"]
 
 FOUND, NOT_FOUND, ERROR = 0, 1, 2
+INTERRUPTED = 128 + 2   # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 
 
 def key_options(parser: argparse.ArgumentParser) -> None:
@@ -57,32 +57,15 @@ def _progress(total: int, label: str) -> Any:
 
 def parallel(function: Callable[[Any], dict], items: list, jobs: int, label: str) -> Iterator[dict]:
     """``function`` over ``items`` in input order, in ``jobs`` processes (0: one per core)."""
-    jobs = jobs or os.cpu_count() or 1
     bar = _progress(len(items), label)
     try:
-        if jobs == 1 or len(items) < 2:
-            results: Iterable[dict] = map(function, items)
-            for result in results:
-                if bar is not None:
-                    bar.update()
-                yield result
-            return
-        context = multiprocessing.get_context("spawn")    # fork can deadlock on OpenCV's threads
-        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context,
-                                                    initializer=_worker_init) as pool:
-            for result in pool.map(function, items, chunksize=4):
-                if bar is not None:
-                    bar.update()
-                yield result
+        for result in workers.parallel(function, items, jobs):
+            if bar is not None:
+                bar.update()
+            yield result
     finally:
         if bar is not None:
             bar.close()
-
-
-def _worker_init() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)   # one process per core already
 
 
 class Job:
