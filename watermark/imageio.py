@@ -44,7 +44,7 @@ from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, PngImagePlugin
 from .errors import (ImageFileError, InvalidImageError, OutputExistsError, ParameterError, UnknownNameError,
                      WatermarkError)
 
-__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "LoadedImage", "load_image", "save_image",
+__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "LoadedImage", "load_image", "save_image",
            "iter_image_files", "parse_max_pixels"]
 
 PathLike = str | os.PathLike
@@ -82,7 +82,8 @@ DEFAULT_MAX_PIXELS: int | None = _default_max_pixels()
 _READ_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "GIF", "BMP", "AVIF")
 _WRITE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".png": "PNG", ".webp": "WEBP",
                   ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".gif": "GIF"}
-IMAGE_EXTENSIONS = frozenset(_WRITE_FORMATS) | {".jfif", ".apng", ".avif", ".mpo"}
+OUTPUT_EXTENSIONS = frozenset(_WRITE_FORMATS)                                 # what save_image writes
+IMAGE_EXTENSIONS = OUTPUT_EXTENSIONS | {".jfif", ".apng", ".avif", ".mpo"}     # what load_image reads
 _MODES = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr",
           "I;16", "I;16B", "I;16L", "I", "F"}
 _DEEP = {"I;16", "I;16B", "I;16L", "I", "F"}
@@ -344,7 +345,7 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
     fmt = _WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ParameterError(f"{path}: unknown image extension {path.suffix!r}; use one of "
-                             f"{', '.join(sorted(_WRITE_FORMATS))}")
+                             f"{', '.join(sorted(OUTPUT_EXTENSIONS))}")
     if not (isinstance(quality, (int, np.integer)) and 1 <= quality <= 100):
         raise ParameterError(f"{path}: quality must be an integer from 1 to 100, got {quality!r}")
     if os.path.isdir(path):

@@ -12,8 +12,9 @@ import numpy as np
 
 from .. import api, imageio
 from ..coding import payload_to_int
-from ..errors import InvalidImageError, OutputExistsError, WatermarkError
+from ..errors import InvalidImageError
 from ..keys import Key
+from . import outputs
 from .common import ERROR, FOUND, Job, common_options, key_options, load_key, parallel, payload
 
 __all__ = ["register"]
@@ -21,8 +22,10 @@ __all__ = ["register"]
 
 def register(commands: argparse._SubParsersAction) -> None:
     embed = commands.add_parser("embed", help="mark image files with a payload")
-    embed.add_argument("inputs", nargs="+", metavar="IN")
-    embed.add_argument("-o", "--output", metavar="OUT", help="output file (one input) or directory")
+    embed.add_argument("inputs", nargs="+", metavar="IN", help="image files and directories (searched recursively)")
+    embed.add_argument("-o", "--output", metavar="OUT",
+                       help="output file (one input, with an image extension) or directory, where each "
+                            "directory input's sub-directories are mirrored")
     embed.add_argument("--in-place", action="store_true", help="replace each input (atomically)")
     key_options(embed)
     given = embed.add_mutually_exclusive_group(required=True)
@@ -35,20 +38,6 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="also write OUT.diff.png: the luminance change, amplified x20")
     common_options(embed)
     embed.set_defaults(run=_run_embed)
-
-
-def _destinations(args: argparse.Namespace) -> list[tuple[Path, Path]]:
-    sources = [Path(path) for path in args.inputs]
-    if args.in_place:
-        return [(path, path) for path in sources]
-    output = Path(args.output)
-    single_file = len(sources) == 1 and not output.is_dir() and output.suffix.lower() in imageio.IMAGE_EXTENSIONS
-    if single_file:
-        return [(sources[0], output)]
-    if output.exists() and not output.is_dir():
-        raise OutputExistsError(f"{output}: not a directory (several inputs need an output directory)")
-    output.mkdir(parents=True, exist_ok=True)
-    return [(path, output / path.name) for path in sources]
 
 
 def _embed_one(pair: tuple[Path, Path], *, key: Key, payload: int | bytes, strength: float, scheme: str,
@@ -77,17 +66,15 @@ def _write_difference(original: Path, marked: Path, max_pixels: int | None) -> P
     def luma(pixels: np.ndarray) -> np.ndarray:
         return luminance(pixels[:, :, :3]) if pixels.ndim == 3 else pixels
     amplified = np.clip(0.5 + 20.0 * (luma(after) - luma(before)), 0.0, 1.0)
-    path = marked.with_name(marked.stem + ".diff.png")
+    path = outputs.difference_path(marked)
     imageio.save_image(Image.fromarray(np.rint(amplified * 255).astype(np.uint8)), path, overwrite=True)
     return path
 
 
 def _run_embed(args: argparse.Namespace) -> int:
-    if args.in_place == (args.output is not None):
-        raise WatermarkError("give either -o OUTPUT or --in-place")
     key, value = load_key(args), payload(args)
     payload_to_int(value)                                    # a bad payload fails before any file
-    pairs = _destinations(args)
+    pairs = outputs.destinations(args.inputs, args.output, in_place=args.in_place, diff=args.diff)
     job = Job(_embed_one, key=key, payload=value, strength=args.strength, scheme=args.scheme,
                quality=args.quality, overwrite=args.overwrite or args.in_place, diff=args.diff,
                max_pixels=args.max_pixels)
