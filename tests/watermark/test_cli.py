@@ -139,3 +139,73 @@ def test_one_version_everywhere(capsys):
     with pytest.raises(SystemExit) as caught:
         main(["--version"])
     assert caught.value.code == 0 and capsys.readouterr().out == f"watermark {wm.__version__}\n"
+
+
+def test_json_rows_have_the_same_keys_for_results_and_errors(tmp_path, keyfile, coffee_png, capsys):
+    (tmp_path / "notes.png").write_text("not an image")
+    marked = tmp_path / "out" / "coffee.png"
+    assert main(["embed", str(coffee_png), str(tmp_path / "notes.png"), str(tmp_path / "missing.png"), "-o",
+                 str(tmp_path / "out"), "--key", str(keyfile), "--payload", "1", "--json"]) == ERROR
+    embedded = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["status"] for row in embedded] == ["marked", "failed", "failed"]
+    assert len({tuple(row) for row in embedded}) == 1 and embedded[0]["error"] is None and embedded[1]["error"]
+    assert main(["embed", str(coffee_png), "-o", str(tmp_path / "out"), "--key", str(keyfile), "--payload", "1",
+                 "--json"]) == FOUND
+    skipped = json.loads(capsys.readouterr().out)
+    assert skipped["status"] == "skipped" and tuple(skipped) == tuple(embedded[0])
+    assert main(["detect", str(marked), str(tmp_path / "notes.png"), str(coffee_png), "--key", str(keyfile),
+                 "--json"]) == ERROR
+    detected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["found"] for row in detected] == [True, False, False]
+    assert len({tuple(row) for row in detected}) == 1 and "geometry" in detected[1] and detected[1]["error"]
+
+
+def test_every_batch_ends_with_a_count(tmp_path, keyfile, coffee_png, capsys):
+    (tmp_path / "notes.png").write_text("not an image")
+    out = tmp_path / "out"
+    assert main(["embed", str(coffee_png), str(tmp_path / "notes.png"), "-o", str(out), "--key", str(keyfile),
+                 "--payload", "1"]) == ERROR
+    assert capsys.readouterr().err.splitlines()[-1] == "watermark: 1 marked, 0 skipped, 1 failed"
+    assert main(["embed", str(coffee_png), "-o", str(out), "--key", str(keyfile), "--payload", "1"]) == FOUND
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"watermark: warning: {out / 'coffee.png'}: already exists, skipped (--overwrite replaces it)",
+                   "watermark: 0 marked, 1 skipped, 0 failed"]
+    assert main(["detect", str(out), str(coffee_png), "--key", str(keyfile), "--jobs", "2"]) == FOUND
+    assert capsys.readouterr().err == "watermark: 1 found, 1 not found, 0 failed\n"
+
+
+def test_the_progress_bar_is_not_broken_by_error_lines_and_ends_with_the_count(tmp_path, keyfile):
+    import fcntl
+    import pty
+    import re
+    import struct
+    import termios
+
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    (folder / "a_bad.png").write_text("not an image")
+    for name in ("b.png", "c.png"):
+        Image.fromarray(photo("coffee")[:200, :300]).save(folder / name)
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen([sys.executable, "-m", "watermark", "detect", str(folder), "--key", str(keyfile)],
+                               stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:       # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == ERROR and out.decode().count("\n") == 2
+    screen = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line).split("\r")[-1].rstrip()
+              for line in shown.decode().replace("\r\n", "\n").split("\n")]
+    assert "scanning" in shown.decode()                                   # a bar was drawn
+    visible = [line for line in screen if line]
+    assert visible == [f"watermark: {folder / 'a_bad.png'}: not an image file, or not a format Filigrane reads "
+                       "(JPEG, PNG, WebP, TIFF, GIF, BMP, AVIF)", "watermark: 0 found, 2 not found, 1 failed"]

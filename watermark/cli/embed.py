@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,8 @@ from ..coding import payload_to_int
 from ..errors import InvalidImageError
 from ..keys import Key
 from . import outputs
-from .common import ERROR, FOUND, Job, common_options, key_options, load_key, parallel, payload
+from .batch import EMBED_FIELDS, Job, Outcome, row, run_batch
+from .common import ERROR, FOUND, common_options, key_options, load_key, payload
 
 __all__ = ["register"]
 
@@ -41,14 +41,31 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _embed_one(pair: tuple[Path, Path], *, key: Key, payload: int | bytes, strength: float, scheme: str,
-               quality: int, overwrite: bool, diff: bool, max_pixels: int | None) -> dict:
+               quality: int, overwrite: bool, diff: bool, max_pixels: int | None) -> Outcome:
     source, destination = pair
+    if not overwrite and os.path.lexists(destination) and not _same_file(source, destination):
+        notice = f"{destination}: already exists, skipped (--overwrite replaces it)"
+        return Outcome(row(EMBED_FIELDS, path=str(source), output=str(destination), status="skipped", warning=notice),
+                       "skipped", warnings=(notice,))
     api.embed_file(source, destination, payload, key, strength=strength, scheme=scheme, quality=quality,
                    overwrite=overwrite, max_pixels=max_pixels)
-    result: dict[str, Any] = {"path": str(source), "output": str(destination), "error": None}
-    if diff:
-        result["diff"] = str(_write_difference(source, destination, max_pixels))
-    return result
+    difference = _write_difference(source, destination, max_pixels) if diff else None
+    text = f"{destination}: marked" + (f" (difference: {difference})" if difference else "")
+    return Outcome(row(EMBED_FIELDS, path=str(source), output=str(destination), status="marked",
+                       diff=None if difference is None else str(difference)), "marked", text)
+
+
+def _embed_failed(pair: tuple[Path, Path], message: str, **options: Any) -> Outcome:
+    source, destination = pair
+    return Outcome(row(EMBED_FIELDS, path=str(source), output=str(destination), status="failed", error=message),
+                   "failed")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _write_difference(original: Path, marked: Path, max_pixels: int | None) -> Path:
@@ -75,17 +92,9 @@ def _run_embed(args: argparse.Namespace) -> int:
     key, value = load_key(args), payload(args)
     payload_to_int(value)                                    # a bad payload fails before any file
     pairs = outputs.destinations(args.inputs, args.output, in_place=args.in_place, diff=args.diff)
-    job = Job(_embed_one, key=key, payload=value, strength=args.strength, scheme=args.scheme,
-               quality=args.quality, overwrite=args.overwrite or args.in_place, diff=args.diff,
-               max_pixels=args.max_pixels)
-    status = FOUND
-    for result in parallel(job, pairs, args.jobs, "embedding"):
-        if result.get("error"):
-            status = ERROR
-            print(f"watermark: {result['error']}", file=sys.stderr)
-        if args.json:
-            print(json.dumps(result), flush=True)
-        elif not result.get("error"):
-            extra = f" (difference: {result['diff']})" if "diff" in result else ""
-            print(f"{result['output']}: marked{extra}", flush=True)
-    return status
+    job = Job(_embed_one, _embed_failed, key=key, payload=value, strength=args.strength, scheme=args.scheme,
+              quality=args.quality, overwrite=args.overwrite or args.in_place, diff=args.diff,
+              max_pixels=args.max_pixels)
+    counts = run_batch(job, pairs, jobs=args.jobs, json_rows=args.json, label="embedding",
+                       statuses=("marked", "skipped", "failed"))
+    return ERROR if counts["failed"] else FOUND
