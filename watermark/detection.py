@@ -109,13 +109,26 @@ class Detection:
         object.__setattr__(self, "bits", bits)
 
     @property
+    def payload_text(self) -> str | None:
+        """The payload as text, when its bytes (leading zero bytes dropped) are printable UTF-8, as
+        ``watermark embed --payload-text`` or a bytes payload makes them; else None."""
+        if self.payload is None:
+            return None
+        data = self.payload.to_bytes(8, "big").lstrip(b"\0")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return text if text and text.isprintable() else None
+
+    @property
     def geometry(self) -> Geometry | None:
         """The distortion that was undone, or None when nothing was found."""
         return None if self.transform is None else Geometry.from_transform(self.transform)
 
     def __str__(self) -> str:
         if self.payload is not None:
-            what = f"payload {self.payload:#018x}"
+            what = f"payload {self.payload:#018x}" + (f' "{self.payload_text}"' if self.payload_text else "")
         elif self.found:
             what = "mark found, payload unreadable"
         else:
@@ -127,6 +140,7 @@ class Detection:
         return {
             "found": self.found,
             "payload": None if self.payload is None else f"{self.payload:#018x}",
+            "payload_text": self.payload_text,
             "p_value": self.p_value,
             "score": round(self.score, 4),
             "scheme": self.scheme,

@@ -136,3 +136,15 @@ def test_bad_parameters_are_parameter_errors_not_image_errors(call, message, key
         call(image, key)
     assert isinstance(caught.value, ValueError) and not isinstance(caught.value, wm.InvalidImageError)
     assert "ParameterError" in wm.__all__ and "ParameterError" in wm.errors.__all__
+
+
+@pytest.mark.parametrize("payload, text", [
+    (b"lic-42", "lic-42"), ("café".encode(), "café"), (b"\x00\x00ab", "ab"), (0xC0FFEE, None), (7, None),
+    (b"a\nb", None), (None, None),
+])
+def test_payload_text_when_the_bytes_are_printable(payload, text):
+    value = int.from_bytes(payload, "big") if isinstance(payload, bytes) else payload
+    detection = wm.Detection(found=value is not None, payload=value, p_value=1e-12, score=9.0, bits=np.zeros(3),
+                             scheme="lattice")
+    assert detection.payload_text == text and detection.to_dict()["payload_text"] == text
+    assert (f' "{text}" (p=' in str(detection)) == (text is not None)

@@ -76,12 +76,17 @@ def Path_name(path):
     return os.path.basename(path)
 
 
-def test_passphrase_from_environment(tmp_path, coffee_png, monkeypatch):
+def test_passphrase_from_environment_and_payload_text(tmp_path, coffee_png, monkeypatch, capsys):
     monkeypatch.setenv("FILIGRANE_TEST_PASS", "correct horse")
     out = tmp_path / "m.png"
     assert main(["embed", str(coffee_png), "-o", str(out), "--passphrase-env", "FILIGRANE_TEST_PASS",
                  "--payload-text", "lic-42"]) == FOUND
     assert wm.detect_file(out, wm.Key.from_passphrase("correct horse")).payload == int.from_bytes(b"lic-42", "big")
+    capsys.readouterr()
+    assert main(["detect", str(out), "--passphrase-env", "FILIGRANE_TEST_PASS", "--json"]) == FOUND
+    assert json.loads(capsys.readouterr().out)["payload_text"] == "lic-42"
+    assert main(["detect", str(out), "--passphrase-env", "FILIGRANE_TEST_PASS"]) == FOUND
+    assert capsys.readouterr().out.startswith(f'{out}: payload 0x00006c69632d3432 "lic-42" (p=')
     monkeypatch.delenv("FILIGRANE_TEST_PASS")
     assert main(["detect", str(out), "--passphrase-env", "FILIGRANE_TEST_PASS"]) == ERROR
 
