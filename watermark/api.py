@@ -137,6 +137,10 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
     if not overwrite and os.path.lexists(dst):   # fail before the work, not after
         raise OutputExistsError(f"{dst}: already exists; pass overwrite=True (--overwrite) to replace it")
     loaded = imageio.load_image(src, max_pixels=max_pixels, animated="error")
+    if loaded.depth_reduced:
+        raise InvalidImageError(f"{src}: 16-bit CMYK, read at 8 bits per channel, would be written back at 8; "
+                                "convert it to 16-bit RGB or to 8-bit CMYK first")
+    imageio.check_writable(loaded.image, dst)     # a format that cannot hold the image: refused before the work
     try:
         marked = embed(loaded.image, payload, key, strength=strength, scheme=scheme)
     except InvalidImageError as exc:

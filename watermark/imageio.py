@@ -41,11 +41,12 @@ import numpy as np
 import PIL
 from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, PngImagePlugin
 
+from . import deepio
 from .errors import (ImageFileError, InvalidImageError, OutputExistsError, ParameterError, UnknownNameError,
                      WatermarkError)
 
 __all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "LoadedImage", "load_image", "save_image",
-           "iter_image_files", "parse_max_pixels"]
+           "check_writable", "iter_image_files", "parse_max_pixels"]
 
 PathLike = str | os.PathLike
 
@@ -108,7 +109,8 @@ class LoadedImage:
     """An image file as read by `load_image`: upright pixels plus what a faithful output needs."""
 
     path: Path
-    image: Image.Image               # fully loaded, upright, first frame, in the file's mode
+    image: Image.Image | np.ndarray  # fully loaded, upright, first frame, in the file's mode; for 16-bit
+                                     # colour, a uint16 array (H, W, 3 or 4), RGB(A) (see deepio)
     format: str                      # Pillow's name for the file's format: "JPEG", "PNG", "WEBP", ...
     info: dict                       # save() keywords to carry: icc_profile, exif, dpi, xmp
     n_frames: int = 1                # frames (or pages) in the file; only the first is in ``image``
@@ -117,6 +119,7 @@ class LoadedImage:
     jpeg_subsampling: int | None = None       # 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0 for a colour JPEG
     tiff_compression: str | None = None       # the source TIFF's compression, e.g. "tiff_lzw"
     webp_lossless: bool = False      # the source WebP was lossless (VP8L); a WebP output is too
+    depth_reduced: bool = False      # the file holds more bits per channel than ``image`` (16-bit CMYK)
 
 
 def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, animated: str = "error",
@@ -262,9 +265,9 @@ def _finish(path: Path, im: Image.Image, fp: IO[bytes], n_frames: int, reduce_to
     if reduce_to and source_format in ("JPEG", "MPO") and min(im.size) > reduce_to:
         ratio = reduce_to / min(im.size)
         im.draft(None, (math.ceil(full_width * ratio), math.ceil(full_height * ratio)))
-    if im.mode in ("RGB", "RGBA", "LA") and any(";16" in str(tile.args) for tile in im.tile):
-        warnings.warn(f"{path}: 16-bit colour is read as 8 bits per channel (Pillow keeps 16 bits "
-                      "only for greyscale)", UserWarning, stacklevel=4)
+    if deepio.is_deep_colour(im):
+        return _finish_deep(path, im, fp, n_frames)
+    depth_reduced = im.mode == "CMYK" and any(";16" in str(tile.args) for tile in im.tile)
     im.load()
     orientation = im.getexif().get(_ORIENTATION, 1)
     ImageOps.exif_transpose(im, in_place=True)
@@ -280,7 +283,20 @@ def _finish(path: Path, im: Image.Image, fp: IO[bytes], n_frames: int, reduce_to
                        original_size=original, scale=scale,
                        jpeg_subsampling=subsampling if subsampling >= 0 else None,
                        tiff_compression=compression if compression in _LOSSLESS_TIFF else None,
-                       webp_lossless=source_format == "WEBP" and _webp_codec(fp) == b"VP8L")
+                       webp_lossless=source_format == "WEBP" and _webp_codec(fp) == b"VP8L",
+                       depth_reduced=depth_reduced)
+
+
+def _finish_deep(path: Path, im: Image.Image, fp: IO[bytes], n_frames: int) -> LoadedImage:
+    """A 16-bit colour PNG or TIFF, decoded by OpenCV into a uint16 array (Pillow would keep 8 bits)."""
+    orientation = im.getexif().get(_ORIENTATION, 1)
+    info = _carried_info(im, im.format or "", upright=orientation in range(2, 9))
+    fp.seek(0)
+    pixels = deepio.upright(deepio.decode(fp.read(), str(path)), orientation)
+    compression = im.info.get("compression") if im.format == "TIFF" else None
+    return LoadedImage(path=path, image=pixels, format=im.format or "", info=info, n_frames=n_frames,
+                       original_size=(pixels.shape[1], pixels.shape[0]),
+                       tiff_compression=compression if compression in _LOSSLESS_TIFF else None)
 
 
 def _webp_codec(fp: IO[bytes]) -> bytes:
@@ -342,10 +358,7 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
         Missing or read-only directory, full disk, ...
     """
     path = Path(path)
-    fmt = _WRITE_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ParameterError(f"{path}: unknown image extension {path.suffix!r}; use one of "
-                             f"{', '.join(sorted(OUTPUT_EXTENSIONS))}")
+    fmt = _output_format(path)
     if not (isinstance(quality, (int, np.integer)) and 1 <= quality <= 100):
         raise ParameterError(f"{path}: quality must be an integer from 1 to 100, got {quality!r}")
     if os.path.isdir(path):
@@ -356,9 +369,48 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
                                     "overwrite=True (--overwrite) to replace it")
         if os.path.lexists(path):
             raise OutputExistsError(_exists_message(path))
+    if _deep_colour(image):
+        _check_deep(fmt, path)
+        meta = like.info if like is not None else {}
+        if fmt == "PNG":
+            _write_atomic(path, lambda fp: deepio.write_png(fp, image, meta), fmt, overwrite)
+        else:
+            compressed = like is not None and like.tiff_compression is not None
+            _write_atomic(path, lambda fp: deepio.write_tiff(fp, image, meta, compressed=compressed), fmt, overwrite)
+        return
     picture = _fit_mode(_as_pil(image, path), fmt, path)
     options = _save_options(picture, fmt, like, quality)
     _write_atomic(path, lambda fp: picture.save(fp, format=fmt, **options), fmt, overwrite)
+
+
+def check_writable(image: Image.Image | np.ndarray, path: PathLike) -> None:
+    """Raise what `save_image` would for ``path``'s extension and ``image``'s mode and depth, so that
+    a caller refuses before the work rather than after it."""
+    path = Path(path)
+    fmt = _output_format(path)
+    if _deep_colour(image):
+        _check_deep(fmt, path)
+    else:
+        _fit_mode(_as_pil(image, path), fmt, path)
+
+
+def _output_format(path: Path) -> str:
+    fmt = _WRITE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ParameterError(f"{path}: unknown image extension {path.suffix!r}; use one of "
+                             f"{', '.join(sorted(OUTPUT_EXTENSIONS))}")
+    return fmt
+
+
+def _deep_colour(image: Image.Image | np.ndarray) -> bool:
+    """A uint16 colour array, as `load_image` gives for a 16-bit colour file."""
+    return isinstance(image, np.ndarray) and image.dtype == np.uint16 and image.ndim == 3 and image.shape[2] in (3, 4)
+
+
+def _check_deep(fmt: str, path: Path) -> None:
+    if fmt not in deepio.FORMATS:
+        raise InvalidImageError(f"{path}: {fmt} holds 8 bits per channel and this 16-bit colour image has more; "
+                                f"save as {_SUGGEST['deep']}, or convert to 8-bit first")
 
 
 def _same_file(a: Path, b: Path) -> bool:

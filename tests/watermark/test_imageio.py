@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageCms, JpegImagePlugin
+from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
 from watermark import imageio
 from watermark.errors import InvalidImageError, ParameterError, UnknownNameError, WatermarkError
@@ -207,11 +207,83 @@ def test_unreadable_input_is_a_file_error(tmp_path):
         load_image(path)
 
 
-def test_sixteen_bit_colour_warns_that_it_is_read_as_eight(tmp_path):
-    path = tmp_path / "deep.png"
-    cv2.imwrite(str(path), RNG.integers(0, 65536, (8, 8, 3), dtype=np.uint16))
-    with pytest.warns(UserWarning, match="16-bit colour is read as 8 bits"):
-        assert load_image(path).image.mode == "RGB"
+DEEP = RNG.integers(0, 65536, (24, 36, 4), dtype=np.uint16)
+
+
+def _deep_file(path: Path, pixels: np.ndarray, orientation: int = 1) -> Path:
+    import tifffile
+
+    tags = [(271, "s", 0, "Camera Co", True), (700, "B", 9, b"<x:xmp/>", True)]
+    if orientation != 1:
+        tags.append((274, "H", 1, orientation, True))
+    if path.suffix == ".tif":
+        tifffile.imwrite(path, pixels, photometric="rgb", extrasamples=("unassalpha",) if pixels.shape[2] == 4 else None,
+                         iccprofile=ICC, resolution=(300.0, 300.0), resolutionunit="INCH", compression="zlib",
+                         metadata=None, extratags=tags)
+    else:                           # PNG: OpenCV's encoder and our metadata chunks
+        from watermark import deepio
+
+        exif = Image.Exif()
+        exif[0x010F] = "Camera Co"
+        if orientation != 1:
+            exif[0x0112] = orientation
+        with open(path, "wb") as fp:
+            deepio.write_png(fp, pixels, {"icc_profile": ICC, "dpi": (300, 300), "xmp": b"<x:xmp/>",
+                                          "exif": exif.tobytes()})
+    return path
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("src, dst", [("tif", "tif"), ("tif", "png"), ("png", "png"), ("png", "tif")])
+def test_sixteen_bit_colour_keeps_its_depth_and_metadata(tmp_path, channels, src, dst):
+    pixels = DEEP[:, :, :channels]
+    loaded = load_image(_deep_file(tmp_path / f"in.{src}", pixels))
+    assert loaded.image.dtype == np.uint16 and loaded.image.shape == pixels.shape
+    np.testing.assert_array_equal(loaded.image, pixels)
+    save_image(loaded.image, tmp_path / f"out.{dst}", like=loaded)
+    back = load_image(tmp_path / f"out.{dst}")
+    np.testing.assert_array_equal(back.image, pixels)
+    with Image.open(tmp_path / f"out.{dst}") as out:
+        assert out.info["icc_profile"] == ICC and round(out.info["dpi"][0]) == 300
+        assert out.getexif()[0x010F] == "Camera Co"
+        xmp = out.tag_v2.get(700, b"") if dst == "tif" else out.info["xmp"]
+        assert b"<x:xmp/>" in (xmp.encode() if isinstance(xmp, str) else xmp)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("ext", ["tif", "png"])
+def test_sixteen_bit_colour_is_turned_upright_like_pillow_does(tmp_path, orientation, ext):
+    pixels = DEEP[:, :, :3]
+    loaded = load_image(_deep_file(tmp_path / f"in.{ext}", pixels, orientation))
+    reference = Image.fromarray((pixels[:, :, 0] >> 8).astype(np.uint8))
+    reference.getexif()[0x0112] = orientation
+    expected = np.asarray(ImageOps.exif_transpose(reference))
+    np.testing.assert_array_equal(loaded.image[:, :, 0] >> 8, expected)
+    assert loaded.original_size == (expected.shape[1], expected.shape[0])
+
+
+def test_sixteen_bit_colour_into_an_eight_bit_format_is_refused_before_the_work(tmp_path, monkeypatch, key):
+    import watermark as wm
+    from watermark import api
+
+    source = _deep_file(tmp_path / "in.tif", DEEP[:, :, :3])
+    monkeypatch.setattr(api, "embed", lambda *args, **kwargs: pytest.fail("marked before refusing"))
+    with pytest.raises(InvalidImageError, match="out.jpg: JPEG holds 8 bits per channel and this 16-bit colour "
+                                                "image has more; save as .png or .tiff"):
+        wm.embed_file(source, tmp_path / "out.jpg", 1, key)
+    assert sorted(os.listdir(tmp_path)) == ["in.tif"]
+
+
+def test_sixteen_bit_cmyk_is_read_but_refused_for_marking(tmp_path, key):
+    import tifffile
+
+    import watermark as wm
+
+    tifffile.imwrite(tmp_path / "in.tif", DEEP, photometric="separated", metadata=None)
+    assert load_image(tmp_path / "in.tif").depth_reduced and wm.detect_file(tmp_path / "in.tif", key).p_value > 0
+    with pytest.raises(InvalidImageError, match="in.tif: 16-bit CMYK, read at 8 bits per channel"):
+        wm.embed_file(tmp_path / "in.tif", tmp_path / "out.tif", 1, key)
+    assert sorted(os.listdir(tmp_path)) == ["in.tif"]
 
 
 @pytest.mark.parametrize("mode, ext, problem", [
