@@ -127,12 +127,14 @@ def _detect(image: ImageLike, key: Key, scheme: str, false_alarm: float,
 
 
 def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | bytes, key: Key, *,
-               strength: float = 1.0, scheme: str = schemes.DEFAULT_SCHEME, quality: int = 95,
+               strength: float = 1.0, scheme: str = schemes.DEFAULT_SCHEME, quality: int | None = None,
                overwrite: bool = False, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS) -> None:
     """Mark the image file ``src`` into ``dst``, keeping format, bit depth, alpha, ICC and EXIF.
 
     ``dst`` is written atomically; it is never ``src`` unless ``overwrite`` is true, and an existing
-    ``dst`` is replaced only when ``overwrite`` is true. JPEG output uses ``quality`` (default 95).
+    ``dst`` is replaced only when ``overwrite`` is true. A JPEG output keeps a JPEG source's quality
+    (estimated from its quantisation tables) and progressive encoding; ``quality`` (1-100) overrides
+    it, and sets WebP's, whose lossy quality cannot be read from a file (default 95).
     """
     if not overwrite and os.path.lexists(dst):   # fail before the work, not after
         raise OutputExistsError(f"{dst}: already exists; pass overwrite=True (--overwrite) to replace it")

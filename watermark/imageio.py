@@ -18,8 +18,10 @@ above all the input, is replaced only with ``overwrite=True`` (else `OutputExist
 format cannot hold is converted only when nothing is lost (1 -> L, P -> RGB, LA -> RGBA, fully
 opaque alpha dropped); otherwise the save is refused, naming formats that work: transparency into
 JPEG, BMP or GIF, 16-bit or float into JPEG, WebP, GIF or BMP, CMYK outside JPEG and TIFF, colour
-into GIF. JPEG uses ``quality`` and a JPEG source's chroma subsampling (else Pillow's 4:2:0); WebP is
-lossless when the source WebP was; TIFF keeps a source TIFF's lossless compression.
+into GIF. A JPEG from a JPEG source keeps its quality (estimated from its quantisation tables, see
+`jpegquality`; else 95, or ``quality`` when given), progressive encoding and chroma subsampling
+(else Pillow's 4:2:0); WebP is lossless when the source WebP was (the quality of a lossy WebP cannot
+be read back: 95 unless ``quality`` is given); TIFF keeps a source TIFF's lossless compression.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import numpy as np
 import PIL
 from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, PngImagePlugin
 
-from . import deepio
+from . import deepio, jpegquality
 from .errors import (ImageFileError, InvalidImageError, OutputExistsError, ParameterError, UnknownNameError,
                      WatermarkError)
 
@@ -97,6 +99,7 @@ _NATIVE = {"JPEG": {"L", "RGB", "CMYK"},
 _SUGGEST = {"alpha": ".png, .webp or .tiff", "deep": ".png or .tiff", "CMYK": ".jpg or .tiff",
             "colour": ".png, .webp or .jpg"}
 _REDUCIBLE = {"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"}
+_DEFAULT_QUALITY = 95   # JPEG and WebP, when the source's cannot be known
 _LOSSLESS_TIFF = {"tiff_lzw", "tiff_adobe_deflate", "tiff_deflate", "packbits"}
 _TIFF_KEPT_TAGS = (270, 271, 272, 305, 306, 315, 33432)  # description, make, model, software, date...
 _PILLOW_DIR = Path(PIL.__file__).resolve().parent
@@ -117,6 +120,8 @@ class LoadedImage:
     original_size: tuple[int, int] = (0, 0)   # (width, height) at full resolution, upright
     scale: float = 1.0               # image width / original width; < 1 after ``reduce_to``
     jpeg_subsampling: int | None = None       # 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0 for a colour JPEG
+    jpeg_quality: int | None = None  # libjpeg quality of a JPEG, from its tables (None: not estimable)
+    jpeg_progressive: bool = False   # the JPEG is progressive
     tiff_compression: str | None = None       # the source TIFF's compression, e.g. "tiff_lzw"
     webp_lossless: bool = False      # the source WebP was lossless (VP8L); a WebP output is too
     depth_reduced: bool = False      # the file holds more bits per channel than ``image`` (16-bit CMYK)
@@ -261,7 +266,10 @@ def _decode(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str,
 def _finish(path: Path, im: Image.Image, fp: IO[bytes], n_frames: int, reduce_to: int | None) -> LoadedImage:
     source_format = im.format or ""
     full_width, full_height = im.size
-    subsampling = JpegImagePlugin.get_sampling(im) if source_format in ("JPEG", "MPO") else -1
+    jpeg = source_format in ("JPEG", "MPO")
+    subsampling = JpegImagePlugin.get_sampling(im) if jpeg else -1
+    quality = jpegquality.estimate_quality(im.quantization) if jpeg else None
+    progressive = jpeg and bool(im.info.get("progressive") or im.info.get("progression"))
     if reduce_to and source_format in ("JPEG", "MPO") and min(im.size) > reduce_to:
         ratio = reduce_to / min(im.size)
         im.draft(None, (math.ceil(full_width * ratio), math.ceil(full_height * ratio)))
@@ -282,6 +290,7 @@ def _finish(path: Path, im: Image.Image, fp: IO[bytes], n_frames: int, reduce_to
     return LoadedImage(path=path, image=im, format=source_format, info=info, n_frames=n_frames,
                        original_size=original, scale=scale,
                        jpeg_subsampling=subsampling if subsampling >= 0 else None,
+                       jpeg_quality=quality, jpeg_progressive=progressive,
                        tiff_compression=compression if compression in _LOSSLESS_TIFF else None,
                        webp_lossless=source_format == "WEBP" and _webp_codec(fp) == b"VP8L",
                        depth_reduced=depth_reduced)
@@ -331,7 +340,7 @@ def _carried_info(im: Image.Image, source_format: str, *, upright: bool) -> dict
 
 
 def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedImage | None = None,
-               quality: int = 95, overwrite: bool = False) -> None:
+               quality: int | None = None, overwrite: bool = False) -> None:
     """Write ``image`` to ``path`` atomically, in the format its extension names.
 
     Parameters
@@ -343,8 +352,9 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
     like : LoadedImage, optional
         The source, whose metadata and encoding choices are kept and whose path is never written
         unless ``overwrite``. Without it, the metadata of ``image.info`` is kept.
-    quality : int
-        JPEG and WebP quality, 1 to 100.
+    quality : int, optional
+        JPEG and WebP quality, 1 to 100. By default a JPEG source's own, when its tables tell it,
+        for a JPEG output; else 95.
 
     Raises
     ------
@@ -359,7 +369,7 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
     """
     path = Path(path)
     fmt = _output_format(path)
-    if not (isinstance(quality, (int, np.integer)) and 1 <= quality <= 100):
+    if quality is not None and not (isinstance(quality, (int, np.integer)) and 1 <= quality <= 100):
         raise ParameterError(f"{path}: quality must be an integer from 1 to 100, got {quality!r}")
     if os.path.isdir(path):
         raise ImageFileError(f"{path}: is a directory; give a file name for the output")
@@ -462,7 +472,7 @@ def _icc_fits(icc: bytes, mode: str) -> bool:
     return icc[16:20] == (b"CMYK" if mode == "CMYK" else b"GRAY" if grey else b"RGB ")
 
 
-def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, quality: int) -> dict:
+def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, quality: int | None) -> dict:
     meta = like.info if like is not None else _carried_info(image, image.format or "", upright=False)
     icc = meta.get("icc_profile")
     options: dict[str, Any] = {"icc_profile": icc if icc and _icc_fits(icc, image.mode) else None}
@@ -472,13 +482,16 @@ def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, qualit
     if meta.get("dpi"):
         options["dpi"] = meta["dpi"]
     if fmt in ("JPEG", "WEBP"):
-        options["quality"] = quality
+        kept = like.jpeg_quality if fmt == "JPEG" and like is not None else None
+        options["quality"] = quality or kept or _DEFAULT_QUALITY
         if xmp:
             options["xmp"] = xmp
     if fmt == "PNG" and xmp:
         text = PngImagePlugin.PngInfo()
         text.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", "replace") if isinstance(xmp, bytes) else xmp)
         options["pnginfo"] = text
+    if fmt == "JPEG" and like is not None and like.jpeg_progressive:
+        options["progressive"] = True
     if fmt == "JPEG" and like is not None and like.jpeg_subsampling is not None and image.mode == "RGB":
         options["subsampling"] = like.jpeg_subsampling
     if fmt == "WEBP" and like is not None and like.webp_lossless:

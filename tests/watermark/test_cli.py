@@ -214,3 +214,11 @@ def test_the_progress_bar_is_not_broken_by_error_lines_and_ends_with_the_count(t
     visible = [line for line in screen if line]
     assert visible == [f"watermark: {folder / 'a_bad.png'}: not an image file, or not a format Filigrane reads "
                        "(JPEG, PNG, WebP, TIFF, GIF, BMP, AVIF)", "watermark: 0 found, 2 not found, 1 failed"]
+
+
+def test_quality_out_of_range_is_refused_naming_the_option(tmp_path, keyfile, coffee_png, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["embed", str(coffee_png), "-o", str(tmp_path / "x.jpg"), "--key", str(keyfile), "--payload", "1",
+              "--quality", "0"])
+    assert caught.value.code == ERROR
+    assert "argument --quality: must be an integer from 1 to 100, got '0'" in capsys.readouterr().err

@@ -123,6 +123,39 @@ def test_jpeg_subsampling_of_the_source_is_kept(tmp_path):
         assert JpegImagePlugin.get_sampling(out) == 0
 
 
+@pytest.mark.parametrize("progressive", [False, True])
+def test_jpeg_output_keeps_the_sources_quality_and_progression(tmp_path, progressive):
+    from watermark.jpegquality import estimate_quality
+
+    smooth = Image.fromarray(cv2.GaussianBlur(cv2.resize(RGB, (96, 64)), (5, 5), 1))
+    loaded = load_image(_file(tmp_path, "in.jpg", smooth, quality=83, progressive=progressive))
+    assert loaded.jpeg_quality == 83 and loaded.jpeg_progressive == progressive
+    save_image(loaded.image, tmp_path / "kept.jpg", like=loaded)
+    save_image(loaded.image, tmp_path / "given.jpg", like=loaded, quality=60)     # a given quality wins
+    save_image(loaded.image, tmp_path / "plain.jpg")                               # no source: 95
+    for name, quality in [("kept.jpg", 83), ("given.jpg", 60), ("plain.jpg", 95)]:
+        with Image.open(tmp_path / name) as out:
+            assert estimate_quality(out.quantization) == quality
+            assert bool(out.info.get("progressive")) == (progressive and name != "plain.jpg")
+
+
+def test_jpeg_tables_of_another_design_fall_back_to_quality_95(tmp_path):
+    from watermark.jpegquality import estimate_quality
+
+    loaded = load_image(_file(tmp_path, "in.jpg", Image.fromarray(RGB), qtables=[[30] * 64, [60] * 64]))
+    assert loaded.jpeg_quality is None
+    save_image(loaded.image, tmp_path / "out.jpg", like=loaded)
+    with Image.open(tmp_path / "out.jpg") as out:
+        assert estimate_quality(out.quantization) == 95
+
+
+def test_lossy_webp_stays_lossy_lossless_stays_lossless(tmp_path):
+    for lossless in (False, True):
+        loaded = load_image(_file(tmp_path, f"in{lossless}.webp", Image.fromarray(RGB), lossless=lossless, quality=50))
+        save_image(loaded.image, tmp_path / f"out{lossless}.webp", like=loaded)
+        assert load_image(tmp_path / f"out{lossless}.webp").webp_lossless == lossless
+
+
 def test_reduce_to_decodes_jpeg_at_a_smaller_scale(tmp_path):
     photo = Image.fromarray(cv2.resize(RGB, (400, 300)))
     loaded = load_image(_file(tmp_path, "big.jpg", photo), reduce_to=70)

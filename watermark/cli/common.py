@@ -9,7 +9,8 @@ from .. import imageio, schemes
 from ..errors import KeyFileError, ParameterError
 from ..keys import Key
 
-__all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "key_options", "load_key", "payload", "common_options"]
+__all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "key_options", "load_key", "payload", "common_options",
+           "quality"]
 
 FOUND, NOT_FOUND, ERROR = 0, 1, 2
 INTERRUPTED = 128 + 2   # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
@@ -38,6 +39,17 @@ def payload(args: argparse.Namespace) -> int | bytes:
         return int(args.payload, 0)
     except ValueError:
         raise ParameterError(f"payload {args.payload!r} is not a number (use 0x... hex or decimal)") from None
+
+
+def quality(text: str) -> int:
+    """An argparse type: an encoder quality from 1 to 100."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be an integer from 1 to 100, got {text!r}")
+    return value
 
 
 def common_options(parser: argparse.ArgumentParser) -> None:

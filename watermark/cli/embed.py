@@ -15,7 +15,7 @@ from ..errors import InvalidImageError
 from ..keys import Key
 from . import outputs
 from .batch import EMBED_FIELDS, Job, Outcome, row, run_batch
-from .common import ERROR, FOUND, common_options, key_options, load_key, payload
+from .common import ERROR, FOUND, common_options, key_options, load_key, payload, quality
 
 __all__ = ["register"]
 
@@ -32,7 +32,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     given.add_argument("--payload", help="64-bit payload: 0x hex or decimal")
     given.add_argument("--payload-text", help="payload as up to 8 bytes of UTF-8 text")
     embed.add_argument("--strength", type=float, default=1.0, help="mark amplitude (default: %(default)s)")
-    embed.add_argument("--quality", type=int, default=95, help="JPEG output quality (default: %(default)s)")
+    embed.add_argument("--quality", type=quality, metavar="1-100",
+                       help="JPEG and WebP output quality (default: a JPEG source's own, estimated from its "
+                            "quantisation tables, else 95)")
     embed.add_argument("--overwrite", action="store_true", help="replace existing output files")
     embed.add_argument("--diff", action="store_true",
                        help="also write OUT.diff.png: the luminance change, amplified x20")
@@ -41,7 +43,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _embed_one(pair: tuple[Path, Path], *, key: Key, payload: int | bytes, strength: float, scheme: str,
-               quality: int, overwrite: bool, diff: bool, max_pixels: int | None) -> Outcome:
+               quality: int | None, overwrite: bool, diff: bool, max_pixels: int | None) -> Outcome:
     source, destination = pair
     if not overwrite and os.path.lexists(destination) and not _same_file(source, destination):
         notice = f"{destination}: already exists, skipped (--overwrite replaces it)"
