@@ -128,7 +128,7 @@ class Detection:
 
     def __str__(self) -> str:
         if self.payload is not None:
-            what = f"payload {self.payload:#018x}" + (f' "{self.payload_text}"' if self.payload_text else "")
+            what = f"payload {self.payload:#018x}" + (f" {self.payload_text!r}" if self.payload_text else "")
         elif self.found:
             what = "mark found, payload unreadable"
         else:

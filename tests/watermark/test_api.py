@@ -147,4 +147,4 @@ def test_payload_text_when_the_bytes_are_printable(payload, text):
     detection = wm.Detection(found=value is not None, payload=value, p_value=1e-12, score=9.0, bits=np.zeros(3),
                              scheme="lattice")
     assert detection.payload_text == text and detection.to_dict()["payload_text"] == text
-    assert (f' "{text}" (p=' in str(detection)) == (text is not None)
+    assert (f" {text!r} (p=" in str(detection)) == (text is not None)

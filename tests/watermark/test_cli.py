@@ -86,7 +86,7 @@ def test_passphrase_from_environment_and_payload_text(tmp_path, coffee_png, monk
     assert main(["detect", str(out), "--passphrase-env", "FILIGRANE_TEST_PASS", "--json"]) == FOUND
     assert json.loads(capsys.readouterr().out)["payload_text"] == "lic-42"
     assert main(["detect", str(out), "--passphrase-env", "FILIGRANE_TEST_PASS"]) == FOUND
-    assert capsys.readouterr().out.startswith(f'{out}: payload 0x00006c69632d3432 "lic-42" (p=')
+    assert capsys.readouterr().out.startswith(f"{out}: payload 0x00006c69632d3432 'lic-42' (p=")
     monkeypatch.delenv("FILIGRANE_TEST_PASS")
     assert main(["detect", str(out), "--passphrase-env", "FILIGRANE_TEST_PASS"]) == ERROR
 
