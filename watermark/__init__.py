@@ -7,13 +7,13 @@ try:
 except _metadata.PackageNotFoundError:   # a source tree that was never installed
     __version__ = "0+unknown"
 
-from .errors import (AttackParameterError, ImageFileError, ImageTooSmallError, InvalidImageError,
-                     KeyFileError, OutputExistsError, ParameterError, PayloadTooLargeError, UnknownNameError,
-                     WatermarkError)
+from .errors import (AlreadyMarkedWarning, AttackParameterError, FiligraneWarning, ImageFileError,
+                     ImageTooSmallError, InvalidImageError, KeyFileError, KeyFilePermissionWarning, OutputExistsError,
+                     ParameterError, PayloadTooLargeError, UnknownNameError, WatermarkError)
 
 __all__ = ["__version__", "WatermarkError", "ParameterError", "InvalidImageError", "ImageTooSmallError",
            "ImageFileError", "OutputExistsError", "KeyFileError", "PayloadTooLargeError", "AttackParameterError",
-           "UnknownNameError"]
+           "UnknownNameError", "FiligraneWarning", "AlreadyMarkedWarning", "KeyFilePermissionWarning"]
 
 from .api import detect, detect_file, embed, embed_file
 from .detection import Detection, Geometry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import cv2
 import numpy as np
@@ -11,7 +12,7 @@ from PIL import Image
 from . import color, imageio, schemes
 from .coding import payload_to_int
 from .detection import Detection
-from .errors import ImageTooSmallError, InvalidImageError, OutputExistsError, ParameterError
+from .errors import AlreadyMarkedWarning, ImageTooSmallError, InvalidImageError, OutputExistsError, ParameterError
 from .image import ImageLike, from_float, to_float
 from .keys import Key
 
@@ -131,6 +132,9 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
                overwrite: bool = False, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS) -> None:
     """Mark the image file ``src`` into ``dst``, keeping format, bit depth, alpha, ICC and EXIF.
 
+    An ``src`` that already carries ``key``'s mark (read where it was put, which is cheap) is marked
+    all the same, with an `AlreadyMarkedWarning`.
+
     ``dst`` is written atomically; it is never ``src`` unless ``overwrite`` is true, and an existing
     ``dst`` is replaced only when ``overwrite`` is true. A JPEG output keeps a JPEG source's quality
     (estimated from its quantisation tables) and progressive encoding; ``quality`` (1-100) overrides
@@ -144,10 +148,24 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
                                 "convert it to 16-bit RGB or to 8-bit CMYK first")
     imageio.check_writable(loaded.image, dst)     # a format that cannot hold the image: refused before the work
     try:
+        _warn_if_marked(loaded.image, key, schemes.get(scheme), src)
         marked = embed(loaded.image, payload, key, strength=strength, scheme=scheme)
     except InvalidImageError as exc:
         raise type(exc)(str(exc).replace("image:", f"{src}:", 1)) from None
     imageio.save_image(marked, dst, like=loaded, quality=quality, overwrite=overwrite)
+
+
+def _warn_if_marked(image: ImageLike, key: Key, scheme: schemes.Scheme, name: str | os.PathLike) -> None:
+    """Warn (`AlreadyMarkedWarning`) when ``image`` already carries ``key``'s mark where it was put."""
+    try:
+        _, luma, _ = _luminance_of(_reduced_for(scheme, image), scheme, "image")
+    except ImageTooSmallError:
+        return                                   # embed says so
+    found = scheme.detect_in_place(luma, key)
+    if found.found:
+        payload = "unreadable" if found.payload is None else f"{found.payload:#018x}"
+        warnings.warn(f"{name}: already carries this key's mark (payload {payload}); marking it again stacks "
+                      "a second mark on the first", AlreadyMarkedWarning, stacklevel=3)
 
 
 def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,

@@ -222,3 +222,25 @@ def test_quality_out_of_range_is_refused_naming_the_option(tmp_path, keyfile, co
               "--quality", "0"])
     assert caught.value.code == ERROR
     assert "argument --quality: must be an integer from 1 to 100, got '0'" in capsys.readouterr().err
+
+
+def test_a_shared_key_file_warns_in_one_line(keyfile, coffee_png, capsys):
+    keyfile.chmod(0o644)
+    assert main(["detect", str(coffee_png), "--key", str(keyfile)]) == NOT_FOUND
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (f"watermark: warning: {keyfile}: permissions 0644 let other users read this key; make it "
+                      f"private (chmod 600 {keyfile})")
+
+
+def test_marking_an_image_that_carries_this_keys_mark_warns(tmp_path, keyfile, coffee_png, capsys):
+    once, twice = tmp_path / "once.png", tmp_path / "twice.png"
+    assert main(["embed", str(coffee_png), "-o", str(once), "--key", str(keyfile), "--payload", "0x11"]) == FOUND
+    assert "warning" not in capsys.readouterr().err
+    assert main(["embed", str(once), "-o", str(twice), "--key", str(keyfile), "--payload", "0x22", "--json"]) == FOUND
+    captured = capsys.readouterr()
+    message = f"{once}: already carries this key's mark (payload 0x0000000000000011); marking it again stacks"
+    assert captured.err.startswith(f"watermark: warning: {message}") and captured.err.count("\n") == 2
+    assert json.loads(captured.out)["warning"].startswith(message)
+    assert wm.detect_file(twice, wm.Key.load(keyfile)).payload == 0x22
+    with pytest.warns(wm.AlreadyMarkedWarning, match="already carries this key's mark"):
+        wm.embed_file(once, tmp_path / "api.png", 0x33, wm.Key.load(keyfile))

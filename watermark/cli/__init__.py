@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+import warnings
 from importlib import metadata
-from typing import Callable
+from typing import Callable, TextIO
 
-from ..errors import WatermarkError
+from ..errors import FiligraneWarning, WatermarkError
 from . import detect, embed, keygen
 from .. import __version__
 from .common import ERROR, FOUND, INTERRUPTED, NOT_FOUND
@@ -51,6 +52,18 @@ def _unavailable(name: str, exc: Exception) -> Callable[[argparse.Namespace], in
 
 
 def main(argv: list[str] | None = None) -> int:
+    with warnings.catch_warnings():               # our warnings: one line each on stderr
+        warnings.simplefilter("always", FiligraneWarning)
+        warnings.showwarning = _warning_line
+        return _main(argv)
+
+
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    print(f"watermark: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)    # argparse exits 2 on a usage error
         return args.run(args)

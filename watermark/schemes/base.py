@@ -50,3 +50,8 @@ class Scheme(ABC):
         maps the suspect's pixels to that image's (None: the marked image is taken at the suspect's
         own size, see `Detection.transform`).
         """
+
+    def detect_in_place(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM) -> Detection:
+        """`detect` without any geometric search: the mark where it was put, which is cheap; for
+        checking an original before marking it. A scheme without a search simply detects."""
+        return self.detect(luma, key, false_alarm=false_alarm)

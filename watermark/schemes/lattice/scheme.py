@@ -169,6 +169,12 @@ class LatticeScheme(Scheme):
                 best = candidate
         return self._detection(best, working.shape, shape, reference, false_alarm)
 
+    def detect_in_place(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM) -> Detection:
+        working = _working_view(luma)
+        plane, _ = masking.whiten(working)
+        best = self._read(plane, layout_for(key), np.eye(2) * TILE)
+        return self._detection(best, working.shape, luma.shape, luma.shape, false_alarm)
+
     def _detection(self, best: "_Reading", working: tuple[int, int], shape: tuple[int, int],
                    reference: tuple[int, int], false_alarm: float) -> Detection:
         """The detection a reading gives. Its transform maps the suspect's (x, y), on the grid of
