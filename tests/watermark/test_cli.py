@@ -244,3 +244,29 @@ def test_marking_an_image_that_carries_this_keys_mark_warns(tmp_path, keyfile, c
     assert wm.detect_file(twice, wm.Key.load(keyfile)).payload == 0x22
     with pytest.warns(wm.AlreadyMarkedWarning, match="already carries this key's mark"):
         wm.embed_file(once, tmp_path / "api.png", 0x33, wm.Key.load(keyfile))
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["detect", "x.png", "--key", "k", "--false-alarm", "1"], "argument --false-alarm: must be a probability strictly "
+                                                               "between 0 and 1 (such as 1e-9), got '1'"),
+    (["detect", "x.png", "--key", "k", "--false-alarm=-1e-9"], "argument --false-alarm: must be a probability"),
+    (["detect", "x.png", "--key", "k", "--max-pixels", "lots"], "argument --max-pixels: pixel limit must be a "
+                                                                 "positive integer or 'none', got 'lots'"),
+    (["detect", "x.png", "--key", "k", "--jobs", "-1"], "argument --jobs: must be a whole number of processes"),
+    (["embed", "x.png", "-o", "y.png", "--key", "k", "--payload", "1", "--strength", "0"],
+     "argument --strength: must be a positive number, got '0'"),
+    (["bench", "--jobs", "x"], "argument --jobs: must be a whole number >= 1, got 'x'"),
+])
+def test_bad_option_values_are_refused_naming_the_option(capsys, arguments, message):
+    with pytest.raises(SystemExit) as caught:
+        main(arguments)
+    err = capsys.readouterr().err
+    assert caught.value.code == ERROR and message in err and "invalid" not in err
+
+
+@pytest.mark.parametrize("command", [[], ["keygen"], ["embed"], ["detect"], ["scan"], ["attack"], ["bench"]])
+def test_help_has_no_restructuredtext_markup(capsys, command):
+    with pytest.raises(SystemExit) as caught:
+        main([*command, "--help"])
+    out = capsys.readouterr().out
+    assert caught.value.code == 0 and out.startswith("usage: watermark") and "`" not in out

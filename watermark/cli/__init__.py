@@ -24,10 +24,11 @@ from .common import ERROR, FOUND, INTERRUPTED, NOT_FOUND
 __all__ = ["main", "build_parser", "FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED"]
 
 _PLUGIN_GROUP = "watermark.commands"
+_DESCRIPTION = "Invisible, keyed, robust image watermarks: keygen, embed, detect (alias scan), attack, bench."
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="watermark", description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(prog="watermark", description=_DESCRIPTION,
                                      epilog="Exit status: 0 found (or done), 1 nothing found, 2 error.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 
 from .. import imageio, schemes
@@ -10,7 +11,7 @@ from ..errors import KeyFileError, ParameterError
 from ..keys import Key
 
 __all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "key_options", "load_key", "payload", "common_options",
-           "quality"]
+           "quality", "false_alarm", "strength"]
 
 FOUND, NOT_FOUND, ERROR = 0, 1, 2
 INTERRUPTED = 128 + 2   # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
@@ -41,8 +42,10 @@ def payload(args: argparse.Namespace) -> int | bytes:
         raise ParameterError(f"payload {args.payload!r} is not a number (use 0x... hex or decimal)") from None
 
 
+# argparse types: a bad value gives "argument --option: <what is wrong>", never a function's name.
+
 def quality(text: str) -> int:
-    """An argparse type: an encoder quality from 1 to 100."""
+    """An encoder quality from 1 to 100."""
     try:
         value = int(text)
     except ValueError:
@@ -52,11 +55,46 @@ def quality(text: str) -> int:
     return value
 
 
+def false_alarm(text: str) -> float:
+    """A false-alarm rate, strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a probability strictly between 0 and 1 (such as 1e-9), got {text!r}")
+    return value
+
+
+def strength(text: str) -> float:
+    """A mark's strength: a positive number."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _jobs(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number of processes (0: one per core), got {text!r}")
+    return int(text)
+
+
+def _pixel_limit(text: str) -> int | None:
+    try:
+        return imageio.parse_max_pixels(text)
+    except ParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheme", default=schemes.DEFAULT_SCHEME, choices=schemes.names(),
                         help="watermarking scheme (default: %(default)s)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes; 0: one per core")
+    parser.add_argument("--jobs", type=_jobs, default=1, metavar="N", help="worker processes; 0: one per core")
     parser.add_argument("--json", action="store_true", help="one JSON object per input on stdout")
-    parser.add_argument("--max-pixels", type=imageio.parse_max_pixels, default=imageio.DEFAULT_MAX_PIXELS,
+    parser.add_argument("--max-pixels", type=_pixel_limit, default=imageio.DEFAULT_MAX_PIXELS,
                         metavar="N", help="refuse larger images (decompression bombs); 'none' for no limit "
                                           "(default: %(default)s, or FILIGRANE_MAX_PIXELS)")
