@@ -16,9 +16,9 @@ import warnings
 from importlib import metadata
 from typing import Callable, TextIO
 
+from .. import __version__
 from ..errors import FiligraneWarning, WatermarkError
 from . import detect, embed, keygen
-from .. import __version__
 from .common import ERROR, FOUND, INTERRUPTED, NOT_FOUND
 
 __all__ = ["main", "build_parser", "FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED"]
@@ -29,7 +29,7 @@ _DESCRIPTION = "Invisible, keyed, robust image watermarks: keygen, embed, detect
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="watermark", description=_DESCRIPTION,
-                                     epilog="Exit status: 0 found (or done), 1 nothing found, 2 error.")
+                                     epilog="Exit status: 0 found (or done), 1 nothing found, 2 error, 130 interrupted.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

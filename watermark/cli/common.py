@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from typing import Any, Callable
 
 from .. import imageio, schemes
 from ..errors import KeyFileError, ParameterError
 from ..keys import Key
 
 __all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "key_options", "load_key", "payload", "common_options",
-           "quality", "false_alarm", "strength"]
+           "encoder_quality", "probability", "positive_number"]
 
 FOUND, NOT_FOUND, ERROR = 0, 1, 2
 INTERRUPTED = 128 + 2   # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
@@ -42,45 +43,25 @@ def payload(args: argparse.Namespace) -> int | bytes:
         raise ParameterError(f"payload {args.payload!r} is not a number (use 0x... hex or decimal)") from None
 
 
-# argparse types: a bad value gives "argument --option: <what is wrong>", never a function's name.
-
-def quality(text: str) -> int:
-    """An encoder quality from 1 to 100."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"must be an integer from 1 to 100, got {text!r}")
-    return value
-
-
-def false_alarm(text: str) -> float:
-    """A false-alarm rate, strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a probability strictly between 0 and 1 (such as 1e-9), got {text!r}")
-    return value
+def _checked(convert: Callable[[str], float], valid: Callable[[float], bool], requirement: str) -> Callable:
+    """An argparse type: a bad value gives "argument --option: must be <requirement>, got '...'",
+    never the name of a function."""
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not valid(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text!r}")
+        return value
+    return parse
 
 
-def strength(text: str) -> float:
-    """A mark's strength: a positive number."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
-
-
-def _jobs(text: str) -> int:
-    if not text.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"must be a whole number of processes (0: one per core), got {text!r}")
-    return int(text)
+encoder_quality = _checked(int, lambda value: 1 <= value <= 100, "an integer from 1 to 100")
+probability = _checked(float, lambda value: 0.0 < value < 1.0,
+                       "a probability strictly between 0 and 1 (such as 1e-9)")
+positive_number = _checked(float, lambda value: 0.0 < value < math.inf, "a positive number")
+_jobs = _checked(int, lambda value: value >= 0, "a whole number of processes (0: one per core)")
 
 
 def _pixel_limit(text: str) -> int | None:

@@ -10,7 +10,7 @@ from .. import api, imageio, schemes
 from ..errors import WatermarkError
 from ..keys import Key
 from .batch import DETECT_FIELDS, Job, Outcome, row, run_batch
-from .common import ERROR, FOUND, NOT_FOUND, common_options, false_alarm, key_options, load_key
+from .common import ERROR, FOUND, NOT_FOUND, common_options, key_options, load_key, probability
 
 __all__ = ["register"]
 
@@ -21,7 +21,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                                      if name == "detect" else "same as detect")
         detect.add_argument("paths", nargs="+", metavar="PATH")
         key_options(detect)
-        detect.add_argument("--false-alarm", type=false_alarm, default=schemes.DEFAULT_FALSE_ALARM, metavar="P",
+        detect.add_argument("--false-alarm", type=probability, default=schemes.DEFAULT_FALSE_ALARM, metavar="P",
                             help="report found when the p-value is at most this (default: %(default)s)")
         common_options(detect)
         detect.set_defaults(run=_run_detect)
