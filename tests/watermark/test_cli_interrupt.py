@@ -98,7 +98,7 @@ def _command(kind: str, key: Path, inputs: list[Path], out: Path, jobs: str) -> 
 def test_ctrl_c_with_worker_processes(batch, tmp_path):
     key, inputs = batch
     rng = random.Random(2)
-    for attempt in range(12):     # embed and detect, while the workers start and while they work
+    for attempt in range(10):     # embed and detect, while the workers start and while they work
         kind, moment = ("embed", "detect")[attempt % 2], ("workers", "work")[attempt // 2 % 2]
         out = tmp_path / f"out{attempt}"
         _assert_stopped_cleanly(_interrupt(_command(kind, key, inputs, out, "2"), moment, rng),
@@ -108,7 +108,7 @@ def test_ctrl_c_with_worker_processes(batch, tmp_path):
 def test_ctrl_c_without_worker_processes(batch, tmp_path):
     key, inputs = batch
     rng = random.Random(1)
-    for attempt in range(6):
+    for attempt in range(4):
         kind = ("embed", "detect")[attempt % 2]
         out = tmp_path / f"out{attempt}"
         _assert_stopped_cleanly(_interrupt(_command(kind, key, inputs, out, "1"), "work", rng),
