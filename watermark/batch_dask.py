@@ -42,33 +42,33 @@ def _call(function: Callable[[T], Any], item: T) -> Any:
 
 
 def run_on_dask(items: Iterable[T], function: Callable[[T], Any], *, workers: int,
-                address: str) -> Iterator[tuple[T, Any]]:
-    """``(item, function(item))`` as each finishes on the cluster; an item's exception is its result."""
+                address: str) -> Iterator[tuple[int, T, Any]]:
+    """``(index, item, function(item))`` as each finishes on the cluster; an item's exception is its result."""
     from dask.distributed import as_completed
 
     client = _client(address, workers)
     try:
         threads = max(1, sum(client.nthreads().values()))
         shared = client.scatter(function, broadcast=True, hash=False)
-        source = iter(items)
-        held: dict[str, T] = {}
+        source = enumerate(items)
+        held: dict[str, tuple[int, T]] = {}
 
-        def submit(item: T) -> Any:
-            future = client.submit(_call, shared, item, pure=False)
-            held[future.key] = item
+        def submit(entry: tuple[int, T]) -> Any:
+            future = client.submit(_call, shared, entry[1], pure=False)
+            held[future.key] = entry
             return future
 
-        running = as_completed([submit(item) for item in itertools.islice(source, threads * _WINDOW)])
+        running = as_completed([submit(entry) for entry in itertools.islice(source, threads * _WINDOW)])
         for future in running:
-            item = held.pop(future.key)
+            index, item = held.pop(future.key)
             try:
                 result = future.result()
             except Exception as exc:        # the item's own failure, or a worker that kept dying on it
                 result = exc
-            yield item, result
+            yield index, item, result
             future.release()
-            for next_item in itertools.islice(source, 1):
-                running.add(submit(next_item))
+            for entry in itertools.islice(source, 1):
+                running.add(submit(entry))
     finally:
         cluster = getattr(client, "cluster", None)
         client.close()

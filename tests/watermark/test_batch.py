@@ -34,6 +34,10 @@ def test_every_item_once_with_failures_as_results(jobs):
     assert isinstance(outcome[7], ValueError) and outcome[29] == 841
 
 
+def test_results_in_input_order_when_asked():
+    assert [item for item, _ in batch.run(iter(range(25)), slow_square, jobs=2, ordered=True)] == list(range(25))
+
+
 def test_a_worker_that_dies_costs_only_its_item(monkeypatch):
     monkeypatch.setenv("FILIGRANE_TEST_KILL_13", "1")      # spawned workers inherit the environment
     results = list(batch.run(iter(range(40)), square_or_fail, jobs=2))
