@@ -31,10 +31,10 @@ import numpy as np
 from scipy import fft
 
 from ... import coding, color, stats
-from ...detection import Detection
+from ...detection import CandidateEvidence, Detection, InformedReading
 from ...keys import Key
 from ..base import DEFAULT_FALSE_ALARM, Scheme
-from . import dewarp, masking, search, sync
+from . import copy_layer, dewarp, informed, masking, search, sync
 from .layout import LEVEL_OF_SLOT, LEVELS, PILOT_WEIGHTINGS, SLOTS, Layout, layout_for, slots_from_tile, tile_from_slots
 from .sync import TILE
 
@@ -122,6 +122,7 @@ class LatticeScheme(Scheme):
         amplitudes = self._amplitudes(layout, codeword, host, gain)
 
         mark = scale * mask * sync.tile_pattern(tile_from_slots(signs * amplitudes), working.shape)
+        mark += strength * copy_layer.layer(working, key, payload, mask)     # names this copy, bound to its content
         return color.resize(mark.astype(np.float32), luma.shape)
 
     @staticmethod
@@ -147,7 +148,7 @@ class LatticeScheme(Scheme):
         plane, activity = masking.whiten(working)
         best = self._read(plane, layout, np.eye(2) * TILE)
         if best.conclusive(false_alarm):
-            return self._detection(best, working.shape, shape, false_alarm)
+            return self._detection(best, working, plane, shape, key, false_alarm)
         block = 8.0 * working.shape[0] / shape[0]      # a JPEG grid, at working scale
         view = masking.denoised_residual(working, activity)
         if best.p_value > false_alarm:     # not where it was put: find the lattice the geometry left
@@ -166,16 +167,52 @@ class LatticeScheme(Scheme):
             candidate = self._read_dewarped(plane, view, layout, block)
             if candidate.p_value < best.p_value:
                 best = candidate
-        return self._detection(best, working.shape, shape, false_alarm)
+        return self._detection(best, working, plane, shape, key, false_alarm)
 
-    def _detection(self, best: "_Reading", working: tuple[int, int], shape: tuple[int, int],
-                   false_alarm: float) -> Detection:
-        """The detection a reading gives; its transform maps the suspect's (x, y) to the marked tile's."""
+    def _detection(self, best: "_Reading", working: np.ndarray, plane: np.ndarray, shape: tuple[int, int],
+                   key: Key, false_alarm: float) -> Detection:
+        """The detection a reading gives; its transform maps the suspect's (x, y) to the marked tile's.
+        A decoded payload's per-copy layer is looked for in the mark's frame (``verified``)."""
         found = best.p_value <= false_alarm
-        scale = np.diag([working[0] / shape[0], working[1] / shape[1], 1.0])
+        scale = np.diag([working.shape[0] / shape[0], working.shape[1] / shape[1], 1.0])
+        verified = verification_p = None
+        if found and best.payload is not None:
+            check = informed.verify(working, plane, best.to_tile, key, best.payload)
+            verified, verification_p = check.p_value <= false_alarm, check.p_value
         return Detection(found=found, payload=best.payload if found else None, p_value=best.p_value,
                          score=best.z, bits=best.soft, scheme=self.name,
-                         transform=_to_xy(best.to_tile @ scale) if found else None)
+                         transform=_to_xy(best.to_tile @ scale) if found else None,
+                         verified=verified, verification_p_value=verification_p)
+
+    def read_in_frame(self, luma: np.ndarray, key: Key, candidates: list[int], *, valid: np.ndarray | None = None,
+                      false_alarm: float = DEFAULT_FALSE_ALARM) -> InformedReading:
+        """Read a suspect already resampled into a master's frame: the periodic layer at the identity
+        geometry, and each candidate payload's per-copy layer (see :class:`InformedReading`).
+
+        ``luma`` is float32 luminance with the master's aspect ratio, at any size; ``valid`` (bool, same
+        shape) marks the pixels the suspect covers. Registration must be good to about a pixel at the
+        working resolution (512 px short side).
+        """
+        layout = layout_for(key)
+        working = _working_view(luma)
+        inside = None
+        if valid is not None:
+            inside = color.resize(np.asarray(valid, dtype=np.float32), working.shape) > 0.999
+        plane, _ = masking.whiten(working)
+        if inside is not None:
+            plane = np.where(inside, plane, 0.0).astype(np.float32)
+        folded = sync.fold(plane, TILE)
+        z = layout.pilot_z(folded)
+        reading = self._decode(layout, folded, z, stats.max_of_normals_p_value(z, len(PILOT_WEIGHTINGS)))
+        found = reading.p_value <= false_alarm
+        scores, units = informed.candidate_scores(working, key, list(candidates), inside)
+        evidence = []
+        for payload, score in zip(candidates, scores):
+            p_value = min(1.0, len(scores) * stats.normal_tail(score))
+            evidence.append(CandidateEvidence(payload=int(payload), score=score, p_value=p_value,
+                                              present=p_value <= false_alarm))
+        return InformedReading(found=found, payload=reading.payload if found else None, p_value=reading.p_value,
+                               score=z, candidates=tuple(evidence), units=units, scheme=self.name)
 
     @classmethod
     def _read_dewarped(cls, plane: np.ndarray, residual: np.ndarray, layout: Layout, block: float) -> "_Reading":
@@ -218,15 +255,21 @@ class LatticeScheme(Scheme):
                                 for i, y, x in shortlist)
         index = symmetries[slot]
         aligned = np.roll(candidates[slot], (-dy, -dx), axis=(0, 1))
+        p_pilot = stats.refined_search_p_value(z, _HYPOTHESES, refine_from=_POLISH_ABOVE,
+                                               refinements=_POLISH_HYPOTHESES)
+        to_tile = _tile_coordinates(index, (dy, dx)) @ np.linalg.inv(np.vstack([to_plane, [0, 0, 1]]))
+        return replace(cls._decode(layout, aligned, z, p_pilot), to_tile=to_tile, symmetry=index)
+
+    @classmethod
+    def _decode(cls, layout: Layout, aligned: np.ndarray, z: float, p_pilot: float) -> "_Reading":
+        """The reading of a folded tile ``aligned`` on the marked tile, whose pilot gave ``z`` and
+        ``p_pilot``: soft bits weighted by each band's signal-to-noise ratio, payload, p-value."""
         values = slots_from_tile(aligned) * layout.chips
         soft = layout.group_sums(values * cls._band_weights(layout, values)).sum(axis=1)
         soft /= max(stats.robust_std(soft), 1e-12)
-        p_pilot = stats.refined_search_p_value(z, _HYPOTHESES, refine_from=_POLISH_ABOVE,
-                                               refinements=_POLISH_HYPOTHESES)
         payload = coding.decode_soft(soft).payload if p_pilot <= _DECODE_BELOW else None
         p_value = stats.with_checksum(p_pilot, payload is not None, coding.CRC_BITS)
-        to_tile = _tile_coordinates(index, (dy, dx)) @ np.linalg.inv(np.vstack([to_plane, [0, 0, 1]]))
-        return _Reading(p_value=p_value, z=z, soft=soft, payload=payload, to_tile=to_tile, symmetry=index)
+        return _Reading(p_value=p_value, z=z, soft=soft, payload=payload, to_tile=np.eye(3), symmetry=0)
 
     @staticmethod
     def _band_weights(layout: Layout, values: np.ndarray) -> np.ndarray:
