@@ -18,7 +18,7 @@ from ... import coding
 from ...keys import Key, chips, permutation
 from .sync import TILE
 
-__all__ = ["WAVELET", "LEVELS", "LEVEL_OF_SLOT", "SLOTS", "PILOT_WEIGHTINGS", "tile_from_slots",
+__all__ = ["WAVELET", "LEVELS", "LEVEL_OF_SLOT", "SLOTS", "CHIP_AMPLITUDE", "PILOT_WEIGHTINGS", "tile_from_slots",
            "slots_from_tile", "Layout", "layout_for"]
 
 WAVELET = "db4"
@@ -39,6 +39,7 @@ SLOTS = LEVEL_OF_SLOT.size
 SLOTS_PER_LEVEL_TMP = np.bincount(LEVEL_OF_SLOT)
 _LEVEL_AMPLITUDE = np.sqrt(np.array(_LEVEL_ENERGY) / SLOTS_PER_LEVEL_TMP).astype(np.float32)
 _LEVEL_AMPLITUDE /= _LEVEL_AMPLITUDE[-1]
+CHIP_AMPLITUDE = _LEVEL_AMPLITUDE[LEVEL_OF_SLOT]     # each slot's chip amplitude, relative to level 2's
 
 
 def tile_from_slots(values: np.ndarray) -> np.ndarray:
