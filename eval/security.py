@@ -39,10 +39,10 @@ from . import metrics
 from .contenders import bench_key
 from .tables import Table
 
-__all__ = ["Outcome", "Row", "default_specs", "run", "tables", "main", "ISSUED", "REMOVAL_GAINS"]
+__all__ = ["Outcome", "Row", "default_specs", "fit_1080", "run", "write", "bars", "tables", "main", "ISSUED", "REMOVAL_GAINS"]
 
 ISSUED = 8                     # copies issued per master (candidates of the informed read)
-REMOVAL_GAINS = (0.6, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0)
+REMOVAL_GAINS = tuple(a.kwargs["gain"] for a in attacks.suite("security") if a.name == "remove_mark")
 _SIZE = (1920, 1080)
 _ATTACKER_IMAGES = 16          # images of the same key the multi-image removal folds together
 
@@ -116,7 +116,7 @@ def _row(threat: str, attack: str, outcomes: list[Outcome]) -> Row:
 
     carrying = [o for o in outcomes if o.carried]
     return Row(threat=threat, attack=attack, images=len(outcomes),
-               psnr=float(np.nanmean([o.psnr for o in outcomes])) if outcomes else float("nan"),
+               psnr=float(np.mean(psnrs)) if (psnrs := [o.psnr for o in outcomes if o.psnr == o.psnr]) else float("nan"),
                payload=share([o.payload_ok for o in outcomes]), verified=share([o.verified for o in outcomes]),
                presence=share([o.status == "presence" for o in outcomes]),
                named=share([o.named == o.carried for o in carrying]),
@@ -370,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     specs = default_specs()
     if args.images:
-        specs = [images_mod.ImageSpec(s.name, s.source, size=_fit(s)) for s in images_mod.images_from(args.images)]
+        specs = [images_mod.ImageSpec(s.name, s.source, size=fit_1080(s)) for s in images_mod.images_from(args.images)]
     if args.limit_images:
         specs = specs[:args.limit_images]
     rows = run(specs, seed=args.seed, trials=args.trials, progress=lambda m: print(m, file=sys.stderr, flush=True))
@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _fit(spec: images_mod.ImageSpec) -> tuple[int, int]:
+def fit_1080(spec: images_mod.ImageSpec) -> tuple[int, int]:
     """1080 px on the short side, as a publication would have it."""
     height, width = spec.load().shape[:2]
     scale = 1080 / min(height, width)

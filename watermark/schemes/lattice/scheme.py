@@ -20,6 +20,11 @@ geometry left is searched for (:mod:`~watermark.schemes.lattice.search`), each h
 square tile and read the same way, and a promising one is polished on the pilot. When still no
 payload comes out, a smooth warp (StirMark's bending) estimated without the key is undone
 (:mod:`~watermark.schemes.lattice.dewarp`) and the tile read once more. The p-value pays for every hypothesis tried.
+
+A second, non-periodic *per-copy layer* (:mod:`~watermark.schemes.lattice.copy_layer`), seeded by the
+payload and each tile's position and bound to the host's content, is added on the same bands; a
+decoded payload is checked against it (``Detection.verified``), and :meth:`LatticeScheme.read_in_frame`
+tests candidate payloads for it in a master's frame (:mod:`~watermark.schemes.lattice.informed`).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ _DEWARPS = 1                             # key-independent dewarped views read (
 # weightings x offsets; and the looks that polishing may add once a hypothesis reaches _POLISH_ABOVE.
 _HYPOTHESES = (1 + _SEARCH_CANDIDATES + _DEWARPS) * len(sync.DIHEDRAL) * len(PILOT_WEIGHTINGS) * TILE * TILE
 _POLISH_HYPOTHESES = _POLISHED * _POLISH_LOOKS * len(PILOT_WEIGHTINGS) * TILE * TILE
+_REGISTRATION_SLACK = 3                  # px at working resolution an informed read's pilot looks around the identity
 _ISS_GAIN = 1.0                          # fraction of the host's interference the embedder cancels
 _AMPLITUDE_RANGE = (0.3, 3.0)            # per-bit amplitude limits, relative to the base amplitude
 
@@ -190,8 +196,9 @@ class LatticeScheme(Scheme):
         geometry, and each candidate payload's per-copy layer (see :class:`InformedReading`).
 
         ``luma`` is float32 luminance with the master's aspect ratio, at any size; ``valid`` (bool, same
-        shape) marks the pixels the suspect covers. Registration must be good to about a pixel at the
-        working resolution (512 px short side).
+        shape) marks the pixels the suspect covers. The periodic layer, when present, corrects a
+        registration error of up to 3 px at the working resolution (512 px short side); without it
+        (a scrubbed copy) the per-copy layer needs registration to about a pixel there.
         """
         layout = layout_for(key)
         working = _working_view(luma)
@@ -202,9 +209,14 @@ class LatticeScheme(Scheme):
         if inside is not None:
             plane = np.where(inside, plane, 0.0).astype(np.float32)
         folded = sync.fold(plane, TILE)
-        z = layout.pilot_z(folded)
-        reading = self._decode(layout, folded, z, stats.max_of_normals_p_value(z, len(PILOT_WEIGHTINGS)))
+        reach = range(-_REGISTRATION_SLACK, _REGISTRATION_SLACK + 1)
+        z, (dy, dx) = max((layout.pilot_z(np.roll(folded, (-y, -x), axis=(0, 1))), (y, x)) for y in reach for x in reach)
+        p_pilot = stats.max_of_normals_p_value(z, len(reach) ** 2 * len(PILOT_WEIGHTINGS))
+        reading = self._decode(layout, np.roll(folded, (-dy, -dx), axis=(0, 1)), z, p_pilot)
         found = reading.p_value <= false_alarm
+        if p_pilot <= _DECODE_BELOW and (dy, dx) != (0, 0):    # the periodic layer says where the tile grid is
+            working = np.roll(working, (-dy, -dx), axis=(0, 1))
+            inside = None if inside is None else np.roll(inside, (-dy, -dx), axis=(0, 1))
         scores, units = informed.candidate_scores(working, key, list(candidates), inside)
         evidence = []
         for payload, score in zip(candidates, scores):
