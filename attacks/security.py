@@ -33,7 +33,7 @@ from watermark.schemes.lattice.layout import CHIP_AMPLITUDE, slots_from_tile, ti
 
 from ._spec import Param, RngLike, make_rng, registered
 
-__all__ = ["estimate_tile", "remove_mark", "copy_mark", "collude_average", "collude_mosaic", "remark",
+__all__ = ["estimate_tile", "subtract_tile", "remove_mark", "copy_mark", "collude_average", "collude_mosaic", "remark",
            "remove_and_remark"]
 
 _TILE = sync.TILE
@@ -96,7 +96,13 @@ def remove_mark(image: np.ndarray, *, gain: float = 1.0, others: Sequence[Any] =
         Other published images marked with the same key (any size): their folds are added to the
         estimate, which then needs less of each.
     """
-    tile = estimate_tile([image, *others])
+    return subtract_tile(image, estimate_tile([image, *others]), gain=gain)
+
+
+@image_op
+def subtract_tile(image: np.ndarray, tile: np.ndarray, *, gain: float = 1.0) -> np.ndarray:
+    """Subtract an :func:`estimate_tile` pattern from ``image`` at ``gain`` times the embedder's amplitude
+    (:func:`remove_mark` with the estimate made once, e.g. for a sweep over ``gain``)."""
     return _add_in_luminance(image, -_periodic(image, tile, gain))
 
 

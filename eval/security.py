@@ -33,6 +33,7 @@ from PIL import Image
 
 import attacks
 import watermark as wm
+from attacks.security import subtract_tile
 
 from . import images as images_mod
 from . import metrics
@@ -169,10 +170,11 @@ def removal(masters: list[_Master], helpers: list[np.ndarray], key: wm.Key, gain
          [shared] + m.payloads[1:]) for i, m in enumerate(masters)]
     rows = []
     for label, setup in setups.items():
+        tiles = [attacks.estimate_tile([copy, *others]) for copy, _, others, _ in setup]   # remove_mark's, once
         for gain in gains:
             outcomes = []
-            for copy, payload, others, candidates in setup:
-                attacked = attacks.remove_mark(copy, gain=gain, others=others)
+            for (copy, payload, _, candidates), tile in zip(setup, tiles):
+                attacked = subtract_tile(copy, tile, gain=gain)
                 outcomes.append(_outcome(attacked, copy, key, copy.shape[:2], candidates, {payload}))
             rows.append(_row(f"removal, {label}", f"remove_mark(gain={gain})", outcomes))
     return rows
