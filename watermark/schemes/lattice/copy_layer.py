@@ -68,10 +68,12 @@ def _unit_of_slot() -> np.ndarray:
 
 UNIT_OF_SLOT = _unit_of_slot()
 _GROUP = LEVEL_OF_SLOT * UNITS * UNITS + UNIT_OF_SLOT          # (level, unit) of each slot
-_GROUPS = len(LEVELS) * UNITS * UNITS
 # A unit's levels are normalised apart and summed with weights sqrt(share of the unit's chips): the
 # layer gives every chip the same relative amplitude, whatever the level's coefficients weigh.
-_LEVEL_WEIGHT = np.sqrt(np.bincount(LEVEL_OF_SLOT) / SLOTS)[:, None]
+_LEVEL_WEIGHT = np.sqrt(np.bincount(LEVEL_OF_SLOT) / SLOTS)
+_ORDER = np.argsort(_GROUP, kind="stable")          # slots grouped by (level, unit), equal-sized groups per level
+_LEVEL_SPANS = [(int(start), int(stop)) for start, stop in
+                zip(np.cumsum([0, *np.bincount(LEVEL_OF_SLOT)])[:-1], np.cumsum(np.bincount(LEVEL_OF_SLOT)))]
 
 
 def _blur(plane: np.ndarray, sigma: float) -> np.ndarray:
@@ -114,9 +116,15 @@ def content_bits(working: np.ndarray, key: Key) -> np.ndarray:
     return np.where(np.einsum("rcij,rcij->rc", blocks, patterns) >= 0, 1.0, -1.0).astype(np.float32)
 
 
-def _tile_signs(bits: np.ndarray, row: int, col: int) -> np.ndarray:
-    """Each slot's content bit in tile (``row``, ``col``)."""
-    return bits[row * UNITS:(row + 1) * UNITS, col * UNITS:(col + 1) * UNITS].ravel()[UNIT_OF_SLOT]
+def _tiles(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """The whole tiles of ``plane`` as (rows, cols, TILE, TILE)."""
+    return plane[:rows * TILE, :cols * TILE].reshape(rows, TILE, cols, TILE).transpose(0, 2, 1, 3)
+
+
+def _per_tile(units: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """A (rows * UNITS, cols * UNITS) array of per-unit values as (rows, cols, UNITS**2)."""
+    units = units[:rows * UNITS, :cols * UNITS]
+    return units.reshape(rows, UNITS, cols, UNITS).transpose(0, 2, 1, 3).reshape(rows, cols, UNITS * UNITS)
 
 
 def layer(working: np.ndarray, key: Key, payload: int, mask: np.ndarray) -> np.ndarray:
@@ -126,14 +134,14 @@ def layer(working: np.ndarray, key: Key, payload: int, mask: np.ndarray) -> np.n
     the layer is then scaled down wherever its local RMS exceeds ``CAP * mask`` (``mask``: the periodic
     layer's amplitude at strength 1). Partial tiles at the far edges get nothing (no reader uses them).
     """
-    bits = content_bits(working, key)
+    rows, cols = working.shape[0] // TILE, working.shape[1] // TILE
+    bits = _per_tile(content_bits(working, key), rows, cols)[..., UNIT_OF_SLOT]       # (rows, cols, SLOTS)
+    host = slots_from_tile(_tiles(working, rows, cols))
+    chips_here = np.stack([[copy_chips(key, payload, r, c) for c in range(cols)] for r in range(rows)])
     out = np.zeros(working.shape, dtype=np.float32)
-    for row in range(working.shape[0] // TILE):
-        for col in range(working.shape[1] // TILE):
-            where = (slice(row * TILE, (row + 1) * TILE), slice(col * TILE, (col + 1) * TILE))
-            host = slots_from_tile(working[where])
-            chips_here = copy_chips(key, payload, row, col) * _tile_signs(bits, row, col)
-            out[where] = tile_from_slots(CONTRAST * np.abs(host) * chips_here)
+    if rows and cols:
+        layer_tiles = tile_from_slots(CONTRAST * np.abs(host) * chips_here * bits)
+        out[:rows * TILE, :cols * TILE] = layer_tiles.transpose(0, 2, 1, 3).reshape(rows * TILE, cols * TILE)
     rms = np.sqrt(_blur(out * out, _RMS_SIGMA))
     return out * np.minimum(1.0, CAP * mask / np.maximum(rms, 1e-12))
 
@@ -156,39 +164,31 @@ def cut(plane: np.ndarray, working: np.ndarray, key: Key, valid: np.ndarray | No
     """Cut the whitened ``plane`` and the luminance ``working`` (same shape, a tile corner at (0, 0)) into
     whole tiles; ``valid`` (bool, same shape, optional) marks the pixels that belong to the image."""
     rows, cols = plane.shape[0] // TILE, plane.shape[1] // TILE
-    slots = np.zeros((rows, cols, SLOTS), dtype=np.float32)
-    for r in range(rows):
-        for c in range(cols):
-            slots[r, c] = slots_from_tile(plane[r * TILE:(r + 1) * TILE, c * TILE:(c + 1) * TILE])
+    slots = slots_from_tile(_tiles(plane, rows, cols)) if rows and cols else np.zeros((rows, cols, SLOTS), np.float32)
     region = (slice(0, rows * TILE), slice(0, cols * TILE))
     if valid is None:
         valid_units = np.ones((rows * UNITS, cols * UNITS), dtype=bool)
     else:
         valid_units = _units(valid[region].astype(np.float32)).mean(axis=(2, 3)) >= _MIN_VALID
     bits = content_bits(working[region], key)
-
-    def per_tile(units: np.ndarray) -> np.ndarray:
-        return units.reshape(rows, UNITS, cols, UNITS).transpose(0, 2, 1, 3).reshape(rows, cols, UNITS * UNITS)
-
-    return Cut(slots=slots, valid=per_tile(valid_units), bits=per_tile(bits))
+    return Cut(slots=slots, valid=_per_tile(valid_units, rows, cols), bits=_per_tile(bits, rows, cols))
 
 
 def unit_scores(tiles: Cut, key: Key, payload: int, shift: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Each valid unit's normalised correlation ``z_u`` with ``payload``'s layer, the cut's tile (r, c)
     being tile (r + shift[0], c + shift[1]) of the mark's frame."""
-    rows, cols = tiles.slots.shape[:2]
-    scores = []
-    for r in range(rows):
-        for c in range(cols):
-            if not tiles.valid[r, c].any():
-                continue
-            products = tiles.slots[r, c] * copy_chips(key, payload, r + shift[0], c + shift[1])
-            sums = np.bincount(_GROUP, weights=products, minlength=_GROUPS)
-            norms = np.sqrt(np.bincount(_GROUP, weights=products * products, minlength=_GROUPS))
-            per_level = (sums / np.maximum(norms, 1e-30)).reshape(len(LEVELS), UNITS * UNITS)
-            z = (_LEVEL_WEIGHT * per_level).sum(axis=0)
-            scores.append((tiles.bits[r, c] * z)[tiles.valid[r, c]])
-    return np.concatenate(scores) if scores else np.zeros(0)
+    used = np.argwhere(tiles.valid.any(axis=2))
+    if used.size == 0:
+        return np.zeros(0)
+    expected = np.stack([copy_chips(key, payload, int(r) + shift[0], int(c) + shift[1]) for r, c in used])
+    products = (tiles.slots[used[:, 0], used[:, 1]] * expected)[:, _ORDER]        # grouped by (level, unit)
+    z = np.zeros((len(used), UNITS * UNITS))
+    for level, (start, stop) in enumerate(_LEVEL_SPANS):
+        grouped = products[:, start:stop].reshape(len(used), UNITS * UNITS, -1)
+        norms = np.sqrt(np.square(grouped).sum(axis=2))
+        z += _LEVEL_WEIGHT[level] * grouped.sum(axis=2) / np.maximum(norms, 1e-30)
+    z *= tiles.bits[used[:, 0], used[:, 1]]
+    return z[tiles.valid[used[:, 0], used[:, 1]]]
 
 
 def combined(scores: np.ndarray) -> float:
