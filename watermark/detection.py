@@ -203,7 +203,7 @@ class InformedReading:
     Attributes
     ----------
     found, payload, p_value, score
-        The periodic layer at the identity (p-value over its 2 band weightings only).
+        The periodic layer at the identity (offsets within 3 px and 2 band weightings: 98 hypotheses).
     candidates : tuple of CandidateEvidence
         Per candidate, in the order given.
     units : int

@@ -7,7 +7,7 @@ allows (its short side holds 4 tiles, its long side at most ``4 * MAX_ASPECT``);
 for them.
 
 Informed: the suspect is already in the master's frame (registration did it), so the periodic layer
-is read at the identity (offset and symmetry known: 2 hypotheses instead of 1.6 million, so weak
+is read at the identity (symmetry known, the offset within 3 px: 98 hypotheses instead of 1.6 million, so weak
 marks are found) and each candidate payload's per-copy layer is tested at the identity, its p-value
 multiplied by the number of candidates.
 """
