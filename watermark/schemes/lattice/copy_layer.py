@@ -44,7 +44,8 @@ from ...keys import Key, chips, words
 from .layout import LEVEL_OF_SLOT, LEVELS, SLOTS, slots_from_tile, tile_from_slots
 from .sync import TILE
 
-__all__ = ["CONTRAST", "CAP", "UNITS", "UNIT", "layer", "content_bits", "Cut", "cut", "unit_scores", "combined"]
+__all__ = ["CONTRAST", "CAP", "UNITS", "UNIT", "UNIT_OF_SLOT", "copy_chips", "layer", "content_bits", "Cut", "cut",
+           "unit_scores", "combined"]
 
 CONTRAST = 0.15        # relative change of each chip-carrying host coefficient's magnitude
 CAP = 0.5              # the layer's local RMS stays under this times the periodic layer's amplitude
