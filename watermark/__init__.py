@@ -1,10 +1,11 @@
 """Filigrane: invisible, keyed, robust image watermarks with honest detection statistics."""
 
 from .errors import (AttackParameterError, ImageFileError, ImageTooSmallError, InvalidImageError,
-                     KeyFileError, OutputExistsError, PayloadTooLargeError, UnknownNameError, WatermarkError)
+                     KeyFileError, OutputExistsError, PayloadTooLargeError, RegistryError, UnknownNameError,
+                     WatermarkError)
 
 __all__ = ["WatermarkError", "InvalidImageError", "ImageTooSmallError", "ImageFileError", "OutputExistsError",
-           "KeyFileError", "PayloadTooLargeError", "AttackParameterError", "UnknownNameError"]
+           "KeyFileError", "PayloadTooLargeError", "AttackParameterError", "UnknownNameError", "RegistryError"]
 
 from .api import detect, detect_file, embed, embed_file
 from .detection import Detection, Geometry

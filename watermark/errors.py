@@ -12,6 +12,7 @@ __all__ = [
     "PayloadTooLargeError",
     "AttackParameterError",
     "UnknownNameError",
+    "RegistryError",
 ]
 
 
@@ -52,3 +53,7 @@ class UnknownNameError(WatermarkError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class RegistryError(WatermarkError, OSError):
+    """A registry database is missing, damaged, newer than this code, locked, or refuses a record."""

@@ -1,0 +1,87 @@
+"""issue_file: mark, write, record; and finishing what an interrupted run left."""
+
+import pytest
+from PIL import Image
+
+import watermark as wm
+from tests.photos import photo
+from watermark.registry import Registry, file_sha256, issue_file
+
+
+@pytest.fixture
+def master(tmp_path):
+    path = tmp_path / "masters" / "coffee.png"
+    path.parent.mkdir()
+    Image.fromarray(photo("coffee")).save(path)
+    return path
+
+
+@pytest.fixture
+def registry(tmp_path):
+    with Registry(tmp_path / "filigrane.db", create=True) as opened:
+        yield opened
+
+
+def test_issue_records_a_copy_that_reads_back(registry, master, tmp_path, key):
+    output = tmp_path / "out" / "coffee.jpg"
+    output.parent.mkdir()
+    issued = issue_file(registry, master, output, key, recipient="Agence X", metadata={"licence": "123"})
+    record = issued.record
+    assert issued.status == "issued" and record.state == "issued"
+    assert record.output_sha256 == file_sha256(output) and record.output_path == str(output.resolve())
+    assert record.master.sha256 == file_sha256(master) and (record.master.width, record.master.height) == (600, 400)
+    assert wm.detect_file(output, key).payload == record.payload
+    assert registry.find_sha256(file_sha256(output))[0] == [record]
+    assert registry.find_sha256(file_sha256(master))[1] == record.master
+
+
+def test_rerun_skips_what_is_done(registry, master, tmp_path, key):
+    output = tmp_path / "coffee.png"
+    first = issue_file(registry, master, output, key, recipient="A")
+    again = issue_file(registry, master, output, key, recipient="A")
+    assert again.status == "skipped" and again.record.id == first.record.id
+    assert registry.counts()["issued"] == 1
+    with pytest.raises(wm.OutputExistsError):          # another recipient: not the same job
+        issue_file(registry, master, output, key, recipient="B")
+
+
+def test_a_reservation_without_output_is_voided_and_a_new_payload_drawn(registry, master, tmp_path, key):
+    output = tmp_path / "coffee.png"
+    stale = registry.reserve(key, registry.add_master(sha256=file_sha256(master), path=master, width=600, height=400,
+                                                      phash=0, print_=b""), output_path=output, scheme="lattice")
+    issued = issue_file(registry, master, output, key)
+    assert issued.status == "issued" and issued.record.payload != stale.payload
+    assert registry.record(stale.id).state == "void"
+    with pytest.raises(wm.RegistryError, match="already void"):
+        registry.reserve(key, issued.record.master, output_path=tmp_path / "x.png", payload=stale.payload,
+                         scheme="lattice")
+
+
+def test_an_output_written_before_the_crash_is_recorded(registry, master, tmp_path, key):
+    from watermark.registry import register_master
+
+    output = tmp_path / "coffee.png"
+    reservation = registry.reserve(key, register_master(registry, master), output_path=output, scheme="lattice")
+    wm.embed_file(master, output, reservation.payload, key)          # the crash came right after this
+    recovered = issue_file(registry, master, output, key)
+    assert recovered.status == "recovered" and recovered.record.id == reservation.id
+    assert recovered.record.output_sha256 == file_sha256(output)
+
+
+def test_an_output_that_does_not_carry_the_reservation_is_not_claimed(registry, master, tmp_path, key):
+    from watermark.registry import register_master
+
+    output = tmp_path / "coffee.png"
+    reservation = registry.reserve(key, register_master(registry, master), output_path=output, scheme="lattice")
+    Image.open(master).save(output)                                  # someone else's file
+    with pytest.raises(wm.OutputExistsError):
+        issue_file(registry, master, output, key)
+    assert registry.record(reservation.id).state == "void" and registry.counts()["issued"] == 0
+
+
+def test_a_failed_embed_voids_its_reservation(registry, tmp_path, key):
+    small = tmp_path / "small.png"
+    Image.fromarray(photo("coffee")[:100, :100]).save(small)
+    with pytest.raises(wm.ImageTooSmallError):
+        issue_file(registry, small, tmp_path / "out.png", key)
+    assert registry.counts()["void"] == 1 and not (tmp_path / "out.png").exists()

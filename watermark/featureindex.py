@@ -1,0 +1,151 @@
+"""`FeatureIndex`: which masters might be part of a suspect (a crop, a collage), by keypoint votes.
+
+Each master contributes the first :data:`INDEXED_KEYPOINTS` keypoints of its print (spread over the
+image). A descriptor is hashed by random-hyperplane LSH (Charikar 2002) after whitening: the signs
+of :data:`BITS` x :data:`TABLES` coordinates in a fixed random rotation of the descriptors' principal
+axes; each table maps a code to the masters that have a descriptor with that code. A suspect's descriptors look up their
+codes in every table and each master found gets a vote; the masters with the most votes are the
+candidates, to be confirmed by `watermark.registration.register` (votes alone prove nothing).
+Crowded codes (more than :data:`CROWDED` times the average bucket: flat sky, gradients) are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from .features import Features, MasterPrint
+
+__all__ = ["FeatureIndex", "INDEXED_KEYPOINTS", "BITS", "TABLES"]
+
+INDEXED_KEYPOINTS = 200
+BITS = 18
+TABLES = 3
+CROWDED = 32
+_SEED = 0x5EED_F1A7
+_DIMENSIONS = 64       # principal axes kept for hashing
+_SAMPLE = 100_000      # descriptors the axes are estimated from
+
+
+def _rotation() -> np.ndarray:
+    """A fixed random rotation of the whitened descriptor space (``_DIMENSIONS`` square)."""
+    q, r = np.linalg.qr(np.random.default_rng(_SEED).standard_normal((_DIMENSIONS, _DIMENSIONS)))
+    return (q * np.sign(np.diag(r))).astype(np.float32)
+
+
+_ROTATION = _rotation()
+_WEIGHTS = (1 << np.arange(BITS, dtype=np.int64))
+
+
+class _Projection:
+    """Descriptors -> LSH codes: centred and whitened by the indexed descriptors' own principal
+    axes (RootSIFT is far from isotropic: raw random hyperplanes split it unevenly), then the signs
+    of a fixed random rotation's coordinates."""
+
+    def __init__(self, sample: np.ndarray) -> None:
+        sample = np.asarray(sample, np.float64)
+        self.mean = sample.mean(axis=0) if len(sample) else np.zeros(128)
+        if len(sample) > _DIMENSIONS:
+            _, spread, axes = np.linalg.svd(sample - self.mean, full_matrices=False)
+            basis = axes[:_DIMENSIONS].T / np.maximum(spread[:_DIMENSIONS], 1e-9)
+        else:
+            basis = np.eye(128)[:, :_DIMENSIONS]
+        self.matrix = (basis @ _ROTATION[:, :BITS * TABLES]).astype(np.float32)
+        self.mean = self.mean.astype(np.float32)
+
+    def codes(self, descriptors: np.ndarray) -> np.ndarray:
+        """The LSH code of each descriptor in each table: int64 ``(N, TABLES)`` in ``[0, 2**BITS)``."""
+        signs = ((np.asarray(descriptors, np.float32) - self.mean) @ self.matrix > 0)
+        return signs.reshape(len(descriptors), TABLES, BITS).astype(np.int64) @ _WEIGHTS
+
+
+class FeatureIndex:
+    """An inverted index of the masters' keypoint codes.
+
+    Build it with :meth:`from_prints` (or :meth:`add`, then :meth:`build`), then ask
+    :meth:`candidates`. The whitening is estimated from the first masters added (up to
+    ``_SAMPLE`` descriptors); later ones are coded as they come, so memory stays at the codes.
+    """
+
+    def __init__(self) -> None:
+        self._ids: list[int] = []
+        self._waiting: list[np.ndarray] = []     # descriptors until the projection is fitted
+        self._codes: list[np.ndarray] = []       # int32 (n, TABLES) per master once fitted
+        self._projection: _Projection | None = None
+        self._order: list[np.ndarray] = []
+        self._starts: list[np.ndarray] = []
+        self._limit = 0
+
+    @classmethod
+    def from_prints(cls, prints: Iterable[tuple[int, MasterPrint | Features]]) -> "FeatureIndex":
+        """An index of ``(id, print)`` pairs (e.g. registry master ids and their decoded prints)."""
+        index = cls()
+        for master_id, print_ in prints:
+            index.add(master_id, print_)
+        return index.build()
+
+    def add(self, master_id: int, print_: MasterPrint | Features) -> None:
+        """Queue one master's keypoints; call :meth:`build` when all are added."""
+        if self._order:
+            raise ValueError("FeatureIndex.add: the index is built; make a new one")
+        features = print_.features if isinstance(print_, MasterPrint) else print_
+        self._ids.append(int(master_id))
+        descriptors = np.asarray(features.descriptors[:INDEXED_KEYPOINTS], np.float32)
+        if self._projection is not None:
+            self._codes.append(self._projection.codes(descriptors).astype(np.int32))
+            return
+        self._waiting.append(descriptors)
+        if sum(len(d) for d in self._waiting) >= _SAMPLE:
+            self._fit()
+
+    def _fit(self) -> None:
+        self._projection = _Projection(np.concatenate(self._waiting) if self._waiting else np.zeros((0, 128)))
+        self._codes = [self._projection.codes(d).astype(np.int32) for d in self._waiting]
+        self._waiting = []
+
+    def build(self) -> "FeatureIndex":
+        """Sort the codes into one inverted list per LSH table; returns ``self``."""
+        if self._projection is None:
+            self._fit()
+        counts = np.array([len(c) for c in self._codes], np.int64)
+        owner = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+        every = np.concatenate(self._codes) if self._codes else np.zeros((0, TABLES), np.int32)
+        for table in range(TABLES):
+            column = every[:, table]
+            order = np.argsort(column, kind="stable")
+            self._order.append(owner[order])
+            self._starts.append(np.searchsorted(column[order], np.arange((1 << BITS) + 1)).astype(np.int64))
+        self._limit = max(CROWDED, int(CROWDED * len(every) / (1 << BITS)))
+        self._codes = []
+        return self
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def votes(self, suspect: Features) -> np.ndarray:
+        """Votes per master (in insertion order) from the suspect's descriptors."""
+        if not self._order:
+            raise ValueError("FeatureIndex.votes: call build() first")
+        if not self._ids or len(suspect) == 0:
+            return np.zeros(len(self._ids), np.int64)
+        query = self._projection.codes(suspect.descriptors)
+        found = []
+        for table in range(TABLES):
+            starts = self._starts[table][query[:, table]]
+            sizes = self._starts[table][query[:, table] + 1] - starts
+            keep = (sizes > 0) & (sizes <= self._limit)
+            starts, sizes = starts[keep], sizes[keep]
+            total = int(sizes.sum())
+            if total:
+                offsets = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(total)
+                found.append(self._order[table][offsets])
+        if not found:
+            return np.zeros(len(self._ids), np.int64)
+        return np.bincount(np.concatenate(found), minlength=len(self._ids))
+
+    def candidates(self, suspect: Features, *, limit: int = 8, min_votes: int = 3) -> list[tuple[int, int]]:
+        """``(master id, votes)`` of the most-voted masters, most votes first, at most ``limit``."""
+        votes = self.votes(suspect)
+        top = np.argsort(-votes, kind="stable")[:limit]
+        return [(self._ids[i], int(votes[i])) for i in top if votes[i] >= min_votes]
