@@ -1,4 +1,4 @@
-"""The ``watermark`` command: keygen, embed, detect (alias scan), and the plugged-in attack and bench.
+"""The ``watermark`` command: keygen, embed, detect (alias scan), registry, and the plugged-in attack and bench.
 
 Results go to stdout (text, or ``--json``: one object per input per line); messages and the progress
 bar (drawn only on a terminal) go to stderr. Exit codes follow grep: 0 when a mark was found (or the
@@ -15,7 +15,7 @@ from importlib import metadata
 from typing import Callable
 
 from ..errors import WatermarkError
-from . import detect, embed, keygen
+from . import detect, embed, keygen, registry
 from .common import ERROR, FOUND, NOT_FOUND, version
 
 __all__ = ["main", "build_parser", "FOUND", "NOT_FOUND", "ERROR"]
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for command in (keygen, embed, detect):
+    for command in (keygen, embed, detect, registry):
         command.register(commands)
 
     for entry in metadata.entry_points(group=_PLUGIN_GROUP):
