@@ -2,7 +2,7 @@
 
 A master's :class:`MasterPrint` keeps, in at most 64 KB, what registration and reports need when the
 master file is gone: its pixel size, SIFT keypoints spread over the whole image (positions in the
-master's pixels, descriptors as 8-bit RootSIFT) and a small JPEG thumbnail. A suspect's
+master's pixels, descriptors as 4-bit RootSIFT) and a small JPEG thumbnail. A suspect's
 :class:`Features` are the same, computed on the fly. SIFT rather than ORB: see the measurements in
 ``python -m eval.lookup`` (scale changes of 4x and more, perspective, a crop to 5 % of the area).
 """
@@ -26,14 +26,17 @@ __all__ = ["Features", "MasterPrint", "master_print", "suspect_features", "grey_
 
 PRINT_LIMIT = 65536          # bytes, the registry's bound per master
 MASTER_SIDE = 1024           # px: a master's long side when its features are found (never upscaled)
-MASTER_KEYPOINTS = 360       # what the print keeps, spread over a grid: 132 bytes each
+MASTER_KEYPOINTS = 720       # what the print keeps, spread over a grid: 68 bytes each
 SUSPECT_SIDE = 2048          # px: a suspect's long side (a collage may hold the master at 1/4 scale)
 SUSPECT_KEYPOINTS = 4000
 THUMBNAIL_SIDE = 192         # px, long side of the print's JPEG thumbnail
 THUMBNAIL_BYTES = 12288      # its JPEG quality drops from 80 until it fits
 _MAGIC = b"FPR1"
 _HEADER = struct.Struct("<4sIIfHI")   # magic, width, height, feature scale, keypoints, thumbnail bytes
-_GRID = 8                             # keypoints are picked round-robin from an 8 x 8 grid of cells
+_GRID = 16                            # keypoints are picked round-robin from a 16 x 16 grid of cells
+_CONTRAST = 0.02                      # SIFT's contrast threshold (OpenCV's default 0.04)
+_CLAHE = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
+_LEVELS = 32.0                        # 4-bit descriptor codes: RootSIFT components (< 0.5) x 32
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,7 +79,8 @@ class MasterPrint:
         scale = max(self.width, self.height) / 8191.0 if max(self.width, self.height) > 8191 else 1.0
         if scale != 1.0:
             fixed = np.clip(np.rint(points / scale * 8.0), 0, 65535).astype("<u2")
-        codes = np.clip(np.rint(descriptors * 512.0), 0, 255).astype(np.uint8)
+        codes = np.clip(np.floor(descriptors * _LEVELS), 0, 15).astype(np.uint8)
+        codes = (codes[:, 0::2] << 4) | codes[:, 1::2]                  # two 4-bit codes per byte
         blob = (_HEADER.pack(_MAGIC, self.width, self.height, scale, len(points), len(self.thumbnail))
                 + fixed.tobytes() + codes.tobytes() + self.thumbnail)
         if len(blob) > PRINT_LIMIT:
@@ -95,10 +99,12 @@ class MasterPrint:
         offset = _HEADER.size
         fixed = np.frombuffer(blob, "<u2", 2 * count, offset).reshape(count, 2)
         offset += fixed.nbytes
-        codes = np.frombuffer(blob, np.uint8, 128 * count, offset).reshape(count, 128)
-        offset += codes.nbytes
+        packed = np.frombuffer(blob, np.uint8, 64 * count, offset).reshape(count, 64)
+        offset += packed.nbytes
+        codes = np.empty((count, 128), np.float32)
+        codes[:, 0::2], codes[:, 1::2] = packed >> 4, packed & 15
         points = fixed.astype(np.float32) * np.float32(scale / 8.0)
-        return cls(Features(points, _unit(codes.astype(np.float32)), width, height),
+        return cls(Features(points, _unit(codes + 0.5), width, height),
                    bytes(blob[offset:offset + thumb]))
 
 
@@ -123,7 +129,8 @@ def _unit(descriptors: np.ndarray) -> np.ndarray:
 
 def _sift(grey: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points, RootSIFT descriptors and responses of up to ``count`` SIFT keypoints."""
-    keypoints, descriptors = cv2.SIFT_create(nfeatures=count).detectAndCompute(grey, None)
+    grey = _CLAHE.apply(grey)        # local contrast: dark and hazy pictures get keypoints too
+    keypoints, descriptors = cv2.SIFT_create(nfeatures=count, contrastThreshold=_CONTRAST).detectAndCompute(grey, None)
     if descriptors is None or not keypoints:
         return np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), np.zeros(0, np.float32)
     root = np.sqrt(descriptors / np.maximum(descriptors.sum(axis=1, keepdims=True), 1e-7))
@@ -148,13 +155,14 @@ def _spread(points: np.ndarray, responses: np.ndarray, shape: tuple[int, int], c
 
 
 def master_print(image: ImageLike, *, keypoints: int = MASTER_KEYPOINTS) -> MasterPrint:
-    """The print of a master image (any supported layout; features on its luminance)."""
+    """The print of a master image (any supported layout; features on its luminance), exactly as
+    the registry will give it back (descriptors quantised)."""
     grey, scale = grey_at(image, MASTER_SIDE)
     height, width = round(grey.shape[0] / scale), round(grey.shape[1] / scale)
     points, descriptors, responses = _sift(grey, 4 * keypoints)
     keep = _spread(points, responses, grey.shape, keypoints)
     features = Features(points[keep] / scale, descriptors[keep], width, height)
-    return MasterPrint(features, _thumbnail(image))
+    return MasterPrint.from_bytes(MasterPrint(features, _thumbnail(image)).to_bytes())
 
 
 def suspect_features(image: ImageLike, *, keypoints: int = SUSPECT_KEYPOINTS,

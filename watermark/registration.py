@@ -3,8 +3,9 @@
 `register` matches a suspect's SIFT keypoints to a master's print (Lowe's ratio test, each master
 keypoint's two nearest suspect keypoints), fits a homography from the suspect's pixels to the
 master's pixels with a robust estimator (OpenCV's USAC MAGSAC++ where available, else RANSAC) and
-decides: a registration is ``matched`` when at least :data:`MIN_INLIERS` matches agree and the map is
-plausible (orientation kept, no fold, scale within 1/32..32). A mirrored copy is tried when the
+decides: a registration is ``matched`` when at least :data:`MIN_INLIERS` matches agree on a
+homography, or :data:`MIN_SIMILARITY_INLIERS` on a similarity (rotation, scale and shift: a crop or a
+rescaled copy), and the map is plausible (orientation kept, no fold, area ratio within 1/1024..1024). A mirrored copy is tried when the
 direct one fails. The threshold was chosen on photographs (``python -m eval.lookup``): perspective
 warps, a camera tilt, StirMark bending, a crop to 5 % of the area and collages register; unrelated
 photograph pairs stay far below it.
@@ -24,9 +25,10 @@ import numpy as np
 from .features import MASTER_SIDE, Features, MasterPrint, suspect_features
 from .image import ImageLike, from_float, to_float
 
-__all__ = ["Registration", "Suspect", "register", "to_master_frame", "MIN_INLIERS"]
+__all__ = ["Registration", "Suspect", "register", "to_master_frame", "MIN_INLIERS", "MIN_SIMILARITY_INLIERS"]
 
 MIN_INLIERS = 12            # matches that must agree on one homography
+MIN_SIMILARITY_INLIERS = 8  # or on a similarity (rotation, scale, shift: 4 degrees of freedom, not 8)
 _RATIO = 0.8                # Lowe's ratio test
 _PIXEL_ERROR = 3.0          # px at the master's feature resolution (long side 1024)
 _METHOD = getattr(cv2, "USAC_MAGSAC", cv2.RANSAC)
@@ -133,6 +135,12 @@ def _register_once(suspect: Features, master: Features, min_inliers: int) -> Reg
         return Registration(False, None, 0, len(suspect_points))
     inliers = int(mask.sum())
     matched = inliers >= min_inliers and bool(_plausible(homography, suspect.width, suspect.height))
+    if not matched:       # a crop or a rescaled copy: the simpler model needs fewer agreeing matches
+        similarity, mask = cv2.estimateAffinePartial2D(suspect_points, master_points, method=cv2.RANSAC,
+                                                       ransacReprojThreshold=error, maxIters=4000, confidence=0.999)
+        if similarity is not None and int(mask.sum()) >= MIN_SIMILARITY_INLIERS:
+            homography, inliers = np.vstack([similarity, [0.0, 0.0, 1.0]]), int(mask.sum())
+            matched = bool(_plausible(homography, suspect.width, suspect.height))
     return Registration(matched, homography, inliers, len(suspect_points), False,
                         _coverage(homography, suspect, master) if matched else 0.0)
 

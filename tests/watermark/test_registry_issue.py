@@ -85,3 +85,24 @@ def test_a_failed_embed_voids_its_reservation(registry, tmp_path, key):
     with pytest.raises(wm.ImageTooSmallError):
         issue_file(registry, small, tmp_path / "out.png", key)
     assert registry.counts()["void"] == 1 and not (tmp_path / "out.png").exists()
+
+
+def test_a_marked_copy_is_found_again_through_the_registry_alone(registry, master, tmp_path, key):
+    import numpy as np
+
+    from watermark.fingerprint import MAX_DISTANCE, perceptual_hash
+    from watermark.registration import Suspect, register
+    from watermark.registry import feature_index, hash_index, print_of
+
+    output = tmp_path / "coffee.jpg"
+    record = issue_file(registry, master, output, key).record
+    master.unlink()                                                    # the master file is gone
+    marked = np.asarray(Image.open(output))
+    flipped_small = np.ascontiguousarray(marked[::2, ::-2])
+    assert hash_index(registry).query(perceptual_hash(flipped_small), max_distance=MAX_DISTANCE)[0][0] == record.master.id
+    crop = Suspect(np.ascontiguousarray(marked[100:300, 150:450]))
+    assert feature_index(registry).candidates(crop.features())[0][0] == record.master.id
+    found = registry.master(record.master.id)
+    registration = register(crop, print_of(found))
+    assert registration.matched and np.allclose(registration.homography[:2, 2], [150, 100], atol=2)
+    assert [copy.id for copy in registry.copies_of(found)] == [record.id]
