@@ -19,9 +19,9 @@ from .features import Features, MasterPrint
 
 __all__ = ["FeatureIndex", "INDEXED_KEYPOINTS", "BITS", "TABLES"]
 
-INDEXED_KEYPOINTS = 200
-BITS = 18
-TABLES = 3
+INDEXED_KEYPOINTS = 400
+BITS = 16
+TABLES = 4
 CROWDED = 32
 _SEED = 0x5EED_F1A7
 _DIMENSIONS = 64       # principal axes kept for hashing
@@ -35,7 +35,6 @@ def _rotation() -> np.ndarray:
 
 
 _ROTATION = _rotation()
-_WEIGHTS = (1 << np.arange(BITS, dtype=np.int64))
 
 
 class _Projection:
@@ -43,7 +42,8 @@ class _Projection:
     axes (RootSIFT is far from isotropic: raw random hyperplanes split it unevenly), then the signs
     of a fixed random rotation's coordinates."""
 
-    def __init__(self, sample: np.ndarray) -> None:
+    def __init__(self, sample: np.ndarray, bits: int, tables: int) -> None:
+        self.bits, self.tables = bits, tables
         sample = np.asarray(sample, np.float64)
         self.mean = sample.mean(axis=0) if len(sample) else np.zeros(128)
         if len(sample) > _DIMENSIONS:
@@ -51,13 +51,14 @@ class _Projection:
             basis = axes[:_DIMENSIONS].T / np.maximum(spread[:_DIMENSIONS], 1e-9)
         else:
             basis = np.eye(128)[:, :_DIMENSIONS]
-        self.matrix = (basis @ _ROTATION[:, :BITS * TABLES]).astype(np.float32)
+        self.matrix = (basis @ _ROTATION[:, :bits * tables]).astype(np.float32)
         self.mean = self.mean.astype(np.float32)
 
     def codes(self, descriptors: np.ndarray) -> np.ndarray:
-        """The LSH code of each descriptor in each table: int64 ``(N, TABLES)`` in ``[0, 2**BITS)``."""
+        """The LSH code of each descriptor in each table: int64 ``(N, tables)`` in ``[0, 2**bits)``."""
         signs = ((np.asarray(descriptors, np.float32) - self.mean) @ self.matrix > 0)
-        return signs.reshape(len(descriptors), TABLES, BITS).astype(np.int64) @ _WEIGHTS
+        weights = 1 << np.arange(self.bits, dtype=np.int64)
+        return signs.reshape(len(descriptors), self.tables, self.bits).astype(np.int64) @ weights
 
 
 class FeatureIndex:
@@ -68,7 +69,10 @@ class FeatureIndex:
     ``_SAMPLE`` descriptors); later ones are coded as they come, so memory stays at the codes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, bits: int = BITS, tables: int = TABLES, keypoints: int = INDEXED_KEYPOINTS) -> None:
+        if not (8 <= bits <= 24 and 1 <= tables and bits * tables <= _DIMENSIONS):
+            raise ValueError(f"FeatureIndex: need 8 <= bits <= 24 and bits * tables <= {_DIMENSIONS}")
+        self.bits, self.tables, self.keypoints = bits, tables, keypoints
         self._ids: list[int] = []
         self._waiting: list[np.ndarray] = []     # descriptors until the projection is fitted
         self._codes: list[np.ndarray] = []       # int32 (n, TABLES) per master once fitted
@@ -78,9 +82,9 @@ class FeatureIndex:
         self._limit = 0
 
     @classmethod
-    def from_prints(cls, prints: Iterable[tuple[int, MasterPrint | Features]]) -> "FeatureIndex":
+    def from_prints(cls, prints: Iterable[tuple[int, MasterPrint | Features]], **options: int) -> "FeatureIndex":
         """An index of ``(id, print)`` pairs (e.g. registry master ids and their decoded prints)."""
-        index = cls()
+        index = cls(**options)
         for master_id, print_ in prints:
             index.add(master_id, print_)
         return index.build()
@@ -91,7 +95,7 @@ class FeatureIndex:
             raise ValueError("FeatureIndex.add: the index is built; make a new one")
         features = print_.features if isinstance(print_, MasterPrint) else print_
         self._ids.append(int(master_id))
-        descriptors = np.asarray(features.descriptors[:INDEXED_KEYPOINTS], np.float32)
+        descriptors = np.asarray(features.descriptors[:self.keypoints], np.float32)
         if self._projection is not None:
             self._codes.append(self._projection.codes(descriptors).astype(np.int32))
             return
@@ -100,7 +104,8 @@ class FeatureIndex:
             self._fit()
 
     def _fit(self) -> None:
-        self._projection = _Projection(np.concatenate(self._waiting) if self._waiting else np.zeros((0, 128)))
+        sample = np.concatenate(self._waiting) if self._waiting else np.zeros((0, 128))
+        self._projection = _Projection(sample, self.bits, self.tables)
         self._codes = [self._projection.codes(d).astype(np.int32) for d in self._waiting]
         self._waiting = []
 
@@ -110,13 +115,14 @@ class FeatureIndex:
             self._fit()
         counts = np.array([len(c) for c in self._codes], np.int64)
         owner = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
-        every = np.concatenate(self._codes) if self._codes else np.zeros((0, TABLES), np.int32)
-        for table in range(TABLES):
+        every = np.concatenate(self._codes) if self._codes else np.zeros((0, self.tables), np.int32)
+        for table in range(self.tables):
             column = every[:, table]
             order = np.argsort(column, kind="stable")
             self._order.append(owner[order])
-            self._starts.append(np.searchsorted(column[order], np.arange((1 << BITS) + 1)).astype(np.int64))
-        self._limit = max(CROWDED, int(CROWDED * len(every) / (1 << BITS)))
+            self._starts.append(np.searchsorted(column[order], np.arange((1 << self.bits) + 1)).astype(np.int64))
+        self._limit = max(CROWDED, int(CROWDED * len(every) / (1 << self.bits)))
+        self._entries = max(1, len(every))
         self._codes = []
         return self
 
@@ -124,14 +130,15 @@ class FeatureIndex:
         return len(self._ids)
 
     def votes(self, suspect: Features) -> np.ndarray:
-        """Votes per master (in insertion order) from the suspect's descriptors."""
+        """Votes per master (in insertion order) from the suspect's descriptors, each weighted by how
+        rare its code is (``log(entries / bucket size)``, as tf-idf weighs words)."""
         if not self._order:
             raise ValueError("FeatureIndex.votes: call build() first")
         if not self._ids or len(suspect) == 0:
-            return np.zeros(len(self._ids), np.int64)
+            return np.zeros(len(self._ids))
         query = self._projection.codes(suspect.descriptors)
-        found = []
-        for table in range(TABLES):
+        found, weights = [], []
+        for table in range(self.tables):
             starts = self._starts[table][query[:, table]]
             sizes = self._starts[table][query[:, table] + 1] - starts
             keep = (sizes > 0) & (sizes <= self._limit)
@@ -140,12 +147,13 @@ class FeatureIndex:
             if total:
                 offsets = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(total)
                 found.append(self._order[table][offsets])
+                weights.append(np.repeat(np.log(self._entries / sizes), sizes))   # rare codes count more
         if not found:
-            return np.zeros(len(self._ids), np.int64)
-        return np.bincount(np.concatenate(found), minlength=len(self._ids))
+            return np.zeros(len(self._ids))
+        return np.bincount(np.concatenate(found), np.concatenate(weights), minlength=len(self._ids))
 
-    def candidates(self, suspect: Features, *, limit: int = 8, min_votes: int = 3) -> list[tuple[int, int]]:
+    def candidates(self, suspect: Features, *, limit: int = 8, min_votes: float = 10.0) -> list[tuple[int, float]]:
         """``(master id, votes)`` of the most-voted masters, most votes first, at most ``limit``."""
         votes = self.votes(suspect)
         top = np.argsort(-votes, kind="stable")[:limit]
-        return [(self._ids[i], int(votes[i])) for i in top if votes[i] >= min_votes]
+        return [(self._ids[i], round(float(votes[i]), 2)) for i in top if votes[i] >= min_votes]

@@ -194,3 +194,12 @@ def test_a_locked_registry_gives_one_line_and_writes_nothing(setup, tmp_path):
     assert not any((tmp_path / "out").glob("*.png"))
     with Registry(database) as registry:
         assert registry.counts() == {"keys": 0, "masters": 0, "reserved": 0, "issued": 0, "void": 0}
+
+
+def test_embed_needs_a_payload_or_a_registry(setup, tmp_path, capsys):
+    from watermark.cli import main
+
+    key_path, _ = setup
+    master = _masters(tmp_path / "masters", 1)[0]
+    assert main(["embed", str(master), "-o", str(tmp_path / "out.png"), "--key", str(key_path)]) == 2
+    assert "give --payload" in capsys.readouterr().err and not (tmp_path / "out.png").exists()
