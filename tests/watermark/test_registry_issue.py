@@ -106,3 +106,18 @@ def test_a_marked_copy_is_found_again_through_the_registry_alone(registry, maste
     registration = register(crop, print_of(found))
     assert registration.matched and np.allclose(registration.homography[:2, 2], [150, 100], atol=2)
     assert [copy.id for copy in registry.copies_of(found)] == [record.id]
+
+
+def test_an_output_whose_reservation_another_run_voided_is_taken_back(registry, master, tmp_path, key, monkeypatch):
+    output = tmp_path / "coffee.png"
+    original = registry.mark_issued
+
+    def voided_meanwhile(record_id, sha256):
+        with Registry(registry.path) as other:                # a concurrent run, on its own connection
+            other.void(record_id, "interrupted: output not written")
+        return original(record_id, sha256)
+
+    monkeypatch.setattr(registry, "mark_issued", voided_meanwhile)
+    with pytest.raises(wm.RegistryError, match="no longer reserved"):
+        issue_file(registry, master, output, key)
+    assert not output.exists() and registry.counts()["issued"] == 0

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import api, imageio, schemes
-from ..errors import InvalidImageError, RegistryError
+from ..errors import InvalidImageError, OutputExistsError, RegistryError
 from ..features import master_print
 from ..fingerprint import perceptual_hash
 from ..keys import Key
-from .records import ISSUED, RESERVED, Master, Record
+from .records import ISSUED, RESERVED, VOID, Master, Record
 from .store import Registry
 
 __all__ = ["Issued", "issue_file", "register_master", "file_sha256"]
@@ -92,7 +92,7 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     if finished is not None:
         return finished
     if not overwrite and os.path.lexists(destination):   # refuse before drawing a payload
-        raise imageio.OutputExistsError(f"{destination}: already exists; pass overwrite=True (--overwrite) "
+        raise OutputExistsError(f"{destination}: already exists; pass overwrite=True (--overwrite) "
                                         "to replace it")
     record = registry.reserve(key, master, output_path=destination, payload=payload, recipient=recipient,
                               metadata=metadata, scheme=scheme)
@@ -110,10 +110,12 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     try:
         return Issued("issued", registry.mark_issued(record.id, written))
     except RegistryError:
-        with contextlib.suppress(OSError):     # voided by a concurrent run: take our output back
-            if file_sha256(destination) == written:
-                os.unlink(destination)
-        raise
+        current = registry.record(record.id)
+        if current is not None and current.state == VOID:    # voided by a concurrent run: take our output back
+            with contextlib.suppress(OSError):
+                if file_sha256(destination) == written:
+                    os.unlink(destination)
+        raise                                                # (still reserved: a rerun records it)
 
 
 def _resume(registry: Registry, key: Key, master: Master, destination: Path, recipient: str | None,
