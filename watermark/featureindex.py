@@ -103,6 +103,20 @@ class FeatureIndex:
         if sum(len(d) for d in self._waiting) >= _SAMPLE:
             self._fit()
 
+    def codes(self, descriptors: np.ndarray) -> np.ndarray:
+        """The LSH codes of descriptors, int32 ``(N, tables)``, once the whitening is fitted (after
+        ``_SAMPLE`` descriptors were added); for :meth:`add_codes`."""
+        if self._projection is None:
+            raise ValueError("FeatureIndex.codes: add more masters first (the whitening is not fitted yet)")
+        return self._projection.codes(descriptors).astype(np.int32)
+
+    def add_codes(self, master_id: int, codes: np.ndarray) -> None:
+        """Add a master by codes already computed with :meth:`codes` (a stored or synthetic index)."""
+        if self._projection is None or self._order:
+            raise ValueError("FeatureIndex.add_codes: the whitening must be fitted and the index not built")
+        self._ids.append(int(master_id))
+        self._codes.append(np.asarray(codes, np.int32)[:self.keypoints])
+
     def _fit(self) -> None:
         sample = np.concatenate(self._waiting) if self._waiting else np.zeros((0, 128))
         self._projection = _Projection(sample, self.bits, self.tables)

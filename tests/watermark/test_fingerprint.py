@@ -105,3 +105,21 @@ def test_partial_copy_index_puts_the_master_first():
         assert index.candidates(crop)[0][0] == i
         board = suspect_features(suspects.collage(photo(name), fillers, grid=2, seed=i))
         assert index.candidates(board)[0][0] == i
+
+
+def test_masters_added_by_codes_vote_as_those_added_by_descriptors():
+    from watermark.features import Features
+
+    rng = np.random.default_rng(4)
+    masters = [np.abs(rng.normal(size=(400, 128))).astype(np.float32) for _ in range(300)]
+    masters = [m / np.linalg.norm(m, axis=1, keepdims=True) for m in masters]
+    direct, coded = FeatureIndex(), FeatureIndex()
+    for i, descriptors in enumerate(masters[:260]):              # 104,000 descriptors: the whitening is fitted
+        direct.add(i, Features(np.zeros((400, 2), np.float32), descriptors, 1, 1))
+        coded.add(i, Features(np.zeros((400, 2), np.float32), descriptors, 1, 1))
+    for i, descriptors in enumerate(masters[260:], start=260):
+        direct.add(i, Features(np.zeros((400, 2), np.float32), descriptors, 1, 1))
+        coded.add_codes(i, coded.codes(descriptors))
+    query = Features(np.zeros((100, 2), np.float32), masters[280][:100], 1, 1)
+    assert np.array_equal(direct.build().votes(query), coded.build().votes(query))
+    assert direct.candidates(query)[0][0] == 280
