@@ -9,11 +9,11 @@ except _metadata.PackageNotFoundError:   # a source tree that was never installe
 
 from .errors import (AlreadyMarkedWarning, AttackParameterError, FiligraneWarning, ImageFileError,
                      ImageTooSmallError, InvalidImageError, KeyFileError, KeyFilePermissionWarning, OutputExistsError,
-                     ParameterError, PayloadTooLargeError, UnknownNameError, WatermarkError)
+                     ParameterError, PayloadTooLargeError, RegistryError, UnknownNameError, WatermarkError)
 
 __all__ = ["__version__", "WatermarkError", "ParameterError", "InvalidImageError", "ImageTooSmallError",
            "ImageFileError", "OutputExistsError", "KeyFileError", "PayloadTooLargeError", "AttackParameterError",
-           "UnknownNameError", "FiligraneWarning", "AlreadyMarkedWarning", "KeyFilePermissionWarning"]
+           "UnknownNameError", "RegistryError", "FiligraneWarning", "AlreadyMarkedWarning", "KeyFilePermissionWarning"]
 
 from .api import detect, detect_file, embed, embed_file, read_in_frame
 from .detection import CandidateEvidence, Detection, Geometry, InformedReading
