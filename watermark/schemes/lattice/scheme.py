@@ -59,7 +59,7 @@ _AMPLITUDE_RANGE = (0.3, 3.0)            # per-bit amplitude limits, relative to
 # predicted without the host cancellation and with flat areas counted as _ROBUST_ACTIVITY busy, and
 # the limits of the resulting amplitude (1: the perceptual mask as it is).
 _TARGET_Z = 24.0
-_LARGE_RANGE = (0.2, 0.6)      # on an image twice its working resolution or more; (1, 1) on one up to
+_LARGE_RANGE = (0.2, 1.5)      # on an image twice its working resolution or more; (1, 1) on one up to
 _ROBUST_ACTIVITY = 4.0 / 255.0  # its working resolution; log-interpolated between (masking.largeness)
 
 
