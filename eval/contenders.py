@@ -62,7 +62,7 @@ class FiligraneScheme:
         self.name = scheme.name if strength == 1.0 else f"{scheme.name}{STRENGTH_MARK}{strength:g}"
         self.min_size = scheme.min_size
         self.strength = strength
-        self.version = f"filigrane-{_filigrane_version()}"
+        self.version = f"filigrane-{watermark.__version__}"
 
     def embed(self, image: np.ndarray, payload: int, key: watermark.Key) -> np.ndarray:
         return watermark.embed(image, payload, key, strength=self.strength, scheme=self.scheme)
@@ -71,16 +71,6 @@ class FiligraneScheme:
         detection = watermark.detect(image, key, scheme=self.scheme)
         return Reading(bits=read_payload_bits(detection), found=bool(detection.found), payload=detection.payload,
                        p_value=float(detection.p_value), score=float(detection.score))
-
-
-@functools.lru_cache(maxsize=1)
-def _filigrane_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("filigrane")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 def names() -> list[str]:

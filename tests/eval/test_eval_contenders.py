@@ -65,3 +65,7 @@ def test_a_strength_suffix_embeds_at_that_strength(monkeypatch):
     for bad in ("lattice@zero", "lattice@-1", "nope@2"):
         with pytest.raises(watermark.UnknownNameError):
             contenders.get(bad)
+
+
+def test_a_scheme_contender_is_versioned_by_the_package():
+    assert contenders.get("lattice").version == f"filigrane-{watermark.__version__}"
