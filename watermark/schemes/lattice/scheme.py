@@ -9,8 +9,9 @@ Embedding (at a working resolution whose short side is 512 px):
 * the embedder knows the host, so it measures how the host already correlates with each bit's
   carrier and with the pilot, as the detector will, and spends more amplitude on bits the host
   works against and less on bits it helps (improved spread spectrum, Malvar & Florencio 2003);
-* the tile is repeated over the image, scaled by a perceptual mask, and the residual is resized to
-  full resolution.
+* the tile is repeated over the image, scaled by a perceptual mask and by a default amplitude set
+  per image (:func:`_default_amplitude`: on a large photograph, the least that gives the pilot a
+  target margin, within limits), and the residual is resized to full resolution.
 
 Detection: luminance at working resolution -> whitening (high-pass / local activity) -> fold all
 tiles into one -> circular cross-correlation with the pilot finds the tile's offset and gives the
@@ -60,6 +61,39 @@ _POLISH_HYPOTHESES = _POLISHED * _POLISH_LOOKS * len(PILOT_WEIGHTINGS) * TILE * 
 _REGISTRATION_SLACK = 3                  # px at working resolution an informed read's pilot looks around the identity
 _ISS_GAIN = 1.0                          # fraction of the host's interference the embedder cancels
 _AMPLITUDE_RANGE = (0.3, 3.0)            # per-bit amplitude limits, relative to the base amplitude
+# The calibration of strength 1 (see _default_amplitude): the pilot z the default mark aims for, as
+# predicted without the host cancellation and with flat areas counted as _ROBUST_ACTIVITY busy, and
+# the limits of the resulting amplitude (1: the perceptual mask as it is).
+_TARGET_Z = 24.0
+_LARGE_RANGE = (0.2, 1.5)      # on an image twice its working resolution or more; (1, 1) on one up to
+_ROBUST_ACTIVITY = 4.0 / 255.0  # its working resolution; log-interpolated between (masking.largeness)
+
+
+def _default_amplitude(layout: Layout, whitened: np.ndarray, activity: np.ndarray, pattern: np.ndarray,
+                       signs: np.ndarray, large: float) -> float:
+    """The mark's amplitude at strength 1, relative to the perceptual mask: on a large image (``large``
+    1, see :func:`masking.largeness`), what makes the pilot's predicted z reach ``_TARGET_Z``, within
+    ``_LARGE_RANGE``; on a small one (0), 1.
+
+    The one place where the default is calibrated. A large photograph is read at a fraction of its
+    size, where full-resolution degradations are averaged away, and the eye sees its mark near the
+    peak of its contrast sensitivity: it gets a weaker mark, the weaker the less its host hides the
+    pilot (smooth areas, many tiles); a busy one gets more, up to what stays invisible.
+    The prediction is the detector's pilot statistic on the host plus ``pattern`` (the mark at unit
+    amplitude), without the host's interference cancelled by informed embedding (a crop or a
+    degradation brings it back) and with flat areas counted as ``_ROBUST_ACTIVITY`` busy (a faint
+    mark in a flat sky is the first thing JPEG removes).
+    """
+    robust = np.maximum(activity, _ROBUST_ACTIVITY)
+    host = slots_from_tile(sync.fold(whitened * (activity / robust), TILE)) * layout.chips
+    gain = slots_from_tile(sync.fold(masking.whiten_linear(pattern, robust), TILE)) * signs
+    per_level = []
+    for level in range(len(LEVELS)):
+        pilot = layout.is_pilot & (LEVEL_OF_SLOT == level)
+        per_level.append(gain[pilot].sum() / max(np.sqrt(np.sum(host[pilot] ** 2)), 1e-12))
+    z = float(np.max(PILOT_WEIGHTINGS @ np.array(per_level)))
+    low, high = (1.0 + large * (limit - 1.0) for limit in _LARGE_RANGE)
+    return float(np.clip(_TARGET_Z / max(z, 1e-12), low, high))
 
 
 @dataclass(frozen=True)
@@ -119,15 +153,17 @@ class LatticeScheme(Scheme):
         signs[layout.payload] *= codeword[layout.bit_of_slot]
 
         # Informed embedding: how the host, and the mark at unit amplitudes, look to the detector.
-        scale = strength / np.sqrt(np.mean(tile_from_slots(signs) ** 2))
+        norm = float(np.sqrt(np.mean(tile_from_slots(signs) ** 2)))
+        pattern = mask * sync.tile_pattern(tile_from_slots(signs), working.shape) / norm
         whitened, activity = masking.whiten(working)
+        large = masking.largeness(luma.shape, working.shape)
+        scale = strength * _default_amplitude(layout, whitened, activity, pattern, signs, large)
         host = slots_from_tile(sync.fold(whitened, TILE)) * layout.chips
-        unit_mark = scale * mask * sync.tile_pattern(tile_from_slots(signs), working.shape)
-        gain = slots_from_tile(sync.fold(masking.whiten_linear(unit_mark, activity), TILE)) * signs
+        gain = scale * slots_from_tile(sync.fold(masking.whiten_linear(pattern, activity), TILE)) * signs
         amplitudes = self._amplitudes(layout, codeword, host, gain)
 
-        mark = scale * mask * sync.tile_pattern(tile_from_slots(signs * amplitudes), working.shape)
-        mark += strength * copy_layer.layer(working, key, payload, mask)     # names this copy, bound to its content
+        mark = (scale / norm) * mask * sync.tile_pattern(tile_from_slots(signs * amplitudes), working.shape)
+        mark += scale * copy_layer.layer(working, key, payload, mask)     # names this copy, bound to its content
         return color.resize(mark.astype(np.float32), luma.shape)
 
     @staticmethod
