@@ -4,11 +4,15 @@
 
     watermark bench [--schemes dwtdct,spread,peer:imwatermark-dwtDct] [--suite quick] [--images DIR]
                     [--out bench-out] [--jobs N] [--limit-images N] [--unmarked N] [--seed N] [--json]
+                    [--strengths 0.5,2] [--no-perceptual]
 
 writes ``OUT/results.csv`` (one row per scheme, image and attack), ``OUT/report.html``
 (self-contained), ``OUT/summary.md`` (the report's tables in Markdown), the plots as PNG files for a
-README (``exact_vs_strength.png``, ``bit_accuracy_vs_strength.png``, ``null_p_values.png``) and the
-cache ``OUT/cache/cells.jsonl`` (a rerun skips finished cells). stdout gets the survival table (or,
+README (``exact_vs_strength.png``, ``bit_accuracy_vs_strength.png``, ``null_p_values.png``,
+``tradeoff.png``: robustness against visibility, one curve per scheme over ``--strengths``) and the
+cache ``OUT/cache/cells.jsonl`` (a rerun skips finished cells). ``--suite security`` runs
+:mod:`eval.security` instead (removal, forgery, collusion, double marking; blind and informed reads)
+and writes ``OUT/security.md`` and ``OUT/security.csv``. stdout gets the survival table (or,
 with ``--json``, one JSON object per row); stderr gets messages and the progress bar. Exit status:
 0 done, 2 error (unknown scheme or suite, no images, nothing to run). A peer whose library is
 missing is skipped with a message.
@@ -63,6 +67,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seeds the key, payloads and attacks (default: 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per result row")
     parser.add_argument("--no-report", action="store_true", help="write the CSV only")
+    parser.add_argument("--strengths", default="", metavar="LIST",
+                        help="also run Filigrane's schemes at these embedding strengths (comma-separated, "
+                             "e.g. 0.5,2): the robustness-visibility trade-off curve")
+    parser.add_argument("--no-perceptual", action="store_true",
+                        help="skip SSIMULACRA2 and Butteraugli (seconds per megapixel and image)")
     parser.set_defaults(run=_run)
 
 
@@ -89,6 +98,37 @@ def _schemes(text: str) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
+def _with_strengths(schemes: list[str], text: str) -> list[str]:
+    """``schemes`` and, for each Filigrane scheme, its ``scheme@strength`` variants."""
+    from . import contenders, peers
+
+    strengths = [float(part) for part in text.split(",") if part.strip()]
+    if any(not value > 0 for value in strengths):
+        raise ValueError(f"--strengths must be numbers > 0, got {text!r}")
+    out = []
+    for name in schemes:
+        out.append(name)
+        if not name.startswith(peers.PREFIX):
+            out += [f"{name}{contenders.STRENGTH_MARK}{value:g}" for value in strengths if value != 1.0]
+    return out
+
+
+def _perceptual_available() -> bool:
+    """Whether both perceptual metrics can run; a message naming what to install when not."""
+    import shutil
+
+    missing = []
+    try:
+        import ssimulacra2  # noqa: F401
+    except ImportError:
+        missing.append("SSIMULACRA2 (pip install 'filigrane[bench]')")
+    if shutil.which("butteraugli") is None:
+        missing.append("Butteraugli (apt-get install butteraugli)")
+    if missing:
+        print(f"watermark bench: no {' and no '.join(missing)}: those columns stay empty", file=sys.stderr)
+    return len(missing) < 2
+
+
 def _command(args: argparse.Namespace) -> str:
     """The ``watermark bench`` command line that reproduces this run (non-default options only)."""
     words = ["watermark", "bench"]
@@ -98,10 +138,12 @@ def _command(args: argparse.Namespace) -> str:
         words += ["--suite", args.suite]
     for folder in args.images or []:
         words += ["--images", folder]
-    for option, default in (("limit_images", None), ("unmarked", 100), ("seed", 0)):
+    for option, default in (("limit_images", None), ("unmarked", 100), ("seed", 0), ("strengths", "")):
         value = getattr(args, option)
         if value != default:
             words += [f"--{option.replace('_', '-')}", str(value)]
+    if args.no_perceptual:
+        words.append("--no-perceptual")
     return " ".join(shlex.quote(word) for word in words)
 
 
@@ -120,6 +162,24 @@ def _json_row(row) -> str:
     return json.dumps(values, allow_nan=True)
 
 
+def _security(args: argparse.Namespace, specs: list | None, out: Path) -> int:
+    """``--suite security``: :mod:`eval.security` on the images (default: the photographs at 1920x1080)."""
+    from . import security
+
+    if specs is None:
+        specs = security.default_specs()[:args.limit_images] if args.limit_images else security.default_specs()
+    else:
+        specs = [type(spec)(spec.name, spec.source, size=security.fit_1080(spec)) for spec in specs]
+    rows = security.run(specs, seed=args.seed, progress=lambda message: print(message, file=sys.stderr, flush=True))
+    security.write(rows, out, _command(args))
+    for table in security.tables(rows):
+        print(table.to_markdown() + "\n")
+    for line in security.bars(rows):
+        print(line)
+    print(f"\nsecurity.md, security.csv in {out}/", file=sys.stderr)
+    return OK
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
         import attacks
@@ -131,7 +191,7 @@ def _run(args: argparse.Namespace) -> int:
     from . import images, report, runner, tables
 
     try:
-        schemes = _schemes(args.schemes)
+        schemes = _with_strengths(_schemes(args.schemes), args.strengths)
         suite = attacks.suite(args.suite)
         specs = images.images_from(args.images) if args.images else images.default_images()
     except (WatermarkError, FileNotFoundError, KeyError, ValueError) as exc:
@@ -146,8 +206,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.limit_images:
         specs = specs[:args.limit_images]
     out = Path(args.out)
+    if args.suite == "security":        # multi-image attacks and two reads per image: their own runner
+        return _security(args, specs if args.images else None, out)
+    perceptual = not args.no_perceptual and _perceptual_available()
     rows = runner.run(schemes, specs, suite, unmarked=args.unmarked, jobs=args.jobs,
-                      cache_dir=str(out / "cache"), seed=args.seed)
+                      cache_dir=str(out / "cache"), seed=args.seed, perceptual=perceptual)
     command = _command(args)
     report.write_csv(rows, out / "results.csv")
     if not args.no_report:

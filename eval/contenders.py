@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from watermark import coding, schemes
 from . import peers
 from .reading import Contender, Reading
 
-__all__ = ["Reading", "Contender", "FiligraneScheme", "get", "names", "bench_key", "payload_for",
+__all__ = ["Reading", "Contender", "STRENGTH_MARK", "FiligraneScheme", "get", "names", "bench_key", "payload_for",
            "read_payload_bits"]
 
 
@@ -46,23 +47,28 @@ def read_payload_bits(detection: watermark.Detection) -> np.ndarray | None:
     return None
 
 
+STRENGTH_MARK = "@"    # "lattice@0.5": the lattice scheme embedding at strength 0.5
+
+
 class FiligraneScheme:
-    """A scheme of ``watermark.schemes`` as a contender (64-bit payload)."""
+    """A scheme of ``watermark.schemes`` as a contender (64-bit payload); its name carries the
+    strength when it is not the default (``lattice@0.5``)."""
 
     payload_bits = coding.PAYLOAD_BITS
 
     def __init__(self, name: str, *, strength: float = 1.0) -> None:
         scheme = schemes.get(name)         # raises UnknownNameError listing the known names
-        self.name = scheme.name
+        self.scheme = scheme.name
+        self.name = scheme.name if strength == 1.0 else f"{scheme.name}{STRENGTH_MARK}{strength:g}"
         self.min_size = scheme.min_size
         self.strength = strength
         self.version = f"filigrane-{watermark.__version__}"
 
     def embed(self, image: np.ndarray, payload: int, key: watermark.Key) -> np.ndarray:
-        return watermark.embed(image, payload, key, strength=self.strength, scheme=self.name)
+        return watermark.embed(image, payload, key, strength=self.strength, scheme=self.scheme)
 
     def read(self, image: np.ndarray, key: watermark.Key, payload: int) -> Reading:
-        detection = watermark.detect(image, key, scheme=self.name)
+        detection = watermark.detect(image, key, scheme=self.scheme)
         return Reading(bits=read_payload_bits(detection), found=bool(detection.found), payload=detection.payload,
                        p_value=float(detection.p_value), score=float(detection.score))
 
@@ -74,7 +80,7 @@ def names() -> list[str]:
 
 @functools.lru_cache(maxsize=None)
 def get(name: str) -> Contender:
-    """The contender called ``name`` (a scheme name, or ``peer:...``).
+    """The contender called ``name`` (a scheme name, ``scheme@strength``, or ``peer:...``).
 
     Raises
     ------
@@ -85,9 +91,16 @@ def get(name: str) -> Contender:
     """
     if name.startswith(peers.PREFIX):
         return peers.get(name)
-    if name not in schemes.names():
+    base, _, strength = name.partition(STRENGTH_MARK)
+    if base not in schemes.names():
         raise watermark.UnknownNameError(f"unknown scheme {name!r}; known: {', '.join(names())}")
-    return FiligraneScheme(name)
+    try:
+        value = float(strength) if strength else 1.0
+    except ValueError:
+        value = math.nan
+    if not value > 0:
+        raise watermark.UnknownNameError(f"{name!r}: the strength after {STRENGTH_MARK!r} must be a number > 0")
+    return FiligraneScheme(base, strength=value)
 
 
 def bench_key(seed: int) -> watermark.Key:

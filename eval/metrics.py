@@ -1,7 +1,10 @@
 """Numbers a benchmark reports: image quality, payload recovery, and detection at a fixed false-positive rate.
 
 Quality
-    :func:`psnr` over every channel, :func:`ssim` (Wang et al. 2004) on BT.601 luma.
+    :func:`psnr` over every channel, :func:`ssim` (Wang et al. 2004) on BT.601 luma; the perceptual
+    :func:`ssimulacra2` (Cloudinary/libjxl's metric, through the ``ssimulacra2`` package of the
+    ``bench`` extra) and :func:`butteraugli` (the reference binary, Debian package ``butteraugli``),
+    which see what PSNR does not: a faint pattern in a flat sky shows, the same energy in grass does not.
 Payload
     :func:`bit_accuracy` and :func:`bit_error_rate` compare hard payload bits with the truth;
     :func:`exact_payload_rate` is the share of images whose whole payload came back.
@@ -19,12 +22,16 @@ error visibility to structural similarity", IEEE Trans. Image Process. 13(4), 20
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage, stats
 
-__all__ = ["psnr", "ssim", "luma", "bit_accuracy", "bit_error_rate", "exact_payload_rate",
+__all__ = ["psnr", "ssim", "luma", "ssimulacra2", "butteraugli", "MissingMetricError", "bit_accuracy", "bit_error_rate", "exact_payload_rate",
            "threshold_at_fpr", "detection_rate_at_fpr", "detection_rate_at_p", "Calibration",
            "calibration"]
 
@@ -108,6 +115,78 @@ def ssim(reference: np.ndarray, test: np.ndarray) -> float:
     c1, c2 = (_SSIM_K1 * peak) ** 2, (_SSIM_K2 * peak) ** 2
     index = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
     return float(index[radius:-radius, radius:-radius].mean())
+
+
+class MissingMetricError(RuntimeError):
+    """A perceptual metric's implementation is not installed; the message says how to install it."""
+
+
+def _rgb8(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"perceptual metrics take uint8 images, got {image.dtype}")
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(image[..., :3])
+
+
+def _as_png_pair(reference: np.ndarray, test: np.ndarray, folder: str) -> tuple[str, str]:
+    from PIL import Image
+
+    reference, test = np.asarray(reference), np.asarray(test)
+    if reference.shape != test.shape:
+        raise ValueError(f"shapes differ: {reference.shape} and {test.shape}")
+    paths = os.path.join(folder, "reference.png"), os.path.join(folder, "test.png")
+    for path, image in zip(paths, (reference, test)):
+        Image.fromarray(_rgb8(image)).save(path, compress_level=1)
+    return paths
+
+
+def ssimulacra2(reference: np.ndarray, test: np.ndarray) -> float:
+    """SSIMULACRA 2 score of ``test`` against ``reference`` (uint8 sRGB; 100 identical, 90 visually
+    lossless, 70 high quality, 50 medium), from the pure-Python ``ssimulacra2`` package.
+
+    That package follows libjxl's metric with a truncated Gaussian in place of libjxl's recursive
+    one; against scores of libjxl's binary it agrees within 0.1 at high quality (JPEG q90) and drifts
+    lower as quality falls (-1 at q70, -5 at q20; README, "Perceptual quality").
+
+    Raises
+    ------
+    MissingMetricError
+        The package is missing (``pip install 'filigrane[bench]'``).
+    """
+    try:
+        from ssimulacra2 import compute_ssimulacra2
+    except ImportError:
+        raise MissingMetricError("SSIMULACRA2 needs the ssimulacra2 package: pip install 'filigrane[bench]'") from None
+    with tempfile.TemporaryDirectory(prefix="filigrane-") as folder:
+        return float(compute_ssimulacra2(*_as_png_pair(reference, test, folder)))
+
+
+def butteraugli(reference: np.ndarray, test: np.ndarray, *, heatmap: str | os.PathLike | None = None) -> float:
+    """Butteraugli's maximum distance between two uint8 sRGB images (below 1: no visible difference
+    at the metric's viewing conditions; 1.5 is about JPEG quality 90), from the reference binary.
+
+    Parameters
+    ----------
+    heatmap : path, optional
+        Where the binary writes its distance map (a PPM image: where the difference shows).
+
+    Raises
+    ------
+    MissingMetricError
+        The ``butteraugli`` program is not on PATH (Debian/Ubuntu: ``apt-get install butteraugli``).
+    """
+    program = shutil.which("butteraugli")
+    if program is None:
+        raise MissingMetricError("Butteraugli needs the butteraugli program: apt-get install butteraugli "
+                                 "(Debian/Ubuntu package butteraugli)")
+    with tempfile.TemporaryDirectory(prefix="filigrane-") as folder:
+        command = [program, *_as_png_pair(reference, test, folder)] + ([os.fspath(heatmap)] if heatmap else [])
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"butteraugli failed: {(done.stderr or done.stdout).strip()[:200]}")
+    return float(done.stdout.split()[0])
 
 
 def bit_accuracy(read: np.ndarray | None, truth: np.ndarray) -> float:

@@ -3,6 +3,8 @@
 * :func:`strength_curves`: exact-payload rate or bit accuracy against attack strength, one panel per
   attack (its primary parameter on the x axis), one line per scheme.
 * :func:`pvalue_histogram`: p-values of unmarked images per scheme, against the uniform law.
+* :func:`tradeoff`: robustness (exact payloads over every attack) against visibility (SSIMULACRA2,
+  Butteraugli) of the marked images, one curve per scheme over its embedding strengths.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from .tables import as_dicts
 
-__all__ = ["strength_curves", "pvalue_histogram", "attack_series"]
+__all__ = ["strength_curves", "pvalue_histogram", "tradeoff", "tradeoff_points", "attack_series"]
 
 _PARAM = re.compile(r"(\w+)=([^,()]+)")
 
@@ -121,5 +123,54 @@ def pvalue_histogram(rows: Iterable[Any], *, bins: int = 20) -> bytes | None:
         ax.set_xlabel("p-value", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0].set_ylabel("unmarked images", fontsize=8)
+    axes[0].legend(fontsize=7)
+    return _png(figure)
+
+
+def tradeoff_points(rows: Iterable[Any]) -> dict[str, list[tuple[float, float, float, float]]]:
+    """Per scheme (``lattice@0.5`` counts as ``lattice`` at strength 0.5): ``(strength, mean SSIMULACRA2,
+    mean Butteraugli, exact-payload rate over every attack)`` of each strength, by strength."""
+    rows = [r for r in as_dicts(rows) if r["marked"] and not r["error"]]
+    cells: dict[str, dict[float, dict[str, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for r in rows:
+        scheme, _, strength = r["scheme"].partition("@")
+        cell = cells[scheme][float(strength) if strength else 1.0]
+        if r["attack"] == "none":
+            cell["ssimulacra2"].append(r["ssimulacra2"])
+            cell["butteraugli"].append(r["butteraugli"])
+        else:
+            cell["exact"].append(float(r["exact"]))
+
+    def mean(values: list[float]) -> float:
+        finite = [v for v in values if np.isfinite(v)]
+        return float(np.mean(finite)) if finite else math.nan
+
+    return {scheme: [(strength, mean(c["ssimulacra2"]), mean(c["butteraugli"]), mean(c["exact"]))
+                     for strength, c in sorted(by_strength.items())]
+            for scheme, by_strength in cells.items()}
+
+
+def tradeoff(rows: Iterable[Any]) -> bytes | None:
+    """Exact-payload rate against SSIMULACRA2 and against Butteraugli, a curve per scheme through its
+    strengths (labelled); None when no perceptual metric was measured."""
+    points = tradeoff_points(rows)
+    if not any(np.isfinite(p[1]) or np.isfinite(p[2]) for curve in points.values() for p in curve):
+        return None
+    figure, axes = _figure(2, width=4.6, height=3.4, columns=2)
+    for ax, column, label in ((axes[0], 1, "SSIMULACRA2 of the marked image (higher: less visible)"),
+                              (axes[1], 2, "Butteraugli max distance (lower: less visible)")):
+        for i, (scheme, curve) in enumerate(points.items()):
+            x = [p[column] for p in curve]
+            y = [100 * p[3] for p in curve]
+            ax.plot(x, y, marker="o", markersize=4, color=f"C{i % 10}", label=scheme)
+            for strength, xi, yi in zip((p[0] for p in curve), x, y):
+                if len(curve) > 1 and np.isfinite(xi):
+                    ax.annotate(f"{strength:g}", (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel(label, fontsize=8)
+        ax.set_ylim(-3, 103)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    axes[1].invert_xaxis()          # both panels: less visible to the right
+    axes[0].set_ylabel("exact payload % (every attack)", fontsize=8)
     axes[0].legend(fontsize=7)
     return _png(figure)

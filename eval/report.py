@@ -77,7 +77,7 @@ def write_markdown(rows: Iterable[Any], path: str | os.PathLike, *, command: str
 
 def write_plots(rows: Iterable[Any], directory: str | os.PathLike) -> list[str]:
     """Write the report's plots as PNG files (``exact_vs_strength.png``, ``bit_accuracy_vs_strength.png``,
-    ``null_p_values.png``) into ``directory``; returns the names written."""
+    ``null_p_values.png``, ``tradeoff.png``) into ``directory``; returns the names written."""
     from pathlib import Path
 
     from .cache import atomic_write_bytes
@@ -85,7 +85,8 @@ def write_plots(rows: Iterable[Any], directory: str | os.PathLike) -> list[str]:
     rows = tables.as_dicts(rows)
     figures = {"exact_vs_strength.png": plots.strength_curves(rows, "exact"),
                "bit_accuracy_vs_strength.png": plots.strength_curves(rows, "bit_accuracy"),
-               "null_p_values.png": plots.pvalue_histogram(rows)}
+               "null_p_values.png": plots.pvalue_histogram(rows),
+               "tradeoff.png": plots.tradeoff(rows)}
     written = []
     for name, png in figures.items():
         if png is not None:
@@ -182,7 +183,9 @@ def write_html(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "
     parts.append(_section("Robustness against attack strength",
                           _figure_html(plots.strength_curves(rows, "exact"), "exact-payload rate vs strength")
                           + _figure_html(plots.strength_curves(rows, "bit_accuracy"), "bit accuracy vs strength")))
-    parts.append(_section("Quality", tables.quality(rows).to_html()))
+    parts.append(_section("Quality", tables.quality(rows).to_html()
+                          + _figure_html(plots.tradeoff(rows), "robustness against visibility, per scheme over "
+                                                               "its embedding strengths (--strengths)")))
     parts.append(_section("Speed", tables.speed(rows).to_html()))
     parts.append(_section("Unmarked images: false alarms and p-values",
                           tables.null_calibration(rows).to_html()

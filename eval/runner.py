@@ -72,6 +72,10 @@ class Result:
         The detection p-value and statistic (peers: a known-message binomial test, see ``eval.peers``).
     psnr, ssim : float
         Quality of the marked image against the original (dB; SSIM on luma); NaN for null rows.
+    ssimulacra2, butteraugli : float
+        Perceptual quality of the marked image (SSIMULACRA2 score, Butteraugli's maximum distance), on
+        the unattacked row of a run with ``perceptual=True``; NaN elsewhere, or when the metric's
+        implementation is missing.
     embed_ms, detect_ms : float
         Wall time of one embedding and one detection in the worker, in milliseconds.
     width, height : int
@@ -95,6 +99,8 @@ class Result:
     score: float
     psnr: float
     ssim: float
+    ssimulacra2: float
+    butteraugli: float
     embed_ms: float
     detect_ms: float
     width: int
@@ -116,6 +122,18 @@ class _Task:
     attacks: tuple            # of (attack or None, seed)
     marked: bool
     seed: int
+    perceptual: bool = False
+
+
+def _perceptual(original: np.ndarray, marked: np.ndarray) -> dict[str, float]:
+    """SSIMULACRA2 and Butteraugli of ``marked``; NaN for a metric whose implementation is missing."""
+    values = {}
+    for name in ("ssimulacra2", "butteraugli"):
+        try:
+            values[name] = getattr(metrics, name)(original, marked)
+        except metrics.MissingMetricError:
+            values[name] = math.nan
+    return values
 
 
 def _attack_seed(seed: int, image: str, attack: str) -> int:
@@ -135,7 +153,7 @@ def _failed(task: _Task, attack: Any, seed: int, contender: Any, shape: tuple, e
     return Result(scheme=task.contender, image=task.image.name, attack=name, family=family, strength=strength,
                   marked=task.marked, seed=seed, payload_bits=getattr(contender, "payload_bits", 0),
                   bit_accuracy=math.nan, exact=False, found=False, p_value=math.nan, score=math.nan,
-                  psnr=math.nan, ssim=math.nan, embed_ms=math.nan, detect_ms=math.nan,
+                  psnr=math.nan, ssim=math.nan, ssimulacra2=math.nan, butteraugli=math.nan, embed_ms=math.nan, detect_ms=math.nan,
                   width=shape[1] if shape else 0, height=shape[0] if shape else 0, error=error)
 
 
@@ -159,7 +177,8 @@ def _do_task(task: _Task) -> list[Result]:
     key = contenders.bench_key(task.seed)
     payload = contenders.payload_for(task.image.name, task.seed, contender.payload_bits)
     truth = coding.int_to_bits(payload, contender.payload_bits)
-    quality = {"psnr": math.nan, "ssim": math.nan, "embed_ms": math.nan}
+    quality = {"psnr": math.nan, "ssim": math.nan, "ssimulacra2": math.nan, "butteraugli": math.nan,
+               "embed_ms": math.nan}
     image = original
     if task.marked:
         try:
@@ -168,6 +187,8 @@ def _do_task(task: _Task) -> list[Result]:
             quality["embed_ms"] = 1e3 * (time.perf_counter() - start)
             quality["psnr"] = metrics.psnr(original, image)
             quality["ssim"] = metrics.ssim(original, image)
+            if task.perceptual and any(attack is None for attack, _ in task.attacks):
+                quality.update(_perceptual(original, image))
         except Exception as exc:    # too small for this scheme, or a peer's failure: every cell says so
             return [_failed(task, a, s, contender, original.shape, _error_text(exc)) for a, s in task.attacks]
     rows = []
@@ -188,7 +209,10 @@ def _do_task(task: _Task) -> list[Result]:
             bit_accuracy=bit_accuracy,
             exact=bool(task.marked and reading.payload == payload and reading.found),
             found=bool(reading.found), p_value=float(reading.p_value), score=float(reading.score),
-            psnr=quality["psnr"], ssim=quality["ssim"], embed_ms=quality["embed_ms"], detect_ms=detect_ms,
+            psnr=quality["psnr"], ssim=quality["ssim"],
+            ssimulacra2=quality["ssimulacra2"] if attack is None else math.nan,
+            butteraugli=quality["butteraugli"] if attack is None else math.nan,
+            embed_ms=quality["embed_ms"], detect_ms=detect_ms,
             width=int(original.shape[1]), height=int(original.shape[0])))
     return rows
 
@@ -212,7 +236,8 @@ def _progress(total: int, enabled: bool | None):
 
 def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = None,
         attacks: Sequence[Any] | None = None, *, unmarked: int = 0, jobs: int = 1,
-        cache_dir: str | None = None, seed: int = 0, progress: bool | None = None) -> list[Result]:
+        cache_dir: str | None = None, seed: int = 0, progress: bool | None = None,
+        perceptual: bool = False) -> list[Result]:
     """Benchmark ``schemes`` on ``images`` under ``attacks``; one :class:`Result` per cell.
 
     Parameters
@@ -234,6 +259,8 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
         Seeds the key, the payloads and every attack.
     progress : bool, optional
         Draw a progress bar on stderr; default: only when stderr is a terminal.
+    perceptual : bool
+        Also measure SSIMULACRA2 and Butteraugli of each marked image (seconds per megapixel).
 
     Returns
     -------
@@ -275,7 +302,7 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
                 scheme=name, version=contenders.get(name).version, code=fingerprint, image=spec.name,
                 source=spec.source, content=content[spec.source], variant=spec.variant, min_side=spec.min_side,
                 size=spec.size, marked=marked, attack=str(attack) if attack else NO_ATTACK, seed=attack_seed,
-                run_seed=seed)
+                run_seed=seed, perceptual=perceptual and marked)
 
     results: dict[str, Result] = {}
     with Cache(cache_dir) as cache:
@@ -289,7 +316,7 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
                 else:
                     missing.append((attack, attack_seed))
             for chunk in _chunks(missing, _ATTACKS_PER_TASK):
-                tasks.append(_Task(name, spec, chunk, marked, seed))
+                tasks.append(_Task(name, spec, chunk, marked, seed, perceptual))
         bar = _progress(sum(len(t.attacks) for t in tasks), progress)
 
         def collect(rows: list[Result]) -> None:

@@ -1,4 +1,7 @@
-"""Shared fixtures: a fixed test key (photographs are in photos.py)."""
+"""Shared fixtures: a fixed test key (photographs are in photos.py), and the perceptual metrics."""
+
+import os
+import shutil
 
 import pytest
 
@@ -8,3 +11,22 @@ def key():
     import watermark
 
     return watermark.Key.from_passphrase("filigrane test suite")
+
+
+@pytest.fixture(scope="session")
+def perceptual():
+    """``eval.metrics`` once SSIMULACRA2 and Butteraugli are both there: skipped locally without them,
+    a failure under CI (``.ci/run`` installs the Debian package butteraugli, pip the ssimulacra2 package)."""
+    missing = [] if shutil.which("butteraugli") else ["the butteraugli program (apt-get install butteraugli)"]
+    try:
+        import ssimulacra2  # noqa: F401
+    except ImportError:
+        missing.append("the ssimulacra2 package (pip install '.[test]')")
+    if missing:
+        message = f"perceptual metrics need {' and '.join(missing)}"
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(f"CI is set but {message}")
+        pytest.skip(message)
+    from eval import metrics
+
+    return metrics

@@ -9,14 +9,15 @@ except _metadata.PackageNotFoundError:   # a source tree that was never installe
 
 from .errors import (AlreadyMarkedWarning, AttackParameterError, FiligraneWarning, ImageFileError,
                      ImageTooSmallError, InvalidImageError, KeyFileError, KeyFilePermissionWarning, OutputExistsError,
-                     ParameterError, PayloadTooLargeError, UnknownNameError, WatermarkError)
+                     ParameterError, PayloadTooLargeError, RegistryError, UnknownNameError, WatermarkError)
 
 __all__ = ["__version__", "WatermarkError", "ParameterError", "InvalidImageError", "ImageTooSmallError",
            "ImageFileError", "OutputExistsError", "KeyFileError", "PayloadTooLargeError", "AttackParameterError",
-           "UnknownNameError", "FiligraneWarning", "AlreadyMarkedWarning", "KeyFilePermissionWarning"]
+           "UnknownNameError", "RegistryError", "FiligraneWarning", "AlreadyMarkedWarning", "KeyFilePermissionWarning"]
 
-from .api import detect, detect_file, embed, embed_file
-from .detection import Detection, Geometry
+from .api import detect, detect_file, embed, embed_file, read_in_frame
+from .detection import CandidateEvidence, Detection, Geometry, InformedReading
 from .keys import Key
 
-__all__ += ["embed", "detect", "embed_file", "detect_file", "Detection", "Geometry", "Key"]
+__all__ += ["embed", "detect", "embed_file", "detect_file", "read_in_frame", "Detection", "Geometry",
+            "InformedReading", "CandidateEvidence", "Key"]

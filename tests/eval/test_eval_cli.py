@@ -91,3 +91,12 @@ def test_bench_skips_a_missing_peer_with_a_message(bench, photo_dir, tmp_path, c
     captured = capsys.readouterr()
     assert "skipping peer:blind-watermark" in captured.err and "filigrane[peers]" in captured.err
     assert "| family | dwtdct |" in captured.out and "blind" not in captured.out
+
+
+def test_strengths_add_a_variant_of_each_filigrane_scheme_only():
+    from eval import cli
+
+    assert cli._with_strengths(["lattice", "peer:blind-watermark"], "0.5, 1,2") == [
+        "lattice", "lattice@0.5", "lattice@2", "peer:blind-watermark"]
+    with pytest.raises(ValueError, match="--strengths"):
+        cli._with_strengths(["lattice"], "0")

@@ -54,5 +54,18 @@ def test_unknown_names_list_the_known_ones():
         contenders.get("peer:nope")
 
 
+def test_a_strength_suffix_embeds_at_that_strength(monkeypatch):
+    seen = []
+    monkeypatch.setattr(watermark, "embed", lambda image, payload, key, **options: seen.append(options) or image)
+    contender = contenders.get("lattice@0.5")
+    assert contender.name == "lattice@0.5" and contender.strength == 0.5
+    contender.embed(np.zeros((8, 8, 3), np.uint8), 1, contenders.bench_key(0))
+    assert seen == [{"strength": 0.5, "scheme": "lattice"}]
+    assert contenders.get("lattice@1").name == "lattice"
+    for bad in ("lattice@zero", "lattice@-1", "nope@2"):
+        with pytest.raises(watermark.UnknownNameError):
+            contenders.get(bad)
+
+
 def test_a_scheme_contender_is_versioned_by_the_package():
     assert contenders.get("lattice").version == f"filigrane-{watermark.__version__}"

@@ -48,7 +48,7 @@ def test_markdown_summary_tables(bench):
 def _row(**fields):
     row = dict(scheme="s", image="i", attack="none", family="none", strength=1.0, marked=True, seed=0,
                payload_bits=64, bit_accuracy=1.0, exact=True, found=True, p_value=0.0, score=1.0, psnr=40.0,
-               ssim=0.99, embed_ms=1.0, detect_ms=1.0, width=1000, height=1000, error="")
+               ssim=0.99, ssimulacra2=92.0, butteraugli=0.9, embed_ms=1.0, detect_ms=1.0, width=1000, height=1000, error="")
     return {**row, **fields}
 
 
@@ -102,3 +102,23 @@ def test_difference_image_amplifies_and_clips():
     b[1, 1] = 0
     diff = report.difference_image(a, b)
     assert diff[0, 0, 0] == 30 and diff[1, 1, 0] == 255 and diff[0, 1, 0] == 0
+
+
+def test_quality_table_and_tradeoff_curve_carry_the_perceptual_metrics():
+    from eval import plots
+
+    rows = []
+    for scheme, s2, ba, exact in (("lattice@0.5", 95.0, 0.6, False), ("lattice", 91.0, 1.1, True),
+                                  ("lattice@2", 80.0, 2.5, True), ("peer:x", 85.0, 2.0, False)):
+        rows.append(_row(scheme=scheme, ssimulacra2=s2, butteraugli=ba))
+        rows.append(_row(scheme=scheme, attack="jpeg(quality=30)", family="codec", exact=exact,
+                         ssimulacra2=float("nan"), butteraugli=float("nan")))
+    table = tables.quality(rows)
+    assert "SSIMULACRA2 (mean)" in table.columns and "Butteraugli (max)" in table.columns
+    assert ("lattice", "1", "40.0", "40.0", "0.9900", "0.9900", "91.0", "91.0", "1.10", "1.10") in table.rows
+    points = plots.tradeoff_points(rows)
+    assert points["lattice"] == [(0.5, 95.0, 0.6, 0.0), (1.0, 91.0, 1.1, 1.0), (2.0, 80.0, 2.5, 1.0)]
+    assert points["peer:x"] == [(1.0, 85.0, 2.0, 0.0)]
+    assert plots.tradeoff(rows).startswith(b"\x89PNG")
+    unmeasured = [{**row, "ssimulacra2": float("nan"), "butteraugli": float("nan")} for row in rows]
+    assert plots.tradeoff(unmeasured) is None

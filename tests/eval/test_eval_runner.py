@@ -36,7 +36,8 @@ def test_run_measures_every_cell_with_the_documented_columns(photo_dir, tiny_sui
     specs = images.images_from(photo_dir)
     rows = runner.run(["dwtdct"], specs, tiny_suite, unmarked=3, cache_dir=tmp_path / "cache", progress=False)
     assert runner.COLUMNS == ("scheme", "image", "attack", "family", "strength", "marked", "seed", "payload_bits",
-                              "bit_accuracy", "exact", "found", "p_value", "score", "psnr", "ssim", "embed_ms",
+                              "bit_accuracy", "exact", "found", "p_value", "score", "psnr", "ssim", "ssimulacra2",
+                              "butteraugli", "embed_ms",
                               "detect_ms", "width", "height", "error")
     marked = [r for r in rows if r.marked]
     assert [(r.image, r.attack) for r in marked] == [

@@ -11,9 +11,9 @@ import numpy as np
 
 from .. import api, imageio
 from ..coding import payload_to_int
-from ..errors import InvalidImageError
+from ..errors import InvalidImageError, ParameterError
 from ..keys import Key
-from . import outputs
+from . import embed_registry, outputs
 from .batch import EMBED_FIELDS, Job, Outcome, row, run_batch
 from .common import ERROR, FOUND, common_options, encoder_quality, key_options, load_key, payload, positive_number
 
@@ -28,7 +28,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                             "directory input's sub-directories are mirrored")
     embed.add_argument("--in-place", action="store_true", help="replace each input (atomically)")
     key_options(embed)
-    given = embed.add_mutually_exclusive_group(required=True)
+    given = embed.add_mutually_exclusive_group()
     given.add_argument("--payload", help="64-bit payload: 0x hex or decimal")
     given.add_argument("--payload-text", help="payload as up to 8 bytes of UTF-8 text")
     embed.add_argument("--strength", type=positive_number, default=1.0, help="mark amplitude (default: %(default)s)")
@@ -38,6 +38,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     embed.add_argument("--overwrite", action="store_true", help="replace existing output files")
     embed.add_argument("--diff", action="store_true",
                        help="also write OUT.diff.png: the luminance change, amplified x20")
+    embed_registry.registry_options(embed)
     common_options(embed)
     embed.set_defaults(run=_run_embed)
 
@@ -91,9 +92,15 @@ def _write_difference(original: Path, marked: Path, max_pixels: int | None) -> P
 
 
 def _run_embed(args: argparse.Namespace) -> int:
-    key, value = load_key(args), payload(args)
-    payload_to_int(value)                                    # a bad payload fails before any file
+    given = args.payload is not None or args.payload_text is not None
+    if not given and args.registry is None:
+        raise ParameterError("give --payload (or --payload-text), or --registry DB to draw one per copy")
+    key, value = load_key(args), payload(args) if given else None
+    if value is not None:
+        payload_to_int(value)                                # a bad payload fails before any file
     pairs = outputs.destinations(args.inputs, args.output, in_place=args.in_place, diff=args.diff)
+    if args.registry is not None:
+        return embed_registry.run(args, key, pairs, value)
     job = Job(_embed_one, _embed_failed, key=key, payload=value, strength=args.strength, scheme=args.scheme,
               quality=args.quality, overwrite=args.overwrite or args.in_place, diff=args.diff,
               max_pixels=args.max_pixels)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ...color import resize
 
-__all__ = ["highpass", "perceptual_mask", "whiten", "whiten_linear", "denoised_residual"]
+__all__ = ["largeness", "highpass", "perceptual_mask", "whiten", "whiten_linear", "denoised_residual"]
 
 _DETAIL_SIGMA = 2.0      # px at working scale: texture (for activity) is finer than this blur
 _BAND_SIGMA = 8.0        # px: the detector keeps everything finer than this (the mark's band)
@@ -20,7 +20,8 @@ _FLOOR = 2.0 / 255.0     # activity floor: flat areas are treated as this busy (
 _FLAT_ENERGY = (0.25 / 255.0) ** 2   # below this local detail energy an area is blank (filled)
 _FLAT_MARGIN = 6                     # px zeroed around blank areas
 _FLAT_AMPLITUDE = 1.2 / 255.0   # mark amplitude where the image is flat
-_TEXTURE_GAIN = 0.17            # extra amplitude per unit of local activity (RMS detail)
+_TEXTURE_KNEE = _FLAT_AMPLITUDE / 0.17   # local activity (RMS detail) from which texture raises the amplitude
+_TEXTURE_EXPONENT = 0.7         # amplitude ~ activity ** EXPONENT above the knee, on a large image
 _DARK_KNEE, _DARK_OFFSET, _DARK_FLOOR = 48 / 255, 8 / 255, 0.2   # luminance masking below the knee
 _WIENER_SIZE = 5                # px: window of the local Wiener filter behind denoised_residual
 
@@ -35,18 +36,38 @@ def highpass(plane: np.ndarray, sigma: float = _DETAIL_SIGMA) -> np.ndarray:
     return plane - _blur(plane, sigma)
 
 
+def largeness(shape: tuple[int, ...], working: tuple[int, int]) -> float:
+    """0 for an image no larger than its working resolution, 1 from twice that (short sides), log in between."""
+    return float(np.clip(np.log2(min(shape[:2]) / min(working)), 0.0, 1.0))
+
+
 def perceptual_mask(luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Per-pixel amplitude, in luminance units, that the mark may take at strength 1, at ``shape``.
 
-    ``sqrt(FLAT**2 + (TEXTURE * activity)**2)``: a small floor where the image is flat, growing with
-    local texture (contrast masking), reduced in dark areas where a given change is relatively larger
-    (luminance masking). Texture is measured at the image's own resolution (full-resolution ``luma``),
-    where a viewer and SSIM see it, then averaged down to ``shape``.
+    ``FLAT * (1 + (activity / KNEE)**2) ** (EXPONENT / 2)``: a floor where the image is flat, growing
+    with the local texture above the knee (contrast masking), reduced in dark areas where a given
+    change is relatively larger (luminance masking). Texture is measured at the mark's own scale: at
+    the working resolution ``shape`` when the image is larger (a large photograph's grain and fine
+    detail, gone at that scale, do not hide a pattern whose period is tens of its pixels).
+
+    On an image up to its working resolution the mark's period is a few of its pixels, beyond the
+    eye's peak sensitivity: the amplitude grows linearly with texture (EXPONENT 1), activity being
+    the RMS detail around each pixel. On an image twice as large or more (:func:`largeness`), the
+    mark sits near the peak of the eye's contrast sensitivity, where masking grows more slowly than
+    the masker (threshold elevation ~ contrast**0.6-0.7 in Watson's model): EXPONENT falls to
+    ``_TEXTURE_EXPONENT``, and activity becomes a geometric mean, so that one edge does not lend its
+    masking to the flat area beside it (the halo Butteraugli sees there).
     """
-    detail = luma - cv2.blur(luma, (5, 5), borderType=cv2.BORDER_REFLECT)   # what a 7x7 SSIM window sees
-    energy = resize(detail * detail, shape)
-    activity = np.sqrt(_blur(energy, _ACTIVITY_SIGMA) + _FLOOR**2)
-    amplitude = np.sqrt(_FLAT_AMPLITUDE**2 + (_TEXTURE_GAIN * activity) ** 2)
+    large = largeness(luma.shape, shape)
+    base = luma if large == 0.0 else resize(luma, shape)
+    detail = base - cv2.blur(base, (5, 5), borderType=cv2.BORDER_REFLECT)   # what a 7x7 SSIM window sees
+    energy = np.maximum(resize(detail * detail, shape), 0.0) + _FLOOR**2     # bicubic may undershoot
+    activity = np.sqrt(_blur(energy, _ACTIVITY_SIGMA))
+    if large > 0.0:
+        pooled = np.exp(0.5 * _blur(np.log(energy), _ACTIVITY_SIGMA))       # geometric mean
+        activity = activity ** (1.0 - large) * pooled ** large
+    exponent = 1.0 + large * (_TEXTURE_EXPONENT - 1.0)
+    amplitude = _FLAT_AMPLITUDE * (1.0 + (activity / _TEXTURE_KNEE) ** 2) ** (exponent / 2)
     brightness = _blur(resize(luma, shape), _ACTIVITY_SIGMA)
     amplitude *= np.clip((brightness + _DARK_OFFSET) / (_DARK_KNEE + _DARK_OFFSET), _DARK_FLOOR, 1.0)
     return amplitude
