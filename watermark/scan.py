@@ -35,7 +35,6 @@ import numpy as np
 from PIL import Image
 
 from . import api, imageio, schemes
-from .detection import Detection, Geometry
 from .errors import WatermarkError
 from .features import MasterPrint
 from .featureindex import FeatureIndex
@@ -43,7 +42,7 @@ from .fingerprint import MAX_DISTANCE, perceptual_hash
 from .hashindex import HashIndex
 from .keys import Key
 from .registration import Registration, Suspect, register, to_master_frame
-from .registry import ISSUED, Master, Record, Registry
+from .registry import ISSUED, Master, Record, Registry, feature_index, hash_index, print_of
 from .sources import Source, read_bytes
 
 __all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES"]
@@ -52,6 +51,7 @@ STATUSES = ("attributed", "mark-only", "near-duplicate", "exact", "not-found", "
 ROW_FIELDS = ("path", "sha256", "status", "method", "payload", "p_value", "record", "match", "geometry", "marks",
               "reason", "error", "ms")
 _ANALYSIS_SIDE = 512          # px: the short side the blind read and the hash need (JPEG draft decoding)
+_REGISTRATION_SIDE = 1024     # px: the short side local features are found at (a collage holds a master small)
 _THUMBNAIL_SIDE = 192
 
 
@@ -88,12 +88,14 @@ class _Mark:
     method: str
     record: Record | None = None
     content: dict[str, Any] | None = None     # how the file matched the record's master, if it did
+    verified: bool | None = None              # the blind read's check of this payload's per-copy layer
+    doubt: str | None = None                  # why the mark is not taken as this copy's, despite the content
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "payload": None if self.payload is None else f"{self.payload:#018x}",
                 "p_value": self.p_value, "method": self.method,
                 "record": None if self.record is None else _record(self.record),
-                "content_match": self.content is not None}
+                "content_match": self.content is not None, "verified": self.verified}
 
 
 @dataclass
@@ -101,20 +103,20 @@ class _File:
     """What one file gave so far."""
 
     name: str
-    image: Any = None                     # decoded at analysis scale
-    full_size: tuple[int, int] = (0, 0)   # (width, height) as encoded, upright
+    loaded: imageio.LoadedImage | None = None    # decoded at analysis scale
     data: bytes = b""
     marks: list[_Mark] = field(default_factory=list)
     near: dict[int, int] = field(default_factory=dict)             # master id -> hash distance
+    named: dict[tuple[int, str], set[int]] = field(default_factory=dict)   # (master id, key id) -> payloads
     registrations: dict[int, Registration] = field(default_factory=dict)
-    geometry: Geometry | None = None
+    geometry: dict[str, Any] | None = None
     _suspect: Suspect | None = None
 
     def suspect(self, max_pixels: int | None) -> Suspect:
         """The file for registration, decoded at the resolution local features need (once)."""
         if self._suspect is None:
-            loaded = imageio.load_image(io.BytesIO(self.data), name=self.name, max_pixels=max_pixels,
-                                        animated="first", reduce_to=1024)
+            loaded = imageio.load_image_bytes(self.data, self.name, max_pixels=max_pixels, animated="first",
+                                              reduce_to=_REGISTRATION_SIDE)
             self._suspect = Suspect(loaded.image)
         return self._suspect
 
@@ -170,9 +172,9 @@ class Scanner:
         row["sha256"] = hashlib.sha256(data).hexdigest()
         if self._exact(row):
             return
-        loaded = imageio.load_image(io.BytesIO(data), name=source.name, max_pixels=self.options.max_pixels,
-                                    animated="first", reduce_to=_ANALYSIS_SIDE)
-        found = _File(source.name, loaded.image, loaded.original_size, data)
+        loaded = imageio.load_image_bytes(data, source.name, max_pixels=self.options.max_pixels, animated="first",
+                                          reduce_to=_ANALYSIS_SIDE)
+        found = _File(source.name, loaded, data)
         self._blind(found)
         self._near_duplicates(found)
         self._content(found)
@@ -196,14 +198,12 @@ class Scanner:
         return False
 
     def _blind(self, found: _File) -> None:
-        width, height = found.full_size
         for key in self.keys:
-            detection = api.detect(found.image, key, false_alarm=self.options.false_alarm,
-                                   source_shape=(height, width))
+            detection = api.detect_loaded(found.loaded, key, false_alarm=self.options.false_alarm)
             if not detection.found:
                 continue
-            mark = _Mark(key.public_id, detection.payload, detection.p_value, "blind")
-            found.geometry = found.geometry or detection.geometry
+            mark = _Mark(key.public_id, detection.payload, detection.p_value, "blind", verified=detection.verified)
+            found.geometry = found.geometry or detection.to_dict()["geometry"]
             if detection.payload is not None:
                 records = [r for r in self.registry.find_payload(detection.payload, key=key) if r.state == ISSUED]
                 mark.record = records[0] if records else None
@@ -212,7 +212,7 @@ class Scanner:
     def _near_duplicates(self, found: _File) -> None:
         hashes = self._hash_index()
         if len(hashes):
-            found.near = dict(hashes.query(perceptual_hash(found.image), max_distance=MAX_DISTANCE, limit=8))
+            found.near = dict(hashes.query(perceptual_hash(found.loaded.image), max_distance=MAX_DISTANCE, limit=8))
         if self.options.partial and not found.near and not any(m.record for m in found.marks):
             index = self._feature_index()
             if len(index):
@@ -251,6 +251,7 @@ class Scanner:
                                                 (master.width, master.height), shape=_frame_shape(master))
                 reading = api.read_in_frame(framed, key, list(by_payload), valid=valid,
                                             false_alarm=self.options.false_alarm)
+                found.named[(master_id, key.public_id)] = set(reading.named)
                 for evidence in reading.candidates:
                     if evidence.present:
                         self._add_informed(found, key, evidence.payload, evidence.p_value, by_payload, registration)
@@ -266,11 +267,16 @@ class Scanner:
                                  {"inliers": registration.inliers}))
 
     def _conclude(self, found: _File, row: dict[str, Any]) -> None:
-        attributed = sorted((m for m in found.marks if m.record is not None and m.content is not None),
+        for mark in found.marks:
+            named = found.named.get((mark.record.master.id, mark.key)) if mark.record is not None else None
+            if mark.method == "blind" and not mark.verified and named and mark.payload not in named:
+                mark.doubt = (f"the periodic mark reads payload {mark.payload:#018x}, but its per-copy layer is "
+                              "absent while other copies' are present: that mark was likely pasted")
+        attributed = sorted((m for m in found.marks if m.record is not None and m.content is not None and not m.doubt),
                             key=lambda m: m.p_value)
         found.marks.sort(key=lambda m: (m.record.issued_at or "") if m.record else "~")
         row["marks"] = [m.to_dict() for m in found.marks]
-        row["geometry"] = None if found.geometry is None else found.geometry.to_dict()
+        row["geometry"] = found.geometry
         if attributed:
             best = attributed[0]
             row.update(status="attributed", method=best.method, payload=f"{best.payload:#018x}", p_value=best.p_value,
@@ -302,17 +308,17 @@ class Scanner:
 
     def _hash_index(self) -> HashIndex:
         if self._hashes is None:
-            self._hashes = HashIndex(*self.registry.master_hashes())
+            self._hashes = hash_index(self.registry)
         return self._hashes
 
     def _feature_index(self) -> FeatureIndex:
         if self._features is None:
-            self._features = FeatureIndex.from_prints((m.id, self._print(m)) for m in self.registry.masters())
+            self._features = feature_index(self.registry)
         return self._features
 
     def _print(self, master: Master) -> MasterPrint:
         if master.id not in self._prints:
-            self._prints[master.id] = MasterPrint.from_bytes(master.print)
+            self._prints[master.id] = print_of(master)
         return self._prints[master.id]
 
     def _register(self, found: _File, master_id: int) -> Registration:
@@ -323,6 +329,8 @@ class Scanner:
 
 
 def _why_not_attributed(mark: _Mark) -> str:
+    if mark.doubt:
+        return mark.doubt
     if mark.payload is None:
         return "this key's mark is present but its payload is unreadable: not an attribution"
     if mark.record is None:
