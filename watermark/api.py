@@ -17,7 +17,7 @@ from .errors import AlreadyMarkedWarning, ImageTooSmallError, InvalidImageError,
 from .image import ImageLike, from_float, to_float
 from .keys import Key
 
-__all__ = ["embed", "detect", "embed_file", "detect_file", "read_in_frame"]
+__all__ = ["embed", "detect", "embed_file", "detect_file", "detect_loaded", "read_in_frame"]
 
 
 def _luminance_of(image: ImageLike, scheme: schemes.Scheme, name: str) -> tuple[np.ndarray, np.ndarray, object]:
@@ -180,6 +180,14 @@ def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFA
     """
     loaded = imageio.load_image(path, max_pixels=max_pixels, animated="first",
                                 reduce_to=schemes.get(scheme).analysis_short_side)
+    return detect_loaded(loaded, key, scheme=scheme, false_alarm=false_alarm, marked_shape=marked_shape)
+
+
+def detect_loaded(loaded: imageio.LoadedImage, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
+                  false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
+                  marked_shape: tuple[int, int] | None = None) -> Detection:
+    """Detect in an image file already read (`imageio.load_image` or `imageio.load_image_bytes`, best
+    with ``reduce_to`` the scheme's ``analysis_short_side``): the geometry speaks of the file's own size."""
     width, height = loaded.original_size
     return _detect(loaded.image, key, scheme, false_alarm, source_shape=(height, width), marked_shape=marked_shape)
 

@@ -27,6 +27,7 @@ be read back: 95 unless ``quality`` is given); TIFF keeps a source TIFF's lossle
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import re
@@ -47,8 +48,8 @@ from . import deepio, jpegquality
 from .errors import (ImageFileError, InvalidImageError, OutputExistsError, ParameterError, UnknownNameError,
                      WatermarkError)
 
-__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "LoadedImage", "load_image", "save_image",
-           "check_writable", "iter_image_files", "parse_max_pixels"]
+__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "LoadedImage", "load_image",
+           "load_image_bytes", "save_image", "check_writable", "iter_image_files", "parse_max_pixels"]
 
 PathLike = str | os.PathLike
 
@@ -180,21 +181,37 @@ def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, a
     with fp:
         if os.fstat(fp.fileno()).st_size == 0:
             raise InvalidImageError(f"{path}: empty file (0 bytes)")
-        try:
-            return _decode(path, fp, max_pixels, animated, reduce_to)
-        except WatermarkError:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            found = re.search(r"\((\d+) pixels\)", str(exc))
-            size = f"{int(found.group(1)):,} pixels" if found else "the image size"
-            raise InvalidImageError(_bomb_message(path, size, max_pixels)) from None
-        except Image.UnidentifiedImageError:
-            raise InvalidImageError(f"{path}: not an image file, or not a format Filigrane reads "
-                                    "(JPEG, PNG, WebP, TIFF, GIF, BMP, AVIF)") from None
-        except Exception as exc:
-            if not (_os_error(exc) or _raised_by_pillow(exc)):
-                raise   # a bug of ours keeps its traceback rather than reading as "corrupt image"
-            raise _decode_error(path, exc) from None
+        return _load(path, fp, max_pixels, animated, reduce_to)
+
+
+def load_image_bytes(data: bytes, name: str, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                     animated: str = "error", reduce_to: int | None = None) -> LoadedImage:
+    """`load_image` for a file's bytes already read (from a URL, a batch's reader); ``name`` is how
+    error messages name it. ``LoadedImage.path`` is ``Path(name)``."""
+    if animated not in ("error", "first"):
+        raise UnknownNameError(f"animated must be 'error' or 'first', got {animated!r}")
+    if not data:
+        raise InvalidImageError(f"{name}: empty file (0 bytes)")
+    return _load(Path(name), io.BytesIO(data), max_pixels, animated, reduce_to)
+
+
+def _load(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str, reduce_to: int | None) -> LoadedImage:
+    """Decode ``fp``, turning what goes wrong with the data into one error naming ``path``."""
+    try:
+        return _decode(path, fp, max_pixels, animated, reduce_to)
+    except WatermarkError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(found.group(1)):,} pixels" if found else "the image size"
+        raise InvalidImageError(_bomb_message(path, size, max_pixels)) from None
+    except Image.UnidentifiedImageError:
+        raise InvalidImageError(f"{path}: not an image file, or not a format Filigrane reads "
+                                "(JPEG, PNG, WebP, TIFF, GIF, BMP, AVIF)") from None
+    except Exception as exc:
+        if not (_os_error(exc) or _raised_by_pillow(exc)):
+            raise   # a bug of ours keeps its traceback rather than reading as "corrupt image"
+        raise _decode_error(path, exc) from None
 
 
 def _os_error(exc: BaseException) -> bool:

@@ -1,91 +1,23 @@
-"""The HTML report renders in headless Chromium: images load, no console errors, not a blank page.
-
-Skipped only when Chromium is absent and the CI variable is not set; under CI it must run
-(``.ci/run`` installs Debian's ``chromium``).
-"""
+"""The HTML report renders in headless Chromium: images load, no console errors, not a blank page."""
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import shutil
-import subprocess
-
 import numpy as np
-import pytest
-from PIL import Image
 
+from chromium import probe, screenshot
 from eval import images, report, runner
-
-_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-          "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-          "--disable-extensions", "--mute-audio"]
-
-# Injected into a copy of the report (the report itself has no script): records errors from the
-# first moment, then after "load" writes what it saw into the DOM, which --dump-dom prints.
-_PROBE = """<script>
-window.__problems = [];
-window.addEventListener("error", e => window.__problems.push(
-  "error: " + (e.message || (e.target && (e.target.alt || e.target.tagName)) || e.type)), true);
-for (const level of ["error", "warn"]) {
-  const original = console[level];
-  console[level] = (...args) => { window.__problems.push(level + ": " + args.join(" ")); original(...args); };
-}
-window.addEventListener("load", () => {
-  const images = Array.from(document.images);
-  const result = {images: images.length,
-                  broken: images.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.alt),
-                  problems: window.__problems,
-                  height: document.documentElement.scrollHeight};
-  const pre = document.createElement("pre");
-  pre.id = "filigrane-probe";
-  pre.textContent = JSON.stringify(result);
-  document.body.appendChild(pre);
-});
-</script>"""
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None and os.path.exists("/usr/bin/chromium"):
-        found = "/usr/bin/chromium"
-    if found is None:
-        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
-            pytest.fail("CI is set but chromium is missing: .ci/run must `apt-get install -y chromium`")
-        pytest.skip("headless Chromium not installed (apt-get install chromium); runs under CI")
-    return found
-
-
-def _browse(chromium: str, profile, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([chromium, *_FLAGS, f"--user-data-dir={profile}", *args], capture_output=True,
-                          text=True, timeout=120, check=False)
 
 
 def test_report_renders_in_headless_chromium(photo_dir, tiny_suite, tmp_path):
-    chromium = _chromium()
     specs = images.images_from(photo_dir)
     rows = runner.run(["dwtdct"], specs, tiny_suite, unmarked=4, progress=False)
     pictures = report.pictures_for(["dwtdct"], specs[0].load(), tiny_suite, name=specs[0].name)
     page = tmp_path / "report.html"
     report.write_html(rows, page, command="watermark bench", pictures=pictures)
 
-    probed = tmp_path / "probed.html"
-    probed.write_text(page.read_text().replace("<head>", "<head>" + _PROBE, 1))
-    dump = _browse(chromium, tmp_path / "profile1", "--enable-logging=stderr", "--v=0",
-                   "--virtual-time-budget=10000", "--dump-dom", probed.as_uri())
-    found = re.search(r'<pre id="filigrane-probe">(.*?)</pre>', dump.stdout, re.S)
-    assert found, f"no probe output; chromium exit {dump.returncode}, stderr:\n{dump.stderr[-2000:]}"
-    probe = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
-    assert probe["images"] == page.read_text().count("<img") > 0
-    assert probe["broken"] == [] and probe["problems"] == []
-    console = [line for line in dump.stderr.splitlines() if "CONSOLE" in line]
-    assert console == [], console
-
-    shot = tmp_path / "shot.png"
-    capture = _browse(chromium, tmp_path / "profile2", "--window-size=1200,1600", f"--screenshot={shot}",
-                      page.as_uri())
-    assert shot.exists(), f"no screenshot; chromium exit {capture.returncode}, stderr:\n{capture.stderr[-2000:]}"
-    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
+    seen = probe(page, tmp_path)
+    assert seen["images"] == page.read_text().count("<img") > 0
+    assert seen["broken"] == [] and seen["problems"] == [] and seen["console"] == []
+    pixels = screenshot(page, tmp_path)
     assert pixels.shape == (1600, 1200)
     assert pixels.std() > 10 and np.mean(pixels < 200) > 0.01     # text, tables and plots, not a blank page

@@ -1,4 +1,4 @@
-"""The ``watermark`` command: keygen, embed, detect (alias scan), registry, and the plugged-in attack and bench.
+"""The ``watermark`` command: keygen, embed, detect, scan, registry, and the plugged-in attack and bench.
 
 Results go to stdout (text, or ``--json``: one object per input per line); messages and the progress
 bar (drawn only on a terminal) go to stderr. Exit codes follow grep: 0 when a mark was found (or the
@@ -18,13 +18,13 @@ from typing import Callable, TextIO
 
 from .. import __version__
 from ..errors import FiligraneWarning, WatermarkError
-from . import detect, embed, keygen, registry
+from . import detect, embed, keygen, registry, scan
 from .common import ERROR, FOUND, INTERRUPTED, NOT_FOUND
 
 __all__ = ["main", "build_parser", "FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED"]
 
 _PLUGIN_GROUP = "watermark.commands"
-_DESCRIPTION = "Invisible, keyed, robust image watermarks: keygen, embed, detect (alias scan), attack, bench."
+_DESCRIPTION = "Invisible, keyed, robust image watermarks: keygen, embed, detect, scan, registry, attack, bench."
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for command in (keygen, embed, detect, registry):
+    for command in (keygen, embed, detect, scan, registry):
         command.register(commands)
 
     for entry in metadata.entry_points(group=_PLUGIN_GROUP):

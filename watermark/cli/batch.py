@@ -10,8 +10,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
+from .. import batch
 from ..errors import WatermarkError
-from . import workers
 
 __all__ = ["DETECT_FIELDS", "EMBED_FIELDS", "row", "Outcome", "Job", "run_batch"]
 
@@ -67,7 +67,9 @@ def run_batch(job: Job, items: list, *, jobs: int, json_rows: bool, label: str, 
     order, and a closing count of ``statuses`` on stderr; returns the count."""
     counts: Counter = Counter()
     with _Lines(len(items), label) as lines:
-        for outcome in workers.parallel(job, items, jobs):
+        for _, outcome in batch.run(items, job, jobs=jobs, ordered=True):
+            if isinstance(outcome, BaseException):      # our bug in a worker: keep its message, not a row
+                raise outcome
             for warning in outcome.warnings:
                 lines.error(f"watermark: warning: {warning}")
             if outcome.row.get("error"):

@@ -11,7 +11,8 @@ from .. import imageio, schemes
 from ..errors import KeyFileError, ParameterError
 from ..keys import Key
 
-__all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "key_options", "load_key", "payload", "common_options",
+__all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "key_options", "load_key", "keys_options", "load_keys",
+           "payload", "common_options", "batch_options",
            "encoder_quality", "probability", "positive_number"]
 
 FOUND, NOT_FOUND, ERROR = 0, 1, 2
@@ -28,9 +29,29 @@ def key_options(parser: argparse.ArgumentParser) -> None:
 def load_key(args: argparse.Namespace) -> Key:
     if args.key is not None:
         return Key.load(args.key)
-    passphrase = os.environ.get(args.passphrase_env, "")
+    return _passphrase_key(args.passphrase_env)
+
+
+def keys_options(parser: argparse.ArgumentParser) -> None:
+    """``--key`` and ``--passphrase-env``, each repeatable, at least one of them."""
+    parser.add_argument("--key", action="append", default=[], metavar="KEYFILE",
+                        help="key file made by 'watermark keygen' (repeat for several keys)")
+    parser.add_argument("--passphrase-env", action="append", default=[], metavar="VAR",
+                        help="name of an environment variable holding a passphrase (repeatable)")
+
+
+def load_keys(args: argparse.Namespace) -> list[Key]:
+    """The keys of `keys_options`, in the order given; at least one."""
+    keys = [Key.load(path) for path in args.key] + [_passphrase_key(var) for var in args.passphrase_env]
+    if not keys:
+        raise ParameterError("give at least one --key KEYFILE or --passphrase-env VAR")
+    return keys
+
+
+def _passphrase_key(variable: str) -> Key:
+    passphrase = os.environ.get(variable, "")
     if not passphrase:
-        raise KeyFileError(f"environment variable {args.passphrase_env} is not set or empty")
+        raise KeyFileError(f"environment variable {variable} is not set or empty")
     return Key.from_passphrase(passphrase)
 
 
@@ -74,6 +95,11 @@ def _pixel_limit(text: str) -> int | None:
 def common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheme", default=schemes.DEFAULT_SCHEME, choices=schemes.names(),
                         help="watermarking scheme (default: %(default)s)")
+    batch_options(parser)
+
+
+def batch_options(parser: argparse.ArgumentParser) -> None:
+    """``--jobs``, ``--json`` and ``--max-pixels``: what every batch command takes."""
     parser.add_argument("--jobs", type=_jobs, default=1, metavar="N", help="worker processes; 0: one per core")
     parser.add_argument("--json", action="store_true", help="one JSON object per input on stdout")
     parser.add_argument("--max-pixels", type=_pixel_limit, default=imageio.DEFAULT_MAX_PIXELS,

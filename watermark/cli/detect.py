@@ -1,4 +1,4 @@
-"""``watermark detect`` (and its alias ``scan``): look for the mark in files and directories."""
+"""``watermark detect``: look for one key's mark in files and directories (a blind read, no registry)."""
 
 from __future__ import annotations
 
@@ -16,15 +16,14 @@ __all__ = ["register"]
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    for name in ("detect", "scan"):
-        detect = commands.add_parser(name, help="look for the mark in files and directories (recursive)"
-                                     if name == "detect" else "same as detect")
-        detect.add_argument("paths", nargs="+", metavar="PATH")
-        key_options(detect)
-        detect.add_argument("--false-alarm", type=probability, default=schemes.DEFAULT_FALSE_ALARM, metavar="P",
-                            help="report found when the p-value is at most this (default: %(default)s)")
-        common_options(detect)
-        detect.set_defaults(run=_run_detect)
+    detect = commands.add_parser("detect", help="look for one key's mark in files and directories (recursive); "
+                                                "'scan' attributes against a registry")
+    detect.add_argument("paths", nargs="+", metavar="PATH")
+    key_options(detect)
+    detect.add_argument("--false-alarm", type=probability, default=schemes.DEFAULT_FALSE_ALARM, metavar="P",
+                        help="report found when the p-value is at most this (default: %(default)s)")
+    common_options(detect)
+    detect.set_defaults(run=_run_detect)
 
 
 def _detect_one(path: Path, *, key: Key, scheme: str, false_alarm: float, max_pixels: int | None) -> Outcome:

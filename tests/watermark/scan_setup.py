@@ -1,0 +1,61 @@
+"""A scan's world, shared by the scan tests: a key, a registry, three masters issued to two
+recipients, and a crawl of what a user would find."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+from PIL import Image
+
+import attacks
+from photos import photo
+
+MASTERS = ("astronaut", "coffee", "rocket")
+
+
+def run(*args, check=None, **options):
+    result = subprocess.run([sys.executable, "-m", "watermark", *map(str, args)], capture_output=True, text=True,
+                            **options)
+    if check is not None:
+        assert result.returncode == check, result.stderr
+    return result
+
+
+def _save(array, path):
+    Image.fromarray(array).save(path)
+    return path
+
+
+def build(root):
+    """Make the world under ``root``; returns ``root``."""
+    (root / "masters").mkdir()
+    for name in MASTERS:
+        _save(cv2.resize(photo(name), (1024, 768), interpolation=cv2.INTER_AREA), root / "masters" / f"{name}.png")
+    key = root / "studio.key"
+    run("keygen", key, check=0)
+    run("registry", "init", root / "r.db", check=0)
+    for recipient, out in (("Agence X", "x"), ("Studio Y", "y")):
+        run("embed", root / "masters", "-o", root / out, "--key", key, "--registry", root / "r.db",
+            "--recipient", recipient, "--meta", "licence=7", check=0)
+    crawl = root / "crawl"
+    crawl.mkdir()
+
+    def issued(who, name):
+        return np.asarray(Image.open(root / who / f"{name}.png"))
+
+    (crawl / "exact.png").write_bytes((root / "x" / "rocket.png").read_bytes())
+    (crawl / "master.png").write_bytes((root / "masters" / "coffee.png").read_bytes())
+    attacked = attacks.chain(attacks.attack("rotate", degrees=4, crop=True), attacks.attack("jpeg", quality=75))
+    _save(attacked(issued("y", "coffee")), crawl / "coffee-rotated.png")
+    resized = cv2.resize(issued("x", "astronaut"), (800, 600), interpolation=cv2.INTER_AREA)
+    Image.fromarray(resized).save(crawl / "astronaut-small.jpg", quality=85)
+    unrelated = cv2.resize(photo("chelsea"), (1024, 768), interpolation=cv2.INTER_AREA)
+    _save(attacks.copy_mark(unrelated, source=issued("x", "astronaut")), crawl / "forged.png")
+    _save(cv2.resize(photo("motorcycle_left"), (900, 600)), crawl / "unrelated.png")
+    (crawl / "broken.jpg").write_bytes((root / "x" / "coffee.png").read_bytes()[:2000])
+    return root
+
+

@@ -1,0 +1,102 @@
+"""One function over a stream: every item once, failures as results, dead workers cost nothing."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from watermark import batch
+
+
+def square_or_fail(x):
+    """x * x; raises for 7; kills its own worker process for 13 when asked to."""
+    if x == 7:
+        raise ValueError("seven")
+    if x == 13 and os.environ.get("FILIGRANE_TEST_KILL_13"):
+        os._exit(1)
+    return x * x
+
+
+def slow_square(x):
+    time.sleep(0.05)
+    return x * x
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_every_item_once_with_failures_as_results(jobs):
+    results = list(batch.run(iter(range(30)), square_or_fail, jobs=jobs))
+    assert sorted(item for item, _ in results) == list(range(30))
+    outcome = dict(results)
+    assert isinstance(outcome[7], ValueError) and outcome[29] == 841
+
+
+def test_results_in_input_order_when_asked():
+    assert [item for item, _ in batch.run(iter(range(25)), slow_square, jobs=2, ordered=True)] == list(range(25))
+
+
+def test_a_worker_that_dies_costs_only_its_item(monkeypatch):
+    monkeypatch.setenv("FILIGRANE_TEST_KILL_13", "1")      # spawned workers inherit the environment
+    results = list(batch.run(iter(range(40)), square_or_fail, jobs=2))
+    assert sorted(item for item, _ in results) == list(range(40))
+    outcome = dict(results)
+    assert isinstance(outcome[13], batch.WorkerDiedError)
+    assert all(outcome[i] == i * i for i in range(40) if i not in (7, 13))
+
+
+def test_items_are_pulled_as_workers_free_up():
+    pulled = []
+
+    def items():
+        for i in range(1000):
+            pulled.append(i)
+            yield i
+
+    stream = batch.run(items(), slow_square, jobs=2)
+    next(stream)
+    assert len(pulled) < 20           # a window per worker, not the whole stream
+    stream.close()
+
+
+_INTERRUPTED = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, sys.argv[1])
+    from watermark import batch
+    from test_batch import slow_square
+    try:
+        for item, result in batch.run(iter(range(10_000)), slow_square, jobs=2):
+            print(item, flush=True)
+    except KeyboardInterrupt:
+        sys.exit(130)
+""")
+
+
+def test_ctrl_c_stops_the_batch_and_its_workers_promptly():
+    for _ in range(3):
+        process = subprocess.Popen([sys.executable, "-c", _INTERRUPTED, os.path.dirname(__file__)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        assert process.stdout.readline()             # running: the workers are up
+        os.killpg(process.pid, signal.SIGINT)        # as a terminal's Ctrl-C: the whole group
+        try:
+            _, stderr = process.communicate(timeout=20)   # a hang detector, not a timing
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail("the batch did not stop after Ctrl-C")
+        assert process.returncode == 130
+        assert "Traceback" not in stderr
+        assert _group_ends(process.pid), "worker processes were left behind"
+
+
+def _group_ends(group, patience=50):
+    """Whether every process of ``group`` is gone within ``patience`` tenths of a second (a hang
+    detector: multiprocessing's resource tracker leaves once its parent has gone)."""
+    for _ in range(patience):
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False

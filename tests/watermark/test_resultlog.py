@@ -1,0 +1,48 @@
+"""JSON lines as they come: complete lines only, resumable after a cut."""
+
+import io
+import json
+
+import pytest
+
+from watermark import OutputExistsError
+from watermark.resultlog import ResultLog
+
+
+def test_lines_are_written_as_they_come(tmp_path):
+    path = tmp_path / "out.jsonl"
+    with ResultLog(str(path)) as log:
+        log.write({"path": "a.jpg", "status": "exact"})
+        assert path.read_text() == '{"path": "a.jpg", "status": "exact"}\n'      # before close
+        log.write({"path": "b.jpg", "status": "not-found"})
+    assert [json.loads(line)["path"] for line in path.read_text().splitlines()] == ["a.jpg", "b.jpg"]
+
+
+def test_an_existing_file_is_refused_unless_resumed_or_overwritten(tmp_path):
+    path = tmp_path / "out.jsonl"
+    path.write_text('{"path": "a.jpg"}\n')
+    with pytest.raises(OutputExistsError, match="--resume"):
+        ResultLog(str(path))
+    with ResultLog(str(path), overwrite=True) as log:
+        log.write({"path": "z.jpg"})
+    assert path.read_text() == '{"path": "z.jpg"}\n'
+
+
+def test_resume_cuts_a_partial_line_and_knows_what_is_done(tmp_path):
+    path = tmp_path / "out.jsonl"
+    path.write_text('{"path": "a.jpg"}\n{"path": "caf\\u00e9.jpg"}\n{"path": "c.j')
+    with ResultLog(str(path), resume=True) as log:
+        assert log.resumed == 2
+        assert log.done("a.jpg") and log.done("café.jpg") and not log.done("c.jpg") and not log.done("d.jpg")
+        log.write({"path": "c.jpg"})
+    assert [json.loads(line)["path"] for line in path.read_text().splitlines()] == ["a.jpg", "café.jpg", "c.jpg"]
+
+
+def test_a_stream_without_a_file(tmp_path):
+    stream = io.StringIO()
+    log = ResultLog(stream=stream)
+    log.write({"path": "x"})
+    log.close()
+    assert stream.getvalue() == '{"path": "x"}\n'
+    with pytest.raises(OSError, match="output file"):
+        ResultLog(resume=True)

@@ -1,0 +1,131 @@
+"""Streamed batch inputs: walks, globs, stdin lists, and each bad input as one error."""
+
+import io
+import json
+import os
+import threading
+
+import pytest
+
+from watermark import ImageFileError, InvalidImageError
+from watermark.sources import Source, iter_sources, read_bytes
+
+
+def _tree(tmp_path):
+    (tmp_path / "a" / "deep").mkdir(parents=True)
+    for name in ("a/1.jpg", "a/2.PNG", "a/notes.txt", "a/.hidden.jpg", "a/deep/3.webp", "b.jpg"):
+        (tmp_path / name).write_bytes(b"x")
+    return tmp_path
+
+
+def test_walk_is_sorted_recursive_images_only(tmp_path):
+    root = _tree(tmp_path)
+    names = [s.name for s in iter_sources([str(root / "a")])]
+    assert names == [str(root / "a" / "1.jpg"), str(root / "a" / "2.PNG"), str(root / "a" / "deep" / "3.webp")]
+    assert [s.name for s in iter_sources([str(root / "a")], recursive=False)] == names[:2]
+
+
+def test_named_files_whatever_their_extension_and_globs(tmp_path):
+    root = _tree(tmp_path)
+    assert [s.name for s in iter_sources([str(root / "a" / "notes.txt")])] == [str(root / "a" / "notes.txt")]
+    kept = [os.path.basename(s.name) for s in iter_sources([str(root)], include=["*.jpg", "*.webp"], exclude=["b*"])]
+    assert kept == ["1.jpg", "3.webp"]
+
+
+def test_stdin_list_is_read_lazily(tmp_path):
+    lines = iter([f"{tmp_path}/{i}.jpg\n" for i in range(100_000)])
+
+    class Lazy(io.TextIOBase):
+        def __iter__(self):
+            return lines
+
+    sources = iter_sources(["-"], stdin=Lazy())
+    assert next(sources).name == f"{tmp_path}/0.jpg"
+    assert next(lines) == f"{tmp_path}/1.jpg\n"     # only what was asked for has been read
+
+
+def _list_unprivileged(root):
+    """``iter_sources([root])`` as (name, error) pairs, listed by an unprivileged user when we are root
+    (root reads any directory): a forked child drops to ``nobody`` and sends the listing back."""
+    if os.geteuid() != 0:
+        return [(s.name, s.error) for s in iter_sources([str(root)])]
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:                           # the child: no exec, so nothing under /root is needed
+        try:
+            os.close(read_end)
+            os.setgid(65534)
+            os.setuid(65534)
+            payload = json.dumps([[s.name, s.error] for s in iter_sources([str(root)])]).encode()
+            os.write(write_end, payload)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(child, 0)
+    return [tuple(pair) for pair in json.loads(data)]
+
+
+def test_unreadable_directory_is_reported_and_the_walk_goes_on(tmp_path_factory):
+    root = _tree(tmp_path_factory.mktemp("walk"))
+    for folder in (root, *root.parents):
+        if str(folder) in ("/", "/tmp"):
+            break
+        folder.chmod(0o755)                  # let the unprivileged user reach the tree
+    (root / "a" / "deep").chmod(0)
+    try:
+        sources = _list_unprivileged(root)
+    finally:
+        (root / "a" / "deep").chmod(0o755)
+    errors = [error for _, error in sources if error]
+    assert len(errors) == 1 and "cannot list directory" in errors[0] and "deep" in errors[0]
+    assert {os.path.basename(name) for name, error in sources if not error} == {"1.jpg", "2.PNG", "b.jpg"}
+
+
+def test_bad_inputs_are_one_error_each(tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    os.symlink(tmp_path / "loop2.jpg", tmp_path / "loop1.jpg")
+    os.symlink(tmp_path / "loop1.jpg", tmp_path / "loop2.jpg")
+    bad_name = os.fsdecode(bytes(tmp_path) + b"/caf\xe9.jpg")
+    with open(os.fsencode(bad_name), "wb") as handle:
+        handle.write(b"x")
+    cases = {
+        "missing.jpg": (ImageFileError, "no such file"),
+        "empty.jpg": (InvalidImageError, "empty file"),
+        "loop1.jpg": (ImageFileError, "cannot read"),
+    }
+    for name, (error, text) in cases.items():
+        with pytest.raises(error, match=text):
+            read_bytes(Source(str(tmp_path / name), str(tmp_path / name)))
+    listed = [s for s in iter_sources([str(tmp_path)]) if "caf" in s.name]
+    assert len(listed) == 1 and listed[0].name.endswith("caf\\xe9.jpg") and "not valid UTF-8" in listed[0].error
+    with pytest.raises(ImageFileError, match="not valid UTF-8"):
+        read_bytes(listed[0])
+    with pytest.raises(ImageFileError, match="is a directory"):
+        read_bytes(Source(str(tmp_path), str(tmp_path)))
+
+
+def test_a_file_that_grows_while_read_is_refused(tmp_path):
+    path = tmp_path / "growing.jpg"
+    path.write_bytes(b"\xff\xd8" + bytes(200_000_000))
+    stop = threading.Event()
+
+    def append():
+        with open(path, "ab", buffering=0) as more:
+            while not stop.is_set():
+                more.write(b"more")
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    try:
+        with pytest.raises(ImageFileError, match="changed while it was read"):
+            read_bytes(Source(str(path), str(path)))
+    finally:
+        stop.set()
+        writer.join()
+
+
+def test_a_url_that_fails_is_an_error():
+    with pytest.raises(ImageFileError, match="cannot read URL|cannot open this URL"):
+        read_bytes(Source("memory://nowhere/x.jpg", "memory://nowhere/x.jpg"))

@@ -1,0 +1,222 @@
+"""Run one function over a stream of items: in this process, in worker processes, or on a Dask cluster.
+
+Items are pulled from their iterator only as workers free up (one in flight per worker), so memory
+stays flat over a million items; results come back as they finish, or in input order when asked.
+A function that raises for an item gives that item's exception as its result; the batch goes on.
+
+Ctrl-C sends SIGINT to the whole process group. Workers are born ignoring it, so that the parent
+alone decides: it stops them with SIGTERM, which a worker turns into ``SystemExit`` so that its
+``finally`` clauses run (a half-written temporary file is removed), and raises `KeyboardInterrupt`.
+A worker that dies (killed, out of memory, a crashing decoder) is replaced and the one item it held
+is tried once more in a fresh worker; an item that kills its worker twice gets a `WorkerDiedError`.
+On Dask (`watermark.batch_dask`), the scheduler retries a lost worker's tasks itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from multiprocessing import resource_tracker
+from multiprocessing.connection import Connection, wait
+from typing import Any, TypeVar
+
+from .errors import WatermarkError
+
+__all__ = ["run", "WorkerDiedError"]
+
+T = TypeVar("T")
+_STOP_SECONDS = 5.0     # how long stopped workers get to unwind before they are killed
+_TRIES = 2              # workers an item may run in before it counts as the one that kills them
+
+
+class WorkerDiedError(WatermarkError, RuntimeError):
+    """A worker process died while it held this item, twice."""
+
+
+def run(items: Iterable[T], function: Callable[[T], Any], *, jobs: int = 1, dask: str | None = None,
+        ordered: bool = False) -> Iterator[tuple[T, Any]]:
+    """``(item, function(item))`` for every item; an exception ``function`` raises is the result.
+
+    Parameters
+    ----------
+    jobs : int
+        Worker processes; 1 runs in this process; 0 means one per core. With ``dask="local"``,
+        the local cluster's workers.
+    dask : str, optional
+        ``"local"`` starts a Dask ``LocalCluster``; an address (``tcp://host:8786``) uses that
+        scheduler. ``function`` and the items must pickle.
+    ordered : bool
+        Yield in input order (holds at most one result per worker waiting for its turn).
+    """
+    jobs = jobs or os.cpu_count() or 1
+    if dask is not None:
+        from .batch_dask import run_on_dask
+
+        results = run_on_dask(items, function, workers=jobs, address=dask)
+        yield from _in_order(results) if ordered else ((item, result) for _, item, result in results)
+    elif jobs == 1:
+        for item in items:
+            yield item, call(function, item)
+    else:
+        results = _in_processes(iter(items), function, jobs)
+        yield from _in_order(results) if ordered else ((item, result) for _, item, result in results)
+
+
+def call(function: Callable[[T], Any], item: T) -> Any:
+    """``function(item)``, or the exception it raised (a stop and Ctrl-C still propagate)."""
+    try:
+        return function(item)
+    except Exception as exc:      # the item's own failure: the caller records it and goes on
+        if not isinstance(exc, WatermarkError):    # a bug: keep where it happened, across processes too
+            exc.add_note(traceback.format_exc().rstrip())
+        return exc
+
+
+def _in_order(results: Iterable[tuple[int, T, Any]]) -> Iterator[tuple[T, Any]]:
+    waiting: dict[int, tuple[T, Any]] = {}
+    upcoming = 0
+    for index, item, result in results:
+        waiting[index] = (item, result)
+        while upcoming in waiting:
+            yield waiting.pop(upcoming)
+            upcoming += 1
+
+
+class _Worker:
+    """One worker process, its pipe, and the item it holds."""
+
+    def __init__(self, context: Any, function: Callable[[Any], Any]) -> None:
+        ours, theirs = context.Pipe()
+        self.process = context.Process(target=_serve, args=(theirs, function), daemon=True)
+        self.process.start()
+        theirs.close()
+        self.connection: Connection = ours
+        self.held: tuple[int, Any, int] | None = None     # (index, item, tries so far)
+
+    def give(self, entry: tuple[int, Any, int]) -> None:
+        self.connection.send((entry[0], entry[1]))
+        self.held = entry
+
+
+def _in_processes(items: Iterator[T], function: Callable[[T], Any], jobs: int) -> Iterator[tuple[int, T, Any]]:
+    context = multiprocessing.get_context("spawn")      # fork can deadlock on OpenCV's threads
+    resource_tracker.ensure_running()                   # started later, it would unblock SIGINT mid-way
+    numbered = ((index, item, 0) for index, item in enumerate(items))
+    retry: list[tuple[int, Any, int]] = []
+    workers: list[_Worker] = []
+    finished = False
+
+    def feed(worker: _Worker) -> None:
+        entry = retry.pop() if retry else next(numbered, None)
+        if entry is not None:
+            worker.give(entry)
+
+    try:
+        with _sigint_held():
+            workers += [_Worker(context, function) for _ in range(jobs)]
+        for worker in workers:
+            feed(worker)
+        while any(worker.held for worker in workers):
+            busy = {worker.connection: worker for worker in workers if worker.held}
+            for connection in wait(list(busy)):
+                worker = busy[connection]
+                index, item, tries = worker.held   # type: ignore[misc]
+                try:
+                    result = connection.recv()
+                except (EOFError, OSError):        # the worker died holding this item
+                    worker.held = None
+                    _stop([worker], finished=False)
+                    with _sigint_held():
+                        replacement = _Worker(context, function)
+                    workers[workers.index(worker)] = replacement
+                    if tries + 1 < _TRIES:
+                        retry.append((index, item, tries + 1))
+                    else:
+                        yield index, item, WorkerDiedError(
+                            f"{getattr(item, 'name', item)}: a worker process died while working on it, twice")
+                    feed(replacement)
+                    continue
+                worker.held = None
+                yield index, item, result
+                feed(worker)
+        finished = True
+    finally:
+        _stop(workers, finished)
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Start workers with SIGINT ignored (a disposition that survives exec); a Ctrl-C meanwhile stays
+    pending for the parent, which sees it when this block ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)    # a pending Ctrl-C is raised here
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+
+
+def _stop(workers: list[_Worker], finished: bool) -> None:
+    """Let idle workers go (``finished``), or make every worker unwind with SIGTERM; kill what stays."""
+    with _sigint_ignored():   # a second Ctrl-C must not leave workers behind
+        for worker in workers:
+            if finished:
+                with contextlib.suppress(OSError):
+                    worker.connection.send(None)
+            elif worker.process.is_alive():
+                worker.process.terminate()
+        deadline = time.monotonic() + _STOP_SECONDS
+        for worker in workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.connection.close()
+
+
+def _serve(connection: Connection, function: Callable[[Any], Any]) -> None:
+    """A worker's loop: (index, item) in, the result (or the exception it raised) out, None to finish."""
+    signal.signal(signal.SIGTERM, _unwind)
+    import cv2
+
+    cv2.setNumThreads(1)   # one process per core already
+    while True:
+        try:
+            message = connection.recv()
+        except EOFError:   # the parent is gone
+            return
+        if message is None:
+            return
+        _, item = message
+        result = call(function, item)
+        try:
+            connection.send(result)
+        except (pickle.PicklingError, TypeError, AttributeError):    # an exception that does not pickle
+            connection.send(RuntimeError(f"{type(result).__name__}: {result}\n{traceback.format_exc()}"))
+
+
+def _unwind(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)

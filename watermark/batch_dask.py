@@ -1,0 +1,76 @@
+"""`watermark.batch.run` on a Dask cluster (``pip install 'filigrane[dask]'``).
+
+The function is sent to the workers once (scattered), the items as they are pulled, a window of a
+few per worker thread; results come back as they finish. A worker that dies loses nothing: the
+scheduler runs its tasks again elsewhere (up to ``distributed.scheduler.allowed-failures`` times),
+and each item's result is yielded once.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+from .errors import WatermarkError
+
+__all__ = ["run_on_dask", "DASK_EXTRA"]
+
+T = TypeVar("T")
+DASK_EXTRA = "pip install 'filigrane[dask]'"
+_WINDOW = 8          # tasks in flight per worker thread
+
+
+def _client(address: str, workers: int) -> Any:
+    """A client of the scheduler at ``address``, or of a new local cluster of ``workers`` processes."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise WatermarkError(f"--dask needs Dask and distributed: {DASK_EXTRA}") from None
+    if address == "local":
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        return Client(cluster)
+    try:
+        return Client(address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise WatermarkError(f"cannot reach the Dask scheduler at {address} ({exc})") from None
+
+
+def _call(function: Callable[[T], Any], item: T) -> Any:
+    return function(item)
+
+
+def run_on_dask(items: Iterable[T], function: Callable[[T], Any], *, workers: int,
+                address: str) -> Iterator[tuple[int, T, Any]]:
+    """``(index, item, function(item))`` as each finishes on the cluster; an item's exception is its result."""
+    from dask.distributed import as_completed
+
+    client = _client(address, workers)
+    try:
+        threads = max(1, sum(client.nthreads().values()))
+        shared = client.scatter(function, broadcast=True, hash=False)
+        source = enumerate(items)
+        held: dict[str, tuple[int, T]] = {}
+
+        def submit(entry: tuple[int, T]) -> Any:
+            future = client.submit(_call, shared, entry[1], pure=False)
+            held[future.key] = entry
+            return future
+
+        running = as_completed([submit(entry) for entry in itertools.islice(source, threads * _WINDOW)])
+        for future in running:
+            index, item = held.pop(future.key)
+            try:
+                result = future.result()
+            except Exception as exc:        # the item's own failure, or a worker that kept dying on it
+                result = exc
+            yield index, item, result
+            future.release()
+            for entry in itertools.islice(source, 1):
+                running.add(submit(entry))
+    finally:
+        cluster = getattr(client, "cluster", None)
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,152 @@
+"""``watermark scan``: whose copy each suspect is, against a registry (see `watermark.scan`).
+
+Suspects are files, directories (walked), URLs, or ``-`` (one path or URL per line on stdin),
+streamed: a million paths cost no more memory than ten. One row per file, as it finishes: a text
+line, or with ``--json`` a JSON object, on stdout, or with ``-o FILE`` appended to a JSON-lines
+file that ``--resume`` continues after an interruption. A summary per status, recipient and master
+ends the scan on stderr; ``--report DIR`` writes a self-contained HTML page of the evidence.
+Exit status: 0 when something of the registry was found (attributed, mark-only, exact or
+near-duplicate), 1 when nothing was, 2 when any file could not be scanned, 130 on Ctrl-C (the
+output holds every finished row).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter, defaultdict
+from typing import Any
+
+from .. import batch, schemes
+from ..registry import Registry, print_of
+from ..resultlog import ResultLog
+from ..scan import ScanOptions, Scanner
+from ..scan_report import ScanReport
+from ..sources import iter_sources
+from .common import ERROR, FOUND, NOT_FOUND, batch_options, keys_options, load_keys, probability
+from .registry import default_registry
+
+__all__ = ["register"]
+
+_FOUND_STATUSES = ("attributed", "mark-only", "exact", "near-duplicate")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    scan = commands.add_parser(
+        "scan", help="attribute suspects: whose copy, of which master, with the evidence (needs a registry)",
+        description="Scan suspect images against a registry of issued copies: exact copies, marks read "
+                    "blind with each key, near-duplicates of registered masters, and informed reads in "
+                    "a master's frame. A mark alone is never an attribution: the content must match.",
+        epilog="Exit status: 0 something of the registry found, 1 nothing, 2 a file could not be scanned, "
+               "130 interrupted.")
+    scan.add_argument("paths", nargs="+", metavar="SUSPECT",
+                      help="files, directories, URLs (with fsspec), or - for a list on stdin")
+    scan.add_argument("--registry", metavar="DB", default=default_registry(),
+                      help="registry file (default: $FILIGRANE_REGISTRY, else filigrane.db)")
+    keys_options(scan)
+    scan.add_argument("-o", "--output", metavar="FILE.jsonl", help="append JSON lines to this file instead of stdout")
+    scan.add_argument("--resume", action="store_true", help="continue --output: skip the files it already holds")
+    scan.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    scan.add_argument("--report", metavar="DIR", help="write DIR/report.html: counts and the evidence, self-contained")
+    scan.add_argument("--partial", action="store_true",
+                      help="also look for masters inside suspects (crops, collages, pages) with local features; "
+                           "slower: a feature pass for every file the mark and the hash did not explain")
+    scan.add_argument("--no-recursive", dest="recursive", action="store_false",
+                      help="do not enter sub-directories")
+    scan.add_argument("--include", action="append", default=[], metavar="GLOB",
+                      help="only files whose path or name matches (repeatable)")
+    scan.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                      help="skip files whose path or name matches (repeatable)")
+    scan.add_argument("--dask", nargs="?", const="local", metavar="ADDRESS",
+                      help="run on Dask: a local cluster of --jobs workers, or the scheduler at ADDRESS "
+                           "(tcp://host:8786); needs pip install 'filigrane[dask]'")
+    scan.add_argument("--false-alarm", type=probability, default=schemes.DEFAULT_FALSE_ALARM, metavar="P",
+                      help="a blind read counts when its p-value is at most this (default: %(default)s)")
+    batch_options(scan)
+    scan.set_defaults(run=_run_scan)
+
+
+def _run_scan(args: argparse.Namespace) -> int:
+    options = ScanOptions(partial=args.partial, false_alarm=args.false_alarm, max_pixels=args.max_pixels,
+                          thumbnails=args.report is not None)
+    scanner = Scanner(args.registry, load_keys(args), options)
+    scanner.check()                                  # a bad registry or key stops here, before any file
+    report = None if args.report is None else ScanReport(args.report, _thumbnails(scanner.registry))
+    summary = _Summary()
+    with ResultLog(args.output, resume=args.resume, overwrite=args.overwrite) as log:
+        sources = iter_sources(args.paths, recursive=args.recursive, include=args.include, exclude=args.exclude,
+                               stdin=sys.stdin)
+        pending = (source for source in sources if not log.done(source.name))
+        try:
+            for source, row in batch.run(pending, scanner, jobs=args.jobs, dask=args.dask):
+                if isinstance(row, BaseException):     # our bug in a worker: its traceback, not a row
+                    raise row
+                thumbnail = row.pop("_thumbnail", None)
+                log.write(row) if args.json or args.output else print(_text(row), flush=True)
+                if row["error"]:
+                    print(f"watermark: {row['error']}", file=sys.stderr, flush=True)
+                summary.add(row)
+                if report is not None:
+                    report.add(row, thumbnail)
+        finally:
+            summary.print(log.resumed)
+            if report is not None:
+                print(f"watermark: report written to {report.write(' '.join(sys.argv))}", file=sys.stderr)
+            scanner.close()
+    if summary.status["error"]:
+        return ERROR
+    return FOUND if any(summary.status[s] for s in _FOUND_STATUSES) else NOT_FOUND
+
+
+def _thumbnails(registry: Registry) -> Any:
+    """The report's master pictures: each registered master's thumbnail, from its print."""
+    def thumbnail(sha256: str) -> bytes | None:
+        master = registry.master(sha256)
+        return None if master is None else print_of(master).thumbnail
+    return thumbnail
+
+
+def _text(row: dict[str, Any]) -> str:
+    status, record = row["status"], row.get("record") or {}
+    if status == "attributed":
+        return (f"{row['path']}: attributed to {record.get('recipient')} (copy {record.get('id')} of "
+                f"{record['master']['path']}, payload {row['payload']}, p={row['p_value']:.3g}, {row['method']})")
+    if status == "exact":
+        return f"{row['path']}: exact copy ({row.get('reason') or 'copy ' + str(record.get('id'))})"
+    if status in ("mark-only", "near-duplicate"):
+        return f"{row['path']}: {status}: {row['reason']}"
+    if status == "error":
+        return f"{row['path']}: error"
+    return f"{row['path']}: nothing of the registry found"
+
+
+class _Summary:
+    """Counts per status, recipient and master: what the scan found, printed at the end."""
+
+    def __init__(self) -> None:
+        self.status: Counter[str] = Counter()
+        self.recipients: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.masters: Counter[str] = Counter()
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.status[row["status"]] += 1
+        record = row.get("record")
+        if row["status"] == "attributed" and record:
+            self.recipients[record.get("recipient") or "(no recipient)"][record["master"]["path"]] += 1
+            self.masters[record["master"]["path"]] += 1
+
+    def print(self, resumed: int) -> None:
+        counts = ", ".join(f"{self.status[s]} {s}" for s in ("attributed", "mark-only", "exact", "near-duplicate",
+                                                              "not-found", "error"))
+        earlier = f" (after {resumed} rows of an earlier run)" if resumed else ""
+        print(f"watermark: {sum(self.status.values())} scanned{earlier}: {counts}", file=sys.stderr)
+        for recipient, masters in sorted(self.recipients.items()):
+            print(f"watermark:   recipient {recipient}: {sum(masters.values())} attributed, of {len(masters)} "
+                  f"masters ({_top(masters)})", file=sys.stderr)
+        if self.masters:
+            print(f"watermark:   masters: {_top(self.masters)}", file=sys.stderr)
+
+
+def _top(counts: Counter[str], shown: int = 5) -> str:
+    more = len(counts) - shown
+    return ", ".join(f"{name} x{n}" for name, n in counts.most_common(shown)) + (f", {more} more" if more > 0 else "")

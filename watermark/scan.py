@@ -1,0 +1,363 @@
+"""Scan suspects against a registry: whose copy is this, of which master, how sure, with the evidence.
+
+For each file, cheapest step first (see DESIGN's data flow):
+
+1. **exact** — the file's SHA-256 is an issued copy's (that recipient's copy, byte for byte) or a
+   master's (the unmarked original);
+2. **blind** — the mark is read with each key (`watermark.detect`); a payload is joined to its
+   registry record;
+3. **near-duplicate** — the file's perceptual hash is near a registered master's (re-encoded,
+   resized, flipped, turned), or, with ``partial``, local features find a master inside it (a crop,
+   a collage, a page);
+4. **informed** — the file is registered to each matched master (features and a homography) and
+   read in the master's frame (`watermark.read_in_frame`): the periodic mark at the identity and
+   every issued copy's per-copy layer, which names colluders and survives a scrubbed periodic mark.
+
+An **attribution** ("recipient X's copy of master M") needs a mark of that copy AND the file's
+content matching M: a payload read from a file whose content does not match its master is reported
+as ``mark-only`` with the reason, never attributed (the mark may have been pasted from another
+image), and a mark present without a readable payload is never attributed.
+
+Each file gives one JSON-ready row (`ROW_FIELDS`); a file's problem is its row's ``error``, never
+an exception. A `Scanner` pickles without its open registry and indexes, which each worker process
+(or Dask worker) builds again on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from . import api, imageio, schemes
+from .errors import WatermarkError
+from .features import MasterPrint
+from .featureindex import FeatureIndex
+from .fingerprint import MAX_DISTANCE, perceptual_hash
+from .hashindex import HashIndex
+from .keys import Key
+from .registration import Registration, Suspect, register, to_master_frame
+from .registry import ISSUED, Master, Record, Registry, feature_index, hash_index, print_of
+from .sources import Source, read_bytes
+
+__all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES"]
+
+STATUSES = ("attributed", "mark-only", "near-duplicate", "exact", "not-found", "error")
+ROW_FIELDS = ("path", "sha256", "status", "method", "payload", "p_value", "record", "match", "geometry", "marks",
+              "reason", "error", "ms")
+_ANALYSIS_SIDE = 512          # px: the short side the blind read and the hash need (JPEG draft decoding)
+_REGISTRATION_SIDE = 1024     # px: the short side local features are found at (a collage holds a master small)
+_THUMBNAIL_SIDE = 192
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """How thorough a scan is.
+
+    Attributes
+    ----------
+    partial : bool
+        Also look for masters inside suspects with local features (a crop, a collage, a page):
+        finds more, costs a feature pass per file that neither the mark nor the hash explained.
+    false_alarm : float
+        The p-value at which a blind read counts as found.
+    max_pixels : int or None
+        Decompression-bomb limit per file.
+    thumbnails : bool
+        Put a small JPEG of each finding in the row's ``_thumbnail`` (for the HTML report).
+    """
+
+    partial: bool = False
+    false_alarm: float = schemes.DEFAULT_FALSE_ALARM
+    max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS
+    thumbnails: bool = False
+
+
+@dataclass
+class _Mark:
+    """One mark found in a file, and what the registry says of it."""
+
+    key: str
+    payload: int | None
+    p_value: float
+    method: str
+    record: Record | None = None
+    content: dict[str, Any] | None = None     # how the file matched the record's master, if it did
+    verified: bool | None = None              # the blind read's check of this payload's per-copy layer
+    doubt: str | None = None                  # why the mark is not taken as this copy's, despite the content
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "payload": None if self.payload is None else f"{self.payload:#018x}",
+                "p_value": self.p_value, "method": self.method,
+                "record": None if self.record is None else _record(self.record),
+                "content_match": self.content is not None, "verified": self.verified}
+
+
+@dataclass
+class _File:
+    """What one file gave so far."""
+
+    name: str
+    loaded: imageio.LoadedImage | None = None    # decoded at analysis scale
+    data: bytes = b""
+    marks: list[_Mark] = field(default_factory=list)
+    near: dict[int, int] = field(default_factory=dict)             # master id -> hash distance
+    named: dict[tuple[int, str], set[int]] = field(default_factory=dict)   # (master id, key id) -> payloads
+    registrations: dict[int, Registration] = field(default_factory=dict)
+    geometry: dict[str, Any] | None = None
+    _suspect: Suspect | None = None
+
+    def suspect(self, max_pixels: int | None) -> Suspect:
+        """The file for registration, decoded at the resolution local features need (once)."""
+        if self._suspect is None:
+            loaded = imageio.load_image_bytes(self.data, self.name, max_pixels=max_pixels, animated="first",
+                                              reduce_to=_REGISTRATION_SIDE)
+            self._suspect = Suspect(loaded.image)
+        return self._suspect
+
+
+class Scanner:
+    """Scans one file at a time against ``registry_path`` with ``keys``; call it with a `Source`."""
+
+    def __init__(self, registry_path: str, keys: list[Key], options: ScanOptions = ScanOptions()) -> None:
+        self.registry_path, self.keys, self.options = str(registry_path), list(keys), options
+        self._registry: Registry | None = None
+        self._hashes: HashIndex | None = None
+        self._features: FeatureIndex | None = None
+        self._prints: dict[int, MasterPrint] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"registry_path": self.registry_path, "keys": self.keys, "options": self.options}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["registry_path"], state["keys"], state["options"])   # type: ignore[misc]
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = Registry(self.registry_path)
+            for key in self.keys:
+                self._registry.require_key(key)
+        return self._registry
+
+    def check(self) -> None:
+        """Open the registry and check the keys now (before a batch): raises its one-line errors."""
+        _ = self.registry
+
+    def close(self) -> None:
+        if self._registry is not None:
+            self._registry.close()
+            self._registry = None
+
+    # -- one file ---------------------------------------------------------------------------------
+
+    def __call__(self, source: Source) -> dict[str, Any]:
+        start = time.perf_counter()
+        row: dict[str, Any] = dict.fromkeys(ROW_FIELDS)
+        row.update(path=source.name, marks=[])
+        try:
+            self._scan(source, row)
+        except WatermarkError as exc:
+            row.update(status="error", method=None, error=str(exc))
+        row["ms"] = round(1000.0 * (time.perf_counter() - start), 1)
+        return row
+
+    def _scan(self, source: Source, row: dict[str, Any]) -> None:
+        data = read_bytes(source)
+        row["sha256"] = hashlib.sha256(data).hexdigest()
+        if self._exact(row):
+            return
+        loaded = imageio.load_image_bytes(data, source.name, max_pixels=self.options.max_pixels, animated="first",
+                                          reduce_to=_ANALYSIS_SIDE)
+        found = _File(source.name, loaded, data)
+        self._blind(found)
+        self._near_duplicates(found)
+        self._content(found)
+        self._informed(found)
+        self._conclude(found, row)
+        if self.options.thumbnails and row["status"] in ("attributed", "mark-only", "near-duplicate"):
+            row["_thumbnail"] = _thumbnail(loaded.image)
+
+    def _exact(self, row: dict[str, Any]) -> bool:
+        records, master = self.registry.find_sha256(row["sha256"])
+        issued = [record for record in records if record.state == ISSUED]
+        if issued:
+            record = issued[0]
+            row.update(status="exact", method="exact", payload=f"{record.payload:#018x}", record=_record(record),
+                       marks=[_Mark(record.key, record.payload, 0.0, "exact", record, {}).to_dict()])
+            return True
+        if master is not None:
+            row.update(status="exact", method="exact", match={"master": _master(master), "distance": 0},
+                       reason="the file is a registered master itself (unmarked original)")
+            return True
+        return False
+
+    def _blind(self, found: _File) -> None:
+        for key in self.keys:
+            detection = api.detect_loaded(found.loaded, key, false_alarm=self.options.false_alarm)
+            if not detection.found:
+                continue
+            mark = _Mark(key.public_id, detection.payload, detection.p_value, "blind", verified=detection.verified)
+            found.geometry = found.geometry or detection.to_dict()["geometry"]
+            if detection.payload is not None:
+                records = [r for r in self.registry.find_payload(detection.payload, key=key) if r.state == ISSUED]
+                mark.record = records[0] if records else None
+            found.marks.append(mark)
+
+    def _near_duplicates(self, found: _File) -> None:
+        hashes = self._hash_index()
+        if len(hashes):
+            found.near = dict(hashes.query(perceptual_hash(found.loaded.image), max_distance=MAX_DISTANCE, limit=8))
+        if self.options.partial and not found.near and not any(m.record for m in found.marks):
+            index = self._feature_index()
+            if len(index):
+                suspect = found.suspect(self.options.max_pixels)
+                for master_id, _ in index.candidates(suspect.features()):
+                    self._register(found, master_id)
+
+    def _content(self, found: _File) -> None:
+        """Each blind mark's record counts only if the file's content matches the record's master."""
+        for mark in found.marks:
+            if mark.record is None:
+                continue
+            master = mark.record.master
+            if master.id in found.near:
+                mark.content = {"distance": found.near[master.id]}
+            else:
+                registration = self._register(found, master.id)
+                if registration.matched:
+                    mark.content = {"inliers": registration.inliers}
+
+    def _informed(self, found: _File) -> None:
+        """Read every matched master's frame: the periodic mark at the identity and each issued copy's
+        per-copy layer (which names colluders, and survives a scrubbed periodic mark)."""
+        masters = set(found.near) | {m_id for m_id, r in found.registrations.items() if r.matched}
+        for master_id in sorted(masters):
+            registration = self._register(found, master_id)
+            if not registration.matched:
+                continue
+            master = self.registry.master(master_id)
+            for key in self.keys:
+                copies = [r for r in self.registry.copies_of(master, key=key) if r.state == ISSUED]
+                if not copies:
+                    continue
+                by_payload = {r.payload: r for r in copies}
+                framed, valid = to_master_frame(found.suspect(self.options.max_pixels).image, registration,
+                                                (master.width, master.height), shape=_frame_shape(master))
+                reading = api.read_in_frame(framed, key, list(by_payload), valid=valid,
+                                            false_alarm=self.options.false_alarm)
+                found.named[(master_id, key.public_id)] = set(reading.named)
+                for evidence in reading.candidates:
+                    if evidence.present:
+                        self._add_informed(found, key, evidence.payload, evidence.p_value, by_payload, registration)
+
+    def _add_informed(self, found: _File, key: Key, payload: int, p_value: float, by_payload: dict[int, Record],
+                      registration: Registration) -> None:
+        for mark in found.marks:
+            if mark.key == key.public_id and mark.payload == payload:
+                mark.content = mark.content or {"inliers": registration.inliers}
+                mark.p_value = min(mark.p_value, p_value)
+                return
+        found.marks.append(_Mark(key.public_id, payload, p_value, "informed", by_payload[payload],
+                                 {"inliers": registration.inliers}))
+
+    def _conclude(self, found: _File, row: dict[str, Any]) -> None:
+        for mark in found.marks:
+            named = found.named.get((mark.record.master.id, mark.key)) if mark.record is not None else None
+            if mark.method == "blind" and not mark.verified and named and mark.payload not in named:
+                mark.doubt = (f"the periodic mark reads payload {mark.payload:#018x}, but its per-copy layer is "
+                              "absent while other copies' are present: that mark was likely pasted")
+        attributed = sorted((m for m in found.marks if m.record is not None and m.content is not None and not m.doubt),
+                            key=lambda m: m.p_value)
+        found.marks.sort(key=lambda m: (m.record.issued_at or "") if m.record else "~")
+        row["marks"] = [m.to_dict() for m in found.marks]
+        row["geometry"] = found.geometry
+        if attributed:
+            best = attributed[0]
+            row.update(status="attributed", method=best.method, payload=f"{best.payload:#018x}", p_value=best.p_value,
+                       record=_record(best.record), match={"master": _master(best.record.master), **best.content})
+            return
+        near = self._best_match(found)
+        if found.marks:
+            mark = min(found.marks, key=lambda m: m.p_value)
+            row.update(status="mark-only", method=mark.method, p_value=mark.p_value, match=near,
+                       payload=None if mark.payload is None else f"{mark.payload:#018x}",
+                       reason=_why_not_attributed(mark))
+        elif near is not None:
+            row.update(status="near-duplicate", method="near-duplicate", match=near,
+                       reason="the content matches a registered master but no mark of its copies was found")
+        else:
+            row.update(status="not-found")
+
+    def _best_match(self, found: _File) -> dict[str, Any] | None:
+        if found.near:
+            master_id, distance = min(found.near.items(), key=lambda item: item[1])
+            return {"master": _master(self.registry.master(master_id)), "distance": distance}
+        matched = [(r.inliers, m) for m, r in found.registrations.items() if r.matched]
+        if matched:
+            inliers, master_id = max(matched)
+            return {"master": _master(self.registry.master(master_id)), "inliers": inliers}
+        return None
+
+    # -- the registry's indexes, built once per process -------------------------------------------
+
+    def _hash_index(self) -> HashIndex:
+        if self._hashes is None:
+            self._hashes = hash_index(self.registry)
+        return self._hashes
+
+    def _feature_index(self) -> FeatureIndex:
+        if self._features is None:
+            self._features = feature_index(self.registry)
+        return self._features
+
+    def _print(self, master: Master) -> MasterPrint:
+        if master.id not in self._prints:
+            self._prints[master.id] = print_of(master)
+        return self._prints[master.id]
+
+    def _register(self, found: _File, master_id: int) -> Registration:
+        if master_id not in found.registrations:
+            master = self.registry.master(master_id)
+            found.registrations[master_id] = register(found.suspect(self.options.max_pixels), self._print(master))
+        return found.registrations[master_id]
+
+
+def _why_not_attributed(mark: _Mark) -> str:
+    if mark.doubt:
+        return mark.doubt
+    if mark.payload is None:
+        return "this key's mark is present but its payload is unreadable: not an attribution"
+    if mark.record is None:
+        return f"payload {mark.payload:#018x} was never issued under this key in the registry"
+    return (f"payload {mark.payload:#018x} was issued as a copy of {mark.record.master.path}, but this file's content "
+            "does not match that master: the mark may have been copied from another image")
+
+
+def _frame_shape(master: Master) -> tuple[int, int]:
+    """The master's frame at the analysis resolution (short side 512 px, never upscaled)."""
+    scale = min(1.0, _ANALYSIS_SIDE / min(master.width, master.height))
+    return max(1, round(master.height * scale)), max(1, round(master.width * scale))
+
+
+def _record(record: Record) -> dict[str, Any]:
+    return {"id": record.id, "recipient": record.recipient, "master": _master(record.master),
+            "issued": record.issued_at, "metadata": record.metadata, "output": record.output_path}
+
+
+def _master(master: Master) -> dict[str, Any]:
+    return {"path": master.path, "sha256": master.sha256, "width": master.width, "height": master.height}
+
+
+def _thumbnail(image: Any) -> bytes:
+    picture = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+    picture = picture.convert("RGB")
+    picture.thumbnail((_THUMBNAIL_SIDE, _THUMBNAIL_SIDE))
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()

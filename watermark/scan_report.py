@@ -1,0 +1,150 @@
+"""The scan's HTML report: counts per recipient and master, and the evidence for each attribution.
+
+One self-contained file: styles inline, every thumbnail a base64 ``data:`` URI, no script, nothing
+fetched from elsewhere, so that it opens offline and can be mailed or archived. Rows are added as
+the scan produces them; only counts and the first ``limit`` findings worth showing are kept, so a
+scan of a million files does not hold a million rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ScanReport"]
+
+_SHOWN = ("attributed", "mark-only", "exact")
+_STYLE = """
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;max-width:1200px;
+color:#1b1b1b;padding:0 1em}
+h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}thead{background:#f2f2f2}
+td.n{text-align:right}.meta,.note{color:#555;font-size:12px}
+.pair{display:flex;gap:.5em}.pair figure{margin:0;width:180px}.pair img{width:100%;height:auto;border:1px solid #ccc}
+figcaption{font-size:11px;color:#333;word-break:break-all}code{background:#f5f5f5;padding:0 .2em}
+.attributed{color:#0a6b2f;font-weight:600}.mark-only{color:#a15c00;font-weight:600}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _image(data: bytes | None, alt: str) -> str:
+    if not data:
+        return f"<figure><div class='note'>no picture</div><figcaption>{_e(alt)}</figcaption></figure>"
+    uri = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+    return f"<figure><img src='{uri}' alt='{_e(alt)}'><figcaption>{_e(alt)}</figcaption></figure>"
+
+
+def _p(value: Any) -> str:
+    return "" if value is None else f"{float(value):.3g}"
+
+
+class ScanReport:
+    """Collects a scan's rows and writes ``report.html`` into ``directory``.
+
+    ``master_thumbnail(master_sha256)`` gives the registered master's small JPEG (the registry keeps
+    one, so the master file need not exist any more), or None.
+    """
+
+    def __init__(self, directory: str | os.PathLike, master_thumbnail: Callable[[str], bytes | None], *,
+                 limit: int = 500) -> None:
+        self.directory, self.limit = Path(directory), limit
+        self._master_thumbnail = master_thumbnail
+        self.status: Counter[str] = Counter()
+        self.by_recipient: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.by_master: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.findings: list[tuple[dict, bytes | None]] = []
+        self.left_out = 0
+
+    def add(self, row: dict, suspect_thumbnail: bytes | None = None) -> None:
+        """Count ``row`` (a scan's JSON row) and keep it, with its picture, if it is worth showing."""
+        status = row.get("status") or "error"
+        self.status[status] += 1
+        record = row.get("record") or {}
+        if record:
+            self.by_recipient[record.get("recipient") or "(none)"][status] += 1
+            self.by_master[(record.get("master") or {}).get("path") or "?"][status] += 1
+        elif row.get("match"):
+            self.by_master[(row["match"].get("master") or {}).get("path") or "?"][status] += 1
+        if status in _SHOWN:
+            if len(self.findings) < self.limit:
+                self.findings.append((row, suspect_thumbnail))
+            else:
+                self.left_out += 1
+
+    def write(self, command: str) -> Path:
+        """Write ``report.html`` atomically; returns its path."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / "report.html"
+        temp = path.with_name(f".{path.name}.tmp")
+        temp.write_text(self._html(command), encoding="utf-8")
+        os.replace(temp, path)
+        return path
+
+    def _html(self, command: str) -> str:
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Filigrane scan report</title>"
+                 f"<style>{_STYLE}</style></head><body><h1>Filigrane scan report</h1>",
+                 f"<p class='meta'>{now} &middot; <code>{_e(command)}</code></p>",
+                 self._counts("Files by status", {"all files": self.status}, sorted(self.status)),
+                 "<p class='note'>An attribution needs both a mark of a registered key and a match of the file's "
+                 "content with the issued copy's master. A mark alone (mark-only) is not an attribution: it may "
+                 "have been copied from another image.</p>"]
+        columns = ["attributed", "mark-only", "near-duplicate", "exact"]
+        parts.append(self._counts("Per recipient", self.by_recipient, columns))
+        parts.append(self._counts("Per master", self.by_master, columns))
+        parts.append("<h2>Evidence</h2>")
+        if not self.findings:
+            parts.append("<p>No attribution, mark or exact copy was found.</p>")
+        parts.append("<table><thead><tr><th>suspect and master</th><th>finding</th></tr></thead><tbody>")
+        for row, thumbnail in self.findings:
+            parts.append(self._finding(row, thumbnail))
+        parts.append("</tbody></table>")
+        if self.left_out:
+            parts.append(f"<p class='note'>{self.left_out} more findings are in the JSON lines, not shown here.</p>")
+        parts.append("</body></html>")
+        return "\n".join(parts)
+
+    @staticmethod
+    def _counts(title: str, table: dict[str, Counter[str]], columns: list[str]) -> str:
+        if not table:
+            return ""
+        head = "".join(f"<th>{_e(c)}</th>" for c in columns)
+        body = "".join(f"<tr><td>{_e(name)}</td>" + "".join(f"<td class='n'>{counts[c]}</td>" for c in columns)
+                       + "</tr>" for name, counts in sorted(table.items()))
+        return f"<h2>{_e(title)}</h2><table><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def _finding(self, row: dict, thumbnail: bytes | None) -> str:
+        record = row.get("record") or {}
+        master = record.get("master") or (row.get("match") or {}).get("master") or {}
+        pictures = _image(thumbnail, row.get("path", "")) + _image(
+            self._master_thumbnail(master["sha256"]) if master.get("sha256") else None,
+            f"master: {master.get('path', '')}")
+        facts = [f"<span class='{_e(row.get('status'))}'>{_e(row.get('status'))}</span> by {_e(row.get('method'))}"]
+        if record:
+            facts.append(f"recipient <b>{_e(record.get('recipient'))}</b>, copy {_e(record.get('id'))}, "
+                         f"issued {_e(record.get('issued'))}")
+        if row.get("payload"):
+            facts.append(f"payload <code>{_e(row['payload'])}</code>, p = {_p(row.get('p_value'))}")
+        match = row.get("match") or {}
+        if match:
+            facts.append("content match: " + ", ".join(f"{_e(k)} {_e(v)}" for k, v in match.items() if k != "master"))
+        if row.get("geometry"):
+            facts.append("geometry: " + ", ".join(f"{_e(k)} {_e(v)}" for k, v in row["geometry"].items()))
+        for mark in row.get("marks") or []:
+            who = (mark.get("record") or {}).get("recipient")
+            facts.append(f"mark {_e(mark.get('payload'))} (p = {_p(mark.get('p_value'))}, {_e(mark.get('method'))})"
+                         + (f": {_e(who)}, issued {_e(mark['record'].get('issued'))}" if who else ""))
+        if row.get("reason"):
+            facts.append(f"<i>{_e(row['reason'])}</i>")
+        return (f"<tr><td><div class='pair'>{pictures}</div></td><td>{'<br>'.join(facts)}"
+                f"<div class='meta'>{_e(row.get('path'))}</div></td></tr>")

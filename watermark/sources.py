@@ -1,0 +1,178 @@
+"""Where a batch's files come from, streamed: paths and directory walks, a list on stdin, URLs.
+
+Nothing is listed ahead: a walk over a million files holds one directory's names at a time. A
+problem found while listing (a directory that cannot be read, a name that is not valid UTF-8)
+becomes a `Source` with an ``error``, so that the batch reports it on its own line and goes on.
+`read_bytes` reads one source whole, from a local path or, with ``fsspec`` installed, any URL
+(``s3://`` with ``s3fs``, ``https://`` with ``aiohttp``), and refuses a file that changed while it
+was read.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from .errors import ImageFileError, InvalidImageError
+from .imageio import IMAGE_EXTENSIONS
+
+__all__ = ["Source", "iter_sources", "read_bytes", "is_url"]
+
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file of a batch.
+
+    Attributes
+    ----------
+    name : str
+        How the batch names it in its output: the path or URL as given, always valid UTF-8 (bytes
+        that are not are shown as ``\\xNN``).
+    location : str
+        What to open: the local path (with the file system's own bytes) or the URL.
+    error : str or None
+        Why it cannot be read, when listing already found out.
+    """
+
+    name: str
+    location: str
+    error: str | None = None
+
+
+def is_url(text: str) -> bool:
+    """True for ``scheme://...`` (but not a Windows drive such as ``C:\\``)."""
+    head, sep, _ = text.partition("://")
+    return bool(sep) and len(head) > 1 and head.replace("+", "").replace("-", "").isalnum()
+
+
+def _printable(path: str) -> str:
+    """``path`` as valid UTF-8: undecodable bytes (surrogate escapes) become ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _source(path: str, error: str | None = None) -> Source:
+    name = _printable(path)
+    if error is None and name != path:
+        error = f"{name}: the file name is not valid UTF-8; rename the file to scan it"
+    return Source(name=name, location=path, error=error)
+
+
+def _matches(path: str, patterns: Sequence[str]) -> bool:
+    """Whether ``path`` or its file name matches one of the shell ``patterns``."""
+    base = os.path.basename(path)
+    return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(base, p) for p in patterns)
+
+
+def _walk(root: str, recursive: bool) -> Iterator[Source]:
+    """Image files under ``root``, sorted by name, files before sub-directories; hidden names and
+    symbolic links to directories skipped; unreadable directories reported."""
+    problems: list[Source] = []
+
+    def report(exc: OSError) -> None:
+        where = exc.filename if isinstance(exc.filename, str) else root
+        problems.append(_source(where, f"{_printable(where)}: cannot list directory "
+                                       f"({exc.strerror or exc}); check its permissions"))
+
+    for folder, dirnames, filenames in os.walk(root, onerror=report):
+        yield from problems
+        problems.clear()
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
+        for name in sorted(filenames):
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                yield _source(os.path.join(folder, name))
+    yield from problems
+
+
+def iter_sources(arguments: Iterable[str], *, recursive: bool = True, include: Sequence[str] = (),
+                 exclude: Sequence[str] = (), stdin: TextIO | None = None) -> Iterator[Source]:
+    """Expand command-line ``arguments`` into the files of a batch, lazily.
+
+    A file or URL named explicitly is yielded whatever its extension; a directory gives its image
+    files (recursively unless ``recursive`` is false); ``-`` reads one path or URL per line from
+    ``stdin``. ``include`` keeps only files whose path or name matches one of its shell patterns,
+    ``exclude`` drops those that match one of its own; both apply to every file, named or walked.
+    Nothing is deduplicated (that would hold every name in memory).
+    """
+    def wanted(source: Source) -> bool:
+        if source.error is not None and not os.path.lexists(source.location):
+            return True                     # a listing problem is reported whatever the patterns
+        return (not include or _matches(source.name, include)) and not _matches(source.name, exclude)
+
+    for argument in arguments:
+        if argument == STDIN:
+            if stdin is None:
+                raise ValueError("'-' reads paths from stdin, but no stdin was given")
+            candidates: Iterable[Source] = (_source(line.rstrip("\r\n")) for line in stdin if line.strip())
+        elif not is_url(argument) and os.path.isdir(argument):
+            candidates = _walk(argument, recursive)
+        else:
+            candidates = [_source(argument)]
+        yield from filter(wanted, candidates)
+
+
+def read_bytes(source: Source, *, max_bytes: int | None = None) -> bytes:
+    """The whole content of ``source``.
+
+    Raises
+    ------
+    ImageFileError
+        Missing, vanished, unreadable, a directory, a symbolic-link loop, changed while being read,
+        larger than ``max_bytes``, or a URL that failed.
+    InvalidImageError
+        An empty file (0 bytes), or a name the batch cannot print faithfully.
+    """
+    if source.error is not None:
+        raise ImageFileError(source.error)
+    data = _read_url(source, max_bytes) if is_url(source.location) else _read_local(source, max_bytes)
+    if not data:
+        raise InvalidImageError(f"{source.name}: empty file (0 bytes)")
+    return data
+
+
+def _read_local(source: Source, max_bytes: int | None) -> bytes:
+    name = source.name
+    try:
+        with open(source.location, "rb") as handle:
+            before = os.fstat(handle.fileno())
+            if not stat.S_ISREG(before.st_mode):
+                raise ImageFileError(f"{name}: not a regular file")
+            if max_bytes is not None and before.st_size > max_bytes:
+                raise ImageFileError(f"{name}: {before.st_size:,} bytes exceeds the limit of {max_bytes:,}")
+            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+            after = os.fstat(handle.fileno())
+    except FileNotFoundError:
+        raise ImageFileError(f"{name}: no such file (it may have been moved or deleted)") from None
+    except IsADirectoryError:
+        raise ImageFileError(f"{name}: is a directory, not an image file") from None
+    except PermissionError:
+        raise ImageFileError(f"{name}: permission denied; check the file's permissions") from None
+    except OSError as exc:
+        if isinstance(exc, ImageFileError):
+            raise
+        raise ImageFileError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    if len(data) != after.st_size or (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise ImageFileError(f"{name}: the file changed while it was read; scan it again once it is complete")
+    return data
+
+
+def _read_url(source: Source, max_bytes: int | None) -> bytes:
+    try:
+        import fsspec
+    except ImportError:
+        raise ImageFileError(f"{source.name}: reading URLs needs fsspec: pip install 'filigrane[dask]'") from None
+    try:
+        with fsspec.open(source.location, "rb") as handle:
+            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+    except ImportError as exc:           # the protocol's own package (s3fs, aiohttp, ...) is missing
+        raise ImageFileError(f"{source.name}: cannot open this URL ({exc})") from None
+    except Exception as exc:             # fsspec backends raise their own types; the batch must go on
+        raise ImageFileError(f"{source.name}: cannot read URL ({type(exc).__name__}: {exc})") from None
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ImageFileError(f"{source.name}: more than the limit of {max_bytes:,} bytes")
+    return data
