@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ...color import resize
+from ...color import reduce_in_strips, resize
 
 __all__ = ["highpass", "perceptual_mask", "whiten", "whiten_linear", "denoised_residual"]
 
@@ -43,13 +43,18 @@ def perceptual_mask(luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     (luminance masking). Texture is measured at the image's own resolution (full-resolution ``luma``),
     where a viewer and SSIM see it, then averaged down to ``shape``.
     """
-    detail = luma - cv2.blur(luma, (5, 5), borderType=cv2.BORDER_REFLECT)   # what a 7x7 SSIM window sees
-    energy = resize(detail * detail, shape)
+    energy = reduce_in_strips(luma, shape, _detail_energy, halo=2)    # full resolution, a strip at a time
     activity = np.sqrt(_blur(energy, _ACTIVITY_SIGMA) + _FLOOR**2)
     amplitude = np.sqrt(_FLAT_AMPLITUDE**2 + (_TEXTURE_GAIN * activity) ** 2)
     brightness = _blur(resize(luma, shape), _ACTIVITY_SIGMA)
     amplitude *= np.clip((brightness + _DARK_OFFSET) / (_DARK_KNEE + _DARK_OFFSET), _DARK_FLOOR, 1.0)
     return amplitude
+
+
+def _detail_energy(luma: np.ndarray) -> np.ndarray:
+    """Squared fine detail: ``luma`` minus its 5x5 mean (what a 7x7 SSIM window sees); 2 rows of reach."""
+    detail = luma - cv2.blur(luma, (5, 5), borderType=cv2.BORDER_REFLECT)
+    return detail * detail
 
 
 def whiten(luma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
