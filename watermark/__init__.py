@@ -1,13 +1,23 @@
 """Filigrane: invisible, keyed, robust image watermarks with honest detection statistics."""
 
-from .errors import (AttackParameterError, ImageFileError, ImageTooSmallError, InvalidImageError,
-                     KeyFileError, OutputExistsError, PayloadTooLargeError, UnknownNameError, WatermarkError)
+from importlib import metadata as _metadata
 
-__all__ = ["WatermarkError", "InvalidImageError", "ImageTooSmallError", "ImageFileError", "OutputExistsError",
-           "KeyFileError", "PayloadTooLargeError", "AttackParameterError", "UnknownNameError"]
+try:
+    __version__: str = _metadata.version("filigrane")
+except _metadata.PackageNotFoundError:   # a source tree that was never installed
+    __version__ = "0+unknown"
 
-from .api import detect, detect_file, embed, embed_file
-from .detection import Detection, Geometry
+from .errors import (AlreadyMarkedWarning, AttackParameterError, FiligraneWarning, ImageFileError,
+                     ImageTooSmallError, InvalidImageError, KeyFileError, KeyFilePermissionWarning, OutputExistsError,
+                     ParameterError, PayloadTooLargeError, UnknownNameError, WatermarkError)
+
+__all__ = ["__version__", "WatermarkError", "ParameterError", "InvalidImageError", "ImageTooSmallError",
+           "ImageFileError", "OutputExistsError", "KeyFileError", "PayloadTooLargeError", "AttackParameterError",
+           "UnknownNameError", "FiligraneWarning", "AlreadyMarkedWarning", "KeyFilePermissionWarning"]
+
+from .api import detect, detect_file, embed, embed_file, read_in_frame
+from .detection import CandidateEvidence, Detection, Geometry, InformedReading
 from .keys import Key
 
-__all__ += ["embed", "detect", "embed_file", "detect_file", "Detection", "Geometry", "Key"]
+__all__ += ["embed", "detect", "embed_file", "detect_file", "read_in_frame", "Detection", "Geometry",
+            "InformedReading", "CandidateEvidence", "Key"]

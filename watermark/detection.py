@@ -7,30 +7,36 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Detection", "Geometry"]
+__all__ = ["Detection", "Geometry", "STATUSES", "CandidateEvidence", "InformedReading"]
+
+STATUSES = ("payload", "presence", "none")   # what a Detection says, see Detection.status
 
 
 @dataclass(frozen=True)
 class Geometry:
     """The distortion a detection undid, read from its ``transform``.
 
-    The suspect is the mark's frame (the marked image scaled to the working resolution, short side
-    512 px) after, in this order: a horizontal ``flipped`` mirror, a ``shear`` (x += shear * y), a
-    scaling by ``scale`` (x, y), and a counter-clockwise rotation by ``degrees`` as displayed.
+    The suspect is the marked image after, in this order: a horizontal ``flipped`` mirror, a
+    ``shear`` (x += shear * y), a scaling by ``scale`` (x, y), and a counter-clockwise rotation by
+    ``degrees`` as displayed. The marked image is taken at the size given to `watermark.detect` as
+    ``marked_shape``, else at the suspect's own size: an untouched copy then reads ``scaled 1 x 1``
+    whatever its size, and so does a copy resized as a whole (a mark made at a fixed working
+    resolution cannot tell it from an original of that size); a copy cropped after resizing reads
+    the scale relative to its own size.
 
     Attributes
     ----------
     degrees : float
         Counter-clockwise rotation, in (-180, 180]; a vertical flip reads as ``flipped`` and 180.
     scale : tuple of float
-        Suspect pixels per pixel of the mark's frame, along x and y. Times ``512 / short side`` of
-        the original, it is the scale relative to the original.
+        Suspect pixels per pixel of the marked image, along x and y.
     shear : float
-        Horizontal shear of the mark's frame before scaling.
+        Horizontal shear of the marked image before scaling.
     flipped : bool
         The suspect is mirrored.
     offset : tuple of float
-        Where the suspect's top-left pixel lies in the mark's frame, modulo the 128-px tile.
+        Where the suspect's top-left pixel lies in the marked image, in its pixels, modulo the
+        tile's period there (128 px of the 512 px working resolution: ``128 * short side / 512``).
     """
 
     degrees: float
@@ -41,8 +47,10 @@ class Geometry:
 
     def __str__(self) -> str:
         mirror = "mirrored, " if self.flipped else ""
-        return (f"{mirror}rotated {self.degrees:.2f} deg, scaled {self.scale[0]:.4g} x {self.scale[1]:.4g}, "
-                f"shear {self.shear:.3g}, offset ({self.offset[0]:.1f}, {self.offset[1]:.1f})")
+        return (f"{mirror}rotated {_plain(self.degrees, 2):.2f} deg, "
+                f"scaled {_plain(self.scale[0], 4):.4g} x {_plain(self.scale[1], 4):.4g}, "
+                f"shear {_plain(self.shear, 4):.3g}, "
+                f"offset ({_plain(self.offset[0], 1):.1f}, {_plain(self.offset[1], 1):.1f})")
 
     @classmethod
     def from_transform(cls, transform: np.ndarray) -> "Geometry":
@@ -82,9 +90,21 @@ class Detection:
     scheme : str
         Name of the scheme that answered.
     transform : numpy.ndarray or None
-        The 2x3 affine map from the suspect's pixels (x, y) to the mark's frame (the marked image at
-        the working resolution), translation modulo the tile; None when nothing was found.
+        The 2x3 affine map from the suspect's pixel coordinates (x, y) to the marked image's, its
+        translation modulo the tile's period in the marked image's pixels; None when nothing was
+        found. The marked image is taken at ``marked_shape`` when `watermark.detect` was given it,
+        else at the suspect's own size, so an untouched copy maps by the identity.
         :attr:`geometry` reads it as rotation, scale, shear, flip and offset.
+    verified : bool or None
+        Whether the payload's *per-copy layer* (a second, non-periodic layer bound to the image's
+        content, which a mark lifted from another image does not carry) was found too. True: it is
+        present (``verification_p_value`` <= the false-alarm rate). False: it is absent or too weak to
+        confirm: the payload was read, but the mark may have been copied from another image, or
+        made before the layer existed, or worn down by the attack. None: not checked (no payload,
+        or a scheme without the layer). Neither value is an attribution: that needs the registry
+        and the content to match (``watermark scan``).
+    verification_p_value : float or None
+        The per-copy layer's p-value (every tile offset tried paid for), None when not checked.
     """
 
     found: bool
@@ -94,6 +114,8 @@ class Detection:
     bits: np.ndarray = field(repr=False)
     scheme: str
     transform: np.ndarray | None = field(default=None, repr=False)
+    verified: bool | None = None
+    verification_p_value: float | None = None
 
     def __post_init__(self) -> None:
         bits = np.array(self.bits, dtype=np.float32)
@@ -101,33 +123,148 @@ class Detection:
         object.__setattr__(self, "bits", bits)
 
     @property
+    def payload_text(self) -> str | None:
+        """The payload as text, when its bytes (leading zero bytes dropped) are printable UTF-8, as
+        ``watermark embed --payload-text`` or a bytes payload makes them; else None."""
+        if self.payload is None:
+            return None
+        data = self.payload.to_bytes(8, "big").lstrip(b"\0")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return text if text and text.isprintable() else None
+
+    @property
     def geometry(self) -> Geometry | None:
         """The distortion that was undone, or None when nothing was found."""
         return None if self.transform is None else Geometry.from_transform(self.transform)
 
-    def __str__(self) -> str:
+    @property
+    def status(self) -> str:
+        """"payload" (a payload was read), "presence" (this key's mark is present, payload unreadable)
+        or "none" (no mark of this key found). A blind read is never an attribution."""
         if self.payload is not None:
-            what = f"payload {self.payload:#018x}"
-        elif self.found:
-            what = "mark found, payload unreadable"
+            return "payload"
+        return "presence" if self.found else "none"
+
+    def __str__(self) -> str:
+        if self.status == "payload":
+            what = f"payload {self.payload:#018x}" + (f" {self.payload_text!r}" if self.payload_text else "")
+        elif self.status == "presence":
+            what = "this key's mark is present, payload unreadable"
         else:
             what = "no mark"
-        return f"{what} (p={self.p_value:.3g}, {self.scheme})"
+        text = f"{what} (p={self.p_value:.3g}, {self.scheme})"
+        if self.verified is True:
+            text += "; per-copy layer verified"
+        elif self.verified is False:
+            text += "; per-copy layer not verified: the mark may have been copied from another image"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready fields (no per-bit array)."""
         return {
             "found": self.found,
+            "status": self.status,
             "payload": None if self.payload is None else f"{self.payload:#018x}",
+            "payload_text": self.payload_text,
             "p_value": self.p_value,
             "score": round(self.score, 4),
+            "verified": self.verified,
+            "verification_p_value": self.verification_p_value,
             "scheme": self.scheme,
-            "transform": None if self.transform is None else np.round(self.transform, 5).tolist(),
+            "transform": None if self.transform is None else (np.round(self.transform, 5) + 0.0).tolist(),
             "geometry": None if self.geometry is None else _rounded(self.geometry),
         }
 
 
+def _plain(value: float, digits: int) -> float:
+    """``value`` rounded to ``digits`` decimals, with no negative zero (which prints as -0.00)."""
+    return round(value, digits) + 0.0
+
+
 def _rounded(geometry: Geometry) -> dict[str, Any]:
-    return {"degrees": round(geometry.degrees, 3), "scale": [round(v, 5) for v in geometry.scale],
-            "shear": round(geometry.shear, 5), "flipped": geometry.flipped,
-            "offset": [round(v, 2) for v in geometry.offset]}
+    return {"degrees": _plain(geometry.degrees, 3), "scale": [_plain(v, 5) for v in geometry.scale],
+            "shear": _plain(geometry.shear, 5), "flipped": geometry.flipped,
+            "offset": [_plain(v, 2) for v in geometry.offset]}
+
+
+@dataclass(frozen=True)
+class CandidateEvidence:
+    """One candidate payload's per-copy layer in an informed read.
+
+    Attributes
+    ----------
+    payload : int
+        The candidate (an issued copy's payload).
+    score : float
+        The per-copy statistic ``T`` (unit variance without this payload's layer).
+    p_value : float
+        Probability that a suspect without this payload's layer scores at least ``score``, multiplied
+        by the number of candidates tested together (Bonferroni).
+    present : bool
+        ``p_value`` is at or below the false-alarm rate of the read.
+    """
+
+    payload: int
+    score: float
+    p_value: float
+    present: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"payload": f"{self.payload:#018x}", "score": round(self.score, 4), "p_value": self.p_value,
+                "present": self.present}
+
+
+@dataclass(frozen=True, eq=False)
+class InformedReading:
+    """What an informed read found in a suspect already resampled into a master's frame.
+
+    The periodic layer is read at the identity geometry (``found``, ``payload``, ``p_value``,
+    ``score``: the blind-at-identity reading, which a pasted mark also gives), and each candidate
+    payload's per-copy layer is tested (``candidates``), which a pasted mark does not give. Named
+    payloads are evidence that those copies went into the suspect, not yet an attribution: that
+    also needs the suspect's content to match the master (registration did it) and the registry.
+
+    Attributes
+    ----------
+    found, payload, p_value, score
+        The periodic layer at the identity (offsets within 3 px and 2 band weightings: 98 hypotheses).
+    candidates : tuple of CandidateEvidence
+        Per candidate, in the order given.
+    units : int
+        Valid 32 px units the per-copy statistic was read on (its maximum is ``sqrt(units)``).
+    scheme : str
+    """
+
+    found: bool
+    payload: int | None
+    p_value: float
+    score: float
+    candidates: tuple[CandidateEvidence, ...]
+    units: int
+    scheme: str
+
+    @property
+    def named(self) -> tuple[int, ...]:
+        """The candidate payloads whose per-copy layer is present, strongest first."""
+        return tuple(e.payload for e in sorted(self.candidates, key=lambda e: -e.score) if e.present)
+
+    def __str__(self) -> str:
+        periodic = (f"payload {self.payload:#018x}" if self.payload is not None else
+                    "this key's mark is present, payload unreadable" if self.found else "no periodic mark")
+        if self.named:
+            copies = "per-copy layer of " + ", ".join(
+                f"{e.payload:#018x} (p={e.p_value:.3g})" for e in sorted(self.candidates, key=lambda e: -e.score)
+                if e.present)
+        else:
+            copies = f"no candidate's per-copy layer found among {len(self.candidates)}"
+        return f"{copies}; periodic layer at identity: {periodic} (p={self.p_value:.3g}, {self.scheme})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready fields."""
+        return {"found": self.found, "payload": None if self.payload is None else f"{self.payload:#018x}",
+                "p_value": self.p_value, "score": round(self.score, 4),
+                "named": [f"{payload:#018x}" for payload in self.named],
+                "candidates": [e.to_dict() for e in self.candidates], "units": self.units, "scheme": self.scheme}

@@ -44,6 +44,7 @@ def perceptual_mask(luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     where a viewer and SSIM see it, then averaged down to ``shape``.
     """
     energy = reduce_in_strips(luma, shape, _detail_energy, halo=2)    # full resolution, a strip at a time
+    energy = np.maximum(energy, 0.0)        # bicubic upsampling (of a small image's energy) can undershoot zero
     activity = np.sqrt(_blur(energy, _ACTIVITY_SIGMA) + _FLOOR**2)
     amplitude = np.sqrt(_FLAT_AMPLITUDE**2 + (_TEXTURE_GAIN * activity) ** 2)
     brightness = _blur(resize(luma, shape), _ACTIVITY_SIGMA)
