@@ -8,7 +8,8 @@ with invisible-watermark's dwtDct (the fastest public Python scheme) side by sid
 (``pip install torch==2.13.0 && pip install .[peers]``), so that the ratio survives a noisy machine.
 The core issue's detector (git revision :data:`CORE_REVISION`) is timed in the same run on the
 marked photograph, and the rotated and unmarked times are given as multiples of it.
-It then times ``watermark detect --jobs N`` over a folder of 1080p JPEGs (files per second).
+It then times ``watermark detect --jobs N`` over a folder of 1080p JPEGs (files per second), and
+one ``embed`` of a 12000x8000 photograph in a fresh process, with that process's peak memory.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ import watermark as wm
 from .timing import PAYLOAD as _PAYLOAD
 from .timing import SIZES, photo as _photo, time_call
 
-__all__ = ["CORE_REVISION", "core_detect_ms", "main"]
+__all__ = ["CORE_REVISION", "LARGE", "core_detect_ms", "large_embed", "main"]
 
 CORE_REVISION = "3991bc6"     # the core issue's detector, as it stood before the geometric search
+LARGE = (12000, 8000)         # width, height of the large embedding: a 96-megapixel photograph
 
 
 def _peer_timers(image: np.ndarray) -> tuple[Callable[[], object], Callable[[], object]] | None:
@@ -94,6 +96,17 @@ def core_detect_ms(repeat: int, revision: str = CORE_REVISION) -> dict[str, floa
     return json.loads(result.stdout)
 
 
+def large_embed(size: tuple[int, int] = LARGE) -> dict[str, float]:
+    """Seconds of one ``embed`` of a ``size`` (width, height) uint8 RGB photograph and the peak resident
+    memory (MiB) of the process that ran it: a fresh one, so that the peak is the embedding's."""
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-m", "eval.timing", str(root), "embed", f"{size[0]}x{size[1]}"],
+                            cwd=root, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"embedding {size[0]}x{size[1]} failed: {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
 def folder_throughput(files: int, jobs: int) -> float:
     """Files per second of ``watermark detect --jobs`` over ``files`` 1080p JPEGs (half marked)."""
     key = wm.Key.from_passphrase("speed benchmark")
@@ -139,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         if core is not None:
             row["core_detect_ms"] = core[row["size"]]
     throughput = {f"jobs{jobs}": folder_throughput(args.files, jobs) for jobs in (1, 2)}
+    large = large_embed()
     if args.json:
-        print(json.dumps({"per_image": rows, "files_per_second": throughput, "core_revision": args.core}))
+        print(json.dumps({"per_image": rows, "files_per_second": throughput, "core_revision": args.core,
+                          "large_embed": large}))
         return 0
     peer = "dwtDct_embed_ms" in rows[0]
     if core is None:
@@ -165,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"watermark detect over {args.files} 1080p JPEGs: "
           + ", ".join(f"--jobs {name[4:]}: {rate:.1f} files/s" for name, rate in throughput.items()))
+    print()
+    print("| embed (one call, fresh process) | seconds | CPU seconds | peak memory MiB |"
+          " of which interpreter and input MiB |")
+    print("|---|---|---|---|---|")
+    print(f"| {LARGE[0]}x{LARGE[1]} uint8 RGB ({large['input_mib']:.0f} MiB) | {large['embed_s']:.1f} |"
+          f" {large['embed_cpu_s']:.1f} | {large['peak_rss_mib']:.0f} | {large['rss_before_mib']:.0f} |")
     return 0
 
 

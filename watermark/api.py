@@ -14,21 +14,21 @@ from . import color, imageio, schemes
 from .coding import payload_to_int
 from .detection import Detection, InformedReading
 from .errors import AlreadyMarkedWarning, ImageTooSmallError, InvalidImageError, OutputExistsError, ParameterError
-from .image import ImageLike, from_float, to_float
+from .image import ImageLike, PixelFormat, add_to_luminance, luminance_of, pixels_of
 from .keys import Key
 
 __all__ = ["embed", "detect", "embed_file", "detect_file", "detect_loaded", "read_in_frame"]
 
 
-def _luminance_of(image: ImageLike, scheme: schemes.Scheme, name: str) -> tuple[np.ndarray, np.ndarray, object]:
-    pixels, fmt = to_float(image, name=name)
-    height, width = pixels.shape[:2]
+def _luminance_of(image: ImageLike, scheme: schemes.Scheme, name: str) -> tuple[np.ndarray, np.ndarray, PixelFormat]:
+    """The pixels of ``image`` as they came (see `pixels_of`), their luminance and their format."""
+    array, fmt = pixels_of(image, name=name)
+    height, width = array.shape[:2]
     if min(height, width) < scheme.min_size:
         raise ImageTooSmallError(
             f"{name}: {width}x{height} px is below the {scheme.name} scheme's "
             f"{scheme.min_size}x{scheme.min_size} minimum")
-    colour = pixels[:, :, :3] if pixels.ndim == 3 else pixels
-    return pixels, color.luminance(colour), fmt
+    return array, luminance_of(array), fmt
 
 
 def _reduced_for(scheme: schemes.Scheme, image: ImageLike) -> ImageLike:
@@ -82,11 +82,8 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
     chosen = schemes.get(scheme)
     pixels, luma, fmt = _luminance_of(image, chosen, "image")
     residual = chosen.residual(luma, value, key, strength=strength)
-    if pixels.ndim == 2:
-        pixels += residual
-    else:
-        pixels[:, :, :3] += residual[:, :, None]   # to_float made a copy: ours to change
-    return from_float(pixels, fmt)
+    del luma      # gone before the output is made: one full-size float plane at a time besides the residual
+    return add_to_luminance(pixels, fmt, residual)
 
 
 def detect(image: ImageLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,

@@ -1,13 +1,17 @@
-"""Luminance, and the canonical working resolution every scheme measures its patterns in."""
+"""Luminance, the canonical working resolution every scheme measures its patterns in, and the
+walk over a full-resolution plane a strip of rows at a time (bounded memory for large images)."""
 
 from __future__ import annotations
+
+from typing import Iterator
 
 import cv2
 import numpy as np
 
-__all__ = ["luminance", "WORKING_SHORT_SIDE", "working_shape", "resize"]
+__all__ = ["luminance", "WORKING_SHORT_SIDE", "working_shape", "resize", "STRIP_PIXELS", "strips"]
 
 WORKING_SHORT_SIDE = 512   # px of the short side at which patterns are defined
+STRIP_PIXELS = 1 << 22     # pixels per strip of a full-resolution plane (16 MB of float32)
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -32,3 +36,11 @@ def resize(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     shrinking = height * width < plane.shape[0] * plane.shape[1]
     method = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
     return cv2.resize(plane, (width, height), interpolation=method)
+
+
+def strips(shape: tuple[int, ...]) -> Iterator[slice]:
+    """Consecutive row ranges of an image of ``shape`` covering about :data:`STRIP_PIXELS` each."""
+    height, width = shape[:2]
+    step = max(1, STRIP_PIXELS // max(width, 1))
+    for top in range(0, height, step):
+        yield slice(top, min(top + step, height))

@@ -8,16 +8,18 @@ Palette and CMYK images are worked on as RGB and returned in their own mode.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, TypeVar
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from .color import luminance, strips
 from .errors import InvalidImageError
 
-__all__ = ["PixelFormat", "to_float", "from_float", "image_op", "ImageLike"]
+__all__ = ["PixelFormat", "pixels_of", "to_float", "from_float", "luminance_of", "add_to_luminance", "image_op",
+           "ImageLike"]
 
 ImageLike = Any  # numpy.ndarray or PIL.Image.Image
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,8 +66,11 @@ def _pil_to_array(image: Image.Image) -> tuple[np.ndarray, str]:
     return array, mode
 
 
-def to_float(image: ImageLike, *, name: str = "image") -> tuple[np.ndarray, PixelFormat]:
-    """Convert ``image`` to float32 in [0, 1], shape ``(H, W)`` or ``(H, W, C)``, C in {3, 4}.
+def pixels_of(image: ImageLike, *, name: str = "image") -> tuple[np.ndarray, PixelFormat]:
+    """The pixels of ``image`` as an array, checked as :func:`to_float` checks them, and their format.
+
+    The array is uint8, uint16 or float in [0, 1], shape ``(H, W)`` or ``(H, W, C)`` with C in
+    {2, 3, 4}; an array input is handed back as it is (a view at most), never copied or written.
 
     Raises
     ------
@@ -82,30 +87,74 @@ def to_float(image: ImageLike, *, name: str = "image") -> tuple[np.ndarray, Pixe
         raise InvalidImageError(f"{name}: expected a numpy array or PIL image, got {type(image).__name__}")
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
-    if array.ndim == 3 and array.shape[2] == 2:  # grey + alpha: work on it as RGBA
-        array = np.concatenate([np.repeat(array[:, :, :1], 3, axis=2), array[:, :, 1:]], axis=2)
-        channels = 2
-    elif array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4)):
-        channels = 1 if array.ndim == 2 else array.shape[2]
-    else:
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (2, 3, 4))):
         raise InvalidImageError(f"{name}: expected shape (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise InvalidImageError(f"{name}: image has no pixels ({array.shape[1]}x{array.shape[0]})")
     dtype = array.dtype
-    if dtype in _MAXIMUM:
-        result = np.multiply(array, np.float32(1.0 / _MAXIMUM[dtype]), dtype=np.float32)
-    elif np.issubdtype(dtype, np.floating):
-        result = array.astype(np.float32)  # always a copy: never write into the caller's array
-        if not np.isfinite(result).all():
+    if np.issubdtype(dtype, np.floating):
+        with np.errstate(over="ignore"):      # what float32 makes of them: 1 + 1e-12 is 1, 1e300 is inf
+            low, high = float(np.float32(array.min())), float(np.float32(array.max()))
+        if not (np.isfinite(low) and np.isfinite(high)):
             raise InvalidImageError(f"{name}: float image contains NaN or infinity")
-        low, high = float(result.min()), float(result.max())
         if low < 0.0 or high > 1.0:
             raise InvalidImageError(
                 f"{name}: float images must lie in [0, 1], got values in [{low:.3g}, {high:.3g}]; "
                 "divide by 255 (or 65535) first")
-    else:
+    elif dtype not in _MAXIMUM:
         raise InvalidImageError(f"{name}: dtype {dtype} is not supported (use uint8, uint16 or float in [0, 1])")
-    return result, PixelFormat(dtype=np.dtype(dtype), channels=channels, pil_mode=pil_mode, pil_info=pil_info)
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    return array, PixelFormat(dtype=np.dtype(dtype), channels=channels, pil_mode=pil_mode, pil_info=pil_info)
+
+
+def to_float(image: ImageLike, *, name: str = "image") -> tuple[np.ndarray, PixelFormat]:
+    """Convert ``image`` to float32 in [0, 1], shape ``(H, W)`` or ``(H, W, C)``, C in {3, 4}
+    (grey with alpha comes as RGBA), always a new array.
+
+    Raises
+    ------
+    InvalidImageError
+        Unsupported type, dtype, shape, or float values outside [0, 1].
+    """
+    array, fmt = pixels_of(image, name=name)
+    return _float_pixels(array), fmt
+
+
+def _float_pixels(array: np.ndarray) -> np.ndarray:
+    """A checked array (see :func:`pixels_of`) as a new float32 array in [0, 1]; grey + alpha as RGBA."""
+    if array.ndim == 3 and array.shape[2] == 2:  # grey + alpha: work on it as RGBA
+        array = np.concatenate([np.repeat(array[:, :, :1], 3, axis=2), array[:, :, 1:]], axis=2)
+    if array.dtype in _MAXIMUM:
+        return np.multiply(array, np.float32(1.0 / _MAXIMUM[array.dtype]), dtype=np.float32)
+    return array.astype(np.float32)  # always a copy: never write into the caller's array
+
+
+def luminance_of(array: np.ndarray) -> np.ndarray:
+    """BT.601 luminance, float32 ``(H, W)``, of a checked array (see :func:`pixels_of`), converted a
+    strip of rows at a time: never a float copy of the whole image."""
+    luma = np.empty(array.shape[:2], np.float32)
+    for rows in strips(array.shape):
+        pixels = _float_pixels(array[rows])
+        luma[rows] = luminance(pixels[:, :, :3] if pixels.ndim == 3 else pixels)
+    return luma
+
+
+def add_to_luminance(array: np.ndarray, fmt: PixelFormat, change: np.ndarray) -> ImageLike:
+    """``array`` (as :func:`pixels_of` gave it, with ``fmt``) with ``change`` (float ``(H, W)``)
+    added to R, G and B alike, handed back as :func:`from_float` would, a strip of rows at a time."""
+    plain = replace(fmt, pil_mode=None, pil_info=None)
+    result = None
+    for rows in strips(array.shape):
+        pixels = _float_pixels(array[rows])
+        if pixels.ndim == 2:
+            pixels += change[rows]
+        else:
+            pixels[:, :, :3] += change[rows, :, None]
+        part = from_float(pixels, plain)
+        if result is None:
+            result = np.empty(array.shape[:2] + part.shape[2:], part.dtype)
+        result[rows] = part
+    return result if fmt.pil_mode is None else _array_to_pil(result, fmt)
 
 
 def from_float(pixels: np.ndarray, fmt: PixelFormat) -> ImageLike:

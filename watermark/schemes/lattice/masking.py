@@ -73,6 +73,7 @@ def perceptual_mask(luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return amplitude
 
 
+
 def whiten(luma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The detector's view: high-passed luminance divided by its local activity; and that activity.
 

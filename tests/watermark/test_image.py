@@ -1,0 +1,119 @@
+"""The pixel boundary: every supported kind to float32 in [0, 1] and back, exactly."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import watermark as wm
+from watermark.image import from_float, to_float
+from photos import photo
+
+EVERY_UINT8 = np.arange(256, dtype=np.uint8).reshape(16, 16)
+EVERY_UINT16 = np.arange(65536, dtype=np.uint32).astype(np.uint16).reshape(256, 256)
+
+
+def _rgb(shape=(24, 40)):
+    """A small crop of a real photograph (uint8 RGB)."""
+    return np.ascontiguousarray(photo("coffee")[100:100 + shape[0], 200:200 + shape[1]])
+
+
+@pytest.mark.parametrize("array", [
+    EVERY_UINT8, EVERY_UINT16,
+    np.dstack([EVERY_UINT8] * 3), np.dstack([EVERY_UINT16, EVERY_UINT16[::-1], EVERY_UINT16.T, EVERY_UINT16]),
+    np.dstack([EVERY_UINT8, EVERY_UINT8.T]),
+], ids=["uint8 grey", "uint16 grey", "uint8 RGB", "uint16 RGBA", "uint8 grey+alpha"])
+def test_integer_arrays_round_trip_exactly_at_every_level(array):
+    pixels, fmt = to_float(array)
+    assert pixels.dtype == np.float32 and 0.0 <= pixels.min() and pixels.max() <= 1.0
+    back = from_float(pixels, fmt)
+    assert back.dtype == array.dtype and back.shape == array.shape
+    np.testing.assert_array_equal(back, array)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_arrays_come_back_in_their_dtype(dtype):
+    array = (_rgb().astype(np.float64) / 255).astype(dtype)
+    pixels, fmt = to_float(array)
+    assert pixels.dtype == np.float32
+    back = from_float(pixels, fmt)
+    assert back.dtype == dtype and back.shape == array.shape
+    np.testing.assert_allclose(back, array, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype, maximum", [(np.uint8, 255), (np.uint16, 65535)])
+def test_values_between_levels_are_rounded_not_truncated(dtype, maximum):
+    levels = np.array([0, 1, 7, maximum // 2, maximum - 1], dtype=np.float64)
+    fmt = to_float(np.zeros((1, 5), dtype))[1]
+    up = from_float(((levels + 0.6) / maximum).astype(np.float32)[None], fmt)
+    down = from_float(((levels + 0.4) / maximum).astype(np.float32)[None], fmt)
+    np.testing.assert_array_equal(up[0], levels + 1)
+    np.testing.assert_array_equal(down[0], levels)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_out_of_range_results_are_clipped(dtype):
+    fmt = to_float(np.zeros((1, 3), dtype))[1]
+    back = from_float(np.array([[-0.2, 0.5, 1.3]], np.float32), fmt)
+    top = np.iinfo(dtype).max if np.issubdtype(dtype, np.integer) else 1.0
+    assert back[0, 0] == 0 and back[0, 2] == top
+
+
+@pytest.mark.parametrize("array", [_rgb(), _rgb().astype(np.uint16) * 257, _rgb().astype(np.float32) / 255,
+                                   np.dstack([_rgb(), np.full((24, 40), 9, np.uint8)])],
+                         ids=["uint8", "uint16", "float32", "RGBA"])
+def test_the_callers_array_is_never_written(array):
+    original = array.copy()
+    pixels, _ = to_float(array)
+    assert not np.shares_memory(pixels, array)
+    pixels += 0.5                                          # what embed does to its working copy
+    np.testing.assert_array_equal(array, original)
+
+
+def test_alpha_is_untouched_when_colours_change():
+    rgba = np.dstack([_rgb().astype(np.uint16) * 257, EVERY_UINT16[:24, :40]])
+    pixels, fmt = to_float(rgba)
+    pixels[:, :, :3] = 1.0 - pixels[:, :, :3]
+    back = from_float(pixels, fmt)
+    np.testing.assert_array_equal(back[:, :, 3], rgba[:, :, 3])
+    np.testing.assert_array_equal(back[:, :, :3], 65535 - rgba[:, :, :3])
+
+
+def _pil(mode):
+    rgb = _rgb()
+    if mode == "I;16":
+        return Image.fromarray(rgb.mean(axis=2).astype(np.uint16) * 257)
+    if mode == "RGBA":
+        return Image.fromarray(np.dstack([rgb, np.resize(EVERY_UINT8, rgb.shape[:2])]))
+    if mode == "LA":
+        return Image.merge("LA", (Image.fromarray(rgb).convert("L"), Image.fromarray(rgb[:, :, 0])))
+    if mode == "P":
+        return Image.fromarray(rgb).quantize(64)
+    return Image.fromarray(rgb).convert(mode)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "I;16", "P", "CMYK"])
+def test_pil_images_round_trip_in_their_own_mode(mode):
+    image = _pil(mode)
+    image.info["comment"] = b"kept"
+    pixels, fmt = to_float(image)
+    assert pixels.dtype == np.float32 and pixels.ndim == (2 if mode in ("L", "I;16") else 3)
+    back = from_float(pixels, fmt)
+    assert isinstance(back, Image.Image) and back.mode == mode and back.size == image.size
+    assert back.info["comment"] == b"kept"
+    if mode in ("P", "CMYK"):         # worked on as RGB: the same colours, perhaps other palette or inks
+        np.testing.assert_array_equal(np.asarray(back.convert("RGB")), np.asarray(image.convert("RGB")))
+    else:
+        np.testing.assert_array_equal(np.asarray(back), np.asarray(image))
+
+
+@pytest.mark.parametrize("bad, problem", [
+    (np.full((4, 4), 1.5, np.float32), "must lie in \\[0, 1\\]"),
+    (np.full((4, 4), np.nan, np.float32), "NaN or infinity"),
+    (np.zeros((4, 4), np.int64), "dtype int64 is not supported"),
+    (np.zeros((4, 4, 5), np.uint8), "expected shape"),
+    (np.zeros((0, 4), np.uint8), "no pixels"),
+    ([[0, 1], [1, 0]], "expected a numpy array or PIL image"),
+])
+def test_unsupported_inputs_are_refused(bad, problem):
+    with pytest.raises(wm.InvalidImageError, match=problem):
+        to_float(bad)
