@@ -133,9 +133,10 @@ def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFA
                 max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS) -> Detection:
     """Detect in an image file; an animated file is read at its first frame.
 
-    Large JPEGs are decoded straight at reduced size (the detector works at a 512 px short side).
+    Large JPEGs are decoded straight at reduced size (the detector works at a 512 px short side),
+    and colour JPEGs straight to their luma (schemes see luminance only).
     """
     loaded = imageio.load_image(path, max_pixels=max_pixels, animated="first",
-                                reduce_to=color.WORKING_SHORT_SIDE)
+                                reduce_to=color.WORKING_SHORT_SIDE, luminance=True)
     width, height = loaded.original_size
     return _detect(loaded.image, key, scheme, false_alarm, source_shape=(height, width))

@@ -119,7 +119,7 @@ class LoadedImage:
 
 
 def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, animated: str = "error",
-               reduce_to: int | None = None) -> LoadedImage:
+               reduce_to: int | None = None, luminance: bool = False) -> LoadedImage:
     """Read an image file completely, upright, with the metadata an output should keep.
 
     Parameters
@@ -134,6 +134,10 @@ def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, a
         The caller needs only this many pixels on the short side: JPEGs are then decoded at 1/2, 1/4
         or 1/8 scale (DCT scaling), other images reduced by an integer factor after decoding, never
         below ``reduce_to``. `LoadedImage.scale` tells how much.
+    luminance : bool
+        The caller needs only luminance: a colour (YCbCr) JPEG is then decoded straight to its luma
+        channel (mode "L", BT.601 as JPEG stores it), without its chroma or a colour conversion.
+        Other files keep their mode.
 
     Raises
     ------
@@ -172,7 +176,7 @@ def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, a
         if os.fstat(fp.fileno()).st_size == 0:
             raise InvalidImageError(f"{path}: empty file (0 bytes)")
         try:
-            return _decode(path, fp, max_pixels, animated, reduce_to)
+            return _decode(path, fp, max_pixels, animated, reduce_to, luminance)
         except WatermarkError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -215,7 +219,7 @@ def _pillow_limit(max_pixels: int | None) -> Iterator[int | None]:
 
 
 def _decode(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str,
-            reduce_to: int | None) -> LoadedImage:
+            reduce_to: int | None, luminance: bool) -> LoadedImage:
     Image.init()
     with _pillow_limit(max_pixels) as pillow_limit:
         im = Image.open(fp, formats=[name for name in _READ_FORMATS if name in Image.OPEN])
@@ -233,17 +237,18 @@ def _decode(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str,
                     "animated image with {} frames; marking would drop frames, extract one first")
             raise InvalidImageError(f"{path}: {what.format(n_frames)}")
         if pillow_limit is not None and width * height > pillow_limit:
-            return _finish(path, im, fp, n_frames, reduce_to)  # Pillow checks again while decoding TIFF
-    return _finish(path, im, fp, n_frames, reduce_to)
+            return _finish(path, im, fp, n_frames, reduce_to, luminance)  # Pillow checks again while decoding TIFF
+    return _finish(path, im, fp, n_frames, reduce_to, luminance)
 
 
-def _finish(path: Path, im: Image.Image, fp: IO[bytes], n_frames: int, reduce_to: int | None) -> LoadedImage:
+def _finish(path: Path, im: Image.Image, fp: IO[bytes], n_frames: int, reduce_to: int | None,
+            luminance: bool) -> LoadedImage:
     source_format = im.format or ""
     full_width, full_height = im.size
     subsampling = JpegImagePlugin.get_sampling(im) if source_format in ("JPEG", "MPO") else -1
-    if reduce_to and source_format in ("JPEG", "MPO") and min(im.size) > reduce_to:
-        ratio = reduce_to / min(im.size)
-        im.draft(None, (math.ceil(full_width * ratio), math.ceil(full_height * ratio)))
+    if source_format in ("JPEG", "MPO") and (luminance or reduce_to and min(im.size) > reduce_to):
+        ratio = reduce_to / min(im.size) if reduce_to and min(im.size) > reduce_to else 1.0
+        im.draft("L" if luminance else None, (math.ceil(full_width * ratio), math.ceil(full_height * ratio)))
     if im.mode in ("RGB", "RGBA", "LA") and any(";16" in str(tile.args) for tile in im.tile):
         warnings.warn(f"{path}: 16-bit colour is read as 8 bits per channel (Pillow keeps 16 bits "
                       "only for greyscale)", UserWarning, stacklevel=4)
