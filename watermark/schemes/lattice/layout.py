@@ -58,10 +58,12 @@ def tile_from_slots(values: np.ndarray) -> np.ndarray:
 
 
 def slots_from_tile(tile: np.ndarray) -> np.ndarray:
-    """The chip-carrying detail coefficients of a ``TILE`` x ``TILE`` plane, in slot order."""
+    """The chip-carrying detail coefficients of a ``TILE`` x ``TILE`` plane, in slot order; of a stack
+    of them (..., TILE, TILE), one row of slots per plane (..., SLOTS)."""
     coeffs = pywt.wavedec2(tile, WAVELET, mode="periodization", level=max(LEVELS))
     chosen = [coeffs[1 + max(LEVELS) - level] for level in LEVELS]
-    return np.concatenate([band.ravel() for bands in chosen for band in bands]).astype(np.float32)
+    lead = np.shape(tile)[:-2]
+    return np.concatenate([band.reshape(*lead, -1) for bands in chosen for band in bands], axis=-1).astype(np.float32)
 
 
 class Layout:
@@ -83,8 +85,9 @@ class Layout:
         # group index of each payload slot: (bit, level) pairs, for per-level sums per bit
         self.group = self.bit_of_slot * len(LEVELS) + LEVEL_OF_SLOT[self.payload]
 
-    def pilot_z(self, tile: np.ndarray) -> float:
-        """The pilot's normalised correlation with ``tile`` at offset 0, best over the band weightings.
+    def pilot_z(self, tile: np.ndarray) -> float | np.ndarray:
+        """The pilot's normalised correlation with ``tile`` at offset 0, best over the band weightings
+        (one per plane of a stack of tiles (..., TILE, TILE)).
 
         Each band's correlation ``sum(chip * coefficient)`` over its pilot slots is divided by its
         exact standard deviation over keys, ``sqrt(sum(chip**2 * coefficient**2))``: for an image
@@ -92,9 +95,11 @@ class Layout:
         the image holds (another key's mark included).
         """
         products = slots_from_tile(tile) * self.chips
-        z = np.array([products[band].sum() / max(np.sqrt(np.sum(products[band] ** 2)), 1e-30)
-                      for band in self.pilot_bands])
-        return float(np.max(PILOT_WEIGHTINGS @ z))
+        z = np.stack([products[..., band].sum(axis=-1)
+                      / np.maximum(np.sqrt(np.sum(products[..., band] ** 2, axis=-1)), 1e-30)
+                      for band in self.pilot_bands], axis=-1)
+        best = np.max(z @ PILOT_WEIGHTINGS.T, axis=-1)
+        return float(best) if np.ndim(tile) == 2 else best
 
     def group_sums(self, per_slot: np.ndarray) -> np.ndarray:
         """Sums of ``per_slot[payload]`` per (bit, level), shape ``(CODEWORD_BITS, len(LEVELS))``."""

@@ -213,9 +213,11 @@ class LatticeScheme(Scheme):
         candidates = np.stack([sync.dihedral(folded, index) for index in symmetries])
         spectra = sync.phase_only(candidates)
         shortlist = sync.pilot_peaks(spectra, layout.pilot_spectra, PILOT_WEIGHTINGS, _SHORTLIST, TILE)
-        whitened = {i: fft.irfft2(spectra[i], s=(TILE, TILE)) for i, _, _ in shortlist}
-        z, (slot, dy, dx) = max((layout.pilot_z(np.roll(whitened[i], (-y, -x), axis=(0, 1))), (i, y, x))
-                                for i, y, x in shortlist)
+        whitened = fft.irfft2(spectra[[i for i, _, _ in shortlist]], s=(TILE, TILE))
+        scores = layout.pilot_z(np.stack([np.roll(tile, (-y, -x), axis=(0, 1))
+                                          for tile, (_, y, x) in zip(whitened, shortlist)]))
+        best = int(np.argmax(scores))
+        z, (slot, dy, dx) = float(scores[best]), shortlist[best]
         index = symmetries[slot]
         aligned = np.roll(candidates[slot], (-dy, -dx), axis=(0, 1))
         values = slots_from_tile(aligned) * layout.chips
