@@ -59,11 +59,11 @@ def candidate_lattices(plane: np.ndarray, *, block_period: float | None = None) 
         kept.append(lattice)
         return True
 
-    upright = sorted((refined(lags, basis) for basis in _upright_squares(lags, 2)), key=lambda l: -l.score)
+    upright = sorted(refined(lags, _upright_squares(lags, 2)), key=lambda lattice: -lattice.score)
     if upright and upright[0].score >= _CONVINCING and fresh(upright[0]):
         yield upright[0]
     coarse_squares = _rotated_squares(lags, _SQUARES)         # best first: refine the rest only if asked
-    squares = [refined(lags, basis) for basis in coarse_squares[:1]]
+    squares = refined(lags, coarse_squares[:1])
     for lattice in sorted(upright + squares, key=lambda lattice: -lattice.score)[:2]:
         if fresh(lattice):
             yield lattice
@@ -71,7 +71,7 @@ def candidate_lattices(plane: np.ndarray, *, block_period: float | None = None) 
     # scores are maxima over grids of different sizes, and peak pairs are biased by their peaks).
     proposals = (coarse_squares[1:] + _rectangles(lags, _OTHERS) + _sheared_squares(lags, _OTHERS, transposed=False)
                  + _sheared_squares(lags, _OTHERS, transposed=True) + _peak_pairs(lags, _OTHERS))
-    ranked = upright + squares + [refined(lags, basis) for basis in proposals]
+    ranked = upright + squares + refined(lags, proposals)
     for lattice in sorted(ranked, key=lambda lattice: -lattice.score):
         if fresh(lattice):
             yield lattice
@@ -236,10 +236,15 @@ def _octaves(periods: np.ndarray) -> list[slice]:
 
 def _peak_pairs(lags: LagMap, count: int) -> list[np.ndarray]:
     """Distinct bases from pairs of the strongest peaks (and their half sums: diagonals of a cell)."""
-    values = lags.dilated
-    local_max = cv2.dilate(values, np.ones((5, 5), np.uint8)) == values
-    candidates = np.argwhere(local_max & (values > 2.0)) - lags.origin
     height, width = lags.shape
+    # the local maxima above 2 in the half-plane of lags within 0.6 of the sides (2 px more around,
+    # for the 5 x 5 neighbourhood)
+    top, left = lags.origin[0] - 2, lags.origin[1] - int(0.6 * width) - 3
+    values = lags.dilated[top:lags.origin[0] + int(0.6 * height) + 3, left:lags.origin[1] + int(0.6 * width) + 4]
+    local_max = cv2.dilate(values, np.ones((5, 5), np.uint8)) == values
+    local_max[:2], local_max[-2:], local_max[:, :2], local_max[:, -2:] = False, False, False, False
+    candidates = np.argwhere(local_max & (values > 2.0)) + (top - lags.origin[0], left - lags.origin[1])
+    values = lags.dilated
     radius = np.hypot(candidates[:, 0], candidates[:, 1])
     upper = (candidates[:, 0] > 0) | ((candidates[:, 0] == 0) & (candidates[:, 1] > 0))
     keep = (upper & (radius >= _PERIODS[0]) & (np.abs(candidates[:, 0]) < 0.6 * height)
@@ -252,7 +257,7 @@ def _peak_pairs(lags: LagMap, count: int) -> list[np.ndarray]:
         if abs(p[0] * q[1] - p[1] * q[0]) > 0.2 * np.hypot(*p) * np.hypot(*q):
             proposals += [np.column_stack([p, q]), np.column_stack([(p + q) / 2, (p - q) / 2])]
     bases = [b for b in map(reduce_basis, proposals) if _PERIODS[0] <= shortest(b) and longest(b) <= _PERIODS[1] * 1.5]
-    bases.sort(key=lambda basis: -lags.score(basis, coarse=True))
+    bases = [bases[i] for i in np.argsort(-lags.scores(bases, coarse=True), kind="stable")]
     distinct: list[np.ndarray] = []
     for basis in bases:                  # near-copies (a pixel apart) would all be refined to one
         if all(np.abs(basis - kept).max() > 4.0 for kept in distinct):
