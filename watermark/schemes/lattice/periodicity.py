@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy import fft, ndimage
+from scipy import fft
 
-__all__ = ["Lattice", "LagMap", "Grid", "grid", "half_plane", "normalised_sums", "refined", "reduce_basis",
+__all__ = ["Lattice", "LagMap", "Grid", "grid", "concatenated", "half_plane", "normalised_sums", "refined", "reduce_basis",
            "same_lattice", "shortest", "longest", "REACH"]
 
 _BAND = (0.03, 0.36)          # cycles/px: where the mark's spectral lines can be after scaling
@@ -62,7 +62,10 @@ class LagMap:
         excess -= 1.0
         if block_period is not None:
             _remove_grid_lines(excess, np.abs(fft.fftfreq(size[0])), fft.rfftfreq(size[1]), block_period, size)
-        correlation = fft.irfft2(excess * _band(size), s=size)       # the band's phase centres the zero lag
+        # The band's phase centres the zero lag; the columns past the band are zero, so the inverse
+        # transform runs down the band's columns only, then along the rows.
+        band = _band(size)
+        correlation = fft.irfft(fft.ifft(excess[:, :band.shape[1]] * band, axis=0), n=size[1], axis=1)
         row, col = size[0] // 2, size[1] // 2
         correlation[row - 8:row + 9, col - 8:col + 9] = 0.0       # the zero lag and the host's own grain
         central = (slice(row - height // 2, row + height // 2), slice(col - width // 2, col + width // 2))
@@ -71,17 +74,21 @@ class LagMap:
         self.values = correlation
         # Each lag's best value within a pixel, as a z-score: the coarse grids step by more than the
         # peaks are wide, and read this map at the nearest pixel.
-        dilated = cv2.dilate(correlation, np.ones((3, 3), np.uint8))
-        flat = np.zeros(dilated.size + 1, np.float32)         # one more cell, 0: where unusable lags read
-        self.dilated = flat[:-1].reshape(dilated.shape)
-        self.dilated[...] = (dilated - dilated[central].mean()) / max(float(dilated[central].std()), 1e-20)
+        flat = np.zeros(correlation.size + 1, np.float32)      # one more cell, 0: where unusable lags read
+        self.dilated = cv2.dilate(correlation, np.ones((3, 3), np.uint8), dst=flat[:-1].reshape(correlation.shape))
+        self.dilated -= self.dilated[central].mean()
+        self.dilated /= max(float(self.dilated[central].std()), 1e-20)
         self.flat_dilated = flat
         self.origin = (row, col)
         self.shape = (height, width)
 
     def grid_scores(self, hypotheses: "Grid") -> np.ndarray:
         """Scores of a precomputed grid of lattices (see :func:`grid`), read from the dilated map."""
-        return normalised_sums(self.flat_dilated[hypotheses.index], hypotheses.count)
+        values = self.flat_dilated.take(hypotheses.index)
+        if hypotheses.starts is None:
+            return normalised_sums(values, hypotheses.count)
+        sums = np.add.reduceat(values, hypotheses.starts)
+        return np.where(hypotheses.count >= 2, sums / np.sqrt(np.maximum(hypotheses.count, 1)), -np.inf)
 
     def lattice_sums(self, points: np.ndarray, *, coarse: bool = False, reach: float = REACH) -> np.ndarray:
         """Scores of lattices given by their ``points`` (..., m, 2) as (row, col) lags: the map summed over
@@ -128,10 +135,25 @@ class LagMap:
 @dataclass(frozen=True)
 class Grid:
     """A grid of lattice hypotheses as flat indices into a lag map's dilated values: ``index`` (...,
-    points), pointing past the map's end where a point is unusable, and ``count`` usable points."""
+    points), pointing past the map's end where a point is unusable, and ``count`` usable points.
+
+    Hypotheses with different numbers of points are held end to end: ``index`` is then flat and
+    hypothesis ``i``'s points start at ``starts[i]``.
+    """
 
     index: np.ndarray
     count: np.ndarray
+    starts: np.ndarray | None = None
+
+
+def concatenated(grids: list[Grid]) -> Grid:
+    """One :class:`Grid` holding the hypotheses of ``grids`` end to end, in order (each one's
+    hypotheses along its last index axis): one read of the map scores them all."""
+    lengths = np.concatenate([np.full(g.count.size, g.index.shape[-1]) for g in grids])
+    index = np.concatenate([g.index.ravel() for g in grids])
+    index.setflags(write=False)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return Grid(index=index, count=np.concatenate([g.count.ravel() for g in grids]), starts=starts)
 
 
 def grid(points: np.ndarray, reach: float | np.ndarray, shape: tuple[int, int], size: tuple[int, int],
@@ -168,8 +190,11 @@ def _detrend_axes(correlation: np.ndarray, row: int, col: int) -> None:
     which a running median removes; each line is then rescaled to unit (robust) spread."""
     rows = correlation[row - _AXIS_BAND:row + _AXIS_BAND + 1, :]          # views: detrended in place,
     cols = correlation[:, col - _AXIS_BAND:col + _AXIS_BAND + 1].T        # one line per row of each
+    half = _AXIS_DETREND // 2
     for lines in (rows, cols):
-        lines -= ndimage.median_filter(lines, (1, _AXIS_DETREND), mode="nearest")
+        windows = np.lib.stride_tricks.sliding_window_view(np.pad(lines, ((0, 0), (half, half)), mode="edge"),
+                                                           _AXIS_DETREND, axis=1)
+        lines -= np.partition(windows, half, axis=-1)[..., half]       # the running median
         lines /= np.maximum(1.4826 * np.median(np.abs(lines), axis=1, keepdims=True), 1e-20)
 
 
@@ -189,11 +214,12 @@ def _remove_grid_lines(excess: np.ndarray, fy: np.ndarray, fx: np.ndarray, perio
 def _band(size: tuple[int, int]) -> np.ndarray:
     """Where a real FFT of ``size`` holds frequencies the mark's lines may take (``_BAND``), else 0;
     there, the phase that moves the zero lag of the inverse transform to ``size // 2`` (as
-    ``fftshift`` would): +-1 along an even side."""
+    ``fftshift`` would): +-1 along an even side. Only the columns up to the band's last one."""
     fy = fft.fftfreq(size[0])[:, None]
     fx = fft.rfftfreq(size[1])[None, :]
     radius = np.hypot(fy, fx)
     band = ((radius >= _BAND[0]) & (radius <= _BAND[1])).astype(np.float32)
+    band = band[:, :int(np.flatnonzero(band.any(axis=0)).max()) + 1]
     for axis, n in enumerate(size):
         k = np.arange(band.shape[axis]).reshape((-1, 1) if axis == 0 else (1, -1))
         band = band * (np.where(k % 2, -1.0, 1.0).astype(np.float32) if n % 2 == 0

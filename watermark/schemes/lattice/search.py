@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from .periodicity import (REACH, Grid, LagMap, Lattice, grid, half_plane, longest, refined,
+from .periodicity import (REACH, Grid, LagMap, Lattice, concatenated, grid, half_plane, longest, refined,
                           reduce_basis, same_lattice, shortest)
 from .sync import central
 
@@ -118,14 +118,14 @@ def _rotated_squares(lags: LagMap, count: int) -> list[np.ndarray]:
     refinement): the pixel grid's own structure crowds the grid's maxima there.
     """
     angles, periods, grids = _square_grids(lags.shape, lags.dilated.shape)
-    scores = np.stack([lags.grid_scores(grid) for grid in grids], axis=1)               # (angle, period)
+    scores = lags.grid_scores(grids).reshape(len(periods), len(angles)).T               # (angle, period)
     coarse = [(angles[i], periods[j]) for i, j in _grid_maxima(scores, _RESCORED * count, wrap_first=False)]
     return _rescored_squares(lags, coarse, count)
 
 
 @functools.lru_cache(maxsize=8)
-def _square_grids(shape: tuple[int, int], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, list[Grid]]:
-    """Angles, periods and, per period, the grid over angles of the rotated squares' points."""
+def _square_grids(shape: tuple[int, int], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, Grid]:
+    """Angles, periods and the grid of the rotated squares' points, period by period, angle by angle."""
     angles = np.radians(np.arange(_UPRIGHT_DEGREES, 90.0 - _UPRIGHT_DEGREES + 1e-9, _COARSE_DEGREES))
     cos, sin = np.cos(angles)[:, None], np.sin(angles)[:, None]
     periods = _periods()
@@ -138,7 +138,7 @@ def _square_grids(shape: tuple[int, int], size: tuple[int, int]) -> tuple[np.nda
     for period, reach in zip(periods, reaches):
         within = int(np.searchsorted(lengths, reach * diagonal / period, side="right"))
         grids.append(grid(period * turned[:, :within], reach, shape, size))
-    return angles, periods, grids
+    return angles, periods, concatenated(grids)
 
 
 def _rescored_squares(lags: LagMap, coarse: list[tuple[float, float]], count: int) -> list[np.ndarray]:
