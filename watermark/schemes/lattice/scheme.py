@@ -210,8 +210,7 @@ class LatticeScheme(Scheme):
         (all 8 by default), and decode the payload there."""
         view, to_plane = sync.canonical_view(plane, basis, TILE)
         folded = sync.fold(view, TILE)
-        candidates = np.stack([sync.dihedral(folded, index) for index in symmetries])
-        spectra = sync.phase_only(candidates)
+        spectra = sync.dihedral_spectra(folded, symmetries)
         shortlist = sync.pilot_peaks(spectra, layout.pilot_spectra, PILOT_WEIGHTINGS, _SHORTLIST, TILE)
         whitened = fft.irfft2(spectra[[i for i, _, _ in shortlist]], s=(TILE, TILE))
         scores = layout.pilot_z(np.stack([np.roll(tile, (-y, -x), axis=(0, 1))
@@ -219,7 +218,7 @@ class LatticeScheme(Scheme):
         best = int(np.argmax(scores))
         z, (slot, dy, dx) = float(scores[best]), shortlist[best]
         index = symmetries[slot]
-        aligned = np.roll(candidates[slot], (-dy, -dx), axis=(0, 1))
+        aligned = np.roll(sync.dihedral(folded, index), (-dy, -dx), axis=(0, 1))
         values = slots_from_tile(aligned) * layout.chips
         soft = layout.group_sums(values * cls._band_weights(layout, values)).sum(axis=1)
         soft /= max(stats.robust_std(soft), 1e-12)
