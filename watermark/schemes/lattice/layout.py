@@ -63,7 +63,8 @@ def slots_from_tile(tile: np.ndarray) -> np.ndarray:
     coeffs = pywt.wavedec2(tile, WAVELET, mode="periodization", level=max(LEVELS))
     chosen = [coeffs[1 + max(LEVELS) - level] for level in LEVELS]
     lead = np.shape(tile)[:-2]
-    return np.concatenate([band.reshape(*lead, -1) for bands in chosen for band in bands], axis=-1).astype(np.float32)
+    bands = [band.reshape(*lead, -1) for level_bands in chosen for band in level_bands]
+    return np.concatenate(bands, axis=-1).astype(np.float32)
 
 
 class Layout:

@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 from scipy import fft
 
-__all__ = ["Lattice", "LagMap", "Grid", "grid", "concatenated", "half_plane", "normalised_sums", "refined", "reduce_basis",
-           "same_lattice", "shortest", "longest", "REACH"]
+__all__ = ["Lattice", "LagMap", "Grid", "grid", "concatenated", "half_plane", "normalised_sums", "refined",
+           "reduce_basis", "same_lattice", "shortest", "longest", "REACH"]
 
 _BAND = (0.03, 0.36)          # cycles/px: where the mark's spectral lines can be after scaling
 _SPECTRUM_SMOOTHING = 17      # bins of the padded spectrum: neighbourhood for spectral whitening

@@ -14,8 +14,8 @@ import numpy as np
 from scipy import fft
 
 
-__all__ = ["TILE", "fold", "tile_pattern", "phase_only", "dihedral_spectra", "pilot_peaks", "DIHEDRAL", "dihedral", "canonical_view",
-           "central", "MAX_ASPECT"]
+__all__ = ["TILE", "fold", "tile_pattern", "phase_only", "dihedral_spectra", "pilot_peaks", "DIHEDRAL", "dihedral",
+           "canonical_view", "central", "MAX_ASPECT"]
 
 TILE = 128           # px at working resolution: the lattice scheme's tile, the mark's period
 MAX_ASPECT = 3.0     # longest side the geometric searches look at, relative to the short side
@@ -115,7 +115,8 @@ def _dihedral_maps(size: int) -> tuple[np.ndarray, np.ndarray]:
     for index in range(len(DIHEDRAL)):
         source_rows, source_cols = dihedral(rows, index), dihedral(cols, index)
         b = np.array([source_rows[0, 0], source_cols[0, 0]])
-        a = (np.array([[source_rows[1, 0], source_rows[0, 1]], [source_cols[1, 0], source_cols[0, 1]]]) - b[:, None] + 1) % size - 1
+        steps = np.array([[source_rows[1, 0], source_rows[0, 1]], [source_cols[1, 0], source_cols[0, 1]]])
+        a = (steps - b[:, None] + 1) % size - 1        # the columns of A: where one step down, one right lead
         m1, m2 = (a[0, 0] * k1 + a[0, 1] * k2) % size, (a[1, 0] * k1 + a[1, 1] * k2) % size
         gathers.append(m1 * size + m2)
         phases.append(np.exp(2j * np.pi * (m1 * b[0] + m2 * b[1]) / size).astype(np.complex64))
