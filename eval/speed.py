@@ -10,6 +10,8 @@ The core issue's detector (git revision :data:`CORE_REVISION`) is timed in the s
 marked photograph, and the rotated and unmarked times are given as multiples of it.
 It then times ``watermark detect --jobs N`` over a folder of 1080p JPEGs (files per second), and
 one ``embed`` of a 12000x8000 photograph in a fresh process, with that process's peak memory.
+``python -m eval.speed --scan`` instead times a scan against Pillow's decoding of the same files
+(:mod:`eval.scan_speed`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -32,8 +33,9 @@ from PIL import Image
 import attacks
 import watermark as wm
 
+from . import scan_speed
 from .timing import PAYLOAD as _PAYLOAD
-from .timing import SIZES, photo as _photo, time_call
+from .timing import SIZES, extract_revision, photo as _photo, time_call
 
 __all__ = ["CORE_REVISION", "LARGE", "core_detect_ms", "large_embed", "main"]
 
@@ -81,16 +83,11 @@ def per_image(repeat: int) -> list[dict]:
 def core_detect_ms(repeat: int, revision: str = CORE_REVISION) -> dict[str, float] | None:
     """Detect milliseconds on the marked photograph per size by the detector of git ``revision``,
     timed now in a subprocess (the same machine load as today's figures); None outside a checkout."""
-    root = Path(__file__).resolve().parent.parent
-    archive = subprocess.run(["git", "-C", str(root), "archive", "--format=zip", revision, "watermark"],
-                             capture_output=True)
-    if archive.returncode != 0:
-        return None
     with tempfile.TemporaryDirectory() as tmp:
-        with zipfile.ZipFile(io.BytesIO(archive.stdout)) as files:
-            files.extractall(tmp)
-        result = subprocess.run([sys.executable, "-m", "eval.timing", tmp, str(repeat)], cwd=root,
-                                capture_output=True, text=True)
+        if not extract_revision(revision, tmp):
+            return None
+        result = subprocess.run([sys.executable, "-m", "eval.timing", tmp, str(repeat)],
+                                cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"timing revision {revision} failed: {result.stderr.strip()}")
     return json.loads(result.stdout)
@@ -144,7 +141,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--core", default=CORE_REVISION, metavar="REV",
                         help="git revision whose detector is timed alongside as the baseline of the ratios"
                              " (default: %(default)s, the core issue's; '' for none)")
+    parser.add_argument("--scan", action="store_true",
+                        help="time `watermark detect` over folders against decoding them (eval.scan_speed)")
+    parser.add_argument("--rounds", type=int, default=2, help="--scan: timed passes per process")
+    parser.add_argument("--baseline", default=scan_speed.BASELINE_REVISION, metavar="REV",
+                        help="--scan: git revision timed alongside (default: %(default)s; '' for none)")
     args = parser.parse_args(argv)
+    if args.scan:
+        rows = scan_speed.run(files=args.files, big_files=max(4, args.files // 3), rounds=args.rounds,
+                              repeats=2, baseline=args.baseline)
+        if args.json:
+            print(json.dumps(rows))
+        else:
+            scan_speed.print_table(rows)
+        return 0
     cv2.setNumThreads(1)   # single-threaded figures, as the issue asks
     core = core_detect_ms(args.repeat, args.core) if args.core else None
     rows = per_image(args.repeat)

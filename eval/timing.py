@@ -1,4 +1,4 @@
-"""Wall-clock timing for the speed benchmark, with no Filigrane import of its own, so that it can
+"""Wall-clock timing for the speed benchmarks, with no Filigrane import of its own, so that it can
 time any revision of the package side by side with today's.
 
 ``python -m eval.timing PACKAGE_DIR REPEAT`` prints, as JSON, the detect milliseconds of the
@@ -6,21 +6,29 @@ time any revision of the package side by side with today's.
 :data:`SIZES` (:func:`eval.speed.core_detect_ms` runs it on the core issue's revision).
 ``python -m eval.timing PACKAGE_DIR embed WIDTHxHEIGHT`` prints the seconds of one ``embed`` of the
 photograph at that size and the process's peak resident memory (:func:`embed_memory`).
+``python -m eval.timing --scan PACKAGE_DIR FOLDER KEYFILE ROUNDS`` prints, as JSON, the rounds of
+:func:`scan_rounds` (``-`` as ``PACKAGE_DIR``: the installed package; :mod:`eval.scan_speed` runs it).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import resource
 import statistics
+import subprocess
 import sys
 import time
+import zipfile
+from pathlib import Path
 from typing import Callable
 
 import cv2
 import numpy as np
 
-__all__ = ["SIZES", "PAYLOAD", "time_call", "photo", "marked_detect_ms", "embed_memory"]
+__all__ = ["SIZES", "PAYLOAD", "time_call", "photo", "marked_detect_ms", "embed_memory", "scan_rounds",
+           "extract_revision"]
 
 SIZES = ((512, 512), (1920, 1080), (4000, 3000))
 PAYLOAD = 0x5EED_CAFE_F00D_D00D
@@ -75,16 +83,82 @@ def embed_memory(wm, width: int, height: int) -> dict[str, float]:
             "peak_rss_mib": _peak_rss_mib(), "input_mib": image.nbytes / 2**20}
 
 
-if __name__ == "__main__":
-    package_dir = sys.argv[1]
-    sys.path.insert(0, package_dir)
+def extract_revision(revision: str, destination: str | Path) -> bool:
+    """Write the ``watermark`` package of git ``revision`` of this checkout into ``destination`` (a zip
+    from ``git archive``: no tarfile filter needed on older Pythons); False outside a checkout."""
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "-C", str(root), "archive", "--format=zip", revision, "watermark"],
+                             capture_output=True)
+    if archive.returncode != 0:
+        return False
+    with zipfile.ZipFile(io.BytesIO(archive.stdout)) as files:
+        files.extractall(destination)
+    return True
+
+
+def _timed(function: Callable[[], object]) -> tuple[float, float, object]:
+    """Wall and CPU seconds of ``function()``, and what it returned."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = function()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def scan_rounds(cli_main: Callable[[list[str]], int], folder: str, key_path: str, rounds: int) -> dict:
+    """``rounds`` alternating passes over the image files of ``folder``: Pillow decoding each to RGB,
+    then ``watermark detect FOLDER --key KEYFILE --json --jobs 1`` run in this process by ``cli_main``.
+
+    Returns ``{"files", "found", "decode": [[wall, cpu], ...], "detect": [[wall, cpu], ...]}`` in
+    seconds per pass; a first, untimed pass warms both up (imports, caches per image size).
+    """
+    from PIL import Image
+
+    paths = sorted(path for path in Path(folder).iterdir() if path.is_file())
+
+    def decode() -> None:
+        for path in paths:
+            with Image.open(path) as image:
+                image.convert("RGB")
+
+    def detect() -> str:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli_main(["detect", folder, "--key", key_path, "--json", "--jobs", "1"])
+        if code not in (0, 1):
+            raise RuntimeError(f"watermark detect {folder} exited with {code}")
+        return out.getvalue()
+
+    decode()
+    lines = detect().splitlines()
+    timings: dict[str, list] = {"decode": [], "detect": []}
+    for _ in range(rounds):
+        for name, function in (("decode", decode), ("detect", detect)):
+            wall, cpu, _ = _timed(function)
+            timings[name].append([wall, cpu])
+    return {"files": len(paths), "found": sum(json.loads(line)["found"] for line in lines), **timings}
+
+
+def _import_watermark(package_dir: str):
+    """The ``watermark`` package in ``package_dir`` ("-": the installed one), single-threaded."""
+    if package_dir != "-":
+        sys.path.insert(0, package_dir)
     import watermark
 
-    if not watermark.__file__.startswith(package_dir):
+    if package_dir != "-" and not watermark.__file__.startswith(package_dir):
         sys.exit(f"eval.timing: imported {watermark.__file__}, not the package in {package_dir}")
     cv2.setNumThreads(1)
-    if sys.argv[2] == "embed":
+    return watermark
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--scan":
+        package, folder, key_file, rounds = sys.argv[2:6]
+        _import_watermark(package)
+        from watermark.cli import main as cli_main
+
+        print(json.dumps(scan_rounds(cli_main, folder, key_file, int(rounds))))
+    elif sys.argv[2] == "embed":
         width, height = (int(side) for side in sys.argv[3].split("x"))
-        print(json.dumps(embed_memory(watermark, width, height)))
+        print(json.dumps(embed_memory(_import_watermark(sys.argv[1]), width, height)))
     else:
-        print(json.dumps(marked_detect_ms(watermark, int(sys.argv[2]))))
+        package, repeat = sys.argv[1], int(sys.argv[2])
+        print(json.dumps(marked_detect_ms(_import_watermark(package), repeat)))

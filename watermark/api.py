@@ -174,9 +174,10 @@ def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFA
 
     A scheme that analyses a smaller image than the file's (``lattice``: a 512 px short side) gets it
     decoded straight at reduced size (JPEG's DCT scaling); the others read the file at full size.
+    Colour JPEGs are decoded straight to their luma (schemes see luminance only).
     """
     loaded = imageio.load_image(path, max_pixels=max_pixels, animated="first",
-                                reduce_to=schemes.get(scheme).analysis_short_side)
+                                reduce_to=schemes.get(scheme).analysis_short_side, luminance=True)
     return detect_loaded(loaded, key, scheme=scheme, false_alarm=false_alarm, marked_shape=marked_shape)
 
 

@@ -129,7 +129,7 @@ class LoadedImage:
 
 
 def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, animated: str = "error",
-               reduce_to: int | None = None) -> LoadedImage:
+               reduce_to: int | None = None, luminance: bool = False) -> LoadedImage:
     """Read an image file completely, upright, with the metadata an output should keep.
 
     Parameters
@@ -144,6 +144,10 @@ def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, a
         The caller needs only this many pixels on the short side: JPEGs are then decoded at 1/2, 1/4
         or 1/8 scale (DCT scaling), other images reduced by an integer factor after decoding, never
         below ``reduce_to``. `LoadedImage.scale` tells how much.
+    luminance : bool
+        The caller needs only luminance: a colour (YCbCr) JPEG is then decoded straight to its luma
+        channel (mode "L", BT.601 as JPEG stores it), without its chroma or a colour conversion.
+        Other files keep their mode.
 
     Raises
     ------
@@ -181,24 +185,26 @@ def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, a
     with fp:
         if os.fstat(fp.fileno()).st_size == 0:
             raise InvalidImageError(f"{path}: empty file (0 bytes)")
-        return _load(path, fp, max_pixels, animated, reduce_to)
+        return _load(path, fp, max_pixels, animated, reduce_to, luminance)
 
 
 def load_image_bytes(data: bytes, name: str, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                     animated: str = "error", reduce_to: int | None = None) -> LoadedImage:
+                     animated: str = "error", reduce_to: int | None = None,
+                     luminance: bool = False) -> LoadedImage:
     """`load_image` for a file's bytes already read (from a URL, a batch's reader); ``name`` is how
     error messages name it. ``LoadedImage.path`` is ``Path(name)``."""
     if animated not in ("error", "first"):
         raise UnknownNameError(f"animated must be 'error' or 'first', got {animated!r}")
     if not data:
         raise InvalidImageError(f"{name}: empty file (0 bytes)")
-    return _load(Path(name), io.BytesIO(data), max_pixels, animated, reduce_to)
+    return _load(Path(name), io.BytesIO(data), max_pixels, animated, reduce_to, luminance)
 
 
-def _load(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str, reduce_to: int | None) -> LoadedImage:
+def _load(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str, reduce_to: int | None,
+          luminance: bool) -> LoadedImage:
     """Decode ``fp``, turning what goes wrong with the data into one error naming ``path``."""
     try:
-        return _decode(path, fp, max_pixels, animated, reduce_to)
+        return _decode(path, fp, max_pixels, animated, reduce_to, luminance)
     except WatermarkError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -258,7 +264,7 @@ def _pillow_limit(max_pixels: int | None) -> Iterator[int | None]:
 
 
 def _decode(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str,
-            reduce_to: int | None) -> LoadedImage:
+            reduce_to: int | None, luminance: bool) -> LoadedImage:
     Image.init()
     with _pillow_limit(max_pixels) as pillow_limit:
         im = Image.open(fp, formats=[name for name in _READ_FORMATS if name in Image.OPEN])
@@ -276,20 +282,21 @@ def _decode(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str,
                     "animated image with {} frames; marking would drop frames, extract one first")
             raise InvalidImageError(f"{path}: {what.format(n_frames)}")
         if pillow_limit is not None and width * height > pillow_limit:
-            return _finish(path, im, fp, n_frames, reduce_to)  # Pillow checks again while decoding TIFF
-    return _finish(path, im, fp, n_frames, reduce_to)
+            return _finish(path, im, fp, n_frames, reduce_to, luminance)  # Pillow checks again while decoding TIFF
+    return _finish(path, im, fp, n_frames, reduce_to, luminance)
 
 
-def _finish(path: Path, im: Image.Image, fp: IO[bytes], n_frames: int, reduce_to: int | None) -> LoadedImage:
+def _finish(path: Path, im: Image.Image, fp: IO[bytes], n_frames: int, reduce_to: int | None,
+            luminance: bool) -> LoadedImage:
     source_format = im.format or ""
     full_width, full_height = im.size
     jpeg = source_format in ("JPEG", "MPO")
     subsampling = JpegImagePlugin.get_sampling(im) if jpeg else -1
     quality = jpegquality.estimate_quality(im.quantization) if jpeg else None
     progressive = jpeg and bool(im.info.get("progressive") or im.info.get("progression"))
-    if reduce_to and source_format in ("JPEG", "MPO") and min(im.size) > reduce_to:
-        ratio = reduce_to / min(im.size)
-        im.draft(None, (math.ceil(full_width * ratio), math.ceil(full_height * ratio)))
+    if jpeg and (luminance or reduce_to and min(im.size) > reduce_to):
+        ratio = reduce_to / min(im.size) if reduce_to and min(im.size) > reduce_to else 1.0
+        im.draft("L" if luminance else None, (math.ceil(full_width * ratio), math.ceil(full_height * ratio)))
     if deepio.is_deep_colour(im):
         return _finish_deep(path, im, fp, n_frames)
     depth_reduced = im.mode == "CMYK" and any(";16" in str(tile.args) for tile in im.tile)

@@ -165,6 +165,18 @@ def test_reduce_to_decodes_jpeg_at_a_smaller_scale(tmp_path):
     assert load_image(tmp_path / "big.png", reduce_to=1000).scale == 1.0
 
 
+def test_luminance_decodes_a_colour_jpeg_straight_to_its_luma(tmp_path):
+    photo = Image.fromarray(cv2.resize(RGB, (400, 300), interpolation=cv2.INTER_CUBIC))
+    path = _file(tmp_path, "big.jpg", photo, quality=95)
+    grey = load_image(path, reduce_to=70, luminance=True)
+    colour = load_image(path, reduce_to=70)
+    assert grey.image.mode == "L" and grey.image.size == colour.image.size == (100, 75)
+    assert grey.scale == colour.scale and grey.original_size == colour.original_size
+    luma = cv2.cvtColor(np.asarray(colour.image), cv2.COLOR_RGB2GRAY).astype(int)
+    assert np.abs(np.asarray(grey.image).astype(int) - luma).mean() < 1.0   # the same BT.601 luma
+    assert load_image(_file(tmp_path, "in.png", photo), luminance=True).image.mode == "RGB"
+
+
 BAD_FILES = [
     ("empty.png", "empty file (0 bytes)"),
     ("not_an_image.png", "not an image file"),

@@ -50,3 +50,21 @@ def test_the_estimated_field_undoes_a_known_bow(key):
     error_r = map_r - grid_r
     assert np.sqrt(np.mean((error_c - error_c.mean()) ** 2)) < 0.5
     assert np.sqrt(np.mean((error_r - error_r.mean()) ** 2)) < 0.5
+
+
+def test_the_joint_grid_finds_the_most_coherent_of_its_fields(key):
+    marked = wm.embed(photo("chelsea"), PAYLOAD, key)
+    working = scheme._working_view(color.luminance(attacks.random_bending(marked, seed=3).astype(np.float32) / 255))
+    _, activity = masking.whiten(working)
+    coherence = dewarp._Coherence(masking.denoised_residual(working, activity), dewarp.TILE,
+                                  dewarp._COARSE_BAND, None)
+    scales, bows = np.arange(-12.0, 12.1, 6.0), np.arange(-16.0, 16.1, 8.0)
+    best = coherence.best_scales_and_bow(scales, bows)
+    energies = {}
+    for vertical in scales:
+        for horizontal in scales:
+            for bow in bows:
+                theta = np.zeros(10)
+                theta[1], theta[5], theta[[3, 9]] = vertical, horizontal, bow
+                energies[(vertical, horizontal, bow)] = -coherence.negative(theta)[0]
+    assert max(energies, key=energies.get) == (best[1], best[5], best[3]) and best[3] == best[9]

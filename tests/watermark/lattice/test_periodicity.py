@@ -6,7 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import watermark as wm
+from watermark import color
+from watermark.schemes.lattice import masking, periodicity, scheme
 from watermark.schemes.lattice.periodicity import LagMap, reduce_basis, same_lattice
+
+from photos import photo
 
 UNIMODULAR = [np.array(m, dtype=float) for m in ([[1, 0], [0, 1]], [[0, 1], [1, 0]], [[1, 1], [0, 1]],
                                                   [[2, 1], [1, 1]], [[3, 2], [4, 3]], [[-5, 3], [-2, 1]])]
@@ -92,10 +97,10 @@ def test_lag_map_peaks_at_the_lattice_of_a_periodic_pattern(basis):
         window = lags.values[row - 4:row + 5, col - 4:col + 5]
         assert window.max() > 8.0                                          # noise is ~N(0, 1)
         assert np.abs(np.array(np.unravel_index(window.argmax(), window.shape)) - 4).max() <= 1
-    truth = lags.score(basis)
+    truth = lags.scores([basis])[0]
     assert truth > 20.0
     for wrong in (1.05 * basis, _rotation(np.radians(5.0)) @ basis, basis @ np.diag([1.0, 1.1])):
-        assert lags.score(wrong) < truth / 4
+        assert lags.scores([wrong])[0] < truth / 4
 
 
 def test_lag_map_of_white_noise_scores_lattices_like_standard_normals():
@@ -104,7 +109,7 @@ def test_lag_map_of_white_noise_scores_lattices_like_standard_normals():
     scores = []
     for _ in range(400):
         basis = rng.uniform(60.0, 250.0) * _rotation(rng.uniform(0, np.pi / 2)) @ np.diag([1.0, rng.uniform(0.8, 1.25)])
-        scores.append(lags.score(basis))
+        scores.append(lags.scores([basis])[0])
     scores = np.array(scores)
     # Centred, and no wider than N(0, 1): far lags overlap less and vary less than the normalising
     # (central) ones, and interpolating between lags averages, so the spread is below 1, never above.
@@ -120,5 +125,34 @@ def test_lag_map_ignores_a_block_grid_it_is_told_of():
     plane = rng.normal(size=(512, 512)).astype(np.float32) + grid
     seen, told = LagMap(plane), LagMap(plane, block_period=8.0)
     for period in (64.0, 72.0, 80.0):
-        assert seen.score(period * np.eye(2)) > 8.0
-        assert abs(told.score(period * np.eye(2))) < 3.0
+        assert seen.scores([period * np.eye(2)])[0] > 8.0
+        assert abs(told.scores([period * np.eye(2)])[0]) < 3.0
+
+
+PAYLOAD = 0xFEED_FACE_0BAD_CAFE
+
+
+def _lags(image: np.ndarray) -> periodicity.LagMap:
+    working = scheme._working_view(color.luminance(image.astype(np.float32) / 255.0))
+    _, activity = masking.whiten(working)
+    return periodicity.LagMap(masking.denoised_residual(working, activity))
+
+
+def test_the_lag_map_peaks_at_the_tiles_period(key):
+    lags = _lags(wm.embed(photo("coffee"), PAYLOAD, key))
+    row, col = lags.origin
+    assert lags.values[row + 128, col] > 4.0 and lags.values[row, col + 128] > 4.0
+    mark, elsewhere = lags.scores([np.eye(2) * 128.0, np.eye(2) * 113.0])
+    assert mark > 20.0 and elsewhere < 5.0
+
+
+def test_lattices_refined_together_end_where_each_ends_alone(key):
+    lags = _lags(wm.embed(photo("rocket"), PAYLOAD, key))
+    turn = np.radians(1.0)
+    bases = [129.0 * np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]]),
+             np.diag([126.0, 131.0]), np.array([[90.0, 0.0], [5.0, 90.0]]), np.eye(2) * 300.0]
+    together = periodicity.refined(lags, bases)
+    for basis, lattice in zip(bases, together):
+        (alone,) = periodicity.refined(lags, [basis])
+        assert np.allclose(alone.basis, lattice.basis) and np.isclose(alone.score, lattice.score)
+    assert np.allclose(together[0].basis, np.eye(2) * 128.0, atol=0.3) and together[0].score > 20.0

@@ -30,28 +30,37 @@ def _basis(y: np.ndarray, x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.stack([u, v, u * v, u * u, v * v], axis=-1)
 
 
-def _cells(view: np.ndarray, cell: int) -> tuple[np.ndarray, np.ndarray]:
-    """Spectra of each cell's fold (the cell alone, at its place in the tile; ``cell`` divides
-    ``TILE``) and the cells' centres (y, x); cells less than a quarter inside the view are left out."""
+def _cells(view: np.ndarray, cell: int, keep: np.ndarray, ky: np.ndarray, kx: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Spectra at the tile-FFT bins ``keep`` (whose frequencies are ``ky``, ``kx``) of each cell's fold
+    (the cell alone, at its place in the tile; ``cell`` divides ``TILE``), (n, K), and the cells'
+    centres (y, x); cells less than a quarter inside the view are left out."""
     h, w = view.shape
     rows, cols = -(-h // cell), -(-w // cell)
     pad = np.zeros((rows * cell, cols * cell), np.float32)
     pad[:h, :w] = view
     blocks = pad.reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3)        # (R, C, cell, cell)
-    spectra = fft.fft(fft.rfft(blocks, n=TILE, axis=-1), n=TILE, axis=-2)        # zero-padded to the tile
+    width = int(kx.max()) + 1                    # the columns the band reaches: only those are transformed
+    spectra = fft.fft(fft.rfft(blocks, n=TILE, axis=-1)[..., :width], n=TILE, axis=-2)   # zero-padded to the tile
+    spectra = spectra.reshape(rows * cols, -1)[:, keep[:, :width].ravel()]
     # each cell sits (r % per, c % per) cells into its tile: a shift by whole cells, a phase
     per = TILE // cell
-    ky, kx = np.fft.fftfreq(TILE, 1.0 / TILE), np.fft.rfftfreq(TILE, 1.0 / TILE)
-    row_phase = np.exp(-2j * np.pi * np.outer(np.arange(rows) % per, ky) * cell / TILE)   # (R, ky)
-    col_phase = np.exp(-2j * np.pi * np.outer(np.arange(cols) % per, kx) * cell / TILE)   # (C, kx)
-    spectra *= (row_phase[:, None, :, None] * col_phase[None, :, None, :]).astype(np.complex64)
+    if per > 1:
+        r, c = np.divmod(np.arange(rows * cols), cols)
+        offsets = np.arange(per)[:, None] * (-2.0 * np.pi * cell / TILE)
+        spectra *= _rotor(offsets * ky)[r % per] * _rotor(offsets * kx)[c % per]
     cy = (np.arange(rows) + 0.5) * cell
     cx = (np.arange(cols) + 0.5) * cell
     yy, xx = np.meshgrid(np.minimum(cy, h - 1), np.minimum(cx, w - 1), indexing="ij")
     area = np.minimum(np.arange(1, rows + 1) * cell, h)[:, None] - np.arange(rows)[:, None] * cell
     area = area * (np.minimum(np.arange(1, cols + 1) * cell, w) - np.arange(cols) * cell)[None, :]
-    keep = (area >= 0.25 * cell * cell).ravel()
-    return spectra.reshape(-1, TILE, TILE // 2 + 1)[keep], np.stack([yy.ravel()[keep], xx.ravel()[keep]], axis=1)
+    inside = (area >= 0.25 * cell * cell).ravel()
+    return spectra[inside], np.stack([yy.ravel()[inside], xx.ravel()[inside]], axis=1)
+
+
+def _grid_positions(centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's (row, column) in the grid of cells, from its centre (y, x)."""
+    return tuple(np.unique(centres[:, axis], return_inverse=True)[1] for axis in (0, 1))
 
 
 def _frequencies(band: tuple[float, float], block_period: float | None
@@ -79,9 +88,11 @@ def _rotor(phase: np.ndarray) -> np.ndarray:
 class _Coherence:
     """Energy of the summed fold in a band when each cell is shifted by the field of coefficients."""
 
-    def __init__(self, spectra: np.ndarray, phi: np.ndarray, band, block_period):
+    def __init__(self, view: np.ndarray, cell: int, band: tuple[float, float], block_period: float | None):
         keep, ky, kx = _frequencies(band, block_period)
-        cells = spectra[:, keep]
+        cells, centres = _cells(view, cell, keep, ky, kx)
+        phi = _basis(centres[:, 0], centres[:, 1], view.shape)
+        self.row, self.col = _grid_positions(centres)
         # whiten by the average power per frequency: every frequency counts alike
         cells = cells / np.sqrt(np.maximum(np.mean(np.abs(cells) ** 2, axis=0), 1e-30))
         self.cells = cells.astype(np.complex64)
@@ -89,24 +100,30 @@ class _Coherence:
         self.phi = phi.astype(np.float32)
         self.ky = (2.0 * np.pi * ky / TILE).astype(np.float32)
         self.kx = (2.0 * np.pi * kx / TILE).astype(np.float32)
+        self.k = np.stack([self.ky, self.kx], axis=1)
+        # a shift's rotor exp(i (dy ky + dx kx)) is exp(i dy ky) exp(i dx kx): two tables over the few
+        # distinct ky and kx, gathered, instead of a sine and a cosine per cell and frequency
+        self.unique_ky, self.index_ky = np.unique(self.ky, return_inverse=True)
+        self.unique_kx, self.index_kx = np.unique(self.kx, return_inverse=True)
 
     def best_on_grid(self, theta: np.ndarray, axes: list[tuple[tuple[int, ...], np.ndarray]]) -> np.ndarray:
-        """``theta`` with, for each ``(indices, values)`` of ``axes`` (two or three), the coefficients
+        """``theta`` with, for each ``(indices, values)`` of the two ``axes``, the coefficients
         ``indices`` set to one of ``values``: the best point of the product grid. The field is linear
         in its coefficients, so each axis shifts every cell by a factor of its own, and the sum over
         cells of the product of the factors is a batched matrix product."""
         base = theta.astype(np.float32).copy()
         for indices, _ in axes:
             base[list(indices)] = 0.0
-        cells = self.cells * _rotor(self._phase(base))                                  # (n, K)
+        cells = self.cells * self._rotors(*self._shifts(base))                           # (n, K)
         factors = []
         for indices, values in axes:
             unit = np.zeros(10, np.float32)
             unit[list(indices)] = 1.0
-            factors.append(_rotor(values.astype(np.float32)[:, None, None] * self._phase(unit)[None]))  # (v, n, K)
-        first = factors[0][:, None] * factors[1][None] if len(axes) == 3 else factors[0]
-        first = first.reshape(-1, *cells.shape) * cells                                 # (v1 [v2], n, K)
-        total = np.matmul(first.transpose(2, 0, 1), factors[-1].transpose(2, 1, 0))    # (K, v1 [v2], v_last)
+            dy, dx = self._shifts(unit)
+            steps = values.astype(np.float32)[:, None]
+            factors.append(self._rotors(steps * dy, steps * dx))                         # (v, n, K)
+        first = factors[0] * cells                                                       # (v1, n, K)
+        total = np.matmul(first.transpose(2, 0, 1), factors[1].transpose(2, 1, 0))      # (K, v1, v2)
         energy = np.sum(total.real ** 2 + total.imag ** 2, axis=0).ravel()
         best = np.unravel_index(int(np.argmax(energy)), [len(values) for _, values in axes])
         result = theta.copy()
@@ -114,16 +131,52 @@ class _Coherence:
             result[list(indices)] = values[i]
         return result
 
-    def _phase(self, theta: np.ndarray) -> np.ndarray:
-        """Each cell's phase shift at each frequency (n, K) under the field of coefficients ``theta``."""
-        return (self.phi @ theta[:5])[:, None] * self.ky + (self.phi @ theta[5:])[:, None] * self.kx
+    def best_scales_and_bow(self, scales: np.ndarray, bows: np.ndarray) -> np.ndarray:
+        """The field, from zero, with the best vertical scale (dy's v term), horizontal scale (dx's u
+        term) and common bow (dy's u^2 and dx's v^2 terms) on their product grid; the same as
+        :meth:`best_on_grid` would find on the three axes' grid. A vertical scale shifts a cell by
+        what depends on its row only, a horizontal one on its column only: the sum over cells is
+        taken over the columns, then over the rows, two batched matrix products (a quarter of the
+        operations of one product over the cells)."""
+        rows, cols = self.row.max() + 1, self.col.max() + 1
+        v = np.zeros(rows, np.float32)
+        u = np.zeros(cols, np.float32)
+        v[self.row], u[self.col] = self.phi[:, 1], self.phi[:, 0]
+        steps = scales.astype(np.float32)
+        by_row = _rotor(steps[:, None, None] * v[None, :, None] * self.ky)             # (a, R, K)
+        by_col = _rotor(steps[:, None, None] * u[None, :, None] * self.kx)             # (b, C, K)
+        unit = np.zeros(10, np.float32)
+        unit[[3, 9]] = 1.0
+        bend = bows.astype(np.float32)[:, None]
+        bent = self.cells * self._rotors(*(bend * shift for shift in self._shifts(unit)))  # (c, n, K)
+        grid = np.zeros((len(bows), rows, cols, self.cells.shape[1]), np.complex64)    # (c, R, C, K)
+        grid[:, self.row, self.col] = bent
+        per_row = np.matmul(by_col.transpose(2, 0, 1), grid.transpose(3, 2, 0, 1).reshape(-1, cols, len(bows) * rows))
+        per_row = per_row.reshape(-1, len(scales), len(bows), rows).transpose(0, 3, 1, 2)  # (K, R, b, c)
+        total = np.matmul(by_row.transpose(2, 0, 1), per_row.reshape(-1, rows, len(scales) * len(bows)))
+        energy = np.sum(total.real ** 2 + total.imag ** 2, axis=0)                       # (a, b * c)
+        a, b, c = np.unravel_index(int(np.argmax(energy)), (len(scales), len(scales), len(bows)))
+        theta = np.zeros(10)
+        theta[1], theta[5], theta[[3, 9]] = scales[a], scales[b], bows[c]
+        return theta
+
+    def _shifts(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each cell's displacement (dy, dx), each (n,), under the field of coefficients ``theta``."""
+        return self.phi @ theta[:5], self.phi @ theta[5:]
+
+    def _rotors(self, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+        """``exp(i (dy ky + dx kx))`` for displacements ``dy``, ``dx`` (..., n): (..., n, K)."""
+        rotors = _rotor(dy[..., None] * self.unique_ky)[..., self.index_ky]
+        if np.any(dx):
+            rotors *= _rotor(dx[..., None] * self.unique_kx)[..., self.index_kx]
+        return rotors
 
     def negative(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Minus the energy at ``theta`` and its gradient."""
-        shifted = self.cells * _rotor(self._phase(theta.astype(np.float32)))
+        shifted = self.cells * self._rotors(*self._shifts(theta.astype(np.float32)))
         total = shifted.sum(axis=0)
-        cross = (np.conj(total)[None, :] * shifted).imag          # d|total|^2/ds = -2 Im(cross) k
-        gy, gx = -2.0 * (cross @ self.ky), -2.0 * (cross @ self.kx)
+        # d|total|^2/ds = -2 Im(conj(total) shifted) k, summed over the frequencies
+        gy, gx = -2.0 * (shifted @ (np.conj(total)[:, None] * self.k)).imag.T
         energy = float(np.sum(total.real ** 2 + total.imag ** 2))
         grad = np.concatenate([self.phi.T @ gy, self.phi.T @ gx]).astype(np.float64)
         return -self.norm * energy, -self.norm * grad
@@ -150,15 +203,13 @@ def estimate_field(view: np.ndarray, *, block_period: float | None = None) -> tu
     """Field coefficients (5 per coordinate: dy, dx) that make ``view``'s tiles most coherent: grids
     and a first ascent on tile-sized cells in the coarse band, then an ascent on small cells in the
     fine band."""
-    cells, centres = _cells(view, TILE)
-    coarse = _Coherence(cells, _basis(centres[:, 0], centres[:, 1], view.shape), _COARSE_BAND, block_period)
-    theta = coarse.best_on_grid(np.zeros(10), [((1,), _SCALE), ((5,), _SCALE), ((3, 9), _BOW)])
+    coarse = _Coherence(view, TILE, _COARSE_BAND, block_period)
+    theta = coarse.best_scales_and_bow(_SCALE, _BOW)
     for bows in (lambda _: _BOW, lambda bow: bow + _FINE_BOW):     # each bow on its own: wide, then near
         for scale, bow in _GRIDS:
             theta = coarse.best_on_grid(theta, [((scale,), theta[scale] + _FINE_SCALE), ((bow,), bows(theta[bow]))])
     theta = coarse.polish(theta, 6.0, _ITERATIONS[0])
-    cells, centres = _cells(view, _CELL)
-    fine = _Coherence(cells, _basis(centres[:, 0], centres[:, 1], view.shape), _FINE_BAND, block_period)
+    fine = _Coherence(view, _CELL, _FINE_BAND, block_period)
     theta = fine.polish(theta, 3.0, _ITERATIONS[1])
     return theta[:5], theta[5:]
 

@@ -90,8 +90,9 @@ class Layout:
         # group index of each payload slot: (bit, level) pairs, for per-level sums per bit
         self.group = self.bit_of_slot * len(LEVELS) + LEVEL_OF_SLOT[self.payload]
 
-    def pilot_z(self, tile: np.ndarray) -> float:
-        """The pilot's normalised correlation with ``tile`` at offset 0, best over the band weightings.
+    def pilot_z(self, tile: np.ndarray) -> float | np.ndarray:
+        """The pilot's normalised correlation with ``tile`` at offset 0, best over the band weightings
+        (one per plane of a stack of tiles (..., TILE, TILE)).
 
         Each band's correlation ``sum(chip * coefficient)`` over its pilot slots is divided by its
         exact standard deviation over keys, ``sqrt(sum(chip**2 * coefficient**2))``: for an image
@@ -99,9 +100,11 @@ class Layout:
         the image holds (another key's mark included).
         """
         products = slots_from_tile(tile) * self.chips
-        z = np.array([products[band].sum() / max(np.sqrt(np.sum(products[band] ** 2)), 1e-30)
-                      for band in self.pilot_bands])
-        return float(np.max(PILOT_WEIGHTINGS @ z))
+        z = np.stack([products[..., band].sum(axis=-1)
+                      / np.maximum(np.sqrt(np.sum(products[..., band] ** 2, axis=-1)), 1e-30)
+                      for band in self.pilot_bands], axis=-1)
+        best = np.max(z @ PILOT_WEIGHTINGS.T, axis=-1)
+        return float(best) if np.ndim(tile) == 2 else best
 
     def group_sums(self, per_slot: np.ndarray) -> np.ndarray:
         """Sums of ``per_slot[payload]`` per (bit, level), shape ``(CODEWORD_BITS, len(LEVELS))``."""

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy import fft, ndimage
+from scipy import fft
 
-__all__ = ["Lattice", "LagMap", "Grid", "grid", "half_plane", "normalised_sums", "refined", "reduce_basis",
-           "same_lattice", "shortest", "longest", "REACH"]
+__all__ = ["Lattice", "LagMap", "Grid", "grid", "concatenated", "half_plane", "normalised_sums", "refined",
+           "reduce_basis", "same_lattice", "shortest", "longest", "REACH"]
 
 _BAND = (0.03, 0.36)          # cycles/px: where the mark's spectral lines can be after scaling
 _SPECTRUM_SMOOTHING = 17      # bins of the padded spectrum: neighbourhood for spectral whitening
@@ -33,6 +33,7 @@ _AXIS_DETREND = 15            # px: window of the running median that removes th
 REACH = 0.9                   # lags beyond this share of a side overlap too little to count
 # Refinement: (dilated map?, reach, steps in px), in order.
 _REFINE_STAGES = ((True, 0.45, (4.0, 2.0)), (True, 0.9, (2.0, 1.0)), (False, 0.9, (0.5, 0.25, 0.125, 0.0625)))
+_FAR = 1e6                    # a lattice coefficient so large its point is outside any plane: unused
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,12 @@ class LagMap:
         local = cv2.blur(power, (_SPECTRUM_SMOOTHING, _SPECTRUM_SMOOTHING), borderType=cv2.BORDER_REFLECT)
         excess = np.divide(power, np.maximum(local, 1e-20), out=local)
         excess -= 1.0
-        excess *= _band(size)
         if block_period is not None:
             _remove_grid_lines(excess, np.abs(fft.fftfreq(size[0])), fft.rfftfreq(size[1]), block_period, size)
-        correlation = fft.fftshift(fft.irfft2(excess, s=size))
+        # The band's phase centres the zero lag; the columns past the band are zero, so the inverse
+        # transform runs down the band's columns only, then along the rows.
+        band = _band(size)
+        correlation = fft.irfft(fft.ifft(excess[:, :band.shape[1]] * band, axis=0), n=size[1], axis=1)
         row, col = size[0] // 2, size[1] // 2
         correlation[row - 8:row + 9, col - 8:col + 9] = 0.0       # the zero lag and the host's own grain
         central = (slice(row - height // 2, row + height // 2), slice(col - width // 2, col + width // 2))
@@ -71,17 +74,21 @@ class LagMap:
         self.values = correlation
         # Each lag's best value within a pixel, as a z-score: the coarse grids step by more than the
         # peaks are wide, and read this map at the nearest pixel.
-        dilated = cv2.dilate(correlation, np.ones((3, 3), np.uint8))
-        flat = np.zeros(dilated.size + 1, np.float32)         # one more cell, 0: where unusable lags read
-        self.dilated = flat[:-1].reshape(dilated.shape)
-        self.dilated[...] = (dilated - dilated[central].mean()) / max(float(dilated[central].std()), 1e-20)
+        flat = np.zeros(correlation.size + 1, np.float32)      # one more cell, 0: where unusable lags read
+        self.dilated = cv2.dilate(correlation, np.ones((3, 3), np.uint8), dst=flat[:-1].reshape(correlation.shape))
+        self.dilated -= self.dilated[central].mean()
+        self.dilated /= max(float(self.dilated[central].std()), 1e-20)
         self.flat_dilated = flat
         self.origin = (row, col)
         self.shape = (height, width)
 
     def grid_scores(self, hypotheses: "Grid") -> np.ndarray:
         """Scores of a precomputed grid of lattices (see :func:`grid`), read from the dilated map."""
-        return normalised_sums(self.flat_dilated[hypotheses.index], hypotheses.count)
+        values = self.flat_dilated.take(hypotheses.index)
+        if hypotheses.starts is None:
+            return normalised_sums(values, hypotheses.count)
+        sums = np.add.reduceat(values, hypotheses.starts)
+        return np.where(hypotheses.count >= 2, sums / np.sqrt(np.maximum(hypotheses.count, 1)), -np.inf)
 
     def lattice_sums(self, points: np.ndarray, *, coarse: bool = False, reach: float = REACH) -> np.ndarray:
         """Scores of lattices given by their ``points`` (..., m, 2) as (row, col) lags: the map summed over
@@ -89,22 +96,33 @@ class LagMap:
 
         ``coarse`` reads the dilated map at the nearest pixel; otherwise the map is interpolated.
         """
-        if coarse:
-            return self.grid_scores(grid(points, reach, self.shape, self.dilated.shape))
         height, width = self.shape
         usable = (np.abs(points[..., 0]) < reach * height) & (np.abs(points[..., 1]) < reach * width)
+        if coarse:       # as grid_scores(grid(...)), without building a Grid
+            lags = np.rint(points).astype(np.intp)
+            index = lags[..., 0] * self.dilated.shape[1] + lags[..., 1] + (self.origin[0] * self.dilated.shape[1]
+                                                                          + self.origin[1])
+            return normalised_sums(self.flat_dilated.take(np.where(usable, index, self.dilated.size)),
+                                   usable.sum(axis=-1))
         rows = points[..., 0] * usable + self.origin[0]          # unusable points read the origin
         cols = points[..., 1] * usable + self.origin[1]
         top, left = rows.astype(np.intp), cols.astype(np.intp)       # positive: floor
         dy, dx = rows - top, cols - left
-        v = self.values
-        values = ((1 - dy) * ((1 - dx) * v[top, left] + dx * v[top, left + 1])
-                  + dy * ((1 - dx) * v[top + 1, left] + dx * v[top + 1, left + 1]))
-        return normalised_sums(values * usable, usable.sum(axis=-1))
+        v, stride = self.values.ravel(), self.values.shape[1]
+        corner = top * stride + left
+        upper, lower = v.take(corner), v.take(corner + stride)
+        upper = upper + dx * (v.take(corner + 1) - upper)
+        lower = lower + dx * (v.take(corner + stride + 1) - lower)
+        return normalised_sums((upper + dy * (lower - upper)) * usable, usable.sum(axis=-1))
 
-    def score(self, basis: np.ndarray, *, coarse: bool = False) -> float:
-        """Evidence for the lattice of ``basis`` (z-score-like; about N(0, 1) where no lattice is)."""
-        return float(self.lattice_sums(self.points(basis), coarse=coarse))
+    def scores(self, bases: list[np.ndarray], *, coarse: bool = False) -> np.ndarray:
+        """Evidence for the lattice of each of ``bases`` (z-score-like; about N(0, 1) where no lattice
+        is), evaluated together."""
+        points = [self.points(basis) for basis in bases]
+        stacked = np.full((len(points), max(map(len, points), default=0), 2), [_FAR, 0.0])
+        for row, these in zip(stacked, points):
+            row[:len(these)] = these
+        return self.lattice_sums(stacked, coarse=coarse)
 
     def points(self, basis: np.ndarray, reach: float = REACH) -> np.ndarray:
         """The lattice points of ``basis`` in one half-plane whose lags the plane can hold, (m, 2)."""
@@ -117,10 +135,25 @@ class LagMap:
 @dataclass(frozen=True)
 class Grid:
     """A grid of lattice hypotheses as flat indices into a lag map's dilated values: ``index`` (...,
-    points), pointing past the map's end where a point is unusable, and ``count`` usable points."""
+    points), pointing past the map's end where a point is unusable, and ``count`` usable points.
+
+    Hypotheses with different numbers of points are held end to end: ``index`` is then flat and
+    hypothesis ``i``'s points start at ``starts[i]``.
+    """
 
     index: np.ndarray
     count: np.ndarray
+    starts: np.ndarray | None = None
+
+
+def concatenated(grids: list[Grid]) -> Grid:
+    """One :class:`Grid` holding the hypotheses of ``grids`` end to end, in order (each one's
+    hypotheses along its last index axis): one read of the map scores them all."""
+    lengths = np.concatenate([np.full(g.count.size, g.index.shape[-1]) for g in grids])
+    index = np.concatenate([g.index.ravel() for g in grids])
+    index.setflags(write=False)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return Grid(index=index, count=np.concatenate([g.count.ravel() for g in grids]), starts=starts)
 
 
 def grid(points: np.ndarray, reach: float | np.ndarray, shape: tuple[int, int], size: tuple[int, int],
@@ -155,11 +188,14 @@ def _coefficients(shape: tuple[int, int], basis: np.ndarray, reach: float, margi
 def _detrend_axes(correlation: np.ndarray, row: int, col: int) -> None:
     """Make the lags along the axes usable: straight edges in the host raise whole ridges there,
     which a running median removes; each line is then rescaled to unit (robust) spread."""
-    lines = [correlation[row + d, :] for d in range(-_AXIS_BAND, _AXIS_BAND + 1)]
-    lines += [correlation[:, col + d] for d in range(-_AXIS_BAND, _AXIS_BAND + 1)]
-    for line in lines:                      # views: detrended in place
-        line -= ndimage.median_filter(line, _AXIS_DETREND, mode="nearest")
-        line /= max(1.4826 * float(np.median(np.abs(line))), 1e-20)
+    rows = correlation[row - _AXIS_BAND:row + _AXIS_BAND + 1, :]          # views: detrended in place,
+    cols = correlation[:, col - _AXIS_BAND:col + _AXIS_BAND + 1].T        # one line per row of each
+    half = _AXIS_DETREND // 2
+    for lines in (rows, cols):
+        windows = np.lib.stride_tricks.sliding_window_view(np.pad(lines, ((0, 0), (half, half)), mode="edge"),
+                                                           _AXIS_DETREND, axis=1)
+        lines -= np.partition(windows, half, axis=-1)[..., half]       # the running median
+        lines /= np.maximum(1.4826 * np.median(np.abs(lines), axis=1, keepdims=True), 1e-20)
 
 
 def _remove_grid_lines(excess: np.ndarray, fy: np.ndarray, fx: np.ndarray, period: float,
@@ -176,11 +212,18 @@ def _remove_grid_lines(excess: np.ndarray, fy: np.ndarray, fx: np.ndarray, perio
 
 @functools.lru_cache(maxsize=16)
 def _band(size: tuple[int, int]) -> np.ndarray:
-    """1 where a real FFT of ``size`` holds frequencies the mark's lines may take (``_BAND``), else 0."""
+    """Where a real FFT of ``size`` holds frequencies the mark's lines may take (``_BAND``), else 0;
+    there, the phase that moves the zero lag of the inverse transform to ``size // 2`` (as
+    ``fftshift`` would): +-1 along an even side. Only the columns up to the band's last one."""
     fy = fft.fftfreq(size[0])[:, None]
     fx = fft.rfftfreq(size[1])[None, :]
     radius = np.hypot(fy, fx)
     band = ((radius >= _BAND[0]) & (radius <= _BAND[1])).astype(np.float32)
+    band = band[:, :int(np.flatnonzero(band.any(axis=0)).max()) + 1]
+    for axis, n in enumerate(size):
+        k = np.arange(band.shape[axis]).reshape((-1, 1) if axis == 0 else (1, -1))
+        band = band * (np.where(k % 2, -1.0, 1.0).astype(np.float32) if n % 2 == 0
+                       else np.exp(-2j * np.pi * k * (n // 2) / n).astype(np.complex64))
     band.setflags(write=False)
     return band
 
@@ -203,26 +246,34 @@ def longest(basis: np.ndarray) -> float:
     return float(max(np.hypot(*basis[:, 0]), np.hypot(*basis[:, 1])))
 
 
-def _refine(lags: LagMap, basis: np.ndarray) -> tuple[np.ndarray, float]:
-    """``basis`` moved, a coordinate at a time, to a local maximum of the score: on the dilated map,
-    first with the near lags only in steps of a few pixels (a wide basin: a lattice a few percent
-    off still meets its near points), then with every lag; then on the sharp map down to a
-    sixteenth of a pixel."""
-    n = _coefficients(lags.shape, basis, REACH, margin=2)      # refinement may lengthen it a little
+def _refine(lags: LagMap, bases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each of ``bases`` (L, 2, 2) moved, a coordinate at a time, to a local maximum of the score: on
+    the dilated map, first with the near lags only in steps of a few pixels (a wide basin: a lattice
+    a few percent off still meets its near points), then with every lag; then on the sharp map down
+    to a sixteenth of a pixel. The climbs run side by side, one evaluation of every climbing
+    lattice's moves at a time. Returns the bases and their scores."""
+    # each lattice's coefficients (margin 2: refinement may lengthen it a little), padded to one length
+    coefficients = [_coefficients(lags.shape, basis, REACH, margin=2) for basis in bases]
+    n = np.full((len(bases), max(map(len, coefficients)), 2), [_FAR, 0.0])
+    for row, points in zip(n, coefficients):
+        row[:len(points)] = points
+    bases = np.array(bases, dtype=np.float64)
     moves = np.concatenate([np.eye(4), -np.eye(4)]).reshape(8, 2, 2)
-    best = -np.inf
+    best = np.full(len(bases), -np.inf)
     for coarse, reach, steps in _REFINE_STAGES:
-        best = float(lags.lattice_sums(n @ basis.T, coarse=coarse, reach=reach))
+        best = lags.lattice_sums(n @ bases.transpose(0, 2, 1), coarse=coarse, reach=reach)
         for step in steps:
-            while True:
-                trials = basis + step * moves
-                points = np.matmul(n[None], trials.transpose(0, 2, 1))
-                scores = lags.lattice_sums(points, coarse=coarse, reach=reach)
-                top = int(np.argmax(scores))
-                if scores[top] <= best + 1e-6:
-                    break
-                basis, best = trials[top], float(scores[top])
-    return basis, best
+            climbing = np.arange(len(bases))
+            while climbing.size:
+                trials = bases[climbing, None] + step * moves                              # (c, 8, 2, 2)
+                scores = lags.lattice_sums(n[climbing, None] @ trials.transpose(0, 1, 3, 2), coarse=coarse,
+                                           reach=reach)                                     # (c, 8)
+                top = scores.argmax(axis=1)
+                higher = scores[np.arange(climbing.size), top] > best[climbing] + 1e-6
+                climbing, top = climbing[higher], top[higher]
+                bases[climbing] = trials[higher, top]
+                best[climbing] = scores[higher, top]
+    return bases, best
 
 
 def reduce_basis(basis: np.ndarray) -> np.ndarray:
@@ -242,13 +293,18 @@ def same_lattice(a: np.ndarray, b: np.ndarray) -> bool:
     """True when ``b``'s vectors are integer combinations of ``a``'s and vice versa, so closely that
     the lattices differ by less than a pixel over a few periods."""
     for first, second in ((a, b), (b, a)):
-        coefficients = np.linalg.solve(first, second)
-        if np.abs(coefficients - np.rint(coefficients)).max() > 0.005:
-            return False
+        (p, q), (r, s) = first.tolist()           # 2 x 2 by hand: this runs for every pair of candidates
+        det = p * s - q * r
+        for y, x in second.T.tolist():
+            for coefficient in ((s * y - q * x) / det, (p * x - r * y) / det):
+                if abs(coefficient - round(coefficient)) > 0.005:
+                    return False
     return True
 
 
-def refined(lags: LagMap, basis: np.ndarray) -> Lattice:
-    """``basis`` reduced and refined on ``lags`` (:func:`_refine`), with its score."""
-    basis, score = _refine(lags, reduce_basis(basis))
-    return Lattice(basis=reduce_basis(basis), score=score)
+def refined(lags: LagMap, bases: list[np.ndarray]) -> list[Lattice]:
+    """Each of ``bases`` reduced and refined on ``lags`` (:func:`_refine`), with its score."""
+    if not bases:
+        return []
+    bases, scores = _refine(lags, np.array([reduce_basis(basis) for basis in bases]))
+    return [Lattice(basis=reduce_basis(basis), score=float(score)) for basis, score in zip(bases, scores)]

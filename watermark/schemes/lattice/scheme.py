@@ -312,14 +312,15 @@ class LatticeScheme(Scheme):
         (all 8 by default), and decode the payload there."""
         view, to_plane = sync.canonical_view(plane, basis, TILE)
         folded = sync.fold(view, TILE)
-        candidates = np.stack([sync.dihedral(folded, index) for index in symmetries])
-        spectra = sync.phase_only(candidates)
+        spectra = sync.dihedral_spectra(folded, symmetries)
         shortlist = sync.pilot_peaks(spectra, layout.pilot_spectra, PILOT_WEIGHTINGS, _SHORTLIST, TILE)
-        whitened = {i: fft.irfft2(spectra[i], s=(TILE, TILE)) for i, _, _ in shortlist}
-        z, (slot, dy, dx) = max((layout.pilot_z(np.roll(whitened[i], (-y, -x), axis=(0, 1))), (i, y, x))
-                                for i, y, x in shortlist)
+        whitened = fft.irfft2(spectra[[i for i, _, _ in shortlist]], s=(TILE, TILE))
+        scores = layout.pilot_z(np.stack([np.roll(tile, (-y, -x), axis=(0, 1))
+                                          for tile, (_, y, x) in zip(whitened, shortlist)]))
+        best = int(np.argmax(scores))
+        z, (slot, dy, dx) = float(scores[best]), shortlist[best]
         index = symmetries[slot]
-        aligned = np.roll(candidates[slot], (-dy, -dx), axis=(0, 1))
+        aligned = np.roll(sync.dihedral(folded, index), (-dy, -dx), axis=(0, 1))
         p_pilot = stats.refined_search_p_value(z, _HYPOTHESES, refine_from=_POLISH_ABOVE,
                                                refinements=_POLISH_HYPOTHESES)
         to_tile = _tile_coordinates(index, (dy, dx)) @ np.linalg.inv(np.vstack([to_plane, [0, 0, 1]]))

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from .periodicity import (REACH, Grid, LagMap, Lattice, grid, half_plane, longest, refined,
+from .periodicity import (REACH, Grid, LagMap, Lattice, concatenated, grid, half_plane, longest, refined,
                           reduce_basis, same_lattice, shortest)
 from .sync import central
 
@@ -59,11 +59,11 @@ def candidate_lattices(plane: np.ndarray, *, block_period: float | None = None) 
         kept.append(lattice)
         return True
 
-    upright = sorted((refined(lags, basis) for basis in _upright_squares(lags, 2)), key=lambda l: -l.score)
+    upright = sorted(refined(lags, _upright_squares(lags, 2)), key=lambda lattice: -lattice.score)
     if upright and upright[0].score >= _CONVINCING and fresh(upright[0]):
         yield upright[0]
     coarse_squares = _rotated_squares(lags, _SQUARES)         # best first: refine the rest only if asked
-    squares = [refined(lags, basis) for basis in coarse_squares[:1]]
+    squares = refined(lags, coarse_squares[:1])
     for lattice in sorted(upright + squares, key=lambda lattice: -lattice.score)[:2]:
         if fresh(lattice):
             yield lattice
@@ -71,7 +71,7 @@ def candidate_lattices(plane: np.ndarray, *, block_period: float | None = None) 
     # scores are maxima over grids of different sizes, and peak pairs are biased by their peaks).
     proposals = (coarse_squares[1:] + _rectangles(lags, _OTHERS) + _sheared_squares(lags, _OTHERS, transposed=False)
                  + _sheared_squares(lags, _OTHERS, transposed=True) + _peak_pairs(lags, _OTHERS))
-    ranked = upright + squares + [refined(lags, basis) for basis in proposals]
+    ranked = upright + squares + refined(lags, proposals)
     for lattice in sorted(ranked, key=lambda lattice: -lattice.score):
         if fresh(lattice):
             yield lattice
@@ -118,14 +118,14 @@ def _rotated_squares(lags: LagMap, count: int) -> list[np.ndarray]:
     refinement): the pixel grid's own structure crowds the grid's maxima there.
     """
     angles, periods, grids = _square_grids(lags.shape, lags.dilated.shape)
-    scores = np.stack([lags.grid_scores(grid) for grid in grids], axis=1)               # (angle, period)
+    scores = lags.grid_scores(grids).reshape(len(periods), len(angles)).T               # (angle, period)
     coarse = [(angles[i], periods[j]) for i, j in _grid_maxima(scores, _RESCORED * count, wrap_first=False)]
     return _rescored_squares(lags, coarse, count)
 
 
 @functools.lru_cache(maxsize=8)
-def _square_grids(shape: tuple[int, int], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, list[Grid]]:
-    """Angles, periods and, per period, the grid over angles of the rotated squares' points."""
+def _square_grids(shape: tuple[int, int], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, Grid]:
+    """Angles, periods and the grid of the rotated squares' points, period by period, angle by angle."""
     angles = np.radians(np.arange(_UPRIGHT_DEGREES, 90.0 - _UPRIGHT_DEGREES + 1e-9, _COARSE_DEGREES))
     cos, sin = np.cos(angles)[:, None], np.sin(angles)[:, None]
     periods = _periods()
@@ -138,7 +138,7 @@ def _square_grids(shape: tuple[int, int], size: tuple[int, int]) -> tuple[np.nda
     for period, reach in zip(periods, reaches):
         within = int(np.searchsorted(lengths, reach * diagonal / period, side="right"))
         grids.append(grid(period * turned[:, :within], reach, shape, size))
-    return angles, periods, grids
+    return angles, periods, concatenated(grids)
 
 
 def _rescored_squares(lags: LagMap, coarse: list[tuple[float, float]], count: int) -> list[np.ndarray]:
@@ -236,10 +236,15 @@ def _octaves(periods: np.ndarray) -> list[slice]:
 
 def _peak_pairs(lags: LagMap, count: int) -> list[np.ndarray]:
     """Distinct bases from pairs of the strongest peaks (and their half sums: diagonals of a cell)."""
-    values = lags.dilated
-    local_max = cv2.dilate(values, np.ones((5, 5), np.uint8)) == values
-    candidates = np.argwhere(local_max & (values > 2.0)) - lags.origin
     height, width = lags.shape
+    # the local maxima above 2 in the half-plane of lags within 0.6 of the sides (2 px more around,
+    # for the 5 x 5 neighbourhood)
+    top, left = lags.origin[0] - 2, lags.origin[1] - int(0.6 * width) - 3
+    values = lags.dilated[top:lags.origin[0] + int(0.6 * height) + 3, left:lags.origin[1] + int(0.6 * width) + 4]
+    local_max = cv2.dilate(values, np.ones((5, 5), np.uint8)) == values
+    local_max[:2], local_max[-2:], local_max[:, :2], local_max[:, -2:] = False, False, False, False
+    candidates = np.argwhere(local_max & (values > 2.0)) + (top - lags.origin[0], left - lags.origin[1])
+    values = lags.dilated
     radius = np.hypot(candidates[:, 0], candidates[:, 1])
     upper = (candidates[:, 0] > 0) | ((candidates[:, 0] == 0) & (candidates[:, 1] > 0))
     keep = (upper & (radius >= _PERIODS[0]) & (np.abs(candidates[:, 0]) < 0.6 * height)
@@ -252,7 +257,7 @@ def _peak_pairs(lags: LagMap, count: int) -> list[np.ndarray]:
         if abs(p[0] * q[1] - p[1] * q[0]) > 0.2 * np.hypot(*p) * np.hypot(*q):
             proposals += [np.column_stack([p, q]), np.column_stack([(p + q) / 2, (p - q) / 2])]
     bases = [b for b in map(reduce_basis, proposals) if _PERIODS[0] <= shortest(b) and longest(b) <= _PERIODS[1] * 1.5]
-    bases.sort(key=lambda basis: -lags.score(basis, coarse=True))
+    bases = [bases[i] for i in np.argsort(-lags.scores(bases, coarse=True), kind="stable")]
     distinct: list[np.ndarray] = []
     for basis in bases:                  # near-copies (a pixel apart) would all be refined to one
         if all(np.abs(basis - kept).max() > 4.0 for kept in distinct):

@@ -7,13 +7,15 @@ circular cross-correlation, which finds the crop offset and gives the detection 
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 from scipy import fft
 
 
-__all__ = ["TILE", "fold", "tile_pattern", "phase_only", "pilot_peaks", "DIHEDRAL", "dihedral", "canonical_view",
-           "central", "MAX_ASPECT"]
+__all__ = ["TILE", "fold", "tile_pattern", "phase_only", "dihedral_spectra", "pilot_peaks", "DIHEDRAL", "dihedral",
+           "canonical_view", "central", "MAX_ASPECT"]
 
 TILE = 128           # px at working resolution: the lattice scheme's tile, the mark's period
 MAX_ASPECT = 3.0     # longest side the geometric searches look at, relative to the short side
@@ -22,10 +24,15 @@ MAX_ASPECT = 3.0     # longest side the geometric searches look at, relative to 
 def fold(plane: np.ndarray, tile: int) -> np.ndarray:
     """Sum every ``tile`` x ``tile`` block of ``plane`` (zero-padded at the far edges) into one."""
     height, width = plane.shape
-    rows, cols = -(-height // tile), -(-width // tile)
-    padded = np.zeros((rows * tile, cols * tile), dtype=np.float32)
-    padded[:height, :width] = plane
-    return padded.reshape(rows, tile, cols, tile).sum(axis=(0, 2))
+    folded = np.zeros((tile, tile), dtype=np.float32)
+    whole = width - width % tile                 # columns of whole blocks; the rest is a partial one
+    for top in range(0, height, tile):           # a band of blocks at a time, as views (no padded copy)
+        band = plane[top:top + tile]
+        if whole:
+            folded[:band.shape[0]] += band[:, :whole].reshape(band.shape[0], -1, tile).sum(axis=1)
+        if whole < width:
+            folded[:band.shape[0], :width - whole] += band[:, whole:]
+    return folded
 
 
 DIHEDRAL = tuple((turns, flip) for flip in (False, True) for turns in range(4))   # the square's 8 symmetries
@@ -85,6 +92,40 @@ def phase_only(tiles: np.ndarray) -> np.ndarray:
     return spectra
 
 
+def dihedral_spectra(tile: np.ndarray, indices: tuple[int, ...]) -> np.ndarray:
+    """``phase_only`` of the ``indices``-th symmetries of a square ``tile``, (len(indices), n, n//2+1),
+    from one transform: a symmetry permutes the coefficients of the tile's full FFT and turns each
+    by the phase of the shift it implies."""
+    if len(indices) == 1:                       # one symmetry: its own real transform is cheaper
+        return phase_only(dihedral(tile, indices[0])[None])
+    full = fft.fft2(tile)
+    full /= np.maximum(np.abs(full), 1e-12)
+    gathers, phases = _dihedral_maps(tile.shape[0])
+    return full.ravel()[gathers[list(indices)]] * phases[list(indices)]
+
+
+@functools.lru_cache(maxsize=4)
+def _dihedral_maps(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each symmetry, where each coefficient of its real FFT is in the full FFT of the tile (flat
+    index) and the phase it gets. The symmetry reads the tile at ``A x + b`` (A a signed permutation,
+    orthogonal), so its coefficient ``k`` is the tile's at ``A k``, times ``exp(2 pi i (A k) . b / size)``."""
+    rows, cols = np.indices((size, size))
+    k1, k2 = np.indices((size, size // 2 + 1))
+    gathers, phases = [], []
+    for index in range(len(DIHEDRAL)):
+        source_rows, source_cols = dihedral(rows, index), dihedral(cols, index)
+        b = np.array([source_rows[0, 0], source_cols[0, 0]])
+        steps = np.array([[source_rows[1, 0], source_rows[0, 1]], [source_cols[1, 0], source_cols[0, 1]]])
+        a = (steps - b[:, None] + 1) % size - 1        # the columns of A: where one step down, one right lead
+        m1, m2 = (a[0, 0] * k1 + a[0, 1] * k2) % size, (a[1, 0] * k1 + a[1, 1] * k2) % size
+        gathers.append(m1 * size + m2)
+        phases.append(np.exp(2j * np.pi * (m1 * b[0] + m2 * b[1]) / size).astype(np.complex64))
+    gathers, phases = np.stack(gathers), np.stack(phases)
+    gathers.setflags(write=False)
+    phases.setflags(write=False)
+    return gathers, phases
+
+
 def pilot_peaks(spectra: np.ndarray, pilot_spectra: np.ndarray, weightings: np.ndarray, count: int,
                 size: int) -> list[tuple[int, int, int]]:
     """The ``count`` best (tile, dy, dx) for the pilot among tiles given by their real FFTs ``spectra``
@@ -97,6 +138,7 @@ def pilot_peaks(spectra: np.ndarray, pilot_spectra: np.ndarray, weightings: np.n
     """
     surfaces = fft.irfft2(spectra[:, None] * pilot_spectra[None], s=(size, size))
     surfaces /= np.maximum(np.sqrt(np.mean(surfaces**2, axis=(2, 3), keepdims=True)), 1e-12)
-    combined = np.tensordot(weightings.astype(np.float32), surfaces, axes=([1], [1])).max(axis=0)   # (k, i, j)
+    # the weighted sums of the band surfaces, best weighting per offset (no BLAS call: one core stays one)
+    combined = np.max([np.einsum("b,kbij->kij", row, surfaces) for row in weightings.astype(np.float32)], axis=0)
     best = np.argpartition(combined.ravel(), -count)[-count:]
     return [tuple(int(v) for v in np.unravel_index(int(flat), combined.shape)) for flat in best]
