@@ -1,10 +1,12 @@
 """Filigrane: invisible, keyed, robust image watermarks with honest detection statistics."""
 
-from .errors import (AttackParameterError, ImageFileError, ImageTooSmallError, InvalidImageError,
-                     KeyFileError, OutputExistsError, PayloadTooLargeError, UnknownNameError, WatermarkError)
+from .errors import (AttackParameterError, CredentialsError, ImageFileError, ImageTooSmallError,
+                     InvalidImageError, KeyFileError, MissingExtraError, OutputExistsError, PayloadTooLargeError,
+                     UnknownNameError, WatermarkError)
 
 __all__ = ["WatermarkError", "InvalidImageError", "ImageTooSmallError", "ImageFileError", "OutputExistsError",
-           "KeyFileError", "PayloadTooLargeError", "AttackParameterError", "UnknownNameError"]
+           "KeyFileError", "CredentialsError", "MissingExtraError", "PayloadTooLargeError", "AttackParameterError",
+           "UnknownNameError"]
 
 from .api import detect, detect_file, embed, embed_file
 from .detection import Detection, Geometry

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import cv2
@@ -14,6 +15,7 @@ from .detection import Detection
 from .errors import ImageTooSmallError, InvalidImageError, OutputExistsError
 from .image import ImageLike, from_float, to_float
 from .keys import Key
+from .signer import ManifestSigner, new_manifest_id
 
 __all__ = ["embed", "detect", "embed_file", "detect_file"]
 
@@ -112,20 +114,33 @@ def _detect(image: ImageLike, key: Key, scheme: str, false_alarm: float,
 
 def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | bytes, key: Key, *,
                strength: float = 1.0, scheme: str = schemes.DEFAULT_SCHEME, quality: int = 95,
-               overwrite: bool = False, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS) -> None:
+               overwrite: bool = False, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
+               c2pa_signer: ManifestSigner | None = None) -> str | None:
     """Mark the image file ``src`` into ``dst``, keeping format, bit depth, alpha, ICC and EXIF.
 
     ``dst`` is written atomically; it is never ``src`` unless ``overwrite`` is true, and an existing
     ``dst`` is replaced only when ``overwrite`` is true. JPEG output uses ``quality`` (default 95).
+    With ``c2pa_signer`` (`watermark.signer.ManifestSigner`), ``dst`` is written once, already
+    carrying a signed C2PA manifest whose soft binding names the payload and the key's fingerprint
+    (see `watermark.provenance`); the manifest's id is returned, else None.
     """
     if not overwrite and os.path.lexists(dst):   # fail before the work, not after
         raise OutputExistsError(f"{dst}: already exists; pass overwrite=True (--overwrite) to replace it")
+    if c2pa_signer is not None:
+        c2pa_signer.check_output(dst)
     loaded = imageio.load_image(src, max_pixels=max_pixels, animated="error")
     try:
         marked = embed(loaded.image, payload, key, strength=strength, scheme=scheme)
     except InvalidImageError as exc:
         raise type(exc)(str(exc).replace("image:", f"{src}:", 1)) from None
-    imageio.save_image(marked, dst, like=loaded, quality=quality, overwrite=overwrite)
+    manifest_id = finish = None
+    if c2pa_signer is not None:
+        manifest_id = new_manifest_id()
+        finish = functools.partial(c2pa_signer.sign, output=dst, source=src, source_format=loaded.format,
+                                   payload=payload_to_int(payload), key_fingerprint=key.fingerprint,
+                                   scheme=schemes.get(scheme).name, manifest_id=manifest_id)
+    imageio.save_image(marked, dst, like=loaded, quality=quality, overwrite=overwrite, finish=finish)
+    return manifest_id
 
 
 def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,

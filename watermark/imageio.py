@@ -25,6 +25,7 @@ lossless when the source WebP was; TIFF keeps a source TIFF's lossless compressi
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import re
@@ -297,7 +298,7 @@ def _carried_info(im: Image.Image, source_format: str, *, upright: bool) -> dict
 
 
 def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedImage | None = None,
-               quality: int = 95, overwrite: bool = False) -> None:
+               quality: int = 95, overwrite: bool = False, finish: Callable[[bytes], bytes] | None = None) -> None:
     """Write ``image`` to ``path`` atomically, in the format its extension names.
 
     Parameters
@@ -311,6 +312,8 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
         unless ``overwrite``. Without it, the metadata of ``image.info`` is kept.
     quality : int
         JPEG and WebP quality, 1 to 100.
+    finish : callable, optional
+        A last step from the encoded file's bytes to the bytes written (Content Credentials signing).
 
     Raises
     ------
@@ -338,7 +341,15 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
             raise OutputExistsError(_exists_message(path))
     picture = _fit_mode(_as_pil(image, path), fmt, path)
     options = _save_options(picture, fmt, like, quality)
-    _write_atomic(path, lambda fp: picture.save(fp, format=fmt, **options), fmt, overwrite)
+
+    def write(fp: IO[bytes]) -> None:
+        if finish is None:
+            picture.save(fp, format=fmt, **options)
+            return
+        encoded = io.BytesIO()
+        picture.save(encoded, format=fmt, **options)
+        fp.write(finish(encoded.getvalue()))
+    _write_atomic(path, write, fmt, overwrite)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -430,6 +441,8 @@ def _write_atomic(path: Path, write: Callable[[IO[bytes]], None], fmt: str, over
         with os.fdopen(descriptor, "wb") as fp:
             try:
                 write(fp)
+            except WatermarkError:
+                raise
             except _DECODE_ERRORS as exc:
                 if isinstance(exc, OSError) and exc.errno is not None:
                     raise
