@@ -98,6 +98,15 @@ class Key:
         """A short public identifier of the key (a one-way hash), safe to print and log."""
         return hashlib.blake2b(self._secret, digest_size=4, person=b"fingerprint").hexdigest()
 
+    @property
+    def public_id(self) -> str:
+        """The key's identity in a registry: 128 bits of a one-way hash, 32 hex digits.
+
+        Reveals nothing of the secret, and is long enough that two keys never share one (the
+        4-byte :attr:`fingerprint` is for display and may collide among thousands of keys).
+        """
+        return hashlib.blake2b(self._secret, digest_size=16, person=b"public-id/v1").hexdigest()
+
     def digest(self, purpose: str) -> bytes:
         """32 bytes that depend only on the key and ``purpose``."""
         return hashlib.blake2b(purpose.encode("utf-8"), key=self._secret, digest_size=32).digest()

@@ -10,6 +10,7 @@ from watermark import keys
 GOLDEN_KEY = wm.Key(bytes(range(32)))
 GOLDEN_WORDS = [244059679557628792, 18088916763177497807, 5071552091148220202]
 GOLDEN_PERMUTATION = [0, 3, 4, 2, 5, 1]
+GOLDEN_PUBLIC_ID = "6da8314738448e64a3ef580439949f2f"
 
 
 def test_key_streams_never_change():
@@ -17,6 +18,14 @@ def test_key_streams_never_change():
     assert keys.words(GOLDEN_KEY, "golden/v1", 3).tolist() == GOLDEN_WORDS
     assert keys.chips(GOLDEN_KEY, "golden/v1", 4).tolist() == [-1.0, 1.0, -1.0, -1.0]
     assert keys.permutation(GOLDEN_KEY, "golden/v1", 6).tolist() == GOLDEN_PERMUTATION
+
+
+def test_public_id_never_changes_and_differs_from_the_fingerprint():
+    # Registries find a key's records by this id: if it changes, every registry loses its keys.
+    assert GOLDEN_KEY.public_id == GOLDEN_PUBLIC_ID
+    assert len(GOLDEN_KEY.public_id) == 32 and GOLDEN_KEY.fingerprint not in GOLDEN_KEY.public_id
+    assert wm.Key(bytes(range(1, 33))).public_id != GOLDEN_KEY.public_id
+    assert bytes(range(32)).hex() not in GOLDEN_KEY.public_id
 
 
 def test_streams_depend_on_key_and_purpose():
