@@ -57,7 +57,7 @@ def time_file(master: Path, signer: ManifestSigner, key: wm.Key, work: Path, rep
 
     def sign() -> bytes:
         return signer.sign(data, output=output, source=master, source_format=loaded.format, payload=PAYLOAD,
-                           key_fingerprint=key.fingerprint, scheme="lattice", manifest_id=new_manifest_id())
+                           key_id=key.public_id, scheme="lattice", manifest_id=new_manifest_id())
 
     signed = work / f"signed{suffix}"
     signed.write_bytes(sign())

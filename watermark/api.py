@@ -121,7 +121,7 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
     ``dst`` is written atomically; it is never ``src`` unless ``overwrite`` is true, and an existing
     ``dst`` is replaced only when ``overwrite`` is true. JPEG output uses ``quality`` (default 95).
     With ``c2pa_signer`` (`watermark.signer.ManifestSigner`), ``dst`` is written once, already
-    carrying a signed C2PA manifest whose soft binding names the payload and the key's fingerprint
+    carrying a signed C2PA manifest whose soft binding names the payload and the key's public id
     (see `watermark.provenance`); the manifest's id is returned, else None.
     """
     if not overwrite and os.path.lexists(dst):   # fail before the work, not after
@@ -137,7 +137,7 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
     if c2pa_signer is not None:
         manifest_id = new_manifest_id()
         finish = functools.partial(c2pa_signer.sign, output=dst, source=src, source_format=loaded.format,
-                                   payload=payload_to_int(payload), key_fingerprint=key.fingerprint,
+                                   payload=payload_to_int(payload), key_id=key.public_id,
                                    scheme=schemes.get(scheme).name, manifest_id=manifest_id)
     imageio.save_image(marked, dst, like=loaded, quality=quality, overwrite=overwrite, finish=finish)
     return manifest_id

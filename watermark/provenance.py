@@ -3,11 +3,13 @@
 An output of ``embed_file(..., c2pa_signer=...)`` carries a signed C2PA manifest whose
 ``c2pa.soft-binding`` assertion names the mark: ``alg`` is :func:`soft_binding_alg` of the scheme
 (``org.filigrane.lattice.v1``), its one block covers the whole image (empty ``scope``) and its
-``value`` is :func:`binding_value`: the base64 of the key's 4-byte public fingerprint followed by the
-64-bit payload, big-endian (12 bytes, 16 characters). That pair is exactly what a detector reads, so a
-soft-binding resolver (the C2PA Soft Binding Resolution API, ``/matches/byBinding?alg=...&value=...``)
-looks up the same string. The actions are ``c2pa.opened`` (the master, as parent ingredient, with its
-own manifest if it had one) and :data:`WATERMARK_ACTION`. No thumbnail is written; the key never is.
+``value`` is :func:`binding_value`: the base64 of the key's 128-bit public id (`Key.public_id`)
+followed by the 64-bit payload, big-endian (24 bytes, 32 characters). A detector holding the key and
+the payload it read makes the same string, which is what a soft-binding resolver (the C2PA Soft
+Binding Resolution API, ``/matches/byBinding?alg=...&value=...``) looks up: `parse_binding_value`
+gives it back the (payload, key id) pair under which a registry keeps the issued copy. The actions
+are ``c2pa.opened`` (the master, as parent ingredient, with its own manifest if it had one) and
+:data:`WATERMARK_ACTION`. No thumbnail is written; the key never is.
 
 Reading: :func:`read_credentials` answers per file with a `ContentCredentials` ("no manifest" is an
 answer). ``watermark scan`` calls it on each suspect when :func:`available`, and compares the soft
@@ -15,12 +17,12 @@ binding with the mark read from the pixels::
 
     credentials = provenance.read_credentials(path, trust_anchors=anchors)   # anchors: PEM file or None
     row["c2pa"] = {**credentials.to_dict(),
-                   "binding_agrees": credentials.agrees_with(detection.payload, key.fingerprint)}
+                   "binding_agrees": credentials.agrees_with(detection.payload, key.public_id)}
 
 Only a ``valid`` manifest's soft binding is evidence: an invalid one may have been edited.
 
 c2pa-python (``pip install 'filigrane[c2pa]'``) is imported only inside the functions that need it;
-this module's constants and value codec work without it. The signing side is in `signing`.
+this module's constants and value codec work without it. The signing side is `watermark.signer`.
 """
 
 from __future__ import annotations
@@ -72,29 +74,31 @@ def soft_binding_alg(scheme: str) -> str:
     return f"{ALG_PREFIX}{scheme}.v1"
 
 
-def binding_value(payload: int, key_fingerprint: str) -> str:
-    """The soft-binding value: base64 of the key fingerprint's bytes then the payload, 8 bytes big-endian.
+def binding_value(payload: int, key_id: str) -> str:
+    """The soft-binding value: base64 of the key id's bytes (hex in ``key_id``), then the payload's 8
+    bytes, big-endian.
 
     Examples
     --------
-    >>> binding_value(0x5EEDCAFE, "1a2b3c4d")
-    'Gis8TQAAAABe7cr+'
-    >>> parse_binding_value('Gis8TQAAAABe7cr+') == (0x5EEDCAFE, "1a2b3c4d")
+    >>> value = binding_value(0x5EEDCAFE, "00112233445566778899aabbccddeeff")
+    >>> value
+    'ABEiM0RVZneImaq7zN3u/wAAAABe7cr+'
+    >>> parse_binding_value(value) == (0x5EEDCAFE, "00112233445566778899aabbccddeeff")
     True
     """
     if not 0 <= payload < 2 ** (8 * _PAYLOAD_BYTES):
         raise ValueError(f"payload must be in [0, 2**64), got {payload}")
-    return base64.b64encode(bytes.fromhex(key_fingerprint) + payload.to_bytes(_PAYLOAD_BYTES, "big")).decode()
+    return base64.b64encode(bytes.fromhex(key_id) + payload.to_bytes(_PAYLOAD_BYTES, "big")).decode()
 
 
 def parse_binding_value(value: str) -> tuple[int, str]:
-    """``(payload, key_fingerprint)`` from a value made by `binding_value`; ValueError otherwise."""
+    """``(payload, key_id)`` from a value made by `binding_value`; ValueError otherwise."""
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, TypeError) as exc:
         raise ValueError(f"soft-binding value {value!r} is not base64") from exc
     if len(raw) <= _PAYLOAD_BYTES:
-        raise ValueError(f"soft-binding value {value!r} holds {len(raw)} bytes, not a fingerprint and a payload")
+        raise ValueError(f"soft-binding value {value!r} holds {len(raw)} bytes, not a key id and a payload")
     return int.from_bytes(raw[-_PAYLOAD_BYTES:], "big"), raw[:-_PAYLOAD_BYTES].hex()
 
 
@@ -120,8 +124,8 @@ class ContentCredentials:
         The soft-binding algorithm, ``org.filigrane.<scheme>.v1`` for ours (or another vendor's).
     payload : int or None
         The payload the soft binding carries (ours only).
-    key_fingerprint : str or None
-        The public fingerprint of the key the payload was marked with (ours only).
+    key_id : str or None
+        The public id (`Key.public_id`) of the key the payload was marked with (ours only).
     """
 
     present: bool
@@ -133,13 +137,13 @@ class ContentCredentials:
     errors: tuple[str, ...] = ()
     alg: str | None = None
     payload: int | None = None
-    key_fingerprint: str | None = None
+    key_id: str | None = None
 
-    def agrees_with(self, payload: int | None, key_fingerprint: str | None = None) -> bool | None:
+    def agrees_with(self, payload: int | None, key_id: str | None = None) -> bool | None:
         """Whether the soft binding names this payload (and key); None when either side has none."""
         if payload is None or self.payload is None:
             return None
-        return payload == self.payload and (key_fingerprint is None or key_fingerprint == self.key_fingerprint)
+        return payload == self.payload and (key_id is None or key_id == self.key_id)
 
     def __str__(self) -> str:
         if not self.present:
@@ -152,7 +156,7 @@ class ContentCredentials:
         if self.signer:
             text += f"; signed by {self.signer}" + (f" (issuer {self.issuer})" if self.issuer else "")
         if self.payload is not None:
-            text += f"; soft binding {self.alg}: payload {self.payload:#018x}, key {self.key_fingerprint}"
+            text += f"; soft binding {self.alg}: payload {self.payload:#018x}, key {self.key_id}"
         elif self.alg:
             text += f"; soft binding {self.alg}"
         return text
@@ -257,7 +261,7 @@ def _name(parts: dict | None) -> str | None:
 
 
 def _soft_binding(manifest: dict) -> dict[str, Any]:
-    """``alg``, ``payload`` and ``key_fingerprint`` of the manifest's soft binding, ours first."""
+    """``alg``, ``payload`` and ``key_id`` of the manifest's soft binding, ours first."""
     found: dict[str, Any] = {}
     for assertion in manifest.get("assertions", []):
         if not _SOFT_BINDING_LABEL.match(assertion.get("label", "")):
@@ -268,9 +272,9 @@ def _soft_binding(manifest: dict) -> dict[str, Any]:
             found = found or {"alg": alg}
             continue
         try:
-            payload, fingerprint = parse_binding_value(blocks[0].get("value", ""))
+            payload, key_id = parse_binding_value(blocks[0].get("value", ""))
         except ValueError:
             found = found or {"alg": alg}
             continue
-        return {"alg": alg, "payload": payload, "key_fingerprint": fingerprint}
+        return {"alg": alg, "payload": payload, "key_id": key_id}
     return found

@@ -125,7 +125,7 @@ class ManifestSigner:
                                     " file; write .jpg, .png, .webp, .tif or .gif")
 
     def sign(self, data: bytes, *, output: str | os.PathLike, source: str | os.PathLike, source_format: str,
-             payload: int, key_fingerprint: str, scheme: str, manifest_id: str) -> bytes:
+             payload: int, key_id: str, scheme: str, manifest_id: str) -> bytes:
         """``data``, the encoded output file, with a signed manifest embedded.
 
         Parameters
@@ -157,12 +157,12 @@ class ManifestSigner:
             with parent:
                 return self._sign(data, SIGNABLE_EXTENSIONS[output.suffix.lower()], parent, _mime(source_format),
                                   title=output.name, parent_title=source.name, payload=payload,
-                                  key_fingerprint=key_fingerprint, scheme=scheme, manifest_id=manifest_id)
+                                  key_id=key_id, scheme=scheme, manifest_id=manifest_id)
         except c2pa_module().C2paError as exc:
             raise InvalidImageError(f"{output}: C2PA signing failed ({' '.join(str(exc).split())})") from None
 
     def _sign(self, data: bytes, mime: str, parent: Any, parent_mime: str, *, title: str, parent_title: str,
-              payload: int, key_fingerprint: str, scheme: str, manifest_id: str, verify: bool = False) -> bytes:
+              payload: int, key_id: str, scheme: str, manifest_id: str, verify: bool = False) -> bytes:
         c2pa = c2pa_module()
         native, context = self._native_signer()
         if verify:
@@ -173,8 +173,8 @@ class ManifestSigner:
             "title": title,
             "assertions": [{"label": "c2pa.soft-binding", "data": {
                 "alg": soft_binding_alg(scheme),
-                "blocks": [{"scope": {}, "value": binding_value(payload, key_fingerprint)}],
-                "name": "Filigrane invisible watermark: key fingerprint and 64-bit payload",
+                "blocks": [{"scope": {}, "value": binding_value(payload, key_id)}],
+                "name": "Filigrane invisible watermark: the key's public id, then the 64-bit payload",
                 "pad": []}}],
         }
         with c2pa.Builder(definition, context=context) as builder:
@@ -201,7 +201,7 @@ class ManifestSigner:
         Image.new("RGB", (16, 16), "grey").save(encoded, format="JPEG")
         try:
             self._sign(encoded.getvalue(), "image/jpeg", io.BytesIO(encoded.getvalue()), "image/jpeg",
-                       title="trial.jpg", parent_title="trial.jpg", payload=0, key_fingerprint="00000000",
+                       title="trial.jpg", parent_title="trial.jpg", payload=0, key_id="00" * 16,
                        scheme="trial", manifest_id=new_manifest_id(), verify=True)
         except c2pa.C2paError as exc:
             reason = " ".join(str(exc).split())

@@ -30,11 +30,11 @@ needs_c2pa = pytest.mark.skipif(not provenance.available() and not os.environ.ge
 
 
 @settings(max_examples=50, deadline=None)
-@given(payload=st.integers(0, 2**64 - 1), fingerprint=st.binary(min_size=4, max_size=4))
-def test_binding_value_round_trips(payload, fingerprint):
-    value = provenance.binding_value(payload, fingerprint.hex())
-    assert len(value) == 16 and base64.b64decode(value)[-8:] == payload.to_bytes(8, "big")
-    assert provenance.parse_binding_value(value) == (payload, fingerprint.hex())
+@given(payload=st.integers(0, 2**64 - 1), key_id=st.binary(min_size=16, max_size=16))
+def test_binding_value_round_trips(payload, key_id):
+    value = provenance.binding_value(payload, key_id.hex())
+    assert len(value) == 32 and base64.b64decode(value) == key_id + payload.to_bytes(8, "big")
+    assert provenance.parse_binding_value(value) == (payload, key_id.hex())
 
 
 @pytest.mark.parametrize("value", ["not base64!", base64.b64encode(b"12345678").decode(), ""])
@@ -96,9 +96,9 @@ def test_signed_output_reads_back_valid_with_the_marks_payload(tmp_path, key, si
     assert credentials.manifest_id == manifest_id and manifest_id.startswith("urn:c2pa:")
     assert credentials.signer == signer.subject == "CN=Filigrane test signer, O=Filigrane test CA"
     assert credentials.issuer == signer.issuer == "CN=Filigrane test intermediate, O=Filigrane test CA"
-    assert credentials.alg == "org.filigrane.lattice.v1" and credentials.key_fingerprint == key.fingerprint
+    assert credentials.alg == "org.filigrane.lattice.v1" and credentials.key_id == key.public_id
     assert credentials.payload == detection.payload == PAYLOAD
-    assert credentials.agrees_with(detection.payload, key.fingerprint) is True
+    assert credentials.agrees_with(detection.payload, key.public_id) is True
     assert credentials.agrees_with(PAYLOAD ^ 1) is False and credentials.agrees_with(None) is None
     untrusted = provenance.read_credentials(out)               # no trust anchors: intact, signer unknown
     assert untrusted.valid and not untrusted.trusted and untrusted.errors == ()
@@ -113,7 +113,7 @@ def test_manifest_says_what_was_done_and_nothing_secret(tmp_path, key, signer, m
                for a in assertion["data"]["actions"]]
     assert actions == ["c2pa.opened", provenance.WATERMARK_ACTION]
     [binding] = [a["data"] for a in manifest["assertions"] if a["label"] == "c2pa.soft-binding"]
-    assert binding["blocks"] == [{"scope": {}, "value": provenance.binding_value(PAYLOAD, key.fingerprint)}]
+    assert binding["blocks"] == [{"scope": {}, "value": provenance.binding_value(PAYLOAD, key.public_id)}]
     assert [i["title"] for i in manifest["ingredients"]] == ["coffee.jpg"]
     assert manifest["ingredients"][0]["relationship"] == "parentOf"
     assert "thumbnail" not in manifest
@@ -170,10 +170,10 @@ def test_pixels_changed_after_signing_read_invalid_with_the_reason(tmp_path, key
 def test_an_edited_soft_binding_reads_invalid(tmp_path, key, signer, master):
     out = tmp_path / "marked.jpg"
     api.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
-    forged = provenance.binding_value(PAYLOAD ^ 0xFF, key.fingerprint).encode()
+    forged = provenance.binding_value(PAYLOAD ^ 0xFF, key.public_id).encode()
     data = out.read_bytes()
     edited = tmp_path / "edited.jpg"
-    edited.write_bytes(data.replace(provenance.binding_value(PAYLOAD, key.fingerprint).encode(), forged))
+    edited.write_bytes(data.replace(provenance.binding_value(PAYLOAD, key.public_id).encode(), forged))
     credentials = provenance.read_credentials(edited)
     assert credentials.payload == PAYLOAD ^ 0xFF and not credentials.valid
     assert any(error.startswith("assertion.hashedURI.mismatch") for error in credentials.errors)
@@ -204,7 +204,7 @@ def test_credentials_print_and_serialise(tmp_path, key, signer, master):
     row = json.loads(json.dumps(credentials.to_dict()))
     assert row["payload"] == "0x5eedcafef00dd00d" and row["valid"] is True and row["errors"] == []
     assert set(row) == {"present", "valid", "trusted", "manifest_id", "signer", "issuer", "errors", "alg",
-                        "payload", "key_fingerprint"}
+                        "payload", "key_id"}
 
 
 @needs_c2pa
