@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(row), flush=True)
             else:
                 print(f"| {row['file']} | {row['size']} | {row['megabytes']} | {row['manifest_bytes']} "
-                      f"| {row['sign_ms']} ({row['sign_cpu_ms']}) | {row['embed_file_ms']} ({row['embed_file_cpu_ms']}) "
+                      f"| {row['sign_ms']} ({row['sign_cpu_ms']}) "
+                      f"| {row['embed_file_ms']} ({row['embed_file_cpu_ms']}) "
                       f"| {row['sign_vs_embed_file']:.1%} | {row['read_ms']} ({row['read_cpu_ms']}) |", flush=True)
     return 0
 
