@@ -126,8 +126,8 @@ def test_manifest_says_what_was_done_and_nothing_secret(tmp_path, key, signer, m
 def test_a_masters_own_manifest_is_kept_as_the_parent_ingredients(tmp_path, key, signer, master):
     first = tmp_path / "first.jpg"
     first_id = api.embed_file(master, first, 1, key, c2pa_signer=signer)
-    second = tmp_path / "second.png"
-    second_id = api.embed_file(first, second, 2, key, c2pa_signer=signer)
+    second = tmp_path / "second.png"                    # a licensee marks the copy again, with its own key
+    second_id = api.embed_file(first, second, 2, wm.Key.from_passphrase("licensee"), c2pa_signer=signer)
     store = _store(second)
     assert store["active_manifest"] == second_id and first_id in store["manifests"]
     assert store["manifests"][second_id]["ingredients"][0]["active_manifest"] == first_id
@@ -196,6 +196,26 @@ def test_files_without_a_manifest(tmp_path, key, signer, master):
 
 
 @needs_c2pa
+def test_another_vendors_soft_binding_is_named_not_decoded(tmp_path, authority):
+    import io
+
+    import c2pa
+
+    out = tmp_path / "other.png"
+    source = io.BytesIO()
+    Image.fromarray(photo("coffee")).save(source, format="PNG")
+    definition = {"claim_generator_info": [{"name": "other"}], "assertions": [{"label": "c2pa.soft-binding", "data": {
+        "alg": "com.example.mark.1", "blocks": [{"scope": {}, "value": "AAAAAAAAAAE="}], "pad": []}}]}
+    info = c2pa.C2paSignerInfo("es256", authority.chain.read_bytes(), authority.key.read_bytes(), None)
+    with c2pa.Builder(definition) as builder, c2pa.Signer.from_info(info) as native, open(out, "w+b") as dest:
+        builder.set_intent(c2pa.C2paBuilderIntent.CREATE, c2pa.C2paDigitalSourceType.DIGITAL_CAPTURE)
+        builder.sign(native, "image/png", io.BytesIO(source.getvalue()), dest)
+    credentials = provenance.read_credentials(out)
+    assert credentials.valid and credentials.alg == "com.example.mark.1"
+    assert credentials.payload is None and credentials.key_id is None and credentials.agrees_with(1) is None
+
+
+@needs_c2pa
 def test_credentials_print_and_serialise(tmp_path, key, signer, master):
     out = tmp_path / "marked.jpg"
     api.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
@@ -222,6 +242,27 @@ def test_an_output_format_without_manifests_is_refused_before_any_work(tmp_path,
     with pytest.raises(InvalidImageError, match=r"marked\.bmp: a C2PA manifest cannot be embedded"):
         api.embed_file(master, tmp_path / "marked.bmp", PAYLOAD, key, c2pa_signer=signer)
     assert list(tmp_path.iterdir()) == []
+
+
+@needs_c2pa
+def test_a_failed_signature_leaves_no_output(tmp_path, key, signer, master, monkeypatch):
+    import c2pa
+
+    def refuse(*args, **kwargs):
+        raise c2pa.C2paError("simulated refusal")
+    monkeypatch.setattr(type(signer), "_sign", refuse)
+    with pytest.raises(InvalidImageError, match=r"marked\.jpg: C2PA signing failed \(simulated refusal\)"):
+        api.embed_file(master, tmp_path / "marked.jpg", PAYLOAD, key, c2pa_signer=signer)
+    assert list(tmp_path.iterdir()) == []                 # neither the output nor a temporary file
+
+
+@needs_c2pa
+def test_the_alg_names_the_scheme(tmp_path, key, signer, master):
+    out = tmp_path / "marked.png"
+    api.embed_file(master, out, PAYLOAD, key, scheme="spread", c2pa_signer=signer)
+    credentials = provenance.read_credentials(out)
+    assert credentials.alg == provenance.soft_binding_alg("spread") == "org.filigrane.spread.v1"
+    assert credentials.payload == wm.detect_file(out, key, scheme="spread").payload == PAYLOAD
 
 
 # --- bad signing credentials: one line naming the file ------------------------------------------------
@@ -274,9 +315,9 @@ def bad_credentials(tmp_path_factory, authority):
 
 
 @needs_c2pa
-@pytest.mark.parametrize("case", ["missing certificate", "missing key", "certificate is not PEM", "key is a certificate",
-                                  "encrypted key", "key of another certificate", "expired", "CA certificate",
-                                  "no extended key usage", "unsupported curve"])
+@pytest.mark.parametrize("case", ["missing certificate", "missing key", "certificate is not PEM",
+                                  "key is a certificate", "encrypted key", "key of another certificate", "expired",
+                                  "CA certificate", "no extended key usage", "unsupported curve"])
 def test_bad_signing_credentials_are_one_line_naming_the_file(bad_credentials, case):
     from watermark.signer import ManifestSigner
 
@@ -312,3 +353,4 @@ def test_reading_refuses_a_bad_trust_anchor_file_and_missing_files(tmp_path, mas
         provenance.read_credentials(master, trust_anchors=_write(tmp_path / "anchors.pem", b"nothing\n"))
     with pytest.raises(wm.ImageFileError, match=r"gone\.jpg: no such file"):
         provenance.read_credentials(tmp_path / "gone.jpg")
+
