@@ -341,15 +341,7 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
             raise OutputExistsError(_exists_message(path))
     picture = _fit_mode(_as_pil(image, path), fmt, path)
     options = _save_options(picture, fmt, like, quality)
-
-    def write(fp: IO[bytes]) -> None:
-        if finish is None:
-            picture.save(fp, format=fmt, **options)
-            return
-        encoded = io.BytesIO()
-        picture.save(encoded, format=fmt, **options)
-        fp.write(finish(encoded.getvalue()))
-    _write_atomic(path, write, fmt, overwrite)
+    _write_atomic(path, lambda fp: picture.save(fp, format=fmt, **options), fmt, overwrite, finish)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -427,7 +419,10 @@ def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, qualit
     return options
 
 
-def _write_atomic(path: Path, write: Callable[[IO[bytes]], None], fmt: str, overwrite: bool) -> None:
+def _write_atomic(path: Path, write: Callable[[IO[bytes]], None], fmt: str, overwrite: bool,
+                  finish: Callable[[bytes], bytes] | None = None) -> None:
+    """``write`` the file into a temporary file beside ``path`` (through ``finish``, when given: encoded
+    in memory, then finished), then move it into place."""
     directory = path.parent
     temp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
@@ -440,7 +435,12 @@ def _write_atomic(path: Path, write: Callable[[IO[bytes]], None], fmt: str, over
     try:
         with os.fdopen(descriptor, "wb") as fp:
             try:
-                write(fp)
+                if finish is None:
+                    write(fp)
+                else:
+                    encoded = io.BytesIO()
+                    write(encoded)
+                    fp.write(finish(encoded.getvalue()))
             except WatermarkError:
                 raise
             except _DECODE_ERRORS as exc:
