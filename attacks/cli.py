@@ -149,7 +149,8 @@ def _attack_file(source: str, targets: list[tuple[Any, Path]], args: argparse.Na
             result = attack(loaded.image, seed=args.seed)
             target.parent.mkdir(parents=True, exist_ok=True)
             stripped = "strip_metadata" in {part.name for part in (attack.parts or (attack,))}
-            save_image(result, target, like=None if stripped else loaded, overwrite=args.overwrite)
+            # quality 95, documented, rather than the source JPEG's own: an attack's output is a test input
+            save_image(result, target, like=None if stripped else loaded, quality=95, overwrite=args.overwrite)
         except (WatermarkError, OSError) as exc:
             _report(args, source, attack, target, str(exc) if isinstance(exc, WatermarkError)
                     else f"{target}: cannot write ({exc.strerror or exc})")

@@ -56,7 +56,7 @@ class FiligraneScheme:
         self.name = scheme.name
         self.min_size = scheme.min_size
         self.strength = strength
-        self.version = f"filigrane-{_filigrane_version()}"
+        self.version = f"filigrane-{watermark.__version__}"
 
     def embed(self, image: np.ndarray, payload: int, key: watermark.Key) -> np.ndarray:
         return watermark.embed(image, payload, key, strength=self.strength, scheme=self.name)
@@ -65,16 +65,6 @@ class FiligraneScheme:
         detection = watermark.detect(image, key, scheme=self.name)
         return Reading(bits=read_payload_bits(detection), found=bool(detection.found), payload=detection.payload,
                        p_value=float(detection.p_value), score=float(detection.score))
-
-
-@functools.lru_cache(maxsize=1)
-def _filigrane_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("filigrane")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 def names() -> list[str]:

@@ -146,7 +146,7 @@ def _error_text(exc: BaseException) -> str:
 def _cacheable(row: Result) -> bool:
     """Deterministic outcomes only: a Filigrane error about the input (too small...) is one, a crash is not."""
     return not row.error or row.error.split(":")[0] in {"ImageTooSmallError", "InvalidImageError",
-                                                         "PayloadTooLargeError"}
+                                                         "PayloadTooLargeError", "ParameterError"}
 
 
 def _do_task(task: _Task) -> list[Result]:

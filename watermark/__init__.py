@@ -1,12 +1,20 @@
 """Filigrane: invisible, keyed, robust image watermarks with honest detection statistics."""
 
-from .errors import (AttackParameterError, CredentialsError, ImageFileError, ImageTooSmallError,
-                     InvalidImageError, KeyFileError, MissingExtraError, OutputExistsError, PayloadTooLargeError,
-                     UnknownNameError, WatermarkError)
+from importlib import metadata as _metadata
 
-__all__ = ["WatermarkError", "InvalidImageError", "ImageTooSmallError", "ImageFileError", "OutputExistsError",
-           "KeyFileError", "CredentialsError", "MissingExtraError", "PayloadTooLargeError", "AttackParameterError",
-           "UnknownNameError"]
+try:
+    __version__: str = _metadata.version("filigrane")
+except _metadata.PackageNotFoundError:   # a source tree that was never installed
+    __version__ = "0+unknown"
+
+from .errors import (AlreadyMarkedWarning, AttackParameterError, CredentialsError, FiligraneWarning, ImageFileError,
+                     ImageTooSmallError, InvalidImageError, KeyFileError, KeyFilePermissionWarning, MissingExtraError,
+                     OutputExistsError, ParameterError, PayloadTooLargeError, UnknownNameError, WatermarkError)
+
+__all__ = ["__version__", "WatermarkError", "ParameterError", "InvalidImageError", "ImageTooSmallError",
+           "ImageFileError", "OutputExistsError", "KeyFileError", "CredentialsError", "MissingExtraError",
+           "PayloadTooLargeError", "AttackParameterError", "UnknownNameError", "FiligraneWarning",
+           "AlreadyMarkedWarning", "KeyFilePermissionWarning"]
 
 from .api import detect, detect_file, embed, embed_file
 from .detection import Detection, Geometry

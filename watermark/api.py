@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 
 import cv2
 import numpy as np
@@ -12,7 +13,7 @@ from PIL import Image
 from . import color, imageio, schemes
 from .coding import payload_to_int
 from .detection import Detection
-from .errors import ImageTooSmallError, InvalidImageError, OutputExistsError
+from .errors import AlreadyMarkedWarning, ImageTooSmallError, InvalidImageError, OutputExistsError, ParameterError
 from .image import ImageLike, from_float, to_float
 from .keys import Key
 from .signer import ManifestSigner, new_manifest_id
@@ -63,7 +64,7 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
 
     Raises
     ------
-    InvalidImageError, ImageTooSmallError, PayloadTooLargeError
+    InvalidImageError, ImageTooSmallError, PayloadTooLargeError, ParameterError
 
     Examples
     --------
@@ -77,7 +78,7 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
     True
     """
     if not strength > 0:
-        raise InvalidImageError(f"strength must be > 0, got {strength}")
+        raise ParameterError(f"strength must be > 0, got {strength}")
     value = payload_to_int(payload)
     chosen = schemes.get(scheme)
     pixels, luma, fmt = _luminance_of(image, chosen, "image")
@@ -90,36 +91,57 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
 
 
 def detect(image: ImageLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
-           false_alarm: float = schemes.DEFAULT_FALSE_ALARM) -> Detection:
+           false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
+           marked_shape: tuple[int, int] | None = None) -> Detection:
     """Look for ``key``'s mark in ``image``; "no mark" is an answer, never an exception.
 
     ``found`` is ``p_value <= false_alarm``: the chance that an unmarked image is reported found.
     An image below the scheme's minimum size gives ``found=False`` with ``p_value=1``.
+
+    Parameters
+    ----------
+    marked_shape : (int, int), optional
+        (height, width) of the marked image, when known: `Detection.geometry` then reads a resized
+        copy's true scale. Without it the marked image is taken at ``image``'s own size (a mark made
+        at a fixed working resolution cannot tell a resized copy from an original of that size).
+
+    Raises
+    ------
+    ParameterError
+        ``false_alarm`` is not in (0, 1).
     """
-    return _detect(image, key, scheme, false_alarm, source_shape=None)
+    return _detect(image, key, scheme, false_alarm, source_shape=None, marked_shape=marked_shape)
 
 
 def _detect(image: ImageLike, key: Key, scheme: str, false_alarm: float,
-            source_shape: tuple[int, int] | None) -> Detection:
+            source_shape: tuple[int, int] | None, marked_shape: tuple[int, int] | None) -> Detection:
     """`detect`, told the (height, width) the image was encoded at when it was decoded smaller."""
     chosen = schemes.get(scheme)
+    if not 0.0 < false_alarm < 1.0:
+        raise ParameterError(f"false-alarm rate must lie in (0, 1), got {false_alarm}")
     if source_shape is None:
         source_shape = (image.height, image.width) if isinstance(image, Image.Image) else np.shape(image)[:2]
     try:
         _, luma, _ = _luminance_of(_reduced_for(chosen, image), chosen, "image")
     except ImageTooSmallError:
         return Detection(found=False, payload=None, p_value=1.0, score=0.0, bits=np.zeros(0), scheme=chosen.name)
-    return chosen.detect(luma, key, false_alarm=false_alarm, source_shape=tuple(source_shape))
+    return chosen.detect(luma, key, false_alarm=false_alarm, source_shape=tuple(source_shape),
+                         marked_shape=None if marked_shape is None else tuple(marked_shape))
 
 
 def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | bytes, key: Key, *,
-               strength: float = 1.0, scheme: str = schemes.DEFAULT_SCHEME, quality: int = 95,
+               strength: float = 1.0, scheme: str = schemes.DEFAULT_SCHEME, quality: int | None = None,
                overwrite: bool = False, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
                c2pa_signer: ManifestSigner | None = None) -> str | None:
     """Mark the image file ``src`` into ``dst``, keeping format, bit depth, alpha, ICC and EXIF.
 
+    An ``src`` that already carries ``key``'s mark (read where it was put, which is cheap) is marked
+    all the same, with an `AlreadyMarkedWarning`.
+
     ``dst`` is written atomically; it is never ``src`` unless ``overwrite`` is true, and an existing
-    ``dst`` is replaced only when ``overwrite`` is true. JPEG output uses ``quality`` (default 95).
+    ``dst`` is replaced only when ``overwrite`` is true. A JPEG output keeps a JPEG source's quality
+    (estimated from its quantisation tables) and progressive encoding; ``quality`` (1-100) overrides
+    it, and sets WebP's, whose lossy quality cannot be read from a file (default 95).
     With ``c2pa_signer`` (`watermark.signer.ManifestSigner`), ``dst`` is written once, already
     carrying a signed C2PA manifest whose soft binding names the payload and the key's public id
     (see `watermark.provenance`); the manifest's id is returned, else None.
@@ -129,7 +151,12 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
     if c2pa_signer is not None:
         c2pa_signer.check_output(dst)
     loaded = imageio.load_image(src, max_pixels=max_pixels, animated="error")
+    if loaded.depth_reduced:
+        raise InvalidImageError(f"{src}: 16-bit CMYK, read at 8 bits per channel, would be written back at 8; "
+                                "convert it to 16-bit RGB or to 8-bit CMYK first")
+    imageio.check_writable(loaded.image, dst)     # a format that cannot hold the image: refused before the work
     try:
+        _warn_if_marked(loaded.image, key, schemes.get(scheme), src)
         marked = embed(loaded.image, payload, key, strength=strength, scheme=scheme)
     except InvalidImageError as exc:
         raise type(exc)(str(exc).replace("image:", f"{src}:", 1)) from None
@@ -143,14 +170,29 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
     return manifest_id
 
 
+def _warn_if_marked(image: ImageLike, key: Key, scheme: schemes.Scheme, name: str | os.PathLike) -> None:
+    """Warn (`AlreadyMarkedWarning`) when ``image`` already carries ``key``'s mark where it was put."""
+    try:
+        _, luma, _ = _luminance_of(_reduced_for(scheme, image), scheme, "image")
+    except ImageTooSmallError:
+        return                                   # embed says so
+    found = scheme.detect_in_place(luma, key)
+    if found.found:
+        payload = "unreadable" if found.payload is None else f"{found.payload:#018x}"
+        warnings.warn(f"{name}: already carries this key's mark (payload {payload}); marking it again stacks "
+                      "a second mark on the first", AlreadyMarkedWarning, stacklevel=3)
+
+
 def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
                 false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
-                max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS) -> Detection:
-    """Detect in an image file; an animated file is read at its first frame.
+                max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
+                marked_shape: tuple[int, int] | None = None) -> Detection:
+    """Detect in an image file (as `detect` does); an animated file is read at its first frame.
 
-    Large JPEGs are decoded straight at reduced size (the detector works at a 512 px short side).
+    A scheme that analyses a smaller image than the file's (``lattice``: a 512 px short side) gets it
+    decoded straight at reduced size (JPEG's DCT scaling); the others read the file at full size.
     """
     loaded = imageio.load_image(path, max_pixels=max_pixels, animated="first",
-                                reduce_to=color.WORKING_SHORT_SIDE)
+                                reduce_to=schemes.get(scheme).analysis_short_side)
     width, height = loaded.original_size
-    return _detect(loaded.image, key, scheme, false_alarm, source_shape=(height, width))
+    return _detect(loaded.image, key, scheme, false_alarm, source_shape=(height, width), marked_shape=marked_shape)

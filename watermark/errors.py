@@ -1,9 +1,11 @@
-"""The one error hierarchy: each class is also the built-in a caller would catch."""
+"""The one error hierarchy: each class is also the built-in a caller would catch; and the warnings
+given for input that is used although it looks wrong."""
 
 from __future__ import annotations
 
 __all__ = [
     "WatermarkError",
+    "ParameterError",
     "InvalidImageError",
     "ImageTooSmallError",
     "ImageFileError",
@@ -14,11 +16,19 @@ __all__ = [
     "PayloadTooLargeError",
     "AttackParameterError",
     "UnknownNameError",
+    "FiligraneWarning",
+    "AlreadyMarkedWarning",
+    "KeyFilePermissionWarning",
 ]
 
 
 class WatermarkError(Exception):
     """Base of every error Filigrane raises on purpose."""
+
+
+class ParameterError(WatermarkError, ValueError):
+    """An argument that is not an image is out of range or malformed: strength, quality, payload text,
+    pixel limit, false-alarm rate."""
 
 
 class InvalidImageError(WatermarkError, ValueError):
@@ -63,3 +73,16 @@ class UnknownNameError(WatermarkError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class FiligraneWarning(UserWarning):
+    """Base of the warnings Filigrane gives: the work is done, but something looks wrong."""
+
+
+class AlreadyMarkedWarning(FiligraneWarning):
+    """The image given to `embed_file` already carries this key's mark: marking it again stacks a
+    second mark on the first (the new payload is the one read back, and the change is more visible)."""
+
+
+class KeyFilePermissionWarning(FiligraneWarning):
+    """A key file can be read by other users than its owner (as ssh warns of a private key)."""

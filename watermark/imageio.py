@@ -18,8 +18,10 @@ above all the input, is replaced only with ``overwrite=True`` (else `OutputExist
 format cannot hold is converted only when nothing is lost (1 -> L, P -> RGB, LA -> RGBA, fully
 opaque alpha dropped); otherwise the save is refused, naming formats that work: transparency into
 JPEG, BMP or GIF, 16-bit or float into JPEG, WebP, GIF or BMP, CMYK outside JPEG and TIFF, colour
-into GIF. JPEG uses ``quality`` and a JPEG source's chroma subsampling (else Pillow's 4:2:0); WebP is
-lossless when the source WebP was; TIFF keeps a source TIFF's lossless compression.
+into GIF. A JPEG from a JPEG source keeps its quality (estimated from its quantisation tables, see
+`jpegquality`; else 95, or ``quality`` when given), progressive encoding and chroma subsampling
+(else Pillow's 4:2:0); WebP is lossless when the source WebP was (the quality of a lossy WebP cannot
+be read back: 95 unless ``quality`` is given); TIFF keeps a source TIFF's lossless compression.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ import os
 import re
 import secrets
 import stat
-import struct
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -40,12 +41,15 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import PIL
 from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, PngImagePlugin
 
-from .errors import ImageFileError, InvalidImageError, OutputExistsError, UnknownNameError, WatermarkError
+from . import deepio, jpegquality
+from .errors import (ImageFileError, InvalidImageError, OutputExistsError, ParameterError, UnknownNameError,
+                     WatermarkError)
 
-__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "LoadedImage", "load_image", "save_image",
-           "iter_image_files", "parse_max_pixels"]
+__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "LoadedImage", "load_image", "save_image",
+           "check_writable", "iter_image_files", "parse_max_pixels"]
 
 PathLike = str | os.PathLike
 
@@ -53,14 +57,14 @@ PathLike = str | os.PathLike
 def parse_max_pixels(text: str) -> int | None:
     """Parse a pixel limit: a positive integer (``_`` allowed), ``none`` or ``0`` for no limit.
 
-    Raises `InvalidImageError`, a `ValueError` (so that an ``argparse`` type reports it), otherwise.
+    Raises `ParameterError`, a `ValueError`, otherwise.
     """
     cleaned = text.strip().lower().replace("_", "")
     if cleaned in ("none", "0"):
         return None
     if cleaned.isdigit():
         return int(cleaned)
-    raise InvalidImageError(f"pixel limit must be a positive integer or 'none', got {text!r}")
+    raise ParameterError(f"pixel limit must be a positive integer or 'none', got {text!r}")
 
 
 def _default_max_pixels() -> int | None:
@@ -70,7 +74,7 @@ def _default_max_pixels() -> int | None:
         return pillow
     try:
         return parse_max_pixels(text)
-    except InvalidImageError:
+    except ParameterError:
         warnings.warn(f"FILIGRANE_MAX_PIXELS={text!r} is not a positive integer or 'none'; "
                       f"using Pillow's limit of {pillow} pixels", RuntimeWarning, stacklevel=2)
         return pillow
@@ -82,7 +86,8 @@ DEFAULT_MAX_PIXELS: int | None = _default_max_pixels()
 _READ_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "GIF", "BMP", "AVIF")
 _WRITE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".png": "PNG", ".webp": "WEBP",
                   ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".gif": "GIF"}
-IMAGE_EXTENSIONS = frozenset(_WRITE_FORMATS) | {".jfif", ".apng", ".avif", ".mpo"}
+OUTPUT_EXTENSIONS = frozenset(_WRITE_FORMATS)                                 # what save_image writes
+IMAGE_EXTENSIONS = OUTPUT_EXTENSIONS | {".jfif", ".apng", ".avif", ".mpo"}     # what load_image reads
 _MODES = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr",
           "I;16", "I;16B", "I;16L", "I", "F"}
 _DEEP = {"I;16", "I;16B", "I;16L", "I", "F"}
@@ -95,10 +100,10 @@ _NATIVE = {"JPEG": {"L", "RGB", "CMYK"},
 _SUGGEST = {"alpha": ".png, .webp or .tiff", "deep": ".png or .tiff", "CMYK": ".jpg or .tiff",
             "colour": ".png, .webp or .jpg"}
 _REDUCIBLE = {"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"}
+_DEFAULT_QUALITY = 95   # JPEG and WebP, when the source's cannot be known
 _LOSSLESS_TIFF = {"tiff_lzw", "tiff_adobe_deflate", "tiff_deflate", "packbits"}
 _TIFF_KEPT_TAGS = (270, 271, 272, 305, 306, 315, 33432)  # description, make, model, software, date...
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError,
-                  TypeError, MemoryError, NotImplementedError, OverflowError)
+_PILLOW_DIR = Path(PIL.__file__).resolve().parent
 _ORIENTATION = ExifTags.Base.Orientation
 _PILLOW_LOCK = threading.Lock()
 
@@ -108,15 +113,19 @@ class LoadedImage:
     """An image file as read by `load_image`: upright pixels plus what a faithful output needs."""
 
     path: Path
-    image: Image.Image               # fully loaded, upright, first frame, in the file's mode
+    image: Image.Image | np.ndarray  # fully loaded, upright, first frame, in the file's mode; for 16-bit
+                                     # colour, a uint16 array (H, W, 3 or 4), RGB(A) (see deepio)
     format: str                      # Pillow's name for the file's format: "JPEG", "PNG", "WEBP", ...
     info: dict                       # save() keywords to carry: icc_profile, exif, dpi, xmp
     n_frames: int = 1                # frames (or pages) in the file; only the first is in ``image``
     original_size: tuple[int, int] = (0, 0)   # (width, height) at full resolution, upright
     scale: float = 1.0               # image width / original width; < 1 after ``reduce_to``
     jpeg_subsampling: int | None = None       # 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0 for a colour JPEG
+    jpeg_quality: int | None = None  # libjpeg quality of a JPEG, from its tables (None: not estimable)
+    jpeg_progressive: bool = False   # the JPEG is progressive
     tiff_compression: str | None = None       # the source TIFF's compression, e.g. "tiff_lzw"
     webp_lossless: bool = False      # the source WebP was lossless (VP8L); a WebP output is too
+    depth_reduced: bool = False      # the file holds more bits per channel than ``image`` (16-bit CMYK)
 
 
 def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, animated: str = "error",
@@ -138,7 +147,7 @@ def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, a
 
     Raises
     ------
-    InvalidImageError, ImageFileError
+    InvalidImageError, ImageFileError, ParameterError
 
     Examples
     --------
@@ -154,7 +163,7 @@ def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, a
     if animated not in ("error", "first"):
         raise UnknownNameError(f"animated must be 'error' or 'first', got {animated!r}")
     if reduce_to is not None and reduce_to < 1:
-        raise InvalidImageError(f"reduce_to must be a positive number of pixels, got {reduce_to}")
+        raise ParameterError(f"reduce_to must be a positive number of pixels, got {reduce_to}")
     path = Path(path)
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
@@ -183,12 +192,29 @@ def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, a
         except Image.UnidentifiedImageError:
             raise InvalidImageError(f"{path}: not an image file, or not a format Filigrane reads "
                                     "(JPEG, PNG, WebP, TIFF, GIF, BMP, AVIF)") from None
-        except _DECODE_ERRORS as exc:
+        except Exception as exc:
+            if not (_os_error(exc) or _raised_by_pillow(exc)):
+                raise   # a bug of ours keeps its traceback rather than reading as "corrupt image"
             raise _decode_error(path, exc) from None
 
 
+def _os_error(exc: BaseException) -> bool:
+    """The file system refused (the exception carries an errno)."""
+    return isinstance(exc, OSError) and exc.errno is not None
+
+
+def _raised_by_pillow(exc: BaseException) -> bool:
+    """Whether Pillow's own code raised ``exc`` (its innermost Python frame is in Pillow): on a file,
+    that is bad data, truncated, corrupt or unsupported, whatever the type (Pillow's TIFF reader
+    raises TypeError on a missing size)."""
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame is not None and Path(frame.tb_frame.f_code.co_filename).resolve().is_relative_to(_PILLOW_DIR)
+
+
 def _decode_error(path: Path, exc: BaseException) -> WatermarkError:
-    if isinstance(exc, OSError) and exc.errno is not None:
+    if _os_error(exc):
         return ImageFileError(f"{path}: cannot read ({exc.strerror or exc})")
     if isinstance(exc, EOFError) or "truncated" in str(exc).lower():
         return InvalidImageError(f"{path}: truncated file, the image data ends early ({exc}); "
@@ -241,13 +267,16 @@ def _decode(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str,
 def _finish(path: Path, im: Image.Image, fp: IO[bytes], n_frames: int, reduce_to: int | None) -> LoadedImage:
     source_format = im.format or ""
     full_width, full_height = im.size
-    subsampling = JpegImagePlugin.get_sampling(im) if source_format in ("JPEG", "MPO") else -1
+    jpeg = source_format in ("JPEG", "MPO")
+    subsampling = JpegImagePlugin.get_sampling(im) if jpeg else -1
+    quality = jpegquality.estimate_quality(im.quantization) if jpeg else None
+    progressive = jpeg and bool(im.info.get("progressive") or im.info.get("progression"))
     if reduce_to and source_format in ("JPEG", "MPO") and min(im.size) > reduce_to:
         ratio = reduce_to / min(im.size)
         im.draft(None, (math.ceil(full_width * ratio), math.ceil(full_height * ratio)))
-    if im.mode in ("RGB", "RGBA", "LA") and any(";16" in str(tile.args) for tile in im.tile):
-        warnings.warn(f"{path}: 16-bit colour is read as 8 bits per channel (Pillow keeps 16 bits "
-                      "only for greyscale)", UserWarning, stacklevel=4)
+    if deepio.is_deep_colour(im):
+        return _finish_deep(path, im, fp, n_frames)
+    depth_reduced = im.mode == "CMYK" and any(";16" in str(tile.args) for tile in im.tile)
     im.load()
     orientation = im.getexif().get(_ORIENTATION, 1)
     ImageOps.exif_transpose(im, in_place=True)
@@ -262,8 +291,22 @@ def _finish(path: Path, im: Image.Image, fp: IO[bytes], n_frames: int, reduce_to
     return LoadedImage(path=path, image=im, format=source_format, info=info, n_frames=n_frames,
                        original_size=original, scale=scale,
                        jpeg_subsampling=subsampling if subsampling >= 0 else None,
+                       jpeg_quality=quality, jpeg_progressive=progressive,
                        tiff_compression=compression if compression in _LOSSLESS_TIFF else None,
-                       webp_lossless=source_format == "WEBP" and _webp_codec(fp) == b"VP8L")
+                       webp_lossless=source_format == "WEBP" and _webp_codec(fp) == b"VP8L",
+                       depth_reduced=depth_reduced)
+
+
+def _finish_deep(path: Path, im: Image.Image, fp: IO[bytes], n_frames: int) -> LoadedImage:
+    """A 16-bit colour PNG or TIFF, decoded by OpenCV into a uint16 array (Pillow would keep 8 bits)."""
+    orientation = im.getexif().get(_ORIENTATION, 1)
+    info = _carried_info(im, im.format or "", upright=orientation in range(2, 9))
+    fp.seek(0)
+    pixels = deepio.upright(deepio.decode(fp.read(), str(path)), orientation)
+    compression = im.info.get("compression") if im.format == "TIFF" else None
+    return LoadedImage(path=path, image=pixels, format=im.format or "", info=info, n_frames=n_frames,
+                       original_size=(pixels.shape[1], pixels.shape[0]),
+                       tiff_compression=compression if compression in _LOSSLESS_TIFF else None)
 
 
 def _webp_codec(fp: IO[bytes]) -> bytes:
@@ -298,7 +341,8 @@ def _carried_info(im: Image.Image, source_format: str, *, upright: bool) -> dict
 
 
 def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedImage | None = None,
-               quality: int = 95, overwrite: bool = False, finish: Callable[[bytes], bytes] | None = None) -> None:
+               quality: int | None = None, overwrite: bool = False,
+               finish: Callable[[bytes], bytes] | None = None) -> None:
     """Write ``image`` to ``path`` atomically, in the format its extension names.
 
     Parameters
@@ -310,8 +354,9 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
     like : LoadedImage, optional
         The source, whose metadata and encoding choices are kept and whose path is never written
         unless ``overwrite``. Without it, the metadata of ``image.info`` is kept.
-    quality : int
-        JPEG and WebP quality, 1 to 100.
+    quality : int, optional
+        JPEG and WebP quality, 1 to 100. By default a JPEG source's own, when its tables tell it,
+        for a JPEG output; else 95.
     finish : callable, optional
         A last step from the encoded file's bytes to the bytes written (Content Credentials signing).
 
@@ -319,18 +364,17 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
     ------
     OutputExistsError
         ``path`` exists, or is the source, and ``overwrite`` is false.
+    ParameterError
+        Unknown extension or bad ``quality``.
     InvalidImageError
-        Unknown extension, bad ``quality``, or a mode the format cannot hold without loss.
+        A mode the format cannot hold without loss.
     ImageFileError
         Missing or read-only directory, full disk, ...
     """
     path = Path(path)
-    fmt = _WRITE_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise InvalidImageError(f"{path}: unknown image extension {path.suffix!r}; use one of "
-                                f"{', '.join(sorted(_WRITE_FORMATS))}")
-    if not (isinstance(quality, (int, np.integer)) and 1 <= quality <= 100):
-        raise InvalidImageError(f"{path}: quality must be an integer from 1 to 100, got {quality!r}")
+    fmt = _output_format(path)
+    if quality is not None and not (isinstance(quality, (int, np.integer)) and 1 <= quality <= 100):
+        raise ParameterError(f"{path}: quality must be an integer from 1 to 100, got {quality!r}")
     if os.path.isdir(path):
         raise ImageFileError(f"{path}: is a directory; give a file name for the output")
     if not overwrite:
@@ -339,9 +383,49 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
                                     "overwrite=True (--overwrite) to replace it")
         if os.path.lexists(path):
             raise OutputExistsError(_exists_message(path))
+    if _deep_colour(image):
+        _check_deep(fmt, path)
+        meta = like.info if like is not None else {}
+        if fmt == "PNG":
+            _write_atomic(path, lambda fp: deepio.write_png(fp, image, meta), fmt, overwrite, finish)
+        else:
+            compressed = like is not None and like.tiff_compression is not None
+            _write_atomic(path, lambda fp: deepio.write_tiff(fp, image, meta, compressed=compressed), fmt,
+                          overwrite, finish)
+        return
     picture = _fit_mode(_as_pil(image, path), fmt, path)
     options = _save_options(picture, fmt, like, quality)
     _write_atomic(path, lambda fp: picture.save(fp, format=fmt, **options), fmt, overwrite, finish)
+
+
+def check_writable(image: Image.Image | np.ndarray, path: PathLike) -> None:
+    """Raise what `save_image` would for ``path``'s extension and ``image``'s mode and depth, so that
+    a caller refuses before the work rather than after it."""
+    path = Path(path)
+    fmt = _output_format(path)
+    if _deep_colour(image):
+        _check_deep(fmt, path)
+    else:
+        _fit_mode(_as_pil(image, path), fmt, path)
+
+
+def _output_format(path: Path) -> str:
+    fmt = _WRITE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ParameterError(f"{path}: unknown image extension {path.suffix!r}; use one of "
+                             f"{', '.join(sorted(OUTPUT_EXTENSIONS))}")
+    return fmt
+
+
+def _deep_colour(image: Image.Image | np.ndarray) -> bool:
+    """A uint16 colour array, as `load_image` gives for a 16-bit colour file."""
+    return isinstance(image, np.ndarray) and image.dtype == np.uint16 and image.ndim == 3 and image.shape[2] in (3, 4)
+
+
+def _check_deep(fmt: str, path: Path) -> None:
+    if fmt not in deepio.FORMATS:
+        raise InvalidImageError(f"{path}: {fmt} holds 8 bits per channel and this 16-bit colour image has more; "
+                                f"save as {_SUGGEST['deep']}, or convert to 8-bit first")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -393,7 +477,7 @@ def _icc_fits(icc: bytes, mode: str) -> bool:
     return icc[16:20] == (b"CMYK" if mode == "CMYK" else b"GRAY" if grey else b"RGB ")
 
 
-def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, quality: int) -> dict:
+def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, quality: int | None) -> dict:
     meta = like.info if like is not None else _carried_info(image, image.format or "", upright=False)
     icc = meta.get("icc_profile")
     options: dict[str, Any] = {"icc_profile": icc if icc and _icc_fits(icc, image.mode) else None}
@@ -403,13 +487,16 @@ def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, qualit
     if meta.get("dpi"):
         options["dpi"] = meta["dpi"]
     if fmt in ("JPEG", "WEBP"):
-        options["quality"] = quality
+        kept = like.jpeg_quality if fmt == "JPEG" and like is not None else None
+        options["quality"] = quality or kept or _DEFAULT_QUALITY
         if xmp:
             options["xmp"] = xmp
     if fmt == "PNG" and xmp:
         text = PngImagePlugin.PngInfo()
         text.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", "replace") if isinstance(xmp, bytes) else xmp)
         options["pnginfo"] = text
+    if fmt == "JPEG" and like is not None and like.jpeg_progressive:
+        options["progressive"] = True
     if fmt == "JPEG" and like is not None and like.jpeg_subsampling is not None and image.mode == "RGB":
         options["subsampling"] = like.jpeg_subsampling
     if fmt == "WEBP" and like is not None and like.webp_lossless:
@@ -441,10 +528,8 @@ def _write_atomic(path: Path, write: Callable[[IO[bytes]], None], fmt: str, over
                     encoded = io.BytesIO()
                     write(encoded)
                     fp.write(finish(encoded.getvalue()))
-            except WatermarkError:
-                raise
-            except _DECODE_ERRORS as exc:
-                if isinstance(exc, OSError) and exc.errno is not None:
+            except Exception as exc:
+                if _os_error(exc) or not _raised_by_pillow(exc):
                     raise
                 raise InvalidImageError(f"{path}: cannot encode as {fmt} ({type(exc).__name__}: {exc})") from None
             fp.flush()

@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .errors import KeyFileError
+from .errors import KeyFileError, KeyFilePermissionWarning
 
 __all__ = ["Key", "words", "chips", "permutation"]
 
@@ -58,6 +60,8 @@ class Key:
     def load(cls, path: str | os.PathLike) -> "Key":
         """Read a key file written by :meth:`save`.
 
+        Warns `KeyFilePermissionWarning` when other users than the owner may read or change the file.
+
         Raises
         ------
         KeyFileError
@@ -79,6 +83,7 @@ class Key:
             secret = b""
         if len(secret) != _SECRET_BYTES:
             raise KeyFileError(f"{path}: corrupt key file (the secret is not {2 * _SECRET_BYTES} hex digits)")
+        _warn_if_shared(path)
         return cls(secret)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -124,6 +129,16 @@ class Key:
 
     def __reduce__(self):  # let worker processes receive keys; pickles stay in memory
         return (Key, (self._secret,))
+
+
+def _warn_if_shared(path: Path) -> None:
+    """Warn, as ssh does for a private key, when group or others have any access to a key file."""
+    if os.name != "posix":
+        return
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        warnings.warn(f"{path}: permissions {mode:04o} let other users read this key; make it private "
+                      f"(chmod 600 {path})", KeyFilePermissionWarning, stacklevel=3)
 
 
 def words(key: Key, purpose: str, n: int) -> np.ndarray:

@@ -52,3 +52,7 @@ def test_unknown_names_list_the_known_ones():
         contenders.get("no-such-scheme")
     with pytest.raises(watermark.UnknownNameError, match="peer:blind-watermark"):
         contenders.get("peer:nope")
+
+
+def test_a_scheme_contender_is_versioned_by_the_package():
+    assert contenders.get("lattice").version == f"filigrane-{watermark.__version__}"

@@ -123,3 +123,28 @@ def test_files_keep_format_and_metadata(tmp_path, coffee, key):
         wm.embed_file(src, dst, PAYLOAD, key)
     with pytest.raises(wm.OutputExistsError):
         wm.embed_file(src, src, PAYLOAD, key)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda image, key: wm.embed(image, PAYLOAD, key, strength=0), "strength must be > 0"),
+    (lambda image, key: wm.detect(image, key, false_alarm=0), "false-alarm rate must lie in \\(0, 1\\)"),
+    (lambda image, key: wm.detect(image, key, false_alarm=1.5), "false-alarm rate must lie in \\(0, 1\\)"),
+])
+def test_bad_parameters_are_parameter_errors_not_image_errors(call, message, key):
+    image = np.zeros((256, 256), np.uint8)
+    with pytest.raises(wm.ParameterError, match=message) as caught:
+        call(image, key)
+    assert isinstance(caught.value, ValueError) and not isinstance(caught.value, wm.InvalidImageError)
+    assert "ParameterError" in wm.__all__ and "ParameterError" in wm.errors.__all__
+
+
+@pytest.mark.parametrize("payload, text", [
+    (b"lic-42", "lic-42"), ("café".encode(), "café"), (b"\x00\x00ab", "ab"), (0xC0FFEE, None), (7, None),
+    (b"a\nb", None), (None, None),
+])
+def test_payload_text_when_the_bytes_are_printable(payload, text):
+    value = int.from_bytes(payload, "big") if isinstance(payload, bytes) else payload
+    detection = wm.Detection(found=value is not None, payload=value, p_value=1e-12, score=9.0, bits=np.zeros(3),
+                             scheme="lattice")
+    assert detection.payload_text == text and detection.to_dict()["payload_text"] == text
+    assert (f" {text!r} (p=" in str(detection)) == (text is not None)

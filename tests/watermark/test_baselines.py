@@ -152,3 +152,22 @@ def test_unmarked_photographs_are_calibrated(name):
     assert stats.kstest(p_values, "uniform").pvalue > 1e-3
     # a tail check the KS test is blind to: the 5 % tail holds about 5 % of the values
     assert 0.02 < np.mean(p_values < 0.05) < 0.09
+
+
+@pytest.mark.parametrize("name", ["dwtdct", "spread"])
+@pytest.mark.parametrize("short_side", [1023, 1024])
+def test_a_file_is_read_at_the_schemes_own_analysis_size(tmp_path, name, short_side):
+    """A baseline reads files at full size: the lattice scheme's 512 px working size would lose its mark."""
+    import cv2
+
+    big = cv2.resize(PHOTOS["astronaut"], (short_side * 3 // 2, short_side), interpolation=cv2.INTER_CUBIC)
+    path = tmp_path / "marked.png"
+    Image.fromarray(wm.embed(big, PAYLOAD, KEY, scheme=name)).save(path)
+    assert wm.detect_file(path, KEY, scheme=name).payload == PAYLOAD
+
+
+def test_the_lattice_scheme_states_its_working_size():
+    assert schemes.get("dwtdct").analysis_short_side is None and schemes.get("spread").analysis_shape((900, 900)) is None
+    lattice = schemes.get("lattice")
+    assert lattice.analysis_short_side == color.WORKING_SHORT_SIDE
+    assert lattice.analysis_shape((1024, 1536)) == (512, 768) and lattice.analysis_shape((400, 600)) is None

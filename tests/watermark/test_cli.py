@@ -76,12 +76,17 @@ def Path_name(path):
     return os.path.basename(path)
 
 
-def test_passphrase_from_environment(tmp_path, coffee_png, monkeypatch):
+def test_passphrase_from_environment_and_payload_text(tmp_path, coffee_png, monkeypatch, capsys):
     monkeypatch.setenv("FILIGRANE_TEST_PASS", "correct horse")
     out = tmp_path / "m.png"
     assert main(["embed", str(coffee_png), "-o", str(out), "--passphrase-env", "FILIGRANE_TEST_PASS",
                  "--payload-text", "lic-42"]) == FOUND
     assert wm.detect_file(out, wm.Key.from_passphrase("correct horse")).payload == int.from_bytes(b"lic-42", "big")
+    capsys.readouterr()
+    assert main(["detect", str(out), "--passphrase-env", "FILIGRANE_TEST_PASS", "--json"]) == FOUND
+    assert json.loads(capsys.readouterr().out)["payload_text"] == "lic-42"
+    assert main(["detect", str(out), "--passphrase-env", "FILIGRANE_TEST_PASS"]) == FOUND
+    assert capsys.readouterr().out.startswith(f"{out}: payload 0x00006c69632d3432 'lic-42' (p=")
     monkeypatch.delenv("FILIGRANE_TEST_PASS")
     assert main(["detect", str(out), "--passphrase-env", "FILIGRANE_TEST_PASS"]) == ERROR
 
@@ -100,6 +105,12 @@ def test_payload_too_large(tmp_path, keyfile, coffee_png, capsys):
                  "--payload", hex(2**64)]) == ERROR
     assert "capacity is 64 bits" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_payload_that_is_not_a_number_is_one_line(tmp_path, keyfile, coffee_png, capsys):
+    assert main(["embed", str(coffee_png), "-o", str(tmp_path / "x.png"), "--key", str(keyfile),
+                 "--payload", "twelve"]) == ERROR
+    assert capsys.readouterr().err == "watermark: payload 'twelve' is not a number (use 0x... hex or decimal)\n"
 
 
 def test_inputs_are_never_overwritten_unless_in_place(tmp_path, keyfile, coffee_png, capsys):
@@ -124,3 +135,138 @@ def test_python_dash_m_and_plugins():
     assert result.returncode == 0
     for command in ("keygen", "embed", "detect", "attack", "bench"):
         assert command in result.stdout
+
+
+def test_one_version_everywhere(capsys):
+    from importlib import metadata
+
+    assert wm.__version__ == metadata.version("filigrane")
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0 and capsys.readouterr().out == f"watermark {wm.__version__}\n"
+
+
+def test_json_rows_have_the_same_keys_for_results_and_errors(tmp_path, keyfile, coffee_png, capsys):
+    (tmp_path / "notes.png").write_text("not an image")
+    marked = tmp_path / "out" / "coffee.png"
+    assert main(["embed", str(coffee_png), str(tmp_path / "notes.png"), str(tmp_path / "missing.png"), "-o",
+                 str(tmp_path / "out"), "--key", str(keyfile), "--payload", "1", "--json"]) == ERROR
+    embedded = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["status"] for row in embedded] == ["marked", "failed", "failed"]
+    assert len({tuple(row) for row in embedded}) == 1 and embedded[0]["error"] is None and embedded[1]["error"]
+    assert main(["embed", str(coffee_png), "-o", str(tmp_path / "out"), "--key", str(keyfile), "--payload", "1",
+                 "--json"]) == FOUND
+    skipped = json.loads(capsys.readouterr().out)
+    assert skipped["status"] == "skipped" and tuple(skipped) == tuple(embedded[0])
+    assert main(["detect", str(marked), str(tmp_path / "notes.png"), str(coffee_png), "--key", str(keyfile),
+                 "--json"]) == ERROR
+    detected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["found"] for row in detected] == [True, False, False]
+    assert len({tuple(row) for row in detected}) == 1 and "geometry" in detected[1] and detected[1]["error"]
+
+
+def test_every_batch_ends_with_a_count(tmp_path, keyfile, coffee_png, capsys):
+    (tmp_path / "notes.png").write_text("not an image")
+    out = tmp_path / "out"
+    assert main(["embed", str(coffee_png), str(tmp_path / "notes.png"), "-o", str(out), "--key", str(keyfile),
+                 "--payload", "1"]) == ERROR
+    assert capsys.readouterr().err.splitlines()[-1] == "watermark: 1 marked, 0 skipped, 1 failed"
+    assert main(["embed", str(coffee_png), "-o", str(out), "--key", str(keyfile), "--payload", "1"]) == FOUND
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"watermark: warning: {out / 'coffee.png'}: already exists, skipped (--overwrite replaces it)",
+                   "watermark: 0 marked, 1 skipped, 0 failed"]
+    assert main(["detect", str(out), str(coffee_png), "--key", str(keyfile), "--jobs", "2"]) == FOUND
+    assert capsys.readouterr().err == "watermark: 1 found, 1 not found, 0 failed\n"
+
+
+def test_the_progress_bar_is_not_broken_by_error_lines_and_ends_with_the_count(tmp_path, keyfile):
+    import fcntl
+    import pty
+    import re
+    import struct
+    import termios
+
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    (folder / "a_bad.png").write_text("not an image")
+    for name in ("b.png", "c.png"):
+        Image.fromarray(photo("coffee")[:200, :300]).save(folder / name)
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen([sys.executable, "-m", "watermark", "detect", str(folder), "--key", str(keyfile)],
+                               stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:       # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == ERROR and out.decode().count("\n") == 2
+    screen = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line).split("\r")[-1].rstrip()
+              for line in shown.decode().replace("\r\n", "\n").split("\n")]
+    assert "scanning" in shown.decode()                                   # a bar was drawn
+    visible = [line for line in screen if line]
+    assert visible == [f"watermark: {folder / 'a_bad.png'}: not an image file, or not a format Filigrane reads "
+                       "(JPEG, PNG, WebP, TIFF, GIF, BMP, AVIF)", "watermark: 0 found, 2 not found, 1 failed"]
+
+
+def test_quality_out_of_range_is_refused_naming_the_option(tmp_path, keyfile, coffee_png, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["embed", str(coffee_png), "-o", str(tmp_path / "x.jpg"), "--key", str(keyfile), "--payload", "1",
+              "--quality", "0"])
+    assert caught.value.code == ERROR
+    assert "argument --quality: must be an integer from 1 to 100, got '0'" in capsys.readouterr().err
+
+
+def test_a_shared_key_file_warns_in_one_line(keyfile, coffee_png, capsys):
+    keyfile.chmod(0o644)
+    assert main(["detect", str(coffee_png), "--key", str(keyfile)]) == NOT_FOUND
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (f"watermark: warning: {keyfile}: permissions 0644 let other users read this key; make it "
+                      f"private (chmod 600 {keyfile})")
+
+
+def test_marking_an_image_that_carries_this_keys_mark_warns(tmp_path, keyfile, coffee_png, capsys):
+    once, twice = tmp_path / "once.png", tmp_path / "twice.png"
+    assert main(["embed", str(coffee_png), "-o", str(once), "--key", str(keyfile), "--payload", "0x11"]) == FOUND
+    assert "warning" not in capsys.readouterr().err
+    assert main(["embed", str(once), "-o", str(twice), "--key", str(keyfile), "--payload", "0x22", "--json"]) == FOUND
+    captured = capsys.readouterr()
+    message = f"{once}: already carries this key's mark (payload 0x0000000000000011); marking it again stacks"
+    assert captured.err.startswith(f"watermark: warning: {message}") and captured.err.count("\n") == 2
+    assert json.loads(captured.out)["warning"].startswith(message)
+    assert wm.detect_file(twice, wm.Key.load(keyfile)).payload == 0x22
+    with pytest.warns(wm.AlreadyMarkedWarning, match="already carries this key's mark"):
+        wm.embed_file(once, tmp_path / "api.png", 0x33, wm.Key.load(keyfile))
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["detect", "x.png", "--key", "k", "--false-alarm", "1"], "argument --false-alarm: must be a probability strictly "
+                                                               "between 0 and 1 (such as 1e-9), got '1'"),
+    (["detect", "x.png", "--key", "k", "--false-alarm=-1e-9"], "argument --false-alarm: must be a probability"),
+    (["detect", "x.png", "--key", "k", "--max-pixels", "lots"], "argument --max-pixels: pixel limit must be a "
+                                                                 "positive integer or 'none', got 'lots'"),
+    (["detect", "x.png", "--key", "k", "--jobs", "-1"], "argument --jobs: must be a whole number of processes"),
+    (["embed", "x.png", "-o", "y.png", "--key", "k", "--payload", "1", "--strength", "0"],
+     "argument --strength: must be a positive number, got '0'"),
+    (["bench", "--jobs", "x"], "argument --jobs: must be a whole number >= 1, got 'x'"),
+])
+def test_bad_option_values_are_refused_naming_the_option(capsys, arguments, message):
+    with pytest.raises(SystemExit) as caught:
+        main(arguments)
+    err = capsys.readouterr().err
+    assert caught.value.code == ERROR and message in err and "invalid" not in err
+
+
+@pytest.mark.parametrize("command", [[], ["keygen"], ["embed"], ["detect"], ["scan"], ["attack"], ["bench"]])
+def test_help_has_no_restructuredtext_markup(capsys, command):
+    with pytest.raises(SystemExit) as caught:
+        main([*command, "--help"])
+    out = capsys.readouterr().out
+    assert caught.value.code == 0 and out.startswith("usage: watermark") and "`" not in out

@@ -9,10 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageCms, JpegImagePlugin
+from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
 from watermark import imageio
-from watermark.errors import InvalidImageError, UnknownNameError, WatermarkError
+from watermark.errors import InvalidImageError, ParameterError, UnknownNameError, WatermarkError
 from watermark.errors import ImageFileError, OutputExistsError
 from watermark.imageio import load_image, save_image
 
@@ -66,8 +66,14 @@ def test_lossy_round_trip_keeps_mode_and_looks_alike(tmp_path, mode, src, dst):
     assert error.mean() < 3
 
 
-def _icc() -> bytes:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+def _srgb_profile() -> bytes:
+    """An sRGB ICC profile, the same bytes on every call: LittleCMS stamps the creation time into the
+    header (bytes 24-35), so that field is fixed."""
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return profile[:24] + bytes([7, 232, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5]) + profile[36:]   # 2024-01-02 03:04:05
+
+
+ICC = _srgb_profile()
 
 
 @pytest.mark.parametrize("dst", ["jpg", "png", "webp", "tif"])
@@ -76,11 +82,11 @@ def test_icc_exif_dpi_and_xmp_are_kept(tmp_path, dst):
     exif[0x010F], exif[0x0110], exif[0x8298] = "Camera Co", "Model 7", "(c) Someone"
     exif.get_ifd(0x8769)[0x9003] = "2024:01:02 03:04:05"  # DateTimeOriginal
     xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
-    src = _file(tmp_path, "in.jpg", Image.fromarray(RGB), icc_profile=_icc(), exif=exif, dpi=(300, 300), xmp=xmp)
+    src = _file(tmp_path, "in.jpg", Image.fromarray(RGB), icc_profile=ICC, exif=exif, dpi=(300, 300), xmp=xmp)
     loaded = load_image(src)
     save_image(loaded.image, tmp_path / f"out.{dst}", like=loaded)
     with Image.open(tmp_path / f"out.{dst}") as out:
-        assert out.info["icc_profile"] == _icc()
+        assert out.info["icc_profile"] == ICC
         assert dst == "webp" or round(out.info["dpi"][0]) == 300   # WebP has no DPI
         kept = out.getexif()
         assert kept[0x010F] == "Camera Co" and kept[0x8298] == "(c) Someone"
@@ -115,6 +121,39 @@ def test_jpeg_subsampling_of_the_source_is_kept(tmp_path):
     save_image(loaded.image, tmp_path / "out.jpg", like=loaded, quality=80)
     with Image.open(tmp_path / "out.jpg") as out:
         assert JpegImagePlugin.get_sampling(out) == 0
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_jpeg_output_keeps_the_sources_quality_and_progression(tmp_path, progressive):
+    from watermark.jpegquality import estimate_quality
+
+    smooth = Image.fromarray(cv2.GaussianBlur(cv2.resize(RGB, (96, 64)), (5, 5), 1))
+    loaded = load_image(_file(tmp_path, "in.jpg", smooth, quality=83, progressive=progressive))
+    assert loaded.jpeg_quality == 83 and loaded.jpeg_progressive == progressive
+    save_image(loaded.image, tmp_path / "kept.jpg", like=loaded)
+    save_image(loaded.image, tmp_path / "given.jpg", like=loaded, quality=60)     # a given quality wins
+    save_image(loaded.image, tmp_path / "plain.jpg")                               # no source: 95
+    for name, quality in [("kept.jpg", 83), ("given.jpg", 60), ("plain.jpg", 95)]:
+        with Image.open(tmp_path / name) as out:
+            assert estimate_quality(out.quantization) == quality
+            assert bool(out.info.get("progressive")) == (progressive and name != "plain.jpg")
+
+
+def test_jpeg_tables_of_another_design_fall_back_to_quality_95(tmp_path):
+    from watermark.jpegquality import estimate_quality
+
+    loaded = load_image(_file(tmp_path, "in.jpg", Image.fromarray(RGB), qtables=[[30] * 64, [60] * 64]))
+    assert loaded.jpeg_quality is None
+    save_image(loaded.image, tmp_path / "out.jpg", like=loaded)
+    with Image.open(tmp_path / "out.jpg") as out:
+        assert estimate_quality(out.quantization) == 95
+
+
+def test_lossy_webp_stays_lossy_lossless_stays_lossless(tmp_path):
+    for lossless in (False, True):
+        loaded = load_image(_file(tmp_path, f"in{lossless}.webp", Image.fromarray(RGB), lossless=lossless, quality=50))
+        save_image(loaded.image, tmp_path / f"out{lossless}.webp", like=loaded)
+        assert load_image(tmp_path / f"out{lossless}.webp").webp_lossless == lossless
 
 
 def test_reduce_to_decodes_jpeg_at_a_smaller_scale(tmp_path):
@@ -160,7 +199,7 @@ def test_pixel_limit_is_checked_before_decoding_and_can_be_raised(tmp_path):
 def test_pixel_limit_from_text_and_environment(monkeypatch):
     assert imageio.parse_max_pixels("250_000_000") == 250_000_000
     assert imageio.parse_max_pixels("none") is None and imageio.parse_max_pixels("0") is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ParameterError):
         imageio.parse_max_pixels("lots")
     monkeypatch.setenv("FILIGRANE_MAX_PIXELS", "1234")
     assert imageio._default_max_pixels() == 1234
@@ -201,11 +240,83 @@ def test_unreadable_input_is_a_file_error(tmp_path):
         load_image(path)
 
 
-def test_sixteen_bit_colour_warns_that_it_is_read_as_eight(tmp_path):
-    path = tmp_path / "deep.png"
-    cv2.imwrite(str(path), RNG.integers(0, 65536, (8, 8, 3), dtype=np.uint16))
-    with pytest.warns(UserWarning, match="16-bit colour is read as 8 bits"):
-        assert load_image(path).image.mode == "RGB"
+DEEP = RNG.integers(0, 65536, (24, 36, 4), dtype=np.uint16)
+
+
+def _deep_file(path: Path, pixels: np.ndarray, orientation: int = 1) -> Path:
+    import tifffile
+
+    tags = [(271, "s", 0, "Camera Co", True), (700, "B", 9, b"<x:xmp/>", True)]
+    if orientation != 1:
+        tags.append((274, "H", 1, orientation, True))
+    if path.suffix == ".tif":
+        tifffile.imwrite(path, pixels, photometric="rgb", extrasamples=("unassalpha",) if pixels.shape[2] == 4 else None,
+                         iccprofile=ICC, resolution=(300.0, 300.0), resolutionunit="INCH", compression="zlib",
+                         metadata=None, extratags=tags)
+    else:                           # PNG: OpenCV's encoder and our metadata chunks
+        from watermark import deepio
+
+        exif = Image.Exif()
+        exif[0x010F] = "Camera Co"
+        if orientation != 1:
+            exif[0x0112] = orientation
+        with open(path, "wb") as fp:
+            deepio.write_png(fp, pixels, {"icc_profile": ICC, "dpi": (300, 300), "xmp": b"<x:xmp/>",
+                                          "exif": exif.tobytes()})
+    return path
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("src, dst", [("tif", "tif"), ("tif", "png"), ("png", "png"), ("png", "tif")])
+def test_sixteen_bit_colour_keeps_its_depth_and_metadata(tmp_path, channels, src, dst):
+    pixels = DEEP[:, :, :channels]
+    loaded = load_image(_deep_file(tmp_path / f"in.{src}", pixels))
+    assert loaded.image.dtype == np.uint16 and loaded.image.shape == pixels.shape
+    np.testing.assert_array_equal(loaded.image, pixels)
+    save_image(loaded.image, tmp_path / f"out.{dst}", like=loaded)
+    back = load_image(tmp_path / f"out.{dst}")
+    np.testing.assert_array_equal(back.image, pixels)
+    with Image.open(tmp_path / f"out.{dst}") as out:
+        assert out.info["icc_profile"] == ICC and round(out.info["dpi"][0]) == 300
+        assert out.getexif()[0x010F] == "Camera Co"
+        xmp = out.tag_v2.get(700, b"") if dst == "tif" else out.info["xmp"]
+        assert b"<x:xmp/>" in (xmp.encode() if isinstance(xmp, str) else xmp)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("ext", ["tif", "png"])
+def test_sixteen_bit_colour_is_turned_upright_like_pillow_does(tmp_path, orientation, ext):
+    pixels = DEEP[:, :, :3]
+    loaded = load_image(_deep_file(tmp_path / f"in.{ext}", pixels, orientation))
+    reference = Image.fromarray((pixels[:, :, 0] >> 8).astype(np.uint8))
+    reference.getexif()[0x0112] = orientation
+    expected = np.asarray(ImageOps.exif_transpose(reference))
+    np.testing.assert_array_equal(loaded.image[:, :, 0] >> 8, expected)
+    assert loaded.original_size == (expected.shape[1], expected.shape[0])
+
+
+def test_sixteen_bit_colour_into_an_eight_bit_format_is_refused_before_the_work(tmp_path, monkeypatch, key):
+    import watermark as wm
+    from watermark import api
+
+    source = _deep_file(tmp_path / "in.tif", DEEP[:, :, :3])
+    monkeypatch.setattr(api, "embed", lambda *args, **kwargs: pytest.fail("marked before refusing"))
+    with pytest.raises(InvalidImageError, match="out.jpg: JPEG holds 8 bits per channel and this 16-bit colour "
+                                                "image has more; save as .png or .tiff"):
+        wm.embed_file(source, tmp_path / "out.jpg", 1, key)
+    assert sorted(os.listdir(tmp_path)) == ["in.tif"]
+
+
+def test_sixteen_bit_cmyk_is_read_but_refused_for_marking(tmp_path, key):
+    import tifffile
+
+    import watermark as wm
+
+    tifffile.imwrite(tmp_path / "in.tif", DEEP, photometric="separated", metadata=None)
+    assert load_image(tmp_path / "in.tif").depth_reduced and wm.detect_file(tmp_path / "in.tif", key).p_value > 0
+    with pytest.raises(InvalidImageError, match="in.tif: 16-bit CMYK, read at 8 bits per channel"):
+        wm.embed_file(tmp_path / "in.tif", tmp_path / "out.tif", 1, key)
+    assert sorted(os.listdir(tmp_path)) == ["in.tif"]
 
 
 @pytest.mark.parametrize("mode, ext, problem", [
@@ -243,11 +354,14 @@ def test_grey_icc_profile_is_not_attached_to_colour_output(tmp_path):
         assert not out.info.get("icc_profile")
 
 
-def test_bad_extension_and_quality_are_refused(tmp_path):
-    with pytest.raises(InvalidImageError, match=r"unknown image extension '\.xyz'; use one of .*\.png"):
+def test_bad_extension_and_quality_are_parameter_errors(tmp_path):
+    with pytest.raises(ParameterError, match=r"unknown image extension '\.xyz'; use one of .*\.png"):
         save_image(Image.fromarray(RGB), tmp_path / "out.xyz")
-    with pytest.raises(InvalidImageError, match="quality must be an integer from 1 to 100"):
+    with pytest.raises(ParameterError, match="quality must be an integer from 1 to 100") as caught:
         save_image(Image.fromarray(RGB), tmp_path / "out.jpg", quality=0)
+    assert not isinstance(caught.value, InvalidImageError)
+    with pytest.raises(ParameterError, match="reduce_to"):
+        load_image(tmp_path / "whatever.png", reduce_to=0)
 
 
 def test_existing_output_and_the_input_itself_are_never_clobbered(tmp_path):
@@ -319,3 +433,28 @@ def test_loaded_image_is_detached_from_the_file(tmp_path):
     loaded = load_image(path)
     path.unlink()
     assert loaded.image.copy().size == (36, 24) and isinstance(io.BytesIO(), io.BytesIO)
+
+
+def test_a_tiff_whose_strip_offsets_are_fractions_is_a_corrupt_image(tmp_path):
+    data = bytearray(_file(tmp_path, "in.tif", Image.fromarray(RGB)).read_bytes())
+    entry = data.index(bytes.fromhex("1101040001000000"))      # tag 273 StripOffsets, LONG, count 1
+    data[entry + 2] = 10                                        # now SRATIONAL
+    (tmp_path / "in.tif").write_bytes(data)
+    with pytest.raises(InvalidImageError, match="in.tif: corrupt image data \\(TypeError"):   # raised by Pillow
+        load_image(tmp_path / "in.tif")
+
+
+@pytest.mark.parametrize("bug", [TypeError, KeyError, IndexError])
+def test_a_bug_of_ours_is_not_reported_as_a_corrupt_image(tmp_path, monkeypatch, bug):
+    path = _file(tmp_path, "in.jpg", Image.fromarray(RGB))
+
+    def broken(*args, **kwargs):
+        raise bug("a bug in our code")
+
+    monkeypatch.setattr(imageio, "_carried_info", broken)
+    with pytest.raises(bug):
+        load_image(path)
+    monkeypatch.setattr(Image.Image, "save", broken)
+    with pytest.raises(bug):
+        save_image(Image.fromarray(RGB), tmp_path / "out.jpg")
+    assert sorted(os.listdir(tmp_path)) == ["in.jpg"]

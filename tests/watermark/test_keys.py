@@ -80,3 +80,14 @@ def test_secret_never_in_repr():
     key = wm.Key(bytes(range(32)))
     assert bytes(range(32)).hex() not in repr(key) + str(key)
     assert key.fingerprint in repr(key)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_a_key_file_others_can_read_warns(tmp_path, mode):
+    path = tmp_path / "shared.key"
+    GOLDEN_KEY.save(path)
+    assert wm.Key.load(path) == GOLDEN_KEY                        # 0600: no warning (warnings are errors here)
+    path.chmod(mode)
+    with pytest.warns(wm.KeyFilePermissionWarning, match=f"permissions {mode:04o} let other users read this key"):
+        assert wm.Key.load(path) == GOLDEN_KEY

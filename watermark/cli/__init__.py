@@ -2,7 +2,8 @@
 
 Results go to stdout (text, or ``--json``: one object per input per line); messages and the progress
 bar (drawn only on a terminal) go to stderr. Exit codes follow grep: 0 when a mark was found (or the
-command succeeded), 1 when none was found, 2 on any error, which wins over the others in a batch.
+command succeeded), 1 when none was found, 2 on any error, which wins over the others in a batch, and
+130 (128 + SIGINT, as shells report it) when interrupted by Ctrl-C.
 Keys never appear in output; a passphrase comes from an environment variable, never the command line.
 """
 
@@ -11,22 +12,25 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+import warnings
 from importlib import metadata
-from typing import Callable
+from typing import Callable, TextIO
 
-from ..errors import WatermarkError
+from .. import __version__
+from ..errors import FiligraneWarning, WatermarkError
 from . import detect, embed, keygen
-from .common import ERROR, FOUND, NOT_FOUND, version
+from .common import ERROR, FOUND, INTERRUPTED, NOT_FOUND
 
-__all__ = ["main", "build_parser", "FOUND", "NOT_FOUND", "ERROR"]
+__all__ = ["main", "build_parser", "FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED"]
 
 _PLUGIN_GROUP = "watermark.commands"
+_DESCRIPTION = "Invisible, keyed, robust image watermarks: keygen, embed, detect (alias scan), attack, bench."
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="watermark", description=__doc__.splitlines()[0],
-                                     epilog="Exit status: 0 found (or done), 1 nothing found, 2 error.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser = argparse.ArgumentParser(prog="watermark", description=_DESCRIPTION,
+                                     epilog="Exit status: 0 found (or done), 1 nothing found, 2 error, 130 interrupted.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for command in (keygen, embed, detect):
@@ -49,15 +53,27 @@ def _unavailable(name: str, exc: Exception) -> Callable[[argparse.Namespace], in
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)        # argparse exits 2 on a usage error
+    with warnings.catch_warnings():               # our warnings: one line each on stderr
+        warnings.simplefilter("always", FiligraneWarning)
+        warnings.showwarning = _warning_line
+        return _main(argv)
+
+
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    print(f"watermark: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
+        args = build_parser().parse_args(argv)    # argparse exits 2 on a usage error
         return args.run(args)
     except WatermarkError as exc:                 # the user's problem: one line, no traceback
         print(f"watermark: {exc}", file=sys.stderr)
         return ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:                     # Ctrl-C: workers stopped, temporary files removed
         print("watermark: interrupted", file=sys.stderr)
-        return ERROR
+        return INTERRUPTED
     except Exception:                             # our bug: keep the traceback, never exit 1
         traceback.print_exc()
         return ERROR

@@ -1,31 +1,21 @@
-"""What the subcommands share: exit codes, keys, payloads, the progress bar and worker processes."""
+"""What the subcommands share: exit codes, keys, payloads and options."""
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
-import multiprocessing
+import math
 import os
-import sys
-from importlib import metadata
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable
 
 from .. import imageio, schemes
-from ..errors import InvalidImageError, KeyFileError, WatermarkError
+from ..errors import KeyFileError, ParameterError
 from ..keys import Key
 
-__all__ = ["FOUND", "NOT_FOUND", "ERROR", "version", "key_options", "load_key", "payload", "common_options",
-           "parallel", "Job"]
+__all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "key_options", "load_key", "payload", "common_options",
+           "encoder_quality", "probability", "positive_number"]
 
 FOUND, NOT_FOUND, ERROR = 0, 1, 2
-
-
-def version() -> str:
-    """The installed package's version."""
-    try:
-        return metadata.version("filigrane")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+INTERRUPTED = 128 + 2   # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 
 
 def key_options(parser: argparse.ArgumentParser) -> None:
@@ -50,69 +40,42 @@ def payload(args: argparse.Namespace) -> int | bytes:
     try:
         return int(args.payload, 0)
     except ValueError:
-        raise InvalidImageError(f"payload {args.payload!r} is not a number (use 0x... hex or decimal)") from None
+        raise ParameterError(f"payload {args.payload!r} is not a number (use 0x... hex or decimal)") from None
 
 
-def _progress(total: int, label: str) -> Any:
-    """A progress bar on stderr when it is a terminal, else None."""
-    if total < 2 or not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=label, unit="file", file=sys.stderr, leave=False)
-
-
-def parallel(function: Callable[[Any], dict], items: list, jobs: int, label: str) -> Iterator[dict]:
-    """``function`` over ``items`` in input order, in ``jobs`` processes (0: one per core)."""
-    jobs = jobs or os.cpu_count() or 1
-    bar = _progress(len(items), label)
-    try:
-        if jobs == 1 or len(items) < 2:
-            results: Iterable[dict] = map(function, items)
-            for result in results:
-                if bar is not None:
-                    bar.update()
-                yield result
-            return
-        context = multiprocessing.get_context("spawn")    # fork can deadlock on OpenCV's threads
-        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context,
-                                                    initializer=_worker_init) as pool:
-            for result in pool.map(function, items, chunksize=4):
-                if bar is not None:
-                    bar.update()
-                yield result
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _worker_init() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)   # one process per core already
-
-
-class Job:
-    """One file's work, picklable for worker processes; returns a JSON-ready dict, never raises
-    for the user's problems (the error goes in the dict)."""
-
-    def __init__(self, run: Callable[..., dict], **options: Any) -> None:
-        self.run, self.options = run, options
-
-    def __call__(self, item: Any) -> dict:
+def _checked(convert: Callable[[str], float], valid: Callable[[float], bool], requirement: str) -> Callable:
+    """An argparse type: a bad value gives "argument --option: must be <requirement>, got '...'",
+    never the name of a function."""
+    def parse(text: str) -> Any:
         try:
-            return self.run(item, **self.options)
-        except WatermarkError as exc:
-            return {"path": str(item if not isinstance(item, tuple) else item[0]), "error": str(exc)}
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not valid(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text!r}")
+        return value
+    return parse
+
+
+encoder_quality = _checked(int, lambda value: 1 <= value <= 100, "an integer from 1 to 100")
+probability = _checked(float, lambda value: 0.0 < value < 1.0,
+                       "a probability strictly between 0 and 1 (such as 1e-9)")
+positive_number = _checked(float, lambda value: 0.0 < value < math.inf, "a positive number")
+_jobs = _checked(int, lambda value: value >= 0, "a whole number of processes (0: one per core)")
+
+
+def _pixel_limit(text: str) -> int | None:
+    try:
+        return imageio.parse_max_pixels(text)
+    except ParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheme", default=schemes.DEFAULT_SCHEME, choices=schemes.names(),
                         help="watermarking scheme (default: %(default)s)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes; 0: one per core")
+    parser.add_argument("--jobs", type=_jobs, default=1, metavar="N", help="worker processes; 0: one per core")
     parser.add_argument("--json", action="store_true", help="one JSON object per input on stdout")
-    parser.add_argument("--max-pixels", type=imageio.parse_max_pixels, default=imageio.DEFAULT_MAX_PIXELS,
+    parser.add_argument("--max-pixels", type=_pixel_limit, default=imageio.DEFAULT_MAX_PIXELS,
                         metavar="N", help="refuse larger images (decompression bombs); 'none' for no limit "
                                           "(default: %(default)s, or FILIGRANE_MAX_PIXELS)")

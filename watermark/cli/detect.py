@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
+from typing import Any
 
 from .. import api, imageio, schemes
 from ..errors import WatermarkError
 from ..keys import Key
-from .common import ERROR, FOUND, NOT_FOUND, Job, common_options, key_options, load_key, parallel
+from .batch import DETECT_FIELDS, Job, Outcome, row, run_batch
+from .common import ERROR, FOUND, NOT_FOUND, common_options, key_options, load_key, probability
 
 __all__ = ["register"]
 
@@ -21,15 +21,20 @@ def register(commands: argparse._SubParsersAction) -> None:
                                      if name == "detect" else "same as detect")
         detect.add_argument("paths", nargs="+", metavar="PATH")
         key_options(detect)
-        detect.add_argument("--false-alarm", type=float, default=schemes.DEFAULT_FALSE_ALARM, metavar="P",
+        detect.add_argument("--false-alarm", type=probability, default=schemes.DEFAULT_FALSE_ALARM, metavar="P",
                             help="report found when the p-value is at most this (default: %(default)s)")
         common_options(detect)
         detect.set_defaults(run=_run_detect)
 
 
-def _detect_one(path: Path, *, key: Key, scheme: str, false_alarm: float, max_pixels: int | None) -> dict:
+def _detect_one(path: Path, *, key: Key, scheme: str, false_alarm: float, max_pixels: int | None) -> Outcome:
     detection = api.detect_file(path, key, scheme=scheme, false_alarm=false_alarm, max_pixels=max_pixels)
-    return {"path": str(path), **detection.to_dict(), "error": None, "_text": str(detection)}
+    return Outcome(row(DETECT_FIELDS, path=str(path), **detection.to_dict()),
+                   "found" if detection.found else "not found", f"{path}: {detection}")
+
+
+def _detect_failed(path: Path, message: str, *, scheme: str, **options: Any) -> Outcome:
+    return Outcome(row(DETECT_FIELDS, path=str(path), found=False, scheme=scheme, error=message), "failed")
 
 
 def _run_detect(args: argparse.Namespace) -> int:
@@ -37,19 +42,8 @@ def _run_detect(args: argparse.Namespace) -> int:
     paths = list(imageio.iter_image_files(args.paths))
     if not paths:
         raise WatermarkError(f"no image files in {', '.join(args.paths)}")
-    job = Job(_detect_one, key=key, scheme=args.scheme, false_alarm=args.false_alarm,
-               max_pixels=args.max_pixels)
-    found = errors = 0
-    for result in parallel(job, paths, args.jobs, "scanning"):
-        text = result.pop("_text", None)
-        if result.get("error"):
-            errors += 1
-            result = {"path": result["path"], "found": False, "payload": None, "p_value": None,
-                      "score": None, "scheme": args.scheme, "transform": None, "error": result["error"]}
-            print(f"watermark: {result['error']}", file=sys.stderr)
-        found += bool(result["found"])
-        if args.json:
-            print(json.dumps(result), flush=True)
-        elif text is not None:
-            print(f"{result['path']}: {text}", flush=True)
-    return ERROR if errors else FOUND if found else NOT_FOUND
+    job = Job(_detect_one, _detect_failed, key=key, scheme=args.scheme, false_alarm=args.false_alarm,
+              max_pixels=args.max_pixels)
+    counts = run_batch(job, paths, jobs=args.jobs, json_rows=args.json, label="scanning",
+                       statuses=("found", "not found", "failed"))
+    return ERROR if counts["failed"] else FOUND if counts["found"] else NOT_FOUND

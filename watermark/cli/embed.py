@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,24 +11,30 @@ import numpy as np
 
 from .. import api, imageio
 from ..coding import payload_to_int
-from ..errors import InvalidImageError, OutputExistsError, WatermarkError
+from ..errors import InvalidImageError
 from ..keys import Key
-from .common import ERROR, FOUND, Job, common_options, key_options, load_key, parallel, payload
+from . import outputs
+from .batch import EMBED_FIELDS, Job, Outcome, row, run_batch
+from .common import ERROR, FOUND, common_options, encoder_quality, key_options, load_key, payload, positive_number
 
 __all__ = ["register"]
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     embed = commands.add_parser("embed", help="mark image files with a payload")
-    embed.add_argument("inputs", nargs="+", metavar="IN")
-    embed.add_argument("-o", "--output", metavar="OUT", help="output file (one input) or directory")
+    embed.add_argument("inputs", nargs="+", metavar="IN", help="image files and directories (searched recursively)")
+    embed.add_argument("-o", "--output", metavar="OUT",
+                       help="output file (one input, with an image extension) or directory, where each "
+                            "directory input's sub-directories are mirrored")
     embed.add_argument("--in-place", action="store_true", help="replace each input (atomically)")
     key_options(embed)
     given = embed.add_mutually_exclusive_group(required=True)
     given.add_argument("--payload", help="64-bit payload: 0x hex or decimal")
     given.add_argument("--payload-text", help="payload as up to 8 bytes of UTF-8 text")
-    embed.add_argument("--strength", type=float, default=1.0, help="mark amplitude (default: %(default)s)")
-    embed.add_argument("--quality", type=int, default=95, help="JPEG output quality (default: %(default)s)")
+    embed.add_argument("--strength", type=positive_number, default=1.0, help="mark amplitude (default: %(default)s)")
+    embed.add_argument("--quality", type=encoder_quality, metavar="1-100",
+                       help="JPEG and WebP output quality (default: a JPEG source's own, estimated from its "
+                            "quantisation tables, else 95)")
     embed.add_argument("--overwrite", action="store_true", help="replace existing output files")
     embed.add_argument("--diff", action="store_true",
                        help="also write OUT.diff.png: the luminance change, amplified x20")
@@ -37,29 +42,32 @@ def register(commands: argparse._SubParsersAction) -> None:
     embed.set_defaults(run=_run_embed)
 
 
-def _destinations(args: argparse.Namespace) -> list[tuple[Path, Path]]:
-    sources = [Path(path) for path in args.inputs]
-    if args.in_place:
-        return [(path, path) for path in sources]
-    output = Path(args.output)
-    single_file = len(sources) == 1 and not output.is_dir() and output.suffix.lower() in imageio.IMAGE_EXTENSIONS
-    if single_file:
-        return [(sources[0], output)]
-    if output.exists() and not output.is_dir():
-        raise OutputExistsError(f"{output}: not a directory (several inputs need an output directory)")
-    output.mkdir(parents=True, exist_ok=True)
-    return [(path, output / path.name) for path in sources]
-
-
 def _embed_one(pair: tuple[Path, Path], *, key: Key, payload: int | bytes, strength: float, scheme: str,
-               quality: int, overwrite: bool, diff: bool, max_pixels: int | None) -> dict:
+               quality: int | None, overwrite: bool, diff: bool, max_pixels: int | None) -> Outcome:
     source, destination = pair
+    if not overwrite and os.path.lexists(destination) and not _same_file(source, destination):
+        notice = f"{destination}: already exists, skipped (--overwrite replaces it)"
+        return Outcome(row(EMBED_FIELDS, path=str(source), output=str(destination), status="skipped", warning=notice),
+                       "skipped", warnings=(notice,))
     api.embed_file(source, destination, payload, key, strength=strength, scheme=scheme, quality=quality,
                    overwrite=overwrite, max_pixels=max_pixels)
-    result: dict[str, Any] = {"path": str(source), "output": str(destination), "error": None}
-    if diff:
-        result["diff"] = str(_write_difference(source, destination, max_pixels))
-    return result
+    difference = _write_difference(source, destination, max_pixels) if diff else None
+    text = f"{destination}: marked" + (f" (difference: {difference})" if difference else "")
+    return Outcome(row(EMBED_FIELDS, path=str(source), output=str(destination), status="marked",
+                       diff=None if difference is None else str(difference)), "marked", text)
+
+
+def _embed_failed(pair: tuple[Path, Path], message: str, **options: Any) -> Outcome:
+    source, destination = pair
+    return Outcome(row(EMBED_FIELDS, path=str(source), output=str(destination), status="failed", error=message),
+                   "failed")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _write_difference(original: Path, marked: Path, max_pixels: int | None) -> Path:
@@ -77,28 +85,18 @@ def _write_difference(original: Path, marked: Path, max_pixels: int | None) -> P
     def luma(pixels: np.ndarray) -> np.ndarray:
         return luminance(pixels[:, :, :3]) if pixels.ndim == 3 else pixels
     amplified = np.clip(0.5 + 20.0 * (luma(after) - luma(before)), 0.0, 1.0)
-    path = marked.with_name(marked.stem + ".diff.png")
+    path = outputs.difference_path(marked)
     imageio.save_image(Image.fromarray(np.rint(amplified * 255).astype(np.uint8)), path, overwrite=True)
     return path
 
 
 def _run_embed(args: argparse.Namespace) -> int:
-    if args.in_place == (args.output is not None):
-        raise WatermarkError("give either -o OUTPUT or --in-place")
     key, value = load_key(args), payload(args)
     payload_to_int(value)                                    # a bad payload fails before any file
-    pairs = _destinations(args)
-    job = Job(_embed_one, key=key, payload=value, strength=args.strength, scheme=args.scheme,
-               quality=args.quality, overwrite=args.overwrite or args.in_place, diff=args.diff,
-               max_pixels=args.max_pixels)
-    status = FOUND
-    for result in parallel(job, pairs, args.jobs, "embedding"):
-        if result.get("error"):
-            status = ERROR
-            print(f"watermark: {result['error']}", file=sys.stderr)
-        if args.json:
-            print(json.dumps(result), flush=True)
-        elif not result.get("error"):
-            extra = f" (difference: {result['diff']})" if "diff" in result else ""
-            print(f"{result['output']}: marked{extra}", flush=True)
-    return status
+    pairs = outputs.destinations(args.inputs, args.output, in_place=args.in_place, diff=args.diff)
+    job = Job(_embed_one, _embed_failed, key=key, payload=value, strength=args.strength, scheme=args.scheme,
+              quality=args.quality, overwrite=args.overwrite or args.in_place, diff=args.diff,
+              max_pixels=args.max_pixels)
+    counts = run_batch(job, pairs, jobs=args.jobs, json_rows=args.json, label="embedding",
+                       statuses=("marked", "skipped", "failed"))
+    return ERROR if counts["failed"] else FOUND

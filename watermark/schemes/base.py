@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .. import color
 from ..detection import Detection
 from ..keys import Key
 
@@ -23,11 +24,15 @@ class Scheme(ABC):
 
     name: ClassVar[str]
     min_size: ClassVar[int]          # smallest short side, in pixels, that can hold a mark
+    analysis_short_side: ClassVar[int | None] = None   # short side the detector works at; None: full size
 
     def analysis_shape(self, shape: tuple[int, ...]) -> tuple[int, int] | None:
         """The (height, width) the detector scales an image of ``shape`` to, if smaller; the caller
         may hand over luminance already reduced to it (cheaper for large images). None: full size."""
-        return None
+        if self.analysis_short_side is None:
+            return None
+        working = color.working_shape(shape, self.analysis_short_side)
+        return working if working[0] < shape[0] else None
 
     @abstractmethod
     def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0) -> np.ndarray:
@@ -35,9 +40,18 @@ class Scheme(ABC):
 
     @abstractmethod
     def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM,
-               source_shape: tuple[int, int] | None = None) -> Detection:
+               source_shape: tuple[int, int] | None = None,
+               marked_shape: tuple[int, int] | None = None) -> Detection:
         """Look for this key's mark in ``luma``; never raises for an unmarked or attacked image.
 
         ``source_shape`` is the (height, width) of the image as it was encoded, before any reduction
-        (a codec's 8-pixel blocks live on that grid); None: the shape of ``luma``.
+        (a codec's 8-pixel blocks live on that grid); None: the shape of ``luma``. ``marked_shape`` is
+        the (height, width) of the marked image, when the caller knows it: a detection's ``transform``
+        maps the suspect's pixels to that image's (None: the marked image is taken at the suspect's
+        own size, see `Detection.transform`).
         """
+
+    def detect_in_place(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM) -> Detection:
+        """`detect` without any geometric search: the mark where it was put, which is cheap; for
+        checking an original before marking it. A scheme without a search simply detects."""
+        return self.detect(luma, key, false_alarm=false_alarm)

@@ -114,7 +114,8 @@ class DwtDctScheme(Scheme):
         return target
 
     def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM,
-               source_shape: tuple[int, int] | None = None) -> Detection:
+               source_shape: tuple[int, int] | None = None,
+               marked_shape: tuple[int, int] | None = None) -> Detection:
         """Soft-read every block, sum per bit, and test against the chi-square null (module doc)."""
         dct, _ = self._analyse(luma)
         flat = dct.reshape(-1, _BLOCK, _BLOCK)

@@ -78,7 +78,8 @@ class SpreadSpectrumScheme(Scheme):
         return transforms.idct2(change.reshape(luma.shape)).astype(np.float32)
 
     def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM,
-               source_shape: tuple[int, int] | None = None) -> Detection:
+               source_shape: tuple[int, int] | None = None,
+               marked_shape: tuple[int, int] | None = None) -> Detection:
         """Correlate each bit's coefficients with its chips, and test against the chi-square null."""
         luma = np.asarray(luma, dtype=np.float64)
         band = self._band(luma.shape)

@@ -83,11 +83,13 @@ def _tile_coordinates(index: int, offset: tuple[int, int]) -> np.ndarray:
     return shift @ matrix
 
 
-def _to_xy(matrix: np.ndarray) -> np.ndarray:
-    """A 3x3 (row, col) map as the 2x3 (x, y) affine OpenCV and most users expect, translation mod TILE."""
+def _to_xy(matrix: np.ndarray, period: tuple[float, float]) -> np.ndarray:
+    """A 3x3 (row, col) map as the 2x3 (x, y) affine OpenCV and most users expect, its translation
+    modulo ``period`` (x, y): the tile's period in the target's pixels."""
     swap = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     result = (swap @ matrix @ swap)[:2]
-    result[:, 2] = np.mod(np.round(result[:, 2], 6), TILE)     # 127.9999999 is 0, not 128
+    result[:, 2] = np.mod(np.round(result[:, 2], 6), period)
+    result[:, 2] = np.where(np.isclose(result[:, 2], period, rtol=0, atol=1e-6), 0.0, result[:, 2])  # not 128
     return result
 
 
@@ -100,10 +102,7 @@ class LatticeScheme(Scheme):
 
     name = "lattice"
     min_size = 128
-
-    def analysis_shape(self, shape: tuple[int, ...]) -> tuple[int, int] | None:
-        working = color.working_shape(shape)
-        return working if working[0] < shape[0] else None
+    analysis_short_side = color.WORKING_SHORT_SIDE
 
     def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0) -> np.ndarray:
         layout = layout_for(key)
@@ -140,14 +139,16 @@ class LatticeScheme(Scheme):
         return amplitudes
 
     def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM,
-               source_shape: tuple[int, int] | None = None) -> Detection:
+               source_shape: tuple[int, int] | None = None,
+               marked_shape: tuple[int, int] | None = None) -> Detection:
         layout = layout_for(key)
         working = _working_view(luma)
         shape = source_shape or luma.shape        # the suspect's pixel grid, which the transform speaks of
+        reference = marked_shape or shape         # the marked image's, which it maps to
         plane, activity = masking.whiten(working)
         best = self._read(plane, layout, np.eye(2) * TILE)
         if best.conclusive(false_alarm):
-            return self._detection(best, working.shape, shape, false_alarm)
+            return self._detection(best, working.shape, shape, reference, false_alarm)
         block = 8.0 * working.shape[0] / shape[0]      # a JPEG grid, at working scale
         view = masking.denoised_residual(working, activity)
         if best.p_value > false_alarm:     # not where it was put: find the lattice the geometry left
@@ -166,16 +167,27 @@ class LatticeScheme(Scheme):
             candidate = self._read_dewarped(plane, view, layout, block)
             if candidate.p_value < best.p_value:
                 best = candidate
-        return self._detection(best, working.shape, shape, false_alarm)
+        return self._detection(best, working.shape, shape, reference, false_alarm)
+
+    def detect_in_place(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM) -> Detection:
+        working = _working_view(luma)
+        plane, _ = masking.whiten(working)
+        best = self._read(plane, layout_for(key), np.eye(2) * TILE)
+        return self._detection(best, working.shape, luma.shape, luma.shape, false_alarm)
 
     def _detection(self, best: "_Reading", working: tuple[int, int], shape: tuple[int, int],
-                   false_alarm: float) -> Detection:
-        """The detection a reading gives; its transform maps the suspect's (x, y) to the marked tile's."""
+                   reference: tuple[int, int], false_alarm: float) -> Detection:
+        """The detection a reading gives. Its transform maps the suspect's (x, y), on the grid of
+        ``shape``, to the marked image's, taken at ``reference`` (the marked tile's frame is that image
+        at working resolution): an untouched copy maps by the identity."""
         found = best.p_value <= false_alarm
-        scale = np.diag([working[0] / shape[0], working[1] / shape[1], 1.0])
+        to_working = np.diag([working[0] / shape[0], working[1] / shape[1], 1.0])
+        frame = color.working_shape(reference)
+        to_marked = np.diag([reference[0] / frame[0], reference[1] / frame[1], 1.0])
+        period = (TILE * to_marked[1, 1], TILE * to_marked[0, 0])
         return Detection(found=found, payload=best.payload if found else None, p_value=best.p_value,
                          score=best.z, bits=best.soft, scheme=self.name,
-                         transform=_to_xy(best.to_tile @ scale) if found else None)
+                         transform=_to_xy(to_marked @ best.to_tile @ to_working, period) if found else None)
 
     @classmethod
     def _read_dewarped(cls, plane: np.ndarray, residual: np.ndarray, layout: Layout, block: float) -> "_Reading":

@@ -1,0 +1,53 @@
+"""How much heavier a marked JPEG is than its original: at the source's own quality (what
+``watermark embed`` does now, the quality estimated from the quantisation tables) and at a fixed 95
+(what it did before).
+
+Run ``python -m eval.filesize`` (the bundled samples/*.jpg) or ``python -m eval.filesize A.jpg B.jpg``;
+the table is in the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import watermark
+from watermark import imageio
+
+__all__ = ["sizes"]
+
+_SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+
+
+def sizes(paths: list[Path]) -> list[tuple[str, int | None, int, int, int]]:
+    """(name, estimated quality, original bytes, marked bytes at that quality, marked bytes at 95) per file."""
+    key = watermark.Key.from_passphrase("eval.filesize")
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for path in paths:
+            kept, fixed = Path(folder, "kept.jpg"), Path(folder, "fixed.jpg")
+            watermark.embed_file(path, kept, 0xC0FFEE, key, overwrite=True)
+            watermark.embed_file(path, fixed, 0xC0FFEE, key, quality=95, overwrite=True)
+            rows.append((path.name, imageio.load_image(path).jpeg_quality, path.stat().st_size,
+                         kept.stat().st_size, fixed.stat().st_size))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m eval.filesize", description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="*", type=Path, help="JPEG files (default: the bundled samples)")
+    paths = parser.parse_args(argv).paths or sorted(_SAMPLES.glob("*.jpg"))
+    rows = sizes(paths)
+    print("| file | quality (estimated) | original bytes | marked, same quality | marked, quality 95 |")
+    print("|---|---:|---:|---:|---:|")
+    for name, quality, original, kept, fixed in rows:
+        print(f"| {name} | {quality} | {original:,} | {kept:,} ({kept / original - 1:+.1%}) | "
+              f"{fixed:,} ({fixed / original - 1:+.1%}) |")
+    total = [sum(column) for column in list(zip(*rows))[2:]]
+    print(f"| all | | {total[0]:,} | {total[1]:,} ({total[1] / total[0] - 1:+.1%}) | "
+          f"{total[2]:,} ({total[2] / total[0] - 1:+.1%}) |")
+
+
+if __name__ == "__main__":
+    main()

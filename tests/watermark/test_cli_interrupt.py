@@ -1,0 +1,115 @@
+"""Ctrl-C (SIGINT to the whole process group, as a terminal sends it) during embed and detect, with
+and without worker processes: a prompt exit with status 130, no traceback, no partial file, no
+process left behind. Each test interrupts real runs many times at different moments."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+from PIL import Image
+
+from photos import photo
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+
+HANG = 30.0           # seconds: only a hang detector; a stopped run takes well under one
+FILES = 10
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("interrupt")
+    key = folder / "k.key"
+    subprocess.run([sys.executable, "-m", "watermark", "keygen", str(key)], check=True, capture_output=True)
+    big = cv2.resize(photo("astronaut"), (1200, 900), interpolation=cv2.INTER_CUBIC)
+    inputs = []
+    for index in range(FILES):
+        path = folder / "in" / f"photo{index}.png"
+        path.parent.mkdir(exist_ok=True)
+        Image.fromarray(big[:, ::-1] if index % 2 else big).save(path, compress_level=1)
+        inputs.append(path)
+    return key, inputs
+
+
+def _group(pid: int) -> list[int]:
+    """Live processes of process group ``pid``."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pid and fields[0] != "Z":
+                members.append(int(entry.name))
+    return members
+
+
+def _interrupt(command: list[str], moment: str, rng: random.Random) -> subprocess.CompletedProcess:
+    """Run ``command`` in its own process group and send the group SIGINT at ``moment``: as soon as
+    it has child processes ("workers"), or once it printed its first result ("work"), plus a random
+    delay; returns the finished process (or fails on a hang)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        if moment == "workers":
+            while process.poll() is None and len(_group(process.pid)) < 2:
+                time.sleep(0.01)
+        else:
+            process.stdout.readline()
+        time.sleep(rng.uniform(0.0, 0.6))
+        assert process.poll() is None, "finished before the interrupt: give it more work"
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=HANG)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    deadline = time.monotonic() + 5.0
+    while _group(process.pid) and time.monotonic() < deadline:   # the workers' exit is reaped by init
+        time.sleep(0.05)
+    assert not _group(process.pid), "worker processes left behind"
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def _assert_stopped_cleanly(result: subprocess.CompletedProcess, folder: Path | None) -> None:
+    assert result.returncode == 130, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.endswith("watermark: interrupted\n"), result.stderr
+    if folder is not None:
+        for path in folder.rglob("*"):
+            assert not path.name.startswith("."), f"partial file left: {path}"
+            with Image.open(path) as written:
+                written.load()                     # every output there is whole
+
+
+def _command(kind: str, key: Path, inputs: list[Path], out: Path, jobs: str) -> list[str]:
+    options = ["-o", str(out), "--payload", "7"] if kind == "embed" else []
+    return [sys.executable, "-m", "watermark", kind, *map(str, inputs), *options, "--key", str(key), "--jobs", jobs]
+
+
+def test_ctrl_c_with_worker_processes(batch, tmp_path):
+    key, inputs = batch
+    rng = random.Random(2)
+    for attempt in range(10):     # embed and detect, while the workers start and while they work
+        kind, moment = ("embed", "detect")[attempt % 2], ("workers", "work")[attempt // 2 % 2]
+        out = tmp_path / f"out{attempt}"
+        _assert_stopped_cleanly(_interrupt(_command(kind, key, inputs, out, "2"), moment, rng),
+                                out if kind == "embed" else None)
+
+
+def test_ctrl_c_without_worker_processes(batch, tmp_path):
+    key, inputs = batch
+    rng = random.Random(1)
+    for attempt in range(4):
+        kind = ("embed", "detect")[attempt % 2]
+        out = tmp_path / f"out{attempt}"
+        _assert_stopped_cleanly(_interrupt(_command(kind, key, inputs, out, "1"), "work", rng),
+                                out if kind == "embed" else None)

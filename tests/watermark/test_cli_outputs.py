@@ -1,0 +1,86 @@
+"""Where ``watermark embed`` writes: file or directory, mirrored directories, and what it refuses
+before writing anything (clashing names, a file name for several inputs, unknown extensions)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from PIL import Image
+
+import watermark as wm
+from watermark.cli import ERROR, FOUND, main
+from photos import photo
+
+
+@pytest.fixture()
+def keyfile(tmp_path):
+    path = tmp_path / "k.key"
+    wm.Key.from_passphrase("outputs").save(path)
+    return path
+
+
+def _image(path, flip=False):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = photo("coffee")[:256, :320]
+    Image.fromarray(pixels[:, ::-1] if flip else pixels).save(path)
+    return path
+
+
+def _embed(*arguments, keyfile):
+    return main(["embed", *map(str, arguments), "--key", str(keyfile), "--payload", "7"])
+
+
+def _tree(folder):
+    return sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("extra", [[], ["--overwrite", "--jobs", "2"]])
+def test_two_inputs_with_the_same_name_are_refused_before_anything_is_written(tmp_path, keyfile, capsys, extra):
+    first, second = _image(tmp_path / "a" / "x.png"), _image(tmp_path / "b" / "x.png", flip=True)
+    assert _embed(first, second, "-o", tmp_path / "out", *extra, keyfile=keyfile) == ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(first) in err and str(second) in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_file_name_for_several_inputs_is_refused(tmp_path, keyfile, capsys):
+    first, second = _image(tmp_path / "a.png"), _image(tmp_path / "b.png")
+    assert _embed(first, second, "-o", tmp_path / "name.jpg", keyfile=keyfile) == ERROR
+    assert "name.jpg: names one image file; several inputs" in capsys.readouterr().err
+    assert not (tmp_path / "name.jpg").exists()
+    assert _embed(tmp_path / "a.png", "-o", tmp_path / "dir.jpg", keyfile=keyfile) == FOUND   # one input: a file
+    assert (tmp_path / "dir.jpg").is_file()
+
+
+def test_an_unknown_extension_for_one_input_is_refused(tmp_path, keyfile, capsys):
+    source = _image(tmp_path / "a.png")
+    assert _embed(source, "-o", tmp_path / "out.xyz", keyfile=keyfile) == ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "out.xyz: '.xyz' is not an image format Filigrane writes" in err
+    assert not (tmp_path / "out.xyz").exists()
+    assert _embed(source, "-o", f"{tmp_path / 'out.xyz'}/", keyfile=keyfile) == FOUND     # a directory, said so
+    assert (tmp_path / "out.xyz" / "a.png").is_file()
+
+
+def test_an_output_directory_that_cannot_be_created_is_one_line(tmp_path, keyfile, capsys):
+    source = _image(tmp_path / "a.png")
+    (tmp_path / "file.txt").write_text("a file, not a directory")
+    assert _embed(source, "-o", tmp_path / "file.txt" / "out", keyfile=keyfile) == ERROR
+    err = capsys.readouterr().err
+    assert err == f"watermark: {tmp_path / 'file.txt' / 'out'}: cannot create the output directory (Not a directory)\n"
+
+
+def test_a_directory_is_marked_recursively_into_a_mirror(tmp_path, keyfile, capsys):
+    _image(tmp_path / "in" / "a.png")
+    _image(tmp_path / "in" / "sub" / "deeper" / "b.png", flip=True)
+    (tmp_path / "in" / "notes.txt").write_text("not an image")
+    single = _image(tmp_path / "c.png")
+    assert _embed(tmp_path / "in", single, "-o", tmp_path / "out", "--jobs", "2", keyfile=keyfile) == FOUND
+    assert _tree(tmp_path / "out") == ["a.png", "c.png", "sub", "sub/deeper", "sub/deeper/b.png"]
+    key = wm.Key.load(keyfile)
+    assert wm.detect_file(tmp_path / "out" / "sub" / "deeper" / "b.png", key).payload == 7
+    os.remove(tmp_path / "out" / "a.png")
+    capsys.readouterr()
+    assert _embed(tmp_path / "in", "--in-place", keyfile=keyfile) == FOUND
+    assert wm.detect_file(tmp_path / "in" / "a.png", key).payload == 7 and (tmp_path / "in" / "notes.txt").exists()

@@ -1,0 +1,119 @@
+"""What a batch command reports: one JSON row shape per command for results and errors alike,
+result and message lines that a progress bar does not break, and a closing count."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, TextIO
+
+from ..errors import WatermarkError
+from . import workers
+
+__all__ = ["DETECT_FIELDS", "EMBED_FIELDS", "row", "Outcome", "Job", "run_batch"]
+
+# Every --json row of a command has exactly these keys, whether its file succeeded or failed.
+DETECT_FIELDS = ("path", "found", "payload", "payload_text", "p_value", "score", "scheme", "transform", "geometry",
+                 "error")
+EMBED_FIELDS = ("path", "output", "status", "diff", "warning", "error")
+
+
+def row(fields: tuple[str, ...], **values: Any) -> dict[str, Any]:
+    """A JSON row with exactly ``fields``: ``values``, and None for the fields not given."""
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise KeyError(f"not fields of this row: {', '.join(sorted(unknown))}")
+    return {name: values.get(name) for name in fields}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One file's result: its JSON row, how it counts ("marked", "found", "failed"...), the line
+    printed without ``--json`` (None: nothing on stdout) and the warnings raised on the way."""
+
+    row: dict[str, Any]
+    status: str
+    text: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+
+class Job:
+    """One file's work, picklable for worker processes: ``run(item, **options)`` gives its
+    `Outcome`; the user's problems (`WatermarkError`) give ``failed(item, message, **options)``'s.
+    Warnings are kept in the outcome, to be printed as lines by the parent."""
+
+    def __init__(self, run: Callable[..., Outcome], failed: Callable[..., Outcome], **options: Any) -> None:
+        self.run, self.failed, self.options = run, failed, options
+
+    def __call__(self, item: Any) -> Outcome:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            try:
+                outcome = self.run(item, **self.options)
+            except WatermarkError as exc:
+                outcome = self.failed(item, str(exc), **self.options)
+        if not caught:
+            return outcome
+        said = tuple(str(warning.message) for warning in caught)
+        fields = dict(outcome.row, warning="; ".join(said)) if "warning" in outcome.row else outcome.row
+        return Outcome(fields, outcome.status, outcome.text, said)
+
+
+def run_batch(job: Job, items: list, *, jobs: int, json_rows: bool, label: str, statuses: tuple[str, ...]) -> Counter:
+    """Run ``job`` over ``items`` (in ``jobs`` processes), print each outcome as it comes, in input
+    order, and a closing count of ``statuses`` on stderr; returns the count."""
+    counts: Counter = Counter()
+    with _Lines(len(items), label) as lines:
+        for outcome in workers.parallel(job, items, jobs):
+            for warning in outcome.warnings:
+                lines.error(f"watermark: warning: {warning}")
+            if outcome.row.get("error"):
+                lines.error(f"watermark: {outcome.row['error']}")
+            if json_rows:
+                lines.out(json.dumps(outcome.row))
+            elif outcome.text is not None:
+                lines.out(outcome.text)
+            counts[outcome.status] += 1
+            lines.advance()
+    print("watermark: " + ", ".join(f"{counts[status]} {status}" for status in statuses), file=sys.stderr,
+          flush=True)
+    return counts
+
+
+class _Lines:
+    """stdout and stderr lines, and a progress bar on stderr when it is a terminal: lines are written
+    above the bar (tqdm clears and redraws it), and the bar is gone when the count is printed."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.bar = None
+        if total > 1 and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=label, unit="file", file=sys.stderr, leave=False)
+
+    def __enter__(self) -> "_Lines":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def out(self, line: str) -> None:
+        self._write(line, sys.stdout)
+
+    def error(self, line: str) -> None:
+        self._write(line, sys.stderr)
+
+    def advance(self) -> None:
+        if self.bar is not None:
+            self.bar.update()
+
+    def _write(self, line: str, stream: TextIO) -> None:
+        if self.bar is None:
+            print(line, file=stream, flush=True)
+        else:
+            self.bar.write(line, file=stream)
+            stream.flush()

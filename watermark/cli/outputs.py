@@ -1,0 +1,91 @@
+"""Where ``watermark embed`` writes: one output file, a directory that mirrors the inputs, or the
+inputs themselves; impossible requests and clashes are refused before anything is written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .. import imageio
+from ..errors import ImageFileError, OutputExistsError, ParameterError, WatermarkError
+
+__all__ = ["destinations", "difference_path"]
+
+
+def difference_path(output: Path) -> Path:
+    """Where ``--diff`` writes the amplified difference image of ``output``."""
+    return output.with_name(output.stem + ".diff.png")
+
+
+def destinations(inputs: list[str], output: str | None, *, in_place: bool, diff: bool) -> list[tuple[Path, Path]]:
+    """(source, destination) for every image the command line names, directories expanded
+    (recursively, images only); the directories they need are created.
+
+    ``-o`` names a file when it has an image extension (one input only), else a directory (created
+    if need be), under which each input keeps its name and each image found in a directory input its
+    path below that directory.
+
+    Raises
+    ------
+    WatermarkError
+        One line: no images, a file name for several inputs, an unknown extension, two inputs that
+        would be written to the same place, an output directory that cannot be created.
+    """
+    if in_place == (output is not None):
+        raise ParameterError("give either -o OUTPUT or --in-place")
+    sources = _sources(inputs)
+    if output is None:
+        return [(source, source) for source, _ in sources]
+    target = Path(output)
+    one_file = len(inputs) == 1 and not Path(inputs[0]).is_dir()
+    if not (target.is_dir() or output.endswith(("/", os.sep))) and target.suffix:
+        if target.suffix.lower() not in imageio.OUTPUT_EXTENSIONS and one_file:
+            raise ParameterError(f"{output}: {target.suffix!r} is not an image format Filigrane writes; use one of "
+                                 f"{', '.join(sorted(imageio.OUTPUT_EXTENSIONS))}, or end the name with / "
+                                 "for a directory")
+        if target.suffix.lower() in imageio.OUTPUT_EXTENSIONS:
+            if not one_file:
+                raise ParameterError(f"{output}: names one image file; several inputs, or a directory, need an "
+                                     "output directory (a name without an image extension, or ending in /)")
+            return [(sources[0][0], target)]
+    if target.exists() and not target.is_dir():
+        raise OutputExistsError(f"{output}: is a file, not a directory (several inputs, or a directory "
+                                "input, need an output directory)")
+    pairs = [(source, target / relative) for source, relative in sources]
+    _refuse_clashes(pairs, diff)
+    for folder in sorted({destination.parent for _, destination in pairs}):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ImageFileError(f"{folder}: cannot create the output directory ({exc.strerror or exc})") from None
+    return pairs
+
+
+def _sources(inputs: list[str]) -> list[tuple[Path, Path]]:
+    """Each image to mark, once, with its path relative to the directory it was found in (its name
+    when it was named itself)."""
+    sources: dict[str, tuple[Path, Path]] = {}
+    for item in inputs:
+        root = Path(item)
+        if root.is_dir():
+            found = list(imageio.iter_image_files(root))
+            if not found:
+                raise WatermarkError(f"{item}: no image files in this directory")
+            pairs = [(path, path.relative_to(root)) for path in found]
+        else:
+            pairs = [(root, Path(root.name))]
+        for path, relative in pairs:
+            sources.setdefault(os.path.realpath(path), (path, relative))
+    return list(sources.values())
+
+
+def _refuse_clashes(pairs: list[tuple[Path, Path]], diff: bool) -> None:
+    """Two inputs bound for the same output file (or difference image): refused, naming both."""
+    written: dict[str, Path] = {}
+    for source, destination in pairs:
+        for path in (destination, difference_path(destination)) if diff else (destination,):
+            key = os.path.normcase(os.path.abspath(path))
+            if key in written and written[key] != source:
+                raise OutputExistsError(f"{path}: both {written[key]} and {source} would be written here; "
+                                        "rename one, or mark them in separate runs")
+            written[key] = source
