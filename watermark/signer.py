@@ -25,7 +25,7 @@ from typing import Any
 
 from PIL import Image
 
-from .errors import CredentialsError, ImageFileError, InvalidImageError
+from .errors import CredentialsError, ImageFileError, InvalidImageError, ParameterError
 from .provenance import WATERMARK_ACTION, binding_value, c2pa_module, soft_binding_alg
 
 __all__ = ["SIGNABLE_EXTENSIONS", "ManifestSigner", "new_manifest_id"]
@@ -118,12 +118,12 @@ class ManifestSigner:
         return {**self.__dict__, "_native": None}    # native handles stay in their process
 
     def check_output(self, path: str | os.PathLike) -> None:
-        """Refuse an output format that cannot carry a manifest (`InvalidImageError`), before any work."""
+        """Refuse an output format that cannot carry a manifest (`ParameterError`), before any work."""
         path = Path(path)
         if path.suffix.lower() not in SIGNABLE_EXTENSIONS:
             kind = f"a {path.suffix}" if path.suffix else "an extensionless"
-            raise InvalidImageError(f"{path}: a C2PA manifest cannot be embedded in {kind} file; "
-                                    "write .jpg, .png, .webp, .tif or .gif")
+            raise ParameterError(f"{path}: a C2PA manifest cannot be embedded in {kind} file; "
+                                 "write .jpg, .png, .webp, .tif or .gif")
 
     def sign(self, data: bytes, *, output: str | os.PathLike, source: str | os.PathLike, source_format: str,
              payload: int, key_id: str, scheme: str, manifest_id: str) -> bytes:
@@ -142,8 +142,10 @@ class ManifestSigner:
 
         Raises
         ------
+        ParameterError
+            An output format without manifests.
         InvalidImageError
-            An output format without manifests, or c2pa-rs could not sign this file.
+            c2pa-rs could not sign this file.
         ImageFileError
             The master cannot be read.
         """
@@ -271,7 +273,8 @@ def _mime(pillow_format: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _version() -> str:
+    """watermark.__version__'s value, read here too: importing the package from here would be a cycle."""
     try:
         return metadata.version("filigrane")
     except metadata.PackageNotFoundError:
-        return "unknown"
+        return "0+unknown"

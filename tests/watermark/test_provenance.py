@@ -21,7 +21,7 @@ from PIL import Image
 
 import watermark as wm
 from watermark import api, provenance
-from watermark.errors import CredentialsError, InvalidImageError, MissingExtraError
+from watermark.errors import CredentialsError, InvalidImageError, MissingExtraError, ParameterError
 from photos import photo
 
 PAYLOAD = 0x5EED_CAFE_F00D_D00D
@@ -239,7 +239,7 @@ def test_signer_pickles_for_worker_processes_and_hides_its_key(tmp_path, key, si
 
 @needs_c2pa
 def test_an_output_format_without_manifests_is_refused_before_any_work(tmp_path, key, signer, master):
-    with pytest.raises(InvalidImageError, match=r"marked\.bmp: a C2PA manifest cannot be embedded"):
+    with pytest.raises(ParameterError, match=r"marked\.bmp: a C2PA manifest cannot be embedded"):
         api.embed_file(master, tmp_path / "marked.bmp", PAYLOAD, key, c2pa_signer=signer)
     assert list(tmp_path.iterdir()) == []
 
