@@ -354,3 +354,76 @@ def test_reading_refuses_a_bad_trust_anchor_file_and_missing_files(tmp_path, mas
     with pytest.raises(wm.ImageFileError, match=r"gone\.jpg: no such file"):
         provenance.read_credentials(tmp_path / "gone.jpg")
 
+
+# --- the command line ---------------------------------------------------------------------------------
+
+@pytest.fixture()
+def keyfile(tmp_path):
+    from watermark.cli import FOUND, main
+
+    path = tmp_path / "k.key"
+    assert main(["keygen", str(path)]) == FOUND
+    return path
+
+
+def _embed(*arguments):
+    from watermark.cli import main
+
+    return main(["embed", *map(str, arguments), "--payload", hex(PAYLOAD)])
+
+
+@needs_c2pa
+def test_cli_signs_and_reports_the_manifest_in_the_json_row(tmp_path, keyfile, authority, master, capsys):
+    out = tmp_path / "out.jpg"
+    assert _embed(master, "-o", out, "--key", keyfile, "--c2pa-cert", authority.chain,
+                  "--c2pa-key", authority.key, "--json") == 0
+    row = json.loads(capsys.readouterr().out)
+    credentials = provenance.read_credentials(out, trust_anchors=authority.root)
+    assert row["c2pa"] == {"signed": True, "manifest": credentials.manifest_id} and credentials.trusted
+    assert credentials.payload == wm.detect_file(out, wm.Key.load(keyfile)).payload == PAYLOAD
+    assert _embed(master, "-o", tmp_path / "plain.jpg", "--key", keyfile) == 0
+    assert "signed" not in capsys.readouterr().out
+    assert _embed(master, "-o", tmp_path / "plain2.jpg", "--key", keyfile, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["c2pa"] == {"signed": False, "manifest": None}
+    assert not provenance.read_credentials(tmp_path / "plain.jpg").present
+
+
+@needs_c2pa
+def test_cli_signs_in_worker_processes_and_in_place(tmp_path, keyfile, authority, master, capsys):
+    inputs = [tmp_path / "a.png", tmp_path / "b.jpg"]
+    Image.open(master).save(inputs[0])
+    Image.open(master).save(inputs[1], quality=90)
+    signing = ["--c2pa-cert", authority.chain, "--c2pa-key", authority.key]
+    assert _embed(*inputs, "-o", tmp_path / "out", "--key", keyfile, *signing, "--jobs", "2") == 0
+    assert "signed (C2PA manifest urn:c2pa:" in capsys.readouterr().out
+    for name in ("a.png", "b.jpg"):
+        credentials = provenance.read_credentials(tmp_path / "out" / name)
+        assert credentials.valid and credentials.payload == PAYLOAD
+    assert _embed(inputs[1], "--in-place", "--key", keyfile, *signing) == 0
+    manifest = _store(inputs[1])
+    assert manifest["manifests"][manifest["active_manifest"]]["ingredients"][0]["title"] == "b.jpg"
+    assert provenance.read_credentials(inputs[1]).valid
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.jpg", "k.key", "out"]   # no temp files
+
+
+@needs_c2pa
+@pytest.mark.parametrize("case", ["one flag", "bad certificate", "output without manifests"])
+def test_cli_refuses_before_any_work(tmp_path, keyfile, authority, master, capsys, case):
+    out = tmp_path / "out" / ("marked.bmp" if case == "output without manifests" else "marked.png")
+    signing = {"one flag": ["--c2pa-cert", authority.chain],
+               "bad certificate": ["--c2pa-cert", authority.key, "--c2pa-key", authority.key],
+               "output without manifests": ["--c2pa-cert", authority.chain, "--c2pa-key", authority.key]}[case]
+    assert _embed(master, "-o", out, "--key", keyfile, *signing) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert {"one flag": "both --c2pa-cert and --c2pa-key", "bad certificate": f"{authority.key}: not a PEM certificate",
+            "output without manifests": "marked.bmp: a C2PA manifest cannot be embedded"}[case] in err
+    assert not out.exists()
+
+
+def test_cli_without_the_extra_says_which_to_install(tmp_path, keyfile, master, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "c2pa", None)
+    out = tmp_path / "marked.png"
+    assert _embed(master, "-o", out, "--key", keyfile, "--c2pa-cert", tmp_path / "c.pem", "--c2pa-key",
+                  tmp_path / "k.pem") == 2
+    assert "pip install 'filigrane[c2pa]'" in capsys.readouterr().err and not out.exists()
