@@ -105,6 +105,20 @@ def test_signed_output_reads_back_valid_with_the_marks_payload(tmp_path, key, si
 
 
 @needs_c2pa
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16_bit_colour_outputs_are_signed_too(tmp_path, key, signer, suffix):
+    import cv2
+
+    master = tmp_path / f"deep{suffix}"
+    cv2.imwrite(str(master), (photo("coffee").astype(np.uint16) * 257)[:, :, ::-1])    # OpenCV writes BGR
+    out = tmp_path / f"marked{suffix}"
+    api.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
+    assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    credentials = provenance.read_credentials(out)
+    assert credentials.valid and credentials.payload == wm.detect_file(out, key).payload == PAYLOAD
+
+
+@needs_c2pa
 def test_manifest_says_what_was_done_and_nothing_secret(tmp_path, key, signer, master):
     out = tmp_path / "marked.jpg"
     manifest_id = api.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
