@@ -24,6 +24,8 @@ from .geometry import (affine, aspect, crop, delete_lines, downscale, flip, pers
                        rot90, rotate, shear, translate)
 from .noise import add_noise, gaussian_noise, psnr, salt_pepper
 from .overlay import logo, text
+from .security import (collude_average, collude_mosaic, copy_mark, estimate_tile, remark, remove_and_remark,
+                       remove_mark)
 from ._spec import recording
 from .registry import Attack, attack, chain, describe, names, parse
 from .suites import suite, suites
@@ -45,4 +47,6 @@ __all__ = [
     "brightness", "exposure", "contrast", "gamma", "saturation", "hue", "grayscale", "colour_jitter", "palette",
     # overlay
     "text", "logo",
+    # security (an attacker with the code and published marked images, not the key)
+    "remove_mark", "copy_mark", "collude_average", "collude_mosaic", "remark", "remove_and_remark", "estimate_tile",
 ]

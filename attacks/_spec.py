@@ -121,6 +121,7 @@ class Spec:
     params: dict[str, Param]
     defaults: dict[str, Any]
     summary: str
+    inputs: str | None = None      # keyword that takes other images (multi-image attacks), not a parameter
 
     def check(self, params: dict[str, Any]) -> dict[str, Any]:
         """Checked, normalised copies of ``params``, in the function's parameter order."""
@@ -134,30 +135,33 @@ class Spec:
 SPECS: dict[str, Spec] = {}
 
 
-def registered(*, family: str, primary: str | None = None, random: bool = False,
+def registered(*, family: str, primary: str | None = None, random: bool = False, inputs: str | None = None,
                **params: Param) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register an attack function and check its keyword parameters on every call.
 
     The decorated function takes the image positionally, its parameters by keyword, and ``seed``
-    (keyword) when ``random``.
+    (keyword) when ``random``. A multi-image attack names in ``inputs`` the keyword that takes its
+    other images (a sequence of images, or one image); they are passed through unchecked and never
+    printed.
     """
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(func)
         defaults = {name: p.default for name, p in signature.parameters.items()
-                    if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "seed"}
+                    if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("seed", inputs)}
         if set(defaults) != set(params):  # our bug: declaration and signature disagree
             raise TypeError(f"{func.__name__}: declared {sorted(params)} but signature has {sorted(defaults)}")
         @functools.wraps(func)
         def wrapper(image: Any, **kwargs: Any) -> Any:
             seed = kwargs.pop("seed", None)   # accepted by every attack, used by the random ones
+            others = {inputs: kwargs.pop(inputs)} if inputs is not None and inputs in kwargs else {}
             checked = spec.check(kwargs)
             if random:
                 checked["seed"] = seed
-            return func(image, **checked)
+            return func(image, **checked, **others)
 
         spec = Spec(name=func.__name__, function=wrapper, family=family, primary=primary, random=random,
                     params={name: params[name] for name in defaults}, defaults=defaults,
-                    summary=(inspect.getdoc(func) or "").split("\n")[0])
+                    summary=(inspect.getdoc(func) or "").split("\n")[0], inputs=inputs)
         wrapper.spec = spec  # type: ignore[attr-defined]
         SPECS[spec.name] = spec
         return wrapper

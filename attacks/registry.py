@@ -16,7 +16,7 @@ import numpy as np
 
 from watermark.errors import AttackParameterError, UnknownNameError
 
-from . import bending, codec, colour, filters, geometry, noise, overlay  # noqa: F401  (they register)
+from . import bending, codec, colour, filters, geometry, noise, overlay, security  # noqa: F401  (they register)
 from ._spec import SPECS, RngLike, Spec, check_seed
 
 __all__ = ["Attack", "attack", "parse", "chain", "names", "describe", "spec"]
@@ -72,7 +72,7 @@ class Attack:
     @property
     def family(self) -> str:
         """``codec``, ``noise``, ``filter``, ``geometry``, ``bending``, ``colour``, ``overlay``,
-        ``print-scan``, or ``chain``."""
+        ``print-scan``, ``security``, or ``chain``."""
         return "chain" if self.parts else SPECS[self.name].family
 
     @property
@@ -90,6 +90,14 @@ class Attack:
     def random(self) -> bool:
         """Whether the output depends on ``seed``."""
         return any(part.random for part in self.parts) if self.parts else SPECS[self.name].random
+
+    @property
+    def inputs(self) -> str | None:
+        """The keyword that takes a multi-image attack's other images (``others``, ``source``,
+        ``copies``), or None for an image -> image attack."""
+        if self.parts:
+            return next((part.inputs for part in self.parts if part.inputs), None)
+        return SPECS[self.name].inputs
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -110,16 +118,17 @@ class Attack:
         text = "_".join(words).replace("(", "").replace(")", "").replace(", ", ",")
         return re.sub(r"[^A-Za-z0-9_.,=+-]", "-", text)[:200]
 
-    def __call__(self, image: Any, seed: RngLike = None) -> Any:
+    def __call__(self, image: Any, seed: RngLike = None, **inputs: Any) -> Any:
+        """Apply the attack; a multi-image attack's other images come as their keyword (:attr:`inputs`)."""
         if self.parts:
             for part, child in zip(self.parts, _child_seeds(seed, len(self.parts))):
-                image = part(image, seed=child)
+                image = part(image, seed=child, **(inputs if part.inputs else {}))
             return image
         entry = SPECS[self.name]
         kwargs = dict(self.params)
         if entry.random:
             kwargs["seed"] = seed
-        return entry.function(image, **kwargs)
+        return entry.function(image, **kwargs, **inputs)
 
 
 def _child_seeds(seed: RngLike, count: int) -> list[np.random.Generator]:

@@ -1,4 +1,5 @@
-"""Named suites of attacks, as data: ``stirmark``, ``stirmark-as-shipped``, ``social``, ``modern``, ``quick``.
+"""Named suites of attacks, as data: ``stirmark``, ``stirmark-as-shipped``, ``social``, ``modern``, ``quick``,
+``security``.
 
 Where StirMark's parameter sets come from:
 
@@ -119,12 +120,23 @@ def _quick() -> tuple[Attack, ...]:
     )
 
 
+def _security() -> tuple[Attack, ...]:
+    """What an attacker with the code does with published marked images (``eval.security`` supplies the
+    other images the multi-image attacks take)."""
+    out = [attack("remove_mark", gain=g) for g in (0.6, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0)]
+    out += [attack("copy_mark"), attack("copy_mark", residual=1.0)]
+    out += [attack("collude_average"), attack("collude_mosaic")]
+    out += [attack("remark"), attack("remove_and_remark")]
+    return tuple(out)
+
+
 SUITES: dict[str, Any] = {
     "stirmark": lambda: _stirmark(False),
     "stirmark-as-shipped": lambda: _stirmark(True),
     "social": _social,
     "modern": _modern,
     "quick": _quick,
+    "security": _security,
 }
 
 
@@ -141,7 +153,8 @@ def suite(name: str) -> tuple[Attack, ...]:
     them (kernels divided by 9, AddNoise saturating, eight affine matrices; 112 attacks);
     ``social``: uploads to platforms (downscale, JPEG 4:2:0 or WebP, metadata stripped) and
     screenshots; ``modern``: colour, palettes, overlays, perspective, print-and-scan; ``quick``:
-    a dozen representative attacks.
+    a dozen representative attacks; ``security``: estimate-and-remove, copy, collusion and re-marking
+    (multi-image attacks: ``watermark bench --suite security`` runs them through ``eval.security``).
 
     Examples
     --------

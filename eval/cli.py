@@ -8,7 +8,9 @@
 writes ``OUT/results.csv`` (one row per scheme, image and attack), ``OUT/report.html``
 (self-contained), ``OUT/summary.md`` (the report's tables in Markdown), the plots as PNG files for a
 README (``exact_vs_strength.png``, ``bit_accuracy_vs_strength.png``, ``null_p_values.png``) and the
-cache ``OUT/cache/cells.jsonl`` (a rerun skips finished cells). stdout gets the survival table (or,
+cache ``OUT/cache/cells.jsonl`` (a rerun skips finished cells). ``--suite security`` runs
+:mod:`eval.security` instead (removal, forgery, collusion, double marking; blind and informed reads)
+and writes ``OUT/security.md`` and ``OUT/security.csv``. stdout gets the survival table (or,
 with ``--json``, one JSON object per row); stderr gets messages and the progress bar. Exit status:
 0 done, 2 error (unknown scheme or suite, no images, nothing to run). A peer whose library is
 missing is skipped with a message.
@@ -120,6 +122,24 @@ def _json_row(row) -> str:
     return json.dumps(values, allow_nan=True)
 
 
+def _security(args: argparse.Namespace, specs: list | None, out: Path) -> int:
+    """``--suite security``: :mod:`eval.security` on the images (default: the photographs at 1920x1080)."""
+    from . import security
+
+    if specs is None:
+        specs = security.default_specs()[:args.limit_images] if args.limit_images else security.default_specs()
+    else:
+        specs = [type(spec)(spec.name, spec.source, size=security.fit_1080(spec)) for spec in specs]
+    rows = security.run(specs, seed=args.seed, progress=lambda message: print(message, file=sys.stderr, flush=True))
+    security.write(rows, out, _command(args))
+    for table in security.tables(rows):
+        print(table.to_markdown() + "\n")
+    for line in security.bars(rows):
+        print(line)
+    print(f"\nsecurity.md, security.csv in {out}/", file=sys.stderr)
+    return OK
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
         import attacks
@@ -146,6 +166,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.limit_images:
         specs = specs[:args.limit_images]
     out = Path(args.out)
+    if args.suite == "security":        # multi-image attacks and two reads per image: their own runner
+        return _security(args, specs if args.images else None, out)
     rows = runner.run(schemes, specs, suite, unmarked=args.unmarked, jobs=args.jobs,
                       cache_dir=str(out / "cache"), seed=args.seed)
     command = _command(args)

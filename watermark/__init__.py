@@ -16,8 +16,9 @@ __all__ = ["__version__", "WatermarkError", "ParameterError", "InvalidImageError
            "PayloadTooLargeError", "AttackParameterError", "UnknownNameError", "FiligraneWarning",
            "AlreadyMarkedWarning", "KeyFilePermissionWarning"]
 
-from .api import detect, detect_file, embed, embed_file
-from .detection import Detection, Geometry
+from .api import detect, detect_file, embed, embed_file, read_in_frame
+from .detection import CandidateEvidence, Detection, Geometry, InformedReading
 from .keys import Key
 
-__all__ += ["embed", "detect", "embed_file", "detect_file", "Detection", "Geometry", "Key"]
+__all__ += ["embed", "detect", "embed_file", "detect_file", "read_in_frame", "Detection", "Geometry",
+            "InformedReading", "CandidateEvidence", "Key"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import warnings
+from typing import Iterable
 
 import cv2
 import numpy as np
@@ -12,13 +13,13 @@ from PIL import Image
 
 from . import color, imageio, schemes
 from .coding import payload_to_int
-from .detection import Detection
+from .detection import Detection, InformedReading
 from .errors import AlreadyMarkedWarning, ImageTooSmallError, InvalidImageError, OutputExistsError, ParameterError
 from .image import ImageLike, from_float, to_float
 from .keys import Key
 from .signer import ManifestSigner, new_manifest_id
 
-__all__ = ["embed", "detect", "embed_file", "detect_file"]
+__all__ = ["embed", "detect", "embed_file", "detect_file", "read_in_frame"]
 
 
 def _luminance_of(image: ImageLike, scheme: schemes.Scheme, name: str) -> tuple[np.ndarray, np.ndarray, object]:
@@ -196,3 +197,28 @@ def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFA
                                 reduce_to=schemes.get(scheme).analysis_short_side)
     width, height = loaded.original_size
     return _detect(loaded.image, key, scheme, false_alarm, source_shape=(height, width), marked_shape=marked_shape)
+
+
+def read_in_frame(image: ImageLike, key: Key, candidates: Iterable[int], *, valid: np.ndarray | None = None,
+                  false_alarm: float = schemes.DEFAULT_FALSE_ALARM) -> InformedReading:
+    """Informed read of a suspect already registered to a master: ``image`` is the suspect resampled
+    into the master's frame (the master's aspect ratio, any size), ``valid`` (bool ``(H, W)``, optional)
+    the pixels it covers, ``candidates`` the payloads issued for that master under ``key``.
+
+    Returns the periodic layer read at the identity geometry and, per candidate, the z and p-value
+    (Bonferroni over the candidates) of its per-copy layer; :attr:`InformedReading.named` lists the
+    candidates present. A mark pasted from another image carries no per-copy layer that matches the
+    suspect's content, so it names nobody here. Lattice scheme only.
+
+    Raises
+    ------
+    InvalidImageError, ImageTooSmallError
+    """
+    chosen = schemes.get("lattice")
+    _, luma, _ = _luminance_of(image, chosen, "image")
+    payloads = [payload_to_int(payload) for payload in candidates]
+    if valid is not None:
+        valid = np.asarray(valid, dtype=bool)
+        if valid.shape != luma.shape:
+            raise InvalidImageError(f"valid: shape {valid.shape} differs from the image's {luma.shape}")
+    return chosen.read_in_frame(luma, key, payloads, valid=valid, false_alarm=false_alarm)

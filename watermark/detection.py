@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Detection", "Geometry"]
+__all__ = ["Detection", "Geometry", "STATUSES", "CandidateEvidence", "InformedReading"]
+
+STATUSES = ("payload", "presence", "none")   # what a Detection says, see Detection.status
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,16 @@ class Detection:
         found. The marked image is taken at ``marked_shape`` when `watermark.detect` was given it,
         else at the suspect's own size, so an untouched copy maps by the identity.
         :attr:`geometry` reads it as rotation, scale, shear, flip and offset.
+    verified : bool or None
+        Whether the payload's *per-copy layer* (a second, non-periodic layer bound to the image's
+        content, which a mark lifted from another image does not carry) was found too. True: it is
+        present (``verification_p_value`` <= the false-alarm rate). False: it is absent or too weak to
+        confirm: the payload was read, but the mark may have been copied from another image, or
+        made before the layer existed, or worn down by the attack. None: not checked (no payload,
+        or a scheme without the layer). Neither value is an attribution: that needs the registry
+        and the content to match (``watermark scan``).
+    verification_p_value : float or None
+        The per-copy layer's p-value (every tile offset tried paid for), None when not checked.
     """
 
     found: bool
@@ -102,6 +114,8 @@ class Detection:
     bits: np.ndarray = field(repr=False)
     scheme: str
     transform: np.ndarray | None = field(default=None, repr=False)
+    verified: bool | None = None
+    verification_p_value: float | None = None
 
     def __post_init__(self) -> None:
         bits = np.array(self.bits, dtype=np.float32)
@@ -126,23 +140,39 @@ class Detection:
         """The distortion that was undone, or None when nothing was found."""
         return None if self.transform is None else Geometry.from_transform(self.transform)
 
-    def __str__(self) -> str:
+    @property
+    def status(self) -> str:
+        """"payload" (a payload was read), "presence" (this key's mark is present, payload unreadable)
+        or "none" (no mark of this key found). A blind read is never an attribution."""
         if self.payload is not None:
+            return "payload"
+        return "presence" if self.found else "none"
+
+    def __str__(self) -> str:
+        if self.status == "payload":
             what = f"payload {self.payload:#018x}" + (f" {self.payload_text!r}" if self.payload_text else "")
-        elif self.found:
-            what = "mark found, payload unreadable"
+        elif self.status == "presence":
+            what = "this key's mark is present, payload unreadable"
         else:
             what = "no mark"
-        return f"{what} (p={self.p_value:.3g}, {self.scheme})"
+        text = f"{what} (p={self.p_value:.3g}, {self.scheme})"
+        if self.verified is True:
+            text += "; per-copy layer verified"
+        elif self.verified is False:
+            text += "; per-copy layer not verified: the mark may have been copied from another image"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready fields (no per-bit array)."""
         return {
             "found": self.found,
+            "status": self.status,
             "payload": None if self.payload is None else f"{self.payload:#018x}",
             "payload_text": self.payload_text,
             "p_value": self.p_value,
             "score": round(self.score, 4),
+            "verified": self.verified,
+            "verification_p_value": self.verification_p_value,
             "scheme": self.scheme,
             "transform": None if self.transform is None else (np.round(self.transform, 5) + 0.0).tolist(),
             "geometry": None if self.geometry is None else _rounded(self.geometry),
@@ -158,3 +188,83 @@ def _rounded(geometry: Geometry) -> dict[str, Any]:
     return {"degrees": _plain(geometry.degrees, 3), "scale": [_plain(v, 5) for v in geometry.scale],
             "shear": _plain(geometry.shear, 5), "flipped": geometry.flipped,
             "offset": [_plain(v, 2) for v in geometry.offset]}
+
+
+@dataclass(frozen=True)
+class CandidateEvidence:
+    """One candidate payload's per-copy layer in an informed read.
+
+    Attributes
+    ----------
+    payload : int
+        The candidate (an issued copy's payload).
+    score : float
+        The per-copy statistic ``T`` (unit variance without this payload's layer).
+    p_value : float
+        Probability that a suspect without this payload's layer scores at least ``score``, multiplied
+        by the number of candidates tested together (Bonferroni).
+    present : bool
+        ``p_value`` is at or below the false-alarm rate of the read.
+    """
+
+    payload: int
+    score: float
+    p_value: float
+    present: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"payload": f"{self.payload:#018x}", "score": round(self.score, 4), "p_value": self.p_value,
+                "present": self.present}
+
+
+@dataclass(frozen=True, eq=False)
+class InformedReading:
+    """What an informed read found in a suspect already resampled into a master's frame.
+
+    The periodic layer is read at the identity geometry (``found``, ``payload``, ``p_value``,
+    ``score``: the blind-at-identity reading, which a pasted mark also gives), and each candidate
+    payload's per-copy layer is tested (``candidates``), which a pasted mark does not give. Named
+    payloads are evidence that those copies went into the suspect, not yet an attribution: that
+    also needs the suspect's content to match the master (registration did it) and the registry.
+
+    Attributes
+    ----------
+    found, payload, p_value, score
+        The periodic layer at the identity (offsets within 3 px and 2 band weightings: 98 hypotheses).
+    candidates : tuple of CandidateEvidence
+        Per candidate, in the order given.
+    units : int
+        Valid 32 px units the per-copy statistic was read on (its maximum is ``sqrt(units)``).
+    scheme : str
+    """
+
+    found: bool
+    payload: int | None
+    p_value: float
+    score: float
+    candidates: tuple[CandidateEvidence, ...]
+    units: int
+    scheme: str
+
+    @property
+    def named(self) -> tuple[int, ...]:
+        """The candidate payloads whose per-copy layer is present, strongest first."""
+        return tuple(e.payload for e in sorted(self.candidates, key=lambda e: -e.score) if e.present)
+
+    def __str__(self) -> str:
+        periodic = (f"payload {self.payload:#018x}" if self.payload is not None else
+                    "this key's mark is present, payload unreadable" if self.found else "no periodic mark")
+        if self.named:
+            copies = "per-copy layer of " + ", ".join(
+                f"{e.payload:#018x} (p={e.p_value:.3g})" for e in sorted(self.candidates, key=lambda e: -e.score)
+                if e.present)
+        else:
+            copies = f"no candidate's per-copy layer found among {len(self.candidates)}"
+        return f"{copies}; periodic layer at identity: {periodic} (p={self.p_value:.3g}, {self.scheme})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready fields."""
+        return {"found": self.found, "payload": None if self.payload is None else f"{self.payload:#018x}",
+                "p_value": self.p_value, "score": round(self.score, 4),
+                "named": [f"{payload:#018x}" for payload in self.named],
+                "candidates": [e.to_dict() for e in self.candidates], "units": self.units, "scheme": self.scheme}

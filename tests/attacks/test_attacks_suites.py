@@ -45,9 +45,18 @@ def _by_test(suite):
 
 
 def test_suite_names_and_sizes():
-    assert attacks.suites() == ["stirmark", "stirmark-as-shipped", "social", "modern", "quick"]
+    assert attacks.suites() == ["stirmark", "stirmark-as-shipped", "social", "modern", "quick", "security"]
     sizes = {name: len(attacks.suite(name)) for name in attacks.suites()}
-    assert sizes == {"stirmark": 113, "stirmark-as-shipped": 112, "social": 10, "modern": 15, "quick": 14}
+    assert sizes == {"stirmark": 113, "stirmark-as-shipped": 112, "social": 10, "modern": 15, "quick": 14,
+                     "security": 15}
+
+
+def test_the_security_suite_is_the_security_family_with_its_other_images_named():
+    suite = attacks.suite("security")
+    assert {a.family for a in suite} == {"security"}
+    assert {a.name: a.inputs for a in suite} == {
+        "remove_mark": "others", "copy_mark": "source", "collude_average": "copies", "collude_mosaic": "copies",
+        "remark": None, "remove_and_remark": None}
 
 
 @pytest.mark.parametrize("name", ["stirmark", "stirmark-as-shipped"])

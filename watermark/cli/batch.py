@@ -16,8 +16,8 @@ from . import workers
 __all__ = ["DETECT_FIELDS", "EMBED_FIELDS", "row", "Outcome", "Job", "run_batch"]
 
 # Every --json row of a command has exactly these keys, whether its file succeeded or failed.
-DETECT_FIELDS = ("path", "found", "payload", "payload_text", "p_value", "score", "scheme", "transform", "geometry",
-                 "error")
+DETECT_FIELDS = ("path", "found", "status", "payload", "payload_text", "p_value", "score", "verified",
+                 "verification_p_value", "scheme", "transform", "geometry", "error")
 EMBED_FIELDS = ("path", "output", "status", "diff", "c2pa", "warning", "error")
 
 

@@ -18,7 +18,7 @@ from ... import coding
 from ...keys import Key, chips, permutation
 from .sync import TILE
 
-__all__ = ["WAVELET", "LEVELS", "LEVEL_OF_SLOT", "SLOTS", "PILOT_WEIGHTINGS", "tile_from_slots",
+__all__ = ["WAVELET", "LEVELS", "LEVEL_OF_SLOT", "SLOTS", "CHIP_AMPLITUDE", "PILOT_WEIGHTINGS", "tile_from_slots",
            "slots_from_tile", "Layout", "layout_for"]
 
 WAVELET = "db4"
@@ -39,29 +39,36 @@ SLOTS = LEVEL_OF_SLOT.size
 SLOTS_PER_LEVEL_TMP = np.bincount(LEVEL_OF_SLOT)
 _LEVEL_AMPLITUDE = np.sqrt(np.array(_LEVEL_ENERGY) / SLOTS_PER_LEVEL_TMP).astype(np.float32)
 _LEVEL_AMPLITUDE /= _LEVEL_AMPLITUDE[-1]
+CHIP_AMPLITUDE = _LEVEL_AMPLITUDE[LEVEL_OF_SLOT]     # each slot's chip amplitude, relative to level 2's
 
 
 def tile_from_slots(values: np.ndarray) -> np.ndarray:
-    """The spatial ``TILE`` x ``TILE`` pattern whose chip-carrying detail coefficients are ``values``."""
+    """The spatial ``TILE`` x ``TILE`` pattern whose chip-carrying detail coefficients are ``values``
+    (``(..., SLOTS)`` gives ``(..., TILE, TILE)``)."""
+    values = np.asarray(values)
+    lead = values.shape[:-1]
     deepest = max(LEVELS)
-    coeffs: list = [np.zeros((_band_size(deepest),) * 2)]
+    coeffs: list = [np.zeros(lead + (_band_size(deepest),) * 2)]
     start = 0
     for level in range(deepest, 0, -1):
         size = _band_size(level)
         if level in LEVELS:
-            bands = values[start:start + 3 * size * size].reshape(3, size, size)
+            bands = np.moveaxis(values[..., start:start + 3 * size * size].reshape(lead + (3, size, size)), -3, 0)
             start += 3 * size * size
         else:
-            bands = np.zeros((3, size, size))
+            bands = np.zeros((3,) + lead + (size, size))
         coeffs.append(tuple(bands))
-    return pywt.waverec2(coeffs, WAVELET, mode="periodization").astype(np.float32)
+    return pywt.waverec2(coeffs, WAVELET, mode="periodization", axes=(-2, -1)).astype(np.float32)
 
 
 def slots_from_tile(tile: np.ndarray) -> np.ndarray:
-    """The chip-carrying detail coefficients of a ``TILE`` x ``TILE`` plane, in slot order."""
-    coeffs = pywt.wavedec2(tile, WAVELET, mode="periodization", level=max(LEVELS))
+    """The chip-carrying detail coefficients of a ``TILE`` x ``TILE`` plane, in slot order (``(..., TILE,
+    TILE)`` gives ``(..., SLOTS)``)."""
+    tile = np.asarray(tile)
+    coeffs = pywt.wavedec2(tile, WAVELET, mode="periodization", level=max(LEVELS), axes=(-2, -1))
     chosen = [coeffs[1 + max(LEVELS) - level] for level in LEVELS]
-    return np.concatenate([band.ravel() for bands in chosen for band in bands]).astype(np.float32)
+    lead = tile.shape[:-2]
+    return np.concatenate([band.reshape(lead + (-1,)) for bands in chosen for band in bands], axis=-1).astype(np.float32)
 
 
 class Layout:

@@ -44,7 +44,7 @@ def perceptual_mask(luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     where a viewer and SSIM see it, then averaged down to ``shape``.
     """
     detail = luma - cv2.blur(luma, (5, 5), borderType=cv2.BORDER_REFLECT)   # what a 7x7 SSIM window sees
-    energy = resize(detail * detail, shape)
+    energy = np.maximum(resize(detail * detail, shape), 0.0)    # bicubic upsampling can undershoot zero
     activity = np.sqrt(_blur(energy, _ACTIVITY_SIGMA) + _FLOOR**2)
     amplitude = np.sqrt(_FLAT_AMPLITUDE**2 + (_TEXTURE_GAIN * activity) ** 2)
     brightness = _blur(resize(luma, shape), _ACTIVITY_SIGMA)

@@ -20,6 +20,11 @@ geometry left is searched for (:mod:`~watermark.schemes.lattice.search`), each h
 square tile and read the same way, and a promising one is polished on the pilot. When still no
 payload comes out, a smooth warp (StirMark's bending) estimated without the key is undone
 (:mod:`~watermark.schemes.lattice.dewarp`) and the tile read once more. The p-value pays for every hypothesis tried.
+
+A second, non-periodic *per-copy layer* (:mod:`~watermark.schemes.lattice.copy_layer`), seeded by the
+payload and each tile's position and bound to the host's content, is added on the same bands; a
+decoded payload is checked against it (``Detection.verified``), and :meth:`LatticeScheme.read_in_frame`
+tests candidate payloads for it in a master's frame (:mod:`~watermark.schemes.lattice.informed`).
 """
 
 from __future__ import annotations
@@ -31,10 +36,10 @@ import numpy as np
 from scipy import fft
 
 from ... import coding, color, stats
-from ...detection import Detection
+from ...detection import CandidateEvidence, Detection, InformedReading
 from ...keys import Key
 from ..base import DEFAULT_FALSE_ALARM, Scheme
-from . import dewarp, masking, search, sync
+from . import copy_layer, dewarp, informed, masking, search, sync
 from .layout import LEVEL_OF_SLOT, LEVELS, PILOT_WEIGHTINGS, SLOTS, Layout, layout_for, slots_from_tile, tile_from_slots
 from .sync import TILE
 
@@ -52,6 +57,7 @@ _DEWARPS = 1                             # key-independent dewarped views read (
 # weightings x offsets; and the looks that polishing may add once a hypothesis reaches _POLISH_ABOVE.
 _HYPOTHESES = (1 + _SEARCH_CANDIDATES + _DEWARPS) * len(sync.DIHEDRAL) * len(PILOT_WEIGHTINGS) * TILE * TILE
 _POLISH_HYPOTHESES = _POLISHED * _POLISH_LOOKS * len(PILOT_WEIGHTINGS) * TILE * TILE
+_REGISTRATION_SLACK = 3                  # px at working resolution an informed read's pilot looks around the identity
 _ISS_GAIN = 1.0                          # fraction of the host's interference the embedder cancels
 _AMPLITUDE_RANGE = (0.3, 3.0)            # per-bit amplitude limits, relative to the base amplitude
 
@@ -121,6 +127,7 @@ class LatticeScheme(Scheme):
         amplitudes = self._amplitudes(layout, codeword, host, gain)
 
         mark = scale * mask * sync.tile_pattern(tile_from_slots(signs * amplitudes), working.shape)
+        mark += strength * copy_layer.layer(working, key, payload, mask)     # names this copy, bound to its content
         return color.resize(mark.astype(np.float32), luma.shape)
 
     @staticmethod
@@ -148,7 +155,7 @@ class LatticeScheme(Scheme):
         plane, activity = masking.whiten(working)
         best = self._read(plane, layout, np.eye(2) * TILE)
         if best.conclusive(false_alarm):
-            return self._detection(best, working.shape, shape, reference, false_alarm)
+            return self._detection(best, working, plane, shape, reference, key, false_alarm)
         block = 8.0 * working.shape[0] / shape[0]      # a JPEG grid, at working scale
         view = masking.denoised_residual(working, activity)
         if best.p_value > false_alarm:     # not where it was put: find the lattice the geometry left
@@ -167,27 +174,74 @@ class LatticeScheme(Scheme):
             candidate = self._read_dewarped(plane, view, layout, block)
             if candidate.p_value < best.p_value:
                 best = candidate
-        return self._detection(best, working.shape, shape, reference, false_alarm)
+        return self._detection(best, working, plane, shape, reference, key, false_alarm)
 
     def detect_in_place(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM) -> Detection:
         working = _working_view(luma)
         plane, _ = masking.whiten(working)
         best = self._read(plane, layout_for(key), np.eye(2) * TILE)
-        return self._detection(best, working.shape, luma.shape, luma.shape, false_alarm)
+        return self._detection(best, working, plane, luma.shape, luma.shape, key, false_alarm, verify=False)
 
-    def _detection(self, best: "_Reading", working: tuple[int, int], shape: tuple[int, int],
-                   reference: tuple[int, int], false_alarm: float) -> Detection:
+    def _detection(self, best: "_Reading", working: np.ndarray, plane: np.ndarray, shape: tuple[int, int],
+                   reference: tuple[int, int], key: Key, false_alarm: float, *, verify: bool = True) -> Detection:
         """The detection a reading gives. Its transform maps the suspect's (x, y), on the grid of
         ``shape``, to the marked image's, taken at ``reference`` (the marked tile's frame is that image
-        at working resolution): an untouched copy maps by the identity."""
+        at working resolution): an untouched copy maps by the identity. A decoded payload's per-copy
+        layer is looked for in the mark's frame (``verified``) when ``verify``."""
         found = best.p_value <= false_alarm
-        to_working = np.diag([working[0] / shape[0], working[1] / shape[1], 1.0])
+        verified = verification_p = None
+        if verify and found and best.payload is not None:
+            check = informed.verify(working, plane, best.to_tile, key, best.payload)
+            verified, verification_p = check.p_value <= false_alarm, check.p_value
+        to_working = np.diag([working.shape[0] / shape[0], working.shape[1] / shape[1], 1.0])
         frame = color.working_shape(reference)
         to_marked = np.diag([reference[0] / frame[0], reference[1] / frame[1], 1.0])
         period = (TILE * to_marked[1, 1], TILE * to_marked[0, 0])
         return Detection(found=found, payload=best.payload if found else None, p_value=best.p_value,
                          score=best.z, bits=best.soft, scheme=self.name,
-                         transform=_to_xy(to_marked @ best.to_tile @ to_working, period) if found else None)
+                         transform=_to_xy(to_marked @ best.to_tile @ to_working, period) if found else None,
+                         verified=verified, verification_p_value=verification_p)
+
+    def read_in_frame(self, luma: np.ndarray, key: Key, candidates: list[int], *, valid: np.ndarray | None = None,
+                      false_alarm: float = DEFAULT_FALSE_ALARM) -> InformedReading:
+        """Read a suspect already resampled into a master's frame: the periodic layer at the identity
+        geometry, and each candidate payload's per-copy layer (see :class:`InformedReading`).
+
+        ``luma`` is float32 luminance with the master's aspect ratio, at any size; ``valid`` (bool, same
+        shape) marks the pixels the suspect covers. The periodic layer, when present, corrects a
+        registration error of up to 3 px at the working resolution (512 px short side); without it
+        (a scrubbed copy) the per-copy layer needs registration to about a pixel there.
+        """
+        layout = layout_for(key)
+        working = _working_view(luma)
+        inside = None
+        if valid is not None:
+            inside = color.resize(np.asarray(valid, dtype=np.float32), working.shape) > 0.999
+        plane, _ = masking.whiten(working)
+        if inside is not None:
+            plane = np.where(inside, plane, 0.0).astype(np.float32)
+        folded = sync.fold(plane, TILE)
+        reach = range(-_REGISTRATION_SLACK, _REGISTRATION_SLACK + 1)
+        z, (dy, dx) = max((layout.pilot_z(np.roll(folded, (-y, -x), axis=(0, 1))), (y, x)) for y in reach for x in reach)
+        p_pilot = stats.max_of_normals_p_value(z, len(reach) ** 2 * len(PILOT_WEIGHTINGS))
+        reading = self._decode(layout, np.roll(folded, (-dy, -dx), axis=(0, 1)), z, p_pilot)
+        found = reading.p_value <= false_alarm
+        scores, units = informed.candidate_scores(working, key, list(candidates), inside)
+        looks = 1
+        if p_pilot <= _DECODE_BELOW and (dy, dx) != (0, 0):
+            # The periodic layer says where the tile grid is, unless it was over-subtracted: an inverted
+            # pilot peaks a pixel or two off. Read the per-copy layer there too; the p-value pays for both.
+            moved = np.roll(working, (-dy, -dx), axis=(0, 1))
+            inside = None if inside is None else np.roll(inside, (-dy, -dx), axis=(0, 1))
+            shifted, _ = informed.candidate_scores(moved, key, list(candidates), inside)
+            scores, looks = [max(a, b) for a, b in zip(scores, shifted)], 2
+        evidence = []
+        for payload, score in zip(candidates, scores):
+            p_value = min(1.0, looks * len(scores) * stats.normal_tail(score))
+            evidence.append(CandidateEvidence(payload=int(payload), score=score, p_value=p_value,
+                                              present=p_value <= false_alarm))
+        return InformedReading(found=found, payload=reading.payload if found else None, p_value=reading.p_value,
+                               score=z, candidates=tuple(evidence), units=units, scheme=self.name)
 
     @classmethod
     def _read_dewarped(cls, plane: np.ndarray, residual: np.ndarray, layout: Layout, block: float) -> "_Reading":
@@ -230,15 +284,21 @@ class LatticeScheme(Scheme):
                                 for i, y, x in shortlist)
         index = symmetries[slot]
         aligned = np.roll(candidates[slot], (-dy, -dx), axis=(0, 1))
+        p_pilot = stats.refined_search_p_value(z, _HYPOTHESES, refine_from=_POLISH_ABOVE,
+                                               refinements=_POLISH_HYPOTHESES)
+        to_tile = _tile_coordinates(index, (dy, dx)) @ np.linalg.inv(np.vstack([to_plane, [0, 0, 1]]))
+        return replace(cls._decode(layout, aligned, z, p_pilot), to_tile=to_tile, symmetry=index)
+
+    @classmethod
+    def _decode(cls, layout: Layout, aligned: np.ndarray, z: float, p_pilot: float) -> "_Reading":
+        """The reading of a folded tile ``aligned`` on the marked tile, whose pilot gave ``z`` and
+        ``p_pilot``: soft bits weighted by each band's signal-to-noise ratio, payload, p-value."""
         values = slots_from_tile(aligned) * layout.chips
         soft = layout.group_sums(values * cls._band_weights(layout, values)).sum(axis=1)
         soft /= max(stats.robust_std(soft), 1e-12)
-        p_pilot = stats.refined_search_p_value(z, _HYPOTHESES, refine_from=_POLISH_ABOVE,
-                                               refinements=_POLISH_HYPOTHESES)
         payload = coding.decode_soft(soft).payload if p_pilot <= _DECODE_BELOW else None
         p_value = stats.with_checksum(p_pilot, payload is not None, coding.CRC_BITS)
-        to_tile = _tile_coordinates(index, (dy, dx)) @ np.linalg.inv(np.vstack([to_plane, [0, 0, 1]]))
-        return _Reading(p_value=p_value, z=z, soft=soft, payload=payload, to_tile=to_tile, symmetry=index)
+        return _Reading(p_value=p_value, z=z, soft=soft, payload=payload, to_tile=np.eye(3), symmetry=0)
 
     @staticmethod
     def _band_weights(layout: Layout, values: np.ndarray) -> np.ndarray:

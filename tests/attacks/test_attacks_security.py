@@ -1,0 +1,48 @@
+"""Security attacks: what they need, what they refuse, and that they use no key."""
+
+import ast
+import inspect
+
+import numpy as np
+import pytest
+
+import attacks
+from attack_images import rgb8
+from watermark.errors import AttackParameterError
+
+
+def test_multi_image_attacks_refuse_what_they_cannot_use():
+    image = rgb8()
+    with pytest.raises(AttackParameterError, match="give source="):
+        attacks.copy_mark(image)
+    with pytest.raises(AttackParameterError, match="copies of one picture"):
+        attacks.collude_average(image, copies=[image[:-2]])
+
+
+def test_zero_gain_changes_nothing_and_averaging_a_picture_with_itself_is_the_picture():
+    image = rgb8()
+    assert np.array_equal(attacks.remove_mark(image, gain=0.0), image)
+    assert np.array_equal(attacks.collude_average(image, copies=[image, image]), image)
+    assert np.array_equal(attacks.collude_mosaic(image, copies=[image], seed=1), image)
+
+
+def test_the_mosaic_takes_every_block_from_one_of_the_copies():
+    image = rgb8()
+    other = 255 - image
+    out = attacks.collude_mosaic(image, copies=[other], block=16, seed=4)
+    for row in range(0, image.shape[0], 16):
+        for col in range(0, image.shape[1], 16):
+            block = out[row:row + 16, col:col + 16]
+            assert np.array_equal(block, image[row:row + 16, col:col + 16]) or \
+                np.array_equal(block, other[row:row + 16, col:col + 16])
+
+
+def test_the_attacks_draw_on_no_keyed_stream():
+    from attacks import security
+
+    tree = ast.parse(inspect.getsource(security))
+    used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    used |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
+    used |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    keyed = {"layout_for", "Layout", "copy_chips", "chips", "words", "permutation", "content_bits", "digest"}
+    assert not used & keyed          # only the attacker's own key, drawn from a seed, in remark
