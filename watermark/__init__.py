@@ -9,11 +9,12 @@ except _metadata.PackageNotFoundError:   # a source tree that was never installe
 
 from .errors import (AlreadyMarkedWarning, AttackParameterError, CredentialsError, FiligraneWarning, ImageFileError,
                      ImageTooSmallError, InvalidImageError, KeyFileError, KeyFilePermissionWarning, MissingExtraError,
-                     OutputExistsError, ParameterError, PayloadTooLargeError, UnknownNameError, WatermarkError)
+                     OutputExistsError, ParameterError, PayloadTooLargeError, RegistryError, UnknownNameError,
+                     WatermarkError)
 
 __all__ = ["__version__", "WatermarkError", "ParameterError", "InvalidImageError", "ImageTooSmallError",
            "ImageFileError", "OutputExistsError", "KeyFileError", "CredentialsError", "MissingExtraError",
-           "PayloadTooLargeError", "AttackParameterError", "UnknownNameError", "FiligraneWarning",
+           "PayloadTooLargeError", "AttackParameterError", "UnknownNameError", "RegistryError", "FiligraneWarning",
            "AlreadyMarkedWarning", "KeyFilePermissionWarning"]
 
 from .api import detect, detect_file, embed, embed_file, read_in_frame

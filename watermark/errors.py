@@ -19,6 +19,7 @@ __all__ = [
     "FiligraneWarning",
     "AlreadyMarkedWarning",
     "KeyFilePermissionWarning",
+    "RegistryError",
 ]
 
 
@@ -86,3 +87,7 @@ class AlreadyMarkedWarning(FiligraneWarning):
 
 class KeyFilePermissionWarning(FiligraneWarning):
     """A key file can be read by other users than its owner (as ssh warns of a private key)."""
+
+
+class RegistryError(WatermarkError, OSError):
+    """A registry database is missing, damaged, newer than this code, locked, or refuses a record."""

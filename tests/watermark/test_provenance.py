@@ -421,18 +421,20 @@ def test_cli_signs_in_worker_processes_and_in_place(tmp_path, keyfile, authority
 
 
 @needs_c2pa
-@pytest.mark.parametrize("case", ["one flag", "bad certificate", "output without manifests"])
+@pytest.mark.parametrize("case", ["one flag", "bad certificate", "output without manifests", "with a registry"])
 def test_cli_refuses_before_any_work(tmp_path, keyfile, authority, master, capsys, case):
     out = tmp_path / "out" / ("marked.bmp" if case == "output without manifests" else "marked.png")
+    both = ["--c2pa-cert", authority.chain, "--c2pa-key", authority.key]
     signing = {"one flag": ["--c2pa-cert", authority.chain],
                "bad certificate": ["--c2pa-cert", authority.key, "--c2pa-key", authority.key],
-               "output without manifests": ["--c2pa-cert", authority.chain, "--c2pa-key", authority.key]}[case]
+               "output without manifests": both, "with a registry": [*both, "--registry", tmp_path / "r.db"]}[case]
     assert _embed(master, "-o", out, "--key", keyfile, *signing) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert {"one flag": "both --c2pa-cert and --c2pa-key", "bad certificate": f"{authority.key}: not a PEM certificate",
-            "output without manifests": "marked.bmp: a C2PA manifest cannot be embedded"}[case] in err
-    assert not out.exists()
+            "output without manifests": "marked.bmp: a C2PA manifest cannot be embedded",
+            "with a registry": "--c2pa-cert is not available with --registry yet"}[case] in err
+    assert not out.exists() and not (tmp_path / "r.db").exists()
 
 
 def test_cli_without_the_extra_says_which_to_install(tmp_path, keyfile, master, monkeypatch, capsys):

@@ -1,4 +1,4 @@
-"""The ``watermark`` command: keygen, embed, detect (alias scan), and the plugged-in attack and bench.
+"""The ``watermark`` command: keygen, embed, detect (alias scan), registry, and the plugged-in attack and bench.
 
 Results go to stdout (text, or ``--json``: one object per input per line); messages and the progress
 bar (drawn only on a terminal) go to stderr. Exit codes follow grep: 0 when a mark was found (or the
@@ -18,7 +18,7 @@ from typing import Callable, TextIO
 
 from .. import __version__
 from ..errors import FiligraneWarning, WatermarkError
-from . import detect, embed, keygen
+from . import detect, embed, keygen, registry
 from .common import ERROR, FOUND, INTERRUPTED, NOT_FOUND
 
 __all__ = ["main", "build_parser", "FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED"]
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for command in (keygen, embed, detect):
+    for command in (keygen, embed, detect, registry):
         command.register(commands)
 
     for entry in metadata.entry_points(group=_PLUGIN_GROUP):

@@ -14,7 +14,7 @@ from ..coding import payload_to_int
 from ..errors import InvalidImageError, ParameterError
 from ..keys import Key
 from ..signer import ManifestSigner
-from . import outputs
+from . import embed_registry, outputs
 from .batch import EMBED_FIELDS, Job, Outcome, row, run_batch
 from .common import ERROR, FOUND, common_options, encoder_quality, key_options, load_key, payload, positive_number
 
@@ -29,7 +29,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                             "directory input's sub-directories are mirrored")
     embed.add_argument("--in-place", action="store_true", help="replace each input (atomically)")
     key_options(embed)
-    given = embed.add_mutually_exclusive_group(required=True)
+    given = embed.add_mutually_exclusive_group()
     given.add_argument("--payload", help="64-bit payload: 0x hex or decimal")
     given.add_argument("--payload-text", help="payload as up to 8 bytes of UTF-8 text")
     embed.add_argument("--strength", type=positive_number, default=1.0, help="mark amplitude (default: %(default)s)")
@@ -43,6 +43,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     signing.add_argument("--c2pa-cert", metavar="CERT", help="PEM certificate chain, signing certificate first: "
                          "embed a signed C2PA manifest whose soft binding is the mark's payload")
     signing.add_argument("--c2pa-key", metavar="KEY", help="the signing certificate's PEM private key")
+    embed_registry.registry_options(embed)
     common_options(embed)
     embed.set_defaults(run=_run_embed)
 
@@ -99,12 +100,21 @@ def _write_difference(original: Path, marked: Path, max_pixels: int | None) -> P
 
 
 def _run_embed(args: argparse.Namespace) -> int:
+    given = args.payload is not None or args.payload_text is not None
+    if not given and args.registry is None:
+        raise ParameterError("give --payload (or --payload-text), or --registry DB to draw one per copy")
     if (args.c2pa_cert is None) != (args.c2pa_key is None):
         raise ParameterError("give both --c2pa-cert and --c2pa-key, or neither")
-    key, value = load_key(args), payload(args)
-    payload_to_int(value)                                    # a bad payload fails before any file
+    if args.c2pa_cert is not None and args.registry is not None:
+        raise ParameterError("--c2pa-cert is not available with --registry yet (the registry does not record "
+                             "manifest ids)")
+    key, value = load_key(args), payload(args) if given else None
+    if value is not None:
+        payload_to_int(value)                                # a bad payload fails before any file
     signer = ManifestSigner.load(args.c2pa_cert, args.c2pa_key) if args.c2pa_cert is not None else None
     pairs = outputs.destinations(args.inputs, args.output, in_place=args.in_place, diff=args.diff)
+    if args.registry is not None:
+        return embed_registry.run(args, key, pairs, value)
     if signer is not None:
         for _, destination in pairs:
             signer.check_output(destination)                 # an output without manifests, before any work

@@ -1,0 +1,206 @@
+"""``watermark embed --registry`` and ``watermark registry``, as real processes on a real database file."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import watermark as wm
+from tests.photos import PHOTO_NAMES, photo
+from watermark.registry import Registry, file_sha256
+
+
+def _run(*args, env=None, check=None):
+    result = subprocess.run([sys.executable, "-m", "watermark", *map(str, args)], capture_output=True, text=True,
+                            env={**os.environ, **(env or {})}, timeout=900)
+    if check is not None:
+        assert result.returncode == check, result.stderr
+    return result
+
+
+def _masters(folder, count):
+    """``count`` distinct real pictures (crops of scikit-image's photographs), 256-384 px, as PNG."""
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for index in range(count):
+        image = photo(PHOTO_NAMES[index % len(PHOTO_NAMES)])
+        height, width = image.shape[:2]
+        h, w = int(rng.integers(256, min(height, 384) + 1)), int(rng.integers(256, min(width, 384) + 1))
+        top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+        Image.fromarray(image[top:top + h, left:left + w]).save(folder / f"m{index:02d}.png")
+    return sorted(folder.iterdir())
+
+
+@pytest.fixture
+def setup(tmp_path):
+    key_path = tmp_path / "k.key"
+    wm.Key.from_passphrase("cli registry tests").save(key_path)
+    database = tmp_path / "filigrane.db"
+    _run("registry", "init", database, check=0)
+    return key_path, database
+
+
+def _check_sound(database, expected_issued=None):
+    """The invariants a crash must never break."""
+    with Registry(database) as registry:
+        assert registry.integrity_check() == "ok"
+        records = registry.records()
+        issued = [record for record in records if record.state == "issued"]
+        for record in issued:
+            assert file_sha256(record.output_path) == record.output_sha256
+        keyed = [(record.key, record.payload) for record in records]
+        assert len(keyed) == len(set(keyed))
+        if expected_issued is not None:
+            assert len(issued) == expected_issued
+        return issued
+
+
+def test_embed_records_each_copy_and_the_registry_commands_show_them(setup, tmp_path):
+    key_path, database = setup
+    masters = _masters(tmp_path / "masters", 3)
+    out = tmp_path / "out"
+    result = _run("embed", *masters, "-o", out, "--key", key_path, "--registry", database, "--recipient", "Agence X",
+                  "--meta", "licence=123", "--json", check=0)
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["status"] for row in rows] == ["marked"] * 3 and len({row["payload"] for row in rows}) == 3
+    issued = _check_sound(database, expected_issued=3)
+    assert {record.recipient for record in issued} == {"Agence X"} and issued[0].metadata == {"licence": "123"}
+    for row in rows:
+        assert wm.detect_file(row["output"], wm.Key.load(key_path)).payload == int(row["payload"], 16)
+
+    listed = _run("registry", "list", "--registry", database, "--json", check=0).stdout.splitlines()
+    assert sorted(json.loads(line)["id"] for line in listed) == sorted(row["record"] for row in rows)
+    shown = _run("registry", "show", rows[0]["payload"], "--registry", database, check=0).stdout
+    assert rows[0]["record"] in shown and "Agence X" in shown
+    assert rows[1]["record"] in _run("registry", "show", rows[1]["record"][:8], "--registry", database, check=0).stdout
+    assert _run("registry", "show", "0x1", "--registry", database).returncode == 1
+
+    exported = _run("registry", "export", "--json", "--registry", database, check=0).stdout
+    copy = tmp_path / "copy.db"
+    _run("registry", "init", copy, check=0)
+    (tmp_path / "export.json").write_text(exported, encoding="utf-8")
+    _run("registry", "import", tmp_path / "export.json", "--registry", copy, check=0)
+    assert _run("registry", "export", "--json", "--registry", copy, check=0).stdout == exported
+    csv_lines = _run("registry", "export", "--registry", database, check=0).stdout.splitlines()
+    assert csv_lines[0].startswith("id,state,payload") and len(csv_lines) == 4
+
+    again = _run("embed", *masters, "-o", out, "--key", key_path, "--registry", database, "--recipient", "Agence X",
+                 "--meta", "licence=123", "--json", check=0)
+    assert [json.loads(line)["status"] for line in again.stdout.splitlines()] == ["skipped"] * 3
+    _check_sound(database, expected_issued=3)
+
+
+def test_an_explicit_payload_is_issued_once(setup, tmp_path):
+    key_path, database = setup
+    master = _masters(tmp_path / "masters", 1)[0]
+    _run("embed", master, "-o", tmp_path / "a.png", "--key", key_path, "--registry", database, "--payload", "0x5eed",
+         check=0)
+    refused = _run("embed", master, "-o", tmp_path / "b.png", "--key", key_path, "--registry", database,
+                   "--payload", "0x5eed")
+    lines = refused.stderr.splitlines()
+    assert refused.returncode == 2 and "already issued" in lines[0] and lines[1:] == ["watermark: 0 marked, 0 skipped, 1 failed"]
+    assert not (tmp_path / "b.png").exists()
+
+
+def test_two_processes_and_two_jobs_share_one_registry(setup, tmp_path):
+    key_path, database = setup
+    masters = _masters(tmp_path / "masters", 6)
+    commands = [[sys.executable, "-m", "watermark", "embed", *map(str, masters), "-o", str(tmp_path / f"out{i}"),
+                 "--key", str(key_path), "--registry", str(database), "--recipient", f"r{i}", "--jobs", "2"]
+                for i in range(2)]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for command in commands]
+    for process in processes:
+        _, stderr = process.communicate(timeout=900)
+        assert process.returncode == 0, stderr
+    issued = _check_sound(database, expected_issued=12)
+    assert {record.recipient for record in issued} == {"r0", "r1"}
+    with Registry(database) as registry:
+        assert registry.counts()["masters"] == 6 and registry.counts()["void"] == 0
+
+
+def test_a_batch_killed_half_way_is_finished_by_running_it_again(setup, tmp_path):
+    key_path, database = setup
+    masters = _masters(tmp_path / "masters", 20)
+    command = ["embed", *masters, "-o", tmp_path / "out", "--key", key_path, "--registry", database,
+               "--recipient", "Agence X"]
+    process = subprocess.Popen([sys.executable, "-m", "watermark", *map(str, command)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:
+        with sqlite3.connect(database) as watch:
+            if watch.execute("SELECT count(*) FROM copies WHERE state = 'issued'").fetchone()[0] >= 4:
+                break
+        time.sleep(0.05)
+    assert process.poll() is None, "the batch finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = {record.id: record for record in _check_sound(database)}
+    assert 4 <= len(before) < 20
+
+    _run(*command, check=0)
+    after = _check_sound(database, expected_issued=20)
+    assert all(before[record.id] == record for record in after if record.id in before)
+    assert len({record.output_path for record in after}) == 20
+    with Registry(database) as registry:
+        assert registry.counts()["reserved"] == 0 and registry.counts()["void"] <= 1
+
+
+def _one_line(result):
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("watermark: ")
+    return lines[0]
+
+
+def test_bad_registries_give_one_line_and_exit_2(setup, tmp_path):
+    key_path, database = setup
+    master = _masters(tmp_path / "masters", 1)[0]
+    embed = ["embed", master, "-o", tmp_path / "out.png", "--key", key_path]
+    assert "absent.db: registry not found" in _one_line(_run(*embed, "--registry", tmp_path / "absent.db"))
+    (tmp_path / "corrupt.db").write_bytes(b"\x00garbage" * 512)
+    assert "corrupt.db: not a readable Filigrane registry" in _one_line(_run(*embed, "--registry", tmp_path / "corrupt.db"))
+    newer = tmp_path / "newer.db"
+    _run("registry", "init", newer, check=0)
+    with sqlite3.connect(newer) as connection:
+        connection.execute("PRAGMA user_version = 99")
+    assert "schema version 99 is newer" in _one_line(_run(*embed, "--registry", newer))
+    stranger = tmp_path / "stranger.key"
+    wm.Key.generate().save(stranger)
+    assert "is not in this registry" in _one_line(_run("registry", "list", "--registry", database, "--key", stranger))
+    assert not (tmp_path / "out.png").exists() and not (tmp_path / "absent.db").exists()
+
+
+def test_a_locked_registry_gives_one_line_and_writes_nothing(setup, tmp_path):
+    key_path, database = setup
+    masters = _masters(tmp_path / "masters", 2)
+    holder = subprocess.Popen([sys.executable, "-c", "import sqlite3, sys\n"
+                               "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+                               "db.execute('BEGIN IMMEDIATE')\nprint('locked', flush=True)\nsys.stdin.read()\n",
+                               str(database)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = _run("embed", *masters, "-o", tmp_path / "out", "--key", key_path, "--registry", database,
+                      env={"FILIGRANE_REGISTRY_TIMEOUT": "0.3"})
+        assert "locked by another writer" in _one_line(result)
+    finally:
+        holder.communicate("")
+    assert not any((tmp_path / "out").glob("*.png"))
+    with Registry(database) as registry:
+        assert registry.counts() == {"keys": 0, "masters": 0, "reserved": 0, "issued": 0, "void": 0}
+
+
+def test_embed_needs_a_payload_or_a_registry(setup, tmp_path, capsys):
+    from watermark.cli import main
+
+    key_path, _ = setup
+    master = _masters(tmp_path / "masters", 1)[0]
+    assert main(["embed", str(master), "-o", str(tmp_path / "out.png"), "--key", str(key_path)]) == 2
+    assert "give --payload" in capsys.readouterr().err and not (tmp_path / "out.png").exists()

@@ -1,0 +1,93 @@
+"""``watermark embed --registry DB``: mark files and record each copy (who got which payload).
+
+Each worker process opens its own connection to the registry; the UNIQUE (key, payload) constraint
+and SQLite's locking make concurrent runs (``--jobs N``, or several commands at once) safe. A run
+interrupted at any point (Ctrl-C, SIGKILL, power loss) is finished by running the same command again:
+see `watermark.registry.issue`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from ..coding import payload_to_int
+from ..errors import ParameterError, RegistryError
+from ..keys import Key
+from ..registry import Registry, issue_file
+from .batch import EMBED_FIELDS, Job, Outcome, row, run_batch
+from .common import ERROR, FOUND
+
+__all__ = ["registry_options", "run", "ISSUE_FIELDS"]
+
+# embed's row, and what the registry recorded: the copy's record id, payload, recipient, output SHA-256
+ISSUE_FIELDS = EMBED_FIELDS + ("record", "payload", "recipient", "output_sha256")
+
+_OPEN: dict[tuple[int, str], Registry] = {}     # this process's connection per registry file
+
+
+def registry_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("registry (record who received which payload)")
+    group.add_argument("--registry", metavar="DB", help="record each copy in this registry (made by "
+                                                         "'watermark registry init'); the payload is then drawn "
+                                                         "at random unless --payload is given")
+    group.add_argument("--recipient", metavar="NAME", help="who receives these copies")
+    group.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                       help="free metadata recorded with each copy (repeatable)")
+
+
+def _metadata(items: list[str]) -> dict[str, str]:
+    metadata = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip():
+            raise ParameterError(f"--meta {item!r}: expected KEY=VALUE")
+        metadata[name.strip()] = value
+    return metadata
+
+
+def _registry(path: str) -> Registry:
+    slot = (os.getpid(), path)
+    if slot not in _OPEN:
+        _OPEN[slot] = Registry(path)
+    return _OPEN[slot]
+
+
+def _issue_one(pair: tuple[Path, Path], *, registry: str, key: Key, payload: int | None, recipient: str | None,
+               metadata: dict[str, str], strength: float, scheme: str, quality: int | None, overwrite: bool,
+               max_pixels: int | None) -> Outcome:
+    source, destination = pair
+    issued = issue_file(_registry(registry), source, destination, key, payload=payload, recipient=recipient,
+                        metadata=metadata, strength=strength, scheme=scheme, quality=quality, overwrite=overwrite,
+                        max_pixels=max_pixels)
+    fields = issued.to_dict()
+    status = "skipped" if fields["status"] == "skipped" else "marked"
+    text = f"{destination}: {fields['status']}, payload {fields['payload']}, record {fields['record']}"
+    return Outcome(row(ISSUE_FIELDS, path=str(source), output=str(destination), **{**fields, "status": status}),
+                   status, text)
+
+
+def _issue_failed(pair: tuple[Path, Path], message: str, **options: Any) -> Outcome:
+    source, destination = pair
+    return Outcome(row(ISSUE_FIELDS, path=str(source), output=str(destination), status="failed", error=message),
+                   "failed")
+
+
+def run(args: argparse.Namespace, key: Key, pairs: list[tuple[Path, Path]], payload: int | bytes | None) -> int:
+    """Issue every (source, destination) pair into ``args.registry``; the exit status."""
+    if args.diff:
+        raise ParameterError("--diff is not available with --registry")
+    if payload is not None and len(pairs) > 1:
+        raise RegistryError(f"--payload with --registry marks one file ({len(pairs)} given): a payload is "
+                            "issued once per key; leave --payload out and the registry draws one per copy")
+    with Registry(args.registry) as registry:       # refuse a missing, damaged, newer or locked file first
+        registry.add_key(key)
+    job = Job(_issue_one, _issue_failed, registry=args.registry, key=key,
+              payload=None if payload is None else payload_to_int(payload), recipient=args.recipient,
+              metadata=_metadata(args.meta), strength=args.strength, scheme=args.scheme, quality=args.quality,
+              overwrite=args.overwrite or args.in_place, max_pixels=args.max_pixels)
+    counts = run_batch(job, pairs, jobs=args.jobs, json_rows=args.json, label="embedding",
+                       statuses=("marked", "skipped", "failed"))
+    return ERROR if counts["failed"] else FOUND

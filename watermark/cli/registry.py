@@ -1,0 +1,189 @@
+"""``watermark registry``: make, list, show, export and import a registry of issued copies.
+
+The registry file is ``--registry DB`` (default: ``$FILIGRANE_REGISTRY``, else ``filigrane.db``).
+``list`` and ``show`` exit like grep: 0 when something matched, 1 when nothing did, 2 on an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from ..errors import RegistryError, WatermarkError
+from ..registry import ISSUED, RESERVED, VOID, Record, Registry, export_json, import_document
+from .common import FOUND, NOT_FOUND, load_key
+
+__all__ = ["register", "registry_option", "default_registry"]
+
+_RECORD_ID = re.compile(r"[0-9a-f]{8}[0-9a-f-]{0,28}")
+_CSV_FIELDS = ("id", "state", "payload", "recipient", "master_path", "master_sha256", "output_path",
+               "output_sha256", "issued_at", "metadata", "key", "scheme", "tool_version")
+
+
+def default_registry() -> str:
+    return os.environ.get("FILIGRANE_REGISTRY", "") or "filigrane.db"
+
+
+def registry_option(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    parser.add_argument("--registry", metavar="DB", required=required,
+                        default=None if required else default_registry(),
+                        help="registry file (default: $FILIGRANE_REGISTRY, else filigrane.db)"
+                        if not required else "registry file (SQLite), made by 'watermark registry init'")
+
+
+def _optional_key(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--key", metavar="KEYFILE", help="only this key's records")
+    group.add_argument("--passphrase-env", metavar="VAR", help="only the records of this passphrase's key")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("registry", help="the registry of issued copies: init, list, show, export, import")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    init = actions.add_parser("init", help="create a new, empty registry file")
+    init.add_argument("path", metavar="DB")
+    init.set_defaults(run=_run_init)
+
+    listing = actions.add_parser("list", help="issued copies, oldest first")
+    registry_option(listing)
+    _optional_key(listing)
+    listing.add_argument("--recipient", help="only this recipient's copies")
+    listing.add_argument("--state", choices=(ISSUED, RESERVED, VOID), help="only records in this state")
+    listing.add_argument("--json", action="store_true", help="one JSON object per record")
+    listing.set_defaults(run=_run_list)
+
+    show = actions.add_parser("show", help="the records of a payload, a record id, or a file's SHA-256")
+    registry_option(show)
+    _optional_key(show)
+    show.add_argument("what", metavar="PAYLOAD-or-ID", help="0x payload or decimal, a record id (or its first "
+                                                             "8+ characters), or a 64-hex SHA-256")
+    show.add_argument("--json", action="store_true", help="one JSON object per record")
+    show.set_defaults(run=_run_show)
+
+    export = actions.add_parser("export", help="the issued copies as CSV, or everything as JSON (--json)")
+    registry_option(export)
+    export.add_argument("--json", action="store_true", help="the whole registry as one JSON document "
+                                                            "(what 'import' reads back exactly)")
+    export.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
+    export.set_defaults(run=_run_export)
+
+    importing = actions.add_parser("import", help="merge a JSON export into the registry (all or nothing)")
+    registry_option(importing)
+    importing.add_argument("file", metavar="FILE")
+    importing.set_defaults(run=_run_import)
+
+
+def _run_init(args: argparse.Namespace) -> int:
+    Registry(args.path, create=True).close()
+    print(f"{args.path}: new registry")
+    return FOUND
+
+
+def _key_filter(args: argparse.Namespace, registry: Registry) -> str | None:
+    if args.key is None and args.passphrase_env is None:
+        return None
+    return registry.require_key(load_key(args))
+
+
+def _print_records(records: list[Record], as_json: bool) -> int:
+    for record in records:
+        print(json.dumps(record.to_dict(), ensure_ascii=False) if as_json else _line(record), flush=True)
+    return FOUND if records else NOT_FOUND
+
+
+def _line(record: Record) -> str:
+    who = record.recipient if record.recipient is not None else "-"
+    when = record.issued_at or "-"
+    return f"{record.id}  {record.state:8s}  {record.payload:#018x}  {when}  {who}  {record.master.path}"
+
+
+def _run_list(args: argparse.Namespace) -> int:
+    with Registry(args.registry) as registry:
+        key = _key_filter(args, registry)
+        return _print_records(registry.records(key=key, recipient=args.recipient, state=args.state), args.json)
+
+
+def _run_show(args: argparse.Namespace) -> int:
+    what = args.what.strip().lower()
+    with Registry(args.registry) as registry:
+        key = _key_filter(args, registry)
+        if re.fullmatch(r"[0-9a-f]{64}", what):
+            copies, master = registry.find_sha256(what)
+            if master is not None and not args.json:
+                print(f"master {master.sha256}  {master.width}x{master.height}  {master.path}  "
+                      f"({len(registry.copies_of(master))} issued copies)")
+            return _print_records(copies, args.json) if copies else (FOUND if master is not None else NOT_FOUND)
+        if _RECORD_ID.fullmatch(what) and not what.isdigit() and not what.startswith("0x"):
+            matching = [record for record in registry.records(key=key) if record.id.startswith(what)]
+        else:
+            matching = registry.find_payload(_payload(args.what), key=key)
+        return _print_records(matching, args.json)
+
+
+def _payload(text: str) -> int:
+    try:
+        payload = int(text.strip(), 0)
+    except ValueError:
+        raise RegistryError(f"{text!r} is neither a payload (0x hex or decimal), a record id (8+ characters) "
+                            "nor a SHA-256 (64 hex digits)") from None
+    if not 0 <= payload < 2**64:
+        raise RegistryError(f"payload {text} is outside [0, 2**64)")
+    return payload
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    with Registry(args.registry) as registry:
+        text = export_json(registry) if args.json else _csv(registry.records())
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        _write_atomic(Path(args.output), text)
+    return FOUND
+
+
+def _csv(records: list[Record]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=_CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({"id": record.id, "state": record.state, "payload": f"{record.payload:#018x}",
+                         "recipient": record.recipient, "master_path": record.master.path,
+                         "master_sha256": record.master.sha256, "output_path": record.output_path,
+                         "output_sha256": record.output_sha256, "issued_at": record.issued_at,
+                         "metadata": json.dumps(record.metadata, sort_keys=True, ensure_ascii=False),
+                         "key": record.key, "scheme": record.scheme, "tool_version": record.tool_version})
+    return buffer.getvalue()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temp, "x", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise WatermarkError(f"{path}: cannot write the export ({exc.strerror or exc})") from None
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    try:
+        document = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RegistryError(f"{args.file}: cannot read ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RegistryError(f"{args.file}: not JSON ({exc})") from None
+    with Registry(args.registry) as registry:
+        added = import_document(registry, document, source=args.file)
+    print(f"{args.file}: imported {added['copies']} copies, {added['masters']} masters, {added['keys']} keys "
+          f"into {args.registry}")
+    return FOUND

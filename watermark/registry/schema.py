@@ -1,0 +1,187 @@
+"""The registry's SQLite file: opening it safely, its schema, and the migrations that build it.
+
+One connection per process (or per worker), in WAL mode (readers never wait for the writer), with
+foreign keys on and a busy timeout; every write is a ``BEGIN IMMEDIATE`` transaction, so a second
+writer waits for the lock up to the timeout and then fails with one clear line instead of deadlocking.
+The file carries ``PRAGMA application_id`` (a Filigrane registry, not any SQLite file) and
+``PRAGMA user_version`` (how many migrations it has had). Opening applies the missing migrations in
+order, in one transaction; a file of a newer version is refused.
+
+Payloads are unsigned 64-bit integers; SQLite's INTEGER is signed, so they are stored as their
+two's-complement signed view (:func:`to_signed`, :func:`to_unsigned`). The perceptual hash is
+stored the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import RegistryError
+
+__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "DEFAULT_TIMEOUT", "connect", "write", "errors",
+           "to_signed", "to_unsigned"]
+
+APPLICATION_ID = 0x46696C67          # "Filg"
+DEFAULT_TIMEOUT = 10.0               # seconds a writer waits for another one (FILIGRANE_REGISTRY_TIMEOUT)
+MAX_PRINT_BYTES = 65536
+
+# Each migration is the SQL that takes the schema from version i to i + 1; never edit a shipped one.
+MIGRATIONS: tuple[str, ...] = (
+    f"""
+    CREATE TABLE keys (
+        id          INTEGER PRIMARY KEY,
+        public_id   TEXT NOT NULL UNIQUE CHECK (length(public_id) = 32),
+        fingerprint TEXT NOT NULL,
+        added_at    TEXT NOT NULL
+    );
+    CREATE TABLE masters (
+        id          INTEGER PRIMARY KEY,
+        sha256      TEXT NOT NULL UNIQUE CHECK (length(sha256) = 64),
+        path        TEXT NOT NULL,
+        width       INTEGER NOT NULL CHECK (width > 0),
+        height      INTEGER NOT NULL CHECK (height > 0),
+        phash       INTEGER NOT NULL,
+        print       BLOB NOT NULL CHECK (length(print) <= {MAX_PRINT_BYTES}),
+        added_at    TEXT NOT NULL
+    );
+    CREATE INDEX masters_by_phash ON masters (phash);
+    CREATE TABLE copies (
+        id            TEXT PRIMARY KEY,
+        key_id        INTEGER NOT NULL REFERENCES keys (id),
+        payload       INTEGER NOT NULL,
+        master_id     INTEGER NOT NULL REFERENCES masters (id),
+        state         TEXT NOT NULL CHECK (state IN ('reserved', 'issued', 'void')),
+        output_path   TEXT NOT NULL,
+        output_sha256 TEXT CHECK (output_sha256 IS NULL OR length(output_sha256) = 64),
+        recipient     TEXT,
+        metadata      TEXT NOT NULL DEFAULT '{{}}',
+        scheme        TEXT NOT NULL,
+        tool_version  TEXT NOT NULL,
+        reserved_at   TEXT NOT NULL,
+        issued_at     TEXT,
+        note          TEXT,
+        UNIQUE (key_id, payload),
+        CHECK ((state = 'issued') = (output_sha256 IS NOT NULL AND issued_at IS NOT NULL))
+    );
+    CREATE INDEX copies_by_master ON copies (master_id);
+    CREATE INDEX copies_by_output_sha256 ON copies (output_sha256);
+    CREATE INDEX copies_by_output_path ON copies (output_path);
+    CREATE INDEX copies_by_payload ON copies (payload);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def to_signed(value: int) -> int:
+    """The signed 64-bit view of an unsigned 64-bit integer, for SQLite's INTEGER."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def to_unsigned(value: int) -> int:
+    """The unsigned 64-bit integer whose signed view SQLite stored."""
+    return value + (1 << 64) if value < 0 else value
+
+
+def _timeout() -> float:
+    text = os.environ.get("FILIGRANE_REGISTRY_TIMEOUT", "").strip()
+    try:
+        return float(text) if text else DEFAULT_TIMEOUT
+    except ValueError:
+        raise RegistryError(f"FILIGRANE_REGISTRY_TIMEOUT={text!r} is not a number of seconds") from None
+
+
+@contextlib.contextmanager
+def errors(path: Path, timeout: float) -> Iterator[None]:
+    """Turn SQLite's exceptions into one-line `RegistryError` naming ``path``."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            raise RegistryError(f"{path}: locked by another writer (waited {timeout:g} s); try again when "
+                                "it has finished, or raise FILIGRANE_REGISTRY_TIMEOUT") from None
+        if "readonly" in text or "unable to open" in text:
+            raise RegistryError(f"{path}: cannot write the registry ({text}); check the file's and its "
+                                "directory's permissions") from None
+        raise RegistryError(f"{path}: registry error ({text})") from None
+    except sqlite3.IntegrityError as exc:
+        raise RegistryError(f"{path}: the registry refused the change ({exc})") from None
+    except sqlite3.DatabaseError as exc:   # not a database, malformed image, ...
+        raise RegistryError(f"{path}: not a readable Filigrane registry ({exc})") from None
+
+
+def connect(path: str | os.PathLike, *, create: bool = False, timeout: float | None = None) -> sqlite3.Connection:
+    """Open (or, with ``create``, make) the registry at ``path``, migrated to :data:`SCHEMA_VERSION`.
+
+    Raises
+    ------
+    RegistryError
+        Missing file (without ``create``), an existing file when creating, a file that is not a
+        Filigrane registry or is damaged, a newer schema, a lock held too long by another writer.
+    """
+    path = Path(path)
+    timeout = _timeout() if timeout is None else timeout
+    if create and path.exists():
+        raise RegistryError(f"{path}: already exists; a new registry needs a new file")
+    if not create and not path.is_file():
+        what = "is a directory" if path.is_dir() else "registry not found"
+        raise RegistryError(f"{path}: {what}; `watermark registry init {path}` creates one")
+    mode = "rwc" if create else "rw"
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, timeout=timeout,
+                                     isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise RegistryError(f"{path}: cannot open the registry ({exc})") from None
+    try:
+        with errors(path, timeout):
+            connection.execute("PRAGMA foreign_keys = ON")
+            _check_and_migrate(connection, path, create)
+            if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = FULL")   # an issued record survives power loss
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _check_and_migrate(connection: sqlite3.Connection, path: Path, create: bool) -> None:
+    """Refuse what is not a registry of a version we know; migrate an older one (a write lock only then)."""
+    if _version(connection, path, create) == SCHEMA_VERSION:
+        return
+    with write(connection):
+        version = _version(connection, path, create)     # again, under the lock: another process may have
+        for number in range(version, SCHEMA_VERSION):    # migrated it meanwhile
+            for statement in MIGRATIONS[number].split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+        connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _version(connection: sqlite3.Connection, path: Path, create: bool) -> int:
+    application = connection.execute("PRAGMA application_id").fetchone()[0]
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if application != APPLICATION_ID and (application != 0 or tables or not create):
+        raise RegistryError(f"{path}: an SQLite database, but not a Filigrane registry")
+    if version > SCHEMA_VERSION:
+        raise RegistryError(f"{path}: registry schema version {version} is newer than this Filigrane's "
+                            f"({SCHEMA_VERSION}); upgrade Filigrane to use it")
+    return version
+
+
+@contextlib.contextmanager
+def write(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction, taken at once (``BEGIN IMMEDIATE``), committed or rolled back whole."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")

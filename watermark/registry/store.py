@@ -1,0 +1,297 @@
+"""`Registry`: keys, masters and issued copies in one SQLite file, and the lookups a scan needs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from importlib import metadata as _metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import RegistryError
+from ..keys import Key
+from . import schema
+from .records import ISSUED, RESERVED, VOID, Master, Record, metadata_text
+from .schema import to_signed, to_unsigned
+
+__all__ = ["Registry", "utc_now", "tool_version"]
+
+_ALLOCATION_TRIES = 32
+_MASTER_COLUMNS = "m.id, m.sha256, m.path, m.width, m.height, m.phash, m.print, m.added_at"
+_RECORD_SELECT = (f"SELECT c.id, k.public_id, c.payload, c.state, c.output_path, c.output_sha256, c.recipient, "
+                  f"c.metadata, c.scheme, c.tool_version, c.reserved_at, c.issued_at, c.note, {_MASTER_COLUMNS} "
+                  "FROM copies c JOIN keys k ON k.id = c.key_id JOIN masters m ON m.id = c.master_id")
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO-8601 with microseconds and a Z."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def tool_version() -> str:
+    """This Filigrane's version, as recorded in each copy."""
+    try:
+        return _metadata.version("filigrane")
+    except _metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _key_id(key: Key | str) -> str:
+    return key.public_id if isinstance(key, Key) else str(key)
+
+
+class Registry:
+    """A registry file: open it, then record and look up masters and issued copies.
+
+    One `Registry` per process (worker processes open their own); every write is its own
+    transaction, so several processes can issue into one file at once.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The SQLite file.
+    create : bool
+        Make a new registry (refused if the file exists); otherwise it must exist.
+    timeout : float, optional
+        Seconds to wait for another writer (default 10, or ``FILIGRANE_REGISTRY_TIMEOUT``).
+
+    Raises
+    ------
+    RegistryError
+        See `watermark.registry.schema.connect`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "filigrane.db"
+    >>> with Registry(path, create=True) as registry:
+    ...     registry.counts()
+    {'keys': 0, 'masters': 0, 'reserved': 0, 'issued': 0, 'void': 0}
+    """
+
+    def __init__(self, path: str | os.PathLike, *, create: bool = False, timeout: float | None = None) -> None:
+        self.path = Path(path)
+        self._connection = schema.connect(self.path, create=create, timeout=timeout)
+        self._timeout = self._connection.execute("PRAGMA busy_timeout").fetchone()[0] / 1000.0
+
+    def close(self) -> None:
+        """Close the connection (the WAL is checkpointed by the last connection to close)."""
+        self._connection.close()
+
+    def __enter__(self) -> "Registry":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Registry({str(self.path)!r})"
+
+    def errors(self) -> contextlib.AbstractContextManager:
+        """A context in which SQLite's exceptions become one-line `RegistryError` naming the file."""
+        return schema.errors(self.path, self._timeout)
+
+    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self.errors():
+            return self._connection.execute(sql, args).fetchall()
+
+    # -- keys -------------------------------------------------------------------------------------
+
+    def add_key(self, key: Key) -> str:
+        """Register ``key`` by its public id (idempotent); returns the public id. The key is never stored."""
+        with self.errors(), schema.write(self._connection) as db:
+            db.execute("INSERT OR IGNORE INTO keys (public_id, fingerprint, added_at) VALUES (?, ?, ?)",
+                       (key.public_id, key.fingerprint, utc_now()))
+        return key.public_id
+
+    def keys(self) -> list[tuple[str, str]]:
+        """``(public_id, fingerprint)`` of every registered key, oldest first."""
+        return self._query("SELECT public_id, fingerprint FROM keys ORDER BY added_at, public_id")
+
+    def require_key(self, key: Key | str) -> str:
+        """The key's public id if it is registered; otherwise `RegistryError` naming the known keys."""
+        public_id = _key_id(key)
+        if self._query("SELECT 1 FROM keys WHERE public_id = ?", (public_id,)):
+            return public_id
+        known = ", ".join(fingerprint for _, fingerprint in self.keys()) or "none"
+        shown = key.fingerprint if isinstance(key, Key) else public_id
+        raise RegistryError(f"{self.path}: key {shown} is not in this registry (its keys' fingerprints: {known})")
+
+    # -- masters ----------------------------------------------------------------------------------
+
+    def add_master(self, *, sha256: str, path: str | os.PathLike, width: int, height: int, phash: int,
+                   print_: bytes) -> Master:
+        """Register a master (idempotent on ``sha256``: the first registration's fields stay)."""
+        if len(print_) > schema.MAX_PRINT_BYTES:
+            raise RegistryError(f"{path}: master print of {len(print_)} bytes exceeds {schema.MAX_PRINT_BYTES}")
+        with self.errors(), schema.write(self._connection) as db:
+            db.execute("INSERT OR IGNORE INTO masters (sha256, path, width, height, phash, print, added_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (sha256, os.fspath(path), int(width), int(height), to_signed(phash), print_, utc_now()))
+        master = self.master(sha256)
+        if master is None:
+            raise RegistryError(f"{self.path}: master {sha256} vanished (another process edited the registry)")
+        return master
+
+    def master(self, ref: str | int) -> Master | None:
+        """The master with this SHA-256 (hex) or registry id, or None."""
+        column = "m.id" if isinstance(ref, int) else "m.sha256"
+        rows = self._query(f"SELECT {_MASTER_COLUMNS} FROM masters m WHERE {column} = ?", (ref,))
+        return _master(rows[0]) if rows else None
+
+    def masters(self) -> Iterator[Master]:
+        """Every master, in registration order (prints included: a streaming read)."""
+        with self.errors():
+            cursor = self._connection.execute(f"SELECT {_MASTER_COLUMNS} FROM masters m ORDER BY m.id")
+            for row in cursor:
+                yield _master(row)
+
+    def master_hashes(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, phashes)``: int64 master ids and their uint64 perceptual hashes, for an index."""
+        rows = self._query("SELECT id, phash FROM masters ORDER BY id")
+        ids = np.array([row[0] for row in rows], dtype=np.int64)
+        hashes = np.array([row[1] for row in rows], dtype=np.int64).view(np.uint64)
+        return ids, hashes
+
+    # -- copies -----------------------------------------------------------------------------------
+
+    def reserve(self, key: Key, master: Master, *, output_path: str | os.PathLike, payload: int | None = None,
+                recipient: str | None = None, metadata: dict | None = None, scheme: str) -> Record:
+        """Allocate a payload for a copy of ``master`` under ``key`` and commit it as ``reserved``.
+
+        Without ``payload``, a random 64-bit payload is drawn from the OS's CSPRNG until the
+        UNIQUE (key, payload) constraint accepts it. A given ``payload`` is refused if the key has
+        ever used it (issued, reserved, or voided after an interrupted run).
+        """
+        public_id = self.add_key(key)
+        record_id, now = str(uuid.uuid4()), utc_now()
+        fields = (record_id, public_id, master.id, os.path.abspath(output_path), recipient, metadata_text(metadata),
+                  scheme, tool_version(), now)
+        for _ in range(1 if payload is not None else _ALLOCATION_TRIES):
+            value = payload if payload is not None else secrets.randbits(64)
+            with self.errors():
+                try:
+                    with schema.write(self._connection) as db:
+                        db.execute("INSERT INTO copies (id, key_id, payload, master_id, state, output_path, "
+                                   "recipient, metadata, scheme, tool_version, reserved_at) SELECT ?, id, ?, ?, "
+                                   "'reserved', ?, ?, ?, ?, ?, ? FROM keys WHERE public_id = ?",
+                                   (fields[0], to_signed(value), *fields[2:], public_id))
+                except sqlite3.IntegrityError:   # UNIQUE (key, payload): taken
+                    if payload is None:
+                        continue
+                    taken = self.find_payload(payload, key=key)[0]
+                    raise RegistryError(f"{self.path}: payload {payload:#018x} is already {taken.state} under key "
+                                        f"{key.fingerprint} (record {taken.id}); a payload is never reused") from None
+            return self._existing(record_id)
+        raise RegistryError(f"{self.path}: could not draw an unused payload in {_ALLOCATION_TRIES} tries")
+
+    def mark_issued(self, record_id: str, output_sha256: str) -> Record:
+        """Turn a reservation into an issued copy whose output has ``output_sha256``.
+
+        Raises `RegistryError` if the record is no longer ``reserved`` (voided meanwhile by a
+        concurrent run): the caller then removes the output it wrote.
+        """
+        with self.errors(), schema.write(self._connection) as db:
+            changed = db.execute("UPDATE copies SET state = 'issued', output_sha256 = ?, issued_at = ? "
+                                 "WHERE id = ? AND state = 'reserved'", (output_sha256, utc_now(), record_id)).rowcount
+        if changed != 1:
+            raise RegistryError(f"{self.path}: record {record_id} is no longer reserved (voided by another run)")
+        return self._existing(record_id)
+
+    def void(self, record_id: str, note: str) -> None:
+        """Void a reservation that will not be issued; its payload stays taken forever."""
+        with self.errors(), schema.write(self._connection) as db:
+            db.execute("UPDATE copies SET state = 'void', note = ? WHERE id = ? AND state = 'reserved'",
+                       (note, record_id))
+
+    def _existing(self, record_id: str) -> Record:
+        record = self.record(record_id)
+        if record is None:
+            raise RegistryError(f"{self.path}: record {record_id} vanished (another process edited the registry)")
+        return record
+
+    def record(self, record_id: str) -> Record | None:
+        """The record with this id, or None."""
+        rows = self._query(f"{_RECORD_SELECT} WHERE c.id = ?", (record_id,))
+        return _record(rows[0]) if rows else None
+
+    def find_payload(self, payload: int, *, key: Key | str | None = None) -> list[Record]:
+        """Every record (any state) of ``payload``, under ``key`` only when given."""
+        if key is None:
+            rows = self._query(f"{_RECORD_SELECT} WHERE c.payload = ? ORDER BY c.reserved_at",
+                               (to_signed(payload),))
+        else:
+            rows = self._query(f"{_RECORD_SELECT} WHERE c.payload = ? AND k.public_id = ? ORDER BY c.reserved_at",
+                               (to_signed(payload), _key_id(key)))
+        return [_record(row) for row in rows]
+
+    def find_sha256(self, sha256: str) -> tuple[list[Record], Master | None]:
+        """Exact lookup of a file's bytes: the issued copies with this output SHA-256, and the master with it."""
+        rows = self._query(f"{_RECORD_SELECT} WHERE c.output_sha256 = ? AND c.state = 'issued' "
+                           "ORDER BY c.issued_at", (sha256,))
+        return [_record(row) for row in rows], self.master(sha256)
+
+    def copies_of(self, master: Master | int, *, key: Key | str | None = None) -> list[Record]:
+        """The issued copies of a master (all of them: a scan tests them together for collusion)."""
+        master_id = master.id if isinstance(master, Master) else int(master)
+        return self.records(master=master_id, key=key, state=ISSUED)
+
+    def records(self, *, key: Key | str | None = None, recipient: str | None = None, master: int | None = None,
+                state: str | None = None, output_path: str | os.PathLike | None = None) -> list[Record]:
+        """Records matching every filter given, oldest reservation first."""
+        clauses, args = [], []
+        for clause, value in (("k.public_id = ?", None if key is None else _key_id(key)),
+                              ("c.recipient = ?", recipient), ("c.master_id = ?", master),
+                              ("c.state = ?", state),
+                              ("c.output_path = ?", None if output_path is None else os.path.abspath(output_path))):
+            if value is not None:
+                clauses.append(clause)
+                args.append(value)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return [_record(row) for row in self._query(f"{_RECORD_SELECT}{where} ORDER BY c.reserved_at, c.id",
+                                                    tuple(args))]
+
+    def matches(self, key: Key | str, payload: int) -> dict[str, list[dict[str, Any]]]:
+        """The issued copies of ``payload`` under ``key`` in the shape of the C2PA soft-binding
+        resolution API's answer: ``{"matches": [{"manifestId": "urn:uuid:<record id>", "similarityScore": 100}]}``.
+        """
+        return {"matches": [{"manifestId": f"urn:uuid:{record.id}", "similarityScore": 100}
+                            for record in self.find_payload(payload, key=key) if record.state == ISSUED]}
+
+    def counts(self) -> dict[str, int]:
+        """How many keys, masters, and copies in each state."""
+        keys, masters = self._query("SELECT (SELECT count(*) FROM keys), (SELECT count(*) FROM masters)")[0]
+        states = dict(self._query("SELECT state, count(*) FROM copies GROUP BY state"))
+        return {"keys": keys, "masters": masters, **{state: states.get(state, 0) for state in (RESERVED, ISSUED, VOID)}}
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check`` answer: ``"ok"`` for a sound file."""
+        return "; ".join(row[0] for row in self._query("PRAGMA integrity_check"))
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The underlying connection (for `watermark.registry.transfer`)."""
+        return self._connection
+
+
+def _master(row: tuple) -> Master:
+    id_, sha256, path, width, height, phash, print_, added_at = row
+    return Master(id=id_, sha256=sha256, path=path, width=width, height=height, phash=to_unsigned(phash),
+                  print=bytes(print_), added_at=added_at)
+
+
+def _record(row: tuple) -> Record:
+    (id_, key, payload, state, output_path, output_sha256, recipient, metadata, scheme, version,
+     reserved_at, issued_at, note) = row[:13]
+    return Record(id=id_, key=key, payload=to_unsigned(payload), master=_master(row[13:]), state=state,
+                  output_path=output_path, output_sha256=output_sha256, recipient=recipient,
+                  metadata=json.loads(metadata), scheme=scheme, tool_version=version, reserved_at=reserved_at,
+                  issued_at=issued_at, note=note)
