@@ -7,13 +7,15 @@ try:
 except _metadata.PackageNotFoundError:   # a source tree that was never installed
     __version__ = "0+unknown"
 
-from .errors import (AlreadyMarkedWarning, AttackParameterError, FiligraneWarning, ImageFileError,
-                     ImageTooSmallError, InvalidImageError, KeyFileError, KeyFilePermissionWarning, OutputExistsError,
-                     ParameterError, PayloadTooLargeError, RegistryError, UnknownNameError, WatermarkError)
+from .errors import (AlreadyMarkedWarning, AttackParameterError, CredentialsError, FiligraneWarning, ImageFileError,
+                     ImageTooSmallError, InvalidImageError, KeyFileError, KeyFilePermissionWarning, MissingExtraError,
+                     OutputExistsError, ParameterError, PayloadTooLargeError, RegistryError, UnknownNameError,
+                     WatermarkError)
 
 __all__ = ["__version__", "WatermarkError", "ParameterError", "InvalidImageError", "ImageTooSmallError",
-           "ImageFileError", "OutputExistsError", "KeyFileError", "PayloadTooLargeError", "AttackParameterError",
-           "UnknownNameError", "RegistryError", "FiligraneWarning", "AlreadyMarkedWarning", "KeyFilePermissionWarning"]
+           "ImageFileError", "OutputExistsError", "KeyFileError", "CredentialsError", "MissingExtraError",
+           "PayloadTooLargeError", "AttackParameterError", "UnknownNameError", "RegistryError", "FiligraneWarning",
+           "AlreadyMarkedWarning", "KeyFilePermissionWarning"]
 
 from .api import detect, detect_file, embed, embed_file, read_in_frame
 from .detection import CandidateEvidence, Detection, Geometry, InformedReading

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from typing import Iterable
@@ -16,6 +17,7 @@ from .detection import Detection, InformedReading
 from .errors import AlreadyMarkedWarning, ImageTooSmallError, InvalidImageError, OutputExistsError, ParameterError
 from .image import ImageLike, PixelFormat, add_to_luminance, luminance_of, pixels_of
 from .keys import Key
+from .signer import ManifestSigner, new_manifest_id
 
 __all__ = ["embed", "detect", "embed_file", "detect_file", "detect_loaded", "read_in_frame"]
 
@@ -127,7 +129,8 @@ def _detect(image: ImageLike, key: Key, scheme: str, false_alarm: float,
 
 def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | bytes, key: Key, *,
                strength: float = 1.0, scheme: str = schemes.DEFAULT_SCHEME, quality: int | None = None,
-               overwrite: bool = False, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS) -> None:
+               overwrite: bool = False, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
+               c2pa_signer: ManifestSigner | None = None) -> str | None:
     """Mark the image file ``src`` into ``dst``, keeping format, bit depth, alpha, ICC and EXIF.
 
     An ``src`` that already carries ``key``'s mark (read where it was put, which is cheap) is marked
@@ -137,9 +140,14 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
     ``dst`` is replaced only when ``overwrite`` is true. A JPEG output keeps a JPEG source's quality
     (estimated from its quantisation tables) and progressive encoding; ``quality`` (1-100) overrides
     it, and sets WebP's, whose lossy quality cannot be read from a file (default 95).
+    With ``c2pa_signer`` (`watermark.signer.ManifestSigner`), ``dst`` is written once, already
+    carrying a signed C2PA manifest whose soft binding names the payload and the key's public id
+    (see `watermark.provenance`); the manifest's id is returned, else None.
     """
     if not overwrite and os.path.lexists(dst):   # fail before the work, not after
         raise OutputExistsError(f"{dst}: already exists; pass overwrite=True (--overwrite) to replace it")
+    if c2pa_signer is not None:
+        c2pa_signer.check_output(dst)
     loaded = imageio.load_image(src, max_pixels=max_pixels, animated="error")
     if loaded.depth_reduced:
         raise InvalidImageError(f"{src}: 16-bit CMYK, read at 8 bits per channel, would be written back at 8; "
@@ -150,7 +158,14 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
         marked = embed(loaded.image, payload, key, strength=strength, scheme=scheme)
     except InvalidImageError as exc:
         raise type(exc)(str(exc).replace("image:", f"{src}:", 1)) from None
-    imageio.save_image(marked, dst, like=loaded, quality=quality, overwrite=overwrite)
+    manifest_id = finish = None
+    if c2pa_signer is not None:
+        manifest_id = new_manifest_id()
+        finish = functools.partial(c2pa_signer.sign, output=dst, source=src, source_format=loaded.format,
+                                   payload=payload_to_int(payload), key_id=key.public_id,
+                                   scheme=schemes.get(scheme).name, manifest_id=manifest_id)
+    imageio.save_image(marked, dst, like=loaded, quality=quality, overwrite=overwrite, finish=finish)
+    return manifest_id
 
 
 def _warn_if_marked(image: ImageLike, key: Key, scheme: schemes.Scheme, name: str | os.PathLike) -> None:

@@ -11,6 +11,8 @@ __all__ = [
     "ImageFileError",
     "OutputExistsError",
     "KeyFileError",
+    "CredentialsError",
+    "MissingExtraError",
     "PayloadTooLargeError",
     "AttackParameterError",
     "UnknownNameError",
@@ -48,6 +50,15 @@ class OutputExistsError(ImageFileError, FileExistsError):
 
 class KeyFileError(WatermarkError, OSError):
     """A key file is missing, unreadable, corrupt or would be overwritten."""
+
+
+class CredentialsError(KeyFileError):
+    """A C2PA signing certificate, its private key or a trust-anchor file is missing, unreadable,
+    corrupt, expired, or the key does not match the certificate."""
+
+
+class MissingExtraError(WatermarkError, ImportError):
+    """An optional feature's libraries are not installed; the message names the pip extra."""
 
 
 class PayloadTooLargeError(WatermarkError, ValueError):

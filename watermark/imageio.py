@@ -364,7 +364,8 @@ def _carried_info(im: Image.Image, source_format: str, *, upright: bool) -> dict
 
 
 def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedImage | None = None,
-               quality: int | None = None, overwrite: bool = False) -> None:
+               quality: int | None = None, overwrite: bool = False,
+               finish: Callable[[bytes], bytes] | None = None) -> None:
     """Write ``image`` to ``path`` atomically, in the format its extension names.
 
     Parameters
@@ -379,6 +380,8 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
     quality : int, optional
         JPEG and WebP quality, 1 to 100. By default a JPEG source's own, when its tables tell it,
         for a JPEG output; else 95.
+    finish : callable, optional
+        A last step from the encoded file's bytes to the bytes written (Content Credentials signing).
 
     Raises
     ------
@@ -407,14 +410,15 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
         _check_deep(fmt, path)
         meta = like.info if like is not None else {}
         if fmt == "PNG":
-            _write_atomic(path, lambda fp: deepio.write_png(fp, image, meta), fmt, overwrite)
+            _write_atomic(path, lambda fp: deepio.write_png(fp, image, meta), fmt, overwrite, finish)
         else:
             compressed = like is not None and like.tiff_compression is not None
-            _write_atomic(path, lambda fp: deepio.write_tiff(fp, image, meta, compressed=compressed), fmt, overwrite)
+            _write_atomic(path, lambda fp: deepio.write_tiff(fp, image, meta, compressed=compressed), fmt,
+                          overwrite, finish)
         return
     picture = _fit_mode(_as_pil(image, path), fmt, path)
     options = _save_options(picture, fmt, like, quality)
-    _write_atomic(path, lambda fp: picture.save(fp, format=fmt, **options), fmt, overwrite)
+    _write_atomic(path, lambda fp: picture.save(fp, format=fmt, **options), fmt, overwrite, finish)
 
 
 def check_writable(image: Image.Image | np.ndarray, path: PathLike) -> None:
@@ -525,7 +529,10 @@ def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, qualit
     return options
 
 
-def _write_atomic(path: Path, write: Callable[[IO[bytes]], None], fmt: str, overwrite: bool) -> None:
+def _write_atomic(path: Path, write: Callable[[IO[bytes]], None], fmt: str, overwrite: bool,
+                  finish: Callable[[bytes], bytes] | None = None) -> None:
+    """``write`` the file into a temporary file beside ``path`` (through ``finish``, when given: encoded
+    in memory, then finished), then move it into place."""
     directory = path.parent
     temp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
@@ -538,7 +545,12 @@ def _write_atomic(path: Path, write: Callable[[IO[bytes]], None], fmt: str, over
     try:
         with os.fdopen(descriptor, "wb") as fp:
             try:
-                write(fp)
+                if finish is None:
+                    write(fp)
+                else:
+                    encoded = io.BytesIO()
+                    write(encoded)
+                    fp.write(finish(encoded.getvalue()))
             except Exception as exc:
                 if _os_error(exc) or not _raised_by_pillow(exc):
                     raise

@@ -18,7 +18,7 @@ __all__ = ["DETECT_FIELDS", "EMBED_FIELDS", "row", "Outcome", "Job", "run_batch"
 # Every --json row of a command has exactly these keys, whether its file succeeded or failed.
 DETECT_FIELDS = ("path", "found", "status", "payload", "payload_text", "p_value", "score", "verified",
                  "verification_p_value", "scheme", "transform", "geometry", "error")
-EMBED_FIELDS = ("path", "output", "status", "diff", "warning", "error")
+EMBED_FIELDS = ("path", "output", "status", "diff", "c2pa", "warning", "error")
 
 
 def row(fields: tuple[str, ...], **values: Any) -> dict[str, Any]:

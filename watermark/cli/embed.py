@@ -13,6 +13,7 @@ from .. import api, imageio
 from ..coding import payload_to_int
 from ..errors import InvalidImageError, ParameterError
 from ..keys import Key
+from ..signer import ManifestSigner
 from . import embed_registry, outputs
 from .batch import EMBED_FIELDS, Job, Outcome, row, run_batch
 from .common import ERROR, FOUND, common_options, encoder_quality, key_options, load_key, payload, positive_number
@@ -38,24 +39,31 @@ def register(commands: argparse._SubParsersAction) -> None:
     embed.add_argument("--overwrite", action="store_true", help="replace existing output files")
     embed.add_argument("--diff", action="store_true",
                        help="also write OUT.diff.png: the luminance change, amplified x20")
+    signing = embed.add_argument_group("Content Credentials (pip install 'filigrane[c2pa]')")
+    signing.add_argument("--c2pa-cert", metavar="CERT", help="PEM certificate chain, signing certificate first: "
+                         "embed a signed C2PA manifest whose soft binding is the mark's payload")
+    signing.add_argument("--c2pa-key", metavar="KEY", help="the signing certificate's PEM private key")
     embed_registry.registry_options(embed)
     common_options(embed)
     embed.set_defaults(run=_run_embed)
 
 
 def _embed_one(pair: tuple[Path, Path], *, key: Key, payload: int | bytes, strength: float, scheme: str,
-               quality: int | None, overwrite: bool, diff: bool, max_pixels: int | None) -> Outcome:
+               quality: int | None, overwrite: bool, diff: bool, max_pixels: int | None,
+               c2pa_signer: ManifestSigner | None) -> Outcome:
     source, destination = pair
     if not overwrite and os.path.lexists(destination) and not _same_file(source, destination):
         notice = f"{destination}: already exists, skipped (--overwrite replaces it)"
         return Outcome(row(EMBED_FIELDS, path=str(source), output=str(destination), status="skipped", warning=notice),
                        "skipped", warnings=(notice,))
-    api.embed_file(source, destination, payload, key, strength=strength, scheme=scheme, quality=quality,
-                   overwrite=overwrite, max_pixels=max_pixels)
+    manifest_id = api.embed_file(source, destination, payload, key, strength=strength, scheme=scheme,
+                                 quality=quality, overwrite=overwrite, max_pixels=max_pixels, c2pa_signer=c2pa_signer)
     difference = _write_difference(source, destination, max_pixels) if diff else None
-    text = f"{destination}: marked" + (f" (difference: {difference})" if difference else "")
+    text = (f"{destination}: marked" + (f", signed (C2PA manifest {manifest_id})" if manifest_id else "")
+            + (f" (difference: {difference})" if difference else ""))
     return Outcome(row(EMBED_FIELDS, path=str(source), output=str(destination), status="marked",
-                       diff=None if difference is None else str(difference)), "marked", text)
+                       diff=None if difference is None else str(difference),
+                       c2pa={"signed": manifest_id is not None, "manifest": manifest_id}), "marked", text)
 
 
 def _embed_failed(pair: tuple[Path, Path], message: str, **options: Any) -> Outcome:
@@ -95,15 +103,24 @@ def _run_embed(args: argparse.Namespace) -> int:
     given = args.payload is not None or args.payload_text is not None
     if not given and args.registry is None:
         raise ParameterError("give --payload (or --payload-text), or --registry DB to draw one per copy")
+    if (args.c2pa_cert is None) != (args.c2pa_key is None):
+        raise ParameterError("give both --c2pa-cert and --c2pa-key, or neither")
+    if args.c2pa_cert is not None and args.registry is not None:
+        raise ParameterError("--c2pa-cert is not available with --registry yet (the registry does not record "
+                             "manifest ids)")
     key, value = load_key(args), payload(args) if given else None
     if value is not None:
         payload_to_int(value)                                # a bad payload fails before any file
+    signer = ManifestSigner.load(args.c2pa_cert, args.c2pa_key) if args.c2pa_cert is not None else None
     pairs = outputs.destinations(args.inputs, args.output, in_place=args.in_place, diff=args.diff)
     if args.registry is not None:
         return embed_registry.run(args, key, pairs, value)
+    if signer is not None:
+        for _, destination in pairs:
+            signer.check_output(destination)                 # an output without manifests, before any work
     job = Job(_embed_one, _embed_failed, key=key, payload=value, strength=args.strength, scheme=args.scheme,
               quality=args.quality, overwrite=args.overwrite or args.in_place, diff=args.diff,
-              max_pixels=args.max_pixels)
+              max_pixels=args.max_pixels, c2pa_signer=signer)
     counts = run_batch(job, pairs, jobs=args.jobs, json_rows=args.json, label="embedding",
                        statuses=("marked", "skipped", "failed"))
     return ERROR if counts["failed"] else FOUND
