@@ -20,7 +20,8 @@ Multi-image attacks take their other images as a keyword (``others``, ``source``
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -23,14 +23,16 @@ import math
 import multiprocessing
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from watermark import coding
 
-from . import contenders, images as images_mod, metrics
+from . import contenders, metrics
+from . import images as images_mod
 from .cache import Cache, cell_key, code_fingerprint
 
 __all__ = ["Result", "COLUMNS", "NO_ATTACK", "run"]

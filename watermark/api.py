@@ -5,13 +5,13 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from typing import Iterable
+from collections.abc import Iterable
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from . import color, imageio, schemes
+from . import imageio, schemes
 from .coding import payload_to_int
 from .detection import Detection, InformedReading
 from .errors import AlreadyMarkedWarning, ImageTooSmallError, InvalidImageError, OutputExistsError, ParameterError

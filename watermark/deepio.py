@@ -102,7 +102,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 def write_tiff(fp: IO[bytes], pixels: np.ndarray, meta: dict[str, Any], *, compressed: bool) -> None:
     """A 16-bit TIFF of ``pixels`` (uint16 RGB or RGBA), deflate-compressed if ``compressed``, with
     ``meta``'s icc_profile, dpi, xmp and the descriptive tags of its exif."""
-    import tifffile   # only 16-bit colour TIFF output needs it
+    import tifffile  # only 16-bit colour TIFF output needs it
 
     tags = Image.Exif()
     if meta.get("exif"):

@@ -82,7 +82,7 @@ class FeatureIndex:
         self._limit = 0
 
     @classmethod
-    def from_prints(cls, prints: Iterable[tuple[int, MasterPrint | Features]], **options: int) -> "FeatureIndex":
+    def from_prints(cls, prints: Iterable[tuple[int, MasterPrint | Features]], **options: int) -> FeatureIndex:
         """An index of ``(id, print)`` pairs (e.g. registry master ids and their decoded prints)."""
         index = cls(**options)
         for master_id, print_ in prints:
@@ -123,7 +123,7 @@ class FeatureIndex:
         self._codes = [self._projection.codes(d).astype(np.int32) for d in self._waiting]
         self._waiting = []
 
-    def build(self) -> "FeatureIndex":
+    def build(self) -> FeatureIndex:
         """Sort the codes into one inverted list per LSH table; returns ``self``."""
         if self._projection is None:
             self._fit()

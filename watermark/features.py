@@ -91,7 +91,7 @@ class MasterPrint:
         return blob
 
     @classmethod
-    def from_bytes(cls, blob: bytes) -> "MasterPrint":
+    def from_bytes(cls, blob: bytes) -> MasterPrint:
         """Decode :meth:`to_bytes`; `InvalidImageError` if the bytes are not a print."""
         try:
             magic, width, height, scale, count, thumb = _HEADER.unpack_from(blob)

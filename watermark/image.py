@@ -8,8 +8,9 @@ Palette and CMYK images are worked on as RGB and returned in their own mode.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np

@@ -45,8 +45,14 @@ import PIL
 from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, PngImagePlugin
 
 from . import deepio, jpegquality
-from .errors import (ImageFileError, InvalidImageError, OutputExistsError, ParameterError, UnknownNameError,
-                     WatermarkError)
+from .errors import (
+    ImageFileError,
+    InvalidImageError,
+    OutputExistsError,
+    ParameterError,
+    UnknownNameError,
+    WatermarkError,
+)
 
 __all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "LoadedImage", "load_image",
            "load_image_bytes", "save_image", "check_writable", "iter_image_files", "parse_max_pixels"]

@@ -116,7 +116,7 @@ class ResultLog:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "ResultLog":
+    def __enter__(self) -> ResultLog:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -8,9 +8,9 @@ import importlib
 
 import numpy as np
 import pytest
+from attack_images import rgb8
 
 import attacks
-from attack_images import rgb8
 from watermark.errors import AttackParameterError, UnknownNameError, WatermarkError
 
 

@@ -4,10 +4,10 @@ import io
 
 import numpy as np
 import pytest
+from photos import photo
 from PIL import Image
 
 import watermark as wm
-from photos import photo
 
 PAYLOAD = 0x5EED_CAFE_F00D_D00D
 

@@ -12,8 +12,14 @@ import pytest
 from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
 from watermark import imageio
-from watermark.errors import InvalidImageError, ParameterError, UnknownNameError, WatermarkError
-from watermark.errors import ImageFileError, OutputExistsError
+from watermark.errors import (
+    ImageFileError,
+    InvalidImageError,
+    OutputExistsError,
+    ParameterError,
+    UnknownNameError,
+    WatermarkError,
+)
 from watermark.imageio import load_image, save_image
 
 BAD = Path(__file__).resolve().parents[1] / "data" / "bad"

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from chromium import probe
-from watermark import scan as scan_module
 from scan_setup import run as _run
+
+from watermark import scan as scan_module
 
 MASTERS = ("astronaut", "coffee", "rocket")
 

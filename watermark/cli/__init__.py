@@ -13,8 +13,9 @@ import argparse
 import sys
 import traceback
 import warnings
+from collections.abc import Callable
 from importlib import metadata
-from typing import Callable, TextIO
+from typing import TextIO
 
 from .. import __version__
 from ..errors import FiligraneWarning, WatermarkError

@@ -20,7 +20,7 @@ from typing import Any
 from .. import batch, schemes
 from ..registry import Registry, print_of
 from ..resultlog import ResultLog
-from ..scan import ScanOptions, Scanner
+from ..scan import Scanner, ScanOptions
 from ..scan_report import ScanReport
 from ..sources import iter_sources
 from .common import ERROR, FOUND, NOT_FOUND, batch_options, keys_options, load_keys, probability

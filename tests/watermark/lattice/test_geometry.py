@@ -7,10 +7,10 @@ real photographs and check ``Detection.geometry`` against the attacks' known par
 import cv2
 import numpy as np
 import pytest
+from photos import photo
 
 import attacks
 import watermark as wm
-from photos import photo
 
 PAYLOAD = 0xFEED_FACE_0BAD_CAFE
 
