@@ -155,7 +155,8 @@ def _failed(task: _Task, attack: Any, seed: int, contender: Any, shape: tuple, e
     return Result(scheme=task.contender, image=task.image.name, attack=name, family=family, strength=strength,
                   marked=task.marked, seed=seed, payload_bits=getattr(contender, "payload_bits", 0),
                   bit_accuracy=math.nan, exact=False, found=False, p_value=math.nan, score=math.nan,
-                  psnr=math.nan, ssim=math.nan, ssimulacra2=math.nan, butteraugli=math.nan, embed_ms=math.nan, detect_ms=math.nan,
+                  psnr=math.nan, ssim=math.nan, ssimulacra2=math.nan, butteraugli=math.nan,
+                  embed_ms=math.nan, detect_ms=math.nan,
                   width=shape[1] if shape else 0, height=shape[0] if shape else 0, error=error)
 
 

@@ -78,7 +78,7 @@ def _run_scan(args: argparse.Namespace) -> int:
                                stdin=sys.stdin)
         pending = (source for source in sources if not log.done(source.name))
         try:
-            for source, row in batch.run(pending, scanner, jobs=args.jobs, dask=args.dask):
+            for _source, row in batch.run(pending, scanner, jobs=args.jobs, dask=args.dask):
                 if isinstance(row, BaseException):     # our bug in a worker: its traceback, not a row
                     raise row
                 thumbnail = row.pop("_thumbnail", None)
