@@ -146,7 +146,7 @@ class FeatureIndex:
     def votes(self, suspect: Features) -> np.ndarray:
         """Votes per master (in insertion order) from the suspect's descriptors, each weighted by how
         rare its code is (``log(entries / bucket size)``, as tf-idf weighs words)."""
-        if not self._order:
+        if not self._order or self._projection is None:
             raise ValueError("FeatureIndex.votes: call build() first")
         if not self._ids or len(suspect) == 0:
             return np.zeros(len(self._ids))

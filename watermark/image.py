@@ -155,6 +155,7 @@ def add_to_luminance(array: np.ndarray, fmt: PixelFormat, change: np.ndarray) ->
         if result is None:
             result = np.empty(array.shape[:2] + part.shape[2:], part.dtype)
         result[rows] = part
+    assert result is not None      # pixels_of refused an image without rows: strips() gave at least one
     return result if fmt.pil_mode is None else _array_to_pil(result, fmt)
 
 
