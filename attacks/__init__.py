@@ -16,18 +16,30 @@ Random attacks take ``seed`` (an int or a numpy Generator): the same seed gives 
 
 from __future__ import annotations
 
+from ._spec import recording
 from .bending import latest_small_random_distortions, print_scan, random_bending, small_random_distortions
 from .codec import jpeg, screenshot, strip_metadata, webp
 from .colour import brightness, colour_jitter, contrast, exposure, gamma, grayscale, hue, palette, saturation
 from .filters import convolution, gaussian_blur, median, self_similarities, sharpen
-from .geometry import (affine, aspect, crop, delete_lines, downscale, flip, perspective, remove_lines, rescale,
-                       rot90, rotate, shear, translate)
+from .geometry import (
+                       affine,
+                       aspect,
+                       crop,
+                       delete_lines,
+                       downscale,
+                       flip,
+                       perspective,
+                       remove_lines,
+                       rescale,
+                       rot90,
+                       rotate,
+                       shear,
+                       translate,
+)
 from .noise import add_noise, gaussian_noise, psnr, salt_pepper
 from .overlay import logo, text
-from .security import (collude_average, collude_mosaic, copy_mark, estimate_tile, remark, remove_and_remark,
-                       remove_mark)
-from ._spec import recording
 from .registry import Attack, attack, chain, describe, names, parse
+from .security import collude_average, collude_mosaic, copy_mark, estimate_tile, remark, remove_and_remark, remove_mark
 from .suites import suite, suites
 
 __all__ = [

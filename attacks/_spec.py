@@ -12,8 +12,9 @@ import contextvars
 import functools
 import inspect
 import numbers
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 

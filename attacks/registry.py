@@ -61,7 +61,7 @@ class Attack:
 
     name: str
     params: tuple[tuple[str, Any], ...] = ()
-    parts: tuple["Attack", ...] = ()
+    parts: tuple[Attack, ...] = ()
 
     def __post_init__(self) -> None:
         if self.parts:

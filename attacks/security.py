@@ -20,7 +20,8 @@ Multi-image attacks take their other images as a keyword (``others``, ``source``
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -149,7 +150,8 @@ def _same_shape(image: np.ndarray, copies: Sequence[Any], name: str) -> list[np.
             pixels = np.repeat(pixels[:, :, None], image.shape[2], axis=2)
         if pixels.shape != image.shape:
             raise AttackParameterError(f"{name}: copies[{index}] is {pixels.shape[1]}x{pixels.shape[0]} px, "
-                                       f"the image {image.shape[1]}x{image.shape[0]}: collusion needs copies of one picture")
+                                       f"the image {image.shape[1]}x{image.shape[0]}: "
+                                       "collusion needs copies of one picture")
         out.append(pixels)
     return out
 

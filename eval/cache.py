@@ -120,7 +120,7 @@ class Cache:
             self._handle.close()
             self._handle = None
 
-    def __enter__(self) -> "Cache":
+    def __enter__(self) -> Cache:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -67,7 +67,7 @@ def certificate(subject: Any, key: Any, issuer: Any, issuer_key: Any, *, ca: boo
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
-    start = not_before or datetime.datetime.now(datetime.timezone.utc) - _DAY
+    start = not_before or datetime.datetime.now(datetime.UTC) - _DAY
     builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(start).not_valid_after(start + days * _DAY)

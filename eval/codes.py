@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trials", type=int, default=400)
     args = parser.parse_args(argv)
     levels = [-6.0, -4.0, -3.0, -2.0, -1.0, 0.0, 2.0]
-    print("exact-payload rate vs SNR per coded bit (dB), %d trials each" % args.trials)
+    print(f"exact-payload rate vs SNR per coded bit (dB), {args.trials} trials each")
     print("| code | " + " | ".join(f"{snr:+.0f} dB" for snr in levels) + " |")
     print("|---|" + "---|" * len(levels))
     for code in ("repetition", "convolutional"):

@@ -78,7 +78,7 @@ def names() -> list[str]:
     return list(schemes.names()) + list(peers.names())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get(name: str) -> Contender:
     """The contender called ``name`` (a scheme name, ``scheme@strength``, or ``peer:...``).
 

@@ -37,7 +37,8 @@ def crops() -> tuple[np.ndarray, list[str]]:
     original = images_mod.ImageSpec("astronaut", "skimage:astronaut", size=SIZE).load()
     key = contenders.bench_key(0)
     versions = [("original", original)] + [
-        (f"strength={s:g}" + (" (default)" if s == 1.0 else ""), watermark.embed(original, 0x5EED_CAFE, key, strength=s))
+        (f"strength={s:g}" + (" (default)" if s == 1.0 else ""),
+         watermark.embed(original, 0x5EED_CAFE, key, strength=s))
         for s in STRENGTHS]
     lines = [f"{name}: PSNR {metrics.psnr(original, image):.1f} dB, SSIMULACRA2 "
              f"{metrics.ssimulacra2(original, image):.1f}, Butteraugli {metrics.butteraugli(original, image):.2f}"

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, stats
 
-__all__ = ["psnr", "ssim", "luma", "ssimulacra2", "butteraugli", "MissingMetricError", "bit_accuracy", "bit_error_rate", "exact_payload_rate",
+__all__ = ["psnr", "ssim", "luma", "ssimulacra2", "butteraugli", "MissingMetricError",
+           "bit_accuracy", "bit_error_rate", "exact_payload_rate",
            "threshold_at_fpr", "detection_rate_at_fpr", "detection_rate_at_p", "Calibration",
            "calibration"]
 

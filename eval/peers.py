@@ -87,7 +87,7 @@ class ImWatermarkPeer:
 
     def __init__(self, method: str) -> None:
         try:
-            import imwatermark   # noqa: F401  (imports PyTorch)
+            import imwatermark  # noqa: F401  (imports PyTorch)
         except ImportError as exc:
             raise PeerUnavailableError(f"peer:imwatermark-{method} needs invisible-watermark ({exc}): "
                                        f"{_INSTALL}") from None

@@ -14,8 +14,9 @@ import io
 import math
 import os
 import platform
-from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -172,7 +173,7 @@ def write_html(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "
     meta = (f"{len({r['image'] for r in marked})} images × {len({r['attack'] for r in marked})} attacks "
             f"(with “{NO_ATTACK}”) × {len({r['scheme'] for r in rows})} schemes; "
             f"{sum(not r['marked'] for r in rows)} unmarked reads; {sum(bool(r['error']) for r in rows)} errors. "
-            f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
+            f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
             f"{html.escape(', '.join(sorted({contenders.get(s).version for s in {r['scheme'] for r in rows}})))}.")
     head = f"<h1>{html.escape(title)}</h1>"
     if command:

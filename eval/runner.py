@@ -23,14 +23,16 @@ import math
 import multiprocessing
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from watermark import coding
 
-from . import contenders, images as images_mod, metrics
+from . import contenders, metrics
+from . import images as images_mod
 from .cache import Cache, cell_key, code_fingerprint
 
 __all__ = ["Result", "COLUMNS", "NO_ATTACK", "run"]
@@ -153,7 +155,8 @@ def _failed(task: _Task, attack: Any, seed: int, contender: Any, shape: tuple, e
     return Result(scheme=task.contender, image=task.image.name, attack=name, family=family, strength=strength,
                   marked=task.marked, seed=seed, payload_bits=getattr(contender, "payload_bits", 0),
                   bit_accuracy=math.nan, exact=False, found=False, p_value=math.nan, score=math.nan,
-                  psnr=math.nan, ssim=math.nan, ssimulacra2=math.nan, butteraugli=math.nan, embed_ms=math.nan, detect_ms=math.nan,
+                  psnr=math.nan, ssim=math.nan, ssimulacra2=math.nan, butteraugli=math.nan,
+                  embed_ms=math.nan, detect_ms=math.nan,
                   width=shape[1] if shape else 0, height=shape[0] if shape else 0, error=error)
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import html
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,8 @@ def as_dicts(rows: Iterable[Any]) -> list[dict]:
         for name in ("marked", "exact", "found"):
             if isinstance(row.get(name), str):
                 row[name] = row[name] == "True"
-        for name in ("strength", "bit_accuracy", "p_value", "score", "psnr", "ssim", "ssimulacra2", "butteraugli", "embed_ms", "detect_ms"):
+        for name in ("strength", "bit_accuracy", "p_value", "score", "psnr", "ssim", "ssimulacra2", "butteraugli",
+                     "embed_ms", "detect_ms"):
             value = row.get(name)
             row[name] = math.nan if value in (None, "") else float(value)
         for name in ("width", "height", "payload_bits", "seed"):

@@ -10,7 +10,7 @@ PHOTO_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "h
                "retina", "immunohistochemistry")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def photo(name: str) -> np.ndarray:
     """A colour photograph that ships with scikit-image, read-only."""
     from skimage import data

@@ -7,10 +7,24 @@ try:
 except _metadata.PackageNotFoundError:   # a source tree that was never installed
     __version__ = "0+unknown"
 
-from .errors import (AlreadyMarkedWarning, AttackParameterError, CredentialsError, FiligraneWarning, ImageFileError,
-                     ImageTooSmallError, InvalidImageError, KeyFileError, KeyFilePermissionWarning, MissingExtraError,
-                     OutputExistsError, ParameterError, PayloadTooLargeError, RegistryError, UnknownNameError,
-                     WatermarkError)
+from .errors import (
+    AlreadyMarkedWarning,
+    AttackParameterError,
+    CredentialsError,
+    FiligraneWarning,
+    ImageFileError,
+    ImageTooSmallError,
+    InvalidImageError,
+    KeyFileError,
+    KeyFilePermissionWarning,
+    MissingExtraError,
+    OutputExistsError,
+    ParameterError,
+    PayloadTooLargeError,
+    RegistryError,
+    UnknownNameError,
+    WatermarkError,
+)
 
 __all__ = ["__version__", "WatermarkError", "ParameterError", "InvalidImageError", "ImageTooSmallError",
            "ImageFileError", "OutputExistsError", "KeyFileError", "CredentialsError", "MissingExtraError",

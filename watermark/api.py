@@ -5,13 +5,13 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from typing import Iterable
+from collections.abc import Iterable
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from . import color, imageio, schemes
+from . import imageio, schemes
 from .coding import payload_to_int
 from .detection import Detection, InformedReading
 from .errors import AlreadyMarkedWarning, ImageTooSmallError, InvalidImageError, OutputExistsError, ParameterError
@@ -118,13 +118,20 @@ def _detect(image: ImageLike, key: Key, scheme: str, false_alarm: float,
     if not 0.0 < false_alarm < 1.0:
         raise ParameterError(f"false-alarm rate must lie in (0, 1), got {false_alarm}")
     if source_shape is None:
-        source_shape = (image.height, image.width) if isinstance(image, Image.Image) else np.shape(image)[:2]
+        height, width = (image.height, image.width) if isinstance(image, Image.Image) else np.shape(image)[:2]
+        source_shape = (height, width)
     try:
         _, luma, _ = _luminance_of(_reduced_for(chosen, image), chosen, "image")
     except ImageTooSmallError:
         return Detection(found=False, payload=None, p_value=1.0, score=0.0, bits=np.zeros(0), scheme=chosen.name)
-    return chosen.detect(luma, key, false_alarm=false_alarm, source_shape=tuple(source_shape),
-                         marked_shape=None if marked_shape is None else tuple(marked_shape))
+    return chosen.detect(luma, key, false_alarm=false_alarm, source_shape=_pair(source_shape),
+                         marked_shape=None if marked_shape is None else _pair(marked_shape))
+
+
+def _pair(shape: tuple[int, int]) -> tuple[int, int]:
+    """``(height, width)`` as plain ints, whatever sequence of integers the caller gave."""
+    height, width = shape
+    return int(height), int(width)
 
 
 def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | bytes, key: Key, *,
@@ -220,7 +227,10 @@ def read_in_frame(image: ImageLike, key: Key, candidates: Iterable[int], *, vali
     ------
     InvalidImageError, ImageTooSmallError
     """
+    from .schemes.lattice import LatticeScheme  # the one scheme with an informed read; get() loads it anyway
+
     chosen = schemes.get("lattice")
+    assert isinstance(chosen, LatticeScheme)        # the registry maps "lattice" to it
     _, luma, _ = _luminance_of(image, chosen, "image")
     payloads = [payload_to_int(payload) for payload in candidates]
     if valid is not None:

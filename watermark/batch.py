@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .errors import WatermarkError
 
@@ -125,9 +125,10 @@ def _in_processes(items: Iterator[T], function: Callable[[T], Any], jobs: int) -
             feed(worker)
         while any(worker.held for worker in workers):
             busy = {worker.connection: worker for worker in workers if worker.held}
-            for connection in wait(list(busy)):
+            for connection in cast(list[Connection], wait(list(busy))):   # wait() gives back what it was given
                 worker = busy[connection]
-                index, item, tries = worker.held   # type: ignore[misc]
+                assert worker.held is not None     # busy holds only the workers that hold an item
+                index, item, tries = worker.held
                 try:
                     result = connection.recv()
                 except (EOFError, OSError):        # the worker died holding this item

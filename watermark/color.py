@@ -3,7 +3,7 @@ walk over a full-resolution plane a strip of rows at a time (bounded memory for 
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import cv2
 import numpy as np

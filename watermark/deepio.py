@@ -13,7 +13,7 @@ from typing import IO, Any
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile
 
 from .errors import InvalidImageError
 
@@ -27,7 +27,7 @@ _TEXT_TAGS = {270: "description", 271: "make", 272: "model", 305: "software", 30
               33432: "copyright"}
 
 
-def is_deep_colour(im: Image.Image) -> bool:
+def is_deep_colour(im: ImageFile.ImageFile) -> bool:
     """Whether ``im`` (opened, not loaded) stores more than 8 bits per colour channel, which Pillow
     would read as 8."""
     return im.format in FORMATS and im.mode in ("RGB", "RGBA", "LA") and any(
@@ -102,14 +102,15 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 def write_tiff(fp: IO[bytes], pixels: np.ndarray, meta: dict[str, Any], *, compressed: bool) -> None:
     """A 16-bit TIFF of ``pixels`` (uint16 RGB or RGBA), deflate-compressed if ``compressed``, with
     ``meta``'s icc_profile, dpi, xmp and the descriptive tags of its exif."""
-    import tifffile   # only 16-bit colour TIFF output needs it
+    import tifffile  # only 16-bit colour TIFF output needs it
 
     tags = Image.Exif()
     if meta.get("exif"):
         tags.load(meta["exif"])
     text = {name: str(tags[tag]) for tag, name in _TEXT_TAGS.items() if tag in tags}
-    extratags = [(tag, "s", 0, text[name], True) for tag, name in _TEXT_TAGS.items()
-                 if name in text and name not in ("description", "software", "datetime")]
+    extratags: list[tuple[int, str, int, str | bytes, bool]] = [
+        (tag, "s", 0, text[name], True) for tag, name in _TEXT_TAGS.items()
+        if name in text and name not in ("description", "software", "datetime")]
     if meta.get("xmp"):
         xmp = meta["xmp"].encode("utf-8") if isinstance(meta["xmp"], str) else meta["xmp"]
         extratags.append((700, "B", len(xmp), xmp, True))

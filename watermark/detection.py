@@ -53,7 +53,7 @@ class Geometry:
                 f"offset ({_plain(self.offset[0], 1):.1f}, {_plain(self.offset[1], 1):.1f})")
 
     @classmethod
-    def from_transform(cls, transform: np.ndarray) -> "Geometry":
+    def from_transform(cls, transform: np.ndarray) -> Geometry:
         """Decompose a 2x3 suspect (x, y) -> mark-frame affine map (``Detection.transform``)."""
         forward = np.linalg.inv(np.asarray(transform, dtype=np.float64)[:, :2])   # frame -> suspect
         flipped = bool(np.linalg.det(forward) < 0)

@@ -82,7 +82,7 @@ class FeatureIndex:
         self._limit = 0
 
     @classmethod
-    def from_prints(cls, prints: Iterable[tuple[int, MasterPrint | Features]], **options: int) -> "FeatureIndex":
+    def from_prints(cls, prints: Iterable[tuple[int, MasterPrint | Features]], **options: int) -> FeatureIndex:
         """An index of ``(id, print)`` pairs (e.g. registry master ids and their decoded prints)."""
         index = cls(**options)
         for master_id, print_ in prints:
@@ -123,7 +123,7 @@ class FeatureIndex:
         self._codes = [self._projection.codes(d).astype(np.int32) for d in self._waiting]
         self._waiting = []
 
-    def build(self) -> "FeatureIndex":
+    def build(self) -> FeatureIndex:
         """Sort the codes into one inverted list per LSH table; returns ``self``."""
         if self._projection is None:
             self._fit()
@@ -146,7 +146,7 @@ class FeatureIndex:
     def votes(self, suspect: Features) -> np.ndarray:
         """Votes per master (in insertion order) from the suspect's descriptors, each weighted by how
         rare its code is (``log(entries / bucket size)``, as tf-idf weighs words)."""
-        if not self._order:
+        if not self._order or self._projection is None:
             raise ValueError("FeatureIndex.votes: call build() first")
         if not self._ids or len(suspect) == 0:
             return np.zeros(len(self._ids))

@@ -82,8 +82,8 @@ class MasterPrint:
         scale = max(self.width, self.height) / 8191.0 if max(self.width, self.height) > 8191 else 1.0
         if scale != 1.0:
             fixed = np.clip(np.rint(points / scale * 8.0), 0, 65535).astype("<u2")
-        codes = np.clip(np.floor(descriptors * _LEVELS), 0, 15).astype(np.uint8)
-        codes = (codes[:, 0::2] << 4) | codes[:, 1::2]                  # two 4-bit codes per byte
+        nibbles = np.clip(np.floor(descriptors * _LEVELS), 0, 15).astype(np.uint8)
+        codes = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]              # two 4-bit codes per byte
         blob = (_HEADER.pack(_MAGIC, self.width, self.height, scale, len(points), len(self.thumbnail))
                 + fixed.tobytes() + codes.tobytes() + self.thumbnail)
         if len(blob) > PRINT_LIMIT:
@@ -91,7 +91,7 @@ class MasterPrint:
         return blob
 
     @classmethod
-    def from_bytes(cls, blob: bytes) -> "MasterPrint":
+    def from_bytes(cls, blob: bytes) -> MasterPrint:
         """Decode :meth:`to_bytes`; `InvalidImageError` if the bytes are not a print."""
         try:
             magic, width, height, scale, count, thumb = _HEADER.unpack_from(blob)
@@ -133,7 +133,7 @@ def _unit(descriptors: np.ndarray) -> np.ndarray:
 def _sift(grey: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points, RootSIFT descriptors and responses of up to ``count`` SIFT keypoints."""
     grey = _CLAHE.apply(grey)        # local contrast: dark and hazy pictures get keypoints too
-    keypoints, descriptors = cv2.SIFT_create(nfeatures=count, contrastThreshold=_CONTRAST).detectAndCompute(grey, None)
+    keypoints, descriptors = cv2.SIFT.create(nfeatures=count, contrastThreshold=_CONTRAST).detectAndCompute(grey, None)
     if descriptors is None or not keypoints:
         return np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), np.zeros(0, np.float32)
     root = np.sqrt(descriptors / np.maximum(descriptors.sum(axis=1, keepdims=True), 1e-7))

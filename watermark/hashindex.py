@@ -89,7 +89,8 @@ class HashIndex:
         positions, first = np.unique(candidates[keep], return_index=True)
         return positions, distance[keep][first].astype(np.int64)
 
-    def query(self, query: int | Sequence[int], *, max_distance: int, limit: int | None = None) -> list[tuple[int, int]]:
+    def query(self, query: int | Sequence[int], *, max_distance: int,
+              limit: int | None = None) -> list[tuple[int, int]]:
         """``(id, distance)`` of the entries within ``max_distance`` bits of ``query`` (one hash or
         several, e.g. a suspect's orientations), nearest first, at most ``limit``."""
         positions, distance = self.distances(query, max_distance)

@@ -8,8 +8,9 @@ Palette and CMYK images are worked on as RGB and returned in their own mode.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -154,6 +155,7 @@ def add_to_luminance(array: np.ndarray, fmt: PixelFormat, change: np.ndarray) ->
         if result is None:
             result = np.empty(array.shape[:2] + part.shape[2:], part.dtype)
         result[rows] = part
+    assert result is not None      # pixels_of refused an image without rows: strips() gave at least one
     return result if fmt.pil_mode is None else _array_to_pil(result, fmt)
 
 

@@ -38,15 +38,21 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeGuard
 
 import numpy as np
 import PIL
-from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, PngImagePlugin
+from PIL import ExifTags, Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin
 
 from . import deepio, jpegquality
-from .errors import (ImageFileError, InvalidImageError, OutputExistsError, ParameterError, UnknownNameError,
-                     WatermarkError)
+from .errors import (
+    ImageFileError,
+    InvalidImageError,
+    OutputExistsError,
+    ParameterError,
+    UnknownNameError,
+    WatermarkError,
+)
 
 __all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "LoadedImage", "load_image",
            "load_image_bytes", "save_image", "check_writable", "iter_image_files", "parse_max_pixels"]
@@ -220,7 +226,7 @@ def _load(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str, redu
         raise _decode_error(path, exc) from None
 
 
-def _os_error(exc: BaseException) -> bool:
+def _os_error(exc: BaseException) -> TypeGuard[OSError]:
     """The file system refused (the exception carries an errno)."""
     return isinstance(exc, OSError) and exc.errno is not None
 
@@ -286,13 +292,13 @@ def _decode(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str,
     return _finish(path, im, fp, n_frames, reduce_to, luminance)
 
 
-def _finish(path: Path, im: Image.Image, fp: IO[bytes], n_frames: int, reduce_to: int | None,
+def _finish(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: int, reduce_to: int | None,
             luminance: bool) -> LoadedImage:
     source_format = im.format or ""
     full_width, full_height = im.size
     jpeg = source_format in ("JPEG", "MPO")
     subsampling = JpegImagePlugin.get_sampling(im) if jpeg else -1
-    quality = jpegquality.estimate_quality(im.quantization) if jpeg else None
+    quality = jpegquality.estimate_quality(im.quantization) if isinstance(im, JpegImagePlugin.JpegImageFile) else None
     progressive = jpeg and bool(im.info.get("progressive") or im.info.get("progression"))
     if jpeg and (luminance or reduce_to and min(im.size) > reduce_to):
         ratio = reduce_to / min(im.size) if reduce_to and min(im.size) > reduce_to else 1.0
@@ -306,12 +312,13 @@ def _finish(path: Path, im: Image.Image, fp: IO[bytes], n_frames: int, reduce_to
     info = _carried_info(im, source_format, upright=orientation in range(2, 9))
     compression = im.info.get("compression") if source_format == "TIFF" else None
     scale = im.width / (full_height if orientation in range(5, 9) else full_width)
+    picture: Image.Image = im
     if reduce_to and min(im.size) >= 2 * reduce_to and im.mode in _REDUCIBLE:
         factor = min(im.size) // reduce_to
-        im = im.reduce(factor)
+        picture = im.reduce(factor)
         scale /= factor
     original = (full_height, full_width) if orientation in range(5, 9) else (full_width, full_height)
-    return LoadedImage(path=path, image=im, format=source_format, info=info, n_frames=n_frames,
+    return LoadedImage(path=path, image=picture, format=source_format, info=info, n_frames=n_frames,
                        original_size=original, scale=scale,
                        jpeg_subsampling=subsampling if subsampling >= 0 else None,
                        jpeg_quality=quality, jpeg_progressive=progressive,
@@ -320,7 +327,7 @@ def _finish(path: Path, im: Image.Image, fp: IO[bytes], n_frames: int, reduce_to
                        depth_reduced=depth_reduced)
 
 
-def _finish_deep(path: Path, im: Image.Image, fp: IO[bytes], n_frames: int) -> LoadedImage:
+def _finish_deep(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: int) -> LoadedImage:
     """A 16-bit colour PNG or TIFF, decoded by OpenCV into a uint16 array (Pillow would keep 8 bits)."""
     orientation = im.getexif().get(_ORIENTATION, 1)
     info = _carried_info(im, im.format or "", upright=orientation in range(2, 9))
@@ -440,7 +447,7 @@ def _output_format(path: Path) -> str:
     return fmt
 
 
-def _deep_colour(image: Image.Image | np.ndarray) -> bool:
+def _deep_colour(image: Image.Image | np.ndarray) -> TypeGuard[np.ndarray]:
     """A uint16 colour array, as `load_image` gives for a 16-bit colour file."""
     return isinstance(image, np.ndarray) and image.dtype == np.uint16 and image.ndim == 3 and image.shape[2] in (3, 4)
 
@@ -461,7 +468,8 @@ def _same_file(a: Path, b: Path) -> bool:
 def _as_pil(image: Image.Image | np.ndarray, path: Path) -> Image.Image:
     if isinstance(image, Image.Image):
         return image
-    shape, dtype = getattr(image, "shape", ()), getattr(image, "dtype", None)
+    shape: tuple[int, ...] = getattr(image, "shape", ())
+    dtype = getattr(image, "dtype", None)
     if (dtype == np.uint8 and (len(shape) == 2 or (len(shape) == 3 and shape[2] in (2, 3, 4)))
             or (dtype == np.uint16 and len(shape) == 2)):
         return Image.fromarray(image)
@@ -484,7 +492,9 @@ def _fit_mode(image: Image.Image, fmt: str, path: Path) -> Image.Image:
         for target in (("LA", "RGBA") if grey else ("RGBA",)):
             if target in native:
                 return image.convert(target)
-        if image.convert("RGBA").getchannel("A").getextrema()[0] < 255:
+        lowest, _ = image.convert("RGBA").getchannel("A").getextrema()
+        assert isinstance(lowest, int | float)        # one band: (min, max), not a pair per band
+        if lowest < 255:
             raise InvalidImageError(f"{path}: {fmt} cannot store transparency and this image has some; "
                                     f"save as {_SUGGEST['alpha']}, or flatten it first")
     for target in (("L", "RGB") if grey else ("RGB",)):

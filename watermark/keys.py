@@ -43,12 +43,12 @@ class Key:
         self._secret = secret
 
     @classmethod
-    def generate(cls) -> "Key":
+    def generate(cls) -> Key:
         """A fresh random key from the operating system's CSPRNG."""
         return cls(secrets.token_bytes(_SECRET_BYTES))
 
     @classmethod
-    def from_passphrase(cls, passphrase: str) -> "Key":
+    def from_passphrase(cls, passphrase: str) -> Key:
         """Derive a key from a passphrase with scrypt (slow on purpose, to resist guessing)."""
         if not passphrase:
             raise KeyFileError("the passphrase is empty")
@@ -57,7 +57,7 @@ class Key:
         return cls(secret)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Key":
+    def load(cls, path: str | os.PathLike) -> Key:
         """Read a key file written by :meth:`save`.
 
         Warns `KeyFilePermissionWarning` when other users than the owner may read or change the file.

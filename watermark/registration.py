@@ -5,10 +5,10 @@ keypoint's two nearest suspect keypoints), fits a homography from the suspect's 
 master's pixels with a robust estimator (OpenCV's USAC MAGSAC++ where available, else RANSAC) and
 decides: a registration is ``matched`` when at least :data:`MIN_INLIERS` matches agree on a
 homography, or :data:`MIN_SIMILARITY_INLIERS` on a similarity (rotation, scale and shift: a crop or a
-rescaled copy), and the map is plausible (orientation kept, no fold, area ratio within 1/1024..1024). A mirrored copy is tried when the
-direct one fails. The threshold was chosen on photographs (``python -m eval.lookup``): perspective
-warps, a camera tilt, StirMark bending, a crop to 5 % of the area and collages register; unrelated
-photograph pairs stay far below it.
+rescaled copy), and the map is plausible (orientation kept, no fold, area ratio within 1/1024..1024).
+A mirrored copy is tried when the direct one fails. The threshold was chosen on photographs
+(``python -m eval.lookup``): perspective warps, a camera tilt, StirMark bending, a crop to 5 % of
+the area and collages register; unrelated photograph pairs stay far below it.
 
 `to_master_frame` then resamples the suspect into the master's frame at any size, with the mask of
 the master pixels it covers: what an informed read (``read_in_frame``) takes.

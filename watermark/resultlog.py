@@ -58,7 +58,8 @@ class ResultLog:
             return
         exists = os.path.lexists(path)
         if exists and not (resume or overwrite):
-            raise OutputExistsError(f"{path}: already exists; pass --resume to continue it or --overwrite to replace it")
+            raise OutputExistsError(f"{path}: already exists; "
+                                    "pass --resume to continue it or --overwrite to replace it")
         try:
             if exists and resume:
                 self._done = self._read_done(path)
@@ -116,7 +117,7 @@ class ResultLog:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "ResultLog":
+    def __enter__(self) -> ResultLog:
         return self
 
     def __exit__(self, *exc: object) -> None:

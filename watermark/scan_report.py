@@ -13,7 +13,7 @@ import html
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ class ScanReport:
         return path
 
     def _html(self, command: str) -> str:
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Filigrane scan report</title>"
                  f"<style>{_STYLE}</style></head><body><h1>Filigrane scan report</h1>",
                  f"<p class='meta'>{now} &middot; <code>{_e(command)}</code></p>",

@@ -68,7 +68,7 @@ class ManifestSigner:
         self._native: tuple[Any, Any] | None = None
 
     @classmethod
-    def load(cls, cert_path: str | os.PathLike, key_path: str | os.PathLike) -> "ManifestSigner":
+    def load(cls, cert_path: str | os.PathLike, key_path: str | os.PathLike) -> ManifestSigner:
         """Read and check a PEM certificate chain (signing certificate first) and its PEM private key.
 
         Raises
@@ -240,7 +240,7 @@ def _check_certificate(leaf: Any, path: Path) -> None:
     """The signing certificate is in its validity period and is not a CA's."""
     from cryptography import x509
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     if now > leaf.not_valid_after_utc:
         raise CredentialsError(f"{path}: the certificate {_name(leaf.subject)} expired on "
                                f"{leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _small(name: str, size: tuple[int, int] = (128, 96)) -> np.ndarray:
     from skimage import data
 

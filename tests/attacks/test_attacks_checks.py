@@ -7,11 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from attack_images import grey8, rgb8
 from PIL import Image, JpegImagePlugin
 from scipy import ndimage
 
 import attacks
-from attack_images import grey8, rgb8
 
 
 def _psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:

@@ -7,10 +7,10 @@ import json
 
 import numpy as np
 import pytest
+from attack_images import grey8, rgb8
 from PIL import Image
 
 import attacks
-from attack_images import grey8, rgb8
 from attacks import cli
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from attack_images import layouts, rgb8
 from PIL import Image
 
 import attacks
-from attack_images import layouts, rgb8
 
 # Families whose output keeps the input's height and width (geometry may change them).
 _SAME_SIZE_FAMILIES = {"noise", "filter", "colour", "overlay", "bending", "print-scan", "security"}

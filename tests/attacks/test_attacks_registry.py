@@ -8,9 +8,9 @@ import importlib
 
 import numpy as np
 import pytest
+from attack_images import rgb8
 
 import attacks
-from attack_images import rgb8
 from watermark.errors import AttackParameterError, UnknownNameError, WatermarkError
 
 
@@ -75,7 +75,8 @@ def test_unknown_names_list_the_known_ones(call, message):
     (lambda: attacks.median(rgb8(), size=4), "size must be odd"),
     (lambda: attacks.rotate(rgb8(), degrees=3, expand=True, crop=True), "cannot be combined"),
     (lambda: attacks.affine(rgb8(), matrix=(1, 1, 1, 1)), "singular"),
-    (lambda: attacks.delete_lines(rgb8()[:4, :6], count=4), r"count=4 would leave nothing of a 6x4 image; use count < 4"),
+    (lambda: attacks.delete_lines(rgb8()[:4, :6], count=4),
+     r"count=4 would leave nothing of a 6x4 image; use count < 4"),
     (lambda: attacks.affine(rgb8(), matrix=(1, 0, 5, 0, 1, 0)), "needs expand=False"),
     (lambda: attacks.gaussian_noise(rgb8(), seed="abc"), "seed must be an integer"),
     (lambda: attacks.attack("gaussian_noise")(rgb8(), seed=-1), "seed must be an integer >= 0"),

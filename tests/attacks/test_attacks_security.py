@@ -5,9 +5,9 @@ import inspect
 
 import numpy as np
 import pytest
+from attack_images import rgb8
 
 import attacks
-from attack_images import rgb8
 from watermark.errors import AttackParameterError
 
 

@@ -6,10 +6,10 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+from attack_images import rgb8
 
 import attacks
 from watermark.errors import UnknownNameError
-from attack_images import rgb8
 
 # StirMark Benchmark 4.0, Profiles/SMBsettings.ini (as its report lists them), written out again
 # here on purpose: the suite is checked against the documented lists, not against itself.

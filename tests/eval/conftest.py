@@ -16,7 +16,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "peers: needs the optional peer libraries (pip install '.[peers]')")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _small_photo(name: str) -> np.ndarray:
     """A 320 x 320 crop of a scikit-image photograph (uint8 RGB), read-only."""
     from skimage import data

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-
 from chromium import probe, screenshot
+
 from eval import images, report, runner
 
 

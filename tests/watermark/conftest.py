@@ -1,7 +1,6 @@
 """Fixtures shared by the watermark tests."""
 
 import pytest
-
 import scan_setup
 
 

@@ -8,10 +8,10 @@ import sys
 
 import cv2
 import numpy as np
+from photos import photo
 from PIL import Image
 
 import attacks
-from photos import photo
 
 MASTERS = ("astronaut", "coffee", "rocket")
 

@@ -4,10 +4,10 @@ import io
 
 import numpy as np
 import pytest
+from photos import photo
 from PIL import Image
 
 import watermark as wm
-from photos import photo
 
 PAYLOAD = 0x5EED_CAFE_F00D_D00D
 
@@ -105,7 +105,8 @@ def test_detection_is_a_small_frozen_value(coffee, key):
 @pytest.mark.parametrize("size", [(256, 256), (6000, 8000)])
 def test_extreme_sizes(key, size):
     import cv2
-    image = cv2.resize(photo("astronaut"), size[::-1], interpolation=cv2.INTER_AREA if size[0] < 512 else cv2.INTER_LINEAR)
+    interpolation = cv2.INTER_AREA if size[0] < 512 else cv2.INTER_LINEAR
+    image = cv2.resize(photo("astronaut"), size[::-1], interpolation=interpolation)
     assert wm.detect(wm.embed(image, PAYLOAD, key), key).payload == PAYLOAD
 
 

@@ -167,7 +167,8 @@ def test_a_file_is_read_at_the_schemes_own_analysis_size(tmp_path, name, short_s
 
 
 def test_the_lattice_scheme_states_its_working_size():
-    assert schemes.get("dwtdct").analysis_short_side is None and schemes.get("spread").analysis_shape((900, 900)) is None
+    assert schemes.get("dwtdct").analysis_short_side is None
+    assert schemes.get("spread").analysis_shape((900, 900)) is None
     lattice = schemes.get("lattice")
     assert lattice.analysis_short_side == color.WORKING_SHORT_SIDE
     assert lattice.analysis_shape((1024, 1536)) == (512, 768) and lattice.analysis_shape((400, 600)) is None

@@ -8,11 +8,11 @@ import sys
 
 import numpy as np
 import pytest
+from photos import photo
 from PIL import Image
 
 import watermark as wm
 from watermark.cli import ERROR, FOUND, NOT_FOUND, main
-from photos import photo
 
 
 @pytest.fixture()

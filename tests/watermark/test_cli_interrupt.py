@@ -14,9 +14,8 @@ from pathlib import Path
 
 import cv2
 import pytest
-from PIL import Image
-
 from photos import photo
+from PIL import Image
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 
 import pytest
+from photos import photo
 from PIL import Image
 
 import watermark as wm
 from watermark.cli import ERROR, FOUND, main
-from photos import photo
 
 
 @pytest.fixture()

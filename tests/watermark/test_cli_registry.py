@@ -105,7 +105,8 @@ def test_an_explicit_payload_is_issued_once(setup, tmp_path):
     refused = _run("embed", master, "-o", tmp_path / "b.png", "--key", key_path, "--registry", database,
                    "--payload", "0x5eed")
     lines = refused.stderr.splitlines()
-    assert refused.returncode == 2 and "already issued" in lines[0] and lines[1:] == ["watermark: 0 marked, 0 skipped, 1 failed"]
+    assert refused.returncode == 2 and "already issued" in lines[0]
+    assert lines[1:] == ["watermark: 0 marked, 0 skipped, 1 failed"]
     assert not (tmp_path / "b.png").exists()
 
 
@@ -166,7 +167,8 @@ def test_bad_registries_give_one_line_and_exit_2(setup, tmp_path):
     embed = ["embed", master, "-o", tmp_path / "out.png", "--key", key_path]
     assert "absent.db: registry not found" in _one_line(_run(*embed, "--registry", tmp_path / "absent.db"))
     (tmp_path / "corrupt.db").write_bytes(b"\x00garbage" * 512)
-    assert "corrupt.db: not a readable Filigrane registry" in _one_line(_run(*embed, "--registry", tmp_path / "corrupt.db"))
+    corrupt = _one_line(_run(*embed, "--registry", tmp_path / "corrupt.db"))
+    assert "corrupt.db: not a readable Filigrane registry" in corrupt
     newer = tmp_path / "newer.db"
     _run("registry", "init", newer, check=0)
     with sqlite3.connect(newer) as connection:

@@ -3,11 +3,10 @@
 import cv2
 import numpy as np
 import pytest
+from photos import photo
 
 import watermark as wm
 from watermark import color
-from photos import photo
-
 
 
 @pytest.mark.parametrize("strip_pixels", [1, 7000, 100_000])

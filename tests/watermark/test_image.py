@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from photos import photo
 from PIL import Image
 
 import watermark as wm
 from watermark.image import from_float, to_float
-from photos import photo
 
 EVERY_UINT8 = np.arange(256, dtype=np.uint8).reshape(16, 16)
 EVERY_UINT16 = np.arange(65536, dtype=np.uint32).astype(np.uint16).reshape(256, 256)

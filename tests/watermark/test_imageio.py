@@ -12,8 +12,14 @@ import pytest
 from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
 from watermark import imageio
-from watermark.errors import InvalidImageError, ParameterError, UnknownNameError, WatermarkError
-from watermark.errors import ImageFileError, OutputExistsError
+from watermark.errors import (
+    ImageFileError,
+    InvalidImageError,
+    OutputExistsError,
+    ParameterError,
+    UnknownNameError,
+    WatermarkError,
+)
 from watermark.imageio import load_image, save_image
 
 BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
@@ -262,7 +268,8 @@ def _deep_file(path: Path, pixels: np.ndarray, orientation: int = 1) -> Path:
     if orientation != 1:
         tags.append((274, "H", 1, orientation, True))
     if path.suffix == ".tif":
-        tifffile.imwrite(path, pixels, photometric="rgb", extrasamples=("unassalpha",) if pixels.shape[2] == 4 else None,
+        tifffile.imwrite(path, pixels, photometric="rgb",
+                         extrasamples=("unassalpha",) if pixels.shape[2] == 4 else None,
                          iccprofile=ICC, resolution=(300.0, 300.0), resolutionunit="INCH", compression="zlib",
                          metadata=None, extratags=tags)
     else:                           # PNG: OpenCV's encoder and our metadata chunks
@@ -332,7 +339,8 @@ def test_sixteen_bit_cmyk_is_read_but_refused_for_marking(tmp_path, key):
 
 
 @pytest.mark.parametrize("mode, ext, problem", [
-    ("RGBA", "jpg", "cannot store transparency"), ("LA", "gif", "cannot store transparency"), ("RGBA", "bmp", "cannot store transparency"),
+    ("RGBA", "jpg", "cannot store transparency"), ("LA", "gif", "cannot store transparency"),
+    ("RGBA", "bmp", "cannot store transparency"),
     ("I;16", "jpg", "holds 8 bits per channel"), ("I;16", "webp", "holds 8 bits per channel"),
     ("CMYK", "png", "cannot hold CMYK"), ("RGB", "gif", "at most 256 colours"),
 ])

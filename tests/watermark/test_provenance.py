@@ -18,13 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from photos import photo
 from PIL import Image
 
 import watermark as wm
 from watermark import api, provenance
 from watermark.errors import CredentialsError, InvalidImageError, MissingExtraError, ParameterError
-from photos import photo
 
 PAYLOAD = 0x5EED_CAFE_F00D_D00D
 needs_c2pa = pytest.mark.skipif(not provenance.available() and not os.environ.get("FILIGRANE_REQUIRE_C2PA"),
@@ -299,7 +300,7 @@ def bad_credentials(tmp_path_factory, authority):
     folder = tmp_path_factory.mktemp("bad")
     other = ca.make_authority(folder / "other")
     expired = ca.make_authority(folder / "expired", days=30,
-                                not_before=datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=400))
+                                not_before=datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=400))
     root_key = ca.private_key()
     root = ca.certificate(ca.name("Root"), root_key, ca.name("Root"), root_key, ca=True)
     no_eku_key = ca.private_key()

@@ -7,7 +7,7 @@ from eval import suspects
 from eval.images import _skimage, _to_rgb8
 from tests.photos import PHOTO_NAMES, photo
 from watermark.features import master_print
-from watermark.registration import Suspect, register, to_master_frame
+from watermark.registration import register, to_master_frame
 
 MASTERS = ("astronaut", "coffee", "rocket", "motorcycle_left", "immunohistochemistry")
 FILLERS = ("camera", "coins", "brick", "page", "clock", "grass", "gravel", "text")

@@ -141,7 +141,8 @@ def test_create_refuses_an_existing_file(tmp_path):
         Registry(tmp_path / "r.db", create=True)
 
 
-@pytest.mark.parametrize("content", [b"not a database at all, just text" * 100, b"SQLite format 3\x00" + b"\xff" * 2000])
+@pytest.mark.parametrize("content", [b"not a database at all, just text" * 100,
+                                     b"SQLite format 3\x00" + b"\xff" * 2000])
 def test_corrupt_files_give_one_line(tmp_path, content):
     path = tmp_path / "bad.db"
     path.write_bytes(content)

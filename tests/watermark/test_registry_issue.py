@@ -1,5 +1,7 @@
 """issue_file: mark, write, record; and finishing what an interrupted run left."""
 
+import cv2
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -88,8 +90,6 @@ def test_a_failed_embed_voids_its_reservation(registry, tmp_path, key):
 
 
 def test_a_marked_copy_is_found_again_through_the_registry_alone(registry, master, tmp_path, key):
-    import numpy as np
-
     from watermark.fingerprint import MAX_DISTANCE, perceptual_hash
     from watermark.registration import Suspect, register
     from watermark.registry import feature_index, hash_index, print_of
@@ -99,7 +99,8 @@ def test_a_marked_copy_is_found_again_through_the_registry_alone(registry, maste
     master.unlink()                                                    # the master file is gone
     marked = np.asarray(Image.open(output))
     flipped_small = np.ascontiguousarray(marked[::2, ::-2])
-    assert hash_index(registry).query(perceptual_hash(flipped_small), max_distance=MAX_DISTANCE)[0][0] == record.master.id
+    nearest = hash_index(registry).query(perceptual_hash(flipped_small), max_distance=MAX_DISTANCE)[0]
+    assert nearest[0] == record.master.id
     crop = Suspect(np.ascontiguousarray(marked[100:300, 150:450]))
     assert feature_index(registry).candidates(crop.features())[0][0] == record.master.id
     found = registry.master(record.master.id)
@@ -121,3 +122,13 @@ def test_an_output_whose_reservation_another_run_voided_is_taken_back(registry, 
     with pytest.raises(wm.RegistryError, match="no longer reserved"):
         issue_file(registry, master, output, key)
     assert not output.exists() and registry.counts()["issued"] == 0
+
+
+def test_a_16_bit_colour_master_is_issued_at_its_own_size(registry, tmp_path, key):
+    deep = tmp_path / "deep.png"
+    pixels = photo("coffee").astype(np.uint16) * 257
+    assert cv2.imwrite(str(deep), np.ascontiguousarray(pixels[:, :, ::-1]))      # OpenCV writes BGR
+    output = tmp_path / "deep-out.png"
+    record = issue_file(registry, deep, output, key).record
+    assert (record.master.width, record.master.height) == (600, 400)
+    assert wm.detect_file(output, key).payload == record.payload

@@ -19,8 +19,9 @@ import pytest
 from PIL import Image
 
 from chromium import probe
-from watermark import scan as scan_module
 from scan_setup import run as _run
+
+from watermark import scan as scan_module
 
 MASTERS = ("astronaut", "coffee", "rocket")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image
-
 from chromium import probe, screenshot
 from photos import photo
+from PIL import Image
+
 from watermark.scan_report import ScanReport
 
 

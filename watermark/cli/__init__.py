@@ -13,8 +13,9 @@ import argparse
 import sys
 import traceback
 import warnings
+from collections.abc import Callable
 from importlib import metadata
-from typing import Callable, TextIO
+from typing import TextIO
 
 from .. import __version__
 from ..errors import FiligraneWarning, WatermarkError
@@ -28,8 +29,9 @@ _DESCRIPTION = "Invisible, keyed, robust image watermarks: keygen, embed, detect
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="watermark", description=_DESCRIPTION,
-                                     epilog="Exit status: 0 found (or done), 1 nothing found, 2 error, 130 interrupted.")
+    parser = argparse.ArgumentParser(
+        prog="watermark", description=_DESCRIPTION,
+        epilog="Exit status: 0 found (or done), 1 nothing found, 2 error, 130 interrupted.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -7,8 +7,9 @@ import json
 import sys
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from .. import batch
 from ..errors import WatermarkError
@@ -96,7 +97,7 @@ class _Lines:
 
             self.bar = tqdm(total=total, desc=label, unit="file", file=sys.stderr, leave=False)
 
-    def __enter__(self) -> "_Lines":
+    def __enter__(self) -> _Lines:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .. import imageio, schemes
 from ..errors import KeyFileError, ParameterError

@@ -21,7 +21,7 @@ from .. import batch, provenance, schemes
 from ..errors import ParameterError
 from ..registry import Registry, print_of
 from ..resultlog import ResultLog
-from ..scan import ScanOptions, Scanner
+from ..scan import Scanner, ScanOptions
 from ..scan_report import ScanReport
 from ..sources import iter_sources
 from .common import ERROR, FOUND, NOT_FOUND, batch_options, keys_options, load_keys, probability
@@ -90,7 +90,7 @@ def _run_scan(args: argparse.Namespace) -> int:
                                stdin=sys.stdin)
         pending = (source for source in sources if not log.done(source.name))
         try:
-            for source, row in batch.run(pending, scanner, jobs=args.jobs, dask=args.dask):
+            for _source, row in batch.run(pending, scanner, jobs=args.jobs, dask=args.dask):
                 if isinstance(row, BaseException):     # our bug in a worker: its traceback, not a row
                     raise row
                 thumbnail = row.pop("_thumbnail", None)

@@ -69,7 +69,7 @@ def register_master(registry: Registry, path: str | os.PathLike, loaded: imageio
         return known
     if loaded is None:
         loaded = imageio.load_image(path, max_pixels=max_pixels, animated="error")
-    width, height = loaded.image.size
+    width, height = loaded.original_size       # (a 16-bit colour master is an array, whose .size is a count)
     return registry.add_master(sha256=sha256, path=path.resolve(), width=width, height=height,
                                phash=perceptual_hash(loaded.image), print_=master_print(loaded.image).to_bytes())
 
@@ -132,14 +132,13 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
 def _resume(registry: Registry, key: Key, master: Master, destination: Path, recipient: str | None,
             metadata: dict) -> Issued | None:
     """Finish or clean up what an earlier run left for ``destination``; the finished copy, if any."""
-    exists = destination.is_file()
-    written = file_sha256(destination) if exists else None
+    written = file_sha256(destination) if destination.is_file() else None
     for record in registry.records(key=key, output_path=destination, state=RESERVED):
-        if exists and record.master.id == master.id and _carries(destination, key, record):
+        if written is not None and record.master.id == master.id and _carries(destination, key, record):
             return Issued("recovered", registry.mark_issued(record.id, written))
-        registry.void(record.id, "interrupted: " + ("output not written" if not exists else
+        registry.void(record.id, "interrupted: " + ("output not written" if written is None else
                                                     "the output there does not carry this payload"))
-    if exists:
+    if written is not None:
         for record in registry.records(key=key, output_path=destination, state=ISSUED):
             if (record.output_sha256 == written and record.master.id == master.id
                     and (record.recipient, _asked(record.metadata)) == (recipient, metadata)):

@@ -9,7 +9,7 @@ import secrets
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata as _metadata
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ _RECORD_SELECT = (f"SELECT c.id, k.public_id, c.payload, c.state, c.output_path,
 
 def utc_now() -> str:
     """The current UTC time as ISO-8601 with microseconds and a Z."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def tool_version() -> str:
@@ -86,7 +86,7 @@ class Registry:
         """Close the connection (the WAL is checkpointed by the last connection to close)."""
         self._connection.close()
 
-    def __enter__(self) -> "Registry":
+    def __enter__(self) -> Registry:
         return self
 
     def __exit__(self, *exc: object) -> None:

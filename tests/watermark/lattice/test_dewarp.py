@@ -7,13 +7,12 @@ payload on photographs that only the dewarp recovers, and the estimated field ag
 import cv2
 import numpy as np
 import pytest
+from photos import photo
 
 import attacks
 import watermark as wm
 from watermark import color
 from watermark.schemes.lattice import dewarp, masking, scheme
-
-from photos import photo
 
 PAYLOAD = 0xFEED_FACE_0BAD_CAFE
 

@@ -7,10 +7,10 @@ real photographs and check ``Detection.geometry`` against the attacks' known par
 import cv2
 import numpy as np
 import pytest
+from photos import photo
 
 import attacks
 import watermark as wm
-from photos import photo
 
 PAYLOAD = 0xFEED_FACE_0BAD_CAFE
 
@@ -146,7 +146,8 @@ def test_a_thin_strip_is_searched_and_dewarped_on_its_central_part_and_not_found
 
     seen = {"search": [], "dewarp": []}
     lag_map, estimate_field = search.LagMap, dewarp.estimate_field
-    monkeypatch.setattr(search, "LagMap", lambda plane, *args: seen["search"].append(plane.shape) or lag_map(plane, *args))
+    monkeypatch.setattr(search, "LagMap",
+                        lambda plane, *args: seen["search"].append(plane.shape) or lag_map(plane, *args))
     monkeypatch.setattr(dewarp, "estimate_field", lambda residual, **options: seen["dewarp"].append(residual.shape)
                         or estimate_field(residual, **options))
     strip = np.ascontiguousarray(np.tile(photo("rocket"), (1, 10, 1))[:128])          # 128 x 6400 px

@@ -5,13 +5,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from photos import photo
 
 import watermark as wm
 from watermark import color
 from watermark.schemes.lattice import masking, periodicity, scheme
 from watermark.schemes.lattice.periodicity import LagMap, reduce_basis, same_lattice
-
-from photos import photo
 
 UNIMODULAR = [np.array(m, dtype=float) for m in ([[1, 0], [0, 1]], [[0, 1], [1, 0]], [[1, 1], [0, 1]],
                                                   [[2, 1], [1, 1]], [[3, 2], [4, 3]], [[-5, 3], [-2, 1]])]

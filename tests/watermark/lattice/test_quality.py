@@ -3,10 +3,10 @@
 import cv2
 import numpy as np
 import pytest
+from photos import PHOTO_NAMES, photo
 from skimage.metrics import structural_similarity
 
 import watermark as wm
-from photos import PHOTO_NAMES, photo
 
 
 def _psnr(a, b):

@@ -6,10 +6,10 @@ few real photographs, so that a change that breaks a class fails here first.
 
 import cv2
 import pytest
+from photos import photo
 
 import attacks
 import watermark as wm
-from photos import photo
 
 PAYLOAD = 0x0123_4567_89AB_CDEF
 

@@ -3,11 +3,11 @@
 import cv2
 import numpy as np
 import pytest
+from photos import PHOTO_NAMES, photo
 from scipy import stats as scipy_stats
 
 import attacks
 import watermark as wm
-from photos import PHOTO_NAMES, photo
 from watermark import color, stats
 from watermark.schemes.lattice import copy_layer, informed, masking
 

@@ -17,12 +17,12 @@ from concurrent.futures import ProcessPoolExecutor
 import cv2
 import numpy as np
 import pytest
+from photos import PHOTO_NAMES, photo
 from PIL import Image
 from scipy import stats as scipy_stats
 
 import watermark as wm
 from watermark import color
-from photos import PHOTO_NAMES, photo
 
 NULL_SOURCES = ("camera", "moon", "coins", "brick", "grass", "gravel", "page", "clock", "text", "cell",
                 "microaneurysms", "motorcycle_right")

@@ -10,9 +10,9 @@ on its 512 x 512 middle), against saving the same image as JPEG quality 90, and 
 import cv2
 import numpy as np
 import pytest
+from photos import photo
 
 import watermark as wm
-from photos import photo
 
 SIZE = (1536, 1024)         # (width, height): a large image, twice its working resolution
 MEASURED = (slice(256, 768), slice(512, 1024))   # the metrics look at this 512 x 512 middle (cost)
