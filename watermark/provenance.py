@@ -30,18 +30,21 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import io
 import json
 import os
 import re
 import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from PIL import Image
 
 from .errors import CredentialsError, ImageFileError, MissingExtraError
 
 __all__ = ["ALG_PREFIX", "WATERMARK_ACTION", "ContentCredentials", "available", "soft_binding_alg",
-           "binding_value", "parse_binding_value", "read_credentials"]
+           "binding_value", "parse_binding_value", "read_anchors", "read_credentials", "read_credentials_bytes"]
 
 ALG_PREFIX = "org.filigrane."
 WATERMARK_ACTION = "c2pa.watermarked.bound"   # C2PA 2.3+: a watermark that this manifest's soft binding describes
@@ -195,10 +198,30 @@ def read_credentials(path: str | os.PathLike, *, trust_anchors: str | os.PathLik
         raise ImageFileError(f"{path}: no such file") from None
     except PermissionError:
         raise ImageFileError(f"{path}: permission denied; check the file's permissions") from None
-    c2pa = c2pa_module()
-    context = _reading_context(_read_anchors(trust_anchors) if trust_anchors is not None else None)
+    return _read(lambda c2pa, context: c2pa.Reader.try_create(str(path), context=context), path, trust_anchors)
+
+
+def read_credentials_bytes(data: bytes, name: str, *, trust_anchors: str | os.PathLike | None = None
+                           ) -> ContentCredentials:
+    """`read_credentials` for a file's bytes already read (a scan's); ``name`` is how errors name it."""
     try:
-        reader = c2pa.Reader.try_create(str(path), context=context)
+        with Image.open(io.BytesIO(data)) as image:
+            mime = image.get_format_mimetype()
+    except (OSError, ValueError):
+        mime = None
+    if mime is None:
+        return ContentCredentials(present=False)
+    return _read(lambda c2pa, context: c2pa.Reader.try_create(mime, io.BytesIO(data), context=context),
+                 Path(name), trust_anchors)
+
+
+def _read(open_reader: Callable[[Any, Any], Any], path: Path, trust_anchors: str | os.PathLike | None
+          ) -> ContentCredentials:
+    """The credentials of the reader that ``open_reader(c2pa, context)`` makes; errors name ``path``."""
+    c2pa = c2pa_module()
+    context = _reading_context(read_anchors(trust_anchors) if trust_anchors is not None else None)
+    try:
+        reader = open_reader(c2pa, context)
     except c2pa.C2paError.NotSupported:        # a format that cannot carry a manifest, or not an image
         return ContentCredentials(present=False)
     except c2pa.C2paError.Io as exc:
@@ -211,7 +234,8 @@ def read_credentials(path: str | os.PathLike, *, trust_anchors: str | os.PathLik
         return _credentials(json.loads(reader.json()), json.loads(reader.crjson()))
 
 
-def _read_anchors(path: str | os.PathLike) -> str:
+def read_anchors(path: str | os.PathLike) -> str:
+    """The PEM text of a trust-anchor file; `CredentialsError` (one line) if unreadable or without a certificate."""
     try:
         text = Path(path).read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import api, imageio, schemes
+from . import api, imageio, provenance, schemes
 from .errors import WatermarkError
 from .features import MasterPrint
 from .featureindex import FeatureIndex
@@ -49,7 +49,7 @@ __all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES"]
 
 STATUSES = ("attributed", "mark-only", "near-duplicate", "exact", "not-found", "error")
 ROW_FIELDS = ("path", "sha256", "status", "method", "payload", "p_value", "record", "match", "geometry", "marks",
-              "reason", "error", "ms")
+              "reason", "credentials", "error", "ms")
 _ANALYSIS_SIDE = 512          # px: the short side the blind read and the hash need (JPEG draft decoding)
 _REGISTRATION_SIDE = 1024     # px: the short side local features are found at (a collage holds a master small)
 _THUMBNAIL_SIDE = 192
@@ -70,12 +70,19 @@ class ScanOptions:
         Decompression-bomb limit per file.
     thumbnails : bool
         Put a small JPEG of each finding in the row's ``_thumbnail`` (for the HTML report).
+    credentials : bool
+        Also read each file's Content Credentials (C2PA manifest; the c2pa extra) into the row's
+        ``credentials``, with ``agrees``: whether its soft binding names the payload the scan found.
+    trust_anchors : str or None
+        PEM root certificates whose signers count as trusted (``credentials.trusted``).
     """
 
     partial: bool = False
     false_alarm: float = schemes.DEFAULT_FALSE_ALARM
     max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS
     thumbnails: bool = False
+    credentials: bool = False
+    trust_anchors: str | None = None
 
 
 @dataclass
@@ -170,8 +177,13 @@ class Scanner:
     def _scan(self, source: Source, row: dict[str, Any]) -> None:
         data = read_bytes(source)
         row["sha256"] = hashlib.sha256(data).hexdigest()
-        if self._exact(row):
-            return
+        if not self._exact(row):
+            self._read(source, data, row)
+        if self.options.credentials:
+            row["credentials"] = _credentials(data, source.name, row, self.options.trust_anchors)
+
+    def _read(self, source: Source, data: bytes, row: dict[str, Any]) -> None:
+        """Every step after the exact one: blind reads, near-duplicates, informed reads, the verdict."""
         # the blind read and the hash see luminance only: a colour JPEG is decoded straight to its luma
         loaded = imageio.load_image_bytes(data, source.name, max_pixels=self.options.max_pixels, animated="first",
                                           reduce_to=_ANALYSIS_SIDE, luminance=True)
@@ -199,7 +211,7 @@ class Scanner:
             return True
         if master is not None:
             row.update(status="exact", method="exact", match={"master": _master(master), "distance": 0},
-                       reason="the file is a registered master itself (unmarked original)")
+                       reason="the unmarked original itself")
             return True
         return False
 
@@ -332,6 +344,14 @@ class Scanner:
             master = self.registry.master(master_id)
             found.registrations[master_id] = register(found.suspect(self.options.max_pixels), self._print(master))
         return found.registrations[master_id]
+
+
+def _credentials(data: bytes, name: str, row: dict[str, Any], trust_anchors: str | None) -> dict[str, Any]:
+    """The file's Content Credentials as JSON fields, and whether their soft binding agrees with the
+    payload the scan found (None when either has none)."""
+    credentials = provenance.read_credentials_bytes(data, name, trust_anchors=trust_anchors)
+    payload = None if row["payload"] is None else int(row["payload"], 16)
+    return {**credentials.to_dict(), "agrees": credentials.agrees_with(payload)}
 
 
 def _why_not_attributed(mark: _Mark) -> str:

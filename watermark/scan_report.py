@@ -129,12 +129,14 @@ class ScanReport:
         pictures = _image(thumbnail, row.get("path", "")) + _image(
             self._master_thumbnail(master["sha256"]) if master.get("sha256") else None,
             f"master: {master.get('path', '')}")
-        facts = [f"<span class='{_e(row.get('status'))}'>{_e(row.get('status'))}</span> by {_e(row.get('method'))}"]
+        how = "identical bytes (SHA-256)" if row.get("method") == "exact" else f"by {_e(row.get('method'))}"
+        facts = [f"<span class='{_e(row.get('status'))}'>{_e(row.get('status'))}</span> {how}"]
         if record:
             facts.append(f"recipient <b>{_e(record.get('recipient'))}</b>, copy {_e(record.get('id'))}, "
                          f"issued {_e(record.get('issued'))}")
         if row.get("payload"):
-            facts.append(f"payload <code>{_e(row['payload'])}</code>, p = {_p(row.get('p_value'))}")
+            p_value = row.get("p_value")
+            facts.append(f"payload <code>{_e(row['payload'])}</code>" + ("" if p_value is None else f", p = {_p(p_value)}"))
         match = row.get("match") or {}
         if match:
             facts.append("content match: " + ", ".join(f"{_e(k)} {_e(v)}" for k, v in match.items() if k != "master"))
@@ -146,5 +148,11 @@ class ScanReport:
                          + (f": {_e(who)}, issued {_e(mark['record'].get('issued'))}" if who else ""))
         if row.get("reason"):
             facts.append(f"<i>{_e(row['reason'])}</i>")
+        credentials = row.get("credentials") or {}
+        if credentials.get("present"):
+            agrees = {True: "agrees with the mark", False: "names another payload", None: "no payload to compare"}
+            facts.append(f"Content Credentials: {'valid' if credentials['valid'] else 'INVALID'}"
+                         f"{', trusted' if credentials['trusted'] else ''}, signed by {_e(credentials['signer'])}; "
+                         f"soft binding {agrees[credentials['agrees']]}")
         return (f"<tr><td><div class='pair'>{pictures}</div></td><td>{'<br>'.join(facts)}"
                 f"<div class='meta'>{_e(row.get('path'))}</div></td></tr>")

@@ -10,9 +10,11 @@ import datetime
 import json
 import os
 import pickle
+import shutil
 import struct
 import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -421,20 +423,19 @@ def test_cli_signs_in_worker_processes_and_in_place(tmp_path, keyfile, authority
 
 
 @needs_c2pa
-@pytest.mark.parametrize("case", ["one flag", "bad certificate", "output without manifests", "with a registry"])
+@pytest.mark.parametrize("case", ["one flag", "bad certificate", "output without manifests"])
 def test_cli_refuses_before_any_work(tmp_path, keyfile, authority, master, capsys, case):
     out = tmp_path / "out" / ("marked.bmp" if case == "output without manifests" else "marked.png")
     both = ["--c2pa-cert", authority.chain, "--c2pa-key", authority.key]
     signing = {"one flag": ["--c2pa-cert", authority.chain],
                "bad certificate": ["--c2pa-cert", authority.key, "--c2pa-key", authority.key],
-               "output without manifests": both, "with a registry": [*both, "--registry", tmp_path / "r.db"]}[case]
+               "output without manifests": both}[case]
     assert _embed(master, "-o", out, "--key", keyfile, *signing) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert {"one flag": "both --c2pa-cert and --c2pa-key", "bad certificate": f"{authority.key}: not a PEM certificate",
-            "output without manifests": "marked.bmp: a C2PA manifest cannot be embedded",
-            "with a registry": "--c2pa-cert is not available with --registry yet"}[case] in err
-    assert not out.exists() and not (tmp_path / "r.db").exists()
+            "output without manifests": "marked.bmp: a C2PA manifest cannot be embedded"}[case] in err
+    assert not out.exists()
 
 
 def test_cli_without_the_extra_says_which_to_install(tmp_path, keyfile, master, monkeypatch, capsys):
@@ -443,3 +444,31 @@ def test_cli_without_the_extra_says_which_to_install(tmp_path, keyfile, master, 
     assert _embed(master, "-o", out, "--key", keyfile, "--c2pa-cert", tmp_path / "c.pem", "--c2pa-key",
                   tmp_path / "k.pem") == 2
     assert "pip install 'filigrane[c2pa]'" in capsys.readouterr().err and not out.exists()
+
+
+@needs_c2pa
+def test_registry_copies_are_signed_and_the_scan_reads_their_credentials(tmp_path, keyfile, authority, master,
+                                                                        capsys):
+    from watermark.cli import main
+
+    registry = tmp_path / "r.db"
+    assert main(["registry", "init", str(registry)]) == 0
+    capsys.readouterr()
+    issue = ["embed", str(master), "-o", str(tmp_path / "out"), "--key", str(keyfile), "--registry", str(registry),
+             "--recipient", "Agence X", "--c2pa-cert", str(authority.chain), "--c2pa-key", str(authority.key), "--json"]
+    assert main(issue) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(issue) == 0                                     # the same command again: done, not re-issued
+    again = json.loads(capsys.readouterr().out)
+    assert first["status"] == "marked" and again["status"] == "skipped" and again["record"] == first["record"]
+    output = tmp_path / "out" / master.name
+    shutil.copy(output, tmp_path / "copy.jpg")
+    Image.open(output).save(tmp_path / "reencoded.jpg", quality=90)  # a re-encoded copy loses its manifest
+    assert main(["scan", str(tmp_path / "copy.jpg"), str(tmp_path / "reencoded.jpg"), "--key", str(keyfile),
+                 "--registry", str(registry), "--c2pa", "--c2pa-trust", str(authority.root), "--json"]) == 0
+    rows = {Path(row["path"]).name: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
+    signed, plain = rows["copy.jpg"]["credentials"], rows["reencoded.jpg"]["credentials"]
+    assert signed["valid"] and signed["trusted"] and signed["agrees"] is True
+    assert signed["manifest_id"] == first["c2pa"]["manifest"] == rows["copy.jpg"]["record"]["metadata"]["c2pa_manifest"]
+    assert signed["payload"] == first["payload"] and rows["reencoded.jpg"]["status"] == "attributed"
+    assert not plain["present"] and plain["agrees"] is None

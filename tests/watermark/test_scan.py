@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -122,3 +123,22 @@ def test_a_bad_registry_or_key_stops_before_any_file(scan_world, tmp_path):
     assert refused.stdout == "" and len(refused.stderr.strip().splitlines()) == 1
     missing = _run("scan", world / "crawl", "--registry", tmp_path / "none.db", "--key", world / "studio.key", check=2)
     assert "none.db" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_two_marks_are_both_reported_with_their_issue_dates_oldest_first(scan_world, tmp_path):
+    # Priority (security issue): Studio Y's copy marked again, later, under a second key.
+    world = scan_world
+    registry = tmp_path / "r.db"
+    with sqlite3.connect(world / "r.db") as source, sqlite3.connect(registry) as copy:
+        source.backup(copy)
+    later = tmp_path / "later.key"
+    _run("keygen", later, check=0)
+    _run("embed", world / "y" / "coffee.png", "-o", tmp_path / "again.png", "--key", later, "--registry", registry,
+         "--recipient", "Later Licensee", check=0)
+    result = _run("scan", tmp_path / "again.png", "--registry", registry, "--key", world / "studio.key", "--key", later,
+                  "--json", check=0)
+    row = json.loads(result.stdout)
+    recipients = [mark["record"]["recipient"] for mark in row["marks"] if mark["record"]]
+    issued = [mark["record"]["issued"] for mark in row["marks"] if mark["record"]]
+    assert set(recipients) == {"Studio Y", "Later Licensee"} and recipients[0] == "Studio Y", row["marks"]
+    assert issued == sorted(issued) and row["status"] == "attributed"

@@ -105,19 +105,16 @@ def _run_embed(args: argparse.Namespace) -> int:
         raise ParameterError("give --payload (or --payload-text), or --registry DB to draw one per copy")
     if (args.c2pa_cert is None) != (args.c2pa_key is None):
         raise ParameterError("give both --c2pa-cert and --c2pa-key, or neither")
-    if args.c2pa_cert is not None and args.registry is not None:
-        raise ParameterError("--c2pa-cert is not available with --registry yet (the registry does not record "
-                             "manifest ids)")
     key, value = load_key(args), payload(args) if given else None
     if value is not None:
         payload_to_int(value)                                # a bad payload fails before any file
     signer = ManifestSigner.load(args.c2pa_cert, args.c2pa_key) if args.c2pa_cert is not None else None
     pairs = outputs.destinations(args.inputs, args.output, in_place=args.in_place, diff=args.diff)
-    if args.registry is not None:
-        return embed_registry.run(args, key, pairs, value)
     if signer is not None:
         for _, destination in pairs:
             signer.check_output(destination)                 # an output without manifests, before any work
+    if args.registry is not None:
+        return embed_registry.run(args, key, pairs, value, signer)
     job = Job(_embed_one, _embed_failed, key=key, payload=value, strength=args.strength, scheme=args.scheme,
               quality=args.quality, overwrite=args.overwrite or args.in_place, diff=args.diff,
               max_pixels=args.max_pixels, c2pa_signer=signer)

@@ -17,6 +17,7 @@ from ..coding import payload_to_int
 from ..errors import ParameterError, RegistryError
 from ..keys import Key
 from ..registry import Registry, issue_file
+from ..signer import ManifestSigner
 from .batch import EMBED_FIELDS, Job, Outcome, row, run_batch
 from .common import ERROR, FOUND
 
@@ -57,16 +58,19 @@ def _registry(path: str) -> Registry:
 
 def _issue_one(pair: tuple[Path, Path], *, registry: str, key: Key, payload: int | None, recipient: str | None,
                metadata: dict[str, str], strength: float, scheme: str, quality: int | None, overwrite: bool,
-               max_pixels: int | None) -> Outcome:
+               max_pixels: int | None, c2pa_signer: ManifestSigner | None) -> Outcome:
     source, destination = pair
     issued = issue_file(_registry(registry), source, destination, key, payload=payload, recipient=recipient,
                         metadata=metadata, strength=strength, scheme=scheme, quality=quality, overwrite=overwrite,
-                        max_pixels=max_pixels)
+                        max_pixels=max_pixels, c2pa_signer=c2pa_signer)
     fields = issued.to_dict()
     status = "skipped" if fields["status"] == "skipped" else "marked"
     text = f"{destination}: {fields['status']}, payload {fields['payload']}, record {fields['record']}"
-    return Outcome(row(ISSUE_FIELDS, path=str(source), output=str(destination), **{**fields, "status": status}),
-                   status, text)
+    manifest = issued.record.metadata.get("c2pa_manifest")
+    if c2pa_signer is not None:
+        text += f", signed {manifest}"
+    return Outcome(row(ISSUE_FIELDS, path=str(source), output=str(destination), **{**fields, "status": status},
+                       c2pa={"signed": manifest is not None, "manifest": manifest}), status, text)
 
 
 def _issue_failed(pair: tuple[Path, Path], message: str, **options: Any) -> Outcome:
@@ -75,7 +79,8 @@ def _issue_failed(pair: tuple[Path, Path], message: str, **options: Any) -> Outc
                    "failed")
 
 
-def run(args: argparse.Namespace, key: Key, pairs: list[tuple[Path, Path]], payload: int | bytes | None) -> int:
+def run(args: argparse.Namespace, key: Key, pairs: list[tuple[Path, Path]], payload: int | bytes | None,
+        c2pa_signer: ManifestSigner | None = None) -> int:
     """Issue every (source, destination) pair into ``args.registry``; the exit status."""
     if args.diff:
         raise ParameterError("--diff is not available with --registry")
@@ -87,7 +92,7 @@ def run(args: argparse.Namespace, key: Key, pairs: list[tuple[Path, Path]], payl
     job = Job(_issue_one, _issue_failed, registry=args.registry, key=key,
               payload=None if payload is None else payload_to_int(payload), recipient=args.recipient,
               metadata=_metadata(args.meta), strength=args.strength, scheme=args.scheme, quality=args.quality,
-              overwrite=args.overwrite or args.in_place, max_pixels=args.max_pixels)
+              overwrite=args.overwrite or args.in_place, max_pixels=args.max_pixels, c2pa_signer=c2pa_signer)
     counts = run_batch(job, pairs, jobs=args.jobs, json_rows=args.json, label="embedding",
                        statuses=("marked", "skipped", "failed"))
     return ERROR if counts["failed"] else FOUND

@@ -17,7 +17,8 @@ import sys
 from collections import Counter, defaultdict
 from typing import Any
 
-from .. import batch, schemes
+from .. import batch, provenance, schemes
+from ..errors import ParameterError
 from ..registry import Registry, print_of
 from ..resultlog import ResultLog
 from ..scan import ScanOptions, Scanner
@@ -62,13 +63,24 @@ def register(commands: argparse._SubParsersAction) -> None:
                            "(tcp://host:8786); needs pip install 'filigrane[dask]'")
     scan.add_argument("--false-alarm", type=probability, default=schemes.DEFAULT_FALSE_ALARM, metavar="P",
                       help="a blind read counts when its p-value is at most this (default: %(default)s)")
+    scan.add_argument("--c2pa", action="store_true",
+                      help="also read each file's Content Credentials (C2PA manifest) and say whether its soft "
+                           "binding agrees with the mark; needs pip install 'filigrane[c2pa]'")
+    scan.add_argument("--c2pa-trust", metavar="PEM",
+                      help="with --c2pa: root certificates whose signers count as trusted")
     batch_options(scan)
     scan.set_defaults(run=_run_scan)
 
 
 def _run_scan(args: argparse.Namespace) -> int:
+    if args.c2pa_trust is not None and not args.c2pa:
+        raise ParameterError("--c2pa-trust needs --c2pa")
+    if args.c2pa:
+        provenance.c2pa_module()                     # the missing extra is one line, before any file
+        if args.c2pa_trust is not None:
+            provenance.read_anchors(args.c2pa_trust)
     options = ScanOptions(partial=args.partial, false_alarm=args.false_alarm, max_pixels=args.max_pixels,
-                          thumbnails=args.report is not None)
+                          thumbnails=args.report is not None, credentials=args.c2pa, trust_anchors=args.c2pa_trust)
     scanner = Scanner(args.registry, load_keys(args), options)
     scanner.check()                                  # a bad registry or key stops here, before any file
     report = None if args.report is None else ScanReport(args.report, _thumbnails(scanner.registry))
@@ -107,12 +119,26 @@ def _thumbnails(registry: Registry) -> Any:
 
 
 def _text(row: dict[str, Any]) -> str:
+    credentials = row.get("credentials")
+    if not credentials or not credentials["present"]:
+        return _verdict(row)
+    state = ("INVALID" if not credentials["valid"] else "valid, trusted signer" if credentials["trusted"]
+             else "valid, untrusted signer")
+    agrees = {True: ", its soft binding agrees with the mark", False: ", its soft binding names ANOTHER payload",
+              None: ""}[credentials["agrees"]]
+    return f"{_verdict(row)}; C2PA manifest {state}, signed by {credentials['signer']}{agrees}"
+
+
+def _verdict(row: dict[str, Any]) -> str:
     status, record = row["status"], row.get("record") or {}
     if status == "attributed":
         return (f"{row['path']}: attributed to {record.get('recipient')} (copy {record.get('id')} of "
                 f"{record['master']['path']}, payload {row['payload']}, p={row['p_value']:.3g}, {row['method']})")
+    if status == "exact" and record:
+        return (f"{row['path']}: exact copy of the copy issued to {record.get('recipient')} (copy {record.get('id')} "
+                f"of {record['master']['path']}, payload {row['payload']})")
     if status == "exact":
-        return f"{row['path']}: exact copy ({row.get('reason') or 'copy ' + str(record.get('id'))})"
+        return f"{row['path']}: exact copy of the registered master {row['match']['master']['path']} ({row['reason']})"
     if status in ("mark-only", "near-duplicate"):
         return f"{row['path']}: {status}: {row['reason']}"
     if status == "error":
@@ -131,7 +157,7 @@ class _Summary:
     def add(self, row: dict[str, Any]) -> None:
         self.status[row["status"]] += 1
         record = row.get("record")
-        if row["status"] == "attributed" and record:
+        if row["status"] in ("attributed", "exact") and record:
             self.recipients[record.get("recipient") or "(no recipient)"][record["master"]["path"]] += 1
             self.masters[record["master"]["path"]] += 1
 
@@ -141,8 +167,8 @@ class _Summary:
         earlier = f" (after {resumed} rows of an earlier run)" if resumed else ""
         print(f"watermark: {sum(self.status.values())} scanned{earlier}: {counts}", file=sys.stderr)
         for recipient, masters in sorted(self.recipients.items()):
-            print(f"watermark:   recipient {recipient}: {sum(masters.values())} attributed, of {len(masters)} "
-                  f"masters ({_top(masters)})", file=sys.stderr)
+            print(f"watermark:   recipient {recipient}: {sum(masters.values())} copies (attributed or exact) of "
+                  f"{len(masters)} masters ({_top(masters)})", file=sys.stderr)
         if self.masters:
             print(f"watermark:   masters: {_top(self.masters)}", file=sys.stderr)
 

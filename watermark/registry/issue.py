@@ -17,6 +17,7 @@ same job again (`issue_file` with the same key, master, output and recipient) fi
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from ..errors import InvalidImageError, OutputExistsError, RegistryError
 from ..features import master_print
 from ..fingerprint import perceptual_hash
 from ..keys import Key
+from ..signer import ManifestSigner, new_manifest_id
 from .records import ISSUED, RESERVED, VOID, Master, Record
 from .store import Registry
 
@@ -74,12 +76,15 @@ def register_master(registry: Registry, path: str | os.PathLike, loaded: imageio
 
 def issue_file(registry: Registry, source: str | os.PathLike, destination: str | os.PathLike, key: Key, *,
                payload: int | None = None, recipient: str | None = None, metadata: dict[str, str] | None = None,
-               strength: float = 1.0, scheme: str = schemes.DEFAULT_SCHEME, quality: int = 95,
-               overwrite: bool = False, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS) -> Issued:
+               strength: float = 1.0, scheme: str = schemes.DEFAULT_SCHEME, quality: int | None = None,
+               overwrite: bool = False, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
+               c2pa_signer: ManifestSigner | None = None) -> Issued:
     """Mark ``source`` into ``destination`` (as `watermark.embed_file`) and record the copy.
 
     Without ``payload`` the registry draws a fresh random one; a given ``payload`` is refused if
     ``key`` has ever used it. Rerunning an interrupted call finishes it (see the module's notes).
+    With ``c2pa_signer`` the output carries a signed C2PA manifest soft-bound to the mark, whose id
+    the record keeps in its metadata (``c2pa_manifest``).
 
     Raises
     ------
@@ -94,6 +99,9 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     if not overwrite and os.path.lexists(destination):   # refuse before drawing a payload
         raise OutputExistsError(f"{destination}: already exists; pass overwrite=True (--overwrite) "
                                         "to replace it")
+    if c2pa_signer is not None:
+        c2pa_signer.check_output(destination)
+        metadata = {**(metadata or {}), "c2pa_manifest": new_manifest_id()}
     record = registry.reserve(key, master, output_path=destination, payload=payload, recipient=recipient,
                               metadata=metadata, scheme=scheme)
     try:
@@ -101,7 +109,10 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
             marked = api.embed(loaded.image, record.payload, key, strength=strength, scheme=scheme)
         except InvalidImageError as exc:
             raise type(exc)(str(exc).replace("image:", f"{source}:", 1)) from None
-        imageio.save_image(marked, destination, like=loaded, quality=quality, overwrite=overwrite)
+        finish = None if c2pa_signer is None else functools.partial(
+            c2pa_signer.sign, output=destination, source=source, source_format=loaded.format, payload=record.payload,
+            key_id=key.public_id, scheme=schemes.get(scheme).name, manifest_id=record.metadata["c2pa_manifest"])
+        imageio.save_image(marked, destination, like=loaded, quality=quality, overwrite=overwrite, finish=finish)
     except BaseException as exc:
         with contextlib.suppress(RegistryError):
             registry.void(record.id, f"not written: {exc}"[:500])
@@ -131,9 +142,14 @@ def _resume(registry: Registry, key: Key, master: Master, destination: Path, rec
     if exists:
         for record in registry.records(key=key, output_path=destination, state=ISSUED):
             if (record.output_sha256 == written and record.master.id == master.id
-                    and (record.recipient, record.metadata) == (recipient, metadata)):
+                    and (record.recipient, _asked(record.metadata)) == (recipient, metadata)):
                 return Issued("skipped", record)
     return None
+
+
+def _asked(metadata: dict) -> dict:
+    """A record's metadata as the command gave it (without the manifest id that signing added)."""
+    return {name: value for name, value in metadata.items() if name != "c2pa_manifest"}
 
 
 def _carries(path: Path, key: Key, record: Record) -> bool:
