@@ -10,8 +10,8 @@ The core issue's detector (git revision :data:`CORE_REVISION`) is timed in the s
 marked photograph, and the rotated and unmarked times are given as multiples of it.
 It then times ``watermark detect --jobs N`` over a folder of 1080p JPEGs (files per second), and
 one ``embed`` of a 12000x8000 photograph in a fresh process, with that process's peak memory.
-``python -m eval.speed --scan`` instead times a scan against Pillow's decoding of the same files
-(:mod:`eval.scan_speed`).
+``python -m eval.speed --scan`` instead times detect and scan against Pillow's decoding of the same
+files, and ``--scan --dask`` the scan on Dask (:mod:`eval.scan_speed`).
 """
 
 from __future__ import annotations
@@ -146,7 +146,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="--scan: timed passes per process")
     parser.add_argument("--baseline", default=scan_speed.BASELINE_REVISION, metavar="REV",
                         help="--scan: git revision timed alongside (default: %(default)s; '' for none)")
+    parser.add_argument("--dask", action="store_true",
+                        help="--scan: files/s of whole `watermark scan` commands, --jobs 1 and 2 against --dask "
+                             "with 1 and 2 local workers, over --files 1080p JPEGs")
     args = parser.parse_args(argv)
+    if args.scan and args.dask:
+        dask_rows = scan_speed.dask_rates(files=args.files)
+        if args.json:
+            print(json.dumps(dask_rows))
+        else:
+            scan_speed.print_dask_table(dask_rows)
+        return 0
     if args.scan:
         rows = scan_speed.run(files=args.files, big_files=max(4, args.files // 3), rounds=args.rounds,
                               repeats=2, baseline=args.baseline)

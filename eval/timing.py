@@ -6,8 +6,9 @@ time any revision of the package side by side with today's.
 :data:`SIZES` (:func:`eval.speed.core_detect_ms` runs it on the core issue's revision).
 ``python -m eval.timing PACKAGE_DIR embed WIDTHxHEIGHT`` prints the seconds of one ``embed`` of the
 photograph at that size and the process's peak resident memory (:func:`embed_memory`).
-``python -m eval.timing --scan PACKAGE_DIR FOLDER KEYFILE ROUNDS`` prints, as JSON, the rounds of
-:func:`scan_rounds` (``-`` as ``PACKAGE_DIR``: the installed package; :mod:`eval.scan_speed` runs it).
+``python -m eval.timing --scan PACKAGE_DIR FOLDER KEYFILE ROUNDS [REGISTRY]`` prints, as JSON, the
+rounds of :func:`scan_rounds` (``-`` as ``PACKAGE_DIR``: the installed package; :mod:`eval.scan_speed`
+runs it).
 """
 
 from __future__ import annotations
@@ -103,12 +104,15 @@ def _timed(function: Callable[[], object]) -> tuple[float, float, object]:
     return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
-def scan_rounds(cli_main: Callable[[list[str]], int], folder: str, key_path: str, rounds: int) -> dict:
+def scan_rounds(cli_main: Callable[[list[str]], int], folder: str, key_path: str, rounds: int,
+                registry: str | None = None) -> dict:
     """``rounds`` alternating passes over the image files of ``folder``: Pillow decoding each to RGB,
-    then ``watermark detect FOLDER --key KEYFILE --json --jobs 1`` run in this process by ``cli_main``.
+    then ``watermark detect FOLDER --key KEYFILE --json --jobs 1`` run in this process by ``cli_main``,
+    and with ``registry``, ``watermark scan FOLDER --key KEYFILE --registry REGISTRY --json --jobs 1``.
 
     Returns ``{"files", "found", "decode": [[wall, cpu], ...], "detect": [[wall, cpu], ...]}`` in
-    seconds per pass; a first, untimed pass warms both up (imports, caches per image size).
+    seconds per pass (and ``"scan"``, ``"attributed"`` with a registry); a first, untimed pass warms
+    each up (imports, caches per image size).
     """
     from PIL import Image
 
@@ -127,14 +131,28 @@ def scan_rounds(cli_main: Callable[[list[str]], int], folder: str, key_path: str
             raise RuntimeError(f"watermark detect {folder} exited with {code}")
         return out.getvalue()
 
+    def scan() -> str:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            code = cli_main(["scan", folder, "--key", key_path, "--registry", str(registry), "--json",
+                             "--jobs", "1"])
+        if code not in (0, 1):
+            raise RuntimeError(f"watermark scan {folder} exited with {code}")
+        return out.getvalue()
+
+    passes = {"decode": decode, "detect": detect, **({"scan": scan} if registry else {})}
     decode()
     lines = detect().splitlines()
-    timings: dict[str, list] = {"decode": [], "detect": []}
+    counts = {"files": len(paths), "found": sum(json.loads(line)["found"] for line in lines)}
+    if registry:
+        rows = [json.loads(line) for line in scan().splitlines()]
+        counts["attributed"] = sum(row["status"] == "attributed" for row in rows)
+    timings: dict[str, list] = {name: [] for name in passes}
     for _ in range(rounds):
-        for name, function in (("decode", decode), ("detect", detect)):
+        for name, function in passes.items():
             wall, cpu, _ = _timed(function)
             timings[name].append([wall, cpu])
-    return {"files": len(paths), "found": sum(json.loads(line)["found"] for line in lines), **timings}
+    return {**counts, **timings}
 
 
 def _import_watermark(package_dir: str):
@@ -155,7 +173,7 @@ if __name__ == "__main__":
         _import_watermark(package)
         from watermark.cli import main as cli_main
 
-        print(json.dumps(scan_rounds(cli_main, folder, key_file, int(rounds))))
+        print(json.dumps(scan_rounds(cli_main, folder, key_file, int(rounds), *sys.argv[6:7])))
     elif sys.argv[2] == "embed":
         width, height = (int(side) for side in sys.argv[3].split("x"))
         print(json.dumps(embed_memory(_import_watermark(sys.argv[1]), width, height)))

@@ -28,8 +28,9 @@ def _client(address: str, workers: int) -> Any:
     except ImportError:
         raise WatermarkError(f"--dask needs Dask and distributed: {DASK_EXTRA}") from None
     if address == "local":
+        # any free port for the dashboard: None still asks for 8787, taken by any other cluster on the machine
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=":0")
         return Client(cluster)
     try:
         return Client(address, timeout="10s")

@@ -45,11 +45,11 @@ def estimate_quality(tables: Mapping[int, Sequence[int]]) -> int | None:
     """
     if not tables or any(len(values) != 64 for values in tables.values()):
         return None
-    given = [np.asarray(tables[number], dtype=np.float64) for number in sorted(tables)[:2]]
-    best, best_error = None, np.inf
-    for quality in range(100, 0, -1):          # ties go to the higher quality
-        expected = ijg_tables(quality)[:len(given)]
-        error = float(np.mean([np.mean(np.abs(g - e) / e) for g, e in zip(given, expected)]))
-        if error < best_error:
-            best, best_error = quality, error
-    return best if best_error <= _TOLERANCE else None
+    given = np.array([tables[number] for number in sorted(tables)[:2]], dtype=np.float64)
+    expected = _ALL_TABLES[:, :len(given)]                   # quality 100 first: ties go to the higher quality
+    errors = np.mean(np.abs(given - expected) / expected, axis=2).mean(axis=1)
+    best = int(np.argmin(errors))
+    return 100 - best if errors[best] <= _TOLERANCE else None
+
+
+_ALL_TABLES = np.array([ijg_tables(quality) for quality in range(100, 0, -1)], dtype=np.float64)  # (100, 2, 64)

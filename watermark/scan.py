@@ -110,7 +110,7 @@ class _File:
     """What one file gave so far."""
 
     name: str
-    loaded: imageio.LoadedImage | None = None    # decoded at analysis scale
+    loaded: imageio.LoadedImage | None = None    # decoded at analysis scale, luma for a colour JPEG
     data: bytes = b""
     marks: list[_Mark] = field(default_factory=list)
     near: dict[int, int] = field(default_factory=dict)             # master id -> hash distance
@@ -184,8 +184,9 @@ class Scanner:
 
     def _read(self, source: Source, data: bytes, row: dict[str, Any]) -> None:
         """Every step after the exact one: blind reads, near-duplicates, informed reads, the verdict."""
+        # the blind read and the hash see luminance only: a colour JPEG is decoded straight to its luma
         loaded = imageio.load_image_bytes(data, source.name, max_pixels=self.options.max_pixels, animated="first",
-                                          reduce_to=_ANALYSIS_SIDE)
+                                          reduce_to=_ANALYSIS_SIDE, luminance=True)
         found = _File(source.name, loaded, data)
         self._blind(found)
         self._near_duplicates(found)
@@ -193,7 +194,12 @@ class Scanner:
         self._informed(found)
         self._conclude(found, row)
         if self.options.thumbnails and row["status"] in ("attributed", "mark-only", "near-duplicate"):
-            row["_thumbnail"] = _thumbnail(loaded.image)
+            row["_thumbnail"] = _thumbnail(self._colour(found))
+
+    def _colour(self, found: _File) -> Any:
+        """The file at analysis scale in colour, for a finding's thumbnail (rare: decoded again)."""
+        return imageio.load_image_bytes(found.data, found.name, max_pixels=self.options.max_pixels,
+                                        animated="first", reduce_to=_ANALYSIS_SIDE).image
 
     def _exact(self, row: dict[str, Any]) -> bool:
         records, master = self.registry.find_sha256(row["sha256"])
