@@ -4,14 +4,15 @@
 crop of one of twenty photographs per file, resampled to the folder's size): 1920x1080 JPEGs saved
 at qualities 75 to 95, the same pictures as PNG, and 4000x3000 JPEGs. Every fourth file is a copy
 issued by ``watermark embed --registry`` (into a registry made by ``watermark registry init``, the
-masters kept outside the folder), re-encoded as found elsewhere. It then times, each in a fresh process on one core (OpenCV and BLAS
-single-threaded), in alternating passes: Pillow's ``Image.open(path).convert("RGB")`` of every file,
-``watermark detect FOLDER --json --jobs 1`` and ``watermark scan FOLDER --registry DB --json --jobs 1``
-run in the same process (no interpreter start-up); ``detect`` once for today's code and once for the
-baseline revision's (:data:`BASELINE_REVISION`, extracted with ``git archive``; it has no ``scan``),
-alternately, so that both see the same machine load. It prints per folder the files per second of
-each pass and the ratio the scan issue bounds (time over decode time, at most 3), on wall-clock time
-and, less sensitive to other processes, on CPU time.
+masters kept outside the folder), re-encoded as found elsewhere. It then times, each in a fresh
+process on one core (OpenCV and BLAS single-threaded), in alternating passes: Pillow's
+``Image.open(path).convert("RGB")`` of every file, ``watermark detect FOLDER --json --jobs 1`` and
+``watermark scan FOLDER --registry DB --json --jobs 1`` run in the same process (no interpreter
+start-up); ``detect`` once for today's code and once for the baseline revision's
+(:data:`BASELINE_REVISION`, extracted with ``git archive``; it has no ``scan``), alternately, so
+that both see the same machine load. It prints per folder the files per second of each pass and the
+ratio the scan issue bounds (time over decode time, at most 3), on wall-clock time and, less
+sensitive to other processes, on CPU time.
 
 ``python -m eval.speed --scan --dask`` instead times whole ``watermark scan`` commands over a folder
 of 1080p JPEGs with ``--jobs 1`` and ``2`` and with ``--dask`` (a local cluster of 1 and 2 worker
@@ -222,4 +223,5 @@ def print_dask_table(rows: list[dict]) -> None:
     print("| `watermark scan` on | workers | files | seconds | files/s |")
     print("|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['engine']} | {row['workers']} | {row['files']} | {row['seconds']:.1f} | {row['files_per_s']:.2f} |")
+        print(f"| {row['engine']} | {row['workers']} | {row['files']} | {row['seconds']:.1f} "
+              f"| {row['files_per_s']:.2f} |")

@@ -23,9 +23,9 @@ import hashlib
 import io
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -40,7 +40,8 @@ from . import metrics
 from .contenders import bench_key
 from .tables import Table
 
-__all__ = ["Outcome", "Row", "default_specs", "fit_1080", "run", "write", "bars", "tables", "main", "ISSUED", "REMOVAL_GAINS"]
+__all__ = ["Outcome", "Row", "default_specs", "fit_1080", "run", "write", "bars", "tables", "main", "ISSUED",
+           "REMOVAL_GAINS"]
 
 ISSUED = 8                     # copies issued per master (candidates of the informed read)
 REMOVAL_GAINS = tuple(a.kwargs["gain"] for a in attacks.suite("security") if a.name == "remove_mark")
@@ -91,7 +92,8 @@ def _payloads(master: str, seed: int) -> list[int]:
     return out
 
 
-def _informed(image: np.ndarray, key: wm.Key, master_shape: tuple[int, int], candidates: list[int]) -> wm.InformedReading:
+def _informed(image: np.ndarray, key: wm.Key, master_shape: tuple[int, int],
+              candidates: list[int]) -> wm.InformedReading:
     """The informed read of ``image`` registered (here: resized) to a master of ``master_shape``."""
     if image.shape[:2] != master_shape:
         image = cv2.resize(image, (master_shape[1], master_shape[0]), interpolation=cv2.INTER_AREA)
@@ -116,8 +118,9 @@ def _row(threat: str, attack: str, outcomes: list[Outcome]) -> Row:
         return float(np.mean(values)) if values else float("nan")
 
     carrying = [o for o in outcomes if o.carried]
+    psnrs = [o.psnr for o in outcomes if o.psnr == o.psnr]
     return Row(threat=threat, attack=attack, images=len(outcomes),
-               psnr=float(np.mean(psnrs)) if (psnrs := [o.psnr for o in outcomes if o.psnr == o.psnr]) else float("nan"),
+               psnr=float(np.mean(psnrs)) if psnrs else float("nan"),
                payload=share([o.payload_ok for o in outcomes]), verified=share([o.verified for o in outcomes]),
                presence=share([o.status == "presence" for o in outcomes]),
                named=share([o.named == o.carried for o in carrying]),
@@ -166,7 +169,8 @@ def removal(masters: list[_Master], helpers: list[np.ndarray], key: wm.Key, gain
         (m.copies[0], m.payloads[0], ([o.copies[1] for o in masters if o is not m] + distinct)[:_ATTACKER_IMAGES - 1],
          m.payloads) for m in masters]
     setups[f"{_ATTACKER_IMAGES} images, one payload"] = [
-        (same_masters[i], shared, ([c for j, c in enumerate(same_masters) if j != i] + same_helpers)[:_ATTACKER_IMAGES - 1],
+        (same_masters[i], shared,
+         ([c for j, c in enumerate(same_masters) if j != i] + same_helpers)[:_ATTACKER_IMAGES - 1],
          [shared] + m.payloads[1:]) for i, m in enumerate(masters)]
     rows = []
     for label, setup in setups.items():

@@ -17,14 +17,15 @@ files, and ``--scan --dask`` the scan on Dask (:mod:`eval.scan_speed`).
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -35,7 +36,8 @@ import watermark as wm
 
 from . import scan_speed
 from .timing import PAYLOAD as _PAYLOAD
-from .timing import SIZES, extract_revision, photo as _photo, time_call
+from .timing import SIZES, extract_revision, time_call
+from .timing import photo as _photo
 
 __all__ = ["CORE_REVISION", "LARGE", "core_detect_ms", "large_embed", "main"]
 
@@ -68,10 +70,10 @@ def per_image(repeat: int) -> list[dict]:
         if wm.detect(rotated, key).payload != _PAYLOAD:
             raise RuntimeError(f"the mark was not found after a rotation at {width}x{height}")
         row = {"size": f"{width}x{height}",
-               "embed_ms": time_call(lambda: wm.embed(image, _PAYLOAD, key), repeat),
-               "detect_ms": time_call(lambda: wm.detect(marked, key), repeat),
-               "detect_rotated_ms": time_call(lambda: wm.detect(rotated, key), repeat),
-               "detect_unmarked_ms": time_call(lambda: wm.detect(image, key), repeat)}
+               "embed_ms": time_call(functools.partial(wm.embed, image, _PAYLOAD, key), repeat),
+               "detect_ms": time_call(functools.partial(wm.detect, marked, key), repeat),
+               "detect_rotated_ms": time_call(functools.partial(wm.detect, rotated, key), repeat),
+               "detect_unmarked_ms": time_call(functools.partial(wm.detect, image, key), repeat)}
         peer = _peer_timers(image)
         if peer is not None:
             row["dwtDct_embed_ms"] = time_call(peer[0], repeat)

@@ -35,9 +35,9 @@ import numpy as np
 from PIL import Image
 
 from . import api, imageio, provenance, schemes
-from .errors import WatermarkError
-from .features import MasterPrint
+from .errors import RegistryError, WatermarkError
 from .featureindex import FeatureIndex
+from .features import MasterPrint
 from .fingerprint import MAX_DISTANCE, perceptual_hash
 from .hashindex import HashIndex
 from .keys import Key
@@ -110,7 +110,7 @@ class _File:
     """What one file gave so far."""
 
     name: str
-    loaded: imageio.LoadedImage | None = None    # decoded at analysis scale, luma for a colour JPEG
+    loaded: imageio.LoadedImage                  # decoded at analysis scale, luma for a colour JPEG
     data: bytes = b""
     marks: list[_Mark] = field(default_factory=list)
     near: dict[int, int] = field(default_factory=dict)             # master id -> hash distance
@@ -259,7 +259,7 @@ class Scanner:
             registration = self._register(found, master_id)
             if not registration.matched:
                 continue
-            master = self.registry.master(master_id)
+            master = self._master_by_id(master_id)
             for key in self.keys:
                 copies = [r for r in self.registry.copies_of(master, key=key) if r.state == ISSUED]
                 if not copies:
@@ -297,8 +297,10 @@ class Scanner:
         row["geometry"] = found.geometry
         if attributed:
             best = attributed[0]
+            record, content = best.record, best.content
+            assert record is not None and content is not None        # what attributed keeps
             row.update(status="attributed", method=best.method, payload=f"{best.payload:#018x}", p_value=best.p_value,
-                       record=_record(best.record), match={"master": _master(best.record.master), **best.content})
+                       record=_record(record), match={"master": _master(record.master), **content})
             return
         near = self._best_match(found)
         if found.marks:
@@ -315,11 +317,11 @@ class Scanner:
     def _best_match(self, found: _File) -> dict[str, Any] | None:
         if found.near:
             master_id, distance = min(found.near.items(), key=lambda item: item[1])
-            return {"master": _master(self.registry.master(master_id)), "distance": distance}
+            return {"master": _master(self._master_by_id(master_id)), "distance": distance}
         matched = [(r.inliers, m) for m, r in found.registrations.items() if r.matched]
         if matched:
             inliers, master_id = max(matched)
-            return {"master": _master(self.registry.master(master_id)), "inliers": inliers}
+            return {"master": _master(self._master_by_id(master_id)), "inliers": inliers}
         return None
 
     # -- the registry's indexes, built once per process -------------------------------------------
@@ -339,9 +341,16 @@ class Scanner:
             self._prints[master.id] = print_of(master)
         return self._prints[master.id]
 
+    def _master_by_id(self, master_id: int) -> Master:
+        """A master the registry's own indexes named (so it exists)."""
+        master = self.registry.master(master_id)
+        if master is None:
+            raise RegistryError(f"{self.registry_path}: master {master_id} vanished during the scan")
+        return master
+
     def _register(self, found: _File, master_id: int) -> Registration:
         if master_id not in found.registrations:
-            master = self.registry.master(master_id)
+            master = self._master_by_id(master_id)
             found.registrations[master_id] = register(found.suspect(self.options.max_pixels), self._print(master))
         return found.registrations[master_id]
 

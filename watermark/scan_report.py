@@ -136,7 +136,8 @@ class ScanReport:
                          f"issued {_e(record.get('issued'))}")
         if row.get("payload"):
             p_value = row.get("p_value")
-            facts.append(f"payload <code>{_e(row['payload'])}</code>" + ("" if p_value is None else f", p = {_p(p_value)}"))
+            evidence = "" if p_value is None else f", p = {_p(p_value)}"
+            facts.append(f"payload <code>{_e(row['payload'])}</code>{evidence}")
         match = row.get("match") or {}
         if match:
             facts.append("content match: " + ", ".join(f"{_e(k)} {_e(v)}" for k, v in match.items() if k != "master"))

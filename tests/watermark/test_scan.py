@@ -16,9 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from chromium import probe
+from PIL import Image
 from scan_setup import run as _run
 
 from watermark import scan as scan_module

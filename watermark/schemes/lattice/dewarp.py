@@ -60,7 +60,8 @@ def _cells(view: np.ndarray, cell: int, keep: np.ndarray, ky: np.ndarray, kx: np
 
 def _grid_positions(centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each cell's (row, column) in the grid of cells, from its centre (y, x)."""
-    return tuple(np.unique(centres[:, axis], return_inverse=True)[1] for axis in (0, 1))
+    rows, cols = (np.unique(centres[:, axis], return_inverse=True)[1] for axis in (0, 1))
+    return rows, cols
 
 
 def _frequencies(band: tuple[float, float], block_period: float | None

@@ -71,7 +71,7 @@ def _offsets(tiles: copy_layer.Cut) -> tuple[tuple[int, int], list[tuple[int, in
     top, left = int(rows.min()), int(cols.min())
     span = (int(rows.max()) - top + 1, int(cols.max()) - left + 1)
     long = int(_SHORT_TILES * MAX_ASPECT)
-    offsets = set()
+    offsets: set[tuple[int, int]] = set()
     for frame in ((_SHORT_TILES, long), (long, _SHORT_TILES)):
         if span[0] <= frame[0] and span[1] <= frame[1]:
             offsets.update((r, c) for r in range(frame[0] - span[0] + 1) for c in range(frame[1] - span[1] + 1))

@@ -68,7 +68,8 @@ def slots_from_tile(tile: np.ndarray) -> np.ndarray:
     coeffs = pywt.wavedec2(tile, WAVELET, mode="periodization", level=max(LEVELS), axes=(-2, -1))
     chosen = [coeffs[1 + max(LEVELS) - level] for level in LEVELS]
     lead = tile.shape[:-2]
-    return np.concatenate([band.reshape(lead + (-1,)) for bands in chosen for band in bands], axis=-1).astype(np.float32)
+    slots = np.concatenate([band.reshape(lead + (-1,)) for bands in chosen for band in bands], axis=-1)
+    return slots.astype(np.float32)
 
 
 class Layout:
@@ -90,9 +91,9 @@ class Layout:
         # group index of each payload slot: (bit, level) pairs, for per-level sums per bit
         self.group = self.bit_of_slot * len(LEVELS) + LEVEL_OF_SLOT[self.payload]
 
-    def pilot_z(self, tile: np.ndarray) -> float | np.ndarray:
-        """The pilot's normalised correlation with ``tile`` at offset 0, best over the band weightings
-        (one per plane of a stack of tiles (..., TILE, TILE)).
+    def pilot_z(self, tile: np.ndarray) -> np.ndarray:
+        """The pilot's normalised correlation with ``tile`` at offset 0, best over the band weightings:
+        one per plane of a stack of tiles (..., TILE, TILE), a 0-d array for one tile.
 
         Each band's correlation ``sum(chip * coefficient)`` over its pilot slots is divided by its
         exact standard deviation over keys, ``sqrt(sum(chip**2 * coefficient**2))``: for an image
@@ -104,7 +105,7 @@ class Layout:
                       / np.maximum(np.sqrt(np.sum(products[..., band] ** 2, axis=-1)), 1e-30)
                       for band in self.pilot_bands], axis=-1)
         best = np.max(z @ PILOT_WEIGHTINGS.T, axis=-1)
-        return float(best) if np.ndim(tile) == 2 else best
+        return best
 
     def group_sums(self, per_slot: np.ndarray) -> np.ndarray:
         """Sums of ``per_slot[payload]`` per (bit, level), shape ``(CODEWORD_BITS, len(LEVELS))``."""

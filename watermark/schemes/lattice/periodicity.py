@@ -75,14 +75,15 @@ class LagMap:
         # Each lag's best value within a pixel, as a z-score: the coarse grids step by more than the
         # peaks are wide, and read this map at the nearest pixel.
         flat = np.zeros(correlation.size + 1, np.float32)      # one more cell, 0: where unusable lags read
-        self.dilated = cv2.dilate(correlation, np.ones((3, 3), np.uint8), dst=flat[:-1].reshape(correlation.shape))
+        self.dilated = np.asarray(cv2.dilate(correlation, np.ones((3, 3), np.uint8),
+                                             dst=flat[:-1].reshape(correlation.shape)), dtype=np.float32)
         self.dilated -= self.dilated[central].mean()
         self.dilated /= max(float(self.dilated[central].std()), 1e-20)
         self.flat_dilated = flat
         self.origin = (row, col)
         self.shape = (height, width)
 
-    def grid_scores(self, hypotheses: "Grid") -> np.ndarray:
+    def grid_scores(self, hypotheses: Grid) -> np.ndarray:
         """Scores of a precomputed grid of lattices (see :func:`grid`), read from the dilated map."""
         values = self.flat_dilated.take(hypotheses.index)
         if hypotheses.starts is None:
@@ -306,5 +307,5 @@ def refined(lags: LagMap, bases: list[np.ndarray]) -> list[Lattice]:
     """Each of ``bases`` reduced and refined on ``lags`` (:func:`_refine`), with its score."""
     if not bases:
         return []
-    bases, scores = _refine(lags, np.array([reduce_basis(basis) for basis in bases]))
-    return [Lattice(basis=reduce_basis(basis), score=float(score)) for basis, score in zip(bases, scores)]
+    refined_bases, scores = _refine(lags, np.array([reduce_basis(basis) for basis in bases]))
+    return [Lattice(basis=reduce_basis(basis), score=float(score)) for basis, score in zip(refined_bases, scores)]

@@ -218,7 +218,7 @@ class LatticeScheme(Scheme):
         best = self._read(plane, layout_for(key), np.eye(2) * TILE)
         return self._detection(best, working, plane, luma.shape, luma.shape, key, false_alarm, verify=False)
 
-    def _detection(self, best: "_Reading", working: np.ndarray, plane: np.ndarray, shape: tuple[int, int],
+    def _detection(self, best: _Reading, working: np.ndarray, plane: np.ndarray, shape: tuple[int, int],
                    reference: tuple[int, int], key: Key, false_alarm: float, *, verify: bool = True) -> Detection:
         """The detection a reading gives. Its transform maps the suspect's (x, y), on the grid of
         ``shape``, to the marked image's, taken at ``reference`` (the marked tile's frame is that image
@@ -258,7 +258,8 @@ class LatticeScheme(Scheme):
             plane = np.where(inside, plane, 0.0).astype(np.float32)
         folded = sync.fold(plane, TILE)
         reach = range(-_REGISTRATION_SLACK, _REGISTRATION_SLACK + 1)
-        z, (dy, dx) = max((layout.pilot_z(np.roll(folded, (-y, -x), axis=(0, 1))), (y, x)) for y in reach for x in reach)
+        z, (dy, dx) = max((float(layout.pilot_z(np.roll(folded, (-y, -x), axis=(0, 1)))), (y, x))
+                          for y in reach for x in reach)
         p_pilot = stats.max_of_normals_p_value(z, len(reach) ** 2 * len(PILOT_WEIGHTINGS))
         reading = self._decode(layout, np.roll(folded, (-dy, -dx), axis=(0, 1)), z, p_pilot)
         found = reading.p_value <= false_alarm
@@ -280,7 +281,7 @@ class LatticeScheme(Scheme):
                                score=z, candidates=tuple(evidence), units=units, scheme=self.name)
 
     @classmethod
-    def _read_dewarped(cls, plane: np.ndarray, residual: np.ndarray, layout: Layout, block: float) -> "_Reading":
+    def _read_dewarped(cls, plane: np.ndarray, residual: np.ndarray, layout: Layout, block: float) -> _Reading:
         """The reading of ``plane`` on the tile grid as embedded once a smooth warp, estimated without
         the key on ``residual``, is undone; its transform is the warp's affine part."""
         view, to_plane = dewarp.dewarped(plane, residual, block_period=block)
@@ -288,7 +289,7 @@ class LatticeScheme(Scheme):
         return replace(reading, to_tile=reading.to_tile @ np.linalg.inv(np.vstack([to_plane, [0, 0, 1]])))
 
     @classmethod
-    def _polish(cls, plane: np.ndarray, layout: Layout, basis: np.ndarray, reading: "_Reading") -> "_Reading":
+    def _polish(cls, plane: np.ndarray, layout: Layout, basis: np.ndarray, reading: _Reading) -> _Reading:
         """``reading`` improved by moving ``basis`` a coordinate at a time while the pilot's z grows: the
         autocorrelation places a lattice to a fraction of a pixel per period, the pilot does better."""
         period = float(np.sqrt(abs(np.linalg.det(basis))))
@@ -307,7 +308,7 @@ class LatticeScheme(Scheme):
 
     @classmethod
     def _read(cls, plane: np.ndarray, layout: Layout, basis: np.ndarray,
-              symmetries: tuple[int, ...] = tuple(range(len(sync.DIHEDRAL)))) -> "_Reading":
+              symmetries: tuple[int, ...] = tuple(range(len(sync.DIHEDRAL)))) -> _Reading:
         """Resample ``plane`` for the lattice ``basis``, fold, find the pilot over the ``symmetries``
         (all 8 by default), and decode the payload there."""
         view, to_plane = sync.canonical_view(plane, basis, TILE)
@@ -327,7 +328,7 @@ class LatticeScheme(Scheme):
         return replace(cls._decode(layout, aligned, z, p_pilot), to_tile=to_tile, symmetry=index)
 
     @classmethod
-    def _decode(cls, layout: Layout, aligned: np.ndarray, z: float, p_pilot: float) -> "_Reading":
+    def _decode(cls, layout: Layout, aligned: np.ndarray, z: float, p_pilot: float) -> _Reading:
         """The reading of a folded tile ``aligned`` on the marked tile, whose pilot gave ``z`` and
         ``p_pilot``: soft bits weighted by each band's signal-to-noise ratio, payload, p-value."""
         values = slots_from_tile(aligned) * layout.chips

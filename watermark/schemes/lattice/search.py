@@ -16,14 +16,26 @@ from __future__ import annotations
 
 import functools
 import itertools
-from typing import Iterator
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
 from scipy import ndimage
 
-from .periodicity import (REACH, Grid, LagMap, Lattice, concatenated, grid, half_plane, longest, refined,
-                          reduce_basis, same_lattice, shortest)
+from .periodicity import (
+    REACH,
+    Grid,
+    LagMap,
+    Lattice,
+    concatenated,
+    grid,
+    half_plane,
+    longest,
+    reduce_basis,
+    refined,
+    same_lattice,
+    shortest,
+)
 from .sync import central
 
 __all__ = ["candidate_lattices"]
@@ -83,7 +95,7 @@ def _periods(step: float = _COARSE_STEP) -> np.ndarray:
     return low * (1.0 + step) ** np.arange(int(np.log(high / low) / np.log1p(step)) + 1)
 
 
-def _coarse_reach(period: float | np.ndarray, shape: tuple[int, int]) -> float | np.ndarray:
+def _coarse_reach(period: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Share of the sides the coarse grids read: enough to hold a lattice point past the first."""
     return np.minimum(REACH, np.maximum(_COARSE_REACH, 1.6 * np.asarray(period) / min(shape)))
 
@@ -93,7 +105,7 @@ def _grid_maxima(scores: np.ndarray, count: int, wrap_first: bool) -> list[tuple
     mode = ("wrap" if wrap_first else "nearest", "nearest")
     peaks = (ndimage.maximum_filter(scores, size=5, mode=mode) == scores) & np.isfinite(scores)
     order = np.argsort(-np.where(peaks, scores, -np.inf), axis=None)[:count]
-    return [tuple(int(v) for v in np.unravel_index(i, scores.shape)) for i in order if peaks.flat[i]]
+    return [(int(row), int(col)) for row, col in (np.unravel_index(i, scores.shape) for i in order if peaks.flat[i])]
 
 
 @functools.lru_cache(maxsize=8)
@@ -221,7 +233,8 @@ def _shear_grids(shape: tuple[int, int], size: tuple[int, int], transposed: bool
         span = int((reach * width / p).max()) + 1
         b = np.arange(-span, span + 1)
         lag_y = np.broadcast_to(p[:, None, None, None] * a[None, None, :, None], (p.size, _SHEARS.size, a.size, b.size))
-        lag_x = p[:, None, None, None] * (b[None, None, None, :] + _SHEARS[None, :, None, None] * a[None, None, :, None])
+        sheared = _SHEARS[None, :, None, None] * a[None, None, :, None]
+        lag_x = p[:, None, None, None] * (b[None, None, None, :] + sheared)
         half = (a[:, None] > 0) | (b[None, :] > 0)
         points = np.stack([np.where(half, lag_y, 1e9), lag_x], axis=-1).reshape(p.size, _SHEARS.size, -1, 2)
         grids.append(grid(points, reach[:, None, None], shape, size, transposed))

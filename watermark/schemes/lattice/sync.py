@@ -13,7 +13,6 @@ import cv2
 import numpy as np
 from scipy import fft
 
-
 __all__ = ["TILE", "fold", "tile_pattern", "phase_only", "dihedral_spectra", "pilot_peaks", "DIHEDRAL", "dihedral",
            "canonical_view", "central", "MAX_ASPECT"]
 
@@ -111,16 +110,16 @@ def _dihedral_maps(size: int) -> tuple[np.ndarray, np.ndarray]:
     orthogonal), so its coefficient ``k`` is the tile's at ``A k``, times ``exp(2 pi i (A k) . b / size)``."""
     rows, cols = np.indices((size, size))
     k1, k2 = np.indices((size, size // 2 + 1))
-    gathers, phases = [], []
+    gather_list, phase_list = [], []
     for index in range(len(DIHEDRAL)):
         source_rows, source_cols = dihedral(rows, index), dihedral(cols, index)
         b = np.array([source_rows[0, 0], source_cols[0, 0]])
         steps = np.array([[source_rows[1, 0], source_rows[0, 1]], [source_cols[1, 0], source_cols[0, 1]]])
         a = (steps - b[:, None] + 1) % size - 1        # the columns of A: where one step down, one right lead
         m1, m2 = (a[0, 0] * k1 + a[0, 1] * k2) % size, (a[1, 0] * k1 + a[1, 1] * k2) % size
-        gathers.append(m1 * size + m2)
-        phases.append(np.exp(2j * np.pi * (m1 * b[0] + m2 * b[1]) / size).astype(np.complex64))
-    gathers, phases = np.stack(gathers), np.stack(phases)
+        gather_list.append(m1 * size + m2)
+        phase_list.append(np.exp(2j * np.pi * (m1 * b[0] + m2 * b[1]) / size).astype(np.complex64))
+    gathers, phases = np.stack(gather_list), np.stack(phase_list)
     gathers.setflags(write=False)
     phases.setflags(write=False)
     return gathers, phases
@@ -141,4 +140,4 @@ def pilot_peaks(spectra: np.ndarray, pilot_spectra: np.ndarray, weightings: np.n
     # the weighted sums of the band surfaces, best weighting per offset (no BLAS call: one core stays one)
     combined = np.max([np.einsum("b,kbij->kij", row, surfaces) for row in weightings.astype(np.float32)], axis=0)
     best = np.argpartition(combined.ravel(), -count)[-count:]
-    return [tuple(int(v) for v in np.unravel_index(int(flat), combined.shape)) for flat in best]
+    return [(int(k), int(dy), int(dx)) for k, dy, dx in (np.unravel_index(int(flat), combined.shape) for flat in best)]
