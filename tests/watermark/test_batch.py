@@ -74,6 +74,7 @@ _INTERRUPTED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.xdist_group("heavy-and-signals")   # never beside the null test
 def test_ctrl_c_stops_the_batch_and_its_workers_promptly():
     for _ in range(3):
         process = subprocess.Popen([sys.executable, "-c", _INTERRUPTED, os.path.dirname(__file__)],

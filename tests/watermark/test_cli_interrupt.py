@@ -17,7 +17,8 @@ import pytest
 from photos import photo
 from PIL import Image
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+pytestmark = [pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc"),
+              pytest.mark.xdist_group("heavy-and-signals")]   # never beside the null test (see there)
 
 HANG = 30.0           # seconds: only a hang detector; a stopped run takes well under one
 FILES = 10

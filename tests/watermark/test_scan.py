@@ -81,6 +81,7 @@ def test_the_report_opens_in_headless_chromium(scan_world, tmp_path):
     assert seen["images"] >= 6 and seen["broken"] == [] and seen["problems"] == [] and seen["console"] == []
 
 
+@pytest.mark.xdist_group("heavy-and-signals")   # never beside the null test
 def test_ctrl_c_then_resume_scans_every_file_once(scan_world, tmp_path):
     world = scan_world
     out = tmp_path / "scan.jsonl"

@@ -24,6 +24,10 @@ from scipy import stats as scipy_stats
 import watermark as wm
 from watermark import color
 
+# Run on one worker, one after the other: the 1000-image null test and the real Ctrl-C tests
+# (timing-sensitive under a fully loaded machine) never overlap.
+pytestmark = pytest.mark.xdist_group("heavy-and-signals")
+
 NULL_SOURCES = ("camera", "moon", "coins", "brick", "grass", "gravel", "page", "clock", "text", "cell",
                 "microaneurysms", "motorcycle_right")
 NULL_COUNT = 1000
