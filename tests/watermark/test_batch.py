@@ -8,6 +8,7 @@ import textwrap
 import time
 
 import pytest
+from signals import interruptible
 
 from watermark import batch
 
@@ -62,8 +63,8 @@ def test_items_are_pulled_as_workers_free_up():
 
 
 _INTERRUPTED = textwrap.dedent("""
-    import sys, time
-    sys.path.insert(0, sys.argv[1])
+    import os, sys, time
+    sys.path[:0] = [sys.argv[1], os.path.dirname(sys.argv[1])]      # test_batch, and the tests' helpers
     from watermark import batch
     from test_batch import slow_square
     try:
@@ -78,7 +79,8 @@ _INTERRUPTED = textwrap.dedent("""
 def test_ctrl_c_stops_the_batch_and_its_workers_promptly():
     for _ in range(3):
         process = subprocess.Popen([sys.executable, "-c", _INTERRUPTED, os.path.dirname(__file__)],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                   preexec_fn=interruptible)
         assert process.stdout.readline()             # running: the workers are up
         os.killpg(process.pid, signal.SIGINT)        # as a terminal's Ctrl-C: the whole group
         try:

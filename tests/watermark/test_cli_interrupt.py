@@ -16,6 +16,7 @@ import cv2
 import pytest
 from photos import photo
 from PIL import Image
+from signals import interruptible
 
 pytestmark = [pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc"),
               pytest.mark.xdist_group("heavy-and-signals")]   # never beside the null test (see there)
@@ -58,7 +59,7 @@ def _interrupt(command: list[str], moment: str, rng: random.Random) -> subproces
     it has child processes ("workers"), or once it printed its first result ("work"), plus a random
     delay; returns the finished process (or fails on a hang)."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=interruptible)
     try:
         if moment == "workers":
             while process.poll() is None and len(_group(process.pid)) < 2:

@@ -19,6 +19,7 @@ import pytest
 from chromium import probe
 from PIL import Image
 from scan_setup import run as _run
+from signals import interruptible
 
 from watermark import scan as scan_module
 
@@ -92,7 +93,7 @@ def test_ctrl_c_then_resume_scans_every_file_once(scan_world, tmp_path):
     command = [sys.executable, "-m", "watermark", "scan", many, "--registry", world / "r.db", "--key",
                world / "studio.key", "-o", out, "--jobs", "2"]
     process = subprocess.Popen(list(map(str, command)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=interruptible)
     while not out.exists() or out.read_text().count("\n") < 2:
         assert process.poll() is None, process.communicate()
     os.killpg(process.pid, signal.SIGINT)
