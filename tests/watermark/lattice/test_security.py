@@ -68,8 +68,8 @@ def test_a_pasted_mark_is_read_but_neither_verified_nor_named(marked, key):
 
 def test_collusion_names_colluders_and_never_an_innocent(key):
     rng = np.random.default_rng(3)
-    # At the default strength, 2-3 colluders of a 1280 x 960 picture are seldom named (1 of 12 at
-    # strength 1.5, README "Security"); at strength 2 often. An innocent, never.
+    # At the default strength, 2-3 colluders of a 1280 x 960 picture are seldom named (README
+    # "Security"); at strength 2 often. An innocent, never.
     master = _at("astronaut", (1280, 960))
     copies = {payload: wm.embed(master, payload, key, strength=2.0) for payload in ISSUED}
     named_any = 0
