@@ -12,6 +12,9 @@ from watermark.registration import Suspect, register, to_master_frame
 MASTERS = ("astronaut", "coffee", "rocket", "motorcycle_left", "immunohistochemistry")
 FILLERS = ("camera", "coins", "brick", "page", "clock", "grass", "gravel", "text")
 
+# One worker runs the module, so that `prints` (a print of each photograph) is made once.
+pytestmark = pytest.mark.xdist_group("registration")
+
 
 @pytest.fixture(scope="module")
 def prints():
