@@ -18,6 +18,8 @@ from photos import photo
 from PIL import Image
 from signals import interruptible
 
+from watermark import Key
+
 pytestmark = [pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc"),
               pytest.mark.xdist_group("heavy-and-signals")]   # never beside the null test (see there)
 
@@ -29,7 +31,7 @@ FILES = 10
 def batch(tmp_path_factory):
     folder = tmp_path_factory.mktemp("interrupt")
     key = folder / "k.key"
-    subprocess.run([sys.executable, "-m", "watermark", "keygen", str(key)], check=True, capture_output=True)
+    Key.generate().save(key)
     big = cv2.resize(photo("astronaut"), (1200, 900), interpolation=cv2.INTER_CUBIC)
     inputs = []
     for index in range(FILES):

@@ -22,6 +22,7 @@ from PIL import Image
 from scan_setup import run as _run
 from signals import interruptible
 
+from watermark import Key
 from watermark import scan as scan_module
 
 MASTERS = ("astronaut", "coffee", "rocket")
@@ -122,7 +123,7 @@ def test_a_hundred_thousand_listed_paths_stream_through(scan_world, tmp_path):
 def test_a_bad_registry_or_key_stops_before_any_file(scan_world, tmp_path):
     world = scan_world
     other = tmp_path / "other.key"
-    _run("keygen", other, check=0)
+    Key.generate().save(other)
     refused = _run("scan", world / "crawl", "--registry", world / "r.db", "--key", other, check=2)
     assert refused.stdout == "" and len(refused.stderr.strip().splitlines()) == 1
     missing = _run("scan", world / "crawl", "--registry", tmp_path / "none.db", "--key", world / "studio.key", check=2)
@@ -136,7 +137,7 @@ def test_two_marks_are_both_reported_with_their_issue_dates_oldest_first(scan_wo
     with sqlite3.connect(world / "r.db") as source, sqlite3.connect(registry) as copy:
         source.backup(copy)
     later = tmp_path / "later.key"
-    _run("keygen", later, check=0)
+    Key.generate().save(later)
     _run("embed", world / "y" / "coffee.png", "-o", tmp_path / "again.png", "--key", later, "--registry", registry,
          "--recipient", "Later Licensee", check=0)
     Image.open(tmp_path / "again.png").save(tmp_path / "again.jpg", quality=95)     # not byte-exact: read blind
