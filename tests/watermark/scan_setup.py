@@ -14,6 +14,7 @@ from PIL import Image
 
 import attacks
 from watermark import Key
+from watermark.cli import main
 from watermark.registry import Registry
 
 MASTERS = ("astronaut", "coffee", "rocket")
@@ -40,9 +41,9 @@ def build(root):
     key = root / "studio.key"
     Key.generate().save(key)                    # as ``keygen`` and ``registry init`` do, in this process
     Registry(root / "r.db", create=True).close()
-    for recipient, out in (("Agence X", "x"), ("Studio Y", "y")):
-        run("embed", root / "masters", "-o", root / out, "--key", key, "--registry", root / "r.db",
-            "--recipient", recipient, "--meta", "licence=7", check=0)
+    for recipient, out in (("Agence X", "x"), ("Studio Y", "y")):   # the command, in this process
+        assert main(["embed", *map(str, (root / "masters", "-o", root / out, "--key", key, "--registry",
+                                          root / "r.db")), "--recipient", recipient, "--meta", "licence=7"]) == 0
     crawl = root / "crawl"
     crawl.mkdir()
 
