@@ -12,6 +12,9 @@ import time
 import distributed
 import pytest
 
+# One xdist worker runs the module, so that the local cluster and its processes start once.
+pytestmark = pytest.mark.xdist_group("dask")
+
 
 def _rows(text):
     rows = [json.loads(line) for line in text.splitlines()]
