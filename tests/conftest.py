@@ -5,6 +5,12 @@ import shutil
 
 import pytest
 
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # The workers share the cores: an OpenBLAS thread waiting, spinning, for a core that the other
+    # worker holds burns CPU time for nothing (an SVD took twice the CPU time with two threads). One
+    # BLAS thread per process, inherited by the commands the tests start; set before NumPy loads.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 
 @pytest.fixture(scope="session")
 def key():

@@ -1,8 +1,9 @@
 """A scan's world, shared by the scan tests: a key, a registry, three masters issued to two
-recipients, and a crawl of what a user would find."""
+recipients, and a crawl of what a user would find; and the plain scan of that crawl."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -12,6 +13,9 @@ from photos import photo
 from PIL import Image
 
 import attacks
+from watermark import Key
+from watermark.cli import main
+from watermark.registry import Registry
 
 MASTERS = ("astronaut", "coffee", "rocket")
 
@@ -35,11 +39,11 @@ def build(root):
     for name in MASTERS:
         _save(cv2.resize(photo(name), (1024, 768), interpolation=cv2.INTER_AREA), root / "masters" / f"{name}.png")
     key = root / "studio.key"
-    run("keygen", key, check=0)
-    run("registry", "init", root / "r.db", check=0)
-    for recipient, out in (("Agence X", "x"), ("Studio Y", "y")):
-        run("embed", root / "masters", "-o", root / out, "--key", key, "--registry", root / "r.db",
-            "--recipient", recipient, "--meta", "licence=7", check=0)
+    Key.generate().save(key)                    # as ``keygen`` and ``registry init`` do, in this process
+    Registry(root / "r.db", create=True).close()
+    for recipient, out in (("Agence X", "x"), ("Studio Y", "y")):   # the command, in this process
+        assert main(["embed", *map(str, (root / "masters", "-o", root / out, "--key", key, "--registry",
+                                          root / "r.db")), "--recipient", recipient, "--meta", "licence=7"]) == 0
     crawl = root / "crawl"
     crawl.mkdir()
 
@@ -59,3 +63,14 @@ def build(root):
     return root
 
 
+def scan_crawl(world, folder):
+    """Run ``watermark scan --json`` on ``world``'s crawl, as a user would; keep its exit status and
+    output in ``folder`` for `crawl_scan`."""
+    result = run("scan", world / "crawl", "--registry", world / "r.db", "--key", world / "studio.key", "--json")
+    (folder / "scan.json").write_text(json.dumps({"args": result.args, "returncode": result.returncode,
+                                                  "stdout": result.stdout, "stderr": result.stderr}))
+
+
+def crawl_scan(folder):
+    """The scan that `scan_crawl` kept in ``folder``, as a `subprocess.CompletedProcess`."""
+    return subprocess.CompletedProcess(**json.loads((folder / "scan.json").read_text()))

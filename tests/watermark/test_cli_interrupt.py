@@ -18,6 +18,8 @@ from photos import photo
 from PIL import Image
 from signals import interruptible
 
+from watermark import Key
+
 pytestmark = [pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc"),
               pytest.mark.xdist_group("heavy-and-signals")]   # never beside the null test (see there)
 
@@ -29,7 +31,7 @@ FILES = 10
 def batch(tmp_path_factory):
     folder = tmp_path_factory.mktemp("interrupt")
     key = folder / "k.key"
-    subprocess.run([sys.executable, "-m", "watermark", "keygen", str(key)], check=True, capture_output=True)
+    Key.generate().save(key)
     big = cv2.resize(photo("astronaut"), (1200, 900), interpolation=cv2.INTER_CUBIC)
     inputs = []
     for index in range(FILES):
@@ -54,6 +56,16 @@ def _group(pid: int) -> list[int]:
     return members
 
 
+def _has_children(pid: int) -> bool:
+    """Whether process ``pid`` has started a child process: one small file per thread (a scan of
+    every process, `_group`, where the kernel does not list children), so that waiting for the
+    workers every 10 ms does not take CPU time from the command being watched."""
+    try:
+        return any((task / "children").read_text().split() for task in Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:
+        return len(_group(pid)) >= 2
+
+
 def _interrupt(command: list[str], moment: str, rng: random.Random) -> subprocess.CompletedProcess:
     """Run ``command`` in its own process group and send the group SIGINT at ``moment``: as soon as
     it has child processes ("workers"), or once it printed its first result ("work"), plus a random
@@ -62,7 +74,7 @@ def _interrupt(command: list[str], moment: str, rng: random.Random) -> subproces
                                start_new_session=True, preexec_fn=interruptible)
     try:
         if moment == "workers":
-            while process.poll() is None and len(_group(process.pid)) < 2:
+            while process.poll() is None and not _has_children(process.pid):
                 time.sleep(0.01)
         else:
             process.stdout.readline()

@@ -40,10 +40,12 @@ def _masters(folder, count):
 
 @pytest.fixture
 def setup(tmp_path):
+    """A key file and an empty registry (made in this process, as ``registry init`` makes it: the
+    command itself is run in the first test)."""
     key_path = tmp_path / "k.key"
     wm.Key.from_passphrase("cli registry tests").save(key_path)
     database = tmp_path / "filigrane.db"
-    _run("registry", "init", database, check=0)
+    Registry(database, create=True).close()
     return key_path, database
 
 
@@ -170,7 +172,7 @@ def test_bad_registries_give_one_line_and_exit_2(setup, tmp_path):
     corrupt = _one_line(_run(*embed, "--registry", tmp_path / "corrupt.db"))
     assert "corrupt.db: not a readable Filigrane registry" in corrupt
     newer = tmp_path / "newer.db"
-    _run("registry", "init", newer, check=0)
+    Registry(newer, create=True).close()
     with sqlite3.connect(newer) as connection:
         connection.execute("PRAGMA user_version = 99")
     assert "schema version 99 is newer" in _one_line(_run(*embed, "--registry", newer))

@@ -7,10 +7,13 @@ from eval import suspects
 from eval.images import _skimage, _to_rgb8
 from tests.photos import PHOTO_NAMES, photo
 from watermark.features import master_print
-from watermark.registration import register, to_master_frame
+from watermark.registration import Suspect, register, to_master_frame
 
 MASTERS = ("astronaut", "coffee", "rocket", "motorcycle_left", "immunohistochemistry")
 FILLERS = ("camera", "coins", "brick", "page", "clock", "grass", "gravel", "text")
+
+# One worker runs the module, so that `prints` (a print of each photograph) is made once.
+pytestmark = pytest.mark.xdist_group("registration")
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +53,15 @@ def test_a_mirrored_copy_is_registered_with_the_flip_in_its_homography(prints):
 
 
 def test_unrelated_pictures_do_not_register(prints):
+    # Each picture is a `Suspect` made once, as the scan makes one per file: its keypoints (and its
+    # mirror image's) are computed on first use and reused against every master.
     fillers = _fillers()
     tiles = [tile for _, tile in suspects.unrelated_tiles(fillers, sizes=(192, 320))]
+    photos = {name: Suspect(photo(name)) for name in PHOTO_NAMES}
+    others = [Suspect(picture) for picture in fillers + tiles[::3]]
     false, pairs = [], 0
     for name in PHOTO_NAMES:
-        for other in [photo(n) for n in PHOTO_NAMES if n != name] + fillers + tiles[::3]:
+        for other in [photos[n] for n in PHOTO_NAMES if n != name] + others:
             pairs += 1
             if register(other, prints[name]).matched:
                 false.append(name)

@@ -12,6 +12,9 @@ import time
 import distributed
 import pytest
 
+# One xdist worker runs the module, so that the local cluster and its processes start once.
+pytestmark = pytest.mark.xdist_group("dask")
+
 
 def _rows(text):
     rows = [json.loads(line) for line in text.splitlines()]
@@ -31,9 +34,8 @@ def cluster():
         yield local
 
 
-def test_a_local_cluster_gives_the_local_rows(scan_world, cluster):
-    world = scan_world
-    local = subprocess.run(_command(world), capture_output=True, text=True)
+def test_a_local_cluster_gives_the_local_rows(scan_world, crawl_scan, cluster):
+    world, local = scan_world, crawl_scan                  # the same command without --dask
     on_dask = subprocess.run(_command(world, "--dask", cluster.scheduler_address), capture_output=True, text=True)
     assert on_dask.returncode == local.returncode == 2, on_dask.stderr     # the crawl holds a broken file
     assert _rows(on_dask.stdout) == _rows(local.stdout)

@@ -8,6 +8,9 @@ from skimage.metrics import structural_similarity
 
 import watermark as wm
 
+# One worker runs the module, so that `quality` (sixteen photographs marked) is made once.
+pytestmark = pytest.mark.xdist_group("quality")
+
 
 def _psnr(a, b):
     return 10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b) ** 2))

@@ -18,6 +18,9 @@ SIZE = (1536, 1024)         # (width, height): a large image, twice its working 
 MEASURED = (slice(256, 768), slice(512, 1024))   # the metrics look at this 512 x 512 middle (cost)
 PAYLOAD = 0x5EED_CAFE
 
+# One worker runs the module, so that `scores` (seven large scenes marked and measured) is made once.
+pytestmark = pytest.mark.xdist_group("visibility")
+
 
 def _noisy(image: np.ndarray, rng: np.random.Generator, sigma: float = 0.8) -> np.ndarray:
     """A float image plus a camera's faint grain, rounded to uint8."""
