@@ -11,7 +11,8 @@ Embedding (at a working resolution whose short side is 512 px):
   works against and less on bits it helps (improved spread spectrum, Malvar & Florencio 2003);
 * the tile is repeated over the image, scaled by a perceptual mask and by a default amplitude set
   per image (:func:`_default_amplitude`: on a large photograph, the least that gives the pilot a
-  target margin, within limits), and the residual is resized to full resolution.
+  target margin, within limits; then raised where a WebP round trip of the marked image itself
+  leaves too little, :func:`_round_trip_boost`), and the residual is resized to full resolution.
 
 Detection: luminance at working resolution -> whitening (high-pass / local activity) -> fold all
 tiles into one -> circular cross-correlation with the pilot finds the tile's offset and gives the
@@ -31,8 +32,10 @@ tests candidate payloads for it in a master's frame (:mod:`~watermark.schemes.la
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 from scipy import fft
 
@@ -67,6 +70,13 @@ _AMPLITUDE_RANGE = (0.3, 3.0)            # per-bit amplitude limits, relative to
 _TARGET_Z = 24.0
 _LARGE_RANGE = (0.2, 1.5)      # on an image twice its working resolution or more; (1, 1) on one up to
 _ROBUST_ACTIVITY = 4.0 / 255.0  # its working resolution; log-interpolated between (masking.largeness)
+# Then measured (see _round_trip_boost): the pilot z the mark should keep once published at a 1024 px
+# short side as WebP 50 (the payload decodes reliably from about 8), the z under which a boosted mark
+# is still mostly gone, and the most extra amplitude spent on a large image (more makes a smooth
+# photograph's mark more visible than JPEG q90: `python -m eval.visibility --strengths`).
+_ROUND_TRIP_SIDE, _ROUND_TRIP_QUALITY = 1024, 50
+_ROUND_TRIP_Z, _ROUND_TRIP_USEFUL = 9.0, 6.0
+_ROUND_TRIP_BOOST = 1.5
 
 
 def _default_amplitude(layout: Layout, whitened: np.ndarray, activity: np.ndarray, pattern: np.ndarray,
@@ -94,6 +104,52 @@ def _default_amplitude(layout: Layout, whitened: np.ndarray, activity: np.ndarra
     z = float(np.max(PILOT_WEIGHTINGS @ np.array(per_level)))
     low, high = (1.0 + large * (limit - 1.0) for limit in _LARGE_RANGE)
     return float(np.clip(_TARGET_Z / max(z, 1e-12), low, high))
+
+
+def _round_trip_boost(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], layout: Layout,
+                      large: float) -> float:
+    """How much more amplitude than ``mark_at(1)`` the mark needs (1 to ``_ROUND_TRIP_BOOST`` on a large
+    image, ``large`` 1, see :func:`masking.largeness`; none on a small one, whose mask is used as it is
+    and already costs it the most SSIM) for its pilot z to stay at ``_ROUND_TRIP_Z`` once the marked
+    image is published the common way: at most ``_ROUND_TRIP_SIDE`` px on its short side, saved as WebP
+    at quality ``_ROUND_TRIP_QUALITY``.
+
+    Measured on the image itself (``mark_at(b)``: the working-resolution mark at ``b`` times the
+    default amplitude): a codec removes a faint mark from smooth areas far more than the mark's energy
+    predicts, and only on some images. The amplitude is raised by the ratio of the z's, twice at
+    most. When even the raised mark is mostly gone after the round trip (z under
+    ``_ROUND_TRIP_USEFUL``: an image with nothing to hide a mark in, which the codec flattens), the
+    extra visibility would buy nothing: 1.
+    """
+    most = 1.0 + large * (_ROUND_TRIP_BOOST - 1.0)
+    if most <= 1.0:
+        return 1.0
+    shape = color.working_shape(luma.shape, min(min(luma.shape), _ROUND_TRIP_SIDE))
+    host = color.resize(luma, shape)
+
+    def z_at(boost: float) -> float:
+        return _z_after_round_trip(host, color.resize(mark_at(boost).astype(np.float32), shape), layout)
+
+    boost, z = 1.0, z_at(1.0)
+    for _ in range(2):
+        if z >= _ROUND_TRIP_Z or boost >= most:
+            break
+        boost = min(most, boost * _ROUND_TRIP_Z / max(z, 1.0))
+        z = z_at(boost)
+    return boost if z >= _ROUND_TRIP_USEFUL else 1.0
+
+
+def _z_after_round_trip(host: np.ndarray, mark: np.ndarray, layout: Layout) -> float:
+    """The pilot's z, where it was put, in ``host + mark`` (luminance in [0, 1]) saved as WebP and read
+    back as the detector reads an untouched copy."""
+    marked = np.clip(np.rint((host + mark) * 255.0), 0, 255).astype(np.uint8)
+    ok, encoded = cv2.imencode(".webp", marked, [cv2.IMWRITE_WEBP_QUALITY, _ROUND_TRIP_QUALITY])
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE) if ok else None
+    if decoded is None:
+        raise RuntimeError("OpenCV could not round-trip WebP")
+    decoded = decoded.astype(np.float32) / 255.0
+    plane, _ = masking.whiten(_working_view(decoded))
+    return float(layout.pilot_z(sync.fold(plane, TILE)))
 
 
 @dataclass(frozen=True)
@@ -157,14 +213,19 @@ class LatticeScheme(Scheme):
         pattern = mask * sync.tile_pattern(tile_from_slots(signs), working.shape) / norm
         whitened, activity = masking.whiten(working)
         large = masking.largeness(luma.shape, working.shape)
-        scale = strength * _default_amplitude(layout, whitened, activity, pattern, signs, large)
         host = slots_from_tile(sync.fold(whitened, TILE)) * layout.chips
-        gain = scale * slots_from_tile(sync.fold(masking.whiten_linear(pattern, activity), TILE)) * signs
-        amplitudes = self._amplitudes(layout, codeword, host, gain)
+        unit = slots_from_tile(sync.fold(masking.whiten_linear(pattern, activity), TILE)) * signs
 
-        mark = (scale / norm) * mask * sync.tile_pattern(tile_from_slots(signs * amplitudes), working.shape)
-        mark += scale * copy_layer.layer(working, key, payload, mask)     # names this copy, bound to its content
-        return color.resize(mark.astype(np.float32), luma.shape)
+        per_copy = copy_layer.layer(working, key, payload, mask)    # names this copy, bound to its content
+
+        def mark_at(scale: float) -> np.ndarray:
+            amplitudes = self._amplitudes(layout, codeword, host, scale * unit)
+            tiled = sync.tile_pattern(tile_from_slots(signs * amplitudes), working.shape)
+            return (scale / norm) * mask * tiled + scale * per_copy
+
+        default = _default_amplitude(layout, whitened, activity, pattern, signs, large)
+        default *= _round_trip_boost(luma, lambda boost: mark_at(boost * default), layout, large)
+        return color.resize(mark_at(strength * default).astype(np.float32), luma.shape)
 
     @staticmethod
     def _amplitudes(layout: Layout, codeword: np.ndarray, host: np.ndarray, gain: np.ndarray) -> np.ndarray:

@@ -1,0 +1,53 @@
+"""The default amplitude is checked on the image itself: a WebP round trip decides whether it needs more.
+
+``scheme._round_trip_boost`` publishes the marked image as a user's site would (short side at most
+1024 px, WebP 50) and raises the amplitude, by at most ``_ROUND_TRIP_BOOST``, where the pilot would
+not survive it; where even that would not make the payload readable, it spends nothing.
+"""
+
+import cv2
+import numpy as np
+import pytest
+from photos import photo
+
+import attacks
+import watermark as wm
+from watermark.schemes.lattice import scheme
+
+PAYLOAD = 0x0DD_BA11
+WEBP_50 = attacks.attack("webp", quality=50)
+
+
+def _at_1080p(name):
+    return cv2.resize(photo(name), (1920, 1080), interpolation=cv2.INTER_CUBIC)
+
+
+def _gradient():
+    """A noiseless gradient: nothing to hide a mark in, and nothing a codec leaves of one."""
+    ramp = (np.arange(1080)[:, None] / 1080 + np.arange(1920)[None, :] / 1920) / 2
+    return np.round(np.stack([70 + 120 * ramp, 90 + 110 * ramp, 140 + 90 * ramp], axis=2)).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def uncalibrated(key):
+    """Marks made with the round-trip check switched off (no boost allowed)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scheme, "_ROUND_TRIP_BOOST", 1.0)
+        return {name: wm.embed(image, PAYLOAD, key) for name, image in
+                (("rocket", _at_1080p("rocket")), ("coffee", _at_1080p("coffee")), ("gradient", _gradient()))}
+
+
+def test_a_flat_sky_gets_more_amplitude_within_the_limit_and_keeps_more_of_it_through_webp(uncalibrated, key):
+    # (test_robustness: with the suite's payload, this photograph's payload comes through WebP 50.)
+    image = _at_1080p("rocket")
+    default = wm.embed(image, PAYLOAD, key)
+    extra = np.std(default.astype(float) - image) / np.std(uncalibrated["rocket"].astype(float) - image)
+    assert 1.2 < extra <= scheme._ROUND_TRIP_BOOST + 0.05
+    before, after = (wm.detect(WEBP_50(marked, seed=1), key) for marked in (uncalibrated["rocket"], default))
+    assert not before.found and after.score > before.score + 1.0, (before, after)
+
+
+@pytest.mark.parametrize("name, image", [("coffee", lambda: _at_1080p("coffee")), ("gradient", _gradient)],
+                         ids=["busy photograph", "noiseless gradient"])
+def test_no_extra_amplitude_where_it_is_not_needed_or_would_buy_nothing(uncalibrated, key, name, image):
+    np.testing.assert_array_equal(wm.embed(image(), PAYLOAD, key), uncalibrated[name])
