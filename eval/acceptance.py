@@ -4,7 +4,8 @@
 at 1920x1080 and 4000x3000, applies every attack class named in the core and geometry issues, and
 prints, per class, the share of images whose exact 64-bit payload came back, against its bar. It
 also reads unmarked images (the null) and prints how many were found and how their p-values fall.
-Cells are cached under ``--out`` (a rerun computes only what is missing).
+Cells are cached under ``--out`` (a rerun computes only what is missing). ``--images DIR`` measures
+your photographs instead of the eight (``--classes`` and ``--sizes`` narrow the run).
 """
 
 from __future__ import annotations
@@ -73,11 +74,11 @@ CLASSES = (
 )
 
 
-def test_images(sizes=_SIZES) -> list[images_mod.ImageSpec]:
-    """The eight photographs at each of ``sizes`` (None: their own)."""
+def test_images(sizes=_SIZES, photographs: list[images_mod.ImageSpec] | None = None) -> list[images_mod.ImageSpec]:
+    """The eight photographs (or ``photographs``) at each of ``sizes`` (None: their own)."""
     specs = []
     for size in sizes:
-        for spec in images_mod.default_images():
+        for spec in images_mod.default_images() if photographs is None else photographs:
             name = spec.name if size is None else f"{spec.name}@{size[0]}x{size[1]}"
             specs.append(images_mod.ImageSpec(name, spec.source, size=size))
     return specs
@@ -90,11 +91,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unmarked", type=int, default=1000, help="unmarked images for the null")
     parser.add_argument("--classes", default="", help="only the classes whose name contains this text")
     parser.add_argument("--sizes", default="all", choices=("all", "own", "large"))
+    parser.add_argument("--images", metavar="DIR", action="append", default=[],
+                        help="your photographs instead of the eight (files or folders, repeatable; resized to "
+                             "each size as the eight are)")
     args = parser.parse_args(argv)
     sizes = {"all": _SIZES, "own": (None,), "large": _SIZES[1:]}[args.sizes]
+    try:
+        photographs = images_mod.images_from(args.images) if args.images else None
+    except FileNotFoundError as exc:
+        print(f"eval.acceptance: {exc}", file=sys.stderr)
+        return 2
     chosen = [entry for entry in CLASSES if args.classes.lower() in entry[0].lower()]
     every = [attack for _, _, group in chosen for attack in group]
-    rows = runner.run(["lattice"], test_images(sizes), every, unmarked=args.unmarked, jobs=args.jobs,
+    rows = runner.run(["lattice"], test_images(sizes, photographs), every, unmarked=args.unmarked, jobs=args.jobs,
                       cache_dir=args.out)
     marked = [row for row in rows if row.marked]
     by_attack = defaultdict(list)
