@@ -159,10 +159,11 @@ def scan_rounds(cli_main: Callable[[list[str]], int], folder: str, key_path: str
 def _import_watermark(package_dir: str):
     """The ``watermark`` package in ``package_dir`` ("-": the installed one), single-threaded."""
     if package_dir != "-":
+        package_dir = str(Path(package_dir).resolve())
         sys.path.insert(0, package_dir)
     import watermark
 
-    if package_dir != "-" and not watermark.__file__.startswith(package_dir):
+    if package_dir != "-" and not watermark.__file__.startswith(package_dir + "/"):
         sys.exit(f"eval.timing: imported {watermark.__file__}, not the package in {package_dir}")
     cv2.setNumThreads(1)
     return watermark
