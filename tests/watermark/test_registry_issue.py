@@ -105,7 +105,11 @@ def test_a_marked_copy_is_found_again_through_the_registry_alone(registry, maste
     assert feature_index(registry).candidates(crop.features())[0][0] == record.master.id
     found = registry.master(record.master.id)
     registration = register(crop, print_of(found))
-    assert registration.matched and np.allclose(registration.homography[:2, 2], [150, 100], atol=2)
+    # Where it was cut, judged at the crop's centre (the best-constrained point: a homography's
+    # translation is where the corner lands, which a slight scale or tilt moves more: 2.4 px off in
+    # one full CI run, the registry's payload being random; at most 1.1 px over 12 payloads).
+    centre = registration.homography @ [150.0, 100.0, 1.0]
+    assert registration.matched and np.allclose(centre[:2] / centre[2], [300, 200], atol=2)
     assert [copy.id for copy in registry.copies_of(found)] == [record.id]
 
 
