@@ -137,6 +137,16 @@ def test_python_dash_m_and_plugins():
         assert command in result.stdout
 
 
+def test_a_built_in_command_does_not_load_the_plugins(tmp_path):
+    # The plugged-in commands (attack, bench) import the attacks and the benchmark: more than half a
+    # second that keygen, embed, detect, scan and registry do not need.
+    probe = ("import sys; from watermark.cli import main; code = main(['keygen', sys.argv[1]]); "
+             "print(code, 'attacks' in sys.modules, 'eval' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "k.key")], capture_output=True, text=True)
+    assert result.stdout.split()[-3:] == ["0", "False", "False"], result
+    assert (tmp_path / "k.key").exists()
+
+
 def test_one_version_everywhere(capsys):
     from importlib import metadata
 
