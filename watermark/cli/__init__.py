@@ -28,23 +28,22 @@ _PLUGIN_GROUP = "watermark.commands"
 _DESCRIPTION = "Invisible, keyed, robust image watermarks: keygen, embed, detect, scan, registry, attack, bench."
 
 
-_BUILT_IN = (keygen, embed, detect, scan, registry)
-_BUILT_IN_NAMES = frozenset(command.__name__.rsplit(".", 1)[-1] for command in _BUILT_IN)
-
-
-def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
-    """The command's parser; ``plugins=False`` leaves out the plugged-in commands (``attack``,
-    ``bench``), whose imports cost more than half a second of a built-in command's start-up."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command's parser. The plugged-in commands (``attack``, ``bench``) are left out when
+    ``command`` (the command line's first word) names a built-in one: their imports cost more than
+    half a second of its start-up."""
     parser = argparse.ArgumentParser(
         prog="watermark", description=_DESCRIPTION,
         epilog="Exit status: 0 found (or done), 1 nothing found, 2 error, 130 interrupted.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for command in _BUILT_IN:
-        command.register(commands)
+    for module in (keygen, embed, detect, scan, registry):
+        module.register(commands)
+    if command in commands.choices:
+        return parser
 
-    for entry in metadata.entry_points(group=_PLUGIN_GROUP) if plugins else ():
+    for entry in metadata.entry_points(group=_PLUGIN_GROUP):
         try:
             entry.load()(commands)
         except Exception as exc:   # a broken plugin must not take the other commands down
@@ -75,8 +74,7 @@ def _warning_line(message: Warning | str, category: type[Warning], filename: str
 def _main(argv: list[str] | None) -> int:
     try:
         argv = sys.argv[1:] if argv is None else argv
-        built_in = bool(argv) and argv[0] in _BUILT_IN_NAMES       # plugins only for the others and --help
-        args = build_parser(plugins=not built_in).parse_args(argv)    # argparse exits 2 on a usage error
+        args = build_parser(argv[0] if argv else None).parse_args(argv)    # argparse exits 2 on a usage error
         return args.run(args)
     except WatermarkError as exc:                 # the user's problem: one line, no traceback
         print(f"watermark: {exc}", file=sys.stderr)
