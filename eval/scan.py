@@ -79,7 +79,10 @@ def _rgb(pixels: np.ndarray) -> np.ndarray:
 
 
 def _right(row: dict, payload: int) -> bool:
-    return row["status"] == "attributed" and row["payload"] == f"{payload:#018x}"
+    """The copy is attributed: the row's attribution, or one of its marks' (a collage of issued copies
+    names each)."""
+    return row["status"] == "attributed" and any(mark["attributed"] and mark["payload"] == f"{payload:#018x}"
+                                                 for mark in row["marks"])
 
 
 def _blind(pixels: np.ndarray, key: wm.Key, payload: int) -> bool:

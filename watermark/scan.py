@@ -95,14 +95,19 @@ class _Mark:
     method: str
     record: Record | None = None
     content: dict[str, Any] | None = None     # how the file matched the record's master, if it did
-    verified: bool | None = None              # the blind read's check of this payload's per-copy layer
+    verified: bool | None = None              # this payload's per-copy layer was found (blind or in frame)
     doubt: str | None = None                  # why the mark is not taken as this copy's, despite the content
+
+    @property
+    def attributes(self) -> bool:
+        """An issued copy's mark in content that matches that copy's master, and no doubt about it."""
+        return self.record is not None and self.content is not None and not self.doubt
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "payload": None if self.payload is None else f"{self.payload:#018x}",
                 "p_value": self.p_value, "method": self.method,
                 "record": None if self.record is None else _record(self.record),
-                "content_match": self.content is not None, "verified": self.verified}
+                "content_match": self.content is not None, "verified": self.verified, "attributed": self.attributes}
 
 
 @dataclass
@@ -269,29 +274,40 @@ class Scanner:
                                                 (master.width, master.height), shape=_frame_shape(master))
                 reading = api.read_in_frame(framed, key, list(by_payload), valid=valid,
                                             false_alarm=self.options.false_alarm)
-                found.named[(master_id, key.public_id)] = set(reading.named)
+                named = set(reading.named)
+                found.named[(master_id, key.public_id)] = named
                 for evidence in reading.candidates:
                     if evidence.present:
-                        self._add_informed(found, key, evidence.payload, evidence.p_value, by_payload, registration)
+                        self._add_informed(found, key, evidence.payload, evidence.p_value, by_payload[evidence.payload],
+                                           registration, verified=True)
+                if reading.payload in by_payload:
+                    # The periodic mark where the registration put the master: what a blind read of the
+                    # master's part alone would give (a copy too small or too warped in the file for the
+                    # blind search), held to the blind read's check of its per-copy layer (_conclude).
+                    self._add_informed(found, key, reading.payload, reading.p_value, by_payload[reading.payload],
+                                       registration, verified=reading.payload in named)
 
-    def _add_informed(self, found: _File, key: Key, payload: int, p_value: float, by_payload: dict[int, Record],
-                      registration: Registration) -> None:
+    @staticmethod
+    def _add_informed(found: _File, key: Key, payload: int, p_value: float, record: Record,
+                      registration: Registration, *, verified: bool) -> None:
+        """Add a mark read in a master's frame, or give a blind mark of the same payload its content match
+        (the blind read's own standing is kept)."""
         for mark in found.marks:
             if mark.key == key.public_id and mark.payload == payload:
                 mark.content = mark.content or {"inliers": registration.inliers}
                 mark.p_value = min(mark.p_value, p_value)
+                mark.verified = mark.verified or verified
                 return
-        found.marks.append(_Mark(key.public_id, payload, p_value, "informed", by_payload[payload],
-                                 {"inliers": registration.inliers}))
+        found.marks.append(_Mark(key.public_id, payload, p_value, "informed", record,
+                                 {"inliers": registration.inliers}, verified=verified))
 
     def _conclude(self, found: _File, row: dict[str, Any]) -> None:
         for mark in found.marks:
             named = found.named.get((mark.record.master.id, mark.key)) if mark.record is not None else None
-            if mark.method == "blind" and not mark.verified and named and mark.payload not in named:
+            if not mark.verified and named and mark.payload not in named:
                 mark.doubt = (f"the periodic mark reads payload {mark.payload:#018x}, but its per-copy layer is "
                               "absent while other copies' are present: that mark was likely pasted")
-        attributed = sorted((m for m in found.marks if m.record is not None and m.content is not None and not m.doubt),
-                            key=lambda m: m.p_value)
+        attributed = sorted((m for m in found.marks if m.attributes), key=lambda m: m.p_value)
         found.marks.sort(key=lambda m: (m.record.issued_at or "") if m.record else "~")
         row["marks"] = [m.to_dict() for m in found.marks]
         row["geometry"] = found.geometry

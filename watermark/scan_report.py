@@ -146,7 +146,8 @@ class ScanReport:
         for mark in row.get("marks") or []:
             who = (mark.get("record") or {}).get("recipient")
             facts.append(f"mark {_e(mark.get('payload'))} (p = {_p(mark.get('p_value'))}, {_e(mark.get('method'))})"
-                         + (f": {_e(who)}, issued {_e(mark['record'].get('issued'))}" if who else ""))
+                         + (f": {_e(who)}, issued {_e(mark['record'].get('issued'))}" if who else "")
+                         + (" <b>attributed</b>" if mark.get("attributed") else ""))
         if row.get("reason"):
             facts.append(f"<i>{_e(row['reason'])}</i>")
         credentials = row.get("credentials") or {}

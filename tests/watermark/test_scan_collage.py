@@ -1,0 +1,89 @@
+"""``watermark scan --partial`` on a copy printed small inside a collage, found by local features,
+registered and read in the master's frame; and a recipient who pastes another's mark on their own
+copy (a real registry file, real PNG files)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from photos import photo
+from PIL import Image
+
+import attacks
+from eval import suspects
+from watermark import Key
+from watermark.registry import Registry, issue_file
+from watermark.scan import Scanner, ScanOptions
+from watermark.sources import Source
+
+X, Y = "Agence X", "Studio Y"
+ISSUED = {"coffee": (X, Y), "motorcycle_left": (X, Y)}
+
+
+def _frame(name):
+    return cv2.resize(photo(name), (1920, 1080), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """(registry path, key, {(master, recipient): (payload, issued pixels)})."""
+    root = tmp_path_factory.mktemp("collage")
+    key = Key.from_passphrase("collage test key")
+    copies = {}
+    with Registry(root / "r.db", create=True) as registry:
+        registry.add_key(key)
+        for name, recipients in ISSUED.items():
+            Image.fromarray(_frame(name)).save(root / f"{name}.png")
+            for recipient in recipients:
+                output = root / recipient.split()[-1] / f"{name}.png"
+                output.parent.mkdir(exist_ok=True)
+                record = issue_file(registry, root / f"{name}.png", output, key, recipient=recipient).record
+                copies[name, recipient] = (record.payload, np.asarray(Image.open(output).convert("RGB")))
+    return root / "r.db", key, copies
+
+
+def _scan(world, pixels, path):
+    registry, key, _ = world
+    Image.fromarray(pixels).save(path)
+    scanner = Scanner(str(registry), [key], ScanOptions(partial=True))
+    try:
+        return scanner(Source(str(path), str(path)))
+    finally:
+        scanner.close()
+
+
+def _collage(pixels):
+    """The picture at a quarter of its size (480x270) in a 2x2 collage of unregistered photographs."""
+    return suspects.collage(pixels, [_frame(name) for name in ("chelsea", "astronaut", "rocket")], grid=2, seed=1)
+
+
+def _hex(payload):
+    return f"{payload:#018x}"
+
+
+@pytest.mark.parametrize("master", ISSUED)
+def test_a_copy_at_a_quarter_of_its_size_in_a_collage_is_attributed(world, master, tmp_path):
+    payload, pixels = world[2][master, X]
+    row = _scan(world, _collage(pixels), tmp_path / "collage.png")
+    assert row["status"] == "attributed", row
+    assert row["method"] == "informed" and row["record"]["recipient"] == X
+    assert row["payload"] == _hex(payload) and row["p_value"] < 1e-6
+    mark = next(mark for mark in row["marks"] if mark["payload"] == row["payload"])
+    assert mark["attributed"] and mark["content_match"]
+
+
+def test_a_recipient_who_pastes_anothers_mark_on_their_own_copy_is_the_one_named(world, tmp_path):
+    """Y scrubs the periodic mark of their copy and pastes the one of X's copy of the same master (the
+    only place that mark exists): Y's per-copy layer, still there, names Y and discredits X's mark."""
+    (pasted, source), (own, pixels) = world[2]["coffee", X], world[2]["coffee", Y]
+    row = _scan(world, attacks.copy_mark(attacks.remove_mark(pixels), source=source), tmp_path / "forged.png")
+    assert row["status"] == "attributed" and row["payload"] == _hex(own), row
+    marks = {mark["payload"]: mark for mark in row["marks"]}
+    assert not marks[_hex(pasted)]["attributed"] and not marks[_hex(pasted)]["verified"]
+
+
+def test_an_unmarked_master_in_a_collage_is_only_a_near_duplicate(world, tmp_path):
+    row = _scan(world, _collage(_frame("coffee")), tmp_path / "collage.png")
+    assert row["status"] == "near-duplicate", row
+    assert row["match"]["master"]["path"].endswith("coffee.png") and not row["marks"]
