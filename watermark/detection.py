@@ -231,6 +231,9 @@ class InformedReading:
     ----------
     found, payload, p_value, score
         The periodic layer at the identity (offsets within 3 px and 2 band weightings: 98 hypotheses).
+        Its payload is the candidate whose whole codeword matches the layer best, if that match's
+        p-value (times the number of candidates) is at most the read's false-alarm rate (``p_value``
+        is then that match's), else what the decoder gives.
     candidates : tuple of CandidateEvidence
         Per candidate, in the order given.
     units : int

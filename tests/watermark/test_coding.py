@@ -62,3 +62,27 @@ def test_decoded_bits_are_the_payload_bits_crc_or_not(payload):
 def test_int_and_bits_round_trip(value, extra):
     n = value.bit_length() + extra
     assert coding.bits_to_int(coding.int_to_bits(value, n)) == value
+
+
+def test_candidate_z_is_standard_normal_for_payloads_not_there_even_beside_a_strong_mark():
+    rng = np.random.default_rng(11)
+    others = [int(v) for v in rng.integers(0, 2**64, 400, dtype=np.uint64)]       # as a registry draws them
+    for present in (None, 2.0):                 # noise alone; noise plus another payload's codeword, strong
+        soft = rng.normal(0, 1, coding.CODEWORD_BITS)
+        if present is not None:
+            soft += present * (2.0 * coding.encode(12345) - 1.0)
+        z = coding.candidate_z(soft, others)
+        assert abs(z.mean()) < 0.2 and 0.85 < z.std() < 1.15, (present, z.mean(), z.std())
+
+
+def test_a_candidate_codeword_is_matched_far_below_what_decoding_needs():
+    # -6 dB per coded bit: the decoder does not find the payload, but among 8 candidates it stands out.
+    rng = np.random.default_rng(12)
+    candidates = [int(v) for v in rng.integers(0, 2**64, 8, dtype=np.uint64)]
+    matched = 0
+    for trial in range(20):
+        soft = 2.0 * coding.encode(candidates[trial % 8]) - 1.0 + rng.normal(0, 10 ** 0.3, coding.CODEWORD_BITS)
+        assert coding.decode_soft(soft).payload is None
+        z = coding.candidate_z(soft, candidates)
+        matched += int(np.argmax(z)) == trial % 8 and z.max() > 5.0
+    assert matched >= 15, matched

@@ -302,7 +302,8 @@ class LatticeScheme(Scheme):
     def read_in_frame(self, luma: np.ndarray, key: Key, candidates: list[int], *, valid: np.ndarray | None = None,
                       false_alarm: float = DEFAULT_FALSE_ALARM) -> InformedReading:
         """Read a suspect already resampled into a master's frame: the periodic layer at the identity
-        geometry, and each candidate payload's per-copy layer (see :class:`InformedReading`).
+        geometry (its payload decoded, or else matched among ``candidates``), and each candidate
+        payload's per-copy layer (see :class:`InformedReading`).
 
         ``luma`` is float32 luminance with the master's aspect ratio, at any size; ``valid`` (bool, same
         shape) marks the pixels the suspect covers. The periodic layer, when present, corrects a
@@ -323,6 +324,8 @@ class LatticeScheme(Scheme):
                           for y in reach for x in reach)
         p_pilot = stats.max_of_normals_p_value(z, len(reach) ** 2 * len(PILOT_WEIGHTINGS))
         reading = self._decode(layout, np.roll(folded, (-dy, -dx), axis=(0, 1)), z, p_pilot)
+        if candidates:
+            reading = self._match(reading, list(candidates), false_alarm)
         found = reading.p_value <= false_alarm
         scores, units = informed.candidate_scores(working, key, list(candidates), inside)
         looks = 1
@@ -340,6 +343,20 @@ class LatticeScheme(Scheme):
                                               present=p_value <= false_alarm))
         return InformedReading(found=found, payload=reading.payload if found else None, p_value=reading.p_value,
                                score=z, candidates=tuple(evidence), units=units, scheme=self.name)
+
+    @staticmethod
+    def _match(reading: _Reading, candidates: list[int], false_alarm: float) -> _Reading:
+        """The periodic layer's payload matched among ``candidates``: the best-matching whole codeword, if
+        its p-value (times the number of candidates) is at most ``false_alarm``; else the decoded reading.
+        Where the decoder found the same payload, the better of the two p-values, doubled, is kept."""
+        z = coding.candidate_z(reading.soft, candidates)
+        best = int(np.argmax(z))
+        p_value = min(1.0, len(candidates) * stats.normal_tail(float(z[best])))
+        if p_value > false_alarm:
+            return reading
+        if reading.payload == candidates[best]:
+            p_value = min(1.0, 2.0 * min(p_value, reading.p_value))
+        return replace(reading, payload=int(candidates[best]), p_value=p_value)
 
     @classmethod
     def _read_dewarped(cls, plane: np.ndarray, residual: np.ndarray, layout: Layout, block: float) -> _Reading:
