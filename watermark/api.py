@@ -218,11 +218,12 @@ def read_in_frame(image: ImageLike, key: Key, candidates: Iterable[int], *, vali
     into the master's frame (the master's aspect ratio, any size), ``valid`` (bool ``(H, W)``, optional)
     the pixels it covers, ``candidates`` the payloads issued for that master under ``key``.
 
-    Returns the periodic layer read at the identity geometry (its payload decoded, or else matched
-    among the candidates, which needs far less of the mark) and, per candidate, the z and p-value
-    (Bonferroni over the candidates) of its per-copy layer; :attr:`InformedReading.named` lists the
-    candidates present. A mark pasted from another image carries no per-copy layer that matches the
-    suspect's content, so it names nobody here. Lattice scheme only.
+    Returns the periodic layer read at the identity geometry (its payload matched among the
+    candidates, which needs far less of the mark than decoding, or else decoded) and, per candidate,
+    the z and p-value (Bonferroni over the candidates) of its per-copy layer;
+    :attr:`InformedReading.named` lists the candidates present. A mark pasted from another image
+    carries no per-copy layer that matches the suspect's content, so it names nobody here. Lattice
+    scheme only.
 
     Raises
     ------

@@ -302,7 +302,7 @@ class LatticeScheme(Scheme):
     def read_in_frame(self, luma: np.ndarray, key: Key, candidates: list[int], *, valid: np.ndarray | None = None,
                       false_alarm: float = DEFAULT_FALSE_ALARM) -> InformedReading:
         """Read a suspect already resampled into a master's frame: the periodic layer at the identity
-        geometry (its payload decoded, or else matched among ``candidates``), and each candidate
+        geometry (its payload matched among ``candidates``, or else decoded), and each candidate
         payload's per-copy layer (see :class:`InformedReading`).
 
         ``luma`` is float32 luminance with the master's aspect ratio, at any size; ``valid`` (bool, same
