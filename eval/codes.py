@@ -24,25 +24,27 @@ __all__ = ["exact_rate"]
 _INFO_BITS = coding.PAYLOAD_BITS + coding.CRC_BITS
 
 
+def _received(sent: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """``sent`` (+-1 per channel use) through unit-amplitude Gaussian noise at ``snr_db`` per use."""
+    return sent + rng.normal(0.0, 10 ** (-snr_db / 20), sent.size)
+
+
 def _repetition_trial(payload: int, snr_db: float, rng: np.random.Generator) -> bool:
     info = np.concatenate([coding.payload_bits(payload), coding.crc16(coding.payload_bits(payload))])
     copies = -(-coding.CODEWORD_BITS // _INFO_BITS)
-    sent = np.tile(2.0 * info - 1.0, copies)[: coding.CODEWORD_BITS]
-    received = sent + rng.normal(0.0, 10 ** (-snr_db / 20), sent.size)
+    received = _received(np.tile(2.0 * info - 1.0, copies)[: coding.CODEWORD_BITS], snr_db, rng)
     sums = np.bincount(np.arange(received.size) % _INFO_BITS, weights=received, minlength=_INFO_BITS)
     bits = (sums > 0).astype(np.uint8)
     return bool(np.array_equal(bits, info))
 
 
 def _convolutional_trial(payload: int, snr_db: float, rng: np.random.Generator) -> bool:
-    sent = 2.0 * coding.encode(payload) - 1.0
-    received = sent + rng.normal(0.0, 10 ** (-snr_db / 20), sent.size)
+    received = _received(2.0 * coding.encode(payload) - 1.0, snr_db, rng)
     return coding.decode_soft(received).payload == payload
 
 
 def _candidates_trial(payload: int, snr_db: float, rng: np.random.Generator) -> bool:
-    sent = 2.0 * coding.encode(payload) - 1.0
-    received = sent + rng.normal(0.0, 10 ** (-snr_db / 20), sent.size)
+    received = _received(2.0 * coding.encode(payload) - 1.0, snr_db, rng)
     z = coding.candidate_z(received, [payload, int(rng.integers(0, 2**63))])
     return bool(z[0] > z[1] and 2 * stats.normal_tail(float(z[0])) <= 1e-9)
 

@@ -79,10 +79,9 @@ def _rgb(pixels: np.ndarray) -> np.ndarray:
 
 
 def _right(row: dict, payload: int) -> bool:
-    """The copy is attributed: the row's attribution, or one of its marks' (a collage of issued copies
-    names each)."""
-    return row["status"] == "attributed" and any(mark["attributed"] and mark["payload"] == f"{payload:#018x}"
-                                                 for mark in row["marks"])
+    """The copy is attributed: one of the row's marks is that copy's and attributed (a collage of issued
+    copies names each; any attributed mark makes the row's status ``attributed``)."""
+    return any(mark["attributed"] and mark["payload"] == f"{payload:#018x}" for mark in row["marks"] or [])
 
 
 def _blind(pixels: np.ndarray, key: wm.Key, payload: int) -> bool:
