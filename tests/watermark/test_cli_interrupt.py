@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="n
               pytest.mark.xdist_group("heavy-and-signals")]   # never beside the null test (see there)
 
 HANG = 30.0           # seconds: only a hang detector; a stopped run takes well under one
-FILES = 10
+FILES = 30            # enough work that no run finishes inside the random delay on a fast machine
 
 
 @pytest.fixture(scope="module")
