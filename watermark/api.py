@@ -213,7 +213,7 @@ def detect_loaded(loaded: imageio.LoadedImage, key: Key, *, scheme: str = scheme
 
 
 def read_in_frame(image: ImageLike, key: Key, candidates: Iterable[int], *, valid: np.ndarray | None = None,
-                  false_alarm: float = schemes.DEFAULT_FALSE_ALARM) -> InformedReading:
+                  false_alarm: float = schemes.DEFAULT_FALSE_ALARM, phase_searches: int = 0) -> InformedReading:
     """Informed read of a suspect already registered to a master: ``image`` is the suspect resampled
     into the master's frame (the master's aspect ratio, any size), ``valid`` (bool ``(H, W)``, optional)
     the pixels it covers, ``candidates`` the payloads issued for that master under ``key``.
@@ -223,7 +223,8 @@ def read_in_frame(image: ImageLike, key: Key, candidates: Iterable[int], *, vali
     the z and p-value (Bonferroni over the candidates) of its per-copy layer;
     :attr:`InformedReading.named` lists the candidates present. A mark pasted from another image
     carries no per-copy layer that matches the suspect's content, so it names nobody here. Lattice
-    scheme only.
+    scheme only. ``phase_searches``: the number of tile-phase searches that placed the suspect
+    (`watermark.placement`), whose every offset the p-value then pays for; 0 for a registration.
 
     Raises
     ------
@@ -239,4 +240,5 @@ def read_in_frame(image: ImageLike, key: Key, candidates: Iterable[int], *, vali
         valid = np.asarray(valid, dtype=bool)
         if valid.shape != luma.shape:
             raise InvalidImageError(f"valid: shape {valid.shape} differs from the image's {luma.shape}")
-    return chosen.read_in_frame(luma, key, payloads, valid=valid, false_alarm=false_alarm)
+    return chosen.read_in_frame(luma, key, payloads, valid=valid, false_alarm=false_alarm,
+                                phase_searches=phase_searches)

@@ -8,7 +8,8 @@ For each file, cheapest step first (see DESIGN's data flow):
    registry record;
 3. **near-duplicate** — the file's perceptual hash is near a registered master's (re-encoded,
    resized, flipped, turned), or, with ``partial``, local features find a master inside it (a crop,
-   a collage, a page);
+   a collage, a page), or, for a crop too plain for features, the mark's tile phase and a master's
+   thumbnail place it (`watermark.placement`);
 4. **informed** — the file is registered to each matched master (features and a homography) and
    read in the master's frame (`watermark.read_in_frame`): the periodic mark at the identity and
    every issued copy's per-copy layer, which names colluders and survives a scrubbed periodic mark.
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import api, imageio, provenance, schemes
+from . import api, imageio, placement, provenance, schemes
 from .errors import RegistryError, WatermarkError
 from .featureindex import FeatureIndex
 from .features import MasterPrint
@@ -121,6 +122,7 @@ class _File:
     near: dict[int, int] = field(default_factory=dict)             # master id -> hash distance
     named: dict[tuple[int, str], set[int]] = field(default_factory=dict)   # (master id, key id) -> payloads
     registrations: dict[int, Registration] = field(default_factory=dict)
+    placed: dict[int, tuple[int, float]] = field(default_factory=dict)   # master id -> (phase searches, RMS)
     geometry: dict[str, Any] | None = None
     _suspect: Suspect | None = None
 
@@ -142,6 +144,7 @@ class Scanner:
         self._hashes: HashIndex | None = None
         self._features: FeatureIndex | None = None
         self._prints: dict[int, MasterPrint] = {}
+        self._sizes: dict[tuple[int, int], list[int]] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {"registry_path": self.registry_path, "keys": self.keys, "options": self.options}
@@ -195,6 +198,7 @@ class Scanner:
         found = _File(source.name, loaded, data)
         self._blind(found)
         self._near_duplicates(found)
+        self._place(found)
         self._content(found)
         self._informed(found)
         self._conclude(found, row)
@@ -243,6 +247,28 @@ class Scanner:
                 for master_id, _ in index.candidates(suspect.features()):
                     self._register(found, master_id)
 
+    def _place(self, found: _File) -> None:
+        """With ``partial``, a file that nothing matched may be a small crop too plain for features:
+        sought at each master size's working scale by every key's tile phase, and placed in the
+        masters of that size whose thumbnail shows it there (`watermark.placement`)."""
+        if not self.options.partial or found.near or any(r.matched for r in found.registrations.values()):
+            return
+        colour = None
+        for key in self.keys:
+            phases = {size: placement.phase_at(found.loaded.image, found.loaded.original_size, size, key)
+                      for size in self._masters_by_size()}
+            searches = sum(phase is not None for phase in phases.values())
+            for size, phase in phases.items():
+                if phase is None or phase.p_value > placement.PHASE_GATE:
+                    continue
+                colour = colour if colour is not None else found.suspect(self.options.max_pixels).image
+                for master_id in self._masters_by_size()[size]:
+                    placed = placement.place(colour, found.loaded.original_size,
+                                             self._print(self._master_by_id(master_id)), phase)
+                    if placed is not None and master_id not in found.placed:
+                        found.registrations[master_id], rms = placed
+                        found.placed[master_id] = (searches, rms)
+
     def _content(self, found: _File) -> None:
         """Each blind mark's record counts only if the file's content matches the record's master."""
         for mark in found.marks:
@@ -252,9 +278,8 @@ class Scanner:
             if master.id in found.near:
                 mark.content = {"distance": found.near[master.id]}
             else:
-                registration = self._register(found, master.id)
-                if registration.matched:
-                    mark.content = {"inliers": registration.inliers}
+                if self._register(found, master.id).matched:
+                    mark.content = _evidence(found, master.id)
 
     def _informed(self, found: _File) -> None:
         """Read every matched master's frame: the periodic mark at the identity and each issued copy's
@@ -273,33 +298,33 @@ class Scanner:
                 framed, valid = to_master_frame(found.suspect(self.options.max_pixels).image, registration,
                                                 (master.width, master.height), shape=_frame_shape(master))
                 reading = api.read_in_frame(framed, key, list(by_payload), valid=valid,
-                                            false_alarm=self.options.false_alarm)
+                                            false_alarm=self.options.false_alarm,
+                                            phase_searches=found.placed.get(master_id, (0, 0.0))[0])
                 named = set(reading.named)
                 found.named[(master_id, key.public_id)] = named
                 for evidence in reading.candidates:
                     if evidence.present:
                         self._add_informed(found, key, evidence.payload, evidence.p_value, by_payload[evidence.payload],
-                                           registration, verified=True)
+                                           _evidence(found, master_id), verified=True)
                 if reading.payload in by_payload:
                     # The periodic mark where the registration put the master: what a blind read of the
                     # master's part alone would give (a copy too small or too warped in the file for the
                     # blind search), held to the blind read's check of its per-copy layer (_conclude).
                     self._add_informed(found, key, reading.payload, reading.p_value, by_payload[reading.payload],
-                                       registration, verified=reading.payload in named)
+                                       _evidence(found, master_id), verified=reading.payload in named)
 
     @staticmethod
     def _add_informed(found: _File, key: Key, payload: int, p_value: float, record: Record,
-                      registration: Registration, *, verified: bool) -> None:
+                      content: dict[str, Any], *, verified: bool) -> None:
         """Add a mark read in a master's frame, or give a blind mark of the same payload its content match
         (the blind read's own standing is kept)."""
         for mark in found.marks:
             if mark.key == key.public_id and mark.payload == payload:
-                mark.content = mark.content or {"inliers": registration.inliers}
+                mark.content = mark.content or content
                 mark.p_value = min(mark.p_value, p_value)
                 mark.verified = mark.verified or verified
                 return
-        found.marks.append(_Mark(key.public_id, payload, p_value, "informed", record,
-                                 {"inliers": registration.inliers}, verified=verified))
+        found.marks.append(_Mark(key.public_id, payload, p_value, "informed", record, content, verified=verified))
 
     def _conclude(self, found: _File, row: dict[str, Any]) -> None:
         for mark in found.marks:
@@ -334,10 +359,11 @@ class Scanner:
         if found.near:
             master_id, distance = min(found.near.items(), key=lambda item: item[1])
             return {"master": _master(self._master_by_id(master_id)), "distance": distance}
-        matched = [(r.inliers, m) for m, r in found.registrations.items() if r.matched]
+        matched = [(r.inliers, -found.placed.get(m, (0, 0.0))[1], m)
+                   for m, r in found.registrations.items() if r.matched]
         if matched:
-            inliers, master_id = max(matched)
-            return {"master": _master(self._master_by_id(master_id)), "inliers": inliers}
+            master_id = max(matched)[2]
+            return {"master": _master(self._master_by_id(master_id)), **_evidence(found, master_id)}
         return None
 
     # -- the registry's indexes, built once per process -------------------------------------------
@@ -351,6 +377,14 @@ class Scanner:
         if self._features is None:
             self._features = feature_index(self.registry)
         return self._features
+
+    def _masters_by_size(self) -> dict[tuple[int, int], list[int]]:
+        """Master ids by (width, height), read once."""
+        if self._sizes is None:
+            self._sizes = {}
+            for master in self.registry.masters():
+                self._sizes.setdefault((master.width, master.height), []).append(master.id)
+        return self._sizes
 
     def _print(self, master: Master) -> MasterPrint:
         if master.id not in self._prints:
@@ -377,6 +411,14 @@ def _credentials(data: bytes, name: str, row: dict[str, Any], trust_anchors: str
     credentials = provenance.read_credentials_bytes(data, name, trust_anchors=trust_anchors)
     payload = None if row["payload"] is None else int(row["payload"], 16)
     return {**credentials.to_dict(), "agrees": credentials.agrees_with(payload)}
+
+
+def _evidence(found: _File, master_id: int) -> dict[str, Any]:
+    """How the file's content matched a master it is registered to: the features' inliers, or the
+    thumbnail's RMS difference where the mark's tile phase placed it."""
+    if master_id in found.placed:
+        return {"placed": "tile phase and thumbnail", "thumbnail_rms": round(found.placed[master_id][1], 4)}
+    return {"inliers": found.registrations[master_id].inliers}
 
 
 def _why_not_attributed(mark: _Mark) -> str:

@@ -1,6 +1,7 @@
 """``watermark scan --partial`` on a copy printed small inside a collage, found by local features,
-registered and read in the master's frame; and a recipient who pastes another's mark on their own
-copy (a real registry file, real PNG files)."""
+registered and read in the master's frame; on a small crop too plain for features, placed by the
+mark's tile phase and the master's thumbnail; and a recipient who pastes another's mark on their
+own copy (a real registry file, real PNG files)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from PIL import Image
 
 import attacks
 from eval import suspects
-from watermark import Key
+from watermark import Key, placement
 from watermark.registry import Registry, issue_file
 from watermark.scan import Scanner, ScanOptions
 from watermark.sources import Source
@@ -87,3 +88,32 @@ def test_an_unmarked_master_in_a_collage_is_only_a_near_duplicate(world, tmp_pat
     row = _scan(world, _collage(_frame("coffee")), tmp_path / "collage.png")
     assert row["status"] == "near-duplicate", row
     assert row["match"]["master"]["path"].endswith("coffee.png") and not row["marks"]
+
+
+def _small_crop(pixels):
+    """5 % of the area, at the place where coffee's features find too few matches to register."""
+    return suspects.jpeg(suspects.crop_area(pixels, fraction=0.05, seed=1), 90)
+
+
+def test_a_small_crop_too_plain_for_features_is_placed_and_attributed(world, tmp_path):
+    payload, pixels = world[2]["coffee", X]
+    row = _scan(world, _small_crop(pixels), tmp_path / "crop.png")
+    assert row["status"] == "attributed" and row["payload"] == _hex(payload), row
+    assert row["record"]["recipient"] == X and row["p_value"] < 1e-9
+    assert row["match"]["placed"] == "tile phase and thumbnail" and row["match"]["thumbnail_rms"] < 0.035
+
+
+def test_the_same_crop_of_the_unmarked_master_is_not_attributed(world, tmp_path):
+    row = _scan(world, _small_crop(_frame("coffee")), tmp_path / "crop.png")
+    assert row["status"] in ("not-found", "near-duplicate") and not row["marks"], row
+
+
+def test_a_mark_pasted_on_a_crop_of_another_photograph_is_not_attributed(world, tmp_path):
+    """The copy attack at the master's scale, then a small crop: the mark places the crop modulo the
+    tile, but no thumbnail of a master of that size shows that content there."""
+    registry, key, copies = world
+    forged = _small_crop(attacks.copy_mark(_frame("rocket"), source=copies["coffee", X][1]))
+    phase = placement.phase_at(forged, forged.shape[1::-1], (1920, 1080), key)
+    assert phase is not None and phase.p_value < 1e-6        # the pasted mark is there, and placed
+    row = _scan(world, forged, tmp_path / "forged.png")
+    assert row["status"] in ("not-found", "mark-only") and row["match"] is None, row

@@ -10,6 +10,10 @@ Informed: the suspect is already in the master's frame (registration did it), so
 is read at the identity (symmetry known, the offset within 3 px: 98 hypotheses instead of 1.6 million, so weak
 marks are found) and each candidate payload's per-copy layer is tested at the identity, its p-value
 multiplied by the number of candidates.
+
+Tile phase: a suspect too small or too plain for features to register, but at a master's own scale
+and upright (a small crop), is resampled to the master's working scale and its pilot sought at
+every offset of the tile (symmetry known: 32,768 hypotheses): where the crop lies modulo the tile.
 """
 
 from __future__ import annotations
@@ -18,15 +22,19 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy import fft
 
 from ... import stats
 from ...keys import Key
-from . import copy_layer, masking
+from . import copy_layer, masking, sync
+from .layout import PILOT_WEIGHTINGS, layout_for
 from .sync import MAX_ASPECT, TILE
 
-__all__ = ["Verification", "verify", "candidate_scores"]
+__all__ = ["Verification", "verify", "candidate_scores", "Phase", "tile_phase", "PHASE_HYPOTHESES"]
 
 _SHORT_TILES = 4              # whole tiles along the working frame's short side (512 px)
+_PHASE_SHORTLIST = 8          # offsets whose pilot statistic is computed exactly
+PHASE_HYPOTHESES = TILE * TILE * len(PILOT_WEIGHTINGS)   # what one tile-phase search's p-value pays for
 
 
 @dataclass(frozen=True)
@@ -100,3 +108,27 @@ def candidate_scores(working: np.ndarray, key: Key, candidates: list[int],
         plane = np.where(valid, plane, 0.0).astype(np.float32)
     tiles = copy_layer.cut(plane, working, key, valid)
     return [copy_layer.combined(copy_layer.unit_scores(tiles, key, payload)) for payload in candidates], tiles.units
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Where this key's tile grid lies in a suspect at a master's working scale."""
+
+    z: float
+    p_value: float              # the best pilot over every offset of the tile (PHASE_HYPOTHESES)
+    offset: tuple[int, int]     # (row, col) in the suspect's working pixels where a tile starts, mod TILE
+
+
+def tile_phase(working: np.ndarray, key: Key) -> Phase:
+    """Search ``working`` (float32 luminance, upright, at the master's working scale, any size) for
+    this key's pilot at every offset of the tile."""
+    layout = layout_for(key)
+    plane, _ = masking.whiten(working)
+    spectra = sync.phase_only(sync.fold(plane, TILE)[None])
+    shortlist = sync.pilot_peaks(spectra, layout.pilot_spectra, PILOT_WEIGHTINGS, _PHASE_SHORTLIST, TILE)
+    whitened = fft.irfft2(spectra[0], s=(TILE, TILE))
+    scores = layout.pilot_z(np.stack([np.roll(whitened, (-y, -x), axis=(0, 1)) for _, y, x in shortlist]))
+    best = int(np.argmax(scores))
+    _, row, col = shortlist[best]
+    z = float(scores[best])
+    return Phase(z=z, p_value=stats.max_of_normals_p_value(z, PHASE_HYPOTHESES), offset=(row, col))

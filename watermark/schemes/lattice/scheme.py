@@ -300,7 +300,7 @@ class LatticeScheme(Scheme):
                          verified=verified, verification_p_value=verification_p)
 
     def read_in_frame(self, luma: np.ndarray, key: Key, candidates: list[int], *, valid: np.ndarray | None = None,
-                      false_alarm: float = DEFAULT_FALSE_ALARM) -> InformedReading:
+                      false_alarm: float = DEFAULT_FALSE_ALARM, phase_searches: int = 0) -> InformedReading:
         """Read a suspect already resampled into a master's frame: the periodic layer at the identity
         geometry (its payload matched among ``candidates``, or else decoded), and each candidate
         payload's per-copy layer (see :class:`InformedReading`).
@@ -309,6 +309,8 @@ class LatticeScheme(Scheme):
         shape) marks the pixels the suspect covers. The periodic layer, when present, corrects a
         registration error of up to 3 px at the working resolution (512 px short side); without it
         (a scrubbed copy) the per-copy layer needs registration to about a pixel there.
+        ``phase_searches``: how many tile-phase searches (`informed.tile_phase`) chose the suspect's
+        place, if they did; the periodic layer's p-value then pays for every offset of each.
         """
         layout = layout_for(key)
         working = _working_view(luma)
@@ -318,11 +320,14 @@ class LatticeScheme(Scheme):
         plane, _ = masking.whiten(working)
         if inside is not None:
             plane = np.where(inside, plane, 0.0).astype(np.float32)
-        folded = sync.fold(plane, TILE)
+        # phase-only whitening of the folded tile, as the blind search does: where the suspect covers a
+        # small part of the frame (a crop, a collage's cell) it reads the pilot and bits far better
+        folded = fft.irfft2(sync.phase_only(sync.fold(plane, TILE)[None])[0], s=(TILE, TILE))
         reach = range(-_REGISTRATION_SLACK, _REGISTRATION_SLACK + 1)
         z, (dy, dx) = max((float(layout.pilot_z(np.roll(folded, (-y, -x), axis=(0, 1)))), (y, x))
                           for y in reach for x in reach)
-        p_pilot = stats.max_of_normals_p_value(z, len(reach) ** 2 * len(PILOT_WEIGHTINGS))
+        p_pilot = stats.max_of_normals_p_value(z, phase_searches * informed.PHASE_HYPOTHESES
+                                               or len(reach) ** 2 * len(PILOT_WEIGHTINGS))
         reading = self._decode(layout, np.roll(folded, (-dy, -dx), axis=(0, 1)), z, p_pilot)
         if candidates:
             reading = self._match(reading, list(candidates), false_alarm)
