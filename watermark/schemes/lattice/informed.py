@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy import fft
 
 from ... import stats
 from ...keys import Key
@@ -122,13 +121,6 @@ class Phase:
 def tile_phase(working: np.ndarray, key: Key) -> Phase:
     """Search ``working`` (float32 luminance, upright, at the master's working scale, any size) for
     this key's pilot at every offset of the tile."""
-    layout = layout_for(key)
     plane, _ = masking.whiten(working)
-    spectra = sync.phase_only(sync.fold(plane, TILE)[None])
-    shortlist = sync.pilot_peaks(spectra, layout.pilot_spectra, PILOT_WEIGHTINGS, _PHASE_SHORTLIST, TILE)
-    whitened = fft.irfft2(spectra[0], s=(TILE, TILE))
-    scores = layout.pilot_z(np.stack([np.roll(whitened, (-y, -x), axis=(0, 1)) for _, y, x in shortlist]))
-    best = int(np.argmax(scores))
-    _, row, col = shortlist[best]
-    z = float(scores[best])
+    z, _, row, col = layout_for(key).best_pilot(sync.phase_only(sync.fold(plane, TILE)[None]), _PHASE_SHORTLIST)
     return Phase(z=z, p_value=stats.max_of_normals_p_value(z, PHASE_HYPOTHESES), offset=(row, col))

@@ -16,6 +16,7 @@ from scipy import fft
 
 from ... import coding
 from ...keys import Key, chips, permutation
+from . import sync
 from .sync import TILE
 
 __all__ = ["WAVELET", "LEVELS", "LEVEL_OF_SLOT", "SLOTS", "CHIP_AMPLITUDE", "PILOT_WEIGHTINGS", "tile_from_slots",
@@ -106,6 +107,17 @@ class Layout:
                       for band in self.pilot_bands], axis=-1)
         best = np.max(z @ PILOT_WEIGHTINGS.T, axis=-1)
         return best
+
+    def best_pilot(self, spectra: np.ndarray, count: int) -> tuple[float, int, int, int]:
+        """The pilot's best ``(z, tile, dy, dx)`` among tiles given by their phase-only real FFTs
+        ``spectra`` (k, TILE, TILE//2+1): ``count`` offsets shortlisted by `sync.pilot_peaks`, and
+        :meth:`pilot_z` computed exactly at each."""
+        shortlist = sync.pilot_peaks(spectra, self.pilot_spectra, PILOT_WEIGHTINGS, count, TILE)
+        whitened = fft.irfft2(spectra[[tile for tile, _, _ in shortlist]], s=(TILE, TILE))
+        scores = self.pilot_z(np.stack([np.roll(tile, (-y, -x), axis=(0, 1))
+                                        for tile, (_, y, x) in zip(whitened, shortlist)]))
+        best = int(np.argmax(scores))
+        return (float(scores[best]), *shortlist[best])
 
     def group_sums(self, per_slot: np.ndarray) -> np.ndarray:
         """Sums of ``per_slot[payload]`` per (bit, level), shape ``(CODEWORD_BITS, len(LEVELS))``."""

@@ -396,13 +396,7 @@ class LatticeScheme(Scheme):
         (all 8 by default), and decode the payload there."""
         view, to_plane = sync.canonical_view(plane, basis, TILE)
         folded = sync.fold(view, TILE)
-        spectra = sync.dihedral_spectra(folded, symmetries)
-        shortlist = sync.pilot_peaks(spectra, layout.pilot_spectra, PILOT_WEIGHTINGS, _SHORTLIST, TILE)
-        whitened = fft.irfft2(spectra[[i for i, _, _ in shortlist]], s=(TILE, TILE))
-        scores = layout.pilot_z(np.stack([np.roll(tile, (-y, -x), axis=(0, 1))
-                                          for tile, (_, y, x) in zip(whitened, shortlist)]))
-        best = int(np.argmax(scores))
-        z, (slot, dy, dx) = float(scores[best]), shortlist[best]
+        z, slot, dy, dx = layout.best_pilot(sync.dihedral_spectra(folded, symmetries), _SHORTLIST)
         index = symmetries[slot]
         aligned = np.roll(sync.dihedral(folded, index), (-dy, -dx), axis=(0, 1))
         p_pilot = stats.refined_search_p_value(z, _HYPOTHESES, refine_from=_POLISH_ABOVE,
