@@ -5,15 +5,16 @@ bokeh, water, the plain areas where local features find nothing) still carries t
 Resampled to the master's working scale, this key's pilot, sought at every offset of the tile
 (`watermark.schemes.lattice.informed.tile_phase`), says where the crop lies modulo the tile: a few
 dozen places in the master. The crop is placed at one of them only if the master's thumbnail (in its
-registry print) shows the crop's content there: colour and shape at the thumbnail's scale (both
-smoothed by a pixel there), RMS difference at most :data:`MAX_RMS`. Chosen on 112 crops to 5 % of
-28 photographs: 0.027 at most where the crop was cut, 0.049 at least anywhere in any of the 27
-other photographs' thumbnails. The result is a `Registration` (a translation) that the informed
-read takes like any other, its p-value paying for the phase search.
+registry print) shows the crop's content there, compared at the thumbnail's scale (both smoothed by
+a pixel there): the same colours (RGB RMS difference at most :data:`MAX_RMS`) and the same shapes
+(correlation of the deviations from the mean at least :data:`MIN_CORRELATION`: without it a dark
+crop of any photograph matches a dark area of a master). ``python -m eval.placement`` measures
+both margins. The result is a `Registration` (a translation) that the informed read takes like any
+other, its p-value paying for the phase search.
 
 What it cannot do: a crop that was also resized, turned or mirrored (the pilot is sought at the
-master's scale, upright), and content the thumbnail cannot tell apart (a crop of one flat colour
-matches wherever the master has that colour; the mark, read there, still has to name the copy).
+master's scale, upright), and a crop without shapes at the thumbnail's scale (one flat colour): its
+correlation is noise, so it is not placed, and not attributed.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ from .registration import Registration
 from .schemes.lattice.informed import Phase, tile_phase
 from .schemes.lattice.sync import TILE
 
-__all__ = ["phase_at", "place", "MAX_RMS", "PHASE_GATE"]
+__all__ = ["phase_at", "place", "smoothed_thumbnail", "at_thumbnail_scale", "compare", "MAX_RMS", "MIN_CORRELATION",
+           "PHASE_GATE"]
 
 PHASE_GATE = 0.05       # a phase whose pilot p-value is above this places nothing (no mark to read)
-MAX_RMS = 0.035         # RGB RMS difference (0..1) between the crop and the thumbnail where it is placed
+MAX_RMS = 0.04          # RGB RMS difference (0..1) between the crop and the thumbnail where it is placed
+MIN_CORRELATION = 0.85  # correlation of their deviations from their means there
 _SMOOTH = 1.0           # px at the thumbnail's scale: the Gaussian both are smoothed by first
 _MIN_WORKING = 32       # px: the smallest side, at the master's working scale, worth a search
 _MIN_THUMBNAIL = 6      # px: the smallest side of the crop at the thumbnail's scale
@@ -75,36 +78,54 @@ def _places(phase: Phase, size: tuple[int, int], master_size: tuple[int, int]) -
     return [(float(x), float(y)) for y in axes[1] for x in axes[0]]
 
 
+def smoothed_thumbnail(master: MasterPrint) -> np.ndarray:
+    """The master's thumbnail as the content check sees it: float32 RGB in [0, 1], smoothed."""
+    return cv2.GaussianBlur(master.thumbnail_image().astype(np.float32) / 255.0, (0, 0), _SMOOTH)
+
+
+def at_thumbnail_scale(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Float pixels (grey or RGB) resized to ``size`` (width, height) by area and smoothed like
+    `smoothed_thumbnail`: RGB."""
+    pixels = np.dstack([pixels] * 3) if pixels.ndim == 2 else pixels[:, :, :3]
+    return cv2.GaussianBlur(cv2.resize(pixels, size, interpolation=cv2.INTER_AREA), (0, 0), _SMOOTH)
+
+
+def compare(thumbnail: np.ndarray, small: np.ndarray, x: float, y: float) -> tuple[float, float]:
+    """(RMS difference, correlation of the deviations from the means) between ``small`` and the
+    ``thumbnail`` with ``small``'s corner at (``x``, ``y``) thumbnail pixels (sub-pixel)."""
+    patch = cv2.warpAffine(thumbnail, np.array([[1.0, 0.0, x], [0.0, 1.0, y]]), small.shape[1::-1],
+                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    rms = float(np.sqrt(np.mean((patch - small) ** 2)))
+    a, b = small - small.mean(axis=(0, 1)), patch - patch.mean(axis=(0, 1))
+    correlation = float(np.sum(a * b) / max(np.sqrt(np.sum(a * a) * np.sum(b * b)), 1e-12))
+    return rms, correlation
+
+
 def place(colour: ImageLike, original_size: tuple[int, int], master: MasterPrint,
           phase: Phase) -> tuple[Registration, float] | None:
     """The suspect placed in ``master`` at the place its ``phase`` allows where the master's thumbnail
-    looks most like it; with that RMS difference. None when no place looks like it (RMS above
-    :data:`MAX_RMS`) or the suspect is too small at the thumbnail's scale.
+    looks most like it (least RMS difference); with that difference. None when the thumbnail does not
+    show it there (:data:`MAX_RMS`, :data:`MIN_CORRELATION`) or the suspect is too small at the
+    thumbnail's scale.
 
     ``colour`` is the suspect (RGB or grey, at its full size ``original_size`` or reduced); the
     registration maps ``colour``'s pixels to the master's.
     """
-    thumbnail = cv2.GaussianBlur(master.thumbnail_image().astype(np.float32) / 255.0, (0, 0), _SMOOTH)
+    thumbnail = smoothed_thumbnail(master)
     x_scale, y_scale = thumbnail.shape[1] / master.width, thumbnail.shape[0] / master.height
     width, height = original_size
-    small_size = (round(width * x_scale), round(height * y_scale))
-    if min(small_size) < _MIN_THUMBNAIL:
+    size = (round(width * x_scale), round(height * y_scale))
+    if min(size) < _MIN_THUMBNAIL:
         return None
     pixels, _ = to_float(colour)
-    pixels = np.dstack([pixels] * 3) if pixels.ndim == 2 else pixels[:, :, :3]
-    small = cv2.GaussianBlur(cv2.resize(pixels, small_size, interpolation=cv2.INTER_AREA), (0, 0), _SMOOTH)
-    best: tuple[float, float, float] | None = None
-    for x, y in _places(phase, original_size, (master.width, master.height)):
-        shift = np.array([[1.0, 0.0, x * x_scale], [0.0, 1.0, y * y_scale]])
-        patch = cv2.warpAffine(thumbnail, shift, small_size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_REPLICATE)
-        rms = float(np.sqrt(np.mean((patch - small) ** 2)))
-        if best is None or rms < best[0]:
-            best = (rms, x, y)
-    if best is None or best[0] > MAX_RMS:
+    small = at_thumbnail_scale(pixels, size)
+    scores = [(compare(thumbnail, small, x * x_scale, y * y_scale), x, y)
+              for x, y in _places(phase, original_size, (master.width, master.height))]
+    if not scores:
         return None
-    rms, x, y = best
-    reduced = pixels.shape[1] / width, pixels.shape[0] / height
-    homography = np.array([[1.0 / reduced[0], 0.0, x], [0.0, 1.0 / reduced[1], y], [0.0, 0.0, 1.0]])
+    (rms, correlation), x, y = min(scores, key=lambda score: score[0][0])
+    if rms > MAX_RMS or correlation < MIN_CORRELATION:
+        return None
+    homography = np.array([[width / pixels.shape[1], 0.0, x], [0.0, height / pixels.shape[0], y], [0.0, 0.0, 1.0]])
     coverage = width * height / (master.width * master.height)
     return Registration(True, homography, 0, 0, False, min(1.0, coverage)), rms

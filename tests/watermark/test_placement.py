@@ -78,3 +78,15 @@ def test_the_phase_p_value_of_unmarked_crops_is_uniform_or_larger(key):
             p_values.append(placement.phase_at(crop, crop.shape[1::-1], SIZE, key).p_value)
     p_values = np.array(p_values)
     assert np.mean(p_values <= placement.PHASE_GATE) <= 0.15 and p_values.min() > 1e-4
+
+
+def test_the_same_colours_without_the_same_shapes_do_not_match():
+    """A dark, low-contrast crop of another photograph can be close in RMS to a dark area of a master:
+    the correlation of the deviations is what tells them apart."""
+    bright = placement.smoothed_thumbnail(master_print(_frame("coffee")))
+    thumbnail = (0.1 + 0.15 * (bright - bright.mean())).astype(np.float32)    # a dark, low-contrast master
+    small = np.ascontiguousarray(thumbnail[20:44, 60:103])
+    assert placement.compare(thumbnail, small, 60.0, 20.0) == pytest.approx((0.0, 1.0), abs=1e-6)
+    other = np.ascontiguousarray(small[::-1, ::-1])            # the same colours in other shapes
+    rms, correlation = placement.compare(thumbnail, other, 60.0, 20.0)
+    assert rms <= placement.MAX_RMS and correlation < placement.MIN_CORRELATION
