@@ -39,10 +39,7 @@ def _frame(pixels: np.ndarray) -> np.ndarray:
 
 def _cut(pixels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, tuple[int, int]]:
     """``suspects.crop_area``'s crop as JPEG 90, and where it was cut (left, top)."""
-    height, width = pixels.shape[:2]
-    h, w = max(8, int(height * np.sqrt(fraction))), max(8, int(width * np.sqrt(fraction)))
-    rng = np.random.default_rng(seed)
-    top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+    left, top, _, _ = suspects.crop_box(pixels.shape, fraction=fraction, seed=seed)
     return suspects.jpeg(suspects.crop_area(pixels, fraction=fraction, seed=seed), 90), (left, top)
 
 

@@ -16,7 +16,8 @@ from PIL import Image
 
 import attacks
 
-__all__ = ["jpeg", "camera_tilt", "crop_area", "collage", "bend", "WHOLE_IMAGE", "PARTIAL", "unrelated_tiles"]
+__all__ = ["jpeg", "camera_tilt", "crop_box", "crop_area", "collage", "bend", "WHOLE_IMAGE", "PARTIAL",
+           "unrelated_tiles"]
 
 
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
@@ -54,13 +55,19 @@ def camera_tilt(image: np.ndarray, *, degrees: float = 20.0, seed: int = 0) -> n
     return cv2.warpPerspective(image, shift @ homography, size, flags=cv2.INTER_LINEAR)
 
 
-def crop_area(image: np.ndarray, *, fraction: float = 0.05, seed: int = 0) -> np.ndarray:
-    """A crop holding ``fraction`` of the area (same aspect), at a random place."""
-    height, width = image.shape[:2]
+def crop_box(shape: tuple[int, ...], *, fraction: float = 0.05, seed: int = 0) -> tuple[int, int, int, int]:
+    """Where `crop_area` cuts an image of ``shape``: (left, top, width, height)."""
+    height, width = shape[:2]
     side = np.sqrt(fraction)
     h, w = max(8, int(height * side)), max(8, int(width * side))
     rng = np.random.default_rng(seed)
     top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+    return left, top, w, h
+
+
+def crop_area(image: np.ndarray, *, fraction: float = 0.05, seed: int = 0) -> np.ndarray:
+    """A crop holding ``fraction`` of the area (same aspect), at a random place (`crop_box`)."""
+    left, top, w, h = crop_box(image.shape, fraction=fraction, seed=seed)
     return np.ascontiguousarray(image[top:top + h, left:left + w])
 
 

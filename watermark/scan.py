@@ -263,9 +263,11 @@ class Scanner:
                     continue
                 colour = colour if colour is not None else found.suspect(self.options.max_pixels).image
                 for master_id in self._masters_by_size()[size]:
+                    if master_id in found.placed:        # placed by an earlier key
+                        continue
                     placed = placement.place(colour, found.loaded.original_size,
                                              self._print(self._master_by_id(master_id)), phase)
-                    if placed is not None and master_id not in found.placed:
+                    if placed is not None:
                         found.registrations[master_id], rms = placed
                         found.placed[master_id] = (searches, rms)
 

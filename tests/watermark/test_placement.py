@@ -21,12 +21,8 @@ def _frame(name):
 
 def _cut(pixels, seed, fraction=0.05):
     """A JPEG 90 crop and where it was cut, (left, top)."""
-    height, width = pixels.shape[:2]
-    h, w = int(height * np.sqrt(fraction)), int(width * np.sqrt(fraction))
-    rng = np.random.default_rng(seed)
-    top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
-    assert np.array_equal(pixels[top:top + h, left:left + w], suspects.crop_area(pixels, fraction=fraction, seed=seed))
-    return suspects.jpeg(pixels[top:top + h, left:left + w], 90), (left, top)
+    left, top, _, _ = suspects.crop_box(pixels.shape, fraction=fraction, seed=seed)
+    return suspects.jpeg(suspects.crop_area(pixels, fraction=fraction, seed=seed), 90), (left, top)
 
 
 @pytest.fixture(scope="module")

@@ -326,8 +326,10 @@ class LatticeScheme(Scheme):
         reach = range(-_REGISTRATION_SLACK, _REGISTRATION_SLACK + 1)
         z, (dy, dx) = max((float(layout.pilot_z(np.roll(folded, (-y, -x), axis=(0, 1)))), (y, x))
                           for y in reach for x in reach)
-        p_pilot = stats.max_of_normals_p_value(z, phase_searches * informed.PHASE_HYPOTHESES
-                                               or len(reach) ** 2 * len(PILOT_WEIGHTINGS))
+        hypotheses = len(reach) ** 2 * len(PILOT_WEIGHTINGS)     # around the registration's identity
+        if phase_searches:                                        # or every offset a phase search tried
+            hypotheses = phase_searches * informed.PHASE_HYPOTHESES
+        p_pilot = stats.max_of_normals_p_value(z, hypotheses)
         reading = self._decode(layout, np.roll(folded, (-dy, -dx), axis=(0, 1)), z, p_pilot)
         if candidates:
             reading = self._match(reading, list(candidates), false_alarm)
