@@ -4,24 +4,35 @@ Each master contributes the first :data:`INDEXED_KEYPOINTS` keypoints of its pri
 image). A descriptor is hashed by random-hyperplane LSH (Charikar 2002) after whitening: the signs
 of :data:`BITS` x :data:`TABLES` coordinates in a fixed random rotation of the descriptors' principal
 axes; each table maps a code to the masters that have a descriptor with that code. A suspect's descriptors look up their
-codes in every table and each master found gets a vote; the masters with the most votes are the
-candidates, to be confirmed by `watermark.registration.register` (votes alone prove nothing).
-Crowded codes (more than :data:`CROWDED` times the average bucket: flat sky, gradients) are ignored.
+codes in every table; each entry found there is a vote for its master, weighted by how rare the
+code is. A table's code is shared by chance with many unrelated descriptors, the whole sketch (every
+table's code, :data:`BITS` x :data:`TABLES` bits) only by near-identical ones, so the votes of entries
+within :data:`NEAR_BITS` bits of the query's sketch (the check of multi-index hashing) rank the
+masters first, and all votes break their ties: a master filling a ninth of a collage is not buried
+under chance votes, and a small crop whose few keypoints changed more still has its shared codes.
+The candidates, to be confirmed by `watermark.registration.register` (votes alone prove nothing),
+are the masters with near votes (at most :data:`CANDIDATES`), or the first :data:`SHORTLIST` when
+fewer have them (each costs the scan a registration). Crowded codes (more than
+:data:`CROWDED` times the average bucket: flat sky, gradients) are ignored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import numpy as np
 
 from .features import Features, MasterPrint
 
-__all__ = ["FeatureIndex", "INDEXED_KEYPOINTS", "BITS", "TABLES"]
+__all__ = ["FeatureIndex", "Votes", "INDEXED_KEYPOINTS", "BITS", "TABLES", "NEAR_BITS", "CANDIDATES", "SHORTLIST"]
 
 INDEXED_KEYPOINTS = 400
 BITS = 16
 TABLES = 4
+NEAR_BITS = 10         # most bits a near entry's whole sketch may differ from the query's by
+CANDIDATES = 12        # most masters returned (a 3x3 collage of registered photographs holds 9)
+SHORTLIST = 8          # masters returned by all votes when fewer have near votes
 CROWDED = 32
 _SEED = 0x5EED_F1A7
 _DIMENSIONS = 64       # principal axes kept for hashing
@@ -35,6 +46,12 @@ def _rotation() -> np.ndarray:
 
 
 _ROTATION = _rotation()
+
+
+def _sketches(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Every table's code of each descriptor side by side: uint64 ``(N,)`` from ``(N, tables)`` codes."""
+    shifts = np.arange(codes.shape[1], dtype=np.uint64) * np.uint64(bits)
+    return np.bitwise_or.reduce(codes.astype(np.uint64) << shifts, axis=1)
 
 
 class _Projection:
@@ -61,6 +78,14 @@ class _Projection:
         return signs.reshape(len(descriptors), self.tables, self.bits).astype(np.int64) @ weights
 
 
+class Votes(NamedTuple):
+    """Weighted votes per master (insertion order): of entries near the query's whole sketch, and of
+    every entry sharing a table's code."""
+
+    near: np.ndarray
+    shared: np.ndarray
+
+
 class FeatureIndex:
     """An inverted index of the masters' keypoint codes.
 
@@ -77,8 +102,9 @@ class FeatureIndex:
         self._waiting: list[np.ndarray] = []     # descriptors until the projection is fitted
         self._codes: list[np.ndarray] = []       # int32 (n, TABLES) per master once fitted
         self._projection: _Projection | None = None
-        self._order: list[np.ndarray] = []
-        self._starts: list[np.ndarray] = []
+        self._order: list[np.ndarray] = []       # per table: entries' masters, sorted by that table's code
+        self._sketch: list[np.ndarray] = []      # per table: entries' whole sketches, in the same order
+        self._starts: list[np.ndarray] = []      # per table: where each code's entries start
         self._limit = 0
 
     @classmethod
@@ -130,10 +156,12 @@ class FeatureIndex:
         counts = np.array([len(c) for c in self._codes], np.int64)
         owner = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
         every = np.concatenate(self._codes) if self._codes else np.zeros((0, self.tables), np.int32)
+        sketch = _sketches(every, self.bits)
         for table in range(self.tables):
             column = every[:, table]
             order = np.argsort(column, kind="stable")
             self._order.append(owner[order])
+            self._sketch.append(sketch[order])
             self._starts.append(np.searchsorted(column[order], np.arange((1 << self.bits) + 1)).astype(np.int64))
         self._limit = max(CROWDED, int(CROWDED * len(every) / (1 << self.bits)))
         self._entries = max(1, len(every))
@@ -143,15 +171,17 @@ class FeatureIndex:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def votes(self, suspect: Features) -> np.ndarray:
-        """Votes per master (in insertion order) from the suspect's descriptors, each weighted by how
-        rare its code is (``log(entries / bucket size)``, as tf-idf weighs words)."""
+    def votes(self, suspect: Features, *, near_bits: int = NEAR_BITS) -> Votes:
+        """The suspect's descriptors' votes per master (see `Votes`), each weighted by how rare its
+        code is (``log(entries / bucket size)``, as tf-idf weighs words); ``near_bits``: how many bits
+        a near entry's whole sketch may differ from the query's."""
         if not self._order or self._projection is None:
             raise ValueError("FeatureIndex.votes: call build() first")
         if not self._ids or len(suspect) == 0:
-            return np.zeros(len(self._ids))
+            return Votes(np.zeros(len(self._ids)), np.zeros(len(self._ids)))
         query = self._projection.codes(suspect.descriptors)
-        found, weights = [], []
+        sketch = _sketches(query, self.bits)
+        near, shared = np.zeros(len(self._ids)), np.zeros(len(self._ids))
         for table in range(self.tables):
             starts = self._starts[table][query[:, table]]
             sizes = self._starts[table][query[:, table] + 1] - starts
@@ -160,14 +190,19 @@ class FeatureIndex:
             total = int(sizes.sum())
             if total:
                 offsets = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(total)
-                found.append(self._order[table][offsets])
-                weights.append(np.repeat(np.log(self._entries / sizes), sizes))   # rare codes count more
-        if not found:
-            return np.zeros(len(self._ids))
-        return np.bincount(np.concatenate(found), np.concatenate(weights), minlength=len(self._ids))
+                owners = self._order[table][offsets]
+                weights = np.repeat(np.log(self._entries / sizes), sizes)      # rare codes count more
+                close = np.bitwise_count(self._sketch[table][offsets] ^ np.repeat(sketch[keep], sizes)) <= near_bits
+                shared += np.bincount(owners, weights, minlength=len(self._ids))
+                near += np.bincount(owners[close], weights[close], minlength=len(self._ids))
+        return Votes(near, shared)
 
-    def candidates(self, suspect: Features, *, limit: int = 8, min_votes: float = 10.0) -> list[tuple[int, float]]:
-        """``(master id, votes)`` of the most-voted masters, most votes first, at most ``limit``."""
+    def candidates(self, suspect: Features, *, limit: int = CANDIDATES, shortlist: int = SHORTLIST,
+                   min_votes: float = 10.0) -> list[tuple[int, float]]:
+        """``(master id, near votes)`` ranked by near votes, then by all votes: the masters with at least
+        ``min_votes`` near votes (at most ``limit``), or the first ``shortlist`` with at least
+        ``min_votes`` in all when fewer have them."""
         votes = self.votes(suspect)
-        top = np.argsort(-votes, kind="stable")[:limit]
-        return [(self._ids[i], round(float(votes[i]), 2)) for i in top if votes[i] >= min_votes]
+        ranked = np.lexsort((-votes.shared, -votes.near))
+        count = max(min(limit, int((votes.near >= min_votes).sum())), shortlist)
+        return [(self._ids[i], round(float(votes.near[i]), 2)) for i in ranked[:count] if votes.shared[i] >= min_votes]

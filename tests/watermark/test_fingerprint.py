@@ -107,6 +107,17 @@ def test_partial_copy_index_puts_the_master_first():
         assert index.candidates(board)[0][0] == i
 
 
+def test_every_registered_photograph_of_a_3x3_collage_is_a_candidate():
+    # nine masters in one suspect: all must be among the candidates, ahead of the others' chance votes
+    from eval.images import _skimage, _to_rgb8
+
+    others = [_to_rgb8(_skimage(name)) for name in OTHER_PHOTOS]
+    masters = [photo(name) for name in PHOTO_NAMES] + others
+    index = FeatureIndex.from_prints((i, master_print(image)) for i, image in enumerate(masters))
+    board = suspect_features(suspects.collage(masters[0], masters[1:9], grid=3, scale=0.5, seed=3))
+    assert set(range(9)) <= {master for master, _ in index.candidates(board)}
+
+
 def test_masters_added_by_codes_vote_as_those_added_by_descriptors():
     from watermark.features import Features
 
@@ -121,5 +132,7 @@ def test_masters_added_by_codes_vote_as_those_added_by_descriptors():
         direct.add(i, Features(np.zeros((400, 2), np.float32), descriptors, 1, 1))
         coded.add_codes(i, coded.codes(descriptors))
     query = Features(np.zeros((100, 2), np.float32), masters[280][:100], 1, 1)
-    assert np.array_equal(direct.build().votes(query), coded.build().votes(query))
+    direct_votes, coded_votes = direct.build().votes(query), coded.build().votes(query)
+    assert np.array_equal(direct_votes.near, coded_votes.near)
+    assert np.array_equal(direct_votes.shared, coded_votes.shared)
     assert direct.candidates(query)[0][0] == 280
