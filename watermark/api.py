@@ -213,7 +213,8 @@ def detect_loaded(loaded: imageio.LoadedImage, key: Key, *, scheme: str = scheme
 
 
 def read_in_frame(image: ImageLike, key: Key, candidates: Iterable[int], *, valid: np.ndarray | None = None,
-                  false_alarm: float = schemes.DEFAULT_FALSE_ALARM, phase_searches: int = 0) -> InformedReading:
+                  original: ImageLike | None = None, false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
+                  phase_searches: int = 0) -> InformedReading:
     """Informed read of a suspect already registered to a master: ``image`` is the suspect resampled
     into the master's frame (the master's aspect ratio, any size), ``valid`` (bool ``(H, W)``, optional)
     the pixels it covers, ``candidates`` the payloads issued for that master under ``key``.
@@ -225,6 +226,9 @@ def read_in_frame(image: ImageLike, key: Key, candidates: Iterable[int], *, vali
     carries no per-copy layer that matches the suspect's content, so it names nobody here. Lattice
     scheme only. ``phase_searches``: the number of tile-phase searches that placed the suspect
     (`watermark.placement`), whose every offset the p-value then pays for; 0 for a registration.
+    ``original`` (optional, same height and width): the master itself in the same frame, when at
+    hand; the marks are then read in the suspect minus the master (a non-blind read: the host's
+    detail no longer hides a small part's mark; see `watermark.original`).
 
     Raises
     ------
@@ -240,5 +244,10 @@ def read_in_frame(image: ImageLike, key: Key, candidates: Iterable[int], *, vali
         valid = np.asarray(valid, dtype=bool)
         if valid.shape != luma.shape:
             raise InvalidImageError(f"valid: shape {valid.shape} differs from the image's {luma.shape}")
-    return chosen.read_in_frame(luma, key, payloads, valid=valid, false_alarm=false_alarm,
+    host = None
+    if original is not None:
+        _, host, _ = _luminance_of(original, chosen, "original")
+        if host.shape != luma.shape:
+            raise InvalidImageError(f"original: shape {host.shape} differs from the image's {luma.shape}")
+    return chosen.read_in_frame(luma, key, payloads, valid=valid, original=host, false_alarm=false_alarm,
                                 phase_searches=phase_searches)

@@ -25,7 +25,8 @@ import numpy as np
 from .features import MASTER_SIDE, Features, MasterPrint, suspect_features
 from .image import ImageLike, from_float, to_float
 
-__all__ = ["Registration", "Suspect", "register", "to_master_frame", "MIN_INLIERS", "MIN_SIMILARITY_INLIERS"]
+__all__ = ["Registration", "Suspect", "register", "frame_scaling", "to_master_frame", "MIN_INLIERS",
+           "MIN_SIMILARITY_INLIERS"]
 
 MIN_INLIERS = 12            # matches that must agree on one homography
 MIN_SIMILARITY_INLIERS = 8  # or on a similarity (rotation, scale, shift: 4 degrees of freedom, not 8)
@@ -169,6 +170,14 @@ def register(suspect: Suspect | ImageLike, master: MasterPrint, *, min_inliers: 
     return Registration(True, flipped.homography @ mirror, flipped.inliers, flipped.matches, True, flipped.coverage)
 
 
+def frame_scaling(master_size: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+    """3x3 map from the master's full-resolution pixels (x, y) to a frame of ``shape`` (height, width)
+    scaled from it, pixel centres on pixel centres (as `cv2.resize` and the embedder's resampling
+    place them: a frame without this half-pixel term lies a quarter pixel off at 1080p)."""
+    sx, sy = shape[1] / master_size[0], shape[0] / master_size[1]
+    return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+
+
 def to_master_frame(suspect: ImageLike, registration: Registration, master_size: tuple[int, int],
                     shape: tuple[int, int] | None = None) -> tuple[ImageLike, np.ndarray]:
     """Resample the suspect into the master's frame.
@@ -190,9 +199,8 @@ def to_master_frame(suspect: ImageLike, registration: Registration, master_size:
     if registration.homography is None:
         raise ValueError("the registration has no homography (it did not match)")
     width, height = master_size
+    warp = frame_scaling(master_size, shape if shape is not None else (height, width)) @ registration.homography
     out_height, out_width = shape if shape is not None else (height, width)
-    scaling = np.diag([out_width / width, out_height / height, 1.0])
-    warp = scaling @ registration.homography
     pixels, fmt = to_float(suspect)
     warped = cv2.warpPerspective(pixels, warp, (out_width, out_height), flags=cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)

@@ -41,7 +41,9 @@ from .featureindex import FeatureIndex
 from .features import MasterPrint
 from .fingerprint import MAX_DISTANCE, perceptual_hash
 from .hashindex import HashIndex
+from .image import luminance_of, to_float
 from .keys import Key
+from .original import as_suspect, load_original, refine
 from .registration import Registration, Suspect, register, to_master_frame
 from .registry import ISSUED, Master, Record, Registry, feature_index, hash_index, print_of
 from .sources import Source, read_bytes
@@ -76,6 +78,10 @@ class ScanOptions:
         ``credentials``, with ``agrees``: whether its soft binding names the payload the scan found.
     trust_anchors : str or None
         PEM root certificates whose signers count as trusted (``credentials.trusted``).
+    originals : bool
+        Read a suspect registered to a master against the master file itself, when it is still
+        where the registry recorded it and unchanged (`watermark.original`): far more sensitive for
+        a small part of a master (a crop, a collage's cell).
     """
 
     partial: bool = False
@@ -84,6 +90,7 @@ class ScanOptions:
     thumbnails: bool = False
     credentials: bool = False
     trust_anchors: str | None = None
+    originals: bool = True
 
 
 @dataclass
@@ -123,6 +130,7 @@ class _File:
     named: dict[tuple[int, str], set[int]] = field(default_factory=dict)   # (master id, key id) -> payloads
     registrations: dict[int, Registration] = field(default_factory=dict)
     placed: dict[int, tuple[int, float]] = field(default_factory=dict)   # master id -> (phase searches, RMS)
+    against_original: set[int] = field(default_factory=set)          # masters whose own file was read against
     geometry: dict[str, Any] | None = None
     _suspect: Suspect | None = None
 
@@ -145,6 +153,7 @@ class Scanner:
         self._features: FeatureIndex | None = None
         self._prints: dict[int, MasterPrint] = {}
         self._sizes: dict[tuple[int, int], list[int]] | None = None
+        self._original: tuple[int, np.ndarray | None] | None = None   # the last master file read: (id, luminance)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"registry_path": self.registry_path, "keys": self.keys, "options": self.options}
@@ -292,14 +301,16 @@ class Scanner:
             if not registration.matched:
                 continue
             master = self._master_by_id(master_id)
-            for key in self.keys:
-                copies = [r for r in self.registry.copies_of(master, key=key) if r.state == ISSUED]
+            issued = {key: [r for r in self.registry.copies_of(master, key=key) if r.state == ISSUED]
+                      for key in self.keys}
+            if not any(issued.values()):
+                continue
+            framed, valid, original = self._framed(found, master, registration)
+            for key, copies in issued.items():
                 if not copies:
                     continue
                 by_payload = {r.payload: r for r in copies}
-                framed, valid = to_master_frame(found.suspect(self.options.max_pixels).image, registration,
-                                                (master.width, master.height), shape=_frame_shape(master))
-                reading = api.read_in_frame(framed, key, list(by_payload), valid=valid,
+                reading = api.read_in_frame(framed, key, list(by_payload), valid=valid, original=original,
                                             false_alarm=self.options.false_alarm,
                                             phase_searches=found.placed.get(master_id, (0, 0.0))[0])
                 named = set(reading.named)
@@ -314,6 +325,38 @@ class Scanner:
                     # blind search), held to the blind read's check of its per-copy layer (_conclude).
                     self._add_informed(found, key, reading.payload, reading.p_value, by_payload[reading.payload],
                                        _evidence(found, master_id), verified=reading.payload in named)
+
+    def _framed(self, found: _File, master: Master, registration: Registration) -> tuple[Any, np.ndarray, Any]:
+        """The suspect resampled into ``master``'s frame at the analysis resolution and the pixels it
+        covers; and, when the master file is at hand, the master as the suspect shows it in the same
+        frame, the registration refined on it first (see `watermark.original`; None otherwise)."""
+        suspect = found.suspect(self.options.max_pixels).image
+        size, shape = (master.width, master.height), _frame_shape(master)
+        framed, valid = to_master_frame(suspect, registration, size, shape=shape)
+        original = self._original_of(master)
+        if original is None:
+            return framed, valid, None
+        pixels = to_float(suspect)[0]
+        seen = as_suspect(original, size, registration, pixels.shape[:2])
+        template = to_master_frame(seen, registration, size, shape=shape)[0]    # resampled as the suspect was
+        refined = refine(registration, luminance_of(to_float(framed)[0]), valid, template, size)
+        if refined is not registration:
+            found.registrations[master.id] = refined
+            framed, valid = to_master_frame(suspect, refined, size, shape=shape)
+            seen = as_suspect(original, size, refined, pixels.shape[:2])
+            template = to_master_frame(seen, refined, size, shape=shape)[0]
+        found.against_original.add(master.id)
+        return framed, valid, template
+
+    def _original_of(self, master: Master) -> np.ndarray | None:
+        """The master file's luminance, if ``originals`` and the file is at hand unchanged (the last one
+        read is kept: a crawl's matches of one master tend to come together)."""
+        if not self.options.originals:
+            return None
+        if self._original is None or self._original[0] != master.id:
+            self._original = (master.id, load_original(master.path, master.sha256, (master.width, master.height),
+                                                       max_pixels=self.options.max_pixels))
+        return self._original[1]
 
     @staticmethod
     def _add_informed(found: _File, key: Key, payload: int, p_value: float, record: Record,
@@ -418,9 +461,12 @@ def _credentials(data: bytes, name: str, row: dict[str, Any], trust_anchors: str
 def _evidence(found: _File, master_id: int) -> dict[str, Any]:
     """How the file's content matched a master it is registered to: the features' inliers, or the
     thumbnail's RMS difference where the mark's tile phase placed it."""
+    evidence: dict[str, Any] = {"inliers": found.registrations[master_id].inliers}
     if master_id in found.placed:
-        return {"placed": "tile phase and thumbnail", "thumbnail_rms": round(found.placed[master_id][1], 4)}
-    return {"inliers": found.registrations[master_id].inliers}
+        evidence = {"placed": "tile phase and thumbnail", "thumbnail_rms": round(found.placed[master_id][1], 4)}
+    if master_id in found.against_original:
+        evidence["read_against"] = "the master file"
+    return evidence
 
 
 def _why_not_attributed(mark: _Mark) -> str:

@@ -44,10 +44,10 @@ def world(tmp_path_factory):
     return root / "r.db", key, copies
 
 
-def _scan(world, pixels, path):
+def _scan(world, pixels, path, *, originals=True):
     registry, key, _ = world
     Image.fromarray(pixels).save(path)
-    scanner = Scanner(str(registry), [key], ScanOptions(partial=True))
+    scanner = Scanner(str(registry), [key], ScanOptions(partial=True, originals=originals))
     try:
         return scanner(Source(str(path), str(path)))
     finally:
@@ -70,8 +70,16 @@ def test_a_copy_at_a_quarter_of_its_size_in_a_collage_is_attributed(world, maste
     assert row["status"] == "attributed", row
     assert row["method"] == "informed" and row["record"]["recipient"] == X
     assert row["payload"] == _hex(payload) and row["p_value"] < 1e-6
+    assert row["match"]["read_against"] == "the master file"
     mark = next(mark for mark in row["marks"] if mark["payload"] == row["payload"])
     assert mark["attributed"] and mark["content_match"]
+
+
+def test_with_the_master_files_moved_away_the_registry_alone_still_attributes(world, tmp_path):
+    payload, pixels = world[2]["coffee", X]
+    row = _scan(world, _collage(pixels), tmp_path / "collage.png", originals=False)
+    assert row["status"] == "attributed" and row["payload"] == _hex(payload), row
+    assert "read_against" not in row["match"]
 
 
 def test_a_recipient_who_pastes_anothers_mark_on_their_own_copy_is_the_one_named(world, tmp_path):
@@ -101,6 +109,7 @@ def test_a_small_crop_too_plain_for_features_is_placed_and_attributed(world, tmp
     assert row["status"] == "attributed" and row["payload"] == _hex(payload), row
     assert row["record"]["recipient"] == X and row["p_value"] < 1e-9
     assert row["match"]["placed"] == "tile phase and thumbnail" and row["match"]["thumbnail_rms"] < 0.035
+    assert row["match"]["read_against"] == "the master file"
 
 
 def test_the_same_crop_of_the_unmarked_master_is_not_attributed(world, tmp_path):

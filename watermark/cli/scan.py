@@ -52,6 +52,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     scan.add_argument("--partial", action="store_true",
                       help="also look for masters inside suspects (crops, collages, pages) with local features; "
                            "slower: a feature pass for every file the mark and the hash did not explain")
+    scan.add_argument("--no-originals", dest="originals", action="store_false",
+                      help="do not read suspects against the master files themselves (by default a master file "
+                           "still where the registry recorded it, unchanged, makes its informed read non-blind)")
     scan.add_argument("--no-recursive", dest="recursive", action="store_false",
                       help="do not enter sub-directories")
     scan.add_argument("--include", action="append", default=[], metavar="GLOB",
@@ -80,7 +83,8 @@ def _run_scan(args: argparse.Namespace) -> int:
         if args.c2pa_trust is not None:
             provenance.read_anchors(args.c2pa_trust)
     options = ScanOptions(partial=args.partial, false_alarm=args.false_alarm, max_pixels=args.max_pixels,
-                          thumbnails=args.report is not None, credentials=args.c2pa, trust_anchors=args.c2pa_trust)
+                          thumbnails=args.report is not None, credentials=args.c2pa, trust_anchors=args.c2pa_trust,
+                          originals=args.originals)
     scanner = Scanner(args.registry, load_keys(args), options)
     scanner.check()                                  # a bad registry or key stops here, before any file
     report = None if args.report is None else ScanReport(args.report, _thumbnails(scanner.registry))

@@ -29,7 +29,7 @@ from . import copy_layer, masking, sync
 from .layout import PILOT_WEIGHTINGS, layout_for
 from .sync import MAX_ASPECT, TILE
 
-__all__ = ["Verification", "verify", "candidate_scores", "Phase", "tile_phase", "PHASE_HYPOTHESES"]
+__all__ = ["Verification", "verify", "without_host", "candidate_scores", "Phase", "tile_phase", "PHASE_HYPOTHESES"]
 
 _SHORT_TILES = 4              # whole tiles along the working frame's short side (512 px)
 _PHASE_SHORTLIST = 8          # offsets whose pilot statistic is computed exactly
@@ -98,13 +98,22 @@ def verify(working: np.ndarray, plane: np.ndarray, to_tile: np.ndarray, key: Key
                         units=tiles.units, hypotheses=len(offsets))
 
 
-def candidate_scores(working: np.ndarray, key: Key, candidates: list[int],
+def without_host(working: np.ndarray, original: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """A suspect's luminance ``working`` in a master's working frame minus the master's own, ``original``,
+    fitted for gain and offset where the suspect covers the frame (``valid``): the marks, and what the
+    copy went through."""
+    inside = np.ones(working.shape, bool) if valid is None else valid
+    if np.count_nonzero(inside) < 2:
+        return working
+    gain, offset = np.polyfit(original[inside].astype(np.float64), working[inside].astype(np.float64), 1)
+    return (working - (gain * original + offset)).astype(np.float32)
+
+
+def candidate_scores(plane: np.ndarray, working: np.ndarray, key: Key, candidates: list[int],
                      valid: np.ndarray | None = None) -> tuple[list[float], int]:
-    """Each candidate payload's per-copy statistic ``T`` at the identity, for luminance ``working`` already
-    in the master's working frame; and how many units were read."""
-    plane, _ = masking.whiten(working)
-    if valid is not None:
-        plane = np.where(valid, plane, 0.0).astype(np.float32)
+    """Each candidate payload's per-copy statistic ``T`` at the identity, for a suspect already in the
+    master's working frame: ``plane`` its whitened view (zero where not ``valid``), ``working`` its
+    luminance (which gives the content bits); and how many units were read."""
     tiles = copy_layer.cut(plane, working, key, valid)
     return [copy_layer.combined(copy_layer.unit_scores(tiles, key, payload)) for payload in candidates], tiles.units
 

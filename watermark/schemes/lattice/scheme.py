@@ -300,7 +300,8 @@ class LatticeScheme(Scheme):
                          verified=verified, verification_p_value=verification_p)
 
     def read_in_frame(self, luma: np.ndarray, key: Key, candidates: list[int], *, valid: np.ndarray | None = None,
-                      false_alarm: float = DEFAULT_FALSE_ALARM, phase_searches: int = 0) -> InformedReading:
+                      original: np.ndarray | None = None, false_alarm: float = DEFAULT_FALSE_ALARM,
+                      phase_searches: int = 0) -> InformedReading:
         """Read a suspect already resampled into a master's frame: the periodic layer at the identity
         geometry (its payload matched among ``candidates``, or else decoded), and each candidate
         payload's per-copy layer (see :class:`InformedReading`).
@@ -309,6 +310,8 @@ class LatticeScheme(Scheme):
         shape) marks the pixels the suspect covers. The periodic layer, when present, corrects a
         registration error of up to 3 px at the working resolution (512 px short side); without it
         (a scrubbed copy) the per-copy layer needs registration to about a pixel there.
+        ``original`` (float32 luminance, same shape): the master itself, when at hand; the marks are then
+        read in the suspect minus the master (fitted for gain and offset), without the host's detail.
         ``phase_searches``: how many tile-phase searches (`informed.tile_phase`) chose the suspect's
         place, if they did; the periodic layer's p-value then pays for every offset of each.
         """
@@ -317,7 +320,8 @@ class LatticeScheme(Scheme):
         inside = None
         if valid is not None:
             inside = color.resize(np.asarray(valid, dtype=np.float32), working.shape) > 0.999
-        plane, _ = masking.whiten(working)
+        marks = working if original is None else informed.without_host(working, _working_view(original), inside)
+        plane, _ = masking.whiten(marks)
         if inside is not None:
             plane = np.where(inside, plane, 0.0).astype(np.float32)
         # phase-only whitening of the folded tile, as the blind search does: where the suspect covers a
@@ -334,14 +338,14 @@ class LatticeScheme(Scheme):
         if candidates:
             reading = self._match(reading, list(candidates), false_alarm)
         found = reading.p_value <= false_alarm
-        scores, units = informed.candidate_scores(working, key, list(candidates), inside)
+        scores, units = informed.candidate_scores(plane, working, key, list(candidates), inside)
         looks = 1
         if p_pilot <= _DECODE_BELOW and (dy, dx) != (0, 0):
             # The periodic layer says where the tile grid is, unless it was over-subtracted: an inverted
             # pilot peaks a pixel or two off. Read the per-copy layer there too; the p-value pays for both.
-            moved = np.roll(working, (-dy, -dx), axis=(0, 1))
+            moved_plane, moved = (np.roll(array, (-dy, -dx), axis=(0, 1)) for array in (plane, working))
             inside = None if inside is None else np.roll(inside, (-dy, -dx), axis=(0, 1))
-            shifted, _ = informed.candidate_scores(moved, key, list(candidates), inside)
+            shifted, _ = informed.candidate_scores(moved_plane, moved, key, list(candidates), inside)
             scores, looks = [max(a, b) for a, b in zip(scores, shifted)], 2
         evidence = []
         for payload, score in zip(candidates, scores):

@@ -1,0 +1,114 @@
+"""The master at hand (`watermark.original`): found only when unchanged, the registration refined on
+its pixels, and a read against it that finds in a small crop the mark its host hid, and nothing in an
+unmarked one."""
+
+from __future__ import annotations
+
+import hashlib
+
+import cv2
+import numpy as np
+import pytest
+from photos import photo
+from PIL import Image
+
+import watermark as wm
+from eval import suspects
+from watermark import color
+from watermark.original import as_suspect, load_original, refine
+from watermark.registration import Registration, to_master_frame
+
+SIZE = (1920, 1080)
+CANDIDATES = [0x5EED, 0xBEEF]
+
+
+@pytest.fixture(scope="module")
+def master():
+    return cv2.resize(photo("astronaut"), SIZE, interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def marked(master):
+    return wm.embed(master, payload=CANDIDATES[0], key=wm.Key.from_passphrase("original test key"))
+
+
+def _luma(rgb):
+    return color.luminance(rgb.astype(np.float32) / 255.0)
+
+
+def _translation(x, y):
+    return Registration(True, np.array([[1.0, 0.0, x], [0.0, 1.0, y], [0.0, 0.0, 1.0]]), 50, 60)
+
+
+def test_the_master_file_is_read_only_while_it_is_where_it_was_and_unchanged(master, tmp_path):
+    path = tmp_path / "master.png"
+    Image.fromarray(master).save(path)
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    luma = load_original(str(path), sha256, SIZE)
+    assert luma is not None and luma.shape == (1080, 1920)
+    assert np.abs(luma - _luma(master)).max() < 1e-5
+    assert load_original(str(path), sha256, (1280, 720)) is None                  # not the registered size
+    assert load_original(str(tmp_path / "moved.png"), sha256, SIZE) is None
+    Image.fromarray(master[:, ::-1].copy()).save(path)                              # edited since
+    assert load_original(str(path), sha256, SIZE) is None
+
+
+def test_the_master_as_a_quarter_size_copy_shows_it(master):
+    """A copy at a quarter of the master's size: the master resampled onto it is that copy (area-averaged)."""
+    small = cv2.resize(master, (480, 270), interpolation=cv2.INTER_AREA)
+    registration = _translation(1.5, 1.5)          # pixel centres: x_master = 4 (x + 0.5) - 0.5
+    registration = Registration(True, registration.homography @ np.diag([4.0, 4.0, 1.0]), 50, 60)
+    seen = as_suspect(_luma(master), SIZE, registration, (270, 480))
+    assert np.abs(seen[4:-4, 4:-4] - _luma(small)[4:-4, 4:-4]).mean() < 0.01
+
+
+def test_refinement_recovers_what_features_left_of_a_crops_place(master):
+    """A crop registered 1.4 px off (a feature registration's typical error at this size) is placed
+    back to a fifth of a pixel or so on the master's pixels."""
+    left, top, true_dx, true_dy = 700, 300, 0.6, -0.4
+    shift = np.float32([[1, 0, -true_dx], [0, 1, -true_dy]])
+    moved = cv2.warpAffine(master, shift, SIZE, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    crop = np.ascontiguousarray(moved[top:top + 240, left:left + 430])             # crop(x) = master(x + offset + d)
+    rough = _translation(left + true_dx + 1.0, top + true_dy - 1.0)
+    shape = color.working_shape((1080, 1920))
+    framed, valid = to_master_frame(crop, rough, SIZE, shape=shape)
+    template, _ = to_master_frame(as_suspect(_luma(master), SIZE, rough, crop.shape[:2]), rough, SIZE, shape=shape)
+    refined = refine(rough, _luma(framed), valid, template, SIZE)
+    assert refined is not rough
+    for x, y in ((0, 0), (429, 0), (0, 239), (429, 239), (215, 120)):
+        u, v, w = refined.homography @ [x, y, 1.0]
+        assert np.hypot(u / w - (x + left + true_dx), v / w - (y + top + true_dy)) < 0.3
+
+
+def _small_crop(image, seed):
+    """5 % of the area, saved as JPEG 90, in the master's frame: the pixels and where they are."""
+    left, top, width, height = suspects.crop_box(image.shape, fraction=0.05, seed=seed)
+    framed = np.zeros_like(image)
+    framed[top:top + height, left:left + width] = suspects.jpeg(
+        np.ascontiguousarray(image[top:top + height, left:left + width]), 90)
+    valid = np.zeros(image.shape[:2], bool)
+    valid[top + 1:top + height - 1, left + 1:left + width - 1] = True
+    return framed, valid
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_small_crop_read_against_its_master_shows_the_mark_its_host_hid(master, marked, seed):
+    key = wm.Key.from_passphrase("original test key")
+    framed, valid = _small_crop(marked, seed)
+    blind = wm.read_in_frame(framed, key, CANDIDATES, valid=valid)
+    informed = wm.read_in_frame(framed, key, CANDIDATES, valid=valid, original=master)
+    assert informed.payload == CANDIDATES[0] and informed.p_value < 1e-20
+    assert informed.score > 3.0 * blind.score            # the host, not the codec, hid it (z 2-4 -> 15-18)
+
+
+def test_an_unmarked_crop_read_against_its_master_shows_nothing(master):
+    key = wm.Key.from_passphrase("original test key")
+    for seed in range(3):
+        framed, valid = _small_crop(master, seed)
+        reading = wm.read_in_frame(framed, key, CANDIDATES, valid=valid, original=master)
+        assert not reading.found and reading.named == () and reading.p_value > 1e-3
+
+
+def test_an_original_of_another_shape_is_refused(master, marked):
+    with pytest.raises(wm.InvalidImageError, match="original: shape"):
+        wm.read_in_frame(marked, wm.Key.from_passphrase("k"), CANDIDATES, original=master[:500])

@@ -1,0 +1,104 @@
+"""The master at hand: its own pixels, for a non-blind read of a suspect registered to it.
+
+Blind, the mark is read against the whole host: in a small crop or a collage's cell the host's own
+detail is most of what the detector sees. When the master file is still where the registry recorded
+it and unchanged (same SHA-256), the informed read subtracts the master from the suspect in the
+master's frame (`watermark.read_in_frame` with ``original``) and reads what is left: the mark and
+what the copy went through. Two things make the subtraction clean:
+
+* the suspect must be placed to a small fraction of a working pixel, better than local features
+  place it (about half a pixel): :func:`refine` aligns the suspect on the master's pixels (OpenCV's
+  ECC, a shift of a few pixels at most from where the features put it);
+* the master must look as the suspect shows it: a collage's cell holds a quarter-size master, whose
+  finer detail is gone, and the frame's resampling aliases a full-size crop. :func:`as_suspect`
+  resamples the master onto the suspect's own pixels (area-averaged where the suspect is smaller),
+  and the scan then takes both into the frame the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import color, imageio
+from .errors import WatermarkError
+from .image import luminance_of, pixels_of
+from .registration import Registration, frame_scaling
+
+__all__ = ["load_original", "as_suspect", "refine"]
+
+_SHORT_SIDE = 2048     # px: the most of the master's short side kept (the read is at 512)
+_MAX_MOVE = 3.0        # px at the frame's scale: the most ECC may move the registration
+_ECC_ITERATIONS, _ECC_EPSILON, _ECC_SMOOTHING = 100, 1e-6, 1
+
+
+def load_original(path: str, sha256: str, size: tuple[int, int],
+                  *, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS) -> np.ndarray | None:
+    """The master file's luminance (float32, 0..1; its short side at most ``_SHORT_SIDE``), or None
+    when the file is no longer at ``path``, has changed (SHA-256, or ``size``: (width, height)), or
+    cannot be read."""
+    try:
+        data = Path(path).read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            return None
+        loaded = imageio.load_image_bytes(data, path, max_pixels=max_pixels, animated="first",
+                                          reduce_to=_SHORT_SIDE, luminance=True)
+        array, _ = pixels_of(loaded.image, name=path)
+    except (OSError, WatermarkError):
+        return None
+    if loaded.original_size != tuple(size):
+        return None
+    luma = luminance_of(array)
+    return color.resize(luma, color.working_shape(luma.shape, min(min(luma.shape), _SHORT_SIDE)))
+
+
+def as_suspect(original: np.ndarray, master_size: tuple[int, int], registration: Registration,
+               shape: tuple[int, int]) -> np.ndarray:
+    """The master's luminance ``original`` (any size; ``master_size``: its full (width, height))
+    resampled onto the suspect's pixels (``shape``: height, width) through ``registration``, area-averaged
+    first where the suspect shows the master smaller; 0 where the suspect lies outside the master."""
+    height, width = original.shape
+    to_original = frame_scaling(master_size, (height, width)) @ registration.homography
+    zoom = float(np.sqrt(abs(np.linalg.det(_jacobian(to_original, shape)))))   # original px per suspect px
+    if zoom > 1.0:
+        smaller = (max(1, round(height / zoom)), max(1, round(width / zoom)))
+        to_original = frame_scaling((width, height), smaller) @ to_original
+        original = color.resize(original, smaller)
+    seen = cv2.warpPerspective(original, to_original, (shape[1], shape[0]),
+                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
+    return np.clip(seen, 0.0, 1.0)          # rounding may step past 1
+
+
+def _jacobian(homography: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The 2x2 derivative of ``homography`` (x, y) at the centre of an image of ``shape``."""
+    x, y = shape[1] / 2.0, shape[0] / 2.0
+    u, v, w = homography @ np.array([x, y, 1.0])
+    return (homography[:2, :2] * w - np.outer([u, v], homography[2, :2])) / (w * w)
+
+
+def refine(registration: Registration, framed: np.ndarray, valid: np.ndarray, original: np.ndarray,
+           master_size: tuple[int, int]) -> Registration:
+    """``registration`` corrected so that the suspect, resampled by it into the master's frame
+    (``framed``: luminance at ``original``'s shape, ``valid`` the pixels it covers), lies on
+    ``original`` (the master's luminance, resampled into the frame as the suspect was): a shift, found
+    by ECC (an affine correction fits a small part's noise: measured worse); the registration itself
+    when ECC does not converge or would move it more than ``_MAX_MOVE`` px."""
+    if not valid.any():
+        return registration
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, _ECC_ITERATIONS, _ECC_EPSILON)
+    try:                      # found: frame (x, y) -> where that pixel of the master is in ``framed``
+        _, found = cv2.findTransformECC(original, np.ascontiguousarray(framed, np.float32),
+                                        np.eye(2, 3, dtype=np.float32), cv2.MOTION_TRANSLATION, criteria,
+                                        valid.astype(np.uint8), _ECC_SMOOTHING)
+    except cv2.error:
+        return registration
+    dx, dy = (float(value) for value in np.asarray(found)[:, 2])
+    if not (np.isfinite(dx) and np.isfinite(dy)) or np.hypot(dx, dy) > _MAX_MOVE:
+        return registration
+    scaling = frame_scaling(master_size, original.shape)
+    back = np.array([[1.0, 0.0, -dx], [0.0, 1.0, -dy], [0.0, 0.0, 1.0]])
+    return replace(registration, homography=np.linalg.inv(scaling) @ back @ scaling @ registration.homography)
