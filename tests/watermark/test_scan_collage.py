@@ -126,3 +126,19 @@ def test_a_mark_pasted_on_a_crop_of_another_photograph_is_not_attributed(world, 
     assert phase is not None and phase.p_value < 1e-6        # the pasted mark is there, and placed
     row = _scan(world, forged, tmp_path / "forged.png")
     assert row["status"] in ("not-found", "mark-only") and row["match"] is None, row
+
+
+def test_a_master_file_changed_since_it_was_registered_is_not_read_against(tmp_path):
+    """The registry's SHA-256 guards the non-blind read: a file edited (or replaced) at the master's
+    path is not the master, and the scan falls back on the registry's print."""
+    key = Key.from_passphrase("changed master key")
+    master = tmp_path / "coffee.png"
+    Image.fromarray(_frame("coffee")).save(master)
+    with Registry(tmp_path / "r.db", create=True) as registry:
+        registry.add_key(key)
+        payload = issue_file(registry, master, tmp_path / "copy.png", key, recipient=X).record.payload
+    Image.fromarray(_frame("coffee")[:, ::-1].copy()).save(master)       # edited after issuing
+    world = (tmp_path / "r.db", key, {})
+    row = _scan(world, _collage(np.asarray(Image.open(tmp_path / "copy.png").convert("RGB"))), tmp_path / "c.png")
+    assert row["status"] == "attributed" and row["payload"] == _hex(payload), row
+    assert "read_against" not in row["match"]
