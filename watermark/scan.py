@@ -460,7 +460,8 @@ def _credentials(data: bytes, name: str, row: dict[str, Any], trust_anchors: str
 
 def _evidence(found: _File, master_id: int) -> dict[str, Any]:
     """How the file's content matched a master it is registered to: the features' inliers, or the
-    thumbnail's RMS difference where the mark's tile phase placed it."""
+    thumbnail's RMS difference where the mark's tile phase placed it; and whether the master file
+    itself was read against."""
     evidence: dict[str, Any] = {"inliers": found.registrations[master_id].inliers}
     if master_id in found.placed:
         evidence = {"placed": "tile phase and thumbnail", "thumbnail_rms": round(found.placed[master_id][1], 4)}
