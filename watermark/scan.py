@@ -135,11 +135,12 @@ class _File:
     _suspect: Suspect | None = None
 
     def suspect(self, max_pixels: int | None) -> Suspect:
-        """The file for registration, decoded at the resolution local features need (once)."""
+        """The file for registration, decoded at the resolution local features need (once); a whole
+        copy of a master (a perceptual-hash match) has its features found at the master print's scale."""
         if self._suspect is None:
             loaded = imageio.load_image_bytes(self.data, self.name, max_pixels=max_pixels, animated="first",
                                               reduce_to=_REGISTRATION_SIDE)
-            self._suspect = Suspect(loaded.image)
+            self._suspect = Suspect(loaded.image, whole=bool(self.near))
         return self._suspect
 
 

@@ -1,5 +1,6 @@
 """Registration of suspects to master prints on real photographs, and resampling into the master's frame."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -42,6 +43,20 @@ def test_a_crop_registers_where_it_was_cut(prints):
         corners = np.array([[0, 0, 1], [size, size, 1]], float) @ result.homography.T
         assert np.abs(corners[:, :2] / corners[:, 2:] - [[left, top], [left + size, top + size]]).max() < 2.0
         assert result.coverage == pytest.approx(size * size / (512 * 512), rel=0.1)
+
+
+@pytest.mark.parametrize("name", ["coffee", "rocket"])
+def test_a_whole_copy_registers_at_the_prints_scale(name):
+    """A copy known to be whole (a hash match) is registered from keypoints at the master print's
+    scale: to under a pixel at full size after resizing to 0.83 and JPEG 80."""
+    master = cv2.resize(photo(name), (1920, 1080), interpolation=cv2.INTER_AREA)
+    copy = suspects.jpeg(cv2.resize(master, (1600, 900), interpolation=cv2.INTER_AREA), 80)
+    result = register(Suspect(copy, whole=True), master_print(master))
+    assert result.matched and result.inliers >= 100
+    expected = np.array([[1.2, 0.0, 0.1], [0.0, 1.2, 0.1], [0.0, 0.0, 1.0]])   # pixel centres on pixel centres
+    corners = np.array([[0, 0, 1], [1599, 0, 1], [0, 899, 1], [1599, 899, 1]], float)
+    found, true = corners @ result.homography.T, corners @ expected.T
+    assert np.abs(found[:, :2] / found[:, 2:] - true[:, :2]).max() < 1.0
 
 
 def test_a_mirrored_copy_is_registered_with_the_flip_in_its_homography(prints):
