@@ -41,9 +41,9 @@ class Suspect:
 
     ``whole``: the suspect is known to show a master whole (a perceptual-hash match), so its
     keypoints are found at the scale of the master's print (long side ``MASTER_SIDE``) rather than
-    at the scale a collage's quarter-size cell needs: 2.4 times faster, and the registration lands
-    closer (measured on held-out photographs resized and re-encoded: median corner error 0.5 px
-    instead of 0.8 px at full size).
+    at the scale a collage's quarter-size cell needs: SIFT on a quarter of the pixels, and the print's
+    keypoints matched at their own scale (tests/watermark/test_registration.py: under a pixel at
+    full size).
     """
 
     def __init__(self, image: ImageLike, *, whole: bool = False) -> None:

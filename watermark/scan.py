@@ -41,7 +41,7 @@ from .featureindex import FeatureIndex
 from .features import MasterPrint
 from .fingerprint import MAX_DISTANCE, perceptual_hash
 from .hashindex import HashIndex
-from .image import luminance_of, to_float
+from .image import luminance_of, pixels_of
 from .keys import Key
 from .original import as_suspect, load_original, refine
 from .registration import Registration, Suspect, register, to_master_frame
@@ -337,14 +337,14 @@ class Scanner:
         original = self._original_of(master)
         if original is None:
             return framed, valid, None
-        pixels = to_float(suspect)[0]
-        seen = as_suspect(original, size, registration, pixels.shape[:2])
+        suspect_shape = pixels_of(suspect)[0].shape[:2]
+        seen = as_suspect(original, size, registration, suspect_shape)
         template = to_master_frame(seen, registration, size, shape=shape)[0]    # resampled as the suspect was
-        refined = refine(registration, luminance_of(to_float(framed)[0]), valid, template, size)
+        refined = refine(registration, luminance_of(pixels_of(framed)[0]), valid, template, size)
         if refined is not registration:
             found.registrations[master.id] = refined
             framed, valid = to_master_frame(suspect, refined, size, shape=shape)
-            seen = as_suspect(original, size, refined, pixels.shape[:2])
+            seen = as_suspect(original, size, refined, suspect_shape)
             template = to_master_frame(seen, refined, size, shape=shape)[0]
         found.against_original.add(master.id)
         return framed, valid, template
@@ -463,9 +463,11 @@ def _evidence(found: _File, master_id: int) -> dict[str, Any]:
     """How the file's content matched a master it is registered to: the features' inliers, or the
     thumbnail's RMS difference where the mark's tile phase placed it; and whether the master file
     itself was read against."""
-    evidence: dict[str, Any] = {"inliers": found.registrations[master_id].inliers}
+    evidence: dict[str, Any]
     if master_id in found.placed:
         evidence = {"placed": "tile phase and thumbnail", "thumbnail_rms": round(found.placed[master_id][1], 4)}
+    else:
+        evidence = {"inliers": found.registrations[master_id].inliers}
     if master_id in found.against_original:
         evidence["read_against"] = "the master file"
     return evidence
