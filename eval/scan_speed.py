@@ -8,11 +8,11 @@ masters kept outside the folder), re-encoded as found elsewhere. It then times, 
 process on one core (OpenCV and BLAS single-threaded), in alternating passes: Pillow's
 ``Image.open(path).convert("RGB")`` of every file, ``watermark detect FOLDER --json --jobs 1`` and
 ``watermark scan FOLDER --registry DB --json --jobs 1`` run in the same process (no interpreter
-start-up); ``detect`` once for today's code and once for the baseline revision's
-(:data:`BASELINE_REVISION`, extracted with ``git archive``; it has no ``scan``), alternately, so
-that both see the same machine load. It prints per folder the files per second of each pass and the
-ratio the scan issue bounds (time over decode time, at most 3), on wall-clock time and, less
-sensitive to other processes, on CPU time.
+start-up); ``detect`` (and ``scan``, when the revision has it) once for today's code and once for
+the baseline revision's (:data:`BASELINE_REVISION` by default, which has no ``scan``; extracted
+with ``git archive``), alternately, so that both see the same machine load. It prints per folder
+the files per second of each pass and the ratio the scan issue bounds (time over decode time, at
+most 3), on wall-clock time and, less sensitive to other processes, on CPU time.
 
 ``python -m eval.speed --scan --dask`` instead times whole ``watermark scan`` commands over a folder
 of 1080p JPEGs with ``--jobs 1`` and ``2`` and with ``--dask`` (a local cluster of 1 and 2 worker
@@ -165,8 +165,9 @@ def run(files: int, big_files: int, rounds: int, repeats: int, baseline: str | N
             runs: dict[str, list[dict]] = {code: [] for code in codes}
             for _ in range(repeats):
                 for code, package in codes.items():
+                    has_scan = package == "-" or (Path(package) / "watermark" / "scan.py").exists()
                     runs[code].append(measure(folder, root / "scan.key", rounds, package,
-                                              registry if package == "-" else None))
+                                              registry if has_scan else None))
             for code, measured in runs.items():
                 rows.append({"folder": name, "code": code, "marked": marked, **_summary(measured)})
     return rows
