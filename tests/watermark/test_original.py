@@ -11,12 +11,15 @@ import numpy as np
 import pytest
 from photos import photo
 from PIL import Image
+from scipy import fft
 
 import watermark as wm
 from eval import suspects
 from watermark import color
 from watermark.original import as_suspect, load_original, refine
 from watermark.registration import Registration, to_master_frame
+from watermark.schemes.lattice import informed, masking, sync
+from watermark.schemes.lattice.layout import layout_for
 
 SIZE = (1920, 1080)
 CANDIDATES = [0x5EED, 0xBEEF]
@@ -112,3 +115,28 @@ def test_an_unmarked_crop_read_against_its_master_shows_nothing(master):
 def test_an_original_of_another_shape_is_refused(master, marked):
     with pytest.raises(wm.InvalidImageError, match="original: shape"):
         wm.read_in_frame(marked, wm.Key.from_passphrase("k"), CANDIDATES, original=master[:500])
+
+
+@pytest.mark.parametrize("name", ["astronaut", "hubble_deep_field"])
+def test_the_matched_view_reads_a_quarter_size_copy_better_than_the_whitened_one(name):
+    """A collage's cell (the copy at a quarter of the master's size, JPEG 85) minus its master: weighting
+    by the mark's amplitude over the local noise (`masking.matched`) reads the pilot more strongly than
+    the blind read's whitened, phase-only view, and the read against the master gives the payload."""
+    key = wm.Key.from_passphrase("original test key")
+    master = cv2.resize(photo(name), SIZE, interpolation=cv2.INTER_AREA)
+    cell = suspects.jpeg(cv2.resize(wm.embed(master, payload=CANDIDATES[0], key=key), (480, 270),
+                                    interpolation=cv2.INTER_AREA), 85)
+    registration = Registration(True, np.array([[4.0, 0.0, 1.5], [0.0, 4.0, 1.5], [0.0, 0.0, 1.0]]), 50, 60)
+    shape = color.working_shape((1080, 1920))
+    framed, valid = to_master_frame(cell, registration, SIZE, shape=shape)
+    template, _ = to_master_frame(as_suspect(_luma(master), SIZE, registration, (270, 480)), registration, SIZE,
+                                  shape=shape)
+    marks = informed.without_host(_luma(framed), template, valid)
+    layout = layout_for(key)
+    whitened = sync.fold(np.where(valid, masking.whiten(marks)[0], 0.0).astype(np.float32), sync.TILE)
+    whitened = fft.irfft2(sync.phase_only(whitened[None])[0], s=whitened.shape)      # as the blind read takes it
+    matched = sync.fold(np.where(valid, masking.matched(marks, template), 0.0).astype(np.float32), sync.TILE)
+    z = {"whitened": float(layout.pilot_z(whitened)), "matched": float(layout.pilot_z(matched))}
+    assert z["matched"] > z["whitened"] + 1.0
+    reading = wm.read_in_frame(framed, key, CANDIDATES, valid=valid, original=template)
+    assert reading.payload == CANDIDATES[0] and reading.p_value < 1e-20

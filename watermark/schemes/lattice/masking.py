@@ -11,13 +11,14 @@ import numpy as np
 
 from ...color import resize
 
-__all__ = ["largeness", "highpass", "perceptual_mask", "whiten", "whiten_linear", "denoised_residual"]
+__all__ = ["largeness", "highpass", "perceptual_mask", "whiten", "whiten_linear", "matched", "denoised_residual"]
 
 _DETAIL_SIGMA = 2.0      # px at working scale: texture (for activity) is finer than this blur
 _BAND_SIGMA = 8.0        # px: the detector keeps everything finer than this (the mark's band)
 _ACTIVITY_SIGMA = 4.0    # px: the neighbourhood over which activity is averaged
 _FLOOR = 2.0 / 255.0     # activity floor: flat areas are treated as this busy (sensor noise level)
 _FLAT_ENERGY = (0.25 / 255.0) ** 2   # below this local detail energy an area is blank (filled)
+_NOISE_FLOOR = 0.5 / 255.0      # the least local RMS a suspect-minus-master residual is taken to have
 _FLAT_MARGIN = 6                     # px zeroed around blank areas
 _FLAT_AMPLITUDE = 1.2 / 255.0   # mark amplitude where the image is flat
 _TEXTURE_KNEE = _FLAT_AMPLITUDE / 0.17   # local activity (RMS detail) from which texture raises the amplitude
@@ -96,6 +97,22 @@ def whiten(luma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def whiten_linear(mark: np.ndarray, activity: np.ndarray) -> np.ndarray:
     """How :func:`whiten` sees a small ``mark`` added to an image of the given local ``activity``."""
     return highpass(mark, _BAND_SIGMA) / activity
+
+
+def matched(residual: np.ndarray, host: np.ndarray) -> np.ndarray:
+    """A suspect minus its master (``residual``, at working resolution) as a matched filter sees it:
+    the mark's band, weighted by the amplitude the embedder gave each place (``host``'s perceptual
+    mask) over the residual's local energy, and scaled to unit RMS.
+
+    With the host subtracted, what is left is the mark and what the copy went through (a codec's
+    noise, a resampling's): a place's evidence is worth its mark amplitude over that noise's
+    variance. :func:`whiten` weights by one over the local RMS instead, which is right where the
+    host dominates; on a faint mark that a small copy and a codec left (a collage's dark or smooth
+    cell) the matched weights read it better.
+    """
+    energy = _blur(highpass(residual) ** 2, _ACTIVITY_SIGMA) + _NOISE_FLOOR**2
+    weighted = highpass(residual, _BAND_SIGMA) * perceptual_mask(host, residual.shape) / energy
+    return (weighted / max(float(np.sqrt(np.mean(weighted * weighted))), 1e-30)).astype(np.float32)
 
 
 def denoised_residual(luma: np.ndarray, activity: np.ndarray) -> np.ndarray:

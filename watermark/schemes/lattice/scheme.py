@@ -62,6 +62,7 @@ _DEWARPS = 1                             # key-independent dewarped views read (
 _HYPOTHESES = (1 + _SEARCH_CANDIDATES + _DEWARPS) * len(sync.DIHEDRAL) * len(PILOT_WEIGHTINGS) * TILE * TILE
 _POLISH_HYPOTHESES = _POLISHED * _POLISH_LOOKS * len(PILOT_WEIGHTINGS) * TILE * TILE
 _REGISTRATION_SLACK = 3                  # px at working resolution an informed read's pilot looks around the identity
+_REGISTRATION_SLACK_HYPOTHESES = (2 * _REGISTRATION_SLACK + 1) ** 2 * len(PILOT_WEIGHTINGS)
 _ISS_GAIN = 1.0                          # fraction of the host's interference the embedder cancels
 _AMPLITUDE_RANGE = (0.3, 3.0)            # per-bit amplitude limits, relative to the base amplitude
 # The calibration of strength 1 (see _default_amplitude): the pilot z the default mark aims for, as
@@ -311,7 +312,9 @@ class LatticeScheme(Scheme):
         registration error of up to 3 px at the working resolution (512 px short side); without it
         (a scrubbed copy) the per-copy layer needs registration to about a pixel there.
         ``original`` (float32 luminance, same shape): the master itself, when at hand; the marks are then
-        read in the suspect minus the master (fitted for gain and offset), without the host's detail.
+        read in the suspect minus the master (fitted for gain and offset), without the host's detail, in
+        the blind read's whitened view and in a matched one (`masking.matched`: the mark's amplitude over
+        the local noise); the p-values pay for both views.
         ``phase_searches``: how many tile-phase searches (`informed.tile_phase`) chose the suspect's
         place, if they did; the periodic layer's p-value then pays for every offset of each.
         """
@@ -320,23 +323,23 @@ class LatticeScheme(Scheme):
         inside = None
         if valid is not None:
             inside = color.resize(np.asarray(valid, dtype=np.float32), working.shape) > 0.999
-        marks = working if original is None else informed.without_host(working, _working_view(original), inside)
+        host = None if original is None else _working_view(original)
+        marks = working if host is None else informed.without_host(working, host, inside)
         plane, _ = masking.whiten(marks)
+        # phase-only whitening of the folded tile, as the blind search does: where the suspect covers a
+        # small part of the frame (a crop, a collage's cell) it reads the pilot and bits far better;
+        # with the master subtracted, the matched view too (a faint mark in a small copy)
+        views = [(plane, True)] + ([] if host is None else [(masking.matched(marks, host), False)])
+        hypotheses = len(views) * _REGISTRATION_SLACK_HYPOTHESES   # around the registration's identity
+        if phase_searches:                                          # or every offset a phase search tried
+            hypotheses = len(views) * phase_searches * informed.PHASE_HYPOTHESES
+        readings = [self._read_at_identity(view if inside is None else np.where(inside, view, 0.0).astype(np.float32),
+                                           layout, phase_only, hypotheses, list(candidates), len(views), false_alarm)
+                    for view, phase_only in views]
+        reading, (dy, dx) = min(readings, key=lambda pair: pair[0].p_value)
         if inside is not None:
             plane = np.where(inside, plane, 0.0).astype(np.float32)
-        # phase-only whitening of the folded tile, as the blind search does: where the suspect covers a
-        # small part of the frame (a crop, a collage's cell) it reads the pilot and bits far better
-        folded = fft.irfft2(sync.phase_only(sync.fold(plane, TILE)[None])[0], s=(TILE, TILE))
-        reach = range(-_REGISTRATION_SLACK, _REGISTRATION_SLACK + 1)
-        z, (dy, dx) = max((float(layout.pilot_z(np.roll(folded, (-y, -x), axis=(0, 1)))), (y, x))
-                          for y in reach for x in reach)
-        hypotheses = len(reach) ** 2 * len(PILOT_WEIGHTINGS)     # around the registration's identity
-        if phase_searches:                                        # or every offset a phase search tried
-            hypotheses = phase_searches * informed.PHASE_HYPOTHESES
-        p_pilot = stats.max_of_normals_p_value(z, hypotheses)
-        reading = self._decode(layout, np.roll(folded, (-dy, -dx), axis=(0, 1)), z, p_pilot)
-        if candidates:
-            reading = self._match(reading, list(candidates), false_alarm)
+        p_pilot = stats.max_of_normals_p_value(reading.z, hypotheses)
         found = reading.p_value <= false_alarm
         scores, units = informed.candidate_scores(plane, working, key, list(candidates), inside)
         looks = 1
@@ -353,16 +356,35 @@ class LatticeScheme(Scheme):
             evidence.append(CandidateEvidence(payload=int(payload), score=score, p_value=p_value,
                                               present=p_value <= false_alarm))
         return InformedReading(found=found, payload=reading.payload if found else None, p_value=reading.p_value,
-                               score=z, candidates=tuple(evidence), units=units, scheme=self.name)
+                               score=reading.z, candidates=tuple(evidence), units=units, scheme=self.name)
+
+    @classmethod
+    def _read_at_identity(cls, plane: np.ndarray, layout: Layout, phase_only: bool, hypotheses: int,
+                          candidates: list[int], views: int, false_alarm: float) -> tuple[_Reading, tuple[int, int]]:
+        """The periodic layer of ``plane`` (a suspect's view in a master's working frame) read within
+        ``_REGISTRATION_SLACK`` px of the identity: its pilot (p-value over ``hypotheses``), payload
+        matched among ``candidates`` (its p-value paying for the ``views`` read) or decoded; and the shift."""
+        folded = sync.fold(plane, TILE)
+        if phase_only:
+            folded = fft.irfft2(sync.phase_only(folded[None])[0], s=(TILE, TILE))
+        reach = range(-_REGISTRATION_SLACK, _REGISTRATION_SLACK + 1)
+        z, (dy, dx) = max((float(layout.pilot_z(np.roll(folded, (-y, -x), axis=(0, 1)))), (y, x))
+                          for y in reach for x in reach)
+        p_pilot = stats.max_of_normals_p_value(z, hypotheses)
+        reading = cls._decode(layout, np.roll(folded, (-dy, -dx), axis=(0, 1)), z, p_pilot)
+        if candidates:
+            reading = cls._match(reading, candidates, false_alarm, looks=views)
+        return reading, (dy, dx)
 
     @staticmethod
-    def _match(reading: _Reading, candidates: list[int], false_alarm: float) -> _Reading:
+    def _match(reading: _Reading, candidates: list[int], false_alarm: float, looks: int = 1) -> _Reading:
         """The periodic layer's payload matched among ``candidates``: the best-matching whole codeword, if
-        its p-value (times the number of candidates) is at most ``false_alarm``; else the decoded reading.
-        Where the decoder found the same payload, the better of the two p-values, doubled, is kept."""
+        its p-value (times the number of candidates and of ``looks``, the views matched) is at most
+        ``false_alarm``; else the decoded reading. Where the decoder found the same payload, the better
+        of the two p-values, doubled, is kept."""
         z = coding.candidate_z(reading.soft, candidates)
         best = int(np.argmax(z))
-        p_value = min(1.0, len(candidates) * stats.normal_tail(float(z[best])))
+        p_value = min(1.0, looks * len(candidates) * stats.normal_tail(float(z[best])))
         if p_value > false_alarm:
             return reading
         if reading.payload == candidates[best]:
