@@ -8,8 +8,13 @@
 2. the content check's margins: the largest RMS difference and the smallest correlation with the
    thumbnail where a crop was cut, against the best place (every position) in the other
    photographs' thumbnails, and how many of those would pass both thresholds;
-3. forgeries: a mark copied at the master's scale (`attacks.copy_mark`) onto unrelated photographs,
-   cut to 2-10 % of the area: how many pass the phase gate, and how many are placed in any master.
+3. placement in the master file itself (`watermark.original.place`, what a scan does when the
+   master file is at hand and nothing else placed a crop): how many crops it places where they were
+   cut, the least correlation of fine detail there, and the most a crop of one photograph reaches in
+   any other (the threshold `original.MIN_DETAIL` must lie between the two);
+4. forgeries: a mark copied at the master's scale (`attacks.copy_mark`) onto unrelated photographs,
+   cut to 2-10 % of the area: how many pass the phase gate, and how many are placed in any master,
+   by the phase and thumbnail or by the master files.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import numpy as np
 
 import attacks
 import watermark as wm
-from watermark import placement
+from watermark import color, original, placement
 from watermark.features import master_print
 from watermark.registration import register
 
@@ -78,6 +83,17 @@ def _best_elsewhere(crop: np.ndarray, thumbnails: list[np.ndarray]) -> tuple[flo
     return best
 
 
+def _on_file(crop: np.ndarray, master: np.ndarray, *, min_detail: float = original.MIN_DETAIL):
+    """`original.place` of a crop in a master's luminance (at full size)."""
+    return original.place(crop, crop.shape[1::-1], master, _SIZE, min_detail=min_detail)
+
+
+def _detail(crop: np.ndarray, master: np.ndarray) -> float:
+    """The fine detail's correlation where the crop's luminance matches best in the master (-1: not sought)."""
+    found = _on_file(crop, master, min_detail=-1.0)
+    return -1.0 if found is None else found[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.placement", description=__doc__.splitlines()[0])
     parser.add_argument("--images", help="more photographs (a directory or files)")
@@ -91,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     prints = [master_print(master) for master in masters]
     thumbnails = [placement.smoothed_thumbnail(p) for p in prints]
     copies = [np.asarray(wm.embed(master, number + 1, key)) for number, master in enumerate(masters)]
-    registered = placed = either = 0
-    at_cut, elsewhere = [], []
+    lumas = [color.luminance(master.astype(np.float32) / 255.0) for master in masters]
+    registered = placed = either = on_file = 0
+    at_cut, elsewhere, detail_at_cut, detail_elsewhere = [], [], [], []
     for index, copy in enumerate(copies):
         for seed in range(args.seeds):
             crop, (left, top) = _cut(copy, 0.05, seed)
@@ -101,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
             where = None if phase is None else placement.place(crop, crop.shape[1::-1], prints[index], phase)
             right = where is not None and _near(where[0].homography, left, top)
             registered, placed, either = registered + features, placed + right, either + (features or right)
+            found = _on_file(crop, lumas[index], min_detail=-1.0)
+            on_file += found is not None and found[1] >= original.MIN_DETAIL and _near(found[0].homography, left, top)
+            detail_at_cut.append(-1.0 if found is None else found[1])
             clean, _ = _cut(masters[index], 0.05, seed)
+            detail_elsewhere.append(max(_detail(clean, luma) for number, luma in enumerate(lumas) if number != index))
             at_cut.append(_at_cut(clean, thumbnails[index], left, top))
             elsewhere.append(_best_elsewhere(clean, thumbnails[:index] + thumbnails[index + 1:]))
     crops = len(masters) * args.seeds
@@ -116,8 +137,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{other[:, 0].min():.3f}; under MAX_RMS {int(np.sum(other[:, 0] <= placement.MAX_RMS))}, "
           f"of which correlated {int(passes.sum())}")
 
+    print(f"\nplaced in the master file where cut {on_file} ({on_file / crops:.0%}); fine detail's correlation "
+          f"there at least {min(detail_at_cut):.2f}, at most {max(detail_elsewhere):.2f} in another photograph "
+          f"(MIN_DETAIL {original.MIN_DETAIL})")
+
     targets = [_frame(spec.load()) for spec in images.null_images(25, min_side=512)]
-    gated = forged_placed = 0
+    gated = forged_placed = forged_on_file = 0
     for number in range(args.forgeries):
         forged = attacks.copy_mark(targets[number % len(targets)], source=copies[number % len(copies)])
         crop, _ = _cut(forged, (0.02, 0.05, 0.1)[number % 3], number)
@@ -125,8 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         gated += phase is not None
         if phase is not None:
             forged_placed += any(placement.place(crop, crop.shape[1::-1], p, phase) is not None for p in prints)
+        forged_on_file += any(_on_file(crop, luma) is not None for luma in lumas)
     print(f"\n## Marks copied at the master's scale onto unrelated photographs, cut to 2-10 % "
-          f"({args.forgeries} crops)\n\npilot phase through the gate {gated}, placed in a master {forged_placed}")
+          f"({args.forgeries} crops)\n\npilot phase through the gate {gated}, placed in a master {forged_placed}, "
+          f"placed in a master file {forged_on_file}")
     return 0
 
 

@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image
 
 from . import api, imageio, placement, provenance, schemes
+from . import original as master_file
 from .errors import RegistryError, WatermarkError
 from .featureindex import FeatureIndex
 from .features import MasterPrint
@@ -130,6 +131,7 @@ class _File:
     named: dict[tuple[int, str], set[int]] = field(default_factory=dict)   # (master id, key id) -> payloads
     registrations: dict[int, Registration] = field(default_factory=dict)
     placed: dict[int, tuple[int, float]] = field(default_factory=dict)   # master id -> (phase searches, RMS)
+    on_file: dict[int, float] = field(default_factory=dict)        # master id -> detail correlation there
     against_original: set[int] = field(default_factory=set)          # masters whose own file was read against
     geometry: dict[str, Any] | None = None
     _suspect: Suspect | None = None
@@ -260,7 +262,8 @@ class Scanner:
     def _place(self, found: _File) -> None:
         """With ``partial``, a file that nothing matched may be a small crop too plain for features:
         sought at each master size's working scale by every key's tile phase, and placed in the
-        masters of that size whose thumbnail shows it there (`watermark.placement`)."""
+        masters of that size whose thumbnail shows it there (`watermark.placement`); failing that, sought
+        in the files of the masters its features pointed to (`watermark.original.place`)."""
         if not self.options.partial or found.near or any(r.matched for r in found.registrations.values()):
             return
         colour = None
@@ -280,6 +283,23 @@ class Scanner:
                     if placed is not None:
                         found.registrations[master_id], rms = placed
                         found.placed[master_id] = (searches, rms)
+        self._place_on_files(found)
+
+    def _place_on_files(self, found: _File) -> None:
+        """Place the file in the master files (at hand, unchanged) of the masters the feature index
+        proposed, when neither features nor the tile phase placed it anywhere."""
+        if not self.options.originals or any(r.matched for r in found.registrations.values()):
+            return
+        colour = None
+        for master_id in list(found.registrations):
+            master = self._master_by_id(master_id)
+            original = self._original_of(master)
+            if original is None:
+                continue
+            colour = colour if colour is not None else found.suspect(self.options.max_pixels).image
+            placed = master_file.place(colour, found.loaded.original_size, original, (master.width, master.height))
+            if placed is not None:
+                found.registrations[master_id], found.on_file[master_id] = placed
 
     def _content(self, found: _File) -> None:
         """Each blind mark's record counts only if the file's content matches the record's master."""
@@ -460,12 +480,14 @@ def _credentials(data: bytes, name: str, row: dict[str, Any], trust_anchors: str
 
 
 def _evidence(found: _File, master_id: int) -> dict[str, Any]:
-    """How the file's content matched a master it is registered to: the features' inliers, or the
-    thumbnail's RMS difference where the mark's tile phase placed it; and whether the master file
-    itself was read against."""
+    """How the file's content matched a master it is registered to: the features' inliers, the
+    thumbnail's RMS difference where the mark's tile phase placed it, or the fine detail's correlation
+    where the master file placed it; and whether the master file itself was read against."""
     evidence: dict[str, Any]
     if master_id in found.placed:
         evidence = {"placed": "tile phase and thumbnail", "thumbnail_rms": round(found.placed[master_id][1], 4)}
+    elif master_id in found.on_file:
+        evidence = {"placed": "the master file", "detail_correlation": round(found.on_file[master_id], 3)}
     else:
         evidence = {"inliers": found.registrations[master_id].inliers}
     if master_id in found.against_original:

@@ -16,7 +16,7 @@ from scipy import fft
 import watermark as wm
 from eval import suspects
 from watermark import color
-from watermark.original import as_suspect, load_original, refine
+from watermark.original import MIN_DETAIL, as_suspect, load_original, place, refine
 from watermark.registration import Registration, to_master_frame
 from watermark.schemes.lattice import informed, masking, sync
 from watermark.schemes.lattice.layout import layout_for
@@ -140,3 +140,25 @@ def test_the_matched_view_reads_a_quarter_size_copy_better_than_the_whitened_one
     assert z["matched"] > z["whitened"] + 1.0
     reading = wm.read_in_frame(framed, key, CANDIDATES, valid=valid, original=template)
     assert reading.payload == CANDIDATES[0] and reading.p_value < 1e-20
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_small_crop_is_placed_in_its_master_file_where_it_was_cut(master, marked, seed):
+    left, top, width, height = suspects.crop_box(marked.shape, fraction=0.02, seed=seed)
+    crop = suspects.jpeg(np.ascontiguousarray(marked[top:top + height, left:left + width]), 90)
+    registration, detail = place(crop, (width, height), _luma(master), SIZE)
+    assert detail >= MIN_DETAIL
+    assert np.allclose(registration.homography, [[1, 0, left], [0, 1, top], [0, 0, 1]], atol=1.0)
+    half = cv2.resize(crop, (width // 2, height // 2), interpolation=cv2.INTER_AREA)   # the registration maps
+    registration, _ = place(half, (width, height), _luma(master), SIZE)              # the pixels it was given
+    assert np.allclose(registration.homography, [[2, 0, left], [0, 2, top], [0, 0, 1]], atol=1.0)
+
+
+def test_a_crop_of_another_photograph_or_one_too_small_or_too_large_is_not_placed(master):
+    other = cv2.resize(photo("chelsea"), SIZE, interpolation=cv2.INTER_AREA)
+    for seed in range(3):
+        left, top, width, height = suspects.crop_box(other.shape, fraction=0.05, seed=seed)
+        crop = np.ascontiguousarray(other[top:top + height, left:left + width])
+        assert place(crop, (width, height), _luma(master), SIZE) is None
+    assert place(master[:40, :60], (60, 40), _luma(master), SIZE) is None             # too small to search
+    assert place(master, (1920, 1081), _luma(master), SIZE) is None                     # larger than the master

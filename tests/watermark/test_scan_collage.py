@@ -142,3 +142,17 @@ def test_a_master_file_changed_since_it_was_registered_is_not_read_against(tmp_p
     row = _scan(world, _collage(np.asarray(Image.open(tmp_path / "copy.png").convert("RGB"))), tmp_path / "c.png")
     assert row["status"] == "attributed" and row["payload"] == _hex(payload), row
     assert "read_against" not in row["match"]
+
+
+def test_a_crop_that_neither_features_nor_the_mark_place_is_placed_in_the_master_file(world, tmp_path):
+    """A 2 % crop with too few features and too faint a pilot for the tile phase: sought in the master
+    files the feature index proposed, placed where its fine detail matches, and read against it. With
+    the master files moved away nothing places it."""
+    payload, pixels = world[2]["coffee", X]
+    crop = suspects.jpeg(suspects.crop_area(pixels, fraction=0.02, seed=1), 90)
+    row = _scan(world, crop, tmp_path / "crop.png")
+    assert row["status"] == "attributed" and row["payload"] == _hex(payload) and row["p_value"] < 1e-9, row
+    assert row["match"]["placed"] == "the master file" and row["match"]["detail_correlation"] >= 0.5
+    assert row["match"]["read_against"] == "the master file"
+    moved = _scan(world, crop, tmp_path / "crop.png", originals=False)
+    assert moved["status"] != "attributed", moved
