@@ -10,8 +10,9 @@
    photographs' thumbnails, and how many of those would pass both thresholds;
 3. placement in the master file itself (`watermark.original.place`, what a scan does when the
    master file is at hand and nothing else placed a crop): how many crops it places where they were
-   cut, the least correlation of fine detail there, and the most a crop of one photograph reaches in
-   any other (the threshold `original.MIN_DETAIL` must lie between the two);
+   cut, the least correlation of luminance and of fine detail there, and the most a crop of one
+   photograph reaches in any other (`original.MIN_LIKENESS` and `original.MIN_DETAIL` must lie
+   between them);
 4. forgeries: a mark copied at the master's scale (`attacks.copy_mark`) onto unrelated photographs,
    cut to 2-10 % of the area: how many pass the phase gate, and how many are placed in any master,
    by the phase and thumbnail or by the master files.
@@ -83,15 +84,22 @@ def _best_elsewhere(crop: np.ndarray, thumbnails: list[np.ndarray]) -> tuple[flo
     return best
 
 
-def _on_file(crop: np.ndarray, master: np.ndarray, *, min_detail: float = original.MIN_DETAIL):
-    """`original.place` of a crop in a master's luminance (at full size)."""
-    return original.place(crop, crop.shape[1::-1], master, _SIZE, min_detail=min_detail)
+def _on_file(crop: np.ndarray, master: np.ndarray) -> bool:
+    """`original.place` places the crop in a master's luminance (at full size)."""
+    return original.place(crop, crop.shape[1::-1], master, _SIZE) is not None
 
 
-def _detail(crop: np.ndarray, master: np.ndarray) -> float:
-    """The fine detail's correlation where the crop's luminance matches best in the master (-1: not sought)."""
-    found = _on_file(crop, master, min_detail=-1.0)
-    return -1.0 if found is None else found[1]
+def _likeness(crop: np.ndarray, master: np.ndarray) -> tuple[float, float]:
+    """Where the crop's luminance matches best in a master's (at full size): the correlation of
+    luminance and of fine detail there ((-1, -1) where it is not sought)."""
+    found = original.place(crop, crop.shape[1::-1], master, _SIZE, min_detail=-1.0, min_likeness=-1.0)
+    if found is None:
+        return -1.0, -1.0
+    registration, detail = found
+    x, y = (int(round(value)) for value in registration.homography[:2, 2])
+    luma = color.luminance(crop.astype(np.float32) / 255.0)
+    there = master[y:y + luma.shape[0], x:x + luma.shape[1]]
+    return float(cv2.matchTemplate(there, luma, cv2.TM_CCOEFF_NORMED)[0, 0]), detail
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     copies = [np.asarray(wm.embed(master, number + 1, key)) for number, master in enumerate(masters)]
     lumas = [color.luminance(master.astype(np.float32) / 255.0) for master in masters]
     registered = placed = either = on_file = 0
-    at_cut, elsewhere, detail_at_cut, detail_elsewhere = [], [], [], []
+    at_cut, elsewhere, likeness_at_cut, likeness_elsewhere = [], [], [], []
     for index, copy in enumerate(copies):
         for seed in range(args.seeds):
             crop, (left, top) = _cut(copy, 0.05, seed)
@@ -118,11 +126,11 @@ def main(argv: list[str] | None = None) -> int:
             where = None if phase is None else placement.place(crop, crop.shape[1::-1], prints[index], phase)
             right = where is not None and _near(where[0].homography, left, top)
             registered, placed, either = registered + features, placed + right, either + (features or right)
-            found = _on_file(crop, lumas[index], min_detail=-1.0)
-            on_file += found is not None and found[1] >= original.MIN_DETAIL and _near(found[0].homography, left, top)
-            detail_at_cut.append(-1.0 if found is None else found[1])
+            found = original.place(crop, crop.shape[1::-1], lumas[index], _SIZE)
+            on_file += found is not None and _near(found[0].homography, left, top)
+            likeness_at_cut.append(_likeness(crop, lumas[index]))
             clean, _ = _cut(masters[index], 0.05, seed)
-            detail_elsewhere.append(max(_detail(clean, luma) for number, luma in enumerate(lumas) if number != index))
+            likeness_elsewhere.extend(_likeness(clean, luma) for number, luma in enumerate(lumas) if number != index)
             at_cut.append(_at_cut(clean, thumbnails[index], left, top))
             elsewhere.append(_best_elsewhere(clean, thumbnails[:index] + thumbnails[index + 1:]))
     crops = len(masters) * args.seeds
@@ -137,9 +145,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{other[:, 0].min():.3f}; under MAX_RMS {int(np.sum(other[:, 0] <= placement.MAX_RMS))}, "
           f"of which correlated {int(passes.sum())}")
 
-    print(f"\nplaced in the master file where cut {on_file} ({on_file / crops:.0%}); fine detail's correlation "
-          f"there at least {min(detail_at_cut):.2f}, at most {max(detail_elsewhere):.2f} in another photograph "
-          f"(MIN_DETAIL {original.MIN_DETAIL})")
+    mine, others = np.array(likeness_at_cut), np.array(likeness_elsewhere)
+    both = (others[:, 0] >= original.MIN_LIKENESS) & (others[:, 1] >= original.MIN_DETAIL)
+    print(f"\nplaced in the master file where cut {on_file} ({on_file / crops:.0%}); where a crop matches best in "
+          f"its master, luminance correlates by at least {mine[:, 0].min():.3f} (MIN_LIKENESS {original.MIN_LIKENESS}) "
+          f"and fine detail by {mine[:, 1].min():.2f} (MIN_DETAIL {original.MIN_DETAIL}); in another photograph by at "
+          f"most {others[:, 0].max():.3f} and {others[:, 1].max():.2f}, both over the thresholds {int(both.sum())}")
 
     targets = [_frame(spec.load()) for spec in images.null_images(25, min_side=512)]
     gated = forged_placed = forged_on_file = 0
@@ -150,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         gated += phase is not None
         if phase is not None:
             forged_placed += any(placement.place(crop, crop.shape[1::-1], p, phase) is not None for p in prints)
-        forged_on_file += any(_on_file(crop, luma) is not None for luma in lumas)
+        forged_on_file += any(_on_file(crop, luma) for luma in lumas)
     print(f"\n## Marks copied at the master's scale onto unrelated photographs, cut to 2-10 % "
           f"({args.forgeries} crops)\n\npilot phase through the gate {gated}, placed in a master {forged_placed}, "
           f"placed in a master file {forged_on_file}")

@@ -16,9 +16,11 @@ what the copy went through. Two things make the subtraction clean:
 
 A small crop that neither local features nor the mark's tile phase placed (a dark or plain detail)
 is sought in the master file itself, at the master's own scale and upright (:func:`place`): where
-its luminance matches best, kept only if its fine detail (grain, texture, the codec's leftovers of
-both) correlates with the master's there by at least :data:`MIN_DETAIL`, which a crop of another
-photograph never reaches (at most 0.09 measured: `python -m eval.placement`) nor a mark pasted on one.
+its luminance matches best, kept only if it is the master's own pixels there: its luminance
+correlates with theirs by at least :data:`MIN_LIKENESS` and its fine detail (grain, texture) by at
+least :data:`MIN_DETAIL`. A crop of another photograph, with or without a mark pasted on it, reaches
+neither; one of the same scene from another camera (scikit-image's stereo pair) reaches the first
+and not the second (`python -m eval.placement` measures both margins).
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ from .errors import WatermarkError
 from .image import luminance_of, pixels_of
 from .registration import Registration, frame_scaling
 
-__all__ = ["load_original", "as_suspect", "refine", "place", "MIN_DETAIL"]
+__all__ = ["load_original", "as_suspect", "refine", "place", "MIN_DETAIL", "MIN_LIKENESS"]
 
 _SHORT_SIDE = 2048     # px: the most of the master's short side kept (the read is at 512)
 _MAX_MOVE = 3.0        # px at the frame's scale: the most ECC may move the registration
 _ECC_ITERATIONS, _ECC_EPSILON, _ECC_SMOOTHING = 100, 1e-6, 1
 MIN_DETAIL = 0.2       # correlation of fine detail that places a crop in the master file
+MIN_LIKENESS = 0.95    # and of luminance there
 _COARSE_SIDE = 512     # px: the master's short side for the first, coarse search
 _MIN_COARSE = 24       # px: the crop's smallest side at that scale worth a search
 _DETAIL_SIGMA = 1.0    # px at the master file's scale: detail is what a blur this wide removes
@@ -116,10 +119,11 @@ def refine(registration: Registration, framed: np.ndarray, valid: np.ndarray, or
 
 
 def place(suspect: Any, original_size: tuple[int, int], original: np.ndarray, master_size: tuple[int, int],
-          *, min_detail: float = MIN_DETAIL) -> tuple[Registration, float] | None:
+          *, min_detail: float = MIN_DETAIL, min_likeness: float = MIN_LIKENESS) -> tuple[Registration, float] | None:
     """Where a suspect at the master's own scale, upright (a crop), lies in the master file's
     luminance ``original``, and the correlation of their fine detail there; None when it does not fit,
-    is too small to search, or its detail does not match (``min_detail``).
+    is too small to search, or is not the master's pixels there (the correlation of fine detail under
+    ``min_detail`` or of luminance under ``min_likeness``).
 
     ``suspect`` is the file's pixels (at its full size ``original_size``, width and height, or
     reduced); the registration maps them to the master's full-resolution pixels, to the nearest pixel
@@ -148,7 +152,9 @@ def place(suspect: Any, original_size: tuple[int, int], original: np.ndarray, ma
     if window.shape[0] < size[1] or window.shape[1] < size[0]:
         return None
     _, correlation, _, (dx, dy) = cv2.minMaxLoc(cv2.matchTemplate(window, _detail(crop), cv2.TM_CCOEFF_NORMED))
-    if not correlation >= min_detail:                            # NaN where the crop has no detail at all
+    there = original[top + dy:top + dy + size[1], left + dx:left + dx + size[0]]
+    likeness = float(cv2.matchTemplate(there, crop, cv2.TM_CCOEFF_NORMED)[0, 0])
+    if not (correlation >= min_detail and likeness >= min_likeness):    # NaN where the crop is blank
         return None
     width, height = original_size
     homography = np.array([[width / pixels.shape[1], 0.0, (left + dx) / scale],
