@@ -18,9 +18,9 @@ A small crop that neither local features nor the mark's tile phase placed (a dar
 is sought in the master file itself, at the master's own scale and upright (:func:`place`): where
 its luminance matches best, kept only if it is the master's own pixels there: its luminance
 correlates with theirs by at least :data:`MIN_LIKENESS` and its fine detail (grain, texture) by at
-least :data:`MIN_DETAIL`. A crop of another photograph, with or without a mark pasted on it, reaches
-neither; one of the same scene from another camera (scikit-image's stereo pair) reaches the first
-and not the second (`python -m eval.placement` measures both margins).
+least :data:`MIN_DETAIL`. A crop of another photograph, with or without a mark pasted on it, has not
+reached both; one of the same scene taken at the same instant by a second camera (scikit-image's
+stereo pair) has, once in 200 (`python -m eval.placement` measures both margins).
 """
 
 from __future__ import annotations
