@@ -208,3 +208,21 @@ def test_embed_needs_a_payload_or_a_registry(setup, tmp_path, capsys):
     master = _masters(tmp_path / "masters", 1)[0]
     assert main(["embed", str(master), "-o", str(tmp_path / "out.png"), "--key", str(key_path)]) == 2
     assert "give --payload" in capsys.readouterr().err and not (tmp_path / "out.png").exists()
+
+
+def test_registry_show_takes_an_all_digit_record_id_start_as_an_id_too(setup, tmp_path):
+    """A record id (a UUID) may start with eight decimal digits, even with a leading zero: `show`
+    then looks it up as an id as well as a decimal payload."""
+    key_path, database = setup
+    _run("embed", *_masters(tmp_path / "masters", 1), "-o", tmp_path / "out", "--key", key_path, "--registry",
+         database, "--recipient", "Agence X", check=0)
+    document = json.loads(_run("registry", "export", "--json", "--registry", database, check=0).stdout)
+    record_id = document["copies"][0]["id"]
+    document["copies"][0]["id"] = "01234567" + record_id[8:]
+    (tmp_path / "export.json").write_text(json.dumps(document), encoding="utf-8")
+    copy = tmp_path / "copy.db"
+    _run("registry", "init", copy, check=0)
+    _run("registry", "import", tmp_path / "export.json", "--registry", copy, check=0)
+    shown = _run("registry", "show", "01234567", "--registry", copy, "--json", check=0).stdout
+    assert [json.loads(line)["id"] for line in shown.splitlines()] == ["01234567" + record_id[8:]]
+    assert _run("registry", "show", "12345678", "--registry", copy).returncode == 1     # neither: not found

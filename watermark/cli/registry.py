@@ -120,10 +120,16 @@ def _run_show(args: argparse.Namespace) -> int:
                 print(f"master {master.sha256}  {master.width}x{master.height}  {master.path}  "
                       f"({len(registry.copies_of(master))} issued copies)")
             return _print_records(copies, args.json) if copies else (FOUND if master is not None else NOT_FOUND)
-        if _RECORD_ID.fullmatch(what) and not what.isdigit() and not what.startswith("0x"):
-            matching = [record for record in registry.records(key=key) if record.id.startswith(what)]
-        else:
-            matching = registry.find_payload(_payload(args.what), key=key)
+        as_id = bool(_RECORD_ID.fullmatch(what)) and not what.startswith("0x")
+        matching = []
+        if not as_id or what.isdigit():          # 8+ digits may be a decimal payload or an id's start: both
+            try:
+                matching = registry.find_payload(_payload(args.what), key=key)
+            except RegistryError:
+                if not as_id:
+                    raise
+        if as_id:
+            matching += [record for record in registry.records(key=key) if record.id.startswith(what)]
         return _print_records(matching, args.json)
 
 
