@@ -37,6 +37,7 @@ from . import color, imageio
 from .errors import WatermarkError
 from .image import luminance_of, pixels_of
 from .registration import Registration, frame_scaling
+from .schemes.lattice.masking import highpass
 
 __all__ = ["load_original", "as_suspect", "refine", "place", "MIN_DETAIL", "MIN_LIKENESS"]
 
@@ -148,10 +149,11 @@ def place(suspect: Any, original_size: tuple[int, int], original: np.ndarray, ma
     left, top = max(0, round(x / coarse) - reach), max(0, round(y / coarse) - reach)
     right = min(original.shape[1], round(x / coarse) + size[0] + reach)
     bottom = min(original.shape[0], round(y / coarse) + size[1] + reach)
-    window = _detail(original[top:bottom, left:right])
+    window = highpass(original[top:bottom, left:right], _DETAIL_SIGMA)
     if window.shape[0] < size[1] or window.shape[1] < size[0]:
         return None
-    _, correlation, _, (dx, dy) = cv2.minMaxLoc(cv2.matchTemplate(window, _detail(crop), cv2.TM_CCOEFF_NORMED))
+    detail = highpass(crop, _DETAIL_SIGMA)
+    _, correlation, _, (dx, dy) = cv2.minMaxLoc(cv2.matchTemplate(window, detail, cv2.TM_CCOEFF_NORMED))
     there = original[top + dy:top + dy + size[1], left + dx:left + dx + size[0]]
     likeness = float(cv2.matchTemplate(there, crop, cv2.TM_CCOEFF_NORMED)[0, 0])
     if not (correlation >= min_detail and likeness >= min_likeness):    # NaN where the crop is blank
@@ -161,7 +163,3 @@ def place(suspect: Any, original_size: tuple[int, int], original: np.ndarray, ma
                            [0.0, height / pixels.shape[0], (top + dy) / scale], [0.0, 0.0, 1.0]])
     coverage = width * height / (master_size[0] * master_size[1])
     return Registration(True, homography, 0, 0, False, min(1.0, coverage)), float(correlation)
-
-
-def _detail(luma: np.ndarray) -> np.ndarray:
-    return luma - cv2.GaussianBlur(luma, (0, 0), _DETAIL_SIGMA)

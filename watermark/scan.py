@@ -290,14 +290,13 @@ class Scanner:
         proposed, when neither features nor the tile phase placed it anywhere."""
         if not self.options.originals or any(r.matched for r in found.registrations.values()):
             return
-        colour = None
         for master_id in list(found.registrations):
             master = self._master_by_id(master_id)
             original = self._original_of(master)
             if original is None:
                 continue
-            colour = colour if colour is not None else found.suspect(self.options.max_pixels).image
-            placed = master_file.place(colour, found.loaded.original_size, original, (master.width, master.height))
+            placed = master_file.place(found.suspect(self.options.max_pixels).image, found.loaded.original_size,
+                                       original, (master.width, master.height))
             if placed is not None:
                 found.registrations[master_id], found.on_file[master_id] = placed
 

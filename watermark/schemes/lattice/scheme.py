@@ -330,15 +330,15 @@ class LatticeScheme(Scheme):
         # small part of the frame (a crop, a collage's cell) it reads the pilot and bits far better;
         # with the master subtracted, the matched view too (a faint mark in a small copy)
         views = [(plane, True)] + ([] if host is None else [(masking.matched(marks, host), False)])
+        if inside is not None:
+            views = [(np.where(inside, view, 0.0).astype(np.float32), phase_only) for view, phase_only in views]
+        plane = views[0][0]
         hypotheses = len(views) * _REGISTRATION_SLACK_HYPOTHESES   # around the registration's identity
         if phase_searches:                                          # or every offset a phase search tried
             hypotheses = len(views) * phase_searches * informed.PHASE_HYPOTHESES
-        readings = [self._read_at_identity(view if inside is None else np.where(inside, view, 0.0).astype(np.float32),
-                                           layout, phase_only, hypotheses, list(candidates), len(views), false_alarm)
-                    for view, phase_only in views]
+        readings = [self._read_at_identity(view, layout, phase_only, hypotheses, list(candidates), len(views),
+                                           false_alarm) for view, phase_only in views]
         reading, (dy, dx) = min(readings, key=lambda pair: pair[0].p_value)
-        if inside is not None:
-            plane = np.where(inside, plane, 0.0).astype(np.float32)
         p_pilot = stats.max_of_normals_p_value(reading.z, hypotheses)
         found = reading.p_value <= false_alarm
         scores, units = informed.candidate_scores(plane, working, key, list(candidates), inside)
