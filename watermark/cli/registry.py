@@ -120,16 +120,11 @@ def _run_show(args: argparse.Namespace) -> int:
                 print(f"master {master.sha256}  {master.width}x{master.height}  {master.path}  "
                       f"({len(registry.copies_of(master))} issued copies)")
             return _print_records(copies, args.json) if copies else (FOUND if master is not None else NOT_FOUND)
-        as_id = bool(_RECORD_ID.fullmatch(what)) and not what.startswith("0x")
-        matching = []
-        if not as_id or what.isdigit():          # 8+ digits may be a decimal payload or an id's start: both
-            try:
-                matching = registry.find_payload(_payload(args.what), key=key)
-            except RegistryError:
-                if not as_id:
-                    raise
-        if as_id:
-            matching += [record for record in registry.records(key=key) if record.id.startswith(what)]
+        if not _RECORD_ID.fullmatch(what) or what.startswith("0x"):
+            return _print_records(registry.find_payload(_payload(args.what), key=key), args.json)
+        matching = [record for record in registry.records(key=key) if record.id.startswith(what)]
+        if what.isdigit() and int(what) < 2**64:     # 8+ digits: a decimal payload too
+            matching = registry.find_payload(int(what), key=key) + matching
         return _print_records(matching, args.json)
 
 
