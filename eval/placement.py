@@ -15,7 +15,7 @@
    between them);
 4. forgeries: a mark copied at the master's scale (`attacks.copy_mark`) onto unrelated photographs,
    cut to 2-10 % of the area: how many pass the phase gate, and how many are placed in any master,
-   by the phase and thumbnail or by the master files.
+   by the phase and thumbnail or by the master files (each of those named, with its fine detail).
 """
 
 from __future__ import annotations
@@ -84,9 +84,11 @@ def _best_elsewhere(crop: np.ndarray, thumbnails: list[np.ndarray]) -> tuple[flo
     return best
 
 
-def _on_file(crop: np.ndarray, master: np.ndarray) -> bool:
-    """`original.place` places the crop in a master's luminance (at full size)."""
-    return original.place(crop, crop.shape[1::-1], master, _SIZE) is not None
+def _on_file(crop: np.ndarray, master: np.ndarray) -> float | None:
+    """The fine detail's correlation where `original.place` places the crop in a master's luminance
+    (at full size); None where it does not."""
+    found = original.place(crop, crop.shape[1::-1], master, _SIZE)
+    return None if found is None else found[1]
 
 
 def _likeness(crop: np.ndarray, master: np.ndarray) -> tuple[float, float]:
@@ -152,19 +154,24 @@ def main(argv: list[str] | None = None) -> int:
           f"and fine detail by {mine[:, 1].min():.2f} (MIN_DETAIL {original.MIN_DETAIL}); in another photograph by at "
           f"most {others[:, 0].max():.3f} and {others[:, 1].max():.2f}, both over the thresholds {int(both.sum())}")
 
-    targets = [_frame(spec.load()) for spec in images.null_images(25, min_side=512)]
-    gated = forged_placed = forged_on_file = 0
+    targets = [(spec.name, _frame(spec.load())) for spec in images.null_images(25, min_side=512)]
+    gated = forged_placed = 0
+    on_files: list[str] = []
     for number in range(args.forgeries):
-        forged = attacks.copy_mark(targets[number % len(targets)], source=copies[number % len(copies)])
+        forged = attacks.copy_mark(targets[number % len(targets)][1], source=copies[number % len(copies)])
         crop, _ = _cut(forged, (0.02, 0.05, 0.1)[number % 3], number)
         phase = _phase(crop, key)
         gated += phase is not None
         if phase is not None:
             forged_placed += any(placement.place(crop, crop.shape[1::-1], p, phase) is not None for p in prints)
-        forged_on_file += any(_on_file(crop, luma) for luma in lumas)
+        for spec, luma in zip(specs, lumas):
+            if (detail := _on_file(crop, luma)) is not None:
+                on_files.append(f"{targets[number % len(targets)][0]} placed in {spec.name} (fine detail {detail:.2f})")
     print(f"\n## Marks copied at the master's scale onto unrelated photographs, cut to 2-10 % "
           f"({args.forgeries} crops)\n\npilot phase through the gate {gated}, placed in a master {forged_placed}, "
-          f"placed in a master file {forged_on_file}")
+          f"placed in a master file {len(on_files)}")
+    for line in on_files:
+        print(f"  a crop of {line}")
     return 0
 
 
