@@ -12,7 +12,9 @@ temporary registry, then scans, in this process, what a crawl would hold, and pr
 3. false attributions: unrelated photographs and their crops, and marks copied onto unrelated
    photographs, scanned against the registry (bar: 0 attributions).
 
-``--images DIR`` adds your photographs as masters (the unrelated ones stay scikit-image's).
+``--images DIR`` adds your photographs as masters (the unrelated ones stay scikit-image's);
+``--strength S`` issues the copies at another strength (what a collage of smooth photographs needs:
+see the README), ``--partial TEXT`` keeps the partial changes whose name contains it.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ def _masters(folder: Path, extra: str | None) -> list[Path]:
     return paths
 
 
-def _issue(root: Path, masters: list[Path], key: wm.Key) -> dict[tuple[str, str], tuple[np.ndarray, int]]:
-    """(master stem, recipient) -> (the issued copy's pixels, its payload)."""
+def _issue(root: Path, masters: list[Path], key: wm.Key,
+           strength: float) -> dict[tuple[str, str], tuple[np.ndarray, int]]:
+    """(master stem, recipient) -> (the issued copy's pixels, its payload), marked at ``strength``."""
     copies = {}
     with Registry(root / "r.db", create=True) as registry:
         registry.add_key(key)
@@ -61,7 +64,7 @@ def _issue(root: Path, masters: list[Path], key: wm.Key) -> dict[tuple[str, str]
             for master in masters:
                 output = root / recipient.split()[-1] / master.name
                 output.parent.mkdir(exist_ok=True)
-                issued = issue_file(registry, master, output, key, recipient=recipient)
+                issued = issue_file(registry, master, output, key, recipient=recipient, strength=strength)
                 copies[(master.stem, recipient)] = (np.asarray(Image.open(output).convert("RGB")),
                                                     issued.record.payload)
     return copies
@@ -108,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classes", default="", help="only the acceptance classes whose name contains this")
     parser.add_argument("--unrelated", type=int, default=1000, help="unrelated images to scan (default 1000)")
     parser.add_argument("--seeds", type=int, default=2, help="random draws per partial change (default 2)")
+    parser.add_argument("--partial", default="", help="only the partial changes whose name contains this")
+    parser.add_argument("--strength", type=float, default=1.0,
+                        help="embedding strength of the issued copies (default 1: the default mark)")
     args = parser.parse_args(argv)
 
     key = wm.Key.generate()
@@ -116,11 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         (root / "masters").mkdir()
         (root / "suspects").mkdir()
         masters = _masters(root / "masters", args.images)
-        copies = _issue(root, masters, key)
+        copies = _issue(root, masters, key, args.strength)
         blind_scan = Scanner(str(root / "r.db"), [key], ScanOptions())
         partial_scan = Scanner(str(root / "r.db"), [key], ScanOptions(partial=True))
         moved_scan = Scanner(str(root / "r.db"), [key], ScanOptions(partial=True, originals=False))
-        print(f"{len(masters)} masters at {_SIZE[0]}x{_SIZE[1]}, {len(copies)} copies issued", flush=True)
+        print(f"{len(masters)} masters at {_SIZE[0]}x{_SIZE[1]}, {len(copies)} copies issued at strength "
+              f"{args.strength:g}", flush=True)
 
         by_class: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
         for name, _, group in acceptance.CLASSES:
@@ -140,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         others = [pixels for (stem, recipient), (pixels, _) in copies.items() if recipient == _RECIPIENTS[1]]
         partial: dict[str, list[tuple[bool, ...]]] = defaultdict(list)
         for change, make in suspects.PARTIAL.items():
+            if args.partial.lower() not in change.lower():
+                continue
             for seed in range(args.seeds):
                 for index, ((stem, recipient), (pixels, payload)) in enumerate(copies.items()):
                     if recipient != _RECIPIENTS[0]:

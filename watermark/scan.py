@@ -67,7 +67,8 @@ class ScanOptions:
     ----------
     partial : bool
         Also look for masters inside suspects with local features (a crop, a collage, a page):
-        finds more, costs a feature pass per file that neither the mark nor the hash explained.
+        finds more, costs a feature pass per file that the hash did not explain (also one where a
+        blind read found a mark: a page may hold other issued copies beside the one it read).
     false_alarm : float
         The p-value at which a blind read counts as found.
     max_pixels : int or None
@@ -252,7 +253,7 @@ class Scanner:
         hashes = self._hash_index()
         if len(hashes):
             found.near = dict(hashes.query(perceptual_hash(found.loaded.image), max_distance=MAX_DISTANCE, limit=8))
-        if self.options.partial and not found.near and not any(m.record for m in found.marks):
+        if self.options.partial and not found.near:
             index = self._feature_index()
             if len(index):
                 suspect = found.suspect(self.options.max_pixels)

@@ -77,6 +77,20 @@ def test_a_copy_at_a_quarter_of_its_size_in_a_collage_is_attributed(world, maste
     assert mark["attributed"] and mark["content_match"]
 
 
+def test_a_page_holding_two_issued_copies_names_both_also_when_the_blind_read_found_one(world, tmp_path):
+    """Y's copy of one master large enough for the blind read, X's copy of another at a quarter of its
+    size beside it: the blind read names Y, and local features still look for the masters in the rest."""
+    (big_payload, big), (small_payload, small) = world[2]["motorcycle_left", Y], world[2]["coffee", X]
+    page = np.full((540, 1440, 3), 255, np.uint8)
+    page[:, :960] = cv2.resize(big, (960, 540), interpolation=cv2.INTER_AREA)
+    page[135:405, 960:] = cv2.resize(small, (480, 270), interpolation=cv2.INTER_AREA)
+    row = _scan(world, suspects.jpeg(page, 90), tmp_path / "page.png")
+    assert row["status"] == "attributed", row
+    marks = {mark["payload"]: mark for mark in row["marks"] if mark["attributed"]}
+    assert marks[_hex(big_payload)]["method"] == "blind" and marks[_hex(big_payload)]["record"]["recipient"] == Y
+    assert marks[_hex(small_payload)]["method"] == "informed" and marks[_hex(small_payload)]["record"]["recipient"] == X
+
+
 def test_with_the_master_files_moved_away_the_registry_alone_still_attributes(world, tmp_path):
     payload, pixels = world[2]["coffee", X]
     row = _scan(world, _collage(pixels), tmp_path / "collage.png", originals=False)
