@@ -18,9 +18,12 @@ A small crop that neither local features nor the mark's tile phase placed (a dar
 is sought in the master file itself, at the master's own scale and upright (:func:`place`): where
 its luminance matches best, kept only if it is the master's own pixels there: its luminance
 correlates with theirs by at least :data:`MIN_LIKENESS` and its fine detail (grain, texture) by at
-least :data:`MIN_DETAIL`. A crop of another photograph, with or without a mark pasted on it, has not
-reached both; one of the same scene taken at the same instant by a second camera (scikit-image's
-stereo pair) has, once in 200 (`python -m eval.placement` measures both margins).
+least :data:`MIN_DETAIL`. A crop of another photograph, with or without a mark pasted on it, has
+not reached both; one of the same scene taken at the same instant by a second camera (scikit-image's
+stereo pair) has, once in 200 (`python -m eval.placement` measures both margins). The other way
+round, a master that local features proposed for a page but could not register (a repeated
+pattern, a night scene) is sought whole and upright inside the page, at every size from the page's
+down to a 96 px short side (:func:`place_whole`: a collage's cell), and kept on the same conditions.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from .image import luminance_of, pixels_of
 from .registration import Registration, frame_scaling
 from .schemes.lattice.masking import highpass
 
-__all__ = ["load_original", "as_suspect", "refine", "place", "MIN_DETAIL", "MIN_LIKENESS"]
+__all__ = ["load_original", "as_suspect", "refine", "place", "place_whole", "MIN_DETAIL", "MIN_LIKENESS"]
 
 _SHORT_SIDE = 2048     # px: the most of the master's short side kept (the read is at 512)
 _MAX_MOVE = 3.0        # px at the frame's scale: the most ECC may move the registration
@@ -49,6 +52,10 @@ MIN_LIKENESS = 0.95    # and of luminance there
 _COARSE_SIDE = 512     # px: the master's short side for the first, coarse search
 _MIN_COARSE = 24       # px: the crop's smallest side at that scale worth a search
 _DETAIL_SIGMA = 1.0    # px at the master file's scale: detail is what a blur this wide removes
+_PAGE_SIDE = 320       # px: the page's long side for the coarse search of a whole master in it
+_MIN_WHOLE = 96        # px: the smallest short side of a whole master in a page worth a search
+_SIZE_STEP = 0.96      # ratio between the sizes the coarse search tries (then 1 % apart, then ECC)
+_COARSE_LIKENESS = 0.85  # luminance correlation of the coarse search's best worth refining
 
 
 def load_original(path: str, sha256: str, size: tuple[int, int],
@@ -163,3 +170,85 @@ def place(suspect: Any, original_size: tuple[int, int], original: np.ndarray, ma
                            [0.0, height / pixels.shape[0], (top + dy) / scale], [0.0, 0.0, 1.0]])
     coverage = width * height / (master_size[0] * master_size[1])
     return Registration(True, homography, 0, 0, False, min(1.0, coverage)), float(correlation)
+
+
+def place_whole(suspect: Any, original: np.ndarray, master_size: tuple[int, int], *, min_detail: float = MIN_DETAIL,
+                min_likeness: float = MIN_LIKENESS) -> tuple[Registration, float] | None:
+    """Where the master file's luminance ``original`` lies whole, upright and smaller, inside a suspect
+    (a collage's cell, a page), and the correlation of their fine detail there; None when it is not
+    found there, or not with ``min_detail`` and ``min_likeness`` (as :func:`place`).
+
+    ``suspect`` is the file's pixels; the registration maps them to the master's full-resolution
+    pixels (``master_size``: width, height). A coarse search tries every size from the largest that
+    fits down to a ``_MIN_WHOLE`` px short side, ``_SIZE_STEP`` apart, on the page reduced to
+    ``_PAGE_SIDE`` px; the best, if its luminance correlates by ``_COARSE_LIKENESS`` there, is placed
+    at the page's own scale on fine detail (sizes 1 % apart), and the place made exact by ECC (an
+    affine map: the whole master holds enough to fit one).
+    """
+    pixels, _ = pixels_of(suspect)
+    page = luminance_of(pixels).astype(np.float32)
+    aspect = original.shape[1] / original.shape[0]
+    coarse = min(1.0, _PAGE_SIDE / max(page.shape))
+    value, width, (x, y) = _coarse_whole(page, original, coarse)
+    if not value >= _COARSE_LIKENESS:
+        return None
+    if original.shape[1] > 2 * width:         # the fine sizes resized from twice the size, not the whole file
+        original = cv2.resize(original, (round(2 * width), round(2 * width / aspect)), interpolation=cv2.INTER_AREA)
+    detail, reach = highpass(page, _DETAIL_SIGMA), int(np.ceil(1.0 / coarse)) + 2 + round(0.05 * width)
+    corner = (round(x / coarse) - reach, round(y / coarse) - reach)
+    fits = [_fit_whole(detail, original, width * factor, corner, reach) for factor in np.linspace(0.96, 1.04, 9)]
+    correlation, (left, top), size = max(fits, key=lambda fit: fit[0])
+    if not correlation > -np.inf:
+        return None
+    template = cv2.resize(original, size, interpolation=cv2.INTER_AREA)
+    start = np.array([[1.0, 0.0, left], [0.0, 1.0, top]], np.float32)       # template px -> page px
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, _ECC_ITERATIONS, _ECC_EPSILON)
+    try:
+        warp = np.asarray(cv2.findTransformECC(template, page, start, cv2.MOTION_AFFINE, criteria,
+                                               np.ones(page.shape, np.uint8), _ECC_SMOOTHING)[1])
+    except cv2.error:                                                         # did not converge
+        return None
+    there = cv2.warpAffine(page, warp, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    correlation = float(cv2.matchTemplate(highpass(there, _DETAIL_SIGMA), highpass(template, _DETAIL_SIGMA),
+                                          cv2.TM_CCOEFF_NORMED)[0, 0])
+    likeness = float(cv2.matchTemplate(there, template, cv2.TM_CCOEFF_NORMED)[0, 0])
+    if not (correlation >= min_detail and likeness >= min_likeness):
+        return None
+    to_template = np.linalg.inv(np.vstack([warp.astype(np.float64), [0.0, 0.0, 1.0]]))
+    template_to_master = np.linalg.inv(frame_scaling(master_size, (size[1], size[0])))
+    return Registration(True, template_to_master @ to_template, 0, 0, False, 1.0), correlation
+
+
+def _coarse_whole(page: np.ndarray, original: np.ndarray, coarse: float) -> tuple[float, float, tuple[int, int]]:
+    """The best luminance correlation of ``original`` inside ``page``, both reduced by ``coarse``, over
+    the sizes of the coarse search; its width in page px and its place (x, y) in the reduced page."""
+    aspect = original.shape[1] / original.shape[0]
+    small_page = cv2.resize(page, (max(1, round(page.shape[1] * coarse)), max(1, round(page.shape[0] * coarse))),
+                            interpolation=cv2.INTER_AREA)
+    width = min(page.shape[1], page.shape[0] * aspect)
+    reduced = cv2.resize(original, (max(1, round(width * coarse)), max(1, round(width * coarse / aspect))),
+                         interpolation=cv2.INTER_AREA)                # the largest template, resized from once
+    best = (-np.inf, 0.0, (0, 0))
+    while width / aspect >= _MIN_WHOLE:
+        size = (round(width * coarse), round(width / aspect * coarse))
+        if min(size) >= _MIN_COARSE:
+            template = cv2.resize(reduced, size, interpolation=cv2.INTER_AREA)
+            _, value, _, place_at = cv2.minMaxLoc(cv2.matchTemplate(small_page, template, cv2.TM_CCOEFF_NORMED))
+            best = max(best, (float(value), width, (int(place_at[0]), int(place_at[1]))), key=lambda entry: entry[0])
+        width *= _SIZE_STEP
+    return best
+
+
+def _fit_whole(detail: np.ndarray, original: np.ndarray, width: float, corner: tuple[int, int],
+               reach: int) -> tuple[float, tuple[int, int], tuple[int, int]]:
+    """The best correlation of ``original``'s fine detail, made ``width`` px wide, with the page's
+    ``detail`` within ``reach`` px of placing its top-left ``corner`` there ((x, y), already moved
+    back by ``reach``); where (x, y) in the page, and the size (width, height). -inf when it does not fit."""
+    size = (max(1, round(width)), max(1, round(width * original.shape[0] / original.shape[1])))
+    left, top = max(0, corner[0]), max(0, corner[1])
+    window = detail[top:top + size[1] + 2 * reach, left:left + size[0] + 2 * reach]
+    if size[0] > window.shape[1] or size[1] > window.shape[0]:
+        return -np.inf, (0, 0), size
+    template = highpass(cv2.resize(original, size, interpolation=cv2.INTER_AREA), _DETAIL_SIGMA)
+    _, correlation, _, (dx, dy) = cv2.minMaxLoc(cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED))
+    return float(correlation), (left + dx, top + dy), size

@@ -9,7 +9,8 @@ For each file, cheapest step first (see DESIGN's data flow):
 3. **near-duplicate** — the file's perceptual hash is near a registered master's (re-encoded,
    resized, flipped, turned), or, with ``partial``, local features find a master inside it (a crop,
    a collage, a page), or, for a crop too plain for features, the mark's tile phase and a master's
-   thumbnail place it (`watermark.placement`);
+   thumbnail place it (`watermark.placement`), or a master file at hand does (`watermark.original`:
+   the file as a crop of the master, or the master whole inside the file);
 4. **informed** — the file is registered to each matched master (features and a homography) and
    read in the master's frame (`watermark.read_in_frame`): the periodic mark at the identity and
    every issued copy's per-copy layer, which names colluders and survives a scrubbed periodic mark.
@@ -263,10 +264,16 @@ class Scanner:
     def _place(self, found: _File) -> None:
         """With ``partial``, a file that nothing matched may be a small crop too plain for features:
         sought at each master size's working scale by every key's tile phase, and placed in the
-        masters of that size whose thumbnail shows it there (`watermark.placement`); failing that, sought
-        in the files of the masters its features pointed to (`watermark.original.place`)."""
-        if not self.options.partial or found.near or any(r.matched for r in found.registrations.values()):
+        masters of that size whose thumbnail shows it there (`watermark.placement`); then sought in
+        the files of the masters its features pointed to and did not register (`_place_on_files`)."""
+        if not self.options.partial or found.near:
             return
+        if not any(r.matched for r in found.registrations.values()):
+            self._place_by_phase(found)
+        self._place_on_files(found)
+
+    def _place_by_phase(self, found: _File) -> None:
+        """Place the file by every key's tile phase and the masters' thumbnails (see `_place`)."""
         colour = None
         for key in self.keys:
             phases = {size: placement.phase_at(found.loaded.image, found.loaded.original_size, size, key)
@@ -284,20 +291,24 @@ class Scanner:
                     if placed is not None:
                         found.registrations[master_id], rms = placed
                         found.placed[master_id] = (searches, rms)
-        self._place_on_files(found)
 
     def _place_on_files(self, found: _File) -> None:
-        """Place the file in the master files (at hand, unchanged) of the masters the feature index
-        proposed, when neither features nor the tile phase placed it anywhere."""
-        if not self.options.originals or any(r.matched for r in found.registrations.values()):
+        """Seek the file in the master files (at hand, unchanged) of the masters the feature index
+        proposed and registration did not confirm: the master whole and smaller inside the file (a
+        collage's cell, a page: `watermark.original.place_whole`), and, when nothing placed the file
+        anywhere, the file as a crop of the master (`watermark.original.place`)."""
+        if not self.options.originals:
             return
-        for master_id in list(found.registrations):
+        crop = not any(r.matched for r in found.registrations.values())
+        for master_id in [m for m, registration in found.registrations.items() if not registration.matched]:
             master = self._master_by_id(master_id)
             original = self._original_of(master)
             if original is None:
                 continue
-            placed = master_file.place(found.suspect(self.options.max_pixels).image, found.loaded.original_size,
-                                       original, (master.width, master.height))
+            image, size = found.suspect(self.options.max_pixels).image, (master.width, master.height)
+            placed = master_file.place_whole(image, original, size)
+            if placed is None and crop:
+                placed = master_file.place(image, found.loaded.original_size, original, size)
             if placed is not None:
                 found.registrations[master_id], found.on_file[master_id] = placed
 

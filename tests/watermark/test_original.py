@@ -9,14 +9,14 @@ import hashlib
 import cv2
 import numpy as np
 import pytest
-from photos import photo
+from photos import PHOTO_NAMES, photo
 from PIL import Image
 from scipy import fft
 
 import watermark as wm
 from eval import suspects
 from watermark import color
-from watermark.original import MIN_DETAIL, as_suspect, load_original, place, refine
+from watermark.original import MIN_DETAIL, as_suspect, load_original, place, place_whole, refine
 from watermark.registration import Registration, to_master_frame
 from watermark.schemes.lattice import informed, masking, sync
 from watermark.schemes.lattice.layout import layout_for
@@ -162,3 +162,33 @@ def test_a_crop_of_another_photograph_or_one_too_small_or_too_large_is_not_place
         assert place(crop, (width, height), _luma(master), SIZE) is None
     assert place(master[:40, :60], (60, 40), _luma(master), SIZE) is None             # too small to search
     assert place(master, (1920, 1081), _luma(master), SIZE) is None                     # larger than the master
+
+
+def _frame(name):
+    return cv2.resize(photo(name), SIZE, interpolation=cv2.INTER_AREA)
+
+
+@pytest.mark.parametrize("grid, seed", [(2, 0), (3, 1)])
+def test_a_master_whole_in_a_collage_is_found_in_it_to_a_pixel(master, marked, grid, seed):
+    """A quarter-size copy in a collage (JPEG 85): placed by the master file alone, the map from the
+    collage's pixels to the master's right to about a master pixel at the cell's corners."""
+    others = [_frame(name) for name in PHOTO_NAMES if name != "astronaut"]
+    collage = suspects.collage(marked, others, grid=grid, seed=seed)
+    registration, detail = place_whole(collage, _luma(master), SIZE)
+    assert detail >= MIN_DETAIL
+    row, column = divmod(int(np.random.default_rng(seed).integers(grid * grid)), grid)   # where collage() put it
+    corners = np.array([[0, 0, 1], [479, 269, 1], [0, 269, 1], [479, 0, 1]], float) + [480 * column, 270 * row, 0]
+    mapped = corners @ registration.homography.T
+    truth = (corners[:, :2] - [480 * column, 270 * row] + 0.5) * 4 - 0.5            # 4 master px per cell px
+    assert np.abs(mapped[:, :2] / mapped[:, 2:] - truth).max() < 1.5
+
+
+def test_a_page_without_the_master_or_with_its_stereo_twin_does_not_place_it():
+    """Other photographs, and the same scene from the second camera of a stereo pair, at a quarter size."""
+    from skimage import data
+
+    left = _frame("motorcycle_left")
+    right = cv2.resize(data.stereo_motorcycle()[1], SIZE, interpolation=cv2.INTER_AREA)
+    others = [_frame(name) for name in ("chelsea", "coffee", "rocket", "astronaut")]
+    assert place_whole(suspects.collage(others[0], others[1:], grid=2, seed=0), _luma(left), SIZE) is None
+    assert place_whole(suspects.collage(right, others, grid=2, seed=0), _luma(left), SIZE) is None

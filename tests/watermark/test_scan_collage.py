@@ -14,6 +14,8 @@ from PIL import Image
 import attacks
 from eval import suspects
 from watermark import Key, placement
+from watermark import scan as scan_module
+from watermark.registration import Registration
 from watermark.registry import Registry, issue_file
 from watermark.scan import Scanner, ScanOptions
 from watermark.sources import Source
@@ -89,6 +91,19 @@ def test_a_page_holding_two_issued_copies_names_both_also_when_the_blind_read_fo
     marks = {mark["payload"]: mark for mark in row["marks"] if mark["attributed"]}
     assert marks[_hex(big_payload)]["method"] == "blind" and marks[_hex(big_payload)]["record"]["recipient"] == Y
     assert marks[_hex(small_payload)]["method"] == "informed" and marks[_hex(small_payload)]["record"]["recipient"] == X
+
+
+def test_a_cell_features_cannot_register_is_found_whole_in_the_master_file(world, tmp_path, monkeypatch):
+    """As for a repeated pattern or a night scene: the index proposes the master but no registration
+    holds. The master file, at hand, is found whole in the collage and the cell read against it; with
+    the master files moved away nothing places it."""
+    payload, pixels = world[2]["coffee", X]
+    monkeypatch.setattr(scan_module, "register", lambda suspect, master, **_: Registration(False, None, 0, 0))
+    row = _scan(world, _collage(pixels), tmp_path / "collage.png")
+    assert row["status"] == "attributed" and row["payload"] == _hex(payload) and row["p_value"] < 1e-9, row
+    assert row["match"]["placed"] == "the master file" and row["match"]["detail_correlation"] >= 0.5
+    moved = _scan(world, _collage(pixels), tmp_path / "collage.png", originals=False)
+    assert moved["status"] != "attributed", moved
 
 
 def test_with_the_master_files_moved_away_the_registry_alone_still_attributes(world, tmp_path):
