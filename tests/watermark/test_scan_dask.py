@@ -62,3 +62,21 @@ def test_a_worker_killed_mid_scan_costs_no_file(scan_world, cluster, tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(row["path"] for row in rows) == sorted(str(many / f"{i:02d}.png") for i in range(8))
     assert all(row["status"] == "attributed" for row in rows)
+
+
+def _memory_settings():
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("MALLOC_ARENA_MAX")
+
+
+def test_the_local_cluster_of_dask_starts_its_workers_with_glibcs_thresholds_and_one_arena():
+    """Dask's default MALLOC_TRIM_THRESHOLD_ and a worker thread's own arena doubled a scan's CPU time
+    (see watermark/batch_dask.py); the cluster `--dask` starts gives its workers neither."""
+    from watermark.batch_dask import _client
+
+    client = _client("local", 1)
+    try:
+        assert list(client.run(_memory_settings).values()) == [(None, "1")]
+    finally:
+        local = client.cluster
+        client.close()
+        local.close()
