@@ -8,7 +8,9 @@ and each item's result is yielded once.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -24,20 +26,36 @@ _WINDOW = 8          # tasks in flight per worker thread
 # scan's CPU time (one-off, 12 1080p JPEGs in one process: 3.8 -> 7.5 s); and a task runs in a worker
 # thread, whose own malloc arena gives its large arrays back to the system as eagerly (2.9 -> 4.2 s;
 # one arena: 3.0 s). README "On a cluster" says how to start remote workers the same way.
-_WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+_TRIM = "MALLOC_TRIM_THRESHOLD_"
+_WORKER_ENVIRON = {f"distributed.nanny.pre-spawn-environ.{_TRIM}": None,
                    "distributed.nanny.pre-spawn-environ.MALLOC_ARENA_MAX": 1}
+
+
+@contextlib.contextmanager
+def _worker_environ() -> Iterator[None]:
+    """Nannies started here spawn workers with `_WORKER_ENVIRON`. A nanny also copies its settings into
+    this process's environment, which its children inherit: an earlier cluster's trim threshold is
+    held back meanwhile."""
+    import dask
+
+    held = os.environ.pop(_TRIM, None)
+    try:
+        with dask.config.set(_WORKER_ENVIRON):
+            yield
+    finally:
+        if held is not None:
+            os.environ[_TRIM] = held
 
 
 def _client(address: str, workers: int) -> Any:
     """A client of the scheduler at ``address``, or of a new local cluster of ``workers`` processes."""
     try:
-        import dask
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise WatermarkError(f"--dask needs Dask and distributed: {DASK_EXTRA}") from None
     if address == "local":
         # any free port for the dashboard: None still asks for 8787, taken by any other cluster on the machine
-        with dask.config.set(_WORKER_ENVIRON):
+        with _worker_environ():
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=":0")
         return Client(cluster)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,7 @@ ROW_FIELDS = ("path", "sha256", "status", "method", "payload", "p_value", "recor
 _ANALYSIS_SIDE = 512          # px: the short side the blind read and the hash need (JPEG draft decoding)
 _REGISTRATION_SIDE = 1024     # px: the short side local features are found at (a collage holds a master small)
 _THUMBNAIL_SIDE = 192
+_ORIGINALS_BYTES = 128 * 2**20   # master files' luminance kept between files (16 at 1080p)
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ class Scanner:
         self._features: FeatureIndex | None = None
         self._prints: dict[int, MasterPrint] = {}
         self._sizes: dict[tuple[int, int], list[int]] | None = None
-        self._original: tuple[int, np.ndarray | None] | None = None   # the last master file read: (id, luminance)
+        self._originals: OrderedDict[int, np.ndarray | None] = OrderedDict()   # master files read, latest last
 
     def __getstate__(self) -> dict[str, Any]:
         return {"registry_path": self.registry_path, "keys": self.keys, "options": self.options}
@@ -381,14 +383,20 @@ class Scanner:
         return framed, valid, template
 
     def _original_of(self, master: Master) -> np.ndarray | None:
-        """The master file's luminance, if ``originals`` and the file is at hand unchanged (the last one
-        read is kept: a crawl's matches of one master tend to come together)."""
+        """The master file's luminance, if ``originals`` and the file is at hand unchanged. The files
+        read last are kept, up to ``_ORIGINALS_BYTES``: a file the index proposes masters for has each
+        sought in their files, and the next file is often proposed the same ones."""
         if not self.options.originals:
             return None
-        if self._original is None or self._original[0] != master.id:
-            self._original = (master.id, load_original(master.path, master.sha256, (master.width, master.height),
-                                                       max_pixels=self.options.max_pixels))
-        return self._original[1]
+        if master.id in self._originals:
+            self._originals.move_to_end(master.id)
+            return self._originals[master.id]
+        original = load_original(master.path, master.sha256, (master.width, master.height),
+                                 max_pixels=self.options.max_pixels)
+        self._originals[master.id] = original
+        while sum(0 if kept is None else kept.nbytes for kept in self._originals.values()) > _ORIGINALS_BYTES:
+            self._originals.popitem(last=False)
+        return original
 
     @staticmethod
     def _add_informed(found: _File, key: Key, payload: int, p_value: float, record: Record,
