@@ -302,15 +302,18 @@ class Scanner:
         if not self.options.originals:
             return
         crop = not any(r.matched for r in found.registrations.values())
+        page = None                 # the file's luminance, computed once for every master sought in it
         for master_id in [m for m, registration in found.registrations.items() if not registration.matched]:
             master = self._master_by_id(master_id)
             original = self._original_of(master)
             if original is None:
                 continue
-            image, size = found.suspect(self.options.max_pixels).image, (master.width, master.height)
-            placed = master_file.place_whole(image, original, size)
+            if page is None:
+                page = luminance_of(pixels_of(found.suspect(self.options.max_pixels).image)[0])
+            size = (master.width, master.height)
+            placed = master_file.place_whole(page, original, size)
             if placed is None and crop:
-                placed = master_file.place(image, found.loaded.original_size, original, size)
+                placed = master_file.place(page, found.loaded.original_size, original, size)
             if placed is not None:
                 found.registrations[master_id], found.on_file[master_id] = placed
 
