@@ -159,6 +159,7 @@ class Scanner:
         self._hashes: HashIndex | None = None
         self._features: FeatureIndex | None = None
         self._prints: dict[int, MasterPrint] = {}
+        self._thumbnails: dict[int, np.ndarray] = {}
         self._sizes: dict[tuple[int, int], list[int]] | None = None
         self._originals: OrderedDict[int, np.ndarray | None] = OrderedDict()   # master files read, latest last
 
@@ -305,14 +306,16 @@ class Scanner:
         page = None                 # the file's luminance, computed once for every master sought in it
         for master_id in [m for m, registration in found.registrations.items() if not registration.matched]:
             master = self._master_by_id(master_id)
-            original = self._original_of(master)
-            if original is None:
-                continue
             if page is None:
                 page = luminance_of(pixels_of(found.suspect(self.options.max_pixels).image)[0])
-            size = (master.width, master.height)
-            placed = master_file.place_whole(page, original, size)
-            if placed is None and crop:
+            size, thumbnail = (master.width, master.height), self._thumbnail(master)
+            whole = master_file.could_be_whole(page, thumbnail)
+            part = crop and master_file.could_be_crop(found.loaded.original_size, page, thumbnail, size)
+            original = self._original_of(master) if whole or part else None
+            if original is None:
+                continue
+            placed = master_file.place_whole(page, original, size) if whole else None
+            if placed is None and part:
                 placed = master_file.place(page, found.loaded.original_size, original, size)
             if placed is not None:
                 found.registrations[master_id], found.on_file[master_id] = placed
@@ -478,6 +481,12 @@ class Scanner:
         if master.id not in self._prints:
             self._prints[master.id] = print_of(master)
         return self._prints[master.id]
+
+    def _thumbnail(self, master: Master) -> np.ndarray:
+        """The luminance of the master's print thumbnail (float32, 0..1)."""
+        if master.id not in self._thumbnails:
+            self._thumbnails[master.id] = luminance_of(self._print(master).thumbnail_image())
+        return self._thumbnails[master.id]
 
     def _master_by_id(self, master_id: int) -> Master:
         """A master the registry's own indexes named (so it exists)."""
