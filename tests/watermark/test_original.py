@@ -16,7 +16,17 @@ from scipy import fft
 import watermark as wm
 from eval import suspects
 from watermark import color
-from watermark.original import MIN_DETAIL, as_suspect, load_original, place, place_whole, refine
+from watermark.features import master_print
+from watermark.original import (
+    MIN_DETAIL,
+    as_suspect,
+    could_be_crop,
+    could_be_whole,
+    load_original,
+    place,
+    place_whole,
+    refine,
+)
 from watermark.registration import Registration, to_master_frame
 from watermark.schemes.lattice import informed, masking, sync
 from watermark.schemes.lattice.layout import layout_for
@@ -192,3 +202,31 @@ def test_a_page_without_the_master_or_with_its_stereo_twin_does_not_place_it():
     others = [_frame(name) for name in ("chelsea", "coffee", "rocket", "astronaut")]
     assert place_whole(suspects.collage(others[0], others[1:], grid=2, seed=0), _luma(left), SIZE) is None
     assert place_whole(suspects.collage(right, others, grid=2, seed=0), _luma(left), SIZE) is None
+
+
+@pytest.fixture(scope="module")
+def thumbnail(master):
+    """The luminance of the master's thumbnail as the registry's print keeps it."""
+    return _luma(master_print(master).thumbnail_image())
+
+
+@pytest.mark.parametrize("grid, seed", [(2, 0), (3, 1)])
+def test_the_thumbnail_shows_where_the_master_file_is_worth_reading_for_a_page(master, marked, thumbnail, grid,
+                                                                                  seed):
+    others = [_frame(name) for name in PHOTO_NAMES if name != "astronaut"]
+    assert could_be_whole(_luma(suspects.collage(marked, others, grid=grid, seed=seed)), thumbnail)
+    assert not could_be_whole(_luma(suspects.collage(others[0], others[1:], grid=grid, seed=seed)), thumbnail)
+
+
+def test_the_thumbnail_shows_where_the_master_file_is_worth_reading_for_a_crop(master, marked, thumbnail):
+    """Small crops where they were cut; not other photographs at half the master's size (a small crop of
+    one often looks like some place of a 192 px thumbnail: those files are still read)."""
+    for seed in range(3):
+        left, top, width, height = suspects.crop_box(marked.shape, fraction=0.02, seed=seed)
+        crop = suspects.jpeg(np.ascontiguousarray(marked[top:top + height, left:left + width]), 90)
+        assert could_be_crop((width, height), _luma(crop), thumbnail, SIZE)
+    for name in PHOTO_NAMES[1:]:
+        other = cv2.resize(photo(name), (960, 540), interpolation=cv2.INTER_AREA)
+        assert not could_be_crop((960, 540), _luma(other), thumbnail, SIZE), name
+    assert could_be_crop((60, 40), _luma(master[:40, :60]), thumbnail, SIZE)            # too small to judge there
+    assert not could_be_crop((1920, 1081), _luma(master), thumbnail, SIZE)              # larger than the master

@@ -14,6 +14,7 @@ from PIL import Image
 import attacks
 from eval import suspects
 from watermark import Key, placement
+from watermark import original as original_module
 from watermark import scan as scan_module
 from watermark.registration import Registration
 from watermark.registry import Registry, issue_file
@@ -188,3 +189,26 @@ def test_a_crop_that_neither_features_nor_the_mark_place_is_placed_in_the_master
     moved = _scan(world, crop, tmp_path / "crop.png", originals=False)
     assert moved["status"] != "attributed", moved
 
+
+
+def test_a_master_file_is_read_only_where_its_thumbnail_shows_the_master_may_be(world, tmp_path, monkeypatch):
+    """With every registration failing, each master the feature index proposes is sought in its file:
+    for a page of other photographs no master file is read (their thumbnails do not show them there);
+    for the collage holding coffee's copy, only coffee's file is read, and the cell still placed."""
+    proposed, read = [], []
+    monkeypatch.setattr(scan_module, "register",
+                        lambda suspect, master, **_: proposed.append(master) or Registration(False, None, 0, 0))
+
+    def load_original(path, *args, **kwargs):
+        read.append(path)
+        return original_module.load_original(path, *args, **kwargs)
+
+    monkeypatch.setattr(scan_module, "load_original", load_original)
+    others = [_frame(name) for name in ("chelsea", "astronaut", "rocket", "retina")]
+    row = _scan(world, suspects.collage(others[0], others[1:], grid=2, seed=1), tmp_path / "other.png")
+    assert proposed and not read and row["status"] == "not-found", (len(proposed), read, row)
+    proposed.clear()
+    payload, pixels = world[2]["coffee", X]
+    row = _scan(world, _collage(pixels), tmp_path / "collage.png")
+    assert len(proposed) == 2 and [path.rsplit("/", 1)[-1] for path in read] == ["coffee.png"], (proposed, read)
+    assert row["status"] == "attributed" and row["payload"] == _hex(payload), row
