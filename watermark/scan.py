@@ -34,10 +34,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image
 
-from . import api, imageio, placement, provenance, schemes
+from . import api, cells, imageio, placement, provenance, schemes
 from . import original as master_file
 from .errors import RegistryError, WatermarkError
 from .featureindex import FeatureIndex
@@ -47,7 +48,7 @@ from .hashindex import HashIndex
 from .image import luminance_of, pixels_of
 from .keys import Key
 from .original import as_suspect, load_original, refine
-from .registration import Registration, Suspect, register, to_master_frame
+from .registration import Registration, Suspect, frame_scaling, register, to_master_frame
 from .registry import ISSUED, Master, Record, Registry, feature_index, hash_index, print_of
 from .sources import Source, read_bytes
 
@@ -59,6 +60,7 @@ ROW_FIELDS = ("path", "sha256", "status", "method", "payload", "p_value", "recor
 _ANALYSIS_SIDE = 512          # px: the short side the blind read and the hash need (JPEG draft decoding)
 _REGISTRATION_SIDE = 1024     # px: the short side local features are found at (a collage holds a master small)
 _THUMBNAIL_SIDE = 192
+_CELL_LIKENESS = 0.9            # luminance correlation of a rectangle with a master's thumbnail that places it
 _ORIGINALS_BYTES = 128 * 2**20   # master files' luminance kept between files (16 at 1080p)
 
 
@@ -136,9 +138,12 @@ class _File:
     registrations: dict[int, Registration] = field(default_factory=dict)
     placed: dict[int, tuple[int, float]] = field(default_factory=dict)   # master id -> (phase searches, RMS)
     on_file: dict[int, float] = field(default_factory=dict)        # master id -> detail correlation there
+    cells: dict[int, tuple[int, tuple[int, int, int, int]]] = field(default_factory=dict)  # id -> (distance, box)
+    in_cell: dict[int, int] = field(default_factory=dict)          # master id -> hash distance of its cell
     against_original: set[int] = field(default_factory=set)          # masters whose own file was read against
     geometry: dict[str, Any] | None = None
     _suspect: Suspect | None = None
+    _page: np.ndarray | None = None
 
     def suspect(self, max_pixels: int | None) -> Suspect:
         """The file for registration, decoded at the resolution local features need (once); a whole
@@ -148,6 +153,12 @@ class _File:
                                               reduce_to=_REGISTRATION_SIDE)
             self._suspect = Suspect(loaded.image, whole=bool(self.near))
         return self._suspect
+
+    def page(self, max_pixels: int | None) -> np.ndarray:
+        """The luminance of :meth:`suspect`'s pixels (once): where masters are sought in the file."""
+        if self._page is None:
+            self._page = luminance_of(pixels_of(self.suspect(max_pixels).image)[0])
+        return self._page
 
 
 class Scanner:
@@ -258,11 +269,29 @@ class Scanner:
         if len(hashes):
             found.near = dict(hashes.query(perceptual_hash(found.loaded.image), max_distance=MAX_DISTANCE, limit=8))
         if self.options.partial and not found.near:
+            self._cells(found)
             index = self._feature_index()
             if len(index):
                 suspect = found.suspect(self.options.max_pixels)
                 for master_id, _ in index.candidates(suspect.features()):
                     self._register(found, master_id)
+
+    def _cells(self, found: _File) -> None:
+        """Each rectangle the file's straight lines bound (`watermark.cells`: a collage's cells, a picture
+        inside borders) looked up as a whole file is; a master one matches is proposed (registered, and
+        placed in that rectangle by `_place_in_cells` if nothing else places it)."""
+        hashes = self._hash_index()
+        if not len(hashes):
+            return
+        pixels = pixels_of(found.suspect(self.options.max_pixels).image)[0]
+        for box in cells.rectangles(found.page(self.options.max_pixels)):
+            top, bottom, left, right = box
+            for master_id, distance in hashes.query(perceptual_hash(pixels[top:bottom, left:right]),
+                                                    max_distance=MAX_DISTANCE, limit=8):
+                if distance < found.cells.get(master_id, (MAX_DISTANCE + 1,))[0]:
+                    found.cells[master_id] = (distance, box)
+        for master_id in found.cells:
+            self._register(found, master_id)
 
     def _place(self, found: _File) -> None:
         """With ``partial``, a file that nothing matched may be a small crop too plain for features:
@@ -274,6 +303,7 @@ class Scanner:
         if not any(r.matched for r in found.registrations.values()):
             self._place_by_phase(found)
         self._place_on_files(found)
+        self._place_in_cells(found)
 
     def _place_by_phase(self, found: _File) -> None:
         """Place the file by every key's tile phase and the masters' thumbnails (see `_place`)."""
@@ -303,11 +333,9 @@ class Scanner:
         if not self.options.originals:
             return
         crop = not any(r.matched for r in found.registrations.values())
-        page = None                 # the file's luminance, computed once for every master sought in it
         for master_id in [m for m, registration in found.registrations.items() if not registration.matched]:
             master = self._master_by_id(master_id)
-            if page is None:
-                page = luminance_of(pixels_of(found.suspect(self.options.max_pixels).image)[0])
+            page = found.page(self.options.max_pixels)
             size, thumbnail = (master.width, master.height), self._thumbnail(master)
             whole = master_file.could_be_whole(page, thumbnail)
             part = crop and master_file.could_be_crop(found.loaded.original_size, page, thumbnail, size)
@@ -319,6 +347,24 @@ class Scanner:
                 placed = master_file.place(page, found.loaded.original_size, original, size)
             if placed is not None:
                 found.registrations[master_id], found.on_file[master_id] = placed
+
+    def _place_in_cells(self, found: _File) -> None:
+        """A master a rectangle of the file matched (`_cells`) that nothing else placed: placed in that
+        rectangle, stretched to it, when its print's thumbnail shows it there upright (a hash match
+        may be of a flipped or turned master, which local features, not this, must place)."""
+        for master_id, (distance, (top, bottom, left, right)) in found.cells.items():
+            if found.registrations[master_id].matched:
+                continue
+            master = self._master_by_id(master_id)
+            thumbnail = self._thumbnail(master)
+            cell = cv2.resize(found.page(self.options.max_pixels)[top:bottom, left:right], thumbnail.shape[::-1],
+                              interpolation=cv2.INTER_AREA)
+            if not cv2.matchTemplate(cell, thumbnail, cv2.TM_CCOEFF_NORMED)[0, 0] >= _CELL_LIKENESS:
+                continue
+            to_master = np.linalg.inv(frame_scaling((master.width, master.height), (bottom - top, right - left)))
+            shift = np.array([[1.0, 0.0, -left], [0.0, 1.0, -top], [0.0, 0.0, 1.0]])
+            found.registrations[master_id] = Registration(True, to_master @ shift, 0, 0, False, 1.0)
+            found.in_cell[master_id] = distance
 
     def _content(self, found: _File) -> None:
         """Each blind mark's record counts only if the file's content matches the record's master."""
@@ -519,6 +565,8 @@ def _evidence(found: _File, master_id: int) -> dict[str, Any]:
         evidence = {"placed": "tile phase and thumbnail", "thumbnail_rms": round(found.placed[master_id][1], 4)}
     elif master_id in found.on_file:
         evidence = {"placed": "the master file", "detail_correlation": round(found.on_file[master_id], 3)}
+    elif master_id in found.in_cell:
+        evidence = {"placed": "a cell of the page", "hash_distance": found.in_cell[master_id]}
     else:
         evidence = {"inliers": found.registrations[master_id].inliers}
     if master_id in found.against_original:

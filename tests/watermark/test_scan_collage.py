@@ -96,15 +96,40 @@ def test_a_page_holding_two_issued_copies_names_both_also_when_the_blind_read_fo
 
 def test_a_cell_features_cannot_register_is_found_whole_in_the_master_file(world, tmp_path, monkeypatch):
     """As for a repeated pattern or a night scene: the index proposes the master but no registration
-    holds. The master file, at hand, is found whole in the collage and the cell read against it; with
-    the master files moved away nothing places it."""
+    holds, and no straight lines bound the copy (as for a feathered or irregular cut). The master file,
+    at hand, is found whole in the collage and the cell read against it; with the master files moved
+    away nothing places it."""
     payload, pixels = world[2]["coffee", X]
     monkeypatch.setattr(scan_module, "register", lambda suspect, master, **_: Registration(False, None, 0, 0))
+    monkeypatch.setattr(scan_module.cells, "rectangles", lambda luma: [])
     row = _scan(world, _collage(pixels), tmp_path / "collage.png")
     assert row["status"] == "attributed" and row["payload"] == _hex(payload) and row["p_value"] < 1e-9, row
     assert row["match"]["placed"] == "the master file" and row["match"]["detail_correlation"] >= 0.5
     moved = _scan(world, _collage(pixels), tmp_path / "collage.png", originals=False)
     assert moved["status"] != "attributed", moved
+
+
+def test_a_collage_cell_features_cannot_register_is_placed_in_its_cell(world, tmp_path, monkeypatch):
+    """The same in a grid: the cell the collage's lines bound matches the master's hash, and the
+    master, its thumbnail alike there, is placed in it, also with the master files moved away."""
+    payload, pixels = world[2]["coffee", X]
+    monkeypatch.setattr(scan_module, "register", lambda suspect, master, **_: Registration(False, None, 0, 0))
+    row = _scan(world, _collage(pixels), tmp_path / "collage.png", originals=False)
+    assert row["status"] == "attributed" and row["payload"] == _hex(payload) and row["p_value"] < 1e-9, row
+    assert row["match"]["placed"] == "a cell of the page" and row["match"]["hash_distance"] <= 10
+    flipped = _scan(world, np.ascontiguousarray(_collage(pixels)[:, ::-1]), tmp_path / "flipped.png", originals=False)
+    assert flipped["status"] != "attributed", flipped             # the hash matches; the thumbnail does not
+
+
+def test_a_copy_pasted_inside_another_photograph_is_placed_where_its_edges_are(world, tmp_path, monkeypatch):
+    """Its edges cross only part of the page, yet stand out in the page's mean jump per column and row."""
+    payload, pixels = world[2]["coffee", X]
+    page = cv2.resize(_frame("chelsea"), (1440, 810), interpolation=cv2.INTER_AREA)
+    page[300:570, 700:1180] = cv2.resize(pixels, (480, 270), interpolation=cv2.INTER_AREA)
+    monkeypatch.setattr(scan_module, "register", lambda suspect, master, **_: Registration(False, None, 0, 0))
+    row = _scan(world, suspects.jpeg(page, 85), tmp_path / "page.png", originals=False)
+    assert row["status"] == "attributed" and row["payload"] == _hex(payload), row
+    assert row["match"]["placed"] == "a cell of the page"
 
 
 def test_with_the_master_files_moved_away_the_registry_alone_still_attributes(world, tmp_path):
