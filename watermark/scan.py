@@ -41,7 +41,7 @@ from PIL import Image
 from . import api, cells, imageio, placement, provenance, schemes
 from . import original as master_file
 from .errors import RegistryError, WatermarkError
-from .featureindex import FeatureIndex
+from .featureindex import CANDIDATES, FeatureIndex
 from .features import MasterPrint
 from .fingerprint import MAX_DISTANCE, perceptual_hash
 from .hashindex import HashIndex
@@ -290,6 +290,9 @@ class Scanner:
                                                     max_distance=MAX_DISTANCE, limit=8):
                 if distance < found.cells.get(master_id, (MAX_DISTANCE + 1,))[0]:
                     found.cells[master_id] = (distance, box)
+        # the nearest, as many as the feature index may propose: a page of many lines costs no more
+        nearest = sorted(found.cells, key=lambda master_id: found.cells[master_id][0])[:CANDIDATES]
+        found.cells = {master_id: found.cells[master_id] for master_id in nearest}
         for master_id in found.cells:
             self._register(found, master_id)
 
