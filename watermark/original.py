@@ -26,8 +26,8 @@ pattern, a night scene) is sought whole and upright inside the page, at every si
 down to a 96 px short side (:func:`place_whole`: a collage's cell), and kept on the same conditions.
 
 Both searches first look at the registry print's thumbnail (:func:`could_be_whole`,
-:func:`could_be_crop`), so that the master file is read only where its content may be: for most
-files the feature index proposes a master for, it is not.
+:func:`could_be_crop`), so that a master file is read only where its content may be: most of the
+masters the feature index proposes for an unrelated file are not read.
 """
 
 from __future__ import annotations
