@@ -61,6 +61,7 @@ _ANALYSIS_SIDE = 512          # px: the short side the blind read and the hash n
 _REGISTRATION_SIDE = 1024     # px: the short side local features are found at (a collage holds a master small)
 _THUMBNAIL_SIDE = 192
 _CELL_LIKENESS = 0.9            # luminance correlation of a rectangle with a master's thumbnail that places it
+_WHOLE_SLACK = 0.06             # a registration this near a rectangle's (share of the short side): it holds the master
 _ORIGINALS_BYTES = 128 * 2**20   # master files' luminance kept between files (16 at 1080p)
 
 
@@ -352,22 +353,33 @@ class Scanner:
                 found.registrations[master_id], found.on_file[master_id] = placed
 
     def _place_in_cells(self, found: _File) -> None:
-        """A master a rectangle of the file matched (`_cells`) that nothing else placed: placed in that
-        rectangle, stretched to it, when its print's thumbnail shows it there upright (a hash match
-        may be of a flipped or turned master, which local features, not this, must place)."""
-        for master_id, (distance, (top, bottom, left, right)) in found.cells.items():
-            if found.registrations[master_id].matched:
+        """A master a rectangle of the file matched (`_cells`) placed in that rectangle, stretched to it,
+        when its print's thumbnail shows it there upright (a hash match may be of a flipped or turned
+        master, which local features, not this, must place): where nothing else placed it, and where
+        its features' registration says the rectangle holds it whole. The rectangle's edges are exact
+        to a pixel; a registration from the few keypoints of a small dark or smooth copy can be tens
+        of the master's pixels off, which folds the mark away."""
+        for master_id, (distance, box) in found.cells.items():
+            registration, master = found.registrations[master_id], self._master_by_id(master_id)
+            boxed = _box_homography(master, box)
+            if registration.matched and not _holds_whole(registration, boxed, master):
                 continue
-            master = self._master_by_id(master_id)
-            thumbnail = self._thumbnail(master)
-            cell = cv2.resize(found.page(self.options.max_pixels)[top:bottom, left:right], thumbnail.shape[::-1],
-                              interpolation=cv2.INTER_AREA)
-            if not cv2.matchTemplate(cell, thumbnail, cv2.TM_CCOEFF_NORMED)[0, 0] >= _CELL_LIKENESS:
+            if not self._shows_upright(found, master, box):
                 continue
-            to_master = np.linalg.inv(frame_scaling((master.width, master.height), (bottom - top, right - left)))
-            shift = np.array([[1.0, 0.0, -left], [0.0, 1.0, -top], [0.0, 0.0, 1.0]])
-            found.registrations[master_id] = Registration(True, to_master @ shift, 0, 0, False, 1.0)
-            found.in_cell[master_id] = distance
+            if registration.matched:        # the features' evidence kept, the rectangle's geometry taken
+                found.registrations[master_id] = Registration(True, boxed, registration.inliers,
+                                                              registration.matches, False, 1.0)
+            else:
+                found.registrations[master_id] = Registration(True, boxed, 0, 0, False, 1.0)
+                found.in_cell[master_id] = distance
+
+    def _shows_upright(self, found: _File, master: Master, box: tuple[int, int, int, int]) -> bool:
+        """The master's thumbnail correlates with the file's rectangle ``box``, stretched to it."""
+        top, bottom, left, right = box
+        thumbnail = self._thumbnail(master)
+        cell = cv2.resize(found.page(self.options.max_pixels)[top:bottom, left:right], thumbnail.shape[::-1],
+                          interpolation=cv2.INTER_AREA)
+        return bool(cv2.matchTemplate(cell, thumbnail, cv2.TM_CCOEFF_NORMED)[0, 0] >= _CELL_LIKENESS)
 
     def _content(self, found: _File) -> None:
         """Each blind mark's record counts only if the file's content matches the record's master."""
@@ -575,6 +587,28 @@ def _evidence(found: _File, master_id: int) -> dict[str, Any]:
     if master_id in found.against_original:
         evidence["read_against"] = "the master file"
     return evidence
+
+
+def _box_homography(master: Master, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The map from the file's pixels to ``master``'s of the master whole in the file's rectangle ``box``
+    (top, bottom, left, right), stretched to it."""
+    top, bottom, left, right = box
+    to_master = np.linalg.inv(frame_scaling((master.width, master.height), (bottom - top, right - left)))
+    return to_master @ np.array([[1.0, 0.0, -left], [0.0, 1.0, -top], [0.0, 0.0, 1.0]])
+
+
+def _holds_whole(registration: Registration, boxed: np.ndarray, master: Master) -> bool:
+    """``registration`` (upright) maps the corners of the rectangle that ``boxed`` stretches the master
+    to within ``_WHOLE_SLACK`` of the master's short side of the master's corners."""
+    if registration.homography is None or registration.mirrored:
+        return False
+    corners = np.array([[0, master.width - 1, 0, master.width - 1], [0, 0, master.height - 1, master.height - 1],
+                        [1, 1, 1, 1]], dtype=np.float64)
+    mapped = registration.homography @ np.linalg.inv(boxed) @ corners
+    if np.any(np.abs(mapped[2]) < 1e-9):
+        return False
+    moved = np.hypot(*(mapped[:2] / mapped[2] - corners[:2]))
+    return bool(np.max(moved) <= _WHOLE_SLACK * min(master.width, master.height))
 
 
 def _why_not_attributed(mark: _Mark) -> str:

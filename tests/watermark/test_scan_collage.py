@@ -121,6 +121,30 @@ def test_a_collage_cell_features_cannot_register_is_placed_in_its_cell(world, tm
     assert flipped["status"] != "attributed", flipped             # the hash matches; the thumbnail does not
 
 
+def test_a_cell_features_register_a_few_percent_off_is_read_where_its_rectangle_puts_it(world, tmp_path,
+                                                                                         monkeypatch):
+    """As the few keypoints of a small dark or smooth copy may: the registration holds but lies 3 % off
+    (tens of the master's pixels at its corners), which folds the mark away. The cell's lines say where
+    the master lies to a pixel; without them the same registration attributes nothing."""
+    payload, pixels = world[2]["coffee", X]
+    real = scan_module.register
+    zoom = np.array([[1.03, 0.0, -0.015 * 1919], [0.0, 1.03, -0.015 * 1079], [0.0, 0.0, 1.0]])
+
+    def off(suspect, master, **options):
+        registration = real(suspect, master, **options)
+        if not registration.matched:
+            return registration
+        return Registration(True, zoom @ registration.homography, registration.inliers, registration.matches)
+
+    monkeypatch.setattr(scan_module, "register", off)
+    row = _scan(world, _collage(pixels), tmp_path / "collage.png", originals=False)
+    assert row["status"] == "attributed" and row["payload"] == _hex(payload), row
+    assert row["match"]["inliers"] > 0                        # the features' evidence is kept
+    monkeypatch.setattr(scan_module.cells, "rectangles", lambda luma: [])
+    unboxed = _scan(world, _collage(pixels), tmp_path / "collage.png", originals=False)
+    assert unboxed["status"] != "attributed", unboxed
+
+
 def test_a_copy_pasted_inside_another_photograph_is_placed_where_its_edges_are(world, tmp_path, monkeypatch):
     """Its edges cross only part of the page, yet stand out in the page's mean jump per column and row."""
     payload, pixels = world[2]["coffee", X]
