@@ -7,8 +7,8 @@ layout, the perceptual mask), never from a key:
   published image (or several of the same key, ``others``) on the tile period estimates its chips;
   the estimate is subtracted at ``gain`` times the embedder's own amplitude.
 * :func:`copy_mark`: the same estimate, taken from a marked ``source`` (or a re-encoded copy of
-  it), added to another image; ``residual`` also pastes the source's whole fine residual, which
-  carries whatever non-periodic layer the source has.
+  it), added to another image; ``residual`` also pastes the source's whole fine residual (finer
+  than ``band``), which carries whatever non-periodic layer the source has.
 * :func:`collude_average`, :func:`collude_mosaic`: several differently marked copies of one picture
   averaged, or cut into blocks and reassembled.
 * :func:`remark`, :func:`remove_and_remark`: a second mark under another key (the attacker's,
@@ -39,6 +39,7 @@ __all__ = ["estimate_tile", "subtract_tile", "remove_mark", "copy_mark", "collud
 
 _TILE = sync.TILE
 _MAX_GAIN = 20.0
+_DETECTOR_BAND = 8.0      # px at the working resolution: masking.whiten's band limit
 
 
 def _luma(image: Any) -> np.ndarray:
@@ -108,9 +109,11 @@ def subtract_tile(image: np.ndarray, tile: np.ndarray, *, gain: float = 1.0) -> 
 
 
 @registered(family="security", primary="gain", inputs="source", gain=_gain(),
-            residual=Param(float, 0.0, _MAX_GAIN, doc="gain of the source's whole fine residual also pasted"))
+            residual=Param(float, 0.0, _MAX_GAIN, doc="gain of the source's whole fine residual also pasted"),
+            band=Param(float, 1.0, 512.0, doc="px at the working resolution: the residual pasted is what is finer"))
 @image_op
-def copy_mark(image: np.ndarray, *, gain: float = 1.0, residual: float = 0.0, source: Any = None) -> np.ndarray:
+def copy_mark(image: np.ndarray, *, gain: float = 1.0, residual: float = 0.0, band: float = _DETECTOR_BAND,
+              source: Any = None) -> np.ndarray:
     """Forge: estimate the periodic mark from a marked ``source`` and add it to ``image``.
 
     Parameters
@@ -118,9 +121,13 @@ def copy_mark(image: np.ndarray, *, gain: float = 1.0, residual: float = 0.0, so
     gain : float
         Amplitude of the pasted periodic estimate under ``image``'s own perceptual mask.
     residual : float
-        Also paste the source's fine residual (everything finer than the detector's band limit, at
-        the working resolution, tile grids aligned) times this: it carries the source's non-periodic
-        content, per-copy layer included, and the source's texture with it.
+        Also paste the source's fine residual (everything finer than ``band``, at the working
+        resolution, tile grids aligned) times this: it carries the source's non-periodic content,
+        per-copy layer included, and the source's texture with it.
+    band : float
+        The residual's limit, a Gaussian's sigma in px at the working resolution: 8 (the default) is
+        the detector's own band; more carries coarser content too (the content a per-copy layer is
+        bound to), at the price of a plainer ghost of the source.
     source : image
         A published marked image (any size; a re-encoded or downscaled copy works as well).
     """
@@ -129,7 +136,7 @@ def copy_mark(image: np.ndarray, *, gain: float = 1.0, residual: float = 0.0, so
     change = _periodic(image, estimate_tile([source]), gain)
     if residual > 0:
         source_working = _working(_luma(source))
-        fine = residual * masking.highpass(source_working, 8.0)
+        fine = residual * masking.highpass(source_working, band)
         height, width = change.shape
         placed = np.zeros_like(change)
         rows, cols = min(height, fine.shape[0]), min(width, fine.shape[1])

@@ -124,7 +124,7 @@ def _security() -> tuple[Attack, ...]:
     """What an attacker with the code does with published marked images (``eval.security`` supplies the
     other images the multi-image attacks take)."""
     out = [attack("remove_mark", gain=g) for g in (0.6, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0)]
-    out += [attack("copy_mark"), attack("copy_mark", residual=1.0)]
+    out += [attack("copy_mark"), attack("copy_mark", residual=1.0), attack("copy_mark", residual=1.0, band=64.0)]
     out += [attack("collude_average"), attack("collude_mosaic")]
     out += [attack("remark"), attack("remove_and_remark")]
     return tuple(out)

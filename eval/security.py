@@ -186,12 +186,14 @@ def removal(masters: list[_Master], helpers: list[np.ndarray], key: wm.Key, gain
 
 def forgery(masters: list[_Master], targets: list[np.ndarray], key: wm.Key) -> list[Row]:
     """The periodic estimate of each master's copy (as published: PNG, JPEG 85, 720p JPEG 80) pasted on
-    unrelated photographs; and the whole fine residual pasted too (PNG source)."""
+    unrelated photographs; and the whole fine residual pasted too (PNG source), finer than the
+    detector's band (8 px) and finer than 64 px (the content the per-copy layer is bound to)."""
     variants: list[tuple[str, Callable[[np.ndarray], np.ndarray], dict]] = [
         ("PNG source", lambda image: image, {}),
         ("JPEG 85 source", lambda image: _jpeg(image, 85), {}),
         ("720p JPEG 80 source", lambda image: _jpeg(image, 80, 720), {}),
         ("PNG source, whole residual", lambda image: image, {"residual": 1.0}),
+        ("PNG source, residual to 64 px", lambda image: image, {"residual": 1.0, "band": 64.0}),
     ]
     rows = []
     for label, publish, extra in variants:

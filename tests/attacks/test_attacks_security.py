@@ -3,6 +3,7 @@
 import ast
 import inspect
 
+import cv2
 import numpy as np
 import pytest
 from attack_images import rgb8
@@ -46,3 +47,20 @@ def test_the_attacks_draw_on_no_keyed_stream():
     used |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
     keyed = {"layout_for", "Layout", "copy_chips", "chips", "words", "permutation", "content_bits", "digest"}
     assert not used & keyed          # only the attacker's own key, drawn from a seed, in remark
+
+
+def test_a_wider_residual_band_pastes_the_sources_coarser_content_too():
+    from attack_images import _small
+
+    source, target = _small("astronaut", (640, 512)), _small("coffee", (640, 512))
+
+    def coarse(image: np.ndarray) -> np.ndarray:        # luminance between 16 and 64 px: what band=8 leaves out
+        luma = image.astype(np.float64) @ [0.299, 0.587, 0.114]
+        return (cv2.GaussianBlur(luma, (0, 0), 16) - cv2.GaussianBlur(luma, (0, 0), 64)).ravel()
+
+    def carried(band: float) -> float:
+        """How much of the source's coarse content the paste adds (regression slope, 1: all of it)."""
+        change = attacks.copy_mark(target, gain=0.0, residual=1.0, band=band, source=source).astype(np.float64) - target
+        return float(coarse(change) @ coarse(source) / (coarse(source) @ coarse(source)))
+
+    assert carried(8.0) < 0.15 and carried(64.0) > 0.6
