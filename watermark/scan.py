@@ -63,6 +63,9 @@ _THUMBNAIL_SIDE = 192
 _CELL_LIKENESS = 0.9            # luminance correlation of a rectangle with a master's thumbnail that places it
 _WHOLE_SLACK = 0.06             # a registration this near a rectangle's (share of the short side): it holds the master
 _ORIGINALS_BYTES = 128 * 2**20   # master files' luminance kept between files (16 at 1080p)
+_LIKENESS = 0.8                 # the least correlation with its master's thumbnail of a file registered to it
+_LIKENESS_PIXELS = 256          # thumbnail pixels a file must cover for that correlation to be taken
+_LIKENESS_CONTRAST = 0.01       # and the least RMS contrast (of 1) the master must have there (a plain sky has none)
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ class _File:
     cells: dict[int, tuple[int, tuple[int, int, int, int]]] = field(default_factory=dict)  # id -> (distance, box)
     in_cell: dict[int, int] = field(default_factory=dict)          # master id -> hash distance of its cell
     against_original: set[int] = field(default_factory=set)          # masters whose own file was read against
+    likeness: dict[int, float | None] = field(default_factory=dict)  # master id -> see Scanner._likeness
     geometry: dict[str, Any] | None = None
     _suspect: Suspect | None = None
     _page: np.ndarray | None = None
@@ -373,6 +377,38 @@ class Scanner:
                 found.registrations[master_id] = Registration(True, boxed, 0, 0, False, 1.0)
                 found.in_cell[master_id] = distance
 
+    def _shows_master(self, found: _File, master_id: int) -> bool:
+        """The file shows the master's picture where its registration puts the master (see `_likeness`).
+
+        Local features match detail; a composite of another photograph and a copy's whole fine
+        residual (`attacks.copy_mark` with ``residual``) carries the copy's mark and enough of its detail
+        to register, but the picture at the thumbnail's scale is the other photograph's.
+        """
+        likeness = self._likeness(found, master_id)
+        return likeness is None or likeness >= _LIKENESS
+
+    def _likeness(self, found: _File, master_id: int) -> float | None:
+        """The luminance correlation, at the print thumbnail's scale, of the file registered into the
+        master's frame with the thumbnail, over the pixels it covers; None where it covers too few
+        (a small crop is placed on its own terms) or the master is plain there."""
+        if master_id not in found.likeness:
+            found.likeness[master_id] = self._measure_likeness(found, master_id)
+        return found.likeness[master_id]
+
+    def _measure_likeness(self, found: _File, master_id: int) -> float | None:
+        master = self._master_by_id(master_id)
+        thumbnail = self._thumbnail(master)
+        framed, valid = to_master_frame(found.page(self.options.max_pixels), found.registrations[master_id],
+                                        (master.width, master.height), shape=_frame_shape(master))
+        size = thumbnail.shape[::-1]
+        inside = cv2.resize(valid.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.999
+        if np.count_nonzero(inside) < _LIKENESS_PIXELS:
+            return None
+        seen, expected = cv2.resize(framed, size, interpolation=cv2.INTER_AREA)[inside], thumbnail[inside]
+        if expected.std() < _LIKENESS_CONTRAST or seen.std() == 0:
+            return None
+        return float(np.corrcoef(seen, expected)[0, 1])
+
     def _shows_upright(self, found: _File, master: Master, box: tuple[int, int, int, int]) -> bool:
         """The master's thumbnail correlates with the file's rectangle ``box``, stretched to it."""
         top, bottom, left, right = box
@@ -389,9 +425,8 @@ class Scanner:
             master = mark.record.master
             if master.id in found.near:
                 mark.content = {"distance": found.near[master.id]}
-            else:
-                if self._register(found, master.id).matched:
-                    mark.content = _evidence(found, master.id)
+            elif self._register(found, master.id).matched and self._shows_master(found, master.id):
+                mark.content = _evidence(found, master.id)
 
     def _informed(self, found: _File) -> None:
         """Read every matched master's frame: the periodic mark at the identity and each issued copy's
@@ -399,7 +434,7 @@ class Scanner:
         masters = set(found.near) | {m_id for m_id, r in found.registrations.items() if r.matched}
         for master_id in sorted(masters):
             registration = self._register(found, master_id)
-            if not registration.matched:
+            if not registration.matched or not self._shows_master(found, master_id):
                 continue
             master = self._master_by_id(master_id)
             issued = {key: [r for r in self.registry.copies_of(master, key=key) if r.state == ISSUED]
@@ -574,7 +609,8 @@ def _credentials(data: bytes, name: str, row: dict[str, Any], trust_anchors: str
 def _evidence(found: _File, master_id: int) -> dict[str, Any]:
     """How the file's content matched a master it is registered to: the features' inliers, the
     thumbnail's RMS difference where the mark's tile phase placed it, or the fine detail's correlation
-    where the master file placed it; and whether the master file itself was read against."""
+    where the master file placed it; how well it shows the master's picture (``likeness``, see
+    `Scanner._likeness`); and whether the master file itself was read against."""
     evidence: dict[str, Any]
     if master_id in found.placed:
         evidence = {"placed": "tile phase and thumbnail", "thumbnail_rms": round(found.placed[master_id][1], 4)}
@@ -584,6 +620,9 @@ def _evidence(found: _File, master_id: int) -> dict[str, Any]:
         evidence = {"placed": "a cell of the page", "hash_distance": found.in_cell[master_id]}
     else:
         evidence = {"inliers": found.registrations[master_id].inliers}
+    likeness = found.likeness.get(master_id)
+    if likeness is not None:
+        evidence["likeness"] = round(likeness, 3)
     if master_id in found.against_original:
         evidence["read_against"] = "the master file"
     return evidence

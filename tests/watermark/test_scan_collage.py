@@ -261,3 +261,15 @@ def test_a_master_file_is_read_only_where_its_thumbnail_shows_the_master_may_be(
     row = _scan(world, _collage(pixels), tmp_path / "collage.png")
     assert len(proposed) == 2 and [path.rsplit("/", 1)[-1] for path in read] == ["coffee.png"], (proposed, read)
     assert row["status"] == "attributed" and row["payload"] == _hex(payload), row
+
+
+@pytest.mark.parametrize("band", [8.0, 64.0])
+def test_another_photograph_carrying_a_copys_whole_residual_is_not_attributed(world, tmp_path, band):
+    """A composite of an unrelated photograph and X's copy's fine residual (its mark, per-copy layer
+    and detail: features register it to the master) does not show the master's picture: the mark is
+    reported, and not as X's copy."""
+    payload, source = world[2]["coffee", X]
+    composite = attacks.copy_mark(_frame("chelsea"), source=source, residual=1.0, band=band)
+    row = _scan(world, composite, tmp_path / "composite.png")
+    assert row["status"] == "mark-only" and "does not match" in row["reason"], row
+    assert not any(mark["attributed"] for mark in row["marks"])
