@@ -76,6 +76,7 @@ def test_a_copy_at_a_quarter_of_its_size_in_a_collage_is_attributed(world, maste
     assert row["method"] == "informed" and row["record"]["recipient"] == X
     assert row["payload"] == _hex(payload) and row["p_value"] < 1e-6
     assert row["match"]["read_against"] == "the master file"
+    assert row["match"]["likeness"] >= 0.9                    # the cell shows the master's picture
     mark = next(mark for mark in row["marks"] if mark["payload"] == row["payload"])
     assert mark["attributed"] and mark["content_match"]
 
@@ -268,7 +269,7 @@ def test_another_photograph_carrying_a_copys_whole_residual_is_not_attributed(wo
     """A composite of an unrelated photograph and X's copy's fine residual (its mark, per-copy layer
     and detail: features register it to the master) does not show the master's picture: the mark is
     reported, and not as X's copy."""
-    payload, source = world[2]["coffee", X]
+    source = world[2]["coffee", X][1]
     composite = attacks.copy_mark(_frame("chelsea"), source=source, residual=1.0, band=band)
     row = _scan(world, composite, tmp_path / "composite.png")
     assert row["status"] == "mark-only" and "does not match" in row["reason"], row
