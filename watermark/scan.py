@@ -378,24 +378,22 @@ class Scanner:
                 found.in_cell[master_id] = distance
 
     def _shows_master(self, found: _File, master_id: int) -> bool:
-        """The file shows the master's picture where its registration puts the master (see `_likeness`).
+        """The file shows the master's picture where its registration puts the master (see `_likeness`,
+        measured once per file and master).
 
         Local features match detail; a composite of another photograph and a copy's whole fine
         residual (`attacks.copy_mark` with ``residual``) carries the copy's mark and enough of its detail
         to register, but the picture at the thumbnail's scale is the other photograph's.
         """
-        likeness = self._likeness(found, master_id)
+        if master_id not in found.likeness:
+            found.likeness[master_id] = self._likeness(found, master_id)
+        likeness = found.likeness[master_id]
         return likeness is None or likeness >= _LIKENESS
 
     def _likeness(self, found: _File, master_id: int) -> float | None:
         """The luminance correlation, at the print thumbnail's scale, of the file registered into the
         master's frame with the thumbnail, over the pixels it covers; None where it covers too few
         (a small crop is placed on its own terms) or the master is plain there."""
-        if master_id not in found.likeness:
-            found.likeness[master_id] = self._measure_likeness(found, master_id)
-        return found.likeness[master_id]
-
-    def _measure_likeness(self, found: _File, master_id: int) -> float | None:
         master = self._master_by_id(master_id)
         thumbnail = self._thumbnail(master)
         framed, valid = to_master_frame(found.page(self.options.max_pixels), found.registrations[master_id],
