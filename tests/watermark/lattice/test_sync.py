@@ -115,5 +115,21 @@ def test_fold_sums_the_zero_padded_blocks(shape):
 @pytest.mark.parametrize("indices", [tuple(range(8)), (0, 3, 5), (6,)])
 def test_dihedral_spectra_are_those_of_the_symmetric_tiles(indices):
     tile = RNG.normal(size=(128, 128)).astype(np.float32)
-    expected = sync.phase_only(np.stack([sync.dihedral(tile, index) for index in indices]))
+    expected = sync.flattened(np.stack([sync.dihedral(tile, index) for index in indices]))
     assert np.allclose(sync.dihedral_spectra(tile, indices), expected, atol=1e-4)
+
+
+
+def test_flattening_whitens_a_coloured_host_without_amplifying_its_nulls():
+    """A folded tile of 1/f noise comes out white (its power, averaged over neighbouring frequencies,
+    the same at low and high frequencies), and a frequency where the host happens to be nearly zero
+    stays nearly zero: phase only would raise it to the level of every other."""
+    spectrum = np.fft.rfft2(RNG.normal(size=(128, 128)))
+    spectrum /= np.maximum(np.hypot(*np.meshgrid(np.fft.fftfreq(128), np.fft.rfftfreq(128), indexing="ij")), 1 / 128)
+    spectrum[5, 7] *= 1e-3
+    tile = np.fft.irfft2(spectrum, s=(128, 128)).astype(np.float32)
+    coloured, flat = np.abs(np.fft.rfft2(tile)) ** 2, np.abs(sync.flattened(tile)) ** 2
+    low, high = (slice(1, 12), slice(1, 12)), (slice(40, 60), slice(30, 60))
+    assert np.mean(coloured[low]) > 30 * np.mean(coloured[high])
+    assert 0.7 < np.mean(flat[low]) / np.mean(flat[high]) < 1.4
+    assert flat[5, 7] < 1e-3 < 0.1 < np.median(flat)

@@ -109,7 +109,7 @@ class Layout:
         return best
 
     def best_pilot(self, spectra: np.ndarray, count: int) -> tuple[float, int, int, int]:
-        """The pilot's best ``(z, tile, dy, dx)`` among tiles given by their phase-only real FFTs
+        """The pilot's best ``(z, tile, dy, dx)`` among tiles given by their flattened real FFTs
         ``spectra`` (k, TILE, TILE//2+1): ``count`` offsets shortlisted by `sync.pilot_peaks`, and
         :meth:`pilot_z` computed exactly at each."""
         shortlist = sync.pilot_peaks(spectra, self.pilot_spectra, PILOT_WEIGHTINGS, count, TILE)

@@ -326,18 +326,18 @@ class LatticeScheme(Scheme):
         host = None if original is None else _working_view(original)
         marks = working if host is None else informed.without_host(working, host, inside)
         plane, _ = masking.whiten(marks)
-        # phase-only whitening of the folded tile, as the blind search does: where the suspect covers a
+        # the folded tile's spectrum flattened, as the blind read does: where the suspect covers a
         # small part of the frame (a crop, a collage's cell) it reads the pilot and bits far better;
         # with the master subtracted, the matched view too (a faint mark in a small copy)
         views = [(plane, True)] + ([] if host is None else [(masking.matched(marks, host), False)])
         if inside is not None:
-            views = [(np.where(inside, view, 0.0).astype(np.float32), phase_only) for view, phase_only in views]
+            views = [(np.where(inside, view, 0.0).astype(np.float32), flatten) for view, flatten in views]
         plane = views[0][0]
         hypotheses = len(views) * _REGISTRATION_SLACK_HYPOTHESES   # around the registration's identity
         if phase_searches:                                          # or every offset a phase search tried
             hypotheses = len(views) * phase_searches * informed.PHASE_HYPOTHESES
-        readings = [self._read_at_identity(view, layout, phase_only, hypotheses, list(candidates), len(views),
-                                           false_alarm) for view, phase_only in views]
+        readings = [self._read_at_identity(view, layout, flatten, hypotheses, list(candidates), len(views),
+                                           false_alarm) for view, flatten in views]
         reading, (dy, dx) = min(readings, key=lambda pair: pair[0].p_value)
         p_pilot = stats.max_of_normals_p_value(reading.z, hypotheses)
         found = reading.p_value <= false_alarm
@@ -359,14 +359,14 @@ class LatticeScheme(Scheme):
                                score=reading.z, candidates=tuple(evidence), units=units, scheme=self.name)
 
     @classmethod
-    def _read_at_identity(cls, plane: np.ndarray, layout: Layout, phase_only: bool, hypotheses: int,
+    def _read_at_identity(cls, plane: np.ndarray, layout: Layout, flatten: bool, hypotheses: int,
                           candidates: list[int], views: int, false_alarm: float) -> tuple[_Reading, tuple[int, int]]:
         """The periodic layer of ``plane`` (a suspect's view in a master's working frame) read within
         ``_REGISTRATION_SLACK`` px of the identity: its pilot (p-value over ``hypotheses``), payload
         matched among ``candidates`` (its p-value paying for the ``views`` read) or decoded; and the shift."""
         folded = sync.fold(plane, TILE)
-        if phase_only:
-            folded = fft.irfft2(sync.phase_only(folded[None])[0], s=(TILE, TILE))
+        if flatten:
+            folded = fft.irfft2(sync.flattened(folded), s=(TILE, TILE))
         reach = range(-_REGISTRATION_SLACK, _REGISTRATION_SLACK + 1)
         z, (dy, dx) = max((float(layout.pilot_z(np.roll(folded, (-y, -x), axis=(0, 1)))), (y, x))
                           for y in reach for x in reach)
@@ -420,13 +420,13 @@ class LatticeScheme(Scheme):
     @classmethod
     def _read(cls, plane: np.ndarray, layout: Layout, basis: np.ndarray,
               symmetries: tuple[int, ...] = tuple(range(len(sync.DIHEDRAL)))) -> _Reading:
-        """Resample ``plane`` for the lattice ``basis``, fold, find the pilot over the ``symmetries``
-        (all 8 by default), and decode the payload there."""
+        """Resample ``plane`` for the lattice ``basis``, fold, flatten the folded tile's spectrum, find
+        the pilot over the ``symmetries`` (all 8 by default), and decode the payload there."""
         view, to_plane = sync.canonical_view(plane, basis, TILE)
-        folded = sync.fold(view, TILE)
-        z, slot, dy, dx = layout.best_pilot(sync.dihedral_spectra(folded, symmetries), _SHORTLIST)
+        spectra = sync.dihedral_spectra(sync.fold(view, TILE), symmetries)
+        z, slot, dy, dx = layout.best_pilot(spectra, _SHORTLIST)
         index = symmetries[slot]
-        aligned = np.roll(sync.dihedral(folded, index), (-dy, -dx), axis=(0, 1))
+        aligned = np.roll(fft.irfft2(spectra[slot], s=(TILE, TILE)), (-dy, -dx), axis=(0, 1))
         p_pilot = stats.refined_search_p_value(z, _HYPOTHESES, refine_from=_POLISH_ABOVE,
                                                refinements=_POLISH_HYPOTHESES)
         to_tile = _tile_coordinates(index, (dy, dx)) @ np.linalg.inv(np.vstack([to_plane, [0, 0, 1]]))

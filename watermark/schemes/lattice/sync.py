@@ -11,13 +11,14 @@ import functools
 
 import cv2
 import numpy as np
-from scipy import fft
+from scipy import fft, ndimage
 
-__all__ = ["TILE", "fold", "tile_pattern", "phase_only", "dihedral_spectra", "pilot_peaks", "DIHEDRAL", "dihedral",
+__all__ = ["TILE", "fold", "tile_pattern", "flattened", "dihedral_spectra", "pilot_peaks", "DIHEDRAL", "dihedral",
            "canonical_view", "central", "MAX_ASPECT"]
 
 TILE = 128           # px at working resolution: the lattice scheme's tile, the mark's period
 MAX_ASPECT = 3.0     # longest side the geometric searches look at, relative to the short side
+_FLATTENING = 5      # frequencies (per side) over which a folded tile's power spectrum is averaged
 
 
 def fold(plane: np.ndarray, tile: int) -> np.ndarray:
@@ -83,22 +84,28 @@ def tile_pattern(pattern: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.tile(pattern, reps)[: shape[0], : shape[1]]
 
 
-def phase_only(tiles: np.ndarray) -> np.ndarray:
-    """The real FFT of each tile with every coefficient set to unit magnitude: a white host, sharp
-    peaks. ``numpy.fft.irfft2`` (or scipy's) of it is the whitened tile."""
-    spectra = fft.rfft2(tiles)
-    spectra /= np.maximum(np.abs(spectra), 1e-12)
-    return spectra
+def flattened(tiles: np.ndarray) -> np.ndarray:
+    """The real FFT of each tile with its spectrum flattened: every coefficient divided by the RMS
+    magnitude of the ``_FLATTENING`` x ``_FLATTENING`` frequencies around it (circularly). A coloured
+    host comes out white, so the pilot's peaks are sharp and each chip is read against the noise at its
+    own frequencies; averaging the power over neighbours, rather than dividing each coefficient by its
+    own magnitude (phase only), neither amplifies the host's chance nulls nor flattens the mark where it
+    dominates. ``numpy.fft.irfft2`` (or scipy's) of it is the flattened tile."""
+    return _flattened_full(fft.fft2(tiles))[..., : tiles.shape[-1] // 2 + 1]
+
+
+def _flattened_full(full: np.ndarray) -> np.ndarray:
+    """``full`` (complex FFTs of tiles, (..., n, n)) divided by its local RMS magnitude."""
+    size = (1,) * (full.ndim - 2) + (_FLATTENING, _FLATTENING)
+    power = ndimage.uniform_filter(np.abs(full) ** 2, size=size, mode="wrap")
+    return full / np.sqrt(np.maximum(power, 1e-24))
 
 
 def dihedral_spectra(tile: np.ndarray, indices: tuple[int, ...]) -> np.ndarray:
-    """``phase_only`` of the ``indices``-th symmetries of a square ``tile``, (len(indices), n, n//2+1),
+    """``flattened`` of the ``indices``-th symmetries of a square ``tile``, (len(indices), n, n//2+1),
     from one transform: a symmetry permutes the coefficients of the tile's full FFT and turns each
-    by the phase of the shift it implies."""
-    if len(indices) == 1:                       # one symmetry: its own real transform is cheaper
-        return phase_only(dihedral(tile, indices[0])[None])
-    full = fft.fft2(tile)
-    full /= np.maximum(np.abs(full), 1e-12)
+    by the phase of the shift it implies (the flattening's square neighbourhood is the same for all)."""
+    full = _flattened_full(fft.fft2(tile))
     gathers, phases = _dihedral_maps(tile.shape[0])
     return full.ravel()[gathers[list(indices)]] * phases[list(indices)]
 
