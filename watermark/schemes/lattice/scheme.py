@@ -326,7 +326,8 @@ class LatticeScheme(Scheme):
         host = None if original is None else _working_view(original)
         marks = working if host is None else informed.without_host(working, host, inside)
         plane, _ = masking.whiten(marks)
-        # the folded tile's spectrum flattened, as the blind read does: where the suspect covers a
+        # the folded tile's spectrum flattened, phase only (the collage bars were measured with it; the
+        # blind read's 5x5 averaging lost a 2x2 collage in a paired run): where the suspect covers a
         # small part of the frame (a crop, a collage's cell) it reads the pilot and bits far better;
         # with the master subtracted, the matched view too (a faint mark in a small copy)
         views = [(plane, True)] + ([] if host is None else [(masking.matched(marks, host), False)])
@@ -366,7 +367,7 @@ class LatticeScheme(Scheme):
         matched among ``candidates`` (its p-value paying for the ``views`` read) or decoded; and the shift."""
         folded = sync.fold(plane, TILE)
         if flatten:
-            folded = fft.irfft2(sync.flattened(folded), s=(TILE, TILE))
+            folded = fft.irfft2(sync.flattened(folded, neighbourhood=1), s=(TILE, TILE))
         reach = range(-_REGISTRATION_SLACK, _REGISTRATION_SLACK + 1)
         z, (dy, dx) = max((float(layout.pilot_z(np.roll(folded, (-y, -x), axis=(0, 1)))), (y, x))
                           for y in reach for x in reach)

@@ -84,19 +84,20 @@ def tile_pattern(pattern: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.tile(pattern, reps)[: shape[0], : shape[1]]
 
 
-def flattened(tiles: np.ndarray) -> np.ndarray:
+def flattened(tiles: np.ndarray, neighbourhood: int = _FLATTENING) -> np.ndarray:
     """The real FFT of each tile with its spectrum flattened: every coefficient divided by the RMS
-    magnitude of the ``_FLATTENING`` x ``_FLATTENING`` frequencies around it (circularly). A coloured
-    host comes out white, so the pilot's peaks are sharp and each chip is read against the noise at its
-    own frequencies; averaging the power over neighbours, rather than dividing each coefficient by its
-    own magnitude (phase only), neither amplifies the host's chance nulls nor flattens the mark where it
-    dominates. ``numpy.fft.irfft2`` (or scipy's) of it is the flattened tile."""
-    return _flattened_full(fft.fft2(tiles))[..., : tiles.shape[-1] // 2 + 1]
+    magnitude of the ``neighbourhood`` x ``neighbourhood`` frequencies around it (circularly). A
+    coloured host comes out white, so the pilot's peaks are sharp and each chip is read against the
+    noise at its own frequencies; averaging the power over neighbours, rather than dividing each
+    coefficient by its own magnitude (``neighbourhood`` 1: phase only), neither amplifies the host's
+    chance nulls nor flattens the mark where it dominates. ``numpy.fft.irfft2`` (or scipy's) of it is
+    the flattened tile."""
+    return _flattened_full(fft.fft2(tiles), neighbourhood)[..., : tiles.shape[-1] // 2 + 1]
 
 
-def _flattened_full(full: np.ndarray) -> np.ndarray:
+def _flattened_full(full: np.ndarray, neighbourhood: int = _FLATTENING) -> np.ndarray:
     """``full`` (complex FFTs of tiles, (..., n, n)) divided by its local RMS magnitude."""
-    size = (1,) * (full.ndim - 2) + (_FLATTENING, _FLATTENING)
+    size = (1,) * (full.ndim - 2) + (neighbourhood, neighbourhood)
     power = ndimage.uniform_filter(np.abs(full) ** 2, size=size, mode="wrap")
     return full / np.sqrt(np.maximum(power, 1e-24))
 
