@@ -326,8 +326,8 @@ class LatticeScheme(Scheme):
         host = None if original is None else _working_view(original)
         marks = working if host is None else informed.without_host(working, host, inside)
         plane, _ = masking.whiten(marks)
-        # the folded tile's spectrum flattened, phase only (the collage bars were measured with it; the
-        # blind read's 5x5 averaging lost a 2x2 collage in a paired run): where the suspect covers a
+        # the folded tile's spectrum flattened, phase only (the collage bars were measured with it, and
+        # the blind read's 5x5 averaging was measured on blind reads only): where the suspect covers a
         # small part of the frame (a crop, a collage's cell) it reads the pilot and bits far better;
         # with the master subtracted, the matched view too (a faint mark in a small copy)
         views = [(plane, True)] + ([] if host is None else [(masking.matched(marks, host), False)])

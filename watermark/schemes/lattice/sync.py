@@ -92,6 +92,9 @@ def flattened(tiles: np.ndarray, neighbourhood: int = _FLATTENING) -> np.ndarray
     coefficient by its own magnitude (``neighbourhood`` 1: phase only), neither amplifies the host's
     chance nulls nor flattens the mark where it dominates. ``numpy.fft.irfft2`` (or scipy's) of it is
     the flattened tile."""
+    if neighbourhood == 1:                  # phase only needs no neighbours: the real transform will do
+        spectra = fft.rfft2(tiles)
+        return spectra / np.maximum(np.abs(spectra), 1e-12)
     return _flattened_full(fft.fft2(tiles), neighbourhood)[..., : tiles.shape[-1] // 2 + 1]
 
 
