@@ -16,7 +16,8 @@ most 3), on wall-clock time and, less sensitive to other processes, on CPU time.
 
 ``python -m eval.speed --scan --dask`` instead times whole ``watermark scan`` commands over a folder
 of 1080p JPEGs with ``--jobs 1`` and ``2`` and with ``--dask`` (a local cluster of 1 and 2 worker
-processes): files per second as a user sees them, start-up included (:func:`dask_rates`).
+processes): files per second as a user sees them, start-up included, in the environment as it is
+(no thread limits set), and alternately with the baseline's when it has ``scan`` (:func:`dask_rates`).
 """
 
 from __future__ import annotations
@@ -173,15 +174,21 @@ def run(files: int, big_files: int, rounds: int, repeats: int, baseline: str | N
     return rows
 
 
-def dask_rates(files: int, jobs: tuple[int, ...] = (1, 2)) -> list[dict]:
+def dask_rates(files: int, jobs: tuple[int, ...] = (1, 2), baseline: str | None = None) -> list[dict]:
     """Files per second of ``watermark scan`` over a folder of ``files`` 1080p JPEGs, each command run
-    as a user runs it (a fresh process, start-up included): ``--jobs N`` and ``--dask`` with a local
-    cluster of N worker processes, for each N of ``jobs``; the second of two runs counts."""
+    as a user runs it (a fresh process, start-up included, the environment as it is): ``--jobs N`` and
+    ``--dask`` with a local cluster of N worker processes, for each N of ``jobs``; the second of two
+    runs counts. With ``baseline`` (a git revision that has ``scan``), its commands run alternately
+    with today's, on the same folder and registry."""
     key = wm.Key.from_passphrase("scan speed benchmark")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         key.save(root / "scan.key")
+        codes = {"today": str(Path(__file__).resolve().parent.parent)}
+        extracted = root / "baseline"
+        if baseline and extract_revision(baseline, extracted) and (extracted / "watermark" / "scan.py").exists():
+            codes[baseline] = str(extracted)
         folder, registry = root / "1080p-JPEG", root / "1080p-JPEG.db"
         build_folder(folder, files, (1920, 1080), "JPEG", root / "scan.key", registry)
         base = [sys.executable, "-m", "watermark", "scan", str(folder), "--key", str(root / "scan.key"),
@@ -189,16 +196,22 @@ def dask_rates(files: int, jobs: tuple[int, ...] = (1, 2)) -> list[dict]:
         for workers in jobs:
             for engine, extra in (("processes", []), ("Dask LocalCluster", ["--dask"])):
                 command = [*base, "--jobs", str(workers), *extra]
-                seconds = [_command_seconds(command) for _ in range(2)][-1]
-                rows.append({"engine": engine, "workers": workers, "files": files, "seconds": seconds,
-                             "files_per_s": files / seconds})
+                seconds: dict[str, list[float]] = {code: [] for code in codes}
+                for _ in range(2):
+                    for code, package in codes.items():
+                        seconds[code].append(_command_seconds(command, package, root))
+                rows += [{"engine": engine, "workers": workers, "code": code, "files": files,
+                          "seconds": taken[-1], "files_per_s": files / taken[-1]} for code, taken in seconds.items()]
     return rows
 
 
-def _command_seconds(command: list[str]) -> float:
-    """Wall seconds of ``command`` (``watermark scan``: exit 0 or 1)."""
+def _command_seconds(command: list[str], package: str, where: Path) -> float:
+    """Wall seconds of ``command`` (``watermark scan``: exit 0 or 1) run in the directory ``where`` (not
+    a checkout, whose ``watermark`` would come first), with ``package`` (the directory holding the
+    ``watermark`` package to time) first on the module path."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package, os.environ.get("PYTHONPATH")]))}
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **_ONE_CORE})
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=where)
     seconds = time.perf_counter() - start
     if result.returncode not in (0, 1):
         raise RuntimeError(f"{' '.join(command)} exited with {result.returncode}: {result.stderr.strip()[-500:]}")
@@ -221,8 +234,8 @@ def print_table(rows: list[dict]) -> None:
 
 def print_dask_table(rows: list[dict]) -> None:
     """The rows of :func:`dask_rates` as a Markdown table."""
-    print("| `watermark scan` on | workers | files | seconds | files/s |")
-    print("|---|---|---|---|---|")
+    print("| `watermark scan` on | workers | code | files | seconds | files/s |")
+    print("|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['engine']} | {row['workers']} | {row['files']} | {row['seconds']:.1f} "
+        print(f"| {row['engine']} | {row['workers']} | {row['code']} | {row['files']} | {row['seconds']:.1f} "
               f"| {row['files_per_s']:.2f} |")

@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                              "with 1 and 2 local workers, over --files 1080p JPEGs")
     args = parser.parse_args(argv)
     if args.scan and args.dask:
-        dask_rows = scan_speed.dask_rates(files=args.files)
+        dask_rows = scan_speed.dask_rates(files=args.files, baseline=args.baseline)
         if args.json:
             print(json.dumps(dask_rows))
         else:

@@ -201,9 +201,7 @@ def _stop(workers: list[_Worker], finished: bool) -> None:
 def _serve(connection: Connection, function: Callable[[Any], Any]) -> None:
     """A worker's loop: (index, item) in, the result (or the exception it raised) out, None to finish."""
     signal.signal(signal.SIGTERM, _unwind)
-    import cv2
-
-    cv2.setNumThreads(1)   # one process per core already
+    _one_core()
     while True:
         try:
             message = connection.recv()
@@ -217,6 +215,17 @@ def _serve(connection: Connection, function: Callable[[Any], Any]) -> None:
             connection.send(result)
         except (pickle.PicklingError, TypeError, AttributeError):    # an exception that does not pickle
             connection.send(RuntimeError(f"{type(result).__name__}: {result}\n{traceback.format_exc()}"))
+
+
+def _one_core() -> None:
+    """This worker computes on one core: OpenCV's and every BLAS library's thread pool hold one thread.
+    The workers are one per core already; a read's matrix products are small, and a second BLAS
+    thread per worker made two workers on two cores fight over them (README, "Scan throughput")."""
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    cv2.setNumThreads(1)
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def _unwind(signum: int, frame: Any) -> None:

@@ -103,3 +103,27 @@ def _group_ends(group, patience=50):
             return True
         time.sleep(0.1)
     return False
+
+
+def thread_counts(_):
+    """OpenCV's threads and the most threads a loaded BLAS library may use, in this process."""
+    import cv2
+    from threadpoolctl import threadpool_info
+
+    blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    return cv2.getNumThreads(), max(blas)
+
+
+def test_each_worker_process_computes_on_one_core(monkeypatch):
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")      # as a user's may say: spawned workers inherit it
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(4)
+    try:
+        with threadpool_limits(limits=4, user_api="blas"):
+            assert {counts for _, counts in batch.run(iter(range(4)), thread_counts, jobs=2)} == {(1, 1)}
+            assert thread_counts(None) == (4, 4)           # this process's own pools, as they were
+    finally:
+        cv2.setNumThreads(before)
