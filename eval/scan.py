@@ -15,7 +15,9 @@ temporary registry, then scans, in this process, what a crawl would hold, and pr
 
 ``--images DIR`` adds your photographs as masters (the unrelated ones stay scikit-image's);
 ``--strength S`` issues the copies at another strength (what a collage of smooth photographs needs:
-see the README), ``--partial TEXT`` keeps the partial changes whose name contains it.
+see the README), ``--partial TEXT`` keeps the partial changes whose name contains it. Each run draws
+a fresh key and payloads unless ``--seed N`` fixes them: a revision's ``watermark/`` put first on
+``PYTHONPATH`` then reads the same copies, for a side-by-side comparison (the embedder unchanged).
 """
 
 from __future__ import annotations
@@ -61,9 +63,10 @@ def _masters(folder: Path, extra: str | None) -> list[Path]:
     return paths
 
 
-def _issue(root: Path, masters: list[Path], key: wm.Key,
-           strength: float) -> dict[tuple[str, str], tuple[np.ndarray, int]]:
-    """(master stem, recipient) -> (the issued copy's pixels, its payload), marked at ``strength``."""
+def _issue(root: Path, masters: list[Path], key: wm.Key, strength: float,
+           payloads: np.random.Generator | None) -> dict[tuple[str, str], tuple[np.ndarray, int]]:
+    """(master stem, recipient) -> (the issued copy's pixels, its payload), marked at ``strength``; the
+    payloads drawn from ``payloads`` when given, else by the registry."""
     copies = {}
     with Registry(root / "r.db", create=True) as registry:
         registry.add_key(key)
@@ -71,7 +74,9 @@ def _issue(root: Path, masters: list[Path], key: wm.Key,
             for master in masters:
                 output = root / recipient.split()[-1] / master.name
                 output.parent.mkdir(exist_ok=True)
-                issued = issue_file(registry, master, output, key, recipient=recipient, strength=strength)
+                payload = None if payloads is None else int(payloads.integers(0, 2**63, dtype=np.int64))
+                issued = issue_file(registry, master, output, key, payload=payload, recipient=recipient,
+                                    strength=strength)
                 copies[(master.stem, recipient)] = (np.asarray(Image.open(output).convert("RGB")),
                                                     issued.record.payload)
     return copies
@@ -126,15 +131,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partial", default="", help="only the partial changes whose name contains this")
     parser.add_argument("--strength", type=float, default=1.0,
                         help="embedding strength of the issued copies (default 1: the default mark)")
+    parser.add_argument("--seed", type=int,
+                        help="draw the key and the payloads from this seed (default: fresh ones each run): "
+                             "two revisions then read the same copies")
     args = parser.parse_args(argv)
 
-    key = wm.Key.generate()
+    key = wm.Key.generate() if args.seed is None else wm.Key.from_passphrase(f"eval.scan seed {args.seed}")
+    payloads = None if args.seed is None else np.random.default_rng(args.seed)
     with tempfile.TemporaryDirectory() as temp:
         root = Path(temp)
         (root / "masters").mkdir()
         (root / "suspects").mkdir()
         masters = _masters(root / "masters", args.images)
-        copies = _issue(root, masters, key, args.strength)
+        copies = _issue(root, masters, key, args.strength, payloads)
         blind_scan = Scanner(str(root / "r.db"), [key], ScanOptions())
         partial_scan = Scanner(str(root / "r.db"), [key], ScanOptions(partial=True))
         moved_scan = Scanner(str(root / "r.db"), [key], ScanOptions(partial=True, originals=False))
