@@ -218,9 +218,10 @@ def _serve(connection: Connection, function: Callable[[Any], Any]) -> None:
 
 
 def _one_core() -> None:
-    """This worker computes on one core: OpenCV's and every BLAS library's thread pool hold one thread.
-    The workers are one per core already; a read's matrix products are small, and a second BLAS
-    thread per worker made two workers on two cores fight over them (README, "Scan throughput")."""
+    """This worker computes on one core: OpenCV's and every loaded BLAS library's thread pool hold one
+    thread (unpickling the function imported them). The workers are one per core already; a read's
+    matrix products are small, and a second BLAS thread per worker made two workers on two cores
+    fight over them (README, "Scan throughput")."""
     import cv2
     from threadpoolctl import threadpool_limits
 
