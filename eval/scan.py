@@ -8,7 +8,8 @@ temporary registry, then scans, in this process, what a crawl would hold, and pr
 2. per partial or perspective change (perspective warp 6 %, camera tilt 20 degrees, bending 5 px,
    a crop to 5 % of the area, the copy at 0.25 scale in a collage): blind exact payload vs scan
    attributions of the right copy (bar: >= 95 %), scanned with ``--partial``, with the master files
-   at hand (the default: read against them) and as if they had moved away (``--no-originals``);
+   at hand (the default: read against them) and as if they had moved away (``--no-originals``); and
+   the masters whose copy the first scan did not attribute;
 3. false attributions: unrelated photographs and their crops, marks copied onto unrelated
    photographs, and composites of unrelated photographs with a copy's whole fine residual, scanned
    against the registry (bar: 0 attributions); and the CPU time each unrelated file took.
@@ -167,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
         others = [pixels for (stem, recipient), (pixels, _) in copies.items() if recipient == _RECIPIENTS[1]]
         partial: dict[str, list[tuple[bool, ...]]] = defaultdict(list)
+        lost: dict[str, list[str]] = defaultdict(list)      # the masters whose copy scan --partial missed
         for change, make in suspects.PARTIAL.items():
             if args.partial.lower() not in change.lower():
                 continue
@@ -178,8 +180,12 @@ def main(argv: list[str] | None = None) -> int:
                     partial[change].append((_blind(suspect, key, payload),
                                             *(_right(_scan(scanner, suspect, root / "suspects", stem), payload)
                                               for scanner in (partial_scan, moved_scan))))
+                    if not partial[change][-1][1]:
+                        lost[change].append(f"{stem} (seed {seed})" if args.seeds > 1 else stem)
         _table("Informed detection: partial and perspective changes (scan --partial)", partial, ">= 95 %",
                ("scan attributes the copy", "the same, master files moved away"))
+        for change, stems in lost.items():
+            print(f"  not attributed, {change}: {', '.join(stems)}")
 
         cpu: list[float] = []
         bases = [np.ascontiguousarray(spec.load()) for spec in images.null_images(len(images.NULL_PHOTOS))]
