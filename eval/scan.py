@@ -177,10 +177,10 @@ def main(argv: list[str] | None = None) -> int:
                     if recipient != _RECIPIENTS[0]:
                         continue
                     suspect = make(pixels, others[index + 1:] + others[:index], seed)
-                    partial[change].append((_blind(suspect, key, payload),
-                                            *(_right(_scan(scanner, suspect, root / "suspects", stem), payload)
-                                              for scanner in (partial_scan, moved_scan))))
-                    if not partial[change][-1][1]:
+                    attributed, moved = (_right(_scan(scanner, suspect, root / "suspects", stem), payload)
+                                         for scanner in (partial_scan, moved_scan))
+                    partial[change].append((_blind(suspect, key, payload), attributed, moved))
+                    if not attributed:
                         lost[change].append(f"{stem} (seed {seed})" if args.seeds > 1 else stem)
         _table("Informed detection: partial and perspective changes (scan --partial)", partial, ">= 95 %",
                ("scan attributes the copy", "the same, master files moved away"))

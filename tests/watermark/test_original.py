@@ -144,7 +144,7 @@ def test_the_matched_view_reads_a_quarter_size_copy_better_than_the_whitened_one
     marks = informed.without_host(_luma(framed), template, valid)
     layout = layout_for(key)
     whitened = sync.fold(np.where(valid, masking.whiten(marks)[0], 0.0).astype(np.float32), sync.TILE)
-    whitened = fft.irfft2(sync.flattened(whitened, neighbourhood=1), s=whitened.shape)   # as read_in_frame takes it
+    whitened = fft.irfft2(sync.flattened(whitened, sync.PHASE_ONLY), s=whitened.shape)   # as read_in_frame takes it
     matched = sync.fold(np.where(valid, masking.matched(marks, template), 0.0).astype(np.float32), sync.TILE)
     z = {"whitened": float(layout.pilot_z(whitened)), "matched": float(layout.pilot_z(matched))}
     assert z["matched"] > z["whitened"] + 1.0

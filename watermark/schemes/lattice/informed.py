@@ -131,6 +131,6 @@ def tile_phase(working: np.ndarray, key: Key) -> Phase:
     """Search ``working`` (float32 luminance, upright, at the master's working scale, any size) for
     this key's pilot at every offset of the tile."""
     plane, _ = masking.whiten(working)
-    z, _, row, col = layout_for(key).best_pilot(sync.flattened(sync.fold(plane, TILE)[None], neighbourhood=1),
-                                                _PHASE_SHORTLIST)
+    spectra = sync.flattened(sync.fold(plane, TILE)[None], sync.PHASE_ONLY)
+    z, _, row, col = layout_for(key).best_pilot(spectra, _PHASE_SHORTLIST)
     return Phase(z=z, p_value=stats.max_of_normals_p_value(z, PHASE_HYPOTHESES), offset=(row, col))

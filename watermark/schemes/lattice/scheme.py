@@ -367,7 +367,7 @@ class LatticeScheme(Scheme):
         matched among ``candidates`` (its p-value paying for the ``views`` read) or decoded; and the shift."""
         folded = sync.fold(plane, TILE)
         if flatten:
-            folded = fft.irfft2(sync.flattened(folded, neighbourhood=1), s=(TILE, TILE))
+            folded = fft.irfft2(sync.flattened(folded, sync.PHASE_ONLY), s=(TILE, TILE))
         reach = range(-_REGISTRATION_SLACK, _REGISTRATION_SLACK + 1)
         z, (dy, dx) = max((float(layout.pilot_z(np.roll(folded, (-y, -x), axis=(0, 1)))), (y, x))
                           for y in reach for x in reach)

@@ -19,6 +19,7 @@ __all__ = ["TILE", "fold", "tile_pattern", "flattened", "dihedral_spectra", "pil
 TILE = 128           # px at working resolution: the lattice scheme's tile, the mark's period
 MAX_ASPECT = 3.0     # longest side the geometric searches look at, relative to the short side
 _FLATTENING = 5      # frequencies (per side) over which a folded tile's power spectrum is averaged
+PHASE_ONLY = 1       # a neighbourhood of one frequency: each coefficient divided by its own magnitude
 
 
 def fold(plane: np.ndarray, tile: int) -> np.ndarray:
@@ -92,7 +93,7 @@ def flattened(tiles: np.ndarray, neighbourhood: int = _FLATTENING) -> np.ndarray
     coefficient by its own magnitude (``neighbourhood`` 1: phase only), neither amplifies the host's
     chance nulls nor flattens the mark where it dominates. ``numpy.fft.irfft2`` (or scipy's) of it is
     the flattened tile."""
-    if neighbourhood == 1:                  # phase only needs no neighbours: the real transform will do
+    if neighbourhood == PHASE_ONLY:         # no neighbours: the real transform will do
         spectra = fft.rfft2(tiles)
         return spectra / np.maximum(np.abs(spectra), 1e-12)
     return _flattened_full(fft.fft2(tiles), neighbourhood)[..., : tiles.shape[-1] // 2 + 1]
