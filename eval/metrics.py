@@ -156,12 +156,18 @@ def ssimulacra2(reference: np.ndarray, test: np.ndarray) -> float:
     MissingMetricError
         The package is missing (``pip install 'filigrane[bench]'``).
     """
+    package = ssimulacra2_package()
+    with tempfile.TemporaryDirectory(prefix="filigrane-") as folder:
+        return float(package.compute_ssimulacra2(*_as_png_pair(reference, test, folder)))
+
+
+def ssimulacra2_package():
+    """The ``ssimulacra2`` package's implementation module, or MissingMetricError saying how to install it."""
     try:
-        from ssimulacra2 import compute_ssimulacra2
+        from ssimulacra2 import ssimulacra2 as package
     except ImportError:
         raise MissingMetricError("SSIMULACRA2 needs the ssimulacra2 package: pip install 'filigrane[bench]'") from None
-    with tempfile.TemporaryDirectory(prefix="filigrane-") as folder:
-        return float(compute_ssimulacra2(*_as_png_pair(reference, test, folder)))
+    return package
 
 
 def butteraugli(reference: np.ndarray, test: np.ndarray, *, heatmap: str | os.PathLike | None = None) -> float:

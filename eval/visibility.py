@@ -10,6 +10,8 @@ both perceptual metrics, and SSIMULACRA2 averages at least 90 over the 1080p and
 The default eight photographs are resized as ``eval.acceptance`` resizes them (to exactly the size);
 other photographs are centre-cropped to the size's aspect ratio first, so that nothing is stretched.
 SSIMULACRA2 and Butteraugli take seconds per megapixel: ``--jobs`` spreads images over processes.
+``--terms`` adds, per row, SSIMULACRA2's three largest error terms and their share of its sum
+(:mod:`eval.ssimulacra2_terms`): which channel, scale and kind of difference the score pays for.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 import watermark
-from eval import contenders, metrics
+from eval import contenders, metrics, ssimulacra2_terms
 from eval import images as images_mod
 
 __all__ = ["Row", "measure", "jpeg", "fit", "main"]
@@ -48,6 +50,7 @@ class Row:
     ssim: float
     ssimulacra2: float
     butteraugli: float
+    terms: tuple[tuple[str, float], ...] = ()    # SSIMULACRA2's largest terms and their shares, if asked
 
 
 def jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> np.ndarray:
@@ -78,8 +81,9 @@ def _load(spec: images_mod.ImageSpec, size: tuple[int, int] | None) -> np.ndarra
 
 
 def measure(spec: images_mod.ImageSpec, size: tuple[int, int] | None, strengths: tuple[float, ...],
-            *, seed: int = 0) -> list[Row]:
-    """The rows of one photograph at one size: JPEG q90 and the mark at each of ``strengths``."""
+            *, seed: int = 0, terms: bool = False) -> list[Row]:
+    """The rows of one photograph at one size: JPEG q90 and the mark at each of ``strengths``; with
+    ``terms``, each with SSIMULACRA2's largest error terms."""
     original = _load(spec, size)
     key = contenders.bench_key(seed)
     payload = contenders.payload_for(spec.name, seed, 64)
@@ -88,14 +92,15 @@ def measure(spec: images_mod.ImageSpec, size: tuple[int, int] | None, strengths:
     versions = [("jpeg90", jpeg(original))]
     versions += [(f"strength {s:g}", watermark.embed(original, payload, key, strength=s)) for s in strengths]
     return [Row(spec.name, label, name, metrics.psnr(original, test), metrics.ssim(original, test),
-                metrics.ssimulacra2(original, test), metrics.butteraugli(original, test))
+                metrics.ssimulacra2(original, test), metrics.butteraugli(original, test),
+                tuple(ssimulacra2_terms.shares(ssimulacra2_terms.terms(original, test))) if terms else ())
             for name, test in versions]
 
 
 def _measure_task(task: tuple) -> list[Row] | str:
-    spec, size, strengths = task
+    spec, size, strengths, terms = task
     try:
-        return measure(spec, size, strengths)
+        return measure(spec, size, strengths, terms=terms)
     except metrics.MissingMetricError:
         raise
     except Exception as exc:        # one bad photograph never stops the table
@@ -150,6 +155,13 @@ def report(rows: list[Row], default: str = "strength 1") -> tuple[list[str], boo
         lines.append(f"  {size}: SSIMULACRA2 {min(r.ssimulacra2 for r in chosen):.2f}-"
                      f"{max(r.ssimulacra2 for r in chosen):.2f} (mean {np.mean([r.ssimulacra2 for r in chosen]):.2f}), "
                      f"Butteraugli {min(r.butteraugli for r in chosen):.2f}-{max(r.butteraugli for r in chosen):.2f}")
+    explained = [row for row in rows if row.terms]
+    if explained:
+        lines.append("")
+        lines.append("SSIMULACRA2's largest error terms (share of their sum):")
+    for row in explained:
+        parts = ", ".join(f"{name} {share:.0%}" for name, share in row.terms)
+        lines.append(f"  {row.image} {row.size} {row.version}: {parts}")
     met = not failed and (not large or mean_large >= _SSIMULACRA2_MEAN_BAR)
     return lines, met
 
@@ -163,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=DEFAULT_SIZES,
                         help=f"comma-separated: own and/or WIDTHxHEIGHT (default: {DEFAULT_SIZES})")
     parser.add_argument("--strengths", default="2", help="strengths besides the default 1 (comma-separated)")
+    parser.add_argument("--terms", action="store_true",
+                        help="also print where SSIMULACRA2 sees each version (its largest error terms)")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
     specs = [] if args.no_default_images else images_mod.default_images()
@@ -172,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"eval.visibility: {exc}", file=sys.stderr)
         return 2
     strengths = (1.0,) + tuple(float(s) for s in args.strengths.split(",") if s.strip())
-    tasks = [(spec, size, strengths) for size in _sizes(args.sizes) for spec in specs]
+    tasks = [(spec, size, strengths, args.terms) for size in _sizes(args.sizes) for spec in specs]
     rows: list[Row] = []
     try:
         with ProcessPoolExecutor(max(1, args.jobs)) as pool:
