@@ -27,11 +27,12 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 from scipy import ndimage, stats
 
-__all__ = ["psnr", "ssim", "luma", "ssimulacra2", "butteraugli", "MissingMetricError",
+__all__ = ["psnr", "ssim", "luma", "ssimulacra2", "ssimulacra2_package", "butteraugli", "MissingMetricError",
            "bit_accuracy", "bit_error_rate", "exact_payload_rate",
            "threshold_at_fpr", "detection_rate_at_fpr", "detection_rate_at_p", "Calibration",
            "calibration"]
@@ -161,7 +162,7 @@ def ssimulacra2(reference: np.ndarray, test: np.ndarray) -> float:
         return float(package.compute_ssimulacra2(*_as_png_pair(reference, test, folder)))
 
 
-def ssimulacra2_package():
+def ssimulacra2_package() -> ModuleType:
     """The ``ssimulacra2`` package's implementation module, or MissingMetricError saying how to install it."""
     try:
         from ssimulacra2 import ssimulacra2 as package

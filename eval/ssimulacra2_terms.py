@@ -14,6 +14,8 @@ the ``ssimulacra2`` package's own steps (the ``bench`` extra), so that they add 
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 
 from eval import metrics
@@ -24,7 +26,7 @@ _CHANNELS = "XYB"
 _KINDS = ("ssim", "artifact", "detail")
 
 
-def _xyb(linear: np.ndarray, steps) -> np.ndarray:
+def _xyb(linear: np.ndarray, steps: ModuleType) -> np.ndarray:
     return steps.make_positive_xyb(steps.linear_rgb_to_xyb(linear))
 
 

@@ -58,3 +58,17 @@ def test_terms_refuse_images_of_different_shapes(perceptual):
 
     with pytest.raises(ValueError, match="shapes differ"):
         ssimulacra2_terms.terms(_photo(), _photo()[:128])
+
+
+def test_eval_visibility_prints_the_terms_it_was_given():
+    from eval.visibility import Row, report
+
+    rows = [Row("sky", "1920x1080", "jpeg90", 45.0, 0.99, 88.0, 1.5),
+            Row("sky", "1920x1080", "strength 1", 50.0, 0.99, 85.0, 1.2,
+                terms=(("Y scale 2 L1 ssim", 0.54), ("Y scale 3 L1 ssim", 0.17)))]
+    lines, met = report(rows)
+    assert not met
+    assert "  sky 1920x1080 strength 1: Y scale 2 L1 ssim 54%, Y scale 3 L1 ssim 17%" in lines
+    assert not any("jpeg90:" in line for line in lines)
+    without_terms, _ = report(rows[:1] + [Row("sky", "1920x1080", "strength 1", 50.0, 0.99, 85.0, 1.2)])
+    assert not any("error terms" in line for line in without_terms)
