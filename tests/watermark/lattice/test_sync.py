@@ -132,4 +132,4 @@ def test_flattening_whitens_a_coloured_host_without_amplifying_its_nulls():
     assert np.mean(coloured[low]) > 30 * np.mean(coloured[high])
     assert 0.7 < np.mean(flat[low]) / np.mean(flat[high]) < 1.4
     assert flat[5, 7] < 1e-3 and np.median(flat) > 0.1
-    assert np.allclose(np.abs(sync.flattened(tile, neighbourhood=1)), 1.0, atol=1e-3)   # phase only
+    assert np.allclose(np.abs(sync.flattened(tile, sync.PHASE_ONLY)), 1.0, atol=1e-3)

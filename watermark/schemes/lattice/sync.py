@@ -14,7 +14,7 @@ import numpy as np
 from scipy import fft, ndimage
 
 __all__ = ["TILE", "fold", "tile_pattern", "flattened", "dihedral_spectra", "pilot_peaks", "DIHEDRAL", "dihedral",
-           "canonical_view", "central", "MAX_ASPECT"]
+           "canonical_view", "central", "MAX_ASPECT", "PHASE_ONLY"]
 
 TILE = 128           # px at working resolution: the lattice scheme's tile, the mark's period
 MAX_ASPECT = 3.0     # longest side the geometric searches look at, relative to the short side
