@@ -33,6 +33,12 @@ def _luminance_of(image: ImageLike, scheme: schemes.Scheme, name: str) -> tuple[
     return array, luminance_of(array), fmt
 
 
+def _shape_of(image: ImageLike) -> tuple[int, int]:
+    """(height, width) of an image given as an array or a Pillow image."""
+    height, width = (image.height, image.width) if isinstance(image, Image.Image) else np.shape(image)[:2]
+    return int(height), int(width)
+
+
 def _reduced_for(scheme: schemes.Scheme, image: ImageLike) -> ImageLike:
     """``image``'s luminance scaled down to what ``scheme``'s detector analyses, when that is smaller:
     large 8- and 16-bit images are averaged down before any conversion, which is most of the work."""
@@ -118,8 +124,7 @@ def _detect(image: ImageLike, key: Key, scheme: str, false_alarm: float,
     if not 0.0 < false_alarm < 1.0:
         raise ParameterError(f"false-alarm rate must lie in (0, 1), got {false_alarm}")
     if source_shape is None:
-        height, width = (image.height, image.width) if isinstance(image, Image.Image) else np.shape(image)[:2]
-        source_shape = (height, width)
+        source_shape = _shape_of(image)
     try:
         _, luma, _ = _luminance_of(_reduced_for(chosen, image), chosen, "image")
     except ImageTooSmallError:
@@ -181,7 +186,7 @@ def _warn_if_marked(image: ImageLike, key: Key, scheme: schemes.Scheme, name: st
         _, luma, _ = _luminance_of(_reduced_for(scheme, image), scheme, "image")
     except ImageTooSmallError:
         return                                   # embed says so
-    found = scheme.detect_in_place(luma, key)
+    found = scheme.detect_in_place(luma, key, source_shape=_shape_of(image))
     if found.found:
         payload = "unreadable" if found.payload is None else f"{found.payload:#018x}"
         warnings.warn(f"{name}: already carries this key's mark (payload {payload}); marking it again stacks "
@@ -194,7 +199,7 @@ def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFA
                 marked_shape: tuple[int, int] | None = None) -> Detection:
     """Detect in an image file (as `detect` does); an animated file is read at its first frame.
 
-    A scheme that analyses a smaller image than the file's (``lattice``: a 512 px short side) gets it
+    A scheme that analyses a smaller image than the file's (``lattice``: 512 to 724 px short side) gets it
     decoded straight at reduced size (JPEG's DCT scaling); the others read the file at full size.
     Colour JPEGs are decoded straight to their luma (schemes see luminance only).
     """
@@ -214,10 +219,11 @@ def detect_loaded(loaded: imageio.LoadedImage, key: Key, *, scheme: str = scheme
 
 def read_in_frame(image: ImageLike, key: Key, candidates: Iterable[int], *, valid: np.ndarray | None = None,
                   original: ImageLike | None = None, false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
-                  phase_searches: int = 0) -> InformedReading:
+                  phase_searches: int = 0, master_shape: tuple[int, int] | None = None) -> InformedReading:
     """Informed read of a suspect already registered to a master: ``image`` is the suspect resampled
-    into the master's frame (the master's aspect ratio, any size), ``valid`` (bool ``(H, W)``, optional)
-    the pixels it covers, ``candidates`` the payloads issued for that master under ``key``.
+    into the master's frame (the master's aspect ratio, any size; ``master_shape``: the master's full
+    (height, width) when ``image`` is not at it, which sets the working resolution), ``valid`` (bool
+    ``(H, W)``, optional) the pixels it covers, ``candidates`` the payloads issued for that master under ``key``.
 
     Returns the periodic layer read at the identity geometry (its payload matched among the
     candidates, which needs far less of the mark than decoding, or else decoded) and, per candidate,
@@ -250,4 +256,5 @@ def read_in_frame(image: ImageLike, key: Key, candidates: Iterable[int], *, vali
         if host.shape != luma.shape:
             raise InvalidImageError(f"original: shape {host.shape} differs from the image's {luma.shape}")
     return chosen.read_in_frame(luma, key, payloads, valid=valid, original=host, false_alarm=false_alarm,
-                                phase_searches=phase_searches)
+                                phase_searches=phase_searches,
+                                master_shape=None if master_shape is None else _pair(master_shape))

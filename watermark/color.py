@@ -8,9 +8,12 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-__all__ = ["luminance", "WORKING_SHORT_SIDE", "working_shape", "resize", "STRIP_PIXELS", "strips"]
+__all__ = ["luminance", "WORKING_SHORT_SIDE", "LARGEST_WORKING_SIDE", "working_side", "working_shape", "resize",
+           "STRIP_PIXELS", "strips"]
 
-WORKING_SHORT_SIDE = 512   # px of the short side at which patterns are defined
+WORKING_SHORT_SIDE = 512     # px: the short side at which patterns are defined, on images up to 768 px
+LARGEST_WORKING_SIDE = 724   # px: the same from a 1086 px short side (half an octave finer on the image)
+_PIXELS_PER_WORKING = 1.5    # in between: the image's short side over its working side
 STRIP_PIXELS = 1 << 22     # pixels per strip of a full-resolution plane (16 MB of float32)
 
 
@@ -21,9 +24,21 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.float32), cv2.COLOR_RGB2GRAY)
 
 
-def working_shape(shape: tuple[int, ...], short_side: int = WORKING_SHORT_SIDE) -> tuple[int, int]:
-    """(height, width) of an image of ``shape`` scaled so that its short side is ``short_side``."""
+def working_side(shape: tuple[int, ...]) -> int:
+    """The short side, in px, of the working resolution of an image of ``shape`` (at full size).
+
+    A pattern defined there has a period of at most 1.5 times its working size in the image's pixels
+    until the image's short side passes 1086 px: on a photograph, the mark sits half an octave finer
+    than at 512 px, away from the scales where the eye (and SSIMULACRA2) weighs structure most."""
+    side = round(min(shape[:2]) / _PIXELS_PER_WORKING)
+    return int(min(max(side, WORKING_SHORT_SIDE), LARGEST_WORKING_SIDE))
+
+
+def working_shape(shape: tuple[int, ...], short_side: int | None = None) -> tuple[int, int]:
+    """(height, width) of an image of ``shape`` scaled so that its short side is ``short_side`` (by
+    default its working side, :func:`working_side`)."""
     height, width = shape[:2]
+    short_side = working_side(shape) if short_side is None else short_side
     scale = short_side / min(height, width)
     return max(1, round(height * scale)), max(1, round(width * scale))
 

@@ -36,7 +36,8 @@ class Geometry:
         The suspect is mirrored.
     offset : tuple of float
         Where the suspect's top-left pixel lies in the marked image, in its pixels, modulo the
-        tile's period there (128 px of the 512 px working resolution: ``128 * short side / 512``).
+        tile's period there (128 px of its working resolution, `color.working_side`: ``128 * short side
+        / 512`` up to a 768 px short side, 192 px up to 1086 px, ``128 * short side / 724`` beyond).
     """
 
     degrees: float

@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from . import api, cells, imageio, placement, provenance, schemes
+from . import api, cells, color, imageio, placement, provenance, schemes
 from . import original as master_file
 from .errors import RegistryError, WatermarkError
 from .featureindex import CANDIDATES, FeatureIndex
@@ -57,7 +57,7 @@ __all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES"]
 STATUSES = ("attributed", "mark-only", "near-duplicate", "exact", "not-found", "error")
 ROW_FIELDS = ("path", "sha256", "status", "method", "payload", "p_value", "record", "match", "geometry", "marks",
               "reason", "credentials", "error", "ms")
-_ANALYSIS_SIDE = 512          # px: the short side the blind read and the hash need (JPEG draft decoding)
+_ANALYSIS_SIDE = color.LARGEST_WORKING_SIDE  # px: the short side the blind read and the hash need (JPEG drafts)
 _REGISTRATION_SIDE = 1024     # px: the short side local features are found at (a collage holds a master small)
 _THUMBNAIL_SIDE = 192
 _CELL_LIKENESS = 0.9            # luminance correlation of a rectangle with a master's thumbnail that places it
@@ -450,7 +450,8 @@ class Scanner:
                 by_payload = {r.payload: r for r in copies}
                 reading = api.read_in_frame(framed, key, list(by_payload), valid=valid, original=original,
                                             false_alarm=self.options.false_alarm,
-                                            phase_searches=found.placed.get(master_id, (0, 0.0))[0])
+                                            phase_searches=found.placed.get(master_id, (0, 0.0))[0],
+                                            master_shape=(master.height, master.width))
                 named = set(reading.named)
                 found.named[(master_id, key.public_id)] = named
                 for evidence in reading.candidates:
@@ -664,8 +665,8 @@ def _why_not_attributed(mark: _Mark) -> str:
 
 
 def _frame_shape(master: Master) -> tuple[int, int]:
-    """The master's frame at the analysis resolution (short side 512 px, never upscaled)."""
-    scale = min(1.0, _ANALYSIS_SIDE / min(master.width, master.height))
+    """The master's frame at its working resolution (`color.working_side`), never upscaled."""
+    scale = min(1.0, color.working_side((master.height, master.width)) / min(master.width, master.height))
     return max(1, round(master.height * scale)), max(1, round(master.width * scale))
 
 

@@ -170,5 +170,6 @@ def test_the_lattice_scheme_states_its_working_size():
     assert schemes.get("dwtdct").analysis_short_side is None
     assert schemes.get("spread").analysis_shape((900, 900)) is None
     lattice = schemes.get("lattice")
-    assert lattice.analysis_short_side == color.WORKING_SHORT_SIDE
-    assert lattice.analysis_shape((1024, 1536)) == (512, 768) and lattice.analysis_shape((400, 600)) is None
+    assert lattice.analysis_short_side == color.LARGEST_WORKING_SIDE
+    assert lattice.analysis_shape((600, 900)) == (512, 768) and lattice.analysis_shape((400, 600)) is None
+    assert lattice.analysis_shape((1024, 1536)) == (683, 1024) and lattice.analysis_shape((3000, 4000)) == (724, 965)

@@ -24,3 +24,10 @@ def test_embedding_in_strips_gives_the_image_made_in_one_piece(monkeypatch, key)
     monkeypatch.setattr(color, "STRIP_PIXELS", 40 * 800)               # 15 strips of 40 rows
     np.testing.assert_array_equal(wm.embed(image, 0xABC, key), whole[0])
     np.testing.assert_array_equal(wm.embed(grey16, 0xABC, key), whole[1])
+
+
+def test_the_working_side_is_512_px_on_small_images_and_grows_half_an_octave_on_large_ones():
+    sides = [color.working_side((short, 2 * short)) for short in (300, 768, 900, 1080, 1086, 3000)]
+    assert sides == [512, 512, 600, 720, 724, 724]
+    assert color.working_shape((1080, 1920)) == (720, 1280)
+    assert color.working_shape((1080, 1920), 512) == (512, 910)

@@ -24,14 +24,17 @@ class Scheme(ABC):
 
     name: ClassVar[str]
     min_size: ClassVar[int]          # smallest short side, in pixels, that can hold a mark
-    analysis_short_side: ClassVar[int | None] = None   # short side the detector works at; None: full size
+    # the largest short side the detector works at (its working side, `color.working_side`, is never
+    # more: a file may be decoded straight to it); None: full size
+    analysis_short_side: ClassVar[int | None] = None
 
     def analysis_shape(self, shape: tuple[int, ...]) -> tuple[int, int] | None:
         """The (height, width) the detector scales an image of ``shape`` to, if smaller; the caller
-        may hand over luminance already reduced to it (cheaper for large images). None: full size."""
+        may hand over luminance already reduced to it (cheaper for large images), with the image's own
+        shape. None: full size."""
         if self.analysis_short_side is None:
             return None
-        working = color.working_shape(shape, self.analysis_short_side)
+        working = color.working_shape(shape)
         return working if working[0] < shape[0] else None
 
     @abstractmethod
@@ -51,7 +54,8 @@ class Scheme(ABC):
         own size, see `Detection.transform`).
         """
 
-    def detect_in_place(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM) -> Detection:
+    def detect_in_place(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM,
+                        source_shape: tuple[int, int] | None = None) -> Detection:
         """`detect` without any geometric search: the mark where it was put, which is cheap; for
         checking an original before marking it. A scheme without a search simply detects."""
-        return self.detect(luma, key, false_alarm=false_alarm)
+        return self.detect(luma, key, false_alarm=false_alarm, source_shape=source_shape)

@@ -108,8 +108,8 @@ def test_geometry_reports_aspect_and_shear(marked, key):
 
 @pytest.mark.parametrize("dx, dy", [(37, -21), (-5, 60)])
 def test_geometry_reports_the_offset(marked, key, dx, dy):
-    image = marked["retina"]                      # 1411 px: the tile's period is 128 * 1411 / 512 px
-    period = 128 * image.shape[0] / 512
+    image = marked["retina"]                      # 1411 px: the tile's period is 128 * 1411 / 724 px
+    period = 128 * image.shape[0] / 724
     geometry = wm.detect(attacks.translate(image, dx=dx, dy=dy), key).geometry
     expected = np.mod([-dx, -dy], period)
     assert np.abs((np.array(geometry.offset) - expected + period / 2) % period - period / 2).max() < 2.0

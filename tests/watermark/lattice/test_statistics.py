@@ -91,7 +91,9 @@ def workers():
 def test_the_unmarked_images_are_many_and_varied():
     images = [unmarked_image(index) for index in range(0, NULL_COUNT, 37)]
     assert len({image.shape for image in images}) >= 12
-    assert {color.working_shape(image.shape) for image in images} == set(WORKING_SHAPES)
+    shapes = {color.working_shape(image.shape) for image in images}
+    assert {round(width / height, 2) for height, width in shapes} == {round(w / h, 2) for h, w in WORKING_SHAPES}
+    assert {min(shape) for shape in shapes} >= {color.WORKING_SHORT_SIDE, 683, color.LARGEST_WORKING_SIDE}
     assert min(min(image.shape[:2]) for image in images) <= 320 and max(image.shape[0] for image in images) >= 1280
 
 

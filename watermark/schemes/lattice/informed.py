@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ... import stats
+from ... import color, stats
 from ...keys import Key
 from . import copy_layer, masking, sync
 from .layout import PILOT_WEIGHTINGS, layout_for
@@ -31,7 +31,7 @@ from .sync import MAX_ASPECT, TILE
 
 __all__ = ["Verification", "verify", "without_host", "candidate_scores", "Phase", "tile_phase", "PHASE_HYPOTHESES"]
 
-_SHORT_TILES = 4              # whole tiles along the working frame's short side (512 px)
+_SHORT_TILES = color.LARGEST_WORKING_SIDE // TILE   # whole tiles along the working frame's short side, at most
 _PHASE_SHORTLIST = 8          # offsets whose pilot statistic is computed exactly
 PHASE_HYPOTHESES = TILE * TILE * len(PILOT_WEIGHTINGS)   # what one tile-phase search's p-value pays for
 

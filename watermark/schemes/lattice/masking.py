@@ -9,6 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ... import color
 from ...color import resize
 
 __all__ = ["largeness", "highpass", "perceptual_mask", "whiten", "whiten_linear", "matched", "denoised_residual"]
@@ -37,9 +38,10 @@ def highpass(plane: np.ndarray, sigma: float = _DETAIL_SIGMA) -> np.ndarray:
     return plane - _blur(plane, sigma)
 
 
-def largeness(shape: tuple[int, ...], working: tuple[int, int]) -> float:
-    """0 for an image no larger than its working resolution, 1 from twice that (short sides), log in between."""
-    return float(np.clip(np.log2(min(shape[:2]) / min(working)), 0.0, 1.0))
+def largeness(shape: tuple[int, ...]) -> float:
+    """0 for an image no larger than the smallest working resolution (`color.WORKING_SHORT_SIDE`), 1 from
+    twice that (short sides), log in between."""
+    return float(np.clip(np.log2(min(shape[:2]) / color.WORKING_SHORT_SIDE), 0.0, 1.0))
 
 
 def perceptual_mask(luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -51,7 +53,7 @@ def perceptual_mask(luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     the working resolution ``shape`` when the image is larger (a large photograph's grain and fine
     detail, gone at that scale, do not hide a pattern whose period is tens of its pixels).
 
-    On an image up to its working resolution the mark's period is a few of its pixels, beyond the
+    On an image up to 512 px the mark's period is a few of its pixels, beyond the
     eye's peak sensitivity: the amplitude grows linearly with texture (EXPONENT 1), activity being
     the RMS detail around each pixel. On an image twice as large or more (:func:`largeness`), the
     mark sits near the peak of the eye's contrast sensitivity, where masking grows more slowly than
@@ -59,7 +61,7 @@ def perceptual_mask(luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     ``_TEXTURE_EXPONENT``, and activity becomes a geometric mean, so that one edge does not lend its
     masking to the flat area beside it (the halo Butteraugli sees there).
     """
-    large = largeness(luma.shape, shape)
+    large = largeness(luma.shape)
     base = luma if large == 0.0 else resize(luma, shape)
     detail = base - cv2.blur(base, (5, 5), borderType=cv2.BORDER_REFLECT)   # what a 7x7 SSIM window sees
     energy = np.maximum(resize(detail * detail, shape), 0.0) + _FLOOR**2     # bicubic may undershoot

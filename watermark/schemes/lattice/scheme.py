@@ -1,6 +1,7 @@
 """The flagship scheme: a keyed periodic tile in DWT detail bands, masked, with a pilot.
 
-Embedding (at a working resolution whose short side is 512 px):
+Embedding (at a working resolution whose short side is 512 px on images up to 768 px, growing to 724 px
+on a 1086 px one and beyond: :func:`watermark.color.working_side`):
 
 * a 128 x 128 tile is synthesised from its DWT coefficients (``db4``, periodised): the detail bands of
   levels 2 and 3 (mid frequencies) hold +-1 keyed chips; a fifth of them form the *pilot*, a known
@@ -12,7 +13,8 @@ Embedding (at a working resolution whose short side is 512 px):
 * the tile is repeated over the image, scaled by a perceptual mask and by a default amplitude set
   per image (:func:`_default_amplitude`: on a large photograph, the least that gives the pilot a
   target margin, within limits; then raised where a WebP round trip of the marked image itself
-  leaves too little, :func:`_round_trip_boost`), and the residual is resized to full resolution.
+  leaves too little, or lowered where it leaves far more than enough, :func:`_round_trip_scale`), and
+  the residual is resized to full resolution.
 
 Detection: luminance at working resolution -> whitening (high-pass / local activity) -> fold all
 tiles into one -> circular cross-correlation with the pilot finds the tile's offset and gives the
@@ -66,18 +68,21 @@ _REGISTRATION_SLACK_HYPOTHESES = (2 * _REGISTRATION_SLACK + 1) ** 2 * len(PILOT_
 _ISS_GAIN = 1.0                          # fraction of the host's interference the embedder cancels
 _AMPLITUDE_RANGE = (0.3, 3.0)            # per-bit amplitude limits, relative to the base amplitude
 # The calibration of strength 1 (see _default_amplitude): the pilot z the default mark aims for, as
-# predicted without the host cancellation and with flat areas counted as _ROBUST_ACTIVITY busy, and
-# the limits of the resulting amplitude (1: the perceptual mask as it is).
+# predicted without the host cancellation and with flat areas counted as _ROBUST_ACTIVITY busy, at a
+# 512 px working side (times the working area over 512 px's: a finer band keeps less of its predicted
+# z once published), and the limits of the resulting amplitude (1: the perceptual mask as it is).
 _TARGET_Z = 24.0
-_LARGE_RANGE = (0.2, 1.5)      # on an image twice its working resolution or more; (1, 1) on one up to
-_ROBUST_ACTIVITY = 4.0 / 255.0  # its working resolution; log-interpolated between (masking.largeness)
-# Then measured (see _round_trip_boost): the pilot z the mark should keep once published at a 1024 px
-# short side as WebP 50 (the payload decodes reliably from about 8), the z under which a boosted mark
-# is still mostly gone, and the most extra amplitude spent on a large image (more makes a smooth
-# photograph's mark more visible than JPEG q90: `python -m eval.visibility --strengths`).
+_LARGE_RANGE = (0.2, 1.5)      # on an image of 1024 px (short side) or more; (1, 1) on one up to 512 px;
+_ROBUST_ACTIVITY = 4.0 / 255.0  # log-interpolated between (masking.largeness)
+# Then measured (see _round_trip_scale): the pilot z the mark should keep once published at a 1024 px
+# short side as WebP 50 (9 kept no more 1080p photographs' payloads through WebP 50 than 7.5 does),
+# the z under which a boosted mark is still mostly gone, the most extra amplitude spent on a large
+# image (more makes a smooth photograph's mark more visible than JPEG q90: `python -m eval.visibility
+# --strengths`), and the least kept where the published mark keeps more than it needs (less lost
+# small crops of a smooth photograph).
 _ROUND_TRIP_SIDE, _ROUND_TRIP_QUALITY = 1024, 50
-_ROUND_TRIP_Z, _ROUND_TRIP_USEFUL = 9.0, 6.0
-_ROUND_TRIP_BOOST = 1.5
+_ROUND_TRIP_Z, _ROUND_TRIP_USEFUL = 7.5, 6.0
+_ROUND_TRIP_BOOST, _ROUND_TRIP_LEAST = 1.5, 0.5
 
 
 def _default_amplitude(layout: Layout, whitened: np.ndarray, activity: np.ndarray, pattern: np.ndarray,
@@ -104,34 +109,42 @@ def _default_amplitude(layout: Layout, whitened: np.ndarray, activity: np.ndarra
         per_level.append(gain[pilot].sum() / max(np.sqrt(np.sum(host[pilot] ** 2)), 1e-12))
     z = float(np.max(PILOT_WEIGHTINGS @ np.array(per_level)))
     low, high = (1.0 + large * (limit - 1.0) for limit in _LARGE_RANGE)
-    return float(np.clip(_TARGET_Z / max(z, 1e-12), low, high))
+    target = _TARGET_Z * (min(whitened.shape) / color.WORKING_SHORT_SIDE) ** 2
+    return float(np.clip(target / max(z, 1e-12), low, high))
 
 
-def _round_trip_boost(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], layout: Layout,
+def _round_trip_scale(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], layout: Layout,
                       large: float) -> float:
-    """How much more amplitude than ``mark_at(1)`` the mark needs (1 to ``_ROUND_TRIP_BOOST`` on a large
-    image, ``large`` 1, see :func:`masking.largeness`; none on a small one, whose mask is used as it is
-    and already costs it the most SSIM) for its pilot z to stay at ``_ROUND_TRIP_Z`` once the marked
-    image is published the common way: at most ``_ROUND_TRIP_SIDE`` px on its short side, saved as WebP
-    at quality ``_ROUND_TRIP_QUALITY``.
+    """How much amplitude, relative to ``mark_at(1)``, the mark needs (``_ROUND_TRIP_LEAST`` to
+    ``_ROUND_TRIP_BOOST`` on a large image, ``large`` 1, see :func:`masking.largeness`; 1 on a small
+    one, whose mask is used as it is and already costs it the most SSIM) for its pilot z to stay at
+    ``_ROUND_TRIP_Z`` once the marked image is published the common way: at most ``_ROUND_TRIP_SIDE``
+    px on its short side, saved as WebP at quality ``_ROUND_TRIP_QUALITY``.
 
     Measured on the image itself (``mark_at(b)``: the working-resolution mark at ``b`` times the
     default amplitude): a codec removes a faint mark from smooth areas far more than the mark's energy
     predicts, and only on some images. The amplitude is raised by the ratio of the z's, twice at
     most. When even the raised mark is mostly gone after the round trip (z under
     ``_ROUND_TRIP_USEFUL``: an image with nothing to hide a mark in, which the codec flattens), the
-    extra visibility would buy nothing: 1.
+    extra visibility would buy nothing: 1. Where the published mark keeps more than it needs (a
+    smooth photograph, whose flat areas the prediction counts as busier than they are), the amplitude
+    is lowered by the ratio of the z's, checked once more after the round trip.
     """
     most = 1.0 + large * (_ROUND_TRIP_BOOST - 1.0)
+    least = 1.0 + large * (_ROUND_TRIP_LEAST - 1.0)
     if most <= 1.0:
         return 1.0
     shape = color.working_shape(luma.shape, min(min(luma.shape), _ROUND_TRIP_SIDE))
     host = color.resize(luma, shape)
 
-    def z_at(boost: float) -> float:
-        return _z_after_round_trip(host, color.resize(mark_at(boost).astype(np.float32), shape), layout)
+    def z_at(scale: float) -> float:
+        return _z_after_round_trip(host, color.resize(mark_at(scale).astype(np.float32), shape), layout, luma.shape)
 
     boost, z = 1.0, z_at(1.0)
+    if z > _ROUND_TRIP_Z:
+        lower = max(least, _ROUND_TRIP_Z / z)
+        z = z_at(lower)             # a codec's dead zone takes more than its share of a fainter mark
+        return lower if z >= _ROUND_TRIP_Z else min(1.0, lower * _ROUND_TRIP_Z / max(z, 1e-12))
     for _ in range(2):
         if z >= _ROUND_TRIP_Z or boost >= most:
             break
@@ -140,16 +153,16 @@ def _round_trip_boost(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], 
     return boost if z >= _ROUND_TRIP_USEFUL else 1.0
 
 
-def _z_after_round_trip(host: np.ndarray, mark: np.ndarray, layout: Layout) -> float:
-    """The pilot's z, where it was put, in ``host + mark`` (luminance in [0, 1]) saved as WebP and read
-    back as the detector reads an untouched copy."""
+def _z_after_round_trip(host: np.ndarray, mark: np.ndarray, layout: Layout, shape: tuple[int, ...]) -> float:
+    """The pilot's z, where it was put, in ``host + mark`` (luminance in [0, 1]; ``shape``: the marked
+    image's full size) saved as WebP and read back as the detector reads an untouched copy."""
     marked = np.clip(np.rint((host + mark) * 255.0), 0, 255).astype(np.uint8)
     ok, encoded = cv2.imencode(".webp", marked, [cv2.IMWRITE_WEBP_QUALITY, _ROUND_TRIP_QUALITY])
     decoded = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE) if ok else None
     if decoded is None:
         raise RuntimeError("OpenCV could not round-trip WebP")
     decoded = decoded.astype(np.float32) / 255.0
-    plane, _ = masking.whiten(_working_view(decoded))
+    plane, _ = masking.whiten(_working_view(decoded, shape))
     return float(layout.pilot_z(sync.fold(plane, TILE)))
 
 
@@ -190,8 +203,9 @@ def _to_xy(matrix: np.ndarray, period: tuple[float, float]) -> np.ndarray:
     return result
 
 
-def _working_view(luma: np.ndarray) -> np.ndarray:
-    return color.resize(luma, color.working_shape(luma.shape))
+def _working_view(luma: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """``luma`` (an image of full size ``shape``, its own by default, at any size) at its working resolution."""
+    return color.resize(luma, color.working_shape(luma.shape, color.working_side(shape or luma.shape)))
 
 
 class LatticeScheme(Scheme):
@@ -199,7 +213,7 @@ class LatticeScheme(Scheme):
 
     name = "lattice"
     min_size = 128
-    analysis_short_side = color.WORKING_SHORT_SIDE
+    analysis_short_side = color.LARGEST_WORKING_SIDE
 
     def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0) -> np.ndarray:
         layout = layout_for(key)
@@ -213,7 +227,7 @@ class LatticeScheme(Scheme):
         norm = float(np.sqrt(np.mean(tile_from_slots(signs) ** 2)))
         pattern = mask * sync.tile_pattern(tile_from_slots(signs), working.shape) / norm
         whitened, activity = masking.whiten(working)
-        large = masking.largeness(luma.shape, working.shape)
+        large = masking.largeness(luma.shape)
         host = slots_from_tile(sync.fold(whitened, TILE)) * layout.chips
         unit = slots_from_tile(sync.fold(masking.whiten_linear(pattern, activity), TILE)) * signs
 
@@ -225,7 +239,7 @@ class LatticeScheme(Scheme):
             return (scale / norm) * mask * tiled + scale * per_copy
 
         default = _default_amplitude(layout, whitened, activity, pattern, signs, large)
-        default *= _round_trip_boost(luma, lambda boost: mark_at(boost * default), layout, large)
+        default *= _round_trip_scale(luma, lambda scale: mark_at(scale * default), layout, large)
         return color.resize(mark_at(strength * default).astype(np.float32), luma.shape)
 
     @staticmethod
@@ -247,8 +261,8 @@ class LatticeScheme(Scheme):
                source_shape: tuple[int, int] | None = None,
                marked_shape: tuple[int, int] | None = None) -> Detection:
         layout = layout_for(key)
-        working = _working_view(luma)
         shape = source_shape or luma.shape        # the suspect's pixel grid, which the transform speaks of
+        working = _working_view(luma, shape)
         reference = marked_shape or shape         # the marked image's, which it maps to
         plane, activity = masking.whiten(working)
         best = self._read(plane, layout, np.eye(2) * TILE)
@@ -274,11 +288,13 @@ class LatticeScheme(Scheme):
                 best = candidate
         return self._detection(best, working, plane, shape, reference, key, false_alarm)
 
-    def detect_in_place(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM) -> Detection:
-        working = _working_view(luma)
+    def detect_in_place(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM,
+                        source_shape: tuple[int, int] | None = None) -> Detection:
+        shape = source_shape or luma.shape
+        working = _working_view(luma, shape)
         plane, _ = masking.whiten(working)
         best = self._read(plane, layout_for(key), np.eye(2) * TILE)
-        return self._detection(best, working, plane, luma.shape, luma.shape, key, false_alarm, verify=False)
+        return self._detection(best, working, plane, shape, shape, key, false_alarm, verify=False)
 
     def _detection(self, best: _Reading, working: np.ndarray, plane: np.ndarray, shape: tuple[int, int],
                    reference: tuple[int, int], key: Key, false_alarm: float, *, verify: bool = True) -> Detection:
@@ -302,14 +318,15 @@ class LatticeScheme(Scheme):
 
     def read_in_frame(self, luma: np.ndarray, key: Key, candidates: list[int], *, valid: np.ndarray | None = None,
                       original: np.ndarray | None = None, false_alarm: float = DEFAULT_FALSE_ALARM,
-                      phase_searches: int = 0) -> InformedReading:
+                      phase_searches: int = 0, master_shape: tuple[int, int] | None = None) -> InformedReading:
         """Read a suspect already resampled into a master's frame: the periodic layer at the identity
         geometry (its payload matched among ``candidates``, or else decoded), and each candidate
         payload's per-copy layer (see :class:`InformedReading`).
 
-        ``luma`` is float32 luminance with the master's aspect ratio, at any size; ``valid`` (bool, same
+        ``luma`` is float32 luminance with the master's aspect ratio, at any size (``master_shape``: the
+        master's full size, when ``luma`` is not at it; it sets the working resolution); ``valid`` (bool, same
         shape) marks the pixels the suspect covers. The periodic layer, when present, corrects a
-        registration error of up to 3 px at the working resolution (512 px short side); without it
+        registration error of up to 3 px at the working resolution; without it
         (a scrubbed copy) the per-copy layer needs registration to about a pixel there.
         ``original`` (float32 luminance, same shape): the master itself, when at hand; the marks are then
         read in the suspect minus the master (fitted for gain and offset), without the host's detail, in
@@ -319,11 +336,11 @@ class LatticeScheme(Scheme):
         place, if they did; the periodic layer's p-value then pays for every offset of each.
         """
         layout = layout_for(key)
-        working = _working_view(luma)
+        working = _working_view(luma, master_shape)
         inside = None
         if valid is not None:
             inside = color.resize(np.asarray(valid, dtype=np.float32), working.shape) > 0.999
-        host = None if original is None else _working_view(original)
+        host = None if original is None else _working_view(original, master_shape)
         marks = working if host is None else informed.without_host(working, host, inside)
         plane, _ = masking.whiten(marks)
         # the folded tile's spectrum flattened, phase only (the collage bars were measured with it, and
