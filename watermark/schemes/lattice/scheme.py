@@ -34,7 +34,7 @@ tests candidate payloads for it in a master's frame (:mod:`~watermark.schemes.la
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import cv2
@@ -54,6 +54,7 @@ __all__ = ["LatticeScheme"]
 _SHORTLIST = 4                           # offsets per lattice whose statistic is computed exactly
 _DECODE_BELOW = 1e-3                     # pilot p-value under which the payload is decoded
 _SEARCH_CANDIDATES = 4                   # lattice hypotheses tried after the identity fails
+_SEARCH_SIDE = color.WORKING_SHORT_SIDE  # px: the most of the short side the lattice search looks at (cost)
 _POLISH_ABOVE = 5.5                      # pilot z from which a lattice is polished on the pilot itself
 _POLISH_STEPS = (0.004, 0.002, 0.001)    # polishing steps, relative to the period
 _POLISH_LOOKS = 64                       # bases one polish may read (each with one symmetry)
@@ -272,11 +273,10 @@ class LatticeScheme(Scheme):
         view = masking.denoised_residual(working, activity)
         if best.p_value > false_alarm:     # not where it was put: find the lattice the geometry left
             polished = 0
-            for lattice in itertools.islice(search.candidate_lattices(view, block_period=block),
-                                            _SEARCH_CANDIDATES):
-                candidate = self._read(plane, layout, lattice.basis)
+            for basis in itertools.islice(self._lattices(view, block), _SEARCH_CANDIDATES):
+                candidate = self._read(plane, layout, basis)
                 if candidate.p_value > false_alarm and candidate.z >= _POLISH_ABOVE and polished < _POLISHED:
-                    candidate = self._polish(plane, layout, lattice.basis, candidate)
+                    candidate = self._polish(plane, layout, basis, candidate)
                     polished += 1
                 if candidate.p_value < best.p_value:
                     best = candidate
@@ -408,6 +408,18 @@ class LatticeScheme(Scheme):
         if reading.payload == candidates[best]:
             p_value = min(1.0, 2.0 * min(p_value, reading.p_value))
         return replace(reading, payload=int(candidates[best]), p_value=p_value)
+
+    @staticmethod
+    def _lattices(view: np.ndarray, block: float) -> Iterator[np.ndarray]:
+        """Lattice hypotheses (bases, see `search.candidate_lattices`) for the periodic content of the
+        residual ``view`` (``block``: the JPEG grid's period there), in its pixels. The search looks at
+        ``view`` scaled to a short side of ``_SEARCH_SIDE`` px at most: its cost grows with the area,
+        the lattice's tens of pixels per period do not need more, and each hypothesis is then read
+        (and polished) at the working resolution."""
+        small = color.resize(view, color.working_shape(view.shape, min(min(view.shape), _SEARCH_SIDE)))
+        scale = np.diag([view.shape[0] / small.shape[0], view.shape[1] / small.shape[1]])
+        for lattice in search.candidate_lattices(small, block_period=block * small.shape[0] / view.shape[0]):
+            yield scale @ lattice.basis
 
     @classmethod
     def _read_dewarped(cls, plane: np.ndarray, residual: np.ndarray, layout: Layout, block: float) -> _Reading:
