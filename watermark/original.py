@@ -49,7 +49,7 @@ from .schemes.lattice.masking import highpass
 __all__ = ["load_original", "as_suspect", "refine", "place", "place_whole", "could_be_whole", "could_be_crop",
            "MIN_DETAIL", "MIN_LIKENESS"]
 
-_SHORT_SIDE = 2048     # px: the most of the master's short side kept (the read is at 512)
+_SHORT_SIDE = 2048     # px: the most of the master's short side kept (the read is at 512-724)
 _MAX_MOVE = 3.0        # px at the frame's scale: the most ECC may move the registration
 _ECC_ITERATIONS, _ECC_EPSILON, _ECC_SMOOTHING = 100, 1e-6, 1
 MIN_DETAIL = 0.2       # correlation of fine detail that places a crop in the master file
