@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-__all__ = ["luminance", "WORKING_SHORT_SIDE", "LARGEST_WORKING_SIDE", "working_side", "working_shape", "resize",
-           "STRIP_PIXELS", "strips"]
+__all__ = ["luminance", "WORKING_SHORT_SIDE", "LARGEST_WORKING_SIDE", "working_side", "working_shape", "at_most",
+           "resize", "STRIP_PIXELS", "strips"]
 
 WORKING_SHORT_SIDE = 512     # px: the short side at which patterns are defined, on images up to 768 px
 LARGEST_WORKING_SIDE = 724   # px: the same from a 1086 px short side (half an octave finer on the image)
@@ -41,6 +41,12 @@ def working_shape(shape: tuple[int, ...], short_side: int | None = None) -> tupl
     short_side = working_side(shape) if short_side is None else short_side
     scale = short_side / min(height, width)
     return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def at_most(shape: tuple[int, ...], short_side: int) -> tuple[int, int]:
+    """(height, width) of an image of ``shape`` scaled so that its short side is at most ``short_side``
+    (never enlarged)."""
+    return working_shape(shape, min(min(shape[:2]), short_side))
 
 
 def resize(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -86,7 +86,7 @@ def load_original(path: str, sha256: str, size: tuple[int, int],
     if loaded.original_size != tuple(size):
         return None
     luma = luminance_of(array)
-    return color.resize(luma, color.working_shape(luma.shape, min(min(luma.shape), _SHORT_SIDE)))
+    return color.resize(luma, color.at_most(luma.shape, _SHORT_SIDE))
 
 
 def as_suspect(original: np.ndarray, master_size: tuple[int, int], registration: Registration,

@@ -666,8 +666,8 @@ def _why_not_attributed(mark: _Mark) -> str:
 
 def _frame_shape(master: Master) -> tuple[int, int]:
     """The master's frame at its working resolution (`color.working_side`), never upscaled."""
-    scale = min(1.0, color.working_side((master.height, master.width)) / min(master.width, master.height))
-    return max(1, round(master.height * scale)), max(1, round(master.width * scale))
+    shape = (master.height, master.width)
+    return color.at_most(shape, color.working_side(shape))
 
 
 def _record(record: Record) -> dict[str, Any]:

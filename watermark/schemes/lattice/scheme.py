@@ -135,7 +135,7 @@ def _round_trip_scale(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], 
     least = 1.0 + large * (_ROUND_TRIP_LEAST - 1.0)
     if most <= 1.0:
         return 1.0
-    shape = color.working_shape(luma.shape, min(min(luma.shape), _ROUND_TRIP_SIDE))
+    shape = color.at_most(luma.shape, _ROUND_TRIP_SIDE)
     host = color.resize(luma, shape)
 
     def z_at(scale: float) -> float:
@@ -416,7 +416,7 @@ class LatticeScheme(Scheme):
         ``view`` scaled to a short side of ``_SEARCH_SIDE`` px at most: its cost grows with the area,
         the lattice's tens of pixels per period do not need more, and each hypothesis is then read
         (and polished) at the working resolution."""
-        small = color.resize(view, color.working_shape(view.shape, min(min(view.shape), _SEARCH_SIDE)))
+        small = color.resize(view, color.at_most(view.shape, _SEARCH_SIDE))
         scale = np.diag([view.shape[0] / small.shape[0], view.shape[1] / small.shape[1]])
         for lattice in search.candidate_lattices(small, block_period=block * small.shape[0] / view.shape[0]):
             yield scale @ lattice.basis
