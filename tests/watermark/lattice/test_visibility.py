@@ -10,6 +10,7 @@ on its 512 x 512 middle), against saving the same image as JPEG quality 90, and 
 import cv2
 import numpy as np
 import pytest
+import scenes
 from photos import photo
 
 import watermark as wm
@@ -22,48 +23,6 @@ PAYLOAD = 0x5EED_CAFE
 pytestmark = pytest.mark.xdist_group("visibility")
 
 
-def _noisy(image: np.ndarray, rng: np.random.Generator, sigma: float = 0.8) -> np.ndarray:
-    """A float image plus a camera's faint grain, rounded to uint8."""
-    return np.clip(np.round(image + rng.normal(0.0, sigma, image.shape)), 0, 255).astype(np.uint8)
-
-
-def _gradient() -> np.ndarray:
-    """A noiseless diagonal grey-blue gradient: the hardest case, nothing to hide in."""
-    height, width = SIZE[1], SIZE[0]
-    ramp = (np.arange(height)[:, None] / height + np.arange(width)[None, :] / width) / 2
-    return np.round(np.stack([70 + 120 * ramp, 90 + 110 * ramp, 140 + 90 * ramp], axis=2)).astype(np.uint8)
-
-
-def _sky(rng: np.random.Generator) -> np.ndarray:
-    """Deep blue at the top, pale at the horizon, soft cloud veils, faint grain."""
-    height, width = SIZE[1], SIZE[0]
-    ramp = (np.arange(height)[:, None, None] / height) * np.ones((1, width, 1))
-    top, horizon = np.array([40.0, 90.0, 170.0]), np.array([170.0, 200.0, 230.0])
-    sky = top + (horizon - top) * ramp
-    clouds = cv2.GaussianBlur(rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), 40)
-    clouds = np.clip(clouds / clouds.std() - 0.5, 0, None)[:, :, None]
-    return _noisy(sky + 25 * clouds, rng)
-
-
-def _bokeh(rng: np.random.Generator) -> np.ndarray:
-    """Out-of-focus discs of light on a dark green background: what a fast lens does to foliage."""
-    height, width = SIZE[1], SIZE[0]
-    scene = np.zeros((height, width, 3), np.float32) + np.array([20, 45, 25], np.float32)
-    for _ in range(60):
-        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
-        colour = tuple(float(c) for c in rng.uniform([60, 90, 30], [255, 220, 120]))
-        cv2.circle(scene, centre, int(rng.integers(15, 70)), colour, thickness=-1)
-    return _noisy(cv2.GaussianBlur(scene, (0, 0), 12), rng)
-
-
-def _dark(rng: np.random.Generator) -> np.ndarray:
-    """A night scene: a lake at dusk, luminance 5-40 of 255, a faint glow, grain."""
-    height, width = SIZE[1], SIZE[0]
-    ramp = np.arange(height)[:, None, None] / height * np.ones((1, width, 1))
-    glow = np.exp(-((np.arange(width) - width * 0.6) / (width * 0.2)) ** 2)[None, :, None]
-    return _noisy(np.array([6.0, 10.0, 22.0]) + np.array([10.0, 14.0, 22.0]) * ramp + 12 * glow, rng, 1.0)
-
-
 def _real(name: str, crop: tuple[slice, slice]) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(photo(name)[crop]), SIZE, interpolation=cv2.INTER_CUBIC)
 
@@ -71,10 +30,10 @@ def _real(name: str, crop: tuple[slice, slice]) -> np.ndarray:
 def _scenes() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(12)
     return {
-        "synthetic gradient": _gradient(),
-        "synthetic sky": _sky(rng),
-        "synthetic bokeh": _bokeh(rng),
-        "synthetic dark lake": _dark(rng),
+        "synthetic gradient": scenes.gradient(SIZE),
+        "synthetic sky": scenes.sky(rng, SIZE),
+        "synthetic bokeh": scenes.bokeh(rng, SIZE),
+        "synthetic dark lake": scenes.dark_lake(rng, SIZE),
         "skin (astronaut's face)": _real("astronaut", (slice(None), slice(None))),
         "sky (rocket)": _real("rocket", (slice(0, 300), slice(0, 640))),
         "dark sky (Hubble deep field)": _real("hubble_deep_field", (slice(0, 400), slice(0, 700))),
@@ -121,7 +80,7 @@ def test_the_default_mark_is_near_jpeg_90_on_real_photographs(scores, name):
 
 
 def test_strength_still_buys_a_stronger_mark(key, perceptual):
-    scene = _sky(np.random.default_rng(3))
+    scene = scenes.sky(np.random.default_rng(3), SIZE)
     exact = scene.astype(np.float32) / 255          # float in, float out: no rounding to hide the mark
     residual = [np.abs(wm.embed(exact, PAYLOAD, key, strength=s) - exact).mean() for s in (1.0, 2.0)]
     assert residual[1] == pytest.approx(2 * residual[0], rel=0.25)     # informed embedding adapts a little

@@ -80,8 +80,11 @@ _ROBUST_ACTIVITY = 4.0 / 255.0  # log-interpolated between (masking.largeness)
 # the z under which a boosted mark is still mostly gone, the most extra amplitude spent on a large
 # image (more makes a smooth photograph's mark more visible than JPEG q90: `python -m eval.visibility
 # --strengths`), and the least kept where the published mark keeps more than it needs (less lost
-# small crops of a smooth photograph).
-_ROUND_TRIP_SIDE, _ROUND_TRIP_QUALITY = 1024, 50
+# small crops of a smooth photograph). Where WebP at 1024 px takes even the raised mark, the same
+# is asked of a full-size JPEG 50 (the lowest quality of `eval.acceptance`'s 95 % class).
+_ROUND_TRIP_SIDE = 1024
+_PUBLISHED = (".webp", (cv2.IMWRITE_WEBP_QUALITY, 50))
+_FULL_SIZE_JPEG = (".jpg", (cv2.IMWRITE_JPEG_QUALITY, 50))
 _ROUND_TRIP_Z, _ROUND_TRIP_USEFUL = 7.5, 6.0
 _ROUND_TRIP_BOOST, _ROUND_TRIP_LEAST = 1.5, 0.5
 
@@ -120,14 +123,16 @@ def _round_trip_scale(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], 
     ``_ROUND_TRIP_BOOST`` on a large image, ``large`` 1, see :func:`masking.largeness`; 1 on a small
     one, whose mask is used as it is and already costs it the most SSIM) for its pilot z to stay at
     ``_ROUND_TRIP_Z`` once the marked image is published the common way: at most ``_ROUND_TRIP_SIDE``
-    px on its short side, saved as WebP at quality ``_ROUND_TRIP_QUALITY``.
+    px on its short side, saved as WebP 50 (``_PUBLISHED``).
 
     Measured on the image itself (``mark_at(b)``: the working-resolution mark at ``b`` times the
     default amplitude): a codec removes a faint mark from smooth areas far more than the mark's energy
     predicts, and only on some images. The amplitude is raised by the ratio of the z's, twice at
     most. When even the raised mark is mostly gone after the round trip (z under
     ``_ROUND_TRIP_USEFUL``: an image with nothing to hide a mark in, which the codec flattens), the
-    extra visibility would buy nothing: 1. Where the published mark keeps more than it needs (a
+    extra visibility would buy nothing there; it is then raised, within the same limit, only as far as
+    a full-size JPEG 50 needs (a dark or smooth photograph: without it, JPEG 50 took the payload from
+    some), and where even that leaves too little, 1. Where the published mark keeps more than it needs (a
     smooth photograph, whose flat areas the prediction counts as busier than they are), the amplitude
     is lowered by the ratio of the z's, checked once more after the round trip.
     """
@@ -139,14 +144,31 @@ def _round_trip_scale(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], 
     host = color.resize(luma, shape)
 
     def z_at(scale: float) -> float:
-        return _z_after_round_trip(host, color.resize(mark_at(scale).astype(np.float32), shape), layout, luma.shape)
+        mark = color.resize(mark_at(scale).astype(np.float32), shape)
+        return _z_after_round_trip(host, mark, layout, luma.shape, _PUBLISHED)
 
-    boost, z = 1.0, z_at(1.0)
+    z = z_at(1.0)
     if z > _ROUND_TRIP_Z:
         lower = max(least, _ROUND_TRIP_Z / z)
         z = z_at(lower)             # a codec's dead zone takes more than its share of a fainter mark
         return lower if z >= _ROUND_TRIP_Z else min(1.0, lower * _ROUND_TRIP_Z / max(z, 1e-12))
-    for _ in range(2):
+    boost = _raised(z_at, z, most, tries=2)
+    if boost > 1.0:
+        return boost
+
+    def z_at_full_size(scale: float) -> float:
+        mark = color.resize(mark_at(scale).astype(np.float32), luma.shape[:2])
+        return _z_after_round_trip(luma, mark, layout, luma.shape, _FULL_SIZE_JPEG)
+
+    return _raised(z_at_full_size, z_at_full_size(1.0), most, tries=1)
+
+
+def _raised(z_at: Callable[[float], float], z: float, most: float, tries: int) -> float:
+    """The amplitude scale, at most ``most``, that brings the round trip's pilot z (``z`` at 1,
+    ``z_at(scale)`` otherwise) to ``_ROUND_TRIP_Z``, raised by the ratio of the z's at most ``tries``
+    times; 1 when no raise is needed, or when the raised mark still keeps under ``_ROUND_TRIP_USEFUL``."""
+    boost = 1.0
+    for _ in range(tries):
         if z >= _ROUND_TRIP_Z or boost >= most:
             break
         boost = min(most, boost * _ROUND_TRIP_Z / max(z, 1.0))
@@ -154,14 +176,16 @@ def _round_trip_scale(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], 
     return boost if z >= _ROUND_TRIP_USEFUL else 1.0
 
 
-def _z_after_round_trip(host: np.ndarray, mark: np.ndarray, layout: Layout, shape: tuple[int, ...]) -> float:
+def _z_after_round_trip(host: np.ndarray, mark: np.ndarray, layout: Layout, shape: tuple[int, ...],
+                        encoding: tuple[str, tuple[int, int]]) -> float:
     """The pilot's z, where it was put, in ``host + mark`` (luminance in [0, 1]; ``shape``: the marked
-    image's full size) saved as WebP and read back as the detector reads an untouched copy."""
+    image's full size) saved with ``encoding`` (OpenCV's extension and parameters) and read back as
+    the detector reads an untouched copy."""
     marked = np.clip(np.rint((host + mark) * 255.0), 0, 255).astype(np.uint8)
-    ok, encoded = cv2.imencode(".webp", marked, [cv2.IMWRITE_WEBP_QUALITY, _ROUND_TRIP_QUALITY])
+    ok, encoded = cv2.imencode(encoding[0], marked, list(encoding[1]))
     decoded = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE) if ok else None
     if decoded is None:
-        raise RuntimeError("OpenCV could not round-trip WebP")
+        raise RuntimeError(f"OpenCV could not round-trip {encoding[0]}")
     decoded = decoded.astype(np.float32) / 255.0
     plane, _ = masking.whiten(_working_view(decoded, shape))
     return float(layout.pilot_z(sync.fold(plane, TILE)))
