@@ -9,8 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ... import color
-from ...color import resize
+from ...color import WORKING_SHORT_SIDE, resize
 
 __all__ = ["largeness", "highpass", "perceptual_mask", "whiten", "whiten_linear", "matched", "denoised_residual"]
 
@@ -39,9 +38,9 @@ def highpass(plane: np.ndarray, sigma: float = _DETAIL_SIGMA) -> np.ndarray:
 
 
 def largeness(shape: tuple[int, ...]) -> float:
-    """0 for an image no larger than the smallest working resolution (`color.WORKING_SHORT_SIDE`), 1 from
+    """0 for an image no larger than the smallest working resolution (``WORKING_SHORT_SIDE``), 1 from
     twice that (short sides), log in between."""
-    return float(np.clip(np.log2(min(shape[:2]) / color.WORKING_SHORT_SIDE), 0.0, 1.0))
+    return float(np.clip(np.log2(min(shape[:2]) / WORKING_SHORT_SIDE), 0.0, 1.0))
 
 
 def perceptual_mask(luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -153,7 +153,7 @@ def _round_trip_scale(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], 
         z = z_at(lower)             # a codec's dead zone takes more than its share of a fainter mark
         return lower if z >= _ROUND_TRIP_Z else min(1.0, lower * _ROUND_TRIP_Z / max(z, 1e-12))
     boost = _raised(z_at, z, most, tries=2)
-    if boost > 1.0:
+    if boost > 1.0 or z >= _ROUND_TRIP_Z:      # raised, or at the target already: WebP kept it
         return boost
 
     def z_at_full_size(scale: float) -> float:
