@@ -158,7 +158,7 @@ class Detection:
             what = "no mark"
         text = f"{what} (p={self.p_value:.3g}, {self.scheme})"
         if self.verified is True:
-            text += "; per-copy layer verified"
+            text += "; per-copy layer present (a blind read is not an attribution: see `watermark scan`)"
         elif self.verified is False:
             text += "; per-copy layer not verified: the mark may have been copied from another image"
         return text

@@ -44,6 +44,7 @@ def test_the_copy_layer_survives_ordinary_processing(marked, key):
                    attacks.attack("rotate", degrees=4, crop=True)):
         detection = wm.detect(attack(image, seed=0), key)
         assert detection.payload == PAYLOAD and detection.verified is True, str(attack)
+        assert "not an attribution" in str(detection)      # a paste with the source's picture carries it too
 
 
 def test_estimate_and_remove_erases_the_periodic_layer_but_not_the_per_copy_layer(marked, key):
