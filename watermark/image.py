@@ -8,6 +8,7 @@ Palette and CMYK images are worked on as RGB and returned in their own mode.
 from __future__ import annotations
 
 import functools
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -142,15 +143,26 @@ def luminance_of(array: np.ndarray) -> np.ndarray:
 
 def add_to_luminance(array: np.ndarray, fmt: PixelFormat, change: np.ndarray) -> ImageLike:
     """``array`` (as :func:`pixels_of` gave it, with ``fmt``) with ``change`` (float ``(H, W)``)
-    added to R, G and B alike, handed back as :func:`from_float` would, a strip of rows at a time."""
+    added to R, G and B alike, handed back as :func:`from_float` would, a strip of rows at a time.
+
+    Where the change is mostly under half a level (its RMS is: a smooth, large photograph's mark),
+    integer levels are rounded stochastically: a channel that the change moves by a fraction ``f`` of a
+    level moves by one level with probability ``f``, so that the change is kept on average instead
+    of rounded away. The draws are seeded by the change: the same input gives the same output; no
+    change, no noise. A change of a level or more is rounded to the nearest level."""
     plain = replace(fmt, pil_mode=None, pil_info=None)
+    levels = _MAXIMUM.get(np.dtype(fmt.dtype))
+    rms = float(np.sqrt(np.mean(np.square(change[::7, ::7], dtype=np.float64))))
+    # the stochastic rounding's spread: just under a level, so that a zero change never moves a pixel
+    spread = np.float32(0.998 / levels) if levels is not None and rms < 0.5 / levels else None
+    dither = np.random.default_rng(zlib.crc32(np.ascontiguousarray(change[::61, ::59]).tobytes()))
     result = None
     for rows in strips(array.shape):
         pixels = _float_pixels(array[rows])
-        if pixels.ndim == 2:
-            pixels += change[rows]
-        else:
-            pixels[:, :, :3] += change[rows, :, None]
+        colour = (slice(None),) * 2 + ((slice(0, 3),) if pixels.ndim == 3 else ())
+        pixels[colour] += change[rows] if pixels.ndim == 2 else change[rows, :, None]
+        if spread is not None:      # rounded up with the probability of the fraction: kept on average
+            pixels[colour] += (dither.random(pixels[colour].shape, dtype=np.float32) - np.float32(0.5)) * spread
         part = from_float(pixels, plain)
         if result is None:
             result = np.empty(array.shape[:2] + part.shape[2:], part.dtype)

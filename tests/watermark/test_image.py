@@ -6,7 +6,7 @@ from photos import photo
 from PIL import Image
 
 import watermark as wm
-from watermark.image import from_float, to_float
+from watermark.image import add_to_luminance, from_float, pixels_of, to_float
 
 EVERY_UINT8 = np.arange(256, dtype=np.uint8).reshape(16, 16)
 EVERY_UINT16 = np.arange(65536, dtype=np.uint32).astype(np.uint16).reshape(256, 256)
@@ -76,6 +76,29 @@ def test_alpha_is_untouched_when_colours_change():
     back = from_float(pixels, fmt)
     np.testing.assert_array_equal(back[:, :, 3], rgba[:, :, 3])
     np.testing.assert_array_equal(back[:, :, :3], 65535 - rgba[:, :, :3])
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_a_change_under_half_a_level_survives_on_average(mode):
+    # A large photograph's mark is a fraction of a level in its flat areas: rounded to the nearest
+    # level it would vanish there. Rounded stochastically, it stays there on average.
+    flat = Image.new(mode, (96, 64), (128, 90, 200, 77)[:len(mode)] if mode != "L" else 128)
+    array, fmt = pixels_of(flat)
+    change = np.full((64, 96), 0.3 / 255, np.float32)
+    change[:, 48:] *= -1
+    marked = np.asarray(add_to_luminance(array, fmt, change), np.float64)
+    moved = marked - np.asarray(flat, np.float64)
+    colour = moved if mode == "L" else moved[:, :, :3]
+    assert abs(colour[:, :48].mean() - 0.3) < 0.03 and abs(colour[:, 48:].mean() + 0.3) < 0.03
+    assert np.abs(moved).max() == 1                              # a level at most, never more
+    if mode == "RGBA":
+        assert not moved[:, :, 3].any()                          # alpha untouched
+    again = np.asarray(add_to_luminance(array, fmt, change))
+    np.testing.assert_array_equal(again, marked)                 # the same input, the same output
+    still = np.asarray(add_to_luminance(array, fmt, np.zeros_like(change)))
+    np.testing.assert_array_equal(still, np.asarray(flat))       # no change, no noise
+    larger = np.asarray(add_to_luminance(array, fmt, change * (1.3 / 0.3)), np.float64) - np.asarray(flat)
+    assert np.all(np.abs(larger if mode == "L" else larger[:, :, :3]) == 1)   # a level or more: to the nearest
 
 
 def _pil(mode):
