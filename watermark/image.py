@@ -162,7 +162,10 @@ def add_to_luminance(array: np.ndarray, fmt: PixelFormat, change: np.ndarray) ->
         colour = (slice(None),) * 2 + ((slice(0, 3),) if pixels.ndim == 3 else ())
         pixels[colour] += change[rows] if pixels.ndim == 2 else change[rows, :, None]
         if spread is not None:      # rounded up with the probability of the fraction: kept on average
-            pixels[colour] += (dither.random(pixels[colour].shape, dtype=np.float32) - np.float32(0.5)) * spread
+            noise = dither.random(pixels[colour].shape, dtype=np.float32)
+            noise -= np.float32(0.5)
+            noise *= spread
+            pixels[colour] += noise
         part = from_float(pixels, plain)
         if result is None:
             result = np.empty(array.shape[:2] + part.shape[2:], part.dtype)
