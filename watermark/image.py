@@ -159,13 +159,13 @@ def add_to_luminance(array: np.ndarray, fmt: PixelFormat, change: np.ndarray) ->
     result = None
     for rows in strips(array.shape):
         pixels = _float_pixels(array[rows])
-        colour = (slice(None),) * 2 + ((slice(0, 3),) if pixels.ndim == 3 else ())
-        pixels[colour] += change[rows] if pixels.ndim == 2 else change[rows, :, None]
+        colour = pixels if pixels.ndim == 2 else pixels[:, :, :3]       # a view: alpha untouched
+        colour += change[rows] if pixels.ndim == 2 else change[rows, :, None]
         if spread is not None:      # rounded up with the probability of the fraction: kept on average
-            noise = dither.random(pixels[colour].shape, dtype=np.float32)
+            noise = dither.random(colour.shape, dtype=np.float32)
             noise -= np.float32(0.5)
             noise *= spread
-            pixels[colour] += noise
+            colour += noise
         part = from_float(pixels, plain)
         if result is None:
             result = np.empty(array.shape[:2] + part.shape[2:], part.dtype)
