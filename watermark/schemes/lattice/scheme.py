@@ -12,8 +12,9 @@ on a 1086 px one and beyond: :func:`watermark.color.working_side`):
   works against and less on bits it helps (improved spread spectrum, Malvar & Florencio 2003);
 * the tile is repeated over the image, scaled by a perceptual mask and by a default amplitude set
   per image (:func:`_default_amplitude`: on a large photograph, the least that gives the pilot a
-  target margin, within limits; then raised where a WebP round trip of the marked image itself
-  leaves too little, or lowered where it leaves far more than enough, :func:`_round_trip_scale`), and
+  target margin, within limits; then raised where a round trip of the marked image itself (WebP 50
+  at 1024 px; a web copy for a photograph larger than 1080p) leaves too little, or lowered where it
+  leaves far more than enough, :func:`_round_trip_scale`), and
   the residual is resized to full resolution.
 
 Detection: luminance at working resolution -> whitening (high-pass / local activity) -> fold all
@@ -84,6 +85,12 @@ _ROBUST_ACTIVITY = 4.0 / 255.0  # log-interpolated between (masking.largeness)
 # is asked of a full-size JPEG 50 (the lowest quality of `eval.acceptance`'s 95 % class).
 _ROUND_TRIP_SIDE = 1024
 _PUBLISHED = (".webp", (cv2.IMWRITE_WEBP_QUALITY, 50))
+# A photograph larger than the 1080p class (short side over 1.5 x LARGEST_WORKING_SIDE, from where
+# the mark's periods grow with the image, and with them its visibility at 1:1) is checked as a web
+# copy instead: 1080 px on its long side, JPEG 80 (`eval.acceptance`'s social class).
+_LARGE_FROM = round(1.5 * color.LARGEST_WORKING_SIDE)
+_WEB_LONG_SIDE = 1080
+_WEB_COPY = (".jpg", (cv2.IMWRITE_JPEG_QUALITY, 80))
 _FULL_SIZE_JPEG = (".jpg", (cv2.IMWRITE_JPEG_QUALITY, 50))
 _ROUND_TRIP_Z, _ROUND_TRIP_USEFUL = 7.5, 6.0
 _ROUND_TRIP_BOOST, _ROUND_TRIP_LEAST = 1.5, 0.5
@@ -122,8 +129,8 @@ def _round_trip_scale(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], 
     """How much amplitude, relative to ``mark_at(1)``, the mark needs (``_ROUND_TRIP_LEAST`` to
     ``_ROUND_TRIP_BOOST`` on a large image, ``large`` 1, see :func:`masking.largeness`; 1 on a small
     one, whose mask is used as it is and already costs it the most SSIM) for its pilot z to stay at
-    ``_ROUND_TRIP_Z`` once the marked image is published the common way: at most ``_ROUND_TRIP_SIDE``
-    px on its short side, saved as WebP 50 (``_PUBLISHED``).
+    ``_ROUND_TRIP_Z`` once the marked image is published the common way (:func:`_publication`: WebP
+    50 at ``_ROUND_TRIP_SIDE`` px, or a web copy of a photograph larger than the 1080p class).
 
     Measured on the image itself (``mark_at(b)``: the working-resolution mark at ``b`` times the
     default amplitude): a codec removes a faint mark from smooth areas far more than the mark's energy
@@ -140,12 +147,12 @@ def _round_trip_scale(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], 
     least = 1.0 + large * (_ROUND_TRIP_LEAST - 1.0)
     if most <= 1.0:
         return 1.0
-    shape = color.at_most(luma.shape, _ROUND_TRIP_SIDE)
+    shape, encoding = _publication(luma.shape)
     host = color.resize(luma, shape)
 
     def z_at(scale: float) -> float:
         mark = color.resize(mark_at(scale).astype(np.float32), shape)
-        return _z_after_round_trip(host, mark, layout, luma.shape, _PUBLISHED)
+        return _z_after_round_trip(host, mark, layout, luma.shape, encoding)
 
     z = z_at(1.0)
     if z > _ROUND_TRIP_Z:
@@ -161,6 +168,16 @@ def _round_trip_scale(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], 
         return _z_after_round_trip(luma, mark, layout, luma.shape, _FULL_SIZE_JPEG)
 
     return _raised(z_at_full_size, z_at_full_size(1.0), most, tries=1)
+
+
+def _publication(shape: tuple[int, ...]) -> tuple[tuple[int, int], tuple[str, tuple[int, int]]]:
+    """The size and encoding at which the round trip publishes an image of ``shape``: up to the 1080p
+    class, at most ``_ROUND_TRIP_SIDE`` px on its short side as WebP 50 (``_PUBLISHED``); larger, as
+    a web copy (``_WEB_LONG_SIDE`` px on its long side, ``_WEB_COPY``)."""
+    if min(shape[:2]) <= _LARGE_FROM:
+        return color.at_most(shape, _ROUND_TRIP_SIDE), _PUBLISHED
+    short = round(_WEB_LONG_SIDE * min(shape[:2]) / max(shape[:2]))
+    return color.at_most(shape, short), _WEB_COPY
 
 
 def _raised(z_at: Callable[[float], float], z: float, most: float, tries: int) -> float:
