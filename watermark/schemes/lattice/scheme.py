@@ -87,7 +87,8 @@ _ROUND_TRIP_SIDE = 1024
 _PUBLISHED = (".webp", (cv2.IMWRITE_WEBP_QUALITY, 50))
 # A photograph larger than the 1080p class (short side over 1.5 x LARGEST_WORKING_SIDE, from where
 # the mark's periods grow with the image, and with them its visibility at 1:1) is checked as a web
-# copy instead: 1080 px on its long side, JPEG 80 (`eval.acceptance`'s social class).
+# copy instead, 1080 px on its long side, JPEG 80 (`eval.acceptance`'s social class), and as WebP 50
+# at full size (its WebP class).
 _LARGE_FROM = round(1.5 * color.LARGEST_WORKING_SIDE)
 _WEB_LONG_SIDE = 1080
 _WEB_COPY = (".jpg", (cv2.IMWRITE_JPEG_QUALITY, 80))
@@ -129,8 +130,9 @@ def _round_trip_scale(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], 
     """How much amplitude, relative to ``mark_at(1)``, the mark needs (``_ROUND_TRIP_LEAST`` to
     ``_ROUND_TRIP_BOOST`` on a large image, ``large`` 1, see :func:`masking.largeness`; 1 on a small
     one, whose mask is used as it is and already costs it the most SSIM) for its pilot z to stay at
-    ``_ROUND_TRIP_Z`` once the marked image is published the common way (:func:`_publication`: WebP
-    50 at ``_ROUND_TRIP_SIDE`` px, or a web copy of a photograph larger than the 1080p class).
+    ``_ROUND_TRIP_Z`` once the marked image is published the common ways (:func:`_publications`:
+    WebP 50 at ``_ROUND_TRIP_SIDE`` px; a photograph larger than the 1080p class as a web copy and as
+    a full-size WebP 50; the least z of them counts).
 
     Measured on the image itself (``mark_at(b)``: the working-resolution mark at ``b`` times the
     default amplitude): a codec removes a faint mark from smooth areas far more than the mark's energy
@@ -147,12 +149,13 @@ def _round_trip_scale(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], 
     least = 1.0 + large * (_ROUND_TRIP_LEAST - 1.0)
     if most <= 1.0:
         return 1.0
-    shape, encoding = _publication(luma.shape)
-    host = color.resize(luma, shape)
+    publications = [(color.resize(luma, shape), shape, encoding)
+                    for shape, encoding in _publications(luma.shape)]
 
     def z_at(scale: float) -> float:
-        mark = color.resize(mark_at(scale).astype(np.float32), shape)
-        return _z_after_round_trip(host, mark, layout, luma.shape, encoding)
+        mark = mark_at(scale).astype(np.float32)
+        return min(_z_after_round_trip(host, color.resize(mark, shape), layout, luma.shape, encoding)
+                   for host, shape, encoding in publications)
 
     z = z_at(1.0)
     if z > _ROUND_TRIP_Z:
@@ -170,14 +173,16 @@ def _round_trip_scale(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], 
     return _raised(z_at_full_size, z_at_full_size(1.0), most, tries=1)
 
 
-def _publication(shape: tuple[int, ...]) -> tuple[tuple[int, int], tuple[str, tuple[int, int]]]:
-    """The size and encoding at which the round trip publishes an image of ``shape``: up to the 1080p
-    class, at most ``_ROUND_TRIP_SIDE`` px on its short side as WebP 50 (``_PUBLISHED``); larger, as
-    a web copy (``_WEB_LONG_SIDE`` px on its long side, ``_WEB_COPY``)."""
+def _publications(shape: tuple[int, ...]) -> list[tuple[tuple[int, int], tuple[str, tuple[int, int]]]]:
+    """The sizes and encodings at which the round trip publishes an image of ``shape``: up to the
+    1080p class, at most ``_ROUND_TRIP_SIDE`` px on its short side as WebP 50 (``_PUBLISHED``, about
+    its full size); larger, as a web copy (``_WEB_LONG_SIDE`` px on its long side, ``_WEB_COPY``) and
+    at full size as WebP 50: what `eval.acceptance` asks of it, not what a WebP 50 copy at 1024 px,
+    a fraction of its size, would (far more)."""
     if min(shape[:2]) <= _LARGE_FROM:
-        return color.at_most(shape, _ROUND_TRIP_SIDE), _PUBLISHED
+        return [(color.at_most(shape, _ROUND_TRIP_SIDE), _PUBLISHED)]
     short = round(_WEB_LONG_SIDE * min(shape[:2]) / max(shape[:2]))
-    return color.at_most(shape, short), _WEB_COPY
+    return [(color.at_most(shape, short), _WEB_COPY), ((shape[0], shape[1]), _PUBLISHED)]
 
 
 def _raised(z_at: Callable[[float], float], z: float, most: float, tries: int) -> float:
