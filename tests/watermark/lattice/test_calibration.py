@@ -3,10 +3,10 @@ or less.
 
 ``scheme._round_trip_scale`` publishes the marked image as a user's site would (short side at most
 1024 px, WebP 50; a photograph larger than the 1080p class as a web copy, 1080 px and JPEG 80, and
-as a full-size WebP 50) and raises the amplitude, by at most ``_ROUND_TRIP_BOOST``, where the pilot would not survive it; where
-even that would not make the payload readable, it raises it only as far as a full-size JPEG 50
-needs, and where even that would not help, it spends nothing; where the published pilot keeps more
-than it needs, it lowers the amplitude, to ``_ROUND_TRIP_LEAST`` at least.
+as a full-size WebP 50) and raises the amplitude, by at most ``_ROUND_TRIP_BOOST``, where the pilot
+would not survive it; where even that would not make the payload readable, it raises it only as far
+as a full-size JPEG 50 needs, and where even that would not help, it spends nothing; where the
+published pilot keeps more than it needs, it lowers the amplitude, to ``_ROUND_TRIP_LEAST`` at least.
 """
 
 import cv2
