@@ -88,8 +88,10 @@ _PUBLISHED = (".webp", (cv2.IMWRITE_WEBP_QUALITY, 50))
 # A photograph larger than the 1080p class (short side over 1.5 x LARGEST_WORKING_SIDE, from where
 # the mark's periods grow with the image, and with them its visibility at 1:1) is checked as a web
 # copy instead, 1080 px on its long side, JPEG 80 (`eval.acceptance`'s social class), and as WebP 50
-# at full size (its WebP class).
+# at full size (its WebP class), up to a 3000 px short side: beyond, at that size, which asks more
+# of the mark and bounds the encoder's time and memory (a 12000x8000 image's would take 2 GiB).
 _LARGE_FROM = round(1.5 * color.LARGEST_WORKING_SIDE)
+_FULL_SIZE_AT_MOST = 3000
 _WEB_LONG_SIDE = 1080
 _WEB_COPY = (".jpg", (cv2.IMWRITE_JPEG_QUALITY, 80))
 _FULL_SIZE_JPEG = (".jpg", (cv2.IMWRITE_JPEG_QUALITY, 50))
@@ -177,12 +179,13 @@ def _publications(shape: tuple[int, ...]) -> list[tuple[tuple[int, int], tuple[s
     """The sizes and encodings at which the round trip publishes an image of ``shape``: up to the
     1080p class, at most ``_ROUND_TRIP_SIDE`` px on its short side as WebP 50 (``_PUBLISHED``, about
     its full size); larger, as a web copy (``_WEB_LONG_SIDE`` px on its long side, ``_WEB_COPY``) and
-    at full size as WebP 50: what `eval.acceptance` asks of it, not what a WebP 50 copy at 1024 px,
-    a fraction of its size, would (far more)."""
+    at full size as WebP 50 (``_FULL_SIZE_AT_MOST`` px on its short side at most): what
+    `eval.acceptance` asks of it, not what a WebP 50 copy at 1024 px, a fraction of its size, would
+    (far more)."""
     if min(shape[:2]) <= _LARGE_FROM:
         return [(color.at_most(shape, _ROUND_TRIP_SIDE), _PUBLISHED)]
     short = round(_WEB_LONG_SIDE * min(shape[:2]) / max(shape[:2]))
-    return [(color.at_most(shape, short), _WEB_COPY), ((shape[0], shape[1]), _PUBLISHED)]
+    return [(color.at_most(shape, short), _WEB_COPY), (color.at_most(shape, _FULL_SIZE_AT_MOST), _PUBLISHED)]
 
 
 def _raised(z_at: Callable[[float], float], z: float, most: float, tries: int) -> float:
