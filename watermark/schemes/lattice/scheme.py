@@ -13,9 +13,9 @@ on a 1086 px one and beyond: :func:`watermark.color.working_side`):
 * the tile is repeated over the image, scaled by a perceptual mask and by a default amplitude set
   per image (:func:`_default_amplitude`: on a large photograph, the least that gives the pilot a
   target margin, within limits; then raised where a round trip of the marked image itself (WebP 50
-  at 1024 px; a web copy for a photograph larger than 1080p) leaves too little, or lowered where it
-  leaves far more than enough, :func:`_round_trip_scale`), and
-  the residual is resized to full resolution.
+  at 1024 px; a web copy and a full-size WebP 50 for a photograph larger than 1080p) leaves too
+  little, or lowered where it leaves far more than enough, :func:`_round_trip_scale`), and the
+  residual is resized to full resolution.
 
 Detection: luminance at working resolution -> whitening (high-pass / local activity) -> fold all
 tiles into one -> circular cross-correlation with the pilot finds the tile's offset and gives the
