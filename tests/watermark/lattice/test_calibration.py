@@ -88,3 +88,9 @@ def test_a_photograph_larger_than_1080p_spends_only_what_its_web_copy_and_full_s
     assert less < 0.7, less
     assert wm.detect(SOCIAL(default, seed=0), key).payload == PAYLOAD
     assert wm.detect(WEBP_50(default, seed=0), key).payload == PAYLOAD
+
+
+def test_a_very_large_image_is_checked_at_a_bounded_size():
+    # A 12000x8000 full-size WebP round trip took 2 GiB and 20 s of CPU (README, "Speed").
+    assert [shape for shape, _ in scheme._publications((8000, 12000, 3))] == [(720, 1080), (3000, 4500)]
+    assert [shape for shape, _ in scheme._publications((1080, 1920))] == [(1024, 1820)]
