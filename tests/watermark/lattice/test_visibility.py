@@ -16,10 +16,11 @@ from photos import photo
 import watermark as wm
 
 SIZE = (1536, 1024)         # (width, height): a large image, 1.5 times its working resolution
+LARGER = (2560, 1440)       # larger than the 1080p class: its round trip is a web copy and a full-size WebP
 MEASURED = (slice(256, 768), slice(512, 1024))   # the metrics look at this 512 x 512 middle (cost)
 PAYLOAD = 0x5EED_CAFE
 
-# One worker runs the module, so that `scores` (seven large scenes marked and measured) is made once.
+# One worker runs the module, so that `scores` (nine large scenes marked and measured) is made once.
 pytestmark = pytest.mark.xdist_group("visibility")
 
 
@@ -28,12 +29,14 @@ def _real(name: str, crop: tuple[slice, slice]) -> np.ndarray:
 
 
 def _scenes() -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(12)
+    rng, larger = np.random.default_rng(12), np.random.default_rng(13)
     return {
         "synthetic gradient": scenes.gradient(SIZE),
         "synthetic sky": scenes.sky(rng, SIZE),
         "synthetic bokeh": scenes.bokeh(rng, SIZE),
         "synthetic dark lake": scenes.dark_lake(rng, SIZE),
+        "synthetic sky, 2560x1440": scenes.sky(larger, LARGER),
+        "synthetic bokeh, 2560x1440": scenes.bokeh(larger, LARGER),
         "skin (astronaut's face)": _real("astronaut", (slice(None), slice(None))),
         "sky (rocket)": _real("rocket", (slice(0, 300), slice(0, 640))),
         "dark sky (Hubble deep field)": _real("hubble_deep_field", (slice(0, 400), slice(0, 700))),
