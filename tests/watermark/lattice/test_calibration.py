@@ -94,3 +94,11 @@ def test_a_very_large_image_is_checked_at_a_bounded_size():
     # A 12000x8000 full-size WebP round trip took 2 GiB and 20 s of CPU (README, "Speed").
     assert [shape for shape, _ in scheme._publications((8000, 12000, 3))] == [(720, 1080), (3000, 4500)]
     assert [shape for shape, _ in scheme._publications((1080, 1920))] == [(1024, 1820)]
+
+
+def test_a_panorama_wider_than_webp_allows_is_published_narrower(key):
+    # libwebp holds at most 16383 px a side; the round trip used to fail on such an image.
+    for shape in ((1200, 17000), (1000, 20000)):
+        assert all(max(size) <= 16383 for size, _ in scheme._publications(shape))
+    panorama = cv2.resize(photo("rocket"), (17000, 1200), interpolation=cv2.INTER_AREA)
+    assert wm.detect(wm.embed(panorama, PAYLOAD, key), key).payload == PAYLOAD

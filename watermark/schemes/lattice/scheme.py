@@ -92,6 +92,7 @@ _PUBLISHED = (".webp", (cv2.IMWRITE_WEBP_QUALITY, 50))
 # of the mark and bounds the encoder's time and memory (a 12000x8000 image's would take 2 GiB).
 _LARGE_FROM = round(1.5 * color.LARGEST_WORKING_SIDE)
 _FULL_SIZE_AT_MOST = 3000
+_WEBP_LARGEST_SIDE = 16383      # libwebp's limit: a wider panorama is published narrower
 _WEB_LONG_SIDE = 1080
 _WEB_COPY = (".jpg", (cv2.IMWRITE_JPEG_QUALITY, 80))
 _FULL_SIZE_JPEG = (".jpg", (cv2.IMWRITE_JPEG_QUALITY, 50))
@@ -183,9 +184,17 @@ def _publications(shape: tuple[int, ...]) -> list[tuple[tuple[int, int], tuple[s
     `eval.acceptance` asks of it, not what a WebP 50 copy at 1024 px, a fraction of its size, would
     (far more)."""
     if min(shape[:2]) <= _LARGE_FROM:
-        return [(color.at_most(shape, _ROUND_TRIP_SIDE), _PUBLISHED)]
+        return [(_within_webp(color.at_most(shape, _ROUND_TRIP_SIDE)), _PUBLISHED)]
     short = round(_WEB_LONG_SIDE * min(shape[:2]) / max(shape[:2]))
-    return [(color.at_most(shape, short), _WEB_COPY), (color.at_most(shape, _FULL_SIZE_AT_MOST), _PUBLISHED)]
+    return [(color.at_most(shape, short), _WEB_COPY),
+            (_within_webp(color.at_most(shape, _FULL_SIZE_AT_MOST)), _PUBLISHED)]
+
+
+def _within_webp(shape: tuple[int, int]) -> tuple[int, int]:
+    """``shape``, reduced where a side is over ``_WEBP_LARGEST_SIDE`` to the largest that WebP holds."""
+    if max(shape) <= _WEBP_LARGEST_SIDE:
+        return shape
+    return color.at_most(shape, min(shape) * _WEBP_LARGEST_SIDE // max(shape))
 
 
 def _raised(z_at: Callable[[float], float], z: float, most: float, tries: int) -> float:
