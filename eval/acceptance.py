@@ -24,6 +24,7 @@ from eval import runner
 __all__ = ["CLASSES", "test_images", "main"]
 
 _SIZES = (None, (1920, 1080), (4000, 3000))
+_NAMED_SIZES = {"all": _SIZES, "large": _SIZES[1:]}
 
 # (class, bar, attacks): the payload must come back on at least `bar` of the images after *each*
 # attack of the class.
@@ -90,12 +91,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--unmarked", type=int, default=1000, help="unmarked images for the null")
     parser.add_argument("--classes", default="", help="only the classes whose name contains this text")
-    parser.add_argument("--sizes", default="all", choices=("all", "own", "large"))
+    parser.add_argument("--sizes", default="all",
+                        help="all (own, 1920x1080, 4000x3000), large (the last two), or comma-separated own "
+                             "and/or WIDTHxHEIGHT (default: %(default)s)")
     parser.add_argument("--images", metavar="DIR", action="append", default=[],
                         help="your photographs instead of the eight (files or folders, repeatable; resized to "
                              "each size as the eight are)")
     args = parser.parse_args(argv)
-    sizes = {"all": _SIZES, "own": (None,), "large": _SIZES[1:]}[args.sizes]
+    try:
+        sizes = _NAMED_SIZES.get(args.sizes) or tuple(images_mod.parse_sizes(args.sizes))
+    except ValueError as exc:
+        print(f"eval.acceptance: --sizes: {exc}", file=sys.stderr)
+        return 2
     try:
         photographs = images_mod.images_from(args.images) if args.images else None
     except FileNotFoundError as exc:

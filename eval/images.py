@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 __all__ = ["ImageSpec", "DEFAULT_IMAGES", "NULL_PHOTOS", "default_images", "images_from", "null_images",
-           "digest"]
+           "digest", "parse_sizes"]
 
 # name -> the scikit-image loader (all ship inside the wheel; nothing is downloaded)
 DEFAULT_IMAGES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "hubble_deep_field",
@@ -182,6 +182,28 @@ def images_from(paths: str | os.PathLike | list) -> list[ImageSpec]:
     if not specs:
         raise FileNotFoundError(f"no image files in {', '.join(map(str, paths))}")
     return sorted(specs, key=lambda spec: spec.name)
+
+
+def parse_sizes(text: str) -> list[tuple[int, int] | None]:
+    """The sizes of a comma-separated list of ``own`` (None: the image's own size) and ``WIDTHxHEIGHT``.
+
+    Raises
+    ------
+    ValueError
+        An entry is neither, or a side is not a positive whole number.
+    """
+    sizes: list[tuple[int, int] | None] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if part == "own":
+            sizes.append(None)
+            continue
+        width, _, height = part.lower().partition("x")
+        if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+            raise ValueError(f"size {part!r} is neither 'own' nor WIDTHxHEIGHT (e.g. 4000x3000)")
+        sizes.append((int(width), int(height)))
+    if not sizes:
+        raise ValueError("no size given")
+    return sizes
 
 
 def null_images(n: int, *, extra: list[ImageSpec] | tuple = (), min_side: int = 0) -> list[ImageSpec]:

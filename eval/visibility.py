@@ -107,17 +107,6 @@ def _measure_task(task: tuple) -> list[Row] | str:
         return f"{spec.name}: {type(exc).__name__}: {exc}"
 
 
-def _sizes(text: str) -> list[tuple[int, int] | None]:
-    sizes = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        if part == "own":
-            sizes.append(None)
-        else:
-            width, _, height = part.partition("x")
-            sizes.append((int(width), int(height)))
-    return sizes
-
-
 def _pixels(row: Row) -> int:
     width, _, height = row.size.split(" ")[-1].strip("()").partition("x")
     return int(width) * int(height)
@@ -185,8 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"eval.visibility: {exc}", file=sys.stderr)
         return 2
+    try:
+        sizes = images_mod.parse_sizes(args.sizes)
+    except ValueError as exc:
+        print(f"eval.visibility: --sizes: {exc}", file=sys.stderr)
+        return 2
     strengths = (1.0,) + tuple(float(s) for s in args.strengths.split(",") if s.strip())
-    tasks = [(spec, size, strengths, args.terms) for size in _sizes(args.sizes) for spec in specs]
+    tasks = [(spec, size, strengths, args.terms) for size in sizes for spec in specs]
     rows: list[Row] = []
     try:
         with ProcessPoolExecutor(max(1, args.jobs)) as pool:
