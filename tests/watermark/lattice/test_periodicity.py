@@ -1,4 +1,6 @@
-"""Lattice reduction and the lag map, on lattices and planes whose answer is known."""
+"""Lattice reduction, the lag map and the lattice search, on lattices and planes whose answer is known."""
+
+import itertools
 
 import cv2
 import numpy as np
@@ -9,7 +11,7 @@ from photos import photo
 
 import watermark as wm
 from watermark import color
-from watermark.schemes.lattice import masking, periodicity, scheme
+from watermark.schemes.lattice import masking, periodicity, scheme, search
 from watermark.schemes.lattice.periodicity import LagMap, reduce_basis, same_lattice
 
 UNIMODULAR = [np.array(m, dtype=float) for m in ([[1, 0], [0, 1]], [[0, 1], [1, 0]], [[1, 1], [0, 1]],
@@ -155,3 +157,15 @@ def test_lattices_refined_together_end_where_each_ends_alone(key):
         (alone,) = periodicity.refined(lags, [basis])
         assert np.allclose(alone.basis, lattice.basis) and np.isclose(alone.score, lattice.score)
     assert np.allclose(together[0].basis, np.eye(2) * 128.0, atol=0.3) and together[0].score > 20.0
+
+
+def test_the_search_proposes_a_weaker_lattice_before_the_multiples_of_a_stronger_one():
+    """A picture that repeats (a texture, an enlargement's interpolation pattern) scores at every
+    multiple of its period; a weaker mark at another period is proposed right after it, not after
+    the picture's harmonics and their rotated and rectangular variants."""
+    picture = _periodic_plane(np.diag([80.0, 80.0]), (512, 640), noise=0.0, seed=3)
+    mark = _periodic_plane(np.diag([120.0, 120.0]), (512, 640), noise=0.0, seed=4)
+    noise = np.random.default_rng(5).normal(size=(512, 640)).astype(np.float32)
+    first, second = itertools.islice(search.candidate_lattices(picture + 0.5 * mark + 3.0 * noise), 2)
+    assert same_lattice(first.basis, np.diag([80.0, 80.0]))
+    assert same_lattice(second.basis, np.diag([120.0, 120.0]))

@@ -51,15 +51,17 @@ _SQUARES = 5                  # rotated squares refined
 _RESCORED = 8                 # coarse maxima per refined square rescored on a finer grid
 _OTHERS = 2                   # rectangles, sheared squares (each way) and peak pairs refined
 _CONVINCING = 8.0             # an upright square scoring this is read before any other hypothesis
+_HARMONIC_TOLERANCE = 0.01     # relative: periods this close to a whole multiple are one lattice's harmonics
 _SHEARS = np.concatenate([np.arange(-0.25, -0.0074, 0.0075), np.arange(0.0075, 0.2501, 0.0075)])   # sheared squares
 
 
 def candidate_lattices(plane: np.ndarray, *, block_period: float | None = None) -> Iterator[Lattice]:
     """Lattice hypotheses for the periodic content of a whitened ``plane``, distinct, likeliest and
     cheapest first: the best upright square (crops and rescales, the commonest distortions, whose
-    lattice may hold too few periods to win on score) unless it is weak and the best rotated square
-    beats it, then the best other square, then the best of every family by score. Later hypotheses
-    are only computed when asked for. A long plane is searched on its central part
+    lattice may hold too few periods to win on score) and the best whose period is no multiple of
+    its (a mark under a picture that repeats itself), each unless it is weak and the best rotated
+    square beats it, then the best other square, then the best of every family by score. Later
+    hypotheses are only computed when asked for. A long plane is searched on its central part
     (:func:`~watermark.schemes.lattice.sync.central`).
     """
     lags = LagMap(central(plane)[0], block_period)
@@ -72,8 +74,9 @@ def candidate_lattices(plane: np.ndarray, *, block_period: float | None = None) 
         return True
 
     upright = sorted(refined(lags, _upright_squares(lags, 2)), key=lambda lattice: -lattice.score)
-    if upright and upright[0].score >= _CONVINCING and fresh(upright[0]):
-        yield upright[0]
+    for lattice in upright:
+        if lattice.score >= _CONVINCING and fresh(lattice):
+            yield lattice
     coarse_squares = _rotated_squares(lags, _SQUARES)         # best first: refine the rest only if asked
     squares = refined(lags, coarse_squares[:1])
     for lattice in sorted(upright + squares, key=lambda lattice: -lattice.score)[:2]:
@@ -116,11 +119,25 @@ def _upright_grid(shape: tuple[int, int], size: tuple[int, int]) -> tuple[np.nda
 
 
 def _upright_squares(lags: LagMap, count: int) -> list[np.ndarray]:
-    """The best upright square lattices: one parameter, so fine steps and every lag the plane holds."""
+    """The best upright square lattices: one parameter, so fine steps and every lag the plane holds.
+    Each after the first is the best whose period is no whole multiple or fraction of an earlier
+    one's (a picture that repeats at some scale scores at every multiple of its period)."""
     periods, grid = _upright_grid(lags.shape, lags.dilated.shape)
     scores = lags.grid_scores(grid)
     peaks = np.flatnonzero((ndimage.maximum_filter1d(scores, 9, mode="nearest") == scores) & np.isfinite(scores))
-    return [periods[i] * np.eye(2) for i in peaks[np.argsort(-scores[peaks])][:count]]
+    chosen: list[float] = []
+    for period in periods[peaks[np.argsort(-scores[peaks])]]:
+        if not any(_commensurate(period, earlier) for earlier in chosen):
+            chosen.append(float(period))
+        if len(chosen) == count:
+            break
+    return [period * np.eye(2) for period in chosen]
+
+
+def _commensurate(a: float, b: float) -> bool:
+    """Whether the longer of two periods is within ``_HARMONIC_TOLERANCE`` of a whole multiple of the shorter."""
+    ratio = max(a, b) / min(a, b)
+    return abs(ratio - round(ratio)) <= _HARMONIC_TOLERANCE * ratio
 
 
 def _rotated_squares(lags: LagMap, count: int) -> list[np.ndarray]:
