@@ -51,7 +51,7 @@ _SQUARES = 5                  # rotated squares refined
 _RESCORED = 8                 # coarse maxima per refined square rescored on a finer grid
 _OTHERS = 2                   # rectangles, sheared squares (each way) and peak pairs refined
 _CONVINCING = 8.0             # an upright square scoring this is read before any other hypothesis
-_HARMONIC_TOLERANCE = 0.01     # relative: periods this close to a whole multiple are one lattice's harmonics
+_HARMONIC_TOLERANCE = 0.01    # relative: periods this close to a whole multiple are one lattice's harmonics
 _SHEARS = np.concatenate([np.arange(-0.25, -0.0074, 0.0075), np.arange(0.0075, 0.2501, 0.0075)])   # sheared squares
 
 
