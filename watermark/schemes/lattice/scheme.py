@@ -152,13 +152,12 @@ def _round_trip_scale(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], 
     least = 1.0 + large * (_ROUND_TRIP_LEAST - 1.0)
     if most <= 1.0:
         return 1.0
-    publications = [(color.resize(luma, shape), shape, encoding)
-                    for shape, encoding in _publications(luma.shape)]
+    publications = [(color.resize(luma, shape), encoding) for shape, encoding in _publications(luma.shape)]
 
     def z_at(scale: float) -> float:
         mark = mark_at(scale).astype(np.float32)
-        return min(_z_after_round_trip(host, color.resize(mark, shape), layout, luma.shape, encoding)
-                   for host, shape, encoding in publications)
+        return min(_z_after_round_trip(host, color.resize(mark, host.shape), layout, luma.shape, encoding)
+                   for host, encoding in publications)
 
     z = z_at(1.0)
     if z > _ROUND_TRIP_Z:
