@@ -23,7 +23,7 @@ _NOISE_FLOOR = 0.5 / 255.0           # the least local RMS a suspect-minus-maste
 _FLAT_AMPLITUDE = 1.2 / 255.0   # mark amplitude where the image is flat
 _TEXTURE_KNEE = _FLAT_AMPLITUDE / 0.17   # local activity (RMS detail) from which texture raises the amplitude
 _TEXTURE_EXPONENT = 0.7         # amplitude ~ activity ** EXPONENT above the knee, on a large image
-_DARK_KNEE, _DARK_OFFSET, _DARK_FLOOR = 48 / 255, 8 / 255, 0.2   # luminance masking below the knee
+_DARK_KNEE, _DARK_OFFSET, _DARK_FLOOR = 48 / 255, 8 / 255, 0.2   # luminance masking below the knee (small images)
 _WIENER_SIZE = 5                # px: window of the local Wiener filter behind denoised_residual
 
 
@@ -47,10 +47,11 @@ def perceptual_mask(luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Per-pixel amplitude, in luminance units, that the mark may take at strength 1, at ``shape``.
 
     ``FLAT * (1 + (activity / KNEE)**2) ** (EXPONENT / 2)``: a floor where the image is flat, growing
-    with the local texture above the knee (contrast masking), reduced in dark areas where a given
-    change is relatively larger (luminance masking). Texture is measured at the mark's own scale: at
-    the working resolution ``shape`` when the image is larger (a large photograph's grain and fine
-    detail, gone at that scale, do not hide a pattern whose period is tens of its pixels).
+    with the local texture above the knee (contrast masking), reduced in dark areas on a small image
+    (luminance masking: SSIM weighs a change in the shadows more). Texture is measured at the mark's
+    own scale: at the working resolution ``shape`` when the image is larger (a large photograph's
+    grain and fine detail, gone at that scale, do not hide a pattern whose period is tens of its
+    pixels).
 
     On an image up to 512 px the mark's period is a few of its pixels, beyond the
     eye's peak sensitivity: the amplitude grows linearly with texture (EXPONENT 1), activity being
@@ -58,7 +59,11 @@ def perceptual_mask(luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     mark sits near the peak of the eye's contrast sensitivity, where masking grows more slowly than
     the masker (threshold elevation ~ contrast**0.6-0.7 in Watson's model): EXPONENT falls to
     ``_TEXTURE_EXPONENT``, and activity becomes a geometric mean, so that one edge does not lend its
-    masking to the flat area beside it (the halo Butteraugli sees there).
+    masking to the flat area beside it (the halo Butteraugli sees there). The reduction in dark areas
+    fades out the same way: the eye's measures at 1:1 (SSIMULACRA2's XYB space, Butteraugli) are about
+    as sensitive per code value in the shadows as in the midtones, and dark photographs' marks, at a
+    fifth of their amplitude there, were lost in collages and rotations (`python -m eval.scan
+    --partial collage`, `python -m eval.acceptance`).
     """
     large = largeness(luma.shape)
     base = luma if large == 0.0 else resize(luma, shape)
@@ -70,8 +75,10 @@ def perceptual_mask(luma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         activity = activity ** (1.0 - large) * pooled ** large
     exponent = 1.0 + large * (_TEXTURE_EXPONENT - 1.0)
     amplitude = _FLAT_AMPLITUDE * (1.0 + (activity / _TEXTURE_KNEE) ** 2) ** (exponent / 2)
-    brightness = _blur(resize(luma, shape), _ACTIVITY_SIGMA)
-    amplitude *= np.clip((brightness + _DARK_OFFSET) / (_DARK_KNEE + _DARK_OFFSET), _DARK_FLOOR, 1.0)
+    if large < 1.0:
+        brightness = _blur(resize(luma, shape), _ACTIVITY_SIGMA)
+        dimming = np.clip((brightness + _DARK_OFFSET) / (_DARK_KNEE + _DARK_OFFSET), _DARK_FLOOR, 1.0)
+        amplitude *= dimming ** (1.0 - large)
     return amplitude
 
 
