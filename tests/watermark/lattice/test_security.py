@@ -54,6 +54,13 @@ def test_estimate_and_remove_erases_the_periodic_layer_but_not_the_per_copy_laye
         assert wm.read_in_frame(scrubbed, key, ISSUED).named == (PAYLOAD,)
 
 
+def test_an_over_subtracted_estimate_does_not_hide_the_per_copy_layer(marked, key):
+    # Subtracting three times the estimate leaves twice the periodic layer, inverted, in every tile:
+    # the per-copy read leaves out what the tiles share.
+    for image in marked.values():
+        assert wm.read_in_frame(attacks.remove_mark(image, gain=3.0), key, ISSUED).named == (PAYLOAD,)
+
+
 def test_a_pasted_mark_is_read_but_neither_verified_nor_named(marked, key):
     targets = [_at(name) for name in ("chelsea", "motorcycle_left")]
     for source in marked.values():

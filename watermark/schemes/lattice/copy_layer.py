@@ -24,7 +24,9 @@ or paste it on another image. The per-copy layer is what a fold cannot see and a
   reads as random signs, unit by unit.
 
 A reader needs the tile grid in the mark's frame (blind: from the periodic layer, modulo the tile;
-informed: from registration to the master). Each unit's correlation with the expected chips is
+informed: from registration to the master). What the tiles share (the periodic layer, or an
+attacker's estimate of it subtracted, often at several times its amplitude) is first projected out
+of each tile, unit by unit. Each unit's correlation with the expected chips is
 divided by its exact standard deviation over keys (``z_u``) and the units are combined by the
 self-normalised sum ``T = sum(z_u) / sqrt(sum(z_u**2))``. Without this payload's layer the ``z_u``
 are independent and symmetric (disjoint keyed chips), and so they are for a pasted layer whose
@@ -75,6 +77,7 @@ _LEVEL_WEIGHT = np.sqrt(np.bincount(LEVEL_OF_SLOT) / SLOTS)
 _ORDER = np.argsort(_GROUP, kind="stable")          # slots grouped by (level, unit), equal-sized groups per level
 _LEVEL_SPANS = [(int(start), int(stop)) for start, stop in
                 zip(np.cumsum([0, *np.bincount(LEVEL_OF_SLOT)])[:-1], np.cumsum(np.bincount(LEVEL_OF_SLOT)))]
+_GROUPS = np.eye(int(_GROUP.max()) + 1, dtype=np.float32)[_GROUP]     # (SLOTS, groups): one-hot of _GROUP
 
 
 def _blur(plane: np.ndarray, sigma: float) -> np.ndarray:
@@ -172,7 +175,20 @@ def cut(plane: np.ndarray, working: np.ndarray, key: Key, valid: np.ndarray | No
     else:
         valid_units = _units(valid[region].astype(np.float32)).mean(axis=(2, 3)) >= _MIN_VALID
     bits = content_bits(working[region], key)
-    return Cut(slots=slots, valid=_per_tile(valid_units, rows, cols), bits=_per_tile(bits, rows, cols))
+    valid_tiles = _per_tile(valid_units, rows, cols)
+    return Cut(slots=_without_periodic(slots, valid_tiles), valid=valid_tiles, bits=_per_tile(bits, rows, cols))
+
+
+def _without_periodic(slots: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Each tile's ``slots`` minus, per (level, unit), their projection on the mean of the other valid
+    tiles: what every tile shares (the periodic layer, or an attacker's estimate of it subtracted) is
+    noise to the per-copy layer, whose chips differ from tile to tile. A function of the plane alone,
+    so that without a payload's layer its unit scores stay symmetric."""
+    weights = valid[..., UNIT_OF_SLOT].astype(np.float32)
+    total, count = (weights * slots).sum(axis=(0, 1)), weights.sum(axis=(0, 1))
+    others = (total - weights * slots) / np.maximum(count - weights, 1.0)   # leave-one-out mean tile
+    gain = ((slots * others) @ _GROUPS) / np.maximum((others * others) @ _GROUPS, 1e-30)
+    return (slots - (gain @ _GROUPS.T) * others).astype(np.float32)
 
 
 def unit_scores(tiles: Cut, key: Key, payload: int, shift: tuple[int, int] = (0, 0)) -> np.ndarray:
