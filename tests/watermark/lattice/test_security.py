@@ -61,6 +61,19 @@ def test_an_over_subtracted_estimate_does_not_hide_the_per_copy_layer(marked, ke
         assert wm.read_in_frame(attacks.remove_mark(image, gain=3.0), key, ISSUED).named == (PAYLOAD,)
 
 
+def test_a_larger_image_gets_a_fainter_per_copy_layer_that_still_names_it(key):
+    layers = {}
+    for size in ((1024, 768), (1920, 1080)):
+        working = _working(_at("coffee", size))
+        mask = masking.perceptual_mask(working, working.shape)
+        layers[size] = float(np.mean(np.abs(copy_layer.layer(working, key, PAYLOAD, mask)) / mask))
+    # 2.7 times the working area: a fifth fainter, relative to the periodic layer's amplitude
+    assert layers[(1920, 1080)] < 0.85 * layers[(1024, 768)]
+    for name in ("coffee", "astronaut"):
+        image = wm.embed(_at(name, (1920, 1080)), PAYLOAD, key)
+        assert wm.read_in_frame(attacks.remove_mark(image, gain=3.0), key, ISSUED).named == (PAYLOAD,), name
+
+
 def test_a_pasted_mark_is_read_but_neither_verified_nor_named(marked, key):
     targets = [_at(name) for name in ("chelsea", "motorcycle_left")]
     for source in marked.values():
