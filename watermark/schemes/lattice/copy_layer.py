@@ -174,7 +174,8 @@ class Cut:
 
 def cut(plane: np.ndarray, working: np.ndarray, key: Key, valid: np.ndarray | None = None) -> Cut:
     """Cut the whitened ``plane`` and the luminance ``working`` (same shape, a tile corner at (0, 0)) into
-    whole tiles; ``valid`` (bool, same shape, optional) marks the pixels that belong to the image."""
+    whole tiles, what the tiles share projected out of each (:func:`_without_periodic`); ``valid``
+    (bool, same shape, optional) marks the pixels that belong to the image."""
     rows, cols = plane.shape[0] // TILE, plane.shape[1] // TILE
     slots = slots_from_tile(_tiles(plane, rows, cols)) if rows and cols else np.zeros((rows, cols, SLOTS), np.float32)
     region = (slice(0, rows * TILE), slice(0, cols * TILE))
