@@ -49,7 +49,8 @@ from .image import luminance_of, pixels_of
 from .keys import Key
 from .original import as_suspect, load_original, refine
 from .registration import Registration, Suspect, frame_scaling, register, to_master_frame
-from .registry import ISSUED, Master, Record, Registry, feature_index, hash_index, print_of
+from .registry import ISSUED, Master, Record, Registry, feature_index, frames, hash_index, print_of
+from .registry.frames import frame_shape
 from .sources import Source, read_bytes
 
 __all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES"]
@@ -144,7 +145,7 @@ class _File:
     on_file: dict[int, float] = field(default_factory=dict)        # master id -> detail correlation there
     cells: dict[int, tuple[int, tuple[int, int, int, int]]] = field(default_factory=dict)  # id -> (distance, box)
     in_cell: dict[int, int] = field(default_factory=dict)          # master id -> hash distance of its cell
-    against_original: set[int] = field(default_factory=set)          # masters whose own file was read against
+    read_against: dict[int, str] = field(default_factory=dict)       # master id -> its file, or its frame
     likeness: dict[int, float | None] = field(default_factory=dict)  # master id -> see Scanner._likeness
     geometry: dict[str, Any] | None = None
     _suspect: Suspect | None = None
@@ -397,7 +398,7 @@ class Scanner:
         master = self._master_by_id(master_id)
         thumbnail = self._thumbnail(master)
         framed, valid = to_master_frame(found.page(self.options.max_pixels), found.registrations[master_id],
-                                        (master.width, master.height), shape=_frame_shape(master))
+                                        (master.width, master.height), shape=frame_shape(master.width, master.height))
         size = thumbnail.shape[::-1]
         inside = cv2.resize(valid.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.999
         inside = cv2.erode(inside.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0     # the blur's reach
@@ -467,12 +468,15 @@ class Scanner:
 
     def _framed(self, found: _File, master: Master, registration: Registration) -> tuple[Any, np.ndarray, Any]:
         """The suspect resampled into ``master``'s frame at the analysis resolution and the pixels it
-        covers; and, when the master file is at hand, the master as the suspect shows it in the same
-        frame, the registration refined on it first (see `watermark.original`; None otherwise)."""
+        covers; and the master as the suspect shows it in the same frame, from its file if at hand or
+        else from its frame in the registry, the registration refined on it first (see
+        `watermark.original`; None when the registry has no frame of a master whose file is gone)."""
         suspect = found.suspect(self.options.max_pixels).image
-        size, shape = (master.width, master.height), _frame_shape(master)
+        size, shape = (master.width, master.height), frame_shape(master.width, master.height)
         framed, valid = to_master_frame(suspect, registration, size, shape=shape)
-        original = self._original_of(master)
+        original, source = self._original_of(master), "the master file"
+        if original is None:
+            original, source = self._registry_frame(master), "the registry's frame of the master"
         if original is None:
             return framed, valid, None
         suspect_shape = pixels_of(suspect)[0].shape[:2]
@@ -484,7 +488,7 @@ class Scanner:
             framed, valid = to_master_frame(suspect, refined, size, shape=shape)
             seen = as_suspect(original, size, refined, suspect_shape)
             template = to_master_frame(seen, refined, size, shape=shape)[0]
-        found.against_original.add(master.id)
+        found.read_against[master.id] = source
         return framed, valid, template
 
     def _original_of(self, master: Master) -> np.ndarray | None:
@@ -502,6 +506,11 @@ class Scanner:
         while sum(0 if kept is None else kept.nbytes for kept in self._originals.values()) > _ORIGINALS_BYTES:
             self._originals.popitem(last=False)
         return original
+
+    def _registry_frame(self, master: Master) -> np.ndarray | None:
+        """``master``'s frame as the registry keeps it (`watermark.registry.frames`), or None."""
+        data = self.registry.frame(master)
+        return None if data is None else frames.decode(data, master.width, master.height, name=self.registry_path)
 
     @staticmethod
     def _add_informed(found: _File, key: Key, payload: int, p_value: float, record: Record,
@@ -626,8 +635,8 @@ def _evidence(found: _File, master_id: int) -> dict[str, Any]:
     likeness = found.likeness.get(master_id)
     if likeness is not None:
         evidence["likeness"] = round(likeness, 3)
-    if master_id in found.against_original:
-        evidence["read_against"] = "the master file"
+    if master_id in found.read_against:
+        evidence["read_against"] = found.read_against[master_id]
     return evidence
 
 
@@ -662,12 +671,6 @@ def _why_not_attributed(mark: _Mark) -> str:
         return f"payload {mark.payload:#018x} was never issued under this key in the registry"
     return (f"payload {mark.payload:#018x} was issued as a copy of {mark.record.master.path}, but this file's content "
             "does not match that master: the mark may have been copied from another image")
-
-
-def _frame_shape(master: Master) -> tuple[int, int]:
-    """The master's frame at its working resolution (`color.working_side`), never upscaled."""
-    shape = (master.height, master.width)
-    return color.at_most(shape, color.working_side(shape))
 
 
 def _record(record: Record) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 
 import watermark as wm
 from watermark.registry import Registry, export_json, import_document
-from watermark.registry.schema import SCHEMA_VERSION
+from watermark.registry.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 
 def _master(registry, name="a", phash=0xFFFF_0000_1234_5678):
@@ -92,6 +92,8 @@ def test_require_key_names_the_known_keys(registry, key):
 
 def test_export_import_round_trips_exactly(registry, key, tmp_path):
     first, second = _master(registry, "a"), _master(registry, "b", phash=3)
+    registry.add_master(sha256=first.sha256, path=first.path, width=640, height=480, phash=first.phash,
+                        print_=first.print, frame=b"frame-of-a")        # a frame for one of them only
     for index, master in enumerate((first, second, first)):
         record = registry.reserve(key, master, output_path=f"/out/{index}.jpg", recipient=f"r{index}",
                                   metadata={"n": str(index), "é": "ü"}, scheme="lattice")
@@ -102,8 +104,40 @@ def test_export_import_round_trips_exactly(registry, key, tmp_path):
     with Registry(tmp_path / "copy.db", create=True) as copy:
         assert import_document(copy, json.loads(exported)) == {"keys": 1, "masters": 2, "copies": 4}
         assert export_json(copy) == exported
+        assert copy.frame(copy.master(first.sha256)) == b"frame-of-a" and copy.frame(copy.master(second.sha256)) is None
         assert import_document(copy, json.loads(exported)) == {"keys": 0, "masters": 0, "copies": 0}
         assert export_json(copy) == exported
+
+
+def test_an_export_made_before_frames_were_kept_imports(registry, key, tmp_path):
+    master = _master(registry)
+    registry.mark_issued(registry.reserve(key, master, output_path="/out/a.png", scheme="lattice").id, "e" * 64)
+    document = json.loads(export_json(registry))
+    for entry in document["masters"]:
+        del entry["frame"]
+    with Registry(tmp_path / "copy.db", create=True) as copy:
+        assert import_document(copy, document) == {"keys": 1, "masters": 1, "copies": 1}
+        assert copy.frame(copy.master(master.sha256)) is None
+
+
+def test_a_registry_of_the_first_schema_is_migrated_in_place(tmp_path, key):
+    """A file as the first schema made it (no frames table) opens, gains the table and keeps its records."""
+    path = tmp_path / "v1.db"
+    connection = sqlite3.connect(path)
+    connection.executescript(MIGRATIONS[0])
+    connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    connection.execute("PRAGMA user_version = 1")
+    connection.execute("INSERT INTO masters (sha256, path, width, height, phash, print, added_at) "
+                       "VALUES (?, '/m/a.png', 640, 480, 7, x'00', 'then')", ("a" * 64,))
+    connection.commit()
+    connection.close()
+    with Registry(path) as registry:
+        master = registry.master("a" * 64)
+        assert master is not None and registry.frame(master) is None
+        registry.add_master(sha256=master.sha256, path=master.path, width=640, height=480, phash=7,
+                            print_=master.print, frame=b"now")
+        assert registry.frame(master) == b"now" and registry.counts()["masters"] == 1
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_import_refuses_a_conflicting_copy_and_imports_nothing(registry, key, tmp_path):

@@ -7,7 +7,7 @@ from PIL import Image
 
 import watermark as wm
 from tests.photos import photo
-from watermark.registry import Registry, file_sha256, issue_file
+from watermark.registry import Registry, file_sha256, frames, issue_file
 
 
 @pytest.fixture
@@ -35,6 +35,25 @@ def test_issue_records_a_copy_that_reads_back(registry, master, tmp_path, key):
     assert wm.detect_file(output, key).payload == record.payload
     assert registry.find_sha256(file_sha256(output))[0] == [record]
     assert registry.find_sha256(file_sha256(master))[1] == record.master
+
+
+def test_issue_keeps_the_masters_frame_and_gives_one_to_a_master_registered_without(registry, master, tmp_path, key):
+    loaded = np.asarray(Image.open(master).convert("L"), np.float32) / 255.0
+    known = registry.add_master(sha256=file_sha256(master), path=master, width=600, height=400, phash=1,
+                                print_=b"print")               # as a registry of before frames has it
+    assert registry.frame(known) is None
+    issue_file(registry, master, tmp_path / "coffee.png", key)
+    frame = frames.decode(registry.frame(known), 600, 400)
+    assert frame.shape == frames.frame_shape(600, 400) == (400, 600)       # never enlarged
+    assert np.abs(frame - loaded).mean() < 0.01                             # the master's luminance
+    assert registry.master(known.id).print == b"print"                     # the first registration's fields stay
+
+
+def test_a_damaged_frame_is_one_line_naming_the_registry():
+    with pytest.raises(wm.RegistryError, match="^r.db: the master's frame cannot be read"):
+        frames.decode(b"not a png", 600, 400, name="r.db")
+    with pytest.raises(wm.RegistryError, match=r"^r.db: the master's frame is uint8 \(400, 600\), not"):
+        frames.decode(frames.encode(np.zeros((400, 600, 3), np.uint8)), 1920, 1080, name="r.db")
 
 
 def test_rerun_skips_what_is_done(registry, master, tmp_path, key):

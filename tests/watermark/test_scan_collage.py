@@ -161,7 +161,7 @@ def test_with_the_master_files_moved_away_the_registry_alone_still_attributes(wo
     payload, pixels = world[2]["coffee", X]
     row = _scan(world, _collage(pixels), tmp_path / "collage.png", originals=False)
     assert row["status"] == "attributed" and row["payload"] == _hex(payload), row
-    assert "read_against" not in row["match"]
+    assert row["match"]["read_against"] == "the registry's frame of the master"
 
 
 def test_a_recipient_who_pastes_anothers_mark_on_their_own_copy_is_the_one_named(world, tmp_path):
@@ -211,7 +211,7 @@ def test_a_mark_pasted_on_a_crop_of_another_photograph_is_not_attributed(world, 
 
 def test_a_master_file_changed_since_it_was_registered_is_not_read_against(tmp_path):
     """The registry's SHA-256 guards the non-blind read: a file edited (or replaced) at the master's
-    path is not the master, and the scan falls back on the registry's print."""
+    path is not the master, and the scan falls back on the registry's print and frame."""
     key = Key.from_passphrase("changed master key")
     master = tmp_path / "coffee.png"
     Image.fromarray(_frame("coffee")).save(master)
@@ -222,7 +222,7 @@ def test_a_master_file_changed_since_it_was_registered_is_not_read_against(tmp_p
     world = (tmp_path / "r.db", key, {})
     row = _scan(world, _collage(np.asarray(Image.open(tmp_path / "copy.png").convert("RGB"))), tmp_path / "c.png")
     assert row["status"] == "attributed" and row["payload"] == _hex(payload), row
-    assert "read_against" not in row["match"]
+    assert row["match"]["read_against"] == "the registry's frame of the master"
 
 
 def test_a_crop_that_neither_features_nor_the_mark_place_is_placed_in_the_master_file(world, tmp_path):

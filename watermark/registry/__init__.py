@@ -2,7 +2,8 @@
 
 One SQLite file (standard library ``sqlite3``) holds the keys' public ids (never a key), the
 masters (SHA-256, size, perceptual hash, a print of at most 64 KB that finds and registers a copy
-when the master file is gone), and one record per issued copy (a UUID, key, payload, master,
+when the master file is gone, and a frame: the luminance an informed read subtracts, see
+`watermark.registry.frames`), and one record per issued copy (a UUID, key, payload, master,
 output path and SHA-256, recipient, metadata, times, tool version, scheme, state).
 
 Writing: `issue_file` marks a master into an output and records it, crash-safely (see
@@ -16,6 +17,7 @@ Writing: `issue_file` marks a master into an output and records it, crash-safely
 - `feature_index` — every master's keypoints in a `watermark.featureindex.FeatureIndex`
   (partial copies: ``index.candidates(Suspect(image).features())``);
 - `print_of` — a master's decoded print, for `watermark.registration.register` and reports;
+- `Registry.frame` — a master's frame (`frames.decode` it), read against when its file is gone;
 - `Registry.copies_of` — all issued copies of a master (collusion tests need them together).
 
 `export_json` / `import_document` move a registry between files exactly.

@@ -30,6 +30,7 @@ from ..features import master_print
 from ..fingerprint import perceptual_hash
 from ..keys import Key
 from ..signer import ManifestSigner, new_manifest_id
+from . import frames
 from .records import ISSUED, RESERVED, VOID, Master, Record
 from .store import Registry
 
@@ -61,17 +62,19 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def register_master(registry: Registry, path: str | os.PathLike, loaded: imageio.LoadedImage | None = None,
                     *, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS) -> Master:
-    """Register the master file at ``path`` (idempotent): its SHA-256, size, perceptual hash and print."""
+    """Register the master file at ``path`` (idempotent): its SHA-256, size, perceptual hash, print and
+    frame (a master registered before frames were kept gets its frame now)."""
     path = Path(path)
     sha256 = file_sha256(path)
     known = registry.master(sha256)
-    if known is not None:
+    if known is not None and registry.frame(known) is not None:
         return known
     if loaded is None:
         loaded = imageio.load_image(path, max_pixels=max_pixels, animated="error")
     width, height = loaded.original_size       # (a 16-bit colour master is an array, whose .size is a count)
     return registry.add_master(sha256=sha256, path=path.resolve(), width=width, height=height,
-                               phash=perceptual_hash(loaded.image), print_=master_print(loaded.image).to_bytes())
+                               phash=perceptual_hash(loaded.image), print_=master_print(loaded.image).to_bytes(),
+                               frame=frames.encode(loaded.image))
 
 
 def issue_file(registry: Registry, source: str | os.PathLike, destination: str | os.PathLike, key: Key, *,

@@ -72,6 +72,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX copies_by_output_path ON copies (output_path);
     CREATE INDEX copies_by_payload ON copies (payload);
     """,
+    # 2: each master's frame (`watermark.registry.frames`), apart from the masters' rows, which every
+    # index build streams; masters registered before it have none until their file is registered again
+    """
+    CREATE TABLE frames (
+        master_id   INTEGER PRIMARY KEY REFERENCES masters (id),
+        png         BLOB NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -128,14 +128,18 @@ class Registry:
     # -- masters ----------------------------------------------------------------------------------
 
     def add_master(self, *, sha256: str, path: str | os.PathLike, width: int, height: int, phash: int,
-                   print_: bytes) -> Master:
-        """Register a master (idempotent on ``sha256``: the first registration's fields stay)."""
+                   print_: bytes, frame: bytes | None = None) -> Master:
+        """Register a master (idempotent on ``sha256``: the first registration's fields stay) and its
+        ``frame`` (`watermark.registry.frames`), if given and it has none yet; in one transaction."""
         if len(print_) > schema.MAX_PRINT_BYTES:
             raise RegistryError(f"{path}: master print of {len(print_)} bytes exceeds {schema.MAX_PRINT_BYTES}")
         with self.errors(), schema.write(self._connection) as db:
             db.execute("INSERT OR IGNORE INTO masters (sha256, path, width, height, phash, print, added_at) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (sha256, os.fspath(path), int(width), int(height), to_signed(phash), print_, utc_now()))
+            if frame is not None:
+                db.execute("INSERT OR IGNORE INTO frames (master_id, png) SELECT id, ? FROM masters WHERE sha256 = ?",
+                           (frame, sha256))
         master = self.master(sha256)
         if master is None:
             raise RegistryError(f"{self.path}: master {sha256} vanished (another process edited the registry)")
@@ -153,6 +157,12 @@ class Registry:
             cursor = self._connection.execute(f"SELECT {_MASTER_COLUMNS} FROM masters m ORDER BY m.id")
             for row in cursor:
                 yield _master(row)
+
+    def frame(self, master: Master | int) -> bytes | None:
+        """The PNG of ``master``'s frame (`watermark.registry.frames`), or None if it has none."""
+        master_id = master.id if isinstance(master, Master) else int(master)
+        rows = self._query("SELECT png FROM frames WHERE master_id = ?", (master_id,))
+        return bytes(rows[0][0]) if rows else None
 
     def master_hashes(self) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, phashes)``: int64 master ids and their uint64 perceptual hashes, for an index."""

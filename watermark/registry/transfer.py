@@ -27,16 +27,17 @@ _COPY_FIELDS = ("id", "key", "payload", "master", "state", "output_path", "outpu
 
 
 def export_document(registry: Registry) -> dict[str, Any]:
-    """Everything in ``registry`` as plain JSON-ready data (prints in base64, payloads in 0x hex)."""
+    """Everything in ``registry`` as plain JSON-ready data (prints and frames in base64, payloads in 0x hex)."""
     db = registry.connection
     with registry.errors():
         keys = [{"public_id": p, "fingerprint": f, "added_at": a} for p, f, a in
                 db.execute("SELECT public_id, fingerprint, added_at FROM keys ORDER BY added_at, public_id")]
         masters = [{"sha256": s, "path": p, "width": w, "height": h, "phash": f"{schema.to_unsigned(ph):016x}",
-                    "print": base64.b64encode(pr).decode("ascii"), "added_at": a}
-                   for s, p, w, h, ph, pr, a in db.execute(
-                       "SELECT sha256, path, width, height, phash, print, added_at FROM masters "
-                       "ORDER BY added_at, sha256")]
+                    "print": base64.b64encode(pr).decode("ascii"), "added_at": a,
+                    "frame": None if fr is None else base64.b64encode(fr).decode("ascii")}
+                   for s, p, w, h, ph, pr, a, fr in db.execute(
+                       "SELECT sha256, path, width, height, phash, print, added_at, f.png FROM masters m "
+                       "LEFT JOIN frames f ON f.master_id = m.id ORDER BY added_at, sha256")]
         copies = [dict(zip(_COPY_FIELDS, (i, k, f"{schema.to_unsigned(pay):#018x}", m, st, op, osha, r,
                                           json.loads(meta), sc, tv, ra, ia, note)))
                   for i, k, pay, m, st, op, osha, r, meta, sc, tv, ra, ia, note in db.execute(
@@ -78,6 +79,9 @@ def import_document(registry: Registry, document: Any, *, source: str = "import"
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (m["sha256"], m["path"], m["width"], m["height"], schema.to_signed(int(m["phash"], 16)),
                      base64.b64decode(m["print"], validate=True), m["added_at"])).rowcount
+                if m.get("frame") is not None:     # exports made before frames were kept have none
+                    db.execute("INSERT OR IGNORE INTO frames (master_id, png) SELECT id, ? FROM masters "
+                               "WHERE sha256 = ?", (base64.b64decode(m["frame"], validate=True), m["sha256"]))
             for copy in document["copies"]:
                 added["copies"] += _import_copy(db, copy, source)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
