@@ -34,6 +34,7 @@ from PIL import Image
 import attacks
 import watermark as wm
 from attacks.security import subtract_tile
+from watermark.registry import frames
 
 from . import images as images_mod
 from . import metrics
@@ -92,18 +93,20 @@ def _payloads(master: str, seed: int) -> list[int]:
     return out
 
 
-def _informed(image: np.ndarray, key: wm.Key, master_shape: tuple[int, int],
-              candidates: list[int]) -> wm.InformedReading:
-    """The informed read of ``image`` registered (here: resized) to a master of ``master_shape``."""
-    if image.shape[:2] != master_shape:
-        image = cv2.resize(image, (master_shape[1], master_shape[0]), interpolation=cv2.INTER_AREA)
-    return wm.read_in_frame(image, key, candidates)
+def _informed(image: np.ndarray, key: wm.Key, master: _Master, candidates: list[int]) -> wm.InformedReading:
+    """The informed read of ``image`` registered (here: resized) to ``master``'s frame, against the
+    master's frame as the registry keeps it (if ``master.frame``)."""
+    height, width = master.pixels.shape[:2]
+    shape = frames.frame_shape(width, height) if master.frame is not None else (height, width)
+    if image.shape[:2] != shape:
+        image = cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    return wm.read_in_frame(image, key, candidates, original=master.frame, master_shape=(height, width))
 
 
-def _outcome(attacked: np.ndarray, reference: np.ndarray, key: wm.Key, master_shape: tuple[int, int],
+def _outcome(attacked: np.ndarray, reference: np.ndarray, key: wm.Key, master: _Master,
              candidates: list[int], carried: set[int]) -> Outcome:
     detection = wm.detect(attacked, key)
-    reading = _informed(attacked, key, master_shape, candidates)
+    reading = _informed(attacked, key, master, candidates)
     named = set(reading.named)
     own = detection.payload is not None and detection.payload in carried
     wrong = detection.payload is not None and detection.payload not in carried
@@ -136,14 +139,17 @@ class _Master:
     pixels: np.ndarray
     payloads: list[int]
     copies: list[np.ndarray]          # one marked copy per issued payload (made on demand)
+    frame: np.ndarray | None          # the master's frame as a registry keeps it (None: a registry without)
 
 
-def _masters(specs: list[images_mod.ImageSpec], key: wm.Key, seed: int, copies: int) -> list[_Master]:
+def _masters(specs: list[images_mod.ImageSpec], key: wm.Key, seed: int, copies: int,
+             with_frames: bool) -> list[_Master]:
     out = []
     for spec in specs:
         pixels = spec.load()
         payloads = _payloads(spec.name, seed)
-        out.append(_Master(spec.name, pixels, payloads, [wm.embed(pixels, p, key) for p in payloads[:copies]]))
+        frame = frames.decode(frames.encode(pixels), pixels.shape[1], pixels.shape[0]) if with_frames else None
+        out.append(_Master(spec.name, pixels, payloads, [wm.embed(pixels, p, key) for p in payloads[:copies]], frame))
     return out
 
 
@@ -177,9 +183,9 @@ def removal(masters: list[_Master], helpers: list[np.ndarray], key: wm.Key, gain
         tiles = [attacks.estimate_tile([copy, *others]) for copy, _, others, _ in setup]   # remove_mark's, once
         for gain in gains:
             outcomes = []
-            for (copy, payload, _, candidates), tile in zip(setup, tiles):
+            for (copy, payload, _, candidates), tile, master in zip(setup, tiles, masters):
                 attacked = subtract_tile(copy, tile, gain=gain)
-                outcomes.append(_outcome(attacked, copy, key, copy.shape[:2], candidates, {payload}))
+                outcomes.append(_outcome(attacked, copy, key, master, candidates, {payload}))
             rows.append(_row(f"removal, {label}", f"remove_mark(gain={gain})", outcomes))
     return rows
 
@@ -204,7 +210,7 @@ def forgery(masters: list[_Master], targets: list[np.ndarray], key: wm.Key) -> l
                 if target is master.pixels:
                     continue
                 forged = attacks.copy_mark(target, source=source, **extra)
-                outcomes.append(_outcome(forged, target, key, master.pixels.shape[:2], master.payloads, set()))
+                outcomes.append(_outcome(forged, target, key, master, master.payloads, set()))
         rows.append(_row("forgery", f"copy_mark({', '.join(f'{k}={v}' for k, v in extra.items())}): {label}",
                          outcomes))
     return rows
@@ -227,7 +233,7 @@ def collusion(masters: list[_Master], key: wm.Key, trials: int, seed: int) -> li
                     attacked = attacks.collude_mosaic(copies[0], copies=copies[1:], block=128,
                                                       seed=int(rng.integers(2**31)))
                 carried = {master.payloads[i] for i in chosen}
-                outcomes.append(_outcome(attacked, copies[0], key, master.pixels.shape[:2], master.payloads, carried))
+                outcomes.append(_outcome(attacked, copies[0], key, master, master.payloads, carried))
             rows.append(_row("collusion", f"collude_{mode}, K={k}", outcomes))
     return rows
 
@@ -242,8 +248,7 @@ def double_marking(masters: list[_Master], key: wm.Key) -> list[Row]:
             rng = np.random.Generator(np.random.PCG64(index))       # the attacker's key, as the attack drew it
             other = wm.Key(rng.bytes(32))
             second.append(wm.detect(attacked, other).found)
-            outcomes.append(_outcome(attacked, master.copies[0], key, master.pixels.shape[:2], master.payloads,
-                                     {master.payloads[0]}))
+            outcomes.append(_outcome(attacked, master.copies[0], key, master, master.payloads, {master.payloads[0]}))
         row = _row("double marking", label, outcomes)
         row.attack += f" (the attacker's own mark found in {sum(second)}/{len(second)})"
         rows.append(row)
@@ -272,24 +277,29 @@ def genuine(masters: list[_Master], key: wm.Key) -> list[Row]:
     return rows
 
 
-def default_specs() -> list[images_mod.ImageSpec]:
-    """scikit-image's eight colour photographs at 1920x1080."""
-    return [images_mod.ImageSpec(f"{s.name}@1920x1080", s.source, size=_SIZE) for s in images_mod.default_images()]
+def default_specs(size: tuple[int, int] = _SIZE) -> list[images_mod.ImageSpec]:
+    """scikit-image's eight colour photographs at ``size`` (width, height)."""
+    return [images_mod.ImageSpec(f"{s.name}@{size[0]}x{size[1]}", s.source, size=size)
+            for s in images_mod.default_images()]
 
 
 def run(specs: list[images_mod.ImageSpec] | None = None, *, helpers: list[images_mod.ImageSpec] | None = None,
-        seed: int = 0, trials: int = 240, progress: Callable[[str], None] | None = None) -> list[Row]:
+        seed: int = 0, trials: int = 240, with_frames: bool = True,
+        progress: Callable[[str], None] | None = None) -> list[Row]:
     """Every threat on ``specs`` (default: the eight photographs at 1920x1080); ``helpers`` are unrelated
-    photographs (targets of forgeries, extra images of the key for the 16-image removal)."""
+    photographs (targets of forgeries, extra images of the key for the 16-image removal), at the first
+    spec's size. ``with_frames``: the informed read is against each master's frame, as a registry keeps
+    it (`watermark.registry.frames`); without, it reads as a registry that has none."""
     if specs is None:
         specs = default_specs()
     if helpers is None:
-        helpers = [images_mod.ImageSpec(f"{name}@1920x1080", f"skimage:{name}", size=_SIZE)
+        height, width = specs[0].load().shape[:2]
+        helpers = [images_mod.ImageSpec(f"{name}@{width}x{height}", f"skimage:{name}", size=(width, height))
                    for name in images_mod.NULL_PHOTOS[:_ATTACKER_IMAGES - len(specs) + 1] if name != "page"]
     key = bench_key(seed)
     say = progress or (lambda message: None)
     say("marking")
-    masters = _masters(specs, key, seed, ISSUED)
+    masters = _masters(specs, key, seed, ISSUED, with_frames)
     others = [spec.load() for spec in helpers]
     rows = []
     for name, step in (("genuine copies", lambda: genuine(masters, key)),
@@ -371,17 +381,22 @@ def write(rows: list[Row], out: Path, command: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.security", description=__doc__.splitlines()[0])
     parser.add_argument("--images", metavar="DIR", help="photographs to mark (default: scikit-image's, at 1920x1080)")
+    parser.add_argument("--size", type=_size, default=_SIZE, metavar="WxH",
+                        help="the size of scikit-image's photographs (default: 1920x1080)")
+    parser.add_argument("--without-frames", dest="frames", action="store_false",
+                        help="read informed as a registry without the masters' frames (before they were kept)")
     parser.add_argument("--limit-images", type=int, metavar="N", help="use only the first N photographs")
     parser.add_argument("--trials", type=int, default=240, help="collusion trials in all (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", metavar="DIR", help="also write security.md and security.csv there")
     args = parser.parse_args(argv)
-    specs = default_specs()
+    specs = default_specs(args.size)
     if args.images:
         specs = [images_mod.ImageSpec(s.name, s.source, size=fit_1080(s)) for s in images_mod.images_from(args.images)]
     if args.limit_images:
         specs = specs[:args.limit_images]
-    rows = run(specs, seed=args.seed, trials=args.trials, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    rows = run(specs, seed=args.seed, trials=args.trials, with_frames=args.frames,
+               progress=lambda m: print(m, file=sys.stderr, flush=True))
     for table in tables(rows):
         print(table.to_markdown())
         print()
@@ -390,6 +405,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         write(rows, Path(args.out), "python -m eval.security " + " ".join(argv if argv is not None else sys.argv[1:]))
     return 0
+
+
+def _size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` for ``--size``."""
+    try:
+        sizes = images_mod.parse_sizes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if len(sizes) != 1 or sizes[0] is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one WIDTHxHEIGHT")
+    return sizes[0]
 
 
 def fit_1080(spec: images_mod.ImageSpec) -> tuple[int, int]:

@@ -54,11 +54,16 @@ CAP = 0.5              # the layer's local RMS stays under this times the period
 UNITS = 4              # units per tile side
 UNIT = TILE // UNITS   # px at the working resolution
 _RMS_SIGMA = 8.0       # px: neighbourhood of the layer's local RMS, for the cap
-# The working area (a 1024 x 768 image's, 512 x 683) beyond which the layer is made fainter as one over the
-# fourth root of the area: its evidence grows as the square root of the units it covers, and half that growth
-# is given back as invisibility (all of it, the square root, left one of four 1080p photographs' scrubbed
-# copies unnamed: `python -m eval.security --limit-images 4`)
-_EVIDENCE_AREA = 512 * 683
+# The layer's amplitude against the working frame's area. Two readers use it: the registry's read against
+# the master (its file, or the frame the registry keeps), which subtracts the host and nears the statistic's
+# ceiling with a fraction of the layer, and blind verification, whose evidence (the layer against the host)
+# grows as the amplitude times the square root of the area. The layer is strongest (_PEAK) on a 1080p
+# photograph's frame; fainter on a smaller one by the square root of the area ratio (blind verification
+# fades there first: it needed the whole layer on a 1024 x 768 image and then missed one copy in three) and on
+# a larger one by the fourth root (half the growth given back as invisibility; all of it, the square root,
+# left one of four 1080p photographs' scrubbed copies unnamed without a frame: `eval.security --limit-images 4`)
+_PEAK_AREA = 720 * 1280
+_PEAK = 0.785          # as the fourth-root law from a 1024 x 768 frame at full strength left a 1080p frame
 _BIND_SIGMA = 4.0      # px: the content bits look at luminance blurred this much (below the mark's band)
 _BIND_SMOOTH = 4.0     # px: smoothness of the keyed projection patterns
 _MIN_VALID = 0.75      # share of a unit's pixels that must be valid for the unit to count
@@ -142,8 +147,9 @@ def layer(working: np.ndarray, key: Key, payload: int, mask: np.ndarray) -> np.n
     In every whole tile each chip-carrying host coefficient ``x`` gets ``CONTRAST * |x| * chip * bit``;
     the layer is then scaled down wherever its local RMS exceeds ``CAP * mask`` (``mask``: the periodic
     layer's amplitude at strength 1). Partial tiles at the far edges get nothing (no reader uses them).
-    On a working frame larger than ``_EVIDENCE_AREA`` the whole layer is fainter by the fourth root of
-    the ratio of areas (a 1080p photograph's by a fifth).
+    The whole layer is then weighted by the working frame's area: ``_PEAK`` on a 1080p photograph's,
+    fainter by the square root of the ratio of areas on a smaller frame and by its fourth root on a
+    larger one (a 1024 x 768 image's: 0.48; a 4000 x 3000 photograph's, smaller than 1080p's: 0.68).
     """
     rows, cols = working.shape[0] // TILE, working.shape[1] // TILE
     bits = _per_tile(content_bits(working, key), rows, cols)[..., UNIT_OF_SLOT]       # (rows, cols, SLOTS)
@@ -154,8 +160,9 @@ def layer(working: np.ndarray, key: Key, payload: int, mask: np.ndarray) -> np.n
         layer_tiles = tile_from_slots(CONTRAST * np.abs(host) * chips_here * bits)
         out[:rows * TILE, :cols * TILE] = layer_tiles.transpose(0, 2, 1, 3).reshape(rows * TILE, cols * TILE)
     rms = np.sqrt(_blur(out * out, _RMS_SIGMA))
-    fainter = min(1.0, _EVIDENCE_AREA / working.size) ** 0.25
-    return out * (fainter * np.minimum(1.0, CAP * mask / np.maximum(rms, 1e-12)))
+    area = working.size / _PEAK_AREA
+    weight = _PEAK * min(area ** 0.5, area ** -0.25)
+    return out * (weight * np.minimum(1.0, CAP * mask / np.maximum(rms, 1e-12)))
 
 
 @dataclass(frozen=True)
