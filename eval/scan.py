@@ -12,7 +12,8 @@ temporary registry, then scans, in this process, what a crawl would hold, and pr
    the masters whose copy the first scan did not attribute;
 3. false attributions: unrelated photographs and their crops, marks copied onto unrelated
    photographs, and composites of unrelated photographs with a copy's whole fine residual, scanned
-   against the registry (bar: 0 attributions); and the CPU time each unrelated file took.
+   against the registry (bar: 0 attributions; the forgeries also with the master files moved away,
+   read against the registry's frames); and the CPU time each unrelated file took.
 
 ``--images DIR`` adds your photographs as masters (the unrelated ones stay scikit-image's);
 ``--strength S`` issues the copies at another strength (what a collage of smooth photographs needs:
@@ -190,21 +191,16 @@ def main(argv: list[str] | None = None) -> int:
         cpu: list[float] = []
         bases = [np.ascontiguousarray(spec.load()) for spec in images.null_images(len(images.NULL_PHOTOS))]
         sources = [copies[(masters[i % len(masters)].stem, _RECIPIENTS[0])][0] for i in range(len(bases))]
-        unrelated = [spec.load() for spec in images.null_images(args.unrelated, min_side=256)]
-        false = {"unrelated images and crops": [_rgb(pixels) for pixels in unrelated]}
-        for label, extra in _FORGERIES.items():
-            false[label] = [attacks.copy_mark(_rgb(target), source=source, **extra)
-                            for target, source in zip(bases, sources)]
-        index = 0
-        counts = []
-        for label, suspects_of_kind in false.items():
-            attributed = 0
-            for pixels in suspects_of_kind:
-                timed = cpu if index < len(unrelated) else None
-                row = _scan(partial_scan, pixels, root / "suspects", f"u{index}", timed)
-                attributed += row["status"] == "attributed"
-                index += 1
-            counts.append(f"{attributed} of {len(suspects_of_kind)} {label}")
+        unrelated = [_rgb(spec.load()) for spec in images.null_images(args.unrelated, min_side=256)]
+        attributed = sum(_scan(partial_scan, pixels, root / "suspects", f"u{index}", cpu)["status"] == "attributed"
+                         for index, pixels in enumerate(unrelated))
+        counts = [f"{attributed} of {len(unrelated)} unrelated images and crops"]
+        for label, extra in _FORGERIES.items():       # with the master files, and with the registry's frames
+            forged = [attacks.copy_mark(_rgb(target), source=source, **extra) for target, source in zip(bases, sources)]
+            with_files, frames_only = (
+                sum(_scan(scanner, pixels, root / "suspects", f"f{index}")["status"] == "attributed"
+                    for index, pixels in enumerate(forged)) for scanner in (partial_scan, moved_scan))
+            counts.append(f"{with_files} of {len(forged)} {label} ({frames_only} with the master files moved away)")
         print(f"\nFalse attributions, scanned with --partial: {'; '.join(counts)}")
         if cpu:
             print(f"CPU per unrelated file, scanned with --partial (the scan alone): "
