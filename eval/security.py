@@ -1,13 +1,14 @@
 """The security bars, measured: removal, forgery, collusion and double marking by an attacker with the code.
 
 ``python -m eval.security`` marks real photographs (scikit-image's eight colour photographs resized to
-1920x1080 by default, or ``--images DIR``) under one key, issues several copies of each master
-(distinct payloads, as a registry allocates them), runs the attacks of ``attacks.suite("security")``
-and reads every result twice: blind (``watermark.detect``: found, payload, per-copy layer verified)
-and informed (``watermark.read_in_frame`` against the master the suspect is registered to, with
-every payload issued for that master as a candidate). It prints one table per threat and the bars
-of the security issue with the figures that decide them. ``watermark bench --suite security`` runs
-the same and writes ``security.md`` and ``security.csv``.
+1920x1080 by default, ``--size WxH``, or ``--images DIR``) under one key, issues several copies of each
+master (distinct payloads, as a registry allocates them), runs the attacks of
+``attacks.suite("security")`` and reads every result twice: blind (``watermark.detect``: found,
+payload, per-copy layer verified) and informed (``watermark.read_in_frame`` in the frame of the
+master the suspect is registered to, against the master's frame as the registry keeps it, or
+without it with ``--without-frames``; every payload issued for that master a candidate). It prints
+one table per threat and the bars of the security issue with the figures that decide them.
+``watermark bench --suite security`` runs the same and writes ``security.md`` and ``security.csv``.
 
 Words: *payload* = blind detect read the exact payload; *verified* = and its per-copy layer was
 found; *named* = the informed read named that payload (p <= 1e-9 after the candidates' correction);
