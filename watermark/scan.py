@@ -93,7 +93,8 @@ class ScanOptions:
     originals : bool
         Read a suspect registered to a master against the master file itself, when it is still
         where the registry recorded it and unchanged (`watermark.original`): far more sensitive for
-        a small part of a master (a crop, a collage's cell).
+        a small part of a master (a crop, a collage's cell). Without it (or without the file) the
+        informed read is against the master's frame in the registry, where it has one.
     """
 
     partial: bool = False
