@@ -50,7 +50,6 @@ from .keys import Key
 from .original import as_suspect, load_original, refine
 from .registration import Registration, Suspect, frame_scaling, register, to_master_frame
 from .registry import ISSUED, Master, Record, Registry, feature_index, frames, hash_index, print_of
-from .registry.frames import frame_shape
 from .sources import Source, read_bytes
 
 __all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES"]
@@ -398,8 +397,9 @@ class Scanner:
         (a small crop is placed on its own terms) or the master is plain there."""
         master = self._master_by_id(master_id)
         thumbnail = self._thumbnail(master)
+        master_size = (master.width, master.height)
         framed, valid = to_master_frame(found.page(self.options.max_pixels), found.registrations[master_id],
-                                        (master.width, master.height), shape=frame_shape(master.width, master.height))
+                                        master_size, shape=frames.frame_shape(*master_size))
         size = thumbnail.shape[::-1]
         inside = cv2.resize(valid.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.999
         inside = cv2.erode(inside.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0     # the blur's reach
@@ -473,7 +473,8 @@ class Scanner:
         else from its frame in the registry, the registration refined on it first (see
         `watermark.original`; None when the registry has no frame of a master whose file is gone)."""
         suspect = found.suspect(self.options.max_pixels).image
-        size, shape = (master.width, master.height), frame_shape(master.width, master.height)
+        size = (master.width, master.height)
+        shape = frames.frame_shape(*size)
         framed, valid = to_master_frame(suspect, registration, size, shape=shape)
         original, source = self._original_of(master), "the master file"
         if original is None:

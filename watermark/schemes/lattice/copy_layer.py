@@ -59,7 +59,8 @@ _RMS_SIGMA = 8.0       # px: neighbourhood of the layer's local RMS, for the cap
 # ceiling with a fraction of the layer, and blind verification, whose evidence (the layer against the host)
 # grows as the amplitude times the square root of the area. The layer is strongest (_PEAK) on a 1080p
 # photograph's frame; fainter on a smaller one by the square root of the area ratio (blind verification
-# fades there first: it needed the whole layer on a 1024 x 768 image and then missed one copy in three) and on
+# fades there first: with the whole layer, a 1024 x 768 copy verified after JPEG 50 in 1 of 4 and after a
+# quarter crop in none, `eval.security --size 1024x768 --limit-images 4 --trials 24` at 1214cf4) and on
 # a larger one by the fourth root (half the growth given back as invisibility; all of it, the square root,
 # left one of four 1080p photographs' scrubbed copies unnamed without a frame: `eval.security --limit-images 4`)
 _PEAK_AREA = 720 * 1280
