@@ -132,5 +132,5 @@ def tile_phase(working: np.ndarray, key: Key) -> Phase:
     this key's pilot at every offset of the tile."""
     plane, _ = masking.whiten(working)
     spectra = sync.flattened(sync.fold(plane, TILE)[None], sync.PHASE_ONLY)
-    z, _, row, col = layout_for(key).best_pilot(spectra, _PHASE_SHORTLIST)
+    z, _, row, col, _ = layout_for(key).best_pilot(spectra, _PHASE_SHORTLIST)
     return Phase(z=z, p_value=stats.max_of_normals_p_value(z, PHASE_HYPOTHESES), offset=(row, col))

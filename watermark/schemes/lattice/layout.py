@@ -101,23 +101,28 @@ class Layout:
         without this key's pilot it is a sum of independent signed terms with unit variance, whatever
         the image holds (another key's mark included).
         """
-        products = slots_from_tile(tile) * self.chips
+        return self._pilot_z(slots_from_tile(tile) * self.chips)
+
+    def _pilot_z(self, products: np.ndarray) -> np.ndarray:
+        """:meth:`pilot_z` of tiles given by their slots times the chips, ``products`` (..., SLOTS)."""
         z = np.stack([products[..., band].sum(axis=-1)
                       / np.maximum(np.sqrt(np.sum(products[..., band] ** 2, axis=-1)), 1e-30)
                       for band in self.pilot_bands], axis=-1)
         best = np.max(z @ PILOT_WEIGHTINGS.T, axis=-1)
         return best
 
-    def best_pilot(self, spectra: np.ndarray, count: int) -> tuple[float, int, int, int]:
-        """The pilot's best ``(z, tile, dy, dx)`` among tiles given by their flattened real FFTs
-        ``spectra`` (k, TILE, TILE//2+1): ``count`` offsets shortlisted by `sync.pilot_peaks`, and
-        :meth:`pilot_z` computed exactly at each."""
+    def best_pilot(self, spectra: np.ndarray, count: int) -> tuple[float, int, int, int, np.ndarray]:
+        """The pilot's best ``(z, tile, dy, dx, products)`` among tiles given by their flattened real
+        FFTs ``spectra`` (k, TILE, TILE//2+1): ``count`` offsets shortlisted by `sync.pilot_peaks`, and
+        :meth:`pilot_z` computed exactly at each; ``products``: that tile's slots, moved by (dy, dx),
+        times the chips."""
         shortlist = sync.pilot_peaks(spectra, self.pilot_spectra, PILOT_WEIGHTINGS, count, TILE)
         whitened = fft.irfft2(spectra[[tile for tile, _, _ in shortlist]], s=(TILE, TILE))
-        scores = self.pilot_z(np.stack([np.roll(tile, (-y, -x), axis=(0, 1))
-                                        for tile, (_, y, x) in zip(whitened, shortlist)]))
+        products = slots_from_tile(np.stack([np.roll(tile, (-y, -x), axis=(0, 1))
+                                             for tile, (_, y, x) in zip(whitened, shortlist)])) * self.chips
+        scores = self._pilot_z(products)
         best = int(np.argmax(scores))
-        return (float(scores[best]), *shortlist[best])
+        return (float(scores[best]), *shortlist[best], products[best])
 
     def group_sums(self, per_slot: np.ndarray) -> np.ndarray:
         """Sums of ``per_slot[payload]`` per (bit, level), shape ``(CODEWORD_BITS, len(LEVELS))``."""

@@ -446,7 +446,8 @@ class LatticeScheme(Scheme):
         z, (dy, dx) = max((float(layout.pilot_z(np.roll(folded, (-y, -x), axis=(0, 1)))), (y, x))
                           for y in reach for x in reach)
         p_pilot = stats.max_of_normals_p_value(z, hypotheses)
-        reading = cls._decode(layout, np.roll(folded, (-dy, -dx), axis=(0, 1)), z, p_pilot)
+        aligned = np.roll(folded, (-dy, -dx), axis=(0, 1))
+        reading = cls._decode(layout, slots_from_tile(aligned) * layout.chips, z, p_pilot)
         if candidates:
             reading = cls._match(reading, candidates, false_alarm, looks=views)
         return reading, (dy, dx)
@@ -511,19 +512,18 @@ class LatticeScheme(Scheme):
         the pilot over the ``symmetries`` (all 8 by default), and decode the payload there."""
         view, to_plane = sync.canonical_view(plane, basis, TILE)
         spectra = sync.dihedral_spectra(sync.fold(view, TILE), symmetries)
-        z, slot, dy, dx = layout.best_pilot(spectra, _SHORTLIST)
+        z, slot, dy, dx, values = layout.best_pilot(spectra, _SHORTLIST)
         index = symmetries[slot]
-        aligned = np.roll(fft.irfft2(spectra[slot], s=(TILE, TILE)), (-dy, -dx), axis=(0, 1))
         p_pilot = stats.refined_search_p_value(z, _HYPOTHESES, refine_from=_POLISH_ABOVE,
                                                refinements=_POLISH_HYPOTHESES)
         to_tile = _tile_coordinates(index, (dy, dx)) @ np.linalg.inv(np.vstack([to_plane, [0, 0, 1]]))
-        return replace(cls._decode(layout, aligned, z, p_pilot), to_tile=to_tile, symmetry=index)
+        return replace(cls._decode(layout, values, z, p_pilot), to_tile=to_tile, symmetry=index)
 
     @classmethod
-    def _decode(cls, layout: Layout, aligned: np.ndarray, z: float, p_pilot: float) -> _Reading:
-        """The reading of a folded tile ``aligned`` on the marked tile, whose pilot gave ``z`` and
-        ``p_pilot``: soft bits weighted by each band's signal-to-noise ratio, payload, p-value."""
-        values = slots_from_tile(aligned) * layout.chips
+    def _decode(cls, layout: Layout, values: np.ndarray, z: float, p_pilot: float) -> _Reading:
+        """The reading of a folded tile aligned on the marked tile, given by its slots times the chips
+        (``values``), whose pilot gave ``z`` and ``p_pilot``: soft bits weighted by each band's
+        signal-to-noise ratio, payload, p-value."""
         soft = layout.group_sums(values * cls._band_weights(layout, values)).sum(axis=1)
         soft /= max(stats.robust_std(soft), 1e-12)
         payload = coding.decode_soft(soft).payload if p_pilot <= _DECODE_BELOW else None
