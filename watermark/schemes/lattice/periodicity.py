@@ -55,16 +55,19 @@ class LagMap:
         height, width = plane.shape
         # Padded just enough that no lag within REACH wraps around.
         size = tuple(fft.next_fast_len(int(np.ceil((1.0 + REACH) * n)) + 2, real=True) for n in (height, width))
-        spectrum = fft.rfft2(plane.astype(np.float32), s=size)
+        # Only the band's columns are used, and the smoothing's reach past them: the transform runs
+        # along the plane's rows (not the padding's), then down those columns only.
+        band = _band(size)
+        used = band.shape[1] + _SPECTRUM_SMOOTHING // 2
+        spectrum = fft.fft(fft.rfft(plane.astype(np.float32), n=size[1], axis=1)[:, :used], n=size[0], axis=0)
         power = spectrum.real**2 + spectrum.imag**2
         local = cv2.blur(power, (_SPECTRUM_SMOOTHING, _SPECTRUM_SMOOTHING), borderType=cv2.BORDER_REFLECT)
         excess = np.divide(power, np.maximum(local, 1e-20), out=local)
         excess -= 1.0
         if block_period is not None:
-            _remove_grid_lines(excess, np.abs(fft.fftfreq(size[0])), fft.rfftfreq(size[1]), block_period, size)
+            _remove_grid_lines(excess, np.abs(fft.fftfreq(size[0])), fft.rfftfreq(size[1])[:used], block_period, size)
         # The band's phase centres the zero lag; the columns past the band are zero, so the inverse
         # transform runs down the band's columns only, then along the rows.
-        band = _band(size)
         correlation = fft.irfft(fft.ifft(excess[:, :band.shape[1]] * band, axis=0), n=size[1], axis=1)
         row, col = size[0] // 2, size[1] // 2
         correlation[row - 8:row + 9, col - 8:col + 9] = 0.0       # the zero lag and the host's own grain
@@ -98,23 +101,38 @@ class LagMap:
         ``coarse`` reads the dilated map at the nearest pixel; otherwise the map is interpolated.
         """
         height, width = self.shape
-        usable = (np.abs(points[..., 0]) < reach * height) & (np.abs(points[..., 1]) < reach * width)
+        rows, cols = points[..., 0], points[..., 1]
+        usable = (np.abs(rows) < reach * height) & (np.abs(cols) < reach * width)
         if coarse:       # as grid_scores(grid(...)), without building a Grid
-            lags = np.rint(points).astype(np.intp)
-            index = lags[..., 0] * self.dilated.shape[1] + lags[..., 1] + (self.origin[0] * self.dilated.shape[1]
-                                                                          + self.origin[1])
+            stride = self.dilated.shape[1]
+            index = np.rint(rows).astype(np.intp) * stride + np.rint(cols).astype(np.intp)
+            index += self.origin[0] * stride + self.origin[1]
             return normalised_sums(self.flat_dilated.take(np.where(usable, index, self.dilated.size)),
                                    usable.sum(axis=-1))
-        rows = points[..., 0] * usable + self.origin[0]          # unusable points read the origin
-        cols = points[..., 1] * usable + self.origin[1]
-        top, left = rows.astype(np.intp), cols.astype(np.intp)       # positive: floor
-        dy, dx = rows - top, cols - left
-        v, stride = self.values.ravel(), self.values.shape[1]
+        # bilinear interpolation, in place where it can be (this runs for every step of every climb)
+        dy = np.where(usable, rows, 0.0) + self.origin[0]          # unusable points read the origin
+        dx = np.where(usable, cols, 0.0) + self.origin[1]
+        top, left = dy.astype(np.intp), dx.astype(np.intp)          # positive: floor
+        dy -= top
+        dx -= left
+        stride = self.values.shape[1]
         corner = top * stride + left
-        upper, lower = v.take(corner), v.take(corner + stride)
-        upper = upper + dx * (v.take(corner + 1) - upper)
-        lower = lower + dx * (v.take(corner + stride + 1) - lower)
-        return normalised_sums((upper + dy * (lower - upper)) * usable, usable.sum(axis=-1))
+        upper, values = self._along_rows(corner, dx), self._along_rows(corner + stride, dx)
+        values -= upper
+        values *= dy
+        values += upper
+        values *= usable
+        return normalised_sums(values, usable.sum(axis=-1))
+
+    def _along_rows(self, index: np.ndarray, dx: np.ndarray) -> np.ndarray:
+        """The map interpolated from the flat ``index`` towards the next column by fractions ``dx``."""
+        flat = self.values.ravel()
+        left = flat.take(index)
+        step = flat.take(index + 1)
+        step -= left
+        interpolated = dx * step
+        interpolated += left
+        return interpolated
 
     def scores(self, bases: list[np.ndarray], *, coarse: bool = False) -> np.ndarray:
         """Evidence for the lattice of each of ``bases`` (z-score-like; about N(0, 1) where no lattice
