@@ -103,26 +103,23 @@ class LagMap:
         height, width = self.shape
         rows, cols = points[..., 0], points[..., 1]
         usable = (np.abs(rows) < reach * height) & (np.abs(cols) < reach * width)
-        if coarse:       # as grid_scores(grid(...)), without building a Grid
+        rows, cols = rows[usable], cols[usable]     # a few of the points: only those are read, then
+        if coarse:                                  # put back among zeros, summed as they were
             stride = self.dilated.shape[1]
             index = np.rint(rows).astype(np.intp) * stride + np.rint(cols).astype(np.intp)
             index += self.origin[0] * stride + self.origin[1]
-            return normalised_sums(self.flat_dilated.take(np.where(usable, index, self.dilated.size)),
-                                   usable.sum(axis=-1))
-        # bilinear interpolation, in place where it can be (this runs for every step of every climb)
-        dy = np.where(usable, rows, 0.0) + self.origin[0]          # unusable points read the origin
-        dx = np.where(usable, cols, 0.0) + self.origin[1]
+            return normalised_sums(_scattered(self.flat_dilated.take(index), usable), usable.sum(axis=-1))
+        dy, dx = rows + self.origin[0], cols + self.origin[1]
         top, left = dy.astype(np.intp), dx.astype(np.intp)          # positive: floor
         dy -= top
         dx -= left
         stride = self.values.shape[1]
         corner = top * stride + left
         upper, values = self._along_rows(corner, dx), self._along_rows(corner + stride, dx)
-        values -= upper
+        values -= upper                                             # bilinear: upper + dy (lower - upper)
         values *= dy
         values += upper
-        values *= usable
-        return normalised_sums(values, usable.sum(axis=-1))
+        return normalised_sums(_scattered(values, usable), usable.sum(axis=-1))
 
     def _along_rows(self, index: np.ndarray, dx: np.ndarray) -> np.ndarray:
         """The map interpolated from the flat ``index`` towards the next column by fractions ``dx``."""
@@ -188,6 +185,13 @@ def grid(points: np.ndarray, reach: float | np.ndarray, shape: tuple[int, int], 
     index = np.where(usable, flat, size[0] * size[1]).astype(np.int32)
     index.setflags(write=False)
     return Grid(index=index, count=usable.sum(axis=-1))
+
+
+def _scattered(values: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """An array shaped as ``where``, ``values`` where it is true, else zero."""
+    full = np.zeros(where.shape, values.dtype)
+    full[where] = values
+    return full
 
 
 def normalised_sums(values: np.ndarray, count: np.ndarray) -> np.ndarray:
