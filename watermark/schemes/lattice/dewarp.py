@@ -220,10 +220,14 @@ def _maps(coefficients: tuple[np.ndarray, np.ndarray], shape: tuple[int, int]) -
     rows = np.arange(shape[0], dtype=np.float32)[:, None]
     cols = np.arange(shape[1], dtype=np.float32)[None, :]
     u, v = cols / shape[1] - 0.5, rows / shape[0] - 0.5
-    c_r, c_c = (c.astype(np.float32) for c in coefficients)      # terms u, v, uv, u^2, v^2 (see _basis)
-    map_r = rows + (c_r[1] * v + c_r[4] * v * v) + (c_r[0] + c_r[2] * v) * u + c_r[3] * u * u
-    map_c = cols + (c_c[1] * v + c_c[4] * v * v) + (c_c[0] + c_c[2] * v) * u + c_c[3] * u * u
-    return map_r.astype(np.float32), map_c.astype(np.float32)
+    maps = []
+    for position, c in zip((rows, cols), coefficients):    # terms u, v, uv, u^2, v^2 (see _basis)
+        c = c.astype(np.float32)
+        mapped = (c[0] + c[2] * v) * u                       # full size: summed into in place
+        mapped += position + (c[1] * v + c[4] * v * v)
+        mapped += c[3] * u * u
+        maps.append(mapped)
+    return maps[0], maps[1]
 
 
 def dewarped(plane: np.ndarray, residual: np.ndarray, *, block_period: float | None = None
