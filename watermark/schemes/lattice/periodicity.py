@@ -101,35 +101,24 @@ class LagMap:
         ``coarse`` reads the dilated map at the nearest pixel; otherwise the map is interpolated.
         """
         height, width = self.shape
-        rows, cols = points[..., 0], points[..., 1]
-        usable = (np.abs(rows) < reach * height) & (np.abs(cols) < reach * width)
-        rows, cols = rows[usable], cols[usable]     # a few of the points: only those are read, then
-        if coarse:                                  # put back among zeros, summed as they were
+        usable = (np.abs(points[..., 0]) < reach * height) & (np.abs(points[..., 1]) < reach * width)
+        # Only the usable points are read (often one in eight); they are then summed among zeros, as the
+        # whole array was.
+        rows, cols = points[..., 0][usable], points[..., 1][usable]
+        if coarse:       # as grid_scores(grid(...)), without building a Grid
             stride = self.dilated.shape[1]
             index = np.rint(rows).astype(np.intp) * stride + np.rint(cols).astype(np.intp)
             index += self.origin[0] * stride + self.origin[1]
             return normalised_sums(_scattered(self.flat_dilated.take(index), usable), usable.sum(axis=-1))
-        dy, dx = rows + self.origin[0], cols + self.origin[1]
-        top, left = dy.astype(np.intp), dx.astype(np.intp)          # positive: floor
-        dy -= top
-        dx -= left
-        stride = self.values.shape[1]
+        rows, cols = rows + self.origin[0], cols + self.origin[1]
+        top, left = rows.astype(np.intp), cols.astype(np.intp)       # positive: floor
+        dy, dx = rows - top, cols - left
+        v, stride = self.values.ravel(), self.values.shape[1]
         corner = top * stride + left
-        upper, values = self._along_rows(corner, dx), self._along_rows(corner + stride, dx)
-        values -= upper                                             # bilinear: upper + dy (lower - upper)
-        values *= dy
-        values += upper
-        return normalised_sums(_scattered(values, usable), usable.sum(axis=-1))
-
-    def _along_rows(self, index: np.ndarray, dx: np.ndarray) -> np.ndarray:
-        """The map interpolated from the flat ``index`` towards the next column by fractions ``dx``."""
-        flat = self.values.ravel()
-        left = flat.take(index)
-        step = flat.take(index + 1)
-        step -= left
-        interpolated = dx * step
-        interpolated += left
-        return interpolated
+        upper, lower = v.take(corner), v.take(corner + stride)
+        upper = upper + dx * (v.take(corner + 1) - upper)
+        lower = lower + dx * (v.take(corner + stride + 1) - lower)
+        return normalised_sums(_scattered(upper + dy * (lower - upper), usable), usable.sum(axis=-1))
 
     def scores(self, bases: list[np.ndarray], *, coarse: bool = False) -> np.ndarray:
         """Evidence for the lattice of each of ``bases`` (z-score-like; about N(0, 1) where no lattice
