@@ -20,8 +20,10 @@ from .sync import TILE, central
 __all__ = ["dewarped", "estimate_field"]
 
 _CELL = 64                    # px: the fine stage's cells, over which the displacement is taken as constant
-_COARSE_BAND = (4.0, 14.0)    # tile-FFT bins (Chebyshev radius) the coarse stage uses
+_COARSE_BAND = (4.0, 14.0)    # tile-FFT bins (Chebyshev radius) the coarse stage uses at 1:1
 _FINE_BAND = (6.0, 24.0)      # and the fine stage
+_FINER_TOPS = (20.0, 32.0)    # the bands' tops from 1.5 image pixels per working pixel (see _bands)
+_JPEG_BLOCK = 8               # px of the image: what ``block_period`` is at working scale
 
 
 def _basis(y: np.ndarray, x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -200,17 +202,35 @@ _GRIDS = ((1, 3), (5, 9))            # dy: v and u^2; dx: u and v^2
 _ITERATIONS = (8, 8)                   # local ascent steps: coarse band, fine band
 
 
+def _bands(block_period: float | None) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The coarse and fine stages' bands on an image whose JPEG grid is ``block_period`` working px.
+
+    The mark's power in the residual view peaks at 14-28 bins (a 128 px tile's DWT levels 3 and 2
+    hold 8-16 and 16-32; the residual's high-pass favours the upper ones). An image whose pixels are
+    finer than the working ones keeps those bins through an attack's resampling and codec: from 1.5
+    image pixels per working pixel the bands reach ``_FINER_TOPS`` (StirMark's bending of
+    photographs at 1024x768 to 4000x3000 read more often). At 1:1 (the grid unknown, or an image
+    up to 512 px) the image's own fine detail fills them, and the lower tops read faint marks
+    better; the tops are interpolated in between.
+    """
+    finer = float(np.clip((_JPEG_BLOCK / block_period - 1.0) / 0.5, 0.0, 1.0)) if block_period else 0.0
+    (coarse_low, coarse_high), (fine_low, fine_high) = _COARSE_BAND, _FINE_BAND
+    return ((coarse_low, coarse_high + finer * (_FINER_TOPS[0] - coarse_high)),
+            (fine_low, fine_high + finer * (_FINER_TOPS[1] - fine_high)))
+
+
 def estimate_field(view: np.ndarray, *, block_period: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Field coefficients (5 per coordinate: dy, dx) that make ``view``'s tiles most coherent: grids
     and a first ascent on tile-sized cells in the coarse band, then an ascent on small cells in the
-    fine band."""
-    coarse = _Coherence(view, TILE, _COARSE_BAND, block_period)
+    fine band (:func:`_bands`)."""
+    coarse_band, fine_band = _bands(block_period)
+    coarse = _Coherence(view, TILE, coarse_band, block_period)
     theta = coarse.best_scales_and_bow(_SCALE, _BOW)
     for bows in (lambda _: _BOW, lambda bow: bow + _FINE_BOW):     # each bow on its own: wide, then near
         for scale, bow in _GRIDS:
             theta = coarse.best_on_grid(theta, [((scale,), theta[scale] + _FINE_SCALE), ((bow,), bows(theta[bow]))])
     theta = coarse.polish(theta, 6.0, _ITERATIONS[0])
-    fine = _Coherence(view, _CELL, _FINE_BAND, block_period)
+    fine = _Coherence(view, _CELL, fine_band, block_period)
     theta = fine.polish(theta, 3.0, _ITERATIONS[1])
     return theta[:5], theta[5:]
 
