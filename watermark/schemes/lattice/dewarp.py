@@ -24,7 +24,6 @@ _COARSE_BAND = (4.0, 14.0)    # tile-FFT bins (Chebyshev radius) the coarse stag
 _FINE_BAND = (6.0, 24.0)      # and the fine stage
 _FINER_TOPS = (20.0, 32.0)    # the bands' tops from 1.5 image pixels per working pixel (see _bands)
 _JPEG_BLOCK = 8               # px of the image: what ``block_period`` is at working scale
-_FARTHEST = 1e4               # px: field coefficients beyond any warp (the grids reach 40)
 
 
 def _basis(y: np.ndarray, x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -176,10 +175,7 @@ class _Coherence:
         return rotors
 
     def negative(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """Minus the energy at ``theta`` and its gradient; no energy beyond ``_FARTHEST``, where a
-        line search's trial step may land (an unmarked image's flat landscape)."""
-        if not np.all(np.abs(theta) < _FARTHEST):
-            return 0.0, np.zeros_like(theta)
+        """Minus the energy at ``theta`` and its gradient."""
         shifted = self.cells * self._rotors(*self._shifts(theta.astype(np.float32)))
         total = shifted.sum(axis=0)
         # d|total|^2/ds = -2 Im(conj(total) shifted) k, summed over the frequencies
