@@ -28,8 +28,8 @@ def test_random_bending_keeps_the_exact_payload(key, name, seed):
 @pytest.mark.parametrize(("name", "size", "seed"), [("immunohistochemistry", (1920, 1080), 1),
                                                     ("chelsea", (1024, 768), 2)])
 def test_a_photograph_finer_than_its_working_view_is_dewarped_on_the_mark_s_upper_bins(key, name, size, seed):
-    # With the bands used at 1:1 the dewarped read's pilot z was 4.7 and 4.8 (payload lost); with
-    # the bins to 20 and 32, 13.9 and 14.0.
+    # With the bands used at 1:1 the detection's score was 4.7 and 4.8 (payload lost); with the
+    # bins to 20 and 32, 13.9 and 14.0.
     marked = wm.embed(cv2.resize(photo(name), size, interpolation=cv2.INTER_CUBIC), PAYLOAD, key)
     result = wm.detect(attacks.random_bending(marked, seed=seed), key)
     assert result.found and result.payload == PAYLOAD, result

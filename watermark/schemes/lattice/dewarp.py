@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from scipy import fft, optimize
 
-from .sync import TILE, central
+from .sync import JPEG_BLOCK, TILE, central
 
 __all__ = ["dewarped", "estimate_field"]
 
@@ -23,7 +23,6 @@ _CELL = 64                    # px: the fine stage's cells, over which the displ
 _COARSE_BAND = (4.0, 14.0)    # tile-FFT bins (Chebyshev radius) the coarse stage uses at 1:1
 _FINE_BAND = (6.0, 24.0)      # and the fine stage
 _FINER_TOPS = (20.0, 32.0)    # the bands' tops from 1.5 image pixels per working pixel (see _bands)
-_JPEG_BLOCK = 8               # px of the image: what ``block_period`` is at working scale
 
 
 def _basis(y: np.ndarray, x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -219,7 +218,7 @@ def _bands(block_period: float | None) -> tuple[tuple[float, float], tuple[float
     up to 512 px) the image's own fine detail fills them, and the lower tops read faint marks
     better; the tops are interpolated in between.
     """
-    finer = float(np.clip((_JPEG_BLOCK / block_period - 1.0) / 0.5, 0.0, 1.0)) if block_period else 0.0
+    finer = float(np.clip((JPEG_BLOCK / block_period - 1.0) / 0.5, 0.0, 1.0)) if block_period else 0.0
     (coarse_low, coarse_high), (fine_low, fine_high) = _COARSE_BAND, _FINE_BAND
     return ((coarse_low, coarse_high + finer * (_FINER_TOPS[0] - coarse_high)),
             (fine_low, fine_high + finer * (_FINER_TOPS[1] - fine_high)))

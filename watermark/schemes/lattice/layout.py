@@ -101,7 +101,11 @@ class Layout:
         without this key's pilot it is a sum of independent signed terms with unit variance, whatever
         the image holds (another key's mark included).
         """
-        return self._pilot_z(slots_from_tile(tile) * self.chips)
+        return self._pilot_z(self.products(tile))
+
+    def products(self, tile: np.ndarray) -> np.ndarray:
+        """The slots of ``tile`` (..., TILE, TILE) times this key's chips: (..., SLOTS)."""
+        return slots_from_tile(tile) * self.chips
 
     def _pilot_z(self, products: np.ndarray) -> np.ndarray:
         """:meth:`pilot_z` of tiles given by their slots times the chips, ``products`` (..., SLOTS)."""
@@ -118,8 +122,8 @@ class Layout:
         times the chips."""
         shortlist = sync.pilot_peaks(spectra, self.pilot_spectra, PILOT_WEIGHTINGS, count, TILE)
         whitened = fft.irfft2(spectra[[tile for tile, _, _ in shortlist]], s=(TILE, TILE))
-        products = slots_from_tile(np.stack([np.roll(tile, (-y, -x), axis=(0, 1))
-                                             for tile, (_, y, x) in zip(whitened, shortlist)])) * self.chips
+        products = self.products(np.stack([np.roll(tile, (-y, -x), axis=(0, 1))
+                                           for tile, (_, y, x) in zip(whitened, shortlist)]))
         scores = self._pilot_z(products)
         best = int(np.argmax(scores))
         return (float(scores[best]), *shortlist[best], products[best])

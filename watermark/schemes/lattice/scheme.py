@@ -116,7 +116,7 @@ def _default_amplitude(layout: Layout, whitened: np.ndarray, activity: np.ndarra
     mark in a flat sky is the first thing JPEG removes).
     """
     robust = np.maximum(activity, _ROBUST_ACTIVITY)
-    host = slots_from_tile(sync.fold(whitened * (activity / robust), TILE)) * layout.chips
+    host = layout.products(sync.fold(whitened * (activity / robust), TILE))
     gain = slots_from_tile(sync.fold(masking.whiten_linear(pattern, robust), TILE)) * signs
     per_level = []
     for level in range(len(LEVELS)):
@@ -286,7 +286,7 @@ class LatticeScheme(Scheme):
         pattern = mask * sync.tile_pattern(tile_from_slots(signs), working.shape) / norm
         whitened, activity = masking.whiten(working)
         large = masking.largeness(luma.shape)
-        host = slots_from_tile(sync.fold(whitened, TILE)) * layout.chips
+        host = layout.products(sync.fold(whitened, TILE))
         unit = slots_from_tile(sync.fold(masking.whiten_linear(pattern, activity), TILE)) * signs
 
         per_copy = copy_layer.layer(working, key, payload, mask)    # names this copy, bound to its content
@@ -326,7 +326,7 @@ class LatticeScheme(Scheme):
         best = self._read(plane, layout, np.eye(2) * TILE)
         if best.conclusive(false_alarm):
             return self._detection(best, working, plane, shape, reference, key, false_alarm)
-        block = 8.0 * working.shape[0] / shape[0]      # a JPEG grid, at working scale
+        block = sync.JPEG_BLOCK * working.shape[0] / shape[0]      # a JPEG grid, at working scale
         view = masking.denoised_residual(working, activity)
         if best.p_value > false_alarm:     # not where it was put: find the lattice the geometry left
             polished = 0
@@ -446,8 +446,7 @@ class LatticeScheme(Scheme):
         z, (dy, dx) = max((float(layout.pilot_z(np.roll(folded, (-y, -x), axis=(0, 1)))), (y, x))
                           for y in reach for x in reach)
         p_pilot = stats.max_of_normals_p_value(z, hypotheses)
-        aligned = np.roll(folded, (-dy, -dx), axis=(0, 1))
-        reading = cls._decode(layout, slots_from_tile(aligned) * layout.chips, z, p_pilot)
+        reading = cls._decode(layout, layout.products(np.roll(folded, (-dy, -dx), axis=(0, 1))), z, p_pilot)
         if candidates:
             reading = cls._match(reading, candidates, false_alarm, looks=views)
         return reading, (dy, dx)

@@ -13,9 +13,10 @@ import cv2
 import numpy as np
 from scipy import fft, ndimage
 
-__all__ = ["TILE", "fold", "tile_pattern", "flattened", "dihedral_spectra", "pilot_peaks", "DIHEDRAL", "dihedral",
-           "canonical_view", "central", "MAX_ASPECT", "PHASE_ONLY"]
+__all__ = ["TILE", "JPEG_BLOCK", "fold", "tile_pattern", "flattened", "dihedral_spectra", "pilot_peaks", "DIHEDRAL",
+           "dihedral", "canonical_view", "central", "MAX_ASPECT", "PHASE_ONLY"]
 
+JPEG_BLOCK = 8       # px of an image: a JPEG codec's block grid (found at working scale as a period)
 TILE = 128           # px at working resolution: the lattice scheme's tile, the mark's period
 MAX_ASPECT = 3.0     # longest side the geometric searches look at, relative to the short side
 _FLATTENING = 5      # frequencies (per side) over which a folded tile's power spectrum is averaged
