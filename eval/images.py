@@ -10,6 +10,7 @@ Every image is an :class:`ImageSpec`: a name and a way to load it. Loading gives
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -204,6 +205,17 @@ def parse_sizes(text: str) -> list[tuple[int, int] | None]:
     if not sizes:
         raise ValueError("no size given")
     return sizes
+
+
+def one_size(text: str) -> tuple[int, int]:
+    """One ``WIDTHxHEIGHT``, as an argparse type (``--size``)."""
+    try:
+        sizes = parse_sizes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if len(sizes) != 1 or sizes[0] is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one WIDTHxHEIGHT")
+    return sizes[0]
 
 
 def null_images(n: int, *, extra: list[ImageSpec] | tuple = (), min_side: int = 0) -> list[ImageSpec]:

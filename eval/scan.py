@@ -16,6 +16,8 @@ temporary registry, then scans, in this process, what a crawl would hold, and pr
    read against the registry's frames); and the CPU time each unrelated file took.
 
 ``--images DIR`` adds your photographs as masters (the unrelated ones stay scikit-image's);
+``--size WxH`` issues the masters at another size and resizes the forgeries' targets to it too;
+``--figure PATH`` saves the 64 px composites, each labelled with the scan's status and likeness;
 ``--strength S`` issues the copies at another strength (what a collage of smooth photographs needs:
 see the README), ``--partial TEXT`` keeps the partial changes whose name contains it. Each run draws
 a fresh key and payloads unless ``--seed N`` fixes them: a revision's ``watermark/`` put first on
@@ -29,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -54,11 +57,11 @@ _FORGERIES = {"periodic marks pasted": {}, "composites with a copy's residual (8
               "composites with a copy's residual (64 px)": {"residual": 1.0, "band": 64.0}}
 
 
-def _masters(folder: Path, extra: str | None) -> list[Path]:
+def _masters(folder: Path, extra: str | None, size: tuple[int, int]) -> list[Path]:
     specs = images.default_images() + (images.images_from(extra) if extra else [])
     paths = []
     for spec in specs:
-        pixels = cv2.resize(np.ascontiguousarray(spec.load()[:, :, :3]), _SIZE, interpolation=cv2.INTER_AREA)
+        pixels = cv2.resize(np.ascontiguousarray(spec.load()[:, :, :3]), size, interpolation=cv2.INTER_AREA)
         path = folder / f"{Path(spec.name).stem}.png"
         Image.fromarray(pixels).save(path)
         paths.append(path)
@@ -107,6 +110,34 @@ def _right(row: dict, payload: int) -> bool:
     return any(mark["attributed"] and mark["payload"] == f"{payload:#018x}" for mark in row["marks"] or [])
 
 
+def _attributed(rows: list[dict]) -> str:
+    """How many ``rows`` are attributed, with the likeness to their master's picture of those that are
+    (a composite that shows the master's picture is that copy edited, not a forgery of it)."""
+    matches = [row["match"] for row in rows if row["status"] == "attributed"]
+    shown = sorted(f"{m['likeness']:.2f}" if "likeness" in m else "hash match" for m in matches)
+    return f"{len(matches)}" + (f" (likeness {', '.join(shown)})" if shown else "")
+
+
+def _figure(forged: list[np.ndarray], rows: list[dict], path: Path, width: int = 256, columns: int = 4) -> None:
+    """The composites side by side, ``width`` px wide each, labelled with the scan's status and, where it
+    registered one, the likeness to the master's picture."""
+    cells = []
+    for pixels, row in zip(forged, rows):
+        size = (width, round(pixels.shape[0] * width / pixels.shape[1]))
+        cell = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+        likeness = (row["match"] or {}).get("likeness")
+        label = row["status"] + ("" if likeness is None else f", likeness {likeness:.2f}")
+        cv2.rectangle(cell, (0, 0), (width, 22), (0, 0, 0), -1)
+        cv2.putText(cell, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+        cells.append(cell)
+    height = max(cell.shape[0] for cell in cells)
+    cells = [cv2.copyMakeBorder(c, 0, height - c.shape[0], 0, 0, cv2.BORDER_CONSTANT) for c in cells]
+    cells += [np.zeros_like(cells[0])] * (-len(cells) % columns)
+    grid = np.vstack([np.hstack(cells[i:i + columns]) for i in range(0, len(cells), columns)])
+    Image.fromarray(grid).save(path, quality=85)
+    print(f"composites saved to {path}")
+
+
 def _blind(pixels: np.ndarray, key: wm.Key, payload: int) -> bool:
     return wm.detect(pixels, key).payload == payload
 
@@ -131,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unrelated", type=int, default=1000, help="unrelated images to scan (default 1000)")
     parser.add_argument("--seeds", type=int, default=2, help="random draws per partial change (default 2)")
     parser.add_argument("--partial", default="", help="only the partial changes whose name contains this")
+    parser.add_argument("--size", type=images.one_size, metavar="WxH",
+                        help="the masters' size and the forgeries' targets' (default: masters at 1920x1080, "
+                             "targets at their own sizes)")
+    parser.add_argument("--figure", metavar="PATH",
+                        help="save the 64 px composites, each labelled with what the scan made of it, as one image")
     parser.add_argument("--strength", type=float, default=1.0,
                         help="embedding strength of the issued copies (default 1: the default mark)")
     parser.add_argument("--seed", type=int,
@@ -144,12 +180,13 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(temp)
         (root / "masters").mkdir()
         (root / "suspects").mkdir()
-        masters = _masters(root / "masters", args.images)
+        size = args.size or _SIZE
+        masters = _masters(root / "masters", args.images, size)
         copies = _issue(root, masters, key, args.strength, payloads)
         blind_scan = Scanner(str(root / "r.db"), [key], ScanOptions())
         partial_scan = Scanner(str(root / "r.db"), [key], ScanOptions(partial=True))
         moved_scan = Scanner(str(root / "r.db"), [key], ScanOptions(partial=True, originals=False))
-        print(f"{len(masters)} masters at {_SIZE[0]}x{_SIZE[1]}, {len(copies)} copies issued at strength "
+        print(f"{len(masters)} masters at {size[0]}x{size[1]}, {len(copies)} copies issued at strength "
               f"{args.strength:g}", flush=True)
 
         by_class: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
@@ -164,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                     by_class[f"{name}: {attack}"].append(
                         (_blind(suspect, key, payload), _right(_scan(blind_scan, suspect, root / "suspects", stem),
                                                                payload)))
-        _table("Attribution after the acceptance attacks (1080p, one recipient's copies)", by_class,
+        _table(f"Attribution after the acceptance attacks ({size[0]}x{size[1]}, one recipient's copies)", by_class,
                "scan >= blind")
 
         others = [pixels for (stem, recipient), (pixels, _) in copies.items() if recipient == _RECIPIENTS[1]]
@@ -189,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  not attributed, {change}: {', '.join(stems)}")
 
         cpu: list[float] = []
-        bases = [np.ascontiguousarray(spec.load()) for spec in images.null_images(len(images.NULL_PHOTOS))]
+        bases = [np.ascontiguousarray(replace(spec, size=args.size).load())
+                 for spec in images.null_images(len(images.NULL_PHOTOS))]
         sources = [copies[(masters[i % len(masters)].stem, _RECIPIENTS[0])][0] for i in range(len(bases))]
         unrelated = [_rgb(spec.load()) for spec in images.null_images(args.unrelated, min_side=256)]
         attributed = sum(_scan(partial_scan, pixels, root / "suspects", f"u{index}", cpu)["status"] == "attributed"
@@ -197,10 +235,13 @@ def main(argv: list[str] | None = None) -> int:
         counts = [f"{attributed} of {len(unrelated)} unrelated images and crops"]
         for label, extra in _FORGERIES.items():       # with the master files, and with the registry's frames
             forged = [attacks.copy_mark(_rgb(target), source=source, **extra) for target, source in zip(bases, sources)]
-            with_files, frames_only = (
-                sum(_scan(scanner, pixels, root / "suspects", f"f{index}")["status"] == "attributed"
-                    for index, pixels in enumerate(forged)) for scanner in (partial_scan, moved_scan))
-            counts.append(f"{with_files} of {len(forged)} {label} ({frames_only} with the master files moved away)")
+            with_files, frames_only = ([_scan(scanner, pixels, root / "suspects", f"f{index}")
+                                        for index, pixels in enumerate(forged)]
+                                       for scanner in (partial_scan, moved_scan))
+            if args.figure and extra.get("band"):
+                _figure(forged, with_files, Path(args.figure))
+            counts.append(f"{_attributed(with_files)} of {len(forged)} {label} ({_attributed(frames_only)} with the "
+                          "master files moved away)")
         print(f"\nFalse attributions, scanned with --partial: {'; '.join(counts)}")
         if cpu:
             print(f"CPU per unrelated file, scanned with --partial (the scan alone): "

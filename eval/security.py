@@ -382,7 +382,7 @@ def write(rows: list[Row], out: Path, command: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.security", description=__doc__.splitlines()[0])
     parser.add_argument("--images", metavar="DIR", help="photographs to mark (default: scikit-image's, at 1920x1080)")
-    parser.add_argument("--size", type=_size, default=_SIZE, metavar="WxH",
+    parser.add_argument("--size", type=images_mod.one_size, default=_SIZE, metavar="WxH",
                         help="the size of scikit-image's photographs (default: 1920x1080)")
     parser.add_argument("--without-frames", dest="frames", action="store_false",
                         help="read informed as a registry without the masters' frames (before they were kept)")
@@ -406,17 +406,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         write(rows, Path(args.out), "python -m eval.security " + " ".join(argv if argv is not None else sys.argv[1:]))
     return 0
-
-
-def _size(text: str) -> tuple[int, int]:
-    """``WIDTHxHEIGHT`` for ``--size``."""
-    try:
-        sizes = images_mod.parse_sizes(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if len(sizes) != 1 or sizes[0] is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not one WIDTHxHEIGHT")
-    return sizes[0]
 
 
 def fit_1080(spec: images_mod.ImageSpec) -> tuple[int, int]:

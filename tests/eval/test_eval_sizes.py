@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
 
-from eval import acceptance, images, visibility
+from eval import acceptance, images, scan, security, visibility
 
 
 def test_sizes_are_own_or_width_by_height_in_the_order_given():
@@ -37,3 +38,18 @@ def test_a_bad_size_is_one_line_and_exit_2(main, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert "--sizes" in err and "'4000x'" in err
+
+
+def test_one_size_takes_a_single_width_by_height():
+    assert images.one_size("4000x3000") == (4000, 3000)
+    for text in ("own", "640x480,800x600", "4000x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            images.one_size(text)
+
+
+@pytest.mark.parametrize("main", [scan.main, security.main])
+def test_size_of_scan_and_security_is_checked_before_any_work(main, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--size", "own"])
+    assert exit_.value.code == 2
+    assert "--size" in capsys.readouterr().err
