@@ -27,6 +27,7 @@ a fresh key and payloads unless ``--seed N`` fixes them: a revision's ``watermar
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import tempfile
 import time
@@ -45,6 +46,7 @@ from watermark.scan import Scanner, ScanOptions
 from watermark.sources import Source
 
 from . import acceptance, images, suspects
+from .cache import atomic_write_bytes
 
 __all__ = ["main"]
 
@@ -134,7 +136,10 @@ def _figure(forged: list[np.ndarray], rows: list[dict], path: Path, width: int =
     cells = [cv2.copyMakeBorder(c, 0, height - c.shape[0], 0, 0, cv2.BORDER_CONSTANT) for c in cells]
     cells += [np.zeros_like(cells[0])] * (-len(cells) % columns)
     grid = np.vstack([np.hstack(cells[i:i + columns]) for i in range(0, len(cells), columns)])
-    Image.fromarray(grid).save(path, quality=85)
+    buffer = io.BytesIO()
+    Image.fromarray(grid).save(buffer, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"),
+                               quality=85)
+    atomic_write_bytes(path, buffer.getvalue())
     print(f"composites saved to {path}")
 
 

@@ -165,10 +165,8 @@ class _Coherence:
     def _shifts(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each cell's displacement (dy, dx), each (n,), under the field of coefficients ``theta``.
 
-        NumPy reports the floating-point flags the BLAS product leaves: in a clean-clone test run it
-        reported an invalid value here for coefficients checked finite and under 1e4, with the finite
-        basis (the null test, under warnings as errors; not reproduced in 2000 reads here). A
-        non-finite ``theta`` would still give non-finite shifts, which the ascent's energy then shows."""
+        The invalid flag is ignored: BLAS left it for finite operands in a clean-clone test run (not
+        reproduced); a non-finite ``theta`` still gives non-finite shifts, which the energy shows."""
         with np.errstate(invalid="ignore"):
             return self.phi @ theta[:5], self.phi @ theta[5:]
 
