@@ -37,8 +37,8 @@ def _band_size(level: int) -> int:
 
 LEVEL_OF_SLOT = np.concatenate([np.full(3 * _band_size(level) ** 2, i) for i, level in enumerate(LEVELS)])
 SLOTS = LEVEL_OF_SLOT.size
-SLOTS_PER_LEVEL_TMP = np.bincount(LEVEL_OF_SLOT)
-_LEVEL_AMPLITUDE = np.sqrt(np.array(_LEVEL_ENERGY) / SLOTS_PER_LEVEL_TMP).astype(np.float32)
+_SLOTS_PER_LEVEL = np.bincount(LEVEL_OF_SLOT)
+_LEVEL_AMPLITUDE = np.sqrt(np.array(_LEVEL_ENERGY) / _SLOTS_PER_LEVEL).astype(np.float32)
 _LEVEL_AMPLITUDE /= _LEVEL_AMPLITUDE[-1]
 CHIP_AMPLITUDE = _LEVEL_AMPLITUDE[LEVEL_OF_SLOT]     # each slot's chip amplitude, relative to level 2's
 
