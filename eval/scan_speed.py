@@ -12,7 +12,8 @@ start-up); ``detect`` (and ``scan``, when the revision has it) once for today's 
 the baseline revision's (:data:`BASELINE_REVISION` by default, which has no ``scan``; extracted
 with ``git archive``), alternately, so that both see the same machine load. It prints per folder
 the files per second of each pass and the ratio the scan issue bounds (time over decode time, at
-most 3), on wall-clock time and, less sensitive to other processes, on CPU time.
+most 3), on wall-clock time and, less sensitive to other processes, on CPU time. With ``--keys N``
+the scan reads with N keys (the issuing one and N - 1 that marked nothing in the folder).
 
 ``python -m eval.speed --scan --dask`` instead times whole ``watermark scan`` commands over a folder
 of 1080p JPEGs with ``--jobs 1`` and ``2`` and with ``--dask`` (a local cluster of 1 and 2 worker
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -42,8 +44,8 @@ import watermark as wm
 from . import images as images_mod
 from .timing import extract_revision
 
-__all__ = ["BASELINE_REVISION", "FOLDERS", "build_folder", "measure", "run", "dask_rates", "print_table",
-           "print_dask_table"]
+__all__ = ["BASELINE_REVISION", "FOLDERS", "build_folder", "register_keys", "measure", "run", "dask_rates",
+           "print_table", "print_dask_table"]
 
 BASELINE_REVISION = "fe16558"     # main before the scan issue's speed work
 FOLDERS = (("1080p JPEG", (1920, 1080), "JPEG"), ("1080p PNG", (1920, 1080), "PNG"),
@@ -105,6 +107,20 @@ def build_folder(folder: Path, files: int, size: tuple[int, int], fmt: str, key_
     return marked
 
 
+def register_keys(registry: Path, key_paths: Sequence[Path], scratch: Path) -> None:
+    """Make ``registry`` know each key of ``key_paths`` (a scan refuses a key it does not know): one
+    copy of a small master issued with each, both kept in ``scratch``, away from any scanned folder."""
+    from watermark.cli import main as cli_main
+
+    scratch.mkdir(parents=True, exist_ok=True)
+    image = _crop_to(_sources()[0], (256, 256), np.random.default_rng(0))
+    for key_path in key_paths:
+        master, issued = scratch / f"{key_path.stem}.png", scratch / f"{key_path.stem}-issued.png"
+        Image.fromarray(image).save(master)
+        _quiet(cli_main, ["embed", str(master), "-o", str(issued), "--key", str(key_path), "--registry",
+                          str(registry), "--recipient", f"a recipient of {key_path.stem}", "--overwrite"])
+
+
 def _found_note() -> PngImagePlugin.PngInfo:
     note = PngImagePlugin.PngInfo()
     note.add_text("Comment", "a copy found elsewhere")
@@ -119,11 +135,13 @@ def _quiet(cli_main, argv: list[str]) -> None:
         raise RuntimeError(f"watermark {' '.join(argv)} exited with {code}: {err.getvalue().strip()}")
 
 
-def measure(folder: Path, key_path: Path, rounds: int, package: str = "-", registry: Path | None = None) -> dict:
+def measure(folder: Path, key_path: Path, rounds: int, package: str = "-", registry: Path | None = None,
+            other_keys: Sequence[Path] = ()) -> dict:
     """:func:`eval.timing.scan_rounds` in a fresh single-threaded process, for the ``watermark``
-    package in directory ``package`` ("-": the installed one); ``registry`` also times the scan."""
+    package in directory ``package`` ("-": the installed one); ``registry`` also times the scan, which
+    reads with ``other_keys`` too."""
     command = [sys.executable, "-m", "eval.timing", "--scan", package, str(folder), str(key_path), str(rounds),
-               *([str(registry)] if registry else [])]
+               *([str(registry), *map(str, other_keys)] if registry else [])]
     result = subprocess.run(command, cwd=Path(__file__).resolve().parent.parent,
                             capture_output=True, text=True, env={**os.environ, **_ONE_CORE})
     if result.returncode != 0:
@@ -148,13 +166,17 @@ def _summary(runs: list[dict]) -> dict:
     return summary
 
 
-def run(files: int, big_files: int, rounds: int, repeats: int, baseline: str | None) -> list[dict]:
-    """One row per folder (and code): see the module docstring."""
+def run(files: int, big_files: int, rounds: int, repeats: int, baseline: str | None, keys: int = 1) -> list[dict]:
+    """One row per folder (and code): see the module docstring; the scan reads with ``keys`` keys (the
+    issuing one, and others that marked nothing here, as a studio with several keys scans)."""
     key = wm.Key.from_passphrase("scan speed benchmark")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         key.save(root / "scan.key")
+        others = [root / f"other-{index}.key" for index in range(1, keys)]
+        for index, path in enumerate(others, 1):
+            wm.Key.from_passphrase(f"scan speed benchmark, key {index + 1}").save(path)
         codes = {"today": "-"}
         if baseline and extract_revision(baseline, root / "baseline"):
             codes[baseline] = str(root / "baseline")
@@ -163,12 +185,13 @@ def run(files: int, big_files: int, rounds: int, repeats: int, baseline: str | N
             registry = root / f"{folder.name}.db"
             count = big_files if size[0] > 2000 else files
             marked = build_folder(folder, count, size, fmt, root / "scan.key", registry)
+            register_keys(registry, others, root / f"{folder.name}-other-keys")
             runs: dict[str, list[dict]] = {code: [] for code in codes}
             for _ in range(repeats):
                 for code, package in codes.items():
                     has_scan = package == "-" or (Path(package) / "watermark" / "scan.py").exists()
                     runs[code].append(measure(folder, root / "scan.key", rounds, package,
-                                              registry if has_scan else None))
+                                              registry if has_scan else None, others))
             for code, measured in runs.items():
                 rows.append({"folder": name, "code": code, "marked": marked, **_summary(measured)})
     return rows

@@ -146,12 +146,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scan", action="store_true",
                         help="time `watermark detect` over folders against decoding them (eval.scan_speed)")
     parser.add_argument("--rounds", type=int, default=2, help="--scan: timed passes per process")
+    parser.add_argument("--keys", type=int, default=1, metavar="N",
+                        help="--scan: the scan reads with N keys, the issuing one and N-1 that marked nothing")
     parser.add_argument("--baseline", default=scan_speed.BASELINE_REVISION, metavar="REV",
                         help="--scan: git revision timed alongside (default: %(default)s; '' for none)")
     parser.add_argument("--dask", action="store_true",
                         help="--scan: files/s of whole `watermark scan` commands, --jobs 1 and 2 against --dask "
                              "with 1 and 2 local workers, over --files 1080p JPEGs")
     args = parser.parse_args(argv)
+    if args.keys < 1:
+        parser.error(f"--keys must be at least 1, got {args.keys}")
     if args.scan and args.dask:
         dask_rows = scan_speed.dask_rates(files=args.files, baseline=args.baseline)
         if args.json:
@@ -161,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.scan:
         rows = scan_speed.run(files=args.files, big_files=max(4, args.files // 3), rounds=args.rounds,
-                              repeats=2, baseline=args.baseline)
+                              repeats=2, baseline=args.baseline, keys=args.keys)
         if args.json:
             print(json.dumps(rows))
         else:

@@ -6,7 +6,7 @@ time any revision of the package side by side with today's.
 :data:`SIZES` (:func:`eval.speed.core_detect_ms` runs it on the core issue's revision).
 ``python -m eval.timing PACKAGE_DIR embed WIDTHxHEIGHT`` prints the seconds of one ``embed`` of the
 photograph at that size and the process's peak resident memory (:func:`embed_memory`).
-``python -m eval.timing --scan PACKAGE_DIR FOLDER KEYFILE ROUNDS [REGISTRY]`` prints, as JSON, the
+``python -m eval.timing --scan PACKAGE_DIR FOLDER KEYFILE ROUNDS [REGISTRY [KEYFILE ...]]`` prints, as JSON, the
 rounds of :func:`scan_rounds` (``-`` as ``PACKAGE_DIR``: the installed package; :mod:`eval.scan_speed`
 runs it).
 """
@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -106,10 +106,11 @@ def _timed(function: Callable[[], object]) -> tuple[float, float, object]:
 
 
 def scan_rounds(cli_main: Callable[[list[str]], int], folder: str, key_path: str, rounds: int,
-                registry: str | None = None) -> dict:
+                registry: str | None = None, other_keys: Sequence[str] = ()) -> dict:
     """``rounds`` alternating passes over the image files of ``folder``: Pillow decoding each to RGB,
     then ``watermark detect FOLDER --key KEYFILE --json --jobs 1`` run in this process by ``cli_main``,
-    and with ``registry``, ``watermark scan FOLDER --key KEYFILE --registry REGISTRY --json --jobs 1``.
+    and with ``registry``, ``watermark scan FOLDER --key KEYFILE --registry REGISTRY --json --jobs 1``
+    (and a ``--key`` for each of ``other_keys``).
 
     Returns ``{"files", "found", "decode": [[wall, cpu], ...], "detect": [[wall, cpu], ...]}`` in
     seconds per pass (and ``"scan"``, ``"attributed"`` with a registry); a first, untimed pass warms
@@ -135,8 +136,8 @@ def scan_rounds(cli_main: Callable[[list[str]], int], folder: str, key_path: str
     def scan() -> str:
         out = io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-            code = cli_main(["scan", folder, "--key", key_path, "--registry", str(registry), "--json",
-                             "--jobs", "1"])
+            keys = [argument for path in (key_path, *other_keys) for argument in ("--key", path)]
+            code = cli_main(["scan", folder, *keys, "--registry", str(registry), "--json", "--jobs", "1"])
         if code not in (0, 1):
             raise RuntimeError(f"watermark scan {folder} exited with {code}")
         return out.getvalue()
@@ -175,7 +176,8 @@ if __name__ == "__main__":
         _import_watermark(package)
         from watermark.cli import main as cli_main
 
-        print(json.dumps(scan_rounds(cli_main, folder, key_file, int(rounds), *sys.argv[6:7])))
+        registry, *others = sys.argv[6:] or [None]
+        print(json.dumps(scan_rounds(cli_main, folder, key_file, int(rounds), registry, others)))
     elif sys.argv[2] == "embed":
         width, height = (int(side) for side in sys.argv[3].split("x"))
         print(json.dumps(embed_memory(_import_watermark(sys.argv[1]), width, height)))

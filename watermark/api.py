@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -19,7 +19,7 @@ from .image import ImageLike, PixelFormat, add_to_luminance, luminance_of, pixel
 from .keys import Key
 from .signer import ManifestSigner, new_manifest_id
 
-__all__ = ["embed", "detect", "embed_file", "detect_file", "detect_loaded", "read_in_frame"]
+__all__ = ["embed", "detect", "embed_file", "detect_file", "detect_loaded", "detect_loaded_keys", "read_in_frame"]
 
 
 def _luminance_of(image: ImageLike, scheme: schemes.Scheme, name: str) -> tuple[np.ndarray, np.ndarray, PixelFormat]:
@@ -114,12 +114,13 @@ def detect(image: ImageLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
     ParameterError
         ``false_alarm`` is not in (0, 1).
     """
-    return _detect(image, key, scheme, false_alarm, source_shape=None, marked_shape=marked_shape)
+    return _detect(image, [key], scheme, false_alarm, source_shape=None, marked_shape=marked_shape)[0]
 
 
-def _detect(image: ImageLike, key: Key, scheme: str, false_alarm: float,
-            source_shape: tuple[int, int] | None, marked_shape: tuple[int, int] | None) -> Detection:
-    """`detect`, told the (height, width) the image was encoded at when it was decoded smaller."""
+def _detect(image: ImageLike, keys: Sequence[Key], scheme: str, false_alarm: float,
+            source_shape: tuple[int, int] | None, marked_shape: tuple[int, int] | None) -> list[Detection]:
+    """`detect` with each of ``keys``, told the (height, width) the image was encoded at when it was
+    decoded smaller."""
     chosen = schemes.get(scheme)
     if not 0.0 < false_alarm < 1.0:
         raise ParameterError(f"false-alarm rate must lie in (0, 1), got {false_alarm}")
@@ -128,9 +129,10 @@ def _detect(image: ImageLike, key: Key, scheme: str, false_alarm: float,
     try:
         _, luma, _ = _luminance_of(_reduced_for(chosen, image), chosen, "image")
     except ImageTooSmallError:
-        return Detection(found=False, payload=None, p_value=1.0, score=0.0, bits=np.zeros(0), scheme=chosen.name)
-    return chosen.detect(luma, key, false_alarm=false_alarm, source_shape=_pair(source_shape),
-                         marked_shape=None if marked_shape is None else _pair(marked_shape))
+        return [Detection(found=False, payload=None, p_value=1.0, score=0.0, bits=np.zeros(0), scheme=chosen.name)
+                for _ in keys]
+    return chosen.detect_keys(luma, keys, false_alarm=false_alarm, source_shape=_pair(source_shape),
+                              marked_shape=None if marked_shape is None else _pair(marked_shape))
 
 
 def _pair(shape: tuple[int, int]) -> tuple[int, int]:
@@ -213,8 +215,16 @@ def detect_loaded(loaded: imageio.LoadedImage, key: Key, *, scheme: str = scheme
                   marked_shape: tuple[int, int] | None = None) -> Detection:
     """Detect in an image file already read (`imageio.load_image` or `imageio.load_image_bytes`, best
     with ``reduce_to`` the scheme's ``analysis_short_side``): the geometry speaks of the file's own size."""
+    return detect_loaded_keys(loaded, [key], scheme=scheme, false_alarm=false_alarm, marked_shape=marked_shape)[0]
+
+
+def detect_loaded_keys(loaded: imageio.LoadedImage, keys: Sequence[Key], *, scheme: str = schemes.DEFAULT_SCHEME,
+                       false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
+                       marked_shape: tuple[int, int] | None = None) -> list[Detection]:
+    """`detect_loaded` with each of ``keys``, in order: the same detections, for less than one
+    detection per key (the lattice scheme's geometric search and dewarp use no key and are run once)."""
     width, height = loaded.original_size
-    return _detect(loaded.image, key, scheme, false_alarm, source_shape=(height, width), marked_shape=marked_shape)
+    return _detect(loaded.image, keys, scheme, false_alarm, source_shape=(height, width), marked_shape=marked_shape)
 
 
 def read_in_frame(image: ImageLike, key: Key, candidates: Iterable[int], *, valid: np.ndarray | None = None,

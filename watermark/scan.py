@@ -259,8 +259,8 @@ class Scanner:
         return False
 
     def _blind(self, found: _File) -> None:
-        for key in self.keys:
-            detection = api.detect_loaded(found.loaded, key, false_alarm=self.options.false_alarm)
+        detections = api.detect_loaded_keys(found.loaded, self.keys, false_alarm=self.options.false_alarm)
+        for key, detection in zip(self.keys, detections):
             if not detection.found:
                 continue
             mark = _Mark(key.public_id, detection.payload, detection.p_value, "blind", verified=detection.verified)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -53,6 +54,13 @@ class Scheme(ABC):
         maps the suspect's pixels to that image's (None: the marked image is taken at the suspect's
         own size, see `Detection.transform`).
         """
+
+    def detect_keys(self, luma: np.ndarray, keys: Sequence[Key], *, false_alarm: float = DEFAULT_FALSE_ALARM,
+                    source_shape: tuple[int, int] | None = None,
+                    marked_shape: tuple[int, int] | None = None) -> list[Detection]:
+        """`detect` with each of ``keys``, in order; a scheme whose search uses no key shares it."""
+        return [self.detect(luma, key, false_alarm=false_alarm, source_shape=source_shape,
+                            marked_shape=marked_shape) for key in keys]
 
     def detect_in_place(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM,
                         source_shape: tuple[int, int] | None = None) -> Detection:

@@ -160,11 +160,11 @@ def test_a_thin_strip_is_searched_and_dewarped_on_its_central_part_and_not_found
 def test_an_untouched_large_file_is_read_where_the_mark_was_put(key, monkeypatch, tmp_path, size):
     # The working side grows with the image (600 px at 900 px, 724 px at 3000): the detector, which
     # decodes a 4000x3000 JPEG at 1000x750, must take it from the file's own size, or it needs the search.
-    from watermark.schemes.lattice import LatticeScheme
+    from watermark.schemes.lattice import search
 
     path = tmp_path / "marked.jpg"
     cv2.imwrite(str(path), cv2.cvtColor(wm.embed(cv2.resize(photo("coffee"), size), PAYLOAD, key), cv2.COLOR_RGB2BGR),
                 [cv2.IMWRITE_JPEG_QUALITY, 95])
-    monkeypatch.setattr(LatticeScheme, "_lattices", lambda *args: pytest.fail("searched"))
+    monkeypatch.setattr(search, "candidate_lattices", lambda *args, **kwargs: pytest.fail("searched"))
     result = wm.detect_file(path, key)
     assert result.payload == PAYLOAD and result.geometry.scale == pytest.approx((1.0, 1.0), abs=2e-3)   # px rounding

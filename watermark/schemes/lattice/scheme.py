@@ -34,8 +34,9 @@ tests candidate payloads for it in a master's frame (:mod:`~watermark.schemes.la
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import cv2
@@ -266,6 +267,47 @@ def _working_view(luma: np.ndarray, shape: tuple[int, ...] | None = None) -> np.
     return color.resize(luma, color.working_shape(luma.shape, color.working_side(shape or luma.shape)))
 
 
+class _Suspect:
+    """What every key's read of one image shares, each part computed when a key first needs it: the
+    working view and its whitened plane; the residual view, the lattices the search finds in it
+    and the plane with the smooth warp it shows undone (none of which uses a key)."""
+
+    def __init__(self, luma: np.ndarray, shape: tuple[int, int]):
+        self.shape = shape
+        self.working = _working_view(luma, shape)
+        self.plane, self._activity = masking.whiten(self.working)
+        self._block = sync.JPEG_BLOCK * self.working.shape[0] / shape[0]      # a JPEG grid, at working scale
+        self._found: list[np.ndarray] = []
+        self._search: Iterator[np.ndarray] | None = None
+
+    @functools.cached_property
+    def residual(self) -> np.ndarray:
+        """The view the lattice search and the dewarp look at (`masking.denoised_residual`)."""
+        return masking.denoised_residual(self.working, self._activity)
+
+    def lattices(self) -> Iterator[np.ndarray]:
+        """Lattice hypotheses (bases, see `search.candidate_lattices`) for the residual's periodic
+        content, in its pixels, best first; found as far as a key has asked for them. The search looks
+        at the residual scaled to a short side of ``_SEARCH_SIDE`` px at most: its cost grows with the
+        area, the lattice's tens of pixels per period do not need more, and each hypothesis is then
+        read (and polished) at the working resolution."""
+        if self._search is None:
+            view = self.residual
+            small = color.resize(view, color.at_most(view.shape, _SEARCH_SIDE))
+            scale = np.diag([view.shape[0] / small.shape[0], view.shape[1] / small.shape[1]])
+            block = self._block * small.shape[0] / view.shape[0]
+            self._search = (scale @ lattice.basis for lattice in search.candidate_lattices(small, block_period=block))
+        yield from self._found
+        for basis in self._search:
+            self._found.append(basis)
+            yield basis
+
+    @functools.cached_property
+    def dewarped(self) -> tuple[np.ndarray, np.ndarray]:
+        """The plane with the smooth warp the residual shows undone, and its map (`dewarp.dewarped`)."""
+        return dewarp.dewarped(self.plane, self.residual, block_period=self._block)
+
+
 class LatticeScheme(Scheme):
     """Keyed periodic DWT-domain tile with pilot, informed embedding and a soft-decoded code."""
 
@@ -318,19 +360,28 @@ class LatticeScheme(Scheme):
     def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM,
                source_shape: tuple[int, int] | None = None,
                marked_shape: tuple[int, int] | None = None) -> Detection:
+        return self.detect_keys(luma, [key], false_alarm=false_alarm, source_shape=source_shape,
+                                marked_shape=marked_shape)[0]
+
+    def detect_keys(self, luma: np.ndarray, keys: Sequence[Key], *, false_alarm: float = DEFAULT_FALSE_ALARM,
+                    source_shape: tuple[int, int] | None = None,
+                    marked_shape: tuple[int, int] | None = None) -> list[Detection]:
+        """`detect` with each of ``keys``: the search's lattices and the dewarped plane, which use no
+        key, are found once (:class:`_Suspect`), and each key reads them."""
+        suspect = _Suspect(luma, source_shape or luma.shape)
+        return [self._detect_in(suspect, key, false_alarm, marked_shape) for key in keys]
+
+    def _detect_in(self, suspect: _Suspect, key: Key, false_alarm: float,
+                   marked_shape: tuple[int, int] | None) -> Detection:
         layout = layout_for(key)
-        shape = source_shape or luma.shape        # the suspect's pixel grid, which the transform speaks of
-        working = _working_view(luma, shape)
-        reference = marked_shape or shape         # the marked image's, which it maps to
-        plane, activity = masking.whiten(working)
+        plane, shape = suspect.plane, suspect.shape     # the suspect's pixel grid, which the transform speaks of
+        reference = marked_shape or shape               # the marked image's, which it maps to
         best = self._read(plane, layout, np.eye(2) * TILE)
         if best.conclusive(false_alarm):
-            return self._detection(best, working, plane, shape, reference, key, false_alarm)
-        block = sync.JPEG_BLOCK * working.shape[0] / shape[0]      # a JPEG grid, at working scale
-        view = masking.denoised_residual(working, activity)
+            return self._detection(best, suspect.working, plane, shape, reference, key, false_alarm)
         if best.p_value > false_alarm:     # not where it was put: find the lattice the geometry left
             polished = 0
-            for basis in itertools.islice(self._lattices(view, block), _SEARCH_CANDIDATES):
+            for basis in itertools.islice(suspect.lattices(), _SEARCH_CANDIDATES):
                 candidate = self._read(plane, layout, basis)
                 if candidate.p_value > false_alarm and candidate.z >= _POLISH_ABOVE and polished < _POLISHED:
                     candidate = self._polish(plane, layout, basis, candidate)
@@ -340,10 +391,10 @@ class LatticeScheme(Scheme):
                 if best.p_value <= false_alarm:
                     break
         if not best.conclusive(false_alarm):   # perhaps a smooth warp (StirMark's bending) dephases the fold
-            candidate = self._read_dewarped(plane, view, layout, block)
+            candidate = self._read_dewarped(suspect.dewarped, layout)
             if candidate.p_value < best.p_value:
                 best = candidate
-        return self._detection(best, working, plane, shape, reference, key, false_alarm)
+        return self._detection(best, suspect.working, plane, shape, reference, key, false_alarm)
 
     def detect_in_place(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM,
                         source_shape: tuple[int, int] | None = None) -> Detection:
@@ -466,23 +517,12 @@ class LatticeScheme(Scheme):
             p_value = min(1.0, 2.0 * min(p_value, reading.p_value))
         return replace(reading, payload=int(candidates[best]), p_value=p_value)
 
-    @staticmethod
-    def _lattices(view: np.ndarray, block: float) -> Iterator[np.ndarray]:
-        """Lattice hypotheses (bases, see `search.candidate_lattices`) for the periodic content of the
-        residual ``view`` (``block``: the JPEG grid's period there), in its pixels. The search looks at
-        ``view`` scaled to a short side of ``_SEARCH_SIDE`` px at most: its cost grows with the area,
-        the lattice's tens of pixels per period do not need more, and each hypothesis is then read
-        (and polished) at the working resolution."""
-        small = color.resize(view, color.at_most(view.shape, _SEARCH_SIDE))
-        scale = np.diag([view.shape[0] / small.shape[0], view.shape[1] / small.shape[1]])
-        for lattice in search.candidate_lattices(small, block_period=block * small.shape[0] / view.shape[0]):
-            yield scale @ lattice.basis
-
     @classmethod
-    def _read_dewarped(cls, plane: np.ndarray, residual: np.ndarray, layout: Layout, block: float) -> _Reading:
-        """The reading of ``plane`` on the tile grid as embedded once a smooth warp, estimated without
-        the key on ``residual``, is undone; its transform is the warp's affine part."""
-        view, to_plane = dewarp.dewarped(plane, residual, block_period=block)
+    def _read_dewarped(cls, dewarped: tuple[np.ndarray, np.ndarray], layout: Layout) -> _Reading:
+        """The reading of a plane on the tile grid as embedded once a smooth warp is undone
+        (``dewarped``: the view and its map to the plane, :attr:`_Suspect.dewarped`); its transform is
+        the warp's affine part."""
+        view, to_plane = dewarped
         reading = cls._read(view, layout, np.eye(2) * TILE)
         return replace(reading, to_tile=reading.to_tile @ np.linalg.inv(np.vstack([to_plane, [0, 0, 1]])))
 

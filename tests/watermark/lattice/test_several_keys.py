@@ -1,0 +1,57 @@
+"""Reading one image with several keys: each key's detection is the one it gets alone, and the
+geometric search and the dewarp, which use no key, run once for all of them."""
+
+import pytest
+from photos import photo
+from PIL import Image
+
+import attacks
+import watermark as wm
+from watermark import api, imageio, schemes
+from watermark.schemes.lattice import dewarp, search
+
+PAYLOAD = 0x0DD5_EED5_0F_C0FFEE
+
+
+@pytest.fixture(scope="module")
+def keys(key):
+    return [wm.Key.from_passphrase("another studio"), key, wm.Key.from_passphrase("a third studio")]
+
+
+def _summary(detection: wm.Detection) -> tuple:
+    transform = None if detection.transform is None else detection.transform.tolist()
+    return detection.found, detection.payload, detection.p_value, detection.score, transform, detection.verified
+
+
+def _loaded(image, path):
+    Image.fromarray(image).save(path)
+    return imageio.load_image(path, reduce_to=schemes.get("lattice").analysis_short_side, luminance=True)
+
+
+@pytest.mark.parametrize("attack", ["none", "rotation", "bending"])
+def test_each_key_gets_the_detection_it_gets_alone(key, keys, attack, tmp_path):
+    marked = wm.embed(photo("coffee"), PAYLOAD, key)
+    suspect = {"none": lambda image: image,
+               "rotation": lambda image: attacks.rotate(image, degrees=20, crop=True),
+               "bending": lambda image: attacks.random_bending(image, seed=1)}[attack](marked)
+    together = api.detect_loaded_keys(_loaded(suspect, tmp_path / "suspect.png"), keys)
+    assert [_summary(d) for d in together] == [_summary(wm.detect_file(tmp_path / "suspect.png", k)) for k in keys]
+    assert [d.payload for d in together] == [None, PAYLOAD, None]
+
+
+def test_the_keyless_search_and_dewarp_run_once_for_every_key(keys, monkeypatch, tmp_path):
+    calls = {"search": 0, "dewarp": 0}
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(search, "candidate_lattices", counted("search", search.candidate_lattices))
+    monkeypatch.setattr(dewarp, "dewarped", counted("dewarp", dewarp.dewarped))
+    assert not any(d.found for d in api.detect_loaded_keys(_loaded(photo("chelsea"), tmp_path / "cat.png"), keys))
+    assert calls == {"search": 1, "dewarp": 1}
+    for k in keys:
+        wm.detect_file(tmp_path / "cat.png", k)
+    assert calls == {"search": 1 + len(keys), "dewarp": 1 + len(keys)}
