@@ -268,9 +268,9 @@ def _working_view(luma: np.ndarray, shape: tuple[int, ...] | None = None) -> np.
 
 
 class _Suspect:
-    """What every key's read of one image shares, each part computed when a key first needs it: the
-    working view and its whitened plane; the residual view, the lattices the search finds in it
-    and the plane with the smooth warp it shows undone (none of which uses a key)."""
+    """What every key's read of one image shares (none of it uses a key): the working view and its
+    whitened plane; and, computed when a key first needs them, the residual view, the lattices the
+    search finds in it and the plane with the smooth warp it shows undone."""
 
     def __init__(self, luma: np.ndarray, shape: tuple[int, int]):
         self.shape = shape
