@@ -124,6 +124,8 @@ def _detect(image: ImageLike, keys: Sequence[Key], scheme: str, false_alarm: flo
     chosen = schemes.get(scheme)
     if not 0.0 < false_alarm < 1.0:
         raise ParameterError(f"false-alarm rate must lie in (0, 1), got {false_alarm}")
+    if not keys:
+        return []
     if source_shape is None:
         source_shape = _shape_of(image)
     try:

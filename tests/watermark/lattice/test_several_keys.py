@@ -55,3 +55,8 @@ def test_the_keyless_search_and_dewarp_run_once_for_every_key(keys, monkeypatch,
     for k in keys:
         wm.detect_file(tmp_path / "cat.png", k)
     assert calls == {"search": 1 + len(keys), "dewarp": 1 + len(keys)}
+
+
+def test_no_key_reads_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(schemes.get("lattice"), "detect_keys", lambda *args, **kwargs: pytest.fail("read"))
+    assert api.detect_loaded_keys(_loaded(photo("chelsea"), tmp_path / "cat.png"), []) == []
