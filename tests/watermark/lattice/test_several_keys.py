@@ -20,7 +20,8 @@ def keys(key):
 
 def _summary(detection: wm.Detection) -> tuple:
     transform = None if detection.transform is None else detection.transform.tolist()
-    return detection.found, detection.payload, detection.p_value, detection.score, transform, detection.verified
+    return (detection.found, detection.payload, detection.p_value, detection.score, transform, detection.verified,
+            detection.bits.tolist())
 
 
 def _loaded(image, path):
