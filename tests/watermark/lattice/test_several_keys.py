@@ -1,5 +1,6 @@
 """Reading one image with several keys: each key's detection is the one it gets alone, and the
-geometric search and the dewarp, which use no key, run once for all of them."""
+geometric search, the dewarp and the folds of the plane they propose, which use no key, are made
+once for all of them."""
 
 import pytest
 from photos import photo
@@ -8,7 +9,7 @@ from PIL import Image
 import attacks
 import watermark as wm
 from watermark import api, imageio, schemes
-from watermark.schemes.lattice import dewarp, search
+from watermark.schemes.lattice import dewarp, search, sync
 
 PAYLOAD = 0x0DD5_EED5_0F_C0FFEE
 
@@ -40,8 +41,8 @@ def test_each_key_gets_the_detection_it_gets_alone(key, keys, attack, tmp_path):
     assert [d.payload for d in together] == [None, PAYLOAD, None]
 
 
-def test_the_keyless_search_and_dewarp_run_once_for_every_key(keys, monkeypatch, tmp_path):
-    calls = {"search": 0, "dewarp": 0}
+def test_the_keyless_search_dewarp_and_folds_run_once_for_every_key(keys, monkeypatch, tmp_path):
+    calls = {"search": 0, "dewarp": 0, "fold": 0}
 
     def counted(name, function):
         def wrapper(*args, **kwargs):
@@ -51,11 +52,13 @@ def test_the_keyless_search_and_dewarp_run_once_for_every_key(keys, monkeypatch,
 
     monkeypatch.setattr(search, "candidate_lattices", counted("search", search.candidate_lattices))
     monkeypatch.setattr(dewarp, "dewarped", counted("dewarp", dewarp.dewarped))
+    monkeypatch.setattr(sync, "fold", counted("fold", sync.fold))
     assert not any(d.found for d in api.detect_loaded_keys(_loaded(photo("chelsea"), tmp_path / "cat.png"), keys))
-    assert calls == {"search": 1, "dewarp": 1}
+    folds = calls["fold"]        # the identity, each lattice the search proposed, the dewarped view
+    assert calls == {"search": 1, "dewarp": 1, "fold": folds} and folds >= 3
     for k in keys:
         wm.detect_file(tmp_path / "cat.png", k)
-    assert calls == {"search": 1 + len(keys), "dewarp": 1 + len(keys)}
+    assert calls == {"search": 1 + len(keys), "dewarp": 1 + len(keys), "fold": folds * (1 + len(keys))}
 
 
 def test_no_key_reads_nothing(tmp_path, monkeypatch):

@@ -241,6 +241,26 @@ class _Reading:
         return self.payload is not None and self.p_value <= false_alarm
 
 
+_ALL_SYMMETRIES = tuple(range(len(sync.DIHEDRAL)))
+
+
+@dataclass(frozen=True)
+class _Folded:
+    """A plane resampled for one lattice hypothesis and folded, before any key reads it: the flattened
+    spectra of the folded tile's ``symmetries`` and the 2x3 map from the resampled view to the plane."""
+
+    spectra: np.ndarray
+    to_plane: np.ndarray
+    symmetries: tuple[int, ...]
+
+
+def _folded(plane: np.ndarray, basis: np.ndarray, symmetries: tuple[int, ...] = _ALL_SYMMETRIES) -> _Folded:
+    """``plane`` resampled for the lattice ``basis``, folded, and the folded tile's spectrum flattened
+    for each of the ``symmetries`` (all 8 by default)."""
+    view, to_plane = sync.canonical_view(plane, basis, TILE)
+    return _Folded(sync.dihedral_spectra(sync.fold(view, TILE), symmetries), to_plane, symmetries)
+
+
 def _tile_coordinates(index: int, offset: tuple[int, int]) -> np.ndarray:
     """3x3 map from folded-view (row, col) to tile (row, col): symmetry ``index``, then ``offset``."""
     turns, flip = sync.DIHEDRAL[index]
@@ -279,6 +299,7 @@ class _Suspect:
         self._block = sync.JPEG_BLOCK * self.working.shape[0] / shape[0]      # a JPEG grid, at working scale
         self._found: list[np.ndarray] = []
         self._search: Iterator[np.ndarray] | None = None
+        self._folds: dict[bytes, _Folded] = {}
 
     @functools.cached_property
     def residual(self) -> np.ndarray:
@@ -302,10 +323,19 @@ class _Suspect:
             self._found.append(basis)
             yield basis
 
+    def folded(self, basis: np.ndarray) -> _Folded:
+        """The whitened plane folded for the lattice ``basis`` (:func:`_folded`), once for every key."""
+        fold = self._folds.get(basis.tobytes())
+        if fold is None:
+            fold = self._folds[basis.tobytes()] = _folded(self.plane, basis)
+        return fold
+
     @functools.cached_property
-    def dewarped(self) -> tuple[np.ndarray, np.ndarray]:
-        """The plane with the smooth warp the residual shows undone, and its map (`dewarp.dewarped`)."""
-        return dewarp.dewarped(self.plane, self.residual, block_period=self._block)
+    def dewarped(self) -> tuple[_Folded, np.ndarray]:
+        """The plane with the smooth warp the residual shows undone (`dewarp.dewarped`), folded on the
+        tile grid as embedded; and the 2x3 map from that view to the plane."""
+        view, to_plane = dewarp.dewarped(self.plane, self.residual, block_period=self._block)
+        return _folded(view, np.eye(2) * TILE), to_plane
 
 
 class LatticeScheme(Scheme):
@@ -376,13 +406,13 @@ class LatticeScheme(Scheme):
         layout = layout_for(key)
         plane, shape = suspect.plane, suspect.shape     # the suspect's pixel grid, which the transform speaks of
         reference = marked_shape or shape               # the marked image's, which it maps to
-        best = self._read(plane, layout, np.eye(2) * TILE)
+        best = self._read(suspect.folded(np.eye(2) * TILE), layout)
         if best.conclusive(false_alarm):
             return self._detection(best, suspect.working, plane, shape, reference, key, false_alarm)
         if best.p_value > false_alarm:     # not where it was put: find the lattice the geometry left
             polished = 0
             for basis in itertools.islice(suspect.lattices(), _SEARCH_CANDIDATES):
-                candidate = self._read(plane, layout, basis)
+                candidate = self._read(suspect.folded(basis), layout)
                 if candidate.p_value > false_alarm and candidate.z >= _POLISH_ABOVE and polished < _POLISHED:
                     candidate = self._polish(plane, layout, basis, candidate)
                     polished += 1
@@ -401,7 +431,7 @@ class LatticeScheme(Scheme):
         shape = source_shape or luma.shape
         working = _working_view(luma, shape)
         plane, _ = masking.whiten(working)
-        best = self._read(plane, layout_for(key), np.eye(2) * TILE)
+        best = self._read(_folded(plane, np.eye(2) * TILE), layout_for(key))
         return self._detection(best, working, plane, shape, shape, key, false_alarm, verify=False)
 
     def _detection(self, best: _Reading, working: np.ndarray, plane: np.ndarray, shape: tuple[int, int],
@@ -518,12 +548,12 @@ class LatticeScheme(Scheme):
         return replace(reading, payload=int(candidates[best]), p_value=p_value)
 
     @classmethod
-    def _read_dewarped(cls, dewarped: tuple[np.ndarray, np.ndarray], layout: Layout) -> _Reading:
+    def _read_dewarped(cls, dewarped: tuple[_Folded, np.ndarray], layout: Layout) -> _Reading:
         """The reading of a plane on the tile grid as embedded once a smooth warp is undone
-        (``dewarped``: the view and its map to the plane, :attr:`_Suspect.dewarped`); its transform is
-        the warp's affine part."""
-        view, to_plane = dewarped
-        reading = cls._read(view, layout, np.eye(2) * TILE)
+        (``dewarped``: the view folded and its map to the plane, :attr:`_Suspect.dewarped`); its
+        transform is the warp's affine part."""
+        folded, to_plane = dewarped
+        reading = cls._read(folded, layout)
         return replace(reading, to_tile=reading.to_tile @ np.linalg.inv(np.vstack([to_plane, [0, 0, 1]])))
 
     @classmethod
@@ -536,7 +566,7 @@ class LatticeScheme(Scheme):
         for step in _POLISH_STEPS:
             while looks + len(moves) <= _POLISH_LOOKS:
                 trials = [basis + step * period * move for move in moves]
-                readings = [cls._read(plane, layout, trial, symmetries=(reading.symmetry,)) for trial in trials]
+                readings = [cls._read(_folded(plane, trial, (reading.symmetry,)), layout) for trial in trials]
                 looks += len(moves)
                 top = max(range(len(readings)), key=lambda i: readings[i].z)
                 if readings[top].z <= reading.z:
@@ -545,17 +575,14 @@ class LatticeScheme(Scheme):
         return reading
 
     @classmethod
-    def _read(cls, plane: np.ndarray, layout: Layout, basis: np.ndarray,
-              symmetries: tuple[int, ...] = tuple(range(len(sync.DIHEDRAL)))) -> _Reading:
-        """Resample ``plane`` for the lattice ``basis``, fold, flatten the folded tile's spectrum, find
-        the pilot over the ``symmetries`` (all 8 by default), and decode the payload there."""
-        view, to_plane = sync.canonical_view(plane, basis, TILE)
-        spectra = sync.dihedral_spectra(sync.fold(view, TILE), symmetries)
-        z, slot, dy, dx, values = layout.best_pilot(spectra, _SHORTLIST)
-        index = symmetries[slot]
+    def _read(cls, folded: _Folded, layout: Layout) -> _Reading:
+        """Find this key's pilot in a folded lattice hypothesis (:func:`_folded`) over its symmetries
+        and offsets, and decode the payload there."""
+        z, slot, dy, dx, values = layout.best_pilot(folded.spectra, _SHORTLIST)
+        index = folded.symmetries[slot]
         p_pilot = stats.refined_search_p_value(z, _HYPOTHESES, refine_from=_POLISH_ABOVE,
                                                refinements=_POLISH_HYPOTHESES)
-        to_tile = _tile_coordinates(index, (dy, dx)) @ np.linalg.inv(np.vstack([to_plane, [0, 0, 1]]))
+        to_tile = _tile_coordinates(index, (dy, dx)) @ np.linalg.inv(np.vstack([folded.to_plane, [0, 0, 1]]))
         return replace(cls._decode(layout, values, z, p_pilot), to_tile=to_tile, symmetry=index)
 
     @classmethod
