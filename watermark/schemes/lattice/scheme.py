@@ -258,7 +258,9 @@ def _folded(plane: np.ndarray, basis: np.ndarray, symmetries: tuple[int, ...] = 
     """``plane`` resampled for the lattice ``basis``, folded, and the folded tile's spectrum flattened
     for each of the ``symmetries`` (all 8 by default)."""
     view, to_plane = sync.canonical_view(plane, basis, TILE)
-    return _Folded(sync.dihedral_spectra(sync.fold(view, TILE), symmetries), to_plane, symmetries)
+    spectra = sync.dihedral_spectra(sync.fold(view, TILE), symmetries)
+    spectra.setflags(write=False)           # shared by every key that reads it
+    return _Folded(spectra, to_plane, symmetries)
 
 
 def _tile_coordinates(index: int, offset: tuple[int, int]) -> np.ndarray:
@@ -290,7 +292,8 @@ def _working_view(luma: np.ndarray, shape: tuple[int, ...] | None = None) -> np.
 class _Suspect:
     """What every key's read of one image shares (none of it uses a key): the working view and its
     whitened plane; and, computed when a key first needs them, the residual view, the lattices the
-    search finds in it and the plane with the smooth warp it shows undone."""
+    search finds in it, the plane with the smooth warp it shows undone, and the folds of the plane
+    on each lattice."""
 
     def __init__(self, luma: np.ndarray, shape: tuple[int, int]):
         self.shape = shape
@@ -396,8 +399,8 @@ class LatticeScheme(Scheme):
     def detect_keys(self, luma: np.ndarray, keys: Sequence[Key], *, false_alarm: float = DEFAULT_FALSE_ALARM,
                     source_shape: tuple[int, int] | None = None,
                     marked_shape: tuple[int, int] | None = None) -> list[Detection]:
-        """`detect` with each of ``keys``: the search's lattices and the dewarped plane, which use no
-        key, are found once (:class:`_Suspect`), and each key reads them."""
+        """`detect` with each of ``keys``: the search's lattices, the dewarped plane and the folds of
+        both, which use no key, are made once (:class:`_Suspect`), and each key reads them."""
         suspect = _Suspect(luma, source_shape or luma.shape)
         return [self._detect_in(suspect, key, false_alarm, marked_shape) for key in keys]
 
