@@ -293,7 +293,7 @@ class _Suspect:
     """What every key's read of one image shares (none of it uses a key): the working view and its
     whitened plane; and, computed when a key first needs them, the residual view, the lattices the
     search finds in it, the plane with the smooth warp it shows undone, and the folds of the plane
-    on each lattice."""
+    on each lattice. ``shape`` is the suspect's pixel grid (as encoded), which transforms speak of."""
 
     def __init__(self, luma: np.ndarray, shape: tuple[int, int]):
         self.shape = shape
@@ -407,17 +407,16 @@ class LatticeScheme(Scheme):
     def _detect_in(self, suspect: _Suspect, key: Key, false_alarm: float,
                    marked_shape: tuple[int, int] | None) -> Detection:
         layout = layout_for(key)
-        plane, shape = suspect.plane, suspect.shape     # the suspect's pixel grid, which the transform speaks of
-        reference = marked_shape or shape               # the marked image's, which it maps to
+        reference = marked_shape or suspect.shape       # the marked image's grid, which the transform maps to
         best = self._read(suspect.folded(np.eye(2) * TILE), layout)
         if best.conclusive(false_alarm):
-            return self._detection(best, suspect.working, plane, shape, reference, key, false_alarm)
+            return self._detection(best, suspect, reference, key, false_alarm)
         if best.p_value > false_alarm:     # not where it was put: find the lattice the geometry left
             polished = 0
             for basis in itertools.islice(suspect.lattices(), _SEARCH_CANDIDATES):
                 candidate = self._read(suspect.folded(basis), layout)
                 if candidate.p_value > false_alarm and candidate.z >= _POLISH_ABOVE and polished < _POLISHED:
-                    candidate = self._polish(plane, layout, basis, candidate)
+                    candidate = self._polish(suspect.plane, layout, basis, candidate)
                     polished += 1
                 if candidate.p_value < best.p_value:
                     best = candidate
@@ -427,26 +426,25 @@ class LatticeScheme(Scheme):
             candidate = self._read_dewarped(suspect.dewarped, layout)
             if candidate.p_value < best.p_value:
                 best = candidate
-        return self._detection(best, suspect.working, plane, shape, reference, key, false_alarm)
+        return self._detection(best, suspect, reference, key, false_alarm)
 
     def detect_in_place(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM,
                         source_shape: tuple[int, int] | None = None) -> Detection:
-        shape = source_shape or luma.shape
-        working = _working_view(luma, shape)
-        plane, _ = masking.whiten(working)
-        best = self._read(_folded(plane, np.eye(2) * TILE), layout_for(key))
-        return self._detection(best, working, plane, shape, shape, key, false_alarm, verify=False)
+        suspect = _Suspect(luma, source_shape or luma.shape)
+        best = self._read(suspect.folded(np.eye(2) * TILE), layout_for(key))
+        return self._detection(best, suspect, suspect.shape, key, false_alarm, verify=False)
 
-    def _detection(self, best: _Reading, working: np.ndarray, plane: np.ndarray, shape: tuple[int, int],
-                   reference: tuple[int, int], key: Key, false_alarm: float, *, verify: bool = True) -> Detection:
-        """The detection a reading gives. Its transform maps the suspect's (x, y), on the grid of
-        ``shape``, to the marked image's, taken at ``reference`` (the marked tile's frame is that image
-        at working resolution): an untouched copy maps by the identity. A decoded payload's per-copy
-        layer is looked for in the mark's frame (``verified``) when ``verify``."""
+    def _detection(self, best: _Reading, suspect: _Suspect, reference: tuple[int, int], key: Key,
+                   false_alarm: float, *, verify: bool = True) -> Detection:
+        """The detection a reading of ``suspect`` gives. Its transform maps the suspect's (x, y), on the
+        grid of its shape, to the marked image's, taken at ``reference`` (the marked tile's frame is
+        that image at working resolution): an untouched copy maps by the identity. A decoded payload's
+        per-copy layer is looked for in the mark's frame (``verified``) when ``verify``."""
         found = best.p_value <= false_alarm
         verified = verification_p = None
+        working, shape = suspect.working, suspect.shape
         if verify and found and best.payload is not None:
-            check = informed.verify(working, plane, best.to_tile, key, best.payload)
+            check = informed.verify(working, suspect.plane, best.to_tile, key, best.payload)
             verified, verification_p = check.p_value <= false_alarm, check.p_value
         to_working = np.diag([working.shape[0] / shape[0], working.shape[1] / shape[1], 1.0])
         frame = color.working_shape(reference)
