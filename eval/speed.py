@@ -10,6 +10,7 @@ The core issue's detector (git revision :data:`CORE_REVISION`) is timed in the s
 marked photograph, and the rotated and unmarked times are given as multiples of it.
 It then times ``watermark detect --jobs N`` over a folder of 1080p JPEGs (files per second), and
 one ``embed`` of a 12000x8000 photograph in a fresh process, with that process's peak memory.
+``--keys N`` also times the unmarked photograph read with N keys at once.
 ``python -m eval.speed --scan`` instead times detect and scan against Pillow's decoding of the same
 files, and ``--scan --dask`` the scan on Dask (:mod:`eval.scan_speed`).
 """
@@ -59,9 +60,11 @@ def _peer_timers(image: np.ndarray) -> tuple[Callable[[], object], Callable[[], 
     return (lambda: encoder.encode(bgr, "dwtDct")), (lambda: decoder.decode(marked, "dwtDct"))
 
 
-def per_image(repeat: int) -> list[dict]:
-    """Rows of embed/detect milliseconds per size, with the peer's when available."""
+def per_image(repeat: int, keys: int = 1) -> list[dict]:
+    """Rows of embed/detect milliseconds per size, with the peer's when available; with ``keys`` over 1,
+    also the unmarked photograph read with that many keys at once (`watermark.detect_keys`)."""
     key = wm.Key.from_passphrase("speed benchmark")
+    several = [key] + [wm.Key.from_passphrase(f"speed benchmark, key {index}") for index in range(2, keys + 1)]
     rows = []
     for width, height in SIZES:
         image = _photo(width, height)
@@ -74,6 +77,8 @@ def per_image(repeat: int) -> list[dict]:
                "detect_ms": time_call(functools.partial(wm.detect, marked, key), repeat),
                "detect_rotated_ms": time_call(functools.partial(wm.detect, rotated, key), repeat),
                "detect_unmarked_ms": time_call(functools.partial(wm.detect, image, key), repeat)}
+        if keys > 1:
+            row["detect_unmarked_keys_ms"] = time_call(functools.partial(wm.detect_keys, image, several), repeat)
         peer = _peer_timers(image)
         if peer is not None:
             row["dwtDct_embed_ms"] = time_call(peer[0], repeat)
@@ -147,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="time `watermark detect` over folders against decoding them (eval.scan_speed)")
     parser.add_argument("--rounds", type=int, default=2, help="--scan: timed passes per process")
     parser.add_argument("--keys", type=int, default=1, metavar="N",
-                        help="--scan: the scan reads with N keys, the issuing one and N-1 that marked nothing")
+                        help="the unmarked photograph is also read with N keys at once; with --scan, the scan "
+                             "reads with N keys, the issuing one and N-1 that marked nothing")
     parser.add_argument("--baseline", default=scan_speed.BASELINE_REVISION, metavar="REV",
                         help="--scan: git revision timed alongside (default: %(default)s; '' for none)")
     parser.add_argument("--dask", action="store_true",
@@ -173,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cv2.setNumThreads(1)   # single-threaded figures, as the issue asks
     core = core_detect_ms(args.repeat, args.core) if args.core else None
-    rows = per_image(args.repeat)
+    rows = per_image(args.repeat, args.keys)
     for row in rows:
         if core is not None:
             row["core_detect_ms"] = core[row["size"]]
@@ -186,16 +192,21 @@ def main(argv: list[str] | None = None) -> int:
     peer = "dwtDct_embed_ms" in rows[0]
     if core is None:
         print(f"(no core-issue baseline: git revision {args.core!r} is not available here)")
+    several = args.keys > 1
     print("| size | embed ms | detect ms (marked) | detect ms (rotated 10 deg + cropped) |"
           " detect ms (unmarked: full search) |"
+          + (f" detect ms (unmarked, {args.keys} keys) |" if several else "")
           + (f" core issue's detect ms ({args.core}) |" if core else "")
           + (" dwtDct embed ms | dwtDct extract ms | embed ratio | detect ratio |" if peer else ""))
-    print("|---|---|---|---|---|" + ("---|" if core else "") + ("---|---|---|---|" if peer else ""))
+    print("|---|---|---|---|---|" + ("---|" if several else "") + ("---|" if core else "")
+          + ("---|---|---|---|" if peer else ""))
     for row in rows:
         base = row.get("core_detect_ms", row["detect_ms"])     # ratios to the core issue's detector
         line = (f"| {row['size']} | {row['embed_ms']:.1f} | {row['detect_ms']:.1f} | {row['detect_rotated_ms']:.1f}"
                 f" ({row['detect_rotated_ms'] / base:.1f}x) | {row['detect_unmarked_ms']:.1f}"
                 f" ({row['detect_unmarked_ms'] / base:.1f}x) |")
+        if several:
+            line += f" {row['detect_unmarked_keys_ms']:.1f} |"
         if core:
             line += f" {base:.1f} |"
         if peer:

@@ -31,9 +31,9 @@ __all__ = ["__version__", "WatermarkError", "ParameterError", "InvalidImageError
            "PayloadTooLargeError", "AttackParameterError", "UnknownNameError", "RegistryError", "FiligraneWarning",
            "AlreadyMarkedWarning", "KeyFilePermissionWarning"]
 
-from .api import detect, detect_file, embed, embed_file, read_in_frame
+from .api import detect, detect_file, detect_keys, embed, embed_file, read_in_frame
 from .detection import CandidateEvidence, Detection, Geometry, InformedReading
 from .keys import Key
 
-__all__ += ["embed", "detect", "embed_file", "detect_file", "read_in_frame", "Detection", "Geometry",
+__all__ += ["embed", "detect", "detect_keys", "embed_file", "detect_file", "read_in_frame", "Detection", "Geometry",
             "InformedReading", "CandidateEvidence", "Key"]

@@ -19,7 +19,8 @@ from .image import ImageLike, PixelFormat, add_to_luminance, luminance_of, pixel
 from .keys import Key
 from .signer import ManifestSigner, new_manifest_id
 
-__all__ = ["embed", "detect", "embed_file", "detect_file", "detect_loaded", "detect_loaded_keys", "read_in_frame"]
+__all__ = ["embed", "detect", "detect_keys", "embed_file", "detect_file", "detect_loaded", "detect_loaded_keys",
+           "read_in_frame"]
 
 
 def _luminance_of(image: ImageLike, scheme: schemes.Scheme, name: str) -> tuple[np.ndarray, np.ndarray, PixelFormat]:
@@ -115,6 +116,16 @@ def detect(image: ImageLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
         ``false_alarm`` is not in (0, 1).
     """
     return _detect(image, [key], scheme, false_alarm, source_shape=None, marked_shape=marked_shape)[0]
+
+
+def detect_keys(image: ImageLike, keys: Sequence[Key], *, scheme: str = schemes.DEFAULT_SCHEME,
+                false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
+                marked_shape: tuple[int, int] | None = None) -> list[Detection]:
+    """`detect` with each of ``keys``, in order: the same detections, for less than one detection
+    per key (the lattice scheme's geometric search, dewarp and folds use no key and are made once).
+    Each key's p-value is its own: with N keys, an unmarked image is found with a probability of at
+    most N times ``false_alarm``."""
+    return _detect(image, keys, scheme, false_alarm, source_shape=None, marked_shape=marked_shape)
 
 
 def _detect(image: ImageLike, keys: Sequence[Key], scheme: str, false_alarm: float,
@@ -223,8 +234,7 @@ def detect_loaded(loaded: imageio.LoadedImage, key: Key, *, scheme: str = scheme
 def detect_loaded_keys(loaded: imageio.LoadedImage, keys: Sequence[Key], *, scheme: str = schemes.DEFAULT_SCHEME,
                        false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
                        marked_shape: tuple[int, int] | None = None) -> list[Detection]:
-    """`detect_loaded` with each of ``keys``, in order: the same detections, for less than one
-    detection per key (the lattice scheme's geometric search and dewarp use no key and are run once)."""
+    """`detect_loaded` with each of ``keys``, in order, sharing what uses no key (see `detect_keys`)."""
     width, height = loaded.original_size
     return _detect(loaded.image, keys, scheme, false_alarm, source_shape=(height, width), marked_shape=marked_shape)
 

@@ -41,6 +41,11 @@ def test_each_key_gets_the_detection_it_gets_alone(key, keys, attack, tmp_path):
     assert [d.payload for d in together] == [None, PAYLOAD, None]
 
 
+def test_an_image_in_memory_is_read_with_several_keys_as_with_each(key, keys):
+    rotated = attacks.rotate(wm.embed(photo("coffee"), PAYLOAD, key), degrees=20, crop=True)
+    assert [_summary(d) for d in wm.detect_keys(rotated, keys)] == [_summary(wm.detect(rotated, k)) for k in keys]
+
+
 def test_the_keyless_search_dewarp_and_folds_run_once_for_every_key(keys, monkeypatch, tmp_path):
     calls = {"search": 0, "dewarp": 0, "fold": 0}
 
