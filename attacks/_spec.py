@@ -123,6 +123,7 @@ class Spec:
     defaults: dict[str, Any]
     summary: str
     inputs: str | None = None      # keyword that takes other images (multi-image attacks), not a parameter
+    inputs_optional: bool = False  # whether the attack means something without them
 
     def check(self, params: dict[str, Any]) -> dict[str, Any]:
         """Checked, normalised copies of ``params``, in the function's parameter order."""
@@ -136,14 +137,19 @@ class Spec:
 SPECS: dict[str, Spec] = {}
 
 
+def _none(images: Any) -> bool:
+    """Whether a multi-image attack's other images are missing (None or an empty sequence)."""
+    return images is None or (isinstance(images, (list, tuple)) and not images)
+
+
 def registered(*, family: str, primary: str | None = None, random: bool = False, inputs: str | None = None,
-               **params: Param) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+               inputs_optional: bool = False, **params: Param) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register an attack function and check its keyword parameters on every call.
 
     The decorated function takes the image positionally, its parameters by keyword, and ``seed``
     (keyword) when ``random``. A multi-image attack names in ``inputs`` the keyword that takes its
     other images (a sequence of images, or one image); they are passed through unchecked and never
-    printed.
+    printed, and are required unless ``inputs_optional``.
     """
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(func)
@@ -155,6 +161,8 @@ def registered(*, family: str, primary: str | None = None, random: bool = False,
         def wrapper(image: Any, **kwargs: Any) -> Any:
             seed = kwargs.pop("seed", None)   # accepted by every attack, used by the random ones
             others = {inputs: kwargs.pop(inputs)} if inputs is not None and inputs in kwargs else {}
+            if inputs is not None and not inputs_optional and _none(others.get(inputs)):
+                raise AttackParameterError(f"{func.__name__}: give {inputs}=, the other images it works with")
             checked = spec.check(kwargs)
             if random:
                 checked["seed"] = seed
@@ -162,7 +170,8 @@ def registered(*, family: str, primary: str | None = None, random: bool = False,
 
         spec = Spec(name=func.__name__, function=wrapper, family=family, primary=primary, random=random,
                     params={name: params[name] for name in defaults}, defaults=defaults,
-                    summary=(inspect.getdoc(func) or "").split("\n")[0], inputs=inputs)
+                    summary=(inspect.getdoc(func) or "").split("\n")[0], inputs=inputs,
+                    inputs_optional=inputs_optional)
         wrapper.spec = spec  # type: ignore[attr-defined]
         SPECS[spec.name] = spec
         return wrapper

@@ -10,9 +10,11 @@ Several ``--attack`` options form one chain, applied in order. With ``--suite``,
 ``-o`` is a folder (created if missing) and files are named by attack and parameters, such as
 ``rotate_degrees=5_crop=True.png`` (in a subfolder per input when there are several). Outputs are
 PNG unless ``--format`` says otherwise, written atomically; an existing file is replaced only with
-``--overwrite``, and an input never. stdout gets one line per output (``--json``: one JSON object
-with ``input``, ``attack``, ``output``, ``error``). Exit status: 0 done, 2 on any error (a bad
-attack specification stops before any work; a bad file is reported and the others go on).
+``--overwrite``, and an input never. Attacks that need other images as well (the security suite's
+copies and collusions) are refused: the Python API gives them their images. stdout gets one line per
+output (``--json``: one JSON object with ``input``, ``attack``, ``output``, ``error``). Exit status:
+0 done, 2 on any error (a bad attack specification stops before any work; a bad file is reported and
+the others go on).
 """
 
 from __future__ import annotations
@@ -95,6 +97,10 @@ def _run(args: argparse.Namespace) -> int:
             chosen = [attacks.chain(*(attacks.parse(text) for text in args.attacks))]
     except WatermarkError as exc:
         return _fail(str(exc))
+    needing = sorted({part.name for attack in chosen for part in (attack.parts or (attack,)) if part.needs_inputs})
+    if needing:
+        return _fail(f"{', '.join(needing)}: need other images besides the input, which this command does not "
+                     "take; use the Python API, or 'watermark bench --suite security'")
     output = Path(args.output)
     extension = "." + args.format.lstrip(".").lower()
     into_folder = (bool(args.suite) or len(args.inputs) > 1 or output.is_dir() or not output.suffix
@@ -102,6 +108,10 @@ def _run(args: argparse.Namespace) -> int:
     if into_folder and output.suffix.lower().lstrip(".") in _FORMATS and not output.is_dir():
         return _fail(f"-o {args.output}: with --suite or several inputs, -o is a folder that gets one file "
                      "per attack; give a folder name without an image extension")
+    folder = output if into_folder else output.parent
+    blocked = next((path for path in (folder, *folder.parents) if path.exists() and not path.is_dir()), None)
+    if blocked is not None:
+        return _fail(f"-o {args.output}: {blocked} is a file, not a folder")
     folders = _folders(output, args.inputs)
     status = OK
     for source in args.inputs:

@@ -100,6 +100,14 @@ class Attack:
         return SPECS[self.name].inputs
 
     @property
+    def needs_inputs(self) -> bool:
+        """Whether the attack needs other images (:attr:`inputs`) to mean anything."""
+        if self.parts:
+            return any(part.needs_inputs for part in self.parts)
+        spec = SPECS[self.name]
+        return spec.inputs is not None and not spec.inputs_optional
+
+    @property
     def kwargs(self) -> dict[str, Any]:
         """The parameters as a new dict (given ones only)."""
         return dict(self.params)

@@ -84,7 +84,7 @@ def _gain() -> Param:
     return Param(float, 0.0, _MAX_GAIN, doc="amplitude relative to the embedder's (1: as embedded)")
 
 
-@registered(family="security", primary="gain", inputs="others", gain=_gain())
+@registered(family="security", primary="gain", inputs="others", inputs_optional=True, gain=_gain())
 @image_op
 def remove_mark(image: np.ndarray, *, gain: float = 1.0, others: Sequence[Any] = ()) -> np.ndarray:
     """Estimate the periodic mark by folding the image (and ``others``) and subtract it.
@@ -131,8 +131,6 @@ def copy_mark(image: np.ndarray, *, gain: float = 1.0, residual: float = 0.0, ba
     source : image
         A published marked image (any size; a re-encoded or downscaled copy works as well).
     """
-    if source is None:
-        raise AttackParameterError("copy_mark: give source=, the marked image the mark is copied from")
     change = _periodic(image, estimate_tile([source]), gain)
     if residual > 0:
         source_working = _working(_luma(source))

@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"eval.acceptance: {exc}", file=sys.stderr)
         return 2
     chosen = [entry for entry in CLASSES if args.classes.lower() in entry[0].lower()]
+    if not chosen:
+        print(f"eval.acceptance: --classes {args.classes!r} matches no class", file=sys.stderr)
+        return 2
     every = [attack for _, _, group in chosen for attack in group]
     rows = runner.run(["lattice"], test_images(sizes, photographs), every, unmarked=args.unmarked, jobs=args.jobs,
                       cache_dir=args.out)

@@ -32,6 +32,7 @@ from watermark import imageio, provenance
 from watermark.signer import ManifestSigner, new_manifest_id
 
 from .certificates import make_authority
+from .images import existing
 from .timing import PAYLOAD, SIZES, photo
 
 __all__ = ["time_file", "main"]
@@ -91,7 +92,8 @@ def _masters(work: Path, images: Path | None) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.c2pa_speed", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--images", type=Path, help="time these JPEG photographs instead of the benchmark's")
+    parser.add_argument("--images", type=lambda text: Path(existing(text)),
+                        help="time these JPEG photographs instead of the benchmark's")
     parser.add_argument("--json", action="store_true", help="one JSON line per file instead of a table")
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)

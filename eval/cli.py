@@ -14,8 +14,8 @@ cache ``OUT/cache/cells.jsonl`` (a rerun skips finished cells). ``--suite securi
 :mod:`eval.security` instead (removal, forgery, collusion, double marking; blind and informed reads)
 and writes ``OUT/security.md`` and ``OUT/security.csv``. stdout gets the survival table (or,
 with ``--json``, one JSON object per row); stderr gets messages and the progress bar. Exit status:
-0 done, 2 error (unknown scheme or suite, no images, nothing to run). A peer whose library is
-missing is skipped with a message.
+0 done, 2 error (unknown scheme or suite, no images, an unreadable image, nothing to run). A peer
+whose library is missing is skipped with a message.
 """
 
 from __future__ import annotations
@@ -102,7 +102,10 @@ def _with_strengths(schemes: list[str], text: str) -> list[str]:
     """``schemes`` and, for each Filigrane scheme, its ``scheme@strength`` variants."""
     from . import contenders, peers
 
-    strengths = [float(part) for part in text.split(",") if part.strip()]
+    try:
+        strengths = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        strengths = [math.nan]
     if any(not value > 0 for value in strengths):
         raise ValueError(f"--strengths must be numbers > 0, got {text!r}")
     out = []
@@ -145,6 +148,22 @@ def _command(args: argparse.Namespace) -> str:
     if args.no_perceptual:
         words.append("--no-perceptual")
     return " ".join(shlex.quote(word) for word in words)
+
+
+def _unreadable(specs: list) -> set[str]:
+    """The names of the image files of ``specs`` that do not decode, each said on a line of its own."""
+    from watermark import WatermarkError, imageio
+
+    bad = set()
+    for spec in specs:
+        if spec.source.startswith("skimage:"):
+            continue
+        try:
+            imageio.load_image(spec.source, reduce_to=64)
+        except WatermarkError as exc:
+            print(f"watermark bench: {exc}", file=sys.stderr)
+            bad.add(spec.name)
+    return bad
 
 
 def _example_image(specs: list) -> tuple | None:
@@ -194,8 +213,11 @@ def _run(args: argparse.Namespace) -> int:
         schemes = _with_strengths(_schemes(args.schemes), args.strengths)
         suite = attacks.suite(args.suite)
         specs = images.images_from(args.images) if args.images else images.default_images()
-    except (WatermarkError, FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"watermark bench: {str(exc).strip(chr(34) + chr(39))}", file=sys.stderr)
+    except KeyError as exc:         # an unknown suite: its message is the key
+        print(f"watermark bench: {exc.args[0]}", file=sys.stderr)
+        return ERROR
+    except (WatermarkError, FileNotFoundError, ValueError) as exc:
+        print(f"watermark bench: {exc}", file=sys.stderr)
         return ERROR
     except ImportError as exc:      # scikit-image for the default images
         print(f"watermark bench: {exc}", file=sys.stderr)
@@ -205,7 +227,17 @@ def _run(args: argparse.Namespace) -> int:
         return ERROR
     if args.limit_images:
         specs = specs[:args.limit_images]
+    unreadable = _unreadable(specs)         # error rows in the results, and exit 2 at the end
+    if len(unreadable) == len(specs):
+        print("watermark bench: no readable image", file=sys.stderr)
+        return ERROR
     out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        problem = "is a file, not a folder" if out.is_file() else f"cannot create it as a folder ({exc.strerror})"
+        print(f"watermark bench: {out}: {problem}", file=sys.stderr)
+        return ERROR
     if args.suite == "security":        # multi-image attacks and two reads per image: their own runner
         return _security(args, specs if args.images else None, out)
     perceptual = not args.no_perceptual and _perceptual_available()
@@ -233,4 +265,4 @@ def _run(args: argparse.Namespace) -> int:
     errors = sum(bool(row.error) for row in rows)
     if errors:
         print(f"watermark bench: {errors} cells had errors (see the error column)", file=sys.stderr)
-    return OK
+    return ERROR if unreadable else OK

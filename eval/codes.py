@@ -59,7 +59,7 @@ def exact_rate(code: str, snr_db: float, trials: int, seed: int = 0) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m eval.codes", description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=400)
     args = parser.parse_args(argv)
     levels = [-8.0, -6.0, -4.0, -3.0, -2.0, -1.0, 0.0, 2.0]

@@ -3,17 +3,20 @@
 (what it did before).
 
 Run ``python -m eval.filesize`` (the bundled samples/*.jpg) or ``python -m eval.filesize A.jpg B.jpg``;
-the table is in the README.
+the README quotes its totals.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
 import watermark
 from watermark import imageio
+
+from .images import existing
 
 __all__ = ["sizes"]
 
@@ -35,10 +38,14 @@ def sizes(paths: list[Path]) -> list[tuple[str, int | None, int, int, int]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m eval.filesize", description=__doc__.splitlines()[0])
-    parser.add_argument("paths", nargs="*", type=Path, help="JPEG files (default: the bundled samples)")
+    parser = argparse.ArgumentParser(prog="python -m eval.filesize", description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="*", type=lambda text: Path(existing(text)),
+                        help="JPEG files (default: the bundled samples)")
     paths = parser.parse_args(argv).paths or sorted(_SAMPLES.glob("*.jpg"))
-    rows = sizes(paths)
+    try:
+        rows = sizes(paths)
+    except watermark.WatermarkError as exc:
+        sys.exit(f"python -m eval.filesize: {exc}")
     print("| file | quality (estimated) | original bytes | marked, same quality | marked, quality 95 |")
     print("|---|---:|---:|---:|---:|")
     for name, quality, original, kept, fixed in rows:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 __all__ = ["ImageSpec", "DEFAULT_IMAGES", "NULL_PHOTOS", "default_images", "images_from", "null_images",
-           "digest", "parse_sizes"]
+           "digest", "parse_sizes", "one_size", "existing"]
 
 # name -> the scikit-image loader (all ship inside the wheel; nothing is downloaded)
 DEFAULT_IMAGES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "hubble_deep_field",
@@ -216,6 +216,13 @@ def one_size(text: str) -> tuple[int, int]:
     if len(sizes) != 1 or sizes[0] is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not one WIDTHxHEIGHT")
     return sizes[0]
+
+
+def existing(text: str) -> str:
+    """A path that exists, as an argparse type (``--images``): a missing one is a usage error, one line."""
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"{text}: no such file or directory")
+    return text
 
 
 def null_images(n: int, *, extra: list[ImageSpec] | tuple = (), min_side: int = 0) -> list[ImageSpec]:

@@ -184,7 +184,8 @@ def registry_size(photos: list[np.ndarray]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.lookup", description=__doc__.splitlines()[0])
-    parser.add_argument("--images", metavar="DIR", help="photographs to use (default: scikit-image's)")
+    parser.add_argument("--images", metavar="DIR", type=images.existing,
+                        help="photographs to use (default: scikit-image's)")
     parser.add_argument("--masters", type=int, default=1_000_000, help="whole-image index size")
     parser.add_argument("--partial", default="1000,10000,100000", help="partial-copy index sizes")
     parser.add_argument("--only", choices=("hash", "registration", "whole", "partial", "size"), action="append")

@@ -106,7 +106,7 @@ def _likeness(crop: np.ndarray, master: np.ndarray) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.placement", description=__doc__.splitlines()[0])
-    parser.add_argument("--images", help="more photographs (a directory or files)")
+    parser.add_argument("--images", type=images.existing, help="more photographs (a directory or files)")
     parser.add_argument("--seeds", type=int, default=4, help="crops per photograph (default 4)")
     parser.add_argument("--forgeries", type=int, default=200, help="forged crops (default 200)")
     args = parser.parse_args(argv)

@@ -161,7 +161,7 @@ def _table(title: str, results: dict[str, list[tuple[bool, ...]]], bar: str,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.scan", description=__doc__.splitlines()[0])
-    parser.add_argument("--images", help="more photographs to issue (a directory or files)")
+    parser.add_argument("--images", type=images.existing, help="more photographs to issue (a directory or files)")
     parser.add_argument("--per-class", type=int, default=1, help="attacks per acceptance class (default 1)")
     parser.add_argument("--classes", default="", help="only the acceptance classes whose name contains this")
     parser.add_argument("--unrelated", type=int, default=1000, help="unrelated images to scan (default 1000)")

@@ -381,7 +381,8 @@ def write(rows: list[Row], out: Path, command: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.security", description=__doc__.splitlines()[0])
-    parser.add_argument("--images", metavar="DIR", help="photographs to mark (default: scikit-image's, at 1920x1080)")
+    parser.add_argument("--images", metavar="DIR", type=images_mod.existing,
+                        help="photographs to mark (default: scikit-image's, at 1920x1080)")
     parser.add_argument("--size", type=images_mod.one_size, default=_SIZE, metavar="WxH",
                         help="the size of scikit-image's photographs (default: 1920x1080)")
     parser.add_argument("--without-frames", dest="frames", action="store_false",

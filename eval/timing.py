@@ -170,17 +170,30 @@ def _import_watermark(package_dir: str):
     return watermark
 
 
-if __name__ == "__main__":
-    if sys.argv[1] == "--scan":
-        package, folder, key_file, rounds = sys.argv[2:6]
+_USAGE = """usage: python -m eval.timing PACKAGE_DIR REPEAT
+       python -m eval.timing PACKAGE_DIR embed WIDTHxHEIGHT
+       python -m eval.timing --scan PACKAGE_DIR FOLDER KEYFILE ROUNDS [REGISTRY [KEYFILE ...]]"""
+
+
+def _main(argv: list[str]) -> None:
+    if argv[:1] in (["-h"], ["--help"]):
+        print(f"{_USAGE}\n\n{__doc__}")
+    elif len(argv) >= 5 and argv[0] == "--scan":
+        package, folder, key_file, rounds = argv[1:5]
         _import_watermark(package)
         from watermark.cli import main as cli_main
 
-        registry, *others = sys.argv[6:] or [None]
+        registry, *others = argv[5:] or [None]
         print(json.dumps(scan_rounds(cli_main, folder, key_file, int(rounds), registry, others)))
-    elif sys.argv[2] == "embed":
-        width, height = (int(side) for side in sys.argv[3].split("x"))
-        print(json.dumps(embed_memory(_import_watermark(sys.argv[1]), width, height)))
+    elif len(argv) == 3 and argv[1] == "embed":
+        width, height = (int(side) for side in argv[2].split("x"))
+        print(json.dumps(embed_memory(_import_watermark(argv[0]), width, height)))
+    elif len(argv) == 2 and argv[1].isdigit():
+        print(json.dumps(marked_detect_ms(_import_watermark(argv[0]), int(argv[1]))))
     else:
-        package, repeat = sys.argv[1], int(sys.argv[2])
-        print(json.dumps(marked_detect_ms(_import_watermark(package), repeat)))
+        print(_USAGE, file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

@@ -548,8 +548,10 @@ def _write_atomic(path: Path, write: Callable[[IO[bytes]], None], fmt: str, over
     try:
         # os.open applies the umask to 0o666, so the output gets the usual permissions
         descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    except FileNotFoundError:
-        raise ImageFileError(f"{path}: directory {str(directory)!r} does not exist") from None
+    except FileNotFoundError as exc:
+        if not directory.is_dir():
+            raise ImageFileError(f"{path}: directory {str(directory)!r} does not exist") from None
+        raise ImageFileError(f"{path}: cannot write in {str(directory)!r} ({exc.strerror})") from None
     except OSError as exc:
         raise ImageFileError(f"{path}: cannot write in {str(directory)!r} ({exc.strerror or exc})") from None
     try:

@@ -120,6 +120,25 @@ def test_usage_errors(photo_file, tmp_path, capsys):
     assert not (tmp_path / "all.png").exists() and not (tmp_path / "both.jpg").exists()
 
 
+def test_attacks_that_need_other_images_are_refused_before_any_work(photo_file, tmp_path, capsys):
+    assert run(str(photo_file), "-o", str(tmp_path / "s"), "--suite", "security") == 2
+    assert run(str(photo_file), "-o", str(tmp_path / "x.png"), "-a", "jpeg", "-a", "collude_average") == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["watermark attack: collude_average, collude_mosaic, copy_mark: need other images besides the "
+                     "input, which this command does not take; use the Python API, or 'watermark bench --suite "
+                     "security'", lines[0].replace("collude_average, collude_mosaic, copy_mark", "collude_average")]
+    assert not (tmp_path / "s").exists() and not (tmp_path / "x.png").exists()
+    assert run(str(photo_file), "-o", str(tmp_path / "x.png"), "-a", "remove_mark") == 0   # its others are optional
+
+
+def test_an_output_under_a_file_is_refused_once(photo_file, tmp_path, capsys):
+    (tmp_path / "plain").write_bytes(b"")
+    assert run(str(photo_file), "-o", str(tmp_path / "plain"), "--suite", "quick") == 2
+    assert run(str(photo_file), "-o", str(tmp_path / "plain" / "x.png"), "-a", "flip") == 2
+    assert capsys.readouterr().err.splitlines() == [f"watermark attack: -o {tmp_path / name}: {tmp_path / 'plain'} is "
+                                                    "a file, not a folder" for name in ("plain", "plain/x.png")]
+
+
 def test_list_shows_names_parameters_defaults_and_suites(capsys):
     assert run("--list") == 0
     out = capsys.readouterr().out

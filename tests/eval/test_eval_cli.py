@@ -42,15 +42,16 @@ def test_bench_writes_csv_report_and_summary(bench, photo_dir, tmp_path, capsys)
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 4 + 3
 
 
-def test_an_unreadable_image_is_an_error_row_and_the_report_is_written(bench, photo_dir, tmp_path, capsys):
+def test_an_unreadable_image_is_an_error_row_the_report_is_written_and_exit_2(bench, photo_dir, tmp_path, capsys):
     (photo_dir / "0-broken.png").write_bytes(b"not a png")
     out = tmp_path / "out"
     status = bench("--schemes", "dwtdct", "--suite", "tiny", "--images", str(photo_dir), "--out", str(out),
                    "--unmarked", "0", "--limit-images", "2")
-    assert status == 0 and (out / "report.html").exists()
+    assert status == 2 and (out / "report.html").exists()
     rows = report.read_csv(out / "results.csv")
     assert [r["error"].split(":")[0] for r in rows] == ["InvalidImageError"] * 4 + [""] * 4
-    assert "4 cells had errors" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "0-broken.png: not an image file" in err and "4 cells had errors" in err
     assert "marked by dwtdct" in (out / "report.html").read_text()
 
 
@@ -72,6 +73,21 @@ def test_bench_errors_exit_2_with_one_line(bench, photo_dir, tmp_path, capsys, a
     assert bench(*argv, "--images", str(photo_dir), "--out", str(tmp_path)) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_bench_output_and_image_errors_exit_2_with_one_line(bench, photo_dir, tmp_path, capsys):
+    (tmp_path / "plain").write_bytes(b"")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    for argv, message in ((("--images", str(photo_dir), "--out", str(tmp_path / "plain")),
+                           "plain: is a file, not a folder"),
+                          (("--images", str(photo_dir), "--out", str(tmp_path / "o"), "--strengths", "abc"),
+                           "--strengths must be numbers > 0, got 'abc'"),
+                          (("--images", str(tmp_path / "bad.png"), "--out", str(tmp_path / "o")),
+                           "bad.png: not an image file")):
+        assert bench("--schemes", "dwtdct", "--suite", "tiny", "--unmarked", "0", *argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == (2 if "bad.png" in message else 1)
+    assert not (tmp_path / "o").exists()
 
 
 def test_bench_skips_a_missing_peer_with_a_message(bench, photo_dir, tmp_path, capsys, monkeypatch):

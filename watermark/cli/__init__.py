@@ -3,13 +3,15 @@
 Results go to stdout (text, or ``--json``: one object per input per line); messages and the progress
 bar (drawn only on a terminal) go to stderr. Exit codes follow grep: 0 when a mark was found (or the
 command succeeded), 1 when none was found, 2 on any error, which wins over the others in a batch, and
-130 (128 + SIGINT, as shells report it) when interrupted by Ctrl-C.
+130 (128 + SIGINT, as shells report it) when interrupted by Ctrl-C, 141 (128 + SIGPIPE) quietly when
+the reader of stdout went away (``| head``).
 Keys never appear in output; a passphrase comes from an environment variable, never the command line.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 import warnings
@@ -20,9 +22,9 @@ from typing import TextIO
 from .. import __version__
 from ..errors import FiligraneWarning, WatermarkError
 from . import detect, embed, keygen, registry, scan
-from .common import ERROR, FOUND, INTERRUPTED, NOT_FOUND
+from .common import ERROR, FOUND, INTERRUPTED, NOT_FOUND, OUTPUT_CLOSED
 
-__all__ = ["main", "build_parser", "FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED"]
+__all__ = ["main", "build_parser", "FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "OUTPUT_CLOSED"]
 
 _PLUGIN_GROUP = "watermark.commands"
 _DESCRIPTION = "Invisible, keyed, robust image watermarks: keygen, embed, detect, scan, registry, attack, bench."
@@ -34,7 +36,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     half a second of its start-up."""
     parser = argparse.ArgumentParser(
         prog="watermark", description=_DESCRIPTION,
-        epilog="Exit status: 0 found (or done), 1 nothing found, 2 error, 130 interrupted.")
+        epilog="Exit status: 0 found (or done), 1 nothing found, 2 error, 130 interrupted, "
+               "141 output closed (| head).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -82,6 +85,9 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:                     # Ctrl-C: workers stopped, temporary files removed
         print("watermark: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except BrokenPipeError:                       # | head: stop quietly, as a killed pipe writer would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # nothing left to flush at exit
+        return OUTPUT_CLOSED
     except Exception:                             # our bug: keep the traceback, never exit 1
         traceback.print_exc()
         return ERROR

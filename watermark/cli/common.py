@@ -12,12 +12,14 @@ from .. import imageio, schemes
 from ..errors import KeyFileError, ParameterError
 from ..keys import Key
 
-__all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "key_options", "load_key", "keys_options", "load_keys",
+__all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "OUTPUT_CLOSED", "key_options", "load_key", "keys_options",
+           "load_keys",
            "payload", "common_options", "batch_options",
            "encoder_quality", "probability", "positive_number"]
 
 FOUND, NOT_FOUND, ERROR = 0, 1, 2
 INTERRUPTED = 128 + 2   # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+OUTPUT_CLOSED = 128 + 13  # 128 + SIGPIPE: what a shell reports for a command whose reader went away (| head)
 
 
 def key_options(parser: argparse.ArgumentParser) -> None:
