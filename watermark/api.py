@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import numbers
+import operator
 import os
 import warnings
 from collections.abc import Iterable, Sequence
@@ -20,7 +22,10 @@ from .keys import Key
 from .signer import ManifestSigner, new_manifest_id
 
 __all__ = ["embed", "detect", "detect_keys", "embed_file", "detect_file", "detect_loaded", "detect_loaded_keys",
-           "read_in_frame"]
+           "read_in_frame", "MAX_STRENGTH"]
+
+MAX_STRENGTH = 10.0     # ten times the default amplitude: far past visible, short of a destroyed picture
+_READ_BACK_BELOW = 192  # px (short side): a mark this small is read back before it is handed out
 
 
 def _luminance_of(image: ImageLike, scheme: schemes.Scheme, name: str) -> tuple[np.ndarray, np.ndarray, PixelFormat]:
@@ -36,8 +41,19 @@ def _luminance_of(image: ImageLike, scheme: schemes.Scheme, name: str) -> tuple[
 
 def _shape_of(image: ImageLike) -> tuple[int, int]:
     """(height, width) of an image given as an array or a Pillow image."""
-    height, width = (image.height, image.width) if isinstance(image, Image.Image) else np.shape(image)[:2]
-    return int(height), int(width)
+    if isinstance(image, Image.Image):
+        return image.height, image.width
+    if not isinstance(image, np.ndarray) or image.ndim < 2:
+        pixels_of(image)      # raises what is wrong with it
+    return int(image.shape[0]), int(image.shape[1])
+
+
+def _checked(key: Key) -> Key:
+    """``key``, or a ParameterError saying what a key is (a path or a passphrase given by mistake)."""
+    if not isinstance(key, Key):
+        raise ParameterError(f"key must be a watermark.Key (Key.load(path), Key.from_passphrase(text)), "
+                             f"got {type(key).__name__}")
+    return key
 
 
 def _reduced_for(scheme: schemes.Scheme, image: ImageLike) -> ImageLike:
@@ -68,11 +84,15 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
     payload : int or bytes
         An int in [0, 2**64) or at most 8 bytes.
     strength : float
-        Multiplies the mark's amplitude: higher is more robust and more visible.
+        Multiplies the mark's amplitude: higher is more robust and more visible; at most
+        `MAX_STRENGTH`.
 
     Raises
     ------
-    InvalidImageError, ImageTooSmallError, PayloadTooLargeError, ParameterError
+    InvalidImageError, PayloadTooLargeError, ParameterError
+    ImageTooSmallError
+        Below the scheme's minimum size, or, under 192 px, a mark that does not read back (the
+        marked image is checked there: a small picture may not hold one).
 
     Examples
     --------
@@ -85,14 +105,22 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
     >>> wm.detect(marked, key=key).payload == 0xC0FFEE
     True
     """
-    if not strength > 0:
-        raise ParameterError(f"strength must be > 0, got {strength}")
+    if not (isinstance(strength, numbers.Real) and 0 < strength <= MAX_STRENGTH):
+        raise ParameterError(f"strength must be a number in (0, {MAX_STRENGTH:g}], got {strength!r}")
+    _checked(key)
     value = payload_to_int(payload)
     chosen = schemes.get(scheme)
     pixels, luma, fmt = _luminance_of(image, chosen, "image")
+    if fmt.pil_mode == "1":
+        raise InvalidImageError("image: a 1-bit (black and white) image cannot hold a mark; convert it to 'L'")
     residual = chosen.residual(luma, value, key, strength=strength)
     del luma      # gone before the output is made: one full-size float plane at a time besides the residual
-    return add_to_luminance(pixels, fmt, residual)
+    marked = add_to_luminance(pixels, fmt, residual)
+    height, width = pixels.shape[:2]
+    if min(height, width) < _READ_BACK_BELOW and detect(marked, key, scheme=scheme).payload != value:
+        raise ImageTooSmallError(f"image: {width}x{height} px is too small for this picture to hold a mark that "
+                                 f"reads back (tried at strength {strength:g})")
+    return marked
 
 
 def detect(image: ImageLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
@@ -133,8 +161,10 @@ def _detect(image: ImageLike, keys: Sequence[Key], scheme: str, false_alarm: flo
     """`detect` with each of ``keys``, told the (height, width) the image was encoded at when it was
     decoded smaller."""
     chosen = schemes.get(scheme)
-    if not 0.0 < false_alarm < 1.0:
-        raise ParameterError(f"false-alarm rate must lie in (0, 1), got {false_alarm}")
+    if not (isinstance(false_alarm, numbers.Real) and 0.0 < false_alarm < 1.0):
+        raise ParameterError(f"false-alarm rate must lie in (0, 1), got {false_alarm!r}")
+    for key in keys:
+        _checked(key)
     if not keys:
         return []
     if source_shape is None:
@@ -149,9 +179,14 @@ def _detect(image: ImageLike, keys: Sequence[Key], scheme: str, false_alarm: flo
 
 
 def _pair(shape: tuple[int, int]) -> tuple[int, int]:
-    """``(height, width)`` as plain ints, whatever sequence of integers the caller gave."""
-    height, width = shape
-    return int(height), int(width)
+    """``(height, width)`` as plain ints, whatever sequence of positive integers the caller gave."""
+    try:
+        height, width = (operator.index(side) for side in shape)
+    except (TypeError, ValueError):
+        height = width = 0
+    if height < 1 or width < 1:
+        raise ParameterError(f"marked_shape must be (height, width) in whole pixels, got {shape!r}")
+    return height, width
 
 
 def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | bytes, key: Key, *,
@@ -171,6 +206,7 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
     carrying a signed C2PA manifest whose soft binding names the payload and the key's public id
     (see `watermark.provenance`); the manifest's id is returned, else None.
     """
+    _checked(key)
     if not overwrite and os.path.lexists(dst):   # fail before the work, not after
         raise OutputExistsError(f"{dst}: already exists; pass overwrite=True (--overwrite) to replace it")
     if c2pa_signer is not None:

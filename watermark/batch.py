@@ -15,6 +15,7 @@ On Dask (`watermark.batch_dask`), the scheduler retries a lost worker's tasks it
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
 import pickle
@@ -119,10 +120,11 @@ def _in_processes(items: Iterator[T], function: Callable[[T], Any], jobs: int) -
             worker.give(entry)
 
     try:
+        first = list(itertools.islice(numbered, jobs))      # no more workers than items
         with _sigint_held():
-            workers += [_Worker(context, function) for _ in range(jobs)]
-        for worker in workers:
-            feed(worker)
+            workers += [_Worker(context, function) for _ in first]
+        for worker, entry in zip(workers, first):
+            worker.give(entry)
         while any(worker.held for worker in workers):
             busy = {worker.connection: worker for worker in workers if worker.held}
             for connection in cast(list[Connection], wait(list(busy))):   # wait() gives back what it was given

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import PayloadTooLargeError
+from .errors import ParameterError, PayloadTooLargeError
 
 __all__ = ["PAYLOAD_BITS", "CRC_BITS", "CODEWORD_BITS", "Decoded", "payload_to_int", "int_to_bits",
            "bits_to_int", "payload_bits", "crc16", "encode", "decode_soft", "candidate_z"]
@@ -36,13 +36,15 @@ def payload_to_int(payload: int | bytes) -> int:
     ------
     PayloadTooLargeError
         The payload needs more than 64 bits.
+    ParameterError
+        The payload is neither an int nor bytes.
     """
     if isinstance(payload, (bytes, bytearray)):
         if len(payload) > PAYLOAD_BITS // 8:
             raise PayloadTooLargeError(f"payload of {len(payload)} bytes exceeds the 8-byte capacity")
         return int.from_bytes(payload, "big")
     if isinstance(payload, bool) or not isinstance(payload, (int, np.integer)):
-        raise PayloadTooLargeError(f"payload must be an int or bytes, got {type(payload).__name__}")
+        raise ParameterError(f"payload must be an int or bytes (text: 'lic-42'.encode()), got {type(payload).__name__}")
     payload = int(payload)
     if not 0 <= payload < 1 << PAYLOAD_BITS:
         raise PayloadTooLargeError(f"payload {payload:#x} is outside [0, 2**64); the capacity is 64 bits")

@@ -46,17 +46,17 @@ class PixelFormat:
         return _MAXIMUM.get(self.dtype, 1.0)
 
 
-def _pil_to_array(image: Image.Image) -> tuple[np.ndarray, str]:
+def _pil_to_array(image: Image.Image, name: str) -> tuple[np.ndarray, str]:
     mode = image.mode
     working = _PIL_WORKING_MODE.get(mode)
     if working is None:
-        raise InvalidImageError(f"PIL mode {mode!r} is not supported")
+        raise InvalidImageError(f"{name}: PIL mode {mode!r} is not supported")
     if mode == "P" and "transparency" in image.info:
         working = "RGBA"
     if working == "I":
         array = np.asarray(image)
         if array.size and (array.min() < 0 or array.max() > 65535):
-            raise InvalidImageError("32-bit integer image with values outside 0..65535")
+            raise InvalidImageError(f"{name}: 32-bit integer image with values outside 0..65535")
         return array.astype(np.uint16), mode
     if working == "F":
         return np.asarray(image, dtype=np.float32), mode
@@ -82,7 +82,7 @@ def pixels_of(image: ImageLike, *, name: str = "image") -> tuple[np.ndarray, Pix
     pil_mode = pil_info = None
     if isinstance(image, Image.Image):
         pil_info = dict(image.info)
-        array, pil_mode = _pil_to_array(image)
+        array, pil_mode = _pil_to_array(image, name)
     elif isinstance(image, np.ndarray):
         array = image
     else:

@@ -209,6 +209,8 @@ def load_image_bytes(data: bytes, name: str, *, max_pixels: int | None = DEFAULT
 def _load(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str, reduce_to: int | None,
           luminance: bool) -> LoadedImage:
     """Decode ``fp``, turning what goes wrong with the data into one error naming ``path``."""
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1):
+        raise ParameterError(f"max_pixels must be a positive int or None (no limit), got {max_pixels!r}")
     try:
         return _decode(path, fp, max_pixels, animated, reduce_to, luminance)
     except WatermarkError:

@@ -7,6 +7,7 @@ the raw words (a +-1 chip is a word's top bit, a permutation is a stable argsort
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -23,6 +24,19 @@ __all__ = ["Key", "words", "chips", "permutation"]
 _HEADER = "filigrane-key v1"
 _SECRET_BYTES = 32
 _PASSPHRASE_SALT = b"filigrane/passphrase/v1"
+
+
+def _link_new(temp: Path, path: Path) -> None:
+    """Give ``temp`` the name ``path`` unless ``path`` exists (FileExistsError): a hard link tests and
+    names in one step; without hard links, checked, then renamed."""
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        raise
+    except OSError:
+        if os.path.lexists(path):
+            raise FileExistsError(path) from None
+        os.replace(temp, path)
 
 
 class Key:
@@ -87,16 +101,27 @@ class Key:
         return cls(secret)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the key to a new file readable by its owner only (mode 0600); never overwrites."""
+        """Write the key to a new file readable by its owner only (mode 0600); never overwrites, and
+        never leaves a partial file (written beside it, synced, then linked into place)."""
         path = Path(path)
+        if not path.name:
+            raise KeyFileError(f"{str(path)!r}: not a file name")
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "w", encoding="ascii") as handle:
+                    handle.write(f"{_HEADER}\n{self._secret.hex()}\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                _link_new(temp, path)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
         except FileExistsError:
             raise KeyFileError(f"{path}: already exists; refusing to overwrite a key") from None
         except OSError as exc:
             raise KeyFileError(f"{path}: cannot create key file ({exc.strerror})") from None
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(f"{_HEADER}\n{self._secret.hex()}\n")
 
     @property
     def fingerprint(self) -> str:

@@ -75,6 +75,25 @@ def test_too_small(key):
     assert not result.found and result.p_value == 1.0
 
 
+def test_a_small_picture_that_cannot_hold_a_readable_mark_is_refused(coffee, key):
+    """At the minimum size some pictures hold a mark and some do not: the mark is read back there,
+    never handed out unreadable; a little larger it reads."""
+    import cv2
+
+    small = cv2.resize(coffee, (128, 128), interpolation=cv2.INTER_AREA)
+    with pytest.raises(wm.ImageTooSmallError, match="128x128 px is too small for this picture to hold a mark"):
+        wm.embed(small, PAYLOAD, key)
+    larger = cv2.resize(coffee, (160, 160), interpolation=cv2.INTER_AREA)
+    assert wm.detect(wm.embed(larger, PAYLOAD, key), key).payload == PAYLOAD
+
+
+def test_a_one_bit_image_is_refused_for_embedding_and_read_for_detection(coffee, key):
+    bilevel = Image.fromarray(coffee).convert("1")
+    with pytest.raises(wm.InvalidImageError, match="1-bit .* cannot hold a mark"):
+        wm.embed(bilevel, PAYLOAD, key)
+    assert not wm.detect(bilevel, key).found
+
+
 def test_wrong_key_finds_nothing(coffee, key):
     marked = wm.embed(coffee, PAYLOAD, key)
     assert not wm.detect(marked, wm.Key.from_passphrase("someone else")).found
@@ -127,11 +146,22 @@ def test_files_keep_format_and_metadata(tmp_path, coffee, key):
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda image, key: wm.embed(image, PAYLOAD, key, strength=0), "strength must be > 0"),
+    (lambda image, key: wm.embed(image, PAYLOAD, key, strength=0), "strength must be a number in \\(0, 10\\]"),
+    (lambda image, key: wm.embed(image, PAYLOAD, key, strength=float("inf")), "strength must be a number in"),
+    (lambda image, key: wm.embed(image, PAYLOAD, key, strength=11), "strength must be a number in"),
+    (lambda image, key: wm.embed(image, PAYLOAD, None), "key must be a watermark.Key"),
+    (lambda image, key: wm.embed(image, PAYLOAD, "studio.key"), "key must be a watermark.Key"),
+    (lambda image, key: wm.embed(image, "lic-42", key), "payload must be an int or bytes"),
+    (lambda image, key: wm.detect(image, None), "key must be a watermark.Key"),
     (lambda image, key: wm.detect(image, key, false_alarm=0), "false-alarm rate must lie in \\(0, 1\\)"),
     (lambda image, key: wm.detect(image, key, false_alarm=1.5), "false-alarm rate must lie in \\(0, 1\\)"),
+    (lambda image, key: wm.detect(image, key, false_alarm="0.1"), "false-alarm rate must lie in \\(0, 1\\)"),
+    (lambda image, key: wm.detect(image, key, marked_shape=(0, 0)), "marked_shape must be \\(height, width\\)"),
+    (lambda image, key: wm.detect(image, key, marked_shape=(100,)), "marked_shape must be \\(height, width\\)"),
+    (lambda image, key: wm.detect(image, key, marked_shape=(-5, 10)), "marked_shape must be \\(height, width\\)"),
 ])
 def test_bad_parameters_are_parameter_errors_not_image_errors(call, message, key):
+    """Not a Python error from deep inside (AttributeError, ZeroDivisionError, TypeError)."""
     image = np.zeros((256, 256), np.uint8)
     with pytest.raises(wm.ParameterError, match=message) as caught:
         call(image, key)

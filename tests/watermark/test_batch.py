@@ -35,6 +35,19 @@ def test_every_item_once_with_failures_as_results(jobs):
     assert isinstance(outcome[7], ValueError) and outcome[29] == 841
 
 
+def test_no_more_worker_processes_than_items(monkeypatch):
+    started = []
+    real = batch._Worker.__init__
+
+    def counted(self, *args):
+        started.append(self)
+        real(self, *args)
+
+    monkeypatch.setattr(batch._Worker, "__init__", counted)
+    assert sorted(batch.run(iter(range(3)), square_or_fail, jobs=8)) == [(0, 0), (1, 1), (2, 4)]
+    assert len(started) == 3
+
+
 def test_results_in_input_order_when_asked():
     assert [item for item, _ in batch.run(iter(range(25)), slow_square, jobs=2, ordered=True)] == list(range(25))
 

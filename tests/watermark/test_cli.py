@@ -89,6 +89,10 @@ def test_passphrase_from_environment_and_payload_text(tmp_path, coffee_png, monk
     assert capsys.readouterr().out.startswith(f"{out}: payload 0x00006c69632d3432 'lic-42' (p=")
     monkeypatch.delenv("FILIGRANE_TEST_PASS")
     assert main(["detect", str(out), "--passphrase-env", "FILIGRANE_TEST_PASS"]) == ERROR
+    capsys.readouterr()
+    assert main(["detect", str(out), "--passphrase-env", "correct horse"]) == ERROR     # the passphrase itself
+    err = capsys.readouterr().err
+    assert "takes the NAME of an environment variable" in err and "horse" not in err
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage\n", b"filigrane-key v1\n1234\n"])
@@ -264,7 +268,10 @@ def test_marking_an_image_that_carries_this_keys_mark_warns(tmp_path, keyfile, c
                                                                  "positive integer or 'none', got 'lots'"),
     (["detect", "x.png", "--key", "k", "--jobs", "-1"], "argument --jobs: must be a whole number of processes"),
     (["embed", "x.png", "-o", "y.png", "--key", "k", "--payload", "1", "--strength", "0"],
-     "argument --strength: must be a positive number, got '0'"),
+     "argument --strength: must be a number in (0, 10], got '0'"),
+    (["embed", "x.png", "-o", "y.png", "--key", "k", "--payload", "1", "--strength", "1e9"],
+     "argument --strength: must be a number in (0, 10], got '1e9'"),
+    (["detect", "x.png", "--key", "k", "--jobs", "100000"], "argument --jobs: must be a whole number of processes"),
     (["bench", "--jobs", "x"], "argument --jobs: must be a whole number >= 1, got 'x'"),
 ])
 def test_bad_option_values_are_refused_naming_the_option(capsys, arguments, message):

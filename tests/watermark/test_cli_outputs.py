@@ -35,6 +35,22 @@ def _tree(folder):
     return sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*"))
 
 
+def test_an_output_directory_inside_the_input_one_is_not_marked_again(tmp_path, keyfile, capsys):
+    _image(tmp_path / "in" / "a.png")
+    for _ in range(2):
+        assert _embed(tmp_path / "in", "-o", tmp_path / "in" / "marked", "--overwrite", keyfile=keyfile) == FOUND
+    assert _tree(tmp_path / "in") == ["a.png", "marked", "marked/a.png"]
+    assert "1 marked, 0 skipped" in capsys.readouterr().err
+
+
+def test_in_place_marks_what_a_link_points_to_and_keeps_the_link(tmp_path, keyfile):
+    real = _image(tmp_path / "real.png")
+    (tmp_path / "link.png").symlink_to("real.png")
+    assert _embed(tmp_path / "link.png", "--in-place", keyfile=keyfile) == FOUND
+    assert os.readlink(tmp_path / "link.png") == "real.png"
+    assert wm.detect_file(real, wm.Key.load(keyfile)).payload == 7
+
+
 @pytest.mark.parametrize("extra", [[], ["--overwrite", "--jobs", "2"]])
 def test_two_inputs_with_the_same_name_are_refused_before_anything_is_written(tmp_path, keyfile, capsys, extra):
     first, second = _image(tmp_path / "a" / "x.png"), _image(tmp_path / "b" / "x.png", flip=True)

@@ -54,6 +54,20 @@ def test_save_refuses_to_overwrite(tmp_path):
     wm.Key.generate().save(path)
     with pytest.raises(wm.KeyFileError, match="refusing to overwrite"):
         wm.Key.generate().save(path)
+    assert os.listdir(tmp_path) == ["k.key"]      # nothing left beside it
+
+
+def test_save_leaves_no_partial_key_when_the_write_fails(tmp_path, monkeypatch):
+    """A full disk (ENOSPC at the sync) leaves no empty key file that a second keygen would refuse."""
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(wm.KeyFileError, match="cannot create key file \\(No space left on device\\)"):
+        wm.Key.generate().save(tmp_path / "k.key")
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(wm.KeyFileError, match="not a file name"):
+        wm.Key.generate().save("")
 
 
 @pytest.mark.parametrize("content, message", [

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
-from .. import imageio, schemes
+from .. import api, imageio, schemes
 from ..errors import KeyFileError, ParameterError
 from ..keys import Key
 
 __all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "OUTPUT_CLOSED", "key_options", "load_key", "keys_options",
            "load_keys",
            "payload", "common_options", "batch_options",
-           "encoder_quality", "probability", "positive_number"]
+           "encoder_quality", "probability", "mark_strength"]
 
 FOUND, NOT_FOUND, ERROR = 0, 1, 2
 INTERRUPTED = 128 + 2   # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
@@ -52,6 +52,9 @@ def load_keys(args: argparse.Namespace) -> list[Key]:
 
 
 def _passphrase_key(variable: str) -> Key:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):    # never echo what may be the passphrase
+        raise ParameterError("--passphrase-env takes the NAME of an environment variable (letters, digits and _), "
+                             "never the passphrase itself")
     passphrase = os.environ.get(variable, "")
     if not passphrase:
         raise KeyFileError(f"environment variable {variable} is not set or empty")
@@ -84,8 +87,11 @@ def _checked(convert: Callable[[str], float], valid: Callable[[float], bool], re
 encoder_quality = _checked(int, lambda value: 1 <= value <= 100, "an integer from 1 to 100")
 probability = _checked(float, lambda value: 0.0 < value < 1.0,
                        "a probability strictly between 0 and 1 (such as 1e-9)")
-positive_number = _checked(float, lambda value: 0.0 < value < math.inf, "a positive number")
-_jobs = _checked(int, lambda value: value >= 0, "a whole number of processes (0: one per core)")
+mark_strength = _checked(float, lambda value: 0.0 < value <= api.MAX_STRENGTH, f"a number in (0, {api.MAX_STRENGTH:g}]")
+_MOST_JOBS_PER_CORE = 4      # each worker holds its own images: more only costs memory
+_jobs = _checked(int, lambda value: 0 <= value <= _MOST_JOBS_PER_CORE * (os.cpu_count() or 1),
+                 f"a whole number of processes from 0 (one per core) to {_MOST_JOBS_PER_CORE} per core "
+                 f"({_MOST_JOBS_PER_CORE * (os.cpu_count() or 1)} here)")
 
 
 def _pixel_limit(text: str) -> int | None:
@@ -106,5 +112,5 @@ def batch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=_jobs, default=1, metavar="N", help="worker processes; 0: one per core")
     parser.add_argument("--json", action="store_true", help="one JSON object per input on stdout")
     parser.add_argument("--max-pixels", type=_pixel_limit, default=imageio.DEFAULT_MAX_PIXELS,
-                        metavar="N", help="refuse larger images (decompression bombs); 'none' for no limit "
+                        metavar="N", help="refuse larger images (decompression bombs); 'none' or 0 for no limit "
                                           "(default: %(default)s, or FILIGRANE_MAX_PIXELS)")

@@ -16,7 +16,7 @@ from ..keys import Key
 from ..signer import ManifestSigner
 from . import embed_registry, outputs
 from .batch import EMBED_FIELDS, Job, Outcome, row, run_batch
-from .common import ERROR, FOUND, common_options, encoder_quality, key_options, load_key, payload, positive_number
+from .common import ERROR, FOUND, common_options, encoder_quality, key_options, load_key, mark_strength, payload
 
 __all__ = ["register"]
 
@@ -32,7 +32,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     given = embed.add_mutually_exclusive_group()
     given.add_argument("--payload", help="64-bit payload: 0x hex or decimal")
     given.add_argument("--payload-text", help="payload as up to 8 bytes of UTF-8 text")
-    embed.add_argument("--strength", type=positive_number, default=1.0, help="mark amplitude (default: %(default)s)")
+    embed.add_argument("--strength", type=mark_strength, default=1.0,
+                       help=f"mark amplitude, at most {api.MAX_STRENGTH:g} (default: %(default)s)")
     embed.add_argument("--quality", type=encoder_quality, metavar="1-100",
                        help="JPEG and WebP output quality (default: a JPEG source's own, estimated from its "
                             "quantisation tables, else 95)")

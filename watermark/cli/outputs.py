@@ -1,5 +1,6 @@
-"""Where ``watermark embed`` writes: one output file, a directory that mirrors the inputs, or the
-inputs themselves; impossible requests and clashes are refused before anything is written."""
+"""Where ``watermark embed`` writes: one output file, a directory that mirrors the inputs (never read
+as an input itself), or the inputs themselves (a link's target); impossible requests and clashes are
+refused before anything is written."""
 
 from __future__ import annotations
 
@@ -33,10 +34,10 @@ def destinations(inputs: list[str], output: str | None, *, in_place: bool, diff:
     """
     if in_place == (output is not None):
         raise ParameterError("give either -o OUTPUT or --in-place")
-    sources = _sources(inputs)
-    if output is None:
-        return [(source, source) for source, _ in sources]
+    if output is None:       # a link is marked where it points, not replaced by a marked file
+        return [(source, Path(os.path.realpath(source))) for source, _ in _sources(inputs)]
     target = Path(output)
+    sources = _sources(inputs, skip=target)
     one_file = len(inputs) == 1 and not Path(inputs[0]).is_dir()
     if not (target.is_dir() or output.endswith(("/", os.sep))) and target.suffix:
         if target.suffix.lower() not in imageio.OUTPUT_EXTENSIONS and one_file:
@@ -61,14 +62,17 @@ def destinations(inputs: list[str], output: str | None, *, in_place: bool, diff:
     return pairs
 
 
-def _sources(inputs: list[str]) -> list[tuple[Path, Path]]:
+def _sources(inputs: list[str], skip: Path | None = None) -> list[tuple[Path, Path]]:
     """Each image to mark, once, with its path relative to the directory it was found in (its name
-    when it was named itself)."""
+    when it was named itself); a directory's walk leaves out what is under ``skip`` (the output
+    directory, when it is inside an input one: a second run would mark the first one's outputs)."""
     sources: dict[str, tuple[Path, Path]] = {}
+    outputs = os.path.realpath(skip) + os.sep if skip is not None else None
     for item in inputs:
         root = Path(item)
         if root.is_dir():
-            found = list(imageio.iter_image_files(root))
+            found = [path for path in imageio.iter_image_files(root)
+                     if outputs is None or not os.path.realpath(path).startswith(outputs)]
             if not found:
                 raise WatermarkError(f"{item}: no image files in this directory")
             pairs = [(path, path.relative_to(root)) for path in found]
