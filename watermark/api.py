@@ -109,6 +109,10 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
         raise ParameterError(f"strength must be a number in (0, {MAX_STRENGTH:g}], got {strength!r}")
     _checked(key)
     value = payload_to_int(payload)
+    frames = getattr(image, "n_frames", 1) if isinstance(image, Image.Image) else 1
+    if frames > 1:
+        raise InvalidImageError(f"image: {frames} frames (animated, or pages); marking would drop all but the "
+                                "current one: mark each frame on its own")
     chosen = schemes.get(scheme)
     pixels, luma, fmt = _luminance_of(image, chosen, "image")
     if fmt.pil_mode == "1":

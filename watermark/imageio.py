@@ -89,6 +89,7 @@ def _default_max_pixels() -> int | None:
 # Pillow's hard limit (it only warns from half of it on): about 179 Mpx. Read once, at import.
 DEFAULT_MAX_PIXELS: int | None = _default_max_pixels()
 
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
 _READ_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "GIF", "BMP", "AVIF")
 _WRITE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".png": "PNG", ".webp": "WEBP",
                   ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".gif": "GIF"}
@@ -220,6 +221,11 @@ def _load(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str, redu
         size = f"{int(found.group(1)):,} pixels" if found else "the image size"
         raise InvalidImageError(_bomb_message(path, size, max_pixels)) from None
     except Image.UnidentifiedImageError:
+        fp.seek(0)
+        if fp.read(4) in _TIFF_MAGIC:    # Pillow's TIFF reader knows the file, not its sample layout
+            raise InvalidImageError(f"{path}: a TIFF whose sample layout Filigrane cannot read (such as "
+                                    "floating-point colour, or 16-bit grey with alpha); save it as 8- or 16-bit "
+                                    "RGB, RGBA or grey") from None
         raise InvalidImageError(f"{path}: not an image file, or not a format Filigrane reads "
                                 "(JPEG, PNG, WebP, TIFF, GIF, BMP, AVIF)") from None
     except Exception as exc:

@@ -94,6 +94,13 @@ def test_a_one_bit_image_is_refused_for_embedding_and_read_for_detection(coffee,
     assert not wm.detect(bilevel, key).found
 
 
+def test_an_animated_pil_image_is_refused_rather_than_flattened(coffee, key, tmp_path):
+    frames = [Image.fromarray(coffee), Image.fromarray(coffee[::-1])]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    with Image.open(tmp_path / "a.gif") as animated, pytest.raises(wm.InvalidImageError, match="2 frames"):
+        wm.embed(animated, PAYLOAD, key)
+
+
 def test_wrong_key_finds_nothing(coffee, key):
     marked = wm.embed(coffee, PAYLOAD, key)
     assert not wm.detect(marked, wm.Key.from_passphrase("someone else")).found

@@ -242,6 +242,15 @@ def test_multipage_tiff_is_refused_for_marking(tmp_path):
     assert load_image(path, animated="first").n_frames == 2
 
 
+def test_a_tiff_of_a_layout_pillow_cannot_read_is_named_a_tiff(tmp_path):
+    import tifffile
+
+    path = tmp_path / "float.tif"
+    tifffile.imwrite(path, np.full((64, 64, 3), 0.5, np.float32), photometric="rgb")
+    with pytest.raises(InvalidImageError, match="a TIFF whose sample layout Filigrane cannot read"):
+        load_image(path)
+
+
 def test_missing_and_directory_inputs_are_file_errors(tmp_path):
     with pytest.raises(ImageFileError, match=f"^{tmp_path / 'nope.png'}: no such file$"):
         load_image(tmp_path / "nope.png")
