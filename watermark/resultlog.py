@@ -2,8 +2,10 @@
 
 Each result is one whole line, written with one system call and flushed, so that a batch stopped
 at any moment (Ctrl-C, SIGKILL, a full disk) leaves a file of complete lines, at most the last one
-cut short. ``resume=True`` reopens such a file: a cut line is removed, and the names already
-written are remembered (as 64-bit hashes, 8 bytes each, not the names), so that the batch skips them.
+cut short. ``resume=True`` reopens such a file: a line cut short or otherwise damaged, and a row
+with an ``error`` (a file that vanished, changed while read...), are removed, so that the batch tries
+those files again; every other row stays, and the names already written are remembered (as 64-bit
+hashes, 8 bytes each, not the names), so that the batch skips them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
+from collections import Counter
 from typing import Any, TextIO
 
 import numpy as np
@@ -26,6 +30,34 @@ def _name_hash(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "little")
 
 
+def _kept(line: bytes) -> dict[str, Any] | None:
+    """``line``'s row if a resumed batch keeps it: a whole JSON object, without an ``error``."""
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    return row if isinstance(row, dict) and not row.get("error") else None
+
+
+def _rewrite(path: str) -> None:
+    """Write ``path`` again with only the lines `_kept` keeps, atomically (the file as it was on failure)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    descriptor, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as out, open(path, "rb") as handle:
+            out.writelines(line for line in handle if _kept(line) is not None)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, os.stat(path).st_mode & 0o7777)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
 class ResultLog:
     """Where a batch writes its JSON lines: a file (resumable) or a stream such as stdout.
 
@@ -34,7 +66,8 @@ class ResultLog:
     path : str or None
         The JSON-lines file; None writes to ``stream``.
     resume : bool
-        Continue an existing file: its complete lines stay, `done` knows their ``path`` values.
+        Continue an existing file: its rows stay, but for damaged lines and rows with an ``error``, which
+        are removed; `done` knows the ``path`` values of those that stay, `earlier` counts their ``status``.
     overwrite : bool
         Replace an existing file instead of refusing it.
 
@@ -52,6 +85,7 @@ class ResultLog:
         self._stream = stream or sys.stdout
         self._fd: int | None = None
         self.resumed = 0
+        self.earlier: Counter[str] = Counter()
         if path is None:
             if resume:
                 raise ImageFileError("resuming needs an output file (-o FILE.jsonl)")
@@ -69,26 +103,29 @@ class ResultLog:
             raise ImageFileError(f"{path}: cannot open for writing ({exc.strerror or exc})") from None
 
     def _read_done(self, path: str) -> np.ndarray:
-        """Hashes of the names in ``path``'s complete lines; a last line cut short is cut off."""
-        hashes, keep = [], 0
+        """Hashes of the names of ``path``'s rows that stay (`_kept`); the other lines are removed: cut off
+        when they are only at the end (a line cut short), else by writing the file again without them."""
+        hashes, end, size, gaps = [], 0, 0, False
         with open(path, "rb") as handle:
             for line in handle:
-                if not line.endswith(b"\n"):
-                    break
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    break
-                if isinstance(row, dict) and isinstance(row.get(self._key), str):
+                size += len(line)
+                row = _kept(line)
+                if row is None:
+                    continue
+                gaps = gaps or end != size - len(line)
+                end = size
+                if isinstance(row.get(self._key), str):
                     hashes.append(_name_hash(row[self._key]))
-                keep += len(line)
-        if keep != os.path.getsize(path):
-            os.truncate(path, keep)
-        self.resumed = len(hashes)
+                self.earlier[str(row.get("status"))] += 1
+        if gaps:
+            _rewrite(path)
+        elif end != size:
+            os.truncate(path, end)
+        self.resumed = sum(self.earlier.values())
         return np.unique(np.array(hashes, dtype=np.uint64))
 
     def done(self, name: str) -> bool:
-        """Whether ``name`` was written before this run (``resume``)."""
+        """Whether ``name``'s row, written before this run (``resume``), stays."""
         if not self._done.size:
             return False
         value = np.uint64(_name_hash(name))

@@ -20,9 +20,9 @@ content matching M: a payload read from a file whose content does not match its 
 as ``mark-only`` with the reason, never attributed (the mark may have been pasted from another
 image), and a mark present without a readable payload is never attributed.
 
-Each file gives one JSON-ready row (`ROW_FIELDS`); a file's problem is its row's ``error``, never
-an exception. A `Scanner` pickles without its open registry and indexes, which each worker process
-(or Dask worker) builds again on first use.
+Each file gives one JSON-ready row (`ROW_FIELDS`); a file's problem is its row's ``error`` (one line
+that names the file first), never an exception. A `Scanner` pickles without its open registry and
+indexes, which each worker process (or Dask worker) builds again on first use.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import io
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 import cv2
@@ -212,7 +213,7 @@ class Scanner:
         try:
             self._scan(source, row)
         except WatermarkError as exc:
-            row.update(status="error", method=None, error=str(exc))
+            row.update(status="error", method=None, error=_naming(str(exc), source.name))
         row["ms"] = round(1000.0 * (time.perf_counter() - start), 1)
         return row
 
@@ -610,6 +611,14 @@ class Scanner:
             master = self._master_by_id(master_id)
             found.registrations[master_id] = register(found.suspect(self.options.max_pixels), self._print(master))
         return found.registrations[master_id]
+
+
+def _naming(message: str, name: str) -> str:
+    """``message`` naming the file ``name`` first: the shared image code's ``image:`` placeholder replaced by it, or
+    ``name`` put before a message that does not start with it (decoding names the file by its `Path`)."""
+    if message.startswith("image:"):
+        return name + message[len("image"):]
+    return message if message.startswith((f"{name}:", f"{PurePath(name)}:")) else f"{name}: {message}"
 
 
 def _credentials(data: bytes, name: str, row: dict[str, Any], trust_anchors: str | None) -> dict[str, Any]:

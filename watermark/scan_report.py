@@ -9,6 +9,7 @@ scan of a million files does not hold a million rows.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import os
 from collections import Counter, defaultdict
@@ -16,6 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from .errors import ImageFileError
 
 __all__ = ["ScanReport"]
 
@@ -53,11 +56,19 @@ class ScanReport:
 
     ``master_thumbnail(master_sha256)`` gives the registered master's small JPEG (the registry keeps
     one, so the master file need not exist any more), or None.
+
+    Raises
+    ------
+    ImageFileError
+        ``directory`` cannot be made or written to, or its ``report.html`` is a directory: found here,
+        before the scan, rather than once it is over.
     """
 
     def __init__(self, directory: str | os.PathLike, master_thumbnail: Callable[[str], bytes | None], *,
                  limit: int = 500) -> None:
         self.directory, self.limit = Path(directory), limit
+        self.path = self.directory / "report.html"
+        self._check()
         self._master_thumbnail = master_thumbnail
         self.status: Counter[str] = Counter()
         self.by_recipient: defaultdict[str, Counter[str]] = defaultdict(Counter)
@@ -81,14 +92,34 @@ class ScanReport:
             else:
                 self.left_out += 1
 
+    def _check(self) -> None:
+        """Make ``directory`` (if need be) and check that ``report.html`` can be written there."""
+        if self.directory.exists() and not self.directory.is_dir():
+            raise ImageFileError(f"{self.directory}: not a directory; the report is written into one "
+                                 "(as DIR/report.html)")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ImageFileError(f"{self.directory}: cannot make the report's directory "
+                                 f"({exc.strerror or exc})") from None
+        if not os.access(self.directory, os.W_OK | os.X_OK):
+            raise ImageFileError(f"{self.directory}: permission denied; the report cannot be written there")
+        if self.path.is_dir():
+            raise ImageFileError(f"{self.path}: is a directory; the report cannot be written there")
+
     def write(self, command: str) -> Path:
-        """Write ``report.html`` atomically; returns its path."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / "report.html"
-        temp = path.with_name(f".{path.name}.tmp")
-        temp.write_text(self._html(command), encoding="utf-8")
-        os.replace(temp, path)
-        return path
+        """Write ``report.html`` atomically (nothing is left behind on failure); returns its path."""
+        temp = self.path.with_name(f".{self.path.name}.tmp")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)      # made at the start; removed since?
+            temp.write_text(self._html(command), encoding="utf-8")
+            os.replace(temp, self.path)
+        except OSError as exc:
+            raise ImageFileError(f"{self.path}: cannot write the report ({exc.strerror or exc})") from None
+        finally:
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)        # there only when writing failed
+        return self.path
 
     def _html(self, command: str) -> str:
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

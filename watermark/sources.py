@@ -15,12 +15,12 @@ import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import BinaryIO
 
 from .errors import ImageFileError, InvalidImageError
 from .imageio import IMAGE_EXTENSIONS
 
-__all__ = ["Source", "iter_sources", "read_bytes", "is_url"]
+__all__ = ["Source", "iter_sources", "read_bytes", "is_url", "printable"]
 
 STDIN = "-"
 
@@ -51,13 +51,13 @@ def is_url(text: str) -> bool:
     return bool(sep) and len(head) > 1 and head.replace("+", "").replace("-", "").isalnum()
 
 
-def _printable(path: str) -> str:
-    """``path`` as valid UTF-8: undecodable bytes (surrogate escapes) become ``\\xNN``."""
+def printable(path: str) -> str:
+    """``path`` (or a command line) as valid UTF-8: undecodable bytes (surrogate escapes) become ``\\xNN``."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _source(path: str, error: str | None = None) -> Source:
-    name = _printable(path)
+    name = printable(path)
     if error is None and name != path:
         error = f"{name}: the file name is not valid UTF-8; rename the file to scan it"
     return Source(name=name, location=path, error=error)
@@ -76,7 +76,7 @@ def _walk(root: str, recursive: bool) -> Iterator[Source]:
 
     def report(exc: OSError) -> None:
         where = exc.filename if isinstance(exc.filename, str) else root
-        problems.append(_source(where, f"{_printable(where)}: cannot list directory "
+        problems.append(_source(where, f"{printable(where)}: cannot list directory "
                                        f"({exc.strerror or exc}); check its permissions"))
 
     for folder, dirnames, filenames in os.walk(root, onerror=report):
@@ -90,13 +90,15 @@ def _walk(root: str, recursive: bool) -> Iterator[Source]:
 
 
 def iter_sources(arguments: Iterable[str], *, recursive: bool = True, include: Sequence[str] = (),
-                 exclude: Sequence[str] = (), stdin: TextIO | None = None) -> Iterator[Source]:
+                 exclude: Sequence[str] = (), stdin: BinaryIO | None = None) -> Iterator[Source]:
     """Expand command-line ``arguments`` into the files of a batch, lazily.
 
     A file or URL named explicitly is yielded whatever its extension; a directory gives its image
     files (recursively unless ``recursive`` is false); ``-`` reads one path or URL per line from
-    ``stdin``. ``include`` keeps only files whose path or name matches one of its shell patterns,
-    ``exclude`` drops those that match one of its own; both apply to every file, named or walked.
+    ``stdin``, a binary stream (``sys.stdin.buffer``) whose lines are decoded as the file system's names
+    are (`os.fsdecode`): a name that is not valid UTF-8 is one error, not the end of the list.
+    ``include`` keeps only files whose path or name matches one of its shell patterns, ``exclude``
+    drops those that match one of its own; both apply to every file, named or walked.
     Nothing is deduplicated (that would hold every name in memory).
     """
     def wanted(source: Source) -> bool:
@@ -108,7 +110,8 @@ def iter_sources(arguments: Iterable[str], *, recursive: bool = True, include: S
         if argument == STDIN:
             if stdin is None:
                 raise ValueError("'-' reads paths from stdin, but no stdin was given")
-            candidates: Iterable[Source] = (_source(line.rstrip("\r\n")) for line in stdin if line.strip())
+            candidates: Iterable[Source] = (_source(os.fsdecode(line.rstrip(b"\r\n"))) for line in stdin
+                                            if line.strip())
         elif not is_url(argument) and os.path.isdir(argument):
             candidates = _walk(argument, recursive)
         else:

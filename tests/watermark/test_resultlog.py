@@ -38,6 +38,22 @@ def test_resume_cuts_a_partial_line_and_knows_what_is_done(tmp_path):
     assert [json.loads(line)["path"] for line in path.read_text().splitlines()] == ["a.jpg", "café.jpg", "c.jpg"]
 
 
+def test_resume_drops_only_damaged_lines_and_error_rows(tmp_path):
+    path = tmp_path / "out.jsonl"
+    rows = [{"path": "a.jpg", "status": "attributed"}, {"path": "b.jpg", "status": "not-found"},
+            {"path": "c.jpg", "status": "error", "error": "c.jpg: the file changed while it was read"},
+            {"path": "d.jpg", "status": "exact"}, {"path": "e.jpg", "status": "not-found"}]
+    lines = [json.dumps(row) + "\n" for row in rows]
+    lines[1] = lines[1][:12] + "\n"                  # a middle line cut short, its newline kept
+    path.write_text("".join(lines) + '{"path": "f.j')
+    with ResultLog(str(path), resume=True) as log:
+        assert log.resumed == 3 and log.earlier == {"attributed": 1, "exact": 1, "not-found": 1}
+        assert [log.done(name) for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg", "f.jpg")] == [
+            True, False, False, True, True, False]
+    assert path.read_text() == "".join(lines[i] for i in (0, 3, 4))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]     # no temporary file left
+
+
 def test_a_stream_without_a_file(tmp_path):
     stream = io.StringIO()
     log = ResultLog(stream=stream)

@@ -16,7 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tifffile
 from chromium import probe
 from PIL import Image
 from scan_setup import run as _run
@@ -119,6 +121,79 @@ def test_a_hundred_thousand_listed_paths_stream_through(scan_world, tmp_path):
     lines = (tmp_path / "o.jsonl").read_text().splitlines()
     assert len(lines) == 100_000 and all('"status": "error"' in line for line in lines[:10])
     assert "100000 scanned" in result.stderr
+
+
+def test_a_stdin_name_that_is_not_utf8_is_one_error_row_and_the_scan_goes_on(scan_world, tmp_path):
+    world = scan_world
+    bad = os.fsencode(tmp_path) + b"/bad\xffname.png"
+    for path in (bad, os.fsencode(tmp_path / "ok.png")):
+        with open(path, "wb") as copy:
+            copy.write((world / "crawl" / "exact.png").read_bytes())
+    command = [sys.executable, "-m", "watermark", "scan", "-", "--registry", str(world / "r.db"), "--key",
+               str(world / "studio.key"), "--json"]
+    result = subprocess.run(command, input=bad + b"\n" + os.fsencode(tmp_path / "ok.png") + b"\n",
+                            capture_output=True, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 2 and b"Traceback" not in result.stderr, result.stderr
+    assert [row["status"] for row in rows] == ["error", "exact"]
+    assert rows[0]["path"].endswith("bad\\xffname.png") and "not valid UTF-8" in rows[0]["error"]
+
+
+def test_a_report_location_that_is_a_file_stops_before_any_file(scan_world, tmp_path):
+    world = scan_world
+    (tmp_path / "report").touch()
+    refused = _run("scan", world / "crawl", "--registry", world / "r.db", "--key", world / "studio.key",
+                   "--report", tmp_path / "report", check=2)
+    assert refused.stdout == "" and refused.stderr.splitlines() == [
+        f"watermark: {tmp_path / 'report'}: not a directory; the report is written into one (as DIR/report.html)"]
+
+
+def test_a_command_line_that_is_not_utf8_is_shown_in_the_report(scan_world, tmp_path):
+    world = scan_world
+    bad = os.fsdecode(os.fsencode(tmp_path) + b"/bad\xffname.png")
+    with open(bad, "wb") as copy:
+        copy.write((world / "crawl" / "exact.png").read_bytes())
+    result = _run("scan", bad, "--registry", world / "r.db", "--key", world / "studio.key", "--report",
+                  tmp_path / "report", check=2)                  # the name is one error row
+    assert "Traceback" not in result.stderr and "report written" in result.stderr
+    assert "bad\\xffname.png --registry" in (tmp_path / "report" / "report.html").read_text()
+    assert os.listdir(tmp_path / "report") == ["report.html"]
+
+
+def test_every_error_row_names_its_file(scan_world, tmp_path):
+    world = scan_world
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    tifffile.imwrite(folder / "nan.tif", np.full((200, 300), np.nan, np.float32))
+    tifffile.imwrite(folder / "negative.tif", np.full((200, 300), -1.0, np.float32))
+    tifffile.imwrite(folder / "int32.tif", np.full((200, 300), 100_000, np.int32))
+    (folder / "empty.png").touch()
+    result = _run("scan", folder, "--registry", world / "r.db", "--key", world / "studio.key", "--json", check=2)
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 4 and all(row["status"] == "error" for row in rows)
+    assert all(row["error"].startswith(f"{row['path']}: ") and "image:" not in row["error"] for row in rows), rows
+
+
+def test_resume_keeps_good_rows_and_scans_damaged_and_failed_ones_again(scan_world, tmp_path):
+    world = scan_world
+    folder, out = tmp_path / "found", tmp_path / "scan.jsonl"
+    folder.mkdir()
+    for index in range(4):
+        os.link(world / "crawl" / "exact.png", folder / f"{index}.png")
+    (folder / "late.png").touch()                            # still empty: an error row, tried again on resume
+    command = ("scan", folder, "--registry", world / "r.db", "--key", world / "studio.key", "-o", out)
+    _run(*command, check=2)
+    lines = out.read_text().splitlines(keepends=True)
+    lines[1] = lines[1][:40] + "\n"                          # a middle line damaged, its newline kept
+    out.write_text("".join(lines))
+    (folder / "late.png").write_bytes((world / "crawl" / "exact.png").read_bytes())
+    resumed = _run(*command, "--resume", check=0)
+    assert "2 scanned (after 3 rows of an earlier run, 3 of them found)" in resumed.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(row["path"] for row in rows) == sorted(str(folder / f"{name}.png") for name in (0, 1, 2, 3, "late"))
+    assert out.read_text().startswith(lines[0] + lines[2]) and all(row["status"] == "exact" for row in rows)
+    again = _run(*command, "--resume", check=0)               # nothing new: the output's rows say found
+    assert "0 scanned (after 5 rows of an earlier run, 5 of them found)" in again.stderr
 
 
 def test_a_bad_registry_or_key_stops_before_any_file(scan_world, tmp_path):

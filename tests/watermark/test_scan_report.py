@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 from chromium import probe, screenshot
 from photos import photo
 from PIL import Image
 
+from watermark import ImageFileError
 from watermark.scan_report import ScanReport
 
 
@@ -60,3 +62,22 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert seen["images"] == 6 and seen["broken"] == [] and seen["problems"] == [] and seen["console"] == []
     pixels = screenshot(page, tmp_path)
     assert pixels.std() > 10 and np.mean(pixels < 200) > 0.01
+
+
+def test_a_place_the_report_cannot_go_is_refused_before_any_row(tmp_path):
+    (tmp_path / "file").touch()
+    with pytest.raises(ImageFileError, match="file: not a directory"):
+        ScanReport(tmp_path / "file", lambda sha: None)
+    with pytest.raises(ImageFileError, match="cannot make the report's directory"):
+        ScanReport(tmp_path / "file" / "below", lambda sha: None)
+    (tmp_path / "taken" / "report.html").mkdir(parents=True)
+    with pytest.raises(ImageFileError, match="report.html: is a directory"):
+        ScanReport(tmp_path / "taken", lambda sha: None)
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path):
+    report = _report(tmp_path)
+    (tmp_path / "report" / "report.html").mkdir()            # made after the check: the write itself fails
+    with pytest.raises(ImageFileError, match="cannot write the report"):
+        report.write("watermark scan crawl")
+    assert [p.name for p in (tmp_path / "report").iterdir()] == ["report.html"]

@@ -33,15 +33,23 @@ def test_named_files_whatever_their_extension_and_globs(tmp_path):
 
 
 def test_stdin_list_is_read_lazily(tmp_path):
-    lines = iter([f"{tmp_path}/{i}.jpg\n" for i in range(100_000)])
+    lines = iter([f"{tmp_path}/{i}.jpg\n".encode() for i in range(100_000)])
 
-    class Lazy(io.TextIOBase):
+    class Lazy(io.RawIOBase):
         def __iter__(self):
             return lines
 
     sources = iter_sources(["-"], stdin=Lazy())
     assert next(sources).name == f"{tmp_path}/0.jpg"
-    assert next(lines) == f"{tmp_path}/1.jpg\n"     # only what was asked for has been read
+    assert next(lines) == f"{tmp_path}/1.jpg\n".encode()     # only what was asked for has been read
+
+
+def test_a_stdin_name_that_is_not_utf8_is_one_error_and_the_list_goes_on():
+    stdin = io.BytesIO(b"ok.jpg\nbad\xffname.jpg\n\ncaf\xc3\xa9.jpg\r\nlast.jpg")
+    sources = list(iter_sources(["-"], stdin=stdin))
+    assert [s.name for s in sources] == ["ok.jpg", "bad\\xffname.jpg", "café.jpg", "last.jpg"]
+    assert sources[1].location == os.fsdecode(b"bad\xffname.jpg") and "not valid UTF-8" in sources[1].error
+    assert [s.error for s in sources if s is not sources[1]] == [None, None, None]
 
 
 def _list_unprivileged(root):

@@ -6,8 +6,8 @@ line, or with ``--json`` a JSON object, on stdout, or with ``-o FILE`` appended 
 file that ``--resume`` continues after an interruption. A summary per status, recipient and master
 ends the scan on stderr; ``--report DIR`` writes a self-contained HTML page of the evidence.
 Exit status: 0 when something of the registry was found (attributed, mark-only, exact or
-near-duplicate), 1 when nothing was, 2 when any file could not be scanned, 130 on Ctrl-C (the
-output holds every finished row).
+near-duplicate; with ``--resume``, in any row of the output, earlier ones included), 1 when nothing
+was, 2 when any file could not be scanned, 130 on Ctrl-C (the output holds every finished row).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..registry import Registry, print_of
 from ..resultlog import ResultLog
 from ..scan import Scanner, ScanOptions
 from ..scan_report import ScanReport
-from ..sources import iter_sources
+from ..sources import iter_sources, printable
 from .common import ERROR, FOUND, NOT_FOUND, batch_options, keys_options, load_keys, probability
 from .registry import default_registry
 
@@ -38,15 +38,17 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Scan suspect images against a registry of issued copies: exact copies, marks read "
                     "blind with each key, near-duplicates of registered masters, and informed reads in "
                     "a master's frame. A mark alone is never an attribution: the content must match.",
-        epilog="Exit status: 0 something of the registry found, 1 nothing, 2 a file could not be scanned, "
-               "130 interrupted.")
+        epilog="Exit status: 0 something of the registry found (with --resume: in any row of the output), "
+               "1 nothing, 2 a file could not be scanned, 130 interrupted.")
     scan.add_argument("paths", nargs="+", metavar="SUSPECT",
                       help="files, directories, URLs (with fsspec), or - for a list on stdin")
     scan.add_argument("--registry", metavar="DB", default=default_registry(),
                       help="registry file (default: $FILIGRANE_REGISTRY, else filigrane.db)")
     keys_options(scan)
     scan.add_argument("-o", "--output", metavar="FILE.jsonl", help="append JSON lines to this file instead of stdout")
-    scan.add_argument("--resume", action="store_true", help="continue --output: skip the files it already holds")
+    scan.add_argument("--resume", action="store_true",
+                      help="continue --output: skip the files it already holds, except those whose row is an error "
+                           "or a damaged line (these are removed from it and scanned again)")
     scan.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     scan.add_argument("--report", metavar="DIR", help="write DIR/report.html: counts and the evidence, self-contained")
     scan.add_argument("--partial", action="store_true",
@@ -90,8 +92,9 @@ def _run_scan(args: argparse.Namespace) -> int:
     report = None if args.report is None else ScanReport(args.report, _thumbnails(scanner.registry))
     summary = _Summary()
     with ResultLog(args.output, resume=args.resume, overwrite=args.overwrite) as log:
+        earlier_found = sum(log.earlier[status] for status in _FOUND_STATUSES)
         sources = iter_sources(args.paths, recursive=args.recursive, include=args.include, exclude=args.exclude,
-                               stdin=sys.stdin)
+                               stdin=sys.stdin.buffer)
         pending = (source for source in sources if not log.done(source.name))
         try:
             for _source, row in batch.run(pending, scanner, jobs=args.jobs, dask=args.dask):
@@ -105,13 +108,13 @@ def _run_scan(args: argparse.Namespace) -> int:
                 if report is not None:
                     report.add(row, thumbnail)
         finally:
-            summary.print(log.resumed)
+            summary.print(log.resumed, earlier_found)
             if report is not None:
-                print(f"watermark: report written to {report.write(' '.join(sys.argv))}", file=sys.stderr)
+                print(f"watermark: report written to {report.write(printable(' '.join(sys.argv)))}", file=sys.stderr)
             scanner.close()
     if summary.status["error"]:
         return ERROR
-    return FOUND if any(summary.status[s] for s in _FOUND_STATUSES) else NOT_FOUND
+    return FOUND if earlier_found or any(summary.status[s] for s in _FOUND_STATUSES) else NOT_FOUND
 
 
 def _thumbnails(registry: Registry) -> Any:
@@ -165,10 +168,11 @@ class _Summary:
             self.recipients[record.get("recipient") or "(no recipient)"][record["master"]["path"]] += 1
             self.masters[record["master"]["path"]] += 1
 
-    def print(self, resumed: int) -> None:
+    def print(self, resumed: int, found: int) -> None:
+        """The counts; ``resumed`` rows of an earlier run (``found`` of them something of the registry) kept."""
         counts = ", ".join(f"{self.status[s]} {s}" for s in ("attributed", "mark-only", "exact", "near-duplicate",
                                                               "not-found", "error"))
-        earlier = f" (after {resumed} rows of an earlier run)" if resumed else ""
+        earlier = f" (after {resumed} rows of an earlier run, {found} of them found)" if resumed else ""
         print(f"watermark: {sum(self.status.values())} scanned{earlier}: {counts}", file=sys.stderr)
         for recipient, masters in sorted(self.recipients.items()):
             print(f"watermark:   recipient {recipient}: {sum(masters.values())} copies (attributed or exact) of "
