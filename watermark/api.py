@@ -276,7 +276,11 @@ def detect_loaded_keys(loaded: imageio.LoadedImage, keys: Sequence[Key], *, sche
                        marked_shape: tuple[int, int] | None = None) -> list[Detection]:
     """`detect_loaded` with each of ``keys``, in order, sharing what uses no key (see `detect_keys`)."""
     width, height = loaded.original_size
-    return _detect(loaded.image, keys, scheme, false_alarm, source_shape=(height, width), marked_shape=marked_shape)
+    try:
+        return _detect(loaded.image, keys, scheme, false_alarm, source_shape=(height, width),
+                       marked_shape=marked_shape)
+    except InvalidImageError as exc:      # pixels the file holds but no image may (NaN, out of range)
+        raise type(exc)(str(exc).replace("image:", f"{loaded.path}:", 1)) from None
 
 
 def read_in_frame(image: ImageLike, key: Key, candidates: Iterable[int], *, valid: np.ndarray | None = None,

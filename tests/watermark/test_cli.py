@@ -51,6 +51,22 @@ def test_embed_then_detect_json(tmp_path, keyfile, coffee_png, capsys):
     assert set(lines[0]) >= {"path", "found", "payload", "p_value", "error"}
 
 
+def test_detect_reads_paths_from_stdin_and_names_a_file_with_impossible_pixels(tmp_path, keyfile, coffee_png,
+                                                                             monkeypatch, capsys):
+    import io
+
+    import tifffile
+
+    nan = tmp_path / "nan.tif"
+    tifffile.imwrite(nan, np.full((200, 200), np.nan, np.float32))
+    listed = f"{coffee_png}\n\n{nan}\n".encode()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(listed)))
+    assert main(["detect", "-", "--key", str(keyfile), "--json"]) == ERROR
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["path"] for row in rows] == [str(coffee_png), str(nan)]
+    assert rows[1]["error"] == f"{nan}: float image contains NaN or infinity"
+
+
 def test_nothing_found_exits_1(keyfile, coffee_png):
     assert main(["detect", str(coffee_png), "--key", str(keyfile)]) == NOT_FOUND
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,8 @@ __all__ = ["register"]
 def register(commands: argparse._SubParsersAction) -> None:
     detect = commands.add_parser("detect", help="look for one key's mark in files and directories (recursive); "
                                                 "'scan' attributes against a registry")
-    detect.add_argument("paths", nargs="+", metavar="PATH")
+    detect.add_argument("paths", nargs="+", metavar="PATH",
+                        help="image files and directories, or - for a list of paths on stdin (one a line)")
     key_options(detect)
     detect.add_argument("--false-alarm", type=probability, default=schemes.DEFAULT_FALSE_ALARM, metavar="P",
                         help="report found when the p-value is at most this (default: %(default)s)")
@@ -36,9 +40,18 @@ def _detect_failed(path: Path, message: str, *, scheme: str, **options: Any) -> 
     return Outcome(row(DETECT_FIELDS, path=str(path), found=False, scheme=scheme, error=message), "failed")
 
 
+def _listed(arguments: list[str]) -> Iterator[str]:
+    """``arguments``, ``-`` replaced by the paths on stdin, one a line, read as the file system's bytes."""
+    for argument in arguments:
+        if argument == "-":
+            yield from (os.fsdecode(line.rstrip(b"\r\n")) for line in sys.stdin.buffer if line.strip())
+        else:
+            yield argument
+
+
 def _run_detect(args: argparse.Namespace) -> int:
     key = load_key(args)
-    paths = list(imageio.iter_image_files(args.paths))
+    paths = list(imageio.iter_image_files(_listed(args.paths)))
     if not paths:
         raise WatermarkError(f"no image files in {', '.join(args.paths)}")
     job = Job(_detect_one, _detect_failed, key=key, scheme=args.scheme, false_alarm=args.false_alarm,
