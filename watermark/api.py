@@ -22,7 +22,7 @@ from .keys import Key
 from .signer import ManifestSigner, new_manifest_id
 
 __all__ = ["embed", "detect", "detect_keys", "embed_file", "detect_file", "detect_loaded", "detect_loaded_keys",
-           "read_in_frame", "MAX_STRENGTH"]
+           "read_in_frame", "warn_if_marked", "MAX_STRENGTH"]
 
 MAX_STRENGTH = 10.0     # ten times the default amplitude: far past visible, short of a destroyed picture
 _READ_BACK_BELOW = 192  # px (short side): a mark this small is read back before it is handed out
@@ -221,7 +221,7 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
                                 "convert it to 16-bit RGB or to 8-bit CMYK first")
     imageio.check_writable(loaded.image, dst)     # a format that cannot hold the image: refused before the work
     try:
-        _warn_if_marked(loaded.image, key, schemes.get(scheme), src)
+        warn_if_marked(loaded.image, key, schemes.get(scheme), src)
         marked = embed(loaded.image, payload, key, strength=strength, scheme=scheme)
     except InvalidImageError as exc:
         raise type(exc)(str(exc).replace("image:", f"{src}:", 1)) from None
@@ -235,7 +235,7 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
     return manifest_id
 
 
-def _warn_if_marked(image: ImageLike, key: Key, scheme: schemes.Scheme, name: str | os.PathLike) -> None:
+def warn_if_marked(image: ImageLike, key: Key, scheme: schemes.Scheme, name: str | os.PathLike) -> None:
     """Warn (`AlreadyMarkedWarning`) when ``image`` already carries ``key``'s mark where it was put."""
     try:
         _, luma, _ = _luminance_of(_reduced_for(scheme, image), scheme, "image")

@@ -1,5 +1,7 @@
 """``watermark embed --registry`` and ``watermark registry``, as real processes on a real database file."""
 
+import csv
+import io
 import json
 import os
 import signal
@@ -14,6 +16,7 @@ from PIL import Image
 
 import watermark as wm
 from tests.photos import PHOTO_NAMES, photo
+from watermark.cli import main
 from watermark.registry import Registry, file_sha256
 
 
@@ -202,8 +205,6 @@ def test_a_locked_registry_gives_one_line_and_writes_nothing(setup, tmp_path):
 
 
 def test_embed_needs_a_payload_or_a_registry(setup, tmp_path, capsys):
-    from watermark.cli import main
-
     key_path, _ = setup
     master = _masters(tmp_path / "masters", 1)[0]
     assert main(["embed", str(master), "-o", str(tmp_path / "out.png"), "--key", str(key_path)]) == 2
@@ -226,3 +227,122 @@ def test_registry_show_takes_an_all_digit_record_id_start_as_an_id_too(setup, tm
     shown = _run("registry", "show", "01234567", "--registry", copy, "--json", check=0).stdout
     assert [json.loads(line)["id"] for line in shown.splitlines()] == ["01234567" + record_id[8:]]
     assert _run("registry", "show", "12345678", "--registry", copy).returncode == 1     # neither: not found
+
+
+def test_a_file_name_that_is_not_utf8_is_recorded_and_the_batch_goes_on(setup, tmp_path, capsys):
+    key_path, database = setup
+    masters = _masters(tmp_path / "masters", 2)
+    odd = masters[0].with_name(os.fsdecode(b"caf\xe9.png"))
+    masters[0].rename(odd)
+    embed = ["embed", str(tmp_path / "masters"), "-o", str(tmp_path / "out"), "--key", str(key_path),
+             "--registry", str(database), "--json"]
+    assert main(embed) == 0
+    assert [json.loads(line)["status"] for line in capsys.readouterr().out.splitlines()] == ["marked"] * 2
+    with Registry(database) as registry:
+        record = registry.records()[0]
+    assert record.master.path == f"{tmp_path}/masters/caf\\xe9.png"
+    assert record.output_path == f"{tmp_path}/out/caf\\xe9.png"
+    assert record.output_sha256 == file_sha256(tmp_path / "out" / odd.name)
+    assert main(embed) == 0                                     # the same path finds its record again
+    assert [json.loads(line)["status"] for line in capsys.readouterr().out.splitlines()] == ["skipped"] * 2
+
+
+@pytest.mark.parametrize("option", [["--recipient", os.fsdecode(b"Caf\xe9")], ["--meta", os.fsdecode(b"k=\xe9")],
+                                    ["--in-place"]])
+def test_bad_text_and_in_place_are_one_line_before_any_work(setup, tmp_path, capsys, option):
+    key_path, database = setup
+    master = _masters(tmp_path / "masters", 1)[0]
+    before = master.read_bytes()
+    output = [] if option == ["--in-place"] else ["-o", str(tmp_path / "out.png")]
+    assert main(["embed", str(master), *output, "--key", str(key_path), "--registry", str(database), *option]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0] == {
+        "--recipient": "watermark: --recipient 'Caf\\xe9': not valid UTF-8 text; give it in UTF-8",
+        "--meta": "watermark: --meta 'k=\\xe9': not valid UTF-8 text; give it in UTF-8",
+        "--in-place": "watermark: --in-place is not available with --registry: a registry issues marked copies of "
+                      "masters that stay unmarked; give -o OUT"}[option[0]]
+    assert master.read_bytes() == before and not (tmp_path / "out.png").exists()
+    with Registry(database) as registry:
+        assert registry.counts() == {"keys": 0, "masters": 0, "reserved": 0, "issued": 0, "void": 0}
+
+
+def test_registry_list_refuses_a_recipient_that_is_not_utf8(setup, capsys):
+    _, database = setup
+    assert main(["registry", "list", "--registry", str(database), "--recipient", os.fsdecode(b"Caf\xe9")]) == 2
+    assert capsys.readouterr().err == "watermark: --recipient 'Caf\\xe9': not valid UTF-8 text; give it in UTF-8\n"
+
+
+def test_embed_warns_of_a_master_that_already_carries_the_mark(setup, tmp_path, capsys):
+    key_path, database = setup
+    master = _masters(tmp_path / "masters", 1)[0]
+    embed = ["--key", str(key_path), "--registry", str(database)]
+    assert main(["embed", str(master), "-o", str(tmp_path / "a.png"), *embed]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["embed", str(tmp_path / "a.png"), "-o", str(tmp_path / "b.png"), *embed]) == 0
+    assert "a.png: already carries this key's mark" in capsys.readouterr().err
+
+
+def test_registry_show_a_sha256_in_json_and_under_a_key_and_an_outside_payload(setup, tmp_path, capsys):
+    key_path, database = setup
+    master = _masters(tmp_path / "masters", 1)[0]
+    other = tmp_path / "other.key"
+    wm.Key.from_passphrase("another key").save(other)
+    for key, output in ((key_path, "a.png"), (other, "b.png")):
+        assert main(["embed", str(master), "-o", str(tmp_path / output), "--key", str(key), "--registry",
+                     str(database)]) == 0
+    capsys.readouterr()
+    show = ["registry", "show", "--registry", str(database)]
+
+    def shown(*args):
+        status = main([*show, *args])
+        return status, [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    status, lines = shown(file_sha256(master), "--json")
+    assert status == 0 and [line["issued_copies"] for line in lines] == [2]
+    assert lines[0]["master"]["sha256"] == file_sha256(master) and lines[0]["master"]["width"] > 0
+    assert shown(file_sha256(master), "--json", "--key", str(other))[1][0]["issued_copies"] == 1
+    copy = file_sha256(tmp_path / "a.png")
+    assert shown(copy, "--json", "--key", str(other)) == (1, [])
+    status, lines = shown(copy, "--json", "--key", str(key_path))
+    assert status == 0 and [line["output_sha256"] for line in lines] == [copy]
+    for outside in ("12345678901234567890123", "0x1ffffffffffffffff"):
+        assert main([*show, outside]) == 2
+        assert capsys.readouterr().err == f"watermark: payload {outside} is outside [0, 2**64)\n"
+
+
+def test_the_csv_export_has_the_issued_copies_only_the_json_export_every_record(setup, tmp_path, capsys):
+    key_path, database = setup
+    master = _masters(tmp_path / "masters", 1)[0]
+    assert main(["embed", str(master), "-o", str(tmp_path / "a.png"), "--key", str(key_path), "--registry",
+                 str(database)]) == 0
+    with Registry(database) as registry:
+        known, key = next(registry.masters()), wm.Key.load(key_path)
+        registry.void(registry.reserve(key, known, output_path=tmp_path / "v.png", scheme="lattice").id, "interrupted")
+        registry.reserve(key, known, output_path=tmp_path / "r.png", scheme="lattice")
+    capsys.readouterr()
+    assert main(["registry", "export", "--registry", str(database)]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(row["state"], row["output_path"]) for row in rows] == [("issued", str(tmp_path / "a.png"))]
+    assert main(["registry", "export", "--json", "--registry", str(database)]) == 0
+    states = [copy["state"] for copy in json.loads(capsys.readouterr().out)["copies"]]
+    assert sorted(states) == ["issued", "reserved", "void"]
+
+
+def test_the_same_batch_run_twice_at_once_issues_each_copy_once(setup, tmp_path):
+    """Each run leaves the other's live reservations alone: a copy the other is issuing fails here
+    with one line, and nothing is voided."""
+    key_path, database = setup
+    masters = _masters(tmp_path / "masters", 6)
+    command = [sys.executable, "-m", "watermark", "embed", *map(str, masters), "-o", str(tmp_path / "out"),
+               "--key", str(key_path), "--registry", str(database), "--recipient", "Agence X"]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+    for process in processes:
+        _, stderr = process.communicate(timeout=900)
+        assert process.returncode in (0, 2), stderr
+        assert all("being issued by process" in line for line in stderr.splitlines()[:-1]), stderr
+    issued = _check_sound(database, expected_issued=6)
+    assert sorted(record.output_path for record in issued) == [str(tmp_path / "out" / m.name) for m in masters]
+    with Registry(database) as registry:
+        assert registry.counts()["void"] == 0 and registry.counts()["reserved"] == 0
+    assert _run(*command[3:], check=0).stderr.splitlines() == ["watermark: 0 marked, 6 skipped, 0 failed"]

@@ -1,14 +1,19 @@
 """The registry file: records, lookups, export/import, and its bad input (real files, real processes)."""
 
+import base64
 import json
+import os
+import re
+import socket
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 
 import watermark as wm
-from watermark.registry import Registry, export_json, import_document
+from watermark.registry import Registry, export_json, holders, import_document
 from watermark.registry.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 
@@ -150,6 +155,71 @@ def test_import_refuses_a_conflicting_copy_and_imports_nothing(registry, key, tm
     assert registry.counts()["masters"] == 1
 
 
+@pytest.mark.parametrize(("entry", "field", "value"), [("copies", "payload", "0x1000000000000000000"),
+                                                       ("copies", "payload", "-0x5"),
+                                                       ("masters", "phash", "1000000000000000000"),
+                                                       ("masters", "phash", "-5")])
+def test_import_refuses_a_number_outside_64_bits_and_imports_nothing(registry, key, tmp_path, entry, field, value):
+    registry.reserve(key, _master(registry), output_path="/out/a.png", payload=42, scheme="lattice")
+    document = json.loads(export_json(registry))
+    document[entry][0][field] = value
+    named = f"copy {document['copies'][0]['id']}" if entry == "copies" else f"master {'a' * 64}"
+    with Registry(tmp_path / "copy.db", create=True) as copy:
+        with pytest.raises(wm.RegistryError) as info:
+            import_document(copy, document, source="x.json")
+        assert _one_line(info) == (f"x.json: {named}: {field} {value!r} is not a 64-bit unsigned hex "
+                                   "number; nothing imported")
+        assert copy.counts() == {"keys": 0, "masters": 0, "reserved": 0, "issued": 0, "void": 0}
+
+
+@pytest.mark.parametrize(("entry", "field", "value", "message"), [
+    ("masters", "path", "/elsewhere/a.png", "master a{64} differs from the registry's \\(path\\)"),
+    ("masters", "width", 641, "master a{64} differs from the registry's \\(width\\)"),
+    ("masters", "frame", base64.b64encode(b"another").decode(), "master a{64} differs from the registry's \\(frame\\)"),
+    ("keys", "fingerprint", "00000000", "key [0-9a-f]{32} has fingerprint '00000000', the registry's '[0-9a-f]{8}'")])
+def test_import_refuses_a_conflicting_key_or_master_and_imports_nothing(registry, key, entry, field, value, message):
+    master = _master(registry)
+    registry.add_master(sha256=master.sha256, path=master.path, width=640, height=480, phash=master.phash,
+                        print_=master.print, frame=b"frame-of-a")
+    registry.reserve(key, master, output_path="/out/a.png", payload=42, scheme="lattice")
+    document = json.loads(export_json(registry))
+    document["copies"].append({**document["copies"][0], "id": "00000000-0000-4000-8000-000000000000",
+                               "payload": "0x2b"})                        # new: would be imported
+    document[entry][0][field] = value
+    with pytest.raises(wm.RegistryError) as info:
+        import_document(registry, document, source="x.json")
+    assert re.fullmatch(f"x.json: {message}; nothing imported", _one_line(info))
+    assert registry.counts()["reserved"] == 1 and registry.frame(master) == b"frame-of-a"
+
+
+def test_import_skips_a_key_and_master_that_differ_only_in_when_they_were_added(registry, key, tmp_path):
+    registry.reserve(key, _master(registry), output_path="/out/a.png", scheme="lattice")
+    document = json.loads(export_json(registry))
+    document["keys"][0]["added_at"] = document["masters"][0]["added_at"] = "2001-01-01T00:00:00.000000Z"
+    assert import_document(registry, document) == {"keys": 0, "masters": 0, "copies": 0}
+    assert registry.keys()[0] == (key.public_id, key.fingerprint)
+
+
+def test_a_path_that_is_not_utf8_is_stored_with_its_bytes_escaped(registry, key):
+    master = registry.add_master(sha256="a" * 64, path=os.fsdecode(b"/masters/caf\xe9.png"), width=640, height=480,
+                                 phash=0, print_=b"print")
+    assert master.path == "/masters/caf\\xe9.png"
+    record = registry.reserve(key, master, output_path=os.fsdecode(b"/out/caf\xe9.png"), scheme="lattice")
+    assert record.output_path == "/out/caf\\xe9.png"
+    assert registry.records(output_path=os.fsdecode(b"/out/caf\xe9.png")) == [record]
+    assert json.loads(export_json(registry))["copies"][0]["output_path"] == "/out/caf\\xe9.png"
+
+
+def test_text_that_is_not_utf8_is_one_line_naming_the_registry(registry, key):
+    with pytest.raises(wm.RegistryError) as info:
+        registry.records(recipient=os.fsdecode(b"Caf\xe9"))
+    assert _one_line(info).endswith("filigrane.db: cannot store 'Caf\\udce9', which is not valid UTF-8 text")
+    with pytest.raises(wm.RegistryError, match="which is not valid UTF-8 text"):
+        registry.reserve(key, _master(registry), output_path="/out/a.png", metadata={"k": os.fsdecode(b"\xe9")},
+                         scheme="lattice")
+    assert registry.counts()["reserved"] == 0
+
+
 @pytest.mark.parametrize("document", [[], {"format": "other"}, {"format": "filigrane-registry", "version": 1}])
 def test_import_refuses_what_is_not_an_export(registry, document):
     with pytest.raises(wm.RegistryError, match="export"):
@@ -232,3 +302,23 @@ def test_a_lock_held_by_another_process_gives_one_line_and_writes_nothing(tmp_pa
         holder.communicate("")
     with Registry(path) as registry:
         assert registry.counts()["keys"] == 0 and registry.integrity_check() == "ok"
+
+
+_HOLDER = "from watermark.registry import holders; print(holders.this_process(), flush=True); input()"
+
+
+def test_a_reservation_is_at_work_while_its_process_runs_or_elsewhere_for_an_hour():
+    now, old = datetime.now(UTC), "2001-01-01T00:00:00.000000Z"
+    recent = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert not holders.at_work(None, recent) and not holders.at_work(holders.this_process(), recent)
+    assert holders.at_work("elsewhere 123 -", recent) and not holders.at_work("elsewhere 123 -", old)
+    process = subprocess.Popen([sys.executable, "-c", _HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True)
+    try:
+        running = process.stdout.readline().strip()
+        assert running.startswith(f"{socket.gethostname()} {process.pid} ")
+        assert holders.at_work(running, old)                                  # however old: it runs
+        assert not holders.at_work(running.rsplit(" ", 1)[0] + " 1", recent)  # its pid, an earlier process's start
+    finally:
+        process.communicate("\n")
+    assert not holders.at_work(running, recent)                               # gone

@@ -1,5 +1,8 @@
 """issue_file: mark, write, record; and finishing what an interrupted run left."""
 
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -155,3 +158,53 @@ def test_a_16_bit_colour_master_is_issued_at_its_own_size(registry, tmp_path, ke
     record = issue_file(registry, deep, output, key).record
     assert (record.master.width, record.master.height) == (600, 400)
     assert wm.detect_file(output, key).payload == record.payload
+
+
+def test_an_already_marked_master_is_issued_with_a_warning(registry, master, tmp_path, key):
+    first = tmp_path / "first.png"
+    issue_file(registry, master, first, key)
+    with pytest.warns(wm.AlreadyMarkedWarning, match="first.png: already carries this key's mark"):
+        second = issue_file(registry, first, tmp_path / "second.png", key)
+    assert second.status == "issued" and registry.counts()["issued"] == 2
+
+
+def test_a_master_is_never_marked_in_place(registry, master, key):
+    before = master.read_bytes()
+    with pytest.raises(wm.ParameterError, match="coffee.png: is the master itself"):
+        issue_file(registry, master, master, key, overwrite=True)
+    assert master.read_bytes() == before and registry.counts() == {"keys": 0, "masters": 0, "reserved": 0,
+                                                                    "issued": 0, "void": 0}
+
+
+_RESERVE = """
+import sys
+import watermark as wm
+from watermark.registry import Registry
+with Registry(sys.argv[1]) as registry:
+    registry.reserve(wm.Key.from_passphrase("filigrane test suite"), registry.master(sys.argv[2]),
+                     output_path=sys.argv[3], scheme="lattice")
+    print("reserved", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_reservation_of_a_run_at_work_is_left_to_it_and_voided_once_its_process_is_gone(registry, master,
+                                                                                           tmp_path, key):
+    from watermark.registry import register_master
+
+    output = tmp_path / "coffee.png"
+    known = register_master(registry, master)
+    holder = subprocess.Popen([sys.executable, "-c", _RESERVE, str(registry.path), known.sha256, str(output)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "reserved"
+        busy = f"coffee.png: being issued by process {holder.pid} on .* run again once it has finished$"
+        with pytest.raises(wm.RegistryError, match=busy):
+            issue_file(registry, master, output, key)
+        with pytest.raises(wm.RegistryError, match=busy):           # nor can a reservation slip in beside it
+            registry.reserve(key, known, output_path=output, scheme="lattice")
+        assert registry.counts()["reserved"] == 1 and not output.exists()
+    finally:
+        holder.communicate("")
+    assert issue_file(registry, master, output, key).status == "issued"
+    assert registry.counts() == {"keys": 1, "masters": 1, "reserved": 0, "issued": 1, "void": 1}

@@ -20,6 +20,7 @@ from ..registry import Registry, issue_file
 from ..signer import ManifestSigner
 from .batch import EMBED_FIELDS, Job, Outcome, row, run_batch
 from .common import ERROR, FOUND
+from .registry import require_utf8
 
 __all__ = ["registry_options", "run", "ISSUE_FIELDS"]
 
@@ -42,6 +43,7 @@ def registry_options(parser: argparse.ArgumentParser) -> None:
 def _metadata(items: list[str]) -> dict[str, str]:
     metadata = {}
     for item in items:
+        require_utf8(item, "--meta")
         name, equals, value = item.partition("=")
         if not equals or not name.strip():
             raise ParameterError(f"--meta {item!r}: expected KEY=VALUE")
@@ -84,15 +86,20 @@ def run(args: argparse.Namespace, key: Key, pairs: list[tuple[Path, Path]], payl
     """Issue every (source, destination) pair into ``args.registry``; the exit status."""
     if args.diff:
         raise ParameterError("--diff is not available with --registry")
+    if args.in_place:
+        raise ParameterError("--in-place is not available with --registry: a registry issues marked copies of "
+                             "masters that stay unmarked; give -o OUT")
     if payload is not None and len(pairs) > 1:
         raise RegistryError(f"--payload with --registry marks one file ({len(pairs)} given): a payload is "
                             "issued once per key; leave --payload out and the registry draws one per copy")
+    require_utf8(args.recipient, "--recipient")
+    metadata = _metadata(args.meta)
     with Registry(args.registry) as registry:       # refuse a missing, damaged, newer or locked file first
         registry.add_key(key)
     job = Job(_issue_one, _issue_failed, registry=args.registry, key=key,
               payload=None if payload is None else payload_to_int(payload), recipient=args.recipient,
-              metadata=_metadata(args.meta), strength=args.strength, scheme=args.scheme, quality=args.quality,
-              overwrite=args.overwrite or args.in_place, max_pixels=args.max_pixels, c2pa_signer=c2pa_signer)
+              metadata=metadata, strength=args.strength, scheme=args.scheme, quality=args.quality,
+              overwrite=args.overwrite, max_pixels=args.max_pixels, c2pa_signer=c2pa_signer)
     counts = run_batch(job, pairs, jobs=args.jobs, json_rows=args.json, label="embedding",
                        statuses=("marked", "skipped", "failed"))
     return ERROR if counts["failed"] else FOUND

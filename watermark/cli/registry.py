@@ -15,13 +15,14 @@ import re
 import sys
 from pathlib import Path
 
-from ..errors import RegistryError, WatermarkError
+from ..errors import ParameterError, RegistryError, WatermarkError
 from ..registry import ISSUED, RESERVED, VOID, Record, Registry, export_json, import_document
+from ..sources import printable
 from .common import FOUND, NOT_FOUND, load_key
 
-__all__ = ["register", "registry_option", "default_registry"]
+__all__ = ["register", "registry_option", "default_registry", "require_utf8"]
 
-_RECORD_ID = re.compile(r"[0-9a-f]{8}[0-9a-f-]{0,28}")
+_RECORD_ID = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"     # a UUID's shape: x a hex digit
 _CSV_FIELDS = ("id", "state", "payload", "recipient", "master_path", "master_sha256", "output_path",
                "output_sha256", "issued_at", "metadata", "key", "scheme", "tool_version")
 
@@ -35,6 +36,14 @@ def registry_option(parser: argparse.ArgumentParser, *, required: bool = False) 
                         default=None if required else default_registry(),
                         help="registry file (default: $FILIGRANE_REGISTRY, else filigrane.db)"
                         if not required else "registry file (SQLite), made by 'watermark registry init'")
+
+
+def require_utf8(text: str | None, option: str) -> None:
+    """A `ParameterError` if ``text``, given as ``option``, is not valid UTF-8, which the registry stores
+    (bytes that are not come from the command line as surrogate escapes)."""
+    shown = None if text is None else printable(text)
+    if shown != text:
+        raise ParameterError(f"{option} '{shown}': not valid UTF-8 text; give it in UTF-8")
 
 
 def _optional_key(parser: argparse.ArgumentParser) -> None:
@@ -64,13 +73,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     _optional_key(show)
     show.add_argument("what", metavar="PAYLOAD-or-ID", help="0x payload or decimal, a record id (or its first "
                                                              "8+ characters), or a 64-hex SHA-256")
-    show.add_argument("--json", action="store_true", help="one JSON object per record")
+    show.add_argument("--json", action="store_true", help="one JSON object per record (a master's: "
+                                                          "{\"master\": ..., \"issued_copies\": N})")
     show.set_defaults(run=_run_show)
 
     export = actions.add_parser("export", help="the issued copies as CSV, or everything as JSON (--json)")
     registry_option(export)
-    export.add_argument("--json", action="store_true", help="the whole registry as one JSON document "
-                                                            "(what 'import' reads back exactly)")
+    export.add_argument("--json", action="store_true", help="the whole registry as one JSON document, records "
+                                                            "in every state (a backup: 'import' reads it back "
+                                                            "exactly, void payloads stay taken)")
     export.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
     export.set_defaults(run=_run_export)
 
@@ -105,6 +116,7 @@ def _line(record: Record) -> str:
 
 
 def _run_list(args: argparse.Namespace) -> int:
+    require_utf8(args.recipient, "--recipient")
     with Registry(args.registry) as registry:
         key = _key_filter(args, registry)
         return _print_records(registry.records(key=key, recipient=args.recipient, state=args.state), args.json)
@@ -115,22 +127,36 @@ def _run_show(args: argparse.Namespace) -> int:
     with Registry(args.registry) as registry:
         key = _key_filter(args, registry)
         if re.fullmatch(r"[0-9a-f]{64}", what):
-            copies, master = registry.find_sha256(what)
-            if master is not None and not args.json:
-                print(f"master {master.sha256}  {master.width}x{master.height}  {master.path}  "
-                      f"({len(registry.copies_of(master))} issued copies)")
-            return _print_records(copies, args.json) if copies else (FOUND if master is not None else NOT_FOUND)
-        if not _RECORD_ID.fullmatch(what) or what.startswith("0x"):
+            return _show_sha256(registry, what, key, args.json)
+        if not _is_record_id(what):
             return _print_records(registry.find_payload(_payload(args.what), key=key), args.json)
         matching = [record for record in registry.records(key=key) if record.id.startswith(what)]
-        if what.isdigit() and int(what) < 2**64:     # 8+ digits: a decimal payload too
+        if what.isdigit():     # eight digits: a decimal payload too
             matching = registry.find_payload(int(what), key=key) + matching
         return _print_records(matching, args.json)
 
 
+def _is_record_id(text: str) -> bool:
+    """Whether ``text`` (lower case) is a record id or its first 8+ characters."""
+    return (re.fullmatch(r"[0-9a-f-]{8,36}", text) is not None
+            and re.sub("[0-9a-f]", "x", text) == _RECORD_ID[:len(text)])
+
+
+def _show_sha256(registry: Registry, sha256: str, key: str | None, as_json: bool) -> int:
+    """The master and the issued copies whose file has this SHA-256 (only ``key``'s copies when given)."""
+    copies, master = registry.find_sha256(sha256, key=key)
+    if master is not None:
+        count = len(registry.copies_of(master, key=key))
+        print(json.dumps({"master": master.to_dict(), "issued_copies": count}, ensure_ascii=False) if as_json else
+              f"master {master.sha256}  {master.width}x{master.height}  {master.path}  ({count} issued copies)",
+              flush=True)
+    return _print_records(copies, as_json) if copies else (FOUND if master is not None else NOT_FOUND)
+
+
 def _payload(text: str) -> int:
+    digits = text.strip().lower()
     try:
-        payload = int(text.strip(), 0)
+        payload = int(digits, 16) if digits.startswith("0x") else int(digits, 10)
     except ValueError:
         raise RegistryError(f"{text!r} is neither a payload (0x hex or decimal), a record id (8+ characters) "
                             "nor a SHA-256 (64 hex digits)") from None
@@ -141,7 +167,7 @@ def _payload(text: str) -> int:
 
 def _run_export(args: argparse.Namespace) -> int:
     with Registry(args.registry) as registry:
-        text = export_json(registry) if args.json else _csv(registry.records())
+        text = export_json(registry) if args.json else _csv(registry.records(state=ISSUED))
     if args.output is None:
         sys.stdout.write(text)
     else:

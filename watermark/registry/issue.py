@@ -12,6 +12,10 @@ same job again (`issue_file` with the same key, master, output and recipient) fi
   key): the crash came between the write and the record, so it is recorded as issued;
 - a reservation without its output, or whose output does not read back: voided (its payload is
   never used again) and a new payload is drawn.
+
+Only the reservations of processes that are gone are finished or voided so (`watermark.registry.holders`):
+one that another run is still at work on (the same command run twice at once) fails this copy with one
+line, and the other run issues it.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import api, imageio, schemes
-from ..errors import InvalidImageError, OutputExistsError, RegistryError
+from ..errors import InvalidImageError, OutputExistsError, ParameterError, RegistryError
 from ..features import master_print
 from ..fingerprint import perceptual_hash
 from ..keys import Key
@@ -89,12 +93,18 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     With ``c2pa_signer`` the output carries a signed C2PA manifest soft-bound to the mark, whose id
     the record keeps in its metadata (``c2pa_manifest``).
 
+    A ``source`` that already carries ``key``'s mark is marked all the same, with an `AlreadyMarkedWarning`
+    (as `watermark.embed_file`); ``destination`` is never ``source``.
+
     Raises
     ------
-    InvalidImageError, ImageFileError, OutputExistsError, RegistryError
+    InvalidImageError, ImageFileError, OutputExistsError, ParameterError, RegistryError
     """
     source, destination = Path(source), Path(destination)
     loaded = imageio.load_image(source, max_pixels=max_pixels, animated="error")
+    if destination.exists() and os.path.samefile(source, destination):
+        raise ParameterError(f"{destination}: is the master itself; a registry issues marked copies and never "
+                             "marks a master in place")
     master = register_master(registry, source, loaded)
     finished = _resume(registry, key, master, destination, recipient, metadata or {})
     if finished is not None:
@@ -105,6 +115,7 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     if c2pa_signer is not None:
         c2pa_signer.check_output(destination)
         metadata = {**(metadata or {}), "c2pa_manifest": new_manifest_id()}
+    api.warn_if_marked(loaded.image, key, schemes.get(scheme), source)   # as embed_file does
     record = registry.reserve(key, master, output_path=destination, payload=payload, recipient=recipient,
                               metadata=metadata, scheme=scheme)
     try:
@@ -137,6 +148,7 @@ def _resume(registry: Registry, key: Key, master: Master, destination: Path, rec
     """Finish or clean up what an earlier run left for ``destination``; the finished copy, if any."""
     written = file_sha256(destination) if destination.is_file() else None
     for record in registry.records(key=key, output_path=destination, state=RESERVED):
+        registry.refuse_at_work(record)                     # another run's, still at work: left to it
         if written is not None and record.master.id == master.id and _carries(destination, key, record):
             return Issued("recovered", registry.mark_issued(record.id, written))
         registry.void(record.id, "interrupted: " + ("output not written" if written is None else

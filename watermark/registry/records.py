@@ -22,7 +22,8 @@ class Master:
     sha256 : str
         Hex SHA-256 of the master file's bytes.
     path : str
-        Where the file was when it was registered (it may have moved since).
+        Where the file was when it was registered (it may have moved since), absolute; bytes of a file
+        name that are not valid UTF-8 are written ``\\xNN``.
     width, height : int
         Pixel size, upright.
     phash : int
@@ -70,7 +71,7 @@ class Record:
     state : str
         ``"reserved"``, ``"issued"`` or ``"void"``.
     output_path : str
-        Where the copy was written (absolute).
+        Where the copy was written (absolute; written as ``path`` of `Master` is).
     output_sha256 : str or None
         Hex SHA-256 of the issued file's bytes; None until issued.
     recipient : str or None

@@ -80,6 +80,11 @@ MIGRATIONS: tuple[str, ...] = (
         png         BLOB NOT NULL
     );
     """,
+    # 3: the process that made each reservation (`watermark.registry.holders`), so that a run voids the
+    # reservations of processes that are gone, never those of a run at work beside it
+    """
+    ALTER TABLE copies ADD COLUMN holder TEXT
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -120,6 +125,8 @@ def errors(path: Path, timeout: float) -> Iterator[None]:
         raise RegistryError(f"{path}: the registry refused the change ({exc})") from None
     except sqlite3.DatabaseError as exc:   # not a database, malformed image, ...
         raise RegistryError(f"{path}: not a readable Filigrane registry ({exc})") from None
+    except UnicodeEncodeError as exc:      # a str from undecodable bytes (surrogate escapes): SQLite takes UTF-8 only
+        raise RegistryError(f"{path}: cannot store {ascii(exc.object)}, which is not valid UTF-8 text") from None
 
 
 def connect(path: str | os.PathLike, *, create: bool = False, timeout: float | None = None) -> sqlite3.Connection:

@@ -18,7 +18,8 @@ import numpy as np
 
 from ..errors import RegistryError
 from ..keys import Key
-from . import schema
+from ..sources import printable
+from . import holders, schema
 from .records import ISSUED, RESERVED, VOID, Master, Record, metadata_text
 from .schema import to_signed, to_unsigned
 
@@ -42,6 +43,18 @@ def tool_version() -> str:
         return _metadata.version("filigrane")
     except _metadata.PackageNotFoundError:
         return "unknown"
+
+
+def _stored_path(path: str | os.PathLike) -> str:
+    """``path`` as the registry stores it: absolute, and valid UTF-8 text (SQLite's), where bytes of a file
+    name that are not (surrogate escapes) become ``\\xNN``; the same path always gives the same text."""
+    return printable(os.path.abspath(path))
+
+
+def _refuse_at_work(output_path: str, record_id: str, holder: str | None, reserved_at: str) -> None:
+    if holder is not None and holders.at_work(holder, reserved_at):
+        raise RegistryError(f"{output_path}: being issued by {holders.describe(holder)} (record {record_id}); "
+                            "run again once it has finished")
 
 
 def _key_id(key: Key | str) -> str:
@@ -136,7 +149,7 @@ class Registry:
         with self.errors(), schema.write(self._connection) as db:
             db.execute("INSERT OR IGNORE INTO masters (sha256, path, width, height, phash, print, added_at) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (sha256, os.fspath(path), int(width), int(height), to_signed(phash), print_, utc_now()))
+                       (sha256, _stored_path(path), int(width), int(height), to_signed(phash), print_, utc_now()))
             if frame is not None:
                 db.execute("INSERT OR IGNORE INTO frames (master_id, png) SELECT id, ? FROM masters WHERE sha256 = ?",
                            (frame, sha256))
@@ -175,24 +188,29 @@ class Registry:
 
     def reserve(self, key: Key, master: Master, *, output_path: str | os.PathLike, payload: int | None = None,
                 recipient: str | None = None, metadata: dict | None = None, scheme: str) -> Record:
-        """Allocate a payload for a copy of ``master`` under ``key`` and commit it as ``reserved``.
+        """Allocate a payload for a copy of ``master`` under ``key`` and commit it as ``reserved`` by this process.
 
         Without ``payload``, a random 64-bit payload is drawn from the OS's CSPRNG until the
         UNIQUE (key, payload) constraint accepts it. A given ``payload`` is refused if the key has
-        ever used it (issued, reserved, or voided after an interrupted run).
+        ever used it (issued, reserved, or voided after an interrupted run). Refused too while another
+        process at work holds a reservation of ``key`` for the same ``output_path`` (`refuse_at_work`).
         """
         public_id = self.add_key(key)
-        record_id, now = str(uuid.uuid4()), utc_now()
-        fields = (record_id, public_id, master.id, os.path.abspath(output_path), recipient, metadata_text(metadata),
-                  scheme, tool_version(), now)
+        record_id, now, path = str(uuid.uuid4()), utc_now(), _stored_path(output_path)
+        fields = (record_id, public_id, master.id, path, recipient, metadata_text(metadata), scheme, tool_version(),
+                  now, holders.this_process())
         for _ in range(1 if payload is not None else _ALLOCATION_TRIES):
             value = payload if payload is not None else secrets.randbits(64)
             with self.errors():
                 try:
                     with schema.write(self._connection) as db:
+                        for held in db.execute("SELECT c.id, c.holder, c.reserved_at FROM copies c JOIN keys k ON "
+                                               "k.id = c.key_id WHERE k.public_id = ? AND c.output_path = ? AND "
+                                               "c.state = 'reserved'", (public_id, path)).fetchall():
+                            _refuse_at_work(path, *held)
                         db.execute("INSERT INTO copies (id, key_id, payload, master_id, state, output_path, "
-                                   "recipient, metadata, scheme, tool_version, reserved_at) SELECT ?, id, ?, ?, "
-                                   "'reserved', ?, ?, ?, ?, ?, ? FROM keys WHERE public_id = ?",
+                                   "recipient, metadata, scheme, tool_version, reserved_at, holder) SELECT ?, id, ?, "
+                                   "?, 'reserved', ?, ?, ?, ?, ?, ?, ? FROM keys WHERE public_id = ?",
                                    (fields[0], to_signed(value), *fields[2:], public_id))
                 except sqlite3.IntegrityError:   # UNIQUE (key, payload): taken
                     if payload is None:
@@ -222,6 +240,12 @@ class Registry:
             db.execute("UPDATE copies SET state = 'void', note = ? WHERE id = ? AND state = 'reserved'",
                        (note, record_id))
 
+    def refuse_at_work(self, record: Record) -> None:
+        """`RegistryError` if the process that reserved ``record`` may still be issuing it
+        (`watermark.registry.holders`): only a reservation whose process is gone is left to void."""
+        rows = self._query("SELECT holder FROM copies WHERE id = ?", (record.id,))
+        _refuse_at_work(record.output_path, record.id, rows[0][0] if rows else None, record.reserved_at)
+
     def _existing(self, record_id: str) -> Record:
         record = self.record(record_id)
         if record is None:
@@ -243,11 +267,13 @@ class Registry:
                                (to_signed(payload), _key_id(key)))
         return [_record(row) for row in rows]
 
-    def find_sha256(self, sha256: str) -> tuple[list[Record], Master | None]:
-        """Exact lookup of a file's bytes: the issued copies with this output SHA-256, and the master with it."""
+    def find_sha256(self, sha256: str, *, key: Key | str | None = None) -> tuple[list[Record], Master | None]:
+        """Exact lookup of a file's bytes: the issued copies with this output SHA-256 (under ``key`` only
+        when given), and the master with it."""
         rows = self._query(f"{_RECORD_SELECT} WHERE c.output_sha256 = ? AND c.state = 'issued' "
                            "ORDER BY c.issued_at", (sha256,))
-        return [_record(row) for row in rows], self.master(sha256)
+        copies = [_record(row) for row in rows]
+        return [copy for copy in copies if key is None or copy.key == _key_id(key)], self.master(sha256)
 
     def copies_of(self, master: Master | int, *, key: Key | str | None = None) -> list[Record]:
         """The issued copies of a master (all of them: a scan tests them together for collusion)."""
@@ -261,7 +287,7 @@ class Registry:
         for clause, value in (("k.public_id = ?", None if key is None else _key_id(key)),
                               ("c.recipient = ?", recipient), ("c.master_id = ?", master),
                               ("c.state = ?", state),
-                              ("c.output_path = ?", None if output_path is None else os.path.abspath(output_path))):
+                              ("c.output_path = ?", None if output_path is None else _stored_path(output_path))):
             if value is not None:
                 clauses.append(clause)
                 args.append(value)

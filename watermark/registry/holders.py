@@ -1,0 +1,51 @@
+"""Which process holds a reservation, and whether it may still be at work on it.
+
+A reservation records its process as ``"host pid start"`` (``start``: when the process started, from
+``/proc`` on Linux, else ``-``), so that a run voids only the reservations of processes that are gone,
+never those of a run issuing the same copies beside it. On this host a process that ``/proc`` shows
+running, with the same start (not a later process given the same pid), is at work; elsewhere, or
+where ``/proc`` cannot tell, a reservation younger than `STALE_AFTER` is.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime
+
+__all__ = ["STALE_AFTER", "this_process", "at_work", "describe"]
+
+STALE_AFTER = 3600.0     # seconds: a reservation older than this whose process cannot be checked is abandoned
+
+
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks after boot), or None if it is gone, a zombie, or not Linux's."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()   # after the command name, which may hold spaces
+    except (OSError, IndexError):
+        return None
+    return None if len(fields) < 20 or fields[0] == b"Z" else fields[19].decode()
+
+
+def this_process() -> str:
+    """This process, as its reservations record it."""
+    return f"{socket.gethostname()} {os.getpid()} {_started(os.getpid()) or '-'}"
+
+
+def at_work(holder: str | None, reserved_at: str) -> bool:
+    """Whether the process ``holder`` (None: unknown, as in an import) may still be issuing a copy it
+    reserved at ``reserved_at``; never this process itself, whose calls are done when they return."""
+    if holder is None or holder == this_process():
+        return False
+    host, pid, started = holder.rsplit(" ", 2)
+    if host == socket.gethostname() and started != "-":
+        return _started(int(pid)) == started
+    age = datetime.now(UTC) - datetime.strptime(reserved_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return age.total_seconds() < STALE_AFTER
+
+
+def describe(holder: str) -> str:
+    """``"process PID on HOST"``."""
+    host, pid, _ = holder.rsplit(" ", 2)
+    return f"process {pid} on {host}"
