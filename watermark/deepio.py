@@ -37,10 +37,14 @@ def is_deep_colour(im: ImageFile.ImageFile) -> bool:
 def decode(data: bytes, name: str) -> np.ndarray:
     """The first image of a 16-bit colour PNG or TIFF as a uint16 array, RGB(A) order, as stored
     (EXIF orientation not applied); grey + alpha comes as RGBA."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)   # libtiff's warnings: not one line of ours
     try:
         pixels = cv2.imdecode(np.frombuffer(_as_stored(data), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
         raise InvalidImageError(f"{name}: corrupt 16-bit image data ({str(exc).strip().splitlines()[-1]})") from None
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 3 or pixels.shape[2] not in (2, 3, 4):
         raise InvalidImageError(f"{name}: corrupt or unsupported 16-bit colour image data")
     if pixels.shape[2] == 2:

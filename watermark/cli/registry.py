@@ -60,7 +60,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     init.add_argument("path", metavar="DB")
     init.set_defaults(run=_run_init)
 
-    listing = actions.add_parser("list", help="issued copies, oldest first")
+    listing = actions.add_parser("list", help="the records (issued, reserved, void; --state picks one), oldest first")
     registry_option(listing)
     _optional_key(listing)
     listing.add_argument("--recipient", help="only this recipient's copies")
