@@ -83,11 +83,11 @@ class Key:
         """
         path = Path(path)
         try:
-            text = path.read_text(encoding="ascii")
+            text = path.read_bytes().decode("utf-8", "replace").removeprefix("\ufeff")   # a BOM an editor added
         except FileNotFoundError:
             raise KeyFileError(f"{path}: key file not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise KeyFileError(f"{path}: cannot read key file ({exc.__class__.__name__})") from None
+        except OSError as exc:
+            raise KeyFileError(f"{path}: cannot read key file ({exc.strerror or exc.__class__.__name__})") from None
         lines = text.split()
         if len(lines) != 3 or " ".join(lines[:2]) != _HEADER:
             raise KeyFileError(f"{path}: not a Filigrane key file (expected a '{_HEADER}' header)")

@@ -75,7 +75,8 @@ def test_save_leaves_no_partial_key_when_the_write_fails(tmp_path, monkeypatch):
     (b"hello world\n", "not a Filigrane key file"),
     (b"filigrane-key v1\nzz\n", "corrupt key file"),
     (b"filigrane-key v1\n" + b"ab" * 31 + b"\n", "corrupt key file"),
-    (b"\xff\xfe binary", "cannot read key file"),
+    (b"\xff\xfe binary", "not a Filigrane key file"),
+    (b"\x00\x01\x02", "not a Filigrane key file"),
 ])
 def test_bad_key_files_give_one_line_errors(tmp_path, content, message):
     path = tmp_path / "bad.key"
@@ -83,6 +84,15 @@ def test_bad_key_files_give_one_line_errors(tmp_path, content, message):
     with pytest.raises(wm.KeyFileError, match=message) as info:
         wm.Key.load(path)
     assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_key_file_an_editor_gave_a_byte_order_mark_still_loads(tmp_path):
+    key = wm.Key.generate()
+    key.save(tmp_path / "k.key")
+    with_bom = tmp_path / "bom.key"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + (tmp_path / "k.key").read_bytes())
+    os.chmod(with_bom, 0o600)
+    assert wm.Key.load(with_bom) == key
 
 
 def test_missing_key_file(tmp_path):
