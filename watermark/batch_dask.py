@@ -14,9 +14,9 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from .errors import WatermarkError
+from .errors import ParameterError, WatermarkError
 
-__all__ = ["run_on_dask", "DASK_EXTRA"]
+__all__ = ["run_on_dask", "check_address", "DASK_EXTRA"]
 
 T = TypeVar("T")
 DASK_EXTRA = "pip install 'filigrane[dask]'"
@@ -59,10 +59,29 @@ def _client(address: str, workers: int) -> Any:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=":0")
         return Client(cluster)
+    check_address(address)
     try:
         return Client(address, timeout="10s")
     except (OSError, TimeoutError) as exc:
         raise WatermarkError(f"cannot reach the Dask scheduler at {address} ({exc})") from None
+
+
+def check_address(address: str) -> None:
+    """A `ParameterError` unless ``address`` is ``local`` or a scheduler's address whose host resolves:
+    said before a scan opens its outputs (what ``--dask`` took may be the first file's name)."""
+    if address == "local":
+        return
+    try:
+        from distributed.comm import resolve_address
+    except ImportError:
+        raise WatermarkError(f"--dask needs Dask and distributed: {DASK_EXTRA}") from None
+    try:
+        resolve_address(address)
+    except ValueError as exc:          # no port, an unknown protocol
+        raise ParameterError(f"--dask {address!r} is not a scheduler's address ({exc}); give tcp://HOST:PORT, "
+                             "or --dask alone for a local cluster") from None
+    except OSError as exc:             # a host name that does not resolve
+        raise WatermarkError(f"cannot reach the Dask scheduler at {address} ({exc.strerror or exc})") from None
 
 
 def _call(function: Callable[[T], Any], item: T) -> Any:

@@ -46,7 +46,7 @@ class Key:
     --------
     >>> key = Key.from_passphrase("correct horse battery staple")
     >>> key
-    Key(fingerprint='...')
+    Key(fingerprint='9eae04af')
     """
 
     __slots__ = ("_secret",)

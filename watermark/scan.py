@@ -616,9 +616,10 @@ class Scanner:
 def _naming(message: str, name: str) -> str:
     """``message`` naming the file ``name`` first: the shared image code's ``image:`` placeholder replaced by it, or
     ``name`` put before a message that does not start with it (decoding names the file by its `Path`)."""
-    if message.startswith("image:"):
-        return name + message[len("image"):]
-    return message if message.startswith((f"{name}:", f"{PurePath(name)}:")) else f"{name}: {message}"
+    for spelling in ("image", str(PurePath(name))):
+        if message.startswith(f"{spelling}:"):
+            return name + message[len(spelling):]
+    return message if message.startswith(f"{name}:") else f"{name}: {message}"
 
 
 def _credentials(data: bytes, name: str, row: dict[str, Any], trust_anchors: str | None) -> dict[str, Any]:

@@ -10,9 +10,12 @@ was read.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
 import stat
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -132,10 +135,22 @@ def read_bytes(source: Source, *, max_bytes: int | None = None) -> bytes:
     """
     if source.error is not None:
         raise ImageFileError(source.error)
+    local = _file_url_path(source.location)
+    if local is not None:
+        source = dataclasses.replace(source, location=local)
     data = _read_url(source, max_bytes) if is_url(source.location) else _read_local(source, max_bytes)
     if not data:
         raise InvalidImageError(f"{source.name}: empty file (0 bytes)")
     return data
+
+
+def _file_url_path(location: str) -> str | None:
+    """The local path of a ``file:`` URL of this machine (``file:///a%20b.png``, ``file://localhost/...``),
+    percent-decoded, which fsspec would take literally; None for anything else."""
+    parts = urllib.parse.urlsplit(location)
+    if parts.scheme.lower() != "file" or parts.netloc.lower() not in ("", "localhost"):
+        return None
+    return urllib.request.url2pathname(parts.path)
 
 
 def _read_local(source: Source, max_bytes: int | None) -> bytes:

@@ -282,6 +282,25 @@ def test_embed_warns_of_a_master_that_already_carries_the_mark(setup, tmp_path, 
     assert "a.png: already carries this key's mark" in capsys.readouterr().err
 
 
+def test_an_existing_output_is_skipped_as_plain_embed_skips_it(setup, tmp_path, capsys):
+    """A copy already issued, and a file there that is no copy of the registry's: both skipped, exit 0,
+    with no signing to speak of (c2pa null); the stranger with the warning plain embed gives."""
+    key_path, database = setup
+    masters = _masters(tmp_path / "masters", 2)
+    (tmp_path / "out").mkdir()
+    stranger = tmp_path / "out" / masters[1].name
+    stranger.write_bytes(masters[0].read_bytes())
+    embed = ["embed", *map(str, masters), "-o", str(tmp_path / "out"), "--key", str(key_path), "--registry",
+             str(database), "--json"]
+    assert main(embed) == 0
+    assert main(embed) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(row["status"], row["c2pa"] is None) for row in rows] == [("marked", False), ("skipped", True),
+                                                                      ("skipped", True), ("skipped", True)]
+    assert rows[1]["warning"] == f"{stranger}: already exists, skipped (--overwrite replaces it)"
+    assert stranger.read_bytes() == masters[0].read_bytes()
+
+
 def test_registry_show_a_sha256_in_json_and_under_a_key_and_an_outside_payload(setup, tmp_path, capsys):
     key_path, database = setup
     master = _masters(tmp_path / "masters", 1)[0]

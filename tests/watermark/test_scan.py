@@ -172,6 +172,21 @@ def test_every_error_row_names_its_file(scan_world, tmp_path):
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 4 and all(row["status"] == "error" for row in rows)
     assert all(row["error"].startswith(f"{row['path']}: ") and "image:" not in row["error"] for row in rows), rows
+    named = [f"file://{folder}/empty.png", f"{folder}/./nan.tif"]     # names that a Path would respell
+    result = _run("scan", *named, "--registry", world / "r.db", "--key", world / "studio.key", "--json", check=2)
+    assert [row["error"].split(": ")[0] for row in map(json.loads, result.stdout.splitlines())] == named
+
+
+def test_a_dask_address_that_is_none_stops_before_the_output_is_touched(scan_world, tmp_path):
+    world = scan_world
+    (tmp_path / "earlier.jsonl").write_text('{"path": "x"}\n')
+    for address in ("garbage", str(world / "crawl" / "exact.png")):     # --dask ADDRESS took a file's name
+        refused = _run("scan", world / "crawl", "--registry", world / "r.db", "--key", world / "studio.key",
+                       "-o", tmp_path / "earlier.jsonl", "--overwrite", "--dask", address, check=2)
+        assert refused.stderr.splitlines() == [f"watermark: --dask {address!r} is not a scheduler's address "
+                                               f"(missing port number in address {address!r}); give "
+                                               "tcp://HOST:PORT, or --dask alone for a local cluster"]
+    assert (tmp_path / "earlier.jsonl").read_text() == '{"path": "x"}\n'
 
 
 def test_resume_keeps_good_rows_and_scans_damaged_and_failed_ones_again(scan_world, tmp_path):

@@ -134,6 +134,14 @@ def test_a_file_that_grows_while_read_is_refused(tmp_path):
         writer.join()
 
 
+def test_file_urls_of_this_machine_are_read_as_local_paths(tmp_path):
+    (tmp_path / "a b.png").write_bytes(b"spaced")
+    for url in (f"file://{tmp_path}/a%20b.png", f"file://localhost{tmp_path}/a%20b.png"):
+        assert read_bytes(Source(url, url)) == b"spaced"
+    with pytest.raises(ImageFileError, match="no such file"):
+        read_bytes(Source(f"file://{tmp_path}/absent.png", f"file://{tmp_path}/absent.png"))
+
+
 def test_a_url_that_fails_is_an_error():
     with pytest.raises(ImageFileError, match="cannot read URL|cannot open this URL"):
         read_bytes(Source("memory://nowhere/x.jpg", "memory://nowhere/x.jpg"))

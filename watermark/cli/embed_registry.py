@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..coding import payload_to_int
-from ..errors import ParameterError, RegistryError
+from ..errors import OutputExistsError, ParameterError, RegistryError
 from ..keys import Key
 from ..registry import Registry, issue_file
 from ..signer import ManifestSigner
@@ -62,17 +62,23 @@ def _issue_one(pair: tuple[Path, Path], *, registry: str, key: Key, payload: int
                metadata: dict[str, str], strength: float, scheme: str, quality: int | None, overwrite: bool,
                max_pixels: int | None, c2pa_signer: ManifestSigner | None) -> Outcome:
     source, destination = pair
-    issued = issue_file(_registry(registry), source, destination, key, payload=payload, recipient=recipient,
-                        metadata=metadata, strength=strength, scheme=scheme, quality=quality, overwrite=overwrite,
-                        max_pixels=max_pixels, c2pa_signer=c2pa_signer)
+    try:
+        issued = issue_file(_registry(registry), source, destination, key, payload=payload, recipient=recipient,
+                            metadata=metadata, strength=strength, scheme=scheme, quality=quality,
+                            overwrite=overwrite, max_pixels=max_pixels, c2pa_signer=c2pa_signer)
+    except OutputExistsError:      # a file that is no copy of this registry's: left alone, as plain embed does
+        notice = f"{destination}: already exists, skipped (--overwrite replaces it)"
+        return Outcome(row(ISSUE_FIELDS, path=str(source), output=str(destination), status="skipped",
+                           warning=notice), "skipped", warnings=(notice,))
     fields = issued.to_dict()
     status = "skipped" if fields["status"] == "skipped" else "marked"
     text = f"{destination}: {fields['status']}, payload {fields['payload']}, record {fields['record']}"
     manifest = issued.record.metadata.get("c2pa_manifest")
     if c2pa_signer is not None:
         text += f", signed {manifest}"
+    c2pa = None if status == "skipped" else {"signed": manifest is not None, "manifest": manifest}
     return Outcome(row(ISSUE_FIELDS, path=str(source), output=str(destination), **{**fields, "status": status},
-                       c2pa={"signed": manifest is not None, "manifest": manifest}), status, text)
+                       c2pa=c2pa), status, text)
 
 
 def _issue_failed(pair: tuple[Path, Path], message: str, **options: Any) -> Outcome:

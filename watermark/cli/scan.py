@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from .. import batch, provenance, schemes
+from ..batch_dask import check_address
 from ..errors import ParameterError
 from ..registry import Registry, print_of
 from ..resultlog import ResultLog
@@ -89,6 +90,8 @@ def _run_scan(args: argparse.Namespace) -> int:
                           originals=args.originals)
     scanner = Scanner(args.registry, load_keys(args), options)
     scanner.check()                                  # a bad registry or key stops here, before any file
+    if args.dask is not None:
+        check_address(args.dask)                     # and an address that is none, before the outputs
     report = None if args.report is None else ScanReport(args.report, _thumbnails(scanner.registry))
     summary = _Summary()
     with ResultLog(args.output, resume=args.resume, overwrite=args.overwrite) as log:
