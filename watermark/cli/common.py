@@ -13,9 +13,8 @@ from ..errors import KeyFileError, ParameterError
 from ..keys import Key
 
 __all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "OUTPUT_CLOSED", "key_options", "load_key", "keys_options",
-           "load_keys",
-           "payload", "common_options", "batch_options",
-           "encoder_quality", "probability", "mark_strength"]
+           "load_keys", "payload", "common_options", "batch_options", "encoder_quality", "probability",
+           "mark_strength"]
 
 FOUND, NOT_FOUND, ERROR = 0, 1, 2
 INTERRUPTED = 128 + 2   # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
