@@ -490,6 +490,9 @@ def _fit_mode(image: Image.Image, fmt: str, path: Path) -> Image.Image:
     mode, native = image.mode, _NATIVE[fmt]
     if mode in native and not (fmt in ("JPEG", "BMP") and image.has_transparency_data):
         return image
+    if mode == "F":
+        raise InvalidImageError(f"{path}: {fmt} cannot hold floating-point samples (mode F); save as .tiff, or "
+                                "convert to 8 or 16 bits first")
     if mode in _DEEP:
         raise InvalidImageError(f"{path}: {fmt} holds 8 bits per channel and this {mode} image has more; "
                                 f"save as {_SUGGEST['deep']}, or convert to 8-bit first")

@@ -352,10 +352,13 @@ def test_sixteen_bit_cmyk_is_read_but_refused_for_marking(tmp_path, key):
     ("RGBA", "bmp", "cannot store transparency"),
     ("I;16", "jpg", "holds 8 bits per channel"), ("I;16", "webp", "holds 8 bits per channel"),
     ("CMYK", "png", "cannot hold CMYK"), ("RGB", "gif", "at most 256 colours"),
+    ("F", "png", "PNG cannot hold floating-point samples \\(mode F\\); save as .tiff"),
 ])
 def test_lossy_mode_changes_are_refused(tmp_path, mode, ext, problem):
     if mode == "I;16":
         image = Image.fromarray(np.full((8, 8), 40000, dtype=np.uint16))
+    elif mode == "F":
+        image = Image.fromarray(np.full((8, 8), 0.5, dtype=np.float32))
     else:
         image = Image.fromarray(np.concatenate([RGB, RGB[:, :, :1]], axis=2), mode="RGBA").convert(mode)
     with pytest.raises(InvalidImageError, match=problem):
