@@ -80,7 +80,8 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
     Parameters
     ----------
     image : numpy.ndarray or PIL.Image.Image
-        ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``, uint8, uint16 or float in [0, 1], RGB order.
+        ``(H, W)``, ``(H, W, 2)`` (grey, alpha), ``(H, W, 3)`` or ``(H, W, 4)``, uint8, uint16 or float
+        in [0, 1], RGB order.
     payload : int or bytes
         An int in [0, 2**64) or at most 8 bytes.
     strength : float

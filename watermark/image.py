@@ -1,7 +1,7 @@
 """Pixels at the boundary: any supported image in, float32 in [0, 1] inside, the same kind out.
 
-Supported inputs are numpy arrays ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` of uint8, uint16 or
-float in [0, 1] (RGB order), and PIL images in modes L, LA, RGB, RGBA, I;16, I, CMYK and P.
+Supported inputs are numpy arrays ``(H, W)``, ``(H, W, 2)`` (grey and alpha), ``(H, W, 3)`` or
+``(H, W, 4)`` of uint8, uint16 or float in [0, 1] (RGB order), and PIL images in modes L, LA, RGB, RGBA, I;16, I, CMYK and P.
 Palette and CMYK images are worked on as RGB and returned in their own mode.
 """
 
@@ -90,7 +90,8 @@ def pixels_of(image: ImageLike, *, name: str = "image") -> tuple[np.ndarray, Pix
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (2, 3, 4))):
-        raise InvalidImageError(f"{name}: expected shape (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
+        raise InvalidImageError(f"{name}: expected shape (H, W), (H, W, 2), (H, W, 3) or (H, W, 4), "
+                                f"got {array.shape}")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise InvalidImageError(f"{name}: image has no pixels ({array.shape[1]}x{array.shape[0]})")
     dtype = array.dtype
