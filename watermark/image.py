@@ -1,7 +1,8 @@
 """Pixels at the boundary: any supported image in, float32 in [0, 1] inside, the same kind out.
 
 Supported inputs are numpy arrays ``(H, W)``, ``(H, W, 2)`` (grey and alpha), ``(H, W, 3)`` or
-``(H, W, 4)`` of uint8, uint16 or float in [0, 1] (RGB order), and PIL images in modes L, LA, RGB, RGBA, I;16, I, CMYK and P.
+``(H, W, 4)`` of uint8, uint16 or float in [0, 1] (RGB order), and PIL images in modes L, LA, RGB,
+RGBA, I;16, I, CMYK and P.
 Palette and CMYK images are worked on as RGB and returned in their own mode.
 """
 
