@@ -38,7 +38,7 @@ def decode(data: bytes, name: str) -> np.ndarray:
     """The first image of a 16-bit colour PNG or TIFF as a uint16 array, RGB(A) order, as stored
     (EXIF orientation not applied); grey + alpha comes as RGBA."""
     level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)   # libtiff's warnings: not one line of ours
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # libtiff speaks on stderr; we raise
     try:
         pixels = cv2.imdecode(np.frombuffer(_as_stored(data), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:

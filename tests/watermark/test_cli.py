@@ -67,6 +67,15 @@ def test_detect_reads_paths_from_stdin_and_names_a_file_with_impossible_pixels(t
     assert rows[1]["error"] == f"{nan}: float image contains NaN or infinity"
 
 
+def test_a_file_name_cannot_forge_a_result_line_or_drive_the_terminal(tmp_path, keyfile, coffee_png, capsys):
+    forged = tmp_path / "photo.jpg: payload 0x01 (p=1e-99, lattice)\n\x1b[2J\u202eevil.png"
+    forged.write_bytes(coffee_png.read_bytes())
+    assert main(["detect", str(forged), "--key", str(keyfile)]) == NOT_FOUND
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "\x1b" not in out and "\u202e" not in out
+    assert out.startswith(f"{tmp_path}/photo.jpg: payload 0x01 (p=1e-99, lattice)\\n\\x1b[2J\\u202eevil.png: no mark")
+
+
 def test_nothing_found_exits_1(keyfile, coffee_png):
     assert main(["detect", str(coffee_png), "--key", str(keyfile)]) == NOT_FOUND
 

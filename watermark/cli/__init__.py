@@ -22,7 +22,7 @@ from typing import TextIO
 from .. import __version__
 from ..errors import FiligraneWarning, WatermarkError
 from . import detect, embed, keygen, registry, scan
-from .common import ERROR, FOUND, INTERRUPTED, NOT_FOUND, OUTPUT_CLOSED
+from .common import ERROR, FOUND, INTERRUPTED, NOT_FOUND, OUTPUT_CLOSED, visible
 
 __all__ = ["main", "build_parser", "FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "OUTPUT_CLOSED"]
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: TextIO | None = None, line: str | None = None) -> None:
-    print(f"watermark: warning: {message}", file=sys.stderr, flush=True)
+    print(visible(f"watermark: warning: {message}"), file=sys.stderr, flush=True)
 
 
 def _main(argv: list[str] | None) -> int:
@@ -80,7 +80,7 @@ def _main(argv: list[str] | None) -> int:
         args = build_parser(argv[0] if argv else None).parse_args(argv)    # argparse exits 2 on a usage error
         return args.run(args)
     except WatermarkError as exc:                 # the user's problem: one line, no traceback
-        print(f"watermark: {exc}", file=sys.stderr)
+        print(visible(f"watermark: {exc}"), file=sys.stderr)
         return ERROR
     except KeyboardInterrupt:                     # Ctrl-C: workers stopped, temporary files removed
         print("watermark: interrupted", file=sys.stderr)

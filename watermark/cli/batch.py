@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from .. import batch
 from ..errors import WatermarkError
+from .common import visible
 
 __all__ = ["DETECT_FIELDS", "EMBED_FIELDS", "row", "Outcome", "Job", "run_batch"]
 
@@ -115,6 +116,7 @@ class _Lines:
             self.bar.update()
 
     def _write(self, line: str, stream: TextIO) -> None:
+        line = visible(line)          # a file name's newline or escape sequence shows, never acts
         if self.bar is None:
             print(line, file=stream, flush=True)
         else:

@@ -14,11 +14,21 @@ from ..keys import Key
 
 __all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "OUTPUT_CLOSED", "key_options", "load_key", "keys_options",
            "load_keys", "payload", "common_options", "batch_options", "encoder_quality", "probability",
-           "mark_strength"]
+           "mark_strength", "visible"]
 
 FOUND, NOT_FOUND, ERROR = 0, 1, 2
 INTERRUPTED = 128 + 2   # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 OUTPUT_CLOSED = 128 + 13  # 128 + SIGPIPE: what a shell reports for a command whose reader went away (| head)
+
+
+# control characters (a name's newline forging a result line, escape sequences for the terminal) and
+# the bidirectional overrides that show a name reversed
+_UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` for a terminal: characters that would act rather than show written ``\\xNN`` / ``\\uNNNN``."""
+    return _UNSEEN.sub(lambda found: ascii(found.group())[1:-1], text)
 
 
 def key_options(parser: argparse.ArgumentParser) -> None:

@@ -25,7 +25,7 @@ from ..resultlog import ResultLog
 from ..scan import Scanner, ScanOptions
 from ..scan_report import ScanReport
 from ..sources import iter_sources, printable
-from .common import ERROR, FOUND, NOT_FOUND, batch_options, keys_options, load_keys, probability
+from .common import ERROR, FOUND, NOT_FOUND, batch_options, keys_options, load_keys, probability, visible
 from .registry import default_registry
 
 __all__ = ["register"]
@@ -104,9 +104,9 @@ def _run_scan(args: argparse.Namespace) -> int:
                 if isinstance(row, BaseException):     # our bug in a worker: its traceback, not a row
                     raise row
                 thumbnail = row.pop("_thumbnail", None)
-                log.write(row) if args.json or args.output else print(_text(row), flush=True)
+                log.write(row) if args.json or args.output else print(visible(_text(row)), flush=True)
                 if row["error"]:
-                    print(f"watermark: {row['error']}", file=sys.stderr, flush=True)
+                    print(visible(f"watermark: {row['error']}"), file=sys.stderr, flush=True)
                 summary.add(row)
                 if report is not None:
                     report.add(row, thumbnail)
@@ -178,10 +178,10 @@ class _Summary:
         earlier = f" (after {resumed} rows of an earlier run, {found} of them found)" if resumed else ""
         print(f"watermark: {sum(self.status.values())} scanned{earlier}: {counts}", file=sys.stderr)
         for recipient, masters in sorted(self.recipients.items()):
-            print(f"watermark:   recipient {recipient}: {sum(masters.values())} copies (attributed or exact) of "
-                  f"{len(masters)} masters ({_top(masters)})", file=sys.stderr)
+            print(visible(f"watermark:   recipient {recipient}: {sum(masters.values())} copies (attributed or "
+                          f"exact) of {len(masters)} masters ({_top(masters)})"), file=sys.stderr)
         if self.masters:
-            print(f"watermark:   masters: {_top(self.masters)}", file=sys.stderr)
+            print(visible(f"watermark:   masters: {_top(self.masters)}"), file=sys.stderr)
 
 
 def _top(counts: Counter[str], shown: int = 5) -> str:
