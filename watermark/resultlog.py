@@ -2,10 +2,11 @@
 
 Each result is one whole line, written with one system call and flushed, so that a batch stopped
 at any moment (Ctrl-C, SIGKILL, a full disk) leaves a file of complete lines, at most the last one
-cut short. ``resume=True`` reopens such a file: a line cut short or otherwise damaged, and a row
-with an ``error`` (a file that vanished, changed while read...), are removed, so that the batch tries
-those files again; every other row stays, and the names already written are remembered (as 64-bit
-hashes, 8 bytes each, not the names), so that the batch skips them.
+cut short. ``resume=True`` reopens such a file: the last line cut short, and a row with an ``error``
+(a file that vanished, changed while read...), are removed, so that the batch tries those files
+again; every other row stays, and the names already written are remembered (as 64-bit hashes, 8
+bytes each, not the names), so that the batch skips them. A file with any other line that is not a
+row (not a batch's output: notes named by mistake) is refused and left as it is.
 """
 
 from __future__ import annotations
@@ -30,24 +31,38 @@ def _name_hash(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "little")
 
 
-def _kept(line: bytes) -> dict[str, Any] | None:
-    """``line``'s row if a resumed batch keeps it: a whole JSON object, without an ``error``."""
+def _row(line: bytes, key: str) -> dict[str, Any] | None:
+    """``line``'s row: a whole line holding a JSON object with a ``key`` string; None for anything else."""
     if not line.endswith(b"\n"):
         return None
     try:
         row = json.loads(line)
     except ValueError:
         return None
-    return row if isinstance(row, dict) and not row.get("error") else None
+    return row if isinstance(row, dict) and isinstance(row.get(key), str) else None
 
 
-def _rewrite(path: str) -> None:
-    """Write ``path`` again with only the lines `_kept` keeps, atomically (the file as it was on failure)."""
-    folder, name = os.path.split(os.path.abspath(path))
+def _kept(line: bytes, key: str) -> bool:
+    """Whether a resumed batch keeps ``line``: a row (`_row`) without an ``error``."""
+    row = _row(line, key)
+    return row is not None and not row.get("error")
+
+
+def _torn(line: bytes) -> bool:
+    """Whether ``line``, the file's last, is what a crash leaves: no newline, and the start of a row (or the
+    zeros a file system can leave after a power cut)."""
+    return not line.endswith(b"\n") and line.lstrip(b"\0")[:1] in (b"", b"{")
+
+
+def _rewrite(path: str, key: str) -> None:
+    """Write ``path`` again with only the lines `_kept` keeps, atomically (the file as it was on failure); a
+    symbolic link's target is written, the link stays."""
+    folder, name = os.path.split(os.path.realpath(path))
+    path = os.path.join(folder, name)
     descriptor, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "wb") as out, open(path, "rb") as handle:
-            out.writelines(line for line in handle if _kept(line) is not None)
+            out.writelines(line for line in handle if _kept(line, key))
             out.flush()
             os.fsync(out.fileno())
         os.chmod(temp, os.stat(path).st_mode & 0o7777)
@@ -66,15 +81,17 @@ class ResultLog:
     path : str or None
         The JSON-lines file; None writes to ``stream``.
     resume : bool
-        Continue an existing file: its rows stay, but for damaged lines and rows with an ``error``, which
-        are removed; `done` knows the ``path`` values of those that stay, `earlier` counts their ``status``.
+        Continue an existing file: its rows stay, but for a last line cut short and rows with an ``error``,
+        which are removed; `done` knows the ``path`` values of those that stay, `earlier` counts their
+        ``status``. A file with any other line that is not a row is refused, untouched.
     overwrite : bool
         Replace an existing file instead of refusing it.
 
     Raises
     ------
     OutputExistsError
-        ``path`` exists and neither ``resume`` nor ``overwrite`` was asked.
+        ``path`` exists and neither ``resume`` nor ``overwrite`` was asked, or ``resume`` was and it is not a
+        batch's output.
     ImageFileError
         The file cannot be read or written.
     """
@@ -99,26 +116,31 @@ class ResultLog:
                 self._done = self._read_done(path)
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if overwrite and not resume else 0)
             self._fd = os.open(path, flags, 0o666)
+        except ImageFileError:
+            raise
         except OSError as exc:
             raise ImageFileError(f"{path}: cannot open for writing ({exc.strerror or exc})") from None
 
     def _read_done(self, path: str) -> np.ndarray:
-        """Hashes of the names of ``path``'s rows that stay (`_kept`); the other lines are removed: cut off
-        when they are only at the end (a line cut short), else by writing the file again without them."""
+        """Hashes of the names of ``path``'s rows that stay (`_kept`); the others are removed: cut off when they are
+        only at the end, else by writing the file again without them. A line that is neither a row nor a torn
+        last line (`_torn`) refuses the file, untouched."""
         hashes, end, size, gaps = [], 0, 0, False
         with open(path, "rb") as handle:
-            for line in handle:
+            for number, line in enumerate(handle, 1):
                 size += len(line)
-                row = _kept(line)
-                if row is None:
+                row = _row(line, self._key)
+                if row is None and not _torn(line):
+                    raise OutputExistsError(f"{path}: line {number} is not a row of a scan's output (a JSON object "
+                                            f"with {self._key!r}); not resumed, the file is left as it is")
+                if row is None or row.get("error"):
                     continue
                 gaps = gaps or end != size - len(line)
                 end = size
-                if isinstance(row.get(self._key), str):
-                    hashes.append(_name_hash(row[self._key]))
+                hashes.append(_name_hash(row[self._key]))
                 self.earlier[str(row.get("status"))] += 1
         if gaps:
-            _rewrite(path)
+            _rewrite(path, self._key)
         elif end != size:
             os.truncate(path, end)
         self.resumed = sum(self.earlier.values())

@@ -67,6 +67,8 @@ _ORIGINALS_BYTES = 128 * 2**20   # master files' luminance kept between files (1
 _LIKENESS = 0.8                 # the least correlation with its master's thumbnail of a file registered to it
 _LIKENESS_PIXELS = 256          # thumbnail pixels a file must cover for that correlation to be taken
 _LIKENESS_CONTRAST = 0.01       # and the least RMS contrast (of 1) the master must have there (a plain sky has none)
+_BYTES_PER_PIXEL = 8            # the largest file of ``max_pixels``: uncompressed 16-bit RGBA...
+_HEADROOM_BYTES = 64 * 2**20    # ...and room for metadata, previews, a C2PA manifest
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ class ScanOptions:
     false_alarm : float
         The p-value at which a blind read counts as found.
     max_pixels : int or None
-        Decompression-bomb limit per file.
+        Decompression-bomb limit per file; a file of more bytes than such an image could take (`byte_limit`)
+        is refused unread. None: no limit on either.
     thumbnails : bool
         Put a small JPEG of each finding in the row's ``_thumbnail`` (for the HTML report).
     credentials : bool
@@ -104,6 +107,11 @@ class ScanOptions:
     credentials: bool = False
     trust_anchors: str | None = None
     originals: bool = True
+
+    @property
+    def byte_limit(self) -> int | None:
+        """The most bytes a suspect is read with: an uncompressed 16-bit RGBA image of ``max_pixels``, and room."""
+        return None if self.max_pixels is None else self.max_pixels * _BYTES_PER_PIXEL + _HEADROOM_BYTES
 
 
 @dataclass
@@ -214,11 +222,13 @@ class Scanner:
             self._scan(source, row)
         except WatermarkError as exc:
             row.update(status="error", method=None, error=_naming(str(exc), source.name))
+        except MemoryError:          # this file's, not the batch's: the next one may fit
+            row.update(status="error", method=None, error=f"{source.name}: not enough memory to scan it")
         row["ms"] = round(1000.0 * (time.perf_counter() - start), 1)
         return row
 
     def _scan(self, source: Source, row: dict[str, Any]) -> None:
-        data = read_bytes(source)
+        data = read_bytes(source, max_bytes=self.options.byte_limit)
         row["sha256"] = hashlib.sha256(data).hexdigest()
         if not self._exact(row):
             self._read(source, data, row)

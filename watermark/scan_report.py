@@ -12,6 +12,7 @@ import base64
 import contextlib
 import html
 import os
+import secrets
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -49,6 +50,21 @@ def _image(data: bytes | None, alt: str) -> str:
 
 def _p(value: Any) -> str:
     return "" if value is None else f"{float(value):.3g}"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` into a new file of a random name beside ``path``, made exclusively (a link planted there is
+    never followed), then rename it over ``path``; the new file is removed on failure."""
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
 
 
 class ScanReport:
@@ -109,16 +125,11 @@ class ScanReport:
 
     def write(self, command: str) -> Path:
         """Write ``report.html`` atomically (nothing is left behind on failure); returns its path."""
-        temp = self.path.with_name(f".{self.path.name}.tmp")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)      # made at the start; removed since?
-            temp.write_text(self._html(command), encoding="utf-8")
-            os.replace(temp, self.path)
+            _write_atomically(self.path, self._html(command))
         except OSError as exc:
             raise ImageFileError(f"{self.path}: cannot write the report ({exc.strerror or exc})") from None
-        finally:
-            with contextlib.suppress(OSError):
-                temp.unlink(missing_ok=True)        # there only when writing failed
         return self.path
 
     def _html(self, command: str) -> str:

@@ -38,13 +38,12 @@ def test_resume_cuts_a_partial_line_and_knows_what_is_done(tmp_path):
     assert [json.loads(line)["path"] for line in path.read_text().splitlines()] == ["a.jpg", "café.jpg", "c.jpg"]
 
 
-def test_resume_drops_only_damaged_lines_and_error_rows(tmp_path):
+def test_resume_drops_error_rows_and_a_torn_last_line(tmp_path):
     path = tmp_path / "out.jsonl"
-    rows = [{"path": "a.jpg", "status": "attributed"}, {"path": "b.jpg", "status": "not-found"},
+    rows = [{"path": "a.jpg", "status": "attributed"}, {"path": "b.jpg", "status": "error", "error": "b.jpg: gone"},
             {"path": "c.jpg", "status": "error", "error": "c.jpg: the file changed while it was read"},
             {"path": "d.jpg", "status": "exact"}, {"path": "e.jpg", "status": "not-found"}]
     lines = [json.dumps(row) + "\n" for row in rows]
-    lines[1] = lines[1][:12] + "\n"                  # a middle line cut short, its newline kept
     path.write_text("".join(lines) + '{"path": "f.j')
     with ResultLog(str(path), resume=True) as log:
         assert log.resumed == 3 and log.earlier == {"attributed": 1, "exact": 1, "not-found": 1}
@@ -52,6 +51,43 @@ def test_resume_drops_only_damaged_lines_and_error_rows(tmp_path):
             True, False, False, True, True, False]
     assert path.read_text() == "".join(lines[i] for i in (0, 3, 4))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]     # no temporary file left
+
+
+def test_resume_cuts_the_zeros_a_power_cut_leaves(tmp_path):
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(b'{"path": "a.jpg"}\n' + b"\0" * 512)
+    with ResultLog(str(path), resume=True) as log:
+        assert log.done("a.jpg") and log.resumed == 1
+    assert path.read_bytes() == b'{"path": "a.jpg"}\n'
+
+
+@pytest.mark.parametrize("text", [
+    "line one\nline two\nimportant data\n",                      # notes named as the output by mistake
+    '{"path": "a.jpg"}\nimportant data\n{"path": "b.jpg"}\n',     # a line that is not a row, not the last
+    '{"path": "a.jpg"}\n{"path": "b.jpg", "sta\n{"path": "c.jpg"}\n',   # a row cut in the middle
+    '{"path": "a.jpg"}\n{"name": "b.jpg"}\n',                      # a JSON object without the key field
+    '{"path": "a.jpg"}\n["a.jpg"]\n',                              # JSON, not an object: a whole last line
+    "important data",                                              # one line, without its newline
+])
+def test_resume_refuses_a_file_that_is_not_a_batchs_output_and_leaves_it_as_it_is(tmp_path, text):
+    path, link = tmp_path / "notes.jsonl", tmp_path / "link.jsonl"
+    path.write_text(text)
+    link.symlink_to(path.name)
+    for given in (path, link):
+        with pytest.raises(OutputExistsError, match=r"notes\.jsonl|link\.jsonl: line \d+ is not a row"):
+            ResultLog(str(given), resume=True)
+    assert path.read_text() == text and link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.jsonl", "notes.jsonl"]
+
+
+def test_resume_through_a_symbolic_link_rewrites_its_target(tmp_path):
+    path, link = tmp_path / "out.jsonl", tmp_path / "link.jsonl"
+    path.write_text('{"path": "a.jpg", "error": "a.jpg: gone"}\n{"path": "b.jpg"}\n')
+    link.symlink_to(path.name)
+    with ResultLog(str(link), resume=True) as log:
+        assert log.done("b.jpg") and not log.done("a.jpg")
+        log.write({"path": "a.jpg"})
+    assert link.is_symlink() and path.read_text() == '{"path": "b.jpg"}\n{"path": "a.jpg"}\n'
 
 
 def test_a_stream_without_a_file(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -189,26 +190,78 @@ def test_a_dask_address_that_is_none_stops_before_the_output_is_touched(scan_wor
     assert (tmp_path / "earlier.jsonl").read_text() == '{"path": "x"}\n'
 
 
-def test_resume_keeps_good_rows_and_scans_damaged_and_failed_ones_again(scan_world, tmp_path):
+def test_resume_keeps_good_rows_and_scans_failed_and_torn_ones_again(scan_world, tmp_path):
     world = scan_world
     folder, out = tmp_path / "found", tmp_path / "scan.jsonl"
     folder.mkdir()
     for index in range(4):
         os.link(world / "crawl" / "exact.png", folder / f"{index}.png")
-    (folder / "late.png").touch()                            # still empty: an error row, tried again on resume
+    (folder / "2-late.png").touch()                          # still empty: an error row, tried again on resume
     command = ("scan", folder, "--registry", world / "r.db", "--key", world / "studio.key", "-o", out)
     _run(*command, check=2)
     lines = out.read_text().splitlines(keepends=True)
-    lines[1] = lines[1][:40] + "\n"                          # a middle line damaged, its newline kept
-    out.write_text("".join(lines))
-    (folder / "late.png").write_bytes((world / "crawl" / "exact.png").read_bytes())
+    assert "2-late.png" in lines[2] and "3.png" in lines[4]
+    out.write_text("".join(lines[:4]) + lines[4][:40])         # the last line torn, as a crash leaves it
+    (folder / "2-late.png").write_bytes((world / "crawl" / "exact.png").read_bytes())
     resumed = _run(*command, "--resume", check=0)
     assert "2 scanned (after 3 rows of an earlier run, 3 of them found)" in resumed.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert sorted(row["path"] for row in rows) == sorted(str(folder / f"{name}.png") for name in (0, 1, 2, 3, "late"))
-    assert out.read_text().startswith(lines[0] + lines[2]) and all(row["status"] == "exact" for row in rows)
+    assert sorted(row["path"] for row in rows) == sorted(str(folder / f"{name}.png") for name in (0, 1, 2, 3, "2-late"))
+    assert out.read_text().startswith(lines[0] + lines[1] + lines[3]) and all(row["status"] == "exact" for row in rows)
     again = _run(*command, "--resume", check=0)               # nothing new: the output's rows say found
     assert "0 scanned (after 5 rows of an earlier run, 5 of them found)" in again.stderr
+
+
+def test_resume_refuses_an_output_that_is_not_a_scans_and_leaves_it_as_it_is(scan_world, tmp_path):
+    world = scan_world
+    notes, link = tmp_path / "notes.jsonl", tmp_path / "link.jsonl"
+    notes.write_text("line one\nline two\nimportant data\n")
+    link.symlink_to(notes.name)
+    for output in (notes, link):
+        refused = _run("scan", world / "crawl" / "exact.png", "--registry", world / "r.db", "--key",
+                       world / "studio.key", "-o", output, "--resume", check=2)
+        assert refused.stdout == "" and refused.stderr.splitlines() == [
+            f"watermark: {output}: line 1 is not a row of a scan's output (a JSON object with 'path'); "
+            "not resumed, the file is left as it is"]
+    assert notes.read_text() == "line one\nline two\nimportant data\n" and link.is_symlink()
+    assert sorted(os.listdir(tmp_path)) == ["link.jsonl", "notes.jsonl"]
+
+
+def _address_space() -> None:
+    """``preexec_fn``: 4 GiB of address space, as ``ulimit -v`` gives, so that a file read whole fails fast."""
+    resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
+
+
+def _huge_and_exact(world, folder):
+    """``folder`` holding a sparse 16 GiB ``a-huge.png`` (no disk, never read) and then an exact copy."""
+    folder.mkdir()
+    with open(folder / "a-huge.png", "wb") as huge:
+        huge.truncate(16 * 2**30)
+    (folder / "b-exact.png").write_bytes((world / "crawl" / "exact.png").read_bytes())
+    return folder
+
+
+def test_a_file_larger_than_the_pixel_limit_allows_is_one_error_row_and_the_scan_goes_on(scan_world, tmp_path):
+    world = scan_world
+    folder = _huge_and_exact(world, tmp_path / "crawl")
+    result = _run("scan", folder, "--registry", world / "r.db", "--key", world / "studio.key", "--json",
+                  "--max-pixels", "1000", preexec_fn=_address_space, check=2)
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    limit = 1000 * 8 + 64 * 2**20                         # 16-bit RGBA pixels, and room for metadata
+    assert [row["status"] for row in rows] == ["error", "exact"] and "Traceback" not in result.stderr
+    assert rows[0]["error"] == f"{folder / 'a-huge.png'}: 17,179,869,184 bytes exceeds the limit of {limit:,}"
+    assert "2 scanned" in result.stderr
+
+
+def test_a_file_too_large_for_memory_is_one_error_row_and_the_scan_goes_on(scan_world, tmp_path):
+    world = scan_world
+    folder = _huge_and_exact(world, tmp_path / "crawl")
+    result = _run("scan", folder, "--registry", world / "r.db", "--key", world / "studio.key", "--json",
+                  "--max-pixels", "none", preexec_fn=_address_space, check=2)     # no limit: read, and fail
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["status"] for row in rows] == ["error", "exact"] and "Traceback" not in result.stderr
+    assert rows[0]["error"] == f"{folder / 'a-huge.png'}: not enough memory to scan it"
+    assert "2 scanned" in result.stderr
 
 
 def test_a_bad_registry_or_key_stops_before_any_file(scan_world, tmp_path):

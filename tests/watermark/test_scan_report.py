@@ -81,3 +81,15 @@ def test_a_failed_write_leaves_no_temporary_file(tmp_path):
     with pytest.raises(ImageFileError, match="cannot write the report"):
         report.write("watermark scan crawl")
     assert [p.name for p in (tmp_path / "report").iterdir()] == ["report.html"]
+
+
+def test_a_link_planted_where_a_temporary_file_might_go_is_never_followed(tmp_path):
+    report = _report(tmp_path)
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    for planted in (".report.html.tmp", "report.html"):
+        (tmp_path / "report" / planted).symlink_to("../victim")
+    page = report.write("watermark scan crawl")
+    assert victim.read_text() == "precious" and (tmp_path / "report" / ".report.html.tmp").is_symlink()
+    assert not page.is_symlink() and "Agence &lt;X&gt;" in page.read_text()
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == [".report.html.tmp", "report.html"]

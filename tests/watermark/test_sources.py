@@ -134,6 +134,25 @@ def test_a_file_that_grows_while_read_is_refused(tmp_path):
         writer.join()
 
 
+def test_a_file_over_the_byte_limit_is_refused_unread(tmp_path):
+    path = tmp_path / "huge.png"
+    with open(path, "wb") as handle:
+        handle.truncate(8 * 2**30)                         # sparse: 8 GB that take no disk and are never read
+    for location in (str(path), f"file://{path}"):
+        with pytest.raises(ImageFileError, match=r"8,589,934,592 bytes exceeds the limit of 1,000"):
+            read_bytes(Source(location, location), max_bytes=1000)
+    (tmp_path / "small.png").write_bytes(b"x" * 1000)
+    assert len(read_bytes(Source(str(tmp_path / "small.png"), str(tmp_path / "small.png")), max_bytes=1000)) == 1000
+
+
+def test_a_url_over_the_byte_limit_is_refused():
+    fsspec = pytest.importorskip("fsspec")
+    with fsspec.open("memory://limit/big.png", "wb") as handle:
+        handle.write(b"x" * 1001)
+    with pytest.raises(ImageFileError, match="more than the limit of 1,000 bytes"):
+        read_bytes(Source("memory://limit/big.png", "memory://limit/big.png"), max_bytes=1000)
+
+
 def test_file_urls_of_this_machine_are_read_as_local_paths(tmp_path):
     (tmp_path / "a b.png").write_bytes(b"spaced")
     for url in (f"file://{tmp_path}/a%20b.png", f"file://localhost{tmp_path}/a%20b.png"):
