@@ -17,7 +17,7 @@ from PIL import Image
 import watermark as wm
 from tests.photos import PHOTO_NAMES, photo
 from watermark.cli import main
-from watermark.registry import Registry, file_sha256
+from watermark.registry import Registry, file_sha256, register_master
 
 
 def _run(*args, env=None, check=None):
@@ -365,3 +365,73 @@ def test_the_same_batch_run_twice_at_once_issues_each_copy_once(setup, tmp_path)
     with Registry(database) as registry:
         assert registry.counts()["void"] == 0 and registry.counts()["reserved"] == 0
     assert _run(*command[3:], check=0).stderr.splitlines() == ["watermark: 0 marked, 6 skipped, 0 failed"]
+
+
+def _issued_to(database, key_path, tmp_path, recipients):
+    """One master, registered from a real file, and a copy of it issued to each of ``recipients``."""
+    master = _masters(tmp_path / "masters", 1)[0]
+    with Registry(database) as registry:
+        known = register_master(registry, master)
+        for index, recipient in enumerate(recipients):
+            record = registry.reserve(wm.Key.load(key_path), known, output_path=tmp_path / f"{index}.png",
+                                      recipient=recipient, scheme="lattice")
+            registry.mark_issued(record.id, f"{index:064x}")
+
+
+def _crafted(database, tmp_path, name, text):
+    """``watermark registry import`` of ``text`` into a new registry: its one line (exit 2), the registry empty."""
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    target = tmp_path / f"{name}.db"
+    _run("registry", "init", target, check=0)
+    line = _one_line(_run("registry", "import", tmp_path / name, "--registry", target))
+    with Registry(target) as registry:
+        assert registry.counts() == {"keys": 0, "masters": 0, "reserved": 0, "issued": 0, "void": 0}
+    return line
+
+
+def test_a_crafted_export_is_one_line_naming_it_and_exit_2(setup, tmp_path):
+    key_path, database = setup
+    _issued_to(database, key_path, tmp_path, ["Agence X"])
+    exported = _run("registry", "export", "--json", "--registry", database, check=0).stdout
+    document = json.loads(exported)
+    sha256 = document["masters"][0]["sha256"]
+
+    def crafted(name, entry, field, value):
+        changed = json.loads(exported)
+        changed[entry][0][field] = value
+        return _crafted(database, tmp_path, name, json.dumps(changed))
+
+    assert crafted("width.json", "masters", "width", "abc") == (
+        f"watermark: {tmp_path}/width.json: master {sha256}: width 'abc' is not a whole number of pixels from 1 to "
+        "65535; nothing imported")
+    assert crafted("huge.json", "masters", "width", 10**30) == (
+        f"watermark: {tmp_path}/huge.json: master {sha256}: width {10**30} is not a whole number of pixels from 1 "
+        "to 65535; nothing imported")
+    assert crafted("id.json", "keys", "public_id", {"x": 1}) == (
+        f"watermark: {tmp_path}/id.json: key #1: public_id {{...}} is not 32 hex digits; nothing imported")
+    assert crafted("who.json", "copies", "recipient", ["Agence X"]).startswith(
+        f"watermark: {tmp_path}/who.json: copy {document['copies'][0]['id']}: recipient [...] is not null or UTF-8")
+    assert crafted("payload.json", "copies", "payload", "0x" + "f" * 100_000).endswith(
+        "payload '0x" + "f" * 37 + "... is not a 64-bit unsigned hex number; nothing imported")
+    deep = exported.replace('"keys": [', '"keys": ' + "[" * 100_000, 1)
+    assert _crafted(database, tmp_path, "deep.json", deep) == (
+        f"watermark: {tmp_path}/deep.json: not an export (JSON nested too deeply)")
+    digits = exported.replace('"width": ', '"width": ' + "9" * 5000, 1)
+    assert _crafted(database, tmp_path, "digits.json", digits).startswith(
+        f"watermark: {tmp_path}/digits.json: not JSON (Exceeds the limit (4300 digits) for integer string")
+
+
+def test_the_csv_export_neutralises_what_a_spreadsheet_would_run(setup, tmp_path, capsys):
+    """OWASP's advice against CSV injection: a cell that starts with = + - @, a tab or a CR gets a
+    leading '; the JSON export stays exact."""
+    key_path, database = setup
+    recipients = ["=cmd|'/C calc'!A0", "+1+1", "-1+1", "@SUM(A1)", "\tx", "\rx", "Agence X", "X\r=1+1"]
+    _issued_to(database, key_path, tmp_path, recipients)
+    assert main(["registry", "export", "--registry", str(database), "-o", str(tmp_path / "copies.csv")]) == 0
+    with open(tmp_path / "copies.csv", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(row["recipient"] for row in rows) == sorted(
+        ["'=cmd|'/C calc'!A0", "'+1+1", "'-1+1", "'@SUM(A1)", "'\tx", "'\rx", "Agence X", "X\r=1+1"])
+    assert main(["registry", "export", "--json", "--registry", str(database)]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert sorted(copy["recipient"] for copy in exported["copies"]) == sorted(recipients)

@@ -1,26 +1,49 @@
 """The registry file: records, lookups, export/import, and its bad input (real files, real processes)."""
 
 import base64
+import functools
+import io
 import json
 import os
 import re
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
+import zlib
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
+from PIL import Image
 
 import watermark as wm
-from watermark.registry import Registry, export_json, holders, import_document
+from tests.photos import PHOTO_NAMES, photo
+from watermark.features import Features, MasterPrint, master_print
+from watermark.registry import Registry, export_json, frames, holders, import_document
 from watermark.registry.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+
+
+@functools.cache
+def _picture(name):
+    """A 640 x 480 photograph of its own for each master name."""
+    return np.asarray(Image.fromarray(photo(PHOTO_NAMES[ord(name) % len(PHOTO_NAMES)])).resize((640, 480)))
+
+
+@functools.cache
+def _print(name):
+    return master_print(_picture(name)).to_bytes()
+
+
+def _frame(name):
+    return frames.encode(_picture(name))
 
 
 def _master(registry, name="a", phash=0xFFFF_0000_1234_5678):
     sha = (name * 64)[:64]
     return registry.add_master(sha256=sha, path=f"/masters/{name}.png", width=640, height=480, phash=phash,
-                               print_=b"print-of-" + name.encode())
+                               print_=_print(name))
 
 
 @pytest.fixture
@@ -98,7 +121,7 @@ def test_require_key_names_the_known_keys(registry, key):
 def test_export_import_round_trips_exactly(registry, key, tmp_path):
     first, second = _master(registry, "a"), _master(registry, "b", phash=3)
     registry.add_master(sha256=first.sha256, path=first.path, width=640, height=480, phash=first.phash,
-                        print_=first.print, frame=b"frame-of-a")        # a frame for one of them only
+                        print_=first.print, frame=_frame("a"))          # a frame for one of them only
     for index, master in enumerate((first, second, first)):
         record = registry.reserve(key, master, output_path=f"/out/{index}.jpg", recipient=f"r{index}",
                                   metadata={"n": str(index), "é": "ü"}, scheme="lattice")
@@ -109,7 +132,7 @@ def test_export_import_round_trips_exactly(registry, key, tmp_path):
     with Registry(tmp_path / "copy.db", create=True) as copy:
         assert import_document(copy, json.loads(exported)) == {"keys": 1, "masters": 2, "copies": 4}
         assert export_json(copy) == exported
-        assert copy.frame(copy.master(first.sha256)) == b"frame-of-a" and copy.frame(copy.master(second.sha256)) is None
+        assert copy.frame(copy.master(first.sha256)) == _frame("a") and copy.frame(copy.master(second.sha256)) is None
         assert import_document(copy, json.loads(exported)) == {"keys": 0, "masters": 0, "copies": 0}
         assert export_json(copy) == exported
 
@@ -172,24 +195,25 @@ def test_import_refuses_a_number_outside_64_bits_and_imports_nothing(registry, k
         assert copy.counts() == {"keys": 0, "masters": 0, "reserved": 0, "issued": 0, "void": 0}
 
 
-@pytest.mark.parametrize(("entry", "field", "value", "message"), [
-    ("masters", "path", "/elsewhere/a.png", "master a{64} differs from the registry's \\(path\\)"),
-    ("masters", "width", 641, "master a{64} differs from the registry's \\(width\\)"),
-    ("masters", "frame", base64.b64encode(b"another").decode(), "master a{64} differs from the registry's \\(frame\\)"),
-    ("keys", "fingerprint", "00000000", "key [0-9a-f]{32} has fingerprint '00000000', the registry's '[0-9a-f]{8}'")])
-def test_import_refuses_a_conflicting_key_or_master_and_imports_nothing(registry, key, entry, field, value, message):
+@pytest.mark.parametrize(("entry", "change", "message"), [
+    ("masters", {"path": "/elsewhere/a.png"}, "master a{64} differs from the registry's \\(path\\)"),
+    ("masters", {"width": 641, "frame": None}, "master a{64} differs from the registry's \\(width\\)"),
+    ("masters", {"frame": base64.b64encode(_frame("b")).decode()},
+     "master a{64} differs from the registry's \\(frame\\)"),
+    ("keys", {"fingerprint": "00000000"}, "key [0-9a-f]{32} has fingerprint '00000000', the registry's '[0-9a-f]{8}'")])
+def test_import_refuses_a_conflicting_key_or_master_and_imports_nothing(registry, key, entry, change, message):
     master = _master(registry)
     registry.add_master(sha256=master.sha256, path=master.path, width=640, height=480, phash=master.phash,
-                        print_=master.print, frame=b"frame-of-a")
+                        print_=master.print, frame=_frame("a"))
     registry.reserve(key, master, output_path="/out/a.png", payload=42, scheme="lattice")
     document = json.loads(export_json(registry))
     document["copies"].append({**document["copies"][0], "id": "00000000-0000-4000-8000-000000000000",
                                "payload": "0x2b"})                        # new: would be imported
-    document[entry][0][field] = value
+    document[entry][0].update(change)
     with pytest.raises(wm.RegistryError) as info:
         import_document(registry, document, source="x.json")
     assert re.fullmatch(f"x.json: {message}; nothing imported", _one_line(info))
-    assert registry.counts()["reserved"] == 1 and registry.frame(master) == b"frame-of-a"
+    assert registry.counts()["reserved"] == 1 and registry.frame(master) == _frame("a")
 
 
 def test_import_skips_a_key_and_master_that_differ_only_in_when_they_were_added(registry, key, tmp_path):
@@ -218,6 +242,144 @@ def test_text_that_is_not_utf8_is_one_line_naming_the_registry(registry, key):
         registry.reserve(key, _master(registry), output_path="/out/a.png", metadata={"k": os.fsdecode(b"\xe9")},
                          scheme="lattice")
     assert registry.counts()["reserved"] == 0
+
+
+_DELETED = object()
+_SIDE = "is not a whole number of pixels from 1 to 65535"
+_TIME = "is not a UTC time as the registry writes it (2001-01-31T23:59:59.000000Z)"
+_MALFORMED = [
+    ("masters", "width", "abc", f"master {{master}}: width 'abc' {_SIDE}"),
+    ("masters", "width", True, f"master {{master}}: width True {_SIDE}"),
+    ("masters", "width", 0, f"master {{master}}: width 0 {_SIDE}"),
+    ("masters", "height", 65536, f"master {{master}}: height 65536 {_SIDE}"),
+    ("masters", "height", 10**30, f"master {{master}}: height {10**30} {_SIDE}"),
+    ("masters", "height", 480.0, f"master {{master}}: height 480.0 {_SIDE}"),
+    ("masters", "path", "/masters/a\0.png", "master {master}: path '/masters/a\\x00.png' is not a path (UTF-8 text "
+                                            "without NUL)"),
+    ("masters", "print", base64.b64encode(b"garbage" * 10).decode(), "master {master}: print is not a Filigrane "
+     "master print of at most 65536 bytes with a thumbnail of at most 192 px"),
+    ("masters", "print", "not base64!", "master {master}: print 'not base64!' is not base64"),
+    ("masters", "added_at", 1700000000.5, f"master {{master}}: added_at 1700000000.5 {_TIME}"),
+    ("masters", "sha256", {"x": 1}, "master #1: sha256 {{...}} is not 64 hex digits"),
+    ("masters", "frame", "Z2FyYmFnZQ==", "master {master}: the master's frame cannot be read (not a PNG)"),
+    ("keys", "public_id", {"x": 1}, "key #1: public_id {{...}} is not 32 hex digits"),
+    ("keys", "fingerprint", 5, "key {key}: fingerprint 5 is not 8 hex digits"),
+    ("copies", "recipient", 7, "copy {copy}: recipient 7 is not null or UTF-8 text"),
+    ("copies", "recipient", ["Agence X"], "copy {copy}: recipient [...] is not null or UTF-8 text"),
+    ("copies", "recipient", "Caf\udce9", "copy {copy}: recipient 'Caf\\udce9' is not null or UTF-8 text"),
+    ("copies", "metadata", "licence=123", "copy {copy}: metadata 'licence=123' is not an object of UTF-8 text fields"),
+    ("copies", "metadata", {"licence": 123}, "copy {copy}: metadata {{...}} is not an object of UTF-8 text fields"),
+    ("copies", "reserved_at", "2024-02-30T00:00:00.000000Z",
+     f"copy {{copy}}: reserved_at '2024-02-30T00:00:00.000000Z' {_TIME}"),
+    ("copies", "reserved_at", "2024-01-30 00:00:00", f"copy {{copy}}: reserved_at '2024-01-30 00:00:00' {_TIME}"),
+    ("copies", "issued_at", 1.5, "copy {copy}: issued_at 1.5 is not null or a UTC time as the registry writes it "
+                                 "(2001-01-31T23:59:59.000000Z)"),
+    ("copies", "state", "issued", "copy {copy}: state 'issued' without both output_sha256 and issued_at (only an "
+                                  "issued copy has both)"),
+    ("copies", "state", "lost", "copy {copy}: state 'lost' is not reserved, issued or void"),
+    ("copies", "output_path", "/out/a.png\0", "copy {copy}: output_path '/out/a.png\\x00' is not a path (UTF-8 text "
+                                              "without NUL)"),
+    ("copies", "payload", "0x" + "f" * 100_000, "copy {copy}: payload '0x" + "f" * 37 + "... is not a 64-bit "
+                                                "unsigned hex number"),
+    ("copies", "id", 5, "copy #1: id 5 is not a record id (a UUID in lower case)"),
+    ("copies", "scheme", None, "copy {copy}: scheme None is not UTF-8 text"),
+    ("copies", "scheme", _DELETED, "copy {copy}: no scheme")]
+
+
+@pytest.mark.parametrize(("entry", "field", "value", "message"), _MALFORMED,
+                         ids=[f"{entry}.{field}.{number}" for number, (entry, field, *_) in enumerate(_MALFORMED)])
+def test_import_refuses_a_malformed_field_and_imports_nothing(registry, key, tmp_path, entry, field, value, message):
+    master = _master(registry)
+    registry.add_master(sha256=master.sha256, path=master.path, width=640, height=480, phash=master.phash,
+                        print_=master.print, frame=_frame("a"))
+    record = registry.reserve(key, master, output_path="/out/a.png", payload=42, scheme="lattice")
+    document = json.loads(export_json(registry))
+    if value is _DELETED:
+        del document[entry][0][field]
+    else:
+        document[entry][0][field] = value
+    with Registry(tmp_path / "copy.db", create=True) as copy:
+        with pytest.raises(wm.RegistryError) as info:
+            import_document(copy, document, source="x.json")
+        expected = message.format(key=key.public_id, master=master.sha256, copy=record.id)
+        assert _one_line(info) == f"x.json: {expected}; nothing imported"
+        assert copy.counts() == {"keys": 0, "masters": 0, "reserved": 0, "issued": 0, "void": 0}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"version": True}, "x.json: export version True is not 1"),
+    ({"version": 1.0}, "x.json: export version 1.0 is not 1"),
+    ({"version": "1" * 100}, "x.json: export version '" + "1" * 39 + "... is not 1"),
+    ({"keys": "abc"}, "x.json: the export's \"keys\" is not a list; nothing imported"),
+    ({"masters": [5]}, "x.json: master #1 is not an object; nothing imported")])
+def test_import_refuses_a_malformed_document(registry, key, tmp_path, change, message):
+    registry.reserve(key, _master(registry), output_path="/out/a.png", scheme="lattice")
+    with Registry(tmp_path / "copy.db", create=True) as copy:
+        with pytest.raises(wm.RegistryError) as info:
+            import_document(copy, {**json.loads(export_json(registry)), **change}, source="x.json")
+        assert _one_line(info) == message and copy.counts()["keys"] == 0
+
+
+@functools.cache
+def _png(width, height, colour):
+    """A PNG of ``width`` x ``height`` zeros of colour type ``colour`` (0: grey, 6: RGBA), compressed as
+    tight as zlib goes: a decompression bomb when large (13000 x 13000 RGBA: 657 KB, 676 MB of pixels)."""
+    compressor, row = zlib.compressobj(9), bytes(1 + width * {0: 1, 6: 4}[colour])
+    pixels = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def test_a_frame_s_header_is_checked_before_any_pixel_is_decoded():
+    expected = r"\(480, 640\) luminance of a 640x480 master$"
+    with pytest.raises(wm.RegistryError, match=rf"^r.db: the master's frame is PNG colour type 6 of 8 bits "
+                                               rf"\(13000, 13000\), not the {expected}"):
+        frames.decode(_png(13000, 13000, 6), 640, 480, name="r.db")
+    with pytest.raises(wm.RegistryError, match=rf"^r.db: the master's frame is uint8 \(13000, 13000\), not the "
+                                               rf"{expected}"):
+        frames.decode(_png(13000, 13000, 0), 640, 480, name="r.db")
+    with pytest.raises(wm.RegistryError, match=rf"^r.db: the master's frame is PNG colour type 6 of 8 bits "
+                                               rf"\(480, 640\), not the {expected}"):
+        frames.decode(_png(640, 480, 6), 640, 480, name="r.db")
+    assert frames.decode(_png(640, 480, 0), 640, 480).shape == (480, 640)
+
+
+def test_import_refuses_a_frame_that_is_a_decompression_bomb(registry, key, tmp_path):
+    master = _master(registry)
+    registry.reserve(key, master, output_path="/out/a.png", scheme="lattice")
+    document = json.loads(export_json(registry))
+    document["masters"][0]["frame"] = base64.b64encode(_png(13000, 13000, 6)).decode()
+    with Registry(tmp_path / "copy.db", create=True) as copy:
+        with pytest.raises(wm.RegistryError) as info:
+            import_document(copy, document, source="x.json")
+        assert _one_line(info) == (f"x.json: master {master.sha256}: the master's frame is PNG colour type 6 of 8 bits "
+                                   "(13000, 13000), not the (480, 640) luminance of a 640x480 master; nothing imported")
+        assert copy.counts()["masters"] == 0
+
+
+def _jpeg(width, height):
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("width", "thumbnail"), [(0, _jpeg(192, 144)), (640, _jpeg(400, 300)), (640, b"\xff\xd8")])
+def test_import_refuses_a_print_of_no_size_or_with_a_large_or_broken_thumbnail(registry, key, tmp_path, width,
+                                                                               thumbnail):
+    master = _master(registry)
+    registry.reserve(key, master, output_path="/out/a.png", scheme="lattice")
+    document = json.loads(export_json(registry))
+    features = Features(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), width, 480)
+    document["masters"][0]["print"] = base64.b64encode(MasterPrint(features, thumbnail).to_bytes()).decode()
+    with Registry(tmp_path / "copy.db", create=True) as copy:
+        with pytest.raises(wm.RegistryError, match=f"^x.json: master {master.sha256}: print is not a Filigrane "
+                                                   "master print of at most 65536 bytes with a thumbnail"):
+            import_document(copy, document, source="x.json")
+        assert copy.counts()["masters"] == 0
 
 
 @pytest.mark.parametrize("document", [[], {"format": "other"}, {"format": "filigrane-registry", "version": 1}])

@@ -25,6 +25,7 @@ __all__ = ["register", "registry_option", "default_registry", "require_utf8"]
 _RECORD_ID = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"     # a UUID's shape: x a hex digit
 _CSV_FIELDS = ("id", "state", "payload", "recipient", "master_path", "master_sha256", "output_path",
                "output_sha256", "issued_at", "metadata", "key", "scheme", "tool_version")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")     # what a spreadsheet may run as a formula (OWASP)
 
 
 def default_registry() -> str:
@@ -77,7 +78,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                                                           "{\"master\": ..., \"issued_copies\": N})")
     show.set_defaults(run=_run_show)
 
-    export = actions.add_parser("export", help="the issued copies as CSV, or everything as JSON (--json)")
+    export = actions.add_parser("export", help="the issued copies as CSV, or everything as JSON (--json)",
+                                description="The issued copies as CSV, or everything as JSON (--json). In the CSV, "
+                                            "a cell that starts with = + - @, a tab or a carriage return gets a "
+                                            "leading ' so that a spreadsheet does not run it as a formula; the "
+                                            "JSON export is exact.")
     registry_option(export)
     export.add_argument("--json", action="store_true", help="the whole registry as one JSON document, records "
                                                             "in every state (a backup: 'import' reads it back "
@@ -177,16 +182,24 @@ def _run_export(args: argparse.Namespace) -> int:
 
 def _csv(records: list[Record]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=_CSV_FIELDS, lineterminator="\n")
+    # RFC 4180's line ends: a CR in a cell is then quoted (with "\n", Python's csv left it bare: a new row)
+    writer = csv.DictWriter(buffer, fieldnames=_CSV_FIELDS, lineterminator="\r\n")
     writer.writeheader()
     for record in records:
-        writer.writerow({"id": record.id, "state": record.state, "payload": f"{record.payload:#018x}",
-                         "recipient": record.recipient, "master_path": record.master.path,
-                         "master_sha256": record.master.sha256, "output_path": record.output_path,
-                         "output_sha256": record.output_sha256, "issued_at": record.issued_at,
-                         "metadata": json.dumps(record.metadata, sort_keys=True, ensure_ascii=False),
-                         "key": record.key, "scheme": record.scheme, "tool_version": record.tool_version})
+        row = {"id": record.id, "state": record.state, "payload": f"{record.payload:#018x}",
+               "recipient": record.recipient, "master_path": record.master.path,
+               "master_sha256": record.master.sha256, "output_path": record.output_path,
+               "output_sha256": record.output_sha256, "issued_at": record.issued_at,
+               "metadata": json.dumps(record.metadata, sort_keys=True, ensure_ascii=False),
+               "key": record.key, "scheme": record.scheme, "tool_version": record.tool_version}
+        writer.writerow({name: _cell(value) for name, value in row.items()})
     return buffer.getvalue()
+
+
+def _cell(value: str | None) -> str | None:
+    """``value`` for a spreadsheet: one that starts as a formula would gets a leading ' (OWASP's CSV injection
+    advice), so that it is shown, never run."""
+    return f"'{value}" if value is not None and value.startswith(_FORMULA_STARTS) else value
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -207,8 +220,10 @@ def _run_import(args: argparse.Namespace) -> int:
         document = json.loads(Path(args.file).read_text(encoding="utf-8"))
     except OSError as exc:
         raise RegistryError(f"{args.file}: cannot read ({exc.strerror or exc})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:                     # not UTF-8, not JSON, or a number of over 4300 digits
         raise RegistryError(f"{args.file}: not JSON ({exc})") from None
+    except RecursionError:
+        raise RegistryError(f"{args.file}: not an export (JSON nested too deeply)") from None
     with Registry(args.registry) as registry:
         added = import_document(registry, document, source=args.file)
     print(f"{args.file}: imported {added['copies']} copies, {added['masters']} masters, {added['keys']} keys "

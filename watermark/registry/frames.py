@@ -12,6 +12,7 @@ and halved copies within 1-11 % of the master file's, see the commit that added 
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 from PIL import Image
@@ -21,6 +22,9 @@ from ..errors import RegistryError
 from ..image import ImageLike, luminance_of, pixels_of
 
 __all__ = ["frame_shape", "encode", "decode"]
+
+_PNG = b"\x89PNG\r\n\x1a\n"
+_HEADER = struct.Struct(">8sI4sIIBB")   # signature, IHDR's length and type, width, height, bit depth, colour type
 
 
 def frame_shape(width: int, height: int) -> tuple[int, int]:
@@ -43,18 +47,33 @@ def encode(image: ImageLike) -> bytes:
 def decode(data: bytes, width: int, height: int, *, name: str = "frame") -> np.ndarray:
     """The frame stored as ``data`` for a ``width`` x ``height`` master: float32 luminance, 0..1.
 
+    Its PNG header is checked first: no pixel of a frame of another shape or mode (a decompression
+    bomb) is decoded.
+
     Raises
     ------
     RegistryError
         ``data`` is not a grayscale PNG of the frame's shape (a damaged or foreign registry).
     """
+    _check_header(data, width, height, name)
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
             image.load()
             frame = np.asarray(image)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise RegistryError(f"{name}: the master's frame cannot be read ({exc})") from None
-    if frame.dtype != np.uint8 or frame.shape != frame_shape(width, height):
-        raise RegistryError(f"{name}: the master's frame is {frame.dtype} {frame.shape}, not the "
-                            f"{frame_shape(width, height)} luminance of a {width}x{height} master")
     return frame.astype(np.float32) / 255.0
+
+
+def _check_header(data: bytes, width: int, height: int, name: str) -> None:
+    """A `RegistryError` unless ``data`` starts as an 8-bit grayscale PNG of the frame's shape."""
+    try:
+        signature, _, chunk, columns, rows, depth, colour = _HEADER.unpack_from(data)
+    except struct.error:
+        signature, chunk = b"", b""
+    if signature != _PNG or chunk != b"IHDR":
+        raise RegistryError(f"{name}: the master's frame cannot be read (not a PNG)")
+    if (depth, colour, (rows, columns)) != (8, 0, frame_shape(width, height)):
+        mode = "uint8" if (depth, colour) == (8, 0) else f"PNG colour type {colour} of {depth} bits"
+        raise RegistryError(f"{name}: the master's frame is {mode} {(rows, columns)}, not the "
+                            f"{frame_shape(width, height)} luminance of a {width}x{height} master")

@@ -10,26 +10,45 @@ conflicting one aborts the whole import, which is one transaction: a copy whose 
 payload) is taken by a different record, a key whose public id is there with another fingerprint,
 a master whose SHA-256 is there with another path, size, perceptual hash, print or frame (a master
 there without a frame gets the export's). When a key or master was added is each registry's own.
+
+Every field of an export is checked before the registry is locked: its type and range, the registry's
+own formats (times, ids, hex), a master's print must decode and its frame be the PNG of its size
+(its header read first: a decompression bomb is never decoded). A malformed entry is one line
+naming it, and nothing is imported.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import json
+import re
+import warnings
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from PIL import Image
+
 from ..errors import RegistryError
-from . import schema
-from .records import ISSUED, RESERVED, VOID
+from ..features import PRINT_LIMIT, THUMBNAIL_SIDE, MasterPrint
+from . import frames, schema
+from .records import ISSUED, RESERVED, VOID, metadata_text
 from .store import Registry
 
 __all__ = ["FORMAT", "export_document", "export_json", "import_document"]
 
 FORMAT = "filigrane-registry"
+_MAX_SIDE = 65535                            # px, a master's largest side (JPEG's): a frame is then <= 34 Mpx
 _VERSION = 1
 _COPY_FIELDS = ("id", "key", "payload", "master", "state", "output_path", "output_sha256", "recipient", "metadata",
                 "scheme", "tool_version", "reserved_at", "issued_at", "note")
 _MASTER_FIELDS = ("path", "width", "height", "phash", "print", "frame")     # what makes two entries of a master one
+_ABSENT_IN_OLD_EXPORTS = ("frame",)          # exports made before frames were kept have none
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"       # the registry's times (`watermark.registry.store.utc_now`)
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+_SURROGATE = re.compile("[\ud800-\udfff]")   # what no UTF-8 text holds (SQLite stores UTF-8)
+_SHOWN = 40                                  # characters of a value that an error quotes
 
 
 def export_document(registry: Registry) -> dict[str, Any]:
@@ -62,39 +81,195 @@ def export_json(registry: Registry) -> str:
 def import_document(registry: Registry, document: Any, *, source: str = "import") -> dict[str, int]:
     """Merge an exported document into ``registry`` in one transaction; returns what was added.
 
+    Every field of every entry is checked first (its type and range; a master's print decodes, its
+    frame is the PNG of its size), before the registry is locked.
+
     Raises
     ------
     RegistryError
-        The document is not an export, or one of its entries conflicts with a different one already
-        there (see the module's notes); nothing is imported then.
+        The document is not an export, one of its entries is malformed, or one conflicts with a
+        different one already there (see the module's notes); nothing is imported then.
     """
-    if not (isinstance(document, dict) and document.get("format") == FORMAT):
-        raise RegistryError(f"{source}: not a Filigrane registry export (no \"format\": \"{FORMAT}\")")
-    if document.get("version") != _VERSION:
-        raise RegistryError(f"{source}: export version {document.get('version')!r} is not {_VERSION}")
+    keys, masters, copies = _checked(document, source)
     added = {"keys": 0, "masters": 0, "copies": 0}
-    try:
-        with registry.errors(), schema.write(registry.connection) as db:
-            for key in document["keys"]:
-                added["keys"] += _import_key(db, key, source)
-            for master in document["masters"]:
-                added["masters"] += _import_master(db, master, source)
-            for copy in document["copies"]:
-                added["copies"] += _import_copy(db, copy, source)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise RegistryError(f"{source}: malformed registry export ({type(exc).__name__}: {exc})") from None
+    with registry.errors(), schema.write(registry.connection) as db:
+        for key in keys:
+            added["keys"] += _import_key(db, key, source)
+        for master in masters:
+            added["masters"] += _import_master(db, master, source)
+        for copy in copies:
+            added["copies"] += _import_copy(db, copy, source)
     return added
 
 
-def _uint64(text: str, what: str, source: str) -> int:
-    """The unsigned 64-bit integer written in hex as ``text``; a `RegistryError` naming ``what`` if it is not one."""
+def _shown(value: Any) -> str:
+    """``value`` as an error quotes it: its repr, cut to :data:`_SHOWN` characters (containers elided)."""
+    if isinstance(value, list | dict):
+        return "[...]" if isinstance(value, list) else "{...}"
+    text = repr(value[:_SHOWN + 1] if isinstance(value, str) else value)
+    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}..."
+
+
+def _is_text(value: Any) -> bool:
+    """Whether ``value`` is text SQLite can store (valid UTF-8: no lone surrogates)."""
+    return isinstance(value, str) and _SURROGATE.search(value) is None
+
+
+def _is_path(value: Any) -> bool:
+    return _is_text(value) and "\0" not in value
+
+
+def _is_side(value: Any) -> bool:
+    return type(value) is int and 0 < value <= _MAX_SIDE
+
+
+def _is_time(value: Any) -> bool:
+    """Whether ``value`` is a UTC time as the registry writes it."""
+    if not (isinstance(value, str) and _TIME.fullmatch(value)):
+        return False
     try:
-        value = int(text, 16)
+        datetime.strptime(value, _TIME_FORMAT)
     except ValueError:
-        value = -1
-    if not 0 <= value < 1 << 64:
-        raise RegistryError(f"{source}: {what} {text!r} is not a 64-bit unsigned hex number; nothing imported")
-    return value
+        return False
+    return True
+
+
+def _is_uint64(value: Any) -> bool:
+    """Whether ``value`` is an unsigned 64-bit integer written in hex."""
+    try:
+        return isinstance(value, str) and 0 <= int(value, 16) < 1 << 64
+    except ValueError:
+        return False
+
+
+def _is_base64(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and base64.b64decode(value, validate=True) is not None
+    except ValueError:
+        return False
+
+
+def _is_metadata(value: Any) -> bool:
+    return isinstance(value, dict) and all(_is_text(name) and _is_text(text) for name, text in value.items())
+
+
+def _matching(pattern: str) -> Callable[[Any], bool]:
+    compiled = re.compile(pattern)
+    return lambda value: isinstance(value, str) and compiled.fullmatch(value) is not None
+
+
+def _optional(check: tuple[Callable[[Any], bool], str]) -> tuple[Callable[[Any], bool], str]:
+    return (lambda value: value is None or check[0](value)), f"null or {check[1]}"
+
+
+_TEXT = (_is_text, "UTF-8 text")
+_PUBLIC_ID = (_matching("[0-9a-f]{32}"), "32 hex digits")
+_SHA256 = (_matching("[0-9a-f]{64}"), "64 hex digits")
+_TIMESTAMP = (_is_time, "a UTC time as the registry writes it (2001-01-31T23:59:59.000000Z)")
+_UINT64 = (_is_uint64, "a 64-bit unsigned hex number")
+_SIDE = (_is_side, f"a whole number of pixels from 1 to {_MAX_SIDE}")
+_PATH = (_is_path, "a path (UTF-8 text without NUL)")
+_KEY_CHECKS = {"public_id": _PUBLIC_ID, "fingerprint": (_matching("[0-9a-f]{8}"), "8 hex digits"),
+               "added_at": _TIMESTAMP}
+_MASTER_CHECKS = {"sha256": _SHA256, "path": _PATH, "width": _SIDE, "height": _SIDE, "phash": _UINT64,
+                  "print": (_is_base64, "base64"), "frame": _optional((_is_base64, "base64")),
+                  "added_at": _TIMESTAMP}
+_COPY_CHECKS = {"id": (_matching("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+                       "a record id (a UUID in lower case)"),
+                "key": _PUBLIC_ID, "payload": _UINT64, "master": _SHA256,
+                "state": ((lambda value: value in (RESERVED, ISSUED, VOID)), f"{RESERVED}, {ISSUED} or {VOID}"),
+                "output_path": _PATH, "output_sha256": _optional(_SHA256), "recipient": _optional(_TEXT),
+                "metadata": (_is_metadata, "an object of UTF-8 text fields"), "scheme": _TEXT,
+                "tool_version": _TEXT, "reserved_at": _TIMESTAMP, "issued_at": _optional(_TIMESTAMP),
+                "note": _optional(_TEXT)}
+
+
+def _checked(document: Any, source: str) -> tuple[list[dict], list[dict], list[dict]]:
+    """The keys, masters and copies of the export ``document``, each checked (see `import_document`)."""
+    if not (isinstance(document, dict) and document.get("format") == FORMAT):
+        raise RegistryError(f"{source}: not a Filigrane registry export (no \"format\": \"{FORMAT}\")")
+    version = document.get("version")
+    if type(version) is not int or version != _VERSION:
+        raise RegistryError(f"{source}: export version {_shown(version)} is not {_VERSION}")
+    return (_entries(document, "keys", _key, source), _entries(document, "masters", _master, source),
+            _entries(document, "copies", _copy, source))
+
+
+def _entries(document: dict, section: str, check: Callable[[Any, int, str], dict], source: str) -> list[dict]:
+    entries = document.get(section)
+    if not isinstance(entries, list):
+        raise RegistryError(f"{source}: the export's \"{section}\" is not a list; nothing imported")
+    return [check(entry, number, source) for number, entry in enumerate(entries, 1)]
+
+
+def _fields(entry: Any, checks: dict, kind: str, number: int, source: str) -> tuple[dict[str, Any], str]:
+    """The fields of the ``number``-th ``kind`` of the export that ``checks`` names, each checked, and
+    the name errors give it: ``kind`` and its first field (its id) once that is checked."""
+    name = f"{kind} #{number}"
+    if not isinstance(entry, dict):
+        raise RegistryError(f"{source}: {name} is not an object; nothing imported")
+    for index, (field, (valid, what)) in enumerate(checks.items()):
+        if field not in entry and field not in _ABSENT_IN_OLD_EXPORTS:
+            raise RegistryError(f"{source}: {name}: no {field}; nothing imported")
+        if not valid(entry.get(field)):
+            raise RegistryError(f"{source}: {name}: {field} {_shown(entry[field])} is not {what}; nothing imported")
+        if index == 0:
+            name = f"{kind} {entry[field]}"
+    return {field: entry.get(field) for field in checks}, name
+
+
+def _key(entry: Any, number: int, source: str) -> dict[str, Any]:
+    return _fields(entry, _KEY_CHECKS, "key", number, source)[0]
+
+
+def _master(entry: Any, number: int, source: str) -> dict[str, Any]:
+    """A master's checked fields, its phash as SQLite's INTEGER, its print and frame as bytes."""
+    master, name = _fields(entry, _MASTER_CHECKS, "master", number, source)
+    master["phash"] = schema.to_signed(int(master["phash"], 16))
+    master["print"] = _print(base64.b64decode(master["print"]), name, source)
+    if master["frame"] is not None:
+        master["frame"] = base64.b64decode(master["frame"])
+        try:
+            frames.decode(master["frame"], master["width"], master["height"], name=f"{source}: {name}")
+        except RegistryError as exc:
+            raise RegistryError(f"{exc}; nothing imported") from None
+    return master
+
+
+def _print(blob: bytes, name: str, source: str) -> bytes:
+    """``blob`` if it is a master print (`MasterPrint.from_bytes`) of a sound size, with a thumbnail's JPEG."""
+    try:
+        decoded: MasterPrint | None = MasterPrint.from_bytes(blob)
+    except ValueError:                       # not a print (InvalidImageError), or one cut short
+        decoded = None
+    if (decoded is None or len(blob) > PRINT_LIMIT or not (_is_side(decoded.width) and _is_side(decoded.height))
+            or not 0 < _thumbnail_side(decoded.thumbnail) <= THUMBNAIL_SIDE):
+        raise RegistryError(f"{source}: {name}: print is not a Filigrane master print of at most {PRINT_LIMIT} "
+                            f"bytes with a thumbnail of at most {THUMBNAIL_SIDE} px; nothing imported")
+    return blob
+
+
+def _thumbnail_side(data: bytes) -> int:
+    """The long side of the JPEG ``data``, from its header (0 if it is not one, or declares a bomb's size)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=["JPEG"]) as thumbnail:
+                return max(thumbnail.size)
+    except (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return 0
+
+
+def _copy(entry: Any, number: int, source: str) -> dict[str, Any]:
+    """A copy's checked fields, its payload as SQLite's INTEGER and its metadata as the registry's text."""
+    copy, name = _fields(entry, _COPY_CHECKS, "copy", number, source)
+    both = copy["output_sha256"] is not None and copy["issued_at"] is not None
+    if (copy["state"] == ISSUED) != both:
+        raise RegistryError(f"{source}: {name}: state {copy['state']!r} with{'' if both else 'out'} both "
+                            "output_sha256 and issued_at (only an issued copy has both); nothing imported")
+    copy["payload"] = schema.to_signed(int(copy["payload"], 16))
+    copy["metadata"] = metadata_text(copy["metadata"])
+    return copy
 
 
 def _import_key(db, key: dict, source: str) -> int:
@@ -109,11 +284,8 @@ def _import_key(db, key: dict, source: str) -> int:
 
 
 def _import_master(db, master: dict, source: str) -> int:
-    sha256 = master["sha256"]
-    fields = (master["path"], master["width"], master["height"],
-              schema.to_signed(_uint64(master["phash"], f"master {sha256}: phash", source)),
-              base64.b64decode(master["print"], validate=True))
-    frame = None if master.get("frame") is None else base64.b64decode(master["frame"], validate=True)
+    sha256, frame = master["sha256"], master["frame"]
+    fields = tuple(master[name] for name in _MASTER_FIELDS[:-1])
     known = db.execute("SELECT m.path, m.width, m.height, m.phash, m.print, f.png FROM masters m "
                        "LEFT JOIN frames f ON f.master_id = m.id WHERE m.sha256 = ?", (sha256,)).fetchone()
     if known is None:
@@ -131,26 +303,22 @@ def _import_master(db, master: dict, source: str) -> int:
 
 
 def _import_copy(db, copy: dict, source: str) -> int:
-    if copy["state"] not in (RESERVED, ISSUED, VOID):
-        raise ValueError(f"unknown state {copy['state']!r}")
-    payload = schema.to_signed(_uint64(copy["payload"], f"copy {copy['id']}: payload", source))
-    values = (copy["id"], payload, copy["state"], copy["output_path"], copy["output_sha256"], copy["recipient"],
-              json.dumps(copy["metadata"], sort_keys=True, ensure_ascii=False, separators=(",", ":")),
-              copy["scheme"], copy["tool_version"], copy["reserved_at"], copy["issued_at"], copy["note"])
+    values = tuple(copy[field] for field in _COPY_FIELDS if field not in ("key", "master"))
     existing = db.execute("SELECT c.id, c.payload, c.state, c.output_path, c.output_sha256, c.recipient, c.metadata, "
                           "c.scheme, c.tool_version, c.reserved_at, c.issued_at, c.note, k.public_id, m.sha256 "
                           "FROM copies c JOIN keys k ON k.id = c.key_id JOIN masters m ON m.id = c.master_id "
                           "WHERE c.id = ? OR (k.public_id = ? AND c.payload = ?)",
-                          (copy["id"], copy["key"], payload)).fetchall()
+                          (copy["id"], copy["key"], copy["payload"])).fetchall()
     if existing:
         if len(existing) == 1 and existing[0] == (*values, copy["key"], copy["master"]):
             return 0
-        raise RegistryError(f"{source}: copy {copy['id']} (payload {copy['payload']}) conflicts with record "
-                            f"{existing[0][0]} already in the registry; nothing imported")
+        raise RegistryError(f"{source}: copy {copy['id']} (payload {schema.to_unsigned(copy['payload']):#018x}) "
+                            f"conflicts with record {existing[0][0]} already in the registry; nothing imported")
     inserted = db.execute("INSERT INTO copies (id, key_id, payload, master_id, state, output_path, output_sha256, "
                           "recipient, metadata, scheme, tool_version, reserved_at, issued_at, note) "
                           "SELECT ?, k.id, ?, m.id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM keys k, masters m "
                           "WHERE k.public_id = ? AND m.sha256 = ?", (*values, copy["key"], copy["master"])).rowcount
     if inserted != 1:
-        raise ValueError(f"copy {copy['id']} names a key or master that is not in the export")
+        raise RegistryError(f"{source}: copy {copy['id']} names a key or master that is in neither the export nor "
+                            "the registry; nothing imported")
     return 1
