@@ -301,6 +301,17 @@ def test_an_existing_output_is_skipped_as_plain_embed_skips_it(setup, tmp_path, 
     assert stranger.read_bytes() == masters[0].read_bytes()
 
 
+def test_registry_list_shows_a_recipient_s_control_characters_instead_of_obeying_them(setup, tmp_path, capsys):
+    key_path, database = setup
+    master = _masters(tmp_path / "masters", 1)[0]
+    assert main(["embed", str(master), "-o", str(tmp_path / "a.png"), "--key", str(key_path), "--registry",
+                 str(database), "--recipient", "Agence X\nforged line\x1b[2J"]) == 0
+    capsys.readouterr()
+    assert main(["registry", "list", "--registry", str(database)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "Agence X\\nforged line\\x1b[2J" in out
+
+
 def test_registry_show_a_sha256_in_json_and_under_a_key_and_an_outside_payload(setup, tmp_path, capsys):
     key_path, database = setup
     master = _masters(tmp_path / "masters", 1)[0]

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import ParameterError, RegistryError, WatermarkError
 from ..registry import ISSUED, RESERVED, VOID, Record, Registry, export_json, import_document
 from ..sources import printable
-from .common import FOUND, NOT_FOUND, load_key
+from .common import FOUND, NOT_FOUND, load_key, visible
 
 __all__ = ["register", "registry_option", "default_registry", "require_utf8"]
 
@@ -110,7 +110,7 @@ def _key_filter(args: argparse.Namespace, registry: Registry) -> str | None:
 
 def _print_records(records: list[Record], as_json: bool) -> int:
     for record in records:
-        print(json.dumps(record.to_dict(), ensure_ascii=False) if as_json else _line(record), flush=True)
+        print(json.dumps(record.to_dict(), ensure_ascii=False) if as_json else visible(_line(record)), flush=True)
     return FOUND if records else NOT_FOUND
 
 
@@ -153,7 +153,8 @@ def _show_sha256(registry: Registry, sha256: str, key: str | None, as_json: bool
     if master is not None:
         count = len(registry.copies_of(master, key=key))
         print(json.dumps({"master": master.to_dict(), "issued_copies": count}, ensure_ascii=False) if as_json else
-              f"master {master.sha256}  {master.width}x{master.height}  {master.path}  ({count} issued copies)",
+              visible(f"master {master.sha256}  {master.width}x{master.height}  {master.path}  ({count} issued "
+                      "copies)"),
               flush=True)
     return _print_records(copies, as_json) if copies else (FOUND if master is not None else NOT_FOUND)
 
