@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -67,20 +68,23 @@ def _client(address: str, workers: int) -> Any:
 
 
 def check_address(address: str) -> None:
-    """A `ParameterError` unless ``address`` is ``local`` or a scheduler's address whose host resolves:
-    said before a scan opens its outputs (what ``--dask`` took may be the first file's name)."""
+    """A `ParameterError` unless ``address`` is ``local`` or a scheduler's address, a `WatermarkError` when
+    nothing answers there over TCP: said before a scan opens its outputs (what ``--dask`` took may be the
+    first file's name; a scheduler that is down refuses at once, where Dask's client would wait 10 s)."""
     if address == "local":
         return
     try:
-        from distributed.comm import resolve_address
+        from distributed.comm import parse_address, parse_host_port, resolve_address
     except ImportError:
         raise WatermarkError(f"--dask needs Dask and distributed: {DASK_EXTRA}") from None
     try:
-        resolve_address(address)
+        scheme, location = parse_address(resolve_address(address))
+        if scheme in ("tcp", "tls"):
+            socket.create_connection(parse_host_port(location), timeout=10).close()
     except ValueError as exc:          # no port, an unknown protocol
         raise ParameterError(f"--dask {address!r} is not a scheduler's address ({exc}); give tcp://HOST:PORT, "
                              "or --dask alone for a local cluster") from None
-    except OSError as exc:             # a host name that does not resolve
+    except OSError as exc:             # a host name that does not resolve, nothing listening
         raise WatermarkError(f"cannot reach the Dask scheduler at {address} ({exc.strerror or exc})") from None
 
 

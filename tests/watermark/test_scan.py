@@ -11,6 +11,7 @@ import json
 import os
 import resource
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -187,6 +188,12 @@ def test_a_dask_address_that_is_none_stops_before_the_output_is_touched(scan_wor
         assert refused.stderr.splitlines() == [f"watermark: --dask {address!r} is not a scheduler's address "
                                                f"(missing port number in address {address!r}); give "
                                                "tcp://HOST:PORT, or --dask alone for a local cluster"]
+    with socket.socket() as probe:          # a port nothing listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        down = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    refused = _run("scan", world / "crawl", "--registry", world / "r.db", "--key", world / "studio.key",
+                   "-o", tmp_path / "earlier.jsonl", "--overwrite", "--dask", down, check=2)
+    assert refused.stderr.splitlines() == [f"watermark: cannot reach the Dask scheduler at {down} (Connection refused)"]
     assert (tmp_path / "earlier.jsonl").read_text() == '{"path": "x"}\n'
 
 
