@@ -69,14 +69,15 @@ def _client(address: str, workers: int) -> Any:
 
 def check_address(address: str) -> None:
     """A `ParameterError` unless ``address`` is ``local`` or a scheduler's address, a `WatermarkError` when
-    nothing answers there over TCP: said before a scan opens its outputs (what ``--dask`` took may be the
-    first file's name; a scheduler that is down refuses at once, where Dask's client would wait 10 s)."""
-    if address == "local":
-        return
+    Dask is not installed or nothing answers there over TCP: said before a scan opens its outputs (what
+    ``--dask`` took may be the first file's name; a scheduler that is down refuses at once, where Dask's
+    client would wait 10 s)."""
     try:
         from distributed.comm import parse_address, parse_host_port, resolve_address
     except ImportError:
         raise WatermarkError(f"--dask needs Dask and distributed: {DASK_EXTRA}") from None
+    if address == "local":
+        return
     try:
         scheme, location = parse_address(resolve_address(address))
         if scheme in ("tcp", "tls"):
@@ -95,9 +96,9 @@ def _call(function: Callable[[T], Any], item: T) -> Any:
 def run_on_dask(items: Iterable[T], function: Callable[[T], Any], *, workers: int,
                 address: str) -> Iterator[tuple[int, T, Any]]:
     """``(index, item, function(item))`` as each finishes on the cluster; an item's exception is its result."""
+    client = _client(address, workers)            # first: without Dask, the one line that says what to install
     from dask.distributed import as_completed
 
-    client = _client(address, workers)
     try:
         threads = max(1, sum(client.nthreads().values()))
         shared = client.scatter(function, broadcast=True, hash=False)

@@ -48,6 +48,18 @@ def test_no_more_worker_processes_than_items(monkeypatch):
     assert len(started) == 3
 
 
+@pytest.mark.parametrize("address", ["local", "tcp://127.0.0.1:8786"])
+def test_without_dask_a_dask_run_is_one_line_saying_what_to_install(monkeypatch, address):
+    from watermark import WatermarkError, batch_dask
+
+    for module in ("dask.distributed", "distributed", "distributed.comm"):
+        monkeypatch.setitem(sys.modules, module, None)        # as on an install without the dask extra
+    with pytest.raises(WatermarkError, match="--dask needs Dask and distributed: pip install 'filigrane\\[dask\\]'"):
+        batch_dask.check_address(address)
+    with pytest.raises(WatermarkError, match="--dask needs Dask and distributed"):
+        list(batch.run(iter(range(3)), square_or_fail, jobs=1, dask=address))
+
+
 def test_results_in_input_order_when_asked():
     assert [item for item, _ in batch.run(iter(range(25)), slow_square, jobs=2, ordered=True)] == list(range(25))
 
