@@ -245,7 +245,8 @@ def _run(args: argparse.Namespace) -> int:
                       cache_dir=str(out / "cache"), seed=args.seed, perceptual=perceptual)
     command = _command(args)
     report.write_csv(rows, out / "results.csv")
-    if not args.no_report:
+    reported = not args.no_report
+    if reported:
         try:
             report.write_markdown(rows, out / "summary.md", command=command)
             example = _example_image(specs)
@@ -255,12 +256,13 @@ def _run(args: argparse.Namespace) -> int:
             report.write_plots(rows, out)
         except ImportError as exc:      # matplotlib
             print(f"watermark bench: no report ({exc}); pip install 'filigrane[bench]'", file=sys.stderr)
+            reported = False
     if args.json:
         for row in rows:
             print(_json_row(row))
     else:
         print(tables.survival(rows).to_markdown())
-        where = "results.csv" if args.no_report else "results.csv, report.html"
+        where = "results.csv, report.html" if reported else "results.csv"
         print(f"\n{len(rows)} rows; {where} in {out}/", file=sys.stderr)
     errors = sum(bool(row.error) for row in rows)
     if errors:

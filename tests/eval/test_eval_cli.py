@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import pytest
 
@@ -53,6 +54,16 @@ def test_an_unreadable_image_is_an_error_row_the_report_is_written_and_exit_2(be
     err = capsys.readouterr().err
     assert "0-broken.png: not an image file" in err and "4 cells had errors" in err
     assert "marked by dwtdct" in (out / "report.html").read_text()
+
+
+def test_without_matplotlib_bench_says_there_is_no_report(bench, photo_dir, tmp_path, capsys, monkeypatch):
+    for module in ["matplotlib", *(name for name in sys.modules if name.startswith("matplotlib."))]:
+        monkeypatch.setitem(sys.modules, module, None)         # as on an install without the bench extra
+    out = tmp_path / "out"
+    assert bench("--schemes", "dwtdct", "--suite", "tiny", "--images", str(photo_dir), "--out", str(out),
+                 "--unmarked", "0", "--limit-images", "1") == 0
+    err = capsys.readouterr().err
+    assert "no report" in err and f"rows; results.csv in {out}/" in err and not (out / "report.html").exists()
 
 
 def test_bench_json_prints_one_object_per_row(bench, photo_dir, tmp_path, capsys):
