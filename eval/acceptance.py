@@ -105,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         photographs = images_mod.images_from(args.images) if args.images else None
-    except FileNotFoundError as exc:
+        if photographs is None or args.unmarked:        # the default photographs, the null's images
+            images_mod.check_scikit_image()
+    except (FileNotFoundError, ImportError) as exc:
         print(f"eval.acceptance: {exc}", file=sys.stderr)
         return 2
     chosen = [entry for entry in CLASSES if args.classes.lower() in entry[0].lower()]

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 __all__ = ["ImageSpec", "DEFAULT_IMAGES", "NULL_PHOTOS", "default_images", "images_from", "null_images",
-           "digest", "parse_sizes", "one_size", "existing"]
+           "digest", "parse_sizes", "one_size", "existing", "check_scikit_image"]
 
 # name -> the scikit-image loader (all ship inside the wheel; nothing is downloaded)
 DEFAULT_IMAGES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "hubble_deep_field",
@@ -29,12 +29,19 @@ NULL_PHOTOS = ("camera", "moon", "coins", "brick", "grass", "gravel", "page", "m
                "clock", "text", "cell", "microaneurysms")
 
 
-def _skimage(name: str) -> np.ndarray:
+def check_scikit_image() -> None:
+    """ImportError, saying what to install, when scikit-image (the default and null images) is missing."""
     try:
-        from skimage import data
+        import skimage  # noqa: F401
     except ImportError:
         raise ImportError("the default images come with scikit-image: pip install 'filigrane[bench]', "
                           "or pass --images DIR") from None
+
+
+def _skimage(name: str) -> np.ndarray:
+    check_scikit_image()
+    from skimage import data
+
     if name == "motorcycle_left":
         return data.stereo_motorcycle()[0]
     if name == "motorcycle_right":

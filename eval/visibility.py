@@ -170,8 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     specs = [] if args.no_default_images else images_mod.default_images()
     try:
+        if specs:
+            images_mod.check_scikit_image()
         specs += images_mod.images_from(args.images) if args.images else []
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ImportError) as exc:
         print(f"eval.visibility: {exc}", file=sys.stderr)
         return 2
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import pytest
 
@@ -38,6 +39,14 @@ def test_a_bad_size_is_one_line_and_exit_2(main, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert "--sizes" in err and "'4000x'" in err
+
+
+@pytest.mark.parametrize("main", [acceptance.main, visibility.main])
+def test_without_scikit_image_the_default_images_are_one_line_and_exit_2(main, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "skimage", None)          # as on an install without the bench extra
+    assert main(["--sizes", "own"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the default images come with scikit-image: pip install 'filigrane[bench]'" in err
 
 
 def test_one_size_takes_a_single_width_by_height():
