@@ -44,7 +44,7 @@ import numpy as np
 import PIL
 from PIL import ExifTags, Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin
 
-from . import deepio, jpegquality
+from . import atomic, deepio, jpegquality
 from .errors import (
     ImageFileError,
     InvalidImageError,
@@ -602,13 +602,11 @@ def _write_atomic(path: Path, write: Callable[[IO[bytes]], None], fmt: str, over
 
 
 def _move_no_clobber(temp: Path, path: Path) -> None:
-    """Move ``temp`` to ``path`` unless ``path`` exists; a hard link tests and moves in one step."""
+    """Move ``temp`` to ``path`` unless ``path`` exists (`atomic.link_new`)."""
     try:
-        os.link(temp, path)
-    except OSError as exc:
-        if isinstance(exc, FileExistsError) or os.path.lexists(path):
-            raise OutputExistsError(_exists_message(path)) from None
-        os.replace(temp, path)  # no hard links on this file system: checked, then renamed
+        atomic.link_new(temp, path)
+    except FileExistsError:
+        raise OutputExistsError(_exists_message(path)) from None
 
 
 def _exists_message(path: Path) -> str:

@@ -7,7 +7,6 @@ the raw words (a +-1 chip is a word's top bit, a permutation is a stable argsort
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import secrets
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import atomic
 from .errors import KeyFileError, KeyFilePermissionWarning
 
 __all__ = ["Key", "words", "chips", "permutation"]
@@ -24,19 +24,6 @@ __all__ = ["Key", "words", "chips", "permutation"]
 _HEADER = "filigrane-key v1"
 _SECRET_BYTES = 32
 _PASSPHRASE_SALT = b"filigrane/passphrase/v1"
-
-
-def _link_new(temp: Path, path: Path) -> None:
-    """Give ``temp`` the name ``path`` unless ``path`` exists (FileExistsError): a hard link tests and
-    names in one step; without hard links, checked, then renamed."""
-    try:
-        os.link(temp, path)
-    except FileExistsError:
-        raise
-    except OSError:
-        if os.path.lexists(path):
-            raise FileExistsError(path) from None
-        os.replace(temp, path)
 
 
 class Key:
@@ -106,18 +93,8 @@ class Key:
         path = Path(path)
         if not path.name:
             raise KeyFileError(f"{str(path)!r}: not a file name")
-        temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                with os.fdopen(fd, "w", encoding="ascii") as handle:
-                    handle.write(f"{_HEADER}\n{self._secret.hex()}\n")
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                _link_new(temp, path)
-            finally:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
+            atomic.write_file(path, f"{_HEADER}\n{self._secret.hex()}\n".encode("ascii"), replace=False, mode=0o600)
         except FileExistsError:
             raise KeyFileError(f"{path}: already exists; refusing to overwrite a key") from None
         except OSError as exc:

@@ -9,16 +9,15 @@ scan of a million files does not hold a million rows.
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import os
-import secrets
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import atomic
 from .errors import ImageFileError
 
 __all__ = ["ScanReport"]
@@ -50,21 +49,6 @@ def _image(data: bytes | None, alt: str) -> str:
 
 def _p(value: Any) -> str:
     return "" if value is None else f"{float(value):.3g}"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` into a new file of a random name beside ``path``, made exclusively (a link planted there is
-    never followed), then rename it over ``path``; the new file is removed on failure."""
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
 
 
 class ScanReport:
@@ -127,7 +111,7 @@ class ScanReport:
         """Write ``report.html`` atomically (nothing is left behind on failure); returns its path."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)      # made at the start; removed since?
-            _write_atomically(self.path, self._html(command))
+            atomic.write_file(self.path, self._html(command).encode("utf-8"))
         except OSError as exc:
             raise ImageFileError(f"{self.path}: cannot write the report ({exc.strerror or exc})") from None
         return self.path

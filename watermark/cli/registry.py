@@ -15,6 +15,7 @@ import re
 import sys
 from pathlib import Path
 
+from .. import atomic
 from ..errors import ParameterError, RegistryError, WatermarkError
 from ..registry import ISSUED, RESERVED, VOID, Record, Registry, export_json, import_document
 from ..sources import printable
@@ -204,15 +205,9 @@ def _cell(value: str | None) -> str | None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(temp, "x", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
+        atomic.write_file(path, text.encode("utf-8"))
     except OSError as exc:
-        temp.unlink(missing_ok=True)
         raise WatermarkError(f"{path}: cannot write the export ({exc.strerror or exc})") from None
 
 

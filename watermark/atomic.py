@@ -1,0 +1,51 @@
+"""Files written whole or not at all: into a new file of a random name beside the target, created
+exclusively (a link planted there is never followed), synced, then renamed over the target, or linked
+to it only where nothing is there yet."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+__all__ = ["write_file", "link_new"]
+
+
+def write_file(path: str | os.PathLike, data: bytes, *, replace: bool = True, mode: int = 0o666) -> None:
+    """Write ``data`` as ``path``, atomically; with ``replace`` false, a ``path`` that exists is left
+    as it is (FileExistsError). ``mode`` is the new file's, before the umask.
+
+    Raises
+    ------
+    OSError
+        What the file system refused (FileExistsError: ``path`` exists and ``replace`` is false).
+    """
+    path = Path(path)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        if replace:
+            os.replace(temp, path)
+        else:
+            link_new(temp, path)
+    finally:
+        with contextlib.suppress(OSError):      # gone once renamed; a hard link's first name
+            os.unlink(temp)
+
+
+def link_new(temp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Give the file ``temp`` the name ``path`` unless ``path`` exists (FileExistsError): a hard link
+    tests and names in one step; on a file system without hard links, checked, then renamed."""
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        raise
+    except OSError:
+        if os.path.lexists(path):
+            raise FileExistsError(path) from None
+        os.replace(temp, path)
