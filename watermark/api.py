@@ -48,12 +48,11 @@ def _shape_of(image: ImageLike) -> tuple[int, int]:
     return int(image.shape[0]), int(image.shape[1])
 
 
-def _checked(key: Key) -> Key:
-    """``key``, or a ParameterError saying what a key is (a path or a passphrase given by mistake)."""
+def _check_key(key: Key) -> None:
+    """A ParameterError unless ``key`` is a `Key` (not a path or a passphrase given by mistake)."""
     if not isinstance(key, Key):
         raise ParameterError(f"key must be a watermark.Key (Key.load(path), Key.from_passphrase(text)), "
                              f"got {type(key).__name__}")
-    return key
 
 
 def _reduced_for(scheme: schemes.Scheme, image: ImageLike) -> ImageLike:
@@ -108,7 +107,7 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
     """
     if not (isinstance(strength, numbers.Real) and 0 < strength <= MAX_STRENGTH):
         raise ParameterError(f"strength must be a number in (0, {MAX_STRENGTH:g}], got {strength!r}")
-    _checked(key)
+    _check_key(key)
     value = payload_to_int(payload)
     frames = getattr(image, "n_frames", 1) if isinstance(image, Image.Image) else 1
     if frames > 1:
@@ -148,7 +147,7 @@ def detect(image: ImageLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
     ParameterError
         ``false_alarm`` is not in (0, 1).
     """
-    return _detect(image, [key], scheme, false_alarm, source_shape=None, marked_shape=marked_shape)[0]
+    return _detect(image, [key], scheme, false_alarm, marked_shape=marked_shape)[0]
 
 
 def detect_keys(image: ImageLike, keys: Sequence[Key], *, scheme: str = schemes.DEFAULT_SCHEME,
@@ -158,24 +157,25 @@ def detect_keys(image: ImageLike, keys: Sequence[Key], *, scheme: str = schemes.
     per key (the lattice scheme's geometric search, dewarp and folds use no key and are made once).
     Each key's p-value is its own: with N keys, an unmarked image is found with a probability of at
     most N times ``false_alarm``."""
-    return _detect(image, keys, scheme, false_alarm, source_shape=None, marked_shape=marked_shape)
+    return _detect(image, keys, scheme, false_alarm, marked_shape=marked_shape)
 
 
-def _detect(image: ImageLike, keys: Sequence[Key], scheme: str, false_alarm: float,
-            source_shape: tuple[int, int] | None, marked_shape: tuple[int, int] | None) -> list[Detection]:
+def _detect(image: ImageLike, keys: Sequence[Key], scheme: str, false_alarm: float, *,
+            marked_shape: tuple[int, int] | None, source_shape: tuple[int, int] | None = None,
+            name: str = "image") -> list[Detection]:
     """`detect` with each of ``keys``, told the (height, width) the image was encoded at when it was
-    decoded smaller."""
+    decoded smaller; errors about its pixels call it ``name``."""
     chosen = schemes.get(scheme)
     if not (isinstance(false_alarm, numbers.Real) and 0.0 < false_alarm < 1.0):
         raise ParameterError(f"false-alarm rate must lie in (0, 1), got {false_alarm!r}")
     for key in keys:
-        _checked(key)
+        _check_key(key)
     if not keys:
         return []
     if source_shape is None:
         source_shape = _shape_of(image)
     try:
-        _, luma, _ = _luminance_of(_reduced_for(chosen, image), chosen, "image")
+        _, luma, _ = _luminance_of(_reduced_for(chosen, image), chosen, name)
     except ImageTooSmallError:
         return [Detection(found=False, payload=None, p_value=1.0, score=0.0, bits=np.zeros(0), scheme=chosen.name)
                 for _ in keys]
@@ -211,7 +211,7 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
     carrying a signed C2PA manifest whose soft binding names the payload and the key's public id
     (see `watermark.provenance`); the manifest's id is returned, else None.
     """
-    _checked(key)
+    _check_key(key)
     if not overwrite and os.path.lexists(dst):   # fail before the work, not after
         raise OutputExistsError(f"{dst}: already exists; pass overwrite=True (--overwrite) to replace it")
     if c2pa_signer is not None:
@@ -277,11 +277,8 @@ def detect_loaded_keys(loaded: imageio.LoadedImage, keys: Sequence[Key], *, sche
                        marked_shape: tuple[int, int] | None = None) -> list[Detection]:
     """`detect_loaded` with each of ``keys``, in order, sharing what uses no key (see `detect_keys`)."""
     width, height = loaded.original_size
-    try:
-        return _detect(loaded.image, keys, scheme, false_alarm, source_shape=(height, width),
-                       marked_shape=marked_shape)
-    except InvalidImageError as exc:      # pixels the file holds but no image may (NaN, out of range)
-        raise type(exc)(str(exc).replace("image:", f"{loaded.path}:", 1)) from None
+    return _detect(loaded.image, keys, scheme, false_alarm, marked_shape=marked_shape, source_shape=(height, width),
+                   name=str(loaded.path))
 
 
 def read_in_frame(image: ImageLike, key: Key, candidates: Iterable[int], *, valid: np.ndarray | None = None,
