@@ -23,7 +23,7 @@ from typing import BinaryIO
 from .errors import ImageFileError, InvalidImageError
 from .imageio import IMAGE_EXTENSIONS
 
-__all__ = ["Source", "iter_sources", "read_bytes", "is_url", "printable"]
+__all__ = ["Source", "STDIN", "iter_sources", "listed_paths", "read_bytes", "is_url", "printable"]
 
 STDIN = "-"
 
@@ -92,6 +92,12 @@ def _walk(root: str, recursive: bool) -> Iterator[Source]:
     yield from problems
 
 
+def listed_paths(stream: BinaryIO) -> Iterator[str]:
+    """The paths of a list, one a line (blank lines skipped), read from the binary ``stream`` as the
+    file system's names are (`os.fsdecode`): bytes that are not UTF-8 stay the name's own."""
+    return (os.fsdecode(line.rstrip(b"\r\n")) for line in stream if line.strip())
+
+
 def iter_sources(arguments: Iterable[str], *, recursive: bool = True, include: Sequence[str] = (),
                  exclude: Sequence[str] = (), stdin: BinaryIO | None = None) -> Iterator[Source]:
     """Expand command-line ``arguments`` into the files of a batch, lazily.
@@ -113,8 +119,7 @@ def iter_sources(arguments: Iterable[str], *, recursive: bool = True, include: S
         if argument == STDIN:
             if stdin is None:
                 raise ValueError("'-' reads paths from stdin, but no stdin was given")
-            candidates: Iterable[Source] = (_source(os.fsdecode(line.rstrip(b"\r\n"))) for line in stdin
-                                            if line.strip())
+            candidates: Iterable[Source] = map(_source, listed_paths(stdin))
         elif not is_url(argument) and os.path.isdir(argument):
             candidates = _walk(argument, recursive)
         else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 from .. import api, imageio, schemes
 from ..errors import WatermarkError
 from ..keys import Key
+from ..sources import STDIN, listed_paths
 from .batch import DETECT_FIELDS, Job, Outcome, row, run_batch
 from .common import ERROR, FOUND, NOT_FOUND, common_options, key_options, load_key, probability
 
@@ -41,10 +41,10 @@ def _detect_failed(path: Path, message: str, *, scheme: str, **options: Any) -> 
 
 
 def _listed(arguments: list[str]) -> Iterator[str]:
-    """``arguments``, ``-`` replaced by the paths on stdin, one a line, read as the file system's bytes."""
+    """``arguments``, ``-`` replaced by the paths listed on stdin (`sources.listed_paths`)."""
     for argument in arguments:
-        if argument == "-":
-            yield from (os.fsdecode(line.rstrip(b"\r\n")) for line in sys.stdin.buffer if line.strip())
+        if argument == STDIN:
+            yield from listed_paths(sys.stdin.buffer)
         else:
             yield argument
 
