@@ -51,7 +51,7 @@ from .keys import Key
 from .original import as_suspect, load_original, refine
 from .registration import Registration, Suspect, frame_scaling, register, to_master_frame
 from .registry import ISSUED, Master, Record, Registry, feature_index, frames, hash_index, print_of
-from .sources import Source, read_bytes
+from .sources import URL_TIMEOUT, Source, read_bytes
 
 __all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES"]
 
@@ -98,6 +98,9 @@ class ScanOptions:
         where the registry recorded it and unchanged (`watermark.original`): far more sensitive for
         a small part of a master (a crop, a collage's cell). Without it (or without the file) the
         informed read is against the master's frame in the registry, where it has one.
+    url_timeout : float
+        Seconds an HTTP(S) server may keep a suspect's read waiting (for the connection, or for more
+        data) before that file is an error row.
     """
 
     partial: bool = False
@@ -107,6 +110,7 @@ class ScanOptions:
     credentials: bool = False
     trust_anchors: str | None = None
     originals: bool = True
+    url_timeout: float = URL_TIMEOUT
 
     @property
     def byte_limit(self) -> int | None:
@@ -228,7 +232,7 @@ class Scanner:
         return row
 
     def _scan(self, source: Source, row: dict[str, Any]) -> None:
-        data = read_bytes(source, max_bytes=self.options.byte_limit)
+        data = read_bytes(source, max_bytes=self.options.byte_limit, url_timeout=self.options.url_timeout)
         row["sha256"] = hashlib.sha256(data).hexdigest()
         if not self._exact(row):
             self._read(source, data, row)

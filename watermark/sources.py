@@ -4,8 +4,8 @@ Nothing is listed ahead: a walk over a million files holds one directory's names
 problem found while listing (a directory that cannot be read, a name that is not valid UTF-8)
 becomes a `Source` with an ``error``, so that the batch reports it on its own line and goes on.
 `read_bytes` reads one source whole, from a local path or, with ``fsspec`` installed, any URL
-(``s3://`` with ``s3fs``, ``https://`` with ``aiohttp``), and refuses a file that changed while it
-was read.
+(``s3://`` with ``s3fs``, ``https://`` with ``aiohttp``, whose server may keep a read waiting
+``url_timeout`` seconds at most), and refuses a file that changed while it was read.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from typing import BinaryIO
 from .errors import ImageFileError, InvalidImageError
 from .imageio import IMAGE_EXTENSIONS
 
-__all__ = ["Source", "STDIN", "iter_sources", "listed_paths", "read_bytes", "is_url", "printable"]
+__all__ = ["Source", "STDIN", "URL_TIMEOUT", "iter_sources", "listed_paths", "read_bytes", "is_url", "printable"]
 
 STDIN = "-"
+URL_TIMEOUT = 60.0     # s: the longest an HTTP(S) server may keep a read waiting for a connection or for data
 
 
 @dataclass(frozen=True)
@@ -127,14 +128,15 @@ def iter_sources(arguments: Iterable[str], *, recursive: bool = True, include: S
         yield from filter(wanted, candidates)
 
 
-def read_bytes(source: Source, *, max_bytes: int | None = None) -> bytes:
+def read_bytes(source: Source, *, max_bytes: int | None = None, url_timeout: float = URL_TIMEOUT) -> bytes:
     """The whole content of ``source``.
 
     Raises
     ------
     ImageFileError
         Missing, vanished, unreadable, a directory, a symbolic-link loop, changed while being read,
-        larger than ``max_bytes``, or a URL that failed.
+        larger than ``max_bytes``, a URL that failed, or an HTTP(S) server that left the connection or
+        the data waiting longer than ``url_timeout`` seconds.
     InvalidImageError
         An empty file (0 bytes), or a name the batch cannot print faithfully.
     """
@@ -143,7 +145,7 @@ def read_bytes(source: Source, *, max_bytes: int | None = None) -> bytes:
     local = _file_url_path(source.location)
     if local is not None:
         source = dataclasses.replace(source, location=local)
-    data = _read_url(source, max_bytes) if is_url(source.location) else _read_local(source, max_bytes)
+    data = _read_url(source, max_bytes, url_timeout) if is_url(source.location) else _read_local(source, max_bytes)
     if not data:
         raise InvalidImageError(f"{source.name}: empty file (0 bytes)")
     return data
@@ -184,18 +186,46 @@ def _read_local(source: Source, max_bytes: int | None) -> bytes:
     return data
 
 
-def _read_url(source: Source, max_bytes: int | None) -> bytes:
+def _read_url(source: Source, max_bytes: int | None, timeout: float) -> bytes:
     try:
         import fsspec
     except ImportError:
         raise ImageFileError(f"{source.name}: reading URLs needs fsspec: pip install 'filigrane[dask]'") from None
     try:
-        with fsspec.open(source.location, "rb") as handle:
+        with fsspec.open(source.location, "rb", **_url_options(source.location, timeout)) as handle:
             data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
     except ImportError as exc:           # the protocol's own package (s3fs, aiohttp, ...) is missing
-        raise ImageFileError(f"{source.name}: cannot open this URL ({exc})") from None
+        raise ImageFileError(f"{source.name}: cannot open this URL ({exc}); http(s) needs "
+                             "pip install 'filigrane[dask]', s3:// needs s3fs") from None
     except Exception as exc:             # fsspec backends raise their own types; the batch must go on
+        if _timed_out(exc):
+            raise ImageFileError(f"{source.name}: no answer from the server within {timeout:g} s") from None
         raise ImageFileError(f"{source.name}: cannot read URL ({type(exc).__name__}: {exc})") from None
     if max_bytes is not None and len(data) > max_bytes:
         raise ImageFileError(f"{source.name}: more than the limit of {max_bytes:,} bytes")
     return data
+
+
+def _url_options(location: str, timeout: float) -> dict[str, object]:
+    """fsspec's options that bound how long an HTTP(S) server may keep a read waiting, for a connection
+    or for more data (fsspec's own default lets a stalled server hold a worker for minutes); other
+    protocols keep their backends' defaults."""
+    if location.partition("://")[0].lower() not in ("http", "https"):
+        return {}
+    # fsspec's HTTP backend; missing, the caller says what to install
+    import aiohttp
+
+    limit = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+    return {"client_kwargs": {"timeout": limit}}
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` or what it was raised from is a timeout (fsspec wraps aiohttp's in its own types)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, TimeoutError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

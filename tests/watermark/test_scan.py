@@ -24,6 +24,7 @@ import tifffile
 from chromium import probe
 from PIL import Image
 from scan_setup import run as _run
+from servers import http_server
 from signals import interruptible
 
 from watermark import Key
@@ -177,6 +178,19 @@ def test_every_error_row_names_its_file(scan_world, tmp_path):
     named = [f"file://{folder}/empty.png", f"{folder}/./nan.tif"]     # names that a Path would respell
     result = _run("scan", *named, "--registry", world / "r.db", "--key", world / "studio.key", "--json", check=2)
     assert [row["error"].split(": ")[0] for row in map(json.loads, result.stdout.splitlines())] == named
+
+
+def test_a_url_whose_server_stalls_is_one_error_row_and_the_scan_goes_on(scan_world):
+    world = scan_world
+    pytest.importorskip("aiohttp")
+    exact = world / "crawl" / "exact.png"
+    with http_server(exact.read_bytes(), stall="mid-body") as stalled, http_server(exact.read_bytes()) as served:
+        result = _run("scan", stalled, served, "--registry", world / "r.db", "--key", world / "studio.key", "--json",
+                      "--url-timeout", "1", check=2)
+    rows = {row["path"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert rows[stalled]["status"] == "error"
+    assert rows[stalled]["error"] == f"{stalled}: no answer from the server within 1 s"
+    assert rows[served]["status"] == "exact", rows[served]
 
 
 def test_a_dask_address_that_is_none_stops_before_the_output_is_touched(scan_world, tmp_path):

@@ -6,6 +6,7 @@ import os
 import threading
 
 import pytest
+from servers import http_server
 
 from watermark import ImageFileError, InvalidImageError
 from watermark.sources import Source, iter_sources, read_bytes
@@ -164,3 +165,18 @@ def test_file_urls_of_this_machine_are_read_as_local_paths(tmp_path):
 def test_a_url_that_fails_is_an_error():
     with pytest.raises(ImageFileError, match="cannot read URL|cannot open this URL"):
         read_bytes(Source("memory://nowhere/x.jpg", "memory://nowhere/x.jpg"))
+
+
+def test_an_http_url_is_read_whole():
+    pytest.importorskip("aiohttp")
+    with http_server(b"\x89PNG" + bytes(range(256)) * 40) as url:
+        assert read_bytes(Source(url, url)) == b"\x89PNG" + bytes(range(256)) * 40
+
+
+@pytest.mark.parametrize("stall", ["before-headers", "mid-body"])
+def test_an_http_server_that_stalls_is_an_error_after_the_url_timeout(stall):
+    # fsspec's own default held such a read for minutes, and with it a scan's worker
+    pytest.importorskip("aiohttp")
+    with http_server(b"\x89PNG" + bytes(10_000), stall=stall) as url:
+        with pytest.raises(ImageFileError, match=rf"^{url}: no answer from the server within 0\.5 s$"):
+            read_bytes(Source(url, url), url_timeout=0.5)

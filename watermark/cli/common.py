@@ -14,7 +14,7 @@ from ..keys import Key
 
 __all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "OUTPUT_CLOSED", "key_options", "load_key", "keys_options",
            "load_keys", "payload", "common_options", "batch_options", "encoder_quality", "probability",
-           "mark_strength", "visible"]
+           "mark_strength", "seconds", "visible"]
 
 FOUND, NOT_FOUND, ERROR = 0, 1, 2
 INTERRUPTED = 128 + 2   # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
@@ -96,6 +96,7 @@ def _checked(convert: Callable[[str], float], valid: Callable[[float], bool], re
 encoder_quality = _checked(int, lambda value: 1 <= value <= 100, "an integer from 1 to 100")
 probability = _checked(float, lambda value: 0.0 < value < 1.0,
                        "a probability strictly between 0 and 1 (such as 1e-9)")
+seconds = _checked(float, lambda value: 0.0 < value < float("inf"), "a positive number of seconds")
 mark_strength = _checked(float, lambda value: 0.0 < value <= api.MAX_STRENGTH, f"a number in (0, {api.MAX_STRENGTH:g}]")
 _MOST_JOBS_PER_CORE = 4      # each worker holds its own images: more only costs memory
 _jobs = _checked(int, lambda value: 0 <= value <= _MOST_JOBS_PER_CORE * (os.cpu_count() or 1),

@@ -24,8 +24,8 @@ from ..registry import Registry, print_of
 from ..resultlog import ResultLog
 from ..scan import Scanner, ScanOptions
 from ..scan_report import ScanReport
-from ..sources import iter_sources, printable
-from .common import ERROR, FOUND, NOT_FOUND, batch_options, keys_options, load_keys, probability, visible
+from ..sources import URL_TIMEOUT, iter_sources, printable
+from .common import ERROR, FOUND, NOT_FOUND, batch_options, keys_options, load_keys, probability, seconds, visible
 from .registry import default_registry
 
 __all__ = ["register"]
@@ -70,6 +70,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                            "(tcp://host:8786); needs pip install 'filigrane[dask]'")
     scan.add_argument("--false-alarm", type=probability, default=schemes.DEFAULT_FALSE_ALARM, metavar="P",
                       help="a blind read counts when its p-value is at most this (default: %(default)s)")
+    scan.add_argument("--url-timeout", type=seconds, default=URL_TIMEOUT, metavar="SECONDS",
+                      help="an http(s) suspect whose server keeps the connection or the data waiting longer is "
+                           "an error row (default: %(default)g)")
     scan.add_argument("--c2pa", action="store_true",
                       help="also read each file's Content Credentials (C2PA manifest) and say whether its soft "
                            "binding agrees with the mark; needs pip install 'filigrane[c2pa]'")
@@ -88,7 +91,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             provenance.read_anchors(args.c2pa_trust)
     options = ScanOptions(partial=args.partial, false_alarm=args.false_alarm, max_pixels=args.max_pixels,
                           thumbnails=args.report is not None, credentials=args.c2pa, trust_anchors=args.c2pa_trust,
-                          originals=args.originals)
+                          originals=args.originals, url_timeout=args.url_timeout)
     scanner = Scanner(args.registry, load_keys(args), options)
     scanner.check()                                  # a bad registry or key stops here, before any file
     if args.dask is not None:
