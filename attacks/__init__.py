@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from ._spec import recording
 from .bending import latest_small_random_distortions, print_scan, random_bending, small_random_distortions
-from .codec import jpeg, screenshot, strip_metadata, webp
+from .codec import avif, jpeg, screenshot, strip_metadata, webp
 from .colour import brightness, colour_jitter, contrast, exposure, gamma, grayscale, hue, palette, saturation
-from .filters import convolution, gaussian_blur, median, self_similarities, sharpen
+from .filters import convolution, denoise, gaussian_blur, median, self_similarities, sharpen
 from .geometry import (
                        affine,
                        aspect,
@@ -45,11 +45,11 @@ from .suites import suite, suites
 __all__ = [
     "Attack", "attack", "chain", "parse", "names", "describe", "suite", "suites", "recording",
     # codec
-    "jpeg", "webp", "strip_metadata", "screenshot",
+    "jpeg", "webp", "avif", "strip_metadata", "screenshot",
     # noise
     "gaussian_noise", "psnr", "add_noise", "salt_pepper",
     # filter
-    "median", "convolution", "gaussian_blur", "sharpen", "self_similarities",
+    "median", "convolution", "gaussian_blur", "sharpen", "denoise", "self_similarities",
     # geometry
     "rotate", "rot90", "flip", "crop", "rescale", "aspect", "downscale", "affine", "shear", "translate",
     "remove_lines", "delete_lines", "perspective",

@@ -1,8 +1,8 @@
-"""Lossy codecs and what platforms do to files: JPEG, WebP, metadata stripping, screenshots.
+"""Lossy codecs and what platforms do to files: JPEG, WebP, AVIF, metadata stripping, screenshots.
 
 Codecs go through Pillow, on RGB (or L) at 8 bits: a 16-bit image is rounded to 8 bits for the
-codec and handed back as 16 bits (its values are then multiples of 257), since neither JPEG nor
-WebP as platforms use them carries more. Alpha is kept aside and put back untouched.
+codec and handed back as 16 bits (its values are then multiples of 257), since none of JPEG, WebP
+and AVIF as platforms use them carries more. Alpha is kept aside and put back untouched.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ import io
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, features
 
+from watermark.errors import MissingExtraError
 from watermark.image import image_op, to_float
 
 from ._spec import Param, registered
 
-__all__ = ["jpeg", "jpeg_bytes", "webp", "strip_metadata", "screenshot"]
+__all__ = ["jpeg", "jpeg_bytes", "webp", "avif", "strip_metadata", "screenshot"]
 
 _SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 
@@ -107,6 +108,33 @@ def webp(image: np.ndarray, *, quality: int = 80, lossless: bool = False) -> np.
         Lossless WebP: only the rounding to 8 bits remains.
     """
     return _roundtrip(image, "WEBP", quality=quality, lossless=lossless, method=4)
+
+
+@registered(family="codec", primary="quality",
+            quality=Param(int, 1, 100, doc="Pillow's AVIF quality (libavif)"))
+@image_op
+def avif(image: np.ndarray, *, quality: int = 50) -> np.ndarray:
+    """Compress to AVIF (an AV1 still image) with Pillow and decode again.
+
+    AV1's large transforms and in-loop filters (deblocking, CDEF, loop restoration) smooth what JPEG
+    keeps as blocks; CDNs and browsers serve it in place of JPEG. Encoded as web encoders do (chroma
+    4:2:0, Pillow's default speed 6), on one thread so that a run gives the same bytes.
+
+    Parameters
+    ----------
+    quality : int
+        1 to 100, Pillow's AVIF quality (75 its default; on 1080p photographs, 50 gives files about
+        the size of WebP 50's, 30 far smaller than JPEG 30's).
+
+    Raises
+    ------
+    MissingExtraError
+        This Pillow was built without AVIF (Pillow 11.3 and later ship it in their wheels).
+    """
+    if not features.check("avif"):
+        raise MissingExtraError(f"avif: this Pillow ({Image.__version__}) cannot write AVIF; "
+                                "pip install 'Pillow>=11.3'")
+    return _roundtrip(image, "AVIF", quality=quality, subsampling="4:2:0", max_threads=1)
 
 
 @registered(family="codec")

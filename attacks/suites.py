@@ -105,6 +105,8 @@ def _modern() -> tuple[Attack, ...]:
         attack("text"), attack("logo"),
         attack("perspective", strength=0.02), attack("perspective", strength=0.05),
         attack("print_scan"), attack("print_scan", blur=2.0, noise=0.03, gamma=1.4, warp=0.02),
+        attack("avif", quality=50), attack("avif", quality=30),
+        attack("denoise", strength=5.0), attack("denoise", strength=10.0),
     )
 
 

@@ -12,6 +12,8 @@ from PIL import Image, JpegImagePlugin
 from scipy import ndimage
 
 import attacks
+from attacks import codec
+from watermark.errors import MissingExtraError
 
 
 def _psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
@@ -176,7 +178,31 @@ def test_webp_and_metadata():
     assert np.array_equal(attacks.webp(rgb8(), lossless=True), rgb8())
 
 
+def test_avif_loses_more_the_lower_its_quality_and_gives_the_same_pixels_each_run():
+    image = rgb8()
+    assert _psnr(attacks.avif(image, quality=90), image) > _psnr(attacks.avif(image, quality=30), image) + 3
+    assert _psnr(attacks.avif(image, quality=90), image) > 30
+    assert np.array_equal(attacks.avif(image, quality=50), attacks.avif(image, quality=50))
+    assert attacks.avif(grey8(), quality=50).shape == grey8().shape
+
+
+def test_avif_without_an_encoder_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(codec.features, "check", lambda feature: False)
+    with pytest.raises(MissingExtraError, match=r"^avif: this Pillow \(.*\) cannot write AVIF; pip install"):
+        attacks.avif(rgb8(), quality=50)
+
+
 # --- noise and filters ------------------------------------------------------------------------
+
+def test_denoise_takes_noise_away_and_keeps_edges():
+    clean = np.where(np.arange(96)[None, :] < 48, 60, 190).astype(np.uint8).repeat(64, axis=0)
+    clean = np.repeat(clean[:, :, None], 3, axis=2)
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 6, clean.shape), 0, 255).astype(np.uint8)
+    cleaned = attacks.denoise(noisy, strength=10.0)
+    assert _psnr(cleaned, clean) > _psnr(noisy, clean) + 6          # the noise goes
+    assert abs(float(cleaned[:, 44:46].mean()) - 60) < 3 and abs(float(cleaned[:, 50:52].mean()) - 190) < 3
+    assert _psnr(attacks.denoise(noisy, strength=3.0), noisy) > _psnr(cleaned, noisy)   # gentler is closer
+    assert attacks.denoise(noisy[:, :, 0], strength=10.0).shape == noisy.shape[:2]
 
 @pytest.mark.parametrize("target", [20, 30, 40, 50])
 @pytest.mark.parametrize("kind", ["rgb8", "grey8", "rgb16"])
