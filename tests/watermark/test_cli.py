@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from photos import photo
 from PIL import Image
+from terminal import run_on_terminal, screen
 
 import watermark as wm
 from watermark.cli import ERROR, FOUND, NOT_FOUND, main
@@ -219,40 +220,17 @@ def test_every_batch_ends_with_a_count(tmp_path, keyfile, coffee_png, capsys):
 
 
 def test_the_progress_bar_is_not_broken_by_error_lines_and_ends_with_the_count(tmp_path, keyfile):
-    import fcntl
-    import pty
-    import re
-    import struct
-    import termios
-
     folder = tmp_path / "batch"
     folder.mkdir()
     (folder / "a_bad.png").write_text("not an image")
     for name in ("b.png", "c.png"):
         Image.fromarray(photo("coffee")[:200, :300]).save(folder / name)
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    process = subprocess.Popen([sys.executable, "-m", "watermark", "detect", str(folder), "--key", str(keyfile)],
-                               stdout=subprocess.PIPE, stderr=follower)
-    os.close(follower)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:       # the terminal closed with the process
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(leader)
-    out, _ = process.communicate(timeout=60)
-    assert process.returncode == ERROR and out.decode().count("\n") == 2
-    screen = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line).split("\r")[-1].rstrip()
-              for line in shown.decode().replace("\r\n", "\n").split("\n")]
-    assert "scanning" in shown.decode()                                   # a bar was drawn
-    visible = [line for line in screen if line]
-    assert visible == [f"watermark: {folder / 'a_bad.png'}: not an image file, or not a format Filigrane reads "
-                       "(JPEG, PNG, WebP, TIFF, GIF, BMP, AVIF)", "watermark: 0 found, 2 not found, 1 failed"]
+    status, out, shown = run_on_terminal([sys.executable, "-m", "watermark", "detect", str(folder), "--key",
+                                          str(keyfile)], timeout=60)
+    assert status == ERROR and out.count("\n") == 2
+    assert "scanning" in shown                                            # a bar was drawn
+    assert screen(shown) == [f"watermark: {folder / 'a_bad.png'}: not an image file, or not a format Filigrane reads "
+                             "(JPEG, PNG, WebP, TIFF, GIF, BMP, AVIF)", "watermark: 0 found, 2 not found, 1 failed"]
 
 
 def test_quality_out_of_range_is_refused_naming_the_option(tmp_path, keyfile, coffee_png, capsys):

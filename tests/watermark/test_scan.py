@@ -26,6 +26,7 @@ from PIL import Image
 from scan_setup import run as _run
 from servers import http_server
 from signals import interruptible
+from terminal import run_on_terminal, screen
 
 from watermark import Key
 from watermark import scan as scan_module
@@ -191,6 +192,21 @@ def test_a_url_whose_server_stalls_is_one_error_row_and_the_scan_goes_on(scan_wo
     assert rows[stalled]["status"] == "error"
     assert rows[stalled]["error"] == f"{stalled}: no answer from the server within 1 s"
     assert rows[served]["status"] == "exact", rows[served]
+
+
+def test_a_scan_into_a_file_counts_its_files_on_the_terminal_then_leaves_only_its_lines(scan_world, tmp_path):
+    world = scan_world
+    hits = tmp_path / "hits.jsonl"
+    status, out, shown = run_on_terminal([sys.executable, "-m", "watermark", "scan", str(world / "crawl"),
+                                          "--registry", str(world / "r.db"), "--key", str(world / "studio.key"),
+                                          "-o", str(hits)])
+    rows = [json.loads(line) for line in hits.read_text().splitlines()]
+    assert status == 2 and out == "" and "file/s" in shown          # a bar counted the files, with their rate
+    lines = screen(shown)
+    errors = [f"watermark: {row['error']}" for row in rows if row["error"]]
+    assert errors and lines[:len(errors)] == errors                                    # not broken by the bar
+    assert lines[len(errors)].startswith(f"watermark: {len(rows)} scanned: ")          # then the summary
+    assert all(line.startswith("watermark: ") for line in lines)                        # and no bar left
 
 
 def test_a_dask_address_that_is_none_stops_before_the_output_is_touched(scan_world, tmp_path):

@@ -15,7 +15,7 @@ from .. import batch
 from ..errors import WatermarkError
 from .common import visible
 
-__all__ = ["DETECT_FIELDS", "EMBED_FIELDS", "row", "Outcome", "Job", "run_batch"]
+__all__ = ["DETECT_FIELDS", "EMBED_FIELDS", "row", "Outcome", "Job", "run_batch", "Lines"]
 
 # Every --json row of a command has exactly these keys, whether its file succeeded or failed.
 DETECT_FIELDS = ("path", "found", "status", "payload", "payload_text", "p_value", "score", "verified",
@@ -68,7 +68,7 @@ def run_batch(job: Job, items: list, *, jobs: int, json_rows: bool, label: str, 
     """Run ``job`` over ``items`` (in ``jobs`` processes), print each outcome as it comes, in input
     order, and a closing count of ``statuses`` on stderr; returns the count."""
     counts: Counter = Counter()
-    with _Lines(len(items), label) as lines:
+    with Lines(len(items), label) as lines:
         for _, outcome in batch.run(items, job, jobs=jobs, ordered=True):
             if isinstance(outcome, BaseException):      # our bug in a worker: keep its message, not a row
                 raise outcome
@@ -87,18 +87,19 @@ def run_batch(job: Job, items: list, *, jobs: int, json_rows: bool, label: str, 
     return counts
 
 
-class _Lines:
-    """stdout and stderr lines, and a progress bar on stderr when it is a terminal: lines are written
-    above the bar (tqdm clears and redraws it), and the bar is gone when the count is printed."""
+class Lines:
+    """stdout and stderr lines, and a progress bar on stderr when it is a terminal (and ``bar``): lines
+    are written above the bar (tqdm clears and redraws it), and the bar is gone once the block ends.
+    ``total`` None: a stream of unknown length, counted with its rate."""
 
-    def __init__(self, total: int, label: str) -> None:
+    def __init__(self, total: int | None, label: str, *, bar: bool = True) -> None:
         self.bar = None
-        if total > 1 and sys.stderr.isatty():
+        if bar and (total is None or total > 1) and sys.stderr.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, desc=label, unit="file", file=sys.stderr, leave=False)
 
-    def __enter__(self) -> _Lines:
+    def __enter__(self) -> Lines:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

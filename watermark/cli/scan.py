@@ -25,6 +25,7 @@ from ..resultlog import ResultLog
 from ..scan import Scanner, ScanOptions
 from ..scan_report import ScanReport
 from ..sources import URL_TIMEOUT, iter_sources, printable
+from .batch import Lines
 from .common import ERROR, FOUND, NOT_FOUND, batch_options, keys_options, load_keys, probability, seconds, visible
 from .registry import default_registry
 
@@ -103,17 +104,20 @@ def _run_scan(args: argparse.Namespace) -> int:
         sources = iter_sources(args.paths, recursive=args.recursive, include=args.include, exclude=args.exclude,
                                stdin=sys.stdin.buffer)
         pending = (source for source in sources if not log.done(source.name))
+        rows_shown = not args.output and sys.stdout.isatty()      # rows on the terminal show the progress
         try:
-            for _source, row in batch.run(pending, scanner, jobs=args.jobs, dask=args.dask):
-                if isinstance(row, BaseException):     # our bug in a worker: its traceback, not a row
-                    raise row
-                thumbnail = row.pop("_thumbnail", None)
-                log.write(row) if args.json or args.output else print(visible(_text(row)), flush=True)
-                if row["error"]:
-                    print(visible(f"watermark: {row['error']}"), file=sys.stderr, flush=True)
-                summary.add(row)
-                if report is not None:
-                    report.add(row, thumbnail)
+            with Lines(None, "scanned", bar=not rows_shown) as lines:
+                for _source, row in batch.run(pending, scanner, jobs=args.jobs, dask=args.dask):
+                    if isinstance(row, BaseException):     # our bug in a worker: its traceback, not a row
+                        raise row
+                    thumbnail = row.pop("_thumbnail", None)
+                    log.write(row) if args.json or args.output else lines.out(_text(row))
+                    if row["error"]:
+                        lines.error(f"watermark: {row['error']}")
+                    lines.advance()
+                    summary.add(row)
+                    if report is not None:
+                        report.add(row, thumbnail)
         finally:
             summary.print(log.resumed, earlier_found)
             if report is not None:
