@@ -90,7 +90,8 @@ def denoise(image: np.ndarray, *, strength: float = 5.0) -> np.ndarray:
     if as_bytes.ndim == 2:
         cleaned = cv2.fastNlMeansDenoising(as_bytes, None, strength, 7, 21)
     else:
-        cleaned = cv2.fastNlMeansDenoisingColored(as_bytes, None, strength, strength, 7, 21)
+        bgr = np.ascontiguousarray(as_bytes[:, :, ::-1])             # OpenCV's order, for its CIELAB
+        cleaned = cv2.fastNlMeansDenoisingColored(bgr, None, strength, strength, 7, 21)[:, :, ::-1]
     return cleaned.astype(np.float32) / np.float32(255.0)
 
 
