@@ -17,6 +17,7 @@ from photos import photo
 
 import attacks
 import watermark as wm
+from watermark import color
 from watermark.schemes.lattice import scheme
 
 PAYLOAD = 0x0DD_BA11
@@ -88,6 +89,48 @@ def test_a_photograph_larger_than_1080p_spends_only_what_its_web_copy_and_full_s
     assert less < 0.7, less
     assert wm.detect(SOCIAL(default, seed=0), key).payload == PAYLOAD
     assert wm.detect(WEBP_50(default, seed=0), key).payload == PAYLOAD
+
+
+def _at_2400(name):
+    return cv2.resize(photo(name), (2400, 1600), interpolation=cv2.INTER_CUBIC)
+
+
+def test_a_photograph_larger_than_1080p_is_lowered_further_while_the_search_still_sees_its_lattice(key):
+    # Its published copies keep far more than the payload needs; its crops hold the mark at a finer
+    # scale than those copies do.
+    image = _at_2400("coffee")
+    default = wm.embed(image, PAYLOAD, key)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scheme, "_LARGER_LEASTS", ())             # the 1080p class's least
+        before = wm.embed(image, PAYLOAD, key)
+    less = np.std(default.astype(float) - image) / np.std(before.astype(float) - image)
+    assert less < 0.95, less
+    for attack in (SOCIAL, WEBP_50, attacks.attack("crop", percent=50, position="bottom-right"),
+                   attacks.attack("rotate", degrees=30, crop=True)):
+        assert wm.detect(attack(default, seed=0), key).payload == PAYLOAD, attack
+
+
+def test_no_lower_than_the_1080p_class_where_the_search_would_lose_the_lattice(key):
+    # Lowered further, immunohistochemistry's mark at 4000x3000 lost its payload after a rotation by
+    # 100 degrees: histology's texture hid the lattice from the key-independent search.
+    image = _at_2400("immunohistochemistry")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scheme, "_LARGER_LEASTS", ())
+        before = wm.embed(image, PAYLOAD, key)
+        patch.setattr(scheme, "_LARGER_LEASTS", (0.3,))
+        patch.setattr(scheme, "_FINDABLE", -np.inf)            # unguarded: its round trip lowers it
+        unguarded = wm.embed(image, PAYLOAD, key)
+        patch.setattr(scheme, "_FINDABLE", np.inf)             # no lower scale keeps the lattice seen
+        guarded = wm.embed(image, PAYLOAD, key)
+    assert np.std(unguarded.astype(float) - image) < 0.9 * np.std(before.astype(float) - image)
+    np.testing.assert_array_equal(guarded, before)
+
+
+def test_the_lattice_evidence_is_the_search_s_view_of_the_mark(key):
+    image = _at_2400("coffee")
+    luma = [color.luminance(picture.astype(np.float32) / 255.0) for picture in (image, wm.embed(image, PAYLOAD, key))]
+    unmarked, marked = (scheme._lattice_evidence(scheme._working_view(plane)) for plane in luma)
+    assert abs(unmarked) < 4.0 and marked >= scheme._FINDABLE, (unmarked, marked)
 
 
 def test_a_very_large_image_is_checked_at_a_bounded_size():

@@ -47,7 +47,7 @@ from ... import coding, color, stats
 from ...detection import CandidateEvidence, Detection, InformedReading
 from ...keys import Key
 from ..base import DEFAULT_FALSE_ALARM, Scheme
-from . import copy_layer, dewarp, informed, masking, search, sync
+from . import copy_layer, dewarp, informed, masking, periodicity, search, sync
 from .layout import LEVEL_OF_SLOT, LEVELS, PILOT_WEIGHTINGS, SLOTS, Layout, layout_for, slots_from_tile, tile_from_slots
 from .sync import TILE
 
@@ -99,6 +99,16 @@ _WEB_COPY = (".jpg", (cv2.IMWRITE_JPEG_QUALITY, 80))
 _FULL_SIZE_JPEG = (".jpg", (cv2.IMWRITE_JPEG_QUALITY, 50))
 _ROUND_TRIP_Z, _ROUND_TRIP_USEFUL = 7.5, 6.0
 _ROUND_TRIP_BOOST, _ROUND_TRIP_LEAST = 1.5, 0.5
+# A photograph larger than the 1080p class may be lowered further, to 0.3, as long as the
+# geometric search still sees its mark's lattice with the evidence _FINDABLE (the search's best
+# lattice on an unmarked image scores up to about 18, on the 250 of the null test; at 30 the
+# acceptance photographs at 4000x3000 still gave their payload back after rotations and aspect
+# changes, and at 17 immunohistochemistry's did not). Its crops are read at a finer scale than its
+# published copies: at 4000x3000, a quarter crop holds the mark at twice the working resolution;
+# StirMark's bending, whose dewarp finds the field by the mark's energy, lost no more than at 0.5
+# (eval.acceptance at 4000x3000) once the dewarp read the mark's upper bins (dewarp._bands).
+_LARGER_LEASTS = (0.45, 0.4, 0.35, 0.3)   # tried in turn
+_FINDABLE = 30.0
 
 
 def _default_amplitude(layout: Layout, whitened: np.ndarray, activity: np.ndarray, pattern: np.ndarray,
@@ -129,14 +139,39 @@ def _default_amplitude(layout: Layout, whitened: np.ndarray, activity: np.ndarra
     return float(np.clip(target / max(z, 1e-12), low, high))
 
 
+def _least_scale(working: np.ndarray, mark_at: Callable[[float], np.ndarray], shape: tuple[int, ...],
+                 wanted: float) -> float:
+    """The least amplitude scale :func:`_round_trip_scale` may lower the mark to, where it would lower it
+    to ``wanted``: ``_ROUND_TRIP_LEAST``; on a photograph larger than the 1080p class (``shape``), the
+    least of ``_LARGER_LEASTS`` down to ``wanted`` at which the lattice evidence of ``working +
+    mark_at(scale)`` is still ``_FINDABLE`` (it falls with the amplitude)."""
+    least = _ROUND_TRIP_LEAST
+    if min(shape[:2]) > _LARGE_FROM:
+        for scale in _LARGER_LEASTS:
+            if least <= wanted or _lattice_evidence(working + mark_at(scale)) < _FINDABLE:
+                break
+            least = scale
+    return least
+
+
+def _lattice_evidence(working: np.ndarray) -> float:
+    """What the geometric search sees of the tile's lattice where it was put, in ``working`` (a marked
+    image at its working resolution): the search's score of that lattice (about N(0, 1) without it)."""
+    _, activity = masking.whiten(working)
+    view = masking.denoised_residual(working, activity)
+    small = color.resize(view, color.at_most(view.shape, _SEARCH_SIDE))
+    lags = periodicity.LagMap(sync.central(small)[0])
+    return float(lags.scores([np.eye(2) * TILE * small.shape[0] / view.shape[0]])[0])
+
+
 def _round_trip_scale(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], layout: Layout,
-                      large: float) -> float:
-    """How much amplitude, relative to ``mark_at(1)``, the mark needs (``_ROUND_TRIP_LEAST`` to
-    ``_ROUND_TRIP_BOOST`` on a large image, ``large`` 1, see :func:`masking.largeness`; 1 on a small
-    one, whose mask is used as it is and already costs it the most SSIM) for its pilot z to stay at
-    ``_ROUND_TRIP_Z`` once the marked image is published the common ways (:func:`_publications`:
-    WebP 50 at ``_ROUND_TRIP_SIDE`` px; a photograph larger than the 1080p class as a web copy and as
-    a full-size WebP 50; the least z of them counts).
+                      large: float, least: Callable[[float], float]) -> float:
+    """How much amplitude, relative to ``mark_at(1)``, the mark needs (``least(wanted)``, see
+    :func:`_least_scale`, to ``_ROUND_TRIP_BOOST`` on a large image, ``large`` 1, see
+    :func:`masking.largeness`; 1 on a small one, whose mask is used as it is and already costs it the
+    most SSIM) for its pilot z to stay at ``_ROUND_TRIP_Z`` once the marked image is published the
+    common ways (:func:`_publications`: WebP 50 at ``_ROUND_TRIP_SIDE`` px; a photograph larger than
+    the 1080p class as a web copy and as a full-size WebP 50; the least z of them counts).
 
     Measured on the image itself (``mark_at(b)``: the working-resolution mark at ``b`` times the
     default amplitude): a codec removes a faint mark from smooth areas far more than the mark's energy
@@ -147,10 +182,10 @@ def _round_trip_scale(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], 
     a full-size JPEG 50 needs (a dark or smooth photograph: without it, JPEG 50 took the payload from
     some), and where even that leaves too little, 1. Where the published mark keeps more than it needs (a
     smooth photograph, whose flat areas the prediction counts as busier than they are), the amplitude
-    is lowered by the ratio of the z's, checked once more after the round trip.
+    is lowered by the ratio of the z's (to ``wanted``), to ``least(wanted)`` at most, checked once more
+    after the round trip.
     """
     most = 1.0 + large * (_ROUND_TRIP_BOOST - 1.0)
-    least = 1.0 + large * (_ROUND_TRIP_LEAST - 1.0)
     if most <= 1.0:
         return 1.0
     publications = [(color.resize(luma, shape), encoding) for shape, encoding in _publications(luma.shape)]
@@ -162,7 +197,8 @@ def _round_trip_scale(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], 
 
     z = z_at(1.0)
     if z > _ROUND_TRIP_Z:
-        lower = max(least, _ROUND_TRIP_Z / z)
+        wanted = _ROUND_TRIP_Z / z
+        lower = max(1.0 + large * (least(wanted) - 1.0), wanted)
         z = z_at(lower)             # a codec's dead zone takes more than its share of a fainter mark
         return lower if z >= _ROUND_TRIP_Z else min(1.0, lower * _ROUND_TRIP_Z / max(z, 1e-12))
     boost = _raised(z_at, z, most, tries=2)
@@ -372,7 +408,12 @@ class LatticeScheme(Scheme):
             return (scale / norm) * mask * tiled + scale * per_copy
 
         default = _default_amplitude(layout, whitened, activity, pattern, signs, large)
-        default *= _round_trip_scale(luma, lambda scale: mark_at(scale * default), layout, large)
+
+        def at_default(scale: float) -> np.ndarray:
+            return mark_at(scale * default)
+
+        least = functools.partial(_least_scale, working, at_default, luma.shape)
+        default *= _round_trip_scale(luma, at_default, layout, large, least)
         return color.resize(mark_at(strength * default).astype(np.float32), luma.shape)
 
     @staticmethod
