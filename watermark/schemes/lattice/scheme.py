@@ -159,9 +159,14 @@ def _lattice_evidence(working: np.ndarray) -> float:
     image at its working resolution): the search's score of that lattice (about N(0, 1) without it)."""
     _, activity = masking.whiten(working)
     view = masking.denoised_residual(working, activity)
-    small = color.resize(view, color.at_most(view.shape, _SEARCH_SIDE))
+    small = _search_view(view)
     lags = periodicity.LagMap(sync.central(small)[0])
     return float(lags.scores([np.eye(2) * TILE * small.shape[0] / view.shape[0]])[0])
+
+
+def _search_view(residual: np.ndarray) -> np.ndarray:
+    """``residual`` as the lattice search looks at it: at most ``_SEARCH_SIDE`` px on its short side."""
+    return color.resize(residual, color.at_most(residual.shape, _SEARCH_SIDE))
 
 
 def _round_trip_scale(luma: np.ndarray, mark_at: Callable[[float], np.ndarray], layout: Layout,
@@ -353,7 +358,7 @@ class _Suspect:
         read (and polished) at the working resolution."""
         if self._search is None:
             view = self.residual
-            small = color.resize(view, color.at_most(view.shape, _SEARCH_SIDE))
+            small = _search_view(view)
             scale = np.diag([view.shape[0] / small.shape[0], view.shape[1] / small.shape[1]])
             block = self._block * small.shape[0] / view.shape[0]
             self._search = (scale @ lattice.basis for lattice in search.candidate_lattices(small, block_period=block))
