@@ -1,6 +1,6 @@
 """16-bit colour files: Pillow holds 16 bits per channel only for greyscale, so 16-bit RGB and RGBA
 (and grey + alpha) PNG and TIFF files are decoded by OpenCV into uint16 arrays, and written back at
-16 bits: PNG by OpenCV with the metadata chunks added here (ICC profile, EXIF, DPI, XMP), TIFF by
+16 bits: PNG by OpenCV with the metadata chunks added here (ICC profile, EXIF, DPI, XMP, text), TIFF by
 tifffile (ICC profile, DPI, XMP, the descriptive tags; not EXIF's sub-directories, which tifffile
 cannot write)."""
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from collections.abc import Sequence
 from typing import IO, Any
 
 import cv2
@@ -76,8 +77,10 @@ def upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(turned.get(orientation, pixels))
 
 
-def write_png(fp: IO[bytes], pixels: np.ndarray, meta: dict[str, Any]) -> None:
-    """A 16-bit PNG of ``pixels`` (uint16 RGB or RGBA) with ``meta``'s icc_profile, exif, dpi and xmp."""
+def write_png(fp: IO[bytes], pixels: np.ndarray, meta: dict[str, Any],
+              text: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """A 16-bit PNG of ``pixels`` (uint16 RGB or RGBA) with ``meta``'s icc_profile, exif, dpi and xmp, then
+    the ``text`` chunks, (type, data) pairs such as (b"tEXt", b"Author\\0Ann")."""
     order = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(pixels, order), [cv2.IMWRITE_PNG_COMPRESSION, 6])
     if not ok:
@@ -96,6 +99,7 @@ def write_png(fp: IO[bytes], pixels: np.ndarray, meta: dict[str, Any]) -> None:
     if meta.get("xmp"):
         xmp = meta["xmp"].encode("utf-8") if isinstance(meta["xmp"], str) else meta["xmp"]
         chunks.append(_chunk(b"iTXt", _XMP_KEYWORD + b"\0\0\0\0\0" + xmp))
+    chunks.extend(_chunk(kind, data) for kind, data in text)
     fp.write(png[:end_of_header] + b"".join(chunks) + png[end_of_header:])
 
 

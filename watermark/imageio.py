@@ -22,6 +22,9 @@ into GIF. A JPEG from a JPEG source keeps its quality (estimated from its quanti
 `jpegquality`; else 95, or ``quality`` when given), progressive encoding and chroma subsampling
 (else Pillow's 4:2:0); WebP is lossless when the source WebP was (the quality of a lossy WebP cannot
 be read back: 95 unless ``quality`` is given); TIFF keeps a source TIFF's lossless compression.
+An output of the source's format also keeps, byte for byte, a JPEG's APP13 segments (IPTC: byline,
+copyright) and a PNG's text chunks (tEXt, iTXt, zTXt); another format drops them, as a format without
+a place for XMP or DPI drops those.
 """
 
 from __future__ import annotations
@@ -109,6 +112,8 @@ _SUGGEST = {"alpha": ".png, .webp or .tiff", "deep": ".png or .tiff", "CMYK": ".
 _REDUCIBLE = {"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"}
 _DEFAULT_QUALITY = 95   # JPEG and WebP, when the source's cannot be known
 _LOSSLESS_TIFF = {"tiff_lzw", "tiff_adobe_deflate", "tiff_deflate", "packbits"}
+_PNG_TEXT = (b"tEXt", b"iTXt", b"zTXt")
+_PNG_TEXT_CARRIED = (b"XML:com.adobe.xmp", b"Raw profile type exif")  # kept as xmp and exif, not as text
 _TIFF_KEPT_TAGS = (270, 271, 272, 305, 306, 315, 33432)  # description, make, model, software, date...
 _PILLOW_DIR = Path(PIL.__file__).resolve().parent
 _ORIENTATION = ExifTags.Base.Orientation
@@ -133,6 +138,8 @@ class LoadedImage:
     tiff_compression: str | None = None       # the source TIFF's compression, e.g. "tiff_lzw"
     webp_lossless: bool = False      # the source WebP was lossless (VP8L); a WebP output is too
     depth_reduced: bool = False      # the file holds more bits per channel than ``image`` (16-bit CMYK)
+    jpeg_app13: tuple[bytes, ...] = ()        # a JPEG's APP13 segments (IPTC), marker and length included
+    png_text: tuple[tuple[bytes, bytes], ...] = ()   # a PNG's text chunks (type, data) but XMP and EXIF
 
 
 def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, animated: str = "error",
@@ -332,7 +339,8 @@ def _finish(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: int, r
                        jpeg_quality=quality, jpeg_progressive=progressive,
                        tiff_compression=compression if compression in _LOSSLESS_TIFF else None,
                        webp_lossless=source_format == "WEBP" and _webp_codec(fp) == b"VP8L",
-                       depth_reduced=depth_reduced)
+                       depth_reduced=depth_reduced, jpeg_app13=_jpeg_app13(im),
+                       png_text=_png_text(fp) if source_format == "PNG" else ())
 
 
 def _finish_deep(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: int) -> LoadedImage:
@@ -344,7 +352,8 @@ def _finish_deep(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: i
     compression = im.info.get("compression") if im.format == "TIFF" else None
     return LoadedImage(path=path, image=pixels, format=im.format or "", info=info, n_frames=n_frames,
                        original_size=(pixels.shape[1], pixels.shape[0]),
-                       tiff_compression=compression if compression in _LOSSLESS_TIFF else None)
+                       tiff_compression=compression if compression in _LOSSLESS_TIFF else None,
+                       png_text=_png_text(fp) if im.format == "PNG" else ())
 
 
 def _webp_codec(fp: IO[bytes]) -> bytes:
@@ -353,6 +362,30 @@ def _webp_codec(fp: IO[bytes]) -> bytes:
     while len(header := fp.read(8)) == 8 and header[:4] not in (b"VP8 ", b"VP8L"):
         fp.seek(int.from_bytes(header[4:], "little") + 1 & ~1, os.SEEK_CUR)
     return header[:4]
+
+
+def _jpeg_app13(im: Image.Image) -> tuple[bytes, ...]:
+    """A JPEG's APP13 segments (Photoshop's, which hold IPTC) as stored: marker, length, data."""
+    if not isinstance(im, JpegImagePlugin.JpegImageFile):
+        return ()
+    return tuple(b"\xff\xed" + (len(data) + 2).to_bytes(2, "big") + data for marker, data in im.applist
+                 if marker == "APP13")
+
+
+def _png_text(fp: IO[bytes]) -> tuple[tuple[bytes, bytes], ...]:
+    """A PNG's tEXt, iTXt and zTXt chunks as (type, data), in file order, but those holding XMP or EXIF."""
+    chunks = []
+    fp.seek(8)
+    while len(header := fp.read(8)) == 8 and header[4:] != b"IEND":
+        length, kind = int.from_bytes(header[:4], "big"), header[4:]
+        if kind not in _PNG_TEXT:
+            fp.seek(length + 4, os.SEEK_CUR)       # data and CRC
+            continue
+        data = fp.read(length)
+        if len(data) == length and data.split(b"\0", 1)[0] not in _PNG_TEXT_CARRIED:
+            chunks.append((kind, data))
+        fp.seek(4, os.SEEK_CUR)
+    return tuple(chunks)
 
 
 def _carried_info(im: Image.Image, source_format: str, *, upright: bool) -> dict:
@@ -425,7 +458,8 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
         _check_deep(fmt, path)
         meta = like.info if like is not None else {}
         if fmt == "PNG":
-            _write_atomic(path, lambda fp: deepio.write_png(fp, image, meta), fmt, overwrite, finish)
+            png_text = like.png_text if like is not None else ()
+            _write_atomic(path, lambda fp: deepio.write_png(fp, image, meta, png_text), fmt, overwrite, finish)
         else:
             compressed = like is not None and like.tiff_compression is not None
             _write_atomic(path, lambda fp: deepio.write_tiff(fp, image, meta, compressed=compressed), fmt,
@@ -433,7 +467,22 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
         return
     picture = _fit_mode(_as_pil(image, path), fmt, path)
     options = _save_options(picture, fmt, like, quality)
-    _write_atomic(path, lambda fp: picture.save(fp, format=fmt, **options), fmt, overwrite, finish)
+    if fmt == "JPEG" and like is not None and like.jpeg_app13:
+        segments = like.jpeg_app13
+        _write_atomic(path, lambda fp: _save_jpeg(fp, picture, options, segments), fmt, overwrite, finish)
+    else:
+        _write_atomic(path, lambda fp: picture.save(fp, format=fmt, **options), fmt, overwrite, finish)
+
+
+def _save_jpeg(fp: IO[bytes], image: Image.Image, options: dict, segments: tuple[bytes, ...]) -> None:
+    """Pillow's JPEG of ``image`` with ``segments`` after the application segments it starts with."""
+    encoded = io.BytesIO()
+    image.save(encoded, format="JPEG", **options)
+    jpeg = encoded.getvalue()
+    end = 2                                                    # after SOI
+    while jpeg[end] == 0xFF and 0xE0 <= jpeg[end + 1] <= 0xEF:   # APP0 to APP15: marker, then length
+        end += 2 + int.from_bytes(jpeg[end + 2:end + 4], "big")
+    fp.write(jpeg[:end] + b"".join(segments) + jpeg[end:])
 
 
 def check_writable(image: Image.Image | np.ndarray, path: PathLike) -> None:
@@ -526,7 +575,12 @@ def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, qualit
     icc = meta.get("icc_profile")
     options: dict[str, Any] = {"icc_profile": icc if icc and _icc_fits(icc, image.mode) else None}
     exif, xmp = meta.get("exif") or b"", meta.get("xmp")
-    if exif or fmt != "TIFF":
+    if fmt == "TIFF" and xmp:  # Pillow writes a TIFF's tags from its EXIF: XMP is tag 700
+        tags = Image.Exif()
+        tags.load(exif)
+        tags[700] = xmp.encode("utf-8") if isinstance(xmp, str) else xmp
+        options["exif"] = tags
+    elif exif or fmt != "TIFF":
         options["exif"] = exif  # b"" too: it stops Pillow falling back to image.info
     if meta.get("dpi"):
         options["dpi"] = meta["dpi"]
@@ -535,9 +589,13 @@ def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, qualit
         options["quality"] = quality or kept or _DEFAULT_QUALITY
         if xmp:
             options["xmp"] = xmp
-    if fmt == "PNG" and xmp:
+    png_text = like.png_text if fmt == "PNG" and like is not None else ()
+    if fmt == "PNG" and (xmp or png_text):
         text = PngImagePlugin.PngInfo()
-        text.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", "replace") if isinstance(xmp, bytes) else xmp)
+        if xmp:
+            text.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", "replace") if isinstance(xmp, bytes) else xmp)
+        for kind, data in png_text:
+            text.add(kind, data)
         options["pnginfo"] = text
     if fmt == "JPEG" and like is not None and like.jpeg_progressive:
         options["progressive"] = True

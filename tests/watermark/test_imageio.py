@@ -97,9 +97,7 @@ def test_icc_exif_dpi_and_xmp_are_kept(tmp_path, dst):
         kept = out.getexif()
         assert kept[0x010F] == "Camera Co" and kept[0x8298] == "(c) Someone"
         assert kept.get_ifd(0x8769)[0x9003] == "2024:01:02 03:04:05"
-        if dst != "tif":
-            assert b"adobe:ns:meta" in (out.info["xmp"].encode() if isinstance(out.info["xmp"], str)
-                                        else out.info["xmp"])
+        assert b"adobe:ns:meta" in (out.info["xmp"].encode() if isinstance(out.info["xmp"], str) else out.info["xmp"])
 
 
 def test_exif_orientation_is_applied_and_reset(tmp_path):
