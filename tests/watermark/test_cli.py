@@ -152,6 +152,12 @@ def test_inputs_are_never_overwritten_unless_in_place(tmp_path, keyfile, coffee_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["coffee.png", "k.key"]     # no temp files left
 
 
+def test_an_output_that_is_the_input_is_refused_naming_in_place(tmp_path, keyfile, coffee_png, capsys):
+    assert main(["embed", str(coffee_png), "-o", str(coffee_png), "--key", str(keyfile), "--payload", "1"]) == ERROR
+    assert capsys.readouterr().err.splitlines()[0] == (f"watermark: {coffee_png}: is the input; write elsewhere, or "
+                                                       "use --in-place to mark it where it is")
+
+
 def test_diff_image_next_to_output(tmp_path, keyfile, coffee_png):
     out = tmp_path / "out" / "coffee.png"
     assert main(["embed", str(coffee_png), "-o", str(tmp_path / "out"), "--key", str(keyfile),

@@ -1,5 +1,6 @@
 """Where ``watermark embed`` writes: file or directory, mirrored directories, and what it refuses
-before writing anything (clashing names, a file name for several inputs, unknown extensions)."""
+before writing anything (clashing names, a file name for several inputs, unknown extensions, the
+input directory as output); an existing output skipped, unless its input is missing or no image."""
 
 from __future__ import annotations
 
@@ -100,3 +101,39 @@ def test_a_directory_is_marked_recursively_into_a_mirror(tmp_path, keyfile, caps
     capsys.readouterr()
     assert _embed(tmp_path / "in", "--in-place", keyfile=keyfile) == FOUND
     assert wm.detect_file(tmp_path / "in" / "a.png", key).payload == 7 and (tmp_path / "in" / "notes.txt").exists()
+
+
+@pytest.mark.parametrize("name, message", [("gone.png", "no such file"), ("notes.png", "not an image file")])
+def test_an_existing_output_does_not_hide_a_missing_or_non_image_input(tmp_path, keyfile, capsys, name, message):
+    (tmp_path / "notes.png").write_text("not an image")
+    existing = _image(tmp_path / "out" / "a.png")
+    before = existing.read_bytes()
+    assert _embed(tmp_path / name, "-o", existing, keyfile=keyfile) == ERROR
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith(f"watermark: {tmp_path / name}: {message}")
+    assert lines[1:] == ["watermark: 0 marked, 0 skipped, 1 failed"] and existing.read_bytes() == before
+
+
+def test_an_existing_output_is_skipped_without_decoding_its_input(tmp_path, keyfile, capsys, monkeypatch):
+    source, existing = _image(tmp_path / "a.png"), _image(tmp_path / "out" / "a.png", flip=True)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("decoded an input only to skip it")
+    monkeypatch.setattr(wm.imageio, "load_image", refuse)
+    assert _embed(source, "-o", existing, keyfile=keyfile) == FOUND
+    assert "0 marked, 1 skipped, 0 failed" in capsys.readouterr().err
+
+
+def test_the_input_directory_as_output_directory_is_refused_naming_in_place(tmp_path, keyfile, capsys):
+    _image(tmp_path / "in" / "a.png")
+    before = _tree(tmp_path / "in")
+    assert _embed(tmp_path / "in", "-o", f"{tmp_path / 'in'}/", "--overwrite", keyfile=keyfile) == ERROR
+    assert capsys.readouterr().err == (f"watermark: {tmp_path / 'in'}/: is the input directory; give another output "
+                                       "directory, or --in-place to mark its files where they are\n")
+    assert _tree(tmp_path / "in") == before
+
+
+def test_an_input_directory_inside_the_output_one_is_still_read(tmp_path, keyfile):
+    _image(tmp_path / "pub" / "masters" / "a.png")
+    assert _embed(tmp_path / "pub" / "masters", "-o", tmp_path / "pub", keyfile=keyfile) == FOUND
+    assert wm.detect_file(tmp_path / "pub" / "a.png", wm.Key.load(keyfile)).payload == 7

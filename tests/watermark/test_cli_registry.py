@@ -266,6 +266,23 @@ def test_bad_text_and_in_place_are_one_line_before_any_work(setup, tmp_path, cap
         assert registry.counts() == {"keys": 0, "masters": 0, "reserved": 0, "issued": 0, "void": 0}
 
 
+@pytest.mark.parametrize("count, option, message", [
+    (1, ["--registry", "absent.db"], "absent.db: registry not found"),
+    (1, ["--recipient", os.fsdecode(b"\xff")], "--recipient '\\xff': not valid UTF-8 text"),
+    (1, ["--meta", os.fsdecode(b"k=\xff")], "--meta 'k=\\xff': not valid UTF-8 text"),
+    (2, ["--payload", "0x1234"], "--payload with --registry marks one file (2 given)")])
+def test_a_refused_registry_run_makes_no_output_directory(setup, tmp_path, monkeypatch, capsys, count, option,
+                                                          message):
+    key_path, database = setup
+    masters = _masters(tmp_path / "masters", count)
+    monkeypatch.chdir(tmp_path)
+    assert main(["embed", *map(str, masters), "-o", "pub/", "--key", str(key_path), "--registry", str(database),
+                 *option]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert not (tmp_path / "pub").exists() and not (tmp_path / "absent.db").exists()
+
+
 def test_registry_list_refuses_a_recipient_that_is_not_utf8(setup, capsys):
     _, database = setup
     assert main(["registry", "list", "--registry", str(database), "--recipient", os.fsdecode(b"Caf\xe9")]) == 2

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from .. import api, imageio
 from ..coding import payload_to_int
-from ..errors import InvalidImageError, ParameterError
+from ..errors import InvalidImageError, OutputExistsError, ParameterError
 from ..keys import Key
 from ..signer import ManifestSigner
 from . import embed_registry, outputs
@@ -53,7 +56,11 @@ def _embed_one(pair: tuple[Path, Path], *, key: Key, payload: int | bytes, stren
                quality: int | None, overwrite: bool, diff: bool, max_pixels: int | None,
                c2pa_signer: ManifestSigner | None) -> Outcome:
     source, destination = pair
-    if not overwrite and os.path.lexists(destination) and not _same_file(source, destination):
+    if not overwrite and os.path.lexists(destination):
+        if _same_file(source, destination):
+            raise OutputExistsError(f"{destination}: is the input; write elsewhere, or use --in-place to mark it "
+                                    "where it is")
+        _check_source(source, max_pixels)
         notice = f"{destination}: already exists, skipped (--overwrite replaces it)"
         return Outcome(row(EMBED_FIELDS, path=str(source), output=str(destination), status="skipped", warning=notice),
                        "skipped", warnings=(notice,))
@@ -73,6 +80,20 @@ def _embed_failed(pair: tuple[Path, Path], message: str, **options: Any) -> Outc
                    "failed")
 
 
+def _check_source(source: Path, max_pixels: int | None) -> None:
+    """Refuse a ``source`` that is missing, unreadable or no image, by its header, not decoded: a
+    skipped output must not hide it. `imageio.load_image` reads one found wrong, to say why in one line."""
+    try:
+        if stat.S_ISREG(os.stat(source).st_mode):        # opening a pipe would block
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # its size is load_image's to judge
+                with Image.open(source):
+                    return
+    except Exception:      # load_image below names the problem, or keeps the traceback of a bug of ours
+        pass
+    imageio.load_image(source, max_pixels=max_pixels)
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -83,8 +104,6 @@ def _same_file(a: Path, b: Path) -> bool:
 def _write_difference(original: Path, marked: Path, max_pixels: int | None) -> Path:
     """An amplified difference image (luminance of marked - original, x20, around mid-grey) next to
     ``marked``, for looking at where the mark went."""
-    from PIL import Image
-
     from ..color import luminance
     from ..image import to_float
 
@@ -115,10 +134,12 @@ def _run_embed(args: argparse.Namespace) -> int:
         for _, destination in pairs:
             signer.check_output(destination)                 # an output without manifests, before any work
     if args.registry is not None:
-        return embed_registry.run(args, key, pairs, value, signer)
-    job = Job(_embed_one, _embed_failed, key=key, payload=value, strength=args.strength, scheme=args.scheme,
-              quality=args.quality, overwrite=args.overwrite or args.in_place, diff=args.diff,
-              max_pixels=args.max_pixels, c2pa_signer=signer)
+        job = embed_registry.issue_job(args, key, pairs, value, signer)
+    else:
+        job = Job(_embed_one, _embed_failed, key=key, payload=value, strength=args.strength, scheme=args.scheme,
+                  quality=args.quality, overwrite=args.overwrite or args.in_place, diff=args.diff,
+                  max_pixels=args.max_pixels, c2pa_signer=signer)
+    outputs.make_folders(pairs)                              # every refusal above leaves no directory behind
     counts = run_batch(job, pairs, jobs=args.jobs, json_rows=args.json, label="embedding",
                        statuses=("marked", "skipped", "failed"))
     return ERROR if counts["failed"] else FOUND

@@ -18,11 +18,10 @@ from ..errors import OutputExistsError, ParameterError, RegistryError
 from ..keys import Key
 from ..registry import Registry, issue_file
 from ..signer import ManifestSigner
-from .batch import EMBED_FIELDS, Job, Outcome, row, run_batch
-from .common import ERROR, FOUND
+from .batch import EMBED_FIELDS, Job, Outcome, row
 from .registry import require_utf8
 
-__all__ = ["registry_options", "run", "ISSUE_FIELDS"]
+__all__ = ["registry_options", "issue_job", "ISSUE_FIELDS"]
 
 # embed's row, and what the registry recorded: the copy's record id, payload, recipient, output SHA-256
 ISSUE_FIELDS = EMBED_FIELDS + ("record", "payload", "recipient", "output_sha256")
@@ -87,9 +86,10 @@ def _issue_failed(pair: tuple[Path, Path], message: str, **options: Any) -> Outc
                    "failed")
 
 
-def run(args: argparse.Namespace, key: Key, pairs: list[tuple[Path, Path]], payload: int | bytes | None,
-        c2pa_signer: ManifestSigner | None = None) -> int:
-    """Issue every (source, destination) pair into ``args.registry``; the exit status."""
+def issue_job(args: argparse.Namespace, key: Key, pairs: list[tuple[Path, Path]], payload: int | bytes | None,
+              c2pa_signer: ManifestSigner | None = None) -> Job:
+    """The job that issues each (source, destination) pair into ``args.registry``, once the options
+    and the registry are checked; nothing is written but ``key``, into the registry."""
     if args.diff:
         raise ParameterError("--diff is not available with --registry")
     if args.in_place:
@@ -102,10 +102,7 @@ def run(args: argparse.Namespace, key: Key, pairs: list[tuple[Path, Path]], payl
     metadata = _metadata(args.meta)
     with Registry(args.registry) as registry:       # refuse a missing, damaged, newer or locked file first
         registry.add_key(key)
-    job = Job(_issue_one, _issue_failed, registry=args.registry, key=key,
-              payload=None if payload is None else payload_to_int(payload), recipient=args.recipient,
-              metadata=metadata, strength=args.strength, scheme=args.scheme, quality=args.quality,
-              overwrite=args.overwrite, max_pixels=args.max_pixels, c2pa_signer=c2pa_signer)
-    counts = run_batch(job, pairs, jobs=args.jobs, json_rows=args.json, label="embedding",
-                       statuses=("marked", "skipped", "failed"))
-    return ERROR if counts["failed"] else FOUND
+    return Job(_issue_one, _issue_failed, registry=args.registry, key=key,
+               payload=None if payload is None else payload_to_int(payload), recipient=args.recipient,
+               metadata=metadata, strength=args.strength, scheme=args.scheme, quality=args.quality,
+               overwrite=args.overwrite, max_pixels=args.max_pixels, c2pa_signer=c2pa_signer)

@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import imageio
 from ..errors import ImageFileError, OutputExistsError, ParameterError, WatermarkError
 
-__all__ = ["destinations", "difference_path"]
+__all__ = ["destinations", "difference_path", "make_folders"]
 
 
 def difference_path(output: Path) -> Path:
@@ -20,24 +20,24 @@ def difference_path(output: Path) -> Path:
 
 def destinations(inputs: list[str], output: str | None, *, in_place: bool, diff: bool) -> list[tuple[Path, Path]]:
     """(source, destination) for every image the command line names, directories expanded
-    (recursively, images only); the directories they need are created.
+    (recursively, images only); nothing is created (`make_folders` does it once every check passed).
 
-    ``-o`` names a file when it has an image extension (one input only), else a directory (created
-    if need be), under which each input keeps its name and each image found in a directory input its
-    path below that directory.
+    ``-o`` names a file when it has an image extension (one input only), else a directory, under
+    which each input keeps its name and each image found in a directory input its path below that
+    directory.
 
     Raises
     ------
     WatermarkError
-        One line: no images, a file name for several inputs, an unknown extension, two inputs that
-        would be written to the same place, an output directory that cannot be created.
+        One line: no images, a file name for several inputs, an unknown extension, an output
+        directory that is an input one, two inputs that would be written to the same place.
     """
     if in_place == (output is not None):
         raise ParameterError("give either -o OUTPUT or --in-place")
     if output is None:       # a link is marked where it points, not replaced by a marked file
         return [(source, Path(os.path.realpath(source))) for source, _ in _sources(inputs)]
     target = Path(output)
-    sources = _sources(inputs, skip=target)
+    sources = _sources(inputs, skip=output)
     one_file = len(inputs) == 1 and not Path(inputs[0]).is_dir()
     if not (target.is_dir() or output.endswith(("/", os.sep))) and target.suffix:
         if target.suffix.lower() not in imageio.OUTPUT_EXTENSIONS and one_file:
@@ -54,25 +54,41 @@ def destinations(inputs: list[str], output: str | None, *, in_place: bool, diff:
                                 "input, need an output directory)")
     pairs = [(source, target / relative) for source, relative in sources]
     _refuse_clashes(pairs, diff)
+    return pairs
+
+
+def make_folders(pairs: list[tuple[Path, Path]]) -> None:
+    """Create the directories the destinations of `destinations` need.
+
+    Raises
+    ------
+    ImageFileError
+        One line naming the directory that cannot be created.
+    """
     for folder in sorted({destination.parent for _, destination in pairs}):
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ImageFileError(f"{folder}: cannot create the output directory ({exc.strerror or exc})") from None
-    return pairs
 
 
-def _sources(inputs: list[str], skip: Path | None = None) -> list[tuple[Path, Path]]:
+def _sources(inputs: list[str], skip: str | None = None) -> list[tuple[Path, Path]]:
     """Each image to mark, once, with its path relative to the directory it was found in (its name
     when it was named itself); a directory's walk leaves out what is under ``skip`` (the output
-    directory, when it is inside an input one: a second run would mark the first one's outputs)."""
+    directory, when it is inside an input one: a second run would mark the first one's outputs),
+    and ``skip`` itself as an input directory is refused."""
     sources: dict[str, tuple[Path, Path]] = {}
-    outputs = os.path.realpath(skip) + os.sep if skip is not None else None
+    outputs = os.path.join(os.path.realpath(skip), "") if skip is not None else ""
     for item in inputs:
         root = Path(item)
         if root.is_dir():
+            folder = os.path.join(os.path.realpath(root), "")
+            if outputs == folder:
+                raise ParameterError(f"{skip}: is the input directory; give another output directory, or "
+                                     "--in-place to mark its files where they are")
+            inside = outputs.startswith(folder)          # else nothing found under this input is an output
             found = [path for path in imageio.iter_image_files(root)
-                     if outputs is None or not os.path.realpath(path).startswith(outputs)]
+                     if not (inside and os.path.realpath(path).startswith(outputs))]
             if not found:
                 raise WatermarkError(f"{item}: no image files in this directory")
             pairs = [(path, path.relative_to(root)) for path in found]
