@@ -11,7 +11,8 @@ Several ``--attack`` options form one chain, applied in order. With ``--suite``,
 ``rotate_degrees=5_crop=True.png`` (in a subfolder per input when there are several). Outputs are
 PNG unless ``--format`` says otherwise, written atomically; an existing file is replaced only with
 ``--overwrite``, and an input never. Attacks that need other images as well (the security suite's
-copies and collusions) are refused: the Python API gives them their images. stdout gets one line per
+copies and collusions) are refused: the Python API gives them their images, and ``watermark bench
+--suite security`` runs that suite (``--list`` marks it). stdout gets one line per
 output (``--json``: one JSON object with ``input``, ``attack``, ``output``, ``error``). Exit status:
 0 done, 2 on any error (a bad attack specification stops before any work; a bad file is reported and
 the others go on).
@@ -45,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--attack", "-a", action="append", metavar="SPEC", dest="attacks",
                         help="an attack such as 'rotate:degrees=5,crop=true' (repeat to chain)")
     parser.add_argument("--suite", metavar="NAME", help="apply every attack of a suite: stirmark, "
-                        "stirmark-as-shipped, social, modern, quick")
+                        "stirmark-as-shipped, social, modern, quick (security needs other images: "
+                        "'watermark bench --suite security' runs it)")
     parser.add_argument("--list", action="store_true", help="list attacks with parameters and defaults, and suites")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random attacks (default: 0)")
     parser.add_argument("--format", default="png", choices=_FORMATS, metavar="EXT",
@@ -73,8 +75,13 @@ def _list(as_json: bool) -> int:
         else:
             print(attacks.describe(name))
     for name in attacks.suites():
-        size = len(attacks.suite(name))
-        print(json.dumps({"suite": name, "size": size}) if as_json else f"suite {name}: {size} attacks")
+        chosen = attacks.suite(name)
+        bench_only = any(attack.needs_inputs for attack in chosen)
+        if as_json:
+            print(json.dumps({"suite": name, "size": len(chosen), "bench_only": bench_only}))
+        else:
+            note = f" (needs other images: 'watermark bench --suite {name}' runs it)" if bench_only else ""
+            print(f"suite {name}: {len(chosen)} attacks{note}")
     return OK
 
 

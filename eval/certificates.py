@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from watermark import MissingExtraError
+
 __all__ = ["Authority", "private_key", "certificate", "name", "make_authority", "pem"]
 
 _DAY = datetime.timedelta(days=1)
@@ -101,7 +103,16 @@ def make_authority(directory: str | Path, *, algorithm: str = "es256", signer: s
     """Write a root, an intermediate and a signing certificate with its key into ``directory``.
 
     ``not_before`` and ``days`` set the signing certificate's validity (an expired one for tests).
+
+    Raises
+    ------
+    watermark.MissingExtraError
+        The ``cryptography`` package is not installed (nothing is written).
     """
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        raise MissingExtraError("Content Credentials need cryptography: pip install 'filigrane[c2pa]'") from None
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     root_key, intermediate_key, signer_key = private_key(), private_key(), private_key(algorithm)
@@ -123,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("directory", type=Path)
     parser.add_argument("--algorithm", default="es256", choices=("es256", "es384", "ed25519"))
     args = parser.parse_args(argv)
-    authority = make_authority(args.directory, algorithm=args.algorithm)
+    try:
+        authority = make_authority(args.directory, algorithm=args.algorithm)
+    except MissingExtraError as exc:
+        print(f"python -m eval.certificates: {exc}", file=sys.stderr)
+        return 2
     print(f"trust anchor: {authority.root}\nsigning chain: {authority.chain}\nsigning key: {authority.key}")
     return 0
 

@@ -10,12 +10,16 @@ writes ``OUT/results.csv`` (one row per scheme, image and attack), ``OUT/report.
 (self-contained), ``OUT/summary.md`` (the report's tables in Markdown), the plots as PNG files for a
 README (``exact_vs_strength.png``, ``bit_accuracy_vs_strength.png``, ``null_p_values.png``,
 ``tradeoff.png``: robustness against visibility, one curve per scheme over ``--strengths``) and the
-cache ``OUT/cache/cells.jsonl`` (a rerun skips finished cells). ``--suite security`` runs
+cache ``OUT/cache/cells.jsonl`` (a rerun skips finished cells); without the perceptual metrics there is no
+``tradeoff.png``, and a run with ``--strengths`` says so. ``--suite security`` runs
 :mod:`eval.security` instead (removal, forgery, collusion, double marking; blind and informed reads)
 and writes ``OUT/security.md`` and ``OUT/security.csv``. stdout gets the survival table (or,
-with ``--json``, one JSON object per row); stderr gets messages and the progress bar. Exit status:
-0 done, 2 error (unknown scheme or suite, no images, an unreadable image, nothing to run). A peer
-whose library is missing is skipped with a message.
+with ``--json``, one JSON object per row); stderr gets messages, the count of cells that failed and
+the progress bar. scikit-image's photographs are the default images, the unmarked images and the
+security suite's unrelated ones: without scikit-image, a run that needs them stops before any work.
+Exit status: 0 done, 2 error (unknown scheme or suite, no images, scikit-image missing, an unreadable
+image, nothing to run, every marked or every unmarked cell failed). A peer whose library is missing
+is skipped with a message.
 """
 
 from __future__ import annotations
@@ -69,7 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-report", action="store_true", help="write the CSV only")
     parser.add_argument("--strengths", default="", metavar="LIST",
                         help="also run Filigrane's schemes at these embedding strengths (comma-separated, "
-                             "e.g. 0.5,2): the robustness-visibility trade-off curve")
+                             "e.g. 0.5,2): the robustness-visibility trade-off curve (needs the perceptual "
+                             "metrics)")
     parser.add_argument("--no-perceptual", action="store_true",
                         help="skip SSIMULACRA2 and Butteraugli (seconds per megapixel and image)")
     parser.set_defaults(run=_run)
@@ -130,6 +135,23 @@ def _perceptual_available() -> bool:
     if missing:
         print(f"watermark bench: no {' and no '.join(missing)}: those columns stay empty", file=sys.stderr)
     return len(missing) < 2
+
+
+def _check_scikit_image(args: argparse.Namespace) -> None:
+    """ImportError, one line naming what needs it, when this run needs scikit-image and it is missing."""
+    from . import images
+
+    try:
+        images.check_scikit_image()
+    except ImportError:
+        if not args.images:
+            raise
+        if args.suite == "security":
+            raise ImportError("the security suite's unrelated photographs come with scikit-image: "
+                              "pip install 'filigrane[bench]'") from None
+        if args.unmarked:
+            raise ImportError("the unmarked images come with scikit-image: pip install 'filigrane[bench]', "
+                              "or pass --unmarked 0") from None
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -213,13 +235,14 @@ def _run(args: argparse.Namespace) -> int:
         schemes = _with_strengths(_schemes(args.schemes), args.strengths)
         suite = attacks.suite(args.suite)
         specs = images.images_from(args.images) if args.images else images.default_images()
+        _check_scikit_image(args)
     except KeyError as exc:         # an unknown suite: its message is the key
         print(f"watermark bench: {exc.args[0]}", file=sys.stderr)
         return ERROR
     except (WatermarkError, FileNotFoundError, ValueError) as exc:
         print(f"watermark bench: {exc}", file=sys.stderr)
         return ERROR
-    except ImportError as exc:      # scikit-image for the default images
+    except ImportError as exc:      # scikit-image for the default, unmarked or security images
         print(f"watermark bench: {exc}", file=sys.stderr)
         return ERROR
     if not schemes:
@@ -241,6 +264,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.suite == "security":        # multi-image attacks and two reads per image: their own runner
         return _security(args, specs if args.images else None, out)
     perceptual = not args.no_perceptual and _perceptual_available()
+    if args.strengths and not perceptual and not args.no_report:
+        hint = " (drop --no-perceptual)" if args.no_perceptual else ""
+        print(f"watermark bench: no tradeoff.png: the trade-off plot of --strengths needs the perceptual metrics{hint}",
+              file=sys.stderr)
     rows = runner.run(schemes, specs, suite, unmarked=args.unmarked, jobs=args.jobs,
                       cache_dir=str(out / "cache"), seed=args.seed, perceptual=perceptual)
     command = _command(args)
@@ -264,7 +291,10 @@ def _run(args: argparse.Namespace) -> int:
         print(tables.survival(rows).to_markdown())
         where = "results.csv, report.html" if reported else "results.csv"
         print(f"\n{len(rows)} rows; {where} in {out}/", file=sys.stderr)
-    errors = sum(bool(row.error) for row in rows)
-    if errors:
-        print(f"watermark bench: {errors} cells had errors (see the error column)", file=sys.stderr)
-    return ERROR if unreadable else OK
+    failed = [row for row in rows if row.error]
+    if failed:
+        print(f"watermark bench: {len(failed)} of {len(rows)} cells had errors (see the error column), "
+              f"the first: {failed[0].error}", file=sys.stderr)
+    kinds = ([row for row in rows if row.marked], [row for row in rows if not row.marked])
+    hollow = any(kind and all(row.error for row in kind) for kind in kinds)    # a table with nothing in it
+    return ERROR if unreadable or hollow else OK

@@ -37,15 +37,20 @@ def sizes(paths: list[Path]) -> list[tuple[str, int | None, int, int, int]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.filesize", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="*", type=lambda text: Path(existing(text)),
                         help="JPEG files (default: the bundled samples)")
     paths = parser.parse_args(argv).paths or sorted(_SAMPLES.glob("*.jpg"))
+    if not paths:
+        print(f"python -m eval.filesize: the bundled samples are not installed (no {_SAMPLES}/*.jpg, as in a "
+              "wheel); pass JPEG files: python -m eval.filesize A.jpg B.jpg", file=sys.stderr)
+        return 2
     try:
         rows = sizes(paths)
     except watermark.WatermarkError as exc:
-        sys.exit(f"python -m eval.filesize: {exc}")
+        print(f"python -m eval.filesize: {exc}", file=sys.stderr)
+        return 2
     print("| file | quality (estimated) | original bytes | marked, same quality | marked, quality 95 |")
     print("|---|---:|---:|---:|---:|")
     for name, quality, original, kept, fixed in rows:
@@ -54,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     total = [sum(column) for column in list(zip(*rows))[2:]]
     print(f"| all | | {total[0]:,} | {total[1]:,} ({total[1] / total[0] - 1:+.1%}) | "
           f"{total[2]:,} ({total[2] / total[0] - 1:+.1%}) |")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -150,6 +150,27 @@ def test_list_shows_names_parameters_defaults_and_suites(capsys):
     assert {row["suite"]: row["size"] for row in rows if "suite" in row}["quick"] == 14
 
 
+def test_help_and_list_name_every_suite_and_send_the_multi_image_one_to_bench(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")          # no wrapping inside "stirmark-as-shipped"
+    parser = argparse.ArgumentParser(prog="watermark")
+    cli.register(parser.add_subparsers())
+    with pytest.raises(SystemExit):
+        parser.parse_args(["attack", "--help"])
+    help_text = capsys.readouterr().out
+    assert run("--list") == 0
+    listed = capsys.readouterr().out
+    assert run("--list", "--json") == 0
+    rows = {row["suite"]: row for row in map(json.loads, capsys.readouterr().out.splitlines()) if "suite" in row}
+    for name in attacks.suites():
+        bench_only = any(attack.needs_inputs for attack in attacks.suite(name))
+        assert name in help_text and rows[name]["bench_only"] is bench_only
+        bench_note = f"'watermark bench --suite {name}' runs it"
+        assert (bench_note in help_text) is bench_only
+        assert (f"suite {name}: {len(attacks.suite(name))} attacks (needs other images: {bench_note})" in listed) \
+            is bench_only
+    assert rows["security"]["bench_only"] and not rows["quick"]["bench_only"]
+
+
 def test_strip_metadata_drops_exif_and_other_attacks_keep_it(tmp_path):
     source = tmp_path / "photo.jpg"
     exif = Image.Exif()

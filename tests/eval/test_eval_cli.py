@@ -52,8 +52,61 @@ def test_an_unreadable_image_is_an_error_row_the_report_is_written_and_exit_2(be
     rows = report.read_csv(out / "results.csv")
     assert [r["error"].split(":")[0] for r in rows] == ["InvalidImageError"] * 4 + [""] * 4
     err = capsys.readouterr().err
-    assert "0-broken.png: not an image file" in err and "4 cells had errors" in err
+    assert "0-broken.png: not an image file" in err and "4 of 8 cells had errors" in err
     assert "marked by dwtdct" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("argv, message", [
+    ((), "the default images come with scikit-image: pip install 'filigrane[bench]', or pass --images DIR"),
+    (("--images", "PHOTOS"), "the unmarked images come with scikit-image: pip install 'filigrane[bench]', "
+                             "or pass --unmarked 0"),
+    (("--images", "PHOTOS", "--unmarked", "0", "--suite", "security"),
+     "the security suite's unrelated photographs come with scikit-image: pip install 'filigrane[bench]'"),
+])
+def test_without_scikit_image_a_run_that_needs_it_is_one_line_before_any_work(bench, photo_dir, tmp_path, capsys,
+                                                                              monkeypatch, tiny_suite, argv, message):
+    monkeypatch.setitem(sys.modules, "skimage", None)          # as on an install without the bench extra
+    monkeypatch.setattr(attacks, "suite", lambda name: tiny_suite)   # "security" too, so the check is reached
+    argv = [str(photo_dir) if word == "PHOTOS" else word for word in argv]
+    assert bench("--schemes", "dwtdct", "--suite", "tiny", "--out", str(tmp_path / "out"), *argv) == 2
+    assert capsys.readouterr().err == f"watermark bench: {message}\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_scikit_image_own_images_and_no_unmarked_ones_run(bench, photo_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "skimage", None)
+    assert bench("--schemes", "dwtdct", "--suite", "tiny", "--images", str(photo_dir), "--out", str(tmp_path),
+                 "--unmarked", "0", "--limit-images", "1", "--no-report") == 0
+    assert not any(row["error"] for row in report.read_csv(tmp_path / "results.csv"))
+
+
+def test_a_run_whose_every_marked_or_every_unmarked_cell_failed_exits_2(bench, photo_dir, tmp_path, capsys,
+                                                                        monkeypatch):
+    from PIL import Image
+
+    from eval import images
+
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    Image.new("RGB", (64, 64), "grey").save(tiny / "small.png")        # below dwtdct's 288 px
+    assert bench("--schemes", "dwtdct", "--suite", "tiny", "--images", str(tiny), "--out", str(tmp_path / "a"),
+                 "--unmarked", "0", "--no-report") == 2
+    assert "watermark bench: 4 of 4 cells had errors (see the error column), the first: ImageTooSmallError" in \
+        capsys.readouterr().err
+    gone = str(tmp_path / "gone.png")
+    monkeypatch.setattr(images, "null_images", lambda n, **_: [images.ImageSpec(f"gone{i}", gone) for i in range(n)])
+    assert bench("--schemes", "dwtdct", "--suite", "tiny", "--images", str(photo_dir), "--out", str(tmp_path / "b"),
+                 "--unmarked", "3", "--limit-images", "1", "--no-report") == 2
+    assert "3 of 7 cells had errors" in capsys.readouterr().err
+
+
+def test_strengths_without_perceptual_metrics_say_there_is_no_tradeoff_plot(bench, photo_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert bench("--schemes", "dwtdct", "--suite", "tiny", "--images", str(photo_dir), "--out", str(out),
+                 "--unmarked", "0", "--limit-images", "1", "--strengths", "0.5", "--no-perceptual") == 0
+    assert ("watermark bench: no tradeoff.png: the trade-off plot of --strengths needs the perceptual metrics "
+            "(drop --no-perceptual)\n") in capsys.readouterr().err
+    assert (out / "exact_vs_strength.png").exists() and not (out / "tradeoff.png").exists()
 
 
 def test_without_matplotlib_bench_says_there_is_no_report(bench, photo_dir, tmp_path, capsys, monkeypatch):
