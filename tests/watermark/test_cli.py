@@ -208,7 +208,13 @@ def test_json_rows_have_the_same_keys_for_results_and_errors(tmp_path, keyfile, 
                  "--json"]) == ERROR
     detected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [row["found"] for row in detected] == [True, False, False]
+    assert [row["status"] for row in detected] == ["payload", "error", "none"]
     assert len({tuple(row) for row in detected}) == 1 and "geometry" in detected[1] and detected[1]["error"]
+
+
+def test_detect_given_a_url_says_scan_reads_them(keyfile, capsys):
+    assert main(["detect", "https://example.com/a.jpg", "--key", str(keyfile)]) == ERROR
+    assert "https://example.com/a.jpg: detect reads local files; 'watermark scan' reads URLs" in capsys.readouterr().err
 
 
 def test_every_batch_ends_with_a_count(tmp_path, keyfile, coffee_png, capsys):

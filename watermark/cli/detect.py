@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import api, imageio, schemes
-from ..errors import WatermarkError
+from ..errors import ParameterError, WatermarkError
 from ..keys import Key
-from ..sources import STDIN, listed_paths
+from ..sources import STDIN, is_url, listed_paths
 from .batch import DETECT_FIELDS, Job, Outcome, row, run_batch
 from .common import ERROR, FOUND, NOT_FOUND, common_options, key_options, load_key, probability
 
@@ -37,7 +37,8 @@ def _detect_one(path: Path, *, key: Key, scheme: str, false_alarm: float, max_pi
 
 
 def _detect_failed(path: Path, message: str, *, scheme: str, **options: Any) -> Outcome:
-    return Outcome(row(DETECT_FIELDS, path=str(path), found=False, scheme=scheme, error=message), "failed")
+    return Outcome(row(DETECT_FIELDS, path=str(path), found=False, status="error", scheme=scheme, error=message),
+                   "failed")
 
 
 def _listed(arguments: list[str]) -> Iterator[str]:
@@ -45,6 +46,8 @@ def _listed(arguments: list[str]) -> Iterator[str]:
     for argument in arguments:
         if argument == STDIN:
             yield from listed_paths(sys.stdin.buffer)
+        elif is_url(argument):
+            raise ParameterError(f"{argument}: detect reads local files; 'watermark scan' reads URLs")
         else:
             yield argument
 
