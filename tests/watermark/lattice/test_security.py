@@ -69,6 +69,14 @@ def test_the_copy_layer_survives_ordinary_processing(marked_1080, key):
         assert "not an attribution" in str(detection)      # a paste with the source's picture carries it too
 
 
+def test_a_bent_copys_layer_is_verified_in_the_dewarped_view(marked_1080, key):
+    """StirMark's bending leaves the periodic read (at the identity) but dephases the per-copy layer's
+    position-bound chips in the mark's affine frame: it is looked for where the bend is undone too."""
+    for seed in (0, 1):
+        detection = wm.detect(attacks.attack("random_bending")(marked_1080["rocket"], seed=seed), key)
+        assert detection.payload == PAYLOAD and detection.verified is True, seed
+
+
 def test_estimate_and_remove_erases_the_periodic_layer_but_not_the_per_copy_layer(marked, key):
     for name, image in marked.items():
         scrubbed = attacks.remove_mark(image, gain=1.5)

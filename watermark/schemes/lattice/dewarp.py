@@ -11,6 +11,8 @@ key: the dewarped view is one more key-independent hypothesis.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 from scipy import fft, optimize
@@ -253,23 +255,26 @@ def _maps(coefficients: tuple[np.ndarray, np.ndarray], shape: tuple[int, int]) -
     return maps[0], maps[1]
 
 
-def dewarped(plane: np.ndarray, residual: np.ndarray, *, block_period: float | None = None
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """``plane`` with the smooth warp that ``residual`` (the same pixels, the view the warp is
-    estimated on) shows undone, on the tile grid as embedded; a long plane on its central part
+def dewarped(planes: Sequence[np.ndarray], residual: np.ndarray, *, block_period: float | None = None
+             ) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each of ``planes`` (the same pixels as ``residual``, the view the warp is estimated on, e.g.
+    the whitened plane and the luminance) with the smooth warp that ``residual`` shows undone, on the
+    tile grid as embedded; a long plane on its central part
     (:func:`~watermark.schemes.lattice.sync.central`).
 
-    Returns the view and the 2x3 affine map closest to its (row, col) -> ``plane`` (row, col) map
+    Returns the views and the 2x3 affine map closest to their (row, col) -> plane (row, col) map
     (the warp itself is not affine).
     """
-    plane, (top, left) = central(plane)
+    (top, left) = central(planes[0])[1]
     residual, _ = central(residual)
     coefficients = estimate_field(residual, block_period=block_period)
-    map_r, map_c = _maps(coefficients, plane.shape)
-    view = cv2.remap(plane, map_c, map_r, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    shape = residual.shape
+    map_r, map_c = _maps(coefficients, shape)
+    views = [cv2.remap(central(plane)[0], map_c, map_r, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+             for plane in planes]
     # the field's affine part: s = c0 u + c1 v (+ curvature, dropped), u = x / w - 1/2, v = y / h - 1/2
-    h, w = plane.shape
+    h, w = shape
     linear = np.array([[1.0 + coefficients[0][1] / h, coefficients[0][0] / w],
                        [coefficients[1][1] / h, 1.0 + coefficients[1][0] / w]])
     offset = -0.5 * np.array([coefficients[0][0] + coefficients[0][1], coefficients[1][0] + coefficients[1][1]])
-    return view, np.column_stack([linear, offset + [top, left]])
+    return views, np.column_stack([linear, offset + [top, left]])
