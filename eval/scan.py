@@ -9,11 +9,16 @@ temporary registry, then scans, in this process, what a crawl would hold, and pr
    a crop to 5 % of the area, the copy at 0.25 scale in a collage): blind exact payload vs scan
    attributions of the right copy (bar: >= 95 %), scanned with ``--partial``, with the master files
    at hand (the default: read against them) and as if they had moved away (``--no-originals``); and
-   the masters whose copy the first scan did not attribute;
+   the masters whose copy the first scan did not name;
 3. false attributions: unrelated photographs and their crops, marks copied onto unrelated
    photographs, and composites of unrelated photographs with a copy's whole fine residual, scanned
    against the registry (bar: 0 attributions; the forgeries also with the master files moved away,
-   read against the registry's frames); and the CPU time each unrelated file took.
+   read against the registry's frames); a fellow recipient's framing (their copy denoised, the other
+   recipient's periodic mark pasted on it: never attributed to the other); and the CPU time each
+   unrelated file took.
+
+A copy is *attributed* when its per-copy layer is verified, and *named* when the scan gives it,
+attributed or ``unverified`` (its periodic mark in its master's content, the layer not found).
 
 ``--images DIR`` adds your photographs as masters (the unrelated ones stay scikit-image's);
 ``--size WxH`` issues the masters at another size and resizes the forgeries' targets to it too;
@@ -55,6 +60,8 @@ _RECIPIENTS = ("Agence X", "Studio Y")
 # marks copied onto unrelated photographs (attacks.copy_mark): the periodic estimate alone, and with
 # the copy's whole fine residual (its per-copy layer and detail, enough for features to register the
 # master) to the detector's band and to 64 px
+_DENOISE = attacks.attack("denoise", strength=5)    # what wears a copy's per-copy layer away (README)
+_COLUMNS = ("scan attributes the copy", "names it, unverified too")
 _FORGERIES = {"periodic marks pasted": {}, "composites with a copy's residual (8 px)": {"residual": 1.0},
               "composites with a copy's residual (64 px)": {"residual": 1.0, "band": 64.0}}
 
@@ -106,10 +113,13 @@ def _rgb(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.dstack([pixels] * 3) if pixels.ndim == 2 else pixels[:, :, :3])
 
 
-def _right(row: dict, payload: int) -> bool:
-    """The copy is attributed: one of the row's marks is that copy's and attributed (a collage of issued
-    copies names each; any attributed mark makes the row's status ``attributed``)."""
-    return any(mark["attributed"] and mark["payload"] == f"{payload:#018x}" for mark in row["marks"] or [])
+def _found(row: dict, payload: int) -> tuple[bool, bool]:
+    """Whether the row attributes the copy of ``payload`` (its per-copy layer verified), and whether it
+    names it at all (attributed, or unverified: its periodic mark in its master's content). A collage of
+    issued copies names each."""
+    marks = [mark for mark in row["marks"] or [] if mark["payload"] == f"{payload:#018x}" and mark["content_match"]
+             and mark["record"] and not mark["doubt"]]
+    return any(mark["attributed"] for mark in marks), bool(marks)
 
 
 def _attributed(rows: list[dict]) -> str:
@@ -141,6 +151,28 @@ def _figure(forged: list[np.ndarray], rows: list[dict], path: Path, width: int =
                                quality=85)
     atomic_write_bytes(path, buffer.getvalue())
     print(f"composites saved to {path}")
+
+
+def _framed(copies: dict, *scanners: Scanner, folder: Path) -> str:
+    """A fellow recipient framing another: each second recipient's copy, denoised (its own layers worn
+    away), with the periodic mark of the first recipient's copy of the same master pasted on it. How
+    many the scanners attribute to the first (the bar: none), to the second, or name unverified."""
+    counts = []
+    for scanner in scanners:
+        framed = attributed_to_own = unverified = 0
+        for (stem, recipient), (pixels, own) in copies.items():
+            if recipient != _RECIPIENTS[1]:
+                continue
+            source, pasted = copies[(stem, _RECIPIENTS[0])]
+            forged = attacks.copy_mark(_DENOISE(pixels), source=source)
+            row = _scan(scanner, forged, folder, f"framed-{stem}")
+            framed += _found(row, pasted)[0]
+            attributed_to_own += _found(row, own)[0]
+            unverified += row["status"] == "unverified"
+        counts.append(f"{framed} attributed to the framed recipient, {attributed_to_own} to the forger, "
+                      f"{unverified} unverified")
+    return (f"{len(copies) // 2} copies denoised with another's periodic mark pasted: {counts[0]} "
+            f"(master files moved away: {counts[1]})")
 
 
 def _blind(pixels: np.ndarray, key: wm.Key, payload: int) -> bool:
@@ -204,10 +236,10 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     suspect = attack(pixels, seed=0)
                     by_class[f"{name}: {attack}"].append(
-                        (_blind(suspect, key, payload), _right(_scan(blind_scan, suspect, root / "suspects", stem),
-                                                               payload)))
+                        (_blind(suspect, key, payload), *_found(_scan(blind_scan, suspect, root / "suspects", stem),
+                                                                payload)))
         _table(f"Attribution after the acceptance attacks ({size[0]}x{size[1]}, one recipient's copies)", by_class,
-               "scan >= blind")
+               "scan >= blind", _COLUMNS)
 
         others = [pixels for (stem, recipient), (pixels, _) in copies.items() if recipient == _RECIPIENTS[1]]
         partial: dict[str, list[tuple[bool, ...]]] = defaultdict(list)
@@ -220,15 +252,15 @@ def main(argv: list[str] | None = None) -> int:
                     if recipient != _RECIPIENTS[0]:
                         continue
                     suspect = make(pixels, others[index + 1:] + others[:index], seed)
-                    attributed, moved = (_right(_scan(scanner, suspect, root / "suspects", stem), payload)
-                                         for scanner in (partial_scan, moved_scan))
-                    partial[change].append((_blind(suspect, key, payload), attributed, moved))
-                    if not attributed:
+                    found, moved = (_found(_scan(scanner, suspect, root / "suspects", stem), payload)
+                                    for scanner in (partial_scan, moved_scan))
+                    partial[change].append((_blind(suspect, key, payload), *found, *moved))
+                    if not found[1]:
                         lost[change].append(f"{stem} (seed {seed})" if args.seeds > 1 else stem)
         _table("Informed detection: partial and perspective changes (scan --partial)", partial, ">= 95 %",
-               ("scan attributes the copy", "the same, master files moved away"))
+               _COLUMNS + tuple(f"{column}, master files moved away" for column in _COLUMNS))
         for change, stems in lost.items():
-            print(f"  not attributed, {change}: {', '.join(stems)}")
+            print(f"  not named, {change}: {', '.join(stems)}")
 
         cpu: list[float] = []
         bases = [np.ascontiguousarray(replace(spec, size=args.size).load())
@@ -247,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                 _figure(forged, with_files, Path(args.figure))
             counts.append(f"{_attributed(with_files)} of {len(forged)} {label} ({_attributed(frames_only)} with the "
                           "master files moved away)")
+        counts.append(_framed(copies, partial_scan, moved_scan, folder=root / "suspects"))
         print(f"\nFalse attributions, scanned with --partial: {'; '.join(counts)}")
         if cpu:
             print(f"CPU per unrelated file, scanned with --partial (the scan alone): "

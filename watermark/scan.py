@@ -15,10 +15,13 @@ For each file, cheapest step first (see DESIGN's data flow):
    read in the master's frame (`watermark.read_in_frame`): the periodic mark at the identity and
    every issued copy's per-copy layer, which names colluders and survives a scrubbed periodic mark.
 
-An **attribution** ("recipient X's copy of master M") needs a mark of that copy AND the file's
-content matching M: a payload read from a file whose content does not match its master is reported
-as ``mark-only`` with the reason, never attributed (the mark may have been pasted from another
-image), and a mark present without a readable payload is never attributed.
+An **attribution** ("recipient X's copy of master M") needs a mark of that copy, that copy's
+per-copy layer (found blind or in M's frame) AND the file's content matching M. Without the layer the
+row is ``unverified``, with the copy named and the reason: a copy too small or worn to carry it, or a
+forgery (anyone holding X's published copy can paste its periodic mark on another copy of M: a fellow
+recipient framing X). A payload read from a file whose content does not match its master (the mark
+may have been pasted from another image), or a mark present without a readable payload, is
+``mark-only``. Neither is an attribution.
 
 Each file gives one JSON-ready row (`ROW_FIELDS`); a file's problem is its row's ``error`` (one line
 that names the file first), never an exception. A `Scanner` pickles without its open registry and
@@ -55,9 +58,16 @@ from .sources import URL_TIMEOUT, Source, read_bytes
 
 __all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES"]
 
-STATUSES = ("attributed", "mark-only", "near-duplicate", "exact", "not-found", "error")
+STATUSES = ("attributed", "unverified", "mark-only", "near-duplicate", "exact", "not-found", "error")
 ROW_FIELDS = ("path", "sha256", "status", "method", "payload", "p_value", "record", "match", "geometry", "marks",
               "reason", "credentials", "error", "ms")
+# An issued copy's periodic mark in its master's content, without the copy's per-copy layer: a copy
+# too small or too worn to carry the layer, or a forgery: the periodic mark can be estimated from that
+# published copy and pasted on another copy of the master (a fellow recipient's, their own layer
+# denoised away) or on a leaked master. Never an attribution.
+_UNVERIFIED = ("its periodic mark in its master's content, without the copy's per-copy layer: a copy too small "
+               "or worn to show it, or a mark pasted from that copy onto another copy of the master; not an "
+               "attribution")
 _ANALYSIS_SIDE = color.LARGEST_WORKING_SIDE  # px: the short side the blind read and the hash need (JPEG drafts)
 _REGISTRATION_SIDE = 1024     # px: the short side local features are found at (a collage holds a master small)
 _THUMBNAIL_SIDE = 192
@@ -132,15 +142,21 @@ class _Mark:
     doubt: str | None = None                  # why the mark is not taken as this copy's, despite the content
 
     @property
-    def attributes(self) -> bool:
+    def in_its_master(self) -> bool:
         """An issued copy's mark in content that matches that copy's master, and no doubt about it."""
         return self.record is not None and self.content is not None and not self.doubt
+
+    @property
+    def attributes(self) -> bool:
+        """In its master, and the copy's per-copy layer found: what no one can paste (see `_UNVERIFIED`)."""
+        return self.in_its_master and bool(self.verified)
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "payload": None if self.payload is None else f"{self.payload:#018x}",
                 "p_value": self.p_value, "method": self.method,
                 "record": None if self.record is None else _record(self.record),
-                "content_match": self.content is not None, "verified": self.verified, "attributed": self.attributes}
+                "content_match": self.content is not None, "verified": self.verified, "attributed": self.attributes,
+                "doubt": self.doubt}
 
 
 @dataclass
@@ -251,7 +267,7 @@ class Scanner:
         self._content(found)
         self._informed(found)
         self._conclude(found, row)
-        if self.options.thumbnails and row["status"] in ("attributed", "mark-only", "near-duplicate"):
+        if self.options.thumbnails and row["status"] in ("attributed", "unverified", "mark-only", "near-duplicate"):
             row["_thumbnail"] = _thumbnail(self._colour(found))
 
     def _colour(self, found: _File) -> Any:
@@ -265,7 +281,7 @@ class Scanner:
         if issued:
             record = issued[0]
             row.update(status="exact", method="exact", payload=f"{record.payload:#018x}", record=_record(record),
-                       marks=[_Mark(record.key, record.payload, 0.0, "exact", record, {}).to_dict()])
+                       marks=[_Mark(record.key, record.payload, 0.0, "exact", record, {}, verified=True).to_dict()])
             return True
         if master is not None:
             row.update(status="exact", method="exact", match={"master": _master(master), "distance": 0},
@@ -549,15 +565,19 @@ class Scanner:
                 mark.doubt = (f"the periodic mark reads payload {mark.payload:#018x}, but its per-copy layer is "
                               "absent while other copies' are present: that mark was likely pasted")
         attributed = sorted((m for m in found.marks if m.attributes), key=lambda m: m.p_value)
+        unverified = sorted((m for m in found.marks if m.in_its_master), key=lambda m: m.p_value)
         found.marks.sort(key=lambda m: (m.record.issued_at or "") if m.record else "~")
         row["marks"] = [m.to_dict() for m in found.marks]
         row["geometry"] = found.geometry
-        if attributed:
-            best = attributed[0]
+        if attributed or unverified:
+            best = (attributed or unverified)[0]
             record, content = best.record, best.content
-            assert record is not None and content is not None        # what attributed keeps
-            row.update(status="attributed", method=best.method, payload=f"{best.payload:#018x}", p_value=best.p_value,
-                       record=_record(record), match={"master": _master(record.master), **content})
+            assert record is not None and content is not None        # what in_its_master keeps
+            row.update(status="attributed" if attributed else "unverified", method=best.method,
+                       payload=f"{best.payload:#018x}", p_value=best.p_value, record=_record(record),
+                       match={"master": _master(record.master), **content})
+            if not attributed:
+                row["reason"] = _UNVERIFIED
             return
         near = self._best_match(found)
         if found.marks:

@@ -20,9 +20,9 @@ from typing import Any
 from . import atomic
 from .errors import ImageFileError
 
-__all__ = ["ScanReport"]
+__all__ = ["ScanReport", "copies_named"]
 
-_SHOWN = ("attributed", "mark-only", "exact")
+_SHOWN = ("attributed", "unverified", "mark-only", "exact")
 _STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;max-width:1200px;
 color:#1b1b1b;padding:0 1em}
@@ -32,7 +32,7 @@ th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:to
 td.n{text-align:right}.meta,.note{color:#555;font-size:12px}
 .pair{display:flex;gap:.5em}.pair figure{margin:0;width:180px}.pair img{width:100%;height:auto;border:1px solid #ccc}
 figcaption{font-size:11px;color:#333;word-break:break-all}code{background:#f5f5f5;padding:0 .2em}
-.attributed{color:#0a6b2f;font-weight:600}.mark-only{color:#a15c00;font-weight:600}
+.attributed{color:#0a6b2f;font-weight:600}.unverified,.mark-only{color:#a15c00;font-weight:600}
 """
 
 
@@ -49,6 +49,12 @@ def _image(data: bytes | None, alt: str) -> str:
 
 def _p(value: Any) -> str:
     return "" if value is None else f"{float(value):.3g}"
+
+
+def copies_named(row: dict) -> list[dict]:
+    """The records of the issued copies a scan's row attributes or finds exact: one, or each copy of a
+    collage."""
+    return [mark["record"] for mark in row.get("marks") or [] if mark.get("attributed") and mark.get("record")]
 
 
 class ScanReport:
@@ -80,11 +86,11 @@ class ScanReport:
         """Count ``row`` (a scan's JSON row) and keep it, with its picture, if it is worth showing."""
         status = row.get("status") or "error"
         self.status[status] += 1
-        record = row.get("record") or {}
-        if record:
+        records = copies_named(row) or ([row["record"]] if row.get("record") else [])
+        for record in records:
             self.by_recipient[record.get("recipient") or "(none)"][status] += 1
             self.by_master[(record.get("master") or {}).get("path") or "?"][status] += 1
-        elif row.get("match"):
+        if not records and row.get("match"):
             self.by_master[(row["match"].get("master") or {}).get("path") or "?"][status] += 1
         if status in _SHOWN:
             if len(self.findings) < self.limit:
@@ -122,10 +128,12 @@ class ScanReport:
                  f"<style>{_STYLE}</style></head><body><h1>Filigrane scan report</h1>",
                  f"<p class='meta'>{now} &middot; <code>{_e(command)}</code></p>",
                  self._counts("Files by status", {"all files": self.status}, sorted(self.status)),
-                 "<p class='note'>An attribution needs both a mark of a registered key and a match of the file's "
-                 "content with the issued copy's master. A mark alone (mark-only) is not an attribution: it may "
-                 "have been copied from another image.</p>"]
-        columns = ["attributed", "mark-only", "near-duplicate", "exact"]
+                 "<p class='note'>An attribution needs a mark of a registered key, the issued copy's per-copy layer "
+                 "and a match of the file's content with that copy's master. Without the layer (unverified) the "
+                 "copy may be too small or worn to show it, or its mark may have been pasted onto another copy of "
+                 "the master; a mark in other content (mark-only) may have been copied from another image. "
+                 "Neither is an attribution.</p>"]
+        columns = ["attributed", "unverified", "mark-only", "near-duplicate", "exact"]
         parts.append(self._counts("Per recipient", self.by_recipient, columns))
         parts.append(self._counts("Per master", self.by_master, columns))
         parts.append("<h2>Evidence</h2>")

@@ -58,6 +58,12 @@ def build(root):
     Image.fromarray(resized).save(crawl / "astronaut-small.jpg", quality=85)
     unrelated = cv2.resize(photo("chelsea"), (1024, 768), interpolation=cv2.INTER_AREA)
     _save(attacks.copy_mark(unrelated, source=issued("x", "astronaut")), crawl / "forged.png")
+    # a fellow recipient frames another: Y's copy, its own layers denoised away, with X's periodic mark
+    # pasted; and the same mark pasted on the master, as if it had leaked
+    denoised = cv2.fastNlMeansDenoisingColored(issued("y", "rocket")[:, :, 2::-1], None, 10, 10, 7, 21)[:, :, ::-1]
+    _save(attacks.copy_mark(denoised, source=issued("x", "rocket")), crawl / "framed.png")
+    master = np.asarray(Image.open(root / "masters" / "rocket.png"))
+    _save(attacks.copy_mark(master, source=issued("x", "rocket")), crawl / "leaked-master.png")
     _save(cv2.resize(photo("motorcycle_left"), (900, 600)), crawl / "unrelated.png")
     (crawl / "broken.jpg").write_bytes((root / "x" / "coffee.png").read_bytes()[:2000])
     return root

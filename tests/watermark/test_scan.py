@@ -30,6 +30,7 @@ from terminal import run_on_terminal, screen
 
 from watermark import Key
 from watermark import scan as scan_module
+from watermark.cli import scan as scan_cli
 
 MASTERS = ("astronaut", "coffee", "rocket")
 COPIES = 8          # files of the interrupted scan: stopped at its second row, most are left to the resumed run
@@ -49,7 +50,7 @@ def scanned(crawl_scan):
 def test_every_file_has_one_row_with_the_stable_fields(scanned):
     result, rows = scanned
     assert set(rows) == {"exact.png", "master.png", "coffee-rotated.png", "astronaut-small.jpg", "forged.png",
-                         "unrelated.png", "broken.jpg"}
+                         "framed.png", "leaked-master.png", "unrelated.png", "broken.jpg"}
     assert all(tuple(row) == scan_module.ROW_FIELDS for row in rows.values())
     assert result.returncode == 2                      # the broken file; the others were scanned
     assert "broken.jpg" in rows["broken.jpg"]["error"] and rows["broken.jpg"]["status"] == "error"
@@ -78,6 +79,30 @@ def test_a_pasted_mark_is_never_an_attribution(scanned):
     forged = rows["forged.png"]
     assert forged["status"] == "mark-only" and "does not match" in forged["reason"]
     assert rows["unrelated.png"]["status"] == "not-found"
+
+
+def test_a_mark_pasted_on_another_copy_of_its_master_is_never_an_attribution(scanned):
+    """Y denoises their own copy and pastes the periodic mark of X's copy of the same master (or pastes
+    it on the master itself): the content matches, the payload is X's, but X's per-copy layer is not there."""
+    result, rows = scanned
+    for name in ("framed.png", "leaked-master.png"):
+        row = rows[name]
+        assert row["status"] == "unverified" and row["record"]["recipient"] == "Agence X", row
+        assert "per-copy layer" in row["reason"] and "not an attribution" in row["reason"]
+        assert not any(mark["attributed"] for mark in row["marks"])
+    assert "2 unverified" in result.stderr
+
+
+def test_the_summary_counts_every_copy_a_collage_names(capsys):
+    record = {"recipient": "Agence X", "master": {"path": "coffee.png"}}
+    marks = [{"attributed": True, "record": record}, {"attributed": True, "record": {**record, "recipient": "Y"}},
+             {"attributed": False, "record": {**record, "recipient": "Z"}}]
+    summary = scan_cli._Summary()
+    summary.add({"status": "attributed", "record": record, "marks": marks})
+    summary.print(0, 0)
+    err = capsys.readouterr().err
+    assert "recipient Agence X: 1 copies" in err and "recipient Y: 1 copies" in err and "recipient Z" not in err
+    assert "coffee.png x2" in err
 
 
 def test_the_report_opens_in_headless_chromium(scan_world, tmp_path):

@@ -22,6 +22,9 @@ from watermark.scan import Scanner, ScanOptions
 from watermark.sources import Source
 
 X, Y = "Agence X", "Studio Y"
+# A copy too small for its per-copy layer is named unverified: its periodic mark could have been pasted
+# (see test_scan.py); these tests are of finding the master and the copy, which either status names.
+NAMED = ("attributed", "unverified")
 ISSUED = {"coffee": (X, Y), "motorcycle_left": (X, Y)}
 
 
@@ -69,16 +72,16 @@ def _hex(payload):
 
 
 @pytest.mark.parametrize("master", ISSUED)
-def test_a_copy_at_a_quarter_of_its_size_in_a_collage_is_attributed(world, master, tmp_path):
+def test_a_copy_at_a_quarter_of_its_size_in_a_collage_is_named(world, master, tmp_path):
     payload, pixels = world[2][master, X]
     row = _scan(world, _collage(pixels), tmp_path / "collage.png")
-    assert row["status"] == "attributed", row
+    assert row["status"] in NAMED, row
     assert row["method"] == "informed" and row["record"]["recipient"] == X
     assert row["payload"] == _hex(payload) and row["p_value"] < 1e-6
     assert row["match"]["read_against"] == "the master file"
     assert row["match"]["likeness"] >= 0.9                    # the cell shows the master's picture
     mark = next(mark for mark in row["marks"] if mark["payload"] == row["payload"])
-    assert mark["attributed"] and mark["content_match"]
+    assert mark["content_match"] and mark["attributed"] == mark["verified"]
 
 
 def test_a_page_holding_two_issued_copies_names_both_also_when_the_blind_read_found_one(world, tmp_path):
@@ -104,10 +107,10 @@ def test_a_cell_features_cannot_register_is_found_whole_in_the_master_file(world
     monkeypatch.setattr(scan_module, "register", lambda suspect, master, **_: Registration(False, None, 0, 0))
     monkeypatch.setattr(scan_module.cells, "rectangles", lambda luma: [])
     row = _scan(world, _collage(pixels), tmp_path / "collage.png")
-    assert row["status"] == "attributed" and row["payload"] == _hex(payload) and row["p_value"] < 1e-9, row
+    assert row["status"] in NAMED and row["payload"] == _hex(payload) and row["p_value"] < 1e-9, row
     assert row["match"]["placed"] == "the master file" and row["match"]["detail_correlation"] >= 0.5
     moved = _scan(world, _collage(pixels), tmp_path / "collage.png", originals=False)
-    assert moved["status"] != "attributed", moved
+    assert moved["status"] not in NAMED, moved
 
 
 def test_a_collage_cell_features_cannot_register_is_placed_in_its_cell(world, tmp_path, monkeypatch):
@@ -116,10 +119,10 @@ def test_a_collage_cell_features_cannot_register_is_placed_in_its_cell(world, tm
     payload, pixels = world[2]["coffee", X]
     monkeypatch.setattr(scan_module, "register", lambda suspect, master, **_: Registration(False, None, 0, 0))
     row = _scan(world, _collage(pixels), tmp_path / "collage.png", originals=False)
-    assert row["status"] == "attributed" and row["payload"] == _hex(payload) and row["p_value"] < 1e-9, row
+    assert row["status"] in NAMED and row["payload"] == _hex(payload) and row["p_value"] < 1e-9, row
     assert row["match"]["placed"] == "a cell of the page" and row["match"]["hash_distance"] <= 10
     flipped = _scan(world, np.ascontiguousarray(_collage(pixels)[:, ::-1]), tmp_path / "flipped.png", originals=False)
-    assert flipped["status"] != "attributed", flipped             # the hash matches; the thumbnail does not
+    assert flipped["status"] not in NAMED, flipped             # the hash matches; the thumbnail does not
 
 
 def test_a_cell_features_register_a_few_percent_off_is_read_where_its_rectangle_puts_it(world, tmp_path,
@@ -139,11 +142,11 @@ def test_a_cell_features_register_a_few_percent_off_is_read_where_its_rectangle_
 
     monkeypatch.setattr(scan_module, "register", off)
     row = _scan(world, _collage(pixels), tmp_path / "collage.png", originals=False)
-    assert row["status"] == "attributed" and row["payload"] == _hex(payload), row
+    assert row["status"] in NAMED and row["payload"] == _hex(payload), row
     assert row["match"]["inliers"] > 0                        # the features' evidence is kept
     monkeypatch.setattr(scan_module.cells, "rectangles", lambda luma: [])
     unboxed = _scan(world, _collage(pixels), tmp_path / "collage.png", originals=False)
-    assert unboxed["status"] != "attributed", unboxed
+    assert unboxed["status"] not in NAMED, unboxed
 
 
 def test_a_copy_pasted_inside_another_photograph_is_placed_where_its_edges_are(world, tmp_path, monkeypatch):
@@ -153,14 +156,14 @@ def test_a_copy_pasted_inside_another_photograph_is_placed_where_its_edges_are(w
     page[300:570, 700:1180] = cv2.resize(pixels, (480, 270), interpolation=cv2.INTER_AREA)
     monkeypatch.setattr(scan_module, "register", lambda suspect, master, **_: Registration(False, None, 0, 0))
     row = _scan(world, suspects.jpeg(page, 85), tmp_path / "page.png", originals=False)
-    assert row["status"] == "attributed" and row["payload"] == _hex(payload), row
+    assert row["status"] in NAMED and row["payload"] == _hex(payload), row
     assert row["match"]["placed"] == "a cell of the page"
 
 
-def test_with_the_master_files_moved_away_the_registry_alone_still_attributes(world, tmp_path):
+def test_with_the_master_files_moved_away_the_registry_alone_still_names_the_copy(world, tmp_path):
     payload, pixels = world[2]["coffee", X]
     row = _scan(world, _collage(pixels), tmp_path / "collage.png", originals=False)
-    assert row["status"] == "attributed" and row["payload"] == _hex(payload), row
+    assert row["status"] in NAMED and row["payload"] == _hex(payload), row
     assert row["match"]["read_against"] == "the registry's frame of the master"
 
 
@@ -185,10 +188,10 @@ def _small_crop(pixels):
     return suspects.jpeg(suspects.crop_area(pixels, fraction=0.05, seed=1), 90)
 
 
-def test_a_small_crop_too_plain_for_features_is_placed_and_attributed(world, tmp_path):
+def test_a_small_crop_too_plain_for_features_is_placed_and_named(world, tmp_path):
     payload, pixels = world[2]["coffee", X]
     row = _scan(world, _small_crop(pixels), tmp_path / "crop.png")
-    assert row["status"] == "attributed" and row["payload"] == _hex(payload), row
+    assert row["status"] in NAMED and row["payload"] == _hex(payload), row
     assert row["record"]["recipient"] == X and row["p_value"] < 1e-9
     assert row["match"]["placed"] == "tile phase and thumbnail" and row["match"]["thumbnail_rms"] < 0.035
 
@@ -221,7 +224,7 @@ def test_a_master_file_changed_since_it_was_registered_is_not_read_against(tmp_p
     Image.fromarray(_frame("coffee")[:, ::-1].copy()).save(master)       # edited after issuing
     world = (tmp_path / "r.db", key, {})
     row = _scan(world, _collage(np.asarray(Image.open(tmp_path / "copy.png").convert("RGB"))), tmp_path / "c.png")
-    assert row["status"] == "attributed" and row["payload"] == _hex(payload), row
+    assert row["status"] in NAMED and row["payload"] == _hex(payload), row
     assert row["match"]["read_against"] == "the registry's frame of the master"
 
 
@@ -232,11 +235,11 @@ def test_a_crop_that_neither_features_nor_the_mark_place_is_placed_in_the_master
     payload, pixels = world[2]["coffee", X]
     crop = suspects.jpeg(suspects.crop_area(pixels, fraction=0.02, seed=0), 90)
     row = _scan(world, crop, tmp_path / "crop.png")
-    assert row["status"] == "attributed" and row["payload"] == _hex(payload) and row["p_value"] < 1e-9, row
+    assert row["status"] in NAMED and row["payload"] == _hex(payload) and row["p_value"] < 1e-9, row
     assert row["match"]["placed"] == "the master file" and row["match"]["detail_correlation"] >= 0.5
     assert row["match"]["read_against"] == "the master file"
     moved = _scan(world, crop, tmp_path / "crop.png", originals=False)
-    assert moved["status"] != "attributed", moved
+    assert moved["status"] not in NAMED, moved
 
 
 
@@ -260,7 +263,7 @@ def test_a_master_file_is_read_only_where_its_thumbnail_shows_the_master_may_be(
     payload, pixels = world[2]["coffee", X]
     row = _scan(world, _collage(pixels), tmp_path / "collage.png")
     assert len(proposed) == 2 and [path.rsplit("/", 1)[-1] for path in read] == ["coffee.png"], (proposed, read)
-    assert row["status"] == "attributed" and row["payload"] == _hex(payload), row
+    assert row["status"] in NAMED and row["payload"] == _hex(payload), row
 
 
 @pytest.mark.parametrize("band", [8.0, 64.0])

@@ -5,8 +5,8 @@ streamed: a million paths cost no more memory than ten. One row per file, as it 
 line, or with ``--json`` a JSON object, on stdout, or with ``-o FILE`` appended to a JSON-lines
 file that ``--resume`` continues after an interruption. A summary per status, recipient and master
 ends the scan on stderr; ``--report DIR`` writes a self-contained HTML page of the evidence.
-Exit status: 0 when something of the registry was found (attributed, mark-only, exact or
-near-duplicate; with ``--resume``, in any row of the output, earlier ones included), 1 when nothing
+Exit status: 0 when something of the registry was found (attributed, unverified, mark-only, exact
+or near-duplicate; with ``--resume``, in any row of the output, earlier ones included), 1 when nothing
 was, 2 when any file could not be scanned, 130 on Ctrl-C (the output holds every finished row).
 """
 
@@ -22,8 +22,8 @@ from ..batch_dask import check_address
 from ..errors import ParameterError
 from ..registry import Registry, print_of
 from ..resultlog import ResultLog
-from ..scan import Scanner, ScanOptions
-from ..scan_report import ScanReport
+from ..scan import STATUSES, Scanner, ScanOptions
+from ..scan_report import ScanReport, copies_named
 from ..sources import URL_TIMEOUT, iter_sources, printable
 from .batch import Lines
 from .common import ERROR, FOUND, NOT_FOUND, batch_options, keys_options, load_keys, probability, seconds, visible
@@ -31,7 +31,7 @@ from .registry import default_registry
 
 __all__ = ["register"]
 
-_FOUND_STATUSES = ("attributed", "mark-only", "exact", "near-duplicate")
+_FOUND_STATUSES = ("attributed", "unverified", "mark-only", "exact", "near-duplicate")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -149,9 +149,12 @@ def _text(row: dict[str, Any]) -> str:
 
 def _verdict(row: dict[str, Any]) -> str:
     status, record = row["status"], row.get("record") or {}
-    if status == "attributed":
-        return (f"{row['path']}: attributed to {record.get('recipient')} (copy {record.get('id')} of "
-                f"{record['master']['path']}, payload {row['payload']}, p={row['p_value']:.3g}, {row['method']})")
+    if status in ("attributed", "unverified"):
+        copy = (f"copy {record.get('id')} of {record['master']['path']}, payload {row['payload']}, "
+                f"p={row['p_value']:.3g}, {row['method']}")
+        if status == "attributed":
+            return f"{row['path']}: attributed to {record.get('recipient')} ({copy})"
+        return f"{row['path']}: unverified: the mark of {record.get('recipient')}'s copy ({copy}); {row['reason']}"
     if status == "exact" and record:
         return (f"{row['path']}: exact copy of the copy issued to {record.get('recipient')} (copy {record.get('id')} "
                 f"of {record['master']['path']}, payload {row['payload']})")
@@ -174,15 +177,13 @@ class _Summary:
 
     def add(self, row: dict[str, Any]) -> None:
         self.status[row["status"]] += 1
-        record = row.get("record")
-        if row["status"] in ("attributed", "exact") and record:
+        for record in copies_named(row):
             self.recipients[record.get("recipient") or "(no recipient)"][record["master"]["path"]] += 1
             self.masters[record["master"]["path"]] += 1
 
     def print(self, resumed: int, found: int) -> None:
         """The counts; ``resumed`` rows of an earlier run (``found`` of them something of the registry) kept."""
-        counts = ", ".join(f"{self.status[s]} {s}" for s in ("attributed", "mark-only", "exact", "near-duplicate",
-                                                              "not-found", "error"))
+        counts = ", ".join(f"{self.status[s]} {s}" for s in STATUSES)
         earlier = f" (after {resumed} rows of an earlier run, {found} of them found)" if resumed else ""
         print(f"watermark: {sum(self.status.values())} scanned{earlier}: {counts}", file=sys.stderr)
         for recipient, masters in sorted(self.recipients.items()):
