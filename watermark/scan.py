@@ -61,10 +61,7 @@ __all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES"]
 STATUSES = ("attributed", "unverified", "mark-only", "near-duplicate", "exact", "not-found", "error")
 ROW_FIELDS = ("path", "sha256", "status", "method", "payload", "p_value", "record", "match", "geometry", "marks",
               "reason", "credentials", "error", "ms")
-# An issued copy's periodic mark in its master's content, without the copy's per-copy layer: a copy
-# too small or too worn to carry the layer, or a forgery: the periodic mark can be estimated from that
-# published copy and pasted on another copy of the master (a fellow recipient's, their own layer
-# denoised away) or on a leaked master. Never an attribution.
+# The reason an unverified row gives (see the module's docstring on attribution)
 _UNVERIFIED = ("its periodic mark in its master's content, without the copy's per-copy layer: a copy too small "
                "or worn to show it, or a mark pasted from that copy onto another copy of the master; not an "
                "attribution")
@@ -565,12 +562,12 @@ class Scanner:
                 mark.doubt = (f"the periodic mark reads payload {mark.payload:#018x}, but its per-copy layer is "
                               "absent while other copies' are present: that mark was likely pasted")
         attributed = sorted((m for m in found.marks if m.attributes), key=lambda m: m.p_value)
-        unverified = sorted((m for m in found.marks if m.in_its_master), key=lambda m: m.p_value)
+        in_master = sorted((m for m in found.marks if m.in_its_master), key=lambda m: m.p_value)
         found.marks.sort(key=lambda m: (m.record.issued_at or "") if m.record else "~")
         row["marks"] = [m.to_dict() for m in found.marks]
         row["geometry"] = found.geometry
-        if attributed or unverified:
-            best = (attributed or unverified)[0]
+        if in_master:
+            best = (attributed or in_master)[0]
             record, content = best.record, best.content
             assert record is not None and content is not None        # what in_its_master keeps
             row.update(status="attributed" if attributed else "unverified", method=best.method,
