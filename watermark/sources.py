@@ -190,13 +190,13 @@ def _read_url(source: Source, max_bytes: int | None, timeout: float) -> bytes:
     try:
         import fsspec
     except ImportError:
-        raise ImageFileError(f"{source.name}: reading URLs needs fsspec: pip install 'filigrane[dask]'") from None
+        raise ImageFileError(f"{source.name}: reading URLs needs fsspec: pip install 'filigrane[urls]'") from None
     try:
         with fsspec.open(source.location, "rb", **_url_options(source.location, timeout)) as handle:
             data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
     except ImportError as exc:           # the protocol's own package (s3fs, aiohttp, ...) is missing
         raise ImageFileError(f"{source.name}: cannot open this URL ({exc}); http(s) needs "
-                             "pip install 'filigrane[dask]', s3:// needs s3fs") from None
+                             "pip install 'filigrane[urls]', s3:// needs s3fs") from None
     except Exception as exc:             # fsspec backends raise their own types; the batch must go on
         if _timed_out(exc):
             raise ImageFileError(f"{source.name}: no answer from the server within {timeout:g} s") from None

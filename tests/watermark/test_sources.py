@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import sys
 import threading
 
 import pytest
@@ -152,6 +153,12 @@ def test_a_url_over_the_byte_limit_is_refused():
         handle.write(b"x" * 1001)
     with pytest.raises(ImageFileError, match="more than the limit of 1,000 bytes"):
         read_bytes(Source("memory://limit/big.png", "memory://limit/big.png"), max_bytes=1000)
+
+
+def test_without_fsspec_a_url_names_the_urls_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "fsspec", None)
+    with pytest.raises(ImageFileError, match=r"https://host/a.jpg: reading URLs needs fsspec: .*filigrane\[urls\]"):
+        read_bytes(Source("https://host/a.jpg", "https://host/a.jpg"))
 
 
 def test_file_urls_of_this_machine_are_read_as_local_paths(tmp_path):
