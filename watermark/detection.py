@@ -10,6 +10,7 @@ import numpy as np
 __all__ = ["Detection", "Geometry", "STATUSES", "CandidateEvidence", "InformedReading"]
 
 STATUSES = ("payload", "presence", "none")   # what a Detection says, see Detection.status
+_SOME_EVIDENCE = 1e-3     # a p-value under which "no mark" says it is the threshold that was not reached
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,8 @@ class Detection:
             what = f"payload {self.payload:#018x}" + (f" {self.payload_text!r}" if self.payload_text else "")
         elif self.status == "presence":
             what = "this key's mark is present, payload unreadable"
+        elif self.p_value < _SOME_EVIDENCE:     # not nothing: say what was not reached
+            what = "no mark at the false-alarm threshold"
         else:
             what = "no mark"
         text = f"{what} (p={self.p_value:.3g}, {self.scheme})"

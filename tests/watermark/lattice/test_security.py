@@ -208,7 +208,9 @@ def test_status_tells_presence_from_payload():
     assert presence.status == "presence" and "payload unreadable" in str(presence)
     assert presence.to_dict()["status"] == "presence" and presence.to_dict()["verified"] is None
     none = wm.Detection(found=False, payload=None, p_value=0.3, score=1.0, bits=bits, scheme="lattice")
-    assert none.status == "none" and str(none).startswith("no mark")
+    assert none.status == "none" and str(none).startswith("no mark (p=0.3")
+    near = wm.Detection(found=False, payload=None, p_value=1.1e-8, score=5.9, bits=bits, scheme="lattice")
+    assert str(near).startswith("no mark at the false-alarm threshold (p=1.1e-08")    # not "no mark" flat
 
 
 def test_a_small_image_marks_without_nan(key):
