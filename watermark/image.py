@@ -58,6 +58,9 @@ def _pil_to_array(image: Image.Image, name: str) -> tuple[np.ndarray, str]:
         array = np.asarray(image)
         if array.size and (array.min() < 0 or array.max() > 65535):
             raise InvalidImageError(f"{name}: 32-bit integer image with values outside 0..65535")
+        if array.size and array.max() <= 255:   # marked as 16 bits, the mark would be 257 times too strong
+            raise InvalidImageError(f"{name}: 32-bit integer image whose values stay within 0..255: 8 or 16 bits? "
+                                    "convert it to mode 'L' (8 bits) or 'I;16' (16 bits) first")
         return array.astype(np.uint16), mode
     if working == "F":
         return np.asarray(image, dtype=np.float32), mode

@@ -140,3 +140,12 @@ def test_pil_images_round_trip_in_their_own_mode(mode):
 def test_unsupported_inputs_are_refused(bad, problem):
     with pytest.raises(wm.InvalidImageError, match=problem):
         to_float(bad)
+
+
+def test_a_32_bit_integer_image_is_taken_as_16_bits_unless_its_depth_is_ambiguous():
+    wide = Image.fromarray((np.arange(64 * 64, dtype=np.int32) * 9).reshape(64, 64), mode="I")   # up to 36855
+    pixels, fmt = to_float(wide)
+    assert pixels.max() == pytest.approx(36855 / 65535) and from_float(pixels, fmt).mode == "I"
+    eight_bits = Image.fromarray(np.asarray(_pil("L"))).convert("I")        # 0..255 stored in 32 bits
+    with pytest.raises(wm.InvalidImageError, match="values stay within 0..255: 8 or 16 bits"):
+        to_float(eight_bits)
