@@ -27,10 +27,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from watermark.cli.batch import row
+from watermark.cli.common import visible
+
 __all__ = ["register"]
 
 OK, ERROR = 0, 2
 _FORMATS = ("png", "tif", "tiff", "webp", "bmp", "jpg", "jpeg", "gif")   # what watermark.imageio writes
+_FIELDS = ("input", "attack", "output", "error")     # of a --json row
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"watermark attack: {message}", file=sys.stderr)
+    print(visible(f"watermark attack: {message}"), file=sys.stderr)
     return ERROR
 
 
@@ -139,12 +143,12 @@ def _folders(output: Path, inputs: list[str]) -> dict[str, Path]:
 
 def _report(args: argparse.Namespace, source: str, attack: Any, target: Path | None, error: str | None) -> None:
     if args.json:
-        print(json.dumps({"input": source, "attack": str(attack), "output": str(target) if target else None,
-                          "error": error}), flush=True)
+        print(json.dumps(row(_FIELDS, input=source, attack=str(attack), output=str(target) if target else None,
+                             error=error)), flush=True)
     elif error:
-        print(f"watermark attack: {error}", file=sys.stderr)
+        print(visible(f"watermark attack: {error}"), file=sys.stderr)
     else:
-        print(f"{source} -> {target}  [{attack}]", flush=True)
+        print(visible(f"{source} -> {target}  [{attack}]"), flush=True)
 
 
 def _attack_file(source: str, targets: list[tuple[Any, Path]], args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import numpy as np
 import pytest
@@ -105,6 +106,19 @@ def test_a_bad_file_is_reported_and_the_others_go_on(photo_file, tmp_path, capsy
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines[0]["input"] == str(broken) and lines[0]["error"] and lines[0]["output"] is None
     assert lines[1]["error"] is None and (tmp_path / "out" / "photo" / "flip.png").is_file()
+
+
+def test_names_are_escaped_in_lines_and_valid_utf8_in_json_rows(photo_file, tmp_path, capsys):
+    assert run(str(photo_file), "-o", str(tmp_path / "att\x1b[32mG.png"), "-a", "flip") == 0
+    assert capsys.readouterr().out == f"{photo_file} -> {tmp_path}/att\\x1b[32mG.png  [flip()]\n"
+    missing = str(tmp_path / os.fsdecode(b"nope\x1b[31m\x9b.jpg"))
+    assert run(missing, "-o", str(tmp_path / "x.png"), "-a", "flip") == 2
+    assert capsys.readouterr().err == f"watermark attack: {tmp_path}/nope\\x1b[31m\\x9b.jpg: no such file\n"
+    assert run(missing, "-o", str(tmp_path / "x.png"), "-a", "flip", "--json") == 2
+    row = json.loads(capsys.readouterr().out)
+    assert row["input"] == f"{tmp_path}/nope\x1b[31m\\x9b.jpg" and row["error"].startswith(row["input"])
+    assert run(str(photo_file), "-o", str(tmp_path / "all\x1b[2J.png"), "--suite", "quick") == 2
+    assert capsys.readouterr().err.startswith(f"watermark attack: -o {tmp_path}/all\\x1b[2J.png: with --suite")
 
 
 def test_usage_errors(photo_file, tmp_path, capsys):

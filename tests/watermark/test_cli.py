@@ -77,6 +77,60 @@ def test_a_file_name_cannot_forge_a_result_line_or_drive_the_terminal(tmp_path, 
     assert out.startswith(f"{tmp_path}/photo.jpg: payload 0x01 (p=1e-99, lattice)\\n\\x1b[2J\\u202eevil.png: no mark")
 
 
+def test_keygen_names_its_file_escaped(tmp_path, capsys):
+    assert main(["keygen", str(tmp_path / "k\x1b[31m\x1b]0;pwn\x07.key")]) == FOUND
+    assert capsys.readouterr().out.startswith(f"{tmp_path}/k\\x1b[31m\\x1b]0;pwn\\x07.key: new key, fingerprint ")
+
+
+def test_an_unrecognised_argument_is_shown_escaped(tmp_path, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["keygen", str(tmp_path / "k.key"), "\x1b[2J" + os.fsdecode(b"\x9b\xff")])
+    err = capsys.readouterr().err
+    assert caught.value.code == ERROR and err.endswith("unrecognized arguments: \\x1b[2J\\x9b\\xff\n")
+
+
+SHOWN = "csi\\x9b31mX\\xff.png"       # the name of `undecodable`'s file, as watermark.sources.printable writes it
+
+
+@pytest.fixture()
+def undecodable(tmp_path, coffee_png):
+    """A folder holding a copy of coffee.png whose name has bytes that are not UTF-8: 0x9B, an 8-bit CSI."""
+    folder = tmp_path / "nu"
+    folder.mkdir()
+    (folder / os.fsdecode(b"csi\x9b31mX\xff.png")).write_bytes(coffee_png.read_bytes())
+    return folder
+
+
+def test_names_that_are_not_utf8_show_their_bytes_as_scan_does(tmp_path, keyfile, undecodable, capsys):
+    marked = tmp_path / "marked"
+    assert main(["embed", str(undecodable), "-o", str(marked), "--key", str(keyfile), "--payload", "7"]) == FOUND
+    assert capsys.readouterr().out == f"{marked}/{SHOWN}: marked\n"
+    assert main(["embed", str(undecodable), "-o", str(marked), "--key", str(keyfile), "--payload", "7",
+                 "--json"]) == FOUND
+    captured = capsys.readouterr()
+    skipped = json.loads(captured.out)
+    assert (skipped["path"], skipped["output"]) == (f"{undecodable}/{SHOWN}", f"{marked}/{SHOWN}")
+    assert skipped["warning"].startswith(f"{marked}/{SHOWN}: already exists")
+    assert captured.err.startswith(f"watermark: warning: {marked}/{SHOWN}: already exists")
+    assert main(["detect", str(marked), "--key", str(keyfile)]) == FOUND
+    assert capsys.readouterr().out.startswith(f"{marked}/{SHOWN}: payload 0x0000000000000007 (p=")
+    assert main(["detect", str(marked), "--key", str(keyfile), "--json"]) == FOUND
+    assert json.loads(capsys.readouterr().out)["path"] == f"{marked}/{SHOWN}"
+
+
+def test_a_strict_stdout_gets_names_that_are_not_utf8_escaped_not_a_traceback(tmp_path, keyfile, undecodable):
+    marked = tmp_path / "marked"
+    strict = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    for arguments, out, count in [
+            (["embed", undecodable, "-o", marked, "--payload", "7"], f"{marked}/{SHOWN}: marked\n", "1 marked"),
+            (["detect", marked], f"{marked}/{SHOWN}: payload 0x0000000000000007", "1 found"),
+            (["detect", marked, "--json"], '{"path": ' + json.dumps(f"{marked}/{SHOWN}"), "1 found")]:
+        result = subprocess.run([sys.executable, "-m", "watermark", *map(str, arguments), "--key", str(keyfile)],
+                                capture_output=True, text=True, env=strict, timeout=300)
+        assert result.returncode == FOUND and result.stdout.startswith(out), result
+        assert result.stderr.startswith(f"watermark: {count}, 0 ") and result.stderr.count("\n") == 1, result
+
+
 def test_nothing_found_exits_1(keyfile, coffee_png):
     assert main(["detect", str(coffee_png), "--key", str(keyfile)]) == NOT_FOUND
 

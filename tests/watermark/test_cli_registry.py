@@ -329,6 +329,16 @@ def test_registry_list_shows_a_recipient_s_control_characters_instead_of_obeying
     assert out.count("\n") == 1 and "Agence X\\nforged line\\x1b[2J" in out
 
 
+def test_registry_init_and_import_name_their_files_escaped(tmp_path, capsys):
+    database, export = tmp_path / "reg\x1b[31mRED\x1b]0;pwn\x07.db", tmp_path / "exp\x1b[32m.json"
+    assert main(["registry", "init", str(database)]) == 0
+    assert capsys.readouterr().out == f"{tmp_path}/reg\\x1b[31mRED\\x1b]0;pwn\\x07.db: new registry\n"
+    assert main(["registry", "export", "--json", "--registry", str(database), "-o", str(export)]) == 0
+    assert main(["registry", "import", str(export), "--registry", str(database)]) == 0
+    assert capsys.readouterr().out == (f"{tmp_path}/exp\\x1b[32m.json: imported 0 copies, 0 masters, 0 keys into "
+                                       f"{tmp_path}/reg\\x1b[31mRED\\x1b]0;pwn\\x07.db\n")
+
+
 def test_registry_show_a_sha256_in_json_and_under_a_key_and_an_outside_payload(setup, tmp_path, capsys):
     key_path, database = setup
     master = _masters(tmp_path / "masters", 1)[0]

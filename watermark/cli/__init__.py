@@ -17,7 +17,7 @@ import traceback
 import warnings
 from collections.abc import Callable
 from importlib import metadata
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from .. import __version__
 from ..errors import FiligraneWarning, WatermarkError
@@ -34,7 +34,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command's parser. The plugged-in commands (``attack``, ``bench``) are left out when
     ``command`` (the command line's first word) names a built-in one: their imports cost more than
     half a second of its start-up."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="watermark", description=_DESCRIPTION,
         epilog="Exit status: 0 found (or done), 1 nothing found, 2 error, 130 interrupted, "
                "141 output closed (| head).")
@@ -55,9 +55,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser (its sub-commands' too), whose error line shows an argument it did not
+    recognise escaped, as `visible` writes it."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(visible(message))
+
+
 def _unavailable(name: str, exc: Exception) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        print(f"watermark: the {name} command is unavailable: {exc}", file=sys.stderr)
+        print(visible(f"watermark: the {name} command is unavailable: {exc}"), file=sys.stderr)
         return ERROR
     return run
 

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from .. import batch
 from ..errors import WatermarkError
+from ..sources import printable
 from .common import visible
 
 __all__ = ["DETECT_FIELDS", "EMBED_FIELDS", "row", "Outcome", "Job", "run_batch", "Lines"]
@@ -24,11 +25,13 @@ EMBED_FIELDS = ("path", "output", "status", "diff", "c2pa", "warning", "error")
 
 
 def row(fields: tuple[str, ...], **values: Any) -> dict[str, Any]:
-    """A JSON row with exactly ``fields``: ``values``, and None for the fields not given."""
+    """A JSON row with exactly ``fields``: ``values``, and None for the fields not given. Its text is
+    valid UTF-8, as in scan's rows: a file name's bytes that are not are written ``\\xNN`` (`printable`)."""
     unknown = set(values) - set(fields)
     if unknown:
         raise KeyError(f"not fields of this row: {', '.join(sorted(unknown))}")
-    return {name: values.get(name) for name in fields}
+    given = {name: values.get(name) for name in fields}
+    return {name: printable(value) if isinstance(value, str) else value for name, value in given.items()}
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..keys import Key
-from .common import FOUND
+from .common import FOUND, visible
 
 __all__ = ["register"]
 
@@ -19,5 +19,5 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _run_keygen(args: argparse.Namespace) -> int:
     key = Key.generate()
     key.save(args.keyfile)
-    print(f"{args.keyfile}: new key, fingerprint {key.fingerprint}")
+    print(visible(f"{args.keyfile}: new key, fingerprint {key.fingerprint}"))
     return FOUND

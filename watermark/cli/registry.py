@@ -99,7 +99,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _run_init(args: argparse.Namespace) -> int:
     Registry(args.path, create=True).close()
-    print(f"{args.path}: new registry")
+    print(visible(f"{args.path}: new registry"))
     return FOUND
 
 
@@ -222,6 +222,6 @@ def _run_import(args: argparse.Namespace) -> int:
         raise RegistryError(f"{args.file}: not an export (JSON nested too deeply)") from None
     with Registry(args.registry) as registry:
         added = import_document(registry, document, source=args.file)
-    print(f"{args.file}: imported {added['copies']} copies, {added['masters']} masters, {added['keys']} keys "
-          f"into {args.registry}")
+    print(visible(f"{args.file}: imported {added['copies']} copies, {added['masters']} masters, "
+                  f"{added['keys']} keys into {args.registry}"))
     return FOUND
