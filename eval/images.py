@@ -168,7 +168,8 @@ def default_images() -> list[ImageSpec]:
 def images_from(paths: str | os.PathLike | list) -> list[ImageSpec]:
     """Image files found in ``paths`` (files or directories, searched recursively), sorted.
 
-    Names are paths relative to the directory given (the file name for a file), so they are unique.
+    Names are paths relative to the directory given (the file name for a file), so they are unique; a
+    byte of a name that is not UTF-8 is written ``\\xNN``.
 
     Raises
     ------
@@ -178,6 +179,7 @@ def images_from(paths: str | os.PathLike | list) -> list[ImageSpec]:
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     from watermark import imageio
+    from watermark.sources import printable
 
     specs: list[ImageSpec] = []
     for root in map(Path, paths):
@@ -186,7 +188,7 @@ def images_from(paths: str | os.PathLike | list) -> list[ImageSpec]:
         base = root if root.is_dir() else root.parent
         for path in imageio.iter_image_files([root]):
             path = Path(path)
-            specs.append(ImageSpec(path.relative_to(base).as_posix(), str(path)))
+            specs.append(ImageSpec(printable(path.relative_to(base).as_posix()), str(path)))
     if not specs:
         raise FileNotFoundError(f"no image files in {', '.join(map(str, paths))}")
     return sorted(specs, key=lambda spec: spec.name)

@@ -20,6 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from watermark.cli.registry import spreadsheet_cell
+from watermark.sources import visible
+
 from . import contenders, plots, tables
 from .cache import atomic_write_text
 from .runner import COLUMNS, NO_ATTACK
@@ -44,13 +47,21 @@ figcaption{font-size:12px;color:#333;word-break:break-word}code{background:#f5f5
 def _format(value: Any) -> str:
     if isinstance(value, float):
         return "" if math.isnan(value) else repr(value)
-    return str(value)
+    return spreadsheet_cell(value) if isinstance(value, str) else str(value)
+
+
+def _e(text: str) -> str:
+    """``text`` for the page: escaped, and what would act rather than show (a bidirectional override, a
+    newline) written ``\\xNN`` / ``\\uNNNN`` as on the terminal."""
+    return html.escape(visible(text))
 
 
 def write_csv(rows: Iterable[Any], path: str | os.PathLike) -> None:
-    """Write the rows as CSV with the columns of :data:`eval.runner.COLUMNS` (atomically)."""
+    """Write the rows as CSV with the columns of :data:`eval.runner.COLUMNS` (atomically; RFC 4180's CRLF line
+    ends, so that a CR in a cell is quoted, never a new row); a text cell that a spreadsheet would run as a
+    formula gets a leading ' (as in the registry's export)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for row in tables.as_dicts(rows):
         writer.writerow([_format(row[name]) for name in COLUMNS])
@@ -144,14 +155,14 @@ def _pick_attacks(attacks: Sequence[Any], n: int = 3) -> list[Any]:
 
 
 def _section(title: str, body: str) -> str:
-    return f"<section><h2>{html.escape(title)}</h2>{body}</section>"
+    return f"<section><h2>{_e(title)}</h2>{body}</section>"
 
 
 def _figure_html(png: bytes | None, caption: str) -> str:
     if png is None:
-        return f'<p class="note">No data for: {html.escape(caption)}.</p>'
-    return (f'<figure><img class="plot" src="{_png_uri(png)}" alt="{html.escape(caption)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        return f'<p class="note">No data for: {_e(caption)}.</p>'
+    return (f'<figure><img class="plot" src="{_png_uri(png)}" alt="{_e(caption)}">'
+            f"<figcaption>{_e(caption)}</figcaption></figure>")
 
 
 def write_html(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "",
@@ -174,10 +185,10 @@ def write_html(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "
             f"(with “{NO_ATTACK}”) × {len({r['scheme'] for r in rows})} schemes; "
             f"{sum(not r['marked'] for r in rows)} unmarked reads; {sum(bool(r['error']) for r in rows)} errors. "
             f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
-            f"{html.escape(', '.join(sorted({contenders.get(s).version for s in {r['scheme'] for r in rows}})))}.")
-    head = f"<h1>{html.escape(title)}</h1>"
+            f"{_e(', '.join(sorted({contenders.get(s).version for s in {r['scheme'] for r in rows}})))}.")
+    head = f"<h1>{_e(title)}</h1>"
     if command:
-        head += f"<p>Reproduce with <code>{html.escape(command)}</code></p>"
+        head += f"<p>Reproduce with <code>{_e(command)}</code></p>"
     head += f'<p class="meta">{meta}</p>'
     parts = [head, _section("Survival per attack family", tables.survival(rows).to_html()),
              _section(f"Detection at {100 * tables.FPR:g} % false positives", tables.detection(rows).to_html())]
@@ -194,21 +205,21 @@ def write_html(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "
     if pictures:
         blocks = []
         for scheme, captioned in pictures.items():
-            figures = "".join(f'<figure><img src="{_png_uri(_thumbnail(picture))}" alt="{html.escape(caption)}">'
-                              f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            figures = "".join(f'<figure><img src="{_png_uri(_thumbnail(picture))}" alt="{_e(caption)}">'
+                              f"<figcaption>{_e(caption)}</figcaption></figure>"
                               for caption, picture in captioned)
-            blocks.append(f"<h3>{html.escape(scheme)}</h3><div class=\"thumbs\">{figures}</div>")
+            blocks.append(f"<h3>{_e(scheme)}</h3><div class=\"thumbs\">{figures}</div>")
         parts.append(_section("Examples", "".join(blocks)))
     parts.append(_section("Every attack", f"<details><summary>table</summary>{tables.per_attack(rows).to_html()}"
                                           "</details>"))
     errors = [r for r in rows if r["error"]]
     if errors:
-        items = "".join(f"<li>{html.escape(r['scheme'])} / {html.escape(r['image'])} / {html.escape(r['attack'])}: "
-                        f"{html.escape(r['error'])}</li>" for r in errors[:200])
+        items = "".join(f"<li>{_e(r['scheme'])} / {_e(r['image'])} / {_e(r['attack'])}: "
+                        f"{_e(r['error'])}</li>" for r in errors[:200])
         parts.append(_section(f"Errors ({len(errors)})", f"<ul>{items}</ul>"))
     document = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
                 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
+                f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
                 + "".join(parts) + "</body></html>\n")
     atomic_write_text(path, document)
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from watermark import coding
+from watermark.sources import printable
 
 from . import contenders, metrics
 from . import images as images_mod
@@ -161,7 +162,7 @@ def _failed(task: _Task, attack: Any, seed: int, contender: Any, shape: tuple, e
 
 
 def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    return printable(f"{type(exc).__name__}: {exc}").splitlines()[0][:300]
 
 
 def _cacheable(row: Result) -> bool:

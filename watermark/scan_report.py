@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import os
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from typing import Any
 
 from . import atomic
 from .errors import ImageFileError
+from .sources import visible
 
 __all__ = ["ScanReport", "copies_named"]
 
@@ -36,8 +38,15 @@ figcaption{font-size:11px;color:#333;word-break:break-all}code{background:#f5f5f
 """
 
 
+# a URL's password: SCHEME://USER:PASSWORD@, up to the last @ before the host
+_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:]*:)[^\s/?#]*@")
+
+
 def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
+    """``value`` for the page: escaped, a URL's password as ``***``, and what would act rather than show
+    (a bidirectional override, a newline) written ``\\xNN`` / ``\\uNNNN`` as on the terminal."""
+    text = _PASSWORD.sub(r"\1***@", "" if value is None else str(value))
+    return html.escape(visible(text))
 
 
 def _image(data: bytes | None, alt: str) -> str:
@@ -127,7 +136,9 @@ class ScanReport:
         parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Filigrane scan report</title>"
                  f"<style>{_STYLE}</style></head><body><h1>Filigrane scan report</h1>",
                  f"<p class='meta'>{now} &middot; <code>{_e(command)}</code></p>",
-                 self._counts("Files by status", {"all files": self.status}, sorted(self.status)),
+                 f"<p>{self._summary()}</p>",
+                 self._counts("Files by status", {"all files": self.status} if self.status else {},
+                              sorted(self.status)),
                  "<p class='note'>An attribution needs a mark of a registered key, the issued copy's per-copy layer "
                  "and a match of the file's content with that copy's master. Without the layer (unverified) the "
                  "copy may be too small or worn to show it, or its mark may have been pasted onto another copy of "
@@ -144,9 +155,16 @@ class ScanReport:
             parts.append(self._finding(row, thumbnail))
         parts.append("</tbody></table>")
         if self.left_out:
-            parts.append(f"<p class='note'>{self.left_out} more findings are in the JSON lines, not shown here.</p>")
+            parts.append(f"<p class='note'>{self.left_out} more findings are not shown here; their rows are in the "
+                         "scan's output.</p>")
         parts.append("</body></html>")
         return "\n".join(parts)
+
+    def _summary(self) -> str:
+        """How many files were scanned, and how many of the findings the page shows."""
+        found = len(self.findings) + self.left_out
+        shown = f", the first {len(self.findings)} shown here" if self.left_out else ""
+        return f"Files scanned: {self.status.total()}. Findings: {found}{shown}."
 
     @staticmethod
     def _counts(title: str, table: dict[str, Counter[str]], columns: list[str]) -> str:

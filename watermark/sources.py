@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import os
+import re
 import stat
 import urllib.parse
 import urllib.request
@@ -23,7 +24,8 @@ from typing import BinaryIO
 from .errors import ImageFileError, InvalidImageError
 from .imageio import IMAGE_EXTENSIONS
 
-__all__ = ["Source", "STDIN", "URL_TIMEOUT", "iter_sources", "listed_paths", "read_bytes", "is_url", "printable"]
+__all__ = ["Source", "STDIN", "URL_TIMEOUT", "iter_sources", "listed_paths", "read_bytes", "is_url", "printable",
+           "visible"]
 
 STDIN = "-"
 URL_TIMEOUT = 60.0     # s: the longest an HTTP(S) server may keep a read waiting for a connection or for data
@@ -58,6 +60,23 @@ def is_url(text: str) -> bool:
 def printable(path: str) -> str:
     """``path`` (or a command line) as valid UTF-8: undecodable bytes (surrogate escapes) become ``\\xNN``."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+# control characters (a name's newline forging a result line, escape sequences for the terminal), the
+# bidirectional overrides that show a name reversed, and surrogates: a file name's bytes that are not
+# UTF-8 (0x9B is an 8-bit CSI), which a strict stdout cannot even encode
+_UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def visible(text: str) -> str:
+    """``text`` for a terminal or a page: characters that would act rather than show written ``\\xNN`` /
+    ``\\uNNNN``, a file name's bytes that are not UTF-8 ``\\xNN`` as `printable` writes them."""
+    return _UNSEEN.sub(_shown, text)
+
+
+def _shown(found: re.Match[str]) -> str:
+    character = found.group()
+    return printable(character) if "\udc80" <= character <= "\udcff" else ascii(character)[1:-1]
 
 
 def _source(path: str, error: str | None = None) -> Source:

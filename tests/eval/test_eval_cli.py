@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import html
 import json
+import os
 import sys
 
 import pytest
@@ -180,3 +183,69 @@ def test_strengths_add_a_variant_of_each_filigrane_scheme_only():
         "lattice", "lattice@0.5", "lattice@2", "peer:blind-watermark"]
     with pytest.raises(ValueError, match="--strengths"):
         cli._with_strengths(["lattice"], "0")
+
+
+def _folder(tmp_path, name, images, small_photo):
+    """A folder ``name`` holding, for each ``(file name, broken)`` of ``images``, a real photograph or,
+    if broken, "not an image" (names as bytes: not every file name is UTF-8)."""
+    from PIL import Image
+
+    folder = os.fsdecode(os.fsencode(tmp_path) + b"/" + name)
+    os.mkdir(folder)
+    for image, broken in images:
+        path = os.fsdecode(os.fsencode(folder) + b"/" + image)
+        if broken:
+            with open(path, "wb") as handle:
+                handle.write(b"not an image")
+        else:
+            Image.fromarray(small_photo("coffee")).save(path, format="PNG")
+    return folder
+
+
+def test_text_cells_a_spreadsheet_would_run_get_a_leading_quote(bench, tmp_path, small_photo):
+    folder = _folder(tmp_path, b"photos", [(b'=HYPERLINK("http:\\evil","x").png', False), (b"-2+3.png", False),
+                                           (b"@bad.png", True)], small_photo)
+    out = tmp_path / "out"
+    assert bench("--schemes", "dwtdct", "--suite", "tiny", "--images", folder, "--out", str(out),
+                 "--unmarked", "0", "--no-report") == 2                     # @bad.png is not an image
+    with open(out / "results.csv", newline="") as handle:
+        read = list(csv.DictReader(handle))
+    assert {row["image"] for row in read} == {"'-2+3.png", "'=HYPERLINK(\"http:\\evil\",\"x\").png", "'@bad.png"}
+
+
+def test_names_on_stderr_are_escaped_like_the_terminal_output_elsewhere(bench, tmp_path, small_photo, capsys):
+    folder = _folder(tmp_path, b"photos", [(b"@bad\x1b[2J.png", True), (b"good.png", False)], small_photo)
+    out = tmp_path / "out\x1b[31mRED"
+    assert bench("--schemes", "dwtdct", "--suite", "tiny", "--images", folder, "--out", str(out),
+                 "--unmarked", "0", "--no-report") == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err
+    assert f"watermark bench: {folder}/@bad\\x1b[2J.png: not an image file" in err
+    assert f"the first: InvalidImageError: {folder}/@bad\\x1b[2J.png: not an image file" in err
+    assert f"rows; results.csv in {tmp_path}/out\\x1b[31mRED/" in err
+
+
+def test_names_in_the_report_show_their_bidirectional_overrides_and_newlines(bench, tmp_path, small_photo):
+    folder = _folder(tmp_path, "photos\u2066".encode(), [("-2+3\u202eevil.png".encode(), True),
+                                                         (b"line1\nFAKE LINE.png", True), (b"good.png", False)],
+                     small_photo)
+    out = tmp_path / "out"
+    assert bench("--schemes", "dwtdct", "--suite", "tiny", "--images", folder, "--out", str(out),
+                 "--unmarked", "0") == 2
+    page = (out / "report.html").read_text()
+    assert not any(character in page for character in "\u202e\u2066")
+    assert "<li>dwtdct / -2+3\\u202eevil.png / none: InvalidImageError: " in page
+    assert "<li>dwtdct / line1\\nFAKE LINE.png / none: InvalidImageError: " in page
+    assert html.escape("--images '" + folder.replace("\u2066", "\\u2066") + "'") in page
+
+
+def test_an_image_whose_name_is_not_utf8_is_benchmarked_under_its_name_escaped(bench, tmp_path, small_photo, capsys):
+    folder = _folder(tmp_path, b"photos\xff", [(b"bad\xff\x9bname.png", False), (b"broken\xfe.png", True)],
+                     small_photo)
+    out = tmp_path / "out"
+    assert bench("--schemes", "dwtdct", "--suite", "tiny", "--images", folder, "--out", str(out),
+                 "--unmarked", "0") == 2                                    # broken\xfe.png is not an image
+    assert "Traceback" not in capsys.readouterr().err
+    errors = {(row["image"], row["error"].split(": ")[0]) for row in report.read_csv(out / "results.csv")}
+    assert errors == {("bad\\xff\\x9bname.png", ""), ("broken\\xfe.png", "InvalidImageError")}
+    assert "photos\\xff" in (out / "report.html").read_text() and "photos\\xff" in (out / "summary.md").read_text()

@@ -53,6 +53,17 @@ def _row(**fields):
     return {**row, **fields}
 
 
+def test_text_cells_a_spreadsheet_would_run_get_a_quote_and_numbers_stay_numbers(tmp_path):
+    report.write_csv([_row(image="-2+3.png", attack="@x", family="+y", score=-1.5, seed=-2, error="=1+1\tz"),
+                      _row(image="\tname", scheme="\rs"), _row(image='a\r=HYPERLINK("evil").png')],
+                     tmp_path / "results.csv")
+    with open(tmp_path / "results.csv", newline="") as handle:
+        first, second, third = csv.DictReader(handle)        # a CR in a cell starts no row of its own
+    assert (first["image"], first["attack"], first["family"], first["error"]) == ("'-2+3.png", "'@x", "'+y", "'=1+1\tz")
+    assert (first["score"], first["seed"], second["image"], second["scheme"]) == ("-1.5", "-2", "'\tname", "'\rs")
+    assert third["image"] == 'a\r=HYPERLINK("evil").png' and third["attack"] == "none"
+
+
 def test_survival_counts_exact_payloads_per_family():
     rows = [_row(image=str(i), attack=a, family=f, exact=e, found=e)
             for i, (a, f, e) in enumerate([("none", "none", True), ("j", "codec", True), ("j", "codec", False),

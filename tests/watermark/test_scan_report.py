@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import re
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 from chromium import probe, screenshot
 from photos import photo
 from PIL import Image
+from scan_setup import run
+from servers import http_server
 
 from watermark import ImageFileError
 from watermark.scan_report import ScanReport
@@ -50,10 +54,93 @@ def test_counts_and_escaping(tmp_path):
     assert report.by_recipient["Agence <X>"]["attributed"] == 2 and report.status["error"] == 1
 
 
+class _Text(HTMLParser):
+    """What a reader of the page sees: its text and its attributes' values, entities decoded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.parts += [value for _, value in attrs if value]
+
+    def handle_data(self, data):
+        self.parts.append(data)
+
+
+def _text(page) -> str:
+    reader = _Text()
+    reader.feed(page.read_text())
+    return " ".join(reader.parts)
+
+
+_ACTING = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def test_only_the_first_findings_are_kept(tmp_path):
     report = _report(tmp_path, limit=1)
     assert len(report.findings) == 1 and report.left_out == 2
     assert "2 more findings" in report.write("scan").read_text()
+
+
+def test_the_top_says_how_many_findings_are_shown_and_the_note_where_the_others_are(tmp_path):
+    report = ScanReport(tmp_path / "report", lambda sha: None)
+    for i in range(520):
+        report.add(_row(f"crawl/{i:03d}.jpg", "attributed", "Agence X"))
+    report.add({"path": "crawl/z.jpg", "status": "not-found"})
+    text = _text(report.write("watermark scan crawl --registry r.db"))
+    assert "Files scanned: 521. Findings: 520, the first 500 shown here." in text
+    assert text.index("the first 500 shown here") < text.index("Files by status")
+    assert "20 more findings are not shown here; their rows are in the scan's output." in text
+    assert "JSON" not in text
+
+
+def test_a_scan_of_no_file_says_so_and_has_no_empty_table(tmp_path):
+    page = ScanReport(tmp_path / "report", lambda sha: None).write("watermark scan empty --registry r.db")
+    assert "Files scanned: 0. Findings: 0." in _text(page)
+    assert "Files by status" not in page.read_text() and "<th></th></tr>" not in page.read_text()
+
+
+def test_characters_that_would_act_on_the_page_are_shown_escaped(tmp_path):
+    report = ScanReport(tmp_path / "report", lambda sha: None)
+    for path, recipient in (("06exact\u202eevil.jpg", "-2+3\u202eevil"), ("\t=1+1.jpg", " =1+1"),
+                            ("line1\nFAKE LINE.jpg", "x\x1b[31mRED")):
+        row = _row(path, "attributed", recipient)
+        row["credentials"] = {"present": True, "valid": True, "trusted": False, "signer": "Evil CA\u202e",
+                              "agrees": True}
+        report.add(row)
+    page = report.write("watermark scan 'crawl/\u2066x' --registry r.db")
+    text = _text(page)
+    assert _ACTING.search(page.read_text()) is None
+    for shown in ("06exact\\u202eevil.jpg", "-2+3\\u202eevil", "\\t=1+1.jpg", " =1+1", "line1\\nFAKE LINE.jpg",
+                  "x\\x1b[31mRED", "signed by Evil CA\\u202e; soft binding agrees with the mark",
+                  "crawl/\\u2066x"):
+        assert shown in text, shown
+
+
+def test_a_password_in_a_url_is_hidden_in_the_report_not_in_the_rows(scan_world, tmp_path):
+    pytest.importorskip("aiohttp")
+    with http_server((scan_world / "crawl" / "exact.png").read_bytes()) as served:
+        url = served.replace("http://", "http://alice:s3cretpw@")
+        result = run("scan", url, "--registry", scan_world / "r.db", "--key", scan_world / "studio.key", "--json",
+                     "--report", tmp_path / "report", check=0)
+    assert f'"path": "{url}"' in result.stdout and '"status": "exact"' in result.stdout
+    page = (tmp_path / "report" / "report.html").read_text()
+    hidden = served.replace("http://", "http://alice:***@")
+    assert "s3cretpw" not in page
+    assert _text(tmp_path / "report" / "report.html").count(hidden) == 3      # the command, the caption, the path
+
+
+def test_a_real_scan_shows_names_escaped_on_the_terminal_and_in_the_report(scan_world, tmp_path):
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    (crawl / "exact\u202eevil.png").write_bytes((scan_world / "crawl" / "exact.png").read_bytes())
+    where = tmp_path / "rep\x1b[31mRED"
+    result = run("scan", crawl, "--registry", scan_world / "r.db", "--key", scan_world / "studio.key", "--json",
+                 "--report", where, check=0)
+    assert result.stderr.splitlines()[-1] == f"watermark: report written to {tmp_path}/rep\\x1b[31mRED/report.html"
+    page = where / "report.html"
+    assert _ACTING.search(page.read_text()) is None and "exact\\u202eevil.png" in _text(page)
 
 
 def test_report_renders_in_headless_chromium(tmp_path):

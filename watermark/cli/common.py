@@ -11,7 +11,7 @@ from typing import Any
 from .. import api, imageio, schemes
 from ..errors import KeyFileError, ParameterError
 from ..keys import Key
-from ..sources import printable
+from ..sources import visible
 
 __all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "OUTPUT_CLOSED", "key_options", "load_key", "keys_options",
            "load_keys", "payload", "common_options", "batch_options", "encoder_quality", "probability",
@@ -20,23 +20,6 @@ __all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "OUTPUT_CLOSED", "key_o
 FOUND, NOT_FOUND, ERROR = 0, 1, 2
 INTERRUPTED = 128 + 2   # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 OUTPUT_CLOSED = 128 + 13  # 128 + SIGPIPE: what a shell reports for a command whose reader went away (| head)
-
-
-# control characters (a name's newline forging a result line, escape sequences for the terminal), the
-# bidirectional overrides that show a name reversed, and surrogates: a file name's bytes that are not
-# UTF-8 (0x9B is an 8-bit CSI), which a strict stdout cannot even encode
-_UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-
-
-def visible(text: str) -> str:
-    """``text`` for a terminal: characters that would act rather than show written ``\\xNN`` / ``\\uNNNN``,
-    a file name's bytes that are not UTF-8 ``\\xNN`` as `sources.printable` writes them."""
-    return _UNSEEN.sub(_shown, text)
-
-
-def _shown(found: re.Match[str]) -> str:
-    character = found.group()
-    return printable(character) if "\udc80" <= character <= "\udcff" else ascii(character)[1:-1]
 
 
 def key_options(parser: argparse.ArgumentParser) -> None:

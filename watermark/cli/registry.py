@@ -21,7 +21,7 @@ from ..registry import ISSUED, RESERVED, VOID, Record, Registry, export_json, im
 from ..sources import printable
 from .common import FOUND, NOT_FOUND, load_key, visible
 
-__all__ = ["register", "registry_option", "default_registry", "require_utf8"]
+__all__ = ["register", "registry_option", "default_registry", "require_utf8", "spreadsheet_cell"]
 
 _RECORD_ID = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"     # a UUID's shape: x a hex digit
 _CSV_FIELDS = ("id", "state", "payload", "recipient", "master_path", "master_sha256", "output_path",
@@ -194,11 +194,11 @@ def _csv(records: list[Record]) -> str:
                "output_sha256": record.output_sha256, "issued_at": record.issued_at,
                "metadata": json.dumps(record.metadata, sort_keys=True, ensure_ascii=False),
                "key": record.key, "scheme": record.scheme, "tool_version": record.tool_version}
-        writer.writerow({name: _cell(value) for name, value in row.items()})
+        writer.writerow({name: spreadsheet_cell(value) for name, value in row.items()})
     return buffer.getvalue()
 
 
-def _cell(value: str | None) -> str | None:
+def spreadsheet_cell(value: str | None) -> str | None:
     """``value`` for a spreadsheet: one that starts as a formula would gets a leading ' (OWASP's CSV injection
     advice), so that it is shown, never run."""
     return f"'{value}" if value is not None and value.startswith(_FORMULA_STARTS) else value

@@ -121,7 +121,8 @@ def _run_scan(args: argparse.Namespace) -> int:
         finally:
             summary.print(log.resumed, earlier_found)
             if report is not None:
-                print(f"watermark: report written to {report.write(printable(' '.join(sys.argv)))}", file=sys.stderr)
+                print(visible(f"watermark: report written to {report.write(printable(' '.join(sys.argv)))}"),
+                      file=sys.stderr)
             scanner.close()
     if summary.status["error"]:
         return ERROR
