@@ -7,7 +7,7 @@ import numbers
 import operator
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import cv2
 import numpy as np
@@ -55,18 +55,20 @@ def _check_key(key: Key) -> None:
                              f"got {type(key).__name__}")
 
 
-def _reduced_for(scheme: schemes.Scheme, image: ImageLike) -> ImageLike:
+def _reduced_for(scheme: schemes.Scheme, image: ImageLike, name: str = "image") -> ImageLike:
     """``image``'s luminance scaled down to what ``scheme``'s detector analyses, when that is smaller:
     large 8- and 16-bit images are averaged down before any conversion, which is most of the work."""
     if isinstance(image, Image.Image) and image.mode in ("L", "RGB", "RGBA"):
-        image = np.asarray(image)
-    if not (isinstance(image, np.ndarray) and image.dtype in (np.uint8, np.uint16) and image.ndim in (2, 3)):
+        image, _ = pixels_of(image, name=name)
+    if not (isinstance(image, np.ndarray) and image.dtype in (np.uint8, np.uint16)):
         return image
+    image, _ = pixels_of(image, name=name)      # checked: (H, W) or (H, W, 2 to 4), with pixels
     target = scheme.analysis_shape(image.shape)
     if target is None:
         return image
     if image.ndim == 3:      # schemes see luminance only: one channel to average down, not three
-        image = cv2.cvtColor(image, cv2.COLOR_RGBA2GRAY if image.shape[2] == 4 else cv2.COLOR_RGB2GRAY)
+        image = image[:, :, 0] if image.shape[2] == 2 else \
+            cv2.cvtColor(image, cv2.COLOR_RGBA2GRAY if image.shape[2] == 4 else cv2.COLOR_RGB2GRAY)
     return cv2.resize(image, (target[1], target[0]), interpolation=cv2.INTER_AREA)
 
 
@@ -120,6 +122,8 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
     residual = chosen.residual(luma, value, key, strength=strength)
     del luma      # gone before the output is made: one full-size float plane at a time besides the residual
     marked = add_to_luminance(pixels, fmt, residual)
+    if isinstance(image, np.ndarray) and image.ndim == 3 and pixels.ndim == 2:
+        marked = marked[:, :, None]          # an (H, W, 1) array came in: the same shape goes out
     height, width = pixels.shape[:2]
     if min(height, width) < _READ_BACK_BELOW and detect(marked, key, scheme=scheme).payload != value:
         raise ImageTooSmallError(f"image: {width}x{height} px is too small for this picture to hold a mark that "
@@ -150,32 +154,38 @@ def detect(image: ImageLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
     return _detect(image, [key], scheme, false_alarm, marked_shape=marked_shape)[0]
 
 
-def detect_keys(image: ImageLike, keys: Sequence[Key], *, scheme: str = schemes.DEFAULT_SCHEME,
+def detect_keys(image: ImageLike, keys: Iterable[Key], *, scheme: str = schemes.DEFAULT_SCHEME,
                 false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
                 marked_shape: tuple[int, int] | None = None) -> list[Detection]:
     """`detect` with each of ``keys``, in order: the same detections, for less than one detection
     per key (the lattice scheme's geometric search, dewarp and folds use no key and are made once).
     Each key's p-value is its own: with N keys, an unmarked image is found with a probability of at
-    most N times ``false_alarm``."""
+    most N times ``false_alarm``. No keys, no detections: ``[]`` (the image is checked all the same).
+
+    Raises
+    ------
+    ParameterError
+        ``keys`` is a single `Key` (pass ``[key]``) or not an iterable of keys; ``false_alarm`` is not in (0, 1).
+    InvalidImageError
+    """
     return _detect(image, keys, scheme, false_alarm, marked_shape=marked_shape)
 
 
-def _detect(image: ImageLike, keys: Sequence[Key], scheme: str, false_alarm: float, *,
+def _detect(image: ImageLike, keys: Iterable[Key], scheme: str, false_alarm: float, *,
             marked_shape: tuple[int, int] | None, source_shape: tuple[int, int] | None = None,
             name: str = "image") -> list[Detection]:
     """`detect` with each of ``keys``, told the (height, width) the image was encoded at when it was
     decoded smaller; errors about its pixels call it ``name``."""
     chosen = schemes.get(scheme)
-    if not (isinstance(false_alarm, numbers.Real) and 0.0 < false_alarm < 1.0):
-        raise ParameterError(f"false-alarm rate must lie in (0, 1), got {false_alarm!r}")
-    for key in keys:
-        _check_key(key)
+    _check_false_alarm(false_alarm)
+    keys = _key_list(keys)
     if not keys:
+        pixels_of(image, name=name)
         return []
     if source_shape is None:
         source_shape = _shape_of(image)
     try:
-        _, luma, _ = _luminance_of(_reduced_for(chosen, image), chosen, name)
+        _, luma, _ = _luminance_of(_reduced_for(chosen, image, name), chosen, name)
     except ImageTooSmallError:
         return [Detection(found=False, payload=None, p_value=1.0, score=0.0, bits=np.zeros(0), scheme=chosen.name)
                 for _ in keys]
@@ -183,14 +193,33 @@ def _detect(image: ImageLike, keys: Sequence[Key], scheme: str, false_alarm: flo
                               marked_shape=None if marked_shape is None else _pair(marked_shape))
 
 
-def _pair(shape: tuple[int, int]) -> tuple[int, int]:
+def _check_false_alarm(false_alarm: float) -> None:
+    """A ParameterError unless ``false_alarm`` is a number in (0, 1) (NaN is not)."""
+    if not (isinstance(false_alarm, numbers.Real) and 0.0 < false_alarm < 1.0):
+        raise ParameterError(f"false-alarm rate must lie in (0, 1), got {false_alarm!r}")
+
+
+def _key_list(keys: Iterable[Key]) -> list[Key]:
+    """``keys`` as a list, each checked (`_check_key`): an iterator is read once."""
+    if isinstance(keys, Key):
+        raise ParameterError("keys must be a list of watermark.Key, got a single Key; pass [key], or call detect")
+    try:
+        listed = list(keys)
+    except TypeError:
+        raise ParameterError(f"keys must be a list of watermark.Key, got {type(keys).__name__}") from None
+    for key in listed:
+        _check_key(key)
+    return listed
+
+
+def _pair(shape: tuple[int, int], name: str = "marked_shape") -> tuple[int, int]:
     """``(height, width)`` as plain ints, whatever sequence of positive integers the caller gave."""
     try:
         height, width = (operator.index(side) for side in shape)
     except (TypeError, ValueError):
         height = width = 0
     if height < 1 or width < 1:
-        raise ParameterError(f"marked_shape must be (height, width) in whole pixels, got {shape!r}")
+        raise ParameterError(f"{name} must be (height, width) in whole pixels, got {shape!r}")
     return height, width
 
 
@@ -272,7 +301,7 @@ def detect_loaded(loaded: imageio.LoadedImage, key: Key, *, scheme: str = scheme
     return detect_loaded_keys(loaded, [key], scheme=scheme, false_alarm=false_alarm, marked_shape=marked_shape)[0]
 
 
-def detect_loaded_keys(loaded: imageio.LoadedImage, keys: Sequence[Key], *, scheme: str = schemes.DEFAULT_SCHEME,
+def detect_loaded_keys(loaded: imageio.LoadedImage, keys: Iterable[Key], *, scheme: str = schemes.DEFAULT_SCHEME,
                        false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
                        marked_shape: tuple[int, int] | None = None) -> list[Detection]:
     """`detect_loaded` with each of ``keys``, in order, sharing what uses no key (see `detect_keys`)."""
@@ -303,11 +332,23 @@ def read_in_frame(image: ImageLike, key: Key, candidates: Iterable[int], *, vali
     Raises
     ------
     InvalidImageError, ImageTooSmallError
+    ParameterError
+        ``key`` is not a `Key`, ``false_alarm`` is not in (0, 1), ``phase_searches`` is not a whole
+        number >= 0, or ``master_shape`` is not (height, width) in whole pixels.
     """
     from .schemes.lattice import LatticeScheme  # the one scheme with an informed read; get() loads it anyway
 
     chosen = schemes.get("lattice")
     assert isinstance(chosen, LatticeScheme)        # the registry maps "lattice" to it
+    _check_key(key)
+    _check_false_alarm(false_alarm)
+    try:
+        searches = operator.index(phase_searches)
+    except TypeError:
+        searches = -1
+    if searches < 0:
+        raise ParameterError(f"phase_searches must be a whole number >= 0, got {phase_searches!r}")
+    frame = None if master_shape is None else _pair(master_shape, "master_shape")
     _, luma, _ = _luminance_of(image, chosen, "image")
     payloads = [payload_to_int(payload) for payload in candidates]
     if valid is not None:
@@ -320,5 +361,4 @@ def read_in_frame(image: ImageLike, key: Key, candidates: Iterable[int], *, vali
         if host.shape != luma.shape:
             raise InvalidImageError(f"original: shape {host.shape} differs from the image's {luma.shape}")
     return chosen.read_in_frame(luma, key, payloads, valid=valid, original=host, false_alarm=false_alarm,
-                                phase_searches=phase_searches,
-                                master_shape=None if master_shape is None else _pair(master_shape))
+                                phase_searches=searches, master_shape=frame)

@@ -2,7 +2,7 @@
 
 Supported inputs are numpy arrays ``(H, W)``, ``(H, W, 2)`` (grey and alpha), ``(H, W, 3)`` or
 ``(H, W, 4)`` of uint8, uint16 or float in [0, 1] (RGB order), and PIL images in modes L, LA, RGB,
-RGBA, I;16, I, CMYK and P.
+RGBA, I;16 (I;16B, I;16L: either byte order), I, CMYK and P.
 Palette and CMYK images are worked on as RGB and returned in their own mode.
 """
 
@@ -29,8 +29,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _MAXIMUM = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 _PIL_WORKING_MODE = {"P": "RGB", "PA": "RGBA", "CMYK": "RGB", "1": "L", "I": "I", "I;16": "I;16",
-                     "I;16B": "I;16", "I;16L": "I;16", "L": "L", "LA": "LA", "RGB": "RGB",
+                     "I;16B": "I;16B", "I;16L": "I;16L", "L": "L", "LA": "LA", "RGB": "RGB",
                      "RGBA": "RGBA", "RGBX": "RGB", "YCbCr": "RGB", "F": "F"}
+_SIXTEEN_BITS = {"I;16": "<u2", "I;16B": ">u2", "I;16L": "<u2"}   # Pillow's 16-bit grey modes, their byte order
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,10 @@ def _pil_to_array(image: Image.Image, name: str) -> tuple[np.ndarray, str]:
     working = _PIL_WORKING_MODE.get(mode)
     if working is None:
         raise InvalidImageError(f"{name}: PIL mode {mode!r} is not supported")
+    try:
+        image.load()
+    except (OSError, ValueError) as exc:      # a truncated or corrupt file opened lazily; a closed image
+        raise InvalidImageError(f"{name}: cannot read the PIL image's pixels ({exc})") from None
     if mode == "P" and "transparency" in image.info:
         working = "RGBA"
     if working == "I":
@@ -67,7 +72,7 @@ def _pil_to_array(image: Image.Image, name: str) -> tuple[np.ndarray, str]:
     if working != mode:
         image = image.convert(working)
     array = np.asarray(image)
-    if working == "I;16":
+    if working in _SIXTEEN_BITS:     # numpy reads the bytes in their own order; Pillow's convert would not
         array = array.astype(np.uint16)
     return array, mode
 
@@ -212,10 +217,11 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
 
 def _array_to_pil(array: np.ndarray, fmt: PixelFormat) -> Image.Image:
     mode = fmt.pil_mode
-    if mode in ("I;16", "I;16B", "I;16L", "I"):
-        image = Image.fromarray(array.astype(np.uint16 if mode != "I" else np.int32))
-        if mode != "I" and image.mode != "I;16":
-            image = image.convert("I;16")
+    if mode in _SIXTEEN_BITS:
+        height, width = array.shape[:2]
+        image = Image.frombytes(mode, (width, height), array.astype(_SIXTEEN_BITS[mode]).tobytes())
+    elif mode == "I":
+        image = Image.fromarray(array.astype(np.int32))
     elif mode == "F":
         image = Image.fromarray(array.astype(np.float32))
     else:

@@ -1,7 +1,7 @@
 """Image files in and out, safely: one clear error per bad file, atomic writes, metadata kept.
 
 `load_image` reads JPEG (and MPO), PNG (and APNG), WebP, TIFF, GIF, BMP and AVIF, fully decoded, in
-the file's own mode (1, L, LA, P, PA, RGB, RGBA, CMYK, I;16, I, F), turned upright by the EXIF
+the file's own mode (1, L, LA, P, PA, RGB, RGBA, CMYK, I;16, I;16B, I, F), turned upright by the EXIF
 Orientation tag; `LoadedImage.info` holds the metadata for an output as ``save()`` keywords
 (``icc_profile``, ``exif`` with Orientation reset to 1, ``dpi``, ``xmp``). A bad file raises one
 error whose one-line message names the file, the problem and the fix: `InvalidImageError` for its
@@ -102,9 +102,9 @@ _MODES = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr",
           "I;16", "I;16B", "I;16L", "I", "F"}
 _DEEP = {"I;16", "I;16B", "I;16L", "I", "F"}
 _NATIVE = {"JPEG": {"L", "RGB", "CMYK"},
-           "PNG": {"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I"},
+           "PNG": {"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I;16B", "I"},
            "WEBP": {"RGB", "RGBA"},
-           "TIFF": {"1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F"},
+           "TIFF": {"1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I;16B", "I;16L", "I", "F"},
            "BMP": {"1", "L", "P", "RGB"},  # Pillow reads 32-bit BMP back as RGB
            "GIF": {"1", "L", "P"}}
 _SUGGEST = {"alpha": ".png, .webp or .tiff", "deep": ".png or .tiff", "CMYK": ".jpg or .tiff",
@@ -539,6 +539,10 @@ def _fit_mode(image: Image.Image, fmt: str, path: Path) -> Image.Image:
     mode, native = image.mode, _NATIVE[fmt]
     if mode in native and not (fmt in ("JPEG", "BMP") and image.has_transparency_data):
         return image
+    if mode == "I;16L" and fmt == "PNG":     # Pillow writes 16-bit grey PNG from I;16, not I;16L: same values
+        same = Image.frombytes("I;16", image.size, np.asarray(image).astype("<u2").tobytes())
+        same.info.update(image.info)
+        return same
     if mode == "F":
         raise InvalidImageError(f"{path}: {fmt} cannot hold floating-point samples (mode F); save as .tiff, or "
                                 "convert to 8 or 16 bits first")

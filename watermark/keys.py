@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from . import atomic
-from .errors import KeyFileError, KeyFilePermissionWarning
+from .errors import KeyFileError, KeyFilePermissionWarning, ParameterError
 
 __all__ = ["Key", "words", "chips", "permutation"]
 
 _HEADER = "filigrane-key v1"
 _SECRET_BYTES = 32
 _PASSPHRASE_SALT = b"filigrane/passphrase/v1"
+_MAX_FILE_BYTES = 4096      # a key file is 82 bytes; anything much larger is another file
 
 
 class Key:
@@ -50,11 +51,25 @@ class Key:
 
     @classmethod
     def from_passphrase(cls, passphrase: str) -> Key:
-        """Derive a key from a passphrase with scrypt (slow on purpose, to resist guessing)."""
+        """Derive a key from a passphrase with scrypt (slow on purpose, to resist guessing).
+
+        Raises
+        ------
+        ParameterError
+            ``passphrase`` is not a str, or not valid Unicode text (a lone surrogate).
+        KeyFileError
+            ``passphrase`` is empty.
+        """
+        if not isinstance(passphrase, str):
+            raise ParameterError(f"the passphrase must be a str, got {type(passphrase).__name__}")
         if not passphrase:
             raise KeyFileError("the passphrase is empty")
-        secret = hashlib.scrypt(passphrase.encode("utf-8"), salt=_PASSPHRASE_SALT,
-                                n=2**14, r=8, p=1, dklen=_SECRET_BYTES)
+        try:
+            text = passphrase.encode("utf-8")
+        except UnicodeEncodeError:     # never echo the passphrase, not even a part of it
+            raise ParameterError("the passphrase is not valid Unicode text (it holds a lone surrogate: bytes that "
+                                 "were not UTF-8, such as an environment variable set in another encoding)") from None
+        secret = hashlib.scrypt(text, salt=_PASSPHRASE_SALT, n=2**14, r=8, p=1, dklen=_SECRET_BYTES)
         return cls(secret)
 
     @classmethod
@@ -66,20 +81,27 @@ class Key:
         Raises
         ------
         KeyFileError
-            Missing, unreadable or corrupt file.
+            Missing, unreadable or corrupt file, or one over 4 KiB (a key file holds under 100 bytes).
         """
         path = Path(path)
         try:
-            text = path.read_bytes().decode("utf-8", "replace").removeprefix("\ufeff")   # a BOM an editor added
+            with open(path, "rb") as file:
+                data = file.read(_MAX_FILE_BYTES + 1)       # never all of a large file, nor of /dev/zero
         except FileNotFoundError:
             raise KeyFileError(f"{path}: key file not found") from None
         except OSError as exc:
             raise KeyFileError(f"{path}: cannot read key file ({exc.strerror or exc.__class__.__name__})") from None
-        lines = text.split()
-        if len(lines) != 3 or " ".join(lines[:2]) != _HEADER:
+        if len(data) > _MAX_FILE_BYTES:
+            raise KeyFileError(f"{path}: not a Filigrane key file (more than {_MAX_FILE_BYTES // 1024} KiB; "
+                               "a key file holds under 100 bytes)")
+        fields = data.decode("utf-8", "replace").removeprefix("\ufeff").split()    # a BOM an editor added
+        if " ".join(fields[:2]) != _HEADER:
             raise KeyFileError(f"{path}: not a Filigrane key file (expected a '{_HEADER}' header)")
+        if len(fields) != 3:
+            raise KeyFileError(f"{path}: corrupt key file (after the header, the secret is {2 * _SECRET_BYTES} hex "
+                               f"digits with no space or line break inside; found {len(fields) - 2} words)")
         try:
-            secret = bytes.fromhex(lines[2])
+            secret = bytes.fromhex(fields[2])
         except ValueError:
             secret = b""
         if len(secret) != _SECRET_BYTES:

@@ -1,5 +1,6 @@
 """The public API: kinds in and out, errors, payload forms, files."""
 
+import functools
 import io
 
 import numpy as np
@@ -186,3 +187,102 @@ def test_payload_text_when_the_bytes_are_printable(payload, text):
                              scheme="lattice")
     assert detection.payload_text == text and detection.to_dict()["payload_text"] == text
     assert (f" {text!r} (p=" in str(detection)) == (text is not None)
+
+
+@pytest.mark.parametrize("mode, order", [("I;16B", ">u2"), ("I;16L", "<u2")])
+def test_sixteen_bit_grey_in_either_byte_order_is_marked_as_native_sixteen_bits(coffee, key, mode, order):
+    """Pillow's convert("I;16") kept a big-endian image's low byte only: 771..65535 came out as 3..255."""
+    grey = coffee.mean(axis=2).astype(np.uint16) * 257
+    native = wm.embed(Image.fromarray(grey), PAYLOAD, key)
+    marked = wm.embed(Image.frombytes(mode, grey.shape[::-1], grey.astype(order).tobytes()), PAYLOAD, key)
+    assert marked.mode == mode
+    np.testing.assert_array_equal(np.asarray(marked), np.asarray(native))
+    assert wm.detect(marked, key).payload == PAYLOAD
+
+
+def test_a_big_endian_sixteen_bit_tiff_is_marked_as_its_little_endian_twin(tmp_path, coffee, key):
+    """It was refused ("PNG holds 8 bits per channel and this I;16B image has more; save as .png")."""
+    grey = coffee.mean(axis=2).astype(np.uint16) * 257
+    Image.fromarray(grey).save(tmp_path / "native.tif")
+    Image.frombytes("I;16B", grey.shape[::-1], grey.astype(">u2").tobytes()).save(tmp_path / "big.tif")
+    wm.embed_file(tmp_path / "native.tif", tmp_path / "native-out.tif", PAYLOAD, key)
+    with Image.open(tmp_path / "native-out.tif") as out:
+        expected = np.asarray(out)
+    for name, mode in (("out.tif", "I;16B"), ("out.png", "I;16")):
+        wm.embed_file(tmp_path / "big.tif", tmp_path / name, PAYLOAD, key)
+        with Image.open(tmp_path / name) as out:
+            assert out.mode == mode
+            np.testing.assert_array_equal(np.asarray(out), expected)
+        assert wm.detect_file(tmp_path / name, key).payload == PAYLOAD
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_large_grey_with_alpha_or_one_channel_reads_as_grey(key, dtype):
+    """Above 512 px the luminance is averaged down before conversion; that step took only RGB(A)."""
+    import cv2
+    grey = cv2.cvtColor(cv2.resize(photo("astronaut"), (900, 700), interpolation=cv2.INTER_LINEAR),
+                        cv2.COLOR_RGB2GRAY).astype(dtype) * (257 if dtype == np.uint16 else 1)
+    grey = wm.embed(grey, PAYLOAD, key)
+    expected = wm.detect(grey, key)
+    assert expected.payload == PAYLOAD
+    for image in (np.dstack([grey, np.full_like(grey, 200)]), grey[:, :, None]):
+        found = wm.detect(image, key)
+        assert (found.payload, found.p_value) == (expected.payload, expected.p_value)
+
+
+@pytest.mark.parametrize("shape, problem", [
+    ((700, 900, 5), "expected shape"), ((700, 900, 0), "expected shape"), ((300, 300, 5), "expected shape"),
+    ((0, 300), "image has no pixels"), ((300, 0, 3), "image has no pixels"),
+])
+def test_detect_refuses_what_embed_refuses_in_one_line(key, shape, problem):
+    image = np.zeros(shape, np.uint8)
+    for call in (lambda: wm.embed(image, PAYLOAD, key), lambda: wm.detect(image, key),
+                 lambda: wm.detect_keys(image, [key])):
+        with pytest.raises(wm.InvalidImageError, match=problem) as info:
+            call()
+        assert "\n" not in str(info.value)
+
+
+def test_a_one_channel_array_comes_back_in_its_shape(coffee, key):
+    image = coffee[:, :, 1:2]
+    marked = wm.embed(image, PAYLOAD, key)
+    assert marked.shape == image.shape and marked.dtype == image.dtype
+    assert wm.detect(marked, key).payload == PAYLOAD
+
+
+def test_a_closed_or_truncated_pil_image_is_an_invalid_image(tmp_path, coffee, key):
+    Image.fromarray(coffee).save(tmp_path / "whole.jpg", quality=90)
+    closed = Image.open(tmp_path / "whole.jpg")
+    closed.close()
+    truncated = Image.open(io.BytesIO((tmp_path / "whole.jpg").read_bytes()[:5000]))   # opened, not yet decoded
+    for call in (functools.partial(wm.embed, payload=PAYLOAD), wm.detect):
+        for image in (closed, truncated):
+            with pytest.raises(wm.InvalidImageError, match="image: cannot read the PIL image's pixels") as info:
+                call(image, key=key)
+            assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"false_alarm": 5}, "false-alarm rate must lie in \\(0, 1\\)"),
+    ({"false_alarm": float("nan")}, "false-alarm rate must lie in \\(0, 1\\)"),
+    ({"phase_searches": -1}, "phase_searches must be a whole number >= 0"),
+    ({"phase_searches": 1.5}, "phase_searches must be a whole number >= 0"),
+    ({"phase_searches": "a"}, "phase_searches must be a whole number >= 0"),
+    ({"master_shape": (0, 1)}, "master_shape must be \\(height, width\\)"),
+    ({"key": "studio.key"}, "key must be a watermark.Key"),
+])
+def test_read_in_frame_checks_its_parameters(key, options, message):
+    image = np.zeros((256, 256), np.uint8)
+    options = {"key": key} | options
+    with pytest.raises(wm.ParameterError, match=message):
+        wm.read_in_frame(image, options.pop("key"), [PAYLOAD], **options)
+
+
+def test_detect_keys_reads_an_iterator_once_and_refuses_a_single_key(coffee, key):
+    marked = wm.embed(coffee, PAYLOAD, key)
+    assert [d.payload for d in wm.detect_keys(marked, (k for k in [key]))] == [PAYLOAD]
+    with pytest.raises(wm.ParameterError, match="got a single Key; pass \\[key\\]"):
+        wm.detect_keys(marked, key)
+    assert wm.detect_keys(marked, []) == []
+    with pytest.raises(wm.InvalidImageError, match="expected a numpy array or PIL image"):
+        wm.detect_keys("marked.png", [])

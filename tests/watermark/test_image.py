@@ -1,5 +1,7 @@
 """The pixel boundary: every supported kind to float32 in [0, 1] and back, exactly."""
 
+import io
+
 import numpy as np
 import pytest
 from photos import photo
@@ -149,3 +151,25 @@ def test_a_32_bit_integer_image_is_taken_as_16_bits_unless_its_depth_is_ambiguou
     eight_bits = Image.fromarray(np.asarray(_pil("L"))).convert("I")        # 0..255 stored in 32 bits
     with pytest.raises(wm.InvalidImageError, match="values stay within 0..255: 8 or 16 bits"):
         to_float(eight_bits)
+
+
+@pytest.mark.parametrize("mode, order", [("I;16B", ">u2"), ("I;16L", "<u2")])
+def test_sixteen_bit_grey_in_either_byte_order_keeps_its_values_and_mode(mode, order):
+    """Pillow's convert("I;16") keeps only the low byte of a big-endian image: numpy reads the bytes."""
+    image = Image.frombytes(mode, EVERY_UINT16.shape[::-1], EVERY_UINT16.astype(order).tobytes())
+    pixels, fmt = to_float(image)
+    np.testing.assert_array_equal(pixels, to_float(EVERY_UINT16)[0])
+    back = from_float(pixels, fmt)
+    assert back.mode == mode
+    np.testing.assert_array_equal(np.asarray(back), EVERY_UINT16)
+
+
+def test_a_closed_or_truncated_pil_image_is_an_invalid_image(tmp_path):
+    Image.fromarray(photo("coffee")).save(tmp_path / "whole.jpg", quality=90)
+    closed = Image.open(tmp_path / "whole.jpg")
+    closed.close()
+    truncated = Image.open(io.BytesIO((tmp_path / "whole.jpg").read_bytes()[:5000]))   # opened, not yet decoded
+    for image, problem in ((closed, "closed image"), (truncated, "truncated")):
+        with pytest.raises(wm.InvalidImageError, match=f"image: cannot read the PIL image's pixels .*{problem}") as err:
+            pixels_of(image)
+        assert "\n" not in str(err.value)

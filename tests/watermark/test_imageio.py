@@ -488,3 +488,18 @@ def test_a_bug_of_ours_is_not_reported_as_a_corrupt_image(tmp_path, monkeypatch,
     with pytest.raises(bug):
         save_image(Image.fromarray(RGB), tmp_path / "out.jpg")
     assert sorted(os.listdir(tmp_path)) == ["in.jpg"]
+
+
+@pytest.mark.parametrize("mode, order, ext", [("I;16B", ">u2", "tif"), ("I;16B", ">u2", "png"),
+                                              ("I;16L", "<u2", "tif"), ("I;16L", "<u2", "png")])
+def test_sixteen_bit_grey_of_either_byte_order_is_saved_at_sixteen_bits(tmp_path, mode, order, ext):
+    """It was refused: "PNG holds 8 bits per channel and this I;16B image has more; save as .png"."""
+    values = RNG.integers(0, 65536, (24, 36), dtype=np.uint16)
+    image = Image.frombytes(mode, values.shape[::-1], values.astype(order).tobytes())
+    image.info["dpi"] = (300, 300)
+    save_image(image, tmp_path / f"out.{ext}")
+    back = load_image(tmp_path / f"out.{ext}")
+    np.testing.assert_array_equal(np.asarray(back.image).astype(np.uint16), values)
+    assert back.info["dpi"] == pytest.approx((300, 300), abs=0.01)     # PNG stores dots per metre
+    with pytest.raises(InvalidImageError, match=f"JPEG holds 8 bits per channel and this {mode} image has more"):
+        save_image(image, tmp_path / "out.jpg")

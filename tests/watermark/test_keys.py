@@ -115,3 +115,45 @@ def test_a_key_file_others_can_read_warns(tmp_path, mode):
     path.chmod(mode)
     with pytest.warns(wm.KeyFilePermissionWarning, match=f"permissions {mode:04o} let other users read this key"):
         assert wm.Key.load(path) == GOLDEN_KEY
+
+
+@pytest.mark.parametrize("passphrase, message", [
+    (b"alpha", "the passphrase must be a str, got bytes"),
+    (123, "the passphrase must be a str, got int"),
+    (None, "the passphrase must be a str, got NoneType"),
+    ("caf\udce9", "the passphrase is not valid Unicode text \\(it holds a lone surrogate"),
+])
+def test_a_passphrase_that_is_not_text_is_a_parameter_error(passphrase, message):
+    with pytest.raises(wm.ParameterError, match=message) as info:
+        wm.Key.from_passphrase(passphrase)
+    assert "\n" not in str(info.value) and "caf" not in str(info.value)     # never echoed
+
+
+def test_passphrase_keys_never_change():
+    # Marks made with a passphrase key are read with the same passphrase years later.
+    assert wm.Key.from_passphrase("correct horse battery staple").fingerprint == "9eae04af"
+    assert wm.Key.from_passphrase("pässwörd").public_id == "c1151180dc2c1ccefda14e39984620b4"
+
+
+def test_a_large_file_is_refused_without_being_read(tmp_path):
+    with open(tmp_path / "big.key", "wb") as file:
+        file.truncate(1 << 20)                         # 1 MiB, sparse
+    os.chmod(tmp_path / "big.key", 0o600)
+    with pytest.raises(wm.KeyFileError, match="not a Filigrane key file \\(more than 4 KiB") as info:
+        wm.Key.load(tmp_path / "big.key")
+    assert "\n" not in str(info.value)
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(wm.KeyFileError, match="more than 4 KiB"):
+            wm.Key.load("/dev/zero")
+
+
+def test_a_secret_split_by_a_space_is_named_as_such(tmp_path):
+    secret = bytes(range(32)).hex()
+    path = tmp_path / "split.key"
+    path.write_text(f"filigrane-key v1\n{secret[:10]} {secret[10:]}\n")
+    with pytest.raises(wm.KeyFileError, match="no space or line break inside; found 2 words") as info:
+        wm.Key.load(path)
+    assert "expected a 'filigrane-key v1' header" not in str(info.value)
+    path.write_text(f"filigrane-key v1 {secret}")                 # one line: accepted, as it always was
+    path.chmod(0o600)
+    assert wm.Key.load(path) == GOLDEN_KEY
