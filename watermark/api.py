@@ -26,6 +26,7 @@ __all__ = ["embed", "detect", "detect_keys", "embed_file", "detect_file", "detec
 
 MAX_STRENGTH = 10.0     # ten times the default amplitude: far past visible, short of a destroyed picture
 _READ_BACK_BELOW = 192  # px (short side): a mark this small is read back before it is handed out
+_CLIPPED_OVER = 0.5     # share of pure black or white pixels from which a mark is read back: half of it clips
 
 
 def _luminance_of(image: ImageLike, scheme: schemes.Scheme, name: str) -> tuple[np.ndarray, np.ndarray, PixelFormat]:
@@ -95,6 +96,8 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
     ImageTooSmallError
         Below the scheme's minimum size, or, under 192 px, a mark that does not read back (the
         marked image is checked there: a small picture may not hold one).
+    InvalidImageError
+        Also a picture mostly pure black or white whose mark does not read back (checked there).
 
     Examples
     --------
@@ -120,6 +123,8 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
     if fmt.pil_mode == "1":
         raise InvalidImageError("image: a 1-bit (black and white) image cannot hold a mark; convert it to 'L'")
     residual = chosen.residual(luma, value, key, strength=strength)
+    sample = luma[::4, ::4]       # a share of pixels: every 16th tells it
+    clipped = np.count_nonzero((sample <= 1e-6) | (sample >= 1.0 - 1e-6)) > _CLIPPED_OVER * sample.size
     del luma      # gone before the output is made: one full-size float plane at a time besides the residual
     marked = add_to_luminance(pixels, fmt, residual)
     if isinstance(image, np.ndarray) and image.ndim == 3 and pixels.ndim == 2:
@@ -128,6 +133,9 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
     if min(height, width) < _READ_BACK_BELOW and detect(marked, key, scheme=scheme).payload != value:
         raise ImageTooSmallError(f"image: {width}x{height} px is too small for this picture to hold a mark that "
                                  f"reads back (tried at strength {strength:g})")
+    if clipped and detect(marked, key, scheme=scheme).payload != value:
+        raise InvalidImageError(f"image: mostly pure black or white, where the mark clips: it does not read back "
+                                f"(tried at strength {strength:g})")
     return marked
 
 

@@ -286,3 +286,11 @@ def test_detect_keys_reads_an_iterator_once_and_refuses_a_single_key(coffee, key
     assert wm.detect_keys(marked, []) == []
     with pytest.raises(wm.InvalidImageError, match="expected a numpy array or PIL image"):
         wm.detect_keys("marked.png", [])
+
+
+@pytest.mark.parametrize("level", [0, 255])
+def test_a_picture_mostly_pure_black_or_white_whose_mark_does_not_read_back_is_refused(key, level):
+    """Half of the mark clips there: a flat black or white frame of 1200 px came back unmarked, silently."""
+    with pytest.raises(wm.InvalidImageError, match="mostly pure black or white"):
+        wm.embed(np.full((1200, 1200), level, np.uint8), 1, key)
+    assert wm.detect(wm.embed(np.full((1200, 1200), 2, np.uint8), 1, key), key).payload == 1   # not clipped
