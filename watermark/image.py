@@ -166,6 +166,7 @@ def add_to_luminance(array: np.ndarray, fmt: PixelFormat, change: np.ndarray) ->
     # the stochastic rounding's spread: just under a level, so that a zero change never moves a pixel
     spread = np.float32(0.998 / levels) if levels is not None and rms < 0.5 / levels else None
     dither = np.random.default_rng(zlib.crc32(np.ascontiguousarray(change[::61, ::59]).tobytes()))
+    key = _colour_key(fmt)
     result = None
     for rows in strips(array.shape):
         pixels = _float_pixels(array[rows])
@@ -177,11 +178,38 @@ def add_to_luminance(array: np.ndarray, fmt: PixelFormat, change: np.ndarray) ->
             noise *= spread
             colour += noise
         part = from_float(pixels, plain)
+        if key is not None:
+            _keep_colour_key(part, array[rows], key)
         if result is None:
             result = np.empty(array.shape[:2] + part.shape[2:], part.dtype)
         result[rows] = part
     assert result is not None      # pixels_of refused an image without rows: strips() gave at least one
     return result if fmt.pil_mode is None else _array_to_pil(result, fmt)
+
+
+def _colour_key(fmt: PixelFormat) -> np.ndarray | None:
+    """The colour an L or RGB PIL image shows transparent (PNG's tRNS: ``info["transparency"]``), or None."""
+    key = (fmt.pil_info or {}).get("transparency")
+    if fmt.pil_mode == "L" and isinstance(key, int) or fmt.pil_mode == "RGB" and isinstance(key, tuple):
+        return np.array(key, dtype=fmt.dtype)
+    return None
+
+
+def _keep_colour_key(marked: np.ndarray, original: np.ndarray, key: np.ndarray) -> None:
+    """The pixels of ``original`` that had the transparent colour ``key`` get it back in ``marked``; those
+    the mark moved onto it move one level off (their first channel), so that transparency is as it was."""
+    def keyed(pixels: np.ndarray) -> np.ndarray:
+        return np.all(pixels == key, axis=-1) if pixels.ndim == 3 else pixels == key
+
+    was = keyed(original)
+    landed = keyed(marked) & ~was
+    marked[was] = key
+    channel = marked[landed] if marked.ndim == 2 else marked[landed, 0]
+    moved = np.where(channel < np.iinfo(marked.dtype).max, channel + 1, channel - 1).astype(marked.dtype)
+    if marked.ndim == 2:
+        marked[landed] = moved
+    else:
+        marked[landed, 0] = moved
 
 
 def from_float(pixels: np.ndarray, fmt: PixelFormat) -> ImageLike:

@@ -173,3 +173,18 @@ def test_a_closed_or_truncated_pil_image_is_an_invalid_image(tmp_path):
         with pytest.raises(wm.InvalidImageError, match=f"image: cannot read the PIL image's pixels .*{problem}") as err:
             pixels_of(image)
         assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_a_colour_keyed_transparency_is_kept_exactly(key, mode):
+    """PNG's tRNS on RGB or L: the pixels of the transparent colour stay it, no other pixel becomes it."""
+    picture = _pil(mode).resize((400, 300))
+    pixels = np.array(picture)
+    pixels[:100, :100] = (0, 255, 0) if mode == "RGB" else 17
+    picture = Image.fromarray(pixels)
+    picture.info["transparency"] = (0, 255, 0) if mode == "RGB" else 17
+    marked = wm.embed(picture, 5, key)
+    keyed = [np.all(np.asarray(image) == image.info["transparency"], axis=-1) if mode == "RGB"
+             else np.asarray(image) == image.info["transparency"] for image in (picture, marked)]
+    np.testing.assert_array_equal(keyed[1], keyed[0])
+    assert wm.detect(marked, key).payload == 5
