@@ -254,7 +254,9 @@ def _array_to_pil(array: np.ndarray, fmt: PixelFormat) -> Image.Image:
         image = Image.fromarray(array.astype(np.float32))
     else:
         image = Image.fromarray(array)
-        if mode == "P":   # a new palette: the old one's transparency index would point anywhere
+        if mode == "P" and image.mode == "RGBA" and np.isin(array[:, :, 3], (0, 255)).all():
+            image = _palette_with_clear(array)
+        elif mode == "P":   # a new palette: the old one's transparency index would point anywhere
             method = Image.Quantize.FASTOCTREE if image.mode == "RGBA" else Image.Quantize.MEDIANCUT
             image = image.quantize(256, method=method)
         elif mode == "1":
@@ -265,6 +267,20 @@ def _array_to_pil(array: np.ndarray, fmt: PixelFormat) -> Image.Image:
     if mode == "P":
         info.pop("transparency", None)
     image.info.update(info)
+    return image
+
+
+def _palette_with_clear(rgba: np.ndarray) -> Image.Image:
+    """A palette image of ``rgba`` whose alpha is 0 or 255: its colours in 255 entries quantised as an
+    opaque image's are (median cut keeps the mark; the octree RGBA needs lost it), the last entry the
+    transparent one."""
+    colours = Image.fromarray(np.ascontiguousarray(rgba[:, :, :3])).quantize(255, method=Image.Quantize.MEDIANCUT)
+    indices = np.asarray(colours).copy()
+    indices[rgba[:, :, 3] == 0] = 255
+    image = Image.fromarray(indices, "P")
+    palette = (colours.getpalette() or [])[:255 * 3]
+    image.putpalette(palette + [0] * (256 * 3 - len(palette)))
+    image.info["transparency"] = 255
     return image
 
 

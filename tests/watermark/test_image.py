@@ -188,3 +188,19 @@ def test_a_colour_keyed_transparency_is_kept_exactly(key, mode):
              else np.asarray(image) == image.info["transparency"] for image in (picture, marked)]
     np.testing.assert_array_equal(keyed[1], keyed[0])
     assert wm.detect(marked, key).payload == 5
+
+
+def test_a_palette_image_with_a_transparent_index_keeps_it_and_the_mark(key):
+    """Re-quantised as an RGBA image (Pillow's octree), such a copy lost the mark; as an opaque one with
+    a transparent entry set aside, it keeps both."""
+    opaque = _pil("RGB").resize((800, 600)).convert("P")
+    indices = np.array(opaque)
+    indices[:80, :80] = 0
+    picture = Image.fromarray(indices, "P")
+    picture.putpalette(opaque.getpalette())
+    picture.info["transparency"] = 0
+    clear = np.asarray(picture.convert("RGBA"))[:, :, 3] == 0
+    marked = wm.embed(picture, 7, key)
+    assert marked.mode == "P" and clear.any()
+    np.testing.assert_array_equal(np.asarray(marked.convert("RGBA"))[:, :, 3] == 0, clear)
+    assert wm.detect(marked, key).payload == 7
