@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from watermark.image import from_float, image_op, to_float
+from watermark.image import from_float, image_op, shaped_as, to_float
 
 from ._spec import Param, RngLike, make_rng, registered
 
@@ -117,7 +117,7 @@ def psnr(image: object, *, db: float = 30.0, seed: RngLike = None) -> object:
         if fmt.channels == 2:
             best = np.repeat(best[:, :, None], 3, axis=2)
         best = np.concatenate([best, rest], axis=2)
-    return from_float(best, fmt)
+    return shaped_as(from_float(best, fmt), image)
 
 
 @registered(family="noise", primary="level", random=True,

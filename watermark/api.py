@@ -17,7 +17,7 @@ from . import imageio, schemes
 from .coding import payload_to_int
 from .detection import Detection, InformedReading
 from .errors import AlreadyMarkedWarning, ImageTooSmallError, InvalidImageError, OutputExistsError, ParameterError
-from .image import ImageLike, PixelFormat, add_to_luminance, luminance_of, pixels_of
+from .image import ImageLike, PixelFormat, add_to_luminance, luminance_of, pixels_of, shaped_as
 from .keys import Key
 from .signer import ManifestSigner, new_manifest_id
 
@@ -127,8 +127,7 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
     clipped = np.count_nonzero((sample <= 1e-6) | (sample >= 1.0 - 1e-6)) > _CLIPPED_OVER * sample.size
     del luma      # gone before the output is made: one full-size float plane at a time besides the residual
     marked = add_to_luminance(pixels, fmt, residual)
-    if isinstance(image, np.ndarray) and image.ndim == 3 and pixels.ndim == 2:
-        marked = marked[:, :, None]          # an (H, W, 1) array came in: the same shape goes out
+    marked = shaped_as(marked, image)
     height, width = pixels.shape[:2]
     if min(height, width) < _READ_BACK_BELOW and detect(marked, key, scheme=scheme).payload != value:
         raise ImageTooSmallError(f"image: {width}x{height} px is too small for this picture to hold a mark that "

@@ -22,7 +22,7 @@ from .color import luminance, strips
 from .errors import InvalidImageError
 
 __all__ = ["PixelFormat", "pixels_of", "to_float", "from_float", "luminance_of", "add_to_luminance", "image_op",
-           "ImageLike"]
+           "shaped_as", "ImageLike"]
 
 ImageLike = Any  # numpy.ndarray or PIL.Image.Image
 F = TypeVar("F", bound=Callable[..., Any])
@@ -284,6 +284,14 @@ def _palette_with_clear(rgba: np.ndarray) -> Image.Image:
     return image
 
 
+def shaped_as(result: ImageLike, image: ImageLike) -> ImageLike:
+    """``result`` (as :func:`from_float` gives it) back in ``image``'s shape when that was an (H, W, 1)
+    array, which :func:`pixels_of` reads as (H, W)."""
+    if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 1 and np.ndim(result) == 2:
+        return result[:, :, None]
+    return result
+
+
 def image_op(func: F | None = None, *, geometric: bool = False) -> F:
     """Decorate ``func(pixels, ...)`` so that it sees float32 in [0, 1] and returns the caller's kind.
 
@@ -304,6 +312,6 @@ def image_op(func: F | None = None, *, geometric: bool = False) -> F:
                 if result.ndim == 2:
                     result = np.repeat(result[:, :, None], 3, axis=2)
                 result = np.concatenate([result, alpha[:, :, None]], axis=2)
-            return from_float(result, fmt)
+            return shaped_as(from_float(result, fmt), image)
         return wrapper  # type: ignore[return-value]
     return decorate(func) if func is not None else decorate  # type: ignore[return-value]

@@ -36,6 +36,7 @@ def layouts() -> dict[str, object]:
     return {
         "rgb8": colour.copy(),
         "grey8": grey.copy(),
+        "grey8-one-channel": grey[:, :, None].copy(),
         "rgb16": colour.astype(np.uint16) * 257 + 3,
         "grey16": grey.astype(np.uint16) * 257,
         "rgba8": alpha,
