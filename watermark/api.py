@@ -16,7 +16,14 @@ from PIL import Image
 from . import imageio, schemes
 from .coding import payload_to_int
 from .detection import Detection, InformedReading
-from .errors import AlreadyMarkedWarning, ImageTooSmallError, InvalidImageError, OutputExistsError, ParameterError
+from .errors import (
+    AlreadyMarkedWarning,
+    FiligraneWarning,
+    ImageTooSmallError,
+    InvalidImageError,
+    OutputExistsError,
+    ParameterError,
+)
 from .image import ImageLike, PixelFormat, add_to_luminance, luminance_of, pixels_of, shaped_as
 from .keys import Key
 from .signer import ManifestSigner, new_manifest_id
@@ -289,7 +296,8 @@ def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFA
                 false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
                 max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
                 marked_shape: tuple[int, int] | None = None) -> Detection:
-    """Detect in an image file (as `detect` does); an animated file is read at its first frame.
+    """Detect in an image file (as `detect` does); an animated file (or a multi-page one) is read at
+    its first frame, with a `FiligraneWarning` saying so.
 
     A scheme that analyses a smaller image than the file's (``lattice``: 512 to 724 px short side) gets it
     decoded straight at reduced size (JPEG's DCT scaling); the others read the file at full size.
@@ -297,6 +305,9 @@ def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFA
     """
     loaded = imageio.load_image(path, max_pixels=max_pixels, animated="first",
                                 reduce_to=schemes.get(scheme).analysis_short_side, luminance=True)
+    if loaded.n_frames > 1:
+        warnings.warn(f"{path}: {loaded.n_frames} frames (animated, or pages): the first was read", FiligraneWarning,
+                      stacklevel=2)
     return detect_loaded(loaded, key, scheme=scheme, false_alarm=false_alarm, marked_shape=marked_shape)
 
 

@@ -102,6 +102,13 @@ def test_an_animated_pil_image_is_refused_rather_than_flattened(coffee, key, tmp
         wm.embed(animated, PAYLOAD, key)
 
 
+def test_detect_file_says_it_read_the_first_of_several_frames(coffee, key, tmp_path):
+    frames = [Image.fromarray(wm.embed(coffee, PAYLOAD, key)), Image.fromarray(coffee[::-1])]
+    frames[0].save(tmp_path / "a.webp", save_all=True, append_images=frames[1:], lossless=True)
+    with pytest.warns(wm.FiligraneWarning, match=r"a.webp: 2 frames \(animated, or pages\): the first was read"):
+        assert wm.detect_file(tmp_path / "a.webp", key).payload == PAYLOAD
+
+
 def test_wrong_key_finds_nothing(coffee, key):
     marked = wm.embed(coffee, PAYLOAD, key)
     assert not wm.detect(marked, wm.Key.from_passphrase("someone else")).found
