@@ -39,11 +39,6 @@ OK, ERROR = 0, 2
 DEFAULT_SCHEMES = "lattice,dwtdct,dwtdctsvd,spread"
 
 
-def _shown(text: str) -> str:
-    """``text`` as the terminal output elsewhere shows names: what is not UTF-8, or would act, written ``\\xNN``."""
-    return visible(printable(text))
-
-
 def _positive(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
@@ -104,7 +99,7 @@ def _schemes(text: str) -> list[str]:
         try:
             contenders.get(name)
         except peers.PeerUnavailableError as exc:
-            print(_shown(f"watermark bench: skipping {name}: {exc}"), file=sys.stderr)
+            print(visible(f"watermark bench: skipping {name}: {exc}"), file=sys.stderr)
             continue
         chosen.append(name)
     return list(dict.fromkeys(chosen))
@@ -190,7 +185,7 @@ def _unreadable(specs: list) -> set[str]:
         try:
             imageio.load_image(spec.source, reduce_to=64)
         except WatermarkError as exc:
-            print(_shown(f"watermark bench: {exc}"), file=sys.stderr)
+            print(visible(f"watermark bench: {exc}"), file=sys.stderr)
             bad.add(spec.name)
     return bad
 
@@ -224,7 +219,7 @@ def _security(args: argparse.Namespace, specs: list | None, out: Path) -> int:
         print(table.to_markdown() + "\n")
     for line in security.bars(rows):
         print(line)
-    print(f"\nsecurity.md, security.csv in {_shown(str(out))}/", file=sys.stderr)
+    print(f"\nsecurity.md, security.csv in {visible(str(out))}/", file=sys.stderr)
     return OK
 
 
@@ -244,10 +239,10 @@ def _run(args: argparse.Namespace) -> int:
         specs = images.images_from(args.images) if args.images else images.default_images()
         _check_scikit_image(args)
     except KeyError as exc:         # an unknown suite: its message is the key
-        print(_shown(f"watermark bench: {exc.args[0]}"), file=sys.stderr)
+        print(visible(f"watermark bench: {exc.args[0]}"), file=sys.stderr)
         return ERROR
     except (WatermarkError, FileNotFoundError, ValueError) as exc:
-        print(_shown(f"watermark bench: {exc}"), file=sys.stderr)
+        print(visible(f"watermark bench: {exc}"), file=sys.stderr)
         return ERROR
     except ImportError as exc:      # scikit-image for the default, unmarked or security images
         print(f"watermark bench: {exc}", file=sys.stderr)
@@ -266,7 +261,7 @@ def _run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         problem = "is a file, not a folder" if out.is_file() else f"cannot create it as a folder ({exc.strerror})"
-        print(_shown(f"watermark bench: {out}: {problem}"), file=sys.stderr)
+        print(visible(f"watermark bench: {out}: {problem}"), file=sys.stderr)
         return ERROR
     if args.suite == "security":        # multi-image attacks and two reads per image: their own runner
         return _security(args, specs if args.images else None, out)
@@ -297,10 +292,10 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(tables.survival(rows).to_markdown())
         where = "results.csv, report.html" if reported else "results.csv"
-        print(f"\n{len(rows)} rows; {where} in {_shown(str(out))}/", file=sys.stderr)
+        print(f"\n{len(rows)} rows; {where} in {visible(str(out))}/", file=sys.stderr)
     failed = [row for row in rows if row.error]
     if failed:
-        print(_shown(f"watermark bench: {len(failed)} of {len(rows)} cells had errors (see the error column), "
+        print(visible(f"watermark bench: {len(failed)} of {len(rows)} cells had errors (see the error column), "
                      f"the first: {failed[0].error}"), file=sys.stderr)
     kinds = ([row for row in rows if row.marked], [row for row in rows if not row.marked])
     hollow = any(kind and all(row.error for row in kind) for kind in kinds)    # a table with nothing in it
