@@ -60,7 +60,7 @@ def build(root):
     _save(attacks.copy_mark(unrelated, source=issued("x", "astronaut")), crawl / "forged.png")
     # a fellow recipient frames another: Y's copy, its own layers denoised away, with X's periodic mark
     # pasted; and the same mark pasted on the master, as if it had leaked
-    denoised = cv2.fastNlMeansDenoisingColored(issued("y", "rocket")[:, :, 2::-1], None, 10, 10, 7, 21)[:, :, ::-1]
+    denoised = attacks.denoise(issued("y", "rocket"), strength=10)
     _save(attacks.copy_mark(denoised, source=issued("x", "rocket")), crawl / "framed.png")
     master = np.asarray(Image.open(root / "masters" / "rocket.png"))
     _save(attacks.copy_mark(master, source=issued("x", "rocket")), crawl / "leaked-master.png")
