@@ -54,6 +54,10 @@ class Geometry:
                 f"shear {_plain(self.shear, 4):.3g}, "
                 f"offset ({_plain(self.offset[0], 1):.1f}, {_plain(self.offset[1], 1):.1f})")
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready fields, rounded."""
+        return _rounded(self)
+
     @classmethod
     def from_transform(cls, transform: np.ndarray) -> Geometry:
         """Decompose a 2x3 suspect (x, y) -> mark-frame affine map (``Detection.transform``)."""
@@ -179,7 +183,7 @@ class Detection:
             "verification_p_value": self.verification_p_value,
             "scheme": self.scheme,
             "transform": None if self.transform is None else (np.round(self.transform, 5) + 0.0).tolist(),
-            "geometry": None if self.geometry is None else _rounded(self.geometry),
+            "geometry": None if self.geometry is None else self.geometry.to_dict(),
         }
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -44,12 +45,13 @@ from PIL import Image
 
 from . import api, cells, color, imageio, placement, provenance, schemes
 from . import original as master_file
+from .detection import Geometry
 from .errors import RegistryError, WatermarkError
 from .featureindex import CANDIDATES, FeatureIndex
 from .features import MasterPrint
 from .fingerprint import MAX_DISTANCE, perceptual_hash
 from .hashindex import HashIndex
-from .image import luminance_of, pixels_of
+from .image import luminance_of, pixels_of, to_float
 from .keys import Key
 from .original import as_suspect, load_original, refine
 from .registration import Registration, Suspect, frame_scaling, register, to_master_frame
@@ -207,7 +209,8 @@ class Scanner:
         self._originals: OrderedDict[int, np.ndarray | None] = OrderedDict()   # master files read, latest last
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"registry_path": self.registry_path, "keys": self.keys, "options": self.options}
+        # absolute: a remote Dask worker opens the registry from a working directory of its own
+        return {"registry_path": os.path.abspath(self.registry_path), "keys": self.keys, "options": self.options}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["registry_path"], state["keys"], state["options"])   # type: ignore[misc]
@@ -545,11 +548,14 @@ class Scanner:
     @staticmethod
     def _add_informed(found: _File, key: Key, payload: int, p_value: float, record: Record,
                       content: dict[str, Any], *, verified: bool) -> None:
-        """Add a mark read in a master's frame, or give a blind mark of the same payload its content match
-        (the blind read's own standing is kept)."""
+        """Add a mark read in a master's frame, or give a blind mark of the same payload what the read in
+        the frame adds: the content match's evidence, a lower p-value and the per-copy layer, the method
+        then ``blind+informed``."""
         for mark in found.marks:
             if mark.key == key.public_id and mark.payload == payload:
-                mark.content = mark.content or content
+                mark.content = {**(mark.content or {}), **content}
+                if mark.method == "blind" and (p_value < mark.p_value or (verified and not mark.verified)):
+                    mark.method = "blind+informed"
                 mark.p_value = min(mark.p_value, p_value)
                 mark.verified = mark.verified or verified
                 return
@@ -572,7 +578,8 @@ class Scanner:
             assert record is not None and content is not None        # what in_its_master keeps
             row.update(status="attributed" if attributed else "unverified", method=best.method,
                        payload=f"{best.payload:#018x}", p_value=best.p_value, record=_record(record),
-                       match={"master": _master(record.master), **content})
+                       match={"master": _master(record.master), **content},
+                       geometry=_over_master(found, record.master.id) or found.geometry)
             if not attributed:
                 row["reason"] = _UNVERIFIED
             return
@@ -683,6 +690,16 @@ def _evidence(found: _File, master_id: int) -> dict[str, Any]:
     return evidence
 
 
+def _over_master(found: _File, master_id: int) -> dict[str, Any] | None:
+    """How the file lies over the master it is registered to, as `Geometry` fields (its scale in file
+    pixels per master pixel, its offset in the master's pixels), or None when it is not registered."""
+    registration = found.registrations.get(master_id)
+    if registration is None or not registration.matched or registration.homography is None:
+        return None
+    homography = registration.homography / registration.homography[2, 2]
+    return Geometry.from_transform(homography[:2]).to_dict()
+
+
 def _box_homography(master: Master, box: tuple[int, int, int, int]) -> np.ndarray:
     """The map from the file's pixels to ``master``'s of the master whole in the file's rectangle ``box``
     (top, bottom, left, right), stretched to it."""
@@ -711,7 +728,8 @@ def _why_not_attributed(mark: _Mark) -> str:
     if mark.payload is None:
         return "this key's mark is present but its payload is unreadable: not an attribution"
     if mark.record is None:
-        return f"payload {mark.payload:#018x} was never issued under this key in the registry"
+        return (f"payload {mark.payload:#018x} was never issued under this key in this registry: a copy issued with "
+                "another registry (--registry), or a mark of this key's not recorded")
     return (f"payload {mark.payload:#018x} was issued as a copy of {mark.record.master.path}, but this file's content "
             "does not match that master: the mark may have been copied from another image")
 
@@ -726,8 +744,9 @@ def _master(master: Master) -> dict[str, Any]:
 
 
 def _thumbnail(image: Any) -> bytes:
-    picture = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
-    picture = picture.convert("RGB")
+    """A small JPEG of ``image`` (a PIL image, or an array of any depth: 16-bit, float, grey + alpha)."""
+    pixels = to_float(image)[0]
+    picture = Image.fromarray(np.rint(pixels[..., :3] * 255.0).astype(np.uint8)).convert("RGB")
     picture.thumbnail((_THUMBNAIL_SIDE, _THUMBNAIL_SIDE))
     buffer = io.BytesIO()
     picture.save(buffer, "JPEG", quality=80)

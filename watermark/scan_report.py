@@ -20,11 +20,12 @@ from typing import Any
 
 from . import atomic
 from .errors import ImageFileError
+from .scan import STATUSES
 from .sources import visible
 
 __all__ = ["ScanReport", "copies_named"]
 
-_SHOWN = ("attributed", "unverified", "mark-only", "exact")
+_SHOWN = ("attributed", "unverified", "mark-only", "near-duplicate", "exact")
 _STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;max-width:1200px;
 color:#1b1b1b;padding:0 1em}
@@ -60,10 +61,22 @@ def _p(value: Any) -> str:
     return "" if value is None else f"{float(value):.3g}"
 
 
-def copies_named(row: dict) -> list[dict]:
-    """The records of the issued copies a scan's row attributes or finds exact: one, or each copy of a
-    collage."""
-    return [mark["record"] for mark in row.get("marks") or [] if mark.get("attributed") and mark.get("record")]
+def copies_named(row: dict) -> list[tuple[dict, str]]:
+    """Each issued copy a scan's row names in its master's content, with what the row makes of it:
+    ``exact``, ``attributed`` or ``unverified`` (one copy, or each copy of a collage)."""
+    if row.get("status") == "exact":
+        return [(row["record"], "exact")] if row.get("record") else []
+    return [(mark["record"], seen) for mark in row.get("marks") or [] if (seen := _named_as(mark))]
+
+
+def _named_as(mark: dict) -> str | None:
+    """``attributed`` or ``unverified`` for a mark of an issued copy in that copy's master's content
+    (`watermark.scan`), else None."""
+    if not mark.get("record"):
+        return None
+    if mark.get("attributed"):
+        return "attributed"
+    return "unverified" if mark.get("content_match") and not mark.get("doubt") else None
 
 
 class ScanReport:
@@ -90,15 +103,16 @@ class ScanReport:
         self.by_master: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.findings: list[tuple[dict, bytes | None]] = []
         self.left_out = 0
+        self.earlier = (0, 0)      # rows of an earlier run the scan resumed after, and how many found something
 
     def add(self, row: dict, suspect_thumbnail: bytes | None = None) -> None:
         """Count ``row`` (a scan's JSON row) and keep it, with its picture, if it is worth showing."""
         status = row.get("status") or "error"
         self.status[status] += 1
-        records = copies_named(row) or ([row["record"]] if row.get("record") else [])
-        for record in records:
-            self.by_recipient[record.get("recipient") or "(none)"][status] += 1
-            self.by_master[(record.get("master") or {}).get("path") or "?"][status] += 1
+        records = copies_named(row) or ([(row["record"], status)] if row.get("record") else [])
+        for record, named in records:
+            self.by_recipient[record.get("recipient") or "(none)"][named] += 1
+            self.by_master[(record.get("master") or {}).get("path") or "?"][named] += 1
         if not records and row.get("match"):
             self.by_master[(row["match"].get("master") or {}).get("path") or "?"][status] += 1
         if status in _SHOWN:
@@ -138,7 +152,7 @@ class ScanReport:
                  f"<p class='meta'>{now} &middot; <code>{_e(command)}</code></p>",
                  f"<p>{self._summary()}</p>",
                  self._counts("Files by status", {"all files": self.status} if self.status else {},
-                              sorted(self.status)),
+                              [status for status in STATUSES if self.status[status]]),
                  "<p class='note'>An attribution needs a mark of a registered key, the issued copy's per-copy layer "
                  "and a match of the file's content with that copy's master. Without the layer (unverified) the "
                  "copy may be too small or worn to show it, or its mark may have been pasted onto another copy of "
@@ -149,7 +163,7 @@ class ScanReport:
         parts.append(self._counts("Per master", self.by_master, columns))
         parts.append("<h2>Evidence</h2>")
         if not self.findings:
-            parts.append("<p>No attribution, mark or exact copy was found.</p>")
+            parts.append("<p>No attribution, mark, near-duplicate or exact copy was found.</p>")
         parts.append("<table><thead><tr><th>suspect and master</th><th>finding</th></tr></thead><tbody>")
         for row, thumbnail in self.findings:
             parts.append(self._finding(row, thumbnail))
@@ -164,7 +178,10 @@ class ScanReport:
         """How many files were scanned, and how many of the findings the page shows."""
         found = len(self.findings) + self.left_out
         shown = f", the first {len(self.findings)} shown here" if self.left_out else ""
-        return f"Files scanned: {self.status.total()}. Findings: {found}{shown}."
+        rows, earlier_found = self.earlier
+        resumed = (f" This run resumed an output after {rows} rows of an earlier run ({earlier_found} of them "
+                   "found something), which this page does not count: they are in the output.") if rows else ""
+        return f"Files scanned: {self.status.total()}. Findings: {found}{shown}.{resumed}"
 
     @staticmethod
     def _counts(title: str, table: dict[str, Counter[str]], columns: list[str]) -> str:
@@ -197,9 +214,10 @@ class ScanReport:
             facts.append("geometry: " + ", ".join(f"{_e(k)} {_e(v)}" for k, v in row["geometry"].items()))
         for mark in row.get("marks") or []:
             who = (mark.get("record") or {}).get("recipient")
+            seen = None if row.get("status") == "exact" else _named_as(mark)
             facts.append(f"mark {_e(mark.get('payload'))} (p = {_p(mark.get('p_value'))}, {_e(mark.get('method'))})"
                          + (f": {_e(who)}, issued {_e(mark['record'].get('issued'))}" if who else "")
-                         + (" <b>attributed</b>" if mark.get("attributed") else ""))
+                         + (f" <span class='{seen}'>{seen}</span>" if seen else ""))
         if row.get("reason"):
             facts.append(f"<i>{_e(row['reason'])}</i>")
         credentials = row.get("credentials") or {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import resource
 import signal
 import socket
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -72,6 +74,9 @@ def test_attacked_copies_are_attributed_to_their_recipient(scanned):
         assert row["status"] == "attributed", row
         assert row["record"]["recipient"] == recipient and row["record"]["master"]["path"].endswith(master)
         assert row["p_value"] < 1e-9 and row["record"]["metadata"] == {"licence": "7"} and row["record"]["issued"]
+    # the geometry is how the file lies over its master: 800 px wide of 1024, and turned 4 degrees
+    assert np.allclose(rows["astronaut-small.jpg"]["geometry"]["scale"], 800 / 1024, rtol=0.005)
+    assert abs(abs(rows["coffee-rotated.png"]["geometry"]["degrees"]) - 4.0) < 0.1
 
 
 def test_a_pasted_mark_is_never_an_attribution(scanned):
@@ -93,16 +98,47 @@ def test_a_mark_pasted_on_another_copy_of_its_master_is_never_an_attribution(sca
     assert "2 unverified" in result.stderr
 
 
-def test_the_summary_counts_every_copy_a_collage_names(capsys):
+def test_the_summary_counts_every_copy_a_collage_names_under_its_own_status(capsys):
     record = {"recipient": "Agence X", "master": {"path": "coffee.png"}}
     marks = [{"attributed": True, "record": record}, {"attributed": True, "record": {**record, "recipient": "Y"}},
-             {"attributed": False, "record": {**record, "recipient": "Z"}}]
+             {"attributed": False, "content_match": True, "record": {**record, "recipient": "Z"}},
+             {"attributed": False, "content_match": True, "doubt": "pasted", "record": {**record, "recipient": "W"}},
+             {"attributed": False, "content_match": False, "record": {**record, "recipient": "V"}}]
     summary = scan_cli._Summary()
     summary.add({"status": "attributed", "record": record, "marks": marks})
     summary.print(0, 0)
     err = capsys.readouterr().err
-    assert "recipient Agence X: 1 copies" in err and "recipient Y: 1 copies" in err and "recipient Z" not in err
-    assert "coffee.png x2" in err
+    assert "recipient Agence X: 1 attributed copy of 1 master" in err and "recipient Y: 1 attributed copy" in err
+    assert "recipient Z: 1 unverified copy" in err and "recipient W" not in err and "recipient V" not in err
+    assert "coffee.png x3" in err
+    line = scan_cli._verdict({"path": "c.jpg", "status": "attributed", "record": record, "payload": "0x1",
+                              "p_value": 1e-30, "method": "blind", "marks": marks})
+    assert line.startswith("c.jpg: attributed to Agence X") and "Agence X's copy" not in line
+    assert "also attributed: Y's copy" in line and "also unverified: Z's copy" in line and "W's" not in line
+
+
+def test_a_blind_mark_that_its_masters_frame_reads_better_says_so_and_keeps_that_evidence():
+    found = scan_module._File("leak.jpg", None)  # type: ignore[arg-type]
+    found.marks.append(scan_module._Mark("k1", 5, 1e-20, "blind", content={"inliers": 40}, verified=False))
+    key = SimpleNamespace(public_id="k1")
+    scanner = scan_module.Scanner
+    scanner._add_informed(found, key, 5, 1e-10, None, {"inliers": 40, "read_against": "the master file"},
+                          verified=False)
+    assert found.marks[0].method == "blind" and found.marks[0].p_value == 1e-20      # nothing added
+    assert found.marks[0].content == {"inliers": 40, "read_against": "the master file"}
+    scanner._add_informed(found, key, 5, 1e-30, None, {"inliers": 40}, verified=True)
+    mark = found.marks[0]
+    assert (mark.method, mark.p_value, mark.verified) == ("blind+informed", 1e-30, True) and len(found.marks) == 1
+    scanner._add_informed(found, key, 6, 1e-12, None, {"inliers": 40}, verified=True)      # another copy's layer
+    scanner._add_informed(found, key, 6, 1e-15, None, {"inliers": 40}, verified=False)     # then its periodic mark
+    assert (found.marks[1].method, found.marks[1].p_value) == ("informed", 1e-15)
+
+
+def test_a_remote_worker_gets_the_registry_by_its_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    scanner = scan_module.Scanner("r.db", [])
+    assert scanner.registry_path == "r.db"                   # what messages name, as the user typed it
+    assert pickle.loads(pickle.dumps(scanner)).registry_path == str(tmp_path / "r.db")
 
 
 def test_the_report_opens_in_headless_chromium(scan_world, tmp_path):

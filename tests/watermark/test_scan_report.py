@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from html.parser import HTMLParser
 
+import cv2
 import numpy as np
 import pytest
 from chromium import probe, screenshot
@@ -77,6 +79,27 @@ def _text(page) -> str:
 _ACTING = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+def test_each_copy_a_collage_names_counts_under_its_own_status_and_a_near_duplicate_is_a_finding(tmp_path):
+    report = ScanReport(tmp_path / "report", lambda sha: None)
+    row = _row("crawl/collage.jpg", "unverified", "Studio Y")
+    ladybird = {**row["record"], "recipient": "Agence X",
+                "master": {"path": "masters/ladybird.tif", "sha256": "cd" * 32}}
+    mark = {"payload": "0x2", "p_value": 1e-40, "method": "blind", "record": row["record"], "content_match": True,
+            "verified": False, "attributed": False, "doubt": None}
+    row["marks"] = [{**mark, "payload": "0x1", "p_value": 1e-12, "method": "informed", "record": ladybird}, mark]
+    report.add(row)
+    report.add({"path": "crawl/original.jpg", "status": "near-duplicate", "method": "near-duplicate",
+                "match": {"master": {"path": "masters/garden.tif", "sha256": "ef" * 32}, "distance": 3},
+                "reason": "the content matches a registered master but no mark of its copies was found"})
+    assert report.by_recipient["Agence X"]["unverified"] == 1 and report.by_recipient["Studio Y"]["unverified"] == 1
+    assert report.by_master["masters/ladybird.tif"]["unverified"] == 1
+    assert report.by_master["masters/garden.tif"]["near-duplicate"] == 1
+    text = _text(report.write("watermark scan crawl --registry r.db"))
+    assert "Findings: 2." in text and "crawl/original.jpg" in text and "master: masters/garden.tif" in text
+    statuses = text[text.index("Files by status"):]
+    assert statuses.index("unverified") < statuses.index("near-duplicate")
+
+
 def test_only_the_first_findings_are_kept(tmp_path):
     report = _report(tmp_path, limit=1)
     assert len(report.findings) == 1 and report.left_out == 2
@@ -141,6 +164,29 @@ def test_a_real_scan_shows_names_escaped_on_the_terminal_and_in_the_report(scan_
     assert result.stderr.splitlines()[-1] == f"watermark: report written to {tmp_path}/rep\\x1b[31mRED/report.html"
     page = where / "report.html"
     assert _ACTING.search(page.read_text()) is None and "exact\\u202eevil.png" in _text(page)
+
+
+def test_a_16_bit_colour_finding_has_its_picture_in_the_report_and_the_scan_goes_on(scan_world, tmp_path):
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    issued = np.asarray(Image.open(scan_world / "crawl" / "coffee-rotated.png").convert("RGB"))
+    Image.fromarray(issued).save(crawl / "a-8bit.png")
+    cv2.imwrite(str(crawl / "b-16bit.png"), issued[:, :, ::-1].astype(np.uint16) * 257)
+    result = run("scan", crawl, "--registry", scan_world / "r.db", "--key", scan_world / "studio.key", "--json",
+                 "--report", tmp_path / "report", check=0)
+    rows = {row["path"].rsplit("/", 1)[-1]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert result.returncode == 0 and set(rows) == {"a-8bit.png", "b-16bit.png"}, result.stderr
+    assert rows["b-16bit.png"]["status"] == rows["a-8bit.png"]["status"] == "attributed"
+    assert probe(tmp_path / "report" / "report.html", tmp_path)["images"] == 4
+
+
+def test_a_resumed_scan_s_report_says_what_it_does_not_count(scan_world, tmp_path):
+    common = ("--registry", scan_world / "r.db", "--key", scan_world / "studio.key", "-o", tmp_path / "rows.jsonl")
+    run("scan", scan_world / "crawl" / "exact.png", *common, check=0)
+    run("scan", scan_world / "crawl" / "exact.png", scan_world / "crawl" / "unrelated.png", *common, "--resume",
+        "--report", tmp_path / "report", check=0)
+    text = _text(tmp_path / "report" / "report.html")
+    assert "Files scanned: 1. Findings: 0. This run resumed an output after 1 rows of an earlier run (1 of them" in text
 
 
 def test_report_renders_in_headless_chromium(tmp_path):

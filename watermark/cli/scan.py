@@ -121,6 +121,7 @@ def _run_scan(args: argparse.Namespace) -> int:
         finally:
             summary.print(log.resumed, earlier_found)
             if report is not None:
+                report.earlier = (log.resumed, earlier_found)
                 print(visible(f"watermark: report written to {report.write(printable(' '.join(sys.argv)))}"),
                       file=sys.stderr)
             scanner.close()
@@ -154,14 +155,21 @@ def _verdict(row: dict[str, Any]) -> str:
         copy = (f"copy {record.get('id')} of {record['master']['path']}, payload {row['payload']}, "
                 f"p={row['p_value']:.3g}, {row['method']}")
         if status == "attributed":
-            return f"{row['path']}: attributed to {record.get('recipient')} ({copy})"
-        return f"{row['path']}: unverified: the mark of {record.get('recipient')}'s copy ({copy}); {row['reason']}"
+            line = f"{row['path']}: attributed to {record.get('recipient')} ({copy})"
+        else:
+            line = f"{row['path']}: unverified: the mark of {record.get('recipient')}'s copy ({copy}); {row['reason']}"
+        return line + "".join(f"; also {seen}: {other.get('recipient')}'s copy {other.get('id')} of "
+                              f"{other['master']['path']}" for other, seen in copies_named(row)
+                              if other != record)
     if status == "exact" and record:
         return (f"{row['path']}: exact copy of the copy issued to {record.get('recipient')} (copy {record.get('id')} "
                 f"of {record['master']['path']}, payload {row['payload']})")
     if status == "exact":
         return f"{row['path']}: exact copy of the registered master {row['match']['master']['path']} ({row['reason']})"
-    if status in ("mark-only", "near-duplicate"):
+    if status == "near-duplicate":
+        master = row["match"]["master"]["path"]
+        return f"{row['path']}: near-duplicate of the registered master {master}: {row['reason']}"
+    if status == "mark-only":
         return f"{row['path']}: {status}: {row['reason']}"
     if status == "error":
         return f"{row['path']}: error"
@@ -173,25 +181,35 @@ class _Summary:
 
     def __init__(self) -> None:
         self.status: Counter[str] = Counter()
-        self.recipients: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.recipients: defaultdict[str, Counter[str]] = defaultdict(Counter)       # recipient -> named as -> n
+        self.recipient_masters: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.masters: Counter[str] = Counter()
 
     def add(self, row: dict[str, Any]) -> None:
         self.status[row["status"]] += 1
-        for record in copies_named(row):
-            self.recipients[record.get("recipient") or "(no recipient)"][record["master"]["path"]] += 1
-            self.masters[record["master"]["path"]] += 1
+        for record, seen in copies_named(row):
+            recipient, master = record.get("recipient") or "(no recipient)", record["master"]["path"]
+            self.recipients[recipient][seen] += 1
+            self.recipient_masters[recipient][master] += 1
+            self.masters[master] += 1
 
     def print(self, resumed: int, found: int) -> None:
         """The counts; ``resumed`` rows of an earlier run (``found`` of them something of the registry) kept."""
         counts = ", ".join(f"{self.status[s]} {s}" for s in STATUSES)
         earlier = f" (after {resumed} rows of an earlier run, {found} of them found)" if resumed else ""
         print(f"watermark: {sum(self.status.values())} scanned{earlier}: {counts}", file=sys.stderr)
-        for recipient, masters in sorted(self.recipients.items()):
-            print(visible(f"watermark:   recipient {recipient}: {sum(masters.values())} copies (attributed or "
-                          f"exact) of {len(masters)} masters ({_top(masters)})"), file=sys.stderr)
+        for recipient, seen in sorted(self.recipients.items()):
+            masters = self.recipient_masters[recipient]
+            named = ", ".join(f"{seen[s]} {s}" for s in ("attributed", "unverified", "exact") if seen[s])
+            copies = "copy" if seen.total() == 1 else "copies"
+            print(visible(f"watermark:   recipient {recipient}: {named} {copies} of {_count(len(masters), 'master')} "
+                          f"({_top(masters)})"), file=sys.stderr)
         if self.masters:
             print(visible(f"watermark:   masters: {_top(self.masters)}"), file=sys.stderr)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _top(counts: Counter[str], shown: int = 5) -> str:
