@@ -167,7 +167,8 @@ class Detection:
         if self.verified is True:
             text += "; per-copy layer present (a blind read is not an attribution: see `watermark scan`)"
         elif self.verified is False:
-            text += "; per-copy layer not verified: the mark may have been copied from another image"
+            text += ("; per-copy layer not verified: a small or worn copy often reads so, and so does a mark copied "
+                     "from another image (see `watermark scan`)")
         return text
 
     def to_dict(self) -> dict[str, Any]:
