@@ -51,6 +51,7 @@ __all__ = ["load_original", "as_suspect", "refine", "place", "place_whole", "cou
 
 _SHORT_SIDE = 2048     # px: the most of the master's short side kept (the read is at 512-724)
 _MAX_MOVE = 3.0        # px at the frame's scale: the most ECC may move the registration
+_AFFINE_COVER = 0.5    # the least part of the frame a suspect covers for an affine correction
 _ECC_ITERATIONS, _ECC_EPSILON, _ECC_SMOOTHING = 100, 1e-6, 1
 MIN_DETAIL = 0.2       # correlation of fine detail that places a crop in the master file
 MIN_LIKENESS = 0.95    # and of luminance there
@@ -117,24 +118,41 @@ def refine(registration: Registration, framed: np.ndarray, valid: np.ndarray, or
            master_size: tuple[int, int]) -> Registration:
     """``registration`` corrected so that the suspect, resampled by it into the master's frame
     (``framed``: luminance at ``original``'s shape, ``valid`` the pixels it covers), lies on
-    ``original`` (the master's luminance, resampled into the frame as the suspect was): a shift, found
-    by ECC (an affine correction fits a small part's noise: measured worse); the registration itself
-    when ECC does not converge or would move it more than ``_MAX_MOVE`` px."""
+    ``original`` (the master's luminance, resampled into the frame as the suspect was), by ECC: an
+    affine correction where the suspect covers at least ``_AFFINE_COVER`` of the frame (features leave
+    a whole copy's scale a few tenths of a percent off, pixels at its far side), else a shift (an
+    affine correction fits a small part's noise: measured worse); the shift when the affine one does
+    not converge or moves a covered pixel more than ``_MAX_MOVE`` px, and the registration itself when
+    neither does."""
     if not valid.any():
         return registration
+    shift = (cv2.MOTION_TRANSLATION,)
+    for motion in (cv2.MOTION_AFFINE, *shift) if valid.mean() >= _AFFINE_COVER else shift:
+        correction = _ecc(framed, valid, original, motion)
+        if correction is not None:
+            scaling = frame_scaling(master_size, original.shape)
+            back = np.linalg.inv(scaling) @ np.linalg.inv(correction) @ scaling
+            return replace(registration, homography=back @ registration.homography)
+    return registration
+
+
+def _ecc(framed: np.ndarray, valid: np.ndarray, original: np.ndarray, motion: int) -> np.ndarray | None:
+    """The 3x3 map (x, y) from ``original``'s frame to where that pixel lies in ``framed``, found by ECC
+    with ``motion``; None when it does not converge or moves a corner of the covered pixels' box more
+    than ``_MAX_MOVE`` px."""
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, _ECC_ITERATIONS, _ECC_EPSILON)
-    try:                      # found: frame (x, y) -> where that pixel of the master is in ``framed``
+    try:
         _, found = cv2.findTransformECC(original, np.ascontiguousarray(framed, np.float32),
-                                        np.eye(2, 3, dtype=np.float32), cv2.MOTION_TRANSLATION, criteria,
+                                        np.eye(2, 3, dtype=np.float32), motion, criteria,
                                         valid.astype(np.uint8), _ECC_SMOOTHING)
     except cv2.error:
-        return registration
-    dx, dy = (float(value) for value in np.asarray(found)[:, 2])
-    if not (np.isfinite(dx) and np.isfinite(dy)) or np.hypot(dx, dy) > _MAX_MOVE:
-        return registration
-    scaling = frame_scaling(master_size, original.shape)
-    back = np.array([[1.0, 0.0, -dx], [0.0, 1.0, -dy], [0.0, 0.0, 1.0]])
-    return replace(registration, homography=np.linalg.inv(scaling) @ back @ scaling @ registration.homography)
+        return None
+    correction = np.vstack([np.asarray(found, np.float64), [0.0, 0.0, 1.0]])
+    rows, cols = np.nonzero(valid)
+    corners = np.array([[cols.min(), cols.max(), cols.min(), cols.max()],
+                        [rows.min(), rows.min(), rows.max(), rows.max()], [1.0, 1.0, 1.0, 1.0]])
+    moved = np.hypot(*((correction @ corners)[:2] - corners[:2]))
+    return correction if np.all(np.isfinite(moved)) and moved.max() <= _MAX_MOVE else None
 
 
 def place(suspect: Any, original_size: tuple[int, int], original: np.ndarray, master_size: tuple[int, int],

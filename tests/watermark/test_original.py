@@ -93,6 +93,23 @@ def test_refinement_recovers_what_features_left_of_a_crops_place(master):
         assert np.hypot(u / w - (x + left + true_dx), v / w - (y + top + true_dy)) < 0.3
 
 
+def test_refinement_corrects_the_scale_features_left_of_a_whole_copy(master):
+    """A whole copy at 0.6 registered 0.15 % too small (what features left of a screenshot, 2.4 master
+    px at its far side): an affine correction puts every corner back within a third of a pixel, where a
+    shift alone left the far corners off."""
+    copy = cv2.resize(master, (1152, 648), interpolation=cv2.INTER_AREA)
+    scale = SIZE[0] / 1152                                       # pixel centres: x_master = s (x + 0.5) - 0.5
+    exact = np.array([[scale, 0.0, 0.5 * scale - 0.5], [0.0, scale, 0.5 * scale - 0.5], [0.0, 0.0, 1.0]])
+    rough = Registration(True, np.diag([0.9985, 0.9985, 1.0]) @ exact, 400, 500)
+    shape = color.working_shape((1080, 1920))
+    framed, valid = to_master_frame(copy, rough, SIZE, shape=shape)
+    template, _ = to_master_frame(as_suspect(_luma(master), SIZE, rough, copy.shape[:2]), rough, SIZE, shape=shape)
+    refined = refine(rough, _luma(framed), valid, template, SIZE)
+    for x, y in ((0, 0), (1151, 0), (0, 647), (1151, 647), (576, 324)):
+        found, expected = refined.homography @ [x, y, 1.0], exact @ [x, y, 1.0]
+        assert np.hypot(*(found[:2] / found[2] - expected[:2])) < 1.0 / 3.0, (x, y)
+
+
 def _small_crop(image, seed):
     """5 % of the area, saved as JPEG 90, in the master's frame: the pixels and where they are."""
     left, top, width, height = suspects.crop_box(image.shape, fraction=0.05, seed=seed)
