@@ -118,7 +118,7 @@ def register_keys(registry: Path, key_paths: Sequence[Path], scratch: Path) -> N
         master, issued = scratch / f"{key_path.stem}.png", scratch / f"{key_path.stem}-issued.png"
         Image.fromarray(image).save(master)
         _quiet(cli_main, ["embed", str(master), "-o", str(issued), "--key", str(key_path), "--registry",
-                          str(registry), "--recipient", f"a recipient of {key_path.stem}", "--overwrite"])
+                          str(registry), "--recipient", f"a recipient of {key_path.stem}", "--overwrite", "--new-key"])
 
 
 def _found_note() -> PngImagePlugin.PngInfo:

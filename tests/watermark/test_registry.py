@@ -21,7 +21,7 @@ from PIL import Image
 import watermark as wm
 from tests.photos import PHOTO_NAMES, photo
 from watermark.features import Features, MasterPrint, master_print
-from watermark.registry import Registry, export_json, frames, holders, import_document
+from watermark.registry import Registry, export_document, export_json, frames, holders, import_document
 from watermark.registry.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 
@@ -190,8 +190,9 @@ def test_import_refuses_a_number_outside_64_bits_and_imports_nothing(registry, k
     with Registry(tmp_path / "copy.db", create=True) as copy:
         with pytest.raises(wm.RegistryError) as info:
             import_document(copy, document, source="x.json")
+        written = " written 0x, as the export writes it" if field == "payload" else ""
         assert _one_line(info) == (f"x.json: {named}: {field} {value!r} is not a 64-bit unsigned hex "
-                                   "number; nothing imported")
+                                   f"number{written}; nothing imported")
         assert copy.counts() == {"keys": 0, "masters": 0, "reserved": 0, "issued": 0, "void": 0}
 
 
@@ -254,8 +255,8 @@ _MALFORMED = [
     ("masters", "height", 65536, f"master {{master}}: height 65536 {_SIDE}"),
     ("masters", "height", 10**30, f"master {{master}}: height {10**30} {_SIDE}"),
     ("masters", "height", 480.0, f"master {{master}}: height 480.0 {_SIDE}"),
-    ("masters", "path", "/masters/a\0.png", "master {master}: path '/masters/a\\x00.png' is not a path (UTF-8 text "
-                                            "without NUL)"),
+    ("masters", "path", "/masters/a\0.png", "master {master}: path '/masters/a\\x00.png' is not a path (UTF-8 text, "
+                                            "not empty, without NUL)"),
     ("masters", "print", base64.b64encode(b"garbage" * 10).decode(), "master {master}: print is not a Filigrane "
      "master print of at most 65536 bytes with a thumbnail of at most 192 px"),
     ("masters", "print", "not base64!", "master {master}: print 'not base64!' is not base64"),
@@ -277,10 +278,14 @@ _MALFORMED = [
     ("copies", "state", "issued", "copy {copy}: state 'issued' without both output_sha256 and issued_at (only an "
                                   "issued copy has both)"),
     ("copies", "state", "lost", "copy {copy}: state 'lost' is not reserved, issued or void"),
-    ("copies", "output_path", "/out/a.png\0", "copy {copy}: output_path '/out/a.png\\x00' is not a path (UTF-8 text "
-                                              "without NUL)"),
+    ("copies", "output_path", "/out/a.png\0", "copy {copy}: output_path '/out/a.png\\x00' is not a path (UTF-8 "
+                                              "text, not empty, without NUL)"),
     ("copies", "payload", "0x" + "f" * 100_000, "copy {copy}: payload '0x" + "f" * 37 + "... is not a 64-bit "
-                                                "unsigned hex number"),
+                                                "unsigned hex number written 0x, as the export writes it"),
+    ("copies", "payload", "10", "copy {copy}: payload '10' is not a 64-bit unsigned hex number written 0x, as the "
+                                "export writes it"),
+    ("copies", "output_path", "", "copy {copy}: output_path '' is not a path (UTF-8 text, not empty, without NUL)"),
+    ("masters", "path", "", "master {master}: path '' is not a path (UTF-8 text, not empty, without NUL)"),
     ("copies", "id", 5, "copy #1: id 5 is not a record id (a UUID in lower case)"),
     ("copies", "scheme", None, "copy {copy}: scheme None is not UTF-8 text"),
     ("copies", "scheme", _DELETED, "copy {copy}: no scheme")]
@@ -484,3 +489,63 @@ def test_a_reservation_is_at_work_while_its_process_runs_or_elsewhere_for_an_hou
     finally:
         process.communicate("\n")
     assert not holders.at_work(running, recent)                               # gone
+
+
+def test_an_export_is_one_snapshot_while_another_connection_issues(registry, key):
+    """A copy issued (with its new master) while the export reads is in it whole, or not at all."""
+    registry.reserve(key, _master(registry, "a"), output_path="/out/a.png", scheme="lattice")
+    issued = []
+
+    def issue_between_the_masters_and_the_copies(statement):
+        if "FROM copies c" in statement and not issued:
+            with Registry(registry.path) as other:
+                issued.append(other.reserve(key, _master(other, "b"), output_path="/out/b.png", scheme="lattice"))
+
+    registry.connection.set_trace_callback(issue_between_the_masters_and_the_copies)
+    try:
+        document = export_document(registry)
+    finally:
+        registry.connection.set_trace_callback(None)
+    assert issued and registry.counts()["reserved"] == 2
+    masters = {master["sha256"] for master in document["masters"]}
+    assert [copy["master"] for copy in document["copies"]] == ["a" * 64] and masters == {"a" * 64}
+
+
+def test_a_stored_field_that_does_not_decode_is_one_line_naming_the_registry(registry, key):
+    record = registry.reserve(key, _master(registry), output_path="/out/a.png", scheme="lattice")
+    for damaged in ("{not json", "[1, 2]"):
+        registry.connection.execute("UPDATE copies SET metadata = ? WHERE id = ?", (damaged, record.id))
+        for read in (registry.records, lambda: registry.record(record.id), lambda: export_document(registry)):
+            with pytest.raises(wm.RegistryError) as info:
+                read()
+            assert _one_line(info).startswith(f"{registry.path}: damaged registry: a stored field does not decode (")
+
+
+def test_import_refuses_a_copy_issued_before_it_was_reserved(registry, key, tmp_path):
+    registry.mark_issued(registry.reserve(key, _master(registry), output_path="/out/a.png", scheme="lattice").id,
+                         "e" * 64)
+    document = json.loads(export_json(registry))
+    copy = document["copies"][0]
+    copy["issued_at"] = "2000-01-01T00:00:00.000000Z"
+    with Registry(tmp_path / "copy.db", create=True) as target:
+        with pytest.raises(wm.RegistryError) as info:
+            import_document(target, document, source="x.json")
+        assert _one_line(info) == (f"x.json: copy {copy['id']}: issued_at 2000-01-01T00:00:00.000000Z is earlier "
+                                   f"than reserved_at {copy['reserved_at']}; nothing imported")
+        assert target.counts()["keys"] == 0
+
+
+def test_import_names_a_payload_or_id_repeated_within_the_same_export(registry, key, tmp_path):
+    record = registry.reserve(key, _master(registry), output_path="/out/a.png", payload=42, scheme="lattice")
+    document = json.loads(export_json(registry))
+    other = "00000000-0000-4000-8000-000000000000"
+    for number, (repeated, message) in enumerate((
+            ({"id": other}, f"copy {other} has the payload 0x000000000000002a of copy {record.id} under the same "
+                            "key, in this same export"),
+            ({"payload": "0x2b"}, f"copy {record.id} is in the export twice"))):
+        changed = {**document, "copies": [*document["copies"], {**document["copies"][0], **repeated}]}
+        with Registry(tmp_path / f"copy{number}.db", create=True) as target:
+            with pytest.raises(wm.RegistryError) as info:
+                import_document(target, changed, source="x.json")
+            assert _one_line(info) == f"x.json: {message}; nothing imported"
+            assert target.counts()["keys"] == 0

@@ -381,7 +381,7 @@ def test_two_marks_are_both_reported_with_their_issue_dates_oldest_first(scan_wo
     later = tmp_path / "later.key"
     Key.generate().save(later)
     _run("embed", world / "y" / "coffee.png", "-o", tmp_path / "again.png", "--key", later, "--registry", registry,
-         "--recipient", "Later Licensee", check=0)
+         "--recipient", "Later Licensee", "--new-key", check=0)
     Image.open(tmp_path / "again.png").save(tmp_path / "again.jpg", quality=95)     # not byte-exact: read blind
     result = _run("scan", tmp_path / "again.jpg", "--registry", registry, "--key", world / "studio.key", "--key", later,
                   "--json", check=0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..keys import Key
 from ..registry import Registry, issue_file
 from ..signer import ManifestSigner
 from .batch import EMBED_FIELDS, Job, Outcome, row
+from .common import visible
 from .registry import require_utf8
 
 __all__ = ["registry_options", "issue_job", "ISSUE_FIELDS"]
@@ -37,6 +39,9 @@ def registry_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--recipient", metavar="NAME", help="who receives these copies")
     group.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                        help="free metadata recorded with each copy (repeatable)")
+    group.add_argument("--new-key", action="store_true", help="add this key to a registry that already records "
+                                                              "other keys (without it, a key new to such a registry "
+                                                              "is refused: a mistyped passphrase is likely)")
 
 
 def _metadata(items: list[str]) -> dict[str, str]:
@@ -55,6 +60,21 @@ def _registry(path: str) -> Registry:
     if slot not in _OPEN:
         _OPEN[slot] = Registry(path)
     return _OPEN[slot]
+
+
+def _add_key(registry: Registry, key: Key, *, new_key: bool) -> None:
+    """Register ``key`` if it is new, saying so on stderr; refused when the registry already records other
+    keys, unless ``new_key``."""
+    known = registry.keys()
+    if any(public_id == key.public_id for public_id, _ in known):
+        return
+    if known and not new_key:
+        fingerprints = ", ".join(fingerprint for _, fingerprint in known)
+        raise RegistryError(f"{registry.path}: key {key.fingerprint} is new to this registry, which records the "
+                            f"keys {fingerprints}; a mistyped passphrase or a wrong key file is the likely cause "
+                            "(--new-key adds it on purpose)")
+    registry.add_key(key)
+    print(visible(f"watermark: {registry.path}: added key {key.fingerprint}"), file=sys.stderr, flush=True)
 
 
 def _issue_one(pair: tuple[Path, Path], *, registry: str, key: Key, payload: int | None, recipient: str | None,
@@ -101,7 +121,7 @@ def issue_job(args: argparse.Namespace, key: Key, pairs: list[tuple[Path, Path]]
     require_utf8(args.recipient, "--recipient")
     metadata = _metadata(args.meta)
     with Registry(args.registry) as registry:       # refuse a missing, damaged, newer or locked file first
-        registry.add_key(key)
+        _add_key(registry, key, new_key=args.new_key)
     return Job(_issue_one, _issue_failed, registry=args.registry, key=key,
                payload=None if payload is None else payload_to_int(payload), recipient=args.recipient,
                metadata=metadata, strength=args.strength, scheme=args.scheme, quality=args.quality,

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from .. import atomic
-from ..errors import ParameterError, RegistryError, WatermarkError
+from ..errors import OutputExistsError, ParameterError, RegistryError, WatermarkError
 from ..registry import ISSUED, RESERVED, VOID, Record, Registry, export_json, import_document
 from ..sources import printable
 from .common import FOUND, NOT_FOUND, load_key, visible
@@ -62,7 +62,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     init.add_argument("path", metavar="DB")
     init.set_defaults(run=_run_init)
 
-    listing = actions.add_parser("list", help="the records (issued, reserved, void; --state picks one), oldest first")
+    listing = actions.add_parser("list", help="the records (issued, reserved, void; --state picks one), oldest "
+                                              "issue first, then those not issued, oldest reservation first")
     registry_option(listing)
     _optional_key(listing)
     listing.add_argument("--recipient", help="only this recipient's copies")
@@ -88,7 +89,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--json", action="store_true", help="the whole registry as one JSON document, records "
                                                             "in every state (a backup: 'import' reads it back "
                                                             "exactly, void payloads stay taken)")
-    export.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
+    export.add_argument("-o", "--output", metavar="FILE", help="write here (atomically, readable by its owner "
+                                                               "only) instead of stdout")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing FILE")
     export.set_defaults(run=_run_export)
 
     importing = actions.add_parser("import", help="merge a JSON export into the registry (all or nothing)")
@@ -125,7 +128,16 @@ def _run_list(args: argparse.Namespace) -> int:
     require_utf8(args.recipient, "--recipient")
     with Registry(args.registry) as registry:
         key = _key_filter(args, registry)
-        return _print_records(registry.records(key=key, recipient=args.recipient, state=args.state), args.json)
+        records = registry.records(key=key, recipient=args.recipient, state=args.state)
+    if args.recipient is not None and not records:
+        print(visible(f"watermark: no copies issued to {args.recipient}"), file=sys.stderr)
+    return _print_records(sorted(records, key=_shown_time), args.json)
+
+
+def _shown_time(record: Record) -> tuple:
+    """The order of `registry list`: by the time it shows (issued_at), then the records not issued, by
+    reserved_at."""
+    return record.issued_at is None, record.issued_at or "", record.reserved_at, record.id
 
 
 def _run_show(args: argparse.Namespace) -> int:
@@ -166,20 +178,38 @@ def _payload(text: str) -> int:
         payload = int(digits, 16) if digits.startswith("0x") else int(digits, 10)
     except ValueError:
         raise RegistryError(f"{text!r} is neither a payload (0x hex or decimal), a record id (8+ characters) "
-                            "nor a SHA-256 (64 hex digits)") from None
+                            "nor a SHA-256 (64 hex digits); a recipient's copies: watermark registry list "
+                            "--recipient NAME") from None
     if not 0 <= payload < 2**64:
         raise RegistryError(f"payload {text} is outside [0, 2**64)")
     return payload
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    if args.output is not None:
+        _check_output(Path(args.output), Path(args.registry), overwrite=args.overwrite)
     with Registry(args.registry) as registry:
+        registry.require_sound()
         text = export_json(registry) if args.json else _csv(registry.records(state=ISSUED))
     if args.output is None:
         sys.stdout.write(text)
     else:
-        _write_atomic(Path(args.output), text)
+        _write_atomic(Path(args.output), text, overwrite=args.overwrite)
     return FOUND
+
+
+def _check_output(output: Path, registry: Path, *, overwrite: bool) -> None:
+    """Refuse to export over the registry itself, ever, or over another existing file without --overwrite."""
+    if not os.path.lexists(output):
+        return
+    try:
+        itself = os.path.samefile(output, registry)
+    except OSError:                      # no registry there: opening it says so
+        itself = False
+    if itself:
+        raise ParameterError(f"{output}: is the registry itself; export to another file")
+    if not overwrite:
+        raise OutputExistsError(f"{output}: already exists; pass --overwrite to replace it")
 
 
 def _csv(records: list[Record]) -> str:
@@ -204,9 +234,9 @@ def spreadsheet_cell(value: str | None) -> str | None:
     return f"'{value}" if value is not None and value.startswith(_FORMULA_STARTS) else value
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, text: str, *, overwrite: bool) -> None:
     try:
-        atomic.write_file(path, text.encode("utf-8"))
+        atomic.write_file(path, text.encode("utf-8"), replace=overwrite, mode=0o600)
     except OSError as exc:
         raise WatermarkError(f"{path}: cannot write the export ({exc.strerror or exc})") from None
 

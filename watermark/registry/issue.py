@@ -5,13 +5,19 @@ The order is: register the master (SHA-256, size, perceptual hash, print) -> res
 SHA-256 (committed). After a SIGKILL anywhere, the registry is sound (each step is one SQLite
 transaction), every ``issued`` record points to a complete output (the output exists before the
 record says so, and it only appears whole, by rename), and no payload is used twice. Running the
-same job again (`issue_file` with the same key, master, output and recipient) finishes it:
+same job again (`issue_file` with the same key, master, output, recipient, metadata and payload, if one
+is given) finishes it:
 
-- the output exists and an issued record of this master and recipient has its SHA-256: skipped;
+- the output exists and an issued record of that same job has its SHA-256: skipped;
 - a reservation whose output exists and carries the reservation's payload (read back with the
-  key): the crash came between the write and the record, so it is recorded as issued;
+  key): the crash came between the write and the record, so it is recorded as issued ("recovered"),
+  if the reservation is that same job's; another job's is refused with one line naming it (its own
+  command records it), or, with ``overwrite``, recorded as the copy it is and then replaced;
 - a reservation without its output, or whose output does not read back: voided (its payload is
   never used again) and a new payload is drawn.
+
+An exception (Ctrl-C) that comes once the output is in place, holding the bytes this run wrote, leaves
+the reservation for a rerun to record; one that comes before voids it.
 
 Only the reservations of processes that are gone are finished or voided so (`watermark.registry.holders`):
 one that another run is still at work on (the same command run twice at once) fails this copy with one
@@ -24,12 +30,14 @@ import contextlib
 import functools
 import hashlib
 import os
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import api, imageio, schemes
-from ..errors import InvalidImageError, OutputExistsError, ParameterError, RegistryError
+from ..errors import FiligraneWarning, InvalidImageError, OutputExistsError, ParameterError, RegistryError
 from ..features import master_print
 from ..fingerprint import perceptual_hash
 from ..keys import Key
@@ -94,7 +102,8 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     the record keeps in its metadata (``c2pa_manifest``).
 
     A ``source`` that already carries ``key``'s mark is marked all the same, with an `AlreadyMarkedWarning`
-    (as `watermark.embed_file`); ``destination`` is never ``source``.
+    (as `watermark.embed_file`); ``destination`` is never ``source``. Replacing (``overwrite``) the file of
+    an issued copy warns, naming its record and recipient.
 
     Raises
     ------
@@ -106,59 +115,130 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
         raise ParameterError(f"{destination}: is the master itself; a registry issues marked copies and never "
                              "marks a master in place")
     master = register_master(registry, source, loaded)
-    finished = _resume(registry, key, master, destination, recipient, metadata or {})
+    differences = functools.partial(_differences, master=master, recipient=recipient, metadata=metadata or {},
+                                    payload=payload)
+    finished = _resume(registry, key, destination, differences, overwrite)
     if finished is not None:
         return finished
     if not overwrite and os.path.lexists(destination):   # refuse before drawing a payload
         raise OutputExistsError(f"{destination}: already exists; pass overwrite=True (--overwrite) "
                                         "to replace it")
+    replaced = _issued_there(registry, destination)
     if c2pa_signer is not None:
         c2pa_signer.check_output(destination)
         metadata = {**(metadata or {}), "c2pa_manifest": new_manifest_id()}
     api.warn_if_marked(loaded.image, key, schemes.get(scheme), source)   # as embed_file does
     record = registry.reserve(key, master, output_path=destination, payload=payload, recipient=recipient,
                               metadata=metadata, scheme=scheme)
+    sign = None if c2pa_signer is None else functools.partial(
+        c2pa_signer.sign, output=destination, source=source, source_format=loaded.format, payload=record.payload,
+        key_id=key.public_id, scheme=schemes.get(scheme).name, manifest_id=record.metadata["c2pa_manifest"])
+    written = _Written(sign)
     try:
         try:
             marked = api.embed(loaded.image, record.payload, key, strength=strength, scheme=scheme)
         except InvalidImageError as exc:
             raise type(exc)(str(exc).replace("image:", f"{source}:", 1)) from None
-        finish = None if c2pa_signer is None else functools.partial(
-            c2pa_signer.sign, output=destination, source=source, source_format=loaded.format, payload=record.payload,
-            key_id=key.public_id, scheme=schemes.get(scheme).name, manifest_id=record.metadata["c2pa_manifest"])
-        imageio.save_image(marked, destination, like=loaded, quality=quality, overwrite=overwrite, finish=finish)
+        imageio.save_image(marked, destination, like=loaded, quality=quality, overwrite=overwrite, finish=written)
     except BaseException as exc:
-        with contextlib.suppress(RegistryError):
-            registry.void(record.id, f"not written: {exc}"[:500])
+        if not written.is_at(destination):      # in place already (Ctrl-C just after the rename): a rerun records it
+            with contextlib.suppress(RegistryError):
+                registry.void(record.id, f"not written: {exc}"[:500])
         raise
-    written = file_sha256(destination)
+    for old in replaced:
+        warnings.warn(f"{destination}: replaced the file of copy {old.id} issued to {_who(old)}, whose record "
+                      "still names it", FiligraneWarning, stacklevel=2)
+    return Issued("issued", _record_issued(registry, record.id, destination, written.sha256))
+
+
+class _Written:
+    """The ``finish`` step of `imageio.save_image` that signs the encoded file (with ``sign``, when given)
+    and keeps the SHA-256 of the bytes it hands on to be written."""
+
+    def __init__(self, sign: Callable[[bytes], bytes] | None) -> None:
+        self.sign, self.sha256 = sign, ""
+
+    def __call__(self, encoded: bytes) -> bytes:
+        data = encoded if self.sign is None else self.sign(encoded)
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        return data
+
+    def is_at(self, path: Path) -> bool:
+        """Whether the file at ``path`` holds these bytes."""
+        try:
+            return bool(self.sha256) and file_sha256(path) == self.sha256
+        except OSError:
+            return False
+
+
+def _record_issued(registry: Registry, record_id: str, destination: Path, sha256: str) -> Record:
+    """Record the reservation ``record_id`` as issued, its output ``destination`` (of ``sha256``) written. If
+    that fails, the line says that a rerun records it; unless a concurrent run voided the reservation: the
+    output is then taken back."""
     try:
-        return Issued("issued", registry.mark_issued(record.id, written))
-    except RegistryError:
-        current = registry.record(record.id)
-        if current is not None and current.state == VOID:    # voided by a concurrent run: take our output back
-            with contextlib.suppress(OSError):
-                if file_sha256(destination) == written:
-                    os.unlink(destination)
-        raise                                                # (still reserved: a rerun records it)
+        return registry.mark_issued(record_id, sha256)
+    except RegistryError as exc:
+        current = registry.record(record_id)
+        if current is None or current.state != VOID:
+            raise RegistryError(f"{destination}: the copy was written but not recorded ({exc}); run the same "
+                                "command again to record it") from None
+        with contextlib.suppress(OSError):
+            if file_sha256(destination) == sha256:
+                os.unlink(destination)
+        raise
 
 
-def _resume(registry: Registry, key: Key, master: Master, destination: Path, recipient: str | None,
-            metadata: dict) -> Issued | None:
-    """Finish or clean up what an earlier run left for ``destination``; the finished copy, if any."""
+def _resume(registry: Registry, key: Key, destination: Path, differences: Callable[[Record], list[str]],
+            overwrite: bool) -> Issued | None:
+    """Finish or clean up what an earlier run left for ``destination``; the finished copy, if any.
+
+    ``differences`` names what of a record is not the copy this run asks for (see the module's notes)."""
     written = file_sha256(destination) if destination.is_file() else None
     for record in registry.records(key=key, output_path=destination, state=RESERVED):
         registry.refuse_at_work(record)                     # another run's, still at work: left to it
-        if written is not None and record.master.id == master.id and _carries(destination, key, record):
-            return Issued("recovered", registry.mark_issued(record.id, written))
-        registry.void(record.id, "interrupted: " + ("output not written" if written is None else
-                                                    "the output there does not carry this payload"))
+        if written is None or not _carries(destination, key, record):
+            registry.void(record.id, "interrupted: " + ("output not written" if written is None else
+                                                        "the output there does not carry this payload"))
+            continue
+        differ = differences(record)
+        if not differ:
+            return Issued("recovered", _record_issued(registry, record.id, destination, written))
+        if not overwrite:
+            raise RegistryError(_not_asked(destination, record, differ))
+        _record_issued(registry, record.id, destination, written)    # recorded as the copy it is, then replaced
     if written is not None:
         for record in registry.records(key=key, output_path=destination, state=ISSUED):
-            if (record.output_sha256 == written and record.master.id == master.id
-                    and (record.recipient, _asked(record.metadata)) == (recipient, metadata)):
+            if record.output_sha256 == written and not differences(record):
                 return Issued("skipped", record)
     return None
+
+
+def _differences(record: Record, *, master: Master, recipient: str | None, metadata: dict,
+                 payload: int | None) -> list[str]:
+    """What of ``record`` is not what this run asks for: its master, recipient, metadata or payload (if given)."""
+    same = {"master": record.master.id == master.id, "recipient": record.recipient == recipient,
+            "metadata": _asked(record.metadata) == metadata, "payload": payload in (None, record.payload)}
+    return [name for name, equal in same.items() if not equal]
+
+
+def _not_asked(destination: Path, record: Record, differences: list[str]) -> str:
+    """The line that refuses to recover, for this run, the output an interrupted run left for another copy."""
+    return (f"{destination}: holds copy {record.id} for {_who(record)} (payload {record.payload:#018x}), which an "
+            f"interrupted run left unrecorded; this run asks for another {' and '.join(differences)}: run that "
+            "run's command again to record it, or remove the file or pass --overwrite to issue a new copy")
+
+
+def _issued_there(registry: Registry, destination: Path) -> list[Record]:
+    """The issued copies whose file is ``destination`` as it is now (what writing there replaces)."""
+    if not destination.is_file():
+        return []
+    current = file_sha256(destination)
+    return [record for record in registry.records(output_path=destination, state=ISSUED)
+            if record.output_sha256 == current]
+
+
+def _who(record: Record) -> str:
+    return record.recipient if record.recipient is not None else "(no recipient)"
 
 
 def _asked(metadata: dict) -> dict:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Master", "Record", "RESERVED", "ISSUED", "VOID"]
+__all__ = ["Master", "Record", "RESERVED", "ISSUED", "VOID", "metadata_text", "metadata_of"]
 
 RESERVED, ISSUED, VOID = "reserved", "issued", "void"
 
@@ -118,3 +118,11 @@ class Record:
 def metadata_text(metadata: dict | None) -> str:
     """The canonical JSON text of a metadata dict (sorted keys: byte-identical round trips)."""
     return json.dumps(metadata or {}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def metadata_of(text: str) -> dict:
+    """The metadata dict stored as ``text``; ValueError if it is not a JSON object (a damaged registry)."""
+    metadata = json.loads(text)
+    if not isinstance(metadata, dict):
+        raise ValueError(f"metadata {text[:40]!r} is not a JSON object")
+    return metadata

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import RegistryError
 
-__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "DEFAULT_TIMEOUT", "connect", "write", "errors",
+__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "DEFAULT_TIMEOUT", "connect", "write", "read", "errors", "decoding",
            "to_signed", "to_unsigned"]
 
 APPLICATION_ID = 0x46696C67          # "Filg"
@@ -129,25 +129,35 @@ def errors(path: Path, timeout: float) -> Iterator[None]:
         raise RegistryError(f"{path}: cannot store {ascii(exc.object)}, which is not valid UTF-8 text") from None
 
 
+@contextlib.contextmanager
+def decoding(path: Path) -> Iterator[None]:
+    """Turn a stored field that does not decode (metadata that is not JSON, a number stored as text: a
+    damaged registry) into a one-line `RegistryError` naming ``path``."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        raise RegistryError(f"{path}: damaged registry: a stored field does not decode ({exc})") from None
+
+
 def connect(path: str | os.PathLike, *, create: bool = False, timeout: float | None = None) -> sqlite3.Connection:
-    """Open (or, with ``create``, make) the registry at ``path``, migrated to :data:`SCHEMA_VERSION`.
+    """Open (or, with ``create``, make: readable by its owner only) the registry at ``path``, migrated to
+    :data:`SCHEMA_VERSION`.
 
     Raises
     ------
     RegistryError
-        Missing file (without ``create``), an existing file when creating, a file that is not a
+        Missing file (without ``create``), an existing file or a missing folder when creating, a file that is not a
         Filigrane registry or is damaged, a newer schema, a lock held too long by another writer.
     """
     path = Path(path)
     timeout = _timeout() if timeout is None else timeout
-    if create and path.exists():
-        raise RegistryError(f"{path}: already exists; a new registry needs a new file")
-    if not create and not path.is_file():
+    if create:
+        _create(path)
+    elif not path.is_file():
         what = "is a directory" if path.is_dir() else "registry not found"
         raise RegistryError(f"{path}: {what}; `watermark registry init {path}` creates one")
-    mode = "rwc" if create else "rw"
     try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, timeout=timeout,
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=timeout,
                                      isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
         raise RegistryError(f"{path}: cannot open the registry ({exc})") from None
@@ -162,6 +172,19 @@ def connect(path: str | os.PathLike, *, create: bool = False, timeout: float | N
         connection.close()
         raise
     return connection
+
+
+def _create(path: Path) -> None:
+    """Make ``path`` an empty file that only its owner can read: a registry holds a copy of every master
+    (SQLite gives its -wal and -shm files the same mode)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        raise RegistryError(f"{path}: already exists; a new registry needs a new file") from None
+    except FileNotFoundError:
+        raise RegistryError(f"{path}: folder {str(path.parent)!r} does not exist; create it first") from None
+    except OSError as exc:
+        raise RegistryError(f"{path}: cannot create the registry ({exc.strerror or exc})") from None
 
 
 def _check_and_migrate(connection: sqlite3.Connection, path: Path, create: bool) -> None:
@@ -200,3 +223,15 @@ def write(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         connection.execute("ROLLBACK")
         raise
     connection.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def read(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One read transaction: every query in it sees the file as it was at the first (WAL keeps that
+    snapshot while other processes write)."""
+    connection.execute("BEGIN")
+    try:
+        yield connection
+    finally:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")

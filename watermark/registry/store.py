@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import sqlite3
@@ -20,7 +19,7 @@ from ..errors import RegistryError
 from ..keys import Key
 from ..sources import printable
 from . import holders, schema
-from .records import ISSUED, RESERVED, VOID, Master, Record, metadata_text
+from .records import ISSUED, RESERVED, VOID, Master, Record, metadata_of, metadata_text
 from .schema import to_signed, to_unsigned
 
 __all__ = ["Registry", "utc_now", "tool_version"]
@@ -116,6 +115,12 @@ class Registry:
         with self.errors():
             return self._connection.execute(sql, args).fetchall()
 
+    def _records(self, sql: str, args: tuple = ()) -> list[Record]:
+        """The records that ``sql`` (a `_RECORD_SELECT`) selects."""
+        rows = self._query(sql, args)
+        with schema.decoding(self.path):
+            return [_record(row) for row in rows]
+
     # -- keys -------------------------------------------------------------------------------------
 
     def add_key(self, key: Key) -> str:
@@ -136,7 +141,8 @@ class Registry:
             return public_id
         known = ", ".join(fingerprint for _, fingerprint in self.keys()) or "none"
         shown = key.fingerprint if isinstance(key, Key) else public_id
-        raise RegistryError(f"{self.path}: key {shown} is not in this registry (its keys' fingerprints: {known})")
+        raise RegistryError(f"{self.path}: key {shown} is not in this registry (its keys' fingerprints: {known}); "
+                            "a mistyped passphrase or a wrong key file is the likely cause")
 
     # -- masters ----------------------------------------------------------------------------------
 
@@ -162,11 +168,12 @@ class Registry:
         """The master with this SHA-256 (hex) or registry id, or None."""
         column = "m.id" if isinstance(ref, int) else "m.sha256"
         rows = self._query(f"SELECT {_MASTER_COLUMNS} FROM masters m WHERE {column} = ?", (ref,))
-        return _master(rows[0]) if rows else None
+        with schema.decoding(self.path):
+            return _master(rows[0]) if rows else None
 
     def masters(self) -> Iterator[Master]:
         """Every master, in registration order (prints included: a streaming read)."""
-        with self.errors():
+        with self.errors(), schema.decoding(self.path):
             cursor = self._connection.execute(f"SELECT {_MASTER_COLUMNS} FROM masters m ORDER BY m.id")
             for row in cursor:
                 yield _master(row)
@@ -175,13 +182,15 @@ class Registry:
         """The PNG of ``master``'s frame (`watermark.registry.frames`), or None if it has none."""
         master_id = master.id if isinstance(master, Master) else int(master)
         rows = self._query("SELECT png FROM frames WHERE master_id = ?", (master_id,))
-        return bytes(rows[0][0]) if rows else None
+        with schema.decoding(self.path):
+            return bytes(rows[0][0]) if rows else None
 
     def master_hashes(self) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, phashes)``: int64 master ids and their uint64 perceptual hashes, for an index."""
         rows = self._query("SELECT id, phash FROM masters ORDER BY id")
-        ids = np.array([row[0] for row in rows], dtype=np.int64)
-        hashes = np.array([row[1] for row in rows], dtype=np.int64).view(np.uint64)
+        with schema.decoding(self.path):
+            ids = np.array([row[0] for row in rows], dtype=np.int64)
+            hashes = np.array([row[1] for row in rows], dtype=np.int64).view(np.uint64)
         return ids, hashes
 
     # -- copies -----------------------------------------------------------------------------------
@@ -254,25 +263,21 @@ class Registry:
 
     def record(self, record_id: str) -> Record | None:
         """The record with this id, or None."""
-        rows = self._query(f"{_RECORD_SELECT} WHERE c.id = ?", (record_id,))
-        return _record(rows[0]) if rows else None
+        records = self._records(f"{_RECORD_SELECT} WHERE c.id = ?", (record_id,))
+        return records[0] if records else None
 
     def find_payload(self, payload: int, *, key: Key | str | None = None) -> list[Record]:
         """Every record (any state) of ``payload``, under ``key`` only when given."""
         if key is None:
-            rows = self._query(f"{_RECORD_SELECT} WHERE c.payload = ? ORDER BY c.reserved_at",
-                               (to_signed(payload),))
-        else:
-            rows = self._query(f"{_RECORD_SELECT} WHERE c.payload = ? AND k.public_id = ? ORDER BY c.reserved_at",
-                               (to_signed(payload), _key_id(key)))
-        return [_record(row) for row in rows]
+            return self._records(f"{_RECORD_SELECT} WHERE c.payload = ? ORDER BY c.reserved_at", (to_signed(payload),))
+        return self._records(f"{_RECORD_SELECT} WHERE c.payload = ? AND k.public_id = ? ORDER BY c.reserved_at",
+                             (to_signed(payload), _key_id(key)))
 
     def find_sha256(self, sha256: str, *, key: Key | str | None = None) -> tuple[list[Record], Master | None]:
         """Exact lookup of a file's bytes: the issued copies with this output SHA-256 (under ``key`` only
         when given), and the master with it."""
-        rows = self._query(f"{_RECORD_SELECT} WHERE c.output_sha256 = ? AND c.state = 'issued' "
-                           "ORDER BY c.issued_at", (sha256,))
-        copies = [_record(row) for row in rows]
+        copies = self._records(f"{_RECORD_SELECT} WHERE c.output_sha256 = ? AND c.state = 'issued' "
+                               "ORDER BY c.issued_at", (sha256,))
         return [copy for copy in copies if key is None or copy.key == _key_id(key)], self.master(sha256)
 
     def copies_of(self, master: Master | int, *, key: Key | str | None = None) -> list[Record]:
@@ -292,8 +297,7 @@ class Registry:
                 clauses.append(clause)
                 args.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        return [_record(row) for row in self._query(f"{_RECORD_SELECT}{where} ORDER BY c.reserved_at, c.id",
-                                                    tuple(args))]
+        return self._records(f"{_RECORD_SELECT}{where} ORDER BY c.reserved_at, c.id", tuple(args))
 
     def matches(self, key: Key | str, payload: int) -> dict[str, list[dict[str, Any]]]:
         """The issued copies of ``payload`` under ``key`` in the shape of the C2PA soft-binding
@@ -312,6 +316,17 @@ class Registry:
         """SQLite's ``PRAGMA integrity_check`` answer: ``"ok"`` for a sound file."""
         return "; ".join(row[0] for row in self._query("PRAGMA integrity_check"))
 
+    def require_sound(self) -> None:
+        """A `RegistryError` naming the file and its first problem if SQLite's ``PRAGMA quick_check`` finds it
+        damaged (a read of a damaged table may stop short, or go on without the rows it cannot read)."""
+        problems = [line for row in self._query("PRAGMA quick_check") for line in row[0].splitlines()
+                    if not line.startswith("*** ")]
+        if problems != ["ok"]:
+            found = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+            raise RegistryError(f"{self.path}: damaged registry (SQLite's quick_check found {found}, the first: "
+                                f"{problems[0]}); restore it from a backup (an earlier registry export --json, "
+                                "imported into a new registry)")
+
     @property
     def connection(self) -> sqlite3.Connection:
         """The underlying connection (for `watermark.registry.transfer`)."""
@@ -329,5 +344,5 @@ def _record(row: tuple) -> Record:
      reserved_at, issued_at, note) = row[:13]
     return Record(id=id_, key=key, payload=to_unsigned(payload), master=_master(row[13:]), state=state,
                   output_path=output_path, output_sha256=output_sha256, recipient=recipient,
-                  metadata=json.loads(metadata), scheme=scheme, tool_version=version, reserved_at=reserved_at,
+                  metadata=metadata_of(metadata), scheme=scheme, tool_version=version, reserved_at=reserved_at,
                   issued_at=issued_at, note=note)

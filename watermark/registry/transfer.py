@@ -12,9 +12,10 @@ a master whose SHA-256 is there with another path, size, perceptual hash, print 
 there without a frame gets the export's). When a key or master was added is each registry's own.
 
 Every field of an export is checked before the registry is locked: its type and range, the registry's
-own formats (times, ids, hex), a master's print must decode and its frame be the PNG of its size
-(its header read first: a decompression bomb is never decoded). A malformed entry is one line
-naming it, and nothing is imported.
+own formats (times, ids, hex, payloads written 0x, paths not empty), a master's print must decode and
+its frame be the PNG of its size (its header read first: a decompression bomb is never decoded); a copy
+is not issued before it was reserved, and no two copies of the export share an id or a key and payload.
+A malformed entry is one line naming it, and nothing is imported.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from PIL import Image
 from ..errors import RegistryError
 from ..features import PRINT_LIMIT, THUMBNAIL_SIDE, MasterPrint
 from . import frames, schema
-from .records import ISSUED, RESERVED, VOID, metadata_text
+from .records import ISSUED, RESERVED, VOID, metadata_of, metadata_text
 from .store import Registry
 
 __all__ = ["FORMAT", "export_document", "export_json", "import_document"]
@@ -52,9 +53,9 @@ _SHOWN = 40                                  # characters of a value that an err
 
 
 def export_document(registry: Registry) -> dict[str, Any]:
-    """Everything in ``registry`` as plain JSON-ready data (prints and frames in base64, payloads in 0x hex)."""
-    db = registry.connection
-    with registry.errors():
+    """Everything in ``registry`` as plain JSON-ready data (prints and frames in base64, payloads in 0x hex),
+    read in one transaction: a copy issued meanwhile is in it with its key and master, or not at all."""
+    with registry.errors(), schema.decoding(registry.path), schema.read(registry.connection) as db:
         keys = [{"public_id": p, "fingerprint": f, "added_at": a} for p, f, a in
                 db.execute("SELECT public_id, fingerprint, added_at FROM keys ORDER BY added_at, public_id")]
         masters = [{"sha256": s, "path": p, "width": w, "height": h, "phash": f"{schema.to_unsigned(ph):016x}",
@@ -64,7 +65,7 @@ def export_document(registry: Registry) -> dict[str, Any]:
                        "SELECT sha256, path, width, height, phash, print, added_at, f.png FROM masters m "
                        "LEFT JOIN frames f ON f.master_id = m.id ORDER BY added_at, sha256")]
         copies = [dict(zip(_COPY_FIELDS, (i, k, f"{schema.to_unsigned(pay):#018x}", m, st, op, osha, r,
-                                          json.loads(meta), sc, tv, ra, ia, note)))
+                                          metadata_of(meta), sc, tv, ra, ia, note)))
                   for i, k, pay, m, st, op, osha, r, meta, sc, tv, ra, ia, note in db.execute(
                       "SELECT c.id, k.public_id, c.payload, m.sha256, c.state, c.output_path, c.output_sha256, "
                       "c.recipient, c.metadata, c.scheme, c.tool_version, c.reserved_at, c.issued_at, c.note "
@@ -116,7 +117,7 @@ def _is_text(value: Any) -> bool:
 
 
 def _is_path(value: Any) -> bool:
-    return _is_text(value) and "\0" not in value
+    return _is_text(value) and value != "" and "\0" not in value
 
 
 def _is_side(value: Any) -> bool:
@@ -167,8 +168,9 @@ _PUBLIC_ID = (_matching("[0-9a-f]{32}"), "32 hex digits")
 _SHA256 = (_matching("[0-9a-f]{64}"), "64 hex digits")
 _TIMESTAMP = (_is_time, "a UTC time as the registry writes it (2001-01-31T23:59:59.000000Z)")
 _UINT64 = (_is_uint64, "a 64-bit unsigned hex number")
+_PAYLOAD = (_matching("0x[0-9a-f]{1,16}"), "a 64-bit unsigned hex number written 0x, as the export writes it")
 _SIDE = (_is_side, f"a whole number of pixels from 1 to {_MAX_SIDE}")
-_PATH = (_is_path, "a path (UTF-8 text without NUL)")
+_PATH = (_is_path, "a path (UTF-8 text, not empty, without NUL)")
 _KEY_CHECKS = {"public_id": _PUBLIC_ID, "fingerprint": (_matching("[0-9a-f]{8}"), "8 hex digits"),
                "added_at": _TIMESTAMP}
 _MASTER_CHECKS = {"sha256": _SHA256, "path": _PATH, "width": _SIDE, "height": _SIDE, "phash": _UINT64,
@@ -176,7 +178,7 @@ _MASTER_CHECKS = {"sha256": _SHA256, "path": _PATH, "width": _SIDE, "height": _S
                   "added_at": _TIMESTAMP}
 _COPY_CHECKS = {"id": (_matching("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
                        "a record id (a UUID in lower case)"),
-                "key": _PUBLIC_ID, "payload": _UINT64, "master": _SHA256,
+                "key": _PUBLIC_ID, "payload": _PAYLOAD, "master": _SHA256,
                 "state": ((lambda value: value in (RESERVED, ISSUED, VOID)), f"{RESERVED}, {ISSUED} or {VOID}"),
                 "output_path": _PATH, "output_sha256": _optional(_SHA256), "recipient": _optional(_TEXT),
                 "metadata": (_is_metadata, "an object of UTF-8 text fields"), "scheme": _TEXT,
@@ -192,7 +194,7 @@ def _checked(document: Any, source: str) -> tuple[list[dict], list[dict], list[d
     if type(version) is not int or version != _VERSION:
         raise RegistryError(f"{source}: export version {_shown(version)} is not {_VERSION}")
     return (_entries(document, "keys", _key, source), _entries(document, "masters", _master, source),
-            _entries(document, "copies", _copy, source))
+            _unrepeated(_entries(document, "copies", _copy, source), source))
 
 
 def _entries(document: dict, section: str, check: Callable[[Any, int, str], dict], source: str) -> list[dict]:
@@ -267,9 +269,27 @@ def _copy(entry: Any, number: int, source: str) -> dict[str, Any]:
     if (copy["state"] == ISSUED) != both:
         raise RegistryError(f"{source}: {name}: state {copy['state']!r} with{'' if both else 'out'} both "
                             "output_sha256 and issued_at (only an issued copy has both); nothing imported")
+    if copy["issued_at"] is not None and copy["issued_at"] < copy["reserved_at"]:
+        raise RegistryError(f"{source}: {name}: issued_at {copy['issued_at']} is earlier than reserved_at "
+                            f"{copy['reserved_at']}; nothing imported")
     copy["payload"] = schema.to_signed(int(copy["payload"], 16))
     copy["metadata"] = metadata_text(copy["metadata"])
     return copy
+
+
+def _unrepeated(copies: list[dict], source: str) -> list[dict]:
+    """``copies``, refused when two of them have the same id, or the same key and payload."""
+    seen: dict[Any, str] = {}
+    for copy in copies:
+        payload = f"{schema.to_unsigned(copy['payload']):#018x}"
+        if copy["id"] in seen:
+            raise RegistryError(f"{source}: copy {copy['id']} is in the export twice; nothing imported")
+        if (copy["key"], payload) in seen:
+            raise RegistryError(f"{source}: copy {copy['id']} has the payload {payload} of copy "
+                                f"{seen[copy['key'], payload]} under the same key, in this same export; "
+                                "nothing imported")
+        seen[copy["id"]] = seen[copy["key"], payload] = copy["id"]
+    return copies
 
 
 def _import_key(db, key: dict, source: str) -> int:
