@@ -402,7 +402,8 @@ def _one_line(error):
 def test_missing_registry_without_create(tmp_path):
     with pytest.raises(wm.RegistryError) as info:
         Registry(tmp_path / "absent.db")
-    assert "absent.db: registry not found; `watermark registry init" in _one_line(info)
+    assert "absent.db: registry not found; name the one your copies were issued into (--registry" in _one_line(info)
+    assert "`watermark registry init" in _one_line(info)
     assert not (tmp_path / "absent.db").exists()
 
 

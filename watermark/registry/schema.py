@@ -154,8 +154,10 @@ def connect(path: str | os.PathLike, *, create: bool = False, timeout: float | N
     if create:
         _create(path)
     elif not path.is_file():
-        what = "is a directory" if path.is_dir() else "registry not found"
-        raise RegistryError(f"{path}: {what}; `watermark registry init {path}` creates one")
+        if path.is_dir():
+            raise RegistryError(f"{path}: is a directory; `watermark registry init FILE` creates a registry")
+        raise RegistryError(f"{path}: registry not found; name the one your copies were issued into (--registry, "
+                            f"or $FILIGRANE_REGISTRY), or `watermark registry init {path}` creates a new, empty one")
     try:
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=timeout,
                                      isolation_level=None, check_same_thread=False)
