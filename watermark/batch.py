@@ -4,9 +4,11 @@ Items are pulled from their iterator only as workers free up (one in flight per 
 stays flat over a million items; results come back as they finish, or in input order when asked.
 A function that raises for an item gives that item's exception as its result; the batch goes on.
 
-Ctrl-C sends SIGINT to the whole process group. Workers are born ignoring it, so that the parent
-alone decides: it stops them with SIGTERM, which a worker turns into ``SystemExit`` so that its
-``finally`` clauses run (a half-written temporary file is removed), and raises `KeyboardInterrupt`.
+Ctrl-C sends SIGINT to the whole process group, a terminal's hang-up SIGHUP. Workers are born with
+both blocked, so that the parent alone decides: it stops them with SIGTERM, which a worker turns into
+``SystemExit`` so that its ``finally`` clauses run (a half-written temporary file is removed), and
+raises `KeyboardInterrupt` (the command turns its own SIGTERM and SIGHUP into one). A worker whose
+parent went away (killed) ends quietly.
 A worker that dies (killed, out of memory, a crashing decoder) is replaced and the one item it held
 is tried once more in a fresh worker; an item that kills its worker twice gets a `WorkerDiedError`.
 On Dask (`watermark.batch_dask`), the scheduler retries a lost worker's tasks itself.
@@ -60,7 +62,7 @@ def run(items: Iterable[T], function: Callable[[T], Any], *, jobs: int = 1, dask
     if dask is not None:
         from .batch_dask import run_on_dask
 
-        results = run_on_dask(items, function, workers=jobs, address=dask)
+        results = run_on_dask(items, function, workers=jobs, address=dask, hold=_signals_held)
         yield from _in_order(results) if ordered else ((item, result) for _, item, result in results)
     elif jobs == 1:
         for item in items:
@@ -108,7 +110,6 @@ class _Worker:
 
 def _in_processes(items: Iterator[T], function: Callable[[T], Any], jobs: int) -> Iterator[tuple[int, T, Any]]:
     context = multiprocessing.get_context("spawn")      # fork can deadlock on OpenCV's threads
-    resource_tracker.ensure_running()                   # started later, it would unblock SIGINT mid-way
     numbered = ((index, item, 0) for index, item in enumerate(items))
     retry: list[tuple[int, Any, int]] = []
     workers: list[_Worker] = []
@@ -121,7 +122,7 @@ def _in_processes(items: Iterator[T], function: Callable[[T], Any], jobs: int) -
 
     try:
         first = list(itertools.islice(numbered, jobs))      # no more workers than items
-        with _sigint_held():
+        with _signals_held():
             workers += [_Worker(context, function) for _ in first]
         for worker, entry in zip(workers, first):
             worker.give(entry)
@@ -136,9 +137,8 @@ def _in_processes(items: Iterator[T], function: Callable[[T], Any], jobs: int) -
                 except (EOFError, OSError):        # the worker died holding this item
                     worker.held = None
                     _stop([worker], finished=False)
-                    with _sigint_held():
-                        replacement = _Worker(context, function)
-                    workers[workers.index(worker)] = replacement
+                    with _signals_held():
+                        replacement = workers[workers.index(worker)] = _Worker(context, function)
                     if tries + 1 < _TRIES:
                         retry.append((index, item, tries + 1))
                     else:
@@ -154,37 +154,40 @@ def _in_processes(items: Iterator[T], function: Callable[[T], Any], jobs: int) -
         _stop(workers, finished)
 
 
-@contextlib.contextmanager
-def _sigint_held() -> Iterator[None]:
-    """Start workers with SIGINT ignored (a disposition that survives exec); a Ctrl-C meanwhile stays
-    pending for the parent, which sees it when this block ends."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, handler)
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)    # a pending Ctrl-C is raised here
+_STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)    # what stops a batch: the parent answers them
+_DEAF = (signal.SIGINT, signal.SIGHUP)                     # what the processes it starts never see
 
 
 @contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
+def _signals_held() -> Iterator[None]:
+    """Hold `_STOPS` until the block ends, then deliver the first that came, so that the block is never cut
+    half-way (a worker started but not yet in the list, a cluster half up). The processes and threads started
+    meanwhile are born with `_DEAF` blocked (worker processes, Dask's threads and the workers they start later):
+    Ctrl-C and hang-ups reach the parent alone, which stops them with SIGTERM."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    resource_tracker.ensure_running()             # started inside, it would unblock SIGINT for all that follows
+    came: list[int] = []
+    handlers = {number: signal.getsignal(number) for number in _STOPS}
+    for number, handler in handlers.items():
+        if handler not in (signal.SIG_IGN, None):          # nohup's SIG_IGN stays
+            signal.signal(number, lambda signum, frame: came.append(signum))
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _DEAF)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, handler)
+        for number, handler in handlers.items():
+            if handler is not None:
+                signal.signal(number, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        if came:
+            signal.raise_signal(came[0])
 
 
 def _stop(workers: list[_Worker], finished: bool) -> None:
     """Let idle workers go (``finished``), or make every worker unwind with SIGTERM; kill what stays."""
-    with _sigint_ignored():   # a second Ctrl-C must not leave workers behind
+    with _signals_held():   # a second Ctrl-C must not leave workers behind
         for worker in workers:
             if finished:
                 with contextlib.suppress(OSError):
@@ -201,22 +204,29 @@ def _stop(workers: list[_Worker], finished: bool) -> None:
 
 
 def _serve(connection: Connection, function: Callable[[Any], Any]) -> None:
-    """A worker's loop: (index, item) in, the result (or the exception it raised) out, None to finish."""
+    """A worker's loop: (index, item) in, the result (or the exception it raised) out, None to finish; it ends
+    quietly when the parent is gone."""
     signal.signal(signal.SIGTERM, _unwind)
     _one_core()
     while True:
         try:
             message = connection.recv()
-        except EOFError:   # the parent is gone
+        except (EOFError, OSError):     # the parent is gone
             return
         if message is None:
             return
         _, item = message
-        result = call(function, item)
         try:
-            connection.send(result)
-        except (pickle.PicklingError, TypeError, AttributeError):    # an exception that does not pickle
-            connection.send(RuntimeError(f"{type(result).__name__}: {result}\n{traceback.format_exc()}"))
+            _reply(connection, call(function, item))
+        except OSError:                 # the parent is gone (BrokenPipeError): no one to tell
+            return
+
+
+def _reply(connection: Connection, result: Any) -> None:
+    try:
+        connection.send(result)
+    except (pickle.PicklingError, TypeError, AttributeError):    # an exception that does not pickle
+        connection.send(RuntimeError(f"{type(result).__name__}: {result}\n{traceback.format_exc()}"))
 
 
 def _one_core() -> None:

@@ -3,16 +3,20 @@
 The function is sent to the workers once (scattered), the items as they are pulled, a window of a
 few per worker thread; results come back as they finish. A worker that dies loses nothing: the
 scheduler runs its tasks again elsewhere (up to ``distributed.scheduler.allowed-failures`` times),
-and each item's result is yielded once.
+and each item's result is yielded once. A local cluster's workers never see Ctrl-C (see `run_on_dask`):
+the client answers it, closing the cluster, whose workers log errors only (not the warnings of the
+tasks a close cancels).
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from .errors import ParameterError, WatermarkError
@@ -22,6 +26,9 @@ __all__ = ["run_on_dask", "check_address", "DASK_EXTRA"]
 T = TypeVar("T")
 DASK_EXTRA = "pip install 'filigrane[dask]'"
 _WINDOW = 8          # tasks in flight per worker thread
+# The protocols of a scheduler on another machine (ws, wss: through a proxy; tls, wss: with Dask's own TLS
+# settings). Dask's inproc:// is its own process's, and ucx:// is gone from distributed.
+_SCHEMES = ("tcp", "tls", "ws", "wss")
 # How the local cluster's nannies start workers. Dask's default MALLOC_TRIM_THRESHOLD_=65536 also fixes
 # glibc's mmap threshold: every array over 128 KiB is then mapped afresh and faulted in, which doubles a
 # scan's CPU time (one-off, 12 1080p JPEGs in one process: 3.8 -> 7.5 s); and a task runs in a worker
@@ -58,7 +65,7 @@ def _client(address: str, workers: int) -> Any:
         # any free port for the dashboard: None still asks for 8787, taken by any other cluster on the machine
         with _worker_environ():
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0")
+                                   dashboard_address=":0", silence_logs=logging.ERROR)
         return Client(cluster)
     check_address(address)
     try:
@@ -68,23 +75,31 @@ def _client(address: str, workers: int) -> Any:
 
 
 def check_address(address: str) -> None:
-    """A `ParameterError` unless ``address`` is ``local`` or a scheduler's address, a `WatermarkError` when
-    Dask is not installed or nothing answers there over TCP: said before a scan opens its outputs (what
-    ``--dask`` took may be the first file's name; a scheduler that is down refuses at once, where Dask's
-    client would wait 10 s)."""
+    """A `ParameterError` unless ``address`` is ``local`` or a scheduler's address over a protocol a client
+    elsewhere can use (`_SCHEMES`), a `WatermarkError` when Dask is not installed or nothing answers there:
+    said before a scan opens its outputs (what ``--dask`` took may be the first file's name; a scheduler
+    that is down refuses at once, where Dask's client would wait 10 s)."""
     try:
-        from distributed.comm import parse_address, parse_host_port, resolve_address
+        from distributed import Security
+        from distributed.comm import parse_address, parse_host_port
     except ImportError:
         raise WatermarkError(f"--dask needs Dask and distributed: {DASK_EXTRA}") from None
     if address == "local":
         return
+    scheme = address.partition("://")[0] if "://" in address else "tcp"     # Dask's default, as it reads it
+    if scheme not in _SCHEMES:
+        raise ParameterError(f"--dask {address!r}: a scheduler is reached over tcp://, tls://, ws:// or wss://, "
+                             f"not {scheme}://")
+    if scheme == "tls" and Security().get_connection_args("client")["ssl_context"] is None:
+        raise ParameterError(f"--dask {address!r}: tls:// needs Dask's TLS settings (distributed.comm.tls.ca-file, "
+                             ".client.cert and .client.key in Dask's configuration)")
     try:
-        scheme, location = parse_address(resolve_address(address))
-        if scheme in ("tcp", "tls"):
-            socket.create_connection(parse_host_port(location), timeout=10).close()
-    except ValueError as exc:          # no port, an unknown protocol
+        host_port = parse_host_port(parse_address(address)[1])
+    except ValueError as exc:          # no port
         raise ParameterError(f"--dask {address!r} is not a scheduler's address ({exc}); give tcp://HOST:PORT, "
                              "or --dask alone for a local cluster") from None
+    try:
+        socket.create_connection(host_port, timeout=10).close()
     except OSError as exc:             # a host name that does not resolve, nothing listening
         raise WatermarkError(f"cannot reach the Dask scheduler at {address} ({exc.strerror or exc})") from None
 
@@ -93,13 +108,18 @@ def _call(function: Callable[[T], Any], item: T) -> Any:
     return function(item)
 
 
-def run_on_dask(items: Iterable[T], function: Callable[[T], Any], *, workers: int,
-                address: str) -> Iterator[tuple[int, T, Any]]:
-    """``(index, item, function(item))`` as each finishes on the cluster; an item's exception is its result."""
-    client = _client(address, workers)            # first: without Dask, the one line that says what to install
-    from dask.distributed import as_completed
-
+def run_on_dask(items: Iterable[T], function: Callable[[T], Any], *, workers: int, address: str,
+                hold: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+                ) -> Iterator[tuple[int, T, Any]]:
+    """``(index, item, function(item))`` as each finishes on the cluster; an item's exception is its result.
+    The cluster starts and closes in a ``hold()`` block: `watermark.batch`'s, which keeps Ctrl-C from its workers
+    and from cutting the start or the close half-way."""
+    client: Any = None
     try:
+        with hold():
+            client = _client(address, workers)     # first: without Dask, the one line that says what to install
+        from dask.distributed import as_completed
+
         threads = max(1, sum(client.nthreads().values()))
         shared = client.scatter(function, broadcast=True, hash=False)
         source = enumerate(items)
@@ -122,7 +142,14 @@ def run_on_dask(items: Iterable[T], function: Callable[[T], Any], *, workers: in
             for entry in itertools.islice(source, 1):
                 running.add(submit(entry))
     finally:
-        cluster = getattr(client, "cluster", None)
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        if client is not None:
+            with hold():
+                _close(client)
+
+
+def _close(client: Any) -> None:
+    """Close ``client``, and the local cluster it started, if any."""
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()

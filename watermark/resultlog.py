@@ -2,27 +2,32 @@
 
 Each result is one whole line, written with one system call and flushed, so that a batch stopped
 at any moment (Ctrl-C, SIGKILL, a full disk) leaves a file of complete lines, at most the last one
-cut short. ``resume=True`` reopens such a file: the last line cut short, and a row with an ``error``
+cut short. The file is locked (`fcntl.flock`) for the whole run: a second run on the same file is
+refused. ``resume=True`` reopens such a file: the last line cut short, and a row with an ``error``
 (a file that vanished, changed while read...), are removed, so that the batch tries those files
 again; every other row stays, and the names already written are remembered (as 64-bit hashes, 8
 bytes each, not the names), so that the batch skips them. A file with any other line that is not a
-row (not a batch's output: notes named by mistake) is refused and left as it is.
+row of this batch's kind (notes named by mistake, another command's output) is refused and left as
+it is.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Collection, Sequence
 from typing import Any, TextIO
 
 import numpy as np
 
-from .errors import ImageFileError, OutputExistsError
+from .errors import ImageFileError, OutputExistsError, ParameterError
 
 __all__ = ["ResultLog"]
 
@@ -31,50 +36,51 @@ def _name_hash(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "little")
 
 
-def _row(line: bytes, key: str) -> dict[str, Any] | None:
-    """``line``'s row: a whole line holding a JSON object with a ``key`` string; None for anything else."""
-    if not line.endswith(b"\n"):
-        return None
-    try:
-        row = json.loads(line)
-    except ValueError:
-        return None
-    return row if isinstance(row, dict) and isinstance(row.get(key), str) else None
-
-
-def _kept(line: bytes, key: str) -> bool:
-    """Whether a resumed batch keeps ``line``: a row (`_row`) without an ``error``."""
-    row = _row(line, key)
-    return row is not None and not row.get("error")
-
-
 def _torn(line: bytes) -> bool:
     """Whether ``line``, the file's last, is what a crash leaves: no newline, and the start of a row (or the
     zeros a file system can leave after a power cut)."""
     return not line.endswith(b"\n") and line.lstrip(b"\0")[:1] in (b"", b"{")
 
 
-def _rewrite(path: str, key: str) -> None:
-    """Write ``path`` again with only the lines `_kept` keeps, atomically (the file as it was on failure); a
-    symbolic link's target is written, the link stays."""
-    folder, name = os.path.split(os.path.realpath(path))
-    path = os.path.join(folder, name)
-    descriptor, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+def _lock(descriptor: int, path: str) -> None:
+    """Lock the open file ``descriptor`` for as long as it is open, or refuse it: another run holds it."""
     try:
-        with os.fdopen(descriptor, "wb") as out, open(path, "rb") as handle:
-            out.writelines(line for line in handle if _kept(line, key))
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, os.stat(path).st_mode & 0o7777)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(descriptor)
+        raise ImageFileError(f"{path}: in use by another scan{f' (pid {holder})' if holder else ''}; "
+                             "wait for it to end, or write to another file") from None
+
+
+def _holder(descriptor: int) -> str | None:
+    """The id of the process that holds ``descriptor``'s file locked, as Linux's /proc/locks says; None elsewhere."""
+    status = os.fstat(descriptor)
+    here = f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
+    with contextlib.suppress(OSError), open("/proc/locks") as locks:
+        for line in locks:
+            fields = line.split()
+            if fields[1:2] == ["FLOCK"] and fields[5:6] == [here]:
+                return fields[4]
+    return None
+
+
+def _open_locked(path: str, flags: int) -> int:
+    """``path`` opened with ``flags`` and locked (`_lock`); opened again if the run that held it replaced it
+    (``--resume``'s rewrite) meanwhile, so that the lock is on the file that has the name."""
+    while True:
+        descriptor = os.open(path, flags, 0o666)
+        try:
+            _lock(descriptor, path)
+            if os.path.samestat(os.fstat(descriptor), os.stat(path)):
+                return descriptor
+        except BaseException:
+            os.close(descriptor)
+            raise
+        os.close(descriptor)
 
 
 class ResultLog:
-    """Where a batch writes its JSON lines: a file (resumable) or a stream such as stdout.
+    """Where a batch writes its JSON lines: a file (locked, resumable) or a stream such as stdout.
 
     Parameters
     ----------
@@ -86,6 +92,10 @@ class ResultLog:
         ``status``. A file with any other line that is not a row is refused, untouched.
     overwrite : bool
         Replace an existing file instead of refusing it.
+    fields : sequence of str
+        The keys every row of this batch has, besides ``key``: a line without them is not a row.
+    statuses : collection of str, optional
+        The values a row's ``status`` takes: a line with another is not a row.
 
     Raises
     ------
@@ -93,33 +103,65 @@ class ResultLog:
         ``path`` exists and neither ``resume`` nor ``overwrite`` was asked, or ``resume`` was and it is not a
         batch's output.
     ImageFileError
-        The file cannot be read or written.
+        The file cannot be read or written, or another run has it open (locked).
+    ParameterError
+        Both ``resume`` and ``overwrite``, or ``path`` ``-``.
     """
 
     def __init__(self, path: str | None = None, *, resume: bool = False, overwrite: bool = False,
-                 stream: TextIO | None = None, key: str = "path") -> None:
+                 stream: TextIO | None = None, key: str = "path", fields: Sequence[str] = (),
+                 statuses: Collection[str] | None = None) -> None:
         self.path, self._key, self._done = path, key, np.zeros(0, dtype=np.uint64)
+        self._fields, self._statuses = (key, *fields), statuses
         self._stream = stream or sys.stdout
         self._fd: int | None = None
+        self._replaced: int | None = None      # the file --resume rewrote, still locked
         self.resumed = 0
         self.earlier: Counter[str] = Counter()
+        if resume and overwrite:
+            raise ParameterError("--resume continues the output and --overwrite replaces it: give one of them")
         if path is None:
             if resume:
                 raise ImageFileError("resuming needs an output file (-o FILE.jsonl)")
             return
-        exists = os.path.lexists(path)
-        if exists and not (resume or overwrite):
-            raise OutputExistsError(f"{path}: already exists; "
-                                    "pass --resume to continue it or --overwrite to replace it")
+        if path == "-":
+            raise ParameterError("-o - is no file: without -o the rows go to stdout (--json for JSON lines)")
+        exclusive = 0 if resume or overwrite else os.O_EXCL
         try:
-            if exists and resume:
+            self._fd = _open_locked(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | exclusive)
+            if resume:
                 self._done = self._read_done(path)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if overwrite and not resume else 0)
-            self._fd = os.open(path, flags, 0o666)
-        except ImageFileError:
+            elif overwrite and stat.S_ISREG(os.fstat(self._fd).st_mode):    # not /dev/null, which cannot be
+                os.ftruncate(self._fd, 0)
+        except ImageFileError:           # refused: in use, or not a batch's output
+            self.close()
             raise
+        except FileExistsError:
+            raise OutputExistsError(f"{path}: already exists; "
+                                    "pass --resume to continue it or --overwrite to replace it") from None
         except OSError as exc:
+            self.close()
             raise ImageFileError(f"{path}: cannot open for writing ({exc.strerror or exc})") from None
+
+    def _row(self, line: bytes) -> dict[str, Any] | str:
+        """``line``'s row: a whole line holding a JSON object with this batch's fields; else what a row is."""
+        try:
+            row = json.loads(line) if line.endswith(b"\n") else None
+        except ValueError:
+            row = None
+        if not isinstance(row, dict) or not isinstance(row.get(self._key), str):
+            return f"a JSON object with {self._key!r}"
+        missing = [name for name in self._fields if name not in row]
+        if missing:
+            return f"it has no {missing[0]!r}: another command's output?"
+        if self._statuses is not None and row.get("status") not in self._statuses:
+            return f"its status {row.get('status')!r} is none of a scan's: another command's output?"
+        return row
+
+    def _kept(self, line: bytes) -> bool:
+        """Whether a resumed batch keeps ``line``: a row (`_row`) without an ``error``."""
+        row = self._row(line)
+        return isinstance(row, dict) and not row.get("error")
 
     def _read_done(self, path: str) -> np.ndarray:
         """Hashes of the names of ``path``'s rows that stay (`_kept`); the others are removed: cut off when they are
@@ -129,22 +171,43 @@ class ResultLog:
         with open(path, "rb") as handle:
             for number, line in enumerate(handle, 1):
                 size += len(line)
-                row = _row(line, self._key)
-                if row is None and not _torn(line):
-                    raise OutputExistsError(f"{path}: line {number} is not a row of a scan's output (a JSON object "
-                                            f"with {self._key!r}); not resumed, the file is left as it is")
-                if row is None or row.get("error"):
+                row = self._row(line)
+                if isinstance(row, str) and not _torn(line):
+                    raise OutputExistsError(f"{path}: line {number} is not a row of a scan's output ({row}); "
+                                            "not resumed, the file is left as it is")
+                if isinstance(row, str) or row.get("error"):
                     continue
                 gaps = gaps or end != size - len(line)
                 end = size
                 hashes.append(_name_hash(row[self._key]))
                 self.earlier[str(row.get("status"))] += 1
         if gaps:
-            _rewrite(path, self._key)
+            self._rewrite(path)
         elif end != size:
             os.truncate(path, end)
         self.resumed = sum(self.earlier.values())
         return np.unique(np.array(hashes, dtype=np.uint64))
+
+    def _rewrite(self, path: str) -> None:
+        """Write ``path`` again with only the lines `_kept` keeps, atomically (the file as it was on failure), and
+        write on from there; the new file is locked before it takes the name, the old one stays locked, so that no
+        other run gets in between. A symbolic link's target is written, the link stays."""
+        folder, name = os.path.split(os.path.realpath(path))
+        target = os.path.join(folder, name)
+        descriptor, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+        try:
+            with open(descriptor, "wb", closefd=False) as out, open(target, "rb") as handle:
+                out.writelines(line for line in handle if self._kept(line))
+            os.fsync(descriptor)
+            os.chmod(temp, os.stat(target).st_mode & 0o7777)
+            _lock(descriptor, temp)
+            os.replace(temp, target)
+        except BaseException:
+            os.close(descriptor)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        self._replaced, self._fd = self._fd, descriptor
 
     def done(self, name: str) -> bool:
         """Whether ``name``'s row, written before this run (``resume``), stays."""
@@ -158,8 +221,7 @@ class ResultLog:
         """Append ``row`` as one line."""
         line = json.dumps(row, ensure_ascii=False) + "\n"
         if self._fd is None:
-            self._stream.write(line)
-            self._stream.flush()
+            self._write_stream(line)
             return
         data = line.encode("utf-8", "backslashreplace")
         try:
@@ -168,13 +230,26 @@ class ResultLog:
         except OSError as exc:
             raise ImageFileError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
 
+    def _write_stream(self, line: str) -> None:
+        try:
+            self._stream.write(line)
+            self._stream.flush()
+        except BrokenPipeError:           # | head: the command's quiet end
+            raise
+        except OSError as exc:            # a full disk
+            name = str(getattr(self._stream, "name", "the output")).strip("<>")
+            raise ImageFileError(f"{name}: cannot write ({exc.strerror or exc})") from None
+
     def close(self) -> None:
-        """Make what was written durable and close the file."""
+        """Make what was written durable, close the file and release its lock."""
         if self._fd is not None:
             with contextlib.suppress(OSError):       # a pipe or a file system without fsync
                 os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None
+        if self._replaced is not None:
+            os.close(self._replaced)
+            self._replaced = None
 
     def __enter__(self) -> ResultLog:
         return self

@@ -56,7 +56,7 @@ from .keys import Key
 from .original import as_suspect, load_original, refine
 from .registration import Registration, Suspect, frame_scaling, register, to_master_frame
 from .registry import ISSUED, Master, Record, Registry, feature_index, frames, hash_index, print_of
-from .sources import URL_TIMEOUT, Source, read_bytes
+from .sources import URL_TIMEOUT, Source, quoted, read_bytes
 
 __all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES"]
 
@@ -243,7 +243,7 @@ class Scanner:
         except WatermarkError as exc:
             row.update(status="error", method=None, error=_naming(str(exc), source.name))
         except MemoryError:          # this file's, not the batch's: the next one may fit
-            row.update(status="error", method=None, error=f"{source.name}: not enough memory to scan it")
+            row.update(status="error", method=None, error=f"{quoted(source.name)}: not enough memory to scan it")
         row["ms"] = round(1000.0 * (time.perf_counter() - start), 1)
         return row
 
@@ -654,10 +654,11 @@ class Scanner:
 def _naming(message: str, name: str) -> str:
     """``message`` naming the file ``name`` first: the shared image code's ``image:`` placeholder replaced by it, or
     ``name`` put before a message that does not start with it (decoding names the file by its `Path`)."""
+    shown = quoted(name)
     for spelling in ("image", str(PurePath(name))):
         if message.startswith(f"{spelling}:"):
-            return name + message[len(spelling):]
-    return message if message.startswith(f"{name}:") else f"{name}: {message}"
+            return shown + message[len(spelling):]
+    return message if message.startswith(f"{shown}:") else f"{shown}: {message}"
 
 
 def _credentials(data: bytes, name: str, row: dict[str, Any], trust_anchors: str | None) -> dict[str, Any]:

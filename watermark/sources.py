@@ -21,11 +21,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .errors import ImageFileError, InvalidImageError
+from .errors import ImageFileError, InvalidImageError, ParameterError
 from .imageio import IMAGE_EXTENSIONS
 
 __all__ = ["Source", "STDIN", "URL_TIMEOUT", "iter_sources", "listed_paths", "read_bytes", "is_url", "printable",
-           "visible"]
+           "visible", "quoted"]
 
 STDIN = "-"
 URL_TIMEOUT = 60.0     # s: the longest an HTTP(S) server may keep a read waiting for a connection or for data
@@ -41,7 +41,8 @@ class Source:
         How the batch names it in its output: the path or URL as given, always valid UTF-8 (bytes
         that are not are shown as ``\\xNN``).
     location : str
-        What to open: the local path (with the file system's own bytes) or the URL.
+        What to open: the local path (with the file system's own bytes), made absolute where the batch
+        was started, so that a worker with another working directory opens the same file; or the URL.
     error : str or None
         Why it cannot be read, when listing already found out.
     """
@@ -79,11 +80,18 @@ def _shown(found: re.Match[str]) -> str:
     return printable(character) if "\udc80" <= character <= "\udcff" else ascii(character)[1:-1]
 
 
+def quoted(name: str) -> str:
+    """``name`` as a message starts with it: quoted (``' a.jpg'``) when it starts or ends with white space,
+    which would not show."""
+    return repr(name) if name != name.strip() else name
+
+
 def _source(path: str, error: str | None = None) -> Source:
     name = printable(path)
     if error is None and name != path:
         error = f"{name}: the file name is not valid UTF-8; rename the file to scan it"
-    return Source(name=name, location=path, error=error)
+    location = path if is_url(path) else os.path.join(os.getcwd(), path)    # join: a/../b stays the kernel's
+    return Source(name=name, location=location, error=error)
 
 
 def _matches(path: str, patterns: Sequence[str]) -> bool:
@@ -129,7 +137,19 @@ def iter_sources(arguments: Iterable[str], *, recursive: bool = True, include: S
     ``include`` keeps only files whose path or name matches one of its shell patterns, ``exclude``
     drops those that match one of its own; both apply to every file, named or walked.
     Nothing is deduplicated (that would hold every name in memory).
+
+    Raises
+    ------
+    ParameterError
+        An empty pattern, which would match no file (said at once, before any file is listed).
     """
+    if "" in (*include, *exclude):
+        raise ParameterError(f"--{'include' if '' in include else 'exclude'} '': an empty pattern matches no file")
+    return _sources(arguments, recursive, include, exclude, stdin)
+
+
+def _sources(arguments: Iterable[str], recursive: bool, include: Sequence[str], exclude: Sequence[str],
+             stdin: BinaryIO | None) -> Iterator[Source]:
     def wanted(source: Source) -> bool:
         if source.error is not None and not os.path.lexists(source.location):
             return True                     # a listing problem is reported whatever the patterns
@@ -166,7 +186,7 @@ def read_bytes(source: Source, *, max_bytes: int | None = None, url_timeout: flo
         source = dataclasses.replace(source, location=local)
     data = _read_url(source, max_bytes, url_timeout) if is_url(source.location) else _read_local(source, max_bytes)
     if not data:
-        raise InvalidImageError(f"{source.name}: empty file (0 bytes)")
+        raise InvalidImageError(f"{quoted(source.name)}: empty file (0 bytes)")
     return data
 
 
@@ -180,9 +200,9 @@ def _file_url_path(location: str) -> str | None:
 
 
 def _read_local(source: Source, max_bytes: int | None) -> bytes:
-    name = source.name
-    try:
-        with open(source.location, "rb") as handle:
+    name = quoted(source.name)
+    try:   # non-blocking: a FIFO or a terminal opens at once, and is then refused, not waited on
+        with open(os.open(source.location, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY), "rb") as handle:
             before = os.fstat(handle.fileno())
             if not stat.S_ISREG(before.st_mode):
                 raise ImageFileError(f"{name}: not a regular file")

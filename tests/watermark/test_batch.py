@@ -1,5 +1,6 @@
 """One function over a stream: every item once, failures as results, dead workers cost nothing."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -152,3 +153,49 @@ def test_each_worker_process_computes_on_one_core(monkeypatch):
             assert thread_counts(None) == (4, 4)           # this process's own pools, as they were
     finally:
         cv2.setNumThreads(before)
+
+
+_KILLED = textwrap.dedent("""
+    import os, sys
+    sys.path[:0] = [sys.argv[1], os.path.dirname(sys.argv[1])]
+    from watermark import batch
+    from test_batch import slow_square
+    for item, result in batch.run(iter(range(10_000)), slow_square, jobs=2):
+        print(item, flush=True)
+""")
+
+
+@pytest.mark.xdist_group("heavy-and-signals")   # never beside the null test
+def test_workers_whose_parent_was_killed_end_quietly():
+    process = subprocess.Popen([sys.executable, "-c", _KILLED, os.path.dirname(__file__)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert process.stdout.readline()             # the workers are at work
+        process.kill()                               # SIGKILL: the parent stops no one
+        _, stderr = process.communicate(timeout=60)  # ends once every worker, holding stderr, is gone
+        assert _group_ends(process.pid), "worker processes were left behind"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert "Traceback" not in stderr, stderr
+
+
+@pytest.mark.parametrize("address", ["inproc://x", "ucx://127.0.0.1:8786", "tls://127.0.0.1:8786"])
+def test_a_dask_protocol_a_client_here_cannot_use_is_one_line(address):
+    from watermark import ParameterError, batch_dask
+
+    with pytest.raises(ParameterError, match=rf"^--dask '{address}': "):
+        batch_dask.check_address(address)
+
+
+@pytest.mark.parametrize("scheme", ["ws", "wss", "tcp"])
+def test_every_protocol_is_checked_for_a_scheduler_that_answers(scheme):
+    import socket
+
+    from watermark import WatermarkError, batch_dask
+
+    with socket.socket() as probe:                   # a port nothing listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        address = f"{scheme}://127.0.0.1:{probe.getsockname()[1]}"
+    with pytest.raises(WatermarkError, match=rf"^cannot reach the Dask scheduler at {address} \(Connection refused\)$"):
+        batch_dask.check_address(address)

@@ -1,6 +1,8 @@
 """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) during embed and detect, with
 and without worker processes: a prompt exit with status 130, no traceback, no partial file, no
-process left behind. Each test interrupts real runs many times at different moments."""
+process left behind. Each test interrupts real runs many times at different moments. SIGTERM (a
+`kill`, a service stopping) and SIGHUP (a terminal closed) stop every command the same way, with
+status 143 and 129."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import random
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from PIL import Image
 from signals import interruptible
 
 from watermark import Key
+from watermark.registry import Registry
 
 pytestmark = [pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc"),
               pytest.mark.xdist_group("heavy-and-signals")]   # never beside the null test (see there)
@@ -66,10 +70,11 @@ def _has_children(pid: int) -> bool:
         return len(_group(pid)) >= 2
 
 
-def _interrupt(command: list[str], moment: str, rng: random.Random) -> subprocess.CompletedProcess:
-    """Run ``command`` in its own process group and send the group SIGINT at ``moment``: as soon as
-    it has child processes ("workers"), or once it printed its first result ("work"), plus a random
-    delay; returns the finished process (or fails on a hang)."""
+def _interrupt(command: list[str], moment: str, rng: random.Random, stop: int = signal.SIGINT,
+               group: bool = True) -> subprocess.CompletedProcess:
+    """Run ``command`` in its own process group and send the group (or, not ``group``, the command alone)
+    ``stop`` at ``moment``: as soon as it has child processes ("workers"), or once it printed its first
+    result ("work"), plus a random delay; returns the finished process (or fails on a hang)."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True, preexec_fn=interruptible)
     try:
@@ -80,7 +85,10 @@ def _interrupt(command: list[str], moment: str, rng: random.Random) -> subproces
             process.stdout.readline()
         time.sleep(rng.uniform(0.0, 0.6))
         assert process.poll() is None, "finished before the interrupt: give it more work"
-        os.killpg(process.pid, signal.SIGINT)
+        if group:
+            os.killpg(process.pid, stop)
+        else:
+            process.send_signal(stop)
         out, err = process.communicate(timeout=HANG)
     finally:
         if process.poll() is None:
@@ -93,8 +101,8 @@ def _interrupt(command: list[str], moment: str, rng: random.Random) -> subproces
     return subprocess.CompletedProcess(command, process.returncode, out, err)
 
 
-def _assert_stopped_cleanly(result: subprocess.CompletedProcess, folder: Path | None) -> None:
-    assert result.returncode == 130, result.stderr
+def _assert_stopped_cleanly(result: subprocess.CompletedProcess, folder: Path | None, status: int = 130) -> None:
+    assert result.returncode == status, result.stderr
     assert "Traceback" not in result.stderr and result.stderr.endswith("watermark: interrupted\n"), result.stderr
     if folder is not None:
         for path in folder.rglob("*"):
@@ -126,3 +134,46 @@ def test_ctrl_c_without_worker_processes(batch, tmp_path):
         out = tmp_path / f"out{attempt}"
         _assert_stopped_cleanly(_interrupt(_command(kind, key, inputs, out, "1"), "work", rng),
                                 out if kind == "embed" else None)
+
+
+@pytest.mark.parametrize(("stop", "group"), [(signal.SIGTERM, False), (signal.SIGHUP, True), (signal.SIGTERM, True)])
+def test_sigterm_and_sighup_stop_embed_and_detect_as_ctrl_c_does(batch, tmp_path, stop, group):
+    key, inputs = batch
+    rng = random.Random(stop)
+    for attempt, (kind, jobs) in enumerate((("embed", "2"), ("detect", "2"), ("embed", "1"))):
+        out = tmp_path / f"out{attempt}"
+        _assert_stopped_cleanly(_interrupt(_command(kind, key, inputs, out, jobs), "work", rng, stop, group),
+                                out if kind == "embed" else None, 128 + stop)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_sigterm_during_embed_with_a_registry_leaves_no_reservation(batch, tmp_path, jobs):
+    key, inputs = batch
+    database, out = tmp_path / "r.db", tmp_path / "out"
+    Registry(database, create=True).close()
+    command = [sys.executable, "-m", "watermark", "embed", *map(str, inputs), "-o", str(out), "--key", str(key),
+               "--registry", str(database), "--jobs", jobs]
+    _assert_stopped_cleanly(_interrupt(command, "work", random.Random(3), signal.SIGTERM, group=False), out, 143)
+    with Registry(database) as registry:
+        counts = registry.counts()
+    assert counts["reserved"] == 0 and counts["issued"] == len(list(out.iterdir())) > 0, counts
+
+
+_LOADING = textwrap.dedent("""
+    import sys
+
+    class CtrlC:                     # a Ctrl-C while the scan command's modules load (most of the start-up)
+        def find_spec(self, name, path=None, target=None):
+            if name == "watermark.cli.scan":
+                raise KeyboardInterrupt
+            return None
+
+    sys.meta_path.insert(0, CtrlC())
+    from watermark.cli import main
+    sys.exit(main(["scan", "--help"]))
+""")
+
+
+def test_ctrl_c_while_the_commands_load_is_interrupted_too():
+    result = subprocess.run([sys.executable, "-c", _LOADING], capture_output=True, text=True, timeout=HANG)
+    assert (result.returncode, result.stdout, result.stderr) == (130, "", "watermark: interrupted\n")

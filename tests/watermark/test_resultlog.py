@@ -1,11 +1,16 @@
 """JSON lines as they come: complete lines only, resumable after a cut."""
 
+import errno
+import fcntl
 import io
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
-from watermark import OutputExistsError
+from watermark import ImageFileError, OutputExistsError, ParameterError
 from watermark.resultlog import ResultLog
 
 
@@ -98,3 +103,105 @@ def test_a_stream_without_a_file(tmp_path):
     assert stream.getvalue() == '{"path": "x"}\n'
     with pytest.raises(OSError, match="output file"):
         ResultLog(resume=True)
+
+
+def test_a_second_run_on_the_same_file_is_refused_and_the_first_writes_on(tmp_path):
+    path = tmp_path / "out.jsonl"
+    with ResultLog(str(path)) as first:
+        first.write({"path": "a.jpg"})
+        for options in ({"resume": True}, {"overwrite": True}):     # neither joins in, nor empties the file
+            with pytest.raises(ImageFileError, match=rf"out\.jsonl: in use by another scan \(pid {os.getpid()}\)"):
+                ResultLog(str(path), **options)
+        first.write({"path": "b.jpg"})
+    assert path.read_text() == '{"path": "a.jpg"}\n{"path": "b.jpg"}\n'
+    with ResultLog(str(path), resume=True) as after:                  # the lock went with the first run
+        assert after.resumed == 2
+
+
+def test_a_run_in_another_process_is_refused_with_its_pid(tmp_path):
+    path = tmp_path / "out.jsonl"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from watermark.resultlog import ResultLog; "
+                               "log = ResultLog(sys.argv[1]); print('open', flush=True); sys.stdin.read()", str(path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "open\n"
+        with pytest.raises(ImageFileError, match=rf"in use by another scan \(pid {holder.pid}\)"):
+            ResultLog(str(path), resume=True)
+    finally:
+        holder.communicate("")
+    with ResultLog(str(path), resume=True):
+        pass
+
+
+def test_resume_locks_the_file_it_writes_before_it_takes_the_name_and_keeps_the_old_one_locked(tmp_path):
+    path = tmp_path / "out.jsonl"
+    path.write_text('{"path": "a.jpg", "error": "a.jpg: gone"}\n{"path": "b.jpg"}\n')   # rewritten on resume
+    early = os.open(path, os.O_WRONLY)               # a second run that opened the file just before the rewrite
+    try:
+        with ResultLog(str(path), resume=True) as log:
+            assert log.done("b.jpg") and not log.done("a.jpg")
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(early, fcntl.LOCK_EX | fcntl.LOCK_NB)      # the replaced file: still locked
+            with pytest.raises(ImageFileError, match="in use by another scan"):
+                ResultLog(str(path), resume=True)                      # the file that has the name
+            log.write({"path": "a.jpg"})
+    finally:
+        os.close(early)
+    assert path.read_text() == '{"path": "b.jpg"}\n{"path": "a.jpg"}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
+
+
+def _rows_of(fields, **values):
+    return json.dumps({name: values.get(name) for name in fields}) + "\n"
+
+
+def test_resume_refuses_another_commands_rows(tmp_path):
+    from watermark.cli.batch import DETECT_FIELDS
+    from watermark.scan import ROW_FIELDS, STATUSES
+
+    path = tmp_path / "detected.jsonl"
+    text = _rows_of(DETECT_FIELDS, path="a.jpg", found=True, status="found")     # `watermark detect --json`
+    path.write_text(text)
+    with pytest.raises(OutputExistsError, match=r"line 1 is not a row of a scan's output \(it has no 'sha256'"):
+        ResultLog(str(path), resume=True, fields=ROW_FIELDS, statuses=STATUSES)
+    good = _rows_of(ROW_FIELDS, path="a.jpg", status="exact")
+    path.write_text(good + _rows_of(ROW_FIELDS, path="b.jpg", status="found"))     # scan's fields, detect's status
+    with pytest.raises(OutputExistsError, match=r"line 2 .*its status 'found' is none of a scan's"):
+        ResultLog(str(path), resume=True, fields=ROW_FIELDS, statuses=STATUSES)
+    assert path.read_text().startswith(good)
+    path.write_text(good)
+    with ResultLog(str(path), resume=True, fields=ROW_FIELDS, statuses=STATUSES) as log:
+        assert log.done("a.jpg") and log.earlier == {"exact": 1}
+
+
+def test_resume_and_overwrite_together_and_a_dash_are_refused(tmp_path):
+    path = tmp_path / "out.jsonl"
+    path.write_text('{"path": "a.jpg"}\n')
+    with pytest.raises(ParameterError, match="--resume .* --overwrite"):
+        ResultLog(str(path), resume=True, overwrite=True)
+    with pytest.raises(ParameterError, match="-o - is no file"):
+        ResultLog("-")
+    assert path.read_text() == '{"path": "a.jpg"}\n' and not os.path.exists("-")
+
+
+class _Full(io.StringIO):
+    name = "<stdout>"
+
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def flush(self):
+        raise self.error
+
+
+def test_a_full_stream_is_one_error_and_a_closed_pipe_stays_one():
+    with pytest.raises(ImageFileError, match=r"^stdout: cannot write \(No space left on device\)$"):
+        ResultLog(stream=_Full(OSError(errno.ENOSPC, "No space left on device"))).write({"path": "x"})
+    with pytest.raises(BrokenPipeError):
+        ResultLog(stream=_Full(BrokenPipeError(errno.EPIPE, "Broken pipe"))).write({"path": "x"})
+
+
+def test_a_device_can_still_be_the_output_it_is_not_emptied():
+    with ResultLog(os.devnull, overwrite=True) as log:           # locked, but a device has nothing to empty
+        log.write({"path": "x"})

@@ -8,9 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import distributed
 import pytest
+from signals import interruptible
 
 # One xdist worker runs the module, so that the local cluster and its processes start once.
 pytestmark = pytest.mark.xdist_group("dask")
@@ -80,3 +82,46 @@ def test_the_local_cluster_of_dask_starts_its_workers_with_glibcs_thresholds_and
         local = client.cluster
         client.close()
         local.close()
+
+
+def test_relative_suspects_are_read_by_workers_in_another_directory(scan_world, cluster):
+    world = scan_world                  # the cluster's workers work in this test's directory, the scan in the world's
+    command = _command(world, "--dask", cluster.scheduler_address)
+    command[4:5] = ["crawl/exact.png", "-"]
+    on_dask = subprocess.run(command, input="crawl/master.png\n", cwd=world, capture_output=True, text=True)
+    assert on_dask.returncode == 0, on_dask.stderr
+    assert sorted((row["path"], row["status"]) for row in _rows(on_dask.stdout)) == [
+        ("crawl/exact.png", "exact"), ("crawl/master.png", "exact")]
+
+
+def _reached(moment, process, out):
+    """Whether ``process`` started its cluster's workers (after the resource tracker: three children), or wrote
+    its first row to ``out``."""
+    if moment == "start":
+        tasks = Path(f"/proc/{process.pid}/task").iterdir()
+        return sum(len((task / "children").read_text().split()) for task in tasks) >= 3
+    return out.exists() and out.read_text() != ""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("moment", ["start", "work"])
+def test_ctrl_c_on_a_local_cluster_is_one_line(scan_world, tmp_path, moment):
+    world, many, out = scan_world, tmp_path / "many", tmp_path / "out.jsonl"
+    many.mkdir()
+    for index in range(8):
+        os.link(world / "crawl" / "coffee-rotated.png", many / f"{index:02d}.png")
+    command = _command(world, "--dask", "--jobs", "2", "-o", str(out))
+    command[4] = str(many)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, preexec_fn=interruptible)
+    try:
+        while not _reached(moment, process, out):
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)               # as a terminal's Ctrl-C: the whole group
+        _, stderr = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130 and stderr.endswith("watermark: interrupted\n"), stderr
+    assert all(line.startswith("watermark: ") for line in stderr.splitlines()), stderr

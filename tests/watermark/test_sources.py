@@ -9,7 +9,7 @@ import threading
 import pytest
 from servers import http_server
 
-from watermark import ImageFileError, InvalidImageError
+from watermark import ImageFileError, InvalidImageError, ParameterError
 from watermark.sources import Source, iter_sources, read_bytes
 
 
@@ -50,7 +50,8 @@ def test_a_stdin_name_that_is_not_utf8_is_one_error_and_the_list_goes_on():
     stdin = io.BytesIO(b"ok.jpg\nbad\xffname.jpg\n\ncaf\xc3\xa9.jpg\r\nlast.jpg")
     sources = list(iter_sources(["-"], stdin=stdin))
     assert [s.name for s in sources] == ["ok.jpg", "bad\\xffname.jpg", "café.jpg", "last.jpg"]
-    assert sources[1].location == os.fsdecode(b"bad\xffname.jpg") and "not valid UTF-8" in sources[1].error
+    assert sources[1].location == os.path.join(os.getcwd(), os.fsdecode(b"bad\xffname.jpg"))
+    assert "not valid UTF-8" in sources[1].error
     assert [s.error for s in sources if s is not sources[1]] == [None, None, None]
 
 
@@ -187,3 +188,61 @@ def test_an_http_server_that_stalls_is_an_error_after_the_url_timeout(stall):
     with http_server(b"\x89PNG" + bytes(10_000), stall=stall) as url:
         with pytest.raises(ImageFileError, match=rf"^{url}: no answer from the server within 0\.5 s$"):
             read_bytes(Source(url, url), url_timeout=0.5)
+
+
+HANG = 30.0     # seconds: only a hang detector
+
+
+def test_a_fifo_named_like_an_image_is_one_error_and_the_walk_goes_on(tmp_path):
+    os.mkfifo(tmp_path / "a.jpg")                 # nothing ever writes to it: opening it to read would wait
+    (tmp_path / "b.jpg").write_bytes(b"image")
+    outcomes = []
+
+    def read_all():
+        for source in iter_sources([str(tmp_path)]):
+            try:
+                outcomes.append(read_bytes(source))
+            except ImageFileError as exc:
+                outcomes.append(str(exc))
+
+    reader = threading.Thread(target=read_all, daemon=True)
+    reader.start()
+    reader.join(HANG)
+    if reader.is_alive():
+        os.close(os.open(tmp_path / "a.jpg", os.O_WRONLY | os.O_NONBLOCK))    # let the stuck open go
+        pytest.fail("reading a FIFO waited for a writer")
+    assert outcomes == [f"{tmp_path / 'a.jpg'}: not a regular file", b"image"]
+
+
+def test_local_locations_are_absolute_names_stay_as_typed(tmp_path, monkeypatch):
+    (tmp_path / "real" / "deep").mkdir(parents=True)
+    (tmp_path / "real" / "x.jpg").write_bytes(b"x")
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "deep")
+    monkeypatch.chdir(tmp_path)
+    sources = list(iter_sources(["real", "link/../x.jpg", "-", "https://host/a.jpg"],
+                                stdin=io.BytesIO(b"real/x.jpg\n")))
+    assert [s.name for s in sources] == ["real/x.jpg", "link/../x.jpg", "real/x.jpg", "https://host/a.jpg"]
+    assert [s.location for s in sources] == [f"{tmp_path}/real/x.jpg", f"{tmp_path}/link/../x.jpg",
+                                             f"{tmp_path}/real/x.jpg", "https://host/a.jpg"]
+    monkeypatch.chdir(tmp_path.parent)             # a worker elsewhere reads the same files
+    assert [read_bytes(s) for s in sources[:3]] == [b"x"] * 3      # link/.. as the kernel resolves it
+
+
+@pytest.mark.parametrize("option", ["include", "exclude"])
+def test_an_empty_pattern_is_refused_before_any_file(tmp_path, option):
+    with pytest.raises(ParameterError, match=f"--{option} '': an empty pattern matches no file"):
+        iter_sources([str(tmp_path)], **{option: ["*.jpg", ""]})      # at the call, not at the first file
+
+
+def test_a_name_that_starts_or_ends_with_spaces_is_quoted_in_its_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.jpg").write_bytes(b"")
+    listed = list(iter_sources(["-"], stdin=io.BytesIO(b" a.jpg\na.jpg \na.jpg\n")))
+    assert [s.name for s in listed] == [" a.jpg", "a.jpg ", "a.jpg"]        # names kept as they are
+    errors = []
+    for source in listed:
+        with pytest.raises((ImageFileError, InvalidImageError)) as caught:
+            read_bytes(source)
+        errors.append(str(caught.value))
+    assert errors == ["' a.jpg': no such file (it may have been moved or deleted)",
+                      "'a.jpg ': no such file (it may have been moved or deleted)", "a.jpg: empty file (0 bytes)"]

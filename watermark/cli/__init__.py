@@ -2,42 +2,49 @@
 
 Results go to stdout (text, or ``--json``: one object per input per line); messages and the progress
 bar (drawn only on a terminal) go to stderr. Exit codes follow grep: 0 when a mark was found (or the
-command succeeded), 1 when none was found, 2 on any error, which wins over the others in a batch, and
-130 (128 + SIGINT, as shells report it) when interrupted by Ctrl-C, 141 (128 + SIGPIPE) quietly when
-the reader of stdout went away (``| head``).
+command succeeded), 1 when none was found, 2 on any error, which wins over the others in a batch (a full
+disk on stdout too), 130 (128 + SIGINT, as shells report it) when interrupted by Ctrl-C, 143 and 129
+when stopped by SIGTERM or SIGHUP (which stop it as Ctrl-C does: workers stopped, finished rows kept,
+temporary files removed), 141 (128 + SIGPIPE) quietly when the reader of stdout went away (``| head``).
 Keys never appear in output; a passphrase comes from an environment variable, never the command line.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from typing import NoReturn, TextIO
 
 from .. import __version__
-from ..errors import FiligraneWarning, WatermarkError
-from . import detect, embed, keygen, registry, scan
+from ..errors import FiligraneWarning, ImageFileError, WatermarkError
 from .common import ERROR, FOUND, INTERRUPTED, NOT_FOUND, OUTPUT_CLOSED, visible
 
 __all__ = ["main", "build_parser", "FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "OUTPUT_CLOSED"]
 
 _PLUGIN_GROUP = "watermark.commands"
 _DESCRIPTION = "Invisible, keyed, robust image watermarks: keygen, embed, detect, scan, registry, attack, bench."
+_STOPS = (signal.SIGTERM, signal.SIGHUP)      # taken as Ctrl-C is
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command's parser. The plugged-in commands (``attack``, ``bench``) are left out when
     ``command`` (the command line's first word) names a built-in one: their imports cost more than
-    half a second of its start-up."""
+    half a second of its start-up. The built-in commands are imported here too, inside `main`'s handling of
+    Ctrl-C: most of the start-up, when a Ctrl-C is most likely."""
+    from . import detect, embed, keygen, registry, scan
+
     parser = _Parser(
         prog="watermark", description=_DESCRIPTION,
-        epilog="Exit status: 0 found (or done), 1 nothing found, 2 error, 130 interrupted, "
-               "141 output closed (| head).")
+        epilog="Exit status: 0 found (or done), 1 nothing found, 2 error, 130 interrupted (Ctrl-C; "
+               "143 on SIGTERM, 129 on SIGHUP), 141 output closed (| head).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -70,11 +77,41 @@ def _unavailable(name: str, exc: Exception) -> Callable[[argparse.Namespace], in
     return run
 
 
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: the command stops as on Ctrl-C, and exits with 128 + ``signum``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped(signum)
+
+
+@contextlib.contextmanager
+def _stoppable() -> Iterator[None]:
+    """`_STOPS` raise `_Stopped` meanwhile, in the main thread; one the caller ignores (``nohup``) stays ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    replaced = [number for number in _STOPS if signal.getsignal(number) == signal.SIG_DFL]
+    for number in replaced:
+        signal.signal(number, _stop)
+    try:
+        yield
+    finally:
+        for number in replaced:
+            signal.signal(number, signal.SIG_DFL)
+
+
 def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings():               # our warnings: one line each on stderr
         warnings.simplefilter("always", FiligraneWarning)
         warnings.showwarning = _warning_line
-        return _main(argv)
+        status = _main(argv)
+    _drop_unwritten()
+    return status
 
 
 def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -84,18 +121,39 @@ def _warning_line(message: Warning | str, category: type[Warning], filename: str
 
 def _main(argv: list[str] | None) -> int:
     try:
-        argv = sys.argv[1:] if argv is None else argv
-        args = build_parser(argv[0] if argv else None).parse_args(argv)    # argparse exits 2 on a usage error
-        return args.run(args)
+        with _stoppable():
+            argv = sys.argv[1:] if argv is None else argv
+            args = build_parser(argv[0] if argv else None).parse_args(argv)    # argparse exits 2 on a usage error
+            status = args.run(args)
+            _flush_stdout()
+            return status
     except WatermarkError as exc:                 # the user's problem: one line, no traceback
         print(visible(f"watermark: {exc}"), file=sys.stderr)
         return ERROR
-    except KeyboardInterrupt:                     # Ctrl-C: workers stopped, temporary files removed
+    except KeyboardInterrupt as exc:              # Ctrl-C, SIGTERM, SIGHUP: workers stopped, temporary files removed
         print("watermark: interrupted", file=sys.stderr)
-        return INTERRUPTED
+        return 128 + exc.signum if isinstance(exc, _Stopped) else INTERRUPTED
     except BrokenPipeError:                       # | head: stop quietly, as a killed pipe writer would
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # nothing left to flush at exit
         return OUTPUT_CLOSED
     except Exception:                             # our bug: keep the traceback, never exit 1
         traceback.print_exc()
         return ERROR
+
+
+def _flush_stdout() -> None:
+    """Write out what stdout holds: a full disk is one line, exit 2 (a closed pipe, `OUTPUT_CLOSED`)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise ImageFileError(f"stdout: cannot write ({exc.strerror or exc})") from None
+
+
+def _drop_unwritten() -> None:
+    """Drop what stdout could not take (a closed pipe, a full disk), so that Python's own flush at exit says
+    nothing more."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -7,12 +7,14 @@ file that ``--resume`` continues after an interruption. A summary per status, re
 ends the scan on stderr; ``--report DIR`` writes a self-contained HTML page of the evidence.
 Exit status: 0 when something of the registry was found (attributed, unverified, mark-only, exact
 or near-duplicate; with ``--resume``, in any row of the output, earlier ones included), 1 when nothing
-was, 2 when any file could not be scanned, 130 on Ctrl-C (the output holds every finished row).
+was, 2 when any file could not be scanned, 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP (the output holds
+every finished row).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter, defaultdict
 from typing import Any
@@ -22,7 +24,7 @@ from ..batch_dask import check_address
 from ..errors import ParameterError
 from ..registry import Registry, print_of
 from ..resultlog import ResultLog
-from ..scan import STATUSES, Scanner, ScanOptions
+from ..scan import ROW_FIELDS, STATUSES, Scanner, ScanOptions
 from ..scan_report import ScanReport, copies_named
 from ..sources import URL_TIMEOUT, iter_sources, printable
 from .batch import Lines
@@ -41,7 +43,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "blind with each key, near-duplicates of registered masters, and informed reads in "
                     "a master's frame. A mark alone is never an attribution: the content must match.",
         epilog="Exit status: 0 something of the registry found (with --resume: in any row of the output), "
-               "1 nothing, 2 a file could not be scanned, 130 interrupted.")
+               "1 nothing, 2 a file could not be scanned, 130 interrupted (143 on SIGTERM, 129 on SIGHUP).")
     scan.add_argument("paths", nargs="+", metavar="SUSPECT",
                       help="files, directories, URLs (with fsspec), or - for a list on stdin")
     scan.add_argument("--registry", metavar="DB", default=default_registry(),
@@ -91,7 +93,8 @@ def _run_scan(args: argparse.Namespace) -> int:
         if args.c2pa_trust is not None:
             provenance.read_anchors(args.c2pa_trust)
     options = ScanOptions(partial=args.partial, false_alarm=args.false_alarm, max_pixels=args.max_pixels,
-                          thumbnails=args.report is not None, credentials=args.c2pa, trust_anchors=args.c2pa_trust,
+                          thumbnails=args.report is not None, credentials=args.c2pa,
+                          trust_anchors=None if args.c2pa_trust is None else os.path.abspath(args.c2pa_trust),
                           originals=args.originals, url_timeout=args.url_timeout)
     scanner = Scanner(args.registry, load_keys(args), options)
     scanner.check()                                  # a bad registry or key stops here, before any file
@@ -99,10 +102,11 @@ def _run_scan(args: argparse.Namespace) -> int:
         check_address(args.dask)                     # and an address that is none, before the outputs
     report = None if args.report is None else ScanReport(args.report, _thumbnails(scanner.registry))
     summary = _Summary()
-    with ResultLog(args.output, resume=args.resume, overwrite=args.overwrite) as log:
+    sources = iter_sources(args.paths, recursive=args.recursive, include=args.include, exclude=args.exclude,
+                           stdin=sys.stdin.buffer)          # a bad pattern stops here, before the output
+    with ResultLog(args.output, resume=args.resume, overwrite=args.overwrite, fields=ROW_FIELDS,
+                   statuses=STATUSES) as log:
         earlier_found = sum(log.earlier[status] for status in _FOUND_STATUSES)
-        sources = iter_sources(args.paths, recursive=args.recursive, include=args.include, exclude=args.exclude,
-                               stdin=sys.stdin.buffer)
         pending = (source for source in sources if not log.done(source.name))
         rows_shown = not args.output and sys.stdout.isatty()      # rows on the terminal show the progress
         try:
