@@ -12,6 +12,7 @@ import contextvars
 import functools
 import inspect
 import numbers
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,8 @@ import numpy as np
 
 from watermark.errors import AttackParameterError
 
-__all__ = ["Param", "Spec", "SPECS", "registered", "make_rng", "check_seed", "RngLike", "recording", "record"]
+__all__ = ["Param", "Spec", "SPECS", "registered", "make_rng", "check_seed", "RngLike", "recording", "record",
+           "number"]
 
 RngLike = int | np.random.Generator | None
 
@@ -88,14 +90,27 @@ def _fmt(bound: float | None) -> str:
     return "-inf" if bound is None else f"{bound:g}"
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def number(text: str) -> int | float | None:
+    """``text`` as a number when it is one in ASCII decimal notation (``-5``, ``0.5``, ``1e-3``), else None:
+    no ``1_000``, no digits of other scripts, no ``inf`` or ``nan``."""
+    text = text.strip()
+    if _INTEGER.fullmatch(text):
+        return int(text)
+    return float(text) if _DECIMAL.fullmatch(text) else None
+
+
 def _number(where: str, value: Any, *, integral: bool) -> int | float:
     if isinstance(value, (bool, np.bool_)):
         raise AttackParameterError(f"{where} must be a number, got {value!r}")
     if isinstance(value, str):
-        try:
-            value = int(value) if value.strip().lstrip("+-").isdigit() else float(value)
-        except ValueError:
-            raise AttackParameterError(f"{where} must be a number, got {value!r}") from None
+        parsed = number(value)
+        if parsed is None:
+            raise AttackParameterError(f"{where} must be a number, got {value!r}")
+        value = parsed
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
@@ -124,14 +139,19 @@ class Spec:
     summary: str
     inputs: str | None = None      # keyword that takes other images (multi-image attacks), not a parameter
     inputs_optional: bool = False  # whether the attack means something without them
+    combined: Callable[[dict[str, Any]], None] | None = None   # raises when the parameters do not go together
 
     def check(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Checked, normalised copies of ``params``, in the function's parameter order."""
+        """Checked, normalised copies of ``params``, in the function's parameter order; the parameters are
+        also checked together (defaults filled in), so that no image is needed to refuse them."""
         unknown = [key for key in params if key not in self.params]
         if unknown:
             known = ", ".join(self.params) or "no parameters"
             raise AttackParameterError(f"{self.name}: unknown parameter {unknown[0]!r}; {self.name} takes {known}")
-        return {key: self.params[key].check(self.name, key, params[key]) for key in self.params if key in params}
+        checked = {key: self.params[key].check(self.name, key, params[key]) for key in self.params if key in params}
+        if self.combined is not None:
+            self.combined({**self.defaults, **checked})
+        return checked
 
 
 SPECS: dict[str, Spec] = {}
@@ -143,13 +163,15 @@ def _none(images: Any) -> bool:
 
 
 def registered(*, family: str, primary: str | None = None, random: bool = False, inputs: str | None = None,
-               inputs_optional: bool = False, **params: Param) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+               inputs_optional: bool = False, combined: Callable[[dict[str, Any]], None] | None = None,
+               **params: Param) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register an attack function and check its keyword parameters on every call.
 
     The decorated function takes the image positionally, its parameters by keyword, and ``seed``
     (keyword) when ``random``. A multi-image attack names in ``inputs`` the keyword that takes its
     other images (a sequence of images, or one image); they are passed through unchecked and never
-    printed, and are required unless ``inputs_optional``.
+    printed, and are required unless ``inputs_optional``. ``combined`` gets every parameter (defaults
+    filled in) and raises AttackParameterError when they do not go together, whatever the image.
     """
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(func)
@@ -171,7 +193,7 @@ def registered(*, family: str, primary: str | None = None, random: bool = False,
         spec = Spec(name=func.__name__, function=wrapper, family=family, primary=primary, random=random,
                     params={name: params[name] for name in defaults}, defaults=defaults,
                     summary=(inspect.getdoc(func) or "").split("\n")[0], inputs=inputs,
-                    inputs_optional=inputs_optional)
+                    inputs_optional=inputs_optional, combined=combined)
         wrapper.spec = spec  # type: ignore[attr-defined]
         SPECS[spec.name] = spec
         return wrapper

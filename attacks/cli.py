@@ -10,12 +10,15 @@ Several ``--attack`` options form one chain, applied in order. With ``--suite``,
 ``-o`` is a folder (created if missing) and files are named by attack and parameters, such as
 ``rotate_degrees=5_crop=True.png`` (in a subfolder per input when there are several). Outputs are
 PNG unless ``--format`` says otherwise, written atomically; an existing file is replaced only with
-``--overwrite``, and an input never. Attacks that need other images as well (the security suite's
-copies and collusions) are refused: the Python API gives them their images, and ``watermark bench
---suite security`` runs that suite (``--list`` marks it). stdout gets one line per
-output (``--json``: one JSON object with ``input``, ``attack``, ``output``, ``error``). Exit status:
-0 done, 2 on any error (a bad attack specification stops before any work; a bad file is reported and
-the others go on).
+``--overwrite``, and an input never. An output in the format of the codec that ends the chain
+(``jpeg`` to .jpg or .jpeg, ``webp`` to .webp, ``avif`` to .avif) is the file that codec encoded,
+with the input's EXIF and ICC profile; any other is encoded anew, JPEG and WebP at quality 95 (a
+lossy step after the attacks, which a warning line on stderr says once). Attacks that need other
+images as well (the security suite's copies and collusions) are refused: the Python API gives them
+their images, and ``watermark bench --suite security`` runs that suite (``--list`` marks it).
+stdout gets one line per output (``--json``: one JSON object with ``input``, ``attack``, ``output``,
+``error``). Exit status: 0 done, 2 on any error (a bad attack specification, its parameters checked
+together too, stops before any work; a bad file is reported and the others go on).
 """
 
 from __future__ import annotations
@@ -125,10 +128,11 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(f"-o {args.output}: {blocked} is a file, not a folder")
     folders = _folders(output, args.inputs)
     status = OK
+    warned: set[str] = set()
     for source in args.inputs:
         targets = [(attack, folders[source] / (attack.filename + extension) if into_folder else output)
                    for attack in chosen]
-        status = max(status, _attack_file(source, targets, args))
+        status = max(status, _attack_file(source, targets, args, warned))
     return status
 
 
@@ -151,8 +155,9 @@ def _report(args: argparse.Namespace, source: str, attack: Any, target: Path | N
         print(visible(f"{source} -> {target}  [{attack}]"), flush=True)
 
 
-def _attack_file(source: str, targets: list[tuple[Any, Path]], args: argparse.Namespace) -> int:
-    """Apply each attack to one input; every failure is reported and the others go on."""
+def _attack_file(source: str, targets: list[tuple[Any, Path]], args: argparse.Namespace, warned: set[str]) -> int:
+    """Apply each attack to one input; every failure is reported and the others go on. ``warned`` holds the
+    warnings said so far (each is said once)."""
     from watermark.errors import WatermarkError
     from watermark.imageio import load_image, save_image
 
@@ -167,11 +172,18 @@ def _attack_file(source: str, targets: list[tuple[Any, Path]], args: argparse.Na
         try:
             if _same_file(Path(source), target):
                 raise _refusal(f"{target}: is the input image; attack outputs never replace inputs")
-            result = attack(loaded.image, seed=args.seed)
-            target.parent.mkdir(parents=True, exist_ok=True)
             stripped = "strip_metadata" in {part.name for part in (attack.parts or (attack,))}
-            # quality 95, documented, rather than the source JPEG's own: an attack's output is a test input
-            save_image(result, target, like=None if stripped else loaded, quality=95, overwrite=args.overwrite)
+            encoded = _codec_file(attack, loaded, target, args.seed, stripped)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if encoded is not None:
+                _write(target, encoded, args.overwrite)
+            else:
+                result = attack(loaded.image, seed=args.seed)
+                if _lossy(target, None if stripped else loaded):
+                    _warn_once("JPEG and WebP outputs are encoded anew at quality 95, a lossy step after the "
+                               "attacks; end the chain with that codec (jpeg, webp), or write .png", warned)
+                # quality 95, documented, rather than the source JPEG's own: an attack's output is a test input
+                save_image(result, target, like=None if stripped else loaded, quality=95, overwrite=args.overwrite)
         except (WatermarkError, OSError) as exc:
             _report(args, source, attack, target, str(exc) if isinstance(exc, WatermarkError)
                     else f"{target}: cannot write ({exc.strerror or exc})")
@@ -179,6 +191,56 @@ def _attack_file(source: str, targets: list[tuple[Any, Path]], args: argparse.Na
             continue
         _report(args, source, attack, target, None)
     return status
+
+
+def _codec_file(attack: Any, loaded: Any, target: Path, seed: int, stripped: bool) -> bytes | None:
+    """The file that the chain's last attack encoded when it is the codec of ``target``'s format, to be written
+    as it is; None for any other attack or format, and for an image with alpha (which that file drops)."""
+    from attacks import codec
+    from watermark.image import pixels_of
+
+    last = (attack.parts or (attack,))[-1]
+    suffixes = codec.EXTENSIONS.get(last.name, ())
+    if target.suffix.lower() not in suffixes or pixels_of(loaded.image)[1].channels in (2, 4):
+        return None
+    _, image = attack.last_step(loaded.image, seed=seed)
+    return codec.encoded(image, last.name, last.kwargs, **_metadata(loaded, image, stripped))
+
+
+def _metadata(loaded: Any, image: Any, stripped: bool) -> dict[str, bytes]:
+    """The input's EXIF, and its ICC profile where it describes ``image``'s colours; none after strip_metadata."""
+    from watermark.image import pixels_of
+
+    if stripped:
+        return {}
+    space = b"GRAY" if pixels_of(image)[1].channels == 1 else b"RGB "
+    icc = loaded.info.get("icc_profile") or b""
+    return {name: data for name, data in (("exif", loaded.info.get("exif") or b""),
+                                          ("icc_profile", icc if icc[16:20] == space else b"")) if data}
+
+
+def _write(target: Path, data: bytes, overwrite: bool) -> None:
+    """``data`` as the file ``target``, atomically; an existing one is replaced only with ``overwrite``."""
+    from watermark import atomic
+    from watermark.errors import OutputExistsError
+
+    try:
+        atomic.write_file(target, data, replace=overwrite)
+    except FileExistsError:
+        raise OutputExistsError(f"{target}: already exists; pass --overwrite to replace it") from None
+
+
+def _lossy(target: Path, like: Any) -> bool:
+    """Whether ``save_image`` writes ``target`` with a lossy codec (a WebP like a lossless source is lossless)."""
+    suffix = target.suffix.lower()
+    return suffix in (".jpg", ".jpeg") or (suffix == ".webp" and not (like is not None and like.webp_lossless))
+
+
+def _warn_once(message: str, warned: set[str]) -> None:
+    """Print ``message`` as a warning on stderr unless it is in ``warned``; add it there."""
+    if message not in warned:
+        print(f"watermark attack: warning: {message}", file=sys.stderr)
+        warned.add(message)
 
 
 def _same_file(a: Path, b: Path) -> bool:

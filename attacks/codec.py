@@ -3,11 +3,13 @@
 Codecs go through Pillow, on RGB (or L) at 8 bits: a 16-bit image is rounded to 8 bits for the
 codec and handed back as 16 bits (its values are then multiples of 257), since none of JPEG, WebP
 and AVIF as platforms use them carries more. Alpha is kept aside and put back untouched.
+:func:`encoded` gives the file a codec attack decodes, to keep it as it is.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -16,9 +18,11 @@ from PIL import Image, features
 from watermark.errors import MissingExtraError
 from watermark.image import image_op, to_float
 
-from ._spec import Param, registered
+from ._spec import SPECS, Param, registered
 
-__all__ = ["jpeg", "jpeg_bytes", "webp", "avif", "strip_metadata", "screenshot"]
+__all__ = ["jpeg", "jpeg_bytes", "webp", "avif", "strip_metadata", "screenshot", "encoded", "EXTENSIONS"]
+
+EXTENSIONS = {"jpeg": (".jpg", ".jpeg"), "webp": (".webp",), "avif": (".avif",)}   # codec attack -> its files
 
 _SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 
@@ -86,11 +90,7 @@ def jpeg_bytes(image: object, *, quality: int = 75, subsampling: str = "4:2:0") 
     >>> jpeg_bytes(np.zeros((8, 8), np.uint8), quality=90)[:2]
     b'\\xff\\xd8'
     """
-    jpeg.spec.check({"quality": quality, "subsampling": subsampling})  # type: ignore[attr-defined]
-    pixels, _ = to_float(image)
-    if pixels.ndim == 3:
-        pixels = pixels[:, :, :3]
-    return _encode(pixels, "JPEG", **_jpeg_options(pixels, quality, subsampling))
+    return encoded(image, "jpeg", {"quality": quality, "subsampling": subsampling})
 
 
 @registered(family="codec", primary="quality",
@@ -107,7 +107,11 @@ def webp(image: np.ndarray, *, quality: int = 80, lossless: bool = False) -> np.
     lossless : bool
         Lossless WebP: only the rounding to 8 bits remains.
     """
-    return _roundtrip(image, "WEBP", quality=quality, lossless=lossless, method=4)
+    return _roundtrip(image, "WEBP", **_webp_options(image, quality, lossless))
+
+
+def _webp_options(pixels: np.ndarray, quality: int, lossless: bool) -> dict[str, object]:
+    return {"quality": quality, "lossless": lossless, "method": 4}
 
 
 @registered(family="codec", primary="quality",
@@ -130,10 +134,37 @@ def avif(image: np.ndarray, *, quality: int = 50) -> np.ndarray:
     MissingExtraError
         This Pillow was built without AVIF (Pillow 11.3 and later ship it in their wheels).
     """
+    return _roundtrip(image, "AVIF", **_avif_options(image, quality))
+
+
+def _avif_options(pixels: np.ndarray, quality: int) -> dict[str, object]:
+    """Pillow's AVIF options; MissingExtraError when this Pillow cannot write AVIF."""
     if not features.check("avif"):
         raise MissingExtraError(f"avif: this Pillow ({Image.__version__}) cannot write AVIF; "
                                 "pip install 'Pillow>=11.3'")
-    return _roundtrip(image, "AVIF", quality=quality, subsampling="4:2:0", max_threads=1)
+    return {"quality": quality, "subsampling": "4:2:0", "max_threads": 1}
+
+
+_CODECS: dict[str, tuple[str, Callable[..., dict[str, object]]]] = {   # attack -> Pillow's format, its options
+    "jpeg": ("JPEG", _jpeg_options), "webp": ("WEBP", _webp_options), "avif": ("AVIF", _avif_options)}
+
+
+def encoded(image: object, attack: str, params: dict[str, object], **metadata: object) -> bytes:
+    """The file that the codec attack ``attack`` (a key of :data:`EXTENSIONS`) with ``params`` decodes,
+    alpha dropped; ``metadata`` (Pillow's ``exif``, ``icc_profile``) goes beside the pixels, unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> encoded(np.zeros((8, 8), np.uint8), "webp", {"quality": 50})[8:12]
+    b'WEBP'
+    """
+    fmt, options = _CODECS[attack]
+    chosen = {**SPECS[attack].defaults, **SPECS[attack].check(params)}
+    pixels, _ = to_float(image)
+    if pixels.ndim == 3:
+        pixels = pixels[:, :, :3]
+    return _encode(pixels, fmt, **options(pixels, **chosen), **metadata)
 
 
 @registered(family="codec")

@@ -1,6 +1,7 @@
 """Filters: StirMark's median and convolution filters and self-similarities; blur, sharpen and denoise.
 
-Borders are handled by reflection (``dcb|abcd|cba``), so a filter never darkens the edges.
+Borders are handled by reflection (``dcb|abcd|cba``), the median's by replication (``aaa|abcd|ddd``),
+so a filter never darkens the edges.
 """
 
 from __future__ import annotations
@@ -30,21 +31,26 @@ def _is_8bit(image: np.ndarray) -> bool:
     return bool(np.all(np.abs(scaled - np.rint(scaled)) < 1e-3))
 
 
-@registered(family="filter", primary="size", size=Param(int, 3, 31, doc="odd window side in pixels"))
+def _odd_size(params: dict) -> None:
+    if params["size"] % 2 == 0:
+        raise AttackParameterError(f"median: size must be odd (3, 5, 7, ...), got {params['size']}")
+
+
+@registered(family="filter", primary="size", combined=_odd_size,
+            size=Param(int, 3, 31, doc="odd window side in pixels"))
 @image_op
 def median(image: np.ndarray, *, size: int = 3) -> np.ndarray:
     """Median filter over a ``size`` x ``size`` window, each channel on its own.
 
-    StirMark Benchmark 4.0's MedianCut test (SMBsettings.ini, Test_MedianCut) uses sizes
-    {3, 5, 7, 9}, as StirMark 3.1 did (bench.h, MEDIAN_FILTER_SIZES).
+    Borders replicate the edge pixels (``aaa|abcd|ddd``), as OpenCV's ``medianBlur`` does. StirMark
+    Benchmark 4.0's MedianCut test (SMBsettings.ini, Test_MedianCut) uses sizes {3, 5, 7, 9}, as
+    StirMark 3.1 did (bench.h, MEDIAN_FILTER_SIZES).
 
     Parameters
     ----------
     size : int
         Odd window side, 3 to 31 pixels.
     """
-    if size % 2 == 0:
-        raise AttackParameterError(f"median: size must be odd (3, 5, 7, ...), got {size}")
     if _is_8bit(image):   # exact and fast: OpenCV's 8-bit median (any size), replicated borders
         as_bytes = np.rint(image * np.float32(255.0)).astype(np.uint8)
         return cv2.medianBlur(as_bytes, size).astype(np.float32) / np.float32(255.0)
@@ -98,7 +104,11 @@ def denoise(image: np.ndarray, *, strength: float = 5.0) -> np.ndarray:
 @registered(family="filter", primary="sigma", sigma=Param(float, 0.1, 50.0, doc="in pixels"))
 @image_op
 def gaussian_blur(image: np.ndarray, *, sigma: float = 1.0) -> np.ndarray:
-    """Gaussian blur of standard deviation ``sigma`` pixels (window 6 sigma + 1)."""
+    """Gaussian blur of standard deviation ``sigma`` pixels (window 8 sigma + 1, rounded to odd: OpenCV's).
+
+    The window is the one OpenCV picks for float images, ``round(8 sigma + 1) | 1`` pixels wide (4 sigma each
+    side); borders reflect.
+    """
     return cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
 
 

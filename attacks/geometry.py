@@ -23,6 +23,7 @@ __all__ = ["rotate", "rot90", "flip", "crop", "rescale", "aspect", "downscale", 
 POSITIONS = ("center", "top-left", "top", "top-right", "left", "right", "bottom-left", "bottom",
              "bottom-right", "random")
 _EPSILON = 1e-9
+_SINGULAR = 1e-9      # a linear map whose determinant is smaller would fold the image onto a line
 
 
 def _warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -54,7 +55,12 @@ def _inner_scale(width: int, height: int, radians: float) -> float:
     return min(width / (width * c + height * s), height / (width * s + height * c))
 
 
-@registered(family="geometry", primary="degrees",
+def _one_canvas(params: dict) -> None:
+    if params["expand"] and (params["crop"] or params["scale"]):
+        raise AttackParameterError("rotate: expand=True cannot be combined with crop or scale; choose one")
+
+
+@registered(family="geometry", primary="degrees", combined=_one_canvas,
             degrees=Param(float, -360.0, 360.0, doc="counter-clockwise"),
             crop=Param(bool, doc="crop to the largest inner rectangle of the same aspect"),
             expand=Param(bool, doc="grow the canvas to hold the whole rotated image"),
@@ -92,8 +98,6 @@ def rotate(image: np.ndarray, *, degrees: float = 5, crop: bool = False, expand:
     >>> bool((rotate(square, degrees=90) == np.rot90(square)).all())
     True
     """
-    if expand and (crop or scale):
-        raise AttackParameterError("rotate: expand=True cannot be combined with crop or scale; choose one")
     height, width = image.shape[:2]
     radians = math.radians(degrees)
     k = _inner_scale(width, height, radians)
@@ -226,8 +230,6 @@ def downscale(image: np.ndarray, *, max_side: int = 1080) -> np.ndarray:
 def _linear(image: np.ndarray, linear: np.ndarray, shift: np.ndarray, expand: bool) -> np.ndarray:
     """Apply ``x -> linear @ x + shift`` (y down), on the bounding-box canvas or the same canvas."""
     height, width = image.shape[:2]
-    if abs(np.linalg.det(linear)) < 1e-9:
-        raise AttackParameterError("affine: the matrix is singular (determinant 0); use an invertible matrix")
     if expand:
         corners = linear @ np.array([[0, width, 0, width], [0, 0, height, height]], np.float64)
         low, high = corners.min(axis=1), corners.max(axis=1)
@@ -240,7 +242,17 @@ def _linear(image: np.ndarray, linear: np.ndarray, shift: np.ndarray, expand: bo
     return _warp(image, np.hstack([linear, offset[:, None]]), size)
 
 
-@registered(family="geometry", primary=None,
+def _matrix_and_canvas(params: dict) -> None:
+    values = params["matrix"]
+    a, b, tx, c, d, ty = values if len(values) == 6 else (values[0], values[1], 0.0, values[2], values[3], 0.0)
+    if abs(a * d - b * c) < _SINGULAR:
+        raise AttackParameterError("affine: the matrix is singular (determinant 0); use an invertible matrix")
+    if params["expand"] and (tx or ty):
+        raise AttackParameterError("affine: a translation (tx, ty) needs expand=False; the expanded canvas "
+                                   "always holds the whole image")
+
+
+@registered(family="geometry", primary=None, combined=_matrix_and_canvas,
             matrix=Param(tuple, length=(4, 6), doc="(a, b, c, d) or (a, b, tx, c, d, ty)"),
             expand=Param(bool, doc="canvas = bounding box of the result"))
 @image_op(geometric=True)
@@ -263,15 +275,18 @@ def affine(image: np.ndarray, *, matrix: tuple = (1, 0, 0, 1), expand: bool = Tr
     """
     values = np.asarray(matrix, np.float64)
     a, b, tx, c, d, ty = values if values.size == 6 else (values[0], values[1], 0.0, values[2], values[3], 0.0)
-    if expand and (tx or ty):
-        raise AttackParameterError("affine: a translation (tx, ty) needs expand=False; the expanded canvas "
-                                   "always holds the whole image")
     flip_y = np.diag([1.0, -1.0])   # StirMark's y axis points up; ours points down
     linear = flip_y @ np.array([[a, b], [c, d]]) @ flip_y
     return _linear(image, linear, np.array([tx, -ty]), expand)
 
 
-@registered(family="geometry", primary=None,
+def _invertible_shear(params: dict) -> None:
+    if abs(1.0 - params["x"] * params["y"] / 1e4) < _SINGULAR:     # the determinant of the shear
+        raise AttackParameterError(f"shear: x={params['x']:g} and y={params['y']:g} fold the image onto a line "
+                                   "(determinant 0); make one of them smaller")
+
+
+@registered(family="geometry", primary=None, combined=_invertible_shear,
             x=Param(float, -100.0, 100.0, doc="horizontal shift of the bottom row, % of width"),
             y=Param(float, -100.0, 100.0, doc="vertical shift of the right column, % of height"))
 @image_op(geometric=True)

@@ -17,7 +17,7 @@ import numpy as np
 from watermark.errors import AttackParameterError, UnknownNameError
 
 from . import bending, codec, colour, filters, geometry, noise, overlay, security  # noqa: F401  (they register)
-from ._spec import SPECS, RngLike, Spec, check_seed
+from ._spec import SPECS, RngLike, Spec, check_seed, number
 
 __all__ = ["Attack", "attack", "parse", "chain", "names", "describe", "spec"]
 
@@ -138,6 +138,15 @@ class Attack:
             kwargs["seed"] = seed
         return entry.function(image, **kwargs, **inputs)
 
+    def last_step(self, image: Any, seed: RngLike = None) -> tuple[Attack, Any]:
+        """The chain's last attack and the image it gets (a single attack: itself and ``image``), the attacks
+        before it applied as :meth:`__call__` applies them: a codec's file can then be kept as it was encoded."""
+        if not self.parts:
+            return self, image
+        for part, child in zip(self.parts[:-1], _child_seeds(seed, len(self.parts))):
+            image = part(image, seed=child)
+        return self.parts[-1], image
+
 
 def _child_seeds(seed: RngLike, count: int) -> list[np.random.Generator]:
     """Independent generators for the parts of a chain, all determined by ``seed``."""
@@ -216,12 +225,8 @@ def _value(text: str) -> Any:
         return tuple(_value(item) for item in _split(text[1:-1], ",;") if item.strip())
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    value = number(text)
+    return text if value is None else value
 
 
 def parse(text: str) -> Attack:
@@ -251,9 +256,14 @@ def parse(text: str) -> Attack:
         if not item.strip():
             continue
         key, equals, value = item.partition("=")
-        if not equals or not key.strip().isidentifier():
+        key = key.strip()
+        if not equals or not key.isidentifier():
             raise AttackParameterError(f"{name}: cannot read {item.strip()!r}; write key=value, e.g. 'degrees=5'")
-        params[key.strip()] = _value(value)
+        if key in params:
+            raise AttackParameterError(f"{name}: {key} is given twice; give each parameter once")
+        if not value.strip():
+            raise AttackParameterError(f"{name}: {key} has an empty value; write {key}=VALUE")
+        params[key] = _value(value)
     return attack(name, **params)
 
 

@@ -5,12 +5,15 @@ at 1920x1080 and 4000x3000, applies every attack class named in the core and geo
 prints, per class, the share of images whose exact 64-bit payload came back, against its bar. It
 also reads unmarked images (the null) and prints how many were found and how their p-values fall.
 Cells are cached under ``--out`` (a rerun computes only what is missing). ``--images DIR`` measures
-your photographs instead of the eight (``--classes`` and ``--sizes`` narrow the run).
+your photographs instead of the eight (``--classes`` and ``--sizes`` narrow the run). A cell that
+failed (an image too small, a crash) is left out of the rates and counted apart; a run with failed
+cells says it is incomplete and exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import defaultdict
 
@@ -20,6 +23,8 @@ import attacks
 from attacks.suites import STIRMARK_AFFINE
 from eval import images as images_mod
 from eval import runner
+from eval.cli import non_negative
+from watermark.cli.common import _jobs
 
 __all__ = ["CLASSES", "test_images", "main"]
 
@@ -85,11 +90,62 @@ def test_images(sizes=_SIZES, photographs: list[images_mod.ImageSpec] | None = N
     return specs
 
 
+def _share(hits: int, n: int) -> str:
+    """``hits`` of ``n`` as "67% (2/3)"; "–" for none."""
+    return f"{hits / n:.0%} ({hits}/{n})" if n else "–"
+
+
+def _quality(plain: list) -> str:
+    """The line on the unattacked marked images (``plain``, failed cells left out)."""
+    if not plain:
+        return "no image marked (every unattacked cell failed)"
+    return (f"{len(plain)} images; mean PSNR {np.mean([r.psnr for r in plain]):.2f} dB, "
+            f"min SSIM {np.min([r.ssim for r in plain]):.4f}, "
+            f"payload without attack {_share(sum(r.exact for r in plain), len(plain))}")
+
+
+def _class_rows(chosen: list, rows: list) -> tuple[list[str], list[str]]:
+    """The bar table's lines, one per class at its worst measured attack, and the images lost there."""
+    exact: defaultdict[str, list[bool]] = defaultdict(list)
+    failed: defaultdict[str, int] = defaultdict(int)
+    lost: defaultdict[str, list[str]] = defaultdict(list)       # attack -> images whose payload did not come back
+    for row in rows:
+        if row.error:
+            failed[row.attack] += 1
+            continue
+        exact[row.attack].append(row.exact)
+        if not row.exact:
+            lost[row.attack].append(row.image)
+    lines, losses = [], []
+    for name, bar, group in chosen:
+        rates = {str(a): float(np.mean(exact[str(a)])) for a in group if exact[str(a)]}
+        worst = min(rates, key=rates.__getitem__) if rates else str(group[0])
+        met = "–" if not rates else "yes" if rates[worst] >= bar else "NO"
+        errors = sum(failed[str(a)] for a in group)
+        lines.append(f"| {name} | {bar:.0%} | {worst} | {_share(sum(exact[worst]), len(exact[worst]))} | "
+                     f"{errors} | {met} |")
+        if lost[worst]:
+            losses.append(f"{name}, {worst}: {', '.join(sorted(lost[worst]))}")
+    return lines, losses
+
+
+def _null(rows: list) -> str:
+    """The line on the unmarked images read (failed reads counted apart)."""
+    read = [row for row in rows if not row.error]
+    failed = f"; {len(rows) - len(read)} failed" if len(read) < len(rows) else ""
+    if not read:
+        return f"unmarked: none read{failed}"
+    p_values = np.array([row.p_value for row in read])
+    return (f"unmarked: {len(read)} images, {sum(row.found for row in read)} found; "
+            f"p <= 0.01: {np.mean(p_values <= 0.01):.1%}, p <= 0.1: {np.mean(p_values <= 0.1):.1%}, "
+            f"p <= 0.5: {np.mean(p_values <= 0.5):.1%}{failed}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.acceptance", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="acceptance-out", help="cache directory (default: %(default)s)")
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--unmarked", type=int, default=1000, help="unmarked images for the null")
+    parser.add_argument("--jobs", type=_jobs, default=2, help="worker processes; 0: one per core (default: 2)")
+    parser.add_argument("--unmarked", type=non_negative, default=1000, help="unmarked images for the null")
     parser.add_argument("--classes", default="", help="only the classes whose name contains this text")
     parser.add_argument("--sizes", default="all",
                         help="all (own, 1920x1080, 4000x3000), large (the last two), or comma-separated own "
@@ -115,43 +171,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"eval.acceptance: --classes {args.classes!r} matches no class", file=sys.stderr)
         return 2
     every = [attack for _, _, group in chosen for attack in group]
-    rows = runner.run(["lattice"], test_images(sizes, photographs), every, unmarked=args.unmarked, jobs=args.jobs,
-                      cache_dir=args.out)
+    rows = runner.run(["lattice"], test_images(sizes, photographs), every, unmarked=args.unmarked,
+                      jobs=args.jobs or os.cpu_count() or 1, cache_dir=args.out)
     marked = [row for row in rows if row.marked]
-    by_attack = defaultdict(list)
-    lost = defaultdict(list)                 # attack -> images whose payload did not come back
-    for row in marked:
-        by_attack[row.attack].append(row.exact)
-        if not row.exact:
-            lost[row.attack].append(row.image)
-    errors = [row for row in rows if row.error]
-    plain = [row for row in marked if row.attack == runner.NO_ATTACK]
-    print(f"{len(plain)} images; mean PSNR {np.mean([r.psnr for r in plain]):.2f} dB, "
-          f"min SSIM {np.min([r.ssim for r in plain]):.4f}, "
-          f"payload without attack {np.mean([r.exact for r in plain]):.0%}")
+    print(_quality([row for row in marked if row.attack == runner.NO_ATTACK and not row.error]))
     print()
-    print("| attack class | bar | worst attack | exact payload | met |")
-    print("|---|---|---|---|---|")
-    losses = []
-    for name, bar, group in chosen:
-        rates = {str(a): float(np.mean(by_attack[str(a)])) for a in group}
-        worst = min(rates, key=rates.get)
-        print(f"| {name} | {bar:.0%} | {worst} | {rates[worst]:.0%} | {'yes' if rates[worst] >= bar else 'NO'} |")
-        if lost[worst]:
-            losses.append(f"{name}, {worst}: {', '.join(sorted(lost[worst]))}")
+    print("| attack class | bar | worst attack | exact payload | errors | met |")
+    print("|---|---|---|---|---|---|")
+    lines, losses = _class_rows(chosen, marked)
+    print("\n".join(lines))
     if losses:
         print()
         print("lost at the worst attack of each class:")
         for line in losses:
             print(f"  {line}")
-    null = np.array([row.p_value for row in rows if not row.marked])
-    if null.size:
+    if args.unmarked:
         print()
-        print(f"unmarked: {null.size} images, {int(np.sum([row.found for row in rows if not row.marked]))} found; "
-              f"p <= 0.01: {np.mean(null <= 0.01):.1%}, p <= 0.1: {np.mean(null <= 0.1):.1%}, "
-              f"p <= 0.5: {np.mean(null <= 0.5):.1%}")
+        print(_null([row for row in rows if not row.marked]))
+    errors = [row for row in rows if row.error]
     for row in errors[:10]:
         print(f"error: {row.image} {row.attack}: {row.error}", file=sys.stderr)
+    if errors:
+        print(f"\nincomplete: {len(errors)} of {len(rows)} cells failed and are left out of the rates "
+              "(the first on stderr)")
+        return 2
     return 0
 
 

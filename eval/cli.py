@@ -18,8 +18,11 @@ with ``--json``, one JSON object per row); stderr gets messages, the count of ce
 the progress bar. scikit-image's photographs are the default images, the unmarked images and the
 security suite's unrelated ones: without scikit-image, a run that needs them stops before any work.
 Exit status: 0 done, 2 error (unknown scheme or suite, no images, scikit-image missing, an unreadable
-image, nothing to run, every marked or every unmarked cell failed). A peer whose library is missing
-is skipped with a message.
+image, nothing to run, every marked or every unmarked cell failed, a scheme named in ``--schemes``
+that could not run). A peer whose library is missing is skipped with a message, and ``summary.md``
+and ``report.html`` say "not run: <peer> (<reason>)"; one skipped from the group ``peers`` leaves the
+exit status alone. A rerun into the same ``--out`` removes the outputs of an earlier run that it does
+not write itself (its report and plots after ``--no-report``, a plot it has no data for), and only those.
 """
 
 from __future__ import annotations
@@ -27,13 +30,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shlex
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
+from watermark.cli.common import _jobs, mark_strength
 from watermark.sources import printable, visible
 
-__all__ = ["register", "DEFAULT_SCHEMES"]
+__all__ = ["register", "non_negative", "DEFAULT_SCHEMES"]
 
 OK, ERROR = 0, 2
 DEFAULT_SCHEMES = "lattice,dwtdct,dwtdctsvd,spread"
@@ -45,10 +51,16 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _non_negative(text: str) -> int:
+def non_negative(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
     if not text.strip().isdigit():
         raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
     return int(text)
+
+
+def _strengths(text: str) -> tuple[float, ...]:
+    """``--strengths``: comma-separated embedding strengths, each as ``watermark embed --strength`` takes it."""
+    return tuple(mark_strength(part) for part in text.split(",") if part.strip())
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,14 +78,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="DIR", default="bench-out",
                         help="output folder for results.csv, report.html, summary.md and the cache "
                              "(default: bench-out)")
-    parser.add_argument("--jobs", type=_positive, default=1, help="worker processes (default: 1)")
+    parser.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+                        help="worker processes; 0: one per core (default: 1)")
     parser.add_argument("--limit-images", type=_positive, metavar="N", help="use only the first N images")
-    parser.add_argument("--unmarked", type=_non_negative, default=100, metavar="N",
+    parser.add_argument("--unmarked", type=non_negative, default=100, metavar="N",
                         help="unmarked images read per scheme, for false alarms and p-values (default: 100)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the key, payloads and attacks (default: 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per result row")
     parser.add_argument("--no-report", action="store_true", help="write the CSV only")
-    parser.add_argument("--strengths", default="", metavar="LIST",
+    parser.add_argument("--strengths", type=_strengths, default=(), metavar="LIST",
                         help="also run Filigrane's schemes at these embedding strengths (comma-separated, "
                              "e.g. 0.5,2): the robustness-visibility trade-off curve (needs the perceptual "
                              "metrics)")
@@ -82,39 +95,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_run)
 
 
-def _schemes(text: str) -> list[str]:
-    """Resolve the --schemes list; missing peers are skipped with a message."""
+def _schemes(text: str) -> tuple[list[str], dict[str, str]]:
+    """The --schemes list resolved (``peers``: every peer): the names that can run, and those that cannot
+    with the reason (a peer whose library is missing), each of these said on stderr."""
     from . import contenders, peers
 
-    chosen = []
-    for name in (part.strip() for part in text.split(",")):
-        if not name:
-            continue
-        if name == "peers":
-            installed = peers.available()
-            if not installed:
-                print("watermark bench: no peer library installed; pip install 'filigrane[peers]'", file=sys.stderr)
-            chosen += installed
-            continue
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    members = [member for name in names for member in (peers.names() if name == "peers" else [name])]
+    chosen, not_run = [], {}
+    for name in dict.fromkeys(members):
         try:
             contenders.get(name)
         except peers.PeerUnavailableError as exc:
             print(visible(f"watermark bench: skipping {name}: {exc}"), file=sys.stderr)
+            not_run[name] = str(exc)
             continue
         chosen.append(name)
-    return list(dict.fromkeys(chosen))
+    return chosen, not_run
 
 
-def _with_strengths(schemes: list[str], text: str) -> list[str]:
+def _with_strengths(schemes: list[str], strengths: tuple[float, ...]) -> list[str]:
     """``schemes`` and, for each Filigrane scheme, its ``scheme@strength`` variants."""
     from . import contenders, peers
 
-    try:
-        strengths = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        strengths = [math.nan]
-    if any(not value > 0 for value in strengths):
-        raise ValueError(f"--strengths must be numbers > 0, got {text!r}")
     out = []
     for name in schemes:
         out.append(name)
@@ -165,10 +168,12 @@ def _command(args: argparse.Namespace) -> str:
         words += ["--suite", args.suite]
     for folder in args.images or []:
         words += ["--images", folder]
-    for option, default in (("limit_images", None), ("unmarked", 100), ("seed", 0), ("strengths", "")):
+    for option, default in (("limit_images", None), ("unmarked", 100), ("seed", 0)):
         value = getattr(args, option)
         if value != default:
             words += [f"--{option.replace('_', '-')}", str(value)]
+    if args.strengths:
+        words += ["--strengths", ",".join(f"{value:g}" for value in args.strengths)]
     if args.no_perceptual:
         words.append("--no-perceptual")
     return printable(" ".join(shlex.quote(word) for word in words))
@@ -205,6 +210,16 @@ def _json_row(row) -> str:
     return json.dumps(values, allow_nan=True)
 
 
+def _remove_stale(out: Path, kept: Collection[str]) -> None:
+    """Delete the bench's own outputs in ``out`` but ``kept``: an earlier run's, which this run does not
+    write (never any other file)."""
+    from . import report
+
+    outputs = {"results.csv", "summary.md", "report.html", *report.PLOTS, "security.md", "security.csv"}
+    for name in outputs - set(kept):
+        (out / name).unlink(missing_ok=True)
+
+
 def _security(args: argparse.Namespace, specs: list | None, out: Path) -> int:
     """``--suite security``: :mod:`eval.security` on the images (default: the photographs at 1920x1080)."""
     from . import security
@@ -215,6 +230,7 @@ def _security(args: argparse.Namespace, specs: list | None, out: Path) -> int:
         specs = [type(spec)(spec.name, spec.source, size=security.fit_1080(spec)) for spec in specs]
     rows = security.run(specs, seed=args.seed, progress=lambda message: print(message, file=sys.stderr, flush=True))
     security.write(rows, out, _command(args))
+    _remove_stale(out, ("security.md", "security.csv"))
     for table in security.tables(rows):
         print(table.to_markdown() + "\n")
     for line in security.bars(rows):
@@ -234,7 +250,8 @@ def _run(args: argparse.Namespace) -> int:
     from . import images, report, runner, tables
 
     try:
-        schemes = _with_strengths(_schemes(args.schemes), args.strengths)
+        chosen, not_run = _schemes(args.schemes)
+        schemes = _with_strengths(chosen, args.strengths)
         suite = attacks.suite(args.suite)
         specs = images.images_from(args.images) if args.images else images.default_images()
         _check_scikit_image(args)
@@ -270,22 +287,23 @@ def _run(args: argparse.Namespace) -> int:
         hint = " (drop --no-perceptual)" if args.no_perceptual else ""
         print(f"watermark bench: no tradeoff.png: the trade-off plot of --strengths needs the perceptual metrics{hint}",
               file=sys.stderr)
-    rows = runner.run(schemes, specs, suite, unmarked=args.unmarked, jobs=args.jobs,
+    rows = runner.run(schemes, specs, suite, unmarked=args.unmarked, jobs=args.jobs or os.cpu_count() or 1,
                       cache_dir=str(out / "cache"), seed=args.seed, perceptual=perceptual)
     command = _command(args)
     report.write_csv(rows, out / "results.csv")
     reported = not args.no_report
     if reported:
         try:
-            report.write_markdown(rows, out / "summary.md", command=command)
+            report.write_markdown(rows, out / "summary.md", command=command, not_run=not_run)
             example = _example_image(specs)
             pictures = None if example is None else report.pictures_for(
                 schemes, example[1], suite, seed=args.seed, name=example[0].name)
-            report.write_html(rows, out / "report.html", command=command, pictures=pictures)
-            report.write_plots(rows, out)
+            report.write_html(rows, out / "report.html", command=command, pictures=pictures, not_run=not_run)
+            report.write_plots(rows, out)       # each plot written, or removed when there is no data for it
         except ImportError as exc:      # matplotlib
             print(f"watermark bench: no report ({exc}); pip install 'filigrane[bench]'", file=sys.stderr)
             reported = False
+    _remove_stale(out, ["results.csv", "summary.md", "report.html", *report.PLOTS] if reported else ["results.csv"])
     if args.json:
         for row in rows:
             print(_json_row(row))
@@ -299,4 +317,5 @@ def _run(args: argparse.Namespace) -> int:
                      f"the first: {failed[0].error}"), file=sys.stderr)
     kinds = ([row for row in rows if row.marked], [row for row in rows if not row.marked])
     hollow = any(kind and all(row.error for row in kind) for kind in kinds)    # a table with nothing in it
-    return ERROR if unreadable or hollow else OK
+    named = {part.strip() for part in args.schemes.split(",")}
+    return ERROR if unreadable or hollow or named & set(not_run) else OK

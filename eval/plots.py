@@ -1,7 +1,8 @@
 """Figures for the report, as PNG bytes (matplotlib's object API: no pyplot, no global state).
 
 * :func:`strength_curves`: exact-payload rate or bit accuracy against attack strength, one panel per
-  attack (its primary parameter on the x axis), one line per scheme.
+  attack (its primary parameter on the x axis), one line per scheme, each with its own marker and
+  line style; the title gives the images per point.
 * :func:`pvalue_histogram`: p-values of unmarked images per scheme, against the uniform law.
 * :func:`tradeoff`: robustness (exact payloads over every attack) against visibility (SSIMULACRA2,
   Butteraugli) of the marked images, one curve per scheme over its embedding strengths.
@@ -23,6 +24,8 @@ from .tables import as_dicts
 __all__ = ["strength_curves", "pvalue_histogram", "tradeoff", "tradeoff_points", "attack_series"]
 
 _PARAM = re.compile(r"(\w+)=([^,()]+)")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")      # hollow, so that a curve under another shows through
+_LINES = ("-", "--", ":", "-.")
 
 
 def _figure(n_panels: int, *, width: float = 3.4, height: float = 2.6, columns: int = 4):
@@ -80,6 +83,13 @@ def _series(rows: list[dict], metric: str) -> dict[str, dict[str, dict[float, li
 
 def strength_curves(rows: Iterable[Any], metric: str = "exact") -> bytes | None:
     """``metric`` ("exact" or "bit_accuracy") against attack strength; None when no attack varies."""
+    figure = _strength_figure(rows, metric)
+    return None if figure is None else _png(figure)
+
+
+def _strength_figure(rows: Iterable[Any], metric: str):
+    """The figure of :func:`strength_curves`: each scheme its own colour, marker and line style (curves that
+    coincide stay visible), and the images per point in the title."""
     if metric not in ("exact", "bit_accuracy"):
         raise ValueError(f"metric must be 'exact' or 'bit_accuracy', got {metric!r}")
     rows = as_dicts(rows)
@@ -87,25 +97,40 @@ def strength_curves(rows: Iterable[Any], metric: str = "exact") -> bytes | None:
     if not series:
         return None
     schemes = list(dict.fromkeys(r["scheme"] for r in rows))
-    colours = {scheme: f"C{i % 10}" for i, scheme in enumerate(schemes)}
     figure, axes = _figure(len(series))
     for ax, (label, by_scheme) in zip(axes, series.items()):
         title, parameter = label.split("|")
-        for scheme in schemes:
+        for i, scheme in enumerate(schemes):
             if scheme not in by_scheme:
                 continue
             points = sorted(by_scheme[scheme].items())
             x = [p for p, _ in points]
             y = [100 * float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for _, v in points]
-            ax.plot(x, y, marker="o", markersize=3, color=colours[scheme], label=scheme)
+            ax.plot(x, y, label=scheme, **_style(i, len(schemes)))
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(parameter, fontsize=8)
         ax.set_ylim((-3, 103) if metric == "exact" else (40, 101))
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("exact payload %" if metric == "exact" else "bit accuracy %", fontsize=8)
-    axes[0].legend(fontsize=7)
-    return _png(figure)
+    lines = {line.get_label(): line for ax in axes for line in ax.get_lines()}    # below the panels, off the curves
+    figure.legend(lines.values(), lines.keys(), loc="outside lower center", ncols=min(len(lines), 4), fontsize=7)
+    figure.suptitle(f"n = {_images_per_point(series)} images per point", fontsize=9)
+    return figure
+
+
+def _style(index: int, count: int) -> dict[str, Any]:
+    """The line of the ``index``-th of ``count`` schemes: its own colour, hollow marker and dash pattern, the
+    earlier ones wider, so that a curve drawn over another leaves it showing around its edges."""
+    under = (count - 1 - index) / max(count - 1, 1)       # 1 for the first drawn, 0 for the last
+    return {"color": f"C{index % 10}", "marker": _MARKERS[index % len(_MARKERS)], "fillstyle": "none",
+            "markersize": 3 + 6 * under, "linestyle": _LINES[index % len(_LINES)], "linewidth": 1 + 1.5 * under}
+
+
+def _images_per_point(series: dict[str, dict[str, dict[float, list[float]]]]) -> str:
+    """How many images each point of ``series`` averages: "8", or "6-8" where failed cells make it vary."""
+    counts = [len(values) for schemes in series.values() for points in schemes.values() for values in points.values()]
+    return f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
 
 
 def pvalue_histogram(rows: Iterable[Any], *, bins: int = 20) -> bytes | None:

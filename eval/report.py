@@ -25,10 +25,12 @@ from watermark.sources import visible
 
 from . import contenders, plots, tables
 from .cache import atomic_write_text
-from .runner import COLUMNS, NO_ATTACK
+from .runner import COLUMNS, NO_ATTACK, attack_seed
 
 __all__ = ["write_csv", "read_csv", "write_markdown", "write_html", "examples", "difference_image",
-           "pictures_for", "write_plots"]
+           "pictures_for", "write_plots", "PLOTS"]
+
+PLOTS = ("exact_vs_strength.png", "bit_accuracy_vs_strength.png", "null_p_values.png", "tradeoff.png")
 
 _STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;max-width:1200px;
@@ -79,29 +81,36 @@ def _summary_tables(rows: list[dict]) -> list[tables.Table]:
             tables.null_calibration(rows)]
 
 
-def write_markdown(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "") -> None:
-    """A Markdown summary (survival, detection at 0.1 % FPR, quality, speed, null) ready to paste into a README."""
+def _not_run_lines(not_run: dict[str, str] | None) -> list[str]:
+    """"not run: <scheme> (<reason>)" for each contender that could not run."""
+    return [f"not run: {name} ({reason})" for name, reason in (not_run or {}).items()]
+
+
+def write_markdown(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "",
+                   not_run: dict[str, str] | None = None) -> None:
+    """A Markdown summary (survival, detection at 0.1 % FPR, quality, speed, null) ready to paste into a README;
+    ``not_run`` maps the schemes that could not run to the reason, each said on a line."""
     rows = tables.as_dicts(rows)
-    parts = [f"Reproduce with `{command}`." if command else ""]
-    parts += [table.to_markdown() for table in _summary_tables(rows) if table.rows]
+    parts = [f"Reproduce with `{command}`." if command else "", "\n\n".join(_not_run_lines(not_run))]
+    parts += [table.to_markdown() for table in _summary_tables(rows)]
     atomic_write_text(path, "\n\n".join(p for p in parts if p) + "\n")
 
 
 def write_plots(rows: Iterable[Any], directory: str | os.PathLike) -> list[str]:
-    """Write the report's plots as PNG files (``exact_vs_strength.png``, ``bit_accuracy_vs_strength.png``,
-    ``null_p_values.png``, ``tradeoff.png``) into ``directory``; returns the names written."""
+    """Write the report's plots as PNG files (:data:`PLOTS`) into ``directory``; returns the names written.
+    A plot these rows have no data for is removed, so that none of an earlier run's stays beside them."""
     from pathlib import Path
 
     from .cache import atomic_write_bytes
 
     rows = tables.as_dicts(rows)
-    figures = {"exact_vs_strength.png": plots.strength_curves(rows, "exact"),
-               "bit_accuracy_vs_strength.png": plots.strength_curves(rows, "bit_accuracy"),
-               "null_p_values.png": plots.pvalue_histogram(rows),
-               "tradeoff.png": plots.tradeoff(rows)}
+    figures = (plots.strength_curves(rows, "exact"), plots.strength_curves(rows, "bit_accuracy"),
+               plots.pvalue_histogram(rows), plots.tradeoff(rows))
     written = []
-    for name, png in figures.items():
-        if png is not None:
+    for name, png in zip(PLOTS, figures):
+        if png is None:
+            (Path(directory) / name).unlink(missing_ok=True)
+        else:
             atomic_write_bytes(Path(directory) / name, png)
             written.append(name)
     return written
@@ -131,14 +140,15 @@ def difference_image(original: np.ndarray, marked: np.ndarray, *, gain: float = 
 
 def examples(scheme: str, image: np.ndarray, attacks: Sequence[Any], *, seed: int = 0,
              name: str = "example") -> list[tuple[str, np.ndarray]]:
-    """Captioned pictures for one scheme: original, marked, amplified difference, attacked versions."""
+    """Captioned pictures for one scheme: original, marked, amplified difference, attacked versions (each
+    attack with its cell's seed in a run seeded ``seed``, so that a picture shows its row of results.csv)."""
     contender = contenders.get(scheme)
     payload = contenders.payload_for(name, seed, contender.payload_bits)
     marked = contender.embed(image, payload, contenders.bench_key(seed))
     out = [("original", image), (f"marked by {scheme}", marked),
            ("|marked − original| × 10", difference_image(image, marked))]
     for attack in attacks:
-        attacked = np.asarray(attack(marked, seed=seed))
+        attacked = np.asarray(attack(marked, seed=attack_seed(seed, name, str(attack))))
         reading = contender.read(attacked, contenders.bench_key(seed), payload)
         verdict = "payload read" if reading.payload == payload and reading.found else (
             "found" if reading.found else "not found")
@@ -167,7 +177,7 @@ def _figure_html(png: bytes | None, caption: str) -> str:
 
 def write_html(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "",
                pictures: dict[str, list[tuple[str, np.ndarray]]] | None = None,
-               title: str = "Filigrane benchmark") -> None:
+               not_run: dict[str, str] | None = None, title: str = "Filigrane benchmark") -> None:
     """Write the self-contained HTML report (atomically).
 
     Parameters
@@ -178,6 +188,8 @@ def write_html(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "
         The command line that reproduces the run, shown at the top.
     pictures : dict, optional
         Scheme -> captioned uint8 RGB images (see :func:`examples`) shown as thumbnails.
+    not_run : dict, optional
+        Scheme -> why it could not run (a peer's library missing), said at the top.
     """
     rows = tables.as_dicts(rows)
     marked = [r for r in rows if r["marked"]]
@@ -190,6 +202,7 @@ def write_html(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "
     if command:
         head += f"<p>Reproduce with <code>{_e(command)}</code></p>"
     head += f'<p class="meta">{meta}</p>'
+    head += "".join(f'<p class="note">{_e(line)}</p>' for line in _not_run_lines(not_run))
     parts = [head, _section("Survival per attack family", tables.survival(rows).to_html()),
              _section(f"Detection at {100 * tables.FPR:g} % false positives", tables.detection(rows).to_html())]
     parts.append(_section("Robustness against attack strength",

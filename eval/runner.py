@@ -36,7 +36,7 @@ from . import contenders, metrics
 from . import images as images_mod
 from .cache import Cache, cell_key, code_fingerprint
 
-__all__ = ["Result", "COLUMNS", "NO_ATTACK", "run"]
+__all__ = ["Result", "COLUMNS", "NO_ATTACK", "run", "attack_seed"]
 
 NO_ATTACK = "none"          # the attack column of the marked image as embedded, and of null rows
 _ATTACKS_PER_TASK = 8
@@ -139,7 +139,8 @@ def _perceptual(original: np.ndarray, marked: np.ndarray) -> dict[str, float]:
     return values
 
 
-def _attack_seed(seed: int, image: str, attack: str) -> int:
+def attack_seed(seed: int, image: str, attack: str) -> int:
+    """The seed of the cell (``image``, ``attack``) in a run seeded ``seed``: the ``seed`` column of its row."""
     digest = hashlib.blake2b(f"{seed}/{image}/{attack}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big") >> 1
 
@@ -293,7 +294,7 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
         [c.min_size for c in chosen], default=0)) if unmarked > 0 else []
     for contender in chosen:
         for spec in images:
-            entries = [(None, seed)] + [(a, _attack_seed(seed, spec.name, str(a))) for a in attacks]
+            entries = [(None, seed)] + [(a, attack_seed(seed, spec.name, str(a))) for a in attacks]
             plan.append((contender.name, spec, True, entries))
         for spec in null_specs:
             plan.append((contender.name, spec, False, [(None, seed)]))
@@ -301,11 +302,11 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
     content = {spec.source: images_mod.digest(spec.source) for spec in [*images, *null_specs]}
     keys: dict[tuple, str] = {}
     for name, spec, marked, entries in plan:
-        for attack, attack_seed in entries:
+        for attack, cell_seed in entries:
             keys[(name, spec.name, marked, str(attack) if attack else NO_ATTACK)] = cell_key(
                 scheme=name, version=contenders.get(name).version, code=fingerprint, image=spec.name,
                 source=spec.source, content=content[spec.source], variant=spec.variant, min_side=spec.min_side,
-                size=spec.size, marked=marked, attack=str(attack) if attack else NO_ATTACK, seed=attack_seed,
+                size=spec.size, marked=marked, attack=str(attack) if attack else NO_ATTACK, seed=cell_seed,
                 run_seed=seed, perceptual=perceptual and marked)
 
     results: dict[str, Result] = {}
@@ -313,12 +314,12 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
         tasks = []
         for name, spec, marked, entries in plan:
             missing = []
-            for attack, attack_seed in entries:
+            for attack, cell_seed in entries:
                 key = keys[(name, spec.name, marked, str(attack) if attack else NO_ATTACK)]
                 if key in cache:
                     results[key] = Result(**cache.get(key))
                 else:
-                    missing.append((attack, attack_seed))
+                    missing.append((attack, cell_seed))
             for chunk in _chunks(missing, _ATTACKS_PER_TASK):
                 tasks.append(_Task(name, spec, chunk, marked, seed, perceptual))
         bar = _progress(sum(len(t.attacks) for t in tasks), progress)

@@ -2,7 +2,8 @@
 
 Every function takes the rows of :func:`eval.runner.run` (``Result`` objects or their dicts) and
 returns a :class:`Table`, which prints as Markdown (for the README) and renders as HTML (report).
-Rows with an ``error`` are left out of rates and counted in an ``errors`` column where it matters.
+Rows with an ``error`` are left out of rates: rates show what they count ("67 % (2/3)"), and the
+failed cells are counted in an ``errors`` column or in the table's note.
 
 "Survived" is StirMark's notion: the whole payload came back (``exact``).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +22,10 @@ import numpy as np
 from . import metrics
 
 __all__ = ["Table", "as_dicts", "survival", "detection", "per_attack", "quality", "speed", "null_calibration",
-           "FPR"]
+           "FPR", "NOT_MEASURED"]
 
 FPR = 1e-3   # WAVES reports the true-positive rate at 0.1 % false positives
+NOT_MEASURED = "not measured (--unmarked 0)"    # the note of the tables that need unmarked images
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,9 @@ class Table:
     note: str = ""
 
     def to_markdown(self) -> str:
-        """GitHub-flavoured Markdown (title as a bold line, note as a last line)."""
+        """GitHub-flavoured Markdown (title as a bold line, note as a last line); without rows, no table."""
+        if not self.rows:
+            return f"**{self.title}**\n\n{self.note or 'no data'}"
         lines = [f"**{self.title}**", "", "| " + " | ".join(self.columns) + " |",
                  "|" + "|".join(["---"] + ["---:"] * (len(self.columns) - 1)) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in self.rows]
@@ -45,7 +49,10 @@ class Table:
         return "\n".join(lines)
 
     def to_html(self) -> str:
-        """An HTML ``<table>`` with a caption (cells escaped)."""
+        """An HTML ``<table>`` with a caption (cells escaped); without rows, the title and the note only."""
+        if not self.rows:
+            return (f"<p><strong>{html.escape(self.title)}</strong></p>"
+                    f'<p class="note">{html.escape(self.note or "no data")}</p>')
         head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self.rows)
         note = f'<p class="note">{html.escape(self.note)}</p>' if self.note else ""
@@ -78,6 +85,22 @@ def as_dicts(rows: Iterable[Any]) -> list[dict]:
 
 def _pct(value: float) -> str:
     return "–" if value is None or math.isnan(value) else f"{100 * value:.0f} %"
+
+
+def _share(hits: int, n: int) -> str:
+    """``hits`` of ``n`` as "67 % (2/3)"; "–" for none."""
+    return f"{_pct(hits / n)} ({hits}/{n})" if n else "–"
+
+
+def _failures(rows: list[dict]) -> str:
+    """A sentence counting the failed cells of ``rows`` per scheme, with their kinds of error; "" if none."""
+    failed = [r for r in rows if r["error"]]
+    if not failed:
+        return ""
+    counts = Counter(r["scheme"] for r in failed)
+    kinds = {scheme: sorted({r["error"].split(":")[0] for r in failed if r["scheme"] == scheme}) for scheme in counts}
+    listed = ", ".join(f"{scheme} {count} ({', '.join(kinds[scheme])})" for scheme, count in counts.items())
+    return f" Failed cells, left out of the rates: {listed}; see the error column."
 
 
 def _num(value: float, digits: int = 1) -> str:
@@ -119,46 +142,50 @@ def _null_scores(rows: list[dict]) -> dict[str, np.ndarray]:
 
 
 def survival(rows: Iterable[Any]) -> Table:
-    """Share of attacked images whose payload survived, per attack family (rows) and scheme (columns)."""
-    rows = [r for r in as_dicts(rows) if r["marked"] and not r["error"]]
-    schemes = _schemes(rows)
-    families = _families(rows)
-    cells = _by_family(rows, "exact")
+    """Share of attacked images whose payload survived, per attack family (rows) and scheme (columns),
+    with the cells counted: "67 % (2/3)"."""
+    marked = [r for r in as_dicts(rows) if r["marked"]]
+    schemes = _schemes(marked)
+    cells = _by_family([r for r in marked if not r["error"]], "exact")
     table_rows = []
-    for family in families + ["all attacks"]:
+    for family in _families(marked) + ["all attacks"]:
         label = "no attack" if family == "none" else family
-        table_rows.append((label, *(_pct(metrics.exact_payload_rate(cells[(family, s)])) if cells[(family, s)]
-                                    else "–" for s in schemes)))
+        table_rows.append((label, *(_share(sum(cells[(family, s)]), len(cells[(family, s)])) for s in schemes)))
     return Table("Share of tests survived (exact payload) per attack family", ("family", *schemes),
-                 tuple(table_rows), note="StirMark-style score: a test survives when the whole payload is read back.")
+                 tuple(table_rows), note="StirMark-style score: a test survives when the whole payload is read "
+                                         "back (in brackets: survived/tests)." + _failures(marked))
 
 
 def detection(rows: Iterable[Any], *, fpr: float = FPR) -> Table:
     """Detection rate at ``fpr`` false positives (WAVES style), per attack family (rows) and scheme (columns).
 
     A marked image counts as detected when its score exceeds the scheme's threshold at ``fpr``, the
-    ``1 - fpr`` quantile of its scores on the unmarked images of the same run; "–" without them.
+    ``1 - fpr`` quantile of its scores on the unmarked images of the same run; "–" without them, and
+    no table at all (:data:`NOT_MEASURED`) when the run read no unmarked image.
     """
     rows = as_dicts(rows)
-    nulls = _null_scores(rows)
-    marked = [r for r in rows if r["marked"] and not r["error"]]
+    marked = [r for r in rows if r["marked"]]
     schemes = _schemes(marked)
-    families = _families(marked)
-    scores = _by_family(marked, "score")
+    title = f"Detection rate at {100 * fpr:g} % false positives per attack family"
+    if all(r["marked"] for r in rows):
+        return Table(title, ("family", *schemes), (), note=NOT_MEASURED)
+    nulls = _null_scores(rows)
+    scores = _by_family([r for r in marked if not r["error"]], "score")
     table_rows = []
-    for family in families + ["all attacks"]:
+    for family in _families(marked) + ["all attacks"]:
         cells = []
         for scheme in schemes:
             null = nulls.get(scheme, np.array([]))
             found = scores[(family, scheme)]
-            cells.append(_pct(metrics.detection_rate_at_fpr(found, null, fpr)) if found and null.size else "–")
+            rate = metrics.detection_rate_at_fpr(found, null, fpr) if found and null.size else math.nan
+            cells.append("–" if math.isnan(rate) else _share(round(rate * len(found)), len(found)))
         table_rows.append(("no attack" if family == "none" else family, *cells))
     unmarked = min((nulls[s].size if s in nulls else 0 for s in schemes), default=0)
+    unresolved = "" if unmarked >= 1 / fpr else (f" With fewer than {1 / fpr:g}, the threshold is the largest "
+                                                 "unmarked score: the rate is not resolved.")
     note = (f"Detected: score above the {1 - fpr:g} quantile of the scheme's scores on its unmarked images "
-            f"({unmarked} or more)." + ("" if unmarked >= 1 / fpr else f" With fewer than {1 / fpr:g}, the "
-                                        "threshold is the largest unmarked score: the rate is not resolved."))
-    return Table(f"Detection rate at {100 * fpr:g} % false positives per attack family", ("family", *schemes),
-                 tuple(table_rows), note=note)
+            f"({unmarked} or more); in brackets: detected/tests.{unresolved}{_failures(rows)}")
+    return Table(title, ("family", *schemes), tuple(table_rows), note=note)
 
 
 def per_attack(rows: Iterable[Any], *, fpr: float = FPR) -> Table:
@@ -234,8 +261,16 @@ def _median_ms(rows: list[dict], column: str, *, per_mp: bool = False) -> str:
 
 
 def null_calibration(rows: Iterable[Any], *, fpr: float = FPR) -> Table:
-    """Per scheme, on unmarked images: false alarms, p-value calibration and the score threshold at ``fpr``."""
-    rows = [r for r in as_dicts(rows) if not r["marked"] and not r["error"]]
+    """Per scheme, on unmarked images: false alarms, p-value calibration and the score threshold at ``fpr``;
+    no table (:data:`NOT_MEASURED`) when the run read no unmarked image."""
+    rows = [r for r in as_dicts(rows) if not r["marked"]]
+    title = "Unmarked images (null): false alarms and p-value calibration"
+    columns = ("scheme", "images", "found (false alarms)", "KS distance", "KS p", "p < 0.01", "min p",
+               f"score threshold @ {fpr:g}")
+    if not rows:
+        return Table(title, columns, (), note=NOT_MEASURED)
+    failures = _failures(rows)
+    rows = [r for r in rows if not r["error"]]
     table_rows = []
     for scheme in _schemes(rows):
         mine = [r for r in rows if r["scheme"] == scheme]
@@ -246,6 +281,4 @@ def null_calibration(rows: Iterable[Any], *, fpr: float = FPR) -> Table:
     resolved = min((int(row[1]) for row in table_rows), default=0) >= 1 / fpr
     note = "" if resolved else (f"Fewer than {1 / fpr:g} unmarked images: the threshold at {fpr:g} FPR is the "
                                 "largest unmarked score, and the true false-positive rate is not resolved.")
-    return Table("Unmarked images (null): false alarms and p-value calibration",
-                 ("scheme", "images", "found (false alarms)", "KS distance", "KS p", "p < 0.01",
-                  "min p", f"score threshold @ {fpr:g}"), tuple(table_rows), note=note)
+    return Table(title, columns, tuple(table_rows), note=(note + failures).strip())

@@ -228,6 +228,22 @@ def test_gaussian_noise_has_the_stated_sigma():
     assert np.std(out - flat) == pytest.approx(0.05, rel=0.03)
 
 
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0, 3.3])
+def test_gaussian_blur_window_is_the_documented_one(sigma):
+    impulse = np.zeros((121, 121), np.float32)
+    impulse[60, 60] = 1.0
+    support = np.flatnonzero(attacks.gaussian_blur(impulse, sigma=sigma)[60])
+    assert support[-1] - support[0] + 1 == round(8 * sigma + 1) | 1
+    assert "window 8 sigma + 1" in attacks.describe("gaussian_blur")
+
+
+def test_median_borders_are_replicated_as_documented():
+    image = np.zeros((9, 9), np.uint8)
+    image[0, :2] = 200        # the corner's window: 6 bright of 9 with replicated borders, 3 with dcb|abcd
+    assert attacks.median(image, size=3)[0, 0] == 200
+    assert "replicate" in attacks.median.__doc__ and "median's by replication" in attacks.filters.__doc__
+
+
 @pytest.mark.parametrize("size", [3, 5, 7, 9])
 def test_median_matches_scipy(size):
     image = grey8()

@@ -88,6 +88,56 @@ def test_bad_attack_spec_is_one_line_and_exit_2(photo_file, tmp_path, capsys):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_a_bad_combination_of_parameters_stops_before_any_work(photo_file, tmp_path, capsys):
+    for spec in ("median:size=4", "rotate:expand=true,crop=true", "affine:matrix=(0,0,0,0)"):
+        assert run(str(photo_file), str(photo_file), "-o", str(tmp_path / "out"), "-a", "flip", "-a", spec) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.count("\n") == 1      # once, not once per input
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("chain, name", [("jpeg:quality=50", "out.jpg"), ("jpeg:quality=50", "out.JPEG"),
+                                         ("rotate:degrees=5,crop=true + webp:quality=30", "out.webp"),
+                                         ("crop:percent=80,position=random + avif:quality=30", "out.avif")])
+def test_an_output_in_the_format_of_the_last_codec_is_that_codecs_file(photo_file, tmp_path, capsys, chain, name):
+    from PIL import features
+
+    if name.endswith(".avif") and not features.check("avif"):
+        pytest.skip("this Pillow cannot write AVIF")
+    out = tmp_path / name
+    assert run(str(photo_file), "-o", str(out), "-a", chain, "--seed", "4") == 0
+    attack = attacks.parse(chain)
+    assert np.array_equal(opened(out)[0], attack(rgb8(), seed=4))              # the pixels the bench measures
+    last, before = attack.last_step(rgb8(), seed=4)
+    assert out.read_bytes() == attacks.codec.encoded(before, last.name, last.kwargs)
+    assert "warning" not in capsys.readouterr().err
+    assert run(str(photo_file), "-o", str(out), "-a", chain) == 2 and "already exists" in capsys.readouterr().err
+
+
+def test_a_codec_file_keeps_the_exif_unless_stripped(tmp_path):
+    source = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif[0x010F] = "Filigrane camera"     # Make
+    Image.fromarray(rgb8()).save(source, exif=exif, quality=95)
+    assert run(str(source), "-o", str(tmp_path / "kept.jpg"), "-a", "jpeg:quality=40") == 0
+    assert run(str(source), "-o", str(tmp_path / "gone.jpg"), "-a", "strip_metadata + jpeg:quality=40") == 0
+    assert opened(tmp_path / "kept.jpg")[2].get(0x010F) == "Filigrane camera"
+    assert 0x010F not in opened(tmp_path / "gone.jpg")[2]
+    assert np.array_equal(opened(tmp_path / "kept.jpg")[0], opened(tmp_path / "gone.jpg")[0])
+
+
+def test_encoding_an_attacked_image_anew_lossily_is_said_once(photo_file, tmp_path, capsys):
+    other = tmp_path / "other.png"
+    Image.fromarray(rgb8()).save(other)
+    assert run(str(photo_file), str(other), "-o", str(tmp_path / "out"), "-a", "flip", "--format", "jpg") == 0
+    assert run(str(photo_file), "-o", str(tmp_path / "x.webp"), "-a", "jpeg:quality=50") == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["watermark attack: warning: JPEG and WebP outputs are encoded anew at quality 95, a lossy step "
+                   "after the attacks; end the chain with that codec (jpeg, webp), or write .png"] * 2
+    assert run(str(photo_file), "-o", str(tmp_path / "x.png"), "-a", "jpeg:quality=50") == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_inputs_are_never_overwritten_and_outputs_only_when_asked(photo_file, tmp_path, capsys):
     before = photo_file.read_bytes()
     assert run(str(photo_file), "-o", str(photo_file), "-a", "grayscale", "--overwrite") == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import doctest
 import importlib
+import re
 
 import numpy as np
 import pytest
@@ -82,11 +83,39 @@ def test_unknown_names_list_the_known_ones(call, message):
     (lambda: attacks.attack("gaussian_noise")(rgb8(), seed=-1), "seed must be an integer >= 0"),
     (lambda: attacks.parse("gaussian_noise + flip")(rgb8(), seed=1.5), "seed must be an integer >= 0"),
     (lambda: attacks.chain(), "at least one attack"),
+    (lambda: attacks.parse("jpeg:quality=50,quality=60"), "jpeg: quality is given twice; give each parameter once"),
+    (lambda: attacks.parse("jpeg(quality=50, quality=50)"), "quality is given twice"),
+    (lambda: attacks.parse("jpeg:quality="), "jpeg: quality has an empty value; write quality=VALUE"),
+    (lambda: attacks.parse("jpeg:quality=1_0"), "jpeg: quality must be a number, got '1_0'"),
+    (lambda: attacks.parse("jpeg:quality=\u0665\u0660"), "jpeg: quality must be a number, got '\u0665\u0660'"),
+    (lambda: attacks.attack("rotate", degrees="1_0"), "rotate: degrees must be a number, got '1_0'"),
+    (lambda: attacks.attack("rotate", degrees="\u0665"), "rotate: degrees must be a number"),
 ])
 def test_bad_parameters_say_what_and_how_to_fix(call, message):
     with pytest.raises(AttackParameterError, match=message) as caught:
         call()
     assert isinstance(caught.value, ValueError) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("median:size=4", "median: size must be odd"),
+    ("rotate:expand=true,crop=true", "rotate: expand=True cannot be combined with crop or scale"),
+    ("rotate:expand=true,scale=true", "cannot be combined"),
+    ("affine:matrix=(0,0,0,0)", "affine: the matrix is singular"),
+    ("affine:matrix=(1,0,5,0,1,0)", "affine: a translation (tx, ty) needs expand=False"),
+    ("shear:x=100,y=100", "shear: x=100 and y=100 fold the image onto a line"),
+    ("flip + median:size=4", "median: size must be odd"),
+])
+def test_parameters_that_do_not_go_together_are_refused_without_an_image(text, message):
+    with pytest.raises(AttackParameterError, match=re.escape(message)):
+        attacks.parse(text)
+
+
+def test_numbers_are_read_in_ascii_decimal_notation():
+    assert attacks.parse("rotate:degrees=-.5").kwargs == {"degrees": -0.5}
+    assert attacks.parse("rotate:degrees=1e1").kwargs == {"degrees": 10.0}
+    assert attacks.attack("jpeg", quality=" 50 ").kwargs == {"quality": 50}
+    assert attacks.parse("affine:matrix=(1,0,5,0,1,0),expand=false").kwargs["matrix"] == (1, 0, 5, 0, 1, 0)
 
 
 def test_chain_prints_applies_in_order_and_seeds_reproducibly():

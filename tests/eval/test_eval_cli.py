@@ -147,8 +147,6 @@ def test_bench_output_and_image_errors_exit_2_with_one_line(bench, photo_dir, tm
     (tmp_path / "bad.png").write_bytes(b"not a png")
     for argv, message in ((("--images", str(photo_dir), "--out", str(tmp_path / "plain")),
                            "plain: is a file, not a folder"),
-                          (("--images", str(photo_dir), "--out", str(tmp_path / "o"), "--strengths", "abc"),
-                           "--strengths must be numbers > 0, got 'abc'"),
                           (("--images", str(tmp_path / "bad.png"), "--out", str(tmp_path / "o")),
                            "bad.png: not an image file")):
         assert bench("--schemes", "dwtdct", "--suite", "tiny", "--unmarked", "0", *argv) == 2
@@ -157,32 +155,82 @@ def test_bench_output_and_image_errors_exit_2_with_one_line(bench, photo_dir, tm
     assert not (tmp_path / "o").exists()
 
 
-def test_bench_skips_a_missing_peer_with_a_message(bench, photo_dir, tmp_path, capsys, monkeypatch):
+@pytest.fixture
+def no_peers(monkeypatch):
+    """Every peer's library missing."""
     from eval import contenders, peers
 
     def missing(name):
-        raise peers.PeerUnavailableError(f"{name} needs blind-watermark: pip install 'filigrane[peers]'")
+        raise peers.PeerUnavailableError(f"{name} needs its library: pip install 'filigrane[peers]'")
 
     monkeypatch.setattr(peers, "get", missing)
     contenders.get.cache_clear()
-    try:
-        status = bench("--schemes", "dwtdct,peer:blind-watermark", "--suite", "tiny", "--images", str(photo_dir),
-                       "--out", str(tmp_path), "--unmarked", "0", "--no-report", "--limit-images", "1")
-    finally:
-        contenders.get.cache_clear()
-    assert status == 0
+    yield
+    contenders.get.cache_clear()
+
+
+def test_a_peer_named_that_cannot_run_is_said_in_the_report_and_exits_2(bench, photo_dir, tmp_path, capsys, no_peers):
+    status = bench("--schemes", "dwtdct,peer:blind-watermark", "--suite", "tiny", "--images", str(photo_dir),
+                   "--out", str(tmp_path), "--unmarked", "0", "--limit-images", "1")
+    assert status == 2
     captured = capsys.readouterr()
     assert "skipping peer:blind-watermark" in captured.err and "filigrane[peers]" in captured.err
     assert "| family | dwtdct |" in captured.out and "blind" not in captured.out
+    line = "not run: peer:blind-watermark (peer:blind-watermark needs its library: pip install 'filigrane[peers]')"
+    assert line in (tmp_path / "summary.md").read_text()
+    assert html.escape(line) in (tmp_path / "report.html").read_text()
+
+
+def test_peers_of_the_group_that_cannot_run_are_noted_and_the_run_succeeds(bench, photo_dir, tmp_path, no_peers):
+    assert bench("--schemes", "dwtdct,peers", "--suite", "tiny", "--images", str(photo_dir), "--out", str(tmp_path),
+                 "--unmarked", "0", "--limit-images", "1") == 0
+    summary = (tmp_path / "summary.md").read_text()
+    assert all(f"not run: {name} (" in summary for name in ("peer:imwatermark-dwtDct", "peer:blind-watermark"))
+
+
+def test_a_rerun_removes_the_outputs_of_an_earlier_run_it_does_not_write(bench, photo_dir, tmp_path):
+    out = tmp_path / "out"
+    common = ("--schemes", "dwtdct", "--suite", "tiny", "--images", str(photo_dir), "--out", str(out),
+              "--limit-images", "1", "--no-perceptual")
+    assert bench(*common, "--unmarked", "3") == 0
+    plots = {"exact_vs_strength.png", "bit_accuracy_vs_strength.png", "null_p_values.png"}
+    assert {p.name for p in out.iterdir()} == {"cache", "results.csv", "summary.md", "report.html", *plots}
+    for mine in ("notes.txt", "security.md"):
+        (out / mine).write_text("an earlier run's, or the user's")
+    assert bench(*common, "--unmarked", "0") == 0
+    assert {p.name for p in out.iterdir()} == {"cache", "results.csv", "summary.md", "report.html", "notes.txt",
+                                               *plots - {"null_p_values.png"}}
+    assert bench(*common, "--unmarked", "0", "--no-report") == 0
+    assert {p.name for p in out.iterdir()} == {"cache", "results.csv", "notes.txt"}
 
 
 def test_strengths_add_a_variant_of_each_filigrane_scheme_only():
     from eval import cli
 
-    assert cli._with_strengths(["lattice", "peer:blind-watermark"], "0.5, 1,2") == [
+    assert cli._with_strengths(["lattice", "peer:blind-watermark"], (0.5, 1.0, 2.0)) == [
         "lattice", "lattice@0.5", "lattice@2", "peer:blind-watermark"]
-    with pytest.raises(ValueError, match="--strengths"):
-        cli._with_strengths(["lattice"], "0")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("--strengths", "0.5,20"), "argument --strengths: must be a number in (0, 10], got '20'"),
+    (("--strengths", "0"), "argument --strengths: must be a number in (0, 10], got '0'"),
+    (("--strengths", "abc"), "argument --strengths: must be a number in (0, 10], got 'abc'"),
+    (("--jobs", "-3"), "argument --jobs: must be a whole number of processes from 0 (one per core)"),
+    (("--jobs", "999"), "argument --jobs: must be a whole number of processes from 0 (one per core)"),
+])
+def test_strengths_and_jobs_out_of_range_are_refused_before_any_work(bench, tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        bench("--out", str(tmp_path / "out"), *argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_jobs_0_is_one_per_core_as_for_embed_and_detect(bench, photo_dir, tmp_path, monkeypatch):
+    asked = []
+    monkeypatch.setattr(runner, "run", lambda *args, **kwargs: asked.append(kwargs["jobs"]) or [])
+    assert bench("--schemes", "dwtdct", "--suite", "tiny", "--images", str(photo_dir), "--out", str(tmp_path),
+                 "--unmarked", "0", "--no-report", "--jobs", "0") == 0
+    assert asked == [os.cpu_count()]
 
 
 def _folder(tmp_path, name, images, small_photo):

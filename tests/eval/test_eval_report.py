@@ -40,7 +40,7 @@ def test_markdown_summary_tables(bench):
     rows, out = bench
     text = (out / "summary.md").read_text()
     assert "`watermark bench --suite quick`" in text
-    assert "| family | dwtdct | spread |" in text and "| no attack | 100 % | 100 % |" in text
+    assert "| family | dwtdct | spread |" in text and "| no attack | 100 % (2/2) | 100 % (2/2) |" in text
     assert "Image quality" in text and "Speed" in text and "calibration" in text
     assert "**Detection rate at 0.1 % false positives per attack family**" in text
 
@@ -64,25 +64,64 @@ def test_text_cells_a_spreadsheet_would_run_get_a_quote_and_numbers_stay_numbers
     assert third["image"] == 'a\r=HYPERLINK("evil").png' and third["attack"] == "none"
 
 
-def test_survival_counts_exact_payloads_per_family():
+def test_survival_counts_exact_payloads_per_family_and_says_what_it_counted():
     rows = [_row(image=str(i), attack=a, family=f, exact=e, found=e)
             for i, (a, f, e) in enumerate([("none", "none", True), ("j", "codec", True), ("j", "codec", False),
                                            ("r", "geometry", False)])]
-    table = tables.survival(rows)
+    failed = _row(image="small", attack="j", family="codec", exact=False, error="ImageTooSmallError: 64x64 px")
+    table = tables.survival(rows + [failed])
     assert table.columns == ("family", "s")
-    assert dict(table.rows) == {"codec": "50 %", "geometry": "0 %", "no attack": "100 %", "all attacks": "33 %"}
+    assert dict(table.rows) == {"codec": "50 % (1/2)", "geometry": "0 % (0/1)", "no attack": "100 % (1/1)",
+                                "all attacks": "33 % (1/3)"}
+    assert "Failed cells, left out of the rates: s 1 (ImageTooSmallError)" in table.note
 
 
 def test_detection_counts_scores_above_the_unmarked_threshold_per_family():
     null = [_row(image=f"n{i}", marked=False, exact=False, found=False, score=float(i)) for i in range(10)]
     marked = [_row(score=20.0), _row(attack="j", family="codec", score=9.5),
               _row(attack="j", family="codec", score=8.0), _row(attack="r", family="geometry", score=0.0)]
-    table = tables.detection(marked + null + [_row(scheme="t")])
+    failed = _row(attack="j", family="codec", score=float("nan"), error="ImageTooSmallError: 64x64 px")
+    table = tables.detection(marked + null + [_row(scheme="t"), failed])
     assert table.columns == ("family", "s", "t")
-    assert dict((r[0], r[1]) for r in table.rows) == {"codec": "50 %", "geometry": "0 %", "no attack": "100 %",
-                                                      "all attacks": "33 %"}
+    assert dict((r[0], r[1]) for r in table.rows) == {"codec": "50 % (1/2)", "geometry": "0 % (0/1)",
+                                                      "no attack": "100 % (1/1)", "all attacks": "33 % (1/3)"}
     assert {r[2] for r in table.rows} == {"–"}           # no unmarked images: no threshold
     assert "not resolved" in table.note
+    assert "Failed cells, left out of the rates: s 1 (ImageTooSmallError)" in table.note
+
+
+def test_without_unmarked_images_detection_and_null_tables_say_not_measured():
+    marked = [_row(), _row(attack="j", family="codec", score=9.5)]
+    for table in (tables.detection(marked), tables.null_calibration(marked)):
+        assert table.rows == () and table.note == "not measured (--unmarked 0)"
+        assert table.to_markdown() == f"**{table.title}**\n\nnot measured (--unmarked 0)"
+        assert "<table" not in table.to_html() and "not measured (--unmarked 0)" in table.to_html()
+
+
+def test_an_example_is_attacked_with_its_cells_seed(small_photo):
+    import attacks
+
+    noise = attacks.attack("gaussian_noise", sigma=0.05)
+    image = small_photo("coffee")
+    pictures = report.examples("dwtdct", image, [noise], seed=3, name="coffee.png")
+    marked = pictures[1][1]
+    assert np.array_equal(pictures[3][1], noise(marked, seed=runner.attack_seed(3, "coffee.png", str(noise))))
+
+
+def test_strength_curves_keep_coinciding_schemes_apart_and_say_n(monkeypatch):
+    from eval import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_png", lambda figure: drawn.append(figure) or b"")
+    rows = [_row(scheme=scheme, image=image, attack=f"jpeg(quality={q})", family="codec", strength=float(q))
+            for scheme in ("dwtdct", "dwtdctsvd", "spread") for image in ("a", "b", "c") for q in (50, 90)]
+    plots.strength_curves(rows, "exact")
+    figure = drawn[0]
+    lines = figure.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["dwtdct", "dwtdctsvd", "spread"]
+    assert len({(line.get_marker(), line.get_linestyle()) for line in lines}) == 3       # all at 100 %: all seen
+    assert all(line.get_fillstyle() == "none" for line in lines)
+    assert figure.get_suptitle() == "n = 3 images per point"
 
 
 def test_per_attack_and_speed_tables_without_readable_bits_or_full_size_reads():

@@ -341,7 +341,7 @@ def test_marking_an_image_that_carries_this_keys_mark_warns(tmp_path, keyfile, c
     (["embed", "x.png", "-o", "y.png", "--key", "k", "--payload", "1", "--strength", "1e9"],
      "argument --strength: must be a number in (0, 10], got '1e9'"),
     (["detect", "x.png", "--key", "k", "--jobs", "100000"], "argument --jobs: must be a whole number of processes"),
-    (["bench", "--jobs", "x"], "argument --jobs: must be a whole number >= 1, got 'x'"),
+    (["bench", "--jobs", "x"], "argument --jobs: must be a whole number of processes from 0 (one per core)"),
 ])
 def test_bad_option_values_are_refused_naming_the_option(capsys, arguments, message):
     with pytest.raises(SystemExit) as caught:
