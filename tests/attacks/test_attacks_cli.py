@@ -114,11 +114,17 @@ def test_an_output_in_the_format_of_the_last_codec_is_that_codecs_file(photo_fil
     assert run(str(photo_file), "-o", str(out), "-a", chain) == 2 and "already exists" in capsys.readouterr().err
 
 
-def test_a_codec_file_keeps_the_exif_unless_stripped(tmp_path):
+def _photo_with_a_make(tmp_path):
+    """A JPEG whose EXIF names a camera maker."""
     source = tmp_path / "photo.jpg"
     exif = Image.Exif()
     exif[0x010F] = "Filigrane camera"     # Make
     Image.fromarray(rgb8()).save(source, exif=exif, quality=95)
+    return source
+
+
+def test_a_codec_file_keeps_the_exif_unless_stripped(tmp_path):
+    source = _photo_with_a_make(tmp_path)
     assert run(str(source), "-o", str(tmp_path / "kept.jpg"), "-a", "jpeg:quality=40") == 0
     assert run(str(source), "-o", str(tmp_path / "gone.jpg"), "-a", "strip_metadata + jpeg:quality=40") == 0
     assert opened(tmp_path / "kept.jpg")[2].get(0x010F) == "Filigrane camera"
@@ -236,10 +242,7 @@ def test_help_and_list_name_every_suite_and_send_the_multi_image_one_to_bench(ca
 
 
 def test_strip_metadata_drops_exif_and_other_attacks_keep_it(tmp_path):
-    source = tmp_path / "photo.jpg"
-    exif = Image.Exif()
-    exif[0x010F] = "Filigrane camera"     # Make
-    Image.fromarray(rgb8()).save(source, exif=exif, quality=95)
+    source = _photo_with_a_make(tmp_path)
     assert run(str(source), "-o", str(tmp_path / "kept.png"), "-a", "flip") == 0
     assert run(str(source), "-o", str(tmp_path / "gone.png"), "-a", "jpeg:quality=80 + strip_metadata") == 0
     assert opened(tmp_path / "kept.png")[2].get(0x010F) == "Filigrane camera"
