@@ -6,11 +6,13 @@ import io
 import json
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import struct
 import subprocess
 import sys
+import tempfile
 import zlib
 from datetime import UTC, datetime
 
@@ -550,3 +552,43 @@ def test_import_names_a_payload_or_id_repeated_within_the_same_export(registry, 
                 import_document(target, changed, source="x.json")
             assert _one_line(info) == f"x.json: {message}; nothing imported"
             assert target.counts()["keys"] == 0
+
+
+_AS_A_READER = """
+import os, sys
+from watermark.errors import RegistryError
+from watermark.registry import Registry
+path, uid = sys.argv[1], int(sys.argv[2])
+if uid:                          # root: become a user who may only read the folder and the file
+    os.setgid(uid)
+    os.setuid(uid)
+with Registry(path) as registry:
+    print(registry.keys()[0][1], len(registry.records()))
+    try:
+        registry.add_key(__import__("watermark").Key.generate())
+    except RegistryError as exc:
+        print(exc)
+"""
+
+
+def test_a_registry_this_user_may_only_read_is_read_and_refuses_writes_with_one_line(key):
+    """A registry on a read-only share or of another user: WAL's index needs write access, so it is read
+    as an immutable file (and, while a writer keeps its WAL there, as a WAL database: the latest records)."""
+    folder = tempfile.mkdtemp(dir="/tmp")          # pytest's tmp_path is its owner's only
+    try:
+        path = os.path.join(folder, "r.db")
+        with Registry(path, create=True) as registry:
+            registry.add_key(key)
+        os.chmod(path, 0o444)
+        os.chmod(folder, 0o555)
+        reader = 65534 if os.geteuid() == 0 else 0
+        result = subprocess.run([sys.executable, "-c", _AS_A_READER, path, str(reader)], capture_output=True,
+                                text=True, check=True)
+        lines = result.stdout.splitlines()
+        assert lines[0] == f"{key.fingerprint} 0", result.stdout
+        assert lines[1] == f"{path}: cannot write the registry (attempt to write a readonly database); check the " \
+                           "file's and its directory's permissions"
+        assert sorted(os.listdir(folder)) == ["r.db"]          # no -wal or -shm left by the reader
+    finally:
+        os.chmod(folder, 0o755)
+        shutil.rmtree(folder)

@@ -158,22 +158,55 @@ def connect(path: str | os.PathLike, *, create: bool = False, timeout: float | N
             raise RegistryError(f"{path}: is a directory; `watermark registry init FILE` creates a registry")
         raise RegistryError(f"{path}: registry not found; name the one your copies were issued into (--registry, "
                             f"or $FILIGRANE_REGISTRY), or `watermark registry init {path}` creates a new, empty one")
+    readable_only = not create and not _writable(path)
     try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=timeout,
-                                     isolation_level=None, check_same_thread=False)
+        connection = _open_readable(path, timeout) if readable_only else _open(path, "mode=rw", timeout)
     except sqlite3.Error as exc:
         raise RegistryError(f"{path}: cannot open the registry ({exc})") from None
     try:
         with errors(path, timeout):
             connection.execute("PRAGMA foreign_keys = ON")
-            _check_and_migrate(connection, path, create)
-            if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = FULL")   # an issued record survives power loss
+            if readable_only:
+                _check_readable(connection, path)
+            else:
+                _check_and_migrate(connection, path, create)
+                if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    connection.execute("PRAGMA journal_mode = WAL")
+                connection.execute("PRAGMA synchronous = FULL")   # an issued record survives power loss
     except BaseException:
         connection.close()
         raise
     return connection
+
+
+def _open(path: Path, options: str, timeout: float) -> sqlite3.Connection:
+    return sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True, timeout=timeout, isolation_level=None,
+                           check_same_thread=False)
+
+
+def _open_readable(path: Path, timeout: float) -> sqlite3.Connection:
+    """A registry this process may only read (a read-only share, another user's file), opened read-only: as a
+    WAL database while a writer keeps its WAL index there (its latest records read), else as an immutable
+    file (WAL's index would need write access; with no writer at work the file holds every record)."""
+    connection = _open(path, "mode=ro", timeout)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return connection
+    except sqlite3.OperationalError:
+        connection.close()
+    return _open(path, "mode=ro&immutable=1", timeout)
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write ``path`` and make files beside it (SQLite's WAL index, ``-shm``)."""
+    return os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK | os.X_OK)
+
+
+def _check_readable(connection: sqlite3.Connection, path: Path) -> None:
+    """Refuse a registry this process may only read unless it is of this version: migrating writes."""
+    if _version(connection, path, create=False) != SCHEMA_VERSION:
+        raise RegistryError(f"{path}: registry schema version {_version(connection, path, create=False)} needs "
+                            "migrating, which needs write access: open it once as a user who may write it")
 
 
 def _create(path: Path) -> None:
