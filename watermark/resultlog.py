@@ -64,6 +64,18 @@ def _holder(descriptor: int) -> str | None:
     return None
 
 
+def _refuse_if_in_use(path: str) -> None:
+    """Refuse ``path`` (`_lock`'s line) when another run holds it locked."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:                  # gone, unreadable: the caller's line says what there is to say
+        return
+    try:
+        _lock(descriptor, path)
+    finally:
+        os.close(descriptor)
+
+
 def _open_locked(path: str, flags: int) -> int:
     """``path`` opened with ``flags`` and locked (`_lock`); opened again if the run that held it replaced it
     (``--resume``'s rewrite) meanwhile, so that the lock is on the file that has the name."""
@@ -137,6 +149,7 @@ class ResultLog:
             self.close()
             raise
         except FileExistsError:
+            _refuse_if_in_use(path)
             raise OutputExistsError(f"{path}: already exists; "
                                     "pass --resume to continue it or --overwrite to replace it") from None
         except OSError as exc:

@@ -492,6 +492,11 @@ def test_export_refuses_an_existing_file_without_overwrite_and_the_registry_itse
         assert main([*export, str(itself), "--json", "--overwrite"]) == 2
         assert capsys.readouterr().err == f"watermark: {itself}: is the registry itself; export to another file\n"
     assert database.read_bytes() == before
+    with Registry(database):                                     # a connection keeps the WAL beside it
+        wal = database.with_name(f"{database.name}-wal")
+        assert main([*export, str(wal), "--overwrite"]) == 2 and wal.exists()
+        assert capsys.readouterr().err == f"watermark: {wal}: is the registry itself (its wal file); export to " \
+                                          "another file\n"
     assert main([*export, str(existing), "--overwrite"]) == 0
     assert existing.read_text(encoding="utf-8").startswith("id,state,payload")
 

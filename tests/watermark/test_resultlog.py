@@ -109,7 +109,7 @@ def test_a_second_run_on_the_same_file_is_refused_and_the_first_writes_on(tmp_pa
     path = tmp_path / "out.jsonl"
     with ResultLog(str(path)) as first:
         first.write({"path": "a.jpg"})
-        for options in ({"resume": True}, {"overwrite": True}):     # neither joins in, nor empties the file
+        for options in ({"resume": True}, {"overwrite": True}, {}):  # none joins in, nor empties the file
             with pytest.raises(ImageFileError, match=rf"out\.jsonl: in use by another scan \(pid {os.getpid()}\)"):
                 ResultLog(str(path), **options)
         first.write({"path": "b.jpg"})

@@ -7,6 +7,7 @@ The registry file is ``--registry DB`` (default: ``$FILIGRANE_REGISTRY``, else `
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -202,12 +203,11 @@ def _check_output(output: Path, registry: Path, *, overwrite: bool) -> None:
     """Refuse to export over the registry itself, ever, or over another existing file without --overwrite."""
     if not os.path.lexists(output):
         return
-    try:
-        itself = os.path.samefile(output, registry)
-    except OSError:                      # no registry there: opening it says so
-        itself = False
-    if itself:
-        raise ParameterError(f"{output}: is the registry itself; export to another file")
+    for part in ("", "-wal", "-shm", "-journal"):      # the registry, and the files SQLite keeps beside it
+        with contextlib.suppress(OSError):              # none there: opening the registry says so
+            if os.path.samefile(output, f"{registry}{part}"):
+                raise ParameterError(f"{output}: is the registry itself{f' (its {part[1:]} file)' if part else ''};"
+                                     " export to another file")
     if not overwrite:
         raise OutputExistsError(f"{output}: already exists; pass --overwrite to replace it")
 
