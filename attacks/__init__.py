@@ -39,7 +39,16 @@ from .geometry import (
 from .noise import add_noise, gaussian_noise, psnr, salt_pepper
 from .overlay import logo, text
 from .registry import Attack, attack, chain, describe, names, parse
-from .security import collude_average, collude_mosaic, copy_mark, estimate_tile, remark, remove_and_remark, remove_mark
+from .security import (
+    collude_average,
+    collude_mosaic,
+    copy_mark,
+    estimate_tile,
+    remark,
+    remove_and_remark,
+    remove_mark,
+    swap_band,
+)
 from .suites import suite, suites
 
 __all__ = [
@@ -60,5 +69,6 @@ __all__ = [
     # overlay
     "text", "logo",
     # security (an attacker with the code and published marked images, not the key)
-    "remove_mark", "copy_mark", "collude_average", "collude_mosaic", "remark", "remove_and_remark", "estimate_tile",
+    "remove_mark", "copy_mark", "collude_average", "collude_mosaic", "swap_band", "remark", "remove_and_remark",
+    "estimate_tile",
 ]

@@ -11,6 +11,9 @@ layout, the perceptual mask), never from a key:
   than ``band``), which carries whatever non-periodic layer the source has.
 * :func:`collude_average`, :func:`collude_mosaic`: several differently marked copies of one picture
   averaged, or cut into blocks and reassembled.
+* :func:`swap_band`: one's own full-size copy with the band that another recipient's published
+  (smaller, JPEG) copy holds taken from that copy instead: the marks lie in that band, the finer
+  detail that keeps the forgery near the master's quality does not.
 * :func:`remark`, :func:`remove_and_remark`: a second mark under another key (the attacker's,
   drawn from ``seed``), after removing the first or not.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 
 import watermark
@@ -34,8 +38,8 @@ from watermark.schemes.lattice.layout import CHIP_AMPLITUDE, slots_from_tile, ti
 
 from ._spec import Param, RngLike, make_rng, registered
 
-__all__ = ["estimate_tile", "subtract_tile", "remove_mark", "copy_mark", "collude_average", "collude_mosaic", "remark",
-           "remove_and_remark"]
+__all__ = ["estimate_tile", "subtract_tile", "remove_mark", "copy_mark", "collude_average", "collude_mosaic",
+           "swap_band", "remark", "remove_and_remark"]
 
 _TILE = sync.TILE
 _MAX_GAIN = 20.0
@@ -143,16 +147,43 @@ def copy_mark(image: np.ndarray, *, gain: float = 1.0, residual: float = 0.0, ba
     return _add_in_luminance(image, change)
 
 
+@registered(family="security", primary="quality", inputs="source",
+            quality=Param(int, 1, 100, doc="the JPEG quality the source is guessed to be published at"))
+@image_op
+def swap_band(image: np.ndarray, *, quality: int = 85, source: Any = None) -> np.ndarray:
+    """Forge with two copies of one picture: ``image`` (one's own copy, full size) minus itself as
+    ``source`` was published (resized to ``source``'s size, JPEG ``quality``, brought back), plus
+    ``source`` brought back (another recipient's published copy, e.g. a 1280 px web JPEG).
+
+    What the published size keeps, ``image``'s marks with it, is ``source``'s; what is finer stays
+    ``image``'s, which keeps the forgery nearer the master than ``source`` is.
+    """
+    from .codec import jpeg
+
+    published = _same_channels(to_float(source, name="source")[0], image)
+    height, width = image.shape[:2]
+    size = (published.shape[1], published.shape[0])
+    own = jpeg(cv2.resize(image, size, interpolation=cv2.INTER_AREA), quality=quality)
+    back = [cv2.resize(np.asarray(plane, np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+            for plane in (published, own)]
+    return np.clip(image + back[0] - back[1], 0.0, 1.0)
+
+
+def _same_channels(pixels: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """``pixels`` with ``image``'s channels: grey repeated for colour, colour as luminance for grey."""
+    if pixels.ndim == 3 and image.ndim == 3:
+        return pixels[:, :, :image.shape[2]]
+    if pixels.ndim == 3:
+        return color.luminance(pixels[:, :, :3])
+    if image.ndim == 3:
+        return np.repeat(pixels[:, :, None], image.shape[2], axis=2)
+    return pixels
+
+
 def _same_shape(image: np.ndarray, copies: Sequence[Any], name: str) -> list[np.ndarray]:
     out = []
     for index, copy in enumerate(copies):
-        pixels = to_float(copy, name=f"copies[{index}]")[0]
-        if pixels.ndim == 3 and image.ndim == 3:
-            pixels = pixels[:, :, :image.shape[2]]
-        elif pixels.ndim == 3:
-            pixels = color.luminance(pixels[:, :, :3])
-        elif image.ndim == 3:
-            pixels = np.repeat(pixels[:, :, None], image.shape[2], axis=2)
+        pixels = _same_channels(to_float(copy, name=f"copies[{index}]")[0], image)
         if pixels.shape != image.shape:
             raise AttackParameterError(f"{name}: copies[{index}] is {pixels.shape[1]}x{pixels.shape[0]} px, "
                                        f"the image {image.shape[1]}x{image.shape[0]}: "

@@ -14,8 +14,9 @@ temporary registry, then scans, in this process, what a crawl would hold, and pr
    photographs, and composites of unrelated photographs with a copy's whole fine residual, scanned
    against the registry (bar: 0 attributions; the forgeries also with the master files moved away,
    read against the registry's frames); a fellow recipient's framing (their copy denoised, the other
-   recipient's periodic mark pasted on it: never attributed to the other); and the CPU time each
-   unrelated file took.
+   recipient's periodic mark pasted on it: never attributed to the other); a fellow recipient's band
+   swap (`attacks.swap_band`: their full copy with the band of the other's 1280 px web copy, a known
+   weakness: measured, no bar); and the CPU time each unrelated file took.
 
 A copy is *attributed* when its per-copy layer is verified, and *named* when the scan gives it,
 attributed or ``unverified`` (its periodic mark in its master's content, the layer not found).
@@ -61,6 +62,7 @@ _RECIPIENTS = ("Agence X", "Studio Y")
 # the copy's whole fine residual (its per-copy layer and detail, enough for features to register the
 # master) to the detector's band and to 64 px
 _DENOISE = attacks.attack("denoise", strength=5)    # what wears a copy's per-copy layer away (README)
+_WEB = attacks.chain(attacks.attack("downscale", max_side=1280), attacks.attack("jpeg", quality=85))  # published
 _COLUMNS = ("scan attributes the copy", "names it, unverified too")
 _FORGERIES = {"periodic marks pasted": {}, "composites with a copy's residual (8 px)": {"residual": 1.0},
               "composites with a copy's residual (64 px)": {"residual": 1.0, "band": 64.0}}
@@ -175,6 +177,28 @@ def _framed(copies: dict, *scanners: Scanner, folder: Path) -> str:
             f"(master files moved away: {counts[1]})")
 
 
+def _swapped(copies: dict, *scanners: Scanner, folder: Path) -> str:
+    """A fellow recipient's band swap (`attacks.swap_band`): each second recipient's full copy with the
+    band that the first recipient's web copy (1280 px, JPEG 85) holds taken from it. How many the
+    scanners attribute to the first recipient and not the forger (a framing), and to the forger."""
+    counts = []
+    for scanner in scanners:
+        framed = attributed_to_own = 0
+        for (stem, recipient), (pixels, own) in copies.items():
+            if recipient != _RECIPIENTS[1]:
+                continue
+            source, pasted = copies[(stem, _RECIPIENTS[0])]
+            forged = attacks.swap_band(pixels, source=_WEB(source), quality=85)
+            row = _scan(scanner, forged, folder, f"swapped-{stem}")
+            own_attributed = _found(row, own)[0]
+            framed += _found(row, pasted)[0] and not own_attributed
+            attributed_to_own += own_attributed
+        counts.append(f"{framed} attributed to the framed recipient and not the forger, {attributed_to_own} to the "
+                      "forger")
+    return (f"{len(copies) // 2} copies whose web band was swapped for another's web copy: {counts[0]} "
+            f"(master files moved away: {counts[1]})")
+
+
 def _blind(pixels: np.ndarray, key: wm.Key, payload: int) -> bool:
     return wm.detect(pixels, key).payload == payload
 
@@ -280,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             counts.append(f"{_attributed(with_files)} of {len(forged)} {label} ({_attributed(frames_only)} with the "
                           "master files moved away)")
         counts.append(_framed(copies, partial_scan, moved_scan, folder=root / "suspects"))
+        counts.append(_swapped(copies, partial_scan, moved_scan, folder=root / "suspects"))
         print(f"\nFalse attributions, scanned with --partial: {'; '.join(counts)}")
         if cpu:
             print(f"CPU per unrelated file, scanned with --partial (the scan alone): "

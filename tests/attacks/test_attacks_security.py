@@ -64,3 +64,15 @@ def test_a_wider_residual_band_pastes_the_sources_coarser_content_too():
         return float(coarse(change) @ coarse(source) / (coarse(source) @ coarse(source)))
 
     assert carried(8.0) < 0.15 and carried(64.0) > 0.6
+
+
+def test_a_band_swap_keeps_the_finer_detail_and_takes_the_published_band_from_the_source():
+    image = cv2.resize(rgb8(), (480, 360), interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255.0
+    published = attacks.jpeg(cv2.resize(image, (240, 180), interpolation=cv2.INTER_AREA), quality=85)
+    assert np.abs(attacks.swap_band(image, source=published, quality=85) - image).max() < 1e-5   # its own: itself
+    other = np.clip(published + 0.1, 0.0, 1.0)            # another copy, as published: brighter
+    swapped = attacks.swap_band(image, source=other, quality=85)
+    coarse = [cv2.resize(picture, (60, 45), interpolation=cv2.INTER_AREA) for picture in (swapped, image)]
+    assert abs(float(np.mean(coarse[0] - coarse[1])) - 0.1) < 0.01          # the band is the other's
+    fine = [picture - cv2.GaussianBlur(picture, (0, 0), 3.0) for picture in (swapped, image)]
+    assert np.corrcoef(fine[0].ravel(), fine[1].ravel())[0, 1] > 0.9        # the finer detail stays
