@@ -4,8 +4,9 @@ The function is sent to the workers once (scattered), the items as they are pull
 few per worker thread; results come back as they finish. A worker that dies loses nothing: the
 scheduler runs its tasks again elsewhere (up to ``distributed.scheduler.allowed-failures`` times),
 and each item's result is yielded once. A local cluster's workers never see Ctrl-C (see `run_on_dask`):
-the client answers it, closing the cluster, whose workers log errors only (not the warnings of the
-tasks a close cancels).
+the client answers it, closing the cluster, whose workers log only what is critical: a close
+cancels tasks (warnings) and can cut a worker's heartbeat to the scheduler (an error with its
+traceback), neither of which is the scan's; a file's own failure comes back as its row.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def _client(address: str, workers: int) -> Any:
         # any free port for the dashboard: None still asks for 8787, taken by any other cluster on the machine
         with _worker_environ():
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0", silence_logs=logging.ERROR)
+                                   dashboard_address=":0", silence_logs=logging.CRITICAL)
         return Client(cluster)
     check_address(address)
     try:
