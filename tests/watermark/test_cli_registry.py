@@ -451,7 +451,7 @@ def test_a_crafted_export_is_one_line_naming_it_and_exit_2(setup, tmp_path):
     assert crafted("who.json", "copies", "recipient", ["Agence X"]).startswith(
         f"watermark: {tmp_path}/who.json: copy {document['copies'][0]['id']}: recipient [...] is not null or UTF-8")
     assert crafted("payload.json", "copies", "payload", "0x" + "f" * 100_000).endswith(
-        "payload '0x" + "f" * 37 + "... is not a 64-bit unsigned hex number written 0x, as the export writes it; "
+        "payload '0x" + "f" * 37 + "... is not 0x and 16 hex digits in lower case, as the export writes it; "
         "nothing imported")
     deep = exported.replace('"keys": [', '"keys": ' + "[" * 100_000, 1)
     assert _crafted(database, tmp_path, "deep.json", deep) == (

@@ -192,9 +192,9 @@ def test_import_refuses_a_number_outside_64_bits_and_imports_nothing(registry, k
     with Registry(tmp_path / "copy.db", create=True) as copy:
         with pytest.raises(wm.RegistryError) as info:
             import_document(copy, document, source="x.json")
-        written = " written 0x, as the export writes it" if field == "payload" else ""
-        assert _one_line(info) == (f"x.json: {named}: {field} {value!r} is not a 64-bit unsigned hex "
-                                   f"number{written}; nothing imported")
+        digits = "0x and 16 hex digits" if field == "payload" else "16 hex digits"
+        assert _one_line(info) == (f"x.json: {named}: {field} {value!r} is not {digits} in lower case, as the export "
+                                   "writes it; nothing imported")
         assert copy.counts() == {"keys": 0, "masters": 0, "reserved": 0, "issued": 0, "void": 0}
 
 
@@ -211,7 +211,7 @@ def test_import_refuses_a_conflicting_key_or_master_and_imports_nothing(registry
     registry.reserve(key, master, output_path="/out/a.png", payload=42, scheme="lattice")
     document = json.loads(export_json(registry))
     document["copies"].append({**document["copies"][0], "id": "00000000-0000-4000-8000-000000000000",
-                               "payload": "0x2b"})                        # new: would be imported
+                               "payload": "0x000000000000002b"})      # new: would be imported
     document[entry][0].update(change)
     with pytest.raises(wm.RegistryError) as info:
         import_document(registry, document, source="x.json")
@@ -282,10 +282,14 @@ _MALFORMED = [
     ("copies", "state", "lost", "copy {copy}: state 'lost' is not reserved, issued or void"),
     ("copies", "output_path", "/out/a.png\0", "copy {copy}: output_path '/out/a.png\\x00' is not a path (UTF-8 "
                                               "text, not empty, without NUL)"),
-    ("copies", "payload", "0x" + "f" * 100_000, "copy {copy}: payload '0x" + "f" * 37 + "... is not a 64-bit "
-                                                "unsigned hex number written 0x, as the export writes it"),
-    ("copies", "payload", "10", "copy {copy}: payload '10' is not a 64-bit unsigned hex number written 0x, as the "
-                                "export writes it"),
+    ("copies", "payload", "0x" + "f" * 100_000, "copy {copy}: payload '0x" + "f" * 37 + "... is not 0x and 16 "
+                                                "hex digits in lower case, as the export writes it"),
+    ("copies", "payload", "10", "copy {copy}: payload '10' is not 0x and 16 hex digits in lower case, as the export "
+                                "writes it"),
+    ("copies", "payload", "0x" + "f" * 15, "copy {copy}: payload '0x" + "f" * 15 + "' is not 0x and 16 hex digits "
+                                           "in lower case, as the export writes it"),
+    ("masters", "phash", "F" * 16, "master {master}: phash '" + "F" * 16 + "' is not 16 hex digits in lower case, "
+                                   "as the export writes it"),
     ("copies", "output_path", "", "copy {copy}: output_path '' is not a path (UTF-8 text, not empty, without NUL)"),
     ("masters", "path", "", "master {master}: path '' is not a path (UTF-8 text, not empty, without NUL)"),
     ("copies", "id", 5, "copy #1: id 5 is not a record id (a UUID in lower case)"),
@@ -545,7 +549,7 @@ def test_import_names_a_payload_or_id_repeated_within_the_same_export(registry, 
     for number, (repeated, message) in enumerate((
             ({"id": other}, f"copy {other} has the payload 0x000000000000002a of copy {record.id} under the same "
                             "key, in this same export"),
-            ({"payload": "0x2b"}, f"copy {record.id} is in the export twice"))):
+            ({"payload": "0x000000000000002b"}, f"copy {record.id} is in the export twice"))):
         changed = {**document, "copies": [*document["copies"], {**document["copies"][0], **repeated}]}
         with Registry(tmp_path / f"copy{number}.db", create=True) as target:
             with pytest.raises(wm.RegistryError) as info:

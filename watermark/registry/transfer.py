@@ -135,14 +135,6 @@ def _is_time(value: Any) -> bool:
     return True
 
 
-def _is_uint64(value: Any) -> bool:
-    """Whether ``value`` is an unsigned 64-bit integer written in hex."""
-    try:
-        return isinstance(value, str) and 0 <= int(value, 16) < 1 << 64
-    except ValueError:
-        return False
-
-
 def _is_base64(value: Any) -> bool:
     try:
         return isinstance(value, str) and base64.b64decode(value, validate=True) is not None
@@ -167,13 +159,13 @@ _TEXT = (_is_text, "UTF-8 text")
 _PUBLIC_ID = (_matching("[0-9a-f]{32}"), "32 hex digits")
 _SHA256 = (_matching("[0-9a-f]{64}"), "64 hex digits")
 _TIMESTAMP = (_is_time, "a UTC time as the registry writes it (2001-01-31T23:59:59.000000Z)")
-_UINT64 = (_is_uint64, "a 64-bit unsigned hex number")
-_PAYLOAD = (_matching("0x[0-9a-f]{1,16}"), "a 64-bit unsigned hex number written 0x, as the export writes it")
+_PHASH = (_matching("[0-9a-f]{16}"), "16 hex digits in lower case, as the export writes it")
+_PAYLOAD = (_matching("0x[0-9a-f]{16}"), "0x and 16 hex digits in lower case, as the export writes it")
 _SIDE = (_is_side, f"a whole number of pixels from 1 to {_MAX_SIDE}")
 _PATH = (_is_path, "a path (UTF-8 text, not empty, without NUL)")
 _KEY_CHECKS = {"public_id": _PUBLIC_ID, "fingerprint": (_matching("[0-9a-f]{8}"), "8 hex digits"),
                "added_at": _TIMESTAMP}
-_MASTER_CHECKS = {"sha256": _SHA256, "path": _PATH, "width": _SIDE, "height": _SIDE, "phash": _UINT64,
+_MASTER_CHECKS = {"sha256": _SHA256, "path": _PATH, "width": _SIDE, "height": _SIDE, "phash": _PHASH,
                   "print": (_is_base64, "base64"), "frame": _optional((_is_base64, "base64")),
                   "added_at": _TIMESTAMP}
 _COPY_CHECKS = {"id": (_matching("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
