@@ -197,11 +197,17 @@ def _codec_file(attack: Any, loaded: Any, target: Path, seed: int, stripped: boo
     """The file that the chain's last attack encoded when it is the codec of ``target``'s format, to be written
     as it is; None for any other attack or format, and for an image with alpha (which that file drops)."""
     from attacks import codec
+    from watermark.errors import ImageFileError
     from watermark.image import pixels_of
+    from watermark.imageio import OUTPUT_EXTENSIONS
 
     last = (attack.parts or (attack,))[-1]
     suffixes = codec.EXTENSIONS.get(last.name, ())
-    if target.suffix.lower() not in suffixes or pixels_of(loaded.image)[1].channels in (2, 4):
+    alpha = pixels_of(loaded.image)[1].channels in (2, 4)
+    if alpha and target.suffix.lower() not in OUTPUT_EXTENSIONS:
+        raise ImageFileError(f"{target}: an image with alpha is written by Filigrane's own writer, which has no "
+                                f"{target.suffix} (a codec's file would drop the alpha): write .png or .webp")
+    if target.suffix.lower() not in suffixes or alpha:
         return None
     _, image = attack.last_step(loaded.image, seed=seed)
     return codec.encoded(image, last.name, last.kwargs, **_metadata(loaded, image, stripped))

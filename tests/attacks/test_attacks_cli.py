@@ -254,3 +254,14 @@ def test_entry_point_is_declared():
 
     found = [e for e in entry_points(group="watermark.commands") if e.name == "attack"]
     assert found and found[0].value == "attacks.cli:register"
+
+
+def test_an_image_with_alpha_to_a_format_only_a_codec_writes_says_so(tmp_path, capsys):
+    source = tmp_path / "clear.png"
+    rgba = np.dstack([rgb8(), np.full(rgb8().shape[:2], 200, np.uint8)])
+    Image.fromarray(rgba).save(source)
+    assert run(str(source), "-o", str(tmp_path / "out.avif"), "-a", "avif:quality=50") == 2
+    assert capsys.readouterr().err == (f"watermark attack: {tmp_path}/out.avif: an image with alpha is written by "
+                                       "Filigrane's own writer, which has no .avif (a codec's file would drop the "
+                                       "alpha): write .png or .webp\n")
+    assert not (tmp_path / "out.avif").exists()
