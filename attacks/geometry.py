@@ -242,9 +242,14 @@ def _linear(image: np.ndarray, linear: np.ndarray, shift: np.ndarray, expand: bo
     return _warp(image, np.hstack([linear, offset[:, None]]), size)
 
 
+def _matrix_terms(matrix: tuple) -> tuple[float, ...]:
+    """``(a, b, tx, c, d, ty)`` of an affine ``matrix`` given as ``(a, b, c, d)`` or ``(a, b, tx, c, d, ty)``."""
+    values = tuple(float(value) for value in matrix)
+    return values if len(values) == 6 else (values[0], values[1], 0.0, values[2], values[3], 0.0)
+
+
 def _matrix_and_canvas(params: dict) -> None:
-    values = params["matrix"]
-    a, b, tx, c, d, ty = values if len(values) == 6 else (values[0], values[1], 0.0, values[2], values[3], 0.0)
+    a, b, tx, c, d, ty = _matrix_terms(params["matrix"])
     if abs(a * d - b * c) < _SINGULAR:
         raise AttackParameterError("affine: the matrix is singular (determinant 0); use an invertible matrix")
     if params["expand"] and (tx or ty):
@@ -273,8 +278,7 @@ def affine(image: np.ndarray, *, matrix: tuple = (1, 0, 0, 1), expand: bool = Tr
         The canvas is the bounding box of the transformed image (StirMark's choice); otherwise the
         canvas keeps its size and the map is applied about the image centre.
     """
-    values = np.asarray(matrix, np.float64)
-    a, b, tx, c, d, ty = values if values.size == 6 else (values[0], values[1], 0.0, values[2], values[3], 0.0)
+    a, b, tx, c, d, ty = _matrix_terms(matrix)
     flip_y = np.diag([1.0, -1.0])   # StirMark's y axis points up; ours points down
     linear = flip_y @ np.array([[a, b], [c, d]]) @ flip_y
     return _linear(image, linear, np.array([tx, -ty]), expand)
