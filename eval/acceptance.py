@@ -24,7 +24,7 @@ from attacks.suites import STIRMARK_AFFINE
 from eval import images as images_mod
 from eval import runner
 from eval.cli import non_negative
-from watermark.cli.common import _jobs
+from watermark.cli.common import job_count
 
 __all__ = ["CLASSES", "test_images", "main"]
 
@@ -144,7 +144,7 @@ def _null(rows: list) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.acceptance", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="acceptance-out", help="cache directory (default: %(default)s)")
-    parser.add_argument("--jobs", type=_jobs, default=2, help="worker processes; 0: one per core (default: 2)")
+    parser.add_argument("--jobs", type=job_count, default=2, help="worker processes; 0: one per core (default: 2)")
     parser.add_argument("--unmarked", type=non_negative, default=1000, help="unmarked images for the null")
     parser.add_argument("--classes", default="", help="only the classes whose name contains this text")
     parser.add_argument("--sizes", default="all",

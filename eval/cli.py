@@ -36,7 +36,7 @@ import sys
 from collections.abc import Collection
 from pathlib import Path
 
-from watermark.cli.common import _jobs, mark_strength
+from watermark.cli.common import job_count, mark_strength
 from watermark.sources import printable, visible
 
 __all__ = ["register", "non_negative", "DEFAULT_SCHEMES"]
@@ -78,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="DIR", default="bench-out",
                         help="output folder for results.csv, report.html, summary.md and the cache "
                              "(default: bench-out)")
-    parser.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+    parser.add_argument("--jobs", type=job_count, default=1, metavar="N",
                         help="worker processes; 0: one per core (default: 1)")
     parser.add_argument("--limit-images", type=_positive, metavar="N", help="use only the first N images")
     parser.add_argument("--unmarked", type=non_negative, default=100, metavar="N",

@@ -15,7 +15,7 @@ from ..sources import visible
 
 __all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "OUTPUT_CLOSED", "key_options", "load_key", "keys_options",
            "load_keys", "payload", "common_options", "batch_options", "encoder_quality", "probability",
-           "mark_strength", "seconds", "visible"]
+           "mark_strength", "job_count", "seconds", "visible"]
 
 FOUND, NOT_FOUND, ERROR = 0, 1, 2
 INTERRUPTED = 128 + 2   # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
@@ -90,7 +90,7 @@ probability = _checked(float, lambda value: 0.0 < value < 1.0,
 seconds = _checked(float, lambda value: 0.0 < value < float("inf"), "a positive number of seconds")
 mark_strength = _checked(float, lambda value: 0.0 < value <= api.MAX_STRENGTH, f"a number in (0, {api.MAX_STRENGTH:g}]")
 _MOST_JOBS_PER_CORE = 4      # each worker holds its own images: more only costs memory
-_jobs = _checked(int, lambda value: 0 <= value <= _MOST_JOBS_PER_CORE * (os.cpu_count() or 1),
+job_count = _checked(int, lambda value: 0 <= value <= _MOST_JOBS_PER_CORE * (os.cpu_count() or 1),
                  f"a whole number of processes from 0 (one per core) to {_MOST_JOBS_PER_CORE} per core "
                  f"({_MOST_JOBS_PER_CORE * (os.cpu_count() or 1)} here)")
 
@@ -110,7 +110,7 @@ def common_options(parser: argparse.ArgumentParser) -> None:
 
 def batch_options(parser: argparse.ArgumentParser) -> None:
     """``--jobs``, ``--json`` and ``--max-pixels``: what every batch command takes."""
-    parser.add_argument("--jobs", type=_jobs, default=1, metavar="N", help="worker processes; 0: one per core")
+    parser.add_argument("--jobs", type=job_count, default=1, metavar="N", help="worker processes; 0: one per core")
     parser.add_argument("--json", action="store_true", help="one JSON object per input on stdout")
     parser.add_argument("--max-pixels", type=_pixel_limit, default=imageio.DEFAULT_MAX_PIXELS,
                         metavar="N", help="refuse larger images (decompression bombs); 'none' or 0 for no limit "
