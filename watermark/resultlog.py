@@ -22,14 +22,14 @@ import stat
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any, TextIO
 
 import numpy as np
 
 from .errors import ImageFileError, OutputExistsError, ParameterError
 
-__all__ = ["ResultLog"]
+__all__ = ["ResultLog", "writing_to"]
 
 
 def _name_hash(name: str) -> int:
@@ -89,6 +89,19 @@ def _open_locked(path: str, flags: int) -> int:
             os.close(descriptor)
             raise
         os.close(descriptor)
+
+
+@contextlib.contextmanager
+def writing_to(stream: TextIO) -> Iterator[None]:
+    """Writes to ``stream`` (stdout), a full disk there turned into one `ImageFileError` naming it; a closed
+    pipe (``| head``) stays a `BrokenPipeError`, the command's quiet end."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        name = str(getattr(stream, "name", "the output")).strip("<>")
+        raise ImageFileError(f"{name}: cannot write ({exc.strerror or exc})") from None
 
 
 class ResultLog:
@@ -244,14 +257,9 @@ class ResultLog:
             raise ImageFileError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
 
     def _write_stream(self, line: str) -> None:
-        try:
+        with writing_to(self._stream):
             self._stream.write(line)
             self._stream.flush()
-        except BrokenPipeError:           # | head: the command's quiet end
-            raise
-        except OSError as exc:            # a full disk
-            name = str(getattr(self._stream, "name", "the output")).strip("<>")
-            raise ImageFileError(f"{name}: cannot write ({exc.strerror or exc})") from None
 
     def close(self) -> None:
         """Make what was written durable, close the file and release its lock."""

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .. import batch
-from ..errors import ImageFileError, WatermarkError
+from ..errors import WatermarkError
+from ..resultlog import writing_to
 from ..sources import printable
 from .common import visible
 
@@ -123,14 +124,9 @@ class Lines:
         """Write ``line`` on ``stream`` now; a full disk there is one `ImageFileError` (a closed pipe stays a
         `BrokenPipeError`, the command's quiet end)."""
         line = visible(line)          # a file name's newline or escape sequence shows, never acts
-        try:
+        with writing_to(stream):
             if self.bar is None:
                 print(line, file=stream, flush=True)
             else:
                 self.bar.write(line, file=stream)
                 stream.flush()
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            name = str(getattr(stream, "name", "the output")).strip("<>")
-            raise ImageFileError(f"{name}: cannot write ({exc.strerror or exc})") from None
