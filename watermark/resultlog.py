@@ -6,7 +6,9 @@ cut short. The file is locked (`fcntl.flock`) for the whole run: a second run on
 refused. ``resume=True`` reopens such a file: the last line cut short, and a row with an ``error``
 (a file that vanished, changed while read...), are removed, so that the batch tries those files
 again; every other row stays, and the names already written are remembered (as 64-bit hashes, 8
-bytes each, not the names), so that the batch skips them. A file with any other line that is not a
+bytes each, not the names), so that the batch skips them; a local path is taken from the current
+directory with ``.`` and doubled slashes left out, so ``./a.jpg``, ``a.jpg`` and its absolute path
+are one file (``..`` stays: through a symbolic link it names another folder). A file with any other line that is not a
 row of this batch's kind (notes named by mistake, another command's output) is refused and left as
 it is.
 """
@@ -22,17 +24,21 @@ import stat
 import sys
 import tempfile
 from collections import Counter
+from pathlib import PurePath
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any, TextIO
 
 import numpy as np
 
 from .errors import ImageFileError, OutputExistsError, ParameterError
+from .sources import is_url
 
 __all__ = ["ResultLog", "writing_to"]
 
 
 def _name_hash(name: str) -> int:
+    if not is_url(name):
+        name = str(PurePath(os.getcwd(), name))
     return int.from_bytes(hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "little")
 
 

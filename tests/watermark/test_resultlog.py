@@ -43,6 +43,16 @@ def test_resume_cuts_a_partial_line_and_knows_what_is_done(tmp_path):
     assert [json.loads(line)["path"] for line in path.read_text().splitlines()] == ["a.jpg", "café.jpg", "c.jpg"]
 
 
+def test_resume_knows_a_local_file_however_its_path_is_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "out.jsonl"
+    path.write_text('{"path": "sus/a.jpg"}\n{"path": "./b.jpg"}\n{"path": "s3://bucket/./c.jpg"}\n')
+    with ResultLog(str(path), resume=True) as log:
+        assert log.done("./sus/a.jpg") and log.done("sus//a.jpg") and log.done(str(tmp_path / "sus" / "a.jpg"))
+        assert log.done("b.jpg") and not log.done("sus/../b.jpg")       # ".." through a link is elsewhere
+        assert log.done("s3://bucket/./c.jpg") and not log.done("s3://bucket/c.jpg")    # a URL as it is
+
+
 def test_resume_drops_error_rows_and_a_torn_last_line(tmp_path):
     path = tmp_path / "out.jsonl"
     rows = [{"path": "a.jpg", "status": "attributed"}, {"path": "b.jpg", "status": "error", "error": "b.jpg: gone"},
