@@ -35,7 +35,8 @@ def test_keygen_is_private_and_prints_no_secret(tmp_path, capsys):
     assert main(["keygen", str(path)]) == FOUND
     out = capsys.readouterr().out
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert path.read_text().split()[2] not in out and wm.Key.load(path).fingerprint in out
+    key = wm.Key.load(path)
+    assert path.read_text().split()[2] not in out and key.fingerprint in out and key.public_id in out
     assert main(["keygen", str(path)]) == ERROR
     assert "refusing to overwrite" in capsys.readouterr().err
 

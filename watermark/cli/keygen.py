@@ -19,5 +19,6 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _run_keygen(args: argparse.Namespace) -> int:
     key = Key.generate()
     key.save(args.keyfile)
-    print(visible(f"{args.keyfile}: new key, fingerprint {key.fingerprint}"))
+    print(visible(f"{args.keyfile}: new key, fingerprint {key.fingerprint} (in messages), "
+                  f"public id {key.public_id} (the key of registry records and scan rows)"))
     return FOUND
