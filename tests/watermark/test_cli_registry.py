@@ -329,6 +329,20 @@ def test_registry_list_shows_a_recipient_s_control_characters_instead_of_obeying
     assert out.count("\n") == 1 and "Agence X\\nforged line\\x1b[2J" in out
 
 
+def test_registry_list_tells_a_recipient_named_dash_or_with_a_backslash_from_none_and_a_control(setup, tmp_path,
+                                                                                                capsys):
+    key_path, database = setup
+    masters = _masters(tmp_path / "masters", 4)
+    for index, recipient in enumerate(["-", None, "Agence\\nX", "Agence\nX"]):
+        given = [] if recipient is None else ["--recipient", recipient]
+        assert main(["embed", str(masters[index]), "-o", str(tmp_path / f"{index}.png"), "--key", str(key_path),
+                     "--registry", str(database), *given]) == 0
+    capsys.readouterr()
+    assert main(["registry", "list", "--registry", str(database)]) == 0
+    shown = [[field for field in line.split("  ") if field][4] for line in capsys.readouterr().out.splitlines()]
+    assert shown == ['"-"', "-", '"Agence\\\\nX"', '"Agence\\nX"']
+
+
 def test_registry_init_and_import_name_their_files_escaped(tmp_path, capsys):
     database, export = tmp_path / "reg\x1b[31mRED\x1b]0;pwn\x07.db", tmp_path / "exp\x1b[32m.json"
     assert main(["registry", "init", str(database)]) == 0

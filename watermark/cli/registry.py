@@ -120,7 +120,8 @@ def _print_records(records: list[Record], as_json: bool) -> int:
 
 
 def _line(record: Record) -> str:
-    who = record.recipient if record.recipient is not None else "-"
+    # quoted, its quotes and backslashes escaped: a recipient named "-", or with two spaces, reads as itself
+    who = "-" if record.recipient is None else '"' + record.recipient.replace("\\", "\\\\").replace('"', '\\"') + '"'
     when = record.issued_at or "-"
     return f"{record.id}  {record.state:8s}  {record.payload:#018x}  {when}  {who}  {record.master.path}"
 
