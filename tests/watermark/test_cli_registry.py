@@ -204,6 +204,27 @@ def test_a_locked_registry_gives_one_line_and_writes_nothing(setup, tmp_path):
         assert registry.counts() == {"keys": 0, "masters": 0, "reserved": 0, "issued": 0, "void": 0}
 
 
+def test_a_registry_locked_before_a_copy_is_reserved_names_the_master_it_did_not_issue(setup, tmp_path):
+    key_path, database = setup
+    first, second = _masters(tmp_path / "masters", 2)
+    _run("embed", first, "-o", tmp_path / "first.png", "--key", key_path, "--registry", database, check=0)
+    holder = subprocess.Popen([sys.executable, "-c", "import sqlite3, sys\n"
+                               "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+                               "db.execute('BEGIN IMMEDIATE')\nprint('locked', flush=True)\nsys.stdin.read()\n",
+                               str(database)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = _run("embed", second, "-o", tmp_path / "second.png", "--key", key_path, "--registry", database,
+                      env={"FILIGRANE_REGISTRY_TIMEOUT": "0.3"})
+    finally:
+        holder.communicate("")
+    assert result.returncode == 2
+    line, count = result.stderr.splitlines()
+    assert line.startswith(f"watermark: {second}: ") and "locked by another writer" in line
+    assert count == "watermark: 0 marked, 0 skipped, 1 failed"
+    assert not (tmp_path / "second.png").exists()
+
+
 def test_embed_needs_a_payload_or_a_registry(setup, tmp_path, capsys):
     key_path, _ = setup
     master = _masters(tmp_path / "masters", 1)[0]

@@ -102,6 +102,8 @@ def _issue_one(pair: tuple[Path, Path], *, registry: str, key: Key, payload: int
 
 def _issue_failed(pair: tuple[Path, Path], message: str, **options: Any) -> Outcome:
     source, destination = pair
+    if not message.startswith((f"{source}:", f"{destination}:")):     # the registry's own error (a lock)
+        message = f"{source}: {message}"
     return Outcome(row(ISSUE_FIELDS, path=str(source), output=str(destination), status="failed", error=message),
                    "failed")
 
