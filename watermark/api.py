@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import numbers
 import operator
 import os
@@ -29,11 +30,17 @@ from .keys import Key
 from .signer import ManifestSigner, new_manifest_id
 
 __all__ = ["embed", "detect", "detect_keys", "embed_file", "detect_file", "detect_loaded", "detect_loaded_keys",
-           "read_in_frame", "warn_if_marked", "MAX_STRENGTH"]
+           "read_in_frame", "warn_if_marked", "output_quality", "MAX_STRENGTH"]
 
 MAX_STRENGTH = 10.0     # ten times the default amplitude: far past visible, short of a destroyed picture
 _READ_BACK_BELOW = 192  # px (short side): a mark this small is read back before it is handed out
 _CLIPPED_OVER = 0.5     # share of pure black or white pixels from which a mark is read back: half of it clips
+# A JPEG written on its source's own quantisation tables snaps the coefficients the mark moved by less than
+# half a step back onto the source's grid: a quality-60 source kept none of the mark, a 75 a third of it, an
+# 85 about three quarters, a 95 all (held-out photographs). The written file must keep this share of the
+# mark's statistic, else the least of the raised qualities that does is used.
+_KEPT_SHARE = 0.9
+_RAISED_QUALITIES = (85, 90, 95)
 
 
 def _luminance_of(image: ImageLike, scheme: schemes.Scheme, name: str) -> tuple[np.ndarray, np.ndarray, PixelFormat]:
@@ -248,7 +255,8 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
 
     ``dst`` is written atomically; it is never ``src`` unless ``overwrite`` is true, and an existing
     ``dst`` is replaced only when ``overwrite`` is true. A JPEG output keeps a JPEG source's quality
-    (estimated from its quantisation tables) and progressive encoding; ``quality`` (1-100) overrides
+    (estimated from its quantisation tables; finer where those tables would erase the mark, with a
+    `FiligraneWarning`: see `output_quality`) and progressive encoding; ``quality`` (1-100) overrides
     it, and sets WebP's, whose lossy quality cannot be read from a file (default 95).
     With ``c2pa_signer`` (`watermark.signer.ManifestSigner`), ``dst`` is written once, already
     carrying a signed C2PA manifest whose soft binding names the payload and the key's public id
@@ -275,17 +283,46 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
         finish = functools.partial(c2pa_signer.sign, output=dst, source=src, source_format=loaded.format,
                                    payload=payload_to_int(payload), key_id=key.public_id,
                                    scheme=schemes.get(scheme).name, manifest_id=manifest_id)
+    quality = output_quality(marked, dst, loaded, key, schemes.get(scheme), quality)
     imageio.save_image(marked, dst, like=loaded, quality=quality, overwrite=overwrite, finish=finish)
     return manifest_id
+
+
+def output_quality(marked: ImageLike, destination: str | os.PathLike, like: imageio.LoadedImage, key: Key,
+                   scheme: schemes.Scheme, quality: int | None) -> int | None:
+    """The JPEG quality to write ``marked`` (``like``'s pixels marked with ``key``) at: ``quality``, or the
+    source's own when `imageio.save_image` keeps it and the file written so keeps the mark (``_KEPT_SHARE`` of
+    its statistic, read where it was put); else the least of ``_RAISED_QUALITIES`` above it that does (95 at
+    most), with a `FiligraneWarning`."""
+    kept = imageio.kept_jpeg_quality(destination, like, quality)
+    if kept is None:
+        return quality
+    before = max(_read_in_place(marked, key, scheme).score, 1e-9)
+    shares = []
+    for candidate in [kept] + [raised for raised in _RAISED_QUALITIES if raised > kept]:
+        written = Image.open(io.BytesIO(imageio.encoded(marked, destination, like=like, quality=candidate)))
+        shares.append(_read_in_place(written, key, scheme).score / before)
+        if shares[-1] >= _KEPT_SHARE:
+            break
+    if candidate != kept:
+        warnings.warn(f"{destination}: written at JPEG quality {candidate}, not the source's {kept}: on the "
+                      f"source's own quantisation the mark kept {min(max(shares[0], 0.0), 1.0):.0%} of its "
+                      "strength", FiligraneWarning, stacklevel=2)
+    return candidate
+
+
+def _read_in_place(image: ImageLike, key: Key, scheme: schemes.Scheme) -> Detection:
+    """``scheme``'s reading of ``key``'s mark in ``image`` where it was put (no geometric search)."""
+    _, luma, _ = _luminance_of(_reduced_for(scheme, image), scheme, "image")
+    return scheme.detect_in_place(luma, key, source_shape=_shape_of(image))
 
 
 def warn_if_marked(image: ImageLike, key: Key, scheme: schemes.Scheme, name: str | os.PathLike) -> None:
     """Warn (`AlreadyMarkedWarning`) when ``image`` already carries ``key``'s mark where it was put."""
     try:
-        _, luma, _ = _luminance_of(_reduced_for(scheme, image), scheme, "image")
+        found = _read_in_place(image, key, scheme)
     except ImageTooSmallError:
         return                                   # embed says so
-    found = scheme.detect_in_place(luma, key, source_shape=_shape_of(image))
     if found.found:
         payload = "unreadable" if found.payload is None else f"{found.payload:#018x}"
         warnings.warn(f"{name}: already carries this key's mark (payload {payload}); marking it again stacks "

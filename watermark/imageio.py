@@ -58,7 +58,8 @@ from .errors import (
 )
 
 __all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "LoadedImage", "load_image",
-           "load_image_bytes", "save_image", "check_writable", "iter_image_files", "parse_max_pixels"]
+           "load_image_bytes", "save_image", "encoded", "kept_jpeg_quality", "check_writable", "iter_image_files",
+           "parse_max_pixels"]
 
 PathLike = str | os.PathLike
 
@@ -466,12 +467,35 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
                           overwrite, finish)
         return
     picture = _fit_mode(_as_pil(image, path), fmt, path)
+    _write_atomic(path, _encoder(picture, fmt, like, quality), fmt, overwrite, finish)
+
+
+def kept_jpeg_quality(path: PathLike, like: LoadedImage | None, quality: int | None) -> int | None:
+    """The JPEG source's own quality that `save_image` keeps for ``path`` given ``like`` and ``quality``;
+    None when it keeps none (not a JPEG output, ``quality`` given, the source's not estimable)."""
+    if quality is not None or like is None or like.jpeg_quality is None:
+        return None
+    return like.jpeg_quality if _output_format(Path(path)) == "JPEG" else None
+
+
+def encoded(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedImage | None = None,
+            quality: int | None = None) -> bytes:
+    """The bytes `save_image` would write to ``path`` for an 8-bit ``image`` (before any ``finish``)."""
+    path = Path(path)
+    fmt = _output_format(path)
+    buffer = io.BytesIO()
+    _encoder(_fit_mode(_as_pil(image, path), fmt, path), fmt, like, quality)(buffer)
+    return buffer.getvalue()
+
+
+def _encoder(picture: Image.Image, fmt: str, like: LoadedImage | None, quality: int | None
+             ) -> Callable[[IO[bytes]], None]:
+    """What writes ``picture`` as ``fmt`` with ``like``'s metadata and encoding choices to a file object."""
     options = _save_options(picture, fmt, like, quality)
     if fmt == "JPEG" and like is not None and like.jpeg_app13:
         segments = like.jpeg_app13
-        _write_atomic(path, lambda fp: _save_jpeg(fp, picture, options, segments), fmt, overwrite, finish)
-    else:
-        _write_atomic(path, lambda fp: picture.save(fp, format=fmt, **options), fmt, overwrite, finish)
+        return lambda fp: _save_jpeg(fp, picture, options, segments)
+    return lambda fp: picture.save(fp, format=fmt, **options)
 
 
 def _save_jpeg(fp: IO[bytes], image: Image.Image, options: dict, segments: tuple[bytes, ...]) -> None:

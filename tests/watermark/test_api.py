@@ -2,6 +2,8 @@
 
 import functools
 import io
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -148,7 +150,7 @@ def test_files_keep_format_and_metadata(tmp_path, coffee, key):
     src, dst = tmp_path / "in.jpg", tmp_path / "out.jpg"
     exif = Image.Exif()
     exif[0x010F] = "Filigrane test camera"
-    Image.fromarray(coffee).save(src, "JPEG", quality=92, exif=exif, icc_profile=b"")
+    Image.fromarray(coffee).save(src, "JPEG", quality=95, exif=exif, icc_profile=b"")
     wm.embed_file(src, dst, PAYLOAD, key)
     with Image.open(dst) as out:
         assert out.format == "JPEG" and out.size == (coffee.shape[1], coffee.shape[0])
@@ -158,6 +160,31 @@ def test_files_keep_format_and_metadata(tmp_path, coffee, key):
         wm.embed_file(src, dst, PAYLOAD, key)
     with pytest.raises(wm.OutputExistsError):
         wm.embed_file(src, src, PAYLOAD, key)
+
+
+@pytest.mark.parametrize("name", ["coffee", "astronaut"])
+def test_a_low_quality_jpeg_source_is_written_finer_so_that_the_mark_stays(tmp_path, key, name):
+    """On its source's own tables a re-encoded mark snaps back onto the source's grid: a quality-60 photograph's
+    copy lost it; the copy is written at a quality that keeps it, and says so. A quality-95 one keeps its own."""
+    from watermark.jpegquality import estimate_quality
+
+    for quality in (60, 95):
+        src, dst = tmp_path / f"{name}{quality}.jpg", tmp_path / f"{name}{quality}-marked.jpg"
+        Image.fromarray(photo(name)).save(src, "JPEG", quality=quality)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            wm.embed_file(src, dst, PAYLOAD, key)
+        said = [str(warning.message) for warning in caught if issubclass(warning.category, wm.FiligraneWarning)]
+        with Image.open(dst) as out:
+            written = estimate_quality(out.quantization)
+        read = wm.detect_file(dst, key)
+        if quality == 60:
+            assert written > 60 and len(said) == 1 and re.fullmatch(
+                f"{re.escape(str(dst))}: written at JPEG quality {written}, not the source's 60: on the source's own "
+                "quantisation the mark kept [0-8]?[0-9]% of its strength", said[0])
+        else:
+            assert written == 95 and said == []
+        assert read.payload == PAYLOAD and read.p_value < 1e-20
 
 
 @pytest.mark.parametrize("call, message", [

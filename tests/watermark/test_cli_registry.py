@@ -225,6 +225,18 @@ def test_a_registry_locked_before_a_copy_is_reserved_names_the_master_it_did_not
     assert not (tmp_path / "second.png").exists()
 
 
+def test_an_issued_copy_of_a_low_quality_jpeg_master_is_written_finer_and_carries_its_payload(setup, tmp_path):
+    key_path, database = setup
+    master = tmp_path / "master.jpg"
+    Image.fromarray(photo("astronaut")).save(master, quality=60)
+    result = _run("embed", master, "-o", tmp_path / "copy.jpg", "--key", key_path, "--registry", database,
+                  "--recipient", "Agence X", "--json", check=0)
+    [row] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert f"{tmp_path / 'copy.jpg'}: written at JPEG quality" in result.stderr and "not the source's 60" in result.stderr
+    detected = json.loads(_run("detect", tmp_path / "copy.jpg", "--key", key_path, "--json", check=0).stdout)
+    assert detected["payload"] == row["payload"]
+
+
 def test_embed_needs_a_payload_or_a_registry(setup, tmp_path, capsys):
     key_path, _ = setup
     master = _masters(tmp_path / "masters", 1)[0]

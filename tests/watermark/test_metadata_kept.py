@@ -41,7 +41,7 @@ def _with_iptc(jpeg: bytes) -> bytes:
 
 def _jpeg(**options) -> bytes:
     encoded = io.BytesIO()
-    Image.fromarray(photo("coffee")).save(encoded, "JPEG", quality=90, **options)
+    Image.fromarray(photo("coffee")).save(encoded, "JPEG", quality=95, **options)
     return encoded.getvalue()
 
 

@@ -139,6 +139,7 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
             marked = api.embed(loaded.image, record.payload, key, strength=strength, scheme=scheme)
         except InvalidImageError as exc:
             raise type(exc)(str(exc).replace("image:", f"{source}:", 1)) from None
+        quality = api.output_quality(marked, destination, loaded, key, schemes.get(scheme), quality)
         imageio.save_image(marked, destination, like=loaded, quality=quality, overwrite=overwrite, finish=written)
     except BaseException as exc:
         if not written.is_at(destination):      # in place already (Ctrl-C just after the rename): a rerun records it
