@@ -47,7 +47,7 @@ import numpy as np
 import PIL
 from PIL import ExifTags, Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin
 
-from . import atomic, deepio, jpegquality
+from . import atomic, deepio, jpegquality, previews
 from .errors import (
     ImageFileError,
     InvalidImageError,
@@ -369,8 +369,8 @@ def _jpeg_app13(im: Image.Image) -> tuple[bytes, ...]:
     """A JPEG's APP13 segments (Photoshop's, which hold IPTC) as stored: marker, length, data."""
     if not isinstance(im, JpegImagePlugin.JpegImageFile):
         return ()
-    return tuple(b"\xff\xed" + (len(data) + 2).to_bytes(2, "big") + data for marker, data in im.applist
-                 if marker == "APP13")
+    return tuple(previews.app13_without_thumbnails(b"\xff\xed" + (len(data) + 2).to_bytes(2, "big") + data)
+                 for marker, data in im.applist if marker == "APP13")
 
 
 def _png_text(fp: IO[bytes]) -> tuple[tuple[bytes, bytes], ...]:
@@ -390,11 +390,14 @@ def _png_text(fp: IO[bytes]) -> tuple[tuple[bytes, bytes], ...]:
 
 
 def _carried_info(im: Image.Image, source_format: str, *, upright: bool) -> dict:
-    """ICC, EXIF (Orientation 1 when the pixels were turned), DPI and XMP as save() keywords."""
+    """ICC, EXIF (Orientation 1 when the pixels were turned), DPI and XMP as save() keywords; the previews
+    of the unmarked picture they hold taken out (`watermark.previews`)."""
     info: dict[str, Any] = {}
     for key in ("icc_profile", "dpi", "xmp"):
         if im.info.get(key):
             info[key] = im.info[key]
+    if info.get("xmp"):
+        info["xmp"] = previews.xmp_without_thumbnails(info["xmp"])
     exif = im.getexif()
     if source_format == "TIFF":  # the tags are the file's own IFD: keep only the descriptive ones
         kept = Image.Exif()
@@ -408,7 +411,7 @@ def _carried_info(im: Image.Image, source_format: str, *, upright: bool) -> dict
         exif[_ORIENTATION] = 1
         info["exif"] = exif.tobytes()
     elif im.info.get("exif"):
-        info["exif"] = im.info["exif"]  # untouched bytes: maker notes and thumbnail survive as they were
+        info["exif"] = previews.exif_without_thumbnail(im.info["exif"])  # else untouched: maker notes survive
     return info
 
 
