@@ -49,6 +49,7 @@ from PIL import ExifTags, Image, ImageFile, ImageOps, JpegImagePlugin, PngImageP
 
 from . import atomic, deepio, jpegquality, previews
 from .errors import (
+    FiligraneWarning,
     ImageFileError,
     InvalidImageError,
     OutputExistsError,
@@ -298,7 +299,16 @@ def _decode(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str,
             raise InvalidImageError(f"{path}: unsupported pixel mode {im.mode!r} in this {im.format} file; "
                                     "convert it to RGB, RGBA, L or 16-bit greyscale first")
         n_frames = getattr(im, "n_frames", 1)
-        if n_frames > 1 and animated == "error" and im.format != "MPO":
+        if im.format == "MPO":      # a phone's or camera's JPEG with further pictures: the first is the picture
+            if n_frames > 1 and animated == "error":
+                warnings.warn(f"{path}: keeps only the primary picture of the {n_frames} this file holds (MPF: "
+                              "an HDR gain map, a depth map or a preview, none of them marked); the copy is a "
+                              "plain JPEG", FiligraneWarning, stacklevel=2)
+            n_frames = 1
+        if animated == "error" and previews.names_a_video(im.info.get("xmp")):
+            warnings.warn(f"{path}: a motion photo: its video, after the picture, is not kept (it would carry no "
+                          "mark); the copy is the still picture", FiligraneWarning, stacklevel=2)
+        if n_frames > 1 and animated == "error":
             what = ("multi-page image with {} pages; marking would drop pages, extract one first"
                     if im.format == "TIFF" else
                     "animated image with {} frames; marking would drop frames, extract one first")
@@ -328,7 +338,7 @@ def _finish(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: int, r
     info = _carried_info(im, source_format, upright=orientation in range(2, 9))
     compression = im.info.get("compression") if source_format == "TIFF" else None
     scale = im.width / (full_height if orientation in range(5, 9) else full_width)
-    picture: Image.Image = im
+    picture: Image.Image = im.copy() if source_format == "MPO" else im     # a picture, not its file's frames
     if reduce_to and min(im.size) >= 2 * reduce_to and im.mode in _REDUCIBLE:
         factor = min(im.size) // reduce_to
         picture = im.reduce(factor)
@@ -397,7 +407,7 @@ def _carried_info(im: Image.Image, source_format: str, *, upright: bool) -> dict
         if im.info.get(key):
             info[key] = im.info[key]
     if info.get("xmp"):
-        info["xmp"] = previews.xmp_without_thumbnails(info["xmp"])
+        info["xmp"] = previews.xmp_without_previews(info["xmp"])
     exif = im.getexif()
     if source_format == "TIFF":  # the tags are the file's own IFD: keep only the descriptive ones
         kept = Image.Exif()

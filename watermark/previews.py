@@ -4,7 +4,9 @@ A camera's or an editor's metadata holds previews of the picture: the EXIF thumb
 160x120, some cameras 640 px or more), Photoshop's thumbnail resources in a JPEG's APP13 segment, and
 XMP thumbnails (base64 JPEG). A marked copy that kept them would hand out the unmarked original beside
 the mark. Everything else stays byte for byte: the EXIF's maker notes hold offsets that a rewrite would
-break, so the thumbnail's bytes are zeroed in place and its directory unlinked, nothing moves.
+break, so the thumbnail's bytes are zeroed in place and its directory unlinked, nothing moves. The XMP
+also loses what points to the pictures and video a marked copy does not carry (a phone's motion-photo
+video after the JPEG, an Ultra HDR gain map in MPF), which a reader would otherwise look for.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import re
 import struct
 
-__all__ = ["exif_without_thumbnail", "app13_without_thumbnails", "xmp_without_thumbnails"]
+__all__ = ["exif_without_thumbnail", "app13_without_thumbnails", "xmp_without_previews", "names_a_video"]
 
 _EXIF_PREFIX = b"Exif\x00\x00"
 _THUMBNAIL_OFFSET, _THUMBNAIL_LENGTH = 0x0201, 0x0202      # JPEG thumbnail: where, how many bytes
@@ -20,7 +22,14 @@ _STRIP_OFFSETS, _STRIP_BYTE_COUNTS = 0x0111, 0x0117      # an uncompressed thumb
 _TYPE_SIZES = {3: 2, 4: 4}                                  # SHORT, LONG: the types those tags take
 _PHOTOSHOP = b"Photoshop 3.0\x00"
 _PHOTOSHOP_THUMBNAILS = (0x0409, 0x040C)                    # Photoshop 4 and 5+ thumbnail resources
-_XMP_THUMBNAILS = re.compile(rb"<(xmp|xap):Thumbnails\b.*?</\1:Thumbnails>", re.DOTALL)
+_XMP_PREVIEWS = re.compile(
+    rb"<(xmp|xap):Thumbnails\b.*?</\1:Thumbnails>"                      # thumbnails, base64 JPEG
+    rb"|<Container:Directory\b.*?</Container:Directory>"                # items after the JPEG: video, gain map
+    rb"|\s[\w.-]+:(?:MotionPhoto|MicroVideo)\w*=\"[^\"]*\""               # a motion photo's video, attributes
+    rb"|<([\w.-]+):((?:MotionPhoto|MicroVideo)\w*)\b[^>]*?(?:/>|>.*?</\2:\3>)"   # and elements
+    rb"|\shdrgm:\w+=\"[^\"]*\"",                                             # Ultra HDR: its gain map is gone
+    re.DOTALL)
+_MOTION_PHOTO = re.compile(rb":(?:MotionPhoto|MicroVideo)\w*\s*(?:=\s*\"\s*[1-9]|>\s*[1-9])")
 
 
 def exif_without_thumbnail(exif: bytes) -> bytes:
@@ -99,8 +108,17 @@ def app13_without_thumbnails(segment: bytes) -> bytes:
     return segment[:2] + struct.pack(">H", len(data) + 2) + data
 
 
-def xmp_without_thumbnails(xmp: bytes | str) -> bytes | str:
-    """``xmp`` without its ``xmp:Thumbnails`` (or older ``xap:Thumbnails``) elements."""
+def xmp_without_previews(xmp: bytes | str) -> bytes | str:
+    """``xmp`` without its thumbnails (``xmp:Thumbnails``, older ``xap:Thumbnails``) and without what names
+    the pictures and video a marked copy does not carry (``Container:Directory``, motion-photo and Ultra
+    HDR properties)."""
     if isinstance(xmp, str):
-        return _XMP_THUMBNAILS.sub(b"", xmp.encode("utf-8")).decode("utf-8")
-    return _XMP_THUMBNAILS.sub(b"", xmp)
+        return _XMP_PREVIEWS.sub(b"", xmp.encode("utf-8")).decode("utf-8")
+    return _XMP_PREVIEWS.sub(b"", xmp)
+
+
+def names_a_video(xmp: bytes | str | None) -> bool:
+    """Whether ``xmp`` says a motion photo's video follows the picture in its file."""
+    if not xmp:
+        return False
+    return _MOTION_PHOTO.search(xmp.encode("utf-8") if isinstance(xmp, str) else xmp) is not None

@@ -11,7 +11,7 @@ from photos import photo
 from PIL import Image
 
 import watermark as wm
-from watermark.previews import app13_without_thumbnails, exif_without_thumbnail, xmp_without_thumbnails
+from watermark.previews import app13_without_thumbnails, exif_without_thumbnail, names_a_video, xmp_without_previews
 
 PAYLOAD = 0x5EED_CAFE
 
@@ -80,9 +80,49 @@ def test_photoshop_s_thumbnail_goes_and_its_iptc_stays():
 
 def test_xmp_thumbnails_go_and_the_rest_stays():
     thumbnail = base64.b64encode(_preview((160, 100)))
-    cleaned = xmp_without_thumbnails(_xmp(_preview((160, 100))))
+    cleaned = xmp_without_previews(_xmp(_preview((160, 100))))
     assert thumbnail not in cleaned and b'xmp:CreatorTool="Filigrane tests"' in cleaned
-    assert xmp_without_thumbnails(_xmp(b"x").decode()) == xmp_without_thumbnails(_xmp(b"x")).decode()
+    assert xmp_without_previews(_xmp(b"x").decode()) == xmp_without_previews(_xmp(b"x")).decode()
+
+
+MOTION_XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description GCamera:MicroVideo="1" '
+              b'GCamera:MicroVideoVersion="1" GCamera:MicroVideoOffset="4128" hdrgm:Version="1.0" '
+              b'xmp:CreatorTool="Filigrane tests"><Camera:MotionPhoto>1</Camera:MotionPhoto>'
+              b'<Container:Directory><rdf:Seq><rdf:li Item:Mime="video/mp4" Item:Length="4128"/></rdf:Seq>'
+              b'</Container:Directory></rdf:Description></rdf:RDF></x:xmpmeta>')
+
+
+def test_what_names_a_video_or_a_gain_map_the_copy_does_not_carry_goes_from_the_xmp():
+    cleaned = xmp_without_previews(MOTION_XMP)
+    assert cleaned == (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description '
+                       b'xmp:CreatorTool="Filigrane tests"></rdf:Description></rdf:RDF></x:xmpmeta>')
+    assert names_a_video(MOTION_XMP) and not names_a_video(cleaned) and not names_a_video(None)
+    assert not names_a_video(b'<rdf:Description GCamera:MotionPhoto="0"/>')
+
+
+def test_a_motion_photo_is_marked_as_its_still_picture_and_says_so(tmp_path, key):
+    encoded = io.BytesIO()
+    Image.fromarray(photo("coffee")).save(encoded, "JPEG", quality=95, xmp=MOTION_XMP)
+    video = b"\x00\x00\x00\x18ftypmp42" + bytes(4104)
+    source = tmp_path / "motion.jpg"
+    source.write_bytes(encoded.getvalue() + video)
+    with pytest.warns(wm.FiligraneWarning, match="motion.jpg: a motion photo: its video, after the picture, is not"):
+        wm.embed_file(source, tmp_path / "marked.jpg", PAYLOAD, key)
+    data = (tmp_path / "marked.jpg").read_bytes()
+    assert b"ftypmp42" not in data and b"MicroVideo" not in data and b"Filigrane tests" in data
+
+
+def test_a_phone_s_mpo_is_marked_at_its_primary_picture_and_its_gain_map_left_out(tmp_path, key):
+    primary = Image.fromarray(photo("coffee"))
+    gain_map = primary.convert("L").resize((300, 200))
+    source = tmp_path / "ultrahdr.jpg"
+    primary.save(source, format="MPO", save_all=True, append_images=[gain_map], quality=95)
+    with pytest.warns(wm.FiligraneWarning, match="keeps only the primary picture of the 2 this file holds"):
+        wm.embed_file(source, tmp_path / "marked.jpg", PAYLOAD, key)
+    with Image.open(tmp_path / "marked.jpg") as marked:
+        assert marked.format == "JPEG" and getattr(marked, "n_frames", 1) == 1 and marked.size == primary.size
+    assert wm.detect_file(tmp_path / "marked.jpg", key).payload == PAYLOAD
+    assert wm.detect_file(source, key).payload is None         # read at its primary picture, without a warning
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp"])
