@@ -24,8 +24,8 @@ import stat
 import sys
 import tempfile
 from collections import Counter
-from pathlib import PurePath
 from collections.abc import Collection, Iterator, Sequence
+from pathlib import PurePath
 from typing import Any, TextIO
 
 import numpy as np

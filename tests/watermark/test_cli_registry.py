@@ -232,7 +232,8 @@ def test_an_issued_copy_of_a_low_quality_jpeg_master_is_written_finer_and_carrie
     result = _run("embed", master, "-o", tmp_path / "copy.jpg", "--key", key_path, "--registry", database,
                   "--recipient", "Agence X", "--json", check=0)
     [row] = [json.loads(line) for line in result.stdout.splitlines()]
-    assert f"{tmp_path / 'copy.jpg'}: written at JPEG quality" in result.stderr and "not the source's 60" in result.stderr
+    assert f"{tmp_path / 'copy.jpg'}: written at JPEG quality" in result.stderr
+    assert "not the source's 60" in result.stderr
     detected = json.loads(_run("detect", tmp_path / "copy.jpg", "--key", key_path, "--json", check=0).stdout)
     assert detected["payload"] == row["payload"]
 
