@@ -3,7 +3,9 @@
 Supported inputs are numpy arrays ``(H, W)``, ``(H, W, 2)`` (grey and alpha), ``(H, W, 3)`` or
 ``(H, W, 4)`` of uint8, uint16 or float in [0, 1] (RGB order), and PIL images in modes L, LA, RGB,
 RGBA, I;16 (I;16B, I;16L: either byte order), I, CMYK and P.
-Palette and CMYK images are worked on as RGB and returned in their own mode.
+Palette and CMYK images are worked on as RGB and returned in their own mode; a CMYK image keeps its
+black (K) plate, the change going to its cyan, magenta and yellow (K lowered only where a lighter
+channel needs it).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import functools
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import cv2
@@ -42,6 +44,7 @@ class PixelFormat:
     channels: int              # 1, 3 or 4 as the caller gave them
     pil_mode: str | None       # the PIL mode when the input was a PIL image
     pil_info: dict | None      # PIL ``info`` (ICC profile, EXIF, ...) to carry over
+    plates: np.ndarray | None = field(default=None, repr=False, compare=False)   # a CMYK image's (H, W, 4)
 
     @property
     def maximum(self) -> float:
@@ -88,10 +91,12 @@ def pixels_of(image: ImageLike, *, name: str = "image") -> tuple[np.ndarray, Pix
     InvalidImageError
         Unsupported type, dtype, shape, or float values outside [0, 1].
     """
-    pil_mode = pil_info = None
+    pil_mode = pil_info = plates = None
     if isinstance(image, Image.Image):
         pil_info = dict(image.info)
         array, pil_mode = _pil_to_array(image, name)
+        if pil_mode == "CMYK":
+            plates = np.asarray(image)
     elif isinstance(image, np.ndarray):
         array = image
     else:
@@ -116,7 +121,8 @@ def pixels_of(image: ImageLike, *, name: str = "image") -> tuple[np.ndarray, Pix
     elif dtype not in _MAXIMUM:
         raise InvalidImageError(f"{name}: dtype {dtype} is not supported (use uint8, uint16 or float in [0, 1])")
     channels = 1 if array.ndim == 2 else array.shape[2]
-    return array, PixelFormat(dtype=np.dtype(dtype), channels=channels, pil_mode=pil_mode, pil_info=pil_info)
+    return array, PixelFormat(dtype=np.dtype(dtype), channels=channels, pil_mode=pil_mode, pil_info=pil_info,
+                              plates=plates)
 
 
 def to_float(image: ImageLike, *, name: str = "image") -> tuple[np.ndarray, PixelFormat]:
@@ -261,6 +267,8 @@ def _array_to_pil(array: np.ndarray, fmt: PixelFormat) -> Image.Image:
             image = image.quantize(256, method=method)
         elif mode == "1":
             image = image.convert("1", dither=Image.Dither.NONE)
+        elif mode == "CMYK" and fmt.plates is not None and fmt.plates.shape[:2] == array.shape[:2]:
+            image = _cmyk_keeping_black(array, fmt.plates)
         elif mode != image.mode:
             image = image.convert(mode)
     info = dict(fmt.pil_info or {})
@@ -268,6 +276,23 @@ def _array_to_pil(array: np.ndarray, fmt: PixelFormat) -> Image.Image:
         info.pop("transparency", None)
     image.info.update(info)
     return image
+
+
+def _cmyk_keeping_black(rgb: np.ndarray, plates: np.ndarray) -> Image.Image:
+    """The CMYK ``plates`` changed only where what Pillow shows of them (a channel is ``(255 - ink)
+    (255 - K) / 255``) differs from ``rgb``, and there by the cyan, magenta and yellow inks that show
+    ``rgb`` on the same black (K) plate; K is lowered only as far as a channel lighter than the paper it
+    leaves needs. Where K leaves under a quarter of the paper (nearly black) the plates stay: a level
+    there is four or more levels of ink."""
+    before = np.asarray(Image.fromarray(plates, "CMYK").convert("RGB"))
+    paper = 255.0 - plates[:, :, 3].astype(np.float32)
+    changed = np.any(rgb != before, axis=2) & (paper >= 64.0)
+    target = rgb[changed].astype(np.float32)
+    room = np.maximum(paper[changed], target.max(axis=1))              # the paper the lightest channel needs
+    result = plates.copy()
+    result[changed, :3] = np.clip(np.rint(255.0 - target * (255.0 / room)[:, None]), 0, 255).astype(np.uint8)
+    result[changed, 3] = np.clip(np.rint(255.0 - room), 0, 255).astype(np.uint8)
+    return Image.fromarray(result, "CMYK")
 
 
 def _palette_with_clear(rgba: np.ndarray) -> Image.Image:

@@ -162,6 +162,23 @@ def test_files_keep_format_and_metadata(tmp_path, coffee, key):
         wm.embed_file(src, src, PAYLOAD, key)
 
 
+def test_a_cmyk_image_keeps_its_black_plate_and_the_mark_goes_to_its_inks_as_far_as_they_go(coffee, key):
+    rgb = coffee.astype(np.float32)
+    black = 255.0 - rgb.max(axis=2, keepdims=True)        # a separation's black generation: grey is K only
+    inks = 255.0 * (1.0 - rgb / np.maximum(255.0 - black, 1.0))
+    plates = np.clip(np.rint(np.concatenate([inks, black], axis=2)), 0, 255).astype(np.uint8)
+    image = Image.fromarray(plates, "CMYK")
+    marked = wm.embed(image, PAYLOAD, key)
+    after = np.asarray(marked)
+    lowered = plates[:, :, 3].astype(int) - after[:, :, 3]
+    assert marked.mode == "CMYK" and lowered.min() >= 0 and np.mean(lowered > 0) < 0.5     # before: K all gone
+    shown = np.asarray(marked.convert("RGB"), dtype=int)               # what Pillow (and a screen) shows
+    expected = np.asarray(wm.embed(image.convert("RGB"), PAYLOAD, key), dtype=int)
+    visible = plates[:, :, 3] <= 191                                      # K leaves a quarter of the paper
+    assert np.abs(shown - expected)[visible].max() <= 2
+    assert wm.detect(marked, key).payload == PAYLOAD
+
+
 @pytest.mark.parametrize("name", ["coffee", "astronaut"])
 def test_a_low_quality_jpeg_source_is_written_finer_so_that_the_mark_stays(tmp_path, key, name):
     """On its source's own tables a re-encoded mark snaps back onto the source's grid: a quality-60 photograph's
