@@ -85,22 +85,26 @@ def write_png(fp: IO[bytes], pixels: np.ndarray, meta: dict[str, Any],
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(pixels, order), [cv2.IMWRITE_PNG_COMPRESSION, 6])
     if not ok:
         raise InvalidImageError("OpenCV could not encode the 16-bit PNG")
-    png = encoded.tobytes()
-    end_of_header = len(_PNG_SIGNATURE) + 8 + 13 + 4            # signature, then IHDR (length, type, data, CRC)
     chunks = []
     if meta.get("icc_profile"):
-        chunks.append(_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(meta["icc_profile"])))
+        chunks.append((b"iCCP", b"ICC profile\0\0" + zlib.compress(meta["icc_profile"])))
     exif = meta.get("exif") or b""
     if exif:
-        chunks.append(_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\0\0") else exif))
+        chunks.append((b"eXIf", exif[6:] if exif.startswith(b"Exif\0\0") else exif))
     if meta.get("dpi"):
         per_metre = [round(value / 0.0254) for value in meta["dpi"]]
-        chunks.append(_chunk(b"pHYs", struct.pack(">IIB", per_metre[0], per_metre[1], 1)))
+        chunks.append((b"pHYs", struct.pack(">IIB", per_metre[0], per_metre[1], 1)))
     if meta.get("xmp"):
         xmp = meta["xmp"].encode("utf-8") if isinstance(meta["xmp"], str) else meta["xmp"]
-        chunks.append(_chunk(b"iTXt", _XMP_KEYWORD + b"\0\0\0\0\0" + xmp))
-    chunks.extend(_chunk(kind, data) for kind, data in text)
-    fp.write(png[:end_of_header] + b"".join(chunks) + png[end_of_header:])
+        chunks.append((b"iTXt", _XMP_KEYWORD + b"\0\0\0\0\0" + xmp))
+    fp.write(with_chunks(encoded.tobytes(), [*chunks, *text]))
+
+
+def with_chunks(png: bytes, chunks: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """``png`` with the ``chunks`` ((type, data) pairs) right after its header (IHDR), where the colour
+    chunks gAMA, cHRM and sRGB must come, before the palette and the pixels."""
+    end_of_header = len(_PNG_SIGNATURE) + 8 + 13 + 4            # signature, then IHDR (length, type, data, CRC)
+    return png[:end_of_header] + b"".join(_chunk(kind, data) for kind, data in chunks) + png[end_of_header:]
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -115,6 +115,7 @@ _REDUCIBLE = {"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"}
 _DEFAULT_QUALITY = 95   # JPEG and WebP, when the source's cannot be known
 _LOSSLESS_TIFF = {"tiff_lzw", "tiff_adobe_deflate", "tiff_deflate", "packbits"}
 _PNG_TEXT = (b"tEXt", b"iTXt", b"zTXt")
+_PNG_COLOUR = (b"gAMA", b"cHRM", b"sRGB")    # how the file's numbers are colours when it has no ICC profile
 _PNG_TEXT_CARRIED = (b"XML:com.adobe.xmp", b"Raw profile type exif")  # kept as xmp and exif, not as text
 _TIFF_KEPT_TAGS = (270, 271, 272, 305, 306, 315, 33432)  # description, make, model, software, date...
 _PILLOW_DIR = Path(PIL.__file__).resolve().parent
@@ -142,6 +143,7 @@ class LoadedImage:
     depth_reduced: bool = False      # the file holds more bits per channel than ``image`` (16-bit CMYK)
     jpeg_app13: tuple[bytes, ...] = ()        # a JPEG's APP13 segments (IPTC), marker and length included
     png_text: tuple[tuple[bytes, bytes], ...] = ()   # a PNG's text chunks (type, data) but XMP and EXIF
+    png_colour: tuple[tuple[bytes, bytes], ...] = ()  # a PNG's gAMA, cHRM and sRGB chunks (type, data)
 
 
 def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, animated: str = "error",
@@ -351,7 +353,8 @@ def _finish(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: int, r
                        tiff_compression=compression if compression in _LOSSLESS_TIFF else None,
                        webp_lossless=source_format == "WEBP" and _webp_codec(fp) == b"VP8L",
                        depth_reduced=depth_reduced, jpeg_app13=_jpeg_app13(im),
-                       png_text=_png_text(fp) if source_format == "PNG" else ())
+                       png_text=_png_chunks(fp, _PNG_TEXT) if source_format == "PNG" else (),
+                       png_colour=_png_chunks(fp, _PNG_COLOUR) if source_format == "PNG" else ())
 
 
 def _finish_deep(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: int) -> LoadedImage:
@@ -364,7 +367,8 @@ def _finish_deep(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: i
     return LoadedImage(path=path, image=pixels, format=im.format or "", info=info, n_frames=n_frames,
                        original_size=(pixels.shape[1], pixels.shape[0]),
                        tiff_compression=compression if compression in _LOSSLESS_TIFF else None,
-                       png_text=_png_text(fp) if im.format == "PNG" else ())
+                       png_text=_png_chunks(fp, _PNG_TEXT) if im.format == "PNG" else (),
+                       png_colour=_png_chunks(fp, _PNG_COLOUR) if im.format == "PNG" else ())
 
 
 def _webp_codec(fp: IO[bytes]) -> bytes:
@@ -383,13 +387,13 @@ def _jpeg_app13(im: Image.Image) -> tuple[bytes, ...]:
                  for marker, data in im.applist if marker == "APP13")
 
 
-def _png_text(fp: IO[bytes]) -> tuple[tuple[bytes, bytes], ...]:
-    """A PNG's tEXt, iTXt and zTXt chunks as (type, data), in file order, but those holding XMP or EXIF."""
+def _png_chunks(fp: IO[bytes], kinds: tuple[bytes, ...]) -> tuple[tuple[bytes, bytes], ...]:
+    """A PNG's chunks of ``kinds`` as (type, data), in file order, but text chunks holding XMP or EXIF."""
     chunks = []
     fp.seek(8)
     while len(header := fp.read(8)) == 8 and header[4:] != b"IEND":
         length, kind = int.from_bytes(header[:4], "big"), header[4:]
-        if kind not in _PNG_TEXT:
+        if kind not in kinds:
             fp.seek(length + 4, os.SEEK_CUR)       # data and CRC
             continue
         data = fp.read(length)
@@ -472,8 +476,8 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
         _check_deep(fmt, path)
         meta = like.info if like is not None else {}
         if fmt == "PNG":
-            png_text = like.png_text if like is not None else ()
-            _write_atomic(path, lambda fp: deepio.write_png(fp, image, meta, png_text), fmt, overwrite, finish)
+            chunks = like.png_colour + like.png_text if like is not None else ()
+            _write_atomic(path, lambda fp: deepio.write_png(fp, image, meta, chunks), fmt, overwrite, finish)
         else:
             compressed = like is not None and like.tiff_compression is not None
             _write_atomic(path, lambda fp: deepio.write_tiff(fp, image, meta, compressed=compressed), fmt,
@@ -508,14 +512,21 @@ def _encoder(picture: Image.Image, fmt: str, like: LoadedImage | None, quality: 
     if fmt == "JPEG" and like is not None and like.jpeg_app13:
         segments = like.jpeg_app13
         return lambda fp: _save_jpeg(fp, picture, options, segments)
+    if fmt == "PNG" and like is not None and like.png_colour:
+        colour = like.png_colour
+        return lambda fp: fp.write(deepio.with_chunks(_encoded(picture, fmt, options), colour))
     return lambda fp: picture.save(fp, format=fmt, **options)
+
+
+def _encoded(picture: Image.Image, fmt: str, options: dict) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
 
 
 def _save_jpeg(fp: IO[bytes], image: Image.Image, options: dict, segments: tuple[bytes, ...]) -> None:
     """Pillow's JPEG of ``image`` with ``segments`` after the application segments it starts with."""
-    encoded = io.BytesIO()
-    image.save(encoded, format="JPEG", **options)
-    jpeg = encoded.getvalue()
+    jpeg = _encoded(image, "JPEG", options)
     end = 2                                                    # after SOI
     while jpeg[end] == 0xFF and 0xE0 <= jpeg[end + 1] <= 0xEF:   # APP0 to APP15: marker, then length
         end += 2 + int.from_bytes(jpeg[end + 2:end + 4], "big")
