@@ -514,7 +514,10 @@ def _encoder(picture: Image.Image, fmt: str, like: LoadedImage | None, quality: 
         return lambda fp: _save_jpeg(fp, picture, options, segments)
     if fmt == "PNG" and like is not None and like.png_colour:
         colour = like.png_colour
-        return lambda fp: fp.write(deepio.with_chunks(_encoded(picture, fmt, options), colour))
+
+        def write_png(fp: IO[bytes]) -> None:
+            fp.write(deepio.with_chunks(_encoded(picture, fmt, options), colour))
+        return write_png
     return lambda fp: picture.save(fp, format=fmt, **options)
 
 
