@@ -113,6 +113,7 @@ _SUGGEST = {"alpha": ".png, .webp or .tiff", "deep": ".png or .tiff", "CMYK": ".
             "colour": ".png, .webp or .jpg"}
 _REDUCIBLE = {"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"}
 _DEFAULT_QUALITY = 95   # JPEG and WebP, when the source's cannot be known
+_NO_ICC = ("BMP", "GIF")  # formats Pillow writes without an ICC profile
 _LOSSLESS_TIFF = {"tiff_lzw", "tiff_adobe_deflate", "tiff_deflate", "packbits"}
 _PNG_TEXT = (b"tEXt", b"iTXt", b"zTXt")
 _PNG_COLOUR = (b"gAMA", b"cHRM", b"sRGB")    # how the file's numbers are colours when it has no ICC profile
@@ -484,6 +485,9 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
                           overwrite, finish)
         return
     picture = _fit_mode(_as_pil(image, path), fmt, path)
+    if fmt in _NO_ICC and (like.info if like is not None else picture.info).get("icc_profile"):
+        warnings.warn(f"{path}: a {fmt} file cannot carry the source's ICC profile; colour-managed viewers will "
+                      "show other colours (.png, .tif, .jpg or .webp keep it)", FiligraneWarning, stacklevel=2)
     _write_atomic(path, _encoder(picture, fmt, like, quality), fmt, overwrite, finish)
 
 

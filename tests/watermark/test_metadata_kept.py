@@ -195,6 +195,18 @@ def test_another_format_drops_what_it_cannot_hold_as_for_other_metadata(tmp_path
     assert b"Ann Photographer" not in dst.read_bytes()
 
 
+def test_an_icc_profile_a_bmp_cannot_carry_is_said_and_one_it_can_is_kept_without_a_word(tmp_path):
+    src = tmp_path / "in.png"
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(photo("coffee")[:64, :96]).save(src, icc_profile=icc)
+    loaded = load_image(src)
+    with pytest.warns(wm.FiligraneWarning, match=r"out.bmp: a BMP file cannot carry the source's ICC profile"):
+        save_image(loaded.image, tmp_path / "out.bmp", like=loaded)
+    save_image(loaded.image, tmp_path / "out.tif", like=loaded)          # no warning: it is kept
+    with Image.open(tmp_path / "out.tif") as out:
+        assert out.info["icc_profile"] == icc
+
+
 @pytest.mark.parametrize("name", ["in.jpg", "in.png"])
 def test_the_kept_metadata_is_all_that_differs_from_a_file_without_it(tmp_path, name):
     """The same picture with and without IPTC or text: the outputs differ by those bytes only."""
