@@ -96,10 +96,11 @@ DEFAULT_MAX_PIXELS: int | None = _default_max_pixels()
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
 _READ_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "GIF", "BMP", "AVIF")
-_WRITE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".png": "PNG", ".webp": "WEBP",
-                  ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".gif": "GIF"}
+# an MPO's copy is a plain JPEG (its primary picture), which MPO readers read; an APNG's, one frame, a PNG
+_WRITE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".jfif": "JPEG", ".mpo": "JPEG", ".png": "PNG",
+                  ".apng": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".gif": "GIF"}
 OUTPUT_EXTENSIONS = frozenset(_WRITE_FORMATS)                                 # what save_image writes
-IMAGE_EXTENSIONS = OUTPUT_EXTENSIONS | {".jfif", ".apng", ".avif", ".mpo"}     # what load_image reads
+IMAGE_EXTENSIONS = OUTPUT_EXTENSIONS | {".avif"}                              # what load_image reads
 _MODES = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr",
           "I;16", "I;16B", "I;16L", "I", "F"}
 _DEEP = {"I;16", "I;16B", "I;16L", "I", "F"}
@@ -554,8 +555,8 @@ def check_writable(image: Image.Image | np.ndarray, path: PathLike) -> None:
 def _output_format(path: Path) -> str:
     fmt = _WRITE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ParameterError(f"{path}: unknown image extension {path.suffix!r}; use one of "
-                             f"{', '.join(sorted(OUTPUT_EXTENSIONS))}")
+        what = "is read but not written" if path.suffix.lower() in IMAGE_EXTENSIONS else "is not an image extension"
+        raise ParameterError(f"{path}: {path.suffix!r} {what}; write one of {', '.join(sorted(OUTPUT_EXTENSIONS))}")
     return fmt
 
 

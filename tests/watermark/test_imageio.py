@@ -384,9 +384,18 @@ def test_grey_icc_profile_is_not_attached_to_colour_output(tmp_path):
         assert not out.info.get("icc_profile")
 
 
+@pytest.mark.parametrize("suffix, fmt", [(".jfif", "JPEG"), (".mpo", "JPEG"), (".apng", "PNG")])
+def test_every_extension_a_directory_walk_picks_up_but_avif_is_written_in_its_format(tmp_path, suffix, fmt):
+    save_image(Image.fromarray(RGB), tmp_path / f"out{suffix}")
+    with Image.open(tmp_path / f"out{suffix}") as out:
+        assert out.format == fmt and out.size == (RGB.shape[1], RGB.shape[0])
+
+
 def test_bad_extension_and_quality_are_parameter_errors(tmp_path):
-    with pytest.raises(ParameterError, match=r"unknown image extension '\.xyz'; use one of .*\.png"):
+    with pytest.raises(ParameterError, match=r"out.xyz: '\.xyz' is not an image extension; write one of .*\.png"):
         save_image(Image.fromarray(RGB), tmp_path / "out.xyz")
+    with pytest.raises(ParameterError, match=r"out.avif: '\.avif' is read but not written; write one of .*\.png"):
+        save_image(Image.fromarray(RGB), tmp_path / "out.avif")
     with pytest.raises(ParameterError, match="quality must be an integer from 1 to 100") as caught:
         save_image(Image.fromarray(RGB), tmp_path / "out.jpg", quality=0)
     assert not isinstance(caught.value, InvalidImageError)

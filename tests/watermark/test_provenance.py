@@ -76,7 +76,7 @@ def signer(authority):
 @pytest.fixture(scope="module")
 def master(tmp_path_factory):
     path = tmp_path_factory.mktemp("masters") / "coffee.jpg"
-    Image.fromarray(photo("coffee")).save(path, quality=92)
+    Image.fromarray(photo("coffee")).save(path, quality=95)
     return path
 
 
