@@ -247,6 +247,19 @@ def _load(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str, redu
         raise _decode_error(path, exc) from None
 
 
+def _arithmetic_jpeg(fp: IO[bytes]) -> bool:
+    """Whether ``fp`` is a JPEG whose frame (SOF9 to SOF15 but DHT's and JPG's markers) is arithmetic-coded."""
+    with contextlib.suppress(OSError, ValueError):
+        fp.seek(0)
+        if fp.read(2) != b"\xff\xd8":
+            return False
+        while len(marker := fp.read(4)) == 4 and marker[0] == 0xFF:
+            if 0xC0 <= marker[1] <= 0xCF and marker[1] not in (0xC4, 0xC8, 0xCC):     # a frame: its coding
+                return marker[1] >= 0xC9
+            fp.seek(int.from_bytes(marker[2:], "big") - 2, os.SEEK_CUR)
+    return False
+
+
 def _os_error(exc: BaseException) -> TypeGuard[OSError]:
     """The file system refused (the exception carries an errno)."""
     return isinstance(exc, OSError) and exc.errno is not None
@@ -336,6 +349,8 @@ def _finish(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: int, r
     if deepio.is_deep_colour(im):
         return _finish_deep(path, im, fp, n_frames)
     depth_reduced = im.mode == "CMYK" and any(";16" in str(tile.args) for tile in im.tile)
+    if jpeg and _arithmetic_jpeg(fp):    # libjpeg's arithmetic decoder cannot wait for more data: give it all
+        im.decodermaxblock = max(im.decodermaxblock, fp.seek(0, os.SEEK_END))
     im.load()
     orientation = im.getexif().get(_ORIENTATION, 1)
     ImageOps.exif_transpose(im, in_place=True)

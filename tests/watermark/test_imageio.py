@@ -391,6 +391,16 @@ def test_every_extension_a_directory_walk_picks_up_but_avif_is_written_in_its_fo
         assert out.format == fmt and out.size == (RGB.shape[1], RGB.shape[0])
 
 
+def test_an_arithmetic_coded_jpeg_larger_than_pillow_s_read_block_is_decoded():
+    """tests/data/arithmetic.jpg is ``jpegtran -arithmetic`` of 240x240 px of noise (``default_rng(1)``,
+    uint8) saved by Pillow at quality 95, 4:4:4: 115 kB, over the 64 kB Pillow hands libjpeg at a time,
+    which its arithmetic decoder cannot wait for ("broken data stream": read as a corrupt file)."""
+    loaded = load_image(Path(__file__).resolve().parents[1] / "data" / "arithmetic.jpg")
+    noise = np.random.default_rng(1).integers(0, 256, (240, 240, 3)).astype(np.uint8)
+    assert loaded.image.size == (240, 240) and loaded.format == "JPEG"
+    assert np.abs(np.asarray(loaded.image, dtype=float) - noise).mean() < 4      # JPEG 95 of noise: about 3
+
+
 def test_bad_extension_and_quality_are_parameter_errors(tmp_path):
     with pytest.raises(ParameterError, match=r"out.xyz: '\.xyz' is not an image extension; write one of .*\.png"):
         save_image(Image.fromarray(RGB), tmp_path / "out.xyz")
