@@ -24,6 +24,7 @@ from .filters import convolution, denoise, gaussian_blur, median, self_similarit
 from .geometry import (
                        affine,
                        aspect,
+                       canvas,
                        crop,
                        delete_lines,
                        downscale,
@@ -61,7 +62,7 @@ __all__ = [
     "median", "convolution", "gaussian_blur", "sharpen", "denoise", "self_similarities",
     # geometry
     "rotate", "rot90", "flip", "crop", "rescale", "aspect", "downscale", "affine", "shear", "translate",
-    "remove_lines", "delete_lines", "perspective",
+    "remove_lines", "delete_lines", "perspective", "canvas",
     # bending and print-scan
     "random_bending", "small_random_distortions", "latest_small_random_distortions", "print_scan",
     # colour

@@ -1,4 +1,4 @@
-"""Geometric attacks: rotation, cropping, rescaling, affine maps, line deletion, perspective.
+"""Geometric attacks: rotation, cropping, rescaling, affine maps, line deletion, perspective, a canvas.
 
 Conventions: positive angles turn counter-clockwise as the image is shown (as StirMark and
 ``np.rot90``); areas uncovered by a transform are black (and transparent where there is alpha);
@@ -18,7 +18,7 @@ from watermark.image import image_op
 from ._spec import Param, RngLike, make_rng, record, registered
 
 __all__ = ["rotate", "rot90", "flip", "crop", "rescale", "aspect", "downscale", "affine", "shear",
-           "translate", "remove_lines", "delete_lines", "perspective", "POSITIONS"]
+           "translate", "remove_lines", "delete_lines", "perspective", "canvas", "POSITIONS"]
 
 POSITIONS = ("center", "top-left", "top", "top-right", "left", "right", "bottom-left", "bottom",
              "bottom-right", "random")
@@ -225,6 +225,34 @@ def downscale(image: np.ndarray, *, max_side: int = 1080) -> np.ndarray:
         return image
     factor = max_side / max(height, width)
     return _resize(image, (max(1, round(width * factor)), max(1, round(height * factor))))
+
+
+@registered(family="geometry", primary="ratio",
+            ratio=Param(float, 0.2, 5.0, doc="the canvas's width over its height"),
+            fill=Param(str, choices=("black", "white", "blur"), doc="what surrounds the picture"),
+            side=Param(int, 16, 100_000, doc="the canvas's long side, pixels"))
+@image_op(geometric=True)
+def canvas(image: np.ndarray, *, ratio: float = 0.8, fill: str = "white", side: int = 1080) -> np.ndarray:
+    """The whole picture, scaled to fit and centred, on a canvas of another shape, as apps post a
+    16:9 picture in a 4:5 or square frame (a letterbox or pillarbox): ``ratio`` width over height,
+    ``side`` px on the canvas's long side; around the picture ``black``, ``white``, or ``blur`` (the
+    picture itself, scaled to cover the canvas and blurred, as Instagram's story fill).
+    """
+    width, height = (side, max(1, round(side / ratio))) if ratio >= 1 else (max(1, round(side * ratio)), side)
+    h, w = image.shape[:2]
+    fit = min(width / w, height / h)
+    picture = _resize(image, (max(1, round(w * fit)), max(1, round(h * fit))))
+    if fill == "blur":
+        cover = max(width / w, height / h)
+        around = _centre_fit(_resize(image, (math.ceil(w * cover), math.ceil(h * cover))), (width, height))
+        out = cv2.GaussianBlur(around, (0, 0), side / 40)
+    else:
+        out = np.full((height, width) + image.shape[2:], 1.0 if fill == "white" else 0.0, np.float32)
+        if image.ndim == 3 and image.shape[2] == 4:
+            out[:, :, 3] = 1.0
+    top, left = (height - picture.shape[0]) // 2, (width - picture.shape[1]) // 2
+    out[top:top + picture.shape[0], left:left + picture.shape[1]] = picture
+    return out
 
 
 def _linear(image: np.ndarray, linear: np.ndarray, shift: np.ndarray, expand: bool) -> np.ndarray:

@@ -92,6 +92,9 @@ def _social() -> tuple[Attack, ...]:
            for side, q in ((1080, 70), (1080, 75), (1080, 80), (1080, 85), (2048, 70), (2048, 85))]
     out += [upload(side, attack("webp", quality=q)) for side, q in ((1080, 75), (2048, 80))]
     out += [attack("screenshot", scale=s) for s in (0.75, 1.25)]
+    # a 16:9 picture posted whole in a 4:5 frame, and in a square over its own blurred copy
+    out += [chain(attack("canvas", ratio=ratio, fill=fill), attack("jpeg", quality=85, subsampling="4:2:0"),
+                  attack("strip_metadata")) for ratio, fill in ((0.8, "white"), (1.0, "blur"))]
     return tuple(out)
 
 

@@ -135,6 +135,20 @@ def test_downscale_only_shrinks():
     assert np.array_equal(attacks.downscale(image, max_side=1080), image)
 
 
+@pytest.mark.parametrize("fill, around", [("white", 255), ("black", 0), ("blur", None)])
+def test_canvas_fits_the_whole_picture_centred_in_a_frame_of_another_shape(fill, around):
+    image = np.zeros((90, 160, 3), np.uint8)
+    image[:, :, 1] = 200
+    image[:, 80:, 2] = 255                                                       # the right half: another colour
+    out = attacks.canvas(image, ratio=0.8, fill=fill, side=100)
+    assert out.shape == (100, 80, 3)
+    assert np.abs(out[39:61, :, 1].astype(int) - 200).max() <= 1                 # 160x90 fitted: 80x45, centred
+    if around is None:                                                           # the picture, blurred, around it
+        assert (out[:25, :, 1] == 200).all() and out[0, 0, 2] < out[0, 40, 2] < out[0, -1, 2]
+    else:
+        assert (out[:25] == around).all() and (out[-25:] == around).all()
+
+
 # --- codecs -----------------------------------------------------------------------------------
 
 _IJG_LUMINANCE = np.array([

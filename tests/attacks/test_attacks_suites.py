@@ -47,7 +47,7 @@ def _by_test(suite):
 def test_suite_names_and_sizes():
     assert attacks.suites() == ["stirmark", "stirmark-as-shipped", "social", "modern", "quick", "security"]
     sizes = {name: len(attacks.suite(name)) for name in attacks.suites()}
-    assert sizes == {"stirmark": 113, "stirmark-as-shipped": 112, "social": 10, "modern": 19, "quick": 14,
+    assert sizes == {"stirmark": 113, "stirmark-as-shipped": 112, "social": 12, "modern": 19, "quick": 14,
                      "security": 16}
 
 
@@ -100,7 +100,9 @@ def test_random_bending_defaults_are_stirmark_31():
 
 def test_social_suite_does_what_platforms_do():
     social = attacks.suite("social")
-    uploads = [a for a in social if a.family == "chain"]
+    uploads = [a for a in social if a.family == "chain" and a.parts[0].name == "downscale"]
+    framed = [a for a in social if a.family == "chain" and a.parts[0].name == "canvas"]
+    assert {(a.parts[0].kwargs["ratio"], a.parts[0].kwargs["fill"]) for a in framed} == {(0.8, "white"), (1.0, "blur")}
     assert {a.parts[0].kwargs["max_side"] for a in uploads} == {1080, 2048}
     jpegs = [a.parts[1] for a in uploads if a.parts[1].name == "jpeg"]
     assert {j.kwargs["quality"] for j in jpegs} <= set(range(70, 86)) and len(jpegs) >= 4
