@@ -43,7 +43,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from . import api, cells, color, imageio, placement, provenance, schemes
+from . import api, borders, cells, color, imageio, placement, provenance, schemes
 from . import original as master_file
 from .detection import Geometry
 from .errors import RegistryError, WatermarkError
@@ -51,7 +51,7 @@ from .featureindex import CANDIDATES, FeatureIndex
 from .features import MasterPrint
 from .fingerprint import MAX_DISTANCE, perceptual_hash
 from .hashindex import HashIndex
-from .image import luminance_of, pixels_of, to_float
+from .image import ImageLike, luminance_of, pixels_of, to_float
 from .keys import Key
 from .original import as_suspect, load_original, refine
 from .registration import Registration, Suspect, frame_scaling, register, to_master_frame
@@ -195,6 +195,11 @@ class _File:
         return self._page
 
 
+def _framed(image: ImageLike) -> bool:
+    """Whether ``image`` is a picture inside flat borders (`watermark.borders`: a 4:5 or square post)."""
+    return borders.inside(luminance_of(pixels_of(image)[0])) is not None
+
+
 class Scanner:
     """Scans one file at a time against ``registry_path`` with ``keys``; call it with a `Source`."""
 
@@ -305,8 +310,11 @@ class Scanner:
         hashes = self._hash_index()
         if len(hashes):
             found.near = dict(hashes.query(perceptual_hash(found.loaded.image), max_distance=MAX_DISTANCE, limit=8))
-        if self.options.partial and not found.near:
+        if found.near:
+            return
+        if self.options.partial or _framed(found.loaded.image):   # a picture inside flat borders: as a cell
             self._cells(found)
+        if self.options.partial:
             index = self._feature_index()
             if len(index):
                 suspect = found.suspect(self.options.max_pixels)
