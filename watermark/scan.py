@@ -740,7 +740,8 @@ def _why_not_attributed(mark: _Mark) -> str:
         return (f"payload {mark.payload:#018x} was never issued under this key in this registry: a copy issued with "
                 "another registry (--registry), or a mark of this key's not recorded")
     return (f"payload {mark.payload:#018x} was issued as a copy of {mark.record.master.path}, but this file's content "
-            "does not match that master: the mark may have been copied from another image")
+            "does not match that master well enough: much of the picture was changed (stickers, text, another "
+            "picture over it), or the mark was copied from another image")
 
 
 def _record(record: Record) -> dict[str, Any]:
