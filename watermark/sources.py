@@ -101,19 +101,36 @@ def _matches(path: str, patterns: Sequence[str]) -> bool:
 
 
 def _walk(root: str, recursive: bool) -> Iterator[Source]:
-    """Image files under ``root``, sorted by name, files before sub-directories; hidden names and
-    symbolic links to directories skipped; unreadable directories reported."""
+    """Image files under ``root``, sorted by name, files before sub-directories; hidden names skipped;
+    symbolic links to directories followed, once per directory (a link back to one already listed, a
+    loop, is reported, not followed); unreadable directories reported."""
     problems: list[Source] = []
+    listed: set[tuple[int, int]] = set()         # (device, inode) of every directory listed: a few per thousand files
 
     def report(exc: OSError) -> None:
         where = exc.filename if isinstance(exc.filename, str) else root
         problems.append(_source(where, f"{printable(where)}: cannot list directory "
                                        f"({exc.strerror or exc}); check its permissions"))
 
-    for folder, dirnames, filenames in os.walk(root, onerror=report):
+    def first_time(folder: str) -> bool:
+        try:
+            status = os.stat(folder)
+        except OSError:
+            return True                          # os.walk reports what cannot be listed
+        identity = (status.st_dev, status.st_ino)
+        if identity in listed:
+            problems.append(_source(folder, f"{printable(folder)}: a symbolic link to a directory listed already "
+                                            "(a loop, or the same directory twice); not listed again"))
+            return False
+        listed.add(identity)
+        return True
+
+    first_time(root)
+    for folder, dirnames, filenames in os.walk(root, onerror=report, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and first_time(os.path.join(folder, d))
+                             ) if recursive else []
         yield from problems
         problems.clear()
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
         for name in sorted(filenames):
             if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
                 yield _source(os.path.join(folder, name))

@@ -94,6 +94,22 @@ def test_unreadable_directory_is_reported_and_the_walk_goes_on(tmp_path_factory)
     assert {os.path.basename(name) for name, error in sources if not error} == {"1.jpg", "2.PNG", "b.jpg"}
 
 
+def test_a_linked_directory_is_listed_once_and_a_link_back_is_one_error(tmp_path):
+    """A folder of links to the photographs' folders gave no file at all ("0 scanned", exit 1, no word)."""
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "real" / "a.jpg").write_bytes(b"a")
+    (tmp_path / "real" / "sub" / "b.jpg").write_bytes(b"b")
+    (tmp_path / "top").mkdir()
+    (tmp_path / "top" / "photos").symlink_to(tmp_path / "real")
+    (tmp_path / "top" / "again").symlink_to(tmp_path / "real")
+    (tmp_path / "real" / "sub" / "up").symlink_to(tmp_path / "real")          # a loop
+    found = [(s.name, s.error) for s in iter_sources([str(tmp_path / "top")])]
+    top = tmp_path / "top"
+    assert [name for name, error in found if not error] == [f"{top}/again/a.jpg", f"{top}/again/sub/b.jpg"]
+    assert [name for name, error in found if error] == [f"{top}/photos", f"{top}/again/sub/up"]
+    assert all("a symbolic link to a directory listed already" in error for _, error in found if error)
+
+
 def test_bad_inputs_are_one_error_each(tmp_path):
     (tmp_path / "empty.jpg").write_bytes(b"")
     os.symlink(tmp_path / "loop2.jpg", tmp_path / "loop1.jpg")
