@@ -35,6 +35,7 @@ import io
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
@@ -73,6 +74,7 @@ _THUMBNAIL_SIDE = 192
 _CELL_LIKENESS = 0.9            # luminance correlation of a rectangle with a master's thumbnail that places it
 _WHOLE_SLACK = 0.06             # a registration this near a rectangle's (share of the short side): it holds the master
 _ORIGINALS_BYTES = 128 * 2**20   # master files' luminance kept between files (16 at 1080p)
+_PRINTS = 256                    # decoded prints (and thumbnails) kept between files: about 80 MB, not one per master
 _LIKENESS = 0.8                 # the least correlation with its master's thumbnail of a file registered to it
 _LIKENESS_PIXELS = 256          # thumbnail pixels a file must cover for that correlation to be taken
 _LIKENESS_CONTRAST = 0.01       # and the least RMS contrast (of 1) the master must have there (a plain sky has none)
@@ -195,6 +197,18 @@ class _File:
         return self._page
 
 
+def _kept(cache: OrderedDict[int, Any], master_id: int, make: Callable[[], Any]) -> Any:
+    """``cache[master_id]``, made when missing; the ``_PRINTS`` used last are kept (a partial scan of a small
+    crop compares it with every master of its size: kept all, a registry of 20,000 took 6 GB)."""
+    if master_id in cache:
+        cache.move_to_end(master_id)
+        return cache[master_id]
+    cache[master_id] = value = make()
+    if len(cache) > _PRINTS:
+        cache.popitem(last=False)
+    return value
+
+
 def _framed(image: ImageLike) -> bool:
     """Whether ``image`` is a picture inside flat borders (`watermark.borders`: a 4:5 or square post)."""
     return borders.inside(luminance_of(pixels_of(image)[0])) is not None
@@ -208,8 +222,8 @@ class Scanner:
         self._registry: Registry | None = None
         self._hashes: HashIndex | None = None
         self._features: FeatureIndex | None = None
-        self._prints: dict[int, MasterPrint] = {}
-        self._thumbnails: dict[int, np.ndarray] = {}
+        self._prints: OrderedDict[int, MasterPrint] = OrderedDict()       # decoded, latest last (_PRINTS)
+        self._thumbnails: OrderedDict[int, np.ndarray] = OrderedDict()
         self._sizes: dict[tuple[int, int], list[int]] | None = None
         self._originals: OrderedDict[int, np.ndarray | None] = OrderedDict()   # master files read, latest last
 
@@ -635,15 +649,11 @@ class Scanner:
         return self._sizes
 
     def _print(self, master: Master) -> MasterPrint:
-        if master.id not in self._prints:
-            self._prints[master.id] = print_of(master)
-        return self._prints[master.id]
+        return _kept(self._prints, master.id, lambda: print_of(master))
 
     def _thumbnail(self, master: Master) -> np.ndarray:
         """The luminance of the master's print thumbnail (float32, 0..1)."""
-        if master.id not in self._thumbnails:
-            self._thumbnails[master.id] = luminance_of(self._print(master).thumbnail_image())
-        return self._thumbnails[master.id]
+        return _kept(self._thumbnails, master.id, lambda: luminance_of(self._print(master).thumbnail_image()))
 
     def _master_by_id(self, master_id: int) -> Master:
         """A master the registry's own indexes named (so it exists)."""
