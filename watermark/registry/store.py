@@ -117,9 +117,11 @@ class Registry:
 
     def _records(self, sql: str, args: tuple = ()) -> list[Record]:
         """The records that ``sql`` (a `_RECORD_SELECT`) selects."""
-        rows = self._query(sql, args)
-        with schema.decoding(self.path):
-            return [_record(row) for row in rows]
+        masters: dict[int, Master] = {}     # one per master, shared by its copies' records (its print: 40 KB)
+        with self.errors():
+            rows = self._connection.execute(sql, args)
+            with schema.decoding(self.path):     # row by row: a copy's row, print and all, then gone
+                return [_record(row, masters) for row in rows]
 
     # -- keys -------------------------------------------------------------------------------------
 
@@ -339,10 +341,12 @@ def _master(row: tuple) -> Master:
                   print=bytes(print_), added_at=added_at)
 
 
-def _record(row: tuple) -> Record:
+def _record(row: tuple, masters: dict[int, Master]) -> Record:
+    """The record of ``row``, its master taken from ``masters`` (by id) when there, else added to it."""
     (id_, key, payload, state, output_path, output_sha256, recipient, metadata, scheme, version,
      reserved_at, issued_at, note) = row[:13]
-    return Record(id=id_, key=key, payload=to_unsigned(payload), master=_master(row[13:]), state=state,
+    master = masters.get(row[13]) or masters.setdefault(row[13], _master(row[13:]))
+    return Record(id=id_, key=key, payload=to_unsigned(payload), master=master, state=state,
                   output_path=output_path, output_sha256=output_sha256, recipient=recipient,
                   metadata=metadata_of(metadata), scheme=scheme, tool_version=version, reserved_at=reserved_at,
                   issued_at=issued_at, note=note)
