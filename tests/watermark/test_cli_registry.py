@@ -1,5 +1,6 @@
 """``watermark embed --registry`` and ``watermark registry``, as real processes on a real database file."""
 
+import contextlib
 import csv
 import io
 import json
@@ -185,20 +186,27 @@ def test_bad_registries_give_one_line_and_exit_2(setup, tmp_path):
     assert not (tmp_path / "out.png").exists() and not (tmp_path / "absent.db").exists()
 
 
-def test_a_locked_registry_gives_one_line_and_writes_nothing(setup, tmp_path):
-    key_path, database = setup
-    masters = _masters(tmp_path / "masters", 2)
+@contextlib.contextmanager
+def _locked(database):
+    """``database`` held in a write transaction by another process for the block."""
     holder = subprocess.Popen([sys.executable, "-c", "import sqlite3, sys\n"
                                "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
                                "db.execute('BEGIN IMMEDIATE')\nprint('locked', flush=True)\nsys.stdin.read()\n",
                                str(database)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        result = _run("embed", *masters, "-o", tmp_path / "out", "--key", key_path, "--registry", database,
-                      env={"FILIGRANE_REGISTRY_TIMEOUT": "0.3"})
-        assert "locked by another writer" in _one_line(result)
+        yield
     finally:
         holder.communicate("")
+
+
+def test_a_locked_registry_gives_one_line_and_writes_nothing(setup, tmp_path):
+    key_path, database = setup
+    masters = _masters(tmp_path / "masters", 2)
+    with _locked(database):
+        result = _run("embed", *masters, "-o", tmp_path / "out", "--key", key_path, "--registry", database,
+                      env={"FILIGRANE_REGISTRY_TIMEOUT": "0.3"})
+    assert "locked by another writer" in _one_line(result)
     assert not any((tmp_path / "out").glob("*.png"))
     with Registry(database) as registry:
         assert registry.counts() == {"keys": 0, "masters": 0, "reserved": 0, "issued": 0, "void": 0}
@@ -208,16 +216,9 @@ def test_a_registry_locked_before_a_copy_is_reserved_names_the_master_it_did_not
     key_path, database = setup
     first, second = _masters(tmp_path / "masters", 2)
     _run("embed", first, "-o", tmp_path / "first.png", "--key", key_path, "--registry", database, check=0)
-    holder = subprocess.Popen([sys.executable, "-c", "import sqlite3, sys\n"
-                               "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-                               "db.execute('BEGIN IMMEDIATE')\nprint('locked', flush=True)\nsys.stdin.read()\n",
-                               str(database)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with _locked(database):
         result = _run("embed", second, "-o", tmp_path / "second.png", "--key", key_path, "--registry", database,
                       env={"FILIGRANE_REGISTRY_TIMEOUT": "0.3"})
-    finally:
-        holder.communicate("")
     assert result.returncode == 2
     line, count = result.stderr.splitlines()
     assert line.startswith(f"watermark: {second}: ") and "locked by another writer" in line
