@@ -16,6 +16,7 @@ __all__ = ["inside"]
 _TOLERANCE = 6.0 / 255.0    # a border line: every pixel within this of the line's median (JPEG's noise)
 _LEAST_BORDER = 0.04        # share of a side under which flat lines are a picture's edge, not a border
 _LEAST_PICTURE = 0.25       # share of each side the picture inside keeps at least
+_SMALLEST = 16              # px: an image this small has no borders worth reading inside
 
 
 def inside(luma: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -23,6 +24,8 @@ def inside(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     (float, [0, 1]) inside its flat borders; None when it has none as wide as ``_LEAST_BORDER`` of
     its side, or when they leave less than ``_LEAST_PICTURE`` of a side."""
     height, width = luma.shape
+    if min(height, width) < _SMALLEST:
+        return None
     edges = (luma[0], luma[-1], luma[:, 0], luma[:, -1])
     if not any(_flat(edge[None, :])[0] for edge in edges):       # most images: one look at each edge
         return None

@@ -44,6 +44,7 @@ def test_the_picture_inside_flat_borders_is_found_and_an_image_without_them_has_
     top, bottom, left, right = inside(framed)
     assert framed.shape == (1080, 864) and abs(top - 297) <= 2 and abs(bottom - 783) <= 2 and (left, right) == (0, 864)
     assert inside(np.asarray(Image.open(posted / "master.png").convert("L"), dtype=np.float32) / 255) is None
+    assert inside(np.ones((1, 800), np.float32)) is None and inside(np.zeros((800, 3), np.float32)) is None
 
 
 @pytest.mark.parametrize("name", ["frame.jpg", "letterbox.jpg"])
