@@ -469,13 +469,15 @@ class LatticeScheme(Scheme):
         # rate, the p-value doubled (a union bound over the views)
         top, bottom, left, right = inside
         rows, cols = shape[0] / luma.shape[0], shape[1] / luma.shape[1]
-        framed = _Suspect(luma[top:bottom, left:right], (round((bottom - top) * rows), round((right - left) * cols)),
-                          origin=(top * rows, left * cols))
+        framed: list[_Suspect] = []         # made when a key first needs it
         detections = []
         for key in keys:
             best = self._detect_in(suspect, key, false_alarm / 2, marked_shape)
             if not best.found:
-                candidate = self._detect_in(framed, key, false_alarm / 2, marked_shape)
+                framed = framed or [_Suspect(luma[top:bottom, left:right], (round((bottom - top) * rows),
+                                                                           round((right - left) * cols)),
+                                             origin=(top * rows, left * cols))]
+                candidate = self._detect_in(framed[0], key, false_alarm / 2, marked_shape)
                 best = candidate if candidate.p_value < best.p_value else best
             detections.append(replace(best, p_value=min(1.0, 2.0 * best.p_value)))
         return detections
