@@ -7,9 +7,11 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["write_file", "link_new"]
+__all__ = ["write_file", "writing", "link_new"]
 
 
 def write_file(path: str | os.PathLike, data: bytes, *, replace: bool = True, mode: int = 0o666) -> None:
@@ -21,12 +23,20 @@ def write_file(path: str | os.PathLike, data: bytes, *, replace: bool = True, mo
     OSError
         What the file system refused (FileExistsError: ``path`` exists and ``replace`` is false).
     """
+    with writing(path, replace=replace, mode=mode) as out:
+        out.write(data)
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike, *, replace: bool = True, mode: int = 0o666) -> Iterator[BinaryIO]:
+    """A new file to write what becomes ``path`` into, as `write_file` writes it: named ``path`` when the
+    block ends (synced first), removed when it raises."""
     path = Path(path)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(descriptor, "wb") as out:
-            out.write(data)
+            yield out
             out.flush()
             os.fsync(out.fileno())
         if replace:

@@ -593,11 +593,14 @@ def test_stored_metadata_that_is_not_json_is_one_line_naming_the_registry(setup,
     _issued_to(database, key_path, tmp_path, ["Agence X"])
     with sqlite3.connect(database) as connection:
         connection.execute("UPDATE copies SET metadata = '{\"licence\": 12'")
-    for command in (["list"], ["export"], ["export", "--json"], ["show", "0" * 64]):
+    exported = tmp_path / "export.json"
+    for command in (["list"], ["export"], ["export", "--json"], ["show", "0" * 64], ["export", "--json", "-o",
+                                                                                       str(exported)]):
         assert main(["registry", *command, "--registry", str(database)]) == 2
         out, err = capsys.readouterr()
         assert out == "" and err.startswith(f"watermark: {database}: damaged registry: a stored field does not "
                                             "decode (Expecting ',' delimiter") and err.count("\n") == 1
+    assert not exported.exists() and not list(tmp_path.glob(".export.json.*"))    # no half export, no temporary
 
 
 def test_a_key_new_to_a_registry_of_other_keys_is_refused_unless_asked_for(setup, tmp_path, capsys, monkeypatch):

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import zlib
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from PIL import Image
 import watermark as wm
 from tests.photos import PHOTO_NAMES, photo
 from watermark.features import Features, MasterPrint, master_print
-from watermark.registry import Registry, export_document, export_json, frames, holders, import_document
+from watermark.registry import Registry, export_document, export_json, frames, holders, import_document, write_export
 from watermark.registry.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 
@@ -131,6 +132,13 @@ def test_export_import_round_trips_exactly(registry, key, tmp_path):
             registry.mark_issued(record.id, f"{index:064x}")
     registry.reserve(key, second, output_path="/out/void.jpg", payload=2**63 + 5, scheme="lattice")
     exported = export_json(registry)
+    # written an entry at a time (an export of 20,000 masters held 10 GB), as json.dumps writes it whole
+    assert exported == json.dumps(export_document(registry), sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+    writes: list[str] = []
+    write_export(registry, SimpleNamespace(write=writes.append))
+    assert "".join(writes) == exported and len(writes) >= 1 + 4 + 1 + 2
+    with Registry(tmp_path / "empty.db", create=True) as empty:
+        assert export_json(empty) == json.dumps(export_document(empty), sort_keys=True, indent=1) + "\n"
     with Registry(tmp_path / "copy.db", create=True) as copy:
         assert import_document(copy, json.loads(exported)) == {"keys": 1, "masters": 2, "copies": 4}
         assert export_json(copy) == exported

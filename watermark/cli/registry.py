@@ -15,10 +15,11 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from .. import atomic
 from ..errors import OutputExistsError, ParameterError, RegistryError, WatermarkError
-from ..registry import ISSUED, RESERVED, VOID, Record, Registry, export_json, import_document
+from ..registry import ISSUED, RESERVED, VOID, Record, Registry, import_document, write_export
 from ..sources import printable
 from .common import FOUND, NOT_FOUND, load_key, visible
 
@@ -192,12 +193,30 @@ def _run_export(args: argparse.Namespace) -> int:
         _check_output(Path(args.output), Path(args.registry), overwrite=args.overwrite)
     with Registry(args.registry) as registry:
         registry.require_sound()
-        text = export_json(registry) if args.json else _csv(registry.records(state=ISSUED))
-    if args.output is None:
-        sys.stdout.write(text)
-    else:
-        _write_atomic(Path(args.output), text, overwrite=args.overwrite)
+        if args.output is None:             # whole before the first byte: a damaged field says so, no half export
+            whole = io.StringIO()
+            _export(registry, whole, as_json=args.json)
+            sys.stdout.write(whole.getvalue())
+            return FOUND
+        try:
+            with atomic.writing(Path(args.output), replace=args.overwrite, mode=0o600) as out:
+                text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+                _export(registry, text, as_json=args.json)
+                text.flush()
+                text.detach()                   # the file stays open, to be synced and renamed
+        except WatermarkError:
+            raise                                # a RegistryError is an OSError too: it says what it is
+        except OSError as exc:
+            raise WatermarkError(f"{args.output}: cannot write the export ({exc.strerror or exc})") from None
     return FOUND
+
+
+def _export(registry: Registry, out: TextIO, *, as_json: bool) -> None:
+    """The JSON export, an entry at a time (`write_export`), or the issued copies as CSV, to ``out``."""
+    if as_json:
+        write_export(registry, out)
+    else:
+        out.write(_csv(registry.records(state=ISSUED)))
 
 
 def _check_output(output: Path, registry: Path, *, overwrite: bool) -> None:
@@ -233,13 +252,6 @@ def spreadsheet_cell(value: str | None) -> str | None:
     """``value`` for a spreadsheet: one that starts as a formula would gets a leading ' (OWASP's CSV injection
     advice), so that it is shown, never run."""
     return f"'{value}" if value is not None and value.startswith(_FORMULA_STARTS) else value
-
-
-def _write_atomic(path: Path, text: str, *, overwrite: bool) -> None:
-    try:
-        atomic.write_file(path, text.encode("utf-8"), replace=overwrite, mode=0o600)
-    except OSError as exc:
-        raise WatermarkError(f"{path}: cannot write the export ({exc.strerror or exc})") from None
 
 
 def _run_import(args: argparse.Namespace) -> int:

@@ -28,8 +28,9 @@ from .issue import Issued, file_sha256, issue_file, register_master
 from .records import ISSUED, RESERVED, VOID, Master, Record
 from .schema import SCHEMA_VERSION
 from .store import Registry
-from .transfer import export_document, export_json, import_document
+from .transfer import export_document, export_json, import_document, write_export
 
 __all__ = ["Registry", "Master", "Record", "Issued", "issue_file", "register_master", "file_sha256",
            "hash_index", "feature_index", "print_of",
-           "export_document", "export_json", "import_document", "SCHEMA_VERSION", "RESERVED", "ISSUED", "VOID"]
+           "export_document", "export_json", "write_export", "import_document", "SCHEMA_VERSION", "RESERVED",
+           "ISSUED", "VOID"]

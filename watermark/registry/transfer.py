@@ -24,10 +24,11 @@ import base64
 import io
 import json
 import re
+import sqlite3
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 
 from PIL import Image
 
@@ -37,7 +38,7 @@ from . import frames, schema
 from .records import ISSUED, RESERVED, VOID, metadata_of, metadata_text
 from .store import Registry
 
-__all__ = ["FORMAT", "export_document", "export_json", "import_document"]
+__all__ = ["FORMAT", "export_document", "export_json", "write_export", "import_document"]
 
 FORMAT = "filigrane-registry"
 _MAX_SIDE = 65535                            # px, a master's largest side (JPEG's): a frame is then <= 34 Mpx
@@ -56,27 +57,65 @@ def export_document(registry: Registry) -> dict[str, Any]:
     """Everything in ``registry`` as plain JSON-ready data (prints and frames in base64, payloads in 0x hex),
     read in one transaction: a copy issued meanwhile is in it with its key and master, or not at all."""
     with registry.errors(), schema.decoding(registry.path), schema.read(registry.connection) as db:
-        keys = [{"public_id": p, "fingerprint": f, "added_at": a} for p, f, a in
-                db.execute("SELECT public_id, fingerprint, added_at FROM keys ORDER BY added_at, public_id")]
-        masters = [{"sha256": s, "path": p, "width": w, "height": h, "phash": f"{schema.to_unsigned(ph):016x}",
-                    "print": base64.b64encode(pr).decode("ascii"), "added_at": a,
-                    "frame": None if fr is None else base64.b64encode(fr).decode("ascii")}
-                   for s, p, w, h, ph, pr, a, fr in db.execute(
-                       "SELECT sha256, path, width, height, phash, print, added_at, f.png FROM masters m "
-                       "LEFT JOIN frames f ON f.master_id = m.id ORDER BY added_at, sha256")]
-        copies = [dict(zip(_COPY_FIELDS, (i, k, f"{schema.to_unsigned(pay):#018x}", m, st, op, osha, r,
-                                          metadata_of(meta), sc, tv, ra, ia, note)))
-                  for i, k, pay, m, st, op, osha, r, meta, sc, tv, ra, ia, note in db.execute(
-                      "SELECT c.id, k.public_id, c.payload, m.sha256, c.state, c.output_path, c.output_sha256, "
-                      "c.recipient, c.metadata, c.scheme, c.tool_version, c.reserved_at, c.issued_at, c.note "
-                      "FROM copies c JOIN keys k ON k.id = c.key_id JOIN masters m ON m.id = c.master_id "
-                      "ORDER BY c.reserved_at, c.id")]
-    return {"format": FORMAT, "version": _VERSION, "keys": keys, "masters": masters, "copies": copies}
+        return {"format": FORMAT, "version": _VERSION, "keys": list(_keys(db)), "masters": list(_masters(db)),
+                "copies": list(_copies(db))}
 
 
 def export_json(registry: Registry) -> str:
     """The export as canonical JSON text (sorted keys, one entry per line, final newline)."""
-    return json.dumps(export_document(registry), sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+    text = io.StringIO()
+    write_export(registry, text)
+    return text.getvalue()
+
+
+def write_export(registry: Registry, out: TextIO) -> None:
+    """Write `export_json`'s text to ``out`` an entry at a time, read in one transaction: memory holds one
+    master's print and frame, not the whole registry (an export of 20,000 masters took 10 GB)."""
+    with registry.errors(), schema.decoding(registry.path), schema.read(registry.connection) as db:
+        # json.dumps(document, sort_keys=True, indent=1)'s text, its lists written as their entries come
+        out.write("{\n")
+        _write_list(out, "copies", _copies(db))
+        out.write(f',\n "format": {json.dumps(FORMAT)},\n')
+        _write_list(out, "keys", _keys(db))
+        out.write(",\n")
+        _write_list(out, "masters", _masters(db))
+        out.write(f',\n "version": {_VERSION}\n}}\n')
+
+
+def _write_list(out: TextIO, name: str, entries: Iterator[dict[str, Any]]) -> None:
+    """`` "name": [...]`` as json.dumps(indent=1) writes it one level in, each entry written as it comes."""
+    out.write(f" {json.dumps(name)}: [")
+    written = False
+    for entry in entries:
+        text = json.dumps(entry, sort_keys=True, indent=1, ensure_ascii=False).replace("\n", "\n  ")
+        out.write((",\n  " if written else "\n  ") + text)
+        written = True
+    out.write("\n ]" if written else "]")
+
+
+def _keys(db: sqlite3.Connection) -> Iterator[dict[str, Any]]:
+    for public_id, fingerprint, added_at in db.execute(
+            "SELECT public_id, fingerprint, added_at FROM keys ORDER BY added_at, public_id"):
+        yield {"public_id": public_id, "fingerprint": fingerprint, "added_at": added_at}
+
+
+def _masters(db: sqlite3.Connection) -> Iterator[dict[str, Any]]:
+    for sha256, path, width, height, phash, print_, added_at, frame in db.execute(
+            "SELECT sha256, path, width, height, phash, print, added_at, f.png FROM masters m "
+            "LEFT JOIN frames f ON f.master_id = m.id ORDER BY added_at, sha256"):
+        yield {"sha256": sha256, "path": path, "width": width, "height": height,
+               "phash": f"{schema.to_unsigned(phash):016x}", "print": base64.b64encode(print_).decode("ascii"),
+               "added_at": added_at, "frame": None if frame is None else base64.b64encode(frame).decode("ascii")}
+
+
+def _copies(db: sqlite3.Connection) -> Iterator[dict[str, Any]]:
+    for i, k, pay, m, st, op, osha, r, meta, sc, tv, ra, ia, note in db.execute(
+            "SELECT c.id, k.public_id, c.payload, m.sha256, c.state, c.output_path, c.output_sha256, "
+            "c.recipient, c.metadata, c.scheme, c.tool_version, c.reserved_at, c.issued_at, c.note "
+            "FROM copies c JOIN keys k ON k.id = c.key_id JOIN masters m ON m.id = c.master_id "
+            "ORDER BY c.reserved_at, c.id"):
+        yield dict(zip(_COPY_FIELDS, (i, k, f"{schema.to_unsigned(pay):#018x}", m, st, op, osha, r,
+                                      metadata_of(meta), sc, tv, ra, ia, note)))
 
 
 def import_document(registry: Registry, document: Any, *, source: str = "import") -> dict[str, int]:
