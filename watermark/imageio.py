@@ -122,6 +122,9 @@ _PNG_TEXT_CARRIED = (b"XML:com.adobe.xmp", b"Raw profile type exif")  # kept as 
 _TIFF_KEPT_TAGS = (270, 271, 272, 305, 306, 315, 33432)  # description, make, model, software, date...
 _PILLOW_DIR = Path(PIL.__file__).resolve().parent
 _ORIENTATION = ExifTags.Base.Orientation
+_PIXEL_X, _PIXEL_Y = ExifTags.Base.ExifImageWidth, ExifTags.Base.ExifImageHeight
+_XMP_DIMENSION = re.compile(rb"(exif:Pixel([XY])Dimension\s*(?:=\s*[\"']|>)\s*)[0-9]+")
+_XMP_ORIENTATION = re.compile(rb"(tiff:Orientation\s*(?:=\s*[\"']|>)\s*)[0-9]")
 _PILLOW_LOCK = threading.Lock()
 
 
@@ -429,6 +432,8 @@ def _carried_info(im: Image.Image, source_format: str, *, upright: bool) -> dict
             info[key] = im.info[key]
     if info.get("xmp"):
         info["xmp"] = previews.xmp_without_previews(info["xmp"])
+        if upright:
+            info["xmp"] = _xmp_upright(info["xmp"], im.size)
     exif = im.getexif()
     if source_format == "TIFF":  # the tags are the file's own IFD: keep only the descriptive ones
         kept = Image.Exif()
@@ -440,10 +445,23 @@ def _carried_info(im: Image.Image, source_format: str, *, upright: bool) -> dict
         return info
     if upright:
         exif[_ORIENTATION] = 1
+        sizes = exif.get_ifd(ExifTags.IFD.Exif) if ExifTags.IFD.Exif in exif else {}
+        for tag, side in ((_PIXEL_X, im.width), (_PIXEL_Y, im.height)):
+            if tag in sizes:                # the stored picture's, which a quarter turn swapped
+                sizes[tag] = side
         info["exif"] = exif.tobytes()
     elif im.info.get("exif"):
         info["exif"] = previews.exif_without_thumbnail(im.info["exif"])  # else untouched: maker notes survive
     return info
+
+
+def _xmp_upright(xmp: bytes | str, size: tuple[int, int]) -> bytes | str:
+    """``xmp`` of a picture turned upright to ``size`` (width, height): its orientation 1, its pixel
+    dimensions the upright picture's."""
+    data = xmp.encode("utf-8") if isinstance(xmp, str) else xmp
+    data = _XMP_DIMENSION.sub(lambda found: found[1] + str(size[found[2] == b"Y"]).encode("ascii"), data)
+    data = _XMP_ORIENTATION.sub(rb"\g<1>1", data)
+    return data.decode("utf-8") if isinstance(xmp, str) else data
 
 
 def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedImage | None = None,

@@ -107,7 +107,10 @@ def test_exif_orientation_is_applied_and_reset(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6                                     # display rotated 90 degrees clockwise
     exif[0x010F] = "Camera Co"
-    loaded = load_image(_file(tmp_path, "in.jpg", Image.fromarray(stored), exif=exif, quality=95))
+    exif.get_ifd(0x8769).update({0xA002: 40, 0xA003: 20})          # the stored picture's pixel dimensions
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description exif:PixelXDimension="40" '
+           b'exif:PixelYDimension="20" xmp:CreatorTool="Camera Co"/></rdf:RDF></x:xmpmeta>')
+    loaded = load_image(_file(tmp_path, "in.jpg", Image.fromarray(stored), exif=exif, xmp=xmp, quality=95))
     assert loaded.image.size == (20, 40) and loaded.original_size == (20, 40)
     pixels = np.asarray(loaded.image).astype(int)
     assert pixels[5, 10, 0] > 200 and pixels[5, 10, 2] < 50     # red on top after turning clockwise
@@ -116,6 +119,8 @@ def test_exif_orientation_is_applied_and_reset(tmp_path):
     with Image.open(tmp_path / "out.png") as out:
         assert out.size == (20, 40)
         assert out.getexif()[0x0112] == 1 and out.getexif()[0x010F] == "Camera Co"
+        assert out.getexif().get_ifd(0x8769)[0xA002] == 20 and out.getexif().get_ifd(0x8769)[0xA003] == 40
+        assert b'exif:PixelXDimension="20" exif:PixelYDimension="40"' in out.info["xmp"]
     assert load_image(tmp_path / "out.png").image.size == (20, 40)
 
 
