@@ -528,9 +528,12 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
 def kept_jpeg_quality(path: PathLike, like: LoadedImage | None, quality: int | None) -> int | None:
     """The JPEG source's own quality that `save_image` keeps for ``path`` given ``like`` and ``quality``;
     None when it keeps none (not a JPEG output, ``quality`` given, the source's not estimable)."""
-    if quality is not None or like is None or like.jpeg_quality is None:
-        return None
-    return like.jpeg_quality if _output_format(Path(path)) == "JPEG" else None
+    return None if quality is not None else _kept_quality(_output_format(Path(path)), like)
+
+
+def _kept_quality(fmt: str, like: LoadedImage | None) -> int | None:
+    """The quality of ``like``, a JPEG source, that a ``fmt`` output keeps: a JPEG output's only."""
+    return like.jpeg_quality if fmt == "JPEG" and like is not None else None
 
 
 def encoded(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedImage | None = None,
@@ -678,8 +681,7 @@ def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, qualit
     if meta.get("dpi"):
         options["dpi"] = meta["dpi"]
     if fmt in ("JPEG", "WEBP"):
-        kept = like.jpeg_quality if fmt == "JPEG" and like is not None else None
-        options["quality"] = quality or kept or _DEFAULT_QUALITY
+        options["quality"] = quality or _kept_quality(fmt, like) or _DEFAULT_QUALITY
         if xmp:
             options["xmp"] = xmp
     png_text = like.png_text if fmt == "PNG" and like is not None else ()
