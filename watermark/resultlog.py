@@ -36,9 +36,10 @@ from .sources import is_url
 __all__ = ["ResultLog", "writing_to"]
 
 
-def _name_hash(name: str) -> int:
+def _name_hash(name: str, folder: str) -> int:
+    """64 bits of ``name``'s hash, a local path taken from ``folder`` (the run's working directory)."""
     if not is_url(name):
-        name = str(PurePath(os.getcwd(), name))
+        name = str(PurePath(folder, name))
     return int.from_bytes(hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "little")
 
 
@@ -143,6 +144,7 @@ class ResultLog:
                  stream: TextIO | None = None, key: str = "path", fields: Sequence[str] = (),
                  statuses: Collection[str] | None = None) -> None:
         self.path, self._key, self._done = path, key, np.zeros(0, dtype=np.uint64)
+        self._folder = os.getcwd()             # where the names of local files are taken from
         self._fields, self._statuses = (key, *fields), statuses
         self._stream = stream or sys.stdout
         self._fd: int | None = None
@@ -211,7 +213,7 @@ class ResultLog:
                     continue
                 gaps = gaps or end != size - len(line)
                 end = size
-                hashes.append(_name_hash(row[self._key]))
+                hashes.append(_name_hash(row[self._key], self._folder))
                 self.earlier[str(row.get("status"))] += 1
         if gaps:
             self._rewrite(path)
@@ -245,7 +247,7 @@ class ResultLog:
         """Whether ``name``'s row, written before this run (``resume``), stays."""
         if not self._done.size:
             return False
-        value = np.uint64(_name_hash(name))
+        value = np.uint64(_name_hash(name, self._folder))
         index = int(np.searchsorted(self._done, value))
         return index < self._done.size and self._done[index] == value
 
