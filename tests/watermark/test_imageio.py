@@ -390,7 +390,7 @@ def test_grey_icc_profile_is_not_attached_to_colour_output(tmp_path):
 
 
 @pytest.mark.parametrize("suffix, fmt", [(".jfif", "JPEG"), (".mpo", "JPEG"), (".apng", "PNG")])
-def test_every_extension_a_directory_walk_picks_up_but_avif_is_written_in_its_format(tmp_path, suffix, fmt):
+def test_jfif_mpo_and_apng_outputs_a_directory_walk_picks_up_are_written_in_their_formats(tmp_path, suffix, fmt):
     save_image(Image.fromarray(RGB), tmp_path / f"out{suffix}")
     with Image.open(tmp_path / f"out{suffix}") as out:
         assert out.format == fmt and out.size == (RGB.shape[1], RGB.shape[0])
