@@ -24,7 +24,16 @@ from PIL import Image
 import watermark as wm
 from tests.photos import PHOTO_NAMES, photo
 from watermark.features import Features, MasterPrint, master_print
-from watermark.registry import Registry, export_document, export_json, frames, holders, import_document, write_export
+from watermark.registry import (
+    Registry,
+    export_document,
+    export_json,
+    frames,
+    holders,
+    import_document,
+    import_file,
+    write_export,
+)
 from watermark.registry.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
 
@@ -145,6 +154,52 @@ def test_export_import_round_trips_exactly(registry, key, tmp_path):
         assert copy.frame(copy.master(first.sha256)) == _frame("a") and copy.frame(copy.master(second.sha256)) is None
         assert import_document(copy, json.loads(exported)) == {"keys": 0, "masters": 0, "copies": 0}
         assert export_json(copy) == exported
+
+
+def test_an_export_file_is_imported_as_it_streams_exactly(registry, key, tmp_path):
+    """`import_file` reads the file as it comes (an export's copies come before the keys and masters
+    they name), and gives what `import_document` gives."""
+    first, second = _master(registry, "a"), _master(registry, "b", phash=3)
+    registry.add_master(sha256=first.sha256, path=first.path, width=640, height=480, phash=first.phash,
+                        print_=first.print, frame=_frame("a"))
+    for index, master in enumerate((first, second)):
+        registry.mark_issued(registry.reserve(key, master, output_path=f"/out/{index}.jpg", recipient="é",
+                                              metadata={"n": str(index)}, scheme="lattice").id, f"{index:064x}")
+    exported = export_json(registry)
+    (tmp_path / "backup.json").write_text(exported, encoding="utf-8")
+    reordered = json.loads(exported)                 # any valid JSON of the export, in any order
+    (tmp_path / "reordered.json").write_text(json.dumps({name: reordered[name] for name in reversed(reordered)}))
+    for name in ("backup.json", "reordered.json"):
+        with Registry(tmp_path / f"{name}.db", create=True) as copy:
+            assert import_file(copy, tmp_path / name) == {"keys": 1, "masters": 2, "copies": 2}
+            assert export_json(copy) == exported
+            assert import_file(copy, tmp_path / name) == {"keys": 0, "masters": 0, "copies": 0}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (lambda exported: exported[:len(exported) // 2], "not JSON (parse error: premature EOF)"),
+    (lambda exported: exported + "{}", "not JSON (parse error: trailing garbage)"),
+    (lambda exported: exported.replace('"format": ', '"keys": [], "format": ', 1),
+     'the export has "keys" twice; nothing imported'),
+    (lambda exported: exported.replace('"keys": [', '"keyz": [', 1),
+     'the export\'s "keys" is not a list; nothing imported'),
+    (lambda exported: exported.replace('"version": 1', '"version": 2', 1), "export version 2 is not 1"),
+    (lambda exported: exported.replace('"format": "filigrane-registry",', "", 1),
+     'not a Filigrane registry export (no "format": "filigrane-registry")'),
+    (lambda exported: "[" + exported + "]", 'not a Filigrane registry export (no "format": "filigrane-registry")')])
+def test_a_streamed_import_that_fails_late_leaves_nothing(registry, key, tmp_path, text, message):
+    """Masters are written as they come: an error further on, found only as the file streams (cut
+    short, trailing data, a list twice or missing, the version, which an export writes last), rolls
+    them back."""
+    for name in "ab":
+        registry.mark_issued(registry.reserve(key, _master(registry, name), output_path=f"/out/{name}.jpg",
+                                              recipient="r", scheme="lattice").id, name * 64)
+    (tmp_path / "x.json").write_text(text(export_json(registry)), encoding="utf-8")
+    with Registry(tmp_path / "copy.db", create=True) as copy:
+        with pytest.raises(wm.RegistryError) as info:
+            import_file(copy, tmp_path / "x.json", source="x.json")
+        assert _one_line(info).startswith("x.json: ") and _one_line(info).endswith(message)
+        assert copy.counts() == {"keys": 0, "masters": 0, "reserved": 0, "issued": 0, "void": 0}
 
 
 def test_an_export_made_before_frames_were_kept_imports(registry, key, tmp_path):

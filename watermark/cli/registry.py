@@ -19,7 +19,7 @@ from typing import TextIO
 
 from .. import atomic
 from ..errors import OutputExistsError, ParameterError, RegistryError, WatermarkError
-from ..registry import ISSUED, RESERVED, VOID, Record, Registry, import_document, write_export
+from ..registry import ISSUED, RESERVED, VOID, Record, Registry, import_file, write_export
 from ..sources import printable
 from .common import FOUND, NOT_FOUND, load_key, visible
 
@@ -255,16 +255,8 @@ def spreadsheet_cell(value: str | None) -> str | None:
 
 
 def _run_import(args: argparse.Namespace) -> int:
-    try:
-        document = json.loads(Path(args.file).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RegistryError(f"{args.file}: cannot read ({exc.strerror or exc})") from None
-    except ValueError as exc:                     # not UTF-8, not JSON, or a number of over 4300 digits
-        raise RegistryError(f"{args.file}: not JSON ({exc})") from None
-    except RecursionError:
-        raise RegistryError(f"{args.file}: not an export (JSON nested too deeply)") from None
     with Registry(args.registry) as registry:
-        added = import_document(registry, document, source=args.file)
+        added = import_file(registry, args.file)
     print(visible(f"{args.file}: imported {added['copies']} copies, {added['masters']} masters, "
                   f"{added['keys']} keys into {args.registry}"))
     return FOUND

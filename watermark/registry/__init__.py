@@ -20,7 +20,7 @@ Writing: `issue_file` marks a master into an output and records it, crash-safely
 - `Registry.frame` — a master's frame (`frames.decode` it), read against when its file is gone;
 - `Registry.copies_of` — all issued copies of a master (collusion tests need them together).
 
-`export_json` / `import_document` move a registry between files exactly.
+`export_json` / `import_document` (`import_file` streams one) move a registry between files exactly.
 """
 
 from .indexes import feature_index, hash_index, print_of
@@ -28,9 +28,9 @@ from .issue import Issued, file_sha256, issue_file, register_master
 from .records import ISSUED, RESERVED, VOID, Master, Record
 from .schema import SCHEMA_VERSION
 from .store import Registry
-from .transfer import export_document, export_json, import_document, write_export
+from .transfer import export_document, export_json, import_document, import_file, write_export
 
 __all__ = ["Registry", "Master", "Record", "Issued", "issue_file", "register_master", "file_sha256",
            "hash_index", "feature_index", "print_of",
-           "export_document", "export_json", "write_export", "import_document", "SCHEMA_VERSION", "RESERVED",
-           "ISSUED", "VOID"]
+           "export_document", "export_json", "write_export", "import_document", "import_file", "SCHEMA_VERSION",
+           "RESERVED", "ISSUED", "VOID"]

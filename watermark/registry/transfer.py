@@ -11,11 +11,13 @@ payload) is taken by a different record, a key whose public id is there with ano
 a master whose SHA-256 is there with another path, size, perceptual hash, print or frame (a master
 there without a frame gets the export's). When a key or master was added is each registry's own.
 
-Every field of an export is checked before the registry is locked: its type and range, the registry's
-own formats (times, ids, hex, payloads written 0x, paths not empty), a master's print must decode and
-its frame be the PNG of its size (its header read first: a decompression bomb is never decoded); a copy
-is not issued before it was reserved, and no two copies of the export share an id or a key and payload.
-A malformed entry is one line naming it, and nothing is imported.
+Every field of an export is checked before it is written: its type and range, the registry's own
+formats (times, ids, hex, payloads written 0x, paths not empty), a master's print must decode and its
+frame be the PNG of its size (its header read first: a decompression bomb is never decoded); a copy is
+not issued before it was reserved, and no two copies of the export share an id or a key and payload.
+A malformed entry is one line naming it, and nothing is imported. A file is read as it streams
+(`import_file`): memory holds its keys and copies and one master, whose print and frame are most of
+an export's bytes, and each master is written, uncommitted, as soon as it is checked.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ import sqlite3
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, TextIO
+from os import PathLike
+from typing import Any, BinaryIO, TextIO
 
+import ijson
 from PIL import Image
 
 from ..errors import RegistryError
@@ -38,7 +42,7 @@ from . import frames, schema
 from .records import ISSUED, RESERVED, VOID, metadata_of, metadata_text
 from .store import Registry
 
-__all__ = ["FORMAT", "export_document", "export_json", "write_export", "import_document"]
+__all__ = ["FORMAT", "export_document", "export_json", "write_export", "import_document", "import_file"]
 
 FORMAT = "filigrane-registry"
 _MAX_SIDE = 65535                            # px, a master's largest side (JPEG's): a frame is then <= 34 Mpx
@@ -51,6 +55,9 @@ _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"       # the registry's times (`watermark.
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 _SURROGATE = re.compile("[\ud800-\udfff]")   # what no UTF-8 text holds (SQLite stores UTF-8)
 _SHOWN = 40                                  # characters of a value that an error quotes
+_SECTIONS = ("keys", "masters", "copies")    # the export's lists, imported in this order
+_NOT_A_LIST = object()                       # what `_fields_of` gives for a section that is not a list
+_DEPTH = 32                                  # levels of JSON an import reads (an export has 4)
 
 
 def export_document(registry: Registry) -> dict[str, Any]:
@@ -119,10 +126,8 @@ def _copies(db: sqlite3.Connection) -> Iterator[dict[str, Any]]:
 
 
 def import_document(registry: Registry, document: Any, *, source: str = "import") -> dict[str, int]:
-    """Merge an exported document into ``registry`` in one transaction; returns what was added.
-
-    Every field of every entry is checked first (its type and range; a master's print decodes, its
-    frame is the PNG of its size), before the registry is locked.
+    """Merge an exported document (the parsed JSON) into ``registry`` in one transaction; returns what
+    was added.
 
     Raises
     ------
@@ -130,16 +135,150 @@ def import_document(registry: Registry, document: Any, *, source: str = "import"
         The document is not an export, one of its entries is malformed, or one conflicts with a
         different one already there (see the module's notes); nothing is imported then.
     """
-    keys, masters, copies = _checked(document, source)
-    added = {"keys": 0, "masters": 0, "copies": 0}
+    return _import(registry, _document_fields(document, source), source)
+
+
+def import_file(registry: Registry, path: str | PathLike[str], *, source: str | None = None) -> dict[str, int]:
+    """`import_document` of the export file at ``path``, read as it streams: memory holds its keys and
+    copies and one master at a time (a whole export of 20,000 masters took 18 GB).
+
+    Raises
+    ------
+    RegistryError
+        As `import_document`; also: the file cannot be read, or is not JSON.
+    """
+    source = str(path) if source is None else source
+    try:
+        with open(path, "rb") as stream:
+            return _import(registry, _streamed_fields(stream, source), source)
+    except RegistryError:
+        raise
+    except OSError as exc:
+        raise RegistryError(f"{source}: cannot read ({exc.strerror or exc})") from None
+
+
+def _import(registry: Registry, fields: Iterator[tuple[str, Any]], source: str) -> dict[str, int]:
+    """Check and merge an export's top-level ``fields`` (`_document_fields`, `_streamed_fields`) in one
+    transaction: masters are written as they come, keys and copies once every entry is in."""
+    keys: list[dict] = []
+    copies: list[dict] = []
+    taken: dict[Any, str] = {}
+    numbers = dict.fromkeys(_SECTIONS, 0)
+    added = dict.fromkeys(_SECTIONS, 0)
+    header: set[str] = set()
     with registry.errors(), schema.write(registry.connection) as db:
+        for name, value in fields:
+            if name in ("format", "version"):
+                _check_header(name, value, source)
+                header.add(name)
+                continue
+            if value is _NOT_A_LIST:
+                raise RegistryError(f"{source}: the export's \"{name}\" is not a list; nothing imported")
+            numbers[name] += 1
+            if name == "keys":
+                keys.append(_key(value, numbers[name], source))
+            elif name == "copies":
+                copies.append(_unrepeated(_copy(value, numbers[name], source), taken, source))
+            else:
+                added["masters"] += _import_master(db, _master(value, numbers[name], source), source)
+        for name in ("format", "version"):
+            if name not in header:
+                _check_header(name, None, source)
         for key in keys:
             added["keys"] += _import_key(db, key, source)
-        for master in masters:
-            added["masters"] += _import_master(db, master, source)
         for copy in copies:
             added["copies"] += _import_copy(db, copy, source)
     return added
+
+
+def _check_header(name: str, value: Any, source: str) -> None:
+    """Refuse an export whose ``"format"`` or ``"version"`` is not this module's."""
+    if name == "format" and value != FORMAT:
+        raise RegistryError(f"{source}: not a Filigrane registry export (no \"format\": \"{FORMAT}\")")
+    if name == "version" and (type(value) is not int or value != _VERSION):
+        raise RegistryError(f"{source}: export version {_shown(value)} is not {_VERSION}")
+
+
+def _document_fields(document: Any, source: str) -> Iterator[tuple[str, Any]]:
+    """A parsed export's format, version and each entry of its lists, as `_import` takes them."""
+    if not isinstance(document, dict):
+        raise RegistryError(f"{source}: not a Filigrane registry export (no \"format\": \"{FORMAT}\")")
+    yield "format", document.get("format")
+    yield "version", document.get("version")
+    for section in _SECTIONS:
+        entries = document.get(section)
+        if not isinstance(entries, list):
+            yield section, _NOT_A_LIST
+            continue
+        for entry in entries:
+            yield section, entry
+
+
+def _streamed_fields(stream: BinaryIO, source: str) -> Iterator[tuple[str, Any]]:
+    """`_document_fields` of the JSON text in ``stream``, each entry built only when its turn comes, in
+    the order of the file (an export's copies come first), then a missing list as not a list."""
+    events = _events(stream, source)
+    if next(events, (None, None))[0] != "start_map":
+        raise RegistryError(f"{source}: not a Filigrane registry export (no \"format\": \"{FORMAT}\")")
+    seen = set()
+    for event, name in events:
+        if event == "end_map":
+            break
+        if name in seen:
+            raise RegistryError(f"{source}: the export has \"{name}\" twice; nothing imported")
+        seen.add(name)
+        event, value = next(events)
+        if name not in _SECTIONS:
+            built = _value(events, event, value)
+            if name in ("format", "version"):
+                yield name, built
+        elif event != "start_array":
+            _value(events, event, value)
+            yield name, _NOT_A_LIST
+        else:
+            for event, value in events:
+                if event == "end_array":
+                    break
+                yield name, _value(events, event, value)
+    for _ in events:                         # the parser's check that nothing follows
+        pass
+    for section in _SECTIONS:
+        if section not in seen:
+            yield section, _NOT_A_LIST
+
+
+def _events(stream: BinaryIO, source: str) -> Iterator[tuple[str, Any]]:
+    """ijson's events of the JSON text in ``stream``; its errors, and nesting deeper than an export's
+    (a bomb of brackets), as one line each."""
+    depth = 0
+    try:
+        for event, value in ijson.basic_parse(stream, use_float=True):
+            depth += (event in ("start_map", "start_array")) - (event in ("end_map", "end_array"))
+            if depth > _DEPTH:
+                raise RegistryError(f"{source}: not an export (JSON nested too deeply)")
+            yield event, value
+    except RegistryError:
+        raise
+    except OSError as exc:
+        raise RegistryError(f"{source}: cannot read ({exc.strerror or exc})") from None
+    except (ijson.JSONError, ValueError) as exc:   # not UTF-8, not JSON, or cut short
+        said = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise RegistryError(f"{source}: not JSON ({said if len(said) <= 100 else said[:100] + '...'})") from None
+
+
+def _value(events: Iterator[tuple[str, Any]], event: str, value: Any) -> Any:
+    """The JSON value that starts with ``event``, built from the rest of it in ``events``."""
+    if event not in ("start_map", "start_array"):
+        return value
+    builder = ijson.ObjectBuilder()
+    builder.event(event, value)
+    depth = 1
+    for event, value in events:
+        builder.event(event, value)
+        depth += (event in ("start_map", "start_array")) - (event in ("end_map", "end_array"))
+        if depth == 0:
+            break
+    return builder.value
 
 
 def _shown(value: Any) -> str:
@@ -217,24 +356,6 @@ _COPY_CHECKS = {"id": (_matching("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4
                 "note": _optional(_TEXT)}
 
 
-def _checked(document: Any, source: str) -> tuple[list[dict], list[dict], list[dict]]:
-    """The keys, masters and copies of the export ``document``, each checked (see `import_document`)."""
-    if not (isinstance(document, dict) and document.get("format") == FORMAT):
-        raise RegistryError(f"{source}: not a Filigrane registry export (no \"format\": \"{FORMAT}\")")
-    version = document.get("version")
-    if type(version) is not int or version != _VERSION:
-        raise RegistryError(f"{source}: export version {_shown(version)} is not {_VERSION}")
-    return (_entries(document, "keys", _key, source), _entries(document, "masters", _master, source),
-            _unrepeated(_entries(document, "copies", _copy, source), source))
-
-
-def _entries(document: dict, section: str, check: Callable[[Any, int, str], dict], source: str) -> list[dict]:
-    entries = document.get(section)
-    if not isinstance(entries, list):
-        raise RegistryError(f"{source}: the export's \"{section}\" is not a list; nothing imported")
-    return [check(entry, number, source) for number, entry in enumerate(entries, 1)]
-
-
 def _fields(entry: Any, checks: dict, kind: str, number: int, source: str) -> tuple[dict[str, Any], str]:
     """The fields of the ``number``-th ``kind`` of the export that ``checks`` names, each checked, and
     the name errors give it: ``kind`` and its first field (its id) once that is checked."""
@@ -308,19 +429,17 @@ def _copy(entry: Any, number: int, source: str) -> dict[str, Any]:
     return copy
 
 
-def _unrepeated(copies: list[dict], source: str) -> list[dict]:
-    """``copies``, refused when two of them have the same id, or the same key and payload."""
-    seen: dict[Any, str] = {}
-    for copy in copies:
-        payload = f"{schema.to_unsigned(copy['payload']):#018x}"
-        if copy["id"] in seen:
-            raise RegistryError(f"{source}: copy {copy['id']} is in the export twice; nothing imported")
-        if (copy["key"], payload) in seen:
-            raise RegistryError(f"{source}: copy {copy['id']} has the payload {payload} of copy "
-                                f"{seen[copy['key'], payload]} under the same key, in this same export; "
-                                "nothing imported")
-        seen[copy["id"]] = seen[copy["key"], payload] = copy["id"]
-    return copies
+def _unrepeated(copy: dict, taken: dict[Any, str], source: str) -> dict:
+    """``copy``, refused when an earlier copy of the export (``taken``) has its id, or its key and payload."""
+    payload = f"{schema.to_unsigned(copy['payload']):#018x}"
+    if copy["id"] in taken:
+        raise RegistryError(f"{source}: copy {copy['id']} is in the export twice; nothing imported")
+    if (copy["key"], payload) in taken:
+        raise RegistryError(f"{source}: copy {copy['id']} has the payload {payload} of copy "
+                            f"{taken[copy['key'], payload]} under the same key, in this same export; "
+                            "nothing imported")
+    taken[copy["id"]] = taken[copy["key"], payload] = copy["id"]
+    return copy
 
 
 def _import_key(db, key: dict, source: str) -> int:
