@@ -22,6 +22,7 @@ from .errors import (
     ParameterError,
     PayloadTooLargeError,
     RegistryError,
+    RegistryMigratedWarning,
     UnknownNameError,
     WatermarkError,
 )
@@ -29,7 +30,7 @@ from .errors import (
 __all__ = ["__version__", "WatermarkError", "ParameterError", "InvalidImageError", "ImageTooSmallError",
            "ImageFileError", "OutputExistsError", "KeyFileError", "CredentialsError", "MissingExtraError",
            "PayloadTooLargeError", "AttackParameterError", "UnknownNameError", "RegistryError", "FiligraneWarning",
-           "AlreadyMarkedWarning", "KeyFilePermissionWarning"]
+           "AlreadyMarkedWarning", "KeyFilePermissionWarning", "RegistryMigratedWarning"]
 
 from .api import detect, detect_file, detect_keys, embed, embed_file, read_in_frame
 from .detection import CandidateEvidence, Detection, Geometry, InformedReading

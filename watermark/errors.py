@@ -89,5 +89,10 @@ class KeyFilePermissionWarning(FiligraneWarning):
     """A key file can be read by other users than its owner (as ssh warns of a private key)."""
 
 
+class RegistryMigratedWarning(FiligraneWarning):
+    """A registry made by an older Filigrane was migrated to this one's schema, in place: older versions
+    can no longer open it."""
+
+
 class RegistryError(WatermarkError, OSError):
     """A registry database is missing, damaged, newer than this code, locked, or refuses a record."""

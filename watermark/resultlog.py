@@ -187,7 +187,7 @@ class ResultLog:
             return f"a JSON object with {self._key!r}"
         missing = [name for name in self._fields if name not in row]
         if missing:
-            return f"it has no {missing[0]!r}: another command's output?"
+            return f"it has no {missing[0]!r}: another command's output, or an older Filigrane's?"
         if self._statuses is not None and row.get("status") not in self._statuses:
             return f"its status {row.get('status')!r} is none of a scan's: another command's output?"
         return row

@@ -183,7 +183,8 @@ def test_an_export_file_is_imported_as_it_streams_exactly(registry, key, tmp_pat
      'the export has "keys" twice; nothing imported'),
     (lambda exported: exported.replace('"keys": [', '"keyz": [', 1),
      'the export\'s "keys" is not a list; nothing imported'),
-    (lambda exported: exported.replace('"version": 1', '"version": 2', 1), "export version 2 is not 1"),
+    (lambda exported: exported.replace('"version": 2', '"version": 3', 1),
+     "export version 3 is not one this Filigrane reads (1, 2)"),
     (lambda exported: exported.replace('"format": "filigrane-registry",', "", 1),
      'not a Filigrane registry export (no "format": "filigrane-registry")'),
     (lambda exported: "[" + exported + "]", 'not a Filigrane registry export (no "format": "filigrane-registry")')])
@@ -205,7 +206,7 @@ def test_a_streamed_import_that_fails_late_leaves_nothing(registry, key, tmp_pat
 def test_an_export_made_before_frames_were_kept_imports(registry, key, tmp_path):
     master = _master(registry)
     registry.mark_issued(registry.reserve(key, master, output_path="/out/a.png", scheme="lattice").id, "e" * 64)
-    document = json.loads(export_json(registry))
+    document = {**json.loads(export_json(registry)), "version": 1}      # as exports were then
     for entry in document["masters"]:
         del entry["frame"]
     with Registry(tmp_path / "copy.db", create=True) as copy:
@@ -224,13 +225,23 @@ def test_a_registry_of_the_first_schema_is_migrated_in_place(tmp_path, key):
                        "VALUES (?, '/m/a.png', 640, 480, 7, x'00', 'then')", ("a" * 64,))
     connection.commit()
     connection.close()
-    with Registry(path) as registry:
+    shutil.copy(path, tmp_path / "v1-again.db")
+    with pytest.warns(wm.RegistryMigratedWarning, match=f"^{path}: registry migrated from schema version 1 to "
+                      f"{SCHEMA_VERSION}; older Filigrane versions can no longer open it$"):
+        registry = Registry(path)
+    with registry:
         master = registry.master("a" * 64)
         assert master is not None and registry.frame(master) is None
         registry.add_master(sha256=master.sha256, path=master.path, width=640, height=480, phash=7,
                             print_=master.print, frame=b"now")
         assert registry.frame(master) == b"now" and registry.counts()["masters"] == 1
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    Registry(path).close()                   # migrated once: no warning again (warnings are errors here)
+    listed = subprocess.run([sys.executable, "-m", "watermark", "registry", "list", "--registry",
+                             str(tmp_path / "v1-again.db")], capture_output=True, text=True, timeout=300)
+    assert listed.stderr.splitlines()[0] == (f"watermark: warning: {tmp_path}/v1-again.db: registry migrated from "
+                                             f"schema version 1 to {SCHEMA_VERSION}; older Filigrane versions can "
+                                             "no longer open it"), listed.stderr
 
 
 def test_import_refuses_a_conflicting_copy_and_imports_nothing(registry, key, tmp_path):
@@ -381,9 +392,9 @@ def test_import_refuses_a_malformed_field_and_imports_nothing(registry, key, tmp
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"version": True}, "x.json: export version True is not 1"),
-    ({"version": 1.0}, "x.json: export version 1.0 is not 1"),
-    ({"version": "1" * 100}, "x.json: export version '" + "1" * 39 + "... is not 1"),
+    ({"version": True}, "x.json: export version True is not one this Filigrane reads (1, 2)"),
+    ({"version": 1.0}, "x.json: export version 1.0 is not one this Filigrane reads (1, 2)"),
+    ({"version": "1" * 100}, "x.json: export version '" + "1" * 39 + "... is not one this Filigrane reads (1, 2)"),
     ({"keys": "abc"}, "x.json: the export's \"keys\" is not a list; nothing imported"),
     ({"masters": [5]}, "x.json: master #1 is not an object; nothing imported")])
 def test_import_refuses_a_malformed_document(registry, key, tmp_path, change, message):

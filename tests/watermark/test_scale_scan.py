@@ -108,7 +108,8 @@ def test_resume_refuses_a_detect_output_and_an_empty_pattern_leaves_the_output_a
     out.write_text(detected.stdout)
     refused = _run(*_arguments(world, exact, "-o", out, "--resume"))
     assert _one_line(refused) == (f"watermark: {out}: line 1 is not a row of a scan's output (it has no "
-                                  "'sha256': another command's output?); not resumed, the file is left as it is")
+                                  "'sha256': another command's output, or an older Filigrane's?); not resumed, the "
+                                  "file is left as it is")
     refused = _run(*_arguments(world, exact, "-o", out, "--overwrite", "--include", ""))
     assert _one_line(refused) == "watermark: --include '': an empty pattern matches no file"
     assert out.read_text() == detected.stdout

@@ -17,10 +17,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import RegistryError
+from ..errors import RegistryError, RegistryMigratedWarning
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "DEFAULT_TIMEOUT", "connect", "write", "read", "errors", "decoding",
            "to_signed", "to_unsigned"]
@@ -234,6 +235,10 @@ def _check_and_migrate(connection: sqlite3.Connection, path: Path, create: bool)
                     connection.execute(statement)
         connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    if 0 < version < SCHEMA_VERSION:
+        warnings.warn(RegistryMigratedWarning(f"{path}: registry migrated from schema version {version} to "
+                                              f"{SCHEMA_VERSION}; older Filigrane versions can no longer open it"),
+                      stacklevel=2)
 
 
 def _version(connection: sqlite3.Connection, path: Path, create: bool) -> int:

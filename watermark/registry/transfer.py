@@ -46,11 +46,12 @@ __all__ = ["FORMAT", "export_document", "export_json", "write_export", "import_d
 
 FORMAT = "filigrane-registry"
 _MAX_SIDE = 65535                            # px, a master's largest side (JPEG's): a frame is then <= 34 Mpx
-_VERSION = 1
+_VERSION = 2                                 # 2: masters carry their frames (which 1's importers drop)
+_READ_VERSIONS = (1, 2)
 _COPY_FIELDS = ("id", "key", "payload", "master", "state", "output_path", "output_sha256", "recipient", "metadata",
                 "scheme", "tool_version", "reserved_at", "issued_at", "note")
 _MASTER_FIELDS = ("path", "width", "height", "phash", "print", "frame")     # what makes two entries of a master one
-_ABSENT_IN_OLD_EXPORTS = ("frame",)          # exports made before frames were kept have none
+_ABSENT_IN_OLD_EXPORTS = ("frame",)          # version 1 exports made before frames were kept have none
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"       # the registry's times (`watermark.registry.store.utc_now`)
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 _SURROGATE = re.compile("[\ud800-\udfff]")   # what no UTF-8 text holds (SQLite stores UTF-8)
@@ -195,8 +196,9 @@ def _check_header(name: str, value: Any, source: str) -> None:
     """Refuse an export whose ``"format"`` or ``"version"`` is not this module's."""
     if name == "format" and value != FORMAT:
         raise RegistryError(f"{source}: not a Filigrane registry export (no \"format\": \"{FORMAT}\")")
-    if name == "version" and (type(value) is not int or value != _VERSION):
-        raise RegistryError(f"{source}: export version {_shown(value)} is not {_VERSION}")
+    if name == "version" and (type(value) is not int or value not in _READ_VERSIONS):
+        raise RegistryError(f"{source}: export version {_shown(value)} is not one this Filigrane reads "
+                            f"({', '.join(map(str, _READ_VERSIONS))})")
 
 
 def _document_fields(document: Any, source: str) -> Iterator[tuple[str, Any]]:
