@@ -24,7 +24,7 @@ import stat
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import PurePath
 from typing import Any, TextIO
 
@@ -128,6 +128,8 @@ class ResultLog:
         The keys every row of this batch has, besides ``key``: a line without them is not a row.
     statuses : collection of str, optional
         The values a row's ``status`` takes: a line with another is not a row.
+    on_earlier : callable, optional
+        Given each row that ``resume`` keeps, in the file's order (a report counts the earlier run's).
 
     Raises
     ------
@@ -142,8 +144,9 @@ class ResultLog:
 
     def __init__(self, path: str | None = None, *, resume: bool = False, overwrite: bool = False,
                  stream: TextIO | None = None, key: str = "path", fields: Sequence[str] = (),
-                 statuses: Collection[str] | None = None) -> None:
+                 statuses: Collection[str] | None = None, on_earlier: Callable[[dict], None] | None = None) -> None:
         self.path, self._key, self._done = path, key, np.zeros(0, dtype=np.uint64)
+        self._on_earlier = on_earlier
         self._folder = os.getcwd()             # where the names of local files are taken from
         self._fields, self._statuses = (key, *fields), statuses
         self._stream = stream or sys.stdout
@@ -215,6 +218,8 @@ class ResultLog:
                 end = size
                 hashes.append(_name_hash(row[self._key], self._folder))
                 self.earlier[str(row.get("status"))] += 1
+                if self._on_earlier is not None:
+                    self._on_earlier(row)
         if gaps:
             self._rewrite(path)
         elif end != size:

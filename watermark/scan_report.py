@@ -2,8 +2,10 @@
 
 One self-contained file: styles inline, every thumbnail a base64 ``data:`` URI, no script, nothing
 fetched from elsewhere, so that it opens offline and can be mailed or archived. Rows are added as
-the scan produces them; only counts and the first ``limit`` findings worth showing are kept, so a
-scan of a million files does not hold a million rows.
+the scan produces them (and, when it resumes an output, the earlier run's rows first); only counts,
+the ``limit`` strongest findings (attributions first, then exact copies of issued copies,
+unverified copies, marks in other content, the unmarked masters, near-duplicates; each kind by
+path) and the first errors are kept, so a scan of a million files does not hold a million rows.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import html
 import os
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from . import atomic
+from . import __version__, atomic
 from .errors import ImageFileError
 from .scan import STATUSES
 from .sources import visible
@@ -26,6 +29,7 @@ from .sources import visible
 __all__ = ["ScanReport", "copies_named"]
 
 _SHOWN = ("attributed", "unverified", "mark-only", "near-duplicate", "exact")
+_ERRORS_SHOWN = 50
 _STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;max-width:1200px;
 color:#1b1b1b;padding:0 1em}
@@ -36,6 +40,7 @@ td.n{text-align:right}.meta,.note{color:#555;font-size:12px}
 .pair{display:flex;gap:.5em}.pair figure{margin:0;width:180px}.pair img{width:100%;height:auto;border:1px solid #ccc}
 figcaption{font-size:11px;color:#333;word-break:break-all}code{background:#f5f5f5;padding:0 .2em}
 .attributed{color:#0a6b2f;font-weight:600}.unverified,.mark-only{color:#a15c00;font-weight:600}
+.stopped{background:#fff3cd;border:1px solid #e0b000;padding:.5em 1em}
 """
 
 
@@ -50,15 +55,39 @@ def _e(value: Any) -> str:
     return html.escape(visible(text))
 
 
-def _image(data: bytes | None, alt: str) -> str:
+def _image(data: bytes | None, alt: str, missing: str = "no picture") -> str:
     if not data:
-        return f"<figure><div class='note'>no picture</div><figcaption>{_e(alt)}</figcaption></figure>"
+        return f"<figure><div class='note'>{_e(missing)}</div><figcaption>{_e(alt)}</figcaption></figure>"
     uri = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
     return f"<figure><img src='{uri}' alt='{_e(alt)}'><figcaption>{_e(alt)}</figcaption></figure>"
 
 
 def _p(value: Any) -> str:
     return "" if value is None else f"{float(value):.3g}"
+
+
+def _link(path: str | None) -> str:
+    """``path`` shown, and linked where a browser can open it: a local file (made absolute from the
+    folder the scan ran in), or an http(s) URL without a password."""
+    if not path:
+        return ""
+    parts = urlsplit(path)
+    if parts.scheme in ("http", "https") and parts.password is None:
+        href = path
+    elif "://" in path:
+        return _e(path)
+    else:
+        href = Path(os.path.abspath(path)).as_uri()
+    return f"<a href='{html.escape(href)}'>{_e(path)}</a>"
+
+
+def _order(row: dict) -> tuple[int, str]:
+    """Where a finding stands on the page: strongest kind first, then by path."""
+    status = row.get("status")
+    rank = {"attributed": 0, "unverified": 2, "mark-only": 3, "near-duplicate": 5}.get(str(status), 4)
+    if status == "exact" and row.get("record"):
+        rank = 1                             # the issued copy itself
+    return rank, str(row.get("path"))
 
 
 def copies_named(row: dict) -> list[tuple[dict, str]]:
@@ -83,7 +112,8 @@ class ScanReport:
     """Collects a scan's rows and writes ``report.html`` into ``directory``.
 
     ``master_thumbnail(master_sha256)`` gives the registered master's small JPEG (the registry keeps
-    one, so the master file need not exist any more), or None.
+    one, so the master file need not exist any more), or None. ``registry`` and ``keys`` (public ids)
+    are named at the top. Set ``stopped`` when the scan ends before its last file.
 
     Raises
     ------
@@ -93,33 +123,56 @@ class ScanReport:
     """
 
     def __init__(self, directory: str | os.PathLike, master_thumbnail: Callable[[str], bytes | None], *,
-                 limit: int = 500) -> None:
+                 limit: int = 500, registry: str | None = None, keys: Sequence[str] = ()) -> None:
         self.directory, self.limit = Path(directory), limit
         self.path = self.directory / "report.html"
         self._check()
         self._master_thumbnail = master_thumbnail
+        self.registry, self.keys = registry, tuple(keys)
         self.status: Counter[str] = Counter()
         self.by_recipient: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.by_master: defaultdict[str, Counter[str]] = defaultdict(Counter)
-        self.findings: list[tuple[dict, bytes | None]] = []
-        self.left_out = 0
-        self.earlier = (0, 0)      # rows of an earlier run the scan resumed after, and how many found something
+        self._findings: list[tuple[dict, bytes | None, bool]] = []
+        self._left_out = 0
+        self.errors: list[dict] = []
+        self.earlier = 0           # rows of an earlier run, which the scan resumed after
+        self.stopped = False
 
-    def add(self, row: dict, suspect_thumbnail: bytes | None = None) -> None:
-        """Count ``row`` (a scan's JSON row) and keep it, with its picture, if it is worth showing."""
+    def add(self, row: dict, suspect_thumbnail: bytes | None = None, *, earlier: bool = False) -> None:
+        """Count ``row`` (a scan's JSON row) and keep it, with its picture, if it is among the strongest
+        findings; ``earlier``: a row of the earlier run a resumed scan continues (its picture not kept)."""
         status = row.get("status") or "error"
         self.status[status] += 1
+        self.earlier += earlier
         records = copies_named(row) or ([(row["record"], status)] if row.get("record") else [])
         for record, named in records:
             self.by_recipient[record.get("recipient") or "(none)"][named] += 1
             self.by_master[(record.get("master") or {}).get("path") or "?"][named] += 1
         if not records and row.get("match"):
             self.by_master[(row["match"].get("master") or {}).get("path") or "?"][status] += 1
+        if status == "error" and len(self.errors) < _ERRORS_SHOWN:
+            self.errors.append(row)
         if status in _SHOWN:
-            if len(self.findings) < self.limit:
-                self.findings.append((row, suspect_thumbnail))
-            else:
-                self.left_out += 1
+            self._findings.append((row, suspect_thumbnail, earlier))
+            if len(self._findings) >= 2 * self.limit:
+                self._trim()
+
+    @property
+    def findings(self) -> list[tuple[dict, bytes | None, bool]]:
+        """The findings the page shows, strongest first (`_order`): row, picture, whether of the earlier run."""
+        self._trim()
+        return self._findings
+
+    @property
+    def left_out(self) -> int:
+        """How many findings the page does not show."""
+        self._trim()
+        return self._left_out
+
+    def _trim(self) -> None:
+        self._findings.sort(key=lambda finding: _order(finding[0]))
+        self._left_out += max(0, len(self._findings) - self.limit)
+        del self._findings[self.limit:]
 
     def _check(self) -> None:
         """Make ``directory`` (if need be) and check that ``report.html`` can be written there."""
@@ -147,17 +200,30 @@ class ScanReport:
 
     def _html(self, command: str) -> str:
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        about = [f"Filigrane {__version__}", now]
+        if self.registry:
+            about.append(f"registry {self.registry}")
+        if self.keys:
+            about.append("key" + ("s " if len(self.keys) > 1 else " ") + ", ".join(self.keys))
         parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Filigrane scan report</title>"
                  f"<style>{_STYLE}</style></head><body><h1>Filigrane scan report</h1>",
-                 f"<p class='meta'>{now} &middot; <code>{_e(command)}</code></p>",
-                 f"<p>{self._summary()}</p>",
-                 self._counts("Files by status", {"all files": self.status} if self.status else {},
-                              [status for status in STATUSES if self.status[status]]),
-                 "<p class='note'>An attribution needs a mark of a registered key, the issued copy's per-copy layer "
-                 "and a match of the file's content with that copy's master. Without the layer (unverified) the "
-                 "copy may be too small or worn to show it, or its mark may have been pasted onto another copy of "
-                 "the master; a mark in other content (mark-only) may have been copied from another image. "
-                 "Neither is an attribution.</p>"]
+                 f"<p class='meta'>{' &middot; '.join(map(_e, about))} &middot; <code>{_e(command)}</code></p>"]
+        if self.stopped:
+            parts.append("<p class='stopped'>This scan was stopped before its last file: the files it did not reach "
+                         "are not in this page. The same command with <code>--resume</code> finishes it and writes "
+                         "the page again, whole.</p>")
+        parts += [f"<p>{self._summary()}</p>",
+                  self._counts("Files by status", {"all files": self.status} if self.status else {},
+                               [status for status in STATUSES if self.status[status]]),
+                  "<p class='note'>An attribution needs a mark of a registered key, the issued copy's per-copy layer "
+                  "and a match of the file's content with that copy's master. Without the layer (unverified) the "
+                  "copy may be too small or worn to show it, or its mark may have been pasted onto another copy of "
+                  "the master; a mark in other content (mark-only) may have been copied from another image. "
+                  "Neither is an attribution. A mark's <i>p</i> is the probability that an image without this "
+                  "key's mark would score as high: the smaller, the surer that the mark is there, but not whose "
+                  "copy the file is (a pasted mark has as small a <i>p</i>): that is what the per-copy layer and "
+                  "the content match decide. An exact copy has the same bytes (SHA-256) as the issued copy or "
+                  "master it names.</p>"]
         columns = ["attributed", "unverified", "mark-only", "near-duplicate", "exact"]
         parts.append(self._counts("Per recipient", self.by_recipient, columns))
         parts.append(self._counts("Per master", self.by_master, columns))
@@ -165,23 +231,27 @@ class ScanReport:
         if not self.findings:
             parts.append("<p>No attribution, mark, near-duplicate or exact copy was found.</p>")
         parts.append("<table><thead><tr><th>suspect and master</th><th>finding</th></tr></thead><tbody>")
-        for row, thumbnail in self.findings:
-            parts.append(self._finding(row, thumbnail))
+        for row, thumbnail, earlier in self.findings:
+            parts.append(self._finding(row, thumbnail, earlier))
         parts.append("</tbody></table>")
         if self.left_out:
-            parts.append(f"<p class='note'>{self.left_out} more findings are not shown here; their rows are in the "
-                         "scan's output.</p>")
+            parts.append(f"<p class='note'>{self.left_out} more findings, weaker or of the same kind further in "
+                         "the alphabet, are not shown here; their rows are in the scan's output.</p>")
+        if self.errors:
+            more = self.status["error"] - len(self.errors)
+            parts.append(f"<h2>Files that could not be read</h2><p class='note'>{self.status['error']} in all"
+                         + (f"; the first {len(self.errors)} here, the others in the scan's output" if more else "")
+                         + ".</p><ul>" + "".join(f"<li>{_e(row.get('error'))}</li>" for row in self.errors) + "</ul>")
         parts.append("</body></html>")
         return "\n".join(parts)
 
     def _summary(self) -> str:
         """How many files were scanned, and how many of the findings the page shows."""
         found = len(self.findings) + self.left_out
-        shown = f", the first {len(self.findings)} shown here" if self.left_out else ""
-        rows, earlier_found = self.earlier
-        resumed = (f" This run resumed an output after {rows} rows of an earlier run ({earlier_found} of them "
-                   "found something), which this page does not count: they are in the output.") if rows else ""
-        return f"Files scanned: {self.status.total()}. Findings: {found}{shown}.{resumed}"
+        shown = f", the {len(self.findings)} strongest shown here" if self.left_out else ""
+        earlier = (f" ({self.earlier} of them by the earlier run this one resumed, whose pictures were not kept)"
+                   if self.earlier else "")
+        return f"Files scanned: {self.status.total()}{earlier}. Findings: {found}{shown}."
 
     @staticmethod
     def _counts(title: str, table: dict[str, Counter[str]], columns: list[str]) -> str:
@@ -192,10 +262,11 @@ class ScanReport:
                        + "</tr>" for name, counts in sorted(table.items()))
         return f"<h2>{_e(title)}</h2><table><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>"
 
-    def _finding(self, row: dict, thumbnail: bytes | None) -> str:
+    def _finding(self, row: dict, thumbnail: bytes | None, earlier: bool) -> str:
         record = row.get("record") or {}
         master = record.get("master") or (row.get("match") or {}).get("master") or {}
-        pictures = _image(thumbnail, row.get("path", "")) + _image(
+        pictures = _image(thumbnail, row.get("path", ""), "picture not kept by the earlier run" if earlier
+                          else "no picture") + _image(
             self._master_thumbnail(master["sha256"]) if master.get("sha256") else None,
             f"master: {master.get('path', '')}")
         how = "identical bytes (SHA-256)" if row.get("method") == "exact" else f"by {_e(row.get('method'))}"
@@ -213,11 +284,7 @@ class ScanReport:
         if row.get("geometry"):
             facts.append("geometry: " + ", ".join(f"{_e(k)} {_e(v)}" for k, v in row["geometry"].items()))
         for mark in row.get("marks") or []:
-            who = (mark.get("record") or {}).get("recipient")
-            seen = None if row.get("status") == "exact" else _named_as(mark)
-            facts.append(f"mark {_e(mark.get('payload'))} (p = {_p(mark.get('p_value'))}, {_e(mark.get('method'))})"
-                         + (f": {_e(who)}, issued {_e(mark['record'].get('issued'))}" if who else "")
-                         + (f" <span class='{seen}'>{seen}</span>" if seen else ""))
+            facts.append(self._mark(row, mark))
         if row.get("reason"):
             facts.append(f"<i>{_e(row['reason'])}</i>")
         credentials = row.get("credentials") or {}
@@ -226,5 +293,25 @@ class ScanReport:
             facts.append(f"Content Credentials: {'valid' if credentials['valid'] else 'INVALID'}"
                          f"{', trusted' if credentials['trusted'] else ''}, signed by {_e(credentials['signer'])}; "
                          f"soft binding {agrees[credentials['agrees']]}")
+        suspect = _link(row.get("path"))
+        if row.get("sha256"):
+            suspect += f" &middot; SHA-256 <code>{_e(row['sha256'])}</code>"
+        if master.get("path"):
+            suspect += f"<br>master {_link(master['path'])}"
         return (f"<tr><td><div class='pair'>{pictures}</div></td><td>{'<br>'.join(facts)}"
-                f"<div class='meta'>{_e(row.get('path'))}</div></td></tr>")
+                f"<div class='meta'>{suspect}</div></td></tr>")
+
+    @staticmethod
+    def _mark(row: dict, mark: dict) -> str:
+        """One mark the row found: its payload, how sure and how read, and whose copy's mark it is."""
+        record = mark.get("record") or {}
+        evidence = ("identical bytes" if mark.get("method") == "exact"
+                    else f"p = {_p(mark.get('p_value'))}, {_e(mark.get('method'))}")
+        text = f"mark {_e(mark.get('payload'))} ({evidence})"
+        if record.get("recipient") and row.get("status") == "mark-only":
+            return text + (f": the mark of {_e(record['recipient'])}'s copy, in content that is not that copy's "
+                           "master: not an attribution")
+        if record.get("recipient"):
+            text += f": {_e(record['recipient'])}, issued {_e(record.get('issued'))}"
+        seen = None if row.get("status") == "exact" else _named_as(mark)
+        return text + (f" <span class='{seen}'>{seen}</span>" if seen else "")

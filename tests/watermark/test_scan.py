@@ -130,7 +130,7 @@ def test_the_summary_counts_every_copy_a_collage_names_under_its_own_status(caps
              {"attributed": False, "content_match": False, "record": {**record, "recipient": "V"}}]
     summary = scan_cli._Summary()
     summary.add({"status": "attributed", "record": record, "marks": marks})
-    summary.print(0, 0)
+    summary.print(0)
     err = capsys.readouterr().err
     assert "recipient Agence X: 1 attributed copy of 1 master" in err and "recipient Y: 1 attributed copy" in err
     assert "recipient Z: 1 unverified copy" in err and "recipient W" not in err and "recipient V" not in err
@@ -198,7 +198,9 @@ def test_ctrl_c_then_resume_scans_every_file_once(scan_world, tmp_path):
     resumed = _run(*command[3:], "--resume", check=0)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(Path(row["path"]).name for row in rows) == sorted(f"{i:02d}.png" for i in range(COPIES))
-    assert all(row["status"] == "attributed" for row in rows) and "after" in resumed.stderr
+    assert all(row["status"] == "attributed" for row in rows)
+    assert f"watermark: {COPIES} scanned ({done.count(chr(10))} of them by an earlier run): {COPIES} attributed" \
+        in resumed.stderr
 
 
 def test_a_hundred_thousand_listed_paths_stream_through(scan_world, tmp_path):
@@ -326,12 +328,13 @@ def test_resume_keeps_good_rows_and_scans_failed_and_torn_ones_again(scan_world,
     out.write_text("".join(lines[:4]) + lines[4][:40])         # the last line torn, as a crash leaves it
     (folder / "2-late.png").write_bytes((world / "crawl" / "exact.png").read_bytes())
     resumed = _run(*command, "--resume", check=0)
-    assert "2 scanned (after 3 rows of an earlier run, 3 of them found)" in resumed.stderr
+    assert "watermark: 5 scanned (3 of them by an earlier run): 0 attributed, 0 unverified, 0 mark-only, " \
+           "0 near-duplicate, 5 exact, 0 not-found, 0 error" in resumed.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(row["path"] for row in rows) == sorted(str(folder / f"{name}.png") for name in (0, 1, 2, 3, "2-late"))
     assert out.read_text().startswith(lines[0] + lines[1] + lines[3]) and all(row["status"] == "exact" for row in rows)
     again = _run(*command, "--resume", check=0)               # nothing new: the output's rows say found
-    assert "0 scanned (after 5 rows of an earlier run, 5 of them found)" in again.stderr
+    assert "watermark: 5 scanned (5 of them by an earlier run): 0 attributed" in again.stderr
 
 
 def test_resume_refuses_an_output_that_is_not_a_scans_and_leaves_it_as_it_is(scan_world, tmp_path):

@@ -112,10 +112,71 @@ def test_the_top_says_how_many_findings_are_shown_and_the_note_where_the_others_
         report.add(_row(f"crawl/{i:03d}.jpg", "attributed", "Agence X"))
     report.add({"path": "crawl/z.jpg", "status": "not-found"})
     text = _text(report.write("watermark scan crawl --registry r.db"))
-    assert "Files scanned: 521. Findings: 520, the first 500 shown here." in text
-    assert text.index("the first 500 shown here") < text.index("Files by status")
-    assert "20 more findings are not shown here; their rows are in the scan's output." in text
-    assert "JSON" not in text
+    assert "Files scanned: 521. Findings: 520, the 500 strongest shown here." in text
+    assert text.index("the 500 strongest shown here") < text.index("Files by status")
+    assert ("20 more findings, weaker or of the same kind further in the alphabet, are not shown here; their rows "
+            "are in the scan's output.") in text
+    assert "JSON" not in text and "crawl/499.jpg" in text and "crawl/500.jpg" not in text
+
+
+def test_the_strongest_findings_are_shown_first_and_kept_whatever_came_before(tmp_path):
+    """A probe's crawl held 521 exact copies of an unmarked master, then its one attribution: the page
+    showed the first 500 findings, all exact copies, and not the attribution."""
+    report = ScanReport(tmp_path / "report", lambda sha: None)
+    exact = {"status": "exact", "method": "exact", "record": None, "reason": "the unmarked master itself",
+             "match": {"master": {"path": "masters/kite.jpg", "sha256": "ab" * 32}}}
+    for i in range(521):
+        report.add({**exact, "path": f"cap/{i:03d}.jpg"})
+    report.add({**_row("z/unverified.jpg", "unverified", "Studio Y"), "method": "blind"})
+    report.add(_row("z/hit.jpg", "attributed", "Agence X"))
+    report.add({**exact, "path": "a/issued-copy.jpg", "record": _row("x", "attributed", "Agence X")["record"]})
+    text = _text(report.write("watermark scan cap --registry r.db"))
+    assert "Findings: 524, the 500 strongest shown here." in text
+    shown = [text.index(name) for name in ("z/hit.jpg", "a/issued-copy.jpg", "z/unverified.jpg", "cap/000.jpg",
+                                           "cap/496.jpg")]
+    assert shown == sorted(shown) and "cap/497.jpg" not in text
+
+
+def test_a_finding_names_its_file_and_master_as_links_with_the_file_s_sha256(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    report = ScanReport(tmp_path / "report", lambda sha: None)
+    report.add({**_row("crawl/a b.jpg", "attributed", "Agence X", master="/masters/coffee.tif"), "sha256": "cd" * 32})
+    report.add(_row("https://alice:pw@example.com/b.jpg", "attributed", "Agence X"))
+    report.add(_row("https://example.com/c.jpg?x=1&y=2", "attributed", "Agence X"))
+    report.add(_row("s3://bucket/d.jpg", "attributed", "Agence X"))
+    page = report.write("scan").read_text()
+    assert f"<a href='file://{tmp_path}/crawl/a%20b.jpg'>crawl/a b.jpg</a>" in page
+    assert "<a href='file:///masters/coffee.tif'>/masters/coffee.tif</a>" in page
+    assert "SHA-256 <code>" + "cd" * 32 in page
+    assert "<a href='https://example.com/c.jpg?x=1&amp;y=2'>" in page
+    assert "href='https://alice" not in page and "href='s3:" not in page and "s3://bucket/d.jpg" in page
+
+
+def test_unreadable_files_are_listed_and_a_mark_in_other_content_accuses_no_one(tmp_path):
+    report = ScanReport(tmp_path / "report", lambda sha: None)
+    for i in range(60):
+        report.add({"path": f"crawl/bad{i:02d}.jpg", "status": "error", "error": f"crawl/bad{i:02d}.jpg: truncated"})
+    forged = _row("crawl/forged.jpg", "mark-only", "Agence X")
+    forged["marks"] = [{"payload": "0x1", "p_value": 7.7e-148, "method": "blind", "record": forged["record"]}]
+    report.add(forged)
+    exact = {**_row("crawl/same.jpg", "attributed", "Studio Y"), "status": "exact", "method": "exact"}
+    exact["marks"] = [{"payload": "0x2", "p_value": 0.0, "method": "exact", "record": exact["record"]}]
+    report.add(exact)
+    text = _text(report.write("scan"))
+    assert "60 in all; the first 50 here, the others in the scan's output." in text
+    assert text.index("Files that could not be read") < text.index("crawl/bad00.jpg: truncated")
+    assert "crawl/bad49.jpg: truncated" in text and "crawl/bad50.jpg" not in text
+    assert ("mark 0x1 (p = 7.7e-148, blind): the mark of Agence X's copy, in content that is not that copy's "
+            "master: not an attribution") in text
+    assert "mark 0x2 (identical bytes): Studio Y" in text and "p = 0" not in text
+
+
+def test_a_stopped_scan_s_report_says_so_at_the_top(tmp_path):
+    report = _report(tmp_path)
+    assert "This scan was stopped" not in _text(report.write("scan"))
+    report.stopped = True
+    text = _text(report.write("scan"))
+    assert text.index("This scan was stopped before its last file") < text.index("Files scanned: 5.")
 
 
 def test_a_scan_of_no_file_says_so_and_has_no_empty_table(tmp_path):
@@ -180,13 +241,18 @@ def test_a_16_bit_colour_finding_has_its_picture_in_the_report_and_the_scan_goes
     assert probe(tmp_path / "report" / "report.html", tmp_path)["images"] == 4
 
 
-def test_a_resumed_scan_s_report_says_what_it_does_not_count(scan_world, tmp_path):
+def test_a_resumed_scan_s_report_shows_the_earlier_run_s_findings_too(scan_world, tmp_path):
+    """It said "Findings: 0" after a resume, the earlier run's findings only counted in a sentence."""
     common = ("--registry", scan_world / "r.db", "--key", scan_world / "studio.key", "-o", tmp_path / "rows.jsonl")
     run("scan", scan_world / "crawl" / "exact.png", *common, check=0)
-    run("scan", scan_world / "crawl" / "exact.png", scan_world / "crawl" / "unrelated.png", *common, "--resume",
-        "--report", tmp_path / "report", check=0)
+    resumed = run("scan", scan_world / "crawl" / "exact.png", scan_world / "crawl" / "unrelated.png", *common,
+                  "--resume", "--report", tmp_path / "report", check=0)
     text = _text(tmp_path / "report" / "report.html")
-    assert "Files scanned: 1. Findings: 0. This run resumed an output after 1 rows of an earlier run (1 of them" in text
+    assert ("Files scanned: 2 (1 of them by the earlier run this one resumed, whose pictures were not kept). "
+            "Findings: 1.") in text
+    assert "picture not kept by the earlier run" in text and f"{scan_world}/crawl/exact.png" in text
+    assert "watermark: 2 scanned (1 of them by an earlier run): 0 attributed, 0 unverified, 0 mark-only, " \
+           "0 near-duplicate, 1 exact, 1 not-found, 0 error" in resumed.stderr
 
 
 def test_report_renders_in_headless_chromium(tmp_path):

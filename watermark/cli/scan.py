@@ -100,13 +100,20 @@ def _run_scan(args: argparse.Namespace) -> int:
     scanner.check()                                  # a bad registry or key stops here, before any file
     if args.dask is not None:
         check_address(args.dask)                     # and an address that is none, before the outputs
-    report = None if args.report is None else ScanReport(args.report, _thumbnails(scanner.registry))
+    report = None if args.report is None else ScanReport(
+        args.report, _thumbnails(scanner.registry), registry=os.path.abspath(args.registry),
+        keys=[key.public_id for key in scanner.keys])
     summary = _Summary()
     sources = iter_sources(args.paths, recursive=args.recursive, include=args.include, exclude=args.exclude,
                            stdin=sys.stdin.buffer)          # a bad pattern stops here, before the output
+
+    def earlier(row: dict[str, Any]) -> None:      # a row of the run this one resumes: counted, reported
+        summary.add(row)
+        if report is not None:
+            report.add(row, earlier=True)
+
     with ResultLog(args.output, resume=args.resume, overwrite=args.overwrite, fields=ROW_FIELDS,
-                   statuses=STATUSES) as log:
-        earlier_found = sum(log.earlier[status] for status in _FOUND_STATUSES)
+                   statuses=STATUSES, on_earlier=earlier) as log:
         pending = (source for source in sources if not log.done(source.name))
         rows_shown = not args.output and sys.stdout.isatty()      # rows on the terminal show the progress
         try:
@@ -122,16 +129,19 @@ def _run_scan(args: argparse.Namespace) -> int:
                     summary.add(row)
                     if report is not None:
                         report.add(row, thumbnail)
-        finally:
-            summary.print(log.resumed, earlier_found)
+        except BaseException:                      # Ctrl-C, SIGTERM, a worker's bug: the report says so
             if report is not None:
-                report.earlier = (log.resumed, earlier_found)
+                report.stopped = True
+            raise
+        finally:
+            summary.print(log.resumed)
+            if report is not None:
                 print(visible(f"watermark: report written to {report.write(printable(' '.join(sys.argv)))}"),
                       file=sys.stderr)
             scanner.close()
     if summary.status["error"]:
         return ERROR
-    return FOUND if earlier_found or any(summary.status[s] for s in _FOUND_STATUSES) else NOT_FOUND
+    return FOUND if any(summary.status[s] for s in _FOUND_STATUSES) else NOT_FOUND     # earlier rows included
 
 
 def _thumbnails(registry: Registry) -> Any:
@@ -197,10 +207,10 @@ class _Summary:
             self.recipient_masters[recipient][master] += 1
             self.masters[master] += 1
 
-    def print(self, resumed: int, found: int) -> None:
-        """The counts; ``resumed`` rows of an earlier run (``found`` of them something of the registry) kept."""
+    def print(self, resumed: int) -> None:
+        """The counts, ``resumed`` rows of an earlier run included."""
         counts = ", ".join(f"{self.status[s]} {s}" for s in STATUSES)
-        earlier = f" (after {resumed} rows of an earlier run, {found} of them found)" if resumed else ""
+        earlier = f" ({resumed} of them by an earlier run)" if resumed else ""
         print(f"watermark: {sum(self.status.values())} scanned{earlier}: {counts}", file=sys.stderr)
         for recipient, seen in sorted(self.recipients.items()):
             masters = self.recipient_masters[recipient]
