@@ -83,11 +83,11 @@ def _refuse_if_in_use(path: str) -> None:
         os.close(descriptor)
 
 
-def _open_locked(path: str, flags: int) -> int:
-    """``path`` opened with ``flags`` and locked (`_lock`); opened again if the run that held it replaced it
-    (``--resume``'s rewrite) meanwhile, so that the lock is on the file that has the name."""
+def _open_locked(path: str, flags: int, mode: int = 0o666) -> int:
+    """``path`` opened with ``flags`` (made with ``mode``) and locked (`_lock`); opened again if the run that held
+    it replaced it (``--resume``'s rewrite) meanwhile, so that the lock is on the file that has the name."""
     while True:
-        descriptor = os.open(path, flags, 0o666)
+        descriptor = os.open(path, flags, mode)
         try:
             _lock(descriptor, path)
             if os.path.samestat(os.fstat(descriptor), os.stat(path)):
@@ -130,6 +130,8 @@ class ResultLog:
         The values a row's ``status`` takes: a line with another is not a row.
     on_earlier : callable, optional
         Given each row that ``resume`` keeps, in the file's order (a report counts the earlier run's).
+    private : bool
+        Make a new file readable by its owner only (a scan's rows name recipients and masters).
 
     Raises
     ------
@@ -144,7 +146,8 @@ class ResultLog:
 
     def __init__(self, path: str | None = None, *, resume: bool = False, overwrite: bool = False,
                  stream: TextIO | None = None, key: str = "path", fields: Sequence[str] = (),
-                 statuses: Collection[str] | None = None, on_earlier: Callable[[dict], None] | None = None) -> None:
+                 statuses: Collection[str] | None = None, on_earlier: Callable[[dict], None] | None = None,
+                 private: bool = False) -> None:
         self.path, self._key, self._done = path, key, np.zeros(0, dtype=np.uint64)
         self._on_earlier = on_earlier
         self._folder = os.getcwd()             # where the names of local files are taken from
@@ -164,7 +167,8 @@ class ResultLog:
             raise ParameterError("-o - is no file: without -o the rows go to stdout (--json for JSON lines)")
         exclusive = 0 if resume or overwrite else os.O_EXCL
         try:
-            self._fd = _open_locked(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | exclusive)
+            self._fd = _open_locked(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | exclusive,
+                                    0o600 if private else 0o666)
             if resume:
                 self._done = self._read_done(path)
             elif overwrite and stat.S_ISREG(os.fstat(self._fd).st_mode):    # not /dev/null, which cannot be

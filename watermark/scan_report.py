@@ -190,10 +190,11 @@ class ScanReport:
             raise ImageFileError(f"{self.path}: is a directory; the report cannot be written there")
 
     def write(self, command: str) -> Path:
-        """Write ``report.html`` atomically (nothing is left behind on failure); returns its path."""
+        """Write ``report.html`` atomically (nothing is left behind on failure), readable by its owner only (it
+        shows recipients and masters' pictures, as the registry holds them); returns its path."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)      # made at the start; removed since?
-            atomic.write_file(self.path, self._html(command).encode("utf-8"))
+            atomic.write_file(self.path, self._html(command).encode("utf-8"), mode=0o600)   # as the registry
         except OSError as exc:
             raise ImageFileError(f"{self.path}: cannot write the report ({exc.strerror or exc})") from None
         return self.path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import stat
 from html.parser import HTMLParser
 
 import cv2
@@ -251,6 +252,8 @@ def test_a_resumed_scan_s_report_shows_the_earlier_run_s_findings_too(scan_world
     assert ("Files scanned: 2 (1 of them by the earlier run this one resumed, whose pictures were not kept). "
             "Findings: 1.") in text
     assert "picture not kept by the earlier run" in text and f"{scan_world}/crawl/exact.png" in text
+    for private in (tmp_path / "rows.jsonl", tmp_path / "report" / "report.html"):    # as the registry: they name
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600                           # recipients, show masters
     assert "watermark: 2 scanned (1 of them by an earlier run): 0 attributed, 0 unverified, 0 mark-only, " \
            "0 near-duplicate, 1 exact, 1 not-found, 0 error" in resumed.stderr
 

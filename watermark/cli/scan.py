@@ -113,7 +113,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             report.add(row, earlier=True)
 
     with ResultLog(args.output, resume=args.resume, overwrite=args.overwrite, fields=ROW_FIELDS,
-                   statuses=STATUSES, on_earlier=earlier) as log:
+                   statuses=STATUSES, on_earlier=earlier, private=True) as log:
         pending = (source for source in sources if not log.done(source.name))
         rows_shown = not args.output and sys.stdout.isatty()      # rows on the terminal show the progress
         try:
