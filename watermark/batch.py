@@ -7,8 +7,10 @@ A function that raises for an item gives that item's exception as its result; th
 Ctrl-C sends SIGINT to the whole process group, a terminal's hang-up SIGHUP. Workers are born with
 both blocked, so that the parent alone decides: it stops them with SIGTERM, which a worker turns into
 ``SystemExit`` so that its ``finally`` clauses run (a half-written temporary file is removed), and
-raises `KeyboardInterrupt` (the command turns its own SIGTERM and SIGHUP into one). A worker whose
-parent went away (killed) ends quietly.
+raises `KeyboardInterrupt` (the command turns its own SIGTERM and SIGHUP into one), after giving the
+results that workers had sent (and, in input order, those waiting for an earlier one): their work is
+done. An item whose work is done for good (`work_done`: a copy issued) sends its result before its
+worker stops. A worker whose parent went away (killed) ends quietly.
 A worker that dies (killed, out of memory, a crashing decoder) is replaced and the one item it held
 is tried once more in a fresh worker; an item that kills its worker twice gets a `WorkerDiedError`.
 On Dask (`watermark.batch_dask`), the scheduler retries a lost worker's tasks itself.
@@ -32,7 +34,7 @@ from typing import Any, TypeVar, cast
 
 from .errors import WatermarkError
 
-__all__ = ["run", "WorkerDiedError"]
+__all__ = ["run", "work_done", "WorkerDiedError"]
 
 T = TypeVar("T")
 _STOP_SECONDS = 5.0     # how long stopped workers get to unwind before they are killed
@@ -83,9 +85,20 @@ def call(function: Callable[[T], Any], item: T) -> Any:
 
 
 def _in_order(results: Iterable[tuple[int, T, Any]]) -> Iterator[tuple[T, Any]]:
+    """``results`` in input order; when the batch is stopped (Ctrl-C), the results that finished but were
+    waiting for an earlier one are given too, before the stop goes on (their work is done: a copy issued)."""
     waiting: dict[int, tuple[T, Any]] = {}
     upcoming = 0
-    for index, item, result in results:
+    source = iter(results)
+    while True:
+        try:
+            index, item, result = next(source)
+        except StopIteration:
+            return
+        except BaseException:
+            for index in sorted(waiting):
+                yield waiting[index]
+            raise
         waiting[index] = (item, result)
         while upcoming in waiting:
             yield waiting.pop(upcoming)
@@ -150,8 +163,27 @@ def _in_processes(items: Iterator[T], function: Callable[[T], Any], jobs: int) -
                 yield index, item, result
                 feed(worker)
         finished = True
+    except BaseException:            # stopped (Ctrl-C): results already sent are given, their work is done
+        yield from _sent(workers)
+        raise
     finally:
         _stop(workers, finished)
+
+
+def _sent(workers: list[_Worker]) -> Iterator[tuple[int, Any, Any]]:
+    """The results that workers sent and the parent has not read yet (taken without waiting)."""
+    for worker in workers:
+        if worker.held is None:
+            continue
+        index, item, _ = worker.held
+        try:
+            if not worker.connection.poll(0):
+                continue
+            result = worker.connection.recv()
+        except (EOFError, OSError):
+            continue
+        worker.held = None
+        yield index, item, result
 
 
 _STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)    # what stops a batch: the parent answers them
@@ -216,9 +248,13 @@ def _serve(connection: Connection, function: Callable[[Any], Any]) -> None:
         if message is None:
             return
         _, item = message
+        _item["done"] = False
         try:
             _reply(connection, call(function, item))
         except OSError:                 # the parent is gone (BrokenPipeError): no one to tell
+            return
+        _item["done"] = False
+        if _item["stopped"]:
             return
 
 
@@ -242,4 +278,16 @@ def _one_core() -> None:
 
 
 def _unwind(signum: int, frame: Any) -> None:
+    if _item["done"]:
+        _item["stopped"] = True       # the result is sent first, then the worker ends
+        return
     raise SystemExit(128 + signum)
+
+
+_item = {"done": False, "stopped": False}     # this worker's item: its work done for good, a stop waiting
+
+
+def work_done() -> None:
+    """Called in a worker by the item's function once its work is done for good (a copy issued and
+    recorded): a stop that comes from now on waits until the result is sent, so that the row is not lost."""
+    _item["done"] = True

@@ -6,6 +6,7 @@ status 143 and 129."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -22,7 +23,7 @@ from PIL import Image
 from signals import interruptible
 
 from watermark import Key
-from watermark.registry import RESERVED, Registry
+from watermark.registry import ISSUED, RESERVED, Registry
 
 pytestmark = [pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc"),
               pytest.mark.xdist_group("heavy-and-signals")]   # never beside the null test (see there)
@@ -75,14 +76,15 @@ def _interrupt(command: list[str], moment: str, rng: random.Random, stop: int = 
     """Run ``command`` in its own process group and send the group (or, not ``group``, the command alone)
     ``stop`` at ``moment``: as soon as it has child processes ("workers"), or once it printed its first
     result ("work"), plus a random delay; returns the finished process (or fails on a hang)."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True, preexec_fn=interruptible)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
+                               start_new_session=True, preexec_fn=interruptible)   # unbuffered: readline reads
+    first = b""                                                                      # one line, not more
     try:
         if moment == "workers":
             while process.poll() is None and not _has_children(process.pid):
                 time.sleep(0.01)
         else:
-            process.stdout.readline()
+            first = process.stdout.readline()
         time.sleep(rng.uniform(0.0, 0.6))
         assert process.poll() is None, "finished before the interrupt: give it more work"
         if group:
@@ -98,7 +100,7 @@ def _interrupt(command: list[str], moment: str, rng: random.Random, stop: int = 
     while _group(process.pid) and time.monotonic() < deadline:   # the workers' exit is reaped by init
         time.sleep(0.05)
     assert not _group(process.pid), "worker processes left behind"
-    return subprocess.CompletedProcess(command, process.returncode, out, err)
+    return subprocess.CompletedProcess(command, process.returncode, (first + out).decode(), err.decode())
 
 
 def _assert_stopped_cleanly(result: subprocess.CompletedProcess, folder: Path | None, status: int = 130) -> None:
@@ -161,6 +163,30 @@ def test_sigterm_during_embed_with_a_registry_leaves_each_copy_issued_or_waiting
     assert counts["issued"] + counts["reserved"] == len(written) > 0, counts
     # a reservation stays only for a copy written just before the stop, which a rerun records
     assert all(path in written for path in waiting), (waiting, written)
+
+
+def test_ctrl_c_during_embed_gives_the_row_of_every_copy_it_issued_and_the_count(batch, tmp_path):
+    """Rows come in input order: a probe found copies issued by a worker while another still marked an
+    earlier file recorded in the registry, but without their rows, which were held back and lost."""
+    key, _ = batch
+    database, out, folder = tmp_path / "r.db", tmp_path / "out", tmp_path / "in"
+    folder.mkdir()
+    big = cv2.resize(photo("coffee"), (1600, 1200), interpolation=cv2.INTER_CUBIC)
+    inputs = []
+    for index in range(16):                  # a large file, then small ones that finish while it is marked
+        path = folder / f"{index:02d}.png"
+        Image.fromarray(big if index % 4 == 0 else big[:300, :400]).save(path, compress_level=1)
+        inputs.append(path)
+    Registry(database, create=True).close()
+    command = [sys.executable, "-m", "watermark", "embed", *map(str, inputs), "-o", str(out), "--key", str(key),
+               "--registry", str(database), "--jobs", "2", "--json"]
+    result = _interrupt(command, "work", random.Random(5))
+    _assert_stopped_cleanly(result, out)
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    with Registry(database) as registry:
+        issued = {record.output_path for record in registry.records(state=ISSUED)}
+    assert issued and issued <= {row["output"] for row in rows if row["status"] == "marked"}, (issued, result.stdout)
+    assert f"watermark: {len(rows)} marked, 0 skipped, 0 failed\nwatermark: interrupted\n" in result.stderr
 
 
 _LOADING = textwrap.dedent("""

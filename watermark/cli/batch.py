@@ -72,22 +72,24 @@ def run_batch(job: Job, items: list, *, jobs: int, json_rows: bool, label: str, 
     """Run ``job`` over ``items`` (in ``jobs`` processes), print each outcome as it comes, in input
     order, and a closing count of ``statuses`` on stderr; returns the count."""
     counts: Counter = Counter()
-    with Lines(len(items), label) as lines:
-        for _, outcome in batch.run(items, job, jobs=jobs, ordered=True):
-            if isinstance(outcome, BaseException):      # our bug in a worker: keep its message, not a row
-                raise outcome
-            for warning in outcome.warnings:
-                lines.error(f"watermark: warning: {warning}")
-            if outcome.row.get("error"):
-                lines.error(f"watermark: {outcome.row['error']}")
-            if json_rows:
-                lines.out(json.dumps(outcome.row))
-            elif outcome.text is not None:
-                lines.out(outcome.text)
-            counts[outcome.status] += 1
-            lines.advance()
-    print("watermark: " + ", ".join(f"{counts[status]} {status}" for status in statuses), file=sys.stderr,
-          flush=True)
+    try:
+        with Lines(len(items), label) as lines:
+            for _, outcome in batch.run(items, job, jobs=jobs, ordered=True):
+                if isinstance(outcome, BaseException):      # our bug in a worker: keep its message, not a row
+                    raise outcome
+                for warning in outcome.warnings:
+                    lines.error(f"watermark: warning: {warning}")
+                if outcome.row.get("error"):
+                    lines.error(f"watermark: {outcome.row['error']}")
+                if json_rows:
+                    lines.out(json.dumps(outcome.row))
+                elif outcome.text is not None:
+                    lines.out(outcome.text)
+                counts[outcome.status] += 1
+                lines.advance()
+    finally:                                            # stopped too: what was done is counted
+        print("watermark: " + ", ".join(f"{counts[status]} {status}" for status in statuses), file=sys.stderr,
+              flush=True)
     return counts
 
 

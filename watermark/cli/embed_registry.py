@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .. import batch
 from ..coding import payload_to_int
 from ..errors import OutputExistsError, ParameterError, RegistryError
 from ..keys import Key
@@ -89,6 +90,7 @@ def _issue_one(pair: tuple[Path, Path], *, registry: str, key: Key, payload: int
         notice = f"{destination}: already exists, skipped (--overwrite replaces it)"
         return Outcome(row(ISSUE_FIELDS, path=str(source), output=str(destination), status="skipped",
                            warning=notice), "skipped", warnings=(notice,))
+    batch.work_done()              # issued: a stop now waits for this row
     fields = issued.to_dict()
     status = "skipped" if fields["status"] == "skipped" else "marked"
     text = f"{destination}: {fields['status']}, payload {fields['payload']}, record {fields['record']}"
