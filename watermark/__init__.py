@@ -15,6 +15,7 @@ from .errors import (
     ImageFileError,
     ImageTooSmallError,
     InvalidImageError,
+    IssuedCopyError,
     KeyFileError,
     KeyFilePermissionWarning,
     MissingExtraError,
@@ -29,7 +30,8 @@ from .errors import (
 
 __all__ = ["__version__", "WatermarkError", "ParameterError", "InvalidImageError", "ImageTooSmallError",
            "ImageFileError", "OutputExistsError", "KeyFileError", "CredentialsError", "MissingExtraError",
-           "PayloadTooLargeError", "AttackParameterError", "UnknownNameError", "RegistryError", "FiligraneWarning",
+           "PayloadTooLargeError", "AttackParameterError", "UnknownNameError", "RegistryError", "IssuedCopyError",
+           "FiligraneWarning",
            "AlreadyMarkedWarning", "KeyFilePermissionWarning", "RegistryMigratedWarning"]
 
 from .api import detect, detect_file, detect_keys, embed, embed_file, read_in_frame

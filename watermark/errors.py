@@ -96,3 +96,8 @@ class RegistryMigratedWarning(FiligraneWarning):
 
 class RegistryError(WatermarkError, OSError):
     """A registry database is missing, damaged, newer than this code, locked, or refuses a record."""
+
+
+class IssuedCopyError(RegistryError):
+    """A file given as a master is a copy the registry issued: copies are never marked again (an output
+    folder of an earlier run inside the folder of masters, walked again)."""

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from PIL import Image
 import watermark as wm
 from tests.photos import PHOTO_NAMES, photo
 from watermark.cli import main
-from watermark.registry import Registry, file_sha256, register_master
+from watermark.registry import ISSUED, Registry, file_sha256, register_master
 
 
 def _run(*args, env=None, check=None):
@@ -331,8 +332,9 @@ def test_embed_warns_of_a_master_that_already_carries_the_mark(setup, tmp_path, 
     embed = ["--key", str(key_path), "--registry", str(database)]
     assert main(["embed", str(master), "-o", str(tmp_path / "a.png"), *embed]) == 0
     assert "warning" not in capsys.readouterr().err
-    assert main(["embed", str(tmp_path / "a.png"), "-o", str(tmp_path / "b.png"), *embed]) == 0
-    assert "a.png: already carries this key's mark" in capsys.readouterr().err
+    Image.open(tmp_path / "a.png").save(tmp_path / "a2.png", compress_level=1)     # a copy of the copy
+    assert main(["embed", str(tmp_path / "a2.png"), "-o", str(tmp_path / "b.png"), *embed]) == 0
+    assert "a2.png: already carries this key's mark" in capsys.readouterr().err
 
 
 def test_an_existing_output_is_skipped_as_plain_embed_skips_it(setup, tmp_path, capsys):
@@ -352,6 +354,59 @@ def test_an_existing_output_is_skipped_as_plain_embed_skips_it(setup, tmp_path, 
                                                                       ("skipped", True), ("skipped", True)]
     assert rows[1]["warning"] == f"{stranger}: already exists, skipped (--overwrite replaces it)"
     assert stranger.read_bytes() == masters[0].read_bytes()
+
+
+def test_an_earlier_run_s_copies_among_the_masters_are_skipped_never_marked_again(setup, tmp_path, capsys):
+    """A probe's photographer sent client A's copies to shoot/for_A and client B's to shoot/for_B: the
+    second run walked for_A too and issued A's copies, marked twice, to B (exit 0, "6 marked")."""
+    key_path, database = setup
+    masters = _masters(tmp_path / "shoot", 2)
+    for recipient in ("A", "B"):
+        assert main(["embed", str(tmp_path / "shoot"), "-o", str(tmp_path / "shoot" / f"for_{recipient}"),
+                     "--key", str(key_path), "--registry", str(database), "--recipient", recipient,
+                     "--json"]) == 0
+    out, err = capsys.readouterr()
+    rows = [json.loads(line) for line in out.splitlines()]
+    seen = [(Path(row["path"]).relative_to(tmp_path / "shoot").as_posix(), row["status"]) for row in rows]
+    assert seen[:2] == [("m00.png", "marked"), ("m01.png", "marked")]                    # for A
+    assert sorted(seen[2:]) == [("for_A/m00.png", "skipped"), ("for_A/m01.png", "skipped"), ("m00.png", "marked"),
+                                ("m01.png", "marked")]                                   # for B
+    with Registry(database) as registry:
+        issued = registry.records(state=ISSUED)
+        a_copy = registry.find_sha256(file_sha256(tmp_path / "shoot" / "for_A" / "m00.png"))[0][0]
+    assert sorted((record.recipient, Path(record.master.path).name) for record in issued) == [
+        ("A", "m00.png"), ("A", "m01.png"), ("B", "m00.png"), ("B", "m01.png")]
+    assert (f"watermark: warning: {tmp_path}/shoot/for_A/m00.png: is copy {a_copy.id} issued to A (of "
+            f"{masters[0]}), not a master: copies are never marked again; skipped") in err.splitlines()
+    assert not [path for path in (tmp_path / "shoot" / "for_B").rglob("*") if path.is_file() and "for_A" in str(path)]
+
+
+def test_an_output_holding_another_copy_is_refused_not_skipped(setup, tmp_path, capsys):
+    """B's run sent to A's folder said "already exists, skipped", exit 0, and left A's copies to be sent to
+    B; a master edited since its copy was issued was skipped the same way, the client keeping the old one."""
+    key_path, database = setup
+    master = _masters(tmp_path / "masters", 1)[0]
+    embed = ["embed", str(master), "-o", str(tmp_path / "out"), "--key", str(key_path), "--registry",
+             str(database)]
+    assert main([*embed, "--recipient", "A"]) == 0
+    with Registry(database) as registry:
+        a_copy = registry.records(state=ISSUED)[0]
+    assert main([*embed, "--recipient", "B"]) == 2
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        f"watermark: {tmp_path}/out/m00.png: holds copy {a_copy.id} issued to A (payload {a_copy.payload:#018x}); "
+        "this run asks for another recipient: give another output (-o), or pass --overwrite to replace it",
+        "watermark: 0 marked, 0 skipped, 1 failed"]
+    edited = np.asarray(Image.open(master)).astype(np.int16) + 6
+    Image.fromarray(np.clip(edited, 0, 255).astype(np.uint8)).save(master)
+    assert main([*embed, "--recipient", "A"]) == 2
+    assert capsys.readouterr().err.splitlines()[-2] == (
+        f"watermark: {tmp_path}/out/m00.png: holds copy {a_copy.id} issued to A (payload {a_copy.payload:#018x}); "
+        "its master's file has changed since: pass --overwrite to issue a copy of the file as it is now")
+    with Registry(database) as registry:
+        assert [record.recipient for record in registry.records()] == ["A"]
+    assert main([*embed, "--recipient", "A", "--overwrite"]) == 0
+    with Registry(database) as registry:
+        assert [record.recipient for record in registry.records(state=ISSUED)] == ["A", "A"]
 
 
 def test_registry_list_shows_a_recipient_s_control_characters_instead_of_obeying_them(setup, tmp_path, capsys):

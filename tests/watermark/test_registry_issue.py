@@ -69,7 +69,8 @@ def test_rerun_skips_what_is_done(registry, master, tmp_path, key):
     again = issue_file(registry, master, output, key, recipient="A")
     assert again.status == "skipped" and again.record.id == first.record.id
     assert registry.counts()["issued"] == 1
-    with pytest.raises(wm.OutputExistsError):          # another recipient: not the same job
+    with pytest.raises(wm.RegistryError, match="coffee.png: holds copy .* issued to A .* this run asks for another "
+                       "recipient: give another output"):         # another recipient: not the same job, said so
         issue_file(registry, master, output, key, recipient="B")
 
 
@@ -167,8 +168,11 @@ def test_a_16_bit_colour_master_is_issued_at_its_own_size(registry, tmp_path, ke
 def test_an_already_marked_master_is_issued_with_a_warning(registry, master, tmp_path, key):
     first = tmp_path / "first.png"
     issue_file(registry, master, first, key)
-    with pytest.warns(wm.AlreadyMarkedWarning, match="first.png: already carries this key's mark"):
-        second = issue_file(registry, first, tmp_path / "second.png", key)
+    with pytest.raises(wm.IssuedCopyError, match="first.png: is copy .* not a master: copies are never marked again"):
+        issue_file(registry, first, tmp_path / "second.png", key)        # the issued copy itself: refused
+    Image.open(first).save(tmp_path / "edited.png", compress_level=1)     # the same pixels, other bytes
+    with pytest.warns(wm.AlreadyMarkedWarning, match="edited.png: already carries this key's mark"):
+        second = issue_file(registry, tmp_path / "edited.png", tmp_path / "second.png", key)
     assert second.status == "issued" and registry.counts()["issued"] == 2
 
 

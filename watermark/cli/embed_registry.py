@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import batch
 from ..coding import payload_to_int
-from ..errors import OutputExistsError, ParameterError, RegistryError
+from ..errors import IssuedCopyError, OutputExistsError, ParameterError, RegistryError
 from ..keys import Key
 from ..registry import Registry, issue_file
 from ..signer import ManifestSigner
@@ -88,6 +88,10 @@ def _issue_one(pair: tuple[Path, Path], *, registry: str, key: Key, payload: int
                             overwrite=overwrite, max_pixels=max_pixels, c2pa_signer=c2pa_signer)
     except OutputExistsError:      # a file that is no copy of this registry's: left alone, as plain embed does
         notice = f"{destination}: already exists, skipped (--overwrite replaces it)"
+        return Outcome(row(ISSUE_FIELDS, path=str(source), output=str(destination), status="skipped",
+                           warning=notice), "skipped", warnings=(notice,))
+    except IssuedCopyError as exc:  # an earlier run's output among the masters (-o inside the input folder)
+        notice = f"{exc}; skipped"
         return Outcome(row(ISSUE_FIELDS, path=str(source), output=str(destination), status="skipped",
                            warning=notice), "skipped", warnings=(notice,))
     batch.work_done()              # issued: a stop now waits for this row

@@ -8,7 +8,8 @@ record says so, and it only appears whole, by rename), and no payload is used tw
 same job again (`issue_file` with the same key, master, output, recipient, metadata and payload, if one
 is given) finishes it:
 
-- the output exists and an issued record of that same job has its SHA-256: skipped;
+- the output exists and an issued record of that same job has its SHA-256: skipped; a record of another
+  job (recipient, metadata, payload, or master: its file changed since) is refused with one line;
 - a reservation whose output exists and carries the reservation's payload (read back with the
   key): the crash came between the write and the record, so it is recorded as issued ("recovered"),
   if the reservation is that same job's; another job's is refused with one line naming it (its own
@@ -37,7 +38,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import api, imageio, schemes
-from ..errors import FiligraneWarning, InvalidImageError, OutputExistsError, ParameterError, RegistryError
+from ..errors import (
+    FiligraneWarning,
+    InvalidImageError,
+    IssuedCopyError,
+    OutputExistsError,
+    ParameterError,
+    RegistryError,
+)
 from ..features import master_print
 from ..fingerprint import perceptual_hash
 from ..keys import Key
@@ -101,29 +109,41 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     With ``c2pa_signer`` the output carries a signed C2PA manifest soft-bound to the mark, whose id
     the record keeps in its metadata (``c2pa_manifest``).
 
-    A ``source`` that already carries ``key``'s mark is marked all the same, with an `AlreadyMarkedWarning`
-    (as `watermark.embed_file`); ``destination`` is never ``source``. Replacing (``overwrite``) the file of
+    A ``source`` that is a copy this registry issued is refused (`IssuedCopyError`); one that otherwise
+    carries ``key``'s mark is marked all the same, with an `AlreadyMarkedWarning` (as
+    `watermark.embed_file`); ``destination`` is never ``source``. Replacing (``overwrite``) the file of
     an issued copy warns, naming its record and recipient.
 
     Raises
     ------
-    InvalidImageError, ImageFileError, OutputExistsError, ParameterError, RegistryError
+    IssuedCopyError
+        ``source`` is a copy this registry issued, not a master.
+    RegistryError
+        ``destination`` holds a copy this registry issued for another recipient, metadata or payload, or
+        from another master (the master's file changed since), and ``overwrite`` was not asked.
+    InvalidImageError, ImageFileError, OutputExistsError, ParameterError
     """
     source, destination = Path(source), Path(destination)
     loaded = imageio.load_image(source, max_pixels=max_pixels, animated="error")
     if destination.exists() and os.path.samefile(source, destination):
         raise ParameterError(f"{destination}: is the master itself; a registry issues marked copies and never "
                              "marks a master in place")
+    copies = registry.find_sha256(file_sha256(source))[0]
+    if copies:
+        raise IssuedCopyError(f"{source}: is copy {copies[0].id} issued to {_who(copies[0])} (of "
+                              f"{copies[0].master.path}), not a master: copies are never marked again")
     master = register_master(registry, source, loaded)
     differences = functools.partial(_differences, master=master, recipient=recipient, metadata=metadata or {},
                                     payload=payload)
     finished = _resume(registry, key, destination, differences, overwrite)
     if finished is not None:
         return finished
+    replaced = _issued_there(registry, destination)
     if not overwrite and os.path.lexists(destination):   # refuse before drawing a payload
+        if replaced:
+            raise RegistryError(_another_copy(destination, replaced[0], differences(replaced[0]), source))
         raise OutputExistsError(f"{destination}: already exists; pass overwrite=True (--overwrite) "
                                         "to replace it")
-    replaced = _issued_there(registry, destination)
     if c2pa_signer is not None:
         c2pa_signer.check_output(destination)
         metadata = {**(metadata or {}), "c2pa_manifest": new_manifest_id()}
@@ -227,6 +247,17 @@ def _not_asked(destination: Path, record: Record, differences: list[str]) -> str
     return (f"{destination}: holds copy {record.id} for {_who(record)} (payload {record.payload:#018x}), which an "
             f"interrupted run left unrecorded; this run asks for another {' and '.join(differences)}: run that "
             "run's command again to record it, or remove the file or pass --overwrite to issue a new copy")
+
+
+def _another_copy(destination: Path, record: Record, differences: list[str], source: Path) -> str:
+    """The line that refuses to skip an output holding another issued copy than this run asks for."""
+    if differences == ["master"] and record.master.path == str(source.resolve()):
+        asked = "its master's file has changed since: pass --overwrite to issue a copy of the file as it is now"
+    else:
+        asked = (f"this run asks for another {' and '.join(differences)}: give another output (-o), or pass "
+                 "--overwrite to replace it")
+    return (f"{destination}: holds copy {record.id} issued to {_who(record)} (payload {record.payload:#018x}); "
+            + asked)
 
 
 def _issued_there(registry: Registry, destination: Path) -> list[Record]:
