@@ -38,6 +38,7 @@ import secrets
 import stat
 import threading
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,9 +59,9 @@ from .errors import (
     WatermarkError,
 )
 
-__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "LoadedImage", "load_image",
-           "load_image_bytes", "save_image", "encoded", "kept_jpeg_quality", "check_writable", "iter_image_files",
-           "parse_max_pixels"]
+__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "UNREAD_EXTENSIONS", "LoadedImage",
+           "load_image", "load_image_bytes", "save_image", "encoded", "kept_jpeg_quality", "check_writable",
+           "iter_image_files", "left_out_line", "parse_max_pixels"]
 
 PathLike = str | os.PathLike
 
@@ -101,6 +102,11 @@ _WRITE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".jfif": "JPE
                   ".apng": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".gif": "GIF"}
 OUTPUT_EXTENSIONS = frozenset(_WRITE_FORMATS)                                 # what save_image writes
 IMAGE_EXTENSIONS = OUTPUT_EXTENSIONS | {".avif"}                              # what load_image reads
+# pictures a folder walk leaves out, counted and said (`left_out_line`): phones' HEIF, cameras' raw files,
+# layered and newer formats, which a photographer converts before marking
+UNREAD_EXTENSIONS = frozenset({".heic", ".heif", ".hif", ".jxl", ".jp2", ".psd", ".psb", ".dng", ".cr2", ".cr3",
+                               ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2", ".rwl",
+                               ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf"})
 _MODES = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr",
           "I;16", "I;16B", "I;16L", "I", "F"}
 _DEEP = {"I;16", "I;16B", "I;16L", "I", "F"}
@@ -766,27 +772,44 @@ def _exists_message(path: Path) -> str:
     return f"{path}: already exists; pass overwrite=True (--overwrite) to replace it"
 
 
-def iter_image_files(paths: PathLike | Iterable[PathLike], *, recursive: bool = True) -> Iterator[Path]:
+def left_out_line(left_out: Counter[str]) -> str | None:
+    """The line that says which pictures of a format Filigrane does not read a walk left out, or None."""
+    if not left_out:
+        return None
+    counts = ", ".join(f"{extension} {count}" for extension, count in sorted(left_out.items()))
+    total = left_out.total()
+    return (f"left out {total} file{'s' if total > 1 else ''} of a format Filigrane does not read ({counts}): "
+            "convert them to JPEG, PNG or TIFF first")
+
+
+def iter_image_files(paths: PathLike | Iterable[PathLike], *, recursive: bool = True,
+                     left_out: Counter[str] | None = None) -> Iterator[Path]:
     """Expand files and directories into image files, for batch commands; each file once.
 
     A file named explicitly is yielded whatever its extension (a missing one too, so that the batch
     reports it); a directory gives its files with an image extension (any case), hidden names
     (``.git``, macOS ``._photo.jpg``) skipped, sorted by name, files before sub-directories, which are
-    entered when ``recursive`` (symbolic links to directories are not followed).
+    entered when ``recursive`` (symbolic links to directories are not followed). ``left_out`` counts, by
+    extension, the pictures of a format Filigrane does not read (`UNREAD_EXTENSIONS`) that it leaves out.
     """
     seen: set[str] = set()
     for item in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
         root = Path(item)
-        for candidate in _walk(root, recursive) if root.is_dir() else [root]:
+        for candidate in _walk(root, recursive, left_out) if root.is_dir() else [root]:
             key = os.path.realpath(candidate)
             if key not in seen:
                 seen.add(key)
                 yield candidate
 
 
-def _walk(root: Path, recursive: bool) -> Iterator[Path]:
+def _walk(root: Path, recursive: bool, left_out: Counter[str] | None) -> Iterator[Path]:
     for folder, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
         for name in sorted(filenames):
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+            if name.startswith("."):
+                continue
+            extension = os.path.splitext(name)[1].lower()
+            if extension in IMAGE_EXTENSIONS:
                 yield Path(folder, name)
+            elif extension in UNREAD_EXTENSIONS and left_out is not None:
+                left_out[extension] += 1

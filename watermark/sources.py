@@ -17,12 +17,13 @@ import re
 import stat
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from .errors import ImageFileError, InvalidImageError, ParameterError
-from .imageio import IMAGE_EXTENSIONS
+from .imageio import IMAGE_EXTENSIONS, UNREAD_EXTENSIONS
 
 __all__ = ["Source", "STDIN", "URL_TIMEOUT", "iter_sources", "listed_paths", "read_bytes", "is_url", "printable",
            "visible", "quoted"]
@@ -100,10 +101,11 @@ def _matches(path: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(base, p) for p in patterns)
 
 
-def _walk(root: str, recursive: bool) -> Iterator[Source]:
+def _walk(root: str, recursive: bool, left_out: Counter[str] | None) -> Iterator[Source]:
     """Image files under ``root``, sorted by name, files before sub-directories; hidden names skipped;
     symbolic links to directories followed, once per directory (a link back to one already listed, a
-    loop, is reported, not followed); unreadable directories reported."""
+    loop, is reported, not followed); unreadable directories reported; pictures of a format not read
+    counted in ``left_out``."""
     problems: list[Source] = []
     listed: set[tuple[int, int]] = set()         # (device, inode) of every directory listed: a few per thousand files
 
@@ -132,8 +134,13 @@ def _walk(root: str, recursive: bool) -> Iterator[Source]:
         yield from problems
         problems.clear()
         for name in sorted(filenames):
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+            extension = os.path.splitext(name)[1].lower()
+            if name.startswith("."):
+                continue
+            if extension in IMAGE_EXTENSIONS:
                 yield _source(os.path.join(folder, name))
+            elif extension in UNREAD_EXTENSIONS and left_out is not None:
+                left_out[extension] += 1
     yield from problems
 
 
@@ -144,7 +151,8 @@ def listed_paths(stream: BinaryIO) -> Iterator[str]:
 
 
 def iter_sources(arguments: Iterable[str], *, recursive: bool = True, include: Sequence[str] = (),
-                 exclude: Sequence[str] = (), stdin: BinaryIO | None = None) -> Iterator[Source]:
+                 exclude: Sequence[str] = (), stdin: BinaryIO | None = None,
+                 left_out: Counter[str] | None = None) -> Iterator[Source]:
     """Expand command-line ``arguments`` into the files of a batch, lazily.
 
     A file or URL named explicitly is yielded whatever its extension; a directory gives its image
@@ -153,7 +161,8 @@ def iter_sources(arguments: Iterable[str], *, recursive: bool = True, include: S
     are (`os.fsdecode`): a name that is not valid UTF-8 is one error, not the end of the list.
     ``include`` keeps only files whose path or name matches one of its shell patterns, ``exclude``
     drops those that match one of its own; both apply to every file, named or walked.
-    Nothing is deduplicated (that would hold every name in memory).
+    Nothing is deduplicated (that would hold every name in memory). ``left_out`` counts, by extension,
+    the pictures of a format Filigrane does not read that a walk leaves out (`imageio.UNREAD_EXTENSIONS`).
 
     Raises
     ------
@@ -162,11 +171,11 @@ def iter_sources(arguments: Iterable[str], *, recursive: bool = True, include: S
     """
     if "" in (*include, *exclude):
         raise ParameterError(f"--{'include' if '' in include else 'exclude'} '': an empty pattern matches no file")
-    return _sources(arguments, recursive, include, exclude, stdin)
+    return _sources(arguments, recursive, include, exclude, stdin, left_out)
 
 
 def _sources(arguments: Iterable[str], recursive: bool, include: Sequence[str], exclude: Sequence[str],
-             stdin: BinaryIO | None) -> Iterator[Source]:
+             stdin: BinaryIO | None, left_out: Counter[str] | None) -> Iterator[Source]:
     def wanted(source: Source) -> bool:
         if source.error is not None and not os.path.lexists(source.location):
             return True                     # a listing problem is reported whatever the patterns
@@ -178,7 +187,7 @@ def _sources(arguments: Iterable[str], recursive: bool, include: Sequence[str], 
                 raise ValueError("'-' reads paths from stdin, but no stdin was given")
             candidates: Iterable[Source] = map(_source, listed_paths(stdin))
         elif not is_url(argument) and os.path.isdir(argument):
-            candidates = _walk(argument, recursive)
+            candidates = _walk(argument, recursive, left_out)
         else:
             candidates = [_source(argument)]
         yield from filter(wanted, candidates)

@@ -11,7 +11,7 @@ from photos import photo
 from PIL import Image
 
 import watermark as wm
-from watermark.cli import ERROR, FOUND, main
+from watermark.cli import ERROR, FOUND, NOT_FOUND, main
 
 
 @pytest.fixture()
@@ -137,3 +137,23 @@ def test_an_input_directory_inside_the_output_one_is_still_read(tmp_path, keyfil
     _image(tmp_path / "pub" / "masters" / "a.png")
     assert _embed(tmp_path / "pub" / "masters", "-o", tmp_path / "pub", keyfile=keyfile) == FOUND
     assert wm.detect_file(tmp_path / "pub" / "a.png", wm.Key.load(keyfile)).payload == 7
+
+
+def test_pictures_of_a_format_not_read_are_said_to_be_left_out_not_dropped_silently(tmp_path, keyfile, capsys):
+    """A probe's shoot held a phone's .HEIC and camera raw files beside the JPEGs: a folder's walk left them
+    out without a word, from the rows and from the count."""
+    _image(tmp_path / "shoot" / "a.png")
+    for name in ("IMG_0001.HEIC", "DSC_0001.NEF", "DSC_0002.nef", "notes.txt", ".hidden.heic"):
+        (tmp_path / "shoot" / name).write_bytes(b"not read")
+    (tmp_path / "phone").mkdir()
+    (tmp_path / "phone" / "IMG_0002.heic").write_bytes(b"not read")
+    said = ("watermark: left out 3 files of a format Filigrane does not read (.heic 1, .nef 2): convert them to "
+            "JPEG, PNG or TIFF first")
+    assert _embed(tmp_path / "shoot", "-o", tmp_path / "out", keyfile=keyfile) == FOUND
+    assert capsys.readouterr().err.splitlines() == [said, "watermark: 1 marked, 0 skipped, 0 failed"]
+    assert main(["detect", str(tmp_path / "shoot"), "--key", str(keyfile)]) == NOT_FOUND     # a.png: unmarked
+    assert said in capsys.readouterr().err.splitlines()
+    assert _embed(tmp_path / "phone", "-o", tmp_path / "out2", keyfile=keyfile) == ERROR
+    assert capsys.readouterr().err.splitlines() == [
+        f"watermark: {tmp_path}/phone: no image files in this directory; left out 1 file of a format Filigrane does "
+        "not read (.heic 1): convert them to JPEG, PNG or TIFF first"]

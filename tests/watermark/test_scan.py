@@ -417,3 +417,14 @@ def test_two_marks_are_both_reported_with_their_issue_dates_oldest_first(scan_wo
     issued = [mark["record"]["issued"] for mark in row["marks"] if mark["record"]]
     assert set(recipients) == {"Studio Y", "Later Licensee"} and recipients[0] == "Studio Y", row["marks"]
     assert issued == sorted(issued) and row["status"] == "attributed"
+
+
+def test_a_scan_says_which_pictures_its_walk_left_out(scan_world, tmp_path):
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    (crawl / "exact.png").write_bytes((scan_world / "crawl" / "exact.png").read_bytes())
+    (crawl / "IMG_0001.HEIC").write_bytes(b"not read")
+    result = _run("scan", crawl, "--registry", scan_world / "r.db", "--key", scan_world / "studio.key", check=0)
+    assert ("watermark: left out 1 file of a format Filigrane does not read (.heic 1): convert them to JPEG, PNG or "
+            "TIFF first") in result.stderr.splitlines()
+    assert "1 scanned" in result.stderr

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +22,13 @@ __all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "OUTPUT_CLOSED", "key_o
 FOUND, NOT_FOUND, ERROR = 0, 1, 2
 INTERRUPTED = 128 + 2   # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 OUTPUT_CLOSED = 128 + 13  # 128 + SIGPIPE: what a shell reports for a command whose reader went away (| head)
+
+
+def say_left_out(left_out: Counter[str]) -> None:
+    """One line on stderr for the pictures a folder walk left out (`imageio.left_out_line`), if any."""
+    line = imageio.left_out_line(left_out)
+    if line is not None:
+        print(visible(f"watermark: {line}"), file=sys.stderr, flush=True)
 
 
 def key_options(parser: argparse.ArgumentParser) -> None:

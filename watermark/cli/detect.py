@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from ..errors import ParameterError, WatermarkError
 from ..keys import Key
 from ..sources import STDIN, is_url, listed_paths
 from .batch import DETECT_FIELDS, Job, Outcome, row, run_batch
-from .common import ERROR, FOUND, NOT_FOUND, common_options, key_options, load_key, probability
+from .common import ERROR, FOUND, NOT_FOUND, common_options, key_options, load_key, probability, say_left_out
 
 __all__ = ["register"]
 
@@ -54,9 +55,12 @@ def _listed(arguments: list[str]) -> Iterator[str]:
 
 def _run_detect(args: argparse.Namespace) -> int:
     key = load_key(args)
-    paths = list(imageio.iter_image_files(_listed(args.paths)))
+    left_out: Counter[str] = Counter()
+    paths = list(imageio.iter_image_files(_listed(args.paths), left_out=left_out))
     if not paths:
-        raise WatermarkError(f"no image files in {', '.join(args.paths)}")
+        said = imageio.left_out_line(left_out)
+        raise WatermarkError(f"no image files in {', '.join(args.paths)}" + (f"; {said}" if said else ""))
+    say_left_out(left_out)
     job = Job(_detect_one, _detect_failed, key=key, scheme=args.scheme, false_alarm=args.false_alarm,
               max_pixels=args.max_pixels)
     counts = run_batch(job, paths, jobs=args.jobs, json_rows=args.json, label="scanning",

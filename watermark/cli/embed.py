@@ -6,6 +6,7 @@ import argparse
 import os
 import stat
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,17 @@ from ..keys import Key
 from ..signer import ManifestSigner
 from . import embed_registry, outputs
 from .batch import EMBED_FIELDS, Job, Outcome, row, run_batch
-from .common import ERROR, FOUND, common_options, encoder_quality, key_options, load_key, mark_strength, payload
+from .common import (
+    ERROR,
+    FOUND,
+    common_options,
+    encoder_quality,
+    key_options,
+    load_key,
+    mark_strength,
+    payload,
+    say_left_out,
+)
 
 __all__ = ["register"]
 
@@ -129,7 +140,8 @@ def _run_embed(args: argparse.Namespace) -> int:
     if value is not None:
         payload_to_int(value)                                # a bad payload fails before any file
     signer = ManifestSigner.load(args.c2pa_cert, args.c2pa_key) if args.c2pa_cert is not None else None
-    pairs = outputs.destinations(args.inputs, args.output, in_place=args.in_place, diff=args.diff)
+    left_out: Counter[str] = Counter()
+    pairs = outputs.destinations(args.inputs, args.output, in_place=args.in_place, diff=args.diff, left_out=left_out)
     if signer is not None:
         for _, destination in pairs:
             signer.check_output(destination)                 # an output without manifests, before any work
@@ -140,6 +152,7 @@ def _run_embed(args: argparse.Namespace) -> int:
                   quality=args.quality, overwrite=args.overwrite or args.in_place, diff=args.diff,
                   max_pixels=args.max_pixels, c2pa_signer=signer)
     outputs.make_folders(pairs)                              # every refusal above leaves no directory behind
+    say_left_out(left_out)
     counts = run_batch(job, pairs, jobs=args.jobs, json_rows=args.json, label="embedding",
                        statuses=("marked", "skipped", "failed"))
     return ERROR if counts["failed"] else FOUND

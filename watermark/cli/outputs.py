@@ -5,6 +5,7 @@ refused before anything is written."""
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 from .. import imageio
@@ -18,9 +19,11 @@ def difference_path(output: Path) -> Path:
     return output.with_name(output.stem + ".diff.png")
 
 
-def destinations(inputs: list[str], output: str | None, *, in_place: bool, diff: bool) -> list[tuple[Path, Path]]:
+def destinations(inputs: list[str], output: str | None, *, in_place: bool, diff: bool,
+                 left_out: Counter[str] | None = None) -> list[tuple[Path, Path]]:
     """(source, destination) for every image the command line names, directories expanded
-    (recursively, images only); nothing is created (`make_folders` does it once every check passed).
+    (recursively, images only; ``left_out`` counts the pictures of formats not read that they hold);
+    nothing is created (`make_folders` does it once every check passed).
 
     ``-o`` names a file when it has an image extension (one input only), else a directory, under
     which each input keeps its name and each image found in a directory input its path below that
@@ -35,9 +38,9 @@ def destinations(inputs: list[str], output: str | None, *, in_place: bool, diff:
     if in_place == (output is not None):
         raise ParameterError("give either -o OUTPUT or --in-place")
     if output is None:       # a link is marked where it points, not replaced by a marked file
-        return [(source, Path(os.path.realpath(source))) for source, _ in _sources(inputs)]
+        return [(source, Path(os.path.realpath(source))) for source, _ in _sources(inputs, left_out=left_out)]
     target = Path(output)
-    sources = _sources(inputs, skip=output)
+    sources = _sources(inputs, skip=output, left_out=left_out)
     one_file = len(inputs) == 1 and not Path(inputs[0]).is_dir()
     if not (target.is_dir() or output.endswith(("/", os.sep))) and target.suffix:
         if target.suffix.lower() not in imageio.OUTPUT_EXTENSIONS and one_file:
@@ -72,7 +75,8 @@ def make_folders(pairs: list[tuple[Path, Path]]) -> None:
             raise ImageFileError(f"{folder}: cannot create the output directory ({exc.strerror or exc})") from None
 
 
-def _sources(inputs: list[str], skip: str | None = None) -> list[tuple[Path, Path]]:
+def _sources(inputs: list[str], skip: str | None = None,
+             left_out: Counter[str] | None = None) -> list[tuple[Path, Path]]:
     """Each image to mark, once, with its path relative to the directory it was found in (its name
     when it was named itself); a directory's walk leaves out what is under ``skip`` (the output
     directory, when it is inside an input one: a second run would mark the first one's outputs),
@@ -87,10 +91,14 @@ def _sources(inputs: list[str], skip: str | None = None) -> list[tuple[Path, Pat
                 raise ParameterError(f"{skip}: is the input directory; give another output directory, or "
                                      "--in-place to mark its files where they are")
             inside = outputs.startswith(folder)          # else nothing found under this input is an output
-            found = [path for path in imageio.iter_image_files(root)
+            unread: Counter[str] = Counter()
+            found = [path for path in imageio.iter_image_files(root, left_out=unread)
                      if not (inside and os.path.realpath(path).startswith(outputs))]
             if not found:
-                raise WatermarkError(f"{item}: no image files in this directory")
+                said = imageio.left_out_line(unread)
+                raise WatermarkError(f"{item}: no image files in this directory" + (f"; {said}" if said else ""))
+            if left_out is not None:
+                left_out.update(unread)
             pairs = [(path, path.relative_to(root)) for path in found]
         else:
             pairs = [(root, Path(root.name))]

@@ -28,7 +28,18 @@ from ..scan import ROW_FIELDS, STATUSES, Scanner, ScanOptions
 from ..scan_report import ScanReport, copies_named
 from ..sources import URL_TIMEOUT, iter_sources, printable
 from .batch import Lines
-from .common import ERROR, FOUND, NOT_FOUND, batch_options, keys_options, load_keys, probability, seconds, visible
+from .common import (
+    ERROR,
+    FOUND,
+    NOT_FOUND,
+    batch_options,
+    keys_options,
+    load_keys,
+    probability,
+    say_left_out,
+    seconds,
+    visible,
+)
 from .registry import default_registry
 
 __all__ = ["register"]
@@ -104,8 +115,9 @@ def _run_scan(args: argparse.Namespace) -> int:
         args.report, _thumbnails(scanner.registry), registry=os.path.abspath(args.registry),
         keys=[key.public_id for key in scanner.keys])
     summary = _Summary()
+    left_out: Counter[str] = Counter()
     sources = iter_sources(args.paths, recursive=args.recursive, include=args.include, exclude=args.exclude,
-                           stdin=sys.stdin.buffer)          # a bad pattern stops here, before the output
+                           stdin=sys.stdin.buffer, left_out=left_out)    # a bad pattern stops here, before the output
 
     def earlier(row: dict[str, Any]) -> None:      # a row of the run this one resumes: counted, reported
         summary.add(row)
@@ -135,6 +147,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             raise
         finally:
             summary.print(log.resumed)
+            say_left_out(left_out)
             if report is not None:
                 print(visible(f"watermark: report written to {report.write(printable(' '.join(sys.argv)))}"),
                       file=sys.stderr)
