@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -729,3 +730,21 @@ def test_registry_list_and_show_help_with_a_recipient_and_list_in_the_order_show
     assert capsys.readouterr().err == (
         "watermark: 'Agence X' is neither a payload (0x hex or decimal), a record id (8+ characters) nor a SHA-256 "
         "(64 hex digits); a recipient's copies: watermark registry list --recipient NAME\n")
+
+
+def test_a_registry_that_cannot_grow_says_why_and_stays_sound(setup, tmp_path):
+    """A full disk (here a file size limit, as `ulimit -f` sets) said "registry error (disk I/O error)"."""
+    key_path, database = setup
+    master = _masters(tmp_path / "masters", 1)[0]
+    limit = database.stat().st_size + 20_000                 # less than a master's print and frame
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run([sys.executable, "-m", "watermark", "embed", str(master), "-o", str(tmp_path / "a.jpg"),
+                             "--key", str(key_path), "--registry", str(database)],
+                            capture_output=True, text=True, timeout=600, preexec_fn=limited)
+    assert result.returncode == 2, result.stderr
+    assert (f"watermark: {master}: {database}: cannot write the registry (disk I/O error); is its disk full, or the "
+            "size of files limited (ulimit -f)? The change was not made") in result.stderr.splitlines(), result.stderr
+    _check_sound(database, expected_issued=0)

@@ -121,6 +121,9 @@ def errors(path: Path, timeout: float) -> Iterator[None]:
         if "readonly" in text or "unable to open" in text:
             raise RegistryError(f"{path}: cannot write the registry ({text}); check the file's and its "
                                 "directory's permissions") from None
+        if "disk is full" in text or "disk I/O error" in text:    # ENOSPC, or EFBIG past a size limit
+            raise RegistryError(f"{path}: cannot write the registry ({text}); is its disk full, or the size of "
+                                "files limited (ulimit -f)? The change was not made") from None
         raise RegistryError(f"{path}: registry error ({text})") from None
     except sqlite3.IntegrityError as exc:
         raise RegistryError(f"{path}: the registry refused the change ({exc})") from None
