@@ -157,3 +157,18 @@ def test_pictures_of_a_format_not_read_are_said_to_be_left_out_not_dropped_silen
     assert capsys.readouterr().err.splitlines() == [
         f"watermark: {tmp_path}/phone: no image files in this directory; left out 1 file of a format Filigrane does "
         "not read (.heic 1): convert them to JPEG, PNG or TIFF first"]
+
+
+def test_a_temporary_file_a_killed_run_left_is_named(tmp_path, keyfile, capsys):
+    """A SIGKILL or a power cut between writing and renaming leaves ``.NAME.<hex>.tmp`` in the delivery
+    folder, which a rerun finished around without a word (a probe found one, to be synced to a client)."""
+    _image(tmp_path / "in" / "a.png")
+    _image(tmp_path / "in" / "b.png", flip=True)
+    (tmp_path / "out").mkdir()
+    left = tmp_path / "out" / ".a.png.4e0713f5c13c.tmp"
+    left.write_bytes(b"half a PNG")
+    (tmp_path / "out" / ".notes.txt.4e0713f5c13c.tmp").write_bytes(b"not one of ours")
+    assert _embed(tmp_path / "in", "-o", tmp_path / "out", keyfile=keyfile) == FOUND
+    assert capsys.readouterr().err.splitlines() == [
+        f"watermark: warning: {left}: a temporary file that a run killed before it finished (or a power cut) left, "
+        "unless another run is writing there now; remove it", "watermark: 2 marked, 0 skipped, 0 failed"]

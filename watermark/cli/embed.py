@@ -153,6 +153,7 @@ def _run_embed(args: argparse.Namespace) -> int:
                   max_pixels=args.max_pixels, c2pa_signer=signer)
     outputs.make_folders(pairs)                              # every refusal above leaves no directory behind
     say_left_out(left_out)
+    outputs.say_leftovers(pairs)                             # a killed run's temporary files, before ours exist
     counts = run_batch(job, pairs, jobs=args.jobs, json_rows=args.json, label="embedding",
                        statuses=("marked", "skipped", "failed"))
     return ERROR if counts["failed"] else FOUND

@@ -5,13 +5,16 @@ refused before anything is written."""
 from __future__ import annotations
 
 import os
+import re
+import sys
 from collections import Counter
 from pathlib import Path
 
 from .. import imageio
 from ..errors import ImageFileError, OutputExistsError, ParameterError, WatermarkError
+from ..sources import visible
 
-__all__ = ["destinations", "difference_path", "make_folders"]
+__all__ = ["destinations", "difference_path", "make_folders", "leftovers", "say_leftovers"]
 
 
 def difference_path(output: Path) -> Path:
@@ -73,6 +76,36 @@ def make_folders(pairs: list[tuple[Path, Path]]) -> None:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ImageFileError(f"{folder}: cannot create the output directory ({exc.strerror or exc})") from None
+
+
+def say_leftovers(pairs: list[tuple[Path, Path]]) -> None:
+    """A warning line on stderr for each of `leftovers`."""
+    for leftover in leftovers(pairs):
+        print(visible(f"watermark: warning: {leftover}: a temporary file that a run killed before it finished "
+                      "(or a power cut) left, unless another run is writing there now; remove it"), file=sys.stderr)
+
+
+def leftovers(pairs: list[tuple[Path, Path]]) -> list[Path]:
+    """The temporary files (``.NAME.<hex>.tmp``, as `imageio.save_image` and `atomic.writing` name them) beside
+    the destinations of ``pairs`` that no run of this process holds: what a killed run or a power cut left
+    (a run removes its own, whatever stops it, but SIGKILL)."""
+    names: dict[Path, set[str]] = {}
+    for _, destination in pairs:
+        names.setdefault(destination.parent, set()).add(destination.name)
+    found = []
+    for folder, wanted in names.items():
+        try:
+            entries = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            match = _TEMPORARY.fullmatch(entry)
+            if match and match.group(1) in wanted:
+                found.append(folder / entry)
+    return found
+
+
+_TEMPORARY = re.compile(r"\.(.+)\.[0-9a-f]{12,16}\.tmp")
 
 
 def _sources(inputs: list[str], skip: str | None = None,
