@@ -99,5 +99,5 @@ class RegistryError(WatermarkError, OSError):
 
 
 class IssuedCopyError(RegistryError):
-    """A file given as a master is a copy the registry issued: copies are never marked again (an output
-    folder of an earlier run inside the folder of masters, walked again)."""
+    """A file given as a master is a copy the registry issued under the same key: copies are never marked
+    again with it (an output folder of an earlier run inside the folder of masters, walked again)."""

@@ -109,7 +109,7 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     With ``c2pa_signer`` the output carries a signed C2PA manifest soft-bound to the mark, whose id
     the record keeps in its metadata (``c2pa_manifest``).
 
-    A ``source`` that is a copy this registry issued is refused (`IssuedCopyError`); one that otherwise
+    A ``source`` that is a copy this registry issued under ``key`` is refused (`IssuedCopyError`); one that otherwise
     carries ``key``'s mark is marked all the same, with an `AlreadyMarkedWarning` (as
     `watermark.embed_file`); ``destination`` is never ``source``. Replacing (``overwrite``) the file of
     an issued copy warns, naming its record and recipient.
@@ -128,7 +128,7 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     if destination.exists() and os.path.samefile(source, destination):
         raise ParameterError(f"{destination}: is the master itself; a registry issues marked copies and never "
                              "marks a master in place")
-    copies = registry.find_sha256(file_sha256(source))[0]
+    copies = registry.find_sha256(file_sha256(source), key=key)[0]     # under another key: a second mark, on purpose
     if copies:
         raise IssuedCopyError(f"{source}: is copy {copies[0].id} issued to {_who(copies[0])} (of "
                               f"{copies[0].master.path}), not a master: copies are never marked again")
