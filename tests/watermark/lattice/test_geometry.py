@@ -4,6 +4,8 @@
 real photographs and check ``Detection.geometry`` against the attacks' known parameters.
 """
 
+import tracemalloc
+
 import cv2
 import numpy as np
 import pytest
@@ -154,6 +156,29 @@ def test_a_thin_strip_is_searched_and_dewarped_on_its_central_part_and_not_found
     assert not wm.detect(strip, key).found
     assert seen["search"] == seen["dewarp"] == [(512, 3 * 512)]                        # not 512 x 25600
     assert sync.MAX_ASPECT == 3.0
+
+
+def test_a_banner_costs_a_blind_read_no_more_than_a_photograph(key):
+    """A 130 x 20000 px banner's working view, its short side scaled up to the working side, was a
+    512 x 79000 px plane: 5 GB and tens of seconds for one unmarked file of a crawl (a probe's denial
+    of service). Its leading part of at most 8:1 is read: memory as a 1080p photograph's."""
+    banner = np.ascontiguousarray(np.tile(photo("rocket"), (1, 40, 1))[:130, :20000])
+    photograph = cv2.resize(photo("coffee"), (1920, 1080))
+    peaks = []
+    for image in (photograph, banner):
+        tracemalloc.start()
+        try:
+            assert not wm.detect(image, key).found
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    assert peaks[1] < 1.5 * peaks[0], peaks
+
+
+def test_a_marked_strip_is_read_on_its_leading_part_per_copy_layer_too(key):
+    strip = wm.embed(np.ascontiguousarray(np.tile(photo("coffee"), (1, 6, 1))[:300, :3000]), PAYLOAD, key)
+    result = wm.detect(attacks.jpeg(strip, quality=85), key)
+    assert result.payload == PAYLOAD and result.verified
 
 
 @pytest.mark.parametrize("size", [(1200, 900), (4000, 3000)])

@@ -93,6 +93,7 @@ _PUBLISHED = (".webp", (cv2.IMWRITE_WEBP_QUALITY, 50))
 # at full size (its WebP class), up to a 3000 px short side: beyond, at that size, which asks more
 # of the mark and bounds the encoder's time and memory (a 12000x8000 image's would take 2 GiB).
 _LARGE_FROM = round(1.5 * color.LARGEST_WORKING_SIDE)
+_WIDEST = 8.0          # a blind read looks at most at this long side over the short (`_widest_part`)
 _FULL_SIZE_AT_MOST = 3000
 _WEBP_LARGEST_SIDE = 16383      # libwebp's limit: a wider panorama is published narrower
 _WEB_LONG_SIDE = 1080
@@ -326,6 +327,23 @@ def _to_xy(matrix: np.ndarray, period: tuple[float, float]) -> np.ndarray:
     return result
 
 
+def _widest_part(luma: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """``luma`` (an image of full size ``shape``) and its shape; or, for a strip longer than ``_WIDEST`` times
+    its short side, its leading part of that aspect and the part's shape in the image's pixels. The working
+    view scales the short side up to the working side: a 130 x 20000 px banner made a 512 x 79000 px plane
+    (7 GB, 50 s). The part holds the periodic mark as the whole does, on the same grid (it starts at the
+    image's origin), so that the mark's own tile positions, which the per-copy layer uses, stay where they
+    were."""
+    height, width = luma.shape[:2]
+    if max(height, width) <= _WIDEST * min(height, width):
+        return luma, (int(shape[0]), int(shape[1]))
+    if width > height:
+        part = int(_WIDEST * height)
+        return luma[:, :part], (int(shape[0]), round(part * shape[1] / width))
+    part = int(_WIDEST * width)
+    return luma[:part], (round(part * shape[0] / height), int(shape[1]))
+
+
 def _working_view(luma: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """``luma`` (an image of full size ``shape``, its own by default, at any size) at its working resolution."""
     return color.resize(luma, color.working_shape(luma.shape, color.working_side(shape or luma.shape)))
@@ -460,7 +478,7 @@ class LatticeScheme(Scheme):
                     marked_shape: tuple[int, int] | None = None) -> list[Detection]:
         """`detect` with each of ``keys``: the search's lattices, the dewarped plane and the folds of
         both, which use no key, are made once (:class:`_Suspect`), and each key reads them."""
-        shape = source_shape or luma.shape
+        luma, shape = _widest_part(luma, source_shape or luma.shape)
         suspect = _Suspect(luma, shape)
         inside = borders.inside(luma)
         if inside is None:
