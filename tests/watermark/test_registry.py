@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -670,3 +671,21 @@ def test_a_registry_this_user_may_only_read_is_read_and_refuses_writes_with_one_
     finally:
         os.chmod(folder, 0o755)
         shutil.rmtree(folder)
+
+
+def test_threads_may_share_one_registry(registry, key):
+    """A service's threads issuing through one Registry: one in ten calls failed with "cannot start a
+    transaction within a transaction" (SQLite has one transaction per connection); they take turns now."""
+    master = _master(registry)
+    registry.add_key(key)
+
+    def issue(index):
+        record = registry.reserve(key, master, output_path=f"/out/{index}.png", recipient=f"r{index % 3}",
+                                  scheme="lattice")
+        listed = registry.records(recipient=f"r{index % 3}")
+        return registry.mark_issued(record.id, f"{index:064x}"), listed
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(issue, range(96)))
+    assert len({issued.payload for issued, _ in results}) == 96 and registry.counts()["issued"] == 96
+    assert registry.integrity_check() == "ok"

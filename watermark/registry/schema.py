@@ -17,9 +17,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import RegistryError, RegistryMigratedWarning
 
@@ -183,9 +185,24 @@ def connect(path: str | os.PathLike, *, create: bool = False, timeout: float | N
     return connection
 
 
+class _Connection(sqlite3.Connection):
+    """A registry's connection, which the threads that share it take turns on (`turn`): SQLite has one
+    transaction per connection, and a thread's BEGIN inside another's failed ("cannot start a transaction
+    within a transaction") or put its statements in the other's transaction."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.turn = threading.RLock()
+
+
+def turn(connection: sqlite3.Connection) -> contextlib.AbstractContextManager:
+    """The block in which this thread alone uses ``connection`` (a transaction, a streamed query)."""
+    return connection.turn if isinstance(connection, _Connection) else contextlib.nullcontext()
+
+
 def _open(path: Path, options: str, timeout: float) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True, timeout=timeout, isolation_level=None,
-                           check_same_thread=False)
+                           check_same_thread=False, factory=_Connection)
 
 
 def _open_readable(path: Path, timeout: float) -> sqlite3.Connection:
@@ -258,23 +275,26 @@ def _version(connection: sqlite3.Connection, path: Path, create: bool) -> int:
 
 @contextlib.contextmanager
 def write(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction, taken at once (``BEGIN IMMEDIATE``), committed or rolled back whole."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield connection
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
+    """One write transaction, taken at once (``BEGIN IMMEDIATE``), committed or rolled back whole; the
+    connection's other threads wait for it (`turn`)."""
+    with turn(connection):
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
 
 
 @contextlib.contextmanager
 def read(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One read transaction: every query in it sees the file as it was at the first (WAL keeps that
-    snapshot while other processes write)."""
-    connection.execute("BEGIN")
-    try:
-        yield connection
-    finally:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
+    snapshot while other processes write); the connection's other threads wait for it (`turn`)."""
+    with turn(connection):
+        connection.execute("BEGIN")
+        try:
+            yield connection
+        finally:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")

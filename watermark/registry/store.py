@@ -63,8 +63,9 @@ def _key_id(key: Key | str) -> str:
 class Registry:
     """A registry file: open it, then record and look up masters and issued copies.
 
-    One `Registry` per process (worker processes open their own); every write is its own
-    transaction, so several processes can issue into one file at once.
+    One `Registry` per process (worker processes open their own), which its threads may share (they take
+    turns on its connection); every write is its own transaction, so several processes can issue into one
+    file at once.
 
     Parameters
     ----------
@@ -112,13 +113,13 @@ class Registry:
         return schema.errors(self.path, self._timeout)
 
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
-        with self.errors():
+        with self.errors(), schema.turn(self._connection):
             return self._connection.execute(sql, args).fetchall()
 
     def _records(self, sql: str, args: tuple = ()) -> list[Record]:
         """The records that ``sql`` (a `_RECORD_SELECT`) selects."""
         masters: dict[int, Master] = {}     # one per master, shared by its copies' records (its print: 40 KB)
-        with self.errors():
+        with self.errors(), schema.turn(self._connection):
             rows = self._connection.execute(sql, args)
             with schema.decoding(self.path):     # row by row: a copy's row, print and all, then gone
                 return [_record(row, masters) for row in rows]
@@ -175,7 +176,7 @@ class Registry:
 
     def masters(self) -> Iterator[Master]:
         """Every master, in registration order (prints included: a streaming read)."""
-        with self.errors(), schema.decoding(self.path):
+        with self.errors(), schema.decoding(self.path), schema.turn(self._connection):
             cursor = self._connection.execute(f"SELECT {_MASTER_COLUMNS} FROM masters m ORDER BY m.id")
             for row in cursor:
                 yield _master(row)
