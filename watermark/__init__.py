@@ -34,9 +34,9 @@ __all__ = ["__version__", "WatermarkError", "ParameterError", "InvalidImageError
            "FiligraneWarning",
            "AlreadyMarkedWarning", "KeyFilePermissionWarning", "RegistryMigratedWarning"]
 
-from .api import detect, detect_file, detect_keys, embed, embed_file, read_in_frame
+from .api import detect, detect_bytes, detect_file, detect_keys, embed, embed_bytes, embed_file, read_in_frame
 from .detection import CandidateEvidence, Detection, Geometry, InformedReading
 from .keys import Key
 
-__all__ += ["embed", "detect", "detect_keys", "embed_file", "detect_file", "read_in_frame", "Detection", "Geometry",
-            "InformedReading", "CandidateEvidence", "Key"]
+__all__ += ["embed", "detect", "detect_keys", "embed_file", "detect_file", "embed_bytes", "detect_bytes",
+            "read_in_frame", "Detection", "Geometry", "InformedReading", "CandidateEvidence", "Key"]

@@ -9,6 +9,7 @@ import operator
 import os
 import warnings
 from collections.abc import Iterable
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -268,15 +269,7 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
     if c2pa_signer is not None:
         c2pa_signer.check_output(dst)
     loaded = imageio.load_image(src, max_pixels=max_pixels, animated="error")
-    if loaded.depth_reduced:
-        raise InvalidImageError(f"{src}: 16-bit CMYK, read at 8 bits per channel, would be written back at 8; "
-                                "convert it to 16-bit RGB or to 8-bit CMYK first")
-    imageio.check_writable(loaded.image, dst)     # a format that cannot hold the image: refused before the work
-    try:
-        warn_if_marked(loaded.image, key, schemes.get(scheme), src)
-        marked = embed(loaded.image, payload, key, strength=strength, scheme=scheme)
-    except InvalidImageError as exc:
-        raise type(exc)(str(exc).replace("image:", f"{src}:", 1)) from None
+    marked = _marked(loaded, dst, payload, key, strength, scheme)
     manifest_id = finish = None
     if c2pa_signer is not None:
         manifest_id = new_manifest_id()
@@ -286,6 +279,49 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
     quality = output_quality(marked, dst, loaded, key, schemes.get(scheme), quality)
     imageio.save_image(marked, dst, like=loaded, quality=quality, overwrite=overwrite, finish=finish)
     return manifest_id
+
+
+def _marked(loaded: imageio.LoadedImage, dst: str | os.PathLike, payload: int | bytes, key: Key, strength: float,
+            scheme: str) -> ImageLike:
+    """``loaded``'s pixels marked, once its output ``dst`` is known to hold them (errors name its file)."""
+    src = loaded.path
+    if loaded.depth_reduced:
+        raise InvalidImageError(f"{src}: 16-bit CMYK, read at 8 bits per channel, would be written back at 8; "
+                                "convert it to 16-bit RGB or to 8-bit CMYK first")
+    imageio.check_writable(loaded.image, dst)     # a format that cannot hold the image: refused before the work
+    try:
+        warn_if_marked(loaded.image, key, schemes.get(scheme), src)
+        return embed(loaded.image, payload, key, strength=strength, scheme=scheme)
+    except InvalidImageError as exc:
+        raise type(exc)(str(exc).replace("image:", f"{src}:", 1)) from None
+
+
+def embed_bytes(data: bytes, payload: int | bytes, key: Key, *, extension: str | None = None,
+                strength: float = 1.0, scheme: str = schemes.DEFAULT_SCHEME, quality: int | None = None,
+                max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS, name: str = "image") -> bytes:
+    """Mark an image file's bytes (an upload, an object store's) and return the marked file's, as
+    `embed_file` would write them: format, bit depth, alpha, ICC and EXIF kept, and a JPEG written at the
+    source's quality unless that would erase the mark (then finer, with a `FiligraneWarning`). Saving
+    `embed`'s pixels at a chosen quality does not know that: a quality-60 upload marked and saved again at
+    60 loses its mark.
+
+    ``extension`` names the output's format (``".jpg"``, ``".png"``, ``".webp"``, ...), by default the
+    source's own; ``name`` is how errors name the file.
+    """
+    _check_key(key)
+    loaded = imageio.load_image_bytes(data, name, max_pixels=max_pixels, animated="error")
+    extension = extension or _EXTENSION_OF.get(loaded.format or "")
+    if extension is None:
+        raise ParameterError(f"{name}: {loaded.format} is read but not written; give extension= one of "
+                             f"{', '.join(sorted(imageio.OUTPUT_EXTENSIONS))}")
+    target = Path(name).with_suffix(extension)
+    marked = _marked(loaded, target, payload, key, strength, scheme)
+    quality = output_quality(marked, target, loaded, key, schemes.get(scheme), quality)
+    return imageio.image_bytes(marked, target, like=loaded, quality=quality)
+
+
+_EXTENSION_OF = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "GIF": ".gif",
+                 "BMP": ".bmp"}
 
 
 def output_quality(marked: ImageLike, destination: str | os.PathLike, like: imageio.LoadedImage, key: Key,
@@ -300,7 +336,7 @@ def output_quality(marked: ImageLike, destination: str | os.PathLike, like: imag
     before = max(_read_in_place(marked, key, scheme).score, 1e-9)
     shares = []
     for candidate in [kept] + [raised for raised in _RAISED_QUALITIES if raised > kept]:
-        written = Image.open(io.BytesIO(imageio.encoded(marked, destination, like=like, quality=candidate)))
+        written = Image.open(io.BytesIO(imageio.image_bytes(marked, destination, like=like, quality=candidate)))
         shares.append(_read_in_place(written, key, scheme).score / before)
         if shares[-1] >= _KEPT_SHARE:
             break
@@ -345,6 +381,15 @@ def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFA
     if loaded.n_frames > 1:
         warnings.warn(f"{path}: {loaded.n_frames} frames (animated, or pages): the first was read", FiligraneWarning,
                       stacklevel=2)
+    return detect_loaded(loaded, key, scheme=scheme, false_alarm=false_alarm, marked_shape=marked_shape)
+
+
+def detect_bytes(data: bytes, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
+                 false_alarm: float = schemes.DEFAULT_FALSE_ALARM, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
+                 marked_shape: tuple[int, int] | None = None, name: str = "image") -> Detection:
+    """`detect_file` of an image file's bytes (an upload); ``name`` is how errors name the file."""
+    loaded = imageio.load_image_bytes(data, name, max_pixels=max_pixels, animated="first",
+                                      reduce_to=schemes.get(scheme).analysis_short_side, luminance=True)
     return detect_loaded(loaded, key, scheme=scheme, false_alarm=false_alarm, marked_shape=marked_shape)
 
 

@@ -60,7 +60,7 @@ from .errors import (
 )
 
 __all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "UNREAD_EXTENSIONS", "LoadedImage",
-           "load_image", "load_image_bytes", "save_image", "encoded", "kept_jpeg_quality", "check_writable",
+           "load_image", "load_image_bytes", "save_image", "image_bytes", "kept_jpeg_quality", "check_writable",
            "iter_image_files", "left_out_line", "parse_max_pixels"]
 
 PathLike = str | os.PathLike
@@ -503,8 +503,7 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
     """
     path = Path(path)
     fmt = _output_format(path)
-    if quality is not None and not (isinstance(quality, (int, np.integer)) and 1 <= quality <= 100):
-        raise ParameterError(f"{path}: quality must be an integer from 1 to 100, got {quality!r}")
+    _check_quality(path, quality)
     if os.path.isdir(path):
         raise ImageFileError(f"{path}: is a directory; give a file name for the output")
     if not overwrite:
@@ -513,22 +512,43 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
                                     "overwrite=True (--overwrite) to replace it")
         if os.path.lexists(path):
             raise OutputExistsError(_exists_message(path))
+    _write_atomic(path, _writer(image, path, fmt, like, quality), fmt, overwrite, finish)
+
+
+def image_bytes(image: Image.Image | np.ndarray, name: PathLike, *, like: LoadedImage | None = None,
+                quality: int | None = None) -> bytes:
+    """The bytes `save_image` would write to a file named ``name`` (whose extension names the format), made
+    in memory."""
+    path = Path(name)
+    fmt = _output_format(path)
+    _check_quality(path, quality)
+    buffer = io.BytesIO()
+    _writer(image, path, fmt, like, quality)(buffer)
+    return buffer.getvalue()
+
+
+def _check_quality(path: Path, quality: int | None) -> None:
+    if quality is not None and not (isinstance(quality, (int, np.integer)) and 1 <= quality <= 100):
+        raise ParameterError(f"{path}: quality must be an integer from 1 to 100, got {quality!r}")
+
+
+def _writer(image: Image.Image | np.ndarray, path: Path, fmt: str, like: LoadedImage | None,
+            quality: int | None) -> Callable[[IO[bytes]], None]:
+    """What writes ``image`` as ``fmt`` (``path``'s) with ``like``'s metadata and encoding choices to a file
+    object: 16-bit colour by `watermark.deepio`, the rest by Pillow (`_encoder`)."""
     if _deep_colour(image):
         _check_deep(fmt, path)
         meta = like.info if like is not None else {}
         if fmt == "PNG":
             chunks = like.png_colour + like.png_text if like is not None else ()
-            _write_atomic(path, lambda fp: deepio.write_png(fp, image, meta, chunks), fmt, overwrite, finish)
-        else:
-            compressed = like is not None and like.tiff_compression is not None
-            _write_atomic(path, lambda fp: deepio.write_tiff(fp, image, meta, compressed=compressed), fmt,
-                          overwrite, finish)
-        return
+            return lambda fp: deepio.write_png(fp, image, meta, chunks)
+        compressed = like is not None and like.tiff_compression is not None
+        return lambda fp: deepio.write_tiff(fp, image, meta, compressed=compressed)
     picture = _fit_mode(_as_pil(image, path), fmt, path)
     if fmt in _NO_ICC and (like.info if like is not None else picture.info).get("icc_profile"):
         warnings.warn(f"{path}: a {fmt} file cannot carry the source's ICC profile; colour-managed viewers will "
-                      "show other colours (.png, .tif, .jpg or .webp keep it)", FiligraneWarning, stacklevel=2)
-    _write_atomic(path, _encoder(picture, fmt, like, quality), fmt, overwrite, finish)
+                      "show other colours (.png, .tif, .jpg or .webp keep it)", FiligraneWarning, stacklevel=3)
+    return _encoder(picture, fmt, like, quality)
 
 
 def kept_jpeg_quality(path: PathLike, like: LoadedImage | None, quality: int | None) -> int | None:
@@ -540,16 +560,6 @@ def kept_jpeg_quality(path: PathLike, like: LoadedImage | None, quality: int | N
 def _kept_quality(fmt: str, like: LoadedImage | None) -> int | None:
     """The quality of ``like``, a JPEG source, that a ``fmt`` output keeps: a JPEG output's only."""
     return like.jpeg_quality if fmt == "JPEG" and like is not None else None
-
-
-def encoded(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedImage | None = None,
-            quality: int | None = None) -> bytes:
-    """The bytes `save_image` would write to ``path`` for an 8-bit ``image`` (before any ``finish``)."""
-    path = Path(path)
-    fmt = _output_format(path)
-    buffer = io.BytesIO()
-    _encoder(_fit_mode(_as_pil(image, path), fmt, path), fmt, like, quality)(buffer)
-    return buffer.getvalue()
 
 
 def _encoder(picture: Image.Image, fmt: str, like: LoadedImage | None, quality: int | None

@@ -345,3 +345,25 @@ def test_a_picture_mostly_pure_black_or_white_whose_mark_does_not_read_back_is_r
     with pytest.raises(wm.InvalidImageError, match="mostly pure black or white"):
         wm.embed(np.full((1200, 1200), level, np.uint8), 1, key)
     assert wm.detect(wm.embed(np.full((1200, 1200), 2, np.uint8), 1, key), key).payload == 1   # not clipped
+
+
+def test_an_upload_s_bytes_are_marked_as_embed_file_marks_a_file(key):
+    """A service marks uploads in memory: embed's pixels saved again at the upload's own JPEG quality (60)
+    lost the mark on a probe's photograph; embed_bytes writes what embed_file would, at a quality that
+    keeps it."""
+    upload = io.BytesIO()
+    Image.fromarray(photo("astronaut")).resize((1024, 1024)).save(upload, "JPEG", quality=60)
+    with pytest.warns(wm.FiligraneWarning, match="^image.jpg: written at JPEG quality (85|90|95), not the source.s 60"):
+        marked = wm.embed_bytes(upload.getvalue(), 0x42, key)
+    assert marked[:3] == b"\xff\xd8\xff" and wm.detect_bytes(marked, key).payload == 0x42
+    webp = wm.embed_bytes(upload.getvalue(), 0x43, key, extension=".webp")
+    assert webp[8:12] == b"WEBP" and wm.detect_bytes(webp, key).payload == 0x43
+
+
+def test_embed_bytes_keeps_16_bits_and_names_the_upload_in_errors(key):
+    deep = io.BytesIO()
+    Image.fromarray(photo("coffee")[:, :, 1].astype(np.uint16) * 257).save(deep, "PNG")
+    marked = Image.open(io.BytesIO(wm.embed_bytes(deep.getvalue(), 7, key)))
+    assert marked.mode.startswith("I;16") and wm.detect(marked, key).payload == 7
+    with pytest.raises(wm.InvalidImageError, match="^upload-17.jpg: "):
+        wm.embed_bytes(b"\xff\xd8\xff\xe0 not a JPEG", 7, key, name="upload-17.jpg")
