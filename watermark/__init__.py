@@ -22,6 +22,7 @@ from .errors import (
     OutputExistsError,
     ParameterError,
     PayloadTooLargeError,
+    RegistryBusyError,
     RegistryError,
     RegistryMigratedWarning,
     UnknownNameError,
@@ -30,9 +31,9 @@ from .errors import (
 
 __all__ = ["__version__", "WatermarkError", "ParameterError", "InvalidImageError", "ImageTooSmallError",
            "ImageFileError", "OutputExistsError", "KeyFileError", "CredentialsError", "MissingExtraError",
-           "PayloadTooLargeError", "AttackParameterError", "UnknownNameError", "RegistryError", "IssuedCopyError",
-           "FiligraneWarning",
-           "AlreadyMarkedWarning", "KeyFilePermissionWarning", "RegistryMigratedWarning"]
+           "PayloadTooLargeError", "AttackParameterError", "UnknownNameError", "RegistryError", "RegistryBusyError",
+           "IssuedCopyError", "FiligraneWarning", "AlreadyMarkedWarning", "KeyFilePermissionWarning",
+           "RegistryMigratedWarning"]
 
 from .api import detect, detect_bytes, detect_file, detect_keys, embed, embed_bytes, embed_file, read_in_frame
 from .detection import CandidateEvidence, Detection, Geometry, InformedReading

@@ -98,6 +98,10 @@ class RegistryError(WatermarkError, OSError):
     """A registry database is missing, damaged, newer than this code, locked, or refuses a record."""
 
 
+class RegistryBusyError(RegistryError):
+    """Another writer held the registry longer than the timeout: the same call may succeed later."""
+
+
 class IssuedCopyError(RegistryError):
     """A file given as a master is a copy the registry issued under the same key: copies are never marked
     again with it (an output folder of an earlier run inside the folder of masters, walked again)."""

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import RegistryError, RegistryMigratedWarning
+from ..errors import RegistryBusyError, RegistryError, RegistryMigratedWarning
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "DEFAULT_TIMEOUT", "connect", "write", "read", "errors", "decoding",
            "to_signed", "to_unsigned"]
@@ -118,8 +118,8 @@ def errors(path: Path, timeout: float) -> Iterator[None]:
     except sqlite3.OperationalError as exc:
         text = str(exc)
         if "locked" in text or "busy" in text:
-            raise RegistryError(f"{path}: locked by another writer (waited {timeout:g} s); try again when "
-                                "it has finished, or raise FILIGRANE_REGISTRY_TIMEOUT") from None
+            raise RegistryBusyError(f"{path}: locked by another writer (waited {timeout:g} s); try again when "
+                                    "it has finished, or raise FILIGRANE_REGISTRY_TIMEOUT") from None
         if "readonly" in text or "unable to open" in text:
             raise RegistryError(f"{path}: cannot write the registry ({text}); check the file's and its "
                                 "directory's permissions") from None
