@@ -11,6 +11,7 @@ traceback), neither of which is the scan's; a file's own failure comes back as i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
@@ -27,6 +28,7 @@ __all__ = ["run_on_dask", "check_address", "DASK_EXTRA"]
 T = TypeVar("T")
 DASK_EXTRA = "pip install 'filigrane[dask]'"
 _WINDOW = 8          # tasks in flight per worker thread
+_CONNECT_SECONDS = 10.0
 # The protocols of a scheduler on another machine (ws, wss: through a proxy; tls, wss: with Dask's own TLS
 # settings). Dask's inproc:// is its own process's, and ucx:// is gone from distributed.
 _SCHEMES = ("tcp", "tls", "ws", "wss")
@@ -69,8 +71,10 @@ def _client(address: str, workers: int) -> Any:
                                    dashboard_address=":0", silence_logs=logging.CRITICAL)
         return Client(cluster)
     check_address(address)
+    # a lost scheduler is said in one line (`run_on_dask`), not in the client's tracebacks as it reconnects
+    logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
     try:
-        return Client(address, timeout="10s")
+        return Client(address, timeout=f"{_CONNECT_SECONDS:g}s")
     except (OSError, TimeoutError) as exc:
         raise WatermarkError(f"cannot reach the Dask scheduler at {address} ({exc})") from None
 
@@ -100,9 +104,29 @@ def check_address(address: str) -> None:
         raise ParameterError(f"--dask {address!r} is not a scheduler's address ({exc}); give tcp://HOST:PORT, "
                              "or --dask alone for a local cluster") from None
     try:
-        socket.create_connection(host_port, timeout=10).close()
+        socket.create_connection(host_port, timeout=_CONNECT_SECONDS).close()
     except OSError as exc:             # a host name that does not resolve, nothing listening
         raise WatermarkError(f"cannot reach the Dask scheduler at {address} ({exc.strerror or exc})") from None
+    try:                               # something answers: a scheduler? (Dask's own client waits for ever if not)
+        kind = asyncio.run(asyncio.wait_for(_identity(address, Security()), _CONNECT_SECONDS)).get("type")
+    except TimeoutError:
+        kind = f"no answer in {_CONNECT_SECONDS:g} s"
+    except (OSError, ValueError) as exc:
+        kind = str(exc) or type(exc).__name__
+    if kind != "Scheduler":
+        raise WatermarkError(f"{address} answers, but not as a Dask scheduler ({kind}): give the address "
+                             "`dask scheduler` prints")
+
+
+async def _identity(address: str, security: Any) -> dict:
+    """What the server at ``address`` says it is, asked as Dask's client asks (its ``identity``)."""
+    from distributed.core import rpc
+
+    server = rpc(address, connection_args=security.get_connection_args("client"))
+    try:
+        return dict(await server.identity())
+    finally:
+        await server.close_rpc()
 
 
 def _call(function: Callable[[T], Any], item: T) -> Any:
@@ -117,8 +141,9 @@ def run_on_dask(items: Iterable[T], function: Callable[[T], Any], *, workers: in
     and from cutting the start or the close half-way."""
     client: Any = None
     try:
-        with hold():
-            client = _client(address, workers)     # first: without Dask, the one line that says what to install
+        # first: without Dask, the one line that says what to install; a local cluster's start held whole
+        with hold() if address == "local" else contextlib.nullcontext():
+            client = _client(address, workers)
         from dask.distributed import as_completed
 
         threads = max(1, sum(client.nthreads().values()))
@@ -137,6 +162,10 @@ def run_on_dask(items: Iterable[T], function: Callable[[T], Any], *, workers: in
             try:
                 result = future.result()
             except Exception as exc:        # the item's own failure, or a worker that kept dying on it
+                if client.status != "running" or "scheduler-connection-lost" in str(exc):
+                    raise WatermarkError(f"lost the Dask scheduler at {client.scheduler.address}: the rows written "
+                                         "so far stay; once it is back, the same command with --resume "
+                                         "continues") from None
                 result = exc
             yield index, item, result
             future.release()

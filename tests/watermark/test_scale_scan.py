@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from scan_setup import run as _run
+from servers import http_server
 from signals import interruptible
 
 HANG = 120.0          # seconds: only a hang detector
@@ -180,4 +181,17 @@ def test_a_dask_address_of_any_protocol_is_checked_before_the_output_is_touched(
     expected = (f"cannot reach the Dask scheduler at {address} (Connection refused)" if scheme.startswith("ws") else
                 f"--dask '{address}': a scheduler is reached over tcp://, tls://, ws:// or wss://, not {scheme}://")
     assert _one_line(refused) == f"watermark: {expected}"
+    assert out.read_text() == '{"path": "x"}\n'
+
+
+def test_an_address_that_answers_but_is_no_dask_scheduler_is_one_line_and_leaves_the_output(scan_world, tmp_path):
+    """A probe gave --dask the port of a web server: Dask's client waited for ever, deaf to Ctrl-C and
+    SIGTERM, after --overwrite had emptied the output. The scheduler is asked who it is first."""
+    world, out = scan_world, tmp_path / "earlier.jsonl"
+    out.write_text('{"path": "x"}\n')
+    with http_server(b"not a scheduler", stall="before-headers") as served:
+        address = served.replace("http://", "tcp://").rsplit("/", 1)[0]
+        refused = _run(*_arguments(world, world / "crawl", "-o", out, "--overwrite", "--dask", address))
+    assert _one_line(refused) == (f"watermark: {address} answers, but not as a Dask scheduler (no answer in 10 s): "
+                                  "give the address `dask scheduler` prints")
     assert out.read_text() == '{"path": "x"}\n'

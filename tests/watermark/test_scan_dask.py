@@ -125,3 +125,46 @@ def test_ctrl_c_on_a_local_cluster_is_one_line(scan_world, tmp_path, moment):
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130 and stderr.endswith("watermark: interrupted\n"), stderr
     assert all(line.startswith("watermark: ") for line in stderr.splitlines()), stderr
+
+
+def test_a_scheduler_lost_mid_scan_is_one_line_and_resume_finishes(scan_world, tmp_path):
+    """A probe killed the scheduler of the README's three commands mid-scan: client tracebacks, then one
+    more as if a worker had a bug. The rows written stay valid and --resume continues on a new cluster."""
+    world, many, out = scan_world, tmp_path / "many", tmp_path / "out.jsonl"
+    many.mkdir()
+    for index in range(10):
+        os.link(world / "crawl" / "coffee-rotated.png", many / f"{index:02d}.png")
+    log = tmp_path / "scheduler.log"
+    with open(log, "w") as written:
+        scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                      "--port", "0", "--dashboard-address", ":0"], stderr=written)
+    worker = None
+    try:
+        while "Scheduler at:" not in log.read_text():
+            assert scheduler.poll() is None, log.read_text()
+            time.sleep(0.1)
+        address = log.read_text().split("Scheduler at:")[1].split()[0]
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                                   "--dashboard-address", ":0"], stderr=subprocess.DEVNULL)
+        command = _command(world, "--dask", address, "-o", str(out))
+        command[4] = str(many)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while not out.exists() or out.read_text().count("\n") < 2:
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.05)
+        scheduler.kill()
+        _, stderr = process.communicate(timeout=300)
+    finally:
+        for started in (scheduler, worker):
+            if started is not None and started.poll() is None:
+                started.kill()
+                started.wait()
+    assert process.returncode == 2 and "Traceback" not in stderr, stderr
+    assert stderr.splitlines()[-1] == (f"watermark: lost the Dask scheduler at {address}: the rows written so far "
+                                       "stay; once it is back, the same command with --resume continues")
+    done = [json.loads(line) for line in out.read_text().splitlines()]
+    assert done and all(row["status"] == "attributed" for row in done)
+    resumed = subprocess.run([*command[:-4], "--resume", "-o", str(out)], capture_output=True, text=True)   # local
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(row["path"] for row in map(json.loads, out.read_text().splitlines())) == sorted(
+        str(path) for path in many.iterdir())
