@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import socket
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -226,6 +227,7 @@ class Scanner:
         self._thumbnails: OrderedDict[int, np.ndarray] = OrderedDict()
         self._sizes: dict[tuple[int, int], list[int]] | None = None
         self._originals: OrderedDict[int, np.ndarray | None] = OrderedDict()   # master files read, latest last
+        self._sent = False           # unpickled: in a worker process, perhaps on another machine
 
     def __getstate__(self) -> dict[str, Any]:
         # absolute: a remote Dask worker opens the registry from a working directory of its own
@@ -233,10 +235,15 @@ class Scanner:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["registry_path"], state["keys"], state["options"])   # type: ignore[misc]
+        self._sent = True
 
     @property
     def registry(self) -> Registry:
         if self._registry is None:
+            if self._sent and not os.path.exists(self.registry_path):   # a worker that cannot see it
+                raise RegistryError(f"{self.registry_path}: no registry at this path on the worker at "
+                                    f"{socket.gethostname()}: a scan's workers open the registry at the path the "
+                                    "scan names (a shared disk, or a copy at that path on each machine)")
             self._registry = Registry(self.registry_path)
             for key in self.keys:
                 self._registry.require_key(key)

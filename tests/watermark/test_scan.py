@@ -34,6 +34,8 @@ from terminal import run_on_terminal, screen
 from watermark import Key
 from watermark import scan as scan_module
 from watermark.cli import scan as scan_cli
+from watermark.errors import RegistryError
+from watermark.scan import Scanner
 
 MASTERS = ("astronaut", "coffee", "rocket")
 COPIES = 8          # files of the interrupted scan: stopped at its second row, most are left to the resumed run
@@ -428,3 +430,15 @@ def test_a_scan_says_which_pictures_its_walk_left_out(scan_world, tmp_path):
     assert ("watermark: left out 1 file of a format Filigrane does not read (.heic 1): convert them to JPEG, PNG or "
             "TIFF first") in result.stderr.splitlines()
     assert "1 scanned" in result.stderr
+
+
+def test_a_worker_that_cannot_see_the_registry_says_so(scan_world, tmp_path):
+    """On a Dask worker without the registry at the scan's path, every file said "registry not found; ...
+    `watermark registry init` creates a new, empty one": advice that, followed, makes an empty registry."""
+    copy = tmp_path / "r.db"
+    copy.write_bytes((scan_world / "r.db").read_bytes())
+    sent = pickle.dumps(Scanner(str(copy), [Key.load(scan_world / "studio.key")]))
+    copy.unlink()
+    with pytest.raises(RegistryError, match=f"^{copy}: no registry at this path on the worker at .*: a scan's "
+                                               "workers open the registry at the path the scan names"):
+        pickle.loads(sent).check()
