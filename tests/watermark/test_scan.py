@@ -35,7 +35,6 @@ from watermark import Key
 from watermark import scan as scan_module
 from watermark.cli import scan as scan_cli
 from watermark.errors import RegistryError
-from watermark.scan import Scanner
 
 MASTERS = ("astronaut", "coffee", "rocket")
 COPIES = 8          # files of the interrupted scan: stopped at its second row, most are left to the resumed run
@@ -437,7 +436,7 @@ def test_a_worker_that_cannot_see_the_registry_says_so(scan_world, tmp_path):
     `watermark registry init` creates a new, empty one": advice that, followed, makes an empty registry."""
     copy = tmp_path / "r.db"
     copy.write_bytes((scan_world / "r.db").read_bytes())
-    sent = pickle.dumps(Scanner(str(copy), [Key.load(scan_world / "studio.key")]))
+    sent = pickle.dumps(scan_module.Scanner(str(copy), [Key.load(scan_world / "studio.key")]))
     copy.unlink()
     with pytest.raises(RegistryError, match=f"^{copy}: no registry at this path on the worker at .*: a scan's "
                                                "workers open the registry at the path the scan names"):
