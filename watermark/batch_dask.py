@@ -137,8 +137,10 @@ def run_on_dask(items: Iterable[T], function: Callable[[T], Any], *, workers: in
                 hold: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
                 ) -> Iterator[tuple[int, T, Any]]:
     """``(index, item, function(item))`` as each finishes on the cluster; an item's exception is its result.
-    The cluster starts and closes in a ``hold()`` block: `watermark.batch`'s, which keeps Ctrl-C from its workers
-    and from cutting the start or the close half-way."""
+    A local cluster starts, and every client closes, in a ``hold()`` block: `watermark.batch`'s, which keeps
+    Ctrl-C from its workers and from cutting the start or the close half-way; a client of a remote scheduler
+    connects outside it, so that Ctrl-C ends a connection that does not come. A scheduler lost mid-scan ends
+    it with one `WatermarkError`."""
     client: Any = None
     try:
         # first: without Dask, the one line that says what to install; a local cluster's start held whole

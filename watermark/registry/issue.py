@@ -117,7 +117,7 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     Raises
     ------
     IssuedCopyError
-        ``source`` is a copy this registry issued, not a master.
+        ``source`` is a copy this registry issued under ``key``, not a master.
     RegistryError
         ``destination`` holds a copy this registry issued for another recipient, metadata or payload, or
         from another master (the master's file changed since), and ``overwrite`` was not asked.
