@@ -148,6 +148,7 @@ def run_on_dask(items: Iterable[T], function: Callable[[T], Any], *, workers: in
             client = _client(address, workers)
         from dask.distributed import as_completed
 
+        _check_workers(client, function)
         threads = max(1, sum(client.nthreads().values()))
         shared = client.scatter(function, broadcast=True, hash=False)
         source = enumerate(items)
@@ -177,6 +178,23 @@ def run_on_dask(items: Iterable[T], function: Callable[[T], Any], *, workers: in
         if client is not None:
             with hold():
                 _close(client)
+
+
+def _check_workers(client: Any, function: Callable[[T], Any]) -> None:
+    """``function.check()``, when it has one, on every worker: what one of them cannot do (a scanner's registry
+    that a machine does not see at the scan's path) stops the batch with one line before any item, rather
+    than in every item's result."""
+    if not callable(getattr(function, "check", None)):
+        return
+    answers = client.run(_check, function, on_error="return")
+    failed = sorted((worker, answer) for worker, answer in answers.items() if isinstance(answer, BaseException))
+    if failed:
+        worker, error = failed[0]
+        raise WatermarkError(f"{error} ({len(failed)} of {len(answers)} workers, {worker} the first)")
+
+
+def _check(function: Any) -> None:
+    function.check()
 
 
 def _close(client: Any) -> None:

@@ -168,3 +168,20 @@ def test_a_scheduler_lost_mid_scan_is_one_line_and_resume_finishes(scan_world, t
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(row["path"] for row in map(json.loads, out.read_text().splitlines())) == sorted(
         str(path) for path in many.iterdir())
+
+
+def test_workers_that_cannot_open_the_registry_stop_the_scan_before_any_file(scan_world, cluster, tmp_path):
+    """A probe's worker without the registry at the scan's path gave one error row per file; each worker is
+    now asked first (here none sees the file, removed after the scanner was made)."""
+    from watermark import Key, WatermarkError, batch
+    from watermark.scan import Scanner
+    from watermark.sources import iter_sources
+
+    copy = tmp_path / "r.db"
+    copy.write_bytes((scan_world / "r.db").read_bytes())
+    scanner = Scanner(str(copy), [Key.load(scan_world / "studio.key")])
+    copy.unlink()
+    sources = iter_sources([str(scan_world / "crawl")])
+    with pytest.raises(WatermarkError, match=rf"^{copy}: no registry at this path on the worker at .*\(2 of 2 "
+                                             r"workers, tcp://[0-9.:]+ the first\)$"):
+        next(batch.run(sources, scanner, dask=cluster.scheduler_address))
