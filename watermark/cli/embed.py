@@ -151,9 +151,12 @@ def _run_embed(args: argparse.Namespace) -> int:
         job = Job(_embed_one, _embed_failed, key=key, payload=value, strength=args.strength, scheme=args.scheme,
                   quality=args.quality, overwrite=args.overwrite or args.in_place, diff=args.diff,
                   max_pixels=args.max_pixels, c2pa_signer=signer)
-    outputs.make_folders(pairs)                              # every refusal above leaves no directory behind
+    made = outputs.make_folders(pairs)                       # every refusal above leaves no directory behind
     say_left_out(left_out)
     outputs.say_leftovers(pairs)                             # a killed run's temporary files, before ours exist
-    counts = run_batch(job, pairs, jobs=args.jobs, json_rows=args.json, label="embedding",
-                       statuses=("marked", "skipped", "failed"))
+    try:
+        counts = run_batch(job, pairs, jobs=args.jobs, json_rows=args.json, label="embedding",
+                           statuses=("marked", "skipped", "failed"))
+    finally:
+        outputs.remove_empty(made)
     return ERROR if counts["failed"] else FOUND

@@ -4,6 +4,7 @@ refused before anything is written."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -14,7 +15,7 @@ from .. import imageio
 from ..errors import ImageFileError, OutputExistsError, ParameterError, WatermarkError
 from ..sources import visible
 
-__all__ = ["destinations", "difference_path", "make_folders", "leftovers", "say_leftovers"]
+__all__ = ["destinations", "difference_path", "make_folders", "remove_empty", "leftovers", "say_leftovers"]
 
 
 def difference_path(output: Path) -> Path:
@@ -63,19 +64,32 @@ def destinations(inputs: list[str], output: str | None, *, in_place: bool, diff:
     return pairs
 
 
-def make_folders(pairs: list[tuple[Path, Path]]) -> None:
-    """Create the directories the destinations of `destinations` need.
+def make_folders(pairs: list[tuple[Path, Path]]) -> list[Path]:
+    """Create the directories the destinations of `destinations` need; returns those it made (for
+    `remove_empty`).
 
     Raises
     ------
     ImageFileError
         One line naming the directory that cannot be created.
     """
+    made = []
     for folder in sorted({destination.parent for _, destination in pairs}):
+        missing = [parent for parent in (folder, *folder.parents) if not parent.exists()]
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ImageFileError(f"{folder}: cannot create the output directory ({exc.strerror or exc})") from None
+        made += missing
+    return made
+
+
+def remove_empty(made: list[Path]) -> None:
+    """Remove the directories `make_folders` made that the batch left empty (every copy for them skipped or
+    failed), the deepest first."""
+    for folder in sorted(set(made), key=lambda path: len(path.parts), reverse=True):
+        with contextlib.suppress(OSError):      # not empty, or gone: left as it is
+            folder.rmdir()
 
 
 def say_leftovers(pairs: list[tuple[Path, Path]]) -> None:
