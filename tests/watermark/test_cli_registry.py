@@ -419,6 +419,7 @@ def test_registry_list_shows_a_recipient_s_control_characters_instead_of_obeying
     assert main(["registry", "list", "--registry", str(database)]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "Agence X\\nforged line\\x1b[2J" in out
+    assert out.endswith(f"  {master} -> {tmp_path / 'a.png'}\n")              # which file went to whom
 
 
 def test_registry_list_tells_a_recipient_named_dash_or_with_a_backslash_from_none_and_a_control(setup, tmp_path,

@@ -124,7 +124,8 @@ def _line(record: Record) -> str:
     # quoted, its quotes and backslashes escaped: a recipient named "-", or with two spaces, reads as itself
     who = "-" if record.recipient is None else '"' + record.recipient.replace("\\", "\\\\").replace('"', '\\"') + '"'
     when = record.issued_at or "-"
-    return f"{record.id}  {record.state:8s}  {record.payload:#018x}  {when}  {who}  {record.master.path}"
+    return f"{record.id}  {record.state:8s}  {record.payload:#018x}  {when}  {who}  {record.master.path} -> " \
+           f"{record.output_path}"
 
 
 def _run_list(args: argparse.Namespace) -> int:
