@@ -19,7 +19,10 @@ __all__ = [
     "FiligraneWarning",
     "AlreadyMarkedWarning",
     "KeyFilePermissionWarning",
+    "RegistryMigratedWarning",
     "RegistryError",
+    "RegistryBusyError",
+    "IssuedCopyError",
 ]
 
 
