@@ -5,7 +5,8 @@ flushed line by line; a line torn by a crash (the last one) is ignored on readin
 recomputes exactly the cells that were not finished. The key covers everything a cell's numbers
 depend on: the contender and its version, the image and its content, the attack, the seed, and a
 fingerprint of the code of ``watermark``, ``attacks`` and the parts of ``eval`` that compute rows
-(so editing a scheme invalidates its cached cells even before the version number moves).
+(so editing a scheme invalidates its cached cells even before the version number moves), and the
+versions of the libraries and codecs the numbers depend on (`libraries`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import hashlib
 import importlib.util
 import json
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Cache", "cell_key", "code_fingerprint", "atomic_write_text", "atomic_write_bytes"]
+__all__ = ["Cache", "cell_key", "code_fingerprint", "libraries", "commit", "atomic_write_text",
+           "atomic_write_bytes"]
 
 _EVAL_ROW_MODULES = ("metrics.py", "contenders.py", "peers.py", "runner.py", "images.py")
 
@@ -38,7 +41,47 @@ def code_fingerprint() -> str:
     for name in _EVAL_ROW_MODULES:
         digest.update(name.encode())
         digest.update((here / name).read_bytes())
+    digest.update(json.dumps(libraries(), sort_keys=True).encode())     # a new libjpeg encodes other bytes
     return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def libraries() -> dict[str, str]:
+    """The versions of what a cell's numbers depend on besides the code: the array and image libraries,
+    Pillow's codecs (which make the attacks' JPEG, WebP and AVIF bytes) and the perceptual metric."""
+    import cv2
+    import numpy
+    import PIL
+    import pywt
+    import scipy
+    from PIL import features
+
+    versions = {"numpy": numpy.__version__, "scipy": scipy.__version__, "Pillow": PIL.__version__,
+                "opencv": cv2.__version__, "PyWavelets": pywt.__version__}
+    jpeg = "libjpeg_turbo" if features.check("libjpeg_turbo") else "jpg"
+    for codec, name in ((jpeg, "libjpeg"), ("webp", "libwebp"), ("avif", "libavif")):
+        versions[name] = str(features.version(codec))
+    try:
+        from importlib.metadata import version
+
+        versions["ssimulacra2"] = version("ssimulacra2")
+    except ImportError:
+        versions["ssimulacra2"] = "absent"
+    return versions
+
+
+@functools.lru_cache(maxsize=1)
+def commit() -> str:
+    """The repository's commit (``+`` when files differ from it), or ``not a git checkout``."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                                 capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "not a git checkout"
+    return head + ("+" if changed else "")
 
 
 def cell_key(**fields: Any) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 from watermark.cli.registry import spreadsheet_cell
 from watermark.sources import visible
 
-from . import contenders, plots, tables
+from . import cache, contenders, plots, tables
 from .cache import atomic_write_text
 from .runner import COLUMNS, NO_ATTACK, attack_seed
 
@@ -86,12 +86,20 @@ def _not_run_lines(not_run: dict[str, str] | None) -> list[str]:
     return [f"not run: {name} ({reason})" for name, reason in (not_run or {}).items()]
 
 
+def environment(rows: list[dict]) -> str:
+    """What made these rows: the commit, Python, every contender's version, the libraries and codecs."""
+    schemes = sorted({contenders.get(s).version for s in {r["scheme"] for r in rows}})
+    libraries = ", ".join(f"{name} {version}" for name, version in cache.libraries().items())
+    return f"commit {cache.commit()}, Python {platform.python_version()}, {', '.join(schemes)}, {libraries}"
+
+
 def write_markdown(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "",
                    not_run: dict[str, str] | None = None) -> None:
     """A Markdown summary (survival, detection at 0.1 % FPR, quality, speed, null) ready to paste into a README;
     ``not_run`` maps the schemes that could not run to the reason, each said on a line."""
     rows = tables.as_dicts(rows)
-    parts = [f"Reproduce with `{command}`." if command else "", "\n\n".join(_not_run_lines(not_run))]
+    parts = [f"Reproduce with `{command}`." if command else "", f"Made with {environment(rows)}.",
+             "\n\n".join(_not_run_lines(not_run))]
     parts += [table.to_markdown() for table in _summary_tables(rows)]
     atomic_write_text(path, "\n\n".join(p for p in parts if p) + "\n")
 
@@ -196,8 +204,7 @@ def write_html(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "
     meta = (f"{len({r['image'] for r in marked})} images × {len({r['attack'] for r in marked})} attacks "
             f"(with “{NO_ATTACK}”) × {len({r['scheme'] for r in rows})} schemes; "
             f"{sum(not r['marked'] for r in rows)} unmarked reads; {sum(bool(r['error']) for r in rows)} errors. "
-            f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
-            f"{_e(', '.join(sorted({contenders.get(s).version for s in {r['scheme'] for r in rows}})))}.")
+            f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {_e(environment(rows))}.")
     head = f"<h1>{_e(title)}</h1>"
     if command:
         head += f"<p>Reproduce with <code>{_e(command)}</code></p>"

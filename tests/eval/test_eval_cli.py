@@ -7,6 +7,7 @@ import csv
 import html
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -44,6 +45,24 @@ def test_bench_writes_csv_report_and_summary(bench, photo_dir, tmp_path, capsys)
     assert "| family | dwtdct |" in captured.out
     assert "--suite tiny" in (out / "summary.md").read_text()
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 4 + 3
+    # what made the numbers, which a probe found missing: the commit, the libraries, the codecs
+    made = re.search(r"Made with commit (\S+), Python [0-9.]+, filigrane-\S+, numpy .*, libjpeg [0-9.]+, "
+                     r"libwebp [0-9.]+, libavif [0-9.]+, ssimulacra2 \S+\.", (out / "summary.md").read_text())
+    assert made and made.group(1) in (out / "report.html").read_text()
+
+
+def test_a_codec_library_s_version_is_part_of_a_cached_cell_s_key(monkeypatch):
+    """After a Pillow upgrade (another libjpeg), cached JPEG cells were reused: the key hashed code only."""
+    from eval import cache
+
+    before = cache.code_fingerprint()
+    cache.code_fingerprint.cache_clear()
+    upgraded = {**cache.libraries(), "libjpeg": "9.9.9"}
+    monkeypatch.setattr(cache, "libraries", lambda: upgraded)
+    try:
+        assert cache.code_fingerprint() != before
+    finally:
+        cache.code_fingerprint.cache_clear()
 
 
 def test_an_unreadable_image_is_an_error_row_the_report_is_written_and_exit_2(bench, photo_dir, tmp_path, capsys):
