@@ -2,8 +2,11 @@
 
 Every function takes the rows of :func:`eval.runner.run` (``Result`` objects or their dicts) and
 returns a :class:`Table`, which prints as Markdown (for the README) and renders as HTML (report).
-Rows with an ``error`` are left out of rates: rates show what they count ("67 % (2/3)"), and the
-failed cells are counted in an ``errors`` column or in the table's note.
+Rates show what they count ("67 % (2/3)"). A failed cell (a row with an ``error``: the scheme could not
+mark or read that image) counts as lost in survival and detection, so that every scheme is scored on
+the same cells (left out, a scheme that failed on the hard images was scored on the easy ones); the
+failed cells are also counted in an ``errors`` column or in the table's note. Quality and speed are
+means over the cells that ran.
 
 "Survived" is StirMark's notion: the whole payload came back (``exact``).
 """
@@ -100,7 +103,7 @@ def _failures(rows: list[dict]) -> str:
     counts = Counter(r["scheme"] for r in failed)
     kinds = {scheme: sorted({r["error"].split(":")[0] for r in failed if r["scheme"] == scheme}) for scheme in counts}
     listed = ", ".join(f"{scheme} {count} ({', '.join(kinds[scheme])})" for scheme, count in counts.items())
-    return f" Failed cells, left out of the rates: {listed}; see the error column."
+    return f" Failed cells, counted as lost: {listed}; see the error column."
 
 
 def _num(value: float, digits: int = 1) -> str:
@@ -146,7 +149,7 @@ def survival(rows: Iterable[Any]) -> Table:
     with the cells counted: "67 % (2/3)"."""
     marked = [r for r in as_dicts(rows) if r["marked"]]
     schemes = _schemes(marked)
-    cells = _by_family([r for r in marked if not r["error"]], "exact")
+    cells = _by_family([{**r, "exact": False} if r["error"] else r for r in marked], "exact")
     table_rows = []
     for family in _families(marked) + ["all attacks"]:
         label = "no attack" if family == "none" else family
@@ -170,7 +173,7 @@ def detection(rows: Iterable[Any], *, fpr: float = FPR) -> Table:
     if all(r["marked"] for r in rows):
         return Table(title, ("family", *schemes), (), note=NOT_MEASURED)
     nulls = _null_scores(rows)
-    scores = _by_family([r for r in marked if not r["error"]], "score")
+    scores = _by_family([{**r, "score": -math.inf} if r["error"] else r for r in marked], "score")
     table_rows = []
     for family in _families(marked) + ["all attacks"]:
         cells = []
