@@ -210,6 +210,18 @@ def _json_row(row) -> str:
     return json.dumps(values, allow_nan=True)
 
 
+def _say_stopped(out: Path) -> None:
+    """Say, on a stop, that the cells finished are kept and that the reports in ``out`` (if any) are an
+    earlier run's."""
+    from . import report
+
+    outputs = ("results.csv", "summary.md", "report.html", *report.PLOTS)
+    earlier = sorted(name for name in outputs if (out / name).exists())
+    said = f"; {', '.join(earlier)} there are an earlier run's, not this one's" if earlier else ""
+    print(visible(f"watermark bench: stopped: the cells finished are kept in {out}/cache, and the same command "
+                  f"continues from them{said}"), file=sys.stderr)
+
+
 def _remove_stale(out: Path, kept: Collection[str]) -> None:
     """Delete the bench's own outputs in ``out`` but ``kept``: an earlier run's, which this run does not
     write (never any other file)."""
@@ -287,8 +299,12 @@ def _run(args: argparse.Namespace) -> int:
         hint = " (drop --no-perceptual)" if args.no_perceptual else ""
         print(f"watermark bench: no tradeoff.png: the trade-off plot of --strengths needs the perceptual metrics{hint}",
               file=sys.stderr)
-    rows = runner.run(schemes, specs, suite, unmarked=args.unmarked, jobs=args.jobs or os.cpu_count() or 1,
-                      cache_dir=str(out / "cache"), seed=args.seed, perceptual=perceptual)
+    try:
+        rows = runner.run(schemes, specs, suite, unmarked=args.unmarked, jobs=args.jobs or os.cpu_count() or 1,
+                          cache_dir=str(out / "cache"), seed=args.seed, perceptual=perceptual)
+    except KeyboardInterrupt:       # Ctrl-C, SIGTERM: what the folder holds is not this run's
+        _say_stopped(out)
+        raise
     command = _command(args)
     report.write_csv(rows, out / "results.csv")
     reported = not args.no_report

@@ -16,11 +16,9 @@ p-values and scores are the null distribution (``marked`` is False in those rows
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import hashlib
 import math
-import multiprocessing
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -29,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from watermark import coding
+from watermark import batch, coding
 from watermark.sources import printable
 
 from . import contenders, metrics
@@ -337,17 +335,11 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
             if jobs <= 1 or len(tasks) <= 1:
                 for task in tasks:
                     collect(_do_task(task))
-            else:
-                context = multiprocessing.get_context("spawn")   # safe with threads, PyTorch, OpenCV
-                with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-                    futures = {pool.submit(_do_task, task): task for task in tasks}
-                    for future in concurrent.futures.as_completed(futures):
-                        try:
-                            rows = future.result()
-                        except Exception as exc:   # the pool broke (a worker died): error rows, not cached
-                            task = futures[future]
-                            rows = [_failed(task, a, s, None, (), _error_text(exc)) for a, s in task.attacks]
-                        collect(rows)
+            else:   # the commands' pool: a Ctrl-C stops its workers at once, and what they sent is kept
+                for task, rows in batch.run(tasks, _do_task, jobs=jobs):
+                    if isinstance(rows, BaseException):   # a worker died on it, twice: error rows, not cached
+                        rows = [_failed(task, a, s, None, (), _error_text(rows)) for a, s in task.attacks]
+                    collect(rows)
         finally:
             if bar is not None:
                 bar.close()

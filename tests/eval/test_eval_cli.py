@@ -8,7 +8,10 @@ import html
 import json
 import os
 import re
+import signal
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -316,3 +319,32 @@ def test_an_image_whose_name_is_not_utf8_is_benchmarked_under_its_name_escaped(b
     errors = {(row["image"], row["error"].split(": ")[0]) for row in report.read_csv(out / "results.csv")}
     assert errors == {("bad\\xff\\x9bname.png", ""), ("broken\\xfe.png", "InvalidImageError")}
     assert "photos\\xff" in (out / "report.html").read_text() and "photos\\xff" in (out / "summary.md").read_text()
+
+
+def test_ctrl_c_stops_a_bench_at_once_and_says_the_reports_there_are_an_earlier_run_s(photo_dir, tmp_path):
+    """A probe's Ctrl-C waited for the whole run (its pool finished every task first) and then kept none
+    of it, the folder's report an earlier run's without a word. Real SIGINT to the process group."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.csv").write_text("an earlier run's\n")
+    process = subprocess.Popen([sys.executable, "-m", "watermark", "bench", "--suite", "stirmark", "--schemes",
+                                "lattice,dwtdct", "--images", str(photo_dir), "--jobs", "2", "--unmarked", "0",
+                                "--no-perceptual", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    cells = out / "cache" / "cells.jsonl"
+    try:
+        while not cells.exists() or not cells.read_text():
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.1)
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert stderr.splitlines()[-2:] == [
+        f"watermark bench: stopped: the cells finished are kept in {out}/cache, and the same command continues "
+        "from them; results.csv there are an earlier run's, not this one's", "watermark: interrupted"]
+    assert (out / "results.csv").read_text() == "an earlier run's\n"
+    assert 0 < len(cells.read_text().splitlines()) < 2 * 2 * len(attacks.suite("stirmark"))    # not run to the end
