@@ -156,7 +156,17 @@ def survival(rows: Iterable[Any]) -> Table:
         table_rows.append((label, *(_share(sum(cells[(family, s)]), len(cells[(family, s)])) for s in schemes)))
     return Table("Share of tests survived (exact payload) per attack family", ("family", *schemes),
                  tuple(table_rows), note="StirMark-style score: a test survives when the whole payload is read "
-                                         "back (in brackets: survived/tests)." + _failures(marked))
+                                         "back (in brackets: survived/tests)." + _payloads(marked)
+                                         + _failures(marked))
+
+
+def _payloads(rows: list[dict]) -> str:
+    """A sentence naming each scheme's payload length when they differ (a shorter one is read whole more
+    easily); "" when every scheme carries the same."""
+    bits = {r["scheme"]: r.get("payload_bits") for r in rows}
+    if len(set(bits.values())) <= 1:
+        return ""
+    return " Payload bits, which differ: " + ", ".join(f"{scheme} {n}" for scheme, n in bits.items()) + "."
 
 
 def detection(rows: Iterable[Any], *, fpr: float = FPR) -> Table:
@@ -232,7 +242,8 @@ def quality(rows: Iterable[Any]) -> Table:
                  ("scheme", "images", "PSNR dB (mean)", "PSNR dB (min)", "SSIM (mean)", "SSIM (min)",
                   "SSIMULACRA2 (mean)", "SSIMULACRA2 (min)", "Butteraugli (mean)", "Butteraugli (max)"),
                  tuple(table_rows),
-                 note="SSIMULACRA2: 90 is visually lossless, 70 high quality (JPEG q90 of a photograph scores "
+                 note="PSNR over every channel; SSIM on the luma (BT.601), blind to a mark in the colours. "
+                      "SSIMULACRA2: 90 is visually lossless, 70 high quality (JPEG q90 of a photograph scores "
                       "about 85-91). Butteraugli: maximum distance, below 1 no visible difference (JPEG q90: "
                       "about 1.5-2).")
 

@@ -174,3 +174,12 @@ def test_quality_table_and_tradeoff_curve_carry_the_perceptual_metrics():
     assert plots.tradeoff(rows).startswith(b"\x89PNG")
     unmeasured = [{**row, "ssimulacra2": float("nan"), "butteraugli": float("nan")} for row in rows]
     assert plots.tradeoff(unmeasured) is None
+
+
+def test_the_tables_say_when_payloads_differ_and_that_ssim_is_luma_s():
+    """A probe's reviewer: invisible-watermark carries 32 bits, Filigrane 64 (a shorter payload is read
+    whole more easily), and SSIM on luma does not see a mark put in the colours."""
+    rows = [_row(), _row(scheme="peer", payload_bits=32)]
+    assert "Payload bits, which differ: s 64, peer 32." in tables.survival(rows).note
+    assert "Payload bits" not in tables.survival(rows[:1]).note
+    assert "SSIM on the luma (BT.601), blind to a mark in the colours" in tables.quality(rows).note
