@@ -86,6 +86,13 @@ def _not_run_lines(not_run: dict[str, str] | None) -> list[str]:
     return [f"not run: {name} ({reason})" for name, reason in (not_run or {}).items()]
 
 
+def _tradeoff_caption(rows: list[dict]) -> str:
+    """The trade-off plot's caption: curves over strengths when the run had several, else points."""
+    if len({r["strength"] for r in rows}) > 1:
+        return "robustness against visibility, per scheme over its embedding strengths (--strengths)"
+    return "robustness against visibility, one point per scheme at its default (--strengths draws curves)"
+
+
 def environment(rows: list[dict]) -> str:
     """What made these rows: the commit, Python, every contender's version, the libraries and codecs."""
     schemes = sorted({contenders.get(s).version for s in {r["scheme"] for r in rows}})
@@ -216,8 +223,7 @@ def write_html(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "
                           _figure_html(plots.strength_curves(rows, "exact"), "exact-payload rate vs strength")
                           + _figure_html(plots.strength_curves(rows, "bit_accuracy"), "bit accuracy vs strength")))
     parts.append(_section("Quality", tables.quality(rows).to_html()
-                          + _figure_html(plots.tradeoff(rows), "robustness against visibility, per scheme over "
-                                                               "its embedding strengths (--strengths)")))
+                          + _figure_html(plots.tradeoff(rows), _tradeoff_caption(rows))))
     parts.append(_section("Speed", tables.speed(rows).to_html()))
     parts.append(_section("Unmarked images: false alarms and p-values",
                           tables.null_calibration(rows).to_html()

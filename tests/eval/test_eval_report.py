@@ -183,3 +183,8 @@ def test_the_tables_say_when_payloads_differ_and_that_ssim_is_luma_s():
     assert "Payload bits, which differ: s 64, peer 32." in tables.survival(rows).note
     assert "Payload bits" not in tables.survival(rows[:1]).note
     assert "SSIM on the luma (BT.601), blind to a mark in the colours" in tables.quality(rows).note
+
+
+def test_the_trade_off_caption_speaks_of_curves_only_when_there_are_strengths():
+    assert report._tradeoff_caption([_row()]).endswith("one point per scheme at its default (--strengths draws curves)")
+    assert report._tradeoff_caption([_row(), _row(strength=2.0)]).endswith("over its embedding strengths (--strengths)")
