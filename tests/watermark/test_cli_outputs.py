@@ -5,6 +5,8 @@ input directory as output); an existing output skipped, unless its input is miss
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 from photos import photo
@@ -172,3 +174,20 @@ def test_a_temporary_file_a_killed_run_left_is_named(tmp_path, keyfile, capsys):
     assert capsys.readouterr().err.splitlines() == [
         f"watermark: warning: {left}: a temporary file that a run killed before it finished (or a power cut) left, "
         "unless another run is writing there now; remove it", "watermark: 2 marked, 0 skipped, 0 failed"]
+
+
+def test_a_temporary_file_another_run_is_writing_is_not_called_a_leftover(tmp_path, keyfile, capsys):
+    """Two runs at once into one folder: one's file in the writing was named as a killed run's leftover."""
+    _image(tmp_path / "in" / "a.png")
+    (tmp_path / "out").mkdir()
+    writing = tmp_path / "out" / ".a.png.07465c334169.tmp"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; f = open(sys.argv[1], 'ab'); "
+                               "print('open', flush=True); time.sleep(120)", str(writing)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        assert _embed(tmp_path / "in", "-o", tmp_path / "out", keyfile=keyfile) == FOUND
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert capsys.readouterr().err.splitlines() == ["watermark: 1 marked, 0 skipped, 0 failed"]

@@ -101,8 +101,8 @@ def say_leftovers(pairs: list[tuple[Path, Path]]) -> None:
 
 def leftovers(pairs: list[tuple[Path, Path]]) -> list[Path]:
     """The temporary files (``.NAME.<hex>.tmp``, as `imageio.save_image` and `atomic.writing` name them) beside
-    the destinations of ``pairs`` that no run of this process holds: what a killed run or a power cut left
-    (a run removes its own, whatever stops it, but SIGKILL)."""
+    the destinations of ``pairs`` that no process holds open: what a killed run or a power cut left (a run
+    removes its own, whatever stops it, but SIGKILL; one at work holds its file open)."""
     names: dict[Path, set[str]] = {}
     for _, destination in pairs:
         names.setdefault(destination.parent, set()).add(destination.name)
@@ -116,7 +116,19 @@ def leftovers(pairs: list[tuple[Path, Path]]) -> list[Path]:
             match = _TEMPORARY.fullmatch(entry)
             if match and match.group(1) in wanted:
                 found.append(folder / entry)
+    if found:                # another run writing there now holds its file open: not a leftover
+        held = _open_files()
+        found = [path for path in found if os.path.realpath(path) not in held and path.exists()]   # or renamed
     return found
+
+
+def _open_files() -> set[str]:
+    """The files this user's processes hold open (Linux's /proc; none known elsewhere)."""
+    held = set()
+    for descriptor in Path("/proc").glob("[0-9]*/fd/*"):
+        with contextlib.suppress(OSError):
+            held.add(os.readlink(descriptor))
+    return held
 
 
 _TEMPORARY = re.compile(r"\.(.+)\.[0-9a-f]{12,16}\.tmp")
