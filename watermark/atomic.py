@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["write_file", "writing", "link_new"]
+__all__ = ["write_file", "writing", "link_new", "temporary", "TEMPORARY"]
+
+# ``.NAME.<hex>.tmp``, group 1 the target's NAME (12 hex digits: images written before this naming was shared)
+TEMPORARY = re.compile(r"\.(.+)\.[0-9a-f]{12,16}\.tmp")
+
+
+def temporary(path: Path) -> Path:
+    """A new name beside ``path`` for the file that becomes it (`TEMPORARY`'s form)."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
 
 
 def write_file(path: str | os.PathLike, data: bytes, *, replace: bool = True, mode: int = 0o666) -> None:
@@ -32,7 +41,7 @@ def writing(path: str | os.PathLike, *, replace: bool = True, mode: int = 0o666)
     """A new file to write what becomes ``path`` into, as `write_file` writes it: named ``path`` when the
     block ends (synced first), removed when it raises."""
     path = Path(path)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    temp = temporary(path)
     descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(descriptor, "wb") as out:

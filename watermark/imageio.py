@@ -34,7 +34,6 @@ import io
 import math
 import os
 import re
-import secrets
 import stat
 import threading
 import warnings
@@ -724,7 +723,7 @@ def _write_atomic(path: Path, write: Callable[[IO[bytes]], None], fmt: str, over
     """``write`` the file into a temporary file beside ``path`` (through ``finish``, when given: encoded
     in memory, then finished), then move it into place."""
     directory = path.parent
-    temp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    temp = atomic.temporary(path)
     try:
         # os.open applies the umask to 0o666, so the output gets the usual permissions
         descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)

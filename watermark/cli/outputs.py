@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
 from collections import Counter
 from pathlib import Path
 
-from .. import imageio
+from .. import atomic, imageio
 from ..errors import ImageFileError, OutputExistsError, ParameterError, WatermarkError
 from ..sources import visible
 
@@ -100,7 +99,7 @@ def say_leftovers(pairs: list[tuple[Path, Path]]) -> None:
 
 
 def leftovers(pairs: list[tuple[Path, Path]]) -> list[Path]:
-    """The temporary files (``.NAME.<hex>.tmp``, as `imageio.save_image` and `atomic.writing` name them) beside
+    """The temporary files (`atomic.TEMPORARY`, as `imageio.save_image` and `atomic.writing` name them) beside
     the destinations of ``pairs`` that no process holds open: what a killed run or a power cut left (a run
     removes its own, whatever stops it, but SIGKILL; one at work holds its file open)."""
     names: dict[Path, set[str]] = {}
@@ -113,7 +112,7 @@ def leftovers(pairs: list[tuple[Path, Path]]) -> list[Path]:
         except OSError:
             continue
         for entry in entries:
-            match = _TEMPORARY.fullmatch(entry)
+            match = atomic.TEMPORARY.fullmatch(entry)
             if match and match.group(1) in wanted:
                 found.append(folder / entry)
     if found:                # another run writing there now holds its file open: not a leftover
@@ -129,9 +128,6 @@ def _open_files() -> set[str]:
         with contextlib.suppress(OSError):
             held.add(os.readlink(descriptor))
     return held
-
-
-_TEMPORARY = re.compile(r"\.(.+)\.[0-9a-f]{12,16}\.tmp")
 
 
 def _sources(inputs: list[str], skip: str | None = None,
