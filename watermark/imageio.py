@@ -60,7 +60,7 @@ from .errors import (
 
 __all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "UNREAD_EXTENSIONS", "LoadedImage",
            "load_image", "load_image_bytes", "save_image", "image_bytes", "kept_jpeg_quality", "check_writable",
-           "iter_image_files", "left_out_line", "parse_max_pixels"]
+           "iter_image_files", "walked", "left_out_line", "parse_max_pixels"]
 
 PathLike = str | os.PathLike
 
@@ -815,10 +815,16 @@ def _walk(root: Path, recursive: bool, left_out: Counter[str] | None) -> Iterato
     for folder, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
         for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            extension = os.path.splitext(name)[1].lower()
-            if extension in IMAGE_EXTENSIONS:
+            if walked(name, left_out):
                 yield Path(folder, name)
-            elif extension in UNREAD_EXTENSIONS and left_out is not None:
-                left_out[extension] += 1
+
+
+def walked(name: str, left_out: Counter[str] | None) -> bool:
+    """Whether a folder's walk takes the file ``name``: not hidden, an image extension Filigrane reads. A
+    picture of a format it does not read (`UNREAD_EXTENSIONS`) is counted in ``left_out``, by extension."""
+    if name.startswith("."):
+        return False
+    extension = os.path.splitext(name)[1].lower()
+    if extension in UNREAD_EXTENSIONS and left_out is not None:
+        left_out[extension] += 1
+    return extension in IMAGE_EXTENSIONS

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .errors import ImageFileError, InvalidImageError, ParameterError
-from .imageio import IMAGE_EXTENSIONS, UNREAD_EXTENSIONS
+from .imageio import walked
 
 __all__ = ["Source", "STDIN", "URL_TIMEOUT", "iter_sources", "listed_paths", "read_bytes", "is_url", "printable",
            "visible", "quoted"]
@@ -134,13 +134,8 @@ def _walk(root: str, recursive: bool, left_out: Counter[str] | None) -> Iterator
         yield from problems
         problems.clear()
         for name in sorted(filenames):
-            extension = os.path.splitext(name)[1].lower()
-            if name.startswith("."):
-                continue
-            if extension in IMAGE_EXTENSIONS:
+            if walked(name, left_out):
                 yield _source(os.path.join(folder, name))
-            elif extension in UNREAD_EXTENSIONS and left_out is not None:
-                left_out[extension] += 1
     yield from problems
 
 
