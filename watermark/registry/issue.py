@@ -81,11 +81,11 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def register_master(registry: Registry, path: str | os.PathLike, loaded: imageio.LoadedImage | None = None,
-                    *, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS) -> Master:
-    """Register the master file at ``path`` (idempotent): its SHA-256, size, perceptual hash, print and
-    frame (a master registered before frames were kept gets its frame now)."""
+                    *, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS, sha256: str | None = None) -> Master:
+    """Register the master file at ``path`` (idempotent): its SHA-256 (``sha256`` when the caller has it),
+    size, perceptual hash, print and frame (a master registered before frames were kept gets its frame now)."""
     path = Path(path)
-    sha256 = file_sha256(path)
+    sha256 = sha256 or file_sha256(path)
     known = registry.master(sha256)
     if known is not None and registry.frame(known) is not None:
         return known
@@ -128,11 +128,12 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     if destination.exists() and os.path.samefile(source, destination):
         raise ParameterError(f"{destination}: is the master itself; a registry issues marked copies and never "
                              "marks a master in place")
-    copies = registry.find_sha256(file_sha256(source), key=key)[0]     # under another key: a second mark, on purpose
+    sha256 = file_sha256(source)
+    copies = registry.find_sha256(sha256, key=key)[0]     # under another key: a second mark, on purpose
     if copies:
         raise IssuedCopyError(f"{source}: is copy {copies[0].id} issued to {_who(copies[0])} (of "
                               f"{copies[0].master.path}), not a master: copies are never marked again")
-    master = register_master(registry, source, loaded)
+    master = register_master(registry, source, loaded, sha256=sha256)
     differences = functools.partial(_differences, master=master, recipient=recipient, metadata=metadata or {},
                                     payload=payload)
     finished = _resume(registry, key, destination, differences, overwrite)
