@@ -57,8 +57,9 @@ _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9
 _SURROGATE = re.compile("[\ud800-\udfff]")   # what no UTF-8 text holds (SQLite stores UTF-8)
 _SHOWN = 40                                  # characters of a value that an error quotes
 _SECTIONS = ("keys", "masters", "copies")    # the export's lists, imported in this order
-_NOT_A_LIST = object()                       # what `_fields_of` gives for a section that is not a list
+_NOT_A_LIST = object()                       # what `_document_fields` gives for a section that is not a list
 _DEPTH = 32                                  # levels of JSON an import reads (an export has 4)
+_NESTING = {"start_map": 1, "start_array": 1, "end_map": -1, "end_array": -1}    # an ijson event's step in depth
 
 
 def export_document(registry: Registry) -> dict[str, Any]:
@@ -255,7 +256,7 @@ def _events(stream: BinaryIO, source: str) -> Iterator[tuple[str, Any]]:
     depth = 0
     try:
         for event, value in ijson.basic_parse(stream, use_float=True):
-            depth += (event in ("start_map", "start_array")) - (event in ("end_map", "end_array"))
+            depth += _NESTING.get(event, 0)
             if depth > _DEPTH:
                 raise RegistryError(f"{source}: not an export (JSON nested too deeply)")
             yield event, value
@@ -277,7 +278,7 @@ def _value(events: Iterator[tuple[str, Any]], event: str, value: Any) -> Any:
     depth = 1
     for event, value in events:
         builder.event(event, value)
-        depth += (event in ("start_map", "start_array")) - (event in ("end_map", "end_array"))
+        depth += _NESTING.get(event, 0)
         if depth == 0:
             break
     return builder.value
