@@ -187,7 +187,8 @@ def _check_workers(client: Any, function: Callable[[T], Any]) -> None:
     if not callable(getattr(function, "check", None)):
         return
     answers = client.run(_check, function, on_error="return")
-    failed = sorted((worker, answer) for worker, answer in answers.items() if isinstance(answer, BaseException))
+    failed = sorted(((worker, answer) for worker, answer in answers.items() if isinstance(answer, BaseException)),
+                    key=lambda pair: pair[0])
     if failed:
         worker, error = failed[0]
         raise WatermarkError(f"{error} ({len(failed)} of {len(answers)} workers, {worker} the first)")
