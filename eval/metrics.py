@@ -8,6 +8,9 @@ Quality
 Payload
     :func:`bit_accuracy` and :func:`bit_error_rate` compare hard payload bits with the truth;
     :func:`exact_payload_rate` is the share of images whose whole payload came back.
+Uncertainty
+    :func:`wilson_interval` bounds a rate measured on few cells; :func:`sign_test` tells whether one
+    scheme beats another on the same cells by more than chance.
 Detection
     :func:`detection_rate_at_fpr` thresholds scores at a quantile of the scores of *unmarked*
     images (as WAVES reports the true-positive rate at 0.1 % false positives);
@@ -34,8 +37,8 @@ from scipy import ndimage, stats
 
 __all__ = ["psnr", "ssim", "luma", "ssimulacra2", "ssimulacra2_package", "butteraugli", "MissingMetricError",
            "bit_accuracy", "bit_error_rate", "exact_payload_rate",
-           "threshold_at_fpr", "detection_rate_at_fpr", "detection_rate_at_p", "Calibration",
-           "calibration"]
+           "wilson_interval", "sign_test", "threshold_at_fpr", "detection_rate_at_fpr", "detection_rate_at_p",
+           "Calibration", "calibration"]
 
 _SSIM_SIGMA = 1.5
 _SSIM_TRUNCATE = 3.5      # an 11 x 11 window, as scikit-image's gaussian_weights=True
@@ -222,6 +225,40 @@ def exact_payload_rate(exact: np.ndarray) -> float:
     """Share of cells whose whole payload came back (NaN for no cells)."""
     exact = np.asarray(exact, dtype=bool)
     return float(exact.mean()) if exact.size else math.nan
+
+
+def wilson_interval(hits: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of the rate ``hits / n`` (NaNs for no cells).
+
+    Unlike ``rate ± z·sd`` it stays inside [0, 1] and does not shrink to a point at 0 or n hits:
+    23 of 24 is "79-99 %", not "96 ± 8 %".
+
+    Examples
+    --------
+    >>> [round(x, 3) for x in wilson_interval(23, 24)]
+    [0.798, 0.993]
+    """
+    if n <= 0:
+        return math.nan, math.nan
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    rate = hits / n
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact sign test (McNemar's, exact) of paired outcomes: the probability of a split at
+    least this uneven between ``wins`` and ``losses`` if neither side were better; 1 when there is none.
+
+    Examples
+    --------
+    >>> round(sign_test(9, 1), 4)
+    0.0215
+    """
+    if wins + losses == 0:
+        return 1.0
+    return float(stats.binomtest(wins, wins + losses, 0.5).pvalue)
 
 
 def threshold_at_fpr(unmarked_scores: np.ndarray, fpr: float = 1e-3) -> float:

@@ -77,8 +77,8 @@ def read_csv(path: str | os.PathLike) -> list[dict]:
 
 
 def _summary_tables(rows: list[dict]) -> list[tables.Table]:
-    return [tables.survival(rows), tables.detection(rows), tables.quality(rows), tables.speed(rows),
-            tables.null_calibration(rows)]
+    return [tables.survival(rows), tables.comparison(rows), tables.detection(rows), tables.quality(rows),
+            tables.speed(rows), tables.null_calibration(rows)]
 
 
 def _not_run_lines(not_run: dict[str, str] | None) -> list[str]:
@@ -217,7 +217,8 @@ def write_html(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "
         head += f"<p>Reproduce with <code>{_e(command)}</code></p>"
     head += f'<p class="meta">{meta}</p>'
     head += "".join(f'<p class="note">{_e(line)}</p>' for line in _not_run_lines(not_run))
-    parts = [head, _section("Survival per attack family", tables.survival(rows).to_html()),
+    parts = [head, _section("Survival per attack family", tables.survival(rows).to_html()
+                            + tables.comparison(rows).to_html()),
              _section(f"Detection at {100 * tables.FPR:g} % false positives", tables.detection(rows).to_html())]
     parts.append(_section("Robustness against attack strength",
                           _figure_html(plots.strength_curves(rows, "exact"), "exact-payload rate vs strength")

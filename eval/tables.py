@@ -2,11 +2,12 @@
 
 Every function takes the rows of :func:`eval.runner.run` (``Result`` objects or their dicts) and
 returns a :class:`Table`, which prints as Markdown (for the README) and renders as HTML (report).
-Rates show what they count ("67 % (2/3)"). A failed cell (a row with an ``error``: the scheme could not
-mark or read that image) counts as lost in survival and detection, so that every scheme is scored on
-the same cells (left out, a scheme that failed on the hard images was scored on the easy ones); the
-failed cells are also counted in an ``errors`` column or in the table's note. Quality and speed are
-means over the cells that ran.
+Rates show what they count and how sure they are ("67 % (2/3; 21-94)": the 95 % Wilson interval, in
+%), and :func:`comparison` tests each scheme against the first on the same cells. A failed cell (a
+row with an ``error``: the scheme could not mark or read that image) counts as lost in survival and
+detection, so that every scheme is scored on the same cells (left out, a scheme that failed on the
+hard images was scored on the easy ones); the failed cells are also counted in an ``errors`` column
+or in the table's note. Quality and speed are means over the cells that ran.
 
 "Survived" is StirMark's notion: the whole payload came back (``exact``).
 """
@@ -23,9 +24,10 @@ from typing import Any
 import numpy as np
 
 from . import metrics
+from .peers import PREFIX
 
-__all__ = ["Table", "as_dicts", "survival", "detection", "per_attack", "quality", "speed", "null_calibration",
-           "FPR", "NOT_MEASURED"]
+__all__ = ["Table", "as_dicts", "survival", "comparison", "detection", "per_attack", "quality", "speed",
+           "null_calibration", "FPR", "NOT_MEASURED"]
 
 FPR = 1e-3   # WAVES reports the true-positive rate at 0.1 % false positives
 NOT_MEASURED = "not measured (--unmarked 0)"    # the note of the tables that need unmarked images
@@ -91,8 +93,14 @@ def _pct(value: float) -> str:
 
 
 def _share(hits: int, n: int) -> str:
-    """``hits`` of ``n`` as "67 % (2/3)"; "–" for none."""
-    return f"{_pct(hits / n)} ({hits}/{n})" if n else "–"
+    """``hits`` of ``n`` with its 95 % Wilson interval in %, as "67 % (2/3; 21-94)"; "–" for none."""
+    if not n:
+        return "–"
+    low, high = metrics.wilson_interval(hits, n)
+    return f"{_pct(hits / n)} ({hits}/{n}; {100 * low:.0f}-{100 * high:.0f})"
+
+
+_BRACKETS = "/tests and the rate's 95 % interval (Wilson), in %"
 
 
 def _failures(rows: list[dict]) -> str:
@@ -156,8 +164,31 @@ def survival(rows: Iterable[Any]) -> Table:
         table_rows.append((label, *(_share(sum(cells[(family, s)]), len(cells[(family, s)])) for s in schemes)))
     return Table("Share of tests survived (exact payload) per attack family", ("family", *schemes),
                  tuple(table_rows), note="StirMark-style score: a test survives when the whole payload is read "
-                                         "back (in brackets: survived/tests)." + _payloads(marked)
+                                         f"back (in brackets: survived{_BRACKETS})." + _payloads(marked)
                                          + _failures(marked))
+
+
+def comparison(rows: Iterable[Any]) -> Table:
+    """Each scheme against the first on the marked cells both ran (same image and attack): the cells
+    whose payload only one of the two read back, and the sign test of that split, since a few points
+    between two rates on a few dozen cells may be chance. No rows for fewer than two schemes."""
+    marked = [r for r in as_dicts(rows) if r["marked"]]
+    schemes = _schemes(marked)
+    exact = {(r["scheme"], r["image"], r["attack"]): bool(r["exact"]) and not r["error"] for r in marked}
+    table_rows = []
+    for scheme in schemes[1:]:
+        shared = [(image, attack) for (name, image, attack) in exact
+                  if name == schemes[0] and (scheme, image, attack) in exact]
+        wins = sum(exact[(schemes[0], *cell)] and not exact[(scheme, *cell)] for cell in shared)
+        losses = sum(exact[(scheme, *cell)] and not exact[(schemes[0], *cell)] for cell in shared)
+        table_rows.append((scheme, str(len(shared)), str(wins), str(losses), f"{metrics.sign_test(wins, losses):.2g}"))
+    first = schemes[0] if schemes else "the first scheme"
+    return Table(f"Paired comparison with {first} (exact payload on the same cells)",
+                 ("scheme", "cells", f"only {first}", "only this scheme", "sign test p"), tuple(table_rows),
+                 note="A cell counts where one of the two read the whole payload back and the other did not; "
+                      "the p-value is the chance of a split this uneven if neither scheme were better "
+                      "(two-sided exact sign test). Small p: the difference is not luck of the draw."
+                      if table_rows else "One scheme: nothing to compare.")
 
 
 def _payloads(rows: list[dict]) -> str:
@@ -196,8 +227,11 @@ def detection(rows: Iterable[Any], *, fpr: float = FPR) -> Table:
     unmarked = min((nulls[s].size if s in nulls else 0 for s in schemes), default=0)
     unresolved = "" if unmarked >= 1 / fpr else (f" With fewer than {1 / fpr:g}, the threshold is the largest "
                                                  "unmarked score: the rate is not resolved.")
+    known = [s for s in schemes if s.startswith(PREFIX)]
+    blind = (f" Peers ({', '.join(known)}) have no detector: their score is a known-message test, told the "
+             "payload it looks for, which a blind detector is not." if known else "")
     note = (f"Detected: score above the {1 - fpr:g} quantile of the scheme's scores on its unmarked images "
-            f"({unmarked} or more); in brackets: detected/tests.{unresolved}{_failures(rows)}")
+            f"({unmarked} or more); in brackets: detected{_BRACKETS}.{unresolved}{blind}{_failures(rows)}")
     return Table(title, ("family", *schemes), tuple(table_rows), note=note)
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import math
 import re
 
 import numpy as np
 import pytest
 
-from eval import images, report, runner, tables
+from eval import images, metrics, report, runner, tables
 
 
 @pytest.fixture
@@ -40,7 +41,8 @@ def test_markdown_summary_tables(bench):
     rows, out = bench
     text = (out / "summary.md").read_text()
     assert "`watermark bench --suite quick`" in text
-    assert "| family | dwtdct | spread |" in text and "| no attack | 100 % (2/2) | 100 % (2/2) |" in text
+    assert "| family | dwtdct | spread |" in text
+    assert "| no attack | 100 % (2/2; 34-100) | 100 % (2/2; 34-100) |" in text
     assert "Image quality" in text and "Speed" in text and "calibration" in text
     assert "**Detection rate at 0.1 % false positives per attack family**" in text
 
@@ -72,8 +74,8 @@ def test_survival_counts_exact_payloads_per_family_and_says_what_it_counted():
     table = tables.survival(rows + [failed])
     assert table.columns == ("family", "s")
     # a failed cell is lost: left out, a scheme that failed on the hard images was scored on the easy ones
-    assert dict(table.rows) == {"codec": "33 % (1/3)", "geometry": "0 % (0/1)", "no attack": "100 % (1/1)",
-                                "all attacks": "25 % (1/4)"}
+    assert dict(table.rows) == {"codec": "33 % (1/3; 6-79)", "geometry": "0 % (0/1; 0-79)",
+                                "no attack": "100 % (1/1; 21-100)", "all attacks": "25 % (1/4; 5-70)"}
     assert "Failed cells, counted as lost: s 1 (ImageTooSmallError)" in table.note
 
 
@@ -84,11 +86,42 @@ def test_detection_counts_scores_above_the_unmarked_threshold_per_family():
     failed = _row(attack="j", family="codec", score=float("nan"), error="ImageTooSmallError: 64x64 px")
     table = tables.detection(marked + null + [_row(scheme="t"), failed])
     assert table.columns == ("family", "s", "t")
-    assert dict((r[0], r[1]) for r in table.rows) == {"codec": "33 % (1/3)", "geometry": "0 % (0/1)",
-                                                      "no attack": "100 % (1/1)", "all attacks": "25 % (1/4)"}
+    assert dict((r[0], r[1]) for r in table.rows) == {"codec": "33 % (1/3; 6-79)", "geometry": "0 % (0/1; 0-79)",
+                                                      "no attack": "100 % (1/1; 21-100)",
+                                                      "all attacks": "25 % (1/4; 5-70)"}
     assert {r[2] for r in table.rows} == {"–"}           # no unmarked images: no threshold
     assert "not resolved" in table.note
     assert "Failed cells, counted as lost: s 1 (ImageTooSmallError)" in table.note
+
+
+def test_rates_carry_a_wilson_interval_that_matches_published_values():
+    # Newcombe (1998), Statistics in Medicine 17, table I: 0/10 -> 0-0.2775, 81/263 -> 0.2553-0.3662
+    assert [round(x, 4) for x in metrics.wilson_interval(0, 10)] == [0.0, 0.2775]
+    assert [round(x, 4) for x in metrics.wilson_interval(81, 263)] == [0.2553, 0.3662]
+    assert all(math.isnan(x) for x in metrics.wilson_interval(0, 0))
+
+
+def test_comparison_counts_the_cells_only_one_scheme_read_and_tests_the_split():
+    cells = [(f"i{i}", "j") for i in range(12)]
+    first = [_row(scheme="a", image=i, attack=a, family="codec", exact=True) for i, a in cells]
+    # b loses 10 of the 12 cells a reads, reads none that a misses; c reads exactly what a reads
+    second = [_row(scheme="b", image=i, attack=a, family="codec", exact=n >= 10) for n, (i, a) in enumerate(cells)]
+    third = [_row(scheme="c", image=i, attack=a, family="codec", exact=True) for i, a in cells]
+    failed = _row(scheme="c", image="i0", attack="r", family="geometry", exact=False, error="ImageTooSmallError: x")
+    table = tables.comparison(first + second + third + [failed])
+    assert table.columns == ("scheme", "cells", "only a", "only this scheme", "sign test p")
+    by_scheme = {row[0]: row[1:] for row in table.rows}
+    assert by_scheme["b"] == ("12", "10", "0", "0.002")      # 2 x 0.5 ** 10
+    assert by_scheme["c"] == ("12", "0", "0", "1")             # the cell only c ran is not shared
+    assert tables.comparison(first).rows == () and "nothing to compare" in tables.comparison(first).note
+
+
+def test_detection_note_says_peers_are_scored_by_a_known_message_test():
+    null = [_row(scheme=s, image=f"n{i}", marked=False, exact=False, found=False, score=float(i))
+            for s in ("s", "peer:x") for i in range(10)]
+    rows = [_row(scheme="s"), _row(scheme="peer:x")] + null
+    assert "Peers (peer:x) have no detector: their score is a known-message test" in tables.detection(rows).note
+    assert "known-message" not in tables.detection([r for r in rows if r["scheme"] == "s"]).note
 
 
 def test_without_unmarked_images_detection_and_null_tables_say_not_measured():
