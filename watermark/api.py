@@ -378,19 +378,25 @@ def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFA
     """
     loaded = imageio.load_image(path, max_pixels=max_pixels, animated="first",
                                 reduce_to=schemes.get(scheme).analysis_short_side, luminance=True)
-    if loaded.n_frames > 1:
-        warnings.warn(f"{path}: {loaded.n_frames} frames (animated, or pages): the first was read", FiligraneWarning,
-                      stacklevel=2)
+    _warn_of_frames(loaded)
     return detect_loaded(loaded, key, scheme=scheme, false_alarm=false_alarm, marked_shape=marked_shape)
 
 
 def detect_bytes(data: bytes, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
                  false_alarm: float = schemes.DEFAULT_FALSE_ALARM, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
                  marked_shape: tuple[int, int] | None = None, name: str = "image") -> Detection:
-    """`detect_file` of an image file's bytes (an upload); ``name`` is how errors name the file."""
+    """`detect_file` of an image file's bytes (an upload); ``name`` is how errors and warnings name the file."""
     loaded = imageio.load_image_bytes(data, name, max_pixels=max_pixels, animated="first",
                                       reduce_to=schemes.get(scheme).analysis_short_side, luminance=True)
+    _warn_of_frames(loaded)
     return detect_loaded(loaded, key, scheme=scheme, false_alarm=false_alarm, marked_shape=marked_shape)
+
+
+def _warn_of_frames(loaded: imageio.LoadedImage) -> None:
+    """A `FiligraneWarning` that only the first frame of an animated (or multi-page) file was read."""
+    if loaded.n_frames > 1:
+        warnings.warn(f"{loaded.path}: {loaded.n_frames} frames (animated, or pages): the first was read",
+                      FiligraneWarning, stacklevel=3)
 
 
 def detect_loaded(loaded: imageio.LoadedImage, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,

@@ -109,6 +109,8 @@ def test_detect_file_says_it_read_the_first_of_several_frames(coffee, key, tmp_p
     frames[0].save(tmp_path / "a.webp", save_all=True, append_images=frames[1:], lossless=True)
     with pytest.warns(wm.FiligraneWarning, match=r"a.webp: 2 frames \(animated, or pages\): the first was read"):
         assert wm.detect_file(tmp_path / "a.webp", key).payload == PAYLOAD
+    with pytest.warns(wm.FiligraneWarning, match=r"upload.webp: 2 frames \(animated, or pages\): the first was read"):
+        assert wm.detect_bytes((tmp_path / "a.webp").read_bytes(), key, name="upload.webp").payload == PAYLOAD
 
 
 def test_wrong_key_finds_nothing(coffee, key):
