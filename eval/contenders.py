@@ -31,8 +31,8 @@ from watermark import coding, schemes
 from . import peers
 from .reading import Contender, Reading
 
-__all__ = ["Reading", "Contender", "STRENGTH_MARK", "FiligraneScheme", "get", "names", "bench_key", "payload_for",
-           "read_payload_bits"]
+__all__ = ["Reading", "Contender", "STRENGTH_MARK", "FiligraneScheme", "get", "names", "null_min_side", "bench_key",
+           "payload_for", "read_payload_bits"]
 
 
 def read_payload_bits(detection: watermark.Detection) -> np.ndarray | None:
@@ -71,6 +71,12 @@ class FiligraneScheme:
         detection = watermark.detect(image, key, scheme=self.scheme)
         return Reading(bits=read_payload_bits(detection), found=bool(detection.found), payload=detection.payload,
                        p_value=float(detection.p_value), score=float(detection.score))
+
+
+def null_min_side() -> int:
+    """The short side every unmarked image is brought up to: the largest any contender needs, chosen or
+    not, so that a run's null images do not change with the schemes it compares."""
+    return max([schemes.get(name).min_size for name in schemes.names()] + [peers.MIN_SIZE])
 
 
 def names() -> list[str]:

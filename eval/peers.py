@@ -45,7 +45,7 @@ from watermark import coding
 
 from .reading import Reading
 
-__all__ = ["PREFIX", "PeerUnavailableError", "names", "get", "available", "known_message_reading"]
+__all__ = ["PREFIX", "MIN_SIZE", "PeerUnavailableError", "names", "get", "available", "known_message_reading"]
 
 PREFIX = "peer:"
 FALSE_ALARM = 1e-9
@@ -173,6 +173,9 @@ _PEERS = {
     f"{PREFIX}imwatermark-dwtDctSvd": lambda: ImWatermarkPeer("dwtDctSvd"),
     f"{PREFIX}blind-watermark": BlindWatermarkPeer,
 }
+
+
+MIN_SIZE = max(ImWatermarkPeer.min_size, BlindWatermarkPeer.min_size)   # the largest a peer needs, px
 
 
 def names() -> list[str]:

@@ -288,8 +288,8 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
     chosen = [contenders.get(name) for name in schemes]        # fail early on unknown / missing
     fingerprint = code_fingerprint()
     plan: list[tuple[str, images_mod.ImageSpec, bool, list]] = []
-    null_specs = images_mod.null_images(unmarked, extra=images, min_side=max(
-        [c.min_size for c in chosen], default=0)) if unmarked > 0 else []
+    null_specs = images_mod.null_images(unmarked, extra=images, min_side=contenders.null_min_side()) \
+        if unmarked > 0 else []
     for contender in chosen:
         for spec in images:
             entries = [(None, seed)] + [(a, attack_seed(seed, spec.name, str(a))) for a in attacks]
