@@ -261,6 +261,10 @@ class Scanner:
     # -- one file ---------------------------------------------------------------------------------
 
     def __call__(self, source: Source) -> dict[str, Any]:
+        """The row of one file. A registry this process cannot open raises, as `check` does, rather than
+        giving every file an error row (a Dask worker that joined after the scan's start and was never
+        asked)."""
+        _ = self.registry
         start = time.perf_counter()
         row: dict[str, Any] = dict.fromkeys(ROW_FIELDS)
         row.update(path=source.name, marks=[])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -185,3 +186,29 @@ def test_workers_that_cannot_open_the_registry_stop_the_scan_before_any_file(sca
     with pytest.raises(WatermarkError, match=rf"^{copy}: no registry at this path on the worker at .*\(2 of 2 "
                                              r"workers, tcp://[0-9.:]+ the first\)$"):
         next(batch.run(sources, scanner, dask=cluster.scheduler_address))
+
+
+def test_a_worker_that_joins_mid_scan_without_the_registry_stops_it_in_one_line(scan_world, tmp_path):
+    """Workers are asked for the registry at the start; one that joined later, and could not open it,
+    gave an error row for every file it took: it now stops the scan, the rows written stay, --resume
+    continues."""
+    many = tmp_path / "many"
+    many.mkdir()
+    for index in range(16):
+        os.link(scan_world / "crawl" / "coffee-rotated.png", many / f"{index:02d}.png")
+    copy, out = tmp_path / "r.db", tmp_path / "out.jsonl"
+    copy.write_bytes((scan_world / "r.db").read_bytes())
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
+        command = [*_command(scan_world, "--dask", local.scheduler_address, "-o", str(out))]
+        command[4], command[6] = str(many), str(copy)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while not out.exists() or out.read_text().count("\n") < 1:
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.05)
+        copy.unlink()                          # the first worker holds it open; a new one cannot see it
+        local.scale(2)
+        _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 2 and "Traceback" not in stderr, stderr
+    assert re.search(rf"^watermark: {copy}: no registry at this path on the worker at ", stderr.splitlines()[-1])
+    done = [json.loads(line) for line in out.read_text().splitlines()]
+    assert 1 <= len(done) < 16 and not any(row["error"] for row in done)
