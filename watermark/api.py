@@ -71,15 +71,17 @@ def _check_key(key: Key) -> None:
                              f"got {type(key).__name__}")
 
 
-def _reduced_for(scheme: schemes.Scheme, image: ImageLike, name: str = "image") -> ImageLike:
+def _reduced_for(scheme: schemes.Scheme, image: ImageLike, name: str = "image",
+                 source_shape: tuple[int, int] | None = None) -> ImageLike:
     """``image``'s luminance scaled down to what ``scheme``'s detector analyses, when that is smaller:
-    large 8- and 16-bit images are averaged down before any conversion, which is most of the work."""
+    large 8- and 16-bit images are averaged down before any conversion, which is most of the work.
+    ``source_shape``: the file's full size when ``image`` is a reduced decode of it."""
     if isinstance(image, Image.Image) and image.mode in ("L", "RGB", "RGBA"):
         image, _ = pixels_of(image, name=name)
     if not (isinstance(image, np.ndarray) and image.dtype in (np.uint8, np.uint16)):
         return image
     image, _ = pixels_of(image, name=name)      # checked: (H, W) or (H, W, 2 to 4), with pixels
-    target = scheme.analysis_shape(image.shape)
+    target = scheme.analysis_shape(image.shape, source_shape)
     if target is None:
         return image
     if image.ndim == 3:      # schemes see luminance only: one channel to average down, not three
@@ -207,7 +209,7 @@ def _detect(image: ImageLike, keys: Iterable[Key], scheme: str, false_alarm: flo
     if source_shape is None:
         source_shape = _shape_of(image)
     try:
-        _, luma, _ = _luminance_of(_reduced_for(chosen, image, name), chosen, name)
+        _, luma, _ = _luminance_of(_reduced_for(chosen, image, name, _pair(source_shape)), chosen, name)
     except ImageTooSmallError:
         return [Detection(found=False, payload=None, p_value=1.0, score=0.0, bits=np.zeros(0), scheme=chosen.name)
                 for _ in keys]

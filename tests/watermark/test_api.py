@@ -113,6 +113,18 @@ def test_detect_file_says_it_read_the_first_of_several_frames(coffee, key, tmp_p
         assert wm.detect_bytes((tmp_path / "a.webp").read_bytes(), key, name="upload.webp").payload == PAYLOAD
 
 
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_a_large_file_decoded_smaller_is_read_as_well_as_its_pixels(coffee, key, tmp_path, suffix):
+    # a 1600 x 2400 file is decoded at half size, which was then scaled to an 800 px image's working
+    # side (512) and up again to the file's (724): the untouched copy read scaled 0.999 and z lost 15 %
+    big = np.asarray(Image.fromarray(coffee).resize((2400, 1600), Image.LANCZOS))
+    Image.fromarray(wm.embed(big, PAYLOAD, key)).save(tmp_path / f"big{suffix}", quality=90)
+    pixels = wm.detect(np.asarray(Image.open(tmp_path / f"big{suffix}")), key)
+    read = wm.detect_file(tmp_path / f"big{suffix}", key)
+    assert read.payload == pixels.payload == PAYLOAD and read.score > 0.97 * pixels.score
+    np.testing.assert_allclose(read.transform, [[1, 0, 0], [0, 1, 0]], atol=1e-3)
+
+
 def test_wrong_key_finds_nothing(coffee, key):
     marked = wm.embed(coffee, PAYLOAD, key)
     assert not wm.detect(marked, wm.Key.from_passphrase("someone else")).found
