@@ -58,7 +58,7 @@ from .errors import (
     WatermarkError,
 )
 
-__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "UNREAD_EXTENSIONS", "LoadedImage",
+__all__ = ["DEFAULT_MAX_PIXELS", "NUL_IN_NAME", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "UNREAD_EXTENSIONS", "LoadedImage",
            "load_image", "load_image_bytes", "save_image", "image_bytes", "kept_jpeg_quality", "check_writable",
            "iter_image_files", "walked", "left_out_line", "parse_max_pixels"]
 
@@ -204,6 +204,8 @@ def load_image(path: PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, a
         fp = open(path, "rb")
     except FileNotFoundError:
         raise ImageFileError(f"{path}: no such file") from None
+    except ValueError:                       # the only one os.stat raises: a NUL in the name
+        raise ImageFileError(f"{path}: {NUL_IN_NAME}") from None
     except PermissionError:
         raise ImageFileError(f"{path}: permission denied; check the file's permissions") from None
     except ImageFileError:
@@ -791,6 +793,10 @@ def left_out_line(left_out: Counter[str]) -> str | None:
             "convert them to JPEG, PNG or TIFF first")
 
 
+NUL_IN_NAME = ("no file name holds a NUL byte: a list of paths gives one a line (find -print0 | tr '\\0' "
+               "'\\n')")
+
+
 def iter_image_files(paths: PathLike | Iterable[PathLike], *, recursive: bool = True,
                      left_out: Counter[str] | None = None) -> Iterator[Path]:
     """Expand files and directories into image files, for batch commands; each file once.
@@ -805,7 +811,7 @@ def iter_image_files(paths: PathLike | Iterable[PathLike], *, recursive: bool = 
     for item in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
         root = Path(item)
         for candidate in _walk(root, recursive, left_out) if root.is_dir() else [root]:
-            key = os.path.realpath(candidate)
+            key = str(candidate) if "\0" in str(candidate) else os.path.realpath(candidate)   # load_image says so
             if key not in seen:
                 seen.add(key)
                 yield candidate

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .errors import ImageFileError, InvalidImageError, ParameterError
-from .imageio import walked
+from .imageio import NUL_IN_NAME, walked
 
 __all__ = ["Source", "STDIN", "URL_TIMEOUT", "iter_sources", "listed_paths", "read_bytes", "is_url", "printable",
            "visible", "quoted"]
@@ -89,7 +89,9 @@ def quoted(name: str) -> str:
 
 def _source(path: str, error: str | None = None) -> Source:
     name = printable(path)
-    if error is None and name != path:
+    if error is None and "\0" in path:
+        error = f"{name}: {NUL_IN_NAME}"
+    elif error is None and name != path:
         error = f"{name}: the file name is not valid UTF-8; rename the file to scan it"
     location = path if is_url(path) else os.path.join(os.getcwd(), path)    # join: a/../b stays the kernel's
     return Source(name=name, location=location, error=error)
@@ -172,7 +174,7 @@ def iter_sources(arguments: Iterable[str], *, recursive: bool = True, include: S
 def _sources(arguments: Iterable[str], recursive: bool, include: Sequence[str], exclude: Sequence[str],
              stdin: BinaryIO | None, left_out: Counter[str] | None) -> Iterator[Source]:
     def wanted(source: Source) -> bool:
-        if source.error is not None and not os.path.lexists(source.location):
+        if source.error is not None and ("\0" in source.location or not os.path.lexists(source.location)):
             return True                     # a listing problem is reported whatever the patterns
         return (not include or _matches(source.name, include)) and not _matches(source.name, exclude)
 

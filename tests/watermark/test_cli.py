@@ -69,6 +69,16 @@ def test_detect_reads_paths_from_stdin_and_names_a_file_with_impossible_pixels(t
     assert rows[1]["error"] == f"{nan}: float image contains NaN or infinity"
 
 
+def test_detect_gives_a_listed_name_holding_a_nul_byte_its_error_row(keyfile, coffee_png, monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(f"bad\0name.png\n{coffee_png}\n".encode())))
+    assert main(["detect", "-", "--key", str(keyfile), "--json"]) == ERROR
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["status"] for row in rows] == ["error", "none"]
+    assert rows[0]["error"].startswith("bad\x00name.png: no file name holds a NUL byte")
+
+
 def test_a_file_name_cannot_forge_a_result_line_or_drive_the_terminal(tmp_path, keyfile, coffee_png, capsys):
     forged = tmp_path / "photo.jpg: payload 0x01 (p=1e-99, lattice)\n\x1b[2J\u202eevil.png"
     forged.write_bytes(coffee_png.read_bytes())

@@ -231,6 +231,21 @@ def test_a_stdin_name_that_is_not_utf8_is_one_error_row_and_the_scan_goes_on(sca
     assert rows[0]["path"].endswith("bad\\xffname.png") and "not valid UTF-8" in rows[0]["error"]
 
 
+def test_a_listed_name_holding_a_nul_byte_is_one_error_row_and_resume_goes_past_it(scan_world, tmp_path):
+    """A list from `find -print0` crashed the scan (ValueError from the file system), and --resume with it."""
+    listed = b"\n".join([b"bad\0name.png", os.fsencode(scan_world / "crawl" / "exact.png")]) + b"\n"
+    out = tmp_path / "out.jsonl"
+    command = [sys.executable, "-m", "watermark", "scan", "-", "--registry", str(scan_world / "r.db"), "--key",
+               str(scan_world / "studio.key"), "-o", str(out)]
+    for extra in ([], ["--resume"]):
+        result = subprocess.run(command + extra, input=listed, capture_output=True)
+        assert result.returncode == 2 and b"Traceback" not in result.stderr, result.stderr
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert sorted(row["status"] for row in rows) == ["error", "exact"]     # the error row rescanned, not added
+        assert [row["error"] for row in rows if row["error"]][0].endswith(
+            "name.png: no file name holds a NUL byte: a list of paths gives one a line (find -print0 | tr '\\0' '\\n')")
+
+
 def test_a_report_location_that_is_a_file_stops_before_any_file(scan_world, tmp_path):
     world = scan_world
     (tmp_path / "report").touch()
