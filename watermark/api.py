@@ -209,7 +209,7 @@ def _detect(image: ImageLike, keys: Iterable[Key], scheme: str, false_alarm: flo
     if source_shape is None:
         source_shape = _shape_of(image)
     try:
-        _, luma, _ = _luminance_of(_reduced_for(chosen, image, name, _pair(source_shape)), chosen, name)
+        _, luma, _ = _luminance_of(_reduced_for(chosen, image, name, source_shape), chosen, name)
     except ImageTooSmallError:
         return [Detection(found=False, payload=None, p_value=1.0, score=0.0, bits=np.zeros(0), scheme=chosen.name)
                 for _ in keys]
