@@ -58,9 +58,9 @@ from .errors import (
     WatermarkError,
 )
 
-__all__ = ["DEFAULT_MAX_PIXELS", "NUL_IN_NAME", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "UNREAD_EXTENSIONS", "LoadedImage",
-           "load_image", "load_image_bytes", "save_image", "image_bytes", "kept_jpeg_quality", "check_writable",
-           "iter_image_files", "walked", "left_out_line", "parse_max_pixels"]
+__all__ = ["DEFAULT_MAX_PIXELS", "NUL_IN_NAME", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "UNREAD_EXTENSIONS",
+           "LoadedImage", "load_image", "load_image_bytes", "save_image", "image_bytes", "kept_jpeg_quality",
+           "check_writable", "iter_image_files", "walked", "left_out_line", "parse_max_pixels"]
 
 PathLike = str | os.PathLike
 

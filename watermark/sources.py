@@ -25,8 +25,8 @@ from typing import BinaryIO
 from .errors import ImageFileError, InvalidImageError, ParameterError
 from .imageio import NUL_IN_NAME, walked
 
-__all__ = ["Source", "STDIN", "URL_TIMEOUT", "iter_sources", "listed_paths", "read_bytes", "is_url", "printable",
-           "visible", "quoted"]
+__all__ = ["Source", "STDIN", "STDIN_CLOSED", "URL_TIMEOUT", "iter_sources", "listed_paths", "read_bytes", "is_url",
+           "printable", "visible", "quoted"]
 
 STDIN = "-"
 URL_TIMEOUT = 60.0     # s: the longest an HTTP(S) server may keep a read waiting for a connection or for data
@@ -141,6 +141,9 @@ def _walk(root: str, recursive: bool, left_out: Counter[str] | None) -> Iterator
     yield from problems
 
 
+STDIN_CLOSED = "-: standard input is closed (<&-): '-' reads the paths there, one a line"
+
+
 def listed_paths(stream: BinaryIO) -> Iterator[str]:
     """The paths of a list, one a line (blank lines skipped), read from the binary ``stream`` as the
     file system's names are (`os.fsdecode`): bytes that are not UTF-8 stay the name's own."""
@@ -181,7 +184,7 @@ def _sources(arguments: Iterable[str], recursive: bool, include: Sequence[str], 
     for argument in arguments:
         if argument == STDIN:
             if stdin is None:
-                raise ValueError("'-' reads paths from stdin, but no stdin was given")
+                raise ParameterError(STDIN_CLOSED)
             candidates: Iterable[Source] = map(_source, listed_paths(stdin))
         elif not is_url(argument) and os.path.isdir(argument):
             candidates = _walk(argument, recursive, left_out)

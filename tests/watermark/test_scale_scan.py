@@ -87,6 +87,31 @@ def test_a_full_disk_on_stdout_is_one_line_and_exit_2(scan_world, arguments):
     assert result.stderr.splitlines()[-1] == "watermark: stdout: cannot write (No space left on device)"
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("arguments", [("registry", "list"), ("registry", "export", "--json"), ("attack", "--list")])
+def test_a_full_disk_on_stdout_is_one_line_and_exit_2_in_every_command(scan_world, arguments):
+    extra = ["--registry", str(scan_world / "r.db")] if arguments[0] == "registry" else []
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "watermark", *arguments, *extra], stdout=full,
+                                stderr=subprocess.PIPE, text=True, timeout=HANG)
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        "watermark: stdout: cannot write (No space left on device)"]
+
+
+def test_closed_standard_streams_are_one_line_not_a_traceback_or_exit_1(scan_world):
+    """`>&-` left sys.stdout None: tracebacks, and exit 1 ("not found") for a marked file."""
+    marked = str(scan_world / "crawl" / "exact.png")
+    detect = [sys.executable, "-m", "watermark", "detect", "--key", str(scan_world / "studio.key")]
+    closed = subprocess.run(detect + [marked], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: os.close(1), timeout=HANG)
+    assert closed.returncode == 2 and closed.stderr.splitlines() == [
+        "watermark: standard output is closed (>&-); send it to /dev/null instead"]
+    closed = subprocess.run(detect + ["-"], capture_output=True, text=True, preexec_fn=lambda: os.close(0),
+                            timeout=HANG)
+    assert closed.returncode == 2 and closed.stderr.splitlines() == [
+        "watermark: -: standard input is closed (<&-): '-' reads the paths there, one a line"]
+
+
 def test_options_that_cannot_work_are_one_line_before_any_file(scan_world, tmp_path):
     world, out = scan_world, tmp_path / "hits.jsonl"
     out.write_text('{"path": "x"}\n')

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -106,6 +107,9 @@ def _stoppable() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if sys.stdout is None:                        # started with >&-: no row could be written, nor `--help`
+        print("watermark: standard output is closed (>&-); send it to /dev/null instead", file=sys.stderr)
+        return ERROR
     with warnings.catch_warnings():               # our warnings: one line each on stderr
         warnings.simplefilter("always", FiligraneWarning)
         warnings.showwarning = _warning_line
@@ -135,9 +139,18 @@ def _main(argv: list[str] | None) -> int:
         return 128 + exc.signum if isinstance(exc, _Stopped) else INTERRUPTED
     except BrokenPipeError:                       # | head: stop quietly, as a killed pipe writer would
         return OUTPUT_CLOSED
+    except OSError as exc:                        # a full disk under stdout (files' writes say which file)
+        if exc.errno not in _FULL:
+            traceback.print_exc()
+        else:
+            print(f"watermark: stdout: cannot write ({exc.strerror})", file=sys.stderr)
+        return ERROR
     except Exception:                             # our bug: keep the traceback, never exit 1
         traceback.print_exc()
         return ERROR
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def _flush_stdout() -> None:

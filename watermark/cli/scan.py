@@ -117,7 +117,8 @@ def _run_scan(args: argparse.Namespace) -> int:
     summary = _Summary()
     left_out: Counter[str] = Counter()
     sources = iter_sources(args.paths, recursive=args.recursive, include=args.include, exclude=args.exclude,
-                           stdin=sys.stdin.buffer, left_out=left_out)    # a bad pattern stops here, before the output
+                           stdin=None if sys.stdin is None else sys.stdin.buffer,     # closed: "-" says so
+                           left_out=left_out)                         # a bad pattern stops here, before the output
 
     def earlier(row: dict[str, Any]) -> None:      # a row of the run this one resumes: counted, reported
         summary.add(row)
