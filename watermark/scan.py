@@ -486,15 +486,37 @@ class Scanner:
         return bool(cv2.matchTemplate(cell, thumbnail, cv2.TM_CCOEFF_NORMED)[0, 0] >= _CELL_LIKENESS)
 
     def _content(self, found: _File) -> None:
-        """Each blind mark's record counts only if the file's content matches the record's master."""
+        """Each blind mark's record counts only if the file's content matches the record's master: near
+        it as a whole, registered to it by features, or, for a crop too small or plain for features,
+        placed in it by the mark's tile phase (`_place_named`)."""
         for mark in found.marks:
             if mark.record is None:
                 continue
             master = mark.record.master
             if master.id in found.near:
                 mark.content = {"distance": found.near[master.id]}
-            elif self._register(found, master.id).matched and self._shows_master(found, master.id):
+            elif (self._register(found, master.id).matched or self._place_named(found, mark, master)) \
+                    and self._shows_master(found, master.id):
                 mark.content = _evidence(found, master.id)
+
+    def _place_named(self, found: _File, mark: _Mark, master: Master) -> bool:
+        """Place the file in ``master``, which its blind mark's record names, by that key's tile phase and
+        the master's thumbnail, as `--partial` places a crop that nothing matched (`_place_by_phase`), for
+        this one master; whether it was placed. A mark copied onto another picture is placed nowhere:
+        the picture must be the master's there."""
+        if master.id in found.placed:
+            return found.registrations[master.id].matched
+        key = next(k for k in self.keys if k.public_id == mark.key)
+        phase = placement.phase_at(found.loaded.image, found.loaded.original_size, (master.width, master.height), key)
+        if phase is None or phase.p_value > placement.PHASE_GATE:
+            return False
+        placed = placement.place(found.suspect(self.options.max_pixels).image, found.loaded.original_size,
+                                 self._print(master), phase)
+        if placed is None:
+            return False
+        found.registrations[master.id], rms = placed
+        found.placed[master.id] = (1, rms)
+        return True
 
     def _informed(self, found: _File) -> None:
         """Read every matched master's frame: the periodic mark at the identity and each issued copy's
