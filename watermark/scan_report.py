@@ -148,6 +148,9 @@ class ScanReport:
         for record, named in records:
             self.by_recipient[record.get("recipient") or "(none)"][named] += 1
             self.by_master[(record.get("master") or {}).get("path") or "?"][named] += 1
+        for mark in [] if records else row.get("marks") or []:    # a copy's mark in other content: mark-only
+            if mark.get("record"):
+                self.by_recipient[mark["record"].get("recipient") or "(none)"]["mark-only"] += 1
         if not records and row.get("match"):
             self.by_master[(row["match"].get("master") or {}).get("path") or "?"][status] += 1
         if status == "error" and len(self.errors) < _ERRORS_SHOWN:
@@ -226,7 +229,7 @@ class ScanReport:
                   "the content match decide. An exact copy has the same bytes (SHA-256) as the issued copy or "
                   "master it names.</p>"]
         columns = ["attributed", "unverified", "mark-only", "near-duplicate", "exact"]
-        parts.append(self._counts("Per recipient", self.by_recipient, columns))
+        parts.append(self._counts("Per recipient", self.by_recipient, [c for c in columns if c != "near-duplicate"]))
         parts.append(self._counts("Per master", self.by_master, columns))
         parts.append("<h2>Evidence</h2>")
         if not self.findings:
