@@ -60,14 +60,17 @@ def test_a_second_scan_on_the_same_output_is_refused_and_the_first_loses_nothing
     command = _command(world, _copies(world, tmp_path / "many"), "-o", out)
     first = _started(command, out)
     try:
+        os.killpg(first.pid, signal.SIGSTOP)     # held at its first rows, however long the second takes to start
         for option in ("--resume", "--overwrite"):
             second = subprocess.run([*command, option], capture_output=True, text=True, timeout=HANG)
             assert _one_line(second) == f"watermark: {out}: in use by another scan (pid {first.pid}); " \
                                         "wait for it to end, or write to another file"
+        os.killpg(first.pid, signal.SIGCONT)
         _, stderr = first.communicate(timeout=HANG)
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
+            first.communicate()              # its pipes closed here, not in a later test's garbage collection
     assert first.returncode == 0, stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(Path(row["path"]).name for row in rows) == [f"{i:02d}.png" for i in range(COPIES)]
