@@ -51,6 +51,7 @@ from .security import (
     swap_band,
 )
 from .suites import suite, suites
+from .training import random_resized_crop, resize_crop, resize_short
 
 __all__ = [
     "Attack", "attack", "chain", "parse", "names", "describe", "suite", "suites", "recording",
@@ -63,6 +64,8 @@ __all__ = [
     # geometry
     "rotate", "rot90", "flip", "crop", "rescale", "aspect", "downscale", "affine", "shear", "translate",
     "remove_lines", "delete_lines", "perspective", "canvas",
+    # a machine-learning data pipeline
+    "resize_short", "resize_crop", "random_resized_crop",
     # bending and print-scan
     "random_bending", "small_random_distortions", "latest_small_random_distortions", "print_scan",
     # colour

@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--attack", "-a", action="append", metavar="SPEC", dest="attacks",
                         help="an attack such as 'rotate:degrees=5,crop=true' (repeat to chain)")
     parser.add_argument("--suite", metavar="NAME", help="apply every attack of a suite: stirmark, "
-                        "stirmark-as-shipped, social, modern, quick (security needs other images: "
+                        "stirmark-as-shipped, social, modern, quick, training (security needs other images: "
                         "'watermark bench --suite security' runs it)")
     parser.add_argument("--list", action="store_true", help="list attacks with parameters and defaults, and suites")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random attacks (default: 0)")

@@ -1,5 +1,5 @@
 """Named suites of attacks, as data: ``stirmark``, ``stirmark-as-shipped``, ``social``, ``modern``, ``quick``,
-``security``.
+``training``, ``security``.
 
 Where StirMark's parameter sets come from:
 
@@ -125,6 +125,18 @@ def _quick() -> tuple[Attack, ...]:
     )
 
 
+def _training() -> tuple[Attack, ...]:
+    """What a data pipeline does to a scraped image: stored resized (256 or 512 px shorter side) as JPEG 75
+    or 90, and cropped to 224 px for evaluation or at random for training, flipped."""
+    jpeg75, jpeg90 = attack("jpeg", quality=75), attack("jpeg", quality=90)
+    return (
+        attack("resize_crop"), chain(attack("resize_crop"), jpeg90), chain(attack("resize_crop"), jpeg75),
+        chain(attack("resize_crop"), attack("flip"), jpeg75),
+        chain(attack("resize_short", side=256), jpeg75), chain(attack("resize_short", side=512), jpeg75),
+        attack("random_resized_crop", scale_min=0.5), attack("random_resized_crop"),
+    )
+
+
 def _security() -> tuple[Attack, ...]:
     """What an attacker with the code does with published marked images (``eval.security`` supplies the
     other images the multi-image attacks take)."""
@@ -141,6 +153,7 @@ SUITES: dict[str, Any] = {
     "social": _social,
     "modern": _modern,
     "quick": _quick,
+    "training": _training,
     "security": _security,
 }
 
@@ -158,8 +171,10 @@ def suite(name: str) -> tuple[Attack, ...]:
     them (kernels divided by 9, AddNoise saturating, eight affine matrices; 112 attacks);
     ``social``: uploads to platforms (downscale, JPEG 4:2:0 or WebP, metadata stripped) and
     screenshots; ``modern``: colour, palettes, overlays, perspective, print-and-scan; ``quick``:
-    a dozen representative attacks; ``security``: estimate-and-remove, copy, collusion and re-marking
-    (multi-image attacks: ``watermark bench --suite security`` runs them through ``eval.security``).
+    a dozen representative attacks; ``training``: a machine-learning data pipeline (resized to a 256 or
+    512 px shorter side, cropped to 224 px, JPEG 75 or 90); ``security``: estimate-and-remove, copy,
+    collusion and re-marking (multi-image attacks: ``watermark bench --suite security`` runs them
+    through ``eval.security``).
 
     Examples
     --------

@@ -45,10 +45,10 @@ def _by_test(suite):
 
 
 def test_suite_names_and_sizes():
-    assert attacks.suites() == ["stirmark", "stirmark-as-shipped", "social", "modern", "quick", "security"]
+    assert attacks.suites() == ["stirmark", "stirmark-as-shipped", "social", "modern", "quick", "training", "security"]
     sizes = {name: len(attacks.suite(name)) for name in attacks.suites()}
     assert sizes == {"stirmark": 113, "stirmark-as-shipped": 112, "social": 12, "modern": 19, "quick": 14,
-                     "security": 16}
+                     "training": 8, "security": 16}
 
 
 def test_the_security_suite_is_the_security_family_with_its_other_images_named():
