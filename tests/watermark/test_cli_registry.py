@@ -338,9 +338,10 @@ def test_embed_warns_of_a_master_that_already_carries_the_mark(setup, tmp_path, 
     assert "a2.png: already carries this key's mark" in capsys.readouterr().err
 
 
-def test_an_existing_output_is_skipped_as_plain_embed_skips_it(setup, tmp_path, capsys):
-    """A copy already issued, and a file there that is no copy of the registry's: both skipped, exit 0,
-    with no signing to speak of (c2pa null); the stranger with the warning plain embed gives."""
+def test_an_existing_copy_is_skipped_and_a_stranger_in_its_place_fails(setup, tmp_path, capsys):
+    """A copy already issued is skipped, with no signing to speak of (c2pa null). A file there that is no
+    copy of the registry's was skipped too, exit 0, and the recipient had no copy recorded (a newcomer
+    following the README into the folder of its plain embed): it fails, exit 2, and is left alone."""
     key_path, database = setup
     masters = _masters(tmp_path / "masters", 2)
     (tmp_path / "out").mkdir()
@@ -348,12 +349,13 @@ def test_an_existing_output_is_skipped_as_plain_embed_skips_it(setup, tmp_path, 
     stranger.write_bytes(masters[0].read_bytes())
     embed = ["embed", *map(str, masters), "-o", str(tmp_path / "out"), "--key", str(key_path), "--registry",
              str(database), "--json"]
-    assert main(embed) == 0
-    assert main(embed) == 0
+    assert main(embed) == 2
+    assert main(embed) == 2
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [(row["status"], row["c2pa"] is None) for row in rows] == [("marked", False), ("skipped", True),
-                                                                      ("skipped", True), ("skipped", True)]
-    assert rows[1]["warning"] == f"{stranger}: already exists, skipped (--overwrite replaces it)"
+    assert [(row["status"], row["c2pa"] is None) for row in rows] == [("marked", False), ("failed", True),
+                                                                      ("skipped", True), ("failed", True)]
+    assert rows[1]["error"] == (f"{stranger}: already exists and is no copy this registry issued, so nothing was "
+                                f"issued for {masters[1]}: give another output (-o), or pass --overwrite to replace it")
     assert stranger.read_bytes() == masters[0].read_bytes()
 
 

@@ -86,10 +86,10 @@ def _issue_one(pair: tuple[Path, Path], *, registry: str, key: Key, payload: int
         issued = issue_file(_registry(registry), source, destination, key, payload=payload, recipient=recipient,
                             metadata=metadata, strength=strength, scheme=scheme, quality=quality,
                             overwrite=overwrite, max_pixels=max_pixels, c2pa_signer=c2pa_signer)
-    except OutputExistsError:      # a file that is no copy of this registry's: left alone, as plain embed does
-        notice = f"{destination}: already exists, skipped (--overwrite replaces it)"
-        return Outcome(row(ISSUE_FIELDS, path=str(source), output=str(destination), status="skipped",
-                           warning=notice), "skipped", warnings=(notice,))
+    except OutputExistsError:      # no copy of this registry's: left alone, and the recipient has none
+        return _issue_failed(pair, f"{destination}: already exists and is no copy this registry issued, so "
+                                   f"nothing was issued for {source}: give another output (-o), or pass "
+                                   "--overwrite to replace it")
     except IssuedCopyError as exc:  # an earlier run's output among the masters (-o inside the input folder)
         notice = f"{exc}; skipped"
         return Outcome(row(ISSUE_FIELDS, path=str(source), output=str(destination), status="skipped",
