@@ -729,6 +729,11 @@ def test_registry_list_and_show_help_with_a_recipient_and_list_in_the_order_show
     assert listed == ["issued first", "reserved first", "pending"]
     assert main(["registry", "list", "--registry", str(database), "--recipient", "Agence\x1b X"]) == 1
     assert capsys.readouterr() == ("", "watermark: no copies issued to Agence\\x1b X\n")
+    # an empty answer says what was not there (exit 1 alone printed nothing: a cron job's log showed nothing)
+    assert main(["registry", "list", "--registry", str(database), "--state", "void"]) == 1
+    assert capsys.readouterr() == ("", f"watermark: {database}: no records in state void\n")
+    assert main(["registry", "show", "0x1234", "--registry", str(database)]) == 1
+    assert capsys.readouterr() == ("", f"watermark: {database}: no record, master or copy for 0x1234\n")
     assert main(["registry", "show", "Agence X", "--registry", str(database)]) == 2
     assert capsys.readouterr().err == (
         "watermark: 'Agence X' is neither a payload (0x hex or decimal), a record id (8+ characters) nor a SHA-256 "

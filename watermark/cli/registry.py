@@ -135,6 +135,9 @@ def _run_list(args: argparse.Namespace) -> int:
         records = registry.records(key=key, recipient=args.recipient, state=args.state)
     if args.recipient is not None and not records:
         print(visible(f"watermark: no copies issued to {args.recipient}"), file=sys.stderr)
+    elif not records:                  # exit 1 says "nothing", a line says what: a script's log shows why
+        print(visible(f"watermark: {args.registry}: no records" + (f" in state {args.state}" if args.state else "")
+                      + (" under this key" if key is not None else "")), file=sys.stderr)
     return _print_records(sorted(records, key=_shown_time), args.json)
 
 
@@ -145,6 +148,14 @@ def _shown_time(record: Record) -> tuple:
 
 
 def _run_show(args: argparse.Namespace) -> int:
+    status = _show(args)
+    if status == NOT_FOUND:
+        print(visible(f"watermark: {args.registry}: no record, master or copy for {args.what.strip()}"),
+              file=sys.stderr)
+    return status
+
+
+def _show(args: argparse.Namespace) -> int:
     what = args.what.strip().lower()
     with Registry(args.registry) as registry:
         key = _key_filter(args, registry)

@@ -60,7 +60,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     scan.add_argument("--registry", metavar="DB", default=default_registry(),
                       help="registry file (default: $FILIGRANE_REGISTRY, else filigrane.db)")
     keys_options(scan)
-    scan.add_argument("-o", "--output", metavar="FILE.jsonl", help="append JSON lines to this file instead of stdout")
+    scan.add_argument("-o", "--output", metavar="FILE.jsonl",
+                      help="write JSON lines to this new file instead of stdout (an existing one: --resume "
+                           "continues it, --overwrite replaces it)")
     scan.add_argument("--resume", action="store_true",
                       help="continue --output: skip the files it already holds, except those whose row is an error "
                            "or the last line cut short by a crash (these are removed from it and scanned again); a "
