@@ -338,6 +338,19 @@ def test_embed_warns_of_a_master_that_already_carries_the_mark(setup, tmp_path, 
     assert "a2.png: already carries this key's mark" in capsys.readouterr().err
 
 
+def test_registry_options_without_a_registry_are_refused_before_any_file(setup, tmp_path, capsys):
+    """A cron job with FILIGRANE_REGISTRY exported (which embed does not read) and --recipient marked its
+    copies, recorded nothing and exited 0."""
+    key_path, _ = setup
+    master = _masters(tmp_path / "masters", 1)[0]
+    assert main(["embed", str(master), "-o", str(tmp_path / "out"), "--key", str(key_path), "--payload", "1",
+                 "--recipient", "X", "--meta", "licence=7"]) == 2
+    assert capsys.readouterr().err == ("watermark: --recipient, --meta: only a registry records them; give --registry "
+                                       "DB (embed does not read FILIGRANE_REGISTRY, and without a registry nothing "
+                                       "is recorded)\n")
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_existing_copy_is_skipped_and_a_stranger_in_its_place_fails(setup, tmp_path, capsys):
     """A copy already issued is skipped, with no signing to speak of (c2pa null). A file there that is no
     copy of the registry's was skipped too, exit 0, and the recipient had no copy recorded (a newcomer

@@ -134,6 +134,7 @@ def _run_embed(args: argparse.Namespace) -> int:
     given = args.payload is not None or args.payload_text is not None
     if not given and args.registry is None:
         raise ParameterError("give --payload (or --payload-text), or --registry DB to draw one per copy")
+    embed_registry.check_registry_options(args)
     if (args.c2pa_cert is None) != (args.c2pa_key is None):
         raise ParameterError("give both --c2pa-cert and --c2pa-key, or neither")
     key, value = load_key(args), payload(args) if given else None

@@ -45,6 +45,16 @@ def registry_options(parser: argparse.ArgumentParser) -> None:
                                                               "is refused: a mistyped passphrase is likely)")
 
 
+def check_registry_options(args: argparse.Namespace) -> None:
+    """Refuse the options that only a registry records when there is none: without one, the copies
+    would be marked, nothing recorded, and the run would exit 0."""
+    given = [name for name, value in (("--recipient", args.recipient), ("--meta", args.meta),
+                                      ("--new-key", args.new_key)) if value]
+    if given and args.registry is None:
+        raise ParameterError(f"{', '.join(given)}: only a registry records them; give --registry DB (embed "
+                             "does not read FILIGRANE_REGISTRY, and without a registry nothing is recorded)")
+
+
 def _metadata(items: list[str]) -> dict[str, str]:
     metadata = {}
     for item in items:
