@@ -69,6 +69,16 @@ def test_detect_reads_paths_from_stdin_and_names_a_file_with_impossible_pixels(t
     assert rows[1]["error"] == f"{nan}: float image contains NaN or infinity"
 
 
+def test_a_second_key_for_a_one_key_command_is_a_usage_error_not_a_silent_replacement(keyfile, coffee_png, capsys):
+    for command in ("detect", "embed"):
+        with pytest.raises(SystemExit) as stopped:
+            main([command, str(coffee_png), "--key", str(keyfile), "--key", str(keyfile)])
+        assert stopped.value.code == 2
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            f"watermark {command}: error: --key given twice: this command reads one key ('watermark scan' reads "
+            "several)")
+
+
 def test_detect_gives_a_listed_name_holding_a_nul_byte_its_error_row(keyfile, coffee_png, monkeypatch, capsys):
     import io
 

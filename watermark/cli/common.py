@@ -31,10 +31,21 @@ def say_left_out(left_out: Counter[str]) -> None:
         print(visible(f"watermark: {line}"), file=sys.stderr, flush=True)
 
 
+class _Once(argparse.Action):
+    """An option that may be given once: a second ``--key`` silently replaced the first (``scan`` reads
+    several, ``detect`` and ``embed`` one), so that a wrapper built for ``scan`` got "no mark"."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        if getattr(namespace, self.dest) is not None:
+            parser.error(f"{option_string} given twice: this command reads one key ('watermark scan' reads several)")
+        setattr(namespace, self.dest, values)
+
+
 def key_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--key", metavar="KEYFILE", help="key file made by 'watermark keygen'")
-    group.add_argument("--passphrase-env", metavar="VAR",
+    group.add_argument("--key", action=_Once, metavar="KEYFILE", help="key file made by 'watermark keygen'")
+    group.add_argument("--passphrase-env", action=_Once, metavar="VAR",
                        help="name of an environment variable holding a passphrase (never the passphrase itself)")
 
 
