@@ -583,6 +583,30 @@ def test_a_crafted_export_is_one_line_naming_it_and_exit_2(setup, tmp_path):
         f"watermark: {tmp_path}/digits.json: not JSON (parse error: integer overflow)")
 
 
+def test_dash_is_standard_input_and_output_for_export_and_import_and_no_folder_for_embed(setup, tmp_path):
+    """'export -o -' wrote a file named "-", 'import -' said "-: cannot read", 'embed -o -' made a folder "-"."""
+    key_path, database = setup
+    master = _masters(tmp_path / "masters", 1)[0]
+    assert main(["embed", str(master), "-o", str(tmp_path / "out"), "--key", str(key_path), "--registry",
+                 str(database)]) == 0
+    command = [sys.executable, "-m", "watermark", "registry"]
+    exported = subprocess.run([*command, "export", "--json", "--registry", str(database), "-o", "-"], cwd=tmp_path,
+                              capture_output=True, check=True).stdout
+    assert not (tmp_path / "-").exists() and json.loads(exported)
+    assert main(["registry", "init", str(tmp_path / "copy.db")]) == 0
+    imported = subprocess.run([*command, "import", "-", "--registry", str(tmp_path / "copy.db")], input=exported,
+                              capture_output=True, text=False, cwd=tmp_path)
+    assert imported.returncode == 0 and imported.stdout.decode().startswith("-: imported 1 copies, 1 masters, 1 keys")
+    again = subprocess.run([*command, "export", "--json", "--registry", str(tmp_path / "copy.db")],
+                           capture_output=True, check=True).stdout
+    assert again == exported
+    refused = subprocess.run([sys.executable, "-m", "watermark", "embed", str(master), "-o", "-", "--key",
+                              str(key_path), "--payload", "1"], cwd=tmp_path, capture_output=True, text=True)
+    assert refused.returncode == 2 and refused.stderr == ("watermark: -o - is no file or folder: the marked images "
+                                                          "are written to files (-o OUT)\n")
+    assert not (tmp_path / "-").exists()
+
+
 def test_import_holds_one_master_at_a_time_not_the_file(setup, tmp_path, capsys):
     """An export of 20,000 masters took 18 GB to import whole: memory now holds one master's print
     and frame at a time (traced: the same for 12 masters as for 48, and well under the file)."""

@@ -40,6 +40,8 @@ def destinations(inputs: list[str], output: str | None, *, in_place: bool, diff:
     """
     if in_place == (output is not None):
         raise ParameterError("give either -o OUTPUT or --in-place")
+    if output == "-":        # it made a folder named "-"
+        raise ParameterError("-o - is no file or folder: the marked images are written to files (-o OUT)")
     if output is None:       # a link is marked where it points, not replaced by a marked file
         return [(source, Path(os.path.realpath(source))) for source, _ in _sources(inputs, left_out=left_out)]
     target = Path(output)

@@ -92,13 +92,13 @@ def register(commands: argparse._SubParsersAction) -> None:
                                                             "in every state (a backup: 'import' reads it back "
                                                             "exactly, void payloads stay taken)")
     export.add_argument("-o", "--output", metavar="FILE", help="write here (atomically, readable by its owner "
-                                                               "only) instead of stdout")
+                                                               "only) instead of stdout ('-')")
     export.add_argument("--overwrite", action="store_true", help="replace an existing FILE")
     export.set_defaults(run=_run_export)
 
     importing = actions.add_parser("import", help="merge a JSON export into the registry (all or nothing)")
     registry_option(importing)
-    importing.add_argument("file", metavar="FILE")
+    importing.add_argument("file", metavar="FILE", help="a JSON export (registry export --json), or - for stdin")
     importing.set_defaults(run=_run_import)
 
 
@@ -201,6 +201,8 @@ def _payload(text: str) -> int:
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    if args.output == "-":                  # as for every other path of a command: standard output
+        args.output = None
     if args.output is not None:
         _check_output(Path(args.output), Path(args.registry), overwrite=args.overwrite)
     with Registry(args.registry) as registry:
@@ -267,8 +269,10 @@ def spreadsheet_cell(value: str | None) -> str | None:
 
 
 def _run_import(args: argparse.Namespace) -> int:
-    with Registry(args.registry) as registry:
-        added = import_file(registry, args.file)
+    if args.file == "-" and sys.stdin is None:
+        raise ParameterError("-: standard input is closed (<&-): 'import -' reads the export there")
+    with Registry(args.registry) as registry:      # '-': an export piped in (`registry export --json | ...`)
+        added = import_file(registry, "/dev/stdin" if args.file == "-" else args.file, source=args.file)
     print(visible(f"{args.file}: imported {added['copies']} copies, {added['masters']} masters, "
                   f"{added['keys']} keys into {args.registry}"))
     return FOUND
