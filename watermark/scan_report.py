@@ -55,6 +55,12 @@ def _e(value: Any) -> str:
     return html.escape(visible(text))
 
 
+_MATCH_LABELS = {"distance": "perceptual hash distance", "hash_distance": "perceptual hash distance",
+                 "inliers": "features agreeing", "placed": "placed by",
+                 "thumbnail_rms": "difference from the thumbnail", "likeness": "likeness to the master",
+                 "read_against": "read against"}          # the JSON's keys, in words
+
+
 def _image(data: bytes | None, alt: str, missing: str = "no picture") -> str:
     if not data:
         return f"<figure><div class='note'>{_e(missing)}</div><figcaption>{_e(alt)}</figcaption></figure>"
@@ -284,7 +290,8 @@ class ScanReport:
             facts.append(f"payload <code>{_e(row['payload'])}</code>{evidence}")
         match = row.get("match") or {}
         if match:
-            facts.append("content match: " + ", ".join(f"{_e(k)} {_e(v)}" for k, v in match.items() if k != "master"))
+            facts.append("content match: " + ", ".join(f"{_e(_MATCH_LABELS.get(k, k.replace('_', ' ')))} {_e(v)}"
+                                                       for k, v in match.items() if k != "master"))
         if row.get("geometry"):
             facts.append("geometry: " + ", ".join(f"{_e(k)} {_e(v)}" for k, v in row["geometry"].items()))
         for mark in row.get("marks") or []:

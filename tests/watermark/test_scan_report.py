@@ -53,6 +53,7 @@ def test_counts_and_escaping(tmp_path):
     assert "Agence &lt;X&gt;" in text and "<X>" not in text
     assert text.count("<img") == 6                 # three findings, suspect beside master each
     assert "the content does not match" in text
+    assert "content match: features agreeing 212" in text            # the JSON's key in words, not "inliers"
     report = _report(tmp_path)
     assert report.by_recipient["Agence <X>"]["attributed"] == 2 and report.status["error"] == 1
 
