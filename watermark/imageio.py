@@ -60,7 +60,7 @@ from .errors import (
 
 __all__ = ["DEFAULT_MAX_PIXELS", "NUL_IN_NAME", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "UNREAD_EXTENSIONS",
            "LoadedImage", "load_image", "load_image_bytes", "save_image", "image_bytes", "kept_jpeg_quality",
-           "check_writable", "iter_image_files", "walked", "left_out_line", "parse_max_pixels"]
+           "check_writable", "iter_image_files", "no_image_files", "walked", "left_out_line", "parse_max_pixels"]
 
 PathLike = str | os.PathLike
 
@@ -791,6 +791,12 @@ def left_out_line(left_out: Counter[str]) -> str | None:
     total = left_out.total()
     return (f"left out {total} file{'s' if total > 1 else ''} of a format Filigrane does not read ({counts}): "
             "convert them to JPEG, PNG or TIFF first")
+
+
+def no_image_files(where: str, left_out: Counter[str]) -> str:
+    """The one line of a batch that found nothing to read in ``where``, with what its walk left out."""
+    said = left_out_line(left_out)
+    return f"no image files in {where}" + (f"; {said}" if said else "")
 
 
 NUL_IN_NAME = ("no file name holds a NUL byte: a list of paths gives one a line (find -print0 | tr '\\0' "

@@ -157,8 +157,8 @@ def test_pictures_of_a_format_not_read_are_said_to_be_left_out_not_dropped_silen
     assert said in capsys.readouterr().err.splitlines()
     assert _embed(tmp_path / "phone", "-o", tmp_path / "out2", keyfile=keyfile) == ERROR
     assert capsys.readouterr().err.splitlines() == [
-        f"watermark: {tmp_path}/phone: no image files in this directory; left out 1 file of a format Filigrane does "
-        "not read (.heic 1): convert them to JPEG, PNG or TIFF first"]
+        f"watermark: no image files in {tmp_path}/phone; left out 1 file of a format Filigrane does not read "
+        "(.heic 1): convert them to JPEG, PNG or TIFF first"]
 
 
 def test_a_temporary_file_a_killed_run_left_is_named(tmp_path, keyfile, capsys):

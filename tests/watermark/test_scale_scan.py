@@ -115,6 +115,15 @@ def test_closed_standard_streams_are_one_line_not_a_traceback_or_exit_1(scan_wor
         "watermark: -: standard input is closed (<&-): '-' reads the paths there, one a line"]
 
 
+def test_nothing_to_scan_is_exit_2_as_for_detect_not_exit_1(scan_world, tmp_path):
+    """An empty folder, or an empty list on stdin, was "0 scanned", exit 1 ("none found"): detect and embed
+    say "no image files" and exit 2."""
+    (tmp_path / "empty").mkdir()
+    for where, stdin in ((str(tmp_path / "empty"), None), ("-", subprocess.DEVNULL)):
+        result = subprocess.run(_command(scan_world, where), stdin=stdin, capture_output=True, text=True, timeout=HANG)
+        assert result.returncode == 2 and result.stderr.splitlines()[-1] == f"watermark: no image files in {where}"
+
+
 def test_options_that_cannot_work_are_one_line_before_any_file(scan_world, tmp_path):
     world, out = scan_world, tmp_path / "hits.jsonl"
     out.write_text('{"path": "x"}\n')

@@ -60,8 +60,7 @@ def _run_detect(args: argparse.Namespace) -> int:
     left_out: Counter[str] = Counter()
     paths = list(imageio.iter_image_files(_listed(args.paths), left_out=left_out))
     if not paths:
-        said = imageio.left_out_line(left_out)
-        raise WatermarkError(f"no image files in {', '.join(args.paths)}" + (f"; {said}" if said else ""))
+        raise WatermarkError(imageio.no_image_files(", ".join(args.paths), left_out))
     say_left_out(left_out)
     job = Job(_detect_one, _detect_failed, key=key, scheme=args.scheme, false_alarm=args.false_alarm,
               max_pixels=args.max_pixels)

@@ -152,8 +152,7 @@ def _sources(inputs: list[str], skip: str | None = None,
             found = [path for path in imageio.iter_image_files(root, left_out=unread)
                      if not (inside and os.path.realpath(path).startswith(outputs))]
             if not found:
-                said = imageio.left_out_line(unread)
-                raise WatermarkError(f"{item}: no image files in this directory" + (f"; {said}" if said else ""))
+                raise WatermarkError(imageio.no_image_files(str(item), unread))
             if left_out is not None:
                 left_out.update(unread)
             pairs = [(path, path.relative_to(root)) for path in found]

@@ -19,7 +19,7 @@ import sys
 from collections import Counter, defaultdict
 from typing import Any
 
-from .. import batch, provenance, schemes
+from .. import batch, imageio, provenance, schemes
 from ..batch_dask import check_address
 from ..errors import ParameterError
 from ..registry import Registry, print_of
@@ -54,7 +54,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "blind with each key, near-duplicates of registered masters, and informed reads in "
                     "a master's frame. A mark alone is never an attribution: the content must match.",
         epilog="Exit status: 0 something of the registry found (with --resume: in any row of the output), "
-               "1 nothing, 2 a file could not be scanned, 130 interrupted (143 on SIGTERM, 129 on SIGHUP).")
+               "1 nothing, 2 a file could not be scanned (or there was none), 130 interrupted (143 on SIGTERM, 129 on SIGHUP).")
     scan.add_argument("paths", nargs="+", metavar="SUSPECT",
                       help="files, directories, URLs (with fsspec), or - for a list on stdin")
     scan.add_argument("--registry", metavar="DB", default=default_registry(),
@@ -155,6 +155,9 @@ def _run_scan(args: argparse.Namespace) -> int:
                 print(visible(f"watermark: report written to {report.write(printable(' '.join(sys.argv)))}"),
                       file=sys.stderr)
             scanner.close()
+    if not summary.status.total():           # as detect and embed: nothing to scan is a mistake, not "none found"
+        print(visible(f"watermark: {imageio.no_image_files(', '.join(args.paths), Counter())}"), file=sys.stderr)
+        return ERROR
     if summary.status["error"]:
         return ERROR
     return FOUND if any(summary.status[s] for s in _FOUND_STATUSES) else NOT_FOUND     # earlier rows included
