@@ -137,6 +137,9 @@ def test_the_summary_counts_every_copy_a_collage_names_under_its_own_status(caps
     assert "recipient Agence X: 1 attributed copy of 1 master" in err and "recipient Y: 1 attributed copy" in err
     assert "recipient Z: 1 unverified copy" in err and "recipient W" not in err and "recipient V" not in err
     assert "coffee.png x3" in err
+    summary.add({"status": "exact", "record": record})           # "1 attributed, 1 exact copies" read as one kind
+    summary.print(0)
+    assert "recipient Agence X: 2 copies (1 attributed, 1 exact) of 1 master" in capsys.readouterr().err
     line = scan_cli._verdict({"path": "c.jpg", "status": "attributed", "record": record, "payload": "0x1",
                               "p_value": 1e-30, "method": "blind", "marks": marks})
     assert line.startswith("c.jpg: attributed to Agence X") and "Agence X's copy" not in line

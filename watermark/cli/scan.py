@@ -54,7 +54,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "blind with each key, near-duplicates of registered masters, and informed reads in "
                     "a master's frame. A mark alone is never an attribution: the content must match.",
         epilog="Exit status: 0 something of the registry found (with --resume: in any row of the output), "
-               "1 nothing, 2 a file could not be scanned (or there was none), 130 interrupted (143 on SIGTERM, 129 on SIGHUP).")
+               "1 nothing, 2 a file could not be scanned (or there was none), 130 interrupted (143 on SIGTERM, "
+               "129 on SIGHUP).")
     scan.add_argument("paths", nargs="+", metavar="SUSPECT",
                       help="files, directories, URLs (with fsspec), or - for a list on stdin")
     scan.add_argument("--registry", metavar="DB", default=default_registry(),
@@ -233,9 +234,10 @@ class _Summary:
         print(f"watermark: {sum(self.status.values())} scanned{earlier}: {counts}", file=sys.stderr)
         for recipient, seen in sorted(self.recipients.items()):
             masters = self.recipient_masters[recipient]
-            named = ", ".join(f"{seen[s]} {s}" for s in ("attributed", "unverified", "exact") if seen[s])
+            kinds = [f"{seen[s]} {s}" for s in ("attributed", "unverified", "exact") if seen[s]]
             copies = "copy" if seen.total() == 1 else "copies"
-            print(visible(f"watermark:   recipient {recipient}: {named} {copies} of {_count(len(masters), 'master')} "
+            named = f"{kinds[0]} {copies}" if len(kinds) == 1 else f"{seen.total()} {copies} ({', '.join(kinds)})"
+            print(visible(f"watermark:   recipient {recipient}: {named} of {_count(len(masters), 'master')} "
                           f"({_top(masters)})"), file=sys.stderr)
         if self.masters:
             print(visible(f"watermark:   masters: {_top(self.masters)}"), file=sys.stderr)
