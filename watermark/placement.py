@@ -36,6 +36,7 @@ __all__ = ["phase_at", "place", "smoothed_thumbnail", "at_thumbnail_scale", "com
 PHASE_GATE = 0.05       # a phase whose pilot p-value is above this places nothing (no mark to read)
 MAX_RMS = 0.04          # RGB RMS difference (0..1) between the crop and the thumbnail where it is placed
 MIN_CORRELATION = 0.85  # correlation of their deviations from their means there
+AMBIGUOUS = (1.5, 0.002)  # a second place whose RMS is within best x 1.5 + 0.002 shows it as well: no place
 _SMOOTH = 1.0           # px at the thumbnail's scale: the Gaussian both are smoothed by first
 _MIN_WORKING = 32       # px: the smallest side, at the master's working scale, worth a search
 _MIN_THUMBNAIL = 6      # px: the smallest side of the crop at the thumbnail's scale
@@ -105,8 +106,9 @@ def place(colour: ImageLike, original_size: tuple[int, int], master: MasterPrint
           phase: Phase) -> tuple[Registration, float] | None:
     """The suspect placed in ``master`` at the place its ``phase`` allows where the master's thumbnail
     looks most like it (least RMS difference); with that difference. None when the thumbnail does not
-    show it there (:data:`MAX_RMS`, :data:`MIN_CORRELATION`) or the suspect is too small at the
-    thumbnail's scale.
+    show it there (:data:`MAX_RMS`, :data:`MIN_CORRELATION`), shows it as well at another of those
+    places (:data:`AMBIGUOUS`: a plain gradient, where a copy's fine band moved by whole tiles was read
+    as the copy's own), or the suspect is too small at the thumbnail's scale.
 
     ``colour`` is the suspect (RGB or grey, at its full size ``original_size`` or reduced); the
     registration maps ``colour``'s pixels to the master's.
@@ -123,8 +125,11 @@ def place(colour: ImageLike, original_size: tuple[int, int], master: MasterPrint
               for x, y in _places(phase, original_size, (master.width, master.height))]
     if not scores:
         return None
-    (rms, correlation), x, y = min(scores, key=lambda score: score[0][0])
+    scores.sort(key=lambda score: score[0][0])
+    (rms, correlation), x, y = scores[0]
     if rms > MAX_RMS or correlation < MIN_CORRELATION:
+        return None
+    if len(scores) > 1 and scores[1][0][0] <= AMBIGUOUS[0] * rms + AMBIGUOUS[1]:
         return None
     homography = np.array([[width / pixels.shape[1], 0.0, x], [0.0, height / pixels.shape[0], y], [0.0, 0.0, 1.0]])
     coverage = width * height / (master.width * master.height)

@@ -619,6 +619,11 @@ class Scanner:
     def _conclude(self, found: _File, row: dict[str, Any]) -> None:
         for mark in found.marks:
             named = found.named.get((mark.record.master.id, mark.key)) if mark.record is not None else None
+            if mark.record is not None and mark.record.master.id in found.placed:
+                # placed by the tile phase, where the blind check of the per-copy layer tried every tile
+                # position: a copy's fine band moved by whole tiles onto a plain picture passed it there
+                # (a probe's forgery); the layer counts only where the picture puts the master
+                mark.verified = bool(named) and mark.payload in named
             if not mark.verified and named and mark.payload not in named:
                 mark.doubt = (f"the periodic mark reads payload {mark.payload:#018x}, but its per-copy layer is "
                               "absent while other copies' are present: that mark was likely pasted")

@@ -27,7 +27,7 @@ import tifffile
 from chromium import probe
 from PIL import Image
 from scan_setup import run as _run
-from scenes import sky
+from scenes import gradient, sky
 from servers import http_server
 from signals import interruptible
 from terminal import run_on_terminal, screen
@@ -250,6 +250,50 @@ def test_a_plain_crop_too_small_for_features_is_placed_by_its_mark_and_attribute
                           check=0).stdout)
     assert row["status"] == "attributed" and row["record"]["recipient"] == "X", row
     assert row["match"]["placed"] == "tile phase and thumbnail"
+
+
+def _moved_fine_band(alice, bob, shift, box):
+    """Bob's copy without its own fine band (his marks and per-copy layer), with alice's moved by ``shift``
+    whole tiles (128 working px) in its place, cropped to ``box`` (top, left, side): no pixel of it is
+    alice's copy at that place."""
+    from attacks import security
+    from watermark.schemes.lattice import masking
+
+    fine = masking.highpass(security._working(security._luma(alice)), 8.0)
+    (dy, dx), tile, (height, width) = shift, 128, fine.shape
+    moved = np.zeros_like(fine)
+    moved[max(dy * tile, 0):height + min(dy * tile, 0), max(dx * tile, 0):width + min(dx * tile, 0)] = \
+        fine[max(-dy * tile, 0):height + min(-dy * tile, 0), max(-dx * tile, 0):width + min(-dx * tile, 0)]
+    own = np.asarray(bob, np.float32) / 255
+    scrubbed = security._add_in_luminance(own, -masking.highpass(security._working(security._luma(bob)), 8.0))
+    top, left, side = box
+    forged = security._add_in_luminance(scrubbed, moved)[top:top + side, left:left + side]
+    return Image.fromarray(np.clip(np.round(forged * 255), 0, 255).astype(np.uint8))
+
+
+def test_a_copy_s_fine_band_moved_by_whole_tiles_onto_a_plain_master_is_never_attributed(tmp_path):
+    """A security probe: bob scrubbed his copy of a plain gradient master and put alice's fine band there,
+    moved by a tile, then cropped; the scan placed the crop by its tile phase and thumbnail (a gradient
+    shows it alike at several of those places), kept the blind check of alice's per-copy layer (which
+    tries every tile position) and said "attributed: alice" for 6 of 12 such crops. A placement a second
+    place matches as well is no placement, and a placed file's layer counts only where it was placed."""
+    masters, key, registry = tmp_path / "masters", tmp_path / "k.key", tmp_path / "r.db"
+    masters.mkdir()
+    Image.fromarray(np.ascontiguousarray(gradient((512, 512))[:, ::-1])).save(masters / "grad.png")
+    _run("keygen", key, check=0)
+    _run("registry", "init", registry, check=0)
+    for who in ("alice", "bob"):
+        _run("embed", masters, "-o", tmp_path / who, "--key", key, "--registry", registry, "--recipient", who,
+             check=0)
+    alice, bob = (np.asarray(Image.open(tmp_path / who / "grad.png").convert("RGB")) for who in ("alice", "bob"))
+    forged = tmp_path / "forged"
+    forged.mkdir()
+    for shift, box in (((1, 0), (212, 212, 300)), ((-1, -1), (0, 0, 300)), ((1, 0), (106, 106, 300)),
+                       ((0, 1), (212, 212, 300)), ((-1, 0), (0, 0, 300))):
+        _moved_fine_band(alice, bob, shift, box).save(forged / f"{shift[0]}{shift[1]}-{box[0]}.png")
+    rows = [json.loads(line) for line in _run("scan", forged, "--registry", registry, "--key", key, "--json").stdout
+            .splitlines()]
+    assert len(rows) == 5 and not [row["path"] for row in rows if row["status"] == "attributed"], rows
 
 
 def test_a_listed_name_holding_a_nul_byte_is_one_error_row_and_resume_goes_past_it(scan_world, tmp_path):
