@@ -623,7 +623,7 @@ class Scanner:
                 # placed by the tile phase, where the blind check of the per-copy layer tried every tile
                 # position: a copy's fine band moved by whole tiles onto a plain picture passed it there
                 # (a probe's forgery); the layer counts only where the picture puts the master
-                mark.verified = bool(named) and mark.payload in named
+                mark.verified = named is not None and mark.payload in named
             if not mark.verified and named and mark.payload not in named:
                 mark.doubt = (f"the periodic mark reads payload {mark.payload:#018x}, but its per-copy layer is "
                               "absent while other copies' are present: that mark was likely pasted")
