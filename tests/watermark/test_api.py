@@ -115,9 +115,10 @@ def test_detect_file_says_it_read_the_first_of_several_frames(coffee, key, tmp_p
 
 @pytest.mark.parametrize("suffix", [".png", ".jpg"])
 def test_a_large_file_decoded_smaller_is_read_as_well_as_its_pixels(coffee, key, tmp_path, suffix):
-    # a 1600 x 2400 file is decoded at half size, which was then scaled to an 800 px image's working
-    # side (512) and up again to the file's (724): the untouched copy read scaled 0.999 and z lost 15 %
-    big = np.asarray(Image.fromarray(coffee).resize((2400, 1600), Image.LANCZOS))
+    # a 1707 x 2560 file is decoded at half size, 854 x 1280 (its last row half a block), which was scaled
+    # to an 854 px image's working side (569) and up again to the file's (724), then stretched over the
+    # file's size: the untouched copy read scaled 0.999 or 1.001, offsets of a tile, and z lost 8-15 %
+    big = np.asarray(Image.fromarray(coffee).resize((2560, 1707), Image.LANCZOS))
     Image.fromarray(wm.embed(big, PAYLOAD, key)).save(tmp_path / f"big{suffix}", quality=90)
     pixels = wm.detect(np.asarray(Image.open(tmp_path / f"big{suffix}")), key)
     read = wm.detect_file(tmp_path / f"big{suffix}", key)

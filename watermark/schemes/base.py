@@ -29,15 +29,13 @@ class Scheme(ABC):
     # more: a file may be decoded straight to it); None: full size
     analysis_short_side: ClassVar[int | None] = None
 
-    def analysis_shape(self, shape: tuple[int, ...], source_shape: tuple[int, ...] | None = None,
-                       ) -> tuple[int, int] | None:
+    def analysis_shape(self, shape: tuple[int, ...]) -> tuple[int, int] | None:
         """The (height, width) the detector scales an image of ``shape`` to, if smaller; the caller
         may hand over luminance already reduced to it (cheaper for large images), with the image's own
-        shape. ``source_shape``: the file's full size when ``shape`` is a reduced decode of it (the
-        working resolution is the full size's). None: full size."""
+        shape. None: full size."""
         if self.analysis_short_side is None:
             return None
-        working = color.working_shape(shape, color.working_side(source_shape or shape))
+        working = color.working_shape(shape)
         return working if working[0] < shape[0] else None
 
     @abstractmethod
