@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import tifffile
 from chromium import probe
+from photos import photo
 from PIL import Image
 from scan_setup import run as _run
 from scenes import gradient, sky
@@ -250,6 +251,23 @@ def test_a_plain_crop_too_small_for_features_is_placed_by_its_mark_and_attribute
                           check=0).stdout)
     assert row["status"] == "attributed" and row["record"]["recipient"] == "X", row
     assert row["match"]["placed"] == "tile phase and thumbnail"
+
+
+def test_a_large_copy_s_geometry_is_given_in_the_file_s_pixels(tmp_path):
+    """Registration reads a file of 2048 px or more at half size: an untouched copy was reported at
+    'scale 0.5', a 0.75 resize at 0.375 (a probe's)."""
+    masters, key, registry = tmp_path / "masters", tmp_path / "k.key", tmp_path / "r.db"
+    masters.mkdir()
+    Image.fromarray(photo("coffee")).resize((3000, 2100), Image.LANCZOS).save(masters / "big.png")
+    _run("keygen", key, check=0)
+    _run("registry", "init", registry, check=0)
+    _run("embed", masters, "-o", tmp_path / "x", "--key", key, "--registry", registry, "--recipient", "X", check=0)
+    Image.open(tmp_path / "x" / "big.png").save(tmp_path / "copy.jpg", quality=95)
+    row = json.loads(_run("scan", tmp_path / "copy.jpg", "--registry", registry, "--key", key, "--json",
+                          check=0).stdout)
+    assert row["status"] == "attributed"
+    assert row["geometry"]["scale"] == pytest.approx([1, 1], abs=1e-3)
+    assert row["geometry"]["offset"] == pytest.approx([0, 0], abs=0.5)
 
 
 def _moved_fine_band(alice, bob, shift, box):
