@@ -236,6 +236,9 @@ class ScanReport:
                   "master it names.</p>"]
         columns = ["attributed", "unverified", "mark-only", "near-duplicate", "exact"]
         parts.append(self._counts("Per recipient", self.by_recipient, [c for c in columns if c != "near-duplicate"]))
+        if any(counts["mark-only"] for counts in self.by_recipient.values()):
+            parts.append("<p class='note'>mark-only: the recipient's mark in other content. Anyone holding a "
+                         "published copy can paste it: not evidence against the recipient.</p>")
         parts.append(self._counts("Per master", self.by_master, columns))
         parts.append("<h2>Evidence</h2>")
         if not self.findings:

@@ -174,6 +174,7 @@ def test_unreadable_files_are_listed_and_a_mark_in_other_content_accuses_no_one(
     # counted under the recipient as what it is (the column read 0 for every recipient, whatever was found)
     assert report.by_recipient["Agence X"] == {"mark-only": 1} and report.by_recipient["Studio Y"] == {"exact": 1}
     assert "Per recipient attributed unverified mark-only exact Agence X n 0 n 0 n 1 n 0" in " ".join(text.split())
+    assert "Anyone holding a published copy can paste it: not evidence against the recipient." in text
 
 
 def test_a_stopped_scan_s_report_says_so_at_the_top(tmp_path):
