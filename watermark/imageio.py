@@ -793,9 +793,9 @@ def left_out_line(left_out: Counter[str]) -> str | None:
             "convert them to JPEG, PNG or TIFF first")
 
 
-def no_image_files(where: str, left_out: Counter[str]) -> str:
+def no_image_files(where: str, left_out: Counter[str] | None = None) -> str:
     """The one line of a batch that found nothing to read in ``where``, with what its walk left out."""
-    said = left_out_line(left_out)
+    said = left_out_line(left_out or Counter())
     return f"no image files in {where}" + (f"; {said}" if said else "")
 
 

@@ -157,7 +157,7 @@ def _run_scan(args: argparse.Namespace) -> int:
                       file=sys.stderr)
             scanner.close()
     if not summary.status.total():           # as detect and embed: nothing to scan is a mistake, not "none found"
-        print(visible(f"watermark: {imageio.no_image_files(', '.join(args.paths), Counter())}"), file=sys.stderr)
+        print(visible(f"watermark: {imageio.no_image_files(', '.join(args.paths))}"), file=sys.stderr)
         return ERROR
     if summary.status["error"]:
         return ERROR
