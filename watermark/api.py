@@ -95,10 +95,7 @@ def _reduced_for(scheme: schemes.Scheme, image: ImageLike, name: str = "image",
             cv2.cvtColor(image, cv2.COLOR_RGBA2GRAY if image.shape[2] == 4 else cv2.COLOR_RGB2GRAY)
     covered = [round(side * round(whole / side) * want / whole)       # the blocks' extent, at the target's scale
                for side, whole, want in zip(image.shape, source, target)]
-    # averaged in float: rounded to 8 bits again, the half-grey-level mark lost 1 to 4 % of its z
-    averaged = cv2.resize(image.astype(np.float32) / np.iinfo(image.dtype).max, (covered[1], covered[0]),
-                          interpolation=cv2.INTER_AREA)[:target[0], :target[1]]
-    return np.clip(averaged, 0.0, 1.0, out=averaged)      # a float's last bit above 1 is refused
+    return cv2.resize(image, (covered[1], covered[0]), interpolation=cv2.INTER_AREA)[:target[0], :target[1]]
 
 
 def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float = 1.0,
