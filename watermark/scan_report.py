@@ -278,8 +278,9 @@ class ScanReport:
     def _finding(self, row: dict, thumbnail: bytes | None, earlier: bool) -> str:
         record = row.get("record") or {}
         master = record.get("master") or (row.get("match") or {}).get("master") or {}
-        pictures = _image(thumbnail, row.get("path", ""), "picture not kept by the earlier run" if earlier
-                          else "no picture") + _image(
+        missing = ("picture not kept by the earlier run" if earlier else "same bytes as the copy: not decoded"
+                   if row.get("status") == "exact" else "no picture")
+        pictures = _image(thumbnail, row.get("path", ""), missing) + _image(
             self._master_thumbnail(master["sha256"]) if master.get("sha256") else None,
             f"master: {master.get('path', '')}")
         how = "identical bytes (SHA-256)" if row.get("method") == "exact" else f"by {_e(row.get('method'))}"
