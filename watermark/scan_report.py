@@ -278,7 +278,7 @@ class ScanReport:
     def _finding(self, row: dict, thumbnail: bytes | None, earlier: bool) -> str:
         record = row.get("record") or {}
         master = record.get("master") or (row.get("match") or {}).get("master") or {}
-        missing = ("picture not kept by the earlier run" if earlier else "same bytes as the copy: not decoded"
+        missing = ("picture not kept by the earlier run" if earlier else "identical bytes: not decoded"
                    if row.get("status") == "exact" else "no picture")
         pictures = _image(thumbnail, row.get("path", ""), missing) + _image(
             self._master_thumbnail(master["sha256"]) if master.get("sha256") else None,

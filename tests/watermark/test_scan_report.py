@@ -171,7 +171,7 @@ def test_unreadable_files_are_listed_and_a_mark_in_other_content_accuses_no_one(
     assert ("mark 0x1 (p = 7.7e-148, blind): the mark of Agence X's copy, in content that is not that copy's "
             "master: not an attribution") in text
     assert "mark 0x2 (identical bytes): Studio Y" in text and "p = 0" not in text
-    assert "same bytes as the copy: not decoded" in text           # not a bare "no picture"
+    assert "identical bytes: not decoded" in text           # not a bare "no picture"
     # counted under the recipient as what it is (the column read 0 for every recipient, whatever was found)
     assert report.by_recipient["Agence X"] == {"mark-only": 1} and report.by_recipient["Studio Y"] == {"exact": 1}
     assert "Per recipient attributed unverified mark-only exact Agence X n 0 n 0 n 1 n 0" in " ".join(text.split())
