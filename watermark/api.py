@@ -320,7 +320,7 @@ def embed_bytes(data: bytes, payload: int | bytes, key: Key, *, extension: str |
     """
     _check_key(key)
     loaded = imageio.load_image_bytes(data, name, max_pixels=max_pixels, animated="error")
-    extension = extension or _EXTENSION_OF.get(loaded.format or "")
+    extension = extension or imageio.extension_of(loaded.format or "")
     if extension is None:
         raise ParameterError(f"{name}: {loaded.format} is read but not written; give extension= one of "
                              f"{', '.join(sorted(imageio.OUTPUT_EXTENSIONS))}")
@@ -328,10 +328,6 @@ def embed_bytes(data: bytes, payload: int | bytes, key: Key, *, extension: str |
     marked = _marked(loaded, target, payload, key, strength, scheme)
     quality = output_quality(marked, target, loaded, key, schemes.get(scheme), quality)
     return imageio.image_bytes(marked, target, like=loaded, quality=quality)
-
-
-_EXTENSION_OF = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "GIF": ".gif",
-                 "BMP": ".bmp"}
 
 
 def output_quality(marked: ImageLike, destination: str | os.PathLike, like: imageio.LoadedImage, key: Key,

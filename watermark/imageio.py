@@ -60,7 +60,8 @@ from .errors import (
 
 __all__ = ["DEFAULT_MAX_PIXELS", "NUL_IN_NAME", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "UNREAD_EXTENSIONS",
            "LoadedImage", "load_image", "load_image_bytes", "save_image", "image_bytes", "kept_jpeg_quality",
-           "check_writable", "iter_image_files", "no_image_files", "walked", "left_out_line", "parse_max_pixels"]
+           "check_writable", "extension_of", "iter_image_files", "no_image_files", "walked", "left_out_line",
+           "parse_max_pixels"]
 
 PathLike = str | os.PathLike
 
@@ -603,6 +604,13 @@ def check_writable(image: Image.Image | np.ndarray, path: PathLike) -> None:
         _check_deep(fmt, path)
     else:
         _fit_mode(_as_pil(image, path), fmt, path)
+
+
+def extension_of(source_format: str) -> str | None:
+    """The output extension that writes a file read as ``source_format`` (Pillow's name) in its own format
+    (an MPO's primary picture as a JPEG), the first `_WRITE_FORMATS` lists for it; None for one not written."""
+    wanted = "JPEG" if source_format == "MPO" else source_format
+    return next((extension for extension, fmt in _WRITE_FORMATS.items() if fmt == wanted), None)
 
 
 def _output_format(path: Path) -> str:
