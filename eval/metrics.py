@@ -231,7 +231,7 @@ def wilson_interval(hits: int, n: int, *, confidence: float = 0.95) -> tuple[flo
     """The Wilson score interval of the rate ``hits / n`` (NaNs for no cells).
 
     Unlike ``rate ± z·sd`` it stays inside [0, 1] and does not shrink to a point at 0 or n hits:
-    23 of 24 is "79-99 %", not "96 ± 8 %".
+    23 of 24 is "80-99 %", not "96 ± 8 %".
 
     Examples
     --------

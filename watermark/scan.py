@@ -761,7 +761,7 @@ def _from_file(found: _File) -> np.ndarray:
     """The 3x3 map from the file's pixels to those registration saw: a large file's decode, reduced by a
     whole factor per side (a 2200 x 3300 copy's geometry read 'scale 0.5'), pixel centres on centres."""
     width, height = found.loaded.original_size
-    seen_height, seen_width = found.page(None).shape[:2]          # made by the registration: held
+    seen_height, seen_width = found.page(None).shape[:2]          # held: the likeness test made it
     fx, fy = max(1, round(width / seen_width)), max(1, round(height / seen_height))
     return np.array([[1 / fx, 0.0, (1 - fx) / (2 * fx)], [0.0, 1 / fy, (1 - fy) / (2 * fy)], [0.0, 0.0, 1.0]])
 
