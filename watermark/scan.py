@@ -60,7 +60,7 @@ from .registration import Registration, Suspect, frame_scaling, register, to_mas
 from .registry import ISSUED, Master, Record, Registry, feature_index, frames, hash_index, print_of
 from .sources import URL_TIMEOUT, Source, quoted, read_bytes
 
-__all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES"]
+__all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES", "LIKENESS"]
 
 STATUSES = ("attributed", "unverified", "mark-only", "near-duplicate", "exact", "not-found", "error")
 ROW_FIELDS = ("path", "sha256", "status", "method", "payload", "p_value", "record", "match", "geometry", "marks",
@@ -76,7 +76,7 @@ _CELL_LIKENESS = 0.9            # luminance correlation of a rectangle with a ma
 _WHOLE_SLACK = 0.06             # a registration this near a rectangle's (share of the short side): it holds the master
 _ORIGINALS_BYTES = 128 * 2**20   # master files' luminance kept between files (16 at 1080p)
 _PRINTS = 256                    # decoded prints (and thumbnails) kept between files: about 80 MB, not one per master
-_LIKENESS = 0.8                 # the least correlation with its master's thumbnail of a file registered to it
+LIKENESS = 0.8                  # the least correlation with its master's thumbnail of a file registered to it
 _LIKENESS_PIXELS = 256          # thumbnail pixels a file must cover for that correlation to be taken
 _LIKENESS_CONTRAST = 0.01       # and the least RMS contrast (of 1) the master must have there (a plain sky has none)
 _BYTES_PER_PIXEL = 8            # the largest file of ``max_pixels``: uncompressed 16-bit RGBA...
@@ -136,12 +136,13 @@ class _Mark:
 
     key: str
     payload: int | None
-    p_value: float
-    method: str
+    p_value: float | None                     # the periodic mark's (the per-copy layer's where only it was
+    method: str                               # read: a scrubbed copy); None for an exact copy, not decoded
     record: Record | None = None
     content: dict[str, Any] | None = None     # how the file matched the record's master, if it did
     verified: bool | None = None              # this payload's per-copy layer was found (blind or in frame)
     doubt: str | None = None                  # why the mark is not taken as this copy's, despite the content
+    layer_p_value: float | None = None        # the per-copy layer's own p-value, where it was looked for
 
     @property
     def in_its_master(self) -> bool:
@@ -150,15 +151,16 @@ class _Mark:
 
     @property
     def attributes(self) -> bool:
-        """In its master, and the copy's per-copy layer found: what no one can paste (see `_UNVERIFIED`)."""
-        return self.in_its_master and bool(self.verified)
+        """In its master, and the copy's per-copy layer found (what no one can paste, see `_UNVERIFIED`),
+        or the issued copy's very bytes."""
+        return self.in_its_master and (bool(self.verified) or self.method == "exact")
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "payload": None if self.payload is None else f"{self.payload:#018x}",
                 "p_value": self.p_value, "method": self.method,
                 "record": None if self.record is None else _record(self.record),
-                "content_match": self.content is not None, "verified": self.verified, "attributed": self.attributes,
-                "doubt": self.doubt}
+                "content_match": self.content is not None, "verified": self.verified,
+                "layer_p_value": self.layer_p_value, "attributed": self.attributes, "doubt": self.doubt}
 
 
 @dataclass
@@ -171,6 +173,7 @@ class _File:
     marks: list[_Mark] = field(default_factory=list)
     near: dict[int, int] = field(default_factory=dict)             # master id -> hash distance
     named: dict[tuple[int, str], set[int]] = field(default_factory=dict)   # (master id, key id) -> payloads
+    layer_ps: dict[tuple[int, str], dict[int, float]] = field(default_factory=dict)  # ... -> payload -> layer p
     registrations: dict[int, Registration] = field(default_factory=dict)
     placed: dict[int, tuple[int, float]] = field(default_factory=dict)   # master id -> (phase searches, RMS)
     on_file: dict[int, float] = field(default_factory=dict)        # master id -> detail correlation there
@@ -311,7 +314,7 @@ class Scanner:
         if issued:
             record = issued[0]
             row.update(status="exact", method="exact", payload=f"{record.payload:#018x}", record=_record(record),
-                       marks=[_Mark(record.key, record.payload, 0.0, "exact", record, {}, verified=True).to_dict()])
+                       marks=[_Mark(record.key, record.payload, None, "exact", record, {}).to_dict()])
             return True
         if master is not None:
             row.update(status="exact", method="exact", match={"master": _master(master), "distance": 0},
@@ -324,7 +327,8 @@ class Scanner:
         for key, detection in zip(self.keys, detections):
             if not detection.found:
                 continue
-            mark = _Mark(key.public_id, detection.payload, detection.p_value, "blind", verified=detection.verified)
+            mark = _Mark(key.public_id, detection.payload, detection.p_value, "blind", verified=detection.verified,
+                         layer_p_value=detection.verification_p_value)
             found.geometry = found.geometry or detection.to_dict()["geometry"]
             if detection.payload is not None:
                 records = [r for r in self.registry.find_payload(detection.payload, key=key) if r.state == ISSUED]
@@ -453,7 +457,7 @@ class Scanner:
         if master_id not in found.likeness:
             found.likeness[master_id] = self._likeness(found, master_id)
         likeness = found.likeness[master_id]
-        return likeness is None or likeness >= _LIKENESS
+        return likeness is None or likeness >= LIKENESS
 
     def _likeness(self, found: _File, master_id: int) -> float | None:
         """The luminance correlation, at the print thumbnail's scale, of the file registered into the
@@ -541,17 +545,20 @@ class Scanner:
                                             phase_searches=found.placed.get(master_id, (0, 0.0))[0],
                                             master_shape=(master.height, master.width))
                 named = set(reading.named)
+                layer_ps = {evidence.payload: evidence.p_value for evidence in reading.candidates}
                 found.named[(master_id, key.public_id)] = named
-                for evidence in reading.candidates:
-                    if evidence.present:
-                        self._add_informed(found, key, evidence.payload, evidence.p_value, by_payload[evidence.payload],
-                                           _evidence(found, master_id), verified=True)
+                found.layer_ps[(master_id, key.public_id)] = layer_ps
                 if reading.payload in by_payload:
                     # The periodic mark where the registration put the master: what a blind read of the
                     # master's part alone would give (a copy too small or too warped in the file for the
                     # blind search), held to the blind read's check of its per-copy layer (_conclude).
                     self._add_informed(found, key, reading.payload, reading.p_value, by_payload[reading.payload],
-                                       _evidence(found, master_id), verified=reading.payload in named)
+                                       _evidence(found, master_id), verified=reading.payload in named,
+                                       layer_p_value=layer_ps[reading.payload])
+                for evidence in reading.candidates:     # each copy whose layer is there (a scrubbed one too)
+                    if evidence.present:
+                        self._add_informed(found, key, evidence.payload, None, by_payload[evidence.payload],
+                                           _evidence(found, master_id), verified=True, layer_p_value=evidence.p_value)
 
     def _framed(self, found: _File, master: Master, registration: Registration) -> tuple[Any, np.ndarray, Any]:
         """The suspect resampled into ``master``'s frame at the analysis resolution and the pixels it
@@ -601,20 +608,26 @@ class Scanner:
         return None if data is None else frames.decode(data, master.width, master.height, name=self.registry_path)
 
     @staticmethod
-    def _add_informed(found: _File, key: Key, payload: int, p_value: float, record: Record,
-                      content: dict[str, Any], *, verified: bool) -> None:
-        """Add a mark read in a master's frame, or give a blind mark of the same payload what the read in
-        the frame adds: the content match's evidence, a lower p-value and the per-copy layer, the method
-        then ``blind+informed``."""
+    def _add_informed(found: _File, key: Key, payload: int, p_value: float | None, record: Record,
+                      content: dict[str, Any], *, verified: bool, layer_p_value: float) -> None:
+        """Add a mark read in a master's frame, or give a mark of the same payload what the read in the
+        frame adds: the content match's evidence, a lower p-value of the periodic mark (``p_value``,
+        None: only the per-copy layer was read) and the per-copy layer's; a blind mark's method is then
+        ``blind+informed``. A mark only the per-copy layer found has that layer's p-value for its own."""
         for mark in found.marks:
             if mark.key == key.public_id and mark.payload == payload:
                 mark.content = {**(mark.content or {}), **content}
-                if mark.method == "blind" and (p_value < mark.p_value or (verified and not mark.verified)):
+                lower = p_value is not None and mark.p_value is not None and p_value < mark.p_value
+                if mark.method == "blind" and (lower or (verified and not mark.verified)):
                     mark.method = "blind+informed"
-                mark.p_value = min(mark.p_value, p_value)
+                if lower:
+                    mark.p_value = p_value
+                if mark.layer_p_value is None or layer_p_value < mark.layer_p_value:
+                    mark.layer_p_value = layer_p_value
                 mark.verified = mark.verified or verified
                 return
-        found.marks.append(_Mark(key.public_id, payload, p_value, "informed", record, content, verified=verified))
+        found.marks.append(_Mark(key.public_id, payload, layer_p_value if p_value is None else p_value, "informed",
+                                 record, content, verified=verified, layer_p_value=layer_p_value))
 
     def _conclude(self, found: _File, row: dict[str, Any]) -> None:
         for mark in found.marks:
@@ -624,11 +637,13 @@ class Scanner:
                 # position: a copy's fine band moved by whole tiles onto a plain picture passed it there
                 # (a probe's forgery); the layer counts only where the picture puts the master
                 mark.verified = named is not None and mark.payload in named
+                layer_ps = found.layer_ps.get((mark.record.master.id, mark.key), {})
+                mark.layer_p_value = None if mark.payload is None else layer_ps.get(mark.payload)
             if not mark.verified and named and mark.payload not in named:
                 mark.doubt = (f"the periodic mark reads payload {mark.payload:#018x}, but its per-copy layer is "
                               "absent while other copies' are present: that mark was likely pasted")
-        attributed = sorted((m for m in found.marks if m.attributes), key=lambda m: m.p_value)
-        in_master = sorted((m for m in found.marks if m.in_its_master), key=lambda m: m.p_value)
+        attributed = sorted((m for m in found.marks if m.attributes), key=_p_of)
+        in_master = sorted((m for m in found.marks if m.in_its_master), key=_p_of)
         found.marks.sort(key=lambda m: (m.record.issued_at or "") if m.record else "~")
         row["marks"] = [m.to_dict() for m in found.marks]
         row["geometry"] = found.geometry
@@ -645,7 +660,7 @@ class Scanner:
             return
         near = self._best_match(found)
         if found.marks:
-            mark = min(found.marks, key=lambda m: m.p_value)
+            mark = min(found.marks, key=_p_of)
             row.update(status="mark-only", method=mark.method, p_value=mark.p_value, match=near,
                        payload=None if mark.payload is None else f"{mark.payload:#018x}",
                        reason=_why_not_attributed(mark))
@@ -786,6 +801,11 @@ def _holds_whole(registration: Registration, boxed: np.ndarray, master: Master) 
         return False
     moved = np.hypot(*(mapped[:2] / mapped[2] - corners[:2]))
     return bool(np.max(moved) <= _WHOLE_SLACK * min(master.width, master.height))
+
+
+def _p_of(mark: _Mark) -> float:
+    """``mark``'s p-value, for ordering (an exact copy's, not decoded, as none)."""
+    return 1.0 if mark.p_value is None else mark.p_value
 
 
 def _why_not_attributed(mark: _Mark) -> str:

@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 
 from . import __version__, atomic
 from .errors import ImageFileError
-from .scan import STATUSES
+from .fingerprint import MAX_DISTANCE
+from .scan import LIKENESS, STATUSES
 from .sources import visible
 
 __all__ = ["ScanReport", "copies_named"]
@@ -38,8 +39,9 @@ table{border-collapse:collapse;margin:1em 0;font-size:13px}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}thead{background:#f2f2f2}
 td.n{text-align:right}.meta,.note{color:#555;font-size:12px}
 .pair{display:flex;gap:.5em}.pair figure{margin:0;width:180px}.pair img{width:100%;height:auto;border:1px solid #ccc}
-figcaption{font-size:11px;color:#333;word-break:break-all}code{background:#f5f5f5;padding:0 .2em}
+figcaption{font-size:11px;color:#333;overflow-wrap:anywhere}code{background:#f5f5f5;padding:0 .2em}
 .attributed{color:#0a6b2f;font-weight:600}.unverified,.mark-only{color:#a15c00;font-weight:600}
+.exact,.near-duplicate{color:#1d4f91;font-weight:600}dt{font-weight:600;margin-top:.4em}dd{margin-left:1.5em}
 .stopped{background:#fff3cd;border:1px solid #e0b000;padding:.5em 1em}
 """
 
@@ -58,7 +60,43 @@ def _e(value: Any) -> str:
 _MATCH_LABELS = {"distance": "perceptual hash distance", "hash_distance": "perceptual hash distance",
                  "inliers": "features agreeing", "placed": "placed by",
                  "thumbnail_rms": "difference from the thumbnail", "likeness": "likeness to the master",
-                 "read_against": "read against"}          # the JSON's keys, in words
+                 "read_against": "read against", "detail_correlation": "fine detail correlation"}  # the JSON's keys
+_MATCH_UNITS = {"distance": f" of 64 bits (a near-duplicate: at most {MAX_DISTANCE})",
+                "hash_distance": f" of 64 bits (at most {MAX_DISTANCE})",
+                "likeness": f" (at least {LIKENESS} needed)"}
+
+# What every term of the page means; the standing caveat of an attribution first (see README *Security*)
+_GLOSSARY = (
+    ("attributed", "the file carries an issued copy's mark and that copy's own per-copy layer (a second layer, "
+     "different in every copy and bound to the picture, which cannot be lifted off one image and pasted on "
+     "another), and its content matches that copy's master: the file was made from that copy's pixels. It does "
+     "not say who made the file: another recipient of the same master who obtained this copy (its published "
+     "web version is enough) can put its fine detail into their own copy, and that file is attributed to this "
+     "copy (the README's <i>band swap</i>). Weigh an attribution with who else received the master."),
+    ("unverified", "an issued copy's mark in its master's content, without that copy's per-copy layer: a copy "
+     "too small or worn to show it, or a mark pasted onto another copy of the master. Not an attribution."),
+    ("mark-only", "a mark of this key in content that is not its copy's master (or whose payload is unreadable "
+     "or was never issued): anyone holding a published copy can paste its mark. Not evidence against its "
+     "recipient."),
+    ("near-duplicate", "the content matches a registered master, but no mark of its copies was found."),
+    ("exact", "the file has the same bytes (SHA-256) as an issued copy (that recipient's file itself) or as a "
+     "master (the unmarked original); nothing is decoded."),
+    ("p", "the probability that an image without this key's mark would score as high, every hypothesis the "
+     "reader tried paid for; a mark counts as found at 1e-9 or less. It says that the mark is there, not whose "
+     "copy the file is (a pasted mark has as small a p), and it is not the probability that anyone did "
+     "anything. Each way of reading gives its own p: the scan shows the smallest of its reads of the mark, "
+     "so <code>watermark detect</code> on the same file may give another."),
+    ("per-copy layer p", "the same probability for the copy's own layer, present at 1e-9 or less: the number "
+     "behind \"whose copy\"."),
+    ("read", "blind: without the master; informed: in the master's frame, once the file is registered to it "
+     "(far more sensitive); blind+informed: both."),
+    ("content match", "how the file was matched to the master: the perceptual hash's distance, local features "
+     "agreeing on one geometric map, the file's likeness to the master's thumbnail where they overlap "
+     "(a correlation, 1 for the same picture), or where the mark's tile phase and the thumbnail placed a crop."),
+    ("geometry", "how the file lies over its master (for a file matched to none, over the marked image as the "
+     "blind read saw it): rotation in degrees, scale in file pixels per master pixel, offset in the master's "
+     "pixels."),
+)
 
 
 def _image(data: bytes | None, alt: str, missing: str = "no picture") -> str:
@@ -70,6 +108,21 @@ def _image(data: bytes | None, alt: str, missing: str = "no picture") -> str:
 
 def _p(value: Any) -> str:
     return "" if value is None else f"{float(value):.3g}"
+
+
+def _geometry(fields: dict[str, Any]) -> str:
+    """A row's geometry (`Geometry.to_dict`) in words."""
+    scale = fields.get("scale") or [1, 1]
+    offset = fields.get("offset") or [0, 0]
+    mirrored = "mirrored, " if fields.get("flipped") else ""
+    return (f"{mirrored}rotated {float(fields.get('degrees', 0)):.2f}&deg;, scaled {float(scale[0]):.4g} &times; "
+            f"{float(scale[1]):.4g}, shear {float(fields.get('shear', 0)):.3g}, offset ({float(offset[0]):.1f}, "
+            f"{float(offset[1]):.1f}) px")
+
+
+def _terms(record: dict) -> str:
+    """The terms recorded with a copy (``--meta``), as ``name: value`` pairs."""
+    return ", ".join(f"{_e(name)}: {_e(value)}" for name, value in sorted((record.get("metadata") or {}).items()))
 
 
 def _link(path: str | None) -> str:
@@ -135,8 +188,10 @@ class ScanReport:
         self._check()
         self._master_thumbnail = master_thumbnail
         self.registry, self.keys = registry, tuple(keys)
+        self.started = datetime.now(UTC)
         self.status: Counter[str] = Counter()
         self.by_recipient: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.copies_by_recipient: defaultdict[str, set[str]] = defaultdict(set)     # distinct copies named
         self.by_master: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._findings: list[tuple[dict, bytes | None, bool]] = []
         self._left_out = 0
@@ -153,12 +208,16 @@ class ScanReport:
         records = copies_named(row) or ([(row["record"], status)] if row.get("record") else [])
         for record, named in records:
             self.by_recipient[record.get("recipient") or "(none)"][named] += 1
+            if named in ("attributed", "unverified", "exact"):
+                self.copies_by_recipient[record.get("recipient") or "(none)"].add(str(record.get("id")))
             self.by_master[(record.get("master") or {}).get("path") or "?"][named] += 1
-        for mark in [] if records else row.get("marks") or []:    # a copy's mark in other content: mark-only
-            if mark.get("record"):
-                self.by_recipient[mark["record"].get("recipient") or "(none)"]["mark-only"] += 1
-        if not records and row.get("match"):
-            self.by_master[(row["match"].get("master") or {}).get("path") or "?"][status] += 1
+        pasted = [] if records else [mark["record"] for mark in row.get("marks") or [] if mark.get("record")]
+        for record in pasted:                # a copy's mark in other content: mark-only, under that copy's names
+            self.by_recipient[record.get("recipient") or "(none)"]["mark-only"] += 1
+            self.by_master[(record.get("master") or {}).get("path") or "?"]["mark-only"] += 1
+        if not records and not pasted and row.get("match"):
+            kind = "original" if status == "exact" else status          # an exact copy of the unmarked master
+            self.by_master[(row["match"].get("master") or {}).get("path") or "?"][kind] += 1
         if status == "error" and len(self.errors) < _ERRORS_SHOWN:
             self.errors.append(row)
         if status in _SHOWN:
@@ -198,48 +257,54 @@ class ScanReport:
         if self.path.is_dir():
             raise ImageFileError(f"{self.path}: is a directory; the report cannot be written there")
 
-    def write(self, command: str) -> Path:
+    def write(self, command: str, cwd: str | None = None) -> Path:
         """Write ``report.html`` atomically (nothing is left behind on failure), readable by its owner only (it
-        shows recipients and masters' pictures, as the registry holds them); returns its path."""
+        shows recipients and masters' pictures, as the registry holds them); returns its path. ``command``
+        is the scan's command line, shell-quoted, run in the directory ``cwd``."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)      # made at the start; removed since?
-            atomic.write_file(self.path, self._html(command).encode("utf-8"), mode=0o600)   # as the registry
+            atomic.write_file(self.path, self._html(command, cwd).encode("utf-8"), mode=0o600)   # as the registry
         except OSError as exc:
             raise ImageFileError(f"{self.path}: cannot write the report ({exc.strerror or exc})") from None
         return self.path
 
-    def _html(self, command: str) -> str:
-        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        about = [f"Filigrane {__version__}", now]
+    def _html(self, command: str, cwd: str | None) -> str:
+        moment = "%Y-%m-%d %H:%M:%S UTC"
+        about = [f"Filigrane {__version__}", f"scan started {self.started.strftime(moment)}, this page written "
+                 f"{datetime.now(UTC).strftime(moment)}"]
         if self.registry:
             about.append(f"registry {self.registry}")
         if self.keys:
-            about.append("key" + ("s " if len(self.keys) > 1 else " ") + ", ".join(self.keys))
+            about.append("key" + ("s " if len(self.keys) > 1 else " ") + ", ".join(self.keys)
+                         + " (fingerprint and public id: the secret key is never shown)")
+        where = f" in <code>{_e(cwd)}</code>" if cwd else ""
         parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Filigrane scan report</title>"
                  f"<style>{_STYLE}</style></head><body><h1>Filigrane scan report</h1>",
-                 f"<p class='meta'>{' &middot; '.join(map(_e, about))} &middot; <code>{_e(command)}</code></p>"]
+                 f"<p class='meta'>{' &middot; '.join(map(_e, about))} &middot; command <code>{_e(command)}</code>"
+                 f"{where}</p>"]
         if self.stopped:
             parts.append("<p class='stopped'>This scan was stopped before its last file: the files it did not reach "
                          "are not in this page. The same command with <code>--resume</code> finishes it and writes "
                          "the page again, whole.</p>")
         parts += [f"<p>{self._summary()}</p>",
-                  self._counts("Files by status", {"all files": self.status} if self.status else {},
-                               [status for status in STATUSES if self.status[status]]),
-                  "<p class='note'>An attribution needs a mark of a registered key, the issued copy's per-copy layer "
-                  "and a match of the file's content with that copy's master. Without the layer (unverified) the "
-                  "copy may be too small or worn to show it, or its mark may have been pasted onto another copy of "
-                  "the master; a mark in other content (mark-only) may have been copied from another image. "
-                  "Neither is an attribution. A mark's <i>p</i> is the probability that an image without this "
-                  "key's mark would score as high: the smaller, the surer that the mark is there, but not whose "
-                  "copy the file is (a pasted mark has as small a <i>p</i>): that is what the per-copy layer and "
-                  "the content match decide. An exact copy has the same bytes (SHA-256) as the issued copy or "
-                  "master it names.</p>"]
-        columns = ["attributed", "unverified", "mark-only", "near-duplicate", "exact"]
-        parts.append(self._counts("Per recipient", self.by_recipient, [c for c in columns if c != "near-duplicate"]))
-        if any(counts["mark-only"] for counts in self.by_recipient.values()):
-            parts.append("<p class='note'>mark-only: the recipient's mark in other content. Anyone holding a "
-                         "published copy can paste it: not evidence against the recipient.</p>")
-        parts.append(self._counts("Per master", self.by_master, columns))
+                  self._counts("Files by status", {"all files": self.status} if self.status else {}, list(STATUSES)),
+                  "<p class='note'>Files with nothing of the registry (not-found) are counted here, not listed: the "
+                  "scan's output lists every file (with <code>--json</code> or <code>-o</code>, with its "
+                  "SHA-256).</p>" if self.status["not-found"] else "",
+                  "<h2>How to read this report</h2><dl>"
+                  + "".join(f"<dt>{_e(term)}</dt><dd>{text}</dd>" for term, text in _GLOSSARY) + "</dl>"]
+        recipients = {name: counts + Counter(copies=len(self.copies_by_recipient[name]))
+                      for name, counts in self.by_recipient.items()}
+        parts.append(self._counts("Per recipient", recipients, ["attributed", "unverified", "mark-only", "exact",
+                                                                "copies"]))
+        parts.append("<p class='note'>Files per kind of finding; copies: how many of the recipient's issued copies "
+                     "these files name (a copy found in two files counts once). mark-only: the recipient's mark in "
+                     "other content, which anyone holding a published copy can paste: not evidence against the "
+                     "recipient.</p>" if self.by_recipient else "")
+        parts.append(self._counts("Per master", self.by_master,
+                                  ["attributed", "unverified", "mark-only", "near-duplicate", "exact", "original"]))
+        parts.append("<p class='note'>exact: the issued copy's own file; original: the unmarked master's.</p>"
+                     if self.by_master else "")
         parts.append("<h2>Evidence</h2>")
         if not self.findings:
             parts.append("<p>No attribution, mark, near-duplicate or exact copy was found.</p>")
@@ -277,29 +342,47 @@ class ScanReport:
 
     def _finding(self, row: dict, thumbnail: bytes | None, earlier: bool) -> str:
         record = row.get("record") or {}
+        status = row.get("status")
+        marked: dict = next((mark["record"] for mark in row.get("marks") or [] if mark.get("record")), {})
         master = record.get("master") or (row.get("match") or {}).get("master") or {}
+        caption = "master"
+        if not master and marked:                # a copy's mark in other content: the master its copy was made of
+            master, caption = marked.get("master") or {}, "master of the copy whose mark it carries"
         missing = ("picture not kept by the earlier run" if earlier else "identical bytes: not decoded"
-                   if row.get("status") == "exact" else "no picture")
+                   if status == "exact" else "no picture")
         pictures = _image(thumbnail, row.get("path", ""), missing) + _image(
             self._master_thumbnail(master["sha256"]) if master.get("sha256") else None,
-            f"master: {master.get('path', '')}")
-        how = "identical bytes (SHA-256)" if row.get("method") == "exact" else f"by {_e(row.get('method'))}"
-        facts = [f"<span class='{_e(row.get('status'))}'>{_e(row.get('status'))}</span> {how}"]
-        if record:
+            f"{caption}: {master.get('path', '')}")
+        how = ("identical bytes (SHA-256)" if row.get("method") == "exact" else ""
+               if row.get("method") in (None, status) else f"by {_e(row.get('method'))} read")
+        facts = [f"<span class='{_e(status)}'>{_e(status)}</span> {how}"]
+        if record and status == "unverified":
+            facts.append(f"the mark of {_e(record.get('recipient'))}'s copy {_e(record.get('id'))}, issued "
+                         f"{_e(record.get('issued'))}: <b>not an attribution</b> (see the reason below)")
+        elif record:
             facts.append(f"recipient <b>{_e(record.get('recipient'))}</b>, copy {_e(record.get('id'))}, "
                          f"issued {_e(record.get('issued'))}")
+        if record.get("metadata"):
+            facts.append(f"terms recorded with the copy: {_terms(record)}")
         if row.get("payload"):
             p_value = row.get("p_value")
             evidence = "" if p_value is None else f", p = {_p(p_value)}"
+            layer = next((mark.get("layer_p_value") for mark in row.get("marks") or []
+                          if mark.get("payload") == row["payload"] and mark.get("layer_p_value") is not None), None)
+            if layer is not None:
+                evidence += f", per-copy layer p = {_p(layer)}"
             facts.append(f"payload <code>{_e(row['payload'])}</code>{evidence}")
-        match = row.get("match") or {}
+        match = {k: v for k, v in (row.get("match") or {}).items() if k != "master"}
         if match:
-            facts.append("content match: " + ", ".join(f"{_e(_MATCH_LABELS.get(k, k.replace('_', ' ')))} {_e(v)}"
-                                                       for k, v in match.items() if k != "master"))
+            label = "content match" if status in ("attributed", "unverified", "near-duplicate", "exact") else \
+                "closest content (not a match)"
+            facts.append(f"{label}: " + ", ".join(f"{_e(_MATCH_LABELS.get(k, k.replace('_', ' ')))} {_e(v)}"
+                                                  f"{_MATCH_UNITS.get(k, '')}" for k, v in match.items()))
         if row.get("geometry"):
-            facts.append("geometry: " + ", ".join(f"{_e(k)} {_e(v)}" for k, v in row["geometry"].items()))
-        for mark in row.get("marks") or []:
-            facts.append(self._mark(row, mark))
+            facts.append(f"geometry: {_geometry(row['geometry'])}")
+        for mark in row.get("marks") or []:     # the others a page names (a collage), or a pasted mark's copy
+            if not (record and mark.get("payload") == row.get("payload")):
+                facts.append(self._mark(row, mark))
         if row.get("reason"):
             facts.append(f"<i>{_e(row['reason'])}</i>")
         credentials = row.get("credentials") or {}
@@ -312,7 +395,7 @@ class ScanReport:
         if row.get("sha256"):
             suspect += f" &middot; SHA-256 <code>{_e(row['sha256'])}</code>"
         if master.get("path"):
-            suspect += f"<br>master {_link(master['path'])}"
+            suspect += f"<br>{_e(caption)} {_link(master['path'])}"
         return (f"<tr><td><div class='pair'>{pictures}</div></td><td>{'<br>'.join(facts)}"
                 f"<div class='meta'>{suspect}</div></td></tr>")
 
@@ -322,11 +405,17 @@ class ScanReport:
         record = mark.get("record") or {}
         evidence = ("identical bytes" if mark.get("method") == "exact"
                     else f"p = {_p(mark.get('p_value'))}, {_e(mark.get('method'))}")
+        if mark.get("layer_p_value") is not None:
+            evidence += f"; per-copy layer p = {_p(mark['layer_p_value'])}"
         text = f"mark {_e(mark.get('payload'))} ({evidence})"
+        copy = (f"copy {_e(record.get('id'))} of {_e(Path(str((record.get('master') or {}).get('path', '?'))).name)}"
+                if record else "")
         if record.get("recipient") and row.get("status") == "mark-only":
-            return text + (f": the mark of {_e(record['recipient'])}'s copy, in content that is not that copy's "
+            return text + (f": the mark of {_e(record['recipient'])}'s {copy}, in content that is not that copy's "
                            "master: not an attribution")
         if record.get("recipient"):
-            text += f": {_e(record['recipient'])}, issued {_e(record.get('issued'))}"
+            text += f": {_e(record['recipient'])}'s {copy}, issued {_e(record.get('issued'))}"
+            terms = _terms(record)
+            text += f" ({terms})" if terms else ""
         seen = None if row.get("status") == "exact" else _named_as(mark)
         return text + (f" <span class='{seen}'>{seen}</span>" if seen else "")

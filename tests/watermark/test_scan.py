@@ -7,6 +7,7 @@ unrelated photograph, an unrelated photograph, a broken file).
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import pickle
@@ -106,6 +107,22 @@ def test_attacked_copies_are_attributed_to_their_recipient(scanned):
     assert abs(abs(rows["coffee-rotated.png"]["geometry"]["degrees"]) - 4.0) < 0.1
 
 
+def test_each_mark_gives_its_per_copy_layer_s_own_p_value_and_an_exact_copy_claims_no_read(scanned):
+    """The per-copy layer decides whose copy a file is, but its p-value was dropped (and merged into the
+    mark's own p); an exact copy, never decoded, read p 0 and `verified` true."""
+    _, rows = scanned
+    for name in ("coffee-rotated.png", "astronaut-small.jpg"):
+        mark = next(m for m in rows[name]["marks"] if m["payload"] == rows[name]["payload"])
+        assert mark["verified"] and mark["layer_p_value"] <= 1e-9 and mark["p_value"] == rows[name]["p_value"]
+        assert mark["layer_p_value"] != mark["p_value"]       # two reads, each with its own number
+    for name in ("framed.png", "leaked-master.png"):          # the layer looked for in the master's frame: absent
+        mark = next(m for m in rows[name]["marks"] if m["payload"] == rows[name]["payload"])
+        assert not mark["verified"] and mark["layer_p_value"] > 1e-9
+    [exact] = rows["exact.png"]["marks"]
+    assert exact["method"] == "exact" and exact["p_value"] is None and exact["verified"] is None
+    assert exact["layer_p_value"] is None and exact["attributed"] and rows["exact.png"]["p_value"] is None
+
+
 def test_a_pasted_mark_is_never_an_attribution(scanned):
     _, rows = scanned
     forged = rows["forged.png"]
@@ -126,21 +143,24 @@ def test_a_mark_pasted_on_another_copy_of_its_master_is_never_an_attribution(sca
 
 
 def test_the_summary_counts_every_copy_a_collage_names_under_its_own_status(capsys):
-    record = {"recipient": "Agence X", "master": {"path": "coffee.png"}}
-    marks = [{"attributed": True, "record": record}, {"attributed": True, "record": {**record, "recipient": "Y"}},
-             {"attributed": False, "content_match": True, "record": {**record, "recipient": "Z"}},
+    record = {"id": "c1", "recipient": "Agence X", "master": {"path": "coffee.png"}}
+    marks = [{"attributed": True, "record": record},
+             {"attributed": True, "record": {**record, "id": "c2", "recipient": "Y"}},
+             {"attributed": False, "content_match": True, "record": {**record, "id": "c3", "recipient": "Z"}},
              {"attributed": False, "content_match": True, "doubt": "pasted", "record": {**record, "recipient": "W"}},
              {"attributed": False, "content_match": False, "record": {**record, "recipient": "V"}}]
     summary = scan_cli._Summary()
     summary.add({"status": "attributed", "record": record, "marks": marks})
     summary.print(0)
     err = capsys.readouterr().err
-    assert "recipient Agence X: 1 attributed copy of 1 master" in err and "recipient Y: 1 attributed copy" in err
-    assert "recipient Z: 1 unverified copy" in err and "recipient W" not in err and "recipient V" not in err
+    assert "recipient Agence X: 1 attributed file naming 1 copy of 1 master" in err
+    assert "recipient Y: 1 attributed file" in err
+    assert "recipient Z: 1 unverified file" in err and "recipient W" not in err and "recipient V" not in err
     assert "coffee.png x3" in err
     summary.add({"status": "exact", "record": record})           # "1 attributed, 1 exact copies" read as one kind
     summary.print(0)
-    assert "recipient Agence X: 2 copies (1 attributed, 1 exact) of 1 master" in capsys.readouterr().err
+    # two files of one copy: a lawyer counted "2 copies" where one copy was found twice
+    assert "recipient Agence X: 2 files (1 attributed, 1 exact) naming 1 copy of 1 master" in capsys.readouterr().err
     line = scan_cli._verdict({"path": "c.jpg", "status": "attributed", "record": record, "payload": "0x1",
                               "p_value": 1e-30, "method": "blind", "marks": marks})
     assert line.startswith("c.jpg: attributed to Agence X") and "Agence X's copy" not in line
@@ -149,19 +169,23 @@ def test_the_summary_counts_every_copy_a_collage_names_under_its_own_status(caps
 
 def test_a_blind_mark_that_its_masters_frame_reads_better_says_so_and_keeps_that_evidence():
     found = scan_module._File("leak.jpg", None)  # type: ignore[arg-type]
-    found.marks.append(scan_module._Mark("k1", 5, 1e-20, "blind", content={"inliers": 40}, verified=False))
+    found.marks.append(scan_module._Mark("k1", 5, 1e-20, "blind", content={"inliers": 40}, verified=False,
+                                         layer_p_value=1e-3))
     key = SimpleNamespace(public_id="k1")
     scanner = scan_module.Scanner
     scanner._add_informed(found, key, 5, 1e-10, None, {"inliers": 40, "read_against": "the master file"},
-                          verified=False)
+                          verified=False, layer_p_value=1e-2)
     assert found.marks[0].method == "blind" and found.marks[0].p_value == 1e-20      # nothing added
     assert found.marks[0].content == {"inliers": 40, "read_against": "the master file"}
-    scanner._add_informed(found, key, 5, 1e-30, None, {"inliers": 40}, verified=True)
+    assert found.marks[0].layer_p_value == 1e-3
+    scanner._add_informed(found, key, 5, None, None, {"inliers": 40}, verified=True, layer_p_value=1e-30)
     mark = found.marks[0]
-    assert (mark.method, mark.p_value, mark.verified) == ("blind+informed", 1e-30, True) and len(found.marks) == 1
-    scanner._add_informed(found, key, 6, 1e-12, None, {"inliers": 40}, verified=True)      # another copy's layer
-    scanner._add_informed(found, key, 6, 1e-15, None, {"inliers": 40}, verified=False)     # then its periodic mark
-    assert (found.marks[1].method, found.marks[1].p_value) == ("informed", 1e-15)
+    assert (mark.method, mark.verified) == ("blind+informed", True) and len(found.marks) == 1
+    assert (mark.p_value, mark.layer_p_value) == (1e-20, 1e-30)      # each read's number kept apart
+    scanner._add_informed(found, key, 6, None, None, {"inliers": 40}, verified=True, layer_p_value=1e-12)
+    assert (found.marks[1].method, found.marks[1].p_value) == ("informed", 1e-12)     # only its layer was read
+    scanner._add_informed(found, key, 6, 1e-15, None, {"inliers": 40}, verified=False, layer_p_value=1e-12)
+    assert (found.marks[1].p_value, found.marks[1].layer_p_value) == (1e-15, 1e-12)
 
 
 def test_a_remote_worker_gets_the_registry_by_its_absolute_path(tmp_path, monkeypatch):
@@ -346,7 +370,8 @@ def test_a_command_line_that_is_not_utf8_is_shown_in_the_report(scan_world, tmp_
     result = _run("scan", bad, "--registry", world / "r.db", "--key", world / "studio.key", "--report",
                   tmp_path / "report", check=2)                  # the name is one error row
     assert "Traceback" not in result.stderr and "report written" in result.stderr
-    assert "bad\\xffname.png --registry" in (tmp_path / "report" / "report.html").read_text()
+    page = html.unescape((tmp_path / "report" / "report.html").read_text())
+    assert "bad\\xffname.png' --registry" in page           # shell-quoted: the command can be run again
     assert os.listdir(tmp_path / "report") == ["report.html"]
 
 

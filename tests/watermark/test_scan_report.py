@@ -168,14 +168,15 @@ def test_unreadable_files_are_listed_and_a_mark_in_other_content_accuses_no_one(
     assert "60 in all; the first 50 here, the others in the scan's output." in text
     assert text.index("Files that could not be read") < text.index("crawl/bad00.jpg: truncated")
     assert "crawl/bad49.jpg: truncated" in text and "crawl/bad50.jpg" not in text
-    assert ("mark 0x1 (p = 7.7e-148, blind): the mark of Agence X's copy, in content that is not that copy's "
-            "master: not an attribution") in text
-    assert "mark 0x2 (identical bytes): Studio Y" in text and "p = 0" not in text
+    assert ("mark 0x1 (p = 7.7e-148, blind): the mark of Agence X's copy 0f1e of coffee.tif, in content that is "
+            "not that copy's master: not an attribution") in text
+    assert "exact identical bytes (SHA-256) recipient Studio Y" in " ".join(text.split()) and "p = 0" not in text
     assert "identical bytes: not decoded" in text           # not a bare "no picture"
     # counted under the recipient as what it is (the column read 0 for every recipient, whatever was found)
     assert report.by_recipient["Agence X"] == {"mark-only": 1} and report.by_recipient["Studio Y"] == {"exact": 1}
-    assert "Per recipient attributed unverified mark-only exact Agence X n 0 n 0 n 1 n 0" in " ".join(text.split())
-    assert "Anyone holding a published copy can paste it: not evidence against the recipient." in text
+    assert "Per recipient attributed unverified mark-only exact copies Agence X n 0 n 0 n 1 n 0 n 0" in \
+        " ".join(text.split())
+    assert "which anyone holding a published copy can paste: not evidence against the recipient." in text
 
 
 def test_a_stopped_scan_s_report_says_so_at_the_top(tmp_path):
@@ -301,3 +302,43 @@ def test_a_link_planted_where_a_temporary_file_might_go_is_never_followed(tmp_pa
     assert victim.read_text() == "precious" and (tmp_path / "report" / ".report.html.tmp").is_symlink()
     assert not page.is_symlink() and "Agence &lt;X&gt;" in page.read_text()
     assert sorted(p.name for p in (tmp_path / "report").iterdir()) == [".report.html.tmp", "report.html"]
+
+
+def test_a_lawyer_reads_every_number_explained_and_nothing_claimed_that_was_not_read(tmp_path):
+    """A lawyer's reading of a real case: the per-copy layer's p-value (the number behind "whose copy") was
+    nowhere; a forgeable attribution carried no caveat; licence terms, units and quoting were missing;
+    copies found twice were counted twice; an unverified copy's recipient was shown as an attribution's."""
+    report = ScanReport(tmp_path / "report", lambda sha: None, registry="/srv/r.db (2 issued copies of 1 master "
+                        "when the scan started)", keys=["211a5198 (eaa5673516f37aacfcd8021d7c098ae3)"])
+    for name in ("a.jpg", "b.jpg"):                                   # one copy, found in two files
+        row = _row(f"crawl/{name}", "attributed", "Agence X")
+        row["geometry"] = {"degrees": 6.969, "scale": [0.99983, 0.99856], "shear": -2e-05, "flipped": False,
+                           "offset": [175.9, 0.25]}
+        row["marks"] = [{"payload": row["payload"], "p_value": 1e-40, "method": "blind", "record": row["record"],
+                         "verified": True, "layer_p_value": 5.74e-22, "attributed": True, "content_match": True}]
+        report.add(row)
+    unverified = _row("crawl/framed.jpg", "attributed", "Studio Y")
+    unverified.update(status="unverified", reason="without the copy's per-copy layer: not an attribution")
+    report.add(unverified)
+    pasted = _row("crawl/pasted.jpg", "mark-only", "Agence X", master="masters/dune.tif")
+    pasted.update(record=None, match=None, marks=[{"payload": "0x1", "p_value": 1e-30, "method": "blind",
+                                      "record": pasted["record"]}])
+    report.add(pasted)
+    report.add({"path": "crawl/orig.jpg", "status": "exact", "method": "exact", "record": None,
+                "match": {"master": {"path": "masters/coffee.tif", "sha256": "ab" * 32}, "distance": 0}})
+    page = report.write("watermark scan 'Dossier Nord' --registry r.db", "/home/agency")
+    text = _text(page)
+    assert "per-copy layer p = 5.74e-22" in text and "band swap" in text and "Weigh an attribution" in text
+    assert "terms recorded with the copy: licence: 7" in text
+    text = re.sub(r"\s+", " ", text)
+    assert "geometry: rotated 6.97°, scaled 0.9998 × 0.9986, shear -2e-05, offset (175.9, 0.2) px" in text
+    assert "command watermark scan 'Dossier Nord' --registry r.db in /home/agency" in text
+    assert re.search(r"scan started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", text)
+    assert "211a5198 (eaa5673516f37aacfcd8021d7c098ae3) (fingerprint and public id: the secret key" in text
+    assert "the mark of Studio Y's copy 0f1e" in text and "not an attribution" in text
+    assert "<b>Studio Y</b>" not in page.read_text() and "<b>Agence X</b>" in page.read_text()
+    assert "master of the copy whose mark it carries: masters/dune.tif" in text
+    assert report.copies_by_recipient["Agence X"] == {"0f1e"} and report.by_recipient["Agence X"]["attributed"] == 2
+    assert report.by_master["masters/dune.tif"]["mark-only"] == 1 == report.by_recipient["Agence X"]["mark-only"]
+    assert report.by_master["masters/coffee.tif"]["original"] == 1
+    assert "by blind read" in text and "by near-duplicate" not in text

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections import Counter, defaultdict
 from typing import Any
@@ -52,7 +53,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "scan", help="attribute suspects: whose copy, of which master, with the evidence (needs a registry)",
         description="Scan suspect images against a registry of issued copies: exact copies, marks read "
                     "blind with each key, near-duplicates of registered masters, and informed reads in "
-                    "a master's frame. A mark alone is never an attribution: the content must match.",
+                    "a master's frame. A mark alone is never an attribution: the issued copy's per-copy layer must be "
+                    "found and the content must match its master.",
         epilog="Exit status: 0 something of the registry found (with --resume: in any row of the output), "
                "1 nothing, 2 a file could not be scanned (or there was none), 130 interrupted (143 on SIGTERM, "
                "129 on SIGHUP).")
@@ -115,8 +117,8 @@ def _run_scan(args: argparse.Namespace) -> int:
     if args.dask is not None:
         check_address(args.dask)                     # and an address that is none, before the outputs
     report = None if args.report is None else ScanReport(
-        args.report, _thumbnails(scanner.registry), registry=os.path.abspath(args.registry),
-        keys=[key.public_id for key in scanner.keys])
+        args.report, _thumbnails(scanner.registry), registry=_registry_state(args.registry, scanner.registry),
+        keys=[f"{key.fingerprint} ({key.public_id})" for key in scanner.keys])
     summary = _Summary()
     left_out: Counter[str] = Counter()
     sources = iter_sources(args.paths, recursive=args.recursive, include=args.include, exclude=args.exclude,
@@ -153,8 +155,8 @@ def _run_scan(args: argparse.Namespace) -> int:
             summary.print(log.resumed)
             say_left_out(left_out)
             if report is not None:
-                print(visible(f"watermark: report written to {report.write(printable(' '.join(sys.argv)))}"),
-                      file=sys.stderr)
+                written = report.write(printable(shlex.join(sys.argv)), printable(os.getcwd()))
+                print(visible(f"watermark: report written to {written}"), file=sys.stderr)
             scanner.close()
     if not summary.status.total():           # as detect and embed: nothing to scan is a mistake, not "none found"
         print(visible(f"watermark: {imageio.no_image_files(', '.join(args.paths))}"), file=sys.stderr)
@@ -162,6 +164,13 @@ def _run_scan(args: argparse.Namespace) -> int:
     if summary.status["error"]:
         return ERROR
     return FOUND if any(summary.status[s] for s in _FOUND_STATUSES) else NOT_FOUND     # earlier rows included
+
+
+def _registry_state(path: str, registry: Registry) -> str:
+    """The registry as the report names it: its path and what it held when the scan started."""
+    counts = registry.counts()
+    return (f"{os.path.abspath(path)} ({_count(counts['issued'], 'issued copy')} of "
+            f"{_count(counts['masters'], 'master')} when the scan started)")
 
 
 def _thumbnails(registry: Registry) -> Any:
@@ -186,8 +195,11 @@ def _text(row: dict[str, Any]) -> str:
 def _verdict(row: dict[str, Any]) -> str:
     status, record = row["status"], row.get("record") or {}
     if status in ("attributed", "unverified"):
+        layer = next((mark.get("layer_p_value") for mark in row.get("marks") or []
+                      if mark.get("payload") == row["payload"] and mark.get("layer_p_value") is not None), None)
         copy = (f"copy {record.get('id')} of {record['master']['path']}, payload {row['payload']}, "
-                f"p={row['p_value']:.3g}, {row['method']}")
+                f"p={row['p_value']:.3g}, {row['method']}"
+                + ("" if layer is None else f", per-copy layer p={layer:.3g}"))
         if status == "attributed":
             line = f"{row['path']}: attributed to {record.get('recipient')} ({copy})"
         else:
@@ -217,6 +229,7 @@ class _Summary:
         self.status: Counter[str] = Counter()
         self.recipients: defaultdict[str, Counter[str]] = defaultdict(Counter)       # recipient -> named as -> n
         self.recipient_masters: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.recipient_copies: defaultdict[str, set[str]] = defaultdict(set)       # distinct copies named
         self.masters: Counter[str] = Counter()
 
     def add(self, row: dict[str, Any]) -> None:
@@ -225,6 +238,7 @@ class _Summary:
             recipient, master = record.get("recipient") or "(no recipient)", record["master"]["path"]
             self.recipients[recipient][seen] += 1
             self.recipient_masters[recipient][master] += 1
+            self.recipient_copies[recipient].add(str(record.get("id")))
             self.masters[master] += 1
 
     def print(self, resumed: int) -> None:
@@ -235,16 +249,19 @@ class _Summary:
         for recipient, seen in sorted(self.recipients.items()):
             masters = self.recipient_masters[recipient]
             kinds = [f"{seen[s]} {s}" for s in ("attributed", "unverified", "exact") if seen[s]]
-            copies = "copy" if seen.total() == 1 else "copies"
-            named = f"{kinds[0]} {copies}" if len(kinds) == 1 else f"{seen.total()} {copies} ({', '.join(kinds)})"
-            print(visible(f"watermark:   recipient {recipient}: {named} of {_count(len(masters), 'master')} "
-                          f"({_top(masters)})"), file=sys.stderr)
+            files = "file" if seen.total() == 1 else "files"
+            named = f"{kinds[0]} {files}" if len(kinds) == 1 else f"{seen.total()} {files} ({', '.join(kinds)})"
+            copies = _count(len(self.recipient_copies[recipient]), "copy")
+            print(visible(f"watermark:   recipient {recipient}: {named} naming {copies} of "
+                          f"{_count(len(masters), 'master')} ({_top(masters)})"), file=sys.stderr)
         if self.masters:
             print(visible(f"watermark:   masters: {_top(self.masters)}"), file=sys.stderr)
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
+    if n == 1:
+        return f"{n} {noun}"
+    return f"{n} {noun[:-1]}ies" if noun.endswith("y") else f"{n} {noun}s"
 
 
 def _top(counts: Counter[str], shown: int = 5) -> str:
