@@ -564,3 +564,27 @@ def test_a_worker_that_cannot_see_the_registry_says_so(scan_world, tmp_path):
     with pytest.raises(RegistryError, match=f"^{copy}: no registry at this path on the worker at .*: a scan's "
                                                "workers open the registry at the path the scan names"):
         pickle.loads(sent).check()
+
+
+def test_the_scan_never_writes_its_rows_over_the_registry_or_its_wal(scan_world, tmp_path):
+    """`scan -o r.db --overwrite` replaced a registry of 16 copies with one JSON line (and `-o r.db-wal`
+    wrote over a WAL holding committed records): `registry export -o` refused both."""
+    registry = tmp_path / "r.db"
+    with sqlite3.connect(scan_world / "r.db") as source, sqlite3.connect(registry) as copy:
+        source.backup(copy)
+    (tmp_path / "alias.db").symlink_to(registry)
+    holder = sqlite3.connect(registry)                    # a writer whose committed rows are still in the WAL
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("PRAGMA wal_autocheckpoint=0")
+    holder.execute("UPDATE copies SET note = 'kept' WHERE state = 'issued'")
+    holder.commit()
+    wal = Path(f"{registry}-wal")
+    before = registry.read_bytes(), wal.read_bytes()
+    for target, said in ((registry, "is the registry itself;"), (tmp_path / "alias.db", "is the registry itself;"),
+                         (wal, "is the registry itself (its wal file);")):
+        result = _run("scan", scan_world / "crawl" / "exact.png", "--registry", registry, "--key",
+                      scan_world / "studio.key", "-o", target, "--overwrite", check=2)
+        assert result.stderr.splitlines() == [f"watermark: {target}: {said} write the scan's rows to another file"]
+    assert (registry.read_bytes(), wal.read_bytes()) == before
+    holder.close()
+    assert sqlite3.connect(registry).execute("SELECT count(*) FROM copies WHERE note = 'kept'").fetchone()[0] == 6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -40,6 +41,18 @@ class _Once(argparse.Action):
         if getattr(namespace, self.dest) is not None:
             parser.error(f"{option_string} given twice: this command reads one key ('watermark scan' reads several)")
         setattr(namespace, self.dest, values)
+
+
+def refuse_registry_files(output: str | os.PathLike, registry: str | os.PathLike, instead: str) -> None:
+    """A ParameterError if ``output`` is the registry or a file SQLite keeps beside it (its WAL, shared
+    memory or journal), under any name: writing there would destroy every record. ``instead``: what to do."""
+    if not os.path.lexists(output):
+        return
+    for part in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(OSError):              # none there: opening the registry says so
+            if os.path.samefile(output, f"{registry}{part}"):
+                raise ParameterError(f"{output}: is the registry itself{f' (its {part[1:]} file)' if part else ''};"
+                                     f" {instead}")
 
 
 def key_options(parser: argparse.ArgumentParser) -> None:

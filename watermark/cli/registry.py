@@ -7,7 +7,6 @@ The registry file is ``--registry DB`` (default: ``$FILIGRANE_REGISTRY``, else `
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import io
 import json
@@ -21,7 +20,7 @@ from .. import atomic
 from ..errors import OutputExistsError, ParameterError, RegistryError, WatermarkError
 from ..registry import ISSUED, RESERVED, VOID, Record, Registry, import_file, write_export
 from ..sources import printable
-from .common import FOUND, NOT_FOUND, load_key, visible
+from .common import FOUND, NOT_FOUND, load_key, refuse_registry_files, visible
 
 __all__ = ["register", "registry_option", "default_registry", "require_utf8", "spreadsheet_cell"]
 
@@ -237,11 +236,7 @@ def _check_output(output: Path, registry: Path, *, overwrite: bool) -> None:
     """Refuse to export over the registry itself, ever, or over another existing file without --overwrite."""
     if not os.path.lexists(output):
         return
-    for part in ("", "-wal", "-shm", "-journal"):      # the registry, and the files SQLite keeps beside it
-        with contextlib.suppress(OSError):              # none there: opening the registry says so
-            if os.path.samefile(output, f"{registry}{part}"):
-                raise ParameterError(f"{output}: is the registry itself{f' (its {part[1:]} file)' if part else ''};"
-                                     " export to another file")
+    refuse_registry_files(output, registry, "export to another file")
     if not overwrite:
         raise OutputExistsError(f"{output}: already exists; pass --overwrite to replace it")
 

@@ -37,6 +37,7 @@ from .common import (
     keys_options,
     load_keys,
     probability,
+    refuse_registry_files,
     say_left_out,
     seconds,
     visible,
@@ -112,6 +113,8 @@ def _run_scan(args: argparse.Namespace) -> int:
                           thumbnails=args.report is not None, credentials=args.c2pa,
                           trust_anchors=None if args.c2pa_trust is None else os.path.abspath(args.c2pa_trust),
                           originals=args.originals, url_timeout=args.url_timeout)
+    if args.output:
+        refuse_registry_files(args.output, args.registry, "write the scan's rows to another file")
     scanner = Scanner(args.registry, load_keys(args), options)
     scanner.check()                                  # a bad registry or key stops here, before any file
     if args.dask is not None:
