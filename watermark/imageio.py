@@ -126,10 +126,11 @@ _PNG_TEXT = (b"tEXt", b"iTXt", b"zTXt")
 _PNG_COLOUR = (b"gAMA", b"cHRM", b"sRGB")    # how the file's numbers are colours when it has no ICC profile
 _PNG_TEXT_CARRIED = (b"XML:com.adobe.xmp", b"Raw profile type exif")  # kept as xmp and exif, not as text
 _TIFF_KEPT_TAGS = (270, 271, 272, 305, 306, 315, 33432)  # description, make, model, software, date...
+_SUB_IFDS = (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo)    # EXIF's camera and GPS sub-directories
 _PILLOW_DIR = Path(PIL.__file__).resolve().parent
 _ORIENTATION = ExifTags.Base.Orientation
 _PIXEL_X, _PIXEL_Y = ExifTags.Base.ExifImageWidth, ExifTags.Base.ExifImageHeight
-_XMP_DIMENSION = re.compile(rb"(exif:Pixel([XY])Dimension\s*(?:=\s*[\"']|>)\s*)[0-9]+")
+_XMP_DIMENSION = re.compile(rb"((?:exif:Pixel([XY])Dimension|tiff:Image(Width|Length))\s*(?:=\s*[\"']|>)\s*)[0-9]+")
 _XMP_ORIENTATION = re.compile(rb"(tiff:Orientation\s*(?:=\s*[\"']|>)\s*)[0-9]")
 _PILLOW_LOCK = threading.Lock()
 
@@ -446,8 +447,8 @@ def _carried_info(im: Image.Image, source_format: str, *, upright: bool) -> dict
     if source_format == "TIFF":  # the tags are the file's own IFD: keep only the descriptive ones
         kept = Image.Exif()
         kept.update({tag: exif[tag] for tag in _TIFF_KEPT_TAGS if tag in exif})
-        kept.update({ifd: exif.get_ifd(ifd) for ifd in (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo)
-                     if exif.get_ifd(ifd)})
+        for ifd in _SUB_IFDS:       # set through get_ifd: a sub-directory set as a tag's value broke get_ifd
+            kept.get_ifd(ifd).update(exif.get_ifd(ifd))
         exif, upright = kept, upright or len(kept) > 0
     elif not im.info.get("exif"):
         return info
@@ -467,7 +468,8 @@ def _xmp_upright(xmp: bytes | str, size: tuple[int, int]) -> bytes | str:
     """``xmp`` of a picture turned upright to ``size`` (width, height): its orientation 1, its pixel
     dimensions the upright picture's."""
     data = xmp.encode("utf-8") if isinstance(xmp, str) else xmp
-    data = _XMP_DIMENSION.sub(lambda found: found[1] + str(size[found[2] == b"Y"]).encode("ascii"), data)
+    data = _XMP_DIMENSION.sub(lambda found: found[1] + str(size[b"Y" == found[2] or b"Length" == found[3]]).encode(
+        "ascii"), data)
     data = _XMP_ORIENTATION.sub(rb"\g<1>1", data)
     return data.decode("utf-8") if isinstance(xmp, str) else data
 
@@ -691,11 +693,25 @@ def _icc_fits(icc: bytes, mode: str) -> bool:
     return icc[16:20] == (b"CMYK" if mode == "CMYK" else b"GRAY" if grey else b"RGB ")
 
 
+def _without_sub_ifds(exif: bytes) -> bytes:
+    """``exif`` without its camera and GPS sub-directories: libtiff, which writes a compressed TIFF for
+    Pillow, cannot write them (it refused the whole file), as 16-bit TIFF outputs drop them too."""
+    tags = Image.Exif()
+    tags.load(exif)
+    if not any(ifd in tags for ifd in _SUB_IFDS):
+        return exif
+    for ifd in _SUB_IFDS:
+        tags.pop(ifd, None)
+    return tags.tobytes()
+
+
 def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, quality: int | None) -> dict:
     meta = like.info if like is not None else _carried_info(image, image.format or "", upright=False)
     icc = meta.get("icc_profile")
     options: dict[str, Any] = {"icc_profile": icc if icc and _icc_fits(icc, image.mode) else None}
     exif, xmp = meta.get("exif") or b"", meta.get("xmp")
+    if fmt == "TIFF" and exif and like is not None and like.tiff_compression:
+        exif = _without_sub_ifds(exif)
     if fmt == "TIFF" and xmp:  # Pillow writes a TIFF's tags from its EXIF: XMP is tag 700
         tags = Image.Exif()
         tags.load(exif)

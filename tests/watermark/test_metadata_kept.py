@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import struct
 import zlib
@@ -11,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from photos import photo
-from PIL import Image, ImageCms, PngImagePlugin, TiffImagePlugin
+from PIL import ExifTags, Image, ImageCms, PngImagePlugin, TiffImagePlugin
 
 import watermark as wm
 from watermark.imageio import load_image, save_image
@@ -228,3 +229,55 @@ def test_the_kept_metadata_is_all_that_differs_from_a_file_without_it(tmp_path, 
         assert kept.replace(IPTC, b"", 1) == bare
     else:
         assert [chunk for chunk in _png_chunks(kept) if chunk not in _text_chunks(kept)] == _png_chunks(bare)
+
+
+def _camera_tags() -> TiffImagePlugin.ImageFileDirectory_v2:
+    """A TIFF's tags as a camera's export carries them: the artist, and EXIF's camera (exposure) and GPS
+    sub-directories."""
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[315] = "Ann Photographer"
+    tags[ExifTags.IFD.Exif] = {ExifTags.Base.ExposureTime: 0.004}
+    tags[ExifTags.IFD.GPSInfo] = {ExifTags.GPS.GPSLatitudeRef: "N"}
+    return tags
+
+
+def test_a_tiff_with_camera_and_gps_exif_is_marked_and_read(tmp_path, key):
+    """Lightroom's TIFF exports carry EXIF's camera directory: marking and reading such a file failed as
+    "corrupt image data ('Exif' object has no attribute 'fp')"; with GPS, libtiff refused to write it."""
+    src = tmp_path / "in.tif"
+    Image.fromarray(photo("coffee")).save(src, tiffinfo=_camera_tags())
+    with Image.open(src) as check:
+        assert check.getexif().get_ifd(ExifTags.IFD.Exif)          # the sub-directory is in the source
+    assert wm.detect_file(src, key).payload is None
+    dst = tmp_path / "out.tif"
+    wm.embed_file(src, dst, PAYLOAD, key)
+    with Image.open(dst) as out:              # written by Pillow itself (uncompressed): everything kept
+        exif = out.getexif()
+        assert exif[315] == "Ann Photographer" and exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.ExposureTime] == 0.004
+        assert exif.get_ifd(ExifTags.IFD.GPSInfo)[ExifTags.GPS.GPSLatitudeRef] == "N"
+    assert wm.detect_file(dst, key).payload == PAYLOAD
+    loaded = load_image(src)                  # as from an LZW source: libtiff writes it, without the sub-directories
+    marked = Image.fromarray(np.asarray(loaded.image))     # new pixels, as embed_file writes them
+    save_image(marked, tmp_path / "lzw.tif", like=dataclasses.replace(loaded, tiff_compression="tiff_lzw"))
+    with Image.open(tmp_path / "lzw.tif") as out:
+        assert out.info["compression"] == "tiff_lzw" and out.getexif()[315] == "Ann Photographer"
+        assert not out.getexif().get_ifd(ExifTags.IFD.Exif) and not out.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+
+
+def test_a_portrait_turned_upright_gives_xmp_the_upright_size_in_every_field(tmp_path, key):
+    """XMP's tiff:ImageWidth / ImageLength kept the stored (landscape) size while EXIF's said the upright one."""
+    src, dst = tmp_path / "in.jpg", tmp_path / "out.jpg"
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description tiff:ImageWidth="96" '
+           b'tiff:ImageLength="64" exif:PixelXDimension="96" exif:PixelYDimension="64" tiff:Orientation="6"/>'
+           b"</rdf:RDF></x:xmpmeta>")
+    exif = Image.Exif()
+    exif[274] = 6
+    Image.fromarray(photo("coffee")[:256, :384]).save(src, exif=exif.tobytes(), xmp=xmp, quality=95)
+    wm.embed_file(src, dst, PAYLOAD, key)
+    with Image.open(dst) as out:
+        assert out.size == (256, 384)
+        kept = out.info["xmp"]
+    for field, value in ((b"tiff:ImageWidth", b"256"), (b"tiff:ImageLength", b"384"),
+                         (b"exif:PixelXDimension", b"256"), (b"exif:PixelYDimension", b"384")):
+        assert field + b'="' + value + b'"' in kept, field
+    assert b'tiff:Orientation="6"' not in kept
