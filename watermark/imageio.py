@@ -127,6 +127,7 @@ _PNG_COLOUR = (b"gAMA", b"cHRM", b"sRGB")    # how the file's numbers are colour
 _PNG_TEXT_CARRIED = (b"XML:com.adobe.xmp", b"Raw profile type exif")  # kept as xmp and exif, not as text
 _TIFF_KEPT_TAGS = (270, 271, 272, 305, 306, 315, 33432)  # description, make, model, software, date...
 _SUB_IFDS = (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo)    # EXIF's camera and GPS sub-directories
+_JPEG_SEGMENT_BYTES = 65533    # the most EXIF (its "Exif\0\0" included) Pillow writes in a JPEG's one APP1
 _PILLOW_DIR = Path(PIL.__file__).resolve().parent
 _ORIENTATION = ExifTags.Base.Orientation
 _PIXEL_X, _PIXEL_Y = ExifTags.Base.ExifImageWidth, ExifTags.Base.ExifImageHeight
@@ -705,6 +706,25 @@ def _without_sub_ifds(exif: bytes) -> bytes:
     return tags.tobytes()
 
 
+def _exif_in_one_segment(exif: bytes, like: LoadedImage | None) -> bytes:
+    """``exif``, longer than one JPEG segment holds (exiftool spreads a large one over several), as its tags
+    that Pillow reads serialised anew (IFD0, the camera and GPS sub-directories); nothing when even they do
+    not fit. Said in a warning: the JPEG encoder refused the file, and a batch stopped there."""
+    tags = Image.Exif()
+    tags.load(exif)
+    for ifd in _SUB_IFDS:
+        if ifd in tags:
+            tags.get_ifd(ifd)                 # read now: serialised as directories, not as stale offsets
+    tags.pop(ExifTags.Base.JpegIFOffset, None)
+    rewritten = tags.tobytes()
+    kept = rewritten if len(rewritten) <= _JPEG_SEGMENT_BYTES else b""
+    source = like.path if like is not None else "the source"
+    warnings.warn(f"{source}: its EXIF ({len(exif):,} bytes) is more than a JPEG segment holds; the copy carries "
+                  + (f"the tags Pillow reads of it ({len(kept):,} bytes), not the rest" if kept else "none of it"),
+                  FiligraneWarning, stacklevel=4)
+    return kept
+
+
 def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, quality: int | None) -> dict:
     meta = like.info if like is not None else _carried_info(image, image.format or "", upright=False)
     icc = meta.get("icc_profile")
@@ -718,6 +738,8 @@ def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, qualit
         tags[700] = xmp.encode("utf-8") if isinstance(xmp, str) else xmp
         options["exif"] = tags
     elif exif or fmt != "TIFF":
+        if fmt == "JPEG" and len(exif) > _JPEG_SEGMENT_BYTES:
+            exif = _exif_in_one_segment(exif, like)
         options["exif"] = exif  # b"" too: it stops Pillow falling back to image.info
     if meta.get("dpi"):
         options["dpi"] = meta["dpi"]

@@ -199,3 +199,20 @@ def test_every_protocol_is_checked_for_a_scheduler_that_answers(scheme):
         address = f"{scheme}://127.0.0.1:{probe.getsockname()[1]}"
     with pytest.raises(WatermarkError, match=rf"^cannot reach the Dask scheduler at {address} \(Connection refused\)$"):
         batch_dask.check_address(address)
+
+
+def test_an_unexpected_error_on_one_file_is_its_row_and_the_batch_goes_on():
+    """A bug on one file (Pillow's "EXIF data is too long" once) stopped a batch with a traceback: the files
+    after it were never done and the count was printed short."""
+    from pathlib import Path
+
+    from watermark.cli.batch import Job
+    from watermark.cli.embed import _embed_failed
+
+    def run(pair, **options):
+        raise ValueError("EXIF data is too long")
+
+    outcome = Job(run, _embed_failed)((Path("in/b.jpg"), Path("out/b.jpg")))
+    assert outcome.status == "failed" and outcome.row["path"] == "in/b.jpg"
+    assert outcome.row["error"] == ("in/b.jpg: unexpected error (ValueError: EXIF data is too long); this is a bug "
+                                    "in Filigrane, please report it")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -281,3 +284,35 @@ def test_a_portrait_turned_upright_gives_xmp_the_upright_size_in_every_field(tmp
                          (b"exif:PixelXDimension", b"256"), (b"exif:PixelYDimension", b"384")):
         assert field + b'="' + value + b'"' in kept, field
     assert b'tiff:Orientation="6"' not in kept
+
+
+def _app1(data: bytes) -> bytes:
+    return b"\xff\xe1" + struct.pack(">H", len(data) + 2) + data
+
+
+def test_an_exif_spread_over_several_segments_is_kept_as_its_tags_and_the_batch_goes_on(tmp_path, key):
+    """exiftool spreads an EXIF of more than 64 KB (a large thumbnail) over several APP1 segments: the JPEG
+    encoder refused it ("EXIF data is too long"), a traceback, and the files after it were never marked."""
+    tags = Image.Exif()
+    tags[315] = "Ann Photographer"
+    first = tags.tobytes()                                    # "Exif\0\0" and a TIFF of IFD0
+    first += b"\0" * (65533 - len(first))                     # a segment's worth (where a thumbnail would be)
+    second = b"Exif\x00\x00" + b"\0" * 40000                  # and its continuation
+    plain = _jpeg()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "b-split.jpg").write_bytes(plain[:2] + _app1(first) + _app1(second) + plain[2:])
+    for name in ("a.jpg", "c.jpg"):
+        (folder / name).write_bytes(plain)
+    with Image.open(folder / "b-split.jpg") as split:
+        assert len(split.info["exif"]) > 65533
+    result = subprocess.run([sys.executable, "-m", "watermark", "embed", str(folder), "-o", str(tmp_path / "out"),
+                             "--passphrase-env", "KEY", "--payload", "7"], capture_output=True, text=True,
+                            env={**os.environ, "KEY": "split exif"}, timeout=300)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jpg", "b-split.jpg", "c.jpg"]
+    warning = [line for line in result.stderr.splitlines() if "more than a JPEG segment holds" in line]
+    assert len(warning) == 1 and "b-split.jpg: its EXIF (" in warning[0]         # once, naming the file
+    with Image.open(tmp_path / "out" / "b-split.jpg") as out:
+        assert out.getexif()[315] == "Ann Photographer"
+    assert wm.detect_file(tmp_path / "out" / "b-split.jpg", wm.Key.from_passphrase("split exif")).payload == 7

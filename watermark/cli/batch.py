@@ -48,8 +48,9 @@ class Outcome:
 
 class Job:
     """One file's work, picklable for worker processes: ``run(item, **options)`` gives its
-    `Outcome`; the user's problems (`WatermarkError`) give ``failed(item, message, **options)``'s.
-    Warnings are kept in the outcome, to be printed as lines by the parent."""
+    `Outcome`; the user's problems (`WatermarkError`) give ``failed(item, message, **options)``'s, and
+    so does any other error, a bug met on this file, which must not cost the others. Warnings are kept
+    in the outcome, each once, to be printed as lines by the parent."""
 
     def __init__(self, run: Callable[..., Outcome], failed: Callable[..., Outcome], **options: Any) -> None:
         self.run, self.failed, self.options = run, failed, options
@@ -61,9 +62,13 @@ class Job:
                 outcome = self.run(item, **self.options)
             except WatermarkError as exc:
                 outcome = self.failed(item, str(exc), **self.options)
+            except Exception as exc:      # our bug, on this file: the batch goes on, the row says so
+                name = item[0] if isinstance(item, tuple) else item
+                outcome = self.failed(item, f"{name}: unexpected error ({type(exc).__name__}: {exc}); this is a bug "
+                                            "in Filigrane, please report it", **self.options)
         if not caught:
             return outcome
-        said = tuple(str(warning.message) for warning in caught)
+        said = tuple(dict.fromkeys(str(warning.message) for warning in caught))    # once each
         fields = dict(outcome.row, warning="; ".join(said)) if "warning" in outcome.row else outcome.row
         return Outcome(fields, outcome.status, outcome.text, said)
 
