@@ -167,7 +167,8 @@ class Detection:
         if self.verified is True:
             text += "; per-copy layer present (a blind read is not an attribution: see `watermark scan`)"
         elif self.verified is False:
-            text += ("; per-copy layer not verified: a small or worn copy often reads so, and so does a mark copied "
+            text += ("; per-copy layer not verified: a small or worn copy, or a large photograph's (its layer is "
+                     "fainter), often reads so, and so does a mark copied "
                      "from another image (see `watermark scan`)")
         return text
 
