@@ -253,8 +253,8 @@ class Scanner:
         return self._registry
 
     def check(self) -> None:
-        """Open the registry and check the keys now (before a batch): raises its one-line errors."""
-        _ = self.registry
+        """Open the registry, check the file and the keys now (before a batch): raises its one-line errors."""
+        self.registry.require_sound()
 
     def close(self) -> None:
         if self._registry is not None:

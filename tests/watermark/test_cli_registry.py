@@ -711,6 +711,58 @@ def test_a_damaged_registry_is_refused_by_export_with_one_line(setup, tmp_path, 
         assert err.count("\n") == 1
 
 
+def test_a_damaged_registry_is_refused_by_every_command_before_it_reads_or_writes(setup, tmp_path, capsys):
+    """`registry list` of a damaged file printed 5 of 16 copies with exit 0, and `embed --registry` issued a
+    new copy into one: only `export` checked the file."""
+    key_path, database = setup
+    _issued_to(database, key_path, tmp_path, ["r0", "r1", "r2"])
+    exported = tmp_path / "export.json"
+    assert main(["registry", "export", "--registry", str(database), "--json", "-o", str(exported)]) == 0
+    _damage(database)
+    master = _masters(tmp_path / "more", 1)[0]
+    before = database.read_bytes()
+    for command in (["registry", "list", "--registry", str(database)],
+                    ["registry", "show", "r0", "--registry", str(database)],
+                    ["registry", "import", str(exported), "--registry", str(database)],
+                    ["embed", str(master), "-o", str(tmp_path / "out"), "--key", str(key_path), "--registry",
+                     str(database), "--recipient", "r3"],
+                    ["scan", str(master), "--key", str(key_path), "--registry", str(database)]):
+        capsys.readouterr()
+        assert main(command) == 2, command
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith(f"watermark: {database}: damaged registry (SQLite's quick_check found "), \
+            (command, err)
+        assert err.count("\n") == 1
+    assert database.read_bytes() == before and not (tmp_path / "out").exists()
+
+
+def test_two_runs_starting_at_once_with_two_keys_add_one(tmp_path):
+    """The new-key guard read the keys and added one in two transactions: two cron jobs with two keys,
+    started at once into a new registry, both added theirs (a probe: 1 run in 4)."""
+    script = (
+        "import sys, time, watermark as wm\n"
+        "from watermark.registry import Registry\n"
+        "from watermark.errors import RegistryError\n"
+        "with Registry(sys.argv[1]) as registry:\n"
+        "    key = wm.Key.from_passphrase(sys.argv[2])\n"
+        "    while time.time() < float(sys.argv[3]):\n"
+        "        pass\n"
+        "    try:\n"
+        "        print(registry.add_first_key(key))\n"
+        "    except RegistryError as exc:\n"
+        "        print('refused' if 'is new to this registry' in str(exc) else exc)\n")
+    for trial in range(4):
+        database = tmp_path / f"r{trial}.db"
+        Registry(database, create=True).close()
+        start = time.time() + 1.5
+        runs = [subprocess.Popen([sys.executable, "-c", script, str(database), name, str(start)],
+                                 stdout=subprocess.PIPE, text=True) for name in ("key one", "key two")]
+        answers = sorted(run.communicate(timeout=60)[0].strip() for run in runs)
+        assert answers == ["True", "refused"], answers
+        with Registry(database) as registry:
+            assert len(registry.keys()) == 1
+
+
 def test_stored_metadata_that_is_not_json_is_one_line_naming_the_registry(setup, tmp_path, capsys):
     key_path, database = setup
     _issued_to(database, key_path, tmp_path, ["Agence X"])

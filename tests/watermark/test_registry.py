@@ -666,8 +666,33 @@ def test_a_registry_this_user_may_only_read_is_read_and_refuses_writes_with_one_
         lines = result.stdout.splitlines()
         assert lines[0] == f"{key.fingerprint} 0", result.stdout
         assert lines[1] == f"{path}: cannot write the registry (attempt to write a readonly database); check the " \
-                           "file's and its directory's permissions"
+                           "permissions of the file, and of its directory"
         assert sorted(os.listdir(folder)) == ["r.db"]          # no -wal or -shm left by the reader
+    finally:
+        os.chmod(folder, 0o755)
+        shutil.rmtree(folder)
+
+
+def test_a_read_only_registry_in_a_writable_folder_is_read_without_leaving_files_that_refuse_writers(key):
+    """A read of a registry made read-only (chmod 400) in a folder its reader may write left read-only -wal
+    and -shm files beside it: once the file was writable again, every embed failed "attempt to write a
+    readonly database; check the file's and its directory's permissions", both of which were fine."""
+    folder = tempfile.mkdtemp(dir="/tmp")
+    try:
+        path = os.path.join(folder, "r.db")
+        with Registry(path, create=True) as registry:
+            registry.add_key(key)
+        os.chmod(path, 0o444)
+        os.chmod(folder, 0o777)
+        reader = 65534 if os.geteuid() == 0 else 0
+        result = subprocess.run([sys.executable, "-c", _AS_A_READER, path, str(reader)], capture_output=True,
+                                text=True, check=True)
+        assert result.stdout.splitlines()[0] == f"{key.fingerprint} 0", result.stdout
+        assert sorted(os.listdir(folder)) == ["r.db"]
+        os.chmod(path, 0o600)
+        with Registry(path) as registry:                      # its owner writes it again
+            registry.add_key(wm.Key.generate())
+            assert len(registry.keys()) == 2
     finally:
         os.chmod(folder, 0o755)
         shutil.rmtree(folder)

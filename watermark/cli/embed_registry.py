@@ -76,16 +76,12 @@ def _registry(path: str) -> Registry:
 def _add_key(registry: Registry, key: Key, *, new_key: bool) -> None:
     """Register ``key`` if it is new, saying so on stderr; refused when the registry already records other
     keys, unless ``new_key``."""
-    known = registry.keys()
-    if any(public_id == key.public_id for public_id, _ in known):
-        return
-    if known and not new_key:
-        fingerprints = ", ".join(fingerprint for _, fingerprint in known)
-        raise RegistryError(f"{registry.path}: key {key.fingerprint} is new to this registry, which records the "
-                            f"keys {fingerprints}; a mistyped passphrase or a wrong key file is the likely cause "
-                            "(--new-key adds it on purpose)")
-    registry.add_key(key)
-    print(visible(f"watermark: {registry.path}: added key {key.fingerprint}"), file=sys.stderr, flush=True)
+    if any(public_id == key.public_id for public_id, _ in registry.keys()):
+        return                                    # a read: a writer at work beside this run is no obstacle
+    if new_key:
+        registry.add_key(key)
+    if new_key or registry.add_first_key(key):    # the check and the write in one transaction
+        print(visible(f"watermark: {registry.path}: added key {key.fingerprint}"), file=sys.stderr, flush=True)
 
 
 def _issue_one(pair: tuple[Path, Path], *, registry: str, key: Key, payload: int | None, recipient: str | None,
@@ -139,6 +135,7 @@ def issue_job(args: argparse.Namespace, key: Key, pairs: list[tuple[Path, Path]]
     require_utf8(args.recipient, "--recipient")
     metadata = _metadata(args.meta)
     with Registry(args.registry) as registry:       # refuse a missing, damaged, newer or locked file first
+        registry.require_sound()
         _add_key(registry, key, new_key=args.new_key)
     return Job(_issue_one, _issue_failed, registry=args.registry, key=key,
                payload=None if payload is None else payload_to_int(payload), recipient=args.recipient,

@@ -130,6 +130,7 @@ def _line(record: Record) -> str:
 def _run_list(args: argparse.Namespace) -> int:
     require_utf8(args.recipient, "--recipient")
     with Registry(args.registry) as registry:
+        registry.require_sound()
         key = _key_filter(args, registry)
         records = registry.records(key=key, recipient=args.recipient, state=args.state)
     if args.recipient is not None and not records:
@@ -157,6 +158,7 @@ def _run_show(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     what = args.what.strip().lower()
     with Registry(args.registry) as registry:
+        registry.require_sound()
         key = _key_filter(args, registry)
         if re.fullmatch(r"[0-9a-f]{64}", what):
             return _show_sha256(registry, what, key, args.json)
@@ -267,6 +269,7 @@ def _run_import(args: argparse.Namespace) -> int:
     if args.file == "-" and sys.stdin is None:
         raise ParameterError("-: standard input is closed (<&-): 'import -' reads the export there")
     with Registry(args.registry) as registry:      # '-': an export piped in (`registry export --json | ...`)
+        registry.require_sound()
         added = import_file(registry, "/dev/stdin" if args.file == "-" else args.file, source=args.file)
     print(visible(f"{args.file}: imported {added['copies']} copies, {added['masters']} masters, "
                   f"{added['keys']} keys into {args.registry}"))

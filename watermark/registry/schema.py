@@ -121,8 +121,11 @@ def errors(path: Path, timeout: float) -> Iterator[None]:
             raise RegistryBusyError(f"{path}: locked by another writer (waited {timeout:g} s); try again when "
                                     "it has finished, or raise FILIGRANE_REGISTRY_TIMEOUT") from None
         if "readonly" in text or "unable to open" in text:
-            raise RegistryError(f"{path}: cannot write the registry ({text}); check the file's and its "
-                                "directory's permissions") from None
+            beside = [f"{path.name}{part}" for part in ("-wal", "-shm") if _read_only(Path(f"{path}{part}"))]
+            raise RegistryError(f"{path}: cannot write the registry ({text}); check the permissions of the file, "
+                                + (f"of {' and '.join(beside)} beside it (SQLite's; left by a read-only open, "
+                                   "they may be removed when no other process uses the registry), " if beside else "")
+                                + "and of its directory") from None
         if "disk is full" in text or "disk I/O error" in text:    # ENOSPC, or EFBIG past a size limit
             raise RegistryError(f"{path}: cannot write the registry ({text}); is its disk full, or the size of "
                                 "files limited (ulimit -f)? The change was not made") from None
@@ -208,7 +211,10 @@ def _open(path: Path, options: str, timeout: float) -> sqlite3.Connection:
 def _open_readable(path: Path, timeout: float) -> sqlite3.Connection:
     """A registry this process may only read (a read-only share, another user's file), opened read-only: as a
     WAL database while a writer keeps its WAL index there (its latest records read), else as an immutable
-    file (WAL's index would need write access; with no writer at work the file holds every record)."""
+    file (WAL's index would need write access; with no writer at work the file holds every record, and
+    opening it otherwise made -wal and -shm files beside it, read-only, which then refused every writer)."""
+    if not any(os.path.exists(f"{path}{part}") for part in ("-wal", "-shm")):
+        return _open(path, "mode=ro&immutable=1", timeout)   # no writer at work: nothing made beside the file
     connection = _open(path, "mode=ro", timeout)
     try:
         connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -216,6 +222,11 @@ def _open_readable(path: Path, timeout: float) -> sqlite3.Connection:
     except sqlite3.OperationalError:
         connection.close()
     return _open(path, "mode=ro&immutable=1", timeout)
+
+
+def _read_only(path: Path) -> bool:
+    """Whether ``path`` exists and this process may not write it."""
+    return path.exists() and not os.access(path, os.W_OK)
 
 
 def _writable(path: Path) -> bool:

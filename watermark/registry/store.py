@@ -133,6 +133,23 @@ class Registry:
                        (key.public_id, key.fingerprint, utc_now()))
         return key.public_id
 
+    def add_first_key(self, key: Key) -> bool:
+        """Register ``key`` if the registry records no other key, in one transaction (two processes starting
+        at once with two keys cannot both add theirs); whether it was added (False: it was there). A
+        `RegistryError` naming the known keys when there are others."""
+        with self.errors(), schema.write(self._connection) as db:
+            known = db.execute("SELECT public_id, fingerprint FROM keys ORDER BY added_at, public_id").fetchall()
+            if any(public_id == key.public_id for public_id, _ in known):
+                return False
+            if known:
+                fingerprints = ", ".join(fingerprint for _, fingerprint in known)
+                raise RegistryError(f"{self.path}: key {key.fingerprint} is new to this registry, which records "
+                                    f"the keys {fingerprints}; a mistyped passphrase or a wrong key file is the "
+                                    "likely cause (--new-key adds it on purpose)")
+            db.execute("INSERT INTO keys (public_id, fingerprint, added_at) VALUES (?, ?, ?)",
+                       (key.public_id, key.fingerprint, utc_now()))
+        return True
+
     def keys(self) -> list[tuple[str, str]]:
         """``(public_id, fingerprint)`` of every registered key, oldest first."""
         return self._query("SELECT public_id, fingerprint FROM keys ORDER BY added_at, public_id")
