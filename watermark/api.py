@@ -145,6 +145,10 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
                                 "current one: mark each frame on its own")
     chosen = schemes.get(scheme)
     pixels, luma, fmt = _luminance_of(image, chosen, "image")
+    if fmt.dtype == np.uint16 and fmt.pil_mode is None and int(pixels.max()) <= 255:
+        raise InvalidImageError("image: a uint16 array whose values stay within 0..255: 8 or 16 bits? The mark "
+                                "would be made for 0..65535, 257 times too strong; pass .astype(np.uint8) (8 bits) "
+                                "or the values times 257 (16 bits)")
     if fmt.pil_mode == "1":
         raise InvalidImageError("image: a 1-bit (black and white) image cannot hold a mark; convert it to 'L'")
     residual = chosen.residual(luma, value, key, strength=strength)
@@ -319,6 +323,8 @@ def embed_bytes(data: bytes, payload: int | bytes, key: Key, *, extension: str |
     source's own; ``name`` is how errors name the file.
     """
     _check_key(key)
+    if extension is not None and not (isinstance(extension, str) and extension.startswith(".") and len(extension) > 1):
+        raise ParameterError(f"extension must be a file extension with its dot, such as '.jpg', got {extension!r}")
     loaded = imageio.load_image_bytes(data, name, max_pixels=max_pixels, animated="error")
     extension = extension or imageio.extension_of(loaded.format or "")
     if extension is None:

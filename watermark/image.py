@@ -116,10 +116,13 @@ def pixels_of(image: ImageLike, *, name: str = "image") -> tuple[np.ndarray, Pix
             raise InvalidImageError(f"{name}: float image contains NaN or infinity")
         if low < 0.0 or high > 1.0:
             raise InvalidImageError(
-                f"{name}: float images must lie in [0, 1], got values in [{low:.3g}, {high:.3g}]; "
+                f"{name}: float images must lie in [0, 1], got values in [{low:.6g}, {high:.6g}]; "
                 "divide by 255 (or 65535) first")
     elif dtype not in _MAXIMUM:
-        raise InvalidImageError(f"{name}: dtype {dtype} is not supported (use uint8, uint16 or float in [0, 1])")
+        swapped = dtype.kind == "u" and not dtype.isnative and dtype.newbyteorder("=") in _MAXIMUM
+        raise InvalidImageError(f"{name}: dtype {dtype} is not supported (use uint8, uint16 or float in [0, 1])"
+                                + (f"; this one is {dtype.newbyteorder('=')} in the other byte order: "
+                                   f".astype(np.{dtype.newbyteorder('=')}) converts it" if swapped else ""))
     channels = 1 if array.ndim == 2 else array.shape[2]
     return array, PixelFormat(dtype=np.dtype(dtype), channels=channels, pil_mode=pil_mode, pil_info=pil_info,
                               plates=plates)

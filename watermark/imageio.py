@@ -228,6 +228,9 @@ def load_image_bytes(data: bytes, name: str, *, max_pixels: int | None = DEFAULT
     error messages name it. ``LoadedImage.path`` is ``Path(name)``."""
     if animated not in ("error", "first"):
         raise UnknownNameError(f"animated must be 'error' or 'first', got {animated!r}")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InvalidImageError(f"{name}: expected the file's bytes, got {type(data).__name__}"
+                                + (" (a path? use detect_file / embed_file)" if isinstance(data, (str, Path)) else ""))
     if not data:
         raise InvalidImageError(f"{name}: empty file (0 bytes)")
     return _load(Path(name), io.BytesIO(data), max_pixels, animated, reduce_to, luminance)

@@ -4,6 +4,7 @@ import functools
 import io
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -382,3 +383,33 @@ def test_embed_bytes_keeps_16_bits_and_names_the_upload_in_errors(key):
     assert marked.mode.startswith("I;16") and wm.detect(marked, key).payload == 7
     with pytest.raises(wm.InvalidImageError, match="^upload-17.jpg: "):
         wm.embed_bytes(b"\xff\xd8\xff\xe0 not a JPEG", 7, key, name="upload-17.jpg")
+
+
+def test_an_eight_bit_picture_in_a_uint16_array_is_refused_not_marked_257_times_too_strong(key):
+    """After .astype(np.uint16) the array held 0..255: the mark, made for 0..65535, took PSNR to 14 dB."""
+    pixels = photo("coffee")[:256, :256]
+    with pytest.raises(wm.InvalidImageError, match="uint16 array whose values stay within 0..255: 8 or 16 bits"):
+        wm.embed(pixels.astype(np.uint16), 7, key)
+    marked = wm.embed(pixels.astype(np.uint16) * 257, 7, key)        # the same picture in 16 bits is marked
+    assert marked.dtype == np.uint16 and wm.detect(marked, key).payload == 7
+
+
+def test_messages_about_an_array_s_values_and_byte_order_say_what_is_wrong(key):
+    """A float image up to 1.0001 was told its values lay "in [0, 1]"; a big-endian uint16 array that it was
+    not uint16."""
+    almost = photo("coffee")[:256, :256].astype(np.float64) / 255.0
+    almost[0, 0, 0] = 1.0001
+    with pytest.raises(wm.InvalidImageError, match=r"got values in \[0, 1\.0001\]"):
+        wm.embed(almost, 7, key)
+    with pytest.raises(wm.InvalidImageError, match=r"this one is uint16 in the other byte order: "
+                                                   r"\.astype\(np\.uint16\) converts it"):
+        wm.embed((photo("coffee")[:256, :256].astype(np.uint16) * 257).astype(">u2"), 7, key)
+
+
+def test_bytes_functions_say_what_they_were_given_wrong(key):
+    """`embed_bytes(..., extension="png")` raised pathlib's bare ValueError, `detect_bytes("a path")` a TypeError."""
+    data = (Path(__file__).parents[2] / "samples" / "coffee.jpg").read_bytes()
+    with pytest.raises(wm.ParameterError, match="a file extension with its dot, such as '.jpg', got 'png'"):
+        wm.embed_bytes(data, 7, key, extension="png")
+    with pytest.raises(wm.InvalidImageError, match="expected the file's bytes, got str \\(a path\\? use detect_file"):
+        wm.detect_bytes("samples/coffee.jpg", key)
