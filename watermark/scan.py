@@ -57,7 +57,7 @@ from .image import ImageLike, luminance_of, pixels_of, to_float
 from .keys import Key
 from .original import as_suspect, load_original, refine
 from .registration import Registration, Suspect, frame_scaling, register, to_master_frame
-from .registry import ISSUED, Master, Record, Registry, feature_index, frames, hash_index, print_of
+from .registry import ISSUED, RESERVED, Master, Record, Registry, feature_index, frames, hash_index, print_of
 from .sources import URL_TIMEOUT, Source, quoted, read_bytes
 
 __all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES", "LIKENESS"]
@@ -143,6 +143,7 @@ class _Mark:
     verified: bool | None = None              # this payload's per-copy layer was found (blind or in frame)
     doubt: str | None = None                  # why the mark is not taken as this copy's, despite the content
     layer_p_value: float | None = None        # the per-copy layer's own p-value, where it was looked for
+    unfinished: Record | None = None          # a copy reserved with this payload, never recorded as issued
 
     @property
     def in_its_master(self) -> bool:
@@ -331,8 +332,9 @@ class Scanner:
                          layer_p_value=detection.verification_p_value)
             found.geometry = found.geometry or detection.to_dict()["geometry"]
             if detection.payload is not None:
-                records = [r for r in self.registry.find_payload(detection.payload, key=key) if r.state == ISSUED]
-                mark.record = records[0] if records else None
+                records = self.registry.find_payload(detection.payload, key=key)
+                mark.record = next((r for r in records if r.state == ISSUED), None)
+                mark.unfinished = next((r for r in records if r.state == RESERVED), None)
             found.marks.append(mark)
 
     def _near_duplicates(self, found: _File) -> None:
@@ -813,6 +815,11 @@ def _why_not_attributed(mark: _Mark) -> str:
         return mark.doubt
     if mark.payload is None:
         return "this key's mark is present but its payload is unreadable: not an attribution"
+    if mark.record is None and mark.unfinished is not None:
+        copy = mark.unfinished
+        return (f"payload {mark.payload:#018x} was reserved for copy {copy.id} of {copy.master.path} for "
+                f"{copy.recipient or 'no recipient'} ({copy.output_path}), but its issue was never recorded: the "
+                "embed that wrote it was stopped before; run it again to finish it")
     if mark.record is None:
         return (f"payload {mark.payload:#018x} was never issued under this key in this registry: a copy issued with "
                 "another registry (--registry), or a mark of this key's not recorded")

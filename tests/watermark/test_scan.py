@@ -588,3 +588,28 @@ def test_the_scan_never_writes_its_rows_over_the_registry_or_its_wal(scan_world,
     assert (registry.read_bytes(), wal.read_bytes()) == before
     holder.close()
     assert sqlite3.connect(registry).execute("SELECT count(*) FROM copies WHERE note = 'kept'").fetchone()[0] == 6
+
+
+def test_a_copy_written_but_never_recorded_as_issued_says_to_finish_its_embed(tmp_path):
+    """An embed stopped between writing its output and recording it keeps the reservation for a rerun; a
+    scan of that file said the payload 'was never issued under this key in this registry: a copy issued
+    with another registry', pointing the operator at the wrong registry."""
+    from watermark import embed_file
+    from watermark.registry import Registry, register_master
+
+    key = Key.from_passphrase("unfinished copy")
+    key_path = tmp_path / "studio.key"
+    key.save(key_path)
+    master = tmp_path / "master.png"
+    Image.fromarray(photo("coffee")).save(master)
+    with Registry(tmp_path / "r.db", create=True) as registry:
+        registry.add_key(key)
+        record = registry.reserve(key, register_master(registry, master), output_path=tmp_path / "out.png",
+                                  recipient="Agence X", scheme="lattice")
+    embed_file(master, tmp_path / "out.png", record.payload, key)       # written; its issue never recorded
+    result = _run("scan", tmp_path / "out.png", "--registry", tmp_path / "r.db", "--key", key_path, "--json",
+                  check=0)
+    row = json.loads(result.stdout)
+    assert row["status"] == "mark-only" and "never issued" not in row["reason"]
+    assert f"was reserved for copy {record.id} of {master} for Agence X" in row["reason"]
+    assert "run it again to finish it" in row["reason"]
