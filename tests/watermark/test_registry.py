@@ -714,3 +714,30 @@ def test_threads_may_share_one_registry(registry, key):
         results = list(pool.map(issue, range(96)))
     assert len({issued.payload for issued, _ in results}) == 96 and registry.counts()["issued"] == 96
     assert registry.integrity_check() == "ok"
+
+
+@pytest.mark.parametrize("version, said", [
+    (-1, "registry schema version -1 is none Filigrane writes; the file was changed by another program"),
+    (2, "registry schema version 2 does not match its tables (migrating it failed: duplicate column name: holder)"),
+    (9, "registry schema version 9 is newer than this Filigrane's"),
+])
+def test_a_registry_whose_version_another_program_changed_is_refused_in_words_and_left_as_it_is(tmp_path, key,
+                                                                                                   version, said):
+    """A user_version of -1 read MIGRATIONS[-1] ('duplicate column name: holder'), -3 'table keys already
+    exists': raw SQLite errors for a file another program changed."""
+    path = tmp_path / "r.db"
+    with Registry(path, create=True) as registry:
+        registry.add_key(key)
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"PRAGMA user_version = {version}")
+    before = path.read_bytes()
+    with pytest.raises(wm.RegistryError, match=re.escape(f"{path}: {said}")):
+        Registry(path)
+    assert path.read_bytes() == before
+
+
+def test_an_empty_file_is_said_to_be_empty_not_an_sqlite_database(tmp_path):
+    (tmp_path / "r.db").touch()
+    with pytest.raises(wm.RegistryError, match="r.db: an empty file, not a Filigrane registry"):
+        Registry(tmp_path / "r.db")
+    assert (tmp_path / "r.db").read_bytes() == b""

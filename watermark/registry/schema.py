@@ -263,7 +263,12 @@ def _check_and_migrate(connection: sqlite3.Connection, path: Path, create: bool)
         for number in range(version, SCHEMA_VERSION):    # migrated it meanwhile
             for statement in MIGRATIONS[number].split(";"):
                 if statement.strip():
-                    connection.execute(statement)
+                    try:
+                        connection.execute(statement)
+                    except sqlite3.OperationalError as exc:     # its tables are of another version than it says
+                        raise RegistryError(f"{path}: registry schema version {version} does not match its tables "
+                                            f"(migrating it failed: {exc}); the file was changed by another "
+                                            "program: restore it from a backup") from None
         connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     if 0 < version < SCHEMA_VERSION:
@@ -277,7 +282,13 @@ def _version(connection: sqlite3.Connection, path: Path, create: bool) -> int:
     version = connection.execute("PRAGMA user_version").fetchone()[0]
     tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     if application != APPLICATION_ID and (application != 0 or tables or not create):
+        if not tables and not create and path.exists() and path.stat().st_size == 0:
+            raise RegistryError(f"{path}: an empty file, not a Filigrane registry (`watermark registry init` "
+                                "makes one in a new file)")
         raise RegistryError(f"{path}: an SQLite database, but not a Filigrane registry")
+    if version < 0:
+        raise RegistryError(f"{path}: registry schema version {version} is none Filigrane writes; the file was "
+                            "changed by another program: restore it from a backup")
     if version > SCHEMA_VERSION:
         raise RegistryError(f"{path}: registry schema version {version} is newer than this Filigrane's "
                             f"({SCHEMA_VERSION}); upgrade Filigrane to use it")
