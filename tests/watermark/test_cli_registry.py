@@ -845,3 +845,22 @@ def test_a_registry_that_cannot_grow_says_why_and_stays_sound(setup, tmp_path):
     assert (f"watermark: {master}: {database}: cannot write the registry (disk I/O error); is its disk full, or the "
             "size of files limited (ulimit -f)? The change was not made") in result.stderr.splitlines(), result.stderr
     _check_sound(database, expected_issued=0)
+
+
+def test_an_issued_copy_reached_through_a_linked_folder_is_the_same_file(setup, tmp_path):
+    """Outputs were stored as abspath: A's copy written to outA/, then a run for B into link/ (-> outA) was
+    told the file 'is no copy this registry issued', and with --overwrite replaced A's copy without the
+    warning that A's record now names another's file."""
+    key_path, database = setup
+    master = _masters(tmp_path / "masters", 1)[0]
+    (tmp_path / "outA").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "outA")
+    _run("embed", master, "-o", tmp_path / "outA", "--key", key_path, "--registry", database, "--recipient", "A",
+         check=0)
+    refused = _run("embed", master, "-o", tmp_path / "link", "--key", key_path, "--registry", database,
+                   "--recipient", "B", check=2)
+    assert f"{tmp_path / 'link' / master.name}: holds copy " in refused.stderr and "issued to A" in refused.stderr
+    replaced = _run("embed", master, "-o", tmp_path / "link", "--key", key_path, "--registry", database,
+                    "--recipient", "B", "--overwrite", check=0)
+    assert "replaced the file of copy" in replaced.stderr and "issued to A, whose record still names it" in \
+        replaced.stderr

@@ -45,9 +45,15 @@ def tool_version() -> str:
 
 
 def _stored_path(path: str | os.PathLike) -> str:
-    """``path`` as the registry stores it: absolute, and valid UTF-8 text (SQLite's), where bytes of a file
-    name that are not (surrogate escapes) become ``\\xNN``; the same path always gives the same text."""
-    return printable(os.path.abspath(path))
+    """``path`` as the registry stores it: absolute, its symbolic links resolved (a file reached through a
+    linked folder is the same file), and valid UTF-8 text (SQLite's), where bytes of a file name that are
+    not (surrogate escapes) become ``\\xNN``; the same file always gives the same text."""
+    return printable(os.path.realpath(path))
+
+
+def _path_spellings(path: str | os.PathLike) -> tuple[str, str]:
+    """How a registry may hold ``path``: as it stores it now, and as it did before links were resolved."""
+    return _stored_path(path), printable(os.path.abspath(path))
 
 
 def _refuse_at_work(output_path: str, record_id: str, holder: str | None, reserved_at: str) -> None:
@@ -234,8 +240,9 @@ class Registry:
                 try:
                     with schema.write(self._connection) as db:
                         for held in db.execute("SELECT c.id, c.holder, c.reserved_at FROM copies c JOIN keys k ON "
-                                               "k.id = c.key_id WHERE k.public_id = ? AND c.output_path = ? AND "
-                                               "c.state = 'reserved'", (public_id, path)).fetchall():
+                                               "k.id = c.key_id WHERE k.public_id = ? AND c.output_path IN (?, ?) "
+                                               "AND c.state = 'reserved'",
+                                               (public_id, *_path_spellings(output_path))).fetchall():
                             _refuse_at_work(path, *held)
                         db.execute("INSERT INTO copies (id, key_id, payload, master_id, state, output_path, "
                                    "recipient, metadata, scheme, tool_version, reserved_at, holder) SELECT ?, id, ?, "
@@ -311,11 +318,13 @@ class Registry:
         clauses, args = [], []
         for clause, value in (("k.public_id = ?", None if key is None else _key_id(key)),
                               ("c.recipient = ?", recipient), ("c.master_id = ?", master),
-                              ("c.state = ?", state),
-                              ("c.output_path = ?", None if output_path is None else _stored_path(output_path))):
+                              ("c.state = ?", state)):
             if value is not None:
                 clauses.append(clause)
                 args.append(value)
+        if output_path is not None:
+            clauses.append("c.output_path IN (?, ?)")
+            args += _path_spellings(output_path)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         return self._records(f"{_RECORD_SELECT}{where} ORDER BY c.reserved_at, c.id", tuple(args))
 
