@@ -287,7 +287,7 @@ def _cmyk_keeping_black(rgb: np.ndarray, plates: np.ndarray) -> Image.Image:
     ``rgb`` on the same black (K) plate; K is lowered only as far as a channel lighter than the paper it
     leaves needs. Where K leaves under a quarter of the paper (nearly black) the plates stay: a level
     there is four or more levels of ink."""
-    before = np.asarray(Image.fromarray(plates, "CMYK").convert("RGB"))
+    before = np.asarray(_image_of(plates, "CMYK").convert("RGB"))
     paper = 255.0 - plates[:, :, 3].astype(np.float32)
     changed = np.any(rgb != before, axis=2) & (paper >= 64.0)
     target = rgb[changed].astype(np.float32)
@@ -295,7 +295,13 @@ def _cmyk_keeping_black(rgb: np.ndarray, plates: np.ndarray) -> Image.Image:
     result = plates.copy()
     result[changed, :3] = np.clip(np.rint(255.0 - target * (255.0 / room)[:, None]), 0, 255).astype(np.uint8)
     result[changed, 3] = np.clip(np.rint(255.0 - room), 0, 255).astype(np.uint8)
-    return Image.fromarray(result, "CMYK")
+    return _image_of(result, "CMYK")
+
+
+def _image_of(array: np.ndarray, mode: str) -> Image.Image:
+    """A PIL image of mode ``mode`` holding ``array``'s bytes (uint8), as ``Image.fromarray(array, mode)``
+    made it before Pillow 11.3 deprecated its ``mode``."""
+    return Image.frombytes(mode, (array.shape[1], array.shape[0]), np.ascontiguousarray(array).tobytes())
 
 
 def _palette_with_clear(rgba: np.ndarray) -> Image.Image:
@@ -305,7 +311,7 @@ def _palette_with_clear(rgba: np.ndarray) -> Image.Image:
     colours = Image.fromarray(np.ascontiguousarray(rgba[:, :, :3])).quantize(255, method=Image.Quantize.MEDIANCUT)
     indices = np.asarray(colours).copy()
     indices[rgba[:, :, 3] == 0] = 255
-    image = Image.fromarray(indices, "P")
+    image = _image_of(indices, "P")
     palette = (colours.getpalette() or [])[:255 * 3]
     image.putpalette(palette + [0] * (256 * 3 - len(palette)))
     image.info["transparency"] = 255

@@ -183,7 +183,7 @@ def test_a_cmyk_image_keeps_its_black_plate_and_the_mark_goes_to_its_inks_as_far
     black = 255.0 - rgb.max(axis=2, keepdims=True)        # a separation's black generation: grey is K only
     inks = 255.0 * (1.0 - rgb / np.maximum(255.0 - black, 1.0))
     plates = np.clip(np.rint(np.concatenate([inks, black], axis=2)), 0, 255).astype(np.uint8)
-    image = Image.fromarray(plates, "CMYK")
+    image = Image.frombytes("CMYK", plates.shape[1::-1], plates.tobytes())
     marked = wm.embed(image, PAYLOAD, key)
     after = np.asarray(marked)
     lowered = plates[:, :, 3].astype(int) - after[:, :, 3]

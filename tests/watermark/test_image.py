@@ -145,7 +145,7 @@ def test_unsupported_inputs_are_refused(bad, problem):
 
 
 def test_a_32_bit_integer_image_is_taken_as_16_bits_unless_its_depth_is_ambiguous():
-    wide = Image.fromarray((np.arange(64 * 64, dtype=np.int32) * 9).reshape(64, 64), mode="I")   # up to 36855
+    wide = Image.fromarray((np.arange(64 * 64, dtype=np.int32) * 9).reshape(64, 64))   # up to 36855
     pixels, fmt = to_float(wide)
     assert pixels.max() == pytest.approx(36855 / 65535) and from_float(pixels, fmt).mode == "I"
     eight_bits = Image.fromarray(np.asarray(_pil("L"))).convert("I")        # 0..255 stored in 32 bits
@@ -196,7 +196,7 @@ def test_a_palette_image_with_a_transparent_index_keeps_it_and_the_mark(key):
     opaque = _pil("RGB").resize((800, 600)).convert("P")
     indices = np.array(opaque)
     indices[:80, :80] = 0
-    picture = Image.fromarray(indices, "P")
+    picture = Image.frombytes("P", indices.shape[1::-1], indices.tobytes())
     picture.putpalette(opaque.getpalette())
     picture.info["transparency"] = 0
     clear = np.asarray(picture.convert("RGBA"))[:, :, 3] == 0

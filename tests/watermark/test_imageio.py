@@ -50,9 +50,9 @@ def test_lossless_round_trip_keeps_mode_and_pixels(tmp_path, mode, ext):
     elif mode == "P":
         image = Image.fromarray(RGB).quantize(16)
     elif mode == "CMYK":
-        image = Image.fromarray(np.concatenate([RGB, RGB[:, :, :1]], axis=2), mode="CMYK")
+        image = Image.frombytes("CMYK", RGB.shape[1::-1], np.concatenate([RGB, RGB[:, :, :1]], axis=2).tobytes())
     else:
-        image = Image.fromarray(np.concatenate([RGB, RGB[:, :, :1]], axis=2), mode="RGBA").convert(mode)
+        image = Image.fromarray(np.concatenate([RGB, RGB[:, :, :1]], axis=2)).convert(mode)
     options = {"lossless": True, "exact": True} if ext == "webp" else {}
     back = _roundtrip(tmp_path, image, f"in.{ext}", f"out.{ext}", **options)
     assert back.mode == image.mode
@@ -363,7 +363,7 @@ def test_lossy_mode_changes_are_refused(tmp_path, mode, ext, problem):
     elif mode == "F":
         image = Image.fromarray(np.full((8, 8), 0.5, dtype=np.float32))
     else:
-        image = Image.fromarray(np.concatenate([RGB, RGB[:, :, :1]], axis=2), mode="RGBA").convert(mode)
+        image = Image.fromarray(np.concatenate([RGB, RGB[:, :, :1]], axis=2)).convert(mode)
     with pytest.raises(InvalidImageError, match=problem):
         save_image(image, tmp_path / f"out.{ext}")
     assert os.listdir(tmp_path) == []

@@ -40,7 +40,7 @@ def encode(image: ImageLike) -> bytes:
     shape = frame_shape(luma.shape[1], luma.shape[0])
     frame = np.clip(np.rint(color.resize(luma, shape) * 255.0), 0, 255).astype(np.uint8)
     out = io.BytesIO()
-    Image.fromarray(frame, "L").save(out, "PNG", optimize=True)
+    Image.fromarray(frame).save(out, "PNG", optimize=True)         # uint8, one channel: mode L
     return out.getvalue()
 
 
