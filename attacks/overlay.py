@@ -59,7 +59,7 @@ def text(image: np.ndarray, *, text: str = "(c) Filigrane", size: float = 0.06, 
     stroke = max(1, pixels // 12)
     left, top, right, bottom = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), text, font=font,
                                                                               stroke_width=stroke)
-    layer = Image.new("RGBA", (max(1, right - left), max(1, bottom - top)), (0, 0, 0, 0))
+    layer = Image.new("RGBA", (max(1, round(right - left)), max(1, round(bottom - top))), (0, 0, 0, 0))
     ImageDraw.Draw(layer).text((-left, -top), text, font=font, fill=(255, 255, 255, 255),
                                stroke_width=stroke, stroke_fill=(20, 20, 20, 255))
     return _blend(image, layer, position, opacity)
