@@ -864,3 +864,14 @@ def test_an_issued_copy_reached_through_a_linked_folder_is_the_same_file(setup, 
                     "--recipient", "B", "--overwrite", check=0)
     assert "replaced the file of copy" in replaced.stderr and "issued to A, whose record still names it" in \
         replaced.stderr
+
+
+def test_an_export_whose_file_name_says_the_other_format_is_refused(setup, tmp_path, capsys):
+    """`registry export -o backup.json` wrote CSV: a backup 'import' cannot read, found on the day it is needed."""
+    _, database = setup
+    for extra, name, said in (([], "backup.json", "a .json name for the CSV export; pass --json"),
+                              (["--json"], "copies.csv", "a .csv name for the JSON export (--json)")):
+        assert main(["registry", "export", "--registry", str(database), "-o", str(tmp_path / name), *extra]) == 2
+        assert capsys.readouterr().err.startswith(f"watermark: {tmp_path / name}: {said}")
+        assert not (tmp_path / name).exists()
+    assert main(["registry", "export", "--registry", str(database), "-o", str(tmp_path / "copies.CSV")]) == 0

@@ -205,6 +205,7 @@ def _run_export(args: argparse.Namespace) -> int:
     if args.output == "-":                  # as for every other path of a command: standard output
         args.output = None
     if args.output is not None:
+        _check_suffix(args.output, as_json=args.json)
         _check_output(Path(args.output), Path(args.registry), overwrite=args.overwrite)
     with Registry(args.registry) as registry:
         registry.require_sound()
@@ -232,6 +233,17 @@ def _export(registry: Registry, out: TextIO, *, as_json: bool) -> None:
         write_export(registry, out)
     else:
         out.write(_csv(registry.records(state=ISSUED)))
+
+
+def _check_suffix(output: str, *, as_json: bool) -> None:
+    """Refuse a file name that says the other format: a .json file of CSV (without --json), a .csv of JSON."""
+    suffix = Path(output).suffix.lower()
+    if suffix == ".json" and not as_json:
+        raise ParameterError(f"{output}: a .json name for the CSV export; pass --json for the JSON export (the "
+                             "backup 'import' reads), or name the file .csv")
+    if suffix == ".csv" and as_json:
+        raise ParameterError(f"{output}: a .csv name for the JSON export (--json); name it .json, or leave --json "
+                             "out for the CSV")
 
 
 def _check_output(output: Path, registry: Path, *, overwrite: bool) -> None:
