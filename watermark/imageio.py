@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import math
 import os
 import re
@@ -252,15 +253,35 @@ def _load(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str, redu
     except Image.UnidentifiedImageError:
         fp.seek(0)
         if fp.read(4) in _TIFF_MAGIC:    # Pillow's TIFF reader knows the file, not its sample layout
-            raise InvalidImageError(f"{path}: a TIFF whose sample layout Filigrane cannot read (such as "
-                                    "floating-point colour, or 16-bit grey with alpha); save it as 8- or 16-bit "
-                                    "RGB, RGBA or grey") from None
+            raise InvalidImageError(_unread_tiff(path, fp)) from None
         raise InvalidImageError(f"{path}: not an image file, or not a format Filigrane reads "
                                 "(JPEG, PNG, WebP, TIFF, GIF, BMP, AVIF)") from None
     except Exception as exc:
         if not (_os_error(exc) or _raised_by_pillow(exc)):
             raise   # a bug of ours keeps its traceback rather than reading as "corrupt image"
         raise _decode_error(path, exc) from None
+
+
+def _unread_tiff(path: Path, fp: IO[bytes]) -> str:
+    """Why Pillow could not open a file with a TIFF's header: a sample layout it does not read (as tifffile,
+    which reads any, describes it), or no readable image at all."""
+    import tifffile  # only this message needs it
+
+    fp.seek(0)
+    quiet = logging.getLogger("tifffile")          # it logs what it finds wrong: the message below says it
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        with tifffile.TiffFile(fp) as tiff:
+            page = tiff.pages.first
+            photometric = tifffile.PHOTOMETRIC(page.photometric).name.lower()
+            layout = f"{page.dtype}, {page.samplesperpixel} samples per pixel, {photometric}"
+    except Exception:            # tifffile's errors on a broken file are of many kinds: it is broken
+        return f"{path}: a TIFF header, but no image Filigrane can read after it (the file is truncated or corrupt)"
+    finally:
+        quiet.setLevel(level)
+    return (f"{path}: a TIFF whose sample layout Filigrane cannot read ({layout}); save it as 8- or 16-bit RGB, "
+            "RGBA or grey")
 
 
 def _arithmetic_jpeg(fp: IO[bytes]) -> bool:

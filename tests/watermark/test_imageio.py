@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 
 import cv2
@@ -250,8 +251,22 @@ def test_a_tiff_of_a_layout_pillow_cannot_read_is_named_a_tiff(tmp_path):
 
     path = tmp_path / "float.tif"
     tifffile.imwrite(path, np.full((64, 64, 3), 0.5, np.float32), photometric="rgb")
-    with pytest.raises(InvalidImageError, match="a TIFF whose sample layout Filigrane cannot read"):
+    with pytest.raises(InvalidImageError, match=r"a TIFF whose sample layout Filigrane cannot read \(float32, 3 "
+                                                 r"samples per pixel, rgb\)"):
         load_image(path)
+
+
+def test_a_file_with_only_a_tiff_header_is_called_broken_not_an_unread_layout(tmp_path, capfd):
+    """Twelve bytes ('II*\\0garbage') were 'a TIFF whose sample layout Filigrane cannot read ...: save it as
+    8- or 16-bit RGB', advice for a file that holds no image."""
+    path = tmp_path / "f_bad.TIFF"
+    path.write_bytes(b"II*\x00garbage")
+    with pytest.raises(InvalidImageError, match="f_bad.TIFF: a TIFF header, but no image Filigrane can read after "
+                                                r"it \(the file is truncated or corrupt\)$"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)          # Pillow's own "Corrupt EXIF data"
+        load_image(path)
+    assert capfd.readouterr().err == ""                      # nothing logged by the reader that names it
 
 
 def test_missing_and_directory_inputs_are_file_errors(tmp_path):

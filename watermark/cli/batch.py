@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .. import batch
-from ..errors import WatermarkError
+from ..errors import FiligraneWarning, WatermarkError
 from ..resultlog import writing_to
 from ..sources import printable
 from .common import visible
@@ -56,6 +56,7 @@ class Job:
         self.run, self.failed, self.options = run, failed, options
 
     def __call__(self, item: Any) -> Outcome:
+        name = item[0] if isinstance(item, tuple) else item       # the file: a path, or (source, output)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
             try:
@@ -63,14 +64,19 @@ class Job:
             except WatermarkError as exc:
                 outcome = self.failed(item, str(exc), **self.options)
             except Exception as exc:      # our bug, on this file: the batch goes on, the row says so
-                name = item[0] if isinstance(item, tuple) else item
                 outcome = self.failed(item, f"{name}: unexpected error ({type(exc).__name__}: {exc}); this is a bug "
                                             "in Filigrane, please report it", **self.options)
         if not caught:
             return outcome
-        said = tuple(dict.fromkeys(str(warning.message) for warning in caught))    # once each
+        said = tuple(dict.fromkeys(_naming(warning, name) for warning in caught))    # once each
         fields = dict(outcome.row, warning="; ".join(said)) if "warning" in outcome.row else outcome.row
         return Outcome(fields, outcome.status, outcome.text, said)
+
+
+def _naming(warning: warnings.WarningMessage, name: Any) -> str:
+    """A warning's line: ours name their file; another library's (Pillow's "Corrupt EXIF data") gets it."""
+    text = str(warning.message).strip()
+    return text if issubclass(warning.category, FiligraneWarning) else f"{name}: {text}"
 
 
 def run_batch(job: Job, items: list, *, jobs: int, json_rows: bool, label: str, statuses: tuple[str, ...]) -> Counter:
