@@ -67,8 +67,9 @@ def run(items: Iterable[T], function: Callable[[T], Any], *, jobs: int = 1, dask
         results = run_on_dask(items, function, workers=jobs, address=dask, hold=_signals_held)
         yield from _in_order(results) if ordered else ((item, result) for _, item, result in results)
     elif jobs == 1:
-        for item in items:
-            yield item, call(function, item)
+        with one_thread():
+            for item in items:
+                yield item, call(function, item)
     else:
         results = _in_processes(iter(items), function, jobs)
         yield from _in_order(results) if ordered else ((item, result) for _, item, result in results)
@@ -269,12 +270,31 @@ def _one_core() -> None:
     """This worker computes on one core: OpenCV's and every loaded BLAS library's thread pool hold one
     thread (unpickling the function imported them). The workers are one per core already; a read's
     matrix products are small, and a second BLAS thread per worker made two workers on two cores
-    fight over them (README, "Scan throughput")."""
+    fight over them (README, "Scan throughput"). One thread is also what makes the results the same
+    however many cores a machine has (`one_thread`)."""
     import cv2
     from threadpoolctl import threadpool_limits
 
     cv2.setNumThreads(1)
     threadpool_limits(limits=1, user_api="blas")
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """OpenCV and BLAS on one thread in this process for the block, as in every worker (`_one_core`):
+    OpenCV's parallel MAGSAC++ draws its samples per thread, so a registration, and the p-values read
+    through it, differed with the number of cores (a probe: the same file's per-copy layer at p 1e-31
+    with two threads, 1e-15 with one). The caller's settings come back after."""
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        cv2.setNumThreads(threads)
 
 
 def _unwind(signum: int, frame: Any) -> None:

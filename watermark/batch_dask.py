@@ -130,7 +130,12 @@ async def _identity(address: str, security: Any) -> dict:
 
 
 def _call(function: Callable[[T], Any], item: T) -> Any:
-    return function(item)
+    """``function(item)`` on a Dask worker, on one thread as every worker of `watermark.batch`'s: the same
+    results as a local run's, whatever the worker's machine."""
+    from .batch import one_thread
+
+    with one_thread():
+        return function(item)
 
 
 def run_on_dask(items: Iterable[T], function: Callable[[T], Any], *, workers: int, address: str,

@@ -613,3 +613,16 @@ def test_a_copy_written_but_never_recorded_as_issued_says_to_finish_its_embed(tm
     assert row["status"] == "mark-only" and "never issued" not in row["reason"]
     assert f"was reserved for copy {record.id} of {master} for Agence X" in row["reason"]
     assert "run it again to finish it" in row["reason"]
+
+
+def test_a_scan_gives_the_same_rows_whatever_the_number_of_processes_and_cores(scan_world):
+    """OpenCV's parallel MAGSAC++ draws its samples per thread: a scan in this process (OpenCV on every core)
+    read other registrations, p-values and geometry than its worker processes (one thread each); a probe saw
+    one file's per-copy layer at p 1e-31 against 1e-15, and the README claimed the seventh digit at most."""
+    def rows(result):
+        return sorted(({k: v for k, v in json.loads(line).items() if k != "ms"} for line in result.stdout.splitlines()),
+                      key=lambda row: row["path"])
+
+    single, _ = _scan(scan_world, "--jobs", "1")
+    workers, _ = _scan(scan_world, "--jobs", "2")
+    assert rows(single) == rows(workers)
