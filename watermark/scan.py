@@ -144,6 +144,7 @@ class _Mark:
     doubt: str | None = None                  # why the mark is not taken as this copy's, despite the content
     layer_p_value: float | None = None        # the per-copy layer's own p-value, where it was looked for
     unfinished: Record | None = None          # a copy reserved with this payload, never recorded as issued
+    copies_tested: int | None = None          # issued copies of its master its layer was tested among (informed)
 
     @property
     def in_its_master(self) -> bool:
@@ -161,7 +162,8 @@ class _Mark:
                 "p_value": self.p_value, "method": self.method,
                 "record": None if self.record is None else _record(self.record),
                 "content_match": self.content is not None, "verified": self.verified,
-                "layer_p_value": self.layer_p_value, "attributed": self.attributes, "doubt": self.doubt}
+                "layer_p_value": self.layer_p_value, "copies_tested": self.copies_tested,
+                "attributed": self.attributes, "doubt": self.doubt}
 
 
 @dataclass
@@ -556,11 +558,12 @@ class Scanner:
                     # blind search), held to the blind read's check of its per-copy layer (_conclude).
                     self._add_informed(found, key, reading.payload, reading.p_value, by_payload[reading.payload],
                                        _evidence(found, master_id), verified=reading.payload in named,
-                                       layer_p_value=layer_ps[reading.payload])
+                                       layer_p_value=layer_ps[reading.payload], copies_tested=len(by_payload))
                 for evidence in reading.candidates:     # each copy whose layer is there (a scrubbed one too)
                     if evidence.present:
                         self._add_informed(found, key, evidence.payload, None, by_payload[evidence.payload],
-                                           _evidence(found, master_id), verified=True, layer_p_value=evidence.p_value)
+                                           _evidence(found, master_id), verified=True, layer_p_value=evidence.p_value,
+                                           copies_tested=len(by_payload))
 
     def _framed(self, found: _File, master: Master, registration: Registration) -> tuple[Any, np.ndarray, Any]:
         """The suspect resampled into ``master``'s frame at the analysis resolution and the pixels it
@@ -611,11 +614,13 @@ class Scanner:
 
     @staticmethod
     def _add_informed(found: _File, key: Key, payload: int, p_value: float | None, record: Record,
-                      content: dict[str, Any], *, verified: bool, layer_p_value: float) -> None:
+                      content: dict[str, Any], *, verified: bool, layer_p_value: float, copies_tested: int) -> None:
         """Add a mark read in a master's frame, or give a mark of the same payload what the read in the
         frame adds: the content match's evidence, a lower p-value of the periodic mark (``p_value``,
         None: only the per-copy layer was read) and the per-copy layer's; a blind mark's method is then
-        ``blind+informed``. A mark only the per-copy layer found has that layer's p-value for its own."""
+        ``blind+informed``. A mark only the per-copy layer found has that layer's p-value for its own.
+        ``copies_tested``: how many issued copies the layer's p-value paid for (a registry that issues more
+        copies of the master later gives the same file a larger one)."""
         for mark in found.marks:
             if mark.key == key.public_id and mark.payload == payload:
                 mark.content = {**(mark.content or {}), **content}
@@ -625,11 +630,12 @@ class Scanner:
                 if lower:
                     mark.p_value = p_value
                 if mark.layer_p_value is None or layer_p_value < mark.layer_p_value:
-                    mark.layer_p_value = layer_p_value
+                    mark.layer_p_value, mark.copies_tested = layer_p_value, copies_tested
                 mark.verified = mark.verified or verified
                 return
         found.marks.append(_Mark(key.public_id, payload, layer_p_value if p_value is None else p_value, "informed",
-                                 record, content, verified=verified, layer_p_value=layer_p_value))
+                                 record, content, verified=verified, layer_p_value=layer_p_value,
+                                 copies_tested=copies_tested))
 
     def _conclude(self, found: _File, row: dict[str, Any]) -> None:
         for mark in found.marks:
@@ -641,6 +647,7 @@ class Scanner:
                 mark.verified = named is not None and mark.payload in named
                 layer_ps = found.layer_ps.get((mark.record.master.id, mark.key), {})
                 mark.layer_p_value = None if mark.payload is None else layer_ps.get(mark.payload)
+                mark.copies_tested = len(layer_ps) if mark.layer_p_value is not None else None
             if not mark.verified and named and mark.payload not in named:
                 mark.doubt = (f"the periodic mark reads payload {mark.payload:#018x}, but its per-copy layer is "
                               "absent while other copies' are present: that mark was likely pasted")
@@ -659,6 +666,8 @@ class Scanner:
                        geometry=_over_master(found, record.master.id) or found.geometry)
             if not attributed:
                 row["reason"] = _UNVERIFIED
+            elif mixed := _copies_of_one_master(attributed):
+                row["reason"] = mixed
             return
         near = self._best_match(found)
         if found.marks:
@@ -803,6 +812,23 @@ def _holds_whole(registration: Registration, boxed: np.ndarray, master: Master) 
         return False
     moved = np.hypot(*(mapped[:2] / mapped[2] - corners[:2]))
     return bool(np.max(moved) <= _WHOLE_SLACK * min(master.width, master.height))
+
+
+def _copies_of_one_master(attributed: list[_Mark]) -> str | None:
+    """What a file whose picture carries the per-copy layers of two or more copies of one master says, or None:
+    it was made from all of them (colluders, or a band swap: one recipient's copy with another's web copy's
+    detail), and no one copy's recipient alone made it."""
+    by_master: dict[int, list[_Mark]] = {}
+    for mark in attributed:
+        assert mark.record is not None          # what attributes keeps
+        by_master.setdefault(mark.record.master.id, []).append(mark)
+    mixed = next((marks for marks in by_master.values() if len(marks) > 1), None)
+    if mixed is None:
+        return None
+    names = ", ".join(f"{m.record.recipient or 'no recipient'}'s copy {m.record.id}" for m in mixed if m.record)
+    return (f"the per-copy layers of {len(mixed)} copies of this master are all in this picture ({names}): it was "
+            "made from all of them (colluders, or a band swap: one copy with another's published detail); no one "
+            "of these recipients alone is shown to have made it")
 
 
 def _p_of(mark: _Mark) -> float:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import __version__, atomic
+from . import __version__, atomic, schemes
 from .errors import ImageFileError
 from .fingerprint import MAX_DISTANCE
 from .scan import LIKENESS, STATUSES
@@ -61,6 +61,7 @@ _MATCH_LABELS = {"distance": "perceptual hash distance", "hash_distance": "perce
                  "inliers": "features agreeing", "placed": "placed by",
                  "thumbnail_rms": "difference from the thumbnail", "likeness": "likeness to the master",
                  "read_against": "read against", "detail_correlation": "fine detail correlation"}  # the JSON's keys
+_BORDER = 100.0        # a per-copy layer p within this factor of it is borderline
 _MATCH_UNITS = {"distance": f" of 64 bits (a near-duplicate: at most {MAX_DISTANCE})",
                 "hash_distance": f" of 64 bits (at most {MAX_DISTANCE})",
                 "likeness": f" (at least {LIKENESS} needed)"}
@@ -72,7 +73,10 @@ _GLOSSARY = (
      "another), and its content matches that copy's master: the file was made from that copy's pixels. It does "
      "not say who made the file: another recipient of the same master who obtained this copy (its published "
      "web version is enough) can put its fine detail into their own copy, and that file is attributed to this "
-     "copy (the README's <i>band swap</i>). Weigh an attribution with who else received the master."),
+     "copy (the README's <i>band swap</i>). Weigh an attribution with who else received the master. And "
+     "whoever holds the key can mark any picture with any issued copy's payload and layer: this page is "
+     "evidence only as far as the key's and the registry's holder is trusted (README: <i>Who must be "
+     "trusted</i>)."),
     ("unverified", "an issued copy's mark in its master's content, without that copy's per-copy layer: a copy "
      "too small or worn to show it, or a mark pasted onto another copy of the master. Not an attribution."),
     ("mark-only", "a mark of this key in content that is not its copy's master (or whose payload is unreadable "
@@ -85,9 +89,16 @@ _GLOSSARY = (
      "reader tried paid for; a mark counts as found at 1e-9 or less. It says that the mark is there, not whose "
      "copy the file is (a pasted mark has as small a p), and it is not the probability that anyone did "
      "anything. Each way of reading gives its own p: the scan shows the smallest of its reads of the mark, "
-     "so <code>watermark detect</code> on the same file may give another."),
+     "so <code>watermark detect</code> on the same file may give another. A p below about 1e-3 is computed "
+     "from the statistic's model (a normal tail, bounded in the README's <i>Honest statistics</i>), not "
+     "counted: it ranks evidence, and 1e-100 is not a literal probability. Over many files, the number of "
+     "unmarked files expected to pass by chance is at most the files times the keys times 1e-9 (the summary "
+     "above gives it for this scan)."),
     ("per-copy layer p", "the same probability for the copy's own layer, present at 1e-9 or less: the number "
-     "behind \"whose copy\"."),
+     "behind \"whose copy\". It pays for every issued copy of the master it was tested among (\"among N "
+     "copies\"): a registry that issues more copies of that master later gives the same file a larger one. "
+     "Within a factor of 100 of 1e-9 it is marked <i>borderline</i>: a re-encoding of the file may move it "
+     "across."),
     ("read", "blind: without the master; informed: in the master's frame, once the file is registered to it "
      "(far more sensitive); blind+informed: both."),
     ("content match", "how the file was matched to the master: the perceptual hash's distance, local features "
@@ -108,6 +119,20 @@ def _image(data: bytes | None, alt: str, missing: str = "no picture") -> str:
 
 def _p(value: Any) -> str:
     return "" if value is None else f"{float(value):.3g}"
+
+
+def _rate(value: float) -> str:
+    """A false-alarm rate as the page writes it: 1e-9, not 1e-09."""
+    return f"{value:.3g}".replace("e-0", "e-")
+
+
+def _layer_p(mark: dict, threshold: float) -> str:
+    """A mark's per-copy layer p-value, among how many copies, and whether it is borderline: within ``_BORDER``
+    of the scan's ``threshold`` (see `_GLOSSARY`)."""
+    value = float(mark["layer_p_value"])
+    among = f" among {mark['copies_tested']} copies" if mark.get("copies_tested") else ""
+    near = " <i>borderline</i>" if threshold / _BORDER <= value <= threshold * _BORDER else ""
+    return f"{value:.3g}{among}{near}"
 
 
 def _geometry(fields: dict[str, Any]) -> str:
@@ -182,12 +207,13 @@ class ScanReport:
     """
 
     def __init__(self, directory: str | os.PathLike, master_thumbnail: Callable[[str], bytes | None], *,
-                 limit: int = 500, registry: str | None = None, keys: Sequence[str] = ()) -> None:
+                 limit: int = 500, registry: str | None = None, keys: Sequence[str] = (),
+                 false_alarm: float = schemes.DEFAULT_FALSE_ALARM) -> None:
         self.directory, self.limit = Path(directory), limit
         self.path = self.directory / "report.html"
         self._check()
         self._master_thumbnail = master_thumbnail
-        self.registry, self.keys = registry, tuple(keys)
+        self.registry, self.keys, self.false_alarm = registry, tuple(keys), false_alarm
         self.started = datetime.now(UTC)
         self.status: Counter[str] = Counter()
         self.by_recipient: defaultdict[str, Counter[str]] = defaultdict(Counter)
@@ -292,7 +318,8 @@ class ScanReport:
                   "scan's output lists every file (with <code>--json</code> or <code>-o</code>, with its "
                   "SHA-256).</p>" if self.status["not-found"] else "",
                   "<h2>How to read this report</h2><dl>"
-                  + "".join(f"<dt>{_e(term)}</dt><dd>{text}</dd>" for term, text in _GLOSSARY) + "</dl>"]
+                  + "".join(f"<dt>{_e(term)}</dt><dd>{text.replace('1e-9', _rate(self.false_alarm))}</dd>"
+                            for term, text in _GLOSSARY) + "</dl>"]
         recipients = {name: counts + Counter(copies=len(self.copies_by_recipient[name]))
                       for name, counts in self.by_recipient.items()}
         parts.append(self._counts("Per recipient", recipients, ["attributed", "unverified", "mark-only", "exact",
@@ -327,9 +354,11 @@ class ScanReport:
         """How many files were scanned, and how many of the findings the page shows."""
         found = len(self.findings) + self.left_out
         shown = f", the {len(self.findings)} strongest shown here" if self.left_out else ""
-        earlier = (f" ({self.earlier} of them by the earlier run this one resumed, whose pictures were not kept)"
-                   if self.earlier else "")
-        return f"Files scanned: {self.status.total()}{earlier}. Findings: {found}{shown}."
+        earlier = (f" ({self.earlier} of them by the earlier run this one resumed, whose pictures were not kept; "
+                   "their rows stand as that run made them, with its own command and registry)" if self.earlier else "")
+        chance = self.status.total() * max(1, len(self.keys)) * self.false_alarm
+        return (f"Files scanned: {self.status.total()}{earlier}. Findings: {found}{shown}. Unmarked files "
+                f"expected among them to pass a read by chance: at most {chance:.2g}.")
 
     @staticmethod
     def _counts(title: str, table: dict[str, Counter[str]], columns: list[str]) -> str:
@@ -367,10 +396,10 @@ class ScanReport:
         if row.get("payload"):
             p_value = row.get("p_value")
             evidence = "" if p_value is None else f", p = {_p(p_value)}"
-            layer = next((mark.get("layer_p_value") for mark in row.get("marks") or []
+            layer = next((mark for mark in row.get("marks") or []
                           if mark.get("payload") == row["payload"] and mark.get("layer_p_value") is not None), None)
             if layer is not None:
-                evidence += f", per-copy layer p = {_p(layer)}"
+                evidence += f", per-copy layer p = {_layer_p(layer, self.false_alarm)}"
             facts.append(f"payload <code>{_e(row['payload'])}</code>{evidence}")
         match = {k: v for k, v in (row.get("match") or {}).items() if k != "master"}
         if match:
@@ -399,14 +428,13 @@ class ScanReport:
         return (f"<tr><td><div class='pair'>{pictures}</div></td><td>{'<br>'.join(facts)}"
                 f"<div class='meta'>{suspect}</div></td></tr>")
 
-    @staticmethod
-    def _mark(row: dict, mark: dict) -> str:
+    def _mark(self, row: dict, mark: dict) -> str:
         """One mark the row found: its payload, how sure and how read, and whose copy's mark it is."""
         record = mark.get("record") or {}
         evidence = ("identical bytes" if mark.get("method") == "exact"
                     else f"p = {_p(mark.get('p_value'))}, {_e(mark.get('method'))}")
         if mark.get("layer_p_value") is not None:
-            evidence += f"; per-copy layer p = {_p(mark['layer_p_value'])}"
+            evidence += f"; per-copy layer p = {_layer_p(mark, self.false_alarm)}"
         text = f"mark {_e(mark.get('payload'))} ({evidence})"
         copy = (f"copy {_e(record.get('id'))} of {_e(Path(str((record.get('master') or {}).get('path', '?'))).name)}"
                 if record else "")

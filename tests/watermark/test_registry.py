@@ -741,3 +741,20 @@ def test_an_empty_file_is_said_to_be_empty_not_an_sqlite_database(tmp_path):
     with pytest.raises(wm.RegistryError, match="r.db: an empty file, not a Filigrane registry"):
         Registry(tmp_path / "r.db")
     assert (tmp_path / "r.db").read_bytes() == b""
+
+
+def test_the_digest_of_a_registry_s_records_changes_with_any_of_them(registry, key):
+    """An opposing expert edited a recipient, dates and a state with plain SQL: nothing showed it. The
+    report now names the records' digest at the scan's start, which a later run can compare."""
+    master = _master(registry)
+    registry.add_key(key)
+    record = registry.reserve(key, master, output_path="/out/a.png", recipient="Bob", scheme="lattice")
+    registry.mark_issued(record.id, "0" * 64)
+    first = registry.digest()
+    assert first == registry.digest() and len(first) == 64
+    for change in ("UPDATE copies SET recipient = 'Alice'", "UPDATE copies SET issued_at = '2025-01-01T00:00:00Z'",
+                   "UPDATE copies SET metadata = '{\"licence\": \"all rights\"}'"):
+        with sqlite3.connect(registry.path) as connection:
+            connection.execute(change)
+        assert registry.digest() != first
+        first = registry.digest()

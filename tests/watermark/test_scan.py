@@ -7,6 +7,7 @@ unrelated photograph, an unrelated photograph, a broken file).
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
@@ -173,18 +174,19 @@ def test_a_blind_mark_that_its_masters_frame_reads_better_says_so_and_keeps_that
                                          layer_p_value=1e-3))
     key = SimpleNamespace(public_id="k1")
     scanner = scan_module.Scanner
-    scanner._add_informed(found, key, 5, 1e-10, None, {"inliers": 40, "read_against": "the master file"},
-                          verified=False, layer_p_value=1e-2)
+    add = functools.partial(scanner._add_informed, copies_tested=3)
+    add(found, key, 5, 1e-10, None, {"inliers": 40, "read_against": "the master file"}, verified=False,
+        layer_p_value=1e-2)
     assert found.marks[0].method == "blind" and found.marks[0].p_value == 1e-20      # nothing added
     assert found.marks[0].content == {"inliers": 40, "read_against": "the master file"}
     assert found.marks[0].layer_p_value == 1e-3
-    scanner._add_informed(found, key, 5, None, None, {"inliers": 40}, verified=True, layer_p_value=1e-30)
+    add(found, key, 5, None, None, {"inliers": 40}, verified=True, layer_p_value=1e-30)
     mark = found.marks[0]
     assert (mark.method, mark.verified) == ("blind+informed", True) and len(found.marks) == 1
     assert (mark.p_value, mark.layer_p_value) == (1e-20, 1e-30)      # each read's number kept apart
-    scanner._add_informed(found, key, 6, None, None, {"inliers": 40}, verified=True, layer_p_value=1e-12)
+    add(found, key, 6, None, None, {"inliers": 40}, verified=True, layer_p_value=1e-12)
     assert (found.marks[1].method, found.marks[1].p_value) == ("informed", 1e-12)     # only its layer was read
-    scanner._add_informed(found, key, 6, 1e-15, None, {"inliers": 40}, verified=False, layer_p_value=1e-12)
+    add(found, key, 6, 1e-15, None, {"inliers": 40}, verified=False, layer_p_value=1e-12)
     assert (found.marks[1].p_value, found.marks[1].layer_p_value) == (1e-15, 1e-12)
 
 
@@ -626,3 +628,25 @@ def test_a_scan_gives_the_same_rows_whatever_the_number_of_processes_and_cores(s
     single, _ = _scan(scan_world, "--jobs", "1")
     workers, _ = _scan(scan_world, "--jobs", "2")
     assert rows(single) == rows(workers)
+
+
+def test_a_picture_made_from_two_copies_of_one_master_says_so_and_how_many_copies_each_p_paid_for(scan_world,
+                                                                                                  tmp_path):
+    """An opposing expert: a picture carrying two recipients' per-copy layers of one master (colluders, or a
+    band swap) was 'attributed to Carol ... also attributed: Alice's copy', as if each alone; and a layer's
+    p-value paid for the master's issued copies without saying how many (more issued later: a larger p)."""
+    import attacks
+
+    x, y = (np.asarray(Image.open(scan_world / who / "coffee.png")) for who in ("x", "y"))
+    Image.fromarray(attacks.collude_average(x, copies=[y])).save(tmp_path / "averaged.png")
+    result = _run("scan", tmp_path / "averaged.png", "--registry", scan_world / "r.db", "--key",
+                  scan_world / "studio.key", "--json", check=0)
+    row = json.loads(result.stdout)
+    named = sorted(mark["record"]["recipient"] for mark in row["marks"] if mark["attributed"])
+    assert row["status"] == "attributed" and named == ["Agence X", "Studio Y"]
+    assert row["reason"].startswith("the per-copy layers of 2 copies of this master are all in this picture")
+    assert "no one of these recipients alone is shown to have made it" in row["reason"]
+    assert all(mark["copies_tested"] == 2 for mark in row["marks"] if mark["attributed"])   # X's and Y's
+    text = _run("scan", tmp_path / "averaged.png", "--registry", scan_world / "r.db", "--key",
+                scan_world / "studio.key", check=0).stdout
+    assert "; the per-copy layers of 2 copies of this master" in text

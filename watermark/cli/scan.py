@@ -121,7 +121,7 @@ def _run_scan(args: argparse.Namespace) -> int:
         check_address(args.dask)                     # and an address that is none, before the outputs
     report = None if args.report is None else ScanReport(
         args.report, _thumbnails(scanner.registry), registry=_registry_state(args.registry, scanner.registry),
-        keys=[f"{key.fingerprint} ({key.public_id})" for key in scanner.keys])
+        keys=[f"{key.fingerprint} ({key.public_id})" for key in scanner.keys], false_alarm=args.false_alarm)
     summary = _Summary()
     left_out: Counter[str] = Counter()
     sources = iter_sources(args.paths, recursive=args.recursive, include=args.include, exclude=args.exclude,
@@ -173,7 +173,8 @@ def _registry_state(path: str, registry: Registry) -> str:
     """The registry as the report names it: its path and what it held when the scan started."""
     counts = registry.counts()
     return (f"{os.path.abspath(path)} ({_count(counts['issued'], 'issued copy')} of "
-            f"{_count(counts['masters'], 'master')} when the scan started)")
+            f"{_count(counts['masters'], 'master')} when the scan started, its records' SHA-256 "
+            f"{registry.digest()})")
 
 
 def _thumbnails(registry: Registry) -> Any:
@@ -205,6 +206,7 @@ def _verdict(row: dict[str, Any]) -> str:
                 + ("" if layer is None else f", per-copy layer p={layer:.3g}"))
         if status == "attributed":
             line = f"{row['path']}: attributed to {record.get('recipient')} ({copy})"
+            line += f"; {row['reason']}" if row.get("reason") else ""
         else:
             line = f"{row['path']}: unverified: the mark of {record.get('recipient')}'s copy ({copy}); {row['reason']}"
         return line + "".join(f"; also {seen}: {other.get('recipient')}'s copy {other.get('id')} of "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import sqlite3
@@ -334,6 +335,21 @@ class Registry:
         """
         return {"matches": [{"manifestId": f"urn:uuid:{record.id}", "similarityScore": 100}
                             for record in self.find_payload(payload, key=key) if record.state == ISSUED]}
+
+    def digest(self) -> str:
+        """A SHA-256 of every copy's record as it stands (id, key, payload, state, recipient, terms, master,
+        output, dates): the same records give the same digest, and any change to one (a recipient, a date, a
+        state) another. A report that names it lets a later run tell whether the registry it reads is the one
+        that was read; it cannot tell who changed it (whoever holds the file can recompute it)."""
+        digest = hashlib.sha256()
+        with self.errors(), schema.turn(self._connection):
+            rows = self._connection.execute(
+                "SELECT c.id, k.public_id, c.payload, c.state, c.recipient, c.metadata, m.sha256, c.output_path, "
+                "c.output_sha256, c.reserved_at, c.issued_at FROM copies c JOIN keys k ON k.id = c.key_id "
+                "JOIN masters m ON m.id = c.master_id ORDER BY c.id")
+            for row in rows:
+                digest.update(repr(tuple(row)).encode("utf-8") + b"\n")
+        return digest.hexdigest()
 
     def counts(self) -> dict[str, int]:
         """How many keys, masters, and copies in each state."""
