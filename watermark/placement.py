@@ -30,7 +30,8 @@ from .registration import Registration
 from .schemes.lattice.informed import Phase, tile_phase
 from .schemes.lattice.sync import TILE
 
-__all__ = ["phase_at", "place", "smoothed_thumbnail", "at_thumbnail_scale", "compare", "MAX_RMS", "MIN_CORRELATION",
+__all__ = ["phase_at", "phase_shape", "plane_of", "phase_in",
+           "place", "smoothed_thumbnail", "at_thumbnail_scale", "compare", "MAX_RMS", "MIN_CORRELATION",
            "PHASE_GATE"]
 
 PHASE_GATE = 0.05       # a phase whose pilot p-value is above this places nothing (no mark to read)
@@ -54,17 +55,31 @@ def phase_at(luma: ImageLike, original_size: tuple[int, int], master_size: tuple
     """The tile phase of a suspect (its luminance ``luma``, possibly reduced from ``original_size``,
     width and height) at the working scale of a master of ``master_size``; None when the suspect, at
     the master's scale, would not fit in the master or is too small to search."""
+    shape = phase_shape(original_size, master_size)
+    return None if shape is None else phase_in(plane_of(luma), shape, key)
+
+
+def phase_shape(original_size: tuple[int, int], master_size: tuple[int, int]) -> tuple[int, int] | None:
+    """The (rows, columns) a suspect of ``original_size`` (width, height) takes at the working scale of a
+    master of ``master_size``, where its tile phase is read; None when it would not fit in the master or
+    is too small to search. Masters whose working scale is the same give the same shape, and one phase."""
     width, height = original_size
     if width > master_size[0] + _SLACK or height > master_size[1] + _SLACK:
         return None
     row_scale, col_scale = _working_scale(master_size)
     shape = (round(height * row_scale), round(width * col_scale))
-    if min(shape) < _MIN_WORKING:
-        return None
+    return None if min(shape) < _MIN_WORKING else shape
+
+
+def plane_of(luma: ImageLike) -> np.ndarray:
+    """A suspect's luminance as the float plane `phase_in` reads."""
     pixels, _ = to_float(luma)
-    if pixels.ndim == 3:
-        pixels = color.luminance(pixels[:, :, :3])
-    return tile_phase(color.resize(pixels, shape), key)
+    return color.luminance(pixels[:, :, :3]) if pixels.ndim == 3 else pixels
+
+
+def phase_in(plane: np.ndarray, shape: tuple[int, int], key: Key) -> Phase:
+    """The tile phase of the luminance ``plane`` resized to ``shape`` (`phase_shape`)."""
+    return tile_phase(color.resize(plane, shape), key)
 
 
 def _places(phase: Phase, size: tuple[int, int], master_size: tuple[int, int]) -> list[tuple[float, float]]:

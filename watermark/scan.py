@@ -389,11 +389,14 @@ class Scanner:
     def _place_by_phase(self, found: _File) -> None:
         """Place the file by every key's tile phase and the masters' thumbnails (see `_place`)."""
         colour = None
-        for key in self.keys:
-            phases = {size: placement.phase_at(found.loaded.image, found.loaded.original_size, size, key)
-                      for size in self._masters_by_size()}
-            searches = sum(phase is not None for phase in phases.values())
-            for size, phase in phases.items():
+        shapes = {size: placement.phase_shape(found.loaded.original_size, size) for size in self._masters_by_size()}
+        plane = placement.plane_of(found.loaded.image)
+        for key in self.keys:        # one phase per shape: masters of one working scale share it (2,000 sizes
+            by_shape = {shape: placement.phase_in(plane, shape, key)          # took 15 s a file)
+                        for shape in set(shapes.values()) if shape is not None}
+            searches = len(by_shape)
+            for size, shape in shapes.items():
+                phase = None if shape is None else by_shape[shape]
                 if phase is None or phase.p_value > placement.PHASE_GATE:
                     continue
                 colour = colour if colour is not None else found.suspect(self.options.max_pixels).image
