@@ -758,3 +758,17 @@ def test_the_digest_of_a_registry_s_records_changes_with_any_of_them(registry, k
             connection.execute(change)
         assert registry.digest() != first
         first = registry.digest()
+
+
+def test_a_listing_reads_no_prints_and_a_record_is_found_by_the_start_of_its_id(registry, key):
+    """`registry list` and `show <id>` read every record with its master's 40 KB print (215 MiB at 2,501
+    masters, to print one line): a listing needs none, and an id's start is a query, not a scan."""
+    master = _master(registry)
+    registry.add_key(key)
+    records = [registry.reserve(key, master, output_path=f"/out/{i}.png", recipient=f"r{i}", scheme="lattice")
+               for i in range(3)]
+    listed = registry.records(prints=False)
+    assert [r.id for r in listed] == [r.id for r in records] and all(r.master.print == b"" for r in listed)
+    assert registry.records()[0].master.print == master.print != b""
+    assert [r.id for r in registry.records(id_prefix=records[1].id[:8])] == [records[1].id]
+    assert registry.records(id_prefix="zzzzzzzz") == []

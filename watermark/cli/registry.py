@@ -132,7 +132,7 @@ def _run_list(args: argparse.Namespace) -> int:
     with Registry(args.registry) as registry:
         registry.require_sound()
         key = _key_filter(args, registry)
-        records = registry.records(key=key, recipient=args.recipient, state=args.state)
+        records = registry.records(key=key, recipient=args.recipient, state=args.state, prints=False)
     if args.recipient is not None and not records:
         print(visible(f"watermark: no copies issued to {args.recipient}"), file=sys.stderr)
     elif not records:                  # exit 1 says "nothing", a line says what: a script's log shows why
@@ -164,7 +164,7 @@ def _show(args: argparse.Namespace) -> int:
             return _show_sha256(registry, what, key, args.json)
         if not _is_record_id(what):
             return _print_records(registry.find_payload(_payload(args.what), key=key), args.json)
-        matching = [record for record in registry.records(key=key) if record.id.startswith(what)]
+        matching = registry.records(key=key, id_prefix=what, prints=False)
         if what.isdigit():     # eight digits: a decimal payload too
             matching = registry.find_payload(int(what), key=key) + matching
         return _print_records(matching, args.json)
@@ -232,7 +232,7 @@ def _export(registry: Registry, out: TextIO, *, as_json: bool) -> None:
     if as_json:
         write_export(registry, out)
     else:
-        out.write(_csv(registry.records(state=ISSUED)))
+        out.write(_csv(registry.records(state=ISSUED, prints=False)))
 
 
 def _check_suffix(output: str, *, as_json: bool) -> None:

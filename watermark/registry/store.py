@@ -314,8 +314,11 @@ class Registry:
         return self.records(master=master_id, key=key, state=ISSUED)
 
     def records(self, *, key: Key | str | None = None, recipient: str | None = None, master: int | None = None,
-                state: str | None = None, output_path: str | os.PathLike | None = None) -> list[Record]:
-        """Records matching every filter given, oldest reservation first."""
+                state: str | None = None, output_path: str | os.PathLike | None = None, id_prefix: str | None = None,
+                prints: bool = True) -> list[Record]:
+        """Records matching every filter given (``id_prefix``: the start of a record id), oldest reservation
+        first. ``prints=False`` leaves the masters' prints out (``Master.print`` empty): a listing of a large
+        registry read every master's 40 KB of features it does not show."""
         clauses, args = [], []
         for clause, value in (("k.public_id = ?", None if key is None else _key_id(key)),
                               ("c.recipient = ?", recipient), ("c.master_id = ?", master),
@@ -326,8 +329,12 @@ class Registry:
         if output_path is not None:
             clauses.append("c.output_path IN (?, ?)")
             args += _path_spellings(output_path)
+        if id_prefix is not None:
+            clauses.append("substr(c.id, 1, ?) = ?")
+            args += [len(id_prefix), id_prefix]
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        return self._records(f"{_RECORD_SELECT}{where} ORDER BY c.reserved_at, c.id", tuple(args))
+        select = _RECORD_SELECT if prints else _RECORD_SELECT.replace("m.print", "x''")
+        return self._records(f"{select}{where} ORDER BY c.reserved_at, c.id", tuple(args))
 
     def matches(self, key: Key | str, payload: int) -> dict[str, list[dict[str, Any]]]:
         """The issued copies of ``payload`` under ``key`` in the shape of the C2PA soft-binding
