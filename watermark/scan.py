@@ -854,7 +854,8 @@ def _why_not_attributed(mark: _Mark) -> str:
                 "another registry (--registry), or a mark of this key's not recorded")
     return (f"payload {mark.payload:#018x} was issued as a copy of {mark.record.master.path}, but this file's content "
             "does not match that master well enough: much of the picture was changed (stickers, text, another "
-            "picture over it), or the mark was copied from another image")
+            "picture over it), or the mark was copied from another image; a small file (a few hundred pixels) may "
+            "also hold too few features to register to it")
 
 
 def _record(record: Record) -> dict[str, Any]:
