@@ -1,6 +1,7 @@
 """The registry file: records, lookups, export/import, and its bad input (real files, real processes)."""
 
 import base64
+import contextlib
 import functools
 import io
 import json
@@ -650,52 +651,47 @@ with Registry(path) as registry:
 """
 
 
-def test_a_registry_this_user_may_only_read_is_read_and_refuses_writes_with_one_line(key):
-    """A registry on a read-only share or of another user: WAL's index needs write access, so it is read
-    as an immutable file (and, while a writer keeps its WAL there, as a WAL database: the latest records)."""
+@contextlib.contextmanager
+def _read_by_another_user(key, folder_mode):
+    """A registry of ``key`` made read-only (0444) in a new folder of ``folder_mode``, read by a user who may
+    not write it (`_AS_A_READER`, as nobody when this is root): yields (folder, path, the reader's lines)."""
     folder = tempfile.mkdtemp(dir="/tmp")          # pytest's tmp_path is its owner's only
     try:
         path = os.path.join(folder, "r.db")
         with Registry(path, create=True) as registry:
             registry.add_key(key)
         os.chmod(path, 0o444)
-        os.chmod(folder, 0o555)
+        os.chmod(folder, folder_mode)
         reader = 65534 if os.geteuid() == 0 else 0
         result = subprocess.run([sys.executable, "-c", _AS_A_READER, path, str(reader)], capture_output=True,
                                 text=True, check=True)
-        lines = result.stdout.splitlines()
-        assert lines[0] == f"{key.fingerprint} 0", result.stdout
-        assert lines[1] == f"{path}: cannot write the registry (attempt to write a readonly database); check the " \
-                           "permissions of the file, and of its directory"
-        assert sorted(os.listdir(folder)) == ["r.db"]          # no -wal or -shm left by the reader
+        yield folder, path, result.stdout.splitlines()
     finally:
         os.chmod(folder, 0o755)
         shutil.rmtree(folder)
+
+
+def test_a_registry_this_user_may_only_read_is_read_and_refuses_writes_with_one_line(key):
+    """A registry on a read-only share or of another user: WAL's index needs write access, so it is read
+    as an immutable file (and, while a writer keeps its WAL there, as a WAL database: the latest records)."""
+    with _read_by_another_user(key, 0o555) as (folder, path, lines):
+        assert lines[0] == f"{key.fingerprint} 0", lines
+        assert lines[1] == f"{path}: cannot write the registry (attempt to write a readonly database); check the " \
+                           "permissions of the file, and of its directory"
+        assert sorted(os.listdir(folder)) == ["r.db"]          # no -wal or -shm left by the reader
 
 
 def test_a_read_only_registry_in_a_writable_folder_is_read_without_leaving_files_that_refuse_writers(key):
     """A read of a registry made read-only (chmod 400) in a folder its reader may write left read-only -wal
     and -shm files beside it: once the file was writable again, every embed failed "attempt to write a
     readonly database; check the file's and its directory's permissions", both of which were fine."""
-    folder = tempfile.mkdtemp(dir="/tmp")
-    try:
-        path = os.path.join(folder, "r.db")
-        with Registry(path, create=True) as registry:
-            registry.add_key(key)
-        os.chmod(path, 0o444)
-        os.chmod(folder, 0o777)
-        reader = 65534 if os.geteuid() == 0 else 0
-        result = subprocess.run([sys.executable, "-c", _AS_A_READER, path, str(reader)], capture_output=True,
-                                text=True, check=True)
-        assert result.stdout.splitlines()[0] == f"{key.fingerprint} 0", result.stdout
+    with _read_by_another_user(key, 0o777) as (folder, path, lines):
+        assert lines[0] == f"{key.fingerprint} 0", lines
         assert sorted(os.listdir(folder)) == ["r.db"]
         os.chmod(path, 0o600)
         with Registry(path) as registry:                      # its owner writes it again
             registry.add_key(wm.Key.generate())
             assert len(registry.keys()) == 2
-    finally:
-        os.chmod(folder, 0o755)
-        shutil.rmtree(folder)
 
 
 def test_threads_may_share_one_registry(registry, key):
