@@ -135,6 +135,25 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
     >>> wm.detect(marked, key=key).payload == 0xC0FFEE
     True
     """
+    _refuse_eight_bits_as_sixteen(image)
+    return _embed(image, payload, key, strength=strength, scheme=scheme)
+
+
+def _refuse_eight_bits_as_sixteen(image: ImageLike) -> None:
+    """An InvalidImageError for a caller's 16-bit array or image whose values stay within 0..255: an 8-bit
+    picture after ``.astype(np.uint16)`` or ``convert("I;16")``, which the mark, made for 0..65535, would
+    cross 257 times too strongly (PSNR 14 dB). A 16-bit file that dark is marked (`embed_file`): there the
+    values are what they say."""
+    sixteen = (image.mode in ("I;16", "I;16B", "I;16L") if isinstance(image, Image.Image)
+               else isinstance(image, np.ndarray) and image.dtype == np.uint16)
+    if sixteen and int(np.asarray(image).max(initial=0)) <= 255:
+        raise InvalidImageError("image: 16-bit values that stay within 0..255: 8 or 16 bits? The mark would be made "
+                                "for 0..65535, 257 times too strong; pass 8-bit pixels (.astype(np.uint8), mode 'L') "
+                                "or the values times 257")
+
+
+def _embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float, scheme: str) -> ImageLike:
+    """`embed` without its check of the caller's bit depth (a file's pixels are what they say)."""
     if not (isinstance(strength, numbers.Real) and 0 < strength <= MAX_STRENGTH):
         raise ParameterError(f"strength must be a number in (0, {MAX_STRENGTH:g}], got {strength!r}")
     _check_key(key)
@@ -145,10 +164,6 @@ def embed(image: ImageLike, payload: int | bytes, key: Key, *, strength: float =
                                 "current one: mark each frame on its own")
     chosen = schemes.get(scheme)
     pixels, luma, fmt = _luminance_of(image, chosen, "image")
-    if fmt.dtype == np.uint16 and fmt.pil_mode is None and int(pixels.max()) <= 255:
-        raise InvalidImageError("image: a uint16 array whose values stay within 0..255: 8 or 16 bits? The mark "
-                                "would be made for 0..65535, 257 times too strong; pass .astype(np.uint8) (8 bits) "
-                                "or the values times 257 (16 bits)")
     if fmt.pil_mode == "1":
         raise InvalidImageError("image: a 1-bit (black and white) image cannot hold a mark; convert it to 'L'")
     residual = chosen.residual(luma, value, key, strength=strength)
@@ -305,7 +320,7 @@ def _marked(loaded: imageio.LoadedImage, dst: str | os.PathLike, payload: int | 
     imageio.check_writable(loaded.image, dst)     # a format that cannot hold the image: refused before the work
     try:
         warn_if_marked(loaded.image, key, schemes.get(scheme), src)
-        return embed(loaded.image, payload, key, strength=strength, scheme=scheme)
+        return _embed(loaded.image, payload, key, strength=strength, scheme=scheme)
     except InvalidImageError as exc:
         raise type(exc)(str(exc).replace("image:", f"{src}:", 1)) from None
 

@@ -79,6 +79,7 @@ _PRINTS = 256                    # decoded prints (and thumbnails) kept between 
 LIKENESS = 0.8                  # the least correlation with its master's thumbnail of a file registered to it
 _LIKENESS_PIXELS = 256          # thumbnail pixels a file must cover for that correlation to be taken
 _LIKENESS_CONTRAST = 0.01       # and the least RMS contrast (of 1) the master must have there (a plain sky has none)
+_SMALL_SIDE = 640               # px: a short side under it may hold too few local features to register
 _BYTES_PER_PIXEL = 8            # the largest file of ``max_pixels``: uncompressed 16-bit RGBA...
 _HEADROOM_BYTES = 64 * 2**20    # ...and room for metadata, previews, a C2PA manifest
 
@@ -677,7 +678,7 @@ class Scanner:
             mark = min(found.marks, key=_p_of)
             row.update(status="mark-only", method=mark.method, p_value=mark.p_value, match=near,
                        payload=None if mark.payload is None else f"{mark.payload:#018x}",
-                       reason=_why_not_attributed(mark))
+                       reason=_why_not_attributed(mark, small=min(found.loaded.original_size) < _SMALL_SIDE))
         elif near is not None:
             row.update(status="near-duplicate", method="near-duplicate", match=near,
                        reason="the content matches a registered master but no mark of its copies was found")
@@ -839,7 +840,9 @@ def _p_of(mark: _Mark) -> float:
     return 1.0 if mark.p_value is None else mark.p_value
 
 
-def _why_not_attributed(mark: _Mark) -> str:
+def _why_not_attributed(mark: _Mark, *, small: bool = False) -> str:
+    """Why a mark is not an attribution (a mark-only row's reason); ``small``: the file is a few hundred pixels
+    on its short side, where local features may be too few to register it."""
     if mark.doubt:
         return mark.doubt
     if mark.payload is None:
@@ -854,8 +857,9 @@ def _why_not_attributed(mark: _Mark) -> str:
                 "another registry (--registry), or a mark of this key's not recorded")
     return (f"payload {mark.payload:#018x} was issued as a copy of {mark.record.master.path}, but this file's content "
             "does not match that master well enough: much of the picture was changed (stickers, text, another "
-            "picture over it), or the mark was copied from another image; a small file (a few hundred pixels) may "
-            "also hold too few features to register to it")
+            "picture over it), or the mark was copied from another image"
+            + ("; or this file, a few hundred pixels, holds too few local features to register to it" if small
+               else ""))
 
 
 def _record(record: Record) -> dict[str, Any]:

@@ -90,10 +90,11 @@ _GLOSSARY = (
      "copy the file is (a pasted mark has as small a p), and it is not the probability that anyone did "
      "anything. Each way of reading gives its own p: the scan shows the smallest of its reads of the mark, "
      "so <code>watermark detect</code> on the same file may give another. A p below about 1e-3 is computed "
-     "from the statistic's model (a normal tail, bounded in the README's <i>Honest statistics</i>), not "
-     "counted: it ranks evidence, and 1e-100 is not a literal probability. Over many files, the number of "
-     "unmarked files expected to pass by chance is at most the files times the keys times 1e-9 (the summary "
-     "above gives it for this scan)."),
+     "from the statistic's model (a normal tail, which the README's <i>Honest statistics</i> bounds at 4.5 "
+     "times), not counted: it ranks evidence, and 1e-100 is not a literal probability. Over many files, the "
+     "unmarked files expected to pass a blind read by chance are about the files times the keys times 1e-9 "
+     "(the summary above gives it for this scan); a file also read in masters' frames is tested more often, "
+     "each read paying for its own hypotheses."),
     ("per-copy layer p", "the same probability for the copy's own layer, present at 1e-9 or less: the number "
      "behind \"whose copy\". It pays for every issued copy of the master it was tested among (\"among N "
      "copies\"): a registry that issues more copies of that master later gives the same file a larger one. "
@@ -130,7 +131,8 @@ def _layer_p(mark: dict, threshold: float) -> str:
     """A mark's per-copy layer p-value, among how many copies, and whether it is borderline: within ``_BORDER``
     of the scan's ``threshold`` (see `_GLOSSARY`)."""
     value = float(mark["layer_p_value"])
-    among = f" among {mark['copies_tested']} copies" if mark.get("copies_tested") else ""
+    copies = mark.get("copies_tested")
+    among = f" among {copies} cop{'y' if copies == 1 else 'ies'}" if copies else ""
     near = " <i>borderline</i>" if threshold / _BORDER <= value <= threshold * _BORDER else ""
     return f"{value:.3g}{among}{near}"
 
@@ -236,7 +238,8 @@ class ScanReport:
             self.by_recipient[record.get("recipient") or "(none)"][named] += 1
             if named in ("attributed", "unverified", "exact"):
                 self.copies_by_recipient[record.get("recipient") or "(none)"].add(str(record.get("id")))
-            self.by_master[(record.get("master") or {}).get("path") or "?"][named] += 1
+        for master, named in {((record.get("master") or {}).get("path") or "?", named) for record, named in records}:
+            self.by_master[master][named] += 1                # a file once per master, whatever copies it names
         pasted = [] if records else [mark["record"] for mark in row.get("marks") or [] if mark.get("record")]
         for record in pasted:                # a copy's mark in other content: mark-only, under that copy's names
             self.by_recipient[record.get("recipient") or "(none)"]["mark-only"] += 1
@@ -358,7 +361,8 @@ class ScanReport:
                    "their rows stand as that run made them, with its own command and registry)" if self.earlier else "")
         chance = self.status.total() * max(1, len(self.keys)) * self.false_alarm
         return (f"Files scanned: {self.status.total()}{earlier}. Findings: {found}{shown}. Unmarked files "
-                f"expected among them to pass a read by chance: at most {chance:.2g}.")
+                f"expected among them to pass a blind read by chance: about {_rate(chance)} (files x keys x "
+                f"{_rate(self.false_alarm)}; see <i>p</i> below).")
 
     @staticmethod
     def _counts(title: str, table: dict[str, Counter[str]], columns: list[str]) -> str:

@@ -6,6 +6,7 @@ import re
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from photos import photo
@@ -385,13 +386,19 @@ def test_embed_bytes_keeps_16_bits_and_names_the_upload_in_errors(key):
         wm.embed_bytes(b"\xff\xd8\xff\xe0 not a JPEG", 7, key, name="upload-17.jpg")
 
 
-def test_an_eight_bit_picture_in_a_uint16_array_is_refused_not_marked_257_times_too_strong(key):
-    """After .astype(np.uint16) the array held 0..255: the mark, made for 0..65535, took PSNR to 14 dB."""
+def test_an_eight_bit_picture_in_16_bits_is_refused_not_marked_257_times_too_strong(key, tmp_path):
+    """After .astype(np.uint16) (or convert("I;16")) the values held 0..255: the mark, made for 0..65535,
+    took PSNR to 14 dB. A 16-bit file that dark is marked: its values are what they say."""
     pixels = photo("coffee")[:256, :256]
-    with pytest.raises(wm.InvalidImageError, match="uint16 array whose values stay within 0..255: 8 or 16 bits"):
-        wm.embed(pixels.astype(np.uint16), 7, key)
+    for eight_bits in (pixels.astype(np.uint16), Image.fromarray(pixels[:, :, 0]).convert("I;16")):
+        with pytest.raises(wm.InvalidImageError, match="16-bit values that stay within 0..255: 8 or 16 bits"):
+            wm.embed(eight_bits, 7, key)
     marked = wm.embed(pixels.astype(np.uint16) * 257, 7, key)        # the same picture in 16 bits is marked
     assert marked.dtype == np.uint16 and wm.detect(marked, key).payload == 7
+    cv2.imwrite(str(tmp_path / "dark.png"), pixels.astype(np.uint16))   # a 16-bit file, nearly black
+    wm.embed_file(tmp_path / "dark.png", tmp_path / "out.png", 7, key)
+    change = np.abs(cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED).astype(float) - pixels).mean()
+    assert change < 257                  # under one 8-bit level on the file's own 16-bit scale
 
 
 def test_messages_about_an_array_s_values_and_byte_order_say_what_is_wrong(key):

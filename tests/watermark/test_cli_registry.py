@@ -596,7 +596,7 @@ def test_dash_is_standard_input_and_output_for_export_and_import_and_no_folder_f
     assert main(["registry", "init", str(tmp_path / "copy.db")]) == 0
     imported = subprocess.run([*command, "import", "-", "--registry", str(tmp_path / "copy.db")], input=exported,
                               capture_output=True, text=False, cwd=tmp_path)
-    assert imported.returncode == 0 and imported.stdout.decode().startswith("-: imported 1 copies, 1 masters, 1 keys")
+    assert imported.returncode == 0 and imported.stdout.decode().startswith("-: imported 1 copy, 1 master, 1 key")
     again = subprocess.run([*command, "export", "--json", "--registry", str(tmp_path / "copy.db")],
                            capture_output=True, check=True).stdout
     assert again == exported
@@ -628,7 +628,7 @@ def test_import_holds_one_master_at_a_time_not_the_file(setup, tmp_path, capsys)
         finally:
             tracemalloc.stop()
         said = capsys.readouterr().out
-        assert said.endswith(f"imported 1 copies, {count} masters, 1 keys into {tmp_path}/{count}.db\n")
+        assert said.endswith(f"imported 1 copy, {count} masters, 1 key into {tmp_path}/{count}.db\n")
     size = (tmp_path / "48.json").stat().st_size
     assert peaks[48] < 1.25 * peaks[12] and peaks[48] < size / 3, (peaks, size)
 

@@ -157,7 +157,7 @@ def test_the_summary_counts_every_copy_a_collage_names_under_its_own_status(caps
     assert "recipient Agence X: 1 attributed file naming 1 copy of 1 master" in err
     assert "recipient Y: 1 attributed file" in err
     assert "recipient Z: 1 unverified file" in err and "recipient W" not in err and "recipient V" not in err
-    assert "coffee.png x3" in err
+    assert "masters: coffee.png x1" in err              # one file, whatever copies of the master it names
     summary.add({"status": "exact", "record": record})           # "1 attributed, 1 exact copies" read as one kind
     summary.print(0)
     # two files of one copy: a lawyer counted "2 copies" where one copy was found twice
@@ -590,7 +590,12 @@ def test_the_scan_never_writes_its_rows_over_the_registry_or_its_wal(scan_world,
                       scan_world / "studio.key", "-o", target, "--overwrite", check=2)
         assert result.stderr.splitlines() == [f"watermark: {target}: {said} write the scan's rows to another file"]
     assert (registry.read_bytes(), wal.read_bytes()) == before
-    holder.close()
+    holder.close()                                        # no writer at work: no -wal, no -shm, until one opens
+    for part in ("-wal", "-shm"):                         # it: refused by name (rows written into the WAL, lost;
+        assert not Path(f"{registry}{part}").exists()     # a Bus error on the -shm)
+        result = _run("scan", scan_world / "crawl" / "exact.png", "--registry", registry, "--key",
+                      scan_world / "studio.key", "-o", f"{registry}{part}", "--overwrite", check=2)
+        assert f"is the registry itself (its {part[1:]} file)" in result.stderr
     assert sqlite3.connect(registry).execute("SELECT count(*) FROM copies WHERE note = 'kept'").fetchone()[0] == 6
 
 

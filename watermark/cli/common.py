@@ -43,16 +43,24 @@ class _Once(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun`` in the singular or plural: "1 copy", "2 copies", "3 masters"."""
+    if n == 1:
+        return f"{n} {noun}"
+    return f"{n} {noun[:-1]}ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else f"{n} {noun}s"
+
+
 def refuse_registry_files(output: str | os.PathLike, registry: str | os.PathLike, instead: str) -> None:
     """A ParameterError if ``output`` is the registry or a file SQLite keeps beside it (its WAL, shared
     memory or journal), under any name: writing there would destroy every record. ``instead``: what to do."""
-    if not os.path.lexists(output):
-        return
-    for part in ("", "-wal", "-shm", "-journal"):
-        with contextlib.suppress(OSError):              # none there: opening the registry says so
-            if os.path.samefile(output, f"{registry}{part}"):
-                raise ParameterError(f"{output}: is the registry itself{f' (its {part[1:]} file)' if part else ''};"
-                                     f" {instead}")
+    for part in ("", "-wal", "-shm", "-journal"):      # by name too: SQLite makes -wal and -shm when it opens
+        beside = f"{registry}{part}"
+        same = os.path.realpath(output) == os.path.realpath(beside)
+        with contextlib.suppress(OSError):              # not there (yet): its name said it
+            same = same or os.path.samefile(output, beside)
+        if same:
+            raise ParameterError(f"{output}: is the registry itself{f' (its {part[1:]} file)' if part else ''};"
+                                 f" {instead}")
 
 
 def key_options(parser: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ from .. import atomic
 from ..errors import OutputExistsError, ParameterError, RegistryError, WatermarkError
 from ..registry import ISSUED, RESERVED, VOID, Record, Registry, import_file, write_export
 from ..sources import printable
-from .common import FOUND, NOT_FOUND, load_key, refuse_registry_files, visible
+from .common import FOUND, NOT_FOUND, counted, load_key, refuse_registry_files, visible
 
 __all__ = ["register", "registry_option", "default_registry", "require_utf8", "spreadsheet_cell"]
 
@@ -248,10 +248,8 @@ def _check_suffix(output: str, *, as_json: bool) -> None:
 
 def _check_output(output: Path, registry: Path, *, overwrite: bool) -> None:
     """Refuse to export over the registry itself, ever, or over another existing file without --overwrite."""
-    if not os.path.lexists(output):
-        return
     refuse_registry_files(output, registry, "export to another file")
-    if not overwrite:
+    if os.path.lexists(output) and not overwrite:
         raise OutputExistsError(f"{output}: already exists; pass --overwrite to replace it")
 
 
@@ -283,6 +281,6 @@ def _run_import(args: argparse.Namespace) -> int:
     with Registry(args.registry) as registry:      # '-': an export piped in (`registry export --json | ...`)
         registry.require_sound()
         added = import_file(registry, "/dev/stdin" if args.file == "-" else args.file, source=args.file)
-    print(visible(f"{args.file}: imported {added['copies']} copies, {added['masters']} masters, "
-                  f"{added['keys']} keys into {args.registry}"))
+    print(visible(f"{args.file}: imported {counted(added['copies'], 'copy')}, {counted(added['masters'], 'master')}, "
+                  f"{counted(added['keys'], 'key')} into {args.registry}"))
     return FOUND

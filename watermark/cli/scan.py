@@ -34,6 +34,7 @@ from .common import (
     FOUND,
     NOT_FOUND,
     batch_options,
+    counted,
     keys_options,
     load_keys,
     probability,
@@ -89,7 +90,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                       help="run on Dask: a local cluster of --jobs workers, or the scheduler at ADDRESS "
                            "(tcp://host:8786); needs pip install 'filigrane[dask]'")
     scan.add_argument("--false-alarm", type=probability, default=schemes.DEFAULT_FALSE_ALARM, metavar="P",
-                      help="a blind read counts when its p-value is at most this (default: %(default)s)")
+                      help="a read counts, and a per-copy layer is found, when its p-value is at most this "
+                           "(default: %(default)s)")
     scan.add_argument("--url-timeout", type=seconds, default=URL_TIMEOUT, metavar="SECONDS",
                       help="an http(s) suspect whose server keeps the connection or the data waiting longer is "
                            "an error row (default: %(default)g)")
@@ -158,7 +160,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             summary.print(log.resumed)
             say_left_out(left_out)
             if report is not None:
-                written = report.write(printable(shlex.join(sys.argv)), printable(os.getcwd()))
+                written = report.write(printable(shlex.join(sys.argv)), printable(shlex.quote(os.getcwd())))
                 print(visible(f"watermark: report written to {written}"), file=sys.stderr)
             scanner.close()
     if not summary.status.total():           # as detect and embed: nothing to scan is a mistake, not "none found"
@@ -172,8 +174,8 @@ def _run_scan(args: argparse.Namespace) -> int:
 def _registry_state(path: str, registry: Registry) -> str:
     """The registry as the report names it: its path and what it held when the scan started."""
     counts = registry.counts()
-    return (f"{os.path.abspath(path)} ({_count(counts['issued'], 'issued copy')} of "
-            f"{_count(counts['masters'], 'master')} when the scan started, its records' SHA-256 "
+    return (f"{os.path.abspath(path)} ({counted(counts['issued'], 'issued copy')} of "
+            f"{counted(counts['masters'], 'master')} when the scan started, its records' SHA-256 "
             f"{registry.digest()})")
 
 
@@ -239,11 +241,15 @@ class _Summary:
 
     def add(self, row: dict[str, Any]) -> None:
         self.status[row["status"]] += 1
-        for record, seen in copies_named(row):
-            recipient, master = record.get("recipient") or "(no recipient)", record["master"]["path"]
+        named = copies_named(row)
+        for record, seen in named:
+            recipient = record.get("recipient") or "(no recipient)"
             self.recipients[recipient][seen] += 1
-            self.recipient_masters[recipient][master] += 1
             self.recipient_copies[recipient].add(str(record.get("id")))
+        pairs = {(record.get("recipient") or "(no recipient)", record["master"]["path"]) for record, _ in named}
+        for recipient, master in pairs:               # a file once per master, whatever copies of it it names
+            self.recipient_masters[recipient][master] += 1
+        for master in {master for _, master in pairs}:
             self.masters[master] += 1
 
     def print(self, resumed: int) -> None:
@@ -256,17 +262,11 @@ class _Summary:
             kinds = [f"{seen[s]} {s}" for s in ("attributed", "unverified", "exact") if seen[s]]
             files = "file" if seen.total() == 1 else "files"
             named = f"{kinds[0]} {files}" if len(kinds) == 1 else f"{seen.total()} {files} ({', '.join(kinds)})"
-            copies = _count(len(self.recipient_copies[recipient]), "copy")
+            copies = counted(len(self.recipient_copies[recipient]), "copy")
             print(visible(f"watermark:   recipient {recipient}: {named} naming {copies} of "
-                          f"{_count(len(masters), 'master')} ({_top(masters)})"), file=sys.stderr)
+                          f"{counted(len(masters), 'master')} ({_top(masters)})"), file=sys.stderr)
         if self.masters:
             print(visible(f"watermark:   masters: {_top(self.masters)}"), file=sys.stderr)
-
-
-def _count(n: int, noun: str) -> str:
-    if n == 1:
-        return f"{n} {noun}"
-    return f"{n} {noun[:-1]}ies" if noun.endswith("y") else f"{n} {noun}s"
 
 
 def _top(counts: Counter[str], shown: int = 5) -> str:
