@@ -12,7 +12,9 @@ import io
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import TextIO
 
@@ -24,6 +26,7 @@ from .common import FOUND, NOT_FOUND, counted, load_key, refuse_registry_files, 
 
 __all__ = ["register", "registry_option", "default_registry", "require_utf8", "spreadsheet_cell"]
 
+_CHUNK = 1 << 20            # characters an export to stdout is copied in
 _RECORD_ID = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"     # a UUID's shape: x a hex digit
 _CSV_FIELDS = ("id", "state", "payload", "recipient", "master_path", "master_sha256", "output_path",
                "output_sha256", "issued_at", "metadata", "key", "scheme", "tool_version")
@@ -209,10 +212,11 @@ def _run_export(args: argparse.Namespace) -> int:
         _check_output(Path(args.output), Path(args.registry), overwrite=args.overwrite)
     with Registry(args.registry) as registry:
         registry.require_sound()
-        if args.output is None:             # whole before the first byte: a damaged field says so, no half export
-            whole = io.StringIO()
-            _export(registry, whole, as_json=args.json)
-            sys.stdout.write(whole.getvalue())
+        if args.output is None:             # whole before the first byte: a damaged field says so, no half export;
+            with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as whole:   # held on disk, not in memory
+                _export(registry, whole, as_json=args.json)                          # (271 MB took 897 MB there)
+                whole.seek(0)
+                shutil.copyfileobj(whole, sys.stdout, _CHUNK)
             return FOUND
         try:
             with atomic.writing(Path(args.output), replace=args.overwrite, mode=0o600) as out:
