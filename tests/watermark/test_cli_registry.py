@@ -607,6 +607,15 @@ def test_dash_is_standard_input_and_output_for_export_and_import_and_no_folder_f
     assert not (tmp_path / "-").exists()
 
 
+def _with_masters(document, count, tmp_path):
+    """``document`` (an export of one master and its copy) given ``count`` masters, the copy's last, written to
+    ``tmp_path``/COUNT.json, and a new registry COUNT.db beside it."""
+    document["masters"] = [{**document["masters"][0], "sha256": f"{n:064x}"} for n in range(count - 1)]
+    document["masters"].append({**document["masters"][0], "sha256": document["copies"][0]["master"]})
+    (tmp_path / f"{count}.json").write_text(json.dumps(document), encoding="utf-8")
+    _run("registry", "init", tmp_path / f"{count}.db", check=0)
+
+
 def test_import_holds_one_master_at_a_time_not_the_file(setup, tmp_path, capsys):
     """An export of 20,000 masters took 18 GB to import whole: memory now holds one master's print
     and frame at a time (traced: the same for 12 masters as for 48, and well under the file)."""
@@ -616,10 +625,7 @@ def test_import_holds_one_master_at_a_time_not_the_file(setup, tmp_path, capsys)
     assert document["masters"][0]["frame"] is not None
     peaks = {}
     for count in (12, 48):
-        document["masters"] = [{**document["masters"][0], "sha256": f"{n:064x}"} for n in range(count - 1)]
-        document["masters"].append({**document["masters"][0], "sha256": document["copies"][0]["master"]})
-        (tmp_path / f"{count}.json").write_text(json.dumps(document), encoding="utf-8")
-        _run("registry", "init", tmp_path / f"{count}.db", check=0)
+        _with_masters(document, count, tmp_path)
         tracemalloc.start()
         try:
             assert main(["registry", "import", str(tmp_path / f"{count}.json"), "--registry",
@@ -885,10 +891,7 @@ def test_an_export_to_stdout_holds_no_more_than_one_to_a_file(setup, tmp_path, m
     document = json.loads(_run("registry", "export", "--json", "--registry", database, check=0).stdout)
     peaks = {}
     for count in (12, 48):
-        document["masters"] = [{**document["masters"][0], "sha256": f"{n:064x}"} for n in range(count - 1)]
-        document["masters"].append({**document["masters"][0], "sha256": document["copies"][0]["master"]})
-        (tmp_path / f"{count}.json").write_text(json.dumps(document), encoding="utf-8")
-        _run("registry", "init", tmp_path / f"{count}.db", check=0)
+        _with_masters(document, count, tmp_path)
         _run("registry", "import", tmp_path / f"{count}.json", "--registry", tmp_path / f"{count}.db", check=0)
         with open(tmp_path / f"{count}.out.json", "w", encoding="utf-8") as out:
             monkeypatch.setattr(sys, "stdout", out)
