@@ -26,7 +26,7 @@ from .errors import (
     OutputExistsError,
     ParameterError,
 )
-from .image import ImageLike, PixelFormat, add_to_luminance, luminance_of, pixels_of, shaped_as
+from .image import SIXTEEN_BIT_MODES, ImageLike, PixelFormat, add_to_luminance, luminance_of, pixels_of, shaped_as
 from .keys import Key
 from .signer import ManifestSigner, new_manifest_id
 
@@ -144,7 +144,7 @@ def _refuse_eight_bits_as_sixteen(image: ImageLike) -> None:
     picture after ``.astype(np.uint16)`` or ``convert("I;16")``, which the mark, made for 0..65535, would
     cross 257 times too strongly (PSNR 14 dB). A 16-bit file that dark is marked (`embed_file`): there the
     values are what they say."""
-    sixteen = (image.mode in ("I;16", "I;16B", "I;16L") if isinstance(image, Image.Image)
+    sixteen = (image.mode in SIXTEEN_BIT_MODES if isinstance(image, Image.Image)
                else isinstance(image, np.ndarray) and image.dtype == np.uint16)
     if sixteen and int(np.asarray(image).max(initial=0)) <= 255:
         raise InvalidImageError("image: 16-bit values that stay within 0..255: 8 or 16 bits? The mark would be made "

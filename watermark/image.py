@@ -24,7 +24,7 @@ from .color import luminance, strips
 from .errors import InvalidImageError
 
 __all__ = ["PixelFormat", "pixels_of", "to_float", "from_float", "luminance_of", "add_to_luminance", "image_op",
-           "shaped_as", "ImageLike"]
+           "shaped_as", "ImageLike", "SIXTEEN_BIT_MODES"]
 
 ImageLike = Any  # numpy.ndarray or PIL.Image.Image
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,6 +34,7 @@ _PIL_WORKING_MODE = {"P": "RGB", "PA": "RGBA", "CMYK": "RGB", "1": "L", "I": "I"
                      "I;16B": "I;16B", "I;16L": "I;16L", "L": "L", "LA": "LA", "RGB": "RGB",
                      "RGBA": "RGBA", "RGBX": "RGB", "YCbCr": "RGB", "F": "F"}
 _SIXTEEN_BITS = {"I;16": "<u2", "I;16B": ">u2", "I;16L": "<u2"}   # Pillow's 16-bit grey modes, their byte order
+SIXTEEN_BIT_MODES = tuple(_SIXTEEN_BITS)
 
 
 @dataclass(frozen=True)

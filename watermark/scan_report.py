@@ -27,7 +27,7 @@ from .fingerprint import MAX_DISTANCE
 from .scan import LIKENESS, STATUSES
 from .sources import visible
 
-__all__ = ["ScanReport", "copies_named"]
+__all__ = ["ScanReport", "copies_named", "layer_read"]
 
 _SHOWN = ("attributed", "unverified", "mark-only", "near-duplicate", "exact")
 _ERRORS_SHOWN = 50
@@ -182,6 +182,12 @@ def copies_named(row: dict) -> list[tuple[dict, str]]:
     if row.get("status") == "exact":
         return [(row["record"], "exact")] if row.get("record") else []
     return [(mark["record"], seen) for mark in row.get("marks") or [] if (seen := _named_as(mark))]
+
+
+def layer_read(row: dict) -> dict | None:
+    """The mark of a scan row's own payload, when its per-copy layer was read (its ``layer_p_value``)."""
+    return next((mark for mark in row.get("marks") or []
+                 if mark.get("payload") == row.get("payload") and mark.get("layer_p_value") is not None), None)
 
 
 def _named_as(mark: dict) -> str | None:
@@ -400,8 +406,7 @@ class ScanReport:
         if row.get("payload"):
             p_value = row.get("p_value")
             evidence = "" if p_value is None else f", p = {_p(p_value)}"
-            layer = next((mark for mark in row.get("marks") or []
-                          if mark.get("payload") == row["payload"] and mark.get("layer_p_value") is not None), None)
+            layer = layer_read(row)
             if layer is not None:
                 evidence += f", per-copy layer p = {_layer_p(layer, self.false_alarm)}"
             facts.append(f"payload <code>{_e(row['payload'])}</code>{evidence}")

@@ -80,8 +80,9 @@ def _add_key(registry: Registry, key: Key, *, new_key: bool) -> None:
         return                                    # a read: a writer at work beside this run is no obstacle
     if new_key:
         registry.add_key(key)
-    if new_key or registry.add_first_key(key):    # the check and the write in one transaction
-        print(visible(f"watermark: {registry.path}: added key {key.fingerprint}"), file=sys.stderr, flush=True)
+    elif not registry.add_first_key(key):         # the check and the write in one transaction: added meanwhile
+        return
+    print(visible(f"watermark: {registry.path}: added key {key.fingerprint}"), file=sys.stderr, flush=True)
 
 
 def _issue_one(pair: tuple[Path, Path], *, registry: str, key: Key, payload: int | None, recipient: str | None,

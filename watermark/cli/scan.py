@@ -26,7 +26,7 @@ from ..errors import ParameterError
 from ..registry import Registry, print_of
 from ..resultlog import ResultLog
 from ..scan import ROW_FIELDS, STATUSES, Scanner, ScanOptions
-from ..scan_report import ScanReport, copies_named
+from ..scan_report import ScanReport, copies_named, layer_read
 from ..sources import URL_TIMEOUT, iter_sources, printable
 from .batch import Lines
 from .common import (
@@ -201,11 +201,10 @@ def _text(row: dict[str, Any]) -> str:
 def _verdict(row: dict[str, Any]) -> str:
     status, record = row["status"], row.get("record") or {}
     if status in ("attributed", "unverified"):
-        layer = next((mark.get("layer_p_value") for mark in row.get("marks") or []
-                      if mark.get("payload") == row["payload"] and mark.get("layer_p_value") is not None), None)
+        layer = layer_read(row)
         copy = (f"copy {record.get('id')} of {record['master']['path']}, payload {row['payload']}, "
                 f"p={row['p_value']:.3g}, {row['method']}"
-                + ("" if layer is None else f", per-copy layer p={layer:.3g}"))
+                + ("" if layer is None else f", per-copy layer p={layer['layer_p_value']:.3g}"))
         if status == "attributed":
             line = f"{row['path']}: attributed to {record.get('recipient')} ({copy})"
             line += f"; {row['reason']}" if row.get("reason") else ""
