@@ -282,6 +282,23 @@ def test_an_interrupt_just_after_the_output_got_its_name_leaves_it_for_a_rerun(r
     assert again.record.output_sha256 == file_sha256(output)
 
 
+def test_an_interrupt_just_after_the_reservation_committed_voids_it(registry, master, tmp_path, key, monkeypatch):
+    """A CI run's SIGTERM came between the reservation's commit and its return: the reservation of a copy
+    never written stayed, where the stop promises to void it."""
+    read_back = Registry._existing
+
+    def committed_then_stopped(self, record_id):
+        read_back(self, record_id)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Registry, "_existing", committed_then_stopped)
+    with pytest.raises(KeyboardInterrupt):
+        issue_file(registry, master, tmp_path / "coffee.png", key, recipient="Alice")
+    monkeypatch.undo()
+    (voided,) = registry.records()
+    assert voided.state == "void" and not (tmp_path / "coffee.png").exists()
+
+
 def test_a_record_refused_by_a_lock_names_the_image_and_a_rerun_records_it(tmp_path, master, key, monkeypatch):
     path, output = tmp_path / "r.db", tmp_path / "coffee.png"
     Registry(path, create=True).close()

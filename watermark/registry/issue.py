@@ -31,6 +31,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -149,13 +150,15 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
         c2pa_signer.check_output(destination)
         metadata = {**(metadata or {}), "c2pa_manifest": new_manifest_id()}
     api.warn_if_marked(loaded.image, key, schemes.get(scheme), source)   # as embed_file does
-    record = registry.reserve(key, master, output_path=destination, payload=payload, recipient=recipient,
-                              metadata=metadata, scheme=scheme)
-    sign = None if c2pa_signer is None else functools.partial(
-        c2pa_signer.sign, output=destination, source=source, source_format=loaded.format, payload=record.payload,
-        key_id=key.public_id, scheme=schemes.get(scheme).name, manifest_id=record.metadata["c2pa_manifest"])
-    written = _Written(sign)
-    try:
+    record_id, written = str(uuid.uuid4()), _Written()
+    try:                 # a stop just after the reservation's commit, before it is returned, voids it too
+        record = registry.reserve(key, master, output_path=destination, payload=payload, recipient=recipient,
+                                  metadata=metadata, scheme=scheme, record_id=record_id)
+        if c2pa_signer is not None:
+            written.sign = functools.partial(
+                c2pa_signer.sign, output=destination, source=source, source_format=loaded.format,
+                payload=record.payload, key_id=key.public_id, scheme=schemes.get(scheme).name,
+                manifest_id=record.metadata["c2pa_manifest"])
         try:
             marked = api.embed(loaded.image, record.payload, key, strength=strength, scheme=scheme)
         except InvalidImageError as exc:
@@ -165,7 +168,7 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     except BaseException as exc:
         if not written.is_at(destination):      # in place already (Ctrl-C just after the rename): a rerun records it
             with contextlib.suppress(RegistryError):
-                registry.void(record.id, f"not written: {exc}"[:500])
+                registry.void(record_id, f"not written: {exc}"[:500])
         raise
     for old in replaced:
         warnings.warn(f"{destination}: replaced the file of copy {old.id} issued to {_who(old)}, whose record "
@@ -177,8 +180,9 @@ class _Written:
     """The ``finish`` step of `imageio.save_image` that signs the encoded file (with ``sign``, when given)
     and keeps the SHA-256 of the bytes it hands on to be written."""
 
-    def __init__(self, sign: Callable[[bytes], bytes] | None) -> None:
-        self.sign, self.sha256 = sign, ""
+    def __init__(self) -> None:
+        self.sign: Callable[[bytes], bytes] | None = None
+        self.sha256 = ""
 
     def __call__(self, encoded: bytes) -> bytes:
         data = encoded if self.sign is None else self.sign(encoded)

@@ -223,8 +223,10 @@ class Registry:
     # -- copies -----------------------------------------------------------------------------------
 
     def reserve(self, key: Key, master: Master, *, output_path: str | os.PathLike, payload: int | None = None,
-                recipient: str | None = None, metadata: dict | None = None, scheme: str) -> Record:
-        """Allocate a payload for a copy of ``master`` under ``key`` and commit it as ``reserved`` by this process.
+                recipient: str | None = None, metadata: dict | None = None, scheme: str,
+                record_id: str | None = None) -> Record:
+        """Allocate a payload for a copy of ``master`` under ``key`` and commit it as ``reserved`` by this process,
+        as record ``record_id`` (a new id when None: a caller that names it can void it however far this got).
 
         Without ``payload``, a random 64-bit payload is drawn from the OS's CSPRNG until the
         UNIQUE (key, payload) constraint accepts it. A given ``payload`` is refused if the key has
@@ -232,7 +234,7 @@ class Registry:
         process at work holds a reservation of ``key`` for the same ``output_path`` (`refuse_at_work`).
         """
         public_id = self.add_key(key)
-        record_id, now, path = str(uuid.uuid4()), utc_now(), _stored_path(output_path)
+        record_id, now, path = record_id or str(uuid.uuid4()), utc_now(), _stored_path(output_path)
         fields = (record_id, public_id, master.id, path, recipient, metadata_text(metadata), scheme, tool_version(),
                   now, holders.this_process())
         for _ in range(1 if payload is not None else _ALLOCATION_TRIES):
