@@ -262,16 +262,18 @@ def test_overwriting_an_issued_copy_names_it_in_a_warning(registry, master, tmp_
         f"{output}: replaced the file of copy {first.id} issued to Agence X, whose record still names it"]
 
 
+def _then_ctrl_c(function):
+    """``function``, after which a Ctrl-C comes."""
+    def then_ctrl_c(*args):
+        function(*args)
+        raise KeyboardInterrupt
+    return then_ctrl_c
+
+
 def test_an_interrupt_just_after_the_output_got_its_name_leaves_it_for_a_rerun(registry, master, tmp_path, key,
                                                                               monkeypatch):
     output = tmp_path / "coffee.png"
-    named = atomic.link_new
-
-    def link_then_ctrl_c(temp, path):
-        named(temp, path)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(atomic, "link_new", link_then_ctrl_c)
+    monkeypatch.setattr(atomic, "link_new", _then_ctrl_c(atomic.link_new))
     with pytest.raises(KeyboardInterrupt):
         issue_file(registry, master, output, key, recipient="Alice")
     monkeypatch.undo()
@@ -285,13 +287,7 @@ def test_an_interrupt_just_after_the_output_got_its_name_leaves_it_for_a_rerun(r
 def test_an_interrupt_just_after_the_reservation_committed_voids_it(registry, master, tmp_path, key, monkeypatch):
     """A CI run's SIGTERM came between the reservation's commit and its return: the reservation of a copy
     never written stayed, where the stop promises to void it."""
-    read_back = Registry._existing
-
-    def committed_then_stopped(self, record_id):
-        read_back(self, record_id)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(Registry, "_existing", committed_then_stopped)
+    monkeypatch.setattr(Registry, "_existing", _then_ctrl_c(Registry._existing))
     with pytest.raises(KeyboardInterrupt):
         issue_file(registry, master, tmp_path / "coffee.png", key, recipient="Alice")
     monkeypatch.undo()
