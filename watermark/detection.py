@@ -215,16 +215,21 @@ class CandidateEvidence:
         by the number of candidates tested together (Bonferroni).
     present : bool
         ``p_value`` is at or below the false-alarm rate of the read.
+    inverted : bool
+        The layer is there with its sign reversed, as strongly (the lower tail's p-value, paying for the
+        same candidates, at or below the false-alarm rate): the suspect was made by subtracting this copy
+        (a difference of copies), which no processing of a copy does.
     """
 
     payload: int
     score: float
     p_value: float
     present: bool
+    inverted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"payload": f"{self.payload:#018x}", "score": round(self.score, 4), "p_value": self.p_value,
-                "present": self.present}
+                "present": self.present, "inverted": self.inverted}
 
 
 @dataclass(frozen=True, eq=False)
@@ -264,6 +269,11 @@ class InformedReading:
         """The candidate payloads whose per-copy layer is present, strongest first."""
         return tuple(e.payload for e in sorted(self.candidates, key=lambda e: -e.score) if e.present)
 
+    @property
+    def inverted(self) -> tuple[int, ...]:
+        """The candidate payloads whose per-copy layer is present with its sign reversed (subtracted)."""
+        return tuple(e.payload for e in self.candidates if e.inverted)
+
     def __str__(self) -> str:
         periodic = (f"payload {self.payload:#018x}" if self.payload is not None else
                     "this key's mark is present, payload unreadable" if self.found else "no periodic mark")
@@ -273,6 +283,8 @@ class InformedReading:
                 if e.present)
         else:
             copies = f"no candidate's per-copy layer found among {len(self.candidates)}"
+        if self.inverted:
+            copies += "; subtracted (layer reversed): " + ", ".join(f"{payload:#018x}" for payload in self.inverted)
         return f"{copies}; periodic layer at identity: {periodic} (p={self.p_value:.3g}, {self.scheme})"
 
     def to_dict(self) -> dict[str, Any]:
@@ -280,4 +292,5 @@ class InformedReading:
         return {"found": self.found, "payload": None if self.payload is None else f"{self.payload:#018x}",
                 "p_value": self.p_value, "score": round(self.score, 4),
                 "named": [f"{payload:#018x}" for payload in self.named],
+                "inverted": [f"{payload:#018x}" for payload in self.inverted],
                 "candidates": [e.to_dict() for e in self.candidates], "units": self.units, "scheme": self.scheme}

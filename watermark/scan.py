@@ -178,6 +178,7 @@ class _File:
     near: dict[int, int] = field(default_factory=dict)             # master id -> hash distance
     named: dict[tuple[int, str], set[int]] = field(default_factory=dict)   # (master id, key id) -> payloads
     layer_ps: dict[tuple[int, str], dict[int, float]] = field(default_factory=dict)  # ... -> payload -> layer p
+    subtracted: dict[int, list[Record]] = field(default_factory=dict)  # master id -> copies whose layer is reversed
     registrations: dict[int, Registration] = field(default_factory=dict)
     placed: dict[int, tuple[int, float]] = field(default_factory=dict)   # master id -> (phase searches, RMS)
     on_file: dict[int, float] = field(default_factory=dict)        # master id -> detail correlation there
@@ -556,6 +557,7 @@ class Scanner:
                 layer_ps = {evidence.payload: evidence.p_value for evidence in reading.candidates}
                 found.named[(master_id, key.public_id)] = named
                 found.layer_ps[(master_id, key.public_id)] = layer_ps
+                found.subtracted.setdefault(master_id, []).extend(by_payload[p] for p in reading.inverted)
                 if reading.payload in by_payload:
                     # The periodic mark where the registration put the master: what a blind read of the
                     # master's part alone would give (a copy too small or too warped in the file for the
@@ -655,6 +657,8 @@ class Scanner:
             if not mark.verified and named and mark.payload not in named:
                 mark.doubt = (f"the periodic mark reads payload {mark.payload:#018x}, but its per-copy layer is "
                               "absent while other copies' are present: that mark was likely pasted")
+            if mark.record is not None and found.subtracted.get(mark.record.master.id):
+                mark.doubt = _subtracted(found.subtracted[mark.record.master.id], mark.record)
         attributed = sorted((m for m in found.marks if m.attributes), key=_p_of)
         in_master = sorted((m for m in found.marks if m.in_its_master), key=_p_of)
         found.marks.sort(key=lambda m: (m.record.issued_at or "") if m.record else "~")
@@ -833,6 +837,17 @@ def _copies_of_one_master(attributed: list[_Mark]) -> str | None:
     return (f"the per-copy layers of {len(mixed)} copies of this master are all in this picture ({names}): it was "
             "made from all of them (colluders, or a band swap: one copy with another's published detail); no one "
             "of these recipients alone is shown to have made it")
+
+
+def _subtracted(copies: list[Record], record: Record) -> str:
+    """The doubt of ``record``'s mark in a picture from which ``copies`` of its master were subtracted (their
+    per-copy layers reversed): a difference of copies, which whoever held those copies made, and whose
+    other layers (``record``'s too) may be there to frame their recipients."""
+    names = ", ".join(f"{c.recipient or 'no recipient'}'s copy {c.id}" for c in copies)
+    return (f"the per-copy layer of {names} is in this picture with its sign reversed: the picture was made by "
+            f"subtracting that copy, which no processing of one copy does; whoever held it, rather than "
+            f"{record.recipient or 'the recipient'} of copy {record.id} (whose layer is there too, perhaps put "
+            "there to frame them), is the likelier maker: not an attribution")
 
 
 def _p_of(mark: _Mark) -> float:

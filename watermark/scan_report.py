@@ -80,8 +80,9 @@ _GLOSSARY = (
     ("unverified", "an issued copy's mark in its master's content, without that copy's per-copy layer: a copy "
      "too small or worn to show it, or a mark pasted onto another copy of the master. Not an attribution."),
     ("mark-only", "a mark of this key in content that is not its copy's master (or whose payload is unreadable "
-     "or was never issued): anyone holding a published copy can paste its mark. Not evidence against its "
-     "recipient."),
+     "or was never issued): anyone holding a published copy can paste its mark. Or a picture from which "
+     "another copy of the master was subtracted (that copy's per-copy layer is there with its sign reversed): "
+     "a difference of copies, made by whoever held that one. Not evidence against the mark's recipient."),
     ("near-duplicate", "the content matches a registered master, but no mark of its copies was found."),
     ("exact", "the file has the same bytes (SHA-256) as an issued copy (that recipient's file itself) or as a "
      "master (the unmarked original); nothing is decoded."),

@@ -39,6 +39,7 @@ from watermark import Key
 from watermark import scan as scan_module
 from watermark.cli import scan as scan_cli
 from watermark.errors import RegistryError
+from watermark.registry import Registry
 
 MASTERS = ("astronaut", "coffee", "rocket")
 COPIES = 8          # files of the interrupted scan: stopped at its second row, most are left to the resumed run
@@ -657,3 +658,19 @@ def test_a_picture_made_from_two_copies_of_one_master_says_so_and_how_many_copie
     text = _run("scan", tmp_path / "averaged.png", "--registry", scan_world / "r.db", "--key",
                 scan_world / "studio.key", check=0).stdout
     assert "; the per-copy layers of 2 copies of this master" in text
+
+
+def test_a_picture_from_which_a_copy_was_subtracted_is_no_attribution_and_names_that_copy(scan_world, tmp_path):
+    """An attacker's probe: Agence X, holding their copy and Studio Y's, made 2 x Y - X (Y's layers doubled, X's
+    reversed), which was 'attributed to Studio Y', X's reversed layer (z -22) read and dropped."""
+    x, y = (np.asarray(Image.open(scan_world / who / "coffee.png")).astype(np.int16) for who in ("x", "y"))
+    Image.fromarray(np.clip(2 * y - x, 0, 255).astype(np.uint8)).save(tmp_path / "difference.png")
+    result = _run("scan", tmp_path / "difference.png", "--registry", scan_world / "r.db", "--key",
+                  scan_world / "studio.key", "--json", check=0)
+    row = json.loads(result.stdout)
+    with Registry(scan_world / "r.db") as registry:
+        (x_copy,) = [r for r in registry.records() if r.recipient == "Agence X" and "coffee" in r.master.path]
+    assert row["status"] == "mark-only" and not any(mark["attributed"] for mark in row["marks"]), row
+    assert row["reason"].startswith(f"the per-copy layer of Agence X's copy {x_copy.id} is in this picture with its "
+                                    "sign reversed"), row["reason"]
+    assert "rather than Studio Y" in row["reason"]

@@ -610,19 +610,22 @@ class LatticeScheme(Scheme):
         p_pilot = stats.max_of_normals_p_value(reading.z, hypotheses)
         found = reading.p_value <= false_alarm
         scores, units = informed.candidate_scores(plane, working, key, list(candidates), inside)
-        looks = 1
+        lowest, looks = scores, 1
         if p_pilot <= _DECODE_BELOW and (dy, dx) != (0, 0):
             # The periodic layer says where the tile grid is, unless it was over-subtracted: an inverted
             # pilot peaks a pixel or two off. Read the per-copy layer there too; the p-value pays for both.
             moved_plane, moved = (np.roll(array, (-dy, -dx), axis=(0, 1)) for array in (plane, working))
             inside = None if inside is None else np.roll(inside, (-dy, -dx), axis=(0, 1))
             shifted, _ = informed.candidate_scores(moved_plane, moved, key, list(candidates), inside)
-            scores, looks = [max(a, b) for a, b in zip(scores, shifted)], 2
+            pairs = list(zip(scores, shifted))
+            scores, lowest, looks = [max(pair) for pair in pairs], [min(pair) for pair in pairs], 2
         evidence = []
-        for payload, score in zip(candidates, scores):
+        for payload, score, low in zip(candidates, scores, lowest):
             p_value = min(1.0, looks * len(scores) * stats.normal_tail(score))
-            evidence.append(CandidateEvidence(payload=int(payload), score=score, p_value=p_value,
-                                              present=p_value <= false_alarm))
+            p_reversed = min(1.0, looks * len(scores) * stats.normal_tail(-low))    # T is symmetric without it
+            present = p_value <= false_alarm
+            evidence.append(CandidateEvidence(payload=int(payload), score=score, p_value=p_value, present=present,
+                                              inverted=not present and p_reversed <= false_alarm))
         return InformedReading(found=found, payload=reading.payload if found else None, p_value=reading.p_value,
                                score=reading.z, candidates=tuple(evidence), units=units, scheme=self.name)
 
