@@ -1,6 +1,7 @@
 """issue_file: mark, write, record; and finishing what an interrupted run left, only for the same job
 (real files, a real registry, real SIGKILLs and a real lock)."""
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -14,7 +15,7 @@ from PIL import Image
 import watermark as wm
 from tests.photos import photo
 from watermark import atomic
-from watermark.registry import Registry, file_sha256, frames, issue_file, register_master
+from watermark.registry import Registry, export_json, file_sha256, frames, import_document, issue_file, register_master
 
 
 @pytest.fixture
@@ -361,3 +362,15 @@ def test_a_run_for_another_recipient_never_takes_a_killed_run_s_output(tmp_path,
     with Registry(database) as registry:
         assert {record.recipient: record.state for record in registry.records()} == {"Alice": "issued",
                                                                                       "Bob": "issued"}
+
+
+def test_an_embed_to_the_output_path_of_a_reservation_merged_from_another_office_leaves_it(registry, master, tmp_path,
+                                                                                        key):
+    """Office B held office A's reservation (merged while A issued) and issued its own copy to the same
+    output path on its own machine: it voided A's copy, and the central registry never took B's export again."""
+    with Registry(tmp_path / "a.db", create=True) as office_a:
+        a_copy = office_a.reserve(key, register_master(office_a, master), output_path=tmp_path / "out.png",
+                                  scheme="lattice")
+        import_document(registry, json.loads(export_json(office_a)))
+    issued = issue_file(registry, master, tmp_path / "out.png", key, recipient="B's client")
+    assert registry.record(a_copy.id).state == "reserved" and issued.record.state == "issued"

@@ -13,9 +13,12 @@ import os
 import socket
 from datetime import UTC, datetime
 
-__all__ = ["STALE_AFTER", "this_process", "at_work", "describe"]
+__all__ = ["STALE_AFTER", "IMPORTED", "this_process", "at_work", "describe"]
 
 STALE_AFTER = 3600.0     # seconds: a reservation older than this whose process cannot be checked is abandoned
+# The holder of a reservation merged from another registry's export: its process and its output are that
+# registry's, which finishes it (a later export of it brings the record up to date); never voided here.
+IMPORTED = "imported"
 
 
 def _started(pid: int) -> str | None:
@@ -36,7 +39,7 @@ def this_process() -> str:
 def at_work(holder: str | None, reserved_at: str) -> bool:
     """Whether the process ``holder`` (None: unknown, as in an import) may still be issuing a copy it
     reserved at ``reserved_at``; never this process itself, whose calls are done when they return."""
-    if holder is None or holder == this_process():
+    if holder in (None, IMPORTED) or holder == this_process():
         return False
     host, pid, started = holder.rsplit(" ", 2)
     if host == socket.gethostname() and started != "-":

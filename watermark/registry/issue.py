@@ -22,7 +22,8 @@ the reservation for a rerun to record; one that comes before voids it.
 
 Only the reservations of processes that are gone are finished or voided so (`watermark.registry.holders`):
 one that another run is still at work on (the same command run twice at once) fails this copy with one
-line, and the other run issues it.
+line, and the other run issues it; one merged from another registry (`registry import`) is that registry's
+to finish, its output on another machine, and is left alone.
 """
 
 from __future__ import annotations
@@ -221,7 +222,8 @@ def _resume(registry: Registry, key: Key, destination: Path, differences: Callab
     ``differences`` names what of a record is not the copy this run asks for (see the module's notes)."""
     written = file_sha256(destination) if destination.is_file() else None
     for record in registry.records(key=key, output_path=destination, state=RESERVED):
-        registry.refuse_at_work(record)                     # another run's, still at work: left to it
+        if not registry.finishable(record):   # merged from another registry, whose output it is: left (and
+            continue                          # another run's still at work: refused)
         if written is None or not _carries(destination, key, record):
             registry.void(record.id, "interrupted: " + ("output not written" if written is None else
                                                         "the output there does not carry this payload"))

@@ -231,7 +231,7 @@ class Registry:
         Without ``payload``, a random 64-bit payload is drawn from the OS's CSPRNG until the
         UNIQUE (key, payload) constraint accepts it. A given ``payload`` is refused if the key has
         ever used it (issued, reserved, or voided after an interrupted run). Refused too while another
-        process at work holds a reservation of ``key`` for the same ``output_path`` (`refuse_at_work`).
+        process at work holds a reservation of ``key`` for the same ``output_path`` (`finishable`).
         """
         public_id = self.add_key(key)
         record_id, now, path = record_id or str(uuid.uuid4()), utc_now(), _stored_path(output_path)
@@ -279,11 +279,16 @@ class Registry:
             db.execute("UPDATE copies SET state = 'void', note = ? WHERE id = ? AND state = 'reserved'",
                        (note, record_id))
 
-    def refuse_at_work(self, record: Record) -> None:
-        """`RegistryError` if the process that reserved ``record`` may still be issuing it
-        (`watermark.registry.holders`): only a reservation whose process is gone is left to void."""
+    def finishable(self, record: Record) -> bool:
+        """Whether this run may finish or void the reservation ``record``: not one merged from another registry
+        (`holders.IMPORTED`: that registry finishes it); `RegistryError` if the process that reserved it may
+        still be issuing it (`watermark.registry.holders`): only a reservation whose process is gone is left."""
         rows = self._query("SELECT holder FROM copies WHERE id = ?", (record.id,))
-        _refuse_at_work(record.output_path, record.id, rows[0][0] if rows else None, record.reserved_at)
+        holder = rows[0][0] if rows else None
+        if holder == holders.IMPORTED:
+            return False
+        _refuse_at_work(record.output_path, record.id, holder, record.reserved_at)
+        return True
 
     def _existing(self, record_id: str) -> Record:
         record = self.record(record_id)

@@ -38,7 +38,7 @@ from PIL import Image
 
 from ..errors import RegistryError
 from ..features import PRINT_LIMIT, THUMBNAIL_SIDE, MasterPrint
-from . import frames, schema
+from . import frames, holders, schema
 from .records import ISSUED, RESERVED, VOID, metadata_of, metadata_text
 from .store import Registry
 
@@ -50,7 +50,12 @@ _VERSION = 2                                 # 2: masters carry their frames (wh
 _READ_VERSIONS = (1, 2)
 _COPY_FIELDS = ("id", "key", "payload", "master", "state", "output_path", "output_sha256", "recipient", "metadata",
                 "scheme", "tool_version", "reserved_at", "issued_at", "note")
-_MASTER_FIELDS = ("path", "width", "height", "phash", "print", "frame")     # what makes two entries of a master one
+_MASTER_FIELDS = ("path", "width", "height", "phash", "print", "frame")
+# Of one master (its SHA-256) in two registries, what must agree; the rest is the registry's own: where its
+# file is on that registry's machine, and what a version of the tool derived from it (hash, print, frame)
+_MASTER_SAME = ("width", "height")
+_COPY_SAME = ("id", "payload", "output_path", "recipient", "metadata", "scheme", "tool_version", "reserved_at")
+_LATER = {RESERVED: (ISSUED, VOID)}          # the states a reservation moves to, which a later export brings
 _ABSENT_IN_OLD_EXPORTS = ("frame",)          # version 1 exports made before frames were kept have none
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"       # the registry's times (`watermark.registry.store.utc_now`)
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
@@ -457,40 +462,52 @@ def _import_key(db, key: dict, source: str) -> int:
 
 
 def _import_master(db, master: dict, source: str) -> int:
+    """Add ``master`` unless the registry has it (the same SHA-256: its own path, print and frame are kept, its
+    frame added if it had none); refused if the two disagree on what the file is."""
     sha256, frame = master["sha256"], master["frame"]
-    fields = tuple(master[name] for name in _MASTER_FIELDS[:-1])
-    known = db.execute("SELECT m.path, m.width, m.height, m.phash, m.print, f.png FROM masters m "
-                       "LEFT JOIN frames f ON f.master_id = m.id WHERE m.sha256 = ?", (sha256,)).fetchone()
+    known = db.execute("SELECT m.width, m.height, f.png FROM masters m LEFT JOIN frames f ON f.master_id = m.id "
+                       "WHERE m.sha256 = ?", (sha256,)).fetchone()
     if known is None:
-        db.execute("INSERT INTO masters (sha256, path, width, height, phash, print, added_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?)", (sha256, *fields, master["added_at"]))
+        db.execute("INSERT INTO masters (sha256, path, width, height, phash, print, added_at) VALUES (?, ?, ?, ?, ?, "
+                   "?, ?)", (sha256, *(master[name] for name in _MASTER_FIELDS[:-1]), master["added_at"]))
     else:
-        differ = [name for name, here, there in zip(_MASTER_FIELDS, known, (*fields, frame))
-                  if here != there and not (name == "frame" and None in (here, there))]
-        if differ:
-            raise RegistryError(f"{source}: master {sha256} differs from the registry's ({', '.join(differ)}); "
-                                "nothing imported")
-    if frame is not None and (known is None or known[5] is None):   # exports made before frames were kept have none
+        if tuple(master[name] for name in _MASTER_SAME) != known[:2]:
+            raise RegistryError(f"{source}: master {sha256} is {master['width']} x {master['height']} px in the "
+                                f"export and {known[0]} x {known[1]} in the registry; nothing imported")
+    if frame is not None and (known is None or known[2] is None):   # exports made before frames were kept have none
         db.execute("INSERT INTO frames (master_id, png) SELECT id, ? FROM masters WHERE sha256 = ?", (frame, sha256))
     return int(known is None)
 
 
 def _import_copy(db, copy: dict, source: str) -> int:
-    values = tuple(copy[field] for field in _COPY_FIELDS if field not in ("key", "master"))
-    existing = db.execute("SELECT c.id, c.payload, c.state, c.output_path, c.output_sha256, c.recipient, c.metadata, "
-                          "c.scheme, c.tool_version, c.reserved_at, c.issued_at, c.note, k.public_id, m.sha256 "
-                          "FROM copies c JOIN keys k ON k.id = c.key_id JOIN masters m ON m.id = c.master_id "
-                          "WHERE c.id = ? OR (k.public_id = ? AND c.payload = ?)",
-                          (copy["id"], copy["key"], copy["payload"])).fetchall()
+    """Add ``copy``, or bring the registry's record of it to the later state the export has (a reservation
+    since issued or voided); 1 if it was new. Refused if the registry has that id, or that key and payload,
+    for another copy."""
+    columns = ", ".join(f"c.{name}" for name in _COPY_SAME)
+    existing = db.execute(f"SELECT {columns}, k.public_id, m.sha256, c.state FROM copies c JOIN keys k ON "
+                          "k.id = c.key_id JOIN masters m ON m.id = c.master_id WHERE c.id = ? OR (k.public_id = ? "
+                          "AND c.payload = ?)", (copy["id"], copy["key"], copy["payload"])).fetchall()
     if existing:
-        if len(existing) == 1 and existing[0] == (*values, copy["key"], copy["master"]):
-            return 0
-        raise RegistryError(f"{source}: copy {copy['id']} (payload {schema.to_unsigned(copy['payload']):#018x}) "
-                            f"conflicts with record {existing[0][0]} already in the registry; nothing imported")
+        *same, state = existing[0]
+        differ = [name for name, here in zip((*_COPY_SAME, "key", "master"), same) if copy[name] != here]
+        if len(existing) > 1 or differ:
+            what = ", ".join(differ) if differ else "id, and key and payload"
+            raise RegistryError(f"{source}: copy {copy['id']} (payload {schema.to_unsigned(copy['payload']):#018x}) "
+                                f"conflicts with record {existing[0][0]} already in the registry ({what} differ"
+                                f"{'s' if len(differ) == 1 else ''}); nothing imported")
+        if copy["state"] in _LATER.get(state, ()):
+            db.execute("UPDATE copies SET state = ?, output_sha256 = ?, issued_at = ?, note = ? WHERE id = ?",
+                       (copy["state"], copy["output_sha256"], copy["issued_at"], copy["note"], copy["id"]))
+        elif copy["state"] != state and state not in _LATER.get(copy["state"], ()):
+            raise RegistryError(f"{source}: copy {copy['id']} is {copy['state']} in the export and {state} in the "
+                                "registry; nothing imported")
+        return 0
     inserted = db.execute("INSERT INTO copies (id, key_id, payload, master_id, state, output_path, output_sha256, "
-                          "recipient, metadata, scheme, tool_version, reserved_at, issued_at, note) "
-                          "SELECT ?, k.id, ?, m.id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM keys k, masters m "
-                          "WHERE k.public_id = ? AND m.sha256 = ?", (*values, copy["key"], copy["master"])).rowcount
+                          "recipient, metadata, scheme, tool_version, reserved_at, issued_at, note, holder) "
+                          "SELECT ?, k.id, ?, m.id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM keys k, masters m "
+                          "WHERE k.public_id = ? AND m.sha256 = ?",
+                          (*(copy[field] for field in _COPY_FIELDS if field not in ("key", "master")),
+                           holders.IMPORTED, copy["key"], copy["master"])).rowcount
     if inserted != 1:
         raise RegistryError(f"{source}: copy {copy['id']} names a key or master that is in neither the export nor "
                             "the registry; nothing imported")
