@@ -607,6 +607,21 @@ def test_dash_is_standard_input_and_output_for_export_and_import_and_no_folder_f
     assert not (tmp_path / "-").exists()
 
 
+def test_an_export_to_stdout_that_a_closed_pipe_took_part_of_is_no_success(setup, tmp_path):
+    """'export --json | head -c 10' exited 0, and so did one to a disk that filled: the buffered write of a large
+    chunk that the system took only part of lost its error (a cut backup, said to be whole)."""
+    key_path, database = setup
+    for master in _masters(tmp_path / "masters", 3):
+        assert main(["embed", str(master), "-o", str(tmp_path / "out"), "--key", str(key_path), "--registry",
+                     str(database)]) == 0
+    export = subprocess.Popen([sys.executable, "-m", "watermark", "registry", "export", "--json", "--registry",
+                               str(database)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with export.stdout, export.stderr:
+        assert export.stdout.read(10) == b'{\n "copies'           # the rest (more than a pipe holds) is not read
+        export.stdout.close()
+        assert export.wait(timeout=300) == 141 and export.stderr.read() == b""
+
+
 def _with_masters(document, count, tmp_path):
     """``document`` (an export of one master and its copy) given ``count`` masters, the copy's last, written to
     ``tmp_path``/COUNT.json, and a new registry COUNT.db beside it."""

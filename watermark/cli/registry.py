@@ -16,7 +16,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from .. import atomic
 from ..errors import OutputExistsError, ParameterError, RegistryError, WatermarkError
@@ -26,7 +26,7 @@ from .common import FOUND, NOT_FOUND, counted, load_key, refuse_registry_files, 
 
 __all__ = ["register", "registry_option", "default_registry", "require_utf8", "spreadsheet_cell"]
 
-_CHUNK = 1 << 20            # characters an export to stdout is copied in
+_CHUNK = 1 << 20            # bytes an export to stdout is copied in
 _RECORD_ID = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"     # a UUID's shape: x a hex digit
 _CSV_FIELDS = ("id", "state", "payload", "recipient", "master_path", "master_sha256", "output_path",
                "output_sha256", "issued_at", "metadata", "key", "scheme", "tool_version")
@@ -213,10 +213,12 @@ def _run_export(args: argparse.Namespace) -> int:
     with Registry(args.registry) as registry:
         registry.require_sound()
         if args.output is None:             # whole before the first byte: a damaged field says so, no half export;
-            with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as whole:   # held on disk, not in memory
-                _export(registry, whole, as_json=args.json)                          # (271 MB took 897 MB there)
-                whole.seek(0)
-                shutil.copyfileobj(whole, sys.stdout, _CHUNK)
+            with tempfile.TemporaryFile("w+b") as whole:                             # held on disk, not in memory
+                text = io.TextIOWrapper(whole, encoding="utf-8", newline="")           # (271 MB took 897 MB there)
+                _export(registry, text, as_json=args.json)
+                text.flush()
+                text.detach().seek(0)
+                _to_stdout(whole)
             return FOUND
         try:
             with atomic.writing(Path(args.output), replace=args.overwrite, mode=0o600) as out:
@@ -229,6 +231,21 @@ def _run_export(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise WatermarkError(f"{args.output}: cannot write the export ({exc.strerror or exc})") from None
     return FOUND
+
+
+def _to_stdout(whole: BinaryIO) -> None:
+    """``whole``'s bytes onto standard output, every one or an `OSError`: a large buffered write that a full
+    disk or a closed pipe took only part of lost its error (a cut backup, exit 0)."""
+    sys.stdout.flush()
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):           # not a file (a caller's stream): written as text
+        shutil.copyfileobj(io.TextIOWrapper(whole, encoding="utf-8", newline=""), sys.stdout, _CHUNK)
+        return
+    while chunk := whole.read(_CHUNK):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(descriptor, view):]
 
 
 def _export(registry: Registry, out: TextIO, *, as_json: bool) -> None:
