@@ -214,10 +214,10 @@ def _run_export(args: argparse.Namespace) -> int:
         registry.require_sound()
         if args.output is None:             # whole before the first byte: a damaged field says so, no half export;
             with tempfile.TemporaryFile("w+b") as whole:                             # held on disk, not in memory
-                text = io.TextIOWrapper(whole, encoding="utf-8", newline="")           # (271 MB took 897 MB there)
-                _export(registry, text, as_json=args.json)
-                text.flush()
-                text.detach().seek(0)
+                written = io.TextIOWrapper(whole, encoding="utf-8", newline="")        # (271 MB took 897 MB there)
+                _export(registry, written, as_json=args.json)
+                written.flush()
+                written.detach().seek(0)
                 _to_stdout(whole)
             return FOUND
         try:
