@@ -196,6 +196,16 @@ def test_passphrase_from_environment_and_payload_text(tmp_path, coffee_png, monk
     assert "takes the NAME of an environment variable" in err and "horse" not in err
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    (os.fsdecode(b"lic\xff"), "--payload-text 'lic\\xff': not valid UTF-8 text; give it in UTF-8"),
+    ("", "--payload-text '' is empty: give 1 to 8 bytes of UTF-8 text")])
+def test_a_payload_text_not_utf8_or_empty_is_one_line(tmp_path, coffee_png, keyfile, text, message, capsys):
+    """A probe: bytes that are not UTF-8 gave a traceback, and an empty text marked payload 0."""
+    assert main(["embed", str(coffee_png), "-o", str(tmp_path / "m.png"), "--key", str(keyfile),
+                 "--payload-text", text]) == ERROR
+    assert capsys.readouterr().err == f"watermark: {message}\n" and not (tmp_path / "m.png").exists()
+
+
 @pytest.mark.parametrize("content", [b"", b"garbage\n", b"filigrane-key v1\n1234\n"])
 def test_bad_key_file_is_one_line(tmp_path, coffee_png, content, capsys):
     bad = tmp_path / "bad.key"

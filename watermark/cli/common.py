@@ -14,7 +14,7 @@ from typing import Any
 from .. import api, imageio, schemes
 from ..errors import KeyFileError, ParameterError
 from ..keys import Key
-from ..sources import visible
+from ..sources import printable, visible
 
 __all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "OUTPUT_CLOSED", "key_options", "load_key", "keys_options",
            "load_keys", "payload", "common_options", "batch_options", "encoder_quality", "probability",
@@ -102,8 +102,19 @@ def _passphrase_key(variable: str) -> Key:
     return Key.from_passphrase(passphrase)
 
 
+def require_utf8(text: str | None, option: str) -> None:
+    """A `ParameterError` if ``text``, given as ``option``, is not valid UTF-8, which the registry stores
+    (bytes that are not come from the command line as surrogate escapes)."""
+    shown = None if text is None else printable(text)
+    if shown != text:
+        raise ParameterError(f"{option} '{shown}': not valid UTF-8 text; give it in UTF-8")
+
+
 def payload(args: argparse.Namespace) -> int | bytes:
     if args.payload_text is not None:
+        require_utf8(args.payload_text, "--payload-text")
+        if not args.payload_text:
+            raise ParameterError("--payload-text '' is empty: give 1 to 8 bytes of UTF-8 text")
         return args.payload_text.encode("utf-8")
     try:
         return int(args.payload, 0)

@@ -21,8 +21,7 @@ from ..keys import Key
 from ..registry import Registry, issue_file
 from ..signer import ManifestSigner
 from .batch import EMBED_FIELDS, Job, Outcome, row
-from .common import visible
-from .registry import require_utf8
+from .common import require_utf8, visible
 
 __all__ = ["registry_options", "issue_job", "ISSUE_FIELDS"]
 

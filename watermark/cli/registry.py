@@ -21,8 +21,7 @@ from typing import BinaryIO, TextIO
 from .. import atomic
 from ..errors import OutputExistsError, ParameterError, RegistryError, WatermarkError
 from ..registry import ISSUED, RESERVED, VOID, Record, Registry, import_file, write_export
-from ..sources import printable
-from .common import FOUND, NOT_FOUND, counted, load_key, refuse_registry_files, visible
+from .common import FOUND, NOT_FOUND, counted, load_key, refuse_registry_files, require_utf8, visible
 
 __all__ = ["register", "registry_option", "default_registry", "require_utf8", "spreadsheet_cell"]
 
@@ -42,14 +41,6 @@ def registry_option(parser: argparse.ArgumentParser, *, required: bool = False) 
                         default=None if required else default_registry(),
                         help="registry file (default: $FILIGRANE_REGISTRY, else filigrane.db)"
                         if not required else "registry file (SQLite), made by 'watermark registry init'")
-
-
-def require_utf8(text: str | None, option: str) -> None:
-    """A `ParameterError` if ``text``, given as ``option``, is not valid UTF-8, which the registry stores
-    (bytes that are not come from the command line as surrogate escapes)."""
-    shown = None if text is None else printable(text)
-    if shown != text:
-        raise ParameterError(f"{option} '{shown}': not valid UTF-8 text; give it in UTF-8")
 
 
 def _optional_key(parser: argparse.ArgumentParser) -> None:
