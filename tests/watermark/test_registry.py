@@ -680,24 +680,40 @@ path, uid = sys.argv[1], int(sys.argv[2])
 if uid:                          # root: become a user who may only read the folder and the file
     os.setgid(uid)
     os.setuid(uid)
-with Registry(path) as registry:
+try:
+    registry = Registry(path)
+except RegistryError as exc:
+    sys.exit(print(exc))
+with registry:
     print(registry.keys()[0][1], len(registry.records()))
     try:
         registry.add_key(__import__("watermark").Key.generate())
     except RegistryError as exc:
         print(exc)
 """
+_KILLED_WRITER = """
+import os, sys
+from watermark import Key
+from watermark.registry import Registry
+Registry(sys.argv[1]).add_key(Key.generate())
+os._exit(0)                      # killed: the key committed to the -wal, never folded into the file
+"""
 
 
 @contextlib.contextmanager
-def _read_by_another_user(key, folder_mode):
+def _read_by_another_user(key, folder_mode, *, killed_writer=False):
     """A registry of ``key`` made read-only (0444) in a new folder of ``folder_mode``, read by a user who may
-    not write it (`_AS_A_READER`, as nobody when this is root): yields (folder, path, the reader's lines)."""
+    not write it (`_AS_A_READER`, as nobody when this is root): yields (folder, path, the reader's lines).
+    ``killed_writer``: a writer killed after it added a second key leaves a -wal, without its -shm."""
     folder = tempfile.mkdtemp(dir="/tmp")          # pytest's tmp_path is its owner's only
     try:
         path = os.path.join(folder, "r.db")
         with Registry(path, create=True) as registry:
             registry.add_key(key)
+        if killed_writer:
+            subprocess.run([sys.executable, "-c", _KILLED_WRITER, path], check=True)
+            os.remove(f"{path}-shm")
+            os.chmod(f"{path}-wal", 0o444)
         os.chmod(path, 0o444)
         os.chmod(folder, folder_mode)
         reader = 65534 if os.geteuid() == 0 else 0
@@ -717,6 +733,16 @@ def test_a_registry_this_user_may_only_read_is_read_and_refuses_writes_with_one_
         assert lines[1] == f"{path}: cannot write the registry (attempt to write a readonly database); check the " \
                            "permissions of the file, and of its directory"
         assert sorted(os.listdir(folder)) == ["r.db"]          # no -wal or -shm left by the reader
+
+
+def test_a_read_only_registry_whose_latest_records_are_in_a_wal_without_its_index_is_refused(key):
+    """A probe's office machine, killed mid-run, its registry and -wal copied to a read-only medium: read as an
+    immutable file, it listed no records and a scan called an issued copy 'never issued'."""
+    with _read_by_another_user(key, 0o555, killed_writer=True) as (folder, path, lines):
+        assert lines == [f"{path}: its latest records are in r.db-wal, which SQLite reads only with a r.db-shm "
+                         "beside it, and this folder may not be written to make one: copy r.db and r.db-wal to a "
+                         "folder you may write, and name that copy"]
+        assert sorted(os.listdir(folder)) == ["r.db", "r.db-wal"]
 
 
 def test_a_read_only_registry_in_a_writable_folder_is_read_without_leaving_files_that_refuse_writers(key):

@@ -221,6 +221,11 @@ def _open_readable(path: Path, timeout: float) -> sqlite3.Connection:
         return connection
     except sqlite3.OperationalError:
         connection.close()
+    wal = Path(f"{path}-wal")
+    if wal.is_file() and wal.stat().st_size > 0:      # immutable reads the file alone: its latest records unseen
+        raise RegistryError(f"{path}: its latest records are in {wal.name}, which SQLite reads only with a "
+                            f"{path.name}-shm beside it, and this folder may not be written to make one: copy "
+                            f"{path.name} and {wal.name} to a folder you may write, and name that copy")
     return _open(path, "mode=ro&immutable=1", timeout)
 
 
