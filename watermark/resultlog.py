@@ -130,6 +130,9 @@ class ResultLog:
         The values a row's ``status`` takes: a line with another is not a row.
     on_earlier : callable, optional
         Given each row that ``resume`` keeps, in the file's order (a report counts the earlier run's).
+    shape : callable, optional
+        What of a row is not of this batch's shape (field types), or None: a line it finds fault with is
+        not a row.
     private : bool
         Make a new file readable by its owner only (a scan's rows name recipients and masters).
 
@@ -147,9 +150,9 @@ class ResultLog:
     def __init__(self, path: str | None = None, *, resume: bool = False, overwrite: bool = False,
                  stream: TextIO | None = None, key: str = "path", fields: Sequence[str] = (),
                  statuses: Collection[str] | None = None, on_earlier: Callable[[dict], None] | None = None,
-                 private: bool = False) -> None:
+                 shape: Callable[[dict], str | None] | None = None, private: bool = False) -> None:
         self.path, self._key, self._done = path, key, np.zeros(0, dtype=np.uint64)
-        self._on_earlier = on_earlier
+        self._on_earlier, self._shape = on_earlier, shape
         self._folder = os.getcwd()             # where the names of local files are taken from
         self._fields, self._statuses = (key, *fields), statuses
         self._stream = stream or sys.stdout
@@ -197,7 +200,8 @@ class ResultLog:
             return f"it has no {missing[0]!r}: another command's output, or an older Filigrane's?"
         if self._statuses is not None and row.get("status") not in self._statuses:
             return f"its status {row.get('status')!r} is none of a scan's: another command's output?"
-        return row
+        problem = None if self._shape is None else self._shape(row)
+        return row if problem is None else problem
 
     def _kept(self, line: bytes) -> bool:
         """Whether a resumed batch keeps ``line``: a row (`_row`) without an ``error``."""

@@ -40,6 +40,7 @@ from watermark import scan as scan_module
 from watermark.cli import scan as scan_cli
 from watermark.errors import RegistryError
 from watermark.registry import Registry
+from watermark.scan_rows import row_problem
 
 MASTERS = ("astronaut", "coffee", "rocket")
 COPIES = 8          # files of the interrupted scan: stopped at its second row, most are left to the resumed run
@@ -69,7 +70,6 @@ def test_prints_kept_between_files_are_bounded_the_latest_used_kept(monkeypatch)
 
 def test_a_master_s_copies_share_its_record_of_it_print_and_all(scan_world):
     """`registry list` of 20,000 masters and 40,000 copies held every copy's own 40 KB print: 1.7 GB."""
-    from watermark.registry import Registry
 
     with Registry(scan_world / "r.db") as registry:
         records = registry.records()
@@ -481,6 +481,40 @@ def test_resume_refuses_an_output_that_is_not_a_scans_and_leaves_it_as_it_is(sca
     assert sorted(os.listdir(tmp_path)) == ["link.jsonl", "notes.jsonl"]
 
 
+def test_every_row_of_a_scan_has_the_shape_a_resumed_scan_requires(scanned):
+    _, rows = scanned
+    assert {row["status"] for row in rows.values()} >= {"attributed", "unverified", "exact", "mark-only", "not-found"}
+    assert {name: row_problem(row) for name, row in rows.items()} == dict.fromkeys(rows)
+
+
+@pytest.mark.parametrize(("edit", "said"), [
+    (lambda row: row.update(p_value="1e-30"), "line 1 is not a row of a scan's output (the row's 'p_value' is not a "
+                                              "number)"),
+    (lambda row: row["marks"][0]["record"].pop("master"), "line 1 is not a row of a scan's output (the row's "
+                                                          "'marks'[0]'s 'record' has no 'master')"),
+    (lambda row: row["record"].update(recipient="Dave"), "its row for {path} names copy {id} for 'Dave', which {db} "
+                                                         "records for 'Agence X' of master {master}"),
+    (lambda row: row["record"].update(id="00000000-0000-4000-8000-000000000000"),
+     "its row for {path} names copy 00000000-0000-4000-8000-000000000000 for 'Agence X', which {db} does not hold"),
+])
+def test_resume_refuses_a_row_of_another_shape_or_naming_a_copy_the_registry_does_not_record(scan_world, scanned,
+                                                                                           tmp_path, edit, said):
+    """An attacker's probe: a row of the -o file with a string p-value made the report fail with a traceback once
+    the scan was done, and a row naming a copy and recipient the registry never had was reported as attributed."""
+    _, rows = scanned
+    row = json.loads(json.dumps(rows["astronaut-small.jpg"]))
+    edit(row)
+    output = tmp_path / "earlier.jsonl"
+    output.write_text(json.dumps(row) + "\n")
+    refused = _run("scan", scan_world / "crawl" / "exact.png", "--registry", scan_world / "r.db", "--key",
+                   scan_world / "studio.key", "-o", output, "--resume", "--report", tmp_path / "report", check=2)
+    held = rows["astronaut-small.jpg"]["record"]
+    message = said.format(path=row["path"], id=held["id"], db=scan_world / "r.db", master=held["master"]["path"])
+    assert refused.stderr.startswith(f"watermark: {output}: {message}"), refused.stderr
+    assert refused.stderr.endswith("not resumed, the file is left as it is\n") and len(refused.stderr.splitlines()) == 1
+    assert output.read_text() == json.dumps(row) + "\n" and not list((tmp_path / "report").rglob("*.html"))
+
+
 def _address_space() -> None:
     """``preexec_fn``: 4 GiB of address space, as ``ulimit -v`` gives, so that a file read whole fails fast."""
     resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
@@ -605,7 +639,7 @@ def test_a_copy_written_but_never_recorded_as_issued_says_to_finish_its_embed(tm
     scan of that file said the payload 'was never issued under this key in this registry: a copy issued
     with another registry', pointing the operator at the wrong registry."""
     from watermark import embed_file
-    from watermark.registry import Registry, register_master
+    from watermark.registry import register_master
 
     key = Key.from_passphrase("unfinished copy")
     key_path = tmp_path / "studio.key"

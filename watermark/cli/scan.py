@@ -22,11 +22,12 @@ from typing import Any
 
 from .. import batch, imageio, provenance, schemes
 from ..batch_dask import check_address
-from ..errors import ParameterError
+from ..errors import OutputExistsError, ParameterError
 from ..registry import Registry, print_of
 from ..resultlog import ResultLog
 from ..scan import ROW_FIELDS, STATUSES, Scanner, ScanOptions
 from ..scan_report import ScanReport, copies_named, layer_read
+from ..scan_rows import row_problem
 from ..sources import URL_TIMEOUT, iter_sources, printable
 from .batch import Lines
 from .common import (
@@ -131,12 +132,13 @@ def _run_scan(args: argparse.Namespace) -> int:
                            left_out=left_out)                         # a bad pattern stops here, before the output
 
     def earlier(row: dict[str, Any]) -> None:      # a row of the run this one resumes: counted, reported
+        _require_recorded(row, scanner.registry, args.output)
         summary.add(row)
         if report is not None:
             report.add(row, earlier=True)
 
     with ResultLog(args.output, resume=args.resume, overwrite=args.overwrite, fields=ROW_FIELDS,
-                   statuses=STATUSES, on_earlier=earlier, private=True) as log:
+                   statuses=STATUSES, on_earlier=earlier, shape=row_problem, private=True) as log:
         pending = (source for source in sources if not log.done(source.name))
         rows_shown = not args.output and sys.stdout.isatty()      # rows on the terminal show the progress
         try:
@@ -169,6 +171,22 @@ def _run_scan(args: argparse.Namespace) -> int:
     if summary.status["error"]:
         return ERROR
     return FOUND if any(summary.status[s] for s in _FOUND_STATUSES) else NOT_FOUND     # earlier rows included
+
+
+def _require_recorded(row: dict[str, Any], registry: Registry, output: str) -> None:
+    """Refuse to resume ``output`` if its ``row`` names a copy that ``registry`` does not record as the row
+    says: the output of a scan against another registry, or an edited one, whose rows the report would show
+    under this registry's name."""
+    for record in [row["record"], *(mark["record"] for mark in row["marks"])]:
+        if record is None:
+            continue
+        held = registry.record(record["id"])
+        if held is None or (held.recipient, held.master.sha256) != (record["recipient"], record["master"]["sha256"]):
+            said = "does not hold" if held is None else f"records for {held.recipient!r} of master {held.master.path}"
+            raise OutputExistsError(
+                f"{output}: its row for {row['path']} names copy {record['id']} for {record['recipient']!r}, which "
+                f"{registry.path} {said}: the output of a scan against another registry, or edited; not resumed, "
+                "the file is left as it is")
 
 
 def _registry_state(path: str, registry: Registry) -> str:

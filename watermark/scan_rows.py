@@ -1,0 +1,65 @@
+"""Whether a JSON object is a scan's row as this version writes it (`watermark.scan.ROW_FIELDS`): the
+fields' types, nested records and marks included. ``scan --resume`` counts and reports the rows of the run
+it continues, and a row of another shape (an edited file, another program's) made the report fail with a
+traceback once the whole scan was done."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["row_problem"]
+
+_NUMBER = float                 # an int or a float (never a bool)
+_OPTIONAL_TEXT = (str, None)
+_MASTER = {"path": str, "sha256": str, "width": int, "height": int}
+_RECORD = {"id": str, "recipient": _OPTIONAL_TEXT, "master": _MASTER, "issued": _OPTIONAL_TEXT, "metadata": dict,
+           "output": _OPTIONAL_TEXT}
+_PAIR = [_NUMBER, _NUMBER]
+_GEOMETRY = {"degrees": _NUMBER, "scale": _PAIR, "shear": _NUMBER, "flipped": bool, "offset": _PAIR}
+_MARK = {"key": str, "payload": _OPTIONAL_TEXT, "p_value": (_NUMBER, None), "method": str, "record": (_RECORD, None),
+         "content_match": bool, "verified": (bool, None), "layer_p_value": (_NUMBER, None),
+         "copies_tested": (int, None), "attributed": bool, "doubt": _OPTIONAL_TEXT}
+_ROW = {"path": str, "sha256": _OPTIONAL_TEXT, "status": str, "method": _OPTIONAL_TEXT, "payload": _OPTIONAL_TEXT,
+        "p_value": (_NUMBER, None), "record": (_RECORD, None), "match": ({"master": _MASTER}, None),
+        "geometry": (_GEOMETRY, None), "marks": (_MARK,), "reason": _OPTIONAL_TEXT, "credentials": (dict, None),
+        "error": _OPTIONAL_TEXT, "ms": (_NUMBER, None)}
+
+
+def row_problem(row: dict[str, Any]) -> str | None:
+    """What of ``row`` is not a scan's row, in a few words; None if it is one."""
+    return _problem(row, _ROW, "the row")
+
+
+def _problem(value: Any, shape: Any, name: str) -> str | None:
+    """What of ``value`` does not have ``shape``: a type (float: any number), None, a tuple of alternatives
+    (one element: a list of that shape), a list of shapes (that many items), or a dict of the fields it must
+    have (others may be there)."""
+    if isinstance(shape, tuple) and len(shape) == 1:
+        if not isinstance(value, list):
+            return f"{name} is not a list"
+        return next(filter(None, (_problem(item, shape[0], f"{name}[{n}]") for n, item in enumerate(value))), None)
+    if isinstance(shape, tuple):
+        problems = [_problem(value, alternative, name) for alternative in shape]
+        return None if None in problems else problems[0]
+    if shape is None:
+        return None if value is None else f"{name} is not null"
+    if isinstance(shape, list):
+        if not isinstance(value, list) or len(value) != len(shape):
+            return f"{name} is not a list of {len(shape)}"
+        return next(filter(None, (_problem(item, part, f"{name}[{n}]") for n, (item, part) in
+                                  enumerate(zip(value, shape)))), None)
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return f"{name} is not an object"
+        missing = next((field for field in shape if field not in value), None)
+        if missing is not None:
+            return f"{name} has no {missing!r}"
+        return next(filter(None, (_problem(value[field], part, f"{name}'s {field!r}") for field, part in
+                                  shape.items())), None)
+    kinds = (int, float) if shape is float else (shape,)
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        return f"{name} is not {_NAMES.get(shape, shape.__name__)}"
+    return None
+
+
+_NAMES = {float: "a number", int: "a whole number", str: "text", bool: "true or false", dict: "an object"}
