@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import io
 import numbers
 import operator
 import os
@@ -363,7 +362,7 @@ def output_quality(marked: ImageLike, destination: str | os.PathLike, like: imag
     before = max(_read_in_place(marked, key, scheme).score, 1e-9)
     shares = []
     for candidate in [kept] + [raised for raised in _RAISED_QUALITIES if raised > kept]:
-        written = Image.open(io.BytesIO(imageio.image_bytes(marked, destination, like=like, quality=candidate)))
+        written = imageio.open_own(imageio.image_bytes(marked, destination, like=like, quality=candidate))
         shares.append(_read_in_place(written, key, scheme).score / before)
         if shares[-1] >= _KEPT_SHARE:
             break

@@ -40,8 +40,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
+from . import imageio
 from .errors import CredentialsError, ImageFileError, MissingExtraError
 
 __all__ = ["ALG_PREFIX", "WATERMARK_ACTION", "ContentCredentials", "available", "soft_binding_alg",
@@ -206,7 +205,7 @@ def read_credentials_bytes(data: bytes, name: str, *, trust_anchors: str | os.Pa
                            ) -> ContentCredentials:
     """`read_credentials` for a file's bytes already read (a scan's); ``name`` is how errors name it."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with imageio.open_own(data) as image:       # a scan's file, read within its pixel limit already
             mime = image.get_format_mimetype()
     except (OSError, ValueError):
         mime = None

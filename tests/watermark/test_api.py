@@ -420,3 +420,15 @@ def test_bytes_functions_say_what_they_were_given_wrong(key):
         wm.embed_bytes(data, 7, key, extension="png")
     with pytest.raises(wm.InvalidImageError, match="expected the file's bytes, got str \\(a path\\? use detect_file"):
         wm.detect_bytes("samples/coffee.jpg", key)
+
+
+def test_a_jpeg_above_pillow_s_own_limit_is_marked_into_a_jpeg_when_no_limit_is_asked(tmp_path, key, monkeypatch):
+    """A probe's 16000 x 12000 JPEG under --max-pixels none: marked, then "unexpected error
+    (DecompressionBombError)" when the JPEG written was read back for its quality; Pillow's 89 Mpx stands as
+    1 Mpx here, the picture 3 Mpx (above twice it, where Pillow raises rather than warns)."""
+    source = tmp_path / "in.jpg"
+    Image.fromarray(cv2.resize(photo("coffee"), (2000, 1500), interpolation=cv2.INTER_CUBIC)).save(source, quality=90)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000_000)
+    wm.embed_file(source, tmp_path / "out.jpg", 0x1234, key, max_pixels=None)
+    assert wm.detect_file(tmp_path / "out.jpg", key, max_pixels=None).payload == 0x1234
+    assert Image.MAX_IMAGE_PIXELS == 1_000_000
