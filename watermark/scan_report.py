@@ -25,9 +25,9 @@ from . import __version__, atomic, schemes
 from .errors import ImageFileError
 from .fingerprint import MAX_DISTANCE
 from .scan import LIKENESS, STATUSES
-from .sources import visible
+from .sources import quoted, visible
 
-__all__ = ["ScanReport", "copies_named", "layer_read"]
+__all__ = ["ScanReport", "copies_named", "layer_read", "recipient_of"]
 
 _SHOWN = ("attributed", "unverified", "mark-only", "near-duplicate", "exact")
 _ERRORS_SHOWN = 50
@@ -191,6 +191,13 @@ def layer_read(row: dict) -> dict | None:
                  if mark.get("payload") == row.get("payload") and mark.get("layer_p_value") is not None), None)
 
 
+def recipient_of(record: dict) -> str:
+    """A copy's recipient as the report and the command's lines show it: quoted when white space at its ends
+    would not show (`quoted`; characters that do not show at all are written out, `visible`), or "no recipient"."""
+    name = record.get("recipient")
+    return quoted(name) if name else "no recipient"
+
+
 def _named_as(mark: dict) -> str | None:
     """``attributed`` or ``unverified`` for a mark of an issued copy in that copy's master's content
     (`watermark.scan`), else None."""
@@ -242,14 +249,14 @@ class ScanReport:
         self.earlier += earlier
         records = copies_named(row) or ([(row["record"], status)] if row.get("record") else [])
         for record, named in records:
-            self.by_recipient[record.get("recipient") or "(none)"][named] += 1
+            self.by_recipient[recipient_of(record)][named] += 1
             if named in ("attributed", "unverified", "exact"):
-                self.copies_by_recipient[record.get("recipient") or "(none)"].add(str(record.get("id")))
+                self.copies_by_recipient[recipient_of(record)].add(str(record.get("id")))
         for master, named in {((record.get("master") or {}).get("path") or "?", named) for record, named in records}:
             self.by_master[master][named] += 1                # a file once per master, whatever copies it names
         pasted = [] if records else [mark["record"] for mark in row.get("marks") or [] if mark.get("record")]
         for record in pasted:                # a copy's mark in other content: mark-only, under that copy's names
-            self.by_recipient[record.get("recipient") or "(none)"]["mark-only"] += 1
+            self.by_recipient[recipient_of(record)]["mark-only"] += 1
             self.by_master[(record.get("master") or {}).get("path") or "?"]["mark-only"] += 1
         if not records and not pasted and row.get("match"):
             kind = "original" if status == "exact" else status          # an exact copy of the unmarked master
@@ -397,10 +404,10 @@ class ScanReport:
                if row.get("method") in (None, status) else f"by {_e(row.get('method'))} read")
         facts = [f"<span class='{_e(status)}'>{_e(status)}</span> {how}"]
         if record and status == "unverified":
-            facts.append(f"the mark of {_e(record.get('recipient'))}'s copy {_e(record.get('id'))}, issued "
+            facts.append(f"the mark of {_e(recipient_of(record))}'s copy {_e(record.get('id'))}, issued "
                          f"{_e(record.get('issued'))}: <b>not an attribution</b> (see the reason below)")
         elif record:
-            facts.append(f"recipient <b>{_e(record.get('recipient'))}</b>, copy {_e(record.get('id'))}, "
+            facts.append(f"recipient <b>{_e(recipient_of(record))}</b>, copy {_e(record.get('id'))}, "
                          f"issued {_e(record.get('issued'))}")
         if record.get("metadata"):
             facts.append(f"terms recorded with the copy: {_terms(record)}")
@@ -448,12 +455,16 @@ class ScanReport:
         text = f"mark {_e(mark.get('payload'))} ({evidence})"
         copy = (f"copy {_e(record.get('id'))} of {_e(Path(str((record.get('master') or {}).get('path', '?'))).name)}"
                 if record else "")
-        if record.get("recipient") and row.get("status") == "mark-only":
-            return text + (f": the mark of {_e(record['recipient'])}'s {copy}, in content that is not that copy's "
+        if record and row.get("status") == "mark-only":
+            return text + (f": the mark of {_e(recipient_of(record))}'s {copy}, in content that is not that copy's "
                            "master: not an attribution")
-        if record.get("recipient"):
-            text += f": {_e(record['recipient'])}'s {copy}, issued {_e(record.get('issued'))}"
+        if record:
+            text += f": {_e(recipient_of(record))}'s {copy}, issued {_e(record.get('issued'))}"
             terms = _terms(record)
             text += f" ({terms})" if terms else ""
         seen = None if row.get("status") == "exact" else _named_as(mark)
+        if record and not seen and row.get("status") != "exact":     # another copy's mark on this page
+            text += " <i>(" + _e(mark.get("doubt") or "in content that is not that copy's master: its mark alone, "
+                                 "which anyone holding a published copy can paste; not evidence against its "
+                                 "recipient") + ")</i>"
         return text + (f" <span class='{seen}'>{seen}</span>" if seen else "")

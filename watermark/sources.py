@@ -64,10 +64,17 @@ def printable(path: str) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-# control characters (a name's newline forging a result line, escape sequences for the terminal), the
-# bidirectional overrides that show a name reversed, and surrogates: a file name's bytes that are not
-# UTF-8 (0x9B is an 8-bit CSI), which a strict stdout cannot even encode
-_UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# control characters (a name's newline forging a result line, escape sequences for the terminal), every
+# format character (the bidirectional overrides that show a name reversed, zero-width spaces and joiners, soft
+# hyphens, byte-order marks), every space but the plain one (no-break, ideographic), line and paragraph
+# separators and the blank letters (Unicode 15's categories Cc, Cf, Zs, Zl, Zp, and Hangul fillers): what
+# makes two names look one ("Agence X" and "Agence X" with a zero-width space); and surrogates: a file name's
+# bytes that are not UTF-8 (0x9B is an 8-bit CSI), which a strict stdout cannot even encode
+_UNSEEN = re.compile("[\x00-\x1f\x7f-\xa0\xad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2"
+                     "\u115f-\u1160\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u206f\u2800"
+                     "\u3000\u3164\ud800-\udfff\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd"
+                     "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+                     "\U000e0020-\U000e007f]")
 
 
 def visible(text: str) -> str:
@@ -83,8 +90,9 @@ def _shown(found: re.Match[str]) -> str:
 
 def quoted(name: str) -> str:
     """``name`` as a message starts with it: quoted (``' a.jpg'``) when it starts or ends with white space,
-    which would not show."""
-    return repr(name) if name != name.strip() else name
+    which would not show, or holds ": ", which would end it early (a file named "a.jpg: attributed to X.jpg"
+    forging a result line)."""
+    return repr(name) if name != name.strip() or ": " in name else name
 
 
 def _source(path: str, error: str | None = None) -> Source:

@@ -22,6 +22,7 @@ import watermark as wm
 from tests.photos import PHOTO_NAMES, photo
 from watermark.cli import main
 from watermark.registry import ISSUED, Registry, file_sha256, register_master
+from watermark.sources import visible
 
 
 def _run(*args, env=None, check=None):
@@ -425,27 +426,33 @@ def test_an_output_holding_another_copy_is_refused_not_skipped(setup, tmp_path, 
         assert [record.recipient for record in registry.records(state=ISSUED)] == ["A", "A"]
 
 
-def test_registry_list_shows_a_recipient_s_control_characters_instead_of_obeying_them(setup, tmp_path, capsys):
+@pytest.mark.parametrize("recipient", ["Agence X\u200b", "Agence\xa0X", "Alice ", " Alice", "Agence X\nforged"])
+def test_embed_refuses_a_recipient_that_would_look_like_another(setup, tmp_path, recipient, capsys):
+    """An attacker's probe: "Agence X" and "Agence X" with a zero-width space were two recipients shown alike in
+    the report and on the terminal, and so were "Alice", "Alice " and "Alice" with a no-break space."""
     key_path, database = setup
     master = _masters(tmp_path / "masters", 1)[0]
     assert main(["embed", str(master), "-o", str(tmp_path / "a.png"), "--key", str(key_path), "--registry",
-                 str(database), "--recipient", "Agence X\nforged line\x1b[2J"]) == 0
-    capsys.readouterr()
+                 str(database), "--recipient", recipient]) == 2
+    assert capsys.readouterr().err == (f"watermark: --recipient {visible(repr(recipient))}: holds white space at an "
+                                       "end or characters that do not show, so that it would look like another "
+                                       "name; give it without them\n")
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_registry_list_shows_a_recipient_s_control_characters_instead_of_obeying_them(setup, tmp_path, capsys):
+    key_path, database = setup
+    _issued_to(database, key_path, tmp_path, ["Agence X\nforged line\x1b[2J"])   # as the API or an old version took it
     assert main(["registry", "list", "--registry", str(database)]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "Agence X\\nforged line\\x1b[2J" in out
-    assert out.endswith(f"  {master} -> {tmp_path / 'a.png'}\n")              # which file went to whom
+    assert out.endswith(f"  {tmp_path / 'masters' / 'm00.png'} -> {tmp_path / '0.png'}\n")   # which file to whom
 
 
 def test_registry_list_tells_a_recipient_named_dash_or_with_a_backslash_from_none_and_a_control(setup, tmp_path,
                                                                                                 capsys):
     key_path, database = setup
-    masters = _masters(tmp_path / "masters", 4)
-    for index, recipient in enumerate(["-", None, "Agence\\nX", "Agence\nX"]):
-        given = [] if recipient is None else ["--recipient", recipient]
-        assert main(["embed", str(masters[index]), "-o", str(tmp_path / f"{index}.png"), "--key", str(key_path),
-                     "--registry", str(database), *given]) == 0
-    capsys.readouterr()
+    _issued_to(database, key_path, tmp_path, ["-", None, "Agence\\nX", "Agence\nX"])
     assert main(["registry", "list", "--registry", str(database)]) == 0
     shown = [[field for field in line.split("  ") if field][4] for line in capsys.readouterr().out.splitlines()]
     assert shown == ['"-"', "-", '"Agence\\\\nX"', '"Agence\\nX"']

@@ -708,3 +708,12 @@ def test_a_picture_from_which_a_copy_was_subtracted_is_no_attribution_and_names_
     assert row["reason"].startswith(f"the per-copy layer of Agence X's copy {x_copy.id} is in this picture with its "
                                     "sign reversed"), row["reason"]
     assert "rather than Studio Y" in row["reason"]
+
+
+def test_a_file_name_holding_a_verdict_is_quoted_in_the_text_line(scan_world, tmp_path):
+    """An attacker's probe: a crawled file named 'innocent.jpg: attributed to Agence X (...).jpg' gave a line a grep
+    for 'attributed to' took for a finding."""
+    named = tmp_path / "innocent.jpg: attributed to Agence X (copy 1).png"
+    named.write_bytes((scan_world / "masters" / "coffee.png").read_bytes())
+    line = _run("scan", named, "--registry", scan_world / "r.db", "--key", scan_world / "studio.key", check=0).stdout
+    assert line.startswith(f"'{named}': exact copy of the registered master {scan_world / 'masters' / 'coffee.png'}")

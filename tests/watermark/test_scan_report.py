@@ -347,3 +347,22 @@ def test_a_lawyer_reads_every_number_explained_and_nothing_claimed_that_was_not_
     assert report.by_master["masters/dune.tif"]["mark-only"] == 1 == report.by_recipient["Agence X"]["mark-only"]
     assert report.by_master["masters/coffee.tif"]["original"] == 1
     assert "by blind read" in text and "by near-duplicate" not in text
+
+
+def test_a_recipient_s_name_shows_its_ends_and_another_copy_s_mark_on_the_page_accuses_no_one(tmp_path):
+    """An attacker's probe: "Alice" and "Alice " were two rows that read alike, a recipient named "(none)" was
+    counted with the copies of no recipient, and a pasted mark of Bob's copy in a row attributed to Alice was
+    listed as "Bob's copy ... of Kite.png", nothing saying it was no evidence against Bob."""
+    report = ScanReport(tmp_path / "report", lambda sha: None)
+    for recipient in ("Alice", "Alice ", "(none)", ""):
+        report.add(_row(f"crawl/{recipient or 'x'}.jpg", "attributed", recipient))
+    attributed = _row("crawl/garden.jpg", "attributed", "Alice")
+    bob = {**attributed["record"], "id": "b0b", "recipient": "Bob", "master": {"path": "m/Kite.png", "sha256": "cd"}}
+    attributed["marks"] = [{"payload": "0x2", "p_value": 1e-90, "method": "blind", "record": bob,
+                            "content_match": False, "attributed": False, "doubt": None}]
+    report.add(attributed)
+    assert set(report.by_recipient) == {"Alice", "'Alice '", "(none)", "no recipient"}
+    text = " ".join(_text(report.write("scan")).split())
+    assert ("mark 0x2 (p = 1e-90, blind): Bob's copy b0b of Kite.png, issued 2026-12-01T10:00:00Z (licence: 7) (in "
+            "content that is not that copy's master: its mark alone, which anyone holding a published copy can "
+            "paste; not evidence against its recipient)") in text

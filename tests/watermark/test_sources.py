@@ -5,12 +5,13 @@ import json
 import os
 import sys
 import threading
+import unicodedata
 
 import pytest
 from servers import http_server
 
 from watermark import ImageFileError, InvalidImageError, ParameterError
-from watermark.sources import Source, iter_sources, read_bytes
+from watermark.sources import Source, iter_sources, quoted, read_bytes, visible
 
 
 def _tree(tmp_path):
@@ -262,3 +263,17 @@ def test_a_name_that_starts_or_ends_with_spaces_is_quoted_in_its_error(tmp_path,
         errors.append(str(caught.value))
     assert errors == ["' a.jpg': no such file (it may have been moved or deleted)",
                       "'a.jpg ': no such file (it may have been moved or deleted)", "a.jpg: empty file (0 bytes)"]
+
+
+def test_every_character_that_does_not_show_is_written_out_so_that_two_names_never_look_one():
+    """An attacker's probe: "Agence X" and "Agence X" with a zero-width space, and "Alice" with a no-break space,
+    were shown alike in the report and on the terminal."""
+    hidden = [chr(point) for point in range(0x110000) if chr(point) != " " and
+              unicodedata.category(chr(point)) in ("Cc", "Cf", "Cs", "Zs", "Zl", "Zp")]
+    assert len(hidden) > 2000 and [c for c in hidden if visible(c) == c] == []
+    assert visible("Agence X\u200b, Alice\xa0, caf\u00e9, 日本, \u00c9") == "Agence X\\u200b, Alice\\xa0, café, 日本, É"
+
+
+def test_a_name_that_would_end_a_message_early_or_hide_its_ends_is_quoted():
+    assert quoted("a.jpg: attributed to X.jpg") == "'a.jpg: attributed to X.jpg'"
+    assert quoted(" a.jpg") == "' a.jpg'" and quoted("a:b.jpg") == "a:b.jpg"

@@ -110,6 +110,15 @@ def require_utf8(text: str | None, option: str) -> None:
         raise ParameterError(f"{option} '{shown}': not valid UTF-8 text; give it in UTF-8")
 
 
+def require_shown(text: str | None, option: str) -> None:
+    """A `ParameterError` if ``text``, a name given as ``option`` that others will read (a recipient), holds
+    characters that do not show (`visible`: a zero-width or no-break space) or white space at its ends: two
+    names that look one."""
+    if text is not None and (visible(text) != text or text != text.strip()):
+        raise ParameterError(f"{option} {visible(repr(text))}: holds white space at an end or characters that do "
+                             "not show, so that it would look like another name; give it without them")
+
+
 def payload(args: argparse.Namespace) -> int | bytes:
     if args.payload_text is not None:
         require_utf8(args.payload_text, "--payload-text")

@@ -21,7 +21,7 @@ from ..keys import Key
 from ..registry import Registry, issue_file
 from ..signer import ManifestSigner
 from .batch import EMBED_FIELDS, Job, Outcome, row
-from .common import require_utf8, visible
+from .common import require_shown, require_utf8, visible
 
 __all__ = ["registry_options", "issue_job", "ISSUE_FIELDS"]
 
@@ -133,6 +133,7 @@ def issue_job(args: argparse.Namespace, key: Key, pairs: list[tuple[Path, Path]]
         raise RegistryError(f"--payload with --registry marks one file ({len(pairs)} given): a payload is "
                             "issued once per key; leave --payload out and the registry draws one per copy")
     require_utf8(args.recipient, "--recipient")
+    require_shown(args.recipient, "--recipient")
     metadata = _metadata(args.meta)
     with Registry(args.registry) as registry:       # refuse a missing, damaged, newer or locked file first
         registry.require_sound()

@@ -231,7 +231,9 @@ def _to_stdout(whole: BinaryIO) -> None:
     try:
         descriptor = sys.stdout.fileno()
     except (AttributeError, OSError, ValueError):           # not a file (a caller's stream): written as text
-        shutil.copyfileobj(io.TextIOWrapper(whole, encoding="utf-8", newline=""), sys.stdout, _CHUNK)
+        text = io.TextIOWrapper(whole, encoding="utf-8", newline="")
+        shutil.copyfileobj(text, sys.stdout, _CHUNK)
+        text.detach()                                        # ``whole`` is its caller's to close
         return
     while chunk := whole.read(_CHUNK):
         view = memoryview(chunk)

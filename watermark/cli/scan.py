@@ -26,9 +26,9 @@ from ..errors import OutputExistsError, ParameterError
 from ..registry import Registry, print_of
 from ..resultlog import ResultLog
 from ..scan import ROW_FIELDS, STATUSES, Scanner, ScanOptions
-from ..scan_report import ScanReport, copies_named, layer_read
+from ..scan_report import ScanReport, copies_named, layer_read, recipient_of
 from ..scan_rows import row_problem
-from ..sources import URL_TIMEOUT, iter_sources, printable
+from ..sources import URL_TIMEOUT, iter_sources, printable, quoted
 from .batch import Lines
 from .common import (
     ERROR,
@@ -217,33 +217,33 @@ def _text(row: dict[str, Any]) -> str:
 
 
 def _verdict(row: dict[str, Any]) -> str:
-    status, record = row["status"], row.get("record") or {}
+    status, record, path = row["status"], row.get("record") or {}, quoted(row["path"])
     if status in ("attributed", "unverified"):
         layer = layer_read(row)
         copy = (f"copy {record.get('id')} of {record['master']['path']}, payload {row['payload']}, "
                 f"p={row['p_value']:.3g}, {row['method']}"
                 + ("" if layer is None else f", per-copy layer p={layer['layer_p_value']:.3g}"))
         if status == "attributed":
-            line = f"{row['path']}: attributed to {record.get('recipient')} ({copy})"
+            line = f"{path}: attributed to {recipient_of(record)} ({copy})"
             line += f"; {row['reason']}" if row.get("reason") else ""
         else:
-            line = f"{row['path']}: unverified: the mark of {record.get('recipient')}'s copy ({copy}); {row['reason']}"
-        return line + "".join(f"; also {seen}: {other.get('recipient')}'s copy {other.get('id')} of "
+            line = f"{path}: unverified: the mark of {recipient_of(record)}'s copy ({copy}); {row['reason']}"
+        return line + "".join(f"; also {seen}: {recipient_of(other)}'s copy {other.get('id')} of "
                               f"{other['master']['path']}" for other, seen in copies_named(row)
                               if other != record)
     if status == "exact" and record:
-        return (f"{row['path']}: exact copy of the copy issued to {record.get('recipient')} (copy {record.get('id')} "
+        return (f"{path}: exact copy of the copy issued to {recipient_of(record)} (copy {record.get('id')} "
                 f"of {record['master']['path']}, payload {row['payload']})")
     if status == "exact":
-        return f"{row['path']}: exact copy of the registered master {row['match']['master']['path']} ({row['reason']})"
+        return f"{path}: exact copy of the registered master {row['match']['master']['path']} ({row['reason']})"
     if status == "near-duplicate":
         master = row["match"]["master"]["path"]
-        return f"{row['path']}: near-duplicate of the registered master {master}: {row['reason']}"
+        return f"{path}: near-duplicate of the registered master {master}: {row['reason']}"
     if status == "mark-only":
-        return f"{row['path']}: {status}: {row['reason']}"
+        return f"{path}: {status}: {row['reason']}"
     if status == "error":
-        return f"{row['path']}: error"
-    return f"{row['path']}: nothing of the registry found"
+        return f"{path}: error"
+    return f"{path}: nothing of the registry found"
 
 
 class _Summary:
@@ -260,10 +260,10 @@ class _Summary:
         self.status[row["status"]] += 1
         named = copies_named(row)
         for record, seen in named:
-            recipient = record.get("recipient") or "(no recipient)"
+            recipient = recipient_of(record)
             self.recipients[recipient][seen] += 1
             self.recipient_copies[recipient].add(str(record.get("id")))
-        pairs = {(record.get("recipient") or "(no recipient)", record["master"]["path"]) for record, _ in named}
+        pairs = {(recipient_of(record), record["master"]["path"]) for record, _ in named}
         for recipient, master in pairs:               # a file once per master, whatever copies of it it names
             self.recipient_masters[recipient][master] += 1
         for master in {master for _, master in pairs}:
