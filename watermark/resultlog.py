@@ -43,6 +43,9 @@ def _name_hash(name: str, folder: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "little")
 
 
+_START_BYTES = 4096             # what --overwrite reads of a file to tell an earlier run's output
+
+
 def _torn(line: bytes) -> bool:
     """Whether ``line``, the file's last, is what a crash leaves: no newline, and the start of a row (or the
     zeros a file system can leave after a power cut)."""
@@ -175,6 +178,7 @@ class ResultLog:
             if resume:
                 self._done = self._read_done(path)
             elif overwrite and stat.S_ISREG(os.fstat(self._fd).st_mode):    # not /dev/null, which cannot be
+                self._require_output(path)
                 os.ftruncate(self._fd, 0)
         except ImageFileError:           # refused: in use, or not a batch's output
             self.close()
@@ -202,6 +206,16 @@ class ResultLog:
             return f"its status {row.get('status')!r} is none of a scan's: another command's output?"
         problem = None if self._shape is None else self._shape(row)
         return row if problem is None else problem
+
+    @staticmethod
+    def _require_output(path: str) -> None:
+        """Refuse to replace ``path`` unless it is empty or JSON lines (an earlier run's output, maybe torn):
+        ``--overwrite`` through a link planted there replaced another file (a registry) with rows."""
+        with open(path, "rb") as handle:
+            start = handle.read(_START_BYTES)
+        if start.lstrip(b"\0")[:1] not in (b"", b"{"):
+            raise OutputExistsError(f"{path}: holds something else than JSON lines (an earlier run's rows); not "
+                                    "replaced: remove it, or give another output")
 
     def _kept(self, line: bytes) -> bool:
         """Whether a resumed batch keeps ``line``: a row (`_row`) without an ``error``."""

@@ -35,6 +35,7 @@ import io
 import os
 import socket
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ from PIL import Image
 from . import api, borders, cells, color, imageio, placement, provenance, schemes
 from . import original as master_file
 from .detection import Geometry
-from .errors import RegistryError, WatermarkError
+from .errors import FiligraneWarning, RegistryError, WatermarkError
 from .featureindex import CANDIDATES, FeatureIndex
 from .features import MasterPrint
 from .fingerprint import MAX_DISTANCE, perceptual_hash
@@ -258,8 +259,18 @@ class Scanner:
         return self._registry
 
     def check(self) -> None:
-        """Open the registry, check the file and the keys now (before a batch): raises its one-line errors."""
+        """Open the registry, check the file and the keys now (before a batch): raises its one-line errors;
+        warns (`FiligraneWarning`) of issued copies under a key not given, whose marks this scan cannot read."""
         self.registry.require_sound()
+        given = {key.public_id for key in self.keys}
+        unread = {public_id: n for public_id, n in self.registry.issued_by_key().items() if public_id not in given}
+        if unread:
+            fingerprints = dict(self.registry.keys())
+            keys = ", ".join(f"{fingerprints[public_id]} ({n} {'copy' if n == 1 else 'copies'})"
+                             for public_id, n in unread.items())
+            warnings.warn(f"{self.registry_path}: issued copies under key{'s' if len(unread) > 1 else ''} {keys} not "
+                          "given (--key): their marks cannot be read, and a copy of theirs reads as a near-duplicate "
+                          "of its master at most", FiligraneWarning, stacklevel=2)
 
     def close(self) -> None:
         if self._registry is not None:

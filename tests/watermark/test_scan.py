@@ -12,6 +12,7 @@ import html
 import json
 import os
 import pickle
+import re
 import resource
 import signal
 import socket
@@ -580,6 +581,13 @@ def test_two_marks_are_both_reported_with_their_issue_dates_oldest_first(scan_wo
     issued = [mark["record"]["issued"] for mark in row["marks"] if mark["record"]]
     assert set(recipients) == {"Studio Y", "Later Licensee"} and recipients[0] == "Studio Y", row["marks"]
     assert issued == sorted(issued) and row["status"] == "attributed"
+    alone = _run("scan", tmp_path / "again.jpg", "--registry", registry, "--key", later, check=0)
+    fingerprint = Key.load(later).fingerprint
+    assert not any(fingerprint in line for line in alone.stderr.splitlines() if "warning" in line)
+    other = _run("scan", tmp_path / "again.jpg", "--registry", registry, "--key", world / "studio.key", check=0)
+    assert (f"watermark: warning: {registry}: issued copies under key {fingerprint} (1 copy) not given (--key): "
+            "their marks cannot be read, and a copy of theirs reads as a near-duplicate of its master at most"
+            ) in other.stderr.splitlines()           # two offices' keys: a scan with one said nothing of the other
 
 
 def test_a_scan_says_which_pictures_its_walk_left_out(scan_world, tmp_path):
@@ -717,3 +725,43 @@ def test_a_file_name_holding_a_verdict_is_quoted_in_the_text_line(scan_world, tm
     named.write_bytes((scan_world / "masters" / "coffee.png").read_bytes())
     line = _run("scan", named, "--registry", scan_world / "r.db", "--key", scan_world / "studio.key", check=0).stdout
     assert line.startswith(f"'{named}': exact copy of the registered master {scan_world / 'masters' / 'coffee.png'}")
+
+
+def test_a_registry_changed_during_the_scan_is_said_in_the_report_and_on_stderr(scan_world, tmp_path):
+    """An attacker's probe renamed a recipient with SQL 12 s into a scan: one copy stood under two names in one
+    report, whose header gave the digest of the records as they were at the start."""
+    registry = tmp_path / "r.db"
+    with sqlite3.connect(scan_world / "r.db") as source, sqlite3.connect(registry) as copy:
+        source.backup(copy)
+    scan = subprocess.Popen([sys.executable, "-m", "watermark", "scan", "-", "--registry", str(registry), "--key",
+                             str(scan_world / "studio.key"), "--report", str(tmp_path / "report")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with scan.stdin, scan.stdout, scan.stderr:
+        scan.stdin.write(f"{scan_world / 'crawl' / 'exact.png'}\n")
+        scan.stdin.flush()
+        assert "exact copy" in scan.stdout.readline()
+        with sqlite3.connect(registry) as db:
+            db.execute("UPDATE copies SET recipient = 'Mallory' WHERE recipient = 'Agence X'")
+        scan.stdin.close()
+        assert scan.wait(timeout=300) == 0
+        err = scan.stderr.read()
+    assert f"watermark: warning: {registry}: its records changed during the scan (SHA-256 " in err
+    page = " ".join(html.unescape(re.sub("<[^>]+>", " ", (tmp_path / "report" / "report.html").read_text())).split())
+    assert "its records changed during the scan (SHA-256" in page
+
+
+def test_overwrite_replaces_an_earlier_run_s_rows_but_not_another_file_a_link_points_to(scan_world, tmp_path):
+    """An attacker's probe: 'scan -o hits.jsonl --overwrite', hits.jsonl a link planted to another registry,
+    replaced that registry with rows."""
+    other, link = tmp_path / "other.db", tmp_path / "hits.jsonl"
+    other.write_bytes(b"SQLite format 3\0" + bytes(4080))            # a registry's first bytes
+    link.symlink_to(other.name)
+    command = ("scan", scan_world / "crawl" / "exact.png", "--registry", scan_world / "r.db", "--key",
+               scan_world / "studio.key", "-o", link, "--overwrite")
+    refused = _run(*command, check=2)
+    assert refused.stderr == (f"watermark: {link}: holds something else than JSON lines (an earlier run's rows); not "
+                              "replaced: remove it, or give another output\n")
+    assert other.read_bytes() == b"SQLite format 3\0" + bytes(4080)
+    other.write_text('{"path": "earlier"}\n')
+    _run(*command, check=0)
+    assert json.loads(other.read_text())["path"] == str(scan_world / "crawl" / "exact.png")

@@ -122,8 +122,9 @@ def _run_scan(args: argparse.Namespace) -> int:
     scanner.check()                                  # a bad registry or key stops here, before any file
     if args.dask is not None:
         check_address(args.dask)                     # and an address that is none, before the outputs
+    started = scanner.registry.digest() if args.report is not None else ""     # its records, as the report says
     report = None if args.report is None else ScanReport(
-        args.report, _thumbnails(scanner.registry), registry=_registry_state(args.registry, scanner.registry),
+        args.report, _thumbnails(scanner.registry), registry=_registry_state(args.registry, scanner.registry, started),
         keys=[f"{key.fingerprint} ({key.public_id})" for key in scanner.keys], false_alarm=args.false_alarm)
     summary = _Summary()
     left_out: Counter[str] = Counter()
@@ -162,6 +163,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             summary.print(log.resumed)
             say_left_out(left_out)
             if report is not None:
+                _say_if_changed(report, scanner.registry, started)
                 written = report.write(printable(shlex.join(sys.argv)), printable(shlex.quote(os.getcwd())))
                 print(visible(f"watermark: report written to {written}"), file=sys.stderr)
             scanner.close()
@@ -189,12 +191,24 @@ def _require_recorded(row: dict[str, Any], registry: Registry, output: str) -> N
                 "the file is left as it is")
 
 
-def _registry_state(path: str, registry: Registry) -> str:
-    """The registry as the report names it: its path and what it held when the scan started."""
+def _registry_state(path: str, registry: Registry, digest: str) -> str:
+    """The registry as the report names it: its path and what it held when the scan started (its records'
+    ``digest``)."""
     counts = registry.counts()
     return (f"{os.path.abspath(path)} ({counted(counts['issued'], 'issued copy')} of "
-            f"{counted(counts['masters'], 'master')} when the scan started, its records' SHA-256 "
-            f"{registry.digest()})")
+            f"{counted(counts['masters'], 'master')} when the scan started, its records' SHA-256 {digest})")
+
+
+def _say_if_changed(report: ScanReport, registry: Registry, started: str) -> None:
+    """Add to the report's registry, and say on stderr, that its records changed since their digest ``started``
+    (a recipient renamed with SQL while the scan ran put one copy under two names in one report, under the
+    first digest)."""
+    digest = registry.digest()
+    if digest != started:
+        note = (f"its records changed during the scan (SHA-256 {digest} at the end): a finding may name a record "
+                "as it was at either time")
+        report.registry = f"{report.registry}; {note}"
+        print(visible(f"watermark: warning: {registry.path}: {note}"), file=sys.stderr)
 
 
 def _thumbnails(registry: Registry) -> Any:

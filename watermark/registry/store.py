@@ -161,6 +161,11 @@ class Registry:
         """``(public_id, fingerprint)`` of every registered key, oldest first."""
         return self._query("SELECT public_id, fingerprint FROM keys ORDER BY added_at, public_id")
 
+    def issued_by_key(self) -> dict[str, int]:
+        """How many issued copies each key (its public id) has; keys without any are left out."""
+        return dict(self._query("SELECT k.public_id, count(*) FROM copies c JOIN keys k ON k.id = c.key_id "
+                                "WHERE c.state = 'issued' GROUP BY k.public_id"))
+
     def require_key(self, key: Key | str) -> str:
         """The key's public id if it is registered; otherwise `RegistryError` naming the known keys."""
         public_id = _key_id(key)
