@@ -888,7 +888,8 @@ def iter_image_files(paths: PathLike | Iterable[PathLike], *, recursive: bool = 
     A file named explicitly is yielded whatever its extension (a missing one too, so that the batch
     reports it); a directory gives its files with an image extension (any case), hidden names
     (``.git``, macOS ``._photo.jpg``) skipped, sorted by name, files before sub-directories, which are
-    entered when ``recursive`` (symbolic links to directories are not followed). ``left_out`` counts, by
+    entered when ``recursive`` (symbolic links to directories followed once each, as a scan's walk: a link
+    back to one already listed, a loop, is not entered). ``left_out`` counts, by
     extension, the pictures of a format Filigrane does not read (`UNREAD_EXTENSIONS`) that it leaves out.
     """
     seen: set[str] = set()
@@ -902,8 +903,22 @@ def iter_image_files(paths: PathLike | Iterable[PathLike], *, recursive: bool = 
 
 
 def _walk(root: Path, recursive: bool, left_out: Counter[str] | None) -> Iterator[Path]:
-    for folder, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
+    listed: set[tuple[int, int]] = set()         # (device, inode) of every directory entered
+
+    def first_time(folder: str | Path) -> bool:
+        try:
+            status = os.stat(folder)
+        except OSError:
+            return True                          # os.walk leaves what cannot be listed
+        identity = (status.st_dev, status.st_ino)
+        new = identity not in listed
+        listed.add(identity)
+        return new
+
+    first_time(root)
+    for folder, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and first_time(os.path.join(folder, d))
+                             ) if recursive else []
         for name in sorted(filenames):
             if walked(name, left_out):
                 yield Path(folder, name)

@@ -497,6 +497,18 @@ def test_iter_image_files_expands_nested_directories(tmp_path):
     assert [p.name for p in named] == ["notes.txt", "missing.png", "a.jpg", "b.PNG", "z.webp", "c.tif"]
 
 
+def test_iter_image_files_follows_a_linked_directory_once_as_a_scan_does(tmp_path):
+    """A probe: the same folder gave detect and embed 1 file and scan 6, a linked directory of pictures left out
+    by the first two; a link back up (a loop) is entered by none."""
+    for name in ["shoot/a.jpg", "elsewhere/b.jpg"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "shoot" / "linked").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "shoot" / "loop").symlink_to(tmp_path / "shoot")
+    found = [p.relative_to(tmp_path).as_posix() for p in imageio.iter_image_files(tmp_path / "shoot")]
+    assert found == ["shoot/a.jpg", "shoot/linked/b.jpg"]
+
+
 def test_loaded_image_is_detached_from_the_file(tmp_path):
     path = _file(tmp_path, "in.gif", Image.fromarray(RGB).quantize(8))
     loaded = load_image(path)
