@@ -387,3 +387,22 @@ def test_help_has_no_restructuredtext_markup(capsys, command):
         main([*command, "--help"])
     out = capsys.readouterr().out
     assert caught.value.code == 0 and out.startswith("usage: watermark") and "`" not in out
+
+
+def test_the_closing_count_counts_a_file_marked_whose_row_a_closed_stdout_did_not_take(tmp_path, keyfile, coffee_png):
+    """A probe: 'embed ... --json | head -1' wrote 2 files and said '1 marked' (a row was counted once shown,
+    and so was a Ctrl-C that came just after a row was shown)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for index in range(3):
+        (folder / f"{index}.png").write_bytes(coffee_png.read_bytes())
+    embed = subprocess.Popen([sys.executable, "-m", "watermark", "embed", str(folder), "-o", str(tmp_path / "out"),
+                              "--key", str(keyfile), "--payload", "1", "--json"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    with embed.stdout, embed.stderr:
+        assert json.loads(embed.stdout.readline())["status"] == "marked"
+        embed.stdout.close()                           # as head -1 does, while the second file is being marked
+        assert embed.wait(timeout=300) == 141
+        counted = embed.stderr.read().decode()
+    written = len(list((tmp_path / "out").iterdir()))
+    assert written >= 2 and counted == f"watermark: {written} marked, 0 skipped, 0 failed\n"

@@ -88,7 +88,8 @@ def run_batch(job: Job, items: list, *, jobs: int, json_rows: bool, label: str, 
             for _, outcome in batch.run(items, job, jobs=jobs, ordered=True):
                 if isinstance(outcome, BaseException):      # our bug in a worker: keep its message, not a row
                     raise outcome
-                for warning in outcome.warnings:
+                counts[outcome.status] += 1                  # done (a file marked) before its row is shown: a stop
+                for warning in outcome.warnings:             # or a closed stdout while showing it leaves it counted
                     lines.error(f"watermark: warning: {warning}")
                 if outcome.row.get("error"):
                     lines.error(f"watermark: {outcome.row['error']}")
@@ -96,7 +97,6 @@ def run_batch(job: Job, items: list, *, jobs: int, json_rows: bool, label: str, 
                     lines.out(json.dumps(outcome.row))
                 elif outcome.text is not None:
                     lines.out(outcome.text)
-                counts[outcome.status] += 1
                 lines.advance()
     finally:                                            # stopped too: what was done is counted
         print("watermark: " + ", ".join(f"{counts[status]} {status}" for status in statuses), file=sys.stderr,
