@@ -374,3 +374,18 @@ def test_an_embed_to_the_output_path_of_a_reservation_merged_from_another_office
         import_document(registry, json.loads(export_json(office_a)))
     issued = issue_file(registry, master, tmp_path / "out.png", key, recipient="B's client")
     assert registry.record(a_copy.id).state == "reserved" and issued.record.state == "issued"
+
+
+def test_a_master_moved_since_it_was_registered_is_recorded_where_it_now_is(registry, master, tmp_path, key):
+    """A probe: a master moved to another folder and issued again from there kept its old, missing path, and a
+    scan read its copies against the registry's frame rather than the file."""
+    first = issue_file(registry, master, tmp_path / "a.png", key, recipient="Alice").record.master
+    moved = tmp_path / "archive" / "coffee.png"
+    moved.parent.mkdir()
+    master.rename(moved)
+    again = issue_file(registry, moved, tmp_path / "b.png", key, recipient="Bob").record.master
+    assert (again.id, again.path) == (first.id, str(moved.resolve()))
+    copy = tmp_path / "elsewhere.png"                  # the same file at a second place, the first one still there
+    copy.write_bytes(moved.read_bytes())
+    third = issue_file(registry, copy, tmp_path / "c.png", key, recipient="Carol").record.master
+    assert third.path == str(moved.resolve())

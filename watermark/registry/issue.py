@@ -52,6 +52,7 @@ from ..features import master_print
 from ..fingerprint import perceptual_hash
 from ..keys import Key
 from ..signer import ManifestSigner, new_manifest_id
+from ..sources import printable
 from . import frames
 from .records import ISSUED, RESERVED, VOID, Master, Record
 from .store import Registry
@@ -90,13 +91,26 @@ def register_master(registry: Registry, path: str | os.PathLike, loaded: imageio
     sha256 = sha256 or file_sha256(path)
     known = registry.master(sha256)
     if known is not None and registry.frame(known) is not None:
-        return known
+        return _followed(registry, known, path)
     if loaded is None:
         loaded = imageio.load_image(path, max_pixels=max_pixels, animated="error")
     width, height = loaded.original_size       # (a 16-bit colour master is an array, whose .size is a count)
-    return registry.add_master(sha256=sha256, path=path.resolve(), width=width, height=height,
-                               phash=perceptual_hash(loaded.image), print_=master_print(loaded.image).to_bytes(),
-                               frame=frames.encode(loaded.image))
+    return _followed(registry, registry.add_master(
+        sha256=sha256, path=path.resolve(), width=width, height=height, phash=perceptual_hash(loaded.image),
+        print_=master_print(loaded.image).to_bytes(), frame=frames.encode(loaded.image)), path)
+
+
+def _followed(registry: Registry, master: Master, path: Path) -> Master:
+    """``master``, its file at ``path``: recorded there when its recorded place no longer holds it (a master
+    moved or renamed kept the old place forever, and a scan read its copies against the registry's frame, far
+    less sensitive than the file)."""
+    if master.path == printable(os.path.realpath(path)):     # as the registry stores a path
+        return master
+    try:
+        held = file_sha256(master.path) == master.sha256
+    except OSError:
+        held = False
+    return master if held else registry.move_master(master, path)
 
 
 def issue_file(registry: Registry, source: str | os.PathLike, destination: str | os.PathLike, key: Key, *,

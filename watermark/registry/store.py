@@ -196,6 +196,12 @@ class Registry:
             raise RegistryError(f"{self.path}: master {sha256} vanished (another process edited the registry)")
         return master
 
+    def move_master(self, master: Master, path: str | os.PathLike) -> Master:
+        """Record that ``master``'s file is now at ``path`` (its recorded place no longer holds it)."""
+        with self.errors(), schema.write(self._connection) as db:
+            db.execute("UPDATE masters SET path = ? WHERE id = ?", (_stored_path(path), master.id))
+        return self.master(master.id) or master
+
     def master(self, ref: str | int) -> Master | None:
         """The master with this SHA-256 (hex) or registry id, or None."""
         column = "m.id" if isinstance(ref, int) else "m.sha256"
