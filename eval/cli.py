@@ -28,6 +28,7 @@ not write itself (its report and plots after ``--no-report``, a plot it has no d
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -205,9 +206,10 @@ def _example_image(specs: list) -> tuple | None:
     return None
 
 
-def _json_row(row) -> str:
-    values = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.to_dict().items()}
-    return json.dumps(values, allow_nan=True)
+def _json_row(values: dict) -> str:
+    """One JSON line of a result row's fields: NaN and an empty error as null, as every command writes them."""
+    return json.dumps({k: (None if (isinstance(v, float) and math.isnan(v)) or (k == "error" and v == "") else v)
+                       for k, v in values.items()}, allow_nan=True)
 
 
 def _say_stopped(out: Path) -> None:
@@ -243,10 +245,14 @@ def _security(args: argparse.Namespace, specs: list | None, out: Path) -> int:
     rows = security.run(specs, seed=args.seed, progress=lambda message: print(message, file=sys.stderr, flush=True))
     security.write(rows, out, _command(args))
     _remove_stale(out, ("security.md", "security.csv"))
-    for table in security.tables(rows):
-        print(table.to_markdown() + "\n")
-    for line in security.bars(rows):
-        print(line)
+    if args.json:                   # one object per row, as the other suites print them
+        for row in rows:
+            print(_json_row({k: v for k, v in dataclasses.asdict(row).items() if k != "outcomes"}))
+    else:
+        for table in security.tables(rows):
+            print(table.to_markdown() + "\n")
+        for line in security.bars(rows):
+            print(line)
     print(f"\nsecurity.md, security.csv in {visible(str(out))}/", file=sys.stderr)
     return OK
 
@@ -322,7 +328,7 @@ def _run(args: argparse.Namespace) -> int:
     _remove_stale(out, ["results.csv", "summary.md", "report.html", *report.PLOTS] if reported else ["results.csv"])
     if args.json:
         for row in rows:
-            print(_json_row(row))
+            print(_json_row(row.to_dict()))
     else:
         print(tables.survival(rows).to_markdown())
         where = "results.csv, report.html" if reported else "results.csv"

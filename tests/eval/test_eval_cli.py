@@ -16,7 +16,7 @@ import time
 import pytest
 
 import attacks
-from eval import cli, report, runner
+from eval import cli, report, runner, security
 
 
 @pytest.fixture
@@ -151,6 +151,21 @@ def test_bench_json_prints_one_object_per_row(bench, photo_dir, tmp_path, capsys
     lines = capsys.readouterr().out.splitlines()
     rows = [json.loads(line) for line in lines]
     assert len(rows) == 2 * 4 and tuple(rows[0]) == runner.COLUMNS and rows[0]["strength"] is None
+    assert all(row["error"] is None for row in rows)          # no error is null, as every command writes it
+
+
+def test_bench_json_of_the_security_suite_prints_one_object_per_row(bench, photo_dir, tmp_path, capsys, monkeypatch,
+                                                                    tiny_suite):
+    """A probe: 'bench --suite security --json' printed the Markdown tables."""
+    monkeypatch.setattr(attacks, "suite", lambda name: tiny_suite)
+    row = security.Row("collusion", "average of 2", 8, 52.4, 0.75, 0.5, 0.0, 1.0, 1.0, 0, 0, 0)
+    monkeypatch.setattr(security, "run", lambda specs, **options: [row])
+    assert bench("--suite", "security", "--images", str(photo_dir), "--out", str(tmp_path), "--unmarked", "0",
+                 "--json") == 0
+    (printed,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert printed == {"threat": "collusion", "attack": "average of 2", "images": 8, "psnr": 52.4, "payload": 0.75,
+                       "verified": 0.5, "presence": 0.0, "named": 1.0, "some_named": 1.0, "false_payload": 0,
+                       "false_verified": 0, "innocents": 0}
 
 
 @pytest.mark.parametrize("argv, message", [
