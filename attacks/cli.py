@@ -104,6 +104,8 @@ def _run(args: argparse.Namespace) -> int:
         return _fail("give either --attack SPEC (repeatable) or --suite NAME")
     if not args.output:
         return _fail("give -o OUT: an output file, or a folder for --suite")
+    if args.output == "-":         # it made a folder named "-"
+        return _fail("-o - is no file or folder: the attacked images are written to files (-o OUT)")
     try:
         if args.suite:
             chosen = list(attacks.suite(args.suite))

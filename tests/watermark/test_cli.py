@@ -406,3 +406,22 @@ def test_the_closing_count_counts_a_file_marked_whose_row_a_closed_stdout_did_no
         counted = embed.stderr.read().decode()
     written = len(list((tmp_path / "out").iterdir()))
     assert written >= 2 and counted == f"watermark: {written} marked, 0 skipped, 0 failed\n"
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["keygen", "-"], "watermark: - is no file: a key is written to a file (KEYFILE, mode 0600), never to standard "
+                      "output"),
+    (["registry", "init", "-"], "watermark: - is no file: a registry is a file; give its name"),
+    (["attack", "IN", "-a", "jpeg:quality=50", "-o", "-"], "watermark attack: -o - is no file or folder: the "
+                                                           "attacked images are written to files (-o OUT)"),
+    (["embed", "-", "-o", "out", "--key", "KEY", "--payload", "1"], "watermark: - is no list here: embed marks the "
+     "files and folders named on its command line (detect and scan read a list of paths on stdin)"),
+])
+def test_a_dash_that_is_no_file_here_is_one_line_and_makes_no_file_named_dash(tmp_path, keyfile, coffee_png, argv,
+                                                                               said, monkeypatch, capsys):
+    """A probe: 'keygen -' wrote the secret key to a file named '-', 'registry init -' a registry named '-', and
+    'attack -o -' a folder named '-', where embed refused '-o -'; 'embed -' looked for a file named '-'."""
+    monkeypatch.chdir(tmp_path)
+    argv = [str(keyfile) if word == "KEY" else str(coffee_png) if word == "IN" else word for word in argv]
+    assert main(argv) == ERROR
+    assert capsys.readouterr().err == said + "\n" and not (tmp_path / "-").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import ParameterError
 from ..keys import Key
 from .common import FOUND, visible
 
@@ -17,6 +18,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_keygen(args: argparse.Namespace) -> int:
+    if args.keyfile == "-":        # it wrote the secret to a file named "-"
+        raise ParameterError("- is no file: a key is written to a file (KEYFILE, mode 0600), never to standard "
+                             "output")
     key = Key.generate()
     key.save(args.keyfile)
     print(visible(f"{args.keyfile}: new key, fingerprint {key.fingerprint} (in messages), "

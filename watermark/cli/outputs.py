@@ -42,6 +42,9 @@ def destinations(inputs: list[str], output: str | None, *, in_place: bool, diff:
         raise ParameterError("give either -o OUTPUT or --in-place")
     if output == "-":        # it made a folder named "-"
         raise ParameterError("-o - is no file or folder: the marked images are written to files (-o OUT)")
+    if "-" in inputs:        # it was looked for as a file named "-"
+        raise ParameterError("- is no list here: embed marks the files and folders named on its command line "
+                             "(detect and scan read a list of paths on stdin)")
     if output is None:       # a link is marked where it points, not replaced by a marked file
         return [(source, Path(os.path.realpath(source))) for source, _ in _sources(inputs, left_out=left_out)]
     target = Path(output)

@@ -96,6 +96,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_init(args: argparse.Namespace) -> int:
+    if args.path == "-":           # it made a registry file named "-"
+        raise ParameterError("- is no file: a registry is a file; give its name")
     Registry(args.path, create=True).close()
     print(visible(f"{args.path}: new registry"))
     return FOUND
