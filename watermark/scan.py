@@ -876,8 +876,9 @@ def _why_not_attributed(mark: _Mark, *, small: bool = False) -> str:
     if mark.record is None and mark.unfinished is not None:
         copy = mark.unfinished
         return (f"payload {mark.payload:#018x} was reserved for copy {copy.id} of {copy.master.path} for "
-                f"{copy.recipient or 'no recipient'} ({copy.output_path}), but its issue was never recorded: the "
-                "embed that wrote it was stopped before; run it again to finish it")
+                f"{copy.recipient or 'no recipient'} ({copy.output_path}), but its issue was never recorded here: the "
+                "embed that wrote it was stopped before (run it again to finish it), or it was merged from another "
+                "registry's export taken while that copy was being issued (import a later export of that registry)")
     if mark.record is None:
         return (f"payload {mark.payload:#018x} was never issued under this key in this registry: a copy issued with "
                 "another registry (--registry), or a mark of this key's not recorded")

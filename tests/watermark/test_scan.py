@@ -665,6 +665,7 @@ def test_a_copy_written_but_never_recorded_as_issued_says_to_finish_its_embed(tm
     assert row["status"] == "mark-only" and "never issued" not in row["reason"]
     assert f"was reserved for copy {record.id} of {master} for Agence X" in row["reason"]
     assert "run it again to finish it" in row["reason"]
+    assert "or it was merged from another registry's export taken while that copy was being issued" in row["reason"]
 
 
 def test_a_scan_gives_the_same_rows_whatever_the_number_of_processes_and_cores(scan_world):
