@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from photos import photo
 from PIL import Image
 
 import watermark as wm
-from watermark.cli import ERROR, FOUND, NOT_FOUND, main
+from watermark.cli import ERROR, FOUND, NOT_FOUND, main, outputs
 
 
 @pytest.fixture()
@@ -88,6 +89,25 @@ def test_an_output_directory_that_cannot_be_created_is_one_line(tmp_path, keyfil
     assert _embed(source, "-o", tmp_path / "file.txt" / "out", keyfile=keyfile) == ERROR
     err = capsys.readouterr().err
     assert err == f"watermark: {tmp_path / 'file.txt' / 'out'}: cannot create the output directory (Not a directory)\n"
+
+
+def test_an_output_directory_this_user_may_not_write_in_is_one_line_before_any_work(tmp_path, keyfile, capsys,
+                                                                                    monkeypatch):
+    """A probe: a read-only output directory was found only once every picture was marked, each row failing
+    with a warning that the file was 'written at JPEG quality 95'."""
+    for name in ("a", "b"):
+        _image(tmp_path / "in" / f"{name}.png")
+    readonly = tmp_path / "ro"
+    readonly.mkdir(mode=0o555)
+    if os.geteuid() == 0:           # root writes anywhere: the kernel's answer for another user, or a read-only mount
+        access = os.access
+        monkeypatch.setattr(outputs.os, "access", lambda path, mode: access(path, mode) and Path(path) != readonly)
+    marked = []
+    monkeypatch.setattr(wm.api, "_marked", lambda *args: marked.append(args))
+    assert _embed(tmp_path / "in", "-o", readonly, keyfile=keyfile) == ERROR
+    assert capsys.readouterr().err == (f"watermark: {readonly}: cannot write in the output directory (permission "
+                                       "denied, or a read-only file system); check its permissions\n")
+    assert marked == []
 
 
 def test_a_directory_is_marked_recursively_into_a_mirror(tmp_path, keyfile, capsys):

@@ -75,7 +75,7 @@ def make_folders(pairs: list[tuple[Path, Path]]) -> list[Path]:
     Raises
     ------
     ImageFileError
-        One line naming the directory that cannot be created.
+        One line naming the directory that cannot be created, or written in.
     """
     made = []
     for folder in sorted({destination.parent for _, destination in pairs}):
@@ -84,6 +84,9 @@ def make_folders(pairs: list[tuple[Path, Path]]) -> list[Path]:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ImageFileError(f"{folder}: cannot create the output directory ({exc.strerror or exc})") from None
+        if not os.access(folder, os.W_OK | os.X_OK):      # found only once every picture was marked, before
+            raise ImageFileError(f"{folder}: cannot write in the output directory (permission denied, or a read-only "
+                                 "file system); check its permissions")
         made += missing
     return made
 
