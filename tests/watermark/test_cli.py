@@ -70,13 +70,15 @@ def test_detect_reads_paths_from_stdin_and_names_a_file_with_impossible_pixels(t
 
 
 def test_a_second_key_for_a_one_key_command_is_a_usage_error_not_a_silent_replacement(keyfile, coffee_png, capsys):
-    for command in ("detect", "embed"):
+    """registry list and show too: a probe's 'list --key A --key B' listed B's records alone, saying nothing."""
+    for command in (["detect", str(coffee_png)], ["embed", str(coffee_png)], ["registry", "list"],
+                    ["registry", "show", "0x1"]):
         with pytest.raises(SystemExit) as stopped:
-            main([command, str(coffee_png), "--key", str(keyfile), "--key", str(keyfile)])
+            main([*command, "--key", str(keyfile), "--key", str(keyfile)])
         assert stopped.value.code == 2
         assert capsys.readouterr().err.splitlines()[-1] == (
-            f"watermark {command}: error: --key given twice: this command reads one key ('watermark scan' reads "
-            "several)")
+            f"watermark {' '.join(command[:2 if command[0] == 'registry' else 1])}: error: --key given twice: this "
+            "command reads one key ('watermark scan' reads several)")
 
 
 def test_detect_gives_a_listed_name_holding_a_nul_byte_its_error_row(keyfile, coffee_png, monkeypatch, capsys):

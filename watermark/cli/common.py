@@ -32,7 +32,7 @@ def say_left_out(left_out: Counter[str]) -> None:
         print(visible(f"watermark: {line}"), file=sys.stderr, flush=True)
 
 
-class _Once(argparse.Action):
+class Once(argparse.Action):
     """An option that may be given once: a second ``--key`` silently replaced the first (``scan`` reads
     several, ``detect`` and ``embed`` one), so that a wrapper built for ``scan`` got "no mark"."""
 
@@ -65,8 +65,8 @@ def refuse_registry_files(output: str | os.PathLike, registry: str | os.PathLike
 
 def key_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--key", action=_Once, metavar="KEYFILE", help="key file made by 'watermark keygen'")
-    group.add_argument("--passphrase-env", action=_Once, metavar="VAR",
+    group.add_argument("--key", action=Once, metavar="KEYFILE", help="key file made by 'watermark keygen'")
+    group.add_argument("--passphrase-env", action=Once, metavar="VAR",
                        help="name of an environment variable holding a passphrase (never the passphrase itself)")
 
 

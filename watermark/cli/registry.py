@@ -21,7 +21,7 @@ from typing import BinaryIO, TextIO
 from .. import atomic
 from ..errors import OutputExistsError, ParameterError, RegistryError, WatermarkError
 from ..registry import ISSUED, RESERVED, VOID, Record, Registry, import_file, write_export
-from .common import FOUND, NOT_FOUND, counted, load_key, refuse_registry_files, require_utf8, visible
+from .common import FOUND, NOT_FOUND, Once, counted, load_key, refuse_registry_files, require_utf8, visible
 
 __all__ = ["register", "registry_option", "default_registry", "require_utf8", "spreadsheet_cell"]
 
@@ -45,8 +45,8 @@ def registry_option(parser: argparse.ArgumentParser, *, required: bool = False) 
 
 def _optional_key(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--key", metavar="KEYFILE", help="only this key's records")
-    group.add_argument("--passphrase-env", metavar="VAR", help="only the records of this passphrase's key")
+    group.add_argument("--key", action=Once, metavar="KEYFILE", help="only this key's records")
+    group.add_argument("--passphrase-env", action=Once, metavar="VAR", help="only the records of this passphrase's key")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
