@@ -389,3 +389,14 @@ def test_a_master_moved_since_it_was_registered_is_recorded_where_it_now_is(regi
     copy.write_bytes(moved.read_bytes())
     third = issue_file(registry, copy, tmp_path / "c.png", key, recipient="Carol").record.master
     assert third.path == str(moved.resolve())
+
+
+def test_on_written_comes_with_the_output_in_place_before_the_copy_is_recorded(registry, master, tmp_path, key,
+                                                                               monkeypatch):
+    """A clean-clone CI run: a Ctrl-C reached a worker just after it recorded a copy, before it said its work was
+    done, and the copy issued had no row; the worker is told before the record now."""
+    output, said = tmp_path / "coffee.png", []
+    record_it = Registry.mark_issued
+    monkeypatch.setattr(Registry, "mark_issued", lambda self, *args: said.append("recorded") or record_it(self, *args))
+    issue_file(registry, master, output, key, on_written=lambda: said.append(("written", output.is_file())))
+    assert said == [("written", True), "recorded"]

@@ -91,7 +91,8 @@ def _issue_one(pair: tuple[Path, Path], *, registry: str, key: Key, payload: int
     try:
         issued = issue_file(_registry(registry), source, destination, key, payload=payload, recipient=recipient,
                             metadata=metadata, strength=strength, scheme=scheme, quality=quality,
-                            overwrite=overwrite, max_pixels=max_pixels, c2pa_signer=c2pa_signer)
+                            overwrite=overwrite, max_pixels=max_pixels, c2pa_signer=c2pa_signer,
+                            on_written=batch.work_done)   # a stop from then on waits for this row
     except OutputExistsError:      # no copy of this registry's: left alone, and the recipient has none
         return _issue_failed(pair, f"{destination}: already exists and is no copy this registry issued, so "
                                    f"nothing was issued for {source}: give another output (-o), or pass "
@@ -100,7 +101,7 @@ def _issue_one(pair: tuple[Path, Path], *, registry: str, key: Key, payload: int
         notice = f"{exc}; skipped"
         return Outcome(row(ISSUE_FIELDS, path=str(source), output=str(destination), status="skipped",
                            warning=notice), "skipped", warnings=(notice,))
-    batch.work_done()              # issued: a stop now waits for this row
+    batch.work_done()              # a copy skipped or recovered (an earlier run's reservation) is done too
     fields = issued.to_dict()
     status = "skipped" if fields["status"] == "skipped" else "marked"
     text = f"{destination}: {fields['status']}, payload {fields['payload']}, record {fields['record']}"

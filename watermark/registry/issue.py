@@ -117,13 +117,15 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
                payload: int | None = None, recipient: str | None = None, metadata: dict[str, str] | None = None,
                strength: float = 1.0, scheme: str = schemes.DEFAULT_SCHEME, quality: int | None = None,
                overwrite: bool = False, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
-               c2pa_signer: ManifestSigner | None = None) -> Issued:
+               c2pa_signer: ManifestSigner | None = None, on_written: Callable[[], None] | None = None) -> Issued:
     """Mark ``source`` into ``destination`` (as `watermark.embed_file`) and record the copy.
 
     Without ``payload`` the registry draws a fresh random one; a given ``payload`` is refused if
     ``key`` has ever used it. Rerunning an interrupted call finishes it (see the module's notes).
     With ``c2pa_signer`` the output carries a signed C2PA manifest soft-bound to the mark, whose id
-    the record keeps in its metadata (``c2pa_manifest``).
+    the record keeps in its metadata (``c2pa_manifest``). ``on_written`` is called once the output is in
+    place, just before it is recorded as issued (a batch worker defers a stop from then on, so that a copy
+    recorded never lacks its row).
 
     A ``source`` that is a copy this registry issued under ``key`` is refused (`IssuedCopyError`); one that otherwise
     carries ``key``'s mark is marked all the same, with an `AlreadyMarkedWarning` (as
@@ -188,6 +190,8 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     for old in replaced:
         warnings.warn(f"{destination}: replaced the file of copy {old.id} issued to {_who(old)}, whose record "
                       "still names it", FiligraneWarning, stacklevel=2)
+    if on_written is not None:
+        on_written()
     return Issued("issued", _record_issued(registry, record.id, destination, written.sha256))
 
 
