@@ -61,7 +61,7 @@ from .registration import Registration, Suspect, frame_scaling, register, to_mas
 from .registry import ISSUED, RESERVED, Master, Record, Registry, feature_index, frames, hash_index, print_of
 from .sources import URL_TIMEOUT, Source, quoted, read_bytes
 
-__all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES", "LIKENESS"]
+__all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES", "LIKENESS", "shown_recipient"]
 
 STATUSES = ("attributed", "unverified", "mark-only", "near-duplicate", "exact", "not-found", "error")
 ROW_FIELDS = ("path", "sha256", "status", "method", "payload", "p_value", "record", "match", "geometry", "marks",
@@ -850,15 +850,22 @@ def _copies_of_one_master(attributed: list[_Mark]) -> str | None:
             "of these recipients alone is shown to have made it")
 
 
+def shown_recipient(name: str | None) -> str:
+    """A copy's recipient as the report and the command's lines show it: quoted when white space at its ends
+    would not show (`quoted`; characters that do not show at all are written out, `visible`), or "no recipient"."""
+    return quoted(name) if name else "no recipient"
+
+
 def _subtracted(copies: list[Record], record: Record) -> str:
     """The doubt of ``record``'s mark in a picture from which ``copies`` of its master were subtracted (their
-    per-copy layers reversed): a difference of copies, which whoever held those copies made, and whose
-    other layers (``record``'s too) may be there to frame their recipients."""
-    names = ", ".join(f"{c.recipient or 'no recipient'}'s copy {c.id}" for c in copies)
-    return (f"the per-copy layer of {names} is in this picture with its sign reversed: the picture was made by "
-            f"subtracting that copy, which no processing of one copy does; whoever held it, rather than "
-            f"{record.recipient or 'the recipient'} of copy {record.id} (whose layer is there too, perhaps put "
-            "there to frame them), is the likelier maker: not an attribution")
+    per-copy layers reversed): a difference of copies, which only someone holding both made, and either
+    recipient could, with the other's published copy."""
+    names = ", ".join(f"{shown_recipient(c.recipient)}'s copy {c.id}" for c in copies)
+    return (f"the per-copy layer of {names} is in this picture with its sign reversed, beside that of "
+            f"{shown_recipient(record.recipient)}'s copy {record.id}: the picture was made from both "
+            "copies, one subtracted from the other, which no processing of one copy does; whoever made it held "
+            "both (either recipient could, with the other's published copy): no one of them is shown to have made "
+            "it, not an attribution")
 
 
 def _p_of(mark: _Mark) -> float:

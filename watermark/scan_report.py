@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 from . import __version__, atomic, schemes
 from .errors import ImageFileError
 from .fingerprint import MAX_DISTANCE
-from .scan import LIKENESS, STATUSES
-from .sources import quoted, visible
+from .scan import LIKENESS, STATUSES, shown_recipient
+from .sources import visible
 
 __all__ = ["ScanReport", "copies_named", "layer_read", "recipient_of"]
 
@@ -82,7 +82,7 @@ _GLOSSARY = (
     ("mark-only", "a mark of this key in content that is not its copy's master (or whose payload is unreadable "
      "or was never issued): anyone holding a published copy can paste its mark. Or a picture from which "
      "another copy of the master was subtracted (that copy's per-copy layer is there with its sign reversed): "
-     "a difference of copies, made by whoever held that one. Not evidence against the mark's recipient."),
+     "a difference of copies, made by someone who held both. Not evidence against either recipient alone."),
     ("near-duplicate", "the content matches a registered master, but no mark of its copies was found."),
     ("exact", "the file has the same bytes (SHA-256) as an issued copy (that recipient's file itself) or as a "
      "master (the unmarked original); nothing is decoded."),
@@ -192,10 +192,8 @@ def layer_read(row: dict) -> dict | None:
 
 
 def recipient_of(record: dict) -> str:
-    """A copy's recipient as the report and the command's lines show it: quoted when white space at its ends
-    would not show (`quoted`; characters that do not show at all are written out, `visible`), or "no recipient"."""
-    name = record.get("recipient")
-    return quoted(name) if name else "no recipient"
+    """A row's record's recipient as shown (`watermark.scan.shown_recipient`)."""
+    return shown_recipient(record.get("recipient"))
 
 
 def _named_as(mark: dict) -> str | None:

@@ -705,7 +705,8 @@ def test_a_picture_made_from_two_copies_of_one_master_says_so_and_how_many_copie
 
 def test_a_picture_from_which_a_copy_was_subtracted_is_no_attribution_and_names_that_copy(scan_world, tmp_path):
     """An attacker's probe: Agence X, holding their copy and Studio Y's, made 2 x Y - X (Y's layers doubled, X's
-    reversed), which was 'attributed to Studio Y', X's reversed layer (z -22) read and dropped."""
+    reversed), which was 'attributed to Studio Y', X's reversed layer (z -22) read and dropped. Y could make
+    2 x X - Y as well: the row names both, and neither as its maker."""
     x, y = (np.asarray(Image.open(scan_world / who / "coffee.png")).astype(np.int16) for who in ("x", "y"))
     Image.fromarray(np.clip(2 * y - x, 0, 255).astype(np.uint8)).save(tmp_path / "difference.png")
     result = _run("scan", tmp_path / "difference.png", "--registry", scan_world / "r.db", "--key",
@@ -715,8 +716,8 @@ def test_a_picture_from_which_a_copy_was_subtracted_is_no_attribution_and_names_
         (x_copy,) = [r for r in registry.records() if r.recipient == "Agence X" and "coffee" in r.master.path]
     assert row["status"] == "mark-only" and not any(mark["attributed"] for mark in row["marks"]), row
     assert row["reason"].startswith(f"the per-copy layer of Agence X's copy {x_copy.id} is in this picture with its "
-                                    "sign reversed"), row["reason"]
-    assert "rather than Studio Y" in row["reason"]
+                                    "sign reversed, beside that of Studio Y's copy"), row["reason"]
+    assert "whoever made it held both" in row["reason"] and "no one of them is shown to have made it" in row["reason"]
 
 
 def test_a_file_name_holding_a_verdict_is_quoted_in_the_text_line(scan_world, tmp_path):
