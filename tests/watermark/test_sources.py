@@ -272,6 +272,10 @@ def test_every_character_that_does_not_show_is_written_out_so_that_two_names_nev
               unicodedata.category(chr(point)) in ("Cc", "Cf", "Cs", "Zs", "Zl", "Zp")]
     assert len(hidden) > 2000 and [c for c in hidden if visible(c) == c] == []
     assert visible("Agence X\u200b, Alice\xa0, caf\u00e9, 日本, \u00c9") == "Agence X\\u200b, Alice\\xa0, café, 日本, É"
+    # the joiners shape Indic and Persian letters and join emoji: kept there, written out beside ASCII or at an end
+    for name in ("क्\u200dष", "سلام\u200cعلیک", "\U0001f468\u200d\U0001f469\u200d\U0001f467"):
+        assert visible(name) == name
+    assert visible("Agence X\u200d") == "Agence X\\u200d" and visible("\u200cक") == "\\u200cक"
 
 
 def test_a_name_that_would_end_a_message_early_or_hide_its_ends_is_quoted():
