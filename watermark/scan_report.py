@@ -31,6 +31,7 @@ __all__ = ["ScanReport", "copies_named", "layer_read", "recipient_of"]
 
 _SHOWN = ("attributed", "unverified", "mark-only", "near-duplicate", "exact")
 _ERRORS_SHOWN = 50
+_SAME_BYTES_SHOWN = 3           # findings of one file's bytes (links, copies of it) the page shows; the rest counted
 _STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;max-width:1200px;
 color:#1b1b1b;padding:0 1em}
@@ -279,9 +280,18 @@ class ScanReport:
         return self._left_out
 
     def _trim(self) -> None:
+        """Keep the ``limit`` strongest findings, at most `_SAME_BYTES_SHOWN` of the same bytes: 505 links to one
+        copy filled every place, the pasted marks' and forgeries' rows pushed off the page."""
         self._findings.sort(key=lambda finding: _order(finding[0]))
-        self._left_out += max(0, len(self._findings) - self.limit)
-        del self._findings[self.limit:]
+        shown: Counter[str] = Counter()
+        kept = []
+        for finding in self._findings:
+            sha256 = finding[0].get("sha256")
+            shown[str(sha256)] += 1
+            if sha256 is None or shown[str(sha256)] <= _SAME_BYTES_SHOWN:
+                kept.append(finding)
+        self._left_out += max(0, len(self._findings) - min(len(kept), self.limit))
+        self._findings = kept[:self.limit]
 
     def _check(self) -> None:
         """Make ``directory`` (if need be) and check that ``report.html`` can be written there."""
@@ -355,8 +365,9 @@ class ScanReport:
             parts.append(self._finding(row, thumbnail, earlier))
         parts.append("</tbody></table>")
         if self.left_out:
-            parts.append(f"<p class='note'>{self.left_out} more findings, weaker or of the same kind further in "
-                         "the alphabet, are not shown here; their rows are in the scan's output.</p>")
+            parts.append(f"<p class='note'>{self.left_out} more findings, weaker, of the same kind further in "
+                         f"the alphabet, or more than {_SAME_BYTES_SHOWN} files of the same bytes, are not shown here; "
+                         "their rows are in the scan's output.</p>")
         if self.errors:
             more = self.status["error"] - len(self.errors)
             parts.append(f"<h2>Files that could not be read</h2><p class='note'>{self.status['error']} in all"

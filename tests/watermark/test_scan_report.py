@@ -116,8 +116,8 @@ def test_the_top_says_how_many_findings_are_shown_and_the_note_where_the_others_
     text = _text(report.write("watermark scan crawl --registry r.db"))
     assert "Files scanned: 521. Findings: 520, the 500 strongest shown here." in text
     assert text.index("the 500 strongest shown here") < text.index("Files by status")
-    assert ("20 more findings, weaker or of the same kind further in the alphabet, are not shown here; their rows "
-            "are in the scan's output.") in text
+    assert ("20 more findings, weaker, of the same kind further in the alphabet, or more than 3 files of the same "
+            "bytes, are not shown here; their rows are in the scan's output.") in text
     assert "JSON" not in text and "crawl/499.jpg" in text and "crawl/500.jpg" not in text
 
 
@@ -366,3 +366,15 @@ def test_a_recipient_s_name_shows_its_ends_and_another_copy_s_mark_on_the_page_a
     assert ("mark 0x2 (p = 1e-90, blind): Bob's copy b0b of Kite.png, issued 2026-12-01T10:00:00Z (licence: 7) (in "
             "content that is not that copy's master: its mark alone, which anyone holding a published copy can "
             "paste; not evidence against its recipient)") in text
+
+
+def test_many_files_of_the_same_bytes_take_three_places_and_leave_the_rest_to_other_findings(tmp_path):
+    """An attacker's probe: 505 links to one issued copy filled the 500 places, the pasted marks' and the
+    forgeries' rows pushed off the page."""
+    report = ScanReport(tmp_path / "report", lambda sha: None)
+    for i in range(505):
+        report.add({**_row(f"crawl/link{i:03d}.jpg", "attributed", "Agence X"), "sha256": "ee" * 32})
+    report.add({**_row("crawl/pasted.jpg", "mark-only", "Studio Y"), "sha256": "ff" * 32})
+    shown = [row["path"] for row, _, _ in report.findings]
+    assert shown == ["crawl/link000.jpg", "crawl/link001.jpg", "crawl/link002.jpg", "crawl/pasted.jpg"]
+    assert report.left_out == 502 and report.status["attributed"] == 505
