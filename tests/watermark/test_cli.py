@@ -224,10 +224,19 @@ def test_payload_too_large(tmp_path, keyfile, coffee_png, capsys):
     assert not (tmp_path / "x.png").exists()
 
 
-def test_payload_that_is_not_a_number_is_one_line(tmp_path, keyfile, coffee_png, capsys):
+@pytest.mark.parametrize("text", ["twelve", "0b101", "0o7", "1_000", "-5"])
+def test_payload_that_is_not_a_number_is_one_line(tmp_path, keyfile, coffee_png, text, capsys):
+    """A probe: embed took Python's 0b101, 0o7 and 1_000, which registry show refused, and said '-0x5' for -5."""
     assert main(["embed", str(coffee_png), "-o", str(tmp_path / "x.png"), "--key", str(keyfile),
-                 "--payload", "twelve"]) == ERROR
-    assert capsys.readouterr().err == "watermark: payload 'twelve' is not a number (use 0x... hex or decimal)\n"
+                 "--payload", text]) == ERROR
+    assert capsys.readouterr().err == f"watermark: payload '{text}' is not a number (use 0x... hex or decimal)\n"
+
+
+def test_a_decimal_payload_with_leading_zeros_is_the_number_it_writes(tmp_path, keyfile, coffee_png):
+    """A probe: embed refused 010, which registry show read as ten."""
+    assert main(["embed", str(coffee_png), "-o", str(tmp_path / "x.png"), "--key", str(keyfile),
+                 "--payload", "010"]) == FOUND
+    assert wm.detect_file(tmp_path / "x.png", wm.Key.load(keyfile)).payload == 10
 
 
 def test_inputs_are_never_overwritten_unless_in_place(tmp_path, keyfile, coffee_png, capsys):

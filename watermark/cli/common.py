@@ -125,10 +125,23 @@ def payload(args: argparse.Namespace) -> int | bytes:
         if not args.payload_text:
             raise ParameterError("--payload-text '' is empty: give 1 to 8 bytes of UTF-8 text")
         return args.payload_text.encode("utf-8")
-    try:
-        return int(args.payload, 0)
-    except ValueError:
-        raise ParameterError(f"payload {args.payload!r} is not a number (use 0x... hex or decimal)") from None
+    number = payload_number(args.payload)
+    if number is None:
+        raise ParameterError(f"payload {args.payload!r} is not a number (use 0x... hex or decimal)")
+    return number
+
+
+def payload_number(text: str) -> int | None:
+    """The payload that ``text`` writes as 0x hex or decimal digits (leading zeros allowed), as every command
+    reads one; None for anything else (Python's 0b, 0o, underscores and signs, which embed took and registry
+    show did not)."""
+    digits = text.strip().lower()
+    if _PAYLOAD_DIGITS.fullmatch(digits) is None:
+        return None
+    return int(digits, 16) if digits.startswith("0x") else int(digits, 10)
+
+
+_PAYLOAD_DIGITS = re.compile("0x[0-9a-f]+|[0-9]+")
 
 
 def _checked(convert: Callable[[str], float], valid: Callable[[float], bool], requirement: str) -> Callable:

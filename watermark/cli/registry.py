@@ -21,7 +21,17 @@ from typing import BinaryIO, TextIO
 from .. import atomic
 from ..errors import OutputExistsError, ParameterError, RegistryError, WatermarkError
 from ..registry import ISSUED, RESERVED, VOID, Record, Registry, import_file, write_export
-from .common import FOUND, NOT_FOUND, Once, counted, load_key, refuse_registry_files, require_utf8, visible
+from .common import (
+    FOUND,
+    NOT_FOUND,
+    Once,
+    counted,
+    load_key,
+    payload_number,
+    refuse_registry_files,
+    require_utf8,
+    visible,
+)
 
 __all__ = ["register", "registry_option", "default_registry", "require_utf8", "spreadsheet_cell"]
 
@@ -185,13 +195,11 @@ def _show_sha256(registry: Registry, sha256: str, key: str | None, as_json: bool
 
 
 def _payload(text: str) -> int:
-    digits = text.strip().lower()
-    try:
-        payload = int(digits, 16) if digits.startswith("0x") else int(digits, 10)
-    except ValueError:
+    payload = payload_number(text)
+    if payload is None:
         raise RegistryError(f"{text!r} is neither a payload (0x hex or decimal), a record id (8+ characters) "
                             "nor a SHA-256 (64 hex digits); a recipient's copies: watermark registry list "
-                            "--recipient NAME") from None
+                            "--recipient NAME")
     if not 0 <= payload < 2**64:
         raise RegistryError(f"payload {text} is outside [0, 2**64)")
     return payload
