@@ -882,27 +882,29 @@ NUL_IN_NAME = ("no file name holds a NUL byte: a list of paths gives one a line 
 
 
 def iter_image_files(paths: PathLike | Iterable[PathLike], *, recursive: bool = True,
-                     left_out: Counter[str] | None = None) -> Iterator[Path]:
+                     left_out: Counter[str] | None = None, follow_links: bool = False) -> Iterator[Path]:
     """Expand files and directories into image files, for batch commands; each file once.
 
     A file named explicitly is yielded whatever its extension (a missing one too, so that the batch
     reports it); a directory gives its files with an image extension (any case), hidden names
     (``.git``, macOS ``._photo.jpg``) skipped, sorted by name, files before sub-directories, which are
-    entered when ``recursive`` (symbolic links to directories followed once each, as a scan's walk: a link
-    back to one already listed, a loop, is not entered). ``left_out`` counts, by
+    entered when ``recursive``. Symbolic links to directories are followed once each with ``follow_links``
+    (what reads, as a scan's walk: a link back to one already listed, a loop, is not entered), never
+    otherwise (what writes: ``embed --in-place`` rewrote pictures a link reached outside the folder named,
+    and ``-o`` inside a linked folder marked its own outputs again). ``left_out`` counts, by
     extension, the pictures of a format Filigrane does not read (`UNREAD_EXTENSIONS`) that it leaves out.
     """
     seen: set[str] = set()
     for item in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
         root = Path(item)
-        for candidate in _walk(root, recursive, left_out) if root.is_dir() else [root]:
+        for candidate in _walk(root, recursive, left_out, follow_links) if root.is_dir() else [root]:
             key = str(candidate) if "\0" in str(candidate) else os.path.realpath(candidate)   # load_image says so
             if key not in seen:
                 seen.add(key)
                 yield candidate
 
 
-def _walk(root: Path, recursive: bool, left_out: Counter[str] | None) -> Iterator[Path]:
+def _walk(root: Path, recursive: bool, left_out: Counter[str] | None, follow_links: bool) -> Iterator[Path]:
     listed: set[tuple[int, int]] = set()         # (device, inode) of every directory entered
 
     def first_time(folder: str | Path) -> bool:
@@ -916,7 +918,7 @@ def _walk(root: Path, recursive: bool, left_out: Counter[str] | None) -> Iterato
         return new
 
     first_time(root)
-    for folder, dirnames, filenames in os.walk(root, followlinks=True):
+    for folder, dirnames, filenames in os.walk(root, followlinks=follow_links):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and first_time(os.path.join(folder, d))
                              ) if recursive else []
         for name in sorted(filenames):

@@ -211,3 +211,14 @@ def test_a_temporary_file_another_run_is_writing_is_not_called_a_leftover(tmp_pa
         holder.kill()
         holder.communicate()
     assert capsys.readouterr().err.splitlines() == ["watermark: 1 marked, 0 skipped, 0 failed"]
+
+
+def test_embed_in_place_never_follows_a_link_out_of_the_folder_named(tmp_path, keyfile, capsys):
+    """An audit: once the walk followed directory links, 'embed --in-place in/' rewrote a picture that a link in
+    in/ reached outside it."""
+    _image(tmp_path / "in" / "a.png")
+    outside = _image(tmp_path / "outside" / "b.png", flip=True)
+    before = outside.read_bytes()
+    (tmp_path / "in" / "ext").symlink_to(tmp_path / "outside")
+    assert main(["embed", str(tmp_path / "in"), "--in-place", "--key", str(keyfile), "--payload", "7"]) == FOUND
+    assert outside.read_bytes() == before and "1 marked" in capsys.readouterr().err

@@ -497,16 +497,19 @@ def test_iter_image_files_expands_nested_directories(tmp_path):
     assert [p.name for p in named] == ["notes.txt", "missing.png", "a.jpg", "b.PNG", "z.webp", "c.tif"]
 
 
-def test_iter_image_files_follows_a_linked_directory_once_as_a_scan_does(tmp_path):
-    """A probe: the same folder gave detect and embed 1 file and scan 6, a linked directory of pictures left out
-    by the first two; a link back up (a loop) is entered by none."""
+def test_iter_image_files_follows_a_linked_directory_once_for_a_reader_and_never_for_a_writer(tmp_path):
+    """A probe: the same folder gave detect 1 file and scan 6, a linked directory of pictures left out; a link
+    back up (a loop) is entered by none. Embed, which writes, follows none: following them, --in-place
+    rewrote pictures outside the folder named."""
     for name in ["shoot/a.jpg", "elsewhere/b.jpg"]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "shoot" / "linked").symlink_to(tmp_path / "elsewhere")
     (tmp_path / "shoot" / "loop").symlink_to(tmp_path / "shoot")
-    found = [p.relative_to(tmp_path).as_posix() for p in imageio.iter_image_files(tmp_path / "shoot")]
+    found = [p.relative_to(tmp_path).as_posix() for p in imageio.iter_image_files(tmp_path / "shoot",
+                                                                                   follow_links=True)]
     assert found == ["shoot/a.jpg", "shoot/linked/b.jpg"]
+    assert list(imageio.iter_image_files(tmp_path / "shoot")) == [tmp_path / "shoot" / "a.jpg"]
 
 
 def test_loaded_image_is_detached_from_the_file(tmp_path):

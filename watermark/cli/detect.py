@@ -58,7 +58,7 @@ def _listed(arguments: list[str]) -> Iterator[str]:
 def _run_detect(args: argparse.Namespace) -> int:
     key = load_key(args)
     left_out: Counter[str] = Counter()
-    paths = list(imageio.iter_image_files(_listed(args.paths), left_out=left_out))
+    paths = list(imageio.iter_image_files(_listed(args.paths), left_out=left_out, follow_links=True))  # as scan
     if not paths:
         raise WatermarkError(imageio.no_image_files(", ".join(args.paths), left_out))
     say_left_out(left_out)
