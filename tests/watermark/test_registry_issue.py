@@ -400,3 +400,18 @@ def test_on_written_comes_with_the_output_in_place_before_the_copy_is_recorded(r
     monkeypatch.setattr(Registry, "mark_issued", lambda self, *args: said.append("recorded") or record_it(self, *args))
     issue_file(registry, master, output, key, on_written=lambda: said.append(("written", output.is_file())))
     assert said == [("written", True), "recorded"]
+
+
+def test_a_registry_restored_from_its_own_export_still_finishes_an_interrupted_issue(registry, master, tmp_path, key,
+                                                                                      monkeypatch):
+    """An audit: restored from its JSON export, every reservation was held as merged from elsewhere, and the rerun
+    of an interrupted embed said the output 'is no copy this registry issued' where it had recovered it."""
+    output = tmp_path / "coffee.png"
+    monkeypatch.setattr(atomic, "link_new", _then_ctrl_c(atomic.link_new))
+    with pytest.raises(KeyboardInterrupt):
+        issue_file(registry, master, output, key, recipient="Alice")
+    monkeypatch.undo()
+    with Registry(tmp_path / "restored.db", create=True) as restored:
+        import_document(restored, json.loads(export_json(registry)))
+        again = issue_file(restored, master, output, key, recipient="Alice")
+        assert again.status == "recovered" and again.record.output_sha256 == file_sha256(output)

@@ -22,8 +22,9 @@ the reservation for a rerun to record; one that comes before voids it.
 
 Only the reservations of processes that are gone are finished or voided so (`watermark.registry.holders`):
 one that another run is still at work on (the same command run twice at once) fails this copy with one
-line, and the other run issues it; one merged from another registry (`registry import`) is that registry's
-to finish, its output on another machine, and is left alone.
+line, and the other run issues it; one merged from another registry (`registry import`) is never voided
+here (its output may be on another machine), but finished when the output here carries its payload (a
+registry restored from its own export).
 """
 
 from __future__ import annotations
@@ -240,11 +241,11 @@ def _resume(registry: Registry, key: Key, destination: Path, differences: Callab
     ``differences`` names what of a record is not the copy this run asks for (see the module's notes)."""
     written = file_sha256(destination) if destination.is_file() else None
     for record in registry.records(key=key, output_path=destination, state=RESERVED):
-        if not registry.finishable(record):   # merged from another registry, whose output it is: left (and
-            continue                          # another run's still at work: refused)
-        if written is None or not _carries(destination, key, record):
-            registry.void(record.id, "interrupted: " + ("output not written" if written is None else
-                                                        "the output there does not carry this payload"))
+        ours = registry.finishable(record)    # False: merged from another registry (another run's still at
+        if written is None or not _carries(destination, key, record):          # work: refused)
+            if ours:                          # another registry's output is elsewhere: never voided here
+                registry.void(record.id, "interrupted: " + ("output not written" if written is None else
+                                                            "the output there does not carry this payload"))
             continue
         differ = differences(record)
         if not differ:

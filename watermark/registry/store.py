@@ -291,9 +291,10 @@ class Registry:
                        (note, record_id))
 
     def finishable(self, record: Record) -> bool:
-        """Whether this run may finish or void the reservation ``record``: not one merged from another registry
-        (`holders.IMPORTED`: that registry finishes it); `RegistryError` if the process that reserved it may
-        still be issuing it (`watermark.registry.holders`): only a reservation whose process is gone is left."""
+        """Whether this run may void the reservation ``record``: not one merged from another registry
+        (`holders.IMPORTED`: its output may be on another machine; it is finished only where its output is
+        at hand); `RegistryError` if the process that reserved it may still be issuing it
+        (`watermark.registry.holders`): only a reservation whose process is gone is left."""
         rows = self._query("SELECT holder FROM copies WHERE id = ?", (record.id,))
         holder = rows[0][0] if rows else None
         if holder == holders.IMPORTED:
