@@ -64,20 +64,22 @@ def printable(path: str) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-# control characters (a name's newline forging a result line, escape sequences for the terminal), every
-# format character (the bidirectional overrides that show a name reversed, zero-width spaces and joiners, soft
-# hyphens, byte-order marks), every space but the plain one (no-break, ideographic), line and paragraph
-# separators and the blank letters (Unicode 15's categories Cc, Cf, Zs, Zl, Zp, and Hangul fillers): what
-# makes two names look one ("Agence X" and "Agence X" with a zero-width space); and surrogates: a file name's
-# bytes that are not UTF-8 (0x9B is an 8-bit CSI), which a strict stdout cannot even encode
-# The zero-width joiner and non-joiner shape Indic and Arabic letters and join emoji (a family), so they stay
-# between two characters that are not ASCII; beside ASCII or at an end, where they shape nothing, they are written out
-_UNSEEN = re.compile("[\x00-\x1f\x7f-\xa0\xad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2"
-                     "\u115f-\u1160\u1680\u180e\u2000-\u200b\u200e\u200f\u2028-\u202f\u205f-\u2064"
-                     "\u2066-\u206f\u2800"
-                     "\u3000\u3164\ud800-\udfff\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd"
-                     "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
-                     "\U000e0020-\U000e007f]|(?<![^\x00-\x7f])[\u200c\u200d]|[\u200c\u200d](?![^\x00-\x7f])")
+# What would act rather than show, or show nothing, written out. Always: control characters (a name's newline
+# forging a result line, escape sequences for the terminal), the bidirectional embeddings, overrides and
+# isolates (a name shown reversed), line and paragraph separators, byte-order marks, the blank letters
+# (Hangul fillers, the braille blank), and surrogates: a file name's bytes that are not UTF-8 (0x9B is an
+# 8-bit CSI), which a strict stdout cannot even encode. The other format characters and spaces (Unicode 15's
+# Cf and Zs, and the variation selectors): first or beside an ASCII character, where they shape nothing and
+# make two names look one ("Agence X" with a zero-width space, "Alice" with a no-break space); after a
+# character that is not ASCII, they stay, as Persian and Indic names, Japanese names with an ideographic
+# space, Hebrew with its marks and emoji sequences (a heart's variation selector last) need them
+_ALWAYS = ("\x00-\x1f\x7f-\x9f\u115f\u1160\u2028\u2029\u202a-\u202e\u2066-\u206f\u2800\u3164\ud800-\udfff"
+           "\ufeff\uffa0\ufff9-\ufffb")
+_BESIDE_ASCII = ("\xa0\xad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u1680\u17b4\u17b5\u180e"
+                 "\u2000-\u200f\u202f\u205f-\u2064\u3000\ufe00-\ufe0f\U000110bd\U000110cd"
+                 "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+                 "\U000e0020-\U000e007f\U000e0100-\U000e01ef")
+_UNSEEN = re.compile(f"[{_ALWAYS}]|(?<![^\\x00-\\x7f])[{_BESIDE_ASCII}]|[{_BESIDE_ASCII}](?=[\\x00-\\x7f])")
 
 
 def visible(text: str) -> str:

@@ -272,10 +272,14 @@ def test_every_character_that_does_not_show_is_written_out_so_that_two_names_nev
               unicodedata.category(chr(point)) in ("Cc", "Cf", "Cs", "Zs", "Zl", "Zp")]
     assert len(hidden) > 2000 and [c for c in hidden if visible(c) == c] == []
     assert visible("Agence X\u200b, Alice\xa0, caf\u00e9, 日本, \u00c9") == "Agence X\\u200b, Alice\\xa0, café, 日本, É"
-    # the joiners shape Indic and Persian letters and join emoji: kept there, written out beside ASCII or at an end
-    for name in ("क्\u200dष", "سلام\u200cعلیک", "\U0001f468\u200d\U0001f469\u200d\U0001f467"):
+    # an audit: names need them after letters that are not ASCII (Persian, Indic, a Japanese name's ideographic
+    # space, Hebrew's marks, emoji sequences and a subdivision flag's tags): kept there
+    for name in ("क्\u200dष", "سلام\u200cعلیک", "\U0001f468\u200d\U0001f469\u200d\U0001f467", "山田\u3000太郎",
+                 "שלום\u200eעולם", "Studio \u2764\ufe0f",
+                 "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"):
         assert visible(name) == name
     assert visible("Agence X\u200d") == "Agence X\\u200d" and visible("\u200cक") == "\\u200cक"
+    assert visible("Bob\ufe0f") == "Bob\\ufe0f" and visible("a\u202eb") == "a\\u202eb"     # overrides: always
 
 
 def test_a_name_that_would_end_a_message_early_or_hide_its_ends_is_quoted():
