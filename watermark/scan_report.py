@@ -443,9 +443,9 @@ class ScanReport:
         credentials = row.get("credentials") or {}
         if credentials.get("present"):
             agrees = {True: "agrees with the mark", False: "names another payload", None: "no payload to compare"}
-            facts.append(f"Content Credentials: {'valid' if credentials['valid'] else 'INVALID'}"
-                         f"{', trusted' if credentials['trusted'] else ''}, signed by {_e(credentials['signer'])}; "
-                         f"soft binding {agrees[credentials['agrees']]}")
+            facts.append(f"Content Credentials: {'valid' if credentials.get('valid') else 'INVALID'}"
+                         f"{', trusted' if credentials.get('trusted') else ''}, signed by "
+                         f"{_e(credentials.get('signer'))}; soft binding {agrees[credentials.get('agrees')]}")
         suspect = _link(row.get("path"))
         if row.get("sha256"):
             suspect += f" &middot; SHA-256 <code>{_e(row['sha256'])}</code>"

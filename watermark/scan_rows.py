@@ -1,7 +1,8 @@
-"""Whether a JSON object is a scan's row as this version writes it (`watermark.scan.ROW_FIELDS`): the
-fields' types, nested records and marks included. ``scan --resume`` counts and reports the rows of the run
-it continues, and a row of another shape (an edited file, another program's) made the report fail with a
-traceback once the whole scan was done."""
+"""Whether a JSON object is a scan's row (`watermark.scan.ROW_FIELDS`): the types of its fields, nested records
+and marks included. ``scan --resume`` counts and reports the rows of the run it continues, and a row of another
+shape (an edited file, another program's) made the report fail with a traceback once the whole scan was done.
+A nested field an earlier version did not write (a mark's ``copies_tested``) may be missing; those that name
+a copy (a record's ``id`` and ``master``, a master's ``sha256`` and ``path``) may not."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ __all__ = ["row_problem"]
 
 _NUMBER = float                 # an int or a float (never a bool)
 _OPTIONAL_TEXT = (str, None)
+_REQUIRED = {"id", "master", "sha256", "path"}
+_CREDENTIALS = {"present": bool, "valid": (bool, None), "trusted": (bool, None), "signer": _OPTIONAL_TEXT,
+                "agrees": (bool, None)}
 _MASTER = {"path": str, "sha256": str, "width": int, "height": int}
 _RECORD = {"id": str, "recipient": _OPTIONAL_TEXT, "master": _MASTER, "issued": _OPTIONAL_TEXT, "metadata": dict,
            "output": _OPTIONAL_TEXT}
@@ -21,7 +25,7 @@ _MARK = {"key": str, "payload": _OPTIONAL_TEXT, "p_value": (_NUMBER, None), "met
          "copies_tested": (int, None), "attributed": bool, "doubt": _OPTIONAL_TEXT}
 _ROW = {"path": str, "sha256": _OPTIONAL_TEXT, "status": str, "method": _OPTIONAL_TEXT, "payload": _OPTIONAL_TEXT,
         "p_value": (_NUMBER, None), "record": (_RECORD, None), "match": ({"master": _MASTER}, None),
-        "geometry": (_GEOMETRY, None), "marks": (_MARK,), "reason": _OPTIONAL_TEXT, "credentials": (dict, None),
+        "geometry": (_GEOMETRY, None), "marks": (_MARK,), "reason": _OPTIONAL_TEXT, "credentials": (_CREDENTIALS, None),
         "error": _OPTIONAL_TEXT, "ms": (_NUMBER, None)}
 
 
@@ -32,8 +36,8 @@ def row_problem(row: dict[str, Any]) -> str | None:
 
 def _problem(value: Any, shape: Any, name: str) -> str | None:
     """What of ``value`` does not have ``shape``: a type (float: any number), None, a tuple of alternatives
-    (one element: a list of that shape), a list of shapes (that many items), or a dict of the fields it must
-    have (others may be there)."""
+    (one element: a list of that shape), a list of shapes (that many items), or a dict of the fields it may
+    have (`_REQUIRED` ones it must; others may be there)."""
     if isinstance(shape, tuple) and len(shape) == 1:
         if not isinstance(value, list):
             return f"{name} is not a list"
@@ -51,11 +55,11 @@ def _problem(value: Any, shape: Any, name: str) -> str | None:
     if isinstance(shape, dict):
         if not isinstance(value, dict):
             return f"{name} is not an object"
-        missing = next((field for field in shape if field not in value), None)
+        missing = next((field for field in shape if field not in value and field in _REQUIRED), None)
         if missing is not None:
             return f"{name} has no {missing!r}"
         return next(filter(None, (_problem(value[field], part, f"{name}'s {field!r}") for field, part in
-                                  shape.items())), None)
+                                  shape.items() if field in value)), None)
     kinds = (int, float) if shape is float else (shape,)
     if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
         return f"{name} is not {_NAMES.get(shape, shape.__name__)}"

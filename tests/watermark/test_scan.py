@@ -767,3 +767,19 @@ def test_overwrite_replaces_an_earlier_run_s_rows_but_not_another_file_a_link_po
     other.write_text('{"path": "earlier"}\n')
     _run(*command, check=0)
     assert json.loads(other.read_text())["path"] == str(scan_world / "crawl" / "exact.png")
+
+
+def test_resume_keeps_the_rows_of_an_earlier_version_without_the_fields_added_since(scan_world, scanned, tmp_path):
+    """An audit: rows written hours before by the same version 0.1.0, without the marks' copies_tested (added
+    since), were refused as 'not a row of a scan's output'; and a row's partial credentials made the report fail."""
+    _, rows = scanned
+    row = json.loads(json.dumps(rows["astronaut-small.jpg"]))
+    for mark in row["marks"]:
+        del mark["copies_tested"], mark["layer_p_value"]
+    row["credentials"] = {"present": True}
+    output = tmp_path / "earlier.jsonl"
+    output.write_text(json.dumps(row) + "\n")
+    resumed = _run("scan", scan_world / "crawl" / "exact.png", "--registry", scan_world / "r.db", "--key",
+                   scan_world / "studio.key", "-o", output, "--resume", "--report", tmp_path / "report", check=0)
+    assert "2 scanned (1 of them by an earlier run)" in resumed.stderr, resumed.stderr
+    assert "Content Credentials: INVALID" in (tmp_path / "report" / "report.html").read_text()

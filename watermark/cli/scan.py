@@ -179,14 +179,15 @@ def _require_recorded(row: dict[str, Any], registry: Registry, output: str) -> N
     """Refuse to resume ``output`` if its ``row`` names a copy that ``registry`` does not record as the row
     says: the output of a scan against another registry, or an edited one, whose rows the report would show
     under this registry's name."""
-    for record in [row["record"], *(mark["record"] for mark in row["marks"])]:
+    for record in [row["record"], *(mark.get("record") for mark in row["marks"])]:
         if record is None:
             continue
         held = registry.record(record["id"])
-        if held is None or (held.recipient, held.master.sha256) != (record["recipient"], record["master"]["sha256"]):
+        recipient = record.get("recipient")
+        if held is None or (held.recipient, held.master.sha256) != (recipient, record["master"]["sha256"]):
             said = "does not hold" if held is None else f"records for {held.recipient!r} of master {held.master.path}"
             raise OutputExistsError(
-                f"{output}: its row for {row['path']} names copy {record['id']} for {record['recipient']!r}, which "
+                f"{output}: its row for {row['path']} names copy {record['id']} for {recipient!r}, which "
                 f"{registry.path} {said}: the output of a scan against another registry, or edited; not resumed, "
                 "the file is left as it is")
 
@@ -223,11 +224,11 @@ def _text(row: dict[str, Any]) -> str:
     credentials = row.get("credentials")
     if not credentials or not credentials["present"]:
         return _verdict(row)
-    state = ("INVALID" if not credentials["valid"] else "valid, trusted signer" if credentials["trusted"]
+    state = ("INVALID" if not credentials.get("valid") else "valid, trusted signer" if credentials.get("trusted")
              else "valid, untrusted signer")
     agrees = {True: ", its soft binding agrees with the mark", False: ", its soft binding names ANOTHER payload",
-              None: ""}[credentials["agrees"]]
-    return f"{_verdict(row)}; C2PA manifest {state}, signed by {credentials['signer']}{agrees}"
+              None: ""}[credentials.get("agrees")]
+    return f"{_verdict(row)}; C2PA manifest {state}, signed by {credentials.get('signer')}{agrees}"
 
 
 def _verdict(row: dict[str, Any]) -> str:
