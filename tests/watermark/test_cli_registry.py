@@ -629,6 +629,25 @@ def test_an_export_to_stdout_that_a_closed_pipe_took_part_of_is_no_success(setup
         assert export.wait(timeout=300) == 141 and export.stderr.read() == b""
 
 
+def test_an_export_to_a_non_blocking_pipe_waits_for_it_and_writes_every_byte(setup, tmp_path):
+    """An audit: a stdout pipe set non-blocking (by the shell's other reader) stopped the export with a
+    BlockingIOError traceback once the pipe was full, the backup cut short."""
+    key_path, database = setup
+    for master in _masters(tmp_path / "masters", 3):
+        assert main(["embed", str(master), "-o", str(tmp_path / "out"), "--key", str(key_path), "--registry",
+                     str(database)]) == 0
+    whole = _run("registry", "export", "--json", "--registry", database, check=0).stdout.encode()
+    reading, writing = os.pipe()
+    os.set_blocking(writing, False)
+    export = subprocess.Popen([sys.executable, "-m", "watermark", "registry", "export", "--json", "--registry",
+                               str(database)], stdout=writing, stderr=subprocess.PIPE)
+    os.close(writing)
+    time.sleep(1.0)                                  # the pipe fills while nothing reads it
+    with open(reading, "rb") as pipe, export.stderr:
+        assert pipe.read() == whole and len(whole) > 65536
+        assert export.wait(timeout=300) == 0 and export.stderr.read() == b""
+
+
 def _with_masters(document, count, tmp_path):
     """``document`` (an export of one master and its copy) given ``count`` masters, the copy's last, written to
     ``tmp_path``/COUNT.json, and a new registry COUNT.db beside it."""

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import select
 import shutil
 import sys
 import tempfile
@@ -248,7 +249,10 @@ def _to_stdout(whole: BinaryIO) -> None:
     while chunk := whole.read(_CHUNK):
         view = memoryview(chunk)
         while view:
-            view = view[os.write(descriptor, view):]
+            try:
+                view = view[os.write(descriptor, view):]
+            except BlockingIOError:                          # a non-blocking pipe, full: wait until it is not
+                select.select([], [descriptor], [])
 
 
 def _export(registry: Registry, out: TextIO, *, as_json: bool) -> None:
