@@ -946,3 +946,14 @@ def test_an_export_to_stdout_holds_no_more_than_one_to_a_file(setup, tmp_path, m
         assert json.loads((tmp_path / f"{count}.out.json").read_text())["masters"] == document["masters"]
     size = (tmp_path / "48.out.json").stat().st_size             # four times the masters: the same memory,
     assert peaks[48] < 1.25 * peaks[12] and peaks[48] < size, (peaks, size)     # and less than the export
+
+
+@pytest.mark.parametrize("recipient", ["", "no recipient", "No Recipient"])
+def test_embed_refuses_a_recipient_shown_as_none(setup, tmp_path, recipient, capsys):
+    """An audit: a recipient named "no recipient", or "", was counted in the report with the copies of none."""
+    key_path, database = setup
+    master = _masters(tmp_path / "masters", 1)[0]
+    assert main(["embed", str(master), "-o", str(tmp_path / "a.png"), "--key", str(key_path), "--registry",
+                 str(database), "--recipient", recipient]) == 2
+    assert capsys.readouterr().err == (f"watermark: --recipient {recipient!r}: is how a copy without a recipient is "
+                                       "shown; give a name, or leave --recipient out\n")
