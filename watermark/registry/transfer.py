@@ -481,15 +481,16 @@ def _import_master(db, master: dict, source: str) -> int:
 
 def _import_copy(db, copy: dict, source: str) -> int:
     """Add ``copy``, or bring the registry's record of it to the later state the export has (a reservation
-    since issued or voided); 1 if it was new. Refused if the registry has that id, or that key and payload,
-    for another copy."""
+    since issued or voided); 1 if it was new or moved on. Refused if the registry has that id, or that key and
+    payload, for another copy, or holds it issued as another file."""
     columns = ", ".join(f"c.{name}" for name in _COPY_SAME)
-    existing = db.execute(f"SELECT {columns}, k.public_id, m.sha256, c.state FROM copies c JOIN keys k ON "
-                          "k.id = c.key_id JOIN masters m ON m.id = c.master_id WHERE c.id = ? OR (k.public_id = ? "
-                          "AND c.payload = ?)", (copy["id"], copy["key"], copy["payload"])).fetchall()
+    existing = db.execute(f"SELECT {columns}, k.public_id, m.sha256, c.output_sha256, c.state FROM copies c JOIN "
+                          "keys k ON k.id = c.key_id JOIN masters m ON m.id = c.master_id WHERE c.id = ? OR "
+                          "(k.public_id = ? AND c.payload = ?)", (copy["id"], copy["key"], copy["payload"])).fetchall()
     if existing:
         *same, state = existing[0]
-        differ = [name for name, here in zip((*_COPY_SAME, "key", "master"), same) if copy[name] != here]
+        differ = [name for name, here in zip((*_COPY_SAME, "key", "master", "output_sha256"), same)
+                  if copy[name] != here and (name != "output_sha256" or state == copy["state"] == ISSUED)]
         if len(existing) > 1 or differ:
             what = ", ".join(differ) if differ else "id, and key and payload"
             raise RegistryError(f"{source}: copy {copy['id']} (payload {schema.to_unsigned(copy['payload']):#018x}) "
@@ -498,7 +499,8 @@ def _import_copy(db, copy: dict, source: str) -> int:
         if copy["state"] in _LATER.get(state, ()):
             db.execute("UPDATE copies SET state = ?, output_sha256 = ?, issued_at = ?, note = ? WHERE id = ?",
                        (copy["state"], copy["output_sha256"], copy["issued_at"], copy["note"], copy["id"]))
-        elif copy["state"] != state and state not in _LATER.get(copy["state"], ()):
+            return 1
+        if copy["state"] != state and state not in _LATER.get(copy["state"], ()):
             raise RegistryError(f"{source}: copy {copy['id']} is {copy['state']} in the export and {state} in the "
                                 "registry; nothing imported")
         return 0
