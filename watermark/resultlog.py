@@ -43,7 +43,7 @@ def _name_hash(name: str, folder: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "little")
 
 
-_START_BYTES = 4096             # what --overwrite reads of a file to tell an earlier run's output
+_FIRST_LINE_BYTES = 1 << 20    # what --overwrite reads of a file's first line to tell an earlier run's output
 
 
 def _torn(line: bytes) -> bool:
@@ -207,15 +207,15 @@ class ResultLog:
         problem = None if self._shape is None else self._shape(row)
         return row if problem is None else problem
 
-    @staticmethod
-    def _require_output(path: str) -> None:
-        """Refuse to replace ``path`` unless it is empty or JSON lines (an earlier run's output, maybe torn):
-        ``--overwrite`` through a link planted there replaced another file (a registry) with rows."""
+    def _require_output(self, path: str) -> None:
+        """Refuse to replace ``path`` unless it is empty or an earlier run's rows (its first line one, or cut
+        short): ``--overwrite`` through a link planted there replaced another file (a registry) with rows."""
         with open(path, "rb") as handle:
-            start = handle.read(_START_BYTES)
-        if start.lstrip(b"\0")[:1] not in (b"", b"{"):
-            raise OutputExistsError(f"{path}: holds something else than JSON lines (an earlier run's rows); not "
-                                    "replaced: remove it, or give another output")
+            first = handle.readline(_FIRST_LINE_BYTES)
+        whole = first.endswith(b"\n")
+        if first.lstrip(b"\0") and (isinstance(self._row(first), str) if whole else not _torn(first)):
+            raise OutputExistsError(f"{path}: holds something else than an earlier run's rows; not replaced: remove "
+                                    "it, or give another output")
 
     def _kept(self, line: bytes) -> bool:
         """Whether a resumed batch keeps ``line``: a row (`_row`) without an ``error``."""

@@ -270,7 +270,8 @@ class Scanner:
                              for public_id, n in unread.items())
             warnings.warn(f"{self.registry_path}: issued copies under key{'s' if len(unread) > 1 else ''} {keys} not "
                           "given (--key): their marks cannot be read, and a copy of theirs reads as a near-duplicate "
-                          "of its master at most", FiligraneWarning, stacklevel=2)
+                          "of its master at most (unless it is the issued file itself)", FiligraneWarning,
+                          stacklevel=2)
 
     def close(self) -> None:
         if self._registry is not None:
@@ -860,7 +861,12 @@ def _subtracted(copies: list[Record], record: Record) -> str:
     """The doubt of ``record``'s mark in a picture from which ``copies`` of its master were subtracted (their
     per-copy layers reversed): a difference of copies, which only someone holding both made, and either
     recipient could, with the other's published copy."""
-    names = ", ".join(f"{shown_recipient(c.recipient)}'s copy {c.id}" for c in copies)
+    others = [c for c in copies if c.id != record.id]
+    if not others:           # its own layer reversed: the copy subtracted from its master (or from nothing)
+        return (f"the per-copy layer of {shown_recipient(record.recipient)}'s copy {record.id} is in this picture "
+                "with its sign reversed: the copy was subtracted from another picture (its master), which no "
+                "processing of it does; not an attribution")
+    names = ", ".join(f"{shown_recipient(c.recipient)}'s copy {c.id}" for c in others)
     return (f"the per-copy layer of {names} is in this picture with its sign reversed, beside that of "
             f"{shown_recipient(record.recipient)}'s copy {record.id}: the picture was made from both "
             "copies, one subtracted from the other, which no processing of one copy does; whoever made it held "

@@ -295,6 +295,8 @@ class ScanReport:
 
     def _check(self) -> None:
         """Make ``directory`` (if need be) and check that ``report.html`` can be written there."""
+        if str(self.directory) == "-":          # it made a folder named "-"
+            raise ImageFileError("--report - is no folder: the report is written into one (--report DIR)")
         if self.directory.exists() and not self.directory.is_dir():
             raise ImageFileError(f"{self.directory}: not a directory; the report is written into one "
                                  "(as DIR/report.html)")

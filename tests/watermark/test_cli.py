@@ -97,7 +97,7 @@ def test_a_file_name_cannot_forge_a_result_line_or_drive_the_terminal(tmp_path, 
     assert main(["detect", str(forged), "--key", str(keyfile)]) == NOT_FOUND
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "\x1b" not in out and "\u202e" not in out
-    assert out.startswith(f"{tmp_path}/photo.jpg: payload 0x01 (p=1e-99, lattice)\\n\\x1b[2J\\u202eevil.png: no mark")
+    assert out.startswith(f"'{tmp_path}/photo.jpg: payload 0x01 (p=1e-99, lattice)\\n\\x1b[2J\\u202eevil.png': no mark")
 
 
 def test_keygen_names_its_file_escaped(tmp_path, capsys):
@@ -436,3 +436,11 @@ def test_a_dash_that_is_no_file_here_is_one_line_and_makes_no_file_named_dash(tm
     argv = [str(keyfile) if word == "KEY" else str(coffee_png) if word == "IN" else word for word in argv]
     assert main(argv) == ERROR
     assert capsys.readouterr().err == said + "\n" and not (tmp_path / "-").exists()
+
+
+def test_a_detect_line_quotes_a_file_name_that_holds_a_verdict(tmp_path, keyfile, coffee_png, capsys):
+    """An audit: scan quoted such a name, detect did not: 'a.png: payload 0x... (p=1e-50)' could be a file name."""
+    named = tmp_path / "a.png: payload 0x0000000000000007 (p=1e-50).png"
+    named.write_bytes(coffee_png.read_bytes())
+    assert main(["detect", str(named), "--key", str(keyfile)]) == NOT_FOUND
+    assert capsys.readouterr().out.startswith(f"'{named}': ")

@@ -586,8 +586,8 @@ def test_two_marks_are_both_reported_with_their_issue_dates_oldest_first(scan_wo
     assert not any(fingerprint in line for line in alone.stderr.splitlines() if "warning" in line)
     other = _run("scan", tmp_path / "again.jpg", "--registry", registry, "--key", world / "studio.key", check=0)
     assert (f"watermark: warning: {registry}: issued copies under key {fingerprint} (1 copy) not given (--key): "
-            "their marks cannot be read, and a copy of theirs reads as a near-duplicate of its master at most"
-            ) in other.stderr.splitlines()           # two offices' keys: a scan with one said nothing of the other
+            "their marks cannot be read, and a copy of theirs reads as a near-duplicate of its master at most "
+            "(unless it is the issued file itself)") in other.stderr.splitlines()     # one office's key alone
 
 
 def test_a_scan_says_which_pictures_its_walk_left_out(scan_world, tmp_path):
@@ -761,10 +761,13 @@ def test_overwrite_replaces_an_earlier_run_s_rows_but_not_another_file_a_link_po
     command = ("scan", scan_world / "crawl" / "exact.png", "--registry", scan_world / "r.db", "--key",
                scan_world / "studio.key", "-o", link, "--overwrite")
     refused = _run(*command, check=2)
-    assert refused.stderr == (f"watermark: {link}: holds something else than JSON lines (an earlier run's rows); not "
-                              "replaced: remove it, or give another output\n")
+    assert refused.stderr == (f"watermark: {link}: holds something else than an earlier run's rows; not replaced: "
+                              "remove it, or give another output\n")
     assert other.read_bytes() == b"SQLite format 3\0" + bytes(4080)
-    other.write_text('{"path": "earlier"}\n')
+    other.write_text('{"log_level": "debug"}\n')                      # JSON, and not a scan's: a config
+    _run(*command, check=2)
+    assert other.read_text() == '{"log_level": "debug"}\n'
+    other.write_text(_run(*command[:-3], "--json", check=0).stdout)     # an earlier run's rows: replaced
     _run(*command, check=0)
     assert json.loads(other.read_text())["path"] == str(scan_world / "crawl" / "exact.png")
 
@@ -783,3 +786,21 @@ def test_resume_keeps_the_rows_of_an_earlier_version_without_the_fields_added_si
                    scan_world / "studio.key", "-o", output, "--resume", "--report", tmp_path / "report", check=0)
     assert "2 scanned (1 of them by an earlier run)" in resumed.stderr, resumed.stderr
     assert "Content Credentials: INVALID" in (tmp_path / "report" / "report.html").read_text()
+
+
+def test_a_copy_whose_own_layer_reads_reversed_is_named_once(scan_world):
+    """An audit: 2 x master - copy read that copy's own layer reversed, and the reason named it twice ('X's copy
+    ... beside that of X's copy')."""
+    with Registry(scan_world / "r.db") as registry:
+        copy, other = [r for r in registry.records() if "coffee" in r.master.path]
+    alone = scan_module._subtracted([copy], copy)
+    assert alone.count(copy.id) == 1 and "the copy was subtracted from another picture" in alone
+    both = scan_module._subtracted([copy, other], copy)
+    assert both.count(copy.id) == 1 and both.count(other.id) == 1 and "made from both copies" in both
+
+
+def test_a_report_named_dash_is_one_line_and_no_folder(scan_world, tmp_path):
+    refused = _run("scan", scan_world / "crawl" / "exact.png", "--registry", scan_world / "r.db", "--key",
+                   scan_world / "studio.key", "--report", "-", check=2, cwd=tmp_path)
+    assert refused.stderr == "watermark: --report - is no folder: the report is written into one (--report DIR)\n"
+    assert not (tmp_path / "-").exists()

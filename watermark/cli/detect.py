@@ -12,7 +12,7 @@ from typing import Any
 from .. import api, imageio, schemes
 from ..errors import ParameterError, WatermarkError
 from ..keys import Key
-from ..sources import STDIN, STDIN_CLOSED, is_url, listed_paths
+from ..sources import STDIN, STDIN_CLOSED, is_url, listed_paths, quoted
 from .batch import DETECT_FIELDS, Job, Outcome, row, run_batch
 from .common import ERROR, FOUND, NOT_FOUND, common_options, key_options, load_key, probability, say_left_out
 
@@ -34,7 +34,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _detect_one(path: Path, *, key: Key, scheme: str, false_alarm: float, max_pixels: int | None) -> Outcome:
     detection = api.detect_file(path, key, scheme=scheme, false_alarm=false_alarm, max_pixels=max_pixels)
     return Outcome(row(DETECT_FIELDS, path=str(path), **detection.to_dict()),
-                   "found" if detection.found else "not found", f"{path}: {detection}")
+                   "found" if detection.found else "not found", f"{quoted(str(path))}: {detection}")
 
 
 def _detect_failed(path: Path, message: str, *, scheme: str, **options: Any) -> Outcome:
