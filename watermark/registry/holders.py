@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 __all__ = ["STALE_AFTER", "IMPORTED", "this_process", "at_work", "describe"]
 
 STALE_AFTER = 3600.0     # seconds: a reservation older than this whose process cannot be checked is abandoned
-# The holder of a reservation merged from another registry's export: its process and its output are that
-# registry's, which finishes it (a later export of it brings the record up to date); never voided here.
+# The holder of a reservation merged from another registry's export: its process, and usually its output, are
+# that registry's (a later export of it brings the record up to date); never voided here, and finished here
+# only where its output is at hand (a registry restored from its own export).
 IMPORTED = "imported"
 
 

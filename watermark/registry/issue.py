@@ -241,9 +241,9 @@ def _resume(registry: Registry, key: Key, destination: Path, differences: Callab
     ``differences`` names what of a record is not the copy this run asks for (see the module's notes)."""
     written = file_sha256(destination) if destination.is_file() else None
     for record in registry.records(key=key, output_path=destination, state=RESERVED):
-        ours = registry.finishable(record)    # False: merged from another registry (another run's still at
-        if written is None or not _carries(destination, key, record):          # work: refused)
-            if ours:                          # another registry's output is elsewhere: never voided here
+        ours = registry.finishable(record)    # refused if another run is still at work on it
+        if written is None or not _carries(destination, key, record):
+            if ours:                          # one merged from another registry: its output may be elsewhere
                 registry.void(record.id, "interrupted: " + ("output not written" if written is None else
                                                             "the output there does not carry this payload"))
             continue
