@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import html
 import os
-import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ from . import __version__, atomic, schemes
 from .errors import ImageFileError
 from .fingerprint import MAX_DISTANCE
 from .scan import LIKENESS, STATUSES, shown_recipient
-from .sources import visible
+from .sources import masked, visible
 
 __all__ = ["ScanReport", "copies_named", "layer_read", "recipient_of"]
 
@@ -48,13 +47,12 @@ figcaption{font-size:11px;color:#333;overflow-wrap:anywhere}code{background:#f5f
 
 
 # a URL's password: SCHEME://USER:PASSWORD@, up to the last @ before the host
-_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:]*:)[^\s/?#]*@")
 
 
 def _e(value: Any) -> str:
     """``value`` for the page: escaped, a URL's password as ``***``, and what would act rather than show
     (a bidirectional override, a newline) written ``\\xNN`` / ``\\uNNNN`` as on the terminal."""
-    text = _PASSWORD.sub(r"\1***@", "" if value is None else str(value))
+    text = masked("" if value is None else str(value))
     return html.escape(visible(text))
 
 

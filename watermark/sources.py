@@ -82,6 +82,15 @@ _BESIDE_ASCII = ("\xa0\xad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e
 _UNSEEN = re.compile(f"[{_ALWAYS}]|(?<![^\\x00-\\x7f])[{_BESIDE_ASCII}]|[{_BESIDE_ASCII}](?=[\\x00-\\x7f])")
 
 
+_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:]*:)[^\s/?#]*@")    # scheme://user:password@
+
+
+def masked(text: str) -> str:
+    """``text`` with a URL's password written ``***``, for what people read (lines, the report); the rows keep
+    the URL as given, which a resumed scan matches."""
+    return _PASSWORD.sub(r"\1***@", text)
+
+
 def visible(text: str) -> str:
     """``text`` for a terminal or a page: characters that would act rather than show written ``\\xNN`` /
     ``\\uNNNN``, a file name's bytes that are not UTF-8 ``\\xNN`` as `printable` writes them."""

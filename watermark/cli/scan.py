@@ -28,7 +28,7 @@ from ..resultlog import ResultLog
 from ..scan import ROW_FIELDS, STATUSES, Scanner, ScanOptions
 from ..scan_report import ScanReport, copies_named, layer_read, recipient_of
 from ..scan_rows import row_problem
-from ..sources import URL_TIMEOUT, iter_sources, printable, quoted
+from ..sources import URL_TIMEOUT, iter_sources, masked, printable, quoted
 from .batch import Lines
 from .common import (
     ERROR,
@@ -148,9 +148,9 @@ def _run_scan(args: argparse.Namespace) -> int:
                     if isinstance(row, BaseException):     # our bug in a worker: its traceback, not a row
                         raise row
                     thumbnail = row.pop("_thumbnail", None)
-                    log.write(row) if args.json or args.output else lines.out(_text(row))
+                    log.write(row) if args.json or args.output else lines.out(masked(_text(row)))
                     if row["error"]:
-                        lines.error(f"watermark: {row['error']}")
+                        lines.error(masked(f"watermark: {row['error']}"))
                     lines.advance()
                     summary.add(row)
                     if report is not None:
