@@ -36,7 +36,8 @@ def registry_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--registry", metavar="DB", help="record each copy in this registry (made by "
                                                          "'watermark registry init'); the payload is then drawn "
                                                          "at random unless --payload is given")
-    group.add_argument("--recipient", metavar="NAME", help="who receives these copies")
+    group.add_argument("--recipient", metavar="NAME", help="who receives these copies (a name that shows as it is: "
+                       "no white space at its ends, no invisible character beside Latin letters)")
     group.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                        help="free metadata recorded with each copy (repeatable)")
     group.add_argument("--new-key", action="store_true", help="add this key to a registry that already records "

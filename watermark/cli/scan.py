@@ -73,7 +73,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                       help="continue --output: skip the files it already holds, except those whose row is an error "
                            "or the last line cut short by a crash (these are removed from it and scanned again); a "
                            "file with any other line that is not a scan's row is refused and left as it is")
-    scan.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    scan.add_argument("--overwrite", action="store_true",
+                      help="replace an existing --output that holds an earlier run's rows (nothing else)")
     scan.add_argument("--report", metavar="DIR", help="write DIR/report.html: counts and the evidence, self-contained")
     scan.add_argument("--partial", action="store_true",
                       help="also look for masters inside suspects (crops, collages, pages) with local features; "
