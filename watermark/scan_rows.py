@@ -42,9 +42,14 @@ def _problem(value: Any, shape: Any, name: str) -> str | None:
         if not isinstance(value, list):
             return f"{name} is not a list"
         return next(filter(None, (_problem(item, shape[0], f"{name}[{n}]") for n, item in enumerate(value))), None)
-    if isinstance(shape, tuple):
-        problems = [_problem(value, alternative, name) for alternative in shape]
-        return None if None in problems else problems[0]
+    if isinstance(shape, tuple):        # the first alternative that fits ends it (most fields are their first)
+        problems = []
+        for alternative in shape:
+            problem = _problem(value, alternative, name)
+            if problem is None:
+                return None
+            problems.append(problem)
+        return problems[0]
     if shape is None:
         return None if value is None else f"{name} is not null"
     if isinstance(shape, list):

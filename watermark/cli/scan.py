@@ -23,7 +23,7 @@ from typing import Any
 from .. import batch, imageio, provenance, schemes
 from ..batch_dask import check_address
 from ..errors import OutputExistsError, ParameterError
-from ..registry import Registry, print_of
+from ..registry import Record, Registry, print_of
 from ..resultlog import ResultLog
 from ..scan import ROW_FIELDS, STATUSES, Scanner, ScanOptions
 from ..scan_report import ScanReport, copies_named, layer_read, recipient_of
@@ -133,8 +133,10 @@ def _run_scan(args: argparse.Namespace) -> int:
                            stdin=None if sys.stdin is None else sys.stdin.buffer,     # closed: "-" says so
                            left_out=left_out)                         # a bad pattern stops here, before the output
 
+    held: dict[str, Record | None] = {}            # the copies earlier rows name, each looked up once
+
     def earlier(row: dict[str, Any]) -> None:      # a row of the run this one resumes: counted, reported
-        _require_recorded(row, scanner.registry, args.output)
+        _require_recorded(row, scanner.registry, held, args.output)
         summary.add(row)
         if report is not None:
             report.add(row, earlier=True)
@@ -176,14 +178,16 @@ def _run_scan(args: argparse.Namespace) -> int:
     return FOUND if any(summary.status[s] for s in _FOUND_STATUSES) else NOT_FOUND     # earlier rows included
 
 
-def _require_recorded(row: dict[str, Any], registry: Registry, output: str) -> None:
+def _require_recorded(row: dict[str, Any], registry: Registry, records: dict[str, Record | None], output: str) -> None:
     """Refuse to resume ``output`` if its ``row`` names a copy that ``registry`` does not record as the row
     says: the output of a scan against another registry, or an edited one, whose rows the report would show
-    under this registry's name."""
+    under this registry's name. ``records``: the copies looked up so far, by id (rows name the same few)."""
     for record in [row["record"], *(mark.get("record") for mark in row["marks"])]:
         if record is None:
             continue
-        held = registry.record(record["id"])
+        if record["id"] not in records:
+            records[record["id"]] = registry.record(record["id"])
+        held = records[record["id"]]
         recipient = record.get("recipient")
         if held is None or (held.recipient, held.master.sha256) != (recipient, record["master"]["sha256"]):
             said = "does not hold" if held is None else f"records for {held.recipient!r} of master {held.master.path}"
