@@ -845,7 +845,7 @@ def _copies_of_one_master(attributed: list[_Mark]) -> str | None:
     mixed = next((marks for marks in by_master.values() if len(marks) > 1), None)
     if mixed is None:
         return None
-    names = ", ".join(f"{m.record.recipient or 'no recipient'}'s copy {m.record.id}" for m in mixed if m.record)
+    names = ", ".join(f"{shown_recipient(m.record.recipient)}'s copy {m.record.id}" for m in mixed if m.record)
     return (f"the per-copy layers of {len(mixed)} copies of this master are all in this picture ({names}): it was "
             "made from all of them (colluders, or a band swap: one copy with another's published detail); no one "
             "of these recipients alone is shown to have made it")
@@ -889,7 +889,7 @@ def _why_not_attributed(mark: _Mark, *, small: bool = False) -> str:
     if mark.record is None and mark.unfinished is not None:
         copy = mark.unfinished
         return (f"payload {mark.payload:#018x} was reserved for copy {copy.id} of {copy.master.path} for "
-                f"{copy.recipient or 'no recipient'} ({copy.output_path}), but its issue was never recorded here: the "
+                f"{shown_recipient(copy.recipient)} ({copy.output_path}), but its issue was never recorded here: the "
                 "embed that wrote it was stopped before (run it again to finish it), or it was merged from another "
                 "registry's export taken while that copy was being issued (import a later export of that registry)")
     if mark.record is None:

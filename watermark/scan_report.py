@@ -46,9 +46,6 @@ figcaption{font-size:11px;color:#333;overflow-wrap:anywhere}code{background:#f5f
 """
 
 
-# a URL's password: SCHEME://USER:PASSWORD@, up to the last @ before the host
-
-
 def _e(value: Any) -> str:
     """``value`` for the page: escaped, a URL's password as ``***``, and what would act rather than show
     (a bidirectional override, a newline) written ``\\xNN`` / ``\\uNNNN`` as on the terminal."""
@@ -281,14 +278,14 @@ class ScanReport:
         """Keep the ``limit`` strongest findings, at most `_SAME_BYTES_SHOWN` of the same bytes: 505 links to one
         copy filled every place, the pasted marks' and forgeries' rows pushed off the page."""
         self._findings.sort(key=lambda finding: _order(finding[0]))
-        shown: Counter[str] = Counter()
+        shown: Counter[str | None] = Counter()     # None: a row without bytes read is never counted
         kept = []
         for finding in self._findings:
             sha256 = finding[0].get("sha256")
-            shown[str(sha256)] += 1
-            if sha256 is None or shown[str(sha256)] <= _SAME_BYTES_SHOWN:
+            shown[sha256] += sha256 is not None
+            if shown[sha256] <= _SAME_BYTES_SHOWN:
                 kept.append(finding)
-        self._left_out += max(0, len(self._findings) - min(len(kept), self.limit))
+        self._left_out += len(self._findings) - len(kept[:self.limit])
         self._findings = kept[:self.limit]
 
     def _check(self) -> None:

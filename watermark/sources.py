@@ -82,7 +82,8 @@ _BESIDE_ASCII = ("\xa0\xad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e
 _UNSEEN = re.compile(f"[{_ALWAYS}]|(?<![^\\x00-\\x7f])[{_BESIDE_ASCII}]|[{_BESIDE_ASCII}](?=[\\x00-\\x7f])")
 
 
-_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:]*:)[^\s/?#]*@")    # scheme://user:password@
+# a URL's password: SCHEME://USER:PASSWORD@, up to the last @ before the host
+_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:]*:)[^\s/?#]*@")
 
 
 def masked(text: str) -> str:
