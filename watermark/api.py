@@ -30,7 +30,7 @@ from .keys import Key
 from .signer import ManifestSigner, new_manifest_id
 
 __all__ = ["embed", "detect", "detect_keys", "embed_file", "detect_file", "detect_loaded", "detect_loaded_keys",
-           "read_in_frame", "warn_if_marked", "output_quality", "MAX_STRENGTH"]
+           "read_in_frame", "warn_if_marked", "output_quality", "check_markable", "embed_loaded", "MAX_STRENGTH"]
 
 MAX_STRENGTH = 10.0     # ten times the default amplitude: far past visible, short of a destroyed picture
 _READ_BACK_BELOW = 192  # px (short side): a mark this small is read back before it is handed out
@@ -312,16 +312,28 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
 def _marked(loaded: imageio.LoadedImage, dst: str | os.PathLike, payload: int | bytes, key: Key, strength: float,
             scheme: str) -> ImageLike:
     """``loaded``'s pixels marked, once its output ``dst`` is known to hold them (errors name its file)."""
-    src = loaded.path
+    check_markable(loaded, dst)
+    warn_if_marked(loaded.image, key, schemes.get(scheme), loaded.path)
+    return embed_loaded(loaded, payload, key, strength=strength, scheme=scheme)
+
+
+def check_markable(loaded: imageio.LoadedImage, dst: str | os.PathLike) -> None:
+    """Refuse, before the work, a file whose marked copy ``dst`` could not hold as it is: a 16-bit CMYK
+    read at 8 bits, or a format that cannot hold its mode or depth (`imageio.check_writable`)."""
     if loaded.depth_reduced:
-        raise InvalidImageError(f"{src}: 16-bit CMYK, read at 8 bits per channel, would be written back at 8; "
-                                "convert it to 16-bit RGB or to 8-bit CMYK first")
-    imageio.check_writable(loaded.image, dst)     # a format that cannot hold the image: refused before the work
+        raise InvalidImageError(f"{loaded.path}: 16-bit CMYK, read at 8 bits per channel, would be written back "
+                                "at 8; convert it to 16-bit RGB or to 8-bit CMYK first")
+    imageio.check_writable(loaded.image, dst)
+
+
+def embed_loaded(loaded: imageio.LoadedImage, payload: int | bytes, key: Key, *, strength: float = 1.0,
+                 scheme: str = schemes.DEFAULT_SCHEME) -> ImageLike:
+    """A file's pixels marked: `embed` without its guess at a caller's bit depth (a file's values are what
+    they say); errors name the file."""
     try:
-        warn_if_marked(loaded.image, key, schemes.get(scheme), src)
         return _embed(loaded.image, payload, key, strength=strength, scheme=scheme)
     except InvalidImageError as exc:
-        raise type(exc)(str(exc).replace("image:", f"{src}:", 1)) from None
+        raise type(exc)(str(exc).replace("image:", f"{loaded.path}:", 1)) from None
 
 
 def embed_bytes(data: bytes, payload: int | bytes, key: Key, *, extension: str | None = None,

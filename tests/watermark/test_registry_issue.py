@@ -166,6 +166,26 @@ def test_a_16_bit_colour_master_is_issued_at_its_own_size(registry, tmp_path, ke
     assert wm.detect_file(output, key).payload == record.payload
 
 
+def test_a_dark_16_bit_file_is_issued_as_embed_file_marks_it(registry, tmp_path, key):
+    dark = tmp_path / "dark16.png"        # a 16-bit file whose values stay under 256: what it says, not 8 bits
+    pixels = (np.asarray(Image.fromarray(photo("coffee")).convert("L"), np.uint16) // 2).astype("<u2")
+    Image.frombytes("I;16", (600, 400), pixels.tobytes()).save(dark)
+    wm.embed_file(dark, tmp_path / "by-embed.png", 1, key)
+    record = issue_file(registry, dark, tmp_path / "by-issue.png", key).record
+    with Image.open(tmp_path / "by-issue.png") as issued:
+        assert record.state == "issued" and issued.mode == "I;16"
+
+
+def test_an_output_format_that_cannot_hold_the_master_is_refused_before_the_registry_changes(registry, tmp_path,
+                                                                                           key):
+    transparent = tmp_path / "transparent.png"
+    rgba = np.dstack([photo("coffee"), np.full((400, 600), 128, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(transparent)
+    with pytest.raises(wm.WatermarkError, match="out.jpg: JPEG cannot store transparency"):
+        issue_file(registry, transparent, tmp_path / "out.jpg", key)
+    assert registry.counts() == {"keys": 0, "masters": 0, "reserved": 0, "issued": 0, "void": 0}
+
+
 def test_an_already_marked_master_is_issued_with_a_warning(registry, master, tmp_path, key):
     first = tmp_path / "first.png"
     issue_file(registry, master, first, key)

@@ -147,6 +147,7 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     if destination.exists() and os.path.samefile(source, destination):
         raise ParameterError(f"{destination}: is the master itself; a registry issues marked copies and never "
                              "marks a master in place")
+    api.check_markable(loaded, destination)        # as embed_file: before the registry changes
     sha256 = file_sha256(source)
     copies = registry.find_sha256(sha256, key=key)[0]     # under another key: a second mark, on purpose
     if copies:
@@ -177,10 +178,7 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
                 c2pa_signer.sign, output=destination, source=source, source_format=loaded.format,
                 payload=record.payload, key_id=key.public_id, scheme=schemes.get(scheme).name,
                 manifest_id=record.metadata["c2pa_manifest"])
-        try:
-            marked = api.embed(loaded.image, record.payload, key, strength=strength, scheme=scheme)
-        except InvalidImageError as exc:
-            raise type(exc)(str(exc).replace("image:", f"{source}:", 1)) from None
+        marked = api.embed_loaded(loaded, record.payload, key, strength=strength, scheme=scheme)
         quality = api.output_quality(marked, destination, loaded, key, schemes.get(scheme), quality)
         imageio.save_image(marked, destination, like=loaded, quality=quality, overwrite=overwrite, finish=written)
     except BaseException as exc:
