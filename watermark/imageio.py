@@ -42,7 +42,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeGuard
+from typing import IO, Any, NamedTuple, TypeGuard
 
 import numpy as np
 import PIL
@@ -61,7 +61,8 @@ from .errors import (
 
 __all__ = ["DEFAULT_MAX_PIXELS", "NUL_IN_NAME", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "UNREAD_EXTENSIONS",
            "LoadedImage", "load_image", "load_image_bytes", "save_image", "image_bytes", "kept_jpeg_quality",
-           "check_writable", "extension_of", "iter_image_files", "no_image_files", "walked", "left_out_line",
+           "check_writable", "extension_of", "iter_image_files", "no_image_files", "walked", "walk", "Unlisted",
+           "printable", "left_out_line",
            "parse_max_pixels"]
 
 PathLike = str | os.PathLike
@@ -882,7 +883,8 @@ NUL_IN_NAME = ("no file name holds a NUL byte: a list of paths gives one a line 
 
 
 def iter_image_files(paths: PathLike | Iterable[PathLike], *, recursive: bool = True,
-                     left_out: Counter[str] | None = None, follow_links: bool = False) -> Iterator[Path]:
+                     left_out: Counter[str] | None = None, follow_links: bool = False,
+                     unlisted: list[Unlisted] | None = None) -> Iterator[Path]:
     """Expand files and directories into image files, for batch commands; each file once.
 
     A file named explicitly is yielded whatever its extension (a missing one too, so that the batch
@@ -892,38 +894,87 @@ def iter_image_files(paths: PathLike | Iterable[PathLike], *, recursive: bool = 
     (what reads, as a scan's walk: a link back to one already listed, a loop, is not entered), never
     otherwise (what writes: ``embed --in-place`` rewrote pictures a link reached outside the folder named,
     and ``-o`` inside a linked folder marked its own outputs again). ``left_out`` counts, by
-    extension, the pictures of a format Filigrane does not read (`UNREAD_EXTENSIONS`) that it leaves out.
+    extension, the pictures of a format Filigrane does not read (`UNREAD_EXTENSIONS`) that it leaves out;
+    ``unlisted`` receives the directories the walk could not list and the links it did not enter again
+    (without it, a `WatermarkError` names the first).
     """
     seen: set[str] = set()
     for item in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
         root = Path(item)
-        for candidate in _walk(root, recursive, left_out, follow_links) if root.is_dir() else [root]:
+        if not root.is_dir():
+            candidates: Iterable[Path] = [root]
+        else:
+            candidates = (Path(path) for path in _listed(str(root), recursive, left_out, follow_links, unlisted))
+        for candidate in candidates:
             key = str(candidate) if "\0" in str(candidate) else os.path.realpath(candidate)   # load_image says so
             if key not in seen:
                 seen.add(key)
                 yield candidate
 
 
-def _walk(root: Path, recursive: bool, left_out: Counter[str] | None, follow_links: bool) -> Iterator[Path]:
-    listed: set[tuple[int, int]] = set()         # (device, inode) of every directory entered
+def printable(path: str) -> str:
+    """``path`` (or a command line) as valid UTF-8: undecodable bytes (surrogate escapes) become ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
-    def first_time(folder: str | Path) -> bool:
+
+class Unlisted(NamedTuple):
+    """A directory a walk could not list, or a link to one it listed already, and the line that says so."""
+
+    path: Path
+    problem: str
+
+
+def _listed(root: str, recursive: bool, left_out: Counter[str] | None, follow_links: bool,
+            unlisted: list[Unlisted] | None) -> Iterator[str]:
+    for path, problem in walk(root, recursive=recursive, left_out=left_out, follow_links=follow_links):
+        if problem is None:
+            yield path
+        elif unlisted is None:
+            raise WatermarkError(problem)
+        else:
+            unlisted.append(Unlisted(Path(path), problem))
+
+
+def walk(root: str, *, recursive: bool, left_out: Counter[str] | None,
+         follow_links: bool) -> Iterator[tuple[str, str | None]]:
+    """The image files under the directory ``root``, each as ``(path, None)`` (`walked`: hidden names
+    skipped, pictures of a format not read counted in ``left_out``), sorted by name, files before
+    sub-directories, entered when ``recursive``; and each directory that cannot be listed, or link to a
+    directory listed already (a loop, or the same directory twice: not entered again), as ``(path,
+    the line that says so)``. Symbolic links to directories are followed when ``follow_links``."""
+    problems: list[tuple[str, str | None]] = []
+    listed: set[tuple[int, int]] = set()         # (device, inode) of every directory listed: a few per thousand files
+
+    def report(exc: OSError) -> None:
+        where = exc.filename if isinstance(exc.filename, str) else root
+        problems.append((where, f"{printable(where)}: cannot list directory ({exc.strerror or exc}); check its "
+                                "permissions"))
+
+    def first_time(folder: str) -> bool:
+        if not follow_links and os.path.islink(folder):
+            return False                         # never entered
         try:
             status = os.stat(folder)
         except OSError:
-            return True                          # os.walk leaves what cannot be listed
+            return True                          # os.walk reports what cannot be listed
         identity = (status.st_dev, status.st_ino)
-        new = identity not in listed
+        if identity in listed:
+            problems.append((folder, f"{printable(folder)}: a symbolic link to a directory listed already (a loop, "
+                                     "or the same directory twice); not listed again"))
+            return False
         listed.add(identity)
-        return new
+        return True
 
     first_time(root)
-    for folder, dirnames, filenames in os.walk(root, followlinks=follow_links):
+    for folder, dirnames, filenames in os.walk(root, onerror=report, followlinks=follow_links):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and first_time(os.path.join(folder, d))
                              ) if recursive else []
+        yield from problems
+        problems.clear()
         for name in sorted(filenames):
             if walked(name, left_out):
-                yield Path(folder, name)
+                yield os.path.join(folder, name), None
+    yield from problems
 
 
 def walked(name: str, left_out: Counter[str] | None) -> bool:

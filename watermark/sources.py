@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .errors import ImageFileError, InvalidImageError, ParameterError
-from .imageio import NUL_IN_NAME, walked
+from .imageio import NUL_IN_NAME, printable, walk
 
 __all__ = ["Source", "STDIN", "STDIN_CLOSED", "URL_TIMEOUT", "iter_sources", "listed_paths", "read_bytes", "is_url",
            "printable", "visible", "quoted"]
@@ -57,11 +57,6 @@ def is_url(text: str) -> bool:
     """True for ``scheme://...`` (but not a Windows drive such as ``C:\\``)."""
     head, sep, _ = text.partition("://")
     return bool(sep) and len(head) > 1 and head.replace("+", "").replace("-", "").isalnum()
-
-
-def printable(path: str) -> str:
-    """``path`` (or a command line) as valid UTF-8: undecodable bytes (surrogate escapes) become ``\\xNN``."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 # What would act rather than show, or show nothing, written out. Always: control characters (a name's newline
@@ -127,41 +122,10 @@ def _matches(path: str, patterns: Sequence[str]) -> bool:
 
 
 def _walk(root: str, recursive: bool, left_out: Counter[str] | None) -> Iterator[Source]:
-    """Image files under ``root``, sorted by name, files before sub-directories; hidden names skipped;
-    symbolic links to directories followed, once per directory (a link back to one already listed, a
-    loop, is reported, not followed); unreadable directories reported; pictures of a format not read
-    counted in ``left_out``."""
-    problems: list[Source] = []
-    listed: set[tuple[int, int]] = set()         # (device, inode) of every directory listed: a few per thousand files
-
-    def report(exc: OSError) -> None:
-        where = exc.filename if isinstance(exc.filename, str) else root
-        problems.append(_source(where, f"{printable(where)}: cannot list directory "
-                                       f"({exc.strerror or exc}); check its permissions"))
-
-    def first_time(folder: str) -> bool:
-        try:
-            status = os.stat(folder)
-        except OSError:
-            return True                          # os.walk reports what cannot be listed
-        identity = (status.st_dev, status.st_ino)
-        if identity in listed:
-            problems.append(_source(folder, f"{printable(folder)}: a symbolic link to a directory listed already "
-                                            "(a loop, or the same directory twice); not listed again"))
-            return False
-        listed.add(identity)
-        return True
-
-    first_time(root)
-    for folder, dirnames, filenames in os.walk(root, onerror=report, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and first_time(os.path.join(folder, d))
-                             ) if recursive else []
-        yield from problems
-        problems.clear()
-        for name in sorted(filenames):
-            if walked(name, left_out):
-                yield _source(os.path.join(folder, name))
-    yield from problems
+    """`imageio.walk` following symbolic links to directories (once each), as sources: a directory that
+    cannot be listed, or a link not entered again, is a source with its error."""
+    for path, problem in walk(root, recursive=recursive, left_out=left_out, follow_links=True):
+        yield _source(path, problem)
 
 
 STDIN_CLOSED = "-: standard input is closed (<&-): '-' reads the paths there, one a line"

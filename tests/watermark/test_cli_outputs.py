@@ -4,6 +4,7 @@ input directory as output); an existing output skipped, unless its input is miss
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -222,3 +223,15 @@ def test_embed_in_place_never_follows_a_link_out_of_the_folder_named(tmp_path, k
     (tmp_path / "in" / "ext").symlink_to(tmp_path / "outside")
     assert main(["embed", str(tmp_path / "in"), "--in-place", "--key", str(keyfile), "--payload", "7"]) == FOUND
     assert outside.read_bytes() == before and "1 marked" in capsys.readouterr().err
+
+
+def test_detect_gives_a_link_back_up_its_error_row_as_scan_does(tmp_path, keyfile, capsys):
+    """An audit: detect's walk passed over a link back up (a loop) in silence, where scan's gives it an error."""
+    _image(tmp_path / "shoot" / "a.png")
+    (tmp_path / "shoot" / "up").symlink_to(tmp_path / "shoot")
+    assert main(["detect", str(tmp_path / "shoot"), "--key", str(keyfile), "--json"]) == ERROR
+    out, err = capsys.readouterr()
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [(row["path"], row["status"]) for row in rows] == [(str(tmp_path / "shoot" / "a.png"), "none"),
+                                                             (str(tmp_path / "shoot" / "up"), "error")]
+    assert "a symbolic link to a directory listed already" in rows[1]["error"] and "1 failed" in err

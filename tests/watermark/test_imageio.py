@@ -506,9 +506,13 @@ def test_iter_image_files_follows_a_linked_directory_once_for_a_reader_and_never
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "shoot" / "linked").symlink_to(tmp_path / "elsewhere")
     (tmp_path / "shoot" / "loop").symlink_to(tmp_path / "shoot")
-    found = [p.relative_to(tmp_path).as_posix() for p in imageio.iter_image_files(tmp_path / "shoot",
-                                                                                   follow_links=True)]
+    unlisted: list[imageio.Unlisted] = []
+    walked = imageio.iter_image_files(tmp_path / "shoot", follow_links=True, unlisted=unlisted)
+    found = [p.relative_to(tmp_path).as_posix() for p in walked]
     assert found == ["shoot/a.jpg", "shoot/linked/b.jpg"]
+    assert [(path, "listed already" in problem) for path, problem in unlisted] == [(tmp_path / "shoot" / "loop", True)]
+    with pytest.raises(WatermarkError, match=r"shoot/loop: a symbolic link to a directory listed already"):
+        list(imageio.iter_image_files(tmp_path / "shoot", follow_links=True))      # without a list: said at once
     assert list(imageio.iter_image_files(tmp_path / "shoot")) == [tmp_path / "shoot" / "a.jpg"]
 
 

@@ -31,13 +31,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     detect.set_defaults(run=_run_detect)
 
 
-def _detect_one(path: Path, *, key: Key, scheme: str, false_alarm: float, max_pixels: int | None) -> Outcome:
+def _detect_one(path: Path | imageio.Unlisted, *, key: Key, scheme: str, false_alarm: float,
+                max_pixels: int | None) -> Outcome:
+    if isinstance(path, imageio.Unlisted):
+        raise WatermarkError(path.problem)
     detection = api.detect_file(path, key, scheme=scheme, false_alarm=false_alarm, max_pixels=max_pixels)
     return Outcome(row(DETECT_FIELDS, path=str(path), **detection.to_dict()),
                    "found" if detection.found else "not found", f"{quoted(str(path))}: {detection}")
 
 
-def _detect_failed(path: Path, message: str, *, scheme: str, **options: Any) -> Outcome:
+def _detect_failed(item: Path | imageio.Unlisted, message: str, *, scheme: str, **options: Any) -> Outcome:
+    path = item.path if isinstance(item, imageio.Unlisted) else item
     return Outcome(row(DETECT_FIELDS, path=str(path), found=False, status="error", scheme=scheme, error=message),
                    "failed")
 
@@ -58,7 +62,10 @@ def _listed(arguments: list[str]) -> Iterator[str]:
 def _run_detect(args: argparse.Namespace) -> int:
     key = load_key(args)
     left_out: Counter[str] = Counter()
-    paths = list(imageio.iter_image_files(_listed(args.paths), left_out=left_out, follow_links=True))  # as scan
+    unlisted: list[imageio.Unlisted] = []          # as scan: each its row
+    paths: list[Path | imageio.Unlisted] = list(imageio.iter_image_files(_listed(args.paths), left_out=left_out,
+                                                                         follow_links=True, unlisted=unlisted))
+    paths += unlisted
     if not paths:
         raise WatermarkError(imageio.no_image_files(", ".join(args.paths), left_out))
     say_left_out(left_out)
