@@ -12,12 +12,11 @@ are ``c2pa.opened`` (the master, as parent ingredient, with its own manifest if 
 :data:`WATERMARK_ACTION`. No thumbnail is written; the key never is.
 
 Reading: :func:`read_credentials` answers per file with a `ContentCredentials` ("no manifest" is an
-answer). ``watermark scan`` calls it on each suspect when :func:`available`, and compares the soft
-binding with the mark read from the pixels::
+answer). ``watermark scan --c2pa`` reads each suspect's, and compares the soft binding with the mark
+read from the pixels, payload and key::
 
     credentials = provenance.read_credentials(path, trust_anchors=anchors)   # anchors: PEM file or None
-    row["c2pa"] = {**credentials.to_dict(),
-                   "binding_agrees": credentials.agrees_with(detection.payload, key.public_id)}
+    agrees = credentials.agrees_with(detection.payload, key.public_id)
 
 Only a ``valid`` manifest's soft binding is evidence: an invalid one may have been edited.
 

@@ -104,7 +104,7 @@ class ScanOptions:
         Put a small JPEG of each finding in the row's ``_thumbnail`` (for the HTML report).
     credentials : bool
         Also read each file's Content Credentials (C2PA manifest; the c2pa extra) into the row's
-        ``credentials``, with ``agrees``: whether its soft binding names the payload the scan found.
+        ``credentials``, with ``agrees``: whether its soft binding names the payload the scan found and its key.
     trust_anchors : str or None
         PEM root certificates whose signers count as trusted (``credentials.trusted``).
     originals : bool
@@ -764,11 +764,13 @@ def _naming(message: str, name: str) -> str:
 
 
 def _credentials(data: bytes, name: str, row: dict[str, Any], trust_anchors: str | None) -> dict[str, Any]:
-    """The file's Content Credentials as JSON fields, and whether their soft binding agrees with the
-    payload the scan found (None when either has none)."""
+    """The file's Content Credentials as JSON fields, and whether their soft binding names the payload the
+    scan found and the key it was read with (None when either side has no payload)."""
     credentials = provenance.read_credentials_bytes(data, name, trust_anchors=trust_anchors)
     payload = None if row["payload"] is None else int(row["payload"], 16)
-    return {**credentials.to_dict(), "agrees": credentials.agrees_with(payload)}
+    keys = [mark["key"] for mark in row["marks"] or () if mark["payload"] == row["payload"]]
+    answers = [credentials.agrees_with(payload, key) for key in keys or [None]]
+    return {**credentials.to_dict(), "agrees": None if None in answers else any(answers)}
 
 
 def _evidence(found: _File, master_id: int) -> dict[str, Any]:

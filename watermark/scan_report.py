@@ -439,7 +439,8 @@ class ScanReport:
             facts.append(f"<i>{_e(row['reason'])}</i>")
         credentials = row.get("credentials") or {}
         if credentials.get("present"):
-            agrees = {True: "agrees with the mark", False: "names another payload", None: "no payload to compare"}
+            agrees = {True: "agrees with the mark", False: "names another payload or key",
+                      None: "no payload to compare"}
             facts.append(f"Content Credentials: {'valid' if credentials.get('valid') else 'INVALID'}"
                          f"{', trusted' if credentials.get('trusted') else ''}, signed by "
                          f"{_e(credentials.get('signer'))}; soft binding {agrees[credentials.get('agrees')]}")

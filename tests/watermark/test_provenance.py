@@ -473,3 +473,23 @@ def test_registry_copies_are_signed_and_the_scan_reads_their_credentials(tmp_pat
     assert signed["manifest_id"] == first["c2pa"]["manifest"] == rows["copy.jpg"]["record"]["metadata"]["c2pa_manifest"]
     assert signed["payload"] == first["payload"] and rows["reencoded.jpg"]["status"] == "attributed"
     assert not plain["present"] and plain["agrees"] is None
+
+
+def test_a_scan_s_binding_agrees_only_with_the_payload_under_the_key_it_was_read_with(monkeypatch):
+    """An audit: the scan compared the soft binding's payload only, so a manifest binding the same payload under
+    another key "agreed" with the mark."""
+    from watermark import scan
+
+    def read(key_id):
+        credentials = provenance.ContentCredentials(present=True, valid=True, payload=PAYLOAD, key_id=key_id)
+        monkeypatch.setattr(provenance, "read_credentials_bytes", lambda *args, **kwargs: credentials)
+
+    row = {"payload": f"{PAYLOAD:#018x}", "marks": [{"key": "ours", "payload": f"{PAYLOAD:#018x}"},
+                                                     {"key": "second", "payload": f"{PAYLOAD ^ 1:#018x}"}]}
+    read("ours")
+    assert scan._credentials(b"", "a.jpg", row, None)["agrees"] is True
+    read("second")                          # a key the file holds a mark of, but with another payload
+    assert scan._credentials(b"", "a.jpg", row, None)["agrees"] is False
+    read("theirs")
+    assert scan._credentials(b"", "a.jpg", row, None)["agrees"] is False
+    assert scan._credentials(b"", "a.jpg", {"payload": None, "marks": []}, None)["agrees"] is None

@@ -231,7 +231,7 @@ def _text(row: dict[str, Any]) -> str:
         return _verdict(row)
     state = ("INVALID" if not credentials.get("valid") else "valid, trusted signer" if credentials.get("trusted")
              else "valid, untrusted signer")
-    agrees = {True: ", its soft binding agrees with the mark", False: ", its soft binding names ANOTHER payload",
+    agrees = {True: ", its soft binding agrees with the mark", False: ", its soft binding names ANOTHER payload or key",
               None: ""}[credentials.get("agrees")]
     return f"{_verdict(row)}; C2PA manifest {state}, signed by {credentials.get('signer')}{agrees}"
 
