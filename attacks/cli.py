@@ -78,6 +78,7 @@ def _list(as_json: bool) -> int:
         if as_json:
             print(json.dumps({"attack": name, "family": spec.family, "random": spec.random,
                               "defaults": {k: list(v) if isinstance(v, tuple) else v for k, v in spec.defaults.items()},
+                              "meanings": {k: param.doc for k, param in spec.params.items() if param.doc},
                               "summary": spec.summary}))
         else:
             print(attacks.describe(name))

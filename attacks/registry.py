@@ -268,9 +268,9 @@ def parse(text: str) -> Attack:
 
 
 def describe(name: str) -> str:
-    """One line: name, family, parameters with defaults and ranges, summary."""
+    """One line: name, family, parameters with defaults, ranges and meaning, summary."""
     entry = spec(name)
-    params = ", ".join(f"{key}={_format(entry.defaults[key])} [{entry.params[key].describe()}]"
-                       for key in entry.params)
+    params = ", ".join(f"{key}={_format(entry.defaults[key])} [{entry.params[key].describe()}"
+                       f"{'; ' + entry.params[key].doc if entry.params[key].doc else ''}]" for key in entry.params)
     marks = " random" if entry.random else ""
     return f"{name} ({entry.family}{marks}): {params or 'no parameters'} -- {entry.summary}"

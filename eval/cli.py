@@ -273,9 +273,6 @@ def _run(args: argparse.Namespace) -> int:
         suite = attacks.suite(args.suite)
         specs = images.images_from(args.images) if args.images else images.default_images()
         _check_scikit_image(args)
-    except KeyError as exc:         # an unknown suite: its message is the key
-        print(visible(f"watermark bench: {exc.args[0]}"), file=sys.stderr)
-        return ERROR
     except (WatermarkError, FileNotFoundError, ValueError) as exc:
         print(visible(f"watermark bench: {exc}"), file=sys.stderr)
         return ERROR
@@ -289,7 +286,8 @@ def _run(args: argparse.Namespace) -> int:
         specs = specs[:args.limit_images]
     unreadable = _unreadable(specs)         # error rows in the results, and exit 2 at the end
     if len(unreadable) == len(specs):
-        print("watermark bench: no readable image", file=sys.stderr)
+        where = ", ".join(args.images) if args.images else "the default images"
+        print(visible(f"watermark bench: no readable image in {where}"), file=sys.stderr)
         return ERROR
     out = Path(args.out)
     try:

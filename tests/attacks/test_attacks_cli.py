@@ -212,11 +212,13 @@ def test_an_output_under_a_file_is_refused_once(photo_file, tmp_path, capsys):
 def test_list_shows_names_parameters_defaults_and_suites(capsys):
     assert run("--list") == 0
     out = capsys.readouterr().out
-    assert "rotate (geometry): degrees=5 [float in [-360, 360]], crop=False" in out
+    assert "rotate (geometry): degrees=5 [float in [-360, 360]; counter-clockwise], crop=False" in out
     assert "suite stirmark: 113 attacks" in out
     assert run("--list", "--json") == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {row["attack"] for row in rows if "attack" in row} == set(attacks.names())
+    rotate = next(row for row in rows if row.get("attack") == "rotate")
+    assert rotate["meanings"]["degrees"] == "counter-clockwise"
     assert {row["suite"]: row["size"] for row in rows if "suite" in row}["quick"] == 14
 
 

@@ -140,7 +140,7 @@ def test_filenames_are_safe():
 def test_describe_and_names():
     assert "rotate" in attacks.names() and attacks.names() == sorted(attacks.names())
     line = attacks.describe("rotate")
-    assert line.startswith("rotate (geometry): degrees=5 [float in [-360, 360]], crop=False [bool]")
+    assert line.startswith("rotate (geometry): degrees=5 [float in [-360, 360]; counter-clockwise], crop=False [bool; ")
     assert "random" in attacks.describe("random_bending")
     assert set(attacks.__all__) >= set(attacks.names())
 

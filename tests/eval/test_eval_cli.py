@@ -17,6 +17,7 @@ import pytest
 
 import attacks
 from eval import cli, report, runner, security
+from watermark.errors import UnknownNameError
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def bench(monkeypatch, tiny_suite):
     """``bench(*argv)`` -> exit status, running eval.cli as the watermark command would (tiny suite)."""
     def suite(name):
         if name != "tiny":
-            raise KeyError(f"unknown suite {name!r}; known suites: tiny")
+            raise UnknownNameError(f"unknown suite {name!r}; known suites: tiny")     # as attacks.suite
         return tiny_suite
 
     monkeypatch.setattr(attacks, "suite", suite, raising=False)
@@ -79,6 +80,14 @@ def test_an_unreadable_image_is_an_error_row_the_report_is_written_and_exit_2(be
     err = capsys.readouterr().err
     assert "0-broken.png: not an image file" in err and "4 of 8 cells had errors" in err
     assert "marked by dwtdct" in (out / "report.html").read_text()
+
+
+def test_a_folder_of_no_readable_image_is_named(bench, tmp_path, capsys):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "broken.png").write_bytes(b"not a png")
+    assert bench("--schemes", "dwtdct", "--suite", "tiny", "--images", str(tmp_path / "photos"), "--unmarked", "0",
+                 "--out", str(tmp_path / "out")) == 2
+    assert f"watermark bench: no readable image in {tmp_path / 'photos'}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -20,7 +20,8 @@ DEFAULT_FALSE_ALARM = 1e-9   # per image; `found` means p_value <= this
 class Scheme(ABC):
     """A watermarking scheme. It sees luminance only; `watermark.embed` does the edges once.
 
-    ``luma`` is float32 in [0, 1], shape ``(H, W)``, at the image's full resolution.
+    ``luma`` is float32 in [0, 1], shape ``(H, W)``: at the image's full resolution to embed; to detect,
+    possibly reduced to `analysis_shape` (a file may be decoded straight to it).
     """
 
     name: ClassVar[str]
