@@ -293,7 +293,7 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
     """
     _check_key(key)
     if not overwrite and os.path.lexists(dst):   # fail before the work, not after
-        raise OutputExistsError(f"{dst}: already exists; pass overwrite=True (--overwrite) to replace it")
+        raise OutputExistsError(imageio.exists_message(dst))
     if c2pa_signer is not None:
         c2pa_signer.check_output(dst)
     loaded = imageio.load_image(src, max_pixels=max_pixels, animated="error")

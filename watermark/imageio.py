@@ -62,7 +62,7 @@ from .errors import (
 __all__ = ["DEFAULT_MAX_PIXELS", "NUL_IN_NAME", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "UNREAD_EXTENSIONS",
            "LoadedImage", "load_image", "load_image_bytes", "save_image", "image_bytes", "kept_jpeg_quality",
            "check_writable", "extension_of", "iter_image_files", "no_image_files", "walked", "walk", "Unlisted",
-           "printable", "left_out_line",
+           "printable", "exists_message", "left_out_line",
            "parse_max_pixels"]
 
 PathLike = str | os.PathLike
@@ -549,7 +549,7 @@ def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedI
             raise OutputExistsError(f"{path}: is the input image; write elsewhere, or pass "
                                     "overwrite=True (--overwrite) to replace it")
         if os.path.lexists(path):
-            raise OutputExistsError(_exists_message(path))
+            raise OutputExistsError(exists_message(path))
     _write_atomic(path, _writer(image, path, fmt, like, quality), fmt, overwrite, finish)
 
 
@@ -855,10 +855,11 @@ def _move_no_clobber(temp: Path, path: Path) -> None:
     try:
         atomic.link_new(temp, path)
     except FileExistsError:
-        raise OutputExistsError(_exists_message(path)) from None
+        raise OutputExistsError(exists_message(path)) from None
 
 
-def _exists_message(path: Path) -> str:
+def exists_message(path: PathLike) -> str:
+    """The one line that refuses to replace the existing ``path`` without being asked."""
     return f"{path}: already exists; pass overwrite=True (--overwrite) to replace it"
 
 

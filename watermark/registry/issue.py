@@ -163,8 +163,7 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     if not overwrite and os.path.lexists(destination):   # refuse before drawing a payload
         if replaced:
             raise RegistryError(_another_copy(destination, replaced[0], differences(replaced[0]), source))
-        raise OutputExistsError(f"{destination}: already exists; pass overwrite=True (--overwrite) "
-                                        "to replace it")
+        raise OutputExistsError(imageio.exists_message(destination))
     if c2pa_signer is not None:
         c2pa_signer.check_output(destination)
         metadata = {**(metadata or {}), "c2pa_manifest": new_manifest_id()}
