@@ -324,3 +324,21 @@ def test_small_random_distortions_grow_with_the_factor():
     image = rgb8()
     weak, strong = (_psnr(attacks.small_random_distortions(image, factor=f, seed=2), image) for f in (0.2, 2.0))
     assert weak > strong
+
+
+def _colourful():
+    return (np.random.default_rng(1).random((64, 64, 3)) * 255).astype(np.uint8)
+
+
+def test_jpeg_subsampling_is_the_one_asked_for():
+    for name, code in (("4:4:4", 0), ("4:2:2", 1), ("4:2:0", 2)):
+        image = Image.open(io.BytesIO(codec.jpeg_bytes(_colourful(), quality=90, subsampling=name)))
+        assert JpegImagePlugin.get_sampling(image) == code, name
+    assert not np.array_equal(attacks.jpeg(_colourful(), quality=90, subsampling="4:4:4"),
+                              attacks.jpeg(_colourful(), quality=90, subsampling="4:2:0"))
+
+
+def test_sharpen_s_radius_changes_the_result():
+    image = _colourful()
+    assert not np.array_equal(attacks.sharpen(image, amount=1.0, radius=1.0),
+                              attacks.sharpen(image, amount=1.0, radius=3.0))

@@ -216,3 +216,18 @@ def test_an_unexpected_error_on_one_file_is_its_row_and_the_batch_goes_on():
     assert outcome.status == "failed" and outcome.row["path"] == "in/b.jpg"
     assert outcome.row["error"] == ("in/b.jpg: unexpected error (ValueError: EXIF data is too long); this is a bug "
                                     "in Filigrane, please report it")
+
+
+def die_once(x):
+    """Kills its worker the first time it sees 13 (a marker file says it did), then succeeds."""
+    marker = os.environ["FILIGRANE_TEST_MARKER"]
+    if x == 13 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return x * x
+
+
+def test_an_item_whose_worker_died_once_is_tried_again_and_succeeds(monkeypatch, tmp_path):
+    monkeypatch.setenv("FILIGRANE_TEST_MARKER", str(tmp_path / "died"))
+    outcome = dict(batch.run(iter(range(20)), die_once, jobs=2))
+    assert (tmp_path / "died").exists() and outcome[13] == 169

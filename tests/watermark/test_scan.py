@@ -495,6 +495,8 @@ def test_every_row_of_a_scan_has_the_shape_a_resumed_scan_requires(scanned):
                                                           "'marks'[0]'s 'record' has no 'master')"),
     (lambda row: row["record"].update(recipient="Dave"), "its row for {path} names copy {id} for 'Dave', which {db} "
                                                          "records for 'Agence X' of master {master}"),
+    (lambda row: row["record"]["master"].update(sha256="0" * 64),       # the copy's master edited
+     "its row for {path} names copy {id} for 'Agence X', which {db} records for 'Agence X' of master {master}"),
     (lambda row: row["record"].update(id="00000000-0000-4000-8000-000000000000"),
      "its row for {path} names copy 00000000-0000-4000-8000-000000000000 for 'Agence X', which {db} does not hold"),
 ])
@@ -813,3 +815,11 @@ def test_a_url_s_password_is_masked_in_the_lines_people_read_and_kept_in_the_row
     shown = _run(*command, check=2)
     assert "secret" not in shown.stdout + shown.stderr and "http://user:***@127.0.0.1:9/x.jpg" in shown.stdout
     assert json.loads(_run(*command, "--json", check=2).stdout)["path"] == url     # what --resume matches
+
+
+def test_a_scan_that_finds_only_a_near_duplicate_exits_0(scan_world, tmp_path):
+    """The documented exit status: 0 when something of the registry was found, near-duplicates included."""
+    Image.open(scan_world / "masters" / "coffee.png").convert("RGB").save(tmp_path / "coffee.jpg", quality=80)
+    result = _run("scan", tmp_path / "coffee.jpg", "--registry", scan_world / "r.db", "--key",
+                  scan_world / "studio.key", "--json")
+    assert json.loads(result.stdout)["status"] == "near-duplicate" and result.returncode == 0, result.stderr

@@ -1,0 +1,102 @@
+"""The scan's and its report's rules, each on a made-up file: what names a copy, what is doubted, what a
+figure counts."""
+
+
+import watermark as wm
+from watermark.scan_report import ScanReport, _layer_p
+from watermark.sources import masked
+
+
+def test_a_url_password_holding_an_at_sign_is_masked_whole():
+    assert masked("https://user:p@ss@example.com/x.jpg") == "https://user:***@example.com/x.jpg"
+
+
+def test_a_strong_layer_p_is_not_borderline():
+    assert _layer_p({"layer_p_value": 1e-30, "copies_tested": 3}, 1e-9) == "1e-30 among 3 copies"
+    assert _layer_p({"layer_p_value": 1e-10, "copies_tested": 1}, 1e-9) == "1e-10 among 1 copy <i>borderline</i>"
+
+
+def test_the_chance_figure_counts_every_key(tmp_path):
+    report = ScanReport(tmp_path / "report", lambda sha: None, keys=["k1", "k2", "k3"])
+    for i in range(5):
+        report.add({"path": f"crawl/{i}.jpg", "status": "not-found"})
+    text = " ".join(report.write("scan").read_text().split())
+    assert "pass a blind read by chance: about 1.5e-8 (files x keys x 1e-9;" in text
+
+
+def test_an_exact_copy_counts_among_the_recipient_s_copies(tmp_path):
+    report = ScanReport(tmp_path / "report", lambda sha: None)
+    record = {"id": "0f1e", "recipient": "Agence X", "issued": "2026-12-01T10:00:00Z", "metadata": {},
+              "master": {"path": "masters/coffee.tif", "sha256": "ab" * 32}}
+    report.add({"path": "crawl/exact.png", "status": "exact", "method": "exact", "record": record,
+                "payload": "0x1", "marks": [], "sha256": "cd" * 32})
+    assert report.copies_by_recipient["Agence X"] == {"0f1e"}
+
+
+def test_detection_json_gives_the_layer_s_own_p_value(key):
+    import cv2
+
+    from tests.photos import photo
+    image = cv2.resize(photo("astronaut"), (768, 768), interpolation=cv2.INTER_AREA)
+    detection = wm.detect(wm.embed(image, 0x1234, key), key)
+    fields = detection.to_dict()
+    assert detection.verification_p_value is not None
+    assert fields["verification_p_value"] == detection.verification_p_value
+    assert fields["verification_p_value"] != fields["p_value"]
+
+
+def test_the_best_match_is_the_nearest_master(monkeypatch):
+    from watermark import scan as scan_module
+    from watermark.registry import Master
+    scanner = scan_module.Scanner("unused.db", [])
+    monkeypatch.setattr(scanner, "_master_by_id", lambda i: Master(id=i, sha256=f"{i}" * 64, path=f"/m/{i}.png",
+                                                                    width=8, height=8, phash=0, print=b"", added_at=""))
+    found = scan_module._File("x.jpg", loaded=None, near={7: 9, 3: 2, 5: 6})
+    assert scanner._best_match(found) == {"master": {"path": "/m/3.png", "sha256": "3" * 64, "width": 8, "height": 8},
+                                          "distance": 2}
+
+
+def _record(id_, payload, recipient, master):
+    from watermark.registry import Record
+    return Record(id=id_, key="k", payload=payload, master=master, state="issued", output_path=f"/out/{id_}.png",
+                  output_sha256="0" * 64, recipient=recipient, metadata={}, scheme="lattice", tool_version="t",
+                  reserved_at="2026-01-01T00:00:00Z", issued_at="2026-01-01T00:00:01Z", note=None)
+
+
+def test_a_periodic_mark_without_its_layer_beside_another_copy_s_layer_is_doubted():
+    """X's periodic mark pasted on Y's copy: Y's per-copy layer is there, X's is not. X's mark is no
+    'unverified' finding against X: it is doubted as pasted, and the row is Y's."""
+    from types import SimpleNamespace
+
+    from watermark import scan as scan_module
+    from watermark.registry import Master
+    master = Master(id=1, sha256="a" * 64, path="/m/a.png", width=8, height=8, phash=0, print=b"", added_at="")
+    x = _record("x", 0x1, "Agence X", master)           # Studio Y's copy 0x2 is what the layer named
+    found = scan_module._File("f.png", loaded=SimpleNamespace(original_size=(1000, 800)))
+    found.marks = [scan_module._Mark("k", 0x1, 1e-20, "blind", record=x, content={"inliers": 50}, verified=False)]
+    found.named[(1, "k")] = {0x2}
+    row = dict.fromkeys(scan_module.ROW_FIELDS)
+    scan_module.Scanner("unused.db", [])._conclude(found, row)
+    assert row["status"] == "mark-only"
+    assert row["reason"].startswith("the periodic mark reads payload 0x0000000000000001")
+    assert row["marks"][0]["doubt"] is not None
+
+
+def test_a_crop_placed_by_the_tile_phase_needs_its_layer_where_the_picture_puts_the_master():
+    """The blind check of the per-copy layer tried every tile position; once the tile phase places the file
+    in the master, only the layer read there counts (a fine band moved by whole tiles onto a plain picture)."""
+    from types import SimpleNamespace
+
+    from watermark import scan as scan_module
+    from watermark.registry import Master
+    master = Master(id=1, sha256="a" * 64, path="/m/a.png", width=8, height=8, phash=0, print=b"", added_at="")
+    x = _record("x", 0x1, "Agence X", master)
+    found = scan_module._File("crop.png", loaded=SimpleNamespace(original_size=(300, 200)))
+    found.marks = [scan_module._Mark("k", 0x1, 1e-12, "blind", record=x, verified=True, layer_p_value=1e-11,
+                                     content={"placed": "tile phase and thumbnail", "thumbnail_rms": 0.05})]
+    found.placed[1] = (3, 0.05)
+    found.named[(1, "k")], found.layer_ps[(1, "k")] = set(), {0x1: 0.2}
+    row = dict.fromkeys(scan_module.ROW_FIELDS)
+    scan_module.Scanner("unused.db", [])._conclude(found, row)
+    assert row["status"] == "unverified" and row["marks"][0]["verified"] is False
+    assert row["marks"][0]["layer_p_value"] == 0.2 and row["marks"][0]["copies_tested"] == 1
