@@ -1,8 +1,14 @@
 """The scan's and its report's rules, each on a made-up file: what names a copy, what is doubted, what a
 figure counts."""
 
+from types import SimpleNamespace
+
+import cv2
 
 import watermark as wm
+from tests.photos import photo
+from watermark import scan as scan_module
+from watermark.registry import Master, Record
 from watermark.scan_report import ScanReport, _layer_p
 from watermark.sources import masked
 
@@ -34,9 +40,6 @@ def test_an_exact_copy_counts_among_the_recipient_s_copies(tmp_path):
 
 
 def test_detection_json_gives_the_layer_s_own_p_value(key):
-    import cv2
-
-    from tests.photos import photo
     image = cv2.resize(photo("astronaut"), (768, 768), interpolation=cv2.INTER_AREA)
     detection = wm.detect(wm.embed(image, 0x1234, key), key)
     fields = detection.to_dict()
@@ -46,8 +49,6 @@ def test_detection_json_gives_the_layer_s_own_p_value(key):
 
 
 def test_the_best_match_is_the_nearest_master(monkeypatch):
-    from watermark import scan as scan_module
-    from watermark.registry import Master
     scanner = scan_module.Scanner("unused.db", [])
     monkeypatch.setattr(scanner, "_master_by_id", lambda i: Master(id=i, sha256=f"{i}" * 64, path=f"/m/{i}.png",
                                                                     width=8, height=8, phash=0, print=b"", added_at=""))
@@ -57,7 +58,6 @@ def test_the_best_match_is_the_nearest_master(monkeypatch):
 
 
 def _record(id_, payload, recipient, master):
-    from watermark.registry import Record
     return Record(id=id_, key="k", payload=payload, master=master, state="issued", output_path=f"/out/{id_}.png",
                   output_sha256="0" * 64, recipient=recipient, metadata={}, scheme="lattice", tool_version="t",
                   reserved_at="2026-01-01T00:00:00Z", issued_at="2026-01-01T00:00:01Z", note=None)
@@ -66,10 +66,6 @@ def _record(id_, payload, recipient, master):
 def test_a_periodic_mark_without_its_layer_beside_another_copy_s_layer_is_doubted():
     """X's periodic mark pasted on Y's copy: Y's per-copy layer is there, X's is not. X's mark is no
     'unverified' finding against X: it is doubted as pasted, and the row is Y's."""
-    from types import SimpleNamespace
-
-    from watermark import scan as scan_module
-    from watermark.registry import Master
     master = Master(id=1, sha256="a" * 64, path="/m/a.png", width=8, height=8, phash=0, print=b"", added_at="")
     x = _record("x", 0x1, "Agence X", master)           # Studio Y's copy 0x2 is what the layer named
     found = scan_module._File("f.png", loaded=SimpleNamespace(original_size=(1000, 800)))
@@ -85,10 +81,6 @@ def test_a_periodic_mark_without_its_layer_beside_another_copy_s_layer_is_doubte
 def test_a_crop_placed_by_the_tile_phase_needs_its_layer_where_the_picture_puts_the_master():
     """The blind check of the per-copy layer tried every tile position; once the tile phase places the file
     in the master, only the layer read there counts (a fine band moved by whole tiles onto a plain picture)."""
-    from types import SimpleNamespace
-
-    from watermark import scan as scan_module
-    from watermark.registry import Master
     master = Master(id=1, sha256="a" * 64, path="/m/a.png", width=8, height=8, phash=0, print=b"", added_at="")
     x = _record("x", 0x1, "Agence X", master)
     found = scan_module._File("crop.png", loaded=SimpleNamespace(original_size=(300, 200)))

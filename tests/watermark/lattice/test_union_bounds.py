@@ -1,14 +1,20 @@
 """Every p-value pays for every look it took: the search's lattices, two views, two layer looks, every
 candidate payload."""
 
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+
 import watermark as wm
+from tests.photos import photo
+from watermark import coding, stats
+from watermark.schemes.lattice import informed, scheme, sync
+from watermark.schemes.lattice.layout import PILOT_WEIGHTINGS
+from watermark.schemes.lattice.scheme import LatticeScheme, _Reading, _Suspect
 
 
 def test_a_payload_matched_among_candidates_pays_for_every_candidate():
-    import numpy as np
-
-    from watermark import coding, stats
-    from watermark.schemes.lattice.scheme import LatticeScheme, _Reading
     rng = np.random.default_rng(3)
     soft = (2.0 * coding.encode(7) - 1.0) * 0.5 + rng.normal(0, 1, coding.encode(7).size)
     reading = _Reading(p_value=1.0, z=0.0, soft=soft.astype(np.float32), payload=None, to_tile=np.eye(3), symmetry=0)
@@ -20,12 +26,6 @@ def test_a_payload_matched_among_candidates_pays_for_every_candidate():
 
 def test_the_per_copy_layer_p_pays_for_the_shifted_look_too(monkeypatch, key):
     """Where the pilot peaks off the identity the layer is read at both places: its p-value pays for two looks."""
-    import cv2
-    import numpy as np
-
-    from tests.photos import photo
-    from watermark import stats
-    from watermark.schemes.lattice import informed
     image = cv2.resize(photo("astronaut"), (768, 768), interpolation=cv2.INTER_AREA)
     marked = wm.embed(image, 0x1234, key)
     luma = np.asarray(cv2.cvtColor(np.asarray(marked), cv2.COLOR_RGB2GRAY), np.float32) / 255.0
@@ -40,46 +40,30 @@ def test_the_per_copy_layer_p_pays_for_the_shifted_look_too(monkeypatch, key):
 
 
 def _marked_luma(key, side=(768, 512)):
-    import cv2
-    import numpy as np
-
-    from tests.photos import photo
     marked = wm.embed(cv2.resize(photo("coffee"), side, interpolation=cv2.INTER_AREA), 0x1234, key)
     return np.asarray(cv2.cvtColor(np.asarray(marked), cv2.COLOR_RGB2GRAY), np.float32) / 255.0
 
 
 def test_the_blind_layer_p_pays_for_its_two_looks(monkeypatch, key):
-    from types import SimpleNamespace
-
-    from watermark.schemes.lattice import informed
     monkeypatch.setattr(informed, "verify", lambda *a, **k: SimpleNamespace(p_value=1e-13))
     detection = wm.detect(_marked_luma(key), key)
     assert detection.payload == 0x1234 and detection.verification_p_value == 2e-13
 
 
 def test_a_read_inside_flat_borders_pays_for_its_two_views(key):
-    import numpy as np
-
-    from watermark.schemes.lattice.scheme import LatticeScheme
     luma = _marked_luma(key)
     framed = np.ones((luma.shape[0] * 2, luma.shape[1]), np.float32)          # a white 1:2 post around it
     top = luma.shape[0] // 2
     framed[top:top + luma.shape[0]] = luma
-    scheme = LatticeScheme()
-    whole = scheme.detect_keys(framed, [key])[0]
-    inside = scheme._detect_in(__import__("watermark.schemes.lattice.scheme", fromlist=["_Suspect"])._Suspect(
-        framed, framed.shape), key, 1e-9 / 2, None)
+    lattice = LatticeScheme()
+    whole = lattice.detect_keys(framed, [key])[0]
+    inside = lattice._detect_in(_Suspect(framed, framed.shape), key, 1e-9 / 2, None)
     assert whole.found and whole.p_value == min(1.0, 2.0 * inside.p_value)
 
 
 def test_the_search_s_union_bound_counts_every_lattice_it_reads(monkeypatch, key):
     """An unmarked image: the blind read tries the identity, the search's candidates and the dewarped view;
     the p-value's union bound must count every one of them (with its symmetries, weightings and offsets)."""
-    import cv2
-
-    from tests.photos import photo
-    from watermark.schemes.lattice import scheme, sync
-    from watermark.schemes.lattice.layout import PILOT_WEIGHTINGS
     folds = []
     real = scheme._Suspect.folded
     monkeypatch.setattr(scheme._Suspect, "folded", lambda self, basis, *a: folds.append(1) or real(self, basis, *a))
