@@ -288,7 +288,7 @@ def _cmyk_keeping_black(rgb: np.ndarray, plates: np.ndarray) -> Image.Image:
     ``rgb`` on the same black (K) plate; K is lowered only as far as a channel lighter than the paper it
     leaves needs. Where K leaves under a quarter of the paper (nearly black) the plates stay: a level
     there is four or more levels of ink. Row strips at a time (`strips`): a whole frame's float copies took
-    13.6 times the decoded picture (5 GB for 12000 x 8000)."""
+    many times the decoded picture's memory."""
     result = plates.copy()
     for rows in strips(plates.shape):
         shown, inks = rgb[rows], result[rows]

@@ -59,9 +59,9 @@ from .keys import Key
 from .original import as_suspect, load_original, refine
 from .registration import Registration, Suspect, frame_scaling, register, to_master_frame
 from .registry import ISSUED, RESERVED, Master, Record, Registry, feature_index, frames, hash_index, print_of
-from .sources import URL_TIMEOUT, Source, quoted, read_bytes
+from .sources import URL_TIMEOUT, Source, quoted, read_bytes, shown_recipient
 
-__all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES", "LIKENESS", "shown_recipient"]
+__all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES", "LIKENESS"]
 
 STATUSES = ("attributed", "unverified", "mark-only", "near-duplicate", "exact", "not-found", "error")
 ROW_FIELDS = ("path", "sha256", "status", "method", "payload", "p_value", "record", "match", "geometry", "marks",
@@ -851,12 +851,6 @@ def _copies_of_one_master(attributed: list[_Mark]) -> str | None:
     return (f"the per-copy layers of {len(mixed)} copies of this master are all in this picture ({names}): it was "
             "made from all of them (colluders, or a band swap: one copy with another's published detail); no one "
             "of these recipients alone is shown to have made it")
-
-
-def shown_recipient(name: str | None) -> str:
-    """A copy's recipient as the report and the command's lines show it: quoted when white space at its ends
-    would not show (`quoted`; characters that do not show at all are written out, `visible`), or "no recipient"."""
-    return quoted(name) if name else "no recipient"
 
 
 def _subtracted(copies: list[Record], record: Record) -> str:

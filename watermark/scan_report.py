@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 from . import __version__, atomic, schemes
 from .errors import ImageFileError
 from .fingerprint import MAX_DISTANCE
-from .scan import LIKENESS, STATUSES, shown_recipient
-from .sources import masked, visible
+from .scan import LIKENESS, STATUSES
+from .sources import masked, shown_recipient, visible
 
 __all__ = ["ScanReport", "copies_named", "layer_read", "recipient_of"]
 
@@ -188,7 +188,7 @@ def layer_read(row: dict) -> dict | None:
 
 
 def recipient_of(record: dict) -> str:
-    """A row's record's recipient as shown (`watermark.scan.shown_recipient`)."""
+    """A row's record's recipient as shown (`watermark.sources.shown_recipient`)."""
     return shown_recipient(record.get("recipient"))
 
 

@@ -26,7 +26,7 @@ from .errors import ImageFileError, InvalidImageError, ParameterError
 from .imageio import NUL_IN_NAME, printable, walk
 
 __all__ = ["Source", "STDIN", "STDIN_CLOSED", "URL_TIMEOUT", "iter_sources", "listed_paths", "read_bytes", "is_url",
-           "printable", "visible", "quoted"]
+           "printable", "visible", "quoted", "shown_recipient", "NO_RECIPIENT"]
 
 STDIN = "-"
 URL_TIMEOUT = 60.0     # s: the longest an HTTP(S) server may keep a read waiting for a connection or for data
@@ -103,6 +103,16 @@ def quoted(name: str) -> str:
     which would not show, or holds ": ", which would end it early (a file named "a.jpg: attributed to X.jpg"
     forging a result line)."""
     return repr(name) if name != name.strip() or ": " in name else name
+
+
+NO_RECIPIENT = "no recipient"      # how a copy without a recipient is shown
+
+
+def shown_recipient(name: str | None) -> str:
+    """A copy's recipient as the report and the command's lines show it: quoted when white space at its ends
+    would not show (`quoted`; characters that do not show at all are written out, `visible`), or
+    `NO_RECIPIENT`."""
+    return quoted(name) if name else NO_RECIPIENT
 
 
 def _source(path: str, error: str | None = None) -> Source:

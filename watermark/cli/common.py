@@ -14,7 +14,7 @@ from typing import Any
 from .. import api, imageio, schemes
 from ..errors import KeyFileError, ParameterError
 from ..keys import Key
-from ..sources import printable, visible
+from ..sources import NO_RECIPIENT, printable, visible
 
 __all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "OUTPUT_CLOSED", "key_options", "load_key", "keys_options",
            "load_keys", "payload", "common_options", "batch_options", "encoder_quality", "probability",
@@ -110,9 +110,6 @@ def require_utf8(text: str | None, option: str) -> None:
         raise ParameterError(f"{option} '{shown}': not valid UTF-8 text; give it in UTF-8")
 
 
-_NO_NAME = "no recipient"      # how a copy without a recipient is shown (`watermark.scan.shown_recipient`)
-
-
 def require_shown(text: str | None, option: str) -> None:
     """A `ParameterError` if ``text``, a name given as ``option`` that others will read (a recipient), holds
     characters that do not show (`visible`: a zero-width or no-break space) or white space at its ends: two
@@ -120,7 +117,7 @@ def require_shown(text: str | None, option: str) -> None:
     if text is not None and (visible(text) != text or text != text.strip()):
         raise ParameterError(f"{option} {visible(repr(text))}: holds white space at an end or characters that do "
                              "not show, so that it would look like another name; give it without them")
-    if text is not None and text.strip().lower() in ("", _NO_NAME):
+    if text is not None and text.strip().lower() in ("", NO_RECIPIENT):
         raise ParameterError(f"{option} {text!r}: is how a copy without a recipient is shown; give a name, or leave "
                              f"{option} out")
 
