@@ -63,7 +63,7 @@ __all__ = ["DEFAULT_MAX_PIXELS", "NUL_IN_NAME", "IMAGE_EXTENSIONS", "OUTPUT_EXTE
            "LoadedImage", "load_image", "load_image_bytes", "save_image", "image_bytes", "kept_jpeg_quality",
            "check_writable", "extension_of", "iter_image_files", "no_image_files", "walked", "walk", "Unlisted",
            "printable", "exists_message", "left_out_line",
-           "parse_max_pixels"]
+           "parse_max_pixels", "environment_problem"]
 
 PathLike = str | os.PathLike
 
@@ -81,20 +81,26 @@ def parse_max_pixels(text: str) -> int | None:
     raise ParameterError(f"pixel limit must be a positive integer or 'none', got {text!r}")
 
 
-def _default_max_pixels() -> int | None:
-    pillow = None if Image.MAX_IMAGE_PIXELS is None else 2 * Image.MAX_IMAGE_PIXELS
+def environment_problem() -> str | None:
+    """What is wrong with the ``FILIGRANE_MAX_PIXELS`` variable; None when it is unset or valid."""
     text = os.environ.get("FILIGRANE_MAX_PIXELS", "").strip()
-    if not text:
-        return pillow
     try:
-        return parse_max_pixels(text)
+        parse_max_pixels(text or "none")
     except ParameterError:
-        warnings.warn(f"FILIGRANE_MAX_PIXELS={text!r} is not a positive integer or 'none'; "
-                      f"using Pillow's limit of {pillow} pixels", RuntimeWarning, stacklevel=2)
-        return pillow
+        return f"FILIGRANE_MAX_PIXELS={text!r} is not a positive integer or 'none'"
+    return None
 
 
-# Pillow's hard limit (it only warns from half of it on): about 179 Mpx. Read once, at import.
+def _default_max_pixels() -> int | None:
+    """``FILIGRANE_MAX_PIXELS`` when it is set and valid, else twice Pillow's warning limit (its hard limit)."""
+    text = os.environ.get("FILIGRANE_MAX_PIXELS", "").strip()
+    if not text or environment_problem():
+        return None if Image.MAX_IMAGE_PIXELS is None else 2 * Image.MAX_IMAGE_PIXELS
+    return parse_max_pixels(text)
+
+
+# Pillow's hard limit (it only warns from half of it on): about 179 Mpx. Read once, at import; a wrong
+# variable is said where the limit is used (`_load`), and the command line refuses to start with it.
 DEFAULT_MAX_PIXELS: int | None = _default_max_pixels()
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
@@ -243,6 +249,8 @@ def _load(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str, redu
     """Decode ``fp``, turning what goes wrong with the data into one error naming ``path``."""
     if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1):
         raise ParameterError(f"max_pixels must be a positive int or None (no limit), got {max_pixels!r}")
+    if max_pixels == DEFAULT_MAX_PIXELS and (problem := environment_problem()):
+        warnings.warn(f"{problem}; using the limit of {max_pixels} pixels", FiligraneWarning, stacklevel=3)
     try:
         return _decode(path, fp, max_pixels, animated, reduce_to, luminance)
     except WatermarkError:

@@ -154,6 +154,17 @@ def test_a_strict_stdout_gets_names_that_are_not_utf8_escaped_not_a_traceback(tm
         assert result.stderr.startswith(f"watermark: {count}, 0 ") and result.stderr.count("\n") == 1, result
 
 
+def test_a_wrong_pixel_limit_variable_stops_the_command_in_one_error_unless_a_limit_is_given(keyfile, coffee_png):
+    wrong = {**os.environ, "FILIGRANE_MAX_PIXELS": "lots"}
+    command = [sys.executable, "-m", "watermark", "detect", str(coffee_png), "--key", str(keyfile)]
+    result = subprocess.run(command, capture_output=True, text=True, env=wrong, timeout=300)
+    assert result.returncode == ERROR and "Warning" not in result.stderr, result
+    assert result.stderr.endswith("watermark detect: error: argument --max-pixels: pixel limit must be a positive "
+                                  "integer or 'none', got 'lots' (from --max-pixels, or else FILIGRANE_MAX_PIXELS)\n")
+    result = subprocess.run([*command, "--max-pixels", "none"], capture_output=True, text=True, env=wrong, timeout=300)
+    assert result.returncode == NOT_FOUND and result.stderr == "watermark: 0 found, 1 not found, 0 failed\n", result
+
+
 def test_nothing_found_exits_1(keyfile, coffee_png):
     assert main(["detect", str(coffee_png), "--key", str(keyfile)]) == NOT_FOUND
 

@@ -14,6 +14,7 @@ from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
 from watermark import imageio
 from watermark.errors import (
+    FiligraneWarning,
     ImageFileError,
     InvalidImageError,
     OutputExistsError,
@@ -225,9 +226,17 @@ def test_pixel_limit_from_text_and_environment(monkeypatch):
         imageio.parse_max_pixels("lots")
     monkeypatch.setenv("FILIGRANE_MAX_PIXELS", "1234")
     assert imageio._default_max_pixels() == 1234
+    assert imageio.environment_problem() is None
     monkeypatch.setenv("FILIGRANE_MAX_PIXELS", "lots")
-    with pytest.warns(RuntimeWarning, match="FILIGRANE_MAX_PIXELS"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # said where the limit is used, not at import
         assert imageio._default_max_pixels() == 2 * Image.MAX_IMAGE_PIXELS
+    assert imageio.environment_problem() == "FILIGRANE_MAX_PIXELS='lots' is not a positive integer or 'none'"
+    with pytest.warns(FiligraneWarning, match="FILIGRANE_MAX_PIXELS='lots' .* using the limit of"):
+        load_image(BAD / "animated.gif", animated="first")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # a limit given is the caller's: the variable does not matter
+        load_image(BAD / "animated.gif", animated="first", max_pixels=10_000)
 
 
 def test_animated_first_reads_frame_zero():

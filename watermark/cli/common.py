@@ -176,7 +176,7 @@ def _pixel_limit(text: str) -> int | None:
     try:
         return imageio.parse_max_pixels(text)
     except ParameterError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(f"{exc} (from --max-pixels, or else FILIGRANE_MAX_PIXELS)") from None
 
 
 def common_options(parser: argparse.ArgumentParser) -> None:
@@ -189,6 +189,9 @@ def batch_options(parser: argparse.ArgumentParser) -> None:
     """``--jobs``, ``--json`` and ``--max-pixels``: what every batch command takes."""
     parser.add_argument("--jobs", type=job_count, default=1, metavar="N", help="worker processes; 0: one per core")
     parser.add_argument("--json", action="store_true", help="one JSON object per input on stdout")
-    parser.add_argument("--max-pixels", type=_pixel_limit, default=imageio.DEFAULT_MAX_PIXELS,
+    # a FILIGRANE_MAX_PIXELS text is the default as written: argparse parses it (and refuses a wrong one)
+    # only when --max-pixels is not given
+    limit = os.environ.get("FILIGRANE_MAX_PIXELS", "").strip() or imageio.DEFAULT_MAX_PIXELS
+    parser.add_argument("--max-pixels", type=_pixel_limit, default=limit,
                         metavar="N", help="refuse larger images (decompression bombs); 'none' or 0 for no limit "
                                           "(default: %(default)s, or FILIGRANE_MAX_PIXELS)")
