@@ -319,11 +319,20 @@ def _marked(loaded: imageio.LoadedImage, dst: str | os.PathLike, payload: int | 
 
 def check_markable(loaded: imageio.LoadedImage, dst: str | os.PathLike) -> None:
     """Refuse, before the work, a file whose marked copy ``dst`` could not hold as it is: a 16-bit CMYK
-    read at 8 bits, or a format that cannot hold its mode or depth (`imageio.check_writable`)."""
+    read at 8 bits, or a format that cannot hold its mode or depth (`imageio.check_writable`); and warn
+    of what the copy changes of the source's encoding (`imageio.copy_changes`)."""
     if loaded.depth_reduced:
         raise InvalidImageError(f"{loaded.path}: 16-bit CMYK, read at 8 bits per channel, would be written back "
                                 "at 8; convert it to 16-bit RGB or to 8-bit CMYK first")
-    imageio.check_writable(loaded.image, dst)
+    try:
+        imageio.check_writable(loaded.image, dst)
+    except InvalidImageError as exc:
+        lie = imageio.misnamed(loaded)
+        if lie is None:
+            raise
+        raise type(exc)(f"{exc} (the source {loaded.path} is {lie})") from None
+    for change in imageio.copy_changes(loaded, dst):
+        warnings.warn(change, FiligraneWarning, stacklevel=3)
 
 
 def embed_loaded(loaded: imageio.LoadedImage, payload: int | bytes, key: Key, *, strength: float = 1.0,
@@ -364,13 +373,33 @@ def embed_bytes(data: bytes, payload: int | bytes, key: Key, *, extension: str |
 
 def output_quality(marked: ImageLike, destination: str | os.PathLike, like: imageio.LoadedImage, key: Key,
                    scheme: schemes.Scheme, quality: int | None) -> int | None:
-    """The JPEG quality to write ``marked`` (``like``'s pixels marked with ``key``) at: ``quality``, or the
-    source's own when `imageio.save_image` keeps it and the file written so keeps the mark (``_KEPT_SHARE`` of
-    its statistic, read where it was put); else the least of ``_RAISED_QUALITIES`` above it that does (95 at
-    most), with a `FiligraneWarning`."""
+    """The JPEG or WebP quality to write ``marked`` (``like``'s pixels marked with ``key``) at: ``quality``,
+    or the source's own when `imageio.save_image` keeps it and the file written so keeps the mark
+    (``_KEPT_SHARE`` of its statistic, read where it was put); else the least of ``_RAISED_QUALITIES``
+    above it that does (95 at most). A copy under ``_READ_BACK_BELOW`` px is read back from its file's
+    bytes, and written at 100 when that alone gives its payload back (`_read_back`). A quality raised is
+    said in a `FiligraneWarning`."""
     kept = imageio.kept_jpeg_quality(destination, like, quality)
-    if kept is None:
-        return quality
+    chosen, why = quality, ""
+    if kept is not None:
+        chosen, share = _kept_or_raised(marked, destination, like, key, scheme, kept)
+        if chosen != kept:
+            why = f"not the source's {kept}: on the source's own quantisation the mark kept {share:.0%} of its strength"
+    if min(_shape_of(marked)) < _READ_BACK_BELOW:
+        read = _read_back(marked, destination, like, key, scheme, chosen, given=quality is not None)
+        if read != chosen:
+            why = f"not {chosen or imageio.DEFAULT_QUALITY}: the mark did not read back from the file written so"
+            chosen = read
+    if why:
+        warnings.warn(f"{destination}: written at {imageio.lossy_format(destination, like)} quality {chosen}, {why}",
+                      FiligraneWarning, stacklevel=2)
+    return chosen
+
+
+def _kept_or_raised(marked: ImageLike, destination: str | os.PathLike, like: imageio.LoadedImage, key: Key,
+                    scheme: schemes.Scheme, kept: int) -> tuple[int, float]:
+    """The source's JPEG quality ``kept`` when the file written at it keeps the mark, else the least raised one
+    that does (see `output_quality`); and the share of the mark's statistic that ``kept`` keeps."""
     before = max(_read_in_place(marked, key, scheme).score, 1e-9)
     shares = []
     for candidate in [kept] + [raised for raised in _RAISED_QUALITIES if raised > kept]:
@@ -378,23 +407,37 @@ def output_quality(marked: ImageLike, destination: str | os.PathLike, like: imag
         shares.append(_read_in_place(written, key, scheme).score / before)
         if shares[-1] >= _KEPT_SHARE:
             break
-    if candidate != kept:
-        warnings.warn(f"{destination}: written at JPEG quality {candidate}, not the source's {kept}: on the "
-                      f"source's own quantisation the mark kept {min(max(shares[0], 0.0), 1.0):.0%} of its "
-                      "strength", FiligraneWarning, stacklevel=2)
-    return candidate
+    return candidate, min(max(shares[0], 0.0), 1.0)
 
 
-def _read_in_place(image: ImageLike, key: Key, scheme: schemes.Scheme) -> Detection:
-    """``scheme``'s reading of ``key``'s mark in ``image`` where it was put (no geometric search)."""
-    _, luma, _ = _luminance_of(_reduced_for(scheme, image), scheme, "image")
+def _read_back(marked: ImageLike, destination: str | os.PathLike, like: imageio.LoadedImage, key: Key,
+               scheme: schemes.Scheme, quality: int | None, *, given: bool) -> int | None:
+    """``quality`` when the file written at it gives ``marked``'s payload back, else 100 (a lossy JPEG or
+    WebP whose quality was not ``given``) when that does; a small copy whose file loses its mark even so is
+    refused (`ImageTooSmallError`): its pixels held it (`embed` reads them back), its encoding not."""
+    payload = detect(marked, key, scheme=scheme.name).payload
+    lossy = imageio.lossy_format(destination, like) is not None
+    for candidate in dict.fromkeys([quality, *([100] if lossy and not given else [])]):
+        written = imageio.open_own(imageio.image_bytes(marked, destination, like=like, quality=candidate))
+        if detect(written, key, scheme=scheme.name).payload == payload:
+            return candidate
+    height, width = _shape_of(marked)
+    advice = "give a higher quality" if lossy and given else "mark a larger picture, or write it as .png"
+    raise ImageTooSmallError(f"{destination}: {width}x{height} px is too small for its mark to survive this file's "
+                             f"encoding (read back from the file written): {advice}")
+
+
+def _read_in_place(image: ImageLike, key: Key, scheme: schemes.Scheme, name: str = "image") -> Detection:
+    """``scheme``'s reading of ``key``'s mark in ``image`` where it was put (no geometric search); errors
+    about its pixels call it ``name``."""
+    _, luma, _ = _luminance_of(_reduced_for(scheme, image, name), scheme, name)
     return scheme.detect_in_place(luma, key, source_shape=_shape_of(image))
 
 
 def warn_if_marked(image: ImageLike, key: Key, scheme: schemes.Scheme, name: str | os.PathLike) -> None:
     """Warn (`AlreadyMarkedWarning`) when ``image`` already carries ``key``'s mark where it was put."""
     try:
-        found = _read_in_place(image, key, scheme)
+        found = _read_in_place(image, key, scheme, str(name))
     except ImageTooSmallError:
         return                                   # embed says so
     if found.found:

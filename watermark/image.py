@@ -264,11 +264,10 @@ def _array_to_pil(array: np.ndarray, fmt: PixelFormat) -> Image.Image:
         image = Image.fromarray(array.astype(np.float32))
     else:
         image = Image.fromarray(array)
-        if mode == "P" and image.mode == "RGBA" and np.isin(array[:, :, 3], (0, 255)).all():
-            image = _palette_with_clear(array)
+        if mode == "P" and image.mode == "RGBA":
+            image = _palette_keeping_alpha(array)
         elif mode == "P":   # a new palette: the old one's transparency index would point anywhere
-            method = Image.Quantize.FASTOCTREE if image.mode == "RGBA" else Image.Quantize.MEDIANCUT
-            image = image.quantize(256, method=method)
+            image = image.quantize(256, method=Image.Quantize.MEDIANCUT)
         elif mode == "1":
             image = image.convert("1", dither=Image.Dither.NONE)
         elif mode == "CMYK" and fmt.plates is not None and fmt.plates.shape[:2] == array.shape[:2]:
@@ -308,17 +307,37 @@ def _image_of(array: np.ndarray, mode: str) -> Image.Image:
     return Image.frombytes(mode, (array.shape[1], array.shape[0]), np.ascontiguousarray(array).tobytes())
 
 
-def _palette_with_clear(rgba: np.ndarray) -> Image.Image:
-    """A palette image of ``rgba`` whose alpha is 0 or 255: its colours in 255 entries quantised as an
-    opaque image's are (median cut keeps the mark; the octree RGBA needs lost it), the last entry the
-    transparent one."""
-    colours = Image.fromarray(np.ascontiguousarray(rgba[:, :, :3])).quantize(255, method=Image.Quantize.MEDIANCUT)
-    indices = np.asarray(colours).copy()
-    indices[rgba[:, :, 3] == 0] = 255
+def _palette_keeping_alpha(rgba: np.ndarray) -> Image.Image:
+    """A palette image of ``rgba`` in which every pixel keeps its alpha: one entry for the clear pixels,
+    and each other alpha level's colours quantised into entries in proportion to its pixels (median cut,
+    as an opaque image's are: it keeps the mark, where the octree's RGBA quantisation lost it and changed
+    the alpha). A palette source has at most 256 alpha levels."""
+    alpha = rgba[:, :, 3]
+    levels, counts = np.unique(alpha, return_counts=True)
+    opaque = levels != 0
+    spare = 256 - len(levels)           # entries beyond one per level, shared out by pixel count
+    shares = np.ones(len(levels), dtype=np.int64)
+    if opaque.any():
+        weights = np.where(opaque, counts, 0) / counts[opaque].sum()
+        shares += np.floor(spare * weights).astype(np.int64)
+    indices = np.zeros(alpha.shape, dtype=np.uint8)
+    palette, transparency, start = [], [], 0
+    for level, share in zip(levels.tolist(), shares.tolist()):
+        where = alpha == level
+        if level == 0:
+            colours, entries = np.zeros(1, dtype=np.uint8), [0, 0, 0]
+        else:
+            row = Image.fromarray(np.ascontiguousarray(rgba[where][None, :, :3]))
+            quantised = row.quantize(share, method=Image.Quantize.MEDIANCUT)
+            colours = np.asarray(quantised)[0]
+            entries = (quantised.getpalette() or [])[:3 * share]
+        indices[where] = start + colours
+        palette += entries + [0] * (3 * share - len(entries))
+        transparency += [level] * share
+        start += share
     image = _image_of(indices, "P")
-    palette = (colours.getpalette() or [])[:255 * 3]
     image.putpalette(palette + [0] * (256 * 3 - len(palette)))
-    image.info["transparency"] = 255
+    image.info["transparency"] = bytes(transparency)
     return image
 
 

@@ -20,8 +20,9 @@ opaque alpha dropped); otherwise the save is refused, naming formats that work: 
 JPEG, BMP or GIF, 16-bit or float into JPEG, WebP, GIF or BMP, CMYK outside JPEG and TIFF, colour
 into GIF. A JPEG from a JPEG source keeps its quality (estimated from its quantisation tables, see
 `jpegquality`; else 95, or ``quality`` when given), progressive encoding and chroma subsampling
-(else Pillow's 4:2:0); WebP is lossless when the source WebP was (the quality of a lossy WebP cannot
-be read back: 95 unless ``quality`` is given); TIFF keeps a source TIFF's lossless compression.
+(4:4:4 for one Pillow does not write, 4:4:0 or 4:1:1); WebP is lossless when the source WebP was
+(the quality of a lossy WebP cannot be read back: 95 unless ``quality`` is given); TIFF keeps a
+source TIFF's lossless compression (a lossy one's copy is Deflate).
 An output of the source's format also keeps, byte for byte, a JPEG's APP13 segments (IPTC: byline,
 copyright) and a PNG's text chunks (tEXt, iTXt, zTXt); another format drops them, as a format without
 a place for XMP or DPI drops those.
@@ -59,11 +60,12 @@ from .errors import (
     WatermarkError,
 )
 
-__all__ = ["DEFAULT_MAX_PIXELS", "NUL_IN_NAME", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS", "UNREAD_EXTENSIONS",
-           "LoadedImage", "load_image", "load_image_bytes", "save_image", "image_bytes", "kept_jpeg_quality",
+__all__ = ["DEFAULT_MAX_PIXELS", "DEFAULT_QUALITY", "NUL_IN_NAME", "IMAGE_EXTENSIONS", "OUTPUT_EXTENSIONS",
+           "UNREAD_EXTENSIONS", "LoadedImage", "load_image", "load_image_bytes", "save_image", "image_bytes",
+           "kept_jpeg_quality",
            "check_writable", "extension_of", "iter_image_files", "no_image_files", "walked", "walk", "Unlisted",
            "printable", "exists_message", "left_out_line",
-           "parse_max_pixels", "environment_problem"]
+           "parse_max_pixels", "environment_problem", "misnamed", "copy_changes", "lossy_format"]
 
 PathLike = str | os.PathLike
 
@@ -127,9 +129,10 @@ _NATIVE = {"JPEG": {"L", "RGB", "CMYK"},
 _SUGGEST = {"alpha": ".png, .webp or .tiff", "deep": ".png or .tiff", "CMYK": ".jpg or .tiff",
             "colour": ".png, .webp or .jpg"}
 _REDUCIBLE = {"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"}
-_DEFAULT_QUALITY = 95   # JPEG and WebP, when the source's cannot be known
+DEFAULT_QUALITY = 95   # JPEG and WebP, when the source's cannot be known
 _NO_ICC = ("BMP", "GIF")  # formats Pillow writes without an ICC profile
 _LOSSLESS_TIFF = {"tiff_lzw", "tiff_adobe_deflate", "tiff_deflate", "packbits"}
+_LOSSY_TIFF = {"jpeg", "tiff_jpeg", "webp"}
 _PNG_TEXT = (b"tEXt", b"iTXt", b"zTXt")
 _PNG_COLOUR = (b"gAMA", b"cHRM", b"sRGB")    # how the file's numbers are colours when it has no ICC profile
 _PNG_TEXT_CARRIED = (b"XML:com.adobe.xmp", b"Raw profile type exif")  # kept as xmp and exif, not as text
@@ -139,6 +142,9 @@ _JPEG_SEGMENT_BYTES = 65533    # the most EXIF (its "Exif\0\0" included) Pillow 
 _PILLOW_DIR = Path(PIL.__file__).resolve().parent
 _ORIENTATION = ExifTags.Base.Orientation
 _PIXEL_X, _PIXEL_Y = ExifTags.Base.ExifImageWidth, ExifTags.Base.ExifImageHeight
+_X_RESOLUTION = ExifTags.Base.XResolution
+_XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"          # a JPEG's APP1 holding XMP starts so
+_EXTENDED_XMP = b"http://ns.adobe.com/xmp/extension/\x00"  # and one holding a part of a longer packet
 _XMP_DIMENSION = re.compile(rb"((?:exif:Pixel([XY])Dimension|tiff:Image(Width|Length))\s*(?:=\s*[\"']|>)\s*)[0-9]+")
 _XMP_ORIENTATION = re.compile(rb"(tiff:Orientation\s*(?:=\s*[\"']|>)\s*)[0-9]")
 _PILLOW_LOCK = threading.Lock()
@@ -156,13 +162,14 @@ class LoadedImage:
     n_frames: int = 1                # frames (or pages) in the file; only the first is in ``image``
     original_size: tuple[int, int] = (0, 0)   # (width, height) at full resolution, upright
     scale: float = 1.0               # image width / original width; < 1 after ``reduce_to``
-    jpeg_subsampling: int | None = None       # 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0 for a colour JPEG
+    jpeg_subsampling: int | None = None       # 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0 for a colour JPEG's copy
     jpeg_quality: int | None = None  # libjpeg quality of a JPEG, from its tables (None: not estimable)
     jpeg_progressive: bool = False   # the JPEG is progressive
-    tiff_compression: str | None = None       # the source TIFF's compression, e.g. "tiff_lzw"
+    tiff_compression: str | None = None       # a TIFF copy's: the source's when lossless, e.g. "tiff_lzw"
+    tiff_lossy: str | None = None    # a TIFF source's lossy compression ("jpeg"), which its copy does not keep
     webp_lossless: bool = False      # the source WebP was lossless (VP8L); a WebP output is too
     depth_reduced: bool = False      # the file holds more bits per channel than ``image`` (16-bit CMYK)
-    jpeg_app13: tuple[bytes, ...] = ()        # a JPEG's APP13 segments (IPTC), marker and length included
+    jpeg_segments: tuple[bytes, ...] = ()     # a JPEG's APP13 (IPTC) and extended-XMP APP1 segments, as stored
     png_text: tuple[tuple[bytes, bytes], ...] = ()   # a PNG's text chunks (type, data) but XMP and EXIF
     png_colour: tuple[tuple[bytes, bytes], ...] = ()  # a PNG's gAMA, cHRM and sRGB chunks (type, data)
 
@@ -263,6 +270,10 @@ def _load(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str, redu
         fp.seek(0)
         if fp.read(4) in _TIFF_MAGIC:    # Pillow's TIFF reader knows the file, not its sample layout
             raise InvalidImageError(_unread_tiff(path, fp)) from None
+        frame = _jpeg_frame(fp)
+        if frame is not None and frame[1] != 8:
+            raise InvalidImageError(f"{path}: a {frame[1]}-bit JPEG, which Filigrane does not read (only 8-bit "
+                                    "JPEGs); convert it to a 16-bit TIFF or PNG, or to an 8-bit JPEG") from None
         raise InvalidImageError(f"{path}: not an image file, or not a format Filigrane reads "
                                 "(JPEG, PNG, WebP, TIFF, GIF, BMP, AVIF)") from None
     except Exception as exc:
@@ -293,17 +304,24 @@ def _unread_tiff(path: Path, fp: IO[bytes]) -> str:
             "RGBA or grey")
 
 
-def _arithmetic_jpeg(fp: IO[bytes]) -> bool:
-    """Whether ``fp`` is a JPEG whose frame (SOF9 to SOF15 but DHT's and JPG's markers) is arithmetic-coded."""
+def _jpeg_frame(fp: IO[bytes]) -> tuple[int, int] | None:
+    """The frame marker of ``fp``, a JPEG (SOF0 to SOF15 but DHT's, JPG's and DAC's markers), and its
+    sample precision in bits; None for another file."""
     with contextlib.suppress(OSError, ValueError):
         fp.seek(0)
         if fp.read(2) != b"\xff\xd8":
-            return False
+            return None
         while len(marker := fp.read(4)) == 4 and marker[0] == 0xFF:
-            if 0xC0 <= marker[1] <= 0xCF and marker[1] not in (0xC4, 0xC8, 0xCC):     # a frame: its coding
-                return marker[1] >= 0xC9
+            if 0xC0 <= marker[1] <= 0xCF and marker[1] not in (0xC4, 0xC8, 0xCC):
+                return marker[1], fp.read(1)[0]
             fp.seek(int.from_bytes(marker[2:], "big") - 2, os.SEEK_CUR)
-    return False
+    return None
+
+
+def _arithmetic_jpeg(fp: IO[bytes]) -> bool:
+    """Whether ``fp`` is a JPEG whose frame (SOF9 to SOF15) is arithmetic-coded."""
+    frame = _jpeg_frame(fp)
+    return frame is not None and frame[0] >= 0xC9
 
 
 def _os_error(exc: BaseException) -> TypeGuard[OSError]:
@@ -395,6 +413,8 @@ def _finish(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: int, r
     full_width, full_height = im.size
     jpeg = source_format in ("JPEG", "MPO")
     subsampling = JpegImagePlugin.get_sampling(im) if jpeg else -1
+    if subsampling < 0 and jpeg and getattr(im, "layers", 0) == 3:
+        subsampling = 0    # 4:4:0 or 4:1:1, which Pillow does not write: 4:4:4 keeps all their chroma
     quality = jpegquality.estimate_quality(im.quantization) if isinstance(im, JpegImagePlugin.JpegImageFile) else None
     progressive = jpeg and bool(im.info.get("progressive") or im.info.get("progression"))
     if jpeg and (luminance or reduce_to and min(im.size) > reduce_to):
@@ -409,7 +429,7 @@ def _finish(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: int, r
     orientation = im.getexif().get(_ORIENTATION, 1)
     ImageOps.exif_transpose(im, in_place=True)
     info = _carried_info(im, source_format, upright=orientation in range(2, 9))
-    compression = im.info.get("compression") if source_format == "TIFF" else None
+    copied, lossy = _tiff_compressions(im.info.get("compression") if source_format == "TIFF" else None)
     scale = im.width / (full_height if orientation in range(5, 9) else full_width)
     picture: Image.Image = im.copy() if source_format == "MPO" else im     # a picture, not its file's frames
     if reduce_to and min(im.size) >= 2 * reduce_to and im.mode in _REDUCIBLE:
@@ -421,9 +441,9 @@ def _finish(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: int, r
                        original_size=original, scale=scale,
                        jpeg_subsampling=subsampling if subsampling >= 0 else None,
                        jpeg_quality=quality, jpeg_progressive=progressive,
-                       tiff_compression=compression if compression in _LOSSLESS_TIFF else None,
+                       tiff_compression=copied, tiff_lossy=lossy,
                        webp_lossless=source_format == "WEBP" and _webp_codec(fp) == b"VP8L",
-                       depth_reduced=depth_reduced, jpeg_app13=_jpeg_app13(im),
+                       depth_reduced=depth_reduced, jpeg_segments=_jpeg_segments(im),
                        png_text=_png_chunks(fp, _PNG_TEXT) if source_format == "PNG" else (),
                        png_colour=_png_chunks(fp, _PNG_COLOUR) if source_format == "PNG" else ())
 
@@ -434,12 +454,20 @@ def _finish_deep(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: i
     info = _carried_info(im, im.format or "", upright=orientation in range(2, 9))
     fp.seek(0)
     pixels = deepio.upright(deepio.decode(fp.read(), str(path)), orientation)
-    compression = im.info.get("compression") if im.format == "TIFF" else None
+    copied, lossy = _tiff_compressions(im.info.get("compression") if im.format == "TIFF" else None)
     return LoadedImage(path=path, image=pixels, format=im.format or "", info=info, n_frames=n_frames,
                        original_size=(pixels.shape[1], pixels.shape[0]),
-                       tiff_compression=compression if compression in _LOSSLESS_TIFF else None,
+                       tiff_compression=copied, tiff_lossy=lossy,
                        png_text=_png_chunks(fp, _PNG_TEXT) if im.format == "PNG" else (),
                        png_colour=_png_chunks(fp, _PNG_COLOUR) if im.format == "PNG" else ())
+
+
+def _tiff_compressions(compression: str | None) -> tuple[str | None, str | None]:
+    """A TIFF source's ``compression`` as `LoadedImage` keeps it: the copy's (the source's when Pillow writes
+    it losslessly, else Deflate), and a lossy one's name (JPEG or WebP in TIFF, which could erase the mark)."""
+    if compression in (None, "raw") or compression in _LOSSLESS_TIFF:
+        return None if compression == "raw" else compression, None
+    return "tiff_adobe_deflate", compression if compression in _LOSSY_TIFF else None
 
 
 def _webp_codec(fp: IO[bytes]) -> bytes:
@@ -450,12 +478,20 @@ def _webp_codec(fp: IO[bytes]) -> bytes:
     return header[:4]
 
 
-def _jpeg_app13(im: Image.Image) -> tuple[bytes, ...]:
-    """A JPEG's APP13 segments (Photoshop's, which hold IPTC) as stored: marker, length, data."""
+def _jpeg_segments(im: Image.Image) -> tuple[bytes, ...]:
+    """A JPEG's APP13 segments (Photoshop's, which hold IPTC; their thumbnails taken out) and the APP1
+    segments of an XMP packet too long for one (its "extended XMP", which the main packet names), as
+    stored: marker, length, data."""
     if not isinstance(im, JpegImagePlugin.JpegImageFile):
         return ()
-    return tuple(previews.app13_without_thumbnails(b"\xff\xed" + (len(data) + 2).to_bytes(2, "big") + data)
-                 for marker, data in im.applist if marker == "APP13")
+    kept = []
+    for marker, data in im.applist:
+        segment = (b"\xff\xed" if marker == "APP13" else b"\xff\xe1") + (len(data) + 2).to_bytes(2, "big") + data
+        if marker == "APP13":
+            kept.append(previews.app13_without_thumbnails(segment))
+        elif marker == "APP1" and data.startswith(_EXTENDED_XMP):
+            kept.append(segment)
+    return tuple(kept)
 
 
 def _png_chunks(fp: IO[bytes], kinds: tuple[bytes, ...]) -> tuple[tuple[bytes, bytes], ...]:
@@ -481,6 +517,8 @@ def _carried_info(im: Image.Image, source_format: str, *, upright: bool) -> dict
     for key in ("icc_profile", "dpi", "xmp"):
         if im.info.get(key):
             info[key] = im.info[key]
+    if not _states_resolution(im, source_format):
+        info.pop("dpi", None)
     if info.get("xmp"):
         info["xmp"] = previews.xmp_without_previews(info["xmp"])
         if upright:
@@ -506,10 +544,20 @@ def _carried_info(im: Image.Image, source_format: str, *, upright: bool) -> dict
     return info
 
 
+def _states_resolution(im: Image.Image, source_format: str) -> bool:
+    """Whether the file gives the resolution Pillow reads as ``dpi``: Pillow assumes 72 dpi for a JPEG
+    whose JFIF header gives none and whose EXIF has no XResolution, and 1 dpi for a TIFF without the tag."""
+    if source_format in ("JPEG", "MPO"):
+        return im.info.get("jfif_unit") in (1, 2) or _X_RESOLUTION in im.getexif()
+    if source_format == "TIFF":
+        return _X_RESOLUTION in getattr(im, "tag_v2", {})
+    return True
+
+
 def _xmp_upright(xmp: bytes | str, size: tuple[int, int]) -> bytes | str:
     """``xmp`` of a picture turned upright to ``size`` (width, height): its orientation 1, its pixel
     dimensions the upright picture's."""
-    data = xmp.encode("utf-8") if isinstance(xmp, str) else xmp
+    data = _as_bytes(xmp)
     data = _XMP_DIMENSION.sub(lambda found: found[1] + str(size[b"Y" == found[2] or b"Length" == found[3]]).encode(
         "ascii"), data)
     data = _XMP_ORIENTATION.sub(rb"\g<1>1", data)
@@ -603,6 +651,15 @@ def kept_jpeg_quality(path: PathLike, like: LoadedImage | None, quality: int | N
     return None if quality is not None else _kept_quality(_output_format(Path(path)), like)
 
 
+def lossy_format(path: PathLike, like: LoadedImage | None) -> str | None:
+    """The format `save_image` writes ``path`` (given ``like``) in at a quality, lossily: "JPEG", "WebP" (but a
+    lossless source WebP's copy); None for the others."""
+    fmt = _output_format(Path(path))
+    if fmt == "JPEG" or fmt == "WEBP" and not (like is not None and like.webp_lossless):
+        return "WebP" if fmt == "WEBP" else fmt
+    return None
+
+
 def _kept_quality(fmt: str, like: LoadedImage | None) -> int | None:
     """The quality of ``like``, a JPEG source, that a ``fmt`` output keeps: a JPEG output's only."""
     return like.jpeg_quality if fmt == "JPEG" and like is not None else None
@@ -612,8 +669,8 @@ def _encoder(picture: Image.Image, fmt: str, like: LoadedImage | None, quality: 
              ) -> Callable[[IO[bytes]], None]:
     """What writes ``picture`` as ``fmt`` with ``like``'s metadata and encoding choices to a file object."""
     options = _save_options(picture, fmt, like, quality)
-    if fmt == "JPEG" and like is not None and like.jpeg_app13:
-        segments = like.jpeg_app13
+    if fmt == "JPEG" and like is not None and like.jpeg_segments:
+        segments = like.jpeg_segments
         return lambda fp: _save_jpeg(fp, picture, options, segments)
     if fmt == "PNG" and like is not None and like.png_colour:
         colour = like.png_colour
@@ -648,6 +705,28 @@ def check_writable(image: Image.Image | np.ndarray, path: PathLike) -> None:
         _check_deep(fmt, path)
     else:
         _fit_mode(_as_pil(image, path), fmt, path)
+
+
+def misnamed(loaded: LoadedImage) -> str | None:
+    """How ``loaded``'s file name misleads, when its extension names another format than its content's
+    ("a PNG file named .jpg"); None when it does not."""
+    named = _WRITE_FORMATS.get(loaded.path.suffix.lower())
+    real = "JPEG" if loaded.format == "MPO" else loaded.format
+    return f"a {real} file named {loaded.path.suffix}" if named and real and named != real else None
+
+
+def copy_changes(loaded: LoadedImage, path: PathLike) -> list[str]:
+    """What a copy of ``loaded`` written to ``path`` does not keep of the source's encoding, a line each:
+    a lossy TIFF compression; the source's format, when the source's name says the copy's."""
+    path, changes = Path(path), []
+    fmt = _output_format(path)
+    if fmt == "TIFF" and loaded.tiff_lossy:
+        changes.append(f"{path}: written with lossless Deflate compression, not the source's {loaded.tiff_lossy} "
+                       "(which could erase the mark)")
+    lie = misnamed(loaded)
+    if lie and _WRITE_FORMATS.get(loaded.path.suffix.lower()) == fmt:
+        changes.append(f"{loaded.path}: {lie}; its copy {path} is written as {fmt}, as its name says")
+    return changes
 
 
 def extension_of(source_format: str) -> str | None:
@@ -766,6 +845,18 @@ def _exif_in_one_segment(exif: bytes, like: LoadedImage | None) -> bytes:
     return kept
 
 
+def _as_bytes(text: bytes | str) -> bytes:
+    return text.encode("utf-8") if isinstance(text, str) else text
+
+
+def _warn_xmp_left_out(xmp: bytes | str, like: LoadedImage | None) -> None:
+    """Say that ``xmp``, more than a JPEG's one XMP segment holds, is left out of the copy (the JPEG encoder
+    refused the file, after the marking)."""
+    source = like.path if like is not None else "the source"
+    warnings.warn(f"{source}: its XMP ({len(_as_bytes(xmp)):,} bytes) is more than a JPEG segment holds; the "
+                  "copy carries none of it (a .png, .webp or .tif copy would)", FiligraneWarning, stacklevel=4)
+
+
 def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, quality: int | None) -> dict:
     meta = like.info if like is not None else _carried_info(image, image.format or "", upright=False)
     icc = meta.get("icc_profile")
@@ -776,7 +867,7 @@ def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, qualit
     if fmt == "TIFF" and xmp:  # Pillow writes a TIFF's tags from its EXIF: XMP is tag 700
         tags = Image.Exif()
         tags.load(exif)
-        tags[700] = xmp.encode("utf-8") if isinstance(xmp, str) else xmp
+        tags[700] = _as_bytes(xmp)
         options["exif"] = tags
     elif exif or fmt != "TIFF":
         if fmt == "JPEG" and len(exif) > _JPEG_SEGMENT_BYTES:
@@ -785,7 +876,10 @@ def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, qualit
     if meta.get("dpi"):
         options["dpi"] = meta["dpi"]
     if fmt in ("JPEG", "WEBP"):
-        options["quality"] = quality or _kept_quality(fmt, like) or _DEFAULT_QUALITY
+        options["quality"] = quality or _kept_quality(fmt, like) or DEFAULT_QUALITY
+        if xmp and fmt == "JPEG" and len(_as_bytes(xmp)) > _JPEG_SEGMENT_BYTES - len(_XMP_HEADER):
+            _warn_xmp_left_out(xmp, like)
+            xmp = None
         if xmp:
             options["xmp"] = xmp
     png_text = like.png_text if fmt == "PNG" and like is not None else ()
@@ -802,8 +896,8 @@ def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, qualit
         options["subsampling"] = like.jpeg_subsampling
     if fmt == "WEBP" and like is not None and like.webp_lossless:
         options.update(lossless=True, exact=True)  # exact: keep colours under transparent pixels
-    if fmt == "TIFF" and like is not None and like.tiff_compression:
-        options["compression"] = like.tiff_compression
+    if fmt == "TIFF":   # said each time: else Pillow takes the image's own info, a lossy source's "jpeg"
+        options["compression"] = (like.tiff_compression if like is not None else None) or "raw"
     return options
 
 
