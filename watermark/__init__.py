@@ -27,13 +27,14 @@ from .errors import (
     RegistryMigratedWarning,
     UnknownNameError,
     WatermarkError,
+    WeakPassphraseWarning,
 )
 
 __all__ = ["__version__", "WatermarkError", "ParameterError", "InvalidImageError", "ImageTooSmallError",
            "ImageFileError", "OutputExistsError", "KeyFileError", "CredentialsError", "MissingExtraError",
            "PayloadTooLargeError", "AttackParameterError", "UnknownNameError", "RegistryError", "RegistryBusyError",
            "IssuedCopyError", "FiligraneWarning", "AlreadyMarkedWarning", "KeyFilePermissionWarning",
-           "RegistryMigratedWarning"]
+           "RegistryMigratedWarning", "WeakPassphraseWarning"]
 
 from .api import detect, detect_bytes, detect_file, detect_keys, embed, embed_bytes, embed_file, read_in_frame
 from .detection import CandidateEvidence, Detection, Geometry, InformedReading

@@ -1,12 +1,16 @@
 """`watermark.batch.run` on a Dask cluster (``pip install 'filigrane[dask]'``).
 
 The function is sent to the workers once (scattered), the items as they are pulled, a window of a
-few per worker thread; results come back as they finish. A worker that dies loses nothing: the
-scheduler runs its tasks again elsewhere (up to ``distributed.scheduler.allowed-failures`` times),
-and each item's result is yielded once. A local cluster's workers never see Ctrl-C (see `run_on_dask`):
-the client answers it, closing the cluster, whose workers log only what is critical: a close
-cancels tasks (warnings) and can cut a worker's heartbeat to the scheduler (an error with its
-traceback), neither of which is the scan's; a file's own failure comes back as its row.
+few per worker thread; results come back as they finish. A scan's function holds its keys: a local
+cluster is the scanning user's alone (mutual TLS with certificates made for it, the dashboard on the
+loopback, workers that never spill data to disk), and a scheduler reached over plain tcp:// or ws://
+is warned of (the keys cross the network unencrypted, and any client that reaches it can read them).
+A worker that dies loses nothing: the scheduler runs its tasks again elsewhere (up to
+``distributed.scheduler.allowed-failures`` times), and each item's result is yielded once. A local
+cluster's workers never see Ctrl-C (see `run_on_dask`): the client answers it, closing the cluster,
+whose workers log only what is critical: a close cancels tasks (warnings) and can cut a worker's
+heartbeat to the scheduler (an error with its traceback), neither of which is the scan's; a file's
+own failure comes back as its row.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ import itertools
 import logging
 import os
 import socket
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
-from .errors import ParameterError, WatermarkError
+from .errors import FiligraneWarning, ParameterError, WatermarkError
 
 __all__ = ["run_on_dask", "check_address", "DASK_EXTRA"]
 
@@ -32,6 +37,10 @@ _CONNECT_SECONDS = 10.0
 # The protocols of a scheduler on another machine (ws, wss: through a proxy; tls, wss: with Dask's own TLS
 # settings). Dask's inproc:// is its own process's, and ucx:// is gone from distributed.
 _SCHEMES = ("tcp", "tls", "ws", "wss")
+_PLAIN = ("tcp", "ws")
+# a local cluster's workers keep what they hold in memory: the scattered scan holds the keys, and Dask's
+# spill directory is under /tmp, readable by all
+_NO_SPILLING = {"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False}
 # How the local cluster's nannies start workers. Dask's default MALLOC_TRIM_THRESHOLD_=65536 also fixes
 # glibc's mmap threshold: every array over 128 KiB is then mapped afresh and faulted in, which doubles a
 # scan's CPU time (one-off, 12 1080p JPEGs in one process: 3.8 -> 7.5 s); and a task runs in a worker
@@ -65,12 +74,21 @@ def _client(address: str, workers: int) -> Any:
     except ImportError:
         raise WatermarkError(f"--dask needs Dask and distributed: {DASK_EXTRA}") from None
     if address == "local":
-        # any free port for the dashboard: None still asks for 8787, taken by any other cluster on the machine
-        with _worker_environ():
+        import dask
+        from distributed import Security
+
+        # any free port for the dashboard, on the loopback: None still asks for 8787, taken by any other
+        # cluster on the machine, and ":0" listens on every interface
+        with _worker_environ(), dask.config.set(_NO_SPILLING):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0", silence_logs=logging.CRITICAL)
+                                   dashboard_address="127.0.0.1:0", security=Security.temporary(),
+                                   silence_logs=logging.CRITICAL)
         return Client(cluster)
     check_address(address)
+    if _scheme(address) in _PLAIN:
+        warnings.warn(f"--dask {address}: the scan's keys go to the scheduler and its workers unencrypted, and "
+                      "any client that reaches the scheduler can read them; use tls:// with client certificates "
+                      "(README, On a cluster)", FiligraneWarning, stacklevel=3)
     # a lost scheduler is said in one line (`run_on_dask`), not in the client's tracebacks as it reconnects
     logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
     try:
@@ -91,7 +109,7 @@ def check_address(address: str) -> None:
         raise WatermarkError(f"--dask needs Dask and distributed: {DASK_EXTRA}") from None
     if address == "local":
         return
-    scheme = address.partition("://")[0] if "://" in address else "tcp"     # Dask's default, as it reads it
+    scheme = _scheme(address)
     if scheme not in _SCHEMES:
         raise ParameterError(f"--dask {address!r}: a scheduler is reached over tcp://, tls://, ws:// or wss://, "
                              f"not {scheme}://")
@@ -116,6 +134,11 @@ def check_address(address: str) -> None:
     if kind != "Scheduler":
         raise WatermarkError(f"{address} answers, but not as a Dask scheduler ({kind}): give the address "
                              "`dask scheduler` prints")
+
+
+def _scheme(address: str) -> str:
+    """The protocol of a scheduler's ``address``: tcp, Dask's default, when it names none."""
+    return address.partition("://")[0] if "://" in address else "tcp"
 
 
 async def _identity(address: str, security: Any) -> dict:

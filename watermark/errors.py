@@ -19,6 +19,7 @@ __all__ = [
     "FiligraneWarning",
     "AlreadyMarkedWarning",
     "KeyFilePermissionWarning",
+    "WeakPassphraseWarning",
     "RegistryMigratedWarning",
     "RegistryError",
     "RegistryBusyError",
@@ -89,7 +90,11 @@ class AlreadyMarkedWarning(FiligraneWarning):
 
 
 class KeyFilePermissionWarning(FiligraneWarning):
-    """A key file can be read by other users than its owner (as ssh warns of a private key)."""
+    """A key file can be read or changed by other users than its owner."""
+
+
+class WeakPassphraseWarning(FiligraneWarning):
+    """A passphrase short enough to be guessed from a key id that copies' records publish."""
 
 
 class RegistryMigratedWarning(FiligraneWarning):

@@ -19,12 +19,13 @@ import numpy as np
 from . import atomic
 from .errors import KeyFileError, KeyFilePermissionWarning, ParameterError
 
-__all__ = ["Key", "words", "chips", "permutation"]
+__all__ = ["Key", "words", "chips", "permutation", "passphrase_weakness", "warn_if_shared"]
 
 _HEADER = "filigrane-key v1"
 _SECRET_BYTES = 32
 _PASSPHRASE_SALT = b"filigrane/passphrase/v1"
 _MAX_FILE_BYTES = 4096      # a key file is 82 bytes; anything much larger is another file
+_STRONG_PASSPHRASE = 20     # characters, blanks at the ends aside: five random words or so
 
 
 class Key:
@@ -32,7 +33,7 @@ class Key:
 
     Examples
     --------
-    >>> key = Key.from_passphrase("correct horse battery staple")
+    >>> key = Key.from_passphrase("correct horse battery staple")    # a published phrase: never use it
     >>> key
     Key(fingerprint='9eae04af')
     """
@@ -51,7 +52,10 @@ class Key:
 
     @classmethod
     def from_passphrase(cls, passphrase: str) -> Key:
-        """Derive a key from a passphrase with scrypt (slow on purpose, to resist guessing).
+        """Derive a key from a passphrase with scrypt (slow on purpose, to resist guessing). Every
+        Filigrane user's derivation is the same (one salt), and a key's public id is published in its
+        copies' records: a short passphrase can be guessed offline (see `passphrase_weakness`); a key
+        file (:meth:`generate`, ``watermark keygen``) cannot.
 
         Raises
         ------
@@ -64,13 +68,11 @@ class Key:
             raise ParameterError(f"the passphrase must be a str, got {type(passphrase).__name__}")
         if not passphrase:
             raise KeyFileError("the passphrase is empty")
-        try:
-            text = passphrase.encode("utf-8")
-        except UnicodeEncodeError:     # never echo the passphrase, not even a part of it
+        if any("\ud800" <= character <= "\udfff" for character in passphrase):   # no exception's context holds it
             raise ParameterError("the passphrase is not valid Unicode text (it holds a lone surrogate: bytes that "
-                                 "were not UTF-8, such as an environment variable set in another encoding)") from None
-        secret = hashlib.scrypt(text, salt=_PASSPHRASE_SALT, n=2**14, r=8, p=1, dklen=_SECRET_BYTES)
-        return cls(secret)
+                                 "were not UTF-8, such as an environment variable set in another encoding)")
+        return cls(hashlib.scrypt(passphrase.encode("utf-8"), salt=_PASSPHRASE_SALT, n=2**14, r=8, p=1,
+                                  dklen=_SECRET_BYTES))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Key:
@@ -87,26 +89,16 @@ class Key:
         try:
             with open(path, "rb") as file:
                 data = file.read(_MAX_FILE_BYTES + 1)       # never all of a large file, nor of /dev/zero
+                mode = os.fstat(file.fileno()).st_mode     # the file read, not one put at its name since
         except FileNotFoundError:
             raise KeyFileError(f"{path}: key file not found") from None
         except OSError as exc:
             raise KeyFileError(f"{path}: cannot read key file ({exc.strerror or exc.__class__.__name__})") from None
-        if len(data) > _MAX_FILE_BYTES:
-            raise KeyFileError(f"{path}: not a Filigrane key file (more than {_MAX_FILE_BYTES // 1024} KiB; "
-                               "a key file holds under 100 bytes)")
-        fields = data.decode("utf-8", "replace").removeprefix("\ufeff").split()    # a BOM an editor added
-        if " ".join(fields[:2]) != _HEADER:
-            raise KeyFileError(f"{path}: not a Filigrane key file (expected a '{_HEADER}' header)")
-        if len(fields) != 3:
-            raise KeyFileError(f"{path}: corrupt key file (after the header, the secret is {2 * _SECRET_BYTES} hex "
-                               f"digits with no space or line break inside; found {len(fields) - 2} words)")
-        try:
-            secret = bytes.fromhex(fields[2])
-        except ValueError:
-            secret = b""
-        if len(secret) != _SECRET_BYTES:
-            raise KeyFileError(f"{path}: corrupt key file (the secret is not {2 * _SECRET_BYTES} hex digits)")
-        _warn_if_shared(path)
+        secret, problem = _parsed(data)
+        del data                       # no frame of a traceback (an error reporter's locals) holds the digits
+        if problem:
+            raise KeyFileError(f"{path}: {problem}")
+        warn_if_shared(path, stat.S_IMODE(mode))
         return cls(secret)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -151,18 +143,50 @@ class Key:
     def __hash__(self) -> int:
         return hash(self.fingerprint)
 
-    def __reduce__(self):  # let worker processes receive keys; pickles stay in memory
+    def __reduce__(self):  # worker processes receive keys: through pipes (--jobs), or Dask (see batch_dask)
         return (Key, (self._secret,))
 
 
-def _warn_if_shared(path: Path) -> None:
-    """Warn, as ssh does for a private key, when group or others have any access to a key file."""
-    if os.name != "posix":
+def passphrase_weakness(passphrase: str) -> str | None:
+    """Why a key from ``passphrase`` could be guessed, or None: under ``_STRONG_PASSPHRASE`` characters,
+    a dictionary tried against a key id that copies' records publish (a registry's exports, a C2PA
+    manifest's soft binding, scan rows) finds it at scrypt's pace, about 60 ms a guess."""
+    if len(passphrase.strip()) >= _STRONG_PASSPHRASE:
+        return None
+    return (f"a passphrase of {len(passphrase.strip())} characters can be guessed from the key id that copies' "
+            f"records show; use a key file (watermark keygen), or {_STRONG_PASSPHRASE} characters or more (five "
+            "random words)")
+
+
+def _parsed(data: bytes) -> tuple[bytes, str]:
+    """The secret a key file's ``data`` holds, or what is wrong with it (never a digit of it)."""
+    if len(data) > _MAX_FILE_BYTES:
+        return b"", (f"not a Filigrane key file (more than {_MAX_FILE_BYTES // 1024} KiB; a key file holds under "
+                     "100 bytes)")
+    fields = data.decode("utf-8", "replace").removeprefix("\ufeff").split()    # a BOM an editor added
+    if " ".join(fields[:2]) != _HEADER:
+        return b"", f"not a Filigrane key file (expected a '{_HEADER}' header)"
+    if len(fields) != 3:
+        return b"", (f"corrupt key file (after the header, the secret is {2 * _SECRET_BYTES} hex digits with no "
+                     f"space or line break inside; found {len(fields) - 2} words)")
+    try:
+        secret = bytes.fromhex(fields[2])
+    except ValueError:
+        secret = b""
+    if len(secret) != _SECRET_BYTES:
+        return b"", f"corrupt key file (the secret is not {2 * _SECRET_BYTES} hex digits)"
+    return secret, ""
+
+
+def warn_if_shared(path: Path, mode: int) -> None:
+    """Warn when group or others have any access (``mode``) to a key file, ours or a signing key (ssh would
+    refuse such a private key)."""
+    if os.name != "posix" or not mode & 0o077:
         return
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        warnings.warn(f"{path}: permissions {mode:04o} let other users read this key; make it private "
-                      f"(chmod 600 {path})", KeyFilePermissionWarning, stacklevel=3)
+    readable, writable = mode & 0o044, mode & 0o022
+    access = "read and change" if readable and writable else "read" if readable else "change" if writable else "use"
+    warnings.warn(f"{path}: permissions {mode:04o} let other users {access} this key; make it private "
+                  f"(chmod 600 {path})", KeyFilePermissionWarning, stacklevel=3)
 
 
 def words(key: Key, purpose: str, n: int) -> np.ndarray:

@@ -59,7 +59,7 @@ from .keys import Key
 from .original import as_suspect, load_original, refine
 from .registration import Registration, Suspect, frame_scaling, register, to_master_frame
 from .registry import ISSUED, RESERVED, Master, Record, Registry, feature_index, frames, hash_index, print_of
-from .sources import URL_TIMEOUT, Source, quoted, read_bytes, shown_recipient
+from .sources import URL_TIMEOUT, Source, masked, quoted, read_bytes, shown_recipient
 
 __all__ = ["Scanner", "ScanOptions", "ROW_FIELDS", "STATUSES", "LIKENESS"]
 
@@ -291,9 +291,10 @@ class Scanner:
         try:
             self._scan(source, row)
         except WatermarkError as exc:
-            row.update(status="error", method=None, error=_naming(str(exc), source.name))
+            row.update(status="error", method=None, error=masked(_naming(str(exc), source.name)))
         except MemoryError:          # this file's, not the batch's: the next one may fit
-            row.update(status="error", method=None, error=f"{quoted(source.name)}: not enough memory to scan it")
+            row.update(status="error", method=None,
+                       error=masked(f"{quoted(source.name)}: not enough memory to scan it"))
         row["ms"] = round(1000.0 * (time.perf_counter() - start), 1)
         return row
 

@@ -151,11 +151,11 @@ def _terms(record: dict) -> str:
 
 def _link(path: str | None) -> str:
     """``path`` shown, and linked where a browser can open it: a local file (made absolute from the
-    folder the scan ran in), or an http(s) URL without a password."""
+    folder the scan ran in), or an http(s) URL without a secret in it (`masked`)."""
     if not path:
         return ""
     parts = urlsplit(path)
-    if parts.scheme in ("http", "https") and parts.password is None:
+    if parts.scheme in ("http", "https") and masked(path) == path:
         href = path
     elif "://" in path:
         return _e(path)

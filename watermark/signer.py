@@ -18,6 +18,7 @@ import datetime
 import functools
 import io
 import os
+import stat
 import uuid
 from importlib import metadata
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 from PIL import Image
 
 from .errors import CredentialsError, ImageFileError, InvalidImageError, ParameterError
+from .keys import warn_if_shared
 from .provenance import WATERMARK_ACTION, binding_value, c2pa_module, soft_binding_alg
 
 __all__ = ["SIGNABLE_EXTENSIONS", "ManifestSigner", "new_manifest_id"]
@@ -95,6 +97,7 @@ class ManifestSigner:
                                    "(openssl pkey -in KEY -out PLAIN) and keep it private") from None
         except (ValueError, NotImplementedError):
             raise CredentialsError(f"{key_path}: not a PEM private key (-----BEGIN PRIVATE KEY-----)") from None
+        warn_if_shared(key_path, stat.S_IMODE(key_path.stat().st_mode))
         leaf = chain[0]
         alg = _algorithm(key, key_path)
         public = serialization.PublicFormat.SubjectPublicKeyInfo

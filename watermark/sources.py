@@ -77,14 +77,18 @@ _BESIDE_ASCII = ("\xa0\xad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e
 _UNSEEN = re.compile(f"[{_ALWAYS}]|(?<![^\\x00-\\x7f])[{_BESIDE_ASCII}]|[{_BESIDE_ASCII}](?=[\\x00-\\x7f])")
 
 
-# a URL's password: SCHEME://USER:PASSWORD@, up to the last @ before the host
-_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:]*:)[^\s/?#]*@")
+# a URL's user information, SCHEME://USER:PASSWORD@ up to the last @ before the host (an e-mail login's
+# own @ too; a token may be the user alone), and the values of query parameters that name a secret
+# (access_token, X-Amz-Signature, X-Amz-Credential, sig, api_key, ...)
+_USER_INFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
+_SECRET_PARAMETER = re.compile(r"([?&](?:[\w.-]*(?:token|signature|secret|password|passwd|credential|auth)[\w.-]*"
+                               r"|sig|key|apikey|[\w.-]*[_.-]key)=)[^&#\s]*", re.IGNORECASE)
 
 
 def masked(text: str) -> str:
-    """``text`` with a URL's password written ``***``, for what people read (lines, the report); the rows keep
-    the URL as given, which a resumed scan matches."""
-    return _PASSWORD.sub(r"\1***@", text)
+    """``text`` with a URL's user information and secret query values written ``***``, for what people read
+    (lines, the report, a row's error); the rows keep the URL as given, which a resumed scan matches."""
+    return _SECRET_PARAMETER.sub(r"\1***", _USER_INFO.sub(r"\1***@", text))
 
 
 def visible(text: str) -> str:

@@ -1,5 +1,6 @@
 """The watermark command, in-process: keys, embed, detect, exit codes, batches, bad input."""
 
+import contextlib
 import json
 import os
 import stat
@@ -209,6 +210,33 @@ def test_passphrase_from_environment_and_payload_text(tmp_path, coffee_png, monk
     assert "takes the NAME of an environment variable" in err and "horse" not in err
 
 
+def test_a_passphrase_given_for_a_variables_name_or_an_abbreviated_option_is_never_shown(coffee_png, capsys):
+    """A probe: a passphrase of letters and digits where the name goes (or after `--passphrase`, which
+    argparse took for `--passphrase-env`) was shown back as the name of a variable not set."""
+    for option in ("--passphrase-env", "--passphrase", "--pass"):
+        with contextlib.suppress(SystemExit):
+            assert main(["detect", str(coffee_png), option, "Summer2024"]) == ERROR
+        assert "Summer2024" not in capsys.readouterr().err
+
+
+def test_a_short_passphrase_is_used_with_a_warning(tmp_path, coffee_png, monkeypatch, capsys):
+    monkeypatch.setenv("FILIGRANE_TEST_PASS", "tr0ub4dor&3")
+    assert main(["detect", str(coffee_png), "--passphrase-env", "FILIGRANE_TEST_PASS"]) == NOT_FOUND
+    assert capsys.readouterr().err.startswith("watermark: warning: --passphrase-env: a passphrase of 11 characters "
+                                              "can be guessed from the key id that copies' records show; use a key "
+                                              "file (watermark keygen), or 20 characters or more")
+    monkeypatch.setenv("FILIGRANE_TEST_PASS", "correct horse battery staple")
+    assert main(["detect", str(coffee_png), "--passphrase-env", "FILIGRANE_TEST_PASS"]) == NOT_FOUND
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_embed_diff_warns_that_its_pictures_erase_the_mark(tmp_path, keyfile, coffee_png, capsys):
+    assert main(["embed", str(coffee_png), "-o", str(tmp_path / "m.png"), "--key", str(keyfile), "--payload", "5",
+                 "--diff"]) == FOUND
+    assert ("watermark: warning: the .diff.png files show each copy's mark exactly: whoever has one can erase that "
+            "copy's mark") in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("text", "message"), [
     (os.fsdecode(b"lic\xff"), "--payload-text 'lic\\xff': not valid UTF-8 text; give it in UTF-8"),
     ("", "--payload-text '' is empty: give 1 to 8 bytes of UTF-8 text")])
@@ -361,6 +389,10 @@ def test_quality_out_of_range_is_refused_naming_the_option(tmp_path, keyfile, co
 
 
 def test_a_shared_key_file_warns_in_one_line(keyfile, coffee_png, capsys):
+    keyfile.chmod(0o620)
+    assert main(["detect", str(coffee_png), "--key", str(keyfile)]) == NOT_FOUND
+    assert capsys.readouterr().err.startswith(f"watermark: warning: {keyfile}: permissions 0620 let other users "
+                                              "change this key;")
     keyfile.chmod(0o644)
     assert main(["detect", str(coffee_png), "--key", str(keyfile)]) == NOT_FOUND
     err = capsys.readouterr().err.splitlines()

@@ -129,6 +129,32 @@ def test_a_passphrase_that_is_not_text_is_a_parameter_error(passphrase, message)
     assert "\n" not in str(info.value) and "caf" not in str(info.value)     # never echoed
 
 
+def test_a_passphrase_error_keeps_no_trace_of_it():
+    """An error reporter that records an exception's context found the whole passphrase there."""
+    with pytest.raises(wm.ParameterError) as info:
+        wm.Key.from_passphrase("correct horse \udce9")
+    assert info.value.__context__ is None
+
+
+def test_a_corrupt_key_files_digits_are_in_no_frame_of_its_traceback(tmp_path):
+    """Error reporters that record each frame's locals (Sentry's default) saw 63 of 64 digits of a cut key."""
+    digits = bytes(range(32)).hex()
+    (tmp_path / "cut.key").write_text(f"filigrane-key v1\n{digits[:-1]}\n")
+    with pytest.raises(wm.KeyFileError) as info:
+        wm.Key.load(tmp_path / "cut.key")
+    frame = info.value.__traceback__.tb_next           # past this test's own frame, which holds the digits
+    assert frame is not None
+    while frame is not None:
+        assert not any(digits[:32] in repr(value) for value in frame.tb_frame.f_locals.values())
+        frame = frame.tb_next
+
+
+@pytest.mark.parametrize("passphrase, weak", [("a", True), ("tr0ub4dor&3", True), (" " * 30, True),
+                                              ("correct horse battery staple", False)])
+def test_a_short_passphrase_is_called_weak(passphrase, weak):
+    assert (keys.passphrase_weakness(passphrase) is not None) == weak
+
+
 def test_passphrase_keys_never_change():
     # Marks made with a passphrase key are read with the same passphrase years later.
     assert wm.Key.from_passphrase("correct horse battery staple").fingerprint == "9eae04af"

@@ -285,8 +285,18 @@ def test_the_alg_names_the_scheme(tmp_path, key, signer, master):
 # --- bad signing credentials: one line naming the file ------------------------------------------------
 
 def _write(path, data):
+    path.touch(mode=0o600)          # a private key's file: others may not read it (else a warning)
     path.write_bytes(data)
     return path
+
+
+def test_a_signing_key_others_can_read_is_used_with_a_warning(authority, tmp_path):
+    from watermark.signer import ManifestSigner
+
+    shared = _write(tmp_path / "shared.key", authority.key.read_bytes())
+    shared.chmod(0o644)
+    with pytest.warns(wm.KeyFilePermissionWarning, match=r"shared.key: permissions 0644 let other users read this key"):
+        ManifestSigner.load(authority.chain, shared)
 
 
 @pytest.fixture(scope="module")

@@ -813,8 +813,10 @@ def test_a_url_s_password_is_masked_in_the_lines_people_read_and_kept_in_the_row
     url = "http://user:secret@127.0.0.1:9/x.jpg"                 # nothing listens there: an error row
     command = ("scan", url, "--registry", scan_world / "r.db", "--key", scan_world / "studio.key")
     shown = _run(*command, check=2)
-    assert "secret" not in shown.stdout + shown.stderr and "http://user:***@127.0.0.1:9/x.jpg" in shown.stdout
-    assert json.loads(_run(*command, "--json", check=2).stdout)["path"] == url     # what --resume matches
+    assert "secret" not in shown.stdout + shown.stderr and "http://***@127.0.0.1:9/x.jpg" in shown.stdout
+    row = json.loads(_run(*command, "--json", check=2).stdout)
+    assert row["path"] == url                                       # what --resume matches
+    assert "secret" not in row["error"] and row["error"].startswith("http://***@127.0.0.1:9/x.jpg: ")
 
 
 def test_a_scan_that_finds_only_a_near_duplicate_exits_0(scan_world, tmp_path):

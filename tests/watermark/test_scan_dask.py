@@ -85,6 +85,37 @@ def test_the_local_cluster_of_dask_starts_its_workers_with_glibcs_thresholds_and
         local.close()
 
 
+def _spilling(dask_worker):
+    return dask_worker.memory_manager.memory_target_fraction, dask_worker.memory_manager.memory_spill_fraction
+
+
+def test_the_local_cluster_is_the_scanning_users_alone_and_never_spills_the_keys_to_disk():
+    """A probe, as another local user, found the local cluster's scheduler on 127.0.0.1, joined it without
+    credentials and read the scattered scanner's keys; its dashboard listened on every interface, and a
+    worker under memory pressure wrote the keys to /tmp."""
+    from watermark.batch_dask import _client
+
+    client = _client("local", 1)
+    try:
+        address = client.scheduler.address
+        assert address.startswith("tls://127.0.0.1:")
+        assert client.dashboard_link.startswith("http://127.0.0.1:")
+        with pytest.raises((OSError, TimeoutError)):               # a client without the run's certificate
+            distributed.Client(address.replace("tls://", "tcp://"), timeout=2)
+        assert list(client.run(_spilling).values()) == [(False, False)]
+    finally:
+        local = client.cluster
+        client.close()
+        local.close()
+
+
+def test_a_scheduler_reached_over_plain_tcp_is_warned_of(scan_world, cluster):
+    on_dask = subprocess.run(_command(scan_world, "--dask", cluster.scheduler_address), capture_output=True, text=True)
+    assert (f"watermark: warning: --dask {cluster.scheduler_address}: the scan's keys go to the scheduler and its "
+            "workers unencrypted") in on_dask.stderr
+    assert on_dask.stderr.count("unencrypted") == 1
+
+
 def test_relative_suspects_are_read_by_workers_in_another_directory(scan_world, cluster):
     world = scan_world                  # the cluster's workers work in this test's directory, the scan in the world's
     command = _command(world, "--dask", cluster.scheduler_address)
@@ -175,6 +206,7 @@ def test_workers_that_cannot_open_the_registry_stop_the_scan_before_any_file(sca
     """A probe's worker without the registry at the scan's path gave one error row per file; each worker is
     now asked first (here none sees the file, removed after the scanner was made)."""
     from watermark import Key, WatermarkError, batch
+    from watermark.errors import FiligraneWarning
     from watermark.scan import Scanner
     from watermark.sources import iter_sources
 
@@ -184,7 +216,8 @@ def test_workers_that_cannot_open_the_registry_stop_the_scan_before_any_file(sca
     copy.unlink()
     sources = iter_sources([str(scan_world / "crawl")])
     with pytest.raises(WatermarkError, match=rf"^{copy}: no registry at this path on the worker at .*\(2 of 2 "
-                                             r"workers, tcp://[0-9.:]+ the first\)$"):
+                                             r"workers, tcp://[0-9.:]+ the first\)$"), \
+            pytest.warns(FiligraneWarning, match="unencrypted"):
         next(batch.run(sources, scanner, dask=cluster.scheduler_address))
 
 

@@ -4,6 +4,7 @@ figure counts."""
 from types import SimpleNamespace
 
 import cv2
+import pytest
 
 import watermark as wm
 from tests.photos import photo
@@ -14,7 +15,31 @@ from watermark.sources import masked
 
 
 def test_a_url_password_holding_an_at_sign_is_masked_whole():
-    assert masked("https://user:p@ss@example.com/x.jpg") == "https://user:***@example.com/x.jpg"
+    assert masked("https://user:p@ss@example.com/x.jpg") == "https://***@example.com/x.jpg"
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("http://me@corp.example:S3cretPw@host/x.jpg", "http://***@host/x.jpg"),            # an e-mail login
+    ("https://ghp_S3cretToken@host/a.jpg", "https://***@host/a.jpg"),                   # a token alone
+    ("https://b.s3.amazonaws.com/a.jpg?X-Amz-Credential=AK%2F1&X-Amz-Signature=9f&w=1",
+     "https://b.s3.amazonaws.com/a.jpg?X-Amz-Credential=***&X-Amz-Signature=***&w=1"),
+    ("https://h/a.jpg?access_token=zz#top", "https://h/a.jpg?access_token=***#top"),
+    ("https://h/a.jpg?api_key=1&key=2&sig=3&monkey=4&keyword=5",
+     "https://h/a.jpg?api_key=***&key=***&sig=***&monkey=4&keyword=5"),
+    ("https://host/@user/img.jpg", "https://host/@user/img.jpg"),                        # an @ in the path
+])
+def test_every_secret_a_url_can_carry_is_masked(url, shown):
+    """A probe found e-mail logins, token-only user names and query tokens shown in lines and the report."""
+    assert masked(f"watermark: {url}: cannot read URL") == f"watermark: {shown}: cannot read URL"
+
+
+def test_the_report_links_no_url_that_carries_a_secret():
+    from watermark.scan_report import _link
+
+    assert "href" not in _link("https://ghp_S3cretToken@host/a.jpg") and "S3cret" not in _link(
+        "https://ghp_S3cretToken@host/a.jpg")
+    assert "href" not in _link("https://h/a.jpg?access_token=zz")
+    assert _link("https://h/a.jpg?w=1") == "<a href='https://h/a.jpg?w=1'>https://h/a.jpg?w=1</a>"
 
 
 def test_a_strong_layer_p_is_not_borderline():

@@ -22,7 +22,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from importlib import metadata
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from .. import __version__
 from ..errors import FiligraneWarning, ImageFileError, WatermarkError
@@ -65,7 +65,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 class _Parser(argparse.ArgumentParser):
     """argparse's parser (its sub-commands' too), whose error line shows an argument it did not
-    recognise escaped, as `visible` writes it."""
+    recognise escaped, as `visible` writes it, and which takes no abbreviated option (``--passphrase
+    SECRET`` was ``--passphrase-env SECRET``, its value then shown as a variable's name)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
 
     def error(self, message: str) -> NoReturn:
         super().error(visible(message))

@@ -7,13 +7,14 @@ import contextlib
 import os
 import re
 import sys
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from .. import api, imageio, schemes
-from ..errors import KeyFileError, ParameterError
-from ..keys import Key
+from ..errors import KeyFileError, ParameterError, WeakPassphraseWarning
+from ..keys import Key, passphrase_weakness
 from ..sources import NO_RECIPIENT, printable, visible
 
 __all__ = ["FOUND", "NOT_FOUND", "ERROR", "INTERRUPTED", "OUTPUT_CLOSED", "key_options", "load_key", "keys_options",
@@ -97,8 +98,11 @@ def _passphrase_key(variable: str) -> Key:
         raise ParameterError("--passphrase-env takes the NAME of an environment variable (letters, digits and _), "
                              "never the passphrase itself")
     passphrase = os.environ.get(variable, "")
-    if not passphrase:
-        raise KeyFileError(f"environment variable {variable} is not set or empty")
+    if not passphrase:   # the name not repeated either: a passphrase of letters and digits looks like one
+        raise KeyFileError("--passphrase-env: no environment variable of that name is set, or it is empty (the name "
+                           "is not shown, in case a passphrase was given in its place)")
+    if (weakness := passphrase_weakness(passphrase)) is not None:
+        warnings.warn(f"--passphrase-env: {weakness}", WeakPassphraseWarning, stacklevel=2)
     return Key.from_passphrase(passphrase)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from .. import api, imageio, schemes
 from ..errors import ParameterError, WatermarkError
 from ..keys import Key
-from ..sources import STDIN, STDIN_CLOSED, is_url, listed_paths, quoted
+from ..sources import STDIN, STDIN_CLOSED, is_url, listed_paths, masked, quoted
 from .batch import DETECT_FIELDS, Job, Outcome, row, run_batch
 from .common import ERROR, FOUND, NOT_FOUND, common_options, key_options, load_key, probability, say_left_out
 
@@ -54,7 +54,7 @@ def _listed(arguments: list[str]) -> Iterator[str]:
                 raise ParameterError(STDIN_CLOSED)
             yield from listed_paths(sys.stdin.buffer)
         elif is_url(argument):
-            raise ParameterError(f"{argument}: detect reads local files; 'watermark scan' reads URLs")
+            raise ParameterError(f"{masked(argument)}: detect reads local files; 'watermark scan' reads URLs")
         else:
             yield argument
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from .. import api, imageio
 from ..coding import payload_to_int
-from ..errors import InvalidImageError, OutputExistsError, ParameterError
+from ..errors import FiligraneWarning, InvalidImageError, OutputExistsError, ParameterError
 from ..keys import Key
 from ..signer import ManifestSigner
 from . import embed_registry, outputs
@@ -53,7 +53,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                             "quantisation tables, else 95)")
     embed.add_argument("--overwrite", action="store_true", help="replace existing output files")
     embed.add_argument("--diff", action="store_true",
-                       help="also write OUT.diff.png: the luminance change, amplified x20")
+                       help="also write OUT.diff.png: the luminance change, amplified x20 (it shows the mark "
+                            "exactly: never publish it)")
     signing = embed.add_argument_group("Content Credentials (pip install 'filigrane[c2pa]')")
     signing.add_argument("--c2pa-cert", metavar="CERT", help="PEM certificate chain, signing certificate first: "
                          "embed a signed C2PA manifest whose soft binding is the mark's payload")
@@ -146,6 +147,9 @@ def _run_embed(args: argparse.Namespace) -> int:
     if signer is not None:
         for _, destination in pairs:
             signer.check_output(destination)                 # an output without manifests, before any work
+    if args.diff and args.registry is None:
+        warnings.warn("the .diff.png files show each copy's mark exactly: whoever has one can erase that copy's "
+                      "mark, so keep them out of what you publish", FiligraneWarning, stacklevel=2)
     if args.registry is not None:
         job = embed_registry.issue_job(args, key, pairs, value, signer)
     else:
