@@ -43,7 +43,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NamedTuple, TypeGuard
+from typing import IO, Any, NamedTuple, TypeGuard, cast
 
 import numpy as np
 import PIL
@@ -901,6 +901,21 @@ def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, qualit
     return options
 
 
+class _WithoutDescriptor:
+    """A file an encoder writes through its ``write``, not its descriptor: Pillow writes to the descriptor
+    of a file that has one in C, and takes a short write (a full disk's last block, a file-size limit) for
+    a whole one, which left a truncated image under the final name; Python's own file raises."""
+
+    def __init__(self, fp: IO[bytes]) -> None:
+        self._fp = fp
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("fileno")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fp, name)
+
+
 def _write_atomic(path: Path, write: Callable[[IO[bytes]], None], fmt: str, overwrite: bool,
                   finish: Callable[[bytes], bytes] | None = None) -> None:
     """``write`` the file into a temporary file beside ``path`` (through ``finish``, when given: encoded
@@ -920,7 +935,7 @@ def _write_atomic(path: Path, write: Callable[[IO[bytes]], None], fmt: str, over
         with os.fdopen(descriptor, "wb") as fp:
             try:
                 if finish is None:
-                    write(fp)
+                    write(cast(IO[bytes], _WithoutDescriptor(fp)))
                 else:
                     encoded = io.BytesIO()
                     write(encoded)

@@ -487,3 +487,23 @@ def test_a_detect_line_quotes_a_file_name_that_holds_a_verdict(tmp_path, keyfile
     named.write_bytes(coffee_png.read_bytes())
     assert main(["detect", str(named), "--key", str(keyfile)]) == NOT_FOUND
     assert capsys.readouterr().out.startswith(f"'{named}': ")
+
+
+def test_messages_that_cannot_be_written_stop_nothing_and_exit_2(tmp_path, keyfile, coffee_png):
+    """A probe: with stderr on a full disk (`2>>job.log`), the first message raised, the batch stopped and the
+    command exited 1, 'nothing found' (a scan that had attributed copies too)."""
+    import resource
+
+    marked = tmp_path / "marked"
+    assert main(["embed", str(coffee_png), "-o", str(marked / "a.png"), "--key", str(keyfile), "--payload", "7"]) == 0
+    os.link(marked / "a.png", marked / "b.png")
+    (marked / "bad.png").write_bytes(b"not an image")
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))    # not a byte more in any file: stderr's here
+
+    with open(tmp_path / "errors.log", "w") as log:
+        result = subprocess.run([sys.executable, "-m", "watermark", "detect", str(marked), "--key", str(keyfile)],
+                                stdout=subprocess.PIPE, stderr=log, text=True, preexec_fn=limited, timeout=300)
+    assert result.returncode == ERROR
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == [str(marked / "a.png"), str(marked / "b.png")]

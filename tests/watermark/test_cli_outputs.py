@@ -235,3 +235,26 @@ def test_detect_gives_a_link_back_up_its_error_row_as_scan_does(tmp_path, keyfil
     assert [(row["path"], row["status"]) for row in rows] == [(str(tmp_path / "shoot" / "a.png"), "none"),
                                                              (str(tmp_path / "shoot" / "up"), "error")]
     assert "a symbolic link to a directory listed already" in rows[1]["error"] and "1 failed" in err
+
+
+@pytest.mark.parametrize("suffix, limit", [(".jpg", 16), (".bmp", 160), (".tif", 160)])
+def test_a_file_size_limit_leaves_no_truncated_image_under_the_final_name(tmp_path, keyfile, suffix, limit):
+    """A probe: at a full disk's last block, or under a file-size limit, Pillow wrote the encoded image to
+    the file's descriptor in C, took the short write for a whole one, and the copy was 'marked', truncated;
+    with --in-place the master was replaced by it. The limit (KiB) falls inside the copy's last 64 KiB
+    block, which Pillow writes at once: a 300 x 200 JPEG of about 30 KB, a BMP or TIFF of 180 KB."""
+    import resource
+
+    source = tmp_path / f"master{suffix}"
+    Image.fromarray(photo("coffee")).resize((300, 200)).save(source, **({"quality": 90} if suffix == ".jpg" else {}))
+    before = source.read_bytes()
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit * 1024, limit * 1024))
+
+    for where in (["-o", str(tmp_path / f"copy{suffix}")], ["--in-place"]):
+        result = subprocess.run([sys.executable, "-m", "watermark", "embed", str(source), *where, "--key", str(keyfile),
+                                 "--payload", "1"], capture_output=True, text=True, preexec_fn=limited, timeout=300)
+        assert result.returncode == ERROR and "cannot write (File too large)" in result.stderr, result
+    assert not (tmp_path / f"copy{suffix}").exists() and source.read_bytes() == before
+    assert [path.name for path in tmp_path.iterdir() if path.name.endswith(".tmp")] == []

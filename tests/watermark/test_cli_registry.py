@@ -894,6 +894,21 @@ def test_a_registry_that_cannot_grow_says_why_and_stays_sound(setup, tmp_path):
     _check_sound(database, expected_issued=0)
 
 
+def test_a_registry_init_that_cannot_finish_leaves_no_file(tmp_path):
+    """A probe: `registry init` on a full disk said "the change was not made" and left an empty r.db, which the
+    next init refused ("already exists") and every other command called no registry."""
+    database = tmp_path / "r.db"
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))
+
+    result = subprocess.run([sys.executable, "-m", "watermark", "registry", "init", str(database)],
+                            capture_output=True, text=True, timeout=300, preexec_fn=limited)
+    assert result.returncode == 2 and "cannot write the registry" in result.stderr, result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
+    assert main(["registry", "init", str(database)]) == 0
+
+
 def test_an_issued_copy_reached_through_a_linked_folder_is_the_same_file(setup, tmp_path):
     """Outputs were stored as abspath: A's copy written to outA/, then a run for B into link/ (-> outA) was
     told the file 'is no copy this registry issued', and with --overwrite replaced A's copy without the

@@ -693,6 +693,10 @@ with registry:
         registry.add_key(__import__("watermark").Key.generate())
     except RegistryError as exc:
         print(exc)
+    try:
+        registry.require_writable()
+    except RegistryError as exc:
+        print(exc)
 """
 _KILLED_WRITER = """
 import os, sys
@@ -734,8 +738,31 @@ def test_a_registry_this_user_may_only_read_is_read_and_refuses_writes_with_one_
     with _read_by_another_user(key, 0o555) as (folder, path, lines):
         assert lines[0] == f"{key.fingerprint} 0", lines
         assert lines[1] == f"{path}: cannot write the registry (attempt to write a readonly database); check the " \
-                           "permissions of the file, and of its directory"
+                           "permissions of the file, and of its directory (a read-only disk cannot be written at all)"
         assert sorted(os.listdir(folder)) == ["r.db"]          # no -wal or -shm left by the reader
+
+
+def test_a_registry_this_user_cannot_write_says_so_before_any_work(key):
+    """A probe: `embed --registry` into a registry it could not write loaded and hashed every master, each to fail
+    at its record; `require_writable` (which it now asks first) refuses at once, and changes nothing."""
+    with _read_by_another_user(key, 0o555) as (folder, path, lines):
+        assert lines[2] == f"{path}: cannot write the registry (this process may only read it); check the " \
+                           "permissions of the file, and of its directory (a read-only disk cannot be written at all)"
+        assert sorted(os.listdir(folder)) == ["r.db"]
+
+
+def test_a_registry_whose_wal_may_not_be_written_is_never_said_to_allow_removing_it(tmp_path, monkeypatch):
+    """A probe: after a writer was killed, the line for a read-only registry said its -wal "may be removed";
+    removed, it took the registry's latest records (six issued copies) with it."""
+    from watermark.registry import schema
+
+    path = tmp_path / "r.db"
+    monkeypatch.setattr(schema, "_read_only", lambda beside: beside.name in ("r.db-wal", "r.db-shm"))
+    with pytest.raises(wm.RegistryError) as info, schema.errors(path, 1.0):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+    assert "may be removed" not in str(info.value)
+    assert "of r.db-wal and r.db-shm beside it (SQLite's: make them writable; never remove r.db-wal, which holds " \
+           "the latest records)" in str(info.value)
 
 
 def test_a_read_only_registry_whose_latest_records_are_in_a_wal_without_its_index_is_refused(key):

@@ -825,3 +825,19 @@ def test_a_scan_that_finds_only_a_near_duplicate_exits_0(scan_world, tmp_path):
     result = _run("scan", tmp_path / "coffee.jpg", "--registry", scan_world / "r.db", "--key",
                   scan_world / "studio.key", "--json")
     assert json.loads(result.stdout)["status"] == "near-duplicate" and result.returncode == 0, result.stderr
+
+
+def test_a_report_that_cannot_be_written_either_does_not_hide_why_the_scan_stopped(scan_world, tmp_path):
+    """A probe: on a disk that filled, the scan stopped because its rows could not be written, and the only
+    line said that the report could not be written."""
+    limit = 2500                                       # a row or two, and less than any report
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    out = tmp_path / "hits.jsonl"
+    result = _run("scan", scan_world / "crawl", "--registry", scan_world / "r.db", "--key", scan_world / "studio.key",
+                  "-o", out, "--report", tmp_path / "report", check=2, preexec_fn=limited)
+    lines = result.stderr.splitlines()
+    assert any(line.startswith(f"watermark: {out}: cannot write (File too large)") for line in lines), lines
+    assert any("report.html: cannot write" in line for line in lines), lines

@@ -114,12 +114,41 @@ def main(argv: list[str] | None = None) -> int:
     if sys.stdout is None:                        # started with >&-: no row could be written, nor `--help`
         print("watermark: standard output is closed (>&-); send it to /dev/null instead", file=sys.stderr)
         return ERROR
-    with warnings.catch_warnings():               # our warnings: one line each on stderr
+    messages = _Messages(sys.stderr)
+    with warnings.catch_warnings(), contextlib.redirect_stderr(messages):   # our warnings: one line each
         warnings.simplefilter("always", FiligraneWarning)
         warnings.showwarning = _warning_line
         status = _main(argv)
     _drop_unwritten()
-    return status
+    return ERROR if messages.lost and status in (FOUND, NOT_FOUND) else status
+
+
+class _Messages:
+    """stderr, whose writes never raise: a message that cannot be written (a full disk under ``2>>log``) is
+    lost, not the batch (the first such error had stopped it, with exit 1, "nothing found"); the command
+    then exits 2 (`main`)."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self._stream = stream
+        self.lost = False
+
+    def write(self, text: str) -> int:
+        try:
+            if self._stream is not None:
+                self._stream.write(text)
+        except OSError:
+            self.lost = True
+        return len(text)
+
+    def flush(self) -> None:
+        try:
+            if self._stream is not None:
+                self._stream.flush()
+        except OSError:
+            self.lost = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -168,9 +197,11 @@ def _flush_stdout() -> None:
 
 
 def _drop_unwritten() -> None:
-    """Drop what stdout could not take (a closed pipe, a full disk), so that Python's own flush at exit says
-    nothing more."""
-    try:
-        sys.stdout.flush()
-    except OSError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    """Drop what stdout and stderr could not take (a closed pipe, a full disk), so that Python's own flush at
+    exit says nothing more (and exits 120)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except OSError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())

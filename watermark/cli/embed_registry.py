@@ -139,6 +139,7 @@ def issue_job(args: argparse.Namespace, key: Key, pairs: list[tuple[Path, Path]]
     metadata = _metadata(args.meta)
     with Registry(args.registry) as registry:       # refuse a missing, damaged, newer or locked file first
         registry.require_sound()
+        registry.require_writable()
         _add_key(registry, key, new_key=args.new_key)
     return Job(_issue_one, _issue_failed, registry=args.registry, key=key,
                payload=None if payload is None else payload_to_int(payload), recipient=args.recipient,

@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import batch, imageio, provenance, schemes
 from ..batch_dask import check_address
-from ..errors import OutputExistsError, ParameterError
+from ..errors import OutputExistsError, ParameterError, WatermarkError
 from ..registry import Record, Registry, print_of
 from ..resultlog import ResultLog
 from ..scan import ROW_FIELDS, STATUSES, Scanner, ScanOptions
@@ -165,17 +165,31 @@ def _run_scan(args: argparse.Namespace) -> int:
         finally:
             summary.print(log.resumed)
             say_left_out(left_out)
-            if report is not None:
-                _say_if_changed(report, scanner.registry, started)
-                written = report.write(printable(shlex.join(sys.argv)), printable(shlex.quote(os.getcwd())))
-                print(visible(f"watermark: report written to {written}"), file=sys.stderr)
-            scanner.close()
+            try:
+                if report is not None:
+                    _write_report(report, scanner.registry, started, stopping=sys.exc_info()[1] is not None)
+            finally:
+                scanner.close()
     if not summary.status.total():           # as detect and embed: nothing to scan is a mistake, not "none found"
         print(visible(f"watermark: {imageio.no_image_files(', '.join(args.paths))}"), file=sys.stderr)
         return ERROR
     if summary.status["error"]:
         return ERROR
     return FOUND if any(summary.status[s] for s in _FOUND_STATUSES) else NOT_FOUND     # earlier rows included
+
+
+def _write_report(report: ScanReport, registry: Registry, started: str, *, stopping: bool) -> None:
+    """Write the report; while an error stops the scan (its rows' output could not be written), a report that
+    cannot be written either is said in its own line, so that it does not hide the error in flight."""
+    try:
+        _say_if_changed(report, registry, started)
+        written = report.write(printable(shlex.join(sys.argv)), printable(shlex.quote(os.getcwd())))
+    except WatermarkError as exc:
+        if not stopping:
+            raise
+        print(visible(f"watermark: {exc}"), file=sys.stderr)
+        return
+    print(visible(f"watermark: report written to {written}"), file=sys.stderr)
 
 
 def _require_recorded(row: dict[str, Any], registry: Registry, records: dict[str, Record | None], output: str) -> None:

@@ -121,11 +121,7 @@ def errors(path: Path, timeout: float) -> Iterator[None]:
             raise RegistryBusyError(f"{path}: locked by another writer (waited {timeout:g} s); try again when "
                                     "it has finished, or raise FILIGRANE_REGISTRY_TIMEOUT") from None
         if "readonly" in text or "unable to open" in text:
-            beside = [f"{path.name}{part}" for part in ("-wal", "-shm") if _read_only(Path(f"{path}{part}"))]
-            raise RegistryError(f"{path}: cannot write the registry ({text}); check the permissions of the file, "
-                                + (f"of {' and '.join(beside)} beside it (SQLite's; left by a read-only open, "
-                                   "they may be removed when no other process uses the registry), " if beside else "")
-                                + "and of its directory") from None
+            raise unwritable(path, text) from None
         if "disk is full" in text or "disk I/O error" in text:    # ENOSPC, or EFBIG past a size limit
             raise RegistryError(f"{path}: cannot write the registry ({text}); is its disk full, or the size of "
                                 "files limited (ulimit -f)? The change was not made") from None
@@ -136,6 +132,20 @@ def errors(path: Path, timeout: float) -> Iterator[None]:
         raise RegistryError(f"{path}: not a readable Filigrane registry ({exc})") from None
     except UnicodeEncodeError as exc:      # a str from undecodable bytes (surrogate escapes): SQLite takes UTF-8 only
         raise RegistryError(f"{path}: cannot store {ascii(exc.object)}, which is not valid UTF-8 text") from None
+
+
+def unwritable(path: Path, why: str) -> RegistryError:
+    """The error of a registry this process may not write, ``why`` in SQLite's words or ours."""
+    beside = [f"{path.name}{part}" for part in ("-wal", "-shm") if _read_only(Path(f"{path}{part}"))]
+    return RegistryError(f"{path}: cannot write the registry ({why}); check the permissions of the file, "
+                         + (f"of {' and '.join(beside)} beside it (SQLite's: make them writable; never "
+                            f"remove {path.name}-wal, which holds the latest records), " if beside else "")
+                         + "and of its directory (a read-only disk cannot be written at all)")
+
+
+def read_only(connection: sqlite3.Connection) -> bool:
+    """Whether `connect` opened ``connection`` read-only (this process may not write the file or beside it)."""
+    return getattr(connection, "read_only", False)
 
 
 @contextlib.contextmanager
@@ -171,7 +181,11 @@ def connect(path: str | os.PathLike, *, create: bool = False, timeout: float | N
     try:
         connection = _open_readable(path, timeout) if readable_only else _open(path, "mode=rw", timeout)
     except sqlite3.Error as exc:
+        if create:
+            _remove_made(path)
         raise RegistryError(f"{path}: cannot open the registry ({exc})") from None
+    if isinstance(connection, _Connection):          # always: `_open` makes them
+        connection.read_only = readable_only
     try:
         with errors(path, timeout):
             connection.execute("PRAGMA foreign_keys = ON")
@@ -184,6 +198,8 @@ def connect(path: str | os.PathLike, *, create: bool = False, timeout: float | N
                 connection.execute("PRAGMA synchronous = FULL")   # an issued record survives power loss
     except BaseException:
         connection.close()
+        if create:
+            _remove_made(path)
         raise
     return connection
 
@@ -196,6 +212,7 @@ class _Connection(sqlite3.Connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.turn = threading.RLock()
+        self.read_only = False
 
 
 def turn(connection: sqlite3.Connection) -> contextlib.AbstractContextManager:
@@ -257,6 +274,14 @@ def _create(path: Path) -> None:
         raise RegistryError(f"{path}: folder {str(path.parent)!r} does not exist; create it first") from None
     except OSError as exc:
         raise RegistryError(f"{path}: cannot create the registry ({exc.strerror or exc})") from None
+
+
+def _remove_made(path: Path) -> None:
+    """Remove a registry whose creation failed (a full disk): an empty file was left, which a second init
+    refused and every other command called no registry."""
+    for part in ("", "-wal", "-shm"):
+        with contextlib.suppress(OSError):
+            os.unlink(f"{path}{part}")
 
 
 def _check_and_migrate(connection: sqlite3.Connection, path: Path, create: bool) -> None:

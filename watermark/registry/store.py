@@ -387,6 +387,12 @@ class Registry:
         """SQLite's ``PRAGMA integrity_check`` answer: ``"ok"`` for a sound file."""
         return "; ".join(row[0] for row in self._query("PRAGMA integrity_check"))
 
+    def require_writable(self) -> None:
+        """A `RegistryError` naming the file if this process may not write it (its file, its folder), said before
+        a batch's work rather than at each file's record."""
+        if schema.read_only(self._connection):
+            raise schema.unwritable(self.path, "this process may only read it")
+
     def require_sound(self) -> None:
         """A `RegistryError` naming the file and its first problem if SQLite's ``PRAGMA quick_check`` finds it
         damaged (a read of a damaged table may stop short, or go on without the rows it cannot read)."""
