@@ -12,15 +12,27 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["write_file", "writing", "link_new", "temporary", "TEMPORARY"]
+__all__ = ["write_file", "writing", "link_new", "temporary", "stem", "TEMPORARY"]
 
 # ``.NAME.<hex>.tmp``, group 1 the target's NAME (12 hex digits: images written before this naming was shared)
 TEMPORARY = re.compile(r"\.(.+)\.[0-9a-f]{12,16}\.tmp")
 
 
+_CUT_CHARACTER = re.compile("[\udc80-\udcff]{1,3}$")   # the bytes of a UTF-8 character cut short, escaped
+_NAME_BYTES = 255       # the longest file name most file systems hold (ext4, APFS, NTFS in UTF-16 units)
+
+
 def temporary(path: Path) -> Path:
-    """A new name beside ``path`` for the file that becomes it (`TEMPORARY`'s form)."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    """A new name beside ``path`` for the file that becomes it (`TEMPORARY`'s form, `stem` for NAME)."""
+    return path.with_name(f".{stem(path.name)}.{secrets.token_hex(8)}.tmp")
+
+
+def stem(name: str) -> str:
+    """``name`` as a temporary file's name holds it: cut short (at a character) where the temporary name
+    would be longer than a file name may be (a target's name of 234 bytes or more could not be written)."""
+    room = _NAME_BYTES - len(".") - len(".0123456789abcdef.tmp")
+    encoded = os.fsencode(name)
+    return name if len(encoded) <= room else _CUT_CHARACTER.sub("", os.fsdecode(encoded[:room])) or "_"
 
 
 def write_file(path: str | os.PathLike, data: bytes, *, replace: bool = True, mode: int = 0o666) -> None:

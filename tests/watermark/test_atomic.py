@@ -33,3 +33,12 @@ def test_a_failed_write_leaves_neither_the_target_nor_a_temporary_file(tmp_path,
     with pytest.raises(OSError, match="No space left"):
         atomic.write_file(tmp_path / "out.txt", b"data")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_file_whose_name_is_near_the_longest_a_folder_holds_is_written(tmp_path):
+    """A probe: names of 234 to 255 bytes could not be written, the temporary name beside them being longer."""
+    for name in ("a" * 250 + ".jpg", "é" * 125 + ".png"):                 # 254 bytes each
+        atomic.write_file(tmp_path / name, b"data")
+        assert (tmp_path / name).read_bytes() == b"data"
+        assert len(os.fsencode(atomic.temporary(tmp_path / name).name)) <= 255
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["a" * 250 + ".jpg", "é" * 125 + ".png"])

@@ -258,3 +258,32 @@ def test_a_file_size_limit_leaves_no_truncated_image_under_the_final_name(tmp_pa
         assert result.returncode == ERROR and "cannot write (File too large)" in result.stderr, result
     assert not (tmp_path / f"copy{suffix}").exists() and source.read_bytes() == before
     assert [path.name for path in tmp_path.iterdir() if path.name.endswith(".tmp")] == []
+
+
+def test_outputs_whose_names_differ_only_in_case_are_a_clash(tmp_path, keyfile, capsys):
+    """A probe on macOS's and FAT disks: `A.png` and `a.png` went to one file, the second copy replacing the
+    first (--overwrite) or skipped as existing; a folder copied there later would do the same."""
+    first, second = _image(tmp_path / "one" / "A.png"), _image(tmp_path / "two" / "a.png", flip=True)
+    assert _embed(first, second, "-o", tmp_path / "out", keyfile=keyfile) == ERROR
+    assert "would be written here (names that differ only in case are one file" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="a bind mount needs root")
+def test_the_input_folder_by_another_name_is_no_output_folder(tmp_path, keyfile, capsys):
+    """A probe on a case-insensitive disk: `-o photos` for the input `Photos` passed the check, which compared
+    names, and --overwrite replaced the masters (here the other name is a bind mount of the input)."""
+    photos, other = tmp_path / "Photos", tmp_path / "photos"
+    master = _image(photos / "a.png")
+    before = master.read_bytes()
+    other.mkdir()
+    subprocess.run(["mount", "--bind", str(photos), str(other)], check=True)
+    try:
+        assert _embed(photos, "-o", other, "--overwrite", keyfile=keyfile) == ERROR
+        assert "is the input directory" in capsys.readouterr().err and master.read_bytes() == before
+        assert _embed(photos, "-o", other / "out", keyfile=keyfile) == FOUND      # inside the input: not read again
+        capsys.readouterr()
+        assert _embed(photos, "-o", other / "out", "--overwrite", keyfile=keyfile) == FOUND
+        assert "1 marked" in capsys.readouterr().err and _tree(photos) == ["a.png", "out", "out/a.png"]
+    finally:
+        subprocess.run(["umount", str(other)], check=True)

@@ -112,7 +112,7 @@ def leftovers(pairs: list[tuple[Path, Path]]) -> list[Path]:
     removes its own, whatever stops it, but SIGKILL; one at work holds its file open)."""
     names: dict[Path, set[str]] = {}
     for _, destination in pairs:
-        names.setdefault(destination.parent, set()).add(destination.name)
+        names.setdefault(destination.parent, set()).add(atomic.stem(destination.name))
     found = []
     for folder, wanted in names.items():
         try:
@@ -145,18 +145,16 @@ def _sources(inputs: list[str], skip: str | None = None,
     directory, when it is inside an input one: a second run would mark the first one's outputs),
     and ``skip`` itself as an input directory is refused."""
     sources: dict[str, tuple[Path, Path]] = {}
-    outputs = os.path.join(os.path.realpath(skip), "") if skip is not None else ""
     for item in inputs:
         root = Path(item)
         if root.is_dir():
-            folder = os.path.join(os.path.realpath(root), "")
-            if outputs == folder:
+            if skip is not None and _same_folder(skip, root):
                 raise ParameterError(f"{skip}: is the input directory; give another output directory, or "
                                      "--in-place to mark its files where they are")
-            inside = outputs.startswith(folder)          # else nothing found under this input is an output
+            inside = skip is not None and _within(skip, root)   # else nothing found under this input is an output
             unread: Counter[str] = Counter()
             found = [path for path in imageio.iter_image_files(root, left_out=unread)
-                     if not (inside and os.path.realpath(path).startswith(outputs))]
+                     if not (inside and skip is not None and _within(path.parent, skip))]
             if not found:
                 raise WatermarkError(imageio.no_image_files(str(item), unread))
             if left_out is not None:
@@ -169,13 +167,31 @@ def _sources(inputs: list[str], skip: str | None = None,
     return list(sources.values())
 
 
+def _same_folder(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` are one existing folder: by identity, not by name (``photos`` is ``Photos`` on a
+    case-insensitive disk, macOS's and FAT's, where comparing the names let the masters be overwritten)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _within(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it (each of its existing parents compared by identity)."""
+    here = Path(os.path.abspath(path))
+    return any(_same_folder(ancestor, folder) for ancestor in (here, *here.parents))
+
+
 def _refuse_clashes(pairs: list[tuple[Path, Path]], diff: bool) -> None:
-    """Two inputs bound for the same output file (or difference image): refused, naming both."""
+    """Two inputs bound for the same output file (or difference image): refused, naming both. Names that
+    differ only in case clash too: they are one file on macOS's, Windows' and FAT disks (where one copy
+    replaced the other), and on any disk the folder is copied to."""
     written: dict[str, Path] = {}
     for source, destination in pairs:
         for path in (destination, difference_path(destination)) if diff else (destination,):
-            key = os.path.normcase(os.path.abspath(path))
+            key = os.path.normcase(os.path.abspath(path)).casefold()
             if key in written and written[key] != source:
-                raise OutputExistsError(f"{path}: both {written[key]} and {source} would be written here; "
-                                        "rename one, or mark them in separate runs")
+                raise OutputExistsError(f"{path}: both {written[key]} and {source} would be written here (names "
+                                        "that differ only in case are one file on macOS and Windows); rename one, "
+                                        "or mark them in separate runs")
             written[key] = source

@@ -3,8 +3,9 @@
 A reservation records its process as ``"host pid start"`` (``start``: when the process started, from
 ``/proc`` on Linux, else ``-``), so that a run voids only the reservations of processes that are gone,
 never those of a run issuing the same copies beside it. On this host a process that ``/proc`` shows
-running, with the same start (not a later process given the same pid), is at work; elsewhere, or
-where ``/proc`` cannot tell, a reservation younger than `STALE_AFTER` is.
+running, with the same start (not a later process given the same pid), is at work; one without ``/proc``
+(macOS) is not if its pid is gone; elsewhere, or where neither can tell, a reservation younger than
+`STALE_AFTER` is.
 """
 
 from __future__ import annotations
@@ -32,6 +33,20 @@ def _started(pid: int) -> str | None:
     return None if len(fields) < 20 or fields[0] == b"Z" else fields[19].decode()
 
 
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (perhaps a later one given the same pid); True where
+    that cannot be asked without harm (Windows' kill ends the process)."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:                 # another user's: it exists
+        return True
+    return True
+
+
 def this_process() -> str:
     """This process, as its reservations record it."""
     return f"{socket.gethostname()} {os.getpid()} {_started(os.getpid()) or '-'}"
@@ -45,6 +60,8 @@ def at_work(holder: str | None, reserved_at: str) -> bool:
     host, pid, started = holder.rsplit(" ", 2)
     if host == socket.gethostname() and started != "-":
         return _started(int(pid)) == started
+    if host == socket.gethostname() and not _running(int(pid)):   # no /proc (macOS): a process gone is not at work
+        return False
     age = datetime.now(UTC) - datetime.strptime(reserved_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     return age.total_seconds() < STALE_AFTER
 
