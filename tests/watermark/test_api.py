@@ -432,3 +432,14 @@ def test_a_jpeg_above_pillow_s_own_limit_is_marked_into_a_jpeg_when_no_limit_is_
     wm.embed_file(source, tmp_path / "out.jpg", 0x1234, key, max_pixels=None)
     assert wm.detect_file(tmp_path / "out.jpg", key, max_pixels=None).payload == 0x1234
     assert Image.MAX_IMAGE_PIXELS == 1_000_000
+
+
+def test_read_in_frame_never_names_a_candidate_whose_payload_only_neighbours_the_marks(coffee, key):
+    """A statistician's probe: a copy carrying 0x5eedcafc read against candidates 0x5eedcafe and 0x5eedcaff
+    (sequential licences) named 0x5eedcaff at p ~ 1e-25: payloads a bit apart share most coded bits, and the
+    match's null is a random payload. The decoder's own payload, CRC-checked, decides."""
+    marked = wm.embed(coffee, 0x5EED_CAFC, key)
+    neighbours = [0x5EED_CAFE, 0x5EED_CAFF, 0x5EED_CAFC ^ 0x100]
+    reading = wm.read_in_frame(marked, key, neighbours)
+    assert reading.found and reading.payload == 0x5EED_CAFC
+    assert wm.read_in_frame(marked, key, [*neighbours, 0x5EED_CAFC]).payload == 0x5EED_CAFC

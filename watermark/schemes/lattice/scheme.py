@@ -651,12 +651,17 @@ class LatticeScheme(Scheme):
     def _match(reading: _Reading, candidates: list[int], false_alarm: float, looks: int = 1) -> _Reading:
         """The periodic layer's payload matched among ``candidates``: the best-matching whole codeword, if
         its p-value (times the number of candidates and of ``looks``, the views matched) is at most
-        ``false_alarm``; else the decoded reading. Where the decoder found the same payload, the better
-        of the two p-values, doubled, is kept."""
+        ``false_alarm``, and the decoder read no other payload (CRC-checked); else the decoded reading.
+        Where the decoder found the same payload, the better of the two p-values, doubled, is kept.
+
+        The match's null is a payload drawn at random (a registry's are): the codewords of payloads a few
+        bits apart agree on most coded bits (0.6 for one bit), so a mark whose payload is not a candidate
+        but a neighbour of one (sequential or text payloads given by hand) matched that neighbour at
+        p ~ 1e-25; the decoder's payload, read whole, says which it is."""
         z = coding.candidate_z(reading.soft, candidates)
         best = int(np.argmax(z))
         p_value = min(1.0, looks * len(candidates) * stats.normal_tail(float(z[best])))
-        if p_value > false_alarm:
+        if p_value > false_alarm or reading.payload is not None and reading.payload != candidates[best]:
             return reading
         if reading.payload == candidates[best]:
             p_value = min(1.0, 2.0 * min(p_value, reading.p_value))
