@@ -304,7 +304,7 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
         finish = functools.partial(c2pa_signer.sign, output=dst, source=src, source_format=loaded.format,
                                    payload=payload_to_int(payload), key_id=key.public_id,
                                    scheme=schemes.get(scheme).name, manifest_id=manifest_id)
-    quality = output_quality(marked, dst, loaded, key, schemes.get(scheme), quality)
+    quality = output_quality(marked, dst, loaded, key, schemes.get(scheme), quality, payload=payload_to_int(payload))
     imageio.save_image(marked, dst, like=loaded, quality=quality, overwrite=overwrite, finish=finish)
     return manifest_id
 
@@ -367,26 +367,31 @@ def embed_bytes(data: bytes, payload: int | bytes, key: Key, *, extension: str |
                              f"{', '.join(sorted(imageio.OUTPUT_EXTENSIONS))}")
     target = Path(name).with_suffix(extension)
     marked = _marked(loaded, target, payload, key, strength, scheme)
-    quality = output_quality(marked, target, loaded, key, schemes.get(scheme), quality)
+    quality = output_quality(marked, target, loaded, key, schemes.get(scheme), quality,
+                             payload=payload_to_int(payload))
     return imageio.image_bytes(marked, target, like=loaded, quality=quality)
 
 
 def output_quality(marked: ImageLike, destination: str | os.PathLike, like: imageio.LoadedImage, key: Key,
-                   scheme: schemes.Scheme, quality: int | None) -> int | None:
+                   scheme: schemes.Scheme, quality: int | None, *, payload: int | None = None) -> int | None:
     """The JPEG or WebP quality to write ``marked`` (``like``'s pixels marked with ``key``) at: ``quality``,
     or the source's own when `imageio.save_image` keeps it and the file written so keeps the mark
     (``_KEPT_SHARE`` of its statistic, read where it was put); else the least of ``_RAISED_QUALITIES``
-    above it that does (95 at most). A copy under ``_READ_BACK_BELOW`` px is read back from its file's
-    bytes, and written at 100 when that alone gives its payload back (`_read_back`). A quality raised is
-    said in a `FiligraneWarning`."""
+    above it that does (95 at most). A copy under ``_READ_BACK_BELOW`` px written lossily (JPEG, WebP, a
+    palette) is read back from its file's bytes, and written at 100 when that alone gives its ``payload``
+    (read from ``marked`` when not given) back (`_read_back`). A quality raised is said in a
+    `FiligraneWarning`."""
     kept = imageio.kept_jpeg_quality(destination, like, quality)
     chosen, why = quality, ""
     if kept is not None:
         chosen, share = _kept_or_raised(marked, destination, like, key, scheme, kept)
         if chosen != kept:
             why = f"not the source's {kept}: on the source's own quantisation the mark kept {share:.0%} of its strength"
-    if min(_shape_of(marked)) < _READ_BACK_BELOW:
-        read = _read_back(marked, destination, like, key, scheme, chosen, given=quality is not None)
+    lossy = imageio.lossy_format(destination, like) is not None or getattr(marked, "mode", None) == "P"
+    if lossy and min(_shape_of(marked)) < _READ_BACK_BELOW:
+        if payload is None:
+            payload = detect(marked, key, scheme=scheme.name).payload
+        read = _read_back(marked, destination, like, key, scheme, chosen, payload, given=quality is not None)
         if read != chosen:
             why = f"not {chosen or imageio.DEFAULT_QUALITY}: the mark did not read back from the file written so"
             chosen = read
@@ -411,18 +416,18 @@ def _kept_or_raised(marked: ImageLike, destination: str | os.PathLike, like: ima
 
 
 def _read_back(marked: ImageLike, destination: str | os.PathLike, like: imageio.LoadedImage, key: Key,
-               scheme: schemes.Scheme, quality: int | None, *, given: bool) -> int | None:
-    """``quality`` when the file written at it gives ``marked``'s payload back, else 100 (a lossy JPEG or
-    WebP whose quality was not ``given``) when that does; a small copy whose file loses its mark even so is
-    refused (`ImageTooSmallError`): its pixels held it (`embed` reads them back), its encoding not."""
-    payload = detect(marked, key, scheme=scheme.name).payload
-    lossy = imageio.lossy_format(destination, like) is not None
-    for candidate in dict.fromkeys([quality, *([100] if lossy and not given else [])]):
+               scheme: schemes.Scheme, quality: int | None, payload: int | None, *, given: bool) -> int | None:
+    """``quality`` when the file written at it gives ``payload`` back, else 100 (a JPEG or WebP whose quality
+    was not ``given``) when that does; a small copy whose file loses its mark even so is refused
+    (`ImageTooSmallError`): its pixels held it (`embed` reads them back), its encoding not."""
+    at_quality = imageio.lossy_format(destination, like) is not None
+    for candidate in dict.fromkeys([quality, *([100] if at_quality and not given else [])]):
         written = imageio.open_own(imageio.image_bytes(marked, destination, like=like, quality=candidate))
         if detect(written, key, scheme=scheme.name).payload == payload:
             return candidate
     height, width = _shape_of(marked)
-    advice = "give a higher quality" if lossy and given else "mark a larger picture, or write it as .png"
+    advice = "give a higher quality" if at_quality and given and quality != 100 else "mark a larger picture" + (
+        ", or write it as .png" if at_quality else "")
     raise ImageTooSmallError(f"{destination}: {width}x{height} px is too small for its mark to survive this file's "
                              f"encoding (read back from the file written): {advice}")
 

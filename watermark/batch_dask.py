@@ -2,8 +2,8 @@
 
 The function is sent to the workers once (scattered), the items as they are pulled, a window of a
 few per worker thread; results come back as they finish. A scan's function holds its keys: a local
-cluster is the scanning user's alone (mutual TLS with certificates made for it, the dashboard on the
-loopback, workers that never spill data to disk), and a scheduler reached over plain tcp:// or ws://
+cluster is the scanning user's alone (mutual TLS with certificates made for it, workers that never spill
+data to disk; its dashboard's status pages on the loopback), and a scheduler reached over plain tcp:// or ws://
 is warned of (the keys cross the network unencrypted, and any client that reaches it can read them).
 A worker that dies loses nothing: the scheduler runs its tasks again elsewhere (up to
 ``distributed.scheduler.allowed-failures`` times), and each item's result is yielded once. A local
@@ -108,6 +108,11 @@ def check_address(address: str) -> None:
     except ImportError:
         raise WatermarkError(f"--dask needs Dask and distributed: {DASK_EXTRA}") from None
     if address == "local":
+        try:
+            import cryptography  # noqa: F401  (the local cluster's certificates)
+        except ImportError:
+            raise WatermarkError(f"--dask needs cryptography for the local cluster's certificates: {DASK_EXTRA}") \
+                from None
         return
     scheme = _scheme(address)
     if scheme not in _SCHEMES:

@@ -311,33 +311,37 @@ def _palette_keeping_alpha(rgba: np.ndarray) -> Image.Image:
     """A palette image of ``rgba`` in which every pixel keeps its alpha: one entry for the clear pixels,
     and each other alpha level's colours quantised into entries in proportion to its pixels (median cut,
     as an opaque image's are: it keeps the mark, where the octree's RGBA quantisation lost it and changed
-    the alpha). A palette source has at most 256 alpha levels."""
-    alpha = rgba[:, :, 3]
+    the alpha). A palette source has at most 256 alpha levels. Alpha that is only clear or opaque is one
+    transparent index (what GIF holds), else a table of each entry's alpha (PNG's tRNS)."""
+    alpha = rgba[:, :, 3].ravel()
+    order = np.argsort(alpha, kind="stable")              # each level's pixels together: one pass, not one a level
     levels, counts = np.unique(alpha, return_counts=True)
     opaque = levels != 0
-    spare = 256 - len(levels)           # entries beyond one per level, shared out by pixel count
     shares = np.ones(len(levels), dtype=np.int64)
-    if opaque.any():
-        weights = np.where(opaque, counts, 0) / counts[opaque].sum()
-        shares += np.floor(spare * weights).astype(np.int64)
-    indices = np.zeros(alpha.shape, dtype=np.uint8)
-    palette, transparency, start = [], [], 0
-    for level, share in zip(levels.tolist(), shares.tolist()):
-        where = alpha == level
+    if opaque.any():                                      # entries beyond one a level, shared out by pixel count
+        shares += np.floor((256 - len(levels)) * np.where(opaque, counts, 0) / counts[opaque].sum()).astype(np.int64)
+    colours = rgba.reshape(-1, 4)[order, :3]
+    indices = np.zeros(alpha.size, dtype=np.uint8)
+    palette, transparency, start, first = [], [], 0, 0
+    for level, count, share in zip(levels.tolist(), counts.tolist(), shares.tolist()):
         if level == 0:
-            colours, entries = np.zeros(1, dtype=np.uint8), [0, 0, 0]
+            indices[order[first:first + count]] = start
+            entries = [0, 0, 0]
         else:
-            row = Image.fromarray(np.ascontiguousarray(rgba[where][None, :, :3]))
+            row = Image.fromarray(np.ascontiguousarray(colours[None, first:first + count]))
             quantised = row.quantize(share, method=Image.Quantize.MEDIANCUT)
-            colours = np.asarray(quantised)[0]
+            indices[order[first:first + count]] = start + np.asarray(quantised)[0]
             entries = (quantised.getpalette() or [])[:3 * share]
-        indices[where] = start + colours
         palette += entries + [0] * (3 * share - len(entries))
         transparency += [level] * share
-        start += share
-    image = _image_of(indices, "P")
+        start, first = start + share, first + count
+    image = _image_of(indices.reshape(rgba.shape[:2]), "P")
     image.putpalette(palette + [0] * (256 * 3 - len(palette)))
-    image.info["transparency"] = bytes(transparency)
+    if set(levels.tolist()) <= {0, 255}:
+        if levels[0] == 0:
+            image.info["transparency"] = 0                # the clear pixels' entry, the first
+    else:
+        image.info["transparency"] = bytes(transparency)
     return image
 
 

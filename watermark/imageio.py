@@ -142,7 +142,7 @@ _JPEG_SEGMENT_BYTES = 65533    # the most EXIF (its "Exif\0\0" included) Pillow 
 _PILLOW_DIR = Path(PIL.__file__).resolve().parent
 _ORIENTATION = ExifTags.Base.Orientation
 _PIXEL_X, _PIXEL_Y = ExifTags.Base.ExifImageWidth, ExifTags.Base.ExifImageHeight
-_X_RESOLUTION = ExifTags.Base.XResolution
+_X_RESOLUTION, _RESOLUTION_UNIT = ExifTags.Base.XResolution, ExifTags.Base.ResolutionUnit
 _XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"          # a JPEG's APP1 holding XMP starts so
 _EXTENDED_XMP = b"http://ns.adobe.com/xmp/extension/\x00"  # and one holding a part of a longer packet
 _XMP_DIMENSION = re.compile(rb"((?:exif:Pixel([XY])Dimension|tiff:Image(Width|Length))\s*(?:=\s*[\"']|>)\s*)[0-9]+")
@@ -169,7 +169,8 @@ class LoadedImage:
     tiff_lossy: str | None = None    # a TIFF source's lossy compression ("jpeg"), which its copy does not keep
     webp_lossless: bool = False      # the source WebP was lossless (VP8L); a WebP output is too
     depth_reduced: bool = False      # the file holds more bits per channel than ``image`` (16-bit CMYK)
-    jpeg_segments: tuple[bytes, ...] = ()     # a JPEG's APP13 (IPTC) and extended-XMP APP1 segments, as stored
+    jpeg_app13: tuple[bytes, ...] = ()        # a JPEG's APP13 segments (IPTC), marker and length included
+    extended_xmp: int = 0            # bytes of a JPEG's extended XMP, which a copy does not carry
     png_text: tuple[tuple[bytes, bytes], ...] = ()   # a PNG's text chunks (type, data) but XMP and EXIF
     png_colour: tuple[tuple[bytes, bytes], ...] = ()  # a PNG's gAMA, cHRM and sRGB chunks (type, data)
 
@@ -313,7 +314,8 @@ def _jpeg_frame(fp: IO[bytes]) -> tuple[int, int] | None:
             return None
         while len(marker := fp.read(4)) == 4 and marker[0] == 0xFF:
             if 0xC0 <= marker[1] <= 0xCF and marker[1] not in (0xC4, 0xC8, 0xCC):
-                return marker[1], fp.read(1)[0]
+                precision = fp.read(1)
+                return (marker[1], precision[0]) if precision else None
             fp.seek(int.from_bytes(marker[2:], "big") - 2, os.SEEK_CUR)
     return None
 
@@ -443,7 +445,8 @@ def _finish(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: int, r
                        jpeg_quality=quality, jpeg_progressive=progressive,
                        tiff_compression=copied, tiff_lossy=lossy,
                        webp_lossless=source_format == "WEBP" and _webp_codec(fp) == b"VP8L",
-                       depth_reduced=depth_reduced, jpeg_segments=_jpeg_segments(im),
+                       depth_reduced=depth_reduced, jpeg_app13=_jpeg_app13(im),
+                       extended_xmp=_extended_xmp(im),
                        png_text=_png_chunks(fp, _PNG_TEXT) if source_format == "PNG" else (),
                        png_colour=_png_chunks(fp, _PNG_COLOUR) if source_format == "PNG" else ())
 
@@ -478,20 +481,20 @@ def _webp_codec(fp: IO[bytes]) -> bytes:
     return header[:4]
 
 
-def _jpeg_segments(im: Image.Image) -> tuple[bytes, ...]:
-    """A JPEG's APP13 segments (Photoshop's, which hold IPTC; their thumbnails taken out) and the APP1
-    segments of an XMP packet too long for one (its "extended XMP", which the main packet names), as
-    stored: marker, length, data."""
+def _jpeg_app13(im: Image.Image) -> tuple[bytes, ...]:
+    """A JPEG's APP13 segments (Photoshop's, which hold IPTC) as stored: marker, length, data."""
     if not isinstance(im, JpegImagePlugin.JpegImageFile):
         return ()
-    kept = []
-    for marker, data in im.applist:
-        segment = (b"\xff\xed" if marker == "APP13" else b"\xff\xe1") + (len(data) + 2).to_bytes(2, "big") + data
-        if marker == "APP13":
-            kept.append(previews.app13_without_thumbnails(segment))
-        elif marker == "APP1" and data.startswith(_EXTENDED_XMP):
-            kept.append(segment)
-    return tuple(kept)
+    return tuple(previews.app13_without_thumbnails(b"\xff\xed" + (len(data) + 2).to_bytes(2, "big") + data)
+                 for marker, data in im.applist if marker == "APP13")
+
+
+def _extended_xmp(im: Image.Image) -> int:
+    """The bytes of a JPEG's extended XMP (an XMP packet too long for one segment, in further APP1s): not
+    carried, as it may hold the unmarked picture itself (Google Camera's GImage:Data) or its previews."""
+    if not isinstance(im, JpegImagePlugin.JpegImageFile):
+        return 0
+    return sum(len(data) for marker, data in im.applist if marker == "APP1" and data.startswith(_EXTENDED_XMP))
 
 
 def _png_chunks(fp: IO[bytes], kinds: tuple[bytes, ...]) -> tuple[tuple[bytes, bytes], ...]:
@@ -547,8 +550,9 @@ def _carried_info(im: Image.Image, source_format: str, *, upright: bool) -> dict
 def _states_resolution(im: Image.Image, source_format: str) -> bool:
     """Whether the file gives the resolution Pillow reads as ``dpi``: Pillow assumes 72 dpi for a JPEG
     whose JFIF header gives none and whose EXIF has no XResolution, and 1 dpi for a TIFF without the tag."""
-    if source_format in ("JPEG", "MPO"):
-        return im.info.get("jfif_unit") in (1, 2) or _X_RESOLUTION in im.getexif()
+    if source_format in ("JPEG", "MPO"):   # Pillow reads EXIF's resolution only with its unit, else assumes 72
+        exif = im.getexif()
+        return im.info.get("jfif_unit") in (1, 2) or _X_RESOLUTION in exif and _RESOLUTION_UNIT in exif
     if source_format == "TIFF":
         return _X_RESOLUTION in getattr(im, "tag_v2", {})
     return True
@@ -669,8 +673,8 @@ def _encoder(picture: Image.Image, fmt: str, like: LoadedImage | None, quality: 
              ) -> Callable[[IO[bytes]], None]:
     """What writes ``picture`` as ``fmt`` with ``like``'s metadata and encoding choices to a file object."""
     options = _save_options(picture, fmt, like, quality)
-    if fmt == "JPEG" and like is not None and like.jpeg_segments:
-        segments = like.jpeg_segments
+    if fmt == "JPEG" and like is not None and like.jpeg_app13:
+        segments = like.jpeg_app13
         return lambda fp: _save_jpeg(fp, picture, options, segments)
     if fmt == "PNG" and like is not None and like.png_colour:
         colour = like.png_colour
@@ -716,8 +720,9 @@ def misnamed(loaded: LoadedImage) -> str | None:
 
 
 def copy_changes(loaded: LoadedImage, path: PathLike) -> list[str]:
-    """What a copy of ``loaded`` written to ``path`` does not keep of the source's encoding, a line each:
-    a lossy TIFF compression; the source's format, when the source's name says the copy's."""
+    """What a copy of ``loaded`` written to ``path`` does not keep of the source, a line each: a lossy TIFF
+    compression; the source's format, when the source's name says the copy's; a JPEG's extended XMP; an
+    XMP too long for a JPEG copy."""
     path, changes = Path(path), []
     fmt = _output_format(path)
     if fmt == "TIFF" and loaded.tiff_lossy:
@@ -726,6 +731,13 @@ def copy_changes(loaded: LoadedImage, path: PathLike) -> list[str]:
     lie = misnamed(loaded)
     if lie and _WRITE_FORMATS.get(loaded.path.suffix.lower()) == fmt:
         changes.append(f"{loaded.path}: {lie}; its copy {path} is written as {fmt}, as its name says")
+    if loaded.extended_xmp:
+        changes.append(f"{loaded.path}: its extended XMP ({loaded.extended_xmp:,} bytes) is left out of the copy: it "
+                       "may hold the unmarked picture (a phone's GImage:Data) or its previews")
+    xmp = loaded.info.get("xmp")
+    if fmt == "JPEG" and xmp and _xmp_too_long(xmp):
+        changes.append(f"{loaded.path}: its XMP ({len(_as_bytes(xmp)):,} bytes) is more than a JPEG segment holds; "
+                       "the copy carries none of it (a .png, .webp or .tif copy would)")
     return changes
 
 
@@ -849,12 +861,10 @@ def _as_bytes(text: bytes | str) -> bytes:
     return text.encode("utf-8") if isinstance(text, str) else text
 
 
-def _warn_xmp_left_out(xmp: bytes | str, like: LoadedImage | None) -> None:
-    """Say that ``xmp``, more than a JPEG's one XMP segment holds, is left out of the copy (the JPEG encoder
-    refused the file, after the marking)."""
-    source = like.path if like is not None else "the source"
-    warnings.warn(f"{source}: its XMP ({len(_as_bytes(xmp)):,} bytes) is more than a JPEG segment holds; the "
-                  "copy carries none of it (a .png, .webp or .tif copy would)", FiligraneWarning, stacklevel=4)
+def _xmp_too_long(xmp: bytes | str) -> bool:
+    """Whether ``xmp`` is more than a JPEG's one XMP segment holds (the JPEG encoder refused the file, after
+    the marking): left out of a JPEG copy, said by `copy_changes`."""
+    return len(_as_bytes(xmp)) > _JPEG_SEGMENT_BYTES - len(_XMP_HEADER)
 
 
 def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, quality: int | None) -> dict:
@@ -877,8 +887,7 @@ def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, qualit
         options["dpi"] = meta["dpi"]
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = quality or _kept_quality(fmt, like) or DEFAULT_QUALITY
-        if xmp and fmt == "JPEG" and len(_as_bytes(xmp)) > _JPEG_SEGMENT_BYTES - len(_XMP_HEADER):
-            _warn_xmp_left_out(xmp, like)
+        if xmp and fmt == "JPEG" and _xmp_too_long(xmp):
             xmp = None
         if xmp:
             options["xmp"] = xmp

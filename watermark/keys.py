@@ -179,12 +179,12 @@ def _parsed(data: bytes) -> tuple[bytes, str]:
 
 
 def warn_if_shared(path: Path, mode: int) -> None:
-    """Warn when group or others have any access (``mode``) to a key file, ours or a signing key (ssh would
+    """Warn when group or others may read or change (``mode``) a key file, ours or a signing key (ssh would
     refuse such a private key)."""
-    if os.name != "posix" or not mode & 0o077:
+    if os.name != "posix" or not mode & 0o066:
         return
     readable, writable = mode & 0o044, mode & 0o022
-    access = "read and change" if readable and writable else "read" if readable else "change" if writable else "use"
+    access = "read and change" if readable and writable else "read" if readable else "change"
     warnings.warn(f"{path}: permissions {mode:04o} let other users {access} this key; make it private "
                   f"(chmod 600 {path})", KeyFilePermissionWarning, stacklevel=3)
 

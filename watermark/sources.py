@@ -78,11 +78,12 @@ _UNSEEN = re.compile(f"[{_ALWAYS}]|(?<![^\\x00-\\x7f])[{_BESIDE_ASCII}]|[{_BESID
 
 
 # a URL's user information, SCHEME://USER:PASSWORD@ up to the last @ before the host (an e-mail login's
-# own @ too; a token may be the user alone), and the values of query parameters that name a secret
-# (access_token, X-Amz-Signature, X-Amz-Credential, sig, api_key, ...)
+# own @ too; a token may be the user alone), and the values of query, fragment or path parameters that
+# name a secret (access_token, X-Amz-Signature, X-Amz-Credential, sig, api_key, pwd, code, jsessionid, ...)
 _USER_INFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
-_SECRET_PARAMETER = re.compile(r"([?&](?:[\w.-]*(?:token|signature|secret|password|passwd|credential|auth)[\w.-]*"
-                               r"|sig|key|apikey|[\w.-]*[_.-]key)=)[^&#\s]*", re.IGNORECASE)
+_SECRET_PARAMETER = re.compile(r"([?&#;](?:[\w.-]*(?:token|signature|secret|passw(?:or)?d|credential|session)[\w.-]*"
+                               r"|pass|pwd|code|sig|key|apikey|auth|[\w.-]*[_.-](?:key|auth))=)[^&#;?\s]*",
+                               re.IGNORECASE)
 
 
 def masked(text: str) -> str:

@@ -213,10 +213,14 @@ def test_passphrase_from_environment_and_payload_text(tmp_path, coffee_png, monk
 def test_a_passphrase_given_for_a_variables_name_or_an_abbreviated_option_is_never_shown(coffee_png, capsys):
     """A probe: a passphrase of letters and digits where the name goes (or after `--passphrase`, which
     argparse took for `--passphrase-env`) was shown back as the name of a variable not set."""
-    for option in ("--passphrase-env", "--passphrase", "--pass"):
+    for arguments in (["--passphrase-env", "Summer2024"], ["--passphrase", "Summer2024"], ["--pass=Summer2024"],
+                      ["--key", str(coffee_png), "--passphrase", "Summer2024"]):
         with contextlib.suppress(SystemExit):
-            assert main(["detect", str(coffee_png), option, "Summer2024"]) == ERROR
+            assert main(["detect", str(coffee_png), *arguments]) == ERROR
         assert "Summer2024" not in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["scan", str(coffee_png), "--registry", "r.db", "--passphrase", "Summer2024"])
+    assert "unrecognized arguments: --passphrase ***" in capsys.readouterr().err
 
 
 def test_a_short_passphrase_is_used_with_a_warning(tmp_path, coffee_png, monkeypatch, capsys):

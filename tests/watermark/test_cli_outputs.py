@@ -265,7 +265,7 @@ def test_outputs_whose_names_differ_only_in_case_are_a_clash(tmp_path, keyfile, 
     first (--overwrite) or skipped as existing; a folder copied there later would do the same."""
     first, second = _image(tmp_path / "one" / "A.png"), _image(tmp_path / "two" / "a.png", flip=True)
     assert _embed(first, second, "-o", tmp_path / "out", keyfile=keyfile) == ERROR
-    assert "would be written here (names that differ only in case are one file" in capsys.readouterr().err
+    assert "would be written to this one file (or, their names differing only in case" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
@@ -287,3 +287,21 @@ def test_the_input_folder_by_another_name_is_no_output_folder(tmp_path, keyfile,
         assert "1 marked" in capsys.readouterr().err and _tree(photos) == ["a.png", "out", "out/a.png"]
     finally:
         subprocess.run(["umount", str(other)], check=True)
+
+
+def test_an_output_folder_reached_through_a_link_into_the_input_is_not_read_again(tmp_path, keyfile, capsys):
+    """A reviewer's probe: -o given through a symbolic link into the input (work -> photos/2024) was compared
+    by its own names, and the last run's copies there were marked again as masters."""
+    _image(tmp_path / "photos" / "2024" / "a.png")
+    os.symlink(tmp_path / "photos" / "2024", tmp_path / "work")
+    for _ in range(2):
+        assert _embed(tmp_path / "photos", "-o", tmp_path / "work" / "out", "--overwrite", keyfile=keyfile) == FOUND
+        assert "1 marked" in capsys.readouterr().err
+    assert _tree(tmp_path / "photos") == ["2024", "2024/a.png", "2024/out", "2024/out/2024", "2024/out/2024/a.png"]
+
+
+def test_names_that_differ_only_in_how_an_accent_is_encoded_clash(tmp_path, keyfile, capsys):
+    first = _image(tmp_path / "one" / "caf\u00e9.png")                 # NFC
+    second = _image(tmp_path / "two" / "cafe\u0301.png", flip=True)    # NFD: one file on macOS
+    assert _embed(first, second, "-o", tmp_path / "out", keyfile=keyfile) == ERROR
+    assert "accents' encoding" in capsys.readouterr().err

@@ -112,6 +112,8 @@ def test_a_key_file_others_can_read_warns(tmp_path, mode):
     path = tmp_path / "shared.key"
     GOLDEN_KEY.save(path)
     assert wm.Key.load(path) == GOLDEN_KEY                        # 0600: no warning (warnings are errors here)
+    path.chmod(0o711)
+    assert wm.Key.load(path) == GOLDEN_KEY                        # others may run it: it shows them nothing
     path.chmod(mode)
     with pytest.warns(wm.KeyFilePermissionWarning, match=f"permissions {mode:04o} let other users read this key"):
         assert wm.Key.load(path) == GOLDEN_KEY

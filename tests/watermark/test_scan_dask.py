@@ -102,6 +102,8 @@ def test_the_local_cluster_is_the_scanning_users_alone_and_never_spills_the_keys
         assert client.dashboard_link.startswith("http://127.0.0.1:")
         with pytest.raises((OSError, TimeoutError)):               # a client without the run's certificate
             distributed.Client(address.replace("tls://", "tcp://"), timeout=2)
+        with pytest.raises((OSError, TimeoutError)):               # or with certificates of its own
+            distributed.Client(address, security=distributed.Security.temporary(), timeout=2)
         assert list(client.run(_spilling).values()) == [(False, False)]
     finally:
         local = client.cluster

@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import errno
 import os
+import re
 import signal
 import sys
 import threading
@@ -63,6 +64,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# what follows an option not recognised whose name says it takes a secret (`--passphrase SECRET`), or its `=`
+_SECRET_AFTER = re.compile(r"(--[\w-]*(?:pass|secret|token|password)[\w-]*(?:=| ))\S+", re.IGNORECASE)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse's parser (its sub-commands' too), whose error line shows an argument it did not
     recognise escaped, as `visible` writes it, and which takes no abbreviated option (``--passphrase
@@ -72,7 +77,8 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **{"allow_abbrev": False, **kwargs})
 
     def error(self, message: str) -> NoReturn:
-        super().error(visible(message))
+        head, marker, unrecognised = message.partition("unrecognized arguments: ")
+        super().error(visible(head + marker + _SECRET_AFTER.sub(r"\1***", unrecognised)))
 
 
 def _unavailable(name: str, exc: Exception) -> Callable[[argparse.Namespace], int]:

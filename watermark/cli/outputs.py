@@ -5,8 +5,10 @@ refused before anything is written."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -145,6 +147,7 @@ def _sources(inputs: list[str], skip: str | None = None,
     directory, when it is inside an input one: a second run would mark the first one's outputs),
     and ``skip`` itself as an input directory is refused."""
     sources: dict[str, tuple[Path, Path]] = {}
+    _identity.cache_clear()                              # folders made or removed since an earlier call
     for item in inputs:
         root = Path(item)
         if root.is_dir():
@@ -154,7 +157,7 @@ def _sources(inputs: list[str], skip: str | None = None,
             inside = skip is not None and _within(skip, root)   # else nothing found under this input is an output
             unread: Counter[str] = Counter()
             found = [path for path in imageio.iter_image_files(root, left_out=unread)
-                     if not (inside and skip is not None and _within(path.parent, skip))]
+                     if not (inside and skip is not None and _within(path, skip))]
             if not found:
                 raise WatermarkError(imageio.no_image_files(str(item), unread))
             if left_out is not None:
@@ -170,28 +173,38 @@ def _sources(inputs: list[str], skip: str | None = None,
 def _same_folder(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """Whether ``a`` and ``b`` are one existing folder: by identity, not by name (``photos`` is ``Photos`` on a
     case-insensitive disk, macOS's and FAT's, where comparing the names let the masters be overwritten)."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
+    found = _identity(os.path.realpath(a))
+    return found is not None and found == _identity(os.path.realpath(b))
 
 
 def _within(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
-    """Whether ``path`` is ``folder`` or lies under it (each of its existing parents compared by identity)."""
-    here = Path(os.path.abspath(path))
-    return any(_same_folder(ancestor, folder) for ancestor in (here, *here.parents))
+    """Whether ``path``, its links followed, is ``folder`` or lies under it (its parents compared by identity)."""
+    wanted = _identity(os.path.realpath(folder))
+    here = Path(os.path.realpath(path))
+    return wanted is not None and any(_identity(str(ancestor)) == wanted for ancestor in (here, *here.parents))
+
+
+@functools.lru_cache(maxsize=4096)
+def _identity(path: str) -> tuple[int, int] | None:
+    """The (device, inode) of the file at ``path``, a real path; None if there is none (a walk's folders repeat:
+    each is asked once)."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _refuse_clashes(pairs: list[tuple[Path, Path]], diff: bool) -> None:
     """Two inputs bound for the same output file (or difference image): refused, naming both. Names that
-    differ only in case clash too: they are one file on macOS's, Windows' and FAT disks (where one copy
-    replaced the other), and on any disk the folder is copied to."""
+    differ only in case, or in how an accent is encoded (NFC, NFD), clash too: they are one file on macOS's,
+    Windows' and FAT disks (where one copy replaced the other), and on any disk the folder is copied to."""
     written: dict[str, Path] = {}
     for source, destination in pairs:
         for path in (destination, difference_path(destination)) if diff else (destination,):
-            key = os.path.normcase(os.path.abspath(path)).casefold()
+            key = unicodedata.normalize("NFD", os.path.normcase(os.path.abspath(path))).lower()
             if key in written and written[key] != source:
-                raise OutputExistsError(f"{path}: both {written[key]} and {source} would be written here (names "
-                                        "that differ only in case are one file on macOS and Windows); rename one, "
-                                        "or mark them in separate runs")
+                raise OutputExistsError(f"{path}: both {written[key]} and {source} would be written to this one "
+                                        "file (or, their names differing only in case or accents' encoding, to one "
+                                        "file on macOS and Windows); rename one, or mark them in separate runs")
             written[key] = source

@@ -167,7 +167,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             say_left_out(left_out)
             try:
                 if report is not None:
-                    _write_report(report, scanner.registry, started, stopping=sys.exc_info()[1] is not None)
+                    _write_report(report, scanner.registry, started)
             finally:
                 scanner.close()
     if not summary.status.total():           # as detect and embed: nothing to scan is a mistake, not "none found"
@@ -178,14 +178,14 @@ def _run_scan(args: argparse.Namespace) -> int:
     return FOUND if any(summary.status[s] for s in _FOUND_STATUSES) else NOT_FOUND     # earlier rows included
 
 
-def _write_report(report: ScanReport, registry: Registry, started: str, *, stopping: bool) -> None:
-    """Write the report; while an error stops the scan (its rows' output could not be written), a report that
-    cannot be written either is said in its own line, so that it does not hide the error in flight."""
+def _write_report(report: ScanReport, registry: Registry, started: str) -> None:
+    """Write the report; while the scan is stopped (its rows' output could not be written, Ctrl-C), a report
+    that cannot be written either is said in its own line, so that it does not hide why."""
     try:
         _say_if_changed(report, registry, started)
         written = report.write(printable(shlex.join(sys.argv)), printable(shlex.quote(os.getcwd())))
     except WatermarkError as exc:
-        if not stopping:
+        if not report.stopped:
             raise
         print(visible(f"watermark: {exc}"), file=sys.stderr)
         return

@@ -178,7 +178,8 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
                 payload=record.payload, key_id=key.public_id, scheme=schemes.get(scheme).name,
                 manifest_id=record.metadata["c2pa_manifest"])
         marked = api.embed_loaded(loaded, record.payload, key, strength=strength, scheme=scheme)
-        quality = api.output_quality(marked, destination, loaded, key, schemes.get(scheme), quality)
+        quality = api.output_quality(marked, destination, loaded, key, schemes.get(scheme), quality,
+                                     payload=record.payload)
         imageio.save_image(marked, destination, like=loaded, quality=quality, overwrite=overwrite, finish=written)
     except BaseException as exc:
         if not written.is_at(destination):      # in place already (Ctrl-C just after the rename): a rerun records it
