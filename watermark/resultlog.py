@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import os
 import stat
@@ -33,7 +34,7 @@ import numpy as np
 from .errors import ImageFileError, OutputExistsError, ParameterError
 from .sources import is_url
 
-__all__ = ["ResultLog", "writing_to"]
+__all__ = ["write_whole", "ResultLog", "writing_to"]
 
 
 def _name_hash(name: str, folder: str) -> int:
@@ -112,6 +113,23 @@ def writing_to(stream: TextIO) -> Iterator[None]:
     except OSError as exc:
         name = str(getattr(stream, "name", "the output")).strip("<>")
         raise ImageFileError(f"{name}: cannot write ({exc.strerror or exc})") from None
+
+
+def write_whole(stream: TextIO, text: str) -> None:
+    """Write ``text`` on ``stream`` (stdout) now and whole: to its descriptor, each short write followed by
+    the rest, so that a full disk raises at the row it cuts (Python's buffered file took a short write
+    without a word, the closing count then naming one more row than the file held whole); a stream
+    without a descriptor (a test's capture) is written as it is."""
+    try:
+        descriptor = stream.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        stream.write(text)
+        stream.flush()
+        return
+    stream.flush()                                # what the text layer holds goes first
+    data = memoryview(text.encode(stream.encoding or "utf-8", stream.errors or "strict"))
+    while data:
+        data = data[os.write(descriptor, data):]
 
 
 class ResultLog:
@@ -293,8 +311,7 @@ class ResultLog:
 
     def _write_stream(self, line: str) -> None:
         with writing_to(self._stream):
-            self._stream.write(line)
-            self._stream.flush()
+            write_whole(self._stream, line)
 
     def close(self) -> None:
         """Make what was written durable, close the file and release its lock."""

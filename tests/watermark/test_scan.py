@@ -843,3 +843,25 @@ def test_a_report_that_cannot_be_written_either_does_not_hide_why_the_scan_stopp
     lines = result.stderr.splitlines()
     assert any(line.startswith(f"watermark: {out}: cannot write (File too large)") for line in lines), lines
     assert any("report.html: cannot write" in line for line in lines), lines
+
+
+def test_a_full_disk_under_stdout_counts_only_the_rows_written_whole(scan_world, tmp_path):
+    """A probe: Python's buffered stdout took a row's short write at a full disk without a word, and the closing
+    count named one more row than the file held whole."""
+    limit = 4000                                       # two or three rows
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    registry = tmp_path / "r.db"
+    registry.write_bytes((scan_world / "r.db").read_bytes())
+    with Registry(registry), open(tmp_path / "rows.jsonl", "w") as rows:
+        result = subprocess.run([sys.executable, "-m", "watermark", "scan", str(scan_world / "crawl"), "--registry",
+                                 str(registry), "--key", str(scan_world / "studio.key"), "--json"], stdout=rows,
+                                stderr=subprocess.PIPE, text=True, preexec_fn=limited, timeout=600)
+    assert result.returncode == 2 and "stdout: cannot write (File too large)" in result.stderr, result.stderr
+    whole = 0
+    for line in (tmp_path / "rows.jsonl").read_bytes().splitlines(keepends=True):
+        whole += line.endswith(b"\n")
+    counted = re.search(r"watermark: (\d+) scanned", result.stderr)
+    assert counted is not None and int(counted.group(1)) == whole > 0, result.stderr

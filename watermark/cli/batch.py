@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from .. import batch
 from ..errors import FiligraneWarning, WatermarkError
-from ..resultlog import writing_to
+from ..resultlog import write_whole, writing_to
 from ..sources import printable
 from .common import visible
 
@@ -138,7 +138,9 @@ class Lines:
         `BrokenPipeError`, the command's quiet end)."""
         line = visible(line)          # a file name's newline or escape sequence shows, never acts
         with writing_to(stream):
-            if self.bar is None:
+            if self.bar is None and stream is sys.stdout:
+                write_whole(stream, line + "\n")
+            elif self.bar is None:
                 print(line, file=stream, flush=True)
             else:
                 self.bar.write(line, file=stream)
