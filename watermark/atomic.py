@@ -8,11 +8,11 @@ import contextlib
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["write_file", "writing", "link_new", "temporary", "stem", "TEMPORARY"]
+__all__ = ["write_file", "writing", "link_new", "temporary", "stem", "leftovers", "TEMPORARY"]
 
 # ``.NAME.<hex>.tmp``, group 1 the target's NAME (12 hex digits: images written before this naming was shared)
 TEMPORARY = re.compile(r"\.(.+)\.[0-9a-f]{12,16}\.tmp")
@@ -80,3 +80,35 @@ def link_new(temp: str | os.PathLike, path: str | os.PathLike) -> None:
         if os.path.lexists(path):
             raise FileExistsError(path) from None
         os.replace(temp, path)
+
+
+def leftovers(targets: Iterable[Path]) -> list[Path]:
+    """The temporary files (`TEMPORARY`, as `temporary` names them) beside ``targets`` that no process holds
+    open: what a killed run or a power cut left (a run removes its own, whatever stops it, but SIGKILL; one
+    at work holds its file open)."""
+    names: dict[Path, set[str]] = {}
+    for target in targets:
+        names.setdefault(target.parent, set()).add(stem(target.name))
+    found = []
+    for folder, wanted in names.items():
+        try:
+            entries = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            match = TEMPORARY.fullmatch(entry)
+            if match and match.group(1) in wanted:
+                found.append(folder / entry)
+    if found:                # another run writing there now holds its file open: not a leftover
+        held = _open_files()
+        found = [path for path in found if os.path.realpath(path) not in held and path.exists()]   # or renamed
+    return found
+
+
+def _open_files() -> set[str]:
+    """The files this user's processes hold open (Linux's /proc; none known elsewhere)."""
+    held = set()
+    for descriptor in Path("/proc").glob("[0-9]*/fd/*"):
+        with contextlib.suppress(OSError):
+            held.add(os.readlink(descriptor))
+    return held

@@ -511,3 +511,11 @@ def test_messages_that_cannot_be_written_stop_nothing_and_exit_2(tmp_path, keyfi
                                 stdout=subprocess.PIPE, stderr=log, text=True, preexec_fn=limited, timeout=300)
     assert result.returncode == ERROR
     assert [line.split(":")[0] for line in result.stdout.splitlines()] == [str(marked / "a.png"), str(marked / "b.png")]
+
+
+def test_keygen_names_the_key_copy_a_killed_keygen_left(tmp_path, capsys):
+    """A probe killed keygen between its write and its link: a hidden copy of the key stayed, and nothing said so."""
+    leftover = tmp_path / ".studio.key.0123456789abcdef.tmp"
+    leftover.write_text("filigrane-key v1\n" + "ab" * 32 + "\n")
+    assert main(["keygen", str(tmp_path / "studio.key")]) == FOUND
+    assert f"watermark: warning: {leftover}: a temporary file that a run killed" in capsys.readouterr().err

@@ -972,3 +972,13 @@ def test_embed_refuses_a_recipient_shown_as_none(setup, tmp_path, recipient, cap
                  str(database), "--recipient", recipient]) == 2
     assert capsys.readouterr().err == (f"watermark: --recipient {recipient!r}: is how a copy without a recipient is "
                                        "shown; give a name, or leave --recipient out\n")
+
+
+def test_an_export_names_the_copy_a_killed_export_left(setup, tmp_path, capsys):
+    """A probe killed `registry export -o`: its temporary file (most of the registry) stayed, and later exports
+    said nothing of it."""
+    _, database = setup
+    leftover = tmp_path / ".backup.json.0123456789abcdef.tmp"
+    leftover.write_text("{")
+    assert main(["registry", "export", "--registry", str(database), "--json", "-o", str(tmp_path / "backup.json")]) == 0
+    assert f"watermark: warning: {leftover}: a temporary file that a run killed" in capsys.readouterr().err

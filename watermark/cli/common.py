@@ -9,10 +9,11 @@ import re
 import sys
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
-from .. import api, imageio, schemes
+from .. import api, atomic, imageio, schemes
 from ..errors import KeyFileError, ParameterError, WeakPassphraseWarning
 from ..keys import Key, passphrase_weakness
 from ..sources import NO_RECIPIENT, printable, visible
@@ -42,6 +43,14 @@ class Once(argparse.Action):
         if getattr(namespace, self.dest) is not None:
             parser.error(f"{option_string} given twice: this command reads one key ('watermark scan' reads several)")
         setattr(namespace, self.dest, values)
+
+
+def say_leftovers(targets: Iterable[Path]) -> None:
+    """A warning line on stderr for each temporary file a killed run left beside ``targets`` (`atomic.leftovers`):
+    a key file's, an export's, a report's hold what their target would (a key, the registry's records)."""
+    for leftover in atomic.leftovers(targets):
+        print(visible(f"watermark: warning: {leftover}: a temporary file that a run killed before it finished "
+                      "(or a power cut) left, unless another run is writing there now; remove it"), file=sys.stderr)
 
 
 def counted(n: int, noun: str) -> str:

@@ -30,6 +30,7 @@ from .common import (
     mark_strength,
     payload,
     say_left_out,
+    say_leftovers,
 )
 
 __all__ = ["register"]
@@ -158,7 +159,7 @@ def _run_embed(args: argparse.Namespace) -> int:
                   max_pixels=args.max_pixels, c2pa_signer=signer)
     made = outputs.make_folders(pairs)                       # every refusal above leaves no directory behind
     say_left_out(left_out)
-    outputs.say_leftovers(pairs)                             # a killed run's temporary files, before ours exist
+    say_leftovers(destination for _, destination in pairs)  # a killed run's temporary files, before ours exist
     try:
         counts = run_batch(job, pairs, jobs=args.jobs, json_rows=args.json, label="embedding",
                            statuses=("marked", "skipped", "failed"))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..errors import ParameterError
 from ..keys import Key
-from .common import FOUND, visible
+from .common import FOUND, say_leftovers, visible
 
 __all__ = ["register"]
 
@@ -21,6 +22,7 @@ def _run_keygen(args: argparse.Namespace) -> int:
     if args.keyfile == "-":        # it wrote the secret to a file named "-"
         raise ParameterError("- is no file: a key is written to a file (KEYFILE, mode 0600), never to standard "
                              "output")
+    say_leftovers([Path(args.keyfile)])          # a killed keygen's copy of its key
     key = Key.generate()
     key.save(args.keyfile)
     print(visible(f"{args.keyfile}: new key, fingerprint {key.fingerprint} (in messages), "

@@ -7,16 +7,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import sys
 import unicodedata
 from collections import Counter
 from pathlib import Path
 
-from .. import atomic, imageio
+from .. import imageio
 from ..errors import ImageFileError, OutputExistsError, ParameterError, WatermarkError
-from ..sources import visible
 
-__all__ = ["destinations", "difference_path", "make_folders", "remove_empty", "leftovers", "say_leftovers"]
+__all__ = ["destinations", "difference_path", "make_folders", "remove_empty"]
 
 
 def difference_path(output: Path) -> Path:
@@ -99,45 +97,6 @@ def remove_empty(made: list[Path]) -> None:
     for folder in sorted(set(made), key=lambda path: len(path.parts), reverse=True):
         with contextlib.suppress(OSError):      # not empty, or gone: left as it is
             folder.rmdir()
-
-
-def say_leftovers(pairs: list[tuple[Path, Path]]) -> None:
-    """A warning line on stderr for each of `leftovers`."""
-    for leftover in leftovers(pairs):
-        print(visible(f"watermark: warning: {leftover}: a temporary file that a run killed before it finished "
-                      "(or a power cut) left, unless another run is writing there now; remove it"), file=sys.stderr)
-
-
-def leftovers(pairs: list[tuple[Path, Path]]) -> list[Path]:
-    """The temporary files (`atomic.TEMPORARY`, as `imageio.save_image` and `atomic.writing` name them) beside
-    the destinations of ``pairs`` that no process holds open: what a killed run or a power cut left (a run
-    removes its own, whatever stops it, but SIGKILL; one at work holds its file open)."""
-    names: dict[Path, set[str]] = {}
-    for _, destination in pairs:
-        names.setdefault(destination.parent, set()).add(atomic.stem(destination.name))
-    found = []
-    for folder, wanted in names.items():
-        try:
-            entries = sorted(os.listdir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            match = atomic.TEMPORARY.fullmatch(entry)
-            if match and match.group(1) in wanted:
-                found.append(folder / entry)
-    if found:                # another run writing there now holds its file open: not a leftover
-        held = _open_files()
-        found = [path for path in found if os.path.realpath(path) not in held and path.exists()]   # or renamed
-    return found
-
-
-def _open_files() -> set[str]:
-    """The files this user's processes hold open (Linux's /proc; none known elsewhere)."""
-    held = set()
-    for descriptor in Path("/proc").glob("[0-9]*/fd/*"):
-        with contextlib.suppress(OSError):
-            held.add(os.readlink(descriptor))
-    return held
 
 
 def _sources(inputs: list[str], skip: str | None = None,

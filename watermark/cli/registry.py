@@ -31,6 +31,7 @@ from .common import (
     payload_number,
     refuse_registry_files,
     require_utf8,
+    say_leftovers,
     visible,
 )
 
@@ -222,6 +223,7 @@ def _run_export(args: argparse.Namespace) -> int:
                 written.detach().seek(0)
                 _to_stdout(whole)
             return FOUND
+        say_leftovers([Path(args.output)])      # a killed export's copy of the records
         try:
             with atomic.writing(Path(args.output), replace=args.overwrite, mode=0o600) as out:
                 text = io.TextIOWrapper(out, encoding="utf-8", newline="")

@@ -41,6 +41,7 @@ from .common import (
     probability,
     refuse_registry_files,
     say_left_out,
+    say_leftovers,
     seconds,
     visible,
 )
@@ -127,6 +128,8 @@ def _run_scan(args: argparse.Namespace) -> int:
     report = None if args.report is None else ScanReport(
         args.report, _thumbnails(scanner.registry), registry=_registry_state(args.registry, scanner.registry, started),
         keys=[f"{key.fingerprint} ({key.public_id})" for key in scanner.keys], false_alarm=args.false_alarm)
+    if report is not None:
+        say_leftovers([report.path])            # a killed run's report, its findings and thumbnails
     summary = _Summary()
     left_out: Counter[str] = Counter()
     sources = iter_sources(args.paths, recursive=args.recursive, include=args.include, exclude=args.exclude,
