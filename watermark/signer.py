@@ -70,8 +70,10 @@ class ManifestSigner:
         self._native: tuple[Any, Any] | None = None
 
     @classmethod
-    def load(cls, cert_path: str | os.PathLike, key_path: str | os.PathLike) -> ManifestSigner:
-        """Read and check a PEM certificate chain (signing certificate first) and its PEM private key.
+    def load(cls, cert_path: str | os.PathLike, key_path: str | os.PathLike, *,
+             password: bytes | None = None) -> ManifestSigner:
+        """Read and check a PEM certificate chain (signing certificate first) and its PEM private key,
+        decrypted with ``password`` when it is encrypted (the key then need not lie on disk in clear).
 
         Raises
         ------
@@ -90,12 +92,17 @@ class ManifestSigner:
         except ValueError:
             raise CredentialsError(f"{cert_path}: not a PEM certificate chain (-----BEGIN CERTIFICATE-----)") \
                 from None
+        pem = _read(key_path, "private key")
         try:
-            key = serialization.load_pem_private_key(_read(key_path, "private key"), password=None)
-        except TypeError:    # cryptography's word for "encrypted, and no password given"
-            raise CredentialsError(f"{key_path}: the private key is encrypted; give an unencrypted copy "
-                                   "(openssl pkey -in KEY -out PLAIN) and keep it private") from None
+            key = serialization.load_pem_private_key(pem, password=password)
+        except TypeError:    # cryptography's word for "encrypted, and no password given" (or the reverse)
+            raise CredentialsError(f"{key_path}: the private key is encrypted; give its password (embed "
+                                   "--c2pa-key-password-env VAR)" if password is None else
+                                   f"{key_path}: the private key is not encrypted; give no password") from None
         except (ValueError, NotImplementedError):
+            if password is not None and b"ENCRYPTED" in pem:
+                raise CredentialsError(f"{key_path}: cannot decrypt the private key with the password given") \
+                    from None
             raise CredentialsError(f"{key_path}: not a PEM private key (-----BEGIN PRIVATE KEY-----)") from None
         warn_if_shared(key_path, stat.S_IMODE(key_path.stat().st_mode))
         leaf = chain[0]

@@ -400,6 +400,32 @@ def _embed(*arguments):
 
 
 @needs_c2pa
+def test_an_encrypted_signing_key_is_read_with_its_password_from_the_environment(tmp_path, keyfile, authority,
+                                                                                 master, monkeypatch, capsys):
+    """A probe: an encrypted signing key was refused, so its certificate's private key had to lie on disk in
+    clear; the password now comes from a named environment variable, never the command line."""
+    from cryptography.hazmat.primitives import serialization
+
+    from watermark.signer import ManifestSigner
+
+    private = serialization.load_pem_private_key(authority.key.read_bytes(), None)
+    encrypted = _write(tmp_path / "encrypted.key", private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"correct horse battery staple")))
+    assert ManifestSigner.load(authority.chain, encrypted, password=b"correct horse battery staple").alg
+    with pytest.raises(wm.CredentialsError, match="encrypted.key: cannot decrypt the private key with the password"):
+        ManifestSigner.load(authority.chain, encrypted, password=b"wrong")
+    with pytest.raises(wm.CredentialsError, match=r"encrypted; give its password \(embed --c2pa-key-password-env"):
+        ManifestSigner.load(authority.chain, encrypted)
+    signing = ["--c2pa-cert", authority.chain, "--c2pa-key", encrypted, "--c2pa-key-password-env", "SIGNING_PASSWORD"]
+    assert _embed(master, "-o", tmp_path / "out.jpg", "--key", keyfile, *signing) == 2
+    assert "SIGNING_PASSWORD" not in capsys.readouterr().err                  # unset: the name is not shown
+    monkeypatch.setenv("SIGNING_PASSWORD", "correct horse battery staple")
+    assert _embed(master, "-o", tmp_path / "out.jpg", "--key", keyfile, *signing) == 0
+    assert provenance.read_credentials(tmp_path / "out.jpg", trust_anchors=authority.root).trusted
+
+
+@needs_c2pa
 def test_cli_signs_and_reports_the_manifest_in_the_json_row(tmp_path, keyfile, authority, master, capsys):
     out = tmp_path / "out.jpg"
     assert _embed(master, "-o", out, "--key", keyfile, "--c2pa-cert", authority.chain,

@@ -102,14 +102,27 @@ def load_keys(args: argparse.Namespace) -> list[Key]:
     return keys
 
 
+def secret_from_environment(variable: str | None, option: str) -> bytes | None:
+    """The UTF-8 bytes of the environment variable ``variable`` names (given as ``option``), or None when no
+    variable is named; neither the value nor the name is ever shown (a secret given in its place)."""
+    if variable is None:
+        return None
+    return _environment_secret(variable, option).encode("utf-8", "surrogateescape")
+
+
+def _environment_secret(variable: str, option: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):    # never echo what may be the secret
+        raise ParameterError(f"{option} takes the NAME of an environment variable (letters, digits and _), "
+                             "never the secret itself")
+    value = os.environ.get(variable, "")
+    if not value:        # the name not repeated either: a secret of letters and digits looks like one
+        raise KeyFileError(f"{option}: no environment variable of that name is set, or it is empty (the name "
+                           "is not shown, in case a secret was given in its place)")
+    return value
+
+
 def _passphrase_key(variable: str) -> Key:
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):    # never echo what may be the passphrase
-        raise ParameterError("--passphrase-env takes the NAME of an environment variable (letters, digits and _), "
-                             "never the passphrase itself")
-    passphrase = os.environ.get(variable, "")
-    if not passphrase:   # the name not repeated either: a passphrase of letters and digits looks like one
-        raise KeyFileError("--passphrase-env: no environment variable of that name is set, or it is empty (the name "
-                           "is not shown, in case a passphrase was given in its place)")
+    passphrase = _environment_secret(variable, "--passphrase-env")
     if (weakness := passphrase_weakness(passphrase)) is not None:
         warnings.warn(f"--passphrase-env: {weakness}", WeakPassphraseWarning, stacklevel=2)
     return Key.from_passphrase(passphrase)

@@ -31,6 +31,7 @@ from .common import (
     payload,
     say_left_out,
     say_leftovers,
+    secret_from_environment,
 )
 
 __all__ = ["register"]
@@ -60,6 +61,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     signing.add_argument("--c2pa-cert", metavar="CERT", help="PEM certificate chain, signing certificate first: "
                          "embed a signed C2PA manifest whose soft binding is the mark's payload")
     signing.add_argument("--c2pa-key", metavar="KEY", help="the signing certificate's PEM private key")
+    signing.add_argument("--c2pa-key-password-env", metavar="VAR",
+                         help="name of an environment variable holding the private key's password, when it is "
+                              "encrypted")
     embed_registry.registry_options(embed)
     common_options(embed)
     embed.set_defaults(run=_run_embed)
@@ -142,7 +146,9 @@ def _run_embed(args: argparse.Namespace) -> int:
     key, value = load_key(args), payload(args) if given else None
     if value is not None:
         payload_to_int(value)                                # a bad payload fails before any file
-    signer = ManifestSigner.load(args.c2pa_cert, args.c2pa_key) if args.c2pa_cert is not None else None
+    signer = None if args.c2pa_cert is None else ManifestSigner.load(
+        args.c2pa_cert, args.c2pa_key, password=secret_from_environment(args.c2pa_key_password_env,
+                                                                        "--c2pa-key-password-env"))
     left_out: Counter[str] = Counter()
     pairs = outputs.destinations(args.inputs, args.output, in_place=args.in_place, diff=args.diff, left_out=left_out)
     if signer is not None:
