@@ -164,6 +164,8 @@ def _in_processes(items: Iterator[T], function: Callable[[T], Any], jobs: int) -
                 yield index, item, result
                 feed(worker)
         finished = True
+    except GeneratorExit:            # the reader closed the stream: it wants no more results
+        raise
     except BaseException:            # stopped (Ctrl-C): results already sent are given, their work is done
         yield from _sent(workers)
         raise

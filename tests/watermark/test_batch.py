@@ -231,3 +231,16 @@ def test_an_item_whose_worker_died_once_is_tried_again_and_succeeds(monkeypatch,
     monkeypatch.setenv("FILIGRANE_TEST_MARKER", str(tmp_path / "died"))
     outcome = dict(batch.run(iter(range(20)), die_once, jobs=2))
     assert (tmp_path / "died").exists() and outcome[13] == 169
+
+
+def test_a_stream_closed_while_a_worker_has_sent_its_result_closes():
+    """A clean-clone CI run: closing the stream while a result already sent was unread made the generator
+    yield it from its clean-up, "generator ignored GeneratorExit"; a reader that closes wants no more."""
+    stream = batch._in_processes(iter(range(6)), slow_square, 2)
+    next(stream)
+    workers = stream.gi_frame.f_locals["workers"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(worker.held is not None and worker.connection.poll(0)
+                                                  for worker in workers):
+        time.sleep(0.05)
+    stream.close()
