@@ -387,17 +387,17 @@ def output_quality(marked: ImageLike, destination: str | os.PathLike, like: imag
         chosen, share = _kept_or_raised(marked, destination, like, key, scheme, kept)
         if chosen != kept:
             why = f"not the source's {kept}: on the source's own quantisation the mark kept {share:.0%} of its strength"
-    lossy = imageio.lossy_format(destination, like) is not None or getattr(marked, "mode", None) == "P"
-    if lossy and min(_shape_of(marked)) < _READ_BACK_BELOW:
+    fmt = imageio.lossy_format(destination, like)
+    if (fmt is not None or getattr(marked, "mode", None) == "P") and min(_shape_of(marked)) < _READ_BACK_BELOW:
         if payload is None:
             payload = detect(marked, key, scheme=scheme.name).payload
-        read = _read_back(marked, destination, like, key, scheme, chosen, payload, given=quality is not None)
+        read = _read_back(marked, destination, like, key, scheme, chosen, payload, at_quality=fmt is not None,
+                          given=quality is not None)
         if read != chosen:
             why = f"not {chosen or imageio.DEFAULT_QUALITY}: the mark did not read back from the file written so"
             chosen = read
     if why:
-        warnings.warn(f"{destination}: written at {imageio.lossy_format(destination, like)} quality {chosen}, {why}",
-                      FiligraneWarning, stacklevel=2)
+        warnings.warn(f"{destination}: written at {fmt} quality {chosen}, {why}", FiligraneWarning, stacklevel=2)
     return chosen
 
 
@@ -416,11 +416,11 @@ def _kept_or_raised(marked: ImageLike, destination: str | os.PathLike, like: ima
 
 
 def _read_back(marked: ImageLike, destination: str | os.PathLike, like: imageio.LoadedImage, key: Key,
-               scheme: schemes.Scheme, quality: int | None, payload: int | None, *, given: bool) -> int | None:
-    """``quality`` when the file written at it gives ``payload`` back, else 100 (a JPEG or WebP whose quality
-    was not ``given``) when that does; a small copy whose file loses its mark even so is refused
-    (`ImageTooSmallError`): its pixels held it (`embed` reads them back), its encoding not."""
-    at_quality = imageio.lossy_format(destination, like) is not None
+               scheme: schemes.Scheme, quality: int | None, payload: int | None, *, at_quality: bool,
+               given: bool) -> int | None:
+    """``quality`` when the file written at it gives ``payload`` back, else 100 (a format written at a quality,
+    ``at_quality``, the quality not ``given``) when that does; a small copy whose file loses its mark even so
+    is refused (`ImageTooSmallError`): its pixels held it (`embed` reads them back), its encoding not."""
     for candidate in dict.fromkeys([quality, *([100] if at_quality and not given else [])]):
         written = imageio.open_own(imageio.image_bytes(marked, destination, like=like, quality=candidate))
         if detect(written, key, scheme=scheme.name).payload == payload:

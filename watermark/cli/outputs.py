@@ -107,16 +107,18 @@ def _sources(inputs: list[str], skip: str | None = None,
     and ``skip`` itself as an input directory is refused."""
     sources: dict[str, tuple[Path, Path]] = {}
     _identity.cache_clear()                              # folders made or removed since an earlier call
+    outputs = None if skip is None else _identity(os.path.realpath(skip))
     for item in inputs:
         root = Path(item)
         if root.is_dir():
-            if skip is not None and _same_folder(skip, root):
+            folder = _identity(os.path.realpath(root))
+            if outputs is not None and outputs == folder:
                 raise ParameterError(f"{skip}: is the input directory; give another output directory, or "
                                      "--in-place to mark its files where they are")
-            inside = skip is not None and _within(skip, root)   # else nothing found under this input is an output
+            inside = skip is not None and outputs is not None and folder in _lineage(skip)   # else none is an output
             unread: Counter[str] = Counter()
             found = [path for path in imageio.iter_image_files(root, left_out=unread)
-                     if not (inside and skip is not None and _within(path, skip))]
+                     if not (inside and outputs in _lineage(path))]
             if not found:
                 raise WatermarkError(imageio.no_image_files(str(item), unread))
             if left_out is not None:
@@ -129,18 +131,12 @@ def _sources(inputs: list[str], skip: str | None = None,
     return list(sources.values())
 
 
-def _same_folder(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """Whether ``a`` and ``b`` are one existing folder: by identity, not by name (``photos`` is ``Photos`` on a
-    case-insensitive disk, macOS's and FAT's, where comparing the names let the masters be overwritten)."""
-    found = _identity(os.path.realpath(a))
-    return found is not None and found == _identity(os.path.realpath(b))
-
-
-def _within(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
-    """Whether ``path``, its links followed, is ``folder`` or lies under it (its parents compared by identity)."""
-    wanted = _identity(os.path.realpath(folder))
+def _lineage(path: str | os.PathLike) -> set[tuple[int, int] | None]:
+    """The identities of ``path``, its links followed, and of every folder above it: compared by identity, not
+    by name (``photos`` is ``Photos`` on a case-insensitive disk, macOS's and FAT's, where comparing names
+    let the masters be overwritten; a link into the input is the input)."""
     here = Path(os.path.realpath(path))
-    return wanted is not None and any(_identity(str(ancestor)) == wanted for ancestor in (here, *here.parents))
+    return {_identity(str(ancestor)) for ancestor in (here, *here.parents)}
 
 
 @functools.lru_cache(maxsize=4096)

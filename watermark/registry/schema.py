@@ -184,8 +184,7 @@ def connect(path: str | os.PathLike, *, create: bool = False, timeout: float | N
         if create:
             _remove_made(path)
         raise RegistryError(f"{path}: cannot open the registry ({exc})") from None
-    if isinstance(connection, _Connection):          # always: `_open` makes them
-        connection.read_only = readable_only
+    connection.read_only = readable_only
     try:
         with errors(path, timeout):
             connection.execute("PRAGMA foreign_keys = ON")
@@ -220,12 +219,12 @@ def turn(connection: sqlite3.Connection) -> contextlib.AbstractContextManager:
     return connection.turn if isinstance(connection, _Connection) else contextlib.nullcontext()
 
 
-def _open(path: Path, options: str, timeout: float) -> sqlite3.Connection:
+def _open(path: Path, options: str, timeout: float) -> _Connection:
     return sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True, timeout=timeout, isolation_level=None,
                            check_same_thread=False, factory=_Connection)
 
 
-def _open_readable(path: Path, timeout: float) -> sqlite3.Connection:
+def _open_readable(path: Path, timeout: float) -> _Connection:
     """A registry this process may only read (a read-only share, another user's file), opened read-only: as a
     WAL database while a writer keeps its WAL index there (its latest records read), else as an immutable
     file (WAL's index would need write access; with no writer at work the file holds every record, and
