@@ -10,23 +10,17 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from watermark.color import luminance
 from watermark.image import image_op
 
 from ._spec import Param, RngLike, make_rng, record, registered
 
 __all__ = ["brightness", "contrast", "gamma", "saturation", "hue", "grayscale", "colour_jitter", "palette"]
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
-
-def _luma(image: np.ndarray) -> np.ndarray:
-    return image if image.ndim == 2 else image @ _LUMA
-
-
 def _saturate(image: np.ndarray, factor: float) -> np.ndarray:
     if image.ndim == 2:
         return image
-    grey = _luma(image)[:, :, None]
+    grey = luminance(image)[:, :, None]
     return grey + np.float32(factor) * (image - grey)
 
 
@@ -39,7 +33,7 @@ def _hue_shift(image: np.ndarray, degrees: float) -> np.ndarray:
 
 
 def _contrast(image: np.ndarray, factor: float) -> np.ndarray:
-    mean = np.float32(_luma(image).mean())
+    mean = np.float32(luminance(image).mean())
     return mean + np.float32(factor) * (image - mean)
 
 
@@ -89,7 +83,7 @@ def hue(image: np.ndarray, *, degrees: float = 15) -> np.ndarray:
 @image_op
 def grayscale(image: np.ndarray) -> np.ndarray:
     """Replace colours by their BT.601 luma (the output keeps the input's channels)."""
-    return _luma(image)
+    return luminance(image)
 
 
 @registered(family="colour", primary=None, random=True,

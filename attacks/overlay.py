@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from watermark.color import luminance
 from watermark.image import image_op
 
 from ._spec import Param, registered
@@ -32,7 +33,7 @@ def _blend(image: np.ndarray, layer: Image.Image, position: str, opacity: float)
     weight = rgba[:, :, 3:] * np.float32(opacity)
     colour = rgba[:, :, :3]
     if image.ndim == 2:
-        return image * (1 - weight[:, :, 0]) + (colour @ np.array([0.299, 0.587, 0.114], np.float32)) * weight[:, :, 0]
+        return image * (1 - weight[:, :, 0]) + luminance(colour) * weight[:, :, 0]
     return image * (1 - weight) + colour * weight
 
 

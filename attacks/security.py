@@ -48,7 +48,7 @@ _DETECTOR_BAND = 8.0      # px at the working resolution: masking.whiten's band 
 
 def _luma(image: Any) -> np.ndarray:
     pixels = image if isinstance(image, np.ndarray) and image.dtype == np.float32 else to_float(image, name="input")[0]
-    return color.luminance(pixels[:, :, :3] if pixels.ndim == 3 else pixels)
+    return color.luminance(pixels)
 
 
 def _working(luma: np.ndarray) -> np.ndarray:
@@ -174,7 +174,7 @@ def _same_channels(pixels: np.ndarray, image: np.ndarray) -> np.ndarray:
     if pixels.ndim == 3 and image.ndim == 3:
         return pixels[:, :, :image.shape[2]]
     if pixels.ndim == 3:
-        return color.luminance(pixels[:, :, :3])
+        return color.luminance(pixels)
     if image.ndim == 3:
         return np.repeat(pixels[:, :, None], image.shape[2], axis=2)
     return pixels

@@ -17,11 +17,14 @@ _PIXELS_PER_WORKING = 1.5    # in between: the image's short side over its worki
 STRIP_PIXELS = 1 << 22     # pixels per strip of a full-resolution plane (16 MB of float32)
 
 
-def luminance(rgb: np.ndarray) -> np.ndarray:
-    """BT.601 luma (as JPEG uses) of float32 RGB ``(H, W, 3)`` (or the image itself when already ``(H, W)``)."""
-    if rgb.ndim == 2:
-        return rgb
-    return cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.float32), cv2.COLOR_RGB2GRAY)
+def luminance(pixels: np.ndarray) -> np.ndarray:
+    """BT.601 luma (as JPEG uses), float32 ``(H, W)``, of float pixels: RGB or RGBA ``(H, W, 3 or 4)``,
+    grey with or without alpha ``(H, W, 1 or 2)`` (alpha left out), or a plane ``(H, W)`` (itself)."""
+    if pixels.ndim == 2:
+        return pixels
+    if pixels.shape[2] < 3:
+        return pixels[:, :, 0]
+    return cv2.cvtColor(np.ascontiguousarray(pixels[:, :, :3], dtype=np.float32), cv2.COLOR_RGB2GRAY)
 
 
 def working_side(shape: tuple[int, ...]) -> int:

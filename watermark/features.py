@@ -115,8 +115,7 @@ def grey_at(image: ImageLike, long_side: int) -> tuple[np.ndarray, float]:
     """uint8 luminance of ``image`` with its long side at most ``long_side`` (area-averaged, never
     enlarged), and the scale applied (<= 1)."""
     pixels, _ = to_float(image)
-    if pixels.ndim == 3:
-        pixels = color.luminance(pixels[:, :, :3])
+    pixels = color.luminance(pixels)
     height, width = pixels.shape
     scale = min(1.0, long_side / max(height, width))
     if scale < 1.0:

@@ -64,8 +64,7 @@ def perceptual_hash(image: ImageLike) -> int:
     True
     """
     pixels, _ = to_float(image)
-    if pixels.ndim == 3:
-        pixels = color.luminance(pixels[:, :, :3])
+    pixels = color.luminance(pixels)
     thumbnail = cv2.resize(np.ascontiguousarray(pixels, np.float32), (_SIDE, _SIDE), interpolation=cv2.INTER_AREA)
     bits = _invariants(cv2.dct(thumbnail)) > 0
     return int.from_bytes(np.packbits(bits).tobytes(), "big")

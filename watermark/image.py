@@ -157,7 +157,7 @@ def luminance_of(array: np.ndarray) -> np.ndarray:
     luma = np.empty(array.shape[:2], np.float32)
     for rows in strips(array.shape):
         pixels = _float_pixels(array[rows])
-        luma[rows] = luminance(pixels[:, :, :3] if pixels.ndim == 3 else pixels)
+        luma[rows] = luminance(pixels)
     return luma
 
 
@@ -228,9 +228,9 @@ def from_float(pixels: np.ndarray, fmt: PixelFormat) -> ImageLike:
     Values are clipped to [0, 1] and rounded (never truncated) for integer types.
     """
     if fmt.channels == 1 and pixels.ndim == 3:
-        pixels = pixels[:, :, 0] if pixels.shape[2] == 1 else _luma(pixels[:, :, :3])
+        pixels = luminance(pixels)
     elif fmt.channels == 2:
-        pixels = np.stack([_luma(pixels[:, :, :3]), pixels[:, :, 3]], axis=2)
+        pixels = np.stack([luminance(pixels), pixels[:, :, 3]], axis=2)
     elif fmt.channels in (3, 4) and pixels.ndim == 2:
         pixels = np.repeat(pixels[:, :, None], 3, axis=2)
     array = _quantise(pixels, fmt.dtype)
@@ -247,10 +247,6 @@ def _quantise(pixels: np.ndarray, dtype: np.dtype) -> np.ndarray:
         scaled = np.clip(pixels, 0.0, 1.0) * np.float32(_MAXIMUM[dtype])
         return np.rint(scaled, out=scaled).astype(dtype)
     return np.clip(pixels, 0.0, 1.0).astype(dtype)
-
-
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def _array_to_pil(array: np.ndarray, fmt: PixelFormat) -> Image.Image:

@@ -74,7 +74,7 @@ def phase_shape(original_size: tuple[int, int], master_size: tuple[int, int]) ->
 def plane_of(luma: ImageLike) -> np.ndarray:
     """A suspect's luminance as the float plane `phase_in` reads."""
     pixels, _ = to_float(luma)
-    return color.luminance(pixels[:, :, :3]) if pixels.ndim == 3 else pixels
+    return color.luminance(pixels)
 
 
 def phase_in(plane: np.ndarray, shape: tuple[int, int], key: Key) -> Phase:

@@ -44,7 +44,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def _luma(image: np.ndarray) -> np.ndarray:
     pixels = image.astype(np.float32) / 255.0
-    return color.luminance(pixels) if pixels.ndim == 3 else pixels
+    return color.luminance(pixels)
 
 
 @pytest.fixture(scope="module", params=list(BASELINES))

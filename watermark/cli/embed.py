@@ -128,9 +128,7 @@ def _write_difference(original: Path, marked: Path, max_pixels: int | None) -> P
     after, _ = to_float(imageio.load_image(marked, max_pixels=max_pixels).image)
     if before.shape != after.shape:   # the output format dropped alpha or colour
         raise InvalidImageError(f"{marked}: cannot compare with {original} (different layout)")
-    def luma(pixels: np.ndarray) -> np.ndarray:
-        return luminance(pixels[:, :, :3]) if pixels.ndim == 3 else pixels
-    amplified = np.clip(0.5 + 20.0 * (luma(after) - luma(before)), 0.0, 1.0)
+    amplified = np.clip(0.5 + 20.0 * (luminance(after) - luminance(before)), 0.0, 1.0)
     path = outputs.difference_path(marked)
     imageio.save_image(Image.fromarray(np.rint(amplified * 255).astype(np.uint8)), path, overwrite=True)
     return path
