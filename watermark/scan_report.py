@@ -24,7 +24,7 @@ from . import __version__, atomic, schemes
 from .errors import ImageFileError
 from .fingerprint import MAX_DISTANCE
 from .scan import LIKENESS, STATUSES
-from .sources import masked, shown_recipient, visible
+from .sources import has_secret, masked, shown_recipient, visible
 
 __all__ = ["ScanReport", "copies_named", "layer_read", "recipient_of"]
 
@@ -151,11 +151,11 @@ def _terms(record: dict) -> str:
 
 def _link(path: str | None) -> str:
     """``path`` shown, and linked where a browser can open it: a local file (made absolute from the
-    folder the scan ran in), or an http(s) URL without a secret in it (`masked`)."""
+    folder the scan ran in), or an http(s) URL without a secret in it (a masked one would not open)."""
     if not path:
         return ""
     parts = urlsplit(path)
-    if parts.scheme in ("http", "https") and masked(path) == path:
+    if parts.scheme in ("http", "https") and not has_secret(path):
         href = path
     elif "://" in path:
         return _e(path)

@@ -26,7 +26,7 @@ from .errors import ImageFileError, InvalidImageError, ParameterError
 from .imageio import NUL_IN_NAME, printable, walk
 
 __all__ = ["Source", "STDIN", "STDIN_CLOSED", "URL_TIMEOUT", "iter_sources", "listed_paths", "read_bytes", "is_url",
-           "printable", "visible", "quoted", "shown_recipient", "NO_RECIPIENT"]
+           "printable", "visible", "quoted", "masked", "has_secret", "shown_recipient", "NO_RECIPIENT"]
 
 STDIN = "-"
 URL_TIMEOUT = 60.0     # s: the longest an HTTP(S) server may keep a read waiting for a connection or for data
@@ -39,8 +39,9 @@ class Source:
     Attributes
     ----------
     name : str
-        How the batch names it in its output: the path or URL as given, always valid UTF-8 (bytes
-        that are not are shown as ``\\xNN``).
+        How the batch names it in its output (lines, rows, report; ``--resume`` matches it): the path
+        or URL as given, always valid UTF-8 (bytes that are not are shown as ``\\xNN``), a URL's
+        password and secret parameters written ``***`` (`masked`).
     location : str
         What to open: the local path (with the file system's own bytes), made absolute where the batch
         was started, so that a worker with another working directory opens the same file; or the URL.
@@ -88,8 +89,13 @@ _SECRET_PARAMETER = re.compile(r"([?&#;](?:[\w.-]*(?:token|signature|secret|pass
 
 def masked(text: str) -> str:
     """``text`` with a URL's user information and secret query values written ``***``, for what people read
-    (lines, the report, a row's error); the rows keep the URL as given, which a resumed scan matches."""
+    or pass on: a URL's name in a batch (`Source.name`: its lines, rows, report), the errors that quote it."""
     return _SECRET_PARAMETER.sub(r"\1***", _USER_INFO.sub(r"\1***@", text))
+
+
+def has_secret(url: str) -> bool:
+    """Whether ``url`` holds user information or a parameter naming a secret, given or already `masked`."""
+    return bool(_USER_INFO.search(url) or _SECRET_PARAMETER.search(url))
 
 
 def visible(text: str) -> str:
@@ -121,10 +127,11 @@ def shown_recipient(name: str | None) -> str:
 
 
 def _source(path: str, error: str | None = None) -> Source:
-    name = printable(path)
+    shown = printable(path)
+    name = masked(shown) if is_url(path) else shown
     if error is None and "\0" in path:
         error = f"{name}: {NUL_IN_NAME}"
-    elif error is None and name != path:
+    elif error is None and shown != path:
         error = f"{name}: the file name is not valid UTF-8; rename the file to scan it"
     location = path if is_url(path) else os.path.join(os.getcwd(), path)    # join: a/../b stays the kernel's
     return Source(name=name, location=location, error=error)

@@ -808,14 +808,15 @@ def test_a_report_named_dash_is_one_line_and_no_folder(scan_world, tmp_path):
     assert not (tmp_path / "-").exists()
 
 
-def test_a_url_s_password_is_masked_in_the_lines_people_read_and_kept_in_the_rows(scan_world, tmp_path):
-    """An attacker's probe: the report masked a URL's password, but the scan's lines and stderr printed it."""
+def test_a_url_s_password_is_masked_in_the_lines_and_the_rows(scan_world, tmp_path):
+    """An attacker's probe: the report masked a URL's password, but the scan's lines and stderr printed it; and
+    the rows, which people pass on, kept it."""
     url = "http://user:secret@127.0.0.1:9/x.jpg"                 # nothing listens there: an error row
     command = ("scan", url, "--registry", scan_world / "r.db", "--key", scan_world / "studio.key")
     shown = _run(*command, check=2)
     assert "secret" not in shown.stdout + shown.stderr and "http://***@127.0.0.1:9/x.jpg" in shown.stdout
     row = json.loads(_run(*command, "--json", check=2).stdout)
-    assert row["path"] == url                                       # what --resume matches
+    assert row["path"] == "http://***@127.0.0.1:9/x.jpg"
     assert "secret" not in row["error"] and row["error"].startswith("http://***@127.0.0.1:9/x.jpg: ")
 
 

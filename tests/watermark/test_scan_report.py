@@ -210,15 +210,19 @@ def test_characters_that_would_act_on_the_page_are_shown_escaped(tmp_path):
         assert shown in text, shown
 
 
-def test_a_password_in_a_url_is_hidden_in_the_report_not_in_the_rows(scan_world, tmp_path):
+def test_a_password_in_a_url_is_hidden_in_the_report_and_the_rows_which_resume_by_it(scan_world, tmp_path):
     pytest.importorskip("aiohttp")
+    out = tmp_path / "rows.jsonl"
     with http_server((scan_world / "crawl" / "exact.png").read_bytes()) as served:
         url = served.replace("http://", "http://alice:s3cretpw@")
-        result = run("scan", url, "--registry", scan_world / "r.db", "--key", scan_world / "studio.key", "--json",
-                     "--report", tmp_path / "report", check=0)
-    assert f'"path": "{url}"' in result.stdout and '"status": "exact"' in result.stdout
-    page = (tmp_path / "report" / "report.html").read_text()
+        command = ("scan", url, "--registry", scan_world / "r.db", "--key", scan_world / "studio.key", "-o", out)
+        run(*command, "--report", tmp_path / "report", check=0)
+        resumed = run(*command, "--resume", check=0)
     hidden = served.replace("http://", "http://***@")
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(row["path"], row["status"]) for row in rows] == [(hidden, "exact")], rows
+    assert "s3cretpw" not in out.read_text() and "(1 of them by an earlier run)" in resumed.stderr, resumed.stderr
+    page = (tmp_path / "report" / "report.html").read_text()
     assert "s3cretpw" not in page and "alice" not in page
     assert _text(tmp_path / "report" / "report.html").count(hidden) == 3      # the command, the caption, the path
 

@@ -39,6 +39,7 @@ def test_the_report_links_no_url_that_carries_a_secret():
     assert "href" not in _link("https://ghp_S3cretToken@host/a.jpg") and "S3cret" not in _link(
         "https://ghp_S3cretToken@host/a.jpg")
     assert "href" not in _link("https://h/a.jpg?access_token=zz")
+    assert "href" not in _link("https://***@host/a.jpg") and "href" not in _link("https://h/a.jpg?sig=***")
     assert _link("https://h/a.jpg?w=1") == "<a href='https://h/a.jpg?w=1'>https://h/a.jpg?w=1</a>"
 
 
