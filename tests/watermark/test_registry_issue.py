@@ -75,6 +75,30 @@ def test_rerun_skips_what_is_done(registry, master, tmp_path, key):
         issue_file(registry, master, output, key, recipient="B")
 
 
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="a bind mount needs root")
+def test_a_copy_named_another_way_is_still_the_copy_issued_there(registry, master, tmp_path, key, monkeypatch):
+    """A probe on a case-insensitive disk: a rerun naming the output in another case read "already exists and
+    is no copy this registry issued", for the copy it had issued, and its interrupted run's output was left
+    unrecorded (here the other name is a bind mount of the output folder, which resolving links cannot see)."""
+    (tmp_path / "Out").mkdir()
+    (tmp_path / "out").mkdir()
+    subprocess.run(["mount", "--bind", str(tmp_path / "Out"), str(tmp_path / "out")], check=True)
+    try:
+        first = issue_file(registry, master, tmp_path / "Out" / "a.png", key, recipient="Alice")
+        again = issue_file(registry, master, tmp_path / "out" / "a.png", key, recipient="Alice")
+        assert again.status == "skipped" and again.record.id == first.record.id
+        with pytest.raises(wm.RegistryError, match="a.png: holds copy .* issued to Alice .* another recipient"):
+            issue_file(registry, master, tmp_path / "out" / "a.png", key, recipient="Bob")
+        monkeypatch.setattr(atomic, "link_new", _then_ctrl_c(atomic.link_new))
+        with pytest.raises(KeyboardInterrupt):
+            issue_file(registry, master, tmp_path / "Out" / "b.png", key, recipient="Bob")
+        monkeypatch.undo()
+        recovered = issue_file(registry, master, tmp_path / "out" / "b.png", key, recipient="Bob")
+        assert recovered.status == "recovered" and registry.counts()["issued"] == 2
+    finally:
+        subprocess.run(["umount", str(tmp_path / "out")], check=True)
+
+
 def test_a_reservation_without_output_is_voided_and_a_new_payload_drawn(registry, master, tmp_path, key):
     output = tmp_path / "coffee.png"
     stale = registry.reserve(key, registry.add_master(sha256=file_sha256(master), path=master, width=600, height=400,

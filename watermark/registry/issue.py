@@ -238,7 +238,7 @@ def _resume(registry: Registry, key: Key, destination: Path, differences: Callab
 
     ``differences`` names what of a record is not the copy this run asks for (see the module's notes)."""
     written = file_sha256(destination) if destination.is_file() else None
-    for record in registry.records(key=key, output_path=destination, state=RESERVED):
+    for record in _reserved_for(registry, key, destination):
         ours = registry.finishable(record)    # refused if another run is still at work on it
         if written is None or not _carries(destination, key, record):
             if ours:                          # one merged from another registry: its output may be elsewhere
@@ -252,10 +252,40 @@ def _resume(registry: Registry, key: Key, destination: Path, differences: Callab
             raise RegistryError(_not_asked(destination, record, differ))
         _record_issued(registry, record.id, destination, written)    # recorded as the copy it is, then replaced
     if written is not None:
-        for record in registry.records(key=key, output_path=destination, state=ISSUED):
-            if record.output_sha256 == written and not differences(record):
+        for record in _issued_as(registry, destination, written, key=key):
+            if not differences(record):
                 return Issued("skipped", record)
     return None
+
+
+def _reserved_for(registry: Registry, key: Key, destination: Path) -> list[Record]:
+    """The reservations of ``key`` for ``destination``, recorded under its name or, when it exists, under
+    another name of the same file (another case on a case-insensitive disk, a bind mount)."""
+    named = registry.records(key=key, output_path=destination, state=RESERVED)
+    if not os.path.lexists(destination):
+        return named
+    return _with_other_names(named, registry.records(key=key, state=RESERVED), destination)
+
+
+def _issued_as(registry: Registry, destination: Path, written: str, *, key: Key | None = None) -> list[Record]:
+    """The issued copies (of ``key`` when given) whose file is ``destination``, its SHA-256 ``written``,
+    recorded under its name or under another name of the same file."""
+    named = [record for record in registry.records(key=key, output_path=destination, state=ISSUED)
+             if record.output_sha256 == written]
+    return _with_other_names(named, registry.find_sha256(written, key=key)[0], destination)
+
+
+def _with_other_names(named: list[Record], others: list[Record], destination: Path) -> list[Record]:
+    """``named`` (the records under ``destination``'s name), then those of ``others`` that name its file
+    otherwise (`os.path.samefile`: a record's path that no longer opens names nothing)."""
+    ids = {record.id for record in named}
+
+    def same_file(recorded: str) -> bool:
+        try:
+            return os.path.samefile(recorded, destination)
+        except (OSError, ValueError):
+            return False
+    return named + [record for record in others if record.id not in ids and same_file(record.output_path)]
 
 
 def _differences(record: Record, *, master: Master, recipient: str | None, metadata: dict,
@@ -286,11 +316,7 @@ def _another_copy(destination: Path, record: Record, differences: list[str], sou
 
 def _issued_there(registry: Registry, destination: Path) -> list[Record]:
     """The issued copies whose file is ``destination`` as it is now (what writing there replaces)."""
-    if not destination.is_file():
-        return []
-    current = file_sha256(destination)
-    return [record for record in registry.records(output_path=destination, state=ISSUED)
-            if record.output_sha256 == current]
+    return _issued_as(registry, destination, file_sha256(destination)) if destination.is_file() else []
 
 
 def _who(record: Record) -> str:
