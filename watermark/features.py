@@ -38,7 +38,7 @@ _MAGIC = b"FPR1"
 _HEADER = struct.Struct("<4sIIfHI")   # magic, width, height, feature scale, keypoints, thumbnail bytes
 _GRID = 16                            # keypoints are picked round-robin from a 16 x 16 grid of cells
 _CONTRAST = 0.02                      # SIFT's contrast threshold (OpenCV's default 0.04)
-_CLAHE = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
+_CLAHE_CLIP, _CLAHE_TILES = 2.0, (8, 8)  # local contrast equalisation (a CLAHE object per call: it keeps scratch state)
 _LEVELS = 32.0                        # 4-bit descriptor codes: RootSIFT components (< 0.5) x 32
 
 
@@ -131,7 +131,7 @@ def _unit(descriptors: np.ndarray) -> np.ndarray:
 
 def _sift(grey: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points, RootSIFT descriptors and responses of up to ``count`` SIFT keypoints."""
-    grey = _CLAHE.apply(grey)        # local contrast: dark and hazy pictures get keypoints too
+    grey = cv2.createCLAHE(_CLAHE_CLIP, _CLAHE_TILES).apply(grey)   # local contrast: dark, hazy pictures get keypoints
     keypoints, descriptors = cv2.SIFT.create(nfeatures=count, contrastThreshold=_CONTRAST).detectAndCompute(grey, None)
     if descriptors is None or not keypoints:
         return np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), np.zeros(0, np.float32)

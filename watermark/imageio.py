@@ -37,6 +37,7 @@ import math
 import os
 import re
 import stat
+import struct
 import threading
 import warnings
 from collections import Counter
@@ -357,55 +358,73 @@ def _bomb_message(path: Path, size: str, max_pixels: int | None) -> str:
 
 
 @contextlib.contextmanager
-def _pillow_limit(max_pixels: int | None) -> Iterator[int | None]:
-    """Make Pillow's process-wide bomb check warn (we raise) above ``max_pixels``; yield its own value."""
+def _pillow_limit(max_pixels: int | None) -> Iterator[None]:
+    """Make Pillow's process-wide bomb check warn (we raise) above ``max_pixels`` while an image larger than its
+    own limit is decoded (its TIFF reader checks each strip or tile again). Process-wide: only there, and
+    one such decode at a time; `_open` leaves Pillow's settings alone."""
     with _PILLOW_LOCK, warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         saved = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = max_pixels
         try:
-            yield saved
+            yield
         finally:
             Image.MAX_IMAGE_PIXELS = saved
 
 
+def _open(fp: IO[bytes]) -> ImageFile.ImageFile:
+    """``fp`` opened as one of the formats Filigrane reads, as `Image.open` opens it but without its bomb check,
+    which reads and changes settings shared by the whole process (the host's threads' too): the caller checks
+    the size against its own limit."""
+    Image.init()
+    prefix = fp.read(16)
+    for name in _READ_FORMATS:
+        factory, accept = Image.OPEN.get(name, (None, None))
+        if factory is None or accept is not None and accept(prefix) is not True:
+            continue
+        fp.seek(0)
+        try:
+            return factory(fp, "")
+        except (SyntaxError, IndexError, TypeError, struct.error):      # as Image.open: not this format
+            continue
+    raise Image.UnidentifiedImageError("cannot identify image file")
+
+
 def open_own(data: bytes) -> ImageFile.ImageFile:
-    """``data`` opened as a PIL image without Pillow's own bomb check: bytes this process encoded, or already
-    decoded within its pixel limit (Pillow's default, 89 Mpx, refused a 16000 x 12000 JPEG marked under
+    """``data`` opened as a PIL image without a bomb check: bytes this process encoded, or already decoded
+    within its pixel limit (Pillow's default, 89 Mpx, refused a 16000 x 12000 JPEG marked under
     ``max_pixels=None``, after all the work)."""
-    with _pillow_limit(None):
-        return Image.open(io.BytesIO(data))
+    return _open(io.BytesIO(data))
 
 
 def _decode(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str,
             reduce_to: int | None, luminance: bool) -> LoadedImage:
-    Image.init()
-    with _pillow_limit(max_pixels) as pillow_limit:
-        im = Image.open(fp, formats=[name for name in _READ_FORMATS if name in Image.OPEN])
-        width, height = im.size
-        if max_pixels is not None and width * height > max_pixels:
-            raise InvalidImageError(_bomb_message(path, f"{width}x{height} px = {width * height:,} pixels",
-                                                  max_pixels))
-        if im.mode not in _MODES:
-            raise InvalidImageError(f"{path}: unsupported pixel mode {im.mode!r} in this {im.format} file; "
-                                    "convert it to RGB, RGBA, L or 16-bit greyscale first")
-        n_frames = getattr(im, "n_frames", 1)
-        if im.format == "MPO":      # a phone's or camera's JPEG with further pictures: the first is the picture
-            if n_frames > 1 and animated == "error":
-                warnings.warn(f"{path}: keeps only the primary picture of the {n_frames} this file holds (MPF: "
-                              "an HDR gain map, a depth map or a preview, none of them marked); the copy is a "
-                              "plain JPEG", FiligraneWarning, stacklevel=2)
-            n_frames = 1
-        if animated == "error" and previews.names_a_video(im.info.get("xmp")):
-            warnings.warn(f"{path}: a motion photo: its video, after the picture, is not kept (it would carry no "
-                          "mark); the copy is the still picture", FiligraneWarning, stacklevel=2)
+    im = _open(fp)
+    width, height = im.size
+    if max_pixels is not None and width * height > max_pixels:
+        raise InvalidImageError(_bomb_message(path, f"{width}x{height} px = {width * height:,} pixels",
+                                              max_pixels))
+    if im.mode not in _MODES:
+        raise InvalidImageError(f"{path}: unsupported pixel mode {im.mode!r} in this {im.format} file; "
+                                "convert it to RGB, RGBA, L or 16-bit greyscale first")
+    n_frames = getattr(im, "n_frames", 1)
+    if im.format == "MPO":      # a phone's or camera's JPEG with further pictures: the first is the picture
         if n_frames > 1 and animated == "error":
-            what = ("multi-page image with {} pages; marking would drop pages, extract one first"
-                    if im.format == "TIFF" else
-                    "animated image with {} frames; marking would drop frames, extract one first")
-            raise InvalidImageError(f"{path}: {what.format(n_frames)}")
-        if pillow_limit is not None and width * height > pillow_limit:
-            return _finish(path, im, fp, n_frames, reduce_to, luminance)  # Pillow checks again while decoding TIFF
+            warnings.warn(f"{path}: keeps only the primary picture of the {n_frames} this file holds (MPF: "
+                          "an HDR gain map, a depth map or a preview, none of them marked); the copy is a "
+                          "plain JPEG", FiligraneWarning, stacklevel=2)
+        n_frames = 1
+    if animated == "error" and previews.names_a_video(im.info.get("xmp")):
+        warnings.warn(f"{path}: a motion photo: its video, after the picture, is not kept (it would carry no "
+                      "mark); the copy is the still picture", FiligraneWarning, stacklevel=2)
+    if n_frames > 1 and animated == "error":
+        what = ("multi-page image with {} pages; marking would drop pages, extract one first"
+                if im.format == "TIFF" else
+                "animated image with {} frames; marking would drop frames, extract one first")
+        raise InvalidImageError(f"{path}: {what.format(n_frames)}")
+    if Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS:
+        with _pillow_limit(max_pixels):                 # Pillow checks again while decoding a TIFF
+            return _finish(path, im, fp, n_frames, reduce_to, luminance)
     return _finish(path, im, fp, n_frames, reduce_to, luminance)
 
 

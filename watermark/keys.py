@@ -98,8 +98,10 @@ class Key:
         del data                       # no frame of a traceback (an error reporter's locals) holds the digits
         if problem:
             raise KeyFileError(f"{path}: {problem}")
+        key = cls(secret)
+        del secret                     # nor the bytes, when the warning below is raised (-W error)
         warn_if_shared(path, stat.S_IMODE(mode))
-        return cls(secret)
+        return key
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the key to a new file readable by its owner only (mode 0600); never overwrites, and

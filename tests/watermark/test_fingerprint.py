@@ -136,3 +136,24 @@ def test_masters_added_by_codes_vote_as_those_added_by_descriptors():
     assert np.array_equal(direct_votes.near, coded_votes.near)
     assert np.array_equal(direct_votes.shared, coded_votes.shared)
     assert direct.candidates(query)[0][0] == 280
+
+
+def test_threads_computing_prints_at_once_get_what_one_alone_gets():
+    """A service's probe: every thread shared one OpenCV CLAHE object, which keeps scratch state between
+    calls; prints computed at once by several threads differed from the serial ones (or raised), and a
+    registry shared by threads stored a wrong print for good."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from watermark.batch import one_thread
+
+    pictures = [np.asarray(photo(name))[::step, ::step] for name in PHOTO_NAMES[:4] for step in (1, 2)]
+
+    def features(picture):
+        found = suspect_features(picture)
+        return found.points.tobytes() + found.descriptors.tobytes()
+
+    with one_thread():                           # one thread per call, as the README asks: the serial run is fixed
+        alone = [features(picture) for picture in pictures]
+        with ThreadPoolExecutor(8) as pool:
+            together = list(pool.map(features, pictures * 4))
+    assert [index for index, found in enumerate(together) if found != alone[index % len(pictures)]] == []

@@ -570,3 +570,31 @@ def test_sixteen_bit_grey_of_either_byte_order_is_saved_at_sixteen_bits(tmp_path
     assert back.info["dpi"] == pytest.approx((300, 300), abs=0.01)     # PNG stores dots per metre
     with pytest.raises(InvalidImageError, match=f"JPEG holds 8 bits per channel and this {mode} image has more"):
         save_image(image, tmp_path / "out.jpg")
+
+
+def test_reading_an_image_leaves_the_process_s_pillow_and_warnings_settings_alone(tmp_path, monkeypatch):
+    """A service's probe: every decode set Pillow's process-wide bomb limit (to None for the copies read back)
+    and swapped the warnings filters, which the host's other threads share: one of them opened a bomb, another
+    lost the warnings it recorded. Images within Pillow's own limit now touch neither."""
+    import types
+
+    import PIL.Image
+
+    written: list[str] = []
+
+    class Watched(types.ModuleType):
+        def __setattr__(self, name, value):
+            written.append(f"{self.__name__}.{name}")
+            super().__setattr__(name, value)
+
+    monkeypatch.setattr(PIL.Image, "__class__", Watched)
+    monkeypatch.setattr(warnings, "__class__", Watched)
+    picture = Image.fromarray(np.random.default_rng(3).integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    for name in ("a.jpg", "a.png", "a.webp", "a.tif", "a.gif"):
+        loaded = load_image(_file(tmp_path, name, picture))
+        assert loaded.image.size == (400, 300)
+        with imageio.open_own(_file(tmp_path, name, picture).read_bytes()) as reopened:
+            reopened.load()
+    with pytest.raises(InvalidImageError, match="not an image file"):
+        imageio.load_image_bytes(b"GIF89a but not quite", "x.gif")
+    assert written == []

@@ -1,5 +1,6 @@
 import os
 import stat
+import warnings
 
 import numpy as np
 import pytest
@@ -148,6 +149,24 @@ def test_a_corrupt_key_files_digits_are_in_no_frame_of_its_traceback(tmp_path):
     assert frame is not None
     while frame is not None:
         assert not any(digits[:32] in repr(value) for value in frame.tb_frame.f_locals.values())
+        frame = frame.tb_next
+
+
+def test_a_shared_key_file_s_warning_raised_holds_no_secret_in_its_frames(tmp_path):
+    """A service's probe: under -W error, the warning about a key file others may read was raised while the
+    key's 32 bytes were a local of the frame, which error reporters record."""
+    key = wm.Key.generate()
+    key.save(tmp_path / "shared.key")
+    os.chmod(tmp_path / "shared.key", 0o644)
+    secret = key._secret
+    with warnings.catch_warnings(), pytest.raises(wm.KeyFilePermissionWarning) as info:
+        warnings.simplefilter("error", wm.KeyFilePermissionWarning)
+        wm.Key.load(tmp_path / "shared.key")
+    frame = info.value.__traceback__.tb_next
+    assert frame is not None
+    while frame is not None:
+        shown = [repr(value) for value in frame.tb_frame.f_locals.values()]
+        assert not any(secret.hex() in text or repr(secret) in text for text in shown), shown
         frame = frame.tb_next
 
 

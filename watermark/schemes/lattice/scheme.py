@@ -364,11 +364,17 @@ class _Suspect:
         self._found: list[np.ndarray] = []
         self._search: Iterator[np.ndarray] | None = None
         self._folds: dict[bytes, _Folded] = {}
+        # computed when first asked for (not functools.cached_property: on Python 3.11 its lock is one for
+        # every instance, so threads' detections waited for each other and a fork during one hung the child)
+        self._residual: np.ndarray | None = None
+        self._dewarped: _Dewarped | None = None
 
-    @functools.cached_property
+    @property
     def residual(self) -> np.ndarray:
         """The view the lattice search and the dewarp look at (`masking.denoised_residual`)."""
-        return masking.denoised_residual(self.working, self._activity)
+        if self._residual is None:
+            self._residual = masking.denoised_residual(self.working, self._activity)
+        return self._residual
 
     def lattices(self) -> Iterator[np.ndarray]:
         """Lattice hypotheses (bases, see `search.candidate_lattices`) for the residual's periodic
@@ -394,13 +400,15 @@ class _Suspect:
             fold = self._folds[basis.tobytes()] = _folded(self.plane, basis)
         return fold
 
-    @functools.cached_property
+    @property
     def dewarped(self) -> _Dewarped:
         """The plane and the working view with the smooth warp the residual shows undone
         (`dewarp.dewarped`), the plane folded on the tile grid as embedded."""
-        (plane, working), to_plane = dewarp.dewarped((self.plane, self.working), self.residual,
-                                                     block_period=self._block)
-        return _Dewarped(_folded(plane, np.eye(2) * TILE), to_plane, working, plane)
+        if self._dewarped is None:
+            (plane, working), to_plane = dewarp.dewarped((self.plane, self.working), self.residual,
+                                                         block_period=self._block)
+            self._dewarped = _Dewarped(_folded(plane, np.eye(2) * TILE), to_plane, working, plane)
+        return self._dewarped
 
 
 class _Dewarped(NamedTuple):
