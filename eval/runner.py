@@ -49,8 +49,9 @@ class Result:
     scheme : str
         Contender name: a Filigrane scheme ("lattice", "dwtdct", ...) or a peer ("peer:...").
     image : str
-        Image name (scikit-image name, or the path relative to ``--images``); null images carry
-        "~k" for the k-th crop and rescale.
+        Image name (scikit-image name, or the path relative to ``--images``, the path as given where two
+        folders hold that name: see ``eval.images.images_from``); null images carry "~k" for the k-th
+        crop and rescale.
     attack : str
         The attack as it prints, e.g. "jpeg(quality=50)"; "none" for the unattacked image.
     family : str
@@ -274,6 +275,8 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
     ------
     watermark.UnknownNameError, eval.peers.PeerUnavailableError
         An unknown scheme, or a peer whose library is not installed.
+    ValueError
+        Two images share a name.
 
     Examples
     --------
@@ -290,6 +293,8 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
     plan: list[tuple[str, images_mod.ImageSpec, bool, list]] = []
     null_specs = images_mod.null_images(unmarked, extra=images, min_side=contenders.null_min_side()) \
         if unmarked > 0 else []
+    images_mod.check_unique(images)        # a cell is found by its image's name: two would be one
+    images_mod.check_unique(null_specs)
     for contender in chosen:
         for spec in images:
             entries = [(None, seed)] + [(a, attack_seed(seed, spec.name, str(a))) for a in attacks]
