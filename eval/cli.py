@@ -97,8 +97,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _schemes(text: str) -> tuple[list[str], dict[str, str]]:
-    """The --schemes list resolved (``peers``: every peer): the names that can run, and those that cannot
-    with the reason (a peer whose library is missing), each of these said on stderr."""
+    """The --schemes list resolved (``peers``: every peer): the contenders that can run, each once under its
+    own name (``dwtdct@1`` is ``dwtdct``), and those that cannot with the reason (a peer whose library is
+    missing), each of these said on stderr."""
     from . import contenders, peers
 
     names = [part.strip() for part in text.split(",") if part.strip()]
@@ -106,25 +107,25 @@ def _schemes(text: str) -> tuple[list[str], dict[str, str]]:
     chosen, not_run = [], {}
     for name in dict.fromkeys(members):
         try:
-            contenders.get(name)
+            chosen.append(contenders.get(name).name)
         except peers.PeerUnavailableError as exc:
             print(visible(f"watermark bench: skipping {name}: {exc}"), file=sys.stderr)
             not_run[name] = str(exc)
-            continue
-        chosen.append(name)
-    return chosen, not_run
+    return list(dict.fromkeys(chosen)), not_run
 
 
 def _with_strengths(schemes: list[str], strengths: tuple[float, ...]) -> list[str]:
-    """``schemes`` and, for each Filigrane scheme, its ``scheme@strength`` variants."""
+    """``schemes`` (as `_schemes` names them) and, for each Filigrane scheme, its variants at ``strengths``,
+    each contender once (a strength repeated, or the one a scheme was named with, is not run twice)."""
     from . import contenders, peers
 
     out = []
     for name in schemes:
         out.append(name)
         if not name.startswith(peers.PREFIX):
-            out += [f"{name}{contenders.STRENGTH_MARK}{value:g}" for value in strengths if value != 1.0]
-    return out
+            base = name.partition(contenders.STRENGTH_MARK)[0]
+            out += [contenders.get(f"{base}{contenders.STRENGTH_MARK}{value!r}").name for value in strengths]
+    return list(dict.fromkeys(out))
 
 
 def _perceptual_available() -> bool:

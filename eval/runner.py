@@ -288,7 +288,8 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
 
         attacks = attacks_pkg.suite("quick")
     images = list(images_mod.default_images() if images is None else images)
-    chosen = [contenders.get(name) for name in schemes]        # fail early on unknown / missing
+    # fail early on unknown / missing; each contender once ("dwtdct@1" is "dwtdct"): twice, its cells count twice
+    chosen = list({contender.name: contender for contender in map(contenders.get, schemes)}.values())
     fingerprint = code_fingerprint()
     plan: list[tuple[str, images_mod.ImageSpec, bool, list]] = []
     null_specs = images_mod.null_images(unmarked, extra=images, min_side=contenders.null_min_side()) \

@@ -16,7 +16,7 @@ import time
 import pytest
 
 import attacks
-from eval import cli, report, runner, security
+from eval import cli, images, report, runner, security
 from watermark.errors import UnknownNameError
 
 
@@ -117,8 +117,6 @@ def test_without_scikit_image_own_images_and_no_unmarked_ones_run(bench, photo_d
 def test_a_run_whose_every_marked_or_every_unmarked_cell_failed_exits_2(bench, photo_dir, tmp_path, capsys,
                                                                         monkeypatch):
     from PIL import Image
-
-    from eval import images
 
     tiny = tmp_path / "tiny"
     tiny.mkdir()
@@ -255,6 +253,27 @@ def test_strengths_add_a_variant_of_each_filigrane_scheme_only():
 
     assert cli._with_strengths(["lattice", "peer:blind-watermark"], (0.5, 1.0, 2.0)) == [
         "lattice", "lattice@0.5", "lattice@2", "peer:blind-watermark"]
+    assert cli._with_strengths(["lattice@0.5", "dwtdct"], (0.5, 0.5, 2.0)) == [
+        "lattice@0.5", "lattice@2", "dwtdct", "dwtdct@0.5", "dwtdct@2"]
+
+
+def test_a_scheme_named_twice_is_run_and_counted_once(bench, photo_dir, tmp_path):
+    """A probe: 'dwtdct,dwtdct@1' (dwtdct@1 is dwtdct) and '--strengths 0.5,0.5' ran each twice, doubling
+    the tests counted and narrowing the intervals."""
+    out = tmp_path / "out"
+    assert bench("--schemes", "dwtdct,dwtdct@1,dwtdct@1.0", "--strengths", "0.5,0.5", "--suite", "tiny",
+                 "--images", str(photo_dir), "--out", str(out), "--unmarked", "0", "--limit-images", "1",
+                 "--no-perceptual") == 0
+    schemes = [row["scheme"] for row in report.read_csv(out / "results.csv")]
+    assert schemes == ["dwtdct"] * 4 + ["dwtdct@0.5"] * 4
+    summary = (out / "summary.md").read_text()
+    assert "| family | dwtdct | dwtdct@0.5 |" in summary and "| no attack | 100 % (1/1; 21-100) |" in summary
+    assert "| dwtdct@0.5 | 4 |" in summary           # the paired table: the 4 cells the two share, once
+
+
+def test_a_run_measures_each_contender_once_whatever_its_names(photo_dir, tiny_suite):
+    rows = runner.run(["dwtdct", "dwtdct@1"], images.images_from(photo_dir)[:1], tiny_suite[:1], progress=False)
+    assert [row.scheme for row in rows] == ["dwtdct", "dwtdct"]
 
 
 @pytest.mark.parametrize("argv, message", [
