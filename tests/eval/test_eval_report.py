@@ -155,7 +155,7 @@ def test_strength_curves_keep_coinciding_schemes_apart_and_say_n(monkeypatch):
     assert [line.get_label() for line in lines] == ["dwtdct", "dwtdctsvd", "spread"]
     assert len({(line.get_marker(), line.get_linestyle()) for line in lines}) == 3       # all at 100 %: all seen
     assert all(line.get_fillstyle() == "none" for line in lines)
-    assert figure.get_suptitle() == "n = 3 images per point"
+    assert figure.get_suptitle() == "n = 3 images per point (a failed cell counts as lost)"
 
 
 def test_per_attack_and_speed_tables_without_readable_bits_or_full_size_reads():
@@ -221,3 +221,26 @@ def test_the_tables_say_when_payloads_differ_and_that_ssim_is_luma_s():
 def test_the_trade_off_caption_speaks_of_curves_only_when_there_are_strengths():
     assert report._tradeoff_caption([_row()]).endswith("one point per scheme at its default (--strengths draws curves)")
     assert report._tradeoff_caption([_row(), _row(strength=2.0)]).endswith("over its embedding strengths (--strengths)")
+
+
+def test_the_plots_count_a_failed_cell_as_lost_as_the_tables_do(monkeypatch):
+    """A probe: the curves left failed cells out while the tables counted them as lost, so a scheme that
+    could not mark the hard image was plotted on the easy ones."""
+    from eval import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_png", lambda figure: drawn.append(figure) or b"")
+    rows = [_row()] + [_row(image=image, attack=f"jpeg(quality={q})", family="codec", strength=float(q))
+                       for image in ("a", "b", "c") for q in (50, 90)]
+    rows += [_row(image="hard", attack=f"jpeg(quality={q})", family="codec", strength=float(q), exact=False,
+                  found=False, bit_accuracy=math.nan, error="ImageTooSmallError: 64x64 px") for q in (50, 90)]
+    assert dict(tables.survival(rows).rows)["codec"] == "75 % (6/8; 41-93)"
+    plots.strength_curves(rows, "exact")
+    (line,) = drawn[0].axes[0].get_lines()
+    assert list(line.get_ydata()) == [75.0, 75.0]
+    assert drawn[0].get_suptitle() == "n = 4 images per point (a failed cell counts as lost)"
+    plots.strength_curves(rows, "bit_accuracy")
+    (line,) = drawn[1].axes[0].get_lines()
+    assert list(line.get_ydata()) == [100.0, 100.0]        # as the per-attack table: over the bits read
+    assert drawn[1].get_suptitle() == "mean over the images whose bits were read: n = 3 per point"
+    assert plots.tradeoff_points(rows)["s"] == [(1.0, 92.0, 0.9, 0.75)]
