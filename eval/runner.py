@@ -256,7 +256,8 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
     unmarked : int
         Number of unmarked images to read per scheme (the null distribution); 0 for none.
     jobs : int
-        Worker processes; 1 computes in this process.
+        Worker processes; 1 computes in this process, with OpenCV and BLAS on one thread as in each worker
+        (OpenCV's parallel MAGSAC++ draws its samples per thread: a registration read otherwise).
     cache_dir : str, optional
         Where finished cells are kept (``cells.jsonl``); a rerun skips them. None: no cache.
     seed : int
@@ -337,15 +338,11 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
             if bar is not None:
                 bar.update(len(rows))
 
-        try:
-            if jobs <= 1 or len(tasks) <= 1:
-                for task in tasks:
-                    collect(_do_task(task))
-            else:   # the commands' pool: a Ctrl-C stops its workers at once, and what they sent is kept
-                for task, rows in batch.run(tasks, _do_task, jobs=jobs):
-                    if isinstance(rows, BaseException):   # a worker died on it, twice: error rows, not cached
-                        rows = [_failed(task, a, s, None, (), _error_text(rows)) for a, s in task.attacks]
-                    collect(rows)
+        try:   # the commands' pool: a Ctrl-C stops its workers at once, and what they sent is kept
+            for task, rows in batch.run(tasks, _do_task, jobs=max(1, min(jobs, len(tasks)))):
+                if isinstance(rows, BaseException):   # a worker died on it twice, or a bug: error rows, not cached
+                    rows = [_failed(task, a, s, None, (), _error_text(rows)) for a, s in task.attacks]
+                collect(rows)
         finally:
             if bar is not None:
                 bar.close()
