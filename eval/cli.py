@@ -19,10 +19,12 @@ the progress bar. scikit-image's photographs are the default images, the unmarke
 security suite's unrelated ones: without scikit-image, a run that needs them stops before any work.
 Exit status: 0 done, 2 error (unknown scheme or suite, no images, scikit-image missing, an unreadable
 image, nothing to run, every marked or every unmarked cell failed, a scheme named in ``--schemes``
-that could not run). A peer whose library is missing is skipped with a message, and ``summary.md``
-and ``report.html`` say "not run: <peer> (<reason>)"; one skipped from the group ``peers`` leaves the
-exit status alone. A rerun into the same ``--out`` removes the outputs of an earlier run that it does
-not write itself (its report and plots after ``--no-report``, a plot it has no data for), and only those.
+that could not run). An image file that does not decode is no scheme's failure: its rows in
+``results.csv`` carry the error, and ``summary.md`` and ``report.html`` name it and leave it out.
+A peer whose library is missing is skipped with a message, and ``summary.md`` and ``report.html`` say
+"not run: <peer> (<reason>)"; one skipped from the group ``peers`` leaves the exit status alone. A
+rerun into the same ``--out`` removes the outputs of an earlier run that it does not write itself (its
+report and plots after ``--no-report``, a plot it has no data for), and only those.
 """
 
 from __future__ import annotations
@@ -285,7 +287,7 @@ def _run(args: argparse.Namespace) -> int:
         return ERROR
     if args.limit_images:
         specs = specs[:args.limit_images]
-    unreadable = _unreadable(specs)         # error rows in the results, and exit 2 at the end
+    unreadable = _unreadable(specs)         # error rows in results.csv only, and exit 2 at the end
     if len(unreadable) == len(specs):
         where = ", ".join(args.images) if args.images else "the default images"
         print(visible(f"watermark bench: no readable image in {where}"), file=sys.stderr)
@@ -306,21 +308,26 @@ def _run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     try:
         rows = runner.run(schemes, specs, suite, unmarked=args.unmarked, jobs=args.jobs or os.cpu_count() or 1,
-                          cache_dir=str(out / "cache"), seed=args.seed, perceptual=perceptual)
+                          cache_dir=str(out / "cache"), seed=args.seed, perceptual=perceptual,
+                          null_extra=[spec for spec in specs if spec.name not in unreadable])
     except KeyboardInterrupt:       # Ctrl-C, SIGTERM: what the folder holds is not this run's
         _say_stopped(out)
         raise
     command = _command(args)
     report.write_csv(rows, out / "results.csv")
+    # a file nothing decodes is no scheme's failure: named, and left out of what scores the schemes
+    scored = [row for row in rows if not (row.marked and row.image in unreadable)]
     reported = not args.no_report
     if reported:
         try:
-            report.write_markdown(rows, out / "summary.md", command=command, not_run=not_run)
+            report.write_markdown(scored, out / "summary.md", command=command, not_run=not_run,
+                                  unreadable=sorted(unreadable))
             example = _example_image(specs)
             pictures = None if example is None else report.pictures_for(
                 schemes, example[1], suite, seed=args.seed, name=example[0].name)
-            report.write_html(rows, out / "report.html", command=command, pictures=pictures, not_run=not_run)
-            report.write_plots(rows, out)       # each plot written, or removed when there is no data for it
+            report.write_html(scored, out / "report.html", command=command, pictures=pictures, not_run=not_run,
+                              unreadable=sorted(unreadable))
+            report.write_plots(scored, out)       # each plot written, or removed when there is no data for it
         except ImportError as exc:      # matplotlib
             print(f"watermark bench: no report ({exc}); pip install 'filigrane[bench]'", file=sys.stderr)
             reported = False
@@ -329,7 +336,7 @@ def _run(args: argparse.Namespace) -> int:
         for row in rows:
             print(_json_row(row.to_dict()))
     else:
-        print(tables.survival(rows).to_markdown())
+        print(tables.survival(scored).to_markdown())
         where = "results.csv, report.html" if reported else "results.csv"
         print(f"\n{len(rows)} rows; {where} in {visible(str(out))}/", file=sys.stderr)
     failed = [row for row in rows if row.error]

@@ -241,7 +241,7 @@ def _progress(total: int, enabled: bool | None):
 def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = None,
         attacks: Sequence[Any] | None = None, *, unmarked: int = 0, jobs: int = 1,
         cache_dir: str | None = None, seed: int = 0, progress: bool | None = None,
-        perceptual: bool = False) -> list[Result]:
+        perceptual: bool = False, null_extra: Sequence[images_mod.ImageSpec] | None = None) -> list[Result]:
     """Benchmark ``schemes`` on ``images`` under ``attacks``; one :class:`Result` per cell.
 
     Parameters
@@ -255,6 +255,9 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
         (``attack="none"``).
     unmarked : int
         Number of unmarked images to read per scheme (the null distribution); 0 for none.
+    null_extra : sequence of ImageSpec, optional
+        The images the unmarked ones are also made from, besides scikit-image's; default: ``images``
+        (the bench leaves out the files that do not decode).
     jobs : int
         Worker processes; 1 computes in this process, with OpenCV and BLAS on one thread as in each worker
         (OpenCV's parallel MAGSAC++ draws its samples per thread: a registration read otherwise).
@@ -293,7 +296,8 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
     chosen = list({contender.name: contender for contender in map(contenders.get, schemes)}.values())
     fingerprint = code_fingerprint()
     plan: list[tuple[str, images_mod.ImageSpec, bool, list]] = []
-    null_specs = images_mod.null_images(unmarked, extra=images, min_side=contenders.null_min_side()) \
+    extra = images if null_extra is None else list(null_extra)
+    null_specs = images_mod.null_images(unmarked, extra=extra, min_side=contenders.null_min_side()) \
         if unmarked > 0 else []
     images_mod.check_unique(images)        # a cell is found by its image's name: two would be one
     images_mod.check_unique(null_specs)
