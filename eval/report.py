@@ -93,8 +93,9 @@ def _not_run_lines(not_run: dict[str, str] | None, unreadable: Sequence[str] = (
 
 
 def _tradeoff_caption(rows: list[dict]) -> str:
-    """The trade-off plot's caption: curves over strengths when the run had several, else points."""
-    if len({r["strength"] for r in rows}) > 1:
+    """The trade-off plot's caption: curves when a scheme ran at several embedding strengths (``lattice@0.5``;
+    the ``strength`` column is the attack's), else points."""
+    if any(len(curve) > 1 for curve in plots.tradeoff_points(rows).values()):
         return "robustness against visibility, per scheme over its embedding strengths (--strengths)"
     return "robustness against visibility, one point per scheme at its default (--strengths draws curves)"
 

@@ -218,9 +218,15 @@ def test_the_tables_say_when_payloads_differ_and_that_ssim_is_luma_s():
     assert "SSIM on the luma (BT.601), blind to a mark in the colours" in tables.quality(rows).note
 
 
-def test_the_trade_off_caption_speaks_of_curves_only_when_there_are_strengths():
-    assert report._tradeoff_caption([_row()]).endswith("one point per scheme at its default (--strengths draws curves)")
-    assert report._tradeoff_caption([_row(), _row(strength=2.0)]).endswith("over its embedding strengths (--strengths)")
+def test_the_trade_off_caption_speaks_of_curves_only_when_there_are_embedding_strengths():
+    """A probe: the caption counted the attacks' strengths (the strength column), NaN among them, so every
+    run was said to draw curves over embedding strengths; those are in the scheme's name (lattice@0.5)."""
+    nan = float("nan")
+    one_each = [_row(strength=nan), _row(strength=nan), _row(attack="j", family="codec", strength=50.0),
+                _row(scheme="t", attack="j", family="codec", strength=90.0)]
+    assert report._tradeoff_caption(one_each).endswith("one point per scheme at its default (--strengths draws curves)")
+    assert report._tradeoff_caption([_row(), _row(scheme="s@2")]).endswith(
+        "over its embedding strengths (--strengths)")
 
 
 def test_the_plots_count_a_failed_cell_as_lost_as_the_tables_do(monkeypatch):
