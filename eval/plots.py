@@ -3,7 +3,8 @@
 * :func:`strength_curves`: exact-payload rate or bit accuracy against attack strength, one panel per
   attack (its primary parameter on the x axis), one line per scheme, each with its own marker and
   line style; the title gives the images per point. A failed cell is a payload lost, as in the
-  survival table; bit accuracy is the mean over the bits read, as in the per-attack table.
+  survival table; bit accuracy is the mean over the bits read, as in the per-attack table, on 0-100 %,
+  with a cross below 0 where a scheme read no bits at all.
 * :func:`pvalue_histogram`: p-values of unmarked images per scheme, against the uniform law.
 * :func:`tradeoff`: robustness (exact payloads over every attack) against visibility (SSIMULACRA2,
   Butteraugli) of the marked images, one curve per scheme over its embedding strengths.
@@ -27,6 +28,7 @@ __all__ = ["strength_curves", "pvalue_histogram", "tradeoff", "tradeoff_points",
 _PARAM = re.compile(r"(\w+)=([^,()]+)")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")      # hollow, so that a curve under another shows through
 _LINES = ("-", "--", ":", "-.")
+_NO_BITS = -6.0         # where a bit-accuracy panel marks a strength at which a scheme read no bits (below 0 %)
 
 
 def _figure(n_panels: int, *, width: float = 3.4, height: float = 2.6, columns: int = 4):
@@ -109,9 +111,14 @@ def _strength_figure(rows: Iterable[Any], metric: str):
             x = [p for p, _ in points]
             y = [100 * float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for _, v in points]
             ax.plot(x, y, label=scheme, **_style(i, len(schemes)))
+            unread = [p for p, value in zip(x, y) if math.isnan(value)]
+            if unread:      # said, not a silent gap in the line
+                ax.plot(unread, [_NO_BITS] * len(unread), linestyle="none", marker="x", color=f"C{i % 10}",
+                        label=f"{scheme}: no bits read")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(parameter, fontsize=8)
-        ax.set_ylim((-3, 103) if metric == "exact" else (40, 101))
+        ax.set_ylim((-3, 103) if metric == "exact" else (2 * _NO_BITS, 103))
+        ax.set_yticks(range(0, 101, 20))
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("exact payload %" if metric == "exact" else "bit accuracy %", fontsize=8)
@@ -120,8 +127,7 @@ def _strength_figure(rows: Iterable[Any], metric: str):
     if metric == "exact":
         figure.suptitle(f"n = {_images_per_point(series)} images per point (a failed cell counts as lost)", fontsize=9)
     else:       # as the per-attack table's bit accuracy
-        figure.suptitle(f"mean over the images whose bits were read: n = {_images_per_point(series)} per point",
-                        fontsize=9)
+        figure.suptitle(f"n = {_images_per_point(series)} images with bits read, per point", fontsize=9)
     return figure
 
 

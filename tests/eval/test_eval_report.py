@@ -248,5 +248,27 @@ def test_the_plots_count_a_failed_cell_as_lost_as_the_tables_do(monkeypatch):
     plots.strength_curves(rows, "bit_accuracy")
     (line,) = drawn[1].axes[0].get_lines()
     assert list(line.get_ydata()) == [100.0, 100.0]        # as the per-attack table: over the bits read
-    assert drawn[1].get_suptitle() == "mean over the images whose bits were read: n = 3 per point"
+    assert drawn[1].get_suptitle() == "n = 3 images with bits read, per point"
     assert plots.tradeoff_points(rows)["s"] == [(1.0, 92.0, 0.9, 0.75)]
+
+
+def test_the_bit_accuracy_curves_show_every_value_and_where_a_scheme_read_no_bits(monkeypatch):
+    """A probe: the axis began at 40 %, hiding a scheme's 30 %, and a scheme that read no bits had no line and
+    no word."""
+    from eval import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_png", lambda figure: drawn.append(figure) or b"")
+    rows = [_row(image=image, attack=f"jpeg(quality={q})", family="codec", strength=float(q),
+                 bit_accuracy=0.3 if q == 50 else 0.9) for image in ("a", "b") for q in (50, 90)]
+    rows += [_row(scheme="t", image=image, attack=f"jpeg(quality={q})", family="codec", strength=float(q),
+                  bit_accuracy=math.nan, exact=False) for image in ("a", "b") for q in (50, 90)]
+    plots.strength_curves(rows, "bit_accuracy")
+    ax = drawn[0].axes[0]
+    low, high = ax.get_ylim()
+    assert low < 0 and high > 100
+    (read, unread) = [line for line in ax.get_lines() if line.get_label() in ("s", "t: no bits read")]
+    assert [round(y, 6) for y in read.get_ydata()] == [30.0, 90.0]
+    assert list(unread.get_xdata()) == [50.0, 90.0] and unread.get_marker() == "x"
+    assert low < unread.get_ydata()[0] < 0             # below the axis' 0, above its edge
+    assert "t: no bits read" in [text.get_text() for text in drawn[0].legends[0].get_texts()]
