@@ -272,3 +272,14 @@ def test_the_bit_accuracy_curves_show_every_value_and_where_a_scheme_read_no_bit
     assert list(unread.get_xdata()) == [50.0, 90.0] and unread.get_marker() == "x"
     assert low < unread.get_ydata()[0] < 0             # below the axis' 0, above its edge
     assert "t: no bits read" in [text.get_text() for text in drawn[0].legends[0].get_texts()]
+
+
+def test_the_payload_note_takes_the_sizes_of_the_cells_that_ran_and_names_each():
+    """A probe: the note kept each scheme's last row, and a row of an image that could not be read carries 0
+    bits, so with that image last the schemes' 64 and 32 bits were 0 and 0, and the note vanished."""
+    unread = {"image": "z", "payload_bits": 0, "exact": False, "error": "InvalidImageError: z: not an image file"}
+    rows = [_row(), _row(scheme="peer", payload_bits=32), _row(**unread), _row(scheme="peer", **unread)]
+    assert "Payload bits, which differ: s 64, peer 32." in tables.survival(rows).note
+    assert "Payload bits, which differ: s 64, peer 32/48." in tables.survival(
+        rows + [_row(scheme="peer", image="y", payload_bits=48)]).note
+    assert "Payload bits" not in tables.survival([_row(), _row(**unread)]).note
