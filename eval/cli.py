@@ -19,10 +19,12 @@ the progress bar. scikit-image's photographs are the default images, the unmarke
 security suite's unrelated ones: without scikit-image, a run that needs them stops before any work.
 Exit status: 0 done, 2 error (unknown scheme or suite, no images, scikit-image missing, an unreadable
 image, nothing to run, every marked or every unmarked cell failed, a scheme named in ``--schemes``
-that could not run). A peer whose library is missing is skipped with a message, and ``summary.md``
-and ``report.html`` say "not run: <peer> (<reason>)"; one skipped from the group ``peers`` leaves the
-exit status alone. A rerun into the same ``--out`` removes the outputs of an earlier run that it does
-not write itself (its report and plots after ``--no-report``, a plot it has no data for), and only those.
+that could not run). An image file that does not decode is no scheme's failure: its rows in
+``results.csv`` carry the error, and ``summary.md`` and ``report.html`` name it and leave it out.
+A peer whose library is missing is skipped with a message, and ``summary.md`` and ``report.html`` say
+"not run: <peer> (<reason>)"; one skipped from the group ``peers`` leaves the exit status alone. A
+rerun into the same ``--out`` removes the outputs of an earlier run that it does not write itself (its
+report and plots after ``--no-report``, a plot it has no data for), and only those.
 """
 
 from __future__ import annotations
@@ -97,8 +99,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _schemes(text: str) -> tuple[list[str], dict[str, str]]:
-    """The --schemes list resolved (``peers``: every peer): the names that can run, and those that cannot
-    with the reason (a peer whose library is missing), each of these said on stderr."""
+    """The --schemes list resolved (``peers``: every peer): the contenders that can run, each once under its
+    own name (``dwtdct@1`` is ``dwtdct``), and those that cannot with the reason (a peer whose library is
+    missing), each of these said on stderr."""
     from . import contenders, peers
 
     names = [part.strip() for part in text.split(",") if part.strip()]
@@ -106,25 +109,25 @@ def _schemes(text: str) -> tuple[list[str], dict[str, str]]:
     chosen, not_run = [], {}
     for name in dict.fromkeys(members):
         try:
-            contenders.get(name)
+            chosen.append(contenders.get(name).name)
         except peers.PeerUnavailableError as exc:
             print(visible(f"watermark bench: skipping {name}: {exc}"), file=sys.stderr)
             not_run[name] = str(exc)
-            continue
-        chosen.append(name)
-    return chosen, not_run
+    return list(dict.fromkeys(chosen)), not_run
 
 
 def _with_strengths(schemes: list[str], strengths: tuple[float, ...]) -> list[str]:
-    """``schemes`` and, for each Filigrane scheme, its ``scheme@strength`` variants."""
+    """``schemes`` (as `_schemes` names them) and, for each Filigrane scheme, its variants at ``strengths``,
+    each contender once (a strength repeated, or the one a scheme was named with, is not run twice)."""
     from . import contenders, peers
 
     out = []
     for name in schemes:
         out.append(name)
         if not name.startswith(peers.PREFIX):
-            out += [f"{name}{contenders.STRENGTH_MARK}{value:g}" for value in strengths if value != 1.0]
-    return out
+            base = name.partition(contenders.STRENGTH_MARK)[0]
+            out += [contenders.get(f"{base}{contenders.STRENGTH_MARK}{value!r}").name for value in strengths]
+    return list(dict.fromkeys(out))
 
 
 def _perceptual_available() -> bool:
@@ -284,7 +287,7 @@ def _run(args: argparse.Namespace) -> int:
         return ERROR
     if args.limit_images:
         specs = specs[:args.limit_images]
-    unreadable = _unreadable(specs)         # error rows in the results, and exit 2 at the end
+    unreadable = _unreadable(specs)         # error rows in results.csv only, and exit 2 at the end
     if len(unreadable) == len(specs):
         where = ", ".join(args.images) if args.images else "the default images"
         print(visible(f"watermark bench: no readable image in {where}"), file=sys.stderr)
@@ -305,21 +308,26 @@ def _run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     try:
         rows = runner.run(schemes, specs, suite, unmarked=args.unmarked, jobs=args.jobs or os.cpu_count() or 1,
-                          cache_dir=str(out / "cache"), seed=args.seed, perceptual=perceptual)
+                          cache_dir=str(out / "cache"), seed=args.seed, perceptual=perceptual,
+                          null_extra=[spec for spec in specs if spec.name not in unreadable])
     except KeyboardInterrupt:       # Ctrl-C, SIGTERM: what the folder holds is not this run's
         _say_stopped(out)
         raise
     command = _command(args)
     report.write_csv(rows, out / "results.csv")
+    # a file nothing decodes is no scheme's failure: named, and left out of what scores the schemes
+    scored = [row for row in rows if not (row.marked and row.image in unreadable)]
     reported = not args.no_report
     if reported:
         try:
-            report.write_markdown(rows, out / "summary.md", command=command, not_run=not_run)
+            report.write_markdown(scored, out / "summary.md", command=command, not_run=not_run,
+                                  unreadable=sorted(unreadable))
             example = _example_image(specs)
             pictures = None if example is None else report.pictures_for(
                 schemes, example[1], suite, seed=args.seed, name=example[0].name)
-            report.write_html(rows, out / "report.html", command=command, pictures=pictures, not_run=not_run)
-            report.write_plots(rows, out)       # each plot written, or removed when there is no data for it
+            report.write_html(scored, out / "report.html", command=command, pictures=pictures, not_run=not_run,
+                              unreadable=sorted(unreadable))
+            report.write_plots(scored, out)       # each plot written, or removed when there is no data for it
         except ImportError as exc:      # matplotlib
             print(f"watermark bench: no report ({exc}); pip install 'filigrane[bench]'", file=sys.stderr)
             reported = False
@@ -328,7 +336,7 @@ def _run(args: argparse.Namespace) -> int:
         for row in rows:
             print(_json_row(row.to_dict()))
     else:
-        print(tables.survival(rows).to_markdown())
+        print(tables.survival(scored).to_markdown())
         where = "results.csv, report.html" if reported else "results.csv"
         print(f"\n{len(rows)} rows; {where} in {visible(str(out))}/", file=sys.stderr)
     failed = [row for row in rows if row.error]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import cv2
 import numpy as np
 
 __all__ = ["ImageSpec", "DEFAULT_IMAGES", "NULL_PHOTOS", "default_images", "images_from", "null_images",
-           "digest", "parse_sizes", "one_size", "existing", "check_scikit_image"]
+           "digest", "check_unique", "parse_sizes", "one_size", "existing", "check_scikit_image"]
 
 # name -> the scikit-image loader (all ship inside the wheel; nothing is downloaded)
 DEFAULT_IMAGES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "hubble_deep_field",
@@ -166,32 +167,48 @@ def default_images() -> list[ImageSpec]:
 
 
 def images_from(paths: str | os.PathLike | list) -> list[ImageSpec]:
-    """Image files found in ``paths`` (files or directories, searched recursively), sorted.
+    """Image files found in ``paths`` (files or directories, searched recursively), sorted, each file once
+    however often it is named.
 
-    Names are paths relative to the directory given (the file name for a file), so they are unique; a
-    byte of a name that is not UTF-8 is written ``\\xNN``.
+    Names are paths relative to the directory given (the file name for a file); files of different
+    folders that would share a name are named by their path as given instead, so every name is one
+    file's (its payload and seeds derive from it). A byte of a name that is not UTF-8 is written ``\\xNN``.
 
     Raises
     ------
     FileNotFoundError
         A path does not exist, or no image file was found.
+    ValueError
+        Two files would still share a name (a path as given that is another's name in its folder).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     from watermark import imageio
     from watermark.sources import printable
 
-    specs: list[ImageSpec] = []
+    found: dict[str, tuple[str, Path]] = {}      # real path -> (name relative to its root, path as given)
     for root in map(Path, paths):
         if not root.exists():
             raise FileNotFoundError(f"{root}: no such file or directory")
         base = root if root.is_dir() else root.parent
-        for path in imageio.iter_image_files([root]):
-            path = Path(path)
-            specs.append(ImageSpec(printable(path.relative_to(base).as_posix()), str(path)))
-    if not specs:
+        for path in map(Path, imageio.iter_image_files([root])):
+            found.setdefault(os.path.realpath(path), (path.relative_to(base).as_posix(), path))
+    if not found:
         raise FileNotFoundError(f"no image files in {', '.join(map(str, paths))}")
+    shared = Counter(name for name, _ in found.values())
+    specs = [ImageSpec(printable(path.as_posix() if shared[name] > 1 else name), str(path))
+             for name, path in found.values()]
+    check_unique(specs)
     return sorted(specs, key=lambda spec: spec.name)
+
+
+def check_unique(specs: list[ImageSpec]) -> None:
+    """ValueError naming both files when two of ``specs`` share a name (their rows would be one image's)."""
+    sources: dict[str, str] = {}
+    for spec in specs:
+        other = sources.setdefault(spec.name, spec.source)
+        if other != spec.source:
+            raise ValueError(f"two images named {spec.name}: {other} and {spec.source}")
 
 
 def parse_sizes(text: str) -> list[tuple[int, int] | None]:

@@ -2,7 +2,9 @@
 
 * :func:`strength_curves`: exact-payload rate or bit accuracy against attack strength, one panel per
   attack (its primary parameter on the x axis), one line per scheme, each with its own marker and
-  line style; the title gives the images per point.
+  line style; the title gives the images per point. A failed cell is a payload lost, as in the
+  survival table; bit accuracy is the mean over the bits read, as in the per-attack table, on 0-100 %,
+  with a cross below 0 where a scheme read no bits at all.
 * :func:`pvalue_histogram`: p-values of unmarked images per scheme, against the uniform law.
 * :func:`tradeoff`: robustness (exact payloads over every attack) against visibility (SSIMULACRA2,
   Butteraugli) of the marked images, one curve per scheme over its embedding strengths.
@@ -26,6 +28,7 @@ __all__ = ["strength_curves", "pvalue_histogram", "tradeoff", "tradeoff_points",
 _PARAM = re.compile(r"(\w+)=([^,()]+)")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")      # hollow, so that a curve under another shows through
 _LINES = ("-", "--", ":", "-.")
+_NO_BITS = -6.0         # where a bit-accuracy panel marks a strength at which a scheme read no bits (below 0 %)
 
 
 def _figure(n_panels: int, *, width: float = 3.4, height: float = 2.6, columns: int = 4):
@@ -69,13 +72,14 @@ def attack_series(attack: str, strength: float) -> tuple[str, str]:
 
 
 def _series(rows: list[dict], metric: str) -> dict[str, dict[str, dict[float, list[float]]]]:
-    """``series[label][scheme][strength]`` -> values, for attacks with at least two strengths."""
+    """``series[label][scheme][strength]`` -> values, for attacks with at least two strengths; a failed cell
+    is a payload lost (as in the survival table) and bits not read (NaN)."""
     found: dict[str, dict[str, dict[float, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in rows:
-        if not r["marked"] or r["error"] or r["attack"] == "none" or math.isnan(r["strength"]):
+        if not r["marked"] or r["attack"] == "none" or math.isnan(r["strength"]):
             continue
         label, parameter = attack_series(r["attack"], r["strength"])
-        value = float(r["exact"]) if metric == "exact" else r["bit_accuracy"]
+        value = float(r["exact"] and not r["error"]) if metric == "exact" else r["bit_accuracy"]
         found[f"{label}|{parameter}"][r["scheme"]][r["strength"]].append(value)
     return {label: schemes for label, schemes in found.items()
             if len({s for values in schemes.values() for s in values}) >= 2}
@@ -107,15 +111,23 @@ def _strength_figure(rows: Iterable[Any], metric: str):
             x = [p for p, _ in points]
             y = [100 * float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for _, v in points]
             ax.plot(x, y, label=scheme, **_style(i, len(schemes)))
+            unread = [p for p, value in zip(x, y) if math.isnan(value)]
+            if unread:      # said, not a silent gap in the line
+                ax.plot(unread, [_NO_BITS] * len(unread), linestyle="none", marker="x", color=f"C{i % 10}",
+                        label=f"{scheme}: no bits read")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(parameter, fontsize=8)
-        ax.set_ylim((-3, 103) if metric == "exact" else (40, 101))
+        ax.set_ylim((-3, 103) if metric == "exact" else (2 * _NO_BITS, 103))
+        ax.set_yticks(range(0, 101, 20))
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("exact payload %" if metric == "exact" else "bit accuracy %", fontsize=8)
     lines = {line.get_label(): line for ax in axes for line in ax.get_lines()}    # below the panels, off the curves
     figure.legend(lines.values(), lines.keys(), loc="outside lower center", ncols=min(len(lines), 4), fontsize=7)
-    figure.suptitle(f"n = {_images_per_point(series)} images per point", fontsize=9)
+    if metric == "exact":
+        figure.suptitle(f"n = {_images_per_point(series)} images per point (a failed cell counts as lost)", fontsize=9)
+    else:       # as the per-attack table's bit accuracy
+        figure.suptitle(f"n = {_images_per_point(series)} images with bits read, per point", fontsize=9)
     return figure
 
 
@@ -128,8 +140,10 @@ def _style(index: int, count: int) -> dict[str, Any]:
 
 
 def _images_per_point(series: dict[str, dict[str, dict[float, list[float]]]]) -> str:
-    """How many images each point of ``series`` averages: "8", or "6-8" where failed cells make it vary."""
-    counts = [len(values) for schemes in series.values() for points in schemes.values() for values in points.values()]
+    """How many images each point of ``series`` averages (its values that are not NaN): "8", or "6-8" where
+    bits not read make it vary."""
+    counts = [int(np.isfinite(values).sum()) for schemes in series.values() for points in schemes.values()
+              for values in points.values()]
     return f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
 
 
@@ -155,8 +169,9 @@ def pvalue_histogram(rows: Iterable[Any], *, bins: int = 20) -> bytes | None:
 
 def tradeoff_points(rows: Iterable[Any]) -> dict[str, list[tuple[float, float, float, float]]]:
     """Per scheme (``lattice@0.5`` counts as ``lattice`` at strength 0.5): ``(strength, mean SSIMULACRA2,
-    mean Butteraugli, exact-payload rate over every attack)`` of each strength, by strength."""
-    rows = [r for r in as_dicts(rows) if r["marked"] and not r["error"]]
+    mean Butteraugli, exact-payload rate over every attack)`` of each strength, by strength; a failed cell
+    is a payload lost, as in the survival table."""
+    rows = [r for r in as_dicts(rows) if r["marked"]]
     cells: dict[str, dict[float, dict[str, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in rows:
         scheme, _, strength = r["scheme"].partition("@")
@@ -165,7 +180,7 @@ def tradeoff_points(rows: Iterable[Any]) -> dict[str, list[tuple[float, float, f
             cell["ssimulacra2"].append(r["ssimulacra2"])
             cell["butteraugli"].append(r["butteraugli"])
         else:
-            cell["exact"].append(float(r["exact"]))
+            cell["exact"].append(float(r["exact"] and not r["error"]))
 
     def mean(values: list[float]) -> float:
         finite = [v for v in values if np.isfinite(v)]
@@ -197,6 +212,6 @@ def tradeoff(rows: Iterable[Any]) -> bytes | None:
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     axes[1].invert_xaxis()          # both panels: less visible to the right
-    axes[0].set_ylabel("exact payload % (every attack)", fontsize=8)
+    axes[0].set_ylabel("exact payload % (every attack; failed: lost)", fontsize=8)
     axes[0].legend(fontsize=7)
     return _png(figure)

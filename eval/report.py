@@ -81,14 +81,21 @@ def _summary_tables(rows: list[dict]) -> list[tables.Table]:
             tables.speed(rows), tables.null_calibration(rows)]
 
 
-def _not_run_lines(not_run: dict[str, str] | None) -> list[str]:
-    """"not run: <scheme> (<reason>)" for each contender that could not run."""
-    return [f"not run: {name} ({reason})" for name, reason in (not_run or {}).items()]
+def _not_run_lines(not_run: dict[str, str] | None, unreadable: Sequence[str] = ()) -> list[str]:
+    """"not run: <scheme> (<reason>)" for each contender that could not run, and a line naming the input files
+    that could not be read (``unreadable``), if any."""
+    lines = [f"not run: {name} ({reason})" for name, reason in (not_run or {}).items()]
+    if unreadable:
+        files = "file" if len(unreadable) == 1 else "files"
+        lines.append(f"{len(unreadable)} input {files} could not be read: {visible(', '.join(unreadable))}; they are "
+                     "left out of the tables and plots (their rows in results.csv carry the error)")
+    return lines
 
 
 def _tradeoff_caption(rows: list[dict]) -> str:
-    """The trade-off plot's caption: curves over strengths when the run had several, else points."""
-    if len({r["strength"] for r in rows}) > 1:
+    """The trade-off plot's caption: curves when a scheme ran at several embedding strengths (``lattice@0.5``;
+    the ``strength`` column is the attack's), else points."""
+    if any(len(curve) > 1 for curve in plots.tradeoff_points(rows).values()):
         return "robustness against visibility, per scheme over its embedding strengths (--strengths)"
     return "robustness against visibility, one point per scheme at its default (--strengths draws curves)"
 
@@ -101,12 +108,13 @@ def environment(rows: list[dict]) -> str:
 
 
 def write_markdown(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "",
-                   not_run: dict[str, str] | None = None) -> None:
+                   not_run: dict[str, str] | None = None, unreadable: Sequence[str] = ()) -> None:
     """A Markdown summary (survival, detection at 0.1 % FPR, quality, speed, null) ready to paste into a README;
-    ``not_run`` maps the schemes that could not run to the reason, each said on a line."""
+    ``not_run`` maps the schemes that could not run to the reason, each said on a line, and ``unreadable``
+    names the input files left out of ``rows`` because nothing could decode them."""
     rows = tables.as_dicts(rows)
     parts = [f"Reproduce with `{command}`." if command else "", f"Made with {environment(rows)}.",
-             "\n\n".join(_not_run_lines(not_run))]
+             "\n\n".join(_not_run_lines(not_run, unreadable))]
     parts += [table.to_markdown() for table in _summary_tables(rows)]
     atomic_write_text(path, "\n\n".join(p for p in parts if p) + "\n")
 
@@ -192,7 +200,8 @@ def _figure_html(png: bytes | None, caption: str) -> str:
 
 def write_html(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "",
                pictures: dict[str, list[tuple[str, np.ndarray]]] | None = None,
-               not_run: dict[str, str] | None = None, title: str = "Filigrane benchmark") -> None:
+               not_run: dict[str, str] | None = None, unreadable: Sequence[str] = (),
+               title: str = "Filigrane benchmark") -> None:
     """Write the self-contained HTML report (atomically).
 
     Parameters
@@ -205,6 +214,8 @@ def write_html(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "
         Scheme -> captioned uint8 RGB images (see :func:`examples`) shown as thumbnails.
     not_run : dict, optional
         Scheme -> why it could not run (a peer's library missing), said at the top.
+    unreadable : sequence of str
+        The input files left out of ``rows`` because nothing could decode them, named at the top.
     """
     rows = tables.as_dicts(rows)
     marked = [r for r in rows if r["marked"]]
@@ -216,7 +227,7 @@ def write_html(rows: Iterable[Any], path: str | os.PathLike, *, command: str = "
     if command:
         head += f"<p>Reproduce with <code>{_e(command)}</code></p>"
     head += f'<p class="meta">{meta}</p>'
-    head += "".join(f'<p class="note">{_e(line)}</p>' for line in _not_run_lines(not_run))
+    head += "".join(f'<p class="note">{_e(line)}</p>' for line in _not_run_lines(not_run, unreadable))
     parts = [head, _section("Survival per attack family", tables.survival(rows).to_html()
                             + tables.comparison(rows).to_html()),
              _section(f"Detection at {100 * tables.FPR:g} % false positives", tables.detection(rows).to_html())]

@@ -49,8 +49,9 @@ class Result:
     scheme : str
         Contender name: a Filigrane scheme ("lattice", "dwtdct", ...) or a peer ("peer:...").
     image : str
-        Image name (scikit-image name, or the path relative to ``--images``); null images carry
-        "~k" for the k-th crop and rescale.
+        Image name (scikit-image name, or the path relative to ``--images``, the path as given where two
+        folders hold that name: see ``eval.images.images_from``); null images carry "~k" for the k-th
+        crop and rescale.
     attack : str
         The attack as it prints, e.g. "jpeg(quality=50)"; "none" for the unattacked image.
     family : str
@@ -240,7 +241,7 @@ def _progress(total: int, enabled: bool | None):
 def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = None,
         attacks: Sequence[Any] | None = None, *, unmarked: int = 0, jobs: int = 1,
         cache_dir: str | None = None, seed: int = 0, progress: bool | None = None,
-        perceptual: bool = False) -> list[Result]:
+        perceptual: bool = False, null_extra: Sequence[images_mod.ImageSpec] | None = None) -> list[Result]:
     """Benchmark ``schemes`` on ``images`` under ``attacks``; one :class:`Result` per cell.
 
     Parameters
@@ -254,8 +255,12 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
         (``attack="none"``).
     unmarked : int
         Number of unmarked images to read per scheme (the null distribution); 0 for none.
+    null_extra : sequence of ImageSpec, optional
+        The images the unmarked ones are also made from, besides scikit-image's; default: ``images``
+        (the bench leaves out the files that do not decode).
     jobs : int
-        Worker processes; 1 computes in this process.
+        Worker processes; 1 computes in this process, with OpenCV and BLAS on one thread as in each worker
+        (OpenCV's parallel MAGSAC++ draws its samples per thread: a registration read otherwise).
     cache_dir : str, optional
         Where finished cells are kept (``cells.jsonl``); a rerun skips them. None: no cache.
     seed : int
@@ -274,6 +279,8 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
     ------
     watermark.UnknownNameError, eval.peers.PeerUnavailableError
         An unknown scheme, or a peer whose library is not installed.
+    ValueError
+        Two images share a name.
 
     Examples
     --------
@@ -285,11 +292,15 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
 
         attacks = attacks_pkg.suite("quick")
     images = list(images_mod.default_images() if images is None else images)
-    chosen = [contenders.get(name) for name in schemes]        # fail early on unknown / missing
+    # fail early on unknown / missing; each contender once ("dwtdct@1" is "dwtdct"): twice, its cells count twice
+    chosen = list({contender.name: contender for contender in map(contenders.get, schemes)}.values())
     fingerprint = code_fingerprint()
     plan: list[tuple[str, images_mod.ImageSpec, bool, list]] = []
-    null_specs = images_mod.null_images(unmarked, extra=images, min_side=contenders.null_min_side()) \
+    extra = images if null_extra is None else list(null_extra)
+    null_specs = images_mod.null_images(unmarked, extra=extra, min_side=contenders.null_min_side()) \
         if unmarked > 0 else []
+    images_mod.check_unique(images)        # a cell is found by its image's name: two would be one
+    images_mod.check_unique(null_specs)
     for contender in chosen:
         for spec in images:
             entries = [(None, seed)] + [(a, attack_seed(seed, spec.name, str(a))) for a in attacks]
@@ -331,15 +342,11 @@ def run(schemes: Sequence[str], images: Sequence[images_mod.ImageSpec] | None = 
             if bar is not None:
                 bar.update(len(rows))
 
-        try:
-            if jobs <= 1 or len(tasks) <= 1:
-                for task in tasks:
-                    collect(_do_task(task))
-            else:   # the commands' pool: a Ctrl-C stops its workers at once, and what they sent is kept
-                for task, rows in batch.run(tasks, _do_task, jobs=jobs):
-                    if isinstance(rows, BaseException):   # a worker died on it, twice: error rows, not cached
-                        rows = [_failed(task, a, s, None, (), _error_text(rows)) for a, s in task.attacks]
-                    collect(rows)
+        try:   # the commands' pool: a Ctrl-C stops its workers at once, and what they sent is kept
+            for task, rows in batch.run(tasks, _do_task, jobs=max(1, min(jobs, len(tasks)))):
+                if isinstance(rows, BaseException):   # a worker died on it twice, or a bug: error rows, not cached
+                    rows = [_failed(task, a, s, None, (), _error_text(rows)) for a, s in task.attacks]
+                collect(rows)
         finally:
             if bar is not None:
                 bar.close()

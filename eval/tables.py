@@ -192,12 +192,16 @@ def comparison(rows: Iterable[Any]) -> Table:
 
 
 def _payloads(rows: list[dict]) -> str:
-    """A sentence naming each scheme's payload length when they differ (a shorter one is read whole more
-    easily); "" when every scheme carries the same."""
-    bits = {r["scheme"]: r.get("payload_bits") for r in rows}
-    if len(set(bits.values())) <= 1:
+    """A sentence naming each scheme's payload lengths, in the cells that ran (a failed one may carry 0), when
+    they differ (a shorter one is read whole more easily); "" when every scheme carries the same."""
+    bits: dict[str, set[int]] = defaultdict(set)
+    for r in rows:
+        if not r["error"]:
+            bits[r["scheme"]].add(r["payload_bits"])
+    if len(set().union(*bits.values())) <= 1:
         return ""
-    return " Payload bits, which differ: " + ", ".join(f"{scheme} {n}" for scheme, n in bits.items()) + "."
+    return " Payload bits, which differ: " + ", ".join(
+        f"{scheme} {'/'.join(map(str, sorted(sizes)))}" for scheme, sizes in bits.items()) + "."
 
 
 def detection(rows: Iterable[Any], *, fpr: float = FPR) -> Table:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import html
+import io
 import json
 import os
 import re
@@ -14,9 +15,10 @@ import sys
 import time
 
 import pytest
+from PIL import Image
 
 import attacks
-from eval import cli, report, runner, security
+from eval import cli, images, report, runner, security
 from watermark.errors import UnknownNameError
 
 
@@ -82,6 +84,31 @@ def test_an_unreadable_image_is_an_error_row_the_report_is_written_and_exit_2(be
     assert "marked by dwtdct" in (out / "report.html").read_text()
 
 
+def test_input_files_nobody_can_read_are_left_out_of_the_tables_and_named(bench, photo_dir, tmp_path, capsys):
+    """A probe: a truncated JPEG and a text file among the images were scored as every scheme's losses (and
+    their unmarked reads as its failed ones): no scheme can read what nothing decodes."""
+    (photo_dir / "astronaut.png").unlink()
+    (photo_dir / "notes.jpg").write_text("a text file\n")
+    jpeg = io.BytesIO()
+    Image.open(photo_dir / "coffee.png").save(jpeg, format="JPEG")
+    (photo_dir / "truncated.jpg").write_bytes(jpeg.getvalue()[:2000])
+    out = tmp_path / "out"
+    assert bench("--schemes", "dwtdct", "--suite", "tiny", "--images", str(photo_dir), "--out", str(out),
+                 "--unmarked", "14", "--no-perceptual") == 2
+    captured = capsys.readouterr()
+    assert "notes.jpg: not an image file" in captured.err and "truncated.jpg: truncated file" in captured.err
+    assert "| no attack | 100 % (1/1; 21-100) |" in captured.out
+    rows = report.read_csv(out / "results.csv")        # the record keeps their rows, with the error
+    assert {r["image"] for r in rows if r["error"]} == {"notes.jpg", "truncated.jpg"}
+    assert not any(r["error"] for r in rows if not r["marked"])     # the unmarked images: readable ones only
+    line = ("2 input files could not be read: notes.jpg, truncated.jpg; they are left out of the tables and plots "
+            "(their rows in results.csv carry the error)")
+    summary, page = (out / "summary.md").read_text(), (out / "report.html").read_text()
+    assert line in summary and html.escape(line) in page
+    assert "| no attack | 100 % (1/1; 21-100) |" in summary and "Failed cells" not in summary
+    assert "1 images × 4 attacks" in page and "0 errors" in page and "Errors (" not in page
+
+
 def test_a_folder_of_no_readable_image_is_named(bench, tmp_path, capsys):
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "broken.png").write_bytes(b"not a png")
@@ -117,8 +144,6 @@ def test_without_scikit_image_own_images_and_no_unmarked_ones_run(bench, photo_d
 def test_a_run_whose_every_marked_or_every_unmarked_cell_failed_exits_2(bench, photo_dir, tmp_path, capsys,
                                                                         monkeypatch):
     from PIL import Image
-
-    from eval import images
 
     tiny = tmp_path / "tiny"
     tiny.mkdir()
@@ -255,6 +280,27 @@ def test_strengths_add_a_variant_of_each_filigrane_scheme_only():
 
     assert cli._with_strengths(["lattice", "peer:blind-watermark"], (0.5, 1.0, 2.0)) == [
         "lattice", "lattice@0.5", "lattice@2", "peer:blind-watermark"]
+    assert cli._with_strengths(["lattice@0.5", "dwtdct"], (0.5, 0.5, 2.0)) == [
+        "lattice@0.5", "lattice@2", "dwtdct", "dwtdct@0.5", "dwtdct@2"]
+
+
+def test_a_scheme_named_twice_is_run_and_counted_once(bench, photo_dir, tmp_path):
+    """A probe: 'dwtdct,dwtdct@1' (dwtdct@1 is dwtdct) and '--strengths 0.5,0.5' ran each twice, doubling
+    the tests counted and narrowing the intervals."""
+    out = tmp_path / "out"
+    assert bench("--schemes", "dwtdct,dwtdct@1,dwtdct@1.0", "--strengths", "0.5,0.5", "--suite", "tiny",
+                 "--images", str(photo_dir), "--out", str(out), "--unmarked", "0", "--limit-images", "1",
+                 "--no-perceptual") == 0
+    schemes = [row["scheme"] for row in report.read_csv(out / "results.csv")]
+    assert schemes == ["dwtdct"] * 4 + ["dwtdct@0.5"] * 4
+    summary = (out / "summary.md").read_text()
+    assert "| family | dwtdct | dwtdct@0.5 |" in summary and "| no attack | 100 % (1/1; 21-100) |" in summary
+    assert "| dwtdct@0.5 | 4 |" in summary           # the paired table: the 4 cells the two share, once
+
+
+def test_a_run_measures_each_contender_once_whatever_its_names(photo_dir, tiny_suite):
+    rows = runner.run(["dwtdct", "dwtdct@1"], images.images_from(photo_dir)[:1], tiny_suite[:1], progress=False)
+    assert [row.scheme for row in rows] == ["dwtdct", "dwtdct"]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -326,10 +372,10 @@ def test_names_in_the_report_show_their_bidirectional_overrides_and_newlines(ben
     out = tmp_path / "out"
     assert bench("--schemes", "dwtdct", "--suite", "tiny", "--images", folder, "--out", str(out),
                  "--unmarked", "0") == 2
-    page = (out / "report.html").read_text()
+    page, summary = (out / "report.html").read_text(), (out / "summary.md").read_text()
     assert not any(character in page for character in "\u202e\u2066")
-    assert "<li>dwtdct / -2+3\\u202eevil.png / none: InvalidImageError: " in page
-    assert "<li>dwtdct / line1\\nFAKE LINE.png / none: InvalidImageError: " in page
+    assert "could not be read: -2+3\\u202eevil.png, line1\\nFAKE LINE.png; they are" in page
+    assert "could not be read: -2+3\\u202eevil.png, line1\\nFAKE LINE.png; they are" in summary
     assert html.escape("--images '" + folder.replace("\u2066", "\\u2066") + "'") in page
 
 

@@ -155,7 +155,7 @@ def test_strength_curves_keep_coinciding_schemes_apart_and_say_n(monkeypatch):
     assert [line.get_label() for line in lines] == ["dwtdct", "dwtdctsvd", "spread"]
     assert len({(line.get_marker(), line.get_linestyle()) for line in lines}) == 3       # all at 100 %: all seen
     assert all(line.get_fillstyle() == "none" for line in lines)
-    assert figure.get_suptitle() == "n = 3 images per point"
+    assert figure.get_suptitle() == "n = 3 images per point (a failed cell counts as lost)"
 
 
 def test_per_attack_and_speed_tables_without_readable_bits_or_full_size_reads():
@@ -218,6 +218,68 @@ def test_the_tables_say_when_payloads_differ_and_that_ssim_is_luma_s():
     assert "SSIM on the luma (BT.601), blind to a mark in the colours" in tables.quality(rows).note
 
 
-def test_the_trade_off_caption_speaks_of_curves_only_when_there_are_strengths():
-    assert report._tradeoff_caption([_row()]).endswith("one point per scheme at its default (--strengths draws curves)")
-    assert report._tradeoff_caption([_row(), _row(strength=2.0)]).endswith("over its embedding strengths (--strengths)")
+def test_the_trade_off_caption_speaks_of_curves_only_when_there_are_embedding_strengths():
+    """A probe: the caption counted the attacks' strengths (the strength column), NaN among them, so every
+    run was said to draw curves over embedding strengths; those are in the scheme's name (lattice@0.5)."""
+    nan = float("nan")
+    one_each = [_row(strength=nan), _row(strength=nan), _row(attack="j", family="codec", strength=50.0),
+                _row(scheme="t", attack="j", family="codec", strength=90.0)]
+    assert report._tradeoff_caption(one_each).endswith("one point per scheme at its default (--strengths draws curves)")
+    assert report._tradeoff_caption([_row(), _row(scheme="s@2")]).endswith(
+        "over its embedding strengths (--strengths)")
+
+
+def test_the_plots_count_a_failed_cell_as_lost_as_the_tables_do(monkeypatch):
+    """A probe: the curves left failed cells out while the tables counted them as lost, so a scheme that
+    could not mark the hard image was plotted on the easy ones."""
+    from eval import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_png", lambda figure: drawn.append(figure) or b"")
+    rows = [_row()] + [_row(image=image, attack=f"jpeg(quality={q})", family="codec", strength=float(q))
+                       for image in ("a", "b", "c") for q in (50, 90)]
+    rows += [_row(image="hard", attack=f"jpeg(quality={q})", family="codec", strength=float(q), exact=False,
+                  found=False, bit_accuracy=math.nan, error="ImageTooSmallError: 64x64 px") for q in (50, 90)]
+    assert dict(tables.survival(rows).rows)["codec"] == "75 % (6/8; 41-93)"
+    plots.strength_curves(rows, "exact")
+    (line,) = drawn[0].axes[0].get_lines()
+    assert list(line.get_ydata()) == [75.0, 75.0]
+    assert drawn[0].get_suptitle() == "n = 4 images per point (a failed cell counts as lost)"
+    plots.strength_curves(rows, "bit_accuracy")
+    (line,) = drawn[1].axes[0].get_lines()
+    assert list(line.get_ydata()) == [100.0, 100.0]        # as the per-attack table: over the bits read
+    assert drawn[1].get_suptitle() == "n = 3 images with bits read, per point"
+    assert plots.tradeoff_points(rows)["s"] == [(1.0, 92.0, 0.9, 0.75)]
+
+
+def test_the_bit_accuracy_curves_show_every_value_and_where_a_scheme_read_no_bits(monkeypatch):
+    """A probe: the axis began at 40 %, hiding a scheme's 30 %, and a scheme that read no bits had no line and
+    no word."""
+    from eval import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_png", lambda figure: drawn.append(figure) or b"")
+    rows = [_row(image=image, attack=f"jpeg(quality={q})", family="codec", strength=float(q),
+                 bit_accuracy=0.3 if q == 50 else 0.9) for image in ("a", "b") for q in (50, 90)]
+    rows += [_row(scheme="t", image=image, attack=f"jpeg(quality={q})", family="codec", strength=float(q),
+                  bit_accuracy=math.nan, exact=False) for image in ("a", "b") for q in (50, 90)]
+    plots.strength_curves(rows, "bit_accuracy")
+    ax = drawn[0].axes[0]
+    low, high = ax.get_ylim()
+    assert low < 0 and high > 100
+    (read, unread) = [line for line in ax.get_lines() if line.get_label() in ("s", "t: no bits read")]
+    assert [round(y, 6) for y in read.get_ydata()] == [30.0, 90.0]
+    assert list(unread.get_xdata()) == [50.0, 90.0] and unread.get_marker() == "x"
+    assert low < unread.get_ydata()[0] < 0             # below the axis' 0, above its edge
+    assert "t: no bits read" in [text.get_text() for text in drawn[0].legends[0].get_texts()]
+
+
+def test_the_payload_note_takes_the_sizes_of_the_cells_that_ran_and_names_each():
+    """A probe: the note kept each scheme's last row, and a row of an image that could not be read carries 0
+    bits, so with that image last the schemes' 64 and 32 bits were 0 and 0, and the note vanished."""
+    unread = {"image": "z", "payload_bits": 0, "exact": False, "error": "InvalidImageError: z: not an image file"}
+    rows = [_row(), _row(scheme="peer", payload_bits=32), _row(**unread), _row(scheme="peer", **unread)]
+    assert "Payload bits, which differ: s 64, peer 32." in tables.survival(rows).note
+    assert "Payload bits, which differ: s 64, peer 32/48." in tables.survival(
+        rows + [_row(scheme="peer", image="y", payload_bits=48)]).note
+    assert "Payload bits" not in tables.survival([_row(), _row(**unread)]).note

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+from pathlib import Path
 
 import pytest
 
@@ -106,6 +107,29 @@ def test_parallel_workers_give_the_serial_results(photo_dir, tiny_suite):
     assert [_strip_timing(r) for r in parallel] == [_strip_timing(r) for r in serial]
 
 
+def test_a_run_in_this_process_reads_what_its_workers_read(tmp_path):
+    """A probe: --jobs 1 ran OpenCV on every core, whose MAGSAC++ draws its samples per thread, while each
+    worker runs on one: lattice's score of coffee rotated 10 degrees was 21.342681304 with one, 21.342683010
+    with the other. Run in this process on four threads, as on a machine with cores to spare."""
+    import shutil
+
+    import cv2
+
+    import attacks
+
+    shutil.copy(Path(__file__).parents[2] / "samples" / "coffee.jpg", tmp_path)
+    specs, suite = images.images_from(tmp_path), [attacks.attack("rotate", degrees=10, crop=True)]
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(4)
+    try:
+        inline = runner.run(["lattice", "dwtdct"], specs, suite, progress=False)
+        assert cv2.getNumThreads() == 4         # the caller's setting, back
+    finally:
+        cv2.setNumThreads(threads)
+    workers = runner.run(["lattice", "dwtdct"], specs, suite, jobs=2, progress=False)
+    assert [_strip_timing(r) for r in inline] == [_strip_timing(r) for r in workers]
+
+
 def test_a_failing_cell_is_recorded_and_the_run_goes_on(photo_dir, tiny_suite, tmp_path):
     class Broken:
         name, family, strength = "broken", "filter", None
@@ -174,3 +198,42 @@ def test_an_image_too_small_for_a_scheme_is_an_error_row(tmp_path, small_photo, 
 def test_unknown_scheme_fails_before_any_work(photo_dir, tiny_suite):
     with pytest.raises(watermark.UnknownNameError, match="known"):
         runner.run(["nope"], images.images_from(photo_dir), tiny_suite)
+
+
+def _two_roots_holding(tmp_path, small_photo, name):
+    """Folders ``a`` and ``b`` each holding a different photograph as ``name`` (320 x 320 and 290 x 300)."""
+    from PIL import Image
+
+    for folder, picture in (("a", small_photo("astronaut")), ("b", small_photo("coffee")[:300, :290])):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(picture).save(tmp_path / folder / name)
+    return tmp_path / "a", tmp_path / "b"
+
+
+def test_files_of_the_same_name_in_two_folders_are_two_images_each_measured(tmp_path, small_photo, tiny_suite):
+    """A probe: two --images folders holding x.jpg gave two rows named x.jpg, both the second file's, under
+    one cache key (the first file's results gone, its payload and seeds the other's)."""
+    first, second = _two_roots_holding(tmp_path, small_photo, "x.png")
+    specs = images.images_from([first, second])
+    assert [spec.name for spec in specs] == [f"{first}/x.png", f"{second}/x.png"]
+    rows = runner.run(["dwtdct"], specs, tiny_suite[:1], cache_dir=tmp_path / "cache", progress=False)
+    assert [(r.image, r.width, r.height) for r in rows] == [(f"{first}/x.png", 320, 320)] * 2 + [
+        (f"{second}/x.png", 290, 300)] * 2
+    assert all(r.exact and not r.error for r in rows)
+    keys = [json.loads(line)["key"] for line in (tmp_path / "cache" / "cells.jsonl").read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == 4
+    again = runner.run(["dwtdct"], specs, tiny_suite[:1], cache_dir=tmp_path / "cache", progress=False)
+    assert [_strip_timing(r, timing=True) for r in again] == [_strip_timing(r, timing=True) for r in rows]
+
+
+def test_a_file_named_twice_is_one_image_and_names_elsewhere_stay_short(photo_dir):
+    specs = images.images_from([photo_dir, photo_dir / "coffee.png", photo_dir / ".." / "photos"])
+    assert [(spec.name, spec.source) for spec in specs] == [("astronaut.png", str(photo_dir / "astronaut.png")),
+                                                            ("coffee.png", str(photo_dir / "coffee.png"))]
+
+
+def test_a_run_refuses_two_images_of_one_name(photo_dir, tiny_suite):
+    specs = images.images_from(photo_dir)
+    twins = [specs[0], images.ImageSpec(specs[0].name, specs[1].source)]
+    with pytest.raises(ValueError, match="two images named astronaut.png: .*astronaut.png and .*coffee.png"):
+        runner.run(["dwtdct"], twins, tiny_suite[:1], progress=False)
