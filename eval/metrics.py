@@ -37,7 +37,7 @@ from scipy import ndimage, stats
 
 __all__ = ["psnr", "ssim", "luma", "ssimulacra2", "ssimulacra2_package", "butteraugli", "MissingMetricError",
            "bit_accuracy", "bit_error_rate", "exact_payload_rate",
-           "wilson_interval", "sign_test", "threshold_at_fpr", "detection_rate_at_fpr", "detection_rate_at_p",
+           "wilson_interval", "holm", "sign_test", "threshold_at_fpr", "detection_rate_at_fpr", "detection_rate_at_p",
            "Calibration", "calibration"]
 
 _SSIM_SIGMA = 1.5
@@ -245,6 +245,23 @@ def wilson_interval(hits: int, n: int, *, confidence: float = 0.95) -> tuple[flo
     centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment of ``p_values``, in their order: rejecting each whose adjusted value is at
+    most a level keeps the family-wise error rate at that level.
+
+    Examples
+    --------
+    >>> holm([0.01, 0.04, 0.03])
+    [0.03, 0.06, 0.06]
+    """
+    order = sorted(range(len(p_values)), key=p_values.__getitem__)
+    adjusted, running = [1.0] * len(p_values), 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
 
 
 def sign_test(wins: int, losses: int) -> float:

@@ -152,6 +152,17 @@ def _null_scores(rows: list[dict]) -> dict[str, np.ndarray]:
     return {scheme: np.array(values) for scheme, values in scores.items()}
 
 
+def _variants_note(rows: list[dict]) -> str:
+    """What a threshold set on the run's unmarked images rests on, when they are crops and rescales of fewer
+    photographs (`images.null_images` names a variant ``photo~N``): its variants' scores are not independent."""
+    names = {r["image"] for r in rows if not r["marked"] and not r["error"]}
+    photographs = {name.partition("~")[0] for name in names}
+    if len(photographs) == len(names):
+        return ""
+    return (f" The {len(names)} unmarked images are {len(photographs)} photographs and their crops and rescales,"
+            " whose scores are not independent: the threshold is less sure than as many photographs would make it.")
+
+
 def survival(rows: Iterable[Any]) -> Table:
     """Share of attacked images whose payload survived, per attack family (rows) and scheme (columns),
     with the cells counted: "67 % (2/3)"."""
@@ -171,23 +182,29 @@ def survival(rows: Iterable[Any]) -> Table:
 def comparison(rows: Iterable[Any]) -> Table:
     """Each scheme against the first on the marked cells both ran (same image and attack): the cells
     whose payload only one of the two read back, and the sign test of that split, since a few points
-    between two rates on a few dozen cells may be chance. No rows for fewer than two schemes."""
+    between two rates on a few dozen cells may be chance; with several schemes, the p-values are Holm's
+    (each comparison's chance of a split so uneven among them all). No rows for fewer than two schemes."""
     marked = [r for r in as_dicts(rows) if r["marked"]]
     schemes = _schemes(marked)
     exact = {(r["scheme"], r["image"], r["attack"]): bool(r["exact"]) and not r["error"] for r in marked}
-    table_rows = []
+    counts, p_values = [], []
     for scheme in schemes[1:]:
         shared = [(image, attack) for (name, image, attack) in exact
                   if name == schemes[0] and (scheme, image, attack) in exact]
         wins = sum(exact[(schemes[0], *cell)] and not exact[(scheme, *cell)] for cell in shared)
         losses = sum(exact[(scheme, *cell)] and not exact[(schemes[0], *cell)] for cell in shared)
-        table_rows.append((scheme, str(len(shared)), str(wins), str(losses), f"{metrics.sign_test(wins, losses):.2g}"))
+        counts.append((scheme, str(len(shared)), str(wins), str(losses)))
+        p_values.append(metrics.sign_test(wins, losses))
+    table_rows = tuple((*row, f"{p:.2g}") for row, p in zip(counts, metrics.holm(p_values)))
     first = schemes[0] if schemes else "the first scheme"
+    several = (f" With {len(table_rows)} comparisons, each p-value is Holm's adjusted one: calling every one below "
+               "a level a difference keeps the chance of any wrong call among them all below it.") \
+        if len(table_rows) > 1 else ""
     return Table(f"Paired comparison with {first} (exact payload on the same cells)",
-                 ("scheme", "cells", f"only {first}", "only this scheme", "sign test p"), tuple(table_rows),
+                 ("scheme", "cells", f"only {first}", "only this scheme", "sign test p"), table_rows,
                  note="A cell counts where one of the two read the whole payload back and the other did not; "
                       "the p-value is the chance of a split this uneven if neither scheme were better "
-                      "(two-sided exact sign test). Small p: the difference is not luck of the draw."
+                      f"(two-sided exact sign test). Small p: the difference is not luck of the draw.{several}"
                       if table_rows else "One scheme: nothing to compare.")
 
 
@@ -235,7 +252,8 @@ def detection(rows: Iterable[Any], *, fpr: float = FPR) -> Table:
     blind = (f" Peers ({', '.join(known)}) have no detector: their score is a known-message test, told the "
              "payload it looks for, which a blind detector is not." if known else "")
     note = (f"Detected: score above the {1 - fpr:g} quantile of the scheme's scores on its unmarked images "
-            f"({unmarked} or more); in brackets: detected{_BRACKETS}.{unresolved}{blind}{_failures(rows)}")
+            f"({unmarked} or more); in brackets: detected{_BRACKETS}.{unresolved}{_variants_note(rows)}{blind}"
+            f"{_failures(rows)}")
     return Table(title, ("family", *schemes), tuple(table_rows), note=note)
 
 
@@ -333,4 +351,4 @@ def null_calibration(rows: Iterable[Any], *, fpr: float = FPR) -> Table:
     resolved = min((int(row[1]) for row in table_rows), default=0) >= 1 / fpr
     note = "" if resolved else (f"Fewer than {1 / fpr:g} unmarked images: the threshold at {fpr:g} FPR is the "
                                 "largest unmarked score, and the true false-positive rate is not resolved.")
-    return Table(title, columns, tuple(table_rows), note=(note + failures).strip())
+    return Table(title, columns, tuple(table_rows), note=(note + _variants_note(rows) + failures).strip())

@@ -94,6 +94,18 @@ def test_detection_counts_scores_above_the_unmarked_threshold_per_family():
     assert "Failed cells, counted as lost: s 1 (ImageTooSmallError)" in table.note
 
 
+def test_the_notes_say_when_the_unmarked_images_are_variants_of_fewer_photographs():
+    """A researcher's probe: 1000 unmarked images made of 15 photographs' crops and rescales were counted as
+    1000 independent images, which a threshold at 0.1 % false positives would need."""
+    variants = [_row(image=f"camera{'~' + str(i) if i else ''}", marked=False, exact=False, found=False,
+                     score=float(i)) for i in range(4)] + [_row(image="moon", marked=False, exact=False, found=False)]
+    rows = [_row(score=20.0)] + variants
+    expected = "The 5 unmarked images are 2 photographs and their crops and rescales, whose scores are not independent"
+    assert expected in tables.detection(rows).note and expected in tables.null_calibration(rows).note
+    distinct = [_row(score=20.0)] + [_row(image=f"n{i}", marked=False, exact=False, found=False) for i in range(3)]
+    assert "crops and rescales" not in tables.detection(distinct).note + tables.null_calibration(distinct).note
+
+
 def test_rates_carry_a_wilson_interval_that_matches_published_values():
     # Newcombe (1998), Statistics in Medicine 17, table I: 0/10 -> 0-0.2775, 81/263 -> 0.2553-0.3662
     assert [round(x, 4) for x in metrics.wilson_interval(0, 10)] == [0.0, 0.2775]
@@ -111,8 +123,10 @@ def test_comparison_counts_the_cells_only_one_scheme_read_and_tests_the_split():
     table = tables.comparison(first + second + third + [failed])
     assert table.columns == ("scheme", "cells", "only a", "only this scheme", "sign test p")
     by_scheme = {row[0]: row[1:] for row in table.rows}
-    assert by_scheme["b"] == ("12", "10", "0", "0.002")      # 2 x 0.5 ** 10
+    assert by_scheme["b"] == ("12", "10", "0", "0.0039")     # 2 x 0.5 ** 10, twice: Holm's, of two comparisons
     assert by_scheme["c"] == ("12", "0", "0", "1")             # the cell only c ran is not shared
+    assert "With 2 comparisons, each p-value is Holm's adjusted one" in table.note
+    assert tables.comparison(first + second).rows[0][-1] == "0.002"          # one comparison: as it is
     assert tables.comparison(first).rows == () and "nothing to compare" in tables.comparison(first).note
 
 
