@@ -665,10 +665,15 @@ class LatticeScheme(Scheme):
         The match's null is a payload drawn at random (a registry's are): the codewords of payloads a few
         bits apart agree on most coded bits (0.6 for one bit), so a mark whose payload is not a candidate
         but a neighbour of one (sequential or text payloads given by hand) matched that neighbour at
-        p ~ 1e-25; the decoder's payload, read whole, says which it is."""
+        p ~ 1e-25; the decoder's payload, read whole, says which it is. A match the normal tail would name
+        pays the null's own tail where that is heavier (`coding.match_tail`: a reading holding another
+        payload's mark the decoder could not read)."""
         z = coding.candidate_z(reading.soft, candidates)
         best = int(np.argmax(z))
-        p_value = min(1.0, looks * len(candidates) * stats.normal_tail(float(z[best])))
+        tail = stats.normal_tail(float(z[best]))
+        if looks * len(candidates) * tail <= false_alarm:
+            tail = max(tail, coding.match_tail(reading.soft, float(z[best])))
+        p_value = min(1.0, looks * len(candidates) * tail)
         if p_value > false_alarm or reading.payload is not None and reading.payload != candidates[best]:
             return reading
         if reading.payload == candidates[best]:
