@@ -178,7 +178,7 @@ def images_from(paths: str | os.PathLike | list) -> list[ImageSpec]:
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    from watermark import imageio
+    from watermark import listing
     from watermark.sources import printable
 
     specs: list[ImageSpec] = []
@@ -186,7 +186,7 @@ def images_from(paths: str | os.PathLike | list) -> list[ImageSpec]:
         if not root.exists():
             raise FileNotFoundError(f"{root}: no such file or directory")
         base = root if root.is_dir() else root.parent
-        for path in imageio.iter_image_files([root]):
+        for path in listing.iter_image_files([root]):
             path = Path(path)
             specs.append(ImageSpec(printable(path.relative_to(base).as_posix()), str(path)))
     if not specs:
