@@ -36,7 +36,7 @@ from watermark.cli.common import visible
 __all__ = ["register"]
 
 OK, ERROR = 0, 2
-_FORMATS = ("png", "tif", "tiff", "webp", "bmp", "jpg", "jpeg", "gif")   # what watermark.imageio writes
+_FORMATS = ("png", "tif", "tiff", "webp", "bmp", "jpg", "jpeg", "gif")   # what watermark.imagewrite writes
 _FIELDS = ("input", "attack", "output", "error")     # of a --json row
 
 
@@ -162,7 +162,8 @@ def _attack_file(source: str, targets: list[tuple[Any, Path]], args: argparse.Na
     """Apply each attack to one input; every failure is reported and the others go on. ``warned`` holds the
     warnings said so far (each is said once)."""
     from watermark.errors import WatermarkError
-    from watermark.imageio import load_image, save_image
+    from watermark.imageio import load_image
+    from watermark.imagewrite import save_image
 
     try:
         loaded = load_image(source, animated="first")
@@ -202,7 +203,7 @@ def _codec_file(attack: Any, loaded: Any, target: Path, seed: int, stripped: boo
     from attacks import codec
     from watermark.errors import ImageFileError
     from watermark.image import pixels_of
-    from watermark.imageio import OUTPUT_EXTENSIONS
+    from watermark.imageformats import OUTPUT_EXTENSIONS
 
     last = (attack.parts or (attack,))[-1]
     suffixes = codec.EXTENSIONS.get(last.name, ())

@@ -183,7 +183,7 @@ def images_from(paths: str | os.PathLike | list) -> list[ImageSpec]:
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    from watermark import imageio
+    from watermark import listing
     from watermark.sources import printable
 
     found: dict[str, tuple[str, Path]] = {}      # real path -> (name relative to its root, path as given)
@@ -191,7 +191,7 @@ def images_from(paths: str | os.PathLike | list) -> list[ImageSpec]:
         if not root.exists():
             raise FileNotFoundError(f"{root}: no such file or directory")
         base = root if root.is_dir() else root.parent
-        for path in map(Path, imageio.iter_image_files([root])):
+        for path in map(Path, listing.iter_image_files([root])):
             found.setdefault(os.path.realpath(path), (path.relative_to(base).as_posix(), path))
     if not found:
         raise FileNotFoundError(f"no image files in {', '.join(map(str, paths))}")

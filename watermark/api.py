@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from . import imageio, schemes
+from . import imageformats, imageio, imagewrite, schemes
 from .coding import payload_to_int
 from .detection import Detection, InformedReading
 from .errors import (
@@ -293,7 +293,7 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
     """
     _check_key(key)
     if not overwrite and os.path.lexists(dst):   # fail before the work, not after
-        raise OutputExistsError(imageio.exists_message(dst))
+        raise OutputExistsError(imagewrite.exists_message(dst))
     if c2pa_signer is not None:
         c2pa_signer.check_output(dst)
     loaded = imageio.load_image(src, max_pixels=max_pixels, animated="error")
@@ -305,7 +305,7 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
                                    payload=payload_to_int(payload), key_id=key.public_id,
                                    scheme=schemes.get(scheme).name, manifest_id=manifest_id)
     quality = output_quality(marked, dst, loaded, key, schemes.get(scheme), quality, payload=payload_to_int(payload))
-    imageio.save_image(marked, dst, like=loaded, quality=quality, overwrite=overwrite, finish=finish)
+    imagewrite.save_image(marked, dst, like=loaded, quality=quality, overwrite=overwrite, finish=finish)
     return manifest_id
 
 
@@ -319,19 +319,19 @@ def _marked(loaded: imageio.LoadedImage, dst: str | os.PathLike, payload: int | 
 
 def check_markable(loaded: imageio.LoadedImage, dst: str | os.PathLike) -> None:
     """Refuse, before the work, a file whose marked copy ``dst`` could not hold as it is: a 16-bit CMYK
-    read at 8 bits, or a format that cannot hold its mode or depth (`imageio.check_writable`); and warn
-    of what the copy changes of the source's encoding (`imageio.copy_changes`)."""
+    read at 8 bits, or a format that cannot hold its mode or depth (`imagewrite.check_writable`); and warn
+    of what the copy changes of the source's encoding (`imagewrite.copy_changes`)."""
     if loaded.depth_reduced:
         raise InvalidImageError(f"{loaded.path}: 16-bit CMYK, read at 8 bits per channel, would be written back "
                                 "at 8; convert it to 16-bit RGB or to 8-bit CMYK first")
     try:
-        imageio.check_writable(loaded.image, dst)
+        imagewrite.check_writable(loaded.image, dst)
     except InvalidImageError as exc:
-        lie = imageio.misnamed(loaded)
+        lie = imagewrite.misnamed(loaded)
         if lie is None:
             raise
         raise type(exc)(f"{exc} (the source {loaded.path} is {lie})") from None
-    for change in imageio.copy_changes(loaded, dst):
+    for change in imagewrite.copy_changes(loaded, dst):
         warnings.warn(change, FiligraneWarning, stacklevel=3)
 
 
@@ -361,40 +361,40 @@ def embed_bytes(data: bytes, payload: int | bytes, key: Key, *, extension: str |
     if extension is not None and not (isinstance(extension, str) and extension.startswith(".") and len(extension) > 1):
         raise ParameterError(f"extension must be a file extension with its dot, such as '.jpg', got {extension!r}")
     loaded = imageio.load_image_bytes(data, name, max_pixels=max_pixels, animated="error")
-    extension = extension or imageio.extension_of(loaded.format or "")
+    extension = extension or imagewrite.extension_of(loaded.format or "")
     if extension is None:
         raise ParameterError(f"{name}: {loaded.format} is read but not written; give extension= one of "
-                             f"{', '.join(sorted(imageio.OUTPUT_EXTENSIONS))}")
+                             f"{', '.join(sorted(imageformats.OUTPUT_EXTENSIONS))}")
     target = Path(name).with_suffix(extension)
     marked = _marked(loaded, target, payload, key, strength, scheme)
     quality = output_quality(marked, target, loaded, key, schemes.get(scheme), quality,
                              payload=payload_to_int(payload))
-    return imageio.image_bytes(marked, target, like=loaded, quality=quality)
+    return imagewrite.image_bytes(marked, target, like=loaded, quality=quality)
 
 
 def output_quality(marked: ImageLike, destination: str | os.PathLike, like: imageio.LoadedImage, key: Key,
                    scheme: schemes.Scheme, quality: int | None, *, payload: int | None = None) -> int | None:
     """The JPEG or WebP quality to write ``marked`` (``like``'s pixels marked with ``key``) at: ``quality``,
-    or the source's own when `imageio.save_image` keeps it and the file written so keeps the mark
+    or the source's own when `imagewrite.save_image` keeps it and the file written so keeps the mark
     (``_KEPT_SHARE`` of its statistic, read where it was put); else the least of ``_RAISED_QUALITIES``
     above it that does (95 at most). A copy under ``_READ_BACK_BELOW`` px written lossily (JPEG, WebP, a
     palette) is read back from its file's bytes, and written at 100 when that alone gives its ``payload``
     (read from ``marked`` when not given) back (`_read_back`). A quality raised is said in a
     `FiligraneWarning`."""
-    kept = imageio.kept_jpeg_quality(destination, like, quality)
+    kept = imagewrite.kept_jpeg_quality(destination, like, quality)
     chosen, why = quality, ""
     if kept is not None:
         chosen, share = _kept_or_raised(marked, destination, like, key, scheme, kept)
         if chosen != kept:
             why = f"not the source's {kept}: on the source's own quantisation the mark kept {share:.0%} of its strength"
-    fmt = imageio.lossy_format(destination, like)
+    fmt = imagewrite.lossy_format(destination, like)
     if (fmt is not None or getattr(marked, "mode", None) == "P") and min(_shape_of(marked)) < _READ_BACK_BELOW:
         if payload is None:
             payload = detect(marked, key, scheme=scheme.name).payload
         read = _read_back(marked, destination, like, key, scheme, chosen, payload, at_quality=fmt is not None,
                           given=quality is not None)
         if read != chosen:
-            why = f"not {chosen or imageio.DEFAULT_QUALITY}: the mark did not read back from the file written so"
+            why = f"not {chosen or imagewrite.DEFAULT_QUALITY}: the mark did not read back from the file written so"
             chosen = read
     if why:
         warnings.warn(f"{destination}: written at {fmt} quality {chosen}, {why}", FiligraneWarning, stacklevel=2)
@@ -408,7 +408,7 @@ def _kept_or_raised(marked: ImageLike, destination: str | os.PathLike, like: ima
     before = max(_read_in_place(marked, key, scheme).score, 1e-9)
     shares = []
     for candidate in [kept] + [raised for raised in _RAISED_QUALITIES if raised > kept]:
-        written = imageio.open_own(imageio.image_bytes(marked, destination, like=like, quality=candidate))
+        written = imageio.open_own(imagewrite.image_bytes(marked, destination, like=like, quality=candidate))
         shares.append(_read_in_place(written, key, scheme).score / before)
         if shares[-1] >= _KEPT_SHARE:
             break
@@ -422,7 +422,7 @@ def _read_back(marked: ImageLike, destination: str | os.PathLike, like: imageio.
     ``at_quality``, the quality not ``given``) when that does; a small copy whose file loses its mark even so
     is refused (`ImageTooSmallError`): its pixels held it (`embed` reads them back), its encoding not."""
     for candidate in dict.fromkeys([quality, *([100] if at_quality and not given else [])]):
-        written = imageio.open_own(imageio.image_bytes(marked, destination, like=like, quality=candidate))
+        written = imageio.open_own(imagewrite.image_bytes(marked, destination, like=like, quality=candidate))
         if detect(written, key, scheme=scheme.name).payload == payload:
             return candidate
     height, width = _shape_of(marked)

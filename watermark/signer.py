@@ -7,7 +7,7 @@ with. It then signs a tiny image as a trial, so that c2pa-rs's own certificate r
 extended key usage) fail here, before any file is marked, and not on the first output.
 
 `ManifestSigner.sign` turns the encoded bytes of a marked output into the same bytes with an embedded,
-signed manifest (see `provenance` for what it says), for ``imageio.save_image(..., finish=...)`` to
+signed manifest (see `provenance` for what it says), for ``imagewrite.save_image(..., finish=...)`` to
 write atomically. The signer pickles (certificate and key stay in memory, as `Key` does) so that
 worker processes receive it; each process builds its own native signer on first use.
 """
@@ -32,7 +32,7 @@ from .provenance import WATERMARK_ACTION, binding_value, c2pa_module, soft_bindi
 
 __all__ = ["SIGNABLE_EXTENSIONS", "ManifestSigner", "new_manifest_id"]
 
-# Output formats c2pa-rs embeds a manifest in, among those `imageio.save_image` writes.
+# Output formats c2pa-rs embeds a manifest in, among those `imagewrite.save_image` writes.
 SIGNABLE_EXTENSIONS = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".jpe": "image/jpeg", ".png": "image/png",
                        ".webp": "image/webp", ".tif": "image/tiff", ".tiff": "image/tiff", ".gif": "image/gif"}
 _CURVES = {"secp256r1": "es256", "secp384r1": "es384", "secp521r1": "es512"}

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .errors import ImageFileError, InvalidImageError, ParameterError
-from .imageio import NUL_IN_NAME, printable, walk
+from .imageio import NUL_IN_NAME
+from .listing import printable, walk
 
 __all__ = ["Source", "STDIN", "STDIN_CLOSED", "URL_TIMEOUT", "iter_sources", "listed_paths", "read_bytes", "is_url",
            "printable", "visible", "quoted", "masked", "has_secret", "shown_recipient", "NO_RECIPIENT"]
@@ -144,7 +145,7 @@ def _matches(path: str, patterns: Sequence[str]) -> bool:
 
 
 def _walk(root: str, recursive: bool, left_out: Counter[str] | None) -> Iterator[Source]:
-    """`imageio.walk` following symbolic links to directories (once each), as sources: a directory that
+    """`listing.walk` following symbolic links to directories (once each), as sources: a directory that
     cannot be listed, or a link not entered again, is a source with its error."""
     for path, problem in walk(root, recursive=recursive, left_out=left_out, follow_links=True):
         yield _source(path, problem)
@@ -171,7 +172,7 @@ def iter_sources(arguments: Iterable[str], *, recursive: bool = True, include: S
     ``include`` keeps only files whose path or name matches one of its shell patterns, ``exclude``
     drops those that match one of its own; both apply to every file, named or walked.
     Nothing is deduplicated (that would hold every name in memory). ``left_out`` counts, by extension,
-    the pictures of a format Filigrane does not read that a walk leaves out (`imageio.UNREAD_EXTENSIONS`).
+    the pictures of a format Filigrane does not read that a walk leaves out (`imageformats.UNREAD_EXTENSIONS`).
 
     Raises
     ------

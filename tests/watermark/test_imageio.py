@@ -1,4 +1,4 @@
-"""watermark/imageio.py: round trips, metadata, orientation, bad files, atomic writes, batches."""
+"""watermark/imageio.py and imagewrite.py: round trips, metadata, orientation, bad files, atomic writes."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from watermark.errors import (
     UnknownNameError,
     WatermarkError,
 )
-from watermark.imageio import load_image, save_image
+from watermark.imageio import load_image
+from watermark.imagewrite import save_image
 
 BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
 RNG = np.random.default_rng(1234)
@@ -492,39 +493,6 @@ def test_missing_output_directory_is_a_file_error(tmp_path):
         save_image(Image.fromarray(RGB), tmp_path / "no" / "out.png")
 
 
-def test_iter_image_files_expands_nested_directories(tmp_path):
-    for name in ["b.PNG", "a.jpg", "notes.txt", ".hidden.png", "._a.jpg", "sub/z.webp", "sub/deeper/c.tif",
-                 ".git/x.png"]:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(b"")
-    found = [p.relative_to(tmp_path).as_posix() for p in imageio.iter_image_files(tmp_path)]
-    assert found == ["a.jpg", "b.PNG", "sub/z.webp", "sub/deeper/c.tif"]
-    flat = [p.name for p in imageio.iter_image_files([tmp_path], recursive=False)]
-    assert flat == ["a.jpg", "b.PNG"]
-    named = list(imageio.iter_image_files([tmp_path / "notes.txt", tmp_path / "missing.png", tmp_path / "a.jpg",
-                                           tmp_path]))
-    assert [p.name for p in named] == ["notes.txt", "missing.png", "a.jpg", "b.PNG", "z.webp", "c.tif"]
-
-
-def test_iter_image_files_follows_a_linked_directory_once_for_a_reader_and_never_for_a_writer(tmp_path):
-    """A probe: the same folder gave detect 1 file and scan 6, a linked directory of pictures left out; a link
-    back up (a loop) is entered by none. Embed, which writes, follows none: following them, --in-place
-    rewrote pictures outside the folder named."""
-    for name in ["shoot/a.jpg", "elsewhere/b.jpg"]:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(b"")
-    (tmp_path / "shoot" / "linked").symlink_to(tmp_path / "elsewhere")
-    (tmp_path / "shoot" / "loop").symlink_to(tmp_path / "shoot")
-    unlisted: list[imageio.Unlisted] = []
-    walked = imageio.iter_image_files(tmp_path / "shoot", follow_links=True, unlisted=unlisted)
-    found = [p.relative_to(tmp_path).as_posix() for p in walked]
-    assert found == ["shoot/a.jpg", "shoot/linked/b.jpg"]
-    assert [(path, "listed already" in problem) for path, problem in unlisted] == [(tmp_path / "shoot" / "loop", True)]
-    with pytest.raises(WatermarkError, match=r"shoot/loop: a symbolic link to a directory listed already"):
-        list(imageio.iter_image_files(tmp_path / "shoot", follow_links=True))      # without a list: said at once
-    assert list(imageio.iter_image_files(tmp_path / "shoot")) == [tmp_path / "shoot" / "a.jpg"]
-
-
 def test_loaded_image_is_detached_from_the_file(tmp_path):
     path = _file(tmp_path, "in.gif", Image.fromarray(RGB).quantize(8))
     loaded = load_image(path)
@@ -548,7 +516,7 @@ def test_a_bug_of_ours_is_not_reported_as_a_corrupt_image(tmp_path, monkeypatch,
     def broken(*args, **kwargs):
         raise bug("a bug in our code")
 
-    monkeypatch.setattr(imageio, "_carried_info", broken)
+    monkeypatch.setattr(imageio, "carried_info", broken)
     with pytest.raises(bug):
         load_image(path)
     monkeypatch.setattr(Image.Image, "save", broken)

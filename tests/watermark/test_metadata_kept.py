@@ -18,7 +18,8 @@ from photos import photo
 from PIL import ExifTags, Image, ImageCms, PngImagePlugin, TiffImagePlugin
 
 import watermark as wm
-from watermark.imageio import load_image, save_image
+from watermark.imageio import load_image
+from watermark.imagewrite import save_image
 
 PAYLOAD = 0x5EED_CAFE_F00D_D00D
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'

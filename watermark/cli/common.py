@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .. import api, atomic, imageio, schemes
+from .. import api, atomic, imageio, listing, schemes
 from ..errors import KeyFileError, ParameterError, WeakPassphraseWarning
 from ..keys import Key, passphrase_weakness
 from ..sources import NO_RECIPIENT, printable, visible
@@ -28,8 +28,8 @@ OUTPUT_CLOSED = 128 + 13  # 128 + SIGPIPE: what a shell reports for a command wh
 
 
 def say_left_out(left_out: Counter[str]) -> None:
-    """One line on stderr for the pictures a folder walk left out (`imageio.left_out_line`), if any."""
-    line = imageio.left_out_line(left_out)
+    """One line on stderr for the pictures a folder walk left out (`listing.left_out_line`), if any."""
+    line = listing.left_out_line(left_out)
     if line is not None:
         print(visible(f"watermark: {line}"), file=sys.stderr, flush=True)
 

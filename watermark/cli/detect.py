@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .. import api, imageio, schemes
+from .. import api, listing, schemes
 from ..errors import ParameterError, WatermarkError
 from ..keys import Key
 from ..sources import STDIN, STDIN_CLOSED, is_url, listed_paths, masked, quoted
@@ -31,17 +31,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     detect.set_defaults(run=_run_detect)
 
 
-def _detect_one(path: Path | imageio.Unlisted, *, key: Key, scheme: str, false_alarm: float,
+def _detect_one(path: Path | listing.Unlisted, *, key: Key, scheme: str, false_alarm: float,
                 max_pixels: int | None) -> Outcome:
-    if isinstance(path, imageio.Unlisted):
+    if isinstance(path, listing.Unlisted):
         raise WatermarkError(path.problem)
     detection = api.detect_file(path, key, scheme=scheme, false_alarm=false_alarm, max_pixels=max_pixels)
     return Outcome(row(DETECT_FIELDS, path=str(path), **detection.to_dict()),
                    "found" if detection.found else "not found", f"{quoted(str(path))}: {detection}")
 
 
-def _detect_failed(item: Path | imageio.Unlisted, message: str, *, scheme: str, **options: Any) -> Outcome:
-    path = item.path if isinstance(item, imageio.Unlisted) else item
+def _detect_failed(item: Path | listing.Unlisted, message: str, *, scheme: str, **options: Any) -> Outcome:
+    path = item.path if isinstance(item, listing.Unlisted) else item
     return Outcome(row(DETECT_FIELDS, path=str(path), found=False, status="error", scheme=scheme, error=message),
                    "failed")
 
@@ -62,12 +62,12 @@ def _listed(arguments: list[str]) -> Iterator[str]:
 def _run_detect(args: argparse.Namespace) -> int:
     key = load_key(args)
     left_out: Counter[str] = Counter()
-    unlisted: list[imageio.Unlisted] = []          # as scan: each its row
-    paths: list[Path | imageio.Unlisted] = list(imageio.iter_image_files(_listed(args.paths), left_out=left_out,
+    unlisted: list[listing.Unlisted] = []          # as scan: each its row
+    paths: list[Path | listing.Unlisted] = list(listing.iter_image_files(_listed(args.paths), left_out=left_out,
                                                                          follow_links=True, unlisted=unlisted))
     paths += unlisted
     if not paths:
-        raise WatermarkError(imageio.no_image_files(", ".join(args.paths), left_out))
+        raise WatermarkError(listing.no_image_files(", ".join(args.paths), left_out))
     say_left_out(left_out)
     job = Job(_detect_one, _detect_failed, key=key, scheme=args.scheme, false_alarm=args.false_alarm,
               max_pixels=args.max_pixels)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .. import api, imageio
+from .. import api, imageio, imagewrite
 from ..coding import payload_to_int
 from ..errors import FiligraneWarning, InvalidImageError, OutputExistsError, ParameterError
 from ..keys import Key
@@ -130,7 +130,7 @@ def _write_difference(original: Path, marked: Path, max_pixels: int | None) -> P
         raise InvalidImageError(f"{marked}: cannot compare with {original} (different layout)")
     amplified = np.clip(0.5 + 20.0 * (luminance(after) - luminance(before)), 0.0, 1.0)
     path = outputs.difference_path(marked)
-    imageio.save_image(Image.fromarray(np.rint(amplified * 255).astype(np.uint8)), path, overwrite=True)
+    imagewrite.save_image(Image.fromarray(np.rint(amplified * 255).astype(np.uint8)), path, overwrite=True)
     return path
 
 

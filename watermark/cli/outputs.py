@@ -11,7 +11,7 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
-from .. import imageio
+from .. import imageformats, listing
 from ..errors import ImageFileError, OutputExistsError, ParameterError, WatermarkError
 
 __all__ = ["destinations", "difference_path", "make_folders", "remove_empty"]
@@ -51,11 +51,11 @@ def destinations(inputs: list[str], output: str | None, *, in_place: bool, diff:
     sources = _sources(inputs, skip=output, left_out=left_out)
     one_file = len(inputs) == 1 and not Path(inputs[0]).is_dir()
     if not (target.is_dir() or output.endswith(("/", os.sep))) and target.suffix:
-        if target.suffix.lower() not in imageio.OUTPUT_EXTENSIONS and one_file:
+        if target.suffix.lower() not in imageformats.OUTPUT_EXTENSIONS and one_file:
             raise ParameterError(f"{output}: {target.suffix!r} is not an image format Filigrane writes; use one of "
-                                 f"{', '.join(sorted(imageio.OUTPUT_EXTENSIONS))}, or end the name with / "
+                                 f"{', '.join(sorted(imageformats.OUTPUT_EXTENSIONS))}, or end the name with / "
                                  "for a directory")
-        if target.suffix.lower() in imageio.OUTPUT_EXTENSIONS:
+        if target.suffix.lower() in imageformats.OUTPUT_EXTENSIONS:
             if not one_file:
                 raise ParameterError(f"{output}: names one image file; several inputs, or a directory, need an "
                                      "output directory (a name without an image extension, or ending in /)")
@@ -117,10 +117,10 @@ def _sources(inputs: list[str], skip: str | None = None,
                                      "--in-place to mark its files where they are")
             inside = skip is not None and outputs is not None and folder in _lineage(skip)   # else none is an output
             unread: Counter[str] = Counter()
-            found = [path for path in imageio.iter_image_files(root, left_out=unread)
+            found = [path for path in listing.iter_image_files(root, left_out=unread)
                      if not (inside and outputs in _lineage(path))]
             if not found:
-                raise WatermarkError(imageio.no_image_files(str(item), unread))
+                raise WatermarkError(listing.no_image_files(str(item), unread))
             if left_out is not None:
                 left_out.update(unread)
             pairs = [(path, path.relative_to(root)) for path in found]

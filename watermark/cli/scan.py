@@ -20,7 +20,7 @@ import sys
 from collections import Counter, defaultdict
 from typing import Any
 
-from .. import batch, imageio, provenance, schemes
+from .. import batch, listing, provenance, schemes
 from ..batch_dask import check_address
 from ..errors import OutputExistsError, ParameterError, WatermarkError
 from ..registry import Record, Registry, print_of
@@ -174,7 +174,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             finally:
                 scanner.close()
     if not summary.status.total():           # as detect and embed: nothing to scan is a mistake, not "none found"
-        print(visible(f"watermark: {imageio.no_image_files(', '.join(args.paths))}"), file=sys.stderr)
+        print(visible(f"watermark: {listing.no_image_files(', '.join(args.paths))}"), file=sys.stderr)
         return ERROR
     if summary.status["error"]:
         return ERROR

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import api, imageio, schemes
+from .. import api, imageio, imagewrite, schemes
 from ..errors import (
     FiligraneWarning,
     InvalidImageError,
@@ -163,7 +163,7 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     if not overwrite and os.path.lexists(destination):   # refuse before drawing a payload
         if replaced:
             raise RegistryError(_another_copy(destination, replaced[0], differences(replaced[0]), source))
-        raise OutputExistsError(imageio.exists_message(destination))
+        raise OutputExistsError(imagewrite.exists_message(destination))
     if c2pa_signer is not None:
         c2pa_signer.check_output(destination)
         metadata = {**(metadata or {}), "c2pa_manifest": new_manifest_id()}
@@ -180,7 +180,7 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
         marked = api.embed_loaded(loaded, record.payload, key, strength=strength, scheme=scheme)
         quality = api.output_quality(marked, destination, loaded, key, schemes.get(scheme), quality,
                                      payload=record.payload)
-        imageio.save_image(marked, destination, like=loaded, quality=quality, overwrite=overwrite, finish=written)
+        imagewrite.save_image(marked, destination, like=loaded, quality=quality, overwrite=overwrite, finish=written)
     except BaseException as exc:
         if not written.is_at(destination):      # in place already (Ctrl-C just after the rename): a rerun records it
             with contextlib.suppress(RegistryError):
@@ -195,7 +195,7 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
 
 
 class _Written:
-    """The ``finish`` step of `imageio.save_image` that signs the encoded file (with ``sign``, when given)
+    """The ``finish`` step of `imagewrite.save_image` that signs the encoded file (with ``sign``, when given)
     and keeps the SHA-256 of the bytes it hands on to be written."""
 
     def __init__(self) -> None:
