@@ -14,6 +14,7 @@ import io
 import math
 import os
 import platform
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -113,10 +114,17 @@ def write_markdown(rows: Iterable[Any], path: str | os.PathLike, *, command: str
     ``not_run`` maps the schemes that could not run to the reason, each said on a line, and ``unreadable``
     names the input files left out of ``rows`` because nothing could decode them."""
     rows = tables.as_dicts(rows)
-    parts = [f"Reproduce with `{command}`." if command else "", f"Made with {environment(rows)}.",
+    parts = [f"Reproduce with {_code_span(visible(command))}." if command else "", f"Made with {environment(rows)}.",
              "\n\n".join(_not_run_lines(not_run, unreadable))]
     parts += [table.to_markdown() for table in _summary_tables(rows)]
     atomic_write_text(path, "\n\n".join(p for p in parts if p) + "\n")
+
+
+def _code_span(text: str) -> str:
+    """``text`` as Markdown code, fenced by one backtick more than its longest run (a folder named with one
+    would end the span early)."""
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}" if "`" in text else f"`{text}`"
 
 
 def write_plots(rows: Iterable[Any], directory: str | os.PathLike) -> list[str]:

@@ -377,6 +377,14 @@ def test_names_in_the_report_show_their_bidirectional_overrides_and_newlines(ben
     assert "could not be read: -2+3\\u202eevil.png, line1\\nFAKE LINE.png; they are" in page
     assert "could not be read: -2+3\\u202eevil.png, line1\\nFAKE LINE.png; they are" in summary
     assert html.escape("--images '" + folder.replace("\u2066", "\\u2066") + "'") in page
+    assert not any(character in summary for character in "\u202e\u2066")        # the command line's folder too
+
+
+def test_a_folder_with_a_backtick_keeps_the_summary_s_command_one_code_span():
+    from eval.report import _code_span
+
+    assert _code_span("watermark bench") == "`watermark bench`"
+    assert _code_span("watermark bench --images 'a`b'") == "`` watermark bench --images 'a`b' ``"
 
 
 def test_an_image_whose_name_is_not_utf8_is_benchmarked_under_its_name_escaped(bench, tmp_path, small_photo, capsys):
