@@ -33,6 +33,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar, cast
 
 from .errors import WatermarkError
+from .threads import one_core, one_thread
 
 __all__ = ["run", "work_done", "WorkerDiedError"]
 
@@ -242,7 +243,7 @@ def _serve(connection: Connection, function: Callable[[Any], Any]) -> None:
     """A worker's loop: (index, item) in, the result (or the exception it raised) out, None to finish; it ends
     quietly when the parent is gone."""
     signal.signal(signal.SIGTERM, _unwind)
-    _one_core()
+    one_core()
     while True:
         try:
             message = connection.recv()
@@ -266,37 +267,6 @@ def _reply(connection: Connection, result: Any) -> None:
         connection.send(result)
     except (pickle.PicklingError, TypeError, AttributeError):    # an exception that does not pickle
         connection.send(RuntimeError(f"{type(result).__name__}: {result}\n{traceback.format_exc()}"))
-
-
-def _one_core() -> None:
-    """This worker computes on one core: OpenCV's and every loaded BLAS library's thread pool hold one
-    thread (unpickling the function imported them). The workers are one per core already; a read's
-    matrix products are small, and a second BLAS thread per worker made two workers on two cores
-    fight over them (README, "Scan throughput"). One thread is also what makes the results the same
-    however many cores a machine has (`one_thread`)."""
-    import cv2
-    from threadpoolctl import threadpool_limits
-
-    cv2.setNumThreads(1)
-    threadpool_limits(limits=1, user_api="blas")
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """OpenCV and BLAS on one thread in this process for the block, as in every worker (`_one_core`):
-    OpenCV's parallel MAGSAC++ draws its samples per thread, so a registration, and the p-values read
-    through it, differed with the number of cores (a probe: the same file's per-copy layer at p 1e-31
-    with two threads, 1e-15 with one). The caller's settings come back after."""
-    import cv2
-    from threadpoolctl import threadpool_limits
-
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        with threadpool_limits(limits=1, user_api="blas"):
-            yield
-    finally:
-        cv2.setNumThreads(threads)
 
 
 def _unwind(signum: int, frame: Any) -> None:

@@ -27,6 +27,7 @@ from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from .errors import FiligraneWarning, ParameterError, WatermarkError
+from .threads import one_thread
 
 __all__ = ["run_on_dask", "check_address", "DASK_EXTRA"]
 
@@ -160,8 +161,6 @@ async def _identity(address: str, security: Any) -> dict:
 def _call(function: Callable[[T], Any], item: T) -> Any:
     """``function(item)`` on a Dask worker, on one thread as every worker of `watermark.batch`'s: the same
     results as a local run's, whatever the worker's machine."""
-    from .batch import one_thread
-
     with one_thread():
         return function(item)
 

@@ -144,7 +144,7 @@ def test_threads_computing_prints_at_once_get_what_one_alone_gets():
     registry shared by threads stored a wrong print for good."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from watermark.batch import one_thread
+    from watermark.threads import one_thread
 
     pictures = [np.asarray(photo(name))[::step, ::step] for name in PHOTO_NAMES[:4] for step in (1, 2)]
 
