@@ -140,9 +140,10 @@ class ResultLog:
     path : str or None
         The JSON-lines file; None writes to ``stream``.
     resume : bool
-        Continue an existing file: its rows stay, but for a last line cut short and rows with an ``error``,
-        which are removed; `done` knows the ``path`` values of those that stay, `earlier` counts their
-        ``status``. A file with any other line that is not a row is refused, untouched.
+        Continue an existing file: its rows stay, but for a last line cut short and rows with an ``error`` or a
+        ``key`` that ``names_one`` refuses, which are removed; `done` knows the ``key`` values of those that
+        stay, `earlier` counts their ``status``. A file with any other line that is not a row is refused,
+        untouched.
     overwrite : bool
         Replace an existing file instead of refusing it.
     fields : sequence of str
@@ -156,6 +157,9 @@ class ResultLog:
         not a row.
     private : bool
         Make a new file readable by its owner only (a scan's rows name recipients and masters).
+    names_one : callable, optional
+        Whether a row's ``key`` value names one input only (a URL whose secret was written ``***`` may name
+        several): a row whose name does not is done again on ``resume``.
 
     Raises
     ------
@@ -171,9 +175,10 @@ class ResultLog:
     def __init__(self, path: str | None = None, *, resume: bool = False, overwrite: bool = False,
                  stream: TextIO | None = None, key: str = "path", fields: Sequence[str] = (),
                  statuses: Collection[str] | None = None, on_earlier: Callable[[dict], None] | None = None,
-                 shape: Callable[[dict], str | None] | None = None, private: bool = False) -> None:
+                 shape: Callable[[dict], str | None] | None = None, private: bool = False,
+                 names_one: Callable[[str], bool] | None = None) -> None:
         self.path, self._key, self._done = path, key, np.zeros(0, dtype=np.uint64)
-        self._on_earlier, self._shape = on_earlier, shape
+        self._on_earlier, self._shape, self._names_one = on_earlier, shape, names_one
         self._folder = os.getcwd()             # where the names of local files are taken from
         self._fields, self._statuses = (key, *fields), statuses
         self._stream = stream or sys.stdout
@@ -236,9 +241,12 @@ class ResultLog:
                                     "it, or give another output")
 
     def _kept(self, line: bytes) -> bool:
-        """Whether a resumed batch keeps ``line``: a row (`_row`) without an ``error``."""
+        """Whether a resumed batch keeps ``line``: a row (`_row`) without an ``error``, whose name names one input."""
         row = self._row(line)
-        return isinstance(row, dict) and not row.get("error")
+        return isinstance(row, dict) and self._stays(row)
+
+    def _stays(self, row: dict[str, Any]) -> bool:
+        return not row.get("error") and (self._names_one is None or self._names_one(row[self._key]))
 
     def _read_done(self, path: str) -> np.ndarray:
         """Hashes of the names of ``path``'s rows that stay (`_kept`); the others are removed: cut off when they are
@@ -252,7 +260,7 @@ class ResultLog:
                 if isinstance(row, str) and not _torn(line):
                     raise OutputExistsError(f"{path}: line {number} is not a row of a scan's output ({row}); "
                                             "not resumed, the file is left as it is")
-                if isinstance(row, str) or row.get("error"):
+                if isinstance(row, str) or not self._stays(row):
                     continue
                 gaps = gaps or end != size - len(line)
                 end = size

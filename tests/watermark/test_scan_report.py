@@ -210,18 +210,24 @@ def test_characters_that_would_act_on_the_page_are_shown_escaped(tmp_path):
         assert shown in text, shown
 
 
-def test_a_password_in_a_url_is_hidden_in_the_report_and_the_rows_which_resume_by_it(scan_world, tmp_path):
+def test_a_password_in_a_url_is_hidden_in_the_report_and_the_rows_and_resume_reads_it_again(scan_world, tmp_path):
+    """The rows kept a URL's secrets (which --resume matched); masked, two URLs that differ in a secret-looking
+    parameter alone (?key=a.png, ?key=b.png) were one name, and a reviewer's probe saw a resumed scan skip the
+    second: a row whose masked name may stand for several files is read again on resume."""
     pytest.importorskip("aiohttp")
     out = tmp_path / "rows.jsonl"
     with http_server((scan_world / "crawl" / "exact.png").read_bytes()) as served:
         url = served.replace("http://", "http://alice:s3cretpw@")
-        command = ("scan", url, "--registry", scan_world / "r.db", "--key", scan_world / "studio.key", "-o", out)
+        others = [f"{served}?key=photos/{name}" for name in ("a.png", "b.png")]
+        command = ("scan", *others, url, "--registry", scan_world / "r.db", "--key", scan_world / "studio.key",
+                   "-o", out)
         run(*command, "--report", tmp_path / "report", check=0)
+        out.write_text(out.read_text().splitlines(keepends=True)[0])          # as if stopped after one row
         resumed = run(*command, "--resume", check=0)
     hidden = served.replace("http://", "http://***@")
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(row["path"], row["status"]) for row in rows] == [(hidden, "exact")], rows
-    assert "s3cretpw" not in out.read_text() and "(1 of them by an earlier run)" in resumed.stderr, resumed.stderr
+    assert [(row["path"], row["status"]) for row in rows] == [(f"{served}?key=***", "exact")] * 2 + [(hidden, "exact")]
+    assert "s3cretpw" not in out.read_text() and "earlier run" not in resumed.stderr, resumed.stderr
     page = (tmp_path / "report" / "report.html").read_text()
     assert "s3cretpw" not in page and "alice" not in page
     assert _text(tmp_path / "report" / "report.html").count(hidden) == 3      # the command, the caption, the path

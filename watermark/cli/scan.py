@@ -28,7 +28,7 @@ from ..resultlog import ResultLog
 from ..scan import ROW_FIELDS, STATUSES, Scanner, ScanOptions
 from ..scan_report import ScanReport, copies_named, layer_read, recipient_of
 from ..scan_rows import row_problem
-from ..sources import URL_TIMEOUT, iter_sources, masked, printable, quoted
+from ..sources import URL_TIMEOUT, has_secret, is_url, iter_sources, masked, printable, quoted
 from .batch import Lines
 from .common import (
     ERROR,
@@ -145,7 +145,8 @@ def _run_scan(args: argparse.Namespace) -> int:
             report.add(row, earlier=True)
 
     with ResultLog(args.output, resume=args.resume, overwrite=args.overwrite, fields=ROW_FIELDS,
-                   statuses=STATUSES, on_earlier=earlier, shape=row_problem, private=True) as log:
+                   statuses=STATUSES, on_earlier=earlier, shape=row_problem, private=True,
+                   names_one=lambda name: not (is_url(name) and has_secret(name))) as log:
         pending = (source for source in sources if not log.done(source.name))
         rows_shown = not args.output and sys.stdout.isatty()      # rows on the terminal show the progress
         try:
