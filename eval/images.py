@@ -57,7 +57,7 @@ def _to_rgb8(array: np.ndarray) -> np.ndarray:
     array = np.asarray(array)
     if array.dtype == bool:
         array = array.astype(np.uint8) * 255
-    elif array.dtype == np.uint16:
+    elif array.dtype.kind == "u" and array.dtype.itemsize == 2:      # either byte order
         array = ((array.astype(np.float64) + 128.5) / 257.0).astype(np.uint8)
     elif np.issubdtype(array.dtype, np.floating):
         array = np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
@@ -74,8 +74,8 @@ def _to_rgb8(array: np.ndarray) -> np.ndarray:
 def _from_file(path: str) -> np.ndarray:
     from watermark import imageio
 
-    image = imageio.load_image(path).image
-    if image.mode not in ("RGB", "L"):
+    image = imageio.load_image(path).image      # 16-bit colour comes as an array, 16-bit grey as I;16
+    if not isinstance(image, np.ndarray) and image.mode not in ("RGB", "L", "I;16", "I;16B"):
         image = image.convert("RGB")
     return _to_rgb8(np.asarray(image))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -152,15 +153,19 @@ def _null_scores(rows: list[dict]) -> dict[str, np.ndarray]:
     return {scheme: np.array(values) for scheme, values in scores.items()}
 
 
+_VARIANT = re.compile(r"~\d+$")     # how images.null_images names a photograph's crop or rescale
+
+
 def _variants_note(rows: list[dict]) -> str:
     """What a threshold set on the run's unmarked images rests on, when they are crops and rescales of fewer
     photographs (`images.null_images` names a variant ``photo~N``): its variants' scores are not independent."""
     names = {r["image"] for r in rows if not r["marked"] and not r["error"]}
-    photographs = {name.partition("~")[0] for name in names}
+    photographs = {_VARIANT.sub("", name) for name in names}
     if len(photographs) == len(names):
         return ""
-    return (f" The {len(names)} unmarked images are {len(photographs)} photographs and their crops and rescales,"
-            " whose scores are not independent: the threshold is less sure than as many photographs would make it.")
+    what = "one photograph" if len(photographs) == 1 else f"{len(photographs)} photographs"
+    return (f" The {len(names)} unmarked images are {what} and their crops and rescales, whose scores are not"
+            " independent: the threshold is less sure than as many photographs would make it.")
 
 
 def survival(rows: Iterable[Any]) -> Table:

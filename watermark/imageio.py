@@ -324,22 +324,41 @@ def _bomb_message(path: Path, size: str, max_pixels: int | None) -> str:
 @contextlib.contextmanager
 def _pillow_limit(max_pixels: int | None) -> Iterator[None]:
     """Make Pillow's process-wide bomb check warn (we raise) above ``max_pixels`` while an image larger than its
-    own limit is decoded (its TIFF reader checks each strip or tile again). Process-wide: only there, and
-    one such decode at a time; `_open` leaves Pillow's settings alone."""
+    own limit is decoded (its TIFF reader checks each strip or tile again) or opened by a reader that checks
+    as it opens (WebP's). Process-wide: only there, and one such image at a time; `_pillow_own_limit` gives
+    Pillow's own meanwhile."""
     with _PILLOW_LOCK, warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        saved = Image.MAX_IMAGE_PIXELS
+        _LIFTED.append(Image.MAX_IMAGE_PIXELS)
         Image.MAX_IMAGE_PIXELS = max_pixels
         try:
             yield
         finally:
-            Image.MAX_IMAGE_PIXELS = saved
+            Image.MAX_IMAGE_PIXELS = _LIFTED.pop()
 
 
-def _open(fp: IO[bytes]) -> ImageFile.ImageFile:
+_LIFTED: list[int | None] = []     # Pillow's own limit while `_pillow_limit` has changed it
+
+
+def _pillow_own_limit() -> int | None:
+    """Pillow's bomb limit as the host set it, even while another thread's `_pillow_limit` has changed it."""
+    return _LIFTED[0] if _LIFTED else Image.MAX_IMAGE_PIXELS
+
+
+def _open(fp: IO[bytes], max_pixels: int | None) -> ImageFile.ImageFile:
     """``fp`` opened as one of the formats Filigrane reads, as `Image.open` opens it but without its bomb check,
     which reads and changes settings shared by the whole process (the host's threads' too): the caller checks
-    the size against its own limit."""
+    the size against ``max_pixels``, which a reader that checks the size itself as it opens (WebP's) is held
+    to instead of Pillow's limit."""
+    try:
+        return _opened(fp)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        fp.seek(0)
+        with _pillow_limit(max_pixels):
+            return _opened(fp)
+
+
+def _opened(fp: IO[bytes]) -> ImageFile.ImageFile:
     Image.init()
     prefix = fp.read(16)
     for name in _READ_FORMATS:
@@ -358,12 +377,12 @@ def open_own(data: bytes) -> ImageFile.ImageFile:
     """``data`` opened as a PIL image without a bomb check: bytes this process encoded, or already decoded
     within its pixel limit (Pillow's default, 89 Mpx, refused a 16000 x 12000 JPEG marked under
     ``max_pixels=None``, after all the work)."""
-    return _open(io.BytesIO(data))
+    return _open(io.BytesIO(data), None)
 
 
 def _decode(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str,
             reduce_to: int | None, luminance: bool) -> LoadedImage:
-    im = _open(fp)
+    im = _open(fp, max_pixels)
     width, height = im.size
     if max_pixels is not None and width * height > max_pixels:
         raise InvalidImageError(_bomb_message(path, f"{width}x{height} px = {width * height:,} pixels",
@@ -386,7 +405,8 @@ def _decode(path: Path, fp: IO[bytes], max_pixels: int | None, animated: str,
                 if im.format == "TIFF" else
                 "animated image with {} frames; marking would drop frames, extract one first")
         raise InvalidImageError(f"{path}: {what.format(n_frames)}")
-    if Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS:
+    pillow_limit = _pillow_own_limit()
+    if pillow_limit is not None and width * height > pillow_limit:
         with _pillow_limit(max_pixels):                 # Pillow checks again while decoding a TIFF
             return _finish(path, im, fp, n_frames, reduce_to, luminance)
     return _finish(path, im, fp, n_frames, reduce_to, luminance)

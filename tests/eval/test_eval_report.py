@@ -102,7 +102,8 @@ def test_the_notes_say_when_the_unmarked_images_are_variants_of_fewer_photograph
     rows = [_row(score=20.0)] + variants
     expected = "The 5 unmarked images are 2 photographs and their crops and rescales, whose scores are not independent"
     assert expected in tables.detection(rows).note and expected in tables.null_calibration(rows).note
-    distinct = [_row(score=20.0)] + [_row(image=f"n{i}", marked=False, exact=False, found=False) for i in range(3)]
+    distinct = [_row(score=20.0)] + [_row(image=f"PHOTO~{i}.JPG", marked=False, exact=False, found=False)
+                                     for i in range(3)]                     # a camera's names, not variants
     assert "crops and rescales" not in tables.detection(distinct).note + tables.null_calibration(distinct).note
 
 

@@ -237,3 +237,19 @@ def test_a_run_refuses_two_images_of_one_name(photo_dir, tiny_suite):
     twins = [specs[0], images.ImageSpec(specs[0].name, specs[1].source)]
     with pytest.raises(ValueError, match="two images named astronaut.png: .*astronaut.png and .*coffee.png"):
         runner.run(["dwtdct"], twins, tiny_suite[:1], progress=False)
+
+
+def test_sixteen_bit_photographs_are_benchmarked_as_eight_bit_rgb(tmp_path):
+    """A reviewer's probe: 16-bit colour TIFFs load as arrays, which the bench's reader took for PIL images
+    (AttributeError: every scheme failed on them); 16-bit grey was clipped at 255 by a conversion."""
+    import numpy as np
+    import tifffile
+    from PIL import Image
+
+    levels = np.linspace(0, 65535, 64 * 80, dtype=np.uint16).reshape(64, 80)
+    tifffile.imwrite(tmp_path / "colour.tif", np.stack([levels, levels[::-1], levels], axis=2))
+    Image.fromarray(levels).save(tmp_path / "grey.png")
+    for name in ("colour.tif", "grey.png"):
+        pixels = images._from_file(str(tmp_path / name))
+        assert pixels.shape == (64, 80, 3) and pixels.dtype == np.uint8, name
+        assert pixels[0, 0, 0] == 0 and pixels[-1, -1, 0] == 255, name          # the whole range, scaled

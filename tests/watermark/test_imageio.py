@@ -566,3 +566,29 @@ def test_reading_an_image_leaves_the_process_s_pillow_and_warnings_settings_alon
     with pytest.raises(InvalidImageError, match="not an image file"):
         imageio.load_image_bytes(b"GIF89a but not quite", "x.gif")
     assert written == []
+
+
+def _webp_claiming(side: int) -> bytes:
+    """A small WebP whose header says ``side`` x ``side`` px (its picture data is a 64 px one's)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), "teal").save(buffer, "WEBP", quality=80)
+    data = bytearray(buffer.getvalue())
+    assert data[12:16] == b"VP8 " and data[23:26] == b"\x9d\x01\x2a"
+    data[26:30] = side.to_bytes(2, "little") * 2
+    return bytes(data)
+
+
+def test_a_webp_is_held_to_our_pixel_limit_not_pillow_s(monkeypatch):
+    """A reviewer's probe: Pillow's WebP reader checks the size as it opens, which bf82e95's open (without
+    Pillow's settings changed) left at Pillow's limit: a WebP of 268 Mpx was refused under max_pixels=None
+    and named Pillow's 89 Mpx, and a host that lowered Pillow's limit had our reads of small WebPs refused."""
+    claimed = _webp_claiming(16383)          # 268 Mpx: past the data, what matters is which limit is asked
+    with pytest.raises(InvalidImageError, match="corrupt image data"):
+        imageio.load_image_bytes(claimed, "big.webp", max_pixels=None)
+    with pytest.raises(InvalidImageError, match="268,402,689 pixels exceeds the limit of 178,956,970 pixels"):
+        imageio.load_image_bytes(claimed, "big.webp")
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), "teal").save(buffer, "WEBP")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20_000)           # the host's own, lower limit
+    assert imageio.load_image_bytes(buffer.getvalue(), "small.webp", max_pixels=1_000_000).image.size == (300, 200)
+    assert Image.MAX_IMAGE_PIXELS == 20_000

@@ -75,6 +75,17 @@ def test_rerun_skips_what_is_done(registry, master, tmp_path, key):
         issue_file(registry, master, output, key, recipient="B")
 
 
+def test_a_copy_under_another_link_is_still_the_copy_issued_there(registry, master, tmp_path, key):
+    """As another case on a case-insensitive disk: the same file by another name (here a hard link, which
+    needs no privileges) is the copy issued there, not a file of someone else's."""
+    first = issue_file(registry, master, tmp_path / "a.png", key, recipient="Alice")
+    os.link(tmp_path / "a.png", tmp_path / "A.png")
+    again = issue_file(registry, master, tmp_path / "A.png", key, recipient="Alice")
+    assert again.status == "skipped" and again.record.id == first.record.id
+    with pytest.raises(wm.RegistryError, match="A.png: holds copy .* issued to Alice .* another recipient"):
+        issue_file(registry, master, tmp_path / "A.png", key, recipient="Bob")
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="a bind mount needs root")
 def test_a_copy_named_another_way_is_still_the_copy_issued_there(registry, master, tmp_path, key, monkeypatch):
     """A probe on a case-insensitive disk: a rerun naming the output in another case read "already exists and
