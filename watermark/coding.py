@@ -17,7 +17,7 @@ import numpy as np
 from .errors import ParameterError, PayloadTooLargeError
 
 __all__ = ["PAYLOAD_BITS", "CRC_BITS", "CODEWORD_BITS", "Decoded", "payload_to_int", "int_to_bits",
-           "bits_to_int", "payload_bits", "crc16", "encode", "decode_soft", "candidate_z"]
+           "bits_to_int", "payload_bits", "crc16", "encode", "decode_soft", "candidate_z", "match_tail"]
 
 PAYLOAD_BITS = 64
 CRC_BITS = 16
