@@ -177,7 +177,7 @@ def _command(args: argparse.Namespace) -> str:
         if value != default:
             words += [f"--{option.replace('_', '-')}", str(value)]
     if args.strengths:
-        words += ["--strengths", ",".join(f"{value:g}" for value in args.strengths)]
+        words += ["--strengths", ",".join(f"{value:.15g}" for value in args.strengths)]
     if args.no_perceptual:
         words.append("--no-perceptual")
     return printable(" ".join(shlex.quote(word) for word in words))

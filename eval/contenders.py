@@ -59,7 +59,7 @@ class FiligraneScheme:
     def __init__(self, name: str, *, strength: float = 1.0) -> None:
         scheme = schemes.get(name)         # raises UnknownNameError listing the known names
         self.scheme = scheme.name
-        self.name = scheme.name if strength == 1.0 else f"{scheme.name}{STRENGTH_MARK}{strength:g}"
+        self.name = scheme.name if strength == 1.0 else f"{scheme.name}{STRENGTH_MARK}{strength:.15g}"
         self.min_size = scheme.min_size
         self.strength = strength
         self.version = f"filigrane-{watermark.__version__}"

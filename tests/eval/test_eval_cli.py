@@ -282,6 +282,9 @@ def test_strengths_add_a_variant_of_each_filigrane_scheme_only():
         "lattice", "lattice@0.5", "lattice@2", "peer:blind-watermark"]
     assert cli._with_strengths(["lattice@0.5", "dwtdct"], (0.5, 0.5, 2.0)) == [
         "lattice@0.5", "lattice@2", "dwtdct", "dwtdct@0.5", "dwtdct@2"]
+    # two strengths alike to six digits are two contenders (their names were both lattice@0.123457)
+    assert cli._with_strengths(["lattice"], (0.1234567, 0.1234568)) == [
+        "lattice", "lattice@0.1234567", "lattice@0.1234568"]
 
 
 def test_a_scheme_named_twice_is_run_and_counted_once(bench, photo_dir, tmp_path):
