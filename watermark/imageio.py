@@ -15,8 +15,9 @@ Pillow's own bomb check is process-wide: images are opened without it and their 
 ``max_pixels``; only an image above Pillow's own limit is decoded with that limit set to ``max_pixels``,
 under a lock.
 
-Writing image files is `imagewrite`'s job, listing a folder's `listing`'s, and which extensions name
-which formats `imageformats`'.
+Writing image files is `imagewrite`'s job, listing a folder's `listing`'s, which extensions name
+which formats `imageformats`', and the metadata a copy keeps (read here into ``LoadedImage``)
+`metadata`'s.
 """
 
 from __future__ import annotations
@@ -34,13 +35,13 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeGuard
+from typing import IO, TypeGuard
 
 import numpy as np
 import PIL
-from PIL import ExifTags, Image, ImageFile, ImageOps, JpegImagePlugin
+from PIL import Image, ImageFile, ImageOps, JpegImagePlugin
 
-from . import deepio, jpegquality, previews
+from . import deepio, jpegquality, metadata, previews
 from .errors import (
     FiligraneWarning,
     ImageFileError,
@@ -50,9 +51,8 @@ from .errors import (
     WatermarkError,
 )
 
-__all__ = ["DEFAULT_MAX_PIXELS", "NUL_IN_NAME", "EXIF_SUB_IFDS", "LoadedImage", "load_image", "load_image_bytes",
-           "open_own", "parse_max_pixels", "environment_problem", "carried_info", "xmp_bytes",
-           "raised_by_file_system", "raised_by_pillow"]
+__all__ = ["DEFAULT_MAX_PIXELS", "NUL_IN_NAME", "LoadedImage", "load_image", "load_image_bytes", "open_own",
+           "parse_max_pixels", "environment_problem", "raised_by_file_system", "raised_by_pillow"]
 
 PathLike = str | os.PathLike
 
@@ -98,18 +98,7 @@ _MODES = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr",
 _REDUCIBLE = {"L", "LA", "RGB", "RGBA", "CMYK", "I", "F"}
 _LOSSLESS_TIFF = {"tiff_lzw", "tiff_adobe_deflate", "tiff_deflate", "packbits"}
 _LOSSY_TIFF = {"jpeg", "tiff_jpeg", "webp"}
-_PNG_TEXT = (b"tEXt", b"iTXt", b"zTXt")
-_PNG_COLOUR = (b"gAMA", b"cHRM", b"sRGB")    # how the file's numbers are colours when it has no ICC profile
-_PNG_TEXT_CARRIED = (b"XML:com.adobe.xmp", b"Raw profile type exif")  # kept as xmp and exif, not as text
-_TIFF_KEPT_TAGS = (270, 271, 272, 305, 306, 315, 33432)  # description, make, model, software, date...
-EXIF_SUB_IFDS = (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo)    # EXIF's camera and GPS sub-directories
 _PILLOW_DIR = Path(PIL.__file__).resolve().parent
-_ORIENTATION = ExifTags.Base.Orientation
-_PIXEL_X, _PIXEL_Y = ExifTags.Base.ExifImageWidth, ExifTags.Base.ExifImageHeight
-_X_RESOLUTION, _RESOLUTION_UNIT = ExifTags.Base.XResolution, ExifTags.Base.ResolutionUnit
-_EXTENDED_XMP = b"http://ns.adobe.com/xmp/extension/\x00"  # a JPEG's APP1 holding a part of a longer XMP packet
-_XMP_DIMENSION = re.compile(rb"((?:exif:Pixel([XY])Dimension|tiff:Image(Width|Length))\s*(?:=\s*[\"']|>)\s*)[0-9]+")
-_XMP_ORIENTATION = re.compile(rb"(tiff:Orientation\s*(?:=\s*[\"']|>)\s*)[0-9]")
 _PILLOW_LOCK = threading.Lock()
 # the fix said for a path holding a NUL byte (a list of paths split wrongly): by load_image, by sources
 NUL_IN_NAME = ("no file name holds a NUL byte: a list of paths gives one a line (find -print0 | tr '\\0' "
@@ -431,9 +420,9 @@ def _finish(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: int, r
     if jpeg and _arithmetic_jpeg(fp):    # libjpeg's arithmetic decoder cannot wait for more data: give it all
         im.decodermaxblock = max(im.decodermaxblock, fp.seek(0, os.SEEK_END))
     im.load()
-    orientation = im.getexif().get(_ORIENTATION, 1)
+    orientation = im.getexif().get(metadata.ORIENTATION, 1)
     ImageOps.exif_transpose(im, in_place=True)
-    info = carried_info(im, source_format, upright=orientation in range(2, 9))
+    info = metadata.carried_info(im, source_format, upright=orientation in range(2, 9))
     copied, lossy = _tiff_compressions(im.info.get("compression") if source_format == "TIFF" else None)
     scale = im.width / (full_height if orientation in range(5, 9) else full_width)
     picture: Image.Image = im.copy() if source_format == "MPO" else im     # a picture, not its file's frames
@@ -448,24 +437,24 @@ def _finish(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: int, r
                        jpeg_quality=quality, jpeg_progressive=progressive,
                        tiff_compression=copied, tiff_lossy=lossy,
                        webp_lossless=source_format == "WEBP" and _webp_codec(fp) == b"VP8L",
-                       depth_reduced=depth_reduced, jpeg_app13=_jpeg_app13(im),
-                       extended_xmp=_extended_xmp(im),
-                       png_text=_png_chunks(fp, _PNG_TEXT) if source_format == "PNG" else (),
-                       png_colour=_png_chunks(fp, _PNG_COLOUR) if source_format == "PNG" else ())
+                       depth_reduced=depth_reduced, jpeg_app13=metadata.jpeg_app13(im),
+                       extended_xmp=metadata.extended_xmp(im),
+                       png_text=metadata.png_chunks(fp, metadata.PNG_TEXT) if source_format == "PNG" else (),
+                       png_colour=metadata.png_chunks(fp, metadata.PNG_COLOUR) if source_format == "PNG" else ())
 
 
 def _finish_deep(path: Path, im: ImageFile.ImageFile, fp: IO[bytes], n_frames: int) -> LoadedImage:
     """A 16-bit colour PNG or TIFF, decoded by OpenCV into a uint16 array (Pillow would keep 8 bits)."""
-    orientation = im.getexif().get(_ORIENTATION, 1)
-    info = carried_info(im, im.format or "", upright=orientation in range(2, 9))
+    orientation = im.getexif().get(metadata.ORIENTATION, 1)
+    info = metadata.carried_info(im, im.format or "", upright=orientation in range(2, 9))
     fp.seek(0)
     pixels = deepio.upright(deepio.decode(fp.read(), str(path)), orientation)
     copied, lossy = _tiff_compressions(im.info.get("compression") if im.format == "TIFF" else None)
     return LoadedImage(path=path, image=pixels, format=im.format or "", info=info, n_frames=n_frames,
                        original_size=(pixels.shape[1], pixels.shape[0]),
                        tiff_compression=copied, tiff_lossy=lossy,
-                       png_text=_png_chunks(fp, _PNG_TEXT) if im.format == "PNG" else (),
-                       png_colour=_png_chunks(fp, _PNG_COLOUR) if im.format == "PNG" else ())
+                       png_text=metadata.png_chunks(fp, metadata.PNG_TEXT) if im.format == "PNG" else (),
+                       png_colour=metadata.png_chunks(fp, metadata.PNG_COLOUR) if im.format == "PNG" else ())
 
 
 def _tiff_compressions(compression: str | None) -> tuple[str | None, str | None]:
@@ -482,96 +471,3 @@ def _webp_codec(fp: IO[bytes]) -> bytes:
     while len(header := fp.read(8)) == 8 and header[:4] not in (b"VP8 ", b"VP8L"):
         fp.seek(int.from_bytes(header[4:], "little") + 1 & ~1, os.SEEK_CUR)
     return header[:4]
-
-
-def _jpeg_app13(im: Image.Image) -> tuple[bytes, ...]:
-    """A JPEG's APP13 segments (Photoshop's, which hold IPTC) as stored: marker, length, data."""
-    if not isinstance(im, JpegImagePlugin.JpegImageFile):
-        return ()
-    return tuple(previews.app13_without_thumbnails(b"\xff\xed" + (len(data) + 2).to_bytes(2, "big") + data)
-                 for marker, data in im.applist if marker == "APP13")
-
-
-def _extended_xmp(im: Image.Image) -> int:
-    """The bytes of a JPEG's extended XMP (an XMP packet too long for one segment, in further APP1s): not
-    carried, as it may hold the unmarked picture itself (Google Camera's GImage:Data) or its previews."""
-    if not isinstance(im, JpegImagePlugin.JpegImageFile):
-        return 0
-    return sum(len(data) for marker, data in im.applist if marker == "APP1" and data.startswith(_EXTENDED_XMP))
-
-
-def _png_chunks(fp: IO[bytes], kinds: tuple[bytes, ...]) -> tuple[tuple[bytes, bytes], ...]:
-    """A PNG's chunks of ``kinds`` as (type, data), in file order, but text chunks holding XMP or EXIF."""
-    chunks = []
-    fp.seek(8)
-    while len(header := fp.read(8)) == 8 and header[4:] != b"IEND":
-        length, kind = int.from_bytes(header[:4], "big"), header[4:]
-        if kind not in kinds:
-            fp.seek(length + 4, os.SEEK_CUR)       # data and CRC
-            continue
-        data = fp.read(length)
-        if len(data) == length and data.split(b"\0", 1)[0] not in _PNG_TEXT_CARRIED:
-            chunks.append((kind, data))
-        fp.seek(4, os.SEEK_CUR)
-    return tuple(chunks)
-
-
-def carried_info(im: Image.Image, source_format: str, *, upright: bool) -> dict:
-    """ICC, EXIF (Orientation 1 when the pixels were turned), DPI and XMP as save() keywords; the previews
-    of the unmarked picture they hold taken out (`watermark.previews`)."""
-    info: dict[str, Any] = {}
-    for key in ("icc_profile", "dpi", "xmp"):
-        if im.info.get(key):
-            info[key] = im.info[key]
-    if not _states_resolution(im, source_format):
-        info.pop("dpi", None)
-    if info.get("xmp"):
-        info["xmp"] = previews.xmp_without_previews(info["xmp"])
-        if upright:
-            info["xmp"] = _xmp_upright(info["xmp"], im.size)
-    exif = im.getexif()
-    if source_format == "TIFF":  # the tags are the file's own IFD: keep only the descriptive ones
-        kept = Image.Exif()
-        kept.update({tag: exif[tag] for tag in _TIFF_KEPT_TAGS if tag in exif})
-        for ifd in EXIF_SUB_IFDS:       # set through get_ifd: a sub-directory set as a tag's value broke get_ifd
-            kept.get_ifd(ifd).update(exif.get_ifd(ifd))
-        exif, upright = kept, upright or len(kept) > 0
-    elif not im.info.get("exif"):
-        return info
-    if upright:
-        exif[_ORIENTATION] = 1
-        sizes = exif.get_ifd(ExifTags.IFD.Exif) if ExifTags.IFD.Exif in exif else {}
-        for tag, side in ((_PIXEL_X, im.width), (_PIXEL_Y, im.height)):
-            if tag in sizes:                # the stored picture's, which a quarter turn swapped
-                sizes[tag] = side
-        info["exif"] = exif.tobytes()
-    elif im.info.get("exif"):
-        info["exif"] = previews.exif_without_thumbnail(im.info["exif"])  # else untouched: maker notes survive
-    return info
-
-
-def _states_resolution(im: Image.Image, source_format: str) -> bool:
-    """Whether the file gives the resolution Pillow reads as ``dpi``: Pillow assumes 72 dpi for a JPEG
-    whose JFIF header gives none and whose EXIF has no XResolution, and 1 dpi for a TIFF without the tag."""
-    if source_format in ("JPEG", "MPO"):   # Pillow reads EXIF's resolution only with its unit, else assumes 72
-        exif = im.getexif()
-        return im.info.get("jfif_unit") in (1, 2) or _X_RESOLUTION in exif and _RESOLUTION_UNIT in exif
-    if source_format == "TIFF":
-        return _X_RESOLUTION in getattr(im, "tag_v2", {})
-    return True
-
-
-def _xmp_upright(xmp: bytes | str, size: tuple[int, int]) -> bytes | str:
-    """``xmp`` of a picture turned upright to ``size`` (width, height): its orientation 1, its pixel
-    dimensions the upright picture's."""
-    data = xmp_bytes(xmp)
-    data = _XMP_DIMENSION.sub(lambda found: found[1] + str(size[b"Y" == found[2] or b"Length" == found[3]]).encode(
-        "ascii"), data)
-    data = _XMP_ORIENTATION.sub(rb"\g<1>1", data)
-    return data.decode("utf-8") if isinstance(xmp, str) else data
-
-
-def xmp_bytes(xmp: bytes | str) -> bytes:
-    """An XMP packet, which Pillow gives as text or bytes, as bytes (UTF-8)."""
-    return xmp.encode("utf-8") if isinstance(xmp, str) else xmp
-

@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import IO, Any, TypeGuard, cast
 
 import numpy as np
-from PIL import ExifTags, Image, PngImagePlugin
+from PIL import Image, PngImagePlugin
 
-from . import atomic, deepio
+from . import atomic, deepio, metadata
 from .errors import (
     FiligraneWarning,
     ImageFileError,
@@ -47,12 +47,9 @@ from .errors import (
 )
 from .imageformats import IMAGE_EXTENSIONS, OUTPUT_EXTENSIONS, OUTPUT_FORMATS
 from .imageio import (
-    EXIF_SUB_IFDS,
     LoadedImage,
-    carried_info,
     raised_by_file_system,
     raised_by_pillow,
-    xmp_bytes,
 )
 
 __all__ = ["DEFAULT_QUALITY", "save_image", "image_bytes", "check_writable", "kept_jpeg_quality", "lossy_format",
@@ -71,8 +68,6 @@ _SUGGEST = {"alpha": ".png, .webp or .tiff", "deep": ".png or .tiff", "CMYK": ".
             "colour": ".png, .webp or .jpg"}
 DEFAULT_QUALITY = 95   # JPEG and WebP, when the source's cannot be known
 _NO_ICC = ("BMP", "GIF")  # formats Pillow writes without an ICC profile
-_JPEG_SEGMENT_BYTES = 65533    # the most EXIF (its "Exif\0\0" included) Pillow writes in a JPEG's one APP1
-_XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"          # a JPEG's APP1 holding XMP starts so
 
 
 def save_image(image: Image.Image | np.ndarray, path: PathLike, *, like: LoadedImage | None = None,
@@ -252,9 +247,9 @@ def copy_changes(loaded: LoadedImage, path: PathLike) -> list[str]:
         changes.append(f"{loaded.path}: its extended XMP ({loaded.extended_xmp:,} bytes) is left out of the copy: it "
                        "may hold the unmarked picture (a phone's GImage:Data) or its previews")
     xmp = loaded.info.get("xmp")
-    if fmt == "JPEG" and xmp and _xmp_too_long(xmp):
-        changes.append(f"{loaded.path}: its XMP ({len(xmp_bytes(xmp)):,} bytes) is more than a JPEG segment holds; "
-                       "the copy carries none of it (a .png, .webp or .tif copy would)")
+    if fmt == "JPEG" and xmp and metadata.xmp_too_long(xmp):
+        changes.append(f"{loaded.path}: its XMP ({len(metadata.xmp_bytes(xmp)):,} bytes) is more than a JPEG segment "
+                       "holds; the copy carries none of it (a .png, .webp or .tif copy would)")
     return changes
 
 
@@ -343,64 +338,27 @@ def _icc_fits(icc: bytes, mode: str) -> bool:
     return icc[16:20] == (b"CMYK" if mode == "CMYK" else b"GRAY" if grey else b"RGB ")
 
 
-def _without_sub_ifds(exif: bytes) -> bytes:
-    """``exif`` without its camera and GPS sub-directories: libtiff, which writes a compressed TIFF for
-    Pillow, cannot write them (it refused the whole file), as 16-bit TIFF outputs drop them too."""
-    tags = Image.Exif()
-    tags.load(exif)
-    if not any(ifd in tags for ifd in EXIF_SUB_IFDS):
-        return exif
-    for ifd in EXIF_SUB_IFDS:
-        tags.pop(ifd, None)
-    return tags.tobytes()
-
-
-def _exif_in_one_segment(exif: bytes, like: LoadedImage | None) -> bytes:
-    """``exif``, longer than one JPEG segment holds (exiftool spreads a large one over several), as its tags
-    that Pillow reads serialised anew (IFD0, the camera and GPS sub-directories); nothing when even they do
-    not fit. Said in a warning: the JPEG encoder refused the file, and a batch stopped there."""
-    tags = Image.Exif()
-    tags.load(exif)
-    for ifd in EXIF_SUB_IFDS:
-        if ifd in tags:
-            tags.get_ifd(ifd)                 # read now: serialised as directories, not as stale offsets
-    tags.pop(ExifTags.Base.JpegIFOffset, None)
-    rewritten = tags.tobytes()
-    kept = rewritten if len(rewritten) <= _JPEG_SEGMENT_BYTES else b""
-    source = like.path if like is not None else "the source"
-    warnings.warn(f"{source}: its EXIF ({len(exif):,} bytes) is more than a JPEG segment holds; the copy carries "
-                  + (f"the tags Pillow reads of it ({len(kept):,} bytes), not the rest" if kept else "none of it"),
-                  FiligraneWarning, stacklevel=4)
-    return kept
-
-
-def _xmp_too_long(xmp: bytes | str) -> bool:
-    """Whether ``xmp`` is more than a JPEG's one XMP segment holds (the JPEG encoder refused the file, after
-    the marking): left out of a JPEG copy, said by `copy_changes`."""
-    return len(xmp_bytes(xmp)) > _JPEG_SEGMENT_BYTES - len(_XMP_HEADER)
-
-
 def _save_options(image: Image.Image, fmt: str, like: LoadedImage | None, quality: int | None) -> dict:
-    meta = like.info if like is not None else carried_info(image, image.format or "", upright=False)
+    meta = like.info if like is not None else metadata.carried_info(image, image.format or "", upright=False)
     icc = meta.get("icc_profile")
     options: dict[str, Any] = {"icc_profile": icc if icc and _icc_fits(icc, image.mode) else None}
     exif, xmp = meta.get("exif") or b"", meta.get("xmp")
     if fmt == "TIFF" and exif and like is not None and like.tiff_compression:
-        exif = _without_sub_ifds(exif)
+        exif = metadata.without_sub_ifds(exif)
     if fmt == "TIFF" and xmp:  # Pillow writes a TIFF's tags from its EXIF: XMP is tag 700
         tags = Image.Exif()
         tags.load(exif)
-        tags[700] = xmp_bytes(xmp)
+        tags[700] = metadata.xmp_bytes(xmp)
         options["exif"] = tags
     elif exif or fmt != "TIFF":
-        if fmt == "JPEG" and len(exif) > _JPEG_SEGMENT_BYTES:
-            exif = _exif_in_one_segment(exif, like)
+        if fmt == "JPEG" and len(exif) > metadata.JPEG_SEGMENT_BYTES:
+            exif = metadata.exif_in_one_segment(exif, str(like.path) if like is not None else "the source")
         options["exif"] = exif  # b"" too: it stops Pillow falling back to image.info
     if meta.get("dpi"):
         options["dpi"] = meta["dpi"]
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = quality or _kept_quality(fmt, like) or DEFAULT_QUALITY
-        if xmp and fmt == "JPEG" and _xmp_too_long(xmp):
+        if xmp and fmt == "JPEG" and metadata.xmp_too_long(xmp):
             xmp = None
         if xmp:
             options["xmp"] = xmp

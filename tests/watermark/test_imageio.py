@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
-from watermark import imageio
+from watermark import imageio, metadata
 from watermark.errors import (
     FiligraneWarning,
     ImageFileError,
@@ -516,7 +516,7 @@ def test_a_bug_of_ours_is_not_reported_as_a_corrupt_image(tmp_path, monkeypatch,
     def broken(*args, **kwargs):
         raise bug("a bug in our code")
 
-    monkeypatch.setattr(imageio, "carried_info", broken)
+    monkeypatch.setattr(metadata, "carried_info", broken)
     with pytest.raises(bug):
         load_image(path)
     monkeypatch.setattr(Image.Image, "save", broken)
