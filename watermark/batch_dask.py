@@ -17,19 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import hashlib
 import itertools
 import logging
 import os
 import socket
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import CancelledError
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import FiligraneWarning, ParameterError, WatermarkError
 from .threads import one_thread
 
-__all__ = ["run_on_dask", "check_address", "DASK_EXTRA"]
+__all__ = ["run_on_dask", "check_address", "code_digest", "DASK_EXTRA"]
 
 T = TypeVar("T")
 DASK_EXTRA = "pip install 'filigrane[dask]'"
@@ -138,8 +142,9 @@ def check_address(address: str) -> None:
     except (OSError, ValueError) as exc:
         kind = str(exc) or type(exc).__name__
     if kind != "Scheduler":
+        tls = " (a scheduler that asks for TLS answers tcp:// so: give tls://)" if scheme == "tcp" else ""
         raise WatermarkError(f"{address} answers, but not as a Dask scheduler ({kind}): give the address "
-                             "`dask scheduler` prints")
+                             f"`dask scheduler` prints{tls}")
 
 
 def _scheme(address: str) -> str:
@@ -199,8 +204,12 @@ def run_on_dask(items: Iterable[T], function: Callable[[T], Any], *, workers: in
             except Exception as exc:        # the item's own failure, or a worker that kept dying on it
                 if client.status != "running" or "scheduler-connection-lost" in str(exc):
                     raise WatermarkError(f"lost the Dask scheduler at {client.scheduler.address}: the rows written "
-                                         "so far stay; once it is back, the same command with --resume "
-                                         "continues") from None
+                                         "so far stay; once it and its workers are back, the same command with "
+                                         "--resume continues") from None
+                if isinstance(exc, CancelledError):     # the function's data went with the last worker holding it
+                    raise WatermarkError(f"lost every Dask worker that held the scan's data at "
+                                         f"{client.scheduler.address}: the rows written so far stay; the same "
+                                         "command with --resume continues") from None
                 result = exc
             yield index, item, result
             future.release()
@@ -213,21 +222,46 @@ def run_on_dask(items: Iterable[T], function: Callable[[T], Any], *, workers: in
 
 
 def _check_workers(client: Any, function: Callable[[T], Any]) -> None:
-    """``function.check()``, when it has one, on every worker: what one of them cannot do (a scanner's registry
-    that a machine does not see at the scan's path) stops the batch with one line before any item, rather
-    than in every item's result."""
-    if not callable(getattr(function, "check", None)):
-        return
+    """Every worker runs this Filigrane (its code, `code_digest`: another revision's rows would differ without
+    a word) and passes ``function.check()``, when it has one (a scanner's registry that a machine does not see
+    at the scan's path): what one of them cannot do stops the batch with one line before any item, rather than
+    in every item's result. At least one worker must have joined within ``_CONNECT_SECONDS``."""
+    try:
+        client.wait_for_workers(1, timeout=_CONNECT_SECONDS)
+    except TimeoutError:
+        raise WatermarkError(f"no Dask worker joined the scheduler at {client.scheduler.address} in "
+                             f"{_CONNECT_SECONDS:g} s: start workers (dask worker ADDRESS) and run again") from None
     answers = client.run(_check, function, on_error="return")
-    failed = sorted(((worker, answer) for worker, answer in answers.items() if isinstance(answer, BaseException)),
-                    key=lambda pair: pair[0])
+    ours = code_digest()
+    failed = sorted(((worker, answer if isinstance(answer, BaseException) else _another_revision(answer, ours))
+                     for worker, answer in answers.items() if answer != ours), key=lambda pair: pair[0])
     if failed:
         worker, error = failed[0]
+        if isinstance(error, ModuleNotFoundError) and error.name == "watermark":
+            error = WatermarkError("Filigrane is not installed on the workers: install it there as here")
         raise WatermarkError(f"{error} ({len(failed)} of {len(answers)} workers, {worker} the first)")
 
 
-def _check(function: Any) -> None:
-    function.check()
+def _another_revision(theirs: str, ours: str) -> WatermarkError:
+    return WatermarkError(f"a worker runs another Filigrane (its code {theirs}, this one's {ours}): install the "
+                          "same on every worker as on the machine that scans, or its rows would differ")
+
+
+def _check(function: Any) -> str:
+    """What a worker answers `_check_workers`: its code, once ``function`` passed its check."""
+    if callable(getattr(function, "check", None)):
+        function.check()
+    return code_digest()
+
+
+@functools.cache
+def code_digest() -> str:
+    """A digest of this process's Filigrane: its package's modules, names and contents (12 hex digits)."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def _close(client: Any) -> None:

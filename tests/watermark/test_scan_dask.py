@@ -71,6 +71,51 @@ def _memory_settings():
     return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("MALLOC_ARENA_MAX")
 
 
+def test_the_only_worker_killed_mid_scan_is_one_line_and_resume_finishes(scan_world, tmp_path):
+    """A platform engineer's probe: the scanner sent to the workers went with the last worker holding it (its
+    nanny started a fresh one), and every file after gave 'FutureCancelledError ... already forgotten', raised
+    as a bug with its traceback. Now one line; the rows written stay and --resume finishes."""
+    many, out = tmp_path / "many", tmp_path / "out.jsonl"
+    many.mkdir()
+    for index in range(10):
+        os.link(scan_world / "crawl" / "coffee-rotated.png", many / f"{index:02d}.png")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
+        command = _command(scan_world, "--dask", local.scheduler_address, "-o", str(out))
+        command[4] = str(many)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with distributed.Client(local.scheduler_address) as client:
+            while not out.exists() or out.read_text().count("\n") < 2:
+                assert process.poll() is None, process.communicate()
+                time.sleep(0.05)
+            os.kill(next(iter(client.run(os.getpid).values())), signal.SIGKILL)
+            _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 2 and "Traceback" not in stderr, stderr
+    assert stderr.splitlines()[-1] == (f"watermark: lost every Dask worker that held the scan's data at "
+                                       f"{local.scheduler_address}: the rows written so far stay; the same command "
+                                       "with --resume continues")
+    resumed = subprocess.run([*command[:-4], "--resume", "-o", str(out)], capture_output=True, text=True)   # local
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(row["path"] for row in map(json.loads, out.read_text().splitlines())) == sorted(
+        str(path) for path in many.iterdir())
+
+
+def test_workers_running_another_filigrane_stop_the_scan_before_any_file(scan_world, cluster, monkeypatch):
+    """A platform engineer's probe: a worker on another revision was taken, and 5 of 9 rows differed from the
+    local scan's without a word. Here this process's code is made to differ from the workers'."""
+    from watermark import Key, WatermarkError, batch, batch_dask
+    from watermark.errors import FiligraneWarning
+    from watermark.scan import Scanner
+    from watermark.sources import iter_sources
+
+    monkeypatch.setattr(batch_dask, "code_digest", lambda: "0123456789ab")
+    scanner = Scanner(str(scan_world / "r.db"), [Key.load(scan_world / "studio.key")])
+    with pytest.raises(WatermarkError, match=r"^a worker runs another Filigrane \(its code [0-9a-f]{12}, this one's "
+                                             r"0123456789ab\): install the same on every worker as on the machine "
+                                             r"that scans, or its rows would differ \(2 of 2 workers, tcp://"), \
+            pytest.warns(FiligraneWarning, match="unencrypted"):
+        next(batch.run(iter_sources([str(scan_world / "crawl")]), scanner, dask=cluster.scheduler_address))
+
+
 def test_the_local_cluster_of_dask_starts_its_workers_with_glibcs_thresholds_and_one_arena():
     """Dask's default MALLOC_TRIM_THRESHOLD_ and a worker thread's own arena doubled a scan's CPU time
     (see watermark/batch_dask.py); the cluster `--dask` starts gives its workers neither."""
@@ -195,7 +240,8 @@ def test_a_scheduler_lost_mid_scan_is_one_line_and_resume_finishes(scan_world, t
                 started.wait()
     assert process.returncode == 2 and "Traceback" not in stderr, stderr
     assert stderr.splitlines()[-1] == (f"watermark: lost the Dask scheduler at {address}: the rows written so far "
-                                       "stay; once it is back, the same command with --resume continues")
+                                       "stay; once it and its workers are back, the same command with --resume "
+                                       "continues")
     done = [json.loads(line) for line in out.read_text().splitlines()]
     assert done and all(row["status"] == "attributed" for row in done)
     resumed = subprocess.run([*command[:-4], "--resume", "-o", str(out)], capture_output=True, text=True)   # local
