@@ -5,7 +5,7 @@ row) the luminance jumps, far more on average over the page's rows than at the c
 where the pictures' own content changes gradually: a grid's lines cross the whole page, a picture
 pasted inside another stands out over a part of it. :func:`rectangles` finds those lines and
 returns every rectangle two pairs of them (or the page's edges) bound: each can be hashed and looked
-up as a whole file is (`watermark.scan` with ``partial``). Measured on 2x2 and 3x3 collages of 30
+up as a whole file is (`watermark.scan_matching` with ``partial``). Measured on 2x2 and 3x3 collages of 30
 photographs (JPEG 85): the right cell is among the rectangles of 116 of 120; a line is found in 13 %
 of 130 whole photographs (a horizon, a wall), whose rectangles then match nothing.
 """

@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 from . import __version__, atomic, schemes
 from .errors import ImageFileError
 from .fingerprint import MAX_DISTANCE
-from .scan import LIKENESS, STATUSES
+from .scan import STATUSES
+from .scan_matching import LIKENESS
 from .sources import has_secret, masked, shown_recipient, visible
 
 __all__ = ["ScanReport", "copies_named", "layer_read", "recipient_of"]

@@ -36,7 +36,7 @@ from servers import http_server
 from signals import interruptible
 from terminal import run_on_terminal, screen
 
-from watermark import Key
+from watermark import Key, scan_findings, scan_informed, scan_masters, scan_verdict
 from watermark import scan as scan_module
 from watermark.cli import scan as scan_cli
 from watermark.errors import RegistryError
@@ -61,11 +61,11 @@ def scanned(crawl_scan):
 def test_prints_kept_between_files_are_bounded_the_latest_used_kept(monkeypatch):
     """A partial scan of a small crop compares it with every master of its size: each decoded print was kept
     for the rest of the scan (6 GB for a registry of 20,000)."""
-    monkeypatch.setattr(scan_module, "_PRINTS", 2)
+    monkeypatch.setattr(scan_masters, "_PRINTS", 2)
     cache: OrderedDict = OrderedDict()
     made = []
     for master_id in (1, 2, 1, 3, 1, 2):
-        assert scan_module._kept(cache, master_id, lambda m=master_id: made.append(m) or m) == master_id
+        assert scan_masters._kept(cache, master_id, lambda m=master_id: made.append(m) or m) == master_id
     assert list(cache) == [1, 2] and made == [1, 2, 3, 2]
 
 
@@ -171,12 +171,11 @@ def test_the_summary_counts_every_copy_a_collage_names_under_its_own_status(caps
 
 
 def test_a_blind_mark_that_its_masters_frame_reads_better_says_so_and_keeps_that_evidence():
-    found = scan_module._File("leak.jpg", None)  # type: ignore[arg-type]
-    found.marks.append(scan_module._Mark("k1", 5, 1e-20, "blind", content={"inliers": 40}, verified=False,
-                                         layer_p_value=1e-3))
+    found = scan_findings.Findings("leak.jpg", None)  # type: ignore[arg-type]
+    found.marks.append(scan_findings.Mark("k1", 5, 1e-20, "blind", content={"inliers": 40}, verified=False,
+                                          layer_p_value=1e-3))
     key = SimpleNamespace(public_id="k1")
-    scanner = scan_module.Scanner
-    add = functools.partial(scanner._add_informed, copies_tested=3)
+    add = functools.partial(scan_informed.add_informed, copies_tested=3)
     add(found, key, 5, 1e-10, None, {"inliers": 40, "read_against": "the master file"}, verified=False,
         layer_p_value=1e-2)
     assert found.marks[0].method == "blind" and found.marks[0].p_value == 1e-20      # nothing added
@@ -795,9 +794,9 @@ def test_a_copy_whose_own_layer_reads_reversed_is_named_once(scan_world):
     ... beside that of X's copy')."""
     with Registry(scan_world / "r.db") as registry:
         copy, other = [r for r in registry.records() if "coffee" in r.master.path]
-    alone = scan_module._subtracted([copy], copy)
+    alone = scan_verdict.subtraction_doubt([copy], copy)
     assert alone.count(copy.id) == 1 and "the copy was subtracted from another picture" in alone
-    both = scan_module._subtracted([copy, other], copy)
+    both = scan_verdict.subtraction_doubt([copy, other], copy)
     assert both.count(copy.id) == 1 and both.count(other.id) == 1 and "made from both copies" in both
 
 

@@ -13,9 +13,8 @@ from PIL import Image
 
 import attacks
 from eval import suspects
-from watermark import Key, placement
+from watermark import Key, placement, scan_masters, scan_matching
 from watermark import original as original_module
-from watermark import scan as scan_module
 from watermark.registration import Registration
 from watermark.registry import Registry, issue_file
 from watermark.scan import Scanner, ScanOptions
@@ -105,8 +104,8 @@ def test_a_cell_features_cannot_register_is_found_whole_in_the_master_file(world
     at hand, is found whole in the collage and the cell read against it; with the master files moved
     away nothing places it."""
     payload, pixels = world[2]["coffee", X]
-    monkeypatch.setattr(scan_module, "register", lambda suspect, master, **_: Registration(False, None, 0, 0))
-    monkeypatch.setattr(scan_module.cells, "rectangles", lambda luma: [])
+    monkeypatch.setattr(scan_matching, "register", lambda suspect, master, **_: Registration(False, None, 0, 0))
+    monkeypatch.setattr(scan_matching.cells, "rectangles", lambda luma: [])
     row = _scan(world, _collage(pixels), tmp_path / "collage.png")
     assert row["status"] in NAMED and row["payload"] == _hex(payload) and row["p_value"] < 1e-9, row
     assert row["match"]["placed"] == "the master file" and row["match"]["detail_correlation"] >= 0.5
@@ -118,7 +117,7 @@ def test_a_collage_cell_features_cannot_register_is_placed_in_its_cell(world, tm
     """The same in a grid: the cell the collage's lines bound matches the master's hash, and the
     master, its thumbnail alike there, is placed in it, also with the master files moved away."""
     payload, pixels = world[2]["coffee", X]
-    monkeypatch.setattr(scan_module, "register", lambda suspect, master, **_: Registration(False, None, 0, 0))
+    monkeypatch.setattr(scan_matching, "register", lambda suspect, master, **_: Registration(False, None, 0, 0))
     row = _scan(world, _collage(pixels), tmp_path / "collage.png", originals=False)
     assert row["status"] in NAMED and row["payload"] == _hex(payload) and row["p_value"] < 1e-9, row
     assert row["match"]["placed"] == "a cell of the page" and row["match"]["hash_distance"] <= 10
@@ -132,7 +131,7 @@ def test_a_cell_features_register_a_few_percent_off_is_read_where_its_rectangle_
     (tens of the master's pixels at its corners), which folds the mark away. The cell's lines say where
     the master lies to a pixel; without them the same registration attributes nothing."""
     payload, pixels = world[2]["coffee", X]
-    real = scan_module.register
+    real = scan_matching.register
     zoom = np.array([[1.03, 0.0, -0.015 * 1919], [0.0, 1.03, -0.015 * 1079], [0.0, 0.0, 1.0]])
 
     def off(suspect, master, **options):
@@ -141,11 +140,11 @@ def test_a_cell_features_register_a_few_percent_off_is_read_where_its_rectangle_
             return registration
         return Registration(True, zoom @ registration.homography, registration.inliers, registration.matches)
 
-    monkeypatch.setattr(scan_module, "register", off)
+    monkeypatch.setattr(scan_matching, "register", off)
     row = _scan(world, _collage(pixels), tmp_path / "collage.png", originals=False)
     assert row["status"] in NAMED and row["payload"] == _hex(payload), row
     assert row["match"]["inliers"] > 0                        # the features' evidence is kept
-    monkeypatch.setattr(scan_module.cells, "rectangles", lambda luma: [])
+    monkeypatch.setattr(scan_matching.cells, "rectangles", lambda luma: [])
     unboxed = _scan(world, _collage(pixels), tmp_path / "collage.png", originals=False)
     assert unboxed["status"] not in NAMED, unboxed
 
@@ -155,7 +154,7 @@ def test_a_copy_pasted_inside_another_photograph_is_placed_where_its_edges_are(w
     payload, pixels = world[2]["coffee", X]
     page = cv2.resize(_frame("chelsea"), (1440, 810), interpolation=cv2.INTER_AREA)
     page[300:570, 700:1180] = cv2.resize(pixels, (480, 270), interpolation=cv2.INTER_AREA)
-    monkeypatch.setattr(scan_module, "register", lambda suspect, master, **_: Registration(False, None, 0, 0))
+    monkeypatch.setattr(scan_matching, "register", lambda suspect, master, **_: Registration(False, None, 0, 0))
     row = _scan(world, suspects.jpeg(page, 85), tmp_path / "page.png", originals=False)
     assert row["status"] in NAMED and row["payload"] == _hex(payload), row
     assert row["match"]["placed"] == "a cell of the page"
@@ -249,14 +248,14 @@ def test_a_master_file_is_read_only_where_its_thumbnail_shows_the_master_may_be(
     for a page of other photographs no master file is read (their thumbnails do not show them there);
     for the collage holding coffee's copy, only coffee's file is read, and the cell still placed."""
     proposed, read = [], []
-    monkeypatch.setattr(scan_module, "register",
+    monkeypatch.setattr(scan_matching, "register",
                         lambda suspect, master, **_: proposed.append(master) or Registration(False, None, 0, 0))
 
     def load_original(path, *args, **kwargs):
         read.append(path)
         return original_module.load_original(path, *args, **kwargs)
 
-    monkeypatch.setattr(scan_module, "load_original", load_original)
+    monkeypatch.setattr(scan_masters, "load_original", load_original)
     others = [_frame(name) for name in ("chelsea", "astronaut", "rocket", "retina")]
     row = _scan(world, suspects.collage(others[0], others[1:], grid=2, seed=1), tmp_path / "other.png")
     assert proposed and not read and row["status"] == "not-found", (len(proposed), read, row)

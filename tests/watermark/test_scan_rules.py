@@ -9,6 +9,7 @@ import pytest
 import watermark as wm
 from tests.photos import photo
 from watermark import scan as scan_module
+from watermark import scan_findings, scan_verdict
 from watermark.registry import Master, Record
 from watermark.scan_report import ScanReport, _layer_p
 from watermark.sources import masked
@@ -74,13 +75,13 @@ def test_detection_json_gives_the_layer_s_own_p_value(key):
     assert fields["verification_p_value"] != fields["p_value"]
 
 
-def test_the_best_match_is_the_nearest_master(monkeypatch):
-    scanner = scan_module.Scanner("unused.db", [])
-    monkeypatch.setattr(scanner, "_master_by_id", lambda i: Master(id=i, sha256=f"{i}" * 64, path=f"/m/{i}.png",
-                                                                    width=8, height=8, phash=0, print=b"", added_at=""))
-    found = scan_module._File("x.jpg", loaded=None, near={7: 9, 3: 2, 5: 6})
-    assert scanner._best_match(found) == {"master": {"path": "/m/3.png", "sha256": "3" * 64, "width": 8, "height": 8},
-                                          "distance": 2}
+def test_the_best_match_is_the_nearest_master():
+    def master_by_id(i):
+        return Master(id=i, sha256=f"{i}" * 64, path=f"/m/{i}.png", width=8, height=8, phash=0, print=b"", added_at="")
+
+    found = scan_findings.Findings("x.jpg", loaded=None, near={7: 9, 3: 2, 5: 6})
+    assert scan_verdict.best_match(found, master_by_id) == {
+        "master": {"path": "/m/3.png", "sha256": "3" * 64, "width": 8, "height": 8}, "distance": 2}
 
 
 def _record(id_, payload, recipient, master):
@@ -94,11 +95,11 @@ def test_a_periodic_mark_without_its_layer_beside_another_copy_s_layer_is_doubte
     'unverified' finding against X: it is doubted as pasted, and the row is Y's."""
     master = Master(id=1, sha256="a" * 64, path="/m/a.png", width=8, height=8, phash=0, print=b"", added_at="")
     x = _record("x", 0x1, "Agence X", master)           # Studio Y's copy 0x2 is what the layer named
-    found = scan_module._File("f.png", loaded=SimpleNamespace(original_size=(1000, 800)))
-    found.marks = [scan_module._Mark("k", 0x1, 1e-20, "blind", record=x, content={"inliers": 50}, verified=False)]
+    found = scan_findings.Findings("f.png", loaded=SimpleNamespace(original_size=(1000, 800)))
+    found.marks = [scan_findings.Mark("k", 0x1, 1e-20, "blind", record=x, content={"inliers": 50}, verified=False)]
     found.named[(1, "k")] = {0x2}
     row = dict.fromkeys(scan_module.ROW_FIELDS)
-    scan_module.Scanner("unused.db", [])._conclude(found, row)
+    scan_verdict.conclude(found, row, scan_module.Scanner("unused.db", []).masters.master_by_id)
     assert row["status"] == "mark-only"
     assert row["reason"].startswith("the periodic mark reads payload 0x0000000000000001")
     assert row["marks"][0]["doubt"] is not None
@@ -109,12 +110,12 @@ def test_a_crop_placed_by_the_tile_phase_needs_its_layer_where_the_picture_puts_
     in the master, only the layer read there counts (a fine band moved by whole tiles onto a plain picture)."""
     master = Master(id=1, sha256="a" * 64, path="/m/a.png", width=8, height=8, phash=0, print=b"", added_at="")
     x = _record("x", 0x1, "Agence X", master)
-    found = scan_module._File("crop.png", loaded=SimpleNamespace(original_size=(300, 200)))
-    found.marks = [scan_module._Mark("k", 0x1, 1e-12, "blind", record=x, verified=True, layer_p_value=1e-11,
-                                     content={"placed": "tile phase and thumbnail", "thumbnail_rms": 0.05})]
+    found = scan_findings.Findings("crop.png", loaded=SimpleNamespace(original_size=(300, 200)))
+    found.marks = [scan_findings.Mark("k", 0x1, 1e-12, "blind", record=x, verified=True, layer_p_value=1e-11,
+                                      content={"placed": "tile phase and thumbnail", "thumbnail_rms": 0.05})]
     found.placed[1] = (3, 0.05)
     found.named[(1, "k")], found.layer_ps[(1, "k")] = set(), {0x1: 0.2}
     row = dict.fromkeys(scan_module.ROW_FIELDS)
-    scan_module.Scanner("unused.db", [])._conclude(found, row)
+    scan_verdict.conclude(found, row, scan_module.Scanner("unused.db", []).masters.master_by_id)
     assert row["status"] == "unverified" and row["marks"][0]["verified"] is False
     assert row["marks"][0]["layer_p_value"] == 0.2 and row["marks"][0]["copies_tested"] == 1
