@@ -60,10 +60,8 @@ class Masters:
     @property
     def registry(self) -> Registry:
         if self._registry is None:
-            if self.remote and not os.path.exists(self.registry_path):   # a worker that cannot see it
-                raise RegistryError(f"{self.registry_path}: no registry at this path on the worker at "
-                                    f"{socket.gethostname()}: a scan's workers open the registry at the path the "
-                                    "scan names (a shared disk, or a copy at that path on each machine)")
+            if self.remote:
+                _check_seen(self.registry_path)
             self._registry = Registry(self.registry_path)
             for key in self.keys:
                 self._registry.require_key(key)
@@ -130,3 +128,17 @@ class Masters:
         """``master``'s frame as the registry keeps it (`watermark.registry.frames`), or None."""
         data = self.registry.frame(master)
         return None if data is None else frames.decode(data, master.width, master.height, name=self.registry_path)
+
+
+def _check_seen(path: str) -> None:
+    """Refuse, on a worker, a registry path it cannot see: missing there, or in a folder it may not enter
+    (which `os.path.exists` reads as missing)."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        raise RegistryError(f"{path}: no registry at this path on the worker at {socket.gethostname()}: a scan's "
+                            "workers open the registry at the path the scan names (a shared disk, or a copy at "
+                            "that path on each machine)") from None
+    except OSError as exc:
+        raise RegistryError(f"{path}: the worker at {socket.gethostname()} may not reach it ({exc.strerror}): "
+                            "give the workers' user access to the registry's folder") from None
