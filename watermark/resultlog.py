@@ -184,6 +184,8 @@ class ResultLog:
         self._stream = stream or sys.stdout
         self._fd: int | None = None
         self._replaced: int | None = None      # the file --resume rewrote, still locked
+        self._made = False                     # this run made the file (neither --resume nor --overwrite)
+        self._rows = 0                         # rows this run wrote
         self.resumed = 0
         self.earlier: Counter[str] = Counter()
         if resume and overwrite:
@@ -198,6 +200,7 @@ class ResultLog:
         try:
             self._fd = _open_locked(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | exclusive,
                                     0o600 if private else 0o666)
+            self._made = bool(exclusive)
             if resume:
                 self._done = self._read_done(path)
             elif overwrite and stat.S_ISREG(os.fstat(self._fd).st_mode):    # not /dev/null, which cannot be
@@ -311,6 +314,7 @@ class ResultLog:
             self._write_stream(line)
             return
         data = line.encode("utf-8", "backslashreplace")
+        self._rows += 1
         try:
             while data:
                 data = data[os.write(self._fd, data):]
@@ -335,5 +339,13 @@ class ResultLog:
     def __enter__(self) -> ResultLog:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        """Close; a file this run made and that stopped before its first row is removed (a scan that could
+        not start left an empty file, which its rerun was refused as existing)."""
+        unused = kind is not None and self._made and not self._rows
+        made = os.fstat(self._fd) if unused and self._fd is not None else None
         self.close()
+        if made is not None and self.path is not None:
+            with contextlib.suppress(OSError):
+                if os.path.samestat(made, os.stat(self.path)) and os.stat(self.path).st_size == 0:
+                    os.unlink(self.path)

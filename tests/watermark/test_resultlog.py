@@ -215,3 +215,25 @@ def test_a_full_stream_is_one_error_and_a_closed_pipe_stays_one():
 def test_a_device_can_still_be_the_output_it_is_not_emptied():
     with ResultLog(os.devnull, overwrite=True) as log:           # locked, but a device has nothing to empty
         log.write({"path": "x"})
+
+
+def test_a_run_that_stops_before_its_first_row_leaves_no_file_it_made(tmp_path):
+    """A platform engineer's probe: a scan whose Dask workers could not start left an empty output, and its
+    rerun was refused ('already exists; pass --resume'). A file the run made and wrote no row to goes; one
+    with rows, or one resumed, stays."""
+    path = tmp_path / "rows.jsonl"
+    with pytest.raises(RuntimeError), ResultLog(str(path)):
+        raise RuntimeError("no worker joined")
+    assert not path.exists()
+    with pytest.raises(KeyboardInterrupt), ResultLog(str(path)) as log:
+        log.write({"path": "a.jpg"})
+        raise KeyboardInterrupt
+    assert path.read_text() == '{"path": "a.jpg"}\n'
+    with pytest.raises(RuntimeError), ResultLog(str(path), resume=True):
+        raise RuntimeError("stopped again")
+    assert path.read_text() == '{"path": "a.jpg"}\n'
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(RuntimeError), ResultLog(str(empty), overwrite=True):
+        raise RuntimeError("stopped")
+    assert empty.exists()
