@@ -139,12 +139,12 @@ def check_address(address: str) -> None:
         kind = asyncio.run(asyncio.wait_for(_identity(address, Security()), _CONNECT_SECONDS)).get("type")
     except TimeoutError:
         kind = f"no answer in {_CONNECT_SECONDS:g} s"
-    except (OSError, ValueError) as exc:
-        kind = str(exc) or type(exc).__name__
-    if kind != "Scheduler":
+    except (OSError, ValueError) as exc:       # a connection closed at once: a TLS scheduler answers tcp:// so
         tls = " (a scheduler that asks for TLS answers tcp:// so: give tls://)" if scheme == "tcp" else ""
+        kind = f"{str(exc) or type(exc).__name__}{tls}"
+    if kind != "Scheduler":
         raise WatermarkError(f"{address} answers, but not as a Dask scheduler ({kind}): give the address "
-                             f"`dask scheduler` prints{tls}")
+                             "`dask scheduler` prints")
 
 
 def _scheme(address: str) -> str:

@@ -232,3 +232,17 @@ def test_an_address_that_answers_but_is_no_dask_scheduler_is_one_line_and_leaves
     assert _one_line(refused) == (f"watermark: {address} answers, but not as a Dask scheduler (no answer in 10 s): "
                                   "give the address `dask scheduler` prints")
     assert out.read_text() == '{"path": "x"}\n'
+
+
+def test_tcp_given_for_a_tls_scheduler_suggests_tls():
+    """A platform engineer's probe: tcp:// to a scheduler that asks for TLS read 'answers, but not as a Dask
+    scheduler', which it is."""
+    distributed = pytest.importorskip("distributed")
+    from watermark import WatermarkError, batch_dask
+
+    with distributed.LocalCluster(n_workers=0, processes=False, protocol="tls://", dashboard_address=":0",
+                                  security=distributed.Security.temporary()) as cluster:
+        plain = cluster.scheduler_address.replace("tls://", "tcp://")
+        with pytest.raises(WatermarkError, match=r"^tcp://.* answers, but not as a Dask scheduler \(.*\(a scheduler "
+                                                 r"that asks for TLS answers tcp:// so: give tls://\)\)"):
+            batch_dask.check_address(plain)
