@@ -44,6 +44,21 @@ def test_a_local_cluster_gives_the_local_rows(scan_world, crawl_scan, cluster):
     assert _rows(on_dask.stdout) == _rows(local.stdout)
 
 
+def _scan_killing_a_worker(world, address, many, out):
+    """The scan of ``many`` on the cluster at ``address`` into ``out``, one of its workers killed once two rows
+    are written (its nanny starts a new one): the command and its finished process, stderr read."""
+    command = _command(world, "--dask", address, "-o", str(out))
+    command[4] = str(many)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with distributed.Client(address) as client:
+        while not out.exists() or out.read_text().count("\n") < 2:
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.05)
+        os.kill(next(iter(client.run(os.getpid).values())), signal.SIGKILL)
+        _, stderr = process.communicate(timeout=600)
+    return command, process.returncode, stderr
+
+
 def test_a_worker_killed_mid_scan_costs_no_file(scan_world, cluster, tmp_path):
     world = scan_world
     many = tmp_path / "many"
@@ -51,17 +66,8 @@ def test_a_worker_killed_mid_scan_costs_no_file(scan_world, cluster, tmp_path):
     for index in range(8):
         os.link(world / "crawl" / "coffee-rotated.png", many / f"{index:02d}.png")
     out = tmp_path / "out.jsonl"
-    command = _command(world, "--dask", cluster.scheduler_address, "-o", str(out))
-    command[4] = str(many)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    with distributed.Client(cluster.scheduler_address) as client:
-        while not out.exists() or out.read_text().count("\n") < 2:
-            assert process.poll() is None, process.communicate()
-            time.sleep(0.05)
-        victim = next(iter(client.run(os.getpid).values()))
-        os.kill(victim, signal.SIGKILL)                       # the nanny starts a new worker
-        _, stderr = process.communicate(timeout=600)
-    assert process.returncode == 0, stderr
+    _, returncode, stderr = _scan_killing_a_worker(world, cluster.scheduler_address, many, out)
+    assert returncode == 0, stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(row["path"] for row in rows) == sorted(str(many / f"{i:02d}.png") for i in range(8))
     assert all(row["status"] == "attributed" for row in rows)
@@ -80,16 +86,8 @@ def test_the_only_worker_killed_mid_scan_is_one_line_and_resume_finishes(scan_wo
     for index in range(10):
         os.link(scan_world / "crawl" / "coffee-rotated.png", many / f"{index:02d}.png")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
-        command = _command(scan_world, "--dask", local.scheduler_address, "-o", str(out))
-        command[4] = str(many)
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        with distributed.Client(local.scheduler_address) as client:
-            while not out.exists() or out.read_text().count("\n") < 2:
-                assert process.poll() is None, process.communicate()
-                time.sleep(0.05)
-            os.kill(next(iter(client.run(os.getpid).values())), signal.SIGKILL)
-            _, stderr = process.communicate(timeout=600)
-    assert process.returncode == 2 and "Traceback" not in stderr, stderr
+        command, returncode, stderr = _scan_killing_a_worker(scan_world, local.scheduler_address, many, out)
+    assert returncode == 2 and "Traceback" not in stderr, stderr
     assert stderr.splitlines()[-1] == (f"watermark: lost every Dask worker that held the scan's data at "
                                        f"{local.scheduler_address}: the rows written so far stay; the same command "
                                        "with --resume continues")
