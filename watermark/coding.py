@@ -17,7 +17,7 @@ import numpy as np
 from .errors import ParameterError, PayloadTooLargeError
 
 __all__ = ["PAYLOAD_BITS", "CRC_BITS", "CODEWORD_BITS", "Decoded", "payload_to_int", "int_to_bits",
-           "bits_to_int", "payload_bits", "crc16", "encode", "decode_soft", "candidate_z", "match_tail"]
+           "bits_to_int", "payload_bits", "crc16", "encode", "decode_soft", "codewords", "candidate_z", "match_tail"]
 
 PAYLOAD_BITS = 64
 CRC_BITS = 16
@@ -150,14 +150,28 @@ class _AffineCode:
     zero: np.ndarray     # the codeword of payload 0, +-1 float64
     form: np.ndarray     # per coded bit, the index of its linear form
     fixed: np.ndarray    # per linear form, whether it is empty
+    flips: np.ndarray    # per payload bit (most significant first), the coded bits it flips: 0/1 float32
 
 
 @functools.cache
 def _affine_code() -> _AffineCode:
     zero = encode(0)
-    columns = np.array([encode(1 << bit) ^ zero for bit in range(PAYLOAD_BITS)])    # (payload bits, coded bits)
-    forms, form = np.unique(columns.T, axis=0, return_inverse=True)
-    return _AffineCode(2.0 * zero - 1.0, form.ravel(), np.logical_not(forms.any(axis=1)))
+    flips = np.array([encode(1 << (PAYLOAD_BITS - 1 - bit)) ^ zero for bit in range(PAYLOAD_BITS)])
+    forms, form = np.unique(flips.T, axis=0, return_inverse=True)
+    return _AffineCode(2.0 * zero - 1.0, form.ravel(), np.logical_not(forms.any(axis=1)), flips.astype(np.float32))
+
+
+def codewords(bits: np.ndarray) -> np.ndarray:
+    """The codewords of payloads given as rows of their bits (most significant first, 0/1, as
+    `payload_bits` gives them), +-1 float32 ``(rows, CODEWORD_BITS)``: many at once, through the code's
+    affine form, where `encode` takes one."""
+    code = _affine_code()
+    coded = np.asarray(bits, np.float32) @ code.flips       # in place from here: a million rows are 1 GB each time
+    coded += (code.zero > 0).astype(np.float32)
+    np.fmod(coded, np.float32(2.0), out=coded)
+    coded *= np.float32(2.0)
+    coded -= np.float32(1.0)
+    return coded
 
 
 def candidate_z(soft: np.ndarray, payloads: list[int]) -> np.ndarray:

@@ -32,12 +32,10 @@ def test_a_match_pays_the_null_s_own_tail_beside_another_payload_s_mark():
     rng = np.random.default_rng(5)
     soft = 2.0 * (2.0 * coding.encode(0x5EED_0123_4567_89AB) - 1.0) + rng.normal(0, 1, coding.CODEWORD_BITS)
     reading = _Reading(p_value=1.0, z=0.0, soft=soft.astype(np.float32), payload=None, to_tile=np.eye(3), symmetry=0)
-    zero = coding.encode(0)
-    forms = np.array([coding.encode(1 << (63 - bit)) ^ zero for bit in range(64)], np.float32)   # the code is affine
     best, top = 0, -np.inf
     for _ in range(8):                               # 50,000 at a time: a few tens of MB
         bits = rng.integers(0, 2, (50_000, 64)).astype(np.float32)
-        scores = (2.0 * np.fmod(bits @ forms + zero, np.float32(2.0)) - 1.0) @ reading.soft
+        scores = coding.codewords(bits) @ reading.soft
         if scores.max() > top:
             top, best = float(scores.max()), int(coding.bits_to_int(bits[int(np.argmax(scores))].astype(np.uint8)))
     z = float(coding.candidate_z(reading.soft, [best])[0])
