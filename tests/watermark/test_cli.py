@@ -1,11 +1,14 @@
 """The watermark command, in-process: keys, embed, detect, exit codes, batches, bad input."""
 
 import contextlib
+import io
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ from terminal import run_on_terminal, screen
 
 import watermark as wm
 from watermark.cli import ERROR, FOUND, NOT_FOUND, main
+from watermark.cli import batch as cli_batch
 
 
 @pytest.fixture()
@@ -382,6 +386,33 @@ def test_the_progress_bar_is_not_broken_by_error_lines_and_ends_with_the_count(t
     assert "scanning" in shown                                            # a bar was drawn
     assert screen(shown) == [f"watermark: {folder / 'a_bad.png'}: not an image file, or not a format Filigrane reads "
                              "(JPEG, PNG, WebP, TIFF, GIF, BMP, AVIF)", "watermark: 0 found, 2 not found, 1 failed"]
+
+
+def test_one_file_shows_the_time_it_takes_on_a_terminal_and_leaves_only_its_count(tmp_path, keyfile, coffee_png):
+    status, out, shown = run_on_terminal([sys.executable, "-m", "watermark", "embed", str(coffee_png), "-o",
+                                          str(tmp_path / "marked.png"), "--key", str(keyfile), "--payload", "7"],
+                                         timeout=60)
+    assert status == 0 and (tmp_path / "marked.png").is_file()
+    assert re.search(r"embedding: 00:\d\d", shown)                          # a bar of elapsed time was drawn
+    assert screen(shown) == ["watermark: 1 marked, 0 skipped, 0 failed"]
+
+
+def test_the_bar_is_redrawn_while_a_file_takes_its_time(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(cli_batch, "_TICK", 0.01)
+    with cli_batch.Lines(1, "embedding") as lines:
+        drawn = terminal.getvalue().count("embedding:")
+        for _ in range(500):                       # no file finishes: only the ticker draws
+            if terminal.getvalue().count("embedding:") > drawn:
+                break
+            time.sleep(0.01)
+        redrawn = terminal.getvalue().count("embedding:") > drawn
+        ticker = lines._ticker
+    assert redrawn and ticker is not None and not ticker.is_alive()      # and it stops with the block
 
 
 def test_quality_out_of_range_is_refused_naming_the_option(tmp_path, keyfile, coffee_png, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +24,7 @@ __all__ = ["DETECT_FIELDS", "EMBED_FIELDS", "row", "Outcome", "Job", "run_batch"
 DETECT_FIELDS = ("path", "found", "status", "payload", "payload_text", "p_value", "score", "verified",
                  "verification_p_value", "scheme", "transform", "geometry", "error")
 EMBED_FIELDS = ("path", "output", "status", "diff", "c2pa", "warning", "error")
+_TICK = 1.0     # seconds between redraws of the progress bar
 
 
 def row(fields: tuple[str, ...], **values: Any) -> dict[str, Any]:
@@ -107,19 +109,32 @@ def run_batch(job: Job, items: list, *, jobs: int, json_rows: bool, label: str, 
 class Lines:
     """stdout and stderr lines, and a progress bar on stderr when it is a terminal (and ``bar``): lines
     are written above the bar (tqdm clears and redraws it), and the bar is gone once the block ends.
-    ``total`` None: a stream of unknown length, counted with its rate."""
+    ``total`` None: a stream of unknown length, counted with its rate; 1: one file, the time it has
+    taken. The bar is redrawn every second, so a large file's minute shows as time passing, not silence."""
 
     def __init__(self, total: int | None, label: str, *, bar: bool = True) -> None:
         self.bar = None
-        if bar and (total is None or total > 1) and sys.stderr.isatty():
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        if bar and (total is None or total >= 1) and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=label, unit="file", file=sys.stderr, leave=False)
+            self.bar = tqdm(total=total, desc=label, unit="file", file=sys.stderr, leave=False,
+                            bar_format="{desc}: {elapsed}" if total == 1 else None)
+            self._ticker = threading.Thread(target=self._tick, args=(self.bar,), name="progress", daemon=True)
+            self._ticker.start()
+
+    def _tick(self, bar: Any) -> None:
+        while not self._stop.wait(_TICK):
+            bar.refresh()
 
     def __enter__(self) -> Lines:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
         if self.bar is not None:
             self.bar.close()
 
