@@ -19,8 +19,9 @@ import watermark
 from eval import contenders
 from eval import images as images_mod
 from watermark import api, color
-from watermark.schemes.lattice import scheme as lattice
+from watermark.schemes.lattice import LatticeScheme
 from watermark.schemes.lattice.layout import layout_for
+from watermark.schemes.lattice.views import Suspect
 
 __all__ = ["quarters", "main"]
 
@@ -31,14 +32,14 @@ def quarters(pixels: np.ndarray, key: watermark.Key) -> list[dict]:
     """The two quarters' figures for one photograph (uint8 RGB at its own size)."""
     marked = watermark.embed(pixels, _PAYLOAD, key)
     height, width = pixels.shape[:2]
-    scheme = lattice.LatticeScheme()
+    scheme = LatticeScheme()
     period = 128 * max(height, width) / max(color.working_shape((height, width)))    # image px per tile
     rows = []
     for corner, (top, left) in (("top-left", (0, 0)), ("bottom-right", (height // 2, width // 2))):
         part = np.ascontiguousarray(marked[top:top + height // 2, left:left + width // 2])
         chosen = watermark.schemes.get("lattice")
         _, luma, _ = api._luminance_of(api._reduced_for(chosen, part, "quarter", part.shape[:2]), chosen, "quarter")
-        suspect = lattice._Suspect(luma, part.shape[:2])
+        suspect = Suspect(luma, part.shape[:2])
         true = np.eye(2) * period * suspect.working.shape[0] / part.shape[0]
         reading = scheme._read(suspect.folded(true), layout_for(key))
         found = watermark.detect(part, key)

@@ -1,7 +1,7 @@
 """The default amplitude is checked on the image itself: a WebP round trip decides whether it needs more
 or less.
 
-``scheme._round_trip_scale`` publishes the marked image as a user's site would (short side at most
+``calibration.round_trip_scale`` publishes the marked image as a user's site would (short side at most
 1024 px, WebP 50; a photograph larger than the 1080p class as a web copy, 1080 px and JPEG 80, and
 as a full-size WebP 50) and raises the amplitude, by at most ``_ROUND_TRIP_BOOST``, where the pilot
 would not survive it; where even that would not make the payload readable, it raises it only as far
@@ -18,7 +18,7 @@ from photos import photo
 import attacks
 import watermark as wm
 from watermark import color
-from watermark.schemes.lattice import scheme
+from watermark.schemes.lattice import calibration, views
 
 PAYLOAD = 0x0DD_BA11
 WEBP_50 = attacks.attack("webp", quality=50)
@@ -39,8 +39,8 @@ def _sky():
 def uncalibrated(key):
     """Marks made with the round-trip check switched off (no change allowed)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(scheme, "_ROUND_TRIP_BOOST", 1.0)
-        patch.setattr(scheme, "_ROUND_TRIP_LEAST", 1.0)
+        patch.setattr(calibration, "_ROUND_TRIP_BOOST", 1.0)
+        patch.setattr(calibration, "_ROUND_TRIP_LEAST", 1.0)
         return {name: wm.embed(image, PAYLOAD, key) for name, image in
                 (("rocket", _at_1080p("rocket")), ("coffee", _at_1080p("coffee")),
                  ("gradient", scenes.gradient((1920, 1080))), ("sky", _sky()))}
@@ -51,7 +51,7 @@ def test_a_flat_sky_gets_more_amplitude_within_the_limit_and_keeps_more_of_it_th
     image = _at_1080p("rocket")
     default = wm.embed(image, PAYLOAD, key)
     extra = np.std(default.astype(float) - image) / np.std(uncalibrated["rocket"].astype(float) - image)
-    assert 1.2 < extra <= scheme._ROUND_TRIP_BOOST + 0.05
+    assert 1.2 < extra <= calibration._ROUND_TRIP_BOOST + 0.05
     before, after = (wm.detect(WEBP_50(marked, seed=1), key) for marked in (uncalibrated["rocket"], default))
     assert after.payload == PAYLOAD and after.score > before.score + 1.0, (before, after)
 
@@ -60,7 +60,7 @@ def test_less_amplitude_where_the_published_mark_keeps_more_than_it_needs(uncali
     image = _at_1080p("coffee")
     default = wm.embed(image, PAYLOAD, key)
     less = np.std(default.astype(float) - image) / np.std(uncalibrated["coffee"].astype(float) - image)
-    assert scheme._ROUND_TRIP_LEAST - 0.05 <= less < 0.9
+    assert calibration._ROUND_TRIP_LEAST - 0.05 <= less < 0.9
     assert wm.detect(WEBP_50(default, seed=1), key).payload == PAYLOAD
 
 
@@ -68,7 +68,7 @@ def test_where_webp_takes_even_the_raised_mark_it_gets_what_a_full_size_jpeg_50_
     image = _sky()
     default = wm.embed(image, PAYLOAD, key)
     extra = np.std(default.astype(float) - image) / np.std(uncalibrated["sky"].astype(float) - image)
-    assert 1.05 < extra <= scheme._ROUND_TRIP_BOOST + 0.05
+    assert 1.05 < extra <= calibration._ROUND_TRIP_BOOST + 0.05
     before, after = (wm.detect(JPEG_50(marked), key) for marked in (uncalibrated["sky"], default))
     assert after.payload == PAYLOAD and after.score > before.score + 0.5, (before, after)
 
@@ -83,7 +83,7 @@ def test_a_photograph_larger_than_1080p_spends_only_what_its_web_copy_and_full_s
     image = cv2.resize(photo("rocket"), (2400, 1600), interpolation=cv2.INTER_CUBIC)
     default = wm.embed(image, PAYLOAD, key)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(scheme, "_LARGE_FROM", 10**9)            # checked as a 1080p photograph is
+        patch.setattr(calibration, "_LARGE_FROM", 10**9)       # checked as a 1080p photograph is
         as_1080p = wm.embed(image, PAYLOAD, key)
     less = np.std(default.astype(float) - image) / np.std(as_1080p.astype(float) - image)
     assert less < 0.7, less
@@ -101,7 +101,7 @@ def test_a_photograph_larger_than_1080p_is_lowered_further_while_the_search_stil
     image = _at_2400("coffee")
     default = wm.embed(image, PAYLOAD, key)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(scheme, "_LARGER_LEASTS", ())             # the 1080p class's least
+        patch.setattr(calibration, "_LARGER_LEASTS", ())        # the 1080p class's least
         before = wm.embed(image, PAYLOAD, key)
     less = np.std(default.astype(float) - image) / np.std(before.astype(float) - image)
     assert less < 0.95, less
@@ -115,12 +115,12 @@ def test_no_lower_than_the_1080p_class_where_the_search_would_lose_the_lattice(k
     # 100 degrees: histology's texture hid the lattice from the key-independent search.
     image = _at_2400("immunohistochemistry")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(scheme, "_LARGER_LEASTS", ())
+        patch.setattr(calibration, "_LARGER_LEASTS", ())
         before = wm.embed(image, PAYLOAD, key)
-        patch.setattr(scheme, "_LARGER_LEASTS", (0.3,))
-        patch.setattr(scheme, "_FINDABLE", -np.inf)            # unguarded: its round trip lowers it
+        patch.setattr(calibration, "_LARGER_LEASTS", (0.3,))
+        patch.setattr(calibration, "_FINDABLE", -np.inf)       # unguarded: its round trip lowers it
         unguarded = wm.embed(image, PAYLOAD, key)
-        patch.setattr(scheme, "_FINDABLE", np.inf)             # no lower scale keeps the lattice seen
+        patch.setattr(calibration, "_FINDABLE", np.inf)        # no lower scale keeps the lattice seen
         guarded = wm.embed(image, PAYLOAD, key)
     assert np.std(unguarded.astype(float) - image) < 0.9 * np.std(before.astype(float) - image)
     np.testing.assert_array_equal(guarded, before)
@@ -129,19 +129,19 @@ def test_no_lower_than_the_1080p_class_where_the_search_would_lose_the_lattice(k
 def test_the_lattice_evidence_is_the_search_s_view_of_the_mark(key):
     image = _at_2400("coffee")
     luma = [color.luminance(picture.astype(np.float32) / 255.0) for picture in (image, wm.embed(image, PAYLOAD, key))]
-    unmarked, marked = (scheme._lattice_evidence(scheme._working_view(plane)) for plane in luma)
-    assert abs(unmarked) < 4.0 and marked >= scheme._FINDABLE, (unmarked, marked)
+    unmarked, marked = (calibration._lattice_evidence(views.working_view(plane)) for plane in luma)
+    assert abs(unmarked) < 4.0 and marked >= calibration._FINDABLE, (unmarked, marked)
 
 
 def test_a_very_large_image_is_checked_at_a_bounded_size():
     # A 12000x8000 full-size WebP round trip took 2 GiB and 21.6 s of CPU (b89761c; README, "Speed").
-    assert [shape for shape, _ in scheme._publications((8000, 12000, 3))] == [(720, 1080), (3000, 4500)]
-    assert [shape for shape, _ in scheme._publications((1080, 1920))] == [(1024, 1820)]
+    assert [shape for shape, _ in calibration._publications((8000, 12000, 3))] == [(720, 1080), (3000, 4500)]
+    assert [shape for shape, _ in calibration._publications((1080, 1920))] == [(1024, 1820)]
 
 
 def test_a_panorama_wider_than_webp_allows_is_published_narrower(key):
     # libwebp holds at most 16383 px a side; the round trip used to fail on such an image.
     for shape in ((1200, 17000), (1000, 20000)):
-        assert all(max(size) <= 16383 for size, _ in scheme._publications(shape))
+        assert all(max(size) <= 16383 for size, _ in calibration._publications(shape))
     panorama = cv2.resize(photo("rocket"), (17000, 1200), interpolation=cv2.INTER_AREA)
     assert wm.detect(wm.embed(panorama, PAYLOAD, key), key).payload == PAYLOAD

@@ -12,7 +12,7 @@ from photos import photo
 import attacks
 import watermark as wm
 from watermark import color
-from watermark.schemes.lattice import dewarp, masking, scheme
+from watermark.schemes.lattice import dewarp, masking, views
 
 PAYLOAD = 0xFEED_FACE_0BAD_CAFE
 
@@ -47,7 +47,7 @@ def _bowed(image: np.ndarray, amplitude: float) -> tuple[np.ndarray, np.ndarray,
 def test_the_estimated_field_undoes_a_known_bow(key):
     marked = wm.embed(photo("coffee"), PAYLOAD, key)
     bowed, _, shift = _bowed(marked, amplitude=6.0)
-    working = scheme._working_view(color.luminance(bowed.astype(np.float32) / 255.0))
+    working = views.working_view(color.luminance(bowed.astype(np.float32) / 255.0))
     _, activity = masking.whiten(working)
     rows_field, cols_field = dewarp.estimate_field(masking.denoised_residual(working, activity))
     map_r, map_c = dewarp._maps((rows_field, cols_field), working.shape)
@@ -63,7 +63,7 @@ def test_the_estimated_field_undoes_a_known_bow(key):
 
 def test_the_joint_grid_finds_the_most_coherent_of_its_fields(key):
     marked = wm.embed(photo("chelsea"), PAYLOAD, key)
-    working = scheme._working_view(color.luminance(attacks.random_bending(marked, seed=3).astype(np.float32) / 255))
+    working = views.working_view(color.luminance(attacks.random_bending(marked, seed=3).astype(np.float32) / 255))
     _, activity = masking.whiten(working)
     coherence = dewarp._Coherence(masking.denoised_residual(working, activity), dewarp.TILE,
                                   dewarp._COARSE_BAND, None)

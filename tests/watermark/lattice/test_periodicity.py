@@ -11,7 +11,7 @@ from photos import photo
 
 import watermark as wm
 from watermark import color
-from watermark.schemes.lattice import masking, periodicity, scheme, search
+from watermark.schemes.lattice import masking, periodicity, search, views
 from watermark.schemes.lattice.periodicity import LagMap, reduce_basis, same_lattice
 
 UNIMODULAR = [np.array(m, dtype=float) for m in ([[1, 0], [0, 1]], [[0, 1], [1, 0]], [[1, 1], [0, 1]],
@@ -134,7 +134,7 @@ PAYLOAD = 0xFEED_FACE_0BAD_CAFE
 
 
 def _lags(image: np.ndarray) -> periodicity.LagMap:
-    working = scheme._working_view(color.luminance(image.astype(np.float32) / 255.0))
+    working = views.working_view(color.luminance(image.astype(np.float32) / 255.0))
     _, activity = masking.whiten(working)
     return periodicity.LagMap(masking.denoised_residual(working, activity))
 

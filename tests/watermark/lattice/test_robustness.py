@@ -46,7 +46,7 @@ def marked(key):
 @pytest.mark.parametrize("name", ["coffee", "rocket@1920x1080"])
 def test_everyday_processing_keeps_the_exact_payload(marked, key, name, attack):
     # rocket's flat sky at 1080p keeps the payload through WebP 50 with a margin thanks to the
-    # round-trip calibration of the default amplitude (scheme._round_trip_scale; test_calibration).
+    # round-trip calibration of the default amplitude (calibration.round_trip_scale; test_calibration).
     result = wm.detect(attack(marked[name], seed=3), key)
     assert result.found and result.payload == PAYLOAD, result
 

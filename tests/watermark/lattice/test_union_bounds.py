@@ -11,13 +11,14 @@ from tests.photos import photo
 from watermark import coding, stats
 from watermark.schemes.lattice import informed, scheme, sync
 from watermark.schemes.lattice.layout import PILOT_WEIGHTINGS
-from watermark.schemes.lattice.scheme import LatticeScheme, _Reading, _Suspect
+from watermark.schemes.lattice.scheme import LatticeScheme
+from watermark.schemes.lattice.views import Reading, Suspect
 
 
 def test_a_payload_matched_among_candidates_pays_for_every_candidate():
     rng = np.random.default_rng(3)
     soft = (2.0 * coding.encode(7) - 1.0) * 0.5 + rng.normal(0, 1, coding.encode(7).size)
-    reading = _Reading(p_value=1.0, z=0.0, soft=soft.astype(np.float32), payload=None, to_tile=np.eye(3), symmetry=0)
+    reading = Reading(p_value=1.0, z=0.0, soft=soft.astype(np.float32), payload=None, to_tile=np.eye(3), symmetry=0)
     candidates = [7] + [int(v) for v in rng.integers(0, 2**63, size=59)]
     matched = LatticeScheme._match(reading, candidates, 1e-3, looks=2)
     z = coding.candidate_z(reading.soft, candidates)[0]
@@ -31,7 +32,7 @@ def test_a_match_pays_the_null_s_own_tail_beside_another_payload_s_mark():
     random candidates, named at the normal tail's p and not at the null's own."""
     rng = np.random.default_rng(5)
     soft = 2.0 * (2.0 * coding.encode(0x5EED_0123_4567_89AB) - 1.0) + rng.normal(0, 1, coding.CODEWORD_BITS)
-    reading = _Reading(p_value=1.0, z=0.0, soft=soft.astype(np.float32), payload=None, to_tile=np.eye(3), symmetry=0)
+    reading = Reading(p_value=1.0, z=0.0, soft=soft.astype(np.float32), payload=None, to_tile=np.eye(3), symmetry=0)
     best, top = 0, -np.inf
     for _ in range(8):                               # 50,000 at a time: a few tens of MB
         bits = rng.integers(0, 2, (50_000, 64)).astype(np.float32)
@@ -79,7 +80,7 @@ def test_a_read_inside_flat_borders_pays_for_its_two_views(key):
     framed[top:top + luma.shape[0]] = luma
     lattice = LatticeScheme()
     whole = lattice.detect_keys(framed, [key])[0]
-    inside = lattice._detect_in(_Suspect(framed, framed.shape), key, 1e-9 / 2, None)
+    inside = lattice._detect_in(Suspect(framed, framed.shape), key, 1e-9 / 2, None)
     assert whole.found and whole.p_value == min(1.0, 2.0 * inside.p_value)
 
 
@@ -87,8 +88,8 @@ def test_the_search_s_union_bound_counts_every_lattice_it_reads(monkeypatch, key
     """An unmarked image: the blind read tries the identity, the search's candidates and the dewarped view;
     the p-value's union bound must count every one of them (with its symmetries, weightings and offsets)."""
     folds = []
-    real = scheme._Suspect.folded
-    monkeypatch.setattr(scheme._Suspect, "folded", lambda self, basis, *a: folds.append(1) or real(self, basis, *a))
+    real = Suspect.folded
+    monkeypatch.setattr(Suspect, "folded", lambda self, basis, *a: folds.append(1) or real(self, basis, *a))
     real_dewarped = scheme.LatticeScheme._read_dewarped.__func__
     monkeypatch.setattr(scheme.LatticeScheme, "_read_dewarped",
                         classmethod(lambda cls, *a: folds.append(1) or real_dewarped(cls, *a)))
