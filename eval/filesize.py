@@ -1,6 +1,6 @@
 """How much heavier a marked JPEG is than its original: as ``watermark embed`` writes it (at the source's
 own quality, estimated from the quantisation tables, unless re-encoding on those tables would keep too
-little of the mark: then finer, see `watermark.api.output_quality`) and at a fixed 95.
+little of the mark: then finer, see `watermark.api_files.output_quality`) and at a fixed 95.
 
 Run ``python -m eval.filesize`` (the bundled samples/*.jpg) or ``python -m eval.filesize A.jpg B.jpg``;
 the README quotes its totals.

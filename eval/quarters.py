@@ -38,7 +38,7 @@ def quarters(pixels: np.ndarray, key: watermark.Key) -> list[dict]:
     for corner, (top, left) in (("top-left", (0, 0)), ("bottom-right", (height // 2, width // 2))):
         part = np.ascontiguousarray(marked[top:top + height // 2, left:left + width // 2])
         chosen = watermark.schemes.get("lattice")
-        _, luma, _ = api._luminance_of(api._reduced_for(chosen, part, "quarter", part.shape[:2]), chosen, "quarter")
+        _, luma, _ = api.luminance_for(api.reduced_for(chosen, part, "quarter", part.shape[:2]), chosen, "quarter")
         suspect = Suspect(luma, part.shape[:2])
         true = np.eye(2) * period * suspect.working.shape[0] / part.shape[0]
         reading = scheme._read(suspect.folded(true), layout_for(key))

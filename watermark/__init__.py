@@ -36,7 +36,8 @@ __all__ = ["__version__", "WatermarkError", "ParameterError", "InvalidImageError
            "IssuedCopyError", "FiligraneWarning", "AlreadyMarkedWarning", "KeyFilePermissionWarning",
            "RegistryMigratedWarning", "WeakPassphraseWarning"]
 
-from .api import detect, detect_bytes, detect_file, detect_keys, embed, embed_bytes, embed_file, read_in_frame
+from .api import detect, detect_keys, embed, read_in_frame
+from .api_files import detect_bytes, detect_file, embed_bytes, embed_file
 from .detection import CandidateEvidence, Detection, Geometry, InformedReading
 from .keys import Key
 

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import api, color, imageio, provenance, schemes
+from . import api_files, color, imageio, provenance, schemes
 from .errors import FiligraneWarning, WatermarkError
 from .image import to_float
 from .keys import Key
@@ -219,7 +219,7 @@ class Scanner:
         return False
 
     def _blind(self, found: Findings) -> None:
-        detections = api.detect_loaded_keys(found.loaded, self.keys, false_alarm=self.options.false_alarm)
+        detections = api_files.detect_loaded_keys(found.loaded, self.keys, false_alarm=self.options.false_alarm)
         for key, detection in zip(self.keys, detections):
             if not detection.found:
                 continue

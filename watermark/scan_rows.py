@@ -1,14 +1,19 @@
-"""Whether a JSON object is a scan's row (`watermark.scan.ROW_FIELDS`): the types of its fields, nested records
-and marks included. ``scan --resume`` counts and reports the rows of the run it continues, and a row of another
-shape (an edited file, another program's) made the report fail with a traceback once the whole scan was done.
-A nested field an earlier version did not write (a mark's ``copies_tested``) may be missing; those that name
-a copy (a record's ``id`` and ``master``, a master's ``sha256`` and ``path``) may not."""
+"""A scan's rows read back: whether a JSON object is one (`row_problem`), and the issued copies one names
+(`copies_named`, `layer_read`, `recipient_of`), for the command's lines and summary and the HTML report.
+
+`row_problem` checks the types of a row's fields (`watermark.scan.ROW_FIELDS`), nested records and marks
+included. ``scan --resume`` counts and reports the rows of the run it continues, and a row of another shape (an
+edited file, another program's) made the report fail with a traceback once the whole scan was done. A nested
+field an earlier version did not write (a mark's ``copies_tested``) may be missing; those that name a copy (a
+record's ``id`` and ``master``, a master's ``sha256`` and ``path``) may not."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["row_problem"]
+from .sources import shown_recipient
+
+__all__ = ["row_problem", "copies_named", "layer_read", "recipient_of", "named_as"]
 
 _NUMBER = float                 # an int or a float (never a bool)
 _OPTIONAL_TEXT = (str, None)
@@ -72,3 +77,32 @@ def _problem(value: Any, shape: Any, name: str) -> str | None:
 
 
 _NAMES = {float: "a number", int: "a whole number", str: "text", bool: "true or false", dict: "an object"}
+
+
+def copies_named(row: dict) -> list[tuple[dict, str]]:
+    """Each issued copy a scan's row names in its master's content, with what the row makes of it:
+    ``exact``, ``attributed`` or ``unverified`` (one copy, or each copy of a collage)."""
+    if row.get("status") == "exact":
+        return [(row["record"], "exact")] if row.get("record") else []
+    return [(mark["record"], seen) for mark in row.get("marks") or [] if (seen := named_as(mark))]
+
+
+def layer_read(row: dict) -> dict | None:
+    """The mark of a scan row's own payload, when its per-copy layer was read (its ``layer_p_value``)."""
+    return next((mark for mark in row.get("marks") or []
+                 if mark.get("payload") == row.get("payload") and mark.get("layer_p_value") is not None), None)
+
+
+def recipient_of(record: dict) -> str:
+    """A row's record's recipient as shown (`watermark.sources.shown_recipient`)."""
+    return shown_recipient(record.get("recipient"))
+
+
+def named_as(mark: dict) -> str | None:
+    """``attributed`` or ``unverified`` for a mark of an issued copy in that copy's master's content
+    (`watermark.scan`), else None."""
+    if not mark.get("record"):
+        return None
+    if mark.get("attributed"):
+        return "attributed"
+    return "unverified" if mark.get("content_match") and not mark.get("doubt") else None

@@ -1,10 +1,7 @@
-"""The public API: kinds in and out, errors, payload forms, files."""
+"""The public API on images in memory: kinds in and out, errors, payload forms (files: test_api_files.py)."""
 
 import functools
 import io
-import re
-import warnings
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -106,28 +103,6 @@ def test_an_animated_pil_image_is_refused_rather_than_flattened(coffee, key, tmp
         wm.embed(animated, PAYLOAD, key)
 
 
-def test_detect_file_says_it_read_the_first_of_several_frames(coffee, key, tmp_path):
-    frames = [Image.fromarray(wm.embed(coffee, PAYLOAD, key)), Image.fromarray(coffee[::-1])]
-    frames[0].save(tmp_path / "a.webp", save_all=True, append_images=frames[1:], lossless=True)
-    with pytest.warns(wm.FiligraneWarning, match=r"a.webp: 2 frames \(animated, or pages\): the first was read"):
-        assert wm.detect_file(tmp_path / "a.webp", key).payload == PAYLOAD
-    with pytest.warns(wm.FiligraneWarning, match=r"upload.webp: 2 frames \(animated, or pages\): the first was read"):
-        assert wm.detect_bytes((tmp_path / "a.webp").read_bytes(), key, name="upload.webp").payload == PAYLOAD
-
-
-@pytest.mark.parametrize("suffix", [".png", ".jpg"])
-def test_a_large_file_decoded_smaller_is_read_as_well_as_its_pixels(coffee, key, tmp_path, suffix):
-    # a 1707 x 2560 file is decoded at half size, 854 x 1280 (its last row half a block), which was scaled
-    # to an 854 px image's working side (569) and up again to the file's (724), then stretched over the
-    # file's size: the untouched copy read scaled 0.999 or 1.001, offsets of a tile, and z lost 8-15 %
-    big = np.asarray(Image.fromarray(coffee).resize((2560, 1707), Image.LANCZOS))
-    Image.fromarray(wm.embed(big, PAYLOAD, key)).save(tmp_path / f"big{suffix}", quality=90)
-    pixels = wm.detect(np.asarray(Image.open(tmp_path / f"big{suffix}")), key)
-    read = wm.detect_file(tmp_path / f"big{suffix}", key)
-    assert read.payload == pixels.payload == PAYLOAD and read.score > 0.97 * pixels.score
-    np.testing.assert_allclose(read.transform, [[1, 0, 0], [0, 1, 0]], atol=1e-3)
-
-
 def test_wrong_key_finds_nothing(coffee, key):
     marked = wm.embed(coffee, PAYLOAD, key)
     assert not wm.detect(marked, wm.Key.from_passphrase("someone else")).found
@@ -163,22 +138,6 @@ def test_extreme_sizes(key, size):
     assert wm.detect(wm.embed(image, PAYLOAD, key), key).payload == PAYLOAD
 
 
-def test_files_keep_format_and_metadata(tmp_path, coffee, key):
-    src, dst = tmp_path / "in.jpg", tmp_path / "out.jpg"
-    exif = Image.Exif()
-    exif[0x010F] = "Filigrane test camera"
-    Image.fromarray(coffee).save(src, "JPEG", quality=95, exif=exif, icc_profile=b"")
-    wm.embed_file(src, dst, PAYLOAD, key)
-    with Image.open(dst) as out:
-        assert out.format == "JPEG" and out.size == (coffee.shape[1], coffee.shape[0])
-        assert out.getexif()[0x010F] == "Filigrane test camera"
-    assert wm.detect_file(dst, key).payload == PAYLOAD
-    with pytest.raises(wm.OutputExistsError):
-        wm.embed_file(src, dst, PAYLOAD, key)
-    with pytest.raises(wm.OutputExistsError):
-        wm.embed_file(src, src, PAYLOAD, key)
-
-
 def test_a_cmyk_image_keeps_its_black_plate_and_the_mark_goes_to_its_inks_as_far_as_they_go(coffee, key):
     rgb = coffee.astype(np.float32)
     black = 255.0 - rgb.max(axis=2, keepdims=True)        # a separation's black generation: grey is K only
@@ -194,31 +153,6 @@ def test_a_cmyk_image_keeps_its_black_plate_and_the_mark_goes_to_its_inks_as_far
     visible = plates[:, :, 3] <= 191                                      # K leaves a quarter of the paper
     assert np.abs(shown - expected)[visible].max() <= 2
     assert wm.detect(marked, key).payload == PAYLOAD
-
-
-@pytest.mark.parametrize("name", ["coffee", "astronaut"])
-def test_a_low_quality_jpeg_source_is_written_finer_so_that_the_mark_stays(tmp_path, key, name):
-    """On its source's own tables a re-encoded mark snaps back onto the source's grid: a quality-60 photograph's
-    copy lost it; the copy is written at a quality that keeps it, and says so. A quality-95 one keeps its own."""
-    from watermark.jpegquality import estimate_quality
-
-    for quality in (60, 95):
-        src, dst = tmp_path / f"{name}{quality}.jpg", tmp_path / f"{name}{quality}-marked.jpg"
-        Image.fromarray(photo(name)).save(src, "JPEG", quality=quality)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            wm.embed_file(src, dst, PAYLOAD, key)
-        said = [str(warning.message) for warning in caught if issubclass(warning.category, wm.FiligraneWarning)]
-        with Image.open(dst) as out:
-            written = estimate_quality(out.quantization)
-        read = wm.detect_file(dst, key)
-        if quality == 60:
-            assert written > 60 and len(said) == 1 and re.fullmatch(
-                f"{re.escape(str(dst))}: written at JPEG quality {written}, not the source's 60: on the source's own "
-                "quantisation the mark kept [0-8]?[0-9]% of its strength", said[0])
-        else:
-            assert written == 95 and said == []
-        assert read.payload == PAYLOAD and read.p_value < 1e-20
 
 
 @pytest.mark.parametrize("call, message", [
@@ -266,22 +200,6 @@ def test_sixteen_bit_grey_in_either_byte_order_is_marked_as_native_sixteen_bits(
     assert marked.mode == mode
     np.testing.assert_array_equal(np.asarray(marked), np.asarray(native))
     assert wm.detect(marked, key).payload == PAYLOAD
-
-
-def test_a_big_endian_sixteen_bit_tiff_is_marked_as_its_little_endian_twin(tmp_path, coffee, key):
-    """It was refused ("PNG holds 8 bits per channel and this I;16B image has more; save as .png")."""
-    grey = coffee.mean(axis=2).astype(np.uint16) * 257
-    Image.fromarray(grey).save(tmp_path / "native.tif")
-    Image.frombytes("I;16B", grey.shape[::-1], grey.astype(">u2").tobytes()).save(tmp_path / "big.tif")
-    wm.embed_file(tmp_path / "native.tif", tmp_path / "native-out.tif", PAYLOAD, key)
-    with Image.open(tmp_path / "native-out.tif") as out:
-        expected = np.asarray(out)
-    for name, mode in (("out.tif", "I;16B"), ("out.png", "I;16")):
-        wm.embed_file(tmp_path / "big.tif", tmp_path / name, PAYLOAD, key)
-        with Image.open(tmp_path / name) as out:
-            assert out.mode == mode
-            np.testing.assert_array_equal(np.asarray(out), expected)
-        assert wm.detect_file(tmp_path / name, key).payload == PAYLOAD
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
@@ -364,28 +282,6 @@ def test_a_picture_mostly_pure_black_or_white_whose_mark_does_not_read_back_is_r
     assert wm.detect(wm.embed(np.full((1200, 1200), 2, np.uint8), 1, key), key).payload == 1   # not clipped
 
 
-def test_an_upload_s_bytes_are_marked_as_embed_file_marks_a_file(key):
-    """A service marks uploads in memory: embed's pixels saved again at the upload's own JPEG quality (60)
-    lost the mark on a probe's photograph; embed_bytes writes what embed_file would, at a quality that
-    keeps it."""
-    upload = io.BytesIO()
-    Image.fromarray(photo("astronaut")).resize((1024, 1024)).save(upload, "JPEG", quality=60)
-    with pytest.warns(wm.FiligraneWarning, match="^image.jpg: written at JPEG quality (85|90|95), not the source.s 60"):
-        marked = wm.embed_bytes(upload.getvalue(), 0x42, key)
-    assert marked[:3] == b"\xff\xd8\xff" and wm.detect_bytes(marked, key).payload == 0x42
-    webp = wm.embed_bytes(upload.getvalue(), 0x43, key, extension=".webp")
-    assert webp[8:12] == b"WEBP" and wm.detect_bytes(webp, key).payload == 0x43
-
-
-def test_embed_bytes_keeps_16_bits_and_names_the_upload_in_errors(key):
-    deep = io.BytesIO()
-    Image.fromarray(photo("coffee")[:, :, 1].astype(np.uint16) * 257).save(deep, "PNG")
-    marked = Image.open(io.BytesIO(wm.embed_bytes(deep.getvalue(), 7, key)))
-    assert marked.mode.startswith("I;16") and wm.detect(marked, key).payload == 7
-    with pytest.raises(wm.InvalidImageError, match="^upload-17.jpg: "):
-        wm.embed_bytes(b"\xff\xd8\xff\xe0 not a JPEG", 7, key, name="upload-17.jpg")
-
-
 def test_an_eight_bit_picture_in_16_bits_is_refused_not_marked_257_times_too_strong(key, tmp_path):
     """After .astype(np.uint16) (or convert("I;16")) the values held 0..255: the mark, made for 0..65535,
     took PSNR to 14 dB. A 16-bit file that dark is marked: its values are what they say."""
@@ -411,27 +307,6 @@ def test_messages_about_an_array_s_values_and_byte_order_say_what_is_wrong(key):
     with pytest.raises(wm.InvalidImageError, match=r"this one is uint16 in the other byte order: "
                                                    r"\.astype\(np\.uint16\) converts it"):
         wm.embed((photo("coffee")[:256, :256].astype(np.uint16) * 257).astype(">u2"), 7, key)
-
-
-def test_bytes_functions_say_what_they_were_given_wrong(key):
-    """`embed_bytes(..., extension="png")` raised pathlib's bare ValueError, `detect_bytes("a path")` a TypeError."""
-    data = (Path(__file__).parents[2] / "samples" / "coffee.jpg").read_bytes()
-    with pytest.raises(wm.ParameterError, match="a file extension with its dot, such as '.jpg', got 'png'"):
-        wm.embed_bytes(data, 7, key, extension="png")
-    with pytest.raises(wm.InvalidImageError, match="expected the file's bytes, got str \\(a path\\? use detect_file"):
-        wm.detect_bytes("samples/coffee.jpg", key)
-
-
-def test_a_jpeg_above_pillow_s_own_limit_is_marked_into_a_jpeg_when_no_limit_is_asked(tmp_path, key, monkeypatch):
-    """A probe's 16000 x 12000 JPEG under --max-pixels none: marked, then "unexpected error
-    (DecompressionBombError)" when the JPEG written was read back for its quality; Pillow's 89 Mpx stands as
-    1 Mpx here, the picture 3 Mpx (above twice it, where Pillow raises rather than warns)."""
-    source = tmp_path / "in.jpg"
-    Image.fromarray(cv2.resize(photo("coffee"), (2000, 1500), interpolation=cv2.INTER_CUBIC)).save(source, quality=90)
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000_000)
-    wm.embed_file(source, tmp_path / "out.jpg", 0x1234, key, max_pixels=None)
-    assert wm.detect_file(tmp_path / "out.jpg", key, max_pixels=None).payload == 0x1234
-    assert Image.MAX_IMAGE_PIXELS == 1_000_000
 
 
 def test_read_in_frame_never_names_a_candidate_whose_payload_only_neighbours_the_marks(coffee, key):

@@ -104,7 +104,7 @@ def test_an_output_directory_this_user_may_not_write_in_is_one_line_before_any_w
         access = os.access
         monkeypatch.setattr(outputs.os, "access", lambda path, mode: access(path, mode) and Path(path) != readonly)
     marked = []
-    monkeypatch.setattr(wm.api, "_marked", lambda *args: marked.append(args))
+    monkeypatch.setattr(wm.api_files, "_marked", lambda *args: marked.append(args))
     assert _embed(tmp_path / "in", "-o", readonly, keyfile=keyfile) == ERROR
     assert capsys.readouterr().err == (f"watermark: {readonly}: cannot write in the output directory (permission "
                                        "denied, or a read-only file system); check its permissions\n")

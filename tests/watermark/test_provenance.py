@@ -24,7 +24,7 @@ from photos import photo
 from PIL import Image
 
 import watermark as wm
-from watermark import api, provenance
+from watermark import api_files, provenance
 from watermark.errors import CredentialsError, InvalidImageError, MissingExtraError, ParameterError
 
 PAYLOAD = 0x5EED_CAFE_F00D_D00D
@@ -92,7 +92,7 @@ def _store(path):
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
 def test_signed_output_reads_back_valid_with_the_marks_payload(tmp_path, key, signer, authority, master, suffix):
     out = tmp_path / f"marked{suffix}"
-    manifest_id = api.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
+    manifest_id = api_files.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
     credentials = provenance.read_credentials(out, trust_anchors=authority.root)
     detection = wm.detect_file(out, key)
     assert credentials.present and credentials.valid and credentials.trusted and credentials.errors == ()
@@ -115,7 +115,7 @@ def test_16_bit_colour_outputs_are_signed_too(tmp_path, key, signer, suffix):
     master = tmp_path / f"deep{suffix}"
     cv2.imwrite(str(master), (photo("coffee").astype(np.uint16) * 257)[:, :, ::-1])    # OpenCV writes BGR
     out = tmp_path / f"marked{suffix}"
-    api.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
+    api_files.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
     assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).dtype == np.uint16
     credentials = provenance.read_credentials(out)
     assert credentials.valid and credentials.payload == wm.detect_file(out, key).payload == PAYLOAD
@@ -124,7 +124,7 @@ def test_16_bit_colour_outputs_are_signed_too(tmp_path, key, signer, suffix):
 @needs_c2pa
 def test_manifest_says_what_was_done_and_nothing_secret(tmp_path, key, signer, master):
     out = tmp_path / "marked.jpg"
-    manifest_id = api.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
+    manifest_id = api_files.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
     manifest = _store(out)["manifests"][manifest_id]
     actions = [a["action"] for assertion in manifest["assertions"] if assertion["label"].startswith("c2pa.actions")
                for a in assertion["data"]["actions"]]
@@ -142,9 +142,9 @@ def test_manifest_says_what_was_done_and_nothing_secret(tmp_path, key, signer, m
 @needs_c2pa
 def test_a_masters_own_manifest_is_kept_as_the_parent_ingredients(tmp_path, key, signer, master):
     first = tmp_path / "first.jpg"
-    first_id = api.embed_file(master, first, 1, key, c2pa_signer=signer)
+    first_id = api_files.embed_file(master, first, 1, key, c2pa_signer=signer)
     second = tmp_path / "second.png"                    # a licensee marks the copy again, with its own key
-    second_id = api.embed_file(first, second, 2, wm.Key.from_passphrase("licensee"), c2pa_signer=signer)
+    second_id = api_files.embed_file(first, second, 2, wm.Key.from_passphrase("licensee"), c2pa_signer=signer)
     store = _store(second)
     assert store["active_manifest"] == second_id and first_id in store["manifests"]
     assert store["manifests"][second_id]["ingredients"][0]["active_manifest"] == first_id
@@ -173,7 +173,7 @@ def _png_with_pixels_changed(data):
 @needs_c2pa
 def test_pixels_changed_after_signing_read_invalid_with_the_reason(tmp_path, key, signer, master):
     out = tmp_path / "marked.png"
-    api.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
+    api_files.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
     tampered = tmp_path / "tampered.png"
     tampered.write_bytes(_png_with_pixels_changed(out.read_bytes()))
     assert np.any(np.asarray(Image.open(tampered)) != np.asarray(Image.open(out)))
@@ -186,7 +186,7 @@ def test_pixels_changed_after_signing_read_invalid_with_the_reason(tmp_path, key
 @needs_c2pa
 def test_an_edited_soft_binding_reads_invalid(tmp_path, key, signer, master):
     out = tmp_path / "marked.jpg"
-    api.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
+    api_files.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
     forged = provenance.binding_value(PAYLOAD ^ 0xFF, key.public_id).encode()
     data = out.read_bytes()
     edited = tmp_path / "edited.jpg"
@@ -199,7 +199,7 @@ def test_an_edited_soft_binding_reads_invalid(tmp_path, key, signer, master):
 @needs_c2pa
 def test_files_without_a_manifest(tmp_path, key, signer, master):
     out = tmp_path / "marked.jpg"
-    api.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
+    api_files.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
     reencoded = tmp_path / "reencoded.jpg"       # a platform that strips metadata: the mark stays
     Image.open(out).save(reencoded, quality=90)
     bmp = tmp_path / "plain.bmp"
@@ -235,7 +235,7 @@ def test_another_vendors_soft_binding_is_named_not_decoded(tmp_path, authority):
 @needs_c2pa
 def test_credentials_print_and_serialise(tmp_path, key, signer, master):
     out = tmp_path / "marked.jpg"
-    api.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
+    api_files.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
     credentials = provenance.read_credentials(out)
     assert f"payload {PAYLOAD:#018x}" in str(credentials) and "valid, untrusted signer" in str(credentials)
     row = json.loads(json.dumps(credentials.to_dict()))
@@ -248,7 +248,7 @@ def test_credentials_print_and_serialise(tmp_path, key, signer, master):
 def test_signer_pickles_for_worker_processes_and_hides_its_key(tmp_path, key, signer, master, authority):
     copy = pickle.loads(pickle.dumps(signer))
     out = tmp_path / "marked.png"
-    api.embed_file(master, out, PAYLOAD, key, c2pa_signer=copy)
+    api_files.embed_file(master, out, PAYLOAD, key, c2pa_signer=copy)
     assert provenance.read_credentials(out).valid
     key_text = authority.key.read_text()
     assert key_text.split("-----")[2].strip()[:40] not in repr(signer) + str(signer)
@@ -257,7 +257,7 @@ def test_signer_pickles_for_worker_processes_and_hides_its_key(tmp_path, key, si
 @needs_c2pa
 def test_an_output_format_without_manifests_is_refused_before_any_work(tmp_path, key, signer, master):
     with pytest.raises(ParameterError, match=r"marked\.bmp: a C2PA manifest cannot be embedded"):
-        api.embed_file(master, tmp_path / "marked.bmp", PAYLOAD, key, c2pa_signer=signer)
+        api_files.embed_file(master, tmp_path / "marked.bmp", PAYLOAD, key, c2pa_signer=signer)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -269,14 +269,14 @@ def test_a_failed_signature_leaves_no_output(tmp_path, key, signer, master, monk
         raise c2pa.C2paError("simulated refusal")
     monkeypatch.setattr(type(signer), "_sign", refuse)
     with pytest.raises(InvalidImageError, match=r"marked\.jpg: C2PA signing failed \(simulated refusal\)"):
-        api.embed_file(master, tmp_path / "marked.jpg", PAYLOAD, key, c2pa_signer=signer)
+        api_files.embed_file(master, tmp_path / "marked.jpg", PAYLOAD, key, c2pa_signer=signer)
     assert list(tmp_path.iterdir()) == []                 # neither the output nor a temporary file
 
 
 @needs_c2pa
 def test_the_alg_names_the_scheme(tmp_path, key, signer, master):
     out = tmp_path / "marked.png"
-    api.embed_file(master, out, PAYLOAD, key, scheme="spread", c2pa_signer=signer)
+    api_files.embed_file(master, out, PAYLOAD, key, scheme="spread", c2pa_signer=signer)
     credentials = provenance.read_credentials(out)
     assert credentials.alg == provenance.soft_binding_alg("spread") == "org.filigrane.spread.v1"
     assert credentials.payload == wm.detect_file(out, key, scheme="spread").payload == PAYLOAD
@@ -370,7 +370,7 @@ def test_sec1_keys_and_ed25519_sign_too(tmp_path, key, master):
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
     signer = ManifestSigner.load(ec.chain, sec1)
     out = tmp_path / "marked.webp"
-    api.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
+    api_files.embed_file(master, out, PAYLOAD, key, c2pa_signer=signer)
     assert signer.alg == "es384" and provenance.read_credentials(out, trust_anchors=ec.root).trusted
 
 

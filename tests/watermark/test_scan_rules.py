@@ -11,7 +11,8 @@ from tests.photos import photo
 from watermark import scan as scan_module
 from watermark import scan_findings, scan_verdict
 from watermark.registry import Master, Record
-from watermark.scan_report import ScanReport, _layer_p
+from watermark.scan_html import _layer_p
+from watermark.scan_report import ScanReport
 from watermark.sources import masked
 
 
@@ -35,7 +36,7 @@ def test_every_secret_a_url_can_carry_is_masked(url, shown):
 
 
 def test_the_report_links_no_url_that_carries_a_secret():
-    from watermark.scan_report import _link
+    from watermark.scan_html import _link
 
     assert "href" not in _link("https://ghp_S3cretToken@host/a.jpg") and "S3cret" not in _link(
         "https://ghp_S3cretToken@host/a.jpg")

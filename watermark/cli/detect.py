@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .. import api, listing, schemes
+from .. import api_files, listing, schemes
 from ..errors import ParameterError, WatermarkError
 from ..keys import Key
 from ..sources import STDIN, STDIN_CLOSED, is_url, listed_paths, masked, quoted
@@ -35,7 +35,7 @@ def _detect_one(path: Path | listing.Unlisted, *, key: Key, scheme: str, false_a
                 max_pixels: int | None) -> Outcome:
     if isinstance(path, listing.Unlisted):
         raise WatermarkError(path.problem)
-    detection = api.detect_file(path, key, scheme=scheme, false_alarm=false_alarm, max_pixels=max_pixels)
+    detection = api_files.detect_file(path, key, scheme=scheme, false_alarm=false_alarm, max_pixels=max_pixels)
     return Outcome(row(DETECT_FIELDS, path=str(path), **detection.to_dict()),
                    "found" if detection.found else "not found", f"{quoted(str(path))}: {detection}")
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .. import api, imageio, imagewrite
+from .. import api, api_files, imageio, imagewrite
 from ..coding import payload_to_int
 from ..errors import FiligraneWarning, InvalidImageError, OutputExistsError, ParameterError
 from ..keys import Key
@@ -81,8 +81,9 @@ def _embed_one(pair: tuple[Path, Path], *, key: Key, payload: int | bytes, stren
         notice = f"{destination}: already exists, skipped (--overwrite replaces it)"
         return Outcome(row(EMBED_FIELDS, path=str(source), output=str(destination), status="skipped", warning=notice),
                        "skipped", warnings=(notice,))
-    manifest_id = api.embed_file(source, destination, payload, key, strength=strength, scheme=scheme,
-                                 quality=quality, overwrite=overwrite, max_pixels=max_pixels, c2pa_signer=c2pa_signer)
+    manifest_id = api_files.embed_file(source, destination, payload, key, strength=strength, scheme=scheme,
+                                       quality=quality, overwrite=overwrite, max_pixels=max_pixels,
+                                       c2pa_signer=c2pa_signer)
     difference = _write_difference(source, destination, max_pixels) if diff else None
     text = (f"{destination}: marked" + (f", signed (C2PA manifest {manifest_id})" if manifest_id else "")
             + (f" (difference: {difference})" if difference else ""))

@@ -26,8 +26,8 @@ from ..errors import OutputExistsError, ParameterError, WatermarkError
 from ..registry import Record, Registry, print_of
 from ..resultlog import ResultLog
 from ..scan import ROW_FIELDS, STATUSES, Scanner, ScanOptions
-from ..scan_report import ScanReport, copies_named, layer_read, recipient_of
-from ..scan_rows import row_problem
+from ..scan_report import ScanReport
+from ..scan_rows import copies_named, layer_read, recipient_of, row_problem
 from ..sources import URL_TIMEOUT, has_secret, is_url, iter_sources, masked, printable, quoted
 from .batch import Lines
 from .common import (

@@ -23,12 +23,13 @@ Writing: `issue_file` marks a master into an output and records it, crash-safely
 `export_json` / `import_document` (`import_file` streams one) move a registry between files exactly.
 """
 
+from .exporting import export_document, export_json, write_export
+from .importing import import_document, import_file
 from .indexes import feature_index, hash_index, print_of
 from .issue import Issued, file_sha256, issue_file, register_master
 from .records import ISSUED, RESERVED, VOID, Master, Record
 from .schema import SCHEMA_VERSION
 from .store import Registry
-from .transfer import export_document, export_json, import_document, import_file, write_export
 
 __all__ = ["Registry", "Master", "Record", "Issued", "issue_file", "register_master", "file_sha256",
            "hash_index", "feature_index", "print_of",

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import api, imageio, imagewrite, schemes
+from .. import api_files, imageio, imagewrite, schemes
 from ..errors import (
     FiligraneWarning,
     InvalidImageError,
@@ -147,7 +147,7 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     if destination.exists() and os.path.samefile(source, destination):
         raise ParameterError(f"{destination}: is the master itself; a registry issues marked copies and never "
                              "marks a master in place")
-    api.check_markable(loaded, destination)        # as embed_file: before the registry changes
+    api_files.check_markable(loaded, destination)  # as embed_file: before the registry changes
     sha256 = file_sha256(source)
     copies = registry.find_sha256(sha256, key=key)[0]     # under another key: a second mark, on purpose
     if copies:
@@ -167,7 +167,7 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     if c2pa_signer is not None:
         c2pa_signer.check_output(destination)
         metadata = {**(metadata or {}), "c2pa_manifest": new_manifest_id()}
-    api.warn_if_marked(loaded.image, key, schemes.get(scheme), source)   # as embed_file does
+    api_files.warn_if_marked(loaded.image, key, schemes.get(scheme), source)   # as embed_file does
     record_id, written = str(uuid.uuid4()), _Written()
     try:                 # a stop just after the reservation's commit, before it is returned, voids it too
         record = registry.reserve(key, master, output_path=destination, payload=payload, recipient=recipient,
@@ -177,9 +177,9 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
                 c2pa_signer.sign, output=destination, source=source, source_format=loaded.format,
                 payload=record.payload, key_id=key.public_id, scheme=schemes.get(scheme).name,
                 manifest_id=record.metadata["c2pa_manifest"])
-        marked = api.embed_loaded(loaded, record.payload, key, strength=strength, scheme=scheme)
-        quality = api.output_quality(marked, destination, loaded, key, schemes.get(scheme), quality,
-                                     payload=record.payload)
+        marked = api_files.embed_loaded(loaded, record.payload, key, strength=strength, scheme=scheme)
+        quality = api_files.output_quality(marked, destination, loaded, key, schemes.get(scheme), quality,
+                                           payload=record.payload)
         imagewrite.save_image(marked, destination, like=loaded, quality=quality, overwrite=overwrite, finish=written)
     except BaseException as exc:
         if not written.is_at(destination):      # in place already (Ctrl-C just after the rename): a rerun records it
@@ -331,6 +331,6 @@ def _asked(metadata: dict) -> dict:
 def _carries(path: Path, key: Key, record: Record) -> bool:
     """Whether the file at ``path`` reads back as ``record``'s payload under ``key``."""
     try:
-        return api.detect_file(path, key, scheme=record.scheme).payload == record.payload
+        return api_files.detect_file(path, key, scheme=record.scheme).payload == record.payload
     except InvalidImageError:
         return False

@@ -406,7 +406,7 @@ class Registry:
 
     @property
     def connection(self) -> sqlite3.Connection:
-        """The underlying connection (for `watermark.registry.transfer`)."""
+        """The underlying connection (for `watermark.registry.exporting` and `importing`)."""
         return self._connection
 
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 import attacks
 import watermark as wm
-from watermark import api, imageio, schemes
+from watermark import api_files, imageio, schemes
 from watermark.schemes.lattice import dewarp, search, sync
 
 PAYLOAD = 0x0DD5_EED5_0F_C0FFEE
@@ -36,7 +36,7 @@ def test_each_key_gets_the_detection_it_gets_alone(key, keys, attack, tmp_path):
     suspect = {"none": lambda image: image,
                "rotation": lambda image: attacks.rotate(image, degrees=20, crop=True),
                "bending": lambda image: attacks.random_bending(image, seed=1)}[attack](marked)
-    together = api.detect_loaded_keys(_loaded(suspect, tmp_path / "suspect.png"), keys)
+    together = api_files.detect_loaded_keys(_loaded(suspect, tmp_path / "suspect.png"), keys)
     assert [_summary(d) for d in together] == [_summary(wm.detect_file(tmp_path / "suspect.png", k)) for k in keys]
     assert [d.payload for d in together] == [None, PAYLOAD, None]
 
@@ -58,7 +58,7 @@ def test_the_keyless_search_dewarp_and_folds_run_once_for_every_key(keys, monkey
     monkeypatch.setattr(search, "candidate_lattices", counted("search", search.candidate_lattices))
     monkeypatch.setattr(dewarp, "dewarped", counted("dewarp", dewarp.dewarped))
     monkeypatch.setattr(sync, "fold", counted("fold", sync.fold))
-    assert not any(d.found for d in api.detect_loaded_keys(_loaded(photo("chelsea"), tmp_path / "cat.png"), keys))
+    assert not any(d.found for d in api_files.detect_loaded_keys(_loaded(photo("chelsea"), tmp_path / "cat.png"), keys))
     folds = calls["fold"]        # the identity, each lattice the search proposed, the dewarped view
     assert calls == {"search": 1, "dewarp": 1, "fold": folds} and folds >= 3
     for k in keys:
@@ -68,4 +68,4 @@ def test_the_keyless_search_dewarp_and_folds_run_once_for_every_key(keys, monkey
 
 def test_no_key_reads_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(schemes.get("lattice"), "detect_keys", lambda *args, **kwargs: pytest.fail("read"))
-    assert api.detect_loaded_keys(_loaded(photo("chelsea"), tmp_path / "cat.png"), []) == []
+    assert api_files.detect_loaded_keys(_loaded(photo("chelsea"), tmp_path / "cat.png"), []) == []
