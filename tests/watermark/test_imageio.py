@@ -353,10 +353,11 @@ def test_sixteen_bit_colour_is_turned_upright_like_pillow_does(tmp_path, orienta
 
 def test_sixteen_bit_colour_into_an_eight_bit_format_is_refused_before_the_work(tmp_path, monkeypatch, key):
     import watermark as wm
-    from watermark import api
+    from watermark import api_files
 
     source = _deep_file(tmp_path / "in.tif", DEEP[:, :, :3])
-    monkeypatch.setattr(api, "embed", lambda *args, **kwargs: pytest.fail("marked before refusing"))
+    for work in ("warn_if_marked", "embed_as_given"):         # the read for an earlier mark, the marking
+        monkeypatch.setattr(api_files, work, lambda *args, **kwargs: pytest.fail("worked before refusing"))
     with pytest.raises(InvalidImageError, match="out.jpg: JPEG holds 8 bits per channel and this 16-bit colour "
                                                 "image has more; save as .png or .tiff"):
         wm.embed_file(source, tmp_path / "out.jpg", 1, key)
