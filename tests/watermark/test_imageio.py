@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -166,6 +167,30 @@ def test_lossy_webp_stays_lossy_lossless_stays_lossless(tmp_path):
         loaded = load_image(_file(tmp_path, f"in{lossless}.webp", Image.fromarray(RGB), lossless=lossless, quality=50))
         save_image(loaded.image, tmp_path / f"out{lossless}.webp", like=loaded)
         assert load_image(tmp_path / f"out{lossless}.webp").webp_lossless == lossless
+
+
+def test_a_file_made_at_the_output_while_it_is_encoded_is_kept(tmp_path):
+    """Another process that writes the same name after the existence check keeps its file."""
+    out = tmp_path / "out.png"
+
+    def theirs_first(encoded: bytes) -> bytes:
+        out.write_bytes(b"theirs")
+        return encoded
+    with pytest.raises(OutputExistsError, match="out.png: already exists"):
+        save_image(np.zeros((8, 8, 3), np.uint8), out, finish=theirs_first)
+    assert out.read_bytes() == b"theirs" and os.listdir(tmp_path) == ["out.png"]
+
+
+def test_a_written_file_and_its_folder_entry_are_flushed_to_the_disk(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(descriptor):
+        synced.append("folder" if stat.S_ISDIR(os.fstat(descriptor).st_mode) else "file")
+        real_fsync(descriptor)
+    monkeypatch.setattr(os, "fsync", fsync)
+    save_image(np.zeros((8, 8, 3), np.uint8), tmp_path / "out.png")
+    assert synced == ["file", "folder"]
 
 
 def test_reduce_to_decodes_jpeg_at_a_smaller_scale(tmp_path):
