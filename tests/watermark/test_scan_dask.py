@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -291,3 +292,19 @@ def test_a_worker_that_joins_mid_scan_without_the_registry_stops_it_in_one_line(
     assert re.search(rf"^watermark: {copy}: no registry at this path on the worker at ", stderr.splitlines()[-1])
     done = [json.loads(line) for line in out.read_text().splitlines()]
     assert 1 <= len(done) < 16 and not any(row["error"] for row in done)
+
+
+def test_the_code_digest_tells_apart_a_change_or_a_renamed_module_anywhere_in_the_package(tmp_path, monkeypatch):
+    from watermark import batch_dask
+
+    copy = tmp_path / "watermark"
+    shutil.copytree(Path(batch_dask.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(batch_dask, "__file__", str(copy / "batch_dask.py"))     # the digest of the copy
+    digest = batch_dask.code_digest.__wrapped__                                     # uncached: a process has one
+    digests = [digest()]
+    views = copy / "schemes" / "lattice" / "views.py"                                # in a subpackage
+    views.write_text(views.read_text() + "# another revision\n")
+    digests.append(digest())
+    views.rename(views.with_name("views_renamed.py"))                               # same bytes, same order
+    digests.append(digest())
+    assert len(set(digests)) == 3
