@@ -86,6 +86,20 @@ def test_a_copy_under_another_link_is_still_the_copy_issued_there(registry, mast
         issue_file(registry, master, tmp_path / "A.png", key, recipient="Bob")
 
 
+def test_only_the_issued_file_itself_is_skipped_not_other_bytes_there_nor_a_copy_of_its_bytes(registry, master,
+                                                                                               tmp_path, key):
+    """The file at an issued copy's name replaced by other bytes, or the copy's bytes copied to another name:
+    neither is the copy issued there, and a rerun for it is told the output exists (not "skipped")."""
+    issue_file(registry, master, tmp_path / "a.png", key, recipient="A")
+    (tmp_path / "a.png").write_bytes(master.read_bytes())
+    issue_file(registry, master, tmp_path / "c.png", key, recipient="A")
+    (tmp_path / "d.png").write_bytes((tmp_path / "c.png").read_bytes())
+    for name in ("a.png", "d.png"):
+        with pytest.raises(wm.OutputExistsError, match=f"{name}: already exists"):
+            issue_file(registry, master, tmp_path / name, key, recipient="A")
+    assert registry.counts()["issued"] == 2
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="a bind mount needs root")
 def test_a_copy_named_another_way_is_still_the_copy_issued_there(registry, master, tmp_path, key, monkeypatch):
     """A probe on a case-insensitive disk: a rerun naming the output in another case read "already exists and
