@@ -110,6 +110,15 @@ def test_candidate_z_has_the_exact_moments_of_its_null_for_each_soft_reading():
         assert abs(null.mean()) < 0.02 and abs(null.std() - 1.0) < 0.02, (strength, null.mean(), null.std())
 
 
+def test_the_match_tail_counts_a_score_at_the_threshold_and_nothing_beyond_the_largest():
+    """One coded bit read, a fair coin over random payloads: the score is +-1 (mean 0, spread 1), exactly."""
+    soft = np.zeros(coding.CODEWORD_BITS)
+    soft[0] = 1.0
+    assert coding.match_tail(soft, -1.0) == 1.0
+    assert coding.match_tail(soft, 1.0) == 0.5
+    assert coding.match_tail(soft, 1.01) == 0.0
+
+
 def test_a_candidate_codeword_is_matched_far_below_what_decoding_needs():
     # -6 dB per coded bit: the decoder does not find the payload, but among 8 candidates it stands out.
     rng = np.random.default_rng(12)

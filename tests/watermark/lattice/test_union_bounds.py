@@ -25,6 +25,18 @@ def test_a_payload_matched_among_candidates_pays_for_every_candidate():
     assert matched.payload == 7 and matched.p_value == min(1.0, 2 * 60 * stats.normal_tail(float(z)))
 
 
+def test_a_match_the_decoder_agrees_with_pays_for_both_looks():
+    rng = np.random.default_rng(4)
+    soft = (2.0 * coding.encode(7) - 1.0) * 0.8 + rng.normal(0, 1, coding.CODEWORD_BITS)
+    for decoded in (1e-30, 1e-12):              # the decoder's p-value below or above the match's
+        reading = Reading(p_value=decoded, z=0.0, soft=soft.astype(np.float32), payload=7, to_tile=np.eye(3),
+                          symmetry=0)
+        matched = LatticeScheme._match(reading, [7, 8], 1e-3)
+        z = float(coding.candidate_z(reading.soft, [7])[0])
+        match = 2 * max(stats.normal_tail(z), coding.match_tail(reading.soft, z))
+        assert matched.payload == 7 and matched.p_value == min(1.0, 2 * min(match, decoded)), (decoded, match)
+
+
 def test_a_match_pays_the_null_s_own_tail_beside_another_payload_s_mark():
     """The match's p-value came from the normal tail, too thin where the reading holds another payload's
     mark the decoder did not read (the codewords' distances to it are not normal): a random candidate
