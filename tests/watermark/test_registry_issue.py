@@ -246,6 +246,14 @@ def test_an_already_marked_master_is_issued_with_a_warning(registry, master, tmp
     assert second.status == "issued" and registry.counts()["issued"] == 2
 
 
+def test_a_copy_issued_under_one_key_is_a_master_for_another(registry, master, tmp_path, key):
+    """A second mark under a second key is marking on purpose (an agency's copy given its client's mark)."""
+    first = tmp_path / "first.png"
+    issue_file(registry, master, first, key)
+    second = issue_file(registry, first, tmp_path / "second.png", wm.Key.generate(), recipient="client")
+    assert second.status == "issued" and registry.counts()["issued"] == 2
+
+
 def test_a_master_is_never_marked_in_place(registry, master, key):
     before = master.read_bytes()
     with pytest.raises(wm.ParameterError, match="coffee.png: is the master itself"):
