@@ -106,6 +106,29 @@ def test_a_periodic_mark_without_its_layer_beside_another_copy_s_layer_is_doubte
     assert row["marks"][0]["doubt"] is not None
 
 
+def test_the_row_names_the_strongest_attributed_mark_not_a_stronger_unverified_one():
+    master = Master(id=1, sha256="a" * 64, path="/m/a.png", width=8, height=8, phash=0, print=b"", added_at="")
+    found = scan_findings.Findings("f.png", loaded=SimpleNamespace(original_size=(1000, 800)))
+    found.marks = [scan_findings.Mark("k", payload, p, "blind", record=_record(name, payload, name, master),
+                                      content={"inliers": 50}, verified=verified)
+                   for name, payload, p, verified in (("weaker", 0x3, 1e-12, True), ("unverified", 0x2, 1e-30, False),
+                                                      ("strongest", 0x1, 1e-15, True))]
+    row = dict.fromkeys(scan_module.ROW_FIELDS)
+    scan_verdict.conclude(found, row, scan_module.Scanner("unused.db", []).masters.master_by_id)
+    assert row["status"] == "attributed" and row["record"]["id"] == "strongest" and row["p_value"] == 1e-15
+
+
+def test_among_masters_placed_alike_the_match_is_the_one_whose_thumbnail_differs_least():
+    def master_by_id(i):
+        return Master(id=i, sha256=f"{i}" * 64, path=f"/m/{i}.png", width=8, height=8, phash=0, print=b"", added_at="")
+
+    found = scan_findings.Findings("x.jpg", loaded=None)
+    found.registrations = {i: SimpleNamespace(matched=True, inliers=0) for i in (1, 2, 3)}
+    found.placed = {1: (3, 0.2), 2: (3, 0.05), 3: (3, 0.1)}
+    match = scan_verdict.best_match(found, master_by_id)
+    assert match["master"]["path"] == "/m/2.png" and match["thumbnail_rms"] == 0.05
+
+
 def test_a_crop_placed_by_the_tile_phase_needs_its_layer_where_the_picture_puts_the_master():
     """The blind check of the per-copy layer tried every tile position; once the tile phase places the file
     in the master, only the layer read there counts (a fine band moved by whole tiles onto a plain picture)."""
