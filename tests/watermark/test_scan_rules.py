@@ -9,7 +9,7 @@ import pytest
 import watermark as wm
 from tests.photos import photo
 from watermark import scan as scan_module
-from watermark import scan_findings, scan_verdict
+from watermark import scan_findings, scan_informed, scan_verdict
 from watermark.registry import Master, Record
 from watermark.scan_html import _layer_p
 from watermark.scan_report import ScanReport
@@ -127,6 +127,18 @@ def test_among_masters_placed_alike_the_match_is_the_one_whose_thumbnail_differs
     found.placed = {1: (3, 0.2), 2: (3, 0.05), 3: (3, 0.1)}
     match = scan_verdict.best_match(found, master_by_id)
     assert match["master"]["path"] == "/m/2.png" and match["thumbnail_rms"] == 0.05
+
+
+def test_a_layer_the_blind_read_verified_stays_verified_when_the_read_in_the_frame_misses_it(key):
+    master = Master(id=1, sha256="a" * 64, path="/m/a.png", width=8, height=8, phash=0, print=b"", added_at="")
+    record = _record("x", 0x1, "Agence X", master)
+    found = scan_findings.Findings("f.png", loaded=None)
+    found.marks = [scan_findings.Mark(key.public_id, 0x1, 1e-20, "blind", record=record, verified=True,
+                                      layer_p_value=1e-12, copies_tested=1)]
+    scan_informed.add_informed(found, key, 0x1, 1e-25, record, {"inliers": 40}, verified=False, layer_p_value=0.3,
+                               copies_tested=2)
+    mark = found.marks[0]
+    assert mark.verified and mark.layer_p_value == 1e-12 and mark.p_value == 1e-25 and mark.method == "blind+informed"
 
 
 def test_a_crop_placed_by_the_tile_phase_needs_its_layer_where_the_picture_puts_the_master():
