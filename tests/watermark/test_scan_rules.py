@@ -4,12 +4,14 @@ figure counts."""
 from types import SimpleNamespace
 
 import cv2
+import numpy as np
 import pytest
 
 import watermark as wm
 from tests.photos import photo
+from watermark import placement, scan_findings, scan_informed, scan_matching, scan_verdict
 from watermark import scan as scan_module
-from watermark import scan_findings, scan_informed, scan_verdict
+from watermark.registration import Registration
 from watermark.registry import Master, Record
 from watermark.scan_html import _layer_p
 from watermark.scan_report import ScanReport
@@ -139,6 +141,49 @@ def test_a_layer_the_blind_read_verified_stays_verified_when_the_read_in_the_fra
                                copies_tested=2)
     mark = found.marks[0]
     assert mark.verified and mark.layer_p_value == 1e-12 and mark.p_value == 1e-25 and mark.method == "blind+informed"
+
+
+def test_a_placement_by_the_tile_phase_pays_for_every_phase_sought_and_only_a_clear_phase_places(monkeypatch, key):
+    """Masters of two working scales: two phases sought per key, which the read in the frame pays for; a
+    phase above the gate places nothing (the masters' thumbnails alone would then choose)."""
+    shapes = {(800, 600): (80, 60), (400, 300): (40, 30), (1600, 1200): (80, 60)}
+    phases = {(80, 60): SimpleNamespace(p_value=1e-12), (40, 30): SimpleNamespace(p_value=2 * placement.PHASE_GATE)}
+    tried = []
+
+    def place(colour, original_size, master_print, phase):
+        tried.append(master_print)
+        return SimpleNamespace(matched=True), 0.01
+    monkeypatch.setattr(placement, "phase_shape", lambda original_size, size: shapes[size])
+    monkeypatch.setattr(placement, "plane_of", lambda image: None)
+    monkeypatch.setattr(placement, "phase_in", lambda plane, shape, key: phases[shape])
+    monkeypatch.setattr(placement, "place", place)
+    masters = SimpleNamespace(by_size=lambda: {(800, 600): [1], (400, 300): [2], (1600, 1200): [3]},
+                              print_of=lambda master: master, master_by_id=lambda master_id: master_id)
+    found = scan_findings.Findings("f.png", loaded=SimpleNamespace(original_size=(1000, 750), image=None))
+    found._suspect = SimpleNamespace(image=None)
+    scan_matching._place_by_phase(found, masters, [key], None)
+    assert found.placed == {1: (2, 0.01), 3: (2, 0.01)} and tried == [1, 3]
+
+
+def test_a_cell_is_placed_only_where_the_features_registration_holds_the_master_whole_in_it(monkeypatch):
+    """The slack is a share of the master's short side: a registration off by more keeps its own geometry."""
+    master = Master(id=1, sha256="a" * 64, path="/m/a.png", width=1000, height=500, phash=0, print=b"", added_at="")
+    box = (10, 260, 20, 520)
+    boxed = scan_matching._box_homography(master, box)
+    slack = scan_matching._WHOLE_SLACK * 500
+
+    def registered(off_by):
+        return Registration(True, np.array([[1.0, 0.0, off_by], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]) @ boxed, 40, 60,
+                            False, 1.0)
+    assert scan_matching._holds_whole(registered(0.9 * slack), boxed, master)
+    assert not scan_matching._holds_whole(registered(1.5 * slack), boxed, master)
+    monkeypatch.setattr(scan_matching, "_shows_upright", lambda page, thumbnail, box: True)
+    masters = SimpleNamespace(master_by_id=lambda master_id: master, thumbnail=lambda master: None)
+    for off_by, placed in ((0.9 * slack, True), (1.5 * slack, False)):
+        found = scan_findings.Findings("page.png", loaded=None)
+        found.cells, found.registrations[1], found._page = {1: (3, box)}, registered(off_by), np.zeros((300, 600))
+        scan_matching._place_in_cells(found, masters, None)
+        assert np.allclose(found.registrations[1].homography, boxed) == placed and found.registrations[1].inliers == 40
 
 
 def test_a_crop_placed_by_the_tile_phase_needs_its_layer_where_the_picture_puts_the_master():
