@@ -214,6 +214,10 @@ def test_an_export_made_before_frames_were_kept_imports(registry, key, tmp_path)
     with Registry(tmp_path / "copy.db", create=True) as copy:
         assert import_document(copy, document) == {"keys": 1, "masters": 1, "copies": 1}
         assert copy.frame(copy.master(master.sha256)) is None
+        registry.add_master(sha256=master.sha256, path=master.path, width=640, height=480, phash=0,
+                            print_=_print("a"), frame=_png(640, 480, 0))         # the office's registry gains one
+        assert import_document(copy, json.loads(export_json(registry))) == {"keys": 0, "masters": 0, "copies": 0}
+        assert copy.frame(copy.master(master.sha256)) == _png(640, 480, 0)      # and a later export adds it
 
 
 def test_a_registry_of_the_first_schema_is_migrated_in_place(tmp_path, key):
