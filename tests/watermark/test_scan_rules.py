@@ -31,6 +31,8 @@ def test_a_url_password_holding_an_at_sign_is_masked_whole():
     ("https://h/a.jpg?api_key=1&key=2&sig=3&monkey=4&keyword=5",
      "https://h/a.jpg?api_key=***&key=***&sig=***&monkey=4&keyword=5"),
     ("https://host/@user/img.jpg", "https://host/@user/img.jpg"),                        # an @ in the path
+    ("https://h/a.jpg;jsessionid=AbC123?w=1", "https://h/a.jpg;jsessionid=***?w=1"),       # a path parameter
+    ("https://h/a.jpg?session_id=xyz&w=2", "https://h/a.jpg?session_id=***&w=2"),
 ])
 def test_every_secret_a_url_can_carry_is_masked(url, shown):
     """A probe found e-mail logins, token-only user names and query tokens shown in lines and the report."""
