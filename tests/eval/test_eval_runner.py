@@ -253,3 +253,16 @@ def test_sixteen_bit_photographs_are_benchmarked_as_eight_bit_rgb(tmp_path):
         pixels = images._from_file(str(tmp_path / name))
         assert pixels.shape == (64, 80, 3) and pixels.dtype == np.uint8, name
         assert pixels[0, 0, 0] == 0 and pixels[-1, -1, 0] == 255, name          # the whole range, scaled
+
+
+def test_each_image_draws_its_own_randomness_for_an_attack():
+    seeds = {runner.attack_seed(0, name, "noise(sigma=5)") for name in ("coffee", "chelsea", "coffee~1")}
+    assert len(seeds) == 3 and runner.attack_seed(0, "coffee", "noise(sigma=5)") != runner.attack_seed(
+        1, "coffee", "noise(sigma=5)")
+
+
+def test_a_cell_s_key_does_not_depend_on_the_order_its_fields_are_given_in():
+    from eval.cache import cell_key
+
+    assert cell_key(scheme="lattice", image="coffee", seed=3) == cell_key(seed=3, image="coffee", scheme="lattice")
+    assert cell_key(scheme="lattice", image="coffee", seed=3) != cell_key(scheme="lattice", image="coffee", seed=4)
