@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import watermark
 from eval import images, runner
@@ -266,3 +267,11 @@ def test_a_cell_s_key_does_not_depend_on_the_order_its_fields_are_given_in():
 
     assert cell_key(scheme="lattice", image="coffee", seed=3) == cell_key(seed=3, image="coffee", scheme="lattice")
     assert cell_key(scheme="lattice", image="coffee", seed=3) != cell_key(scheme="lattice", image="coffee", seed=4)
+
+
+def test_an_image_s_variant_is_part_of_its_cells_key(tmp_path, small_photo, tiny_suite):
+    """Two runs sharing a cache: the same name and file, another variant (crop and rescale), other cells."""
+    Image.fromarray(small_photo("astronaut")).save(tmp_path / "photo.png")
+    rows = [runner.run(["dwtdct"], [images.ImageSpec("p", str(tmp_path / "photo.png"), variant)], tiny_suite[:1],
+                       cache_dir=tmp_path / "cache", progress=False)[0] for variant in (0, 1)]
+    assert (rows[0].width, rows[0].height) != (rows[1].width, rows[1].height)

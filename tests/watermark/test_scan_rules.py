@@ -188,6 +188,24 @@ def test_a_cell_is_placed_only_where_the_features_registration_holds_the_master_
         assert np.allclose(found.registrations[1].homography, boxed) == placed and found.registrations[1].inliers == 40
 
 
+def test_the_suspect_and_the_master_are_framed_again_by_a_refined_registration(monkeypatch):
+    made = []
+
+    def to_master_frame(image, registration, size, shape):
+        made.append(registration)
+        return np.full(shape, registration.tag, np.float32), np.ones(shape, bool)
+    refined = SimpleNamespace(tag=2.0)
+    monkeypatch.setattr(scan_informed, "to_master_frame", to_master_frame)
+    monkeypatch.setattr(scan_informed, "as_suspect", lambda original, size, registration, shape: original)
+    monkeypatch.setattr(scan_informed, "refine", lambda registration, *rest: refined)
+    found = scan_findings.Findings("f.png", loaded=None)
+    found._suspect = SimpleNamespace(image=np.zeros((48, 64), np.float32))
+    masters = SimpleNamespace(original_of=lambda master: np.zeros((48, 64), np.float32))
+    master = SimpleNamespace(id=1, width=64, height=48)
+    framed, _, template = scan_informed._in_master_frame(found, masters, master, SimpleNamespace(tag=1.0), None)
+    assert found.registrations[1] is refined and np.all(framed == 2.0) and np.all(template == 2.0)
+
+
 def test_a_crop_placed_by_the_tile_phase_needs_its_layer_where_the_picture_puts_the_master():
     """The blind check of the per-copy layer tried every tile position; once the tile phase places the file
     in the master, only the layer read there counts (a fine band moved by whole tiles onto a plain picture)."""
