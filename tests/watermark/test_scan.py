@@ -870,9 +870,6 @@ def test_a_full_disk_under_stdout_counts_only_the_rows_written_whole(scan_world,
 def test_a_worker_that_may_not_enter_the_registry_s_folder_is_told_so_not_that_it_is_missing(tmp_path, monkeypatch):
     """A platform engineer's probe: a worker denied the registry's folder said there was 'no registry at this
     path', which os.path.exists reads from a permission error (as root nothing is denied: the stat is made to)."""
-    from watermark import scan_masters
-    from watermark.errors import RegistryError
-
     with pytest.raises(RegistryError, match=r"r.db: no registry at this path on the worker at "):
         scan_masters._check_seen(str(tmp_path / "r.db"))
 

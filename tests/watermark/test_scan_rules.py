@@ -189,10 +189,7 @@ def test_a_cell_is_placed_only_where_the_features_registration_holds_the_master_
 
 
 def test_the_suspect_and_the_master_are_framed_again_by_a_refined_registration(monkeypatch):
-    made = []
-
     def to_master_frame(image, registration, size, shape):
-        made.append(registration)
         return np.full(shape, registration.tag, np.float32), np.ones(shape, bool)
     refined = SimpleNamespace(tag=2.0)
     monkeypatch.setattr(scan_informed, "to_master_frame", to_master_frame)
