@@ -347,5 +347,6 @@ class ResultLog:
         self.close()
         if made is not None and self.path is not None:
             with contextlib.suppress(OSError):
-                if os.path.samestat(made, os.stat(self.path)) and os.stat(self.path).st_size == 0:
+                now = os.stat(self.path)
+                if os.path.samestat(made, now) and now.st_size == 0:
                     os.unlink(self.path)
