@@ -117,6 +117,20 @@ def test_an_unrecognised_argument_is_shown_escaped(tmp_path, capsys):
     assert caught.value.code == ERROR and err.endswith("unrecognized arguments: \\x1b[2J\\x9b\\xff\n")
 
 
+def test_a_mistyped_option_is_named_by_its_command_with_the_option_it_resembles(tmp_path, coffee_png, capsys):
+    """A newcomer's probe: `embed ... --strenght 2` printed the top-level usage and suggested nothing."""
+    with pytest.raises(SystemExit) as caught:
+        main(["embed", str(coffee_png), "-o", str(tmp_path / "out.png"), "--key", "k.key", "--strenght", "2"])
+    err = capsys.readouterr().err
+    assert caught.value.code == ERROR and err.startswith("usage: watermark embed ")
+    assert err.endswith("watermark embed: error: unrecognized arguments: --strenght 2 (did you mean --strength?)\n")
+    with pytest.raises(SystemExit):
+        main(["registry", "list", "--registry", "r.db", "--jsno"])
+    err = capsys.readouterr().err
+    assert err.startswith("usage: watermark registry list ") and err.endswith("(did you mean --json?)\n")
+    assert not (tmp_path / "out.png").exists()
+
+
 SHOWN = "csi\\x9b31mX\\xff.png"       # the name of `undecodable`'s file, as watermark.sources.printable writes it
 
 

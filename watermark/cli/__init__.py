@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import errno
 import os
 import re
@@ -79,6 +80,28 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         head, marker, unrecognised = message.partition("unrecognized arguments: ")
         super().error(visible(head + marker + _SECRET_AFTER.sub(r"\1***", unrecognised)))
+
+
+def _parsed(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``argv`` parsed; an argument not recognised is named by the (sub-)command it was given to, with its
+    usage line and the option it most resembles (argparse named the top-level usage, and suggested nothing)."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command = _innermost(parser, args)
+        options = [option for action in command._actions for option in action.option_strings]
+        close = [match for token in unknown if token.startswith("--")
+                 for match in difflib.get_close_matches(token.partition("=")[0], options, n=1, cutoff=0.75)]
+        hint = f" (did you mean {', '.join(dict.fromkeys(close))}?)" if close else ""
+        command.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
+    return args
+
+
+def _innermost(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub-)command ``args`` ran: ``registry export``'s, not ``watermark``'s."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and getattr(args, action.dest, None) in action.choices:
+            return _innermost(action.choices[getattr(args, action.dest)], args)
+    return parser
 
 
 def _unavailable(name: str, exc: Exception) -> Callable[[argparse.Namespace], int]:
@@ -166,7 +189,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         with _stoppable():
             argv = sys.argv[1:] if argv is None else argv
-            args = build_parser(argv[0] if argv else None).parse_args(argv)    # argparse exits 2 on a usage error
+            args = _parsed(build_parser(argv[0] if argv else None), argv)    # exits 2 on a usage error
             status = args.run(args)
             _flush_stdout()
             return status
