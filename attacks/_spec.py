@@ -136,7 +136,7 @@ class Spec:
     random: bool
     params: dict[str, Param]
     defaults: dict[str, Any]
-    summary: str
+    summary: str                   # the docstring's first paragraph, on one line
     inputs: str | None = None      # keyword that takes other images (multi-image attacks), not a parameter
     inputs_optional: bool = False  # whether the attack means something without them
     combined: Callable[[dict[str, Any]], None] | None = None   # raises when the parameters do not go together
@@ -192,7 +192,7 @@ def registered(*, family: str, primary: str | None = None, random: bool = False,
 
         spec = Spec(name=func.__name__, function=wrapper, family=family, primary=primary, random=random,
                     params={name: params[name] for name in defaults}, defaults=defaults,
-                    summary=(inspect.getdoc(func) or "").split("\n")[0], inputs=inputs,
+                    summary=" ".join((inspect.getdoc(func) or "").split("\n\n")[0].split()), inputs=inputs,
                     inputs_optional=inputs_optional, combined=combined)
         wrapper.spec = spec  # type: ignore[attr-defined]
         SPECS[spec.name] = spec

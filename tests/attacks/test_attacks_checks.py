@@ -342,3 +342,12 @@ def test_sharpen_s_radius_changes_the_result():
     image = _colourful()
     assert not np.array_equal(attacks.sharpen(image, amount=1.0, radius=1.0),
                               attacks.sharpen(image, amount=1.0, radius=3.0))
+
+
+def test_every_attack_is_described_by_its_whole_first_paragraph():
+    """A newcomer's probe: `attack --list` cut six descriptions at their docstring's first line break
+    (canvas's ended "as apps post a")."""
+    for name in attacks.names():
+        summary = attacks.describe(name).rpartition(" -- ")[2]
+        assert summary.endswith((".", ")")) and "\n" not in summary, (name, summary)
+    assert attacks.describe("canvas").endswith("as Instagram's story fill).")
