@@ -149,8 +149,7 @@ def embed_as_given(image: ImageLike, payload: int | bytes, key: Key, *, strength
     if fmt.pil_mode == "1":
         raise InvalidImageError("image: a 1-bit (black and white) image cannot hold a mark; convert it to 'L'")
     residual = chosen.residual(luma, value, key, strength=strength)
-    sample = luma[::4, ::4]       # a share of pixels: every 16th tells it
-    clipped = np.count_nonzero((sample <= 1e-6) | (sample >= 1.0 - 1e-6)) > _CLIPPED_OVER * sample.size
+    clipped = _mostly_clipped(luma)
     del luma      # gone before the output is made: one full-size float plane at a time besides the residual
     marked = add_to_luminance(pixels, fmt, residual)
     marked = shaped_as(marked, image)
@@ -162,6 +161,13 @@ def embed_as_given(image: ImageLike, payload: int | bytes, key: Key, *, strength
         raise InvalidImageError(f"image: mostly pure black or white, where the mark clips: it does not read back "
                                 f"(tried at strength {strength:g})")
     return marked
+
+
+def _mostly_clipped(luma: np.ndarray) -> bool:
+    """Whether more than `_CLIPPED_OVER` of ``luma`` is pure black or white, from every 16th pixel. A function
+    of its own: a view of the plane kept in the caller (the sample) would keep the whole plane alive."""
+    sample = luma[::4, ::4]
+    return bool(np.count_nonzero((sample <= 1e-6) | (sample >= 1.0 - 1e-6)) > _CLIPPED_OVER * sample.size)
 
 
 def detect(image: ImageLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,

@@ -2,6 +2,7 @@
 
 import functools
 import io
+import weakref
 
 import cv2
 import numpy as np
@@ -318,3 +319,29 @@ def test_read_in_frame_never_names_a_candidate_whose_payload_only_neighbours_the
     reading = wm.read_in_frame(marked, key, neighbours)
     assert reading.found and reading.payload == 0x5EED_CAFC
     assert wm.read_in_frame(marked, key, [*neighbours, 0x5EED_CAFC]).payload == 0x5EED_CAFC
+
+
+def test_embed_lets_the_luminance_plane_go_before_it_makes_the_output(key, monkeypatch):
+    """A newcomer's probe measured a 12000 x 8000 embed at 1577 MiB against the README's 1155: a view of
+    the luminance kept for the clipping check (9f0129f) held the whole float plane (366 MiB there)
+    while the output was made."""
+    from watermark import api
+
+    planes = []
+    alive_then = []
+
+    def luminance_for(*args, **kwargs):
+        pixels, luma, fmt = real_luminance(*args, **kwargs)
+        planes.append(weakref.ref(luma))
+        return pixels, luma, fmt
+
+    def add_to_luminance(*args, **kwargs):
+        alive_then.append(planes[-1]() is not None)
+        return real_add(*args, **kwargs)
+
+    real_luminance, real_add = api.luminance_for, api.add_to_luminance
+    monkeypatch.setattr(api, "luminance_for", luminance_for)
+    monkeypatch.setattr(api, "add_to_luminance", add_to_luminance)
+    image = photo("coffee")
+    assert wm.detect(wm.embed(image, 7, key), key).payload == 7
+    assert alive_then == [False]
