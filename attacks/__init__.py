@@ -21,25 +21,11 @@ from .bending import latest_small_random_distortions, print_scan, random_bending
 from .codec import avif, jpeg, screenshot, strip_metadata, webp
 from .colour import brightness, colour_jitter, contrast, exposure, gamma, grayscale, hue, palette, saturation
 from .filters import convolution, denoise, gaussian_blur, median, self_similarities, sharpen
-from .geometry import (
-                       affine,
-                       aspect,
-                       canvas,
-                       crop,
-                       delete_lines,
-                       downscale,
-                       flip,
-                       perspective,
-                       remove_lines,
-                       rescale,
-                       rot90,
-                       rotate,
-                       shear,
-                       translate,
-)
+from .geometry import affine, flip, perspective, rot90, rotate, shear, translate
 from .noise import add_noise, gaussian_noise, psnr, salt_pepper
 from .overlay import logo, text
 from .registry import Attack, attack, chain, describe, names, parse
+from .resizing import aspect, canvas, crop, delete_lines, downscale, remove_lines, rescale
 from .security import (
     collude_average,
     collude_mosaic,

@@ -16,7 +16,7 @@ import numpy as np
 
 from watermark.errors import AttackParameterError, UnknownNameError
 
-from . import bending, codec, colour, filters, geometry, noise, overlay, security  # noqa: F401  (they register)
+from . import bending, codec, colour, filters, geometry, noise, overlay, resizing, security  # noqa: F401 (registering)
 from ._spec import SPECS, RngLike, Spec, check_seed, number
 
 __all__ = ["Attack", "attack", "parse", "chain", "names", "describe", "spec"]

@@ -16,7 +16,7 @@ import numpy as np
 from watermark.image import image_op
 
 from ._spec import Param, RngLike, make_rng, record, registered
-from .geometry import _resize
+from .resizing import resize
 
 __all__ = ["resize_short", "resize_crop", "random_resized_crop"]
 
@@ -24,7 +24,7 @@ __all__ = ["resize_short", "resize_crop", "random_resized_crop"]
 def _shorter_side_to(image: np.ndarray, side: int) -> np.ndarray:
     height, width = image.shape[:2]
     factor = side / min(height, width)
-    return _resize(image, (max(1, round(width * factor)), max(1, round(height * factor))))
+    return resize(image, (max(1, round(width * factor)), max(1, round(height * factor))))
 
 
 @registered(family="geometry", primary="side", side=Param(int, 16, 100_000, doc="the shorter side, pixels"))
@@ -94,4 +94,4 @@ def random_resized_crop(image: np.ndarray, *, size: int = 224, scale_min: float 
         w, h = (width, round(width / ratio)) if width / height <= ratio else (round(height * ratio), height)
         x, y = (width - w) // 2, (height - h) // 2
     record("random_resized_crop", x=x, y=y, width=w, height=h)
-    return _resize(np.ascontiguousarray(image[y:y + h, x:x + w]), (size, size))
+    return resize(np.ascontiguousarray(image[y:y + h, x:x + w]), (size, size))

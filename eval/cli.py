@@ -239,22 +239,22 @@ def _remove_stale(out: Path, kept: Collection[str]) -> None:
 
 def _security(args: argparse.Namespace, specs: list | None, out: Path) -> int:
     """``--suite security``: :mod:`eval.security` on the images (default: the photographs at 1920x1080)."""
-    from . import security
+    from . import security, security_tables
 
     if specs is None:
         specs = security.default_specs()[:args.limit_images] if args.limit_images else security.default_specs()
     else:
         specs = [type(spec)(spec.name, spec.source, size=security.fit_1080(spec)) for spec in specs]
     rows = security.run(specs, seed=args.seed, progress=lambda message: print(message, file=sys.stderr, flush=True))
-    security.write(rows, out, _command(args))
+    security_tables.write(rows, out, _command(args))
     _remove_stale(out, ("security.md", "security.csv"))
     if args.json:                   # one object per row, as the other suites print them
         for row in rows:
             print(_json_row({k: v for k, v in dataclasses.asdict(row).items() if k != "outcomes"}))
     else:
-        for table in security.tables(rows):
+        for table in security_tables.tables(rows):
             print(table.to_markdown() + "\n")
-        for line in security.bars(rows):
+        for line in security_tables.bars(rows):
             print(line)
     print(f"\nsecurity.md, security.csv in {visible(str(out))}/", file=sys.stderr)
     return OK

@@ -146,7 +146,7 @@ def test_describe_and_names():
 
 
 @pytest.mark.parametrize("module", ["attacks", "attacks.registry", "attacks.suites", "attacks.codec", "attacks.noise",
-                                    "attacks.geometry", "attacks.bending", "attacks._spec"])
+                                    "attacks.geometry", "attacks.resizing", "attacks.bending", "attacks._spec"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0

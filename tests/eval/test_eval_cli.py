@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 import attacks
-from eval import cli, images, report, runner, security
+from eval import cli, images, report, runner, security, security_reads
 from watermark.errors import UnknownNameError
 
 
@@ -192,7 +192,7 @@ def test_bench_json_of_the_security_suite_prints_one_object_per_row(bench, photo
                                                                     tiny_suite):
     """A probe: 'bench --suite security --json' printed the Markdown tables."""
     monkeypatch.setattr(attacks, "suite", lambda name: tiny_suite)
-    row = security.Row("collusion", "average of 2", 8, 52.4, 0.75, 0.5, 0.0, 1.0, 1.0, 0, 0, 0)
+    row = security_reads.Row("collusion", "average of 2", 8, 52.4, 0.75, 0.5, 0.0, 1.0, 1.0, 0, 0, 0)
     monkeypatch.setattr(security, "run", lambda specs, **options: [row])
     assert bench("--suite", "security", "--images", str(photo_dir), "--out", str(tmp_path), "--unmarked", "0",
                  "--json") == 0

@@ -1,8 +1,8 @@
-"""`Registry`: keys, masters and issued copies in one SQLite file, and the lookups a scan needs."""
+"""`Registry`: keys, masters and issued copies in one SQLite file, and the lookups a scan needs (the file opened,
+its errors and checks, and its rows read back as records: `watermark.registry.connection`)."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import secrets
@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib import metadata as _metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,16 +19,13 @@ from ..errors import RegistryError
 from ..keys import Key
 from ..sources import printable
 from . import holders, schema
-from .records import ISSUED, RESERVED, VOID, Master, Record, metadata_of, metadata_text
-from .schema import to_signed, to_unsigned
+from .connection import MASTER_COLUMNS, RECORD_SELECT, RegistryConnection, master_from_row
+from .records import ISSUED, RESERVED, VOID, Master, Record, metadata_text
+from .schema import to_signed
 
 __all__ = ["Registry", "utc_now", "tool_version"]
 
 _ALLOCATION_TRIES = 32
-_MASTER_COLUMNS = "m.id, m.sha256, m.path, m.width, m.height, m.phash, m.print, m.added_at"
-_RECORD_SELECT = (f"SELECT c.id, k.public_id, c.payload, c.state, c.output_path, c.output_sha256, c.recipient, "
-                  f"c.metadata, c.scheme, c.tool_version, c.reserved_at, c.issued_at, c.note, {_MASTER_COLUMNS} "
-                  "FROM copies c JOIN keys k ON k.id = c.key_id JOIN masters m ON m.id = c.master_id")
 
 
 def utc_now() -> str:
@@ -67,7 +63,7 @@ def _key_id(key: Key | str) -> str:
     return key.public_id if isinstance(key, Key) else str(key)
 
 
-class Registry:
+class Registry(RegistryConnection):
     """A registry file: open it, then record and look up masters and issued copies.
 
     One `Registry` per process (worker processes open their own), which its threads may share (they take
@@ -97,15 +93,6 @@ class Registry:
     {'keys': 0, 'masters': 0, 'reserved': 0, 'issued': 0, 'void': 0}
     """
 
-    def __init__(self, path: str | os.PathLike, *, create: bool = False, timeout: float | None = None) -> None:
-        self.path = Path(path)
-        self._connection = schema.connect(self.path, create=create, timeout=timeout)
-        self._timeout = self._connection.execute("PRAGMA busy_timeout").fetchone()[0] / 1000.0
-
-    def close(self) -> None:
-        """Close the connection (the WAL is checkpointed by the last connection to close)."""
-        self._connection.close()
-
     def __enter__(self) -> Registry:
         return self
 
@@ -114,22 +101,6 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry({str(self.path)!r})"
-
-    def errors(self) -> contextlib.AbstractContextManager:
-        """A context in which SQLite's exceptions become one-line `RegistryError` naming the file."""
-        return schema.errors(self.path, self._timeout)
-
-    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
-        with self.errors(), schema.turn(self._connection):
-            return self._connection.execute(sql, args).fetchall()
-
-    def _records(self, sql: str, args: tuple = ()) -> list[Record]:
-        """The records that ``sql`` (a `_RECORD_SELECT`) selects."""
-        masters: dict[int, Master] = {}     # one per master, shared by its copies' records (its print: 40 KB)
-        with self.errors(), schema.turn(self._connection):
-            rows = self._connection.execute(sql, args)
-            with schema.decoding(self.path):     # row by row: a copy's row, print and all, then gone
-                return [_record(row, masters) for row in rows]
 
     # -- keys -------------------------------------------------------------------------------------
 
@@ -205,16 +176,16 @@ class Registry:
     def master(self, ref: str | int) -> Master | None:
         """The master with this SHA-256 (hex) or registry id, or None."""
         column = "m.id" if isinstance(ref, int) else "m.sha256"
-        rows = self._query(f"SELECT {_MASTER_COLUMNS} FROM masters m WHERE {column} = ?", (ref,))
+        rows = self._query(f"SELECT {MASTER_COLUMNS} FROM masters m WHERE {column} = ?", (ref,))
         with schema.decoding(self.path):
-            return _master(rows[0]) if rows else None
+            return master_from_row(rows[0]) if rows else None
 
     def masters(self) -> Iterator[Master]:
         """Every master, in registration order (prints included: a streaming read)."""
         with self.errors(), schema.decoding(self.path), schema.turn(self._connection):
-            cursor = self._connection.execute(f"SELECT {_MASTER_COLUMNS} FROM masters m ORDER BY m.id")
+            cursor = self._connection.execute(f"SELECT {MASTER_COLUMNS} FROM masters m ORDER BY m.id")
             for row in cursor:
-                yield _master(row)
+                yield master_from_row(row)
 
     def frame(self, master: Master | int) -> bytes | None:
         """The PNG of ``master``'s frame (`watermark.registry.frames`), or None if it has none."""
@@ -310,20 +281,20 @@ class Registry:
 
     def record(self, record_id: str) -> Record | None:
         """The record with this id, or None."""
-        records = self._records(f"{_RECORD_SELECT} WHERE c.id = ?", (record_id,))
+        records = self._records(f"{RECORD_SELECT} WHERE c.id = ?", (record_id,))
         return records[0] if records else None
 
     def find_payload(self, payload: int, *, key: Key | str | None = None) -> list[Record]:
         """Every record (any state) of ``payload``, under ``key`` only when given."""
         if key is None:
-            return self._records(f"{_RECORD_SELECT} WHERE c.payload = ? ORDER BY c.reserved_at", (to_signed(payload),))
-        return self._records(f"{_RECORD_SELECT} WHERE c.payload = ? AND k.public_id = ? ORDER BY c.reserved_at",
+            return self._records(f"{RECORD_SELECT} WHERE c.payload = ? ORDER BY c.reserved_at", (to_signed(payload),))
+        return self._records(f"{RECORD_SELECT} WHERE c.payload = ? AND k.public_id = ? ORDER BY c.reserved_at",
                              (to_signed(payload), _key_id(key)))
 
     def find_sha256(self, sha256: str, *, key: Key | str | None = None) -> tuple[list[Record], Master | None]:
         """Exact lookup of a file's bytes: the issued copies with this output SHA-256 (under ``key`` only
         when given), and the master with it."""
-        copies = self._records(f"{_RECORD_SELECT} WHERE c.output_sha256 = ? AND c.state = 'issued' "
+        copies = self._records(f"{RECORD_SELECT} WHERE c.output_sha256 = ? AND c.state = 'issued' "
                                "ORDER BY c.issued_at", (sha256,))
         return [copy for copy in copies if key is None or copy.key == _key_id(key)], self.master(sha256)
 
@@ -352,7 +323,7 @@ class Registry:
             clauses.append("substr(c.id, 1, ?) = ?")
             args += [len(id_prefix), id_prefix]
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        select = _RECORD_SELECT if prints else _RECORD_SELECT.replace("m.print", "x''")
+        select = RECORD_SELECT if prints else RECORD_SELECT.replace("m.print", "x''")
         return self._records(f"{select}{where} ORDER BY c.reserved_at, c.id", tuple(args))
 
     def matches(self, key: Key | str, payload: int) -> dict[str, list[dict[str, Any]]]:
@@ -382,46 +353,3 @@ class Registry:
         keys, masters = self._query("SELECT (SELECT count(*) FROM keys), (SELECT count(*) FROM masters)")[0]
         states = dict(self._query("SELECT state, count(*) FROM copies GROUP BY state"))
         return {"keys": keys, "masters": masters, **{state: states.get(state, 0) for state in (RESERVED, ISSUED, VOID)}}
-
-    def integrity_check(self) -> str:
-        """SQLite's ``PRAGMA integrity_check`` answer: ``"ok"`` for a sound file."""
-        return "; ".join(row[0] for row in self._query("PRAGMA integrity_check"))
-
-    def require_writable(self) -> None:
-        """A `RegistryError` naming the file if this process may not write it (its file, its folder), said before
-        a batch's work rather than at each file's record."""
-        if schema.read_only(self._connection):
-            raise schema.unwritable(self.path, "this process may only read it")
-
-    def require_sound(self) -> None:
-        """A `RegistryError` naming the file and its first problem if SQLite's ``PRAGMA quick_check`` finds it
-        damaged (a read of a damaged table may stop short, or go on without the rows it cannot read)."""
-        problems = [line for row in self._query("PRAGMA quick_check") for line in row[0].splitlines()
-                    if not line.startswith("*** ")]
-        if problems != ["ok"]:
-            found = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
-            raise RegistryError(f"{self.path}: damaged registry (SQLite's quick_check found {found}, the first: "
-                                f"{problems[0]}); restore it from a backup (an earlier registry export --json, "
-                                "imported into a new registry)")
-
-    @property
-    def connection(self) -> sqlite3.Connection:
-        """The underlying connection (for `watermark.registry.exporting` and `importing`)."""
-        return self._connection
-
-
-def _master(row: tuple) -> Master:
-    id_, sha256, path, width, height, phash, print_, added_at = row
-    return Master(id=id_, sha256=sha256, path=path, width=width, height=height, phash=to_unsigned(phash),
-                  print=bytes(print_), added_at=added_at)
-
-
-def _record(row: tuple, masters: dict[int, Master]) -> Record:
-    """The record of ``row``, its master taken from ``masters`` (by id) when there, else added to it."""
-    (id_, key, payload, state, output_path, output_sha256, recipient, metadata, scheme, version,
-     reserved_at, issued_at, note) = row[:13]
-    master = masters.get(row[13]) or masters.setdefault(row[13], _master(row[13:]))
-    return Record(id=id_, key=key, payload=to_unsigned(payload), master=master, state=state,
-                  output_path=output_path, output_sha256=output_sha256, recipient=recipient,
-                  metadata=metadata_of(metadata), scheme=scheme, tool_version=version, reserved_at=reserved_at,
-                  issued_at=issued_at, note=note)
