@@ -42,7 +42,7 @@ def quarters(pixels: np.ndarray, key: watermark.Key) -> list[dict]:
         true = np.eye(2) * period * suspect.working.shape[0] / part.shape[0]
         reading = read(suspect.folded(true), layout_for(key))
         found = watermark.detect(part, key)
-        rows.append({"corner": corner, "activity": round(255 * float(np.median(suspect._activity)), 1),
+        rows.append({"corner": corner, "activity": round(255 * float(np.median(suspect.activity)), 1),
                      "keyed_z": round(reading.z, 2), "keyed_payload": reading.payload == _PAYLOAD,
                      "detect_found": found.found and found.payload == _PAYLOAD, "detect_z": round(found.score, 2)})
     return rows
