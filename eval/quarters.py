@@ -19,8 +19,8 @@ import watermark
 from eval import contenders
 from eval import images as images_mod
 from watermark import api, color
-from watermark.schemes.lattice import LatticeScheme
 from watermark.schemes.lattice.layout import layout_for
+from watermark.schemes.lattice.reading import read
 from watermark.schemes.lattice.views import Suspect
 
 __all__ = ["quarters", "main"]
@@ -32,7 +32,6 @@ def quarters(pixels: np.ndarray, key: watermark.Key) -> list[dict]:
     """The two quarters' figures for one photograph (uint8 RGB at its own size)."""
     marked = watermark.embed(pixels, _PAYLOAD, key)
     height, width = pixels.shape[:2]
-    scheme = LatticeScheme()
     period = 128 * max(height, width) / max(color.working_shape((height, width)))    # image px per tile
     rows = []
     for corner, (top, left) in (("top-left", (0, 0)), ("bottom-right", (height // 2, width // 2))):
@@ -41,9 +40,9 @@ def quarters(pixels: np.ndarray, key: watermark.Key) -> list[dict]:
         _, luma, _ = api.luminance_for(api.reduced_for(chosen, part, "quarter", part.shape[:2]), chosen, "quarter")
         suspect = Suspect(luma, part.shape[:2])
         true = np.eye(2) * period * suspect.working.shape[0] / part.shape[0]
-        reading = scheme._read(suspect.folded(true), layout_for(key))
+        reading = read(suspect.folded(true), layout_for(key))
         found = watermark.detect(part, key)
-        rows.append({"corner": corner, "activity": round(255 * float(np.median(suspect._activity)), 1),
+        rows.append({"corner": corner, "activity": round(255 * float(np.median(suspect.activity)), 1),
                      "keyed_z": round(reading.z, 2), "keyed_payload": reading.payload == _PAYLOAD,
                      "detect_found": found.found and found.payload == _PAYLOAD, "detect_z": round(found.score, 2)})
     return rows

@@ -11,6 +11,7 @@ from tests.photos import photo
 from watermark import coding, stats
 from watermark.schemes.lattice import informed, scheme, sync
 from watermark.schemes.lattice.layout import PILOT_WEIGHTINGS
+from watermark.schemes.lattice.reading import _HYPOTHESES, _match
 from watermark.schemes.lattice.scheme import LatticeScheme
 from watermark.schemes.lattice.views import Reading, Suspect
 
@@ -20,7 +21,7 @@ def test_a_payload_matched_among_candidates_pays_for_every_candidate():
     soft = (2.0 * coding.encode(7) - 1.0) * 0.5 + rng.normal(0, 1, coding.encode(7).size)
     reading = Reading(p_value=1.0, z=0.0, soft=soft.astype(np.float32), payload=None, to_tile=np.eye(3), symmetry=0)
     candidates = [7] + [int(v) for v in rng.integers(0, 2**63, size=59)]
-    matched = LatticeScheme._match(reading, candidates, 1e-3, looks=2)
+    matched = _match(reading, candidates, 1e-3, looks=2)
     z = coding.candidate_z(reading.soft, candidates)[0]
     assert matched.payload == 7 and matched.p_value == min(1.0, 2 * 60 * stats.normal_tail(float(z)))
 
@@ -31,7 +32,7 @@ def test_a_match_the_decoder_agrees_with_pays_for_both_looks():
     for decoded in (1e-30, 1e-12):              # the decoder's p-value below or above the match's
         reading = Reading(p_value=decoded, z=0.0, soft=soft.astype(np.float32), payload=7, to_tile=np.eye(3),
                           symmetry=0)
-        matched = LatticeScheme._match(reading, [7, 8], 1e-3)
+        matched = _match(reading, [7, 8], 1e-3)
         z = float(coding.candidate_z(reading.soft, [7])[0])
         match = 2 * max(stats.normal_tail(z), coding.match_tail(reading.soft, z))
         assert matched.payload == 7 and matched.p_value == min(1.0, 2 * min(match, decoded)), (decoded, match)
@@ -55,8 +56,8 @@ def test_a_match_pays_the_null_s_own_tail_beside_another_payload_s_mark():
     normal, own = stats.normal_tail(z), coding.match_tail(reading.soft, z)
     assert own > 2 * normal, (z, own / normal)
     between = float(np.sqrt(normal * own))
-    assert LatticeScheme._match(reading, [best], between).payload is None       # the normal tail named it
-    assert LatticeScheme._match(reading, [best], 2 * own).payload == best
+    assert _match(reading, [best], between).payload is None       # the normal tail named it
+    assert _match(reading, [best], 2 * own).payload == best
 
 
 def test_the_per_copy_layer_p_pays_for_the_shifted_look_too(monkeypatch, key):
@@ -102,10 +103,9 @@ def test_the_search_s_union_bound_counts_every_lattice_it_reads(monkeypatch, key
     folds = []
     real = Suspect.folded
     monkeypatch.setattr(Suspect, "folded", lambda self, basis, *a: folds.append(1) or real(self, basis, *a))
-    real_dewarped = scheme.LatticeScheme._read_dewarped.__func__
-    monkeypatch.setattr(scheme.LatticeScheme, "_read_dewarped",
-                        classmethod(lambda cls, *a: folds.append(1) or real_dewarped(cls, *a)))
+    real_dewarped = scheme.read_dewarped
+    monkeypatch.setattr(scheme, "read_dewarped", lambda *a: folds.append(1) or real_dewarped(*a))
     image = cv2.resize(photo("chelsea"), (768, 512), interpolation=cv2.INTER_AREA)
     assert not wm.detect(image, key).found
     per_lattice = len(sync.DIHEDRAL) * len(PILOT_WEIGHTINGS) * sync.TILE * sync.TILE
-    assert len(folds) * per_lattice <= scheme._HYPOTHESES, (len(folds), scheme._HYPOTHESES // per_lattice)
+    assert len(folds) * per_lattice <= _HYPOTHESES, (len(folds), _HYPOTHESES // per_lattice)

@@ -25,8 +25,9 @@ geometry left is searched for (:mod:`~watermark.schemes.lattice.search`), each h
 square tile and read the same way, and a promising one is polished on the pilot. When still no
 payload comes out, a smooth warp (StirMark's bending) estimated without the key is undone
 (:mod:`~watermark.schemes.lattice.dewarp`) and the tile read once more. The p-value pays for every hypothesis tried.
-What every key's read of one image shares, and the maps from its views to the tile, are in
-:mod:`~watermark.schemes.lattice.views`.
+How one view is read for the pilot and payload, and how many hypotheses its p-value pays for, are in
+:mod:`~watermark.schemes.lattice.reading`; what every key's read of one image shares, and the maps from its
+views to the tile, in :mod:`~watermark.schemes.lattice.views`.
 
 A second, non-periodic *per-copy layer* (:mod:`~watermark.schemes.lattice.copy_layer`), seeded by the
 payload and each tile's position and bound to the host's content, is added on the same bands; a
@@ -42,33 +43,29 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
-from scipy import fft
 
 from ... import borders, coding, color, stats
 from ...detection import CandidateEvidence, Detection, InformedReading
 from ...keys import Key
 from ..base import DEFAULT_FALSE_ALARM, Scheme
 from . import calibration, copy_layer, informed, masking, sync
-from .layout import LEVEL_OF_SLOT, LEVELS, PILOT_WEIGHTINGS, SLOTS, Layout, layout_for, slots_from_tile, tile_from_slots
+from .layout import LEVEL_OF_SLOT, LEVELS, SLOTS, Layout, layout_for, slots_from_tile, tile_from_slots
+from .reading import (
+    DECODE_BELOW,
+    POLISH_ABOVE,
+    POLISHED,
+    REGISTRATION_SLACK_HYPOTHESES,
+    SEARCH_CANDIDATES,
+    polish,
+    read,
+    read_at_identity,
+    read_dewarped,
+)
 from .sync import TILE
-from .views import Dewarped, Folded, Reading, Suspect, folded, tile_coordinates, to_xy, widest_part, working_view
+from .views import Reading, Suspect, to_xy, widest_part, working_view
 
 __all__ = ["LatticeScheme"]
 
-_SHORTLIST = 4                           # offsets per lattice whose statistic is computed exactly
-_DECODE_BELOW = 1e-3                     # pilot p-value under which the payload is decoded
-_SEARCH_CANDIDATES = 4                   # lattice hypotheses tried after the identity fails
-_POLISH_ABOVE = 5.5                      # pilot z from which a lattice is polished on the pilot itself
-_POLISH_STEPS = (0.004, 0.002, 0.001)    # polishing steps, relative to the period
-_POLISH_LOOKS = 64                       # bases one polish may read (each with one symmetry)
-_POLISHED = 2                            # lattices that may be polished per image
-_DEWARPS = 1                             # key-independent dewarped views read (StirMark's bending)
-# Every hypothesis the search tries, for the p-value's union bound: lattices x symmetries x band
-# weightings x offsets; and the looks that polishing may add once a hypothesis reaches _POLISH_ABOVE.
-_HYPOTHESES = (1 + _SEARCH_CANDIDATES + _DEWARPS) * len(sync.DIHEDRAL) * len(PILOT_WEIGHTINGS) * TILE * TILE
-_POLISH_HYPOTHESES = _POLISHED * _POLISH_LOOKS * len(PILOT_WEIGHTINGS) * TILE * TILE
-_REGISTRATION_SLACK = 3                  # px at working resolution an informed read's pilot looks around the identity
-_REGISTRATION_SLACK_HYPOTHESES = (2 * _REGISTRATION_SLACK + 1) ** 2 * len(PILOT_WEIGHTINGS)
 _ISS_GAIN = 1.0                          # fraction of the host's interference the embedder cancels
 _AMPLITUDE_RANGE = (0.3, 3.0)            # per-bit amplitude limits, relative to the base amplitude
 
@@ -164,22 +161,22 @@ class LatticeScheme(Scheme):
                    marked_shape: tuple[int, int] | None) -> Detection:
         layout = layout_for(key)
         reference = marked_shape or suspect.shape       # the marked image's grid, which the transform maps to
-        best = self._read(suspect.folded(np.eye(2) * TILE), layout)
+        best = read(suspect.folded(np.eye(2) * TILE), layout)
         if best.conclusive(false_alarm):
             return self._detection(best, suspect, reference, key, false_alarm)
         if best.p_value > false_alarm:     # not where it was put: find the lattice the geometry left
             polished = 0
-            for basis in itertools.islice(suspect.lattices(), _SEARCH_CANDIDATES):
-                candidate = self._read(suspect.folded(basis), layout)
-                if candidate.p_value > false_alarm and candidate.z >= _POLISH_ABOVE and polished < _POLISHED:
-                    candidate = self._polish(suspect.plane, layout, basis, candidate)
+            for basis in itertools.islice(suspect.lattices(), SEARCH_CANDIDATES):
+                candidate = read(suspect.folded(basis), layout)
+                if candidate.p_value > false_alarm and candidate.z >= POLISH_ABOVE and polished < POLISHED:
+                    candidate = polish(suspect.plane, layout, basis, candidate)
                     polished += 1
                 if candidate.p_value < best.p_value:
                     best = candidate
                 if best.p_value <= false_alarm:
                     break
         if not best.conclusive(false_alarm):   # perhaps a smooth warp (StirMark's bending) dephases the fold
-            candidate = self._read_dewarped(suspect.dewarped, layout)
+            candidate = read_dewarped(suspect.dewarped, layout)
             if candidate.p_value < best.p_value:
                 best = candidate
         return self._detection(best, suspect, reference, key, false_alarm)
@@ -187,7 +184,7 @@ class LatticeScheme(Scheme):
     def detect_in_place(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM,
                         source_shape: tuple[int, int] | None = None) -> Detection:
         suspect = Suspect(luma, source_shape or luma.shape)
-        best = self._read(suspect.folded(np.eye(2) * TILE), layout_for(key))
+        best = read(suspect.folded(np.eye(2) * TILE), layout_for(key))
         return self._detection(best, suspect, suspect.shape, key, false_alarm, verify=False)
 
     def _detection(self, best: Reading, suspect: Suspect, reference: tuple[int, int], key: Key,
@@ -220,7 +217,7 @@ class LatticeScheme(Scheme):
         p_value = informed.verify(suspect.working, suspect.plane, best.to_tile, key, best.payload).p_value
         if 2.0 * p_value > false_alarm:
             view = suspect.dewarped
-            reading = self._read(view.folded, layout_for(key))
+            reading = read(view.folded, layout_for(key))
             if reading.payload == best.payload:
                 again = informed.verify(view.working, view.plane, reading.to_tile, key, best.payload)
                 p_value = min(p_value, again.p_value)
@@ -261,17 +258,17 @@ class LatticeScheme(Scheme):
         if inside is not None:
             views = [(np.where(inside, view, 0.0).astype(np.float32), flatten) for view, flatten in views]
         plane = views[0][0]
-        hypotheses = len(views) * _REGISTRATION_SLACK_HYPOTHESES   # around the registration's identity
+        hypotheses = len(views) * REGISTRATION_SLACK_HYPOTHESES    # around the registration's identity
         if phase_searches:                                          # or every offset a phase search tried
             hypotheses = len(views) * phase_searches * informed.PHASE_HYPOTHESES
-        readings = [self._read_at_identity(view, layout, flatten, hypotheses, list(candidates), len(views),
-                                           false_alarm) for view, flatten in views]
+        readings = [read_at_identity(view, layout, flatten, hypotheses, list(candidates), len(views), false_alarm)
+                    for view, flatten in views]
         reading, (dy, dx) = min(readings, key=lambda pair: pair[0].p_value)
         p_pilot = stats.max_of_normals_p_value(reading.z, hypotheses)
         found = reading.p_value <= false_alarm
         scores, units = informed.candidate_scores(plane, working, key, list(candidates), inside)
         lowest, looks = scores, 1
-        if p_pilot <= _DECODE_BELOW and (dy, dx) != (0, 0):
+        if p_pilot <= DECODE_BELOW and (dy, dx) != (0, 0):
             # The periodic layer says where the tile grid is, unless it was over-subtracted: an inverted
             # pilot peaks a pixel or two off. Read the per-copy layer there too; the p-value pays for both.
             moved_plane, moved = (np.roll(array, (-dy, -dx), axis=(0, 1)) for array in (plane, working))
@@ -288,104 +285,3 @@ class LatticeScheme(Scheme):
                                               inverted=not present and p_reversed <= false_alarm))
         return InformedReading(found=found, payload=reading.payload if found else None, p_value=reading.p_value,
                                score=reading.z, candidates=tuple(evidence), units=units, scheme=self.name)
-
-    @classmethod
-    def _read_at_identity(cls, plane: np.ndarray, layout: Layout, flatten: bool, hypotheses: int,
-                          candidates: list[int], views: int, false_alarm: float) -> tuple[Reading, tuple[int, int]]:
-        """The periodic layer of ``plane`` (a suspect's view in a master's working frame) read within
-        ``_REGISTRATION_SLACK`` px of the identity: its pilot (p-value over ``hypotheses``), payload
-        matched among ``candidates`` (its p-value paying for the ``views`` read) or decoded; and the shift."""
-        folded = sync.fold(plane, TILE)
-        if flatten:
-            folded = fft.irfft2(sync.flattened(folded, sync.PHASE_ONLY), s=(TILE, TILE))
-        reach = range(-_REGISTRATION_SLACK, _REGISTRATION_SLACK + 1)
-        z, (dy, dx) = max((float(layout.pilot_z(np.roll(folded, (-y, -x), axis=(0, 1)))), (y, x))
-                          for y in reach for x in reach)
-        p_pilot = stats.max_of_normals_p_value(z, hypotheses)
-        reading = cls._decode(layout, layout.products(np.roll(folded, (-dy, -dx), axis=(0, 1))), z, p_pilot)
-        if candidates:
-            reading = cls._match(reading, candidates, false_alarm, looks=views)
-        return reading, (dy, dx)
-
-    @staticmethod
-    def _match(reading: Reading, candidates: list[int], false_alarm: float, looks: int = 1) -> Reading:
-        """The periodic layer's payload matched among ``candidates``: the best-matching whole codeword, if
-        its p-value (times the number of candidates and of ``looks``, the views matched) is at most
-        ``false_alarm``, and the decoder read no other payload (CRC-checked); else the decoded reading.
-        Where the decoder found the same payload, the better of the two p-values, doubled, is kept.
-
-        The match's null is a payload drawn at random (a registry's are): the codewords of payloads a few
-        bits apart agree on most coded bits (0.6 for one bit), so a mark whose payload is not a candidate
-        but a neighbour of one (sequential or text payloads given by hand) matched that neighbour at
-        p ~ 1e-25; the decoder's payload, read whole, says which it is. A match the normal tail would name
-        pays the null's own tail where that is heavier (`coding.match_tail`: a reading holding another
-        payload's mark the decoder could not read)."""
-        z = coding.candidate_z(reading.soft, candidates)
-        best = int(np.argmax(z))
-        tail = stats.normal_tail(float(z[best]))
-        if looks * len(candidates) * tail <= false_alarm:
-            tail = max(tail, coding.match_tail(reading.soft, float(z[best])))
-        p_value = min(1.0, looks * len(candidates) * tail)
-        if p_value > false_alarm or reading.payload is not None and reading.payload != candidates[best]:
-            return reading
-        if reading.payload == candidates[best]:
-            p_value = min(1.0, 2.0 * min(p_value, reading.p_value))
-        return replace(reading, payload=int(candidates[best]), p_value=p_value)
-
-    @classmethod
-    def _read_dewarped(cls, dewarped: Dewarped, layout: Layout) -> Reading:
-        """The reading of a plane on the tile grid as embedded once a smooth warp is undone
-        (:attr:`Suspect.dewarped`); its transform is the warp's affine part."""
-        reading = cls._read(dewarped.folded, layout)
-        return replace(reading, to_tile=reading.to_tile @ np.linalg.inv(np.vstack([dewarped.to_plane, [0, 0, 1]])))
-
-    @classmethod
-    def _polish(cls, plane: np.ndarray, layout: Layout, basis: np.ndarray, reading: Reading) -> Reading:
-        """``reading`` improved by moving ``basis`` a coordinate at a time while the pilot's z grows: the
-        autocorrelation places a lattice to a fraction of a pixel per period, the pilot does better."""
-        period = float(np.sqrt(abs(np.linalg.det(basis))))
-        moves = np.concatenate([np.eye(4), -np.eye(4)]).reshape(8, 2, 2)
-        looks = 0
-        for step in _POLISH_STEPS:
-            while looks + len(moves) <= _POLISH_LOOKS:
-                trials = [basis + step * period * move for move in moves]
-                readings = [cls._read(folded(plane, trial, (reading.symmetry,)), layout) for trial in trials]
-                looks += len(moves)
-                top = max(range(len(readings)), key=lambda i: readings[i].z)
-                if readings[top].z <= reading.z:
-                    break
-                basis, reading = trials[top], readings[top]
-        return reading
-
-    @classmethod
-    def _read(cls, folded: Folded, layout: Layout) -> Reading:
-        """Find this key's pilot in a folded lattice hypothesis (:func:`folded`) over its symmetries
-        and offsets, and decode the payload there."""
-        z, slot, dy, dx, values = layout.best_pilot(folded.spectra, _SHORTLIST)
-        index = folded.symmetries[slot]
-        p_pilot = stats.refined_search_p_value(z, _HYPOTHESES, refine_from=_POLISH_ABOVE,
-                                               refinements=_POLISH_HYPOTHESES)
-        to_tile = tile_coordinates(index, (dy, dx)) @ np.linalg.inv(np.vstack([folded.to_plane, [0, 0, 1]]))
-        return replace(cls._decode(layout, values, z, p_pilot), to_tile=to_tile, symmetry=index)
-
-    @classmethod
-    def _decode(cls, layout: Layout, values: np.ndarray, z: float, p_pilot: float) -> Reading:
-        """The reading of a folded tile aligned on the marked tile, given by its slots times the chips
-        (``values``), whose pilot gave ``z`` and ``p_pilot``: soft bits weighted by each band's
-        signal-to-noise ratio, payload, p-value."""
-        soft = layout.group_sums(values * cls._band_weights(layout, values)).sum(axis=1)
-        soft /= max(stats.robust_std(soft), 1e-12)
-        payload = coding.decode_soft(soft).payload if p_pilot <= _DECODE_BELOW else None
-        p_value = stats.with_checksum(p_pilot, payload is not None, coding.CRC_BITS)
-        return Reading(p_value=p_value, z=z, soft=soft, payload=payload, to_tile=np.eye(3), symmetry=0)
-
-    @staticmethod
-    def _band_weights(layout: Layout, values: np.ndarray) -> np.ndarray:
-        """Per-slot weight signal / noise^2 for each level, the signal measured on the pilot."""
-        weights = np.zeros(SLOTS, dtype=np.float32)
-        for level in range(len(LEVELS)):
-            band = LEVEL_OF_SLOT == level
-            signal = float(np.mean(values[band & layout.is_pilot]))
-            noise = float(np.var(values[band & ~layout.is_pilot]))
-            weights[band] = max(signal, 0.0) / max(noise, 1e-12)
-        return weights

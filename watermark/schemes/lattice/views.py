@@ -78,16 +78,17 @@ def folded(plane: np.ndarray, basis: np.ndarray, symmetries: tuple[int, ...] = _
 
 
 class Suspect:
-    """What every key's read of one image shares (none of it uses a key): the working view and its
-    whitened plane; and, computed when a key first needs them, the residual view, the lattices the
-    search finds in it, the plane with the smooth warp it shows undone, and the folds of the plane
-    on each lattice. ``shape`` is the suspect's pixel grid (as encoded), which transforms speak of."""
+    """What every key's read of one image shares (none of it uses a key): the working view, its
+    whitened plane and the local activity that whitened it; and, computed when a key first needs them,
+    the residual view, the lattices the search finds in it, the plane with the smooth warp it shows
+    undone, and the folds of the plane on each lattice. ``shape`` is the suspect's pixel grid (as
+    encoded), which transforms speak of."""
 
     def __init__(self, luma: np.ndarray, shape: tuple[int, int], origin: tuple[float, float] = (0.0, 0.0)):
         self.shape = shape
         self.origin = origin        # where this view's (0, 0) lies on the image's grid: a part inside borders
         self.working = working_view(luma, shape)
-        self.plane, self._activity = masking.whiten(self.working)
+        self.plane, self.activity = masking.whiten(self.working)
         self._block = sync.JPEG_BLOCK * self.working.shape[0] / shape[0]      # a JPEG grid, at working scale
         self._found: list[np.ndarray] = []
         self._search: Iterator[np.ndarray] | None = None
@@ -101,7 +102,7 @@ class Suspect:
     def residual(self) -> np.ndarray:
         """The view the lattice search and the dewarp look at (`masking.denoised_residual`)."""
         if self._residual is None:
-            self._residual = masking.denoised_residual(self.working, self._activity)
+            self._residual = masking.denoised_residual(self.working, self.activity)
         return self._residual
 
     def lattices(self) -> Iterator[np.ndarray]:
