@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
-from . import imageformats, imageio, imagewrite, schemes
+from . import imageformats, imageio, imageopen, imagewrite, pixellimit, schemes
 from .api import (
     READ_BACK_BELOW,
     check_key,
@@ -47,7 +47,7 @@ _RAISED_QUALITIES = (85, 90, 95)
 
 def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | bytes, key: Key, *,
                strength: float = 1.0, scheme: str = schemes.DEFAULT_SCHEME, quality: int | None = None,
-               overwrite: bool = False, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
+               overwrite: bool = False, max_pixels: int | None = pixellimit.DEFAULT_MAX_PIXELS,
                c2pa_signer: ManifestSigner | None = None) -> str | None:
     """Mark the image file ``src`` into ``dst``, keeping format, bit depth, alpha, ICC and EXIF.
 
@@ -119,7 +119,7 @@ def embed_loaded(loaded: imageio.LoadedImage, payload: int | bytes, key: Key, *,
 
 def embed_bytes(data: bytes, payload: int | bytes, key: Key, *, extension: str | None = None,
                 strength: float = 1.0, scheme: str = schemes.DEFAULT_SCHEME, quality: int | None = None,
-                max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS, name: str = "image") -> bytes:
+                max_pixels: int | None = pixellimit.DEFAULT_MAX_PIXELS, name: str = "image") -> bytes:
     """Mark an image file's bytes (an upload, an object store's) and return the marked file's, as
     `embed_file` would write them: format, bit depth, alpha, ICC and EXIF kept, and a JPEG written at the
     source's quality unless that would erase the mark (then finer, with a `FiligraneWarning`). Saving
@@ -180,7 +180,7 @@ def _kept_or_raised(marked: ImageLike, destination: str | os.PathLike, like: ima
     before = max(_read_in_place(marked, key, scheme).score, 1e-9)
     shares = []
     for candidate in [kept] + [raised for raised in _RAISED_QUALITIES if raised > kept]:
-        written = imageio.open_own(imagewrite.image_bytes(marked, destination, like=like, quality=candidate))
+        written = imageopen.open_own(imagewrite.image_bytes(marked, destination, like=like, quality=candidate))
         shares.append(_read_in_place(written, key, scheme).score / before)
         if shares[-1] >= _KEPT_SHARE:
             break
@@ -194,7 +194,7 @@ def _read_back(marked: ImageLike, destination: str | os.PathLike, like: imageio.
     ``at_quality``, the quality not ``given``) when that does; a small copy whose file loses its mark even so
     is refused (`ImageTooSmallError`): its pixels held it (`embed` reads them back), its encoding not."""
     for candidate in dict.fromkeys([quality, *([100] if at_quality and not given else [])]):
-        written = imageio.open_own(imagewrite.image_bytes(marked, destination, like=like, quality=candidate))
+        written = imageopen.open_own(imagewrite.image_bytes(marked, destination, like=like, quality=candidate))
         if detect(written, key, scheme=scheme.name).payload == payload:
             return candidate
     height, width = shape_of(marked)
@@ -225,7 +225,7 @@ def warn_if_marked(image: ImageLike, key: Key, scheme: schemes.Scheme, name: str
 
 def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
                 false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
-                max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
+                max_pixels: int | None = pixellimit.DEFAULT_MAX_PIXELS,
                 marked_shape: tuple[int, int] | None = None) -> Detection:
     """Detect in an image file (as `detect` does); an animated file (or a multi-page one) is read at
     its first frame, with a `FiligraneWarning` saying so.
@@ -241,7 +241,8 @@ def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFA
 
 
 def detect_bytes(data: bytes, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
-                 false_alarm: float = schemes.DEFAULT_FALSE_ALARM, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
+                 false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
+                 max_pixels: int | None = pixellimit.DEFAULT_MAX_PIXELS,
                  marked_shape: tuple[int, int] | None = None, name: str = "image") -> Detection:
     """`detect_file` of an image file's bytes (an upload); ``name`` is how errors and warnings name the file."""
     loaded = imageio.load_image_bytes(data, name, max_pixels=max_pixels, animated="first",

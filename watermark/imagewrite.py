@@ -46,11 +46,8 @@ from .errors import (
     WatermarkError,
 )
 from .imageformats import IMAGE_EXTENSIONS, OUTPUT_EXTENSIONS, OUTPUT_FORMATS
-from .imageio import (
-    LoadedImage,
-    raised_by_file_system,
-    raised_by_pillow,
-)
+from .imageio import LoadedImage
+from .imageopen import raised_by_file_system, raised_by_pillow
 
 __all__ = ["DEFAULT_QUALITY", "save_image", "image_bytes", "check_writable", "kept_jpeg_quality", "lossy_format",
            "misnamed", "copy_changes", "extension_of", "exists_message"]
