@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
-from . import imageformats, imageio, imageopen, imagewrite, pixellimit, schemes
+from . import imageencode, imageformats, imageio, imageopen, imageplace, imagewrite, pixellimit, schemes
 from .api import (
     READ_BACK_BELOW,
     check_key,
@@ -65,7 +65,7 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
     """
     check_key(key)
     if not overwrite and os.path.lexists(dst):   # fail before the work, not after
-        raise OutputExistsError(imagewrite.exists_message(dst))
+        raise OutputExistsError(imageplace.exists_message(dst))
     if c2pa_signer is not None:
         c2pa_signer.check_output(dst)
     loaded = imageio.load_image(src, max_pixels=max_pixels, animated="error")
@@ -91,13 +91,13 @@ def _marked(loaded: imageio.LoadedImage, dst: str | os.PathLike, payload: int | 
 
 def check_markable(loaded: imageio.LoadedImage, dst: str | os.PathLike) -> None:
     """Refuse, before the work, a file whose marked copy ``dst`` could not hold as it is: a 16-bit CMYK
-    read at 8 bits, or a format that cannot hold its mode or depth (`imagewrite.check_writable`); and warn
+    read at 8 bits, or a format that cannot hold its mode or depth (`imageencode.check_writable`); and warn
     of what the copy changes of the source's encoding (`imagewrite.copy_changes`)."""
     if loaded.depth_reduced:
         raise InvalidImageError(f"{loaded.path}: 16-bit CMYK, read at 8 bits per channel, would be written back "
                                 "at 8; convert it to 16-bit RGB or to 8-bit CMYK first")
     try:
-        imagewrite.check_writable(loaded.image, dst)
+        imageencode.check_writable(loaded.image, dst)
     except InvalidImageError as exc:
         lie = imagewrite.misnamed(loaded)
         if lie is None:
@@ -166,7 +166,7 @@ def output_quality(marked: ImageLike, destination: str | os.PathLike, like: imag
         read = _read_back(marked, destination, like, key, scheme, chosen, payload, at_quality=fmt is not None,
                           given=quality is not None)
         if read != chosen:
-            why = f"not {chosen or imagewrite.DEFAULT_QUALITY}: the mark did not read back from the file written so"
+            why = f"not {chosen or imageencode.DEFAULT_QUALITY}: the mark did not read back from the file written so"
             chosen = read
     if why:
         warnings.warn(f"{destination}: written at {fmt} quality {chosen}, {why}", FiligraneWarning, stacklevel=2)

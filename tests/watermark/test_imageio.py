@@ -1,5 +1,5 @@
-"""watermark/imageio.py and imagewrite.py, with the modules beside them (pixellimit, imageopen): round trips,
-metadata, orientation, bad files, atomic writes."""
+"""watermark/imageio.py and imagewrite.py, with the modules beside them (pixellimit, imageopen, imageencode,
+imageplace): round trips, metadata, orientation, bad files, atomic writes."""
 
 from __future__ import annotations
 

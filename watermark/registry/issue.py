@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import api_files, imageio, imagewrite, pixellimit, schemes
+from .. import api_files, imageio, imageplace, imagewrite, pixellimit, schemes
 from ..errors import (
     FiligraneWarning,
     InvalidImageError,
@@ -163,7 +163,7 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     if not overwrite and os.path.lexists(destination):   # refuse before drawing a payload
         if replaced:
             raise RegistryError(_another_copy(destination, replaced[0], differences(replaced[0]), source))
-        raise OutputExistsError(imagewrite.exists_message(destination))
+        raise OutputExistsError(imageplace.exists_message(destination))
     if c2pa_signer is not None:
         c2pa_signer.check_output(destination)
         metadata = {**(metadata or {}), "c2pa_manifest": new_manifest_id()}
