@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
-from . import imageformats, imageio, imagewrite, schemes
+from . import imageencode, imageformats, imageio, imageopen, imageplace, imagewrite, pixellimit, schemes
 from .api import (
     READ_BACK_BELOW,
     check_key,
@@ -47,7 +47,7 @@ _RAISED_QUALITIES = (85, 90, 95)
 
 def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | bytes, key: Key, *,
                strength: float = 1.0, scheme: str = schemes.DEFAULT_SCHEME, quality: int | None = None,
-               overwrite: bool = False, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
+               overwrite: bool = False, max_pixels: int | None = pixellimit.DEFAULT_MAX_PIXELS,
                c2pa_signer: ManifestSigner | None = None) -> str | None:
     """Mark the image file ``src`` into ``dst``, keeping format, bit depth, alpha, ICC and EXIF.
 
@@ -65,7 +65,7 @@ def embed_file(src: str | os.PathLike, dst: str | os.PathLike, payload: int | by
     """
     check_key(key)
     if not overwrite and os.path.lexists(dst):   # fail before the work, not after
-        raise OutputExistsError(imagewrite.exists_message(dst))
+        raise OutputExistsError(imageplace.exists_message(dst))
     if c2pa_signer is not None:
         c2pa_signer.check_output(dst)
     loaded = imageio.load_image(src, max_pixels=max_pixels, animated="error")
@@ -91,13 +91,13 @@ def _marked(loaded: imageio.LoadedImage, dst: str | os.PathLike, payload: int | 
 
 def check_markable(loaded: imageio.LoadedImage, dst: str | os.PathLike) -> None:
     """Refuse, before the work, a file whose marked copy ``dst`` could not hold as it is: a 16-bit CMYK
-    read at 8 bits, or a format that cannot hold its mode or depth (`imagewrite.check_writable`); and warn
+    read at 8 bits, or a format that cannot hold its mode or depth (`imageencode.check_writable`); and warn
     of what the copy changes of the source's encoding (`imagewrite.copy_changes`)."""
     if loaded.depth_reduced:
         raise InvalidImageError(f"{loaded.path}: 16-bit CMYK, read at 8 bits per channel, would be written back "
                                 "at 8; convert it to 16-bit RGB or to 8-bit CMYK first")
     try:
-        imagewrite.check_writable(loaded.image, dst)
+        imageencode.check_writable(loaded.image, dst)
     except InvalidImageError as exc:
         lie = imagewrite.misnamed(loaded)
         if lie is None:
@@ -119,7 +119,7 @@ def embed_loaded(loaded: imageio.LoadedImage, payload: int | bytes, key: Key, *,
 
 def embed_bytes(data: bytes, payload: int | bytes, key: Key, *, extension: str | None = None,
                 strength: float = 1.0, scheme: str = schemes.DEFAULT_SCHEME, quality: int | None = None,
-                max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS, name: str = "image") -> bytes:
+                max_pixels: int | None = pixellimit.DEFAULT_MAX_PIXELS, name: str = "image") -> bytes:
     """Mark an image file's bytes (an upload, an object store's) and return the marked file's, as
     `embed_file` would write them: format, bit depth, alpha, ICC and EXIF kept, and a JPEG written at the
     source's quality unless that would erase the mark (then finer, with a `FiligraneWarning`). Saving
@@ -166,7 +166,7 @@ def output_quality(marked: ImageLike, destination: str | os.PathLike, like: imag
         read = _read_back(marked, destination, like, key, scheme, chosen, payload, at_quality=fmt is not None,
                           given=quality is not None)
         if read != chosen:
-            why = f"not {chosen or imagewrite.DEFAULT_QUALITY}: the mark did not read back from the file written so"
+            why = f"not {chosen or imageencode.DEFAULT_QUALITY}: the mark did not read back from the file written so"
             chosen = read
     if why:
         warnings.warn(f"{destination}: written at {fmt} quality {chosen}, {why}", FiligraneWarning, stacklevel=2)
@@ -180,7 +180,7 @@ def _kept_or_raised(marked: ImageLike, destination: str | os.PathLike, like: ima
     before = max(_read_in_place(marked, key, scheme).score, 1e-9)
     shares = []
     for candidate in [kept] + [raised for raised in _RAISED_QUALITIES if raised > kept]:
-        written = imageio.open_own(imagewrite.image_bytes(marked, destination, like=like, quality=candidate))
+        written = imageopen.open_own(imagewrite.image_bytes(marked, destination, like=like, quality=candidate))
         shares.append(_read_in_place(written, key, scheme).score / before)
         if shares[-1] >= _KEPT_SHARE:
             break
@@ -194,7 +194,7 @@ def _read_back(marked: ImageLike, destination: str | os.PathLike, like: imageio.
     ``at_quality``, the quality not ``given``) when that does; a small copy whose file loses its mark even so
     is refused (`ImageTooSmallError`): its pixels held it (`embed` reads them back), its encoding not."""
     for candidate in dict.fromkeys([quality, *([100] if at_quality and not given else [])]):
-        written = imageio.open_own(imagewrite.image_bytes(marked, destination, like=like, quality=candidate))
+        written = imageopen.open_own(imagewrite.image_bytes(marked, destination, like=like, quality=candidate))
         if detect(written, key, scheme=scheme.name).payload == payload:
             return candidate
     height, width = shape_of(marked)
@@ -225,7 +225,7 @@ def warn_if_marked(image: ImageLike, key: Key, scheme: schemes.Scheme, name: str
 
 def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
                 false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
-                max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
+                max_pixels: int | None = pixellimit.DEFAULT_MAX_PIXELS,
                 marked_shape: tuple[int, int] | None = None) -> Detection:
     """Detect in an image file (as `detect` does); an animated file (or a multi-page one) is read at
     its first frame, with a `FiligraneWarning` saying so.
@@ -241,7 +241,8 @@ def detect_file(path: str | os.PathLike, key: Key, *, scheme: str = schemes.DEFA
 
 
 def detect_bytes(data: bytes, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
-                 false_alarm: float = schemes.DEFAULT_FALSE_ALARM, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
+                 false_alarm: float = schemes.DEFAULT_FALSE_ALARM,
+                 max_pixels: int | None = pixellimit.DEFAULT_MAX_PIXELS,
                  marked_shape: tuple[int, int] | None = None, name: str = "image") -> Detection:
     """`detect_file` of an image file's bytes (an upload); ``name`` is how errors and warnings name the file."""
     loaded = imageio.load_image_bytes(data, name, max_pixels=max_pixels, animated="first",

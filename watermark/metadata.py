@@ -2,7 +2,8 @@
 IPTC, a PNG's text and colour chunks), with the previews of the unmarked picture taken out and the
 orientation made upright, and what a JPEG output can hold of it (one EXIF segment, one XMP segment).
 
-`imageio` reads it with the picture (`carried_info`, into `LoadedImage`), `imagewrite` writes it.
+`imageio` reads it with the picture (`carried_info`, into `LoadedImage`), `imageencode` writes it (for
+`imagewrite`).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from . import color, imageio
+from . import color, imageio, pixellimit
 from .errors import WatermarkError
 from .image import luminance_of, pixels_of
 from .registration import Registration, frame_scaling
@@ -71,7 +71,7 @@ _THUMBNAIL_WHOLE, _THUMBNAIL_CROP, _MIN_THUMBNAIL = 0.8, 0.6, 12
 
 
 def load_original(path: str, sha256: str, size: tuple[int, int],
-                  *, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS) -> np.ndarray | None:
+                  *, max_pixels: int | None = pixellimit.DEFAULT_MAX_PIXELS) -> np.ndarray | None:
     """The master file's luminance (float32, 0..1; its short side at most ``_SHORT_SIDE``), or None
     when the file is no longer at ``path``, has changed (SHA-256, or ``size``: (width, height)), or
     cannot be read."""

@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import imageio
+from . import imageopen
 from .errors import CredentialsError, ImageFileError, MissingExtraError
 
 __all__ = ["ALG_PREFIX", "WATERMARK_ACTION", "ContentCredentials", "available", "soft_binding_alg",
@@ -204,7 +204,7 @@ def read_credentials_bytes(data: bytes, name: str, *, trust_anchors: str | os.Pa
                            ) -> ContentCredentials:
     """`read_credentials` for a file's bytes already read (a scan's); ``name`` is how errors name it."""
     try:
-        with imageio.open_own(data) as image:       # a scan's file, read within its pixel limit already
+        with imageopen.open_own(data) as image:     # a scan's file, read within its pixel limit already
             mime = image.get_format_mimetype()
     except (OSError, ValueError):
         mime = None

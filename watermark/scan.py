@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import api_files, color, imageio, provenance, schemes
+from . import api_files, color, imageio, pixellimit, provenance, schemes
 from .errors import FiligraneWarning, WatermarkError
 from .image import to_float
 from .keys import Key
@@ -104,7 +104,7 @@ class ScanOptions:
 
     partial: bool = False
     false_alarm: float = schemes.DEFAULT_FALSE_ALARM
-    max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS
+    max_pixels: int | None = pixellimit.DEFAULT_MAX_PIXELS
     thumbnails: bool = False
     credentials: bool = False
     trust_anchors: str | None = None

@@ -1,4 +1,5 @@
-"""watermark/imageio.py and imagewrite.py: round trips, metadata, orientation, bad files, atomic writes."""
+"""watermark/imageio.py and imagewrite.py, with the modules beside them (pixellimit, imageopen, imageencode,
+imageplace): round trips, metadata, orientation, bad files, atomic writes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
-from watermark import imageio, metadata
+from watermark import imageio, imageopen, metadata, pixellimit
 from watermark.errors import (
     FiligraneWarning,
     ImageFileError,
@@ -246,18 +247,18 @@ def test_pixel_limit_is_checked_before_decoding_and_can_be_raised(tmp_path):
 
 
 def test_pixel_limit_from_text_and_environment(monkeypatch):
-    assert imageio.parse_max_pixels("250_000_000") == 250_000_000
-    assert imageio.parse_max_pixels("none") is None and imageio.parse_max_pixels("0") is None
+    assert pixellimit.parse_max_pixels("250_000_000") == 250_000_000
+    assert pixellimit.parse_max_pixels("none") is None and pixellimit.parse_max_pixels("0") is None
     with pytest.raises(ParameterError):
-        imageio.parse_max_pixels("lots")
+        pixellimit.parse_max_pixels("lots")
     monkeypatch.setenv("FILIGRANE_MAX_PIXELS", "1234")
-    assert imageio._default_max_pixels() == 1234
-    assert imageio.environment_problem() is None
+    assert pixellimit._default_max_pixels() == 1234
+    assert pixellimit.environment_problem() is None
     monkeypatch.setenv("FILIGRANE_MAX_PIXELS", "lots")
     with warnings.catch_warnings():
         warnings.simplefilter("error")          # said where the limit is used, not at import
-        assert imageio._default_max_pixels() == 2 * Image.MAX_IMAGE_PIXELS
-    assert imageio.environment_problem() == "FILIGRANE_MAX_PIXELS='lots' is not a positive integer or 'none'"
+        assert pixellimit._default_max_pixels() == 2 * Image.MAX_IMAGE_PIXELS
+    assert pixellimit.environment_problem() == "FILIGRANE_MAX_PIXELS='lots' is not a positive integer or 'none'"
     with pytest.warns(FiligraneWarning, match="FILIGRANE_MAX_PIXELS='lots' .* using the limit of"):
         load_image(BAD / "animated.gif", animated="first")
     with warnings.catch_warnings():
@@ -587,7 +588,7 @@ def test_reading_an_image_leaves_the_process_s_pillow_and_warnings_settings_alon
     for name in ("a.jpg", "a.png", "a.webp", "a.tif", "a.gif"):
         loaded = load_image(_file(tmp_path, name, picture))
         assert loaded.image.size == (400, 300)
-        with imageio.open_own(_file(tmp_path, name, picture).read_bytes()) as reopened:
+        with imageopen.open_own(_file(tmp_path, name, picture).read_bytes()) as reopened:
             reopened.load()
     with pytest.raises(InvalidImageError, match="not an image file"):
         imageio.load_image_bytes(b"GIF89a but not quite", "x.gif")

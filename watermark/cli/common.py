@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .. import api, atomic, imageio, listing, schemes
+from .. import api, atomic, listing, pixellimit, schemes
 from ..errors import KeyFileError, ParameterError, WeakPassphraseWarning
 from ..keys import Key, passphrase_weakness
 from ..sources import NO_RECIPIENT, printable, visible
@@ -200,7 +200,7 @@ job_count = _checked(int, lambda value: 0 <= value <= _MOST_JOBS_PER_CORE * (os.
 
 def _pixel_limit(text: str) -> int | None:
     try:
-        return imageio.parse_max_pixels(text)
+        return pixellimit.parse_max_pixels(text)
     except ParameterError as exc:
         raise argparse.ArgumentTypeError(f"{exc} (from --max-pixels, or else FILIGRANE_MAX_PIXELS)") from None
 
@@ -217,7 +217,7 @@ def batch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per input on stdout")
     # a FILIGRANE_MAX_PIXELS text is the default as written: argparse parses it (and refuses a wrong one)
     # only when --max-pixels is not given
-    limit = os.environ.get("FILIGRANE_MAX_PIXELS", "").strip() or imageio.DEFAULT_MAX_PIXELS
+    limit = os.environ.get("FILIGRANE_MAX_PIXELS", "").strip() or pixellimit.DEFAULT_MAX_PIXELS
     parser.add_argument("--max-pixels", type=_pixel_limit, default=limit,
                         metavar="N", help="refuse larger images (decompression bombs); 'none' or 0 for no limit "
                                           "(default: %(default)s, or FILIGRANE_MAX_PIXELS)")

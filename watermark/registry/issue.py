@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import api_files, imageio, imagewrite, schemes
+from .. import api_files, imageio, imageplace, imagewrite, pixellimit, schemes
 from ..errors import (
     FiligraneWarning,
     InvalidImageError,
@@ -85,7 +85,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def register_master(registry: Registry, path: str | os.PathLike, loaded: imageio.LoadedImage | None = None,
-                    *, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS, sha256: str | None = None) -> Master:
+                    *, max_pixels: int | None = pixellimit.DEFAULT_MAX_PIXELS, sha256: str | None = None) -> Master:
     """Register the master file at ``path`` (idempotent): its SHA-256 (``sha256`` when the caller has it),
     size, perceptual hash, print and frame (a master registered before frames were kept gets its frame now)."""
     path = Path(path)
@@ -117,7 +117,7 @@ def _followed(registry: Registry, master: Master, path: Path) -> Master:
 def issue_file(registry: Registry, source: str | os.PathLike, destination: str | os.PathLike, key: Key, *,
                payload: int | None = None, recipient: str | None = None, metadata: dict[str, str] | None = None,
                strength: float = 1.0, scheme: str = schemes.DEFAULT_SCHEME, quality: int | None = None,
-               overwrite: bool = False, max_pixels: int | None = imageio.DEFAULT_MAX_PIXELS,
+               overwrite: bool = False, max_pixels: int | None = pixellimit.DEFAULT_MAX_PIXELS,
                c2pa_signer: ManifestSigner | None = None, on_written: Callable[[], None] | None = None) -> Issued:
     """Mark ``source`` into ``destination`` (as `watermark.embed_file`) and record the copy.
 
@@ -163,7 +163,7 @@ def issue_file(registry: Registry, source: str | os.PathLike, destination: str |
     if not overwrite and os.path.lexists(destination):   # refuse before drawing a payload
         if replaced:
             raise RegistryError(_another_copy(destination, replaced[0], differences(replaced[0]), source))
-        raise OutputExistsError(imagewrite.exists_message(destination))
+        raise OutputExistsError(imageplace.exists_message(destination))
     if c2pa_signer is not None:
         c2pa_signer.check_output(destination)
         metadata = {**(metadata or {}), "c2pa_manifest": new_manifest_id()}
