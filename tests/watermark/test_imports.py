@@ -14,3 +14,54 @@ def test_watermark_imports_neither_attacks_nor_eval():
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
             offenders += [f"{path.name}: {name}" for name in names if name.split(".")[0] in ("attacks", "eval")]
     assert offenders == []
+
+
+def _imports(modules: dict[str, Path], name: str) -> set[str]:
+    """The modules of ``modules`` that ``name`` imports, at its top or inside a function."""
+    path = modules[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            parts = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+            prefix = ".".join(parts + ([node.module] if node.module else []))
+            targets = [f"{prefix}.{alias.name}" if f"{prefix}.{alias.name}" in modules else prefix
+                       for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+def test_no_import_cycles_not_even_inside_functions():
+    """STYLE.md: no import cycles anywhere, not even hidden behind a function-level import (a package's
+    ``__init__`` naming its own submodules is not one: ``from . import x`` reads ``x``, not the package)."""
+    root = Path(watermark.__file__).parent.parent
+    modules = {}
+    for package in ("watermark", "attacks", "eval"):
+        for path in (root / package).rglob("*.py"):
+            parts = path.relative_to(root).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {name: _imports(modules, name) for name in modules}
+    cycles = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = "open"
+        for target in sorted(graph[name]):
+            if state.get(target) == "open":
+                cycles.append(" -> ".join([*trail[trail.index(target):], target]))
+            elif target not in state:
+                visit(target, [*trail, target])
+        state[name] = "done"
+
+    for name in sorted(modules):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []
