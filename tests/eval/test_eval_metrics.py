@@ -140,3 +140,61 @@ def test_a_missing_butteraugli_names_the_package(monkeypatch):
     monkeypatch.setattr(metrics.shutil, "which", lambda name: None)
     with pytest.raises(metrics.MissingMetricError, match="apt-get install butteraugli"):
         metrics.butteraugli(np.zeros((16, 16, 3), np.uint8), np.zeros((16, 16, 3), np.uint8))
+
+
+def test_luma_is_bt601_s_weighting_of_red_green_and_blue():
+    primaries = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]]], np.uint8)
+    assert metrics.luma(primaries)[0] == pytest.approx([0.299 * 255, 0.587 * 255, 0.114 * 255])
+
+
+def test_nothing_read_is_nan_not_a_rate():
+    assert math.isnan(metrics.bit_accuracy(np.array([], np.uint8), np.array([1, 0, 1])))
+    assert math.isnan(metrics.exact_payload_rate([]))
+
+
+def test_a_threshold_leaves_out_unmarked_scores_that_are_not_numbers():
+    scores = np.concatenate([np.arange(1000.0), [np.nan, np.inf, -np.inf]])
+    assert metrics.threshold_at_fpr(scores, fpr=0.01) == 989.0
+
+
+def test_a_score_equal_to_the_threshold_is_not_declared_marked():
+    null = np.arange(1000.0)                        # whole-number scores, as counts of matching bits are
+    assert metrics.threshold_at_fpr(null, 1e-3) == 998.0
+    assert metrics.detection_rate_at_fpr([998.0, 999.0, 1000.0, 5.0], null, 1e-3) == 0.5
+
+
+def test_calibration_reports_the_smallest_p_value():
+    assert metrics.calibration([0.3, 0.02, np.nan, 0.9]).min_p == 0.02
+
+
+def _photo_and_jpeg() -> tuple[np.ndarray, np.ndarray]:
+    from skimage import data
+
+    photo = np.ascontiguousarray(data.astronaut()[100:228, 150:278])
+    return photo, _jpeg(photo, 40)
+
+
+def test_ssimulacra2_scores_the_test_image_against_the_reference_as_the_package_does(perceptual, tmp_path):
+    from PIL import Image
+
+    photo, jpeg = _photo_and_jpeg()
+    Image.fromarray(photo).save(tmp_path / "reference.png")
+    Image.fromarray(jpeg).save(tmp_path / "test.png")
+    package = perceptual.ssimulacra2_package()
+    expected = package.compute_ssimulacra2(str(tmp_path / "reference.png"), str(tmp_path / "test.png"))
+    assert perceptual.ssimulacra2(photo, jpeg) == pytest.approx(expected, abs=1e-9)
+    assert perceptual.ssimulacra2(jpeg, photo) != pytest.approx(expected, abs=0.1)     # the order matters
+
+
+def test_butteraugli_gives_the_binary_s_distance_for_the_images_as_given(perceptual, tmp_path):
+    import shutil
+    import subprocess
+
+    from PIL import Image
+
+    photo, jpeg = _photo_and_jpeg()
+    Image.fromarray(photo).save(tmp_path / "reference.png")
+    Image.fromarray(jpeg).save(tmp_path / "test.png")
+    done = subprocess.run([shutil.which("butteraugli"), str(tmp_path / "reference.png"), str(tmp_path / "test.png")],
+                          capture_output=True, text=True, check=True)
+    assert perceptual.butteraugli(photo, jpeg) == pytest.approx(float(done.stdout.split()[0]), abs=1e-6)

@@ -204,3 +204,32 @@ def test_a_secret_split_by_a_space_is_named_as_such(tmp_path):
     path.write_text(f"filigrane-key v1 {secret}")                 # one line: accepted, as it always was
     path.chmod(0o600)
     assert wm.Key.load(path) == GOLDEN_KEY
+
+
+def test_a_passphrase_of_twenty_characters_is_long_enough():
+    assert keys.passphrase_weakness("a" * 20) is None
+    assert keys.passphrase_weakness(" " + "a" * 19 + " ") is not None          # blanks at the ends do not count
+
+
+def test_a_key_sent_to_a_worker_process_is_the_same_key():
+    import pickle
+
+    assert pickle.loads(pickle.dumps(GOLDEN_KEY)) == GOLDEN_KEY
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+@pytest.mark.parametrize("mode, access", [(0o666, "read and change"), (0o620, "change"), (0o602, "change")])
+def test_a_key_file_others_can_change_warns_what_they_can_do(tmp_path, mode, access):
+    path = tmp_path / "shared.key"
+    GOLDEN_KEY.save(path)
+    path.chmod(mode)
+    with pytest.warns(wm.KeyFilePermissionWarning, match=f"permissions {mode:04o} let other users {access} this key"):
+        assert wm.Key.load(path) == GOLDEN_KEY
+
+
+def test_a_key_file_of_another_version_is_refused(tmp_path):
+    path = tmp_path / "future.key"
+    path.write_text(f"filigrane-key v2\n{bytes(range(32)).hex()}\n")
+    path.chmod(0o600)
+    with pytest.raises(wm.KeyFileError, match="expected a 'filigrane-key v1' header"):
+        wm.Key.load(path)

@@ -5,6 +5,7 @@ import fcntl
 import io
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -237,3 +238,102 @@ def test_a_run_that_stops_before_its_first_row_leaves_no_file_it_made(tmp_path):
     with pytest.raises(RuntimeError), ResultLog(str(empty), overwrite=True):
         raise RuntimeError("stopped")
     assert empty.exists()
+
+
+def _short_writes(monkeypatch, most=3):
+    """os.write as a full pipe or a signal makes it: at most ``most`` bytes a call."""
+    write = os.write
+    monkeypatch.setattr(os, "write", lambda descriptor, data: write(descriptor, bytes(data[:most])))
+
+
+def test_a_row_cut_by_short_writes_is_written_whole(tmp_path, monkeypatch):
+    path = tmp_path / "out.jsonl"
+    with ResultLog(str(path)) as log:
+        _short_writes(monkeypatch)
+        log.write({"path": "a.jpg", "status": "exact"})
+        log.write({"path": "b.jpg", "status": "exact"})
+    assert path.read_text() == '{"path": "a.jpg", "status": "exact"}\n{"path": "b.jpg", "status": "exact"}\n'
+
+
+def test_a_stream_gets_what_its_text_layer_held_then_the_row_whole(tmp_path, monkeypatch):
+    path = tmp_path / "stdout.txt"
+    with open(path, "w", encoding="utf-8") as stream:
+        stream.write("before\n")                                    # held in the text layer's buffer
+        _short_writes(monkeypatch)
+        ResultLog(stream=stream).write({"path": "a.jpg"})
+    assert path.read_text() == 'before\n{"path": "a.jpg"}\n'
+
+
+def _syncs(monkeypatch, events):
+    fsync, replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda descriptor: events.append(("fsync", os.fstat(descriptor).st_ino))
+                        or fsync(descriptor))
+    monkeypatch.setattr(os, "replace", lambda source, target: events.append(("replace", os.stat(source).st_ino))
+                        or replace(source, target))
+
+
+def test_closing_makes_the_rows_durable(tmp_path, monkeypatch):
+    path = tmp_path / "out.jsonl"
+    events = []
+    _syncs(monkeypatch, events)
+    with ResultLog(str(path)) as log:
+        log.write({"path": "a.jpg"})
+    assert events == [("fsync", path.stat().st_ino)]
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o644])
+def test_a_resume_that_rewrites_the_file_syncs_it_before_it_takes_the_name_and_keeps_its_mode(tmp_path, monkeypatch,
+                                                                                              mode):
+    path = tmp_path / "out.jsonl"
+    path.write_text('{"path": "a.jpg", "error": "a.jpg: gone"}\n{"path": "b.jpg"}\n')     # a gap: rewritten
+    path.chmod(mode)
+    events = []
+    _syncs(monkeypatch, events)
+    with ResultLog(str(path), resume=True) as log:
+        log.write({"path": "a.jpg"})
+    new = path.stat().st_ino
+    assert events[:2] == [("fsync", new), ("replace", new)]
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert path.read_text() == '{"path": "b.jpg"}\n{"path": "a.jpg"}\n'
+
+
+def test_a_private_log_is_readable_by_its_owner_only(tmp_path):
+    for private, mode in ((True, 0o600), (False, 0o666 & ~_umask())):
+        path = tmp_path / f"{private}.jsonl"
+        with ResultLog(str(path), private=private) as log:
+            log.write({"path": "a.jpg"})
+        assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+def test_a_run_that_ends_without_rows_keeps_the_empty_file_it_made(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    with ResultLog(str(path)):
+        pass                                                         # a batch with nothing to do
+    assert path.read_text() == ""
+
+
+def test_a_file_replaced_while_it_was_being_locked_is_opened_again(tmp_path, monkeypatch):
+    """Another run's --resume rewrote the file and put the new one at its name between this run's open and
+    lock: the lock and the rows go to the file that has the name, not to the one it replaced."""
+    from watermark import resultlog
+
+    path, newer = tmp_path / "out.jsonl", tmp_path / "newer.jsonl"
+    path.write_text('{"path": "old.jpg"}\n')
+    newer.write_text('{"path": "a.jpg"}\n')
+    lock, calls = resultlog._lock, []
+
+    def lock_then_replace(descriptor, name):
+        lock(descriptor, name)
+        calls.append(name)
+        if len(calls) == 1:
+            os.replace(newer, path)
+
+    monkeypatch.setattr(resultlog, "_lock", lock_then_replace)
+    with ResultLog(str(path), resume=True) as log:
+        assert log.done("a.jpg") and not log.done("old.jpg")
+        log.write({"path": "b.jpg"})
+    assert len(calls) == 2 and path.read_text() == '{"path": "a.jpg"}\n{"path": "b.jpg"}\n'
