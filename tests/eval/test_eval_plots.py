@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from benchrows import result_row as _row
 
 from eval import plots
-
-
-def _row(**fields):
-    row = dict(scheme="s", image="i", attack="none", family="none", strength=1.0, marked=True, seed=0,
-               payload_bits=64, bit_accuracy=1.0, exact=True, found=True, p_value=0.0, score=1.0, psnr=40.0,
-               ssim=0.99, ssimulacra2=92.0, butteraugli=0.9, embed_ms=1.0, detect_ms=1.0, width=1000, height=1000,
-               error="")
-    return {**row, **fields}
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+from benchrows import result_row as _row
 
 from eval import images, metrics, report, runner, tables
 
@@ -45,14 +46,6 @@ def test_markdown_summary_tables(bench):
     assert "| no attack | 100 % (2/2; 34-100) | 100 % (2/2; 34-100) |" in text
     assert "Image quality" in text and "Speed" in text and "calibration" in text
     assert "**Detection rate at 0.1 % false positives per attack family**" in text
-
-
-def _row(**fields):
-    row = dict(scheme="s", image="i", attack="none", family="none", strength=1.0, marked=True, seed=0,
-               payload_bits=64, bit_accuracy=1.0, exact=True, found=True, p_value=0.0, score=1.0, psnr=40.0,
-               ssim=0.99, ssimulacra2=92.0, butteraugli=0.9, embed_ms=1.0, detect_ms=1.0, width=1000, height=1000,
-               error="")
-    return {**row, **fields}
 
 
 def test_text_cells_a_spreadsheet_would_run_get_a_quote_and_numbers_stay_numbers(tmp_path):
