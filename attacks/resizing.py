@@ -26,6 +26,7 @@ EPSILON = 1e-9
 
 
 def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` at ``size`` (width, height): area averaging when it shrinks, bicubic when it grows."""
     shrinking = size[0] * size[1] < image.shape[0] * image.shape[1]
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
 

@@ -30,6 +30,8 @@ def issued_payloads(master: str, seed: int) -> list[int]:
 
 @dataclass
 class Master:
+    """A photograph of the security run, the payloads issued for it, their marked copies and its frame."""
+
     name: str
     pixels: np.ndarray
     payloads: list[int]

@@ -79,6 +79,7 @@ class RegistryConnection:
 
 
 def master_from_row(row: tuple) -> Master:
+    """The `Master` of one row of the masters' columns (`MASTER_COLUMNS`), as the registry stores it."""
     id_, sha256, path, width, height, phash, print_, added_at = row
     return Master(id=id_, sha256=sha256, path=path, width=width, height=height, phash=to_unsigned(phash),
                   print=bytes(print_), added_at=added_at)
