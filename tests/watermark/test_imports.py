@@ -25,7 +25,8 @@ def _imports(modules: dict[str, Path], name: str) -> set[str]:
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            parts = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+            parts = package.split(".")
+            parts = parts[:len(parts) - node.level + 1] if node.level else []
             prefix = ".".join(parts + ([node.module] if node.module else []))
             targets = [f"{prefix}.{alias.name}" if f"{prefix}.{alias.name}" in modules else prefix
                        for alias in node.names]
