@@ -25,7 +25,10 @@ attributed or ``unverified`` (its periodic mark in its master's content, the lay
 ``--size WxH`` issues the masters at another size and resizes the forgeries' targets to it too;
 ``--figure PATH`` saves the 64 px composites, each labelled with the scan's status and likeness;
 ``--strength S`` issues the copies at another strength (what a collage of smooth photographs needs:
-see the README), ``--partial TEXT`` keeps the partial changes whose name contains it. Each run draws
+see the README), ``--partial TEXT`` keeps the partial changes whose name contains it, ``--no-forgeries``
+leaves the forgeries, framings and band swaps out of part 3 (``--unrelated 0`` its unrelated images).
+Each part says on stderr what it scans and how many files, and counts them on a progress bar there
+when stderr is a terminal; stdout gets the tables and counts. Each run draws
 a fresh key and payloads unless ``--seed N`` fixes them: a revision's ``watermark/`` put first on
 ``PYTHONPATH`` then reads the same copies, for a side-by-side comparison (the embedder unchanged).
 """
@@ -47,6 +50,7 @@ from PIL import Image
 
 import attacks
 import watermark as wm
+from watermark.cli.batch import Lines
 from watermark.registry import Registry, issue_file
 from watermark.scan import Scanner, ScanOptions
 from watermark.sources import Source
@@ -98,9 +102,17 @@ def _issue(root: Path, masters: list[Path], key: wm.Key, strength: float,
     return copies
 
 
-def _scan(scanner: Scanner, pixels: np.ndarray, folder: Path, name: str, cpu: list[float] | None = None) -> dict:
-    """The scanner's row for ``pixels`` saved as a PNG file; the CPU seconds the scan took (writing the
-    file left out) appended to ``cpu``."""
+def _stage(title: str, scans: int, what: str) -> Lines:
+    """Say on stderr which part runs, what it scans and how many scans that is; the `Lines` returned
+    count them on a progress bar there when stderr is a terminal (each `_scan` advances it)."""
+    print(f"eval.scan: {title}: {scans} scans ({what})", file=sys.stderr, flush=True)
+    return Lines(scans, title)
+
+
+def _scan(scanner: Scanner, pixels: np.ndarray, folder: Path, name: str, progress: Lines,
+          cpu: list[float] | None = None) -> dict:
+    """The scanner's row for ``pixels`` saved as a PNG file, counted on ``progress``; the CPU seconds the
+    scan took (writing the file left out) appended to ``cpu``."""
     path = folder / f"{name}.png"
     Image.fromarray(pixels).save(path)
     start = time.process_time()
@@ -108,6 +120,7 @@ def _scan(scanner: Scanner, pixels: np.ndarray, folder: Path, name: str, cpu: li
     if cpu is not None:
         cpu.append(time.process_time() - start)
     path.unlink()
+    progress.advance()
     return row
 
 
@@ -155,7 +168,7 @@ def _figure(forged: list[np.ndarray], rows: list[dict], path: Path, width: int =
     print(f"composites saved to {path}")
 
 
-def _framed(copies: dict, *scanners: Scanner, folder: Path) -> str:
+def _framed(copies: dict, *scanners: Scanner, folder: Path, progress: Lines) -> str:
     """A fellow recipient framing another: each second recipient's copy, denoised (its own layers worn
     away), with the periodic mark of the first recipient's copy of the same master pasted on it. How
     many the scanners attribute to the first (the bar: none), to the second, or name unverified."""
@@ -167,7 +180,7 @@ def _framed(copies: dict, *scanners: Scanner, folder: Path) -> str:
                 continue
             source, pasted = copies[(stem, _RECIPIENTS[0])]
             forged = attacks.copy_mark(_DENOISE(pixels), source=source)
-            row = _scan(scanner, forged, folder, f"framed-{stem}")
+            row = _scan(scanner, forged, folder, f"framed-{stem}", progress)
             framed += _found(row, pasted)[0]
             attributed_to_own += _found(row, own)[0]
             unverified += row["status"] == "unverified"
@@ -177,7 +190,7 @@ def _framed(copies: dict, *scanners: Scanner, folder: Path) -> str:
             f"(master files moved away: {counts[1]})")
 
 
-def _swapped(copies: dict, *scanners: Scanner, folder: Path) -> str:
+def _swapped(copies: dict, *scanners: Scanner, folder: Path, progress: Lines) -> str:
     """A fellow recipient's band swap (`attacks.swap_band`): each second recipient's full copy with the
     band that the first recipient's web copy (1280 px, JPEG 85) holds taken from it. How many the
     scanners attribute to the first recipient and not the forger (a framing), and to the forger."""
@@ -189,7 +202,7 @@ def _swapped(copies: dict, *scanners: Scanner, folder: Path) -> str:
                 continue
             source, pasted = copies[(stem, _RECIPIENTS[0])]
             forged = attacks.swap_band(pixels, source=_WEB(source), quality=85)
-            row = _scan(scanner, forged, folder, f"swapped-{stem}")
+            row = _scan(scanner, forged, folder, f"swapped-{stem}", progress)
             own_attributed = _found(row, own)[0]
             framed += _found(row, pasted)[0] and not own_attributed
             attributed_to_own += own_attributed
@@ -197,6 +210,34 @@ def _swapped(copies: dict, *scanners: Scanner, folder: Path) -> str:
                       "forger")
     return (f"{len(copies) // 2} copies whose web band was swapped for another's web copy: {counts[0]} "
             f"(master files moved away: {counts[1]})")
+
+
+def _false(args: argparse.Namespace, unrelated: list[images.ImageSpec], bases: list[images.ImageSpec],
+           copies: dict, masters: list[Path], scanners: tuple[Scanner, Scanner], folder: Path, progress: Lines,
+           cpu: list[float]) -> list[str]:
+    """Part 3's counts: the ``unrelated`` images scanned with the first of ``scanners`` (``--partial``, the
+    master files at hand), the CPU each took appended to ``cpu``; then, each with both scanners (the
+    master files at hand and moved away), the forgeries made on ``bases`` (none: left out), the framings
+    and the band swaps."""
+    partial_scan, moved_scan = scanners
+    attributed = sum(_scan(partial_scan, _rgb(spec.load()), folder, f"u{index}", progress, cpu)["status"]
+                     == "attributed" for index, spec in enumerate(unrelated))
+    counts = [f"{attributed} of {len(unrelated)} unrelated images and crops"]
+    if not bases:
+        return counts
+    targets = [np.ascontiguousarray(replace(spec, size=args.size).load()) for spec in bases]
+    sources = [copies[(masters[i % len(masters)].stem, _RECIPIENTS[0])][0] for i in range(len(targets))]
+    for label, extra in _FORGERIES.items():       # with the master files, and with the registry's frames
+        forged = [attacks.copy_mark(_rgb(target), source=source, **extra) for target, source in zip(targets, sources)]
+        with_files, frames_only = ([_scan(scanner, pixels, folder, f"f{index}", progress)
+                                    for index, pixels in enumerate(forged)] for scanner in scanners)
+        if args.figure and extra.get("band"):
+            _figure(forged, with_files, Path(args.figure))
+        counts.append(f"{_attributed(with_files)} of {len(forged)} {label} ({_attributed(frames_only)} with the "
+                      "master files moved away)")
+    counts.append(_framed(copies, *scanners, folder=folder, progress=progress))
+    counts.append(_swapped(copies, *scanners, folder=folder, progress=progress))
+    return counts
 
 
 def _blind(pixels: np.ndarray, key: wm.Key, payload: int) -> bool:
@@ -223,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unrelated", type=int, default=1000, help="unrelated images to scan (default 1000)")
     parser.add_argument("--seeds", type=int, default=2, help="random draws per partial change (default 2)")
     parser.add_argument("--partial", default="", help="only the partial changes whose name contains this")
+    parser.add_argument("--forgeries", action=argparse.BooleanOptionalAction, default=True,
+                        help="scan the forgeries, framings and band swaps for false attributions (default; "
+                             "--no-forgeries leaves them out, --unrelated 0 the unrelated images)")
     parser.add_argument("--size", type=images.one_size, metavar="WxH",
                         help="the masters' size and the forgeries' targets' (default: masters at 1920x1080, "
                              "targets at their own sizes)")
@@ -234,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="draw the key and the payloads from this seed (default: fresh ones each run): "
                              "two revisions then read the same copies")
     args = parser.parse_args(argv)
+    if args.figure and not args.forgeries:
+        parser.error("--figure saves the forgeries' composites: drop --no-forgeries")
 
     key = wm.Key.generate() if args.seed is None else wm.Key.from_passphrase(f"eval.scan seed {args.seed}")
     payloads = None if args.seed is None else np.random.default_rng(args.seed)
@@ -250,62 +296,54 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(masters)} masters at {size[0]}x{size[1]}, {len(copies)} copies issued at strength "
               f"{args.strength:g}", flush=True)
 
-        by_class: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
-        for name, _, group in acceptance.CLASSES:
-            if args.classes.lower() not in name.lower():
-                continue
-            for attack in group[:args.per_class]:
-                for (stem, recipient), (pixels, payload) in copies.items():
-                    if recipient != _RECIPIENTS[0]:
-                        continue
+        firsts = [(stem, pixels, payload) for (stem, recipient), (pixels, payload) in copies.items()
+                  if recipient == _RECIPIENTS[0]]
+        by_class: dict[str, list[tuple[bool, ...]]] = defaultdict(list)
+        chosen = [(name, attack) for name, _, group in acceptance.CLASSES if args.classes.lower() in name.lower()
+                  for attack in group[:args.per_class]]
+        with _stage("acceptance attacks", len(chosen) * len(firsts),
+                    f"{len(chosen)} attacks on {len(firsts)} copies, scanned blind") as progress:
+            for name, attack in chosen:
+                for stem, pixels, payload in firsts:
                     suspect = attack(pixels, seed=0)
-                    by_class[f"{name}: {attack}"].append(
-                        (_blind(suspect, key, payload), *_found(_scan(blind_scan, suspect, root / "suspects", stem),
-                                                                payload)))
+                    row = _scan(blind_scan, suspect, root / "suspects", stem, progress)
+                    by_class[f"{name}: {attack}"].append((_blind(suspect, key, payload), *_found(row, payload)))
         _table(f"Attribution after the acceptance attacks ({size[0]}x{size[1]}, one recipient's copies)", by_class,
                "scan >= blind", _COLUMNS)
 
         others = [pixels for (stem, recipient), (pixels, _) in copies.items() if recipient == _RECIPIENTS[1]]
         partial: dict[str, list[tuple[bool, ...]]] = defaultdict(list)
         lost: dict[str, list[str]] = defaultdict(list)      # the masters whose copy scan --partial missed
-        for change, make in suspects.PARTIAL.items():
-            if args.partial.lower() not in change.lower():
-                continue
-            for seed in range(args.seeds):
-                for index, ((stem, recipient), (pixels, payload)) in enumerate(copies.items()):
-                    if recipient != _RECIPIENTS[0]:
-                        continue
-                    suspect = make(pixels, others[index + 1:] + others[:index], seed)
-                    found, moved = (_found(_scan(scanner, suspect, root / "suspects", stem), payload)
-                                    for scanner in (partial_scan, moved_scan))
-                    partial[change].append((_blind(suspect, key, payload), *found, *moved))
-                    if not found[1]:
-                        lost[change].append(f"{stem} (seed {seed})" if args.seeds > 1 else stem)
+        changes = {change: make for change, make in suspects.PARTIAL.items() if args.partial.lower() in change.lower()}
+        with _stage("partial changes", 2 * len(changes) * args.seeds * len(firsts),
+                    f"{len(changes)} changes x {args.seeds} draws of {len(firsts)} copies, each scanned with "
+                    "--partial, with the master files and without") as progress:
+            for change, make in changes.items():
+                for seed in range(args.seeds):
+                    for index, (stem, pixels, payload) in enumerate(firsts):
+                        suspect = make(pixels, others[index + 1:] + others[:index], seed)
+                        found, moved = (_found(_scan(scanner, suspect, root / "suspects", stem, progress), payload)
+                                        for scanner in (partial_scan, moved_scan))
+                        partial[change].append((_blind(suspect, key, payload), *found, *moved))
+                        if not found[1]:
+                            lost[change].append(f"{stem} (seed {seed})" if args.seeds > 1 else stem)
         _table("Informed detection: partial and perspective changes (scan --partial)", partial, ">= 95 %",
                _COLUMNS + tuple(f"{column}, master files moved away" for column in _COLUMNS))
         for change, stems in lost.items():
             print(f"  not named, {change}: {', '.join(stems)}")
 
         cpu: list[float] = []
-        bases = [np.ascontiguousarray(replace(spec, size=args.size).load())
-                 for spec in images.null_images(len(images.NULL_PHOTOS))]
-        sources = [copies[(masters[i % len(masters)].stem, _RECIPIENTS[0])][0] for i in range(len(bases))]
-        unrelated = [_rgb(spec.load()) for spec in images.null_images(args.unrelated, min_side=256)]
-        attributed = sum(_scan(partial_scan, pixels, root / "suspects", f"u{index}", cpu)["status"] == "attributed"
-                         for index, pixels in enumerate(unrelated))
-        counts = [f"{attributed} of {len(unrelated)} unrelated images and crops"]
-        for label, extra in _FORGERIES.items():       # with the master files, and with the registry's frames
-            forged = [attacks.copy_mark(_rgb(target), source=source, **extra) for target, source in zip(bases, sources)]
-            with_files, frames_only = ([_scan(scanner, pixels, root / "suspects", f"f{index}")
-                                        for index, pixels in enumerate(forged)]
-                                       for scanner in (partial_scan, moved_scan))
-            if args.figure and extra.get("band"):
-                _figure(forged, with_files, Path(args.figure))
-            counts.append(f"{_attributed(with_files)} of {len(forged)} {label} ({_attributed(frames_only)} with the "
-                          "master files moved away)")
-        counts.append(_framed(copies, partial_scan, moved_scan, folder=root / "suspects"))
-        counts.append(_swapped(copies, partial_scan, moved_scan, folder=root / "suspects"))
-        print(f"\nFalse attributions, scanned with --partial: {'; '.join(counts)}")
+        unrelated = images.null_images(args.unrelated, min_side=256)
+        bases = images.null_images(len(images.NULL_PHOTOS)) if args.forgeries else []
+        forgeries = 2 * (len(_FORGERIES) * len(bases) + 2 * len(others)) if args.forgeries else 0
+        if unrelated or forgeries:
+            what = [f"{len(unrelated)} unrelated images (--unrelated)"] if unrelated else []
+            what += [f"{len(_FORGERIES) * len(bases)} forgeries and {2 * len(others)} framings and band swaps, "
+                     "with the master files and without (--no-forgeries leaves them out)"] if forgeries else []
+            with _stage("false attributions", len(unrelated) + forgeries, "; ".join(what)) as progress:
+                counts = _false(args, unrelated, bases, copies, masters, (partial_scan, moved_scan),
+                                root / "suspects", progress, cpu)
+            print(f"\nFalse attributions, scanned with --partial: {'; '.join(counts)}")
         if cpu:
             print(f"CPU per unrelated file, scanned with --partial (the scan alone): "
                   f"mean {1000 * np.mean(cpu):.0f} ms, median {1000 * np.median(cpu):.0f} ms")
