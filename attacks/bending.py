@@ -21,7 +21,7 @@ import numpy as np
 from watermark.image import image_op
 
 from ._spec import Param, RngLike, make_rng, record, registered
-from .codec import _roundtrip
+from .codec import roundtrip
 
 __all__ = ["random_bending", "small_random_distortions", "latest_small_random_distortions", "print_scan"]
 
@@ -177,7 +177,7 @@ def random_bending(image: np.ndarray, *, inwards: float = 2.0, outwards: float =
     colour, alpha = _split(_remap(image, mx, my))
     colour = _transfer(colour, rng, deviation)
     if quality:
-        colour = _roundtrip(np.clip(colour, 0.0, 1.0), "JPEG", quality=quality)
+        colour = roundtrip(np.clip(colour, 0.0, 1.0), "JPEG", quality=quality)
     return _join(colour, alpha)
 
 

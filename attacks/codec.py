@@ -20,7 +20,7 @@ from watermark.image import image_op, to_float
 
 from ._spec import SPECS, Param, registered
 
-__all__ = ["jpeg", "jpeg_bytes", "webp", "avif", "strip_metadata", "screenshot", "encoded", "EXTENSIONS"]
+__all__ = ["jpeg", "jpeg_bytes", "webp", "avif", "strip_metadata", "screenshot", "encoded", "roundtrip", "EXTENSIONS"]
 
 EXTENSIONS = {"jpeg": (".jpg", ".jpeg"), "webp": (".webp",), "avif": (".avif",)}   # codec attack -> its files
 
@@ -42,7 +42,10 @@ def _encode(pixels: np.ndarray, fmt: str, **options: object) -> bytes:
     return buffer.getvalue()
 
 
-def _roundtrip(pixels: np.ndarray, fmt: str, **options: object) -> np.ndarray:
+def roundtrip(pixels: np.ndarray, fmt: str, **options: object) -> np.ndarray:
+    """``pixels`` (float32 in [0, 1], ``(H, W)`` grey or ``(H, W, 3)`` RGB) rounded to 8 bits, encoded by
+    Pillow as ``fmt`` (``"JPEG"``, ``"WEBP"``, ``"AVIF"``) with its save ``options``, and decoded again:
+    float32 in [0, 1], the same shape. The codec attacks' common step, without their parameter checks."""
     with Image.open(io.BytesIO(_encode(pixels, fmt, **options))) as decoded:
         decoded.load()
         mode = "L" if pixels.ndim == 2 else "RGB"
@@ -71,7 +74,7 @@ def jpeg(image: np.ndarray, *, quality: int = 75, subsampling: str = "4:2:0") ->
     >>> jpeg(np.full((16, 16, 3), 128, np.uint8), quality=50).dtype
     dtype('uint8')
     """
-    return _roundtrip(image, "JPEG", **_jpeg_options(image, quality, subsampling))
+    return roundtrip(image, "JPEG", **_jpeg_options(image, quality, subsampling))
 
 
 def _jpeg_options(pixels: np.ndarray, quality: int, subsampling: str) -> dict[str, object]:
@@ -107,7 +110,7 @@ def webp(image: np.ndarray, *, quality: int = 80, lossless: bool = False) -> np.
     lossless : bool
         Lossless WebP: only the rounding to 8 bits remains.
     """
-    return _roundtrip(image, "WEBP", **_webp_options(image, quality, lossless))
+    return roundtrip(image, "WEBP", **_webp_options(image, quality, lossless))
 
 
 def _webp_options(pixels: np.ndarray, quality: int, lossless: bool) -> dict[str, object]:
@@ -134,7 +137,7 @@ def avif(image: np.ndarray, *, quality: int = 50) -> np.ndarray:
     MissingExtraError
         This Pillow was built without AVIF (Pillow 11.3 and later ship it in their wheels).
     """
-    return _roundtrip(image, "AVIF", **_avif_options(image, quality))
+    return roundtrip(image, "AVIF", **_avif_options(image, quality))
 
 
 def _avif_options(pixels: np.ndarray, quality: int) -> dict[str, object]:

@@ -35,7 +35,7 @@ from types import ModuleType
 import numpy as np
 from scipy import ndimage, stats
 
-__all__ = ["psnr", "ssim", "luma", "ssimulacra2", "ssimulacra2_package", "butteraugli", "MissingMetricError",
+__all__ = ["psnr", "ssim", "luma", "rgb8", "ssimulacra2", "ssimulacra2_package", "butteraugli", "MissingMetricError",
            "bit_accuracy", "bit_error_rate", "exact_payload_rate",
            "wilson_interval", "holm", "sign_test", "threshold_at_fpr", "detection_rate_at_fpr", "detection_rate_at_p",
            "Calibration", "calibration"]
@@ -126,7 +126,15 @@ class MissingMetricError(RuntimeError):
     """A perceptual metric's implementation is not installed; the message says how to install it."""
 
 
-def _rgb8(image: np.ndarray) -> np.ndarray:
+def rgb8(image: np.ndarray) -> np.ndarray:
+    """``image`` as the perceptual metrics take it: uint8 RGB ``(H, W, 3)``, C-contiguous; grey is
+    repeated into the three channels, alpha dropped.
+
+    Raises
+    ------
+    ValueError
+        ``image`` is not uint8 (the metrics compare sRGB bytes; convert, do not let them guess a scale).
+    """
     image = np.asarray(image)
     if image.dtype != np.uint8:
         raise ValueError(f"perceptual metrics take uint8 images, got {image.dtype}")
@@ -143,7 +151,7 @@ def _as_png_pair(reference: np.ndarray, test: np.ndarray, folder: str) -> tuple[
         raise ValueError(f"shapes differ: {reference.shape} and {test.shape}")
     paths = os.path.join(folder, "reference.png"), os.path.join(folder, "test.png")
     for path, image in zip(paths, (reference, test)):
-        Image.fromarray(_rgb8(image)).save(path, compress_level=1)
+        Image.fromarray(rgb8(image)).save(path, compress_level=1)
     return paths
 
 

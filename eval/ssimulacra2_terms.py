@@ -34,7 +34,7 @@ def terms(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:
     """The weighted error terms of ``test`` against ``reference`` (uint8 sRGB, same shape), keyed
     ``"Y scale 2 L1 ssim"``; the terms that are 0 by weight are left out."""
     steps = metrics.ssimulacra2_package()
-    reference, test = metrics._rgb8(reference), metrics._rgb8(test)
+    reference, test = metrics.rgb8(reference), metrics.rgb8(test)
     if reference.shape != test.shape:
         raise ValueError(f"shapes differ: {reference.shape} and {test.shape}")
     linear = [steps.srgb_to_linear(image.astype(np.float64)) for image in (reference, test)]

@@ -66,3 +66,45 @@ def test_no_import_cycles_not_even_inside_functions():
         if name not in state:
             visit(name, [name])
     assert cycles == []
+
+
+def test_no_module_uses_another_modules_private_name():
+    """STYLE.md: public names only across modules. ``from x import _name`` and ``x._name``, where ``x``
+    is another of our modules, are what a module's ``_`` promises no other module does (a private
+    module, such as ``attacks._spec``, may still be imported: its public names are its package's)."""
+    root = Path(watermark.__file__).parent.parent
+    modules = {}
+    for package in ("watermark", "attacks", "eval"):
+        for path in (root / package).rglob("*.py"):
+            parts = path.relative_to(root).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    offenders = []
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        bound = {}                          # name -> the module of ours this module binds it to
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                parts = package.split(".")
+                parts = parts[:len(parts) - node.level + 1] if node.level else []
+                prefix = ".".join(parts + ([node.module] if node.module else []))
+                for alias in node.names:
+                    if f"{prefix}.{alias.name}" in modules:
+                        bound[alias.asname or alias.name] = f"{prefix}.{alias.name}"
+                    elif alias.name.startswith("_") and not alias.name.startswith("__") and prefix != name:
+                        offenders.append(f"{path.name}:{node.lineno}: from {prefix} import {alias.name}")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    head = alias.name if alias.asname else alias.name.partition(".")[0]
+                    if head in modules:
+                        bound[alias.asname or head] = head
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")):
+                continue
+            chain, value = [], node.value           # x._name, x.y._name, ... with x bound to one of ours
+            while isinstance(value, ast.Attribute):
+                chain.insert(0, value.attr)
+                value = value.value
+            if isinstance(value, ast.Name) and value.id in bound and ".".join([bound[value.id], *chain]) in modules:
+                offenders.append(f"{path.name}:{node.lineno}: {'.'.join([value.id, *chain, node.attr])}")
+    assert offenders == []
