@@ -1,6 +1,7 @@
 """Security attacks: what they need, what they refuse, and that they use no key."""
 
 import ast
+import functools
 import inspect
 
 import cv2
@@ -9,6 +10,7 @@ import pytest
 from attack_images import rgb8
 
 import attacks
+import watermark
 from watermark.errors import AttackParameterError
 
 
@@ -76,3 +78,26 @@ def test_a_band_swap_keeps_the_finer_detail_and_takes_the_published_band_from_th
     assert abs(float(np.mean(coarse[0] - coarse[1])) - 0.1) < 0.01          # the band is the other's
     fine = [picture - cv2.GaussianBlur(picture, (0, 0), 3.0) for picture in (swapped, image)]
     assert np.corrcoef(fine[0].ravel(), fine[1].ravel())[0, 1] > 0.9        # the finer detail stays
+
+
+PAYLOAD = 0x5EED_0000_0000_0007
+
+
+@functools.cache
+def _marked(name: str, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A small photograph (``size``: width, height) and its copy marked with the suite's test key."""
+    from attack_images import _small
+
+    image = _small(name, size)
+    return image, watermark.embed(image, PAYLOAD, watermark.Key.from_passphrase("filigrane test suite"))
+
+
+def test_gain_one_subtracts_about_what_the_embedder_added_on_a_small_image():
+    def luma(image: np.ndarray) -> np.ndarray:
+        return image.astype(np.float64) @ [0.299, 0.587, 0.114]
+
+    for size in ((192, 144), (384, 288)):        # below the working resolution (512 px): the mark is resampled
+        image, marked = _marked("astronaut", size)
+        embedded = np.sqrt(np.mean((luma(marked) - luma(image)) ** 2))
+        subtracted = np.sqrt(np.mean((luma(attacks.remove_mark(marked, gain=1.0)) - luma(marked)) ** 2))
+        assert 0.8 < subtracted / embedded < 1.3, size
