@@ -51,6 +51,13 @@ def test_parse_reads_the_cli_syntax_and_the_printed_form(text, printed):
     assert attacks.parse(printed) == attacks.parse(text)
 
 
+@pytest.mark.parametrize("text", ["2024", "true", "False", "1e3", "-5", "0.5"])
+def test_text_that_reads_as_a_number_or_a_truth_value_prints_quoted_and_reads_back(text):
+    overlay = attacks.attack("text", text=text)
+    assert str(overlay) == f"text(text={text!r})" and attacks.parse(str(overlay)) == overlay
+    assert overlay.filename == f"text_text={text}"
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: attacks.attack("rotat"), "did you mean 'rotate'"),
     (lambda: attacks.parse("nosuch:x=1"), "known attacks: add_noise, affine"),
