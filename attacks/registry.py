@@ -45,8 +45,9 @@ def _format(value: Any) -> str:
         return "(" + ", ".join(_format(item) for item in value) + ")"
     if isinstance(value, float):
         return repr(value)
-    if isinstance(value, str):
-        return value if re.fullmatch(r"[A-Za-z0-9_.:+-]+", value) else repr(value)
+    if isinstance(value, str):      # bare only when it reads back as this text (not 2024, true, 1e3)
+        plain = re.fullmatch(r"[A-Za-z0-9_.:+-]+", value) and isinstance(_value(value), str)
+        return value if plain else repr(value)
     return str(value)
 
 

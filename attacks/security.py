@@ -79,9 +79,7 @@ def _periodic(pixels: np.ndarray, tile: np.ndarray, gain: float) -> np.ndarray:
     """``gain`` times ``tile`` repeated over ``pixels``' working frame under its perceptual mask."""
     luma = _luma(pixels)
     shape = color.working_shape(luma.shape)
-    if shape[0] > luma.shape[0]:          # a small image: measure texture at the working size, as resampled
-        luma = color.resize(luma, shape)
-    return gain * masking.perceptual_mask(luma, shape) * sync.tile_pattern(tile, shape)
+    return gain * masking.perceptual_mask(luma, shape) * sync.tile_pattern(tile, shape)    # as the embedder
 
 
 def _gain() -> Param:

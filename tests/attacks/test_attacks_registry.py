@@ -51,6 +51,13 @@ def test_parse_reads_the_cli_syntax_and_the_printed_form(text, printed):
     assert attacks.parse(printed) == attacks.parse(text)
 
 
+@pytest.mark.parametrize("text", ["2024", "true", "False", "1e3", "-5", "0.5"])
+def test_text_that_reads_as_a_number_or_a_truth_value_prints_quoted_and_reads_back(text):
+    overlay = attacks.attack("text", text=text)
+    assert str(overlay) == f"text(text={text!r})" and attacks.parse(str(overlay)) == overlay
+    assert overlay.filename == f"text_text={text}"
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: attacks.attack("rotat"), "did you mean 'rotate'"),
     (lambda: attacks.parse("nosuch:x=1"), "known attacks: add_noise, affine"),
@@ -131,6 +138,39 @@ def test_chain_prints_applies_in_order_and_seeds_reproducibly():
     assert attacks.chain(attacks.attack("jpeg")) == attacks.attack("jpeg")
 
 
+def test_a_float_parameter_reads_back_exactly():
+    for value in (0.1234567, 1e-7, 2.0 / 3.0):
+        rotation = attacks.attack("rotate", degrees=value)
+        assert attacks.parse(str(rotation)).kwargs["degrees"] == value
+
+
+def test_a_chain_is_random_and_takes_other_images_when_any_of_its_parts_does():
+    assert attacks.chain("jpeg", "gaussian_noise").random and attacks.chain("gaussian_noise", "jpeg").random
+    forged = attacks.chain("jpeg:quality=90", "copy_mark")
+    assert forged.inputs == "source" and forged.needs_inputs and not attacks.chain("jpeg", "remove_mark").needs_inputs
+    image, source = rgb8(), 255 - rgb8()
+    expected = attacks.copy_mark(attacks.jpeg(image, quality=90), source=source)
+    assert np.array_equal(forged(image, seed=0, source=source), expected)     # the jpeg part gets no source=
+
+
+def test_the_parts_of_a_chain_draw_independently():
+    grey = np.full((64, 64), 0.5)
+    twice = attacks.parse("gaussian_noise:sigma=0.05 + gaussian_noise:sigma=0.05")(grey, seed=3)
+    assert abs(float(np.std(twice - grey)) - 0.05 * np.sqrt(2)) < 0.008      # the same noise twice: 0.1
+
+
+def test_last_step_gives_the_image_the_chains_last_attack_gets():
+    noisy = attacks.parse("gaussian_noise:sigma=0.05 + crop:percent=50,position=random + jpeg:quality=80")
+    last, before = noisy.last_step(rgb8(), seed=4)
+    assert str(last) == "jpeg(quality=80)" and np.array_equal(last(before), noisy(rgb8(), seed=4))
+
+
+def test_nested_chains_are_flattened_into_single_attacks():
+    nested = attacks.chain(attacks.chain("rescale:factor=0.75", "jpeg:quality=75"), "grayscale")
+    assert [part.name for part in nested.parts] == ["rescale", "jpeg", "grayscale"]
+    assert nested == attacks.parse(str(nested))
+
+
 def test_filenames_are_safe():
     assert attacks.attack("rotate", degrees=5, crop=True).filename == "rotate_degrees=5_crop=True"
     assert attacks.parse("text:text='a/b c'").filename == "text_text=a-b-c"
@@ -142,6 +182,8 @@ def test_describe_and_names():
     line = attacks.describe("rotate")
     assert line.startswith("rotate (geometry): degrees=5 [float in [-360, 360]; counter-clockwise], crop=False [bool; ")
     assert "random" in attacks.describe("random_bending")
+    assert attacks.describe("gaussian_noise").startswith("gaussian_noise (noise random): ")
+    assert attacks.describe("jpeg").startswith("jpeg (codec): ")
     assert set(attacks.__all__) >= set(attacks.names())
 
 

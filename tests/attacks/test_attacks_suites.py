@@ -84,6 +84,12 @@ def test_stirmark_parameter_sets_match_the_profile(name):
         assert len(matrices) == 8 and matrices == (SHEARS | LINEAR) - {(1, 0.05, 0.05, 1)}
 
 
+@pytest.mark.parametrize("name", ["stirmark", "stirmark-as-shipped"])
+def test_stirmark_rotation_keeps_the_whole_rotated_picture(name):
+    plain = [a for a in attacks.suite(name) if a.name == "rotate" and not {"crop", "scale"} & set(a.kwargs)]
+    assert len(plain) == len(SMB_ANGLES) and all(a.kwargs.get("expand") is True for a in plain)
+
+
 def test_as_shipped_differs_only_where_the_profile_has_quirks():
     intended, shipped = attacks.suite("stirmark"), attacks.suite("stirmark-as-shipped")
     changed = {a.name for a in shipped if a not in set(intended)}
@@ -109,18 +115,26 @@ def test_social_suite_does_what_platforms_do():
     assert all(j.kwargs["subsampling"] == "4:2:0" for j in jpegs)
     assert all(a.parts[-1].name == "strip_metadata" for a in uploads)
     assert any(a.parts[1].name == "webp" for a in uploads) and any(a.name == "screenshot" for a in social)
+    assert {a.parts[1].kwargs["quality"] for a in uploads} <= set(range(70, 86))      # WebP too
+    for post in framed:                 # a framed post is uploaded as a photograph is
+        codec = post.parts[1]
+        assert (codec.name, codec.kwargs["subsampling"], post.parts[-1].name) == ("jpeg", "4:2:0", "strip_metadata")
+    scales = [a.kwargs["scale"] for a in social if a.name == "screenshot"]
+    assert min(scales) < 1 < max(scales)    # a screen that shows the picture smaller, one that shows it larger
 
 
 def test_modern_and_quick_cover_their_families():
     assert {a.name for a in attacks.suite("modern")} >= {"colour_jitter", "hue", "saturation", "grayscale", "palette",
                                                          "text", "logo", "perspective", "print_scan", "avif",
                                                          "denoise"}
+    palettes = {a.kwargs["dither"] for a in attacks.suite("modern") if a.name == "palette"}
+    assert palettes == {True, False}        # dithering's noise and plain posterisation
     quick = attacks.suite("quick")
     assert 10 <= len(quick) <= 14
     assert {a.family for a in quick} >= {"codec", "noise", "filter", "geometry", "bending", "colour", "chain"}
 
 
-@pytest.mark.parametrize("name", ["stirmark", "stirmark-as-shipped", "social", "modern", "quick"])
+@pytest.mark.parametrize("name", attacks.suites())
 def test_every_suite_entry_prints_uniquely_reads_back_and_runs(name):
     suite = attacks.suite(name)
     printed = [str(a) for a in suite]
@@ -129,6 +143,8 @@ def test_every_suite_entry_prints_uniquely_reads_back_and_runs(name):
     image = rgb8()[:64, :80]
     for attack in suite:
         assert attacks.parse(str(attack)) == attack
+        if attack.needs_inputs:         # a multi-image attack: eval.security brings its other images
+            continue
         out = attack(image, seed=0)
         assert out.dtype == np.uint8 and out.ndim == 3, attack
 
