@@ -5,8 +5,9 @@ or less.
 1024 px, WebP 50; a photograph larger than the 1080p class as a web copy, 1080 px and JPEG 80, and
 as a full-size WebP 50) and raises the amplitude, by at most ``_ROUND_TRIP_BOOST``, where the pilot
 would not survive it; where even that would not make the payload readable, it raises it only as far
-as a full-size JPEG 50 needs, and where even that would not help, it spends nothing; where the
-published pilot keeps more than it needs, it lowers the amplitude, to ``_ROUND_TRIP_LEAST`` at least.
+as a full-size JPEG 50 needs, or further where a full-size JPEG 30 keeps too little of the mark, and
+where even JPEG 50 would not help, it spends nothing; where the published pilot keeps more than it
+needs, it lowers the amplitude, to ``_ROUND_TRIP_LEAST`` at least.
 """
 
 import cv2
@@ -23,6 +24,7 @@ from watermark.schemes.lattice import calibration, views
 PAYLOAD = 0x0DD_BA11
 WEBP_50 = attacks.attack("webp", quality=50)
 JPEG_50 = attacks.attack("jpeg", quality=50)
+JPEG_30 = attacks.attack("jpeg", quality=30)
 SOCIAL = attacks.chain(attacks.attack("downscale", max_side=1080), attacks.attack("jpeg", quality=80))
 
 
@@ -71,6 +73,19 @@ def test_where_webp_takes_even_the_raised_mark_it_gets_what_a_full_size_jpeg_50_
     assert 1.05 < extra <= calibration._ROUND_TRIP_BOOST + 0.05
     before, after = (wm.detect(JPEG_50(marked), key) for marked in (uncalibrated["sky"], default))
     assert after.payload == PAYLOAD and after.score > before.score + 0.5, (before, after)
+
+
+def test_where_a_full_size_jpeg_30_keeps_too_little_of_the_mark_it_gets_more(key):
+    # A dimmer sky: WebP at 1024 px takes even the raised mark and JPEG 50 keeps it at the default,
+    # but JPEG 30 took the payload (its copy's pilot z 3.9); at 1.5 times, JPEG 30 gives it back.
+    image = (scenes.sky(np.random.default_rng(12), (1920, 1080)) * 0.8).astype(np.uint8)
+    default = wm.embed(image, PAYLOAD, key)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(calibration, "_ROUND_TRIP_BOOST", 1.0)
+        uncalibrated = wm.embed(image, PAYLOAD, key)
+    extra = np.std(default.astype(float) - image) / np.std(uncalibrated.astype(float) - image)
+    assert 1.15 < extra <= calibration._ROUND_TRIP_BOOST + 0.05, extra
+    assert wm.detect(JPEG_30(default), key).payload == PAYLOAD
 
 
 def test_no_extra_amplitude_where_it_would_buy_nothing(uncalibrated, key):
