@@ -48,3 +48,18 @@ def dark_lake(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     ramp = np.arange(height)[:, None, None] / height * np.ones((1, width, 1))
     glow = np.exp(-((np.arange(width) - width * 0.6) / (width * 0.2)) ** 2)[None, :, None]
     return _noisy(np.array([6.0, 10.0, 22.0]) + np.array([10.0, 14.0, 22.0]) * ramp + 12 * glow, rng, 1.0)
+
+
+def dark_band(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """A stormy night sky: dark, smooth clouds (luminance 10-40 of 255) over a thin band of small lights and
+    trees along a far shore, grain. Local features find keypoints in the band alone: few, and clustered
+    in a strip, where a homography fits their noise and tilts the rest of the picture."""
+    width, height = size
+    ramp = np.arange(height)[:, None, None] / height * np.ones((1, width, 1))
+    clouds = cv2.GaussianBlur(rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), 30)
+    scene = np.array([14.0, 16.0, 22.0]) + np.array([12.0, 12.0, 14.0]) * ramp + 5 * (clouds / clouds.std())[:, :, None]
+    band = np.zeros((height, width), np.float32)
+    for _ in range(width // 6):
+        centre = (int(rng.integers(0, width)), int(rng.integers(int(0.55 * height), int(0.59 * height))))
+        cv2.circle(band, centre, int(rng.integers(1, 4)), float(rng.uniform(10, 40)), thickness=-1)
+    return _noisy(scene + cv2.GaussianBlur(band, (0, 0), 0.8)[:, :, None] * np.array([1.0, 0.9, 0.7]), rng)

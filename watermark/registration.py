@@ -2,7 +2,9 @@
 
 `register` matches a suspect's SIFT keypoints to a master's print (Lowe's ratio test, each master
 keypoint's two nearest suspect keypoints), fits a homography from the suspect's pixels to the
-master's pixels with a robust estimator (OpenCV's USAC MAGSAC++ where available, else RANSAC) and
+master's pixels with a robust estimator (OpenCV's USAC MAGSAC++ where available, else RANSAC), and a
+similarity (RANSAC), the similarity kept where the matches do not support more (Torr's GRIC: a plain
+crop of a smooth photograph, whose few clustered keypoints a homography overfits), and
 decides: a registration is ``matched`` when at least :data:`MIN_INLIERS` matches agree on a
 homography, or :data:`MIN_SIMILARITY_INLIERS` on a similarity (rotation, scale and shift: a crop or a
 rescaled copy), and the map is plausible (orientation kept, no fold, area ratio within 1/1024..1024).
@@ -146,14 +148,45 @@ def _register_once(suspect: Features, master: Features, min_inliers: int) -> Reg
         return Registration(False, None, 0, len(suspect_points))
     inliers = int(mask.sum())
     matched = inliers >= min_inliers and bool(_plausible(homography, suspect.width, suspect.height))
-    if not matched:       # a crop or a rescaled copy: the simpler model needs fewer agreeing matches
-        similarity, mask = cv2.estimateAffinePartial2D(suspect_points, master_points, method=cv2.RANSAC,
-                                                       ransacReprojThreshold=error, maxIters=4000, confidence=0.999)
-        if similarity is not None and int(mask.sum()) >= MIN_SIMILARITY_INLIERS:
-            homography, inliers = np.vstack([similarity, [0.0, 0.0, 1.0]]), int(mask.sum())
-            matched = bool(_plausible(homography, suspect.width, suspect.height))
+    similarity, similar = cv2.estimateAffinePartial2D(suspect_points, master_points, method=cv2.RANSAC,
+                                                      ransacReprojThreshold=error, maxIters=4000, confidence=0.999)
+    if similarity is not None and int(similar.sum()) >= MIN_SIMILARITY_INLIERS:
+        simpler = np.vstack([similarity, [0.0, 0.0, 1.0]])
+        # a crop or a rescaled copy: the simpler model needs fewer agreeing matches; and where the
+        # homography matched, the similarity replaces it when the matches do not support more
+        if (not matched or _prefer_similarity(suspect_points, master_points, homography, mask.ravel() > 0,
+                                              simpler, error)) and _plausible(simpler, suspect.width, suspect.height):
+            homography, inliers, matched = simpler, int(similar.sum()), True
     return Registration(matched, homography, inliers, len(suspect_points), False,
                         _coverage(homography, suspect, master) if matched else 0.0)
+
+
+def _squared_errors(model: np.ndarray, suspect_points: np.ndarray, master_points: np.ndarray) -> np.ndarray:
+    mapped = cv2.perspectiveTransform(suspect_points.reshape(-1, 1, 2).astype(np.float64), model).reshape(-1, 2)
+    return np.sum((mapped - master_points) ** 2, axis=1)
+
+
+def _prefer_similarity(suspect_points: np.ndarray, master_points: np.ndarray, homography: np.ndarray,
+                       inlying: np.ndarray, similarity: np.ndarray, error: float) -> bool:
+    """Whether the matches support no more than a similarity: Torr's GRIC (Geometric Robust Information
+    Criterion, Torr 1998) of each model, the lower kept. For n matches, each a point of R^4 (r = 4)
+    on a manifold of dimension d = 2 for both models, with k = 8 parameters (homography) or 4
+    (similarity): GRIC = sum of min(e^2 / sigma^2, lambda3 (r - d)) + lambda1 d n + lambda2 k, with
+    lambda1 = log r, lambda2 = log(r n), lambda3 = 2; e the transfer error in the master's pixels and
+    sigma the noise of the homography's inliers (robust: their median squared error over chi2(2)'s
+    median, 2 log 2), at least a twentieth of the inlier threshold. A homography fitted on a few
+    clustered keypoints of a smooth image fits their noise a little better and the picture's far
+    corners tens of pixels wrong; a perspective warp's matches leave the similarity far off."""
+    n, r, d = len(suspect_points), 4, 2
+    squared = _squared_errors(homography, suspect_points, master_points)
+    noise = np.median(squared[inlying]) / (2.0 * np.log(2.0)) if inlying.any() else error ** 2
+    sigma2 = max(float(noise), (error / 6.0) ** 2)
+
+    def gric(model_squared: np.ndarray, k: int) -> float:
+        rho = np.minimum(model_squared / sigma2, 2.0 * (r - d)).sum()
+        return float(rho + np.log(r) * d * n + np.log(r * n) * k)
+
+    return gric(_squared_errors(similarity, suspect_points, master_points), 4) <= gric(squared, 8)
 
 
 def register(suspect: Suspect | ImageLike, master: MasterPrint, *, min_inliers: int = MIN_INLIERS) -> Registration:

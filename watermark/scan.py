@@ -226,6 +226,8 @@ class Scanner:
             mark = Mark(key.public_id, detection.payload, detection.p_value, "blind", verified=detection.verified,
                         layer_p_value=detection.verification_p_value)
             found.geometry = found.geometry or detection.to_dict()["geometry"]
+            if found.lattice is None:
+                found.lattice = detection.transform
             if detection.payload is not None:
                 records = self.registry.find_payload(detection.payload, key=key)
                 mark.record = next((r for r in records if r.state == ISSUED), None)

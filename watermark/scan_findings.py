@@ -78,6 +78,7 @@ class Findings:
     read_against: dict[int, str] = field(default_factory=dict)       # master id -> its file, or its frame
     likeness: dict[int, float | None] = field(default_factory=dict)  # master id -> see scan_matching's _likeness
     geometry: dict[str, Any] | None = None
+    lattice: np.ndarray | None = None       # the first blind mark's transform (the file's pixels -> its mark's)
     _suspect: Suspect | None = None
     _page: np.ndarray | None = None
 

@@ -7,6 +7,7 @@ import pytest
 from eval import suspects
 from eval.images import _skimage, _to_rgb8
 from tests.photos import PHOTO_NAMES, photo
+from tests.scenes import dark_band
 from watermark.features import master_print
 from watermark.registration import Suspect, register, to_master_frame
 
@@ -43,6 +44,45 @@ def test_a_crop_registers_where_it_was_cut(prints):
         corners = np.array([[0, 0, 1], [size, size, 1]], float) @ result.homography.T
         assert np.abs(corners[:, :2] / corners[:, 2:] - [[left, top], [left + size, top + size]]).max() < 2.0
         assert result.coverage == pytest.approx(size * size / (512 * 512), rel=0.1)
+
+
+def _corner_error(homography, box):
+    """The largest distance, in the master's pixels, between where ``homography`` and the truth put the
+    corners of the crop ``box`` (x, y, width, height)."""
+    x, y, width, height = box
+    corners = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], float)
+    mapped = corners @ homography.T
+    return float(np.hypot(*(mapped[:, :2] / mapped[:, 2:] - corners[:, :2] - [x, y]).T).max())
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_a_plain_crop_of_a_smooth_image_registers_as_a_similarity(seed):
+    """A dark, smooth scene's keypoints lie in one strip (a far shore): a homography fitted on them fits
+    their noise and put the crop's corners up to 14 px off; the matches support no more than a
+    similarity (Torr's GRIC), which puts them within a pixel."""
+    master = dark_band(np.random.default_rng(seed), (1280, 800))
+    for box in ((470, 294, 810, 506), (290, 180, 990, 620)):
+        x, y, width, height = box
+        result = register(suspects.jpeg(np.ascontiguousarray(master[y:y + height, x:x + width]), 90),
+                          master_print(master))
+        assert result.matched and np.array_equal(result.homography[2], [0.0, 0.0, 1.0]), (box, result)
+        assert _corner_error(result.homography, box) < 1.0, box
+
+
+def test_a_perspective_warp_keeps_its_homography():
+    """The similarity replaces the homography only where the matches support no more: a copy seen in
+    perspective (its top edge 8 % narrower) still registers as a homography, to a pixel."""
+    image = cv2.resize(photo("astronaut"), (1024, 1024), interpolation=cv2.INTER_AREA)
+    square = np.array([[0, 0], [1024, 0], [1024, 1024], [0, 1024]], np.float32)
+    seen = np.array([[41, 20], [983, 0], [1024, 1024], [0, 1010]], np.float32)
+    warp = cv2.getPerspectiveTransform(square, seen)
+    suspect = suspects.jpeg(cv2.warpPerspective(image, warp, (1024, 1024)), 90)
+    result = register(suspect, master_print(image))
+    assert result.matched and np.abs(result.homography[2, :2]).max() > 1e-5
+    back = np.linalg.inv(warp)
+    corners = np.array([[100, 100, 1], [900, 100, 1], [900, 900, 1], [100, 900, 1]], float)
+    found, true = corners @ result.homography.T, corners @ back.T
+    assert np.abs(found[:, :2] / found[:, 2:] - true[:, :2] / true[:, 2:]).max() < 1.0
 
 
 @pytest.mark.parametrize("name", ["coffee", "rocket"])

@@ -217,3 +217,63 @@ def test_a_crop_placed_by_the_tile_phase_needs_its_layer_where_the_picture_puts_
     scan_verdict.conclude(found, row, scan_module.Scanner("unused.db", []).masters.master_by_id)
     assert row["status"] == "unverified" and row["marks"][0]["verified"] is False
     assert row["marks"][0]["layer_p_value"] == 0.2 and row["marks"][0]["copies_tested"] == 1
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_the_lattice_place_takes_the_blind_read_s_rotation_and_scale_about_the_registration_s_centre(key, mirrored):
+    """A crop's registration tilted by a third of a degree and scaled by 1 % (what a homography on a smooth
+    photograph's few keypoints gave) is put back by the blind lattice's rotation and scale, about the point
+    where the registration puts the crop's centre; a mirrored crop's too."""
+    master = cv2.resize(photo("coffee"), (1280, 800), interpolation=cv2.INTER_AREA)
+    marked = wm.embed(master, payload=0x5EED, key=key)
+    x, y, width, height = 200, 120, 990, 620
+    crop = marked[y:y + height, x:x + width]
+    flip = np.array([[-1.0, 0.0, width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]) if mirrored else np.eye(3)
+    detection = wm.detect(np.ascontiguousarray(crop[:, ::-1] if mirrored else crop), key)
+    assert detection.found
+    found = scan_findings.Findings("crop.png", loaded=SimpleNamespace(original_size=(width, height)))
+    found.lattice = detection.transform
+    centre = np.array([(width - 1) / 2.0, (height - 1) / 2.0])
+    radians, scale = np.radians(0.33), 0.99
+    tilt = scale * np.array([[np.cos(radians), -np.sin(radians)], [np.sin(radians), np.cos(radians)]])
+    tilted = np.eye(3)
+    tilted[:2, :2], tilted[:2, 2] = tilt, centre + [x, y] - tilt @ centre
+    registration = Registration(True, tilted @ flip, 20, 30, mirrored)
+    placed = scan_informed._lattice_place(found, registration, (height, width), (1280, 800))
+    assert placed is not None and placed.inliers == 20 and placed.mirrored == mirrored
+    corners = np.array([[0, 0, 1], [width - 1, 0, 1], [width - 1, height - 1, 1], [0, height - 1, 1]], float)
+    truth = (corners @ flip.T)[:, :2] + [x, y]
+    for homography, most in ((registration.homography, 5.0), (placed.homography, 1.5)):
+        error = np.hypot(*((corners @ homography.T)[:, :2] - truth).T).max()
+        assert (error > most) if homography is registration.homography else (error < most), error
+    found.lattice = None
+    assert scan_informed._lattice_place(found, registration, (height, width), (1280, 800)) is None
+
+
+@pytest.mark.parametrize("better", ["registration", "lattice"])
+def test_the_frame_is_read_at_the_one_place_whose_fine_detail_matches_the_master(monkeypatch, better):
+    """Of the registration's place and the lattice's, the one where the suspect's fine detail matches the
+    master's is taken, whichever it is (the master's content decides, not the key's mark), and one frame is
+    returned for the one informed read."""
+    rng = np.random.default_rng(3)
+    original = cv2.GaussianBlur(rng.random((96, 128)).astype(np.float32), (0, 0), 0.7)
+    suspect = np.zeros((96, 128), np.float32)
+
+    def to_master_frame(image, registration, size, shape):
+        if image is not suspect:                  # the master, as the suspect shows it
+            return original, np.ones(shape, bool)
+        shift = 0 if registration.tag == better else 2     # the other place is two pixels off
+        return np.roll(original, shift, axis=1), np.ones(shape, bool)
+
+    monkeypatch.setattr(scan_informed, "to_master_frame", to_master_frame)
+    monkeypatch.setattr(scan_informed, "as_suspect", lambda original, size, registration, shape: original)
+    monkeypatch.setattr(scan_informed, "refine", lambda registration, *rest: registration)
+    monkeypatch.setattr(scan_informed, "_lattice_place", lambda *args: SimpleNamespace(tag="lattice"))
+    found = scan_findings.Findings("f.png", loaded=None)
+    found._suspect = SimpleNamespace(image=suspect)
+    masters = SimpleNamespace(original_of=lambda master: original)
+    master = SimpleNamespace(id=1, width=128, height=96)
+    registration = SimpleNamespace(tag="registration")
+    framed, _, template = scan_informed._in_master_frame(found, masters, master, registration, None)
+    chosen = found.registrations.get(1, registration)
+    assert chosen.tag == better and np.array_equal(framed, to_master_frame(suspect, chosen, None, (96, 128))[0])
