@@ -40,15 +40,21 @@ def _imports(modules: dict[str, Path], name: str) -> set[str]:
     return found
 
 
-def test_no_import_cycles_not_even_inside_functions():
-    """STYLE.md: no import cycles anywhere, not even hidden behind a function-level import (a package's
-    ``__init__`` naming its own submodules is not one: ``from . import x`` reads ``x``, not the package)."""
+def _our_modules() -> dict[str, Path]:
+    """Every module of ``watermark``, ``attacks`` and ``eval``, by dotted name, with its file."""
     root = Path(watermark.__file__).parent.parent
     modules = {}
     for package in ("watermark", "attacks", "eval"):
         for path in (root / package).rglob("*.py"):
             parts = path.relative_to(root).with_suffix("").parts
             modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def test_no_import_cycles_not_even_inside_functions():
+    """STYLE.md: no import cycles anywhere, not even hidden behind a function-level import (a package's
+    ``__init__`` naming its own submodules is not one: ``from . import x`` reads ``x``, not the package)."""
+    modules = _our_modules()
     graph = {name: _imports(modules, name) for name in modules}
     cycles = []
     state: dict[str, str] = {}
@@ -72,12 +78,7 @@ def test_no_module_uses_another_modules_private_name():
     """STYLE.md: public names only across modules. ``from x import _name`` and ``x._name``, where ``x``
     is another of our modules, are what a module's ``_`` promises no other module does (a private
     module, such as ``attacks._spec``, may still be imported: its public names are its package's)."""
-    root = Path(watermark.__file__).parent.parent
-    modules = {}
-    for package in ("watermark", "attacks", "eval"):
-        for path in (root / package).rglob("*.py"):
-            parts = path.relative_to(root).with_suffix("").parts
-            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    modules = _our_modules()
     offenders = []
     for name, path in modules.items():
         tree = ast.parse(path.read_text(), filename=str(path))
