@@ -33,6 +33,8 @@ from .schemes.lattice.masking import highpass
 
 __all__ = ["read_informed", "add_informed"]
 
+_SAME_PLACE = 1.0   # master px: two places whose corners are this close are one (ECC refines either alike)
+
 
 def read_informed(found: Findings, masters: Masters, keys: list[Key], *, false_alarm: float,
                   max_pixels: int | None) -> None:
@@ -86,7 +88,8 @@ def _in_master_frame(found: Findings, masters: Masters, master: Master, registra
     Where the blind read found a mark, a second place is tried beside the registration's: the blind
     lattice's rotation and scale about the point where the registration puts the file's centre
     (`_lattice_place`: the few clustered keypoints of a smooth, dark photograph can tilt a crop's
-    registration by a third of a degree, which the lattice, read over the whole file, does not). Of the
+    registration by a third of a degree, which the lattice, read over the whole file, does not), unless
+    it puts the file's corners within ``_SAME_PLACE`` of the registration's (a whole copy). Of the
     two, refined alike, the one whose fine detail matches the master's better is taken (`_detail_likeness`:
     the master's content decides, not the key's mark), and the frame is read there alone, once: the
     informed read's p-value pays for no second place."""
@@ -101,7 +104,7 @@ def _in_master_frame(found: Findings, masters: Masters, master: Master, registra
     suspect_shape = pixels_of(suspect)[0].shape[:2]
     places = [registration]
     other = _lattice_place(found, registration, suspect_shape, size)
-    if other is not None:
+    if other is not None and _apart(registration, other, suspect_shape) > _SAME_PLACE:
         places.append(other)
     best: tuple[float, Registration, Any, np.ndarray, Any] | None = None
     for place in places:
@@ -150,6 +153,14 @@ def _lattice_place(found: Findings, registration: Registration, suspect_shape: t
     homography[:2, :2] = similarity
     homography[:2, 2] = there[:2] / there[2] - similarity @ centre[:2]
     return replace(registration, homography=homography)
+
+
+def _apart(a: Registration, b: Registration, suspect_shape: tuple[int, int]) -> float:
+    """How far apart, in the master's pixels, ``a`` and ``b`` put the suspect's corners (the most)."""
+    height, width = suspect_shape
+    corners = np.array([[0, width, width, 0], [0, 0, height, height], [1, 1, 1, 1]], np.float64)
+    mapped_a, mapped_b = (np.asarray(r.homography, np.float64) @ corners for r in (a, b))
+    return float(np.max(np.hypot(*(mapped_a[:2] / mapped_a[2] - mapped_b[:2] / mapped_b[2]))))
 
 
 def _detail_likeness(framed: np.ndarray, template: np.ndarray, valid: np.ndarray) -> float:

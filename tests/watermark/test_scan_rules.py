@@ -268,12 +268,35 @@ def test_the_frame_is_read_at_the_one_place_whose_fine_detail_matches_the_master
     monkeypatch.setattr(scan_informed, "to_master_frame", to_master_frame)
     monkeypatch.setattr(scan_informed, "as_suspect", lambda original, size, registration, shape: original)
     monkeypatch.setattr(scan_informed, "refine", lambda registration, *rest: registration)
-    monkeypatch.setattr(scan_informed, "_lattice_place", lambda *args: SimpleNamespace(tag="lattice"))
+    two_px_off = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    monkeypatch.setattr(scan_informed, "_lattice_place",
+                        lambda *args: SimpleNamespace(tag="lattice", homography=two_px_off))
     found = scan_findings.Findings("f.png", loaded=None)
     found._suspect = SimpleNamespace(image=suspect)
     masters = SimpleNamespace(original_of=lambda master: original)
     master = SimpleNamespace(id=1, width=128, height=96)
-    registration = SimpleNamespace(tag="registration")
+    registration = SimpleNamespace(tag="registration", homography=np.eye(3))
     framed, _, template = scan_informed._in_master_frame(found, masters, master, registration, None)
     chosen = found.registrations.get(1, registration)
     assert chosen.tag == better and np.array_equal(framed, to_master_frame(suspect, chosen, None, (96, 128))[0])
+
+
+def test_a_lattice_place_within_a_pixel_of_the_registration_is_not_refined_again(monkeypatch):
+    """A whole copy: the lattice's place puts the file's corners within a pixel of the registration's, so
+    the registration alone is refined and read (the second refine would find the same place)."""
+    original = np.random.default_rng(4).random((96, 128)).astype(np.float32)
+    refined = []
+    monkeypatch.setattr(scan_informed, "to_master_frame", lambda image, registration, size, shape:
+                        (original, np.ones(shape, bool)))
+    monkeypatch.setattr(scan_informed, "as_suspect", lambda original, size, registration, shape: original)
+    monkeypatch.setattr(scan_informed, "refine",
+                        lambda registration, *rest: refined.append(registration) or registration)
+    half_px_off = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    monkeypatch.setattr(scan_informed, "_lattice_place",
+                        lambda *args: SimpleNamespace(tag="lattice", homography=half_px_off))
+    found = scan_findings.Findings("f.png", loaded=None)
+    found._suspect = SimpleNamespace(image=np.zeros((96, 128), np.float32))
+    registration = SimpleNamespace(tag="registration", homography=np.eye(3))
+    scan_informed._in_master_frame(found, SimpleNamespace(original_of=lambda master: original),
+                                   SimpleNamespace(id=1, width=128, height=96), registration, None)
+    assert [place.tag for place in refined] == ["registration"]
