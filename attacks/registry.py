@@ -47,7 +47,7 @@ def _format(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):      # bare only when it reads back as this text (not 2024, true, 1e3)
         plain = re.fullmatch(r"[A-Za-z0-9_.:+-]+", value) and isinstance(_value(value), str)
-        return value if plain else repr(value)
+        return value if plain else repr(value)     # Python's escapes, which _unescape reads
     return str(value)
 
 
@@ -198,10 +198,13 @@ def chain(*attacks: Attack | str) -> Attack:
 
 
 def _split(text: str, separators: str) -> list[str]:
-    """Split at ``separators`` outside brackets and quotes."""
-    pieces, depth, quote, start = [], 0, "", 0
+    """Split at ``separators`` outside brackets and quotes (where a backslash escapes the next character)."""
+    pieces, depth, quote, start, escaped = [], 0, "", 0, False
     for index, char in enumerate(text):
-        if quote:
+        if escaped:
+            escaped = False
+        elif quote:
+            escaped = char == "\\"
             quote = "" if char == quote else quote
         elif char in "'\"":
             quote = char
@@ -218,10 +221,25 @@ def _split(text: str, separators: str) -> list[str]:
     return pieces
 
 
+_ESCAPE = re.compile(r"\\([\\'\"nrt]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
+
+
+def _unescape(text: str) -> str:
+    """Read the escapes that ``repr`` writes (``\\\\``, ``\\'``, ``\\n``, ``\\xhh``, ``\\uhhhh``...) as Python
+    does, and ``\\"``; any other backslash stays as typed (``'C:\\photos'``)."""
+    def one(found: re.Match[str]) -> str:
+        code = found.group(1)
+        if len(code) == 1:
+            return {"n": "\n", "r": "\r", "t": "\t"}.get(code, code)
+        point = int(code[1:], 16)
+        return chr(point) if point <= 0x10FFFF else found.group(0)
+    return _ESCAPE.sub(one, text)
+
+
 def _value(text: str) -> Any:
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
+        return _unescape(text[1:-1])
     if text[:1] in "([" and text[-1:] in ")]":
         return tuple(_value(item) for item in _split(text[1:-1], ",;") if item.strip())
     if text.lower() in ("true", "false"):
@@ -234,7 +252,9 @@ def parse(text: str) -> Attack:
     """Read an attack from the command-line syntax or from its printed form.
 
     ``"rotate:degrees=5,crop=true"``, ``"rotate(degrees=5, crop=True)"`` and chains joined by
-    ``+`` (``"rescale:factor=0.5 + jpeg:quality=50"``) are all accepted.
+    ``+`` (``"rescale:factor=0.5 + jpeg:quality=50"``) are all accepted. Text may be quoted, ``'...'``
+    or ``"..."``, with the backslash escapes of Python's ``repr`` (``\\\\``, ``\\'``, ``\\n``, ``\\u200b``);
+    a backslash before any other character stays.
 
     Examples
     --------

@@ -10,6 +10,8 @@ import re
 import numpy as np
 import pytest
 from attack_images import rgb8
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import attacks
 from watermark.errors import AttackParameterError, UnknownNameError, WatermarkError
@@ -56,6 +58,35 @@ def test_text_that_reads_as_a_number_or_a_truth_value_prints_quoted_and_reads_ba
     overlay = attacks.attack("text", text=text)
     assert str(overlay) == f"text(text={text!r})" and attacks.parse(str(overlay)) == overlay
     assert overlay.filename == f"text_text={text}"
+
+
+AWKWARD = ["a\\b", "\\", "x\\", "\\'", "C:\\new", "it's", 'say "hi"', 'it\'s "x"', "a, b", "a)", "(c", "a + b",
+           "a\nb", "\r\t", "caf\u00e9", "\u200b", "\u202e", "\x00", "\U0001f600", " x ", "", "x=1", "'", '"']
+
+
+@pytest.mark.parametrize("text", AWKWARD)
+def test_any_text_reads_back_from_the_printed_form(text):
+    overlay = attacks.attack("text", text=text)
+    assert attacks.parse(str(overlay)) == overlay
+    assert attacks.parse(f"jpeg(quality=50) + {overlay}").parts[1] == overlay
+    assert "\n" not in str(overlay) and str(overlay).isprintable()     # escaped, as repr does
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(st.characters(), max_size=12))
+def test_every_text_reads_back_from_the_printed_form(text):
+    overlay = attacks.attack("text", text=text)
+    assert attacks.parse(str(overlay)) == overlay
+
+
+@pytest.mark.parametrize("typed, text", [
+    ("text:text='C:\\photos'", "C:\\photos"),             # a backslash before another character stays
+    ("text:text='it's'", "it's"),
+    ("text:text=\"a 'b'\"", "a 'b'"),
+    ("text:text='it\\'s \"x\"'", 'it\'s "x"'),
+])
+def test_quoted_text_reads_as_typed_with_python_escapes(typed, text):
+    assert attacks.parse(typed).kwargs["text"] == text
 
 
 @pytest.mark.parametrize("call, message", [
