@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import watermark as wm
 from eval import suspects
-from tests.photos import PHOTO_NAMES, photo
+from tests.photos import PHOTO_NAMES, photo, rgb8_photo
 from watermark.color import luminance
 from watermark.featureindex import FeatureIndex
 from watermark.features import PRINT_LIMIT, MasterPrint, master_print, suspect_features
@@ -45,9 +45,7 @@ def test_copies_stay_within_the_threshold(change):
 
 
 def test_unrelated_pictures_stay_beyond_the_threshold():
-    from eval.images import _skimage, _to_rgb8
-
-    photos = [photo(name) for name in PHOTO_NAMES] + [_to_rgb8(_skimage(name)) for name in OTHER_PHOTOS]
+    photos = [photo(name) for name in PHOTO_NAMES] + [rgb8_photo(name) for name in OTHER_PHOTOS]
     tiles = suspects.unrelated_tiles(photos, sizes=(128, 192, 256))
     owners = np.array([owner for owner, _ in tiles])
     hashes = np.array([perceptual_hash(tile) for _, tile in tiles], dtype=np.uint64)
@@ -96,10 +94,8 @@ def test_print_refuses_garbage():
 
 
 def test_partial_copy_index_puts_the_master_first():
-    from eval.images import _skimage, _to_rgb8
-
     index = FeatureIndex.from_prints((i, master_print(photo(name))) for i, name in enumerate(PHOTO_NAMES))
-    fillers = [_to_rgb8(_skimage(name)) for name in OTHER_PHOTOS]
+    fillers = [rgb8_photo(name) for name in OTHER_PHOTOS]
     for i, name in enumerate(PHOTO_NAMES[:4]):
         crop = suspect_features(suspects.crop_area(photo(name), fraction=0.15, seed=i))
         assert index.candidates(crop)[0][0] == i
@@ -109,9 +105,7 @@ def test_partial_copy_index_puts_the_master_first():
 
 def test_every_registered_photograph_of_a_3x3_collage_is_a_candidate():
     # nine masters in one suspect: all must be among the candidates, ahead of the others' chance votes
-    from eval.images import _skimage, _to_rgb8
-
-    others = [_to_rgb8(_skimage(name)) for name in OTHER_PHOTOS]
+    others = [rgb8_photo(name) for name in OTHER_PHOTOS]
     masters = [photo(name) for name in PHOTO_NAMES] + others
     index = FeatureIndex.from_prints((i, master_print(image)) for i, image in enumerate(masters))
     board = suspect_features(suspects.collage(masters[0], masters[1:9], grid=3, scale=0.5, seed=3))

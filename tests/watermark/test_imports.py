@@ -74,38 +74,60 @@ def test_no_import_cycles_not_even_inside_functions():
     assert cycles == []
 
 
+def _private_uses(modules: dict[str, Path], name: str, path: Path) -> list[tuple[str, str]]:
+    """(x, where) for each ``from x import _name`` in the file ``path`` (the module ``name``, x another),
+    and each ``x._name`` with ``x`` bound to one of ``modules``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    bound = {}                          # name -> the module of ours this module binds it to
+    uses = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            parts = package.split(".")
+            parts = parts[:len(parts) - node.level + 1] if node.level else []
+            prefix = ".".join(parts + ([node.module] if node.module else []))
+            for alias in node.names:
+                if f"{prefix}.{alias.name}" in modules:
+                    bound[alias.asname or alias.name] = f"{prefix}.{alias.name}"
+                elif alias.name.startswith("_") and not alias.name.startswith("__") and prefix != name:
+                    uses.append((prefix, f"{path.name}:{node.lineno}: from {prefix} import {alias.name}"))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                head = alias.name if alias.asname else alias.name.partition(".")[0]
+                if head in modules:
+                    bound[alias.asname or head] = head
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")):
+            continue
+        chain, value = [], node.value           # x._name, x.y._name, ... with x bound to one of ours
+        while isinstance(value, ast.Attribute):
+            chain.insert(0, value.attr)
+            value = value.value
+        if isinstance(value, ast.Name) and value.id in bound and ".".join([bound[value.id], *chain]) in modules:
+            uses.append((".".join([bound[value.id], *chain]), f"{path.name}:{node.lineno}: "
+                                                               f"{'.'.join([value.id, *chain, node.attr])}"))
+    return uses
+
+
 def test_no_module_uses_another_modules_private_name():
     """STYLE.md: public names only across modules. ``from x import _name`` and ``x._name``, where ``x``
     is another of our modules, are what a module's ``_`` promises no other module does (a private
     module, such as ``attacks._spec``, may still be imported: its public names are its package's)."""
     modules = _our_modules()
+    offenders = [where for name, path in modules.items() for _, where in _private_uses(modules, name, path)]
+    assert offenders == []
+
+
+def test_tests_use_only_the_public_names_of_the_packages_they_do_not_test():
+    """A test may look inside the package it tests (``tests/watermark/`` into ``watermark``, a private
+    helper tested where it lives), but uses the other packages as their users do: a test of the
+    fingerprint that needs photographs loads them through ``eval.images``' public names."""
+    modules = _our_modules()
+    tests = Path(__file__).parent.parent
     offenders = []
-    for name, path in modules.items():
-        tree = ast.parse(path.read_text(), filename=str(path))
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        bound = {}                          # name -> the module of ours this module binds it to
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                parts = package.split(".")
-                parts = parts[:len(parts) - node.level + 1] if node.level else []
-                prefix = ".".join(parts + ([node.module] if node.module else []))
-                for alias in node.names:
-                    if f"{prefix}.{alias.name}" in modules:
-                        bound[alias.asname or alias.name] = f"{prefix}.{alias.name}"
-                    elif alias.name.startswith("_") and not alias.name.startswith("__") and prefix != name:
-                        offenders.append(f"{path.name}:{node.lineno}: from {prefix} import {alias.name}")
-            elif isinstance(node, ast.Import):
-                for alias in node.names:
-                    head = alias.name if alias.asname else alias.name.partition(".")[0]
-                    if head in modules:
-                        bound[alias.asname or head] = head
-        for node in ast.walk(tree):
-            if not (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")):
-                continue
-            chain, value = [], node.value           # x._name, x.y._name, ... with x bound to one of ours
-            while isinstance(value, ast.Attribute):
-                chain.insert(0, value.attr)
-                value = value.value
-            if isinstance(value, ast.Name) and value.id in bound and ".".join([bound[value.id], *chain]) in modules:
-                offenders.append(f"{path.name}:{node.lineno}: {'.'.join([value.id, *chain, node.attr])}")
+    for path in tests.rglob("*.py"):
+        parts = path.relative_to(tests.parent).with_suffix("").parts
+        tested = parts[1] if len(parts) > 2 else ""         # tests/test_docs.py and the helpers test none
+        offenders += [where for module, where in _private_uses(modules, ".".join(parts), path)
+                      if module.partition(".")[0] in {"watermark", "attacks", "eval"} - {tested}]
     assert offenders == []

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from eval import suspects
-from eval.images import _skimage, _to_rgb8
-from tests.photos import PHOTO_NAMES, photo
+from tests.photos import PHOTO_NAMES, photo, rgb8_photo
 from tests.scenes import dark_band
 from watermark.features import master_print
 from watermark.registration import Suspect, register, to_master_frame
@@ -24,7 +23,7 @@ def prints():
 
 
 def _fillers():
-    return [_to_rgb8(_skimage(name)) for name in FILLERS]
+    return [rgb8_photo(name) for name in FILLERS]
 
 
 @pytest.mark.parametrize("case", ["perspective 6%", "camera tilt 20", "bending 5 px", "collage 2x2 at 0.25",

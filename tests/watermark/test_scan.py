@@ -303,18 +303,26 @@ def _moved_fine_band(alice, bob, shift, box):
     """Bob's copy without its own fine band (his marks and per-copy layer), with alice's moved by ``shift``
     whole tiles (128 working px) in its place, cropped to ``box`` (top, left, side): no pixel of it is
     alice's copy at that place."""
-    from attacks import security
+    from watermark import color
+    from watermark.image import to_float
     from watermark.schemes.lattice import masking
 
-    fine = masking.highpass(security._working(security._luma(alice)), 8.0)
+    def fine_band(image):           # of the luminance at the working resolution, as attacks.security takes it
+        luma = color.luminance(to_float(image)[0])
+        return masking.highpass(color.resize(luma, color.working_shape(luma.shape)), 8.0)
+
+    def add_in_luminance(pixels, change):       # a working-resolution change, at full size, to R, G and B
+        return pixels + color.resize(change.astype(np.float32), pixels.shape[:2])[:, :, None]
+
+    fine = fine_band(alice)
     (dy, dx), tile, (height, width) = shift, 128, fine.shape
     moved = np.zeros_like(fine)
     moved[max(dy * tile, 0):height + min(dy * tile, 0), max(dx * tile, 0):width + min(dx * tile, 0)] = \
         fine[max(-dy * tile, 0):height + min(-dy * tile, 0), max(-dx * tile, 0):width + min(-dx * tile, 0)]
     own = np.asarray(bob, np.float32) / 255
-    scrubbed = security._add_in_luminance(own, -masking.highpass(security._working(security._luma(bob)), 8.0))
+    scrubbed = add_in_luminance(own, -fine_band(bob))
     top, left, side = box
-    forged = security._add_in_luminance(scrubbed, moved)[top:top + side, left:left + side]
+    forged = add_in_luminance(scrubbed, moved)[top:top + side, left:left + side]
     return Image.fromarray(np.clip(np.round(forged * 255), 0, 255).astype(np.uint8))
 
 
