@@ -71,6 +71,7 @@ def registration_quality(photos: list[np.ndarray]) -> None:
     prints = [master_print(photo) for photo in photos]
     rng = np.random.default_rng(7)
     false, pairs, inliers_unrelated = 0, 0, []
+    name_width = max(22, *map(len, suspects.PARTIAL))
     for name, make in suspects.PARTIAL.items():
         matched, inliers = [], []
         for index, photo in enumerate(photos):
@@ -85,7 +86,8 @@ def registration_quality(photos: list[np.ndarray]) -> None:
                 false += wrong.matched
                 pairs += 1
                 inliers_unrelated.append(wrong.inliers)
-        print(f"{name:22s} {np.mean(matched):6.3f}   (median inliers {np.median(inliers):.0f}, fewest {min(inliers)})")
+        print(f"{name:{name_width}s} {np.mean(matched):6.3f}   (median inliers {np.median(inliers):.0f}, "
+              f"fewest {min(inliers)})")
     for owner, tile in suspects.unrelated_tiles(photos, sizes=(384,))[::2]:
         suspect = Suspect(tile)
         for other in [j for j in rng.permutation(len(photos)) if j != owner][:3]:

@@ -6,7 +6,8 @@ temporary registry, then scans, in this process, what a crawl would hold, and pr
 1. per attack class of `eval.acceptance`: the share of copies whose exact payload a blind read
    gives, beside the share that ``scan`` attributes to the right recipient (bar: the same or better);
 2. per partial or perspective change (perspective warp 6 %, camera tilt 20 degrees, bending 5 px,
-   a crop to 5 % of the area, the copy at 0.25 scale in a collage): blind exact payload vs scan
+   a crop to 5 % of the area, crops to 60 % and 40 % at a corner or the centre, the copy at 0.25
+   scale in a collage): blind exact payload vs scan
    attributions of the right copy (bar: >= 95 %), scanned with ``--partial``, with the master files
    at hand (the default: read against them) and as if they had moved away (``--no-originals``); and
    the masters whose copy the first scan did not name;

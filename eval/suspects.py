@@ -2,7 +2,8 @@
 
 Whole-image changes (re-encoding, resizing, blur, flips, quarter turns, brightness, contrast) test
 the perceptual hash; partial and geometric ones (a perspective warp, a camera tilt, StirMark
-bending, a small crop, the master at a quarter of its size in a collage) test registration.
+bending, a small crop, plain crops to 60 % and 40 % at a corner or the centre, the master at a
+quarter of its size in a collage) test registration.
 Every function takes and returns uint8 RGB; random ones take ``seed``.
 """
 
@@ -16,8 +17,11 @@ from PIL import Image
 
 import attacks
 
-__all__ = ["jpeg", "camera_tilt", "crop_box", "crop_area", "collage", "bend", "WHOLE_IMAGE", "PARTIAL",
-           "unrelated_tiles"]
+__all__ = ["jpeg", "camera_tilt", "crop_box", "placed_box", "PLACES", "crop_area", "collage", "bend", "WHOLE_IMAGE",
+           "PARTIAL", "unrelated_tiles"]
+
+# where `placed_box` puts a crop: seed % 5 picks one, so seeds 0 to 4 give each once
+PLACES = ("centre", "top left", "top right", "bottom left", "bottom right")
 
 
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
@@ -55,19 +59,37 @@ def camera_tilt(image: np.ndarray, *, degrees: float = 20.0, seed: int = 0) -> n
     return cv2.warpPerspective(image, shift @ homography, size, flags=cv2.INTER_LINEAR)
 
 
+def _crop_size(shape: tuple[int, ...], fraction: float) -> tuple[int, int]:
+    """(height, width) of a crop holding ``fraction`` of the area of an image of ``shape``, same aspect."""
+    height, width = shape[:2]
+    side = np.sqrt(fraction)
+    return max(8, int(height * side)), max(8, int(width * side))
+
+
 def crop_box(shape: tuple[int, ...], *, fraction: float = 0.05, seed: int = 0) -> tuple[int, int, int, int]:
     """Where `crop_area` cuts an image of ``shape``: (left, top, width, height)."""
     height, width = shape[:2]
-    side = np.sqrt(fraction)
-    h, w = max(8, int(height * side)), max(8, int(width * side))
+    h, w = _crop_size(shape, fraction)
     rng = np.random.default_rng(seed)
     top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
     return left, top, w, h
 
 
-def crop_area(image: np.ndarray, *, fraction: float = 0.05, seed: int = 0) -> np.ndarray:
-    """A crop holding ``fraction`` of the area (same aspect), at a random place (`crop_box`)."""
-    left, top, w, h = crop_box(image.shape, fraction=fraction, seed=seed)
+def placed_box(shape: tuple[int, ...], *, fraction: float = 0.6, seed: int = 0) -> tuple[int, int, int, int]:
+    """Where `crop_area` cuts with ``placed=True``: `crop_box`'s size at ``PLACES[seed % 5]`` (the centre's
+    offset rounded down), as (left, top, width, height)."""
+    height, width = shape[:2]
+    h, w = _crop_size(shape, fraction)
+    place = PLACES[seed % len(PLACES)]
+    top = (height - h) // 2 if place == "centre" else 0 if place.startswith("top") else height - h
+    left = (width - w) // 2 if place == "centre" else 0 if place.endswith("left") else width - w
+    return left, top, w, h
+
+
+def crop_area(image: np.ndarray, *, fraction: float = 0.05, seed: int = 0, placed: bool = False) -> np.ndarray:
+    """A crop holding ``fraction`` of the area (same aspect), at a random place (`crop_box`), or with
+    ``placed`` at a corner or the centre (`placed_box`)."""
+    left, top, w, h = (placed_box if placed else crop_box)(image.shape, fraction=fraction, seed=seed)
     return np.ascontiguousarray(image[top:top + h, left:left + w])
 
 
@@ -113,6 +135,10 @@ PARTIAL = {
     "collage 2x2 at 0.25": lambda a, others, seed: collage(a, others, grid=2, seed=seed),
     "collage 3x3 at 0.25": lambda a, others, seed: collage(a, others, grid=3, seed=seed),
     "mirrored crop 30%": lambda a, others, seed: np.ascontiguousarray(crop_area(a, fraction=0.3, seed=seed)[:, ::-1]),
+    "crop 60% at a corner or centre":
+        lambda a, others, seed: jpeg(crop_area(a, fraction=0.6, seed=seed, placed=True), 90),
+    "crop 40% at a corner or centre":
+        lambda a, others, seed: jpeg(crop_area(a, fraction=0.4, seed=seed, placed=True), 90),
 }
 
 

@@ -42,3 +42,14 @@ def test_no_forgeries_leaves_the_forgery_part_out(one_photo, capsys):
     with pytest.raises(SystemExit) as stopped:
         eval_scan.main([*_SMALL, "--no-forgeries", "--figure", "composites.png"])
     assert stopped.value.code == 2 and "drop --no-forgeries" in capsys.readouterr().err
+
+
+def test_the_placed_crops_have_their_rows_in_the_partial_table(one_photo, capsys):
+    assert eval_scan.main([*_SMALL[:4], "--partial", "corner or centre", *_SMALL[6:], "--seeds", "1",
+                           "--no-forgeries"]) == 0
+    captured = capsys.readouterr()
+    assert "eval.scan: partial changes: 4 scans (2 changes x 1 draws of 1 copies" in captured.err
+    rows = [line for line in captured.out.splitlines() if line.startswith("| crop ")]
+    assert [row.split(" | ")[0] for row in rows] == ["| crop 60% at a corner or centre",
+                                                      "| crop 40% at a corner or centre"]
+    assert all(row.endswith((" | yes |", " | NO |")) and row.count("%") == 6 for row in rows)

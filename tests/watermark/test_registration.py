@@ -27,9 +27,9 @@ def _fillers():
 
 
 @pytest.mark.parametrize("case", ["perspective 6%", "camera tilt 20", "bending 5 px", "collage 2x2 at 0.25",
-                                  "mirrored crop 30%"])
+                                  "mirrored crop 30%", "crop 40% at a corner or centre"])
 def test_suspects_register_to_their_master(case, prints):
-    for seed, name in enumerate(MASTERS):
+    for seed, name in enumerate(MASTERS):           # five seeds: the placed crops at each of their five places
         result = register(suspects.PARTIAL[case](photo(name), _fillers(), seed), prints[name])
         assert result.matched, (case, name, result)
 
