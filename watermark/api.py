@@ -17,6 +17,7 @@ from .detection import Detection, InformedReading
 from .errors import ImageTooSmallError, InvalidImageError, ParameterError
 from .image import SIXTEEN_BIT_MODES, ImageLike, PixelFormat, add_to_luminance, luminance_of, pixels_of, shaped_as
 from .keys import Key
+from .visibility import Budget
 
 __all__ = ["embed", "detect", "detect_keys", "read_in_frame", "MAX_STRENGTH", "READ_BACK_BELOW", "embed_as_given",
            "detect_decoded", "check_key", "luminance_for", "reduced_for", "shape_of"]
@@ -148,7 +149,7 @@ def embed_as_given(image: ImageLike, payload: int | bytes, key: Key, *, strength
     pixels, luma, fmt = luminance_for(image, chosen, "image")
     if fmt.pil_mode == "1":
         raise InvalidImageError("image: a 1-bit (black and white) image cannot hold a mark; convert it to 'L'")
-    residual = chosen.residual(luma, value, key, strength=strength)
+    residual = chosen.residual(luma, value, key, strength=strength, budget=Budget.of(pixels, fmt))
     clipped = _mostly_clipped(luma)
     del luma      # gone before the output is made: one full-size float plane at a time besides the residual
     marked = add_to_luminance(pixels, fmt, residual)

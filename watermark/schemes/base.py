@@ -11,6 +11,7 @@ import numpy as np
 from .. import color
 from ..detection import Detection
 from ..keys import Key
+from ..visibility import Budget
 
 __all__ = ["Scheme", "DEFAULT_FALSE_ALARM"]
 
@@ -40,8 +41,10 @@ class Scheme(ABC):
         return working if working[0] < shape[0] else None
 
     @abstractmethod
-    def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0) -> np.ndarray:
-        """The luminance change, shape of ``luma``, that marks ``luma`` with ``payload`` (< 2**64)."""
+    def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0,
+                 budget: Budget | None = None) -> np.ndarray:
+        """The luminance change, shape of ``luma``, that marks ``luma`` with ``payload`` (< 2**64); a
+        scheme that calibrates its default amplitude keeps it within the picture's ``budget``."""
 
     @abstractmethod
     def detect(self, luma: np.ndarray, key: Key, *, false_alarm: float = DEFAULT_FALSE_ALARM,

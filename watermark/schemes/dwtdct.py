@@ -38,6 +38,7 @@ import numpy as np
 from .. import keys, transforms
 from ..detection import Detection
 from ..keys import Key
+from ..visibility import Budget
 from .base import DEFAULT_FALSE_ALARM, Scheme
 from .repetition import MESSAGE_BITS, bit_detection, message_bits
 
@@ -93,7 +94,8 @@ class DwtDctScheme(Scheme):
         return (_bit_of_block(key, f"{self.name}/order/v1", n),
                 _uniform(key, f"{self.name}/dither/v1", n) * self.step)
 
-    def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0) -> np.ndarray:
+    def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0,
+                 budget: Budget | None = None) -> np.ndarray:
         """The luminance change that marks ``luma``; shape and dtype of ``luma`` (float32)."""
         dct, ll = self._analyse(luma)
         rows, cols = dct.shape[:2]

@@ -40,6 +40,7 @@ import numpy as np
 from .. import keys, transforms
 from ..detection import Detection
 from ..keys import Key
+from ..visibility import Budget
 from .base import DEFAULT_FALSE_ALARM, Scheme
 from .repetition import MESSAGE_BITS, bit_detection, message_bits
 
@@ -66,7 +67,8 @@ class SpreadSpectrumScheme(Scheme):
         bit_index[keys.permutation(key, f"{self.name}/order/v1", n)] = np.arange(n) % MESSAGE_BITS
         return bit_index, keys.chips(key, f"{self.name}/carrier/v1", n).astype(np.float64)
 
-    def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0) -> np.ndarray:
+    def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0,
+                 budget: Budget | None = None) -> np.ndarray:
         """The luminance change that marks ``luma``; shape of ``luma``, float32."""
         luma = np.asarray(luma, dtype=np.float64)
         band = self._band(luma.shape)

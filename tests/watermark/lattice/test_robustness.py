@@ -42,11 +42,18 @@ def marked(key):
             "retina": _marked("retina", key), "rocket@1920x1080": _marked("rocket", key, (1920, 1080))}
 
 
-@pytest.mark.parametrize("attack", EVERYDAY, ids=str)
-@pytest.mark.parametrize("name", ["coffee", "rocket@1920x1080"])
+# rocket's flat sky, upscaled to 1080p, kept its payload through WebP 50 because the round trip
+# raised its mark (calibration.round_trip_scale; test_calibration); the visibility budget now lowers
+# that mark to about half (SSIMULACRA2 74 -> 88 against its JPEG q90's 87.5), and WebP 50 takes it.
+# The class's bar is over 24 images (eval.acceptance: 23 of 24).
+_LOST_FOR_VISIBILITY = pytest.mark.xfail(strict=True, reason="rocket's sky at 1080p, lowered for visibility")
+_EVERYDAY_CASES = [pytest.param(name, attack, id=f"{name}-{attack}",
+                                marks=_LOST_FOR_VISIBILITY if name.startswith("rocket") and attack.name == "webp" else ())
+                   for name in ("coffee", "rocket@1920x1080") for attack in EVERYDAY]
+
+
+@pytest.mark.parametrize(("name", "attack"), _EVERYDAY_CASES)
 def test_everyday_processing_keeps_the_exact_payload(marked, key, name, attack):
-    # rocket's flat sky at 1080p keeps the payload through WebP 50 with a margin thanks to the
-    # round-trip calibration of the default amplitude (calibration.round_trip_scale; test_calibration).
     result = wm.detect(attack(marked[name], seed=3), key)
     assert result.found and result.payload == PAYLOAD, result
 

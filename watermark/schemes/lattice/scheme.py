@@ -47,6 +47,7 @@ import numpy as np
 from ... import borders, coding, color, stats
 from ...detection import CandidateEvidence, Detection, InformedReading
 from ...keys import Key
+from ...visibility import Budget
 from ..base import DEFAULT_FALSE_ALARM, Scheme
 from . import calibration, copy_layer, informed, masking, sync
 from .layout import LEVEL_OF_SLOT, LEVELS, SLOTS, Layout, layout_for, slots_from_tile, tile_from_slots
@@ -77,7 +78,8 @@ class LatticeScheme(Scheme):
     min_size = 128
     analysis_short_side = color.LARGEST_WORKING_SIDE
 
-    def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0) -> np.ndarray:
+    def residual(self, luma: np.ndarray, payload: int, key: Key, *, strength: float = 1.0,
+                 budget: Budget | None = None) -> np.ndarray:
         layout = layout_for(key)
         working = working_view(luma)
         mask = masking.perceptual_mask(luma, working.shape)
@@ -107,6 +109,10 @@ class LatticeScheme(Scheme):
 
         least = functools.partial(calibration.least_scale, working, at_default, luma.shape)
         default *= calibration.round_trip_scale(luma, at_default, layout, large, least)
+        if budget is not None and calibration.checks_visibility(luma.shape):
+            default *= calibration.visible_scale(
+                lambda scale: budget.score(color.resize(at_default(scale).astype(np.float32), luma.shape)),
+                budget.target)
         return color.resize(mark_at(strength * default).astype(np.float32), luma.shape)
 
     @staticmethod
