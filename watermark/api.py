@@ -25,6 +25,7 @@ __all__ = ["embed", "detect", "detect_keys", "read_in_frame", "MAX_STRENGTH", "R
 MAX_STRENGTH = 10.0     # ten times the default amplitude: far past visible, short of a destroyed picture
 READ_BACK_BELOW = 192   # px (short side): a mark this small is read back before it is handed out
 _CLIPPED_OVER = 0.5     # share of pure black or white pixels from which a mark is read back: half of it clips
+_NEARLY_BLACK = 4 / 255  # and a picture 99 % darker than this (a 16-bit file holding 8-bit values)
 
 
 def luminance_for(image: ImageLike, scheme: schemes.Scheme, name: str) -> tuple[np.ndarray, np.ndarray, PixelFormat]:
@@ -150,7 +151,7 @@ def embed_as_given(image: ImageLike, payload: int | bytes, key: Key, *, strength
     if fmt.pil_mode == "1":
         raise InvalidImageError("image: a 1-bit (black and white) image cannot hold a mark; convert it to 'L'")
     residual = chosen.residual(luma, value, key, strength=strength, budget=Budget.of(pixels, fmt))
-    clipped = _mostly_clipped(luma)
+    unreadable = _where_a_mark_may_not_read(luma)
     del luma      # gone before the output is made: one full-size float plane at a time besides the residual
     marked = add_to_luminance(pixels, fmt, residual)
     marked = shaped_as(marked, image)
@@ -158,17 +159,22 @@ def embed_as_given(image: ImageLike, payload: int | bytes, key: Key, *, strength
     if min(height, width) < READ_BACK_BELOW and detect(marked, key, scheme=scheme).payload != value:
         raise ImageTooSmallError(f"image: {width}x{height} px is too small for this picture to hold a mark that "
                                  f"reads back (tried at strength {strength:g})")
-    if clipped and detect(marked, key, scheme=scheme).payload != value:
-        raise InvalidImageError(f"image: mostly pure black or white, where the mark clips: it does not read back "
-                                f"(tried at strength {strength:g})")
+    if unreadable and detect(marked, key, scheme=scheme).payload != value:
+        raise InvalidImageError(f"image: {unreadable}: it does not read back (tried at strength {strength:g})")
     return marked
 
 
-def _mostly_clipped(luma: np.ndarray) -> bool:
-    """Whether more than `_CLIPPED_OVER` of ``luma`` is pure black or white, from every 16th pixel. A function
-    of its own: a view of the plane kept in the caller (the sample) would keep the whole plane alive."""
+def _where_a_mark_may_not_read(luma: np.ndarray) -> str:
+    """Why the mark on ``luma`` may not read back, from every 16th pixel: more than `_CLIPPED_OVER` of it pure
+    black or white (half the mark clips), or nearly all of it under `_NEARLY_BLACK` (a small picture's mask dims
+    the mark there, under what the detector tells from a blank area); "" otherwise. A function of its own: a view
+    of the plane kept in the caller (the sample) would keep the whole plane alive."""
     sample = luma[::4, ::4]
-    return bool(np.count_nonzero((sample <= 1e-6) | (sample >= 1.0 - 1e-6)) > _CLIPPED_OVER * sample.size)
+    if np.count_nonzero((sample <= 1e-6) | (sample >= 1.0 - 1e-6)) > _CLIPPED_OVER * sample.size:
+        return "mostly pure black or white, where the mark clips"
+    if np.percentile(sample, 99) < _NEARLY_BLACK:
+        return "nearly black, where the mark is too faint to tell from a blank area"
+    return ""
 
 
 def detect(image: ImageLike, key: Key, *, scheme: str = schemes.DEFAULT_SCHEME,
