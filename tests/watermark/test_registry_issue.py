@@ -216,13 +216,25 @@ def test_a_16_bit_colour_master_is_issued_at_its_own_size(registry, tmp_path, ke
 
 
 def test_a_dark_16_bit_file_is_issued_as_embed_file_marks_it(registry, tmp_path, key):
-    dark = tmp_path / "dark16.png"        # a 16-bit file whose values stay under 256: what it says, not 8 bits
-    pixels = (np.asarray(Image.fromarray(photo("coffee")).convert("L"), np.uint16) // 2).astype("<u2")
+    dark = tmp_path / "dark16.png"        # a 16-bit file whose values stay under 4096: what it says, not 8 bits
+    pixels = (np.asarray(Image.fromarray(photo("coffee")).convert("L"), np.uint16) * 16).astype("<u2")
     Image.frombytes("I;16", (600, 400), pixels.tobytes()).save(dark)
     wm.embed_file(dark, tmp_path / "by-embed.png", 1, key)
     record = issue_file(registry, dark, tmp_path / "by-issue.png", key).record
     with Image.open(tmp_path / "by-issue.png") as issued:
         assert record.state == "issued" and issued.mode == "I;16"
+
+
+def test_a_nearly_black_file_whose_mark_would_not_read_is_refused_and_not_issued(registry, tmp_path, key):
+    dark = tmp_path / "dark16.png"        # values under 128 of 65535: the mark, dimmed, reads as a blank area
+    pixels = (np.asarray(Image.fromarray(photo("coffee")).convert("L"), np.uint16) // 2).astype("<u2")
+    Image.frombytes("I;16", (600, 400), pixels.tobytes()).save(dark)
+    for make in (lambda: wm.embed_file(dark, tmp_path / "by-embed.png", 1, key),
+                 lambda: issue_file(registry, dark, tmp_path / "by-issue.png", key)):
+        with pytest.raises(wm.InvalidImageError, match="nearly black"):
+            make()
+    assert not (tmp_path / "by-embed.png").exists() and not (tmp_path / "by-issue.png").exists()
+    assert registry.counts()["issued"] == 0
 
 
 def test_an_output_format_that_cannot_hold_the_master_is_refused_before_the_registry_changes(registry, tmp_path,
