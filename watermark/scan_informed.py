@@ -106,16 +106,20 @@ def _in_master_frame(found: Findings, masters: Masters, master: Master, registra
     other = _lattice_place(found, registration, suspect_shape, size)
     if other is not None and _apart(registration, other, suspect_shape) > _SAME_PLACE:
         places.append(other)
-    best: tuple[float, Registration, Any, np.ndarray, Any] | None = None
-    for place in places:
+
+    def framed_at(place: Registration) -> tuple[Any, np.ndarray, Any]:
+        """The suspect in the master's frame at ``place``, the pixels it covers, and the master as the
+        suspect shows it there (resampled as the suspect was)."""
         framed, valid = to_master_frame(suspect, place, size, shape=shape)
         seen = as_suspect(original, size, place, suspect_shape)
-        template = to_master_frame(seen, place, size, shape=shape)[0]    # resampled as the suspect was
+        return framed, valid, to_master_frame(seen, place, size, shape=shape)[0]
+
+    best: tuple[float, Registration, Any, np.ndarray, Any] | None = None
+    for place in places:
+        framed, valid, template = framed_at(place)
         refined = refine(place, luminance_of(pixels_of(framed)[0]), valid, template, size)
         if refined is not place:
-            framed, valid = to_master_frame(suspect, refined, size, shape=shape)
-            seen = as_suspect(original, size, refined, suspect_shape)
-            template = to_master_frame(seen, refined, size, shape=shape)[0]
+            framed, valid, template = framed_at(refined)
         likeness = _detail_likeness(luminance_of(pixels_of(framed)[0]), template, valid) if len(places) > 1 else 0.0
         if best is None or likeness > best[0]:
             best = (likeness, refined, framed, valid, template)
