@@ -16,6 +16,7 @@ import time
 
 import pytest
 from PIL import Image
+from signals import interruptible
 
 import attacks
 from eval import cli, images, report, runner, security, security_reads
@@ -411,7 +412,7 @@ def test_ctrl_c_stops_a_bench_at_once_and_says_the_reports_there_are_an_earlier_
     process = subprocess.Popen([sys.executable, "-m", "watermark", "bench", "--suite", "stirmark", "--schemes",
                                 "lattice,dwtdct", "--images", str(photo_dir), "--jobs", "2", "--unmarked", "0",
                                 "--no-perceptual", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)
+                               text=True, start_new_session=True, preexec_fn=interruptible)
     cells = out / "cache" / "cells.jsonl"
     try:
         while not cells.exists() or not cells.read_text():
