@@ -23,12 +23,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 
 import watermark as wm
-from watermark import api, imageio, schemes
+from watermark import api, imageio, schemes, threads
 from watermark.schemes.lattice import reading
 from watermark.schemes.lattice.layout import layout_for
 from watermark.schemes.lattice.sync import TILE
@@ -55,7 +54,7 @@ def _stages(path: Path, key: wm.Key) -> Iterator[str]:
     yield STAGES[1]
     reading.read(suspect.folded(np.eye(2) * TILE), layout)
     yield STAGES[2]
-    assert suspect.residual is not None      # computed here, when first asked for
+    _ = suspect.residual            # computed here, when first asked for
     yield STAGES[3]
     bases = list(itertools.islice(suspect.lattices(), reading.SEARCH_CANDIDATES))
     yield STAGES[4]
@@ -134,10 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         images_mod.check_scikit_image()
         specs = [images_mod.ImageSpec(name, f"skimage:{name}")
                  for name in images_mod.DEFAULT_IMAGES + images_mod.NULL_PHOTOS]
-    from threadpoolctl import threadpool_limits
-
-    cv2.setNumThreads(1)
-    with tempfile.TemporaryDirectory() as folder, threadpool_limits(limits=1):
+    with tempfile.TemporaryDirectory() as folder, threads.one_thread():
         paths = _write_files(specs, args.size, Path(folder))
         times = stage_times(paths, wm.Key.from_passphrase("stage timing"))
     if args.json:

@@ -2,6 +2,7 @@
 
 import json
 
+import watermark as wm
 from eval import stages
 
 
@@ -11,6 +12,8 @@ def test_every_stage_of_an_unmarked_files_detect_is_timed_in_the_detectors_order
     assert result["files"] == 2 and result["size"] == [800, 600]
     assert list(result["ms"]) == ["decode", *stages.STAGES, "detect"]
     assert all(ms > 0 for ms in result["ms"].values())        # each stage ran (CPU time in ns steps)
+    photo = next(photo_dir.iterdir())
+    assert list(stages._stages(photo, wm.Key.from_passphrase("order"))) == list(stages.STAGES)
 
 
 def test_the_table_runs_a_total_in_units_of_the_decode(capsys):
