@@ -20,7 +20,7 @@ import itertools
 import json
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ from watermark.schemes.lattice.sync import TILE
 from watermark.schemes.lattice.views import Suspect
 
 from . import images as images_mod
+from .timing import timed
 
 __all__ = ["STAGES", "stage_times", "main"]
 
@@ -69,12 +70,6 @@ def _stages(path: Path, key: wm.Key) -> Iterator[str]:
     yield STAGES[8]
 
 
-def _cpu(function: Callable[[], object]) -> float:
-    start = time.process_time()
-    function()
-    return time.process_time() - start
-
-
 def stage_times(paths: list[Path], key: wm.Key) -> dict[str, float]:
     """Mean CPU milliseconds per file: Pillow's decode to RGB, each of :data:`STAGES`, and whole
     ``detect_file`` calls ("detect"), after one warm-up pass (caches per size, imports)."""
@@ -85,12 +80,12 @@ def stage_times(paths: list[Path], key: wm.Key) -> dict[str, float]:
     totals = dict.fromkeys(("decode", *STAGES, "detect"), 0.0)
     for warm in (True, False):
         for path in paths[:1] if warm else paths:
-            seconds = {"decode": _cpu(functools.partial(decode, path))}
+            seconds = {"decode": timed(functools.partial(decode, path))[1]}
             start = time.process_time()
             for stage in _stages(path, key):
                 now = time.process_time()
                 seconds[stage], start = now - start, now
-            seconds["detect"] = _cpu(functools.partial(wm.detect_file, path, key))
+            seconds["detect"] = timed(functools.partial(wm.detect_file, path, key))[1]
             if not warm:
                 for name, value in seconds.items():
                     totals[name] += value

@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["SIZES", "PAYLOAD", "time_call", "photo", "marked_detect_ms", "embed_memory", "scan_rounds",
+__all__ = ["SIZES", "PAYLOAD", "time_call", "photo", "marked_detect_ms", "embed_memory", "timed", "scan_rounds",
            "extract_revision"]
 
 SIZES = ((512, 512), (1920, 1080), (4000, 3000))
@@ -98,7 +98,7 @@ def extract_revision(revision: str, destination: str | Path) -> bool:
     return True
 
 
-def _timed(function: Callable[[], object]) -> tuple[float, float, object]:
+def timed(function: Callable[[], object]) -> tuple[float, float, object]:
     """Wall and CPU seconds of ``function()``, and what it returned."""
     wall, cpu = time.perf_counter(), time.process_time()
     result = function()
@@ -152,7 +152,7 @@ def scan_rounds(cli_main: Callable[[list[str]], int], folder: str, key_path: str
     timings: dict[str, list] = {name: [] for name in passes}
     for _ in range(rounds):
         for name, function in passes.items():
-            wall, cpu, _ = _timed(function)
+            wall, cpu, _ = timed(function)
             timings[name].append([wall, cpu])
     return {**counts, **timings}
 
